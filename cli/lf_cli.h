@@ -1,0 +1,45 @@
+/* lf_cli: the subcommands of the llmflash binary and the little they share (error
+ * printing, exit codes). Each subcommand lives in its own cli/cmd_*.c and is a thin
+ * layer over the libraries: it parses options with getopt_long, calls the library,
+ * prints, and returns an exit status. Only this folder prints and exits. */
+#ifndef LF_CLI_H
+#define LF_CLI_H
+
+#include "lf_err.h"
+
+enum { LF_EXIT_OK = 0, LF_EXIT_FAIL = 1, LF_EXIT_USAGE = 2 };
+
+typedef int (*lf_cmd_fn)(int argc, char **argv);
+
+/* Subcommands; argv[0] is the subcommand's own name (e.g. "synth").
+ * Each is weak in main.c so a tree without one still links; main says so. */
+int cmd_trace_synth(int argc, char **argv);
+int cmd_trace_stats(int argc, char **argv);
+int cmd_trace_record(int argc, char **argv);
+int cmd_trace_import(int argc, char **argv);
+int cmd_trace_fit(int argc, char **argv);
+int cmd_trace_predict(int argc, char **argv);
+int cmd_probe(int argc, char **argv);
+int cmd_fit(int argc, char **argv);
+int cmd_calibrate(int argc, char **argv);
+int cmd_sim(int argc, char **argv);
+int cmd_weights_make(int argc, char **argv);
+int cmd_weights_info(int argc, char **argv);
+int cmd_run(int argc, char **argv);
+int cmd_validate(int argc, char **argv);
+int cmd_sweep(int argc, char **argv);
+int cmd_generate(int argc, char **argv);
+int cmd_moe_scenario(int argc, char **argv);
+
+/* "llmflash <cmd>: <message>" on stderr; returns LF_EXIT_FAIL. */
+int lf_cli_error(const char *cmd, const lf_err *err);
+/* Usage error: prints the message and "try 'llmflash <cmd> --help'"; returns 2. */
+int lf_cli_usage(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* The message getopt_long should print for an unknown option is ours: call this in
+ * the '?' case. */
+int lf_cli_bad_option(const char *cmd, int argc, char **argv);
+
+/* Resets getopt for a subcommand's own parse. */
+void lf_cli_reset_getopt(void);
+
+#endif

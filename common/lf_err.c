@@ -1,0 +1,74 @@
+#include "lf_err.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+int lf_fail(lf_err *err, int code, const char *fmt, ...)
+{
+    if (err) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(err->msg, sizeof err->msg, fmt, ap);
+        va_end(ap);
+        err->code = code;
+    }
+    return code;
+}
+
+int lf_fail_errno(lf_err *err, int code, int errnum, const char *fmt, ...)
+{
+#ifdef EDQUOT
+    if (errnum == ENOSPC || errnum == EDQUOT)
+#else
+    if (errnum == ENOSPC)
+#endif
+        code = LF_ENOSPC;
+    if (err) {
+        va_list ap;
+        va_start(ap, fmt);
+        int n = vsnprintf(err->msg, sizeof err->msg, fmt, ap);
+        va_end(ap);
+        if (n >= 0 && (size_t)n < sizeof err->msg)
+            snprintf(err->msg + n, sizeof err->msg - (size_t)n, ": %s", strerror(errnum));
+        err->code = code;
+    }
+    return code;
+}
+
+int lf_err_prefix(lf_err *err, const char *fmt, ...)
+{
+    if (!err)
+        return LF_EINVAL;
+    char prefix[LF_ERR_MSG], old[LF_ERR_MSG];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(prefix, sizeof prefix, fmt, ap);
+    va_end(ap);
+    memcpy(old, err->msg, sizeof old);
+    snprintf(err->msg, sizeof err->msg, "%s: %s", prefix, old);
+    return err->code;
+}
+
+void lf_err_clear(lf_err *err)
+{
+    if (err) {
+        err->code = LF_OK;
+        err->msg[0] = '\0';
+    }
+}
+
+const char *lf_status_name(int code)
+{
+    switch (code) {
+    case LF_OK: return "ok";
+    case LF_EINVAL: return "invalid argument";
+    case LF_EFORMAT: return "malformed file";
+    case LF_EIO: return "I/O error";
+    case LF_ENOMEM: return "out of memory";
+    case LF_EUNSUP: return "unsupported";
+    case LF_ENOSPC: return "no space left";
+    case LF_ERANGE: return "out of range";
+    default: return "error";
+    }
+}

@@ -1,0 +1,331 @@
+#include "lf_kv.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+void lf_kv_init(lf_kv *kv, const char *source)
+{
+    memset(kv, 0, sizeof *kv);
+    snprintf(kv->source, sizeof kv->source, "%s", source ? source : "");
+}
+
+void lf_kv_free(lf_kv *kv)
+{
+    for (size_t i = 0; i < kv->n; i++) {
+        free(kv->items[i].key);
+        free(kv->items[i].value);
+    }
+    free(kv->items);
+    kv->items = NULL;
+    kv->n = kv->cap = 0;
+}
+
+const lf_kv_entry *lf_kv_find(const lf_kv *kv, const char *key)
+{
+    for (size_t i = 0; i < kv->n; i++)
+        if (strcmp(kv->items[i].key, key) == 0)
+            return &kv->items[i];
+    return NULL;
+}
+
+int lf_kv_set(lf_kv *kv, const char *key, const char *value, int line, lf_err *err)
+{
+    for (size_t i = 0; i < kv->n; i++) {
+        if (strcmp(kv->items[i].key, key) == 0) {
+            char *v = strdup(value);
+            if (!v)
+                return lf_fail(err, LF_ENOMEM, "out of memory");
+            free(kv->items[i].value);
+            kv->items[i].value = v;
+            kv->items[i].line = line;
+            return LF_OK;
+        }
+    }
+    if (kv->n == kv->cap) {
+        size_t cap = kv->cap ? kv->cap * 2 : 16;
+        lf_kv_entry *p = realloc(kv->items, cap * sizeof *p);
+        if (!p)
+            return lf_fail(err, LF_ENOMEM, "out of memory");
+        kv->items = p;
+        kv->cap = cap;
+    }
+    lf_kv_entry *e = &kv->items[kv->n];
+    e->key = strdup(key);
+    e->value = strdup(value);
+    e->line = line;
+    e->used = 0;
+    if (!e->key || !e->value) {
+        free(e->key);
+        free(e->value);
+        return lf_fail(err, LF_ENOMEM, "out of memory");
+    }
+    kv->n++;
+    return LF_OK;
+}
+
+static char *trim(char *s)
+{
+    while (isspace((unsigned char)*s))
+        s++;
+    char *end = s + strlen(s);
+    while (end > s && isspace((unsigned char)end[-1]))
+        *--end = '\0';
+    return s;
+}
+
+int lf_kv_parse_file(const char *path, lf_kv *out, lf_err *err)
+{
+    lf_kv_init(out, path);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return lf_fail_errno(err, LF_EIO, errno, "%s: cannot open", path);
+    char buf[4096];
+    int line = 0, rc = LF_OK;
+    while (fgets(buf, sizeof buf, f)) {
+        line++;
+        size_t len = strlen(buf);
+        if (len == sizeof buf - 1 && buf[len - 1] != '\n') {
+            rc = lf_fail(err, LF_EFORMAT, "%s:%d: line longer than %zu characters", path, line,
+                         sizeof buf - 2);
+            break;
+        }
+        char *hash = strchr(buf, '#');
+        if (hash)
+            *hash = '\0';
+        char *s = trim(buf);
+        if (!*s)
+            continue;
+        char *eq = strchr(s, '=');
+        if (!eq) {
+            rc = lf_fail(err, LF_EFORMAT, "%s:%d: expected 'key = value', got '%s'", path, line, s);
+            break;
+        }
+        *eq = '\0';
+        char *key = trim(s), *value = trim(eq + 1);
+        if (!*key) {
+            rc = lf_fail(err, LF_EFORMAT, "%s:%d: empty key before '='", path, line);
+            break;
+        }
+        const lf_kv_entry *prev = lf_kv_find(out, key);
+        if (prev) {
+            rc = lf_fail(err, LF_EFORMAT, "%s:%d: key '%s' already set on line %d", path, line, key,
+                         prev->line);
+            break;
+        }
+        if ((rc = lf_kv_set(out, key, value, line, err)) != LF_OK)
+            break;
+    }
+    if (rc == LF_OK && ferror(f))
+        rc = lf_fail(err, LF_EIO, "%s: read error", path);
+    fclose(f);
+    if (rc != LF_OK)
+        lf_kv_free(out);
+    return rc;
+}
+
+int lf_kv_parse_spec(const char *spec, lf_kv *out, char *name_out, size_t name_cap, lf_err *err)
+{
+    char src[256];
+    snprintf(src, sizeof src, "'%s'", spec);
+    lf_kv_init(out, src);
+    char *copy = strdup(spec);
+    if (!copy)
+        return lf_fail(err, LF_ENOMEM, "out of memory");
+    char *params = copy;
+    if (name_out) {
+        char *colon = strchr(copy, ':');
+        if (colon) {
+            *colon = '\0';
+            params = colon + 1;
+        } else {
+            params = copy + strlen(copy);
+        }
+        char *name = trim(copy);
+        if (strlen(name) >= name_cap) {
+            free(copy);
+            return lf_fail(err, LF_EINVAL, "'%s': name too long", spec);
+        }
+        snprintf(name_out, name_cap, "%s", name);
+    }
+    int rc = LF_OK;
+    char *save = NULL;
+    for (char *tok = strtok_r(params, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+        char *eq = strchr(tok, '=');
+        if (!eq) {
+            rc = lf_fail(err, LF_EINVAL, "'%s': expected key=value, got '%s'", spec, trim(tok));
+            break;
+        }
+        *eq = '\0';
+        char *key = trim(tok), *value = trim(eq + 1);
+        if (!*key || lf_kv_find(out, key)) {
+            rc = lf_fail(err, LF_EINVAL, "'%s': %s key '%s'", spec, *key ? "repeated" : "empty", key);
+            break;
+        }
+        if ((rc = lf_kv_set(out, key, value, 0, err)) != LF_OK)
+            break;
+    }
+    free(copy);
+    if (rc != LF_OK)
+        lf_kv_free(out);
+    return rc;
+}
+
+const char *lf_kv_get(const lf_kv *kv, const char *key)
+{
+    lf_kv_entry *e = (lf_kv_entry *)lf_kv_find(kv, key);
+    if (!e)
+        return NULL;
+    e->used = 1;
+    return e->value;
+}
+
+static int where(const lf_kv *kv, const lf_kv_entry *e, char *buf, size_t cap)
+{
+    if (e->line > 0)
+        return snprintf(buf, cap, "%s:%d", kv->source, e->line);
+    return snprintf(buf, cap, "%s", kv->source);
+}
+
+int lf_kv_double(const lf_kv *kv, const char *key, double def, double *out, lf_err *err)
+{
+    const char *v = lf_kv_get(kv, key);
+    if (!v) {
+        *out = def;
+        return LF_OK;
+    }
+    char *end;
+    errno = 0;
+    double d = strtod(v, &end);
+    if (end == v || *end || errno || !isfinite(d)) {
+        char w[300];
+        where(kv, lf_kv_find(kv, key), w, sizeof w);
+        return lf_fail(err, LF_EINVAL, "%s: %s = '%s' is not a number", w, key, v);
+    }
+    *out = d;
+    return LF_OK;
+}
+
+int lf_kv_u64(const lf_kv *kv, const char *key, uint64_t def, uint64_t *out, lf_err *err)
+{
+    const char *v = lf_kv_get(kv, key);
+    if (!v) {
+        *out = def;
+        return LF_OK;
+    }
+    if (lf_parse_size(v, out) != 0) {
+        char w[300];
+        where(kv, lf_kv_find(kv, key), w, sizeof w);
+        return lf_fail(err, LF_EINVAL, "%s: %s = '%s' is not a non-negative integer", w, key, v);
+    }
+    return LF_OK;
+}
+
+static int missing(const lf_kv *kv, const char *key, lf_err *err)
+{
+    return lf_fail(err, LF_EINVAL, "%s: missing key '%s'", kv->source, key);
+}
+
+int lf_kv_need_double(const lf_kv *kv, const char *key, double *out, lf_err *err)
+{
+    if (!lf_kv_find(kv, key))
+        return missing(kv, key, err);
+    return lf_kv_double(kv, key, 0, out, err);
+}
+
+int lf_kv_need_u64(const lf_kv *kv, const char *key, uint64_t *out, lf_err *err)
+{
+    if (!lf_kv_find(kv, key))
+        return missing(kv, key, err);
+    return lf_kv_u64(kv, key, 0, out, err);
+}
+
+int lf_kv_check_known(const lf_kv *kv, const char *const *valid, lf_err *err)
+{
+    for (size_t i = 0; i < kv->n; i++) {
+        int ok = 0;
+        for (const char *const *v = valid; *v; v++)
+            if (strcmp(*v, kv->items[i].key) == 0)
+                ok = 1;
+        if (!ok) {
+            char list[512] = "";
+            size_t len = 0;
+            for (const char *const *v = valid; *v && len < sizeof list; v++)
+                len += (size_t)snprintf(list + len, sizeof list - len, "%s%s", len ? ", " : "", *v);
+            char w[300];
+            where(kv, &kv->items[i], w, sizeof w);
+            return lf_fail(err, LF_EINVAL, "%s: unknown key '%s' (valid keys: %s)", w,
+                           kv->items[i].key, *valid ? list : "none");
+        }
+    }
+    return LF_OK;
+}
+
+int lf_parse_size(const char *s, uint64_t *out)
+{
+    if (!s || !isdigit((unsigned char)*s))
+        return -1;
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno)
+        return -1;
+    uint64_t mult = 1;
+    switch (*end) {
+    case '\0': break;
+    case 'k': case 'K': mult = 1ull << 10; end++; break;
+    case 'm': case 'M': mult = 1ull << 20; end++; break;
+    case 'g': case 'G': mult = 1ull << 30; end++; break;
+    case 't': case 'T': mult = 1ull << 40; end++; break;
+    default: return -1;
+    }
+    if (*end == 'i' || *end == 'B')
+        end += (*end == 'i' && end[1] == 'B') ? 2 : 1;
+    if (*end)
+        return -1;
+    if (v > UINT64_MAX / mult)
+        return -1;
+    *out = (uint64_t)v * mult;
+    return 0;
+}
+
+int lf_parse_size_list(const char *s, uint64_t **out, size_t *n, lf_err *err)
+{
+    *out = NULL;
+    *n = 0;
+    char *copy = strdup(s);
+    if (!copy)
+        return lf_fail(err, LF_ENOMEM, "out of memory");
+    size_t cap = 1;
+    for (const char *p = s; *p; p++)
+        cap += *p == ',';
+    uint64_t *v = calloc(cap, sizeof *v);
+    if (!v) {
+        free(copy);
+        return lf_fail(err, LF_ENOMEM, "out of memory");
+    }
+    size_t k = 0;
+    char *save = NULL;
+    for (char *tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+        char *t = trim(tok);
+        if (lf_parse_size(t, &v[k]) != 0) {
+            int rc = lf_fail(err, LF_EINVAL, "'%s': '%s' is not a size (examples: 4096, 16k, 1m)",
+                             s, t);
+            free(copy);
+            free(v);
+            return rc;
+        }
+        k++;
+    }
+    free(copy);
+    if (k == 0) {
+        free(v);
+        return lf_fail(err, LF_EINVAL, "'%s': empty list", s);
+    }
+    *out = v;
+    *n = k;
+    return LF_OK;
+}

@@ -1,0 +1,56 @@
+/* lf_device: a device profile (flash, DRAM and compute parameters) and the cost
+ * models that price work on it. Profiles are `key = value` files in costmodel/devices/;
+ * every number there carries a comment saying where it comes from.
+ * An lf_device is a plain value (no pointers); nothing to free. */
+#ifndef LF_DEVICE_H
+#define LF_DEVICE_H
+
+#include <stdint.h>
+
+#include "lf_err.h"
+
+typedef struct {
+    char name[64];
+    /* Flash: each read pays flash_latency_s before its bytes flow at flash_stream_bw;
+     * the device caps total bandwidth (flash_max_bw) and IOPS (flash_max_iops). */
+    double flash_latency_s;
+    double flash_stream_bw;   /* bytes/s of one read stream */
+    double flash_max_bw;      /* bytes/s, whole device */
+    double flash_max_iops;    /* reads/s, whole device */
+    uint32_t flash_alignment; /* bytes; direct I/O offsets and sizes are multiples */
+    /* OS page cache as a second tier (MoE two-level model). 0 = not modelled. */
+    double pagecache_bw;      /* bytes/s of a page-cache hit */
+    double pagecache_latency_s;
+    /* DRAM: a copy of n bytes costs dram_op_s + n / dram_copy_bw. */
+    double dram_copy_bw;      /* bytes/s */
+    double dram_op_s;         /* fixed cost of one copy / insert operation */
+    double dram_alloc_s;      /* fixed cost of one allocation (realloc strategy) */
+    /* Compute roofline: time = max(flops / compute_flops, bytes / mem_bw). */
+    double compute_flops;     /* floating-point ops/s (a multiply-add is 2) */
+    double mem_bw;            /* bytes/s streamed from DRAM by compute */
+} lf_device;
+
+/* Loads a profile. Unknown keys, missing keys and non-numbers are errors naming the
+ * file and line. Optional keys: pagecache_*, dram_alloc_s, flash_alignment, name. */
+int lf_device_load(const char *path, lf_device *out, lf_err *err);
+/* Writes a profile atomically; `provenance` (may be NULL) is a comment block put at
+ * the top and `source` a comment appended to every value (e.g. "measured by ..."). */
+int lf_device_save(const lf_device *d, const char *path, const char *provenance,
+                   const char *source, lf_err *err);
+
+/* Seconds to read n_reads reads totalling `bytes` with `inflight` reads in flight.
+ * 0 reads cost 0. Monotone non-decreasing in bytes and n_reads, non-increasing in
+ * inflight. */
+double lf_flash_time(const lf_device *d, uint64_t n_reads, uint64_t bytes, uint32_t inflight);
+/* Throughput (bytes/s) the model predicts for reads of `chunk` bytes, `inflight` at once. */
+double lf_flash_throughput(const lf_device *d, uint64_t chunk, uint32_t inflight);
+/* Seconds for n_ops DRAM copy operations moving `bytes` in all. */
+double lf_dram_time(const lf_device *d, uint64_t n_ops, uint64_t bytes);
+/* Seconds for n_allocs allocations (the reallocate-per-token strategy). */
+double lf_dram_alloc_time(const lf_device *d, uint64_t n_allocs);
+/* Roofline: seconds for `flops` floating-point ops touching `bytes` of memory. */
+double lf_compute_time(const lf_device *d, double flops, double bytes);
+/* Page-cache tier: seconds for n hits totalling bytes (0 when not modelled). */
+double lf_pagecache_time(const lf_device *d, uint64_t n_hits, uint64_t bytes);
+
+#endif

@@ -1,0 +1,56 @@
+# Two builds from the same sources: build/ (optimised) and build/asan/ (the test build,
+# -fsanitize=address,undefined). One static library per source folder, one binary.
+PKGS    := gsl hdf5 json-c liburing libcrypto
+LIBDIRS := common traces costmodel sim bench
+INC     := $(addprefix -I,$(LIBDIRS))
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS))
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS)) -lpthread -lm
+WARN    := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter -Wno-format-truncation
+VERSION := $(shell cat VERSION 2>/dev/null || echo 0.0.0)
+GITREV  := $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
+DEFS    := -DLF_VERSION='"$(VERSION)"' -DLF_GITREV='"$(GITREV)"'
+
+REL_FLAGS  := -O2 -g
+ASAN_FLAGS := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+
+TESTS := $(patsubst tests/%.c,%,$(wildcard tests/test_*.c))
+
+.PHONY: all test check-valgrind
+all: build/llmflash
+
+# $(1) = build dir, $(2) = flags
+define VARIANT
+$(1)/obj/%.o: %.c
+	@mkdir -p $$(dir $$@)
+	@echo "  CC    $$<  [$(1)]"
+	@$$(CC) $(2) $$(WARN) $$(DEFS) -DLF_CFLAGS='"$(2)"' $$(INC) $$(PKG_CFLAGS) -MMD -MP -c $$< -o $$@
+
+$(foreach d,$(LIBDIRS),
+$(1)/lib$(d).a: $$(patsubst %.c,$(1)/obj/%.o,$$(wildcard $(d)/*.c))
+	@mkdir -p $$(dir $$@)
+	@rm -f $$@ && ar rcs $$@ $$^
+)
+
+$(1)/LIBS := $(foreach d,bench sim costmodel traces common,$(1)/lib$(d).a)
+
+$(1)/llmflash: $$(patsubst %.c,$(1)/obj/%.o,$$(wildcard cli/*.c)) $$($(1)/LIBS)
+	@echo "  LINK  $$@"
+	@$$(CC) $(2) $$^ $$(PKG_LIBS) -o $$@
+
+$(1)/tests/%: $(1)/obj/tests/%.o $(1)/obj/tests/lf_test.o $$($(1)/LIBS)
+	@mkdir -p $$(dir $$@)
+	@echo "  LINK  $$@"
+	@$$(CC) $(2) $$^ $$(PKG_LIBS) -lcmocka -o $$@
+
+-include $$(shell find $(1)/obj -name '*.d' 2>/dev/null)
+endef
+
+$(eval $(call VARIANT,build,$(REL_FLAGS)))
+$(eval $(call VARIANT,build/asan,$(ASAN_FLAGS)))
+
+test: build/asan/llmflash build/llmflash $(addprefix build/asan/tests/,$(TESTS))
+	@scripts/run_tests.sh build/asan $(TESTS)
+
+check-valgrind: build/llmflash $(addprefix build/tests/,$(TESTS))
+	@VALGRIND=1 scripts/run_tests.sh build $(TESTS)
+.SECONDARY:

@@ -1,0 +1,25 @@
+#!/bin/sh
+# Installs the Debian packages llmflash needs when any is missing, and says so.
+# Usage: scripts/deps.sh [build|test|bench]  (test and bench add their tools)
+set -eu
+need="build-essential pkg-config libgsl-dev libhdf5-dev libjson-c-dev liburing-dev libssl-dev gnuplot-nox"
+case "${1:-build}" in
+  test)  need="$need libcmocka-dev" ;;
+  bench) need="$need libcmocka-dev fio" ;;
+esac
+missing=""
+for p in $need; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
+done
+[ -z "$missing" ] && exit 0
+echo "llmflash: installing missing Debian packages:$missing" >&2
+if [ "$(id -u)" != 0 ]; then
+  SUDO=sudo
+  command -v sudo >/dev/null || { echo "llmflash: not root and no sudo: install$missing by hand" >&2; exit 1; }
+else
+  SUDO=
+fi
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq >&2
+# shellcheck disable=SC2086
+$SUDO apt-get install -y -qq --no-install-recommends $missing >&2

@@ -1,0 +1,92 @@
+/* lf_replay: the one replay loop. For every token and layer it takes the needed set
+ * from the trace, the predictor's set, the policy's plan, the DRAM manager's moves,
+ * the layout's extents and the reader's reads, and hands them to a backend: the
+ * simulator's backend prices them with the cost model; the executor's backend performs
+ * them on the real SSD and DRAM. Same decisions, two ways to price them.
+ * The caller owns cfg's objects and the rows array (n_tokens entries). */
+#ifndef LF_REPLAY_H
+#define LF_REPLAY_H
+
+#include <stdint.h>
+
+#include "lf_device.h"
+#include "lf_err.h"
+#include "lf_layout.h"
+#include "lf_model.h"
+#include "lf_policy.h"
+#include "lf_predictor.h"
+#include "lf_reader.h"
+#include "lf_slots.h"
+#include "lf_trace.h"
+
+typedef enum {
+    LF_DRAM_PREALLOC = 0, /* the paper's manager: preallocated rows, swap-delete, append */
+    LF_DRAM_REALLOC = 1   /* baseline: a fresh matrix per token and layer, all rows copied */
+} lf_dram_strategy;
+
+/* Everything one token-layer step hands the backend. Pointers are valid during the call. */
+typedef struct {
+    uint32_t token, layer;
+    const uint32_t *need; uint32_t n_need;  /* the true set (trace) */
+    const uint32_t *want; uint32_t n_want;  /* the predicted set the policy served */
+    uint32_t false_pos, false_neg;
+    const lf_plan *plan;
+    const lf_move *moves; uint32_t n_moves; /* DRAM-manager copies for the evictions */
+    uint32_t first_new_row;                 /* loads land in rows [first_new_row, +n_load) */
+    const lf_slots *slots;                  /* the layer's rows after the step */
+    const lf_extent *extents; uint32_t n_extents;
+    const lf_read *reads; uint32_t n_reads;
+    uint64_t bytes_read;                    /* sum of read lengths, padding and gaps included */
+    uint64_t bytes_copied;                  /* DRAM bytes the manager moves this step */
+    uint64_t copy_ops;                      /* DRAM copy operations this step */
+} lf_step;
+
+typedef struct {
+    double io_s, mem_s, compute_s;
+} lf_times;
+
+typedef struct lf_backend lf_backend;
+struct lf_backend {
+    void *state;
+    /* Prices or performs one step. */
+    int (*layer)(lf_backend *b, const lf_step *step, lf_times *out, lf_err *err);
+    /* Optional: per-token work outside the FFN stream (resident attention, ...). */
+    int (*token_end)(lf_backend *b, uint32_t token, lf_times *out, lf_err *err);
+};
+
+typedef struct {
+    uint32_t token;
+    double io_ms, mem_ms, compute_ms, total_ms;
+    uint64_t bytes_read, reads, loads, evictions, hits, misses;
+    uint64_t false_pos, false_neg;
+    uint64_t resident_units, resident_bytes; /* FFN cache after the token, all layers */
+    uint64_t bytes_copied, copy_ops;
+} lf_token_row;
+
+typedef struct {
+    const lf_trace *trace;
+    const lf_model *model;
+    uint32_t dtype_bytes;
+    lf_policy *policy;
+    const lf_layout *layout;
+    lf_reader_cfg reader;
+    lf_predictor *predictor; /* NULL: the predictor is perfect (want = need) */
+    lf_dram_strategy dram;
+    uint32_t n_tokens;       /* tokens to replay from 0; 0 = the whole trace */
+} lf_replay_cfg;
+
+/* Replays; rows must hold n_tokens entries. Progress on stderr for long replays. */
+int lf_replay(const lf_replay_cfg *cfg, lf_backend *backend, lf_token_row *rows, lf_err *err);
+
+/* The simulator's backend: prices steps with the device's cost models.
+ * threads: reads in flight. The backend keeps a pointer to dev and model. */
+typedef struct {
+    const lf_device *dev;
+    const lf_model *model;
+    uint32_t dtype_bytes;
+    uint32_t inflight;
+} lf_sim_backend;
+void lf_sim_backend_init(lf_backend *b, lf_sim_backend *state, const lf_device *dev,
+                         const lf_model *model, uint32_t dtype_bytes, uint32_t inflight);
+
+#endif

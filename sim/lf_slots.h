@@ -1,0 +1,43 @@
+/* lf_slots: the bookkeeping of the paper's preallocated DRAM manager (Figure 6), shared
+ * by the simulator (which counts the copies) and the executor (which performs them):
+ * rows [0, num_used) of a per-layer matrix hold resident units; deleting a unit moves
+ * the last used row into its slot; new units are appended at num_used.
+ * An lf_slots owns its arrays; lf_slots_free releases them. */
+#ifndef LF_SLOTS_H
+#define LF_SLOTS_H
+
+#include <stdint.h>
+
+#include "lf_err.h"
+
+#define LF_SLOT_NONE UINT32_MAX
+
+typedef struct {
+    uint32_t units;      /* ids are < units */
+    uint32_t cap_rows;   /* preallocated rows (Req_l) */
+    uint32_t num_used;
+    uint32_t *row_to_id; /* cap_rows */
+    uint32_t *id_to_row; /* units; LF_SLOT_NONE when not resident */
+} lf_slots;
+
+typedef struct {
+    uint32_t from, to; /* copy row `from` into row `to` */
+} lf_move;
+
+int lf_slots_init(lf_slots *s, uint32_t units, uint32_t cap_rows, lf_err *err);
+void lf_slots_free(lf_slots *s);
+
+/* Removes ids (each resident); fills moves[0..*n_moves) (capacity n) in the order they
+ * must be performed. */
+int lf_slots_evict(lf_slots *s, const uint32_t *ids, uint32_t n, lf_move *moves,
+                   uint32_t *n_moves, lf_err *err);
+/* Appends ids (none resident) at rows num_used..; *first_row receives the first. */
+int lf_slots_append(lf_slots *s, const uint32_t *ids, uint32_t n, uint32_t *first_row,
+                    lf_err *err);
+
+static inline int lf_slots_has(const lf_slots *s, uint32_t id)
+{
+    return s->id_to_row[id] != LF_SLOT_NONE;
+}
+
+#endif

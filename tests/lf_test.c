@@ -1,0 +1,95 @@
+#include "lf_test.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "lf_fs.h"
+
+const char *lf_test_dir(void)
+{
+    static char dir[1024];
+    if (!dir[0]) {
+        const char *base = getenv("LLMFLASH_TMP");
+        snprintf(dir, sizeof dir, "%s/t%ld", base && *base ? base : "build/testtmp", (long)getpid());
+        lf_err err;
+        if (lf_mkdirs(dir, &err) != LF_OK) {
+            fprintf(stderr, "%s\n", err.msg);
+            abort();
+        }
+    }
+    return dir;
+}
+
+const char *lf_test_path(const char *name)
+{
+    static char buf[8][1200];
+    static int next;
+    char *p = buf[next++ % 8];
+    snprintf(p, sizeof buf[0], "%s/%s", lf_test_dir(), name);
+    return p;
+}
+
+static char *slurp(const char *path)
+{
+    char *data = NULL;
+    size_t len;
+    lf_err err;
+    if (lf_read_file(path, &data, &len, &err) != LF_OK)
+        return strdup("");
+    return data;
+}
+
+int lf_test_run(char **out, char **err, const char *fmt, ...)
+{
+    static int seq;
+    char args[8192], cmd[12000];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(args, sizeof args, fmt, ap);
+    va_end(ap);
+    const char *bin = getenv("LLMFLASH_BIN");
+    if (!bin)
+        bin = "build/llmflash";
+    char o[1200], e[1200];
+    snprintf(o, sizeof o, "%s/run%d.out", lf_test_dir(), seq);
+    snprintf(e, sizeof e, "%s/run%d.err", lf_test_dir(), seq);
+    seq++;
+    snprintf(cmd, sizeof cmd, "%s %s </dev/null >%s 2>%s", bin, args, o, e);
+    int st = system(cmd);
+    if (out)
+        *out = slurp(o);
+    if (err)
+        *err = slurp(e);
+    if (st == -1)
+        return -1;
+    if (WIFEXITED(st))
+        return WEXITSTATUS(st);
+    return WIFSIGNALED(st) ? 128 + WTERMSIG(st) : -1;
+}
+
+const char *lf_test_shared(const char *name)
+{
+    static char buf[4][1200];
+    static int next;
+    const char *base = getenv("LLMFLASH_SHARED_DATA");
+    char *p = buf[next++ % 4];
+    snprintf(p, sizeof buf[0], "%s/%s", base && *base ? base : "../shared/data", name);
+    if (access(p, R_OK) != 0) {
+        printf("SKIP: %s absent (tests that use ../shared/data are skipped)\n", p);
+        return NULL;
+    }
+    return p;
+}
+
+void lf_test_write(const char *path, const void *data, size_t len)
+{
+    FILE *f = fopen(path, "wb");
+    assert_non_null(f);
+    assert_int_equal(fwrite(data, 1, len, f), len);
+    assert_int_equal(fclose(f), 0);
+}

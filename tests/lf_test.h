@@ -1,0 +1,32 @@
+/* lf_test: helpers shared by the CMocka tests: a scratch folder per test binary,
+ * running the llmflash binary and capturing its output, finding ../shared/data.
+ * Everything returned is malloc'ed or static as stated; tests free what they get. */
+#ifndef LF_TEST_H
+#define LF_TEST_H
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+/* A fresh scratch folder for this process (under $LLMFLASH_TMP or build/testtmp). */
+const char *lf_test_dir(void);
+/* Joins lf_test_dir() and name into a static rotating buffer (8 slots). */
+const char *lf_test_path(const char *name);
+
+/* Runs `$LLMFLASH_BIN args...` (a shell command line after the binary), captures stdout
+ * and stderr into malloc'ed strings (may be NULL args), returns the exit status
+ * (or -1 when it could not run; 128+signal when killed). */
+int lf_test_run(char **out, char **err, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* Path of ../shared/data/NAME if present, else NULL after printing one
+ * "SKIP: ... absent" line; use with skip(). */
+const char *lf_test_shared(const char *name);
+
+/* Writes bytes to a file (asserts on failure). */
+void lf_test_write(const char *path, const void *data, size_t len);
+
+#endif

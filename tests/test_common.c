@@ -1,0 +1,143 @@
+/* Tests of common/: key=value parsing, sizes, atomic files. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "lf_fs.h"
+#include "lf_kv.h"
+#include "lf_test.h"
+
+static void test_kv_file_ok_and_errors(void **st)
+{
+    (void)st;
+    const char *p = lf_test_path("a.conf");
+    const char *txt = "# comment\nalpha = 1.5   # trailing\n\nbeta=4k\nname = m1\n";
+    lf_test_write(p, txt, strlen(txt));
+    lf_kv kv;
+    lf_err err;
+    assert_int_equal(lf_kv_parse_file(p, &kv, &err), LF_OK);
+    double a;
+    uint64_t b;
+    assert_int_equal(lf_kv_need_double(&kv, "alpha", &a, &err), LF_OK);
+    assert_true(a == 1.5);
+    assert_int_equal(lf_kv_need_u64(&kv, "beta", &b, &err), LF_OK);
+    assert_int_equal(b, 4096);
+    assert_int_equal(lf_kv_need_double(&kv, "gamma", &a, &err), LF_EINVAL);
+    assert_non_null(strstr(err.msg, "missing key 'gamma'"));
+    assert_int_equal(lf_kv_double(&kv, "name", 0, &a, &err), LF_EINVAL);
+    assert_non_null(strstr(err.msg, ":5:"));
+    const char *valid[] = {"alpha", "beta", NULL};
+    assert_int_equal(lf_kv_check_known(&kv, valid, &err), LF_EINVAL);
+    assert_non_null(strstr(err.msg, "unknown key 'name'"));
+    assert_non_null(strstr(err.msg, "alpha, beta"));
+    lf_kv_free(&kv);
+
+    const char *bad = "ok = 1\nno equals sign here\n";
+    lf_test_write(p, bad, strlen(bad));
+    assert_int_equal(lf_kv_parse_file(p, &kv, &err), LF_EFORMAT);
+    assert_non_null(strstr(err.msg, ":2:"));
+    const char *dup = "a = 1\na = 2\n";
+    lf_test_write(p, dup, strlen(dup));
+    assert_int_equal(lf_kv_parse_file(p, &kv, &err), LF_EFORMAT);
+    assert_non_null(strstr(err.msg, "already set on line 1"));
+}
+
+static void test_kv_spec(void **st)
+{
+    (void)st;
+    lf_kv kv;
+    lf_err err;
+    char name[32];
+    assert_int_equal(lf_kv_parse_spec("window:k=4,x = 2", &kv, name, sizeof name, &err), LF_OK);
+    assert_string_equal(name, "window");
+    assert_string_equal(lf_kv_get(&kv, "k"), "4");
+    assert_string_equal(lf_kv_get(&kv, "x"), "2");
+    lf_kv_free(&kv);
+    assert_int_equal(lf_kv_parse_spec("lru", &kv, name, sizeof name, &err), LF_OK);
+    assert_string_equal(name, "lru");
+    assert_int_equal(kv.n, 0);
+    lf_kv_free(&kv);
+    assert_int_equal(lf_kv_parse_spec("lru:k", &kv, name, sizeof name, &err), LF_EINVAL);
+    assert_int_equal(lf_kv_parse_spec("lru:k=1,k=2", &kv, name, sizeof name, &err), LF_EINVAL);
+}
+
+static void test_sizes(void **st)
+{
+    (void)st;
+    uint64_t v;
+    assert_int_equal(lf_parse_size("16k", &v), 0);
+    assert_int_equal(v, 16384);
+    assert_int_equal(lf_parse_size("1M", &v), 0);
+    assert_int_equal(v, 1 << 20);
+    assert_int_equal(lf_parse_size("2GiB", &v), 0);
+    assert_int_equal(v, 2ull << 30);
+    assert_int_not_equal(lf_parse_size("-1", &v), 0);
+    assert_int_not_equal(lf_parse_size("12q", &v), 0);
+    assert_int_not_equal(lf_parse_size("", &v), 0);
+    uint64_t *list;
+    size_t n;
+    lf_err err;
+    assert_int_equal(lf_parse_size_list("4k,32k,1m", &list, &n, &err), LF_OK);
+    assert_int_equal(n, 3);
+    assert_int_equal(list[2], 1 << 20);
+    free(list);
+    assert_int_equal(lf_parse_size_list("4k,zz", &list, &n, &err), LF_EINVAL);
+}
+
+static void test_atomic_write_leaves_no_partial(void **st)
+{
+    (void)st;
+    const char *p = lf_test_path("atomic.txt");
+    lf_err err;
+    assert_int_equal(lf_write_file_atomic(p, "hello", 5, &err), LF_OK);
+    char *d;
+    size_t n;
+    assert_int_equal(lf_read_file(p, &d, &n, &err), LF_OK);
+    assert_int_equal(n, 5);
+    free(d);
+    /* An aborted writer leaves the old content and no temporary. */
+    lf_atomic a;
+    assert_int_equal(lf_atomic_open(&a, p, &err), LF_OK);
+    fputs("partial", a.f);
+    char tmp[4096];
+    snprintf(tmp, sizeof tmp, "%s", a.tmp);
+    lf_atomic_abort(&a);
+    assert_false(lf_file_exists(tmp));
+    assert_int_equal(lf_read_file(p, &d, &n, &err), LF_OK);
+    assert_string_equal(d, "hello");
+    free(d);
+    /* A folder that does not exist is a clear error. */
+    assert_int_not_equal(lf_write_file_atomic("/nonexistent-dir/x", "a", 1, &err), LF_OK);
+    assert_non_null(strstr(err.msg, "/nonexistent-dir/x"));
+}
+
+static void test_full_disk_is_reported(void **st)
+{
+    (void)st;
+    if (access("/dev/full", W_OK) != 0)
+        skip();
+    /* /dev/full: every write fails with ENOSPC; a commit must say so. */
+    lf_atomic a;
+    lf_err err;
+    memset(&a, 0, sizeof a);
+    a.f = fopen("/dev/full", "w");
+    assert_non_null(a.f);
+    snprintf(a.path, sizeof a.path, "/dev/full");
+    for (int i = 0; i < 10000; i++)
+        fputs("0123456789", a.f);
+    assert_int_equal(lf_atomic_commit(&a, &err), LF_ENOSPC);
+    assert_non_null(strstr(err.msg, "No space"));
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_kv_file_ok_and_errors),
+        cmocka_unit_test(test_kv_spec),
+        cmocka_unit_test(test_sizes),
+        cmocka_unit_test(test_atomic_write_leaves_no_partial),
+        cmocka_unit_test(test_full_disk_is_reported),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,87 @@
+/* lf_trace: the in-memory activation trace: per layer, a CSR of the unit ids (neurons
+ * or experts) each token needs, plus optional magnitudes and predicted sets; and its
+ * HDF5 file form (DESIGN.md section 5). An lf_trace owns all its arrays;
+ * lf_trace_free releases them. */
+#ifndef LF_TRACE_H
+#define LF_TRACE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "lf_err.h"
+#include "lf_model.h"
+
+#define LF_TRACE_FORMAT "llmflash-trace"
+#define LF_TRACE_VERSION 1
+
+typedef struct {
+    uint64_t *indptr;      /* n_tokens+1 entries; token t uses index[indptr[t]..indptr[t+1]) */
+    uint32_t *index;       /* sorted, unique within a token, < units_per_layer */
+    float *value;          /* NULL, or one magnitude / router weight per index entry */
+    uint64_t *pred_indptr; /* NULL, or the predictor's sets in the same CSR form */
+    uint32_t *pred_index;
+    uint64_t nnz, cap;           /* entries used / allocated in index (and value) */
+    uint64_t pred_nnz, pred_cap; /* same for pred_index */
+} lf_trace_layer;
+
+typedef struct {
+    lf_unit_kind kind;
+    char model[64];           /* a name lf_model_lookup knows, or a free label for imports */
+    uint32_t n_layers;
+    uint32_t d_model;
+    uint32_t units_per_layer; /* d_ff or n_experts */
+    uint32_t top_k;           /* experts; 0 for neurons */
+    uint32_t dtype_bytes;
+    char source[16];          /* "synthetic" | "recorded" | "imported" */
+    uint64_t seed;
+    char generator[1024];     /* generator parameters, "key=value key=value ..." */
+    uint32_t n_tokens;        /* tokens appended so far */
+    uint32_t tokens_cap;      /* capacity of indptr (and tokens) in tokens */
+    int32_t *tokens;          /* NULL, or n_tokens token ids */
+    lf_trace_layer *layers;   /* n_layers */
+} lf_trace;
+
+/* Initialises an empty trace for the given shape. with_values/with_pred/with_tokens
+ * select the optional arrays. */
+int lf_trace_init(lf_trace *t, const lf_model *m, uint32_t dtype_bytes, int with_values,
+                  int with_tokens, lf_err *err);
+/* Initialises an empty trace from explicit fields (importers, tests). */
+int lf_trace_init_shape(lf_trace *t, lf_unit_kind kind, const char *model, uint32_t n_layers,
+                        uint32_t d_model, uint32_t units_per_layer, uint32_t top_k,
+                        uint32_t dtype_bytes, int with_values, int with_tokens, lf_err *err);
+void lf_trace_free(lf_trace *t);
+
+/* Appends one token: for each layer l, ids[l][0..n[l]) (sorted unique) and, when the
+ * trace has values, vals[l]. token_id is stored when the trace has tokens.
+ * Building token by token keeps the CSR invariant at every step. */
+int lf_trace_append_token(lf_trace *t, int32_t token_id, const uint32_t *const *ids,
+                          const uint32_t *n, const float *const *vals, lf_err *err);
+/* Appends one token's ids for a single layer; call for layers 0..n_layers-1 in order,
+ * then lf_trace_end_token. Lets generators avoid holding all layers at once. */
+int lf_trace_append_layer(lf_trace *t, uint32_t layer, const uint32_t *ids, uint32_t n,
+                          const float *vals, lf_err *err);
+int lf_trace_end_token(lf_trace *t, int32_t token_id, lf_err *err);
+
+/* Adds predicted sets: pred_indptr/pred_index for every layer, built by the caller
+ * (malloc'ed arrays whose ownership passes to the trace). */
+int lf_trace_set_pred(lf_trace *t, uint32_t layer, uint64_t *indptr, uint32_t *index,
+                      uint64_t nnz, lf_err *err);
+
+/* The ids token `tok` needs in `layer`. */
+static inline const uint32_t *lf_trace_ids(const lf_trace *t, uint32_t layer, uint32_t tok,
+                                           uint32_t *n)
+{
+    const lf_trace_layer *L = &t->layers[layer];
+    *n = (uint32_t)(L->indptr[tok + 1] - L->indptr[tok]);
+    return L->index + L->indptr[tok];
+}
+
+/* Checks every invariant (shape, monotone indptr, sorted unique in-range ids) and
+ * reports the first violation with its layer and token; `what` names the file. */
+int lf_trace_check(const lf_trace *t, const char *what, lf_err *err);
+
+/* HDF5: writes through a temporary and rename; reads and checks everything. */
+int lf_trace_write(const lf_trace *t, const char *path, lf_err *err);
+int lf_trace_read(const char *path, lf_trace *t, lf_err *err);
+
+#endif
