@@ -1,0 +1,60 @@
+/* lf_io: I/O engines behind one interface (DESIGN.md section 4, after fio's ioengine_ops):
+ * psync (a thread pool of pread), io_uring (liburing), buffered (page cache) and null
+ * (no device, for tests on any file system). Used by the probe and the executor.
+ * An engine owns its threads/rings and file descriptor; lf_io_close releases them.
+ * Buffers are the caller's and must stay valid until reaped. */
+#ifndef LF_IO_H
+#define LF_IO_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "lf_err.h"
+
+enum {
+    LF_IO_CAP_DIRECT = 1u << 0,     /* bypasses the page cache (O_DIRECT) */
+    LF_IO_CAP_ALIGNED = 1u << 1,    /* offsets, lengths and buffers must be aligned */
+    LF_IO_CAP_NODEVICE = 1u << 2    /* performs no I/O at all (null) */
+};
+
+typedef struct {
+    uint64_t offset;
+    uint64_t length;
+    void *buf;
+    uint64_t tag;      /* caller's cookie, returned by reap */
+} lf_io_req;
+
+typedef struct {
+    uint64_t tag;
+    int64_t result;    /* bytes read, or -errno */
+    double latency_s;  /* submit to completion */
+} lf_io_done;
+
+typedef struct lf_io lf_io;
+
+typedef struct {
+    const char *name;
+    uint32_t caps;
+    /* Opens path for reading with `depth` reads in flight at most. */
+    int (*open)(lf_io **out, const char *path, uint32_t depth, lf_err *err);
+    /* Queues n requests (n <= free slots); returns at once. */
+    int (*submit)(lf_io *io, const lf_io_req *reqs, uint32_t n, lf_err *err);
+    /* Waits for at least min completions (up to max); *got receives the count. */
+    int (*reap)(lf_io *io, lf_io_done *done, uint32_t min, uint32_t max, uint32_t *got,
+                lf_err *err);
+    void (*close)(lf_io *io);
+} lf_io_ops;
+
+/* Looks up an engine by name ("psync", "io_uring", "buffered", "null"). */
+int lf_io_engine(const char *name, const lf_io_ops **out, lf_err *err);
+const char *lf_io_engine_names(void);
+
+/* Convenience: reads all n requests with up to `depth` in flight, returns when done.
+ * A short read or an error is reported with the request's offset. */
+int lf_io_read_all(const lf_io_ops *ops, lf_io *io, const lf_io_req *reqs, uint32_t n,
+                   uint32_t depth, lf_err *err);
+
+/* Allocates a buffer aligned for direct I/O (4096); free with free(). */
+void *lf_io_alloc(size_t bytes);
+
+#endif

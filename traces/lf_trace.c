@@ -1,0 +1,242 @@
+/* In-memory trace: building token by token, checking invariants, freeing.
+ * The HDF5 form is in lf_trace_h5.c. */
+#include "lf_trace.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+int lf_trace_init_shape(lf_trace *t, lf_unit_kind kind, const char *model, uint32_t n_layers,
+                        uint32_t d_model, uint32_t units_per_layer, uint32_t top_k,
+                        uint32_t dtype_bytes, int with_values, int with_tokens, lf_err *err)
+{
+    memset(t, 0, sizeof *t);
+    if (n_layers == 0 || units_per_layer == 0)
+        return lf_fail(err, LF_EINVAL, "trace shape: n_layers (%u) and units_per_layer (%u) must be positive",
+                       n_layers, units_per_layer);
+    t->kind = kind;
+    snprintf(t->model, sizeof t->model, "%s", model ? model : "");
+    t->n_layers = n_layers;
+    t->d_model = d_model;
+    t->units_per_layer = units_per_layer;
+    t->top_k = top_k;
+    t->dtype_bytes = dtype_bytes;
+    snprintf(t->source, sizeof t->source, "synthetic");
+    t->tokens_cap = 64;
+    t->layers = calloc(n_layers, sizeof *t->layers);
+    if (!t->layers)
+        goto oom;
+    if (with_tokens && !(t->tokens = malloc(t->tokens_cap * sizeof *t->tokens)))
+        goto oom;
+    for (uint32_t l = 0; l < n_layers; l++) {
+        lf_trace_layer *L = &t->layers[l];
+        L->cap = 1024;
+        L->indptr = calloc(t->tokens_cap + 1, sizeof *L->indptr);
+        L->index = malloc(L->cap * sizeof *L->index);
+        if (!L->indptr || !L->index)
+            goto oom;
+        if (with_values && !(L->value = malloc(L->cap * sizeof *L->value)))
+            goto oom;
+    }
+    return LF_OK;
+oom:
+    lf_trace_free(t);
+    return lf_fail(err, LF_ENOMEM, "trace: out of memory");
+}
+
+int lf_trace_init(lf_trace *t, const lf_model *m, uint32_t dtype_bytes, int with_values,
+                  int with_tokens, lf_err *err)
+{
+    int rc = lf_trace_init_shape(t, m->kind, m->name, m->n_layers, m->d_model, lf_model_units(m),
+                                 m->top_k, dtype_bytes, with_values, with_tokens, err);
+    return rc;
+}
+
+void lf_trace_free(lf_trace *t)
+{
+    if (!t)
+        return;
+    if (t->layers) {
+        for (uint32_t l = 0; l < t->n_layers; l++) {
+            lf_trace_layer *L = &t->layers[l];
+            free(L->indptr);
+            free(L->index);
+            free(L->value);
+            free(L->pred_indptr);
+            free(L->pred_index);
+        }
+    }
+    free(t->layers);
+    free(t->tokens);
+    memset(t, 0, sizeof *t);
+}
+
+static int grow_tokens(lf_trace *t, lf_err *err)
+{
+    if (t->n_tokens < t->tokens_cap)
+        return LF_OK;
+    uint32_t cap = t->tokens_cap * 2;
+    for (uint32_t l = 0; l < t->n_layers; l++) {
+        uint64_t *p = realloc(t->layers[l].indptr, ((size_t)cap + 1) * sizeof *p);
+        if (!p)
+            return lf_fail(err, LF_ENOMEM, "trace: out of memory at token %u", t->n_tokens);
+        t->layers[l].indptr = p;
+    }
+    if (t->tokens) {
+        int32_t *p = realloc(t->tokens, (size_t)cap * sizeof *p);
+        if (!p)
+            return lf_fail(err, LF_ENOMEM, "trace: out of memory at token %u", t->n_tokens);
+        t->tokens = p;
+    }
+    t->tokens_cap = cap;
+    return LF_OK;
+}
+
+int lf_trace_append_layer(lf_trace *t, uint32_t layer, const uint32_t *ids, uint32_t n,
+                          const float *vals, lf_err *err)
+{
+    if (layer >= t->n_layers)
+        return lf_fail(err, LF_ERANGE, "trace: layer %u >= n_layers %u", layer, t->n_layers);
+    int rc = grow_tokens(t, err);
+    if (rc)
+        return rc;
+    lf_trace_layer *L = &t->layers[layer];
+    uint64_t start = L->indptr[t->n_tokens];
+    if (L->nnz != start)
+        return lf_fail(err, LF_EINVAL, "trace: layer %u appended twice for token %u", layer,
+                       t->n_tokens);
+    for (uint32_t i = 0; i < n; i++) {
+        if (ids[i] >= t->units_per_layer)
+            return lf_fail(err, LF_ERANGE, "trace: layer %u token %u: id %u >= units_per_layer %u",
+                           layer, t->n_tokens, ids[i], t->units_per_layer);
+        if (i && ids[i] <= ids[i - 1])
+            return lf_fail(err, LF_EINVAL, "trace: layer %u token %u: ids not sorted unique (%u after %u)",
+                           layer, t->n_tokens, ids[i], ids[i - 1]);
+    }
+    if (L->nnz + n > L->cap) {
+        uint64_t cap = L->cap;
+        while (cap < L->nnz + n)
+            cap *= 2;
+        uint32_t *pi = realloc(L->index, cap * sizeof *pi);
+        if (!pi)
+            return lf_fail(err, LF_ENOMEM, "trace: out of memory");
+        L->index = pi;
+        if (L->value) {
+            float *pv = realloc(L->value, cap * sizeof *pv);
+            if (!pv)
+                return lf_fail(err, LF_ENOMEM, "trace: out of memory");
+            L->value = pv;
+        }
+        L->cap = cap;
+    }
+    memcpy(L->index + L->nnz, ids, (size_t)n * sizeof *ids);
+    if (L->value) {
+        if (vals)
+            memcpy(L->value + L->nnz, vals, (size_t)n * sizeof *vals);
+        else
+            for (uint32_t i = 0; i < n; i++)
+                L->value[L->nnz + i] = 1.0f;
+    }
+    L->nnz += n;
+    L->indptr[t->n_tokens + 1] = L->nnz;
+    return LF_OK;
+}
+
+int lf_trace_end_token(lf_trace *t, int32_t token_id, lf_err *err)
+{
+    int rc = grow_tokens(t, err);
+    if (rc)
+        return rc;
+    for (uint32_t l = 0; l < t->n_layers; l++) {
+        lf_trace_layer *L = &t->layers[l];
+        /* A layer not appended this token gets an empty set. */
+        L->indptr[t->n_tokens + 1] = L->nnz;
+    }
+    if (t->tokens)
+        t->tokens[t->n_tokens] = token_id;
+    t->n_tokens++;
+    return LF_OK;
+}
+
+int lf_trace_append_token(lf_trace *t, int32_t token_id, const uint32_t *const *ids,
+                          const uint32_t *n, const float *const *vals, lf_err *err)
+{
+    for (uint32_t l = 0; l < t->n_layers; l++) {
+        int rc = lf_trace_append_layer(t, l, ids[l], n[l], vals ? vals[l] : NULL, err);
+        if (rc)
+            return rc;
+    }
+    return lf_trace_end_token(t, token_id, err);
+}
+
+int lf_trace_set_pred(lf_trace *t, uint32_t layer, uint64_t *indptr, uint32_t *index,
+                      uint64_t nnz, lf_err *err)
+{
+    if (layer >= t->n_layers)
+        return lf_fail(err, LF_ERANGE, "trace: layer %u >= n_layers %u", layer, t->n_layers);
+    lf_trace_layer *L = &t->layers[layer];
+    free(L->pred_indptr);
+    free(L->pred_index);
+    L->pred_indptr = indptr;
+    L->pred_index = index;
+    L->pred_nnz = L->pred_cap = nnz;
+    return LF_OK;
+}
+
+static int check_csr(const uint64_t *indptr, const uint32_t *index, uint64_t nnz, uint32_t n_tokens,
+                     uint32_t units, const char *what, const char *array, uint32_t layer,
+                     lf_err *err)
+{
+    if (indptr[0] != 0)
+        return lf_fail(err, LF_EFORMAT, "%s: layer %u: %sindptr[0] = %llu, must be 0", what, layer,
+                       array, (unsigned long long)indptr[0]);
+    for (uint32_t tok = 0; tok < n_tokens; tok++) {
+        uint64_t a = indptr[tok], b = indptr[tok + 1];
+        if (b < a || b > nnz)
+            return lf_fail(err, LF_EFORMAT,
+                           "%s: layer %u token %u: %sindptr not monotone or past the end "
+                           "(%llu -> %llu, %llu entries)",
+                           what, layer, tok, array, (unsigned long long)a, (unsigned long long)b,
+                           (unsigned long long)nnz);
+        for (uint64_t i = a; i < b; i++) {
+            if (index[i] >= units)
+                return lf_fail(err, LF_ERANGE,
+                               "%s: layer %u token %u: %sid %u >= units_per_layer %u", what, layer,
+                               tok, array, index[i], units);
+            if (i > a && index[i] <= index[i - 1])
+                return lf_fail(err, LF_EFORMAT,
+                               "%s: layer %u token %u: %sids not sorted and unique (%u after %u)",
+                               what, layer, tok, array, index[i], index[i - 1]);
+        }
+    }
+    if (indptr[n_tokens] != nnz)
+        return lf_fail(err, LF_EFORMAT, "%s: layer %u: %sindptr ends at %llu but there are %llu ids",
+                       what, layer, array, (unsigned long long)indptr[n_tokens],
+                       (unsigned long long)nnz);
+    return LF_OK;
+}
+
+int lf_trace_check(const lf_trace *t, const char *what, lf_err *err)
+{
+    if (!what)
+        what = "trace";
+    if (t->n_layers == 0 || t->units_per_layer == 0 || !t->layers)
+        return lf_fail(err, LF_EFORMAT, "%s: empty shape (n_layers %u, units_per_layer %u)", what,
+                       t->n_layers, t->units_per_layer);
+    if (t->kind == LF_UNITS_EXPERTS && (t->top_k == 0 || t->top_k > t->units_per_layer))
+        return lf_fail(err, LF_EFORMAT, "%s: top_k %u must be in 1..%u for an expert trace", what,
+                       t->top_k, t->units_per_layer);
+    for (uint32_t l = 0; l < t->n_layers; l++) {
+        const lf_trace_layer *L = &t->layers[l];
+        int rc = check_csr(L->indptr, L->index, L->nnz, t->n_tokens, t->units_per_layer, what, "",
+                           l, err);
+        if (rc)
+            return rc;
+        if (L->pred_indptr) {
+            rc = check_csr(L->pred_indptr, L->pred_index, L->pred_nnz, t->n_tokens,
+                           t->units_per_layer, what, "pred_", l, err);
+            if (rc)
+                return rc;
+        }
+    }
+    return LF_OK;
+}
