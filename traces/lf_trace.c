@@ -2,6 +2,7 @@
  * The HDF5 form is in lf_trace_h5.c. */
 #include "lf_trace.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
