@@ -122,7 +122,7 @@ static int reserve(lf_exec *e, const lf_step *s, lf_err *err)
 {
     lf_dram *d = &e->dram[s->layer];
     if (d->row_bytes == 0) {
-        int rc = lf_dram_init(d, e->cfg.dram, s->slots->cap_rows, e->row_bytes, err);
+        int rc = lf_dram_init(d, e->cfg.dram, e->w->h.units, s->slots->cap_rows, e->row_bytes, err);
         if (rc)
             return lf_err_prefix(err, "layer %u", s->layer);
     }
@@ -302,7 +302,10 @@ static int exec_layer(lf_backend *b, const lf_step *s, lf_times *out, lf_err *er
     const lf_plan *pl = s->plan;
     /* memory management: the manager's moves, room for the loads, their biases */
     double t0 = lf_now();
-    rc = lf_dram_step(d, s->moves, s->n_moves, s->first_new_row, pl->n_load, err);
+    if (s->slots->num_used - s->first_new_row != pl->n_load)
+        return lf_fail(err, LF_EFORMAT, "executor: token %u layer %u: %u loads but %u new rows",
+                       s->token, s->layer, pl->n_load, s->slots->num_used - s->first_new_row);
+    rc = lf_dram_step(d, s->moves, s->n_moves, s->slots, s->first_new_row, err);
     if (rc)
         return lf_err_prefix(err, "token %u layer %u", s->token, s->layer);
     const float *bias = e->bias + (size_t)s->layer * e->w->h.units;
@@ -315,9 +318,6 @@ static int exec_layer(lf_backend *b, const lf_step *s, lf_times *out, lf_err *er
         d->bias[row] = bias[pl->load[k]];
     }
     double mem_s = lf_now() - t0;
-    if (d->num_used != s->slots->num_used)
-        return lf_fail(err, LF_ERANGE, "executor: token %u layer %u: the manager holds %u rows, "
-                       "the slots %u", s->token, s->layer, d->num_used, s->slots->num_used);
     /* flash reads */
     uint32_t pieces = 0;
     double io_s = 0, scatter_s = 0;

@@ -291,7 +291,9 @@ static int put_record(writer *w, const lf_weights_header *h, const lf_layout *L,
     unsigned char *p = w->buf + w->len;
     memset(p, 0, e->length);
     uint64_t at = 0;
-    for (uint32_t k = 0; k < e->n_units; k++) {
+    /* a coact record always holds its unit and the unit's closest friend */
+    uint32_t carried = h->layout == LF_LAYOUT_COACT ? 2 : 1;
+    for (uint32_t k = 0; k < carried; k++) {
         uint32_t u = k == 0 ? e->unit : L->friend_of[(uint64_t)layer * h->units + e->unit];
         uint32_t first = e->part == LF_PART_ALL ? 0 : e->part;
         uint32_t last = e->part == LF_PART_ALL ? h->vectors : e->part + 1u;
@@ -360,6 +362,20 @@ static int check_spec(const lf_weights_spec *s, uint32_t layers, lf_err *err)
     return LF_OK;
 }
 
+/* Friends from the profile's layers; the file may hold fewer layers than the profile. */
+static int set_friends(lf_layout *L, const lf_trace *profile, lf_err *err)
+{
+    lf_layout full = *L;
+    full.friend_of = NULL;
+    full.n_layers = profile->n_layers;
+    int rc = lf_layout_set_friends(&full, profile, err);
+    if (rc)
+        return rc;
+    free(L->friend_of);
+    L->friend_of = full.friend_of; /* the first L->n_layers layers are used */
+    return LF_OK;
+}
+
 static int fill_header(const lf_weights_spec *s, uint32_t layers, lf_weights_header *h,
                        lf_layout *L, lf_err *err)
 {
@@ -389,7 +405,7 @@ static int fill_header(const lf_weights_spec *s, uint32_t layers, lf_weights_hea
                             LF_WEIGHTS_HEADER_BYTES + friends_bytes(h), err);
     if (rc)
         return rc;
-    if (s->layout == LF_LAYOUT_COACT && (rc = lf_layout_set_friends(L, s->profile, err)) != 0)
+    if (s->layout == LF_LAYOUT_COACT && (rc = set_friends(L, s->profile, err)) != 0)
         return rc;
     h->vectors = L->vectors;
     h->vector_bytes = L->vector_bytes;
