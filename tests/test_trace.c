@@ -240,6 +240,34 @@ static void test_write_refuses_invalid_and_leaves_nothing(void **st)
     lf_trace_free(&t);
 }
 
+/* The file must be readable by h5py with no llmflash code (DESIGN.md section 5). */
+static void test_h5py_reads_it(void **st)
+{
+    (void)st;
+    if (system("/usr/bin/python3 -c 'import h5py' 2>/dev/null") != 0) {
+        printf("SKIP: python3-h5py not installed\n");
+        skip();
+    }
+    lf_trace t;
+    make_small(&t);
+    lf_err err;
+    const char *p = lf_test_path("py.h5");
+    assert_int_equal(lf_trace_write(&t, p, &err), LF_OK);
+    lf_trace_free(&t);
+    char cmd[2048];
+    snprintf(cmd, sizeof cmd,
+             "/usr/bin/python3 -c \"import h5py; f = h5py.File('%s', 'r'); "
+             "a = f.attrs; L = f['layers/000']; "
+             "assert a['format'] == 'llmflash-trace' and a['kind'] == 'neurons'; "
+             "assert int(a['units_per_layer']) == 8 and int(a['n_tokens']) == 3; "
+             "assert list(L['indptr'][:]) == [0, 3, 4, 12]; "
+             "assert list(L['index'][:4]) == [1, 3, 5, 3]; "
+             "assert list(f['tokens'][:]) == [100, 101, 102]; "
+             "assert abs(float(L['value'][1]) - 1.5) < 1e-6\"",
+             p);
+    assert_int_equal(system(cmd), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -248,6 +276,7 @@ int main(void)
         cmocka_unit_test(test_bad_inputs_name_the_place),
         cmocka_unit_test(test_missing_truncated_and_foreign_files),
         cmocka_unit_test(test_write_refuses_invalid_and_leaves_nothing),
+        cmocka_unit_test(test_h5py_reads_it),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
