@@ -621,9 +621,10 @@ static int open_checked(const char *path, int fd, lf_weights *w, lf_err *err)
     if (fb) {
         for (uint64_t i = 0; i < fb / 4; i++)
             if (friends[i] >= h->units) {
+                uint32_t bad_id = friends[i];
                 free(friends);
                 return lf_fail(err, LF_EFORMAT, "%s: friend table entry %" PRIu64 " is %u, not a "
-                               "unit id (< %u)", path, i, friends[i], h->units);
+                               "unit id (< %u)", path, i, bad_id, h->units);
             }
         free(w->layout.friend_of);
         w->layout.friend_of = friends;
