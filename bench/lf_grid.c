@@ -1,6 +1,7 @@
 #include "lf_grid.h"
 
 #include <ctype.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
