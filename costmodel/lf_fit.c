@@ -1,7 +1,7 @@
 /* lf_fit: GSL nonlinear least squares (gsl_multifit_nlinear, trust region, finite-
  * difference Jacobian) of the flash model on probe points, and the probe CSV reader.
- * Parameters are fitted in log space (x = ln L, ln b, ln B, ln IOPS[, ln(p - 1)]) so
- * they stay positive and p stays >= 1; residuals are log(predicted / measured), so
+ * Parameters are fitted in log space, each squeezed into a plausible range (L in
+ * [10 ns, 1 s], b and B in [1 MB/s, 10 TB/s], IOPS in [1, 1e9], p in [1, 101]); residuals are log(predicted / measured), so
  * every point weighs by its relative error, as the MdAPE target counts it. */
 #include "lf_fit.h"
 
@@ -131,14 +131,36 @@ typedef struct {
     double fixed_p; /* < 0: p is the fifth parameter */
 } fit_ctx;
 
+/* Each parameter lives in [lo, hi] (log space) through a logistic map, so that one the
+ * data do not pin down (a cap that never binds, a per-stream rate above the device's)
+ * ends at a bound instead of running off to infinity. */
+static const double lo[5] = {1e-8, 1e6, 1e6, 1.0, 0.0};
+static const double hi[5] = {1.0, 1e13, 1e13, 1e9, 100.0};
+
+static double to_param(double x, int i)
+{
+    double l = i == 4 ? lo[i] : log(lo[i]), h = i == 4 ? hi[i] : log(hi[i]);
+    double v = l + (h - l) / (1.0 + exp(-x));
+    return i == 4 ? 1.0 + v : exp(v);
+}
+
+static double from_param(double v, int i)
+{
+    double l = i == 4 ? lo[i] : log(lo[i]), h = i == 4 ? hi[i] : log(hi[i]);
+    double y = i == 4 ? v - 1.0 : log(v);
+    double u = (y - l) / (h - l);
+    u = u < 1e-9 ? 1e-9 : (u > 1 - 1e-9 ? 1 - 1e-9 : u);
+    return log(u / (1.0 - u));
+}
+
 static void unpack(const gsl_vector *x, const fit_ctx *c, lf_device *d)
 {
     *d = c->base;
-    d->flash_latency_s = exp(gsl_vector_get(x, 0));
-    d->flash_stream_bw = exp(gsl_vector_get(x, 1));
-    d->flash_max_bw = exp(gsl_vector_get(x, 2));
-    d->flash_max_iops = exp(gsl_vector_get(x, 3));
-    d->flash_smooth_p = c->fixed_p < 0 ? 1.0 + exp(gsl_vector_get(x, 4)) : c->fixed_p;
+    d->flash_latency_s = to_param(gsl_vector_get(x, 0), 0);
+    d->flash_stream_bw = to_param(gsl_vector_get(x, 1), 1);
+    d->flash_max_bw = to_param(gsl_vector_get(x, 2), 2);
+    d->flash_max_iops = to_param(gsl_vector_get(x, 3), 3);
+    d->flash_smooth_p = c->fixed_p < 0 ? to_param(gsl_vector_get(x, 4), 4) : c->fixed_p;
 }
 
 static int residuals(const gsl_vector *x, void *arg, gsl_vector *f)
@@ -279,8 +301,8 @@ int lf_fit_flash(const lf_fit_point *pts, size_t n, const lf_device *base, doubl
     int rc = LF_OK;
     for (size_t s = 0; s < 3 && rc == LF_OK; s++) {
         for (size_t k = 0; k < (fixed_p < 0 ? 3u : 1u) && rc == LF_OK; k++) {
-            double x0[5] = {log(L * scale[s]), log(b / scale[s]), log(B), log(iops),
-                            log(p0[k] - 1.0)};
+            double x0[5] = {from_param(L * scale[s], 0), from_param(b / scale[s], 1),
+                            from_param(B, 2), from_param(iops, 3), from_param(p0[k], 4)};
             rc = solve(&c, x0, np, best, &best_cost, &iters, &status);
         }
     }
