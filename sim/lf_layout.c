@@ -6,6 +6,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include "lf_stats.h"
+
 static const char *const kind_names[] = {"split", "bundled", "coact"};
 
 int lf_layout_parse_kind(const char *name, lf_layout_kind *out, lf_err *err)
@@ -225,46 +227,6 @@ int lf_layout_set_friends(lf_layout *l, const lf_trace *profile, lf_err *err)
     return lf_layout_set_friends_n(l, profile, 0, err);
 }
 
-/* Closest friends of one layer: for each unit u, count over the tokens where u is
- * active how often every other unit is active too; keep the arg-max. */
-static void friends_of_layer(const lf_trace_layer *L, uint32_t n_tok, uint32_t units,
-                             uint32_t *fr, uint64_t *start, uint32_t *tok_of, uint32_t *cnt,
-                             uint32_t *touched)
-{
-    memset(start, 0, ((size_t)units + 1) * sizeof *start);
-    for (uint64_t i = 0; i < L->indptr[n_tok]; i++)
-        start[L->index[i] + 1]++;
-    for (uint32_t u = 0; u < units; u++)
-        start[u + 1] += start[u];
-    for (uint32_t t = 0; t < n_tok; t++)
-        for (uint64_t i = L->indptr[t]; i < L->indptr[t + 1]; i++)
-            tok_of[start[L->index[i]]++] = t;
-    for (uint32_t u = units; u > 0; u--) /* restore the starts shifted by the fill */
-        start[u] = start[u - 1];
-    start[0] = 0;
-    for (uint32_t u = 0; u < units; u++) {
-        uint32_t nt = 0;
-        for (uint64_t k = start[u]; k < start[u + 1]; k++) {
-            uint32_t t = tok_of[k];
-            for (uint64_t i = L->indptr[t]; i < L->indptr[t + 1]; i++) {
-                uint32_t j = L->index[i];
-                if (j != u && cnt[j]++ == 0)
-                    touched[nt++] = j;
-            }
-        }
-        uint32_t best = u, best_c = 0;
-        for (uint32_t k = 0; k < nt; k++) {
-            uint32_t j = touched[k];
-            if (cnt[j] > best_c || (cnt[j] == best_c && j < best)) {
-                best = j;
-                best_c = cnt[j];
-            }
-            cnt[j] = 0;
-        }
-        fr[u] = best;
-    }
-}
-
 int lf_layout_set_friends_n(lf_layout *l, const lf_trace *profile, uint32_t max_tokens,
                             lf_err *err)
 {
@@ -276,32 +238,31 @@ int lf_layout_set_friends_n(lf_layout *l, const lf_trace *profile, uint32_t max_
                        l->n_layers, l->units);
     if (profile->n_tokens == 0)
         return lf_fail(err, LF_EINVAL, "layout coact: the profile trace has no tokens");
-    uint32_t n_tok = profile->n_tokens;
-    if (max_tokens && max_tokens < n_tok)
-        n_tok = max_tokens;
-    uint64_t max_nnz = 0;
-    for (uint32_t ly = 0; ly < l->n_layers; ly++)
-        if (profile->layers[ly].indptr[n_tok] > max_nnz)
-            max_nnz = profile->layers[ly].indptr[n_tok];
+    /* A view of the first max_tokens tokens: the CSR arrays are shared, never freed. */
+    lf_trace view = *profile;
+    if (max_tokens && max_tokens < view.n_tokens)
+        view.n_tokens = max_tokens;
     uint32_t *fr = malloc((size_t)l->n_layers * l->units * sizeof *fr);
-    uint64_t *start = malloc(((size_t)l->units + 1) * sizeof *start);
-    uint32_t *tok_of = malloc((max_nnz ? max_nnz : 1) * sizeof *tok_of);
-    uint32_t *cnt = calloc(l->units, sizeof *cnt);
-    uint32_t *touched = malloc((size_t)l->units * sizeof *touched);
-    int rc = LF_OK;
-    if (!fr || !start || !tok_of || !cnt || !touched) {
-        rc = lf_fail(err, LF_ENOMEM, "layout coact: out of memory counting co-activations");
+    uint32_t *cnt = malloc((size_t)l->units * sizeof *cnt);
+    if (!fr || !cnt) {
         free(fr);
-    } else {
-        for (uint32_t ly = 0; ly < l->n_layers; ly++)
-            friends_of_layer(&profile->layers[ly], n_tok, l->units, fr + (size_t)ly * l->units,
-                             start, tok_of, cnt, touched);
-        free(l->friend_of);
-        l->friend_of = fr;
+        free(cnt);
+        return lf_fail(err, LF_ENOMEM, "layout coact: out of memory for the friends");
     }
-    free(start);
-    free(tok_of);
+    int rc = LF_OK;
+    for (uint32_t ly = 0; ly < l->n_layers && rc == LF_OK; ly++) {
+        uint32_t *f = fr + (size_t)ly * l->units;
+        rc = lf_stats_closest_friends(&view, ly, f, cnt, err);
+        for (uint32_t u = 0; u < l->units && rc == LF_OK; u++)
+            if (f[u] == LF_STATS_NO_FRIEND)
+                f[u] = u; /* never active with another unit: its own friend */
+    }
     free(cnt);
-    free(touched);
-    return rc;
+    if (rc) {
+        free(fr);
+        return rc;
+    }
+    free(l->friend_of);
+    l->friend_of = fr;
+    return LF_OK;
 }
