@@ -8,6 +8,7 @@
 #include "lf_fs.h"
 #include "lf_kv.h"
 #include "lf_measure.h"
+#include "lf_time.h"
 
 const char *const lf_validate_keys[] = {"policy", "layout", "dram_fraction", "threads",
                                         "max_read", "max_gap", "dram", "tokens", "engine",
@@ -144,61 +145,71 @@ static int write_run(const lf_validate_cfg *v, const char *id, const char *mode,
     return lf_results_write(dir, &res, err);
 }
 
-static int one(const lf_validate_cfg *v, size_t i, lf_validate_row *row, lf_err *err)
-{
+/* Per configuration, across the phases. */
+typedef struct {
     lf_sim_config c;
-    int rc = config_of(v, i, &c, row, err);
+    const lf_weights *w;
+    double tot[64], io[64], mem[64], cpu[64];
+    lf_sim_result keep; /* the middle repeat's rows, for the run folder */
+} slot;
+
+static int predict_one(const lf_validate_cfg *v, size_t i, slot *s, lf_validate_row *row,
+                       lf_err *err)
+{
+    int rc = config_of(v, i, &s->c, row, err);
     if (rc)
         return rc;
-    const lf_weights *w = weights_for(v, row->layout, err);
-    if (!w)
+    if (!(s->w = weights_for(v, row->layout, err)))
         return err->code;
     lf_sim_result pred;
-    if ((rc = predict(v, &c, w, &pred, err)))
+    if ((rc = predict(v, &s->c, s->w, &pred, err)))
         return lf_err_prefix(err, "%s (predicted)", row->id);
     row->predicted_ms = pred.summary.mean_total_ms;
     row->predicted_io_ms = pred.summary.mean_io_ms;
     row->predicted_mem_ms = pred.summary.mean_mem_ms;
     row->predicted_compute_ms = pred.summary.mean_compute_ms;
-    rc = write_run(v, row->id, "sim", &c, &pred, NULL, err);
+    rc = write_run(v, row->id, "sim", &s->c, &pred, NULL, err);
     lf_sim_result_free(&pred);
-    if (rc)
-        return rc;
-    uint32_t reps = v->repeat ? v->repeat : 1;
-    double tot[64], io[64], mem[64], cpu[64];
-    if (reps > 64)
-        reps = 64;
-    lf_sim_result keep;
-    memset(&keep, 0, sizeof keep);
+    return rc;
+}
+
+static int measure_one(const lf_validate_cfg *v, uint32_t k, uint32_t reps, slot *s,
+                       lf_validate_row *row, lf_err *err)
+{
+    lf_sim_result r;
     lf_measure m;
-    for (uint32_t k = 0; k < reps && !rc; k++) {
-        lf_sim_result r;
-        memset(&m, 0, sizeof m);
-        m.engine = row->engine;
-        if ((rc = lf_measure_run(&c, v->trace, NULL, w, v->dev, &m, &r, err)))
-            return lf_err_prefix(err, "%s (measured, run %u)", row->id, k + 1);
-        tot[k] = r.summary.mean_total_ms;
-        io[k] = r.summary.mean_io_ms;
-        mem[k] = r.summary.mean_mem_ms;
-        cpu[k] = r.summary.mean_compute_ms;
-        if (k == reps / 2) { /* the middle repeat's rows go to the run folder */
-            keep = r;
-            row->bytes_per_token = r.summary.mean_bytes_read;
-            row->reads_per_token = r.summary.mean_reads;
-            row->read_gbps = m.stats.io_s > 0 ? m.stats.bytes_read / m.stats.io_s / 1e9 : 0;
-        } else {
-            lf_sim_result_free(&r);
-        }
+    memset(&m, 0, sizeof m);
+    m.engine = row->engine;
+    int rc = lf_measure_run(&s->c, v->trace, NULL, s->w, v->dev, &m, &r, err);
+    if (rc)
+        return lf_err_prefix(err, "%s (measured, run %u)", row->id, k + 1);
+    s->tot[k] = r.summary.mean_total_ms;
+    s->io[k] = r.summary.mean_io_ms;
+    s->mem[k] = r.summary.mean_mem_ms;
+    s->cpu[k] = r.summary.mean_compute_ms;
+    if (k == reps / 2) {
+        s->keep = r;
+        row->bytes_per_token = r.summary.mean_bytes_read;
+        row->reads_per_token = r.summary.mean_reads;
+        row->read_gbps = m.stats.io_s > 0 ? m.stats.bytes_read / m.stats.io_s / 1e9 : 0;
+    } else {
+        lf_sim_result_free(&r);
     }
-    row->measured_min_ms = row->measured_max_ms = tot[0];
+    return LF_OK;
+}
+
+static int finish_one(const lf_validate_cfg *v, uint32_t reps, slot *s, lf_validate_row *row,
+                      lf_err *err)
+{
+    row->measured_min_ms = row->measured_max_ms = s->tot[0];
     for (uint32_t k = 0; k < reps; k++) {
-        row->measured_min_ms = fmin(row->measured_min_ms, tot[k]);
-        row->measured_max_ms = fmax(row->measured_max_ms, tot[k]);
+        row->measured_min_ms = fmin(row->measured_min_ms, s->tot[k]);
+        row->measured_max_ms = fmax(row->measured_max_ms, s->tot[k]);
     }
-    row->measured_ms = median(tot, reps);
-    row->measured_io_ms = median(io, reps);
-    row->measured_mem_ms = median(mem, reps);
-    row->measured_compute_ms = median(cpu, reps);
+    row->measured_ms = median(s->tot, reps);
+    row->measured_io_ms = median(s->io, reps);
+    row->measured_mem_ms = median(s->mem, reps);
+    row->measured_compute_ms = median(s->cpu, reps);
     row->error_pct = row->measured_ms > 0
                          ? 100.0 * (row->predicted_ms - row->measured_ms) / row->measured_ms
                          : NAN;
@@ -206,15 +217,20 @@ static int one(const lf_validate_cfg *v, size_t i, lf_validate_row *row, lf_err 
     lf_kv_init(&extra, "validate");
     char buf[64];
     snprintf(buf, sizeof buf, "%u", reps);
-    lf_kv_set(&extra, "repeats", buf, 0, NULL);
-    lf_kv_set(&extra, "engine", row->engine, 0, NULL);
-    lf_kv_set(&extra, "weights", w->path, 0, NULL);
-    rc = write_run(v, row->id, "run", &c, &keep, &extra, err);
+    int rc = lf_kv_set(&extra, "repeats", buf, 0, err);
+    if (!rc)
+        rc = lf_kv_set(&extra, "engine", row->engine, 0, err);
+    if (!rc)
+        rc = lf_kv_set(&extra, "weights", s->w->path, 0, err);
+    if (!rc)
+        rc = write_run(v, row->id, "run", &s->c, &s->keep, &extra, err);
     lf_kv_free(&extra);
-    lf_sim_result_free(&keep);
     return rc;
 }
 
+/* Predictions first; then the measured runs round-robin (repeat 1 of every
+ * configuration, then repeat 2, ...) so that a slow spell of a shared disk or CPU
+ * spreads over configurations instead of landing on one. */
 int lf_validate_run(const lf_validate_cfg *v, lf_validate_row **rows, size_t *n, lf_err *err)
 {
     *rows = NULL;
@@ -227,24 +243,35 @@ int lf_validate_run(const lf_validate_cfg *v, lf_validate_row **rows, size_t *n,
             return rc;
     }
     size_t total = v->grid->n_configs;
+    uint32_t reps = v->repeat ? v->repeat : 1;
+    if (reps > 64)
+        reps = 64;
     lf_validate_row *r = calloc(total ? total : 1, sizeof *r);
-    if (!r)
-        return lf_fail(err, LF_ENOMEM, "validate: out of memory");
-    if (v->out_dir) {
-        int rc = lf_mkdirs(v->out_dir, err);
-        if (rc) {
-            free(r);
-            return rc;
+    slot *s = calloc(total ? total : 1, sizeof *s);
+    int rc = r && s ? LF_OK : lf_fail(err, LF_ENOMEM, "validate: out of memory");
+    if (!rc && v->out_dir)
+        rc = lf_mkdirs(v->out_dir, err);
+    for (size_t i = 0; i < total && !rc; i++)
+        rc = predict_one(v, i, &s[i], &r[i], err);
+    lf_progress prog;
+    lf_progress_start(&prog, "validate (measured runs)", (uint64_t)reps * total);
+    for (uint32_t k = 0; k < reps && !rc; k++)
+        for (size_t i = 0; i < total && !rc; i++) {
+            rc = measure_one(v, k, reps, &s[i], &r[i], err);
+            lf_progress_update(&prog, (uint64_t)k * total + i + 1);
         }
-    }
-    for (size_t i = 0; i < total; i++) {
-        int rc = one(v, i, &r[i], err);
-        if (rc) {
-            free(r);
-            return rc;
-        }
-        if (v->on_row)
+    lf_progress_end(&prog);
+    for (size_t i = 0; i < total && !rc; i++) {
+        rc = finish_one(v, reps, &s[i], &r[i], err);
+        if (!rc && v->on_row)
             v->on_row(&r[i], i, total, v->arg);
+    }
+    for (size_t i = 0; s && i < total; i++)
+        lf_sim_result_free(&s[i].keep);
+    free(s);
+    if (rc) {
+        free(r);
+        return rc;
     }
     *rows = r;
     *n = total;
