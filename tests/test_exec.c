@@ -641,6 +641,140 @@ static void test_exec_matches_dense_and_sim(void **st)
     lf_trace_free(&prof);
 }
 
+
+/* ------------------------------------------------------------------ the commands */
+
+/* Column `col` of every data row of a CSV file, joined by ';' (malloc'ed). */
+static char *csv_column(const char *path, const char *col)
+{
+    char *data = NULL;
+    size_t len;
+    lf_err err;
+    if (lf_read_file(path, &data, &len, &err) != LF_OK)
+        return NULL;
+    char *out = calloc(len + 1, 1), *save = NULL;
+    int idx = -1, line = 0;
+    for (char *ln = strtok_r(data, "\n", &save); ln; ln = strtok_r(NULL, "\n", &save), line++) {
+        char *s2 = NULL;
+        int k = 0;
+        for (char *c = strtok_r(ln, ",", &s2); c; c = strtok_r(NULL, ",", &s2), k++) {
+            if (line == 0 && !strcmp(c, col))
+                idx = k;
+            else if (line > 0 && k == idx) {
+                strcat(out, c);
+                strcat(out, ";");
+            }
+        }
+    }
+    free(data);
+    if (idx < 0) {
+        free(out);
+        return NULL;
+    }
+    return out;
+}
+
+static void test_commands(void **st)
+{
+    (void)st;
+    char *out, *er;
+    lf_trace t;
+    lf_err err;
+    make_trace(&t, "custom:3,64,256", 24, 17);
+    char tr[1200], wb[1200], ws[1200], wo[1200], r1[1200], g[1200], dev[1200], vd[1200];
+    snprintf(tr, sizeof tr, "%s", lf_test_path("cmd.h5"));
+    snprintf(wb, sizeof wb, "%s", lf_test_path("cmd-b.w"));
+    snprintf(ws, sizeof ws, "%s", lf_test_path("cmd-s.w"));
+    snprintf(wo, sizeof wo, "%s", lf_test_path("cmd-other.w"));
+    snprintf(r1, sizeof r1, "%s", lf_test_path("r1"));
+    snprintf(g, sizeof g, "%s", lf_test_path("grid.conf"));
+    snprintf(dev, sizeof dev, "%s", lf_test_path("dev.conf"));
+    snprintf(vd, sizeof vd, "%s", lf_test_path("val"));
+    assert_int_equal(lf_trace_write(&t, tr, &err), LF_OK);
+    lf_trace_free(&t);
+    /* usage errors and help */
+    assert_int_equal(lf_test_run(NULL, &er, "weights make --model custom:3,64,256"), 2);
+    assert_non_null(strstr(er, "--file"));
+    free(er);
+    assert_int_equal(lf_test_run(NULL, &er, "weights make --bogus"), 2);
+    free(er);
+    assert_int_equal(lf_test_run(&out, NULL, "run --help"), 0);
+    assert_non_null(strstr(out, "example"));
+    free(out);
+    assert_int_equal(lf_test_run(&out, NULL, "validate --help"), 0);
+    free(out);
+    /* make both layouts; info verifies records against the seed */
+    assert_int_equal(lf_test_run(&out, &er, "weights make --model custom:3,64,256 --file %s", wb), 0);
+    assert_non_null(strstr(out, "bundled, fp16, 3 layers"));
+    free(out), free(er);
+    assert_int_equal(lf_test_run(NULL, NULL, "weights make --model custom:3,64,256 --layout split "
+                                 "--dtype fp32 --seed 5 --file %s", ws), 0);
+    assert_int_equal(lf_test_run(&out, NULL, "weights info %s --trace %s --verify 9", ws, tr), 0);
+    assert_non_null(strstr(out, "verified      9 records"));
+    assert_non_null(strstr(out, "split, dtype fp32"));
+    free(out);
+    /* run: refuses a file of another model, or another layout than asked */
+    assert_int_equal(lf_test_run(NULL, NULL, "weights make --model custom:3,32,256 --file %s", wo), 0);
+    assert_int_equal(lf_test_run(NULL, &er, "run --trace %s --weights %s --out %s", tr, wo,
+                                 lf_test_path("r0")), 1);
+    assert_non_null(strstr(er, "d_model 32 (file) vs 64 (trace)"));
+    free(er);
+    assert_int_equal(lf_test_run(NULL, &er, "run --trace %s --weights %s --layout split --out %s",
+                                 tr, wb, lf_test_path("r0")), 1);
+    assert_non_null(strstr(er, "holds the bundled layout, not split"));
+    free(er);
+    /* a measured run writes the simulator's folder layout */
+    assert_int_equal(lf_test_run(&out, &er, "run --trace %s --weights %s --policy window:k=3 "
+                                 "--threads 4 --dram-fraction 0.95 --predictor-rank 4 --out %s", tr, wb, r1), 0);
+    assert_non_null(strstr(out, "max RSS"));
+    free(out), free(er);
+    char p[2048];
+    const char *files[] = {"config.conf", "meta.json", "tokens.csv", "summary.csv", "done"};
+    for (int i = 0; i < 5; i++) {
+        snprintf(p, sizeof p, "%s/%s", r1, files[i]);
+        assert_true(lf_file_exists(p));
+    }
+    /* validate: a two-configuration grid; its sim and run folders agree on the plan */
+    const char *gtext = "policy = window:k=2 | lru\nlayout = split\ndram_fraction = 0.95\n"
+                        "threads = 4\nmax_read = 64k\nmax_gap = 8k\npredictor_rank = 4\n";
+    lf_test_write(g, gtext, strlen(gtext));
+    const char *dtext = "name = toy\nflash_latency_s = 1e-4\nflash_stream_bw = 1e9\n"
+                        "flash_max_bw = 4e9\nflash_max_iops = 1e5\ndram_copy_bw = 1e10\n"
+                        "dram_op_s = 1e-7\ncompute_flops = 1e10\nmem_bw = 1e10\n";
+    lf_test_write(dev, dtext, strlen(dtext));
+    int rc = lf_test_run(&out, &er, "validate --trace %s --weights %s --weights %s --device %s "
+                         "--grid %s --repeat 2 --out %s", tr, wb, ws, dev, g, vd);
+    if (rc)
+        fprintf(stderr, "%s%s", out, er);
+    assert_int_equal(rc, 0);
+    assert_non_null(strstr(out, "MdAPE"));
+    assert_non_null(strstr(out, "c02  lru"));
+    free(out), free(er);
+    const char *cols[] = {"bytes_read", "reads", "loads", "evictions", "hits", "resident_units"};
+    for (int c = 0; c < 2; c++) {
+        for (int k = 0; k < 6; k++) {
+            char a[2048], b[2048];
+            snprintf(a, sizeof a, "%s/c0%d-sim/tokens.csv", vd, c + 1);
+            snprintf(b, sizeof b, "%s/c0%d-run/tokens.csv", vd, c + 1);
+            char *x = csv_column(a, cols[k]), *y = csv_column(b, cols[k]);
+            assert_non_null(x);
+            assert_non_null(y);
+            assert_string_equal(x, y);
+            free(x), free(y);
+        }
+    }
+    snprintf(p, sizeof p, "%s/validate.csv", vd);
+    char *errs = csv_column(p, "error_pct");
+    assert_non_null(errs);
+    free(errs);
+    /* an unknown grid key is refused with the valid ones listed */
+    lf_test_write(g, "polcy = lru\n", 12);
+    assert_int_equal(lf_test_run(NULL, &er, "validate --trace %s --weights %s --device %s --grid "
+                                 "%s --out %s", tr, wb, dev, g, vd), 1);
+    assert_non_null(strstr(er, "unknown key 'polcy'"));
+    free(er);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -651,6 +785,7 @@ int main(void)
         cmocka_unit_test(test_weights_refusals),
         cmocka_unit_test(test_weights_failed_write),
         cmocka_unit_test(test_exec_matches_dense_and_sim),
+        cmocka_unit_test(test_commands),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
