@@ -177,6 +177,16 @@ static void golden(const char *spec, const lf_trace *tr, uint32_t units, uint64_
 static const uint32_t *const SEQ[] = {S(0, 1), S(1, 2), S(3), S(0, 1), S(2, 3, 4), S(0)};
 #define SEQ_N 6
 
+/* Runs SEQ through a one-layer, 8-unit policy; the caller frees sh and the policy. */
+static lf_policy *run_seq(const char *spec, const lf_trace *tr, uint64_t cap, shadow *sh)
+{
+    lf_policy *p = make(spec, tr, 1, 8, cap);
+    shadow_init(sh, 1, 8);
+    for (uint32_t t = 0; t < SEQ_N; t++)
+        step(sh, p, 0, t, SEQ[t], len_of(SEQ[t]));
+    return p;
+}
+
 static void test_golden_sparse(void **st)
 {
     (void)st;
@@ -204,11 +214,8 @@ static void test_golden_window(void **st)
     };
     golden("window:k=2,capacity=3", NULL, 8, 100, SEQ, SEQ_N, small);
 
-    lf_policy *p = make("window:k=2", NULL, 1, 8, 3);
     shadow sh;
-    shadow_init(&sh, 1, 8);
-    for (uint32_t t = 0; t < SEQ_N; t++)
-        step(&sh, p, 0, t, SEQ[t], len_of(SEQ[t]));
+    lf_policy *p = run_seq("window:k=2", NULL, 3, &sh);
     char buf[64];
     assert_non_null(p->counters);
     p->counters(p, buf, sizeof buf);
@@ -309,11 +316,8 @@ static void test_golden_naive_hybrid(void **st)
     const row nai[] = {{NONE, S(0, 1, 2, 3, 4, 5, 6, 7), 0, 8}, all, all, all, all, all};
     golden("naive", NULL, 8, 3, SEQ, SEQ_N, nai);
     /* fraction=0.25 of 8 -> 2 pinned */
-    lf_policy *p = make("hybrid:fraction=0.25", NULL, 1, 8, 3);
     shadow sh;
-    shadow_init(&sh, 1, 8);
-    for (uint32_t t = 0; t < SEQ_N; t++)
-        step(&sh, p, 0, t, SEQ[t], len_of(SEQ[t]));
+    lf_policy *p = run_seq("hybrid:fraction=0.25", NULL, 3, &sh);
     assert_int_equal(sh.loads, 8 + 5 * 6);
     assert_int_equal(sh.hits, 1 + 0 + 2 + 0 + 1); /* ids < 2 wanted at tokens 1..5 */
     shadow_free(&sh);
@@ -612,10 +616,7 @@ static void test_layers_independent(void **st)
         lf_policy_free(p);
         lf_trace one;
         make_trace(&one, 1, 8, SEQ_N, SEQ);
-        p = make(specs[i], &one, 1, 8, 4);
-        shadow_init(&sh, 1, 8);
-        for (uint32_t t = 0; t < SEQ_N; t++)
-            step(&sh, p, 0, t, SEQ[t], len_of(SEQ[t]));
+        p = run_seq(specs[i], &one, 4, &sh);
         assert_int_equal(loads[0], sh.loads);
         shadow_free(&sh);
         lf_policy_free(p);
