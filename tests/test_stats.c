@@ -156,6 +156,35 @@ static void test_hand_experts(void **st)
     lf_trace_free(&t);
 }
 
+/* No tokens, or one: the figures that need more are NaN, nothing crashes. */
+static void test_short_traces(void **st)
+{
+    (void)st;
+    lf_trace t;
+    lf_err err;
+    lf_stats s;
+    lf_stats_opts o;
+    lf_stats_opts_default(&o);
+    assert_int_equal(lf_trace_init_shape(&t, LF_UNITS_NEURONS, "empty", 1, 4, 6, 0, 2, 0, 0, &err),
+                     LF_OK);
+    assert_int_equal(lf_stats_compute(&t, &o, &s, &err), LF_OK);
+    assert_true(isnan(s.all.sparsity) && isnan(s.all.s_agg[0]) && isnan(s.all.reuse));
+    assert_true(isnan(s.all.top10));
+    assert_int_equal(s.all.friend_units, 0);
+    lf_stats_free(&s);
+    const uint32_t a[] = {2, 4};
+    assert_int_equal(lf_trace_append_layer(&t, 0, a, 2, NULL, &err), LF_OK);
+    assert_int_equal(lf_trace_end_token(&t, -1, &err), LF_OK);
+    assert_int_equal(lf_stats_compute(&t, &o, &s, &err), LF_OK);
+    NEAR(s.all.sparsity, 4.0 / 6);
+    NEAR(s.all.s_agg[0], 2.0 / 6);
+    assert_true(isnan(s.all.s_agg[1]) && isnan(s.all.delta[0]) && isnan(s.all.reuse));
+    NEAR(s.all.top10, 0.5); /* ceil(0.6) = 1 unit of 2 activations */
+    NEAR(s.all.friend_share_mean, 1);
+    lf_stats_free(&s);
+    lf_trace_free(&t);
+}
+
 static char *slurp(const char *path)
 {
     char *d = NULL;
@@ -249,6 +278,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_hand_neurons),
         cmocka_unit_test(test_hand_experts),
+        cmocka_unit_test(test_short_traces),
         cmocka_unit_test(test_csv_and_cli),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
