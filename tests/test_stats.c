@@ -194,6 +194,18 @@ static char *slurp(const char *path)
     return d;
 }
 
+/* Runs `llmflash trace stats FILE ARGS`; checks that stderr holds `want`. */
+static int stats_cli(const char *file, const char *args, const char *want)
+{
+    char *out, *err;
+    int rc = lf_test_run(&out, &err, "trace stats %s %s", file, args);
+    if (!strstr(err, want))
+        fail_msg("stderr of 'trace stats %s %s' lacks '%s': %s", file, args, want, err);
+    free(out);
+    free(err);
+    return rc;
+}
+
 static void test_csv_and_cli(void **st)
 {
     (void)st;
@@ -225,35 +237,18 @@ static void test_csv_and_cli(void **st)
     assert_non_null(strstr(out, "layer 1:"));
     free(out);
     free(e);
-    assert_int_equal(lf_test_run(&out, &e, "trace stats %s --layer 2", h5), 2);
-    assert_non_null(strstr(e, "layers 0..1"));
-    free(out);
-    free(e);
-    assert_int_equal(lf_test_run(&out, &e, "trace stats %s --bogus", h5), 2);
-    free(out);
-    free(e);
-    assert_int_equal(lf_test_run(&out, &e, "trace stats %s --max-window 0", h5), 2);
-    free(out);
-    free(e);
-    assert_int_equal(lf_test_run(&out, &e, "trace stats"), 2);
-    free(out);
-    free(e);
-    assert_int_equal(lf_test_run(&out, &e, "trace stats %s", lf_test_path("missing.h5")), 1);
-    assert_non_null(strstr(e, "missing.h5"));
-    free(out);
-    free(e);
+    assert_int_equal(stats_cli(h5, "--layer 2", "layers 0..1"), 2);
+    assert_int_equal(stats_cli(h5, "--bogus", "--bogus"), 2);
+    assert_int_equal(stats_cli(h5, "--max-window 0", "--max-window"), 2);
+    assert_int_equal(stats_cli("", "", "missing the trace file"), 2);
+    assert_int_equal(stats_cli(lf_test_path("missing.h5"), "", "missing.h5"), 1);
     const char *junk = lf_test_path("junk.h5");
     lf_test_write(junk, "not hdf5", 8);
-    assert_int_equal(lf_test_run(&out, &e, "trace stats %s", junk), 1);
-    assert_non_null(strstr(e, "junk.h5"));
-    free(out);
-    free(e);
+    assert_int_equal(stats_cli(junk, "", "junk.h5"), 1);
     /* A CSV into a folder that does not exist: error, nothing written. */
-    assert_int_equal(lf_test_run(&out, &e, "trace stats %s --csv %s/no/such/x.csv", h5,
-                                 lf_test_dir()),
-                     1);
-    free(out);
-    free(e);
+    char bad_csv[1300];
+    snprintf(bad_csv, sizeof bad_csv, "--csv %s/no/such/x.csv", lf_test_dir());
+    assert_int_equal(stats_cli(h5, bad_csv, "no/such"), 1);
     assert_int_equal(lf_test_run(&out, &e, "trace stats --help"), 0);
     assert_non_null(strstr(out, "example"));
     free(out);
