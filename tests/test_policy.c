@@ -300,6 +300,7 @@ static void test_golden_belady_hot(void **st)
     assert_int_equal(p->step(p, 0, 4, SEQ[4], 3, &sh.plan, &err), LF_ERANGE);
     assert_non_null(strstr(err.msg, "cannot fit"));
     assert_non_null(strstr(err.msg, "token 4"));
+    assert_non_null(strstr(err.msg, "lower n (now 1 pinned)"));
     shadow_free(&sh);
     lf_policy_free(p);
     lf_trace_free(&tr);
