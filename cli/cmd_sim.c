@@ -252,6 +252,8 @@ static void print_summary(const lf_sim_config *c, const lf_sim_result *r, const 
         printf("%-26s %16s   %10.1f / %.1f\n", "false pos / neg per token", "", s->mean_false_pos,
                s->mean_false_neg);
     printf("%-26s %16s   %10.2f\n", "tokens/s", "", s->tokens_per_s);
+    if (r->policy_counters[0])
+        printf("policy counters: %s\n", r->policy_counters);
     if (out)
         printf("\nresults: %s\n", out);
 }
