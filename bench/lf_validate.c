@@ -11,7 +11,7 @@
 #include "lf_time.h"
 
 const char *const lf_validate_keys[] = {"policy", "layout", "dram_fraction", "threads",
-                                        "max_read", "max_gap", "dram", "tokens", "engine",
+                                        "max_read", "max_gap", "dram_strategy", "tokens", "engine",
                                         "predictor_rank", "fn_rate", "fp_rate", "seed", NULL};
 
 static int cmp_double(const void *a, const void *b)
@@ -49,10 +49,10 @@ static int config_of(const lf_validate_cfg *v, size_t i, lf_sim_config *c, lf_va
              s ? s : lf_layout_kind_name(v->weights[0].h.layout));
     s = lf_grid_value(g, i, "engine");
     snprintf(row->engine, sizeof row->engine, "%s", s ? s : (v->engine ? v->engine : "psync"));
-    s = lf_grid_value(g, i, "dram");
+    s = lf_grid_value(g, i, "dram_strategy");
     snprintf(row->dram, sizeof row->dram, "%s", s ? s : "prealloc");
     if (strcmp(row->dram, "prealloc") && strcmp(row->dram, "realloc"))
-        return lf_fail(err, LF_EINVAL, "%s: dram '%s' (expected prealloc or realloc)", where,
+        return lf_fail(err, LF_EINVAL, "%s: dram_strategy '%s' (expected prealloc or realloc)", where,
                        row->dram);
     c->dram = row->dram[0] == 'r' ? LF_DRAM_REALLOC : LF_DRAM_PREALLOC;
     /* numbers: through lf_kv so that messages name the key */

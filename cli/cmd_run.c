@@ -46,7 +46,7 @@ static void help(void)
         "  -n, --tokens N            replay the first N tokens (default all)\n"
         "      --max-gap B           reader: bytes read through to join records (default 0)\n"
         "      --max-read B          reader: largest read (default 1m; 0 = no coalescing)\n"
-        "      --dram S              prealloc (default) or realloc\n"
+        "      --dram-strategy S     prealloc (default) or realloc\n"
         "      --predictor-rank R    predictor rank in the budget (default 128)\n"
         "      --fn-rate X --fp-rate Y  error-model predictor (default perfect)\n"
         "      --recorded-predictor  use the trace's predicted sets\n"
@@ -54,6 +54,8 @@ static void help(void)
         "      --device D.conf       recorded in config.conf only\n"
         "      --seed S              predictor and input-vector seed (default 1)\n"
         "      --cold-tokens N       tokens counted as the cold start (default 1)\n"
+        "      --model NAME          the trace's model shape when its name is unknown\n"
+        "      --quiet               no summary on stdout\n"
         "  -h, --help                this text\n\n"
         "example:\n"
         "  llmflash weights make --model opt-1.3b --file /var/tmp/w/opt13.w\n"
@@ -62,7 +64,8 @@ static void help(void)
         lf_policy_names());
 }
 
-enum { O_GAP = 256, O_READ, O_DRAM, O_RANK, O_FN, O_FP, O_REC, O_PROF, O_DEV, O_SEED, O_COLD };
+enum { O_GAP = 256, O_READ, O_DRAM, O_RANK, O_FN, O_FP, O_REC, O_PROF, O_DEV, O_SEED, O_COLD,
+       O_QUIET, O_MODEL };
 
 static int num(const char *opt, const char *s, double *out)
 {
@@ -108,15 +111,17 @@ int cmd_run(int argc, char **argv)
         {"threads", required_argument, 0, 'j'}, {"dram-fraction", required_argument, 0, 'f'},
         {"dram-bytes", required_argument, 0, 'b'}, {"tokens", required_argument, 0, 'n'},
         {"max-gap", required_argument, 0, O_GAP}, {"max-read", required_argument, 0, O_READ},
-        {"dram", required_argument, 0, O_DRAM}, {"predictor-rank", required_argument, 0, O_RANK},
+        {"dram-strategy", required_argument, 0, O_DRAM}, {"predictor-rank", required_argument, 0, O_RANK},
         {"fn-rate", required_argument, 0, O_FN}, {"fp-rate", required_argument, 0, O_FP},
         {"recorded-predictor", no_argument, 0, O_REC}, {"profile", required_argument, 0, O_PROF},
         {"device", required_argument, 0, O_DEV}, {"seed", required_argument, 0, O_SEED},
-        {"cold-tokens", required_argument, 0, O_COLD}, {"help", no_argument, 0, 'h'},
+        {"cold-tokens", required_argument, 0, O_COLD}, {"quiet", no_argument, 0, O_QUIET},
+        {"model", required_argument, 0, O_MODEL}, {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0}};
     lf_sim_config c;
     lf_sim_config_defaults(&c);
     const char *trace_path = NULL, *weights = NULL, *out = NULL, *layout = NULL, *dev_path = NULL;
+    int quiet = 0;
     lf_measure m;
     memset(&m, 0, sizeof m);
     m.engine = "psync";
@@ -134,6 +139,8 @@ int cmd_run(int argc, char **argv)
         case O_PROF: c.profile_path = optarg; break;
         case O_DEV: dev_path = optarg; break;
         case O_REC: c.recorded_predictor = 1; break;
+        case O_QUIET: quiet = 1; break;
+        case O_MODEL: c.model = optarg; break;
         case 'j':
             if (size("--threads", optarg, &u)) return LF_EXIT_USAGE;
             if (u == 0 || u > 4096) return lf_cli_usage(CMD, "--threads must be in 1..4096");
@@ -154,7 +161,7 @@ int cmd_run(int argc, char **argv)
         case O_DRAM:
             if (!strcmp(optarg, "prealloc")) c.dram = LF_DRAM_PREALLOC;
             else if (!strcmp(optarg, "realloc")) c.dram = LF_DRAM_REALLOC;
-            else return lf_cli_usage(CMD, "--dram '%s': expected prealloc or realloc", optarg);
+            else return lf_cli_usage(CMD, "--dram-strategy '%s': expected prealloc or realloc", optarg);
             break;
         case O_RANK:
             if (size("--predictor-rank", optarg, &u)) return LF_EXIT_USAGE;
@@ -191,6 +198,7 @@ int cmd_run(int argc, char **argv)
         lf_weights_close(&w);
         return lf_cli_error(CMD, &err);
     }
+    c.quiet = quiet;
     if (!rc && c.profile_path && !(rc = lf_trace_read(c.profile_path, &prof, &err)))
         have_prof = 1;
     if (!rc && dev_path)
@@ -222,10 +230,11 @@ int cmd_run(int argc, char **argv)
         add(&extra, "staged_reads", "%" PRIu64, s->staged_reads);
         add(&extra, "read_gbps", "%.6g", s->io_s > 0 ? s->bytes_read / s->io_s / 1e9 : 0);
         add(&extra, "output_checksum", "%.9g", s->checksum);
+        add(&extra, "policy_counters", "%s", res.policy_counters);
         lf_results r = {"run", &res.config, res.rows, res.n_rows, c.cold_tokens, c.seed,
                         trace_path, weights, &extra};
         rc = lf_results_write(out, &r, &err);
-        if (!rc) {
+        if (!rc && !quiet) {
             const lf_summary *S = &res.summary;
             printf("run: %u tokens, %s, %s, engine %s, %u threads, DRAM fraction %.3g -> %s\n",
                    res.n_rows, c.policy, lf_layout_kind_name(w.h.layout), m.engine, c.threads,
