@@ -781,9 +781,9 @@ int main(void)
         cmocka_unit_test(test_half),
         cmocka_unit_test(test_ffn_hand),
         cmocka_unit_test(test_ffn_vs_naive),
+        cmocka_unit_test(test_weights_failed_write), /* first: no threads yet to fork */
         cmocka_unit_test(test_weights_roundtrip),
         cmocka_unit_test(test_weights_refusals),
-        cmocka_unit_test(test_weights_failed_write),
         cmocka_unit_test(test_exec_matches_dense_and_sim),
         cmocka_unit_test(test_commands),
     };
