@@ -1,5 +1,6 @@
 #include "lf_exec.h"
 
+#include <gsl/gsl_rng.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,15 +24,9 @@ struct lf_exec {
     lf_io_req *reqs;
     uint32_t *staged_at;     /* per read: index into staged list or UINT32_MAX */
     uint32_t reqs_cap;
+    gsl_rng *rng;            /* layer-0 inputs, reseeded per token from cfg.seed */
     lf_exec_stats st;
 };
-
-static uint64_t mix64(uint64_t z)
-{
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-}
 
 /* Row layout in DRAM (bench/README.md): a unit's vectors in part order; split rows keep
  * each vector's padded record so a record read lands whole. Rows are 4096-aligned. */
@@ -79,7 +74,8 @@ int lf_exec_create(const lf_exec_cfg *cfg, lf_exec **out, lf_err *err)
     e->bias = malloc(sizeof(float) * (size_t)cfg->n_layers * units);
     e->x = malloc(sizeof(float) * d);
     e->y = calloc(d, sizeof(float));
-    if (!e->dram || !e->bias || !e->x || !e->y) {
+    e->rng = gsl_rng_alloc(gsl_rng_taus2);
+    if (!e->dram || !e->bias || !e->x || !e->y || !e->rng) {
         lf_exec_free(e);
         return lf_fail(err, LF_ENOMEM, "executor: out of memory");
     }
@@ -114,6 +110,8 @@ void lf_exec_free(lf_exec *e)
     free(e->staging);
     free(e->reqs);
     free(e->staged_at);
+    if (e->rng)
+        gsl_rng_free(e->rng);
     free(e);
 }
 
@@ -281,11 +279,9 @@ static void next_input(lf_exec *e, const lf_step *s)
             e->x[i] = e->y[i] * k;
         return;
     }
-    uint64_t st = mix64(e->cfg.seed ^ mix64(((uint64_t)s->token << 32) ^ s->layer));
-    for (uint32_t i = 0; i < d; i++) {
-        st += 0x9e3779b97f4a7c15ull;
-        e->x[i] = (float)((double)(mix64(st) >> 11) * 0x1.0p-53 * 2.0 - 1.0) * 1.7320508f;
-    }
+    gsl_rng_set(e->rng, e->cfg.seed * 1000003u + s->token);
+    for (uint32_t i = 0; i < d; i++)
+        e->x[i] = (float)((gsl_rng_uniform(e->rng) * 2.0 - 1.0) * 1.7320508075688772);
 }
 
 static int exec_layer(lf_backend *b, const lf_step *s, lf_times *out, lf_err *err)
