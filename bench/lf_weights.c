@@ -253,6 +253,7 @@ typedef struct {
     int fd;
     const char *tmp;
     unsigned char *buf;
+    uint64_t cap;        /* bytes of buf: 8 MiB, or one record when records are larger */
     uint64_t start, len; /* buf holds file bytes [start, start+len) */
 } writer;
 
@@ -279,10 +280,10 @@ static int flush(writer *w, lf_err *err)
 static int put_record(writer *w, const lf_weights_header *h, const lf_layout *L, uint32_t layer,
                       const lf_extent *e, float *tmp, lf_err *err)
 {
-    if (e->length > WRITE_BUF)
-        return lf_fail(err, LF_EINVAL, "weights: a record of %" PRIu64 " bytes exceeds the %u-byte "
-                       "write buffer", e->length, WRITE_BUF);
-    if (e->offset != w->start + w->len || w->len + e->length > WRITE_BUF) {
+    if (e->length > w->cap)
+        return lf_fail(err, LF_EINVAL, "weights: a record of %" PRIu64 " bytes exceeds the %" PRIu64
+                       "-byte write buffer", e->length, w->cap);
+    if (e->offset != w->start + w->len || w->len + e->length > w->cap) {
         int rc = flush(w, err);
         if (rc)
             return rc;
@@ -503,7 +504,8 @@ int lf_weights_make(const char *path, const lf_weights_spec *spec, lf_err *err)
         return lf_fail_errno(err, LF_EIO, errno, "%s: cannot create (is the folder there and "
                              "writable?)", tmp);
     }
-    w.buf = malloc(WRITE_BUF);
+    w.cap = h.record_bytes > WRITE_BUF ? h.record_bytes : WRITE_BUF;
+    w.buf = malloc(w.cap);
     rc = w.buf ? write_all(&w, &h, &L, err)
                : lf_fail(err, LF_ENOMEM, "weights: cannot allocate the write buffer");
     free(w.buf);
