@@ -24,7 +24,7 @@ const uint32_t lf_moefit_lru_sizes[LF_MOEFIT_NLRU] = {16, 32, 64, 128};
 
 #define ZIPF_MAX 4.0
 #define REUSE_MAX 0.99
-#define GRID_STEP 0.1
+#define GRID_STEP 0.2
 
 /* Statistics of one layer, averaged over replicates for synthetic ones. */
 typedef struct {
@@ -166,16 +166,10 @@ static double f_reuse(double r, void *arg)
     return c->rc ? 0 : c->cur.reuse - c->target->reuse;
 }
 
-static double fit_zipf(evalctx *c)
+/* Brent refinement of zipf in [best - GRID_STEP, best + GRID_STEP]; returns best when
+ * that interval does not bracket a minimum. */
+static double refine_zipf(evalctx *c, double best, double fbest)
 {
-    double best = 0, fbest = HUGE_VAL;
-    for (double z = 0; z <= ZIPF_MAX + 1e-9; z += GRID_STEP) {
-        double f = f_zipf(z, c);
-        if (f < fbest) {
-            fbest = f;
-            best = z;
-        }
-    }
     double lo = best - GRID_STEP, hi = best + GRID_STEP;
     if (c->rc || lo < 0 || hi > ZIPF_MAX)
         return best;
@@ -198,6 +192,27 @@ static double fit_zipf(evalctx *c)
     }
     gsl_min_fminimizer_free(s);
     return best;
+}
+
+/* zipf with reuse fixed: a coarse grid over [0, ZIPF_MAX] (or, given a previous
+ * estimate, just around it), then Brent. */
+static double fit_zipf(evalctx *c, double prev)
+{
+    if (prev >= 0) {
+        double f = f_zipf(prev, c);
+        double z = refine_zipf(c, prev, f);
+        if (z != prev || c->rc)
+            return z;
+    }
+    double best = 0, fbest = HUGE_VAL;
+    for (double z = 0; z <= ZIPF_MAX + 1e-9; z += GRID_STEP) {
+        double f = f_zipf(z, c);
+        if (f < fbest) {
+            fbest = f;
+            best = z;
+        }
+    }
+    return refine_zipf(c, best, fbest);
 }
 
 static double fit_reuse(evalctx *c)
@@ -247,10 +262,10 @@ static int fit_layer(const lf_trace *t, uint32_t l, evalctx *c, lstats *target,
     if (rc)
         return rc;
     c->target = target;
-    double zipf = 0.9, reuse = target->reuse;
+    double zipf = -1, reuse = target->reuse;
     for (int round = 0; round < 2 && !c->rc; round++) {
         c->fixed = reuse;
-        zipf = fit_zipf(c);
+        zipf = fit_zipf(c, zipf);
         c->fixed = zipf;
         reuse = fit_reuse(c);
     }
