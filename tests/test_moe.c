@@ -9,7 +9,9 @@
 
 #include "lf_import.h"
 #include "lf_kv.h"
+#include "lf_fs.h"
 #include "lf_moefit.h"
+#include "lf_moesim.h"
 #include "lf_pagecache.h"
 #include "lf_policy.h"
 #include "lf_synth.h"
@@ -703,6 +705,171 @@ static void test_fit_recovers_parameters(void **st)
     lf_trace_free(&t);
 }
 
+/* ---- scenario pricing and the moe-scenario command --------------------------------- */
+
+/* Two layers, 8 experts, top-2; tokens alternate {0,1} and {2,3} in both layers. */
+static void two_layer_trace(lf_trace *t, uint32_t tokens)
+{
+    lf_err err;
+    assert_int_equal(lf_trace_init_shape(t, LF_UNITS_EXPERTS, "test", 2, 8, 8, 2, 2, 0, 0, &err),
+                     LF_OK);
+    for (uint32_t tok = 0; tok < tokens; tok++) {
+        uint32_t ids[2] = {tok % 2 ? 2u : 0u, tok % 2 ? 3u : 1u};
+        for (uint32_t l = 0; l < 2; l++)
+            assert_int_equal(lf_trace_append_layer(t, l, ids, 2, NULL, &err), LF_OK);
+        assert_int_equal(lf_trace_end_token(t, -1, &err), LF_OK);
+    }
+}
+
+static void test_moesim_pricing(void **st)
+{
+    (void)st;
+    lf_trace t;
+    two_layer_trace(&t, 10);
+    lf_device d;
+    memset(&d, 0, sizeof d);
+    d.flash_latency_s = 1e-3; /* a read: 1 ms + bytes / 1 MB/s; 2 in flight */
+    d.flash_stream_bw = 1e6;
+    d.flash_max_bw = 1e9;
+    d.flash_max_iops = 1e6;
+    d.pagecache_bw = 1e7; /* a page-cache hit: bytes / 10 MB/s */
+    d.compute_flops = 1e12;
+    d.mem_bw = 1e12;
+    lf_model m;
+    lf_err err;
+    assert_int_equal(lf_model_lookup("olmoe-1b-7b", &m, &err), LF_OK);
+    lf_moesim_cfg c = {&d, &m, 1000, 0, 0, 0, 0, 0, 2, 1, 0, 0, 1e-3, 2, 1};
+    lf_moesim_result r;
+    /* No caches: per layer 2 reads of 1000 bytes, 2 in flight = (2 ms + 2 ms) / 2 = 2 ms,
+     * plus 1 ms compute; 2 layers: 6 ms a token. */
+    assert_int_equal(lf_moesim_run(&c, &t, &r, &err), LF_OK);
+    assert_true(fabs(r.ms_token - 6.0) < 1e-9);
+    assert_true(fabs(r.tok_s - 1000.0 / 6.0) < 1e-6);
+    assert_true(r.flash_share == 1.0);
+    assert_true(fabs(r.flash_mb - 0.004) < 1e-12);
+    assert_int_equal(r.tokens, 8);
+    /* A page cache of 8 per layer: after the 2 cold tokens every expert is a page-cache
+     * hit of 1000 / 1e7 s = 0.1 ms: per layer 0.2 + 1 ms, 2.4 ms a token. */
+    c.pc_per_layer = 8;
+    assert_int_equal(lf_moesim_run(&c, &t, &r, &err), LF_OK);
+    assert_true(fabs(r.ms_token - 2.4) < 1e-9);
+    assert_true(r.pc_hit == 1.0 && r.flash_share == 0.0);
+    /* An application cache of 4: no I/O after the warm-up, 2 ms a token. */
+    c.pc_per_layer = 0;
+    c.app_per_layer = 4;
+    assert_int_equal(lf_moesim_run(&c, &t, &r, &err), LF_OK);
+    assert_true(fabs(r.ms_token - 2.0) < 1e-9);
+    assert_true(r.app_hit == 1.0);
+    /* Perfect prefetch without caches: the 2 ms of reads overlap the 1 ms of compute, 1 ms
+     * shows: 2 ms a layer, 4 ms a token. */
+    c.app_per_layer = 0;
+    c.prefetch = 2;
+    c.acc = 1;
+    assert_int_equal(lf_moesim_run(&c, &t, &r, &err), LF_OK);
+    assert_true(fabs(r.ms_token - 4.0) < 1e-9);
+    assert_true(fabs(r.prefetch_ms - 2.0) < 1e-9);
+    assert_true(r.pf_right == 1.0);
+    /* Splitting a read in 2 doubles the latencies paid: (4 x 1 ms + 2 ms) / 2 = 3 ms. */
+    c.prefetch = 0;
+    c.split = 2;
+    assert_int_equal(lf_moesim_run(&c, &t, &r, &err), LF_OK);
+    assert_true(fabs(r.ms_token - 8.0) < 1e-9);
+    c.warmup = 10;
+    assert_int_equal(lf_moesim_run(&c, &t, &r, &err), LF_EINVAL);
+    lf_trace_free(&t);
+}
+
+static void test_scenario_command(void **st)
+{
+    (void)st;
+    const char *conf = lf_test_path("p.conf");
+    lf_test_write(conf, "zipf = 0.8\nreuse = 0.4\n", 23);
+    char *out, *errs;
+    int rc = lf_test_run(&out, &errs,
+                         "moe-scenario --bits 2 --cache-per-layer 32 --params %s --tokens 300 "
+                         "--warmup 100 --csv %s",
+                         conf, lf_test_path("scen.csv"));
+    if (rc != 0)
+        fail_msg("moe-scenario failed: %s", errs);
+    assert_non_null(strstr(out, "Assumptions"));
+    assert_non_null(strstr(out, "5.74")); /* the published 2-bit figure beside the row */
+    assert_non_null(strstr(out, "zipf 0.800, reuse 0.400"));
+    char *csv;
+    size_t len;
+    lf_err err;
+    assert_int_equal(lf_read_file(lf_test_path("scen.csv"), &csv, &len, &err), LF_OK);
+    assert_true(!strncmp(csv, "scenario,device,bits,", 21));
+    assert_non_null(strstr(csv, "custom,m3max,2,0,32,"));
+    free(csv);
+    free(out);
+    free(errs);
+    /* Bad input. */
+    assert_int_equal(lf_test_run(NULL, NULL, "moe-scenario --bits 3"), 2);
+    assert_int_equal(lf_test_run(NULL, NULL, "moe-scenario --frobnicate"), 2);
+    lf_test_write(conf, "zipf = 0.8\nreuse = 0.4\nskew = 2\n", 32);
+    rc = lf_test_run(&out, &errs, "moe-scenario --bits 2 --params %s --tokens 400", conf);
+    assert_int_equal(rc, 1);
+    assert_non_null(strstr(errs, "unknown key 'skew'"));
+    free(out);
+    free(errs);
+    lf_test_write(conf, "zipf = 0.8\nreuse = 0.4\n", 23);
+    rc = lf_test_run(&out, &errs, "moe-scenario --device nowhere.conf --params %s", conf);
+    assert_int_equal(rc, 1);
+    assert_non_null(strstr(errs, "nowhere.conf"));
+    free(out);
+    free(errs);
+}
+
+/* The hit-rate curve CSV: the documented header; belady's rate at least every other
+ * policy's at every size. */
+static void test_hit_curve(void **st)
+{
+    (void)st;
+    lf_model m;
+    lf_err err;
+    assert_int_equal(lf_model_lookup("qwen1.5-moe-a2.7b", &m, &err), LF_OK);
+    m.n_layers = 2;
+    lf_synth_params p;
+    lf_synth_defaults(&p);
+    lf_trace t;
+    assert_int_equal(lf_synth_generate(&m, 400, &p, &t, &err), LF_OK);
+    const char *h5 = lf_test_path("curve.h5"), *csv = lf_test_path("curve.csv");
+    assert_int_equal(lf_trace_write(&t, h5, &err), LF_OK);
+    lf_trace_free(&t);
+    char *out, *errs;
+    int rc = lf_test_run(&out, &errs, "moe-scenario --hit-curve %s --sizes 2,4,16 --csv %s", h5,
+                         csv);
+    if (rc != 0)
+        fail_msg("hit curve failed: %s", errs);
+    free(out);
+    free(errs);
+    FILE *f = fopen(csv, "r");
+    assert_non_null(f);
+    char line[256];
+    assert_non_null(fgets(line, sizeof line, f));
+    assert_string_equal(line, "policy,cache_size,hit_rate,trace\n");
+    double best[2] = {0, 0}, belady[2] = {-1, -1};
+    int rows = 0;
+    while (fgets(line, sizeof line, f)) {
+        char pol[32], tr[64];
+        unsigned size;
+        double h;
+        assert_int_equal(sscanf(line, "%31[^,],%u,%lf,%63s", pol, &size, &h, tr), 4);
+        assert_string_equal(tr, "curve");
+        assert_true(size == 4 || size == 16); /* 2 < top-4: left out */
+        int i = size == 16;
+        if (!strcmp(pol, "belady"))
+            belady[i] = h;
+        else if (h > best[i])
+            best[i] = h;
+        rows++;
+    }
+    fclose(f);
+    assert_int_equal(rows, 12); /* 6 policies x 2 sizes */
+    assert_true(belady[0] >= best[0] && belady[1] >= best[1]);
+    assert_true(belady[1] > belady[0]);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -715,6 +882,9 @@ int main(void)
         cmocka_unit_test(test_caches_real_olmoe),
         cmocka_unit_test(test_prefetch),
         cmocka_unit_test(test_fit_recovers_parameters),
+        cmocka_unit_test(test_moesim_pricing),
+        cmocka_unit_test(test_scenario_command),
+        cmocka_unit_test(test_hit_curve),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
