@@ -286,7 +286,7 @@ static void print_assumptions(const opts_t *o, const char *how, double zipf, dou
            MEASURED_COMPUTE_S * 1e3);
     printf("  9. Steady state: %u synthetic tokens, the first %u left out (the page cache warm).\n",
            o->tokens, o->warmup);
-    printf(" 10. 'app LRU' row: Flash-MoE's Metal LRU cache of %d entries (%d per layer) with\n"
+    printf(" 10. 'app-LRU' row: Flash-MoE's Metal LRU cache of %d entries (%d per layer) with\n"
            "     F_NOCACHE (no page cache), which it measured at 4.11 tok/s before trusting the OS.\n",
            METAL_LRU_ENTRIES, METAL_LRU_ENTRIES / 60);
     printf(" 11. 'prefetch' row: 4 guessed experts per layer read ahead, 53%% of guesses right\n"
@@ -299,13 +299,13 @@ static void explain(const row *rows, size_t n)
     const row *b4 = NULL, *b2 = NULL, *lru = NULL, *pf = NULL, *ph = NULL;
     for (size_t i = 0; i < n; i++) {
         const char *nm = rows[i].d.name;
-        if (!strcmp(nm, "M3 Max 4-bit, trust OS"))
+        if (!strcmp(nm, "M3 Max 4-bit trust-OS"))
             b4 = &rows[i];
-        else if (!strcmp(nm, "M3 Max 2-bit, trust OS"))
+        else if (!strcmp(nm, "M3 Max 2-bit trust-OS"))
             b2 = &rows[i];
-        else if (!strcmp(nm, "M3 Max 2-bit, app LRU"))
+        else if (!strcmp(nm, "M3 Max 2-bit app-LRU"))
             lru = &rows[i];
-        else if (!strcmp(nm, "M3 Max 2-bit, prefetch"))
+        else if (!strcmp(nm, "M3 Max 2-bit prefetch"))
             pf = &rows[i];
         else if (!strcmp(nm, "iPhone 17 Pro 2-bit"))
             ph = &rows[i];
@@ -420,11 +420,11 @@ static int scenario(const opts_t *o)
     }
     const char *m3 = "costmodel/devices/m3max.conf", *ip = "costmodel/devices/iphone17pro.conf";
     row_def defs[] = {
-        {"M3 Max 4-bit, trust OS", m3, 48, 6, 4, -1, 1, 0, 0, 4.36, "Flash-MoE 4-bit", 1},
-        {"M3 Max 2-bit, trust OS", m3, 48, 6, 2, -1, 1, 0, 0, 5.74, "Flash-MoE 2-bit", 1},
-        {"M3 Max 2-bit, app LRU", m3, 48, 6, 2, METAL_LRU_ENTRIES, 0, 0, 0, 4.11,
+        {"M3 Max 4-bit trust-OS", m3, 48, 6, 4, -1, 1, 0, 0, 4.36, "Flash-MoE 4-bit", 1},
+        {"M3 Max 2-bit trust-OS", m3, 48, 6, 2, -1, 1, 0, 0, 5.74, "Flash-MoE 2-bit", 1},
+        {"M3 Max 2-bit app-LRU", m3, 48, 6, 2, METAL_LRU_ENTRIES, 0, 0, 0, 4.11,
          "Metal LRU + F_NOCACHE", 1},
-        {"M3 Max 2-bit, prefetch", m3, 48, 6, 2, -1, 1, 4, 0.53, 0, "published: 38% slower", 1},
+        {"M3 Max 2-bit prefetch", m3, 48, 6, 2, -1, 1, 4, 0.53, 0, "published: 38% slower", 1},
         {"iPhone 17 Pro 2-bit", ip, 12, 4, 2, -1, 1, 0, 0, 0.6, "iOS port, about", 0},
     };
     row_def one = {"custom", o->device ? o->device : m3, 0, 0, o->bits ? o->bits : 4, -1, 1,

@@ -37,7 +37,8 @@ static void help(void)
            "  -h, --help       this text\n\n"
            "examples:\n"
            "  llmflash trace fit qwen.h5 -o qwen.params.conf\n"
-           "  llmflash trace synth --model qwen3.5-397b-a17b --params qwen.params.conf ...\n"
+           "  llmflash trace synth --model qwen3.5-397b-a17b --zipf Z --reuse R -o big.h5\n"
+           "  llmflash moe-scenario --params qwen.params.conf\n"
            "  llmflash trace fit --model qwen3.5-397b-a17b --lru 16:0.49,32:0.59,64:0.68,128:0.71\n");
 }
 
@@ -76,6 +77,8 @@ static int fit_lru(const char *model, const char *lru, uint32_t tokens, uint64_t
         return lf_cli_error(CMD, &err);
     printf("model %s (%u experts, top-%u): zipf %.4f reuse %.4f\n", m.name, m.n_experts, m.top_k,
            zipf, reuse);
+    printf("synthesise with: llmflash trace synth --model %s --zipf %.4f --reuse %.4f --tokens N -o T.h5\n",
+           m.name, zipf, reuse);
     printf("%-10s %-8s %-8s\n", "cache", "target", "fitted");
     for (uint32_t i = 0; i < n; i++)
         printf("%-10u %-8.3f %-8.3f\n", size[i], rate[i], got[i]);
@@ -163,6 +166,8 @@ int cmd_trace_fit(int argc, char **argv)
                L->share_rms, L->obs_lru[0], L->fit_lru[0], L->obs_lru[1], L->fit_lru[1]);
     }
     printf("parameters (means over layers): zipf = %.4f, reuse = %.4f\n", f.zipf, f.reuse);
+    printf("scale with: llmflash trace synth --model MODEL --zipf %.4f --reuse %.4f --tokens N -o T.h5\n",
+           f.zipf, f.reuse);
     rc = LF_EXIT_OK;
     if (out) {
         if (lf_moefit_write_conf(&f, path, out, &err))

@@ -431,7 +431,8 @@ int lf_moefit_write_conf(const lf_moefit *f, const char *trace_path, const char 
     fprintf(a.f,
             "# Expert routing parameters estimated by `llmflash trace fit` from %s\n"
             "# (%u layers, %u experts, top-%u, %u tokens; simulated moments with %u synthetic\n"
-            "# replicates per evaluation, seed %llu). Read by `llmflash trace synth --params`.\n"
+            "# replicates per evaluation, seed %llu). Read by `llmflash moe-scenario --params`;\n"
+            "# for trace synth: --zipf ZIPF --reuse REUSE.\n"
             "# zipf: popularity skew (weight of the r-th hottest expert ~ r^-zipf);\n"
             "# reuse: probability that each expert of the previous token is routed again.\n",
             trace_path, f->n_layers, f->n_experts, f->top_k, f->n_tokens, f->replicates,

@@ -49,7 +49,7 @@ int lf_moefit_lru(const lf_model *m, const uint32_t *size, const double *hit, ui
 int lf_moefit_lru_rates(const lf_trace *t, uint32_t layer, const uint32_t *size, uint32_t n,
                         double *rate, lf_err *err);
 
-/* Writes the parameters as a key = value file (zipf, reuse) that `trace synth --params`
+/* Writes the parameters as a key = value file (zipf, reuse) that `moe-scenario --params`
  * reads, with the fit's figures as comments. Atomic. */
 int lf_moefit_write_conf(const lf_moefit *f, const char *trace_path, const char *path,
                          lf_err *err);
