@@ -147,11 +147,5 @@ int lf_synth_experts_generate(const lf_model *m, uint32_t n_tokens, const lf_syn
     for (uint32_t l = 0; gens && l < L; l++)
         moe_free(&gens[l]);
     free(gens);
-    if (rc == LF_OK)
-        snprintf(out->generator, sizeof out->generator,
-                 "generator=lf_synth-1 rng=mt19937 top_k=%u zipf=%.17g reuse=%.17g "
-                 "layer_reuse=%s popularity=%s",
-                 k, P->experts.zipf, P->experts.reuse, P->experts.layer_reuse ? "given" : "none",
-                 P->experts.popularity ? "given" : "zipf");
     return rc;
 }
