@@ -29,6 +29,17 @@ static int check_trace(const lf_trace *t, lf_err *err)
     return LF_OK;
 }
 
+/* One policy step for (layer, token) of t into plan (arrays ev, ld); *n = routed. */
+static int step(lf_policy *p, const lf_trace *t, uint32_t l, uint32_t tok, uint32_t *ev,
+                uint32_t *ld, lf_plan *plan, uint32_t *n, lf_err *err)
+{
+    const uint32_t *want = lf_trace_ids(t, l, tok, n);
+    memset(plan, 0, sizeof *plan);
+    plan->evict = ev;
+    plan->load = ld;
+    return p->step(p, l, tok, want, *n, plan, err);
+}
+
 static double bytes_of(uint64_t n, double each)
 {
     return llround((double)n * each);
@@ -74,13 +85,9 @@ int lf_moesim_run(const lf_moesim_cfg *c, const lf_trace *t, lf_moesim_result *o
         int counted = tok >= c->warmup;
         for (uint32_t l = 0; l < t->n_layers && rc == LF_OK; l++) {
             uint32_t n;
-            const uint32_t *want = lf_trace_ids(t, l, tok, &n);
             lf_plan plan;
-            memset(&plan, 0, sizeof plan);
-            plan.evict = ev;
-            plan.load = ld;
             lf_pagecache_totals x;
-            rc = p->step(p, l, tok, want, n, &plan, err);
+            rc = step(p, t, l, tok, ev, ld, &plan, &n, err);
             if (rc == LF_OK)
                 rc = lf_pagecache_get_last(p, &x, err);
             if (rc || !counted)
@@ -147,12 +154,8 @@ int lf_moesim_hit_rate(const lf_trace *t, const char *spec, uint64_t cap, uint64
     for (uint32_t tok = 0; tok < t->n_tokens && rc == LF_OK; tok++) {
         for (uint32_t l = 0; l < t->n_layers && rc == LF_OK; l++) {
             uint32_t n;
-            const uint32_t *want = lf_trace_ids(t, l, tok, &n);
             lf_plan plan;
-            memset(&plan, 0, sizeof plan);
-            plan.evict = ev;
-            plan.load = ld;
-            rc = p->step(p, l, tok, want, n, &plan, err);
+            rc = step(p, t, l, tok, ev, ld, &plan, &n, err);
             if (rc == LF_OK && two_level) {
                 rc = lf_pagecache_get_last(p, &x, err);
                 hits += x.app_hits + x.pc_hits;

@@ -561,15 +561,17 @@ static void test_caches_real_olmoe(void **st)
 
 /* ---- the two-level policy's prefetch, on a hand-made trace ---------------------------- */
 
-/* Tokens alternate {0,1} and {2,3}: 16 experts, top-2, 200 tokens. */
-static void alternating(lf_trace *t)
+/* Tokens alternate {0,1} and {2,3} in every layer; top-2. */
+static void alternating(lf_trace *t, uint32_t layers, uint32_t experts, uint32_t tokens)
 {
     lf_err err;
-    assert_int_equal(lf_trace_init_shape(t, LF_UNITS_EXPERTS, "test", 1, 8, 16, 2, 2, 0, 0, &err),
-                     LF_OK);
-    for (uint32_t tok = 0; tok < 200; tok++) {
+    assert_int_equal(
+        lf_trace_init_shape(t, LF_UNITS_EXPERTS, "test", layers, 8, experts, 2, 2, 0, 0, &err),
+        LF_OK);
+    for (uint32_t tok = 0; tok < tokens; tok++) {
         uint32_t ids[2] = {tok % 2 ? 2u : 0u, tok % 2 ? 3u : 1u};
-        assert_int_equal(lf_trace_append_layer(t, 0, ids, 2, NULL, &err), LF_OK);
+        for (uint32_t l = 0; l < layers; l++)
+            assert_int_equal(lf_trace_append_layer(t, l, ids, 2, NULL, &err), LF_OK);
         assert_int_equal(lf_trace_end_token(t, -1, &err), LF_OK);
     }
 }
@@ -592,7 +594,7 @@ static void test_prefetch(void **st)
 {
     (void)st;
     lf_trace t;
-    alternating(&t);
+    alternating(&t, 1, 16, 200);
     replay_sum s;
     /* Perfect guesses, no caches: every routed expert is read by the prefetch. */
     lf_pagecache_totals a = totals_of("dram=0,pc=0,prefetch=2,acc=1", &t, &s);
@@ -707,25 +709,11 @@ static void test_fit_recovers_parameters(void **st)
 
 /* ---- scenario pricing and the moe-scenario command --------------------------------- */
 
-/* Two layers, 8 experts, top-2; tokens alternate {0,1} and {2,3} in both layers. */
-static void two_layer_trace(lf_trace *t, uint32_t tokens)
-{
-    lf_err err;
-    assert_int_equal(lf_trace_init_shape(t, LF_UNITS_EXPERTS, "test", 2, 8, 8, 2, 2, 0, 0, &err),
-                     LF_OK);
-    for (uint32_t tok = 0; tok < tokens; tok++) {
-        uint32_t ids[2] = {tok % 2 ? 2u : 0u, tok % 2 ? 3u : 1u};
-        for (uint32_t l = 0; l < 2; l++)
-            assert_int_equal(lf_trace_append_layer(t, l, ids, 2, NULL, &err), LF_OK);
-        assert_int_equal(lf_trace_end_token(t, -1, &err), LF_OK);
-    }
-}
-
 static void test_moesim_pricing(void **st)
 {
     (void)st;
     lf_trace t;
-    two_layer_trace(&t, 10);
+    alternating(&t, 2, 8, 10); /* 2 layers, 8 experts */
     lf_device d;
     memset(&d, 0, sizeof d);
     d.flash_latency_s = 1e-3; /* a read: 1 ms + bytes / 1 MB/s; 2 in flight */

@@ -49,15 +49,31 @@ typedef struct {
     lf_err *err;
 } evalctx;
 
-static int measure(const lf_trace *t, uint32_t layer, lstats *s, lf_err *err)
+/* lf_stats of one layer, the cheap parts only (window 1, one friend sampled). */
+static int layer_stats(const lf_trace *t, uint32_t layer, lf_stats *st, lf_err *err)
 {
     lf_stats_opts o;
     lf_stats_opts_default(&o);
     o.max_window = 1;
     o.friend_sample = 1;
     o.layer = (int)layer;
+    return lf_stats_compute(t, &o, st, err);
+}
+
+/* The LRU hit rate of st at `size` units; NaN when the size is not measured (not a
+ * power of two, or not below the units). */
+static double lru_at(const lf_stats *st, uint32_t size)
+{
+    for (uint32_t c = 0; c < st->n_cache; c++)
+        if (st->cache_sizes[c] == size && size < st->units)
+            return st->layers[0].lru_hit[c];
+    return NAN;
+}
+
+static int measure(const lf_trace *t, uint32_t layer, lstats *s, lf_err *err)
+{
     lf_stats st;
-    int rc = lf_stats_compute(t, &o, &st, err);
+    int rc = layer_stats(t, layer, &st, err);
     if (rc)
         return rc;
     const lf_stats_layer *S = &st.layers[0];
@@ -65,12 +81,8 @@ static int measure(const lf_trace *t, uint32_t layer, lstats *s, lf_err *err)
     memcpy(s->share, S->expert_share, s->units * sizeof *s->share);
     s->reuse = S->reuse;
     s->top20 = S->top20;
-    for (uint32_t i = 0; i < LF_MOEFIT_NLRU; i++) {
-        s->lru[i] = NAN;
-        for (uint32_t c = 0; c < st.n_cache; c++)
-            if (st.cache_sizes[c] == lf_moefit_lru_sizes[i] && lf_moefit_lru_sizes[i] < s->units)
-                s->lru[i] = S->lru_hit[c];
-    }
+    for (uint32_t i = 0; i < LF_MOEFIT_NLRU; i++)
+        s->lru[i] = lru_at(&st, lf_moefit_lru_sizes[i]);
     lf_stats_free(&st);
     return LF_OK;
 }
@@ -78,28 +90,17 @@ static int measure(const lf_trace *t, uint32_t layer, lstats *s, lf_err *err)
 int lf_moefit_lru_rates(const lf_trace *t, uint32_t layer, const uint32_t *size, uint32_t n,
                         double *rate, lf_err *err)
 {
-    lf_stats_opts o;
-    lf_stats_opts_default(&o);
-    o.max_window = 1;
-    o.friend_sample = 1;
-    o.layer = (int)layer;
     lf_stats st;
-    int rc = lf_stats_compute(t, &o, &st, err);
-    if (rc)
-        return rc;
-    for (uint32_t i = 0; i < n; i++) {
-        rate[i] = NAN;
-        for (uint32_t c = 0; c < st.n_cache; c++)
-            if (st.cache_sizes[c] == size[i] && size[i] < t->units_per_layer)
-                rate[i] = st.layers[0].lru_hit[c];
-        if (isnan(rate[i]) && size[i] < t->units_per_layer) {
-            lf_stats_free(&st);
-            return lf_fail(err, LF_EINVAL, "LRU rate at %u units: only powers of two are measured",
-                           size[i]);
-        }
+    int rc = layer_stats(t, layer, &st, err);
+    for (uint32_t i = 0; i < n && rc == LF_OK; i++) {
+        rate[i] = lru_at(&st, size[i]);
+        if (isnan(rate[i]) && size[i] < t->units_per_layer)
+            rc = lf_fail(err, LF_EINVAL, "LRU rate at %u units: only powers of two are measured",
+                         size[i]);
     }
-    lf_stats_free(&st);
-    return LF_OK;
+    if (st.layers)
+        lf_stats_free(&st);
+    return rc;
 }
 
 /* Statistics of synthetic layers with these parameters, averaged over replicates. */
