@@ -707,6 +707,40 @@ static void test_fit_recovers_parameters(void **st)
     lf_trace_free(&t);
 }
 
+/* The LRU-curve fit: targets measured on a synthetic layer of known parameters are met
+ * again (the parameters themselves trade off, so the rates are what is checked). */
+static void test_fit_lru_curve(void **st)
+{
+    (void)st;
+    lf_model m;
+    lf_err err;
+    assert_int_equal(lf_model_lookup("qwen3.5-397b-a17b", &m, &err), LF_OK);
+    lf_model one = m;
+    one.n_layers = 1;
+    lf_synth_params p;
+    lf_synth_defaults(&p);
+    p.seed = 42;
+    p.experts.zipf = 0.6;
+    p.experts.reuse = 0.3;
+    lf_trace t;
+    assert_int_equal(lf_synth_generate(&one, 3000, &p, &t, &err), LF_OK);
+    double target[4], got[4], zipf, reuse;
+    assert_int_equal(lf_moefit_lru_rates(&t, 0, lf_moefit_lru_sizes, 4, target, &err), LF_OK);
+    lf_trace_free(&t);
+    assert_int_equal(lf_moefit_lru(&m, lf_moefit_lru_sizes, target, 4, 3000, 1, &zipf, &reuse,
+                                   got, &err),
+                     LF_OK);
+    for (int i = 0; i < 4; i++) {
+        printf("LRU@%u: target %.3f fitted %.3f\n", lf_moefit_lru_sizes[i], target[i], got[i]);
+        assert_true(fabs(got[i] - target[i]) < 0.02);
+    }
+    assert_true(fabs(reuse - 0.3) < 0.1);
+    /* Sizes that are not measured are refused. */
+    uint32_t bad = 20;
+    assert_int_equal(lf_moefit_lru(&m, &bad, target, 1, 100, 1, &zipf, &reuse, got, &err),
+                     LF_EINVAL);
+}
+
 /* ---- scenario pricing and the moe-scenario command --------------------------------- */
 
 static void test_moesim_pricing(void **st)
@@ -870,6 +904,7 @@ int main(void)
         cmocka_unit_test(test_caches_real_olmoe),
         cmocka_unit_test(test_prefetch),
         cmocka_unit_test(test_fit_recovers_parameters),
+        cmocka_unit_test(test_fit_lru_curve),
         cmocka_unit_test(test_moesim_pricing),
         cmocka_unit_test(test_scenario_command),
         cmocka_unit_test(test_hit_curve),
