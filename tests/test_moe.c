@@ -825,6 +825,17 @@ static void test_scenario_command(void **st)
     free(csv);
     free(out);
     free(errs);
+    /* The published configurations: every published figure and the explanation. */
+    rc = lf_test_run(&out, &errs, "moe-scenario --params %s --tokens 400 --warmup 100", conf);
+    if (rc != 0)
+        fail_msg("moe-scenario failed: %s", errs);
+    const char *expect[] = {"M3 Max 4-bit trust-OS", "4.36", "5.74", "4.11", "-38%", "0.60",
+                            "iphone17pro", "Why the prediction differs", "+38%"};
+    for (size_t i = 0; i < sizeof expect / sizeof expect[0]; i++)
+        if (!strstr(out, expect[i]))
+            fail_msg("'%s' missing from: %s", expect[i], out);
+    free(out);
+    free(errs);
     /* Bad input. */
     assert_int_equal(lf_test_run(NULL, NULL, "moe-scenario --bits 3"), 2);
     assert_int_equal(lf_test_run(NULL, NULL, "moe-scenario --frobnicate"), 2);
