@@ -309,6 +309,54 @@ static void test_golden_sim_backend(void **st)
     assert_true(fabs(rows[1].mem_ms - 0.106) < 1e-9);
 }
 
+/* A policy wrapper that says the page cache serves the first load of every step. */
+static int pc_step(lf_policy *p, uint32_t layer, uint32_t token, const uint32_t *want,
+                   uint32_t n_want, lf_plan *plan, lf_err *err)
+{
+    int rc = twin_step(p, layer, token, want, n_want, plan, err);
+    plan->pagecache = plan->load;
+    plan->n_pagecache = plan->n_load ? 1 : 0;
+    return rc;
+}
+
+/* Window k=2 with the first load of each step from the page cache: flash reads 2,0,1,0
+ * (loads 3,1,2,1 less one). On the hand device a page-cache hit costs 1 ms + 1 us per
+ * 16 B, like a flash read with one in flight, so I/O stays 3.003, 1.001, 2.002, 1.001. */
+static void test_pagecache_loads(void **st)
+{
+    (void)st;
+    lf_trace t;
+    tiny_trace(&t);
+    lf_model m = model("custom:1,4,8");
+    lf_device d;
+    memset(&d, 0, sizeof d);
+    d.flash_latency_s = d.pagecache_latency_s = 1e-3;
+    d.flash_stream_bw = d.pagecache_bw = 16e6;
+    d.flash_max_bw = d.flash_max_iops = 1e18;
+    d.dram_copy_bw = 16e6;
+    d.compute_flops = 1e9;
+    d.mem_bw = 1e18;
+    lf_backend be;
+    lf_sim_backend sb;
+    lf_sim_backend_init(&be, &sb, &d, &m, 2, 1);
+    lf_policy pol;
+    twin_init(&pol, 1, 8, 2);
+    pol.step = pc_step;
+    lf_token_row rows[4];
+    replay(&t, &m, &pol, LF_LAYOUT_BUNDLED, 16, (lf_reader_cfg){0, 0, 1}, NULL,
+           LF_DRAM_PREALLOC, &be, rows);
+    pol.destroy(&pol);
+    const uint64_t reads[] = {2, 0, 1, 0}, loads[] = {3, 1, 2, 1};
+    const double io[] = {3.003, 1.001, 2.002, 1.001};
+    for (int i = 0; i < 4; i++) {
+        assert_int_equal(rows[i].reads, reads[i]);
+        assert_int_equal(rows[i].bytes_read, 16 * reads[i]);
+        assert_int_equal(rows[i].loads, loads[i]);
+        assert_true(fabs(rows[i].io_ms - io[i]) < 1e-9);
+    }
+    lf_trace_free(&t);
+}
+
 static void test_predictor(void **st)
 {
     (void)st;
@@ -622,6 +670,7 @@ int main(void)
         cmocka_unit_test(test_golden_window_moves),
         cmocka_unit_test(test_golden_split_coalescing),
         cmocka_unit_test(test_golden_sim_backend),
+        cmocka_unit_test(test_pagecache_loads),
         cmocka_unit_test(test_predictor),
         cmocka_unit_test_setup_teardown(test_invariants, syn_setup, syn_teardown),
         cmocka_unit_test(test_policy_bug_reported),
