@@ -14,6 +14,8 @@
 #include "lf_membench.h"
 #include "lf_probe.h"
 
+#define CMD "calibrate"
+
 /* The compute rate is the executor's own FFN kernel (bench/lf_ffn) when it is in the
  * tree; until then a stand-in loop of the same shape (lf_membench_ffn). */
 #if defined(__has_include)
@@ -44,7 +46,8 @@ static void help(void)
         "  --chunks LIST      probe read sizes (default 4k,16k,32k,64k,256k,1m)\n"
         "  --threads LIST     probe reads in flight (default 1,4,8,16,32)\n"
         "  --engine NAME      psync (default) or io_uring\n"
-        "  --seconds S        probe time per point (default 1)\n"
+        "  --seconds S        probe time per measurement (default 0.4)\n"
+        "  --repeats R        probe measurements per point, median kept (default 3)\n"
         "  --probe-csv FILE   also keep the probe's CSV\n"
         "  --name NAME        profile name (default: the output's base name)\n"
         "\n"
@@ -100,13 +103,15 @@ int cmd_calibrate(int argc, char **argv)
         {"file", required_argument, 0, 'f'},    {"output", required_argument, 0, 'o'},
         {"size", required_argument, 0, 's'},    {"chunks", required_argument, 0, 'c'},
         {"threads", required_argument, 0, 't'}, {"engine", required_argument, 0, 'e'},
-        {"seconds", required_argument, 0, 'S'}, {"probe-csv", required_argument, 0, 'p'},
+        {"seconds", required_argument, 0, 'S'}, {"repeats", required_argument, 0, 'R'},
+        {"probe-csv", required_argument, 0, 'p'},
         {"name", required_argument, 0, 'n'},    {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0}};
     const char *file = NULL, *out = NULL, *engine = "psync", *csv = NULL, *name = NULL;
     const char *chunks_s = "4k,16k,32k,64k,256k,1m", *threads_s = "1,4,8,16,32";
     uint64_t size = 2ull << 30;
-    double seconds = 1.0;
+    double seconds = 0.4;
+    uint32_t repeats = 3;
     int c;
     lf_cli_reset_getopt();
     while ((c = getopt_long(argc, argv, "o:h", opts, NULL)) != -1) {
@@ -121,6 +126,11 @@ int cmd_calibrate(int argc, char **argv)
         case 'c': chunks_s = optarg; break;
         case 't': threads_s = optarg; break;
         case 'e': engine = optarg; break;
+        case 'R':
+            repeats = (uint32_t)strtoul(optarg, &end, 10);
+            if (*end || repeats < 1 || repeats > 100)
+                return lf_cli_usage(CMD, "--repeats '%s' must be an integer in 1..100", optarg);
+            break;
         case 'S':
             seconds = strtod(optarg, &end);
             if (*end || !(seconds > 0) || seconds > 3600)
@@ -147,7 +157,8 @@ int cmd_calibrate(int argc, char **argv)
         free(chunks);
         return lf_cli_usage("calibrate", "--threads: %s", err.msg);
     }
-    lf_probe_opts o = {file, size, chunks, nc, threads, nt, engine, seconds, 1, on_row, NULL};
+    lf_probe_opts o = {file,   size,    chunks, nc,   threads, nt,
+                       engine, seconds, repeats, 1, on_row, NULL};
     lf_probe_row *rows = NULL;
     lf_fit_point *pts = NULL;
     size_t n = 0;

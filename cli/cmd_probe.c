@@ -9,13 +9,16 @@
 #include "lf_kv.h"
 #include "lf_probe.h"
 
+#define CMD "probe"
+
 static void help(void)
 {
     printf(
         "usage: llmflash probe --file PATH [options] [-o probe.csv]\n"
         "\n"
         "Measures random, aligned reads of each chunk size with each number of reads in\n"
-        "flight (threads), bypassing the page cache (O_DIRECT), for --seconds per point.\n"
+        "flight (threads), bypassing the page cache (O_DIRECT): --repeats measurements of\n"
+        "--seconds each per point, in passes over the whole grid (median kept).\n"
         "Creates PATH with --size bytes of random data when it is missing (kept afterwards).\n"
         "Progress on stderr; one CSV row per (engine, chunk, threads) on -o (default stdout).\n"
         "\n"
@@ -27,7 +30,9 @@ static void help(void)
         "  --engine NAME      psync (thread pool of pread, default), io_uring, buffered\n"
         "  --buffered         the same as --engine buffered: through the page cache, whose\n"
         "                     pages of PATH are dropped (fadvise) before each point\n"
-        "  --seconds S        time per point (default 1)\n"
+        "  --seconds S        time per measurement (default 0.4)\n"
+        "  --repeats R        measurements per point, in R passes over the grid; the CSV\n"
+        "                     row is the one with the median MB/s (default 3)\n"
         "  --seed N           seed of offsets and file content (default 1)\n"
         "  -o, --output FILE  CSV output, '-' for stdout (default)\n"
         "\n"
@@ -55,13 +60,15 @@ int cmd_probe(int argc, char **argv)
         {"file", required_argument, 0, 'f'},    {"size", required_argument, 0, 's'},
         {"chunks", required_argument, 0, 'c'},  {"threads", required_argument, 0, 't'},
         {"engine", required_argument, 0, 'e'},  {"buffered", no_argument, 0, 'b'},
-        {"seconds", required_argument, 0, 'S'}, {"seed", required_argument, 0, 'r'},
+        {"seconds", required_argument, 0, 'S'}, {"repeats", required_argument, 0, 'R'},
+        {"seed", required_argument, 0, 'r'},
         {"output", required_argument, 0, 'o'},  {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0}};
     const char *file = NULL, *out = "-", *engine = "psync";
     const char *chunks_s = "4k,16k,32k,64k,256k,1m", *threads_s = "1,4,8,16,32";
     uint64_t size = 2ull << 30, seed = 1;
-    double seconds = 1.0;
+    double seconds = 0.4;
+    uint32_t repeats = 3;
     int buffered = 0, c;
     lf_cli_reset_getopt();
     while ((c = getopt_long(argc, argv, "o:h", opts, NULL)) != -1) {
@@ -76,6 +83,11 @@ int cmd_probe(int argc, char **argv)
         case 't': threads_s = optarg; break;
         case 'e': engine = optarg; break;
         case 'b': buffered = 1; break;
+        case 'R':
+            repeats = (uint32_t)strtoul(optarg, &end, 10);
+            if (*end || repeats < 1 || repeats > 100)
+                return lf_cli_usage(CMD, "--repeats '%s' must be an integer in 1..100", optarg);
+            break;
         case 'S':
             seconds = strtod(optarg, &end);
             if (*end || !(seconds > 0) || seconds > 3600)
@@ -112,7 +124,8 @@ int cmd_probe(int argc, char **argv)
         free(chunks);
         return lf_cli_usage("probe", "--threads: %s", err.msg);
     }
-    lf_probe_opts o = {file, size, chunks, nc, threads, nt, engine, seconds, seed, on_row, NULL};
+    lf_probe_opts o = {file,   size,    chunks, nc,     threads, nt,
+                       engine, seconds, repeats, seed, on_row, NULL};
     fprintf(stderr, "probe: %zu points x %.1f s on %s (%s engine)\n", nc * nt, seconds, file,
             engine);
     lf_probe_row *rows = NULL;
