@@ -128,9 +128,9 @@ static int uring_reap(lf_io *io, lf_io_done *done, uint32_t min, uint32_t max, u
 {
     uring_io *u = (uring_io *)io;
     *got = 0;
-    if (min > io->inflight)
-        return lf_fail(err, LF_EINVAL, "io_uring engine: waiting for %u completions with %u in "
-                       "flight", min, io->inflight);
+    int rc = lf_io_check_reap(io, min, max, "io_uring", err);
+    if (rc != LF_OK)
+        return rc;
     uint32_t k = 0;
     while (k < max && io->inflight > 0) {
         struct io_uring_cqe *cqe;

@@ -33,15 +33,6 @@ static void help(void)
         "  llmflash fit probe.csv --base costmodel/devices/m1max.conf -o costmodel/devices/here.conf\n");
 }
 
-static void name_from(const char *path, char *out, size_t cap)
-{
-    const char *b = strrchr(path, '/');
-    snprintf(out, cap, "%s", b ? b + 1 : path);
-    char *dot = strrchr(out, '.');
-    if (dot && dot != out)
-        *dot = '\0';
-}
-
 int cmd_fit(int argc, char **argv)
 {
     static const struct option opts[] = {{"output", required_argument, 0, 'o'},
@@ -112,7 +103,7 @@ int cmd_fit(int argc, char **argv)
     if (name)
         snprintf(res.dev.name, sizeof res.dev.name, "%s", name);
     else
-        name_from(out, res.dev.name, sizeof res.dev.name);
+        lf_device_name_from_path(out, res.dev.name, sizeof res.dev.name);
     char sha[65] = "?", prov[2048], flash_src[1200], other_src[1200];
     lf_sha256_file(csv, sha, NULL);
     snprintf(prov, sizeof prov,
