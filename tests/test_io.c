@@ -9,6 +9,7 @@
 #include "lf_device.h"
 #include "lf_fs.h"
 #include "lf_io.h"
+#include "lf_membench.h"
 #include "lf_probe.h"
 #include "lf_test.h"
 
@@ -308,6 +309,23 @@ static void test_probe_fit_cli(void **st)
     }
 }
 
+/* The calibration microbenchmarks on small sizes: positive rates, and the FFN stand-in's
+ * flop/byte ratio is exactly 4d flops per 8d bytes (fp32 up + down) = 0.5. */
+static void test_membench_small(void **st)
+{
+    (void)st;
+    lf_err err;
+    double bw = 0, alloc = -1, flops = 0, bytes = 0;
+    assert_int_equal(lf_membench_copy_bw(1 << 20, 0.01, &bw, &err), LF_OK);
+    assert_true(bw > 0);
+    assert_int_equal(lf_membench_alloc(1 << 20, 0.01, &alloc, &err), LF_OK);
+    assert_true(alloc >= 0);
+    assert_int_equal(lf_membench_ffn(64, 8, 0.01, &flops, &bytes, &err), LF_OK);
+    assert_true(flops > 0);
+    assert_float_equal(flops / bytes, 0.5, 1e-12);
+    assert_int_equal(lf_membench_op(0, bw, 0.01, &alloc, &err), LF_EINVAL);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -315,7 +333,7 @@ int main(void)
         cmocka_unit_test(test_psync_reads),      cmocka_unit_test(test_uring_reads),
         cmocka_unit_test(test_buffered_reads),   cmocka_unit_test(test_missing_file),
         cmocka_unit_test(test_tmpfs_unsupported), cmocka_unit_test(test_probe_null_engine),
-        cmocka_unit_test(test_probe_fit_cli),
+        cmocka_unit_test(test_probe_fit_cli),      cmocka_unit_test(test_membench_small),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
