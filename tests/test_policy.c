@@ -743,7 +743,7 @@ static void test_errors(void **st)
     assert_int_equal(create_err("nosuch:k=1", NULL, 4, &err), LF_EINVAL);
     assert_non_null(strstr(err.msg, "unknown policy 'nosuch'"));
     assert_non_null(strstr(err.msg, "naive, hybrid, sparse, window, lru, lfu, fwlru, hot, belady"));
-    assert_string_equal(lf_policy_names(), "naive, hybrid, sparse, window, lru, lfu, fwlru, hot, belady");
+    assert_string_equal(lf_policy_names(), "naive, hybrid, sparse, window, lru, lfu, fwlru, hot, belady, pagecache");
     assert_int_equal(create_err("window:q=2", NULL, 4, &err), LF_EINVAL);
     assert_non_null(strstr(err.msg, "unknown key 'q'"));
     assert_non_null(strstr(err.msg, "k, capacity"));
