@@ -1,7 +1,8 @@
 /* lf_fit: GSL nonlinear least squares (gsl_multifit_nlinear, trust region, finite-
  * difference Jacobian) of the flash model on probe points, and the probe CSV reader.
- * Parameters are fitted in log space (x = ln L, ln b, ln B, ln IOPS[, ln(p - 1)]) so
- * they stay positive and p stays >= 1; residuals are log(predicted / measured), so
+ * A least-squares fit from several starts, then refined to least absolute deviations
+ * (IRLS). Parameters are fitted in log space, each squeezed into a plausible range (L in
+ * [10 ns, 1 s], b and B in [1 MB/s, 10 TB/s], IOPS in [1, 1e9], p in [1, 101]); residuals are log(predicted / measured), so
  * every point weighs by its relative error, as the MdAPE target counts it. */
 #include "lf_fit.h"
 
@@ -131,14 +132,36 @@ typedef struct {
     double fixed_p; /* < 0: p is the fifth parameter */
 } fit_ctx;
 
+/* Each parameter lives in [lo, hi] (log space) through a logistic map, so that one the
+ * data do not pin down (a cap that never binds, a per-stream rate above the device's)
+ * ends at a bound instead of running off to infinity. */
+static const double lo[5] = {1e-8, 1e6, 1e6, 1.0, 0.0};
+static const double hi[5] = {1.0, 1e13, 1e13, 1e9, 100.0};
+
+static double to_param(double x, int i)
+{
+    double l = i == 4 ? lo[i] : log(lo[i]), h = i == 4 ? hi[i] : log(hi[i]);
+    double v = l + (h - l) / (1.0 + exp(-x));
+    return i == 4 ? 1.0 + v : exp(v);
+}
+
+static double from_param(double v, int i)
+{
+    double l = i == 4 ? lo[i] : log(lo[i]), h = i == 4 ? hi[i] : log(hi[i]);
+    double y = i == 4 ? v - 1.0 : log(v);
+    double u = (y - l) / (h - l);
+    u = u < 1e-9 ? 1e-9 : (u > 1 - 1e-9 ? 1 - 1e-9 : u);
+    return log(u / (1.0 - u));
+}
+
 static void unpack(const gsl_vector *x, const fit_ctx *c, lf_device *d)
 {
     *d = c->base;
-    d->flash_latency_s = exp(gsl_vector_get(x, 0));
-    d->flash_stream_bw = exp(gsl_vector_get(x, 1));
-    d->flash_max_bw = exp(gsl_vector_get(x, 2));
-    d->flash_max_iops = exp(gsl_vector_get(x, 3));
-    d->flash_smooth_p = c->fixed_p < 0 ? 1.0 + exp(gsl_vector_get(x, 4)) : c->fixed_p;
+    d->flash_latency_s = to_param(gsl_vector_get(x, 0), 0);
+    d->flash_stream_bw = to_param(gsl_vector_get(x, 1), 1);
+    d->flash_max_bw = to_param(gsl_vector_get(x, 2), 2);
+    d->flash_max_iops = to_param(gsl_vector_get(x, 3), 3);
+    d->flash_smooth_p = c->fixed_p < 0 ? to_param(gsl_vector_get(x, 4), 4) : c->fixed_p;
 }
 
 static int residuals(const gsl_vector *x, void *arg, gsl_vector *f)
@@ -197,36 +220,79 @@ static void initial(const fit_ctx *c, double *L, double *b, double *B, double *i
     *iops = 1.1 * imax;
 }
 
-static int solve(fit_ctx *c, const double *x0, size_t np, gsl_vector *best, double *best_cost,
-                 size_t *iters, int *status)
+/* One trust-region solve from x (updated in place); wts NULL = unweighted. */
+static int solve(fit_ctx *c, gsl_vector *x, const gsl_vector *wts, size_t *iters, int *status)
 {
     gsl_multifit_nlinear_parameters params = gsl_multifit_nlinear_default_parameters();
     gsl_multifit_nlinear_workspace *w =
-        gsl_multifit_nlinear_alloc(gsl_multifit_nlinear_trust, &params, c->n, np);
+        gsl_multifit_nlinear_alloc(gsl_multifit_nlinear_trust, &params, c->n, x->size);
     if (!w)
         return LF_ENOMEM;
     gsl_multifit_nlinear_fdf fdf = {0};
     fdf.f = residuals;
     fdf.df = NULL; /* finite differences */
     fdf.n = c->n;
-    fdf.p = np;
+    fdf.p = x->size;
     fdf.params = c;
-    gsl_vector_const_view xv = gsl_vector_const_view_array(x0, np);
-    gsl_multifit_nlinear_init(&xv.vector, &fdf, w);
+    if (wts)
+        gsl_multifit_nlinear_winit(x, wts, &fdf, w);
+    else
+        gsl_multifit_nlinear_init(x, &fdf, w);
     int info = 0;
-    int st = gsl_multifit_nlinear_driver(300, 1e-10, 1e-10, 0.0, NULL, NULL, &info, w);
-    gsl_vector *x = gsl_multifit_nlinear_position(w);
-    lf_device d;
-    unpack(x, c, &d);
-    double cst = cost(c, &d);
-    if (isfinite(cst) && cst < *best_cost) {
-        *best_cost = cst;
-        gsl_vector_memcpy(best, x);
-        *iters = gsl_multifit_nlinear_niter(w);
-        *status = st;
-    }
+    *status = gsl_multifit_nlinear_driver(300, 1e-10, 1e-10, 0.0, NULL, NULL, &info, w);
+    gsl_vector_memcpy(x, gsl_multifit_nlinear_position(w));
+    *iters = gsl_multifit_nlinear_niter(w);
     gsl_multifit_nlinear_free(w);
     return LF_OK;
+}
+
+/* Sum of |log(predicted / measured)| at x. */
+static double l1_cost(const fit_ctx *c, const gsl_vector *x)
+{
+    lf_device d;
+    unpack(x, c, &d);
+    double s = 0;
+    for (size_t i = 0; i < c->n; i++)
+        s += fabs(log(lf_flash_throughput(&d, c->pts[i].chunk, c->pts[i].threads) / c->pts[i].bw));
+    return s;
+}
+
+/* Least absolute deviations by iteratively reweighted least squares (weights
+ * 1 / max(|r|, 1%)), starting from the least-squares fit: one disturbed probe point
+ * then moves the fit much less, and the median error is what the target counts. */
+static int refine_l1(fit_ctx *c, gsl_vector *x, size_t *iters, int *status)
+{
+    gsl_vector *wts = gsl_vector_alloc(c->n), *r = gsl_vector_alloc(c->n);
+    gsl_vector *trial = gsl_vector_alloc(x->size);
+    if (!wts || !r || !trial) {
+        gsl_vector_free(wts);
+        gsl_vector_free(r);
+        gsl_vector_free(trial);
+        return LF_ENOMEM;
+    }
+    int rc = LF_OK;
+    double best = l1_cost(c, x);
+    for (int round = 0; round < 8 && rc == LF_OK; round++) {
+        residuals(x, c, r);
+        for (size_t i = 0; i < c->n; i++)
+            gsl_vector_set(wts, i, 1.0 / fmax(fabs(gsl_vector_get(r, i)), 0.01));
+        gsl_vector_memcpy(trial, x);
+        size_t it;
+        int st;
+        if ((rc = solve(c, trial, wts, &it, &st)) != LF_OK)
+            break;
+        double cst = l1_cost(c, trial);
+        if (!(cst < best * (1 - 1e-6)))
+            break; /* converged */
+        best = cst;
+        gsl_vector_memcpy(x, trial);
+        *iters += it;
+        *status = st;
+    }
+    gsl_vector_free(wts);
+    gsl_vector_free(r);
+    gsl_vector_free(trial);
+    return rc;
 }
 
 double lf_fit_ape(const lf_device *d, const lf_fit_point *p)
@@ -276,14 +342,32 @@ int lf_fit_flash(const lf_fit_point *pts, size_t n, const lf_device *base, doubl
     /* several starts: the p-norm has flat directions (an unused cap) and kinks */
     const double p0[] = {2.0, 4.0, 12.0};
     const double scale[] = {1.0, 0.5, 2.0};
-    int rc = LF_OK;
+    gsl_vector *x = gsl_vector_alloc(np);
+    int rc = x ? LF_OK : LF_ENOMEM;
     for (size_t s = 0; s < 3 && rc == LF_OK; s++) {
         for (size_t k = 0; k < (fixed_p < 0 ? 3u : 1u) && rc == LF_OK; k++) {
-            double x0[5] = {log(L * scale[s]), log(b / scale[s]), log(B), log(iops),
-                            log(p0[k] - 1.0)};
-            rc = solve(&c, x0, np, best, &best_cost, &iters, &status);
+            double x0[5] = {from_param(L * scale[s], 0), from_param(b / scale[s], 1),
+                            from_param(B, 2), from_param(iops, 3), from_param(p0[k], 4)};
+            for (size_t i = 0; i < np; i++)
+                gsl_vector_set(x, i, x0[i]);
+            size_t it;
+            int st;
+            if ((rc = solve(&c, x, NULL, &it, &st)) != LF_OK)
+                break;
+            lf_device d;
+            unpack(x, &c, &d);
+            double cst = cost(&c, &d);
+            if (isfinite(cst) && cst < best_cost) {
+                best_cost = cst;
+                gsl_vector_memcpy(best, x);
+                iters = it;
+                status = st;
+            }
         }
     }
+    if (rc == LF_OK && isfinite(best_cost))
+        rc = refine_l1(&c, best, &iters, &status);
+    gsl_vector_free(x);
     gsl_set_error_handler(old);
     if (rc != LF_OK || !isfinite(best_cost)) {
         gsl_vector_free(best);
@@ -303,7 +387,7 @@ int lf_fit_flash(const lf_fit_point *pts, size_t n, const lf_device *base, doubl
     gsl_sort(ape, 1, n);
     out->mdape = gsl_stats_median_from_sorted_data(ape, 1, n);
     free(ape);
-    out->rms_log = sqrt(best_cost / (double)n);
+    out->rms_log = sqrt(cost(&c, &out->dev) / (double)n);
     out->iterations = iters;
     out->status = status;
     return LF_OK;
