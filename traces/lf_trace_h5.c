@@ -143,25 +143,43 @@ static int write_file(const lf_trace *t, hid_t f)
     return bad ? -1 : 0;
 }
 
+/* HDF5 builds the file in memory (the core driver, no backing store) and lf_fs writes
+ * the image through its temporary + rename. Why not H5Fcreate on the temporary: when
+ * the disk fills, H5Fclose fails, HDF5 keeps the half-closed file in its tables and
+ * crashes flushing it again at exit (seen with libhdf5 1.10); a memory file cannot
+ * fail that way, and the write error comes back through lf_fs like any other file's. */
 int lf_trace_write(const lf_trace *t, const char *path, lf_err *err)
 {
     int rc = lf_trace_check(t, path, err);
     if (rc)
         return lf_err_prefix(err, "refusing to write an invalid trace");
     quiet_hdf5();
-    char tmp[4200];
-    lf_tmp_name(path, tmp, sizeof tmp);
-    hid_t f = H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
+    if (fapl < 0 || H5Pset_fapl_core(fapl, (size_t)1 << 20, 0) < 0) {
+        if (fapl >= 0)
+            H5Pclose(fapl);
+        return lf_fail(err, LF_EIO, "%s: cannot set up HDF5's in-memory file", path);
+    }
+    /* The name is only a label: with no backing store nothing is created under it. */
+    hid_t f = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, fapl);
+    H5Pclose(fapl);
     if (f < 0)
-        return lf_fail(err, LF_EIO, "%s: cannot create (is the folder there and writable?)", tmp);
-    int bad = write_file(t, f);
+        return lf_fail(err, LF_EIO, "%s: HDF5 cannot create the file in memory", path);
+    int bad = write_file(t, f) || H5Fflush(f, H5F_SCOPE_GLOBAL) < 0;
+    ssize_t size = bad ? -1 : H5Fget_file_image(f, NULL, 0);
+    void *image = size > 0 ? malloc((size_t)size) : NULL;
+    if (!image || H5Fget_file_image(f, image, (size_t)size) != size)
+        bad = 1;
     if (H5Fclose(f) < 0)
         bad = 1;
     if (bad) {
-        remove(tmp);
-        return lf_fail(err, LF_EIO, "%s: HDF5 write failed (disk full?); nothing written", path);
+        free(image);
+        return lf_fail(err, LF_ENOMEM, "%s: HDF5 could not build the file (out of memory?); nothing written",
+                       path);
     }
-    return lf_commit_tmp(tmp, path, err);
+    rc = lf_write_file_atomic(path, image, (size_t)size, err);
+    free(image);
+    return rc;
 }
 
 /* ---------- reading ---------- */
