@@ -120,6 +120,21 @@ static void test_budget_refusals(void **st)
     free(e);
 }
 
+/* pagecache with the error-model predictor: a false positive rate of 1 doubles every
+ * wanted set (3 needed + 3 guessed here), which must fit the DRAM manager's rows (they
+ * were sized from the trace's largest set alone: "3 new units exceed 3 rows"). */
+static void test_pagecache_with_false_positives(void **st)
+{
+    (void)st;
+    char *o, *e;
+    int rc = lf_test_run(&o, &e, BASE "--policy pagecache --fp-rate 1 --quiet", trace_path,
+                         dev_path);
+    assert_int_equal(rc, 0);
+    assert_null(strstr(e, "exceed"));
+    free(o);
+    free(e);
+}
+
 static void test_usage_errors(void **st)
 {
     (void)st;
@@ -234,6 +249,7 @@ int main(void)
         cmocka_unit_test(test_run_folder),
         cmocka_unit_test(test_budget_refusals),
         cmocka_unit_test(test_usage_errors),
+        cmocka_unit_test(test_pagecache_with_false_positives),
         cmocka_unit_test(test_ablation),
         cmocka_unit_test(test_repeat_and_determinism),
     };
