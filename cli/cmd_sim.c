@@ -49,7 +49,7 @@ static void usage(FILE *f)
 "  --tokens N              replay the first N tokens (default all)\n"
 "  --seed S                seed of every random stream (default 1)\n"
 "  --model NAME            the trace's model shape when its name is unknown\n"
-"  --alignment B           record alignment (default: the device's, else 4096)\n"
+"  --alignment B           record alignment, a power of two (default: the device's, else 4096)\n"
 "  --cold-tokens N         tokens reported as the cold start (default 1)\n"
 "  --profile PATH          trace the coact layout and the hot policy learn from\n"
 "                          (default: the replayed trace itself)\n"
@@ -183,7 +183,13 @@ static int parse(int argc, char **argv, options *o, int in_line)
             c->seed = v;
             break;
         case O_MODEL: c->model = optarg; break;
-        case O_ALIGN: rc = u32_opt("--alignment", optarg, 1, 1u << 30, &c->alignment); break;
+        case O_ALIGN:
+            rc = u32_opt("--alignment", optarg, 1, 1u << 30, &c->alignment);
+            /* as a device profile's flash_alignment: direct I/O needs a power of two */
+            if (rc == 0 && (c->alignment & (c->alignment - 1)))
+                rc = lf_cli_usage(CMD, "--alignment '%s': expected a power of two (1 = none, "
+                                  "4096 for direct I/O)", optarg);
+            break;
         case O_COLD: rc = u32_opt("--cold-tokens", optarg, 0, UINT32_MAX, &c->cold_tokens); break;
         case O_PROFILE: c->profile_path = optarg; break;
         case O_COACT:
