@@ -166,6 +166,24 @@ static void wrong_format(hid_t f)
     H5Tclose(type);
 }
 
+/* An index claiming 2^62 ids (chunked, never written: the file stays tiny). 2^62 * 4
+ * bytes wraps to 0 in size_t: the reader must refuse it, not allocate 0 bytes and let
+ * HDF5 write past them. */
+static void huge_index(hid_t f)
+{
+    assert_true(H5Ldelete(f, "/layers/000/index", H5P_DEFAULT) >= 0);
+    hsize_t dims[1] = {(hsize_t)1 << 62}, chunk[1] = {1024};
+    hid_t sp = H5Screate_simple(1, dims, NULL);
+    hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
+    H5Pset_chunk(dcpl, 1, chunk);
+    hid_t ds = H5Dcreate2(f, "/layers/000/index", H5T_STD_U32LE, sp, H5P_DEFAULT, dcpl,
+                          H5P_DEFAULT);
+    assert_true(ds >= 0);
+    H5Dclose(ds);
+    H5Pclose(dcpl);
+    H5Sclose(sp);
+}
+
 static void test_bad_inputs_name_the_place(void **st)
 {
     (void)st;
@@ -191,6 +209,9 @@ static void test_bad_inputs_name_the_place(void **st)
 
     assert_int_equal(read_damaged(drop_layer, &err), LF_EFORMAT);
     assert_non_null(strstr(err.msg, "/layers/001 missing"));
+
+    assert_int_equal(read_damaged(huge_index, &err), LF_EFORMAT);
+    assert_non_null(strstr(err.msg, "/layers/000/index"));
 
     assert_int_equal(read_damaged(wrong_format, &err), LF_EFORMAT);
     assert_non_null(strstr(err.msg, "'other'"));

@@ -189,17 +189,19 @@ typedef struct {
     lf_err *err;
 } rd;
 
+static int missing_attr(rd *r, const char *name)
+{
+    return lf_fail(r->err, LF_EFORMAT,
+                   "%s: attribute '%s' missing on / (not an llmflash trace, or written by an "
+                   "incomplete tool; re-create it with 'llmflash trace synth|record|import')",
+                   r->path, name);
+}
+
 static int get_str_attr(rd *r, hid_t obj, const char *name, char *out, size_t cap, int required)
 {
     out[0] = '\0';
-    if (H5Aexists(obj, name) <= 0) {
-        if (!required)
-            return LF_OK;
-        return lf_fail(r->err, LF_EFORMAT,
-                       "%s: attribute '%s' missing on / (not an llmflash trace, or written by an "
-                       "incomplete tool; re-create it with 'llmflash trace synth|record|import')",
-                       r->path, name);
-    }
+    if (H5Aexists(obj, name) <= 0)
+        return required ? missing_attr(r, name) : LF_OK;
     hid_t attr = H5Aopen(obj, name, H5P_DEFAULT);
     hid_t ftype = H5Aget_type(attr);
     int rc = LF_OK;
@@ -238,14 +240,8 @@ static int get_str_attr(rd *r, hid_t obj, const char *name, char *out, size_t ca
 static int get_u64_attr(rd *r, hid_t obj, const char *name, uint64_t *out, int required)
 {
     *out = 0;
-    if (H5Aexists(obj, name) <= 0) {
-        if (!required)
-            return LF_OK;
-        return lf_fail(r->err, LF_EFORMAT,
-                       "%s: attribute '%s' missing on / (not an llmflash trace, or written by an "
-                       "incomplete tool; re-create it with 'llmflash trace synth|record|import')",
-                       r->path, name);
-    }
+    if (H5Aexists(obj, name) <= 0)
+        return required ? missing_attr(r, name) : LF_OK;
     hid_t attr = H5Aopen(obj, name, H5P_DEFAULT);
     hid_t ftype = H5Aget_type(attr);
     hid_t space = H5Aget_space(attr);
@@ -303,6 +299,9 @@ static int get_array(rd *r, hid_t loc, const char *where, const char *name, hid_
             rc = lf_fail(r->err, LF_EFORMAT, "%s: %s/%s has %llu elements, expected %llu", r->path,
                          where, name, (unsigned long long)dims[0], (unsigned long long)expect);
     }
+    if (rc == LF_OK && dims[0] > SIZE_MAX / 2 / elem)
+        rc = lf_fail(r->err, LF_EFORMAT, "%s: %s/%s claims %llu elements (corrupt file?)", r->path,
+                     where, name, (unsigned long long)dims[0]);
     if (rc == LF_OK) {
         void *buf = malloc((dims[0] ? dims[0] : 1) * elem);
         if (!buf)
