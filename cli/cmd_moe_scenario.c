@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "lf_cli.h"
+#include "lf_cli_num.h"
 #include "lf_device.h"
 #include "lf_fs.h"
 #include "lf_kv.h"
@@ -559,20 +560,24 @@ int cmd_moe_scenario(int argc, char **argv)
         case 't':
         case 'w':
         case 'T':
-        case 'S':
-            if (num(optarg, c == 'w' ? 0 : 1, 1e7, &v) || v != floor(v))
-                return lf_cli_usage(CMD, "option wants a positive integer, got '%s'", optarg);
+        case 'S': {
+            const char *name = c == 't' ? "--tokens" : c == 'w' ? "--warmup"
+                             : c == 'T' ? "--threads" : "--split";
+            uint64_t u;
+            if (lf_cli_u64(CMD, name, optarg, c == 'w' ? 0 : 1, 10000000, &u))
+                return LF_EXIT_USAGE;
             *(c == 't' ? &o.tokens : c == 'w' ? &o.warmup : c == 'T' ? &o.threads : &o.split) =
-                (uint32_t)v;
+                (uint32_t)u;
             break;
+        }
         case 'C':
             if (num(optarg, 1e-6, 1e6, &o.compute_ms))
                 return lf_cli_usage(CMD, "--compute-ms-per-layer wants a time in ms, got '%s'",
                                     optarg);
             break;
         case 's':
-            if (lf_parse_size(optarg, &o.seed))
-                return lf_cli_usage(CMD, "--seed wants an unsigned integer, got '%s'", optarg);
+            if (lf_cli_u64(CMD, "--seed", optarg, 0, UINT64_MAX, &o.seed))
+                return LF_EXIT_USAGE;
             break;
         case 'o': o.csv = optarg; break;
         case 'H': curve = optarg; break;

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "lf_cli.h"
+#include "lf_cli_num.h"
 #include "lf_fs.h"
 #include "lf_kv.h"
 #include "lf_moefit.h"
@@ -116,8 +117,8 @@ int cmd_trace_fit(int argc, char **argv)
             out = optarg;
             break;
         case 's':
-            if (lf_parse_size(optarg, &seed))
-                return lf_cli_usage(CMD, "--seed wants an unsigned integer, got '%s'", optarg);
+            if (lf_cli_u64(CMD, "--seed", optarg, 0, UINT64_MAX, &seed))
+                return LF_EXIT_USAGE;
             break;
         case 'm':
             model = optarg;
@@ -126,8 +127,8 @@ int cmd_trace_fit(int argc, char **argv)
             lru = optarg;
             break;
         case 't':
-            if (lf_parse_size(optarg, &tokens) || tokens < 2 || tokens > 10000000)
-                return lf_cli_usage(CMD, "--tokens wants a count in 2..10000000, got '%s'", optarg);
+            if (lf_cli_u64(CMD, "--tokens", optarg, 2, 10000000, &tokens))
+                return LF_EXIT_USAGE;
             break;
         case 'h':
             help();

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "lf_cli.h"
+#include "lf_cli_num.h"
 #include "lf_import.h"
 #include "lf_kv.h"
 #include "lf_trace.h"
@@ -41,16 +42,6 @@ static void help(void)
            lf_model_names());
 }
 
-static int parse_count(const char *s, uint64_t max, uint64_t *out)
-{
-    char *end;
-    unsigned long long v = strtoull(s, &end, 10);
-    if (!*s || *end || s[0] == '-' || v > max)
-        return -1;
-    *out = v;
-    return 0;
-}
-
 int cmd_trace_import(int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -74,8 +65,8 @@ int cmd_trace_import(int argc, char **argv)
             out = optarg;
             break;
         case 'p':
-            if (parse_count(optarg, UINT64_MAX, &v))
-                return lf_cli_usage(CMD, "--drop-prefix wants a record count, got '%s'", optarg);
+            if (lf_cli_u64(CMD, "--drop-prefix", optarg, 0, UINT64_MAX, &v))
+                return LF_EXIT_USAGE;
             o.drop_prefix = v;
             have_prefix = 1;
             break;
@@ -86,13 +77,13 @@ int cmd_trace_import(int argc, char **argv)
             o.model = optarg;
             break;
         case 'e':
-            if (parse_count(optarg, 1u << 24, &v) || v == 0)
-                return lf_cli_usage(CMD, "--experts wants a positive count, got '%s'", optarg);
+            if (lf_cli_u64(CMD, "--experts", optarg, 1, 1u << 24, &v))
+                return LF_EXIT_USAGE;
             o.n_experts = (uint32_t)v;
             break;
         case 't':
-            if (parse_count(optarg, UINT32_MAX - 1, &v) || v == 0)
-                return lf_cli_usage(CMD, "--tokens wants a positive count, got '%s'", optarg);
+            if (lf_cli_u64(CMD, "--tokens", optarg, 1, UINT32_MAX - 1, &v))
+                return LF_EXIT_USAGE;
             o.max_tokens = (uint32_t)v;
             break;
         case 'h':

@@ -291,6 +291,27 @@ static void test_hit_curve(void **st)
     assert_true(belady[1] > belady[0]);
 }
 
+/* Bad option values name the option (moe-scenario said "option wants a positive
+ * integer") and numbers that overflow are refused (import took 2^64-1 records). */
+static void test_option_values_named(void **st)
+{
+    (void)st;
+    const char *cases[][2] = {
+        {"moe-scenario --split 0", "--split"},
+        {"moe-scenario --threads x", "--threads"},
+        {"trace import --drop-prefix 99999999999999999999 -o x.h5 x.jsonl", "--drop-prefix"},
+        {"trace fit --seed 1x --model olmoe-1b-7b --lru 16:0.5", "--seed"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char *o, *e;
+        int rc = lf_test_run(&o, &e, "%s", cases[i][0]);
+        if (rc != 2 || !e || !strstr(e, cases[i][1]))
+            fail_msg("'%s': exit %d, stderr %s", cases[i][0], rc, e ? e : "(none)");
+        free(o);
+        free(e);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -299,6 +320,7 @@ int main(void)
         cmocka_unit_test(test_moesim_pricing),
         cmocka_unit_test(test_scenario_command),
         cmocka_unit_test(test_hit_curve),
+        cmocka_unit_test(test_option_values_named),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
