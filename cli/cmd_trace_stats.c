@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <gsl/gsl_sort_double.h>
 
 #include "lf_cli.h"
 #include "lf_cli_num.h"
@@ -89,12 +90,6 @@ static const column columns[] = {
 };
 #define N_COLUMNS (sizeof columns / sizeof columns[0])
 
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
 static void print_cell(double v)
 {
     if (isnan(v))
@@ -132,7 +127,7 @@ static void print_layers(const lf_stats *s, int per_layer)
                 if (!isnan(x))
                     v[m++] = x;
             }
-            qsort(v, m, sizeof *v, cmp_double);
+            gsl_sort(v, 1, m);
             double x = !m ? NAN : row == 0 ? v[0] : row == 2 ? v[m - 1]
                                   : m % 2 ? v[m / 2] : 0.5 * (v[m / 2 - 1] + v[m / 2]);
             print_cell(x);

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <gsl/gsl_sort_uint.h>
 
 #include "lf_pol.h"
 
@@ -184,12 +185,6 @@ static void load_unit(pc_state *s, uint32_t layer, uint32_t base, uint32_t id, l
     }
 }
 
-static int cmp_u32(const void *a, const void *b)
-{
-    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
-    return (x > y) - (x < y);
-}
-
 static int pc_step(lf_policy *p, uint32_t layer, uint32_t token, const uint32_t *want,
                    uint32_t n_want, lf_plan *plan, lf_err *err)
 {
@@ -256,8 +251,8 @@ static int pc_step(lf_policy *p, uint32_t layer, uint32_t token, const uint32_t 
     for (uint32_t i = 0; i < n_guess; i++)
         s->flag[s->guess[i]] = 0;
     if (n_guess) {
-        qsort(plan->load, plan->n_load, sizeof *plan->load, cmp_u32);
-        qsort(s->pcbuf, n_pc, sizeof *s->pcbuf, cmp_u32);
+        gsl_sort_uint(plan->load, 1, plan->n_load);
+        gsl_sort_uint(s->pcbuf, 1, n_pc);
     }
     plan->n_hit = (uint32_t)c->app_hits;
     plan->pagecache = s->pcbuf;
