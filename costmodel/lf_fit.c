@@ -308,11 +308,21 @@ int lf_fit_flash(const lf_fit_point *pts, size_t n, const lf_device *base, doubl
     if (fixed_p > 0 && fixed_p < 1)
         return lf_fail(err, LF_EINVAL, "fit: p = %g must be 0 (hard max), >= 1, or negative (fit it)",
                        fixed_p);
-    if (n < np)
+    /* Repeated measurements of one (chunk, threads) pair count once: five rows of the
+     * same pair leave the parameters undetermined, and the fit would still "succeed". */
+    size_t distinct = 0;
+    for (size_t i = 0; i < n; i++) {
+        size_t j = 0;
+        while (j < i && (pts[j].chunk != pts[i].chunk || pts[j].threads != pts[i].threads))
+            j++;
+        distinct += j == i;
+    }
+    if (distinct < np)
         return lf_fail(err, LF_EINVAL,
-                       "fit: %zu points for %zu parameters; probe at least %zu (chunk, threads) "
-                       "pairs, with several chunk sizes and thread counts",
-                       n, np, np);
+                       "fit: %zu points for %zu parameters (distinct (chunk, threads) pairs; "
+                       "repeats count once); probe at least %zu pairs, with several chunk "
+                       "sizes and thread counts",
+                       distinct, np, np);
     for (size_t i = 0; i < n; i++)
         if (!(pts[i].bw > 0) || pts[i].chunk == 0 || pts[i].threads == 0)
             return lf_fail(err, LF_EINVAL, "fit: point %zu has a non-positive value", i + 1);

@@ -264,6 +264,12 @@ static void test_fit_recovers(void **st)
     assert_true(res.dev.mem_bw == truth.mem_bw);
     assert_int_equal(lf_fit_flash(pts, 4, NULL, -1, &res, &err), LF_EINVAL);
     assert_non_null(strstr(err.msg, "4 points for 5 parameters"));
+    /* five measurements of one pair are one point: the parameters stay undetermined */
+    lf_fit_point same[5];
+    for (int i = 0; i < 5; i++)
+        same[i] = pts[0];
+    assert_int_equal(lf_fit_flash(same, 5, NULL, -1, &res, &err), LF_EINVAL);
+    assert_non_null(strstr(err.msg, "1 points for 5 parameters"));
 }
 
 static void test_probe_csv(void **st)
