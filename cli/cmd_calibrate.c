@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "lf_cli.h"
+#include "lf_fs.h"
 #include "lf_device.h"
 #include "lf_fit.h"
 #include "lf_io.h"
@@ -120,8 +121,13 @@ int cmd_calibrate(int argc, char **argv)
         lf_cli_probe_free(&p);
         return rc;
     }
-    p.o.on_row = on_row;
     lf_err err;
+    /* Fail now rather than after minutes of measuring. */
+    if (lf_check_writable(out, &err) != LF_OK || (csv && lf_check_writable(csv, &err) != LF_OK)) {
+        lf_cli_probe_free(&p);
+        return lf_cli_error(CMD, &err);
+    }
+    p.o.on_row = on_row;
     lf_probe_row *rows = NULL;
     lf_fit_point *pts = NULL;
     size_t n = 0;

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "lf_cli.h"
+#include "lf_fs.h"
 #include "lf_io.h"
 #include "lf_cli_probe.h"
 #include "lf_probe.h"
@@ -83,6 +84,11 @@ int cmd_probe(int argc, char **argv)
     if (rc != 0) {
         lf_cli_probe_free(&p);
         return rc;
+    }
+    /* Fail now rather than after minutes of measuring. */
+    if (strcmp(out, "-") != 0 && lf_check_writable(out, &err) != LF_OK) {
+        lf_cli_probe_free(&p);
+        return lf_cli_error(CMD, &err);
     }
     p.o.on_row = on_row;
     fprintf(stderr, "probe: %zu points x %u x %.2f s on %s (%s engine)\n",

@@ -302,6 +302,24 @@ static void test_probe_csv(void **st)
     assert_non_null(strstr(err.msg, "probe.csv:1: header lacks"));
 }
 
+/* An output that cannot be written is refused before any measuring: probe used to
+ * create its 1 MiB test file and measure, then fail to write the CSV. */
+static void test_probe_refuses_unwritable_output_first(void **st)
+{
+    (void)st;
+    char file[1200];
+    snprintf(file, sizeof file, "%s", lf_test_path("never-probed.bin"));
+    char *o, *e;
+    int rc = lf_test_run(&o, &e, "probe --file %s --size 1m --chunks 4k --threads 1 --seconds 0.05 "
+                         "--buffered -o /nonexistent-dir/p.csv",
+                         file);
+    assert_int_equal(rc, 1);
+    assert_non_null(strstr(e, "/nonexistent-dir"));
+    assert_false(lf_file_exists(file));
+    free(o);
+    free(e);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -313,6 +331,7 @@ int main(void)
         cmocka_unit_test(test_shipped_profiles),
         cmocka_unit_test(test_fit_recovers),
         cmocka_unit_test(test_probe_csv),
+        cmocka_unit_test(test_probe_refuses_unwritable_output_first),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
