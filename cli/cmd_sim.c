@@ -137,6 +137,15 @@ static int u32_opt(const char *opt, const char *arg, uint64_t min, uint64_t max,
 
 /* Parses argv into o (on top of what o holds). in_line: a --repeat-configs line, where
  * the trace, device, output and mode options are not allowed. */
+/* The long name of option value ch (argv[optind - 1] is its argument when it takes one). */
+static const char *opt_name(int ch)
+{
+    for (const struct option *p = long_opts; p->name; p++)
+        if (p->val == ch)
+            return p->name;
+    return "?";
+}
+
 static int parse(int argc, char **argv, options *o, int in_line)
 {
     lf_cli_reset_getopt();
@@ -147,8 +156,8 @@ static int parse(int argc, char **argv, options *o, int in_line)
         lf_sim_config *c = &o->c;
         if (in_line && (ch == O_TRACE || ch == O_DEVICE || ch == O_OUT || ch == O_ABL ||
                         ch == O_REPEAT || ch == O_JOBS || ch == O_PROFILE || ch == O_HELP))
-            return lf_cli_usage(CMD, "--repeat-configs line: option '%s' belongs on the command line",
-                                argv[optind - 1]);
+            return lf_cli_usage(CMD, "--repeat-configs line: option '--%s' belongs on the command line",
+                                opt_name(ch));
         switch (ch) {
         case O_TRACE: c->trace_path = optarg; break;
         case O_DEVICE: c->device_path = optarg; break;

@@ -204,6 +204,23 @@ static void test_ablation(void **st)
     free(md);
 }
 
+/* A --repeat-configs line with a command-line-only option names the option (it named
+ * the option's argument: "option 'x.h5' belongs on the command line"). */
+static void test_repeat_line_names_option(void **st)
+{
+    (void)st;
+    const char *grid = lf_test_path("badgrid.txt");
+    const char *g = "--policy lru\n--trace other.h5 --policy lru\n";
+    lf_test_write(grid, g, strlen(g));
+    char *o, *e;
+    int rc = lf_test_run(&o, &e, BASE "--repeat-configs %s", trace_path, dev_path, grid);
+    assert_int_equal(rc, 2);
+    assert_non_null(strstr(e, "'--trace'"));
+    assert_non_null(strstr(e, "line 2"));
+    free(o);
+    free(e);
+}
+
 static void test_repeat_and_determinism(void **st)
 {
     (void)st;
@@ -257,6 +274,7 @@ int main(void)
         cmocka_unit_test(test_pagecache_with_false_positives),
         cmocka_unit_test(test_ablation),
         cmocka_unit_test(test_repeat_and_determinism),
+        cmocka_unit_test(test_repeat_line_names_option),
     };
     return cmocka_run_group_tests(tests, setup, NULL);
 }
