@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "lf_cli.h"
+#include "lf_cli_num.h"
 #include "lf_device.h"
 #include "lf_fit.h"
 #include "lf_fs.h"
@@ -47,15 +48,16 @@ int cmd_fit(int argc, char **argv)
     int c;
     lf_cli_reset_getopt();
     while ((c = getopt_long(argc, argv, "o:h", opts, NULL)) != -1) {
-        char *end;
         switch (c) {
         case 'o': out = optarg; break;
         case 'e': engine = optarg; break;
         case 'b': base_path = optarg; break;
         case 'n': name = optarg; break;
         case 'p':
-            fixed_p = strtod(optarg, &end);
-            if (*end || (fixed_p != 0 && !(fixed_p >= 1)))
+            /* lf_cli_double refuses '', 'inf' and 'nan', which strtod took */
+            if (lf_cli_double("fit", "--p", optarg, 0, 1e6, &fixed_p))
+                return LF_EXIT_USAGE;
+            if (fixed_p != 0 && fixed_p < 1)
                 return lf_cli_usage("fit", "--p '%s' must be 0 (hard max) or a number >= 1",
                                     optarg);
             break;

@@ -303,7 +303,8 @@ static void test_probe_csv(void **st)
 }
 
 /* An output that cannot be written is refused before any measuring: probe used to
- * create its 1 MiB test file and measure, then fail to write the CSV. */
+ * create its 1 MiB test file and measure, then fail to write the CSV. Bad --p values
+ * of fit are usage errors. */
 static void test_probe_refuses_unwritable_output_first(void **st)
 {
     (void)st;
@@ -316,6 +317,14 @@ static void test_probe_refuses_unwritable_output_first(void **st)
     assert_int_equal(rc, 1);
     assert_non_null(strstr(e, "/nonexistent-dir"));
     assert_false(lf_file_exists(file));
+    free(o);
+    free(e);
+    /* fit --p '' and --p inf were taken (as 0 and as infinity) */
+    assert_int_equal(lf_test_run(&o, &e, "fit --p '' /dev/null"), 2);
+    assert_non_null(strstr(e, "--p"));
+    free(o);
+    free(e);
+    assert_int_equal(lf_test_run(&o, &e, "fit --p inf /dev/null"), 2);
     free(o);
     free(e);
 }
