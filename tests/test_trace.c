@@ -53,6 +53,13 @@ static void test_build_and_check(void **st)
     assert_non_null(strstr(err.msg, "token 3"));
     const uint32_t big[] = {8};
     assert_int_equal(lf_trace_append_layer(&t, 0, big, 1, NULL, &err), LF_ERANGE);
+    /* The token capacity cannot double past 2^31 (it wrapped to 0 and the next append
+     * wrote past a one-entry indptr). */
+    uint32_t n_tok = t.n_tokens, cap = t.tokens_cap;
+    t.n_tokens = t.tokens_cap = 0x80000000u;
+    assert_int_equal(lf_trace_end_token(&t, 0, &err), LF_ERANGE);
+    t.n_tokens = n_tok;
+    t.tokens_cap = cap;
     lf_trace_free(&t);
 }
 
