@@ -147,7 +147,9 @@ static int write_file(const lf_trace *t, hid_t f)
  * the image through its temporary + rename. Why not H5Fcreate on the temporary: when
  * the disk fills, H5Fclose fails, HDF5 keeps the half-closed file in its tables and
  * crashes flushing it again at exit (seen with libhdf5 1.10); a memory file cannot
- * fail that way, and the write error comes back through lf_fs like any other file's. */
+ * fail that way, and the write error comes back through lf_fs like any other file's.
+ * Cost: the file is held in memory twice (HDF5's buffer and the image), about 30 MB
+ * more peak memory for 1000 tokens of opt-6.7b; the bytes are the same as before. */
 int lf_trace_write(const lf_trace *t, const char *path, lf_err *err)
 {
     int rc = lf_trace_check(t, path, err);
@@ -155,7 +157,7 @@ int lf_trace_write(const lf_trace *t, const char *path, lf_err *err)
         return lf_err_prefix(err, "refusing to write an invalid trace");
     quiet_hdf5();
     hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
-    if (fapl < 0 || H5Pset_fapl_core(fapl, (size_t)1 << 20, 0) < 0) {
+    if (fapl < 0 || H5Pset_fapl_core(fapl, (size_t)8 << 20, 0) < 0) {
         if (fapl >= 0)
             H5Pclose(fapl);
         return lf_fail(err, LF_EIO, "%s: cannot set up HDF5's in-memory file", path);
