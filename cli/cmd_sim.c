@@ -169,7 +169,11 @@ static int parse(int argc, char **argv, options *o, int in_line)
         case O_FRAC:
             rc = lf_cli_double(CMD, "--dram-fraction", optarg, 1e-9, 1.0, &c->dram_fraction);
             break;
-        case O_BYTES: rc = size_opt("--dram-bytes", optarg, &c->dram_bytes); break;
+        case O_BYTES:
+            rc = size_opt("--dram-bytes", optarg, &c->dram_bytes);
+            if (rc == 0 && c->dram_bytes == 0) /* 0 would mean "unset": the fraction */
+                rc = lf_cli_usage(CMD, "--dram-bytes '%s': expected a size above 0", optarg);
+            break;
         case O_RANK: rc = u32_opt("--predictor-rank", optarg, 0, 1u << 20, &c->predictor_rank); break;
         case O_THREADS: rc = u32_opt("--threads", optarg, 1, 65536, &c->threads); break;
         case O_DTYPE: rc = u32_opt("--dtype-bytes", optarg, 1, 8, &c->dtype_bytes); break;

@@ -154,6 +154,11 @@ static void test_usage_errors(void **st)
     assert_int_equal(lf_test_run(&o, &e, BASE "--fn-rate 2", trace_path, dev_path), 2);
     free(o);
     free(e);
+    /* --dram-bytes 0 silently fell back to --dram-fraction. */
+    assert_int_equal(lf_test_run(&o, &e, BASE "--dram-bytes 0", trace_path, dev_path), 2);
+    assert_non_null(strstr(e, "--dram-bytes"));
+    free(o);
+    free(e);
     /* Records padded to 3000 bytes could never be read with direct I/O. */
     assert_int_equal(lf_test_run(&o, &e, BASE "--alignment 3000", trace_path, dev_path), 2);
     assert_non_null(strstr(e, "power of two"));
