@@ -93,12 +93,13 @@ static int split_list(const char *path, int line, const char *key, const char *v
     return LF_OK;
 }
 
-static int option_name_ok(const char *k)
+static int option_name_ok(const char *k, int is_var)
 {
     if (!islower((unsigned char)k[0]) && !isdigit((unsigned char)k[0]))
         return 0;
     for (const char *p = k; *p; p++)
-        if (!islower((unsigned char)*p) && !isdigit((unsigned char)*p) && *p != '-')
+        if (!islower((unsigned char)*p) && !isdigit((unsigned char)*p) && *p != '-' &&
+            !(is_var && *p == '_'))
             return 0;
     return 1;
 }
@@ -139,18 +140,91 @@ static int load_entry(lf_sweep *s, const lf_kv_entry *e, lf_err *err)
                        "%s:%d: 'out' is set by the runner (one folder per run under --out); "
                        "remove it",
                        path, e->line);
-    if (!option_name_ok(e->key))
+    int is_var = e->key[0] == '@';
+    const char *name = e->key + is_var;
+    if (!option_name_ok(name, is_var))
         return lf_fail(err, LF_EFORMAT,
-                       "%s:%d: '%s' is not an option name: write the long option without "
-                       "dashes, lower case (e.g. dram-fraction = 0.25 | 0.5)",
+                       is_var ? "%s:%d: '%s' is not a variable name: lower case, digits, '-' "
+                                "and '_' after the '@' (e.g. @cache_size = 16 | 32)"
+                              : "%s:%d: '%s' is not an option name: write the long option "
+                                "without dashes, lower case (e.g. dram-fraction = 0.25 | 0.5)",
                        path, e->line, e->key);
+    for (size_t a = 0; a < s->n_axes; a++)
+        if (!strcmp(s->axes[a].key, name))
+            return lf_fail(err, LF_EFORMAT,
+                           "%s:%d: '%s' and '%s%s' (line %d) would share the column '%s'; "
+                           "rename the variable",
+                           path, e->line, e->key, s->axes[a].is_var ? "@" : "", name,
+                           s->axes[a].line, name);
     lf_sweep_axis *ax = &s->axes[s->n_axes];
     memset(ax, 0, sizeof *ax);
     ax->line = e->line;
-    if (!(ax->key = strdup(e->key)))
+    ax->is_var = is_var;
+    if (!(ax->key = strdup(name)))
         return lf_fail(err, LF_ENOMEM, "out of memory");
     s->n_axes++;
     return split_list(path, e->line, e->key, e->value, &ax->values, &ax->n_values, err);
+}
+
+static const lf_sweep_axis *find_var(const lf_sweep *s, const char *name, size_t len)
+{
+    for (size_t a = 0; a < s->n_axes; a++)
+        if (s->axes[a].is_var && strlen(s->axes[a].key) == len &&
+            !strncmp(s->axes[a].key, name, len))
+            return &s->axes[a];
+    return NULL;
+}
+
+/* Every `{name}` in the values of ax must name a variable; variables hold no braces. */
+static int check_refs(const lf_sweep *s, const lf_sweep_axis *ax, lf_err *err)
+{
+    for (size_t i = 0; i < ax->n_values; i++) {
+        for (const char *p = strchr(ax->values[i], '{'); p; p = strchr(p + 1, '{')) {
+            const char *end = strchr(p, '}');
+            if (ax->is_var || !end || !find_var(s, p + 1, (size_t)(end - p - 1)))
+                return lf_fail(err, LF_EFORMAT,
+                               "%s:%d: '%s' in %s = %s: %s", s->path, ax->line,
+                               end ? "{...}" : "{", ax->key, ax->values[i],
+                               ax->is_var ? "a variable's values cannot refer to variables"
+                                          : "braces must name a variable defined as "
+                                            "@name = ... in this file");
+        }
+    }
+    return LF_OK;
+}
+
+int lf_sweep_value(const lf_sweep *s, size_t index, size_t axis, char *buf, size_t cap,
+                   lf_err *err)
+{
+    const char *vals[256];
+    const char **v = s->n_axes <= 256 ? vals : calloc(s->n_axes, sizeof *v);
+    if (!v)
+        return lf_fail(err, LF_ENOMEM, "out of memory");
+    lf_sweep_values(s, index, v);
+    size_t len = 0;
+    int rc = LF_OK;
+    for (const char *p = v[axis]; *p && rc == LF_OK; p++) {
+        const char *piece = p;
+        size_t plen = 1;
+        const char *end = *p == '{' ? strchr(p, '}') : NULL;
+        const lf_sweep_axis *var = end ? find_var(s, p + 1, (size_t)(end - p - 1)) : NULL;
+        if (var) {
+            piece = v[var - s->axes];
+            plen = strlen(piece);
+            p = end;
+        }
+        if (len + plen + 1 > cap)
+            rc = lf_fail(err, LF_EINVAL, "%s: the value of '%s' in run %zu is too long",
+                         s->path, s->axes[axis].key, index);
+        else
+            memcpy(buf + len, piece, plen);
+        len += plen;
+    }
+    if (rc == LF_OK)
+        buf[len] = '\0';
+    if (v != vals)
+        free(v);
+    return rc;
 }
 
 int lf_sweep_load(const char *path, lf_sweep *out, lf_err *err)
@@ -178,6 +252,8 @@ int lf_sweep_load(const char *path, lf_sweep *out, lf_err *err)
         else
             out->n_collect = 1;
     }
+    for (size_t a = 0; a < out->n_axes && rc == LF_OK; a++)
+        rc = check_refs(out, &out->axes[a], err);
     out->n_runs = 1;
     for (size_t a = 0; a < out->n_axes && rc == LF_OK; a++) {
         out->n_runs *= out->axes[a].n_values;
@@ -308,16 +384,22 @@ char **lf_sweep_argv(const lf_sweep *s, size_t index, const char *const *prefix,
     for (size_t i = 0; i < n_prefix; i++)
         bad |= !(argv[n++] = strdup(prefix[i]));
     bad |= !(argv[n++] = strdup(s->mode));
-    for (size_t a = 0; a < s->n_axes; a++) {
-        if (!strcmp(vals[a], LF_SWEEP_NONE))
+    char value[8192];
+    for (size_t a = 0; a < s->n_axes && !bad; a++) {
+        if (s->axes[a].is_var || !strcmp(vals[a], LF_SWEEP_NONE))
             continue;
+        if (lf_sweep_value(s, index, a, value, sizeof value, err) != LF_OK) {
+            free(vals);
+            lf_sweep_argv_free(argv);
+            return NULL;
+        }
         size_t klen = strlen(s->axes[a].key) + 3;
         char *opt = malloc(klen);
         if (opt)
             snprintf(opt, klen, "--%s", s->axes[a].key);
         bad |= !(argv[n++] = opt);
-        if (vals[a][0])
-            bad |= !(argv[n++] = strdup(vals[a]));
+        if (value[0])
+            bad |= !(argv[n++] = strdup(value));
     }
     bad |= !(argv[n++] = strdup("--out"));
     bad |= !(argv[n++] = strdup(run_dir));

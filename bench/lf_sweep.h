@@ -12,12 +12,15 @@
 #define LF_SWEEP_ID_MAX 160   /* run ids are shorter than this (NUL included) */
 #define LF_SWEEP_NONE "(none)" /* a list item that leaves the option out */
 
-/* One option of the command: `key = v1 | v2 | ...` (one value: a constant). */
+/* One option of the command: `key = v1 | v2 | ...` (one value: a constant), or a
+ * variable `@name = v1 | v2`: a grid axis and a column that is not passed to the
+ * command but substituted for `{name}` in the other values. */
 typedef struct {
-    char *key;      /* without the leading "--" */
+    char *key;      /* option without the leading "--", or variable name without '@' */
     char **values;  /* n_values >= 1; "" = bare flag; LF_SWEEP_NONE = option left out */
     size_t n_values;
     int line;       /* line in the sweep file */
+    int is_var;     /* 1 for an @variable */
 } lf_sweep_axis;
 
 typedef struct {
@@ -40,6 +43,11 @@ void lf_sweep_free(lf_sweep *s);
  * file order). */
 void lf_sweep_values(const lf_sweep *s, size_t index, const char **vals);
 
+/* The value of axis `axis` in run `index` with every `{name}` replaced by that
+ * variable's value, into buf (cap bytes); LF_EINVAL when it does not fit. */
+int lf_sweep_value(const lf_sweep *s, size_t index, size_t axis, char *buf, size_t cap,
+                   lf_err *err);
+
 /* The run id: "key=value" of every varying axis (sanitised to [A-Za-z0-9._=+-], a path
  * reduced to its last component, the readable part cut at 100 characters), joined
  * by '_', then '_' and 8 hex digits of the sha256 of the whole configuration (mode and
@@ -50,7 +58,8 @@ void lf_sweep_run_id(const lf_sweep *s, size_t index, char id[LF_SWEEP_ID_MAX]);
 int lf_sweep_find(const lf_sweep *s, const char *id, size_t *index, lf_err *err);
 
 /* argv (NULL-terminated) for run `index` writing into run_dir:
- * prefix..., mode, --key value ..., --out run_dir. prefix is NULL-terminated
+ * prefix..., mode, --key value ... (variables substituted, variables themselves left
+ * out), --out run_dir. prefix is NULL-terminated
  * (e.g. {"/proc/self/exe", NULL}). */
 char **lf_sweep_argv(const lf_sweep *s, size_t index, const char *const *prefix,
                      const char *run_dir, lf_err *err);

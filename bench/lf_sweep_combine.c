@@ -136,8 +136,6 @@ static int gather_header(const lf_sweep *s, const char *out_dir, const char *nam
 
 static void put_config_value(FILE *f, const char *v)
 {
-    if (!strcmp(v, LF_SWEEP_NONE))
-        v = "";
     for (const char *p = v; *p; p++)
         fputc(*p == ',' ? ';' : *p == '"' ? '\'' : *p, f);
 }
@@ -177,7 +175,14 @@ static int write_run(const lf_sweep *s, size_t i, const char *out_dir, const cha
         fputs(id, f);
         for (size_t a = 0; a < s->n_axes; a++) {
             fputc(',', f);
-            put_config_value(f, vals[a]);
+            if (!strcmp(vals[a], LF_SWEEP_NONE))
+                continue;
+            char value[8192];
+            if ((rc = lf_sweep_value(s, i, a, value, sizeof value, err)) != LF_OK) {
+                sl_free(&r);
+                goto out;
+            }
+            put_config_value(f, value);
         }
         for (size_t c = 0; c < cols->n; c++) {
             fputc(',', f);

@@ -118,6 +118,59 @@ static void test_grid_expansion(void **st)
     lf_sweep_free(&s);
 }
 
+static void test_variables(void **st)
+{
+    (void)st;
+    lf_sweep s;
+    load_ok("var.conf",
+            "mode = sim\n@cache_size = 16 | 32\n@policy_name = lru | belady\n"
+            "policy = {policy_name}:capacity={cache_size}\ndram-fraction = 1\n",
+            &s);
+    assert_int_equal(s.n_runs, 4);
+    assert_true(s.axes[0].is_var);
+    assert_string_equal(s.axes[0].key, "cache_size");
+    const char *prefix[] = {"X", NULL};
+    lf_err err;
+    char **argv = lf_sweep_argv(&s, 1, prefix, "D", &err);
+    const char *want[] = {"X", "sim", "--policy", "belady:capacity=16", "--dram-fraction", "1",
+                          "--out", "D", NULL};
+    for (size_t i = 0; want[i]; i++)
+        assert_string_equal(argv[i], want[i]);
+    assert_null(argv[8]);
+    lf_sweep_argv_free(argv);
+    char v[64], id[LF_SWEEP_ID_MAX];
+    assert_int_equal(lf_sweep_value(&s, 2, 2, v, sizeof v, &err), LF_OK);
+    assert_string_equal(v, "lru:capacity=32");
+    assert_int_equal(lf_sweep_value(&s, 2, 2, v, 8, &err), LF_EINVAL);
+    lf_sweep_run_id(&s, 1, id);
+    assert_memory_equal(id, "cache_size=16_policy_name=belady_", 33);
+
+    setenv("COUNT", lf_test_path("count_var"), 1);
+    static const char *p[5];
+    memcpy(p, (const char *[]){"/bin/sh", "-c",
+                               "for a; do d=$a; done; printf 'hit_rate\\n0.5\\n' > \"$d/summary.csv\"",
+                               "sh", NULL},
+           sizeof p);
+    lf_sweep_exec ex = {.prefix = p, .jobs = 2, .only = -1};
+    lf_sweep_report rep;
+    TPATH(out, "res_var");
+    assert_int_equal(lf_sweep_run(&s, out, &ex, &rep, &err), LF_OK);
+    assert_int_equal(rep.ok, 4);
+    lf_sweep_report_free(&rep);
+    lf_sweep_combine_report cr;
+    assert_int_equal(lf_sweep_combine(&s, out, &cr, &err), LF_OK);
+    char path[4200], line[512];
+    snprintf(path, sizeof path, "%s/combined.csv", out);
+    FILE *f = fopen(path, "r");
+    assert_non_null(fgets(line, sizeof line, f));
+    assert_string_equal(line, "run_id,cache_size,policy_name,policy,dram-fraction,hit_rate\n");
+    assert_non_null(fgets(line, sizeof line, f));
+    assert_non_null(fgets(line, sizeof line, f));
+    assert_non_null(strstr(line, ",16,belady,belady:capacity=16,1,0.5\n"));
+    fclose(f);
+    lf_sweep_free(&s);
+}
+
 static int is_hex8(const char *p)
 {
     if (strlen(p) != 8)
@@ -220,6 +273,12 @@ static void test_syntax_errors(void **st)
     expect_error("mode = sim\ncollect = ../x.csv\n", "collect item '../x.csv'");
     expect_error("mode = sim\ncollect = summary.txt\n", "collect item");
     expect_error("mode = sim\npolicy = a\npolicy = b\n", "already set on line 2");
+    expect_error("mode = sim\npolicy = lru:capacity={nope}\n",
+                 "bad.conf:2: '{...}' in policy = lru:capacity={nope}: braces must name a variable");
+    expect_error("mode = sim\npolicy = lru:capacity={x\n@x = 1\n", "'{' in policy");
+    expect_error("mode = sim\n@x = 1\n@y = {x}\n", "a variable's values cannot refer");
+    expect_error("mode = sim\n@policy = a\npolicy = b\n", "would share the column 'policy'");
+    expect_error("mode = sim\n@Bad = 1\n", "'@Bad' is not a variable name");
     expect_error("mode = sim\nno equals\n", "bad.conf:2: expected 'key = value'");
     expect_error("mode = sim\na = 1|2|3|4|5|6|7|8|9|10\nb = 1|2|3|4|5|6|7|8|9|10\n"
                  "c = 1|2|3|4|5|6|7|8|9|10\nd = 1|2|3|4|5|6|7|8|9|10\n"
@@ -622,6 +681,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_grid_expansion),
+        cmocka_unit_test(test_variables),
         cmocka_unit_test(test_run_ids),
         cmocka_unit_test(test_syntax_errors),
         cmocka_unit_test(test_resume),
