@@ -3,12 +3,13 @@
 # compute time per token, one group of bars per device. Input: res/ablation/combined.csv,
 # written by  llmflash sweep experiments/ablation.conf --out results/ablation
 # (collect = ablation.csv: each run's `llmflash sim --ablation` table) with columns
-# device (sweep key), step, io_ms, mem_ms, compute_ms; every device has the same steps.
+# device (sweep key), configuration (the ablation step), io_ms, mem_ms, compute_ms
+# (steady-state means per token); every device has the same steps, in the same order.
 here = system("dirname '".ARG0."'")
 load here."/lib.gp"
 name = "ablation"
 f = res."/ablation/combined.csv"
-call here."/need.gp" f "device step io_ms mem_ms compute_ms" "llmflash sweep experiments/ablation.conf --out results/ablation"
+call here."/need.gp" f "device configuration io_ms mem_ms compute_ms" "llmflash sweep experiments/ablation.conf --out results/ablation"
 devices = uniq(f, "device")
 ndev = words(devices)
 nsteps = nrows(f) / ndev
@@ -28,7 +29,7 @@ do for [d=1:ndev] {
 set title "Ablation: latency breakdown per token (simulated)\n"
 do for [fmt in "png pdf"] {
   eval begin(fmt)
-  plot f using (xpos($0)):(column("io_ms") + column("mem_ms") + column("compute_ms")):xtic(strcol("step")) \
+  plot f using (xpos($0)):(column("io_ms") + column("mem_ms") + column("compute_ms")):xtic(strcol("configuration")) \
          with boxes lc rgb "#4daf4a" title "compute", \
        f using (xpos($0)):(column("io_ms") + column("mem_ms")) with boxes lc rgb "#ff7f00" title "memory management", \
        f using (xpos($0)):(column("io_ms")) with boxes lc rgb "#377eb8" title "flash I/O"

@@ -3,15 +3,15 @@
 # per token, against the window size k; one line per trace (model shape), a recorded
 # real-model trace included. Input: every res/fig4a/*.stats.csv, written by
 #   llmflash trace stats T.h5 --max-window 16 --csv results/fig4a/NAME.stats.csv
-# columns layer, k, s_agg, delta (fractions of the layer's units; the rows whose
-# layer is "all" are the model-wide means and are the ones plotted).
+# in long form: columns layer, metric, k, value; the rows plotted are those of layer -1
+# (the mean over layers) with metric s_agg or delta (fractions of the layer's units).
 here = system("dirname '".ARG0."'")
 load here."/lib.gp"
 name = "fig4a_sagg"
 files = system(sprintf("ls '%s'/fig4a/*.stats.csv 2>/dev/null", res))
 if (words(files) == 0) { print "figure ".name.": ".sprintf("no %s/fig4a/*.stats.csv; they are made by: llmflash trace stats T.h5 --max-window 16 --csv results/fig4a/NAME.stats.csv", res); exit status 1 }
-do for [f in files] { call here."/need.gp" f "layer k s_agg delta" "llmflash trace stats --csv" }
-all(c) = (strcol("layer") eq "all" ? 100 * column(c) : NaN)
+do for [f in files] { call here."/need.gp" f "layer metric k value" "llmflash trace stats --csv" }
+all(m) = (column("layer") == -1 && strcol("metric") eq m ? 100 * column("value") : NaN)
 set xlabel "window size k (tokens)"
 set key top left
 set xrange [1:*]

@@ -1,15 +1,15 @@
 # Mixture of experts: expert-cache hit rate against cache size (experts per layer), one
-# line per policy, Belady (the offline optimum) dashed. Input: res/moe/hitrate.csv with
-# columns policy, cache_size, hit_rate (a fraction); when a `layer` column is present,
-# only the rows whose layer is "all" are plotted.
+# line per policy, Belady (the offline optimum) dashed. Input: res/moe/combined.csv,
+# written by  llmflash sweep experiments/moe.conf --out results/moe  with columns
+# policy_name, cache_size (sweep variables) and hit_rate (each run's summary.csv: a
+# fraction, steady state).
 here = system("dirname '".ARG0."'")
 load here."/lib.gp"
 name = "moe_hitrate"
-f = res."/moe/hitrate.csv"
-call here."/need.gp" f "policy cache_size hit_rate" "the MoE step of plots/make_figures.sh (results/moe/hitrate.csv)"
-per_layer = has_col(f, "layer")
-policies = uniq(f, "policy")
-sel(p) = (strcol("policy") eq p && (!per_layer || strcol("layer") eq "all") ? 100 * column("hit_rate") : NaN)
+f = res."/moe/combined.csv"
+call here."/need.gp" f "policy_name cache_size hit_rate" "llmflash sweep experiments/moe.conf --out results/moe"
+policies = uniq(f, "policy_name")
+sel(p) = (strcol("policy_name") eq p ? 100 * column("hit_rate") : NaN)
 dash(p) = (p eq "belady" ? 2 : 1)
 set logscale x 2
 set xlabel "cache size (experts per layer)"
