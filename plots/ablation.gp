@@ -4,12 +4,13 @@
 # written by  llmflash sweep experiments/ablation.conf --out results/ablation
 # (collect = ablation.csv: each run's `llmflash sim --ablation` table) with columns
 # device (sweep key), configuration (the ablation step), io_ms, mem_ms, compute_ms
-# (steady-state means per token); every device has the same steps, in the same order.
+# (steady-state means per token) and speedup (over naive, printed above each bar); every
+# device has the same steps, in the same order.
 here = system("dirname '".ARG0."'")
 load here."/lib.gp"
 name = "ablation"
 f = res."/ablation/combined.csv"
-call here."/need.gp" f "device configuration io_ms mem_ms compute_ms" "llmflash sweep experiments/ablation.conf --out results/ablation"
+call here."/need.gp" f "device configuration io_ms mem_ms compute_ms speedup" "llmflash sweep experiments/ablation.conf --out results/ablation"
 devices = uniq(f, "device")
 ndev = words(devices)
 nsteps = nrows(f) / ndev
@@ -18,8 +19,8 @@ xpos(r) = r + floor(r / nsteps)
 set style fill solid 0.85 border lc rgb "#333333"
 set boxwidth 0.75
 set ylabel "time per token (ms)"
-set logscale y
-set yrange [0.01:*]
+set yrange [0:*]
+set offsets 0, 0, graph 0.08, 0
 set xtics rotate by -30 nomirror
 set key top right
 set xrange [-0.7:ndev * (nsteps + 1) - 1.3]
@@ -32,6 +33,8 @@ do for [fmt in "png pdf"] {
   plot f using (xpos($0)):(column("io_ms") + column("mem_ms") + column("compute_ms")):xtic(strcol("configuration")) \
          with boxes lc rgb "#4daf4a" title "compute", \
        f using (xpos($0)):(column("io_ms") + column("mem_ms")) with boxes lc rgb "#ff7f00" title "memory management", \
-       f using (xpos($0)):(column("io_ms")) with boxes lc rgb "#377eb8" title "flash I/O"
+       f using (xpos($0)):(column("io_ms")) with boxes lc rgb "#377eb8" title "flash I/O", \
+       f using (xpos($0)):(column("io_ms") + column("mem_ms") + column("compute_ms")):(sprintf("%.1fx", column("speedup"))) \
+         with labels offset 0,0.8 font ",9" notitle
   unset output
 }

@@ -2,7 +2,8 @@
 # plots/csv_table.sh IN.csv COLUMNS OUT.csv OUT.md [TITLE]
 # Selects the named columns (comma-separated: "device,configuration,total_ms") of a CSV
 # with a header row and writes them as CSV and as a Markdown table. Quoted cells
-# (RFC 4180) are kept whole; their quotes are dropped in the Markdown. A column that is
+# (RFC 4180) are kept whole; their quotes are dropped in the Markdown, where numbers
+# with a fraction are shown to 4 significant digits. A column that is
 # not in IN.csv is an error naming it. Used by plots/make_figures.sh for the tables.
 set -eu
 [ $# -ge 4 ] || { echo "usage: plots/csv_table.sh IN.csv COLUMNS OUT.csv OUT.md [TITLE]" >&2; exit 2; }
@@ -20,6 +21,7 @@ function split_csv(line, out,    n, i, c, q, cell) {
   out[++n] = cell
   return n
 }
+function mdcell(s) { s = unquote(s); if (s ~ /^-?[0-9]+\.[0-9]+([eE][-+]?[0-9]+)?$/ || s ~ /^-?[0-9]+[eE][-+]?[0-9]+$/) s = sprintf("%.4g", s + 0); return s }
 function unquote(s) { if (s ~ /^".*"$/) { s = substr(s, 2, length(s) - 2); gsub(/""/, "\"", s) } return s }
 NR == 1 {
   sub(/\r$/, "")
@@ -40,7 +42,7 @@ NF {
   sub(/\r$/, "")
   split_csv($0, r)
   line = ""
-  for (j = 1; j <= nc; j++) { printf "%s%s", (j > 1 ? "," : ""), r[idx[j]] > csv; line = line "| " unquote(r[idx[j]]) " " }
+  for (j = 1; j <= nc; j++) { printf "%s%s", (j > 1 ? "," : ""), r[idx[j]] > csv; line = line "| " mdcell(r[idx[j]]) " " }
   printf "\n" > csv; printf "%s|\n", line > md
 }
 END { if (bad) exit 1 }
