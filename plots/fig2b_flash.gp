@@ -24,7 +24,7 @@ set logscale x 2
 set xlabel "chunk size (KiB)"
 set ylabel "read throughput (MB/s)"
 set key top left
-set title "Random reads with O_DIRECT: measured, fitted model" . (have_m1 ? ", M1 Max profile (dashed)" : "")
+set title "Random reads with O_DIRECT: measured (points)" . (have_fit ? ", fitted model (lines)" : "") . (have_m1 ? ", M1 Max profile (dashed)" : "")
 do for [fmt in "png pdf"] {
   eval begin(fmt)
   plot for [i=1:words(threads)] probe using (column("chunk")/1024.):(sel(real(word(threads,i)))) \

@@ -39,9 +39,9 @@ skip() { echo "skipped: $2"; note "$1" "skipped: $2"; }
 # run FIG CMD...: echoes and logs the command, runs it; failure is reported, not fatal.
 run() {
   fig=$1; shift
-  echo "+ $*"
+  echo "+ $*" >&2
   note "$fig" "\`$*\`"
-  "$@" || { echo "failed ($?): $*"; note "$fig" "FAILED: \`$*\`"; failures=$((failures + 1)); return 1; }
+  "$@" || { echo "failed ($?): $*" >&2; note "$fig" "FAILED: \`$*\`"; failures=$((failures + 1)); return 1; }
 }
 elapsed() { echo "   ($(($(date +%s) - START)) s so far)"; }
 
