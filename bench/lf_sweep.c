@@ -11,16 +11,6 @@
 #define MAX_RUNS 1000000u
 static const char *const modes[] = {"sim", "run", "validate", NULL};
 
-static char *trim(char *s)
-{
-    while (isspace((unsigned char)*s))
-        s++;
-    char *end = s + strlen(s);
-    while (end > s && isspace((unsigned char)end[-1]))
-        *--end = '\0';
-    return s;
-}
-
 static void free_list(char **v, size_t n)
 {
     for (size_t i = 0; i < n; i++)
@@ -60,7 +50,7 @@ static int split_list(const char *path, int line, const char *key, const char *v
         char *bar = strchr(start, '|');
         if (bar)
             *bar = '\0';
-        char *item = trim(start);
+        char *item = lf_kv_trim(start);
         if (!*item && cap > 1) {
             free(copy);
             free_list(v, n);

@@ -312,6 +312,14 @@ static lf_sweep_exec fake_exec(unsigned jobs)
     return ex;
 }
 
+/* A sweep whose fake runs count themselves in a fresh COUNT file. */
+static void fresh(const char *count, const char *conf, const char *text, lf_sweep *s)
+{
+    setenv("COUNT", lf_test_path(count), 1);
+    unlink(lf_test_path(count));
+    load_ok(conf, text, s);
+}
+
 static void run_ok(const lf_sweep *s, const char *out, unsigned jobs, lf_sweep_report *rep)
 {
     lf_err err;
@@ -324,10 +332,8 @@ static void run_ok(const lf_sweep *s, const char *out, unsigned jobs, lf_sweep_r
 static void test_resume(void **st)
 {
     (void)st;
-    setenv("COUNT", lf_test_path("count_resume"), 1);
-    unlink(lf_test_path("count_resume"));
     lf_sweep s;
-    load_ok("r.conf", "mode = sim\npolicy = a | b\nthreads = 1 | 2\n", &s);
+    fresh("count_resume", "r.conf", "mode = sim\npolicy = a | b\nthreads = 1 | 2\n", &s);
     TPATH(out, "res_resume");
     lf_sweep_report rep;
     run_ok(&s, out, 2, &rep);
@@ -378,9 +384,8 @@ static void test_resume(void **st)
 static void test_failures_leave_nothing_complete(void **st)
 {
     (void)st;
-    setenv("COUNT", lf_test_path("count_fail"), 1);
     lf_sweep s;
-    load_ok("f.conf", "mode = sim\npolicy = good | bad | kill | liar | empty\n", &s);
+    fresh("count_fail", "f.conf", "mode = sim\npolicy = good | bad | kill | liar | empty\n", &s);
     TPATH(out, "res_fail");
     lf_sweep_report rep;
     run_ok(&s, out, 3, &rep);
@@ -440,9 +445,8 @@ static void test_failures_leave_nothing_complete(void **st)
 static void test_combine_columns(void **st)
 {
     (void)st;
-    setenv("COUNT", lf_test_path("count_comb"), 1);
     lf_sweep s;
-    load_ok("c.conf",
+    fresh("count_comb", "c.conf",
             "mode = sim\npolicy = a | wide:k=1,m=2\nlayout = bundled\n"
             "collect = summary.csv | tokens.csv\n",
             &s);
