@@ -194,6 +194,14 @@ int cmd_sweep(int argc, char **argv)
         if (!file) {
             snprintf(combine_conf, sizeof combine_conf, "%s/sweep.conf", combine);
             file = combine_conf;
+            if (!lf_file_exists(file)) {
+                lf_err err;
+                lf_fail(&err, LF_EIO,
+                        "%s: no sweep.conf (llmflash sweep copies the sweep file there); name "
+                        "the sweep file: llmflash sweep FILE.conf --combine %s",
+                        combine, combine);
+                return lf_cli_error(CMD, &err);
+            }
         }
         out = combine;
     }

@@ -577,6 +577,9 @@ static void test_cli(void **st)
     assert_non_null(strstr(o, "2 rows from 2 of 2 runs"));
     free(o);
     assert_int_equal(count_lines(p), 3);
+    assert_int_equal(lf_test_run(NULL, &e, "sweep --combine %s/nothing", lf_test_dir()), 1);
+    assert_non_null(strstr(e, "nothing: no sweep.conf"));
+    free(e);
     assert_int_equal(lf_test_run(&o, NULL, "sweep %s --out %s --emit-slurm %s/s.sbatch", conf, out,
                                  out),
                      0);
