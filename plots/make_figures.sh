@@ -145,14 +145,19 @@ fi
 
 echo "== validation: predicted against measured on this machine"
 if have validate && have "weights make" && [ -s experiments/validate.conf ]; then
+  # The grid (the executor's) names layouts bundled and split: one weights file each.
   t=$R/traces/opt-1.3b-validate.h5
-  w=$DATA/opt-1.3b.weights
+  wb=$DATA/opt-1.3b-bundled.weights
+  ws=$DATA/opt-1.3b-split.weights
+  dev=$R/probe/this.conf
+  [ -s "$dev" ] || dev=costmodel/devices/m1max.conf
   [ -s "$t" ] || run validate $L trace synth --model opt-1.3b --tokens 64 --seed 2 -o "$t"
-  run validate $L weights make --model opt-1.3b --layout bundled --dtype fp16 --file "$w" &&
-    run validate $L validate --trace "$t" --weights "$w" --device "$R/probe/this.conf" \
-      --grid experiments/validate.conf --out "$R/validate"
+  run validate $L weights make --model opt-1.3b --layout bundled --dtype fp16 --file "$wb" &&
+    run validate $L weights make --model opt-1.3b --layout split --dtype fp16 --file "$ws" &&
+    run validate $L validate --trace "$t" --weights "$wb" --weights "$ws" --device "$dev" \
+      --grid experiments/validate.conf --tokens 64 --out "$R/validate"
   note validate "configuration: [experiments/validate.conf](../../experiments/validate.conf)"
-  rm -f "$w"
+  rm -f "$wb" "$ws"
 else
   skip validate "validate or weights make not in this build (or experiments/validate.conf absent)"
 fi

@@ -42,10 +42,13 @@ if have validate && have "weights make" && have calibrate && [ -s experiments/va
     --threads 1,8,32 --seconds 0.2 --repeats 1 -o "$dev"
   rm -f "$scratch/probe.bin"
   $L trace synth --model opt-1.3b --tokens 32 --seed 2 -o "$out/opt-1.3b-32.h5"
-  $L weights make --model opt-1.3b --layout bundled --dtype fp16 --file "$scratch/opt-1.3b.weights"
-  $L validate --trace "$out/opt-1.3b-32.h5" --weights "$scratch/opt-1.3b.weights" --device "$dev" \
-    --grid experiments/validate.conf --out "$out/validate" || echo "validate failed"
-  rm -f "$scratch/opt-1.3b.weights"
+  wb=$scratch/opt-1.3b-bundled.weights
+  ws=$scratch/opt-1.3b-split.weights
+  $L weights make --model opt-1.3b --layout bundled --dtype fp16 --file "$wb"
+  $L weights make --model opt-1.3b --layout split --dtype fp16 --file "$ws"
+  $L validate --trace "$out/opt-1.3b-32.h5" --weights "$wb" --weights "$ws" --device "$dev" \
+    --grid experiments/validate.conf --tokens 32 --repeat 2 --out "$out/validate" || echo "validate failed"
+  rm -f "$wb" "$ws"
   if command -v gnuplot >/dev/null && [ -s "$out/validate/validate.csv" ]; then
     gnuplot -e "res='$out'" plots/validate.gp && echo "figure: $out/figures/validate.png (and .pdf)"
   fi
