@@ -94,7 +94,7 @@ if [ -s "$P/probe.csv" ] && [ -s "$P/this.conf" ]; then
   echo "  reuse $P/probe.csv and $P/this.conf"
   note fig2b_flash "reused $P/probe.csv and $P/this.conf (delete them to measure again)"
 elif have calibrate; then
-  run fig2b_flash $L calibrate --file "$DATA/probe.bin" --size 1g --seconds 0.3 --repeats 1 \
+  run fig2b_flash $L calibrate --file "$DATA/probe.bin" --size 1g --seconds 0.3 \
     --probe-csv "$P/probe.csv" --name this -o "$P/this.conf"
 elif have probe; then
   run fig2b_flash $L probe --file "$DATA/probe.bin" --size 1g --seconds 0.3 -o "$P/probe.csv" &&

@@ -39,7 +39,7 @@ echo "== 4. predicted against measured on this machine (small grid)"
 if have validate && have "weights make" && have calibrate && [ -s experiments/validate.conf ]; then
   dev=$out/this.conf
   [ -s "$dev" ] || $L calibrate --file "$scratch/probe.bin" --size 512m --chunks 16k,64k,256k \
-    --threads 1,8,32 --seconds 0.2 --repeats 1 -o "$dev"
+    --threads 1,8,32 --seconds 0.2 -o "$dev"
   rm -f "$scratch/probe.bin"
   $L trace synth --model opt-1.3b --tokens 32 --seed 2 -o "$out/opt-1.3b-32.h5"
   wb=$scratch/opt-1.3b-bundled.weights

@@ -631,6 +631,20 @@ static void test_sim_sweep(void **st)
     assert_int_equal(rc, 0);
     assert_non_null(strstr(o, "0 ran ok, 0 failed, 2 skipped"));
     free(o);
+    /* a run without its marker is run again, the other skipped */
+    lf_sweep s;
+    lf_err err;
+    assert_int_equal(lf_sweep_load(conf, &s, &err), LF_OK);
+    char dir[4096];
+    lf_sweep_run_dir(&s, 1, out, dir, sizeof dir);
+    snprintf(p, sizeof p, "%s/done", dir);
+    assert_int_equal(unlink(p), 0);
+    lf_sweep_free(&s);
+    rc = lf_test_run(&o, NULL, "sweep %s --out %s --jobs 2", conf, out);
+    assert_int_equal(rc, 0);
+    assert_non_null(strstr(o, "1 ran ok, 0 failed, 1 skipped"));
+    free(o);
+    assert_true(lf_file_exists(p));
 }
 
 /* Every figure script renders its fixture (tests/fixtures/plots) to a non-empty PNG. */
