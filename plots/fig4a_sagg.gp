@@ -13,14 +13,15 @@ if (words(files) == 0) { print "figure ".name.": ".sprintf("no %s/fig4a/*.stats.
 do for [f in files] { call here."/need.gp" f "layer metric k value" "llmflash trace stats --csv" }
 all(m) = (column("layer") == -1 && strcol("metric") eq m ? 100 * column("value") : NaN)
 set xlabel "window size k (tokens)"
-set key top left
 set xrange [1:*]
 do for [fmt in "png pdf"] {
   eval begin(fmt)
   set multiplot layout 1,2 title "Windowing: aggregated usage and incremental transfer"
+  set key bottom right
   set ylabel "s_agg(k): units used in the window (% of FFN)"
   plot for [i=1:words(files)] word(files,i) using (column("k")):(all("s_agg")) \
          with linespoints pt 7 ps 0.6 lw 2 lc i title stem(word(files,i), ".stats.csv")
+  set key top right
   set ylabel "Δ(k): units loaded per token (% of FFN)"
   plot for [i=1:words(files)] word(files,i) using (column("k")):(all("delta")) \
          with linespoints pt 7 ps 0.6 lw 2 lc i title stem(word(files,i), ".stats.csv")

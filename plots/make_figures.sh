@@ -36,25 +36,33 @@ has_opt() { $L $1 --help 2>/dev/null | grep -q -- "$2"; }
 # note FIG TEXT: a line for index.md.
 note() { printf '%s\t%s\n' "$1" "$2" >> "$LOG"; }
 skip() { echo "skipped: $2"; note "$1" "skipped: $2"; }
+# The command line of its arguments, those with blanks in single quotes.
+cmdline() { for a; do case $a in *" "*) printf "'%s' " "$a" ;; *) printf '%s ' "$a" ;; esac; done; }
 # run FIG CMD...: echoes and logs the command, runs it; failure is reported, not fatal.
 run() {
   fig=$1; shift
-  echo "+ $*" >&2
-  note "$fig" "\`$*\`"
-  "$@" || { echo "failed ($?): $*" >&2; note "$fig" "FAILED: \`$*\`"; failures=$((failures + 1)); return 1; }
+  c=$(cmdline "$@")
+  echo "+ $c" >&2
+  note "$fig" "\`${c% }\`"
+  "$@" || { echo "failed ($?): $c" >&2; note "$fig" "FAILED: \`${c% }\`"; failures=$((failures + 1)); return 1; }
 }
 elapsed() { echo "   ($(($(date +%s) - START)) s so far)"; }
 
 echo "== traces (synthetic)"
-synth() { # model tokens fig...
-  m=$1; n=$2; shift 2
-  t=$R/traces/$m.h5
-  for fig in "$@"; do note "$fig" "\`$L trace synth --model $m --tokens $n --seed 1 -o $t\`"; done
-  [ -s "$t" ] && { echo "  reuse $t"; return 0; }
-  run "$1" $L trace synth --model "$m" --tokens "$n" --seed 1 -o "$t"
+# made FIG OUT CMD...: runs CMD unless OUT already exists (then notes it as reused).
+made() {
+  fig=$1; out=$2; shift 2
+  if [ -s "$out" ]; then c=$(cmdline "$@"); echo "  reuse $out"; note "$fig" "\`${c% }\` (reused $out)"; return 0; fi
+  run "$fig" "$@"
+}
+synth() { # model tokens fig
+  made "$3" "$R/traces/$1.h5" $L trace synth --model "$1" --tokens "$2" --seed 1 -o "$R/traces/$1.h5"
 }
 if have "trace synth"; then
-  synth opt-6.7b 1000 fig4a_sagg fig7_dram fig8_tokens ablation coact
+  synth opt-6.7b 1000 fig4a_sagg
+  for f in fig7_dram fig8_tokens ablation coact; do
+    note $f "trace: \`$L trace synth --model opt-6.7b --tokens 1000 --seed 1 -o $R/traces/opt-6.7b.h5\`"
+  done
   for m in opt-1.3b falcon-7b persimmon-8b phi-2 llama2-7b; do synth $m 300 fig4a_sagg; done
   synth qwen3.5-397b-a17b 400 moe_hitrate
 else
@@ -68,8 +76,7 @@ if have "trace stats"; then
            $R/traces/persimmon-8b.h5 $R/traces/phi-2.h5 $R/traces/llama2-7b.h5; do
     [ -s "$t" ] || continue
     s=$R/fig4a/$(basename "$t" .h5).stats.csv
-    [ -s "$s" ] && { note fig4a_sagg "\`$L trace stats $t --max-window 16 --csv $s\`"; continue; }
-    run fig4a_sagg $L trace stats "$t" --max-window 16 --friend-sample 64 --csv "$s" >/dev/null
+    made fig4a_sagg "$s" $L trace stats "$t" --max-window 16 --friend-sample 64 --csv "$s" >/dev/null
   done
   if ! have "trace record"; then
     skip fig4a_sagg "trace record not in this build: no recorded real-model trace in figure 4a"
@@ -77,11 +84,11 @@ if have "trace stats"; then
     skip fig4a_sagg "$SHARED/stories260K.bin or tok512.bin absent: no recorded real-model trace in figure 4a"
   else
     t=$R/traces/stories260k.h5
-    [ -s "$t" ] || run fig4a_sagg $L trace record --checkpoint "$SHARED/stories260K.bin" \
+    s=$R/fig4a/stories260k-recorded.stats.csv
+    made fig4a_sagg "$t" $L trace record --checkpoint "$SHARED/stories260K.bin" \
       --tokenizer "$SHARED/tok512.bin" --prompt "Once upon a time" --steps 512 \
-      --temperature 0.8 --seed 1 --threshold 0.1 --relative -o "$t"
-    [ -s "$t" ] && run fig4a_sagg $L trace stats "$t" --max-window 16 \
-      --csv "$R/fig4a/stories260k-recorded.stats.csv" >/dev/null
+      --temperature 0.8 --seed 1 --threshold 0.1 --relative -o "$t" &&
+      made fig4a_sagg "$s" $L trace stats "$t" --max-window 16 --friend-sample 64 --csv "$s" >/dev/null
   fi
 else
   skip fig4a_sagg "trace stats not in this build"
@@ -151,26 +158,31 @@ if have validate && have "weights make" && [ -s experiments/validate.conf ]; the
   ws=$DATA/opt-1.3b-split.weights
   dev=$R/probe/this.conf
   [ -s "$dev" ] || dev=costmodel/devices/m1max.conf
-  [ -s "$t" ] || run validate $L trace synth --model opt-1.3b --tokens 64 --seed 2 -o "$t"
-  run validate $L weights make --model opt-1.3b --layout bundled --dtype fp16 --file "$wb" &&
-    run validate $L weights make --model opt-1.3b --layout split --dtype fp16 --file "$ws" &&
-    run validate $L validate --trace "$t" --weights "$wb" --weights "$ws" --device "$dev" \
-      --grid experiments/validate.conf --tokens 64 --out "$R/validate"
+  made validate "$t" $L trace synth --model opt-1.3b --tokens 64 --seed 2 -o "$t"
+  if [ -s "$R/validate/validate.csv" ]; then
+    echo "  reuse $R/validate/validate.csv"
+    note validate "reused $R/validate/validate.csv (delete it to measure again)"
+  else
+    run validate $L weights make --model opt-1.3b --layout bundled --dtype fp16 --file "$wb" &&
+      run validate $L weights make --model opt-1.3b --layout split --dtype fp16 --file "$ws" &&
+      run validate $L validate --trace "$t" --weights "$wb" --weights "$ws" --device "$dev" \
+        --grid experiments/validate.conf --tokens 64 --out "$R/validate"
+    rm -f "$wb" "$ws"
+  fi
   note validate "configuration: [experiments/validate.conf](../../experiments/validate.conf)"
-  rm -f "$wb" "$ws"
 else
   skip validate "validate or weights make not in this build (or experiments/validate.conf absent)"
 fi
 elapsed
 
 echo "== figures"
-made=""
+drawn=""
 for gp in plots/*.gp; do
   name=$(basename "$gp" .gp)
   case $name in lib|need) continue ;; esac
   if out=$(gnuplot "$gp" 2>&1); then
     echo "  $F/$name.png, $F/$name.pdf"
-    made="$made $name"
+    drawn="$drawn $name"
   else
     echo "  not made: $name: $(printf '%s' "$out" | tail -n 1)"
     note "$name" "NOT MADE: $(printf '%s' "$out" | tail -n 1)"
@@ -197,9 +209,9 @@ fi
     echo
     echo "## $name"
     echo
-    sed -n '1,/^here = /p' "$gp" | grep '^#' | sed 's/^# \{0,1\}//' | sed -n '1,3p'
+    sed -n '1,/^here = /p' "$gp" | grep '^#' | sed 's/^# \{0,1\}//'
     echo
-    case " $made " in
+    case " $drawn " in
       *" $name "*) echo "![$name]($name.png) ([PDF]($name.pdf))" ;;
       *) echo "(not made)" ;;
     esac
@@ -208,4 +220,4 @@ fi
   done
 } > "$F/index.md.tmp" && mv "$F/index.md.tmp" "$F/index.md"
 rm -f "$LOG"
-echo "== done in $(($(date +%s) - START)) s: $F/index.md; figures made:${made:- none}; failed steps: $failures"
+echo "== done in $(($(date +%s) - START)) s: $F/index.md; figures made:${drawn:- none}; failed steps: $failures"
