@@ -4,8 +4,8 @@
 set -eu
 need="build-essential pkg-config libgsl-dev libhdf5-dev libjson-c-dev liburing-dev libssl-dev gnuplot-nox"
 case "${1:-build}" in
-  test)  need="$need libcmocka-dev" ;;
-  bench) need="$need libcmocka-dev fio" ;;
+  test)  need="$need libcmocka-dev python3-h5py" ;;
+  bench) need="$need libcmocka-dev python3-h5py fio" ;;
 esac
 missing=""
 for p in $need; do

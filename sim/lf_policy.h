@@ -6,6 +6,7 @@
 #ifndef LF_POLICY_H
 #define LF_POLICY_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "lf_err.h"
@@ -30,6 +31,12 @@ typedef struct {
     uint32_t n_load;
     uint32_t n_hit;      /* wanted ids already resident */
     uint32_t n_resident; /* units resident after the step */
+    /* Two-level model (MoE policy "pagecache"): the loads the OS page cache serves
+     * instead of flash, sorted, a subset of load; priced with lf_pagecache_time and
+     * given no flash read. Policy-owned, valid until its next step. Policies without a
+     * page cache leave n_pagecache 0 (the engine zeroes the plan before each step). */
+    const uint32_t *pagecache;
+    uint32_t n_pagecache;
 } lf_plan;
 
 typedef struct lf_policy lf_policy;
@@ -44,6 +51,9 @@ struct lf_policy {
     /* Optional: the most units this policy keeps resident per layer (for the DRAM
      * manager's preallocation, Req_l); 0 = unknown (use ctx.capacity). */
     uint64_t max_resident;
+    /* Optional (NULL when none): policy-specific counters as "key=value ..." text for a
+     * run's summary, e.g. window's "shrinks=3 min_k=2". */
+    void (*counters)(const lf_policy *p, char *buf, size_t cap);
 };
 
 /* Creates a policy from a spec "name[:key=value,...]". Unknown names list the known

@@ -75,7 +75,7 @@ static int grow_tokens(lf_trace *t, lf_err *err)
 {
     if (t->n_tokens < t->tokens_cap)
         return LF_OK;
-    uint32_t cap = t->tokens_cap * 2;
+    uint32_t cap = t->tokens_cap ? t->tokens_cap * 2 : 64;
     for (uint32_t l = 0; l < t->n_layers; l++) {
         uint64_t *p = realloc(t->layers[l].indptr, ((size_t)cap + 1) * sizeof *p);
         if (!p)
@@ -114,7 +114,7 @@ int lf_trace_append_layer(lf_trace *t, uint32_t layer, const uint32_t *ids, uint
                            layer, t->n_tokens, ids[i], ids[i - 1]);
     }
     if (L->nnz + n > L->cap) {
-        uint64_t cap = L->cap;
+        uint64_t cap = L->cap ? L->cap : 1024;
         while (cap < L->nnz + n)
             cap *= 2;
         uint32_t *pi = realloc(L->index, cap * sizeof *pi);
@@ -129,9 +129,10 @@ int lf_trace_append_layer(lf_trace *t, uint32_t layer, const uint32_t *ids, uint
         }
         L->cap = cap;
     }
-    memcpy(L->index + L->nnz, ids, (size_t)n * sizeof *ids);
+    if (n)
+        memcpy(L->index + L->nnz, ids, (size_t)n * sizeof *ids);
     if (L->value) {
-        if (vals)
+        if (vals && n)
             memcpy(L->value + L->nnz, vals, (size_t)n * sizeof *vals);
         else
             for (uint32_t i = 0; i < n; i++)

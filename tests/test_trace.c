@@ -1,0 +1,301 @@
+/* Tests of the in-memory trace and its HDF5 form: round trip, invariants, and every
+ * kind of bad input the reader must refuse with the place named. */
+#include <hdf5.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "lf_test.h"
+#include "lf_trace.h"
+
+/* A 2-layer, 3-token, 8-unit trace with values and tokens. */
+static void make_small(lf_trace *t)
+{
+    lf_err err;
+    assert_int_equal(lf_trace_init_shape(t, LF_UNITS_NEURONS, "custom:2,4,8", 2, 4, 8, 0, 2, 1, 1,
+                                         &err),
+                     LF_OK);
+    const uint32_t a0[] = {1, 3, 5}, a1[] = {0, 7};
+    const uint32_t b0[] = {3}, b1[] = {};
+    const uint32_t c0[] = {0, 1, 2, 3, 4, 5, 6, 7}, c1[] = {6};
+    const float v[] = {0.5f, 1.5f, 2.5f, 3.5f, 4.5f, 5.5f, 6.5f, 7.5f};
+    const uint32_t *ids[3][2] = {{a0, a1}, {b0, b1}, {c0, c1}};
+    const uint32_t n[3][2] = {{3, 2}, {1, 0}, {8, 1}};
+    for (int tok = 0; tok < 3; tok++) {
+        const float *vals[2] = {v, v};
+        assert_int_equal(lf_trace_append_token(t, 100 + tok, ids[tok], n[tok], vals, &err), LF_OK);
+    }
+    t->seed = 42;
+    snprintf(t->generator, sizeof t->generator, "hand-made");
+}
+
+static void test_build_and_check(void **st)
+{
+    (void)st;
+    lf_trace t;
+    make_small(&t);
+    lf_err err;
+    assert_int_equal(t.n_tokens, 3);
+    assert_int_equal(lf_trace_check(&t, "small", &err), LF_OK);
+    uint32_t n;
+    const uint32_t *ids = lf_trace_ids(&t, 0, 2, &n);
+    assert_int_equal(n, 8);
+    assert_int_equal(ids[7], 7);
+    lf_trace_ids(&t, 1, 1, &n);
+    assert_int_equal(n, 0);
+    /* Appending an unsorted or out-of-range set is refused with the place. */
+    const uint32_t bad[] = {4, 2};
+    assert_int_equal(lf_trace_append_layer(&t, 0, bad, 2, NULL, &err), LF_EINVAL);
+    assert_non_null(strstr(err.msg, "token 3"));
+    const uint32_t big[] = {8};
+    assert_int_equal(lf_trace_append_layer(&t, 0, big, 1, NULL, &err), LF_ERANGE);
+    lf_trace_free(&t);
+}
+
+static void test_roundtrip(void **st)
+{
+    (void)st;
+    lf_trace t, r;
+    make_small(&t);
+    lf_err err;
+    /* add predicted sets to layer 1 */
+    uint64_t *pi = calloc(4, sizeof *pi);
+    uint32_t *px = calloc(2, sizeof *px);
+    pi[1] = 1;
+    pi[2] = 1;
+    pi[3] = 2;
+    px[0] = 7;
+    px[1] = 5;
+    assert_int_equal(lf_trace_set_pred(&t, 1, pi, px, 2, &err), LF_OK);
+    const char *p = lf_test_path("rt.h5");
+    assert_int_equal(lf_trace_write(&t, p, &err), LF_OK);
+    assert_int_equal(lf_trace_read(p, &r, &err), LF_OK);
+    assert_int_equal(r.n_layers, 2);
+    assert_int_equal(r.n_tokens, 3);
+    assert_int_equal(r.units_per_layer, 8);
+    assert_int_equal(r.seed, 42);
+    assert_string_equal(r.model, "custom:2,4,8");
+    assert_string_equal(r.generator, "hand-made");
+    assert_string_equal(r.source, "synthetic");
+    assert_non_null(r.tokens);
+    assert_int_equal(r.tokens[2], 102);
+    for (uint32_t l = 0; l < 2; l++) {
+        assert_int_equal(r.layers[l].nnz, t.layers[l].nnz);
+        assert_memory_equal(r.layers[l].indptr, t.layers[l].indptr, 4 * sizeof(uint64_t));
+        assert_memory_equal(r.layers[l].index, t.layers[l].index, t.layers[l].nnz * 4);
+        assert_memory_equal(r.layers[l].value, t.layers[l].value, t.layers[l].nnz * 4);
+    }
+    assert_null(r.layers[0].pred_indptr);
+    assert_non_null(r.layers[1].pred_indptr);
+    assert_int_equal(r.layers[1].pred_nnz, 2);
+    assert_int_equal(r.layers[1].pred_index[1], 5);
+    lf_trace_free(&t);
+    lf_trace_free(&r);
+}
+
+/* Writes a valid trace, then lets `mutate` damage it through HDF5, then reads it. */
+static int read_damaged(void (*mutate)(hid_t f), lf_err *err)
+{
+    lf_trace t, r;
+    make_small(&t);
+    const char *p = lf_test_path("bad.h5");
+    assert_int_equal(lf_trace_write(&t, p, err), LF_OK);
+    lf_trace_free(&t);
+    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+    hid_t f = H5Fopen(p, H5F_ACC_RDWR, H5P_DEFAULT);
+    assert_true(f >= 0);
+    mutate(f);
+    H5Fclose(f);
+    int rc = lf_trace_read(p, &r, err);
+    if (rc == LF_OK)
+        lf_trace_free(&r);
+    return rc;
+}
+
+static void overwrite_u32(hid_t f, const char *ds_name, const uint32_t *v)
+{
+    hid_t ds = H5Dopen2(f, ds_name, H5P_DEFAULT);
+    assert_true(ds >= 0);
+    assert_true(H5Dwrite(ds, H5T_NATIVE_UINT32, H5S_ALL, H5S_ALL, H5P_DEFAULT, v) >= 0);
+    H5Dclose(ds);
+}
+
+static void drop_units_attr(hid_t f) { assert_true(H5Adelete(f, "units_per_layer") >= 0); }
+static void id_out_of_range(hid_t f)
+{
+    const uint32_t v[] = {1, 3, 9, 3, 0, 1, 2, 3, 4, 5, 6, 7};
+    overwrite_u32(f, "/layers/000/index", v);
+}
+static void unsorted_ids(hid_t f)
+{
+    const uint32_t v[] = {1, 3, 5, 3, 0, 1, 2, 4, 3, 5, 6, 7};
+    overwrite_u32(f, "/layers/000/index", v);
+}
+static void duplicate_ids(hid_t f)
+{
+    const uint32_t v[] = {0, 6};
+    const uint32_t w[] = {0, 7, 6};
+    (void)v;
+    overwrite_u32(f, "/layers/001/index", w);
+    /* layer 1 token 2 is {6}; make token 0 {0,0} by rewriting ids 0..1 */
+    const uint32_t dup[] = {0, 0, 6};
+    overwrite_u32(f, "/layers/001/index", dup);
+}
+static void indptr_not_monotone(hid_t f)
+{
+    const uint64_t v[] = {0, 3, 2, 12};
+    hid_t ds = H5Dopen2(f, "/layers/000/indptr", H5P_DEFAULT);
+    assert_true(H5Dwrite(ds, H5T_NATIVE_UINT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, v) >= 0);
+    H5Dclose(ds);
+}
+static void drop_layer(hid_t f) { assert_true(H5Ldelete(f, "/layers/001", H5P_DEFAULT) >= 0); }
+static void wrong_format(hid_t f)
+{
+    assert_true(H5Adelete(f, "format") >= 0);
+    hid_t type = H5Tcopy(H5T_C_S1);
+    H5Tset_size(type, 8);
+    hid_t sp = H5Screate(H5S_SCALAR);
+    hid_t a = H5Acreate2(f, "format", type, sp, H5P_DEFAULT, H5P_DEFAULT);
+    H5Awrite(a, type, "other\0\0\0");
+    H5Aclose(a);
+    H5Sclose(sp);
+    H5Tclose(type);
+}
+
+static void test_bad_inputs_name_the_place(void **st)
+{
+    (void)st;
+    lf_err err;
+    assert_int_equal(read_damaged(drop_units_attr, &err), LF_EFORMAT);
+    assert_non_null(strstr(err.msg, "'units_per_layer' missing"));
+    assert_non_null(strstr(err.msg, "bad.h5"));
+
+    assert_int_equal(read_damaged(id_out_of_range, &err), LF_ERANGE);
+    assert_non_null(strstr(err.msg, "layer 0 token 0"));
+    assert_non_null(strstr(err.msg, "id 9 >= units_per_layer 8"));
+
+    assert_int_equal(read_damaged(unsorted_ids, &err), LF_EFORMAT);
+    assert_non_null(strstr(err.msg, "layer 0 token 2"));
+    assert_non_null(strstr(err.msg, "sorted"));
+
+    assert_int_equal(read_damaged(duplicate_ids, &err), LF_EFORMAT);
+    assert_non_null(strstr(err.msg, "layer 1 token 0"));
+
+    assert_int_equal(read_damaged(indptr_not_monotone, &err), LF_EFORMAT);
+    assert_non_null(strstr(err.msg, "layer 0 token 1"));
+    assert_non_null(strstr(err.msg, "monotone"));
+
+    assert_int_equal(read_damaged(drop_layer, &err), LF_EFORMAT);
+    assert_non_null(strstr(err.msg, "/layers/001 missing"));
+
+    assert_int_equal(read_damaged(wrong_format, &err), LF_EFORMAT);
+    assert_non_null(strstr(err.msg, "'other'"));
+}
+
+static void test_missing_truncated_and_foreign_files(void **st)
+{
+    (void)st;
+    lf_err err;
+    lf_trace r;
+    assert_int_equal(lf_trace_read(lf_test_path("nope.h5"), &r, &err), LF_EIO);
+    assert_non_null(strstr(err.msg, "nope.h5"));
+
+    const char *txt = lf_test_path("text.h5");
+    lf_test_write(txt, "hello, not hdf5\n", 16);
+    assert_int_equal(lf_trace_read(txt, &r, &err), LF_EFORMAT);
+    assert_non_null(strstr(err.msg, "not an HDF5 file"));
+
+    /* A truncated copy of a valid trace. */
+    lf_trace t;
+    make_small(&t);
+    const char *p = lf_test_path("full.h5");
+    assert_int_equal(lf_trace_write(&t, p, &err), LF_OK);
+    lf_trace_free(&t);
+    FILE *f = fopen(p, "rb");
+    char buf[1 << 16];
+    size_t n = fread(buf, 1, sizeof buf, f);
+    fclose(f);
+    const char *q = lf_test_path("trunc.h5");
+    lf_test_write(q, buf, n / 2);
+    assert_int_not_equal(lf_trace_read(q, &r, &err), LF_OK);
+    assert_non_null(strstr(err.msg, "trunc.h5"));
+}
+
+static void test_write_refuses_invalid_and_leaves_nothing(void **st)
+{
+    (void)st;
+    lf_trace t;
+    make_small(&t);
+    lf_err err;
+    t.layers[0].index[0] = 99; /* corrupt in memory */
+    const char *p = lf_test_path("never.h5");
+    assert_int_not_equal(lf_trace_write(&t, p, &err), LF_OK);
+    assert_non_null(strstr(err.msg, "id 99"));
+    FILE *f = fopen(p, "rb");
+    assert_null(f);
+    /* An unwritable folder: a clear error, no file. */
+    t.layers[0].index[0] = 1;
+    assert_int_not_equal(lf_trace_write(&t, "/nonexistent-dir/x.h5", &err), LF_OK);
+    assert_non_null(strstr(err.msg, "/nonexistent-dir"));
+    lf_trace_free(&t);
+}
+
+/* Identical traces give identical files, whenever they are written (no timestamps). */
+static void test_same_trace_same_bytes(void **st)
+{
+    (void)st;
+    lf_trace t;
+    make_small(&t);
+    lf_err err;
+    const char *a = lf_test_path("same_a.h5"), *b = lf_test_path("same_b.h5");
+    assert_int_equal(lf_trace_write(&t, a, &err), LF_OK);
+    usleep(1100 * 1000); /* HDF5 object times have one-second resolution */
+    assert_int_equal(lf_trace_write(&t, b, &err), LF_OK);
+    lf_trace_free(&t);
+    char cmd[2600];
+    snprintf(cmd, sizeof cmd, "cmp -s %s %s", a, b);
+    assert_int_equal(system(cmd), 0);
+}
+
+/* The file must be readable by h5py with no llmflash code (DESIGN.md section 5). */
+static void test_h5py_reads_it(void **st)
+{
+    (void)st;
+    if (system("/usr/bin/python3 -c 'import h5py' 2>/dev/null") != 0) {
+        printf("SKIP: python3-h5py not installed\n");
+        skip();
+    }
+    lf_trace t;
+    make_small(&t);
+    lf_err err;
+    const char *p = lf_test_path("py.h5");
+    assert_int_equal(lf_trace_write(&t, p, &err), LF_OK);
+    lf_trace_free(&t);
+    char cmd[2048];
+    snprintf(cmd, sizeof cmd,
+             "/usr/bin/python3 -c \"import h5py; f = h5py.File('%s', 'r'); "
+             "a = f.attrs; L = f['layers/000']; "
+             "assert a['format'] == 'llmflash-trace' and a['kind'] == 'neurons'; "
+             "assert int(a['units_per_layer']) == 8 and int(a['n_tokens']) == 3; "
+             "assert list(L['indptr'][:]) == [0, 3, 4, 12]; "
+             "assert list(L['index'][:4]) == [1, 3, 5, 3]; "
+             "assert list(f['tokens'][:]) == [100, 101, 102]; "
+             "assert abs(float(L['value'][1]) - 1.5) < 1e-6\"",
+             p);
+    assert_int_equal(system(cmd), 0);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_build_and_check),
+        cmocka_unit_test(test_roundtrip),
+        cmocka_unit_test(test_bad_inputs_name_the_place),
+        cmocka_unit_test(test_missing_truncated_and_foreign_files),
+        cmocka_unit_test(test_write_refuses_invalid_and_leaves_nothing),
+        cmocka_unit_test(test_h5py_reads_it),
+        cmocka_unit_test(test_same_trace_same_bytes),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
