@@ -33,6 +33,9 @@ static void help(void)
            "  --friend-sample N   units per layer examined for closest friends, evenly\n"
            "                      spaced ids (default 512; 0 = all units, slower)\n"
            "  --per-layer         print one row per layer (default: min/median/max)\n"
+           "  --friends-csv OUT   also write every active unit's closest friend (all units,\n"
+           "                      of --layer or of every layer): layer,unit,count,friend,\n"
+           "                      friend_count\n"
            "\n"
            "example:\n"
            "  llmflash trace stats opt.h5 --max-window 8 --csv opt.stats.csv\n");
@@ -195,12 +198,13 @@ int cmd_trace_stats(int argc, char **argv)
         {"layer", required_argument, 0, 'l'},
         {"friend-sample", required_argument, 0, 'f'},
         {"per-layer", no_argument, 0, 'p'},
+        {"friends-csv", required_argument, 0, 'F'},
         {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0},
     };
     lf_stats_opts o;
     lf_stats_opts_default(&o);
-    const char *csv = NULL;
+    const char *csv = NULL, *friends_csv = NULL;
     int per_layer = 0, c, rc = 0;
     uint64_t v, layer = UINT64_MAX;
     while (rc == 0 && (c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
@@ -216,6 +220,7 @@ int cmd_trace_stats(int argc, char **argv)
             o.friend_sample = (uint32_t)v;
             break;
         case 'p': per_layer = 1; break;
+        case 'F': friends_csv = optarg; break;
         case 'h': help(); return LF_EXIT_OK;
         default: return lf_cli_bad_option(CMD, argc, argv);
         }
@@ -253,6 +258,11 @@ int cmd_trace_stats(int argc, char **argv)
                 printf("\nwrote %s\n", csv);
         }
         lf_stats_free(&s);
+    }
+    if (rc == LF_OK && friends_csv) {
+        rc = lf_stats_write_friends_csv(&t, o.layer, friends_csv, &err);
+        if (rc == LF_OK)
+            printf("wrote %s\n", friends_csv);
     }
     lf_trace_free(&t);
     return rc == LF_OK ? LF_EXIT_OK : lf_cli_error(CMD, &err);

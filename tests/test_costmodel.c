@@ -329,6 +329,44 @@ static void test_probe_refuses_unwritable_output_first(void **st)
     free(e);
 }
 
+/* `fit --profile P --curves OUT`: the model's curves at the probe's thread counts, and
+ * the paper's two M1 Max points reproduced by the m1max profile. */
+static void test_fit_curves_cli(void **st)
+{
+    (void)st;
+    const char *probe = lf_test_path("curves_probe.csv");
+    const char *rows = "engine,chunk,threads,reads,seconds,mb_s,iops,p50_us,p99_us\n"
+                       "psync,16384,32,1,1,1250,1,1,1\n"
+                       "psync,32768,32,1,1,2250,1,1,1\n"
+                       "psync,65536,4,1,1,900,1,1,1\n";
+    lf_test_write(probe, rows, strlen(rows));
+    const char *curves = lf_test_path("curves.csv");
+    char *out, *err;
+    assert_int_equal(lf_test_run(&out, &err, "fit %s --profile costmodel/devices/m1max.conf --curves %s",
+                                 probe, curves),
+                     0);
+    free(out);
+    free(err);
+    char *d;
+    size_t n;
+    lf_err e;
+    assert_int_equal(lf_read_file(curves, &d, &n, &e), LF_OK);
+    assert_true(strncmp(d, "chunk,threads,mb_s\n", 19) == 0);
+    assert_non_null(strstr(d, "\n16384,32,1250.000\n"));
+    assert_non_null(strstr(d, "\n32768,32,2250.000\n"));
+    assert_non_null(strstr(d, "\n4096,4,"));
+    assert_non_null(strstr(d, "\n1048576,4,"));
+    int lines = 0;
+    for (char *p = d; *p; p++)
+        lines += *p == '\n';
+    assert_int_equal(lines, 1 + 2 * 33); /* two thread counts x 33 chunk sizes */
+    free(d);
+    /* --profile with -o is a usage error. */
+    assert_int_equal(lf_test_run(NULL, NULL, "fit %s --profile costmodel/devices/m1max.conf -o %s",
+                                 probe, lf_test_path("x.conf")),
+                     2);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -341,6 +379,7 @@ int main(void)
         cmocka_unit_test(test_fit_recovers),
         cmocka_unit_test(test_probe_csv),
         cmocka_unit_test(test_probe_refuses_unwritable_output_first),
+        cmocka_unit_test(test_fit_curves_cli),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
