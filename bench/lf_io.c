@@ -66,6 +66,17 @@ int lf_io_check_submit(const lf_io *io, const lf_io_req *reqs, uint32_t n, int a
     return LF_OK;
 }
 
+int lf_io_check_reap(const lf_io *io, uint32_t min, uint32_t max, const char *engine,
+                     lf_err *err)
+{
+    if (max == 0 || min > max)
+        return lf_fail(err, LF_EINVAL, "%s engine: reap with min %u, max %u", engine, min, max);
+    if (min > io->inflight)
+        return lf_fail(err, LF_EINVAL, "%s engine: waiting for %u completions with %u in flight",
+                       engine, min, io->inflight);
+    return LF_OK;
+}
+
 int64_t lf_io_pread_full(int fd, void *buf, uint64_t length, uint64_t offset)
 {
     uint64_t got = 0;
@@ -133,9 +144,9 @@ static int null_reap(lf_io *io, lf_io_done *done, uint32_t min, uint32_t max, ui
 {
     null_io *s = (null_io *)io;
     *got = 0;
-    if (min > s->count)
-        return lf_fail(err, LF_EINVAL, "null engine: waiting for %u completions with %u in flight",
-                       min, s->count);
+    int rc = lf_io_check_reap(io, min, max, "null", err);
+    if (rc != LF_OK)
+        return rc;
     uint32_t k = s->count < max ? s->count : max;
     for (uint32_t i = 0; i < k; i++) {
         done[i] = s->done[s->head];

@@ -21,6 +21,9 @@ int lf_io_open_fd(const char *path, int direct, lf_err *err);
 /* Checks n requests against the free slots and, when aligned, the 512-byte rule. */
 int lf_io_check_submit(const lf_io *io, const lf_io_req *reqs, uint32_t n, int aligned,
                        const char *engine, lf_err *err);
+/* Checks reap's bounds: min <= inflight (else it would wait forever), min <= max, max > 0. */
+int lf_io_check_reap(const lf_io *io, uint32_t min, uint32_t max, const char *engine,
+                     lf_err *err);
 /* Reads length bytes at offset, looping over short reads; bytes read or -errno. */
 int64_t lf_io_pread_full(int fd, void *buf, uint64_t length, uint64_t offset);
 

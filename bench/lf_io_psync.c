@@ -158,9 +158,9 @@ static int pool_reap(lf_io *io, lf_io_done *done, uint32_t min, uint32_t max, ui
 {
     pool_io *p = (pool_io *)io;
     *got = 0;
-    if (min > io->inflight)
-        return lf_fail(err, LF_EINVAL, "%s engine: waiting for %u completions with %u in flight",
-                       p->engine, min, io->inflight);
+    int rc = lf_io_check_reap(io, min, max, p->engine, err);
+    if (rc != LF_OK)
+        return rc;
     pthread_mutex_lock(&p->mu);
     while (p->dcount < min)
         pthread_cond_wait(&p->has_done, &p->mu);

@@ -53,8 +53,8 @@ int lf_membench_copy_bw(size_t bytes, double min_seconds, double *bw, lf_err *er
 int lf_membench_op(size_t row, double bw, double min_seconds, double *op_s, lf_err *err)
 {
     const size_t buf_bytes = 256u << 20, batch = 4096;
-    size_t slots = buf_bytes / row;
-    if (row == 0 || slots < 2)
+    size_t slots = row ? buf_bytes / row : 0;
+    if (slots < 2)
         return lf_fail(err, LF_EINVAL, "membench: row of %zu bytes out of range", row);
     char *buf = malloc(buf_bytes);
     size_t *from = malloc(batch * sizeof *from), *to = malloc(batch * sizeof *to);

@@ -162,7 +162,7 @@ int lf_probe_point(const char *engine, const char *path, uint64_t file_size, uin
                 stopping = 1;
             }
             reads++;
-            if (nlat == lat_cap && lat_cap < (1u << 26)) {
+            if (nlat == lat_cap && lat_cap < (1u << 22)) {
                 double *p = realloc(lat, 2 * lat_cap * sizeof *lat);
                 if (p) {
                     lat = p;
@@ -245,24 +245,49 @@ int lf_probe_run(const lf_probe_opts *o, lf_probe_row **rows, size_t *n, lf_err 
         return lf_fail(err, LF_EINVAL, "%s: %llu bytes, smaller than the largest chunk %llu; "
                        "use a larger file or remove it and give --size", o->path,
                        (unsigned long long)size, (unsigned long long)max_chunk);
-    size_t total = o->n_chunks * o->n_threads;
-    lf_probe_row *v = calloc(total, sizeof *v);
-    if (!v)
+    size_t points = o->n_chunks * o->n_threads;
+    uint32_t reps = o->repeats ? o->repeats : 1;
+    lf_probe_row *all = calloc(points * reps, sizeof *all);
+    lf_probe_row *v = calloc(points, sizeof *v);
+    double *mbs = malloc(reps * sizeof *mbs);
+    if (!all || !v || !mbs) {
+        free(all);
+        free(v);
+        free(mbs);
         return lf_fail(err, LF_ENOMEM, "out of memory");
-    for (size_t i = 0; i < o->n_chunks && rc == LF_OK; i++)
-        for (size_t j = 0; j < o->n_threads && rc == LF_OK; j++) {
-            size_t k = i * o->n_threads + j;
+    }
+    size_t done = 0;
+    for (uint32_t r = 0; r < reps && rc == LF_OK; r++)
+        for (size_t q = 0; q < points && rc == LF_OK; q++) {
+            size_t k = r % 2 ? points - 1 - q : q; /* odd passes run backward */
+            size_t i = k / o->n_threads, j = k % o->n_threads;
+            lf_probe_row *row = &all[k * reps + r];
             rc = lf_probe_point(o->engine, o->path, size, o->chunks[i], (uint32_t)o->threads[j],
-                                o->seconds, o->seed, &v[k], err);
+                                o->seconds, o->seed + r, row, err);
             if (rc == LF_OK && o->on_row)
-                o->on_row(&v[k], k, total, o->arg);
+                o->on_row(row, done, points * reps, o->arg);
+            done++;
         }
+    for (size_t k = 0; k < points && rc == LF_OK; k++) {
+        /* the measurement with the median MB/s (the lower middle one for even counts) */
+        for (uint32_t r = 0; r < reps; r++)
+            mbs[r] = all[k * reps + r].mb_s;
+        gsl_sort(mbs, 1, reps);
+        double med = mbs[(reps - 1) / 2];
+        for (uint32_t r = 0; r < reps; r++)
+            if (all[k * reps + r].mb_s == med) {
+                v[k] = all[k * reps + r];
+                break;
+            }
+    }
+    free(all);
+    free(mbs);
     if (rc != LF_OK) {
         free(v);
         return rc;
     }
     *rows = v;
-    *n = total;
+    *n = points;
     return LF_OK;
 }
 

@@ -29,9 +29,13 @@ typedef struct {
     const uint64_t *threads; /* reads in flight, 1..4096 */
     size_t n_threads;
     const char *engine;      /* psync, io_uring, buffered (null: for tests) */
-    double seconds;          /* per point */
-    uint64_t seed;           /* offsets and file content */
-    /* Called after each point (may be NULL); the CLI prints progress with it. */
+    double seconds;          /* per measurement */
+    uint32_t repeats;        /* measurements per point, in that many passes over the grid
+                                (alternately forward and backward); the row kept is the
+                                one with the median MB/s. 0 is taken as 1. */
+    uint64_t seed;           /* offsets (pass r uses seed + r) and file content */
+    /* Called after each measurement, index < total = points * repeats (may be NULL);
+     * the CLI prints progress with it. */
     void (*on_row)(const lf_probe_row *row, size_t index, size_t total, void *arg);
     void *arg;
 } lf_probe_opts;
@@ -46,7 +50,8 @@ int lf_probe_point(const char *engine, const char *path, uint64_t file_size, uin
                    uint32_t threads, double seconds, uint64_t seed, lf_probe_row *row,
                    lf_err *err);
 
-/* Prepares the file, then measures every (chunk, threads) in order. */
+/* Prepares the file, then measures every (chunk, threads); rows in grid order (chunk
+ * major). */
 int lf_probe_run(const lf_probe_opts *o, lf_probe_row **rows, size_t *n, lf_err *err);
 
 /* Writes rows as CSV (header: engine,chunk,threads,reads,seconds,mb_s,iops,p50_us,p99_us),

@@ -7,12 +7,14 @@
 #include <unistd.h>
 
 #include "lf_cli.h"
+#include "lf_fs.h"
 #include "lf_device.h"
 #include "lf_fit.h"
 #include "lf_io.h"
-#include "lf_kv.h"
+#include "lf_cli_probe.h"
 #include "lf_membench.h"
-#include "lf_probe.h"
+
+#define CMD "calibrate"
 
 /* The compute rate is the executor's own FFN kernel (bench/lf_ffn) when it is in the
  * tree; until then a stand-in loop of the same shape (lf_membench_ffn). */
@@ -37,14 +39,9 @@ static void help(void)
         "  compute    the sparse FFN kernel (OPT-6.7B shape, fp32): flop/s with the rows in\n"
         "             cache, bytes/s with 128 MiB of rows (the roofline's two rates)\n"
         "\n"
-        "options:\n"
-        "  --file PATH        probe file (created with --size bytes of random data if missing)\n"
+        "options:\n" LF_CLI_PROBE_HELP
         "  -o, --output FILE  the profile to write (atomically)\n"
-        "  --size BYTES       size of a new probe file (default 2g)\n"
-        "  --chunks LIST      probe read sizes (default 4k,16k,32k,64k,256k,1m)\n"
-        "  --threads LIST     probe reads in flight (default 1,4,8,16,32)\n"
         "  --engine NAME      psync (default) or io_uring\n"
-        "  --seconds S        probe time per point (default 1)\n"
         "  --probe-csv FILE   also keep the probe's CSV\n"
         "  --name NAME        profile name (default: the output's base name)\n"
         "\n"
@@ -85,75 +82,57 @@ static int measure_compute(double *flops, double *bw, const char **how, lf_err *
 #endif
 }
 
-static void name_from(const char *path, char *out, size_t cap)
-{
-    const char *b = strrchr(path, '/');
-    snprintf(out, cap, "%s", b ? b + 1 : path);
-    char *dot = strrchr(out, '.');
-    if (dot && dot != out)
-        *dot = '\0';
-}
-
 int cmd_calibrate(int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"file", required_argument, 0, 'f'},    {"output", required_argument, 0, 'o'},
-        {"size", required_argument, 0, 's'},    {"chunks", required_argument, 0, 'c'},
-        {"threads", required_argument, 0, 't'}, {"engine", required_argument, 0, 'e'},
-        {"seconds", required_argument, 0, 'S'}, {"probe-csv", required_argument, 0, 'p'},
-        {"name", required_argument, 0, 'n'},    {"help", no_argument, 0, 'h'},
-        {0, 0, 0, 0}};
-    const char *file = NULL, *out = NULL, *engine = "psync", *csv = NULL, *name = NULL;
-    const char *chunks_s = "4k,16k,32k,64k,256k,1m", *threads_s = "1,4,8,16,32";
-    uint64_t size = 2ull << 30;
-    double seconds = 1.0;
+    static const struct option opts[] = {LF_CLI_PROBE_LONGOPTS,
+                                         {"output", required_argument, 0, 'o'},
+                                         {"probe-csv", required_argument, 0, 'p'},
+                                         {"name", required_argument, 0, 'n'},
+                                         {"help", no_argument, 0, 'h'},
+                                         {0, 0, 0, 0}};
+    lf_cli_probe p;
+    lf_cli_probe_init(&p);
+    const char *out = NULL, *csv = NULL, *name = NULL;
     int c;
     lf_cli_reset_getopt();
     while ((c = getopt_long(argc, argv, "o:h", opts, NULL)) != -1) {
-        char *end;
+        int k = lf_cli_probe_option(&p, CMD, c, optarg);
+        if (k < 0)
+            return LF_EXIT_USAGE;
+        if (k > 0)
+            continue;
         switch (c) {
-        case 'f': file = optarg; break;
         case 'o': out = optarg; break;
-        case 's':
-            if (lf_parse_size(optarg, &size) != 0 || size == 0)
-                return lf_cli_usage("calibrate", "--size '%s' is not a size (e.g. 2g)", optarg);
-            break;
-        case 'c': chunks_s = optarg; break;
-        case 't': threads_s = optarg; break;
-        case 'e': engine = optarg; break;
-        case 'S':
-            seconds = strtod(optarg, &end);
-            if (*end || !(seconds > 0) || seconds > 3600)
-                return lf_cli_usage("calibrate", "--seconds '%s' must be in (0, 3600]", optarg);
-            break;
         case 'p': csv = optarg; break;
         case 'n': name = optarg; break;
         case 'h': help(); return LF_EXIT_OK;
-        default: return lf_cli_bad_option("calibrate", argc, argv);
+        default: return lf_cli_bad_option(CMD, argc, argv);
         }
     }
     if (optind < argc)
-        return lf_cli_usage("calibrate", "unexpected argument '%s'", argv[optind]);
-    if (!file || !out)
-        return lf_cli_usage("calibrate", "--file PATH and -o NAME.conf are required");
+        return lf_cli_usage(CMD, "unexpected argument '%s'", argv[optind]);
+    if (!out)
+        return lf_cli_usage(CMD, "-o NAME.conf is required");
+    const char *engine = p.o.engine, *file = p.o.path;
     if (strcmp(engine, "psync") != 0 && strcmp(engine, "io_uring") != 0)
-        return lf_cli_usage("calibrate", "--engine '%s': use psync or io_uring", engine);
-    lf_err err;
-    uint64_t *chunks = NULL, *threads = NULL;
-    size_t nc, nt;
-    if (lf_parse_size_list(chunks_s, &chunks, &nc, &err) != LF_OK)
-        return lf_cli_usage("calibrate", "--chunks: %s", err.msg);
-    if (lf_parse_size_list(threads_s, &threads, &nt, &err) != LF_OK) {
-        free(chunks);
-        return lf_cli_usage("calibrate", "--threads: %s", err.msg);
+        return lf_cli_usage(CMD, "--engine '%s': use psync or io_uring", engine);
+    int rc = lf_cli_probe_finish(&p, CMD);
+    if (rc != 0) {
+        lf_cli_probe_free(&p);
+        return rc;
     }
-    lf_probe_opts o = {file, size, chunks, nc, threads, nt, engine, seconds, 1, on_row, NULL};
+    lf_err err;
+    /* Fail now rather than after minutes of measuring. */
+    if (lf_check_writable(out, &err) != LF_OK || (csv && lf_check_writable(csv, &err) != LF_OK)) {
+        lf_cli_probe_free(&p);
+        return lf_cli_error(CMD, &err);
+    }
+    p.o.on_row = on_row;
     lf_probe_row *rows = NULL;
     lf_fit_point *pts = NULL;
     size_t n = 0;
-    int rc = lf_probe_run(&o, &rows, &n, &err);
-    free(chunks);
-    free(threads);
+    rc = lf_probe_run(&p.o, &rows, &n, &err);
+    lf_cli_probe_free(&p);
     if (rc == LF_OK && csv)
         rc = lf_probe_write_csv(csv, rows, n, &err);
     if (rc == LF_OK && !(pts = malloc(n * sizeof *pts)))
@@ -182,7 +161,7 @@ int cmd_calibrate(int argc, char **argv)
     if (name)
         snprintf(d->name, sizeof d->name, "%s", name);
     else
-        name_from(out, d->name, sizeof d->name);
+        lf_device_name_from_path(out, d->name, sizeof d->name);
     struct utsname u;
     char host[256] = "?";
     gethostname(host, sizeof host - 1);

@@ -1,10 +1,14 @@
 /* llmflash fit: fit the flash model to a probe CSV and write a device profile. */
 #include <getopt.h>
+#include <gsl/gsl_sort.h>
+#include <gsl/gsl_statistics_double.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "lf_cli.h"
+#include "lf_cli_num.h"
 #include "lf_device.h"
 #include "lf_fit.h"
 #include "lf_fs.h"
@@ -27,19 +31,54 @@ static void help(void)
         "                     without it they are placeholders marked NOT MEASURED\n"
         "  --name NAME        profile name (default: the output's base name)\n"
         "  --p P              fix the exponent: 0 = hard max, or >= 1 (default: fitted)\n"
+        "  --profile P.conf   no fitting: compare the probe with profile P's flash model\n"
+        "  --curves OUT.csv   write the model's throughput (chunk,threads,mb_s) from 4 KiB\n"
+        "                     to 1 MiB at the probe's thread counts (for figure 2b)\n"
         "\n"
         "example:\n"
         "  llmflash probe --file /var/tmp/probe.bin -o probe.csv\n"
         "  llmflash fit probe.csv --base costmodel/devices/m1max.conf -o costmodel/devices/here.conf\n");
 }
 
-static void name_from(const char *path, char *out, size_t cap)
+/* Median and max APE of a given profile over the points (what the fit reports). */
+static void summarise_errors(lf_fit_result *res, const lf_fit_point *pts, size_t n)
 {
-    const char *b = strrchr(path, '/');
-    snprintf(out, cap, "%s", b ? b + 1 : path);
-    char *dot = strrchr(out, '.');
-    if (dot && dot != out)
-        *dot = '\0';
+    double *ape = malloc((n ? n : 1) * sizeof *ape);
+    if (!ape)
+        return;
+    for (size_t i = 0; i < n; i++) {
+        ape[i] = lf_fit_ape(&res->dev, &pts[i]);
+        if (ape[i] > res->max_ape)
+            res->max_ape = ape[i];
+    }
+    gsl_sort(ape, 1, n);
+    res->mdape = n ? gsl_stats_median_from_sorted_data(ape, 1, n) : 0;
+    free(ape);
+}
+
+/* The model's throughput at quarter-octave chunk sizes from 4 KiB to 1 MiB, for every
+ * thread count of the probe: the curves of figure 2b. */
+static int write_curves(const lf_device *d, const lf_fit_point *pts, size_t n, const char *path,
+                        lf_err *err)
+{
+    lf_atomic a;
+    int rc = lf_atomic_open(&a, path, err);
+    if (rc)
+        return rc;
+    fprintf(a.f, "chunk,threads,mb_s\n");
+    for (size_t i = 0; i < n; i++) {
+        int seen = 0;
+        for (size_t j = 0; j < i; j++)
+            seen |= pts[j].threads == pts[i].threads;
+        if (seen)
+            continue;
+        for (int q = 0; q <= 32; q++) {
+            uint64_t chunk = (uint64_t)llround(4096.0 * pow(2.0, q / 4.0));
+            fprintf(a.f, "%llu,%u,%.3f\n", (unsigned long long)chunk, pts[i].threads,
+                    lf_flash_throughput(d, chunk, pts[i].threads) / 1e6);
+        }
+    }
+    return lf_atomic_commit(&a, err);
 }
 
 int cmd_fit(int argc, char **argv)
@@ -49,25 +88,31 @@ int cmd_fit(int argc, char **argv)
                                          {"base", required_argument, 0, 'b'},
                                          {"name", required_argument, 0, 'n'},
                                          {"p", required_argument, 0, 'p'},
+                                         {"profile", required_argument, 0, 'P'},
+                                         {"curves", required_argument, 0, 'C'},
                                          {"help", no_argument, 0, 'h'},
                                          {0, 0, 0, 0}};
     const char *out = NULL, *engine = NULL, *base_path = NULL, *name = NULL;
+    const char *profile = NULL, *curves = NULL;
     double fixed_p = -1;
     int c;
     lf_cli_reset_getopt();
     while ((c = getopt_long(argc, argv, "o:h", opts, NULL)) != -1) {
-        char *end;
         switch (c) {
         case 'o': out = optarg; break;
         case 'e': engine = optarg; break;
         case 'b': base_path = optarg; break;
         case 'n': name = optarg; break;
         case 'p':
-            fixed_p = strtod(optarg, &end);
-            if (*end || (fixed_p != 0 && !(fixed_p >= 1)))
+            /* lf_cli_double refuses '', 'inf' and 'nan', which strtod took */
+            if (lf_cli_double("fit", "--p", optarg, 0, 1e6, &fixed_p))
+                return LF_EXIT_USAGE;
+            if (fixed_p != 0 && fixed_p < 1)
                 return lf_cli_usage("fit", "--p '%s' must be 0 (hard max) or a number >= 1",
                                     optarg);
             break;
+        case 'P': profile = optarg; break;
+        case 'C': curves = optarg; break;
         case 'h': help(); return LF_EXIT_OK;
         default: return lf_cli_bad_option("fit", argc, argv);
         }
@@ -88,8 +133,17 @@ int cmd_fit(int argc, char **argv)
     size_t n;
     if (lf_fit_read_probe(csv, engine, &pts, &n, &err) != LF_OK)
         return lf_cli_error("fit", &err);
+    if (profile && (out || base_path))
+        return free(pts), lf_cli_usage("fit", "--profile compares a given profile: no -o or --base");
     lf_fit_result res;
-    if (lf_fit_flash(pts, n, &base, fixed_p, &res, &err) != LF_OK) {
+    if (profile) {
+        memset(&res, 0, sizeof res);
+        if (lf_device_load(profile, &res.dev, &err) != LF_OK) {
+            free(pts);
+            return lf_cli_error("fit", &err);
+        }
+        summarise_errors(&res, pts, n);
+    } else if (lf_fit_flash(pts, n, &base, fixed_p, &res, &err) != LF_OK) {
         free(pts);
         return lf_cli_error("fit", &err);
     }
@@ -100,19 +154,28 @@ int cmd_fit(int argc, char **argv)
                lf_flash_throughput(&res.dev, pts[i].chunk, pts[i].threads) / 1e6,
                lf_fit_ape(&res.dev, &pts[i]));
     const lf_device *d = &res.dev;
-    printf("fit: L = %.1f us, b = %.1f MB/s, B = %.1f MB/s, IOPS = %.0f, p = %.3g\n",
-           d->flash_latency_s * 1e6, d->flash_stream_bw / 1e6, d->flash_max_bw / 1e6,
+    const char *label = profile ? "profile" : "fit";
+    printf("%s: L = %.1f us, b = %.1f MB/s, B = %.1f MB/s, IOPS = %.0f, p = %.3g\n",
+           label, d->flash_latency_s * 1e6, d->flash_stream_bw / 1e6, d->flash_max_bw / 1e6,
            d->flash_max_iops, d->flash_smooth_p);
-    printf("fit: %zu points, median APE %.2f%%, max APE %.1f%%, rms log error %.3f%s\n", n,
-           res.mdape, res.max_ape, res.rms_log,
-           res.status ? " (solver stopped before converging; best start kept)" : "");
+    if (profile)
+        printf("profile: %zu points, median APE %.2f%%, max APE %.1f%%\n", n, res.mdape,
+               res.max_ape);
+    else
+        printf("fit: %zu points, median APE %.2f%%, max APE %.1f%%, rms log error %.3f%s\n", n,
+               res.mdape, res.max_ape, res.rms_log,
+               res.status ? " (solver stopped before converging; best start kept)" : "");
+    if (curves && write_curves(&res.dev, pts, n, curves, &err) != LF_OK) {
+        free(pts);
+        return lf_cli_error("fit", &err);
+    }
     free(pts);
     if (!out)
         return LF_EXIT_OK;
     if (name)
         snprintf(res.dev.name, sizeof res.dev.name, "%s", name);
     else
-        name_from(out, res.dev.name, sizeof res.dev.name);
+        lf_device_name_from_path(out, res.dev.name, sizeof res.dev.name);
     char sha[65] = "?", prov[2048], flash_src[1200], other_src[1200];
     lf_sha256_file(csv, sha, NULL);
     snprintf(prov, sizeof prov,

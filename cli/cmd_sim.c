@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "lf_ablation.h"
 #include "lf_cli.h"
@@ -35,7 +36,8 @@ static void usage(FILE *f)
 "  --layout NAME           split | bundled | coact (default bundled)\n"
 "  --dram-fraction F       DRAM budget as a fraction of the model's bytes (default 0.5)\n"
 "  --dram-bytes B          DRAM budget in bytes (4g, 6442450944; overrides the fraction)\n"
-"  --predictor-rank R      low-rank predictor kept in DRAM (default 128; naive/hybrid: none)\n"
+"  --predictor-rank R      low-rank predictor kept in DRAM (default 128; naive, hybrid\n"
+"                          and MoE traces: none)\n"
 "  --threads N             reads in flight (default 32)\n"
 "  --dtype-bytes N         bytes per weight (default: the trace's, else 2)\n"
 "  --fn-rate X --fp-rate Y error-model predictor (false negatives drop needed units,\n"
@@ -47,7 +49,7 @@ static void usage(FILE *f)
 "  --tokens N              replay the first N tokens (default all)\n"
 "  --seed S                seed of every random stream (default 1)\n"
 "  --model NAME            the trace's model shape when its name is unknown\n"
-"  --alignment B           record alignment (default: the device's, else 4096)\n"
+"  --alignment B           record alignment, a power of two (default: the device's, else 4096)\n"
 "  --cold-tokens N         tokens reported as the cold start (default 1)\n"
 "  --profile PATH          trace the coact layout and the hot policy learn from\n"
 "                          (default: the replayed trace itself)\n"
@@ -135,6 +137,15 @@ static int u32_opt(const char *opt, const char *arg, uint64_t min, uint64_t max,
 
 /* Parses argv into o (on top of what o holds). in_line: a --repeat-configs line, where
  * the trace, device, output and mode options are not allowed. */
+/* The long name of option value ch (argv[optind - 1] is its argument when it takes one). */
+static const char *opt_name(int ch)
+{
+    for (const struct option *p = long_opts; p->name; p++)
+        if (p->val == ch)
+            return p->name;
+    return "?";
+}
+
 static int parse(int argc, char **argv, options *o, int in_line)
 {
     lf_cli_reset_getopt();
@@ -145,8 +156,8 @@ static int parse(int argc, char **argv, options *o, int in_line)
         lf_sim_config *c = &o->c;
         if (in_line && (ch == O_TRACE || ch == O_DEVICE || ch == O_OUT || ch == O_ABL ||
                         ch == O_REPEAT || ch == O_JOBS || ch == O_PROFILE || ch == O_HELP))
-            return lf_cli_usage(CMD, "--repeat-configs line: option '%s' belongs on the command line",
-                                argv[optind - 1]);
+            return lf_cli_usage(CMD, "--repeat-configs line: option '--%s' belongs on the command line",
+                                opt_name(ch));
         switch (ch) {
         case O_TRACE: c->trace_path = optarg; break;
         case O_DEVICE: c->device_path = optarg; break;
@@ -158,7 +169,11 @@ static int parse(int argc, char **argv, options *o, int in_line)
         case O_FRAC:
             rc = lf_cli_double(CMD, "--dram-fraction", optarg, 1e-9, 1.0, &c->dram_fraction);
             break;
-        case O_BYTES: rc = size_opt("--dram-bytes", optarg, &c->dram_bytes); break;
+        case O_BYTES:
+            rc = size_opt("--dram-bytes", optarg, &c->dram_bytes);
+            if (rc == 0 && c->dram_bytes == 0) /* 0 would mean "unset": the fraction */
+                rc = lf_cli_usage(CMD, "--dram-bytes '%s': expected a size above 0", optarg);
+            break;
         case O_RANK: rc = u32_opt("--predictor-rank", optarg, 0, 1u << 20, &c->predictor_rank); break;
         case O_THREADS: rc = u32_opt("--threads", optarg, 1, 65536, &c->threads); break;
         case O_DTYPE: rc = u32_opt("--dtype-bytes", optarg, 1, 8, &c->dtype_bytes); break;
@@ -181,7 +196,13 @@ static int parse(int argc, char **argv, options *o, int in_line)
             c->seed = v;
             break;
         case O_MODEL: c->model = optarg; break;
-        case O_ALIGN: rc = u32_opt("--alignment", optarg, 1, 1u << 30, &c->alignment); break;
+        case O_ALIGN:
+            rc = u32_opt("--alignment", optarg, 1, 1u << 30, &c->alignment);
+            /* as a device profile's flash_alignment: direct I/O needs a power of two */
+            if (rc == 0 && (c->alignment & (c->alignment - 1)))
+                rc = lf_cli_usage(CMD, "--alignment '%s': expected a power of two (1 = none, "
+                                  "4096 for direct I/O)", optarg);
+            break;
         case O_COLD: rc = u32_opt("--cold-tokens", optarg, 0, UINT32_MAX, &c->cold_tokens); break;
         case O_PROFILE: c->profile_path = optarg; break;
         case O_COACT:
@@ -304,6 +325,14 @@ static int run_ablation(const options *o, const lf_trace *t, const lf_device *de
     return LF_EXIT_OK;
 }
 
+/* CPU seconds of this process (all threads): the replays' own cost on a busy machine. */
+static double cpu_seconds(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
 /* Splits a line on blanks into argv (argv[0] = "sim"); the line is modified in place. */
 static int split_line(char *line, char **argv, int cap)
 {
@@ -356,9 +385,9 @@ static int run_repeat(const options *o, const lf_trace *t, const lf_trace *prof,
     if (rc == 0 && (!res || !rcs || !errs))
         rc = LF_EXIT_FAIL;
     if (rc == 0) {
-        double t0 = lf_now();
+        double t0 = lf_now(), c0 = cpu_seconds();
         lf_sim_run_many(cfg, n, o->jobs ? o->jobs : 1, t, prof, dev, res, rcs, errs);
-        double wall = lf_now() - t0;
+        double wall = lf_now() - t0, cpu = cpu_seconds() - c0;
         int header_done = 0;
         for (size_t i = 0; i < n; i++) {
             if (rcs[i]) {
@@ -381,8 +410,8 @@ static int run_repeat(const options *o, const lf_trace *t, const lf_trace *prof,
                 }
             }
         }
-        fprintf(stderr, "llmflash sim: %zu configurations in %.2f s on %u job(s)\n", n, wall,
-                o->jobs ? o->jobs : 1);
+        fprintf(stderr, "llmflash sim: %zu configurations in %.3f s (cpu %.3f s) on %u job(s)\n",
+                n, wall, cpu, o->jobs ? o->jobs : 1);
     }
     for (size_t i = 0; res && i < n; i++)
         lf_sim_result_free(&res[i]);

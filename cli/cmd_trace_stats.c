@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <gsl/gsl_sort_double.h>
 
 #include "lf_cli.h"
 #include "lf_cli_num.h"
@@ -32,6 +33,9 @@ static void help(void)
            "  --friend-sample N   units per layer examined for closest friends, evenly\n"
            "                      spaced ids (default 512; 0 = all units, slower)\n"
            "  --per-layer         print one row per layer (default: min/median/max)\n"
+           "  --friends-csv OUT   also write every active unit's closest friend (all units,\n"
+           "                      of --layer or of every layer): layer,unit,count,friend,\n"
+           "                      friend_count\n"
            "\n"
            "example:\n"
            "  llmflash trace stats opt.h5 --max-window 8 --csv opt.stats.csv\n");
@@ -89,12 +93,6 @@ static const column columns[] = {
 };
 #define N_COLUMNS (sizeof columns / sizeof columns[0])
 
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
 static void print_cell(double v)
 {
     if (isnan(v))
@@ -132,7 +130,7 @@ static void print_layers(const lf_stats *s, int per_layer)
                 if (!isnan(x))
                     v[m++] = x;
             }
-            qsort(v, m, sizeof *v, cmp_double);
+            gsl_sort(v, 1, m);
             double x = !m ? NAN : row == 0 ? v[0] : row == 2 ? v[m - 1]
                                   : m % 2 ? v[m / 2] : 0.5 * (v[m / 2 - 1] + v[m / 2]);
             print_cell(x);
@@ -200,12 +198,13 @@ int cmd_trace_stats(int argc, char **argv)
         {"layer", required_argument, 0, 'l'},
         {"friend-sample", required_argument, 0, 'f'},
         {"per-layer", no_argument, 0, 'p'},
+        {"friends-csv", required_argument, 0, 'F'},
         {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0},
     };
     lf_stats_opts o;
     lf_stats_opts_default(&o);
-    const char *csv = NULL;
+    const char *csv = NULL, *friends_csv = NULL;
     int per_layer = 0, c, rc = 0;
     uint64_t v, layer = UINT64_MAX;
     while (rc == 0 && (c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
@@ -221,6 +220,7 @@ int cmd_trace_stats(int argc, char **argv)
             o.friend_sample = (uint32_t)v;
             break;
         case 'p': per_layer = 1; break;
+        case 'F': friends_csv = optarg; break;
         case 'h': help(); return LF_EXIT_OK;
         default: return lf_cli_bad_option(CMD, argc, argv);
         }
@@ -258,6 +258,11 @@ int cmd_trace_stats(int argc, char **argv)
                 printf("\nwrote %s\n", csv);
         }
         lf_stats_free(&s);
+    }
+    if (rc == LF_OK && friends_csv) {
+        rc = lf_stats_write_friends_csv(&t, o.layer, friends_csv, &err);
+        if (rc == LF_OK)
+            printf("wrote %s\n", friends_csv);
     }
     lf_trace_free(&t);
     return rc == LF_OK ? LF_EXIT_OK : lf_cli_error(CMD, &err);

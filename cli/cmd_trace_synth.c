@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "lf_cli.h"
+#include "lf_fs.h"
 #include "lf_cli_num.h"
 #include "lf_synth.h"
 #include "lf_time.h"
@@ -151,6 +152,8 @@ int cmd_trace_synth(int argc, char **argv)
     lf_err err;
     lf_model m;
     if (lf_model_lookup(model, &m, &err))
+        return lf_cli_error(CMD, &err);
+    if (lf_check_writable(out, &err)) /* before generating, which can take seconds */
         return lf_cli_error(CMD, &err);
     if (m.kind == LF_UNITS_EXPERTS && neuron_opt)
         return lf_cli_usage(CMD, "--%s applies to neuron models; %s is a mixture of experts "

@@ -110,6 +110,15 @@ int lf_write_file_atomic(const char *path, const void *data, size_t len, lf_err 
     return lf_atomic_commit(&a, err);
 }
 
+int lf_check_writable(const char *path, lf_err *err)
+{
+    lf_atomic a;
+    int rc = lf_atomic_open(&a, path, err);
+    if (rc == LF_OK)
+        lf_atomic_abort(&a);
+    return rc;
+}
+
 int lf_mkdirs(const char *dir, lf_err *err)
 {
     char buf[4096];

@@ -31,6 +31,10 @@ void lf_tmp_name(const char *path, char *out, size_t cap);
 /* Renames tmp over path after fsync'ing it; removes tmp on failure. */
 int lf_commit_tmp(const char *tmp, const char *path, lf_err *err);
 
+/* Checks, before a long job, that `path` can be written later: creates and removes its
+ * temporary (the same name and folder lf_atomic uses). The error names the folder. */
+int lf_check_writable(const char *path, lf_err *err);
+
 /* mkdir -p. */
 int lf_mkdirs(const char *dir, lf_err *err);
 int lf_file_exists(const char *path);

@@ -77,6 +77,11 @@ static char *trim(char *s)
     return s;
 }
 
+char *lf_kv_trim(char *s)
+{
+    return trim(s);
+}
+
 int lf_kv_parse_file(const char *path, lf_kv *out, lf_err *err)
 {
     lf_kv_init(out, path);

@@ -52,6 +52,9 @@ int lf_kv_need_u64(const lf_kv *kv, const char *key, uint64_t *out, lf_err *err)
 /* Error if any key is not in the NULL-terminated list `valid`; the message lists them. */
 int lf_kv_check_known(const lf_kv *kv, const char *const *valid, lf_err *err);
 
+/* Strips leading and trailing white space in place; returns the first non-blank. */
+char *lf_kv_trim(char *s);
+
 /* Parses a size such as "4k", "32K", "1m", "2g", "4096" (binary units). */
 int lf_parse_size(const char *s, uint64_t *out);
 /* Parses a comma list of sizes / unsigned ints into a malloc'ed array the caller frees. */

@@ -76,7 +76,7 @@ int lf_device_check(const lf_device *d, const char *where, lf_err *err)
     return LF_OK;
 }
 
-static void base_name(const char *path, char *out, size_t cap)
+void lf_device_name_from_path(const char *path, char *out, size_t cap)
 {
     const char *b = strrchr(path, '/');
     b = b ? b + 1 : path;
@@ -132,7 +132,7 @@ int lf_device_load(const char *path, lf_device *out, lf_err *err)
     if (name)
         snprintf(d.name, sizeof d.name, "%s", name);
     else
-        base_name(path, d.name, sizeof d.name);
+        lf_device_name_from_path(path, d.name, sizeof d.name);
     *out = d;
 done:
     lf_kv_free(&kv);

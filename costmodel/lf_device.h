@@ -5,6 +5,7 @@
 #ifndef LF_DEVICE_H
 #define LF_DEVICE_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "lf_err.h"
@@ -50,6 +51,8 @@ typedef struct {
 } lf_device_sources;
 int lf_device_save_sourced(const lf_device *d, const char *path, const char *provenance,
                            const lf_device_sources *src, lf_err *err);
+/* A profile's default name: path's base name without ".conf" (cap bytes). */
+void lf_device_name_from_path(const char *path, char *out, size_t cap);
 /* A profile's checks without a file: every rate > 0, times >= 0, p == 0 or p >= 1.
  * `where` names the profile in the message. */
 int lf_device_check(const lf_device *d, const char *where, lf_err *err);

@@ -1,6 +1,7 @@
 /* lf_fit: GSL nonlinear least squares (gsl_multifit_nlinear, trust region, finite-
  * difference Jacobian) of the flash model on probe points, and the probe CSV reader.
- * Parameters are fitted in log space, each squeezed into a plausible range (L in
+ * A least-squares fit from several starts, then refined to least absolute deviations
+ * (IRLS). Parameters are fitted in log space, each squeezed into a plausible range (L in
  * [10 ns, 1 s], b and B in [1 MB/s, 10 TB/s], IOPS in [1, 1e9], p in [1, 101]); residuals are log(predicted / measured), so
  * every point weighs by its relative error, as the MdAPE target counts it. */
 #include "lf_fit.h"
@@ -219,36 +220,79 @@ static void initial(const fit_ctx *c, double *L, double *b, double *B, double *i
     *iops = 1.1 * imax;
 }
 
-static int solve(fit_ctx *c, const double *x0, size_t np, gsl_vector *best, double *best_cost,
-                 size_t *iters, int *status)
+/* One trust-region solve from x (updated in place); wts NULL = unweighted. */
+static int solve(fit_ctx *c, gsl_vector *x, const gsl_vector *wts, size_t *iters, int *status)
 {
     gsl_multifit_nlinear_parameters params = gsl_multifit_nlinear_default_parameters();
     gsl_multifit_nlinear_workspace *w =
-        gsl_multifit_nlinear_alloc(gsl_multifit_nlinear_trust, &params, c->n, np);
+        gsl_multifit_nlinear_alloc(gsl_multifit_nlinear_trust, &params, c->n, x->size);
     if (!w)
         return LF_ENOMEM;
     gsl_multifit_nlinear_fdf fdf = {0};
     fdf.f = residuals;
     fdf.df = NULL; /* finite differences */
     fdf.n = c->n;
-    fdf.p = np;
+    fdf.p = x->size;
     fdf.params = c;
-    gsl_vector_const_view xv = gsl_vector_const_view_array(x0, np);
-    gsl_multifit_nlinear_init(&xv.vector, &fdf, w);
+    if (wts)
+        gsl_multifit_nlinear_winit(x, wts, &fdf, w);
+    else
+        gsl_multifit_nlinear_init(x, &fdf, w);
     int info = 0;
-    int st = gsl_multifit_nlinear_driver(300, 1e-10, 1e-10, 0.0, NULL, NULL, &info, w);
-    gsl_vector *x = gsl_multifit_nlinear_position(w);
-    lf_device d;
-    unpack(x, c, &d);
-    double cst = cost(c, &d);
-    if (isfinite(cst) && cst < *best_cost) {
-        *best_cost = cst;
-        gsl_vector_memcpy(best, x);
-        *iters = gsl_multifit_nlinear_niter(w);
-        *status = st;
-    }
+    *status = gsl_multifit_nlinear_driver(300, 1e-10, 1e-10, 0.0, NULL, NULL, &info, w);
+    gsl_vector_memcpy(x, gsl_multifit_nlinear_position(w));
+    *iters = gsl_multifit_nlinear_niter(w);
     gsl_multifit_nlinear_free(w);
     return LF_OK;
+}
+
+/* Sum of |log(predicted / measured)| at x. */
+static double l1_cost(const fit_ctx *c, const gsl_vector *x)
+{
+    lf_device d;
+    unpack(x, c, &d);
+    double s = 0;
+    for (size_t i = 0; i < c->n; i++)
+        s += fabs(log(lf_flash_throughput(&d, c->pts[i].chunk, c->pts[i].threads) / c->pts[i].bw));
+    return s;
+}
+
+/* Least absolute deviations by iteratively reweighted least squares (weights
+ * 1 / max(|r|, 1%)), starting from the least-squares fit: one disturbed probe point
+ * then moves the fit much less, and the median error is what the target counts. */
+static int refine_l1(fit_ctx *c, gsl_vector *x, size_t *iters, int *status)
+{
+    gsl_vector *wts = gsl_vector_alloc(c->n), *r = gsl_vector_alloc(c->n);
+    gsl_vector *trial = gsl_vector_alloc(x->size);
+    if (!wts || !r || !trial) {
+        gsl_vector_free(wts);
+        gsl_vector_free(r);
+        gsl_vector_free(trial);
+        return LF_ENOMEM;
+    }
+    int rc = LF_OK;
+    double best = l1_cost(c, x);
+    for (int round = 0; round < 8 && rc == LF_OK; round++) {
+        residuals(x, c, r);
+        for (size_t i = 0; i < c->n; i++)
+            gsl_vector_set(wts, i, 1.0 / fmax(fabs(gsl_vector_get(r, i)), 0.01));
+        gsl_vector_memcpy(trial, x);
+        size_t it;
+        int st;
+        if ((rc = solve(c, trial, wts, &it, &st)) != LF_OK)
+            break;
+        double cst = l1_cost(c, trial);
+        if (!(cst < best * (1 - 1e-6)))
+            break; /* converged */
+        best = cst;
+        gsl_vector_memcpy(x, trial);
+        *iters += it;
+        *status = st;
+    }
+    gsl_vector_free(wts);
+    gsl_vector_free(r);
+    gsl_vector_free(trial);
+    return rc;
 }
 
 double lf_fit_ape(const lf_device *d, const lf_fit_point *p)
@@ -264,11 +308,21 @@ int lf_fit_flash(const lf_fit_point *pts, size_t n, const lf_device *base, doubl
     if (fixed_p > 0 && fixed_p < 1)
         return lf_fail(err, LF_EINVAL, "fit: p = %g must be 0 (hard max), >= 1, or negative (fit it)",
                        fixed_p);
-    if (n < np)
+    /* Repeated measurements of one (chunk, threads) pair count once: five rows of the
+     * same pair leave the parameters undetermined, and the fit would still "succeed". */
+    size_t distinct = 0;
+    for (size_t i = 0; i < n; i++) {
+        size_t j = 0;
+        while (j < i && (pts[j].chunk != pts[i].chunk || pts[j].threads != pts[i].threads))
+            j++;
+        distinct += j == i;
+    }
+    if (distinct < np)
         return lf_fail(err, LF_EINVAL,
-                       "fit: %zu points for %zu parameters; probe at least %zu (chunk, threads) "
-                       "pairs, with several chunk sizes and thread counts",
-                       n, np, np);
+                       "fit: %zu points for %zu parameters (distinct (chunk, threads) pairs; "
+                       "repeats count once); probe at least %zu pairs, with several chunk "
+                       "sizes and thread counts",
+                       distinct, np, np);
     for (size_t i = 0; i < n; i++)
         if (!(pts[i].bw > 0) || pts[i].chunk == 0 || pts[i].threads == 0)
             return lf_fail(err, LF_EINVAL, "fit: point %zu has a non-positive value", i + 1);
@@ -298,14 +352,32 @@ int lf_fit_flash(const lf_fit_point *pts, size_t n, const lf_device *base, doubl
     /* several starts: the p-norm has flat directions (an unused cap) and kinks */
     const double p0[] = {2.0, 4.0, 12.0};
     const double scale[] = {1.0, 0.5, 2.0};
-    int rc = LF_OK;
+    gsl_vector *x = gsl_vector_alloc(np);
+    int rc = x ? LF_OK : LF_ENOMEM;
     for (size_t s = 0; s < 3 && rc == LF_OK; s++) {
         for (size_t k = 0; k < (fixed_p < 0 ? 3u : 1u) && rc == LF_OK; k++) {
             double x0[5] = {from_param(L * scale[s], 0), from_param(b / scale[s], 1),
                             from_param(B, 2), from_param(iops, 3), from_param(p0[k], 4)};
-            rc = solve(&c, x0, np, best, &best_cost, &iters, &status);
+            for (size_t i = 0; i < np; i++)
+                gsl_vector_set(x, i, x0[i]);
+            size_t it;
+            int st;
+            if ((rc = solve(&c, x, NULL, &it, &st)) != LF_OK)
+                break;
+            lf_device d;
+            unpack(x, &c, &d);
+            double cst = cost(&c, &d);
+            if (isfinite(cst) && cst < best_cost) {
+                best_cost = cst;
+                gsl_vector_memcpy(best, x);
+                iters = it;
+                status = st;
+            }
         }
     }
+    if (rc == LF_OK && isfinite(best_cost))
+        rc = refine_l1(&c, best, &iters, &status);
+    gsl_vector_free(x);
     gsl_set_error_handler(old);
     if (rc != LF_OK || !isfinite(best_cost)) {
         gsl_vector_free(best);
@@ -325,7 +397,7 @@ int lf_fit_flash(const lf_fit_point *pts, size_t n, const lf_device *base, doubl
     gsl_sort(ape, 1, n);
     out->mdape = gsl_stats_median_from_sorted_data(ape, 1, n);
     free(ape);
-    out->rms_log = sqrt(best_cost / (double)n);
+    out->rms_log = sqrt(cost(&c, &out->dev) / (double)n);
     out->iterations = iters;
     out->status = status;
     return LF_OK;

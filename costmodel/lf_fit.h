@@ -34,7 +34,8 @@ int lf_fit_read_probe(const char *path, const char *engine, lf_fit_point **pts, 
 
 /* Fits flash_latency_s, flash_stream_bw, flash_max_bw, flash_max_iops and, when
  * fixed_p < 0, flash_smooth_p (else p is fixed_p: 0 = hard max, or >= 1). Minimises
- * sum of log(predicted / measured)^2 from several starting points; `base` gives the
+ * sum of log(predicted / measured)^2 from several starting points, then refines the
+ * best to least absolute deviations of the same residuals; `base` gives the
  * other fields (NULL: lf_fit_unmeasured_defaults). Needs at least as many points as
  * fitted parameters. */
 int lf_fit_flash(const lf_fit_point *pts, size_t n, const lf_device *base, double fixed_p,

@@ -9,6 +9,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <gsl/gsl_sort_uint.h>
+#include <gsl/gsl_sort_ulong.h>
 
 #include "lf_pol.h"
 
@@ -121,18 +123,6 @@ static void hot_destroy(lf_policy *p)
     free(s);
 }
 
-static int cmp_u64(const void *a, const void *b)
-{
-    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-    return x < y ? -1 : x > y;
-}
-
-static int cmp_u32(const void *a, const void *b)
-{
-    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
-    return x < y ? -1 : x > y;
-}
-
 /* Picks the n most wanted units of every layer over tokens [0, prefix) of prof. */
 static int pick_pinned(hot_state *s, const lf_trace *prof, uint32_t prefix, lf_err *err)
 {
@@ -152,11 +142,11 @@ static int pick_pinned(hot_state *s, const lf_trace *prof, uint32_t prefix, lf_e
         /* ascending (UINT32_MAX - count, id): most wanted first, ties by smaller id */
         for (uint32_t u = 0; u < units; u++)
             order[u] = (uint64_t)(UINT32_MAX - counts[u]) << 32 | u;
-        qsort(order, units, sizeof *order, cmp_u64);
+        gsl_sort_ulong(order, 1, units);
         uint32_t *pin = s->pinned + (size_t)l * s->n;
         for (uint32_t i = 0; i < s->n; i++)
             pin[i] = (uint32_t)order[i];
-        qsort(pin, s->n, sizeof *pin, cmp_u32);
+        gsl_sort_uint(pin, 1, s->n);
     }
     free(counts);
     free(order);

@@ -109,7 +109,8 @@ static int window_step(lf_policy *p, uint32_t layer, uint32_t t, const uint32_t 
         rs->ids = ids;
         rs->cap = n_want;
     }
-    memcpy(rs->ids, want, (size_t)n_want * sizeof *want);
+    if (n_want) /* an empty set leaves rs->ids NULL; memcpy must not see it */
+        memcpy(rs->ids, want, (size_t)n_want * sizeof *want);
     rs->n = n_want;
     count[slot] = n_want;
     s->n_res[layer] += n_want;

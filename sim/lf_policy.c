@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lf_pagecache.h"
 #include "lf_pol.h"
 
 typedef struct {
@@ -34,6 +35,7 @@ static const entry table[] = {
     {"fwlru", lf_pol_fwlru_create, k_fwlru},
     {"hot", lf_pol_hot_create, k_hot},
     {"belady", lf_pol_belady_create, k_belady},
+    {"pagecache", lf_pagecache_create, lf_pagecache_keys},
 };
 #define N_ENTRIES (sizeof table / sizeof table[0])
 

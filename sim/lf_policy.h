@@ -31,6 +31,12 @@ typedef struct {
     uint32_t n_load;
     uint32_t n_hit;      /* wanted ids already resident */
     uint32_t n_resident; /* units resident after the step */
+    /* Two-level model (MoE policy "pagecache"): the loads the OS page cache serves
+     * instead of flash, sorted, a subset of load; priced with lf_pagecache_time and
+     * given no flash read. Policy-owned, valid until its next step. Policies without a
+     * page cache leave n_pagecache 0 (the engine zeroes the plan before each step). */
+    const uint32_t *pagecache;
+    uint32_t n_pagecache;
 } lf_plan;
 
 typedef struct lf_policy lf_policy;

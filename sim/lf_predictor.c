@@ -8,6 +8,7 @@
 
 #include <gsl/gsl_randist.h>
 #include <gsl/gsl_rng.h>
+#include <gsl/gsl_sort_uint.h>
 
 struct lf_predictor {
     const lf_trace *t;
@@ -83,12 +84,6 @@ static uint64_t mix64(uint64_t x)
     return x ^ (x >> 31);
 }
 
-static int cmp_u32(const void *a, const void *b)
-{
-    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
-    return (x > y) - (x < y);
-}
-
 /* |a \ b| and |b \ a| for sorted sets. */
 static void set_diff(const uint32_t *a, uint32_t na, const uint32_t *b, uint32_t nb,
                      uint32_t *a_only, uint32_t *b_only)
@@ -156,7 +151,7 @@ int lf_predictor_predict(lf_predictor *p, uint32_t layer, uint32_t token, const 
             p->mark[id] = 1;
             p->extra[k++] = id;
         }
-        qsort(p->extra, n_extra, sizeof *p->extra, cmp_u32);
+        gsl_sort_uint(p->extra, 1, n_extra);
     } else {
         /* Many: a selection scan over the non-needed units (Knuth's algorithm S). */
         uint32_t left = n_extra, seen = 0, k = 0;

@@ -9,7 +9,7 @@
 
 typedef struct {
     lf_slots *slots; /* n_layers */
-    uint32_t *evict, *load;
+    uint32_t *evict, *load, *flash;
     lf_move *moves;
     lf_extent_vec ext;
     lf_read_vec reads;
@@ -23,6 +23,7 @@ static void ws_free(workspace *w, uint32_t n_layers)
     free(w->slots);
     free(w->evict);
     free(w->load);
+    free(w->flash);
     free(w->moves);
     lf_extent_vec_free(&w->ext);
     lf_read_vec_free(&w->reads);
@@ -72,6 +73,26 @@ static int check_step(const lf_replay_cfg *c, const lf_slots *s, const lf_plan *
     return LF_OK;
 }
 
+/* flash = load \ pagecache (both sorted; pagecache must be a subset of load). */
+static int split_pagecache(const lf_replay_cfg *c, const lf_plan *plan, uint32_t *flash,
+                           uint32_t *n_flash, uint32_t layer, uint32_t tok, lf_err *err)
+{
+    uint32_t j = 0, n = 0;
+    for (uint32_t i = 0; i < plan->n_load; i++) {
+        if (j < plan->n_pagecache && plan->pagecache[j] == plan->load[i])
+            j++;
+        else
+            flash[n++] = plan->load[i];
+    }
+    if (j != plan->n_pagecache)
+        return lf_fail(err, LF_EINVAL,
+                       "policy '%s': layer %u token %u: page-cache loads are not a sorted subset "
+                       "of the loads (policy bug)",
+                       c->policy->name, layer, tok);
+    *n_flash = n;
+    return LF_OK;
+}
+
 int lf_replay(const lf_replay_cfg *c, lf_backend *b, lf_token_row *rows, lf_err *err)
 {
     int rc = check_cfg(c, b, err);
@@ -92,8 +113,9 @@ int lf_replay(const lf_replay_cfg *c, lf_backend *b, lf_token_row *rows, lf_err 
     w.slots = calloc(n_layers, sizeof *w.slots);
     w.evict = malloc((size_t)units * sizeof *w.evict);
     w.load = malloc((size_t)units * sizeof *w.load);
+    w.flash = malloc((size_t)units * sizeof *w.flash);
     w.moves = malloc((size_t)units * sizeof *w.moves);
-    if (!w.slots || !w.evict || !w.load || !w.moves) {
+    if (!w.slots || !w.evict || !w.load || !w.flash || !w.moves) {
         ws_free(&w, 0);
         return lf_fail(err, LF_ENOMEM, "replay: out of memory");
     }
@@ -125,7 +147,7 @@ int lf_replay(const lf_replay_cfg *c, lf_backend *b, lf_token_row *rows, lf_err 
                 st.want = st.need;
                 st.n_want = st.n_need;
             }
-            lf_plan plan = {w.evict, 0, w.load, 0, 0, 0};
+            lf_plan plan = {w.evict, 0, w.load, 0, 0, 0, NULL, 0};
             rc = c->policy->step(c->policy, l, tok, st.want, st.n_want, &plan, err);
             if (rc) {
                 lf_err_prefix(err, "policy '%s': layer %u token %u", c->policy->name, l, tok);
@@ -160,8 +182,18 @@ int lf_replay(const lf_replay_cfg *c, lf_backend *b, lf_token_row *rows, lf_err 
             }
             st.plan = &plan;
             st.slots = s;
+            st.flash_load = plan.load;
+            st.n_flash_load = plan.n_load;
+            if (plan.n_pagecache) {
+                rc = split_pagecache(c, &plan, w.flash, &st.n_flash_load, l, tok, err);
+                if (rc)
+                    break;
+                st.flash_load = w.flash;
+                st.n_pagecache = plan.n_pagecache;
+                st.pagecache_bytes = (uint64_t)plan.n_pagecache * row_bytes;
+            }
             w.ext.n = 0;
-            rc = lf_layout_extents(c->layout, l, plan.load, plan.n_load, &w.ext, err);
+            rc = lf_layout_extents(c->layout, l, st.flash_load, st.n_flash_load, &w.ext, err);
             if (rc == LF_OK)
                 rc = lf_reader_plan(&c->reader, w.ext.v, w.ext.n, &w.reads, err);
             if (rc)
@@ -228,7 +260,8 @@ static int sim_layer(lf_backend *b, const lf_step *st, lf_times *out, lf_err *er
     (void)err;
     const lf_sim_backend *s = b->state;
     const lf_model *m = s->model;
-    out->io_s = lf_flash_time(s->dev, st->n_reads, st->bytes_read, s->inflight);
+    out->io_s = lf_flash_time(s->dev, st->n_reads, st->bytes_read, s->inflight) +
+                lf_pagecache_time(s->dev, st->n_pagecache, st->pagecache_bytes);
     out->mem_s = lf_dram_time(s->dev, st->copy_ops, st->bytes_copied) +
                  lf_dram_alloc_time(s->dev, st->allocs);
     double rows = st->n_compute_rows;

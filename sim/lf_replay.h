@@ -34,6 +34,11 @@ typedef struct {
     const lf_move *moves; uint32_t n_moves; /* DRAM-manager copies for the evictions */
     uint32_t first_new_row;                 /* loads land in rows [first_new_row, +n_load) */
     const lf_slots *slots;                  /* the layer's rows after the step */
+    const uint32_t *flash_load; uint32_t n_flash_load; /* loads read from flash: the plan's
+                                             * loads less those the page cache serves */
+    uint32_t n_pagecache;                   /* loads served by the OS page cache (MoE
+                                             * two-level model): no flash read */
+    uint64_t pagecache_bytes;               /* their bytes (n_pagecache * row bytes) */
     const lf_extent *extents; uint32_t n_extents;
     const lf_read *reads; uint32_t n_reads;
     uint64_t bytes_read;                    /* sum of read lengths, padding and gaps included */
@@ -88,7 +93,8 @@ int lf_replay(const lf_replay_cfg *cfg, lf_backend *backend, lf_token_row *rows,
 
 /* The simulator's backend: prices steps with the device's cost models.
  * threads: reads in flight. The backend keeps a pointer to dev and model.
- *   layer:     io = lf_flash_time(reads, bytes_read, inflight);
+ *   layer:     io = lf_flash_time(reads, bytes_read, inflight)
+ *                   + lf_pagecache_time(n_pagecache, pagecache_bytes);
  *              mem = lf_dram_time(copy_ops, bytes_copied) + lf_dram_alloc_time(allocs);
  *              compute = roofline of the sparse FFN on n_compute_rows rows:
  *              flops = 2 * vectors * rows * d_model (* d_ff for experts), bytes = rows*row.

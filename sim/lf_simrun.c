@@ -168,7 +168,10 @@ int lf_sim_run(const lf_sim_config *c, const lf_trace *trace, const lf_trace *pr
     if (rc)
         return rc;
     r->dtype_bytes = c->dtype_bytes ? c->dtype_bytes : (trace->dtype_bytes ? trace->dtype_bytes : 2);
-    uint32_t rank = policy_is_baseline(c->policy) ? 0 : c->predictor_rank;
+    /* No predictor for baselines (no sparsity) nor MoE (the router is in the model). */
+    uint32_t rank = policy_is_baseline(c->policy) || r->model.kind == LF_UNITS_EXPERTS
+                        ? 0
+                        : c->predictor_rank;
     if ((rc = lf_budget_compute(&r->model, r->dtype_bytes, c->dram_fraction, c->dram_bytes, rank,
                                 &r->budget, err)))
         return rc;

@@ -27,7 +27,7 @@ typedef struct {
     lf_layout_kind layout;         /* default bundled */
     double dram_fraction;          /* of lf_model_total_bytes; default 0.5 */
     uint64_t dram_bytes;           /* > 0 overrides dram_fraction */
-    uint32_t predictor_rank;       /* default 128; naive and hybrid use no predictor */
+    uint32_t predictor_rank;       /* default 128; naive, hybrid and MoE use none */
     uint32_t threads;              /* reads in flight; default 32 */
     uint32_t dtype_bytes;          /* 0 = the trace's (2 when it has none) */
     double fn_rate, fp_rate;       /* error-model predictor; both 0 = perfect */

@@ -120,6 +120,21 @@ static void test_budget_refusals(void **st)
     free(e);
 }
 
+/* pagecache with the error-model predictor: a false positive rate of 1 doubles every
+ * wanted set (3 needed + 3 guessed here), which must fit the DRAM manager's rows (they
+ * were sized from the trace's largest set alone: "3 new units exceed 3 rows"). */
+static void test_pagecache_with_false_positives(void **st)
+{
+    (void)st;
+    char *o, *e;
+    int rc = lf_test_run(&o, &e, BASE "--policy pagecache --fp-rate 1 --quiet", trace_path,
+                         dev_path);
+    assert_int_equal(rc, 0);
+    assert_null(strstr(e, "exceed"));
+    free(o);
+    free(e);
+}
+
 static void test_usage_errors(void **st)
 {
     (void)st;
@@ -137,6 +152,16 @@ static void test_usage_errors(void **st)
     free(o);
     free(e);
     assert_int_equal(lf_test_run(&o, &e, BASE "--fn-rate 2", trace_path, dev_path), 2);
+    free(o);
+    free(e);
+    /* --dram-bytes 0 silently fell back to --dram-fraction. */
+    assert_int_equal(lf_test_run(&o, &e, BASE "--dram-bytes 0", trace_path, dev_path), 2);
+    assert_non_null(strstr(e, "--dram-bytes"));
+    free(o);
+    free(e);
+    /* Records padded to 3000 bytes could never be read with direct I/O. */
+    assert_int_equal(lf_test_run(&o, &e, BASE "--alignment 3000", trace_path, dev_path), 2);
+    assert_non_null(strstr(e, "power of two"));
     free(o);
     free(e);
     assert_int_equal(lf_test_run(&o, &e, BASE "--policy nosuch", trace_path, dev_path), 1);
@@ -182,6 +207,23 @@ static void test_ablation(void **st)
     char *md = slurp(out, "ablation.md");
     assert_non_null(strstr(md, "| + windowing |"));
     free(md);
+}
+
+/* A --repeat-configs line with a command-line-only option names the option (it named
+ * the option's argument: "option 'x.h5' belongs on the command line"). */
+static void test_repeat_line_names_option(void **st)
+{
+    (void)st;
+    const char *grid = lf_test_path("badgrid.txt");
+    const char *g = "--policy lru\n--trace other.h5 --policy lru\n";
+    lf_test_write(grid, g, strlen(g));
+    char *o, *e;
+    int rc = lf_test_run(&o, &e, BASE "--repeat-configs %s", trace_path, dev_path, grid);
+    assert_int_equal(rc, 2);
+    assert_non_null(strstr(e, "'--trace'"));
+    assert_non_null(strstr(e, "line 2"));
+    free(o);
+    free(e);
 }
 
 static void test_repeat_and_determinism(void **st)
@@ -234,8 +276,10 @@ int main(void)
         cmocka_unit_test(test_run_folder),
         cmocka_unit_test(test_budget_refusals),
         cmocka_unit_test(test_usage_errors),
+        cmocka_unit_test(test_pagecache_with_false_positives),
         cmocka_unit_test(test_ablation),
         cmocka_unit_test(test_repeat_and_determinism),
+        cmocka_unit_test(test_repeat_line_names_option),
     };
     return cmocka_run_group_tests(tests, setup, NULL);
 }

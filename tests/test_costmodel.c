@@ -264,6 +264,12 @@ static void test_fit_recovers(void **st)
     assert_true(res.dev.mem_bw == truth.mem_bw);
     assert_int_equal(lf_fit_flash(pts, 4, NULL, -1, &res, &err), LF_EINVAL);
     assert_non_null(strstr(err.msg, "4 points for 5 parameters"));
+    /* five measurements of one pair are one point: the parameters stay undetermined */
+    lf_fit_point same[5];
+    for (int i = 0; i < 5; i++)
+        same[i] = pts[0];
+    assert_int_equal(lf_fit_flash(same, 5, NULL, -1, &res, &err), LF_EINVAL);
+    assert_non_null(strstr(err.msg, "1 points for 5 parameters"));
 }
 
 static void test_probe_csv(void **st)
@@ -296,6 +302,71 @@ static void test_probe_csv(void **st)
     assert_non_null(strstr(err.msg, "probe.csv:1: header lacks"));
 }
 
+/* An output that cannot be written is refused before any measuring: probe used to
+ * create its 1 MiB test file and measure, then fail to write the CSV. Bad --p values
+ * of fit are usage errors. */
+static void test_probe_refuses_unwritable_output_first(void **st)
+{
+    (void)st;
+    char file[1200];
+    snprintf(file, sizeof file, "%s", lf_test_path("never-probed.bin"));
+    char *o, *e;
+    int rc = lf_test_run(&o, &e, "probe --file %s --size 1m --chunks 4k --threads 1 --seconds 0.05 "
+                         "--buffered -o /nonexistent-dir/p.csv",
+                         file);
+    assert_int_equal(rc, 1);
+    assert_non_null(strstr(e, "/nonexistent-dir"));
+    assert_false(lf_file_exists(file));
+    free(o);
+    free(e);
+    /* fit --p '' and --p inf were taken (as 0 and as infinity) */
+    assert_int_equal(lf_test_run(&o, &e, "fit --p '' /dev/null"), 2);
+    assert_non_null(strstr(e, "--p"));
+    free(o);
+    free(e);
+    assert_int_equal(lf_test_run(&o, &e, "fit --p inf /dev/null"), 2);
+    free(o);
+    free(e);
+}
+
+/* `fit --profile P --curves OUT`: the model's curves at the probe's thread counts, and
+ * the paper's two M1 Max points reproduced by the m1max profile. */
+static void test_fit_curves_cli(void **st)
+{
+    (void)st;
+    const char *probe = lf_test_path("curves_probe.csv");
+    const char *rows = "engine,chunk,threads,reads,seconds,mb_s,iops,p50_us,p99_us\n"
+                       "psync,16384,32,1,1,1250,1,1,1\n"
+                       "psync,32768,32,1,1,2250,1,1,1\n"
+                       "psync,65536,4,1,1,900,1,1,1\n";
+    lf_test_write(probe, rows, strlen(rows));
+    const char *curves = lf_test_path("curves.csv");
+    char *out, *err;
+    assert_int_equal(lf_test_run(&out, &err, "fit %s --profile costmodel/devices/m1max.conf --curves %s",
+                                 probe, curves),
+                     0);
+    free(out);
+    free(err);
+    char *d;
+    size_t n;
+    lf_err e;
+    assert_int_equal(lf_read_file(curves, &d, &n, &e), LF_OK);
+    assert_true(strncmp(d, "chunk,threads,mb_s\n", 19) == 0);
+    assert_non_null(strstr(d, "\n16384,32,1250.000\n"));
+    assert_non_null(strstr(d, "\n32768,32,2250.000\n"));
+    assert_non_null(strstr(d, "\n4096,4,"));
+    assert_non_null(strstr(d, "\n1048576,4,"));
+    int lines = 0;
+    for (char *p = d; *p; p++)
+        lines += *p == '\n';
+    assert_int_equal(lines, 1 + 2 * 33); /* two thread counts x 33 chunk sizes */
+    free(d);
+    /* --profile with -o is a usage error. */
+    assert_int_equal(lf_test_run(NULL, NULL, "fit %s --profile costmodel/devices/m1max.conf -o %s",
+                                 probe, lf_test_path("x.conf")),
+                     2);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -307,6 +378,8 @@ int main(void)
         cmocka_unit_test(test_shipped_profiles),
         cmocka_unit_test(test_fit_recovers),
         cmocka_unit_test(test_probe_csv),
+        cmocka_unit_test(test_probe_refuses_unwritable_output_first),
+        cmocka_unit_test(test_fit_curves_cli),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

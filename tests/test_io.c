@@ -6,7 +6,11 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "lf_device.h"
+#include "lf_fs.h"
 #include "lf_io.h"
+#include "lf_membench.h"
+#include "lf_probe.h"
 #include "lf_test.h"
 
 #define FILE_BYTES (1u << 20)
@@ -191,13 +195,145 @@ static void test_tmpfs_unsupported(void **st)
     unlink(path);
 }
 
+/* The probe through the null engine: one row per point in grid order, the median of
+ * the repeats kept; the file is created once with random (non-zero) content. */
+static void test_probe_null_engine(void **st)
+{
+    (void)st;
+    const char *p = lf_test_path("probe_null.bin");
+    uint64_t chunks[] = {4096, 65536}, threads[] = {1, 3};
+    lf_probe_opts o = {p, 1 << 20, chunks, 2, threads, 2, "null", 0.005, 3, 7, NULL, NULL};
+    lf_probe_row *rows;
+    size_t n;
+    lf_err err;
+    assert_int_equal(lf_probe_run(&o, &rows, &n, &err), LF_OK);
+    assert_int_equal(n, 4);
+    assert_int_equal(rows[1].chunk, 4096);
+    assert_int_equal(rows[1].threads, 3);
+    assert_int_equal(rows[2].chunk, 65536);
+    assert_string_equal(rows[3].engine, "null");
+    for (size_t i = 0; i < n; i++) {
+        assert_true(rows[i].reads > 0);
+        assert_true(rows[i].mb_s > 0 && rows[i].iops > 0);
+        assert_true(rows[i].p50_us <= rows[i].p99_us);
+    }
+    free(rows);
+    /* the file: 1 MiB, random bytes (about 1/256 zeros, never all zero) */
+    FILE *f = fopen(p, "rb");
+    assert_non_null(f);
+    unsigned char buf[65536];
+    size_t zeros = 0, got = fread(buf, 1, sizeof buf, f);
+    fseek(f, 0, SEEK_END);
+    assert_int_equal(ftell(f), 1 << 20);
+    fclose(f);
+    assert_int_equal(got, sizeof buf);
+    for (size_t i = 0; i < got; i++)
+        zeros += buf[i] == 0;
+    assert_true(zeros < 1000);
+    /* bad grids are refused before any I/O */
+    uint64_t odd[] = {1000};
+    o.chunks = odd;
+    o.n_chunks = 1;
+    assert_int_equal(lf_probe_run(&o, &rows, &n, &err), LF_EINVAL);
+    assert_non_null(strstr(err.msg, "multiple of 4096"));
+    uint64_t huge[] = {2 << 20};
+    o.chunks = huge;
+    assert_int_equal(lf_probe_run(&o, &rows, &n, &err), LF_EINVAL);
+    assert_non_null(strstr(err.msg, "smaller than the largest chunk"));
+}
+
+/* The commands end to end on a small file: probe -> CSV -> fit -> a profile that loads;
+ * usage errors exit 2; a tmpfs file gives the helpful message and exit 1. */
+static void test_probe_fit_cli(void **st)
+{
+    (void)st;
+    const char *bin = lf_test_path("cli.bin"), *csv = lf_test_path("cli.csv"),
+               *conf = lf_test_path("cli.conf");
+    char *out = NULL, *err_s = NULL;
+    int rc = lf_test_run(&out, &err_s,
+                         "probe --file %s --size 4m --chunks 4k,16k,64k --threads 1,2 "
+                         "--seconds 0.02 --repeats 1 -o %s",
+                         bin, csv);
+    if (rc == 1 && strstr(err_s, "does not support direct I/O")) {
+        printf("SKIP: no O_DIRECT under %s\n", lf_test_dir());
+        free(out);
+        free(err_s);
+        skip();
+    }
+    assert_int_equal(rc, 0);
+    assert_non_null(strstr(err_s, "probe [6/6]"));
+    free(out);
+    free(err_s);
+    char *text;
+    size_t len;
+    lf_err err;
+    assert_int_equal(lf_read_file(csv, &text, &len, &err), LF_OK);
+    assert_true(strncmp(text, "engine,chunk,threads,reads,seconds,mb_s,iops,p50_us,p99_us\n", 58) == 0);
+    assert_non_null(strstr(text, "\npsync,65536,2,"));
+    free(text);
+    rc = lf_test_run(&out, &err_s, "fit %s -o %s --base costmodel/devices/m1max.conf", csv, conf);
+    assert_int_equal(rc, 0);
+    assert_non_null(strstr(out, "median APE"));
+    free(out);
+    free(err_s);
+    lf_device d;
+    if (lf_device_load(conf, &d, &err) != LF_OK)
+        fail_msg("%s", err.msg);
+    assert_string_equal(d.name, "cli");
+    assert_true(d.mem_bw == 200e9); /* from the base */
+    /* usage errors */
+    assert_int_equal(lf_test_run(NULL, NULL, "probe --file %s --frobnicate", bin), 2);
+    assert_int_equal(lf_test_run(NULL, NULL, "probe --file %s --chunks 4x", bin), 2);
+    assert_int_equal(lf_test_run(NULL, NULL, "probe --file %s --engine aio", bin), 2);
+    assert_int_equal(lf_test_run(NULL, NULL, "fit"), 2);
+    assert_int_equal(lf_test_run(NULL, NULL, "fit %s --p 0.5", csv), 2);
+    assert_int_equal(lf_test_run(NULL, NULL, "calibrate --file %s", bin), 2);
+    assert_int_equal(lf_test_run(&out, NULL, "probe --help"), 0);
+    assert_non_null(strstr(out, "example:"));
+    free(out);
+    /* a missing CSV names the file */
+    assert_int_equal(lf_test_run(NULL, &err_s, "fit %s.absent", csv), 1);
+    assert_non_null(strstr(err_s, "cli.csv.absent"));
+    free(err_s);
+    if (access("/dev/shm", W_OK) == 0) {
+        char shm[64];
+        snprintf(shm, sizeof shm, "/dev/shm/llmflash-test-probe-%ld", (long)getpid());
+        assert_int_equal(lf_test_run(NULL, &err_s, "probe --file %s --size 1m --chunks 4k "
+                                                   "--threads 1 --seconds 0.01 --repeats 1 -o -",
+                                     shm),
+                         1);
+        assert_non_null(strstr(err_s, "does not support direct I/O"));
+        assert_non_null(strstr(err_s, "--engine buffered"));
+        free(err_s);
+        unlink(shm);
+    }
+}
+
+/* The calibration microbenchmarks on small sizes: positive rates, and the FFN stand-in's
+ * flop/byte ratio is exactly 4d flops per 8d bytes (fp32 up + down) = 0.5. */
+static void test_membench_small(void **st)
+{
+    (void)st;
+    lf_err err;
+    double bw = 0, alloc = -1, flops = 0, bytes = 0;
+    assert_int_equal(lf_membench_copy_bw(1 << 20, 0.01, &bw, &err), LF_OK);
+    assert_true(bw > 0);
+    assert_int_equal(lf_membench_alloc(1 << 20, 0.01, &alloc, &err), LF_OK);
+    assert_true(alloc >= 0);
+    assert_int_equal(lf_membench_ffn(64, 8, 0.01, &flops, &bytes, &err), LF_OK);
+    assert_true(flops > 0);
+    assert_float_equal(flops / bytes, 0.5, 1e-12);
+    assert_int_equal(lf_membench_op(0, bw, 0.01, &alloc, &err), LF_EINVAL);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_registry),         cmocka_unit_test(test_null_engine),
         cmocka_unit_test(test_psync_reads),      cmocka_unit_test(test_uring_reads),
         cmocka_unit_test(test_buffered_reads),   cmocka_unit_test(test_missing_file),
-        cmocka_unit_test(test_tmpfs_unsupported),
+        cmocka_unit_test(test_tmpfs_unsupported), cmocka_unit_test(test_probe_null_engine),
+        cmocka_unit_test(test_probe_fit_cli),      cmocka_unit_test(test_membench_small),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -44,6 +44,9 @@ static void test_custom_and_unknown(void **st)
     assert_non_null(strstr(err.msg, "custom:LAYERS,DMODEL,DFF"));
     assert_int_equal(lf_model_lookup("custom:0,64,256", &m, &err), LF_EINVAL);
     assert_int_equal(lf_model_lookup("custom:2,64,256x", &m, &err), LF_EINVAL);
+    /* a shape beyond the limits says which limits */
+    assert_int_equal(lf_model_lookup("custom:5000,64,256", &m, &err), LF_EINVAL);
+    assert_non_null(strstr(err.msg, "1..4096"));
     assert_int_equal(lf_model_lookup("gpt-5", &m, &err), LF_EINVAL);
     assert_non_null(strstr(err.msg, "unknown model 'gpt-5'"));
     assert_non_null(strstr(err.msg, "opt-6.7b"));

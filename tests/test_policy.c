@@ -189,6 +189,28 @@ static lf_policy *run_seq(const char *spec, const lf_trace *tr, uint64_t cap, sh
     return p;
 }
 
+/* Tokens that need nothing (a tiny or very sparse layer): every policy takes empty
+ * sets between non-empty ones (window used to memcpy into its still-NULL ring). */
+static void test_empty_sets(void **st)
+{
+    (void)st;
+    const uint32_t *const seq[] = {NONE, S(1), NONE, NONE, S(2, 3), NONE};
+    lf_trace tr;
+    make_trace(&tr, 1, 8, 6, seq);
+    const char *specs[] = {"naive", "hybrid", "sparse", "window:k=2", "lru", "lfu", "fwlru",
+                           "hot", "belady", "pagecache"};
+    for (size_t i = 0; i < sizeof specs / sizeof specs[0]; i++) {
+        lf_policy *p = make(specs[i], &tr, 1, 8, 4);
+        shadow sh;
+        shadow_init(&sh, 1, 8);
+        for (uint32_t t = 0; t < 6; t++)
+            step(&sh, p, 0, t, seq[t], len_of(seq[t]));
+        shadow_free(&sh);
+        lf_policy_free(p);
+    }
+    lf_trace_free(&tr);
+}
+
 static void test_golden_sparse(void **st)
 {
     (void)st;
@@ -743,7 +765,7 @@ static void test_errors(void **st)
     assert_int_equal(create_err("nosuch:k=1", NULL, 4, &err), LF_EINVAL);
     assert_non_null(strstr(err.msg, "unknown policy 'nosuch'"));
     assert_non_null(strstr(err.msg, "naive, hybrid, sparse, window, lru, lfu, fwlru, hot, belady"));
-    assert_string_equal(lf_policy_names(), "naive, hybrid, sparse, window, lru, lfu, fwlru, hot, belady");
+    assert_string_equal(lf_policy_names(), "naive, hybrid, sparse, window, lru, lfu, fwlru, hot, belady, pagecache");
     assert_int_equal(create_err("window:q=2", NULL, 4, &err), LF_EINVAL);
     assert_non_null(strstr(err.msg, "unknown key 'q'"));
     assert_non_null(strstr(err.msg, "k, capacity"));
@@ -823,6 +845,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_golden_sparse),
+        cmocka_unit_test(test_empty_sets),
         cmocka_unit_test(test_golden_window),
         cmocka_unit_test(test_golden_lru_lfu),
         cmocka_unit_test(test_golden_belady_hot),

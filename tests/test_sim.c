@@ -186,6 +186,20 @@ static void replay(const lf_trace *t, const lf_model *m, lf_policy *pol, lf_layo
     lf_layout_free(&l);
 }
 
+/* Replays the tiny trace with the local policy (window k, or FRESH / 0) at alignment 16. */
+static void run_tiny(uint32_t k, lf_layout_kind kind, lf_reader_cfg rd, lf_dram_strategy dram,
+                     lf_backend *be, lf_token_row *rows)
+{
+    lf_trace t;
+    tiny_trace(&t);
+    lf_model m = model("custom:1,4,8");
+    lf_policy pol;
+    twin_init(&pol, 1, 8, k);
+    replay(&t, &m, &pol, kind, 16, rd, NULL, dram, be, rows);
+    pol.destroy(&pol);
+    lf_trace_free(&t);
+}
+
 /* window k=2 by hand: t0 load {1,2,5}; t1 load {3}, hit 2; t2 evict {1}, load {6,7},
  * hit 5; t3 evict {2,3}, load {1}. Resident 3,4,5,4.
  * Rows: t1 [1 2 5 3]; t2 evicts row 0, row 3 (unit 3) moves 3->0: [3 2 5] + [6 7];
@@ -194,17 +208,11 @@ static void replay(const lf_trace *t, const lf_model *m, lf_policy *pol, lf_layo
 static void test_golden_window_moves(void **st)
 {
     (void)st;
-    lf_trace t;
-    tiny_trace(&t);
-    lf_model m = model("custom:1,4,8");
-    lf_policy pol;
     lf_token_row rows[4];
     rec_state rs = {0, 0, 0};
     lf_backend be = {&rs, rec_layer, NULL};
     lf_reader_cfg none = {0, 0, 1};
-    twin_init(&pol, 1, 8, 2);
-    replay(&t, &m, &pol, LF_LAYOUT_BUNDLED, 16, none, NULL, LF_DRAM_PREALLOC, &be, rows);
-    pol.destroy(&pol);
+    run_tiny(2, LF_LAYOUT_BUNDLED, none, LF_DRAM_PREALLOC, &be, rows);
     const uint64_t loads[] = {3, 1, 2, 1}, ev[] = {0, 0, 1, 2}, hits[] = {0, 1, 1, 0};
     const uint64_t res[] = {3, 4, 5, 4}, copies[] = {0, 0, 1, 2};
     for (int i = 0; i < 4; i++) {
@@ -223,13 +231,10 @@ static void test_golden_window_moves(void **st)
     assert_int_equal(rs.moves, 3);
     assert_int_equal(rs.bad, 0);
     /* realloc: kept rows 0,3,3,3 copied into a fresh matrix. */
-    twin_init(&pol, 1, 8, 2);
-    replay(&t, &m, &pol, LF_LAYOUT_BUNDLED, 16, none, NULL, LF_DRAM_REALLOC, &be, rows);
-    pol.destroy(&pol);
+    run_tiny(2, LF_LAYOUT_BUNDLED, none, LF_DRAM_REALLOC, &be, rows);
     const uint64_t rcopies[] = {0, 3, 3, 3};
     for (int i = 0; i < 4; i++)
         assert_int_equal(rows[i].copy_ops, rcopies[i]);
-    lf_trace_free(&t);
 }
 
 /* sparse (window k=1), split layout at alignment 16: each 8-byte vector padded to 16
@@ -239,17 +244,11 @@ static void test_golden_window_moves(void **st)
 static void test_golden_split_coalescing(void **st)
 {
     (void)st;
-    lf_trace t;
-    tiny_trace(&t);
-    lf_model m = model("custom:1,4,8");
-    lf_policy pol;
     lf_token_row rows[4];
     rec_state rs = {0, 0, 0};
     lf_backend be = {&rs, rec_layer, NULL};
     lf_reader_cfg none = {0, 0, 1}, adj = {0, 1 << 20, 1};
-    twin_init(&pol, 1, 8, 1);
-    replay(&t, &m, &pol, LF_LAYOUT_SPLIT, 16, none, NULL, LF_DRAM_PREALLOC, &be, rows);
-    pol.destroy(&pol);
+    run_tiny(1, LF_LAYOUT_SPLIT, none, LF_DRAM_PREALLOC, &be, rows);
     const uint64_t reads[] = {6, 2, 6, 2}, bytes[] = {96, 32, 96, 32}, ev[] = {0, 2, 2, 3};
     for (int i = 0; i < 4; i++) {
         assert_int_equal(rows[i].reads, reads[i]);
@@ -258,16 +257,13 @@ static void test_golden_split_coalescing(void **st)
     }
     /* t1 evicts {1,5} from [1 2 5]: unit 2 (row 1) moves to row 0. */
     assert_int_equal(rows[1].copy_ops, 1);
-    twin_init(&pol, 1, 8, 1);
-    replay(&t, &m, &pol, LF_LAYOUT_SPLIT, 16, adj, NULL, LF_DRAM_PREALLOC, &be, rows);
-    pol.destroy(&pol);
+    run_tiny(1, LF_LAYOUT_SPLIT, adj, LF_DRAM_PREALLOC, &be, rows);
     const uint64_t creads[] = {4, 2, 2, 2};
     for (int i = 0; i < 4; i++) {
         assert_int_equal(rows[i].reads, creads[i]);
         assert_int_equal(rows[i].bytes_read, bytes[i]);
     }
     assert_int_equal(rs.bad, 0);
-    lf_trace_free(&t);
 }
 
 /* The simulator's backend on a hand-made device: latency 1 ms, a stream moves 16 B in
@@ -279,8 +275,6 @@ static void test_golden_split_coalescing(void **st)
 static void test_golden_sim_backend(void **st)
 {
     (void)st;
-    lf_trace t;
-    tiny_trace(&t);
     lf_model m = model("custom:1,4,8");
     lf_device d;
     memset(&d, 0, sizeof d);
@@ -297,12 +291,9 @@ static void test_golden_sim_backend(void **st)
     lf_backend be;
     lf_sim_backend sb;
     lf_sim_backend_init(&be, &sb, &d, &m, 2, 1);
-    lf_policy pol;
     lf_token_row rows[4];
     lf_reader_cfg none = {0, 0, 1};
-    twin_init(&pol, 1, 8, 2);
-    replay(&t, &m, &pol, LF_LAYOUT_BUNDLED, 16, none, NULL, LF_DRAM_PREALLOC, &be, rows);
-    pol.destroy(&pol);
+    run_tiny(2, LF_LAYOUT_BUNDLED, none, LF_DRAM_PREALLOC, &be, rows);
     const double io[] = {3.003, 1.001, 2.002, 1.001}, mem[] = {0, 0, 0.002, 0.004};
     const double rowsn[] = {3, 4, 5, 4};
     for (int i = 0; i < 4; i++) {
@@ -313,11 +304,56 @@ static void test_golden_sim_backend(void **st)
         assert_true(fabs(rows[i].total_ms - (io[i] + mem[i] + comp)) < 1e-9);
     }
     /* realloc: t1 copies 3 rows (3 ops, 48 B: 6 us) + one allocation (100 us). */
-    twin_init(&pol, 1, 8, 2);
-    replay(&t, &m, &pol, LF_LAYOUT_BUNDLED, 16, none, NULL, LF_DRAM_REALLOC, &be, rows);
-    pol.destroy(&pol);
+    run_tiny(2, LF_LAYOUT_BUNDLED, none, LF_DRAM_REALLOC, &be, rows);
     assert_true(fabs(rows[0].mem_ms - 0.1) < 1e-9);
     assert_true(fabs(rows[1].mem_ms - 0.106) < 1e-9);
+}
+
+/* A policy wrapper that says the page cache serves the first load of every step. */
+static int pc_step(lf_policy *p, uint32_t layer, uint32_t token, const uint32_t *want,
+                   uint32_t n_want, lf_plan *plan, lf_err *err)
+{
+    int rc = twin_step(p, layer, token, want, n_want, plan, err);
+    plan->pagecache = plan->load;
+    plan->n_pagecache = plan->n_load ? 1 : 0;
+    return rc;
+}
+
+/* Window k=2 with the first load of each step from the page cache: flash reads 2,0,1,0
+ * (loads 3,1,2,1 less one). On the hand device a page-cache hit costs 1 ms + 1 us per
+ * 16 B, like a flash read with one in flight, so I/O stays 3.003, 1.001, 2.002, 1.001. */
+static void test_pagecache_loads(void **st)
+{
+    (void)st;
+    lf_trace t;
+    tiny_trace(&t);
+    lf_model m = model("custom:1,4,8");
+    lf_device d;
+    memset(&d, 0, sizeof d);
+    d.flash_latency_s = d.pagecache_latency_s = 1e-3;
+    d.flash_stream_bw = d.pagecache_bw = 16e6;
+    d.flash_max_bw = d.flash_max_iops = 1e18;
+    d.dram_copy_bw = 16e6;
+    d.compute_flops = 1e9;
+    d.mem_bw = 1e18;
+    lf_backend be;
+    lf_sim_backend sb;
+    lf_sim_backend_init(&be, &sb, &d, &m, 2, 1);
+    lf_policy pol;
+    twin_init(&pol, 1, 8, 2);
+    pol.step = pc_step;
+    lf_token_row rows[4];
+    replay(&t, &m, &pol, LF_LAYOUT_BUNDLED, 16, (lf_reader_cfg){0, 0, 1}, NULL,
+           LF_DRAM_PREALLOC, &be, rows);
+    pol.destroy(&pol);
+    const uint64_t reads[] = {2, 0, 1, 0}, loads[] = {3, 1, 2, 1};
+    const double io[] = {3.003, 1.001, 2.002, 1.001};
+    for (int i = 0; i < 4; i++) {
+        assert_int_equal(rows[i].reads, reads[i]);
+        assert_int_equal(rows[i].bytes_read, 16 * reads[i]);
+        assert_int_equal(rows[i].loads, loads[i]);
+        assert_true(fabs(rows[i].io_ms - io[i]) < 1e-9);
+    }
     lf_trace_free(&t);
 }
 
@@ -634,6 +670,7 @@ int main(void)
         cmocka_unit_test(test_golden_window_moves),
         cmocka_unit_test(test_golden_split_coalescing),
         cmocka_unit_test(test_golden_sim_backend),
+        cmocka_unit_test(test_pagecache_loads),
         cmocka_unit_test(test_predictor),
         cmocka_unit_test_setup_teardown(test_invariants, syn_setup, syn_teardown),
         cmocka_unit_test(test_policy_bug_reported),

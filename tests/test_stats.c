@@ -233,6 +233,17 @@ static void test_csv_and_cli(void **st)
     assert_null(strstr(d, "nan"));
     free(d);
 
+    /* Per-unit friends, worked out by hand from make_neurons. */
+    const char *fcsv = lf_test_path("friends.csv");
+    assert_int_equal(lf_test_run(&out, &e, "trace stats %s --friends-csv %s", h5, fcsv), 0);
+    free(out);
+    free(e);
+    d = slurp(fcsv);
+    assert_string_equal(d, "layer,unit,count,friend,friend_count\n"
+                           "0,0,2,1,2\n0,1,4,0,2\n0,2,1,1,1\n0,3,1,0,1\n"
+                           "1,5,5,-1,0\n");
+    free(d);
+
     assert_int_equal(lf_test_run(&out, &e, "trace stats %s --layer 1 --per-layer", h5), 0);
     assert_non_null(strstr(out, "layer 1:"));
     free(out);

@@ -1,9 +1,12 @@
 /* Tests of the in-memory trace and its HDF5 form: round trip, invariants, and every
  * kind of bad input the reader must refuse with the place named. */
+#include <dirent.h>
 #include <hdf5.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "lf_test.h"
@@ -50,6 +53,13 @@ static void test_build_and_check(void **st)
     assert_non_null(strstr(err.msg, "token 3"));
     const uint32_t big[] = {8};
     assert_int_equal(lf_trace_append_layer(&t, 0, big, 1, NULL, &err), LF_ERANGE);
+    /* The token capacity cannot double past 2^31 (it wrapped to 0 and the next append
+     * wrote past a one-entry indptr). */
+    uint32_t n_tok = t.n_tokens, cap = t.tokens_cap;
+    t.n_tokens = t.tokens_cap = 0x80000000u;
+    assert_int_equal(lf_trace_end_token(&t, 0, &err), LF_ERANGE);
+    t.n_tokens = n_tok;
+    t.tokens_cap = cap;
     lf_trace_free(&t);
 }
 
@@ -163,6 +173,24 @@ static void wrong_format(hid_t f)
     H5Tclose(type);
 }
 
+/* An index claiming 2^62 ids (chunked, never written: the file stays tiny). 2^62 * 4
+ * bytes wraps to 0 in size_t: the reader must refuse it, not allocate 0 bytes and let
+ * HDF5 write past them. */
+static void huge_index(hid_t f)
+{
+    assert_true(H5Ldelete(f, "/layers/000/index", H5P_DEFAULT) >= 0);
+    hsize_t dims[1] = {(hsize_t)1 << 62}, chunk[1] = {1024};
+    hid_t sp = H5Screate_simple(1, dims, NULL);
+    hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
+    H5Pset_chunk(dcpl, 1, chunk);
+    hid_t ds = H5Dcreate2(f, "/layers/000/index", H5T_STD_U32LE, sp, H5P_DEFAULT, dcpl,
+                          H5P_DEFAULT);
+    assert_true(ds >= 0);
+    H5Dclose(ds);
+    H5Pclose(dcpl);
+    H5Sclose(sp);
+}
+
 static void test_bad_inputs_name_the_place(void **st)
 {
     (void)st;
@@ -188,6 +216,9 @@ static void test_bad_inputs_name_the_place(void **st)
 
     assert_int_equal(read_damaged(drop_layer, &err), LF_EFORMAT);
     assert_non_null(strstr(err.msg, "/layers/001 missing"));
+
+    assert_int_equal(read_damaged(huge_index, &err), LF_EFORMAT);
+    assert_non_null(strstr(err.msg, "/layers/000/index"));
 
     assert_int_equal(read_damaged(wrong_format, &err), LF_EFORMAT);
     assert_non_null(strstr(err.msg, "'other'"));
@@ -239,6 +270,45 @@ static void test_write_refuses_invalid_and_leaves_nothing(void **st)
     assert_int_not_equal(lf_trace_write(&t, "/nonexistent-dir/x.h5", &err), LF_OK);
     assert_non_null(strstr(err.msg, "/nonexistent-dir"));
     lf_trace_free(&t);
+}
+
+/* A disk that fills while the trace is written: a clear error, no file, no temporary,
+ * and a normal exit (HDF5 used to crash at exit over the file it could not close).
+ * The full disk is a file size limit (RLIMIT_FSIZE, with SIGXFSZ ignored so that
+ * writes fail with EFBIG), inherited by the binary the test runs. */
+static void test_full_disk_leaves_nothing(void **st)
+{
+    (void)st;
+    char dir[1100];
+    snprintf(dir, sizeof dir, "%s/fulldisk", lf_test_dir());
+    char cmd[1200];
+    snprintf(cmd, sizeof cmd, "rm -rf %s && mkdir -p %s", dir, dir);
+    assert_int_equal(system(cmd), 0);
+    struct rlimit old, small;
+    assert_int_equal(getrlimit(RLIMIT_FSIZE, &old), 0);
+    small = old;
+    small.rlim_cur = 64 * 1024;
+    void (*old_handler)(int) = signal(SIGXFSZ, SIG_IGN);
+    assert_int_equal(setrlimit(RLIMIT_FSIZE, &small), 0);
+    char *err = NULL;
+    int rc = lf_test_run(NULL, &err, "trace synth --model opt-1.3b --tokens 64 --seed 3 -o %s/x.h5",
+                         dir);
+    assert_int_equal(setrlimit(RLIMIT_FSIZE, &old), 0);
+    signal(SIGXFSZ, old_handler);
+    assert_int_equal(rc, 1);
+    assert_non_null(err);
+    assert_non_null(strstr(err, "x.h5"));
+    assert_non_null(strstr(err, "nothing written"));
+    assert_null(strstr(err, "Sanitizer")); /* an ASan binary reports a crash with exit 1 */
+    free(err);
+    DIR *d = opendir(dir);
+    assert_non_null(d);
+    int entries = 0;
+    for (struct dirent *e; (e = readdir(d));)
+        if (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
+            entries++;
+    closedir(d);
+    assert_int_equal(entries, 0);
 }
 
 /* Identical traces give identical files, whenever they are written (no timestamps). */
@@ -296,6 +366,7 @@ int main(void)
         cmocka_unit_test(test_write_refuses_invalid_and_leaves_nothing),
         cmocka_unit_test(test_h5py_reads_it),
         cmocka_unit_test(test_same_trace_same_bytes),
+        cmocka_unit_test(test_full_disk_leaves_nothing),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -43,7 +43,8 @@ static int parse_custom(const char *spec, lf_model *out, lf_err *err)
         dmodel > (1u << 20) || dff > (1u << 24))
         return lf_fail(err, LF_EINVAL,
                        "model 'custom:%s': expected custom:LAYERS,DMODEL,DFF[,relu|swiglu] with "
-                       "positive integers (example: custom:2,64,256)",
+                       "LAYERS in 1..4096, DMODEL in 1..1048576, DFF in 1..16777216 (example: "
+                       "custom:2,64,256)",
                        spec);
     memset(out, 0, sizeof *out);
     snprintf(out->name, sizeof out->name, "custom:%lu,%lu,%lu%s", layers, dmodel, dff,

@@ -10,6 +10,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <gsl/gsl_sort_double.h>
+#include <gsl/gsl_sort_ulong.h>
 
 void lf_stats_opts_default(lf_stats_opts *o)
 {
@@ -37,18 +39,6 @@ void lf_stats_free(lf_stats *s)
     layer_free(&s->all);
     free(s->cache_sizes);
     memset(s, 0, sizeof *s);
-}
-
-static int cmp_u64(const void *a, const void *b)
-{
-    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-    return (x > y) - (x < y);
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
 }
 
 /* Work buffers shared by the layers ([U] unless said). */
@@ -136,7 +126,7 @@ static void popularity(uint32_t U, work *w, lf_stats_layer *S)
         w->order[i] = ((uint64_t)(UINT32_MAX - w->count[i]) << 32) | i;
         total += w->count[i];
     }
-    qsort(w->order, U, sizeof *w->order, cmp_u64);
+    gsl_sort_ulong(w->order, 1, U);
     uint32_t n10 = (U + 9) / 10, n20 = (2 * U + 9) / 10, n1 = (U + 99) / 100;
     uint64_t top = 0;
     memset(w->hot, 0, U);
@@ -248,7 +238,7 @@ static int friends(const lf_trace *t, uint32_t l, uint32_t sample, work *w, lf_s
     }
     S->friend_units = m;
     S->friend_share_mean = m ? sum / m : NAN;
-    qsort(w->share, m, sizeof *w->share, cmp_double);
+    gsl_sort(w->share, 1, m);
     S->friend_share_median = !m ? NAN : m % 2 ? w->share[m / 2]
                                                : 0.5 * (w->share[m / 2 - 1] + w->share[m / 2]);
     S->friend_in_top1 = m ? (double)in_hot / m : NAN;

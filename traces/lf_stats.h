@@ -69,4 +69,10 @@ int lf_stats_closest_friends_of(const lf_trace *t, uint32_t layer, const uint32_
  * Written atomically. Columns and metrics: traces/README.md. */
 int lf_stats_write_csv(const lf_stats *s, const char *path, lf_err *err);
 
+/* Every active unit's closest friend as CSV (Appendix D figures), written atomically:
+ * header "layer,unit,count,friend,friend_count": count = tokens the unit is active in,
+ * friend = its closest friend (-1 if none), friend_count = tokens both are active in.
+ * layer < 0: every layer. Exact, so it costs lf_stats_closest_friends per layer. */
+int lf_stats_write_friends_csv(const lf_trace *t, int layer, const char *path, lf_err *err);
+
 #endif

@@ -1,6 +1,8 @@
 /* The CSV form of lf_stats (long format: one value a row), written atomically. */
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "lf_fs.h"
 #include "lf_stats.h"
@@ -49,4 +51,46 @@ int lf_stats_write_csv(const lf_stats *s, const char *path, lf_err *err)
     if (rc)
         lf_atomic_abort(&a);
     return rc;
+}
+
+int lf_stats_write_friends_csv(const lf_trace *t, int layer, const char *path, lf_err *err)
+{
+    uint32_t units = t->units_per_layer;
+    uint32_t *friend = malloc((size_t)units * sizeof *friend);
+    uint32_t *together = malloc((size_t)units * sizeof *together);
+    uint64_t *fires = malloc((size_t)units * sizeof *fires);
+    if (!friend || !together || !fires) {
+        free(friend);
+        free(together);
+        free(fires);
+        return lf_fail(err, LF_ENOMEM, "%s: out of memory", path);
+    }
+    lf_atomic a;
+    int rc = lf_atomic_open(&a, path, err);
+    if (rc == LF_OK)
+        fprintf(a.f, "layer,unit,count,friend,friend_count\n");
+    uint32_t first = layer >= 0 ? (uint32_t)layer : 0;
+    uint32_t last = layer >= 0 ? (uint32_t)layer + 1 : t->n_layers;
+    for (uint32_t l = first; rc == LF_OK && l < last; l++) {
+        rc = lf_stats_closest_friends(t, l, friend, together, err);
+        if (rc)
+            break;
+        memset(fires, 0, (size_t)units * sizeof *fires);
+        const lf_trace_layer *L = &t->layers[l];
+        for (uint64_t i = 0; i < L->nnz; i++)
+            fires[L->index[i]]++;
+        for (uint32_t u = 0; u < units; u++)
+            if (fires[u])
+                fprintf(a.f, "%u,%u,%llu,%lld,%u\n", l, u, (unsigned long long)fires[u],
+                        friend[u] == LF_STATS_NO_FRIEND ? -1LL : (long long)friend[u],
+                        together[u]);
+    }
+    free(friend);
+    free(together);
+    free(fires);
+    if (rc) {
+        lf_atomic_abort(&a);
+        return rc;
+    }
+    return lf_atomic_commit(&a, err);
 }

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <gsl/gsl_sort_uint.h>
 
 #include "lf_synth.h"
 
@@ -70,12 +71,6 @@ static int moe_init(moe_gen *g, const lf_model *m, const lf_synth_params *P, uin
     return LF_OK;
 }
 
-static int cmp_u32(const void *a, const void *b)
-{
-    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
-    return (x > y) - (x < y);
-}
-
 /* Draws one expert not yet chosen: alias-table draws with rejection, then (after a few
  * rejections, when the chosen experts hold most of the weight) an exact draw over the
  * remaining ones. */
@@ -117,7 +112,7 @@ static uint32_t moe_step(moe_gen *g, uint32_t E, uint32_t k)
         g->cur[n++] = e;
         g->chosen[e] = 1;
     }
-    qsort(g->cur, n, sizeof *g->cur, cmp_u32);
+    gsl_sort_uint(g->cur, 1, n);
     for (uint32_t i = 0; i < n; i++)
         g->chosen[g->cur[i]] = 0;
     memcpy(g->prev, g->cur, (size_t)n * sizeof *g->cur);

@@ -75,6 +75,9 @@ static int grow_tokens(lf_trace *t, lf_err *err)
 {
     if (t->n_tokens < t->tokens_cap)
         return LF_OK;
+    /* n_tokens is 32-bit: doubling past 2^31 would wrap to a tiny capacity. */
+    if (t->tokens_cap >= UINT32_MAX / 2)
+        return lf_fail(err, LF_ERANGE, "trace: more than %u tokens", t->tokens_cap);
     uint32_t cap = t->tokens_cap ? t->tokens_cap * 2 : 64;
     for (uint32_t l = 0; l < t->n_layers; l++) {
         uint64_t *p = realloc(t->layers[l].indptr, ((size_t)cap + 1) * sizeof *p);

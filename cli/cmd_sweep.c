@@ -1,0 +1,245 @@
+/* llmflash sweep: runs the grid of a sweep file (bench/lf_sweep*), locally in parallel or
+ * as a jobs file / Slurm array for a cluster, and combines the results into one CSV. */
+#include <getopt.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "lf_cli.h"
+#include "lf_fs.h"
+#include "lf_sweep.h"
+#include "lf_sweep_combine.h"
+#include "lf_sweep_exec.h"
+
+static const char *CMD = "sweep";
+
+static void help(void)
+{
+    printf(
+        "usage: llmflash sweep SWEEP.conf --out DIR [--jobs N] [--dry-run]\n"
+        "                      [--emit-jobs FILE] [--emit-slurm FILE] [--only RUN_ID]\n"
+        "       llmflash sweep --combine DIR\n\n"
+        "Runs every configuration of a sweep file, one run folder each (DIR/<run-id>/ with\n"
+        "config.conf, meta.json, tokens.csv, summary.csv, done), by executing this binary\n"
+        "(`llmflash <mode> --key value ... --out DIR/<run-id>`), N at a time. Runs whose\n"
+        "`done` marker exists are skipped; a run without one is run again. At the end it\n"
+        "writes DIR/combined.csv: run_id, one column per sweep key, then the run's\n"
+        "summary.csv columns (see experiments/README.md).\n\n"
+        "Sweep file: `key = value` lines, `#` comments; `a | b | c` is a list and the grid\n"
+        "is the product of all lists. `mode = sim|run|validate` names the subcommand; every\n"
+        "other key is one of its long options without dashes (an empty value is a bare\n"
+        "flag, the item (none) leaves the option out); `collect = summary.csv | tokens.csv`\n"
+        "names the per-run CSVs to gather (further ones go to DIR/combined-<name>.csv).\n\n"
+        "options:\n"
+        "  -o, --out DIR          results folder of this sweep (e.g. results/fig7)\n"
+        "  -j, --jobs N           runs at once (default: the number of cores)\n"
+        "  -n, --dry-run          print each run's id, state and command; run nothing\n"
+        "      --emit-jobs FILE   write one command per run for GNU parallel; run nothing\n"
+        "      --emit-slurm FILE  write a Slurm array script (and DIR/jobs.txt unless\n"
+        "                         --emit-jobs names the jobs file); run nothing\n"
+        "      --only RUN_ID      run just this configuration (what each cluster job does)\n"
+        "      --combine DIR      only rebuild DIR/combined.csv from DIR/sweep.conf and the\n"
+        "                         finished run folders (after a cluster run)\n"
+        "  -h, --help             this text\n\n"
+        "example:\n"
+        "  llmflash sweep experiments/fig7.conf --jobs 2 --out results/fig7\n"
+        "  llmflash sweep experiments/fig7.conf --out results/fig7 --emit-jobs jobs.txt\n"
+        "  parallel --jobs 16 < jobs.txt && llmflash sweep --combine results/fig7\n");
+}
+
+static int print_combine(const char *out_dir, const lf_sweep *s)
+{
+    lf_err err;
+    lf_sweep_combine_report cr;
+    if (lf_sweep_combine(s, out_dir, &cr, &err) != LF_OK)
+        return lf_cli_error(CMD, &err);
+    printf("combined: %s/combined.csv (%zu rows from %zu of %zu runs", out_dir, cr.rows, cr.done,
+           cr.runs);
+    if (cr.missing)
+        printf("; %zu not done, e.g. %s", cr.missing, cr.first_missing);
+    printf(")\n");
+    for (size_t k = 1; k < s->n_collect; k++)
+        printf("combined: %s/combined-%.*s.csv\n", out_dir,
+               (int)(strlen(s->collect[k]) - 4), s->collect[k]);
+    return LF_EXIT_OK;
+}
+
+static int dry_run(const lf_sweep *s, const char *out_dir, const char *const *prefix)
+{
+    lf_err err;
+    size_t done = 0;
+    char line[16384], id[LF_SWEEP_ID_MAX];
+    for (size_t i = 0; i < s->n_runs; i++) {
+        int d = lf_sweep_is_done(s, i, out_dir);
+        done += d;
+        lf_sweep_run_id(s, i, id);
+        if (lf_sweep_command_line(s, i, prefix, out_dir, line, sizeof line, &err) != LF_OK)
+            return lf_cli_error(CMD, &err);
+        printf("%-4s %s\n     %s\n", d ? "done" : "todo", id, line);
+    }
+    printf("%zu runs, %zu done, %zu to run\n", s->n_runs, done, s->n_runs - done);
+    return LF_EXIT_OK;
+}
+
+static int emit(const lf_sweep *s, const char *out_dir, const char *exe, const char *jobs,
+                const char *slurm)
+{
+    lf_err err;
+    char copy[4200], cwd[PATH_MAX], jobs_buf[4200];
+    if (!getcwd(cwd, sizeof cwd)) {
+        lf_fail(&err, LF_EIO, "cannot get the current folder");
+        return lf_cli_error(CMD, &err);
+    }
+    if (lf_sweep_save_copy(s, out_dir, copy, sizeof copy, &err) != LF_OK)
+        return lf_cli_error(CMD, &err);
+    if (!jobs) {
+        snprintf(jobs_buf, sizeof jobs_buf, "%s/jobs.txt", out_dir);
+        jobs = jobs_buf;
+    }
+    if (lf_sweep_emit_jobs(s, exe, cwd, copy, out_dir, jobs, &err) != LF_OK)
+        return lf_cli_error(CMD, &err);
+    printf("wrote %s: %zu jobs (one per line)\n", jobs, s->n_runs);
+    if (slurm) {
+        if (lf_sweep_emit_slurm(s, cwd, out_dir, jobs, slurm, &err) != LF_OK)
+            return lf_cli_error(CMD, &err);
+        printf("wrote %s: Slurm array 0-%zu; submit with: sbatch %s\n", slurm, s->n_runs - 1,
+               slurm);
+    } else {
+        printf("run them with e.g.: parallel --jobs 16 < %s\n", jobs);
+    }
+    printf("then combine with: llmflash sweep --combine %s\n", out_dir);
+    return LF_EXIT_OK;
+}
+
+static int run(const lf_sweep *s, const char *out_dir, const char *const *prefix, unsigned jobs,
+               const char *only)
+{
+    lf_err err;
+    lf_sweep_exec ex = {.prefix = prefix, .jobs = jobs, .only = -1, .progress = 1};
+    if (only) {
+        size_t idx;
+        if (lf_sweep_find(s, only, &idx, &err) != LF_OK)
+            return lf_cli_error(CMD, &err);
+        ex.only = (long)idx;
+    } else {
+        char copy[4200];
+        if (lf_sweep_save_copy(s, out_dir, copy, sizeof copy, &err) != LF_OK)
+            return lf_cli_error(CMD, &err);
+    }
+    lf_sweep_report rep;
+    if (lf_sweep_run(s, out_dir, &ex, &rep, &err) != LF_OK)
+        return lf_cli_error(CMD, &err);
+    printf("sweep %s: %zu runs into %s: %zu ran ok, %zu failed, %zu skipped (already done)\n",
+           s->path, rep.total, out_dir, rep.ok, rep.failed, rep.skipped);
+    size_t shown = 0;
+    char dir[4200];
+    for (size_t i = 0; i < s->n_runs && shown < 10; i++) {
+        if (rep.state[i] != LF_RUN_FAILED)
+            continue;
+        lf_sweep_run_dir(s, i, out_dir, dir, sizeof dir);
+        fprintf(stderr, "llmflash sweep: run failed (exit %d): see %s/sweep.log\n",
+                rep.exit_code[i], dir);
+        shown++;
+    }
+    if (rep.failed > shown)
+        fprintf(stderr, "llmflash sweep: ... and %zu more failed runs\n", rep.failed - shown);
+    int failed = rep.failed > 0;
+    lf_sweep_report_free(&rep);
+    if (!only && print_combine(out_dir, s) != LF_EXIT_OK)
+        return LF_EXIT_FAIL;
+    return failed ? LF_EXIT_FAIL : LF_EXIT_OK;
+}
+
+int cmd_sweep(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"out", required_argument, 0, 'o'},   {"jobs", required_argument, 0, 'j'},
+        {"dry-run", no_argument, 0, 'n'},     {"emit-jobs", required_argument, 0, 'J'},
+        {"emit-slurm", required_argument, 0, 'S'}, {"only", required_argument, 0, 'O'},
+        {"combine", required_argument, 0, 'C'}, {"help", no_argument, 0, 'h'},
+        {0, 0, 0, 0}};
+    const char *out = NULL, *emit_jobs = NULL, *emit_slurm = NULL, *only = NULL, *combine = NULL;
+    unsigned jobs = 0;
+    int dry = 0, c;
+    while ((c = getopt_long(argc, argv, "o:j:nh", opts, NULL)) != -1) {
+        switch (c) {
+        case 'o': out = optarg; break;
+        case 'j': {
+            char *end;
+            long v = strtol(optarg, &end, 10);
+            if (*end || v < 1 || v > 4096)
+                return lf_cli_usage(CMD, "--jobs wants a whole number from 1 to 4096, got '%s'",
+                                    optarg);
+            jobs = (unsigned)v;
+            break;
+        }
+        case 'n': dry = 1; break;
+        case 'J': emit_jobs = optarg; break;
+        case 'S': emit_slurm = optarg; break;
+        case 'O': only = optarg; break;
+        case 'C': combine = optarg; break;
+        case 'h': help(); return LF_EXIT_OK;
+        default: return lf_cli_bad_option(CMD, argc, argv);
+        }
+    }
+    if (optind + 1 < argc)
+        return lf_cli_usage(CMD, "one sweep file expected, got '%s' too", argv[optind + 1]);
+    const char *file = optind < argc ? argv[optind] : NULL;
+    char combine_conf[4200];
+    if (combine) {
+        if (out || dry || emit_jobs || emit_slurm || only)
+            return lf_cli_usage(CMD, "--combine DIR goes alone (optionally with the sweep file)");
+        if (!file) {
+            snprintf(combine_conf, sizeof combine_conf, "%s/sweep.conf", combine);
+            file = combine_conf;
+            if (!lf_file_exists(file)) {
+                lf_err err;
+                lf_fail(&err, LF_EIO,
+                        "%s: no sweep.conf (llmflash sweep copies the sweep file there); name "
+                        "the sweep file: llmflash sweep FILE.conf --combine %s",
+                        combine, combine);
+                return lf_cli_error(CMD, &err);
+            }
+        }
+        out = combine;
+    }
+    if (!file)
+        return lf_cli_usage(CMD, "missing the sweep file (e.g. experiments/fig7.conf)");
+    if (!out)
+        return lf_cli_usage(CMD, "missing --out DIR (e.g. --out results/fig7)");
+    if (only && (dry || emit_jobs || emit_slurm))
+        return lf_cli_usage(CMD, "--only runs one configuration; it does not mix with "
+                                 "--dry-run or --emit-*");
+
+    lf_sweep s;
+    lf_err err;
+    if (lf_sweep_load(file, &s, &err) != LF_OK)
+        return lf_cli_error(CMD, &err);
+
+    /* The command each run executes: this binary, or (for tests of the runner) a shell
+     * command given in LLMFLASH_SWEEP_CMD that receives the arguments as "$@". */
+    char exe[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (n > 0)
+        exe[n] = '\0';
+    else
+        snprintf(exe, sizeof exe, "/proc/self/exe");
+    const char *fake = getenv("LLMFLASH_SWEEP_CMD");
+    const char *self_prefix[] = {exe, NULL};
+    const char *fake_prefix[] = {"/bin/sh", "-c", fake, "llmflash-sweep", NULL};
+    const char *const *prefix = fake && *fake ? fake_prefix : self_prefix;
+
+    int rc;
+    if (combine)
+        rc = print_combine(out, &s);
+    else if (dry)
+        rc = dry_run(&s, out, prefix);
+    else if (emit_jobs || emit_slurm)
+        rc = emit(&s, out, exe, emit_jobs, emit_slurm);
+    else
+        rc = run(&s, out, prefix, jobs, only);
+    lf_sweep_free(&s);
+    return rc;
+}

@@ -1,0 +1,44 @@
+/* lf_cli_probe: the probe options shared by `llmflash probe` and `llmflash calibrate`
+ * (--file --size --chunks --threads --engine --seconds --repeats --seed), parsed into
+ * an lf_probe_opts. The chunk and thread arrays are malloc'ed: lf_cli_probe_free. */
+#ifndef LF_CLI_PROBE_H
+#define LF_CLI_PROBE_H
+
+#include <getopt.h>
+
+#include "lf_probe.h"
+
+/* getopt_long entries of the shared options (codes 'f', 's', 'c', 't', 'e', 'S', 'R', 'r'). */
+#define LF_CLI_PROBE_LONGOPTS                                                                  \
+    {"file", required_argument, 0, 'f'}, {"size", required_argument, 0, 's'},                  \
+        {"chunks", required_argument, 0, 'c'}, {"threads", required_argument, 0, 't'},         \
+        {"engine", required_argument, 0, 'e'}, {"seconds", required_argument, 0, 'S'},         \
+        {"repeats", required_argument, 0, 'R'}, {"seed", required_argument, 0, 'r'}
+
+/* The help lines of the shared options. */
+#define LF_CLI_PROBE_HELP                                                                      \
+    "  --file PATH        test file, on the disk to measure (not tmpfs); created with\n"       \
+    "                     --size bytes of random data when missing (kept afterwards)\n"        \
+    "  --size BYTES       size of a new test file (default 2g; sizes like 512m, 2g)\n"         \
+    "  --chunks LIST      read sizes, multiples of 4k (default 4k,16k,32k,64k,256k,1m)\n"      \
+    "  --threads LIST     reads in flight (default 1,4,8,16,32)\n"                             \
+    "  --seconds S        time per measurement (default 0.4)\n"                                \
+    "  --repeats R        measurements per point, in R passes over the grid; the row\n"        \
+    "                     kept is the one with the median MB/s (default 3)\n"                  \
+    "  --seed N           seed of offsets and file content (default 1)\n"
+
+typedef struct {
+    lf_probe_opts o;
+    const char *chunks_s, *threads_s;
+} lf_cli_probe;
+
+/* Defaults: 2 GiB, the grid, psync, 0.4 s x 3, seed 1. */
+void lf_cli_probe_init(lf_cli_probe *p);
+/* Handles getopt code c if it is a shared option: returns 1 (handled), 0 (not ours), or
+ * -1 after printing a usage error (exit with LF_EXIT_USAGE). */
+int lf_cli_probe_option(lf_cli_probe *p, const char *cmd, int c, const char *arg);
+/* Checks --file and parses the lists into p->o: 0, or LF_EXIT_USAGE after a message. */
+int lf_cli_probe_finish(lf_cli_probe *p, const char *cmd);
+void lf_cli_probe_free(lf_cli_probe *p);
+
+#endif

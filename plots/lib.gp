@@ -1,0 +1,30 @@
+# plots/lib.gp: what every figure script shares. Loaded by each plots/*.gp with
+#   here = system("dirname '".ARG0."'"); load here."/lib.gp"
+# Variables a caller may set with gnuplot -e "...":
+#   res  the results folder the inputs are read from (default "results")
+#   out  the folder the figures are written to (default res."/figures")
+# Each figure is written as out/NAME.png (pngcairo) and out/NAME.pdf (pdfcairo).
+if (!exists("res")) res = "results"
+if (!exists("out")) out = res."/figures"
+system(sprintf("mkdir -p '%s'", out))
+set datafile separator comma
+set datafile missing ""
+set key noautotitle
+set grid lc rgb "#dddddd"
+
+# The command that selects and opens an output: eval begin("png") / eval begin("pdf").
+begin(fmt) = (fmt eq "png" ? "set terminal pngcairo size 1000,640 font 'sans,11' noenhanced" \
+                           : "set terminal pdfcairo size 7in,4.5in font 'sans,9' noenhanced") \
+             . sprintf("; set output '%s/%s.%s'", out, name, fmt)
+
+# Header row of a CSV ("" when the file is absent or empty).
+header(f) = system(sprintf("head -n 1 '%s' 2>/dev/null | tr -d '\\r'", f))
+has_col(f, c) = strstrt(",".header(f).",", ",".c.",") > 0
+exists_file(f) = system(sprintf("test -s '%s' && echo 1 || echo 0", f)) eq "1"
+# Distinct values of column c, in first-seen order, one per line (for `do for [v in ...]`:
+# values must not contain blanks).
+uniq(f, c) = system(sprintf("awk -F, 'NR==1{for(i=1;i<=NF;i++) if($i==\"%s\") k=i; next} k && !seen[$k]++ {print $k}' '%s'", c, f))
+# Data rows of a CSV.
+nrows(f) = int(system(sprintf("awk 'NR>1 && NF' '%s' | wc -l", f)))
+# The file's name without folder and without the given suffix.
+stem(f, suffix) = system(sprintf("basename '%s' '%s'", f, suffix))
