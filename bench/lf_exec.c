@@ -291,6 +291,11 @@ static int exec_layer(lf_backend *b, const lf_step *s, lf_times *out, lf_err *er
     if (s->layer >= e->cfg.n_layers)
         return lf_fail(err, LF_ERANGE, "executor: layer %u beyond the %u prepared", s->layer,
                        e->cfg.n_layers);
+    if (s->n_pagecache)
+        return lf_fail(err, LF_EUNSUP, "executor: token %u layer %u: the policy serves %u loads "
+                       "from the OS page cache, a tier the executor (direct I/O) does not have; "
+                       "use a policy without the page-cache model", s->token, s->layer,
+                       s->n_pagecache);
     int rc = reserve(e, s, err);
     if (rc)
         return rc;
