@@ -36,14 +36,16 @@ static void help(void)
         "  DRAM       memcpy bandwidth of 256 MiB buffers, the fixed cost of one 256-byte\n"
         "             move between random slots, malloc+free of 64 MiB\n"
         "  page cache buffered reads of PATH's first 64 MiB once cached\n"
-        "  compute    the sparse FFN kernel (OPT-6.7B shape, fp32): flop/s with the rows in\n"
-        "             cache, bytes/s with 128 MiB of rows (the roofline's two rates)\n"
+        "  compute    the sparse FFN kernel (OPT-6.7B shape, --dtype): flop/s with the rows\n"
+        "             in cache, weight bytes/s with 4096 rows (the roofline's two rates)\n"
         "\n"
         "options:\n" LF_CLI_PROBE_HELP
         "  -o, --output FILE  the profile to write (atomically)\n"
         "  --engine NAME      psync (default) or io_uring\n"
         "  --probe-csv FILE   also keep the probe's CSV\n"
         "  --name NAME        profile name (default: the output's base name)\n"
+        "  --dtype T          weights of the compute measurement: fp16 (default, what\n"
+        "                     `weights make` writes and the executor runs) or fp32\n"
         "\n"
         "example:\n"
         "  llmflash calibrate --file /var/tmp/probe.bin -o costmodel/devices/mybox.conf\n");
@@ -56,21 +58,30 @@ static void on_row(const lf_probe_row *r, size_t i, size_t total, void *arg)
             total, (unsigned long long)r->chunk, r->threads, r->mb_s);
 }
 
-static int measure_compute(double *flops, double *bw, const char **how, lf_err *err)
+/* dtype: "fp16" or "fp32", the weights the kernel streams (fp16 halves the bytes per
+ * flop and adds a conversion, so the two rates differ from fp32's). */
+static int measure_compute(const char *dtype, double *flops, double *bw, const char **how,
+                           lf_err *err)
 {
 #ifdef HAVE_LF_FFN
     lf_model m;
+    lf_dtype dt;
     double f_small, b_small, f_big, b_big;
-    int rc = lf_model_lookup("opt-6.7b", &m, err);
+    int rc = lf_dtype_parse(dtype, &dt, err);
     if (rc == LF_OK)
-        rc = lf_ffn_measure(&m, LF_DTYPE_FP32, 16, 0.5, &f_small, &b_small, err);
+        rc = lf_model_lookup("opt-6.7b", &m, err);
     if (rc == LF_OK)
-        rc = lf_ffn_measure(&m, LF_DTYPE_FP32, 4096, 1.0, &f_big, &b_big, err);
+        rc = lf_ffn_measure(&m, dt, 16, 0.5, &f_small, &b_small, err);
+    if (rc == LF_OK)
+        rc = lf_ffn_measure(&m, dt, 4096, 1.0, &f_big, &b_big, err);
+    static char what[96];
+    snprintf(what, sizeof what, "%s, %s rows", lf_ffn_path(), dtype);
     *flops = f_small;
     *bw = b_big;
-    *how = lf_ffn_path();
+    *how = what;
     return rc;
 #else
+    (void)dtype;
     double f_small, b_small, f_big, b_big;
     int rc = lf_membench_ffn(4096, 16, 0.5, &f_small, &b_small, err);
     if (rc == LF_OK)
@@ -88,11 +99,12 @@ int cmd_calibrate(int argc, char **argv)
                                          {"output", required_argument, 0, 'o'},
                                          {"probe-csv", required_argument, 0, 'p'},
                                          {"name", required_argument, 0, 'n'},
+                                         {"dtype", required_argument, 0, 'd'},
                                          {"help", no_argument, 0, 'h'},
                                          {0, 0, 0, 0}};
     lf_cli_probe p;
     lf_cli_probe_init(&p);
-    const char *out = NULL, *csv = NULL, *name = NULL;
+    const char *out = NULL, *csv = NULL, *name = NULL, *dtype = "fp16";
     int c;
     lf_cli_reset_getopt();
     while ((c = getopt_long(argc, argv, "o:h", opts, NULL)) != -1) {
@@ -105,6 +117,11 @@ int cmd_calibrate(int argc, char **argv)
         case 'o': out = optarg; break;
         case 'p': csv = optarg; break;
         case 'n': name = optarg; break;
+        case 'd':
+            if (strcmp(optarg, "fp16") && strcmp(optarg, "fp32"))
+                return lf_cli_usage(CMD, "--dtype '%s': use fp16 or fp32", optarg);
+            dtype = optarg;
+            break;
         case 'h': help(); return LF_EXIT_OK;
         default: return lf_cli_bad_option(CMD, argc, argv);
         }
@@ -156,7 +173,7 @@ int cmd_calibrate(int argc, char **argv)
         (rc = lf_membench_op(256, d->dram_copy_bw, 0.5, &d->dram_op_s, &err)) ||
         (rc = lf_membench_alloc(64u << 20, 0.2, &d->dram_alloc_s, &err)) ||
         (rc = lf_membench_pagecache(file, 0.5, &d->pagecache_bw, &d->pagecache_latency_s, &err)) ||
-        (rc = measure_compute(&d->compute_flops, &d->mem_bw, &how, &err)))
+        (rc = measure_compute(dtype, &d->compute_flops, &d->mem_bw, &how, &err)))
         return lf_cli_error("calibrate", &err);
     if (name)
         snprintf(d->name, sizeof d->name, "%s", name);

@@ -127,6 +127,26 @@ static int fill_config(const lf_sim_config *c, const lf_device *dev, const lf_si
 static int setup_layout(const lf_sim_config *c, const lf_trace *profile, const lf_device *dev,
                         lf_sim_result *r, lf_err *err)
 {
+    if (c->layout_from) {
+        const lf_layout *f = c->layout_from;
+        if (f->units != lf_model_units(&r->model) || f->n_layers < r->model.n_layers ||
+            f->dtype_bytes != r->dtype_bytes)
+            return lf_fail(err, LF_EINVAL,
+                           "sim: the given layout (%u layers x %u units, %u-byte values) does not "
+                           "fit the model (%u x %u, %u-byte values)",
+                           f->n_layers, f->units, f->dtype_bytes, r->model.n_layers,
+                           lf_model_units(&r->model), r->dtype_bytes);
+        r->layout = *f;
+        r->layout.n_layers = r->model.n_layers;
+        r->layout.friend_of = NULL;
+        if (f->friend_of) {
+            size_t n = (size_t)r->layout.n_layers * r->layout.units;
+            if (!(r->layout.friend_of = malloc(n * sizeof *f->friend_of)))
+                return lf_fail(err, LF_ENOMEM, "sim: out of memory for the friend table");
+            memcpy(r->layout.friend_of, f->friend_of, n * sizeof *f->friend_of);
+        }
+        return LF_OK;
+    }
     uint32_t align = c->alignment ? c->alignment
                                   : (dev->flash_alignment ? dev->flash_alignment : 4096);
     int rc = lf_layout_init(&r->layout, c->layout, &r->model, r->dtype_bytes, align, 0, err);
@@ -186,7 +206,7 @@ int lf_sim_run(const lf_sim_config *c, const lf_trace *trace, const lf_trace *pr
         lf_sim_backend sb;
         lf_sim_backend_init(&be, &sb, dev, &r->model, r->dtype_bytes, c->threads);
         sb.stream_bytes = c->stream_bytes;
-        rc = lf_replay(&rc_cfg, &be, r->rows, err);
+        rc = lf_replay(&rc_cfg, c->backend ? c->backend : &be, r->rows, err);
         if (rc == LF_OK && pol->counters)
             pol->counters(pol, r->policy_counters, sizeof r->policy_counters);
     }

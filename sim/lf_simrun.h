@@ -41,6 +41,11 @@ typedef struct {
     uint32_t coact_profile_tokens; /* tokens of the profile used for friends; default 256 */
     uint64_t stream_bytes;         /* baseline only: non-FFN bytes read per token */
     int quiet;                     /* no progress line */
+    /* The executor (`llmflash run`, `validate`) replays the same plan another way: */
+    lf_backend *backend;           /* NULL = the simulator's backend on `dev` */
+    const lf_layout *layout_from;  /* NULL = built here; else copied (friends included):
+                                    * the weights file's layout, its n_layers cut to the
+                                    * trace's */
 } lf_sim_config;
 
 typedef struct {

@@ -1,0 +1,544 @@
+/* Tests of the executor (bench/): the FFN kernel on hand-computed cases, the DRAM
+ * manager against a dense FFN after many tokens of churn (real reads from a small file in
+ * build/testtmp), the executor and the simulator seeing the same reads and evictions,
+ * and the weights/run/validate commands. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "lf_exec.h"
+#include "lf_ffn.h"
+#include "lf_fs.h"
+#include "lf_half.h"
+#include "lf_replay.h"
+#include "lf_test.h"
+#include "lf_weights.h"
+
+/* ------------------------------------------------------------------ FFN kernel */
+
+static void test_ffn_hand(void **st)
+{
+    (void)st;
+    /* two ReLU units, d = 2: unit 0 up (1,2) down (3,4) bias -1; unit 1 up (-1,0) down
+     * (5,5) bias 0. x = (1,1): h0 = relu(3-1) = 2, h1 = relu(-1) = 0 -> y = (6, 8). */
+    float rows32[2][4] = {{1, 2, 3, 4}, {-1, 0, 5, 5}};
+    float bias[2] = {-1, 0}, x[2] = {1, 1}, y[2];
+    lf_ffn_shape s = {LF_ACT_RELU, LF_DTYPE_FP32, 2, 2, 2 * sizeof(float), 4 * sizeof(float)};
+    lf_ffn_sparse(&s, rows32, bias, 2, x, y);
+    assert_true(y[0] == 6.0f && y[1] == 8.0f);
+    uint16_t rows16[2][4];
+    for (int r = 0; r < 2; r++)
+        lf_float_to_half_n(rows32[r], rows16[r], 4);
+    s.dtype = LF_DTYPE_FP16;
+    s.part_stride = 2 * 2;
+    s.row_stride = 4 * 2;
+    lf_ffn_sparse(&s, rows16, bias, 2, x, y);
+    assert_true(y[0] == 6.0f && y[1] == 8.0f);
+    /* SwiGLU: gate (1,0), up (0,2), down (1,-1); x = (1,1): silu(1) * 2 = 2/(1+e^-1) */
+    float sw[6] = {1, 0, 0, 2, 1, -1};
+    lf_ffn_shape g = {LF_ACT_SWIGLU, LF_DTYPE_FP32, 2, 3, 2 * sizeof(float), 6 * sizeof(float)};
+    lf_ffn_sparse(&g, sw, NULL, 1, x, y);
+    assert_float_equal(y[0], 1.4621172, 1e-6);
+    assert_float_equal(y[1], -1.4621172, 1e-6);
+}
+
+/* d = 37 (a vector tail), many rows: against a double-precision loop. */
+static void test_ffn_vs_naive(void **st)
+{
+    (void)st;
+    enum { D = 37, R = 50 };
+    float rows[R][2 * D], bias[R], x[D], y[D];
+    uint32_t s = 1;
+    for (int r = 0; r < R; r++) {
+        for (int i = 0; i < 2 * D; i++) {
+            s = s * 1664525u + 1013904223u;
+            rows[r][i] = (float)((int32_t)s) / 2147483648.0f;
+        }
+        bias[r] = (r % 3) - 1.0f;
+    }
+    for (int i = 0; i < D; i++)
+        x[i] = (float)(i % 5) - 2.0f;
+    lf_ffn_shape sh = {LF_ACT_RELU, LF_DTYPE_FP32, D, 2, D * sizeof(float), 2 * D * sizeof(float)};
+    lf_ffn_sparse(&sh, rows, bias, R, x, y);
+    for (int i = 0; i < D; i++) {
+        double want = 0;
+        for (int r = 0; r < R; r++) {
+            double h = bias[r];
+            for (int k = 0; k < D; k++)
+                h += (double)x[k] * rows[r][k];
+            if (h > 0)
+                want += h * rows[r][D + i];
+        }
+        assert_float_equal(y[i], want, 1e-4);
+    }
+    assert_float_equal(lf_ffn_flops(&sh, 10), 2.0 * 2 * D * 10, 0);
+    double fl, by;
+    lf_err err;
+    lf_model m;
+    assert_int_equal(lf_model_lookup("custom:1,256,1024", &m, &err), LF_OK);
+    assert_int_equal(lf_ffn_measure(&m, LF_DTYPE_FP16, 64, 0.01, &fl, &by, &err), LF_OK);
+    assert_true(fl > 1e6 && by > 1e6);
+}
+
+/* ------------------------------------------------------------------ traces, policy */
+
+#define L_LAYERS 3
+#define D_MODEL 64
+#define UNITS 256
+
+/* A trace with churn: each token needs ~24 units per layer, half of them from a hot set. */
+static void make_trace(lf_trace *t, const char *model, uint32_t n_tok, uint32_t seed)
+{
+    lf_err err;
+    lf_model m;
+    assert_int_equal(lf_model_lookup(model, &m, &err), LF_OK);
+    assert_int_equal(lf_trace_init(t, &m, 2, 0, 0, &err), LF_OK);
+    uint32_t s = seed;
+    for (uint32_t tok = 0; tok < n_tok; tok++) {
+        for (uint32_t l = 0; l < m.n_layers; l++) {
+            uint8_t on[UNITS] = {0};
+            for (int k = 0; k < 24; k++) {
+                s = s * 1664525u + 1013904223u;
+                uint32_t u = (s >> 8) % (k < 12 ? 40 : m.d_ff);
+                on[u] = 1;
+            }
+            uint32_t ids[UNITS], n = 0;
+            for (uint32_t u = 0; u < m.d_ff; u++)
+                if (on[u])
+                    ids[n++] = u;
+            assert_int_equal(lf_trace_append_layer(t, l, ids, n, NULL, &err), LF_OK);
+        }
+        assert_int_equal(lf_trace_end_token(t, (int32_t)tok, &err), LF_OK);
+    }
+}
+
+/* A window policy (keep the units wanted in the last k tokens), local to the tests. */
+typedef struct {
+    uint32_t k, units;
+    int64_t *last;  /* layers*units: last token wanting the unit, -1 never */
+    uint8_t *res;   /* layers*units: resident */
+} tw_state;
+
+static int tw_step(lf_policy *p, uint32_t layer, uint32_t token, const uint32_t *want,
+                   uint32_t n_want, lf_plan *plan, lf_err *err)
+{
+    (void)err;
+    tw_state *s = p->state;
+    int64_t *last = s->last + (size_t)layer * s->units;
+    uint8_t *res = s->res + (size_t)layer * s->units;
+    for (uint32_t i = 0; i < n_want; i++)
+        last[want[i]] = token;
+    plan->n_evict = plan->n_load = plan->n_hit = plan->n_resident = 0;
+    for (uint32_t u = 0; u < s->units; u++) {
+        if (res[u] && (int64_t)token - last[u] >= (int64_t)s->k) {
+            res[u] = 0;
+            plan->evict[plan->n_evict++] = u;
+        }
+    }
+    for (uint32_t i = 0; i < n_want; i++) {
+        if (res[want[i]])
+            plan->n_hit++;
+        else {
+            res[want[i]] = 1;
+            plan->load[plan->n_load++] = want[i];
+        }
+    }
+    for (uint32_t u = 0; u < s->units; u++)
+        plan->n_resident += res[u];
+    return LF_OK;
+}
+
+static void tw_destroy(lf_policy *p)
+{
+    tw_state *s = p->state;
+    free(s->last);
+    free(s->res);
+    free(s);
+}
+
+static lf_policy *tw_create(uint32_t k, uint32_t layers, uint32_t units)
+{
+    lf_policy *p = calloc(1, sizeof *p);
+    tw_state *s = calloc(1, sizeof *s);
+    s->k = k;
+    s->units = units;
+    s->last = malloc(sizeof(int64_t) * layers * units);
+    s->res = calloc((size_t)layers * units, 1);
+    for (size_t i = 0; i < (size_t)layers * units; i++)
+        s->last[i] = -1000;
+    p->name = "test-window";
+    p->state = s;
+    p->step = tw_step;
+    p->destroy = tw_destroy;
+    return p;
+}
+
+static void tw_free(lf_policy *p)
+{
+    p->destroy(p);
+    free(p);
+}
+
+static const char *make_weights(const char *name, const char *model, lf_layout_kind kind,
+                                lf_dtype dt, uint32_t align, const lf_trace *profile)
+{
+    lf_model m;
+    lf_err err;
+    assert_int_equal(lf_model_lookup(model, &m, &err), LF_OK);
+    lf_weights_spec spec = {&m, kind, dt, 0, align, 42, profile};
+    const char *p = lf_test_path(name);
+    int rc = lf_weights_make(p, &spec, &err);
+    if (rc)
+        fprintf(stderr, "%s\n", err.msg);
+    assert_int_equal(rc, LF_OK);
+    return p;
+}
+
+/* ------------------------------------------------------------------ executor */
+
+/* Wraps a backend: records every step's counts, and for the executor compares its
+ * output with a dense FFN over the resident set computed from generated values. */
+typedef struct {
+    lf_backend *inner;
+    lf_exec *exec;            /* NULL for the simulator */
+    const lf_weights *w;
+    uint64_t steps, reads, bytes, evictions, moves, offsets_sum, loads;
+    double max_err;
+    uint64_t compared;
+} probe_state;
+
+static int probe_layer(lf_backend *b, const lf_step *s, lf_times *out, lf_err *err)
+{
+    probe_state *p = b->state;
+    int rc = p->inner->layer(p->inner, s, out, err);
+    if (rc)
+        return rc;
+    p->steps++;
+    p->reads += s->n_reads;
+    p->bytes += s->bytes_read;
+    p->evictions += s->plan->n_evict;
+    p->loads += s->plan->n_load;
+    p->moves += s->n_moves;
+    for (uint32_t i = 0; i < s->n_reads; i++)
+        p->offsets_sum += s->reads[i].offset * (i + 1);
+    if (!p->exec)
+        return LF_OK;
+    /* dense reference: sorted resident ids, double precision, generated values */
+    const lf_weights_header *h = &p->w->h;
+    uint32_t d = h->d_model, n = s->slots->num_used;
+    const float *x = lf_exec_last_input(p->exec), *y = lf_exec_last_output(p->exec);
+    float up[D_MODEL], down[D_MODEL];
+    double ref[D_MODEL] = {0};
+    uint32_t seen = 0;
+    for (uint32_t u = 0; u < h->units; u++) {
+        if (!lf_slots_has(s->slots, u))
+            continue;
+        seen++;
+        lf_weights_values(h, s->layer, u, 0, up);
+        lf_weights_values(h, s->layer, u, 1, down);
+        double a = lf_weights_bias(h, s->layer, u);
+        for (uint32_t i = 0; i < d; i++)
+            a += (double)x[i] * up[i];
+        if (a > 0)
+            for (uint32_t i = 0; i < d; i++)
+                ref[i] += a * down[i];
+    }
+    assert_int_equal(seen, n);
+    for (uint32_t i = 0; i < d; i++) {
+        double e = fabs(ref[i] - y[i]) / (1.0 + fabs(ref[i]));
+        if (e > p->max_err)
+            p->max_err = e;
+    }
+    p->compared++;
+    return LF_OK;
+}
+
+static void probe_init(lf_backend *b, probe_state *p, lf_backend *inner, lf_exec *e,
+                       const lf_weights *w)
+{
+    memset(p, 0, sizeof *p);
+    p->inner = inner;
+    p->exec = e;
+    p->w = w;
+    memset(b, 0, sizeof *b);
+    b->state = p;
+    b->layer = probe_layer;
+}
+
+static lf_device toy_device(void)
+{
+    lf_device d;
+    memset(&d, 0, sizeof d);
+    snprintf(d.name, sizeof d.name, "toy");
+    d.flash_latency_s = 100e-6;
+    d.flash_stream_bw = 1e9;
+    d.flash_max_bw = 4e9;
+    d.flash_max_iops = 1e5;
+    d.flash_alignment = 4096;
+    d.dram_copy_bw = 10e9;
+    d.dram_op_s = 1e-7;
+    d.compute_flops = 1e10;
+    d.mem_bw = 1e10;
+    return d;
+}
+
+typedef struct {
+    lf_layout_kind kind;
+    lf_dtype dt;
+    lf_dram_strategy dram;
+    uint64_t max_gap, max_read;
+    const char *engine;
+} exec_case;
+
+static void run_case(const exec_case *c, const lf_trace *t, const lf_trace *prof)
+{
+    lf_err err;
+    const char *p = make_weights("ex.w", "custom:3,64,256", c->kind, c->dt, 4096, prof);
+    lf_weights w;
+    assert_int_equal(lf_weights_open(p, &w, &err), LF_OK);
+    assert_int_equal(lf_weights_check_trace(&w, t, &err), LF_OK);
+    lf_model m = w.model;
+    uint32_t n_tok = t->n_tokens;
+    lf_token_row *rows_e = calloc(n_tok, sizeof *rows_e), *rows_s = calloc(n_tok, sizeof *rows_s);
+
+    /* executor */
+    lf_exec_cfg ecfg = {&w, c->engine, 4, c->dram, 3, 9};
+    lf_exec *e;
+    int rc = lf_exec_create(&ecfg, &e, &err);
+    if (rc == LF_EUNSUP) { /* no O_DIRECT here: buffered reads the same bytes */
+        ecfg.engine = "buffered";
+        rc = lf_exec_create(&ecfg, &e, &err);
+    }
+    assert_int_equal(rc, LF_OK);
+    lf_backend eb, pb;
+    lf_exec_backend(&eb, e);
+    probe_state pe;
+    probe_init(&pb, &pe, &eb, strcmp(c->engine, "null") ? e : NULL, &w);
+    lf_policy *pol = tw_create(3, 3, UNITS);
+    lf_replay_cfg rcfg;
+    memset(&rcfg, 0, sizeof rcfg);
+    rcfg.trace = t;
+    rcfg.model = &m;
+    rcfg.dtype_bytes = lf_dtype_bytes(c->dt);
+    rcfg.policy = pol;
+    rcfg.layout = &w.layout;
+    rcfg.reader = (lf_reader_cfg){c->max_gap, c->max_read, 4};
+    rcfg.dram = c->dram;
+    rcfg.quiet = 1;
+    rc = lf_replay(&rcfg, &pb, rows_e, &err);
+    if (rc)
+        fprintf(stderr, "%s\n", err.msg);
+    assert_int_equal(rc, LF_OK);
+    tw_free(pol);
+    lf_exec_stats es;
+    lf_exec_stats_get(e, &es);
+    lf_exec_free(e);
+
+    /* simulator, same plan */
+    lf_device dev = toy_device();
+    lf_backend sb;
+    lf_sim_backend sbs;
+    lf_sim_backend_init(&sb, &sbs, &dev, &m, lf_dtype_bytes(c->dt), 4);
+    probe_state ps;
+    lf_backend pb2;
+    probe_init(&pb2, &ps, &sb, NULL, &w);
+    pol = tw_create(3, 3, UNITS);
+    rcfg.policy = pol;
+    assert_int_equal(lf_replay(&rcfg, &pb2, rows_s, &err), LF_OK);
+    tw_free(pol);
+
+    /* same decisions, reads and bytes */
+    assert_int_equal(pe.steps, ps.steps);
+    assert_int_equal(pe.reads, ps.reads);
+    assert_int_equal(pe.bytes, ps.bytes);
+    assert_int_equal(pe.evictions, ps.evictions);
+    assert_int_equal(pe.moves, ps.moves);
+    assert_int_equal(pe.offsets_sum, ps.offsets_sum);
+    assert_true(pe.loads > 200 && pe.evictions > 100); /* real churn */
+    for (uint32_t i = 0; i < n_tok; i++) {
+        assert_int_equal(rows_e[i].reads, rows_s[i].reads);
+        assert_int_equal(rows_e[i].bytes_read, rows_s[i].bytes_read);
+        assert_int_equal(rows_e[i].evictions, rows_s[i].evictions);
+        assert_int_equal(rows_e[i].resident_units, rows_s[i].resident_units);
+    }
+    assert_int_equal(es.reads, pe.reads);
+    assert_int_equal(es.bytes_read, pe.bytes);
+    if (c->max_gap)
+        assert_true(es.staged_reads > 0);
+    if (c->kind != LF_LAYOUT_COACT && c->max_read == 0)
+        assert_int_equal(es.staged_reads, 0);
+    /* the rows the manager holds compute what a dense FFN over the resident set gives */
+    if (pe.exec) {
+        assert_int_equal(pe.compared, (uint64_t)n_tok * 3);
+        assert_true(pe.max_err < (c->dt == LF_DTYPE_FP16 ? 1e-4 : 1e-5));
+    }
+    free(rows_e);
+    free(rows_s);
+    lf_weights_close(&w);
+}
+
+static void test_exec_matches_dense_and_sim(void **st)
+{
+    (void)st;
+    lf_trace t, prof;
+    make_trace(&t, "custom:3,64,256", 60, 11);
+    make_trace(&prof, "custom:3,64,256", 30, 3);
+    const exec_case cases[] = {
+        {LF_LAYOUT_BUNDLED, LF_DTYPE_FP16, LF_DRAM_PREALLOC, 0, 0, "psync"},
+        {LF_LAYOUT_BUNDLED, LF_DTYPE_FP32, LF_DRAM_REALLOC, 0, 1 << 20, "psync"},
+        {LF_LAYOUT_SPLIT, LF_DTYPE_FP16, LF_DRAM_PREALLOC, 3 * 4096, 64 * 1024, "psync"},
+        {LF_LAYOUT_COACT, LF_DTYPE_FP16, LF_DRAM_PREALLOC, 0, 0, "psync"},
+        {LF_LAYOUT_BUNDLED, LF_DTYPE_FP16, LF_DRAM_PREALLOC, 0, 0, "null"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        run_case(&cases[i], &t, &prof);
+    lf_trace_free(&t);
+    lf_trace_free(&prof);
+}
+
+
+/* ------------------------------------------------------------------ the commands */
+
+/* Column `col` of every data row of a CSV file, joined by ';' (malloc'ed). */
+static char *csv_column(const char *path, const char *col)
+{
+    char *data = NULL;
+    size_t len;
+    lf_err err;
+    if (lf_read_file(path, &data, &len, &err) != LF_OK)
+        return NULL;
+    char *out = calloc(len + 1, 1), *save = NULL;
+    int idx = -1, line = 0;
+    for (char *ln = strtok_r(data, "\n", &save); ln; ln = strtok_r(NULL, "\n", &save), line++) {
+        char *s2 = NULL;
+        int k = 0;
+        for (char *c = strtok_r(ln, ",", &s2); c; c = strtok_r(NULL, ",", &s2), k++) {
+            if (line == 0 && !strcmp(c, col))
+                idx = k;
+            else if (line > 0 && k == idx) {
+                strcat(out, c);
+                strcat(out, ";");
+            }
+        }
+    }
+    free(data);
+    if (idx < 0) {
+        free(out);
+        return NULL;
+    }
+    return out;
+}
+
+static void test_commands(void **st)
+{
+    (void)st;
+    char *out, *er;
+    lf_trace t;
+    lf_err err;
+    make_trace(&t, "custom:3,64,256", 24, 17);
+    char tr[1200], wb[1200], ws[1200], wo[1200], r1[1200], g[1200], dev[1200], vd[1200];
+    snprintf(tr, sizeof tr, "%s", lf_test_path("cmd.h5"));
+    snprintf(wb, sizeof wb, "%s", lf_test_path("cmd-b.w"));
+    snprintf(ws, sizeof ws, "%s", lf_test_path("cmd-s.w"));
+    snprintf(wo, sizeof wo, "%s", lf_test_path("cmd-other.w"));
+    snprintf(r1, sizeof r1, "%s", lf_test_path("r1"));
+    snprintf(g, sizeof g, "%s", lf_test_path("grid.conf"));
+    snprintf(dev, sizeof dev, "%s", lf_test_path("dev.conf"));
+    snprintf(vd, sizeof vd, "%s", lf_test_path("val"));
+    assert_int_equal(lf_trace_write(&t, tr, &err), LF_OK);
+    lf_trace_free(&t);
+    /* usage errors and help */
+    assert_int_equal(lf_test_run(NULL, &er, "weights make --model custom:3,64,256"), 2);
+    assert_non_null(strstr(er, "--file"));
+    free(er);
+    assert_int_equal(lf_test_run(NULL, &er, "weights make --bogus"), 2);
+    free(er);
+    assert_int_equal(lf_test_run(&out, NULL, "run --help"), 0);
+    assert_non_null(strstr(out, "example"));
+    free(out);
+    assert_int_equal(lf_test_run(&out, NULL, "validate --help"), 0);
+    free(out);
+    /* make both layouts; info verifies records against the seed */
+    assert_int_equal(lf_test_run(&out, &er, "weights make --model custom:3,64,256 --file %s", wb), 0);
+    assert_non_null(strstr(out, "bundled, fp16, 3 layers"));
+    free(out), free(er);
+    assert_int_equal(lf_test_run(NULL, NULL, "weights make --model custom:3,64,256 --layout split "
+                                 "--dtype fp32 --seed 5 --file %s", ws), 0);
+    assert_int_equal(lf_test_run(&out, NULL, "weights info %s --trace %s --verify 9", ws, tr), 0);
+    assert_non_null(strstr(out, "verified      9 records"));
+    assert_non_null(strstr(out, "split, dtype fp32"));
+    free(out);
+    /* run: refuses a file of another model, or another layout than asked */
+    assert_int_equal(lf_test_run(NULL, NULL, "weights make --model custom:3,32,256 --file %s", wo), 0);
+    assert_int_equal(lf_test_run(NULL, &er, "run --trace %s --weights %s --out %s", tr, wo,
+                                 lf_test_path("r0")), 1);
+    assert_non_null(strstr(er, "d_model 32 (file) vs 64 (trace)"));
+    free(er);
+    assert_int_equal(lf_test_run(NULL, &er, "run --trace %s --weights %s --layout split --out %s",
+                                 tr, wb, lf_test_path("r0")), 1);
+    assert_non_null(strstr(er, "holds the bundled layout, not split"));
+    free(er);
+    /* a measured run writes the simulator's folder layout */
+    assert_int_equal(lf_test_run(&out, &er, "run --trace %s --weights %s --policy window:k=3 "
+                                 "--threads 4 --dram-fraction 0.95 --predictor-rank 4 --out %s", tr, wb, r1), 0);
+    assert_non_null(strstr(out, "max RSS"));
+    free(out), free(er);
+    char p[2048];
+    const char *files[] = {"config.conf", "meta.json", "tokens.csv", "summary.csv", "done"};
+    for (int i = 0; i < 5; i++) {
+        snprintf(p, sizeof p, "%s/%s", r1, files[i]);
+        assert_true(lf_file_exists(p));
+    }
+    /* validate: a two-configuration grid; its sim and run folders agree on the plan */
+    const char *gtext = "policy = window:k=2 | lru\nlayout = split\ndram_fraction = 0.95\n"
+                        "threads = 4\nmax_read = 64k\nmax_gap = 8k\npredictor_rank = 4\n";
+    lf_test_write(g, gtext, strlen(gtext));
+    const char *dtext = "name = toy\nflash_latency_s = 1e-4\nflash_stream_bw = 1e9\n"
+                        "flash_max_bw = 4e9\nflash_max_iops = 1e5\ndram_copy_bw = 1e10\n"
+                        "dram_op_s = 1e-7\ncompute_flops = 1e10\nmem_bw = 1e10\n";
+    lf_test_write(dev, dtext, strlen(dtext));
+    int rc = lf_test_run(&out, &er, "validate --trace %s --weights %s --weights %s --device %s "
+                         "--grid %s --repeat 2 --out %s", tr, wb, ws, dev, g, vd);
+    if (rc)
+        fprintf(stderr, "%s%s", out, er);
+    assert_int_equal(rc, 0);
+    assert_non_null(strstr(out, "MdAPE"));
+    assert_non_null(strstr(out, "c02  lru"));
+    free(out), free(er);
+    const char *cols[] = {"bytes_read", "reads", "loads", "evictions", "hits", "resident_units"};
+    for (int c = 0; c < 2; c++) {
+        for (int k = 0; k < 6; k++) {
+            char a[2048], b[2048];
+            snprintf(a, sizeof a, "%s/c0%d-sim/tokens.csv", vd, c + 1);
+            snprintf(b, sizeof b, "%s/c0%d-run/tokens.csv", vd, c + 1);
+            char *x = csv_column(a, cols[k]), *y = csv_column(b, cols[k]);
+            assert_non_null(x);
+            assert_non_null(y);
+            assert_string_equal(x, y);
+            free(x), free(y);
+        }
+    }
+    snprintf(p, sizeof p, "%s/validate.csv", vd);
+    char *errs = csv_column(p, "error_pct");
+    assert_non_null(errs);
+    free(errs);
+    /* an unknown grid key is refused with the valid ones listed */
+    lf_test_write(g, "polcy = lru\n", 12);
+    assert_int_equal(lf_test_run(NULL, &er, "validate --trace %s --weights %s --device %s --grid "
+                                 "%s --out %s", tr, wb, dev, g, vd), 1);
+    assert_non_null(strstr(er, "unknown key 'polcy'"));
+    free(er);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_ffn_hand),
+        cmocka_unit_test(test_ffn_vs_naive),
+        cmocka_unit_test(test_exec_matches_dense_and_sim),
+        cmocka_unit_test(test_commands),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
