@@ -8,6 +8,7 @@
 #include <gsl/gsl_rng.h>
 
 #include "lf_cli.h"
+#include "lf_cli_num.h"
 #include "lf_llama.h"
 #include "lf_time.h"
 #include "lf_tok.h"
@@ -54,9 +55,8 @@ static void put_piece(const char *p)
 int cmd_generate(int argc, char **argv)
 {
     const char *ckpt = NULL, *tokp = NULL, *prompt = "";
-    long steps = -1;
+    uint64_t steps = 0, seed = 1;
     double temperature = 0.0;
-    unsigned long long seed = 1;
     int print_ids = 0;
     static const struct option opts[] = {
         {"checkpoint", required_argument, 0, 'c'}, {"tokenizer", required_argument, 0, 'k'},
@@ -65,36 +65,25 @@ int cmd_generate(int argc, char **argv)
         {"print-ids", no_argument, 0, 'i'},         {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0}};
     lf_cli_reset_getopt();
-    int c;
-    char *end;
+    int c, u = LF_EXIT_OK;
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         switch (c) {
         case 'c': ckpt = optarg; break;
         case 'k': tokp = optarg; break;
         case 'p': prompt = optarg; break;
-        case 'n':
-            steps = strtol(optarg, &end, 10);
-            if (*end || steps <= 0)
-                return lf_cli_usage(CMD, "--steps '%s': expected a positive integer", optarg);
-            break;
-        case 't':
-            temperature = strtod(optarg, &end);
-            if (*end || !(temperature >= 0.0))
-                return lf_cli_usage(CMD, "--temperature '%s': expected a number >= 0", optarg);
-            break;
-        case 's':
-            seed = strtoull(optarg, &end, 10);
-            if (*end || optarg[0] == '-')
-                return lf_cli_usage(CMD, "--seed '%s': expected an unsigned integer", optarg);
-            break;
+        case 'n': u = lf_cli_num_u64(CMD, "--steps", optarg, 1, 100000000, &steps); break;
+        case 't': u = lf_cli_num_double(CMD, "--temperature", optarg, 0, 1e6, &temperature); break;
+        case 's': u = lf_cli_num_u64(CMD, "--seed", optarg, 0, UINT64_MAX, &seed); break;
         case 'i': print_ids = 1; break;
         case 'h': help(); return LF_EXIT_OK;
         default: return lf_cli_bad_option(CMD, argc, argv);
         }
+        if (u)
+            return u;
     }
     if (optind < argc)
         return lf_cli_usage(CMD, "unexpected argument '%s'", argv[optind]);
-    if (!ckpt || !tokp || steps < 0)
+    if (!ckpt || !tokp || !steps)
         return lf_cli_usage(CMD, "--checkpoint, --tokenizer and --steps are required");
 
     lf_err err = {0};

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "lf_cli.h"
+#include "lf_cli_num.h"
 #include "lf_kv.h"
 #include "lf_llama.h"
 #include "lf_llama_rec.h"
@@ -148,7 +149,7 @@ int cmd_trace_predict(int argc, char **argv)
     const char *method_s = "svd", *select_s = "rule";
     double scale = 1.0, ridge = 1e-3, threshold = -1.0;
     int relative = 0;
-    long write_rank = 0;
+    uint64_t write_rank = 0;
     static const struct option opts[] = {
         {"checkpoint", required_argument, 0, 'c'}, {"trace", required_argument, 0, 't'},
         {"rank", required_argument, 0, 'r'},       {"method", required_argument, 0, 'm'},
@@ -158,8 +159,7 @@ int cmd_trace_predict(int argc, char **argv)
         {"output", required_argument, 0, 'o'},     {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0}};
     lf_cli_reset_getopt();
-    int c;
-    char *end;
+    int c, u = LF_EXIT_OK;
     while ((c = getopt_long(argc, argv, "ho:", opts, NULL)) != -1) {
         switch (c) {
         case 'c': ckpt = optarg; break;
@@ -169,29 +169,15 @@ int cmd_trace_predict(int argc, char **argv)
         case 'S': select_s = optarg; break;
         case 'o': out = optarg; break;
         case 'R': relative = 1; break;
-        case 'a':
-            scale = strtod(optarg, &end);
-            if (*end || !(scale >= 0.0))
-                return lf_cli_usage(CMD, "--scale '%s': expected a number >= 0", optarg);
-            break;
-        case 'g':
-            ridge = strtod(optarg, &end);
-            if (*end || !(ridge >= 0.0))
-                return lf_cli_usage(CMD, "--ridge '%s': expected a number >= 0", optarg);
-            break;
-        case 'x':
-            threshold = strtod(optarg, &end);
-            if (*end || !(threshold >= 0.0))
-                return lf_cli_usage(CMD, "--threshold '%s': expected a number >= 0", optarg);
-            break;
-        case 'w':
-            write_rank = strtol(optarg, &end, 10);
-            if (*end || write_rank <= 0)
-                return lf_cli_usage(CMD, "--write-rank '%s': expected a positive integer", optarg);
-            break;
+        case 'a': u = lf_cli_num_double(CMD, "--scale", optarg, 0, 1e6, &scale); break;
+        case 'g': u = lf_cli_num_double(CMD, "--ridge", optarg, 0, 1e6, &ridge); break;
+        case 'x': u = lf_cli_num_double(CMD, "--threshold", optarg, 0, 1e30, &threshold); break;
+        case 'w': u = lf_cli_num_u64(CMD, "--write-rank", optarg, 1, 1000000, &write_rank); break;
         case 'h': help(); return LF_EXIT_OK;
         default: return lf_cli_bad_option(CMD, argc, argv);
         }
+        if (u)
+            return u;
     }
     if (optind < argc)
         return lf_cli_usage(CMD, "unexpected argument '%s'", argv[optind]);
@@ -218,14 +204,14 @@ int cmd_trace_predict(int argc, char **argv)
             free(ranks);
             return lf_cli_usage(CMD, "--rank '%s': ranks must be positive", ranks_s);
         }
-        found |= ranks[i] == (uint64_t)write_rank;
+        found |= ranks[i] == write_rank;
     }
     if (!found) {
         free(ranks);
-        return lf_cli_usage(CMD, "--write-rank %ld is not one of --rank %s", write_rank, ranks_s);
+        return lf_cli_usage(CMD, "--write-rank %llu is not one of --rank %s", (unsigned long long)write_rank, ranks_s);
     }
     if (!write_rank)
-        write_rank = (long)ranks[0];
+        write_rank = ranks[0];
 
     lf_trace t;
     lf_llama m;
@@ -317,12 +303,12 @@ int cmd_trace_predict(int argc, char **argv)
         }
         size_t len = strlen(t.generator);
         snprintf(t.generator + len, sizeof t.generator - len,
-                 " predictor=%s predictor_rank=%ld predictor_select=%s predictor_scale=%g",
-                 method_s, write_rank, select_s, scale);
+                 " predictor=%s predictor_rank=%llu predictor_select=%s predictor_scale=%g",
+                 method_s, (unsigned long long)write_rank, select_s, scale);
         if (!rc)
             rc = lf_trace_write(&t, out, &err);
         if (!rc)
-            fprintf(stderr, "wrote the rank-%ld %s predictor's sets into %s\n", write_rank,
+            fprintf(stderr, "wrote the rank-%llu %s predictor's sets into %s\n", (unsigned long long)write_rank,
                     method_s, out);
     }
     if (sets)

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "lf_cli.h"
+#include "lf_cli_num.h"
 #include "lf_fs.h"
 #include "lf_llama.h"
 #include "lf_llama_rec.h"
@@ -47,9 +48,8 @@ int cmd_trace_record(int argc, char **argv)
 {
     const char *ckpt = NULL, *tokp = NULL, *prompt = NULL, *prompt_file = NULL, *out = NULL;
     const char *model = NULL;
-    long steps = -1;
+    uint64_t steps = 0, seed = 1;
     double threshold = -1.0, temperature = 0.0;
-    unsigned long long seed = 1;
     int relative = 0;
     static const struct option opts[] = {
         {"checkpoint", required_argument, 0, 'c'},  {"tokenizer", required_argument, 0, 'k'},
@@ -60,8 +60,7 @@ int cmd_trace_record(int argc, char **argv)
         {"output", required_argument, 0, 'o'},      {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0}};
     lf_cli_reset_getopt();
-    int c;
-    char *end;
+    int c, u = LF_EXIT_OK;
     while ((c = getopt_long(argc, argv, "ho:", opts, NULL)) != -1) {
         switch (c) {
         case 'c': ckpt = optarg; break;
@@ -71,33 +70,19 @@ int cmd_trace_record(int argc, char **argv)
         case 'm': model = optarg; break;
         case 'o': out = optarg; break;
         case 'r': relative = 1; break;
-        case 'n':
-            steps = strtol(optarg, &end, 10);
-            if (*end || steps <= 0 || steps > 100000000)
-                return lf_cli_usage(CMD, "--steps '%s': expected a positive integer", optarg);
-            break;
-        case 'x':
-            threshold = strtod(optarg, &end);
-            if (*end || !(threshold >= 0.0))
-                return lf_cli_usage(CMD, "--threshold '%s': expected a number >= 0", optarg);
-            break;
-        case 't':
-            temperature = strtod(optarg, &end);
-            if (*end || !(temperature >= 0.0))
-                return lf_cli_usage(CMD, "--temperature '%s': expected a number >= 0", optarg);
-            break;
-        case 's':
-            seed = strtoull(optarg, &end, 10);
-            if (*end || optarg[0] == '-')
-                return lf_cli_usage(CMD, "--seed '%s': expected an unsigned integer", optarg);
-            break;
+        case 'n': u = lf_cli_num_u64(CMD, "--steps", optarg, 1, 100000000, &steps); break;
+        case 'x': u = lf_cli_num_double(CMD, "--threshold", optarg, 0, 1e30, &threshold); break;
+        case 't': u = lf_cli_num_double(CMD, "--temperature", optarg, 0, 1e6, &temperature); break;
+        case 's': u = lf_cli_num_u64(CMD, "--seed", optarg, 0, UINT64_MAX, &seed); break;
         case 'h': help(); return LF_EXIT_OK;
         default: return lf_cli_bad_option(CMD, argc, argv);
         }
+        if (u)
+            return u;
     }
     if (optind < argc)
         return lf_cli_usage(CMD, "unexpected argument '%s'", argv[optind]);
-    if (!ckpt || !tokp || steps < 0 || threshold < 0.0 || !out)
+    if (!ckpt || !tokp || !steps || threshold < 0.0 || !out)
         return lf_cli_usage(CMD, "--checkpoint, --tokenizer, --steps, --threshold and -o are "
                                  "required");
     if (prompt && prompt_file)
