@@ -71,9 +71,9 @@ int cmd_generate(int argc, char **argv)
         case 'c': ckpt = optarg; break;
         case 'k': tokp = optarg; break;
         case 'p': prompt = optarg; break;
-        case 'n': u = lf_cli_num_u64(CMD, "--steps", optarg, 1, 100000000, &steps); break;
-        case 't': u = lf_cli_num_double(CMD, "--temperature", optarg, 0, 1e6, &temperature); break;
-        case 's': u = lf_cli_num_u64(CMD, "--seed", optarg, 0, UINT64_MAX, &seed); break;
+        case 'n': u = lf_cli_u64(CMD, "--steps", optarg, 1, 100000000, &steps); break;
+        case 't': u = lf_cli_double(CMD, "--temperature", optarg, 0, 1e6, &temperature); break;
+        case 's': u = lf_cli_u64(CMD, "--seed", optarg, 0, UINT64_MAX, &seed); break;
         case 'i': print_ids = 1; break;
         case 'h': help(); return LF_EXIT_OK;
         default: return lf_cli_bad_option(CMD, argc, argv);

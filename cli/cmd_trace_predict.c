@@ -169,10 +169,10 @@ int cmd_trace_predict(int argc, char **argv)
         case 'S': select_s = optarg; break;
         case 'o': out = optarg; break;
         case 'R': relative = 1; break;
-        case 'a': u = lf_cli_num_double(CMD, "--scale", optarg, 0, 1e6, &scale); break;
-        case 'g': u = lf_cli_num_double(CMD, "--ridge", optarg, 0, 1e6, &ridge); break;
-        case 'x': u = lf_cli_num_double(CMD, "--threshold", optarg, 0, 1e30, &threshold); break;
-        case 'w': u = lf_cli_num_u64(CMD, "--write-rank", optarg, 1, 1000000, &write_rank); break;
+        case 'a': u = lf_cli_double(CMD, "--scale", optarg, 0, 1e6, &scale); break;
+        case 'g': u = lf_cli_double(CMD, "--ridge", optarg, 0, 1e6, &ridge); break;
+        case 'x': u = lf_cli_double(CMD, "--threshold", optarg, 0, 1e30, &threshold); break;
+        case 'w': u = lf_cli_u64(CMD, "--write-rank", optarg, 1, 1000000, &write_rank); break;
         case 'h': help(); return LF_EXIT_OK;
         default: return lf_cli_bad_option(CMD, argc, argv);
         }

@@ -70,10 +70,10 @@ int cmd_trace_record(int argc, char **argv)
         case 'm': model = optarg; break;
         case 'o': out = optarg; break;
         case 'r': relative = 1; break;
-        case 'n': u = lf_cli_num_u64(CMD, "--steps", optarg, 1, 100000000, &steps); break;
-        case 'x': u = lf_cli_num_double(CMD, "--threshold", optarg, 0, 1e30, &threshold); break;
-        case 't': u = lf_cli_num_double(CMD, "--temperature", optarg, 0, 1e6, &temperature); break;
-        case 's': u = lf_cli_num_u64(CMD, "--seed", optarg, 0, UINT64_MAX, &seed); break;
+        case 'n': u = lf_cli_u64(CMD, "--steps", optarg, 1, 100000000, &steps); break;
+        case 'x': u = lf_cli_double(CMD, "--threshold", optarg, 0, 1e30, &threshold); break;
+        case 't': u = lf_cli_double(CMD, "--temperature", optarg, 0, 1e6, &temperature); break;
+        case 's': u = lf_cli_u64(CMD, "--seed", optarg, 0, UINT64_MAX, &seed); break;
         case 'h': help(); return LF_EXIT_OK;
         default: return lf_cli_bad_option(CMD, argc, argv);
         }
