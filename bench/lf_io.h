@@ -17,6 +17,12 @@ enum {
     LF_IO_CAP_NODEVICE = 1u << 2    /* performs no I/O at all (null) */
 };
 
+/* Buffers from lf_io_alloc are LF_IO_ALIGN-aligned. Direct engines need offsets, lengths
+ * and buffers to be multiples of LF_IO_MIN_ALIGN (the 512-byte logical block; 4096 is
+ * safe on every device). */
+#define LF_IO_ALIGN 4096
+#define LF_IO_MIN_ALIGN 512
+
 typedef struct {
     uint64_t offset;
     uint64_t length;
@@ -45,12 +51,20 @@ typedef struct {
     void (*close)(lf_io *io);
 } lf_io_ops;
 
+/* Opening a direct engine (psync, io_uring) on a file system without O_DIRECT (tmpfs)
+ * fails with LF_EUNSUP and a message saying how to proceed. The null engine opens
+ * nothing (path may be NULL) and completes every read at once, zero-filling the buffer.
+ * The psync and buffered engines run `depth` threads; reap's latency_s is measured
+ * from submit to the end of the pread (psync) or to the reap that saw it (io_uring). */
+
 /* Looks up an engine by name ("psync", "io_uring", "buffered", "null"). */
 int lf_io_engine(const char *name, const lf_io_ops **out, lf_err *err);
 const char *lf_io_engine_names(void);
 
-/* Convenience: reads all n requests with up to `depth` in flight, returns when done.
- * A short read or an error is reported with the request's offset. */
+/* Convenience: reads all n requests with up to `depth` in flight (0 or more than the
+ * engine's depth: the engine's depth), returns when all are done. Needs no read in
+ * flight on entry. A short read or an error is reported with the request's offset
+ * (the first one; the others in flight are drained). The requests' tags are ignored. */
 int lf_io_read_all(const lf_io_ops *ops, lf_io *io, const lf_io_req *reqs, uint32_t n,
                    uint32_t depth, lf_err *err);
 

@@ -18,6 +18,9 @@ typedef struct {
     double flash_max_bw;      /* bytes/s, whole device */
     double flash_max_iops;    /* reads/s, whole device */
     uint32_t flash_alignment; /* bytes; direct I/O offsets and sizes are multiples */
+    /* How the three flash bounds combine (costmodel/README.md): a p-norm with this p;
+     * 0 = a hard max (p = infinity). Optional key, default 0. */
+    double flash_smooth_p;
     /* OS page cache as a second tier (MoE two-level model). 0 = not modelled. */
     double pagecache_bw;      /* bytes/s of a page-cache hit */
     double pagecache_latency_s;
@@ -30,17 +33,31 @@ typedef struct {
     double mem_bw;            /* bytes/s streamed from DRAM by compute */
 } lf_device;
 
-/* Loads a profile. Unknown keys, missing keys and non-numbers are errors naming the
- * file and line. Optional keys: pagecache_*, dram_alloc_s, flash_alignment, name. */
+/* Loads a profile. Unknown keys, missing keys, non-numbers and out-of-range values
+ * (negative, zero rates) are errors naming the file and line. Optional keys:
+ * pagecache_*, dram_alloc_s, flash_alignment (default 4096), flash_smooth_p (default 0),
+ * name (default: the file's base name without .conf). */
 int lf_device_load(const char *path, lf_device *out, lf_err *err);
 /* Writes a profile atomically; `provenance` (may be NULL) is a comment block put at
  * the top and `source` a comment appended to every value (e.g. "measured by ..."). */
 int lf_device_save(const lf_device *d, const char *path, const char *provenance,
                    const char *source, lf_err *err);
 
+/* Per-group comment appended to the values (NULL: none), for profiles whose numbers come
+ * from different places (flash fitted, DRAM measured, compute taken from a base...). */
+typedef struct {
+    const char *flash, *pagecache, *dram, *compute;
+} lf_device_sources;
+int lf_device_save_sourced(const lf_device *d, const char *path, const char *provenance,
+                           const lf_device_sources *src, lf_err *err);
+/* A profile's checks without a file: every rate > 0, times >= 0, p == 0 or p >= 1.
+ * `where` names the profile in the message. */
+int lf_device_check(const lf_device *d, const char *where, lf_err *err);
+
 /* Seconds to read n_reads reads totalling `bytes` with `inflight` reads in flight.
- * 0 reads cost 0. Monotone non-decreasing in bytes and n_reads, non-increasing in
- * inflight. */
+ * 0 reads cost 0. Monotone non-decreasing in bytes (at fixed n_reads) and in n_reads
+ * (at fixed read size bytes/n_reads), non-increasing in inflight. (Splitting a fixed
+ * number of bytes into more reads may be faster: they run in parallel.) */
 double lf_flash_time(const lf_device *d, uint64_t n_reads, uint64_t bytes, uint32_t inflight);
 /* Throughput (bytes/s) the model predicts for reads of `chunk` bytes, `inflight` at once. */
 double lf_flash_throughput(const lf_device *d, uint64_t chunk, uint32_t inflight);

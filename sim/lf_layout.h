@@ -36,7 +36,8 @@ typedef struct {
     uint64_t length;   /* padded length actually read */
     uint32_t unit;
     uint16_t part;
-    uint16_t n_units;  /* units carried by this record (2 for a coact pair, else 1) */
+    uint16_t n_units;  /* loaded units this read serves: 2 when a coact record serves its
+                        * head `unit` and the friend (friend_of[layer*units+unit]), else 1 */
 } lf_extent;
 
 typedef struct {
@@ -50,8 +51,13 @@ const char *lf_layout_kind_name(lf_layout_kind k);
 /* Lays out a model shape. data_offset is rounded up to the alignment. */
 int lf_layout_init(lf_layout *l, lf_layout_kind kind, const lf_model *m, uint32_t dtype_bytes,
                    uint32_t alignment, uint64_t data_offset, lf_err *err);
-/* coact: computes every unit's closest friend from a profile trace. */
+/* coact: computes every unit's closest friend from a profile trace: the unit it is
+ * active together with in the most tokens (ties: the lowest id; a unit never active
+ * with another is its own friend). _n uses only the first max_tokens tokens (0 = all):
+ * the count costs sum over tokens of (active units)^2 per layer. */
 int lf_layout_set_friends(lf_layout *l, const lf_trace *profile, lf_err *err);
+int lf_layout_set_friends_n(lf_layout *l, const lf_trace *profile, uint32_t max_tokens,
+                            lf_err *err);
 void lf_layout_free(lf_layout *l);
 
 /* Bytes of the whole weights file region (all layers). */

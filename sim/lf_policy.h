@@ -6,6 +6,7 @@
 #ifndef LF_POLICY_H
 #define LF_POLICY_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "lf_err.h"
@@ -44,6 +45,9 @@ struct lf_policy {
     /* Optional: the most units this policy keeps resident per layer (for the DRAM
      * manager's preallocation, Req_l); 0 = unknown (use ctx.capacity). */
     uint64_t max_resident;
+    /* Optional (NULL when none): policy-specific counters as "key=value ..." text for a
+     * run's summary, e.g. window's "shrinks=3 min_k=2". */
+    void (*counters)(const lf_policy *p, char *buf, size_t cap);
 };
 
 /* Creates a policy from a spec "name[:key=value,...]". Unknown names list the known

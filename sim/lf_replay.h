@@ -39,6 +39,10 @@ typedef struct {
     uint64_t bytes_read;                    /* sum of read lengths, padding and gaps included */
     uint64_t bytes_copied;                  /* DRAM bytes the manager moves this step */
     uint64_t copy_ops;                      /* DRAM copy operations this step */
+    lf_dram_strategy dram;                  /* how the manager keeps the rows */
+    uint64_t allocs;                        /* matrix allocations this step (realloc: 1) */
+    uint32_t n_compute_rows;                /* rows the FFN computes on: all resident rows
+                                             * (neurons), the routed experts (MoE) */
 } lf_step;
 
 typedef struct {
@@ -73,18 +77,32 @@ typedef struct {
     lf_predictor *predictor; /* NULL: the predictor is perfect (want = need) */
     lf_dram_strategy dram;
     uint32_t n_tokens;       /* tokens to replay from 0; 0 = the whole trace */
+    uint64_t capacity;       /* FFN cache units per layer the budget allows (the policy's
+                              * ctx.capacity); rows preallocated per layer are the policy's
+                              * max_resident, else this, else all units */
+    int quiet;               /* no progress line (parallel sweeps) */
 } lf_replay_cfg;
 
 /* Replays; rows must hold n_tokens entries. Progress on stderr for long replays. */
 int lf_replay(const lf_replay_cfg *cfg, lf_backend *backend, lf_token_row *rows, lf_err *err);
 
 /* The simulator's backend: prices steps with the device's cost models.
- * threads: reads in flight. The backend keeps a pointer to dev and model. */
+ * threads: reads in flight. The backend keeps a pointer to dev and model.
+ *   layer:     io = lf_flash_time(reads, bytes_read, inflight);
+ *              mem = lf_dram_time(copy_ops, bytes_copied) + lf_dram_alloc_time(allocs);
+ *              compute = roofline of the sparse FFN on n_compute_rows rows:
+ *              flops = 2 * vectors * rows * d_model (* d_ff for experts), bytes = rows*row.
+ *   token_end: compute = roofline of the resident attention (2 flops per weight, the
+ *              weights streamed from DRAM) + one embedding row; io = reading
+ *              stream_bytes (0 unless a baseline streams the resident part too) in
+ *              reads of stream_chunk bytes. */
 typedef struct {
     const lf_device *dev;
     const lf_model *model;
     uint32_t dtype_bytes;
     uint32_t inflight;
+    uint64_t stream_bytes;   /* bytes of non-FFN weights read from flash per token */
+    uint64_t stream_chunk;   /* read size for them (default 1 MiB) */
 } lf_sim_backend;
 void lf_sim_backend_init(lf_backend *b, lf_sim_backend *state, const lf_device *dev,
                          const lf_model *model, uint32_t dtype_bytes, uint32_t inflight);

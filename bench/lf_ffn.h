@@ -1,0 +1,56 @@
+/* lf_ffn: the sparse FFN kernel over the resident rows of the DRAM manager:
+ *   ReLU:   y = sum_r relu(x . up_r + b_r) * down_r
+ *   SwiGLU: y = sum_r silu(x . gate_r) * (x . up_r) * down_r      (no bias)
+ * Rows hold a unit's vectors in the weights file's part order (ReLU: up, down;
+ * SwiGLU: gate, up, down), fp16 or fp32. Caller owns every buffer. */
+#ifndef LF_FFN_H
+#define LF_FFN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "lf_err.h"
+#include "lf_model.h"
+
+typedef enum { LF_DTYPE_FP32 = 0, LF_DTYPE_FP16 = 1 } lf_dtype;
+
+typedef struct {
+    lf_activation act;
+    lf_dtype dtype;
+    uint32_t d_model;
+    uint32_t vectors;     /* 2 (ReLU) or 3 (SwiGLU) */
+    size_t part_stride;   /* bytes from one vector of a row to the next */
+    size_t row_stride;    /* bytes from one row to the next */
+} lf_ffn_shape;
+
+int lf_dtype_parse(const char *name, lf_dtype *out, lf_err *err);
+const char *lf_dtype_name(lf_dtype d);
+uint32_t lf_dtype_bytes(lf_dtype d);
+
+/* Fills s for a model with packed rows (part_stride = d_model*bytes). */
+void lf_ffn_shape_packed(lf_ffn_shape *s, const lf_model *m, lf_dtype dt);
+
+/* y[0..d_model) = FFN over rows [0, n_rows) (bias: n_rows floats, ignored for SwiGLU).
+ * y is overwritten. Uses AVX2/FMA/F16C when the CPU has them, else portable C. */
+void lf_ffn_sparse(const lf_ffn_shape *s, const void *rows, const float *bias, uint32_t n_rows,
+                   const float *x, float *y);
+
+/* The same over rows addressed one by one (rows[i] points at unit i's vectors): the
+ * reference ("dense over the active set") the tests compare the manager against. */
+void lf_ffn_gather(const lf_ffn_shape *s, const void *const *rows, const float *bias,
+                   uint32_t n_rows, const float *x, float *y);
+
+/* Floating-point operations of n_rows rows (a multiply-add counts 2) and bytes of
+ * weights they stream. */
+double lf_ffn_flops(const lf_ffn_shape *s, uint64_t n_rows);
+double lf_ffn_bytes(const lf_ffn_shape *s, uint64_t n_rows);
+
+/* Measures the kernel: runs it over n_rows rows (allocated and filled here) for about
+ * min_seconds, reports FLOP/s and weight bytes/s. Used by calibration. */
+int lf_ffn_measure(const lf_model *m, lf_dtype dt, uint32_t n_rows, double min_seconds,
+                   double *flops_per_s, double *bytes_per_s, lf_err *err);
+
+/* "avx2+fma+f16c" or "portable": the path lf_ffn_sparse takes on this CPU. */
+const char *lf_ffn_path(void);
+
+#endif

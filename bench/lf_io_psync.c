@@ -1,0 +1,182 @@
+/* lf_io_psync: the psync engine (a pool of `depth` threads, each doing a blocking pread
+ * on an O_DIRECT descriptor) and the buffered engine (the same pool, no O_DIRECT, so
+ * reads go through the page cache). Requests and completions pass through two rings
+ * of `depth` entries under one mutex. */
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "lf_io_impl.h"
+#include "lf_time.h"
+
+typedef struct {
+    lf_io_req req;
+    double t0;
+} job;
+
+typedef struct {
+    lf_io base;
+    const char *engine;
+    pthread_t *threads;
+    uint32_t nthreads;
+    pthread_mutex_t mu;
+    pthread_cond_t has_work, has_done;
+    job *q;              /* ring of depth pending requests */
+    uint32_t qhead, qcount;
+    lf_io_done *d;       /* ring of depth completions */
+    uint32_t dhead, dcount;
+    int stop;
+} pool_io;
+
+static void *worker(void *arg)
+{
+    pool_io *p = arg;
+    pthread_mutex_lock(&p->mu);
+    for (;;) {
+        while (!p->stop && p->qcount == 0)
+            pthread_cond_wait(&p->has_work, &p->mu);
+        if (p->qcount == 0)
+            break; /* stopping and nothing left */
+        job j = p->q[p->qhead];
+        p->qhead = (p->qhead + 1) % p->base.depth;
+        p->qcount--;
+        pthread_mutex_unlock(&p->mu);
+        int64_t r = lf_io_pread_full(p->base.fd, j.req.buf, j.req.length, j.req.offset);
+        double t1 = lf_now();
+        pthread_mutex_lock(&p->mu);
+        lf_io_done *d = &p->d[(p->dhead + p->dcount) % p->base.depth];
+        d->tag = j.req.tag;
+        d->result = r;
+        d->latency_s = t1 - j.t0;
+        p->dcount++;
+        pthread_cond_signal(&p->has_done);
+    }
+    pthread_mutex_unlock(&p->mu);
+    return NULL;
+}
+
+static void pool_close(lf_io *io)
+{
+    if (!io)
+        return;
+    pool_io *p = (pool_io *)io;
+    pthread_mutex_lock(&p->mu);
+    p->stop = 1;
+    pthread_cond_broadcast(&p->has_work);
+    pthread_mutex_unlock(&p->mu);
+    for (uint32_t i = 0; i < p->nthreads; i++)
+        pthread_join(p->threads[i], NULL);
+    pthread_cond_destroy(&p->has_work);
+    pthread_cond_destroy(&p->has_done);
+    pthread_mutex_destroy(&p->mu);
+    if (p->base.fd >= 0)
+        close(p->base.fd);
+    free(p->threads);
+    free(p->q);
+    free(p->d);
+    free(p);
+}
+
+static int pool_open(lf_io **out, const char *path, uint32_t depth, int direct,
+                     const char *engine, lf_err *err)
+{
+    if (depth == 0 || depth > 4096)
+        return lf_fail(err, LF_EINVAL, "%s engine: depth %u out of range 1..4096", engine, depth);
+    int fd = lf_io_open_fd(path, direct, err);
+    if (fd < 0)
+        return fd;
+    pool_io *p = calloc(1, sizeof *p);
+    if (!p) {
+        close(fd);
+        return lf_fail(err, LF_ENOMEM, "%s engine: out of memory", engine);
+    }
+    p->base.fd = fd;
+    p->base.depth = depth;
+    snprintf(p->base.path, sizeof p->base.path, "%s", path);
+    p->engine = engine;
+    pthread_mutex_init(&p->mu, NULL);
+    pthread_cond_init(&p->has_work, NULL);
+    pthread_cond_init(&p->has_done, NULL);
+    p->threads = calloc(depth, sizeof *p->threads);
+    p->q = calloc(depth, sizeof *p->q);
+    p->d = calloc(depth, sizeof *p->d);
+    if (!p->threads || !p->q || !p->d) {
+        pool_close(&p->base);
+        return lf_fail(err, LF_ENOMEM, "%s engine: out of memory for depth %u", engine, depth);
+    }
+    for (uint32_t i = 0; i < depth; i++) {
+        int e = pthread_create(&p->threads[i], NULL, worker, p);
+        if (e != 0) {
+            pool_close(&p->base);
+            return lf_fail_errno(err, LF_ENOMEM, e, "%s engine: cannot start thread %u of %u",
+                                 engine, i + 1, depth);
+        }
+        p->nthreads++;
+    }
+    *out = &p->base;
+    return LF_OK;
+}
+
+static int psync_open(lf_io **out, const char *path, uint32_t depth, lf_err *err)
+{
+    return pool_open(out, path, depth, 1, "psync", err);
+}
+
+static int buffered_open(lf_io **out, const char *path, uint32_t depth, lf_err *err)
+{
+    return pool_open(out, path, depth, 0, "buffered", err);
+}
+
+static int pool_submit(lf_io *io, const lf_io_req *reqs, uint32_t n, lf_err *err)
+{
+    pool_io *p = (pool_io *)io;
+    int aligned = strcmp(p->engine, "psync") == 0;
+    int rc = lf_io_check_submit(io, reqs, n, aligned, p->engine, err);
+    if (rc != LF_OK)
+        return rc;
+    double t0 = lf_now();
+    pthread_mutex_lock(&p->mu);
+    for (uint32_t i = 0; i < n; i++) {
+        job *j = &p->q[(p->qhead + p->qcount) % io->depth];
+        j->req = reqs[i];
+        j->t0 = t0;
+        p->qcount++;
+    }
+    io->inflight += n;
+    if (n == 1)
+        pthread_cond_signal(&p->has_work);
+    else if (n > 1)
+        pthread_cond_broadcast(&p->has_work);
+    pthread_mutex_unlock(&p->mu);
+    return LF_OK;
+}
+
+static int pool_reap(lf_io *io, lf_io_done *done, uint32_t min, uint32_t max, uint32_t *got,
+                     lf_err *err)
+{
+    pool_io *p = (pool_io *)io;
+    *got = 0;
+    if (min > io->inflight)
+        return lf_fail(err, LF_EINVAL, "%s engine: waiting for %u completions with %u in flight",
+                       p->engine, min, io->inflight);
+    pthread_mutex_lock(&p->mu);
+    while (p->dcount < min)
+        pthread_cond_wait(&p->has_done, &p->mu);
+    uint32_t k = p->dcount < max ? p->dcount : max;
+    for (uint32_t i = 0; i < k; i++) {
+        done[i] = p->d[p->dhead];
+        p->dhead = (p->dhead + 1) % io->depth;
+    }
+    p->dcount -= k;
+    io->inflight -= k;
+    pthread_mutex_unlock(&p->mu);
+    *got = k;
+    return LF_OK;
+}
+
+const lf_io_ops lf_io_psync_ops = {"psync", LF_IO_CAP_DIRECT | LF_IO_CAP_ALIGNED, psync_open,
+                                   pool_submit, pool_reap, pool_close};
+const lf_io_ops lf_io_buffered_ops = {"buffered", 0, buffered_open, pool_submit, pool_reap,
+                                      pool_close};

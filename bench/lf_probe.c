@@ -1,0 +1,293 @@
+/* lf_probe: closed-loop random-read measurement through lf_io engines (as fio's
+ * randread with iodepth = threads): keep `threads` reads in flight, resubmit each slot
+ * as it completes, stop submitting at the deadline and drain. Offsets are uniform over
+ * the file, aligned to 4096, from a gsl_rng seeded from (seed, chunk, threads). */
+#include "lf_probe.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <gsl/gsl_rng.h>
+#include <gsl/gsl_sort.h>
+#include <gsl/gsl_statistics_double.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "lf_fs.h"
+#include "lf_io.h"
+#include "lf_time.h"
+
+#define PROBE_ALIGN 4096u
+
+int lf_probe_prepare_file(const char *path, uint64_t size, uint64_t seed, int *created,
+                          uint64_t *size_out, lf_err *err)
+{
+    *created = 0;
+    struct stat sb;
+    if (stat(path, &sb) == 0) {
+        if (!S_ISREG(sb.st_mode))
+            return lf_fail(err, LF_EINVAL, "%s: not a regular file", path);
+        *size_out = (uint64_t)sb.st_size;
+        return LF_OK;
+    }
+    if (errno != ENOENT)
+        return lf_fail_errno(err, LF_EIO, errno, "%s: cannot stat", path);
+    size = (size + PROBE_ALIGN - 1) / PROBE_ALIGN * PROBE_ALIGN;
+    if (size == 0)
+        return lf_fail(err, LF_EINVAL, "%s: size 0 for a new probe file", path);
+    const size_t buf_bytes = 1u << 20;
+    uint32_t *buf = malloc(buf_bytes);
+    gsl_rng *r = gsl_rng_alloc(gsl_rng_taus2);
+    if (!buf || !r) {
+        free(buf);
+        if (r)
+            gsl_rng_free(r);
+        return lf_fail(err, LF_ENOMEM, "out of memory");
+    }
+    gsl_rng_set(r, seed);
+    lf_atomic a;
+    int rc = lf_atomic_open(&a, path, err);
+    lf_progress prog;
+    lf_progress_start(&prog, "probe: writing the test file (MiB)", size >> 20);
+    for (uint64_t done = 0; rc == LF_OK && done < size;) {
+        size_t k = size - done < buf_bytes ? (size_t)(size - done) : buf_bytes;
+        for (size_t i = 0; i < (k + 3) / 4; i++)
+            buf[i] = (uint32_t)gsl_rng_get(r); /* taus2: 32 random bits */
+        if (fwrite(buf, 1, k, a.f) != k) {
+            rc = lf_fail_errno(err, LF_EIO, errno, "%s: write failed", a.tmp);
+            lf_atomic_abort(&a);
+            break;
+        }
+        done += k;
+        lf_progress_update(&prog, done >> 20);
+    }
+    if (rc == LF_OK)
+        rc = lf_atomic_commit(&a, err);
+    lf_progress_end(&prog);
+    free(buf);
+    gsl_rng_free(r);
+    if (rc != LF_OK)
+        return rc;
+    *created = 1;
+    *size_out = size;
+    return LF_OK;
+}
+
+/* Drops the file's clean pages from the page cache (no root needed), so that the
+ * buffered engine reads the device. Best effort. */
+static void drop_cache(const char *path)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return;
+    fdatasync(fd);
+    posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
+    close(fd);
+}
+
+static uint64_t next_offset(gsl_rng *r, uint64_t nblocks)
+{
+    uint64_t hi = nblocks > 0xffffffffull ? gsl_rng_uniform_int(r, nblocks >> 32) : 0;
+    uint64_t lo = gsl_rng_uniform_int(r, nblocks > 0xffffffffull ? 0xffffffffull : nblocks);
+    return ((hi << 32) + lo) * PROBE_ALIGN;
+}
+
+int lf_probe_point(const char *engine, const char *path, uint64_t file_size, uint64_t chunk,
+                   uint32_t threads, double seconds, uint64_t seed, lf_probe_row *row,
+                   lf_err *err)
+{
+    if (chunk == 0 || chunk % PROBE_ALIGN || chunk > file_size)
+        return lf_fail(err, LF_EINVAL,
+                       "probe: chunk %llu must be a multiple of %u and at most the file size "
+                       "%llu",
+                       (unsigned long long)chunk, PROBE_ALIGN, (unsigned long long)file_size);
+    if (threads == 0 || threads > 4096)
+        return lf_fail(err, LF_EINVAL, "probe: threads %u out of range 1..4096", threads);
+    if (!(seconds > 0))
+        return lf_fail(err, LF_EINVAL, "probe: seconds must be > 0");
+    const lf_io_ops *ops;
+    int rc = lf_io_engine(engine, &ops, err);
+    if (rc != LF_OK)
+        return rc;
+    if (!(ops->caps & LF_IO_CAP_DIRECT))
+        drop_cache(path);
+    lf_io *io;
+    if ((rc = ops->open(&io, path, threads, err)) != LF_OK)
+        return rc;
+    char *bufs = lf_io_alloc((size_t)chunk * threads);
+    size_t lat_cap = 1u << 16, nlat = 0;
+    double *lat = malloc(lat_cap * sizeof *lat);
+    lf_io_req *reqs = calloc(threads, sizeof *reqs);
+    lf_io_done *done = calloc(threads, sizeof *done);
+    gsl_rng *r = gsl_rng_alloc(gsl_rng_mt19937);
+    if (!bufs || !lat || !reqs || !done || !r) {
+        rc = lf_fail(err, LF_ENOMEM, "probe: out of memory for %u reads of %llu bytes", threads,
+                     (unsigned long long)chunk);
+        goto out;
+    }
+    gsl_rng_set(r, seed ^ (chunk * 0x9e3779b97f4a7c15ull) ^ ((uint64_t)threads << 48));
+    uint64_t nblocks = (file_size - chunk) / PROBE_ALIGN + 1;
+    for (uint32_t i = 0; i < threads; i++)
+        reqs[i] = (lf_io_req){next_offset(r, nblocks), chunk, bufs + (size_t)i * chunk, i};
+    double t0 = lf_now(), deadline = t0 + seconds, t_end = t0;
+    uint64_t reads = 0;
+    if ((rc = ops->submit(io, reqs, threads, err)) != LF_OK)
+        goto out;
+    int stopping = 0;
+    uint32_t inflight = threads;
+    while (inflight > 0) {
+        uint32_t got = 0;
+        int r2 = ops->reap(io, done, 1, threads, &got, rc == LF_OK ? err : NULL);
+        if (r2 != LF_OK) {
+            rc = rc == LF_OK ? r2 : rc;
+            break; /* close waits for what is left */
+        }
+        inflight -= got;
+        t_end = lf_now();
+        stopping |= t_end >= deadline || rc != LF_OK;
+        uint32_t k = 0;
+        for (uint32_t i = 0; i < got; i++) {
+            const lf_io_req *q = &reqs[done[i].tag];
+            if (done[i].result != (int64_t)chunk && rc == LF_OK) {
+                rc = done[i].result < 0
+                         ? lf_fail_errno(err, LF_EIO, (int)-done[i].result,
+                                         "%s: read of %llu bytes at offset %llu failed", path,
+                                         (unsigned long long)chunk,
+                                         (unsigned long long)q->offset)
+                         : lf_fail(err, LF_EIO, "%s: short read at offset %llu (%lld bytes)",
+                                   path, (unsigned long long)q->offset,
+                                   (long long)done[i].result);
+                stopping = 1;
+            }
+            reads++;
+            if (nlat == lat_cap && lat_cap < (1u << 26)) {
+                double *p = realloc(lat, 2 * lat_cap * sizeof *lat);
+                if (p) {
+                    lat = p;
+                    lat_cap *= 2;
+                }
+            }
+            if (nlat < lat_cap)
+                lat[nlat++] = done[i].latency_s;
+            if (!stopping) {
+                lf_io_req *w = &reqs[done[i].tag];
+                w->offset = next_offset(r, nblocks);
+                done[k++].tag = w->tag; /* reuse done[] as the list of slots to resubmit */
+            }
+        }
+        if (k > 0) {
+            lf_io_req batch[64];
+            for (uint32_t i = 0; i < k && rc == LF_OK;) {
+                uint32_t m = 0;
+                while (m < 64 && i < k)
+                    batch[m++] = reqs[done[i++].tag];
+                if ((rc = ops->submit(io, batch, m, err)) == LF_OK)
+                    inflight += m;
+            }
+            if (rc != LF_OK)
+                stopping = 1;
+        }
+    }
+    if (rc == LF_OK) {
+        memset(row, 0, sizeof *row);
+        snprintf(row->engine, sizeof row->engine, "%s", engine);
+        row->chunk = chunk;
+        row->threads = threads;
+        row->reads = reads;
+        row->seconds = t_end - t0;
+        row->mb_s = (double)reads * (double)chunk / row->seconds / 1e6;
+        row->iops = (double)reads / row->seconds;
+        gsl_sort(lat, 1, nlat);
+        row->p50_us = 1e6 * gsl_stats_quantile_from_sorted_data(lat, 1, nlat, 0.50);
+        row->p99_us = 1e6 * gsl_stats_quantile_from_sorted_data(lat, 1, nlat, 0.99);
+    }
+out:
+    ops->close(io);
+    free(bufs);
+    free(lat);
+    free(reqs);
+    free(done);
+    if (r)
+        gsl_rng_free(r);
+    return rc;
+}
+
+int lf_probe_run(const lf_probe_opts *o, lf_probe_row **rows, size_t *n, lf_err *err)
+{
+    *rows = NULL;
+    *n = 0;
+    if (!o->n_chunks || !o->n_threads)
+        return lf_fail(err, LF_EINVAL, "probe: no chunk sizes or no thread counts");
+    uint64_t max_chunk = 0;
+    for (size_t i = 0; i < o->n_chunks; i++) {
+        if (o->chunks[i] == 0 || o->chunks[i] % PROBE_ALIGN)
+            return lf_fail(err, LF_EINVAL,
+                           "probe: chunk %llu is not a multiple of %u (direct I/O needs aligned "
+                           "sizes); use e.g. 4k, 16k, 32k",
+                           (unsigned long long)o->chunks[i], PROBE_ALIGN);
+        max_chunk = o->chunks[i] > max_chunk ? o->chunks[i] : max_chunk;
+    }
+    for (size_t i = 0; i < o->n_threads; i++)
+        if (o->threads[i] == 0 || o->threads[i] > 4096)
+            return lf_fail(err, LF_EINVAL, "probe: threads %llu out of range 1..4096",
+                           (unsigned long long)o->threads[i]);
+    const lf_io_ops *ops;
+    int rc = lf_io_engine(o->engine, &ops, err);
+    if (rc != LF_OK)
+        return rc;
+    int created;
+    uint64_t size;
+    if ((rc = lf_probe_prepare_file(o->path, o->size, o->seed, &created, &size, err)) != LF_OK)
+        return rc;
+    if (size < max_chunk)
+        return lf_fail(err, LF_EINVAL, "%s: %llu bytes, smaller than the largest chunk %llu; "
+                       "use a larger file or remove it and give --size", o->path,
+                       (unsigned long long)size, (unsigned long long)max_chunk);
+    size_t total = o->n_chunks * o->n_threads;
+    lf_probe_row *v = calloc(total, sizeof *v);
+    if (!v)
+        return lf_fail(err, LF_ENOMEM, "out of memory");
+    for (size_t i = 0; i < o->n_chunks && rc == LF_OK; i++)
+        for (size_t j = 0; j < o->n_threads && rc == LF_OK; j++) {
+            size_t k = i * o->n_threads + j;
+            rc = lf_probe_point(o->engine, o->path, size, o->chunks[i], (uint32_t)o->threads[j],
+                                o->seconds, o->seed, &v[k], err);
+            if (rc == LF_OK && o->on_row)
+                o->on_row(&v[k], k, total, o->arg);
+        }
+    if (rc != LF_OK) {
+        free(v);
+        return rc;
+    }
+    *rows = v;
+    *n = total;
+    return LF_OK;
+}
+
+static void write_rows(FILE *f, const lf_probe_row *rows, size_t n)
+{
+    fprintf(f, "engine,chunk,threads,reads,seconds,mb_s,iops,p50_us,p99_us\n");
+    for (size_t i = 0; i < n; i++) {
+        const lf_probe_row *r = &rows[i];
+        fprintf(f, "%s,%llu,%u,%llu,%.4f,%.2f,%.1f,%.1f,%.1f\n", r->engine,
+                (unsigned long long)r->chunk, r->threads, (unsigned long long)r->reads,
+                r->seconds, r->mb_s, r->iops, r->p50_us, r->p99_us);
+    }
+}
+
+int lf_probe_write_csv(const char *path, const lf_probe_row *rows, size_t n, lf_err *err)
+{
+    if (strcmp(path, "-") == 0) {
+        write_rows(stdout, rows, n);
+        fflush(stdout);
+        return ferror(stdout) ? lf_fail(err, LF_EIO, "stdout: write failed") : LF_OK;
+    }
+    lf_atomic a;
+    int rc = lf_atomic_open(&a, path, err);
+    if (rc != LF_OK)
+        return rc;
+    write_rows(a.f, rows, n);
+    return lf_atomic_commit(&a, err);
+}

@@ -1,0 +1,119 @@
+/* llmflash weights make: writes the FFN weights of a model shape to one file in a layout
+ * (bench/lf_weights.h; format in bench/README.md). */
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lf_cli.h"
+#include "lf_kv.h"
+#include "lf_time.h"
+#include "lf_weights.h"
+
+static const char *CMD = "weights make";
+
+static void help(void)
+{
+    printf("usage: llmflash weights make --model NAME|custom:L,D,F[,swiglu] --file PATH\n"
+           "                             [--layout bundled|split|coact] [--dtype fp16|fp32]\n"
+           "                             [--layers N] [--seed S] [--alignment BYTES]\n"
+           "                             [--profile T.h5]\n\n"
+           "Writes the FFN weights of a model shape (every layer's up/down vectors, plus gate\n"
+           "for SwiGLU) to PATH in the chosen layout, records padded to the alignment so the\n"
+           "executor can read them with direct I/O. Values are pseudo-random from the seed and\n"
+           "depend only on (layer, unit, vector, element). The file is written under a\n"
+           "temporary name, its header last, synced and renamed: an interrupted or failed\n"
+           "write (a full disk) leaves no file that looks valid.\n\n"
+           "options:\n"
+           "  -m, --model NAME     model shape (%s)\n"
+           "  -f, --file PATH      the weights file to write\n"
+           "  -l, --layout KIND    bundled (default), split, coact (needs --profile)\n"
+           "  -d, --dtype T        fp16 (default) or fp32\n"
+           "  -n, --layers N       only the first N layers (default: all)\n"
+           "  -s, --seed S         value seed (default 1)\n"
+           "  -a, --alignment B    record alignment in bytes, a power of two (default 4096;\n"
+           "                       direct I/O needs 4096)\n"
+           "  -p, --profile T.h5   coact: the trace whose co-activations pick each neuron's\n"
+           "                       closest friend (the same trace `sim --profile` uses)\n"
+           "  -h, --help           this text\n\n"
+           "example:\n"
+           "  llmflash weights make --model opt-1.3b --layout bundled --dtype fp16 \\\n"
+           "      --file /var/tmp/opt-1.3b.w\n",
+           lf_model_names());
+}
+
+int cmd_weights_make(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"model", required_argument, 0, 'm'},  {"file", required_argument, 0, 'f'},
+        {"layout", required_argument, 0, 'l'}, {"dtype", required_argument, 0, 'd'},
+        {"layers", required_argument, 0, 'n'}, {"seed", required_argument, 0, 's'},
+        {"alignment", required_argument, 0, 'a'}, {"profile", required_argument, 0, 'p'},
+        {"help", no_argument, 0, 'h'},         {0, 0, 0, 0}};
+    const char *model = NULL, *file = NULL, *layout = "bundled", *dtype = "fp16", *profile = NULL;
+    uint64_t layers = 0, seed = 1, align = 4096;
+    int c;
+    while ((c = getopt_long(argc, argv, ":m:f:l:d:n:s:a:p:h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'm': model = optarg; break;
+        case 'f': file = optarg; break;
+        case 'l': layout = optarg; break;
+        case 'd': dtype = optarg; break;
+        case 'p': profile = optarg; break;
+        case 'n':
+            if (lf_parse_size(optarg, &layers) != 0 || layers == 0 || layers > 65536)
+                return lf_cli_usage(CMD, "--layers '%s': expected a positive integer", optarg);
+            break;
+        case 's':
+            if (lf_parse_size(optarg, &seed) != 0)
+                return lf_cli_usage(CMD, "--seed '%s': expected an unsigned integer", optarg);
+            break;
+        case 'a':
+            if (lf_parse_size(optarg, &align) != 0 || align == 0 || align > (1u << 30))
+                return lf_cli_usage(CMD, "--alignment '%s': expected bytes, e.g. 4096", optarg);
+            break;
+        case 'h': help(); return LF_EXIT_OK;
+        default: return lf_cli_bad_option(CMD, argc, argv);
+        }
+    }
+    if (optind < argc)
+        return lf_cli_usage(CMD, "unexpected argument '%s'", argv[optind]);
+    if (!model || !file)
+        return lf_cli_usage(CMD, "--model and --file are required");
+    lf_err err;
+    lf_model m;
+    lf_weights_spec spec;
+    memset(&spec, 0, sizeof spec);
+    if (lf_model_lookup(model, &m, &err) || lf_layout_parse_kind(layout, &spec.layout, &err) ||
+        lf_dtype_parse(dtype, &spec.dtype, &err))
+        return lf_cli_usage(CMD, "%s", err.msg);
+    if (profile && spec.layout != LF_LAYOUT_COACT)
+        return lf_cli_usage(CMD, "--profile is only for --layout coact");
+    spec.model = &m;
+    spec.n_layers = (uint32_t)layers;
+    spec.alignment = (uint32_t)align;
+    spec.seed = seed;
+    lf_trace prof;
+    memset(&prof, 0, sizeof prof);
+    if (profile) {
+        if (lf_trace_read(profile, &prof, &err))
+            return lf_cli_error(CMD, &err);
+        spec.profile = &prof;
+    }
+    double t0 = lf_now();
+    int rc = lf_weights_make(file, &spec, &err);
+    if (profile)
+        lf_trace_free(&prof);
+    if (rc)
+        return lf_cli_error(CMD, &err);
+    lf_weights w;
+    if (lf_weights_open(file, &w, &err))
+        return lf_cli_error(CMD, &err);
+    double dt = lf_now() - t0;
+    printf("wrote %s: %s, %s, %s, %u layers, %" PRIu64 " bytes (%.3f GB) in %.1f s (%.0f MB/s)\n",
+           file, w.h.model, lf_layout_kind_name(w.h.layout), lf_dtype_name(w.h.dtype), w.h.n_layers,
+           w.h.file_bytes, w.h.file_bytes / 1e9, dt, w.h.file_bytes / 1e6 / (dt > 0 ? dt : 1));
+    lf_weights_close(&w);
+    return LF_EXIT_OK;
+}

@@ -1,0 +1,20 @@
+/* lf_cli_num: strict number parsing for option values ("--tokens 12x" or "--tokens -5"
+ * is a usage error naming the option and the accepted range). Nothing to free. */
+#ifndef LF_CLI_NUM_H
+#define LF_CLI_NUM_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Parses an unsigned integer in [min, max]. On error prints a usage message for
+ * `llmflash <cmd>` naming option `opt` and returns LF_EXIT_USAGE; else 0. */
+int lf_cli_u64(const char *cmd, const char *opt, const char *arg, uint64_t min, uint64_t max,
+               uint64_t *out);
+/* Parses a finite double in [min, max]; same error convention. */
+int lf_cli_double(const char *cmd, const char *opt, const char *arg, double min, double max,
+                  double *out);
+/* Parses "x" or "x,y,..." (each in [min, max]) into a malloc'ed array the caller frees. */
+int lf_cli_double_list(const char *cmd, const char *opt, const char *arg, double min,
+                       double max, double **out, size_t *n);
+
+#endif

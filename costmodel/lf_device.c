@@ -1,0 +1,250 @@
+/* lf_device: device profiles (load, check, save) and the cost models that price work
+ * on them: flash (three bounds joined by a p-norm), DRAM copies, allocations, the
+ * compute roofline and the page-cache tier. Formulas: costmodel/README.md. */
+#include "lf_device.h"
+
+#include <math.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "lf_fs.h"
+#include "lf_kv.h"
+
+/* ---- profile keys ---- */
+
+typedef enum { G_FLASH, G_PAGECACHE, G_DRAM, G_COMPUTE } group;
+
+typedef struct {
+    const char *key;
+    size_t off;      /* offset of the double in lf_device */
+    int required;
+    int positive;    /* must be > 0 (else >= 0) */
+    group grp;
+    const char *unit;
+} key_info;
+
+#define F(field) offsetof(lf_device, field)
+static const key_info keys[] = {
+    {"flash_latency_s", F(flash_latency_s), 1, 0, G_FLASH, "s, latency to first byte of one read"},
+    {"flash_stream_bw", F(flash_stream_bw), 1, 1, G_FLASH, "bytes/s of one read stream"},
+    {"flash_max_bw", F(flash_max_bw), 1, 1, G_FLASH, "bytes/s, whole device"},
+    {"flash_max_iops", F(flash_max_iops), 1, 1, G_FLASH, "reads/s, whole device"},
+    {"flash_smooth_p", F(flash_smooth_p), 0, 0, G_FLASH, "p-norm of the three bounds; 0 = max"},
+    {"pagecache_bw", F(pagecache_bw), 0, 0, G_PAGECACHE, "bytes/s of a page-cache hit; 0 = off"},
+    {"pagecache_latency_s", F(pagecache_latency_s), 0, 0, G_PAGECACHE, "s per page-cache hit"},
+    {"dram_copy_bw", F(dram_copy_bw), 1, 1, G_DRAM, "bytes/s of memcpy"},
+    {"dram_op_s", F(dram_op_s), 1, 0, G_DRAM, "s, fixed cost of one copy/insert"},
+    {"dram_alloc_s", F(dram_alloc_s), 0, 0, G_DRAM, "s, fixed cost of one allocation"},
+    {"compute_flops", F(compute_flops), 1, 1, G_COMPUTE, "flop/s (a multiply-add is 2)"},
+    {"mem_bw", F(mem_bw), 1, 1, G_COMPUTE, "bytes/s streamed by compute"},
+};
+#undef F
+#define N_KEYS (sizeof keys / sizeof keys[0])
+
+static double *field(lf_device *d, const key_info *k)
+{
+    return (double *)((char *)d + k->off);
+}
+
+static double cfield(const lf_device *d, const key_info *k)
+{
+    return *(const double *)((const char *)d + k->off);
+}
+
+static int check_value(const key_info *k, double v, const char *where, lf_err *err)
+{
+    if (k->positive ? !(v > 0) : !(v >= 0))
+        return lf_fail(err, LF_ERANGE, "%s: %s = %g must be %s (%s)", where, k->key, v,
+                       k->positive ? "> 0" : ">= 0", k->unit);
+    if (strcmp(k->key, "flash_smooth_p") == 0 && v != 0 && v < 1)
+        return lf_fail(err, LF_ERANGE,
+                       "%s: flash_smooth_p = %g must be 0 (hard max) or at least 1", where, v);
+    return LF_OK;
+}
+
+int lf_device_check(const lf_device *d, const char *where, lf_err *err)
+{
+    for (size_t i = 0; i < N_KEYS; i++) {
+        int rc = check_value(&keys[i], cfield(d, &keys[i]), where, err);
+        if (rc != LF_OK)
+            return rc;
+    }
+    if (d->flash_alignment == 0 || (d->flash_alignment & (d->flash_alignment - 1)))
+        return lf_fail(err, LF_ERANGE, "%s: flash_alignment = %u must be a power of two", where,
+                       d->flash_alignment);
+    return LF_OK;
+}
+
+static void base_name(const char *path, char *out, size_t cap)
+{
+    const char *b = strrchr(path, '/');
+    b = b ? b + 1 : path;
+    snprintf(out, cap, "%s", b);
+    char *dot = strstr(out, ".conf");
+    if (dot && dot[5] == '\0')
+        *dot = '\0';
+}
+
+int lf_device_load(const char *path, lf_device *out, lf_err *err)
+{
+    lf_kv kv;
+    int rc = lf_kv_parse_file(path, &kv, err);
+    if (rc != LF_OK)
+        return rc;
+    const char *valid[N_KEYS + 3];
+    for (size_t i = 0; i < N_KEYS; i++)
+        valid[i] = keys[i].key;
+    valid[N_KEYS] = "flash_alignment";
+    valid[N_KEYS + 1] = "name";
+    valid[N_KEYS + 2] = NULL;
+    lf_device d;
+    memset(&d, 0, sizeof d);
+    if ((rc = lf_kv_check_known(&kv, valid, err)) != LF_OK)
+        goto done;
+    for (size_t i = 0; i < N_KEYS && rc == LF_OK; i++) {
+        const key_info *k = &keys[i];
+        rc = k->required ? lf_kv_need_double(&kv, k->key, field(&d, k), err)
+                         : lf_kv_double(&kv, k->key, 0, field(&d, k), err);
+        if (rc == LF_OK && lf_kv_find(&kv, k->key)) {
+            char where[300];
+            snprintf(where, sizeof where, "%s:%d", path, lf_kv_find(&kv, k->key)->line);
+            rc = check_value(k, *field(&d, k), where, err);
+        }
+    }
+    if (rc != LF_OK)
+        goto done;
+    uint64_t align;
+    if ((rc = lf_kv_u64(&kv, "flash_alignment", 4096, &align, err)) != LF_OK)
+        goto done;
+    if (align == 0 || align > (1u << 30) || (align & (align - 1))) {
+        rc = lf_fail(err, LF_ERANGE, "%s:%d: flash_alignment = %llu must be a power of two",
+                     path, lf_kv_find(&kv, "flash_alignment")->line, (unsigned long long)align);
+        goto done;
+    }
+    d.flash_alignment = (uint32_t)align;
+    const char *name = lf_kv_get(&kv, "name");
+    if (name && strlen(name) >= sizeof d.name) {
+        rc = lf_fail(err, LF_EINVAL, "%s:%d: name longer than %zu characters", path,
+                     lf_kv_find(&kv, "name")->line, sizeof d.name - 1);
+        goto done;
+    }
+    if (name)
+        snprintf(d.name, sizeof d.name, "%s", name);
+    else
+        base_name(path, d.name, sizeof d.name);
+    *out = d;
+done:
+    lf_kv_free(&kv);
+    return rc;
+}
+
+int lf_device_save_sourced(const lf_device *d, const char *path, const char *provenance,
+                           const lf_device_sources *src, lf_err *err)
+{
+    int rc = lf_device_check(d, d->name[0] ? d->name : "profile", err);
+    if (rc != LF_OK)
+        return rc;
+    lf_atomic a;
+    if ((rc = lf_atomic_open(&a, path, err)) != LF_OK)
+        return rc;
+    FILE *f = a.f;
+    if (provenance) {
+        /* every line of the provenance becomes a comment */
+        const char *p = provenance;
+        while (*p) {
+            const char *nl = strchr(p, '\n');
+            size_t len = nl ? (size_t)(nl - p) : strlen(p);
+            fprintf(f, "# %.*s\n", (int)len, p);
+            p += len + (nl ? 1 : 0);
+        }
+        fputc('\n', f);
+    }
+    fprintf(f, "name = %s\n", d->name);
+    const char *gsrc[4] = {NULL, NULL, NULL, NULL};
+    if (src) {
+        gsrc[G_FLASH] = src->flash;
+        gsrc[G_PAGECACHE] = src->pagecache;
+        gsrc[G_DRAM] = src->dram;
+        gsrc[G_COMPUTE] = src->compute;
+    }
+    for (size_t i = 0; i < N_KEYS; i++) {
+        const key_info *k = &keys[i];
+        char val[64];
+        snprintf(val, sizeof val, "%.6g", cfield(d, k));
+        const char *s = gsrc[k->grp];
+        fprintf(f, "%-20s = %-12s # %s%s%s\n", k->key, val, k->unit, s ? "; " : "", s ? s : "");
+        if (k->grp == G_FLASH && strcmp(k->key, "flash_smooth_p") == 0)
+            fprintf(f, "%-20s = %-12u # bytes; direct I/O offsets and sizes are multiples\n",
+                    "flash_alignment", d->flash_alignment);
+    }
+    return lf_atomic_commit(&a, err);
+}
+
+int lf_device_save(const lf_device *d, const char *path, const char *provenance,
+                   const char *source, lf_err *err)
+{
+    lf_device_sources s = {source, source, source, source};
+    return lf_device_save_sourced(d, path, provenance, &s, err);
+}
+
+/* ---- cost models ---- */
+
+/* The three bounds joined: hard max when p == 0, else the p-norm (computed relative to
+ * the largest term so that large p neither overflows nor underflows). */
+static double join(double a, double b, double c, double p)
+{
+    double m = fmax(a, fmax(b, c));
+    if (p == 0 || m <= 0)
+        return m;
+    double s = pow(a / m, p) + pow(b / m, p) + pow(c / m, p);
+    return m * pow(s, 1.0 / p);
+}
+
+double lf_flash_time(const lf_device *d, uint64_t n_reads, uint64_t bytes, uint32_t inflight)
+{
+    if (n_reads == 0)
+        return 0;
+    double n = (double)n_reads, s = (double)bytes;
+    double par = (double)(inflight == 0 ? 1 : inflight);
+    if (par > n)
+        par = n;
+    double t_lat = (n * d->flash_latency_s + s / d->flash_stream_bw) / par;
+    double t_bw = s / d->flash_max_bw;
+    double t_iops = n / d->flash_max_iops;
+    return join(t_lat, t_bw, t_iops, d->flash_smooth_p);
+}
+
+double lf_flash_throughput(const lf_device *d, uint64_t chunk, uint32_t inflight)
+{
+    uint32_t t = inflight == 0 ? 1 : inflight;
+    double time = lf_flash_time(d, t, chunk * (uint64_t)t, t);
+    return time > 0 ? (double)chunk * t / time : 0;
+}
+
+double lf_dram_time(const lf_device *d, uint64_t n_ops, uint64_t bytes)
+{
+    return (double)n_ops * d->dram_op_s + (double)bytes / d->dram_copy_bw;
+}
+
+double lf_dram_alloc_time(const lf_device *d, uint64_t n_allocs)
+{
+    return (double)n_allocs * d->dram_alloc_s;
+}
+
+double lf_compute_time(const lf_device *d, double flops, double bytes)
+{
+    double t = 0;
+    if (flops > 0)
+        t = flops / d->compute_flops;
+    if (bytes > 0)
+        t = fmax(t, bytes / d->mem_bw);
+    return t;
+}
+
+double lf_pagecache_time(const lf_device *d, uint64_t n_hits, uint64_t bytes)
+{
+    if (d->pagecache_bw <= 0 || n_hits == 0)
+        return 0;
+    return (double)n_hits * d->pagecache_latency_s + (double)bytes / d->pagecache_bw;
+}

@@ -1,0 +1,50 @@
+/* lf_fit: fits the flash model of lf_device (latency, per-stream bandwidth, device
+ * bandwidth and IOPS caps, p-norm exponent) to measured (chunk, threads) -> throughput
+ * points with GSL nonlinear least squares, and reads `llmflash probe` CSVs.
+ * Results are plain values; the array of lf_fit_read_probe is the caller's to free(). */
+#ifndef LF_FIT_H
+#define LF_FIT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "lf_device.h"
+#include "lf_err.h"
+
+typedef struct {
+    uint64_t chunk;   /* bytes per read */
+    uint32_t threads; /* reads in flight */
+    double bw;        /* measured bytes/s */
+} lf_fit_point;
+
+typedef struct {
+    lf_device dev;     /* the base profile with the flash_* fields fitted */
+    double mdape;      /* median absolute percentage error over the points, % */
+    double max_ape;    /* the worst point's, % */
+    double rms_log;    /* root mean square of log(predicted / measured) */
+    size_t iterations; /* of the best start */
+    int status;        /* GSL status of the best start (0, or GSL_EMAXITER / GSL_ENOPROG) */
+} lf_fit_result;
+
+/* Reads the rows of a probe CSV (columns by header name: engine, chunk, threads, mb_s).
+ * engine NULL: the file must hold one engine only (else an error listing them).
+ * Rows with mb_s <= 0 are errors naming the line. */
+int lf_fit_read_probe(const char *path, const char *engine, lf_fit_point **pts, size_t *n,
+                      lf_err *err);
+
+/* Fits flash_latency_s, flash_stream_bw, flash_max_bw, flash_max_iops and, when
+ * fixed_p < 0, flash_smooth_p (else p is fixed_p: 0 = hard max, or >= 1). Minimises
+ * sum of log(predicted / measured)^2 from several starting points; `base` gives the
+ * other fields (NULL: lf_fit_unmeasured_defaults). Needs at least as many points as
+ * fitted parameters. */
+int lf_fit_flash(const lf_fit_point *pts, size_t n, const lf_device *base, double fixed_p,
+                 lf_fit_result *out, lf_err *err);
+
+/* |predicted - measured| / measured * 100 for one point. */
+double lf_fit_ape(const lf_device *d, const lf_fit_point *p);
+
+/* Fills every non-flash field with a placeholder (NOT measured: generic desktop figures)
+ * and the flash fields with zeros; name "unnamed". */
+void lf_fit_unmeasured_defaults(lf_device *d);
+
+#endif

@@ -1,0 +1,23 @@
+/* lf_meta: provenance of an output as JSON (json-c): llmflash version, git revision and
+ * build flags, compiler, GSL/HDF5/json-c versions, host, CPU, kernel, the storage device
+ * behind a file, seed, a file's sha256. The JSON string returned is malloc'ed and the
+ * caller frees it. */
+#ifndef LF_META_H
+#define LF_META_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "lf_err.h"
+#include "lf_kv.h"
+
+/* mode: "sim" | "run" | anything descriptive. trace_path (sha256 + device) and data_path
+ * (device only) may be NULL; extra (may be NULL) goes under "extra" as strings. */
+int lf_meta_build(const char *mode, uint64_t seed, const char *trace_path, const char *data_path,
+                  const lf_kv *extra, char **json, lf_err *err);
+
+/* The block device holding `path` ("nvme0n1p2 (Samsung SSD 980, non-rotational)"), or a
+ * note that it lives on a virtual file system; never fails (writes "unknown"). */
+void lf_meta_storage(const char *path, char *out, size_t cap);
+
+#endif

@@ -1,0 +1,218 @@
+/* Policy `hot`: pin, per layer, the n units wanted most often in a profile (ties: the
+ * smaller id), loaded with the first token and never evicted; the other wanted units
+ * are loaded when wanted and dropped when a later token no longer wants them (as in
+ * `sparse`). Profile: the first `prefix` tokens of the profile trace when the caller
+ * gives one (default all of it), else of the replayed trace (default 10% of it, at
+ * least 1 token). n defaults to capacity minus the trace's largest set, so that pinned
+ * plus transient units fit the cache; a step that does not fit is an error (lower n).
+ * O(n_want + n_previous) per step after the first. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "lf_pol.h"
+
+typedef struct {
+    lf_pol_base base;
+    uint64_t cap;
+    uint32_t n;           /* pinned per layer */
+    uint32_t *pinned;     /* n_layers * n, sorted ascending */
+    uint8_t *res;         /* n_layers * units: 0 absent, 1 pinned, 2 transient, 3 kept */
+    uint32_t *trans;      /* n_layers * cap: the transient units */
+    uint32_t *n_trans;
+    uint8_t *started;
+} hot_state;
+
+static int hot_step(lf_policy *p, uint32_t layer, uint32_t token, const uint32_t *want,
+                    uint32_t n_want, lf_plan *plan, lf_err *err)
+{
+    hot_state *s = p->state;
+    int rc = lf_pol_begin(&s->base, layer, token, want, n_want, err);
+    if (rc)
+        return rc;
+    uint8_t *res = s->res + (size_t)layer * s->base.units;
+    uint32_t *trans = s->trans + (size_t)layer * s->cap;
+    const uint32_t *pin = s->pinned + (size_t)layer * s->n;
+    plan->n_evict = plan->n_load = plan->n_hit = 0;
+    if (!s->started[layer]) {
+        /* first token: load the pinned set and the wanted units, merged in order */
+        uint32_t i = 0, j = 0, extra = 0;
+        while (i < s->n || j < n_want) {
+            if (j == n_want || (i < s->n && pin[i] < want[j])) {
+                plan->load[plan->n_load++] = pin[i++];
+            } else {
+                if (i < s->n && pin[i] == want[j])
+                    i++;
+                else
+                    extra++;
+                plan->load[plan->n_load++] = want[j++];
+            }
+        }
+        if (s->n + (uint64_t)extra > s->cap)
+            return lf_pol_no_fit(&s->base, layer, token, s->n + (uint64_t)extra, s->cap, err);
+        for (i = 0; i < s->n; i++)
+            res[pin[i]] = 1;
+        s->n_trans[layer] = 0;
+        for (j = 0; j < n_want; j++)
+            if (!res[want[j]]) {
+                res[want[j]] = 2;
+                trans[s->n_trans[layer]++] = want[j];
+            }
+        s->started[layer] = 1;
+        plan->n_resident = s->n + s->n_trans[layer];
+        return LF_OK;
+    }
+    uint64_t need = s->n;
+    for (uint32_t i = 0; i < n_want; i++)
+        need += res[want[i]] != 1;
+    if (need > s->cap)
+        return lf_pol_no_fit(&s->base, layer, token, need, s->cap, err);
+    for (uint32_t i = 0; i < n_want; i++) {
+        uint32_t u = want[i];
+        if (res[u] == 0) {
+            plan->load[plan->n_load++] = u;
+        } else {
+            plan->n_hit++;
+            if (res[u] == 2)
+                res[u] = 3;
+        }
+    }
+    for (uint32_t i = 0; i < s->n_trans[layer]; i++) {
+        uint32_t u = trans[i];
+        if (res[u] == 2) {
+            res[u] = 0;
+            plan->evict[plan->n_evict++] = u;
+        }
+    }
+    s->n_trans[layer] = 0;
+    for (uint32_t i = 0; i < n_want; i++) {
+        uint32_t u = want[i];
+        if (res[u] != 1) {
+            res[u] = 2;
+            trans[s->n_trans[layer]++] = u;
+        }
+    }
+    plan->n_resident = s->n + s->n_trans[layer];
+    return LF_OK;
+}
+
+static void hot_destroy(lf_policy *p)
+{
+    hot_state *s = p->state;
+    if (!s)
+        return;
+    lf_pol_base_free(&s->base);
+    free(s->pinned);
+    free(s->res);
+    free(s->trans);
+    free(s->n_trans);
+    free(s->started);
+    free(s);
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+static int cmp_u32(const void *a, const void *b)
+{
+    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* Picks the n most wanted units of every layer over tokens [0, prefix) of prof. */
+static int pick_pinned(hot_state *s, const lf_trace *prof, uint32_t prefix, lf_err *err)
+{
+    uint32_t units = s->base.units;
+    uint32_t *counts = malloc((size_t)units * sizeof *counts);
+    uint64_t *order = malloc((size_t)units * sizeof *order);
+    if (!counts || !order) {
+        free(counts);
+        free(order);
+        return lf_fail(err, LF_ENOMEM, "policy 'hot': out of memory");
+    }
+    for (uint32_t l = 0; l < s->base.n_layers; l++) {
+        memset(counts, 0, (size_t)units * sizeof *counts);
+        const lf_trace_layer *L = &prof->layers[l];
+        for (uint64_t i = 0; i < L->indptr[prefix]; i++)
+            counts[L->index[i]]++;
+        /* ascending (UINT32_MAX - count, id): most wanted first, ties by smaller id */
+        for (uint32_t u = 0; u < units; u++)
+            order[u] = (uint64_t)(UINT32_MAX - counts[u]) << 32 | u;
+        qsort(order, units, sizeof *order, cmp_u64);
+        uint32_t *pin = s->pinned + (size_t)l * s->n;
+        for (uint32_t i = 0; i < s->n; i++)
+            pin[i] = (uint32_t)order[i];
+        qsort(pin, s->n, sizeof *pin, cmp_u32);
+    }
+    free(counts);
+    free(order);
+    return LF_OK;
+}
+
+int lf_pol_hot_create(const lf_policy_ctx *ctx, const lf_kv *kv, lf_policy *p, lf_err *err)
+{
+    uint64_t cap, n, prefix;
+    const lf_trace *prof = ctx->profile ? ctx->profile : ctx->trace;
+    if (!prof)
+        return lf_fail(err, LF_EINVAL, "policy 'hot' needs a profile: give the replayed trace "
+                                       "or a profile trace");
+    if (prof->n_layers != ctx->n_layers || prof->units_per_layer != ctx->units)
+        return lf_fail(err, LF_EINVAL,
+                       "policy 'hot': the %s trace has %u layers x %u units, the replay "
+                       "%u x %u; profile on a trace of the same model",
+                       ctx->profile ? "profile" : "replayed", prof->n_layers,
+                       prof->units_per_layer, ctx->n_layers, ctx->units);
+    uint64_t def_prefix = prof->n_tokens;
+    if (!ctx->profile) {
+        def_prefix = prof->n_tokens / 10;
+        if (def_prefix == 0)
+            def_prefix = prof->n_tokens ? 1 : 0;
+    }
+    int rc = lf_pol_capacity(ctx, kv, &cap, err);
+    if (rc == LF_OK)
+        rc = lf_kv_u64(kv, "prefix", def_prefix, &prefix, err);
+    if (rc)
+        return rc;
+    uint32_t biggest = lf_pol_trace_max_set(ctx->trace ? ctx->trace : prof);
+    uint64_t def_n = cap > biggest ? cap - biggest : 0;
+    if ((rc = lf_kv_u64(kv, "n", def_n, &n, err)) != LF_OK)
+        return rc;
+    if (prefix > prof->n_tokens)
+        return lf_fail(err, LF_EINVAL, "policy 'hot': prefix = %llu but the %s trace has %u tokens",
+                       (unsigned long long)prefix, ctx->profile ? "profile" : "replayed",
+                       prof->n_tokens);
+    if (n > cap)
+        return lf_fail(err, LF_EINVAL,
+                       "policy 'hot': n = %llu pinned units exceed the cache of %llu units per "
+                       "layer; lower n or raise the DRAM budget",
+                       (unsigned long long)n, (unsigned long long)cap);
+    hot_state *s = calloc(1, sizeof *s);
+    if (!s)
+        return lf_fail(err, LF_ENOMEM, "policy 'hot': out of memory");
+    p->state = s;
+    p->destroy = hot_destroy;
+    s->cap = cap;
+    s->n = (uint32_t)n;
+    rc = lf_pol_base_init(&s->base, "hot", ctx, err);
+    if (rc == LF_OK) {
+        s->pinned = malloc(((size_t)ctx->n_layers * n + 1) * sizeof *s->pinned);
+        s->res = calloc((size_t)ctx->n_layers * ctx->units, 1);
+        s->trans = malloc(((size_t)ctx->n_layers * cap + 1) * sizeof *s->trans);
+        s->n_trans = calloc(ctx->n_layers, sizeof *s->n_trans);
+        s->started = calloc(ctx->n_layers, 1);
+        if (!s->pinned || !s->res || !s->trans || !s->n_trans || !s->started)
+            rc = lf_fail(err, LF_ENOMEM, "policy 'hot': out of memory");
+    }
+    if (rc == LF_OK)
+        rc = pick_pinned(s, prof, (uint32_t)prefix, err);
+    if (rc) {
+        hot_destroy(p);
+        p->state = NULL;
+        return rc;
+    }
+    p->step = hot_step;
+    p->max_resident = cap;
+    return LF_OK;
+}

@@ -1,0 +1,95 @@
+/* Policy `sparse`: exactly the token's wanted units are resident, nothing is kept for
+ * later tokens: each step evicts the previous token's units that are not wanted now and
+ * loads the wanted units that are not resident (so a unit wanted by two consecutive
+ * tokens is a hit, not a reload). A wanted set larger than the cache (key capacity,
+ * default the DRAM budget's) cannot fit and is an error. O(n_want + n_previous). */
+#include <stdlib.h>
+#include <string.h>
+
+#include "lf_pol.h"
+
+typedef struct {
+    lf_pol_base base;
+    uint64_t cap;
+    uint8_t *res;   /* n_layers * units: 1 = resident */
+    uint32_t *prev; /* n_layers * cap: the previous token's set */
+    uint32_t *n_prev;
+} sparse_state;
+
+static int sparse_step(lf_policy *p, uint32_t layer, uint32_t token, const uint32_t *want,
+                       uint32_t n_want, lf_plan *plan, lf_err *err)
+{
+    sparse_state *s = p->state;
+    int rc = lf_pol_begin(&s->base, layer, token, want, n_want, err);
+    if (rc)
+        return rc;
+    if (n_want > s->cap)
+        return lf_pol_no_fit(&s->base, layer, token, n_want, s->cap, err);
+    uint8_t *res = s->res + (size_t)layer * s->base.units;
+    uint32_t *prev = s->prev + (size_t)layer * s->cap;
+    plan->n_evict = plan->n_load = plan->n_hit = 0;
+    for (uint32_t i = 0; i < n_want; i++) {
+        uint32_t u = want[i];
+        if (res[u]) {
+            res[u] = 2; /* kept */
+            plan->n_hit++;
+        } else {
+            plan->load[plan->n_load++] = u;
+        }
+    }
+    for (uint32_t i = 0; i < s->n_prev[layer]; i++) {
+        uint32_t u = prev[i];
+        if (res[u] == 1) {
+            plan->evict[plan->n_evict++] = u;
+            res[u] = 0;
+        }
+    }
+    for (uint32_t i = 0; i < n_want; i++)
+        res[want[i]] = 1;
+    memcpy(prev, want, (size_t)n_want * sizeof *want);
+    s->n_prev[layer] = n_want;
+    plan->n_resident = n_want;
+    return LF_OK;
+}
+
+static void sparse_destroy(lf_policy *p)
+{
+    sparse_state *s = p->state;
+    if (!s)
+        return;
+    lf_pol_base_free(&s->base);
+    free(s->res);
+    free(s->prev);
+    free(s->n_prev);
+    free(s);
+}
+
+int lf_pol_sparse_create(const lf_policy_ctx *ctx, const lf_kv *kv, lf_policy *p, lf_err *err)
+{
+    uint64_t cap;
+    int rc = lf_pol_capacity(ctx, kv, &cap, err);
+    if (rc)
+        return rc;
+    sparse_state *s = calloc(1, sizeof *s);
+    if (!s)
+        return lf_fail(err, LF_ENOMEM, "policy 'sparse': out of memory");
+    p->state = s;
+    p->destroy = sparse_destroy;
+    s->cap = cap;
+    rc = lf_pol_base_init(&s->base, "sparse", ctx, err);
+    if (rc == LF_OK) {
+        s->res = calloc((size_t)ctx->n_layers * ctx->units, 1);
+        s->prev = malloc(((size_t)ctx->n_layers * cap + 1) * sizeof *s->prev);
+        s->n_prev = calloc(ctx->n_layers, sizeof *s->n_prev);
+        if (!s->res || !s->prev || !s->n_prev)
+            rc = lf_fail(err, LF_ENOMEM, "policy 'sparse': out of memory");
+    }
+    if (rc) {
+        sparse_destroy(p);
+        p->state = NULL;
+        return rc;
+    }
+    p->step = sparse_step;
+    p->max_resident = cap;
+    return LF_OK;
+}

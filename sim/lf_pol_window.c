@@ -1,0 +1,181 @@
+/* Policy `window` (the paper's sliding window): keep the union of the last k tokens'
+ * wanted sets; a token loads what it wants that is not resident and evicts the units
+ * whose latest use has left the window. When that union would exceed the cache
+ * (capacity, default the DRAM budget's), the step uses the largest k' < k that fits:
+ * the units last used by the older tokens are dropped (counted as a shrink; the window
+ * regrows as new tokens come). A wanted set larger than the cache is an error.
+ * Per layer: last[u] = latest token that wanted u; a ring of the last k sets (to find
+ * who leaves) and the count of resident units per latest-use token (to size k').
+ * O(n_want + n_evict + k) per step. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lf_pol.h"
+
+typedef struct {
+    uint32_t *ids;
+    uint32_t n, cap;
+} ring_set;
+
+typedef struct {
+    lf_pol_base base;
+    uint32_t k;
+    uint64_t cap;
+    uint32_t *last;   /* n_layers * units: latest token that wanted the unit */
+    uint8_t *res;     /* n_layers * units */
+    ring_set *ring;   /* n_layers * k: set of token t in slot t % k */
+    uint32_t *count;  /* n_layers * k: resident units whose latest use is the slot's token */
+    uint32_t *n_res;  /* n_layers */
+    uint64_t shrinks; /* steps that ran with k' < k */
+    uint32_t min_k;
+} window_state;
+
+/* Evicts the resident units whose latest use is `tok` (they are all in its set). */
+static void drop_token(window_state *s, uint32_t layer, uint32_t tok, lf_plan *plan)
+{
+    size_t off = (size_t)layer * s->base.units;
+    uint32_t *last = s->last + off;
+    uint8_t *res = s->res + off;
+    uint32_t slot = tok % s->k;
+    ring_set *rs = &s->ring[(size_t)layer * s->k + slot];
+    for (uint32_t i = 0; i < rs->n; i++) {
+        uint32_t u = rs->ids[i];
+        if (res[u] && last[u] == tok) {
+            res[u] = 0;
+            plan->evict[plan->n_evict++] = u;
+        }
+    }
+    s->n_res[layer] -= s->count[(size_t)layer * s->k + slot];
+    s->count[(size_t)layer * s->k + slot] = 0;
+}
+
+static int window_step(lf_policy *p, uint32_t layer, uint32_t t, const uint32_t *want,
+                       uint32_t n_want, lf_plan *plan, lf_err *err)
+{
+    window_state *s = p->state;
+    int rc = lf_pol_begin(&s->base, layer, t, want, n_want, err);
+    if (rc)
+        return rc;
+    if (n_want > s->cap)
+        return lf_pol_no_fit(&s->base, layer, t, n_want, s->cap, err);
+    const uint32_t k = s->k;
+    size_t off = (size_t)layer * s->base.units;
+    uint32_t *last = s->last + off;
+    uint8_t *res = s->res + off;
+    uint32_t *count = s->count + (size_t)layer * k;
+    plan->n_evict = plan->n_load = plan->n_hit = 0;
+
+    for (uint32_t i = 0; i < n_want; i++) {
+        uint32_t u = want[i];
+        if (res[u]) {
+            plan->n_hit++;
+            count[last[u] % k]--;
+            s->n_res[layer]--;
+        } else {
+            plan->load[plan->n_load++] = u;
+        }
+        last[u] = t;
+    }
+    /* the token that leaves the window: t - k */
+    if (t >= k)
+        drop_token(s, layer, t - k, plan);
+    uint32_t slot = t % k;
+    ring_set *rs = &s->ring[(size_t)layer * k + slot];
+    if (n_want > rs->cap) {
+        uint32_t *ids = realloc(rs->ids, (size_t)n_want * sizeof *ids);
+        if (!ids)
+            return lf_fail(err, LF_ENOMEM, "policy 'window': out of memory");
+        rs->ids = ids;
+        rs->cap = n_want;
+    }
+    memcpy(rs->ids, want, (size_t)n_want * sizeof *want);
+    rs->n = n_want;
+    for (uint32_t i = 0; i < plan->n_load; i++)
+        res[plan->load[i]] = 1;
+    count[slot] = n_want;
+    s->n_res[layer] += n_want;
+
+    uint32_t keff = k;
+    if (s->n_res[layer] > s->cap) {
+        /* largest k' whose union fits; k' >= 1 since n_want <= cap */
+        uint64_t sum = 0;
+        uint32_t kk = 0;
+        while (kk < k && kk <= t && sum + count[(t - kk) % k] <= s->cap)
+            sum += count[(t - kk) % k], kk++;
+        keff = kk;
+        for (uint32_t j = kk; j < k && j <= t; j++)
+            drop_token(s, layer, t - j, plan);
+        s->shrinks++;
+    }
+    if (keff < s->min_k)
+        s->min_k = keff;
+    plan->n_resident = s->n_res[layer];
+    return LF_OK;
+}
+
+static void window_counters(const lf_policy *p, char *buf, size_t cap)
+{
+    const window_state *s = p->state;
+    snprintf(buf, cap, "shrinks=%llu min_k=%u", (unsigned long long)s->shrinks, s->min_k);
+}
+
+static void window_destroy(lf_policy *p)
+{
+    window_state *s = p->state;
+    if (!s)
+        return;
+    if (s->ring)
+        for (size_t i = 0; i < (size_t)s->base.n_layers * s->k; i++)
+            free(s->ring[i].ids);
+    lf_pol_base_free(&s->base);
+    free(s->ring);
+    free(s->last);
+    free(s->res);
+    free(s->count);
+    free(s->n_res);
+    free(s);
+}
+
+int lf_pol_window_create(const lf_policy_ctx *ctx, const lf_kv *kv, lf_policy *p, lf_err *err)
+{
+    uint64_t k, cap;
+    int rc = lf_kv_u64(kv, "k", 4, &k, err);
+    if (rc)
+        return rc;
+    if (k < 1 || k > 4096)
+        return lf_fail(err, LF_EINVAL, "policy 'window': k = %llu is outside [1, 4096]",
+                       (unsigned long long)k);
+    if ((rc = lf_pol_capacity(ctx, kv, &cap, err)) != LF_OK)
+        return rc;
+    window_state *s = calloc(1, sizeof *s);
+    if (!s)
+        return lf_fail(err, LF_ENOMEM, "policy 'window': out of memory");
+    p->state = s;
+    p->destroy = window_destroy;
+    s->k = (uint32_t)k;
+    s->min_k = (uint32_t)k;
+    s->cap = cap;
+    rc = lf_pol_base_init(&s->base, "window", ctx, err);
+    if (rc == LF_OK) {
+        size_t n = (size_t)ctx->n_layers * ctx->units;
+        s->last = malloc(n * sizeof *s->last);
+        s->res = calloc(n, 1);
+        s->ring = calloc((size_t)ctx->n_layers * k, sizeof *s->ring);
+        s->count = calloc((size_t)ctx->n_layers * k, sizeof *s->count);
+        s->n_res = calloc(ctx->n_layers, sizeof *s->n_res);
+        if (!s->last || !s->res || !s->ring || !s->count || !s->n_res)
+            rc = lf_fail(err, LF_ENOMEM, "policy 'window': out of memory");
+        else
+            memset(s->last, 0xff, n * sizeof *s->last);
+    }
+    if (rc) {
+        window_destroy(p);
+        p->state = NULL;
+        return rc;
+    }
+    p->step = window_step;
+    p->counters = window_counters;
+    p->max_resident = cap;
+    return LF_OK;
+}

@@ -1,0 +1,275 @@
+/* The replay loop (need -> want -> plan -> DRAM manager -> extents -> reads -> backend)
+ * and the simulator's pricing backend. */
+#include "lf_replay.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "lf_time.h"
+
+typedef struct {
+    lf_slots *slots; /* n_layers */
+    uint32_t *evict, *load;
+    lf_move *moves;
+    lf_extent_vec ext;
+    lf_read_vec reads;
+} workspace;
+
+static void ws_free(workspace *w, uint32_t n_layers)
+{
+    if (w->slots)
+        for (uint32_t l = 0; l < n_layers; l++)
+            lf_slots_free(&w->slots[l]);
+    free(w->slots);
+    free(w->evict);
+    free(w->load);
+    free(w->moves);
+    lf_extent_vec_free(&w->ext);
+    lf_read_vec_free(&w->reads);
+}
+
+static int check_cfg(const lf_replay_cfg *c, const lf_backend *b, lf_err *err)
+{
+    if (!c->trace || !c->model || !c->policy || !c->layout || !b || !b->layer)
+        return lf_fail(err, LF_EINVAL, "replay: trace, model, policy, layout and backend are required");
+    const lf_trace *t = c->trace;
+    if (t->n_layers != c->model->n_layers || t->units_per_layer != lf_model_units(c->model))
+        return lf_fail(err, LF_EINVAL,
+                       "replay: the trace (%u layers x %u units, model '%s') does not match the "
+                       "model '%s' (%u layers x %u units); pass the trace's model",
+                       t->n_layers, t->units_per_layer, t->model, c->model->name,
+                       c->model->n_layers, lf_model_units(c->model));
+    if (c->layout->n_layers != t->n_layers || c->layout->units != t->units_per_layer)
+        return lf_fail(err, LF_EINVAL, "replay: the layout's shape (%u x %u) differs from the trace's",
+                       c->layout->n_layers, c->layout->units);
+    if (c->n_tokens > t->n_tokens)
+        return lf_fail(err, LF_EINVAL, "replay: %u tokens asked but the trace holds %u", c->n_tokens,
+                       t->n_tokens);
+    if (t->n_tokens == 0)
+        return lf_fail(err, LF_EINVAL, "replay: the trace holds no tokens");
+    if (c->dtype_bytes == 0)
+        return lf_fail(err, LF_EINVAL, "replay: dtype_bytes must be positive");
+    return LF_OK;
+}
+
+/* Every wanted unit must be resident after the policy's step, and the policy's count
+ * must match the DRAM manager's. */
+static int check_step(const lf_replay_cfg *c, const lf_slots *s, const lf_plan *plan,
+                      const uint32_t *want, uint32_t n_want, uint32_t layer, uint32_t tok,
+                      lf_err *err)
+{
+    if (plan->n_resident != s->num_used)
+        return lf_fail(err, LF_EINVAL,
+                       "policy '%s': layer %u token %u: reports %u resident units but the DRAM "
+                       "manager holds %u (policy bug)",
+                       c->policy->name, layer, tok, plan->n_resident, s->num_used);
+    for (uint32_t i = 0; i < n_want; i++)
+        if (s->id_to_row[want[i]] == LF_SLOT_NONE)
+            return lf_fail(err, LF_EINVAL,
+                           "policy '%s': layer %u token %u: wanted unit %u is not resident after "
+                           "the step (policy bug)",
+                           c->policy->name, layer, tok, want[i]);
+    return LF_OK;
+}
+
+int lf_replay(const lf_replay_cfg *c, lf_backend *b, lf_token_row *rows, lf_err *err)
+{
+    int rc = check_cfg(c, b, err);
+    if (rc)
+        return rc;
+    const lf_trace *t = c->trace;
+    uint32_t n_layers = t->n_layers, units = t->units_per_layer;
+    uint32_t n_tok = c->n_tokens ? c->n_tokens : t->n_tokens;
+    uint64_t cap = c->policy->max_resident ? c->policy->max_resident
+                                           : (c->capacity ? c->capacity : units);
+    if (cap > units)
+        cap = units;
+    uint64_t row_bytes = lf_model_unit_bytes(c->model, c->dtype_bytes);
+    int experts = c->model->kind == LF_UNITS_EXPERTS;
+
+    workspace w;
+    memset(&w, 0, sizeof w);
+    w.slots = calloc(n_layers, sizeof *w.slots);
+    w.evict = malloc((size_t)units * sizeof *w.evict);
+    w.load = malloc((size_t)units * sizeof *w.load);
+    w.moves = malloc((size_t)units * sizeof *w.moves);
+    if (!w.slots || !w.evict || !w.load || !w.moves) {
+        ws_free(&w, 0);
+        return lf_fail(err, LF_ENOMEM, "replay: out of memory");
+    }
+    for (uint32_t l = 0; l < n_layers && rc == LF_OK; l++)
+        rc = lf_slots_init(&w.slots[l], units, (uint32_t)cap, err);
+
+    lf_progress prog;
+    if (!c->quiet)
+        lf_progress_start(&prog, "replay (tokens)", n_tok);
+    for (uint32_t tok = 0; tok < n_tok && rc == LF_OK; tok++) {
+        lf_token_row *r = &rows[tok];
+        memset(r, 0, sizeof *r);
+        r->token = tok;
+        lf_times sum = {0, 0, 0};
+        for (uint32_t l = 0; l < n_layers; l++) {
+            lf_slots *s = &w.slots[l];
+            lf_step st;
+            memset(&st, 0, sizeof st);
+            st.token = tok;
+            st.layer = l;
+            st.dram = c->dram;
+            st.need = lf_trace_ids(t, l, tok, &st.n_need);
+            if (c->predictor) {
+                rc = lf_predictor_predict(c->predictor, l, tok, &st.want, &st.n_want,
+                                          &st.false_pos, &st.false_neg, err);
+                if (rc)
+                    break;
+            } else {
+                st.want = st.need;
+                st.n_want = st.n_need;
+            }
+            lf_plan plan = {w.evict, 0, w.load, 0, 0, 0};
+            rc = c->policy->step(c->policy, l, tok, st.want, st.n_want, &plan, err);
+            if (rc) {
+                lf_err_prefix(err, "policy '%s': layer %u token %u", c->policy->name, l, tok);
+                break;
+            }
+            if (plan.n_evict > units || plan.n_load > units) {
+                rc = lf_fail(err, LF_EINVAL, "policy '%s': layer %u token %u: plan larger than %u units",
+                             c->policy->name, l, tok, units);
+                break;
+            }
+            uint32_t n_moves = 0;
+            rc = lf_slots_evict(s, plan.evict, plan.n_evict, w.moves, &n_moves, err);
+            if (rc == LF_OK && c->dram == LF_DRAM_PREALLOC) {
+                st.moves = w.moves;
+                st.n_moves = n_moves;
+                st.bytes_copied = (uint64_t)n_moves * row_bytes;
+                st.copy_ops = n_moves;
+            } else if (rc == LF_OK) {
+                /* A fresh matrix: every row kept is copied into it, then loads appended. */
+                uint64_t kept = s->num_used;
+                st.bytes_copied = kept * row_bytes;
+                st.copy_ops = kept;
+                st.allocs = (kept + plan.n_load) > 0;
+            }
+            if (rc == LF_OK)
+                rc = lf_slots_append(s, plan.load, plan.n_load, &st.first_new_row, err);
+            if (rc == LF_OK)
+                rc = check_step(c, s, &plan, st.want, st.n_want, l, tok, err);
+            if (rc) {
+                lf_err_prefix(err, "layer %u token %u (policy '%s')", l, tok, c->policy->name);
+                break;
+            }
+            st.plan = &plan;
+            st.slots = s;
+            w.ext.n = 0;
+            rc = lf_layout_extents(c->layout, l, plan.load, plan.n_load, &w.ext, err);
+            if (rc == LF_OK)
+                rc = lf_reader_plan(&c->reader, w.ext.v, w.ext.n, &w.reads, err);
+            if (rc)
+                break;
+            st.extents = w.ext.v;
+            st.n_extents = (uint32_t)w.ext.n;
+            st.reads = w.reads.v;
+            st.n_reads = (uint32_t)w.reads.n;
+            for (size_t i = 0; i < w.reads.n; i++)
+                st.bytes_read += w.reads.v[i].length;
+            st.n_compute_rows = experts ? st.n_want : s->num_used;
+            lf_times tm = {0, 0, 0};
+            rc = b->layer(b, &st, &tm, err);
+            if (rc) {
+                lf_err_prefix(err, "backend: layer %u token %u", l, tok);
+                break;
+            }
+            sum.io_s += tm.io_s;
+            sum.mem_s += tm.mem_s;
+            sum.compute_s += tm.compute_s;
+            r->bytes_read += st.bytes_read;
+            r->reads += st.n_reads;
+            r->loads += plan.n_load;
+            r->evictions += plan.n_evict;
+            r->hits += plan.n_hit;
+            r->misses += st.n_want - (plan.n_hit < st.n_want ? plan.n_hit : st.n_want);
+            r->false_pos += st.false_pos;
+            r->false_neg += st.false_neg;
+            r->resident_units += s->num_used;
+            r->bytes_copied += st.bytes_copied;
+            r->copy_ops += st.copy_ops;
+        }
+        if (rc)
+            break;
+        if (b->token_end) {
+            lf_times tm = {0, 0, 0};
+            rc = b->token_end(b, tok, &tm, err);
+            if (rc) {
+                lf_err_prefix(err, "backend: token %u", tok);
+                break;
+            }
+            sum.io_s += tm.io_s;
+            sum.mem_s += tm.mem_s;
+            sum.compute_s += tm.compute_s;
+        }
+        r->resident_bytes = r->resident_units * row_bytes;
+        r->io_ms = sum.io_s * 1e3;
+        r->mem_ms = sum.mem_s * 1e3;
+        r->compute_ms = sum.compute_s * 1e3;
+        r->total_ms = r->io_ms + r->mem_ms + r->compute_ms;
+        if (!c->quiet)
+            lf_progress_update(&prog, tok + 1);
+    }
+    if (!c->quiet)
+        lf_progress_end(&prog);
+    ws_free(&w, n_layers);
+    return rc;
+}
+
+/* ---- the simulator's backend ---- */
+
+static int sim_layer(lf_backend *b, const lf_step *st, lf_times *out, lf_err *err)
+{
+    (void)err;
+    const lf_sim_backend *s = b->state;
+    const lf_model *m = s->model;
+    out->io_s = lf_flash_time(s->dev, st->n_reads, st->bytes_read, s->inflight);
+    out->mem_s = lf_dram_time(s->dev, st->copy_ops, st->bytes_copied) +
+                 lf_dram_alloc_time(s->dev, st->allocs);
+    double rows = st->n_compute_rows;
+    double per_row = 2.0 * lf_model_vectors_per_neuron(m) * m->d_model;
+    if (m->kind == LF_UNITS_EXPERTS)
+        per_row *= m->d_ff;
+    double bytes = rows * (double)lf_model_unit_bytes(m, s->dtype_bytes);
+    out->compute_s = rows > 0 ? lf_compute_time(s->dev, rows * per_row, bytes) : 0;
+    return LF_OK;
+}
+
+static int sim_token_end(lf_backend *b, uint32_t token, lf_times *out, lf_err *err)
+{
+    (void)token;
+    (void)err;
+    const lf_sim_backend *s = b->state;
+    const lf_model *m = s->model;
+    double att = (double)lf_model_attention_bytes(m, s->dtype_bytes);
+    double params = att / s->dtype_bytes;
+    double emb_row = (double)m->d_model * s->dtype_bytes;
+    out->compute_s = lf_compute_time(s->dev, 2.0 * params, att + emb_row);
+    out->mem_s = 0;
+    out->io_s = 0;
+    if (s->stream_bytes) {
+        uint64_t chunk = s->stream_chunk ? s->stream_chunk : (1u << 20);
+        uint64_t n = (s->stream_bytes + chunk - 1) / chunk;
+        out->io_s = lf_flash_time(s->dev, n, s->stream_bytes, s->inflight);
+    }
+    return LF_OK;
+}
+
+void lf_sim_backend_init(lf_backend *b, lf_sim_backend *state, const lf_device *dev,
+                         const lf_model *model, uint32_t dtype_bytes, uint32_t inflight)
+{
+    memset(state, 0, sizeof *state);
+    state->dev = dev;
+    state->model = model;
+    state->dtype_bytes = dtype_bytes;
+    state->inflight = inflight ? inflight : 1;
+    state->stream_chunk = 1u << 20;
+    b->state = state;
+    b->layer = sim_layer;
+    b->token_end = sim_token_end;
+}

@@ -1,0 +1,271 @@
+/* The run folder: config.conf, meta.json, tokens.csv, summary.csv, done (DESIGN.md 6). */
+#include "lf_results.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <gsl/gsl_sort.h>
+#include <gsl/gsl_statistics_double.h>
+
+#include "lf_fs.h"
+#include "lf_meta.h"
+
+int lf_summary_compute(const lf_token_row *rows, uint32_t n, uint32_t cold, lf_summary *s,
+                       lf_err *err)
+{
+    memset(s, 0, sizeof *s);
+    if (n == 0)
+        return lf_fail(err, LF_EINVAL, "results: no token rows to summarise");
+    if (cold > n - 1)
+        cold = n - 1;
+    s->n_tokens = n;
+    s->cold_tokens = cold;
+    s->steady_tokens = n - cold;
+    double *tot = malloc((size_t)n * sizeof *tot), *io = malloc((size_t)n * sizeof *io);
+    if (!tot || !io) {
+        free(tot);
+        free(io);
+        return lf_fail(err, LF_ENOMEM, "results: out of memory");
+    }
+    for (uint32_t i = 0; i < cold; i++) {
+        s->cold_total_ms += rows[i].total_ms;
+        s->cold_io_ms += rows[i].io_ms;
+        s->cold_mem_ms += rows[i].mem_ms;
+        s->cold_compute_ms += rows[i].compute_ms;
+        s->cold_bytes_read += (double)rows[i].bytes_read;
+    }
+    double c = cold ? (double)cold : NAN;
+    s->cold_total_ms /= c;
+    s->cold_io_ms /= c;
+    s->cold_mem_ms /= c;
+    s->cold_compute_ms /= c;
+    s->cold_bytes_read /= c;
+    double hits = 0, misses = 0;
+    uint32_t m = 0;
+    for (uint32_t i = cold; i < n; i++, m++) {
+        const lf_token_row *r = &rows[i];
+        tot[m] = r->total_ms;
+        io[m] = r->io_ms;
+        s->mean_total_ms += r->total_ms;
+        s->mean_io_ms += r->io_ms;
+        s->mean_mem_ms += r->mem_ms;
+        s->mean_compute_ms += r->compute_ms;
+        s->mean_bytes_read += (double)r->bytes_read;
+        s->mean_reads += (double)r->reads;
+        s->mean_loads += (double)r->loads;
+        s->mean_evictions += (double)r->evictions;
+        hits += (double)r->hits;
+        misses += (double)r->misses;
+        s->mean_false_pos += (double)r->false_pos;
+        s->mean_false_neg += (double)r->false_neg;
+        s->mean_resident_bytes += (double)r->resident_bytes;
+        if ((double)r->resident_bytes > s->max_resident_bytes)
+            s->max_resident_bytes = (double)r->resident_bytes;
+        s->mean_bytes_copied += (double)r->bytes_copied;
+        s->mean_copy_ops += (double)r->copy_ops;
+    }
+    s->mean_read_bytes = s->mean_reads > 0 ? s->mean_bytes_read / s->mean_reads : 0;
+    s->flash_gbps = s->mean_io_ms > 0 ? s->mean_bytes_read / (s->mean_io_ms * 1e6) : 0;
+    double *means[] = {&s->mean_total_ms, &s->mean_io_ms, &s->mean_mem_ms, &s->mean_compute_ms,
+                       &s->mean_bytes_read, &s->mean_reads, &s->mean_loads, &s->mean_evictions,
+                       &s->mean_false_pos, &s->mean_false_neg, &s->mean_resident_bytes,
+                       &s->mean_bytes_copied, &s->mean_copy_ops};
+    for (size_t i = 0; i < sizeof means / sizeof means[0]; i++)
+        *means[i] /= (double)m;
+    s->hit_rate = hits + misses > 0 ? hits / (hits + misses) : 0;
+    s->tokens_per_s = s->mean_total_ms > 0 ? 1000.0 / s->mean_total_ms : 0;
+    gsl_sort(tot, 1, m);
+    gsl_sort(io, 1, m);
+    s->median_total_ms = gsl_stats_median_from_sorted_data(tot, 1, m);
+    s->p99_total_ms = gsl_stats_quantile_from_sorted_data(tot, 1, m, 0.99);
+    s->median_io_ms = gsl_stats_median_from_sorted_data(io, 1, m);
+    s->p99_io_ms = gsl_stats_quantile_from_sorted_data(io, 1, m, 0.99);
+    free(tot);
+    free(io);
+    for (uint32_t i = 0; i < n; i++) {
+        const lf_token_row *r = &rows[i];
+        s->total_ms += r->total_ms;
+        s->bytes_read += r->bytes_read;
+        s->reads += r->reads;
+        s->loads += r->loads;
+        s->evictions += r->evictions;
+        s->hits += r->hits;
+        s->misses += r->misses;
+        s->false_pos += r->false_pos;
+        s->false_neg += r->false_neg;
+        s->bytes_copied += r->bytes_copied;
+        s->copy_ops += r->copy_ops;
+    }
+    return LF_OK;
+}
+
+static const char *const TOKEN_HEADER =
+    "token,io_ms,mem_ms,compute_ms,total_ms,bytes_read,reads,mean_read_bytes,loads,evictions,"
+    "hits,misses,false_pos,false_neg,resident_units,resident_bytes,bytes_copied,copy_ops\n";
+
+static void token_line(FILE *f, const lf_token_row *r)
+{
+    double mrb = r->reads ? (double)r->bytes_read / (double)r->reads : 0;
+    fprintf(f,
+            "%u,%.9g,%.9g,%.9g,%.9g,%llu,%llu,%.9g,%llu,%llu,%llu,%llu,%llu,%llu,%llu,%llu,%llu,"
+            "%llu\n",
+            r->token, r->io_ms, r->mem_ms, r->compute_ms, r->total_ms,
+            (unsigned long long)r->bytes_read, (unsigned long long)r->reads, mrb,
+            (unsigned long long)r->loads, (unsigned long long)r->evictions,
+            (unsigned long long)r->hits, (unsigned long long)r->misses,
+            (unsigned long long)r->false_pos, (unsigned long long)r->false_neg,
+            (unsigned long long)r->resident_units, (unsigned long long)r->resident_bytes,
+            (unsigned long long)r->bytes_copied, (unsigned long long)r->copy_ops);
+}
+
+int lf_results_tokens_csv(const char *path, const lf_token_row *rows, uint32_t n, lf_err *err)
+{
+    lf_atomic a;
+    int rc = lf_atomic_open(&a, path, err);
+    if (rc)
+        return rc;
+    fputs(TOKEN_HEADER, a.f);
+    for (uint32_t i = 0; i < n; i++)
+        token_line(a.f, &rows[i]);
+    return lf_atomic_commit(&a, err);
+}
+
+/* A CSV cell: quoted (RFC 4180) when it holds a comma, quote or newline. */
+static void csv_cell(FILE *f, const char *s)
+{
+    if (!strpbrk(s, ",\"\n")) {
+        fputs(s, f);
+        return;
+    }
+    fputc('"', f);
+    for (; *s; s++) {
+        if (*s == '"')
+            fputc('"', f);
+        fputc(*s, f);
+    }
+    fputc('"', f);
+}
+
+#define SUMMARY_FIELDS(X)                                                                     \
+    X(cold_total_ms) X(cold_io_ms) X(cold_mem_ms) X(cold_compute_ms) X(cold_bytes_read)       \
+    X(mean_total_ms) X(median_total_ms) X(p99_total_ms) X(mean_io_ms) X(median_io_ms)         \
+    X(p99_io_ms) X(mean_mem_ms) X(mean_compute_ms) X(mean_bytes_read) X(mean_reads)           \
+    X(mean_read_bytes) X(mean_loads) X(mean_evictions) X(hit_rate) X(mean_false_pos)          \
+    X(mean_false_neg) X(mean_resident_bytes) X(max_resident_bytes) X(mean_bytes_copied)       \
+    X(mean_copy_ops) X(tokens_per_s) X(flash_gbps) X(total_ms)
+#define TOTAL_FIELDS(X)                                                                       \
+    X(bytes_read) X(reads) X(loads) X(evictions) X(hits) X(misses) X(false_pos) X(false_neg) \
+    X(bytes_copied) X(copy_ops)
+
+void lf_results_summary_row(FILE *f, const char *mode, const lf_summary *s, const lf_kv *config,
+                            int with_header)
+{
+    if (with_header) {
+        fputs("mode,n_tokens,cold_tokens,steady_tokens", f);
+#define H(x) fputs("," #x, f);
+#define HT(x) fputs(",total_" #x, f);
+        SUMMARY_FIELDS(H)
+        TOTAL_FIELDS(HT)
+#undef H
+#undef HT
+        for (size_t i = 0; config && i < config->n; i++) {
+            fputc(',', f);
+            csv_cell(f, config->items[i].key);
+        }
+        fputc('\n', f);
+        return;
+    }
+    fprintf(f, "%s,%u,%u,%u", mode, s->n_tokens, s->cold_tokens, s->steady_tokens);
+#define V(x) fprintf(f, ",%.9g", s->x);
+#define VT(x) fprintf(f, ",%llu", (unsigned long long)s->x);
+    SUMMARY_FIELDS(V)
+    TOTAL_FIELDS(VT)
+#undef V
+#undef VT
+    for (size_t i = 0; config && i < config->n; i++) {
+        fputc(',', f);
+        csv_cell(f, config->items[i].value);
+    }
+    fputc('\n', f);
+}
+
+static int write_summary(const char *path, const lf_results *r, lf_err *err)
+{
+    lf_summary s;
+    int rc = lf_summary_compute(r->rows, r->n_rows, r->cold_tokens, &s, err);
+    if (rc)
+        return rc;
+    lf_atomic a;
+    if ((rc = lf_atomic_open(&a, path, err)))
+        return rc;
+    lf_results_summary_row(a.f, r->mode, &s, r->config, 1);
+    lf_results_summary_row(a.f, r->mode, &s, r->config, 0);
+    return lf_atomic_commit(&a, err);
+}
+
+static int write_config(const char *path, const lf_results *r, lf_err *err)
+{
+    lf_atomic a;
+    int rc = lf_atomic_open(&a, path, err);
+    if (rc)
+        return rc;
+    fprintf(a.f, "# llmflash %s: the fully resolved configuration of this run\n", r->mode);
+    for (size_t i = 0; r->config && i < r->config->n; i++)
+        fprintf(a.f, "%s = %s\n", r->config->items[i].key, r->config->items[i].value);
+    return lf_atomic_commit(&a, err);
+}
+
+static void join(char *out, size_t cap, const char *dir, const char *name)
+{
+    snprintf(out, cap, "%s/%s", dir, name);
+}
+
+int lf_results_done(const char *dir)
+{
+    char p[4200];
+    join(p, sizeof p, dir, "done");
+    return lf_file_exists(p);
+}
+
+int lf_results_write(const char *dir, const lf_results *r, lf_err *err)
+{
+    if (!r->mode || (strcmp(r->mode, "sim") && strcmp(r->mode, "run")))
+        return lf_fail(err, LF_EINVAL, "results: mode must be 'sim' or 'run'");
+    if (!r->rows || r->n_rows == 0)
+        return lf_fail(err, LF_EINVAL, "results: no token rows for %s", dir);
+    if (strlen(dir) > 4000)
+        return lf_fail(err, LF_EINVAL, "results: folder name too long: %s", dir);
+    int rc = lf_mkdirs(dir, err);
+    if (rc)
+        return rc;
+    char p[4200];
+    join(p, sizeof p, dir, "done");
+    if (lf_file_exists(p) && unlink(p) != 0)
+        return lf_fail(err, LF_EIO, "%s: cannot remove the old marker", p);
+    join(p, sizeof p, dir, "config.conf");
+    if ((rc = write_config(p, r, err)))
+        return rc;
+    char *json = NULL;
+    if ((rc = lf_results_meta_json(r, &json, err)))
+        return rc;
+    join(p, sizeof p, dir, "meta.json");
+    rc = lf_write_file_atomic(p, json, strlen(json), err);
+    free(json);
+    if (rc)
+        return rc;
+    join(p, sizeof p, dir, "tokens.csv");
+    if ((rc = lf_results_tokens_csv(p, r->rows, r->n_rows, err)))
+        return rc;
+    join(p, sizeof p, dir, "summary.csv");
+    if ((rc = write_summary(p, r, err)))
+        return rc;
+    join(p, sizeof p, dir, "done");
+    return lf_write_file_atomic(p, "done\n", 5, err);
+}
+
+int lf_results_meta_json(const lf_results *r, char **json, lf_err *err)
+{
+    return lf_meta_build(r->mode, r->seed, r->trace_path, r->data_path, r->meta_extra, json, err);
+}

@@ -1,0 +1,234 @@
+/* One simulated configuration: resolve, replay with the cost model, summarise, write. */
+#include "lf_simrun.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lf_policy.h"
+#include "lf_predictor.h"
+
+void lf_sim_config_defaults(lf_sim_config *c)
+{
+    memset(c, 0, sizeof *c);
+    c->policy = "window:k=4";
+    c->layout = LF_LAYOUT_BUNDLED;
+    c->dram_fraction = 0.5;
+    c->predictor_rank = 128;
+    c->threads = 32;
+    c->max_gap = 0;
+    c->max_read = 1u << 20;
+    c->dram = LF_DRAM_PREALLOC;
+    c->seed = 1;
+    c->cold_tokens = 1;
+    c->coact_profile_tokens = 256;
+}
+
+int lf_sim_resolve_model(const lf_trace *t, const char *model, lf_model *out, lf_err *err)
+{
+    int rc;
+    if (model && *model) {
+        rc = lf_model_lookup(model, out, err);
+        if (rc)
+            return rc;
+    } else if (lf_model_lookup(t->model, out, NULL) != LF_OK) {
+        if (t->kind != LF_UNITS_NEURONS || t->d_model == 0)
+            return lf_fail(err, LF_EINVAL,
+                           "the trace's model '%s' is not one llmflash knows; name its shape "
+                           "with --model (known: %s)",
+                           t->model, lf_model_names());
+        char spec[96];
+        snprintf(spec, sizeof spec, "custom:%u,%u,%u", t->n_layers, t->d_model,
+                 t->units_per_layer);
+        if ((rc = lf_model_lookup(spec, out, err)))
+            return rc;
+    }
+    if (out->n_layers != t->n_layers || lf_model_units(out) != t->units_per_layer ||
+        (t->d_model && t->d_model != out->d_model) || out->kind != t->kind)
+        return lf_fail(err, LF_EINVAL,
+                       "model '%s' (%u layers, d_model %u, %u %s) does not match the trace (%u "
+                       "layers, d_model %u, %u %s); pass the trace's model with --model",
+                       out->name, out->n_layers, out->d_model, lf_model_units(out),
+                       out->kind == LF_UNITS_EXPERTS ? "experts" : "neurons", t->n_layers,
+                       t->d_model, t->units_per_layer,
+                       t->kind == LF_UNITS_EXPERTS ? "experts" : "neurons");
+    return LF_OK;
+}
+
+/* Baselines read everything (no sparsity) and so keep no predictor in DRAM. */
+static int policy_is_baseline(const char *spec)
+{
+    size_t n = strcspn(spec, ":");
+    return (n == 5 && !strncmp(spec, "naive", 5)) || (n == 6 && !strncmp(spec, "hybrid", 6));
+}
+
+static int kvf(lf_kv *kv, lf_err *err, const char *key, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static int kvf(lf_kv *kv, lf_err *err, const char *key, const char *fmt, ...)
+{
+    char v[4200];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(v, sizeof v, fmt, ap);
+    va_end(ap);
+    return lf_kv_set(kv, key, v, 0, err);
+}
+
+static int fill_config(const lf_sim_config *c, const lf_device *dev, const lf_sim_result *r,
+                       uint32_t n_tok, lf_err *err)
+{
+    lf_kv *kv = (lf_kv *)&r->config;
+    const lf_model *m = &r->model;
+    const lf_budget *b = &r->budget;
+    const char *pred = c->recorded_predictor ? "recorded"
+                       : (c->fn_rate > 0 || c->fp_rate > 0) ? "error-model"
+                                                            : "perfect";
+    int rc = 0;
+    rc |= kvf(kv, err, "trace", "%s", c->trace_path ? c->trace_path : "");
+    rc |= kvf(kv, err, "model", "%s", m->name);
+    rc |= kvf(kv, err, "unit_kind", "%s", m->kind == LF_UNITS_EXPERTS ? "experts" : "neurons");
+    rc |= kvf(kv, err, "n_layers", "%u", m->n_layers);
+    rc |= kvf(kv, err, "units", "%u", lf_model_units(m));
+    rc |= kvf(kv, err, "d_model", "%u", m->d_model);
+    rc |= kvf(kv, err, "activation", "%s", m->act == LF_ACT_SWIGLU ? "swiglu" : "relu");
+    rc |= kvf(kv, err, "dtype_bytes", "%u", r->dtype_bytes);
+    rc |= kvf(kv, err, "device", "%s", c->device_path ? c->device_path : "");
+    rc |= kvf(kv, err, "device_name", "%s", dev->name);
+    rc |= kvf(kv, err, "policy", "%s", c->policy);
+    rc |= kvf(kv, err, "layout", "%s", lf_layout_kind_name(r->layout.kind));
+    rc |= kvf(kv, err, "alignment", "%u", r->layout.alignment);
+    rc |= kvf(kv, err, "record_bytes", "%llu", (unsigned long long)r->layout.record_bytes);
+    rc |= kvf(kv, err, "row_bytes", "%llu", (unsigned long long)b->row_bytes);
+    rc |= kvf(kv, err, "model_bytes", "%llu", (unsigned long long)b->model_bytes);
+    rc |= kvf(kv, err, "dram_fraction", "%.9g", (double)b->budget_bytes / (double)b->model_bytes);
+    rc |= kvf(kv, err, "dram_bytes", "%llu", (unsigned long long)b->budget_bytes);
+    rc |= kvf(kv, err, "predictor_rank", "%u", b->predictor_rank);
+    rc |= kvf(kv, err, "resident_bytes", "%llu", (unsigned long long)b->resident_bytes);
+    rc |= kvf(kv, err, "capacity", "%llu", (unsigned long long)b->capacity);
+    rc |= kvf(kv, err, "cap_rows", "%llu", (unsigned long long)r->cap_rows);
+    rc |= kvf(kv, err, "threads", "%u", c->threads);
+    rc |= kvf(kv, err, "predictor", "%s", pred);
+    rc |= kvf(kv, err, "fn_rate", "%.9g", c->fn_rate);
+    rc |= kvf(kv, err, "fp_rate", "%.9g", c->fp_rate);
+    rc |= kvf(kv, err, "max_gap", "%llu", (unsigned long long)c->max_gap);
+    rc |= kvf(kv, err, "max_read", "%llu", (unsigned long long)c->max_read);
+    rc |= kvf(kv, err, "dram_strategy", "%s", c->dram == LF_DRAM_REALLOC ? "realloc" : "prealloc");
+    rc |= kvf(kv, err, "tokens", "%u", n_tok);
+    rc |= kvf(kv, err, "seed", "%llu", (unsigned long long)c->seed);
+    rc |= kvf(kv, err, "cold_tokens", "%u", r->summary.cold_tokens);
+    rc |= kvf(kv, err, "profile", "%s", c->profile_path ? c->profile_path : "(the trace)");
+    rc |= kvf(kv, err, "coact_profile_tokens", "%u", c->coact_profile_tokens);
+    rc |= kvf(kv, err, "stream_bytes", "%llu", (unsigned long long)c->stream_bytes);
+    return rc ? lf_fail(err, LF_ENOMEM, "sim: out of memory for the configuration") : LF_OK;
+}
+
+static int setup_layout(const lf_sim_config *c, const lf_trace *profile, const lf_device *dev,
+                        lf_sim_result *r, lf_err *err)
+{
+    if (c->layout_from) {
+        const lf_layout *f = c->layout_from;
+        if (f->units != lf_model_units(&r->model) || f->n_layers < r->model.n_layers ||
+            f->dtype_bytes != r->dtype_bytes)
+            return lf_fail(err, LF_EINVAL,
+                           "sim: the given layout (%u layers x %u units, %u-byte values) does not "
+                           "fit the model (%u x %u, %u-byte values)",
+                           f->n_layers, f->units, f->dtype_bytes, r->model.n_layers,
+                           lf_model_units(&r->model), r->dtype_bytes);
+        r->layout = *f;
+        r->layout.n_layers = r->model.n_layers;
+        r->layout.friend_of = NULL;
+        if (f->friend_of) {
+            size_t n = (size_t)r->layout.n_layers * r->layout.units;
+            if (!(r->layout.friend_of = malloc(n * sizeof *f->friend_of)))
+                return lf_fail(err, LF_ENOMEM, "sim: out of memory for the friend table");
+            memcpy(r->layout.friend_of, f->friend_of, n * sizeof *f->friend_of);
+        }
+        return LF_OK;
+    }
+    uint32_t align = c->alignment ? c->alignment
+                                  : (dev->flash_alignment ? dev->flash_alignment : 4096);
+    int rc = lf_layout_init(&r->layout, c->layout, &r->model, r->dtype_bytes, align, 0, err);
+    if (rc == LF_OK && c->layout == LF_LAYOUT_COACT)
+        rc = lf_layout_set_friends_n(&r->layout, profile, c->coact_profile_tokens, err);
+    return rc;
+}
+
+int lf_sim_run(const lf_sim_config *c, const lf_trace *trace, const lf_trace *profile,
+               const lf_device *dev, lf_sim_result *r, lf_err *err)
+{
+    memset(r, 0, sizeof *r);
+    lf_kv_init(&r->config, "resolved configuration");
+    if (!c->policy || !*c->policy)
+        return lf_fail(err, LF_EINVAL, "sim: no policy given (known: %s)", lf_policy_names());
+    if (!profile)
+        profile = trace;
+    int rc = lf_sim_resolve_model(trace, c->model, &r->model, err);
+    if (rc)
+        return rc;
+    r->dtype_bytes = c->dtype_bytes ? c->dtype_bytes : (trace->dtype_bytes ? trace->dtype_bytes : 2);
+    uint32_t rank = policy_is_baseline(c->policy) ? 0 : c->predictor_rank;
+    if ((rc = lf_budget_compute(&r->model, r->dtype_bytes, c->dram_fraction, c->dram_bytes, rank,
+                                &r->budget, err)))
+        return rc;
+    uint32_t n_tok = c->n_tokens ? c->n_tokens : trace->n_tokens;
+    if (n_tok > trace->n_tokens || n_tok == 0)
+        return lf_fail(err, LF_EINVAL, "sim: --tokens %u but the trace holds %u tokens", n_tok,
+                       trace->n_tokens);
+    if ((rc = setup_layout(c, profile, dev, r, err))) {
+        lf_layout_free(&r->layout);
+        return rc;
+    }
+    lf_predictor *pred = NULL;
+    lf_policy *pol = NULL;
+    if (c->recorded_predictor || c->fn_rate > 0 || c->fp_rate > 0)
+        rc = lf_predictor_create(trace, c->fn_rate, c->fp_rate, c->recorded_predictor, c->seed,
+                                 &pred, err);
+    lf_policy_ctx ctx = {r->model.n_layers, lf_model_units(&r->model), r->budget.capacity,
+                         trace, profile == trace ? NULL : profile, c->seed};
+    if (rc == LF_OK)
+        rc = lf_policy_create(c->policy, &ctx, &pol, err);
+    if (rc == LF_OK && !(r->rows = calloc(n_tok, sizeof *r->rows)))
+        rc = lf_fail(err, LF_ENOMEM, "sim: out of memory for %u token rows", n_tok);
+    if (rc == LF_OK) {
+        r->n_rows = n_tok;
+        r->cap_rows = pol->max_resident ? pol->max_resident : r->budget.capacity;
+        if (r->cap_rows > lf_model_units(&r->model))
+            r->cap_rows = lf_model_units(&r->model);
+        lf_replay_cfg rc_cfg = {trace, &r->model, r->dtype_bytes, pol, &r->layout,
+                                {c->max_gap, c->max_read, c->threads}, pred, c->dram, n_tok,
+                                r->budget.capacity, c->quiet};
+        lf_backend be;
+        lf_sim_backend sb;
+        lf_sim_backend_init(&be, &sb, dev, &r->model, r->dtype_bytes, c->threads);
+        sb.stream_bytes = c->stream_bytes;
+        rc = lf_replay(&rc_cfg, c->backend ? c->backend : &be, r->rows, err);
+    }
+    if (rc == LF_OK)
+        rc = lf_summary_compute(r->rows, r->n_rows, c->cold_tokens, &r->summary, err);
+    if (rc == LF_OK)
+        rc = fill_config(c, dev, r, n_tok, err);
+    lf_policy_free(pol);
+    lf_predictor_free(pred);
+    if (rc)
+        lf_sim_result_free(r);
+    return rc;
+}
+
+void lf_sim_result_free(lf_sim_result *r)
+{
+    if (!r)
+        return;
+    free(r->rows);
+    r->rows = NULL;
+    r->n_rows = 0;
+    lf_layout_free(&r->layout);
+    lf_kv_free(&r->config);
+}
+
+int lf_sim_write(const char *dir, const lf_sim_config *c, const lf_sim_result *r, lf_err *err)
+{
+    lf_results res = {"sim", &r->config, r->rows, r->n_rows, c->cold_tokens, c->seed,
+                      c->trace_path, NULL, NULL};
+    return lf_results_write(dir, &res, err);
+}

@@ -1,0 +1,79 @@
+/* lf_simrun: one simulated configuration from start to finish: resolve the model and
+ * dtype from the trace, the DRAM budget, the layout (coact friends), the predictor and
+ * the policy; replay with the simulator's backend; summarise; write the run folder.
+ * Used by `llmflash sim` (single runs, --ablation, --repeat-configs) and by sweeps.
+ * The config's strings are the caller's; an lf_sim_result owns its rows, layout and
+ * config kv (lf_sim_result_free). */
+#ifndef LF_SIMRUN_H
+#define LF_SIMRUN_H
+
+#include <stdint.h>
+
+#include "lf_budget.h"
+#include "lf_device.h"
+#include "lf_err.h"
+#include "lf_kv.h"
+#include "lf_layout.h"
+#include "lf_replay.h"
+#include "lf_results.h"
+#include "lf_trace.h"
+
+typedef struct {
+    const char *trace_path;        /* recorded in config/meta (the trace is passed loaded) */
+    const char *device_path;       /* recorded in config */
+    const char *profile_path;      /* recorded in config; NULL = the trace is the profile */
+    const char *model;             /* NULL or "" = the trace's model */
+    const char *policy;            /* "window:k=4" ... */
+    lf_layout_kind layout;         /* default bundled */
+    double dram_fraction;          /* of lf_model_total_bytes; default 0.5 */
+    uint64_t dram_bytes;           /* > 0 overrides dram_fraction */
+    uint32_t predictor_rank;       /* default 128; naive and hybrid use no predictor */
+    uint32_t threads;              /* reads in flight; default 32 */
+    uint32_t dtype_bytes;          /* 0 = the trace's (2 when it has none) */
+    double fn_rate, fp_rate;       /* error-model predictor; both 0 = perfect */
+    int recorded_predictor;        /* use the trace's predicted sets */
+    uint64_t max_gap, max_read;    /* reader coalescing; defaults 0 and 1 MiB */
+    lf_dram_strategy dram;         /* default prealloc */
+    uint32_t n_tokens;             /* 0 = the whole trace */
+    uint64_t seed;                 /* default 1 */
+    uint32_t alignment;            /* 0 = the device's flash_alignment (4096 if unset) */
+    uint32_t cold_tokens;          /* tokens reported as the cold start; default 1 */
+    uint32_t coact_profile_tokens; /* tokens of the profile used for friends; default 256 */
+    uint64_t stream_bytes;         /* baseline only: non-FFN bytes read per token */
+    int quiet;                     /* no progress line */
+    /* The executor (`llmflash run`, `validate`) replays the same plan another way: */
+    lf_backend *backend;           /* NULL = the simulator's backend on `dev` */
+    const lf_layout *layout_from;  /* NULL = built here; else copied (friends included):
+                                    * the weights file's layout, its n_layers cut to the
+                                    * trace's */
+} lf_sim_config;
+
+typedef struct {
+    lf_model model;
+    uint32_t dtype_bytes;
+    lf_budget budget;
+    lf_layout layout;
+    uint64_t cap_rows;        /* rows preallocated per layer (the policy's max_resident or
+                               * the budget's capacity) */
+    lf_token_row *rows;
+    uint32_t n_rows;
+    lf_summary summary;
+    lf_kv config;             /* the fully resolved configuration */
+} lf_sim_result;
+
+void lf_sim_config_defaults(lf_sim_config *c);
+
+/* The model a trace was made with: --model if given, else the trace's name, else a
+ * custom shape from the trace's attributes (neurons, ReLU). Checks the shapes agree. */
+int lf_sim_resolve_model(const lf_trace *t, const char *model, lf_model *out, lf_err *err);
+
+/* Runs one configuration. profile: the trace whose co-activations and popularity the
+ * coact layout and the `hot` policy learn from (NULL = trace). */
+int lf_sim_run(const lf_sim_config *c, const lf_trace *trace, const lf_trace *profile,
+               const lf_device *dev, lf_sim_result *out, lf_err *err);
+void lf_sim_result_free(lf_sim_result *r);
+
+/* Writes the run folder (mode "sim"). */
+int lf_sim_write(const char *dir, const lf_sim_config *c, const lf_sim_result *r, lf_err *err);
+
+#endif

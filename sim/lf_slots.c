@@ -1,0 +1,109 @@
+/* The preallocated DRAM manager's bookkeeping (paper's Figure 6): swap-delete, append. */
+#include "lf_slots.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+int lf_slots_init(lf_slots *s, uint32_t units, uint32_t cap_rows, lf_err *err)
+{
+    memset(s, 0, sizeof *s);
+    if (units == 0)
+        return lf_fail(err, LF_EINVAL, "DRAM manager: zero units per layer");
+    if (cap_rows > units)
+        cap_rows = units; /* never more rows than distinct units */
+    s->units = units;
+    s->cap_rows = cap_rows;
+    s->row_to_id = malloc((cap_rows ? cap_rows : 1) * sizeof *s->row_to_id);
+    s->id_to_row = malloc((size_t)units * sizeof *s->id_to_row);
+    if (!s->row_to_id || !s->id_to_row) {
+        lf_slots_free(s);
+        return lf_fail(err, LF_ENOMEM, "DRAM manager: out of memory for %u units", units);
+    }
+    memset(s->id_to_row, 0xff, (size_t)units * sizeof *s->id_to_row);
+    return LF_OK;
+}
+
+void lf_slots_free(lf_slots *s)
+{
+    if (!s)
+        return;
+    free(s->row_to_id);
+    free(s->id_to_row);
+    s->row_to_id = s->id_to_row = NULL;
+    s->num_used = 0;
+}
+
+/* Deleting n units leaves num_used - n rows. Every deleted unit below that line leaves a
+ * hole; exactly as many surviving units sit in the last n rows; each survivor is copied
+ * into a hole (the paper's "move the last rows into their slots"), deleted rows in the
+ * tail are simply dropped. So moves = survivors in the tail <= n, each row copied once. */
+int lf_slots_evict(lf_slots *s, const uint32_t *ids, uint32_t n, lf_move *moves,
+                   uint32_t *n_moves, lf_err *err)
+{
+    *n_moves = 0;
+    if (n == 0)
+        return LF_OK;
+    if (n > s->num_used)
+        return lf_fail(err, LF_EINVAL, "DRAM manager: evicting %u units but only %u are resident",
+                       n, s->num_used);
+    /* Clear every id, remembering its row in moves[k].from to roll back on error. */
+    for (uint32_t k = 0; k < n; k++) {
+        uint32_t id = ids[k];
+        if (id >= s->units || s->id_to_row[id] == LF_SLOT_NONE) {
+            for (uint32_t j = 0; j < k; j++)
+                s->id_to_row[ids[j]] = moves[j].from;
+            return lf_fail(err, LF_EINVAL,
+                           "DRAM manager: evicting unit %u which is %s (policy bug: evict only "
+                           "resident units, each once)",
+                           id, id >= s->units ? "out of range" : "not resident");
+        }
+        moves[k].from = s->id_to_row[id];
+        s->id_to_row[id] = LF_SLOT_NONE;
+    }
+    uint32_t new_used = s->num_used - n, holes = 0;
+    for (uint32_t k = 0; k < n; k++)
+        if (moves[k].from < new_used)
+            moves[holes++].to = moves[k].from;
+    /* Survivors in the tail, taken from the last row backwards. */
+    uint32_t m = 0;
+    for (uint32_t r = s->num_used; r-- > new_used && m < holes;) {
+        uint32_t id = s->row_to_id[r];
+        if (s->id_to_row[id] != r)
+            continue; /* deleted */
+        uint32_t to = moves[m].to;
+        moves[m].from = r;
+        s->row_to_id[to] = id;
+        s->id_to_row[id] = to;
+        m++;
+    }
+    s->num_used = new_used;
+    *n_moves = m;
+    return LF_OK;
+}
+
+int lf_slots_append(lf_slots *s, const uint32_t *ids, uint32_t n, uint32_t *first_row,
+                    lf_err *err)
+{
+    *first_row = s->num_used;
+    if ((uint64_t)s->num_used + n > s->cap_rows)
+        return lf_fail(err, LF_ERANGE,
+                       "DRAM manager: %u resident + %u new units exceed the %u preallocated rows "
+                       "(the DRAM budget's FFN capacity); raise the budget or use a policy that "
+                       "keeps fewer units",
+                       s->num_used, n, s->cap_rows);
+    for (uint32_t k = 0; k < n; k++) {
+        uint32_t id = ids[k];
+        if (id >= s->units || s->id_to_row[id] != LF_SLOT_NONE) {
+            for (uint32_t j = 0; j < k; j++)
+                s->id_to_row[ids[j]] = LF_SLOT_NONE;
+            return lf_fail(err, LF_EINVAL,
+                           "DRAM manager: appending unit %u which is %s (policy bug: load only "
+                           "units not resident, each once)",
+                           id, id >= s->units ? "out of range" : "already resident");
+        }
+        s->id_to_row[id] = s->num_used + k;
+        s->row_to_id[s->num_used + k] = id;
+    }
+    s->num_used += n;
+    return LF_OK;
+}

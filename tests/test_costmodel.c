@@ -1,0 +1,312 @@
+/* Tests of costmodel/: the flash, DRAM, compute and page-cache models (hand-computed
+ * values, monotonicity, caps), profile parsing and saving, the shipped profiles, the
+ * fit on synthetic noisy points, and the probe CSV reader. */
+#include <gsl/gsl_randist.h>
+#include <gsl/gsl_rng.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lf_device.h"
+#include "lf_fit.h"
+#include "lf_fs.h"
+#include "lf_test.h"
+
+static lf_device toy(double p)
+{
+    lf_device d;
+    memset(&d, 0, sizeof d);
+    snprintf(d.name, sizeof d.name, "toy");
+    d.flash_latency_s = 100e-6;
+    d.flash_stream_bw = 1e9;
+    d.flash_max_bw = 2e9;
+    d.flash_max_iops = 1e5;
+    d.flash_smooth_p = p;
+    d.flash_alignment = 4096;
+    d.dram_copy_bw = 10e9;
+    d.dram_op_s = 1e-6;
+    d.dram_alloc_s = 5e-6;
+    d.compute_flops = 1e11;
+    d.mem_bw = 2e10;
+    return d;
+}
+
+static void test_flash_hand_values(void **st)
+{
+    (void)st;
+    lf_device d = toy(0);
+    /* t_lat = (10 * 100us + 40960 B / 1 GB/s) / 4 = 260.24 us; t_bw = 20.48 us; t_iops = 100 us */
+    assert_float_equal(lf_flash_time(&d, 10, 40960, 4), 260.24e-6, 1e-12);
+    d.flash_smooth_p = 2; /* sqrt(260.24^2 + 20.48^2 + 100^2) us */
+    assert_float_equal(lf_flash_time(&d, 10, 40960, 4), 279.5429984814501e-6, 1e-12);
+    /* fewer reads than in flight: parallelism is the number of reads */
+    d.flash_smooth_p = 0;
+    assert_float_equal(lf_flash_time(&d, 1, 4096, 32), 100e-6 + 4.096e-6, 1e-12);
+    /* inflight 0 is treated as 1 */
+    assert_float_equal(lf_flash_time(&d, 2, 8192, 0), 2 * (100e-6 + 4.096e-6), 1e-12);
+    /* throughput of 1 MiB x 32: capped by the 2 GB/s device bandwidth */
+    assert_float_equal(lf_flash_throughput(&d, 1 << 20, 32), 2e9, 1);
+    /* 4 KiB x 32: the IOPS cap, 1e5 * 4096 */
+    assert_float_equal(lf_flash_throughput(&d, 4096, 32), 4.096e8, 1);
+}
+
+static void test_flash_zero_monotone_caps(void **st)
+{
+    (void)st;
+    const double ps[] = {0, 1, 2, 4, 30};
+    const uint64_t chunks[] = {512, 4096, 16384, 32768, 65536, 262144, 1 << 20, 8 << 20};
+    const uint32_t threads[] = {1, 2, 4, 8, 16, 32, 64, 256};
+    for (size_t k = 0; k < 5; k++) {
+        lf_device d = toy(ps[k]);
+        assert_true(lf_flash_time(&d, 0, 0, 8) == 0);
+        assert_true(lf_flash_time(&d, 0, 12345, 8) == 0);
+        for (size_t i = 0; i < 8; i++) {
+            for (size_t j = 0; j < 8; j++) {
+                double thr = lf_flash_throughput(&d, chunks[i], threads[j]);
+                assert_true(thr > 0);
+                assert_true(thr <= d.flash_max_bw * (1 + 1e-12));
+                assert_true(thr / (double)chunks[i] <= d.flash_max_iops * (1 + 1e-12));
+                if (i > 0)
+                    assert_true(thr >= lf_flash_throughput(&d, chunks[i - 1], threads[j]));
+                if (j > 0)
+                    assert_true(thr >= lf_flash_throughput(&d, chunks[i], threads[j - 1]));
+                /* time: more bytes, more reads of the same size cost more; more in flight less */
+                uint64_t n = 1 + i * 7;
+                double t = lf_flash_time(&d, n, n * chunks[i], threads[j]);
+                assert_true(lf_flash_time(&d, n, n * chunks[i] + 4096, threads[j]) >= t);
+                assert_true(lf_flash_time(&d, n + 1, (n + 1) * chunks[i], threads[j]) >= t);
+                if (j > 0)
+                    assert_true(lf_flash_time(&d, n, n * chunks[i], threads[j - 1]) >= t);
+            }
+        }
+        /* smoothing only adds: never faster than the hard max */
+        lf_device h = toy(0);
+        assert_true(lf_flash_time(&d, 100, 100 * 32768, 8) >= lf_flash_time(&h, 100, 100 * 32768, 8));
+    }
+}
+
+static void test_dram_compute_pagecache(void **st)
+{
+    (void)st;
+    lf_device d = toy(0);
+    /* 3 ops of 1 us + 1e6 B / 10 GB/s = 3 us + 100 us */
+    assert_float_equal(lf_dram_time(&d, 3, 1000000), 103e-6, 1e-15);
+    assert_true(lf_dram_time(&d, 0, 0) == 0);
+    assert_float_equal(lf_dram_alloc_time(&d, 4), 20e-6, 1e-15);
+    /* roofline: 1e9 flops / 1e11 = 10 ms; 1e8 B / 2e10 = 5 ms -> 10 ms (compute bound) */
+    assert_float_equal(lf_compute_time(&d, 1e9, 1e8), 10e-3, 1e-15);
+    /* 1e6 flops = 10 us; 1e8 B = 5 ms -> memory bound */
+    assert_float_equal(lf_compute_time(&d, 1e6, 1e8), 5e-3, 1e-15);
+    assert_true(lf_compute_time(&d, 0, 0) == 0);
+    /* page cache: 0 when not modelled */
+    assert_true(lf_pagecache_time(&d, 10, 1 << 20) == 0);
+    d.pagecache_bw = 1e10;
+    d.pagecache_latency_s = 2e-6;
+    assert_float_equal(lf_pagecache_time(&d, 10, 1000000), 20e-6 + 100e-6, 1e-15);
+    assert_true(lf_pagecache_time(&d, 0, 0) == 0);
+}
+
+static const char *good_profile =
+    "# a test profile\n"
+    "name = t1\n"
+    "flash_latency_s = 1e-4   # s\n"
+    "flash_stream_bw = 1e9\n"
+    "flash_max_bw = 2e9\n"
+    "flash_max_iops = 100000\n"
+    "dram_copy_bw = 1e10\n"
+    "dram_op_s = 1e-7\n"
+    "compute_flops = 1e11\n"
+    "mem_bw = 2e10\n";
+
+static int load_text(const char *text, lf_device *d, lf_err *err)
+{
+    const char *p = lf_test_path("dev.conf");
+    lf_test_write(p, text, strlen(text));
+    return lf_device_load(p, d, err);
+}
+
+static void test_profile_parse(void **st)
+{
+    (void)st;
+    lf_device d;
+    lf_err err;
+    assert_int_equal(load_text(good_profile, &d, &err), LF_OK);
+    assert_string_equal(d.name, "t1");
+    assert_true(d.flash_latency_s == 1e-4);
+    assert_true(d.flash_max_iops == 1e5);
+    assert_int_equal(d.flash_alignment, 4096); /* default */
+    assert_true(d.flash_smooth_p == 0 && d.pagecache_bw == 0 && d.dram_alloc_s == 0);
+
+    char buf[2048];
+    /* unknown key, on line 11 */
+    snprintf(buf, sizeof buf, "%sflash_latncy = 3\n", good_profile);
+    assert_int_equal(load_text(buf, &d, &err), LF_EINVAL);
+    assert_non_null(strstr(err.msg, "dev.conf:11: unknown key 'flash_latncy'"));
+    assert_non_null(strstr(err.msg, "flash_latency_s"));
+    /* missing key: drop mem_bw (the last line) */
+    snprintf(buf, sizeof buf, "%s", good_profile);
+    *strstr(buf, "mem_bw") = '\0';
+    assert_int_equal(load_text(buf, &d, &err), LF_EINVAL);
+    assert_non_null(strstr(err.msg, "missing key 'mem_bw'"));
+    assert_non_null(strstr(err.msg, "dev.conf"));
+    /* a non-number, on line 5 */
+    snprintf(buf, sizeof buf, "%s", good_profile);
+    memcpy(strstr(buf, "2e9"), "2GB", 3);
+    assert_int_equal(load_text(buf, &d, &err), LF_EINVAL);
+    assert_non_null(strstr(err.msg, "dev.conf:5: flash_max_bw = '2GB' is not a number"));
+    /* a negative latency, on line 3 */
+    snprintf(buf, sizeof buf, "%s", good_profile);
+    memcpy(strstr(buf, "1e-4"), "-1.0", 4);
+    assert_int_equal(load_text(buf, &d, &err), LF_ERANGE);
+    assert_non_null(strstr(err.msg, "dev.conf:3: flash_latency_s"));
+    /* p between 0 and 1, and a non-power-of-two alignment */
+    snprintf(buf, sizeof buf, "%sflash_smooth_p = 0.5\n", good_profile);
+    assert_int_equal(load_text(buf, &d, &err), LF_ERANGE);
+    assert_non_null(strstr(err.msg, ":11: flash_smooth_p"));
+    snprintf(buf, sizeof buf, "%sflash_alignment = 3000\n", good_profile);
+    assert_int_equal(load_text(buf, &d, &err), LF_ERANGE);
+    assert_non_null(strstr(err.msg, ":11: flash_alignment"));
+    /* no name: the file's base name */
+    assert_int_equal(load_text(good_profile + strlen("# a test profile\nname = t1\n"), &d, &err),
+                     LF_OK);
+    assert_string_equal(d.name, "dev");
+}
+
+static void test_profile_save_roundtrip(void **st)
+{
+    (void)st;
+    lf_device d = toy(3.5), e;
+    d.pagecache_bw = 5e10;
+    lf_err err;
+    const char *p = lf_test_path("saved.conf");
+    lf_device_sources src = {"fitted", NULL, "NOT MEASURED", "measured"};
+    assert_int_equal(lf_device_save_sourced(&d, p, "line one\nline two", &src, &err), LF_OK);
+    assert_int_equal(lf_device_load(p, &e, &err), LF_OK);
+    assert_string_equal(e.name, "toy");
+    assert_true(fabs(e.flash_latency_s - d.flash_latency_s) < 1e-12);
+    assert_true(e.flash_smooth_p == 3.5 && e.pagecache_bw == 5e10 && e.dram_alloc_s == 5e-6);
+    assert_int_equal(e.flash_alignment, 4096);
+    char *text;
+    size_t len;
+    assert_int_equal(lf_read_file(p, &text, &len, &err), LF_OK);
+    assert_non_null(strstr(text, "# line one\n# line two\n"));
+    assert_non_null(strstr(text, "NOT MEASURED"));
+    assert_non_null(strstr(text, "fitted"));
+    free(text);
+    /* an invalid profile is refused and nothing is written */
+    d.flash_max_bw = 0;
+    assert_int_equal(lf_device_save(&d, lf_test_path("bad.conf"), NULL, NULL, &err), LF_ERANGE);
+    assert_false(lf_file_exists(lf_test_path("bad.conf")));
+}
+
+/* The shipped profiles load, and m1max passes through the paper's points. */
+static void test_shipped_profiles(void **st)
+{
+    (void)st;
+    const char *names[] = {"m1max", "m3max", "iphone17pro"};
+    lf_device d;
+    lf_err err;
+    for (int i = 0; i < 3; i++) {
+        char path[256];
+        snprintf(path, sizeof path, "costmodel/devices/%s.conf", names[i]);
+        if (lf_device_load(path, &d, &err) != LF_OK)
+            fail_msg("%s", err.msg);
+        assert_string_equal(d.name, names[i]);
+    }
+    assert_int_equal(lf_device_load("costmodel/devices/m1max.conf", &d, &err), LF_OK);
+    assert_float_equal(lf_flash_throughput(&d, 16384, 32), 1.25e9, 1.25e9 * 1e-4);
+    assert_float_equal(lf_flash_throughput(&d, 32768, 32), 2.25e9, 2.25e9 * 1e-4);
+    assert_float_equal(lf_flash_throughput(&d, 8 << 20, 32), 6.1e9, 6.1e9 * 1e-4);
+    assert_int_equal(lf_device_load("costmodel/devices/m3max.conf", &d, &err), LF_OK);
+    /* Flash-MoE: 4 threads of 6.8 MB experts, 5.5 GB/s */
+    assert_float_equal(lf_flash_throughput(&d, 6800000, 4), 5.5e9, 5.5e9 * 0.01);
+}
+
+/* Synthetic points from known parameters with 3% log-normal noise (seeded); the fit
+ * must recover the parameters and predict the points well. */
+static void test_fit_recovers(void **st)
+{
+    (void)st;
+    lf_device truth = toy(4);
+    truth.flash_latency_s = 80e-6;
+    truth.flash_stream_bw = 800e6;
+    truth.flash_max_bw = 3e9;
+    truth.flash_max_iops = 150e3;
+    const uint64_t chunks[] = {4096, 16384, 32768, 65536, 262144, 1 << 20};
+    const uint32_t threads[] = {1, 4, 8, 16, 32};
+    lf_fit_point pts[30];
+    gsl_rng *r = gsl_rng_alloc(gsl_rng_mt19937);
+    gsl_rng_set(r, 42);
+    size_t n = 0;
+    for (int i = 0; i < 6; i++)
+        for (int j = 0; j < 5; j++) {
+            double bw = lf_flash_throughput(&truth, chunks[i], threads[j]);
+            pts[n++] = (lf_fit_point){chunks[i], threads[j], bw * exp(gsl_ran_gaussian(r, 0.03))};
+        }
+    gsl_rng_free(r);
+    lf_fit_result res;
+    lf_err err;
+    assert_int_equal(lf_fit_flash(pts, n, NULL, -1, &res, &err), LF_OK);
+    const lf_device *f = &res.dev;
+    print_message("fit: L %.3g b %.3g B %.3g iops %.3g p %.3g mdape %.2f%% iters %zu\n", f->flash_latency_s, f->flash_stream_bw, f->flash_max_bw, f->flash_max_iops, f->flash_smooth_p, res.mdape, res.iterations);
+    assert_true(fabs(f->flash_latency_s / truth.flash_latency_s - 1) < 0.10);
+    assert_true(fabs(f->flash_stream_bw / truth.flash_stream_bw - 1) < 0.10);
+    assert_true(fabs(f->flash_max_bw / truth.flash_max_bw - 1) < 0.10);
+    assert_true(fabs(f->flash_max_iops / truth.flash_max_iops - 1) < 0.10);
+    assert_true(f->flash_smooth_p > 2 && f->flash_smooth_p < 8);
+    assert_true(res.mdape < 4.0);
+    /* the non-flash fields are the placeholders */
+    assert_true(f->dram_copy_bw == 10e9);
+    /* fixed p: hard max also fits, less well; too few points is an error */
+    assert_int_equal(lf_fit_flash(pts, n, &truth, 0, &res, &err), LF_OK);
+    assert_true(res.dev.flash_smooth_p == 0);
+    assert_true(res.dev.mem_bw == truth.mem_bw);
+    assert_int_equal(lf_fit_flash(pts, 4, NULL, -1, &res, &err), LF_EINVAL);
+    assert_non_null(strstr(err.msg, "4 points for 5 parameters"));
+}
+
+static void test_probe_csv(void **st)
+{
+    (void)st;
+    const char *p = lf_test_path("probe.csv");
+    const char *ok = "engine,chunk,threads,reads,seconds,mb_s,iops,p50_us,p99_us\n"
+                     "psync,4096,1,100,1.0,40.5,9900,99,150\n"
+                     "psync,32768,8,100,1.0,800,24000,300,500\n"
+                     "io_uring,32768,8,100,1.0,810,24500,300,500\n";
+    lf_test_write(p, ok, strlen(ok));
+    lf_fit_point *pts;
+    size_t n;
+    lf_err err;
+    assert_int_equal(lf_fit_read_probe(p, "psync", &pts, &n, &err), LF_OK);
+    assert_int_equal(n, 2);
+    assert_int_equal(pts[1].chunk, 32768);
+    assert_int_equal(pts[1].threads, 8);
+    assert_true(pts[0].bw == 40.5e6);
+    free(pts);
+    assert_int_equal(lf_fit_read_probe(p, NULL, &pts, &n, &err), LF_EINVAL);
+    assert_non_null(strstr(err.msg, "probe.csv:4: rows of two engines (psync, io_uring)"));
+    const char *bad = "engine,chunk,threads,mb_s\npsync,4096,1,40\npsync,4096,x,40\n";
+    lf_test_write(p, bad, strlen(bad));
+    assert_int_equal(lf_fit_read_probe(p, NULL, &pts, &n, &err), LF_EFORMAT);
+    assert_non_null(strstr(err.msg, "probe.csv:3:"));
+    const char *nohdr = "a,b\n1,2\n";
+    lf_test_write(p, nohdr, strlen(nohdr));
+    assert_int_equal(lf_fit_read_probe(p, NULL, &pts, &n, &err), LF_EFORMAT);
+    assert_non_null(strstr(err.msg, "probe.csv:1: header lacks"));
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_flash_hand_values),
+        cmocka_unit_test(test_flash_zero_monotone_caps),
+        cmocka_unit_test(test_dram_compute_pagecache),
+        cmocka_unit_test(test_profile_parse),
+        cmocka_unit_test(test_profile_save_roundtrip),
+        cmocka_unit_test(test_shipped_profiles),
+        cmocka_unit_test(test_fit_recovers),
+        cmocka_unit_test(test_probe_csv),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,643 @@
+/* Tests of the replay engine: golden replays of a hand-made trace with bytes, reads,
+ * evictions, moves and priced times worked out by hand; the predictor; invariants on a
+ * synthetic trace; the results folder. The policies here are small local ones (window
+ * and read-everything), so these tests pin the engine, not the policy plugins. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <json-c/json.h>
+
+#include "lf_fs.h"
+#include "lf_predictor.h"
+#include "lf_replay.h"
+#include "lf_results.h"
+#include "lf_synth.h"
+#include "lf_test.h"
+
+/* ---- local policies: window:k, "all" (naive, k = 0) and "fresh" (k = FRESH: evict
+ * everything, load exactly the wanted set, nothing kept) ---- */
+#define FRESH 1000u
+typedef struct {
+    uint32_t units, k, all, fresh;
+    uint32_t *ring;     /* per layer: k sets of up to units ids */
+    uint32_t *ring_n;   /* per layer: k sizes */
+    uint32_t *head, *fill;
+    uint32_t *cnt;      /* per layer: units */
+    uint8_t *res;       /* per layer: units */
+    uint32_t *n_res;
+} twin;
+
+static int twin_step(lf_policy *p, uint32_t layer, uint32_t token, const uint32_t *want,
+                     uint32_t n_want, lf_plan *plan, lf_err *err)
+{
+    (void)token;
+    (void)err;
+    twin *s = p->state;
+    uint32_t U = s->units;
+    uint8_t *res = s->res + (size_t)layer * U;
+    plan->n_evict = plan->n_load = plan->n_hit = 0;
+    if (s->all || s->fresh) { /* evict everything (highest first), load all / wanted */
+        for (uint32_t i = U; i-- > 0;)
+            if (res[i]) {
+                plan->evict[plan->n_evict++] = i;
+                res[i] = 0;
+            }
+        uint32_t n = s->all ? U : n_want;
+        for (uint32_t i = 0; i < n; i++) {
+            uint32_t id = s->all ? i : want[i];
+            plan->load[plan->n_load++] = id;
+            res[id] = 1;
+        }
+        plan->n_resident = n;
+        return LF_OK;
+    }
+    uint32_t *cnt = s->cnt + (size_t)layer * U;
+    uint32_t *ring = s->ring + (size_t)layer * s->k * U, *rn = s->ring_n + (size_t)layer * s->k;
+    uint32_t slot = s->head[layer];
+    if (s->fill[layer] == s->k) { /* drop the oldest set */
+        uint32_t *old = ring + (size_t)slot * U;
+        for (uint32_t i = 0; i < rn[slot]; i++)
+            cnt[old[i]]--;
+        for (uint32_t i = 0; i < n_want; i++)
+            cnt[want[i]]++;
+        for (uint32_t i = 0; i < rn[slot]; i++)
+            if (cnt[old[i]] == 0 && res[old[i]]) {
+                plan->evict[plan->n_evict++] = old[i];
+                res[old[i]] = 0;
+            }
+    } else {
+        for (uint32_t i = 0; i < n_want; i++)
+            cnt[want[i]]++;
+        s->fill[layer]++;
+    }
+    memcpy(ring + (size_t)slot * U, want, n_want * sizeof *want);
+    rn[slot] = n_want;
+    s->head[layer] = (slot + 1) % s->k;
+    for (uint32_t i = 0; i < n_want; i++) {
+        if (res[want[i]]) {
+            plan->n_hit++;
+        } else {
+            plan->load[plan->n_load++] = want[i];
+            res[want[i]] = 1;
+        }
+    }
+    s->n_res[layer] += plan->n_load;
+    s->n_res[layer] -= plan->n_evict;
+    plan->n_resident = s->n_res[layer];
+    return LF_OK;
+}
+
+static void twin_destroy(lf_policy *p)
+{
+    twin *s = p->state;
+    free(s->ring);
+    free(s->ring_n);
+    free(s->head);
+    free(s->fill);
+    free(s->cnt);
+    free(s->res);
+    free(s->n_res);
+    free(s);
+}
+
+/* k = 0: read everything every token (naive). */
+static void twin_init(lf_policy *p, uint32_t n_layers, uint32_t units, uint32_t k)
+{
+    twin *s = calloc(1, sizeof *s);
+    s->units = units;
+    s->all = k == 0;
+    s->fresh = k == FRESH;
+    s->k = k && k != FRESH ? k : 1;
+    s->ring = malloc((size_t)n_layers * s->k * units * sizeof *s->ring);
+    s->ring_n = calloc((size_t)n_layers * s->k, sizeof *s->ring_n);
+    s->head = calloc(n_layers, sizeof *s->head);
+    s->fill = calloc(n_layers, sizeof *s->fill);
+    s->cnt = calloc((size_t)n_layers * units, sizeof *s->cnt);
+    s->res = calloc((size_t)n_layers * units, 1);
+    s->n_res = calloc(n_layers, sizeof *s->n_res);
+    memset(p, 0, sizeof *p);
+    p->name = k == 0 ? "test-all" : k == FRESH ? "test-fresh" : "test-window";
+    p->state = s;
+    p->step = twin_step;
+    p->destroy = twin_destroy;
+}
+
+/* ---- a recording backend: counts what the engine hands over ---- */
+typedef struct {
+    uint64_t moves, steps, bad;
+} rec_state;
+
+static int rec_layer(lf_backend *b, const lf_step *st, lf_times *out, lf_err *err)
+{
+    (void)err;
+    rec_state *r = b->state;
+    r->steps++;
+    r->moves += st->n_moves;
+    /* Loads land in rows [first_new_row, +n_load) of the slots, in load order. */
+    for (uint32_t i = 0; i < st->plan->n_load; i++)
+        if (st->slots->row_to_id[st->first_new_row + i] != st->plan->load[i])
+            r->bad++;
+    uint64_t sum = 0;
+    for (uint32_t i = 0; i < st->n_reads; i++)
+        sum += st->reads[i].length;
+    if (sum != st->bytes_read)
+        r->bad++;
+    out->io_s = out->mem_s = out->compute_s = 0;
+    return LF_OK;
+}
+
+/* One layer, 8 units, d_model 4, 2-byte weights: a unit is 16 bytes (up 8 + down 8).
+ * Tokens: {1,2,5} {2,3} {5,6,7} {1}. */
+static void tiny_trace(lf_trace *t)
+{
+    lf_err err;
+    assert_int_equal(lf_trace_init_shape(t, LF_UNITS_NEURONS, "custom:1,4,8", 1, 4, 8, 0, 2, 0, 0, &err), LF_OK);
+    const uint32_t a[] = {1, 2, 5}, b[] = {2, 3}, c[] = {5, 6, 7}, d[] = {1};
+    const uint32_t *sets[] = {a, b, c, d};
+    const uint32_t ns[] = {3, 2, 3, 1};
+    for (int i = 0; i < 4; i++) {
+        assert_int_equal(lf_trace_append_layer(t, 0, sets[i], ns[i], NULL, &err), LF_OK);
+        assert_int_equal(lf_trace_end_token(t, i, &err), LF_OK);
+    }
+}
+
+static lf_model model(const char *spec)
+{
+    lf_model m;
+    lf_err err;
+    assert_int_equal(lf_model_lookup(spec, &m, &err), LF_OK);
+    return m;
+}
+
+static void replay(const lf_trace *t, const lf_model *m, lf_policy *pol, lf_layout_kind kind,
+                   uint32_t align, lf_reader_cfg rd, lf_predictor *pred, lf_dram_strategy dram,
+                   lf_backend *be, lf_token_row *rows)
+{
+    lf_err err;
+    lf_layout l;
+    assert_int_equal(lf_layout_init(&l, kind, m, 2, align, 0, &err), LF_OK);
+    lf_replay_cfg cfg = {t, m, 2, pol, &l, rd, pred, dram, 0, 0, 1};
+    int rc = lf_replay(&cfg, be, rows, &err);
+    if (rc)
+        fprintf(stderr, "replay: %s\n", err.msg);
+    assert_int_equal(rc, LF_OK);
+    lf_layout_free(&l);
+}
+
+/* window k=2 by hand: t0 load {1,2,5}; t1 load {3}, hit 2; t2 evict {1}, load {6,7},
+ * hit 5; t3 evict {2,3}, load {1}. Resident 3,4,5,4.
+ * Rows: t1 [1 2 5 3]; t2 evicts row 0, row 3 (unit 3) moves 3->0: [3 2 5] + [6 7];
+ * t3 evicts 2 (row 1) and 3 (row 0): 7 moves 4->1, 6 moves 3->0: [6 7 5] + [1].
+ * Prealloc copies 0,0,1,2; realloc copies every kept row: 0,3,3,3. */
+static void test_golden_window_moves(void **st)
+{
+    (void)st;
+    lf_trace t;
+    tiny_trace(&t);
+    lf_model m = model("custom:1,4,8");
+    lf_policy pol;
+    lf_token_row rows[4];
+    rec_state rs = {0, 0, 0};
+    lf_backend be = {&rs, rec_layer, NULL};
+    lf_reader_cfg none = {0, 0, 1};
+    twin_init(&pol, 1, 8, 2);
+    replay(&t, &m, &pol, LF_LAYOUT_BUNDLED, 16, none, NULL, LF_DRAM_PREALLOC, &be, rows);
+    pol.destroy(&pol);
+    const uint64_t loads[] = {3, 1, 2, 1}, ev[] = {0, 0, 1, 2}, hits[] = {0, 1, 1, 0};
+    const uint64_t res[] = {3, 4, 5, 4}, copies[] = {0, 0, 1, 2};
+    for (int i = 0; i < 4; i++) {
+        assert_int_equal(rows[i].token, i);
+        assert_int_equal(rows[i].loads, loads[i]);
+        assert_int_equal(rows[i].evictions, ev[i]);
+        assert_int_equal(rows[i].hits, hits[i]);
+        assert_int_equal(rows[i].misses, loads[i]);
+        assert_int_equal(rows[i].reads, loads[i]);         /* bundled: one read a unit */
+        assert_int_equal(rows[i].bytes_read, 16 * loads[i]);
+        assert_int_equal(rows[i].resident_units, res[i]);
+        assert_int_equal(rows[i].resident_bytes, 16 * res[i]);
+        assert_int_equal(rows[i].copy_ops, copies[i]);
+        assert_int_equal(rows[i].bytes_copied, 16 * copies[i]);
+    }
+    assert_int_equal(rs.moves, 3);
+    assert_int_equal(rs.bad, 0);
+    /* realloc: kept rows 0,3,3,3 copied into a fresh matrix. */
+    twin_init(&pol, 1, 8, 2);
+    replay(&t, &m, &pol, LF_LAYOUT_BUNDLED, 16, none, NULL, LF_DRAM_REALLOC, &be, rows);
+    pol.destroy(&pol);
+    const uint64_t rcopies[] = {0, 3, 3, 3};
+    for (int i = 0; i < 4; i++)
+        assert_int_equal(rows[i].copy_ops, rcopies[i]);
+    lf_trace_free(&t);
+}
+
+/* sparse (window k=1), split layout at alignment 16: each 8-byte vector padded to 16
+ * (padding counted). Loads 3,1,3,1 -> reads 6,2,6,2, bytes 96,32,96,32 without
+ * coalescing. Coalescing adjacent records: t0 {1,2,5}: up 1-2 joined, 5; down the same
+ * -> 4 reads; t2 {5,6,7}: one up read, one down read -> 2; bytes unchanged. */
+static void test_golden_split_coalescing(void **st)
+{
+    (void)st;
+    lf_trace t;
+    tiny_trace(&t);
+    lf_model m = model("custom:1,4,8");
+    lf_policy pol;
+    lf_token_row rows[4];
+    rec_state rs = {0, 0, 0};
+    lf_backend be = {&rs, rec_layer, NULL};
+    lf_reader_cfg none = {0, 0, 1}, adj = {0, 1 << 20, 1};
+    twin_init(&pol, 1, 8, 1);
+    replay(&t, &m, &pol, LF_LAYOUT_SPLIT, 16, none, NULL, LF_DRAM_PREALLOC, &be, rows);
+    pol.destroy(&pol);
+    const uint64_t reads[] = {6, 2, 6, 2}, bytes[] = {96, 32, 96, 32}, ev[] = {0, 2, 2, 3};
+    for (int i = 0; i < 4; i++) {
+        assert_int_equal(rows[i].reads, reads[i]);
+        assert_int_equal(rows[i].bytes_read, bytes[i]);
+        assert_int_equal(rows[i].evictions, ev[i]);
+    }
+    /* t1 evicts {1,5} from [1 2 5]: unit 2 (row 1) moves to row 0. */
+    assert_int_equal(rows[1].copy_ops, 1);
+    twin_init(&pol, 1, 8, 1);
+    replay(&t, &m, &pol, LF_LAYOUT_SPLIT, 16, adj, NULL, LF_DRAM_PREALLOC, &be, rows);
+    pol.destroy(&pol);
+    const uint64_t creads[] = {4, 2, 2, 2};
+    for (int i = 0; i < 4; i++) {
+        assert_int_equal(rows[i].reads, creads[i]);
+        assert_int_equal(rows[i].bytes_read, bytes[i]);
+    }
+    assert_int_equal(rs.bad, 0);
+    lf_trace_free(&t);
+}
+
+/* The simulator's backend on a hand-made device: latency 1 ms, a stream moves 16 B in
+ * 1 us, no caps (p = 0: the max of the bounds), DRAM 1 us per op + 1 us per 16 B,
+ * 100 us per allocation, 1 GFLOP/s, unlimited memory bandwidth. One read in flight.
+ *   io(t)   = reads * 1 ms + bytes/16 us      t0: 3 reads, 48 B -> 3.003 ms
+ *   mem     = prealloc moves: t2 1 -> 0.002 ms, t3 2 -> 0.004 ms
+ *   compute = 2*2*rows*4 flops at 1 GFLOP/s + attention 2*64 flops (128 ns). */
+static void test_golden_sim_backend(void **st)
+{
+    (void)st;
+    lf_trace t;
+    tiny_trace(&t);
+    lf_model m = model("custom:1,4,8");
+    lf_device d;
+    memset(&d, 0, sizeof d);
+    d.flash_latency_s = 1e-3;
+    d.flash_stream_bw = 16e6;
+    d.flash_max_bw = 1e18;
+    d.flash_max_iops = 1e18;
+    d.flash_alignment = 16;
+    d.dram_copy_bw = 16e6;
+    d.dram_op_s = 1e-6;
+    d.dram_alloc_s = 1e-4;
+    d.compute_flops = 1e9;
+    d.mem_bw = 1e18;
+    lf_backend be;
+    lf_sim_backend sb;
+    lf_sim_backend_init(&be, &sb, &d, &m, 2, 1);
+    lf_policy pol;
+    lf_token_row rows[4];
+    lf_reader_cfg none = {0, 0, 1};
+    twin_init(&pol, 1, 8, 2);
+    replay(&t, &m, &pol, LF_LAYOUT_BUNDLED, 16, none, NULL, LF_DRAM_PREALLOC, &be, rows);
+    pol.destroy(&pol);
+    const double io[] = {3.003, 1.001, 2.002, 1.001}, mem[] = {0, 0, 0.002, 0.004};
+    const double rowsn[] = {3, 4, 5, 4};
+    for (int i = 0; i < 4; i++) {
+        double comp = (16.0 * rowsn[i] + 128.0) * 1e-9 * 1e3;
+        assert_true(fabs(rows[i].io_ms - io[i]) < 1e-9);
+        assert_true(fabs(rows[i].mem_ms - mem[i]) < 1e-9);
+        assert_true(fabs(rows[i].compute_ms - comp) < 1e-12);
+        assert_true(fabs(rows[i].total_ms - (io[i] + mem[i] + comp)) < 1e-9);
+    }
+    /* realloc: t1 copies 3 rows (3 ops, 48 B: 6 us) + one allocation (100 us). */
+    twin_init(&pol, 1, 8, 2);
+    replay(&t, &m, &pol, LF_LAYOUT_BUNDLED, 16, none, NULL, LF_DRAM_REALLOC, &be, rows);
+    pol.destroy(&pol);
+    assert_true(fabs(rows[0].mem_ms - 0.1) < 1e-9);
+    assert_true(fabs(rows[1].mem_ms - 0.106) < 1e-9);
+    lf_trace_free(&t);
+}
+
+static void test_predictor(void **st)
+{
+    (void)st;
+    lf_err err;
+    lf_trace t;
+    tiny_trace(&t);
+    lf_predictor *p;
+    const uint32_t *w;
+    uint32_t n, fp, fn;
+    /* Recorded: need {1,2,5} vs predicted {2,5,6,7}: 2 false positives, 1 false negative. */
+    assert_int_equal(lf_predictor_create(&t, 0, 0, 1, 1, &p, &err), LF_EINVAL);
+    assert_non_null(strstr(err.msg, "no recorded predicted sets"));
+    uint64_t *ip = calloc(5, sizeof *ip);
+    uint32_t *ix = malloc(4 * sizeof *ix);
+    const uint32_t pred[] = {2, 5, 6, 7};
+    memcpy(ix, pred, sizeof pred);
+    ip[1] = ip[2] = ip[3] = ip[4] = 4; /* token 0 has the 4 predictions, others none */
+    assert_int_equal(lf_trace_set_pred(&t, 0, ip, ix, 4, &err), LF_OK);
+    assert_int_equal(lf_predictor_create(&t, 0, 0, 1, 1, &p, &err), LF_OK);
+    assert_int_equal(lf_predictor_predict(p, 0, 0, &w, &n, &fp, &fn, &err), LF_OK);
+    assert_int_equal(n, 4);
+    assert_int_equal(fp, 2);
+    assert_int_equal(fn, 1);
+    assert_int_equal(lf_predictor_predict(p, 0, 1, &w, &n, &fp, &fn, &err), LF_OK);
+    assert_int_equal(n, 0);
+    assert_int_equal(fn, 2);
+    lf_predictor_free(p);
+    /* fn = 1: everything needed dropped. */
+    assert_int_equal(lf_predictor_create(&t, 1.0, 0, 0, 1, &p, &err), LF_OK);
+    assert_int_equal(lf_predictor_predict(p, 0, 0, &w, &n, &fp, &fn, &err), LF_OK);
+    assert_int_equal(n, 0);
+    assert_int_equal(fn, 3);
+    lf_predictor_free(p);
+    /* fp = 1: as many extras as needed units, capped by the 5 free units: token 0 needs
+     * 3 (3 extras), token 2 needs {5,6,7}: 3 extras from the 5 others. Sorted, unique. */
+    assert_int_equal(lf_predictor_create(&t, 0, 1.0, 0, 3, &p, &err), LF_OK);
+    assert_int_equal(lf_predictor_predict(p, 0, 2, &w, &n, &fp, &fn, &err), LF_OK);
+    assert_int_equal(n, 6);
+    assert_int_equal(fp, 3);
+    assert_int_equal(fn, 0);
+    for (uint32_t i = 1; i < n; i++)
+        assert_true(w[i] > w[i - 1]);
+    lf_predictor_free(p);
+    assert_int_equal(lf_predictor_create(&t, 1.5, 0, 0, 1, &p, &err), LF_EINVAL);
+    lf_trace_free(&t);
+
+    /* Many tokens: the observed rates are near the asked ones. */
+    lf_model m = model("custom:2,64,2000");
+    lf_synth_params sp;
+    lf_synth_defaults(&sp);
+    lf_trace big;
+    assert_int_equal(lf_synth_generate(&m, 200, &sp, &big, &err), LF_OK);
+    assert_int_equal(lf_predictor_create(&big, 0.1, 0.2, 0, 9, &p, &err), LF_OK);
+    uint64_t need = 0, sfp = 0, sfn = 0;
+    for (uint32_t tok = 0; tok < 200; tok++) {
+        uint32_t nn;
+        const uint32_t *nd = lf_trace_ids(&big, 1, tok, &nn);
+        assert_int_equal(lf_predictor_predict(p, 1, tok, &w, &n, &fp, &fn, &err), LF_OK);
+        assert_int_equal(n, nn - fn + fp);
+        /* every extra is outside the needed set */
+        uint32_t j = 0, common = 0;
+        for (uint32_t i = 0; i < n; i++) {
+            while (j < nn && nd[j] < w[i])
+                j++;
+            common += j < nn && nd[j] == w[i];
+        }
+        assert_int_equal(common, nn - fn);
+        need += nn;
+        sfp += fp;
+        sfn += fn;
+    }
+    assert_true(fabs((double)sfn / need - 0.1) < 0.01);
+    assert_true(fabs((double)sfp / need - 0.2) < 0.01);
+    lf_predictor_free(p);
+    lf_trace_free(&big);
+}
+
+/* ---- invariants on a synthetic trace ---- */
+typedef struct {
+    uint64_t bytes, reads, loads, copies;
+} totals;
+
+static totals sum_rows(const lf_token_row *r, uint32_t n)
+{
+    totals s = {0, 0, 0, 0};
+    for (uint32_t i = 0; i < n; i++) {
+        s.bytes += r[i].bytes_read;
+        s.reads += r[i].reads;
+        s.loads += r[i].loads;
+        s.copies += r[i].bytes_copied;
+    }
+    return s;
+}
+
+#define NTOK 120
+static lf_trace syn;
+static lf_model syn_m;
+
+static int syn_setup(void **st)
+{
+    (void)st;
+    lf_err err;
+    syn_m = model("custom:4,64,512");
+    lf_synth_params sp;
+    lf_synth_defaults(&sp);
+    sp.seed = 5;
+    return lf_synth_generate(&syn_m, NTOK, &sp, &syn, &err);
+}
+
+static int syn_teardown(void **st)
+{
+    (void)st;
+    lf_trace_free(&syn);
+    return 0;
+}
+
+static totals run_syn(uint32_t k, lf_layout_kind kind, uint32_t align, lf_reader_cfg rd,
+                      lf_predictor *pred, lf_dram_strategy dram, lf_token_row *rows)
+{
+    lf_policy pol;
+    twin_init(&pol, syn_m.n_layers, 512, k);
+    rec_state rs = {0, 0, 0};
+    lf_backend be = {&rs, rec_layer, NULL};
+    replay(&syn, &syn_m, &pol, kind, align, rd, pred, dram, &be, rows);
+    pol.destroy(&pol);
+    assert_int_equal(rs.bad, 0);
+    return sum_rows(rows, NTOK);
+}
+
+static void test_invariants(void **st)
+{
+    (void)st;
+    lf_err err;
+    lf_token_row *a = calloc(NTOK, sizeof *a), *b = calloc(NTOK, sizeof *b);
+    lf_reader_cfg none = {0, 0, 32}, adj = {0, 1 << 20, 32};
+    /* bundled issues half the reads of split for the same loads (ReLU: 2 vectors). */
+    totals sp = run_syn(4, LF_LAYOUT_SPLIT, 1, none, NULL, LF_DRAM_PREALLOC, a);
+    totals bu = run_syn(4, LF_LAYOUT_BUNDLED, 1, none, NULL, LF_DRAM_PREALLOC, b);
+    assert_true(sp.loads > 0);
+    assert_int_equal(sp.loads, bu.loads);
+    assert_int_equal(sp.reads, 2 * bu.reads);
+    assert_int_equal(sp.bytes, bu.bytes); /* no padding at alignment 1 */
+    for (int i = 0; i < NTOK; i++)
+        assert_int_equal(a[i].reads, 2 * b[i].reads);
+    /* naive: every token reads exactly the FFN (alignment 1: no padding) ... */
+    run_syn(0, LF_LAYOUT_BUNDLED, 1, adj, NULL, LF_DRAM_PREALLOC, a);
+    for (int i = 0; i < NTOK; i++)
+        assert_int_equal(a[i].bytes_read, lf_model_ffn_bytes(&syn_m, 2));
+    /* ... and with 4 KiB records each 256-byte neuron is padded to 4096 bytes. */
+    run_syn(0, LF_LAYOUT_BUNDLED, 4096, adj, NULL, LF_DRAM_PREALLOC, a);
+    assert_int_equal(a[3].bytes_read, 4ull * 512 * 4096);
+    /* A false-positive rate raises bytes; a false-negative rate lowers them when nothing
+     * is kept between tokens. (With a window a dropped unit also leaves the window, so a
+     * false negative can raise the next token's loads: not an invariant there.) */
+    totals base = run_syn(FRESH, LF_LAYOUT_BUNDLED, 1, none, NULL, LF_DRAM_PREALLOC, a);
+    lf_predictor *p;
+    assert_int_equal(lf_predictor_create(&syn, 0, 0.2, 0, 3, &p, &err), LF_OK);
+    totals fp = run_syn(FRESH, LF_LAYOUT_BUNDLED, 1, none, p, LF_DRAM_PREALLOC, a);
+    lf_predictor_free(p);
+    assert_int_equal(lf_predictor_create(&syn, 0.2, 0, 0, 3, &p, &err), LF_OK);
+    totals fn = run_syn(FRESH, LF_LAYOUT_BUNDLED, 1, none, p, LF_DRAM_PREALLOC, a);
+    lf_predictor_free(p);
+    assert_true(fp.bytes > base.bytes);
+    assert_true(fn.bytes < base.bytes);
+    totals w1 = run_syn(1, LF_LAYOUT_BUNDLED, 1, none, NULL, LF_DRAM_PREALLOC, a);
+    assert_true(w1.bytes < base.bytes); /* keeping the last token's units saves reads */
+    /* The preallocated manager copies less than reallocating. */
+    totals pre = run_syn(4, LF_LAYOUT_BUNDLED, 1, none, NULL, LF_DRAM_PREALLOC, a);
+    totals re = run_syn(4, LF_LAYOUT_BUNDLED, 1, none, NULL, LF_DRAM_REALLOC, b);
+    assert_true(pre.copies < re.copies);
+    assert_int_equal(pre.bytes, re.bytes);
+    /* window k=4 loads less than window k=1. */
+    assert_true(pre.loads < w1.loads);
+    /* Determinism: same seed, same rows; another seed, other rows. */
+    assert_int_equal(lf_predictor_create(&syn, 0.05, 0.07, 0, 11, &p, &err), LF_OK);
+    run_syn(4, LF_LAYOUT_SPLIT, 4096, adj, p, LF_DRAM_PREALLOC, a);
+    lf_predictor_free(p);
+    assert_int_equal(lf_predictor_create(&syn, 0.05, 0.07, 0, 11, &p, &err), LF_OK);
+    run_syn(4, LF_LAYOUT_SPLIT, 4096, adj, p, LF_DRAM_PREALLOC, b);
+    lf_predictor_free(p);
+    assert_memory_equal(a, b, NTOK * sizeof *a);
+    assert_int_equal(lf_predictor_create(&syn, 0.05, 0.07, 0, 12, &p, &err), LF_OK);
+    run_syn(4, LF_LAYOUT_SPLIT, 4096, adj, p, LF_DRAM_PREALLOC, b);
+    lf_predictor_free(p);
+    assert_memory_not_equal(a, b, NTOK * sizeof *a);
+    free(a);
+    free(b);
+}
+
+/* A policy that forgets to load what is wanted is reported with its place. */
+static int lazy_step(lf_policy *p, uint32_t layer, uint32_t token, const uint32_t *want,
+                     uint32_t n_want, lf_plan *plan, lf_err *err)
+{
+    (void)p, (void)layer, (void)token, (void)want, (void)n_want, (void)err;
+    plan->n_evict = plan->n_load = plan->n_hit = plan->n_resident = 0;
+    return LF_OK;
+}
+
+static void test_policy_bug_reported(void **st)
+{
+    (void)st;
+    lf_trace t;
+    tiny_trace(&t);
+    lf_model m = model("custom:1,4,8");
+    lf_policy pol = {"lazy", NULL, lazy_step, NULL, 0};
+    lf_layout l;
+    lf_err err;
+    assert_int_equal(lf_layout_init(&l, LF_LAYOUT_BUNDLED, &m, 2, 16, 0, &err), LF_OK);
+    rec_state rs = {0, 0, 0};
+    lf_backend be = {&rs, rec_layer, NULL};
+    lf_replay_cfg cfg = {&t, &m, 2, &pol, &l, {0, 0, 1}, NULL, LF_DRAM_PREALLOC, 0, 0, 1};
+    lf_token_row rows[4];
+    assert_int_equal(lf_replay(&cfg, &be, rows, &err), LF_EINVAL);
+    assert_non_null(strstr(err.msg, "lazy"));
+    assert_non_null(strstr(err.msg, "layer 0 token 0"));
+    assert_non_null(strstr(err.msg, "unit 1"));
+    /* A trace of another shape is refused. */
+    lf_model other = model("custom:1,4,9");
+    cfg.model = &other;
+    assert_int_equal(lf_replay(&cfg, &be, rows, &err), LF_EINVAL);
+    lf_trace_free(&t);
+}
+
+/* The run folder: cold start = token 0 (10 ms); steady tokens 2, 4, 6 ms: mean 4,
+ * median 4, p99 = 4 + 0.98 * 2 = 5.96 (GSL's interpolated quantile). */
+static void test_results_folder(void **st)
+{
+    (void)st;
+    lf_err err;
+    lf_token_row rows[4];
+    memset(rows, 0, sizeof rows);
+    const double tot[] = {10, 2, 4, 6};
+    for (int i = 0; i < 4; i++) {
+        rows[i].token = i;
+        rows[i].io_ms = tot[i] / 2;
+        rows[i].compute_ms = tot[i] / 2;
+        rows[i].total_ms = tot[i];
+        rows[i].bytes_read = 1000 * (i + 1);
+        rows[i].reads = 10;
+        rows[i].hits = 3;
+        rows[i].misses = 1;
+    }
+    lf_summary s;
+    assert_int_equal(lf_summary_compute(rows, 4, 1, &s, &err), LF_OK);
+    assert_true(s.cold_total_ms == 10);
+    assert_true(s.mean_total_ms == 4);
+    assert_true(s.median_total_ms == 4);
+    assert_true(fabs(s.p99_total_ms - 5.96) < 1e-12);
+    assert_true(s.hit_rate == 0.75);
+    assert_true(s.mean_bytes_read == 3000);
+    assert_true(s.mean_read_bytes == 300);
+    assert_int_equal(s.bytes_read, 10000);
+
+    const char *trace = lf_test_path("fake.h5");
+    lf_test_write(trace, "abc", 3);
+    lf_kv cfg;
+    lf_kv_init(&cfg, "test");
+    assert_int_equal(lf_kv_set(&cfg, "policy", "window:k=4,capacity=9", 0, &err), LF_OK);
+    assert_int_equal(lf_kv_set(&cfg, "layout", "bundled", 0, &err), LF_OK);
+    const char *dir = lf_test_path("run1");
+    lf_results r = {"sim", &cfg, rows, 4, 1, 42, trace, NULL, NULL};
+    assert_false(lf_results_done(dir));
+    assert_int_equal(lf_results_write(dir, &r, &err), LF_OK);
+    assert_true(lf_results_done(dir));
+    char p[1400], *data;
+    size_t len;
+    snprintf(p, sizeof p, "%s/tokens.csv", dir);
+    assert_int_equal(lf_read_file(p, &data, &len, &err), LF_OK);
+    assert_true(strncmp(data, "token,io_ms,mem_ms,compute_ms,total_ms,bytes_read,reads,", 56) == 0);
+    int lines = 0;
+    for (char *c = data; *c; c++)
+        lines += *c == '\n';
+    assert_int_equal(lines, 5);
+    assert_non_null(strstr(data, "\n1,1,0,1,2,2000,10,200,"));
+    free(data);
+    snprintf(p, sizeof p, "%s/summary.csv", dir);
+    assert_int_equal(lf_read_file(p, &data, &len, &err), LF_OK);
+    assert_non_null(strstr(data, ",policy,layout\n"));
+    assert_non_null(strstr(data, "\nsim,4,1,3,10,"));
+    assert_non_null(strstr(data, ",\"window:k=4,capacity=9\",bundled\n"));
+    free(data);
+    snprintf(p, sizeof p, "%s/config.conf", dir);
+    assert_int_equal(lf_read_file(p, &data, &len, &err), LF_OK);
+    assert_non_null(strstr(data, "policy = window:k=4,capacity=9\n"));
+    free(data);
+    snprintf(p, sizeof p, "%s/meta.json", dir);
+    json_object *o = json_object_from_file(p);
+    assert_non_null(o);
+    json_object *v;
+    assert_true(json_object_object_get_ex(o, "seed", &v));
+    assert_int_equal(json_object_get_int64(v), 42);
+    char sha[65];
+    assert_int_equal(lf_sha256_file(trace, sha, &err), LF_OK);
+    assert_true(json_object_object_get_ex(o, "trace_sha256", &v));
+    assert_string_equal(json_object_get_string(v), sha);
+    assert_true(json_object_object_get_ex(o, "mode", &v));
+    assert_string_equal(json_object_get_string(v), "sim");
+    assert_true(json_object_object_get_ex(o, "hdf5_version", &v));
+    json_object_put(o);
+    /* mode must be sim or run; nothing is written for a bad call. */
+    lf_results bad = r;
+    bad.mode = "guess";
+    assert_int_equal(lf_results_write(lf_test_path("run2"), &bad, &err), LF_EINVAL);
+    assert_false(lf_results_done(lf_test_path("run2")));
+    lf_kv_free(&cfg);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_golden_window_moves),
+        cmocka_unit_test(test_golden_split_coalescing),
+        cmocka_unit_test(test_golden_sim_backend),
+        cmocka_unit_test(test_predictor),
+        cmocka_unit_test_setup_teardown(test_invariants, syn_setup, syn_teardown),
+        cmocka_unit_test(test_policy_bug_reported),
+        cmocka_unit_test(test_results_folder),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,405 @@
+/* Synthetic neuron traces (traces/README.md, "Generative model"): per neuron a
+ * heavy-tailed activation probability and a two-state Markov chain, plus optional
+ * co-activation groups sharing a latent chain. Event-driven: each chain draws the time
+ * to its next state change (a geometric variate from the GSL stream) and waits in a
+ * per-token bucket list, so the cost is per state change, not per neuron and token.
+ * Hand-written because no library offers this generator; the random numbers are GSL's. */
+#include "lf_synth.h"
+
+#include <gsl/gsl_randist.h>
+#include <gsl/gsl_rng.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* The shortest of %.15g / %.17g that reads back as v exactly (static rotating buffer). */
+static const char *num(double v)
+{
+    static char buf[8][32];
+    static int next;
+    char *b = buf[next++ % 8];
+    snprintf(b, sizeof buf[0], "%.15g", v);
+    if (strtod(b, NULL) != v)
+        snprintf(b, sizeof buf[0], "%.17g", v);
+    return b;
+}
+
+void lf_synth_defaults(lf_synth_params *p)
+{
+    memset(p, 0, sizeof *p);
+    p->sparsity = -1;
+    p->persistence = 0.6;
+    p->skew = 1.5;
+    p->p_max = 0.95;
+    p->groups = 0;
+    p->group_size = 8;
+    p->group_strength = 0.5;
+    p->seed = 1;
+    p->dtype_bytes = 2;
+    p->experts.top_k = 0;
+    p->experts.zipf = 0.9;
+    p->experts.reuse = 0.35;
+}
+
+unsigned long lf_synth_layer_seed(uint64_t seed, uint32_t layer)
+{
+    /* splitmix64 of (seed, layer): independent-looking streams per layer. */
+    uint64_t z = seed + 0x9E3779B97F4A7C15ull * ((uint64_t)layer + 1);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    z ^= z >> 31;
+    return (unsigned long)(z & 0xffffffffu); /* mt19937 uses 32 bits of its seed */
+}
+
+static double layer_sparsity(const lf_model *m, const lf_synth_params *p, uint32_t l)
+{
+    if (p->layer_sparsity)
+        return p->layer_sparsity[l];
+    return p->sparsity >= 0 ? p->sparsity : m->default_sparsity;
+}
+
+static int in01(double x) { return x >= 0 && x <= 1; }
+
+int lf_synth_check(const lf_model *m, const lf_synth_params *p, lf_err *err)
+{
+    if (p->dtype_bytes == 0 || p->dtype_bytes > 8)
+        return lf_fail(err, LF_EINVAL, "synth: dtype_bytes %u out of range 1..8", p->dtype_bytes);
+    if (m->kind == LF_UNITS_EXPERTS) {
+        const lf_synth_expert_params *e = &p->experts;
+        uint32_t k = e->top_k ? e->top_k : m->top_k;
+        if (k == 0 || k > m->n_experts)
+            return lf_fail(err, LF_EINVAL, "synth: top_k %u out of range 1..%u for model %s", k,
+                           m->n_experts, m->name);
+        if (!(e->zipf >= 0 && e->zipf <= 10))
+            return lf_fail(err, LF_EINVAL, "synth: zipf %g out of range [0, 10]", e->zipf);
+        if (!in01(e->reuse))
+            return lf_fail(err, LF_EINVAL, "synth: reuse %g out of range [0, 1]", e->reuse);
+        for (uint32_t l = 0; e->layer_reuse && l < m->n_layers; l++)
+            if (!in01(e->layer_reuse[l]))
+                return lf_fail(err, LF_EINVAL, "synth: reuse of layer %u = %g, out of [0, 1]", l,
+                               e->layer_reuse[l]);
+        for (uint32_t l = 0; e->popularity && l < m->n_layers; l++) {
+            const double *w = e->popularity + (size_t)l * m->n_experts;
+            uint32_t pos = 0;
+            for (uint32_t x = 0; x < m->n_experts; x++) {
+                if (!(w[x] >= 0 && isfinite(w[x])))
+                    return lf_fail(err, LF_EINVAL, "synth: popularity of layer %u expert %u = %g; "
+                                   "weights must be finite and >= 0", l, x, w[x]);
+                pos += w[x] > 0;
+            }
+            if (pos < k)
+                return lf_fail(err, LF_EINVAL, "synth: layer %u has %u experts with positive "
+                               "popularity, fewer than top_k %u", l, pos, k);
+        }
+        return LF_OK;
+    }
+    if (!(p->p_max > 0 && p->p_max <= 1))
+        return lf_fail(err, LF_EINVAL, "synth: p_max %g out of range (0, 1]", p->p_max);
+    for (uint32_t l = 0; l < m->n_layers; l++) {
+        double s = layer_sparsity(m, p, l);
+        if (!(s >= 1 - p->p_max && s < 1))
+            return lf_fail(err, LF_EINVAL, "synth: sparsity %g (layer %u) out of range [%g, 1): "
+                           "it must be < 1 and at least 1 - p_max", s, l, 1 - p->p_max);
+    }
+    if (!in01(p->persistence))
+        return lf_fail(err, LF_EINVAL, "synth: persistence %g out of range [0, 1]", p->persistence);
+    if (!(p->skew >= 0 && p->skew <= 10))
+        return lf_fail(err, LF_EINVAL, "synth: skew %g out of range [0, 10]", p->skew);
+    if (!in01(p->group_strength))
+        return lf_fail(err, LF_EINVAL, "synth: group strength %g out of range [0, 1]",
+                       p->group_strength);
+    if (p->groups && (p->group_size < 2 || (uint64_t)p->groups * p->group_size > m->d_ff))
+        return lf_fail(err, LF_EINVAL, "synth: %u groups of %u neurons: the group size must be "
+                       ">= 2 and groups * size <= %u neurons per layer", p->groups, p->group_size,
+                       m->d_ff);
+    return LF_OK;
+}
+
+/* One layer's generator state. Chains 0..U-1 are the neurons' own chains, U..U+G-1 the
+ * groups' latent chains. */
+typedef struct {
+    gsl_rng *rng;
+    uint32_t units, chains;
+    double *lq_leave[2]; /* per chain, log(1 - P(leave state s)); 0 = never leaves */
+    uint8_t *state;      /* per chain: 0 off, 1 on */
+    uint8_t *on;         /* per neuron: number of its chains that are on */
+    uint64_t *bits;      /* active neurons */
+    int32_t *head;       /* per token: first chain changing state then, -1 = none */
+    int32_t *next;       /* per chain: next chain in the same bucket */
+    uint32_t *gptr, *gmem; /* group g's members: gmem[gptr[g]..gptr[g+1]) */
+} layer_gen;
+
+static void layer_free(layer_gen *g)
+{
+    if (g->rng)
+        gsl_rng_free(g->rng);
+    free(g->lq_leave[0]);
+    free(g->lq_leave[1]);
+    free(g->state);
+    free(g->on);
+    free(g->bits);
+    free(g->head);
+    free(g->next);
+    free(g->gptr);
+    free(g->gmem);
+    memset(g, 0, sizeof *g);
+}
+
+/* Draws the token at which chain c next changes state, after token t. */
+static void schedule(layer_gen *g, uint32_t c, uint32_t t, uint32_t n_tokens)
+{
+    double lq = g->lq_leave[g->state[c]][c];
+    if (lq == 0)
+        return; /* absorbing state */
+    /* Geometric on {1,2,...} with success probability 1 - exp(lq). */
+    double dt = 1 + floor(log(gsl_rng_uniform_pos(g->rng)) / lq);
+    if (!(dt < (double)(n_tokens - t)))
+        return; /* beyond the trace */
+    uint32_t when = t + (uint32_t)dt;
+    g->next[c] = g->head[when];
+    g->head[when] = (int32_t)c;
+}
+
+static void neuron_add(layer_gen *g, uint32_t i, int delta)
+{
+    uint8_t before = g->on[i];
+    g->on[i] = (uint8_t)(before + delta);
+    if ((before == 0) != (g->on[i] == 0))
+        g->bits[i >> 6] ^= 1ull << (i & 63);
+}
+
+static void chain_set(layer_gen *g, uint32_t c, uint8_t s)
+{
+    if (g->state[c] == s)
+        return;
+    g->state[c] = s;
+    int d = s ? 1 : -1;
+    if (c < g->units) {
+        neuron_add(g, c, d);
+    } else {
+        uint32_t grp = c - g->units;
+        for (uint32_t k = g->gptr[grp]; k < g->gptr[grp + 1]; k++)
+            neuron_add(g, g->gmem[k], d);
+    }
+}
+
+/* Per-neuron activation probabilities: lognormal(0, skew) scaled so that the mean of
+ * min(c * x, p_max) over the layer's neurons is exactly mu. */
+static void draw_probs(gsl_rng *r, double *p, uint32_t n, double mu, double skew, double pmax)
+{
+    for (uint32_t i = 0; i < n; i++)
+        p[i] = exp(skew * gsl_ran_gaussian_ziggurat(r, 1.0));
+    double lo = 0, hi = 1;
+    for (int it = 0; it < 2000; it++) {
+        double s = 0;
+        for (uint32_t i = 0; i < n; i++)
+            s += fmin(hi * p[i], pmax);
+        if (s / n >= mu)
+            break;
+        lo = hi;
+        hi *= 2;
+    }
+    for (int it = 0; it < 100; it++) {
+        double c = 0.5 * (lo + hi), s = 0;
+        for (uint32_t i = 0; i < n; i++)
+            s += fmin(c * p[i], pmax);
+        if (s / n < mu)
+            lo = c;
+        else
+            hi = c;
+    }
+    for (uint32_t i = 0; i < n; i++)
+        p[i] = fmin(hi * p[i], pmax);
+}
+
+static double lq_of(double rate)
+{
+    return rate <= 0 ? 0 : log1p(-fmin(rate, 1.0));
+}
+
+static int layer_init(layer_gen *g, const lf_model *m, const lf_synth_params *P, uint32_t l,
+                      uint32_t n_tokens, lf_err *err)
+{
+    memset(g, 0, sizeof *g);
+    uint32_t U = m->d_ff, G = P->groups, C = U + G;
+    g->units = U;
+    g->chains = C;
+    g->rng = gsl_rng_alloc(gsl_rng_mt19937);
+    double *p = malloc((size_t)C * sizeof *p);
+    g->lq_leave[0] = malloc((size_t)C * sizeof(double));
+    g->lq_leave[1] = malloc((size_t)C * sizeof(double));
+    g->state = calloc(C, 1);
+    g->on = calloc(U, 1);
+    g->bits = calloc((U + 63) / 64, sizeof *g->bits);
+    g->head = malloc((size_t)n_tokens * sizeof *g->head);
+    g->next = malloc((size_t)C * sizeof *g->next);
+    g->gptr = calloc((size_t)G + 1, sizeof *g->gptr);
+    g->gmem = malloc(((size_t)G * P->group_size + 1) * sizeof *g->gmem);
+    uint32_t *perm = G ? malloc((size_t)U * sizeof *perm) : NULL;
+    if (!g->rng || !p || !g->lq_leave[0] || !g->lq_leave[1] || !g->state || !g->on || !g->bits ||
+        !g->head || !g->next || !g->gptr || !g->gmem || (G && !perm)) {
+        free(p);
+        free(perm);
+        return lf_fail(err, LF_ENOMEM, "synth: out of memory for layer %u", l);
+    }
+    gsl_rng_set(g->rng, lf_synth_layer_seed(P->seed, l));
+    for (uint32_t t = 0; t < n_tokens; t++)
+        g->head[t] = -1;
+
+    /* 1. activation probabilities. */
+    draw_probs(g->rng, p, U, 1 - layer_sparsity(m, P, l), P->skew, P->p_max);
+    /* 2. groups: disjoint random members; the latent chain's rate is strength times the
+     * least active member's, and each member's own rate is lowered so that
+     * 1 - (1 - own)(1 - group) is still its p. */
+    if (G) {
+        for (uint32_t i = 0; i < U; i++)
+            perm[i] = i;
+        gsl_ran_shuffle(g->rng, perm, U, sizeof *perm);
+        for (uint32_t grp = 0; grp < G; grp++) {
+            const uint32_t *mem = perm + (size_t)grp * P->group_size;
+            double pmin = 1;
+            for (uint32_t k = 0; k < P->group_size; k++)
+                pmin = fmin(pmin, p[mem[k]]);
+            double r = P->group_strength * pmin;
+            for (uint32_t k = 0; k < P->group_size; k++) {
+                uint32_t i = mem[k];
+                p[i] = r >= 1 ? 0 : fmax(0, 1 - (1 - p[i]) / (1 - r));
+                g->gmem[g->gptr[grp] + k] = i;
+            }
+            g->gptr[grp + 1] = g->gptr[grp] + P->group_size;
+            p[U + grp] = r;
+        }
+        free(perm);
+    }
+    /* 3. chains: stationary probability p, lag-1 autocorrelation rho:
+     * P(off -> on) = p (1 - rho), P(on -> off) = (1 - p)(1 - rho). */
+    double rho = P->persistence;
+    for (uint32_t c = 0; c < C; c++) {
+        g->lq_leave[0][c] = lq_of(p[c] * (1 - rho));
+        g->lq_leave[1][c] = lq_of((1 - p[c]) * (1 - rho));
+    }
+    /* 4. token 0 from the stationary distribution, and each chain's first change. */
+    for (uint32_t c = 0; c < C; c++) {
+        chain_set(g, c, gsl_rng_uniform(g->rng) < p[c]);
+        schedule(g, c, 0, n_tokens);
+    }
+    free(p);
+    return LF_OK;
+}
+
+/* Applies token t's state changes (t >= 1). */
+static void layer_step(layer_gen *g, uint32_t t, uint32_t n_tokens)
+{
+    int32_t c = g->head[t];
+    while (c >= 0) {
+        int32_t nx = g->next[c];
+        chain_set(g, (uint32_t)c, (uint8_t)!g->state[c]);
+        schedule(g, (uint32_t)c, t, n_tokens);
+        c = nx;
+    }
+}
+
+static uint32_t layer_ids(const layer_gen *g, uint32_t *ids)
+{
+    uint32_t n = 0, words = (g->units + 63) / 64;
+    for (uint32_t w = 0; w < words; w++) {
+        uint64_t b = g->bits[w];
+        while (b) {
+            ids[n++] = w * 64 + (uint32_t)__builtin_ctzll(b);
+            b &= b - 1;
+        }
+    }
+    return n;
+}
+
+/* "sparsity=0.97" or "sparsity=a,b,c" (per layer) into buf. */
+static void fmt_sparsity(const lf_model *m, const lf_synth_params *p, char *buf, size_t cap)
+{
+    if (!p->layer_sparsity) {
+        snprintf(buf, cap, "sparsity=%s", num(layer_sparsity(m, p, 0)));
+        return;
+    }
+    size_t n = (size_t)snprintf(buf, cap, "sparsity=");
+    for (uint32_t l = 0; l < m->n_layers && n < cap; l++)
+        n += (size_t)snprintf(buf + n, cap - n, "%s%s", l ? "," : "", num(p->layer_sparsity[l]));
+    if (n >= cap) {
+        double s = 0;
+        for (uint32_t l = 0; l < m->n_layers; l++)
+            s += p->layer_sparsity[l];
+        snprintf(buf, cap, "sparsity=per-layer(mean %.6g)", s / m->n_layers);
+    }
+}
+
+static int neurons_generate(const lf_model *m, uint32_t n_tokens, const lf_synth_params *P,
+                            lf_trace *out, lf_err *err)
+{
+    uint32_t L = m->n_layers;
+    layer_gen *gens = calloc(L, sizeof *gens);
+    uint32_t *ids = malloc((size_t)m->d_ff * sizeof *ids);
+    int rc = LF_OK;
+    if (!gens || !ids) {
+        rc = lf_fail(err, LF_ENOMEM, "synth: out of memory");
+        goto done;
+    }
+    for (uint32_t l = 0; l < L && rc == LF_OK; l++)
+        rc = layer_init(&gens[l], m, P, l, n_tokens, err);
+    for (uint32_t t = 0; t < n_tokens && rc == LF_OK; t++) {
+        for (uint32_t l = 0; l < L && rc == LF_OK; l++) {
+            if (t)
+                layer_step(&gens[l], t, n_tokens);
+            rc = lf_trace_append_layer(out, l, ids, layer_ids(&gens[l], ids), NULL, err);
+        }
+        if (rc == LF_OK)
+            rc = lf_trace_end_token(out, -1, err);
+        if (P->progress)
+            P->progress(t + 1, n_tokens, P->progress_arg);
+    }
+done:
+    for (uint32_t l = 0; gens && l < L; l++)
+        layer_free(&gens[l]);
+    free(gens);
+    free(ids);
+    if (rc == LF_OK) {
+        char sp[768];
+        fmt_sparsity(m, P, sp, sizeof sp);
+        snprintf(out->generator, sizeof out->generator,
+                 "generator=lf_synth-1 rng=mt19937 %s persistence=%s skew=%s p_max=%s "
+                 "groups=%u group_size=%u group_strength=%s",
+                 sp, num(P->persistence), num(P->skew), num(P->p_max), P->groups,
+                 P->group_size, num(P->group_strength));
+    }
+    return rc;
+}
+
+int lf_synth_generate(const lf_model *m, uint32_t n_tokens, const lf_synth_params *p,
+                      lf_trace *out, lf_err *err)
+{
+    memset(out, 0, sizeof *out);
+    if (n_tokens == 0)
+        return lf_fail(err, LF_EINVAL, "synth: the number of tokens must be positive");
+    int rc = lf_synth_check(m, p, err);
+    if (rc)
+        return rc;
+    rc = lf_trace_init(out, m, p->dtype_bytes, 0, 0, err);
+    if (rc)
+        return rc;
+    if (m->kind == LF_UNITS_EXPERTS)
+        out->top_k = p->experts.top_k ? p->experts.top_k : m->top_k;
+    snprintf(out->source, sizeof out->source, "synthetic");
+    out->seed = p->seed;
+    rc = m->kind == LF_UNITS_EXPERTS ? lf_synth_experts_generate(m, n_tokens, p, out, err)
+                                     : neurons_generate(m, n_tokens, p, out, err);
+    if (rc) {
+        lf_err_prefix(err, "model %s", m->name);
+        return rc;
+    }
+    const lf_synth_expert_params *X = &p->experts;
+    if (m->kind == LF_UNITS_EXPERTS)
+        snprintf(out->generator, sizeof out->generator,
+                 "generator=lf_synth-1 rng=mt19937 top_k=%u zipf=%s reuse=%s layer_reuse=%s "
+                 "popularity=%s",
+                 out->top_k, num(X->zipf), num(X->reuse), X->layer_reuse ? "given" : "none",
+                 X->popularity ? "given" : "zipf");
+    return LF_OK;
+}
