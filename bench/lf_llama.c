@@ -341,7 +341,7 @@ static void attention(lf_llama *m, uint32_t layer, uint32_t pos)
     }
 }
 
-int lf_llama_forward(lf_llama *m, int32_t token, uint32_t pos, float **logits, lf_err *err)
+int lf_llama_begin(lf_llama *m, int32_t token, uint32_t pos, lf_err *err)
 {
     const lf_llama_config *c = &m->cfg;
     if (token < 0 || (uint32_t)token >= c->vocab_size)
@@ -350,39 +350,63 @@ int lf_llama_forward(lf_llama *m, int32_t token, uint32_t pos, float **logits, l
     if (pos >= c->seq_len)
         return lf_fail(err, LF_ERANGE, "%s: position %u is past the model's seq_len %u; "
                        "use fewer steps", m->path, pos, c->seq_len);
-    uint32_t d = c->dim, head = d / c->n_heads, kv_dim = head * c->n_kv_heads;
+    m->pos = pos;
+    memcpy(m->x, m->tok_emb + (size_t)token * c->dim, c->dim * sizeof(float));
+    return LF_OK;
+}
+
+const float *lf_llama_attend(lf_llama *m, uint32_t l)
+{
+    const lf_llama_config *c = &m->cfg;
+    uint32_t d = c->dim, head = d / c->n_heads, kv_dim = head * c->n_kv_heads, pos = m->pos;
     float *x = m->x;
-    memcpy(x, m->tok_emb + (size_t)token * d, d * sizeof(float));
-    for (uint32_t l = 0; l < c->n_layers; l++) {
-        rmsnorm(m->xb, x, m->rms_att + (size_t)l * d, d);
-        size_t loff = (size_t)l * c->seq_len * kv_dim;
-        float *k = m->key_cache + loff + (size_t)pos * kv_dim;
-        float *v = m->value_cache + loff + (size_t)pos * kv_dim;
-        matvec(m->q, m->xb, m->wq + (size_t)l * d * d, d, d);
-        matvec(k, m->xb, m->wk + (size_t)l * d * kv_dim, d, kv_dim);
-        matvec(v, m->xb, m->wv + (size_t)l * d * kv_dim, d, kv_dim);
-        rope(m->q, k, d, kv_dim, head, pos);
-        attention(m, l, pos);
-        matvec(m->xb2, m->xb, m->wo + (size_t)l * d * d, d, d);
-        for (uint32_t i = 0; i < d; i++)
-            x[i] += m->xb2[i];
-        rmsnorm(m->xb, x, m->rms_ffn + (size_t)l * d, d);
-        int rc;
+    rmsnorm(m->xb, x, m->rms_att + (size_t)l * d, d);
+    size_t loff = (size_t)l * c->seq_len * kv_dim;
+    float *k = m->key_cache + loff + (size_t)pos * kv_dim;
+    float *v = m->value_cache + loff + (size_t)pos * kv_dim;
+    matvec(m->q, m->xb, m->wq + (size_t)l * d * d, d, d);
+    matvec(k, m->xb, m->wk + (size_t)l * d * kv_dim, d, kv_dim);
+    matvec(v, m->xb, m->wv + (size_t)l * d * kv_dim, d, kv_dim);
+    rope(m->q, k, d, kv_dim, head, pos);
+    attention(m, l, pos);
+    matvec(m->xb2, m->xb, m->wo + (size_t)l * d * d, d, d);
+    for (uint32_t i = 0; i < d; i++)
+        x[i] += m->xb2[i];
+    rmsnorm(m->xb, x, m->rms_ffn + (size_t)l * d, d);
+    return m->xb;
+}
+
+void lf_llama_add(lf_llama *m, const float *out)
+{
+    for (uint32_t i = 0; i < m->cfg.dim; i++)
+        m->x[i] += out[i];
+}
+
+float *lf_llama_finish(lf_llama *m)
+{
+    rmsnorm(m->x, m->x, m->rms_final, m->cfg.dim);
+    matvec(m->logits, m->x, m->wcls, m->cfg.dim, m->cfg.vocab_size);
+    return m->logits;
+}
+
+int lf_llama_forward(lf_llama *m, int32_t token, uint32_t pos, float **logits, lf_err *err)
+{
+    int rc = lf_llama_begin(m, token, pos, err);
+    for (uint32_t l = 0; l < m->cfg.n_layers && !rc; l++) {
+        const float *x = lf_llama_attend(m, l);
         if (m->hooks.ffn) {
-            rc = m->hooks.ffn(m->hooks.ffn_ctx, l, pos, m->xb, m->xb2, err);
+            rc = m->hooks.ffn(m->hooks.ffn_ctx, l, pos, x, m->xb2, err);
         } else {
-            lf_llama_ffn_dense(m, l, m->xb, m->hb, m->xb2);
-            rc = m->hooks.observe ? m->hooks.observe(m->hooks.observe_ctx, l, pos, m->xb, m->hb, err)
-                                  : LF_OK;
+            lf_llama_ffn_dense(m, l, x, m->hb, m->xb2);
+            if (m->hooks.observe)
+                rc = m->hooks.observe(m->hooks.observe_ctx, l, pos, x, m->hb, err);
         }
-        if (rc)
-            return rc;
-        for (uint32_t i = 0; i < d; i++)
-            x[i] += m->xb2[i];
+        if (!rc)
+            lf_llama_add(m, m->xb2);
     }
-    rmsnorm(x, x, m->rms_final, d);
-    matvec(m->logits, x, m->wcls, d, c->vocab_size);
-    *logits = m->logits;
+    if (rc)
+        return rc;
+    *logits = lf_llama_finish(m);
     return LF_OK;
 }
 

@@ -67,6 +67,7 @@ typedef struct {
     float *x, *xb, *xb2, *q, *hb, *hb2, *att, *logits;
     float *key_cache, *value_cache; /* [layer][seq_len][kv_dim] */
     lf_llama_hooks hooks;
+    uint32_t pos; /* position of the pass under way (lf_llama_begin) */
 } lf_llama;
 
 /* Reads the header of `path` and checks its length against it: a file that is shorter or
@@ -80,6 +81,15 @@ void lf_llama_close(lf_llama *m);
  * fed in order 0,1,2,... for the KV cache to be valid). *logits (vocab_size floats) is
  * owned by m and valid until the next call. */
 int lf_llama_forward(lf_llama *m, int32_t token, uint32_t pos, float **logits, lf_err *err);
+
+/* The same pass step by step, for a driver that owns the layer loop (the streamed FFN):
+ * begin (embedding), then per layer attend (attention and its residual; returns the FFN
+ * input x, dim floats owned by m) and add (x += the FFN output), then finish (logits,
+ * owned by m). The hooks are not called. */
+int lf_llama_begin(lf_llama *m, int32_t token, uint32_t pos, lf_err *err);
+const float *lf_llama_attend(lf_llama *m, uint32_t layer);
+void lf_llama_add(lf_llama *m, const float *out);
+float *lf_llama_finish(lf_llama *m);
 
 void lf_llama_ffn_weights(const lf_llama *m, uint32_t layer, lf_llama_ffn *out);
 /* The dense SwiGLU FFN of `layer` on x: fills h (hidden_dim) and out (dim). */

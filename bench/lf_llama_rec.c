@@ -32,36 +32,26 @@ uint32_t lf_llama_select(const float *h, uint32_t n, double threshold, int relat
     return k;
 }
 
-typedef struct {
-    lf_trace *t;
-    double threshold;
-    int relative;
-    uint32_t *ids;
-    float *vals;
-} rec_ctx;
-
 static int rec_observe(void *ctx, uint32_t layer, uint32_t pos, const float *x, const float *h,
                        lf_err *err)
 {
     (void)pos;
     (void)x;
-    rec_ctx *r = ctx;
+    lf_llama_recorder *r = ctx;
     uint32_t n = lf_llama_select(h, r->t->units_per_layer, r->threshold, r->relative, r->ids,
                                  r->vals);
     return lf_trace_append_layer(r->t, layer, r->ids, n, r->vals, err);
 }
 
-int lf_llama_record(lf_llama *m, const char *model, const int32_t *prompt, uint32_t n_prompt,
-                    const lf_llama_rec_opts *o, lf_trace *t, lf_err *err)
+int lf_llama_recorder_start(lf_llama_recorder *r, lf_llama *m, const char *model,
+                            const lf_llama_rec_opts *o, uint32_t n_prompt, lf_trace *t,
+                            lf_err *err)
 {
     const lf_llama_config *c = &m->cfg;
-    if (n_prompt == 0 || prompt[0] != LF_LLAMA_BOS)
-        return lf_fail(err, LF_EINVAL, "record: the prompt must start with BOS (%d)", LF_LLAMA_BOS);
+    memset(r, 0, sizeof *r);
     if (!(o->threshold >= 0.0) || (o->relative && o->threshold > 1.0))
         return lf_fail(err, LF_EINVAL, "record: threshold %g must be >= 0 (and <= 1 when "
                        "relative to the token's largest |h|)", o->threshold);
-    if (o->steps == 0)
-        return lf_fail(err, LF_EINVAL, "record: steps must be positive");
     int rc = lf_trace_init_shape(t, LF_UNITS_NEURONS, model, c->n_layers, c->dim, c->hidden_dim,
                                  0, 4, 1, 1, err);
     if (rc)
@@ -74,18 +64,50 @@ int lf_llama_record(lf_llama *m, const char *model, const int32_t *prompt, uint3
              "checkpoint=%s",
              o->threshold, o->relative, o->steps, (double)o->temperature,
              (unsigned long long)o->seed, n_prompt, base ? base + 1 : m->path);
-    rec_ctx r = {t, o->threshold, o->relative, malloc(c->hidden_dim * sizeof(uint32_t)),
-                 malloc(c->hidden_dim * sizeof(float))};
-    gsl_rng *rng = gsl_rng_alloc(gsl_rng_mt19937);
-    if (!r.ids || !r.vals || !rng) {
-        rc = lf_fail(err, LF_ENOMEM, "record: out of memory");
-        goto done;
+    r->t = t;
+    r->threshold = o->threshold;
+    r->relative = o->relative;
+    r->ids = malloc(c->hidden_dim * sizeof *r->ids);
+    r->vals = malloc(c->hidden_dim * sizeof *r->vals);
+    if (!r->ids || !r->vals) {
+        free(r->ids);
+        free(r->vals);
+        lf_trace_free(t);
+        return lf_fail(err, LF_ENOMEM, "record: out of memory");
     }
-    gsl_rng_set(rng, (unsigned long)o->seed);
-    lf_llama_hooks saved = m->hooks;
+    r->saved = m->hooks;
     m->hooks.observe = rec_observe;
-    m->hooks.observe_ctx = &r;
+    m->hooks.observe_ctx = r;
     m->hooks.ffn = NULL;
+    return LF_OK;
+}
+
+void lf_llama_recorder_stop(lf_llama_recorder *r, lf_llama *m)
+{
+    m->hooks = r->saved;
+    free(r->ids);
+    free(r->vals);
+    r->ids = NULL;
+    r->vals = NULL;
+}
+
+int lf_llama_record(lf_llama *m, const char *model, const int32_t *prompt, uint32_t n_prompt,
+                    const lf_llama_rec_opts *o, lf_trace *t, lf_err *err)
+{
+    const lf_llama_config *c = &m->cfg;
+    if (n_prompt == 0 || prompt[0] != LF_LLAMA_BOS)
+        return lf_fail(err, LF_EINVAL, "record: the prompt must start with BOS (%d)", LF_LLAMA_BOS);
+    if (o->steps == 0)
+        return lf_fail(err, LF_EINVAL, "record: steps must be positive");
+    lf_llama_recorder r;
+    int rc = lf_llama_recorder_start(&r, m, model, o, n_prompt, t, err);
+    if (rc)
+        return rc;
+    gsl_rng *rng = gsl_rng_alloc(gsl_rng_mt19937);
+    if (!rng)
+        rc = lf_fail(err, LF_ENOMEM, "record: out of memory");
+    else
+        gsl_rng_set(rng, (unsigned long)o->seed);
     lf_progress prog;
     lf_progress_start(&prog, "record", o->steps);
     int32_t token = prompt[0];
@@ -116,11 +138,8 @@ int lf_llama_record(lf_llama *m, const char *model, const int32_t *prompt, uint3
         lf_progress_update(&prog, s + 1);
     }
     lf_progress_end(&prog);
-    m->hooks = saved;
-done:
+    lf_llama_recorder_stop(&r, m);
     gsl_rng_free(rng);
-    free(r.ids);
-    free(r.vals);
     if (rc)
         lf_trace_free(t);
     return rc;

@@ -37,6 +37,22 @@ typedef struct {
 int lf_llama_record(lf_llama *m, const char *model, const int32_t *prompt, uint32_t n_prompt,
                     const lf_llama_rec_opts *o, lf_trace *t, lf_err *err);
 
+/* The recording machinery on its own, for drivers with their own loop: start initialises
+ * t as lf_llama_record does and installs m's observe hook, which appends each layer's set;
+ * the driver ends each pass with lf_trace_end_token; stop restores m's hooks. */
+typedef struct {
+    lf_trace *t;
+    double threshold;
+    int relative;
+    uint32_t *ids;
+    float *vals;
+    lf_llama_hooks saved;
+} lf_llama_recorder;
+int lf_llama_recorder_start(lf_llama_recorder *r, lf_llama *m, const char *model,
+                            const lf_llama_rec_opts *o, uint32_t n_prompt, lf_trace *t,
+                            lf_err *err);
+void lf_llama_recorder_stop(lf_llama_recorder *r, lf_llama *m);
+
 /* Feeds tokens[0..n) through the model, position restarting at 0 at every BOS (the
  * layout lf_llama_record produces), with `observe` called for every layer of every
  * token (its pos argument is the token's index in `tokens`, not its position). */
