@@ -76,12 +76,16 @@ float lf_weights_bias(const lf_weights_header *h, uint32_t layer, uint32_t unit)
     return (float)(int32_t)(uint32_t)(next64(&s) >> 32) * (0.25f / 2147483648.0f);
 }
 
-/* Stores vector `part` of `unit` at dst in the file's dtype; tmp holds n floats. */
-static void store_vector(const lf_weights_header *h, uint32_t layer, uint32_t unit, uint32_t part,
-                         unsigned char *dst, float *tmp)
+/* Stores vector `part` of `unit` at dst in the file's dtype; tmp holds n floats. The values
+ * are the seed's, or the caller's (spec->values: a real model's weights). */
+static void store_vector(const lf_weights_header *h, lf_weights_values_fn fn, void *ctx,
+                         uint32_t layer, uint32_t unit, uint32_t part, unsigned char *dst, float *tmp)
 {
     uint64_t n = vec_elems(h);
-    gen_values(h, layer, unit, part, tmp, n);
+    if (fn)
+        fn(ctx, layer, unit, part, tmp);
+    else
+        gen_values(h, layer, unit, part, tmp, n);
     if (h->dtype == LF_DTYPE_FP16)
         lf_float_to_half_n(tmp, (uint16_t *)(void *)dst, n);
     else
@@ -254,6 +258,8 @@ typedef struct {
     const char *tmp;
     unsigned char *buf;
     uint64_t start, len; /* buf holds file bytes [start, start+len) */
+    lf_weights_values_fn values; /* NULL: the seed's */
+    void *values_ctx;
 } writer;
 
 static int flush(writer *w, lf_err *err)
@@ -302,7 +308,7 @@ static int put_record(writer *w, const lf_weights_header *h, const lf_layout *L,
                 return lf_fail(err, LF_EFORMAT, "weights: layer %u unit %u: the layout's record "
                                "(%" PRIu64 " bytes) is too short for its vectors", layer, e->unit,
                                e->length);
-            store_vector(h, layer, u, part, p + at, tmp);
+            store_vector(h, w->values, w->values_ctx, layer, u, part, p + at, tmp);
         }
     }
     w->len += e->length;
@@ -466,6 +472,12 @@ static int write_all(writer *w, const lf_weights_header *h, const lf_layout *L, 
 
 int lf_weights_make(const char *path, const lf_weights_spec *spec, lf_err *err)
 {
+    return lf_weights_make_from(path, spec, NULL, NULL, err);
+}
+
+int lf_weights_make_from(const char *path, const lf_weights_spec *spec, lf_weights_values_fn fn,
+                         void *ctx, lf_err *err)
+{
     uint32_t one = 1;
     if (*(unsigned char *)&one != 1)
         return lf_fail(err, LF_EUNSUP, "weights: big-endian hosts are not supported");
@@ -496,7 +508,7 @@ int lf_weights_make(const char *path, const lf_weights_spec *spec, lf_err *err)
                        "folder or fewer --layers", path, h.file_bytes / 1e9, dir,
                        (double)vfs.f_bavail * vfs.f_frsize / 1e9);
     }
-    writer w = {.tmp = tmp};
+    writer w = {.tmp = tmp, .values = fn, .values_ctx = ctx};
     w.fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (w.fd < 0) {
         lf_layout_free(&L);

@@ -9,6 +9,8 @@
 #include "lf_fs.h"
 #include "lf_llama.h"
 #include "lf_llama_rec.h"
+#include "lf_llama_weights.h"
+#include "lf_weights.h"
 #include "lf_lowrank.h"
 #include "lf_test.h"
 #include "lf_tok.h"
@@ -491,6 +493,112 @@ static void test_predict_cli(void **st)
     free(e);
 }
 
+/* ---- streaming the FFN ---- */
+
+/* weights make --checkpoint stores each neuron's gate, up and down vectors in fp32. */
+static void test_weights_from_checkpoint(void **st)
+{
+    (void)st;
+    lf_llama m;
+    if (!load(&m, NULL))
+        skip();
+    const char *wp = lf_test_path("s260k.w");
+    char *e;
+    assert_int_equal(lf_test_run(NULL, &e, "weights make --checkpoint %s --file %s --layout split",
+                                 m.path, wp), 0);
+    free(e);
+    lf_weights w;
+    lf_err err;
+    assert_int_equal(lf_weights_open(wp, &w, &err), LF_OK);
+    assert_string_equal(w.h.model, "stories260k");
+    assert_int_equal(w.h.act, LF_ACT_SWIGLU);
+    assert_int_equal(w.h.dtype, LF_DTYPE_FP32);
+    assert_int_equal(w.h.vectors, 3);
+    assert_int_equal(w.h.units, 172);
+    FILE *f = fopen(wp, "rb");
+    assert_non_null(f);
+    const uint32_t layer = 3, unit = 101;
+    lf_extent_vec ev = {0};
+    assert_int_equal(lf_layout_extents(&w.layout, layer, &unit, 1, &ev, &err), LF_OK);
+    assert_int_equal(ev.n, 3); /* split: gate, up, down records */
+    lf_llama_ffn ffn;
+    lf_llama_ffn_weights(&m, layer, &ffn);
+    for (size_t k = 0; k < ev.n; k++) {
+        float v[64];
+        assert_int_equal(fseek(f, (long)ev.v[k].offset, SEEK_SET), 0);
+        assert_int_equal(fread(v, sizeof(float), 64, f), 64);
+        for (uint32_t i = 0; i < 64; i++) {
+            float want = ev.v[k].part == 0   ? ffn.w1[unit * 64 + i]
+                         : ev.v[k].part == 1 ? ffn.w3[unit * 64 + i]
+                                             : ffn.w2[i * 172 + unit];
+            assert_true(v[i] == want);
+        }
+    }
+    fclose(f);
+    lf_extent_vec_free(&ev);
+    lf_weights_close(&w);
+    lf_llama_close(&m);
+}
+
+static void parse_stream(const char *out, double *share, double *logit, double *sparsity,
+                         double *bytes)
+{
+    const char *p = strstr(out, "stream: positions=");
+    assert_non_null(p);
+    assert_non_null(strstr(p, "share="));
+    *share = atof(strstr(p, "share=") + 6);
+    *logit = atof(strstr(p, "mean_abs_logit_diff=") + 20);
+    *sparsity = atof(strstr(p, "sparsity=") + 9);
+    *bytes = atof(strstr(p, "bytes_read=") + 11);
+}
+
+/* Threshold 0 streams every neuron: the tokens are the dense (reference) ones. */
+static void test_streamed_generation(void **st)
+{
+    (void)st;
+    const char *ck = lf_test_shared("stories260K.bin"), *tk = lf_test_shared("tok512.bin");
+    if (!ck || !tk)
+        skip();
+    const char *wp = lf_test_path("s260k_b.w");
+    assert_int_equal(lf_test_run(NULL, NULL, "weights make --checkpoint %s --file %s", ck, wp), 0);
+    fixture f;
+    read_fixture("tests/fixtures/stories260K_greedy.txt", &f);
+    char *out;
+    assert_int_equal(lf_test_run(&out, NULL, "generate --checkpoint %s --tokenizer %s --prompt "
+                                 "'%s' --steps %u --print-ids --weights %s --engine buffered",
+                                 ck, tk, f.prompt, f.steps, wp), 0);
+    char want[8192] = "";
+    for (uint32_t k = 0; k < f.n; k++)
+        snprintf(want + strlen(want), sizeof want - strlen(want), k ? " %d" : "%d", f.ids[k]);
+    strcat(want, "\n");
+    assert_memory_equal(out, want, strlen(want));
+    assert_non_null(strstr(out, "identical=256 share=1.0000 first_diff=256"));
+    double share, logit, sparsity, bytes0, bytes;
+    parse_stream(out, &share, &logit, &sparsity, &bytes0);
+    assert_true(sparsity == 0.0 && logit < 1e-3);
+    free(out);
+    /* a relative threshold of 0.1: about 70% of the neurons are skipped; the streamed
+     * model then departs from the dense one somewhat */
+    assert_int_equal(lf_test_run(&out, NULL, "generate --checkpoint %s --tokenizer %s --prompt "
+                                 "'%s' --steps 128 --weights %s --engine buffered --threshold 0.1 "
+                                 "--relative --policy window:k=2",
+                                 ck, tk, f.prompt, wp), 0);
+    parse_stream(out, &share, &logit, &sparsity, &bytes);
+    assert_true(sparsity > 0.6 && sparsity < 0.8);
+    assert_true(share > 0.5 && share < 1.0);
+    assert_true(logit > 1e-3);
+    free(out);
+    /* a weights file of pseudo-random values is refused */
+    const char *rp = lf_test_path("random.w");
+    assert_int_equal(lf_test_run(NULL, NULL, "weights make --model stories260k --dtype fp32 "
+                                 "--file %s", rp), 0);
+    char *e;
+    assert_int_equal(lf_test_run(NULL, &e, "generate --checkpoint %s --tokenizer %s --steps 8 "
+                                 "--weights %s --engine buffered", ck, tk, rp), 1);
+    assert_non_null(strstr(e, "pseudo-random"));
+    free(e);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -504,6 +612,8 @@ int main(void)
         cmocka_unit_test(test_record_cli),
         cmocka_unit_test(test_lowrank_by_hand),
         cmocka_unit_test(test_predict_cli),
+        cmocka_unit_test(test_weights_from_checkpoint),
+        cmocka_unit_test(test_streamed_generation),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

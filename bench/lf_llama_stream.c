@@ -1,0 +1,205 @@
+/* A llama2.c model with its FFN streamed from flash: the dense run records the sets, the
+ * streamed run replays them through lf_sim_run with a backend that wraps the executor's
+ * and feeds it the model's real FFN inputs. */
+#include "lf_llama_stream.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lf_exec.h"
+#include "lf_llama_rec.h"
+#include "lf_llama_weights.h"
+#include "lf_simrun.h"
+#include "lf_weights.h"
+
+typedef struct {
+    lf_trace *t;
+    float *logits; /* positions x vocab */
+    uint32_t vocab;
+} dense_ctx;
+
+static int dense_step(void *ctx, uint32_t pos, int32_t token, const float *logits, lf_err *err)
+{
+    dense_ctx *d = ctx;
+    memcpy(d->logits + (size_t)pos * d->vocab, logits, d->vocab * sizeof(float));
+    return lf_trace_end_token(d->t, token, err);
+}
+
+typedef struct {
+    lf_llama *m; /* the streamed instance */
+    lf_exec *e;
+    lf_backend eb; /* the executor's own backend */
+    const lf_trace *t;
+    const float *dense;
+    uint32_t n_prompt;
+    lf_llama_stream_result *r;
+    double abs_sum;
+} stream_ctx;
+
+static void compare(stream_ctx *c, uint32_t pos, const float *logits)
+{
+    lf_llama_stream_result *r = c->r;
+    uint32_t V = c->m->cfg.vocab_size;
+    const float *d = c->dense + (size_t)pos * V;
+    for (uint32_t i = 0; i < V; i++) {
+        double a = fabs((double)logits[i] - (double)d[i]);
+        c->abs_sum += a;
+        if (a > r->max_abs_logit_diff)
+            r->max_abs_logit_diff = a;
+    }
+    uint32_t s = lf_llama_argmax(logits, V), g = lf_llama_argmax(d, V);
+    if (s == g)
+        r->same++;
+    else if (r->first_diff == UINT32_MAX)
+        r->first_diff = pos;
+    r->stream_ids[pos + 1] = pos + 1 < c->n_prompt ? r->dense_ids[pos + 1] : (int32_t)s;
+    r->positions = pos + 1;
+}
+
+static int stream_layer(lf_backend *b, const lf_step *s, lf_times *out, lf_err *err)
+{
+    stream_ctx *c = b->state;
+    lf_llama *m = c->m;
+    int rc = s->layer == 0 ? lf_llama_begin(m, c->t->tokens[s->token], s->token, err) : LF_OK;
+    if (rc)
+        return rc;
+    lf_exec_set_input(c->e, lf_llama_attend(m, s->layer));
+    if ((rc = c->eb.layer(&c->eb, s, out, err)))
+        return rc;
+    lf_llama_add(m, lf_exec_last_output(c->e));
+    if (s->layer + 1 == m->cfg.n_layers)
+        compare(c, s->token, lf_llama_finish(m));
+    return LF_OK;
+}
+
+/* The dense greedy run, recording the sets and the logits. */
+static int dense_run(lf_llama *m, const char *model, const int32_t *prompt, uint32_t n_prompt,
+                     const lf_llama_stream_opts *o, lf_trace *t, float *logits,
+                     lf_llama_stream_result *r, lf_err *err)
+{
+    lf_llama_rec_opts ro = {o->threshold, o->relative, o->steps, 0.0f, 0};
+    lf_llama_recorder rec;
+    int rc = lf_llama_recorder_start(&rec, m, model, &ro, n_prompt, t, err);
+    if (rc)
+        return rc;
+    dense_ctx d = {t, logits, m->cfg.vocab_size};
+    rc = lf_llama_generate(m, prompt, n_prompt, o->steps, 0.0f, NULL, dense_step, &d,
+                           &r->dense_ids, &r->n_dense, err);
+    lf_llama_recorder_stop(&rec, m);
+    return rc;
+}
+
+static void totals(const lf_sim_result *res, const lf_trace *t, const lf_weights *w,
+                   lf_llama_stream_result *r)
+{
+    uint64_t resident = 0, nnz = 0;
+    for (uint32_t i = 0; i < res->n_rows; i++) {
+        const lf_token_row *row = &res->rows[i];
+        r->bytes_read += row->bytes_read;
+        r->reads += row->reads;
+        r->io_ms += row->io_ms;
+        r->mem_ms += row->mem_ms;
+        r->compute_ms += row->compute_ms;
+        resident += row->resident_units;
+    }
+    for (uint32_t l = 0; l < t->n_layers; l++)
+        nnz += t->layers[l].nnz;
+    double steps = (double)t->n_tokens * t->n_layers;
+    r->mean_resident = steps > 0 ? resident / steps : 0;
+    r->sparsity = steps > 0 ? 1.0 - nnz / (steps * t->units_per_layer) : 0;
+    r->dense_bytes = (uint64_t)t->n_tokens * t->n_layers * w->h.layer_bytes;
+}
+
+int lf_llama_stream(lf_llama *m, const int32_t *prompt, uint32_t n_prompt,
+                    const lf_llama_stream_opts *o, lf_llama_stream_result *r, lf_err *err)
+{
+    memset(r, 0, sizeof *r);
+    r->first_diff = UINT32_MAX;
+    if (!o->weights)
+        return lf_fail(err, LF_EINVAL, "stream: no weights file (make one with 'llmflash weights "
+                       "make --checkpoint %s --file W')", m->path);
+    lf_model model;
+    int rc = lf_llama_model(m, &model, err);
+    if (rc)
+        return rc;
+    uint32_t steps = o->steps < m->cfg.seq_len ? o->steps : m->cfg.seq_len;
+    lf_trace t;
+    lf_weights w;
+    lf_llama m2;
+    lf_exec *e = NULL;
+    memset(&t, 0, sizeof t);
+    memset(&w, 0, sizeof w);
+    memset(&m2, 0, sizeof m2);
+    float *logits = malloc((size_t)steps * m->cfg.vocab_size * sizeof *logits);
+    r->stream_ids = calloc((size_t)steps + 1, sizeof *r->stream_ids);
+    if (!logits || !r->stream_ids) {
+        rc = lf_fail(err, LF_ENOMEM, "stream: out of memory for %u positions of logits", steps);
+        goto done;
+    }
+    lf_llama_stream_opts so = *o;
+    so.steps = steps;
+    if ((rc = dense_run(m, model.name, prompt, n_prompt, &so, &t, logits, r, err)))
+        goto done;
+    if ((rc = lf_weights_open(o->weights, &w, err)) || (rc = lf_weights_check_trace(&w, &t, err)))
+        goto done;
+    if (w.h.act != LF_ACT_SWIGLU || w.h.seed != 0) {
+        rc = lf_fail(err, LF_EINVAL, "stream: %s holds %s weights (seed %llu), not a checkpoint's "
+                     "SwiGLU FFN: make it with 'llmflash weights make --checkpoint %s'", o->weights,
+                     w.h.act == LF_ACT_SWIGLU ? "pseudo-random" : "ReLU",
+                     (unsigned long long)w.h.seed, m->path);
+        goto done;
+    }
+    if ((rc = lf_llama_open(&m2, m->path, err)))
+        goto done;
+    lf_exec_cfg ec = {&w, o->engine ? o->engine : "psync", o->inflight ? o->inflight : 4,
+                      LF_DRAM_PREALLOC, t.n_layers, 0};
+    if ((rc = lf_exec_create(&ec, &e, err)))
+        goto done;
+    stream_ctx c = {&m2, e, {0}, &t, logits, n_prompt, r, 0.0};
+    lf_exec_backend(&c.eb, e);
+    lf_backend b = {&c, stream_layer, NULL};
+    r->stream_ids[0] = prompt[0];
+    lf_sim_config cfg;
+    lf_sim_config_defaults(&cfg);
+    cfg.model = model.name;
+    cfg.policy = o->policy ? o->policy : "window:k=4";
+    cfg.dram_fraction = o->dram_fraction > 0 ? o->dram_fraction : 1.0;
+    cfg.predictor_rank = 0; /* the sets are the rule's own (a perfect predictor) */
+    cfg.threads = ec.inflight;
+    cfg.layout = w.h.layout;
+    cfg.dtype_bytes = lf_dtype_bytes(w.h.dtype);
+    cfg.layout_from = &w.layout;
+    cfg.backend = &b;
+    cfg.quiet = 1;
+    lf_device none;
+    memset(&none, 0, sizeof none);
+    snprintf(none.name, sizeof none.name, "measured");
+    lf_sim_result res;
+    rc = lf_sim_run(&cfg, &t, NULL, &none, &res, err);
+    if (!rc) {
+        totals(&res, &t, &w, r);
+        r->n_stream = r->positions + 1;
+        r->mean_abs_logit_diff =
+            r->positions ? c.abs_sum / ((double)r->positions * m->cfg.vocab_size) : 0;
+        if (r->first_diff == UINT32_MAX)
+            r->first_diff = r->positions;
+    }
+    lf_sim_result_free(&res);
+done:
+    lf_exec_free(e);
+    lf_llama_close(&m2);
+    lf_weights_close(&w);
+    lf_trace_free(&t);
+    free(logits);
+    if (rc)
+        lf_llama_stream_result_free(r);
+    return rc;
+}
+
+void lf_llama_stream_result_free(lf_llama_stream_result *r)
+{
+    free(r->dense_ids);
+    free(r->stream_ids);
+    r->dense_ids = r->stream_ids = NULL;
+}
