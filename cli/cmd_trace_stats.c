@@ -75,7 +75,11 @@ static double c_deltaK(const lf_stats_layer *L, uint32_t K) { return L->delta[K 
 static double c_reuse(const lf_stats_layer *L, uint32_t K) { (void)K; return L->reuse; }
 static double c_top10(const lf_stats_layer *L, uint32_t K) { (void)K; return L->top10; }
 static double c_top20(const lf_stats_layer *L, uint32_t K) { (void)K; return L->top20; }
-static double c_fshare(const lf_stats_layer *L, uint32_t K) { (void)K; return L->friend_share_mean; }
+static double c_fshare(const lf_stats_layer *L, uint32_t K)
+{
+    (void)K;
+    return L->friend_share_mean;
+}
 static double c_fhot(const lf_stats_layer *L, uint32_t K) { (void)K; return L->friend_in_top1; }
 
 static const column columns[] = {

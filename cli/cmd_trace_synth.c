@@ -111,7 +111,9 @@ int cmd_trace_synth(int argc, char **argv)
             rc = lf_cli_u64(CMD, "--dtype-bytes", optarg, 1, 8, &v);
             p.dtype_bytes = (uint32_t)v;
             break;
-        case O_PERSIST: rc = lf_cli_double(CMD, "--persistence", optarg, 0, 1, &p.persistence); break;
+        case O_PERSIST:
+            rc = lf_cli_double(CMD, "--persistence", optarg, 0, 1, &p.persistence);
+            break;
         case O_SKEW: rc = lf_cli_double(CMD, "--skew", optarg, 0, 10, &p.skew); break;
         case O_PMAX: rc = lf_cli_double(CMD, "--p-max", optarg, 1e-9, 1, &p.p_max); break;
         case O_GROUPS:

@@ -68,16 +68,8 @@ static int belady_step(lf_policy *p, uint32_t layer, uint32_t t, const uint32_t 
         return lf_pol_no_fit(&s->base, layer, t, n_want, s->cap, err);
     belady_layer *B = &s->layers[layer];
     lf_pheap *h = &B->heap;
-    plan->n_evict = plan->n_load = plan->n_hit = 0;
-    for (uint32_t i = 0; i < n_want; i++) {
-        uint32_t u = want[i];
-        if (lf_pheap_has(h, u)) {
-            lf_pheap_remove(h, u);
-            plan->n_hit++;
-        } else {
-            plan->load[plan->n_load++] = u;
-        }
-    }
+    plan->n_evict = 0;
+    plan->n_hit = lf_pheap_take_wanted(h, want, n_want, plan->load, &plan->n_load);
     /* resident units the trace uses now but `want` lacks: their key has just passed */
     uint32_t n_fut;
     const uint32_t *fut = future_set(s, layer, t, &n_fut);

@@ -6,6 +6,7 @@
  * least 1 token). n defaults to capacity minus the trace's largest set, so that pinned
  * plus transient units fit the cache; a step that does not fit is an error (lower n).
  * O(n_want + n_previous) per step after the first. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -21,6 +22,17 @@ typedef struct {
     uint32_t *n_trans;
     uint8_t *started;
 } hot_state;
+
+/* The no-fit error, with hot's own remedy. */
+static int hot_no_fit(hot_state *s, uint32_t layer, uint32_t token, uint64_t need, lf_err *err)
+{
+    int rc = lf_pol_no_fit(&s->base, layer, token, need, s->cap, err);
+    if (err) {
+        size_t len = strlen(err->msg);
+        snprintf(err->msg + len, sizeof err->msg - len, ", or lower n (now %u pinned)", s->n);
+    }
+    return rc;
+}
 
 static int hot_step(lf_policy *p, uint32_t layer, uint32_t token, const uint32_t *want,
                     uint32_t n_want, lf_plan *plan, lf_err *err)
@@ -48,7 +60,7 @@ static int hot_step(lf_policy *p, uint32_t layer, uint32_t token, const uint32_t
             }
         }
         if (s->n + (uint64_t)extra > s->cap)
-            return lf_pol_no_fit(&s->base, layer, token, s->n + (uint64_t)extra, s->cap, err);
+            return hot_no_fit(s, layer, token, s->n + (uint64_t)extra, err);
         for (i = 0; i < s->n; i++)
             res[pin[i]] = 1;
         s->n_trans[layer] = 0;
@@ -65,7 +77,7 @@ static int hot_step(lf_policy *p, uint32_t layer, uint32_t token, const uint32_t
     for (uint32_t i = 0; i < n_want; i++)
         need += res[want[i]] != 1;
     if (need > s->cap)
-        return lf_pol_no_fit(&s->base, layer, token, need, s->cap, err);
+        return hot_no_fit(s, layer, token, need, err);
     for (uint32_t i = 0; i < n_want; i++) {
         uint32_t u = want[i];
         if (res[u] == 0) {

@@ -28,16 +28,8 @@ static int scored_step(lf_policy *p, uint32_t layer, uint32_t t, const uint32_t 
         return lf_pol_no_fit(&s->base, layer, t, n_want, s->cap, err);
     lf_pheap *h = &s->heap[layer];
     uint32_t *count = s->count + (size_t)layer * s->base.units;
-    plan->n_evict = plan->n_load = plan->n_hit = 0;
-    for (uint32_t i = 0; i < n_want; i++) {
-        uint32_t u = want[i];
-        if (lf_pheap_has(h, u)) {
-            lf_pheap_remove(h, u);
-            plan->n_hit++;
-        } else {
-            plan->load[plan->n_load++] = u;
-        }
-    }
+    plan->n_evict = 0;
+    plan->n_hit = lf_pheap_take_wanted(h, want, n_want, plan->load, &plan->n_load);
     uint64_t after = (uint64_t)h->n + n_want;
     while (after > s->cap) {
         uint32_t u = lf_pheap_pop(h);

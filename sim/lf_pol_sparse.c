@@ -11,7 +11,7 @@
 typedef struct {
     lf_pol_base base;
     uint64_t cap;
-    uint8_t *res;   /* n_layers * units: 1 = resident */
+    uint8_t *res;   /* n_layers * units: 1 = resident (2 = wanted, during a step) */
     uint32_t *prev; /* n_layers * cap: the previous token's set */
     uint32_t *n_prev;
 } sparse_state;
@@ -27,23 +27,24 @@ static int sparse_step(lf_policy *p, uint32_t layer, uint32_t token, const uint3
         return lf_pol_no_fit(&s->base, layer, token, n_want, s->cap, err);
     uint8_t *res = s->res + (size_t)layer * s->base.units;
     uint32_t *prev = s->prev + (size_t)layer * s->cap;
-    plan->n_evict = plan->n_load = plan->n_hit = 0;
+    /* branch-free (hit or miss is a coin toss); res: 0 absent, 1 resident, 2 wanted */
+    uint32_t *ld = plan->load, *ev = plan->evict, hits = 0;
     for (uint32_t i = 0; i < n_want; i++) {
-        uint32_t u = want[i];
-        if (res[u]) {
-            res[u] = 2; /* kept */
-            plan->n_hit++;
-        } else {
-            plan->load[plan->n_load++] = u;
-        }
+        uint32_t u = want[i], v = res[u];
+        hits += v;
+        *ld = u;
+        ld += v ^ 1;
+        res[u] = 2;
     }
     for (uint32_t i = 0; i < s->n_prev[layer]; i++) {
-        uint32_t u = prev[i];
-        if (res[u] == 1) {
-            plan->evict[plan->n_evict++] = u;
-            res[u] = 0;
-        }
+        uint32_t u = prev[i], v = res[u], gone = v == 1;
+        *ev = u;
+        ev += gone;
+        res[u] = (uint8_t)(v * (gone ^ 1));
     }
+    plan->n_hit = hits;
+    plan->n_load = (uint32_t)(ld - plan->load);
+    plan->n_evict = (uint32_t)(ev - plan->evict);
     for (uint32_t i = 0; i < n_want; i++)
         res[want[i]] = 1;
     memcpy(prev, want, (size_t)n_want * sizeof *want);

@@ -4,14 +4,19 @@
  * (capacity, default the DRAM budget's), the step uses the largest k' < k that fits:
  * the units last used by the older tokens are dropped (counted as a shrink; the window
  * regrows as new tokens come). A wanted set larger than the cache is an error.
- * Per layer: last[u] = latest token that wanted u; a ring of the last k sets (to find
- * who leaves) and the count of resident units per latest-use token (to size k').
+ * Per layer: st[u] = resident bit | latest token that wanted u (mod 2^15: resident
+ * units are at most k < 2^15 tokens old, so that is unambiguous), one 16-bit word per
+ * unit to keep the state small in cache; a ring of the last k sets (to find who
+ * leaves) and the count of resident units per latest-use token (to size k').
  * O(n_want + n_evict + k) per step. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "lf_pol.h"
+
+#define RES 0x8000u
+#define TOK 0x7fffu
 
 typedef struct {
     uint32_t *ids;
@@ -21,11 +26,11 @@ typedef struct {
 typedef struct {
     lf_pol_base base;
     uint32_t k;
+    uint32_t ring_n, mask; /* ring slots: k rounded up to a power of 2; ring_n - 1 */
     uint64_t cap;
-    uint32_t *last;   /* n_layers * units: latest token that wanted the unit */
-    uint8_t *res;     /* n_layers * units */
-    ring_set *ring;   /* n_layers * k: set of token t in slot t % k */
-    uint32_t *count;  /* n_layers * k: resident units whose latest use is the slot's token */
+    uint16_t *st;     /* n_layers * units: RES | (latest token that wanted it & TOK) */
+    ring_set *ring;   /* n_layers * ring_n: set of token t in slot t & mask */
+    uint32_t *count;  /* n_layers * ring_n: resident units last used by the slot's token */
     uint32_t *n_res;  /* n_layers */
     uint64_t shrinks; /* steps that ran with k' < k */
     uint32_t min_k;
@@ -34,20 +39,31 @@ typedef struct {
 /* Evicts the resident units whose latest use is `tok` (they are all in its set). */
 static void drop_token(window_state *s, uint32_t layer, uint32_t tok, lf_plan *plan)
 {
-    size_t off = (size_t)layer * s->base.units;
-    uint32_t *last = s->last + off;
-    uint8_t *res = s->res + off;
-    uint32_t slot = tok % s->k;
-    ring_set *rs = &s->ring[(size_t)layer * s->k + slot];
-    for (uint32_t i = 0; i < rs->n; i++) {
-        uint32_t u = rs->ids[i];
-        if (res[u] && last[u] == tok) {
-            res[u] = 0;
-            plan->evict[plan->n_evict++] = u;
+    uint16_t *st = s->st + (size_t)layer * s->base.units;
+    const uint16_t mine = (uint16_t)(RES | (tok & TOK));
+    size_t slot = (size_t)layer * s->ring_n + (tok & s->mask);
+    const ring_set *rs = &s->ring[slot];
+    uint32_t *ev = plan->evict + plan->n_evict;
+    if (plan->n_evict + (uint64_t)rs->n <= s->base.units) {
+        /* branch-free (the test is a coin toss): writes one past the last eviction */
+        for (uint32_t i = 0; i < rs->n; i++) {
+            uint32_t u = rs->ids[i];
+            uint16_t v = st[u];
+            uint16_t gone = (uint16_t)(v == mine);
+            *ev = u;
+            ev += gone;
+            st[u] = (uint16_t)(v - (RES & -gone));
         }
+    } else {
+        for (uint32_t i = 0; i < rs->n; i++)
+            if (st[rs->ids[i]] == mine) {
+                st[rs->ids[i]] = (uint16_t)(tok & TOK);
+                *ev++ = rs->ids[i];
+            }
     }
-    s->n_res[layer] -= s->count[(size_t)layer * s->k + slot];
-    s->count[(size_t)layer * s->k + slot] = 0;
+    plan->n_evict = (uint32_t)(ev - plan->evict);
+    s->n_res[layer] -= s->count[slot];
+    s->count[slot] = 0;
 }
 
 static int window_step(lf_policy *p, uint32_t layer, uint32_t t, const uint32_t *want,
@@ -60,28 +76,32 @@ static int window_step(lf_policy *p, uint32_t layer, uint32_t t, const uint32_t 
     if (n_want > s->cap)
         return lf_pol_no_fit(&s->base, layer, t, n_want, s->cap, err);
     const uint32_t k = s->k;
-    size_t off = (size_t)layer * s->base.units;
-    uint32_t *last = s->last + off;
-    uint8_t *res = s->res + off;
-    uint32_t *count = s->count + (size_t)layer * k;
-    plan->n_evict = plan->n_load = plan->n_hit = 0;
+    const uint32_t mask = s->mask;
+    uint16_t *st = s->st + (size_t)layer * s->base.units;
+    uint32_t *count = s->count + (size_t)layer * s->ring_n;
+    const uint16_t now = (uint16_t)(RES | (t & TOK));
+    uint32_t *ld = plan->load, hits = 0;
+    plan->n_evict = 0;
 
-    for (uint32_t i = 0; i < n_want; i++) {
+    for (uint32_t i = 0; i < n_want; i++) { /* branch-free: hit or miss is a coin toss */
         uint32_t u = want[i];
-        if (res[u]) {
-            plan->n_hit++;
-            count[last[u] % k]--;
-            s->n_res[layer]--;
-        } else {
-            plan->load[plan->n_load++] = u;
-        }
-        last[u] = t;
+        uint16_t v = st[u];
+        uint32_t hit = v >> 15;
+        uint32_t age = (t - v) & TOK; /* 1..k when resident */
+        hits += hit;
+        count[(t - age) & mask] -= hit;
+        *ld = u;
+        ld += hit ^ 1;
+        st[u] = now;
     }
+    plan->n_hit = hits;
+    plan->n_load = (uint32_t)(ld - plan->load);
+    s->n_res[layer] -= hits;
     /* the token that leaves the window: t - k */
     if (t >= k)
         drop_token(s, layer, t - k, plan);
-    uint32_t slot = t % k;
-    ring_set *rs = &s->ring[(size_t)layer * k + slot];
+    uint32_t slot = t & mask;
+    ring_set *rs = &s->ring[(size_t)layer * s->ring_n + slot];
     if (n_want > rs->cap) {
         uint32_t *ids = realloc(rs->ids, (size_t)n_want * sizeof *ids);
         if (!ids)
@@ -91,8 +111,6 @@ static int window_step(lf_policy *p, uint32_t layer, uint32_t t, const uint32_t 
     }
     memcpy(rs->ids, want, (size_t)n_want * sizeof *want);
     rs->n = n_want;
-    for (uint32_t i = 0; i < plan->n_load; i++)
-        res[plan->load[i]] = 1;
     count[slot] = n_want;
     s->n_res[layer] += n_want;
 
@@ -101,8 +119,8 @@ static int window_step(lf_policy *p, uint32_t layer, uint32_t t, const uint32_t 
         /* largest k' whose union fits; k' >= 1 since n_want <= cap */
         uint64_t sum = 0;
         uint32_t kk = 0;
-        while (kk < k && kk <= t && sum + count[(t - kk) % k] <= s->cap)
-            sum += count[(t - kk) % k], kk++;
+        while (kk < k && kk <= t && sum + count[(t - kk) & mask] <= s->cap)
+            sum += count[(t - kk) & mask], kk++;
         keff = kk;
         for (uint32_t j = kk; j < k && j <= t; j++)
             drop_token(s, layer, t - j, plan);
@@ -126,12 +144,11 @@ static void window_destroy(lf_policy *p)
     if (!s)
         return;
     if (s->ring)
-        for (size_t i = 0; i < (size_t)s->base.n_layers * s->k; i++)
+        for (size_t i = 0; i < (size_t)s->base.n_layers * s->ring_n; i++)
             free(s->ring[i].ids);
     lf_pol_base_free(&s->base);
     free(s->ring);
-    free(s->last);
-    free(s->res);
+    free(s->st);
     free(s->count);
     free(s->n_res);
     free(s);
@@ -143,7 +160,7 @@ int lf_pol_window_create(const lf_policy_ctx *ctx, const lf_kv *kv, lf_policy *p
     int rc = lf_kv_u64(kv, "k", 4, &k, err);
     if (rc)
         return rc;
-    if (k < 1 || k > 4096)
+    if (k < 1 || k > 4096) /* < 2^15: see st */
         return lf_fail(err, LF_EINVAL, "policy 'window': k = %llu is outside [1, 4096]",
                        (unsigned long long)k);
     if ((rc = lf_pol_capacity(ctx, kv, &cap, err)) != LF_OK)
@@ -154,20 +171,21 @@ int lf_pol_window_create(const lf_policy_ctx *ctx, const lf_kv *kv, lf_policy *p
     p->state = s;
     p->destroy = window_destroy;
     s->k = (uint32_t)k;
+    s->ring_n = 1;
+    while (s->ring_n < k)
+        s->ring_n *= 2;
+    s->mask = s->ring_n - 1;
     s->min_k = (uint32_t)k;
     s->cap = cap;
     rc = lf_pol_base_init(&s->base, "window", ctx, err);
     if (rc == LF_OK) {
         size_t n = (size_t)ctx->n_layers * ctx->units;
-        s->last = malloc(n * sizeof *s->last);
-        s->res = calloc(n, 1);
-        s->ring = calloc((size_t)ctx->n_layers * k, sizeof *s->ring);
-        s->count = calloc((size_t)ctx->n_layers * k, sizeof *s->count);
+        s->st = calloc(n, sizeof *s->st);
+        s->ring = calloc((size_t)ctx->n_layers * s->ring_n, sizeof *s->ring);
+        s->count = calloc((size_t)ctx->n_layers * s->ring_n, sizeof *s->count);
         s->n_res = calloc(ctx->n_layers, sizeof *s->n_res);
-        if (!s->last || !s->res || !s->ring || !s->count || !s->n_res)
+        if (!s->st || !s->ring || !s->count || !s->n_res)
             rc = lf_fail(err, LF_ENOMEM, "policy 'window': out of memory");
-        else
-            memset(s->last, 0xff, n * sizeof *s->last);
     }
     if (rc) {
         window_destroy(p);

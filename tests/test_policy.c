@@ -2,6 +2,7 @@
  * hand-made sequences worked out by hand, invariants and reference simulations on
  * seeded random traces, and the registry's errors. */
 #include <gsl/gsl_rng.h>
+#include <json-c/json.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -140,7 +141,8 @@ static void sorted_copy(const uint32_t *a, uint32_t n, uint32_t *out)
 static void assert_ids(const char *what, uint32_t t, const uint32_t *got, uint32_t n,
                        const uint32_t *exp)
 {
-    uint32_t m = len_of(exp), tmp[64];
+    uint32_t m = len_of(exp), tmp[256];
+    assert_true(n <= 256);
     if (n != m)
         fail_msg("token %u: %s: %u ids, expected %u", t, what, n, m);
     sorted_copy(got, n, tmp);
@@ -177,6 +179,16 @@ static void golden(const char *spec, const lf_trace *tr, uint32_t units, uint64_
 static const uint32_t *const SEQ[] = {S(0, 1), S(1, 2), S(3), S(0, 1), S(2, 3, 4), S(0)};
 #define SEQ_N 6
 
+/* Runs SEQ through a one-layer, 8-unit policy; the caller frees sh and the policy. */
+static lf_policy *run_seq(const char *spec, const lf_trace *tr, uint64_t cap, shadow *sh)
+{
+    lf_policy *p = make(spec, tr, 1, 8, cap);
+    shadow_init(sh, 1, 8);
+    for (uint32_t t = 0; t < SEQ_N; t++)
+        step(sh, p, 0, t, SEQ[t], len_of(SEQ[t]));
+    return p;
+}
+
 static void test_golden_sparse(void **st)
 {
     (void)st;
@@ -204,11 +216,8 @@ static void test_golden_window(void **st)
     };
     golden("window:k=2,capacity=3", NULL, 8, 100, SEQ, SEQ_N, small);
 
-    lf_policy *p = make("window:k=2", NULL, 1, 8, 3);
     shadow sh;
-    shadow_init(&sh, 1, 8);
-    for (uint32_t t = 0; t < SEQ_N; t++)
-        step(&sh, p, 0, t, SEQ[t], len_of(SEQ[t]));
+    lf_policy *p = run_seq("window:k=2", NULL, 3, &sh);
     char buf[64];
     assert_non_null(p->counters);
     p->counters(p, buf, sizeof buf);
@@ -291,6 +300,7 @@ static void test_golden_belady_hot(void **st)
     assert_int_equal(p->step(p, 0, 4, SEQ[4], 3, &sh.plan, &err), LF_ERANGE);
     assert_non_null(strstr(err.msg, "cannot fit"));
     assert_non_null(strstr(err.msg, "token 4"));
+    assert_non_null(strstr(err.msg, "lower n (now 1 pinned)"));
     shadow_free(&sh);
     lf_policy_free(p);
     lf_trace_free(&tr);
@@ -309,11 +319,8 @@ static void test_golden_naive_hybrid(void **st)
     const row nai[] = {{NONE, S(0, 1, 2, 3, 4, 5, 6, 7), 0, 8}, all, all, all, all, all};
     golden("naive", NULL, 8, 3, SEQ, SEQ_N, nai);
     /* fraction=0.25 of 8 -> 2 pinned */
-    lf_policy *p = make("hybrid:fraction=0.25", NULL, 1, 8, 3);
     shadow sh;
-    shadow_init(&sh, 1, 8);
-    for (uint32_t t = 0; t < SEQ_N; t++)
-        step(&sh, p, 0, t, SEQ[t], len_of(SEQ[t]));
+    lf_policy *p = run_seq("hybrid:fraction=0.25", NULL, 3, &sh);
     assert_int_equal(sh.loads, 8 + 5 * 6);
     assert_int_equal(sh.hits, 1 + 0 + 2 + 0 + 1); /* ids < 2 wanted at tokens 1..5 */
     shadow_free(&sh);
@@ -366,11 +373,11 @@ static void random_trace(lf_trace *tr, uint64_t seed)
 /* Replays the whole trace; returns total loads; *sh_out keeps the counters. */
 static uint64_t replay(const char *spec, const lf_trace *tr, uint64_t cap, shadow *sh_out)
 {
-    lf_policy *p = make(spec, tr, RL, RU, cap);
+    lf_policy *p = make(spec, tr, tr->n_layers, tr->units_per_layer, cap);
     shadow sh;
-    shadow_init(&sh, RL, RU);
+    shadow_init(&sh, tr->n_layers, tr->units_per_layer);
     for (uint32_t t = 0; t < tr->n_tokens; t++)
-        for (uint32_t l = 0; l < RL; l++) {
+        for (uint32_t l = 0; l < tr->n_layers; l++) {
             uint32_t n;
             const uint32_t *w = lf_trace_ids(tr, l, t, &n);
             step(&sh, p, l, t, w, n);
@@ -509,46 +516,47 @@ static void noisy_trace(const lf_trace *tr, lf_trace *out, uint64_t seed)
 }
 
 /* Independent reference simulations, O(units) per step: LRU with timestamps, and
- * Belady scanning the trace's needed sets for each candidate's next use. The policies
- * must make the same evictions, also when the wanted sets are a predictor's (wants)
- * and differ from the needed sets belady looks ahead on. */
-static void reference_check(const lf_trace *tr, const lf_trace *wants, uint32_t cap, int bel)
+ * Belady with a next-use table built backwards from the trace's needed sets. The
+ * policies must make the same evictions, also when the wanted sets are a predictor's
+ * (wants) and differ from the needed sets belady looks ahead on. Returns the hits. */
+static uint64_t reference_check(const lf_trace *tr, const lf_trace *wants, uint32_t cap, int bel)
 {
-    lf_policy *p = make(bel ? "belady" : "lru", tr, RL, RU, cap);
+    const uint32_t L = tr->n_layers, U = tr->units_per_layer, T = tr->n_tokens;
+    lf_policy *p = make(bel ? "belady" : "lru", tr, L, U, cap);
     shadow sh;
-    shadow_init(&sh, RL, RU);
-    for (uint32_t l = 0; l < RL; l++) {
-        uint8_t res[RU] = {0};
-        int64_t last[RU];
+    shadow_init(&sh, L, U);
+    uint8_t *res = malloc(U), *wanted = malloc(U);
+    int64_t *last = malloc(U * sizeof *last);
+    uint32_t *nxt = malloc(U * sizeof *nxt), *exp_ev = malloc((U + 1) * sizeof *exp_ev);
+    uint32_t *next_at = malloc((size_t)T * U * sizeof *next_at); /* [t][u]: next use > t */
+    assert_true(res && wanted && last && nxt && exp_ev && next_at);
+    for (uint32_t l = 0; l < L; l++) {
+        for (uint32_t u = 0; u < U; u++)
+            nxt[u] = UINT32_MAX, last[u] = -1, res[u] = 0;
+        for (uint32_t t = T; t-- > 0;) {
+            memcpy(next_at + (size_t)t * U, nxt, U * sizeof *nxt);
+            uint32_t m;
+            const uint32_t *need = lf_trace_ids(tr, l, t, &m);
+            for (uint32_t i = 0; i < m; i++)
+                nxt[need[i]] = t;
+        }
         uint32_t n_res = 0;
-        for (uint32_t u = 0; u < RU; u++)
-            last[u] = -1;
-        for (uint32_t t = 0; t < RT; t++) {
+        for (uint32_t t = 0; t < T; t++) {
             uint32_t n;
             const uint32_t *w = lf_trace_ids(wants, l, t, &n);
-            uint8_t wanted[RU] = {0};
+            memset(wanted, 0, U);
             uint32_t miss = 0;
             for (uint32_t i = 0; i < n; i++)
                 wanted[w[i]] = 1, miss += !res[w[i]];
-            uint32_t exp_ev[RU + 1], n_ev = 0;
+            uint32_t n_ev = 0;
             while (n_res + miss > cap) {
                 /* victim: unwanted resident with the oldest use (lru) or the farthest
                  * next use (belady); ties: the smaller id */
                 int64_t best = -1, best_score = 0;
-                for (uint32_t u = 0; u < RU; u++) {
+                for (uint32_t u = 0; u < U; u++) {
                     if (!res[u] || wanted[u])
                         continue;
-                    int64_t score = -last[u];
-                    if (bel) {
-                        score = INT64_MAX;
-                        for (uint32_t f = t + 1; f < RT && score == INT64_MAX; f++) {
-                            uint32_t m;
-                            const uint32_t *s = lf_trace_ids(tr, l, f, &m);
-                            for (uint32_t i = 0; i < m; i++)
-                                if (s[i] == u)
-                                    score = f;
-                        }
-                    }
+                    int64_t score = bel ? (int64_t)next_at[(size_t)t * U + u] : -last[u];
                     if (best < 0 || score > best_score)
                         best = u, best_score = score;
                 }
@@ -568,8 +576,16 @@ static void reference_check(const lf_trace *tr, const lf_trace *wants, uint32_t 
             assert_ids(bel ? "belady evict" : "lru evict", t, pl->evict, pl->n_evict, exp_ev);
         }
     }
+    uint64_t hits = sh.hits;
+    free(res);
+    free(wanted);
+    free(last);
+    free(nxt);
+    free(exp_ev);
+    free(next_at);
     shadow_free(&sh);
     lf_policy_free(p);
+    return hits;
 }
 
 static void test_reference_lru_belady(void **st)
@@ -586,6 +602,96 @@ static void test_reference_lru_belady(void **st)
         }
     lf_trace_free(&noisy);
     lf_trace_free(&tr);
+}
+
+/* ---- real MoE routing logs (../shared/data, skipped when absent) ---- */
+
+/* Reads a vLLM MoE routing log (one layer): drops the warm-up prefix (the leading run
+ * of records identical to the first), returns its length, builds a 1-layer trace. */
+static uint32_t load_routing_log(const char *path, uint32_t units, lf_trace *tr)
+{
+    FILE *f = fopen(path, "r");
+    assert_non_null(f);
+    lf_err err;
+    assert_int_equal(lf_trace_init_shape(tr, LF_UNITS_EXPERTS, "log", 1, 16, units, 0, 2, 0, 0, &err),
+                     LF_OK);
+    char *line = NULL;
+    size_t cap = 0;
+    uint32_t first[64], n_first = 0, warm = 0;
+    int warming = 1;
+    while (getline(&line, &cap, f) > 0) {
+        json_object *o = json_tokener_parse(line), *v, *ids;
+        assert_non_null(o);
+        if (!json_object_object_get_ex(o, "type", &v) ||
+            strcmp(json_object_get_string(v), "route") != 0) {
+            json_object_put(o);
+            continue;
+        }
+        assert_true(json_object_object_get_ex(o, "topk_ids", &ids));
+        uint32_t n = (uint32_t)json_object_array_length(ids), set[64];
+        assert_true(n > 0 && n <= 64);
+        for (uint32_t i = 0; i < n; i++)
+            set[i] = (uint32_t)json_object_get_int(json_object_array_get_idx(ids, i));
+        json_object_put(o);
+        sorted_copy(set, n, set);
+        if (warming && (n_first == 0 || (n == n_first && memcmp(set, first, n * 4) == 0))) {
+            memcpy(first, set, n * 4);
+            n_first = n;
+            warm++;
+            continue;
+        }
+        warming = 0;
+        assert_int_equal(lf_trace_append_layer(tr, 0, set, n, NULL, &err), LF_OK);
+        assert_int_equal(lf_trace_end_token(tr, 0, &err), LF_OK);
+    }
+    free(line);
+    fclose(f);
+    return warm;
+}
+
+static void test_real_moe_logs(void **st)
+{
+    (void)st;
+    const struct {
+        const char *file;
+        uint32_t units, warm, caps[3];
+    } logs[] = {
+        {"qwen_moe_layer0.jsonl", 60, 8448, {8, 16, 32}},
+        {"olmoe_l0.jsonl", 64, 2048, {12, 24, 40}},
+    };
+    int ran = 0;
+    for (size_t i = 0; i < 2; i++) {
+        const char *path = lf_test_shared(logs[i].file);
+        if (!path)
+            continue;
+        ran = 1;
+        lf_trace tr;
+        assert_int_equal(load_routing_log(path, logs[i].units, &tr), logs[i].warm);
+        assert_true(tr.n_tokens > 4000);
+        for (size_t c = 0; c < 3; c++) {
+            uint32_t cap = logs[i].caps[c];
+            uint64_t lru = reference_check(&tr, &tr, cap, 0);
+            uint64_t bel = reference_check(&tr, &tr, cap, 1);
+            uint64_t nnz = tr.layers[0].nnz, bel_loads = nnz - bel;
+            assert_true(bel >= lru);
+            const char *others[] = {"lru", "lfu", "lfu:history=1", "fwlru", "fwlru:w=4",
+                                    "hot", "window:k=2", "sparse"};
+            printf("%s, %u tokens, cache %u: hit rate belady %.3f lru %.3f", logs[i].file,
+                   tr.n_tokens, cap, (double)bel / nnz, (double)lru / nnz);
+            for (size_t k = 0; k < sizeof others / sizeof *others; k++) {
+                uint64_t loads = replay(others[k], &tr, cap, NULL);
+                if (loads < bel_loads)
+                    fail_msg("%s cache %u: %s loads %llu < belady %llu", logs[i].file, cap,
+                             others[k], (unsigned long long)loads, (unsigned long long)bel_loads);
+                if (k > 0)
+                    printf(" %s %.3f", others[k], 1.0 - (double)loads / nnz);
+            }
+            printf("\n");
+        }
+        lf_trace_free(&tr);
+    }
+    if (!ran)
+        skip();
 }
 
 /* Several layers are independent: interleaving layers gives each layer's own plans. */
@@ -612,10 +718,7 @@ static void test_layers_independent(void **st)
         lf_policy_free(p);
         lf_trace one;
         make_trace(&one, 1, 8, SEQ_N, SEQ);
-        p = make(specs[i], &one, 1, 8, 4);
-        shadow_init(&sh, 1, 8);
-        for (uint32_t t = 0; t < SEQ_N; t++)
-            step(&sh, p, 0, t, SEQ[t], len_of(SEQ[t]));
+        p = run_seq(specs[i], &one, 4, &sh);
         assert_int_equal(loads[0], sh.loads);
         shadow_free(&sh);
         lf_policy_free(p);
@@ -731,6 +834,7 @@ int main(void)
         cmocka_unit_test(test_layers_independent),
         cmocka_unit_test(test_errors),
         cmocka_unit_test(test_belady_future_pred),
+        cmocka_unit_test(test_real_moe_logs),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

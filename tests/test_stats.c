@@ -156,6 +156,35 @@ static void test_hand_experts(void **st)
     lf_trace_free(&t);
 }
 
+/* No tokens, or one: the figures that need more are NaN, nothing crashes. */
+static void test_short_traces(void **st)
+{
+    (void)st;
+    lf_trace t;
+    lf_err err;
+    lf_stats s;
+    lf_stats_opts o;
+    lf_stats_opts_default(&o);
+    assert_int_equal(lf_trace_init_shape(&t, LF_UNITS_NEURONS, "empty", 1, 4, 6, 0, 2, 0, 0, &err),
+                     LF_OK);
+    assert_int_equal(lf_stats_compute(&t, &o, &s, &err), LF_OK);
+    assert_true(isnan(s.all.sparsity) && isnan(s.all.s_agg[0]) && isnan(s.all.reuse));
+    assert_true(isnan(s.all.top10));
+    assert_int_equal(s.all.friend_units, 0);
+    lf_stats_free(&s);
+    const uint32_t a[] = {2, 4};
+    assert_int_equal(lf_trace_append_layer(&t, 0, a, 2, NULL, &err), LF_OK);
+    assert_int_equal(lf_trace_end_token(&t, -1, &err), LF_OK);
+    assert_int_equal(lf_stats_compute(&t, &o, &s, &err), LF_OK);
+    NEAR(s.all.sparsity, 4.0 / 6);
+    NEAR(s.all.s_agg[0], 2.0 / 6);
+    assert_true(isnan(s.all.s_agg[1]) && isnan(s.all.delta[0]) && isnan(s.all.reuse));
+    NEAR(s.all.top10, 0.5); /* ceil(0.6) = 1 unit of 2 activations */
+    NEAR(s.all.friend_share_mean, 1);
+    lf_stats_free(&s);
+    lf_trace_free(&t);
+}
+
 static char *slurp(const char *path)
 {
     char *d = NULL;
@@ -163,6 +192,18 @@ static char *slurp(const char *path)
     lf_err err;
     assert_int_equal(lf_read_file(path, &d, &n, &err), LF_OK);
     return d;
+}
+
+/* Runs `llmflash trace stats FILE ARGS`; checks that stderr holds `want`. */
+static int stats_cli(const char *file, const char *args, const char *want)
+{
+    char *out, *err;
+    int rc = lf_test_run(&out, &err, "trace stats %s %s", file, args);
+    if (!strstr(err, want))
+        fail_msg("stderr of 'trace stats %s %s' lacks '%s': %s", file, args, want, err);
+    free(out);
+    free(err);
+    return rc;
 }
 
 static void test_csv_and_cli(void **st)
@@ -196,35 +237,18 @@ static void test_csv_and_cli(void **st)
     assert_non_null(strstr(out, "layer 1:"));
     free(out);
     free(e);
-    assert_int_equal(lf_test_run(&out, &e, "trace stats %s --layer 2", h5), 2);
-    assert_non_null(strstr(e, "layers 0..1"));
-    free(out);
-    free(e);
-    assert_int_equal(lf_test_run(&out, &e, "trace stats %s --bogus", h5), 2);
-    free(out);
-    free(e);
-    assert_int_equal(lf_test_run(&out, &e, "trace stats %s --max-window 0", h5), 2);
-    free(out);
-    free(e);
-    assert_int_equal(lf_test_run(&out, &e, "trace stats"), 2);
-    free(out);
-    free(e);
-    assert_int_equal(lf_test_run(&out, &e, "trace stats %s", lf_test_path("missing.h5")), 1);
-    assert_non_null(strstr(e, "missing.h5"));
-    free(out);
-    free(e);
+    assert_int_equal(stats_cli(h5, "--layer 2", "layers 0..1"), 2);
+    assert_int_equal(stats_cli(h5, "--bogus", "--bogus"), 2);
+    assert_int_equal(stats_cli(h5, "--max-window 0", "--max-window"), 2);
+    assert_int_equal(stats_cli("", "", "missing the trace file"), 2);
+    assert_int_equal(stats_cli(lf_test_path("missing.h5"), "", "missing.h5"), 1);
     const char *junk = lf_test_path("junk.h5");
     lf_test_write(junk, "not hdf5", 8);
-    assert_int_equal(lf_test_run(&out, &e, "trace stats %s", junk), 1);
-    assert_non_null(strstr(e, "junk.h5"));
-    free(out);
-    free(e);
+    assert_int_equal(stats_cli(junk, "", "junk.h5"), 1);
     /* A CSV into a folder that does not exist: error, nothing written. */
-    assert_int_equal(lf_test_run(&out, &e, "trace stats %s --csv %s/no/such/x.csv", h5,
-                                 lf_test_dir()),
-                     1);
-    free(out);
-    free(e);
+    char bad_csv[1300];
+    snprintf(bad_csv, sizeof bad_csv, "--csv %s/no/such/x.csv", lf_test_dir());
+    assert_int_equal(stats_cli(h5, bad_csv, "no/such"), 1);
     assert_int_equal(lf_test_run(&out, &e, "trace stats --help"), 0);
     assert_non_null(strstr(out, "example"));
     free(out);
@@ -249,6 +273,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_hand_neurons),
         cmocka_unit_test(test_hand_experts),
+        cmocka_unit_test(test_short_traces),
         cmocka_unit_test(test_csv_and_cli),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

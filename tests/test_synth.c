@@ -330,49 +330,38 @@ static void test_bad_params(void **st)
     lf_trace_free(&t);
 }
 
+/* Runs `llmflash trace synth ARGS -o FILE`; checks that stderr holds `want` (if any). */
+static int synth_cli(const char *args, const char *file, const char *want)
+{
+    char *out, *err;
+    int rc = lf_test_run(&out, &err, "trace synth %s%s%s", args, file ? " -o " : "",
+                         file ? file : "");
+    if (want && !strstr(err, want))
+        fail_msg("stderr of 'trace synth %s' lacks '%s': %s", args, want, err);
+    free(out);
+    free(err);
+    return rc;
+}
+
 static void test_cli(void **st)
 {
     (void)st;
     char *out, *err;
     const char *f = lf_test_path("s.h5");
-    assert_int_equal(lf_test_run(&out, &err, "trace synth --model gpt-9 --tokens 5 -o %s", f), 1);
-    assert_non_null(strstr(err, "unknown model 'gpt-9'"));
-    assert_non_null(strstr(err, "opt-6.7b"));
-    free(out);
-    free(err);
-    assert_int_equal(lf_test_run(&out, &err, "trace synth --model opt-1.3b --frobnicate -o %s", f), 2);
-    assert_non_null(strstr(err, "--frobnicate"));
-    free(out);
-    free(err);
-    assert_int_equal(lf_test_run(&out, &err, "trace synth --model opt-1.3b --tokens 0 -o %s", f), 2);
-    assert_non_null(strstr(err, "--tokens '0'"));
-    free(out);
-    free(err);
-    assert_int_equal(lf_test_run(&out, &err, "trace synth --model opt-1.3b --tokens -5 -o %s", f), 2);
-    assert_non_null(strstr(err, "--tokens '-5'"));
-    free(out);
-    free(err);
-    assert_int_equal(lf_test_run(&out, &err, "trace synth --model opt-1.3b --tokens 5x -o %s", f), 2);
-    free(out);
-    free(err);
-    assert_int_equal(lf_test_run(&out, &err, "trace synth --model opt-1.3b --tokens 5"), 2);
-    assert_non_null(strstr(err, "-o"));
-    free(out);
-    free(err);
-    assert_int_equal(lf_test_run(&out, &err, "trace synth --model mixtral-8x7b --tokens 5 "
-                                             "--skew 2 -o %s", f), 2);
-    assert_non_null(strstr(err, "--skew applies to neuron models"));
-    free(out);
-    free(err);
-    assert_int_equal(lf_test_run(&out, &err, "trace synth --model custom:3,8,64 --tokens 5 "
-                                             "--sparsity 0.9,0.8 -o %s", f), 2);
-    assert_non_null(strstr(err, "one per layer"));
-    free(out);
-    free(err);
-    assert_int_equal(lf_test_run(&out, &err, "trace synth --model opt-1.3b --tokens 5 "
-                                             "--persistence 1.2 -o %s", f), 2);
-    free(out);
-    free(err);
+    assert_int_equal(synth_cli("--model gpt-9 --tokens 5", f, "unknown model 'gpt-9'"), 1);
+    assert_int_equal(synth_cli("--model gpt-9 --tokens 5", f, "opt-6.7b"), 1); /* lists them */
+    assert_int_equal(synth_cli("--model opt-1.3b --frobnicate", f, "--frobnicate"), 2);
+    assert_int_equal(synth_cli("--model opt-1.3b --tokens 0", f, "--tokens '0'"), 2);
+    assert_int_equal(synth_cli("--model opt-1.3b --tokens -5", f, "--tokens '-5'"), 2);
+    assert_int_equal(synth_cli("--model opt-1.3b --tokens 5x", f, "--tokens '5x'"), 2);
+    assert_int_equal(synth_cli("--model opt-1.3b --tokens 5", NULL, "-o"), 2);
+    assert_int_equal(synth_cli("--model mixtral-8x7b --tokens 5 --skew 2", f,
+                               "--skew applies to neuron models"),
+                     2);
+    assert_int_equal(synth_cli("--model custom:3,8,64 --tokens 5 --sparsity 0.9,0.8", f,
+                               "one per layer"),
+                     2);
+    assert_int_equal(synth_cli("--model opt-1.3b --tokens 5 --persistence 1.2", f, "[0, 1]"), 2);
     assert_false(lf_file_exists(f)); /* nothing written by any failure */
     assert_int_equal(lf_test_run(&out, &err, "trace synth --help"), 0);
     assert_non_null(strstr(out, "example"));
@@ -380,12 +369,9 @@ static void test_cli(void **st)
     free(err);
 
     /* A good run writes a file equal to the library's output for the same inputs. */
-    assert_int_equal(lf_test_run(&out, &err, "trace synth --model custom:2,8,256 --tokens 40 "
-                                             "--seed 9 --sparsity 0.8,0.9 --groups 4 -o %s", f),
+    assert_int_equal(synth_cli("--model custom:2,8,256 --tokens 40 --seed 9 --sparsity 0.8,0.9 "
+                               "--groups 4", f, NULL),
                      0);
-    assert_non_null(strstr(out, "wrote"));
-    free(out);
-    free(err);
     lf_trace r, g;
     lf_err e;
     assert_int_equal(lf_trace_read(f, &r, &e), LF_OK);

@@ -13,16 +13,16 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* The shortest of %.15g / %.17g that reads back as v exactly (static rotating buffer). */
-static const char *num(double v)
+/* The shortest of %.15g / %.17g that reads back as v exactly, in b. */
+typedef struct {
+    char s[32];
+} numbuf;
+static const char *num(numbuf *b, double v)
 {
-    static char buf[8][32];
-    static int next;
-    char *b = buf[next++ % 8];
-    snprintf(b, sizeof buf[0], "%.15g", v);
-    if (strtod(b, NULL) != v)
-        snprintf(b, sizeof buf[0], "%.17g", v);
-    return b;
+    snprintf(b->s, sizeof b->s, "%.15g", v);
+    if (strtod(b->s, NULL) != v)
+        snprintf(b->s, sizeof b->s, "%.17g", v);
+    return b->s;
 }
 
 void lf_synth_defaults(lf_synth_params *p)
@@ -317,12 +317,16 @@ static uint32_t layer_ids(const layer_gen *g, uint32_t *ids)
 static void fmt_sparsity(const lf_model *m, const lf_synth_params *p, char *buf, size_t cap)
 {
     if (!p->layer_sparsity) {
-        snprintf(buf, cap, "sparsity=%s", num(layer_sparsity(m, p, 0)));
+        numbuf b;
+        snprintf(buf, cap, "sparsity=%s", num(&b, layer_sparsity(m, p, 0)));
         return;
     }
     size_t n = (size_t)snprintf(buf, cap, "sparsity=");
-    for (uint32_t l = 0; l < m->n_layers && n < cap; l++)
-        n += (size_t)snprintf(buf + n, cap - n, "%s%s", l ? "," : "", num(p->layer_sparsity[l]));
+    for (uint32_t l = 0; l < m->n_layers && n < cap; l++) {
+        numbuf b;
+        const char *v = num(&b, p->layer_sparsity[l]);
+        n += (size_t)snprintf(buf + n, cap - n, "%s%s", l ? "," : "", v);
+    }
     if (n >= cap) {
         double s = 0;
         for (uint32_t l = 0; l < m->n_layers; l++)
@@ -362,12 +366,13 @@ done:
     free(ids);
     if (rc == LF_OK) {
         char sp[768];
+        numbuf b[4];
         fmt_sparsity(m, P, sp, sizeof sp);
         snprintf(out->generator, sizeof out->generator,
                  "generator=lf_synth-1 rng=mt19937 %s persistence=%s skew=%s p_max=%s "
                  "groups=%u group_size=%u group_strength=%s",
-                 sp, num(P->persistence), num(P->skew), num(P->p_max), P->groups,
-                 P->group_size, num(P->group_strength));
+                 sp, num(&b[0], P->persistence), num(&b[1], P->skew), num(&b[2], P->p_max),
+                 P->groups, P->group_size, num(&b[3], P->group_strength));
     }
     return rc;
 }
@@ -395,11 +400,13 @@ int lf_synth_generate(const lf_model *m, uint32_t n_tokens, const lf_synth_param
         return rc;
     }
     const lf_synth_expert_params *X = &p->experts;
+    numbuf b[2];
     if (m->kind == LF_UNITS_EXPERTS)
         snprintf(out->generator, sizeof out->generator,
                  "generator=lf_synth-1 rng=mt19937 top_k=%u zipf=%s reuse=%s layer_reuse=%s "
                  "popularity=%s",
-                 out->top_k, num(X->zipf), num(X->reuse), X->layer_reuse ? "given" : "none",
+                 out->top_k, num(&b[0], X->zipf), num(&b[1], X->reuse),
+                 X->layer_reuse ? "given" : "none",
                  X->popularity ? "given" : "zipf");
     return LF_OK;
 }

@@ -129,9 +129,10 @@ int lf_trace_append_layer(lf_trace *t, uint32_t layer, const uint32_t *ids, uint
         }
         L->cap = cap;
     }
-    memcpy(L->index + L->nnz, ids, (size_t)n * sizeof *ids);
+    if (n)
+        memcpy(L->index + L->nnz, ids, (size_t)n * sizeof *ids);
     if (L->value) {
-        if (vals)
+        if (vals && n)
             memcpy(L->value + L->nnz, vals, (size_t)n * sizeof *vals);
         else
             for (uint32_t i = 0; i < n; i++)

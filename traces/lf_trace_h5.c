@@ -21,6 +21,18 @@ static void quiet_hdf5(void)
 
 /* ---------- writing ---------- */
 
+/* Group creation properties without object timestamps (a property list HDF5 keeps for
+ * the life of the process: created once). */
+static hid_t untimed_group(void)
+{
+    static hid_t gcpl = -1;
+    if (gcpl < 0) {
+        gcpl = H5Pcreate(H5P_GROUP_CREATE);
+        H5Pset_obj_track_times(gcpl, 0);
+    }
+    return gcpl;
+}
+
 static int put_str_attr(hid_t obj, const char *name, const char *value)
 {
     hid_t type = H5Tcopy(H5T_C_S1);
@@ -59,6 +71,7 @@ static int put_array(hid_t loc, const char *name, hid_t file_type, hid_t mem_typ
     hsize_t dims[1] = {n};
     hid_t space = H5Screate_simple(1, dims, NULL);
     hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
+    H5Pset_obj_track_times(dcpl, 0); /* no timestamps: same trace, same bytes */
     if (n > 0) {
         hsize_t chunk[1] = {n < CHUNK_ELEMS ? n : CHUNK_ELEMS};
         H5Pset_chunk(dcpl, 1, chunk);
@@ -80,7 +93,7 @@ static int write_layer(hid_t layers, uint32_t l, const lf_trace *t)
 {
     char name[16];
     snprintf(name, sizeof name, "%03u", l);
-    hid_t g = H5Gcreate2(layers, name, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    hid_t g = H5Gcreate2(layers, name, H5P_DEFAULT, untimed_group(), H5P_DEFAULT);
     if (g < 0)
         return -1;
     const lf_trace_layer *L = &t->layers[l];
@@ -121,7 +134,7 @@ static int write_file(const lf_trace *t, hid_t f)
         return -1;
     if (t->tokens && put_array(f, "tokens", H5T_STD_I32LE, H5T_NATIVE_INT32, t->tokens, t->n_tokens))
         return -1;
-    hid_t layers = H5Gcreate2(f, "layers", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    hid_t layers = H5Gcreate2(f, "layers", H5P_DEFAULT, untimed_group(), H5P_DEFAULT);
     if (layers < 0)
         return -1;
     for (uint32_t l = 0; l < t->n_layers && !bad; l++)
