@@ -15,8 +15,9 @@ typedef struct {
     char name[40];
     char policy[96];
     char layout[16];
-    double dram_gb;            /* weights kept in DRAM: resident part + peak FFN cache
-                                * (naive: 0, it streams everything) */
+    double dram_gb;            /* weights kept in DRAM between tokens: resident part +
+                                * peak FFN cache (naive: 0, it streams everything;
+                                * hybrid: the non-FFN weights + its pinned FFN share) */
     double flash_gb_per_token; /* flash -> DRAM per token, steady state */
     double throughput_gbps;    /* flash_gb_per_token / io time */
     double io_ms, mem_ms, compute_ms, total_ms; /* steady-state means per token */

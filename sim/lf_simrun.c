@@ -1,6 +1,7 @@
 /* One simulated configuration: resolve, replay with the cost model, summarise, write. */
 #include "lf_simrun.h"
 
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -231,4 +232,58 @@ int lf_sim_write(const char *dir, const lf_sim_config *c, const lf_sim_result *r
     lf_results res = {"sim", &r->config, r->rows, r->n_rows, c->cold_tokens, c->seed,
                       c->trace_path, NULL, NULL};
     return lf_results_write(dir, &res, err);
+}
+
+typedef struct {
+    const lf_sim_config *configs;
+    size_t n;
+    const lf_trace *trace, *profile;
+    const lf_device *dev;
+    lf_sim_result *results;
+    int *rcs;
+    lf_err *errs;
+    pthread_mutex_t lock;
+    size_t next;
+} many_job;
+
+static void *many_worker(void *arg)
+{
+    many_job *j = arg;
+    for (;;) {
+        pthread_mutex_lock(&j->lock);
+        size_t i = j->next++;
+        pthread_mutex_unlock(&j->lock);
+        if (i >= j->n)
+            return NULL;
+        lf_sim_config c = j->configs[i];
+        c.quiet = 1;
+        lf_err_clear(&j->errs[i]);
+        j->rcs[i] = lf_sim_run(&c, j->trace, j->profile, j->dev, &j->results[i], &j->errs[i]);
+    }
+}
+
+int lf_sim_run_many(const lf_sim_config *configs, size_t n, unsigned jobs, const lf_trace *trace,
+                    const lf_trace *profile, const lf_device *dev, lf_sim_result *results,
+                    int *rcs, lf_err *errs)
+{
+    many_job j = {configs, n, trace, profile, dev, results, rcs, errs,
+                  PTHREAD_MUTEX_INITIALIZER, 0};
+    if (jobs == 0)
+        jobs = 1;
+    if (jobs > n)
+        jobs = n ? (unsigned)n : 1;
+    pthread_t th[64];
+    if (jobs > 64)
+        jobs = 64;
+    unsigned started = 0;
+    for (unsigned k = 1; k < jobs; k++)
+        if (pthread_create(&th[started], NULL, many_worker, &j) == 0)
+            started++;
+    many_worker(&j);
+    for (unsigned k = 0; k < started; k++)
+        pthread_join(th[k], NULL);
+    for (size_t i = 0; i < n; i++)
+        if (rcs[i])
+            return rcs[i];
+    return LF_OK;
 }

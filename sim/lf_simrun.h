@@ -73,6 +73,14 @@ int lf_sim_run(const lf_sim_config *c, const lf_trace *trace, const lf_trace *pr
                const lf_device *dev, lf_sim_result *out, lf_err *err);
 void lf_sim_result_free(lf_sim_result *r);
 
+/* Runs n configurations on `jobs` threads (1 = in this thread), each a whole
+ * lf_sim_run over the same loaded trace (read-only, shared). results[i], rcs[i] and
+ * errs[i] belong to configs[i]; a failed configuration does not stop the others.
+ * Returns LF_OK when every configuration ran, else the first failure's status. */
+int lf_sim_run_many(const lf_sim_config *configs, size_t n, unsigned jobs, const lf_trace *trace,
+                    const lf_trace *profile, const lf_device *dev, lf_sim_result *results,
+                    int *rcs, lf_err *errs);
+
 /* Writes the run folder (mode "sim"). */
 int lf_sim_write(const char *dir, const lf_sim_config *c, const lf_sim_result *r, lf_err *err);
 

@@ -525,7 +525,7 @@ static void test_policy_bug_reported(void **st)
     lf_trace t;
     tiny_trace(&t);
     lf_model m = model("custom:1,4,8");
-    lf_policy pol = {"lazy", NULL, lazy_step, NULL, 0};
+    lf_policy pol = {.name = "lazy", .step = lazy_step};
     lf_layout l;
     lf_err err;
     assert_int_equal(lf_layout_init(&l, LF_LAYOUT_BUNDLED, &m, 2, 16, 0, &err), LF_OK);

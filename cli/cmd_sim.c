@@ -1,0 +1,438 @@
+/* llmflash sim: replay a trace against a device profile and price every step with the
+ * cost model; or the paper's ablation; or (for benchmarks) many configurations over one
+ * loaded trace. A thin layer over sim/lf_simrun and sim/lf_ablation. */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lf_ablation.h"
+#include "lf_cli.h"
+#include "lf_cli_num.h"
+#include "lf_fs.h"
+#include "lf_policy.h"
+#include "lf_simrun.h"
+#include "lf_time.h"
+
+#define CMD "sim"
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+"usage: llmflash sim --trace T.h5 --device D.conf [options] [--out DIR]\n"
+"       llmflash sim --ablation --trace T.h5 --device D.conf [options] [--out DIR]\n"
+"\n"
+"Replays the trace token by token: per layer the needed units, the predictor's set,\n"
+"the policy's evictions and loads, the DRAM manager's copies, the layout's records and\n"
+"the reader's flash reads, priced by the device's flash, DRAM and compute models.\n"
+"Prints cold start (first tokens) and steady state apart; --out writes the run folder\n"
+"(config.conf, meta.json, tokens.csv, summary.csv, done; see sim/README.md).\n"
+"\n"
+"options:\n"
+"  --trace PATH            activation trace (HDF5, llmflash trace synth|record|import)\n"
+"  --device PATH           device profile (costmodel/devices/*.conf)\n"
+"  --policy SPEC           name[:key=value,...] (default window:k=4); policies: %s\n"
+"  --layout NAME           split | bundled | coact (default bundled)\n"
+"  --dram-fraction F       DRAM budget as a fraction of the model's bytes (default 0.5)\n"
+"  --dram-bytes B          DRAM budget in bytes (4g, 6442450944; overrides the fraction)\n"
+"  --predictor-rank R      low-rank predictor kept in DRAM (default 128; naive/hybrid: none)\n"
+"  --threads N             reads in flight (default 32)\n"
+"  --dtype-bytes N         bytes per weight (default: the trace's, else 2)\n"
+"  --fn-rate X --fp-rate Y error-model predictor (false negatives drop needed units,\n"
+"                          false positives add X*needed random units); default perfect\n"
+"  --recorded-predictor    use the trace's recorded predicted sets\n"
+"  --max-gap B             bytes read through to join neighbouring records (default 0)\n"
+"  --max-read B            largest coalesced read (default 1m; 0 = never coalesce)\n"
+"  --dram-strategy S       prealloc (the paper's manager) | realloc (default prealloc)\n"
+"  --tokens N              replay the first N tokens (default all)\n"
+"  --seed S                seed of every random stream (default 1)\n"
+"  --model NAME            the trace's model shape when its name is unknown\n"
+"  --alignment B           record alignment (default: the device's, else 4096)\n"
+"  --cold-tokens N         tokens reported as the cold start (default 1)\n"
+"  --profile PATH          trace the coact layout and the hot policy learn from\n"
+"                          (default: the replayed trace itself)\n"
+"  --coact-profile-tokens N  profile tokens used for closest friends (default 256)\n"
+"  --ablation              the paper's Table 2: naive; hybrid; + sparsity (predictor);\n"
+"                          + windowing; + bundling (ablation.csv, ablation.md in --out)\n"
+"  --out DIR               write the run folder (or the ablation tables) here\n"
+"  --quiet                 no summary on stdout\n"
+"  --help                  this text\n"
+"for benchmarks:\n"
+"  --repeat-configs FILE   one configuration per line (options as above, e.g.\n"
+"                          '--policy lru --layout split --dram-fraction 0.4'), all over\n"
+"                          the one loaded trace; prints summary.csv rows (one per line)\n"
+"                          and writes DIR/cfg-NNN run folders when --out is given\n"
+"  --jobs N                configurations run at once with --repeat-configs (default 1)\n"
+"\n"
+"example:\n"
+"  llmflash trace synth --model opt-6.7b --tokens 1000 -o opt.h5\n"
+"  llmflash sim --trace opt.h5 --device costmodel/devices/m1max.conf \\\n"
+"      --policy window:k=4 --layout bundled --dram-fraction 0.5 --out results/sim/w4\n",
+            lf_policy_names());
+}
+
+typedef struct {
+    lf_sim_config c;
+    const char *out;
+    const char *repeat;
+    unsigned jobs;
+    int ablation, quiet, help;
+} options;
+
+enum {
+    O_TRACE = 256, O_DEVICE, O_POLICY, O_LAYOUT, O_FRAC, O_BYTES, O_RANK, O_THREADS, O_DTYPE,
+    O_FN, O_FP, O_REC, O_GAP, O_MAXREAD, O_STRAT, O_TOKENS, O_SEED, O_MODEL, O_ALIGN, O_COLD,
+    O_PROFILE, O_COACT, O_ABL, O_OUT, O_QUIET, O_HELP, O_REPEAT, O_JOBS
+};
+
+static const struct option long_opts[] = {
+    {"trace", required_argument, 0, O_TRACE},
+    {"device", required_argument, 0, O_DEVICE},
+    {"policy", required_argument, 0, O_POLICY},
+    {"layout", required_argument, 0, O_LAYOUT},
+    {"dram-fraction", required_argument, 0, O_FRAC},
+    {"dram-bytes", required_argument, 0, O_BYTES},
+    {"predictor-rank", required_argument, 0, O_RANK},
+    {"threads", required_argument, 0, O_THREADS},
+    {"dtype-bytes", required_argument, 0, O_DTYPE},
+    {"fn-rate", required_argument, 0, O_FN},
+    {"fp-rate", required_argument, 0, O_FP},
+    {"recorded-predictor", no_argument, 0, O_REC},
+    {"max-gap", required_argument, 0, O_GAP},
+    {"max-read", required_argument, 0, O_MAXREAD},
+    {"dram-strategy", required_argument, 0, O_STRAT},
+    {"tokens", required_argument, 0, O_TOKENS},
+    {"seed", required_argument, 0, O_SEED},
+    {"model", required_argument, 0, O_MODEL},
+    {"alignment", required_argument, 0, O_ALIGN},
+    {"cold-tokens", required_argument, 0, O_COLD},
+    {"profile", required_argument, 0, O_PROFILE},
+    {"coact-profile-tokens", required_argument, 0, O_COACT},
+    {"ablation", no_argument, 0, O_ABL},
+    {"out", required_argument, 0, O_OUT},
+    {"quiet", no_argument, 0, O_QUIET},
+    {"help", no_argument, 0, O_HELP},
+    {"repeat-configs", required_argument, 0, O_REPEAT},
+    {"jobs", required_argument, 0, O_JOBS},
+    {0, 0, 0, 0},
+};
+
+static int size_opt(const char *opt, const char *arg, uint64_t *out)
+{
+    if (lf_parse_size(arg, out) != 0)
+        return lf_cli_usage(CMD, "%s '%s': expected a size in bytes (4096, 32k, 1m, 2g)", opt, arg);
+    return 0;
+}
+
+static int u32_opt(const char *opt, const char *arg, uint64_t min, uint64_t max, uint32_t *out)
+{
+    uint64_t v;
+    int rc = lf_cli_u64(CMD, opt, arg, min, max, &v);
+    if (rc == 0)
+        *out = (uint32_t)v;
+    return rc;
+}
+
+/* Parses argv into o (on top of what o holds). in_line: a --repeat-configs line, where
+ * the trace, device, output and mode options are not allowed. */
+static int parse(int argc, char **argv, options *o, int in_line)
+{
+    lf_cli_reset_getopt();
+    int ch, rc = 0;
+    lf_err err;
+    uint64_t v;
+    while (rc == 0 && (ch = getopt_long(argc, argv, "", long_opts, NULL)) != -1) {
+        lf_sim_config *c = &o->c;
+        if (in_line && (ch == O_TRACE || ch == O_DEVICE || ch == O_OUT || ch == O_ABL ||
+                        ch == O_REPEAT || ch == O_JOBS || ch == O_PROFILE || ch == O_HELP))
+            return lf_cli_usage(CMD, "--repeat-configs line: option '%s' belongs on the command line",
+                                argv[optind - 1]);
+        switch (ch) {
+        case O_TRACE: c->trace_path = optarg; break;
+        case O_DEVICE: c->device_path = optarg; break;
+        case O_POLICY: c->policy = optarg; break;
+        case O_LAYOUT:
+            if (lf_layout_parse_kind(optarg, &c->layout, &err))
+                rc = lf_cli_usage(CMD, "--layout: %s", err.msg);
+            break;
+        case O_FRAC:
+            rc = lf_cli_double(CMD, "--dram-fraction", optarg, 1e-9, 1.0, &c->dram_fraction);
+            break;
+        case O_BYTES: rc = size_opt("--dram-bytes", optarg, &c->dram_bytes); break;
+        case O_RANK: rc = u32_opt("--predictor-rank", optarg, 0, 1u << 20, &c->predictor_rank); break;
+        case O_THREADS: rc = u32_opt("--threads", optarg, 1, 65536, &c->threads); break;
+        case O_DTYPE: rc = u32_opt("--dtype-bytes", optarg, 1, 8, &c->dtype_bytes); break;
+        case O_FN: rc = lf_cli_double(CMD, "--fn-rate", optarg, 0, 1, &c->fn_rate); break;
+        case O_FP: rc = lf_cli_double(CMD, "--fp-rate", optarg, 0, 1, &c->fp_rate); break;
+        case O_REC: c->recorded_predictor = 1; break;
+        case O_GAP: rc = size_opt("--max-gap", optarg, &c->max_gap); break;
+        case O_MAXREAD: rc = size_opt("--max-read", optarg, &c->max_read); break;
+        case O_STRAT:
+            if (!strcmp(optarg, "prealloc"))
+                c->dram = LF_DRAM_PREALLOC;
+            else if (!strcmp(optarg, "realloc"))
+                c->dram = LF_DRAM_REALLOC;
+            else
+                rc = lf_cli_usage(CMD, "--dram-strategy '%s': expected prealloc or realloc", optarg);
+            break;
+        case O_TOKENS: rc = u32_opt("--tokens", optarg, 1, UINT32_MAX, &c->n_tokens); break;
+        case O_SEED:
+            rc = lf_cli_u64(CMD, "--seed", optarg, 0, UINT64_MAX, &v);
+            c->seed = v;
+            break;
+        case O_MODEL: c->model = optarg; break;
+        case O_ALIGN: rc = u32_opt("--alignment", optarg, 1, 1u << 30, &c->alignment); break;
+        case O_COLD: rc = u32_opt("--cold-tokens", optarg, 0, UINT32_MAX, &c->cold_tokens); break;
+        case O_PROFILE: c->profile_path = optarg; break;
+        case O_COACT:
+            rc = u32_opt("--coact-profile-tokens", optarg, 0, UINT32_MAX, &c->coact_profile_tokens);
+            break;
+        case O_ABL: o->ablation = 1; break;
+        case O_OUT: o->out = optarg; break;
+        case O_QUIET: o->quiet = 1; break;
+        case O_HELP: o->help = 1; break;
+        case O_REPEAT: o->repeat = optarg; break;
+        case O_JOBS:
+            rc = lf_cli_u64(CMD, "--jobs", optarg, 1, 64, &v);
+            o->jobs = (unsigned)v;
+            break;
+        default: return lf_cli_bad_option(CMD, argc, argv);
+        }
+    }
+    if (rc == 0 && optind < argc)
+        return lf_cli_usage(CMD, "unexpected argument '%s'", argv[optind]);
+    return rc;
+}
+
+static void print_summary(const lf_sim_config *c, const lf_sim_result *r, const char *out)
+{
+    const lf_summary *s = &r->summary;
+    const lf_budget *b = &r->budget;
+    const lf_model *m = &r->model;
+    printf("llmflash sim: %s (%u layers x %u %s, %u-byte weights), %u tokens, device %s\n",
+           m->name, m->n_layers, lf_model_units(m),
+           m->kind == LF_UNITS_EXPERTS ? "experts" : "neurons", r->dtype_bytes, s->n_tokens,
+           lf_kv_get(&r->config, "device_name"));
+    printf("policy %s, layout %s (record %llu B, alignment %u), reads: max gap %llu B, max %llu B, "
+           "%u in flight, DRAM %s\n",
+           c->policy, lf_layout_kind_name(r->layout.kind),
+           (unsigned long long)r->layout.record_bytes, r->layout.alignment,
+           (unsigned long long)c->max_gap, (unsigned long long)c->max_read, c->threads,
+           c->dram == LF_DRAM_REALLOC ? "realloc" : "prealloc");
+    printf("DRAM budget %.3f GB (%.3f of %.3f GB): resident %.3f GB (embeddings %.3f, attention "
+           "%.3f, predictor %.3f), FFN cache %llu units/layer\n",
+           b->budget_bytes / 1e9, (double)b->budget_bytes / b->model_bytes, b->model_bytes / 1e9,
+           b->resident_bytes / 1e9, b->embedding_bytes / 1e9, b->attention_bytes / 1e9,
+           b->predictor_bytes / 1e9, (unsigned long long)b->capacity);
+    printf("predictor: %s", lf_kv_get(&r->config, "predictor"));
+    if (c->fn_rate > 0 || c->fp_rate > 0)
+        printf(" (false negatives %g, false positives %g)", c->fn_rate, c->fp_rate);
+    printf("\n\n%-26s %16s   %-30s\n", "", "cold start", "steady state");
+    char cold[32], steady[32];
+    snprintf(cold, sizeof cold, "(%u token%s)", s->cold_tokens, s->cold_tokens == 1 ? "" : "s");
+    snprintf(steady, sizeof steady, "(%u tokens)", s->steady_tokens);
+    printf("%-26s %16s   %10s %10s %10s  %s\n", "", cold, "mean", "median", "p99", steady);
+    printf("%-26s %16.3f   %10.3f %10.3f %10.3f\n", "total ms/token", s->cold_total_ms,
+           s->mean_total_ms, s->median_total_ms, s->p99_total_ms);
+    printf("%-26s %16.3f   %10.3f %10.3f %10.3f\n", "  I/O ms", s->cold_io_ms, s->mean_io_ms,
+           s->median_io_ms, s->p99_io_ms);
+    printf("%-26s %16.3f   %10.3f\n", "  memory ms", s->cold_mem_ms, s->mean_mem_ms);
+    printf("%-26s %16.3f   %10.3f\n", "  compute ms", s->cold_compute_ms, s->mean_compute_ms);
+    printf("%-26s %16.3f   %10.3f\n", "flash->DRAM MB/token", s->cold_bytes_read / 1e6,
+           s->mean_bytes_read / 1e6);
+    printf("%-26s %16s   %10.1f   (mean read %.1f KiB, %.2f GB/s effective)\n", "reads/token", "",
+           s->mean_reads, s->mean_read_bytes / 1024, s->flash_gbps);
+    printf("%-26s %16s   %10.1f / %.1f   (hit rate %.3f)\n", "loads / evictions per token", "",
+           s->mean_loads, s->mean_evictions, s->hit_rate);
+    printf("%-26s %16s   %10.3f   (%.1f copy ops)\n", "DRAM copies MB/token", "",
+           s->mean_bytes_copied / 1e6, s->mean_copy_ops);
+    printf("%-26s %16s   %10.3f   (max %.3f)\n", "FFN cache GB", "", s->mean_resident_bytes / 1e9,
+           s->max_resident_bytes / 1e9);
+    if (c->fn_rate > 0 || c->fp_rate > 0 || c->recorded_predictor)
+        printf("%-26s %16s   %10.1f / %.1f\n", "false pos / neg per token", "", s->mean_false_pos,
+               s->mean_false_neg);
+    printf("%-26s %16s   %10.2f\n", "tokens/s", "", s->tokens_per_s);
+    if (out)
+        printf("\nresults: %s\n", out);
+}
+
+static int load_inputs(const options *o, lf_trace *trace, lf_trace *profile, int *has_profile,
+                       lf_device *dev)
+{
+    lf_err err;
+    if (!o->c.trace_path)
+        return lf_cli_usage(CMD, "--trace is required");
+    if (!o->c.device_path)
+        return lf_cli_usage(CMD, "--device is required (e.g. costmodel/devices/m1max.conf)");
+    if (lf_device_load(o->c.device_path, dev, &err))
+        return lf_cli_error(CMD, &err);
+    if (lf_trace_read(o->c.trace_path, trace, &err))
+        return lf_cli_error(CMD, &err);
+    *has_profile = 0;
+    if (o->c.profile_path) {
+        if (lf_trace_read(o->c.profile_path, profile, &err)) {
+            lf_trace_free(trace);
+            return lf_cli_error(CMD, &err);
+        }
+        *has_profile = 1;
+    }
+    return 0;
+}
+
+static int run_ablation(const options *o, const lf_trace *t, const lf_device *dev)
+{
+    lf_err err;
+    lf_ablation_row rows[LF_ABLATION_ROWS];
+    if (lf_ablation_run(&o->c, t, dev, rows, &err))
+        return lf_cli_error(CMD, &err);
+    if (!o->quiet) {
+        printf("Ablation (steady-state means per token; trace %s, device %s)\n\n", o->c.trace_path,
+               dev->name);
+        lf_ablation_format_md(stdout, rows, LF_ABLATION_ROWS);
+    }
+    if (o->out) {
+        char csv[4200], md[4200];
+        snprintf(csv, sizeof csv, "%s/ablation.csv", o->out);
+        snprintf(md, sizeof md, "%s/ablation.md", o->out);
+        if (lf_mkdirs(o->out, &err) || lf_ablation_write(csv, md, rows, LF_ABLATION_ROWS, &err))
+            return lf_cli_error(CMD, &err);
+        if (!o->quiet)
+            printf("\nwritten: %s, %s\n", csv, md);
+    }
+    return LF_EXIT_OK;
+}
+
+/* Splits a line on blanks into argv (argv[0] = "sim"); the line is modified in place. */
+static int split_line(char *line, char **argv, int cap)
+{
+    int n = 0;
+    argv[n++] = (char *)CMD;
+    for (char *tok = strtok(line, " \t\r\n"); tok && n < cap - 1; tok = strtok(NULL, " \t\r\n"))
+        argv[n++] = tok;
+    argv[n] = NULL;
+    return n;
+}
+
+static int run_repeat(const options *o, const lf_trace *t, const lf_trace *prof,
+                      const lf_device *dev)
+{
+    lf_err err;
+    char *text = NULL;
+    size_t len;
+    if (lf_read_file(o->repeat, &text, &len, &err))
+        return lf_cli_error(CMD, &err);
+    size_t n = 0, cap = 16;
+    lf_sim_config *cfg = malloc(cap * sizeof *cfg);
+    int rc = cfg ? 0 : LF_EXIT_FAIL, lineno = 0;
+    for (char *save = NULL, *line = strtok_r(text, "\n", &save); line && rc == 0;
+         line = strtok_r(NULL, "\n", &save)) {
+        lineno++;
+        char *p = line + strspn(line, " \t");
+        if (*p == '\0' || *p == '#')
+            continue;
+        char *argv[64];
+        int argc = split_line(p, argv, 64);
+        options lo = *o;
+        if ((rc = parse(argc, argv, &lo, 1)) != 0) {
+            fprintf(stderr, "llmflash sim: in %s line %d\n", o->repeat, lineno);
+            break;
+        }
+        if (n == cap) {
+            lf_sim_config *q = realloc(cfg, 2 * cap * sizeof *cfg);
+            if (!q) {
+                rc = LF_EXIT_FAIL;
+                break;
+            }
+            cfg = q;
+            cap *= 2;
+        }
+        cfg[n++] = lo.c;
+    }
+    lf_sim_result *res = rc ? NULL : calloc(n ? n : 1, sizeof *res);
+    int *rcs = rc ? NULL : calloc(n ? n : 1, sizeof *rcs);
+    lf_err *errs = rc ? NULL : calloc(n ? n : 1, sizeof *errs);
+    if (rc == 0 && (!res || !rcs || !errs))
+        rc = LF_EXIT_FAIL;
+    if (rc == 0) {
+        double t0 = lf_now();
+        lf_sim_run_many(cfg, n, o->jobs ? o->jobs : 1, t, prof, dev, res, rcs, errs);
+        double wall = lf_now() - t0;
+        int header_done = 0;
+        for (size_t i = 0; i < n; i++) {
+            if (rcs[i]) {
+                fprintf(stderr, "llmflash sim: configuration %zu (%s): error: %s\n", i + 1,
+                        cfg[i].policy, errs[i].msg);
+                rc = LF_EXIT_FAIL;
+                continue;
+            }
+            if (!o->quiet) {
+                if (!header_done)
+                    lf_results_summary_row(stdout, "sim", &res[i].summary, &res[i].config, 1);
+                header_done = 1;
+                lf_results_summary_row(stdout, "sim", &res[i].summary, &res[i].config, 0);
+            }
+            if (o->out) {
+                char dir[4200];
+                snprintf(dir, sizeof dir, "%s/cfg-%03zu", o->out, i + 1);
+                if (lf_sim_write(dir, &cfg[i], &res[i], &err)) {
+                    rc = lf_cli_error(CMD, &err);
+                }
+            }
+        }
+        fprintf(stderr, "llmflash sim: %zu configurations in %.2f s on %u job(s)\n", n, wall,
+                o->jobs ? o->jobs : 1);
+    }
+    for (size_t i = 0; res && i < n; i++)
+        lf_sim_result_free(&res[i]);
+    free(res);
+    free(rcs);
+    free(errs);
+    free(cfg);
+    free(text);
+    return rc;
+}
+
+int cmd_sim(int argc, char **argv)
+{
+    options o;
+    memset(&o, 0, sizeof o);
+    lf_sim_config_defaults(&o.c);
+    int rc = parse(argc, argv, &o, 0);
+    if (rc)
+        return rc;
+    if (o.help) {
+        usage(stdout);
+        return LF_EXIT_OK;
+    }
+    if (o.ablation && o.repeat)
+        return lf_cli_usage(CMD, "--ablation and --repeat-configs do not go together");
+    if (o.c.recorded_predictor && (o.c.fn_rate > 0 || o.c.fp_rate > 0))
+        return lf_cli_usage(CMD, "--recorded-predictor and --fn-rate/--fp-rate do not go together");
+    lf_trace trace, profile;
+    lf_device dev;
+    int has_profile;
+    if ((rc = load_inputs(&o, &trace, &profile, &has_profile, &dev)))
+        return rc;
+    const lf_trace *prof = has_profile ? &profile : NULL;
+    lf_err err;
+    if (o.ablation) {
+        rc = run_ablation(&o, &trace, &dev);
+    } else if (o.repeat) {
+        rc = run_repeat(&o, &trace, prof, &dev);
+    } else {
+        lf_sim_result r;
+        if (lf_sim_run(&o.c, &trace, prof, &dev, &r, &err)) {
+            rc = lf_cli_error(CMD, &err);
+        } else {
+            if (o.out && lf_sim_write(o.out, &o.c, &r, &err))
+                rc = lf_cli_error(CMD, &err);
+            if (rc == 0 && !o.quiet)
+                print_summary(&o.c, &r, o.out);
+            lf_sim_result_free(&r);
+        }
+    }
+    lf_trace_free(&trace);
+    if (has_profile)
+        lf_trace_free(&profile);
+    return rc;
+}

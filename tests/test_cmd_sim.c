@@ -1,0 +1,241 @@
+/* Tests of `llmflash sim`: a hand-made trace and device through the binary (run folder,
+ * hand-computed rows, budget refusals, usage errors, the ablation, --repeat-configs,
+ * determinism). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lf_fs.h"
+#include "lf_test.h"
+#include "lf_trace.h"
+
+static const char *trace_path, *dev_path;
+
+/* One layer, 8 units, d_model 4 (custom:1,4,8), tokens {1,2,5} {2,3} {5,6,7} {1}. */
+static int setup(void **st)
+{
+    (void)st;
+    lf_err err;
+    lf_trace t;
+    if (lf_trace_init_shape(&t, LF_UNITS_NEURONS, "custom:1,4,8", 1, 4, 8, 0, 2, 0, 0, &err))
+        return -1;
+    const uint32_t a[] = {1, 2, 5}, b[] = {2, 3}, c[] = {5, 6, 7}, d[] = {1};
+    const uint32_t *sets[] = {a, b, c, d};
+    const uint32_t ns[] = {3, 2, 3, 1};
+    for (int i = 0; i < 4; i++)
+        if (lf_trace_append_layer(&t, 0, sets[i], ns[i], NULL, &err) ||
+            lf_trace_end_token(&t, i, &err))
+            return -1;
+    static char tp[1200], dp[1200];
+    snprintf(tp, sizeof tp, "%s", lf_test_path("tiny.h5"));
+    snprintf(dp, sizeof dp, "%s", lf_test_path("hand.conf"));
+    int rc = lf_trace_write(&t, tp, &err);
+    lf_trace_free(&t);
+    if (rc) {
+        fprintf(stderr, "%s\n", err.msg);
+        return -1;
+    }
+    /* 1 ms per read + 16 B/us per stream; DRAM 1 us per op + 16 B/us. */
+    const char *conf = "name = hand\nflash_latency_s = 1e-3\nflash_stream_bw = 16e6\n"
+                       "flash_max_bw = 1e18\nflash_max_iops = 1e18\nflash_alignment = 16\n"
+                       "dram_copy_bw = 16e6\ndram_op_s = 1e-6\ndram_alloc_s = 1e-4\n"
+                       "compute_flops = 1e9\nmem_bw = 1e18\n";
+    lf_test_write(dp, conf, strlen(conf));
+    trace_path = tp;
+    dev_path = dp;
+    return 0;
+}
+
+static char *slurp(const char *dir, const char *name)
+{
+    char p[1400], *d = NULL;
+    size_t n;
+    lf_err err;
+    snprintf(p, sizeof p, "%s/%s", dir, name);
+    if (lf_read_file(p, &d, &n, &err))
+        return NULL;
+    return d;
+}
+
+#define BASE "sim --trace %s --device %s --predictor-rank 0 --dram-fraction 1 --max-read 0 --threads 1 "
+
+/* window k=2, bundled 16-byte records: loads 3,1,2,1 -> reads = loads, bytes 16 each;
+ * evictions 0,0,1,2; prealloc copies 0,0,1,2. */
+static void test_run_folder(void **st)
+{
+    (void)st;
+    const char *out = lf_test_path("r1");
+    char *o, *e;
+    int rc = lf_test_run(&o, &e, BASE "--policy window:k=2 --layout bundled --out %s", trace_path,
+                         dev_path, out);
+    if (rc)
+        fprintf(stderr, "%s%s", o, e);
+    assert_int_equal(rc, 0);
+    assert_non_null(strstr(o, "cold start"));
+    assert_non_null(strstr(o, "steady state"));
+    assert_non_null(strstr(o, "(3 tokens)"));
+    free(o);
+    free(e);
+    char *tok = slurp(out, "tokens.csv");
+    assert_non_null(tok);
+    /* token,io_ms,mem_ms,compute_ms,total_ms,bytes_read,reads,mean_read_bytes,loads,
+     * evictions,hits,misses,... ; t2: io 2 reads -> 2.002 ms, one move -> 0.002 ms */
+    assert_non_null(strstr(tok, "\n0,3.003,0,"));
+    assert_non_null(strstr(tok, ",48,3,16,3,0,0,3,"));
+    assert_non_null(strstr(tok, "\n2,2.002,0.002,"));
+    assert_non_null(strstr(tok, ",32,2,16,2,1,1,2,"));
+    assert_non_null(strstr(tok, ",16,1,16,1,2,0,1,"));
+    free(tok);
+    char *cfg = slurp(out, "config.conf");
+    assert_non_null(strstr(cfg, "policy = window:k=2\n"));
+    assert_non_null(strstr(cfg, "layout = bundled\n"));
+    assert_non_null(strstr(cfg, "capacity = 8\n")); /* (256 - 128) / 16 */
+    assert_non_null(strstr(cfg, "record_bytes = 16\n"));
+    free(cfg);
+    char *done = slurp(out, "done");
+    assert_non_null(done);
+    free(done);
+    char *meta = slurp(out, "meta.json");
+    assert_non_null(strstr(meta, "\"trace_sha256\""));
+    free(meta);
+}
+
+static void test_budget_refusals(void **st)
+{
+    (void)st;
+    char *o, *e;
+    /* The default predictor (rank 128: 3072 B) does not fit a 256-byte model's budget. */
+    int rc = lf_test_run(&o, &e, "sim --trace %s --device %s", trace_path, dev_path);
+    assert_int_equal(rc, 1);
+    assert_non_null(strstr(e, "resident part"));
+    free(o);
+    free(e);
+    /* Budget 0.6 * 256 = 153 B: 25 B for the FFN cache, 1 unit; sparse wants 3. */
+    rc = lf_test_run(&o, &e, "sim --trace %s --device %s --predictor-rank 0 --dram-fraction 0.6 "
+                     "--policy sparse",
+                     trace_path, dev_path);
+    assert_int_equal(rc, 1);
+    assert_non_null(strstr(e, "sparse"));
+    free(o);
+    free(e);
+}
+
+static void test_usage_errors(void **st)
+{
+    (void)st;
+    char *o, *e;
+    assert_int_equal(lf_test_run(&o, &e, "sim --bogus"), 2);
+    assert_non_null(strstr(e, "--bogus"));
+    free(o);
+    free(e);
+    assert_int_equal(lf_test_run(&o, &e, "sim --device %s", dev_path), 2);
+    assert_non_null(strstr(e, "--trace"));
+    free(o);
+    free(e);
+    assert_int_equal(lf_test_run(&o, &e, BASE "--layout rows", trace_path, dev_path), 2);
+    assert_non_null(strstr(e, "split, bundled, coact"));
+    free(o);
+    free(e);
+    assert_int_equal(lf_test_run(&o, &e, BASE "--fn-rate 2", trace_path, dev_path), 2);
+    free(o);
+    free(e);
+    assert_int_equal(lf_test_run(&o, &e, BASE "--policy nosuch", trace_path, dev_path), 1);
+    assert_non_null(strstr(e, "window"));
+    free(o);
+    free(e);
+    assert_int_equal(lf_test_run(&o, &e, "sim --trace %s/none.h5 --device %s",
+                                 lf_test_dir(), dev_path), 1);
+    assert_non_null(strstr(e, "none.h5"));
+    free(o);
+    free(e);
+    assert_int_equal(lf_test_run(&o, &e, "sim --help"), 0);
+    assert_non_null(strstr(o, "example"));
+    free(o);
+    free(e);
+}
+
+/* Naive reads the whole model per token: the FFN, whose 8-byte split vectors are padded
+ * to 16 (256 B), + attention 128 B (streamed) = 384 B. Hybrid at a 0.75 budget: 192 B
+ * - 128 B of attention = 64 B of FFN pinned (fraction 0.5); units 4..7 are read every
+ * token: 4 * 2 * 16 = 128 B. */
+static void test_ablation(void **st)
+{
+    (void)st;
+    const char *out = lf_test_path("abl");
+    char *o, *e;
+    int rc = lf_test_run(&o, &e, BASE "--ablation --dram-fraction 0.75 --out %s", trace_path, dev_path, out);
+    if (rc)
+        fprintf(stderr, "%s", e);
+    assert_int_equal(rc, 0);
+    assert_non_null(strstr(o, "+ bundling"));
+    free(o);
+    free(e);
+    char *csv = slurp(out, "ablation.csv");
+    assert_non_null(csv);
+    int lines = 0;
+    for (char *c = csv; *c; c++)
+        lines += *c == '\n';
+    assert_int_equal(lines, 6);
+    assert_non_null(strstr(csv, "\"naive\",\"naive\",split,0,3.84e-07,"));
+    assert_non_null(strstr(csv, "\"hybrid\",\"hybrid:fraction=0.500000\",split,1.92e-07,1.28e-07,"));
+    free(csv);
+    char *md = slurp(out, "ablation.md");
+    assert_non_null(strstr(md, "| + windowing |"));
+    free(md);
+}
+
+static void test_repeat_and_determinism(void **st)
+{
+    (void)st;
+    const char *grid = lf_test_path("grid.txt");
+    const char *g = "# two configurations\n--policy window:k=2 --layout split\n\n"
+                    "--policy sparse --fn-rate 0.3 --fp-rate 0.3 --seed 5\n";
+    lf_test_write(grid, g, strlen(g));
+    const char *out = lf_test_path("rep");
+    char *o, *e;
+    int rc = lf_test_run(&o, &e, BASE "--repeat-configs %s --jobs 2 --out %s", trace_path,
+                         dev_path, grid, out);
+    assert_int_equal(rc, 0);
+    int lines = 0;
+    for (char *c = o; *c; c++)
+        lines += *c == '\n';
+    assert_int_equal(lines, 3); /* header + 2 rows */
+    assert_non_null(strstr(e, "2 configurations"));
+    free(o);
+    free(e);
+    char p[1400];
+    snprintf(p, sizeof p, "%s/cfg-002", out);
+    char *a = slurp(p, "tokens.csv");
+    assert_non_null(a);
+    /* The same configuration on its own gives the same rows. */
+    const char *solo = lf_test_path("solo");
+    rc = lf_test_run(&o, &e, BASE "--policy sparse --fn-rate 0.3 --fp-rate 0.3 --seed 5 --out %s",
+                     trace_path, dev_path, solo);
+    assert_int_equal(rc, 0);
+    free(o);
+    free(e);
+    char *b = slurp(solo, "tokens.csv");
+    assert_string_equal(a, b);
+    free(a);
+    free(b);
+    /* A bad line names the file and line. */
+    const char *bad = "--policy lru\n--trace x.h5\n";
+    lf_test_write(grid, bad, strlen(bad));
+    rc = lf_test_run(&o, &e, BASE "--repeat-configs %s", trace_path, dev_path, grid);
+    assert_int_equal(rc, 2);
+    assert_non_null(strstr(e, "line 2"));
+    free(o);
+    free(e);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_run_folder),
+        cmocka_unit_test(test_budget_refusals),
+        cmocka_unit_test(test_usage_errors),
+        cmocka_unit_test(test_ablation),
+        cmocka_unit_test(test_repeat_and_determinism),
+    };
+    return cmocka_run_group_tests(tests, setup, NULL);
+}
