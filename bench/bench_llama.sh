@@ -1,6 +1,7 @@
 #!/bin/sh
 # The real-model commands on stories260K (../shared/data): dense generation speed,
-# recording overhead, predictor build + scoring time. Medians of 5 runs, target beside.
+# recording overhead, predictor build + scoring time, the FFN streamed from flash.
+# Medians of 5 runs, target beside.
 # Skips (exit 0, one line) when ../shared/data is absent.
 set -u
 B="${LLMFLASH:-build/llmflash}"
@@ -31,3 +32,10 @@ done | median | awk '{printf "trace record (512 tokens, HDF5 written): %.3f s   
 for i in 1 2 3 4 5; do
   secs "$B" trace predict $CK --trace "$T/r.h5" --rank 4,8,16,32,64 -o "$T/p.h5"
 done | median | awk '{printf "trace predict (svd, 5 ranks, 512 tokens): %.3f s   target <= 2 s\n", $1}'
+
+"$B" weights make $CK --file "$T/s.w" >/dev/null || exit 1
+for i in 1 2 3 4 5; do
+  secs "$B" generate $CK $TK --steps 256 --weights "$T/s.w" --threshold 0.1 --relative
+done | median | awk '{printf "generate --weights (FFN from flash, O_DIRECT, rel 0.1, window k=4, 256 positions): %.0f positions/s   target >= 50/s\n", 256 / $1}'
+"$B" generate $CK $TK --steps 256 --weights "$T/s.w" --threshold 0.1 --relative | \
+  sed -n 's/^stream: positions=\([0-9]*\) identical=\([0-9]*\).*/streamed vs dense, rel 0.1: \2 of \1 positions agree   target >= 90% of them/p'
