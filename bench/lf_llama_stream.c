@@ -10,6 +10,7 @@
 #include "lf_exec.h"
 #include "lf_llama_rec.h"
 #include "lf_llama_weights.h"
+#include "lf_lowrank.h"
 #include "lf_simrun.h"
 #include "lf_weights.h"
 
@@ -90,6 +91,56 @@ static int dense_run(lf_llama *m, const char *model, const int32_t *prompt, uint
     return rc;
 }
 
+typedef struct {
+    float *x; /* [layer][token][dim] */
+    uint32_t n_tokens, dim;
+} xs_ctx;
+
+static int keep_x(void *ctx, uint32_t layer, uint32_t tok, const float *x, const float *h,
+                  lf_err *err)
+{
+    (void)h;
+    (void)err;
+    xs_ctx *c = ctx;
+    memcpy(c->x + ((size_t)layer * c->n_tokens + tok) * c->dim, x, c->dim * sizeof(float));
+    return LF_OK;
+}
+
+/* The rank-r SVD predictor's sets for every layer, stored as the trace's predicted sets
+ * (so the replay loads them), scored against the rule's sets. */
+static int predict_sets(lf_llama *m, lf_trace *t, const lf_llama_stream_opts *o,
+                        lf_llama_stream_result *r, lf_err *err)
+{
+    xs_ctx c = {malloc((size_t)t->n_layers * t->n_tokens * m->cfg.dim * sizeof(float)),
+                t->n_tokens, m->cfg.dim};
+    if (!c.x)
+        return lf_fail(err, LF_ENOMEM, "stream: out of memory for the FFN inputs");
+    int rc = lf_llama_replay(m, t->tokens, t->n_tokens, keep_x, &c, err);
+    lf_lowrank_select sel = {o->threshold, o->relative,
+                             o->predictor_scale > 0 ? o->predictor_scale : 1.0, 0};
+    lf_lowrank_stats st = {0};
+    for (uint32_t l = 0; l < t->n_layers && !rc; l++) {
+        lf_llama_ffn f;
+        lf_llama_ffn_weights(m, l, &f);
+        lf_lowrank p;
+        lf_lowrank_sets sets = {0};
+        rc = lf_lowrank_from_weights(&p, f.w1, f.w3, m->cfg.dim, m->cfg.hidden_dim,
+                                     o->predictor_rank, err);
+        if (rc)
+            break;
+        rc = lf_lowrank_eval(&p, t, l, c.x + (size_t)l * t->n_tokens * c.dim, 0, t->n_tokens,
+                             &sel, &st, &sets, err);
+        lf_lowrank_free(&p);
+        if (!rc && !(rc = lf_trace_set_pred(t, l, sets.indptr, sets.index, sets.nnz, err)))
+            memset(&sets, 0, sizeof sets); /* the trace owns them */
+        lf_lowrank_sets_free(&sets);
+    }
+    free(c.x);
+    r->pred_recall = st.n_true ? (double)st.tp / st.n_true : 1.0;
+    r->pred_precision = st.n_pred ? (double)st.tp / st.n_pred : 1.0;
+    return rc;
+}
+
 static void totals(const lf_sim_result *res, const lf_trace *t, const lf_weights *w,
                    lf_llama_stream_result *r)
 {
@@ -139,7 +190,10 @@ int lf_llama_stream(lf_llama *m, const int32_t *prompt, uint32_t n_prompt,
     }
     lf_llama_stream_opts so = *o;
     so.steps = steps;
+    r->pred_recall = r->pred_precision = 1.0;
     if ((rc = dense_run(m, model.name, prompt, n_prompt, &so, &t, logits, r, err)))
+        goto done;
+    if (o->predictor_rank && (rc = predict_sets(m, &t, o, r, err)))
         goto done;
     if ((rc = lf_weights_open(o->weights, &w, err)) || (rc = lf_weights_check_trace(&w, &t, err)))
         goto done;
@@ -165,7 +219,8 @@ int lf_llama_stream(lf_llama *m, const int32_t *prompt, uint32_t n_prompt,
     cfg.model = model.name;
     cfg.policy = o->policy ? o->policy : "window:k=4";
     cfg.dram_fraction = o->dram_fraction > 0 ? o->dram_fraction : 1.0;
-    cfg.predictor_rank = 0; /* the sets are the rule's own (a perfect predictor) */
+    cfg.predictor_rank = o->predictor_rank; /* 0: the rule's own sets (a perfect predictor) */
+    cfg.recorded_predictor = o->predictor_rank > 0;
     cfg.threads = ec.inflight;
     cfg.layout = w.h.layout;
     cfg.dtype_bytes = lf_dtype_bytes(w.h.dtype);

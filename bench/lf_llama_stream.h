@@ -20,6 +20,9 @@ typedef struct {
     double threshold;     /* the neurons a token needs: the recording rule on the dense h */
     int relative;
     uint32_t steps;       /* positions, as lf_llama_generate */
+    uint32_t predictor_rank;  /* 0: load the rule's sets (a perfect predictor); else load
+                               * the sets of the rank-r SVD predictor (lf_lowrank) */
+    double predictor_scale;   /* its threshold multiplier (0 = 1) */
 } lf_llama_stream_opts;
 
 typedef struct {
@@ -37,6 +40,7 @@ typedef struct {
     uint64_t dense_bytes;  /* reading every layer's whole FFN region for every position */
     double io_ms, mem_ms, compute_ms; /* FFN stream totals, measured */
     double mean_resident;  /* neurons resident per layer after a step, mean */
+    double pred_recall, pred_precision; /* the predictor's sets against the rule's (1 if none) */
 } lf_llama_stream_result;
 
 /* Runs the dense model greedily from `prompt` (recording, per position and layer, the

@@ -56,7 +56,11 @@ static void help(void)
            "  --relative          X relative to the largest |h| of the token and layer\n"
            "  --engine E          I/O engine: psync (O_DIRECT, default), io_uring, buffered\n"
            "  --inflight N        reads in flight (default 4)\n"
-           "  --dram-fraction F   DRAM budget as a fraction of the model (default 1)\n\n"
+           "  --dram-fraction F   DRAM budget as a fraction of the model (default 1)\n"
+           "  --predictor-rank R  load the sets of a rank-R SVD predictor of the gate and up\n"
+           "                      projections ('trace predict --method svd') instead of the\n"
+           "                      threshold's exact sets: real predictor errors\n"
+           "  --predictor-scale S its threshold multiplier (default 1; < 1 raises recall)\n\n"
            "example:\n"
            "  llmflash generate --checkpoint ../shared/data/stories260K.bin \\\n"
            "      --tokenizer ../shared/data/tok512.bin --prompt \"Once upon a time\" --steps 128\n");
@@ -99,6 +103,8 @@ static void print_stream(const lf_tok *tok, const lf_llama_stream_result *r, int
            (unsigned long long)r->dense_bytes,
            r->dense_bytes ? 1.0 - (double)r->bytes_read / (double)r->dense_bytes : 0.0,
            r->mean_resident, r->io_ms, r->mem_ms, r->compute_ms);
+    printf("stream: predictor_recall=%.4f predictor_precision=%.4f\n", r->pred_recall,
+           r->pred_precision);
 }
 
 int cmd_generate(int argc, char **argv)
@@ -118,6 +124,7 @@ int cmd_generate(int argc, char **argv)
         {"policy", required_argument, 0, 'P'},      {"threshold", required_argument, 0, 'x'},
         {"relative", no_argument, 0, 'r'},          {"engine", required_argument, 0, 'e'},
         {"inflight", required_argument, 0, 'f'},    {"dram-fraction", required_argument, 0, 'd'},
+        {"predictor-rank", required_argument, 0, 'R'}, {"predictor-scale", required_argument, 0, 'S'},
         {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0}};
     lf_cli_reset_getopt();
@@ -141,6 +148,11 @@ int cmd_generate(int argc, char **argv)
             u = lf_cli_u64(CMD, "--inflight", optarg, 1, 4096, &inflight);
             so.inflight = (uint32_t)inflight;
             break;
+        case 'R':
+            u = lf_cli_u64(CMD, "--predictor-rank", optarg, 1, 1u << 20, &inflight);
+            so.predictor_rank = (uint32_t)inflight;
+            break;
+        case 'S': u = lf_cli_double(CMD, "--predictor-scale", optarg, 0, 1e6, &so.predictor_scale); break;
         case 'h': help(); return LF_EXIT_OK;
         default: return lf_cli_bad_option(CMD, argc, argv);
         }
@@ -154,9 +166,10 @@ int cmd_generate(int argc, char **argv)
     if (so.weights && temperature != 0.0)
         return lf_cli_usage(CMD, "--weights runs greedy decoding: drop --temperature");
     if (!so.weights && (so.policy || so.engine || so.inflight || so.threshold > 0 ||
-                        so.relative || so.dram_fraction > 0))
-        return lf_cli_usage(CMD, "--policy, --threshold, --relative, --engine, --inflight and "
-                                 "--dram-fraction need --weights");
+                        so.relative || so.dram_fraction > 0 || so.predictor_rank ||
+                        so.predictor_scale > 0))
+        return lf_cli_usage(CMD, "--policy, --threshold, --relative, --engine, --inflight, "
+                                 "--dram-fraction and --predictor-* need --weights");
     if (so.relative && so.threshold > 1)
         return lf_cli_usage(CMD, "--threshold %g with --relative: expected 0..1", so.threshold);
     so.steps = (uint32_t)steps;

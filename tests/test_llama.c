@@ -588,6 +588,32 @@ static void test_streamed_generation(void **st)
     assert_true(share > 0.5 && share < 1.0);
     assert_true(logit > 1e-3);
     free(out);
+    /* the exact (rank 64 = d_model) SVD predictor loads the rule's own sets: the same run */
+    char *o2;
+    assert_int_equal(lf_test_run(&o2, NULL, "generate --checkpoint %s --tokenizer %s --prompt "
+                                 "'%s' --steps 128 --weights %s --engine buffered --threshold 0.1 "
+                                 "--relative --policy window:k=2,capacity=172 --predictor-rank 64",
+                                 ck, tk, f.prompt, wp), 0);
+    assert_non_null(strstr(o2, "predictor_recall=1.0000 predictor_precision=1.0000"));
+    out = NULL;
+    assert_int_equal(lf_test_run(&out, NULL, "generate --checkpoint %s --tokenizer %s --prompt "
+                                 "'%s' --steps 128 --weights %s --engine buffered --threshold 0.1 "
+                                 "--relative --policy window:k=2,capacity=172", ck, tk, f.prompt,
+                                 wp), 0);
+    const char *a = strstr(out, "stream: positions="), *b = strstr(o2, "stream: positions=");
+    assert_non_null(a);
+    assert_non_null(b);
+    assert_memory_equal(a, b, strcspn(a, "\n"));
+    free(out);
+    free(o2);
+    /* rank 8 makes real errors */
+    assert_int_equal(lf_test_run(&out, NULL, "generate --checkpoint %s --tokenizer %s --prompt "
+                                 "'%s' --steps 64 --weights %s --engine buffered --threshold 0.1 "
+                                 "--relative --policy window:k=2,capacity=172 --predictor-rank 8",
+                                 ck, tk, f.prompt, wp), 0);
+    double rec = atof(strstr(out, "predictor_recall=") + 17);
+    assert_true(rec > 0.2 && rec < 0.9);
+    free(out);
     /* a weights file of pseudo-random values is refused */
     const char *rp = lf_test_path("random.w");
     assert_int_equal(lf_test_run(NULL, NULL, "weights make --model stories260k --dtype fp32 "
