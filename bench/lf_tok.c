@@ -147,7 +147,8 @@ static int push_codepoint(const lf_tok *t, const char *cp, size_t n, int32_t *id
         id = lf_tok_lookup(t, name);
         if (id < 0)
             return lf_fail(err, LF_EFORMAT, "tokenizer: byte 0x%02X is neither in a known "
-                           "piece nor a <0x%02X> token", (unsigned char)cp[i], (unsigned char)cp[i]);
+                           "piece nor a <0x%02X> token", (unsigned char)cp[i],
+                           (unsigned char)cp[i]);
         ids[(*k)++] = id;
     }
     return LF_OK;

@@ -77,7 +77,7 @@ float lf_weights_bias(const lf_weights_header *h, uint32_t layer, uint32_t unit)
 }
 
 /* Stores vector `part` of `unit` at dst in the file's dtype; tmp holds n floats. The values
- * are the seed's, or the caller's (spec->values: a real model's weights). */
+ * are the seed's, or fn's (a real model's weights, lf_weights_make_from). */
 static void store_vector(const lf_weights_header *h, lf_weights_values_fn fn, void *ctx,
                          uint32_t layer, uint32_t unit, uint32_t part, unsigned char *dst, float *tmp)
 {

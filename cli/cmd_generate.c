@@ -39,7 +39,7 @@ static void help(void)
            "  --print-ids         print the token ids (space-separated, BOS first) instead of\n"
            "                      the text\n\n"
            "streaming the FFN from flash (greedy only):\n"
-           "  --weights W         weights file made by 'llmflash weights make --checkpoint M.bin'.\n"
+           "  --weights W         weights file made by 'llmflash weights make --checkpoint'.\n"
            "                      The dense model runs first and records, per position and\n"
            "                      layer, the neurons whose |h| passes the threshold; then the\n"
            "                      model runs again on the same tokens with attention and\n"
@@ -63,7 +63,13 @@ static void help(void)
            "  --predictor-scale S its threshold multiplier (default 1; < 1 raises recall)\n\n"
            "example:\n"
            "  llmflash generate --checkpoint ../shared/data/stories260K.bin \\\n"
-           "      --tokenizer ../shared/data/tok512.bin --prompt \"Once upon a time\" --steps 128\n");
+           "      --tokenizer ../shared/data/tok512.bin --prompt \"Once upon a time\" \\\n"
+           "      --steps 128\n"
+           "  llmflash weights make --checkpoint ../shared/data/stories260K.bin \\\n"
+           "      --file /var/tmp/s260k.w\n"
+           "  llmflash generate --checkpoint ../shared/data/stories260K.bin \\\n"
+           "      --tokenizer ../shared/data/tok512.bin --steps 256 --weights /var/tmp/s260k.w \\\n"
+           "      --threshold 0.1 --relative --policy window:k=4\n");
 }
 
 /* Prints a decoded piece, skipping single bytes that are control codes (as run.c). */
@@ -124,7 +130,8 @@ int cmd_generate(int argc, char **argv)
         {"policy", required_argument, 0, 'P'},      {"threshold", required_argument, 0, 'x'},
         {"relative", no_argument, 0, 'r'},          {"engine", required_argument, 0, 'e'},
         {"inflight", required_argument, 0, 'f'},    {"dram-fraction", required_argument, 0, 'd'},
-        {"predictor-rank", required_argument, 0, 'R'}, {"predictor-scale", required_argument, 0, 'S'},
+        {"predictor-rank", required_argument, 0, 'R'},
+        {"predictor-scale", required_argument, 0, 'S'},
         {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0}};
     lf_cli_reset_getopt();
@@ -143,7 +150,9 @@ int cmd_generate(int argc, char **argv)
         case 'e': so.engine = optarg; break;
         case 'r': so.relative = 1; break;
         case 'x': u = lf_cli_double(CMD, "--threshold", optarg, 0, 1e30, &so.threshold); break;
-        case 'd': u = lf_cli_double(CMD, "--dram-fraction", optarg, 1e-9, 1, &so.dram_fraction); break;
+        case 'd':
+            u = lf_cli_double(CMD, "--dram-fraction", optarg, 1e-9, 1, &so.dram_fraction);
+            break;
         case 'f':
             u = lf_cli_u64(CMD, "--inflight", optarg, 1, 4096, &inflight);
             so.inflight = (uint32_t)inflight;
@@ -152,7 +161,9 @@ int cmd_generate(int argc, char **argv)
             u = lf_cli_u64(CMD, "--predictor-rank", optarg, 1, 1u << 20, &inflight);
             so.predictor_rank = (uint32_t)inflight;
             break;
-        case 'S': u = lf_cli_double(CMD, "--predictor-scale", optarg, 0, 1e6, &so.predictor_scale); break;
+        case 'S':
+            u = lf_cli_double(CMD, "--predictor-scale", optarg, 0, 1e6, &so.predictor_scale);
+            break;
         case 'h': help(); return LF_EXIT_OK;
         default: return lf_cli_bad_option(CMD, argc, argv);
         }

@@ -39,7 +39,8 @@ static void help(void)
            "  count  the top-n neurons by |score|, n = the recorded set's size (an oracle on\n"
            "         the size, to compare ranks; recall = precision)\n\n"
            "output: CSV on stdout, one row per rank and layer:\n"
-           "  method,rank,layer,tokens,true_mean,pred_mean,recall,precision,fn_rate,fp_rate,params\n"
+           "  method,rank,layer,tokens,true_mean,pred_mean,recall,precision,fn_rate,fp_rate,\n"
+           "  params\n"
            "  recall = |pred & true| / |true| and precision = |pred & true| / |pred|, summed\n"
            "  over tokens; fn_rate = 1 - recall; fp_rate = (|pred| - |pred & true|) / |true|\n"
            "  (the simulator's predictor error model); params = predictor parameters of the\n"
@@ -208,7 +209,8 @@ int cmd_trace_predict(int argc, char **argv)
     }
     if (!found) {
         free(ranks);
-        return lf_cli_usage(CMD, "--write-rank %llu is not one of --rank %s", (unsigned long long)write_rank, ranks_s);
+        return lf_cli_usage(CMD, "--write-rank %llu is not one of --rank %s",
+                            (unsigned long long)write_rank, ranks_s);
     }
     if (!write_rank)
         write_rank = ranks[0];
@@ -308,8 +310,8 @@ int cmd_trace_predict(int argc, char **argv)
         if (!rc)
             rc = lf_trace_write(&t, out, &err);
         if (!rc)
-            fprintf(stderr, "wrote the rank-%llu %s predictor's sets into %s\n", (unsigned long long)write_rank,
-                    method_s, out);
+            fprintf(stderr, "wrote the rank-%llu %s predictor's sets into %s\n",
+                    (unsigned long long)write_rank, method_s, out);
     }
     if (sets)
         for (uint32_t l = 0; l < t.n_layers; l++)

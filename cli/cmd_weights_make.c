@@ -34,7 +34,7 @@ static void help(void)
            "                       dtype fp32, so a streamed run can match the dense one)\n"
            "  -f, --file PATH      the weights file to write\n"
            "  -l, --layout KIND    bundled (default), split, coact (needs --profile)\n"
-           "  -d, --dtype T        fp16 (default) or fp32\n"
+           "  -d, --dtype T        fp16 (default; fp32 with --checkpoint) or fp32\n"
            "  -n, --layers N       only the first N layers (default: all)\n"
            "  -s, --seed S         value seed (default 1)\n"
            "  -a, --alignment B    record alignment in bytes, a power of two (default 4096;\n"
@@ -96,16 +96,18 @@ int cmd_weights_make(int argc, char **argv)
     if (!dtype)
         dtype = ckpt ? "fp32" : "fp16";
     if ((model && lf_model_lookup(model, &m, &err)) ||
-        lf_layout_parse_kind(layout, &spec.layout, &err) || lf_dtype_parse(dtype, &spec.dtype, &err))
+        lf_layout_parse_kind(layout, &spec.layout, &err) ||
+        lf_dtype_parse(dtype, &spec.dtype, &err))
         return lf_cli_usage(CMD, "%s", err.msg);
+    if (profile && spec.layout != LF_LAYOUT_COACT)
+        return lf_cli_usage(CMD, "--profile is only for --layout coact");
     lf_llama llama;
     memset(&llama, 0, sizeof llama);
-    if (ckpt && (lf_llama_open(&llama, ckpt, &err) || lf_llama_weights_spec(&llama, &m, &spec, &err))) {
+    if (ckpt && (lf_llama_open(&llama, ckpt, &err) ||
+                 lf_llama_weights_spec(&llama, &m, &spec, &err))) {
         lf_llama_close(&llama);
         return lf_cli_error(CMD, &err);
     }
-    if (profile && spec.layout != LF_LAYOUT_COACT)
-        return lf_cli_usage(CMD, "--profile is only for --layout coact");
     spec.model = &m;
     spec.n_layers = (uint32_t)layers;
     spec.alignment = (uint32_t)align;

@@ -71,7 +71,8 @@ static void greedy(lf_llama *m, const lf_tok *t, const char *prompt, uint32_t st
     int32_t *p;
     uint32_t np;
     assert_int_equal(lf_tok_encode(t, prompt, 1, 0, &p, &np, &err), LF_OK);
-    assert_int_equal(lf_llama_generate(m, p, np, steps, 0.0f, NULL, NULL, NULL, ids, n, &err), LF_OK);
+    assert_int_equal(lf_llama_generate(m, p, np, steps, 0.0f, NULL, NULL, NULL, ids, n, &err),
+                     LF_OK);
     free(p);
 }
 
