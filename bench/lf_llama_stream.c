@@ -3,11 +3,15 @@
  * and feeds it the model's real FFN inputs. */
 #include "lf_llama_stream.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "lf_exec.h"
+#include "lf_half.h"
 #include "lf_llama_rec.h"
 #include "lf_llama_weights.h"
 #include "lf_lowrank.h"
@@ -141,6 +145,60 @@ static int predict_sets(lf_llama *m, lf_trace *t, const lf_llama_stream_opts *o,
     return rc;
 }
 
+/* The file must hold this checkpoint's values: the last layer's neuron 0 is read back and
+ * compared (rounded to the file's dtype). */
+static int check_values(const lf_llama *m, const lf_weights *w, lf_err *err)
+{
+    uint32_t layer = w->h.n_layers - 1, unit = 0, d = m->cfg.dim;
+    lf_extent_vec ev = {0};
+    int rc = lf_layout_extents(&w->layout, layer, &unit, 1, &ev, err);
+    uint32_t bytes = lf_dtype_bytes(w->h.dtype);
+    unsigned char *buf = malloc((size_t)d * 4);
+    float *want = malloc((size_t)d * sizeof *want);
+    int fd = rc ? -1 : open(w->path, O_RDONLY);
+    if (!rc && (!buf || !want))
+        rc = lf_fail(err, LF_ENOMEM, "stream: out of memory");
+    else if (!rc && fd < 0)
+        rc = lf_fail_errno(err, LF_EIO, errno, "stream: cannot open %s", w->path);
+    for (size_t k = 0; k < ev.n && !rc; k++) {
+        /* a part's vectors follow each other inside a bundled record */
+        uint32_t first = ev.v[k].part == LF_PART_ALL ? 0 : ev.v[k].part;
+        uint32_t last = ev.v[k].part == LF_PART_ALL ? w->h.vectors : first + 1u;
+        for (uint32_t p = first; p < last && !rc; p++) {
+            uint64_t off = ev.v[k].offset + (uint64_t)(p - first) * w->h.vector_bytes;
+            if (pread(fd, buf, (size_t)d * bytes, (off_t)off) != (ssize_t)((size_t)d * bytes)) {
+                rc = lf_fail(err, LF_EIO, "stream: %s: cannot read neuron %u of layer %u",
+                             w->path, unit, layer);
+                break;
+            }
+            lf_llama_weights_values((void *)m, layer, unit, p, want);
+            for (uint32_t i = 0; i < d && !rc; i++) {
+                float have;
+                if (bytes == 2) {
+                    uint16_t h;
+                    memcpy(&h, buf + 2 * i, 2);
+                    have = lf_half_to_float(h);
+                    want[i] = lf_half_to_float(lf_float_to_half(want[i]));
+                } else {
+                    memcpy(&have, buf + 4 * i, 4);
+                }
+                if (have != want[i])
+                    rc = lf_fail(err, LF_EINVAL, "stream: %s does not hold %s's FFN (layer %u "
+                                 "neuron %u vector %u element %u: %g, the checkpoint has %g); "
+                                 "make it with 'llmflash weights make --checkpoint %s'", w->path,
+                                 m->path, layer, unit, p, i, (double)have, (double)want[i],
+                                 m->path);
+            }
+        }
+    }
+    if (fd >= 0)
+        close(fd);
+    free(buf);
+    free(want);
+    lf_extent_vec_free(&ev);
+    return rc;
+}
+
 static void totals(const lf_sim_result *res, const lf_trace *t, const lf_weights *w,
                    lf_llama_stream_result *r)
 {
@@ -204,6 +262,8 @@ int lf_llama_stream(lf_llama *m, const int32_t *prompt, uint32_t n_prompt,
                      (unsigned long long)w.h.seed, m->path);
         goto done;
     }
+    if ((rc = check_values(m, &w, err)))
+        goto done;
     if ((rc = lf_llama_open(&m2, m->path, err)))
         goto done;
     lf_exec_cfg ec = {&w, o->engine ? o->engine : "psync", o->inflight ? o->inflight : 4,

@@ -615,11 +615,32 @@ static void test_streamed_generation(void **st)
     double rec = atof(strstr(out, "predictor_recall=") + 17);
     assert_true(rec > 0.2 && rec < 0.9);
     free(out);
+    /* a weights file made from another checkpoint of the same shape is refused */
+    lf_llama m;
+    lf_err err;
+    assert_int_equal(lf_llama_open(&m, ck, &err), LF_OK);
+    lf_llama_ffn ffn;
+    lf_llama_ffn_weights(&m, 4, &ffn);
+    size_t at = (size_t)((const char *)ffn.w1 - (const char *)m.map); /* layer 4, neuron 0 */
+    const char *other = lf_test_path("other.bin"), *ow = lf_test_path("other.w");
+    copy_prefix(ck, other, CKPT_BYTES, 0);
+    FILE *fo = fopen(other, "r+b");
+    assert_non_null(fo);
+    float v = ffn.w1[3] + 0.5f;
+    assert_int_equal(fseek(fo, (long)(at + 3 * sizeof(float)), SEEK_SET), 0);
+    assert_int_equal(fwrite(&v, sizeof v, 1, fo), 1);
+    assert_int_equal(fclose(fo), 0);
+    lf_llama_close(&m);
+    assert_int_equal(lf_test_run(NULL, NULL, "weights make --checkpoint %s --file %s", other, ow), 0);
+    char *e;
+    assert_int_equal(lf_test_run(NULL, &e, "generate --checkpoint %s --tokenizer %s --steps 8 "
+                                 "--weights %s --engine buffered", ck, tk, ow), 1);
+    assert_non_null(strstr(e, "vector 0 element 3"));
+    free(e);
     /* a weights file of pseudo-random values is refused */
     const char *rp = lf_test_path("random.w");
     assert_int_equal(lf_test_run(NULL, NULL, "weights make --model stories260k --dtype fp32 "
                                  "--file %s", rp), 0);
-    char *e;
     assert_int_equal(lf_test_run(NULL, &e, "generate --checkpoint %s --tokenizer %s --steps 8 "
                                  "--weights %s --engine buffered", ck, tk, rp), 1);
     assert_non_null(strstr(e, "pseudo-random"));
