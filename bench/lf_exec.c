@@ -17,6 +17,7 @@ struct lf_exec {
     lf_dram *dram;           /* n_layers; a layer's matrix is made at its first step */
     float *bias;             /* n_layers * units: every unit's bias (resident, from the seed) */
     float *x, *y;            /* d_model */
+    const float *input;      /* NULL, or the caller's input vector (lf_exec_set_input) */
     uint32_t *filled;        /* per row of the current layer: step stamp when written */
     uint32_t filled_cap, stamp;
     unsigned char *staging;  /* reads that do not land in one row range */
@@ -270,6 +271,10 @@ static int do_reads(lf_exec *e, const lf_dram *d, const lf_step *s, uint32_t *pi
 static void next_input(lf_exec *e, const lf_step *s)
 {
     uint32_t d = e->w->h.d_model;
+    if (e->input) {
+        memcpy(e->x, e->input, d * sizeof *e->x);
+        return;
+    }
     double ss = 0;
     for (uint32_t i = 0; i < d; i++)
         ss += (double)e->y[i] * e->y[i];
@@ -366,6 +371,11 @@ void lf_exec_stats_get(const lf_exec *e, lf_exec_stats *s)
         s->dram_bytes += lf_dram_bytes(&e->dram[l]);
     s->fixed_bytes += e->staging_cap + (size_t)e->filled_cap * sizeof(uint32_t) +
                       (size_t)e->reqs_cap * (sizeof *e->reqs + sizeof *e->staged_at);
+}
+
+void lf_exec_set_input(lf_exec *e, const float *x)
+{
+    e->input = x;
 }
 
 const float *lf_exec_last_input(const lf_exec *e)

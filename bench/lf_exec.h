@@ -48,6 +48,11 @@ void lf_exec_backend(lf_backend *b, lf_exec *e);
 
 void lf_exec_stats_get(const lf_exec *e, lf_exec_stats *s);
 
+/* Makes every following step read its input vector from x (d_model floats, the caller's,
+ * read at each step: a real model's FFN input) instead of generating one; NULL restores
+ * the generated inputs. */
+void lf_exec_set_input(lf_exec *e, const float *x);
+
 /* The last step's input and output vectors (d_model floats), and a layer's manager:
  * for tests that recompute the FFN densely. */
 const float *lf_exec_last_input(const lf_exec *e);

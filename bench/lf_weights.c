@@ -73,12 +73,17 @@ float lf_weights_bias(const lf_weights_header *h, uint32_t layer, uint32_t unit)
     return (float)(int32_t)(uint32_t)(next64(&s) >> 32) * (0.25f / 2147483648.0f);
 }
 
-/* Stores vector `part` of `unit` at dst in the file's dtype; tmp holds n floats. */
-void lf_weights_store_vector(const lf_weights_header *h, uint32_t layer, uint32_t unit, uint32_t part,
-                         unsigned char *dst, float *tmp)
+/* Stores vector `part` of `unit` at dst in the file's dtype; tmp holds n floats. The values
+ * are the seed's, or fn's (a real model's weights, lf_weights_make_from). */
+void lf_weights_store_vector(const lf_weights_header *h, lf_weights_values_fn fn, void *ctx,
+                             uint32_t layer, uint32_t unit, uint32_t part, unsigned char *dst,
+                             float *tmp)
 {
     uint64_t n = lf_weights_elems(h);
-    gen_values(h, layer, unit, part, tmp, n);
+    if (fn)
+        fn(ctx, layer, unit, part, tmp);
+    else
+        gen_values(h, layer, unit, part, tmp, n);
     if (h->dtype == LF_DTYPE_FP16)
         lf_float_to_half_n(tmp, (uint16_t *)(void *)dst, n);
     else

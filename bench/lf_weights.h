@@ -57,10 +57,20 @@ typedef struct {
     const lf_trace *profile; /* coact: the trace the friends are computed from */
 } lf_weights_spec;
 
+/* A real model's weights instead of the seed's values: fills out (d_model floats) with
+ * vector `part` of `unit` in `layer`, in the file's part order (ReLU: up, down; SwiGLU:
+ * gate, up, down); they are rounded to the file's dtype. */
+typedef void (*lf_weights_values_fn)(void *ctx, uint32_t layer, uint32_t unit, uint32_t part,
+                                     float *out);
+
 /* Writes the file through a temporary name, header last, fsync, rename. Any failure
  * (a full disk included) removes the temporary: no file that looks valid is left.
  * Shows a progress line for long writes. */
 int lf_weights_make(const char *path, const lf_weights_spec *spec, lf_err *err);
+/* The same with the values from fn (the header's seed is then the spec's, 0 by convention
+ * for real weights, and lf_weights_values does not reproduce them). */
+int lf_weights_make_from(const char *path, const lf_weights_spec *spec, lf_weights_values_fn fn,
+                         void *ctx, lf_err *err);
 
 /* Opens and checks: magic, version, header checksum, field consistency (the sizes are
  * recomputed with lf_layout_init), alignment sanity and the file's size (truncation). */

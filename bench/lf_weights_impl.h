@@ -11,9 +11,11 @@
 
 /* Values per vector (vector_bytes / dtype bytes). */
 uint64_t lf_weights_elems(const lf_weights_header *h);
-/* Generates vector `part` of `unit` into dst in the file's dtype; tmp holds the floats. */
-void lf_weights_store_vector(const lf_weights_header *h, uint32_t layer, uint32_t unit,
-                             uint32_t part, unsigned char *dst, float *tmp);
+/* Generates vector `part` of `unit` (the seed's values, or fn's when fn is not NULL)
+ * into dst in the file's dtype; tmp holds the floats. */
+void lf_weights_store_vector(const lf_weights_header *h, lf_weights_values_fn fn, void *ctx,
+                             uint32_t layer, uint32_t unit, uint32_t part, unsigned char *dst,
+                             float *tmp);
 /* The 512 header bytes (checksum field zero). */
 void lf_weights_encode(const lf_weights_header *h, unsigned char *b);
 /* SHA-256 of the header (checksum field zeroed) followed by the friend table. */

@@ -25,6 +25,8 @@ typedef struct {
     unsigned char *buf;
     uint64_t cap;        /* bytes of buf: 8 MiB, or one record when records are larger */
     uint64_t start, len; /* buf holds file bytes [start, start+len) */
+    lf_weights_values_fn values; /* NULL: the seed's */
+    void *values_ctx;
 } writer;
 
 static int flush(writer *w, lf_err *err)
@@ -73,7 +75,7 @@ static int put_record(writer *w, const lf_weights_header *h, const lf_layout *L,
                 return lf_fail(err, LF_EFORMAT, "weights: layer %u unit %u: the layout's record "
                                "(%" PRIu64 " bytes) is too short for its vectors", layer, e->unit,
                                e->length);
-            lf_weights_store_vector(h, layer, u, part, p + at, tmp);
+            lf_weights_store_vector(h, w->values, w->values_ctx, layer, u, part, p + at, tmp);
         }
     }
     w->len += e->length;
@@ -237,6 +239,12 @@ static int write_all(writer *w, const lf_weights_header *h, const lf_layout *L, 
 
 int lf_weights_make(const char *path, const lf_weights_spec *spec, lf_err *err)
 {
+    return lf_weights_make_from(path, spec, NULL, NULL, err);
+}
+
+int lf_weights_make_from(const char *path, const lf_weights_spec *spec, lf_weights_values_fn fn,
+                         void *ctx, lf_err *err)
+{
     uint32_t one = 1;
     if (*(unsigned char *)&one != 1)
         return lf_fail(err, LF_EUNSUP, "weights: big-endian hosts are not supported");
@@ -267,7 +275,7 @@ int lf_weights_make(const char *path, const lf_weights_spec *spec, lf_err *err)
                        "folder or fewer --layers", path, h.file_bytes / 1e9, dir,
                        (double)vfs.f_bavail * vfs.f_frsize / 1e9);
     }
-    writer w = {.tmp = tmp};
+    writer w = {.tmp = tmp, .values = fn, .values_ctx = ctx};
     w.fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (w.fd < 0) {
         lf_layout_free(&L);

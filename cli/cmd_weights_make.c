@@ -8,6 +8,7 @@
 
 #include "lf_cli.h"
 #include "lf_kv.h"
+#include "lf_llama_weights.h"
 #include "lf_time.h"
 #include "lf_weights.h"
 
@@ -16,6 +17,7 @@ static const char *CMD = "weights make";
 static void help(void)
 {
     printf("usage: llmflash weights make --model NAME|custom:L,D,F[,swiglu] --file PATH\n"
+           "       llmflash weights make --checkpoint M.bin --file PATH  (a real model)\n"
            "                             [--layout bundled|split|coact] [--dtype fp16|fp32]\n"
            "                             [--layers N] [--seed S] [--alignment BYTES]\n"
            "                             [--profile T.h5]\n\n"
@@ -27,9 +29,12 @@ static void help(void)
            "write (a full disk) leaves no file that looks valid.\n\n"
            "options:\n"
            "  -m, --model NAME     model shape (%s)\n"
+           "  -c, --checkpoint F   instead of --model: a llama2.c checkpoint; its real FFN\n"
+           "                       weights are written (gate, up, down per neuron; default\n"
+           "                       dtype fp32, so a streamed run can match the dense one)\n"
            "  -f, --file PATH      the weights file to write\n"
            "  -l, --layout KIND    bundled (default), split, coact (needs --profile)\n"
-           "  -d, --dtype T        fp16 (default) or fp32\n"
+           "  -d, --dtype T        fp16 (default; fp32 with --checkpoint) or fp32\n"
            "  -n, --layers N       only the first N layers (default: all)\n"
            "  -s, --seed S         value seed (default 1)\n"
            "  -a, --alignment B    record alignment in bytes, a power of two (default 4096;\n"
@@ -50,17 +55,20 @@ int cmd_weights_make(int argc, char **argv)
         {"layout", required_argument, 0, 'l'}, {"dtype", required_argument, 0, 'd'},
         {"layers", required_argument, 0, 'n'}, {"seed", required_argument, 0, 's'},
         {"alignment", required_argument, 0, 'a'}, {"profile", required_argument, 0, 'p'},
+        {"checkpoint", required_argument, 0, 'c'},
         {"help", no_argument, 0, 'h'},         {0, 0, 0, 0}};
-    const char *model = NULL, *file = NULL, *layout = "bundled", *dtype = "fp16", *profile = NULL;
+    const char *model = NULL, *file = NULL, *layout = "bundled", *dtype = NULL, *profile = NULL;
+    const char *ckpt = NULL;
     uint64_t layers = 0, seed = 1, align = 4096;
     int c;
-    while ((c = getopt_long(argc, argv, ":m:f:l:d:n:s:a:p:h", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, ":m:f:l:d:n:s:a:p:c:h", opts, NULL)) != -1) {
         switch (c) {
         case 'm': model = optarg; break;
         case 'f': file = optarg; break;
         case 'l': layout = optarg; break;
         case 'd': dtype = optarg; break;
         case 'p': profile = optarg; break;
+        case 'c': ckpt = optarg; break;
         case 'n':
             if (lf_parse_size(optarg, &layers) != 0 || layers == 0 || layers > 65536)
                 return lf_cli_usage(CMD, "--layers '%s': expected a positive integer", optarg);
@@ -79,32 +87,47 @@ int cmd_weights_make(int argc, char **argv)
     }
     if (optind < argc)
         return lf_cli_usage(CMD, "unexpected argument '%s'", argv[optind]);
-    if (!model || !file)
-        return lf_cli_usage(CMD, "--model and --file are required");
+    if (!(model || ckpt) || (model && ckpt) || !file)
+        return lf_cli_usage(CMD, "--file and one of --model or --checkpoint are required");
     lf_err err;
     lf_model m;
     lf_weights_spec spec;
     memset(&spec, 0, sizeof spec);
-    if (lf_model_lookup(model, &m, &err) || lf_layout_parse_kind(layout, &spec.layout, &err) ||
+    if (!dtype)
+        dtype = ckpt ? "fp32" : "fp16";
+    if ((model && lf_model_lookup(model, &m, &err)) ||
+        lf_layout_parse_kind(layout, &spec.layout, &err) ||
         lf_dtype_parse(dtype, &spec.dtype, &err))
         return lf_cli_usage(CMD, "%s", err.msg);
     if (profile && spec.layout != LF_LAYOUT_COACT)
         return lf_cli_usage(CMD, "--profile is only for --layout coact");
+    lf_llama llama;
+    memset(&llama, 0, sizeof llama);
+    if (ckpt && (lf_llama_open(&llama, ckpt, &err) ||
+                 lf_llama_weights_spec(&llama, &m, &spec, &err))) {
+        lf_llama_close(&llama);
+        return lf_cli_error(CMD, &err);
+    }
     spec.model = &m;
     spec.n_layers = (uint32_t)layers;
     spec.alignment = (uint32_t)align;
-    spec.seed = seed;
+    if (!ckpt)
+        spec.seed = seed;
     lf_trace prof;
     memset(&prof, 0, sizeof prof);
     if (profile) {
-        if (lf_trace_read(profile, &prof, &err))
+        if (lf_trace_read(profile, &prof, &err)) {
+            lf_llama_close(&llama);
             return lf_cli_error(CMD, &err);
+        }
         spec.profile = &prof;
     }
     double t0 = lf_now();
-    int rc = lf_weights_make(file, &spec, &err);
+    int rc = ckpt ? lf_weights_make_from(file, &spec, lf_llama_weights_values, &llama, &err)
+                  : lf_weights_make(file, &spec, &err);
     if (profile)
         lf_trace_free(&prof);
+    lf_llama_close(&llama);
     if (rc)
         return lf_cli_error(CMD, &err);
     lf_weights w;
