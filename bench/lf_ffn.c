@@ -48,47 +48,43 @@ void lf_ffn_shape_packed(lf_ffn_shape *s, const lf_model *m, lf_dtype dt)
 
 /* ---- portable path: four accumulators so the loop has independent chains ---- */
 
-static float dot_f32_c(const float *x, const float *w, uint32_t d)
+/* One element of a weight vector as a float. */
+static inline float el32(const float *w, uint32_t i)
 {
-    float a0 = 0, a1 = 0, a2 = 0, a3 = 0;
-    uint32_t i = 0;
-    for (; i + 4 <= d; i += 4) {
-        a0 += x[i] * w[i];
-        a1 += x[i + 1] * w[i + 1];
-        a2 += x[i + 2] * w[i + 2];
-        a3 += x[i + 3] * w[i + 3];
+    return w[i];
+}
+
+static inline float el16(const uint16_t *w, uint32_t i)
+{
+    return lf_half_to_float(w[i]);
+}
+
+/* The fp32 and fp16 versions differ only in how an element is read. */
+#define DEF_DOT_C(NAME, T, EL)                                                               \
+    static float NAME(const float *x, const T *w, uint32_t d)                                \
+    {                                                                                        \
+        float a0 = 0, a1 = 0, a2 = 0, a3 = 0;                                                \
+        uint32_t i = 0;                                                                      \
+        for (; i + 4 <= d; i += 4) {                                                         \
+            a0 += x[i] * EL(w, i);                                                           \
+            a1 += x[i + 1] * EL(w, i + 1);                                                   \
+            a2 += x[i + 2] * EL(w, i + 2);                                                   \
+            a3 += x[i + 3] * EL(w, i + 3);                                                   \
+        }                                                                                    \
+        for (; i < d; i++)                                                                   \
+            a0 += x[i] * EL(w, i);                                                           \
+        return (a0 + a1) + (a2 + a3);                                                        \
     }
-    for (; i < d; i++)
-        a0 += x[i] * w[i];
-    return (a0 + a1) + (a2 + a3);
-}
-
-static float dot_f16_c(const float *x, const uint16_t *w, uint32_t d)
-{
-    float a0 = 0, a1 = 0, a2 = 0, a3 = 0;
-    uint32_t i = 0;
-    for (; i + 4 <= d; i += 4) {
-        a0 += x[i] * lf_half_to_float(w[i]);
-        a1 += x[i + 1] * lf_half_to_float(w[i + 1]);
-        a2 += x[i + 2] * lf_half_to_float(w[i + 2]);
-        a3 += x[i + 3] * lf_half_to_float(w[i + 3]);
+#define DEF_AXPY_C(NAME, T, EL)                                                              \
+    static void NAME(float *y, float h, const T *w, uint32_t d)                              \
+    {                                                                                        \
+        for (uint32_t i = 0; i < d; i++)                                                     \
+            y[i] += h * EL(w, i);                                                            \
     }
-    for (; i < d; i++)
-        a0 += x[i] * lf_half_to_float(w[i]);
-    return (a0 + a1) + (a2 + a3);
-}
-
-static void axpy_f32_c(float *y, float h, const float *w, uint32_t d)
-{
-    for (uint32_t i = 0; i < d; i++)
-        y[i] += h * w[i];
-}
-
-static void axpy_f16_c(float *y, float h, const uint16_t *w, uint32_t d)
-{
-    for (uint32_t i = 0; i < d; i++)
-        y[i] += h * lf_half_to_float(w[i]);
-}
+DEF_DOT_C(dot_f32_c, float, el32)
+DEF_DOT_C(dot_f16_c, uint16_t, el16)
+DEF_AXPY_C(axpy_f32_c, float, el32)
+DEF_AXPY_C(axpy_f16_c, uint16_t, el16)
 
 /* ---- x86: AVX2 + FMA + F16C, chosen at run time ---- */
 #ifdef LF_FFN_X86
@@ -103,66 +99,49 @@ LF_TGT static float hsum256(__m256 v)
     return _mm_cvtss_f32(lo);
 }
 
-LF_TGT static float dot_f32_x(const float *x, const float *w, uint32_t d)
+/* Eight elements of a weight vector as floats. */
+LF_TGT static inline __m256 ld32(const float *p)
 {
-    __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
-    uint32_t i = 0;
-    for (; i + 32 <= d; i += 32) {
-        a0 = _mm256_fmadd_ps(_mm256_loadu_ps(x + i), _mm256_loadu_ps(w + i), a0);
-        a1 = _mm256_fmadd_ps(_mm256_loadu_ps(x + i + 8), _mm256_loadu_ps(w + i + 8), a1);
-        a2 = _mm256_fmadd_ps(_mm256_loadu_ps(x + i + 16), _mm256_loadu_ps(w + i + 16), a2);
-        a3 = _mm256_fmadd_ps(_mm256_loadu_ps(x + i + 24), _mm256_loadu_ps(w + i + 24), a3);
-    }
-    for (; i + 8 <= d; i += 8)
-        a0 = _mm256_fmadd_ps(_mm256_loadu_ps(x + i), _mm256_loadu_ps(w + i), a0);
-    float s = hsum256(_mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)));
-    for (; i < d; i++)
-        s += x[i] * w[i];
-    return s;
+    return _mm256_loadu_ps(p);
 }
 
-LF_TGT static __m256 ld16(const uint16_t *p)
+LF_TGT static inline __m256 ld16(const uint16_t *p)
 {
     return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(const void *)p));
 }
 
-LF_TGT static float dot_f16_x(const float *x, const uint16_t *w, uint32_t d)
-{
-    __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
-    uint32_t i = 0;
-    for (; i + 32 <= d; i += 32) {
-        a0 = _mm256_fmadd_ps(_mm256_loadu_ps(x + i), ld16(w + i), a0);
-        a1 = _mm256_fmadd_ps(_mm256_loadu_ps(x + i + 8), ld16(w + i + 8), a1);
-        a2 = _mm256_fmadd_ps(_mm256_loadu_ps(x + i + 16), ld16(w + i + 16), a2);
-        a3 = _mm256_fmadd_ps(_mm256_loadu_ps(x + i + 24), ld16(w + i + 24), a3);
+#define DEF_DOT_X(NAME, T, LD, EL)                                                           \
+    LF_TGT static float NAME(const float *x, const T *w, uint32_t d)                         \
+    {                                                                                        \
+        __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;                          \
+        uint32_t i = 0;                                                                      \
+        for (; i + 32 <= d; i += 32) {                                                       \
+            a0 = _mm256_fmadd_ps(_mm256_loadu_ps(x + i), LD(w + i), a0);                     \
+            a1 = _mm256_fmadd_ps(_mm256_loadu_ps(x + i + 8), LD(w + i + 8), a1);             \
+            a2 = _mm256_fmadd_ps(_mm256_loadu_ps(x + i + 16), LD(w + i + 16), a2);           \
+            a3 = _mm256_fmadd_ps(_mm256_loadu_ps(x + i + 24), LD(w + i + 24), a3);           \
+        }                                                                                    \
+        for (; i + 8 <= d; i += 8)                                                           \
+            a0 = _mm256_fmadd_ps(_mm256_loadu_ps(x + i), LD(w + i), a0);                     \
+        float s = hsum256(_mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)));     \
+        for (; i < d; i++)                                                                   \
+            s += x[i] * EL(w, i);                                                            \
+        return s;                                                                            \
     }
-    for (; i + 8 <= d; i += 8)
-        a0 = _mm256_fmadd_ps(_mm256_loadu_ps(x + i), ld16(w + i), a0);
-    float s = hsum256(_mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)));
-    for (; i < d; i++)
-        s += x[i] * lf_half_to_float(w[i]);
-    return s;
-}
-
-LF_TGT static void axpy_f32_x(float *y, float h, const float *w, uint32_t d)
-{
-    __m256 hv = _mm256_set1_ps(h);
-    uint32_t i = 0;
-    for (; i + 8 <= d; i += 8)
-        _mm256_storeu_ps(y + i, _mm256_fmadd_ps(hv, _mm256_loadu_ps(w + i), _mm256_loadu_ps(y + i)));
-    for (; i < d; i++)
-        y[i] += h * w[i];
-}
-
-LF_TGT static void axpy_f16_x(float *y, float h, const uint16_t *w, uint32_t d)
-{
-    __m256 hv = _mm256_set1_ps(h);
-    uint32_t i = 0;
-    for (; i + 8 <= d; i += 8)
-        _mm256_storeu_ps(y + i, _mm256_fmadd_ps(hv, ld16(w + i), _mm256_loadu_ps(y + i)));
-    for (; i < d; i++)
-        y[i] += h * lf_half_to_float(w[i]);
-}
+#define DEF_AXPY_X(NAME, T, LD, EL)                                                          \
+    LF_TGT static void NAME(float *y, float h, const T *w, uint32_t d)                       \
+    {                                                                                        \
+        __m256 hv = _mm256_set1_ps(h);                                                       \
+        uint32_t i = 0;                                                                      \
+        for (; i + 8 <= d; i += 8)                                                           \
+            _mm256_storeu_ps(y + i, _mm256_fmadd_ps(hv, LD(w + i), _mm256_loadu_ps(y + i))); \
+        for (; i < d; i++)                                                                   \
+            y[i] += h * EL(w, i);                                                            \
+    }
+DEF_DOT_X(dot_f32_x, float, ld32, el32)
+DEF_DOT_X(dot_f16_x, uint16_t, ld16, el16)
+DEF_AXPY_X(axpy_f32_x, float, ld32, el32)
+DEF_AXPY_X(axpy_f16_x, uint16_t, ld16, el16)
 #endif
 
 typedef struct {
@@ -184,7 +163,7 @@ static const kernels *pick(void)
         have = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
                __builtin_cpu_supports("f16c");
     }
-    if (have)
+    if (have && !getenv("LLMFLASH_FFN_PORTABLE"))
         return &x86;
 #endif
     return &portable;

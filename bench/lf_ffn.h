@@ -31,7 +31,8 @@ uint32_t lf_dtype_bytes(lf_dtype d);
 void lf_ffn_shape_packed(lf_ffn_shape *s, const lf_model *m, lf_dtype dt);
 
 /* y[0..d_model) = FFN over rows [0, n_rows) (bias: n_rows floats, ignored for SwiGLU).
- * y is overwritten. Uses AVX2/FMA/F16C when the CPU has them, else portable C. */
+ * y is overwritten. Uses AVX2/FMA/F16C when the CPU has them, else portable C (also when
+ * the environment sets LLMFLASH_FFN_PORTABLE, for tests and comparisons). */
 void lf_ffn_sparse(const lf_ffn_shape *s, const void *rows, const float *bias, uint32_t n_rows,
                    const float *x, float *y);
 

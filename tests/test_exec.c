@@ -36,6 +36,10 @@ static void test_ffn_hand(void **st)
     s.row_stride = 4 * 2;
     lf_ffn_sparse(&s, rows16, bias, 2, x, y);
     assert_true(y[0] == 6.0f && y[1] == 8.0f);
+    setenv("LLMFLASH_FFN_PORTABLE", "1", 1); /* the portable fp16 path too */
+    lf_ffn_sparse(&s, rows16, bias, 2, x, y);
+    unsetenv("LLMFLASH_FFN_PORTABLE");
+    assert_true(y[0] == 6.0f && y[1] == 8.0f);
     /* SwiGLU: gate (1,0), up (0,2), down (1,-1); x = (1,1): silu(1) * 2 = 2/(1+e^-1) */
     float sw[6] = {1, 0, 0, 2, 1, -1};
     lf_ffn_shape g = {LF_ACT_SWIGLU, LF_DTYPE_FP32, 2, 3, 2 * sizeof(float), 6 * sizeof(float)};
@@ -44,12 +48,13 @@ static void test_ffn_hand(void **st)
     assert_float_equal(y[1], -1.4621172, 1e-6);
 }
 
-/* d = 37 (a vector tail), many rows: against a double-precision loop. */
+/* d = 37 (a vector tail), many rows: both kernel paths against a double-precision loop. */
 static void test_ffn_vs_naive(void **st)
 {
     (void)st;
     enum { D = 37, R = 50 };
     float rows[R][2 * D], bias[R], x[D], y[D];
+    double want[D] = {0};
     uint32_t s = 1;
     for (int r = 0; r < R; r++) {
         for (int i = 0; i < 2 * D; i++) {
@@ -60,19 +65,23 @@ static void test_ffn_vs_naive(void **st)
     }
     for (int i = 0; i < D; i++)
         x[i] = (float)(i % 5) - 2.0f;
-    lf_ffn_shape sh = {LF_ACT_RELU, LF_DTYPE_FP32, D, 2, D * sizeof(float), 2 * D * sizeof(float)};
-    lf_ffn_sparse(&sh, rows, bias, R, x, y);
-    for (int i = 0; i < D; i++) {
-        double want = 0;
-        for (int r = 0; r < R; r++) {
-            double h = bias[r];
-            for (int k = 0; k < D; k++)
-                h += (double)x[k] * rows[r][k];
-            if (h > 0)
-                want += h * rows[r][D + i];
-        }
-        assert_float_equal(y[i], want, 1e-4);
+    for (int r = 0; r < R; r++) {
+        double h = bias[r];
+        for (int k = 0; k < D; k++)
+            h += (double)x[k] * rows[r][k];
+        for (int i = 0; h > 0 && i < D; i++)
+            want[i] += h * rows[r][D + i];
     }
+    lf_ffn_shape sh = {LF_ACT_RELU, LF_DTYPE_FP32, D, 2, D * sizeof(float), 2 * D * sizeof(float)};
+    for (int path = 0; path < 2; path++) { /* the CPU's path, then the portable one */
+        if (path)
+            setenv("LLMFLASH_FFN_PORTABLE", "1", 1);
+        lf_ffn_sparse(&sh, rows, bias, R, x, y);
+        for (int i = 0; i < D; i++)
+            assert_float_equal(y[i], want[i], 1e-4);
+    }
+    assert_string_equal(lf_ffn_path(), "portable");
+    unsetenv("LLMFLASH_FFN_PORTABLE");
     assert_float_equal(lf_ffn_flops(&sh, 10), 2.0 * 2 * D * 10, 0);
     double fl, by;
     lf_err err;
@@ -181,21 +190,6 @@ static void tw_free(lf_policy *p)
     free(p);
 }
 
-static const char *make_weights(const char *name, const char *model, lf_layout_kind kind,
-                                lf_dtype dt, uint32_t align, const lf_trace *profile)
-{
-    lf_model m;
-    lf_err err;
-    assert_int_equal(lf_model_lookup(model, &m, &err), LF_OK);
-    lf_weights_spec spec = {&m, kind, dt, 0, align, 42, profile};
-    const char *p = lf_test_path(name);
-    int rc = lf_weights_make(p, &spec, &err);
-    if (rc)
-        fprintf(stderr, "%s\n", err.msg);
-    assert_int_equal(rc, LF_OK);
-    return p;
-}
-
 /* ------------------------------------------------------------------ executor */
 
 /* Wraps a backend: records every step's counts, and for the executor compares its
@@ -295,7 +289,11 @@ typedef struct {
 static void run_case(const exec_case *c, const lf_trace *t, const lf_trace *prof)
 {
     lf_err err;
-    const char *p = make_weights("ex.w", "custom:3,64,256", c->kind, c->dt, 4096, prof);
+    lf_model shape;
+    assert_int_equal(lf_model_lookup("custom:3,64,256", &shape, &err), LF_OK);
+    lf_weights_spec spec = {&shape, c->kind, c->dt, 0, 4096, 42, prof};
+    const char *p = lf_test_path("ex.w");
+    assert_int_equal(lf_weights_make(p, &spec, &err), LF_OK);
     lf_weights w;
     assert_int_equal(lf_weights_open(p, &w, &err), LF_OK);
     assert_int_equal(lf_weights_check_trace(&w, t, &err), LF_OK);
