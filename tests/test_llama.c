@@ -27,7 +27,7 @@ typedef struct {
     uint32_t n;
 } fixture;
 
-/* Reads a tests/fixtures/stories260K_greedy*.txt file: "# prompt: ", "# steps: ", ids. */
+/* Reads a tests/fixtures/s260k_greedy_ids*.txt file: "# prompt: ", "# steps: ", ids. */
 static void read_fixture(const char *path, fixture *f)
 {
     char *data;
@@ -108,8 +108,8 @@ static void test_greedy_equals_reference(void **st)
     lf_tok t;
     if (!load(&m, &t))
         skip();
-    const char *files[] = {"tests/fixtures/stories260K_greedy.txt",
-                           "tests/fixtures/stories260K_greedy_utf8.txt"};
+    const char *files[] = {"tests/fixtures/s260k_greedy_ids.txt",
+                           "tests/fixtures/s260k_greedy_ids_utf8.txt"};
     for (int i = 0; i < 2; i++) {
         fixture f;
         read_fixture(files[i], &f);
@@ -182,7 +182,7 @@ static void test_version1_export(void **st)
     assert_int_equal(lf_llama_open(&v1, p, &err), LF_OK);
     assert_int_equal(v1.cfg.version, 1);
     fixture fx;
-    read_fixture("tests/fixtures/stories260K_greedy.txt", &fx);
+    read_fixture("tests/fixtures/s260k_greedy_ids.txt", &fx);
     int32_t *ids;
     uint32_t n;
     greedy(&v1, &t, fx.prompt, 100, &ids, &n);
@@ -369,7 +369,7 @@ static void test_record_cli(void **st)
     assert_int_equal(t.units_per_layer, 172);
     assert_int_equal(t.n_tokens, 600);
     fixture f;
-    read_fixture("tests/fixtures/stories260K_greedy.txt", &f);
+    read_fixture("tests/fixtures/s260k_greedy_ids.txt", &f);
     assert_memory_equal(t.tokens, f.ids, 256 * sizeof(int32_t)); /* greedy from the prompt */
     uint32_t bos = 0;
     for (uint32_t i = 1; i < t.n_tokens; i++)
@@ -563,7 +563,7 @@ static void test_streamed_generation(void **st)
     const char *wp = lf_test_path("s260k_b.w");
     assert_int_equal(lf_test_run(NULL, NULL, "weights make --checkpoint %s --file %s", ck, wp), 0);
     fixture f;
-    read_fixture("tests/fixtures/stories260K_greedy.txt", &f);
+    read_fixture("tests/fixtures/s260k_greedy_ids.txt", &f);
     char *out;
     assert_int_equal(lf_test_run(&out, NULL, "generate --checkpoint %s --tokenizer %s --prompt "
                                  "'%s' --steps %u --print-ids --weights %s --engine buffered",
