@@ -387,13 +387,3 @@ const float *lf_exec_last_output(const lf_exec *e)
 {
     return e->y;
 }
-
-const lf_dram *lf_exec_dram(const lf_exec *e, uint32_t layer)
-{
-    return layer < e->cfg.n_layers ? &e->dram[layer] : NULL;
-}
-
-const lf_ffn_shape *lf_exec_shape(const lf_exec *e)
-{
-    return &e->shape;
-}

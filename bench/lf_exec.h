@@ -53,11 +53,9 @@ void lf_exec_stats_get(const lf_exec *e, lf_exec_stats *s);
  * the generated inputs. */
 void lf_exec_set_input(lf_exec *e, const float *x);
 
-/* The last step's input and output vectors (d_model floats), and a layer's manager:
+/* The last step's input and output vectors (d_model floats):
  * for tests that recompute the FFN densely. */
 const float *lf_exec_last_input(const lf_exec *e);
 const float *lf_exec_last_output(const lf_exec *e);
-const lf_dram *lf_exec_dram(const lf_exec *e, uint32_t layer);
-const lf_ffn_shape *lf_exec_shape(const lf_exec *e);
 
 #endif

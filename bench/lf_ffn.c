@@ -215,15 +215,6 @@ void lf_ffn_sparse(const lf_ffn_shape *s, const void *rows, const float *bias, u
         unit(k, s, r, bias ? bias[i] : 0.0f, x, y);
 }
 
-void lf_ffn_gather(const lf_ffn_shape *s, const void *const *rows, const float *bias,
-                   uint32_t n_rows, const float *x, float *y)
-{
-    const kernels *k = pick();
-    memset(y, 0, sizeof(float) * s->d_model);
-    for (uint32_t i = 0; i < n_rows; i++)
-        unit(k, s, rows[i], bias ? bias[i] : 0.0f, x, y);
-}
-
 double lf_ffn_flops(const lf_ffn_shape *s, uint64_t n_rows)
 {
     /* one multiply-add (2 flops) per element of each vector */

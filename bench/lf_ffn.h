@@ -36,11 +36,6 @@ void lf_ffn_shape_packed(lf_ffn_shape *s, const lf_model *m, lf_dtype dt);
 void lf_ffn_sparse(const lf_ffn_shape *s, const void *rows, const float *bias, uint32_t n_rows,
                    const float *x, float *y);
 
-/* The same over rows addressed one by one (rows[i] points at unit i's vectors): the
- * reference ("dense over the active set") the tests compare the manager against. */
-void lf_ffn_gather(const lf_ffn_shape *s, const void *const *rows, const float *bias,
-                   uint32_t n_rows, const float *x, float *y);
-
 /* Floating-point operations of n_rows rows (a multiply-add counts 2) and bytes of
  * weights they stream. */
 double lf_ffn_flops(const lf_ffn_shape *s, uint64_t n_rows);

@@ -54,12 +54,6 @@ uint16_t lf_float_to_half(float f)
     return (uint16_t)(sign | (uint16_t)(a >> 13));
 }
 
-void lf_half_to_float_n(const uint16_t *in, float *out, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        out[i] = lf_half_to_float(in[i]);
-}
-
 void lf_float_to_half_n(const float *in, uint16_t *out, size_t n)
 {
     for (size_t i = 0; i < n; i++)

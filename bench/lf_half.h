@@ -14,7 +14,7 @@ float lf_half_to_float(uint16_t h);
 /* Round to nearest, ties to even; overflow gives +-inf; NaN stays NaN. */
 uint16_t lf_float_to_half(float f);
 
-void lf_half_to_float_n(const uint16_t *in, float *out, size_t n);
+/* Converts n floats. */
 void lf_float_to_half_n(const float *in, uint16_t *out, size_t n);
 
 #endif

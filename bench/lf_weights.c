@@ -14,27 +14,15 @@
 #include <unistd.h>
 
 #include "lf_half.h"
+#include "lf_mix.h"
 #include "lf_weights_impl.h"
 
 /* ---------------------------------------------------------------- generator */
 
-static uint64_t mix64(uint64_t z)
-{
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-}
-
 /* splitmix64 stream of one vector: a function of (seed, layer, unit, part) alone */
 static uint64_t vec_state(const lf_weights_header *h, uint32_t layer, uint32_t unit, uint32_t part)
 {
-    return mix64(h->seed ^ mix64(((uint64_t)layer << 40) ^ ((uint64_t)part << 32) ^ unit));
-}
-
-static uint64_t next64(uint64_t *s)
-{
-    *s += 0x9e3779b97f4a7c15ull;
-    return mix64(*s);
+    return lf_mix64(h->seed ^ lf_mix64(((uint64_t)layer << 40) ^ ((uint64_t)part << 32) ^ unit));
 }
 
 /* Uniform in [-a, a), a = sqrt(3/d_model): unit variance times 1/d_model, so a dot
@@ -45,7 +33,7 @@ static void gen_values(const lf_weights_header *h, uint32_t layer, uint32_t unit
     uint64_t s = vec_state(h, layer, unit, part);
     float scale = sqrtf(3.0f / (float)h->d_model) / 2147483648.0f;
     for (uint64_t i = 0; i < n; i += 2) {
-        uint64_t z = next64(&s);
+        uint64_t z = lf_mix_next(&s);
         out[i] = (float)(int32_t)(uint32_t)(z >> 32) * scale;
         if (i + 1 < n)
             out[i + 1] = (float)(int32_t)(uint32_t)z * scale;
@@ -70,7 +58,7 @@ void lf_weights_values(const lf_weights_header *h, uint32_t layer, uint32_t unit
 float lf_weights_bias(const lf_weights_header *h, uint32_t layer, uint32_t unit)
 {
     uint64_t s = vec_state(h, layer, unit, 0xffffu);
-    return (float)(int32_t)(uint32_t)(next64(&s) >> 32) * (0.25f / 2147483648.0f);
+    return (float)(int32_t)(uint32_t)(lf_mix_next(&s) >> 32) * (0.25f / 2147483648.0f);
 }
 
 /* Stores vector `part` of `unit` at dst in the file's dtype; tmp holds n floats. The values

@@ -57,18 +57,3 @@ void lf_err_clear(lf_err *err)
         err->msg[0] = '\0';
     }
 }
-
-const char *lf_status_name(int code)
-{
-    switch (code) {
-    case LF_OK: return "ok";
-    case LF_EINVAL: return "invalid argument";
-    case LF_EFORMAT: return "malformed file";
-    case LF_EIO: return "I/O error";
-    case LF_ENOMEM: return "out of memory";
-    case LF_EUNSUP: return "unsupported";
-    case LF_ENOSPC: return "no space left";
-    case LF_ERANGE: return "out of range";
-    default: return "error";
-    }
-}

@@ -38,6 +38,4 @@ int lf_err_prefix(lf_err *err, const char *fmt, ...) __attribute__((format(print
 
 void lf_err_clear(lf_err *err);
 
-const char *lf_status_name(int code);
-
 #endif

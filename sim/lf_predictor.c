@@ -10,6 +10,8 @@
 #include <gsl/gsl_rng.h>
 #include <gsl/gsl_sort_uint.h>
 
+#include "lf_mix.h"
+
 struct lf_predictor {
     const lf_trace *t;
     double fn_rate, fp_rate;
@@ -75,13 +77,10 @@ void lf_predictor_free(lf_predictor *p)
     free(p);
 }
 
-/* splitmix64 finaliser: decorrelates the per-(layer, token) seeds. */
+/* Decorrelates the per-(layer, token) seeds: one splitmix64 step. */
 static uint64_t mix64(uint64_t x)
 {
-    x += 0x9e3779b97f4a7c15ull;
-    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
-    x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
-    return x ^ (x >> 31);
+    return lf_mix64(x + LF_MIX_GOLDEN);
 }
 
 /* |a \ b| and |b \ a| for sorted sets. */

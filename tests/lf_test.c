@@ -34,14 +34,19 @@ const char *lf_test_path(const char *name)
     return p;
 }
 
-static char *slurp(const char *path)
+char *lf_test_slurp(const char *path)
 {
     char *data = NULL;
     size_t len;
     lf_err err;
-    if (lf_read_file(path, &data, &len, &err) != LF_OK)
-        return strdup("");
-    return data;
+    return lf_read_file(path, &data, &len, &err) == LF_OK ? data : NULL;
+}
+
+/* A run's captured output; "" when the run left none. */
+static char *slurp(const char *path)
+{
+    char *data = lf_test_slurp(path);
+    return data ? data : strdup("");
 }
 
 int lf_test_run(char **out, char **err, const char *fmt, ...)

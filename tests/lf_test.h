@@ -26,6 +26,9 @@ int lf_test_run(char **out, char **err, const char *fmt, ...)
  * "SKIP: ... absent" line; use with skip(). */
 const char *lf_test_shared(const char *name);
 
+/* A whole file as a malloc'ed NUL-terminated string, or NULL when it cannot be read. */
+char *lf_test_slurp(const char *path);
+
 /* Writes bytes to a file (asserts on failure). */
 void lf_test_write(const char *path, const void *data, size_t len);
 

@@ -48,13 +48,9 @@ static int setup(void **st)
 
 static char *slurp(const char *dir, const char *name)
 {
-    char p[1400], *d = NULL;
-    size_t n;
-    lf_err err;
+    char p[1400];
     snprintf(p, sizeof p, "%s/%s", dir, name);
-    if (lf_read_file(p, &d, &n, &err))
-        return NULL;
-    return d;
+    return lf_test_slurp(p);
 }
 
 #define BASE "sim --trace %s --device %s --predictor-rank 0 --dram-fraction 1 --max-read 0 --threads 1 "

@@ -187,10 +187,8 @@ static void test_short_traces(void **st)
 
 static char *slurp(const char *path)
 {
-    char *d = NULL;
-    size_t n;
-    lf_err err;
-    assert_int_equal(lf_read_file(path, &d, &n, &err), LF_OK);
+    char *d = lf_test_slurp(path);
+    assert_non_null(d);
     return d;
 }
 

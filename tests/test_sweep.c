@@ -35,19 +35,9 @@ static void load_ok(const char *name, const char *text, lf_sweep *s)
         fail_msg("%s", err.msg);
 }
 
-static char *slurp(const char *path)
-{
-    char *d = NULL;
-    size_t n;
-    lf_err err;
-    if (lf_read_file(path, &d, &n, &err) != LF_OK)
-        return NULL;
-    return d;
-}
-
 static size_t count_lines(const char *path)
 {
-    char *d = slurp(path);
+    char *d = lf_test_slurp(path);
     size_t n = 0;
     for (const char *p = d; p && *p; p++)
         n += *p == '\n';
@@ -363,7 +353,7 @@ static void test_resume(void **st)
     lf_sweep_report_free(&rep);
     assert_int_equal(count_lines(lf_test_path("count_resume")), 5);
     snprintf(p, sizeof p, "%s/sweep.cmd", dir);
-    char *cmd = slurp(p);
+    char *cmd = lf_test_slurp(p);
     assert_non_null(strstr(cmd, " sim --policy b --threads 1 --out "));
     free(cmd);
 
@@ -404,7 +394,7 @@ static void test_failures_leave_nothing_complete(void **st)
     char dir[4096], p[4200];
     lf_sweep_run_dir(&s, 1, out, dir, sizeof dir);
     snprintf(p, sizeof p, "%s/sweep.log", dir);
-    char *log = slurp(p);
+    char *log = lf_test_slurp(p);
     assert_non_null(strstr(log, "failing"));
     assert_non_null(strstr(log, "exit status 3"));
     free(log);
@@ -419,7 +409,7 @@ static void test_failures_leave_nothing_complete(void **st)
     lf_sweep_run_id(&s, 1, id);
     assert_string_equal(cr.first_missing, id);
     snprintf(p, sizeof p, "%s/combined.csv", out);
-    char *comb = slurp(p);
+    char *comb = lf_test_slurp(p);
     assert_null(strstr(comb, "kill"));
     free(comb);
     lf_sweep_free(&s);
@@ -469,7 +459,7 @@ static void test_combine_columns(void **st)
              "%s,wide:k=1;m=2,bundled,,5,6,q\n",
              ida, idb, idb);
     snprintf(p, sizeof p, "%s/combined.csv", out);
-    char *got = slurp(p);
+    char *got = lf_test_slurp(p);
     assert_string_equal(got, want);
     free(got);
     snprintf(p, sizeof p, "%s/combined-tokens.csv", out);
@@ -485,10 +475,10 @@ static void test_combine_columns(void **st)
     fputs("7\n", f);
     fclose(f);
     snprintf(p, sizeof p, "%s/combined.csv", out);
-    char *before = slurp(p);
+    char *before = lf_test_slurp(p);
     assert_int_equal(lf_sweep_combine(&s, out, &cr, &err), LF_EFORMAT);
     assert_non_null(strstr(err.msg, "summary.csv:4: 1 fields where the header has 3"));
-    char *after = slurp(p);
+    char *after = lf_test_slurp(p);
     assert_string_equal(before, after);
     free(before);
     free(after);
@@ -513,7 +503,7 @@ static void test_emit(void **st)
     assert_int_equal(lf_sweep_emit_jobs(&s, "/opt/bin/llmflash", "/home/x y", copy, out, jobs, &err),
                      LF_OK);
     assert_int_equal(count_lines(jobs), 12);
-    char *text = slurp(jobs);
+    char *text = lf_test_slurp(jobs);
     char id[LF_SWEEP_ID_MAX], want[8192];
     lf_sweep_run_id(&s, 11, id);
     snprintf(want, sizeof want, "cd '/home/x y' && /opt/bin/llmflash sweep %s --out %s --only %s\n",
@@ -521,12 +511,12 @@ static void test_emit(void **st)
     assert_non_null(strstr(text, want));
     free(text);
     assert_int_equal(lf_sweep_emit_slurm(&s, "/home/x y", out, jobs, slurm, &err), LF_OK);
-    text = slurp(slurm);
+    text = lf_test_slurp(slurm);
     assert_non_null(strstr(text, "#SBATCH --array=0-11\n"));
     assert_non_null(strstr(text, "SLURM_ARRAY_TASK_ID + 1"));
     assert_non_null(strstr(text, jobs));
     free(text);
-    char *a = slurp(copy), *b = slurp(lf_test_path("grid.conf"));
+    char *a = lf_test_slurp(copy), *b = lf_test_slurp(lf_test_path("grid.conf"));
     assert_string_equal(a, b);
     free(a);
     free(b);
@@ -624,7 +614,7 @@ static void test_sim_sweep(void **st)
     char p[4200];
     snprintf(p, sizeof p, "%s/combined.csv", out);
     assert_int_equal(count_lines(p), 3);
-    char *c = slurp(p);
+    char *c = lf_test_slurp(p);
     assert_non_null(strstr(c, "total_ms"));
     free(c);
     rc = lf_test_run(&o, NULL, "sweep %s --out %s --jobs 2", conf, out);
@@ -670,7 +660,7 @@ static void test_plots(void **st)
                  "gnuplot -e \"res='tests/fixtures/plots'; out='%s'\" %s > %s/gp.log 2>&1", out,
                  path, lf_test_dir());
         int rc = system(cmd);
-        char *log = slurp(lf_test_path("gp.log"));
+        char *log = lf_test_slurp(lf_test_path("gp.log"));
         if (rc != 0)
             fail_msg("%s failed: %s", path, log ? log : "");
         free(log);
@@ -693,7 +683,7 @@ static void test_plots(void **st)
              "gnuplot -e \"res='%s/empty'; out='%s'\" plots/fig7_dram.gp > %s/gp.log 2>&1",
              lf_test_dir(), out, lf_test_dir());
     assert_int_not_equal(system(cmd), 0);
-    char *log = slurp(lf_test_path("gp.log"));
+    char *log = lf_test_slurp(lf_test_path("gp.log"));
     assert_non_null(strstr(log, "empty/fig7/combined.csv is missing or empty"));
     free(log);
 }

@@ -13,6 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lf_mix.h"
+
 /* The shortest of %.15g / %.17g that reads back as v exactly, in b. */
 typedef struct {
     char s[32];
@@ -45,10 +47,7 @@ void lf_synth_defaults(lf_synth_params *p)
 unsigned long lf_synth_layer_seed(uint64_t seed, uint32_t layer)
 {
     /* splitmix64 of (seed, layer): independent-looking streams per layer. */
-    uint64_t z = seed + 0x9E3779B97F4A7C15ull * ((uint64_t)layer + 1);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    z ^= z >> 31;
+    uint64_t z = lf_mix64(seed + LF_MIX_GOLDEN * ((uint64_t)layer + 1));
     return (unsigned long)(z & 0xffffffffu); /* mt19937 uses 32 bits of its seed */
 }
 
