@@ -61,7 +61,8 @@ int lf_moesim_run(const lf_moesim_cfg *c, const lf_trace *t, lf_moesim_result *o
              c->app_per_layer, c->pc_per_layer, c->pc_global ? "global" : "layer", c->prefetch,
              c->acc, (unsigned long long)c->seed);
     lf_policy_ctx ctx = {t->n_layers, t->units_per_layer,
-                         (uint64_t)c->app_per_layer + c->pc_per_layer, t, NULL, c->seed};
+                         (uint64_t)c->app_per_layer + c->pc_per_layer, t, NULL, c->seed,
+                         lf_trace_max_set(t, 0)};
     lf_policy *p;
     if ((rc = lf_pagecache_new(spec, &ctx, &p, err)))
         return rc;
@@ -140,7 +141,8 @@ int lf_moesim_hit_rate(const lf_trace *t, const char *spec, uint64_t cap, uint64
     int rc = check_trace(t, err);
     if (rc)
         return rc;
-    lf_policy_ctx ctx = {t->n_layers, t->units_per_layer, cap, t, NULL, seed};
+    lf_policy_ctx ctx = {t->n_layers, t->units_per_layer, cap, t, NULL, seed,
+                         lf_trace_max_set(t, 0)};
     lf_policy *p;
     if ((rc = make_policy(spec, &ctx, &p, err)))
         return rc;

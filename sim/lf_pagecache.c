@@ -339,11 +339,9 @@ int lf_pagecache_create(const lf_policy_ctx *ctx, const lf_kv *kv, lf_policy *p,
         s->app_l[l] = (lst){NIL, NIL, 0};
         s->os_l[l] = (lst){NIL, NIL, 0};
     }
-    /* A step keeps its routed set plus its wrong guesses. The routed set is the
-     * predictor's: the error model adds at most as many false positives as the token
-     * needs (fp_rate <= 1), so twice the trace's largest set always fits. */
-    uint64_t most = lf_pol_trace_max_set(ctx->trace);
-    most = most ? 2 * most + s->prefetch : ctx->units;
+    /* A step keeps its routed set (the engine's bound on it: ctx->max_want) plus its
+     * wrong guesses. */
+    uint64_t most = (uint64_t)lf_pol_max_want(ctx) + s->prefetch;
     p->max_resident = s->dram > most ? s->dram : most;
     if (p->max_resident > ctx->units)
         p->max_resident = ctx->units;

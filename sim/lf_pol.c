@@ -73,23 +73,12 @@ int lf_pol_no_fit(lf_pol_base *b, uint32_t layer, uint32_t token, uint64_t n_wan
                    b->name, layer, token, (unsigned long long)n_want, (unsigned long long)cap);
 }
 
-uint32_t lf_pol_trace_max_set(const lf_trace *t)
+uint32_t lf_pol_max_want(const lf_policy_ctx *ctx)
 {
-    uint32_t best = 0;
-    if (!t)
-        return 0;
-    for (uint32_t l = 0; l < t->n_layers; l++) {
-        const lf_trace_layer *L = &t->layers[l];
-        for (uint32_t k = 0; k < t->n_tokens; k++) {
-            uint64_t n = L->indptr[k + 1] - L->indptr[k];
-            if (n > best)
-                best = (uint32_t)n;
-            if (L->pred_indptr) {
-                n = L->pred_indptr[k + 1] - L->pred_indptr[k];
-                if (n > best)
-                    best = (uint32_t)n;
-            }
-        }
-    }
-    return best;
+    if (ctx->max_want)
+        return ctx->max_want;
+    if (!ctx->trace)
+        return ctx->units;
+    uint32_t need = lf_trace_max_set(ctx->trace, 0), pred = lf_trace_max_set(ctx->trace, 1);
+    return need > pred ? need : pred;
 }

@@ -54,7 +54,8 @@ int lf_pol_capacity(const lf_policy_ctx *ctx, const lf_kv *kv, uint64_t *cap, lf
 int lf_pol_no_fit(lf_pol_base *b, uint32_t layer, uint32_t token, uint64_t n_want,
                   uint64_t cap, lf_err *err);
 
-/* Largest set (need, and predicted when recorded) of any token and layer of t. */
-uint32_t lf_pol_trace_max_set(const lf_trace *t);
+/* The largest set a step will be handed: ctx->max_want, or when the creator left it 0,
+ * the largest needed or recorded-predicted set of the trace (units without a trace). */
+uint32_t lf_pol_max_want(const lf_policy_ctx *ctx);
 
 #endif

@@ -177,7 +177,7 @@ int lf_pol_hot_create(const lf_policy_ctx *ctx, const lf_kv *kv, lf_policy *p, l
         rc = lf_kv_u64(kv, "prefix", def_prefix, &prefix, err);
     if (rc)
         return rc;
-    uint32_t biggest = lf_pol_trace_max_set(ctx->trace ? ctx->trace : prof);
+    uint32_t biggest = lf_pol_max_want(ctx);
     uint64_t def_n = cap > biggest ? cap - biggest : 0;
     if ((rc = lf_kv_u64(kv, "n", def_n, &n, err)) != LF_OK)
         return rc;

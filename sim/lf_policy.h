@@ -21,6 +21,8 @@ typedef struct {
     const lf_trace *trace;   /* the trace replayed (offline policies such as belady look ahead) */
     const lf_trace *profile; /* optional profile trace for `hot` (NULL: a prefix of trace) */
     uint64_t seed;
+    uint32_t max_want;       /* the largest set step() will be handed (the predictor's bound,
+                              * or the trace's largest set); 0 = unknown */
 } lf_policy_ctx;
 
 /* One step's decision, for one token and layer. Arrays are sized `units` by the engine. */

@@ -182,3 +182,12 @@ int lf_predictor_predict(lf_predictor *p, uint32_t layer, uint32_t token, const 
     *fn = dropped;
     return LF_OK;
 }
+
+uint32_t lf_predictor_max_want(const lf_predictor *p)
+{
+    if (p->recorded)
+        return lf_trace_max_set(p->t, 1);
+    uint64_t need = lf_trace_max_set(p->t, 0);
+    uint64_t most = p->fp_rate > 0 ? 2 * need : need;
+    return (uint32_t)(most < p->t->units_per_layer ? most : p->t->units_per_layer);
+}

@@ -22,4 +22,9 @@ void lf_predictor_free(lf_predictor *p);
 int lf_predictor_predict(lf_predictor *p, uint32_t layer, uint32_t token, const uint32_t **want,
                          uint32_t *n_want, uint32_t *fp, uint32_t *fn, lf_err *err);
 
+/* The largest set lf_predictor_predict can return: the recorded sets' largest, or
+ * for the error model the trace's largest needed set plus as many false positives
+ * (at most one per needed unit, since fp_rate <= 1). Policies size their DRAM from it. */
+uint32_t lf_predictor_max_want(const lf_predictor *p);
+
 #endif

@@ -189,7 +189,8 @@ int lf_sim_run(const lf_sim_config *c, const lf_trace *trace, const lf_trace *pr
         rc = lf_predictor_create(trace, c->fn_rate, c->fp_rate, c->recorded_predictor, c->seed,
                                  &pred, err);
     lf_policy_ctx ctx = {r->model.n_layers, lf_model_units(&r->model), r->budget.capacity,
-                         trace, profile == trace ? NULL : profile, c->seed};
+                         trace, profile == trace ? NULL : profile, c->seed,
+                         pred ? lf_predictor_max_want(pred) : lf_trace_max_set(trace, 0)};
     if (rc == LF_OK)
         rc = lf_policy_create(c->policy, &ctx, &pol, err);
     if (rc == LF_OK && !(r->rows = calloc(n_tok, sizeof *r->rows)))

@@ -129,6 +129,13 @@ static void test_pagecache_with_false_positives(void **st)
     assert_null(strstr(e, "exceed"));
     free(o);
     free(e);
+    /* hot's default n leaves room for the largest wanted set, false positives included:
+     * a cache of 6 = the 3 needed + 3 guessed units of the largest token must suffice. */
+    rc = lf_test_run(&o, &e, BASE "--policy hot:capacity=6 --fp-rate 1 --quiet", trace_path, dev_path);
+    if (rc != 0)
+        fail_msg("hot with --fp-rate 1 failed: %s", e);
+    free(o);
+    free(e);
 }
 
 static void test_usage_errors(void **st)

@@ -344,7 +344,7 @@ static replay_sum replay(lf_policy *p, const lf_trace *t)
 
 static replay_sum run_spec(const char *spec, const lf_trace *t, uint64_t cap)
 {
-    lf_policy_ctx ctx = {1, t->units_per_layer, cap, t, NULL, 1};
+    lf_policy_ctx ctx = {1, t->units_per_layer, cap, t, NULL, 1, lf_trace_max_set(t, 0)};
     lf_policy *p;
     lf_err err;
     int rc = strncmp(spec, "pagecache", 9) == 0
@@ -574,7 +574,7 @@ static void alternating(lf_trace *t, uint32_t layers, uint32_t experts, uint32_t
 
 static lf_pagecache_totals totals_of(const char *params, const lf_trace *t, replay_sum *sum)
 {
-    lf_policy_ctx ctx = {1, t->units_per_layer, 4, t, NULL, 7};
+    lf_policy_ctx ctx = {1, t->units_per_layer, 4, t, NULL, 7, lf_trace_max_set(t, 0)};
     lf_policy *p;
     lf_err err;
     if (lf_pagecache_new(params, &ctx, &p, &err) != LF_OK)
@@ -628,7 +628,7 @@ static void test_prefetch(void **st)
     assert_true(f1.pf_right != f3.pf_right || f1.app_hits != f3.app_hits);
     assert_true(f1.pf_right > 100 && f1.pf_right < 300);
     /* Bad parameters. */
-    lf_policy_ctx ctx = {1, 16, 4, &t, NULL, 7};
+    lf_policy_ctx ctx = {1, 16, 4, &t, NULL, 7, lf_trace_max_set(&t, 0)};
     lf_policy *p;
     lf_err err;
     assert_int_equal(lf_pagecache_new("acc=2", &ctx, &p, &err), LF_EINVAL);

@@ -380,12 +380,14 @@ static void test_predictor(void **st)
     assert_int_equal(n, 4);
     assert_int_equal(fp, 2);
     assert_int_equal(fn, 1);
+    assert_int_equal(lf_predictor_max_want(p), 4); /* the recorded sets' largest */
     assert_int_equal(lf_predictor_predict(p, 0, 1, &w, &n, &fp, &fn, &err), LF_OK);
     assert_int_equal(n, 0);
     assert_int_equal(fn, 2);
     lf_predictor_free(p);
     /* fn = 1: everything needed dropped. */
     assert_int_equal(lf_predictor_create(&t, 1.0, 0, 0, 1, &p, &err), LF_OK);
+    assert_int_equal(lf_predictor_max_want(p), 3); /* no guesses: the largest needed set */
     assert_int_equal(lf_predictor_predict(p, 0, 0, &w, &n, &fp, &fn, &err), LF_OK);
     assert_int_equal(n, 0);
     assert_int_equal(fn, 3);
@@ -397,6 +399,8 @@ static void test_predictor(void **st)
     assert_int_equal(n, 6);
     assert_int_equal(fp, 3);
     assert_int_equal(fn, 0);
+    assert_int_equal(lf_predictor_max_want(p), 6); /* bound: 3 needed + 3 guessed */
+    assert_true(n <= lf_predictor_max_want(p));
     for (uint32_t i = 1; i < n; i++)
         assert_true(w[i] > w[i - 1]);
     lf_predictor_free(p);

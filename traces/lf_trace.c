@@ -187,6 +187,18 @@ int lf_trace_set_pred(lf_trace *t, uint32_t layer, uint64_t *indptr, uint32_t *i
     return LF_OK;
 }
 
+uint32_t lf_trace_max_set(const lf_trace *t, int pred)
+{
+    uint64_t best = 0;
+    for (uint32_t l = 0; l < t->n_layers; l++) {
+        const uint64_t *indptr = pred ? t->layers[l].pred_indptr : t->layers[l].indptr;
+        for (uint32_t k = 0; indptr && k < t->n_tokens; k++)
+            if (indptr[k + 1] - indptr[k] > best)
+                best = indptr[k + 1] - indptr[k];
+    }
+    return (uint32_t)best;
+}
+
 static int check_csr(const uint64_t *indptr, const uint32_t *index, uint64_t nnz, uint32_t n_tokens,
                      uint32_t units, const char *what, const char *array, uint32_t layer,
                      lf_err *err)

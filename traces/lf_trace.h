@@ -76,6 +76,10 @@ static inline const uint32_t *lf_trace_ids(const lf_trace *t, uint32_t layer, ui
     return L->index + L->indptr[tok];
 }
 
+/* The largest set any token has in any layer: of the needed sets, or (pred != 0) of
+ * the recorded predicted sets (0 when there are none). */
+uint32_t lf_trace_max_set(const lf_trace *t, int pred);
+
 /* Checks every invariant (shape, monotone indptr, sorted unique in-range ids) and
  * reports the first violation with its layer and token; `what` names the file. */
 int lf_trace_check(const lf_trace *t, const char *what, lf_err *err);
