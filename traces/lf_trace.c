@@ -47,9 +47,8 @@ oom:
 int lf_trace_init(lf_trace *t, const lf_model *m, uint32_t dtype_bytes, int with_values,
                   int with_tokens, lf_err *err)
 {
-    int rc = lf_trace_init_shape(t, m->kind, m->name, m->n_layers, m->d_model, lf_model_units(m),
-                                 m->top_k, dtype_bytes, with_values, with_tokens, err);
-    return rc;
+    return lf_trace_init_shape(t, m->kind, m->name, m->n_layers, m->d_model, lf_model_units(m),
+                               m->top_k, dtype_bytes, with_values, with_tokens, err);
 }
 
 void lf_trace_free(lf_trace *t)
