@@ -48,7 +48,7 @@ static int check_cfg(const lf_replay_cfg *c, const lf_backend *b, lf_err *err)
                        t->n_tokens);
     if (t->n_tokens == 0)
         return lf_fail(err, LF_EINVAL, "replay: the trace holds no tokens");
-    if (c->dtype_bytes == 0)
+    if (c->dtype_bytes == 0 && c->unit_bytes == 0)
         return lf_fail(err, LF_EINVAL, "replay: dtype_bytes must be positive");
     return LF_OK;
 }
@@ -105,7 +105,7 @@ int lf_replay(const lf_replay_cfg *c, lf_backend *b, lf_token_row *rows, lf_err 
                                            : (c->capacity ? c->capacity : units);
     if (cap > units)
         cap = units;
-    uint64_t row_bytes = lf_model_unit_bytes(c->model, c->dtype_bytes);
+    uint64_t row_bytes = c->unit_bytes ? c->unit_bytes : lf_model_unit_bytes(c->model, c->dtype_bytes);
     int experts = c->model->kind == LF_UNITS_EXPERTS;
 
     workspace w;
@@ -268,7 +268,8 @@ static int sim_layer(lf_backend *b, const lf_step *st, lf_times *out, lf_err *er
     double per_row = 2.0 * lf_model_vectors_per_neuron(m) * m->d_model;
     if (m->kind == LF_UNITS_EXPERTS)
         per_row *= m->d_ff;
-    double bytes = rows * (double)lf_model_unit_bytes(m, s->dtype_bytes);
+    double bytes = rows * (double)(s->unit_bytes ? s->unit_bytes
+                                                 : lf_model_unit_bytes(m, s->dtype_bytes));
     out->compute_s = rows > 0 ? lf_compute_time(s->dev, rows * per_row, bytes) : 0;
     return LF_OK;
 }

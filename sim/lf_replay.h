@@ -86,6 +86,8 @@ typedef struct {
                               * ctx.capacity); rows preallocated per layer are the policy's
                               * max_resident, else this, else all units */
     int quiet;               /* no progress line (parallel sweeps) */
+    uint64_t unit_bytes;     /* > 0: bytes of one unit's weights as stored (a
+                              * group-quantised expert record); 0: from dtype_bytes */
 } lf_replay_cfg;
 
 /* Replays; rows must hold n_tokens entries. Progress on stderr for long replays. */
@@ -109,6 +111,7 @@ typedef struct {
     uint32_t inflight;
     uint64_t stream_bytes;   /* bytes of non-FFN weights read from flash per token */
     uint64_t stream_chunk;   /* read size for them (default 1 MiB) */
+    uint64_t unit_bytes;     /* > 0: bytes of one unit as stored (quantised experts) */
 } lf_sim_backend;
 void lf_sim_backend_init(lf_backend *b, lf_sim_backend *state, const lf_device *dev,
                          const lf_model *model, uint32_t dtype_bytes, uint32_t inflight);
