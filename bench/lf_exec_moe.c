@@ -14,6 +14,7 @@
 
 #include "lf_dram.h"
 #include "lf_io.h"
+#include "lf_kv.h"
 #include "lf_policy.h"
 #include "lf_quant.h"
 #include "lf_time.h"
@@ -388,7 +389,6 @@ int lf_moe_replay(const lf_moe_replay_cfg *c, lf_backend *b, lf_token_row *rows,
     rcfg.trace = t;
     rcfg.model = &m;
     rcfg.dtype_bytes = lf_dtype_bytes(w->h.dtype);
-    rcfg.unit_bytes = w->h.record_bytes;
     rcfg.policy = pol;
     rcfg.layout = &L;
     rcfg.reader = (lf_reader_cfg){0, 0, c->threads ? c->threads : 1};
@@ -409,6 +409,55 @@ void lf_moe_sim_backend(lf_backend *b, lf_sim_backend *s, const lf_device *dev,
                         const lf_weights *w, uint32_t threads)
 {
     lf_sim_backend_init(b, s, dev, &w->model, 2, threads);
-    s->unit_bytes = w->h.record_bytes;
+    s->unit_bytes = (uint64_t)w->h.vectors * w->h.vector_bytes;
     b->token_end = NULL; /* the expert executor computes no resident part either */
+}
+
+int lf_moe_tiers(const char *policy, uint64_t capacity, uint32_t n_layers, uint64_t record_bytes,
+                 lf_exec_moe_cfg *ec, lf_err *err)
+{
+    ec->buffered = 0;
+    ec->pc_budget = 0;
+    ec->pc_per_layer = 0;
+    char name[64];
+    lf_kv kv;
+    lf_kv_init(&kv, "policy");
+    int rc = lf_kv_parse_spec(policy, &kv, name, sizeof name, err);
+    if (rc == LF_OK && !strcmp(name, "pagecache")) {
+        uint64_t dram = 0, pc = 0;
+        rc = lf_kv_u64(&kv, "dram", 0, &dram, err);
+        if (rc == LF_OK)
+            rc = lf_kv_u64(&kv, "pc", capacity > dram ? capacity - dram : 0, &pc, err);
+        const char *scope = lf_kv_get(&kv, "scope");
+        if (rc == LF_OK && pc > 0) {
+            ec->buffered = 1;
+            ec->pc_per_layer = !scope || strcmp(scope, "global") != 0;
+            ec->pc_budget = pc * record_bytes * (ec->pc_per_layer ? 1 : n_layers);
+        }
+    }
+    lf_kv_free(&kv);
+    return rc;
+}
+
+int lf_moe_measure(const lf_moe_replay_cfg *c, lf_token_row *rows, lf_moe_measured *out,
+                   lf_err *err)
+{
+    memset(out, 0, sizeof *out);
+    const lf_weights *w = c->weights;
+    uint64_t cap = c->capacity ? c->capacity : c->trace->units_per_layer;
+    lf_exec_moe_cfg ec = {w, c->trace, c->threads, 0, 0, 0, c->trace->n_layers, c->seed, 0};
+    int rc = lf_moe_tiers(c->policy, cap, c->trace->n_layers, w->h.record_bytes, &ec, err);
+    if (rc)
+        return rc;
+    lf_exec_moe *e;
+    if ((rc = lf_exec_moe_create(&ec, &e, err)))
+        return rc;
+    lf_backend b;
+    lf_exec_moe_backend(&b, e);
+    rc = lf_moe_replay(c, &b, rows, out->counters, sizeof out->counters, err);
+    lf_exec_moe_stats_get(e, &out->stats);
+    snprintf(out->mechanism, sizeof out->mechanism, "%s", lf_exec_moe_mechanism(e));
+    out->pc_budget_bytes = ec.pc_budget * (ec.pc_per_layer ? c->trace->n_layers : 1);
+    lf_exec_moe_free(e);
+    return rc;
 }

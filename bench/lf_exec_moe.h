@@ -75,6 +75,23 @@ typedef struct {
 /* rows: n_tokens entries. counters: the policy's counters text (may be NULL). */
 int lf_moe_replay(const lf_moe_replay_cfg *c, lf_backend *b, lf_token_row *rows, char *counters,
                   size_t counters_cap, lf_err *err);
+/* The read path a policy implies: a `pagecache` policy with pc > 0 reads through the OS
+ * page cache held to pc experts per layer (one LRU per layer for scope=layer, one pool
+ * of pc x layers for scope=global); any other policy (pc = 0 included) reads with
+ * O_DIRECT. capacity: the policy's default budget (pc defaults to capacity - dram). */
+int lf_moe_tiers(const char *policy, uint64_t capacity, uint32_t n_layers, uint64_t record_bytes,
+                 lf_exec_moe_cfg *ec, lf_err *err);
+
+/* A measured run: the executor on c's trace and file, the read path from the policy. */
+typedef struct {
+    lf_exec_moe_stats stats;
+    char mechanism[16];         /* "fadvise" or "direct" */
+    uint64_t pc_budget_bytes;   /* bytes of the file the page cache may hold in all */
+    char counters[256];         /* the policy's counters */
+} lf_moe_measured;
+int lf_moe_measure(const lf_moe_replay_cfg *c, lf_token_row *rows, lf_moe_measured *out,
+                   lf_err *err);
+
 /* The simulator's backend for an expert file: unit bytes = the record's. */
 void lf_moe_sim_backend(lf_backend *b, lf_sim_backend *s, const lf_device *dev,
                         const lf_weights *w, uint32_t threads);

@@ -64,6 +64,8 @@ int lf_weights_layout(lf_layout *L, lf_layout_kind kind, const lf_model *m, lf_d
                        "each row, but %s has d_model %u and expert d_ff %u (both must be "
                        "multiples of %d): use fp16", lf_dtype_name(dt), LF_QUANT_GROUP, m->name,
                        m->d_model, m->d_ff, LF_QUANT_GROUP);
+    if (!lf_quant_grouped(dt)) /* whole bytes per weight: the layout knows them */
+        return lf_layout_init(L, kind, m, lf_dtype_bytes(dt), alignment, data_offset, err);
     return lf_layout_init_bytes(L, kind, m, vb, alignment, data_offset, err);
 }
 

@@ -77,7 +77,8 @@ typedef struct {
     const lf_model *model;
     uint32_t dtype_bytes;
     lf_policy *policy;
-    const lf_layout *layout;
+    const lf_layout *layout; /* a layout of dtype_bytes 0 (group-quantised experts) gives
+                              * the unit's bytes itself: vectors * vector_bytes */
     lf_reader_cfg reader;
     lf_predictor *predictor; /* NULL: the predictor is perfect (want = need) */
     lf_dram_strategy dram;
@@ -86,8 +87,6 @@ typedef struct {
                               * ctx.capacity); rows preallocated per layer are the policy's
                               * max_resident, else this, else all units */
     int quiet;               /* no progress line (parallel sweeps) */
-    uint64_t unit_bytes;     /* > 0: bytes of one unit's weights as stored (a
-                              * group-quantised expert record); 0: from dtype_bytes */
 } lf_replay_cfg;
 
 /* Replays; rows must hold n_tokens entries. Progress on stderr for long replays. */

@@ -202,7 +202,7 @@ int lf_sim_run(const lf_sim_config *c, const lf_trace *trace, const lf_trace *pr
             r->cap_rows = lf_model_units(&r->model);
         lf_replay_cfg rc_cfg = {trace, &r->model, r->dtype_bytes, pol, &r->layout,
                                 {c->max_gap, c->max_read, c->threads}, pred, c->dram, n_tok,
-                                r->budget.capacity, c->quiet, 0};
+                                r->budget.capacity, c->quiet};
         lf_backend be;
         lf_sim_backend sb;
         lf_sim_backend_init(&be, &sb, dev, &r->model, r->dtype_bytes, c->threads);
