@@ -365,11 +365,19 @@ const float *lf_exec_moe_last_output(const lf_exec_moe *e)
 
 /* ---- the replay driver ---- */
 
+uint32_t lf_moe_layers(const lf_trace *t, const lf_weights *w)
+{
+    return t->n_layers < w->h.n_layers ? t->n_layers : w->h.n_layers;
+}
+
 int lf_moe_replay(const lf_moe_replay_cfg *c, lf_backend *b, lf_token_row *rows, char *counters,
                   size_t counters_cap, lf_err *err)
 {
-    const lf_trace *t = c->trace;
     const lf_weights *w = c->weights;
+    lf_trace tv = *c->trace; /* read-only view: the file's layers of a deeper trace */
+    if (tv.n_layers > w->h.n_layers)
+        tv.n_layers = w->h.n_layers;
+    const lf_trace *t = &tv;
     int rc = lf_weights_check_trace(w, t, err);
     if (rc)
         return rc;
@@ -445,8 +453,9 @@ int lf_moe_measure(const lf_moe_replay_cfg *c, lf_token_row *rows, lf_moe_measur
     memset(out, 0, sizeof *out);
     const lf_weights *w = c->weights;
     uint64_t cap = c->capacity ? c->capacity : c->trace->units_per_layer;
-    lf_exec_moe_cfg ec = {w, c->trace, c->threads, 0, 0, 0, c->trace->n_layers, c->seed, 0};
-    int rc = lf_moe_tiers(c->policy, cap, c->trace->n_layers, w->h.record_bytes, &ec, err);
+    uint32_t layers = lf_moe_layers(c->trace, w);
+    lf_exec_moe_cfg ec = {w, c->trace, c->threads, 0, 0, 0, layers, c->seed, 0};
+    int rc = lf_moe_tiers(c->policy, cap, layers, w->h.record_bytes, &ec, err);
     if (rc)
         return rc;
     lf_exec_moe *e;
@@ -457,7 +466,7 @@ int lf_moe_measure(const lf_moe_replay_cfg *c, lf_token_row *rows, lf_moe_measur
     rc = lf_moe_replay(c, &b, rows, out->counters, sizeof out->counters, err);
     lf_exec_moe_stats_get(e, &out->stats);
     snprintf(out->mechanism, sizeof out->mechanism, "%s", lf_exec_moe_mechanism(e));
-    out->pc_budget_bytes = ec.pc_budget * (ec.pc_per_layer ? c->trace->n_layers : 1);
+    out->pc_budget_bytes = ec.pc_budget * (ec.pc_per_layer ? layers : 1);
     lf_exec_moe_free(e);
     return rc;
 }

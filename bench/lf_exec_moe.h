@@ -72,6 +72,9 @@ typedef struct {
     int quiet;
 } lf_moe_replay_cfg;
 
+/* A trace with more layers than the file replays the file's layers (a model scaled
+ * down to this disk: fewer layers, the real expert size): the layers replayed. */
+uint32_t lf_moe_layers(const lf_trace *t, const lf_weights *w);
 /* rows: n_tokens entries. counters: the policy's counters text (may be NULL). */
 int lf_moe_replay(const lf_moe_replay_cfg *c, lf_backend *b, lf_token_row *rows, char *counters,
                   size_t counters_cap, lf_err *err);

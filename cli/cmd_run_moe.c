@@ -30,8 +30,9 @@ static int add(lf_kv *kv, const char *k, const char *fmt, ...)
 int cmd_run_moe(const lf_sim_config *c, int policy_given, const lf_trace *t, const lf_weights *w,
                 const char *out)
 {
-    uint64_t file_experts = (uint64_t)t->n_layers * w->h.units;
-    uint64_t cap = c->dram_bytes ? c->dram_bytes / (w->h.record_bytes * t->n_layers)
+    uint32_t layers = lf_moe_layers(t, w);
+    uint64_t file_experts = (uint64_t)layers * w->h.units;
+    uint64_t cap = c->dram_bytes ? c->dram_bytes / (w->h.record_bytes * layers)
                                  : (uint64_t)(c->dram_fraction * w->h.units + 0.5);
     if (cap > w->h.units)
         cap = w->h.units;
@@ -64,7 +65,7 @@ int cmd_run_moe(const lf_sim_config *c, int policy_given, const lf_trace *t, con
         add(&cfg, "seed", "%" PRIu64, c->seed);
         add(&cfg, "dtype", "%s", lf_dtype_name(w->h.dtype));
         add(&cfg, "record_bytes", "%" PRIu64, w->h.record_bytes);
-        add(&cfg, "layers", "%u", t->n_layers);
+        add(&cfg, "layers", "%u", layers);
         add(&extra, "executor", "experts");
         add(&extra, "page_cache_mechanism", "%s", m.mechanism);
         add(&extra, "page_cache_budget_bytes", "%" PRIu64, m.pc_budget_bytes);
@@ -87,7 +88,7 @@ int cmd_run_moe(const lf_sim_config *c, int policy_given, const lf_trace *t, con
         if (!r && !c->quiet) {
             printf("run (experts): %u tokens x %u layers, %s, %s experts of %" PRIu64
                    " bytes (%" PRIu64 " in the file), %u reads in flight -> %s\n",
-                   n_tok, t->n_layers, policy, lf_dtype_name(w->h.dtype), w->h.record_bytes,
+                   n_tok, layers, policy, lf_dtype_name(w->h.dtype), w->h.record_bytes,
                    file_experts, c->threads, out);
             printf("steady state per token: %.3f ms (io %.3f, mem %.3f, compute %.3f); hit rate "
                    "(application cache) %.3f\n", S.mean_total_ms, S.mean_io_ms, S.mean_mem_ms,
