@@ -419,6 +419,7 @@ void lf_moe_sim_backend(lf_backend *b, lf_sim_backend *s, const lf_device *dev,
     lf_sim_backend_init(b, s, dev, &w->model, 2, threads);
     s->unit_bytes = (uint64_t)w->h.vectors * w->h.vector_bytes;
     b->token_end = NULL; /* the expert executor computes no resident part either */
+    s->expert_wps = lf_device_expert_wps(dev, lf_quant_bits(w->h.dtype));
 }
 
 int lf_moe_tiers(const char *policy, uint64_t capacity, uint32_t n_layers, uint64_t record_bytes,

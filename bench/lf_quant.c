@@ -3,6 +3,7 @@
 #include "lf_quant.h"
 
 #include <math.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -159,39 +160,197 @@ static float dot_f16(const uint16_t *w, const float *x, uint32_t n)
     return a0 + a1;
 }
 
-/* One group of 64 codes against x (64 floats): sum code * x. */
-static float group_int8(const uint8_t *c, const float *x)
+/* ---- grouped rows: a group's codes unpacked to 64 bytes, then a 64-long dot ---- */
+
+static uint16_t lut4[256]; /* byte -> its two 4-bit codes as two bytes, in element order */
+static uint32_t lut2[256]; /* byte -> its four 2-bit codes as four bytes */
+static pthread_once_t lut_once = PTHREAD_ONCE_INIT;
+
+static void lut_init(void)
+{
+    for (uint32_t b = 0; b < 256; b++) {
+        uint8_t two[2] = {(uint8_t)(b & 15u), (uint8_t)(b >> 4)};
+        uint8_t four[4] = {(uint8_t)(b & 3u), (uint8_t)((b >> 2) & 3u), (uint8_t)((b >> 4) & 3u),
+                           (uint8_t)(b >> 6)};
+        memcpy(&lut4[b], two, 2);
+        memcpy(&lut2[b], four, 4);
+    }
+}
+
+/* The 64 codes of a group as bytes (int8: the codes themselves). */
+static const uint8_t *unpack_group(lf_dtype dt, const uint8_t *c, uint8_t *buf)
+{
+    if (dt == LF_DTYPE_INT8)
+        return c;
+    if (dt == LF_DTYPE_Q4)
+        for (int i = 0; i < 32; i++)
+            memcpy(buf + 2 * i, &lut4[c[i]], 2);
+    else
+        for (int i = 0; i < 16; i++)
+            memcpy(buf + 4 * i, &lut2[c[i]], 4);
+    return buf;
+}
+
+static float dot64_c(const uint8_t *q, const float *x)
 {
     float a0 = 0, a1 = 0, a2 = 0, a3 = 0;
     for (int i = 0; i < 64; i += 4) {
-        a0 += (float)c[i] * x[i];
-        a1 += (float)c[i + 1] * x[i + 1];
-        a2 += (float)c[i + 2] * x[i + 2];
-        a3 += (float)c[i + 3] * x[i + 3];
+        a0 += (float)q[i] * x[i];
+        a1 += (float)q[i + 1] * x[i + 1];
+        a2 += (float)q[i + 2] * x[i + 2];
+        a3 += (float)q[i + 3] * x[i + 3];
     }
     return (a0 + a1) + (a2 + a3);
 }
 
-static float group_q4(const uint8_t *c, const float *x)
+typedef struct {
+    float (*dot64)(const uint8_t *q, const float *x);   /* 64 unpacked codes */
+    float (*dot16)(const uint16_t *w, const float *x, uint32_t n);
+    float (*half)(uint16_t h);
+    /* a whole grouped row (NULL: group by group with dot64) */
+    float (*row)(lf_dtype dt, const uint8_t *c, const uint16_t *sc, const uint16_t *bi,
+                 uint32_t gpr, const float *x, const float *xs);
+} kernels;
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+#define LF_TGT __attribute__((target("avx2,fma,f16c")))
+
+LF_TGT static float hsum(__m256 v)
 {
-    float a0 = 0, a1 = 0;
-    for (int i = 0; i < 32; i++) {
-        a0 += (float)(c[i] & 15u) * x[2 * i];
-        a1 += (float)(c[i] >> 4) * x[2 * i + 1];
-    }
-    return a0 + a1;
+    __m128 lo = _mm256_castps256_ps128(v), hi = _mm256_extractf128_ps(v, 1);
+    lo = _mm_add_ps(lo, hi);
+    lo = _mm_add_ps(lo, _mm_movehl_ps(lo, lo));
+    lo = _mm_add_ss(lo, _mm_shuffle_ps(lo, lo, 1));
+    return _mm_cvtss_f32(lo);
 }
 
-static float group_q2(const uint8_t *c, const float *x)
+LF_TGT static inline __m256 u8x8(const uint8_t *q)
 {
-    float a0 = 0, a1 = 0, a2 = 0, a3 = 0;
-    for (int i = 0; i < 16; i++) {
-        a0 += (float)(c[i] & 3u) * x[4 * i];
-        a1 += (float)((c[i] >> 2) & 3u) * x[4 * i + 1];
-        a2 += (float)((c[i] >> 4) & 3u) * x[4 * i + 2];
-        a3 += (float)(c[i] >> 6) * x[4 * i + 3];
+    return _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(const void *)q)));
+}
+
+LF_TGT static float dot64_x(const uint8_t *q, const float *x)
+{
+    __m256 a0 = _mm256_setzero_ps(), a1 = a0;
+    for (int i = 0; i < 64; i += 16) {
+        a0 = _mm256_fmadd_ps(u8x8(q + i), _mm256_loadu_ps(x + i), a0);
+        a1 = _mm256_fmadd_ps(u8x8(q + i + 8), _mm256_loadu_ps(x + i + 8), a1);
     }
-    return (a0 + a1) + (a2 + a3);
+    return hsum(_mm256_add_ps(a0, a1));
+}
+
+LF_TGT static inline __m256 lo8(__m128i e)
+{
+    return _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(e));
+}
+
+LF_TGT static inline __m256 hi8(__m128i e)
+{
+    return _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_srli_si128(e, 8)));
+}
+
+/* 16 codes (as bytes, element order) against x[0..16) into two accumulators */
+#define FMA16(e, xp, a0, a1)                                                          \
+    do {                                                                            \
+        a0 = _mm256_fmadd_ps(lo8(e), _mm256_loadu_ps(xp), a0);                      \
+        a1 = _mm256_fmadd_ps(hi8(e), _mm256_loadu_ps((xp) + 8), a1);                \
+    } while (0)
+
+LF_TGT static inline __m256 vdot64_q4(const uint8_t *c, const float *x)
+{
+    __m128i m = _mm_set1_epi8(15), a0 = _mm_loadu_si128((const __m128i *)(const void *)c),
+            a1 = _mm_loadu_si128((const __m128i *)(const void *)(c + 16));
+    __m128i l0 = _mm_and_si128(a0, m), h0 = _mm_and_si128(_mm_srli_epi16(a0, 4), m);
+    __m128i l1 = _mm_and_si128(a1, m), h1 = _mm_and_si128(_mm_srli_epi16(a1, 4), m);
+    __m256 s0 = _mm256_setzero_ps(), s1 = s0;
+    FMA16(_mm_unpacklo_epi8(l0, h0), x, s0, s1);
+    FMA16(_mm_unpackhi_epi8(l0, h0), x + 16, s0, s1);
+    FMA16(_mm_unpacklo_epi8(l1, h1), x + 32, s0, s1);
+    FMA16(_mm_unpackhi_epi8(l1, h1), x + 48, s0, s1);
+    return _mm256_add_ps(s0, s1);
+}
+
+LF_TGT static inline __m256 vdot64_q2(const uint8_t *c, const float *x)
+{
+    __m128i m = _mm_set1_epi8(3), v = _mm_loadu_si128((const __m128i *)(const void *)c);
+    __m128i a = _mm_and_si128(v, m), b = _mm_and_si128(_mm_srli_epi16(v, 2), m),
+            cc = _mm_and_si128(_mm_srli_epi16(v, 4), m), d = _mm_and_si128(_mm_srli_epi16(v, 6), m);
+    __m128i ab_l = _mm_unpacklo_epi8(a, b), cd_l = _mm_unpacklo_epi8(cc, d);
+    __m128i ab_h = _mm_unpackhi_epi8(a, b), cd_h = _mm_unpackhi_epi8(cc, d);
+    __m256 s0 = _mm256_setzero_ps(), s1 = s0;
+    FMA16(_mm_unpacklo_epi16(ab_l, cd_l), x, s0, s1);
+    FMA16(_mm_unpackhi_epi16(ab_l, cd_l), x + 16, s0, s1);
+    FMA16(_mm_unpacklo_epi16(ab_h, cd_h), x + 32, s0, s1);
+    FMA16(_mm_unpackhi_epi16(ab_h, cd_h), x + 48, s0, s1);
+    return _mm256_add_ps(s0, s1);
+}
+
+LF_TGT static float half_x(uint16_t h)
+{
+    return _cvtsh_ss(h);
+}
+
+/* A whole grouped row: sum over groups of scale * (codes . x) + bias * sum(x), the
+ * scales applied to vector partial sums (one horizontal sum per row). */
+LF_TGT static float row_x(lf_dtype dt, const uint8_t *c, const uint16_t *sc, const uint16_t *bi,
+                          uint32_t gpr, const float *x, const float *xs)
+{
+    __m256 acc = _mm256_setzero_ps();
+    float bsum = 0;
+    uint32_t gb = LF_QUANT_GROUP * lf_quant_bits(dt) / 8;
+    for (uint32_t g = 0; g < gpr; g++) {
+        const float *xg = x + (uint64_t)g * LF_QUANT_GROUP;
+        __m256 v;
+        if (dt == LF_DTYPE_Q4) {
+            v = vdot64_q4(c + (uint64_t)g * gb, xg);
+        } else if (dt == LF_DTYPE_Q2) {
+            v = vdot64_q2(c + (uint64_t)g * gb, xg);
+        } else {
+            const uint8_t *q = c + (uint64_t)g * gb;
+            __m256 a0 = _mm256_setzero_ps(), a1 = a0;
+            for (int i = 0; i < 64; i += 16) {
+                a0 = _mm256_fmadd_ps(u8x8(q + i), _mm256_loadu_ps(xg + i), a0);
+                a1 = _mm256_fmadd_ps(u8x8(q + i + 8), _mm256_loadu_ps(xg + i + 8), a1);
+            }
+            v = _mm256_add_ps(a0, a1);
+        }
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(_cvtsh_ss(sc[g])), v, acc);
+        bsum += _cvtsh_ss(bi[g]) * xs[g];
+    }
+    return hsum(acc) + bsum;
+}
+
+LF_TGT static float dot16_x(const uint16_t *w, const float *x, uint32_t n)
+{
+    __m256 a0 = _mm256_setzero_ps(), a1 = a0;
+    uint32_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        a0 = _mm256_fmadd_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(const void *)(w + i))),
+                             _mm256_loadu_ps(x + i), a0);
+        a1 = _mm256_fmadd_ps(
+            _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(const void *)(w + i + 8))),
+            _mm256_loadu_ps(x + i + 8), a1);
+    }
+    float s = hsum(_mm256_add_ps(a0, a1));
+    for (; i < n; i++)
+        s += lf_half_to_float(w[i]) * x[i];
+    return s;
+}
+#endif
+
+/* AVX2+FMA+F16C when the CPU has them and LLMFLASH_FFN_PORTABLE is unset (as lf_ffn). */
+static const kernels *pick(void)
+{
+    static const kernels portable = {dot64_c, dot_f16, lf_half_to_float, NULL};
+#if defined(__x86_64__) && defined(__GNUC__)
+    static const kernels x86 = {dot64_x, dot16_x, half_x, row_x};
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
+        __builtin_cpu_supports("f16c") && !getenv("LLMFLASH_FFN_PORTABLE"))
+        return &x86;
+#endif
+    return &portable;
 }
 
 #define XSUM_MAX 1024 /* groups of x summed once per product (cols up to 65536) */
@@ -199,13 +358,15 @@ static float group_q2(const uint8_t *c, const float *x)
 void lf_quant_matvec(lf_dtype dt, const void *w, uint32_t rows, uint32_t cols, const float *x,
                      float *out)
 {
+    const kernels *k = pick();
     if (dt == LF_DTYPE_FP32 || dt == LF_DTYPE_FP16) {
         for (uint32_t r = 0; r < rows; r++)
             out[r] = dt == LF_DTYPE_FP32
                          ? dot_f32((const float *)w + (uint64_t)r * cols, x, cols)
-                         : dot_f16((const uint16_t *)w + (uint64_t)r * cols, x, cols);
+                         : k->dot16((const uint16_t *)w + (uint64_t)r * cols, x, cols);
         return;
     }
+    pthread_once(&lut_once, lut_init);
     uint64_t n = (uint64_t)rows * cols;
     uint32_t gpr = cols / LF_QUANT_GROUP, bits = lf_quant_bits(dt);
     const uint8_t *c;
@@ -219,22 +380,26 @@ void lf_quant_matvec(lf_dtype dt, const void *w, uint32_t rows, uint32_t cols, c
         xs[g] = a;
     }
     uint32_t group_bytes = LF_QUANT_GROUP * bits / 8;
+    uint8_t buf[LF_QUANT_GROUP];
+    if (k->row && gpr <= XSUM_MAX) {
+        for (uint32_t r = 0; r < rows; r++)
+            out[r] = k->row(dt, c + (uint64_t)r * gpr * group_bytes, s + (uint64_t)r * gpr,
+                            b + (uint64_t)r * gpr, gpr, x, xs);
+        return;
+    }
     for (uint32_t r = 0; r < rows; r++) {
         float acc = 0;
         for (uint32_t g = 0; g < gpr; g++) {
             uint64_t gi = (uint64_t)r * gpr + g;
-            const uint8_t *cg = c + gi * group_bytes;
             const float *xg = x + (uint64_t)g * LF_QUANT_GROUP;
-            float d = dt == LF_DTYPE_INT8 ? group_int8(cg, xg)
-                      : dt == LF_DTYPE_Q4 ? group_q4(cg, xg)
-                                          : group_q2(cg, xg);
+            float d = k->dot64(unpack_group(dt, c + gi * group_bytes, buf), xg);
             float sum_x = xs[g < XSUM_MAX ? g : 0];
             if (g >= XSUM_MAX) {
                 sum_x = 0;
                 for (int i = 0; i < LF_QUANT_GROUP; i++)
                     sum_x += xg[i];
             }
-            acc += lf_half_to_float(s[gi]) * d + lf_half_to_float(b[gi]) * sum_x;
+            acc += k->half(s[gi]) * d + k->half(b[gi]) * sum_x;
         }
         out[r] = acc;
     }
