@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "lf_cli.h"
+#include "lf_cli_moe.h"
 #include "lf_kv.h"
 #include "lf_validate.h"
 
@@ -29,7 +30,11 @@ static void help(void)
         "Grid file: `key = a | b | c` lines; the configurations are the product. Keys:\n"
         "  policy, layout, dram_fraction, threads, max_read, max_gap, tokens, engine,\n"
         "  dram_strategy (prealloc|realloc), predictor_rank, fn_rate, fp_rate, seed.\n"
-        "Each layout named needs a weights file in that layout (--weights, repeatable).\n\n"
+        "Each layout named needs a weights file in that layout (--weights, repeatable).\n"
+        "Expert weights files (an expert trace) take an expert grid instead (keys policy,\n"
+        "dtype, threads, tokens, seed, capacity; e.g. experiments/moe_validate.conf), one\n"
+        "--weights file per bit width, and report the page cache's predicted and measured\n"
+        "hit rates too (DIR/validate_moe.csv).\n\n"
         "options:\n"
         "  -t, --trace T.h5     the trace\n"
         "  -w, --weights W      weights file; repeat for several layouts\n"
@@ -112,6 +117,12 @@ int cmd_validate(int argc, char **argv)
     for (; opened < n_w && !rc; opened++)
         if ((rc = lf_weights_open(wpaths[opened], &w[opened], &err)))
             break;
+    if (!rc && w[0].h.kind == LF_UNITS_EXPERTS) { /* expert files: the expert grid */
+        for (size_t k = 0; k < opened; k++)
+            lf_weights_close(&w[k]);
+        return cmd_validate_moe(trace, wpaths, n_w, device, grid, out, (uint32_t)repeat,
+                                (uint32_t)tokens);
+    }
     if (!rc)
         rc = lf_device_load(device, &dev, &err);
     if (!rc && !(rc = lf_grid_load(grid, lf_validate_keys, &g, &err)))

@@ -1,5 +1,5 @@
-/* lf_cli_moe: `run` on an expert file (cli/cmd_run_moe.c), called by cmd_run once the
- * trace and weights are loaded (both the caller's). */
+/* lf_cli_moe: `run` and `validate` on expert files (cli/cmd_run_moe.c,
+ * cli/cmd_validate_moe.c), called by cmd_run and cmd_validate; nothing returned to own. */
 #ifndef LF_CLI_MOE_H
 #define LF_CLI_MOE_H
 
@@ -11,5 +11,10 @@
  * (pagecache:dram=0). Returns the exit status. */
 int cmd_run_moe(const lf_sim_config *c, int policy_given, const lf_trace *t, const lf_weights *w,
                 const char *out);
+
+/* validate on expert files (cli/cmd_validate_moe.c): called by cmd_validate when its
+ * first weights file holds experts. Returns the exit status. */
+int cmd_validate_moe(const char *trace, const char *const *wpaths, size_t n_w, const char *device,
+                     const char *grid, const char *out, uint32_t repeat, uint32_t tokens);
 
 #endif
