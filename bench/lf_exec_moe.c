@@ -32,7 +32,7 @@ struct lf_exec_moe {
     lf_pcache *pc;           /* buffered: the bounded page cache */
     lf_dram *dram;           /* n_layers */
     float *x, *y, *scratch;
-    rd *reqs;
+    rd *reqs, *sync, *async; /* every load; those computed with; the others */
     uint32_t reqs_cap;
     uint8_t *pred;           /* per load: the policy said page cache */
     gsl_rng *rng;
@@ -112,6 +112,8 @@ void lf_exec_moe_free(lf_exec_moe *e)
     free(e->y);
     free(e->scratch);
     free(e->reqs);
+    free(e->sync);
+    free(e->async);
     free(e->pred);
     free(e->log);
     if (e->rng)
@@ -183,6 +185,21 @@ static int read_all(lf_exec_moe *e, const rd *r, uint32_t n, lf_err *err)
     return LF_OK;
 }
 
+typedef struct {
+    lf_exec_moe *e;
+    const rd *r;
+    uint32_t n;
+    int rc;
+    lf_err err;
+} async_job;
+
+static void *async_reads(void *arg)
+{
+    async_job *j = arg;
+    j->rc = read_all(j->e, j->r, j->n, &j->err);
+    return NULL;
+}
+
 static int reserve(lf_exec_moe *e, const lf_step *s, lf_err *err)
 {
     lf_dram *d = &e->dram[s->layer];
@@ -195,10 +212,14 @@ static int reserve(lf_exec_moe *e, const lf_step *s, lf_err *err)
     uint32_t n = s->plan->n_load;
     if (n > e->reqs_cap) {
         free(e->reqs);
+        free(e->sync);
+        free(e->async);
         free(e->pred);
         e->reqs = malloc(sizeof *e->reqs * n);
+        e->sync = malloc(sizeof *e->sync * n);
+        e->async = malloc(sizeof *e->async * n);
         e->pred = malloc(n);
-        e->reqs_cap = e->reqs && e->pred ? n : 0;
+        e->reqs_cap = e->reqs && e->sync && e->async && e->pred ? n : 0;
         if (!e->reqs_cap)
             return lf_fail(err, LF_ENOMEM, "expert executor: out of memory");
     }
@@ -282,10 +303,26 @@ static int moe_layer(lf_backend *b, const lf_step *s, lf_times *out, lf_err *err
         pc_s += lf_now() - a;
     }
     e->st.pc_predicted += pl->n_pagecache;
+    /* loads the layer does not compute with (wrong prefetch guesses) are read while it
+     * computes; the others first */
+    uint32_t n_sync = 0, n_async = 0;
+    for (uint32_t k = 0, q = 0; k < pl->n_load; k++) {
+        while (q < s->n_need && s->need[q] < pl->load[k])
+            q++;
+        if (q < s->n_need && s->need[q] == pl->load[k])
+            e->sync[n_sync++] = e->reqs[k];
+        else
+            e->async[n_async++] = e->reqs[k];
+    }
     double t2 = lf_now();
-    if ((rc = read_all(e, e->reqs, pl->n_load, err)))
+    if ((rc = read_all(e, e->sync, n_sync, err)))
         return lf_err_prefix(err, "token %u layer %u", s->token, s->layer);
     double t3 = lf_now();
+    async_job aj = {e, e->async, n_async, LF_OK, {0}};
+    pthread_t th;
+    int async_on = n_async && pthread_create(&th, NULL, async_reads, &aj) == 0;
+    if (n_async && !async_on && (rc = read_all(e, e->async, n_async, err)))
+        return lf_err_prefix(err, "token %u layer %u", s->token, s->layer);
     if (e->pc) {
         if (e->check_every && ++e->steps % e->check_every == 0) {
             uint64_t cached;
@@ -305,15 +342,26 @@ static int moe_layer(lf_backend *b, const lf_step *s, lf_times *out, lf_err *err
     const float *wt = TL->value ? TL->value + TL->indptr[s->token] : NULL;
     for (uint32_t k = 0; k < s->n_need; k++) {
         uint32_t row = s->slots->id_to_row[s->need[k]];
-        if (row == LF_SLOT_NONE)
+        if (row == LF_SLOT_NONE) {
+            if (async_on)
+                pthread_join(th, NULL);
             return lf_fail(err, LF_EINVAL, "expert executor: token %u layer %u: routed expert %u "
                            "is not resident", s->token, s->layer, s->need[k]);
+        }
         float g = wt ? wt[k] : 1.0f / (float)s->n_need;
         lf_quant_expert_swiglu(&e->q, lf_dram_row(d, row), e->x, g, e->y, e->scratch);
     }
-    double t5 = lf_now();
+    double t5 = lf_now(), t6 = t5;
+    if (async_on) {
+        pthread_join(th, NULL);
+        t6 = lf_now();
+        if (aj.rc) {
+            *err = aj.err;
+            return lf_err_prefix(err, "token %u layer %u (prefetch)", s->token, s->layer);
+        }
+    }
     out->mem_s = t1 - t0;
-    out->io_s = t3 - t2;
+    out->io_s = (t3 - t2) + (t6 - t5);
     out->compute_s = t5 - t4;
     e->st.mem_s += out->mem_s;
     e->st.io_s += out->io_s;
@@ -413,13 +461,62 @@ int lf_moe_replay(const lf_moe_replay_cfg *c, lf_backend *b, lf_token_row *rows,
     return rc;
 }
 
-void lf_moe_sim_backend(lf_backend *b, lf_sim_backend *s, const lf_device *dev,
-                        const lf_weights *w, uint32_t threads)
+static int contains(const uint32_t *ids, uint32_t n, uint32_t id)
 {
-    lf_sim_backend_init(b, s, dev, &w->model, 2, threads);
-    s->unit_bytes = (uint64_t)w->h.vectors * w->h.vector_bytes;
-    b->token_end = NULL; /* the expert executor computes no resident part either */
-    s->expert_wps = lf_device_expert_wps(dev, lf_quant_bits(w->h.dtype));
+    uint32_t lo = 0, hi = n;
+    while (lo < hi) {
+        uint32_t mid = lo + (hi - lo) / 2;
+        if (ids[mid] < id)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo < n && ids[lo] == id;
+}
+
+static int moe_sim_layer(lf_backend *b, const lf_step *st, lf_times *out, lf_err *err)
+{
+    lf_moe_sim *m = b->state;
+    int rc = m->inner.layer(&m->inner, st, out, err); /* mem and compute as the simulator */
+    if (rc)
+        return rc;
+    const lf_device *dev = m->sim.dev;
+    uint64_t rec = m->record_bytes;
+    uint64_t n[2] = {0, 0}, bytes[2] = {0, 0}, npc[2] = {0, 0}; /* [0] computed with, [1] not */
+    for (uint32_t i = 0; i < st->n_reads; i++) {
+        const lf_read *r = &st->reads[i];
+        int idle = 1; /* a read serves only units the layer does not compute with */
+        for (uint32_t j = 0; j < r->n_extents; j++)
+            idle &= !contains(st->need, st->n_need, st->extents[r->first_extent + j].unit);
+        n[idle]++;
+        bytes[idle] += r->length;
+    }
+    for (uint32_t i = 0; i < st->plan->n_pagecache; i++)
+        npc[!contains(st->need, st->n_need, st->plan->pagecache[i])]++;
+    double io[2];
+    for (int k = 0; k < 2; k++) {
+        io[k] = lf_flash_time(dev, n[k], bytes[k], m->sim.inflight) +
+                lf_pagecache_time(dev, npc[k], npc[k] * rec);
+        if (m->buffered) /* a miss lands in the page cache, then is copied out */
+            io[k] += lf_pagecache_time(dev, n[k], bytes[k]);
+    }
+    out->io_s = io[0] + (io[1] > out->compute_s ? io[1] - out->compute_s : 0);
+    return LF_OK;
+}
+
+void lf_moe_sim_backend(lf_backend *b, lf_moe_sim *s, const lf_device *dev, const lf_weights *w,
+                        uint32_t threads, int buffered)
+{
+    memset(s, 0, sizeof *s);
+    lf_sim_backend_init(&s->inner, &s->sim, dev, &w->model, 2, threads);
+    s->sim.unit_bytes = (uint64_t)w->h.vectors * w->h.vector_bytes;
+    s->sim.expert_wps = lf_device_expert_wps(dev, lf_quant_bits(w->h.dtype));
+    s->inner.token_end = NULL; /* the expert executor computes no resident part either */
+    s->buffered = buffered;
+    s->record_bytes = w->h.record_bytes;
+    memset(b, 0, sizeof *b);
+    b->state = s;
+    b->layer = moe_sim_layer;
 }
 
 int lf_moe_tiers(const char *policy, uint64_t capacity, uint32_t n_layers, uint64_t record_bytes,

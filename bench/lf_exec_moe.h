@@ -95,8 +95,19 @@ typedef struct {
 int lf_moe_measure(const lf_moe_replay_cfg *c, lf_token_row *rows, lf_moe_measured *out,
                    lf_err *err);
 
-/* The simulator's backend for an expert file: unit bytes = the record's. */
-void lf_moe_sim_backend(lf_backend *b, lf_sim_backend *s, const lf_device *dev,
-                        const lf_weights *w, uint32_t threads);
+/* The simulator's twin of the expert executor for an expert file: the simulator's
+ * backend (lf_sim_backend: unit bytes = the record's payload, experts priced by the
+ * profile's measured expert kernel when it has one, no resident part), with the
+ * executor's two rules: loads the layer does not compute with (wrong prefetch guesses)
+ * are read while it computes (io = the others' + max(0, theirs - compute)); with the page
+ * cache (buffered) a miss also costs the copy out of the page cache. */
+typedef struct {
+    lf_sim_backend sim;
+    lf_backend inner;
+    int buffered;
+    uint64_t record_bytes;
+} lf_moe_sim;
+void lf_moe_sim_backend(lf_backend *b, lf_moe_sim *s, const lf_device *dev, const lf_weights *w,
+                        uint32_t threads, int buffered);
 
 #endif

@@ -94,8 +94,16 @@ static int one(const lf_vmoe_cfg *c, size_t i, lf_vmoe_row *r, lf_err *err)
                                 seed, 1};
     /* predicted */
     lf_backend sb;
-    lf_sim_backend sbs;
-    lf_moe_sim_backend(&sb, &sbs, c->dev, w, (uint32_t)threads);
+    lf_moe_sim sbs;
+    lf_exec_moe_cfg tiers;
+    rc = lf_moe_tiers(r->policy, cap ? cap : c->trace->units_per_layer,
+                      lf_moe_layers(c->trace, w), w->h.record_bytes, &tiers, err);
+    if (rc) {
+        free(rows);
+        free(tot);
+        return rc;
+    }
+    lf_moe_sim_backend(&sb, &sbs, c->dev, w, (uint32_t)threads, tiers.buffered);
     lf_summary S;
     rc = lf_moe_replay(&rc_cfg, &sb, rows, NULL, 0, err);
     if (!rc)

@@ -233,8 +233,8 @@ static void run_pair(const config *cf, lf_dtype dt)
     /* simulator */
     lf_device dev = toy_device();
     lf_backend sb, outer_s;
-    lf_sim_backend sbs;
-    lf_moe_sim_backend(&sb, &sbs, &dev, &w, 4);
+    lf_moe_sim sbs;
+    lf_moe_sim_backend(&sb, &sbs, &dev, &w, 4, cf->buffered);
     logger gs;
     wrap(&outer_s, &gs, &sb, &w.layout);
     assert_int_equal(lf_moe_replay(&rc, &outer_s, rows_s, NULL, 0, &err), LF_OK);
