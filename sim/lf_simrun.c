@@ -208,8 +208,15 @@ int lf_sim_run(const lf_sim_config *c, const lf_trace *trace, const lf_trace *pr
         lf_sim_backend_init(&be, &sb, dev, &r->model, r->dtype_bytes, c->threads);
         sb.stream_bytes = c->stream_bytes;
         rc = lf_replay(&rc_cfg, c->backend ? c->backend : &be, r->rows, err);
-        if (rc == LF_OK && pol->counters)
-            pol->counters(pol, r->policy_counters, sizeof r->policy_counters);
+        if (rc == LF_OK) {
+            const lf_policy_counter *names;
+            uint64_t v[LF_POLICY_MAX_COUNTERS];
+            size_t n = lf_policy_counters(pol, &names, v), len = 0;
+            for (size_t i = 0; i < n && len < sizeof r->policy_counters; i++)
+                len += (size_t)snprintf(r->policy_counters + len, sizeof r->policy_counters - len,
+                                        "%s%s=%llu", i ? " " : "", names[i].name,
+                                        (unsigned long long)v[i]);
+        }
     }
     if (rc == LF_OK)
         rc = lf_summary_compute(r->rows, r->n_rows, c->cold_tokens, &r->summary, err);
