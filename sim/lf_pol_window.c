@@ -183,10 +183,10 @@ const lf_policy_desc lf_pol_window = {
                                     {NULL, NULL}},
     .counters = (const lf_policy_counter[]){{"shrinks", "steps that ran with a window k' < k "
                                                         "because the union did not fit",
-                                             LF_COUNT_SUM},
+                                             LF_COUNT_SUM, 1},
                                             {"min_k", "the smallest window a step ran with",
-                                             LF_COUNT_MIN},
-                                            {NULL, NULL, LF_COUNT_SUM}},
+                                             LF_COUNT_MIN, 0},
+                                            {NULL, NULL, LF_COUNT_SUM, 0}},
     .state_size = sizeof(window_state),
     .create = window_create,
     .step = window_step,

@@ -224,6 +224,11 @@ size_t lf_policy_counters(const lf_policy *p, const lf_policy_counter **names,
     return n;
 }
 
+void lf_policy_counts_get(const lf_policy *p, lf_policy_counts *out)
+{
+    out->n = lf_policy_counters(p, &out->names, out->values);
+}
+
 int lf_policy_counter_index(const lf_policy *p, const char *name)
 {
     const lf_policy_counter *c = p->desc->counters;

@@ -58,6 +58,8 @@ typedef struct {
     const char *name; /* a column name: lower case, digits and '_' */
     const char *help;
     lf_count_kind kind;
+    int warn;         /* 1: a non-zero value means the run did not do what its spec says
+                       * (window's shrinks): the CLI says so on stderr */
 } lf_policy_counter;
 
 #define LF_POLICY_MAX_COUNTERS 8
@@ -125,6 +127,15 @@ int lf_policy_step(lf_policy *p, uint32_t layer, uint32_t token, const uint32_t 
  * current values. Returns how many (0 when the policy has none). */
 size_t lf_policy_counters(const lf_policy *p, const lf_policy_counter **names,
                           uint64_t values[LF_POLICY_MAX_COUNTERS]);
+/* A run's counters as a value: the descriptor's names and their values. */
+typedef struct {
+    const lf_policy_counter *names; /* NULL when n == 0 */
+    size_t n;
+    uint64_t values[LF_POLICY_MAX_COUNTERS];
+} lf_policy_counts;
+/* Fills out with p's counters now. */
+void lf_policy_counts_get(const lf_policy *p, lf_policy_counts *out);
+
 /* The index of counter `name` of p, or -1. */
 int lf_policy_counter_index(const lf_policy *p, const char *name);
 

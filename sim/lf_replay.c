@@ -111,6 +111,8 @@ int lf_replay(const lf_replay_cfg *c, lf_backend *b, lf_token_row *rows, lf_err 
     for (uint32_t l = 0; l < n_layers && rc == LF_OK; l++)
         rc = lf_slots_init(&w.slots[l], units, (uint32_t)cap, err);
 
+    uint64_t before[LF_POLICY_MAX_COUNTERS];
+    lf_policy_counters(c->policy, NULL, before);
     lf_progress prog;
     if (!c->quiet)
         lf_progress_start(&prog, "replay (tokens)", n_tok);
@@ -218,6 +220,15 @@ int lf_replay(const lf_replay_cfg *c, lf_backend *b, lf_token_row *rows, lf_err 
             sum.io_s += tm.io_s;
             sum.mem_s += tm.mem_s;
             sum.compute_s += tm.compute_s;
+        }
+        /* the token's share of the policy's totals (minimum counters: none) */
+        const lf_policy_counter *cn;
+        uint64_t now[LF_POLICY_MAX_COUNTERS];
+        size_t n_cn = lf_policy_counters(c->policy, &cn, now);
+        for (size_t i = 0; i < n_cn; i++) {
+            if (cn[i].kind == LF_COUNT_SUM)
+                r->policy[i] = now[i] - before[i];
+            before[i] = now[i];
         }
         r->resident_bytes = r->resident_units * row_bytes;
         r->io_ms = sum.io_s * 1e3;

@@ -652,7 +652,7 @@ static void test_results_folder(void **st)
     assert_int_equal(lf_kv_set(&cfg, "policy", "window:k=4,capacity=9", 0, &err), LF_OK);
     assert_int_equal(lf_kv_set(&cfg, "layout", "bundled", 0, &err), LF_OK);
     const char *dir = lf_test_path("run1");
-    lf_results r = {"sim", &cfg, rows, 4, 1, 42, trace, NULL, NULL};
+    lf_results r = {"sim", &cfg, rows, 4, 1, 42, trace, NULL, NULL, NULL};
     assert_false(lf_results_done(dir));
     assert_int_equal(lf_results_write(dir, &r, &err), LF_OK);
     assert_true(lf_results_done(dir));
