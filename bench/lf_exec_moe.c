@@ -418,8 +418,8 @@ uint32_t lf_moe_layers(const lf_trace *t, const lf_weights *w)
     return t->n_layers < w->h.n_layers ? t->n_layers : w->h.n_layers;
 }
 
-int lf_moe_replay(const lf_moe_replay_cfg *c, lf_backend *b, lf_token_row *rows, char *counters,
-                  size_t counters_cap, lf_err *err)
+int lf_moe_replay(const lf_moe_replay_cfg *c, lf_backend *b, lf_token_row *rows,
+                  lf_policy_counts *counts, lf_err *err)
 {
     const lf_weights *w = c->weights;
     lf_trace tv = *c->trace; /* read-only view: the file's layers of a deeper trace */
@@ -452,11 +452,8 @@ int lf_moe_replay(const lf_moe_replay_cfg *c, lf_backend *b, lf_token_row *rows,
     rcfg.capacity = cap;
     rcfg.quiet = c->quiet;
     rc = lf_replay(&rcfg, b, rows, err);
-    if (counters && counters_cap) {
-        counters[0] = 0;
-        if (rc == LF_OK && pol->counters)
-            pol->counters(pol, counters, counters_cap);
-    }
+    if (counts)
+        lf_policy_counts_get(pol, counts);
     lf_policy_free(pol);
     return rc;
 }
@@ -561,7 +558,7 @@ int lf_moe_measure(const lf_moe_replay_cfg *c, lf_token_row *rows, lf_moe_measur
         return rc;
     lf_backend b;
     lf_exec_moe_backend(&b, e);
-    rc = lf_moe_replay(c, &b, rows, out->counters, sizeof out->counters, err);
+    rc = lf_moe_replay(c, &b, rows, &out->counts, err);
     lf_exec_moe_stats_get(e, &out->stats);
     snprintf(out->mechanism, sizeof out->mechanism, "%s", lf_exec_moe_mechanism(e));
     out->pc_budget_bytes = ec.pc_budget * (ec.pc_per_layer ? layers : 1);

@@ -15,6 +15,7 @@
 
 #include "lf_err.h"
 #include "lf_pcache.h"
+#include "lf_policy.h"
 #include "lf_replay.h"
 #include "lf_weights.h"
 
@@ -75,9 +76,9 @@ typedef struct {
 /* A trace with more layers than the file replays the file's layers (a model scaled
  * down to this disk: fewer layers, the real expert size): the layers replayed. */
 uint32_t lf_moe_layers(const lf_trace *t, const lf_weights *w);
-/* rows: n_tokens entries. counters: the policy's counters text (may be NULL). */
-int lf_moe_replay(const lf_moe_replay_cfg *c, lf_backend *b, lf_token_row *rows, char *counters,
-                  size_t counters_cap, lf_err *err);
+/* rows: n_tokens entries. counts: the policy's counters after the run (may be NULL). */
+int lf_moe_replay(const lf_moe_replay_cfg *c, lf_backend *b, lf_token_row *rows,
+                  lf_policy_counts *counts, lf_err *err);
 /* The read path a policy implies: a `pagecache` policy with pc > 0 reads through the OS
  * page cache held to pc experts per layer (one LRU per layer for scope=layer, one pool
  * of pc x layers for scope=global); any other policy (pc = 0 included) reads with
@@ -90,7 +91,7 @@ typedef struct {
     lf_exec_moe_stats stats;
     char mechanism[16];         /* "fadvise" or "direct" */
     uint64_t pc_budget_bytes;   /* bytes of the file the page cache may hold in all */
-    char counters[256];         /* the policy's counters */
+    lf_policy_counts counts;    /* the policy's counters */
 } lf_moe_measured;
 int lf_moe_measure(const lf_moe_replay_cfg *c, lf_token_row *rows, lf_moe_measured *out,
                    lf_err *err);

@@ -81,9 +81,8 @@ int cmd_run_moe(const lf_sim_config *c, int policy_given, const lf_trace *t, con
         add(&extra, "instrument_s", "%.6f", s->pcache_s);
         add(&extra, "read_gbps", "%.6g", s->io_s > 0 ? s->bytes_read / s->io_s / 1e9 : 0);
         add(&extra, "output_checksum", "%.9g", s->checksum);
-        add(&extra, "policy_counters", "%s", m.counters);
         lf_results res = {"run", &cfg, rows, n_tok, c->cold_tokens, c->seed, c->trace_path,
-                          w->path, &extra};
+                          w->path, &extra, &m.counts};
         r = lf_results_write(out, &res, &err);
         if (!r && !c->quiet) {
             printf("run (experts): %u tokens x %u layers, %s, %s experts of %" PRIu64

@@ -14,15 +14,29 @@
 #include <string.h>
 
 #include "lf_layout.h"
-#include "lf_pagecache.h"
 #include "lf_policy.h"
 #include "lf_replay.h"
 
-static int make_policy(const char *spec, const lf_policy_ctx *ctx, lf_policy **p, lf_err *err)
+/* The last step's share of the pagecache policy's counters (all 0 for a policy
+ * without them); prev holds the totals before the step and is advanced. */
+typedef struct {
+    uint64_t app_hits, pc_hits, flash_reads, pf_guesses, pf_right, pf_pc, pf_flash;
+} step_counts;
+
+static void last_step(const lf_policy *p, uint64_t prev[7], step_counts *x)
 {
-    if (!strncmp(spec, "pagecache", 9) && (spec[9] == '\0' || spec[9] == ':'))
-        return lf_pagecache_new(spec[9] ? spec + 10 : "", ctx, p, err);
-    return lf_policy_create(spec, ctx, p, err);
+    static const char *const names[7] = {"app_hits",         "pagecache_hits", "flash_reads",
+                                         "prefetch_guesses", "prefetch_right",
+                                         "prefetch_pagecache", "prefetch_flash"};
+    uint64_t v[LF_POLICY_MAX_COUNTERS], d[7];
+    lf_policy_counters(p, NULL, v);
+    for (int i = 0; i < 7; i++) {
+        int k = lf_policy_counter_index(p, names[i]);
+        uint64_t cur = k >= 0 ? v[k] : 0;
+        d[i] = cur - prev[i];
+        prev[i] = cur;
+    }
+    *x = (step_counts){d[0], d[1], d[2], d[3], d[4], d[5], d[6]};
 }
 
 static int check_trace(const lf_trace *t, lf_err *err)
@@ -97,7 +111,7 @@ typedef struct {
     lf_policy *p;
     double t_c;
     double sum_flash, sum_pc, sum_pf, sum_c, flash_bytes;
-    uint64_t app, pch, fl, guesses, right;
+    uint64_t app, pch, fl, guesses, right, prev[7];
 } price_state;
 
 static int price_layer(lf_backend *b, const lf_step *st, lf_times *out, lf_err *err)
@@ -105,10 +119,11 @@ static int price_layer(lf_backend *b, const lf_step *st, lf_times *out, lf_err *
     price_state *s = b->state;
     const lf_moesim_cfg *c = s->c;
     memset(out, 0, sizeof *out);
-    lf_pagecache_totals x;
-    int rc = lf_pagecache_get_last(s->p, &x, err);
-    if (rc || st->token < c->warmup)
-        return rc;
+    (void)err;
+    step_counts x;
+    last_step(s->p, s->prev, &x);
+    if (st->token < c->warmup)
+        return LF_OK;
     double eb = c->expert_bytes;
     double t_flash = lf_flash_time(c->dev, x.flash_reads * c->split,
                                    bytes_of(x.flash_reads, eb), c->threads);
@@ -143,14 +158,14 @@ int lf_moesim_run(const lf_moesim_cfg *c, const lf_trace *t, lf_moesim_result *o
                        "warm-up tokens (%u) fewer than the trace's %u",
                        c->expert_bytes, c->threads, c->split, c->warmup, t->n_tokens);
     char spec[256];
-    snprintf(spec, sizeof spec, "dram=%u,pc=%u,scope=%s,prefetch=%u,acc=%.17g,seed=%llu",
+    snprintf(spec, sizeof spec, "pagecache:dram=%u,pc=%u,scope=%s,prefetch=%u,acc=%.17g,seed=%llu",
              c->app_per_layer, c->pc_per_layer, c->pc_global ? "global" : "layer", c->prefetch,
              c->acc, (unsigned long long)c->seed);
     lf_policy_ctx ctx = {t->n_layers, t->units_per_layer,
                          (uint64_t)c->app_per_layer + c->pc_per_layer, t, NULL, c->seed,
                          lf_trace_max_set(t, 0)};
     lf_policy *p;
-    if ((rc = lf_pagecache_new(spec, &ctx, &p, err)))
+    if ((rc = lf_policy_create(spec, &ctx, &p, err)))
         return rc;
     const lf_model *m = c->model;
     double L = t->n_layers, k = t->top_k;
@@ -192,18 +207,17 @@ int lf_moesim_run(const lf_moesim_cfg *c, const lf_trace *t, lf_moesim_result *o
 typedef struct {
     lf_policy *p;
     int two_level;
-    uint64_t hits, routed;
+    uint64_t hits, routed, prev[7];
 } count_state;
 
 static int count_layer(lf_backend *b, const lf_step *st, lf_times *out, lf_err *err)
 {
     count_state *s = b->state;
     memset(out, 0, sizeof *out);
+    (void)err;
     if (s->two_level) {
-        lf_pagecache_totals x;
-        int rc = lf_pagecache_get_last(s->p, &x, err);
-        if (rc)
-            return rc;
+        step_counts x;
+        last_step(s->p, s->prev, &x);
         s->hits += x.app_hits + x.pc_hits;
     } else {
         s->hits += st->plan->n_hit;
@@ -221,10 +235,9 @@ int lf_moesim_hit_rate(const lf_trace *t, const char *spec, uint64_t cap, uint64
     lf_policy_ctx ctx = {t->n_layers, t->units_per_layer, cap, t, NULL, seed,
                          lf_trace_max_set(t, 0)};
     lf_policy *p;
-    if ((rc = make_policy(spec, &ctx, &p, err)))
+    if ((rc = lf_policy_create(spec, &ctx, &p, err)))
         return rc;
-    lf_pagecache_totals x;
-    count_state s = {p, lf_pagecache_get_last(p, &x, NULL) == LF_OK, 0, 0};
+    count_state s = {p, lf_policy_counter_index(p, "pagecache_hits") >= 0, 0, 0, {0}};
     lf_backend b = {&s, count_layer, NULL};
     rc = replay(t, NULL, 3, p, 1, &b, err);
     if (rc)

@@ -105,7 +105,7 @@ static int one(const lf_vmoe_cfg *c, size_t i, lf_vmoe_row *r, lf_err *err)
     }
     lf_moe_sim_backend(&sb, &sbs, c->dev, w, (uint32_t)threads, tiers.buffered);
     lf_summary S;
-    rc = lf_moe_replay(&rc_cfg, &sb, rows, NULL, 0, err);
+    rc = lf_moe_replay(&rc_cfg, &sb, rows, NULL, err);
     if (!rc)
         rc = lf_summary_compute(rows, (uint32_t)tokens, c->cold_tokens, &S, err);
     if (!rc) {

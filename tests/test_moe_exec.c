@@ -14,7 +14,6 @@
 
 #include "lf_exec_moe.h"
 #include "lf_mix.h"
-#include "lf_pagecache.h"
 #include "lf_quant.h"
 #include "lf_test.h"
 #include "lf_weights.h"
@@ -237,7 +236,7 @@ static void run_pair(const config *cf, lf_dtype dt)
     lf_moe_sim_backend(&sb, &sbs, &dev, &w, 4, cf->buffered);
     logger gs;
     wrap(&outer_s, &gs, &sb, &w.layout);
-    assert_int_equal(lf_moe_replay(&rc, &outer_s, rows_s, NULL, 0, &err), LF_OK);
+    assert_int_equal(lf_moe_replay(&rc, &outer_s, rows_s, NULL, &err), LF_OK);
     /* executor */
     uint64_t layers = cf->per_layer ? 1 : m.n_layers;
     lf_exec_moe_cfg ec = {&w, &t, 4, cf->buffered,
@@ -250,8 +249,8 @@ static void run_pair(const config *cf, lf_dtype dt)
     lf_exec_moe_backend(&eb, e);
     logger ge;
     wrap(&outer_e, &ge, &eb, &w.layout);
-    char counters[256];
-    int r = lf_moe_replay(&rc, &outer_e, rows_e, counters, sizeof counters, &err);
+    lf_policy_counts counts;
+    int r = lf_moe_replay(&rc, &outer_e, rows_e, &counts, &err);
     if (r)
         print_message("%s\n", err.msg);
     assert_int_equal(r, LF_OK);
@@ -356,7 +355,7 @@ static void test_exec_output_dense(void **st)
     lf_exec_moe_backend(&eb, e);
     lf_moe_replay_cfg rc = {&t, &w, "lru:capacity=3", 0, 0, 2, 5, 1};
     lf_token_row rows[5];
-    assert_int_equal(lf_moe_replay(&rc, &eb, rows, NULL, 0, &err), LF_OK);
+    assert_int_equal(lf_moe_replay(&rc, &eb, rows, NULL, &err), LF_OK);
     /* layer 0's input for token 4 is the generated one: regenerate it the same way */
     float x[128], y[128];
     gsl_rng *rng = gsl_rng_alloc(gsl_rng_taus2);
