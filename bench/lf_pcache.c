@@ -75,6 +75,8 @@ int lf_pcache_open(const char *path, uint64_t data_offset, uint64_t record_bytes
         rc = lf_fail_errno(err, LF_EIO, errno, "%s: cannot map the file for mincore", path);
         goto fail;
     }
+    /* dirty pages cannot be dropped: a file written moments ago is synced first */
+    (void)fdatasync(p->fd);
     /* readahead would pull in neighbouring records the LRU does not know about */
     int e1 = posix_fadvise(p->fd, 0, 0, POSIX_FADV_RANDOM);
     int e2 = posix_fadvise(p->fd, 0, 0, POSIX_FADV_DONTNEED);

@@ -380,6 +380,60 @@ static void test_exec_output_dense(void **st)
     unlink(path);
 }
 
+/* The page-cache tier alone: records read through it stay cached up to the budget, the
+ * least recently read dropped first, per group when asked (mincore's view). */
+static void test_pcache_lru_budget(void **st)
+{
+    (void)st;
+    enum { REC = 8192, N = 10 };
+    const char *path = lf_test_path("pc.bin");
+    unsigned char *data = calloc(1, 4096 + (size_t)N * REC);
+    for (size_t i = 0; i < 4096 + (size_t)N * REC; i++)
+        data[i] = (unsigned char)(i * 7);
+    lf_test_write(path, data, 4096 + (size_t)N * REC);
+    free(data);
+    lf_err err;
+    for (int grouped = 0; grouped < 2; grouped++) {
+        lf_pcache *p;
+        assert_int_equal(lf_pcache_open(path, 4096, REC, grouped ? 5 : 0, 2 * REC, &p, &err), LF_OK);
+        uint64_t cached;
+        assert_int_equal(lf_pcache_cached_bytes(p, &cached, &err), LF_OK);
+        assert_true(cached <= 4096); /* dropped at open (the header page may come back) */
+        unsigned char buf[REC];
+        int order[] = {0, 1, 2, 1, 6, 7, 8, 0};
+        for (int k = 0; k < 8; k++) {
+            uint64_t off = 4096 + (uint64_t)order[k] * REC;
+            int all;
+            assert_int_equal(lf_pcache_resident(p, off, REC, &all, &err), LF_OK);
+            /* expected: 1 was read two steps before (still in a 2-record LRU) */
+            if (k == 3)
+                assert_true(all);
+            if (k < 3 || k == 4)
+                assert_false(all);
+            assert_int_equal(lf_pcache_touch(p, off, &err), LF_OK);
+            assert_int_equal(pread(lf_pcache_fd(p), buf, REC, (off_t)off), REC);
+            assert_int_equal(lf_pcache_cached_bytes(p, &cached, &err), LF_OK);
+            assert_true(cached <= (grouped ? 4 : 2) * (uint64_t)REC); /* two groups of 2 */
+        }
+        int all;
+        /* last reads: 7, 8, 0; global: 8 and 0 remain; grouped: 0 and 1 (group 0) and
+         * 7 and 8 (group 1) */
+        assert_int_equal(lf_pcache_resident(p, 4096 + 8 * REC, REC, &all, &err), LF_OK);
+        assert_true(all);
+        assert_int_equal(lf_pcache_resident(p, 4096 + 7 * REC, REC, &all, &err), LF_OK);
+        assert_int_equal(all, grouped);
+        assert_int_equal(lf_pcache_resident(p, 4096 + 1 * REC, REC, &all, &err), LF_OK);
+        assert_int_equal(all, grouped);
+        lf_pcache_stats ps;
+        lf_pcache_stats_get(p, &ps);
+        assert_true(ps.evictions > 0);
+        assert_string_equal(lf_pcache_mechanism(p), "fadvise");
+        assert_int_not_equal(lf_pcache_touch(p, 4096 + 3, &err), LF_OK); /* not a record start */
+        lf_pcache_close(p);
+    }
+    unlink(path);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -388,6 +442,7 @@ int main(void)
         cmocka_unit_test(test_exec_matches_sim_app_and_pagecache),
         cmocka_unit_test(test_exec_matches_sim_app_lru_direct),
         cmocka_unit_test(test_exec_output_dense),
+        cmocka_unit_test(test_pcache_lru_budget),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
