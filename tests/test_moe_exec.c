@@ -18,21 +18,6 @@
 #include "lf_test.h"
 #include "lf_weights.h"
 
-static void small_moe(lf_model *m)
-{
-    memset(m, 0, sizeof *m);
-    snprintf(m->name, sizeof m->name, "test-moe");
-    m->kind = LF_UNITS_EXPERTS;
-    m->act = LF_ACT_SWIGLU;
-    m->n_layers = 3;
-    m->d_model = 128;
-    m->d_ff = 64;
-    m->n_experts = 16;
-    m->top_k = 2;
-    m->vocab = 256;
-    m->kv_dim = 128;
-}
-
 /* Skewed top-2 routing with reuse, router weights summing to 1. */
 static void make_trace(lf_trace *t, const lf_model *m, uint32_t n_tok, uint64_t seed)
 {
@@ -220,7 +205,7 @@ typedef struct {
 static void run_pair(const config *cf, lf_dtype dt)
 {
     lf_model m;
-    small_moe(&m);
+    lf_test_moe_model(&m, 3, 128, 64, 16, 2);
     const char *path = make_file(&m, dt, "e.w");
     lf_weights w;
     lf_err err;
@@ -340,7 +325,7 @@ static void test_exec_output_dense(void **st)
 {
     (void)st;
     lf_model m;
-    small_moe(&m);
+    lf_test_moe_model(&m, 3, 128, 64, 16, 2);
     m.n_layers = 1;
     const char *path = make_file(&m, LF_DTYPE_Q4, "d.w");
     lf_weights w;

@@ -13,26 +13,11 @@
 #include "lf_test.h"
 #include "lf_weights.h"
 
-static void small_moe(lf_model *m)
-{
-    memset(m, 0, sizeof *m);
-    snprintf(m->name, sizeof m->name, "test-moe");
-    m->kind = LF_UNITS_EXPERTS;
-    m->act = LF_ACT_SWIGLU;
-    m->n_layers = 2;
-    m->d_model = 128;
-    m->d_ff = 64;
-    m->n_experts = 16;
-    m->top_k = 2;
-    m->vocab = 256;
-    m->kv_dim = 128;
-}
-
 /* A routing trace of the small model written to path. */
 static void write_trace(const char *path, uint32_t n_tok)
 {
     lf_model m;
-    small_moe(&m);
+    lf_test_moe_model(&m, 2, 128, 64, 16, 2);
     lf_trace t;
     lf_err err;
     assert_int_equal(lf_trace_init(&t, &m, 2, 1, 0, &err), LF_OK);
@@ -54,7 +39,7 @@ static void write_trace(const char *path, uint32_t n_tok)
 static void write_weights(const char *path, lf_dtype dt)
 {
     lf_model m;
-    small_moe(&m);
+    lf_test_moe_model(&m, 2, 128, 64, 16, 2);
     lf_weights_spec s;
     memset(&s, 0, sizeof s);
     s.model = &m;

@@ -14,22 +14,6 @@
 #include "lf_weights.h"
 #include "lf_weights_impl.h"
 
-/* A small expert model: 2 layers, 8 experts of 128 x 64, top-2. */
-static void small_moe(lf_model *m, uint32_t d_model, uint32_t d_ff)
-{
-    memset(m, 0, sizeof *m);
-    snprintf(m->name, sizeof m->name, "test-moe");
-    m->kind = LF_UNITS_EXPERTS;
-    m->act = LF_ACT_SWIGLU;
-    m->n_layers = 2;
-    m->d_model = d_model;
-    m->d_ff = d_ff;
-    m->n_experts = 8;
-    m->top_k = 2;
-    m->vocab = 256;
-    m->kv_dim = d_model;
-}
-
 static int make(const char *path, const lf_model *m, lf_dtype dt, lf_err *err)
 {
     lf_weights_spec s;
@@ -125,7 +109,7 @@ static void test_expert_kernel_tolerance(void **st)
     (void)st;
     const uint32_t D = 256, F = 128;
     lf_model m;
-    small_moe(&m, D, F);
+    lf_test_moe_model(&m, 2, D, F, 8, 2);
     lf_dtype dts[] = {LF_DTYPE_FP32, LF_DTYPE_FP16, LF_DTYPE_INT8, LF_DTYPE_Q4, LF_DTYPE_Q2};
     double tol[] = {1e-5, 5e-3, 2.2 / 255, 2.2 / 15, 2.2 / 3};
     double prev = 0;
@@ -200,7 +184,7 @@ static void test_bad_expert_files(void **st)
 {
     (void)st;
     lf_model m;
-    small_moe(&m, 128, 64);
+    lf_test_moe_model(&m, 2, 128, 64, 8, 2);
     lf_err err;
     const char *path = lf_test_path("bad.w");
     assert_int_equal(make(path, &m, LF_DTYPE_Q4, &err), LF_OK);
@@ -233,7 +217,7 @@ static void test_bad_expert_files(void **st)
     unlink(path);
     /* rows that are not whole groups of 64 */
     lf_model odd;
-    small_moe(&odd, 96, 64);
+    lf_test_moe_model(&odd, 2, 96, 64, 8, 2);
     assert_int_not_equal(make(path, &odd, LF_DTYPE_Q2, &err), LF_OK);
     assert_non_null(strstr(err.msg, "multiples of 64"));
     assert_int_equal(access(path, F_OK), -1);
