@@ -118,8 +118,8 @@ int cmd_run(int argc, char **argv)
         {"cold-tokens", required_argument, 0, O_COLD}, {"quiet", no_argument, 0, O_QUIET},
         {"model", required_argument, 0, O_MODEL}, {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0}};
-    lf_sim_config c;
-    lf_sim_config_defaults(&c);
+    lf_run_config c;
+    lf_run_config_defaults(&c);
     const char *trace_path = NULL, *weights = NULL, *out = NULL, *layout = NULL, *dev_path = NULL;
     int quiet = 0;
     lf_measure m;
@@ -204,7 +204,7 @@ int cmd_run(int argc, char **argv)
     if (!rc && dev_path)
         rc = lf_device_load(dev_path, &dev, &err);
     uint64_t base_rss = rss_now();
-    lf_sim_result res;
+    lf_run_result res;
     memset(&res, 0, sizeof res);
     if (!rc)
         rc = lf_measure_run(&c, &t, have_prof ? &prof : NULL, &w, dev_path ? &dev : NULL, &m,
@@ -212,28 +212,15 @@ int cmd_run(int argc, char **argv)
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
     uint64_t max_rss = (uint64_t)ru.ru_maxrss * 1024;
-    lf_kv extra;
-    lf_kv_init(&extra, "run");
     if (!rc) {
         const lf_exec_stats *s = &m.stats;
         uint64_t ffn_budget = res.budget.capacity * (uint64_t)res.model.n_layers * res.budget.row_bytes;
         uint64_t overhead = base_rss + s->fixed_bytes;
-        add(&extra, "engine", "%s", m.engine);
-        add(&extra, "weights", "%s", weights);
-        add(&extra, "weights_seed", "%" PRIu64, w.h.seed);
-        add(&extra, "ffn_kernel", "%s", lf_ffn_path());
-        add(&extra, "max_rss_bytes", "%" PRIu64, max_rss);
-        add(&extra, "dram_manager_bytes", "%" PRIu64, m.cap_bytes);
-        add(&extra, "ffn_budget_bytes", "%" PRIu64, ffn_budget);
-        add(&extra, "fixed_overhead_bytes", "%" PRIu64, overhead);
-        add(&extra, "direct_reads", "%" PRIu64, s->direct_reads);
-        add(&extra, "staged_reads", "%" PRIu64, s->staged_reads);
-        add(&extra, "read_gbps", "%.6g", s->io_s > 0 ? s->bytes_read / s->io_s / 1e9 : 0);
-        add(&extra, "output_checksum", "%.9g", s->checksum);
-        lf_results r = {"run", &res.config, res.rows, res.n_rows, c.cold_tokens, c.seed,
-                        trace_path, weights, &extra, &res.counts};
+        /* this process's memory, beside what every measured run says (lf_measure_run) */
+        add(&res.extra, "max_rss_bytes", "%" PRIu64, max_rss);
+        add(&res.extra, "fixed_overhead_bytes", "%" PRIu64, overhead);
         lf_cli_policy_notes(CMD, c.policy, &res.counts);
-        rc = lf_results_write(out, &r, &err);
+        rc = lf_run_write(out, &c, &res, &err);
         if (!rc && !quiet) {
             const lf_summary *S = &res.summary;
             printf("run: %u tokens, %s, %s, engine %s, %u threads, DRAM fraction %.3g -> %s\n",
@@ -256,8 +243,7 @@ int cmd_run(int argc, char **argv)
             printf("output checksum %.9g (kernel %s)\n", s->checksum, lf_ffn_path());
         }
     }
-    lf_kv_free(&extra);
-    lf_sim_result_free(&res);
+    lf_run_result_free(&res);
     if (have_prof)
         lf_trace_free(&prof);
     lf_trace_free(&t);

@@ -1,6 +1,6 @@
 /* llmflash sim: replay a trace against a device profile and price every step with the
  * cost model; or the paper's ablation; or (for benchmarks) many configurations over one
- * loaded trace. A thin layer over sim/lf_simrun and experiments/lf_ablation. */
+ * loaded trace. A thin layer over sim/lf_run and experiments/lf_ablation. */
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,7 +12,7 @@
 #include "lf_cli_num.h"
 #include "lf_fs.h"
 #include "lf_policy.h"
-#include "lf_simrun.h"
+#include "lf_run.h"
 #include "lf_time.h"
 
 #define CMD "sim"
@@ -74,7 +74,7 @@ static void usage(FILE *f)
 }
 
 typedef struct {
-    lf_sim_config c;
+    lf_run_config c;
     const char *out;
     const char *repeat;
     unsigned jobs;
@@ -153,7 +153,7 @@ static int parse(int argc, char **argv, options *o, int in_line)
     lf_err err;
     uint64_t v;
     while (rc == 0 && (ch = getopt_long(argc, argv, "", long_opts, NULL)) != -1) {
-        lf_sim_config *c = &o->c;
+        lf_run_config *c = &o->c;
         if (in_line && (ch == O_TRACE || ch == O_DEVICE || ch == O_OUT || ch == O_ABL ||
                         ch == O_REPEAT || ch == O_JOBS || ch == O_PROFILE || ch == O_HELP))
             return lf_cli_usage(CMD, "--repeat-configs line: option '--%s' belongs on the command line",
@@ -225,7 +225,7 @@ static int parse(int argc, char **argv, options *o, int in_line)
     return rc;
 }
 
-static void print_summary(const lf_sim_config *c, const lf_sim_result *r, const char *out)
+static void print_summary(const lf_run_config *c, const lf_run_result *r, const char *out)
 {
     const lf_summary *s = &r->summary;
     const lf_budget *b = &r->budget;
@@ -352,7 +352,7 @@ static int run_repeat(const options *o, const lf_trace *t, const lf_trace *prof,
     if (lf_read_file(o->repeat, &text, &len, &err))
         return lf_cli_error(CMD, &err);
     size_t n = 0, cap = 16;
-    lf_sim_config *cfg = malloc(cap * sizeof *cfg);
+    lf_run_config *cfg = malloc(cap * sizeof *cfg);
     int rc = cfg ? 0 : LF_EXIT_FAIL, lineno = 0;
     for (char *save = NULL, *line = strtok_r(text, "\n", &save); line && rc == 0;
          line = strtok_r(NULL, "\n", &save)) {
@@ -368,7 +368,7 @@ static int run_repeat(const options *o, const lf_trace *t, const lf_trace *prof,
             break;
         }
         if (n == cap) {
-            lf_sim_config *q = realloc(cfg, 2 * cap * sizeof *cfg);
+            lf_run_config *q = realloc(cfg, 2 * cap * sizeof *cfg);
             if (!q) {
                 rc = LF_EXIT_FAIL;
                 break;
@@ -378,14 +378,14 @@ static int run_repeat(const options *o, const lf_trace *t, const lf_trace *prof,
         }
         cfg[n++] = lo.c;
     }
-    lf_sim_result *res = rc ? NULL : calloc(n ? n : 1, sizeof *res);
+    lf_run_result *res = rc ? NULL : calloc(n ? n : 1, sizeof *res);
     int *rcs = rc ? NULL : calloc(n ? n : 1, sizeof *rcs);
     lf_err *errs = rc ? NULL : calloc(n ? n : 1, sizeof *errs);
     if (rc == 0 && (!res || !rcs || !errs))
         rc = LF_EXIT_FAIL;
     if (rc == 0) {
         double t0 = lf_now(), c0 = cpu_seconds();
-        lf_sim_run_many(cfg, n, o->jobs ? o->jobs : 1, t, prof, dev, res, rcs, errs);
+        lf_run_many(cfg, n, o->jobs ? o->jobs : 1, t, prof, dev, res, rcs, errs);
         double wall = lf_now() - t0, cpu = cpu_seconds() - c0;
         int header_done = 0;
         for (size_t i = 0; i < n; i++) {
@@ -406,7 +406,7 @@ static int run_repeat(const options *o, const lf_trace *t, const lf_trace *prof,
             if (o->out) {
                 char dir[4200];
                 snprintf(dir, sizeof dir, "%s/cfg-%03zu", o->out, i + 1);
-                if (lf_sim_write(dir, &cfg[i], &res[i], &err)) {
+                if (lf_run_write(dir, &cfg[i], &res[i], &err)) {
                     rc = lf_cli_error(CMD, &err);
                 }
             }
@@ -415,7 +415,7 @@ static int run_repeat(const options *o, const lf_trace *t, const lf_trace *prof,
                 n, wall, cpu, o->jobs ? o->jobs : 1);
     }
     for (size_t i = 0; res && i < n; i++)
-        lf_sim_result_free(&res[i]);
+        lf_run_result_free(&res[i]);
     free(res);
     free(rcs);
     free(errs);
@@ -428,7 +428,7 @@ int cmd_sim(int argc, char **argv)
 {
     options o;
     memset(&o, 0, sizeof o);
-    lf_sim_config_defaults(&o.c);
+    lf_run_config_defaults(&o.c);
     int rc = parse(argc, argv, &o, 0);
     if (rc)
         return rc;
@@ -452,16 +452,16 @@ int cmd_sim(int argc, char **argv)
     } else if (o.repeat) {
         rc = run_repeat(&o, &trace, prof, &dev);
     } else {
-        lf_sim_result r;
-        if (lf_sim_run(&o.c, &trace, prof, &dev, &r, &err)) {
+        lf_run_result r;
+        if (lf_run(&o.c, &trace, prof, &dev, &r, &err)) {
             rc = lf_cli_error(CMD, &err);
         } else {
             lf_cli_policy_notes(CMD, o.c.policy, &r.counts);
-            if (o.out && lf_sim_write(o.out, &o.c, &r, &err))
+            if (o.out && lf_run_write(o.out, &o.c, &r, &err))
                 rc = lf_cli_error(CMD, &err);
             if (rc == 0 && !o.quiet)
                 print_summary(&o.c, &r, o.out);
-            lf_sim_result_free(&r);
+            lf_run_result_free(&r);
         }
     }
     lf_trace_free(&trace);

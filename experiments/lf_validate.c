@@ -8,6 +8,7 @@
 #include "lf_fs.h"
 #include "lf_kv.h"
 #include "lf_measure.h"
+#include "lf_price.h"
 #include "lf_time.h"
 
 const char *const lf_validate_keys[] = {"policy", "layout", "dram_fraction", "threads",
@@ -27,10 +28,10 @@ static double median(double *v, size_t n)
 }
 
 /* One grid configuration as a simulator configuration (strings point into the grid). */
-static int config_of(const lf_validate_cfg *v, size_t i, lf_sim_config *c, lf_validate_row *row,
+static int config_of(const lf_validate_cfg *v, size_t i, lf_run_config *c, lf_validate_row *row,
                      lf_err *err)
 {
-    lf_sim_config_defaults(c);
+    lf_run_config_defaults(c);
     c->trace_path = v->trace_path;
     c->device_path = v->device_path;
     c->quiet = 1;
@@ -113,44 +114,42 @@ static const lf_weights *weights_for(const lf_validate_cfg *v, const char *layou
 }
 
 /* The simulator with the FFN-stream pricing only (no resident-attention term). */
-static int predict(const lf_validate_cfg *v, const lf_sim_config *c0, const lf_weights *w,
-                   lf_sim_result *res, lf_err *err)
+static int predict(const lf_validate_cfg *v, const lf_run_config *c0, const lf_weights *w,
+                   lf_run_result *res, lf_err *err)
 {
-    lf_sim_config c = *c0;
+    lf_run_config c = *c0;
     c.layout = w->h.layout;
     c.dtype_bytes = lf_dtype_bytes(w->h.dtype);
     c.layout_from = &w->layout;
     lf_model m;
-    int rc = lf_sim_resolve_model(v->trace, NULL, &m, err);
+    int rc = lf_run_resolve_model(v->trace, NULL, &m, err);
     if (rc)
         return rc;
     lf_backend b;
-    lf_sim_backend sb;
-    lf_sim_backend_init(&b, &sb, v->dev, &m, c.dtype_bytes, c.threads);
+    lf_price sb;
+    lf_price_backend(&b, &sb, v->dev, &m, c.dtype_bytes, c.threads);
     b.token_end = NULL;
     c.backend = &b;
-    return lf_sim_run(&c, v->trace, NULL, v->dev, res, err);
+    return lf_run(&c, v->trace, NULL, v->dev, res, err);
 }
 
-static int write_run(const lf_validate_cfg *v, const char *id, const char *mode,
-                     const lf_sim_config *c, const lf_sim_result *r, const lf_kv *extra,
-                     lf_err *err)
+/* OUT/<id>-sim or OUT/<id>-run, by the result's mode. */
+static int write_run(const lf_validate_cfg *v, const char *id, const lf_run_config *c,
+                     const lf_run_result *r, lf_err *err)
 {
     if (!v->out_dir)
         return LF_OK;
     char dir[4200];
-    snprintf(dir, sizeof dir, "%s/%s-%s", v->out_dir, id, mode);
-    lf_results res = {mode, &r->config, r->rows, r->n_rows, c->cold_tokens, c->seed,
-                      v->trace_path, NULL, extra, &r->counts};
-    return lf_results_write(dir, &res, err);
+    snprintf(dir, sizeof dir, "%s/%s-%s", v->out_dir, id, r->mode);
+    return lf_run_write(dir, c, r, err);
 }
 
 /* Per configuration, across the phases. */
 typedef struct {
-    lf_sim_config c;
+    lf_run_config c;
     const lf_weights *w;
     double tot[64], io[64], mem[64], cpu[64];
-    lf_sim_result keep; /* the middle repeat's rows, for the run folder */
+    lf_run_result keep; /* the middle repeat's rows, for the run folder */
 } slot;
 
 static int predict_one(const lf_validate_cfg *v, size_t i, slot *s, lf_validate_row *row,
@@ -161,22 +160,22 @@ static int predict_one(const lf_validate_cfg *v, size_t i, slot *s, lf_validate_
         return rc;
     if (!(s->w = weights_for(v, row->layout, err)))
         return err->code;
-    lf_sim_result pred;
+    lf_run_result pred;
     if ((rc = predict(v, &s->c, s->w, &pred, err)))
         return lf_err_prefix(err, "%s (predicted)", row->id);
     row->predicted_ms = pred.summary.mean_total_ms;
     row->predicted_io_ms = pred.summary.mean_io_ms;
     row->predicted_mem_ms = pred.summary.mean_mem_ms;
     row->predicted_compute_ms = pred.summary.mean_compute_ms;
-    rc = write_run(v, row->id, "sim", &s->c, &pred, NULL, err);
-    lf_sim_result_free(&pred);
+    rc = write_run(v, row->id, &s->c, &pred, err);
+    lf_run_result_free(&pred);
     return rc;
 }
 
 static int measure_one(const lf_validate_cfg *v, uint32_t k, uint32_t reps, slot *s,
                        lf_validate_row *row, lf_err *err)
 {
-    lf_sim_result r;
+    lf_run_result r;
     lf_measure m;
     memset(&m, 0, sizeof m);
     m.engine = row->engine;
@@ -193,7 +192,7 @@ static int measure_one(const lf_validate_cfg *v, uint32_t k, uint32_t reps, slot
         row->reads_per_token = r.summary.mean_reads;
         row->read_gbps = m.stats.io_s > 0 ? m.stats.bytes_read / m.stats.io_s / 1e9 : 0;
     } else {
-        lf_sim_result_free(&r);
+        lf_run_result_free(&r);
     }
     return LF_OK;
 }
@@ -213,18 +212,11 @@ static int finish_one(const lf_validate_cfg *v, uint32_t reps, slot *s, lf_valid
     row->error_pct = row->measured_ms > 0
                          ? 100.0 * (row->predicted_ms - row->measured_ms) / row->measured_ms
                          : NAN;
-    lf_kv extra;
-    lf_kv_init(&extra, "validate");
     char buf[64];
     snprintf(buf, sizeof buf, "%u", reps);
-    int rc = lf_kv_set(&extra, "repeats", buf, 0, err);
+    int rc = lf_kv_set(&s->keep.extra, "repeats", buf, 0, err);
     if (!rc)
-        rc = lf_kv_set(&extra, "engine", row->engine, 0, err);
-    if (!rc)
-        rc = lf_kv_set(&extra, "weights", s->w->path, 0, err);
-    if (!rc)
-        rc = write_run(v, row->id, "run", &s->c, &s->keep, &extra, err);
-    lf_kv_free(&extra);
+        rc = write_run(v, row->id, &s->c, &s->keep, err);
     return rc;
 }
 
@@ -267,7 +259,7 @@ int lf_validate_run(const lf_validate_cfg *v, lf_validate_row **rows, size_t *n,
             v->on_row(&r[i], i, total, v->arg);
     }
     for (size_t i = 0; s && i < total; i++)
-        lf_sim_result_free(&s[i].keep);
+        lf_run_result_free(&s[i].keep);
     free(s);
     if (rc) {
         free(r);

@@ -11,6 +11,7 @@
 
 #include "lf_fs.h"
 #include "lf_predictor.h"
+#include "lf_price.h"
 #include "lf_replay.h"
 #include "lf_results.h"
 #include "lf_synth.h"
@@ -310,8 +311,8 @@ static void test_golden_sim_backend(void **st)
     d.compute_flops = 1e9;
     d.mem_bw = 1e18;
     lf_backend be;
-    lf_sim_backend sb;
-    lf_sim_backend_init(&be, &sb, &d, &m, 2, 1);
+    lf_price sb;
+    lf_price_backend(&be, &sb, &d, &m, 2, 1);
     lf_token_row rows[4];
     lf_reader_cfg none = {0, 0, 1};
     run_tiny(2, LF_LAYOUT_BUNDLED, none, LF_DRAM_PREALLOC, &be, rows);
@@ -358,8 +359,8 @@ static void test_pagecache_loads(void **st)
     d.compute_flops = 1e9;
     d.mem_bw = 1e18;
     lf_backend be;
-    lf_sim_backend sb;
-    lf_sim_backend_init(&be, &sb, &d, &m, 2, 1);
+    lf_price sb;
+    lf_price_backend(&be, &sb, &d, &m, 2, 1);
     lf_policy_desc pc_desc = twin_desc;
     pc_desc.step = pc_step;
     lf_policy *pol = twin_new(&pc_desc, 1, 8, 2);
