@@ -1,6 +1,7 @@
 #include "lf_validate.h"
 
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,11 +10,24 @@
 #include "lf_kv.h"
 #include "lf_measure.h"
 #include "lf_price.h"
+#include "lf_runopt.h"
 #include "lf_time.h"
 
-const char *const lf_validate_keys[] = {"policy", "layout", "dram_fraction", "threads",
-                                        "max_read", "max_gap", "dram_strategy", "tokens", "engine",
-                                        "predictor_rank", "fn_rate", "fp_rate", "seed", NULL};
+static const char *keys[64];
+static pthread_once_t keys_once = PTHREAD_ONCE_INIT;
+
+static void build_keys(void)
+{
+    size_t n = lf_runopt_keys(LF_RUNOPT_GRID, keys, sizeof keys / sizeof keys[0] - 1);
+    keys[n] = "engine";
+    keys[n + 1] = NULL;
+}
+
+const char *const *lf_validate_keys(void)
+{
+    pthread_once(&keys_once, build_keys);
+    return keys;
+}
 
 static int cmp_double(const void *a, const void *b)
 {
@@ -42,58 +56,27 @@ static int config_of(const lf_validate_cfg *v, size_t i, lf_run_config *c, lf_va
     const char *s;
     char where[300];
     snprintf(where, sizeof where, "%s: configuration %s", g->source, row->id);
-    if ((s = lf_grid_value(g, i, "policy")))
-        c->policy = s;
+    /* every grid key but engine is a shared run option: one parser, one range */
+    for (size_t a = 0; a < g->n_axes; a++) {
+        const lf_runopt *o = lf_runopt_find(g->axes[a].key);
+        if (!o || !(o->cmds & LF_RUNOPT_GRID))
+            continue; /* engine (lf_grid_load checked the keys) */
+        int rc = lf_runopt_set(o, c, lf_grid_value(g, i, g->axes[a].key), err);
+        if (rc) {
+            lf_err_prefix(err, "%s", where);
+            return rc;
+        }
+    }
     snprintf(row->policy, sizeof row->policy, "%s", c->policy);
     s = lf_grid_value(g, i, "layout");
     snprintf(row->layout, sizeof row->layout, "%s",
-             s ? s : lf_layout_kind_name(v->weights[0].h.layout));
+             lf_layout_kind_name(s ? c->layout : v->weights[0].h.layout));
     s = lf_grid_value(g, i, "engine");
     snprintf(row->engine, sizeof row->engine, "%s", s ? s : (v->engine ? v->engine : "psync"));
-    s = lf_grid_value(g, i, "dram_strategy");
-    snprintf(row->dram, sizeof row->dram, "%s", s ? s : "prealloc");
-    if (strcmp(row->dram, "prealloc") && strcmp(row->dram, "realloc"))
-        return lf_fail(err, LF_EINVAL, "%s: dram_strategy '%s' (expected prealloc or realloc)", where,
-                       row->dram);
-    c->dram = row->dram[0] == 'r' ? LF_DRAM_REALLOC : LF_DRAM_PREALLOC;
-    /* numbers: through lf_kv so that messages name the key */
-    lf_kv kv;
-    lf_kv_init(&kv, where);
-    const char *nums[] = {"dram_fraction", "threads", "max_read", "max_gap", "tokens",
-                          "predictor_rank", "fn_rate", "fp_rate", "seed"};
-    int rc = LF_OK;
-    for (size_t k = 0; k < sizeof nums / sizeof nums[0] && !rc; k++)
-        if ((s = lf_grid_value(g, i, nums[k])))
-            rc = lf_kv_set(&kv, nums[k], s, 0, err);
-    uint64_t threads, tokens, rank, seed;
-    if (!rc)
-        rc = lf_kv_double(&kv, "dram_fraction", c->dram_fraction, &c->dram_fraction, err);
-    if (!rc)
-        rc = lf_kv_u64(&kv, "threads", c->threads, &threads, err);
-    if (!rc)
-        rc = lf_kv_u64(&kv, "max_read", c->max_read, &c->max_read, err);
-    if (!rc)
-        rc = lf_kv_u64(&kv, "max_gap", c->max_gap, &c->max_gap, err);
-    if (!rc)
-        rc = lf_kv_u64(&kv, "tokens", 0, &tokens, err);
-    if (!rc)
-        rc = lf_kv_u64(&kv, "predictor_rank", c->predictor_rank, &rank, err);
-    if (!rc)
-        rc = lf_kv_double(&kv, "fn_rate", 0, &c->fn_rate, err);
-    if (!rc)
-        rc = lf_kv_double(&kv, "fp_rate", 0, &c->fp_rate, err);
-    if (!rc)
-        rc = lf_kv_u64(&kv, "seed", c->seed, &seed, err);
-    lf_kv_free(&kv);
-    if (rc)
-        return rc;
-    if (threads == 0 || threads > 4096 || !(c->dram_fraction > 0 && c->dram_fraction <= 1))
-        return lf_fail(err, LF_EINVAL, "%s: threads must be 1..4096 and dram_fraction in (0,1]",
-                       where);
-    c->threads = (uint32_t)threads;
-    c->predictor_rank = (uint32_t)rank;
-    c->seed = seed;
-    c->n_tokens = v->tokens ? v->tokens : (uint32_t)tokens;
+    snprintf(row->dram, sizeof row->dram, "%s",
+             c->dram == LF_DRAM_REALLOC ? "realloc" : "prealloc");
+    if (v->tokens)
+        c->n_tokens = v->tokens;
     row->dram_fraction = c->dram_fraction;
     row->threads = c->threads;
     row->max_read = c->max_read;
