@@ -7,6 +7,7 @@
 #include <signal.h>
 #include <stdatomic.h>
 #include <openssl/evp.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -83,6 +84,24 @@ static void split_path(const char *path, char *dir, size_t dcap, const char **ba
     }
 }
 
+/* 1 when process pid is gone: no such process, or a zombie nobody reaps (a killed
+ * child whose parent died too, in a container whose init does not reap). */
+static int process_gone(long pid)
+{
+    if (kill((pid_t)pid, 0) != 0)
+        return errno == ESRCH;
+    char p[64], buf[512];
+    snprintf(p, sizeof p, "/proc/%ld/stat", pid);
+    FILE *f = fopen(p, "r");
+    if (!f)
+        return 0;
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = 0;
+    const char *close_paren = strrchr(buf, ')'); /* "pid (name) S ..." */
+    return close_paren && (close_paren[2] == 'Z' || close_paren[2] == 'X');
+}
+
 int lf_tmp_cleanup_stale(const char *path)
 {
     char dir[4200];
@@ -106,7 +125,7 @@ int lf_tmp_cleanup_stale(const char *path)
         long pid = strtol(p, &end, 10);
         if (errno || pid <= 0 || (*end && *end != '.'))
             continue;
-        if (pid == (long)getpid() || kill((pid_t)pid, 0) == 0 || errno != ESRCH)
+        if (pid == (long)getpid() || !process_gone(pid))
             continue; /* ours, or a live process (maybe another user's) */
         struct stat st;
         /* only regular files and symlinks (never a folder someone named like this) */
@@ -129,12 +148,22 @@ int lf_tmp_create(const char *path, char *tmp, size_t cap, int *fd, lf_err *err)
     /* mkostemp opens with O_CREAT|O_EXCL: a planted name (a symlink included) is never
      * followed or truncated, and the random suffix makes planting it guesswork */
     snprintf(tmp, cap, "%s.tmp.%ld.XXXXXX", path, (long)getpid());
+    /* no signal between creating and registering: it would leave the file behind */
+    sigset_t block, old;
+    sigemptyset(&block);
+    sigaddset(&block, SIGINT);
+    sigaddset(&block, SIGTERM);
+    sigaddset(&block, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, &block, &old);
     int f = mkostemp(tmp, O_CLOEXEC);
+    int saved = errno;
+    if (f >= 0)
+        tmp_register(tmp);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
     if (f < 0)
-        return lf_fail_errno(err, LF_EIO, errno, "%s: cannot create a temporary beside it (is the "
+        return lf_fail_errno(err, LF_EIO, saved, "%s: cannot create a temporary beside it (is the "
                              "folder there and writable?)", path);
     fchmod(f, 0644); /* mkstemp makes 0600; outputs are ordinary files */
-    tmp_register(tmp);
     *fd = f;
     return LF_OK;
 }

@@ -643,6 +643,17 @@ static void test_results_config_and_cold(void **state)
 #undef SIM
 }
 
+/* ---- interruption: SIGINT, SIGTERM, SIGKILL at random moments (bench/bench_interrupt.sh,
+ * one trial per signal and command here; calibrate, slower, in `make bench`) ---- */
+
+static void test_interrupt_leaves_old_or_new(void **state)
+{
+    (void)state;
+    char cmd[4400];
+    snprintf(cmd, sizeof cmd, "TMPDIR='%s' bench/bench_interrupt.sh quick 1 1>&2", lf_test_dir());
+    assert_int_equal(system(cmd), 0);
+}
+
 /* ---- fuzz harnesses: a short smoke of each (built by clang; skipped without) ---- */
 
 static void test_fuzz_smoke(void **state)
@@ -709,6 +720,7 @@ int main(void)
         cmocka_unit_test(test_probe_csv_hostile),
         cmocka_unit_test(test_fit_refuses_bad_fit),
         cmocka_unit_test(test_results_config_and_cold),
+        cmocka_unit_test(test_interrupt_leaves_old_or_new),
         cmocka_unit_test(test_fuzz_smoke),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
