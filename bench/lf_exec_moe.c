@@ -505,7 +505,7 @@ void lf_moe_sim_backend(lf_backend *b, lf_moe_sim *s, const lf_device *dev, cons
                         uint32_t threads, int buffered)
 {
     memset(s, 0, sizeof *s);
-    lf_sim_backend_init(&s->inner, &s->sim, dev, &w->model, 2, threads);
+    lf_price_backend(&s->inner, &s->sim, dev, &w->model, 2, threads);
     s->sim.unit_bytes = (uint64_t)w->h.vectors * w->h.vector_bytes;
     s->sim.expert_wps = lf_device_expert_wps(dev, lf_quant_bits(w->h.dtype));
     s->inner.token_end = NULL; /* the expert executor computes no resident part either */

@@ -16,6 +16,7 @@
 #include "lf_err.h"
 #include "lf_pcache.h"
 #include "lf_policy.h"
+#include "lf_price.h"
 #include "lf_replay.h"
 #include "lf_weights.h"
 
@@ -97,13 +98,13 @@ int lf_moe_measure(const lf_moe_replay_cfg *c, lf_token_row *rows, lf_moe_measur
                    lf_err *err);
 
 /* The simulator's twin of the expert executor for an expert file: the simulator's
- * backend (lf_sim_backend: unit bytes = the record's payload, experts priced by the
+ * backend (lf_price: unit bytes = the record's payload, experts priced by the
  * profile's measured expert kernel when it has one, no resident part), with the
  * executor's two rules: loads the layer does not compute with (wrong prefetch guesses)
  * are read while it computes (io = the others' + max(0, theirs - compute)); with the page
  * cache (buffered) a miss also costs the copy out of the page cache. */
 typedef struct {
-    lf_sim_backend sim;
+    lf_price sim;
     lf_backend inner;
     int buffered;
     uint64_t record_bytes;

@@ -12,7 +12,6 @@
 #include "lf_cli_moe.h"
 #include "lf_exec_moe.h"
 #include "lf_results.h"
-#include "lf_simrun.h"
 
 static const char *CMD = "run";
 
@@ -27,7 +26,7 @@ static int add(lf_kv *kv, const char *k, const char *fmt, ...)
     return lf_kv_set(kv, k, v, 0, NULL);
 }
 
-int cmd_run_moe(const lf_sim_config *c, int policy_given, const lf_trace *t, const lf_weights *w,
+int cmd_run_moe(const lf_run_config *c, int policy_given, const lf_trace *t, const lf_weights *w,
                 const char *out)
 {
     uint32_t layers = lf_moe_layers(t, w);

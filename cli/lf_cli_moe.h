@@ -3,13 +3,13 @@
 #ifndef LF_CLI_MOE_H
 #define LF_CLI_MOE_H
 
-#include "lf_simrun.h"
+#include "lf_run.h"
 #include "lf_weights.h"
 
 /* c: run's resolved options (policy, threads, tokens, seed, DRAM budget, cold tokens,
  * quiet, trace_path); policy_given 0: the default policy, trust the OS page cache
  * (pagecache:dram=0). Returns the exit status. */
-int cmd_run_moe(const lf_sim_config *c, int policy_given, const lf_trace *t, const lf_weights *w,
+int cmd_run_moe(const lf_run_config *c, int policy_given, const lf_trace *t, const lf_weights *w,
                 const char *out);
 
 /* validate on expert files (cli/cmd_validate_moe.c): called by cmd_validate when its
