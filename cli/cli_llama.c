@@ -4,6 +4,7 @@
 #include "lf_cli.h"
 #include "lf_cli_llama.h"
 #include "lf_cli_num.h"
+#include "lf_llama.h"
 
 typedef struct {
     unsigned bit;
@@ -57,6 +58,8 @@ int lf_cli_llama_option(const char *cmd, int ch, const char *arg, lf_cli_llama *
     case LF_LLAMA_STEPS: *rc = lf_cli_u64(cmd, "--steps", arg, 1, 100000000, &o->steps); break;
     case LF_LLAMA_TEMPERATURE:
         *rc = lf_cli_double(cmd, "--temperature", arg, 0, 1e6, &o->temperature);
+        if (*rc == 0 && o->temperature > 0 && o->temperature < LF_LLAMA_MIN_TEMPERATURE)
+            *rc = lf_cli_usage(cmd, "--temperature must be 0 (greedy) or at least 0.001");
         break;
     case LF_LLAMA_SEED: *rc = lf_cli_u64(cmd, "--seed", arg, 0, UINT64_MAX, &o->seed); break;
     case LF_LLAMA_THRESHOLD:

@@ -82,6 +82,8 @@ int cmd_trace_record(int argc, char **argv)
     if (relative && threshold > 1.0)
         return lf_cli_usage(CMD, "--threshold %g with --relative: expected 0..1", threshold);
 
+    if (lf_cli_refuse_same(CMD, out, ckpt, tokp, prompt_file, LF_CLI_END))
+        return LF_EXIT_FAIL;
     lf_err err = {0};
     char *file_text = NULL;
     size_t file_len;

@@ -43,6 +43,15 @@ int lf_cli_usage(const char *cmd, const char *fmt, ...) __attribute__((format(pr
  * the '?' case. */
 int lf_cli_bad_option(const char *cmd, int argc, char **argv);
 
+/* Refuses (prints the error, returns LF_EXIT_FAIL) an output that is the same file
+ * as one of the inputs, by device and inode: `weights make --checkpoint X --file X`
+ * would destroy X. The inputs end with LF_CLI_END; NULL ones (options not given) are
+ * skipped; out NULL is fine. Returns LF_EXIT_OK when all differ. */
+#define LF_CLI_END ((const char *)1)
+int lf_cli_refuse_same(const char *cmd, const char *out, ...);
+/* The same for n inputs from argv. */
+int lf_cli_refuse_same_list(const char *cmd, const char *out, char *const *inputs, int n);
+
 /* "policy counters: name=value ..." on f (nothing when the policy has none). */
 void lf_cli_policy_counts(FILE *f, const lf_policy_counts *c);
 /* On stderr, "llmflash <cmd>: note: policy 'SPEC' did not run as written: ..." when a
