@@ -64,14 +64,14 @@ int cmd_validate_moe(const char *trace, const char *const *wpaths, size_t n_w, c
     size_t opened = 0;
     lf_trace t;
     lf_device dev;
-    lf_grid g;
+    lf_sweep g;
     int have_t = 0, have_g = 0, rc = LF_OK;
     for (; opened < n_w && !rc; opened++)
         if ((rc = lf_weights_open(wpaths[opened], &w[opened], &err)))
             break;
     if (!rc)
         rc = lf_device_load(device, &dev, &err);
-    if (!rc && !(rc = lf_grid_load(grid, lf_vmoe_keys, &g, &err)))
+    if (!rc && !(rc = lf_sweep_load_grid(grid, lf_vmoe_keys, &g, &err)))
         have_g = 1;
     if (!rc && !(rc = lf_trace_read(trace, &t, &err)))
         have_t = 1;
@@ -81,7 +81,7 @@ int cmd_validate_moe(const char *trace, const char *const *wpaths, size_t n_w, c
     size_t n = 0;
     if (!rc) {
         printf("validate (experts): %zu configurations x %u measured runs, trace %s, device %s\n",
-               g.n_configs, repeat, trace, dev.name);
+               g.n_runs, repeat, trace, dev.name);
         lf_vmoe_cfg v = {&t, w, n_w, &dev, &g, repeat, tokens, 1, print_row, NULL};
         rc = lf_vmoe_run(&v, &rows, &n, &err);
     }
@@ -105,7 +105,7 @@ int cmd_validate_moe(const char *trace, const char *const *wpaths, size_t n_w, c
     if (have_t)
         lf_trace_free(&t);
     if (have_g)
-        lf_grid_free(&g);
+        lf_sweep_free(&g);
     for (size_t k = 0; k < opened; k++)
         lf_weights_close(&w[k]);
     free(w);

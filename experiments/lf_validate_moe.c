@@ -20,10 +20,10 @@ static int cmp_double(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
-static int get_u64(const lf_grid *g, size_t i, const char *key, uint64_t def, uint64_t *out,
+static int get_u64(const lf_sweep *g, size_t i, const char *key, uint64_t def, uint64_t *out,
                    lf_err *err)
 {
-    const char *v = lf_grid_value(g, i, key);
+    const char *v = lf_sweep_get(g, i, key);
     if (!v) {
         *out = def;
         return LF_OK;
@@ -32,7 +32,7 @@ static int get_u64(const lf_grid *g, size_t i, const char *key, uint64_t def, ui
     unsigned long long x = strtoull(v, &end, 10);
     if (!*v || *end)
         return lf_fail(err, LF_EINVAL, "%s: configuration %zu: %s = '%s' is not a count",
-                       g->source, i + 1, key, v);
+                       g->path, i + 1, key, v);
     *out = x;
     return LF_OK;
 }
@@ -47,22 +47,22 @@ static const lf_weights *file_for(const lf_vmoe_cfg *c, lf_dtype dt)
 
 static int one(const lf_vmoe_cfg *c, size_t i, lf_vmoe_row *r, lf_err *err)
 {
-    const lf_grid *g = c->grid;
+    const lf_sweep *g = c->grid;
     memset(r, 0, sizeof *r);
     snprintf(r->id, sizeof r->id, "m%02zu", i + 1);
-    const char *pol = lf_grid_value(g, i, "policy");
-    const char *dts = lf_grid_value(g, i, "dtype");
+    const char *pol = lf_sweep_get(g, i, "policy");
+    const char *dts = lf_sweep_get(g, i, "dtype");
     snprintf(r->policy, sizeof r->policy, "%s", pol ? pol : "pagecache:dram=0");
     lf_dtype dt;
     const lf_weights *w = c->weights;
     if (dts) {
         int rc = lf_quant_dtype_parse(dts, &dt, err);
         if (rc)
-            return lf_err_prefix(err, "%s: configuration %zu", g->source, i + 1);
+            return lf_err_prefix(err, "%s: configuration %zu", g->path, i + 1);
         if (!(w = file_for(c, dt)))
             return lf_fail(err, LF_EINVAL, "%s: configuration %zu wants dtype %s but no --weights "
                            "file holds it: make one with `llmflash weights make --dtype %s`",
-                           g->source, i + 1, dts, dts);
+                           g->path, i + 1, dts, dts);
     }
     snprintf(r->dtype, sizeof r->dtype, "%s", lf_dtype_name(w->h.dtype));
     uint64_t threads, tokens, seed, cap;
@@ -79,7 +79,7 @@ static int one(const lf_vmoe_cfg *c, size_t i, lf_vmoe_row *r, lf_err *err)
         tokens = c->tokens;
     if (tokens == 0 || tokens > c->trace->n_tokens || threads == 0 || threads > 64)
         return lf_fail(err, LF_EINVAL, "%s: configuration %zu: tokens %llu (trace: %u) or threads "
-                       "%llu (1..64) out of range", g->source, i + 1, (unsigned long long)tokens,
+                       "%llu (1..64) out of range", g->path, i + 1, (unsigned long long)tokens,
                        c->trace->n_tokens, (unsigned long long)threads);
     r->threads = (uint32_t)threads;
     r->tokens = (uint32_t)tokens;
@@ -172,7 +172,7 @@ int lf_vmoe_run(const lf_vmoe_cfg *c, lf_vmoe_row **rows, size_t *n, lf_err *err
     if (c->trace->kind != LF_UNITS_EXPERTS || c->n_weights == 0 || c->repeat == 0)
         return lf_fail(err, LF_EINVAL, "validate (experts): an expert trace, at least one expert "
                        "weights file and repeat >= 1 are needed");
-    size_t N = c->grid->n_configs;
+    size_t N = c->grid->n_runs;
     lf_vmoe_row *out = calloc(N ? N : 1, sizeof *out);
     if (!out)
         return lf_fail(err, LF_ENOMEM, "validate: out of memory");

@@ -11,7 +11,7 @@
 #include <stdint.h>
 
 #include "lf_device.h"
-#include "lf_grid.h"
+#include "lf_sweep.h"
 #include "lf_trace.h"
 #include "lf_weights.h"
 
@@ -36,7 +36,7 @@ typedef struct {
     const lf_weights *weights;       /* expert files, one per bit width the grid names */
     size_t n_weights;
     const lf_device *dev;
-    const lf_grid *grid;
+    const lf_sweep *grid;
     uint32_t repeat;                 /* measured runs per configuration (median) */
     uint32_t tokens;                 /* 0: the grid's `tokens`, else the whole trace */
     uint32_t cold_tokens;            /* tokens left out of the steady state */
