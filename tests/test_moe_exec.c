@@ -365,6 +365,65 @@ static void test_exec_output_dense(void **st)
     unlink(path);
 }
 
+/* The simulator's twin prices a wrong guess's read as overlapping the layer's compute
+ * (only what compute does not hide counts) and, with the page cache, a miss's copy. */
+static void test_sim_prefetch_overlap(void **st)
+{
+    (void)st;
+    lf_model m;
+    lf_test_moe_model(&m, 1, 128, 64, 16, 2);
+    const char *path = make_file(&m, LF_DTYPE_Q4, "ov.w");
+    lf_weights w;
+    lf_err err;
+    assert_int_equal(lf_weights_open(path, &w, &err), LF_OK);
+    lf_device dev = toy_device();
+    dev.expert_wps_4 = 1e6; /* 24.6 ms per 128 x 64 expert: compute hides one read */
+    uint64_t rec = w.h.record_bytes;
+    uint32_t need[2] = {1, 2}, load[2] = {2, 5};
+    lf_extent ext[2] = {{rec * 2, rec, 2, LF_PART_ALL, 1}, {rec * 5, rec, 5, LF_PART_ALL, 1}};
+    lf_read rd[2] = {{rec * 2, rec, 0, 1}, {rec * 5, rec, 1, 1}};
+    lf_plan plan;
+    memset(&plan, 0, sizeof plan);
+    plan.load = load;
+    plan.n_load = 2;
+    lf_step s;
+    memset(&s, 0, sizeof s);
+    s.need = s.want = need;
+    s.n_need = s.n_want = 2;
+    s.plan = &plan;
+    s.extents = ext;
+    s.n_extents = 2;
+    s.reads = rd;
+    s.n_reads = 2;
+    s.bytes_read = 2 * rec;
+    s.n_compute_rows = 2;
+    double one = lf_flash_time(&dev, 1, rec, 4), two = lf_flash_time(&dev, 2, 2 * rec, 4);
+    for (int buffered = 0; buffered < 2; buffered++) {
+        lf_backend b;
+        lf_moe_sim sim;
+        lf_moe_sim_backend(&b, &sim, &dev, &w, 4, buffered);
+        lf_times t;
+        assert_int_equal(b.layer(&b, &s, &t, &err), LF_OK);
+        double copy = buffered ? lf_pagecache_time(&dev, 1, rec) : 0;
+        assert_true(fabs(t.compute_s - 2.0 * 3 * 128 * 64 / 1e6) < 1e-9);
+        assert_true(fabs(t.io_s - (one + copy)) < 1e-12); /* guess 5 hidden by compute */
+        uint32_t all[3] = {1, 2, 5};
+        s.need = all;
+        s.n_need = 3;
+        assert_int_equal(b.layer(&b, &s, &t, &err), LF_OK);
+        assert_true(fabs(t.io_s - (two + 2 * copy)) < 1e-12); /* both needed: both count */
+        s.need = need;
+        s.n_need = 2;
+        dev.expert_wps_4 = 1e12; /* compute too short to hide the guess */
+        lf_moe_sim_backend(&b, &sim, &dev, &w, 4, buffered);
+        assert_int_equal(b.layer(&b, &s, &t, &err), LF_OK);
+        assert_true(t.io_s > one + copy + 0.9 * (one + copy - t.compute_s));
+        dev.expert_wps_4 = 1e6;
+    }
+    lf_weights_close(&w);
+    unlink(path);
+}
+
 /* The page-cache tier alone: records read through it stay cached up to the budget, the
  * least recently read dropped first, per group when asked (mincore's view). */
 static void test_pcache_lru_budget(void **st)
@@ -428,6 +487,7 @@ int main(void)
         cmocka_unit_test(test_exec_matches_sim_app_lru_direct),
         cmocka_unit_test(test_exec_output_dense),
         cmocka_unit_test(test_pcache_lru_budget),
+        cmocka_unit_test(test_sim_prefetch_overlap),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
