@@ -213,8 +213,10 @@ static int dense_storage(uint8_t type, const uint8_t *p, uint32_t n)
 {
     if (type != 0x02 && type != 0x15)
         return 0;
+    if (n < 2)
+        return -1;
     uint32_t off = 2 + ((p[1] & 1) ? (type == 0x02 ? 8 : 2) : 0);
-    if (n < 2 || off + 8 > n)
+    if (off + 8 > n)
         return -1;
     return le64(p + off) != UNDEF;
 }

@@ -978,8 +978,7 @@ static int read_in_child(const char *path, uint64_t fsize, uint32_t max_tokens, 
     munmap(place, 4096);
     if (rc == LF_OK)
         return LF_OK;
-    const char *fix = "the file is damaged; re-create it (llmflash trace synth|record|import). "
-                      "Traces this llmflash writes are checked without libhdf5";
+    const char *fix = "the file is damaged: re-create it (llmflash trace synth|record|import)";
     if (rc == W_TIMEOUT)
         return lf_fail(err, LF_EFORMAT,
                        "%s: libhdf5 did not finish reading it in %.0f s (stuck at %s: an "
@@ -994,7 +993,9 @@ static int read_in_child(const char *path, uint64_t fsize, uint32_t max_tokens, 
                        WTERMSIG(status), strsignal(WTERMSIG(status)), where, fix);
     if (rc == W_EOF)
         return lf_fail(err, LF_EFORMAT,
-                       "%s: libhdf5 failed (reader exit status %d) at %s; %s", path,
+                       "%s: libhdf5 failed (its reading process ended with status %d, no "
+                       "result) at %s; %s",
+                       path,
                        WIFEXITED(status) ? WEXITSTATUS(status) : -1, where, fix);
     *err = cerr;
     return rc;
