@@ -1,6 +1,6 @@
 /* llmflash sim: replay a trace against a device profile and price every step with the
  * cost model; or the paper's ablation; or (for benchmarks) many configurations over one
- * loaded trace. A thin layer over sim/lf_simrun and sim/lf_ablation. */
+ * loaded trace. A thin layer over sim/lf_simrun and experiments/lf_ablation. */
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>

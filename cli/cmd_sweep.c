@@ -1,4 +1,4 @@
-/* llmflash sweep: runs the grid of a sweep file (bench/lf_sweep*), locally in parallel or
+/* llmflash sweep: runs the grid of a sweep file (experiments/lf_sweep*), locally in parallel or
  * as a jobs file / Slurm array for a cluster, and combines the results into one CSV. */
 #include <getopt.h>
 #include <limits.h>

@@ -1,5 +1,5 @@
 /* llmflash validate: predicted versus measured over a grid of configurations
- * (bench/lf_validate.h): prints each configuration's predicted and measured per-token
+ * (experiments/lf_validate.h): prints each configuration's predicted and measured per-token
  * latency and error, the median absolute percentage error, and writes validate.csv. */
 #include <getopt.h>
 #include <math.h>

@@ -6,25 +6,6 @@
 
 #include "lf_cli.h"
 
-/* Weak: a subcommand whose file is not in the tree is reported, not a link error. */
-#pragma weak cmd_trace_synth
-#pragma weak cmd_trace_stats
-#pragma weak cmd_trace_record
-#pragma weak cmd_trace_import
-#pragma weak cmd_trace_fit
-#pragma weak cmd_trace_predict
-#pragma weak cmd_probe
-#pragma weak cmd_fit
-#pragma weak cmd_calibrate
-#pragma weak cmd_sim
-#pragma weak cmd_weights_make
-#pragma weak cmd_weights_info
-#pragma weak cmd_run
-#pragma weak cmd_validate
-#pragma weak cmd_sweep
-#pragma weak cmd_generate
-#pragma weak cmd_moe_scenario
-
 typedef struct {
     const char *group; /* NULL for top-level commands */
     const char *name;
@@ -63,8 +44,7 @@ static void usage(FILE *f)
         char full[64];
         snprintf(full, sizeof full, "%s%s%s", commands[i].group ? commands[i].group : "",
                  commands[i].group ? " " : "", commands[i].name);
-        fprintf(f, "  %-18s %s%s\n", full, commands[i].summary,
-                commands[i].fn ? "" : " [not in this build]");
+        fprintf(f, "  %-18s %s\n", full, commands[i].summary);
     }
     fprintf(f, "  %-18s %s\n", "version", "print version, git revision and build flags");
 }
@@ -101,11 +81,6 @@ int main(int argc, char **argv)
         }
         if (!match)
             continue;
-        if (!c->fn) {
-            fprintf(stderr, "llmflash: '%s%s%s' is not in this build\n", c->group ? c->group : "",
-                    c->group ? " " : "", c->name);
-            return LF_EXIT_FAIL;
-        }
         lf_cli_reset_getopt();
         return c->fn(argc - shift, argv + shift);
     }

@@ -23,4 +23,11 @@ static inline uint64_t lf_mix_next(uint64_t *s)
     return lf_mix64(*s);
 }
 
+/* The 32-bit mt19937 seed of stream `index` (a layer, say) of a configuration's seed:
+ * independent-looking streams per index (mt19937 uses 32 bits of its seed). */
+static inline unsigned long lf_mix_stream_seed(uint64_t seed, uint32_t index)
+{
+    return (unsigned long)(lf_mix64(seed + LF_MIX_GOLDEN * ((uint64_t)index + 1)) & 0xffffffffu);
+}
+
 #endif

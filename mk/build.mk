@@ -1,7 +1,7 @@
 # Two builds from the same sources: build/ (optimised) and build/asan/ (the test build,
 # -fsanitize=address,undefined). One static library per source folder, one binary.
 PKGS    := gsl hdf5 json-c liburing libcrypto
-LIBDIRS := common traces costmodel sim bench
+LIBDIRS := common traces costmodel sim bench llama experiments
 INC     := $(addprefix -I,$(LIBDIRS))
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS))
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS)) -lpthread -lm
@@ -31,7 +31,7 @@ $(1)/lib$(d).a: $$(patsubst %.c,$(1)/obj/%.o,$$(wildcard $(d)/*.c))
 	@rm -f $$@ && ar rcs $$@ $$^
 )
 
-$(1)/LIBS := $(foreach d,bench sim costmodel traces common,$(1)/lib$(d).a)
+$(1)/LIBS := $(foreach d,experiments llama bench sim costmodel traces common,$(1)/lib$(d).a)
 
 $(1)/llmflash: $$(patsubst %.c,$(1)/obj/%.o,$$(wildcard cli/*.c)) $$($(1)/LIBS)
 	@echo "  LINK  $$@"

@@ -5,8 +5,7 @@
 # this machine, then one gnuplot script per figure. Writes results/figures/NAME.png and
 # .pdf, the ablation tables (CSV, Markdown) and results/figures/index.md (each figure,
 # the commands and configuration that made it).
-# Steps whose producer is not in this build are skipped with a "skipped:" line; a step
-# that fails says so and the others go on. Finished sweep runs and existing traces are
+# A step that fails says so and the others go on. Finished sweep runs and existing traces are
 # reused: delete results/ (or run with --clean) to start from nothing.
 # Environment: LLMFLASH (binary, default build/llmflash), LLMFLASH_FIGURES_DIR (large
 # scratch files: probe and weights files, default /var/tmp/llmflash-figures, deleted
@@ -26,13 +25,8 @@ mkdir -p "$F" "$R/traces" "$R/fig4a" "$R/probe" "$R/coact" "$DATA"
 LOG=$F/.commands
 : > "$LOG"
 START=$(date +%s)
-HELP=$($L --help 2>&1)
 failures=0
 
-# have "trace synth": the subcommand is in this build.
-have() { printf '%s\n' "$HELP" | grep -E "^  $1 " | grep -vq "not in this build"; }
-# has_opt "fit" "--curves": the subcommand's --help names the option.
-has_opt() { $L $1 --help 2>/dev/null | grep -q -- "$2"; }
 # note FIG TEXT: a line for index.md.
 note() { printf '%s\t%s\n' "$1" "$2" >> "$LOG"; }
 skip() { echo "skipped: $2"; note "$1" "skipped: $2"; }
@@ -58,29 +52,22 @@ made() {
 synth() { # model tokens fig
   made "$3" "$R/traces/$1.h5" $L trace synth --model "$1" --tokens "$2" --seed 1 -o "$R/traces/$1.h5"
 }
-if have "trace synth"; then
-  synth opt-6.7b 1000 fig4a_sagg
-  for f in fig7_dram fig8_tokens ablation coact; do
-    note $f "trace: \`$L trace synth --model opt-6.7b --tokens 1000 --seed 1 -o $R/traces/opt-6.7b.h5\`"
-  done
-  for m in opt-1.3b falcon-7b persimmon-8b phi-2 llama2-7b; do synth $m 300 fig4a_sagg; done
-  synth qwen3.5-397b-a17b 400 moe_hitrate
-else
-  skip fig4a_sagg "trace synth not in this build: no synthetic traces, so no simulated figures"
-fi
+synth opt-6.7b 1000 fig4a_sagg
+for f in fig7_dram fig8_tokens ablation coact; do
+  note $f "trace: \`$L trace synth --model opt-6.7b --tokens 1000 --seed 1 -o $R/traces/opt-6.7b.h5\`"
+done
+for m in opt-1.3b falcon-7b persimmon-8b phi-2 llama2-7b; do synth $m 300 fig4a_sagg; done
+synth qwen3.5-397b-a17b 400 moe_hitrate
 elapsed
 
 echo "== figure 4a: s_agg(k) and delta(k) per model shape and for a recorded trace"
-if have "trace stats"; then
-  for t in $R/traces/opt-6.7b.h5 $R/traces/opt-1.3b.h5 $R/traces/falcon-7b.h5 \
+for t in $R/traces/opt-6.7b.h5 $R/traces/opt-1.3b.h5 $R/traces/falcon-7b.h5 \
            $R/traces/persimmon-8b.h5 $R/traces/phi-2.h5 $R/traces/llama2-7b.h5; do
     [ -s "$t" ] || continue
     s=$R/fig4a/$(basename "$t" .h5).stats.csv
     made fig4a_sagg "$s" $L trace stats "$t" --max-window 16 --friend-sample 64 --csv "$s" >/dev/null
   done
-  if ! have "trace record"; then
-    skip fig4a_sagg "trace record not in this build: no recorded real-model trace in figure 4a"
-  elif [ ! -s "$SHARED/stories260K.bin" ] || [ ! -s "$SHARED/tok512.bin" ]; then
+  if [ ! -s "$SHARED/stories260K.bin" ] || [ ! -s "$SHARED/tok512.bin" ]; then
     skip fig4a_sagg "$SHARED/stories260K.bin or tok512.bin absent: no recorded real-model trace in figure 4a"
   else
     t=$R/traces/stories260k.h5
@@ -90,9 +77,6 @@ if have "trace stats"; then
       --temperature 0.8 --seed 1 --threshold 0.1 --relative -o "$t" &&
       made fig4a_sagg "$s" $L trace stats "$t" --max-window 16 --friend-sample 64 --csv "$s" >/dev/null
   fi
-else
-  skip fig4a_sagg "trace stats not in this build"
-fi
 elapsed
 
 echo "== this machine: probe and device profile (figure 2b, ablation)"
@@ -100,28 +84,15 @@ P=$R/probe
 if [ -s "$P/probe.csv" ] && [ -s "$P/this.conf" ]; then
   echo "  reuse $P/probe.csv and $P/this.conf"
   note fig2b_flash "reused $P/probe.csv and $P/this.conf (delete them to measure again)"
-elif have calibrate; then
+else
   run fig2b_flash $L calibrate --file "$DATA/probe.bin" --size 1g --seconds 0.3 \
     --probe-csv "$P/probe.csv" --name this -o "$P/this.conf"
-elif have probe; then
-  run fig2b_flash $L probe --file "$DATA/probe.bin" --size 1g --seconds 0.3 -o "$P/probe.csv" &&
-  if have fit; then
-    run fig2b_flash $L fit "$P/probe.csv" --base costmodel/devices/m1max.conf --name this -o "$P/this.conf"
-  else
-    skip fig2b_flash "fit not in this build: no profile of this machine"
-  fi
-else
-  skip fig2b_flash "probe and calibrate not in this build: no measurement of this machine's flash"
 fi
 rm -f "$DATA/probe.bin"
-if have fit && has_opt fit --curves; then
-  [ -s "$P/probe.csv" ] && [ -s "$P/this.conf" ] &&
-    run fig2b_flash $L fit "$P/probe.csv" --profile "$P/this.conf" --curves "$P/model-fit.csv" >/dev/null
-  [ -s "$P/probe.csv" ] &&
-    run fig2b_flash $L fit "$P/probe.csv" --profile costmodel/devices/m1max.conf --curves "$P/model-m1max.csv" >/dev/null
-else
-  skip fig2b_flash "model curves: 'llmflash fit --curves' not in this build (figure 2b shows the measured points only)"
-fi
+[ -s "$P/probe.csv" ] && [ -s "$P/this.conf" ] &&
+  run fig2b_flash $L fit "$P/probe.csv" --profile "$P/this.conf" --curves "$P/model-fit.csv" >/dev/null
+[ -s "$P/probe.csv" ] &&
+  run fig2b_flash $L fit "$P/probe.csv" --profile costmodel/devices/m1max.conf --curves "$P/model-m1max.csv" >/dev/null
 elapsed
 
 sweep() { # fig name
@@ -130,49 +101,37 @@ sweep() { # fig name
   run "$1" $L sweep "experiments/$2.conf" --jobs "$JOBS" --out "$R/$2"
 }
 echo "== sweeps (simulator): figures 7, 8, ablation, co-activation, MoE hit rates"
-if have sim; then
-  sweep fig7_dram fig7
-  sweep fig8_tokens fig8
-  sweep ablation ablation
-  sweep coact coact
-  if [ -s "$R/traces/qwen3.5-397b-a17b.h5" ]; then sweep moe_hitrate moe
-  else skip moe_hitrate "no MoE trace (trace synth --model qwen3.5-397b-a17b)"; fi
-else
-  for f in fig7_dram fig8_tokens ablation coact moe_hitrate; do skip $f "sim not in this build"; done
-fi
+sweep fig7_dram fig7
+sweep fig8_tokens fig8
+sweep ablation ablation
+sweep coact coact
+if [ -s "$R/traces/qwen3.5-397b-a17b.h5" ]; then sweep moe_hitrate moe
+else skip moe_hitrate "no MoE trace (trace synth --model qwen3.5-397b-a17b)"; fi
 elapsed
 
 echo "== co-activation: per-unit closest friends (Appendix D)"
-if have "trace stats" && has_opt "trace stats" --friends-csv; then
-  run coact $L trace stats "$R/traces/opt-6.7b.h5" --layer 0 --friend-sample 0 \
-    --friends-csv "$R/coact/friends.csv" >/dev/null
-else
-  skip coact "per-unit friends: 'llmflash trace stats --friends-csv' not in this build (panels a and b left out)"
-fi
+run coact $L trace stats "$R/traces/opt-6.7b.h5" --layer 0 --friend-sample 0 \
+  --friends-csv "$R/coact/friends.csv" >/dev/null
 
 echo "== validation: predicted against measured on this machine"
-if have validate && have "weights make" && [ -s experiments/validate.conf ]; then
-  # The grid (the executor's) names layouts bundled and split: one weights file each.
-  t=$R/traces/opt-1.3b-validate.h5
-  wb=$DATA/opt-1.3b-bundled.weights
-  ws=$DATA/opt-1.3b-split.weights
-  dev=$R/probe/this.conf
-  [ -s "$dev" ] || dev=costmodel/devices/m1max.conf
-  made validate "$t" $L trace synth --model opt-1.3b --tokens 64 --seed 2 -o "$t"
-  if [ -s "$R/validate/validate.csv" ]; then
-    echo "  reuse $R/validate/validate.csv"
-    note validate "reused $R/validate/validate.csv (delete it to measure again)"
-  else
-    run validate $L weights make --model opt-1.3b --layout bundled --dtype fp16 --file "$wb" &&
-      run validate $L weights make --model opt-1.3b --layout split --dtype fp16 --file "$ws" &&
-      run validate $L validate --trace "$t" --weights "$wb" --weights "$ws" --device "$dev" \
-        --grid experiments/validate.conf --tokens 64 --out "$R/validate"
-    rm -f "$wb" "$ws"
-  fi
-  note validate "configuration: [experiments/validate.conf](../../experiments/validate.conf)"
+# The grid (the executor's) names layouts bundled and split: one weights file each.
+t=$R/traces/opt-1.3b-validate.h5
+wb=$DATA/opt-1.3b-bundled.weights
+ws=$DATA/opt-1.3b-split.weights
+dev=$R/probe/this.conf
+[ -s "$dev" ] || dev=costmodel/devices/m1max.conf
+made validate "$t" $L trace synth --model opt-1.3b --tokens 64 --seed 2 -o "$t"
+if [ -s "$R/validate/validate.csv" ]; then
+  echo "  reuse $R/validate/validate.csv"
+  note validate "reused $R/validate/validate.csv (delete it to measure again)"
 else
-  skip validate "validate or weights make not in this build (or experiments/validate.conf absent)"
+  run validate $L weights make --model opt-1.3b --layout bundled --dtype fp16 --file "$wb" &&
+    run validate $L weights make --model opt-1.3b --layout split --dtype fp16 --file "$ws" &&
+    run validate $L validate --trace "$t" --weights "$wb" --weights "$ws" --device "$dev" \
+      --grid experiments/validate.conf --tokens 64 --out "$R/validate"
+  rm -f "$wb" "$ws"
 fi
+note validate "configuration: [experiments/validate.conf](../../experiments/validate.conf)"
 elapsed
 
 echo "== figures"

@@ -2,55 +2,43 @@
 # `make demo`: the main job end to end on synthetic data (no ../shared/data needed), in
 # a few minutes: a trace and its statistics, the paper's ablation simulated on two
 # devices (table and figure), and a small predicted-vs-measured table on this machine.
-# A step whose subcommand is not in this build says "skipped: ..." and the rest goes on.
 set -eu
 L=build/llmflash
 out=results/demo
 scratch=${LLMFLASH_DEMO_DIR:-/var/tmp/llmflash-demo}
 mkdir -p "$out" "$scratch"
-HELP=$($L --help 2>&1)
-# have "trace synth": the subcommand is in this build.
-have() { printf '%s\n' "$HELP" | grep -E "^  $1 " | grep -vq "not in this build"; }
-skipped() { echo "skipped: llmflash $1 not in this build"; }
 
 echo "== 1. synthesise a trace: opt-1.3b, 256 tokens"
-if ! have "trace synth"; then skipped "trace synth"; exit 0; fi
 $L trace synth --model opt-1.3b --tokens 256 --seed 1 -o "$out/opt-1.3b.h5"
 
 echo "== 2. its statistics"
-if have "trace stats"; then
-  $L trace stats "$out/opt-1.3b.h5" --max-window 8 --csv "$out/opt-1.3b.stats.csv"
-else skipped "trace stats"; fi
+$L trace stats "$out/opt-1.3b.h5" --max-window 8 --csv "$out/opt-1.3b.stats.csv"
 
 echo "== 3. the paper's ablation (Table 2), simulated on the M1 Max and M3 Max profiles"
-if have sim && have sweep; then
-  rm -rf "$out/ablation"   # the trace was just remade: no stale runs
-  $L sweep experiments/demo-ablation.conf --out "$out/ablation"
-  plots/csv_table.sh "$out/ablation/combined.csv" \
-    device,configuration,dram_gb,flash_gb_per_token,io_ms,mem_ms,compute_ms,total_ms,speedup \
-    "$out/ablation.csv" "$out/ablation.md" "# Ablation (simulated, steady-state ms per token)"
-  cat "$out/ablation.md"
-  if command -v gnuplot >/dev/null; then
-    gnuplot -e "res='$out'" plots/ablation.gp && echo "figure: $out/figures/ablation.png (and .pdf)"
-  else echo "skipped: the ablation figure (gnuplot missing)"; fi
-else skipped "sim or sweep"; fi
+rm -rf "$out/ablation"   # the trace was just remade: no stale runs
+$L sweep experiments/demo-ablation.conf --out "$out/ablation"
+plots/csv_table.sh "$out/ablation/combined.csv" \
+  device,configuration,dram_gb,flash_gb_per_token,io_ms,mem_ms,compute_ms,total_ms,speedup \
+  "$out/ablation.csv" "$out/ablation.md" "# Ablation (simulated, steady-state ms per token)"
+cat "$out/ablation.md"
+if command -v gnuplot >/dev/null; then
+  gnuplot -e "res='$out'" plots/ablation.gp && echo "figure: $out/figures/ablation.png (and .pdf)"
+else echo "skipped: the ablation figure (gnuplot missing)"; fi
 
 echo "== 4. predicted against measured on this machine (small grid)"
-if have validate && have "weights make" && have calibrate && [ -s experiments/validate.conf ]; then
-  dev=$out/this.conf
-  [ -s "$dev" ] || $L calibrate --file "$scratch/probe.bin" --size 512m --chunks 16k,64k,256k \
-    --threads 1,8,32 --seconds 0.2 -o "$dev"
-  rm -f "$scratch/probe.bin"
-  $L trace synth --model opt-1.3b --tokens 32 --seed 2 -o "$out/opt-1.3b-32.h5"
-  wb=$scratch/opt-1.3b-bundled.weights
-  ws=$scratch/opt-1.3b-split.weights
-  $L weights make --model opt-1.3b --layout bundled --dtype fp16 --file "$wb"
-  $L weights make --model opt-1.3b --layout split --dtype fp16 --file "$ws"
-  $L validate --trace "$out/opt-1.3b-32.h5" --weights "$wb" --weights "$ws" --device "$dev" \
-    --grid experiments/validate.conf --tokens 32 --repeat 2 --out "$out/validate" || echo "validate failed"
-  rm -f "$wb" "$ws"
-  if command -v gnuplot >/dev/null && [ -s "$out/validate/validate.csv" ]; then
-    gnuplot -e "res='$out'" plots/validate.gp && echo "figure: $out/figures/validate.png (and .pdf)"
-  fi
-else skipped "validate, weights make or calibrate (or experiments/validate.conf absent)"; fi
+dev=$out/this.conf
+[ -s "$dev" ] || $L calibrate --file "$scratch/probe.bin" --size 512m --chunks 16k,64k,256k \
+  --threads 1,8,32 --seconds 0.2 -o "$dev"
+rm -f "$scratch/probe.bin"
+$L trace synth --model opt-1.3b --tokens 32 --seed 2 -o "$out/opt-1.3b-32.h5"
+wb=$scratch/opt-1.3b-bundled.weights
+ws=$scratch/opt-1.3b-split.weights
+$L weights make --model opt-1.3b --layout bundled --dtype fp16 --file "$wb"
+$L weights make --model opt-1.3b --layout split --dtype fp16 --file "$ws"
+$L validate --trace "$out/opt-1.3b-32.h5" --weights "$wb" --weights "$ws" --device "$dev" \
+  --grid experiments/validate.conf --tokens 32 --repeat 2 --out "$out/validate" || echo "validate failed"
+rm -f "$wb" "$ws"
+if command -v gnuplot >/dev/null && [ -s "$out/validate/validate.csv" ]; then
+  gnuplot -e "res='$out'" plots/validate.gp && echo "figure: $out/figures/validate.png (and .pdf)"
+fi
 echo "== demo done: $out"

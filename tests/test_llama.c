@@ -1,4 +1,4 @@
-/* Tests of the llama2.c model (bench/lf_llama, lf_tok, lf_llama_rec, lf_lowrank) and of
+/* Tests of the llama2.c model (llama/lf_llama, lf_tok, lf_llama_rec, lf_lowrank) and of
  * generate / trace record / trace predict. The real-model tests use
  * ../shared/data/stories260K.bin and tok512.bin and skip with one line when absent. */
 #include <math.h>

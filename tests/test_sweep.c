@@ -1,4 +1,4 @@
-/* Tests of the sweep runner (bench/lf_sweep*, cli/cmd_sweep.c) and of the figure
+/* Tests of the sweep runner (experiments/lf_sweep*, cli/cmd_sweep.c) and of the figure
  * scripts (the plots/ scripts on tests/fixtures/plots). The runner is driven with a fake
  * command (/bin/sh -c SCRIPT) so these tests need no simulator; one test uses the real
  * `llmflash sim` when the build has it. */

@@ -14,7 +14,7 @@ static const lf_model known[] = {
     {"phi-2", LF_UNITS_NEURONS, LF_ACT_RELU, 32, 2560, 10240, 0, 0, 51200, 2560, 0.90},
     {"llama2-7b", LF_UNITS_NEURONS, LF_ACT_SWIGLU, 32, 4096, 11008, 0, 0, 32000, 4096, 0.90},
     /* llama2.c's stories260K (../shared/data): a real checkpoint llmflash runs and records;
-     * sparsity 0.70 = measured by `trace record` at relative threshold 0.1 (bench/LLAMA.md) */
+     * sparsity 0.70 = measured by `trace record` at relative threshold 0.1 (llama/README.md) */
     {"stories260k", LF_UNITS_NEURONS, LF_ACT_SWIGLU, 5, 64, 172, 0, 0, 512, 32, 0.70},
     /* MoE shapes: expert d_ff is the width of one expert. */
     {"qwen3.5-397b-a17b", LF_UNITS_EXPERTS, LF_ACT_SWIGLU, 60, 4096, 1024, 512, 4, 248320, 512, 0},

@@ -44,13 +44,6 @@ void lf_synth_defaults(lf_synth_params *p)
     p->experts.reuse = 0.35;
 }
 
-unsigned long lf_synth_layer_seed(uint64_t seed, uint32_t layer)
-{
-    /* splitmix64 of (seed, layer): independent-looking streams per layer. */
-    uint64_t z = lf_mix64(seed + LF_MIX_GOLDEN * ((uint64_t)layer + 1));
-    return (unsigned long)(z & 0xffffffffu); /* mt19937 uses 32 bits of its seed */
-}
-
 static double layer_sparsity(const lf_model *m, const lf_synth_params *p, uint32_t l)
 {
     if (p->layer_sparsity)
@@ -242,7 +235,7 @@ static int layer_init(layer_gen *g, const lf_model *m, const lf_synth_params *P,
         free(perm);
         return lf_fail(err, LF_ENOMEM, "synth: out of memory for layer %u", l);
     }
-    gsl_rng_set(g->rng, lf_synth_layer_seed(P->seed, l));
+    gsl_rng_set(g->rng, lf_mix_stream_seed(P->seed, l));
     for (uint32_t t = 0; t < n_tokens; t++)
         g->head[t] = -1;
 
@@ -392,7 +385,7 @@ int lf_synth_generate(const lf_model *m, uint32_t n_tokens, const lf_synth_param
         out->top_k = p->experts.top_k ? p->experts.top_k : m->top_k;
     snprintf(out->source, sizeof out->source, "synthetic");
     out->seed = p->seed;
-    rc = m->kind == LF_UNITS_EXPERTS ? lf_synth_experts_generate(m, n_tokens, p, out, err)
+    rc = m->kind == LF_UNITS_EXPERTS ? lf_synth_moe_generate(m, n_tokens, &p->experts, p->seed, p->progress, p->progress_arg, out, err)
                                      : neurons_generate(m, n_tokens, p, out, err);
     if (rc) {
         lf_err_prefix(err, "model %s", m->name);

@@ -10,19 +10,7 @@
 #include "lf_err.h"
 #include "lf_model.h"
 #include "lf_trace.h"
-
-/* Expert (MoE) routing model. `trace fit` may fill these from a real trace. */
-typedef struct {
-    uint32_t top_k;           /* experts routed per token and layer; 0 = the model's */
-    double zipf;              /* popularity: weight of the r-th most popular expert ~ r^-zipf */
-    double reuse;             /* probability that each expert of the previous token is kept */
-    const double *layer_reuse; /* NULL, or n_layers values overriding reuse */
-    const double *popularity; /* NULL, or n_layers*n_experts weights (layer-major, >= 0)
-                               * overriding zipf; row l is layer l's expert weights */
-} lf_synth_expert_params;
-
-/* Called after each generated token when non-NULL (for a progress line). */
-typedef void (*lf_synth_progress_fn)(uint32_t done, uint32_t total, void *arg);
+#include "lf_synth_moe.h"
 
 /* Neuron model parameters (kind=neurons), the seed, and the expert model. */
 typedef struct {
@@ -53,12 +41,5 @@ int lf_synth_check(const lf_model *m, const lf_synth_params *p, lf_err *err);
  * free with lf_trace_free, also after an error). Same inputs, same bits. */
 int lf_synth_generate(const lf_model *m, uint32_t n_tokens, const lf_synth_params *p,
                       lf_trace *out, lf_err *err);
-
-/* Internal (lf_synth_moe.c): the expert generator behind lf_synth_generate. */
-int lf_synth_experts_generate(const lf_model *m, uint32_t n_tokens, const lf_synth_params *p,
-                              lf_trace *out, lf_err *err);
-
-/* The mt19937 seed of layer l's stream for a given trace seed (splitmix64 mix). */
-unsigned long lf_synth_layer_seed(uint64_t seed, uint32_t layer);
 
 #endif

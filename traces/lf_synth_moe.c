@@ -10,7 +10,8 @@
 #include <string.h>
 #include <gsl/gsl_sort_uint.h>
 
-#include "lf_synth.h"
+#include "lf_synth_moe.h"
+#include "lf_mix.h"
 
 typedef struct {
     gsl_rng *rng;
@@ -35,11 +36,10 @@ static void moe_free(moe_gen *g)
     memset(g, 0, sizeof *g);
 }
 
-static int moe_init(moe_gen *g, const lf_model *m, const lf_synth_params *P, uint32_t l,
-                    uint32_t k, lf_err *err)
+static int moe_init(moe_gen *g, const lf_model *m, const lf_synth_expert_params *X,
+                    uint64_t seed, uint32_t l, uint32_t k, lf_err *err)
 {
     uint32_t E = m->n_experts;
-    const lf_synth_expert_params *X = &P->experts;
     memset(g, 0, sizeof *g);
     g->rng = gsl_rng_alloc(gsl_rng_mt19937);
     g->w = malloc((size_t)E * sizeof *g->w);
@@ -51,7 +51,7 @@ static int moe_init(moe_gen *g, const lf_model *m, const lf_synth_params *P, uin
         free(perm);
         return lf_fail(err, LF_ENOMEM, "synth: out of memory for layer %u", l);
     }
-    gsl_rng_set(g->rng, lf_synth_layer_seed(P->seed, l));
+    gsl_rng_set(g->rng, lf_mix_stream_seed(seed, l));
     g->reuse = X->layer_reuse ? X->layer_reuse[l] : X->reuse;
     if (X->popularity) {
         memcpy(g->w, X->popularity + (size_t)l * E, (size_t)E * sizeof *g->w);
@@ -120,15 +120,16 @@ static uint32_t moe_step(moe_gen *g, uint32_t E, uint32_t k)
     return n;
 }
 
-int lf_synth_experts_generate(const lf_model *m, uint32_t n_tokens, const lf_synth_params *P,
-                              lf_trace *out, lf_err *err)
+int lf_synth_moe_generate(const lf_model *m, uint32_t n_tokens, const lf_synth_expert_params *X,
+                          uint64_t seed, lf_synth_progress_fn progress, void *progress_arg,
+                          lf_trace *out, lf_err *err)
 {
     uint32_t L = m->n_layers, E = m->n_experts;
-    uint32_t k = P->experts.top_k ? P->experts.top_k : m->top_k;
+    uint32_t k = X->top_k ? X->top_k : m->top_k;
     moe_gen *gens = calloc(L, sizeof *gens);
     int rc = gens ? LF_OK : lf_fail(err, LF_ENOMEM, "synth: out of memory");
     for (uint32_t l = 0; l < L && rc == LF_OK; l++)
-        rc = moe_init(&gens[l], m, P, l, k, err);
+        rc = moe_init(&gens[l], m, X, seed, l, k, err);
     for (uint32_t t = 0; t < n_tokens && rc == LF_OK; t++) {
         for (uint32_t l = 0; l < L && rc == LF_OK; l++) {
             uint32_t n = moe_step(&gens[l], E, k);
@@ -136,8 +137,8 @@ int lf_synth_experts_generate(const lf_model *m, uint32_t n_tokens, const lf_syn
         }
         if (rc == LF_OK)
             rc = lf_trace_end_token(out, -1, err);
-        if (P->progress)
-            P->progress(t + 1, n_tokens, P->progress_arg);
+        if (progress)
+            progress(t + 1, n_tokens, progress_arg);
     }
     for (uint32_t l = 0; gens && l < L; l++)
         moe_free(&gens[l]);
