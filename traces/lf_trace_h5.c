@@ -1,7 +1,9 @@
-/* The trace's HDF5 form (DESIGN.md section 5), written with HDF5's C API so that h5py
- * reads it with no llmflash code: root attributes, /tokens, /layers/NNN/{indptr,index,
- * value,pred_indptr,pred_index}, chunked and deflate-compressed. Writing goes to a
- * temporary name and is renamed at the end; reading checks every attribute and bound. */
+/* The trace's HDF5 form (schema: traces/README.md), written with HDF5's C API so that
+ * h5py reads it with no llmflash code: root attributes, /tokens, /layers/NNN/{indptr,
+ * index,value,pred_indptr,pred_index}; version 2 = checksummed metadata, fixed-length
+ * strings, contiguous unfiltered datasets. Writing goes to a temporary name and is
+ * renamed at the end; reading checks every attribute and bound, with lf_h5lite (no
+ * libhdf5) for version 2 and libhdf5 in a time-limited child process for the rest. */
 #include <errno.h>
 #include <fcntl.h>
 #include <hdf5.h>
