@@ -237,6 +237,7 @@ static void test_bad_inputs_name_the_place(void **st)
 
     assert_int_equal(read_damaged(huge_index, &err), LF_EFORMAT);
     assert_non_null(strstr(err.msg, "/layers/000/index"));
+    assert_non_null(strstr(err.msg, "chunked")); /* refused before its size matters */
 
     assert_int_equal(read_damaged(wrong_format, &err), LF_EFORMAT);
     assert_non_null(strstr(err.msg, "'other'"));

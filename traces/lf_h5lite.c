@@ -80,6 +80,17 @@ static int corrupt(const lf_h5l_file *f, lf_err *err, const char *where, const c
                    f->path, where, what, pos);
 }
 
+/* A feature outside the subset: an error saying which and how to re-write the file
+ * (only superblocks v0/v1 are left to the caller). */
+static int unsup(const lf_h5l_file *f, lf_err *err, const char *where, const char *what)
+{
+    return lf_fail(err, LF_EFORMAT,
+                   "%s: %s uses %s, outside the HDF5 subset llmflash writes and reads itself; "
+                   "write the file with llmflash (lf_trace_write), or with h5py's default "
+                   "libver='earliest'",
+                   f->path, where, what);
+}
+
 int lf_h5l_pread(const lf_h5l_file *f, uint64_t off, void *dst, size_t len, const char *where,
                  lf_err *err)
 {
@@ -139,7 +150,8 @@ int lf_h5l_open(const char *path, lf_h5l_file *f, lf_err *err)
     else if (lf_h5l_checksum(sb, 44) != le32(sb + 44))
         rc = corrupt(f, err, "superblock", "checksum mismatch", 44);
     else if (sb[9] != 8 || sb[10] != 8 || le64(sb + 12) != 0 || le64(sb + 20) != UNDEF)
-        return LF_H5L_UNSUP; /* other address sizes, a base address or a superblock extension */
+        return unsup(f, err, "the superblock",
+                     "other address sizes, a base address or a superblock extension");
     else if (le64(sb + 28) > f->size)
         rc = lf_fail(err, LF_EFORMAT,
                      "%s: truncated: the superblock says the file has %llu bytes, it has %llu; "
@@ -233,13 +245,14 @@ static int walk(const lf_h5l_file *f, lf_h5l_obj *o, const uint8_t *p, size_t n,
         if (size > n - pos)
             return corrupt(f, err, where, "a header message overruns its chunk", at + pos);
         if ((flags & 0x02) || !known_type(type))
-            return LF_H5L_UNSUP; /* shared message, or a feature a trace does not use */
+            return unsup(f, err, where, (flags & 0x02) ? "a shared header message"
+                                                       : "a header message type traces do not use");
         const uint8_t *m = p + pos;
         int dense = dense_storage(type, m, size);
         if (dense < 0)
             return corrupt(f, err, where, "short link or attribute info message", at + pos);
         if (dense)
-            return LF_H5L_UNSUP;
+            return unsup(f, err, where, "dense (fractal heap) link or attribute storage");
         if (type == MSG_CONT) {
             if (size < 16)
                 return corrupt(f, err, where, "short continuation message", at + pos);
@@ -288,7 +301,7 @@ int lf_h5l_obj_read(const lf_h5l_file *f, uint64_t addr, const char *where, lf_h
     if (rc)
         return rc;
     if (memcmp(pre, "OHDR", 4) != 0)
-        return pre[0] == 1 ? LF_H5L_UNSUP /* a version 1 header */
+        return pre[0] == 1 ? unsup(f, err, where, "a version 1 object header")
                            : corrupt(f, err, where, "no object header signature", addr);
     uint8_t flags = pre[5];
     if (pre[4] != 2 || (flags & 0xC0))
@@ -360,7 +373,7 @@ int lf_h5l_link(const lf_h5l_file *f, const lf_h5l_obj *o, const char *where, co
             continue;
         off += (uint32_t)len;
         if (ltype != 0)
-            return LF_H5L_UNSUP; /* soft or external link */
+            return unsup(f, err, where, "a soft or external link");
         if (off + 8 > n)
             return corrupt(f, err, where, "bad link message", 0);
         *addr = le64(p + off);
@@ -423,7 +436,7 @@ int lf_h5l_attr(const lf_h5l_file *f, const lf_h5l_obj *o, const char *where, co
         if (n < 8 || p[0] < 1 || p[0] > 3)
             return corrupt(f, err, where, "bad attribute message", 0);
         if (p[0] >= 2 && (p[1] & 3))
-            return LF_H5L_UNSUP; /* shared datatype or dataspace */
+            return unsup(f, err, where, "a shared datatype or dataspace");
         uint32_t ns = le16(p + 2), ts = le16(p + 4), ss = le16(p + 6);
         uint32_t off = p[0] == 3 ? 9 : 8;
 #define PAD(x) (p[0] == 1 ? ((x) + 7u) & ~7u : (x))
@@ -437,7 +450,8 @@ int lf_h5l_attr(const lf_h5l_file *f, const lf_h5l_obj *o, const char *where, co
         if (parse_space(sp, ss, v))
             return corrupt(f, err, where, "bad attribute dataspace", 0);
         if (v->cls == LF_H5L_OTHER)
-            return LF_H5L_UNSUP;
+            return unsup(f, err, where, "an attribute type other than a fixed-length string, "
+                                        "an integer or a float32");
         if (v->size && v->npoints > (uint64_t)(p + n - dp) / v->size)
             return corrupt(f, err, where, "attribute data overruns its message", 0);
         v->found = 1;
@@ -455,7 +469,7 @@ int lf_h5l_dataset(const lf_h5l_file *f, const lf_h5l_obj *o, const char *where,
     for (size_t i = 0; i < o->n_msg; i++) {
         uint8_t t = o->msg[i].type;
         if (t == 0x0B)
-            return LF_H5L_UNSUP; /* filtered (compressed) */
+            return unsup(f, err, where, "a filter (compression)");
         if (t == 0x01)
             sp = &o->msg[i];
         else if (t == 0x03)
@@ -467,12 +481,12 @@ int lf_h5l_dataset(const lf_h5l_file *f, const lf_h5l_obj *o, const char *where,
         return corrupt(f, err, where, "not a dataset (no dataspace, datatype or layout)", 0);
     parse_type(o->buf + tp->off, tp->n, v);
     if (v->cls == LF_H5L_OTHER || v->cls == LF_H5L_STR)
-        return LF_H5L_UNSUP;
+        return unsup(f, err, where, "an element type other than an integer or float32");
     if (parse_space(o->buf + sp->off, sp->n, v))
         return corrupt(f, err, where, "bad dataspace message", 0);
     const uint8_t *p = o->buf + lp->off;
     if (lp->n < 2 || p[0] < 3 || p[0] > 4 || p[1] != 1)
-        return LF_H5L_UNSUP; /* not a contiguous layout of version 3/4 */
+        return unsup(f, err, where, "a chunked, compact or virtual layout");
     if (lp->n < 18)
         return corrupt(f, err, where, "short layout message", 0);
     v->addr = le64(p + 2);

@@ -13,9 +13,10 @@
 
 #include "lf_err.h"
 
-/* Returned (positive, not an error) when the file is valid as far as checked but uses
- * HDF5 features outside the subset (superblock v0/v1, chunked or filtered data, dense
- * link or attribute storage, variable-length types, shared messages ...). */
+/* Returned (positive, not an error) by lf_h5l_open for a file with superblock v0/v1
+ * (no checksums), which this reader leaves to the caller. Other features outside the
+ * subset (chunked or filtered data, dense storage, variable-length types, shared
+ * messages ...) are LF_EFORMAT errors that say which. */
 #define LF_H5L_UNSUP 1
 
 typedef struct {
@@ -66,8 +67,8 @@ void lf_h5l_obj_free(lf_h5l_obj *o);
  * (HDF5 never puts an object at address 0: the superblock is there). */
 int lf_h5l_link(const lf_h5l_file *f, const lf_h5l_obj *o, const char *where, const char *name,
                 uint64_t *addr, lf_err *err);
-/* Attribute `name` of o into v (v->found = 0 when o has none).
- * LF_H5L_UNSUP for a type outside the subset. */
+/* Attribute `name` of o into v (v->found = 0 when o has none); an error for a type
+ * outside the subset. */
 int lf_h5l_attr(const lf_h5l_file *f, const lf_h5l_obj *o, const char *where, const char *name,
                 lf_h5l_value *v, lf_err *err);
 /* The dataset o is (1-D or scalar, contiguous, no filters): type, elements, data address. */

@@ -95,11 +95,12 @@ typedef struct {
     uint32_t max_tokens; /* read only the first max_tokens tokens (0 = all) */
 } lf_trace_read_opts;
 
-/* Reads and checks a trace (every attribute, bound and invariant). Version 2 files are
- * read without libhdf5 (lf_h5lite: checksums, offsets checked against the file size);
- * anything else (version 1 traces, files from other tools) is read by libhdf5 in a
- * child process under a time limit, so a damaged file is an error, never a crash or a
- * hang. o may be NULL (all tokens). */
+/* Reads and checks a trace (every attribute, bound and invariant). A file with a
+ * checksummed superblock (v2/v3: version 2 traces) is read without libhdf5 (lf_h5lite:
+ * checksums, offsets checked against the file size) or refused; one with superblock
+ * v0/v1 (version 1 traces, h5py's default) is read by libhdf5 in a child process under
+ * a time limit, so a damaged file is an error, never a crash or a hang. o may be NULL
+ * (all tokens). */
 int lf_trace_read_ex(const char *path, const lf_trace_read_opts *o, lf_trace *t, lf_err *err);
 int lf_trace_read(const char *path, lf_trace *t, lf_err *err);
 

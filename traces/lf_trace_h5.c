@@ -211,10 +211,11 @@ int lf_trace_write(const lf_trace *t, const char *path, lf_err *err)
 
 
 /* ---------- reading ----------
- * One reading logic (read_trace) over two backends: `lite` (lf_h5lite: files this
- * llmflash writes, checked without libhdf5) and `h5` (libhdf5, for older traces and
- * files from other tools), which only ever runs in a child process with a time limit,
- * so a crash or an endless loop inside libhdf5 becomes an error message. */
+ * One reading logic (read_trace) over two backends: `lite` (lf_h5lite: checksummed
+ * files, the ones this llmflash writes, read without libhdf5) and `h5` (libhdf5, for
+ * superblock v0/v1: older traces, h5py's default), which only ever runs in a child
+ * process with a time limit, so a crash or an endless loop inside libhdf5 becomes an
+ * error message. */
 
 enum { A_U64, A_IDX, A_I32, A_F32 }; /* array kinds: indptr, ids, token ids, values */
 
@@ -561,7 +562,10 @@ static int lite_array(be *b, const char *name, int kind, uint64_t *total, uint64
            : kind == A_I32 ? v.cls == LF_H5L_SINT && v.size == 4
                            : 1;
     if (!ok)
-        return LF_H5L_UNSUP; /* another integer width: libhdf5 converts it */
+        return lf_fail(b->err, LF_EFORMAT,
+                       "%s: %s has an element type this llmflash does not write (%s %u bytes); "
+                       "re-write the file with llmflash",
+                       b->path, where, v.cls == LF_H5L_SINT ? "signed" : "unsigned", v.size);
     if (v.rank != 1)
         return lf_fail(b->err, LF_EFORMAT, "%s: %s must be 1-D (has %d dimensions)", b->path,
                        where, v.rank);
@@ -949,6 +953,7 @@ static int read_in_child(const char *path, uint64_t fsize, uint32_t max_tokens, 
                              path);
     }
     fcntl(p[0], F_SETPIPE_SZ, 1 << 20);
+    H5open(); /* once, here: children start with libhdf5 initialised (no file touched) */
     pid_t pid = fork();
     if (pid < 0) {
         int e = errno;
@@ -1013,15 +1018,17 @@ int lf_trace_read_ex(const char *path, const lf_trace_read_opts *o, lf_trace *t,
     int rc = lf_h5l_open(path, &f, err);
     if (rc < 0)
         return rc;
+    /* A checksummed (v2/v3 superblock) file is read by lf_h5lite alone: libhdf5 never
+     * sees a file that claims the format llmflash writes; a feature outside the subset
+     * is an error (LF_EFORMAT) that says which and how to re-write the file. */
+    uint64_t size = f.size;
     if (rc == LF_OK) {
         rc = read_lite(&f, max_tokens, t, err);
-        if (rc == LF_H5L_UNSUP)
-            lf_trace_free(t);
-    }
-    uint64_t size = f.size;
-    lf_h5l_close(&f);
-    if (rc == LF_H5L_UNSUP)
+        lf_h5l_close(&f);
+    } else {
+        lf_h5l_close(&f);
         rc = read_in_child(path, size, max_tokens, t, err);
+    }
     if (!rc)
         rc = lf_trace_check(t, path, err);
     if (rc)

@@ -1,15 +1,50 @@
 /* libFuzzer harness of the trace reader: arbitrary bytes through lf_trace_read_ex, the
  * entry point every command uses (lf_h5lite for version 2 files, libhdf5 in a child
  * process for the rest). Seeds: tests/fuzz/corpus/trace_h5/. The bytes go to a memfd
- * (no disk traffic); the last byte also picks a token limit, to reach the partial reads. */
+ * (no disk traffic). The last byte picks a token limit (partial reads) and whether the
+ * checksums of the superblock and of every object header's first chunk are recomputed
+ * first: random mutations never pass a checksum, and the parser behind them must be
+ * fuzzed too. */
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "lf_h5lite.h"
 #include "lf_trace.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+static void put32(uint8_t *p, uint32_t v)
+{
+    for (int i = 0; i < 4; i++)
+        p[i] = (uint8_t)(v >> (8 * i));
+}
+
+/* Recomputes the superblock (v2/v3) checksum and those of every "OHDR" chunk 0. */
+static void fix_checksums(uint8_t *b, size_t n)
+{
+    if (n >= 48 && b[8] >= 2)
+        put32(b + 44, lf_h5l_checksum(b, 44));
+    for (size_t i = 0; i + 8 <= n; i++) {
+        if (memcmp(b + i, "OHDR", 4) != 0)
+            continue;
+        uint8_t flags = b[i + 5];
+        size_t off = 6 + ((flags & 0x20) ? 16 : 0) + ((flags & 0x10) ? 4 : 0);
+        unsigned szlen = 1u << (flags & 3);
+        if (i + off + szlen > n)
+            continue;
+        uint64_t len = 0;
+        for (unsigned k = 0; k < szlen; k++)
+            len |= (uint64_t)b[i + off + k] << (8 * k);
+        if (len > n || i + off + szlen + len + 4 > n)
+            continue;
+        size_t body = off + szlen + (size_t)len;
+        put32(b + i + body, lf_h5l_checksum(b + i, body));
+    }
+}
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -21,9 +56,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             return 0;
         snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
     }
-    if (ftruncate(fd, 0) != 0 || pwrite(fd, data, size, 0) != (ssize_t)size)
+    uint8_t last = size ? data[size - 1] : 0;
+    uint8_t *copy = malloc(size ? size : 1);
+    if (!copy)
         return 0;
-    lf_trace_read_opts o = {size && data[size - 1] % 4 == 0 ? 2 : 0};
+    memcpy(copy, data, size);
+    if (last & 1)
+        fix_checksums(copy, size);
+    int ok = ftruncate(fd, 0) == 0 && pwrite(fd, copy, size, 0) == (ssize_t)size;
+    free(copy);
+    if (!ok)
+        return 0;
+    lf_trace_read_opts o = {(last & 6) == 0 ? 2 : 0};
     lf_trace t;
     lf_err err;
     if (lf_trace_read_ex(path, &o, &t, &err) == LF_OK)
