@@ -479,6 +479,14 @@ static void test_v1_loads_and_first_tokens(void **st)
         }
     }
     lf_trace_free(&t);
+    /* The child bounds what a dataset claims by the file's size too. */
+    hid_t f = H5Fopen(v1, H5F_ACC_RDWR, H5P_DEFAULT);
+    assert_true(f >= 0);
+    claim_elements(f, "/layers/000/index", (hsize_t)1 << 62, 1);
+    H5Fclose(f);
+    assert_int_equal(lf_trace_read(v1, &r, &err), LF_EFORMAT);
+    assert_non_null(strstr(err.msg, "/layers/000/index"));
+    assert_non_null(strstr(err.msg, "more than the file can hold"));
 }
 
 /* ---------- damaged version 2 files (no libhdf5 involved) ---------- */
