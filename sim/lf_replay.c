@@ -1,5 +1,4 @@
-/* The replay loop (need -> want -> plan -> DRAM manager -> extents -> reads -> backend)
- * and the simulator's pricing backend. */
+/* The replay loop (need -> want -> plan -> DRAM manager -> extents -> reads -> backend). */
 #include "lf_replay.h"
 
 #include <stdlib.h>
@@ -54,28 +53,23 @@ static int check_cfg(const lf_replay_cfg *c, const lf_backend *b, lf_err *err)
 }
 
 /* Every wanted unit must be resident after the policy's step, and the policy's count
- * must match the DRAM manager's. */
-static int check_step(const lf_replay_cfg *c, const lf_slots *s, const lf_plan *plan,
-                      const uint32_t *want, uint32_t n_want, uint32_t layer, uint32_t tok,
-                      lf_err *err)
+ * must match the DRAM manager's (the caller adds the policy, layer and token). */
+static int check_step(const lf_slots *s, const lf_plan *plan, const uint32_t *want,
+                      uint32_t n_want, lf_err *err)
 {
     if (plan->n_resident != s->num_used)
         return lf_fail(err, LF_EINVAL,
-                       "policy '%s': layer %u token %u: reports %u resident units but the DRAM "
-                       "manager holds %u (policy bug)",
-                       c->policy->name, layer, tok, plan->n_resident, s->num_used);
+                       "reports %u resident units but the DRAM manager holds %u (policy bug)",
+                       plan->n_resident, s->num_used);
     for (uint32_t i = 0; i < n_want; i++)
         if (s->id_to_row[want[i]] == LF_SLOT_NONE)
             return lf_fail(err, LF_EINVAL,
-                           "policy '%s': layer %u token %u: wanted unit %u is not resident after "
-                           "the step (policy bug)",
-                           c->policy->name, layer, tok, want[i]);
+                           "wanted unit %u is not resident after the step (policy bug)", want[i]);
     return LF_OK;
 }
 
-/* flash = load \ pagecache (both sorted; pagecache must be a subset of load). */
-static int split_pagecache(const lf_replay_cfg *c, const lf_plan *plan, uint32_t *flash,
-                           uint32_t *n_flash, uint32_t layer, uint32_t tok, lf_err *err)
+/* flash = load \ pagecache (both sorted; lf_policy_step checked pagecache is a subset). */
+static uint32_t split_pagecache(const lf_plan *plan, uint32_t *flash)
 {
     uint32_t j = 0, n = 0;
     for (uint32_t i = 0; i < plan->n_load; i++) {
@@ -84,13 +78,7 @@ static int split_pagecache(const lf_replay_cfg *c, const lf_plan *plan, uint32_t
         else
             flash[n++] = plan->load[i];
     }
-    if (j != plan->n_pagecache)
-        return lf_fail(err, LF_EINVAL,
-                       "policy '%s': layer %u token %u: page-cache loads are not a sorted subset "
-                       "of the loads (policy bug)",
-                       c->policy->name, layer, tok);
-    *n_flash = n;
-    return LF_OK;
+    return n;
 }
 
 int lf_replay(const lf_replay_cfg *c, lf_backend *b, lf_token_row *rows, lf_err *err)
@@ -122,6 +110,8 @@ int lf_replay(const lf_replay_cfg *c, lf_backend *b, lf_token_row *rows, lf_err 
     for (uint32_t l = 0; l < n_layers && rc == LF_OK; l++)
         rc = lf_slots_init(&w.slots[l], units, (uint32_t)cap, err);
 
+    uint64_t before[LF_POLICY_MAX_COUNTERS];
+    lf_policy_counters(c->policy, NULL, before);
     lf_progress prog;
     if (!c->quiet)
         lf_progress_start(&prog, "replay (tokens)", n_tok);
@@ -148,16 +138,9 @@ int lf_replay(const lf_replay_cfg *c, lf_backend *b, lf_token_row *rows, lf_err 
                 st.n_want = st.n_need;
             }
             lf_plan plan = {w.evict, 0, w.load, 0, 0, 0, NULL, 0};
-            rc = c->policy->step(c->policy, l, tok, st.want, st.n_want, &plan, err);
-            if (rc) {
-                lf_err_prefix(err, "policy '%s': layer %u token %u", c->policy->name, l, tok);
+            rc = lf_policy_step(c->policy, l, tok, st.want, st.n_want, &plan, err);
+            if (rc)
                 break;
-            }
-            if (plan.n_evict > units || plan.n_load > units) {
-                rc = lf_fail(err, LF_EINVAL, "policy '%s': layer %u token %u: plan larger than %u units",
-                             c->policy->name, l, tok, units);
-                break;
-            }
             uint32_t n_moves = 0;
             rc = lf_slots_evict(s, plan.evict, plan.n_evict, w.moves, &n_moves, err);
             if (rc == LF_OK && c->dram == LF_DRAM_PREALLOC) {
@@ -175,9 +158,9 @@ int lf_replay(const lf_replay_cfg *c, lf_backend *b, lf_token_row *rows, lf_err 
             if (rc == LF_OK)
                 rc = lf_slots_append(s, plan.load, plan.n_load, &st.first_new_row, err);
             if (rc == LF_OK)
-                rc = check_step(c, s, &plan, st.want, st.n_want, l, tok, err);
+                rc = check_step(s, &plan, st.want, st.n_want, err);
             if (rc) {
-                lf_err_prefix(err, "layer %u token %u (policy '%s')", l, tok, c->policy->name);
+                lf_err_prefix(err, "policy '%s': layer %u token %u", c->policy->name, l, tok);
                 break;
             }
             st.plan = &plan;
@@ -185,9 +168,7 @@ int lf_replay(const lf_replay_cfg *c, lf_backend *b, lf_token_row *rows, lf_err 
             st.flash_load = plan.load;
             st.n_flash_load = plan.n_load;
             if (plan.n_pagecache) {
-                rc = split_pagecache(c, &plan, w.flash, &st.n_flash_load, l, tok, err);
-                if (rc)
-                    break;
+                st.n_flash_load = split_pagecache(&plan, w.flash);
                 st.flash_load = w.flash;
                 st.n_pagecache = plan.n_pagecache;
                 st.pagecache_bytes = (uint64_t)plan.n_pagecache * row_bytes;
@@ -239,6 +220,15 @@ int lf_replay(const lf_replay_cfg *c, lf_backend *b, lf_token_row *rows, lf_err 
             sum.mem_s += tm.mem_s;
             sum.compute_s += tm.compute_s;
         }
+        /* the token's share of the policy's totals (minimum counters: none) */
+        const lf_policy_counter *cn;
+        uint64_t now[LF_POLICY_MAX_COUNTERS];
+        size_t n_cn = lf_policy_counters(c->policy, &cn, now);
+        for (size_t i = 0; i < n_cn; i++) {
+            if (cn[i].kind == LF_COUNT_SUM)
+                r->policy[i] = now[i] - before[i];
+            before[i] = now[i];
+        }
         r->resident_bytes = r->resident_units * row_bytes;
         r->io_ms = sum.io_s * 1e3;
         r->mem_ms = sum.mem_s * 1e3;
@@ -251,58 +241,4 @@ int lf_replay(const lf_replay_cfg *c, lf_backend *b, lf_token_row *rows, lf_err 
         lf_progress_end(&prog);
     ws_free(&w, n_layers);
     return rc;
-}
-
-/* ---- the simulator's backend ---- */
-
-static int sim_layer(lf_backend *b, const lf_step *st, lf_times *out, lf_err *err)
-{
-    (void)err;
-    const lf_sim_backend *s = b->state;
-    const lf_model *m = s->model;
-    out->io_s = lf_flash_time(s->dev, st->n_reads, st->bytes_read, s->inflight) +
-                lf_pagecache_time(s->dev, st->n_pagecache, st->pagecache_bytes);
-    out->mem_s = lf_dram_time(s->dev, st->copy_ops, st->bytes_copied) +
-                 lf_dram_alloc_time(s->dev, st->allocs);
-    double rows = st->n_compute_rows;
-    double per_row = 2.0 * lf_model_vectors_per_neuron(m) * m->d_model;
-    if (m->kind == LF_UNITS_EXPERTS)
-        per_row *= m->d_ff;
-    double bytes = rows * (double)lf_model_unit_bytes(m, s->dtype_bytes);
-    out->compute_s = rows > 0 ? lf_compute_time(s->dev, rows * per_row, bytes) : 0;
-    return LF_OK;
-}
-
-static int sim_token_end(lf_backend *b, uint32_t token, lf_times *out, lf_err *err)
-{
-    (void)token;
-    (void)err;
-    const lf_sim_backend *s = b->state;
-    const lf_model *m = s->model;
-    double att = (double)lf_model_attention_bytes(m, s->dtype_bytes);
-    double params = att / s->dtype_bytes;
-    double emb_row = (double)m->d_model * s->dtype_bytes;
-    out->compute_s = lf_compute_time(s->dev, 2.0 * params, att + emb_row);
-    out->mem_s = 0;
-    out->io_s = 0;
-    if (s->stream_bytes) {
-        uint64_t chunk = s->stream_chunk ? s->stream_chunk : (1u << 20);
-        uint64_t n = (s->stream_bytes + chunk - 1) / chunk;
-        out->io_s = lf_flash_time(s->dev, n, s->stream_bytes, s->inflight);
-    }
-    return LF_OK;
-}
-
-void lf_sim_backend_init(lf_backend *b, lf_sim_backend *state, const lf_device *dev,
-                         const lf_model *model, uint32_t dtype_bytes, uint32_t inflight)
-{
-    memset(state, 0, sizeof *state);
-    state->dev = dev;
-    state->model = model;
-    state->dtype_bytes = dtype_bytes;
-    state->inflight = inflight ? inflight : 1;
-    state->stream_chunk = 1u << 20;
-    b->state = state;
-    b->layer = sim_layer;
-    b->token_end = sim_token_end;
 }

@@ -11,6 +11,8 @@
 
 #include "lf_fs.h"
 #include "lf_predictor.h"
+#include "lf_price.h"
+#include "lf_runopt.h"
 #include "lf_replay.h"
 #include "lf_results.h"
 #include "lf_synth.h"
@@ -99,17 +101,21 @@ static void twin_destroy(lf_policy *p)
     free(s->cnt);
     free(s->res);
     free(s->n_res);
-    free(s);
 }
 
 /* k = 0: read everything every token (naive). */
-static void twin_init(lf_policy *p, uint32_t n_layers, uint32_t units, uint32_t k)
+static int twin_create(lf_policy *p, const lf_policy_ctx *ctx, const lf_kv *kv, lf_err *err)
 {
-    twin *s = calloc(1, sizeof *s);
+    twin *s = p->state;
+    uint64_t k;
+    int rc = lf_kv_u64(kv, "k", 1, &k, err);
+    if (rc)
+        return rc;
+    uint32_t n_layers = ctx->n_layers, units = ctx->units;
     s->units = units;
     s->all = k == 0;
     s->fresh = k == FRESH;
-    s->k = k && k != FRESH ? k : 1;
+    s->k = k && k != FRESH ? (uint32_t)k : 1;
     s->ring = malloc((size_t)n_layers * s->k * units * sizeof *s->ring);
     s->ring_n = calloc((size_t)n_layers * s->k, sizeof *s->ring_n);
     s->head = calloc(n_layers, sizeof *s->head);
@@ -117,11 +123,29 @@ static void twin_init(lf_policy *p, uint32_t n_layers, uint32_t units, uint32_t 
     s->cnt = calloc((size_t)n_layers * units, sizeof *s->cnt);
     s->res = calloc((size_t)n_layers * units, 1);
     s->n_res = calloc(n_layers, sizeof *s->n_res);
-    memset(p, 0, sizeof *p);
-    p->name = k == 0 ? "test-all" : k == FRESH ? "test-fresh" : "test-window";
-    p->state = s;
-    p->step = twin_step;
-    p->destroy = twin_destroy;
+    return LF_OK;
+}
+
+static const lf_policy_desc twin_desc = {
+    .name = "test-window",
+    .keys = (const lf_policy_key[]){{"k", "window; 0 = all, FRESH = the wanted set"},
+                                    {NULL, NULL}},
+    .state_size = sizeof(twin),
+    .create = twin_create,
+    .step = twin_step,
+    .destroy = twin_destroy,
+};
+
+static lf_policy *twin_new(const lf_policy_desc *d, uint32_t n_layers, uint32_t units, uint32_t k)
+{
+    lf_policy_ctx ctx = {.n_layers = n_layers, .units = units};
+    char params[32];
+    snprintf(params, sizeof params, "k=%u", k);
+    lf_policy *p = NULL;
+    lf_err err;
+    if (lf_policy_new(d, params, &ctx, &p, &err))
+        fail_msg("%s", err.msg);
+    return p;
 }
 
 /* ---- a recording backend: counts what the engine hands over ---- */
@@ -193,10 +217,9 @@ static void run_tiny(uint32_t k, lf_layout_kind kind, lf_reader_cfg rd, lf_dram_
     lf_trace t;
     tiny_trace(&t);
     lf_model m = model("custom:1,4,8");
-    lf_policy pol;
-    twin_init(&pol, 1, 8, k);
-    replay(&t, &m, &pol, kind, 16, rd, NULL, dram, be, rows);
-    pol.destroy(&pol);
+    lf_policy *pol = twin_new(&twin_desc, 1, 8, k);
+    replay(&t, &m, pol, kind, 16, rd, NULL, dram, be, rows);
+    lf_policy_free(pol);
     lf_trace_free(&t);
 }
 
@@ -289,8 +312,8 @@ static void test_golden_sim_backend(void **st)
     d.compute_flops = 1e9;
     d.mem_bw = 1e18;
     lf_backend be;
-    lf_sim_backend sb;
-    lf_sim_backend_init(&be, &sb, &d, &m, 2, 1);
+    lf_price sb;
+    lf_price_backend(&be, &sb, &d, &m, 2, 1);
     lf_token_row rows[4];
     lf_reader_cfg none = {0, 0, 1};
     run_tiny(2, LF_LAYOUT_BUNDLED, none, LF_DRAM_PREALLOC, &be, rows);
@@ -337,15 +360,15 @@ static void test_pagecache_loads(void **st)
     d.compute_flops = 1e9;
     d.mem_bw = 1e18;
     lf_backend be;
-    lf_sim_backend sb;
-    lf_sim_backend_init(&be, &sb, &d, &m, 2, 1);
-    lf_policy pol;
-    twin_init(&pol, 1, 8, 2);
-    pol.step = pc_step;
+    lf_price sb;
+    lf_price_backend(&be, &sb, &d, &m, 2, 1);
+    lf_policy_desc pc_desc = twin_desc;
+    pc_desc.step = pc_step;
+    lf_policy *pol = twin_new(&pc_desc, 1, 8, 2);
     lf_token_row rows[4];
-    replay(&t, &m, &pol, LF_LAYOUT_BUNDLED, 16, (lf_reader_cfg){0, 0, 1}, NULL,
+    replay(&t, &m, pol, LF_LAYOUT_BUNDLED, 16, (lf_reader_cfg){0, 0, 1}, NULL,
            LF_DRAM_PREALLOC, &be, rows);
-    pol.destroy(&pol);
+    lf_policy_free(pol);
     const uint64_t reads[] = {2, 0, 1, 0}, loads[] = {3, 1, 2, 1};
     const double io[] = {3.003, 1.001, 2.002, 1.001};
     for (int i = 0; i < 4; i++) {
@@ -480,12 +503,11 @@ static int syn_teardown(void **st)
 static totals run_syn(uint32_t k, lf_layout_kind kind, uint32_t align, lf_reader_cfg rd,
                       lf_predictor *pred, lf_dram_strategy dram, lf_token_row *rows)
 {
-    lf_policy pol;
-    twin_init(&pol, syn_m.n_layers, 512, k);
+    lf_policy *pol = twin_new(&twin_desc, syn_m.n_layers, 512, k);
     rec_state rs = {0, 0, 0};
     lf_backend be = {&rs, rec_layer, NULL};
-    replay(&syn, &syn_m, &pol, kind, align, rd, pred, dram, &be, rows);
-    pol.destroy(&pol);
+    replay(&syn, &syn_m, pol, kind, align, rd, pred, dram, &be, rows);
+    lf_policy_free(pol);
     assert_int_equal(rs.bad, 0);
     return sum_rows(rows, NTOK);
 }
@@ -559,19 +581,29 @@ static int lazy_step(lf_policy *p, uint32_t layer, uint32_t token, const uint32_
     return LF_OK;
 }
 
+static int lazy_create(lf_policy *p, const lf_policy_ctx *ctx, const lf_kv *kv, lf_err *err)
+{
+    (void)p, (void)ctx, (void)kv, (void)err;
+    return LF_OK;
+}
+
 static void test_policy_bug_reported(void **st)
 {
     (void)st;
     lf_trace t;
     tiny_trace(&t);
     lf_model m = model("custom:1,4,8");
-    lf_policy pol = {.name = "lazy", .step = lazy_step};
+    static const lf_policy_desc lazy = {
+        .name = "lazy", .create = lazy_create, .step = lazy_step};
+    lf_policy *pol = NULL;
+    lf_policy_ctx ctx = {.n_layers = 1, .units = 8};
     lf_layout l;
     lf_err err;
+    assert_int_equal(lf_policy_new(&lazy, NULL, &ctx, &pol, &err), LF_OK);
     assert_int_equal(lf_layout_init(&l, LF_LAYOUT_BUNDLED, &m, 2, 16, 0, &err), LF_OK);
     rec_state rs = {0, 0, 0};
     lf_backend be = {&rs, rec_layer, NULL};
-    lf_replay_cfg cfg = {&t, &m, 2, &pol, &l, {0, 0, 1}, NULL, LF_DRAM_PREALLOC, 0, 0, 1};
+    lf_replay_cfg cfg = {&t, &m, 2, pol, &l, {0, 0, 1}, NULL, LF_DRAM_PREALLOC, 0, 0, 1};
     lf_token_row rows[4];
     assert_int_equal(lf_replay(&cfg, &be, rows, &err), LF_EINVAL);
     assert_non_null(strstr(err.msg, "lazy"));
@@ -581,6 +613,7 @@ static void test_policy_bug_reported(void **st)
     lf_model other = model("custom:1,4,9");
     cfg.model = &other;
     assert_int_equal(lf_replay(&cfg, &be, rows, &err), LF_EINVAL);
+    lf_policy_free(pol);
     lf_trace_free(&t);
 }
 
@@ -621,7 +654,7 @@ static void test_results_folder(void **st)
     assert_int_equal(lf_kv_set(&cfg, "policy", "window:k=4,capacity=9", 0, &err), LF_OK);
     assert_int_equal(lf_kv_set(&cfg, "layout", "bundled", 0, &err), LF_OK);
     const char *dir = lf_test_path("run1");
-    lf_results r = {"sim", &cfg, rows, 4, 1, 42, trace, NULL, NULL};
+    lf_results r = {"sim", &cfg, rows, 4, 1, 42, trace, NULL, NULL, NULL};
     assert_false(lf_results_done(dir));
     assert_int_equal(lf_results_write(dir, &r, &err), LF_OK);
     assert_true(lf_results_done(dir));
@@ -668,6 +701,70 @@ static void test_results_folder(void **st)
     lf_kv_free(&cfg);
 }
 
+/* The shared option table: names and keys find their row, numbers are checked against
+ * their range at both ends, garbage is refused naming the option. */
+static void test_runopt_table(void **st)
+{
+    (void)st;
+    size_t n;
+    const lf_runopt *t = lf_runopt_table(&n);
+    assert_true(n >= 20);
+    for (size_t i = 0; i < n; i++) {
+        const lf_runopt *o = &t[i];
+        assert_ptr_equal(lf_runopt_find(o->name), o);
+        assert_ptr_equal(lf_runopt_find(lf_runopt_key(o)), o);
+        assert_non_null(o->help);
+        lf_run_config c;
+        lf_run_config_defaults(&c);
+        lf_err err;
+        char v[64];
+        switch (o->kind) {
+        case LF_RUNOPT_U32:
+        case LF_RUNOPT_U64:
+        case LF_RUNOPT_POW2:
+            snprintf(v, sizeof v, "%llu", (unsigned long long)o->max);
+            assert_int_equal(lf_runopt_set(o, &c, v, &err), LF_OK);
+            if (o->max < UINT64_MAX) {
+                snprintf(v, sizeof v, "%llu", (unsigned long long)o->max + 1);
+                assert_int_equal(lf_runopt_set(o, &c, v, &err), LF_EINVAL);
+            }
+            if (o->min > 0) {
+                snprintf(v, sizeof v, "%llu", (unsigned long long)o->min - 1);
+                assert_int_equal(lf_runopt_set(o, &c, v, &err), LF_EINVAL);
+            }
+            /* fallthrough */
+        case LF_RUNOPT_SIZE:
+        case LF_RUNOPT_FRACTION:
+        case LF_RUNOPT_RATE:
+        case LF_RUNOPT_LAYOUT:
+        case LF_RUNOPT_STRATEGY:
+            assert_int_equal(lf_runopt_set(o, &c, "x1", &err), LF_EINVAL);
+            snprintf(v, sizeof v, "--%s 'x1'", o->name);
+            assert_non_null(strstr(err.msg, v));
+            break;
+        case LF_RUNOPT_STR:
+        case LF_RUNOPT_FLAG:
+            assert_int_equal(lf_runopt_set(o, &c, "x1", &err), LF_OK);
+            break;
+        }
+    }
+    lf_run_config c;
+    lf_run_config_defaults(&c);
+    lf_err err;
+    assert_int_equal(lf_runopt_set(lf_runopt_find("dram_fraction"), &c, "1", &err), LF_OK);
+    assert_true(c.dram_fraction == 1.0);
+    assert_int_equal(lf_runopt_set(lf_runopt_find("dram-fraction"), &c, "0", &err), LF_EINVAL);
+    assert_int_equal(lf_runopt_set(lf_runopt_find("max-read"), &c, "64k", &err), LF_OK);
+    assert_int_equal(c.max_read, 65536);
+    assert_int_equal(lf_runopt_set(lf_runopt_find("layout"), &c, "split", &err), LF_OK);
+    assert_int_equal(c.layout, LF_LAYOUT_SPLIT);
+    const char *keys[64];
+    size_t nk = lf_runopt_keys(LF_RUNOPT_GRID, keys, 64);
+    assert_null(keys[nk]);
+    for (size_t i = 0; i < nk; i++)
+        assert_true(lf_runopt_find(keys[i])->cmds & LF_RUNOPT_GRID);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -679,6 +776,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_invariants, syn_setup, syn_teardown),
         cmocka_unit_test(test_policy_bug_reported),
         cmocka_unit_test(test_results_folder),
+        cmocka_unit_test(test_runopt_table),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
