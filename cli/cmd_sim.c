@@ -197,8 +197,10 @@ static int load_inputs(const options *o, lf_trace *trace, lf_trace *profile, int
         return lf_cli_error(CMD, &err);
     /* Read only the tokens replayed (and, without --profile, the friends profile's). */
     uint32_t need = o->c.n_tokens, prof = o->c.coact_profile_tokens;
-    lf_trace_read_opts ro = {need && (o->c.profile_path || (prof && prof <= need)) ? need
-                             : need && prof ? prof : 0};
+    lf_trace_read_opts ro = {.max_tokens = need && (o->c.profile_path || (prof && prof <= need))
+                                               ? need
+                                           : need && prof ? prof
+                                                          : 0};
     if (lf_trace_read_ex(o->c.trace_path, &ro, trace, &err))
         return lf_cli_error(CMD, &err);
     if (o->c.profile_path) {

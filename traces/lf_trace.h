@@ -93,6 +93,8 @@ int lf_trace_write(const lf_trace *t, const char *path, lf_err *err);
 
 typedef struct {
     uint32_t max_tokens; /* read only the first max_tokens tokens (0 = all) */
+    double timeout_s;    /* limit of the libhdf5 child (0 = LF_TRACE_CHILD_TIMEOUT_S +
+                          * 1 s per 20 MB of file) */
 } lf_trace_read_opts;
 
 /* Reads and checks a trace (every attribute, bound and invariant). A file with a

@@ -934,13 +934,8 @@ static int receive(int fd, uint64_t budget, const struct timespec *dl, lf_trace 
     return rc;
 }
 
-static double child_limit_s(uint64_t fsize)
-{
-    return LF_TRACE_CHILD_TIMEOUT_S + (double)fsize / 20e6;
-}
-
-static int read_in_child(const char *path, uint64_t fsize, uint32_t max_tokens, lf_trace *t,
-                         lf_err *err)
+static int read_in_child(const char *path, uint64_t fsize, uint32_t max_tokens, double limit,
+                         lf_trace *t, lf_err *err)
 {
     char *place = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
     if (place == MAP_FAILED)
@@ -967,10 +962,17 @@ static int read_in_child(const char *path, uint64_t fsize, uint32_t max_tokens, 
         child_read(path, fsize, max_tokens, place, p[1]);
     }
     close(p[1]);
-    double limit = child_limit_s(fsize);
+    if (limit <= 0)
+        limit = LF_TRACE_CHILD_TIMEOUT_S + (double)fsize / 20e6;
     struct timespec dl;
     clock_gettime(CLOCK_MONOTONIC, &dl);
-    dl.tv_sec += (time_t)limit;
+    double whole = (double)(time_t)limit;
+    dl.tv_sec += (time_t)whole;
+    dl.tv_nsec += (long)((limit - whole) * 1e9);
+    if (dl.tv_nsec >= 1000000000L) {
+        dl.tv_sec++;
+        dl.tv_nsec -= 1000000000L;
+    }
     lf_err cerr;
     lf_err_clear(&cerr);
     int rc = receive(p[0], fsize * MAX_EXPANSION + (1u << 20), &dl, t, &cerr);
@@ -988,7 +990,7 @@ static int read_in_child(const char *path, uint64_t fsize, uint32_t max_tokens, 
     const char *fix = "the file is damaged: re-create it (llmflash trace synth|record|import)";
     if (rc == W_TIMEOUT)
         return lf_fail(err, LF_EFORMAT,
-                       "%s: libhdf5 did not finish reading it in %.0f s (stuck at %s: an "
+                       "%s: libhdf5 did not finish reading it in %.3g s (stuck at %s: an "
                        "endless loop on damaged metadata?); %s",
                        path, limit, where, fix);
     if (rc == W_BIG)
@@ -1027,7 +1029,7 @@ int lf_trace_read_ex(const char *path, const lf_trace_read_opts *o, lf_trace *t,
         lf_h5l_close(&f);
     } else {
         lf_h5l_close(&f);
-        rc = read_in_child(path, size, max_tokens, t, err);
+        rc = read_in_child(path, size, max_tokens, o ? o->timeout_s : 0, t, err);
     }
     if (!rc)
         rc = lf_trace_check(t, path, err);
