@@ -775,6 +775,9 @@ static void test_runopt_table(void **st)
     assert_int_equal(lf_runopt_set(lf_runopt_find("dram_fraction"), &c, "1", &err), LF_OK);
     assert_true(c.dram_fraction == 1.0);
     assert_int_equal(lf_runopt_set(lf_runopt_find("dram-fraction"), &c, "0", &err), LF_EINVAL);
+    /* counts take decimal suffixes, sizes binary ones */
+    assert_int_equal(lf_runopt_set(lf_runopt_find("tokens"), &c, "10k", &err), LF_OK);
+    assert_int_equal(c.n_tokens, 10000);
     assert_int_equal(lf_runopt_set(lf_runopt_find("max-read"), &c, "64k", &err), LF_OK);
     assert_int_equal(c.max_read, 65536);
     assert_int_equal(lf_runopt_set(lf_runopt_find("layout"), &c, "split", &err), LF_OK);
