@@ -146,8 +146,19 @@ int cmd_validate(int argc, char **argv)
     if (!rc) {
         printf("validate: %zu configurations x %llu measured runs, trace %s, device %s\n",
                g.n_runs, (unsigned long long)repeat, trace, dev.name);
-        lf_validate_cfg v = {&t, trace, w, n_w, &dev, device, &g, engine, (uint32_t)repeat,
-                             (uint32_t)tokens, 1, out, print_row, NULL};
+        lf_validate_cfg v = {.trace = &t,
+                             .trace_path = trace,
+                             .weights = w,
+                             .n_weights = n_w,
+                             .dev = &dev,
+                             .device_path = device,
+                             .grid = &g,
+                             .engine = engine,
+                             .repeat = (uint32_t)repeat,
+                             .tokens = (uint32_t)tokens,
+                             .cold_tokens = 1,
+                             .out_dir = out,
+                             .on_row = print_row};
         rc = lf_validate_run(&v, &rows, &n, &err);
     }
     if (!rc) {

@@ -161,9 +161,12 @@ int lf_moesim_run(const lf_moesim_cfg *c, const lf_trace *t, lf_moesim_result *o
     snprintf(spec, sizeof spec, "pagecache:dram=%u,pc=%u,scope=%s,prefetch=%u,acc=%.17g,seed=%llu",
              c->app_per_layer, c->pc_per_layer, c->pc_global ? "global" : "layer", c->prefetch,
              c->acc, (unsigned long long)c->seed);
-    lf_policy_ctx ctx = {t->n_layers, t->units_per_layer,
-                         (uint64_t)c->app_per_layer + c->pc_per_layer, t, NULL, c->seed,
-                         lf_trace_max_set(t, 0)};
+    lf_policy_ctx ctx = {.n_layers = t->n_layers,
+                         .units = t->units_per_layer,
+                         .capacity = (uint64_t)c->app_per_layer + c->pc_per_layer,
+                         .trace = t,
+                         .seed = c->seed,
+                         .max_want = lf_trace_max_set(t, 0)};
     lf_policy *p;
     if ((rc = lf_policy_create(spec, &ctx, &p, err)))
         return rc;
@@ -232,8 +235,12 @@ int lf_moesim_hit_rate(const lf_trace *t, const char *spec, uint64_t cap, uint64
     int rc = check_trace(t, err);
     if (rc)
         return rc;
-    lf_policy_ctx ctx = {t->n_layers, t->units_per_layer, cap, t, NULL, seed,
-                         lf_trace_max_set(t, 0)};
+    lf_policy_ctx ctx = {.n_layers = t->n_layers,
+                         .units = t->units_per_layer,
+                         .capacity = cap,
+                         .trace = t,
+                         .seed = seed,
+                         .max_want = lf_trace_max_set(t, 0)};
     lf_policy *p;
     if ((rc = lf_policy_create(spec, &ctx, &p, err)))
         return rc;
