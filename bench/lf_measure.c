@@ -30,7 +30,7 @@ int lf_measure_run(const lf_sim_config *c, const lf_trace *trace, const lf_trace
     rc_cfg.dtype_bytes = lf_dtype_bytes(w->h.dtype);
     rc_cfg.layout_from = &w->layout;
     lf_exec_cfg ec = {w, m->engine ? m->engine : "psync", c->threads, c->dram, trace->n_layers,
-                      c->seed};
+                      c->seed, c->scope, c->n_tokens ? c->n_tokens : trace->n_tokens};
     lf_exec *e;
     if ((rc = lf_exec_create(&ec, &e, err)))
         return rc;

@@ -3,6 +3,7 @@
 #include <stdio.h>
 
 #include "lf_cli.h"
+#include "lf_replay.h"
 
 int lf_cli_error(const char *cmd, const lf_err *err)
 {
@@ -32,4 +33,14 @@ void lf_cli_reset_getopt(void)
 {
     optind = 1;
     opterr = 0;
+}
+
+int lf_cli_scope(const char *cmd, const char *arg, int *out)
+{
+    lf_err err;
+    lf_scope s;
+    if (lf_scope_parse(arg, &s, &err))
+        return lf_cli_usage(cmd, "--%s", err.msg);
+    *out = (int)s;
+    return 0;
 }

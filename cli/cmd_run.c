@@ -31,8 +31,11 @@ static void help(void)
         "real input vector. I/O, memory-management and compute time are measured per token\n"
         "and written as DIR/{config.conf,meta.json,tokens.csv,summary.csv,done}, the layout\n"
         "of `llmflash sim` (columns: sim/README.md). Prints the max RSS against the DRAM\n"
-        "managers' size plus the stated fixed overhead. FFN only: the resident part\n"
-        "(attention, embeddings) is neither held nor computed.\n\n"
+        "managers' size plus the stated fixed overhead. At scope token (default) the\n"
+        "resident part is held and computed too: per layer the attention block from\n"
+        "DRAM-resident weights of the model's head layout over a KV cache of the tokens so\n"
+        "far, the norms, then the embedding row and the output head (the weights are\n"
+        "generated in memory from the seed: bench/README.md, \"Whole token\").\n\n"
         "options:\n"
         "  -t, --trace T.h5          the trace to replay\n"
         "  -w, --weights W           weights file (llmflash weights make) of the trace's model\n"
@@ -56,6 +59,7 @@ static void help(void)
         "      --cold-tokens N       tokens counted as the cold start (default 1)\n"
         "      --model NAME          the trace's model shape when its name is unknown\n"
         "      --quiet               no summary on stdout\n"
+        LF_CLI_SCOPE_HELP
         "  -h, --help                this text\n\n"
         "example:\n"
         "  llmflash weights make --model opt-1.3b --file /var/tmp/w/opt13.w\n"
@@ -65,7 +69,7 @@ static void help(void)
 }
 
 enum { O_GAP = 256, O_READ, O_DRAM, O_RANK, O_FN, O_FP, O_REC, O_PROF, O_DEV, O_SEED, O_COLD,
-       O_QUIET, O_MODEL };
+       O_QUIET, O_MODEL, O_SCOPE };
 
 static int num(const char *opt, const char *s, double *out)
 {
@@ -117,6 +121,7 @@ int cmd_run(int argc, char **argv)
         {"device", required_argument, 0, O_DEV}, {"seed", required_argument, 0, O_SEED},
         {"cold-tokens", required_argument, 0, O_COLD}, {"quiet", no_argument, 0, O_QUIET},
         {"model", required_argument, 0, O_MODEL}, {"help", no_argument, 0, 'h'},
+        {"scope", required_argument, 0, O_SCOPE},
         {0, 0, 0, 0}};
     lf_sim_config c;
     lf_sim_config_defaults(&c);
@@ -141,6 +146,12 @@ int cmd_run(int argc, char **argv)
         case O_REC: c.recorded_predictor = 1; break;
         case O_QUIET: quiet = 1; break;
         case O_MODEL: c.model = optarg; break;
+        case O_SCOPE: {
+            int sc = 0;
+            if (lf_cli_scope(CMD, optarg, &sc)) return LF_EXIT_USAGE;
+            c.scope = (lf_scope)sc;
+            break;
+        }
         case 'j':
             if (size("--threads", optarg, &u)) return LF_EXIT_USAGE;
             if (u == 0 || u > 4096) return lf_cli_usage(CMD, "--threads must be in 1..4096");
@@ -217,7 +228,7 @@ int cmd_run(int argc, char **argv)
     if (!rc) {
         const lf_exec_stats *s = &m.stats;
         uint64_t ffn_budget = res.budget.capacity * (uint64_t)res.model.n_layers * res.budget.row_bytes;
-        uint64_t overhead = base_rss + s->fixed_bytes;
+        uint64_t overhead = base_rss + s->fixed_bytes + s->resident_bytes;
         add(&extra, "engine", "%s", m.engine);
         add(&extra, "weights", "%s", weights);
         add(&extra, "weights_seed", "%" PRIu64, w.h.seed);
@@ -230,6 +241,8 @@ int cmd_run(int argc, char **argv)
         add(&extra, "staged_reads", "%" PRIu64, s->staged_reads);
         add(&extra, "read_gbps", "%.6g", s->io_s > 0 ? s->bytes_read / s->io_s / 1e9 : 0);
         add(&extra, "output_checksum", "%.9g", s->checksum);
+        add(&extra, "resident_held_bytes", "%" PRIu64, s->resident_bytes);
+        add(&extra, "resident_compute_s", "%.6f", s->attn_s);
         add(&extra, "policy_counters", "%s", res.policy_counters);
         lf_results r = {"run", &res.config, res.rows, res.n_rows, c.cold_tokens, c.seed,
                         trace_path, weights, &extra};

@@ -51,6 +51,7 @@ static void usage(FILE *f)
 "  --model NAME            the trace's model shape when its name is unknown\n"
 "  --alignment B           record alignment, a power of two (default: the device's, else 4096)\n"
 "  --cold-tokens N         tokens reported as the cold start (default 1)\n"
+LF_CLI_SCOPE_HELP
 "  --profile PATH          trace the coact layout and the hot policy learn from\n"
 "                          (default: the replayed trace itself)\n"
 "  --coact-profile-tokens N  profile tokens used for closest friends (default 256)\n"
@@ -84,7 +85,7 @@ typedef struct {
 enum {
     O_TRACE = 256, O_DEVICE, O_POLICY, O_LAYOUT, O_FRAC, O_BYTES, O_RANK, O_THREADS, O_DTYPE,
     O_FN, O_FP, O_REC, O_GAP, O_MAXREAD, O_STRAT, O_TOKENS, O_SEED, O_MODEL, O_ALIGN, O_COLD,
-    O_PROFILE, O_COACT, O_ABL, O_OUT, O_QUIET, O_HELP, O_REPEAT, O_JOBS
+    O_PROFILE, O_COACT, O_ABL, O_OUT, O_QUIET, O_HELP, O_REPEAT, O_JOBS, O_SCOPE
 };
 
 static const struct option long_opts[] = {
@@ -116,6 +117,7 @@ static const struct option long_opts[] = {
     {"help", no_argument, 0, O_HELP},
     {"repeat-configs", required_argument, 0, O_REPEAT},
     {"jobs", required_argument, 0, O_JOBS},
+    {"scope", required_argument, 0, O_SCOPE},
     {0, 0, 0, 0},
 };
 
@@ -205,6 +207,12 @@ static int parse(int argc, char **argv, options *o, int in_line)
             break;
         case O_COLD: rc = u32_opt("--cold-tokens", optarg, 0, UINT32_MAX, &c->cold_tokens); break;
         case O_PROFILE: c->profile_path = optarg; break;
+        case O_SCOPE: {
+            int sc = 0;
+            rc = lf_cli_scope(CMD, optarg, &sc);
+            c->scope = (lf_scope)sc;
+            break;
+        }
         case O_COACT:
             rc = u32_opt("--coact-profile-tokens", optarg, 0, UINT32_MAX, &c->coact_profile_tokens);
             break;

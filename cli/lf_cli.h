@@ -39,6 +39,14 @@ int lf_cli_usage(const char *cmd, const char *fmt, ...) __attribute__((format(pr
  * the '?' case. */
 int lf_cli_bad_option(const char *cmd, int argc, char **argv);
 
+/* --scope token|ffn (sim, run; validate and sweep take the `scope` key): fills *out or
+ * prints a usage error and returns 2. One definition for every command that takes it. */
+#define LF_CLI_SCOPE_HELP                                                                   \
+    "      --scope S             token (default): the whole token (attention over a KV\n"   \
+    "                            cache, norms, FFN, embedding, output head); ffn: the FFN\n" \
+    "                            stream only. Recorded in config.conf.\n"
+int lf_cli_scope(const char *cmd, const char *arg, int *out);
+
 /* Resets getopt for a subcommand's own parse. */
 void lf_cli_reset_getopt(void);
 

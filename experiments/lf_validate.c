@@ -12,7 +12,8 @@
 
 const char *const lf_validate_keys[] = {"policy", "layout", "dram_fraction", "threads",
                                         "max_read", "max_gap", "dram_strategy", "tokens", "engine",
-                                        "predictor_rank", "fn_rate", "fp_rate", "seed", NULL};
+                                        "predictor_rank", "fn_rate", "fp_rate", "seed", "scope",
+                                        NULL};
 
 static int cmp_double(const void *a, const void *b)
 {
@@ -55,6 +56,11 @@ static int config_of(const lf_validate_cfg *v, size_t i, lf_sim_config *c, lf_va
         return lf_fail(err, LF_EINVAL, "%s: dram_strategy '%s' (expected prealloc or realloc)", where,
                        row->dram);
     c->dram = row->dram[0] == 'r' ? LF_DRAM_REALLOC : LF_DRAM_PREALLOC;
+    s = lf_grid_value(g, i, "scope");
+    int rc0 = lf_scope_parse(s ? s : "token", &c->scope, err);
+    if (rc0)
+        return lf_err_prefix(err, "%s", where);
+    snprintf(row->scope, sizeof row->scope, "%s", lf_scope_name(c->scope));
     /* numbers: through lf_kv so that messages name the key */
     lf_kv kv;
     lf_kv_init(&kv, where);
@@ -112,7 +118,7 @@ static const lf_weights *weights_for(const lf_validate_cfg *v, const char *layou
     return NULL;
 }
 
-/* The simulator with the FFN-stream pricing only (no resident-attention term). */
+/* The simulator on the weights file's layout, at the configuration's scope. */
 static int predict(const lf_validate_cfg *v, const lf_sim_config *c0, const lf_weights *w,
                    lf_sim_result *res, lf_err *err)
 {
@@ -120,15 +126,6 @@ static int predict(const lf_validate_cfg *v, const lf_sim_config *c0, const lf_w
     c.layout = w->h.layout;
     c.dtype_bytes = lf_dtype_bytes(w->h.dtype);
     c.layout_from = &w->layout;
-    lf_model m;
-    int rc = lf_sim_resolve_model(v->trace, NULL, &m, err);
-    if (rc)
-        return rc;
-    lf_backend b;
-    lf_sim_backend sb;
-    lf_sim_backend_init(&b, &sb, v->dev, &m, c.dtype_bytes, c.threads);
-    b.token_end = NULL;
-    c.backend = &b;
     return lf_sim_run(&c, v->trace, NULL, v->dev, res, err);
 }
 
@@ -149,7 +146,7 @@ static int write_run(const lf_validate_cfg *v, const char *id, const char *mode,
 typedef struct {
     lf_sim_config c;
     const lf_weights *w;
-    double tot[64], io[64], mem[64], cpu[64];
+    double tot[64], io[64], mem[64], cpu[64], cold[64];
     lf_sim_result keep; /* the middle repeat's rows, for the run folder */
 } slot;
 
@@ -168,6 +165,7 @@ static int predict_one(const lf_validate_cfg *v, size_t i, slot *s, lf_validate_
     row->predicted_io_ms = pred.summary.mean_io_ms;
     row->predicted_mem_ms = pred.summary.mean_mem_ms;
     row->predicted_compute_ms = pred.summary.mean_compute_ms;
+    row->predicted_cold_ms = pred.summary.cold_total_ms;
     rc = write_run(v, row->id, "sim", &s->c, &pred, NULL, err);
     lf_sim_result_free(&pred);
     return rc;
@@ -187,6 +185,7 @@ static int measure_one(const lf_validate_cfg *v, uint32_t k, uint32_t reps, slot
     s->io[k] = r.summary.mean_io_ms;
     s->mem[k] = r.summary.mean_mem_ms;
     s->cpu[k] = r.summary.mean_compute_ms;
+    s->cold[k] = r.summary.cold_total_ms;
     if (k == reps / 2) {
         s->keep = r;
         row->bytes_per_token = r.summary.mean_bytes_read;
@@ -210,9 +209,18 @@ static int finish_one(const lf_validate_cfg *v, uint32_t reps, slot *s, lf_valid
     row->measured_io_ms = median(s->io, reps);
     row->measured_mem_ms = median(s->mem, reps);
     row->measured_compute_ms = median(s->cpu, reps);
+    row->measured_cold_ms = median(s->cold, reps);
     row->error_pct = row->measured_ms > 0
                          ? 100.0 * (row->predicted_ms - row->measured_ms) / row->measured_ms
                          : NAN;
+    row->cold_error_pct =
+        row->measured_cold_ms > 0
+            ? 100.0 * (row->predicted_cold_ms - row->measured_cold_ms) / row->measured_cold_ms
+            : NAN;
+    row->spread_pct = row->measured_ms > 0
+                          ? 100.0 * (row->measured_max_ms - row->measured_min_ms) / row->measured_ms
+                          : 0;
+    row->noisy = reps > 1 && row->spread_pct > (v->target_pct > 0 ? v->target_pct : 5.0);
     lf_kv extra;
     lf_kv_init(&extra, "validate");
     char buf[64];
@@ -278,7 +286,7 @@ int lf_validate_run(const lf_validate_cfg *v, lf_validate_row **rows, size_t *n,
     return LF_OK;
 }
 
-void lf_validate_errors(const lf_validate_row *rows, size_t n, double *mdape, double *max_ape)
+static void ape(const lf_validate_row *rows, size_t n, int cold, double *mdape, double *max_ape)
 {
     *mdape = *max_ape = NAN;
     if (!n)
@@ -288,33 +296,57 @@ void lf_validate_errors(const lf_validate_row *rows, size_t n, double *mdape, do
         return;
     *max_ape = 0;
     for (size_t i = 0; i < n; i++) {
-        a[i] = fabs(rows[i].error_pct);
+        a[i] = fabs(cold ? rows[i].cold_error_pct : rows[i].error_pct);
         *max_ape = fmax(*max_ape, a[i]);
     }
     *mdape = median(a, n);
     free(a);
 }
 
-int lf_validate_write_csv(const char *path, const lf_validate_row *rows, size_t n, lf_err *err)
+void lf_validate_errors(const lf_validate_row *rows, size_t n, double *mdape, double *max_ape)
+{
+    ape(rows, n, 0, mdape, max_ape);
+}
+
+void lf_validate_cold_errors(const lf_validate_row *rows, size_t n, double *mdape,
+                             double *max_ape)
+{
+    ape(rows, n, 1, mdape, max_ape);
+}
+
+int lf_validate_write_csv(const char *path, const lf_validate_row *rows, size_t n, int cold,
+                          lf_err *err)
 {
     lf_atomic a;
     int rc = lf_atomic_open(&a, path, err);
     if (rc)
         return rc;
-    fprintf(a.f, "config,policy,layout,dram_fraction,threads,max_read,max_gap,dram,engine,tokens,"
-                 "predicted_ms,measured_ms,error_pct,predicted_io_ms,measured_io_ms,"
-                 "predicted_mem_ms,measured_mem_ms,predicted_compute_ms,measured_compute_ms,"
-                 "measured_min_ms,measured_max_ms,bytes_per_token,reads_per_token,read_gbps\n");
+    if (cold)
+        fprintf(a.f, "config,policy,layout,dram_fraction,threads,max_read,max_gap,dram,engine,"
+                     "tokens,predicted_ms,measured_ms,error_pct,scope\n");
+    else
+        fprintf(a.f, "config,policy,layout,dram_fraction,threads,max_read,max_gap,dram,engine,"
+                     "tokens,predicted_ms,measured_ms,error_pct,predicted_io_ms,measured_io_ms,"
+                     "predicted_mem_ms,measured_mem_ms,predicted_compute_ms,"
+                     "measured_compute_ms,measured_min_ms,measured_max_ms,bytes_per_token,"
+                     "reads_per_token,read_gbps,spread_pct,noisy,scope\n");
     for (size_t i = 0; i < n; i++) {
         const lf_validate_row *r = &rows[i];
-        fprintf(a.f, "%s,\"%s\",%s,%.6g,%u,%llu,%llu,%s,%s,%u,%.6f,%.6f,%.3f,%.6f,%.6f,%.6f,%.6f,"
-                     "%.6f,%.6f,%.6f,%.6f,%.1f,%.2f,%.4f\n",
-                r->id, r->policy, r->layout, r->dram_fraction, r->threads,
-                (unsigned long long)r->max_read, (unsigned long long)r->max_gap, r->dram,
-                r->engine, r->tokens, r->predicted_ms, r->measured_ms, r->error_pct,
-                r->predicted_io_ms, r->measured_io_ms, r->predicted_mem_ms, r->measured_mem_ms,
+        fprintf(a.f, "%s,\"%s\",%s,%.6g,%u,%llu,%llu,%s,%s,%u,", r->id, r->policy, r->layout,
+                r->dram_fraction, r->threads, (unsigned long long)r->max_read,
+                (unsigned long long)r->max_gap, r->dram, r->engine, r->tokens);
+        if (cold) {
+            fprintf(a.f, "%.6f,%.6f,%.3f,%s\n", r->predicted_cold_ms, r->measured_cold_ms,
+                    r->cold_error_pct, r->scope);
+            continue;
+        }
+        fprintf(a.f, "%.6f,%.6f,%.3f,%.6f,%.6f,%.6f,%.6f,%.6f,%.6f,%.6f,%.6f,%.1f,%.2f,%.4f,"
+                     "%.2f,%d,%s\n",
+                r->predicted_ms, r->measured_ms, r->error_pct, r->predicted_io_ms,
+                r->measured_io_ms, r->predicted_mem_ms, r->measured_mem_ms,
                 r->predicted_compute_ms, r->measured_compute_ms, r->measured_min_ms,
-                r->measured_max_ms, r->bytes_per_token, r->reads_per_token, r->read_gbps);
+                r->measured_max_ms, r->bytes_per_token, r->reads_per_token, r->read_gbps,
+                r->spread_pct, r->noisy, r->scope);
     }
     rc = lf_atomic_commit(&a, err);
     if (rc)

@@ -267,7 +267,7 @@ int lf_llama_stream(lf_llama *m, const int32_t *prompt, uint32_t n_prompt,
     if ((rc = lf_llama_open(&m2, m->path, err)))
         goto done;
     lf_exec_cfg ec = {&w, o->engine ? o->engine : "psync", o->inflight ? o->inflight : 4,
-                      LF_DRAM_PREALLOC, t.n_layers, 0};
+                      LF_DRAM_PREALLOC, t.n_layers, 0, LF_SCOPE_FFN, 0};
     if ((rc = lf_exec_create(&ec, &e, err)))
         goto done;
     stream_ctx c = {&m2, e, {0}, &t, logits, n_prompt, r, 0.0};

@@ -273,18 +273,42 @@ static int sim_layer(lf_backend *b, const lf_step *st, lf_times *out, lf_err *er
     return LF_OK;
 }
 
+int lf_scope_parse(const char *s, lf_scope *out, lf_err *err)
+{
+    if (s && !strcmp(s, "token"))
+        *out = LF_SCOPE_TOKEN;
+    else if (s && !strcmp(s, "ffn"))
+        *out = LF_SCOPE_FFN;
+    else
+        return lf_fail(err, LF_EINVAL, "scope '%s': expected token (the whole token: attention, "
+                       "norms, FFN, embedding and output head) or ffn (the FFN stream only)",
+                       s ? s : "");
+    return LF_OK;
+}
+
+const char *lf_scope_name(lf_scope s)
+{
+    return s == LF_SCOPE_FFN ? "ffn" : "token";
+}
+
 static int sim_token_end(lf_backend *b, uint32_t token, lf_times *out, lf_err *err)
 {
-    (void)token;
     (void)err;
     const lf_sim_backend *s = b->state;
     const lf_model *m = s->model;
-    double att = (double)lf_model_attention_bytes(m, s->dtype_bytes);
-    double params = att / s->dtype_bytes;
-    double emb_row = (double)m->d_model * s->dtype_bytes;
-    out->compute_s = lf_compute_time(s->dev, 2.0 * params, att + emb_row);
-    out->mem_s = 0;
-    out->io_s = 0;
+    memset(out, 0, sizeof *out);
+    if (s->scope == LF_SCOPE_TOKEN) {
+        double eb = s->dtype_bytes, L = m->n_layers, d = m->d_model, pos = (double)token + 1;
+        double att = (double)lf_model_attention_bytes(m, s->dtype_bytes);
+        double head = (double)lf_model_head_bytes(m, s->dtype_bytes);
+        double shared = (double)lf_model_shared_bytes(m, s->dtype_bytes);
+        double kv = L * pos * 2.0 * lf_model_kv_dim(m) * sizeof(float);
+        double norms = (2.0 * L + 1) * d;
+        double flops = 2.0 * (att + head + shared) / eb + L * pos * 4.0 * lf_model_q_dim(m) +
+                       4.0 * norms;
+        double bytes = att + head + shared + kv + norms * sizeof(float) + d * eb;
+        out->compute_s = lf_compute_time(s->dev, flops, bytes);
+    }
     if (s->stream_bytes) {
         uint64_t chunk = s->stream_chunk ? s->stream_chunk : (1u << 20);
         uint64_t n = (s->stream_bytes + chunk - 1) / chunk;

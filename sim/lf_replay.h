@@ -24,6 +24,14 @@ typedef enum {
     LF_DRAM_REALLOC = 1   /* baseline: a fresh matrix per token and layer, all rows copied */
 } lf_dram_strategy;
 
+/* What a token is (config.conf `scope`): `token` = the whole token (per layer the
+ * attention block from DRAM-resident weights over a KV cache, the norms and the FFN
+ * streamed from flash; the embedding row and the output head), the default; `ffn` = the
+ * FFN stream only. sim, run, validate, sweep and the ablation price the same scope. */
+typedef enum { LF_SCOPE_TOKEN = 0, LF_SCOPE_FFN = 1 } lf_scope;
+int lf_scope_parse(const char *s, lf_scope *out, lf_err *err);
+const char *lf_scope_name(lf_scope s);
+
 /* Everything one token-layer step hands the backend. Pointers are valid during the call. */
 typedef struct {
     uint32_t token, layer;
@@ -98,10 +106,14 @@ int lf_replay(const lf_replay_cfg *cfg, lf_backend *backend, lf_token_row *rows,
  *              mem = lf_dram_time(copy_ops, bytes_copied) + lf_dram_alloc_time(allocs);
  *              compute = roofline of the sparse FFN on n_compute_rows rows:
  *              flops = 2 * vectors * rows * d_model (* d_ff for experts), bytes = rows*row.
- *   token_end: compute = roofline of the resident attention (2 flops per weight, the
- *              weights streamed from DRAM) + one embedding row; io = reading
- *              stream_bytes (0 unless a baseline streams the resident part too) in
- *              reads of stream_chunk bytes. */
+ *   token_end: scope token: compute = one roofline over the resident work of the
+ *              token: Q/K/V/O projections (2 flops per weight, the weights streamed from
+ *              DRAM), attention over the KV cache of positions 0..token (4 * q_dim flops
+ *              and 2 * kv_dim fp32 values per position and layer), 2 RMS norms per layer
+ *              and a final one, one embedding row, the output head (vocab x d_model) and
+ *              an MoE model's shared experts; scope ffn: 0. io = reading stream_bytes (0
+ *              unless a baseline streams the resident part too) in reads of stream_chunk
+ *              bytes. */
 typedef struct {
     const lf_device *dev;
     const lf_model *model;
@@ -109,6 +121,7 @@ typedef struct {
     uint32_t inflight;
     uint64_t stream_bytes;   /* bytes of non-FFN weights read from flash per token */
     uint64_t stream_chunk;   /* read size for them (default 1 MiB) */
+    lf_scope scope;          /* default token */
 } lf_sim_backend;
 void lf_sim_backend_init(lf_backend *b, lf_sim_backend *state, const lf_device *dev,
                          const lf_model *model, uint32_t dtype_bytes, uint32_t inflight);

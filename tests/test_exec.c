@@ -198,10 +198,17 @@ typedef struct {
     lf_backend *inner;
     lf_exec *exec;            /* NULL for the simulator */
     const lf_weights *w;
-    uint64_t steps, reads, bytes, evictions, moves, offsets_sum, loads;
+    uint64_t steps, reads, bytes, evictions, moves, offsets_sum, loads, token_ends;
     double max_err;
     uint64_t compared;
 } probe_state;
+
+static int probe_token_end(lf_backend *b, uint32_t token, lf_times *out, lf_err *err)
+{
+    probe_state *p = b->state;
+    p->token_ends++;
+    return p->inner->token_end ? p->inner->token_end(p->inner, token, out, err) : LF_OK;
+}
 
 static int probe_layer(lf_backend *b, const lf_step *s, lf_times *out, lf_err *err)
 {
@@ -259,6 +266,7 @@ static void probe_init(lf_backend *b, probe_state *p, lf_backend *inner, lf_exec
     memset(b, 0, sizeof *b);
     b->state = p;
     b->layer = probe_layer;
+    b->token_end = probe_token_end;
 }
 
 static lf_device toy_device(void)
@@ -302,7 +310,8 @@ static void run_case(const exec_case *c, const lf_trace *t, const lf_trace *prof
     lf_token_row *rows_e = calloc(n_tok, sizeof *rows_e), *rows_s = calloc(n_tok, sizeof *rows_s);
 
     /* executor */
-    lf_exec_cfg ecfg = {&w, c->engine, 4, c->dram, 3, 9};
+    /* the whole token: attention, norms and head around the FFN stream */
+    lf_exec_cfg ecfg = {&w, c->engine, 4, c->dram, 3, 9, LF_SCOPE_TOKEN, n_tok};
     lf_exec *e;
     int rc = lf_exec_create(&ecfg, &e, &err);
     if (rc == LF_EUNSUP) { /* no O_DIRECT here: buffered reads the same bytes */
@@ -354,6 +363,9 @@ static void run_case(const exec_case *c, const lf_trace *t, const lf_trace *prof
     assert_int_equal(pe.evictions, ps.evictions);
     assert_int_equal(pe.moves, ps.moves);
     assert_int_equal(pe.offsets_sum, ps.offsets_sum);
+    assert_int_equal(pe.token_ends, n_tok);
+    assert_int_equal(ps.token_ends, n_tok);
+    assert_true(es.attn_s > 0 && es.resident_bytes > 0);
     assert_true(pe.loads > 200 && pe.evictions > 100); /* real churn */
     for (uint32_t i = 0; i < n_tok; i++) {
         assert_int_equal(rows_e[i].reads, rows_s[i].reads);
