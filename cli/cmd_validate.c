@@ -19,7 +19,11 @@ static void help(void)
     printf(
         "usage: llmflash validate --trace T.h5 --weights W [--weights W2 ...] --device D.conf\n"
         "                         --grid G.conf --out DIR [--repeat N] [--tokens N]\n"
-        "                         [--engine psync|io_uring]\n\n"
+        "                         [--engine psync|io_uring]\n"
+        "       llmflash validate --compare SIM_DIR RUN_DIR\n\n"
+        "--compare: the steady-state and cold-start per-token latency of two run folders\n"
+        "(a `sim` and a `run` of identical options) and the error of the first against the\n"
+        "second; folders of different scope or plan are refused.\n\n"
         "For every configuration of the grid, runs the simulator (the cost model of\n"
         "D.conf) and the executor (N measured runs on this machine, direct I/O, median) on\n"
         "the same trace and plan, prints predicted and measured steady-state per-token\n"
@@ -75,14 +79,17 @@ int cmd_validate(int argc, char **argv)
         {"device", required_argument, 0, 'd'}, {"grid", required_argument, 0, 'g'},
         {"out", required_argument, 0, 'o'},    {"repeat", required_argument, 0, 'r'},
         {"tokens", required_argument, 0, 'n'}, {"engine", required_argument, 0, 'e'},
-        {"help", no_argument, 0, 'h'},         {0, 0, 0, 0}};
+        {"help", no_argument, 0, 'h'},         {"compare", required_argument, 0, 'c'},
+        {0, 0, 0, 0}};
     const char *trace = NULL, *device = NULL, *grid = NULL, *out = NULL, *engine = "psync";
+    const char *compare = NULL;
     const char *wpaths[MAX_WEIGHTS];
     size_t n_w = 0;
     uint64_t repeat = 3, tokens = 0;
     int c;
     while ((c = getopt_long(argc, argv, ":t:w:d:g:o:r:n:e:h", opts, NULL)) != -1) {
         switch (c) {
+        case 'c': compare = optarg; break;
         case 't': trace = optarg; break;
         case 'd': device = optarg; break;
         case 'g': grid = optarg; break;
@@ -104,6 +111,19 @@ int cmd_validate(int argc, char **argv)
         case 'h': help(); return LF_EXIT_OK;
         default: return lf_cli_bad_option(CMD, argc, argv);
         }
+    }
+    if (compare) {
+        if (optind + 1 != argc)
+            return lf_cli_usage(CMD, "--compare takes two folders: --compare SIM_DIR RUN_DIR");
+        lf_err e2;
+        lf_validate_pair pr;
+        if (lf_validate_compare(compare, argv[optind], &pr, &e2))
+            return lf_cli_error(CMD, &e2);
+        printf("scope %s: steady state %.3f ms (%s) vs %.3f ms (%s): error %+.1f%%%s; cold start "
+               "%.3f vs %.3f ms: error %+.1f%%\n", pr.scope, pr.a_ms, compare, pr.b_ms,
+               argv[optind], pr.error_pct, fabs(pr.error_pct) > 15.0 ? " MISSED (target 15%)" : "",
+               pr.a_cold_ms, pr.b_cold_ms, pr.cold_error_pct);
+        return LF_EXIT_OK;
     }
     if (optind < argc)
         return lf_cli_usage(CMD, "unexpected argument '%s'", argv[optind]);

@@ -353,3 +353,104 @@ int lf_validate_write_csv(const char *path, const lf_validate_row *rows, size_t 
         lf_atomic_abort(&a);
     return rc;
 }
+
+/* The value of `col` in the first data row of dir/summary.csv (quote-aware split). */
+static int summary_value(const char *dir, const char *col, double *out, lf_err *err)
+{
+    char path[4200];
+    snprintf(path, sizeof path, "%s/summary.csv", dir);
+    char *data;
+    size_t len;
+    int rc = lf_read_file(path, &data, &len, err);
+    if (rc)
+        return lf_err_prefix(err, "compare");
+    char *row = strchr(data, '\n');
+    int want = -1, k = 0;
+    if (row) {
+        *row++ = '\0';
+        for (char *h = data; h; k++) {
+            char *c = strchr(h, ',');
+            size_t n = c ? (size_t)(c - h) : strlen(h);
+            if (n == strlen(col) && !strncmp(h, col, n))
+                want = k;
+            h = c ? c + 1 : NULL;
+        }
+    }
+    rc = lf_fail(err, LF_EFORMAT, "%s: no '%s' value (not a run folder's summary)", path, col);
+    if (row && want >= 0) {
+        int field = 0, q = 0;
+        char *start = row;
+        for (char *p = row;; p++) {
+            if (*p == '"')
+                q = !q;
+            if ((*p == ',' && !q) || *p == '\n' || *p == '\0') {
+                if (field == want) {
+                    char *end;
+                    *out = strtod(start, &end);
+                    if (end != start)
+                        rc = LF_OK;
+                    break;
+                }
+                if (*p != ',')
+                    break;
+                field++;
+                start = p + 1;
+            }
+        }
+    }
+    free(data);
+    return rc;
+}
+
+int lf_validate_compare(const char *a_dir, const char *b_dir, lf_validate_pair *out, lf_err *err)
+{
+    memset(out, 0, sizeof *out);
+    char pa[4200], pb[4200];
+    snprintf(pa, sizeof pa, "%s/config.conf", a_dir);
+    snprintf(pb, sizeof pb, "%s/config.conf", b_dir);
+    lf_kv a, b;
+    lf_kv_init(&a, pa);
+    lf_kv_init(&b, pb);
+    int rc = lf_kv_parse_file(pa, &a, err);
+    if (!rc)
+        rc = lf_kv_parse_file(pb, &b, err);
+    if (!rc) {
+        const char *sa = lf_kv_get(&a, "scope"), *sb = lf_kv_get(&b, "scope");
+        if (!sa || !sb || strcmp(sa, sb))
+            rc = lf_fail(err, LF_EINVAL,
+                         "compare: %s prices scope '%s' but %s prices scope '%s': a whole token "
+                         "(attention, norms, FFN, embedding, head) and the FFN stream alone are "
+                         "not the same work; rerun one of them with --scope %s",
+                         a_dir, sa ? sa : "(none recorded: made before scopes)", b_dir,
+                         sb ? sb : "(none recorded: made before scopes)", sa ? sa : "token");
+        else
+            snprintf(out->scope, sizeof out->scope, "%s", sa);
+    }
+    static const char *const plan[] = {"model", "policy", "layout", "threads", "dram_bytes",
+                                       "tokens", "dram_strategy", "max_read", "max_gap",
+                                       "predictor", "fn_rate", "fp_rate", "seed",
+                                       "dtype_bytes", NULL};
+    for (size_t k = 0; plan[k] && !rc; k++) {
+        const char *x = lf_kv_get(&a, plan[k]), *y = lf_kv_get(&b, plan[k]);
+        if ((x || y) && (!x || !y || strcmp(x, y)))
+            rc = lf_fail(err, LF_EINVAL, "compare: %s has %s = %s but %s has %s: not the same "
+                         "plan; rerun with identical options", a_dir, plan[k], x ? x : "(none)",
+                         b_dir, y ? y : "(none)");
+    }
+    lf_kv_free(&a);
+    lf_kv_free(&b);
+    if (!rc)
+        rc = summary_value(a_dir, "mean_total_ms", &out->a_ms, err);
+    if (!rc)
+        rc = summary_value(b_dir, "mean_total_ms", &out->b_ms, err);
+    if (!rc)
+        rc = summary_value(a_dir, "cold_total_ms", &out->a_cold_ms, err);
+    if (!rc)
+        rc = summary_value(b_dir, "cold_total_ms", &out->b_cold_ms, err);
+    if (rc)
+        return rc;
+    out->error_pct = out->b_ms > 0 ? 100.0 * (out->a_ms - out->b_ms) / out->b_ms : NAN;
+    out->cold_error_pct =
+        out->b_cold_ms > 0 ? 100.0 * (out->a_cold_ms - out->b_cold_ms) / out->b_cold_ms : NAN;
+    return LF_OK;
+}

@@ -56,6 +56,17 @@ typedef struct {
 
 int lf_validate_run(const lf_validate_cfg *c, lf_validate_row **rows, size_t *n, lf_err *err);
 
+/* Two run folders (a `sim` and a `run` of identical options, say) compared. Refused with
+ * a message naming both values when their config.conf record a different scope (or one
+ * records none: a folder from before scopes existed) or a different plan (model, policy,
+ * layout, threads, DRAM bytes, tokens, reader, predictor, seed, dtype). */
+typedef struct {
+    char scope[8];
+    double a_ms, b_ms, error_pct;           /* steady-state mean per token; error of a vs b */
+    double a_cold_ms, b_cold_ms, cold_error_pct;
+} lf_validate_pair;
+int lf_validate_compare(const char *a_dir, const char *b_dir, lf_validate_pair *out, lf_err *err);
+
 /* Median and max of |error_pct| over the rows (cold: of |cold_error_pct|). */
 void lf_validate_errors(const lf_validate_row *rows, size_t n, double *mdape, double *max_ape);
 void lf_validate_cold_errors(const lf_validate_row *rows, size_t n, double *mdape,

@@ -501,14 +501,45 @@ static void test_commands(void **st)
         snprintf(p, sizeof p, "%s/%s", r1, files[i]);
         assert_true(lf_file_exists(p));
     }
-    /* validate: a two-configuration grid; its sim and run folders agree on the plan */
-    const char *gtext = "policy = window:k=2 | lru\nlayout = split\ndram_fraction = 0.95\n"
-                        "threads = 4\nmax_read = 64k\nmax_gap = 8k\npredictor_rank = 4\n";
-    lf_test_write(g, gtext, strlen(gtext));
+    /* one scope: a sim of the same options compares with the run; an FFN-only run is
+     * refused, naming both scopes */
     const char *dtext = "name = toy\nflash_latency_s = 1e-4\nflash_stream_bw = 1e9\n"
                         "flash_max_bw = 4e9\nflash_max_iops = 1e5\ndram_copy_bw = 1e10\n"
                         "dram_op_s = 1e-7\ncompute_flops = 1e10\nmem_bw = 1e10\n";
     lf_test_write(dev, dtext, strlen(dtext));
+    char s1[1200], r2[1200];
+    snprintf(s1, sizeof s1, "%s", lf_test_path("s1"));
+    snprintf(r2, sizeof r2, "%s", lf_test_path("r2"));
+    assert_int_equal(lf_test_run(NULL, NULL, "sim --trace %s --device %s --policy window:k=3 "
+                                 "--threads 4 --dram-fraction 0.95 --predictor-rank 4 --quiet "
+                                 "--out %s", tr, dev, s1), 0);
+    assert_int_equal(lf_test_run(&out, &er, "validate --compare %s %s", s1, r1), 0);
+    assert_non_null(strstr(out, "scope token"));
+    free(out), free(er);
+    assert_int_equal(lf_test_run(NULL, NULL, "run --trace %s --weights %s --policy window:k=3 "
+                                 "--threads 4 --dram-fraction 0.95 --predictor-rank 4 --scope ffn "
+                                 "--quiet --out %s", tr, wb, r2), 0);
+    snprintf(p, sizeof p, "%s/config.conf", r2);
+    char *conf = NULL;
+    size_t conf_len;
+    assert_int_equal(lf_read_file(p, &conf, &conf_len, &err), LF_OK);
+    assert_non_null(strstr(conf, "scope = ffn"));
+    free(conf);
+    assert_int_equal(lf_test_run(NULL, &er, "validate --compare %s %s", s1, r2), 1);
+    assert_non_null(strstr(er, "scope 'token'"));
+    assert_non_null(strstr(er, "scope 'ffn'"));
+    free(er);
+    assert_int_equal(lf_test_run(NULL, &er, "run --trace %s --weights %s --scope layer --out %s",
+                                 tr, wb, r2), 2);
+    assert_non_null(strstr(er, "expected token"));
+    free(er);
+    assert_int_equal(lf_test_run(NULL, &er, "sim --trace %s --device %s --scope x --out %s", tr,
+                                 dev, s1), 2);
+    free(er);
+    /* validate: a two-configuration grid; its sim and run folders agree on the plan */
+    const char *gtext = "policy = window:k=2 | lru\nlayout = split\ndram_fraction = 0.95\n"
+                        "threads = 4\nmax_read = 64k\nmax_gap = 8k\npredictor_rank = 4\n";
+    lf_test_write(g, gtext, strlen(gtext));
     int rc = lf_test_run(&out, &er, "validate --trace %s --weights %s --weights %s --device %s "
                          "--grid %s --repeat 2 --out %s", tr, wb, ws, dev, g, vd);
     if (rc)
