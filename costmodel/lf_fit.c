@@ -414,3 +414,56 @@ void lf_fit_unmeasured_defaults(lf_device *d)
     d->compute_flops = 50e9;
     d->mem_bw = 20e9;
 }
+
+/* Rank of v among the distinct values of a field over the points. */
+static size_t rank_of(const lf_fit_point *pts, size_t n, size_t i, int by_chunk)
+{
+    size_t r = 0;
+    for (size_t j = 0; j < n; j++) {
+        int seen = 0;
+        for (size_t k = 0; k < j && !seen; k++)
+            seen = by_chunk ? pts[k].chunk == pts[j].chunk : pts[k].threads == pts[j].threads;
+        if (!seen && (by_chunk ? pts[j].chunk < pts[i].chunk : pts[j].threads < pts[i].threads))
+            r++;
+    }
+    return r;
+}
+
+int lf_fit_holdout(const lf_fit_point *pts, size_t n, const lf_device *base, double fixed_p,
+                   int fit_half, lf_fit_result *out, double *held_mdape, double *held_max_ape,
+                   size_t *n_fit, size_t *n_held, lf_err *err)
+{
+    lf_fit_point *a = malloc((n ? n : 1) * sizeof *a), *b = malloc((n ? n : 1) * sizeof *b);
+    double *ape = malloc((n ? n : 1) * sizeof *ape);
+    if (!a || !b || !ape) {
+        free(a), free(b), free(ape);
+        return lf_fail(err, LF_ENOMEM, "fit: out of memory");
+    }
+    size_t na = 0, nb = 0;
+    for (size_t i = 0; i < n; i++) {
+        int half = (int)((rank_of(pts, n, i, 1) + rank_of(pts, n, i, 0)) % 2);
+        if (half == (fit_half & 1))
+            a[na++] = pts[i];
+        else
+            b[nb++] = pts[i];
+    }
+    int rc = LF_OK;
+    if (nb == 0)
+        rc = lf_fail(err, LF_EINVAL, "fit --holdout: the probe grid has %zu points in one "
+                     "row or column; it needs at least two chunks and two thread counts", n);
+    if (!rc)
+        rc = lf_fit_flash(a, na, base, fixed_p, out, err);
+    if (!rc) {
+        *held_max_ape = 0;
+        for (size_t i = 0; i < nb; i++) {
+            ape[i] = lf_fit_ape(&out->dev, &b[i]);
+            *held_max_ape = fmax(*held_max_ape, ape[i]);
+        }
+        gsl_sort(ape, 1, nb);
+        *held_mdape = gsl_stats_median_from_sorted_data(ape, 1, nb);
+        *n_fit = na;
+        *n_held = nb;
+    }
+    free(a), free(b), free(ape);
+    return rc;
+}

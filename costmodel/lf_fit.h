@@ -41,6 +41,15 @@ int lf_fit_read_probe(const char *path, const char *engine, lf_fit_point **pts, 
 int lf_fit_flash(const lf_fit_point *pts, size_t n, const lf_device *base, double fixed_p,
                  lf_fit_result *out, lf_err *err);
 
+/* Hold-out check of the model: the probe grid is split like a checkerboard over its
+ * (chunk rank + thread-count rank), so that both halves span every chunk and every
+ * depth; the model is fitted on one half (`fit_half` 0 or 1) and its error reported on
+ * the other. out: the fit on the fitting half (its mdape/max_ape are the fitting half's);
+ * held_mdape, held_max_ape: the other half's; n_fit, n_held: the halves' sizes. */
+int lf_fit_holdout(const lf_fit_point *pts, size_t n, const lf_device *base, double fixed_p,
+                   int fit_half, lf_fit_result *out, double *held_mdape, double *held_max_ape,
+                   size_t *n_fit, size_t *n_held, lf_err *err);
+
 /* |predicted - measured| / measured * 100 for one point. */
 double lf_fit_ape(const lf_device *d, const lf_fit_point *p);
 

@@ -272,6 +272,49 @@ static void test_fit_recovers(void **st)
     assert_non_null(strstr(err.msg, "1 points for 5 parameters"));
 }
 
+/* Hold-out: points from the model itself (3% noise) are predicted on the held-out half
+ * nearly as well as fitted; a device the model cannot describe (throughput that falls
+ * past 8 in flight) is not, and the halves partition the grid, each spanning every
+ * chunk and depth. */
+static void test_fit_holdout(void **st)
+{
+    (void)st;
+    lf_device truth = toy(4);
+    truth.flash_latency_s = 80e-6;
+    truth.flash_stream_bw = 800e6;
+    truth.flash_max_bw = 3e9;
+    truth.flash_max_iops = 150e3;
+    const uint64_t chunks[] = {4096, 16384, 65536, 262144, 1 << 20};
+    const uint32_t threads[] = {1, 2, 4, 16, 64};
+    lf_fit_point pts[25], bent[25];
+    gsl_rng *r = gsl_rng_alloc(gsl_rng_mt19937);
+    gsl_rng_set(r, 7);
+    size_t n = 0;
+    for (int i = 0; i < 5; i++)
+        for (int j = 0; j < 5; j++) {
+            double bw = lf_flash_throughput(&truth, chunks[i], threads[j]);
+            pts[n] = (lf_fit_point){chunks[i], threads[j], bw * exp(gsl_ran_gaussian(r, 0.03))};
+            bent[n] = pts[n];
+            if (threads[j] > 8)
+                bent[n].bw *= 8.0 / threads[j]; /* collapses past 8 in flight */
+            n++;
+        }
+    gsl_rng_free(r);
+    lf_fit_result res;
+    lf_err err;
+    double md, mx;
+    size_t nf, nh;
+    assert_int_equal(lf_fit_holdout(pts, n, NULL, -1, 0, &res, &md, &mx, &nf, &nh, &err), LF_OK);
+    assert_int_equal(nf + nh, n);
+    assert_true(nf == 13 && nh == 12);
+    assert_true(md < 5.0);
+    assert_int_equal(lf_fit_holdout(bent, n, NULL, -1, 0, &res, &md, &mx, &nf, &nh, &err), LF_OK);
+    assert_true(md > 8.0 || mx > 30.0);
+    /* one chunk only: no checkerboard */
+    assert_int_equal(lf_fit_holdout(pts, 5, NULL, -1, 0, &res, &md, &mx, &nf, &nh, &err),
+                     LF_EINVAL);
+}
+
 static void test_probe_csv(void **st)
 {
     (void)st;
@@ -377,6 +420,7 @@ int main(void)
         cmocka_unit_test(test_profile_save_roundtrip),
         cmocka_unit_test(test_shipped_profiles),
         cmocka_unit_test(test_fit_recovers),
+        cmocka_unit_test(test_fit_holdout),
         cmocka_unit_test(test_probe_csv),
         cmocka_unit_test(test_probe_refuses_unwritable_output_first),
         cmocka_unit_test(test_fit_curves_cli),
