@@ -43,6 +43,9 @@ static void help(void)
         "  -t, --trace T.h5     the trace\n"
         "  -w, --weights W      weights file; repeat for several layouts\n"
         "  -d, --device D.conf  device profile (llmflash calibrate on this machine)\n"
+        "  -d, --device ENGINE=D.conf  the profile for runs with that engine (calibrate\n"
+        "                       --engine ENGINE): each run is priced with its engine's\n"
+        "                       profile; repeatable (psync=..., io_uring=...)\n"
         "  -g, --grid G.conf    the grid (e.g. experiments/validate.conf)\n"
         "  -o, --out DIR        output folder\n"
         "  -r, --repeat N       measured runs per configuration (default 3)\n"
@@ -83,6 +86,10 @@ int cmd_validate(int argc, char **argv)
         {0, 0, 0, 0}};
     const char *trace = NULL, *device = NULL, *grid = NULL, *out = NULL, *engine = "psync";
     const char *compare = NULL;
+    char ed_engine[4][16];
+    const char *ed_path[4], *ed_names[4];
+    size_t n_ed = 0;
+    lf_device ed_dev[4];
     const char *wpaths[MAX_WEIGHTS];
     size_t n_w = 0;
     uint64_t repeat = 3, tokens = 0;
@@ -91,7 +98,22 @@ int cmd_validate(int argc, char **argv)
         switch (c) {
         case 'c': compare = optarg; break;
         case 't': trace = optarg; break;
-        case 'd': device = optarg; break;
+        case 'd': {
+            const char *eq = strchr(optarg, '=');
+            if (!eq) {
+                device = optarg;
+                break;
+            }
+            if (n_ed == 4)
+                return lf_cli_usage(CMD, "at most 4 --device ENGINE=PROFILE");
+            size_t k = (size_t)(eq - optarg);
+            if (k == 0 || k >= sizeof ed_engine[0])
+                return lf_cli_usage(CMD, "--device '%s': expected ENGINE=PROFILE", optarg);
+            memcpy(ed_engine[n_ed], optarg, k);
+            ed_engine[n_ed][k] = '\0';
+            ed_path[n_ed++] = eq + 1;
+            break;
+        }
         case 'g': grid = optarg; break;
         case 'o': out = optarg; break;
         case 'e': engine = optarg; break;
@@ -127,6 +149,8 @@ int cmd_validate(int argc, char **argv)
     }
     if (optind < argc)
         return lf_cli_usage(CMD, "unexpected argument '%s'", argv[optind]);
+    if (!device && n_ed)
+        device = ed_path[0];
     if (!trace || !n_w || !device || !grid || !out)
         return lf_cli_usage(CMD, "--trace, --weights, --device, --grid and --out are required");
     lf_err err;
@@ -141,6 +165,10 @@ int cmd_validate(int argc, char **argv)
             break;
     if (!rc)
         rc = lf_device_load(device, &dev, &err);
+    for (size_t k = 0; k < n_ed && !rc; k++) {
+        rc = lf_device_load(ed_path[k], &ed_dev[k], &err);
+        ed_names[k] = ed_engine[k];
+    }
     if (!rc && !(rc = lf_grid_load(grid, lf_validate_keys, &g, &err)))
         have_g = 1;
     if (!rc && !(rc = lf_trace_read(trace, &t, &err)))
@@ -151,7 +179,8 @@ int cmd_validate(int argc, char **argv)
         printf("validate: %zu configurations x %llu measured runs, trace %s, device %s\n",
                g.n_configs, (unsigned long long)repeat, trace, dev.name);
         lf_validate_cfg v = {&t, trace, w, n_w, &dev, device, &g, engine, (uint32_t)repeat,
-                             (uint32_t)tokens, 1, out, 5.0, print_row, NULL};
+                             (uint32_t)tokens, 1, out, 5.0, ed_names, ed_dev, ed_path, n_ed,
+                             print_row, NULL};
         rc = lf_validate_run(&v, &rows, &n, &err);
     }
     if (!rc) {

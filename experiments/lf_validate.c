@@ -118,15 +118,29 @@ static const lf_weights *weights_for(const lf_validate_cfg *v, const char *layou
     return NULL;
 }
 
-/* The simulator on the weights file's layout, at the configuration's scope. */
+/* The profile of the configuration's engine (else the default one). */
+static const lf_device *device_for(const lf_validate_cfg *v, const char *engine,
+                                   const char **path)
+{
+    for (size_t k = 0; k < v->n_engine_devs; k++)
+        if (!strcmp(v->engines[k], engine)) {
+            *path = v->dev_paths[k];
+            return &v->devs[k];
+        }
+    *path = v->device_path;
+    return v->dev;
+}
+
+/* The simulator on the weights file's layout, at the configuration's scope, with the
+ * profile of the engine the configuration runs. */
 static int predict(const lf_validate_cfg *v, const lf_sim_config *c0, const lf_weights *w,
-                   lf_sim_result *res, lf_err *err)
+                   const lf_device *dev, lf_sim_result *res, lf_err *err)
 {
     lf_sim_config c = *c0;
     c.layout = w->h.layout;
     c.dtype_bytes = lf_dtype_bytes(w->h.dtype);
     c.layout_from = &w->layout;
-    return lf_sim_run(&c, v->trace, NULL, v->dev, res, err);
+    return lf_sim_run(&c, v->trace, NULL, dev, res, err);
 }
 
 static int write_run(const lf_validate_cfg *v, const char *id, const char *mode,
@@ -159,7 +173,9 @@ static int predict_one(const lf_validate_cfg *v, size_t i, slot *s, lf_validate_
     if (!(s->w = weights_for(v, row->layout, err)))
         return err->code;
     lf_sim_result pred;
-    if ((rc = predict(v, &s->c, s->w, &pred, err)))
+    const lf_device *dev = device_for(v, row->engine, &s->c.device_path);
+    snprintf(row->device, sizeof row->device, "%s", dev->name);
+    if ((rc = predict(v, &s->c, s->w, dev, &pred, err)))
         return lf_err_prefix(err, "%s (predicted)", row->id);
     row->predicted_ms = pred.summary.mean_total_ms;
     row->predicted_io_ms = pred.summary.mean_io_ms;
@@ -178,7 +194,9 @@ static int measure_one(const lf_validate_cfg *v, uint32_t k, uint32_t reps, slot
     lf_measure m;
     memset(&m, 0, sizeof m);
     m.engine = row->engine;
-    int rc = lf_measure_run(&s->c, v->trace, NULL, s->w, v->dev, &m, &r, err);
+    const char *path;
+    int rc = lf_measure_run(&s->c, v->trace, NULL, s->w, device_for(v, row->engine, &path), &m,
+                            &r, err);
     if (rc)
         return lf_err_prefix(err, "%s (measured, run %u)", row->id, k + 1);
     s->tot[k] = r.summary.mean_total_ms;
@@ -323,30 +341,30 @@ int lf_validate_write_csv(const char *path, const lf_validate_row *rows, size_t 
         return rc;
     if (cold)
         fprintf(a.f, "config,policy,layout,dram_fraction,threads,max_read,max_gap,dram,engine,"
-                     "tokens,predicted_ms,measured_ms,error_pct,scope\n");
+                     "tokens,predicted_ms,measured_ms,error_pct,scope,device\n");
     else
         fprintf(a.f, "config,policy,layout,dram_fraction,threads,max_read,max_gap,dram,engine,"
                      "tokens,predicted_ms,measured_ms,error_pct,predicted_io_ms,measured_io_ms,"
                      "predicted_mem_ms,measured_mem_ms,predicted_compute_ms,"
                      "measured_compute_ms,measured_min_ms,measured_max_ms,bytes_per_token,"
-                     "reads_per_token,read_gbps,spread_pct,noisy,scope\n");
+                     "reads_per_token,read_gbps,spread_pct,noisy,scope,device\n");
     for (size_t i = 0; i < n; i++) {
         const lf_validate_row *r = &rows[i];
         fprintf(a.f, "%s,\"%s\",%s,%.6g,%u,%llu,%llu,%s,%s,%u,", r->id, r->policy, r->layout,
                 r->dram_fraction, r->threads, (unsigned long long)r->max_read,
                 (unsigned long long)r->max_gap, r->dram, r->engine, r->tokens);
         if (cold) {
-            fprintf(a.f, "%.6f,%.6f,%.3f,%s\n", r->predicted_cold_ms, r->measured_cold_ms,
-                    r->cold_error_pct, r->scope);
+            fprintf(a.f, "%.6f,%.6f,%.3f,%s,%s\n", r->predicted_cold_ms, r->measured_cold_ms,
+                    r->cold_error_pct, r->scope, r->device);
             continue;
         }
         fprintf(a.f, "%.6f,%.6f,%.3f,%.6f,%.6f,%.6f,%.6f,%.6f,%.6f,%.6f,%.6f,%.1f,%.2f,%.4f,"
-                     "%.2f,%d,%s\n",
+                     "%.2f,%d,%s,%s\n",
                 r->predicted_ms, r->measured_ms, r->error_pct, r->predicted_io_ms,
                 r->measured_io_ms, r->predicted_mem_ms, r->measured_mem_ms,
                 r->predicted_compute_ms, r->measured_compute_ms, r->measured_min_ms,
                 r->measured_max_ms, r->bytes_per_token, r->reads_per_token, r->read_gbps,
-                r->spread_pct, r->noisy, r->scope);
+                r->spread_pct, r->noisy, r->scope, r->device);
     }
     rc = lf_atomic_commit(&a, err);
     if (rc)

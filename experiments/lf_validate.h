@@ -23,6 +23,7 @@ extern const char *const lf_validate_keys[];
 typedef struct {
     char id[16];                 /* c01, c02, ... (the run folders' names) */
     char policy[128], layout[16], dram[16], engine[16], scope[8];
+    char device[64];             /* the profile that priced it (its name) */
     double dram_fraction;
     uint32_t threads, tokens;
     uint64_t max_read, max_gap;
@@ -50,6 +51,12 @@ typedef struct {
     uint32_t cold_tokens;
     const char *out_dir;         /* DIR/<id>-sim and DIR/<id>-run folders */
     double target_pct;           /* error target a repeat spread is held to (0: 5%) */
+    /* Per-engine profiles: a configuration run with engine engines[k] is priced with
+     * devs[k] (calibrated with that engine), others with dev. n_engine_devs may be 0. */
+    const char *const *engines;
+    const lf_device *devs;
+    const char *const *dev_paths;
+    size_t n_engine_devs;
     void (*on_row)(const lf_validate_row *row, size_t i, size_t n, void *arg);
     void *arg;
 } lf_validate_cfg;

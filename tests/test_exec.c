@@ -565,6 +565,34 @@ static void test_commands(void **st)
     char *errs = csv_column(p, "error_pct");
     assert_non_null(errs);
     free(errs);
+    /* per-engine profiles: a run with the null engine is priced with the null= profile */
+    char dev2[1200], vd2[1200];
+    snprintf(dev2, sizeof dev2, "%s", lf_test_path("dev2.conf"));
+    snprintf(vd2, sizeof vd2, "%s", lf_test_path("val2"));
+    const char *d2 = "name = toy2\nflash_latency_s = 1e-3\nflash_stream_bw = 1e9\n"
+                     "flash_max_bw = 4e9\nflash_max_iops = 1e5\ndram_copy_bw = 1e10\n"
+                     "dram_op_s = 1e-7\ncompute_flops = 1e10\nmem_bw = 1e10\n";
+    lf_test_write(dev2, d2, strlen(d2));
+    const char *g2 = "policy = lru\nengine = null | psync\ndram_fraction = 0.95\nthreads = 4\n"
+                     "predictor_rank = 4\nscope = ffn\n";
+    lf_test_write(g, g2, strlen(g2));
+    rc = lf_test_run(&out, &er, "validate --trace %s --weights %s --device %s --device null=%s "
+                     "--grid %s --repeat 1 --out %s", tr, wb, dev, dev2, g, vd2);
+    if (rc)
+        fprintf(stderr, "%s%s", out, er);
+    assert_int_equal(rc, 0);
+    free(out), free(er);
+    snprintf(p, sizeof p, "%s/validate.csv", vd2);
+    char *devs = csv_column(p, "device"), *scopes = csv_column(p, "scope");
+    assert_non_null(devs);
+    assert_non_null(strstr(devs, "toy2"));
+    assert_non_null(strstr(devs, "toy"));
+    assert_non_null(strstr(scopes, "ffn"));
+    free(devs), free(scopes);
+    snprintf(p, sizeof p, "%s/validate_cold.csv", vd2);
+    char *cold = csv_column(p, "error_pct");
+    assert_non_null(cold);
+    free(cold);
     /* an unknown grid key is refused with the valid ones listed */
     lf_test_write(g, "polcy = lru\n", 12);
     assert_int_equal(lf_test_run(NULL, &er, "validate --trace %s --weights %s --device %s --grid "
