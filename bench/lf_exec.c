@@ -33,19 +33,14 @@ struct lf_exec {
 };
 
 /* Row layout in DRAM (bench/README.md): a unit's vectors in part order; split rows keep
- * each vector's padded record so a record read lands whole. Rows are 4096-aligned. */
+ * each vector's padded record so a record read lands whole. Rows are 4096-aligned: the
+ * row size the simulator prices moves with (lf_replay_dram_row_bytes). */
 static void row_shape(const lf_weights *w, lf_ffn_shape *s, size_t *row_bytes)
 {
     const lf_weights_header *h = &w->h;
     lf_ffn_shape_packed(s, &w->model, h->dtype);
-    size_t bytes;
-    if (h->layout == LF_LAYOUT_SPLIT) {
-        s->part_stride = h->record_bytes;
-        bytes = (size_t)h->vectors * h->record_bytes;
-    } else {
-        s->part_stride = h->vector_bytes;
-        bytes = h->layout == LF_LAYOUT_BUNDLED ? h->record_bytes : h->vectors * h->vector_bytes;
-    }
+    s->part_stride = h->layout == LF_LAYOUT_SPLIT ? h->record_bytes : h->vector_bytes;
+    size_t bytes = (size_t)lf_replay_dram_row_bytes(&w->layout); /* file alignment: 4096 */
     *row_bytes = (bytes + LF_IO_ALIGN - 1) / LF_IO_ALIGN * LF_IO_ALIGN;
     s->row_stride = *row_bytes;
 }

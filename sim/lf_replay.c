@@ -93,6 +93,15 @@ static int split_pagecache(const lf_replay_cfg *c, const lf_plan *plan, uint32_t
     return LF_OK;
 }
 
+uint64_t lf_replay_dram_row_bytes(const lf_layout *l)
+{
+    uint64_t bytes = l->kind == LF_LAYOUT_BUNDLED ? l->record_bytes
+                     : l->kind == LF_LAYOUT_SPLIT ? (uint64_t)l->vectors * l->record_bytes
+                                                  : (uint64_t)l->vectors * l->vector_bytes;
+    uint64_t a = l->alignment ? l->alignment : 1;
+    return (bytes + a - 1) / a * a;
+}
+
 int lf_replay(const lf_replay_cfg *c, lf_backend *b, lf_token_row *rows, lf_err *err)
 {
     int rc = check_cfg(c, b, err);
@@ -106,6 +115,7 @@ int lf_replay(const lf_replay_cfg *c, lf_backend *b, lf_token_row *rows, lf_err 
     if (cap > units)
         cap = units;
     uint64_t row_bytes = lf_model_unit_bytes(c->model, c->dtype_bytes);
+    uint64_t move_bytes = lf_replay_dram_row_bytes(c->layout);
     int experts = c->model->kind == LF_UNITS_EXPERTS;
 
     workspace w;
@@ -163,14 +173,15 @@ int lf_replay(const lf_replay_cfg *c, lf_backend *b, lf_token_row *rows, lf_err 
             if (rc == LF_OK && c->dram == LF_DRAM_PREALLOC) {
                 st.moves = w.moves;
                 st.n_moves = n_moves;
-                st.bytes_copied = (uint64_t)n_moves * row_bytes;
+                st.bytes_copied = (uint64_t)n_moves * move_bytes;
                 st.copy_ops = n_moves;
             } else if (rc == LF_OK) {
                 /* A fresh matrix: every row kept is copied into it, then loads appended. */
                 uint64_t kept = s->num_used;
-                st.bytes_copied = kept * row_bytes;
+                st.bytes_copied = kept * move_bytes;
                 st.copy_ops = kept;
                 st.allocs = (kept + plan.n_load) > 0;
+                st.alloc_bytes = (kept + plan.n_load) * move_bytes;
             }
             if (rc == LF_OK)
                 rc = lf_slots_append(s, plan.load, plan.n_load, &st.first_new_row, err);
@@ -263,7 +274,7 @@ static int sim_layer(lf_backend *b, const lf_step *st, lf_times *out, lf_err *er
     out->io_s = lf_flash_time(s->dev, st->n_reads, st->bytes_read, s->inflight) +
                 lf_pagecache_time(s->dev, st->n_pagecache, st->pagecache_bytes);
     out->mem_s = lf_dram_time(s->dev, st->copy_ops, st->bytes_copied) +
-                 lf_dram_alloc_time(s->dev, st->allocs);
+                 lf_dram_alloc_time(s->dev, st->allocs, st->alloc_bytes);
     double rows = st->n_compute_rows;
     double per_row = 2.0 * lf_model_vectors_per_neuron(m) * m->d_model;
     if (m->kind == LF_UNITS_EXPERTS)

@@ -54,6 +54,7 @@ typedef struct {
     uint64_t copy_ops;                      /* DRAM copy operations this step */
     lf_dram_strategy dram;                  /* how the manager keeps the rows */
     uint64_t allocs;                        /* matrix allocations this step (realloc: 1) */
+    uint64_t alloc_bytes;                   /* their bytes (rows x the DRAM row size) */
     uint32_t n_compute_rows;                /* rows the FFN computes on: all resident rows
                                              * (neurons), the routed experts (MoE) */
 } lf_step;
@@ -96,6 +97,11 @@ typedef struct {
     int quiet;               /* no progress line (parallel sweeps) */
 } lf_replay_cfg;
 
+/* Bytes of one DRAM-manager row for a layout: what the executor keeps per unit and each
+ * move or realloc copy moves (records as read, so reads land in place), rounded up to
+ * the layout's alignment (4096 in every weights file: direct-I/O destinations). */
+uint64_t lf_replay_dram_row_bytes(const lf_layout *layout);
+
 /* Replays; rows must hold n_tokens entries. Progress on stderr for long replays. */
 int lf_replay(const lf_replay_cfg *cfg, lf_backend *backend, lf_token_row *rows, lf_err *err);
 
@@ -103,7 +109,12 @@ int lf_replay(const lf_replay_cfg *cfg, lf_backend *backend, lf_token_row *rows,
  * threads: reads in flight. The backend keeps a pointer to dev and model.
  *   layer:     io = lf_flash_time(reads, bytes_read, inflight)
  *                   + lf_pagecache_time(n_pagecache, pagecache_bytes);
- *              mem = lf_dram_time(copy_ops, bytes_copied) + lf_dram_alloc_time(allocs);
+ *              mem = lf_dram_time(copy_ops, bytes_copied)
+ *                    + lf_dram_alloc_time(allocs, alloc_bytes); bytes_copied and
+ *              alloc_bytes count the DRAM rows the manager really moves: a unit's
+ *              records as read (bundled: one padded record; split: one padded record
+ *              per vector), rounded up to the layout's alignment (4096 for the
+ *              executor's direct-I/O rows; lf_replay_dram_row_bytes);
  *              compute = roofline of the sparse FFN on n_compute_rows rows:
  *              flops = 2 * vectors * rows * d_model (* d_ff for experts), bytes = rows*row.
  *   token_end: scope token: compute = one roofline over the resident work of the

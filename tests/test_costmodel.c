@@ -10,6 +10,7 @@
 
 #include "lf_device.h"
 #include "lf_fit.h"
+#include "lf_membench.h"
 #include "lf_fs.h"
 #include "lf_test.h"
 
@@ -93,7 +94,11 @@ static void test_dram_compute_pagecache(void **st)
     /* 3 ops of 1 us + 1e6 B / 10 GB/s = 3 us + 100 us */
     assert_float_equal(lf_dram_time(&d, 3, 1000000), 103e-6, 1e-15);
     assert_true(lf_dram_time(&d, 0, 0) == 0);
-    assert_float_equal(lf_dram_alloc_time(&d, 4), 20e-6, 1e-15);
+    assert_float_equal(lf_dram_alloc_time(&d, 4, 0), 20e-6, 1e-15);
+    /* a fresh matrix's pages are faulted in as it is filled: 8193 bytes = 3 pages */
+    d.dram_fault_s = 1e-6;
+    assert_float_equal(lf_dram_alloc_time(&d, 1, 8193), 8e-6, 1e-15);
+    d.dram_fault_s = 0;
     /* roofline: 1e9 flops / 1e11 = 10 ms; 1e8 B / 2e10 = 5 ms -> 10 ms (compute bound) */
     assert_float_equal(lf_compute_time(&d, 1e9, 1e8), 10e-3, 1e-15);
     /* 1e6 flops = 10 us; 1e8 B = 5 ms -> memory bound */
@@ -315,6 +320,29 @@ static void test_fit_holdout(void **st)
                      LF_EINVAL);
 }
 
+/* The DRAM copy line through row moves: recovers op and bandwidth; refuses times that do
+ * not grow with the row (a busy machine); a negative intercept goes through the origin. */
+static void test_membench_line(void **st)
+{
+    (void)st;
+    double x[] = {4096, 8192, 16384, 32768, 65536}, y[5], op, bw;
+    lf_err err;
+    for (int i = 0; i < 5; i++)
+        y[i] = 2e-6 + x[i] / 1.5e9;
+    assert_int_equal(lf_membench_line(x, y, 5, &op, &bw, &err), LF_OK);
+    assert_float_equal(op, 2e-6, 1e-12);
+    assert_float_equal(bw / 1.5e9, 1.0, 1e-9);
+    for (int i = 0; i < 5; i++)
+        y[i] = 1e-4 - x[i] * 1e-10;
+    assert_int_equal(lf_membench_line(x, y, 5, &op, &bw, &err), LF_ERANGE);
+    assert_non_null(strstr(err.msg, "too busy"));
+    for (int i = 0; i < 5; i++)
+        y[i] = -1e-6 + x[i] / 1e9;
+    assert_int_equal(lf_membench_line(x, y, 5, &op, &bw, &err), LF_OK);
+    assert_true(op == 0 && bw > 0.9e9 && bw < 1.1e9);
+    assert_int_equal(lf_membench_line(x, y, 1, &op, &bw, &err), LF_EINVAL);
+}
+
 static void test_probe_csv(void **st)
 {
     (void)st;
@@ -421,6 +449,7 @@ int main(void)
         cmocka_unit_test(test_shipped_profiles),
         cmocka_unit_test(test_fit_recovers),
         cmocka_unit_test(test_fit_holdout),
+        cmocka_unit_test(test_membench_line),
         cmocka_unit_test(test_probe_csv),
         cmocka_unit_test(test_probe_refuses_unwritable_output_first),
         cmocka_unit_test(test_fit_curves_cli),
