@@ -243,9 +243,9 @@ int cmd_run(int argc, char **argv)
         add(&extra, "output_checksum", "%.9g", s->checksum);
         add(&extra, "resident_held_bytes", "%" PRIu64, s->resident_bytes);
         add(&extra, "resident_compute_s", "%.6f", s->attn_s);
-        add(&extra, "policy_counters", "%s", res.policy_counters);
         lf_results r = {"run", &res.config, res.rows, res.n_rows, c.cold_tokens, c.seed,
-                        trace_path, weights, &extra};
+                        trace_path, weights, &extra, &res.counts};
+        lf_cli_policy_notes(CMD, c.policy, &res.counts);
         rc = lf_results_write(out, &r, &err);
         if (!rc && !quiet) {
             const lf_summary *S = &res.summary;
