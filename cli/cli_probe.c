@@ -48,6 +48,14 @@ int lf_cli_probe_option(lf_cli_probe *p, const char *cmd, int c, const char *arg
         }
         p->o.repeats = (uint32_t)v;
         return 1;
+    case 'N':
+        v = strtoul(arg, &end, 10);
+        if (*end || v < 1 || v > 65536) {
+            lf_cli_usage(cmd, "--batch '%s' must be an integer in 1..65536", arg);
+            return -1;
+        }
+        p->o.batch = (uint32_t)v;
+        return 1;
     case 'r':
         if (lf_parse_size(arg, &p->o.seed) != 0) {
             lf_cli_usage(cmd, "--seed '%s' is not a non-negative integer", arg);

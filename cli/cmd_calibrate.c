@@ -155,7 +155,8 @@ int cmd_calibrate(int argc, char **argv)
     if (rc == LF_OK && !(pts = malloc(n * sizeof *pts)))
         rc = lf_fail(&err, LF_ENOMEM, "out of memory");
     for (size_t i = 0; rc == LF_OK && i < n; i++)
-        pts[i] = (lf_fit_point){rows[i].chunk, rows[i].threads, rows[i].mb_s * 1e6};
+        pts[i] = (lf_fit_point){rows[i].chunk, rows[i].threads, rows[i].mb_s * 1e6,
+                                rows[i].batch};
     free(rows);
     lf_device base;
     lf_fit_unmeasured_defaults(&base);

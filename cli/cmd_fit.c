@@ -170,11 +170,11 @@ int cmd_fit(int argc, char **argv)
         free(pts);
         return lf_cli_error("fit", &err);
     }
-    printf("%10s %8s %12s %12s %8s\n", "chunk", "threads", "measured", "predicted", "APE%");
+    printf("%10s %8s %6s %12s %12s %8s\n", "chunk", "threads", "batch", "measured", "predicted",
+           "APE%");
     for (size_t i = 0; i < n; i++)
-        printf("%10llu %8u %12.1f %12.1f %8.1f\n", (unsigned long long)pts[i].chunk,
-               pts[i].threads, pts[i].bw / 1e6,
-               lf_flash_throughput(&res.dev, pts[i].chunk, pts[i].threads) / 1e6,
+        printf("%10llu %8u %6u %12.1f %12.1f %8.1f\n", (unsigned long long)pts[i].chunk,
+               pts[i].threads, pts[i].batch, pts[i].bw / 1e6, lf_fit_predict(&res.dev, &pts[i]) / 1e6,
                lf_fit_ape(&res.dev, &pts[i]));
     const lf_device *d = &res.dev;
     const char *label = profile ? "profile" : "fit";

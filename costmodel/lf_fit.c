@@ -53,7 +53,8 @@ int lf_fit_read_probe(const char *path, const char *engine, lf_fit_point **pts, 
     }
     int nc = split(line, cols, 32);
     int ie = col_index(cols, nc, "engine"), ic = col_index(cols, nc, "chunk"),
-        it = col_index(cols, nc, "threads"), ib = col_index(cols, nc, "mb_s");
+        it = col_index(cols, nc, "threads"), ib = col_index(cols, nc, "mb_s"),
+        ibatch = col_index(cols, nc, "batch");
     if (ie < 0 || ic < 0 || it < 0 || ib < 0) {
         fclose(f);
         return lf_fail(err, LF_EFORMAT,
@@ -64,6 +65,7 @@ int lf_fit_read_probe(const char *path, const char *engine, lf_fit_point **pts, 
     int need = ie > ic ? ie : ic;
     need = need > it ? need : it;
     need = need > ib ? need : ib;
+    need = need > ibatch ? need : ibatch;
     size_t cap = 0;
     lf_fit_point *v = NULL;
     while (fgets(line, sizeof line, f)) {
@@ -108,7 +110,17 @@ int lf_fit_read_probe(const char *path, const char *engine, lf_fit_point **pts, 
             }
             v = p;
         }
-        v[(*n)++] = (lf_fit_point){chunk, (uint32_t)threads, mbs * 1e6};
+        unsigned long batch = 0;
+        if (ibatch >= 0) {
+            char *e4;
+            batch = strtoul(cols[ibatch], &e4, 10);
+            if (*e4 || batch > 65536) {
+                rc = lf_fail(err, LF_EFORMAT, "%s:%d: batch '%s' (expected 0..65536)", path,
+                             lineno, cols[ibatch]);
+                break;
+            }
+        }
+        v[(*n)++] = (lf_fit_point){chunk, (uint32_t)threads, mbs * 1e6, (uint32_t)batch};
     }
     fclose(f);
     if (rc == LF_OK && *n == 0)
@@ -170,7 +182,7 @@ static int residuals(const gsl_vector *x, void *arg, gsl_vector *f)
     lf_device d;
     unpack(x, c, &d);
     for (size_t i = 0; i < c->n; i++) {
-        double pred = lf_flash_throughput(&d, c->pts[i].chunk, c->pts[i].threads);
+        double pred = lf_fit_predict(&d, &c->pts[i]);
         double r = log(pred / c->pts[i].bw);
         gsl_vector_set(f, i, isfinite(r) ? r : 1e3);
     }
@@ -181,7 +193,7 @@ static double cost(const fit_ctx *c, const lf_device *d)
 {
     double s = 0;
     for (size_t i = 0; i < c->n; i++) {
-        double r = log(lf_flash_throughput(d, c->pts[i].chunk, c->pts[i].threads) / c->pts[i].bw);
+        double r = log(lf_fit_predict(d, &c->pts[i]) / c->pts[i].bw);
         s += r * r;
     }
     return s;
@@ -253,7 +265,7 @@ static double l1_cost(const fit_ctx *c, const gsl_vector *x)
     unpack(x, c, &d);
     double s = 0;
     for (size_t i = 0; i < c->n; i++)
-        s += fabs(log(lf_flash_throughput(&d, c->pts[i].chunk, c->pts[i].threads) / c->pts[i].bw));
+        s += fabs(log(lf_fit_predict(&d, &c->pts[i]) / c->pts[i].bw));
     return s;
 }
 
@@ -295,9 +307,16 @@ static int refine_l1(fit_ctx *c, gsl_vector *x, size_t *iters, int *status)
     return rc;
 }
 
+double lf_fit_predict(const lf_device *d, const lf_fit_point *p)
+{
+    uint64_t k = p->batch ? p->batch : p->threads;
+    double t = lf_flash_time(d, k, k * p->chunk, p->threads);
+    return t > 0 ? (double)(k * p->chunk) / t : 0;
+}
+
 double lf_fit_ape(const lf_device *d, const lf_fit_point *p)
 {
-    double pred = lf_flash_throughput(d, p->chunk, p->threads);
+    double pred = lf_fit_predict(d, p);
     return fabs(pred - p->bw) / p->bw * 100.0;
 }
 
@@ -313,7 +332,8 @@ int lf_fit_flash(const lf_fit_point *pts, size_t n, const lf_device *base, doubl
     size_t distinct = 0;
     for (size_t i = 0; i < n; i++) {
         size_t j = 0;
-        while (j < i && (pts[j].chunk != pts[i].chunk || pts[j].threads != pts[i].threads))
+        while (j < i && (pts[j].chunk != pts[i].chunk || pts[j].threads != pts[i].threads ||
+                         pts[j].batch != pts[i].batch))
             j++;
         distinct += j == i;
     }

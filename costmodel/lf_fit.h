@@ -15,6 +15,8 @@ typedef struct {
     uint64_t chunk;   /* bytes per read */
     uint32_t threads; /* reads in flight */
     double bw;        /* measured bytes/s */
+    uint32_t batch;   /* 0: steady state (the model at n = threads reads); else reads per
+                       * batch waited for whole (the model at n = batch reads) */
 } lf_fit_point;
 
 typedef struct {
@@ -26,7 +28,8 @@ typedef struct {
     int status;        /* GSL status of the best start (0, or GSL_EMAXITER / GSL_ENOPROG) */
 } lf_fit_result;
 
-/* Reads the rows of a probe CSV (columns by header name: engine, chunk, threads, mb_s).
+/* Reads the rows of a probe CSV (columns by header name: engine, chunk, threads, mb_s,
+ * and batch when present: probes of per-layer batches, `probe --batch N`).
  * engine NULL: the file must hold one engine only (else an error listing them).
  * Rows with mb_s <= 0 are errors naming the line. */
 int lf_fit_read_probe(const char *path, const char *engine, lf_fit_point **pts, size_t *n,
@@ -49,6 +52,10 @@ int lf_fit_flash(const lf_fit_point *pts, size_t n, const lf_device *base, doubl
 int lf_fit_holdout(const lf_fit_point *pts, size_t n, const lf_device *base, double fixed_p,
                    int fit_half, lf_fit_result *out, double *held_mdape, double *held_max_ape,
                    size_t *n_fit, size_t *n_held, lf_err *err);
+
+/* The model's throughput for a point: n = batch (or threads) reads of chunk bytes with
+ * threads in flight, n * chunk / lf_flash_time. */
+double lf_fit_predict(const lf_device *d, const lf_fit_point *p);
 
 /* |predicted - measured| / measured * 100 for one point. */
 double lf_fit_ape(const lf_device *d, const lf_fit_point *p);

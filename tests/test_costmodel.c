@@ -247,7 +247,7 @@ static void test_fit_recovers(void **st)
     for (int i = 0; i < 6; i++)
         for (int j = 0; j < 5; j++) {
             double bw = lf_flash_throughput(&truth, chunks[i], threads[j]);
-            pts[n++] = (lf_fit_point){chunks[i], threads[j], bw * exp(gsl_ran_gaussian(r, 0.03))};
+            pts[n++] = (lf_fit_point){chunks[i], threads[j], bw * exp(gsl_ran_gaussian(r, 0.03)), 0};
         }
     gsl_rng_free(r);
     lf_fit_result res;
@@ -298,7 +298,7 @@ static void test_fit_holdout(void **st)
     for (int i = 0; i < 5; i++)
         for (int j = 0; j < 5; j++) {
             double bw = lf_flash_throughput(&truth, chunks[i], threads[j]);
-            pts[n] = (lf_fit_point){chunks[i], threads[j], bw * exp(gsl_ran_gaussian(r, 0.03))};
+            pts[n] = (lf_fit_point){chunks[i], threads[j], bw * exp(gsl_ran_gaussian(r, 0.03)), 0};
             bent[n] = pts[n];
             if (threads[j] > 8)
                 bent[n].bw *= 8.0 / threads[j]; /* collapses past 8 in flight */
@@ -322,6 +322,31 @@ static void test_fit_holdout(void **st)
 
 /* The DRAM copy line through row moves: recovers op and bandwidth; refuses times that do
  * not grow with the row (a busy machine); a negative intercept goes through the origin. */
+/* A batch point is modelled as batch reads with threads in flight: a batch of one read
+ * runs alone, a batch of `threads` reads is the steady state's figure. */
+static void test_fit_batch_points(void **st)
+{
+    (void)st;
+    lf_device d = toy(4);
+    lf_fit_point one = {65536, 16, 1e8, 1}, full = {65536, 16, 1e8, 16}, steady = {65536, 16, 1e8, 0};
+    assert_float_equal(lf_fit_predict(&d, &one), lf_flash_throughput(&d, 65536, 1), 1e-6);
+    assert_float_equal(lf_fit_predict(&d, &full), lf_flash_throughput(&d, 65536, 16), 1e-6);
+    assert_float_equal(lf_fit_predict(&d, &steady), lf_flash_throughput(&d, 65536, 16), 1e-6);
+    /* the probe CSV's batch column is read */
+    const char *p = lf_test_path("batch.csv");
+    const char *csv = "engine,chunk,threads,reads,seconds,mb_s,iops,p50_us,p99_us,batch\n"
+                      "psync,4096,2,10,1,50.5,1,1,1,40\npsync,4096,4,10,1,60.5,1,1,1,0\n";
+    lf_test_write(p, csv, strlen(csv));
+    lf_fit_point *pts;
+    size_t n;
+    lf_err err;
+    assert_int_equal(lf_fit_read_probe(p, NULL, &pts, &n, &err), LF_OK);
+    assert_int_equal(n, 2);
+    assert_int_equal(pts[0].batch, 40);
+    assert_int_equal(pts[1].batch, 0);
+    free(pts);
+}
+
 static void test_membench_line(void **st)
 {
     (void)st;
@@ -450,6 +475,7 @@ int main(void)
         cmocka_unit_test(test_fit_recovers),
         cmocka_unit_test(test_fit_holdout),
         cmocka_unit_test(test_membench_line),
+        cmocka_unit_test(test_fit_batch_points),
         cmocka_unit_test(test_probe_csv),
         cmocka_unit_test(test_probe_refuses_unwritable_output_first),
         cmocka_unit_test(test_fit_curves_cli),
