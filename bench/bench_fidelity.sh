@@ -35,6 +35,22 @@ for e in psync io_uring; do
   "$BIN" fit "$DIR/probe-$e.csv" --holdout | sed "s/^/  $e: /"
   "$BIN" fit "$DIR/probe-$e.csv" --holdout | grep -q MISSED && status=1
 done
+# The sign of the error against reads in flight: per-layer batches (the executor's
+# pattern: the queue drains at each batch's end, the slowest read ends it) against the
+# steady-state probe the profiles are fitted on, at 16 KiB, 1..64 in flight. `fit
+# --profile` prices the batch points with the steady-state profile: its signed error per
+# depth is the flash model's share of the validation error.
+echo "--- 0b. per-layer batches (32 reads) vs the steady state, 16 KiB"
+for e in psync io_uring; do
+  "$BIN" probe --engine $e --file "$DIR/probe.bin" --chunks 16k --threads 1,2,4,8,16,32,64 \
+    --batch 32 --seconds "$PS" --repeats 3 -o "$DIR/batch-$e.csv" 2>/dev/null || status=1
+  awk -F, -v e=$e 'FNR == 1 { next } FILENAME ~ /probe-/ && $2 == 16384 { st[$3] = $6 }
+    FILENAME ~ /batch-/ { printf "  %s: %2d in flight: batch %7.1f MB/s, steady %7.1f MB/s (%+.0f%%)\n",
+      e, $3, $6, st[$3], (st[$3] > 0 ? 100 * ($6 / st[$3] - 1) : 0) }' "$DIR/probe-$e.csv" "$DIR/batch-$e.csv"
+  "$BIN" fit "$DIR/batch-$e.csv" --profile "$DIR/$e.conf" | awk -v e=$e '
+    $1 ~ /^[0-9]+$/ { printf "  %s: %2d in flight: the profile predicts %7.1f MB/s for batches measured at %7.1f (%+.0f%%)\n",
+      e, $2, $5, $4, 100 * ($5 / $4 - 1) } /^profile:/ { print "  " e ": " $0 }'
+done
 rm -f "$DIR/probe.bin"
 
 # shape NAME MODEL GRID: trace, bundled + split weights, validate (whole token)
