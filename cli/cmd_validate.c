@@ -51,6 +51,7 @@ static void help(void)
         "  -r, --repeat N       measured runs per configuration (default 3)\n"
         "  -n, --tokens N       tokens per run, overriding the grid (default: grid or trace)\n"
         "  -e, --engine NAME    I/O engine when the grid names none (default psync)\n"
+        "      --scope S        token (default) or ffn, when the grid sets no scope\n"
         "  -h, --help           this text\n\n"
         "example:\n"
         "  llmflash validate --trace opt13.h5 --weights /var/tmp/w/opt13-bundled.w \\\n"
@@ -83,9 +84,10 @@ int cmd_validate(int argc, char **argv)
         {"out", required_argument, 0, 'o'},    {"repeat", required_argument, 0, 'r'},
         {"tokens", required_argument, 0, 'n'}, {"engine", required_argument, 0, 'e'},
         {"help", no_argument, 0, 'h'},         {"compare", required_argument, 0, 'c'},
+        {"scope", required_argument, 0, 'S'},
         {0, 0, 0, 0}};
     const char *trace = NULL, *device = NULL, *grid = NULL, *out = NULL, *engine = "psync";
-    const char *compare = NULL;
+    const char *compare = NULL, *scope = NULL;
     char ed_engine[4][16];
     const char *ed_path[4], *ed_names[4];
     size_t n_ed = 0;
@@ -97,6 +99,13 @@ int cmd_validate(int argc, char **argv)
     while ((c = getopt_long(argc, argv, ":t:w:d:g:o:r:n:e:h", opts, NULL)) != -1) {
         switch (c) {
         case 'c': compare = optarg; break;
+        case 'S': {
+            int sc;
+            if (lf_cli_scope(CMD, optarg, &sc))
+                return LF_EXIT_USAGE;
+            scope = optarg;
+            break;
+        }
         case 't': trace = optarg; break;
         case 'd': {
             const char *eq = strchr(optarg, '=');
@@ -180,7 +189,7 @@ int cmd_validate(int argc, char **argv)
                g.n_configs, (unsigned long long)repeat, trace, dev.name);
         lf_validate_cfg v = {&t, trace, w, n_w, &dev, device, &g, engine, (uint32_t)repeat,
                              (uint32_t)tokens, 1, out, 5.0, ed_names, ed_dev, ed_path, n_ed,
-                             print_row, NULL};
+                             print_row, NULL, scope};
         rc = lf_validate_run(&v, &rows, &n, &err);
     }
     if (!rc) {

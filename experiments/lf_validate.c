@@ -57,7 +57,7 @@ static int config_of(const lf_validate_cfg *v, size_t i, lf_sim_config *c, lf_va
                        row->dram);
     c->dram = row->dram[0] == 'r' ? LF_DRAM_REALLOC : LF_DRAM_PREALLOC;
     s = lf_grid_value(g, i, "scope");
-    int rc0 = lf_scope_parse(s ? s : "token", &c->scope, err);
+    int rc0 = lf_scope_parse(s ? s : (v->scope ? v->scope : "token"), &c->scope, err);
     if (rc0)
         return lf_err_prefix(err, "%s", where);
     snprintf(row->scope, sizeof row->scope, "%s", lf_scope_name(c->scope));

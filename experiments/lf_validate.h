@@ -59,6 +59,7 @@ typedef struct {
     size_t n_engine_devs;
     void (*on_row)(const lf_validate_row *row, size_t i, size_t n, void *arg);
     void *arg;
+    const char *scope;           /* scope of configurations whose grid sets none (NULL: token) */
 } lf_validate_cfg;
 
 int lf_validate_run(const lf_validate_cfg *c, lf_validate_row **rows, size_t *n, lf_err *err);

@@ -613,6 +613,10 @@ static void test_commands(void **st)
     char *cold = csv_column(p, "error_pct");
     assert_non_null(cold);
     free(cold);
+    assert_int_equal(lf_test_run(NULL, &er, "validate --trace %s --weights %s --device %s "
+                                 "--grid %s --scope ffn-ish --out %s", tr, wb, dev, g, vd2), 2);
+    assert_non_null(strstr(er, "expected token"));
+    free(er);
     /* an unknown grid key is refused with the valid ones listed */
     lf_test_write(g, "polcy = lru\n", 12);
     assert_int_equal(lf_test_run(NULL, &er, "validate --trace %s --weights %s --device %s --grid "
