@@ -32,8 +32,9 @@ for e in psync io_uring; do
     --threads 1,2,4,8,16,32,64 --seconds "$PS" --repeats 3 --probe-csv "$DIR/probe-$e.csv" \
     -o "$DIR/$e.conf" 2>"$DIR/cal-$e.err" >"$DIR/cal-$e.txt" || { cat "$DIR/cal-$e.err"; exit 1; }
   sed "s/^/  $e: /" "$DIR/cal-$e.txt" | grep -v wrote
-  "$BIN" fit "$DIR/probe-$e.csv" --holdout | sed "s/^/  $e: /"
-  "$BIN" fit "$DIR/probe-$e.csv" --holdout | grep -q MISSED && status=1
+  "$BIN" fit "$DIR/probe-$e.csv" --holdout >"$DIR/holdout-$e.txt" || status=1
+  sed "s/^/  $e: /" "$DIR/holdout-$e.txt"
+  grep -q MISSED "$DIR/holdout-$e.txt" && status=1
 done
 # The sign of the error against reads in flight: per-layer batches (the executor's
 # pattern: the queue drains at each batch's end, the slowest read ends it) against the
