@@ -94,6 +94,38 @@ static uint64_t next_offset(gsl_rng *r, uint64_t nblocks)
     return ((hi << 32) + lo) * PROBE_ALIGN;
 }
 
+/* The engine on path with `threads` in flight, the file's pages dropped first when the
+ * engine goes through the page cache. */
+static int open_engine(const char *engine, const char *path, uint32_t threads,
+                       const lf_io_ops **ops, lf_io **io, lf_err *err)
+{
+    int rc = lf_io_engine(engine, ops, err);
+    if (rc != LF_OK)
+        return rc;
+    if (!((*ops)->caps & LF_IO_CAP_DIRECT))
+        drop_cache(path);
+    return (*ops)->open(io, path, threads, err);
+}
+
+/* A measured point: rates from reads over seconds, p50/p99 of the n latencies (sorted
+ * here), in microseconds. */
+static void fill_row(lf_probe_row *row, const char *engine, uint64_t chunk, uint32_t threads,
+                     uint32_t batch, uint64_t reads, double seconds, double *lat, size_t n)
+{
+    memset(row, 0, sizeof *row);
+    snprintf(row->engine, sizeof row->engine, "%s", engine);
+    row->chunk = chunk;
+    row->threads = threads;
+    row->batch = batch;
+    row->reads = reads;
+    row->seconds = seconds;
+    row->mb_s = (double)reads * (double)chunk / seconds / 1e6;
+    row->iops = (double)reads / seconds;
+    gsl_sort(lat, 1, n);
+    row->p50_us = 1e6 * gsl_stats_quantile_from_sorted_data(lat, 1, n, 0.50);
+    row->p99_us = 1e6 * gsl_stats_quantile_from_sorted_data(lat, 1, n, 0.99);
+}
+
 int lf_probe_point(const char *engine, const char *path, uint64_t file_size, uint64_t chunk,
                    uint32_t threads, double seconds, uint64_t seed, lf_probe_row *row,
                    lf_err *err)
@@ -108,13 +140,9 @@ int lf_probe_point(const char *engine, const char *path, uint64_t file_size, uin
     if (!(seconds > 0))
         return lf_fail(err, LF_EINVAL, "probe: seconds must be > 0");
     const lf_io_ops *ops;
-    int rc = lf_io_engine(engine, &ops, err);
-    if (rc != LF_OK)
-        return rc;
-    if (!(ops->caps & LF_IO_CAP_DIRECT))
-        drop_cache(path);
     lf_io *io;
-    if ((rc = ops->open(&io, path, threads, err)) != LF_OK)
+    int rc = open_engine(engine, path, threads, &ops, &io, err);
+    if (rc != LF_OK)
         return rc;
     char *bufs = lf_io_alloc((size_t)chunk * threads);
     size_t lat_cap = 1u << 16, nlat = 0;
@@ -191,17 +219,7 @@ int lf_probe_point(const char *engine, const char *path, uint64_t file_size, uin
         }
     }
     if (rc == LF_OK) {
-        memset(row, 0, sizeof *row);
-        snprintf(row->engine, sizeof row->engine, "%s", engine);
-        row->chunk = chunk;
-        row->threads = threads;
-        row->reads = reads;
-        row->seconds = t_end - t0;
-        row->mb_s = (double)reads * (double)chunk / row->seconds / 1e6;
-        row->iops = (double)reads / row->seconds;
-        gsl_sort(lat, 1, nlat);
-        row->p50_us = 1e6 * gsl_stats_quantile_from_sorted_data(lat, 1, nlat, 0.50);
-        row->p99_us = 1e6 * gsl_stats_quantile_from_sorted_data(lat, 1, nlat, 0.99);
+        fill_row(row, engine, chunk, threads, 0, reads, t_end - t0, lat, nlat);
     }
 out:
     ops->close(io);
@@ -225,13 +243,9 @@ int lf_probe_batch(const char *engine, const char *path, uint64_t file_size, uin
                        "in flight, seconds > 0", batch, (unsigned long long)chunk, threads,
                        PROBE_ALIGN);
     const lf_io_ops *ops;
-    int rc = lf_io_engine(engine, &ops, err);
-    if (rc != LF_OK)
-        return rc;
-    if (!(ops->caps & LF_IO_CAP_DIRECT))
-        drop_cache(path);
     lf_io *io;
-    if ((rc = ops->open(&io, path, threads, err)) != LF_OK)
+    int rc = open_engine(engine, path, threads, &ops, &io, err);
+    if (rc != LF_OK)
         return rc;
     char *bufs = lf_io_alloc((size_t)chunk * batch);
     lf_io_req *reqs = calloc(batch, sizeof *reqs);
@@ -256,18 +270,7 @@ int lf_probe_batch(const char *engine, const char *path, uint64_t file_size, uin
         reads += batch;
     }
     if (rc == LF_OK) {
-        memset(row, 0, sizeof *row);
-        snprintf(row->engine, sizeof row->engine, "%s", engine);
-        row->chunk = chunk;
-        row->threads = threads;
-        row->batch = batch;
-        row->reads = reads;
-        row->seconds = total;
-        row->mb_s = (double)reads * (double)chunk / total / 1e6;
-        row->iops = (double)reads / total;
-        gsl_sort(per, 1, nt);
-        row->p50_us = 1e6 * gsl_stats_quantile_from_sorted_data(per, 1, nt, 0.50);
-        row->p99_us = 1e6 * gsl_stats_quantile_from_sorted_data(per, 1, nt, 0.99);
+        fill_row(row, engine, chunk, threads, batch, reads, total, per, nt);
     }
 out:
     ops->close(io);

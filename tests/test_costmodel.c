@@ -230,14 +230,21 @@ static void test_shipped_profiles(void **st)
 
 /* Synthetic points from known parameters with 3% log-normal noise (seeded); the fit
  * must recover the parameters and predict the points well. */
-static void test_fit_recovers(void **st)
+/* The device the fit tests generate their points from. */
+static lf_device fit_truth(void)
 {
-    (void)st;
     lf_device truth = toy(4);
     truth.flash_latency_s = 80e-6;
     truth.flash_stream_bw = 800e6;
     truth.flash_max_bw = 3e9;
     truth.flash_max_iops = 150e3;
+    return truth;
+}
+
+static void test_fit_recovers(void **st)
+{
+    (void)st;
+    lf_device truth = fit_truth();
     const uint64_t chunks[] = {4096, 16384, 32768, 65536, 262144, 1 << 20};
     const uint32_t threads[] = {1, 4, 8, 16, 32};
     lf_fit_point pts[30];
@@ -284,11 +291,7 @@ static void test_fit_recovers(void **st)
 static void test_fit_holdout(void **st)
 {
     (void)st;
-    lf_device truth = toy(4);
-    truth.flash_latency_s = 80e-6;
-    truth.flash_stream_bw = 800e6;
-    truth.flash_max_bw = 3e9;
-    truth.flash_max_iops = 150e3;
+    lf_device truth = fit_truth();
     const uint64_t chunks[] = {4096, 16384, 65536, 262144, 1 << 20};
     const uint32_t threads[] = {1, 2, 4, 16, 64};
     lf_fit_point pts[25], bent[25];
