@@ -12,9 +12,12 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "lf_attn.h"
 #include "lf_dram.h"
+#include "lf_half.h"
 #include "lf_io.h"
 #include "lf_kv.h"
+#include "lf_mix.h"
 #include "lf_policy.h"
 #include "lf_quant.h"
 #include "lf_time.h"
@@ -39,8 +42,85 @@ struct lf_exec_moe {
     uint64_t *log;
     uint64_t n_log, log_cap;
     uint32_t check_every, steps;
+    lf_attn *attn;           /* scope token: the resident part; NULL at scope ffn */
+    float *res;              /* scope token: the residual stream (d_model) */
+    uint16_t *router;        /* scope token: n_layers x n_experts x d_model, fp16 */
+    float *logits;           /* the router's output (n_experts) */
+    lf_quant_expert shq;     /* the model's shared expert (shared_ff > 0), fp16 */
+    uint16_t *shared;        /* n_layers records of shq, NULL without one */
+    float *shared_y;         /* its output (d_model) */
     lf_exec_moe_stats st;
 };
+
+/* n fp16 values uniform in [-a, a] from the stream s. */
+static void fill_half(uint16_t *dst, size_t n, float a, uint64_t *s)
+{
+    for (size_t i = 0; i < n; i++)
+        dst[i] = lf_float_to_half(
+            (float)((double)(lf_mix_next(s) >> 11) * 0x1.0p-53 * 2.0 - 1.0) * a);
+}
+
+/* Scope token: the resident part (lf_attn, fp16 as the simulator prices it), the router's
+ * weights and the shared expert's (uniform, scaled for unit-scale outputs, from the
+ * seed's own stream). */
+static int resident_create(lf_exec_moe *e, lf_err *err)
+{
+    const lf_weights *w = e->w;
+    lf_model m = w->model;
+    m.n_layers = e->cfg.n_layers;
+    uint32_t toks = e->cfg.n_tokens ? e->cfg.n_tokens : e->cfg.trace->n_tokens;
+    lf_attn_cfg ac = {&m, LF_DTYPE_FP16, e->cfg.n_layers, toks ? toks : 1, e->cfg.seed};
+    int rc = lf_attn_create(&ac, &e->attn, err);
+    if (rc)
+        return lf_err_prefix(err, "expert executor (scope token)");
+    uint32_t d = w->h.d_model, n = w->h.units;
+    size_t nw = (size_t)e->cfg.n_layers * n * d;
+    e->res = calloc(d, sizeof(float));
+    e->router = malloc(nw * sizeof *e->router);
+    e->logits = malloc(sizeof(float) * n);
+    if (!e->res || !e->router || !e->logits)
+        return lf_fail(err, LF_ENOMEM, "expert executor: out of memory for the router");
+    uint64_t st = lf_mix64(e->cfg.seed ^ 0x726f75746572ull); /* "router" */
+    fill_half(e->router, nw, sqrtf(3.0f / (float)d), &st);
+    e->st.resident_bytes = lf_attn_weight_bytes(e->attn) + lf_attn_cache_bytes(e->attn) +
+                           nw * sizeof *e->router;
+    uint32_t sf = w->model.shared_ff;
+    if (sf == 0)
+        return LF_OK;
+    lf_quant_expert_init(&e->shq, LF_DTYPE_FP16, d, sf);
+    size_t part = (size_t)d * sf, rec = 3 * part; /* gate, up, down: fp16 values */
+    e->shared = malloc(rec * e->cfg.n_layers * sizeof *e->shared);
+    e->shared_y = malloc(sizeof(float) * d);
+    float *scr = realloc(e->scratch, sizeof(float) * (lf_quant_expert_scratch(&e->shq) >
+                                                      lf_quant_expert_scratch(&e->q)
+                                                      ? lf_quant_expert_scratch(&e->shq)
+                                                      : lf_quant_expert_scratch(&e->q)));
+    if (scr)
+        e->scratch = scr;
+    if (!e->shared || !e->shared_y || !scr)
+        return lf_fail(err, LF_ENOMEM, "expert executor: out of memory for the shared expert "
+                       "(%.1f MiB)", rec * e->cfg.n_layers * 2 / 1048576.0);
+    for (uint32_t l = 0; l < e->cfg.n_layers; l++) {
+        uint16_t *r = e->shared + rec * l;
+        fill_half(r, 2 * part, sqrtf(3.0f / (float)d), &st);
+        fill_half(r + 2 * part, part, 0.5f * sqrtf(3.0f / (float)sf), &st);
+    }
+    e->st.resident_bytes += rec * e->cfg.n_layers * sizeof *e->shared;
+    return LF_OK;
+}
+
+/* Scope token, after the attention block: the router's logits (n_experts x d_model
+ * matvec) and the shared expert's output, both from DRAM, on the normed x. */
+static void router_and_shared(lf_exec_moe *e, uint32_t layer, const float *x)
+{
+    uint32_t d = e->w->h.d_model, n = e->w->h.units;
+    lf_quant_matvec(LF_DTYPE_FP16, e->router + (size_t)layer * n * d, n, d, x, e->logits);
+    if (e->shared) {
+        memset(e->shared_y, 0, sizeof(float) * d);
+        lf_quant_expert_swiglu(&e->shq, e->shared + (size_t)layer * 3 * d * e->shq.d_ff, x,
+                               1.0f, e->shared_y, e->scratch);
+    }
+}
 
 int lf_exec_moe_create(const lf_exec_moe_cfg *cfg, lf_exec_moe **out, lf_err *err)
 {
@@ -75,6 +155,8 @@ int lf_exec_moe_create(const lf_exec_moe_cfg *cfg, lf_exec_moe **out, lf_err *er
     int rc = LF_OK;
     if (!e->dram || !e->x || !e->y || !e->scratch || !e->rng) {
         rc = lf_fail(err, LF_ENOMEM, "expert executor: out of memory");
+    } else if (cfg->scope == LF_SCOPE_TOKEN && (rc = resident_create(e, err))) {
+        /* reported */
     } else if (cfg->buffered) {
         rc = lf_pcache_open(w->path, w->h.data_offset, w->h.record_bytes,
                             cfg->pc_per_layer ? w->h.records_per_layer : 0, cfg->pc_budget,
@@ -116,6 +198,12 @@ void lf_exec_moe_free(lf_exec_moe *e)
     free(e->async);
     free(e->pred);
     free(e->log);
+    lf_attn_free(e->attn);
+    free(e->res);
+    free(e->router);
+    free(e->logits);
+    free(e->shared);
+    free(e->shared_y);
     if (e->rng)
         gsl_rng_free(e->rng);
     free(e);
@@ -237,6 +325,10 @@ static int reserve(lf_exec_moe *e, const lf_step *s, lf_err *err)
 static void next_input(lf_exec_moe *e, const lf_step *s)
 {
     uint32_t d = e->w->h.d_model;
+    if (e->attn) {
+        lf_attn_norm(e->res, d, e->x); /* the norm before the experts */
+        return;
+    }
     double ss = 0;
     for (uint32_t i = 0; i < d; i++)
         ss += (double)e->y[i] * e->y[i];
@@ -314,6 +406,19 @@ static int moe_layer(lf_backend *b, const lf_step *s, lf_times *out, lf_err *err
         else
             e->async[n_async++] = e->reqs[k];
     }
+    /* scope token: the embedding row (layer 0), the attention block and the router, which
+     * the routed reads wait for (the routing itself is the trace's) */
+    double attn_s = 0;
+    if (e->attn) {
+        double a = lf_now();
+        if (s->layer == 0 && (rc = lf_attn_begin(e->attn, s->token, e->res, err)))
+            return rc;
+        if ((rc = lf_attn_layer(e->attn, s->layer, s->token, e->res, err)))
+            return lf_err_prefix(err, "token %u layer %u", s->token, s->layer);
+        lf_attn_norm(e->res, e->w->h.d_model, e->x);
+        router_and_shared(e, s->layer, e->x);
+        attn_s = lf_now() - a;
+    }
     double t2 = lf_now();
     if ((rc = read_all(e, e->sync, n_sync, err)))
         return lf_err_prefix(err, "token %u layer %u", s->token, s->layer);
@@ -362,7 +467,11 @@ static int moe_layer(lf_backend *b, const lf_step *s, lf_times *out, lf_err *err
     }
     out->mem_s = t1 - t0;
     out->io_s = (t3 - t2) + (t6 - t5);
-    out->compute_s = t5 - t4;
+    if (e->attn)
+        for (uint32_t i = 0; i < e->w->h.d_model; i++)
+            e->res[i] += e->y[i] + (e->shared ? e->shared_y[i] : 0.0f);
+    out->compute_s = (t5 - t4) + attn_s;
+    e->st.attn_s += attn_s;
     e->st.mem_s += out->mem_s;
     e->st.io_s += out->io_s;
     e->st.compute_s += out->compute_s;
@@ -378,11 +487,29 @@ static int moe_layer(lf_backend *b, const lf_step *s, lf_times *out, lf_err *err
     return LF_OK;
 }
 
+/* Scope token: the final norm and the output head. */
+static int moe_token_end(lf_backend *b, uint32_t token, lf_times *out, lf_err *err)
+{
+    (void)token;
+    (void)err;
+    lf_exec_moe *e = b->state;
+    memset(out, 0, sizeof *out);
+    if (!e->attn)
+        return LF_OK;
+    double t0 = lf_now();
+    lf_attn_end(e->attn, e->res);
+    out->compute_s = lf_now() - t0;
+    e->st.compute_s += out->compute_s;
+    e->st.attn_s += out->compute_s;
+    return LF_OK;
+}
+
 void lf_exec_moe_backend(lf_backend *b, lf_exec_moe *e)
 {
     memset(b, 0, sizeof *b);
     b->state = e;
     b->layer = moe_layer;
+    b->token_end = moe_token_end;
 }
 
 void lf_exec_moe_stats_get(const lf_exec_moe *e, lf_exec_moe_stats *s)
@@ -501,19 +628,30 @@ static int moe_sim_layer(lf_backend *b, const lf_step *st, lf_times *out, lf_err
     return LF_OK;
 }
 
+static int moe_sim_token_end(lf_backend *b, uint32_t token, lf_times *out, lf_err *err)
+{
+    lf_moe_sim *m = b->state;
+    return m->inner.token_end(&m->inner, token, out, err);
+}
+
 void lf_moe_sim_backend(lf_backend *b, lf_moe_sim *s, const lf_device *dev, const lf_weights *w,
-                        uint32_t threads, int buffered)
+                        uint32_t threads, int buffered, lf_scope scope, uint32_t n_layers)
 {
     memset(s, 0, sizeof *s);
-    lf_price_backend(&s->inner, &s->sim, dev, &w->model, 2, threads);
+    s->model = w->model;
+    if (n_layers && n_layers < s->model.n_layers)
+        s->model.n_layers = n_layers;
+    /* the executor's resident part is fp16 whatever the experts' dtype */
+    lf_price_backend(&s->inner, &s->sim, dev, &s->model, 2, threads);
     s->sim.unit_bytes = (uint64_t)w->h.vectors * w->h.vector_bytes;
     s->sim.expert_wps = lf_device_expert_wps(dev, lf_quant_bits(w->h.dtype));
-    s->inner.token_end = NULL; /* the expert executor computes no resident part either */
+    s->sim.scope = scope;
     s->buffered = buffered;
     s->record_bytes = w->h.record_bytes;
     memset(b, 0, sizeof *b);
     b->state = s;
     b->layer = moe_sim_layer;
+    b->token_end = moe_sim_token_end;
 }
 
 int lf_moe_tiers(const char *policy, uint64_t capacity, uint32_t n_layers, uint64_t record_bytes,
@@ -549,7 +687,9 @@ int lf_moe_measure(const lf_moe_replay_cfg *c, lf_token_row *rows, lf_moe_measur
     const lf_weights *w = c->weights;
     uint64_t cap = c->capacity ? c->capacity : c->trace->units_per_layer;
     uint32_t layers = lf_moe_layers(c->trace, w);
-    lf_exec_moe_cfg ec = {w, c->trace, c->threads, 0, 0, 0, layers, c->seed, 0};
+    lf_exec_moe_cfg ec = {.weights = w, .trace = c->trace, .inflight = c->threads,
+                          .n_layers = layers, .seed = c->seed, .scope = c->scope,
+                          .n_tokens = c->n_tokens};
     int rc = lf_moe_tiers(c->policy, cap, layers, w->h.record_bytes, &ec, err);
     if (rc)
         return rc;

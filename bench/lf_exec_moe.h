@@ -5,7 +5,10 @@
  * bounded lf_pcache, mincore saying beforehand which reads it served) or from flash
  * (O_DIRECT), with `inflight` reads at once; then the routed experts' SwiGLU is computed
  * from the rows with on-the-fly dequantisation (lf_quant), weighted by the trace's router
- * weights. lf_moe_replay drives the replay for an expert file with any backend (this one,
+ * weights. At scope token (the default) it also runs the resident part from DRAM as the
+ * dense executor does (bench/lf_attn: embedding, attention with a KV cache, norms, output
+ * head) plus the router (a d_model x n_experts matvec of seeded fp16 weights) and the
+ * model's shared expert (fp16 SwiGLU); the routing itself stays the trace's. At scope ffn it runs the experts only. lf_moe_replay drives the replay for an expert file with any backend (this one,
  * or the simulator's: the same reads and decisions, priced). An lf_exec_moe owns its
  * descriptors, rows, page-cache tier and read log; the weights and trace are the caller's. */
 #ifndef LF_EXEC_MOE_H
@@ -31,6 +34,8 @@ typedef struct {
     uint32_t n_layers;          /* layers replayed (<= the file's) */
     uint64_t seed;              /* layer-0 input vectors */
     int log_reads;              /* keep the offset of every read, in order (tests) */
+    lf_scope scope;             /* token (default): attention and router too; ffn: experts */
+    uint32_t n_tokens;          /* scope token: KV-cache positions (0: the trace's tokens) */
 } lf_exec_moe_cfg;
 
 typedef struct {
@@ -44,6 +49,9 @@ typedef struct {
     uint64_t max_cached_bytes;       /* largest mincore count of the file seen (see check) */
     uint64_t pc_checks;              /* times the whole file was counted */
     double checksum;                 /* sum of every token's last-layer output */
+    double attn_s;                   /* part of compute_s: the resident part (scope token) */
+    uint64_t resident_bytes;         /* scope token: attention, head, router and shared-expert
+                                      * weights, KV cache */
 } lf_exec_moe_stats;
 
 typedef struct lf_exec_moe lf_exec_moe;
@@ -72,6 +80,7 @@ typedef struct {
     uint32_t threads;           /* reads in flight (the reader's and the pricing's) */
     uint64_t seed;
     int quiet;
+    lf_scope scope;             /* the executor's (lf_moe_measure); default token */
 } lf_moe_replay_cfg;
 
 /* A trace with more layers than the file replays the file's layers (a model scaled
@@ -99,17 +108,20 @@ int lf_moe_measure(const lf_moe_replay_cfg *c, lf_token_row *rows, lf_moe_measur
 
 /* The simulator's twin of the expert executor for an expert file: the simulator's
  * backend (lf_price: unit bytes = the record's payload, experts priced by the
- * profile's measured expert kernel when it has one, no resident part), with the
+ * profile's measured expert kernel when it has one; at scope token its token_end prices
+ * the resident part of n_layers layers (0: the file's) with fp16 weights, router and
+ * shared expert included, as for any model; at scope ffn nothing beside the experts), with the
  * executor's two rules: loads the layer does not compute with (wrong prefetch guesses)
  * are read while it computes (io = the others' + max(0, theirs - compute)); with the page
  * cache (buffered) a miss also costs the copy out of the page cache. */
 typedef struct {
     lf_price sim;
     lf_backend inner;
+    lf_model model;             /* the file's shape, n_layers replayed */
     int buffered;
     uint64_t record_bytes;
 } lf_moe_sim;
 void lf_moe_sim_backend(lf_backend *b, lf_moe_sim *s, const lf_device *dev, const lf_weights *w,
-                        uint32_t threads, int buffered);
+                        uint32_t threads, int buffered, lf_scope scope, uint32_t n_layers);
 
 #endif

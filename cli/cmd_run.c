@@ -45,6 +45,8 @@ static void help(void)
         "reads go through the page cache, held to M experts per layer by posix_fadvise and\n"
         "measured with mincore; other policies and pc=0: O_DIRECT); the routed experts'\n"
         "SwiGLU is computed from DRAM, dequantised on the fly, weighted by the router.\n"
+        "At scope token the resident part runs as above (fp16), with the router (a\n"
+        "d_model x n_experts matvec; the routing itself is the trace's).\n"
         "meta.json gives the page-cache mechanism and predicted/measured hit rates.\n\n"
         "options:\n"
         "  -w, --weights W             weights file (llmflash weights make) of the trace's\n"

@@ -44,7 +44,7 @@ int cmd_run_moe(const lf_run_config *c, int policy_given, const lf_trace *t, con
         fprintf(stderr, "llmflash run: out of memory\n");
         return LF_EXIT_FAIL;
     }
-    lf_moe_replay_cfg rc = {t, w, policy, cap, n_tok, c->threads, c->seed, c->quiet};
+    lf_moe_replay_cfg rc = {t, w, policy, cap, n_tok, c->threads, c->seed, c->quiet, c->scope};
     lf_moe_measured m;
     lf_err err;
     lf_summary S;
@@ -65,6 +65,7 @@ int cmd_run_moe(const lf_run_config *c, int policy_given, const lf_trace *t, con
         add(&cfg, "dtype", "%s", lf_dtype_name(w->h.dtype));
         add(&cfg, "record_bytes", "%" PRIu64, w->h.record_bytes);
         add(&cfg, "layers", "%u", layers);
+        add(&cfg, "scope", "%s", lf_scope_name(c->scope));
         add(&extra, "executor", "experts");
         add(&extra, "page_cache_mechanism", "%s", m.mechanism);
         add(&extra, "page_cache_budget_bytes", "%" PRIu64, m.pc_budget_bytes);
@@ -77,6 +78,8 @@ int cmd_run_moe(const lf_run_config *c, int policy_given, const lf_trace *t, con
         add(&extra, "page_cache_agree", "%" PRIu64, s->pc_agree);
         add(&extra, "loads", "%" PRIu64, s->loads);
         add(&extra, "experts_computed", "%" PRIu64, s->experts_computed);
+        add(&extra, "resident_compute_s", "%.6f", s->attn_s);
+        add(&extra, "resident_held_bytes", "%" PRIu64, s->resident_bytes);
         add(&extra, "instrument_s", "%.6f", s->pcache_s);
         add(&extra, "read_gbps", "%.6g", s->io_s > 0 ? s->bytes_read / s->io_s / 1e9 : 0);
         add(&extra, "output_checksum", "%.9g", s->checksum);

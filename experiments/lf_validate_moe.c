@@ -12,7 +12,7 @@
 #include "lf_results.h"
 
 const char *const lf_vmoe_keys[] = {"policy", "dtype", "threads", "tokens", "seed", "capacity",
-                                    NULL};
+                                    "scope", NULL};
 
 static int cmp_double(const void *a, const void *b)
 {
@@ -73,6 +73,9 @@ static int one(const lf_vmoe_cfg *c, size_t i, lf_vmoe_row *r, lf_err *err)
         rc = get_u64(g, i, "seed", 1, &seed, err);
     if (!rc)
         rc = get_u64(g, i, "capacity", 0, &cap, err);
+    lf_scope scope = LF_SCOPE_TOKEN; /* the grid's `scope` key: token (default) or ffn */
+    if (!rc && lf_sweep_get(g, i, "scope"))
+        rc = lf_scope_parse(lf_sweep_get(g, i, "scope"), &scope, err);
     if (rc)
         return rc;
     if (c->tokens)
@@ -91,7 +94,7 @@ static int one(const lf_vmoe_cfg *c, size_t i, lf_vmoe_row *r, lf_err *err)
         return lf_fail(err, LF_ENOMEM, "validate: out of memory");
     }
     lf_moe_replay_cfg rc_cfg = {c->trace, w, r->policy, cap, (uint32_t)tokens, (uint32_t)threads,
-                                seed, 1};
+                                seed, 1, scope};
     /* predicted */
     lf_backend sb;
     lf_moe_sim sbs;
@@ -103,7 +106,8 @@ static int one(const lf_vmoe_cfg *c, size_t i, lf_vmoe_row *r, lf_err *err)
         free(tot);
         return rc;
     }
-    lf_moe_sim_backend(&sb, &sbs, c->dev, w, (uint32_t)threads, tiers.buffered);
+    lf_moe_sim_backend(&sb, &sbs, c->dev, w, (uint32_t)threads, tiers.buffered, scope,
+                       lf_moe_layers(c->trace, w));
     lf_summary S;
     rc = lf_moe_replay(&rc_cfg, &sb, rows, NULL, err);
     if (!rc)

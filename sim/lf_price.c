@@ -35,11 +35,14 @@ static int price_token_end(lf_backend *b, uint32_t token, lf_times *out, lf_err 
         double att = (double)lf_model_attention_bytes(m, s->dtype_bytes);
         double head = (double)lf_model_head_bytes(m, s->dtype_bytes);
         double shared = (double)lf_model_shared_bytes(m, s->dtype_bytes);
+        /* an MoE model's router: d_model x n_experts per layer */
+        double router = m->kind == LF_UNITS_EXPERTS ? L * d * m->n_experts * eb : 0;
         double kv = L * pos * 2.0 * lf_model_kv_dim(m) * sizeof(float);
         double norms = (2.0 * L + 1) * d;
-        double flops = 2.0 * (att + head + shared) / eb + L * pos * 4.0 * lf_model_q_dim(m) +
+        double flops = 2.0 * (att + head + shared + router) / eb +
+                       L * pos * 4.0 * lf_model_q_dim(m) +
                        4.0 * norms;
-        double bytes = att + head + shared + kv + norms * sizeof(float) + d * eb;
+        double bytes = att + head + shared + router + kv + norms * sizeof(float) + d * eb;
         out->compute_s = lf_compute_time(s->dev, flops, bytes);
     }
     if (s->stream_bytes) {

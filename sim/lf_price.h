@@ -27,7 +27,8 @@
  *              DRAM), attention over the KV cache of positions 0..token (4 * q_dim flops
  *              and 2 * kv_dim fp32 values per position and layer), 2 RMS norms per layer
  *              and a final one, one embedding row, the output head (vocab x d_model) and
- *              an MoE model's shared experts; scope ffn: 0. io = reading stream_bytes (0
+ *              an MoE model's shared experts and router (d_model x n_experts per
+ *              layer); scope ffn: 0. io = reading stream_bytes (0
  *              unless a baseline streams the resident part too) in reads of stream_chunk
  *              bytes. */
 typedef struct {

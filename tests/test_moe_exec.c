@@ -212,13 +212,13 @@ static void run_pair(const config *cf, lf_dtype dt)
     assert_int_equal(lf_weights_open(path, &w, &err), LF_OK);
     lf_trace t;
     make_trace(&t, &m, 40, 11);
-    lf_moe_replay_cfg rc = {&t, &w, cf->policy, 0, 0, 4, 5, 1};
+    lf_moe_replay_cfg rc = {&t, &w, cf->policy, 0, 0, 4, 5, 1, LF_SCOPE_TOKEN};
     lf_token_row rows_s[40], rows_e[40];
     /* simulator */
     lf_device dev = toy_device();
     lf_backend sb, outer_s;
     lf_moe_sim sbs;
-    lf_moe_sim_backend(&sb, &sbs, &dev, &w, 4, cf->buffered);
+    lf_moe_sim_backend(&sb, &sbs, &dev, &w, 4, cf->buffered, LF_SCOPE_TOKEN, 0);
     logger gs;
     wrap(&outer_s, &gs, &sb, &w.layout);
     assert_int_equal(lf_moe_replay(&rc, &outer_s, rows_s, NULL, &err), LF_OK);
@@ -226,7 +226,7 @@ static void run_pair(const config *cf, lf_dtype dt)
     uint64_t layers = cf->per_layer ? 1 : m.n_layers;
     lf_exec_moe_cfg ec = {&w, &t, 4, cf->buffered,
                           (uint64_t)cf->pc_per_layer * layers * w.h.record_bytes, cf->per_layer,
-                          m.n_layers, 9, 1};
+                          m.n_layers, 9, 1, LF_SCOPE_TOKEN, 0};
     lf_exec_moe *e;
     assert_int_equal(lf_exec_moe_create(&ec, &e, &err), LF_OK);
     lf_exec_moe_check_every(e, 1);
@@ -333,12 +333,12 @@ static void test_exec_output_dense(void **st)
     assert_int_equal(lf_weights_open(path, &w, &err), LF_OK);
     lf_trace t;
     make_trace(&t, &m, 5, 4);
-    lf_exec_moe_cfg ec = {&w, &t, 2, 0, 0, 0, 1, 9, 0};
+    lf_exec_moe_cfg ec = {&w, &t, 2, 0, 0, 0, 1, 9, 0, LF_SCOPE_FFN, 0};
     lf_exec_moe *e;
     assert_int_equal(lf_exec_moe_create(&ec, &e, &err), LF_OK);
     lf_backend eb;
     lf_exec_moe_backend(&eb, e);
-    lf_moe_replay_cfg rc = {&t, &w, "lru:capacity=3", 0, 0, 2, 5, 1};
+    lf_moe_replay_cfg rc = {&t, &w, "lru:capacity=3", 0, 0, 2, 5, 1, LF_SCOPE_FFN};
     lf_token_row rows[5];
     assert_int_equal(lf_moe_replay(&rc, &eb, rows, NULL, &err), LF_OK);
     /* layer 0's input for token 4 is the generated one: regenerate it the same way */
@@ -401,7 +401,7 @@ static void test_sim_prefetch_overlap(void **st)
     for (int buffered = 0; buffered < 2; buffered++) {
         lf_backend b;
         lf_moe_sim sim;
-        lf_moe_sim_backend(&b, &sim, &dev, &w, 4, buffered);
+        lf_moe_sim_backend(&b, &sim, &dev, &w, 4, buffered, LF_SCOPE_FFN, 0);
         lf_times t;
         assert_int_equal(b.layer(&b, &s, &t, &err), LF_OK);
         double copy = buffered ? lf_pagecache_time(&dev, 1, rec) : 0;
@@ -415,11 +415,95 @@ static void test_sim_prefetch_overlap(void **st)
         s.need = need;
         s.n_need = 2;
         dev.expert_wps_4 = 1e12; /* compute too short to hide the guess */
-        lf_moe_sim_backend(&b, &sim, &dev, &w, 4, buffered);
+        lf_moe_sim_backend(&b, &sim, &dev, &w, 4, buffered, LF_SCOPE_FFN, 0);
         assert_int_equal(b.layer(&b, &s, &t, &err), LF_OK);
         assert_true(t.io_s > one + copy + 0.9 * (one + copy - t.compute_s));
         dev.expert_wps_4 = 1e6;
     }
+    lf_weights_close(&w);
+    unlink(path);
+}
+
+/* Scope: at token scope the executor runs the resident part (attention with its KV cache,
+ * the router, a shared expert) and the simulator prices it per token with the dense
+ * path's terms, the router's d_model x n_experts matvec and the shared expert included;
+ * at scope ffn neither does. Both scopes read the same records. */
+static void test_scope_token_vs_ffn(void **st)
+{
+    (void)st;
+    enum { TOK = 6 };
+    lf_model m;
+    lf_test_moe_model(&m, 2, 128, 64, 16, 2);
+    const char *path = make_file(&m, LF_DTYPE_Q4, "sc.w");
+    lf_weights w;
+    lf_err err;
+    assert_int_equal(lf_weights_open(path, &w, &err), LF_OK);
+    w.model.shared_ff = 64; /* a shared expert, as qwen's models have */
+    lf_trace t;
+    make_trace(&t, &m, TOK, 3);
+    lf_device dev = toy_device();
+    double sim_ms[2][TOK];
+    lf_exec_moe_stats es[2];
+    uint64_t *logs[2], nlog[2];
+    for (int k = 0; k < 2; k++) {
+        lf_scope sc = k ? LF_SCOPE_FFN : LF_SCOPE_TOKEN;
+        lf_moe_replay_cfg rc = {&t, &w, "lru:capacity=4", 0, 0, 2, 5, 1, sc};
+        lf_token_row rows[TOK];
+        lf_backend sb;
+        lf_moe_sim sbs;
+        lf_moe_sim_backend(&sb, &sbs, &dev, &w, 2, 0, sc, 0);
+        assert_int_equal(lf_moe_replay(&rc, &sb, rows, NULL, &err), LF_OK);
+        for (int i = 0; i < TOK; i++)
+            sim_ms[k][i] = rows[i].compute_ms;
+        lf_exec_moe_cfg ec = {.weights = &w, .trace = &t, .inflight = 2, .n_layers = 2,
+                              .seed = 9, .log_reads = 1, .scope = sc};
+        lf_exec_moe *e;
+        assert_int_equal(lf_exec_moe_create(&ec, &e, &err), LF_OK);
+        lf_backend eb;
+        lf_exec_moe_backend(&eb, e);
+        int r = lf_moe_replay(&rc, &eb, rows, NULL, &err);
+        if (r)
+            print_message("%s\n", err.msg);
+        assert_int_equal(r, LF_OK);
+        lf_exec_moe_stats_get(e, &es[k]);
+        const uint64_t *lg = lf_exec_moe_log(e, &nlog[k]);
+        logs[k] = malloc(nlog[k] * sizeof *lg + 1);
+        memcpy(logs[k], lg, nlog[k] * sizeof *lg);
+        lf_exec_moe_free(e);
+    }
+    /* the simulator: token - ffn = the resident term, router included */
+    const lf_model *wm = &w.model;
+    double L = 2, d = 128, eb = 2;
+    double att = (double)lf_model_attention_layer_bytes(wm, 2) * L;
+    double head = (double)lf_model_head_bytes(wm, 2);
+    double router = L * d * 16 * eb, shared = L * 3 * d * 64 * eb;
+    double norms = (2 * L + 1) * d;
+    for (int i = 0; i < TOK; i++) {
+        double pos = i + 1;
+        double kv = L * pos * 2.0 * lf_model_kv_dim(wm) * sizeof(float);
+        double flops = 2.0 * (att + head + router + shared) / eb +
+                       L * pos * 4.0 * lf_model_q_dim(wm) + 4.0 * norms;
+        double bytes = att + head + router + shared + kv + norms * sizeof(float) + d * eb;
+        double want = lf_compute_time(&dev, flops, bytes) * 1e3;
+        assert_true(want > 0);
+        assert_true(fabs((sim_ms[0][i] - sim_ms[1][i]) - want) < 1e-9 * (1 + want));
+    }
+    /* the executor: the resident part ran and is held at token scope only */
+    assert_true(es[0].attn_s > 0);
+    assert_true(es[0].compute_s > es[0].attn_s);
+    assert_true(es[0].resident_bytes >=
+                att + router + shared + L * TOK * 2 * lf_model_kv_dim(wm) * 4);
+    assert_true(es[1].attn_s == 0);
+    assert_int_equal(es[1].resident_bytes, 0);
+    assert_true(es[0].checksum != es[1].checksum); /* attention feeds the experts */
+    /* the same reads and decisions in both scopes */
+    assert_int_equal(nlog[0], nlog[1]);
+    assert_memory_equal(logs[0], logs[1], nlog[0] * sizeof *logs[0]);
+    assert_int_equal(es[0].loads, es[1].loads);
+    assert_int_equal(es[0].experts_computed, es[1].experts_computed);
+    free(logs[0]);
+    free(logs[1]);
+    lf_trace_free(&t);
     lf_weights_close(&w);
     unlink(path);
 }
@@ -488,6 +572,7 @@ int main(void)
         cmocka_unit_test(test_exec_output_dense),
         cmocka_unit_test(test_pcache_lru_budget),
         cmocka_unit_test(test_sim_prefetch_overlap),
+        cmocka_unit_test(test_scope_token_vs_ffn),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
