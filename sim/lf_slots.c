@@ -52,8 +52,14 @@ int lf_slots_evict(lf_slots *s, const uint32_t *ids, uint32_t n, lf_move *moves,
     if (n > s->num_used)
         return lf_fail(err, LF_EINVAL, "DRAM manager: evicting %u units but only %u are resident",
                        n, s->num_used);
-    /* Clear every id, remembering its row in moves[k].from to roll back on error. */
+    /* Clear every id, remembering its row in moves[k].from to roll back on error. The
+     * rows are scattered over id_to_row: ask for them ahead of use. */
+    for (uint32_t k = 0; k < n && k < 16; k++)
+        if (ids[k] < s->units)
+            __builtin_prefetch(&s->id_to_row[ids[k]], 1);
     for (uint32_t k = 0; k < n; k++) {
+        if (k + 16 < n && ids[k + 16] < s->units)
+            __builtin_prefetch(&s->id_to_row[ids[k + 16]], 1);
         uint32_t id = ids[k];
         if (id >= s->units || !lf_slots_has(s, id)) {
             for (uint32_t j = 0; j < k; j++) {
