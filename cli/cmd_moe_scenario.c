@@ -1,6 +1,6 @@
-/* llmflash moe-scenario: the Flash-MoE scenario (Qwen3.5-397B-A17B streamed from an
- * SSD) predicted from device profiles and a synthetic expert trace, next to the
- * published figures; and expert hit-rate curves per policy (--hit-curve). */
+/* llmflash moe-scenario: parses the options, and prints the Flash-MoE scenario
+ * (experiments/lf_scenario: its published figures, plans and pricing) with its
+ * assumptions and explanations, and expert hit-rate curves per policy (--hit-curve). */
 #include <getopt.h>
 #include <math.h>
 #include <stdio.h>
@@ -8,56 +8,17 @@
 #include <string.h>
 
 #include "lf_cli.h"
-#include "lf_weights.h"
 #include "lf_cli_num.h"
-#include "lf_device.h"
 #include "lf_fs.h"
-#include "lf_kv.h"
-#include "lf_moefit.h"
 #include "lf_moesim.h"
-#include "lf_synth.h"
+#include "lf_scenario.h"
 #include "lf_trace.h"
 
 static const char *CMD = "moe-scenario";
 
-#define GIB 1073741824.0
 #define MIB 1048576.0
-/* Expert records as the weights files store them (bench/lf_quant: a 16-bit scale and bias
- * per 64 weights, as Flash-MoE packs them): 7,077,888 bytes at 4-bit, 3,932,160 at 2-bit. */
-static double expert_bytes(const lf_model *m, int bits)
-{
-    return 3.0 * (double)lf_weights_vector_bytes(m, bits == 2 ? LF_DTYPE_Q2 : LF_DTYPE_Q4);
-}
-#define RESIDENT_BYTES 5.5e9  /* non-expert weights, streamed by compute every token */
-#define RESIDENT_FLOPS (2.0 * 9.45e9) /* 17B active at top-10 minus 10x60 experts x 12.58M */
-#define ENGINE_GIB 6.5        /* the engine's own DRAM (Flash-MoE's budget table) */
-#define MEASURED_COMPUTE_S 1.53e-3 /* 2.9 ms/layer - 1.37 ms expert I/O (2-bit, OS cache) */
-#define METAL_LRU_ENTRIES 500 /* Flash-MoE's Metal LRU cache (then F_NOCACHE) */
 
-static const uint32_t LRU_SIZES[4] = {16, 32, 64, 128};
-static const double LRU_PUBLISHED[4] = {0.49, 0.59, 0.68, 0.71};
-
-typedef struct {
-    const char *name;
-    const char *device;  /* profile path */
-    double ram_gib, os_gib;
-    int bits;
-    int app_entries;     /* < 0: none; else application LRU entries over all layers */
-    int trust_os;        /* page cache gets the free DRAM */
-    uint32_t prefetch;
-    double acc;
-    double published;    /* tok/s; 0 = none */
-    const char *pub_note;
-    int measured_compute; /* also price with the published per-layer compute time */
-} row_def;
-
-typedef struct {
-    row_def d;
-    lf_device dev;
-    uint32_t app, pc;
-    double expert_bytes;
-    lf_moesim_result r, rm; /* roofline compute, published compute */
-} row;
+typedef lf_scenario_row row;
 
 static void help(void)
 {
@@ -119,7 +80,7 @@ static const char *base_noext(const char *p, char *buf, size_t cap)
 
 static int hit_curve(const char *list, const char *sizes_s, const char *csv, uint64_t seed)
 {
-    static const char *const pols[] = {"lru", "lfu", "fwlru", "hot", "belady", "pagecache:dram=0"};
+    const char *const *pols = lf_scenario_curve_policies;
     uint64_t *sizes;
     size_t n_sizes;
     lf_err err;
@@ -151,7 +112,7 @@ static int hit_curve(const char *list, const char *sizes_s, const char *csv, uin
         for (size_t i = 0; i < n_sizes; i++)
             printf(" %6llu", (unsigned long long)sizes[i]);
         printf("\n");
-        for (size_t p = 0; p < sizeof pols / sizeof pols[0] && rc == LF_EXIT_OK; p++) {
+        for (size_t p = 0; pols[p] && rc == LF_EXIT_OK; p++) {
             printf("%-18s", pols[p]);
             for (size_t i = 0; i < n_sizes && rc == LF_EXIT_OK; i++) {
                 double h;
@@ -192,82 +153,16 @@ static int hit_curve(const char *list, const char *sizes_s, const char *csv, uin
 
 /* ---- the scenario ---------------------------------------------------------------- */
 
-typedef struct {
-    const char *device, *params, *csv;
-    int bits, single;
-    long cache, app;
-    uint32_t prefetch, tokens, warmup, threads, split;
-    double acc, ram_gib, os_gib, compute_ms;
-    uint64_t seed;
-} opts_t;
-
-static int routing_params(const opts_t *o, const lf_model *m, double *zipf, double *reuse,
-                          char *how, size_t cap, lf_err *err)
+static void print_assumptions(const lf_scenario_opts *o, const lf_scenario *sc)
 {
-    if (o->params) {
-        lf_kv kv;
-        static const char *const keys[] = {"zipf", "reuse", NULL};
-        int rc = lf_kv_parse_file(o->params, &kv, err);
-        if (rc)
-            return rc;
-        rc = lf_kv_check_known(&kv, keys, err);
-        if (!rc)
-            rc = lf_kv_need_double(&kv, "zipf", zipf, err);
-        if (!rc)
-            rc = lf_kv_need_double(&kv, "reuse", reuse, err);
-        lf_kv_free(&kv);
-        snprintf(how, cap, "from %s (trace fit of a real routing log)", o->params);
-        return rc;
-    }
-    double got[4];
-    int rc = lf_moefit_lru(m, LRU_SIZES, LRU_PUBLISHED, 4, 8192, o->seed, zipf, reuse, got, err);
-    snprintf(how, cap, "fitted to the published LRU hit rates 49/59/68/71%% (trace fit --lru)");
-    return rc;
-}
-
-static int load_row(row *r, const opts_t *o, const lf_model *m, const lf_trace *t, lf_err *err)
-{
-    int rc = lf_device_load(r->d.device, &r->dev, err);
-    if (rc) {
-        lf_err_prefix(err, "give --device PATH (profiles are in costmodel/devices/)");
-        return rc;
-    }
-    r->expert_bytes = expert_bytes(m, r->d.bits);
-    double free_b = (r->d.ram_gib - ENGINE_GIB - r->d.os_gib) * GIB;
-    r->app = r->d.app_entries > 0 ? (uint32_t)(r->d.app_entries / m->n_layers) : 0;
-    if (o->app >= 0 && o->single)
-        r->app = (uint32_t)o->app;
-    r->pc = 0;
-    if (r->d.trust_os && free_b > 0) {
-        double pc = free_b / (m->n_layers * r->expert_bytes) - r->app;
-        r->pc = pc > 0 ? (uint32_t)pc : 0;
-    }
-    if (o->cache >= 0 && o->single)
-        r->pc = (uint32_t)o->cache;
-    if (r->pc > m->n_experts)
-        r->pc = m->n_experts;
-    lf_moesim_cfg c = {&r->dev, m, r->expert_bytes, r->app, r->pc, 0, r->d.prefetch, r->d.acc,
-                       o->threads, o->split, RESIDENT_BYTES, RESIDENT_FLOPS,
-                       o->compute_ms > 0 ? o->compute_ms * 1e-3 : 0, o->warmup, o->seed};
-    rc = lf_moesim_run(&c, t, &r->r, err);
-    if (!rc && r->d.measured_compute) {
-        c.compute_s_per_layer = MEASURED_COMPUTE_S;
-        rc = lf_moesim_run(&c, t, &r->rm, err);
-    }
-    if (rc)
-        lf_err_prefix(err, "scenario '%s'", r->d.name);
-    return rc;
-}
-
-static void print_assumptions(const opts_t *o, const char *how, double zipf, double reuse,
-                              const double *lru)
-{
+    const lf_scenario_published *P = &lf_scenario_pub;
+    const double *lru = sc->lru;
     lf_model qm;
     lf_err e_;
     double e4 = 0, e2 = 0;
     if (lf_model_lookup("qwen3.5-397b-a17b", &qm, &e_) == LF_OK) {
-        e4 = expert_bytes(&qm, 4);
-        e2 = expert_bytes(&qm, 2);
+        e4 = lf_scenario_expert_bytes(&qm, 4);
+        e2 = lf_scenario_expert_bytes(&qm, 2);
     }
     printf("\nAssumptions (each one changes the prediction; see traces/MOE.md):\n");
     printf("  1. Model: Qwen3.5-397B-A17B, 60 layers, 512 experts per layer, top-4 routing (Flash-MoE's\n"
@@ -277,14 +172,14 @@ static void print_assumptions(const opts_t *o, const char *how, double zipf, dou
            e4, e4 / MIB, e2, e2 / MIB);
     printf("  3. Non-expert weights (%.1f GB) stay in DRAM and compute streams all of them every token;\n"
            "     non-expert work %.1f GFLOP/token (17B active at top-10 minus 10x60 experts).\n",
-           RESIDENT_BYTES / 1e9, RESIDENT_FLOPS / 1e9);
+           P->resident_bytes / 1e9, P->resident_flops / 1e9);
     printf("  4. DRAM: the engine keeps %.1f GiB; the OS and other apps keep --os-gib (6 GiB of 48 on the\n"
            "     M3 Max, 4 of 12 on the iPhone: ASSUMED); the rest is the OS page cache, split evenly\n"
            "     over the 60 layers. An application cache takes its experts out of the page cache.\n",
-           ENGINE_GIB);
+           P->engine_gib);
     printf("  5. The page cache is modelled as an LRU per layer; the application cache as an LRU.\n");
     printf("  6. Routing: synthetic, layers independent (Flash-MoE: cross-layer correlation near\n"
-           "     zero); zipf %.3f, reuse %.3f %s.\n", zipf, reuse, how);
+           "     zero); zipf %.3f, reuse %.3f %s.\n", sc->zipf, sc->reuse, sc->how);
     printf("     Check, per-layer LRU hit rate of the synthetic trace vs published (16/32/64/128 experts):\n"
            "     %.0f/%.0f/%.0f/%.0f%% vs 49/59/68/71%%.\n",
            100 * lru[0], 100 * lru[1], 100 * lru[2], 100 * lru[3]);
@@ -295,12 +190,12 @@ static void print_assumptions(const opts_t *o, const char *how, double zipf, dou
     printf("  8. Compute: the roofline (max(flops/compute_flops, bytes/mem_bw)) of each layer's share of\n"
            "     the non-expert weights plus its routed experts; the 'measured compute' column uses\n"
            "     Flash-MoE's published non-I/O time per layer instead: 2.9 - 1.37 = %.2f ms.\n",
-           MEASURED_COMPUTE_S * 1e3);
+           P->measured_compute_s * 1e3);
     printf("  9. Steady state: %u synthetic tokens, the first %u left out (the page cache warm).\n",
            o->tokens, o->warmup);
     printf(" 10. 'app-LRU' row: Flash-MoE's Metal LRU cache of %d entries (%d per layer) with\n"
            "     F_NOCACHE (no page cache), which it measured at 4.11 tok/s before trusting the OS.\n",
-           METAL_LRU_ENTRIES, METAL_LRU_ENTRIES / 60);
+           P->metal_lru_entries, P->metal_lru_entries / 60);
     printf(" 11. 'prefetch' row: 4 guessed experts per layer read ahead, 53%% of guesses right\n"
            "     (Flash-MoE's speculative routing accuracy); their reads overlap the layer's compute.\n");
     printf(" 12. iPhone 17 Pro: 2-bit experts (ASSUMED) and an all-assumption device profile.\n");
@@ -338,7 +233,7 @@ static void explain(const row *rows, size_t n)
                "  at the profile's %.0f GB/s), while the real engine waits on three command buffers\n"
                "  per layer, runs attention on the CPU and dequantises on the fly. With the measured\n"
                "  1.53 ms per layer in its place the model gives %.2f tok/s for the published 5.74.\n",
-               (RESIDENT_BYTES + 240 * b2->expert_bytes) / 1e9, b2->dev.mem_bw / 1e9,
+               (lf_scenario_pub.resident_bytes + 240 * b2->expert_bytes) / 1e9, b2->dev.mem_bw / 1e9,
                b2->rm.tok_s);
         printf("  I/O: the profile's flash model (5.5 GB/s over 4 threads) gives one pread %.2f GB/s,\n"
                "  so a layer with a single missed expert costs almost as much as one with four, and\n"
@@ -409,60 +304,17 @@ static int write_csv(const char *path, const row *rows, size_t n, lf_err *err)
     return lf_atomic_commit(&a, err);
 }
 
-static int scenario(const opts_t *o)
+static int scenario(const lf_scenario_opts *o, const char *csv)
 {
-    lf_model m;
+    lf_scenario sc;
     lf_err err;
-    if (lf_model_lookup("qwen3.5-397b-a17b", &m, &err))
+    if (lf_scenario_run(o, &sc, &err))
         return lf_cli_error(CMD, &err);
-    double zipf, reuse;
-    char how[512];
-    if (routing_params(o, &m, &zipf, &reuse, how, sizeof how, &err))
-        return lf_cli_error(CMD, &err);
-    lf_synth_params sp;
-    lf_synth_defaults(&sp);
-    sp.seed = o->seed;
-    sp.experts.zipf = zipf;
-    sp.experts.reuse = reuse;
-    lf_trace t;
-    if (lf_synth_generate(&m, o->tokens, &sp, &t, &err))
-        return lf_cli_error(CMD, &err);
-    double lru[4];
-    if (lf_moefit_lru_rates(&t, 0, LRU_SIZES, 4, lru, &err)) {
-        lf_trace_free(&t);
-        return lf_cli_error(CMD, &err);
-    }
-    const char *m3 = "costmodel/devices/m3max.conf", *ip = "costmodel/devices/iphone17pro.conf";
-    row_def defs[] = {
-        {"M3 Max 4-bit trust-OS", m3, 48, 6, 4, -1, 1, 0, 0, 4.36, "Flash-MoE 4-bit", 1},
-        {"M3 Max 2-bit trust-OS", m3, 48, 6, 2, -1, 1, 0, 0, 5.74, "Flash-MoE 2-bit", 1},
-        {"M3 Max 2-bit app-LRU", m3, 48, 6, 2, METAL_LRU_ENTRIES, 0, 0, 0, 4.11,
-         "Metal LRU + F_NOCACHE", 1},
-        {"M3 Max 2-bit prefetch", m3, 48, 6, 2, -1, 1, 4, 0.53, 0, "published: 38% slower", 1},
-        {"iPhone 17 Pro 2-bit", ip, 12, 4, 2, -1, 1, 0, 0, 0.6, "iOS port, about", 0},
-    };
-    row_def one = {"custom", o->device ? o->device : m3, 0, 0, o->bits ? o->bits : 4, -1, 1,
-                   o->prefetch, o->acc, 0, "", 1};
-    if (o->single) {
-        int phone = strstr(one.device, "iphone") != NULL;
-        one.ram_gib = o->ram_gib > 0 ? o->ram_gib : phone ? 12 : 48;
-        one.os_gib = o->os_gib >= 0 ? o->os_gib : phone ? 4 : 6;
-        one.measured_compute = !phone;
-        for (size_t i = 0; i < 2 && !phone && !o->prefetch && o->app <= 0; i++)
-            if (defs[i].bits == one.bits) {
-                one.published = defs[i].published;
-                one.pub_note = defs[i].pub_note;
-            }
-    }
-    size_t n = o->single ? 1 : sizeof defs / sizeof defs[0];
-    row *rows = calloc(n, sizeof *rows);
-    int rc = rows ? LF_EXIT_OK : LF_EXIT_FAIL;
-    for (size_t i = 0; i < n && rc == LF_EXIT_OK; i++) {
-        rows[i].d = o->single ? one : defs[i];
-        if (load_row(&rows[i], o, &m, &t, &err))
-            rc = lf_cli_error(CMD, &err);
-    }
-    if (rc == LF_EXIT_OK) {
+    const lf_model m = sc.model;
+    const row *rows = sc.rows;
+    size_t n = sc.n;
+    int rc = LF_EXIT_OK;
+    { /* the table, the assumptions, the explanations */
         printf("Flash-MoE scenario: Qwen3.5-397B-A17B, %u layers x %u experts, top-%u; %u tokens "
                "(%u warm-up), seed %llu\n\n",
                m.n_layers, m.n_experts, m.top_k, o->tokens, o->warmup,
@@ -488,18 +340,17 @@ static int scenario(const opts_t *o)
         }
         printf("(appH/pcH/flash: shares of the routed experts served by the application cache, the\n"
                " page cache, flash; times per token; tok/s* uses the published compute per layer)\n");
-        print_assumptions(o, how, zipf, reuse, lru);
+        print_assumptions(o, &sc);
         if (!o->single)
             explain(rows, n);
-        if (o->csv) {
-            if (write_csv(o->csv, rows, n, &err))
+        if (csv) {
+            if (write_csv(csv, rows, n, &err))
                 rc = lf_cli_error(CMD, &err);
             else
-                printf("\nwrote %s\n", o->csv);
+                printf("\nwrote %s\n", csv);
         }
     }
-    free(rows);
-    lf_trace_free(&t);
+    lf_scenario_free(&sc);
     return rc;
 }
 
@@ -528,8 +379,9 @@ int cmd_moe_scenario(int argc, char **argv)
         {"seed", required_argument, 0, 's'},      {"csv", required_argument, 0, 'o'},
         {"hit-curve", required_argument, 0, 'H'}, {"sizes", required_argument, 0, 'z'},
         {"help", no_argument, 0, 'h'},            {0, 0, 0, 0}};
-    opts_t o = {NULL, NULL, NULL, 0, 0, -1, -1, 0, 1500, 300, 4, 1, 0.53, 0, -1, 0, 1};
-    const char *curve = NULL, *sizes = "4,8,12,16,24,32,48";
+    lf_scenario_opts o = {.cache = -1, .app = -1, .tokens = 1500, .warmup = 300, .threads = 4,
+                          .split = 1, .acc = 0.53, .os_gib = -1, .seed = 1};
+    const char *curve = NULL, *sizes = "4,8,12,16,24,32,48", *csv = NULL;
     double v;
     int c;
     while ((c = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
@@ -590,7 +442,7 @@ int cmd_moe_scenario(int argc, char **argv)
             if (lf_cli_u64(CMD, "--seed", optarg, 0, UINT64_MAX, &o.seed))
                 return LF_EXIT_USAGE;
             break;
-        case 'o': o.csv = optarg; break;
+        case 'o': csv = optarg; break;
         case 'H': curve = optarg; break;
         case 'z': sizes = optarg; break;
         case 'h': help(); return LF_EXIT_OK;
@@ -600,8 +452,8 @@ int cmd_moe_scenario(int argc, char **argv)
     if (optind < argc)
         return lf_cli_usage(CMD, "unexpected argument '%s'", argv[optind]);
     if (curve)
-        return hit_curve(curve, sizes, o.csv, o.seed);
+        return hit_curve(curve, sizes, csv, o.seed);
     if (o.warmup >= o.tokens)
         return lf_cli_usage(CMD, "--warmup (%u) must be below --tokens (%u)", o.warmup, o.tokens);
-    return scenario(&o);
+    return scenario(&o, csv);
 }

@@ -10,6 +10,7 @@
 #include "lf_kv.h"
 #include "lf_moefit.h"
 #include "lf_moesim.h"
+#include "lf_scenario.h"
 #include "lf_synth.h"
 #include "lf_test.h"
 #include "lf_trace.h"
@@ -241,6 +242,49 @@ static void test_scenario_command(void **st)
     free(errs);
 }
 
+/* The scenario library: an application cache takes its experts out of the page cache the
+ * free DRAM gives; a configuration gets a published figure only when it is a published
+ * plan; without options every published plan is priced, in order; a bad profile is
+ * refused naming it. */
+static void test_scenario_library(void **st)
+{
+    (void)st;
+    const char *conf = lf_test_path("lib.conf");
+    lf_test_write(conf, "zipf = 0.8\nreuse = 0.4\n", 23);
+    lf_scenario_opts o = {.params = conf, .bits = 2, .single = 1, .cache = -1, .app = -1,
+                          .tokens = 200, .warmup = 50, .threads = 4, .split = 1, .acc = 0.53,
+                          .os_gib = -1, .seed = 1};
+    lf_scenario a, b;
+    lf_err err;
+    assert_int_equal(lf_scenario_run(&o, &a, &err), LF_OK);
+    assert_int_equal(a.n, 1);
+    assert_true(a.rows[0].pc > 8 && a.rows[0].app == 0);
+    assert_true(a.rows[0].d.published == lf_scenario_defs[1].published); /* 2-bit trust-OS */
+    assert_true(fabs(a.zipf - 0.8) < 1e-12 && fabs(a.reuse - 0.4) < 1e-12);
+    o.app = 8;
+    assert_int_equal(lf_scenario_run(&o, &b, &err), LF_OK);
+    assert_int_equal(b.rows[0].app, 8);
+    assert_int_equal(b.rows[0].pc, a.rows[0].pc - 8);
+    assert_true(b.rows[0].d.published == 0); /* not a published plan */
+    assert_true(b.rows[0].r.app_hit > 0);
+    lf_scenario_free(&a);
+    lf_scenario_free(&b);
+    o.single = 0;
+    o.app = -1;
+    assert_int_equal(lf_scenario_run(&o, &a, &err), LF_OK);
+    assert_int_equal(a.n, lf_scenario_n_defs);
+    for (size_t i = 0; i < a.n; i++) {
+        assert_string_equal(a.rows[i].d.name, lf_scenario_defs[i].name);
+        assert_true(a.rows[i].r.tok_s > 0);
+    }
+    lf_scenario_free(&a);
+    o.single = 1;
+    o.device = "nowhere.conf";
+    assert_int_not_equal(lf_scenario_run(&o, &a, &err), LF_OK);
+    assert_non_null(strstr(err.msg, "nowhere.conf"));
+    assert_null(a.rows);
+}
+
 /* The hit-rate curve CSV: the documented header; belady's rate at least every other
  * policy's at every size. */
 static void test_hit_curve(void **st)
@@ -320,6 +364,7 @@ int main(void)
         cmocka_unit_test(test_moesim_pricing),
         cmocka_unit_test(test_scenario_command),
         cmocka_unit_test(test_hit_curve),
+        cmocka_unit_test(test_scenario_library),
         cmocka_unit_test(test_option_values_named),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
