@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "lf_cli.h"
+#include "lf_cli_device.h"
 #include "lf_ffn.h"
 #include "lf_kv.h"
 #include "lf_measure.h"
@@ -51,7 +52,7 @@ static void help(void)
         "      --fn-rate X --fp-rate Y  error-model predictor (default perfect)\n"
         "      --recorded-predictor  use the trace's predicted sets\n"
         "      --profile P.h5        profile trace for the `hot` policy\n"
-        "      --device D.conf       recorded in config.conf only\n"
+        "      --device NAME|PATH   profile (name or .conf): recorded in config.conf only\n"
         "      --seed S              predictor and input-vector seed (default 1)\n"
         "      --cold-tokens N       tokens counted as the cold start (default 1)\n"
         "      --model NAME          the trace's model shape when its name is unknown\n"
@@ -174,7 +175,7 @@ int cmd_run(int argc, char **argv)
             if (size("--cold-tokens", optarg, &u)) return LF_EXIT_USAGE;
             c.cold_tokens = (uint32_t)u;
             break;
-        case 'h': help(); return LF_EXIT_OK;
+        case 'h': help(); printf("\n"); lf_cli_device_help(stdout); return LF_EXIT_OK;
         default: return lf_cli_bad_option(CMD, argc, argv);
         }
     }
@@ -183,6 +184,12 @@ int cmd_run(int argc, char **argv)
     if (!trace_path || !weights || !out)
         return lf_cli_usage(CMD, "--trace, --weights and --out are required");
     c.trace_path = trace_path;
+    char dev_found[4096];
+    if (dev_path) {
+        if (lf_cli_device_resolve(CMD, dev_path, dev_found, sizeof dev_found))
+            return LF_EXIT_FAIL;
+        dev_path = dev_found;
+    }
     c.device_path = dev_path;
     lf_err err;
     lf_weights w;

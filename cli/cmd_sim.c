@@ -9,6 +9,7 @@
 
 #include "lf_ablation.h"
 #include "lf_cli.h"
+#include "lf_cli_device.h"
 #include "lf_cli_num.h"
 #include "lf_fs.h"
 #include "lf_policy.h"
@@ -31,7 +32,7 @@ static void usage(FILE *f)
 "\n"
 "options:\n"
 "  --trace PATH            activation trace (HDF5, llmflash trace synth|record|import)\n"
-"  --device PATH           device profile (costmodel/devices/*.conf)\n"
+"  --device NAME|PATH      device profile: a name (m1max) or a .conf file (see below)\n"
 "  --policy SPEC           name[:key=value,...] (default window:k=4); policies: %s\n"
 "  --layout NAME           split | bundled | coact (default bundled)\n"
 "  --dram-fraction F       DRAM budget as a fraction of the model's bytes (default 0.5)\n"
@@ -68,9 +69,10 @@ static void usage(FILE *f)
 "\n"
 "example:\n"
 "  llmflash trace synth --model opt-6.7b --tokens 1000 -o opt.h5\n"
-"  llmflash sim --trace opt.h5 --device costmodel/devices/m1max.conf \\\n"
-"      --policy window:k=4 --layout bundled --dram-fraction 0.5 --out results/sim/w4\n",
+"  llmflash sim --trace opt.h5 --device m1max \\\n"
+"      --policy window:k=4 --layout bundled --dram-fraction 0.5 --out results/sim/w4\n\n",
             lf_policy_names());
+    lf_cli_device_help(f);
 }
 
 typedef struct {
@@ -279,7 +281,7 @@ static void print_summary(const lf_sim_config *c, const lf_sim_result *r, const 
         printf("\nresults: %s\n", out);
 }
 
-static int load_inputs(const options *o, lf_trace *trace, lf_trace *profile, int *has_profile,
+static int load_inputs(options *o, lf_trace *trace, lf_trace *profile, int *has_profile,
                        lf_device *dev)
 {
     lf_err err;
@@ -287,6 +289,10 @@ static int load_inputs(const options *o, lf_trace *trace, lf_trace *profile, int
         return lf_cli_usage(CMD, "--trace is required");
     if (!o->c.device_path)
         return lf_cli_usage(CMD, "--device is required (e.g. costmodel/devices/m1max.conf)");
+    static char dev_path[4096];
+    if (lf_cli_device_resolve(CMD, o->c.device_path, dev_path, sizeof dev_path))
+        return LF_EXIT_FAIL;
+    o->c.device_path = dev_path; /* config.conf records where it was found */
     if (lf_device_load(o->c.device_path, dev, &err))
         return lf_cli_error(CMD, &err);
     if (lf_trace_read(o->c.trace_path, trace, &err))
@@ -441,7 +447,7 @@ int cmd_sim(int argc, char **argv)
         return lf_cli_usage(CMD, "--recorded-predictor and --fn-rate/--fp-rate do not go together");
     lf_trace trace, profile;
     lf_device dev;
-    int has_profile;
+    int has_profile = 0;
     if ((rc = load_inputs(&o, &trace, &profile, &has_profile, &dev)))
         return rc;
     const lf_trace *prof = has_profile ? &profile : NULL;

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "lf_cli.h"
+#include "lf_cli_device.h"
 #include "lf_kv.h"
 #include "lf_validate.h"
 
@@ -33,7 +34,7 @@ static void help(void)
         "options:\n"
         "  -t, --trace T.h5     the trace\n"
         "  -w, --weights W      weights file; repeat for several layouts\n"
-        "  -d, --device D.conf  device profile (llmflash calibrate on this machine)\n"
+        "  -d, --device D       device profile: name or .conf (llmflash calibrate on this machine)\n"
         "  -g, --grid G.conf    the grid (e.g. experiments/validate.conf)\n"
         "  -o, --out DIR        output folder\n"
         "  -r, --repeat N       measured runs per configuration (default 3)\n"
@@ -94,7 +95,7 @@ int cmd_validate(int argc, char **argv)
             if (lf_parse_size(optarg, &tokens) || tokens == 0)
                 return lf_cli_usage(CMD, "--tokens '%s': expected a positive count", optarg);
             break;
-        case 'h': help(); return LF_EXIT_OK;
+        case 'h': help(); printf("\n"); lf_cli_device_help(stdout); return LF_EXIT_OK;
         default: return lf_cli_bad_option(CMD, argc, argv);
         }
     }
@@ -102,6 +103,10 @@ int cmd_validate(int argc, char **argv)
         return lf_cli_usage(CMD, "unexpected argument '%s'", argv[optind]);
     if (!trace || !n_w || !device || !grid || !out)
         return lf_cli_usage(CMD, "--trace, --weights, --device, --grid and --out are required");
+    char dev_found[4096];
+    if (lf_cli_device_resolve(CMD, device, dev_found, sizeof dev_found))
+        return LF_EXIT_FAIL;
+    device = dev_found;
     lf_err err;
     lf_weights w[MAX_WEIGHTS];
     size_t opened = 0;

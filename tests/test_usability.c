@@ -1,0 +1,140 @@
+/* Tests of what a user meets first: device profiles by name (lf_device_find, the CLI's
+ * search folders, an installed copy run from outside the repository), the sweep file's
+ * checks and its Slurm script (run through a fake sbatch), count suffixes, and the
+ * README's shell blocks (tests/readme_blocks.sh). */
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "lf_device.h"
+#include "lf_fs.h"
+#include "lf_test.h"
+
+#define TPATH(var, name)                                                                  \
+    char var[1200];                                                                       \
+    snprintf(var, sizeof var, "%s", lf_test_path(name))
+
+static void test_device_find(void **st)
+{
+    (void)st;
+    TPATH(a, "devA");
+    TPATH(b, "devB");
+    lf_err err;
+    assert_int_equal(lf_mkdirs(a, &err), LF_OK);
+    assert_int_equal(lf_mkdirs(b, &err), LF_OK);
+    char pa[1300], pb[1300];
+    snprintf(pa, sizeof pa, "%s/box.conf", a);
+    snprintf(pb, sizeof pb, "%s/box.conf", b);
+    lf_test_write(pa, "x\n", 2);
+    lf_test_write(pb, "x\n", 2);
+    snprintf(pb, sizeof pb, "%s/other.conf", b);
+    lf_test_write(pb, "x\n", 2);
+    const char *dirs[] = {"/nonexistent-llmflash", a, "", b, NULL};
+    char out[2048];
+    /* by name, with and without .conf: the first folder that has it wins */
+    assert_int_equal(lf_device_find("box", dirs, out, sizeof out, &err), LF_OK);
+    snprintf(pa, sizeof pa, "%s/box.conf", a);
+    assert_string_equal(out, pa);
+    assert_int_equal(lf_device_find("box.conf", dirs, out, sizeof out, &err), LF_OK);
+    assert_string_equal(out, pa);
+    assert_int_equal(lf_device_find("other", dirs, out, sizeof out, &err), LF_OK);
+    assert_string_equal(out, pb);
+    /* a path is taken as it is */
+    assert_int_equal(lf_device_find(pb, dirs, out, sizeof out, &err), LF_OK);
+    assert_string_equal(out, pb);
+    /* unknown: the message lists the folders and the names known */
+    assert_int_not_equal(lf_device_find("nope", dirs, out, sizeof out, &err), LF_OK);
+    assert_non_null(strstr(err.msg, "box, other"));
+    assert_non_null(strstr(err.msg, a));
+    assert_int_not_equal(lf_device_find("no/such.conf", dirs, out, sizeof out, &err), LF_OK);
+    char names[256];
+    lf_device_list_dir(b, names, sizeof names);
+    assert_string_equal(names, "box, other");
+}
+
+/* make install DESTDIR=..., then the installed binary, run from a folder outside the
+ * repository, finds its profiles by name and lists them in --help. */
+static void test_installed_profiles(void **st)
+{
+    (void)st;
+    char cwd[PATH_MAX], dest[PATH_MAX], cmd[4 * PATH_MAX];
+    assert_non_null(getcwd(cwd, sizeof cwd));
+    if (!lf_file_exists("Makefile") || !lf_file_exists("costmodel/devices/m1max.conf"))
+        skip();
+    snprintf(dest, sizeof dest, "%s", lf_test_path("inst"));
+    if (dest[0] != '/') {
+        char tmp[PATH_MAX];
+        snprintf(tmp, sizeof tmp, "%s/%s", cwd, dest);
+        snprintf(dest, sizeof dest, "%s", tmp);
+    }
+    snprintf(cmd, sizeof cmd,
+             "env -u MAKEFLAGS -u MAKELEVEL -u MFLAGS make --no-print-directory install "
+             "DESTDIR='%s' PREFIX=/opt/lf >'%s/install.log' 2>&1",
+             dest, dest);
+    lf_err err;
+    assert_int_equal(lf_mkdirs(dest, &err), LF_OK);
+    assert_int_equal(system(cmd), 0);
+    char bin[PATH_MAX + 32];
+    snprintf(bin, sizeof bin, "%s/opt/lf/bin/llmflash", dest);
+    assert_true(lf_file_exists(bin));
+    char share[PATH_MAX + 64];
+    snprintf(share, sizeof share, "%s/opt/lf/share/llmflash/experiments/fig7.conf", dest);
+    assert_true(lf_file_exists(share));
+    snprintf(share, sizeof share, "%s/opt/lf/share/llmflash/plots/fig7_dram.gp", dest);
+    assert_true(lf_file_exists(share));
+    /* outside the repository, with the source tree out of reach: a copy of the
+     * installed tree in a folder without costmodel/ above it */
+    snprintf(cmd, sizeof cmd,
+             "set -e; w=$(mktemp -d /tmp/lf-inst.XXXXXX); cp -r '%s/opt' \"$w/\"; cd \"$w\"; "
+             "opt/lf/bin/llmflash trace synth --model opt-1.3b --tokens 4 -o t.h5 >/dev/null; "
+             "opt/lf/bin/llmflash sim --trace t.h5 --device m1max --quiet --out r1; "
+             "opt/lf/bin/llmflash sim --trace t.h5 --device m3max.conf --quiet --out r2; "
+             "grep '^device = ' r1/config.conf r2/config.conf; "
+             "opt/lf/bin/llmflash sim --help | grep -A9 'device profiles by name'; "
+             "opt/lf/bin/llmflash sim --trace t.h5 --device nosuch --quiet || echo refused=$?; "
+             "cd /; rm -rf \"$w\"",
+             dest);
+    FILE *p = popen(cmd, "r");
+    assert_non_null(p);
+    char buf[8192];
+    size_t n = fread(buf, 1, sizeof buf - 1, p);
+    buf[n] = '\0';
+    int rc = pclose(p);
+    assert_int_equal(rc, 0);
+    assert_non_null(strstr(buf, "r1/config.conf:device = /tmp/lf-inst."));
+    assert_non_null(strstr(buf, "/opt/lf/share/llmflash/devices/m1max.conf"));
+    assert_non_null(strstr(buf, "/opt/lf/share/llmflash/devices/m3max.conf"));
+    assert_non_null(strstr(buf, "iphone17pro, m1max, m3max"));
+    assert_non_null(strstr(buf, "refused=1"));
+    /* $LLMFLASH_DEVICES comes first */
+    TPATH(mine, "mydevs");
+    assert_int_equal(lf_mkdirs(mine, &err), LF_OK);
+    snprintf(cmd, sizeof cmd, "cp costmodel/devices/m1max.conf '%s/m1max.conf' && "
+             "sed -i 's/^name.*//' '%s/m1max.conf'", mine, mine);
+    assert_int_equal(system(cmd), 0);
+    snprintf(cmd, sizeof cmd,
+             "LLMFLASH_DEVICES=/nonexistent:'%s' \"${LLMFLASH_BIN:-build/llmflash}\" sim --help",
+             mine);
+    p = popen(cmd, "r");
+    assert_non_null(p);
+    n = fread(buf, 1, sizeof buf - 1, p);
+    buf[n] = '\0';
+    assert_int_equal(pclose(p), 0);
+    /* the first folder listed is the user's (the nonexistent one is left out) */
+    const char *first = strstr(buf, "known here:\n  ");
+    assert_non_null(first);
+    char real[PATH_MAX];
+    assert_non_null(realpath(mine, real));
+    assert_memory_equal(first + strlen("known here:\n  "), real, strlen(real));
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_device_find),
+        cmocka_unit_test(test_installed_profiles),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
