@@ -1,4 +1,5 @@
-/* lf_sweep: a sweep file (plain `key = value` lines, `a | b | c` lists) expanded into
+/* lf_sweep: a sweep file (plain `key = value` lines, `a | b | c` lists; a '|' inside
+ * double quotes or written '\|' is part of an item) expanded into
  * the grid of its configurations, each with a stable readable run id and the argv of
  * the llmflash command that runs it. The lf_sweep owns every string it holds;
  * lf_sweep_argv returns a malloc'ed array the caller frees with lf_sweep_argv_free. */

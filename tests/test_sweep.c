@@ -12,6 +12,7 @@
 #include "lf_fs.h"
 #include "lf_sweep.h"
 #include "lf_sweep_combine.h"
+#include "lf_sweep_emit.h"
 #include "lf_sweep_exec.h"
 #include "lf_test.h"
 
@@ -510,10 +511,12 @@ static void test_emit(void **st)
              copy, out, id);
     assert_non_null(strstr(text, want));
     free(text);
-    assert_int_equal(lf_sweep_emit_slurm(&s, "/home/x y", out, jobs, slurm, &err), LF_OK);
+    lf_sweep_slurm so = {.cwd = "/home/x y", .out_dir = out, .jobs_path = jobs,
+                         .exe = "/opt/bin/llmflash", .sweep_copy = copy};
+    assert_int_equal(lf_sweep_emit_slurm(&s, &so, slurm, &err), LF_OK);
     text = lf_test_slurp(slurm);
     assert_non_null(strstr(text, "#SBATCH --array=0-11\n"));
-    assert_non_null(strstr(text, "SLURM_ARRAY_TASK_ID + 1"));
+    assert_non_null(strstr(text, "SLURM_ARRAY_TASK_ID * per + 1"));
     assert_non_null(strstr(text, jobs));
     free(text);
     char *a = lf_test_slurp(copy), *b = lf_test_slurp(lf_test_path("grid.conf"));

@@ -130,11 +130,115 @@ static void test_installed_profiles(void **st)
     assert_memory_equal(first + strlen("known here:\n  "), real, strlen(real));
 }
 
+static void test_slurm_harness(void **st)
+{
+    (void)st;
+    char cmd[4096];
+    const char *bin = getenv("LLMFLASH_BIN");
+    snprintf(cmd, sizeof cmd, "sh tests/sh/slurm_harness.sh '%s' '%s' > '%s' 2>&1",
+             bin ? bin : "build/llmflash", lf_test_path("slurm"), lf_test_path("slurm.out"));
+    int rc = system(cmd);
+    char *out = lf_test_slurp(lf_test_path("slurm.out"));
+    if (rc != 0)
+        fail_msg("%s", out ? out : "(no output)");
+    assert_non_null(strstr(out, "slurm harness ok"));
+    free(out);
+}
+
+static void test_sweep_keys(void **st)
+{
+    (void)st;
+    TPATH(conf, "keys.conf");
+    const char *text = "mode = sim\ntrace = t.h5\ndevice = m1max | m9\n"
+                       "policy = lru | window:k=2|4\ndram-fractoin = 0.4\nthreads = 8 | lots\n";
+    lf_test_write(conf, text, strlen(text));
+    char *o = NULL, *e = NULL;
+    /* the misspelt key stops everything, even a dry run; nothing is made */
+    assert_int_equal(lf_test_run(&o, &e, "sweep %s --out %s -n", conf, lf_test_path("keys_out")),
+                     2);
+    assert_non_null(strstr(e, "keys.conf:5: 'dram-fractoin' is not an option of llmflash sim "
+                              "(did you mean 'dram-fraction'?)"));
+    assert_non_null(strstr(e, "nothing was run"));
+    /* the items that are no valid spec are warned about */
+    assert_non_null(strstr(e, "policy = '4' looks wrong"));
+    assert_non_null(strstr(e, "device = 'm9' looks wrong"));
+    assert_non_null(strstr(e, "threads = 'lots' looks wrong"));
+    assert_null(strstr(e, "policy = 'lru' looks wrong"));
+    assert_null(strstr(e, "'window:k=2' looks wrong"));
+    assert_false(lf_file_exists(lf_test_path("keys_out")));
+    free(o);
+    free(e);
+    /* quoted or escaped, a '|' stays in the spec */
+    text = "mode = sim\ntrace = t.h5\npolicy = lru | \"window:k=2|4\" | window:k=8\\|9\n";
+    lf_test_write(conf, text, strlen(text));
+    assert_int_equal(lf_test_run(&o, &e, "sweep %s --out %s -n", conf, lf_test_path("keys_out")),
+                     0);
+    assert_non_null(strstr(o, "--policy 'window:k=2|4'"));
+    assert_non_null(strstr(o, "--policy 'window:k=8|9'"));
+    assert_non_null(strstr(o, "3 runs, 0 done"));
+    free(o);
+    free(e);
+    /* a flag option given without its value is an error */
+    text = "mode = sim\ntrace = t.h5\nthreads =\n";
+    lf_test_write(conf, text, strlen(text));
+    assert_int_equal(lf_test_run(&o, &e, "sweep %s --out %s -n", conf, lf_test_path("keys_out")),
+                     2);
+    assert_non_null(strstr(e, "'threads' needs a value (--threads N)"));
+    free(o);
+    free(e);
+}
+
+/* Ctrl-C: no further run starts, the running ones finish, the count and the way to
+ * resume are printed; the same command then runs only what is left. */
+static void test_sweep_interrupt(void **st)
+{
+    (void)st;
+    TPATH(conf, "intr.conf");
+    TPATH(out, "intr_out");
+    const char *text = "mode = sim\ntrace = t.h5\nseed = 1|2|3|4|5|6\n";
+    lf_test_write(conf, text, strlen(text));
+    char cmd[4096];
+    const char *bin = getenv("LLMFLASH_BIN");
+    snprintf(cmd, sizeof cmd,
+             "export LLMFLASH_SWEEP_CMD='sleep 0.6; eval d=\\${$#}; echo a > \"$d/summary.csv\"'; "
+             "'%s' sweep '%s' --out '%s' -j 1 2>'%s' & p=$!; "
+             "i=0; until ls '%s'/*/done >/dev/null 2>&1 || [ $i -gt 600 ]; do sleep 0.05; "
+             "i=$((i+1)); done; kill -INT $p; wait $p; "
+             "echo rc=$? >> '%s'; '%s' sweep '%s' --out '%s' -j 2 > '%s' 2>&1",
+             bin ? bin : "build/llmflash", conf, out, lf_test_path("intr.err"), out,
+             lf_test_path("intr.err"), bin ? bin : "build/llmflash", conf, out,
+             lf_test_path("intr2.out"));
+    assert_int_equal(system(cmd), 0);
+    char *e = lf_test_slurp(lf_test_path("intr.err"));
+    char *o = lf_test_slurp(lf_test_path("intr2.out"));
+    /* the kill comes once the first run is done: 1 or 2 runs finish (the second may
+     * have started), never all 6 */
+    const char *m = strstr(e, "interrupted (Ctrl-C): ");
+    assert_non_null(m);
+    unsigned fin = 0, ok = 0, skipped = 0;
+    assert_int_equal(sscanf(m, "interrupted (Ctrl-C): %u of 6 runs are finished", &fin), 1);
+    assert_true(fin >= 1 && fin <= 2);
+    assert_non_null(strstr(e, "rerun the same command to resume"));
+    assert_non_null(strstr(e, "rc=130"));
+    m = strstr(o, "ran ok");
+    assert_non_null(m);
+    while (m > o && m[-1] != ':')
+        m--;
+    assert_int_equal(sscanf(m, " %u ran ok, 0 failed, %u skipped", &ok, &skipped), 2);
+    assert_int_equal(skipped, fin);
+    assert_int_equal(ok + skipped, 6);
+    free(e);
+    free(o);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_device_find),
         cmocka_unit_test(test_installed_profiles),
+        cmocka_unit_test(test_slurm_harness),
+        cmocka_unit_test(test_sweep_keys),
+        cmocka_unit_test(test_sweep_interrupt),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
