@@ -7,7 +7,7 @@ here = system("dirname '".ARG0."'")
 load here."/lib.gp"
 name = "fig7_dram"
 f = res."/fig7/combined.csv"
-call here."/need.gp" f "policy dram-fraction mean_total_ms" "llmflash sweep experiments/fig7.conf --out results/fig7"
+call here."/need.gp" f "policy dram_fraction mean_total_ms" "llmflash sweep experiments/fig7.conf --out results/fig7"
 policies = uniq(f, "policy")
 sel(p) = (strcol("policy") eq p ? column("mean_total_ms") : NaN)
 set xlabel "DRAM available (fraction of the model size)"
@@ -17,7 +17,7 @@ set key outside right
 set title "Latency against DRAM budget per policy (simulated)"
 do for [fmt in "png pdf"] {
   eval begin(fmt)
-  plot for [i=1:words(policies)] f using (column("dram-fraction")):(sel(word(policies,i))) \
+  plot for [i=1:words(policies)] f using (column("dram_fraction")):(sel(word(policies,i))) \
          smooth unique with linespoints pt 7 ps 0.7 lw 2 lc i title word(policies,i)
   unset output
 }
