@@ -5,6 +5,7 @@
 
 #include "lf_cli.h"
 #include "lf_cli_num.h"
+#include "lf_kv.h"
 
 int lf_cli_u64(const char *cmd, const char *opt, const char *arg, uint64_t min, uint64_t max,
                uint64_t *out)
@@ -12,12 +13,11 @@ int lf_cli_u64(const char *cmd, const char *opt, const char *arg, uint64_t min, 
     const char *s = arg;
     while (*s == ' ')
         s++;
-    char *end = NULL;
-    errno = 0;
-    unsigned long long v = (*s >= '0' && *s <= '9') ? strtoull(s, &end, 10) : 0;
-    if (!end || end == s || *end != '\0' || errno || v < min || v > max)
-        return lf_cli_usage(cmd, "%s '%s': expected an integer in %llu..%llu", opt, arg,
-                            (unsigned long long)min, (unsigned long long)max);
+    uint64_t v;
+    if (lf_parse_count(s, &v) != 0 || v < min || v > max)
+        return lf_cli_usage(cmd, "%s '%s': expected an integer in %llu..%llu (suffixes k, m, g "
+                                 "multiply by 1000, 10^6, 10^9)",
+                            opt, arg, (unsigned long long)min, (unsigned long long)max);
     *out = v;
     return 0;
 }

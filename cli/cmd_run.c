@@ -75,6 +75,11 @@ static int num(const char *opt, const char *s, double *out)
     return *s && !*end ? 0 : lf_cli_usage(CMD, "%s '%s': expected a number", opt, s);
 }
 
+static int count(const char *opt, const char *s, uint64_t *out)
+{
+    return lf_parse_count(s, out) == 0 ? 0 : lf_cli_usage(CMD, "%s '%s': expected a count (10k = 10000)", opt, s);
+}
+
 static int size(const char *opt, const char *s, uint64_t *out)
 {
     return lf_parse_size(s, out) == 0 ? 0 : lf_cli_usage(CMD, "%s '%s': expected a size", opt, s);
@@ -143,7 +148,7 @@ int cmd_run(int argc, char **argv)
         case O_QUIET: quiet = 1; break;
         case O_MODEL: c.model = optarg; break;
         case 'j':
-            if (size("--threads", optarg, &u)) return LF_EXIT_USAGE;
+            if (count("--threads", optarg, &u)) return LF_EXIT_USAGE;
             if (u == 0 || u > 4096) return lf_cli_usage(CMD, "--threads must be in 1..4096");
             c.threads = (uint32_t)u;
             break;
@@ -154,7 +159,7 @@ int cmd_run(int argc, char **argv)
             break;
         case 'b': if (size("--dram-bytes", optarg, &c.dram_bytes)) return LF_EXIT_USAGE; break;
         case 'n':
-            if (size("--tokens", optarg, &u)) return LF_EXIT_USAGE;
+            if (count("--tokens", optarg, &u)) return LF_EXIT_USAGE;
             c.n_tokens = (uint32_t)u;
             break;
         case O_GAP: if (size("--max-gap", optarg, &c.max_gap)) return LF_EXIT_USAGE; break;
@@ -165,14 +170,14 @@ int cmd_run(int argc, char **argv)
             else return lf_cli_usage(CMD, "--dram-strategy '%s': expected prealloc or realloc", optarg);
             break;
         case O_RANK:
-            if (size("--predictor-rank", optarg, &u)) return LF_EXIT_USAGE;
+            if (count("--predictor-rank", optarg, &u)) return LF_EXIT_USAGE;
             c.predictor_rank = (uint32_t)u;
             break;
         case O_FN: if (num("--fn-rate", optarg, &c.fn_rate)) return LF_EXIT_USAGE; break;
         case O_FP: if (num("--fp-rate", optarg, &c.fp_rate)) return LF_EXIT_USAGE; break;
-        case O_SEED: if (size("--seed", optarg, &c.seed)) return LF_EXIT_USAGE; break;
+        case O_SEED: if (count("--seed", optarg, &c.seed)) return LF_EXIT_USAGE; break;
         case O_COLD:
-            if (size("--cold-tokens", optarg, &u)) return LF_EXIT_USAGE;
+            if (count("--cold-tokens", optarg, &u)) return LF_EXIT_USAGE;
             c.cold_tokens = (uint32_t)u;
             break;
         case 'h': help(); printf("\n"); lf_cli_device_help(stdout); return LF_EXIT_OK;
@@ -235,7 +240,7 @@ int cmd_run(int argc, char **argv)
         add(&extra, "fixed_overhead_bytes", "%" PRIu64, overhead);
         add(&extra, "direct_reads", "%" PRIu64, s->direct_reads);
         add(&extra, "staged_reads", "%" PRIu64, s->staged_reads);
-        add(&extra, "read_gbps", "%.6g", s->io_s > 0 ? s->bytes_read / s->io_s / 1e9 : 0);
+        add(&extra, "read_gb_per_s", "%.6g", s->io_s > 0 ? s->bytes_read / s->io_s / 1e9 : 0);
         add(&extra, "output_checksum", "%.9g", s->checksum);
         add(&extra, "policy_counters", "%s", res.policy_counters);
         lf_results r = {"run", &res.config, res.rows, res.n_rows, c.cold_tokens, c.seed,

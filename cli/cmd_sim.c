@@ -36,7 +36,9 @@ static void usage(FILE *f)
 "  --policy SPEC           name[:key=value,...] (default window:k=4); policies: %s\n"
 "  --layout NAME           split | bundled | coact (default bundled)\n"
 "  --dram-fraction F       DRAM budget as a fraction of the model's bytes (default 0.5)\n"
-"  --dram-bytes B          DRAM budget in bytes (4g, 6442450944; overrides the fraction)\n"
+"  --dram-bytes B          DRAM budget in bytes (4g = 4 GiB, 6442450944; overrides the\n"
+"                          fraction). Sizes: k, m, g = KiB, MiB, GiB; counts (--tokens\n"
+"                          10k): k, m, g = 10^3, 10^6, 10^9\n"
 "  --predictor-rank R      low-rank predictor kept in DRAM (default 128; naive, hybrid\n"
 "                          and MoE traces: none)\n"
 "  --threads N             reads in flight (default 32)\n"
@@ -242,11 +244,12 @@ static void print_summary(const lf_sim_config *c, const lf_sim_result *r, const 
            (unsigned long long)r->layout.record_bytes, r->layout.alignment,
            (unsigned long long)c->max_gap, (unsigned long long)c->max_read, c->threads,
            c->dram == LF_DRAM_REALLOC ? "realloc" : "prealloc");
-    printf("DRAM budget %.3f GB (%.3f of %.3f GB): resident %.3f GB (embeddings %.3f, attention "
-           "%.3f, predictor %.3f), FFN cache %llu units/layer\n",
-           b->budget_bytes / 1e9, (double)b->budget_bytes / b->model_bytes, b->model_bytes / 1e9,
-           b->resident_bytes / 1e9, b->embedding_bytes / 1e9, b->attention_bytes / 1e9,
-           b->predictor_bytes / 1e9, (unsigned long long)b->capacity);
+    const double gib = 1073741824.0; /* --dram-bytes 6g is 6 GiB: sizes print in GiB */
+    printf("DRAM budget %.3f GiB (%.3f of %.3f GiB): resident %.3f GiB (embeddings %.3f, "
+           "attention %.3f, predictor %.3f), FFN cache %llu units/layer\n",
+           b->budget_bytes / gib, (double)b->budget_bytes / b->model_bytes, b->model_bytes / gib,
+           b->resident_bytes / gib, b->embedding_bytes / gib, b->attention_bytes / gib,
+           b->predictor_bytes / gib, (unsigned long long)b->capacity);
     printf("predictor: %s", lf_kv_get(&r->config, "predictor"));
     if (c->fn_rate > 0 || c->fp_rate > 0)
         printf(" (false negatives %g, false positives %g)", c->fn_rate, c->fp_rate);
@@ -261,16 +264,16 @@ static void print_summary(const lf_sim_config *c, const lf_sim_result *r, const 
            s->median_io_ms, s->p99_io_ms);
     printf("%-26s %16.3f   %10.3f\n", "  memory ms", s->cold_mem_ms, s->mean_mem_ms);
     printf("%-26s %16.3f   %10.3f\n", "  compute ms", s->cold_compute_ms, s->mean_compute_ms);
-    printf("%-26s %16.3f   %10.3f\n", "flash->DRAM MB/token", s->cold_bytes_read / 1e6,
-           s->mean_bytes_read / 1e6);
+    printf("%-26s %16.3f   %10.3f\n", "flash->DRAM MiB/token", s->cold_bytes_read / 1048576.0,
+           s->mean_bytes_read / 1048576.0);
     printf("%-26s %16s   %10.1f   (mean read %.1f KiB, %.2f GB/s effective)\n", "reads/token", "",
-           s->mean_reads, s->mean_read_bytes / 1024, s->flash_gbps);
+           s->mean_reads, s->mean_read_bytes / 1024, s->flash_gb_per_s);
     printf("%-26s %16s   %10.1f / %.1f   (hit rate %.3f)\n", "loads / evictions per token", "",
            s->mean_loads, s->mean_evictions, s->hit_rate);
-    printf("%-26s %16s   %10.3f   (%.1f copy ops)\n", "DRAM copies MB/token", "",
-           s->mean_bytes_copied / 1e6, s->mean_copy_ops);
-    printf("%-26s %16s   %10.3f   (max %.3f)\n", "FFN cache GB", "", s->mean_resident_bytes / 1e9,
-           s->max_resident_bytes / 1e9);
+    printf("%-26s %16s   %10.3f   (%.1f copy ops)\n", "DRAM copies MiB/token", "",
+           s->mean_bytes_copied / 1048576.0, s->mean_copy_ops);
+    printf("%-26s %16s   %10.3f   (max %.3f)\n", "FFN cache GiB", "",
+           s->mean_resident_bytes / gib, s->max_resident_bytes / gib);
     if (c->fn_rate > 0 || c->fp_rate > 0 || c->recorded_predictor)
         printf("%-26s %16s   %10.1f / %.1f\n", "false pos / neg per token", "", s->mean_false_pos,
                s->mean_false_neg);

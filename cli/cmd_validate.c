@@ -88,11 +88,11 @@ int cmd_validate(int argc, char **argv)
             wpaths[n_w++] = optarg;
             break;
         case 'r':
-            if (lf_parse_size(optarg, &repeat) || repeat == 0 || repeat > 64)
+            if (lf_parse_count(optarg, &repeat) || repeat == 0 || repeat > 64)
                 return lf_cli_usage(CMD, "--repeat '%s': expected 1..64", optarg);
             break;
         case 'n':
-            if (lf_parse_size(optarg, &tokens) || tokens == 0)
+            if (lf_parse_count(optarg, &tokens) || tokens == 0)
                 return lf_cli_usage(CMD, "--tokens '%s': expected a positive count", optarg);
             break;
         case 'h': help(); printf("\n"); lf_cli_device_help(stdout); return LF_EXIT_OK;

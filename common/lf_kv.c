@@ -297,6 +297,29 @@ int lf_parse_size(const char *s, uint64_t *out)
     return 0;
 }
 
+int lf_parse_count(const char *s, uint64_t *out)
+{
+    if (!s || !isdigit((unsigned char)*s))
+        return -1;
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno)
+        return -1;
+    uint64_t mult = 1;
+    switch (*end) {
+    case '\0': break;
+    case 'k': case 'K': mult = 1000ull; end++; break;
+    case 'm': case 'M': mult = 1000000ull; end++; break;
+    case 'g': case 'G': mult = 1000000000ull; end++; break;
+    default: return -1;
+    }
+    if (*end || v > UINT64_MAX / mult)
+        return -1;
+    *out = (uint64_t)v * mult;
+    return 0;
+}
+
 int lf_parse_size_list(const char *s, uint64_t **out, size_t *n, lf_err *err)
 {
     *out = NULL;

@@ -28,7 +28,7 @@ typedef struct {
     double predicted_io_ms, measured_io_ms, predicted_mem_ms, measured_mem_ms;
     double predicted_compute_ms, measured_compute_ms;
     double measured_min_ms, measured_max_ms;          /* spread over the repeats */
-    double bytes_per_token, reads_per_token, read_gbps; /* executor, median run */
+    double bytes_per_token, reads_per_token, read_gb_per_s; /* executor, median run */
 } lf_validate_row;
 
 typedef struct {

@@ -150,7 +150,7 @@ for gp in plots/*.gp; do
 done
 if [ -s "$R/ablation/combined.csv" ]; then
   plots/csv_table.sh "$R/ablation/combined.csv" \
-    device,configuration,policy,layout,dram_gb,flash_gb_per_token,throughput_gbps,io_ms,mem_ms,compute_ms,total_ms,speedup \
+    device,configuration,policy,layout,dram_gib,flash_gib_per_token,throughput_gb_per_s,io_ms,mem_ms,compute_ms,total_ms,speedup \
     "$F/ablation.csv" "$F/ablation.md" \
     "# Ablation per device (simulated; steady-state means per token)" &&
     note ablation "tables: [ablation.csv](ablation.csv), [ablation.md](ablation.md) (\`plots/csv_table.sh\`)"

@@ -18,7 +18,7 @@ echo "== 3. the paper's ablation (Table 2), simulated on the M1 Max and M3 Max p
 rm -rf "$out/ablation"   # the trace was just remade: no stale runs
 $L sweep experiments/demo-ablation.conf --out "$out/ablation"
 plots/csv_table.sh "$out/ablation/combined.csv" \
-  device,configuration,dram_gb,flash_gb_per_token,io_ms,mem_ms,compute_ms,total_ms,speedup \
+  device,configuration,dram_gib,flash_gib_per_token,io_ms,mem_ms,compute_ms,total_ms,speedup \
   "$out/ablation.csv" "$out/ablation.md" "# Ablation (simulated, steady-state ms per token)"
 cat "$out/ablation.md"
 if command -v gnuplot >/dev/null; then

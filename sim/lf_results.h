@@ -26,7 +26,7 @@ typedef struct {
     double mean_resident_bytes, max_resident_bytes;
     double mean_bytes_copied, mean_copy_ops;
     double tokens_per_s;    /* 1000 / mean_total_ms */
-    double flash_gbps;      /* mean_bytes_read / mean_io_ms: effective flash throughput */
+    double flash_gb_per_s;      /* mean_bytes_read / mean_io_ms: effective flash throughput */
     /* the whole run */
     double total_ms;
     uint64_t bytes_read, reads, loads, evictions, hits, misses, false_pos, false_neg;

@@ -11,6 +11,7 @@
 #include "lf_device.h"
 #include "lf_fs.h"
 #include "lf_test.h"
+#include "lf_trace.h"
 
 #define TPATH(var, name)                                                                  \
     char var[1200];                                                                       \
@@ -231,6 +232,53 @@ static void test_sweep_interrupt(void **st)
     free(o);
 }
 
+/* A routing log of one layer (layer 3 of qwen1.5-moe-a2.7b) imports as a trace that
+ * says which layer it holds, and sim replays it as it is; a file without that record
+ * (old files: all layers) of 1 layer is still refused for a 24-layer model. */
+static void test_one_layer_trace(void **st)
+{
+    (void)st;
+    TPATH(log, "layer3.jsonl");
+    TPATH(h5, "layer3.h5");
+    FILE *f = fopen(log, "w");
+    assert_non_null(f);
+    fprintf(f, "{\"type\": \"meta\", \"model_id\": \"Qwen/Qwen1.5-MoE-A2.7B-Chat\", "
+               "\"layers_logged\": [3], \"top_k\": 4}\n");
+    for (int t = 0; t < 40; t++)
+        fprintf(f, "{\"type\": \"route\", \"req_id\": \"r1\", \"token_idx\": %d, \"layer\": 3, "
+                   "\"topk_ids\": [%d, %d, %d, %d]}\n",
+                t, t % 15, 15 + (t * 7) % 15, 30 + (t * 11) % 15, 45 + (t * 13) % 15);
+    assert_int_equal(fclose(f), 0);
+    char *o = NULL, *e = NULL;
+    int rc = lf_test_run(&o, &e, "trace import --format vllm-moe-jsonl -o %s %s", h5, log);
+    if (rc)
+        fail_msg("%s", e);
+    free(o);
+    free(e);
+    lf_trace t;
+    lf_err err;
+    assert_int_equal(lf_trace_read(h5, &t, &err), LF_OK);
+    assert_int_equal(t.n_layers, 1);
+    assert_int_equal(t.first_layer, 3);
+    assert_string_equal(t.model, "qwen1.5-moe-a2.7b");
+    rc = lf_test_run(&o, &e, "sim --trace %s --device m3max --policy lru --out %s", h5,
+                     lf_test_path("layer3_run"));
+    if (rc)
+        fail_msg("%s", e);
+    assert_non_null(strstr(o, "qwen1.5-moe-a2.7b (1 layers x 60 experts"));
+    free(o);
+    free(e);
+    /* the same trace without the record: a whole-model trace of the wrong shape */
+    t.first_layer = -1;
+    TPATH(old, "layer3-old.h5");
+    assert_int_equal(lf_trace_write(&t, old, &err), LF_OK);
+    lf_trace_free(&t);
+    assert_int_equal(lf_test_run(&o, &e, "sim --trace %s --device m3max --quiet", old), 1);
+    assert_non_null(strstr(e, "does not match the trace"));
+    free(o);
+    free(e);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -239,6 +287,7 @@ int main(void)
         cmocka_unit_test(test_slurm_harness),
         cmocka_unit_test(test_sweep_keys),
         cmocka_unit_test(test_sweep_interrupt),
+        cmocka_unit_test(test_one_layer_trace),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -129,7 +129,8 @@ static int write_file(const lf_trace *t, hid_t f)
               put_str_attr(f, "source", t->source) ||
               put_num_attr(f, "seed", H5T_STD_U64LE, H5T_NATIVE_UINT64, &t->seed) ||
               put_str_attr(f, "generator", t->generator) ||
-              put_str_attr(f, "created_by", created_by);
+              put_str_attr(f, "created_by", created_by) ||
+              (t->first_layer >= 0 && put_u32(f, "first_layer", (uint32_t)t->first_layer));
     if (bad)
         return -1;
     if (t->tokens && put_array(f, "tokens", H5T_STD_I32LE, H5T_NATIVE_INT32, t->tokens, t->n_tokens))
@@ -397,6 +398,14 @@ static int read_file(rd *r, hid_t f, lf_trace *t)
         (rc = get_u64_attr(r, f, "seed", &t->seed, 0)) ||
         (rc = get_str_attr(r, f, "generator", t->generator, sizeof t->generator, 0)))
         return rc;
+    uint64_t first = 0; /* absent: a whole-model trace (first_layer -1) */
+    int part = H5Aexists(f, "first_layer") > 0;
+    if (part && (rc = get_u64_attr(r, f, "first_layer", &first, 1)))
+        return rc;
+    if (first > 100000)
+        return lf_fail(r->err, LF_EFORMAT, "%s: implausible first_layer %llu", r->path,
+                       (unsigned long long)first);
+    t->first_layer = part ? (int32_t)first : -1;
     if (t->n_layers == 0 || t->n_layers > 100000 || t->units_per_layer == 0)
         return lf_fail(r->err, LF_EFORMAT, "%s: implausible shape n_layers=%u units_per_layer=%u",
                        r->path, t->n_layers, t->units_per_layer);
