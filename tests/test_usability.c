@@ -279,6 +279,32 @@ static void test_one_layer_trace(void **st)
     free(e);
 }
 
+/* Not on a terminal, a long step prints whole progress lines (every 20 s; here every
+ * 10 ms) instead of staying silent. */
+static void test_progress_lines(void **st)
+{
+    (void)st;
+    char *o = NULL, *e = NULL;
+    /* the default interval (20 s) is longer than this step: no line */
+    assert_int_equal(lf_test_run(&o, &e, "trace synth --model opt-1.3b --tokens 3k --seed 1 -o %s",
+                                 lf_test_path("p1.h5")),
+                     0);
+    assert_null(strstr(e, "/3000 ("));
+    free(o);
+    free(e);
+    assert_int_equal(lf_test_run(&o, &e,
+                                 "trace synth --model opt-1.3b --tokens 3k --seed 1 -o %s; "
+                                 "LLMFLASH_PROGRESS_EVERY=0.001 $LLMFLASH_BIN trace synth "
+                                 "--model opt-1.3b --tokens 3k --seed 1 -o %s",
+                                 lf_test_path("p2.h5"), lf_test_path("p3.h5")),
+                     0);
+    assert_non_null(strstr(e, "/3000 ("));
+    assert_non_null(strstr(e, "trace synth: done in"));
+    assert_null(strstr(e, "\r"));
+    free(o);
+    free(e);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -288,6 +314,7 @@ int main(void)
         cmocka_unit_test(test_sweep_keys),
         cmocka_unit_test(test_sweep_interrupt),
         cmocka_unit_test(test_one_layer_trace),
+        cmocka_unit_test(test_progress_lines),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
