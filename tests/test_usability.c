@@ -286,16 +286,16 @@ static void test_progress_lines(void **st)
     (void)st;
     char *o = NULL, *e = NULL;
     /* the default interval (20 s) is longer than this step: no line */
-    assert_int_equal(lf_test_run(&o, &e, "trace synth --model opt-1.3b --tokens 3k --seed 1 -o %s",
+    assert_int_equal(lf_test_run(&o, &e, "trace synth --model custom:4,64,2048 --tokens 3k --seed 1 -o %s",
                                  lf_test_path("p1.h5")),
                      0);
     assert_null(strstr(e, "/3000 ("));
     free(o);
     free(e);
     assert_int_equal(lf_test_run(&o, &e,
-                                 "trace synth --model opt-1.3b --tokens 3k --seed 1 -o %s; "
+                                 "trace synth --model custom:4,64,2048 --tokens 3k --seed 1 -o %s; "
                                  "LLMFLASH_PROGRESS_EVERY=0.001 $LLMFLASH_BIN trace synth "
-                                 "--model opt-1.3b --tokens 3k --seed 1 -o %s",
+                                 "--model custom:4,64,2048 --tokens 3k --seed 1 -o %s",
                                  lf_test_path("p2.h5"), lf_test_path("p3.h5")),
                      0);
     assert_non_null(strstr(e, "/3000 ("));
