@@ -305,6 +305,25 @@ static void test_progress_lines(void **st)
     free(e);
 }
 
+/* Every README block runs as written, in order (tests/sh/readme_blocks.sh: a fresh
+ * folder, small sizes); the optimised binary keeps it to about half a minute. */
+static void test_readme_blocks(void **st)
+{
+    (void)st;
+    if (!lf_file_exists("README.md") || !lf_file_exists("build/llmflash"))
+        skip();
+    char cmd[4096];
+    snprintf(cmd, sizeof cmd, "sh tests/sh/readme_blocks.sh build/llmflash '%s' > '%s' 2>&1",
+             lf_test_path("readme"), lf_test_path("readme.out"));
+    int rc = system(cmd);
+    char *out = lf_test_slurp(lf_test_path("readme.out"));
+    if (rc != 0)
+        fail_msg("%s", out ? out : "(no output)");
+    printf("%s", out);
+    assert_non_null(strstr(out, "readme blocks ok: "));
+    free(out);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -315,6 +334,7 @@ int main(void)
         cmocka_unit_test(test_sweep_interrupt),
         cmocka_unit_test(test_one_layer_trace),
         cmocka_unit_test(test_progress_lines),
+        cmocka_unit_test(test_readme_blocks),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
