@@ -22,6 +22,8 @@ SHARED=${LLMFLASH_SHARED_DATA:-../shared/data}
 [ -x "$L" ] || { echo "make_figures: $L is not built (run make)" >&2; exit 1; }
 command -v gnuplot >/dev/null || { echo "make_figures: gnuplot is missing (scripts/deps.sh installs gnuplot-nox)" >&2; exit 1; }
 mkdir -p "$F" "$R/traces" "$R/fig4a" "$R/probe" "$R/coact" "$DATA"
+# the large scratch files go, and $DATA with them when this left it empty
+trap 'rm -f "$DATA/probe.bin" "$DATA/opt-1.3b-bundled.weights" "$DATA/opt-1.3b-split.weights"; rmdir "$DATA" 2>/dev/null || true' EXIT
 LOG=$F/.commands
 : > "$LOG"
 START=$(date +%s)

@@ -7,6 +7,8 @@ L=build/llmflash
 out=results/demo
 scratch=${LLMFLASH_DEMO_DIR:-/var/tmp/llmflash-demo}
 mkdir -p "$out" "$scratch"
+# the scratch files go, and the scratch folder with them when the demo made it empty
+trap 'rm -f "$scratch/probe.bin" "$scratch/opt-1.3b-bundled.weights" "$scratch/opt-1.3b-split.weights"; rmdir "$scratch" 2>/dev/null || true' EXIT
 
 echo "== 1. synthesise a trace: opt-1.3b, 256 tokens"
 $L trace synth --model opt-1.3b --tokens 256 --seed 1 -o "$out/opt-1.3b.h5"

@@ -1,4 +1,4 @@
-/* lf_policy: loading policies as plugins (DESIGN.md section 4). A policy sees, per token
+/* lf_policy: loading policies as plugins (docs/DESIGN.md section 4). A policy sees, per token
  * and layer, the set of units wanted (the predictor's set) and decides what to evict
  * and what to load; after its step every wanted unit is resident. Policies keep their
  * own bookkeeping in `state`; the registry in lf_policy.c is the only list of them.

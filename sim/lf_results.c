@@ -1,4 +1,4 @@
-/* The run folder: config.conf, meta.json, tokens.csv, summary.csv, done (DESIGN.md 6). */
+/* The run folder: config.conf, meta.json, tokens.csv, summary.csv, done (docs/DESIGN.md 6). */
 #include "lf_results.h"
 
 #include <math.h>
@@ -159,6 +159,16 @@ static void csv_cell(FILE *f, const char *s)
     X(bytes_read) X(reads) X(loads) X(evictions) X(hits) X(misses) X(false_pos) X(false_neg) \
     X(bytes_copied) X(copy_ops)
 
+/* A summary value: whole numbers (byte counts, cold-start sums) as integers, every
+ * digit kept; the rest to 9 significant digits. */
+static void put_number(FILE *f, double v)
+{
+    if (v == floor(v) && fabs(v) < 9007199254740992.0)
+        fprintf(f, ",%.0f", v);
+    else
+        fprintf(f, ",%.9g", v);
+}
+
 void lf_results_summary_row(FILE *f, const char *mode, const lf_summary *s, const lf_kv *config,
                             int with_header)
 {
@@ -178,7 +188,7 @@ void lf_results_summary_row(FILE *f, const char *mode, const lf_summary *s, cons
         return;
     }
     fprintf(f, "%s,%u,%u,%u", mode, s->n_tokens, s->cold_tokens, s->steady_tokens);
-#define V(x) fprintf(f, ",%.9g", s->x);
+#define V(x) put_number(f, s->x);
 #define VT(x) fprintf(f, ",%llu", (unsigned long long)s->x);
     SUMMARY_FIELDS(V)
     TOTAL_FIELDS(VT)

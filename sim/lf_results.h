@@ -1,4 +1,4 @@
-/* lf_results: the run folder of DESIGN.md section 6, shared by `sim` (predicted) and
+/* lf_results: the run folder of docs/DESIGN.md section 6, shared by `sim` (predicted) and
  * `run` (measured): config.conf, meta.json, tokens.csv, summary.csv, then `done`, every
  * file written atomically. Columns: sim/README.md ("Results").
  * The caller owns everything it passes; lf_summary is a plain value. */

@@ -5,7 +5,7 @@
 #include <string.h>
 #include <strings.h>
 
-/* Shapes from DESIGN.md section 1 and the models' published configs. */
+/* Shapes from docs/DESIGN.md section 1 and the models' published configs. */
 static const lf_model known[] = {
     {"opt-6.7b", LF_UNITS_NEURONS, LF_ACT_RELU, 32, 4096, 16384, 0, 0, 50272, 4096, 0.97},
     {"opt-1.3b", LF_UNITS_NEURONS, LF_ACT_RELU, 24, 2048, 8192, 0, 0, 50272, 2048, 0.97},

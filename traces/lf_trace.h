@@ -1,6 +1,6 @@
 /* lf_trace: the in-memory activation trace: per layer, a CSR of the unit ids (neurons
  * or experts) each token needs, plus optional magnitudes and predicted sets; and its
- * HDF5 file form (DESIGN.md section 5). An lf_trace owns all its arrays;
+ * HDF5 file form (docs/DESIGN.md section 5). An lf_trace owns all its arrays;
  * lf_trace_free releases them. */
 #ifndef LF_TRACE_H
 #define LF_TRACE_H
