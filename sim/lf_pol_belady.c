@@ -27,7 +27,6 @@ typedef struct {
 } belady_layer;
 
 typedef struct {
-    lf_pol_base base;
     uint64_t cap;
     const lf_trace *trace;
     int pred; /* look ahead on the recorded predicted sets */
@@ -60,15 +59,10 @@ static inline uint32_t next_use(belady_layer *B, uint32_t u, uint32_t t)
 static int belady_step(lf_policy *p, uint32_t layer, uint32_t t, const uint32_t *want,
                        uint32_t n_want, lf_plan *plan, lf_err *err)
 {
+    (void)err;
     belady_state *s = p->state;
-    int rc = lf_pol_begin(&s->base, layer, t, want, n_want, err);
-    if (rc)
-        return rc;
-    if (n_want > s->cap)
-        return lf_pol_no_fit(&s->base, layer, t, n_want, s->cap, err);
     belady_layer *B = &s->layers[layer];
     lf_pheap *h = &B->heap;
-    plan->n_evict = 0;
     plan->n_hit = lf_pheap_take_wanted(h, want, n_want, plan->load, &plan->n_load);
     /* resident units the trace uses now but `want` lacks: their key has just passed */
     uint32_t n_fut;
@@ -94,29 +88,25 @@ static int belady_step(lf_policy *p, uint32_t layer, uint32_t t, const uint32_t 
 static void belady_destroy(lf_policy *p)
 {
     belady_state *s = p->state;
-    if (!s)
-        return;
     if (s->layers)
-        for (uint32_t l = 0; l < s->base.n_layers; l++) {
+        for (uint32_t l = 0; l < p->n_layers; l++) {
             free(s->layers[l].ptr);
             free(s->layers[l].occ);
             free(s->layers[l].cursor);
             lf_pheap_free(&s->layers[l].heap);
         }
-    lf_pol_base_free(&s->base);
     free(s->layers);
-    free(s);
 }
 
 /* Transposes layer l's future sets: for every unit, the tokens that use it. */
-static int build_layer(belady_state *s, uint32_t l, lf_err *err)
+static int build_layer(belady_state *s, uint32_t units, uint32_t l, lf_err *err)
 {
     belady_layer *B = &s->layers[l];
-    uint32_t units = s->base.units, n_tok = s->trace->n_tokens;
+    uint32_t n_tok = s->trace->n_tokens;
     B->ptr = calloc((size_t)units + 1, sizeof *B->ptr);
     B->cursor = malloc((size_t)units * sizeof *B->cursor);
     if (!B->ptr || !B->cursor)
-        return lf_fail(err, LF_ENOMEM, "policy 'belady': out of memory");
+        return lf_fail(err, LF_ENOMEM, "out of memory");
     for (uint32_t t = 0; t < n_tok; t++) {
         uint32_t n;
         const uint32_t *ids = future_set(s, l, t, &n);
@@ -127,7 +117,7 @@ static int build_layer(belady_state *s, uint32_t l, lf_err *err)
         B->ptr[u + 1] += B->ptr[u];
     B->occ = malloc((size_t)(B->ptr[units] ? B->ptr[units] : 1) * sizeof *B->occ);
     if (!B->occ)
-        return lf_fail(err, LF_ENOMEM, "policy 'belady': out of memory (%llu uses in layer %u)",
+        return lf_fail(err, LF_ENOMEM, "out of memory (%llu uses in layer %u)",
                        (unsigned long long)B->ptr[units], l);
     memcpy(B->cursor, B->ptr, (size_t)units * sizeof *B->cursor);
     for (uint32_t t = 0; t < n_tok; t++) {
@@ -140,8 +130,9 @@ static int build_layer(belady_state *s, uint32_t l, lf_err *err)
     return lf_pheap_init(&B->heap, units, err);
 }
 
-int lf_pol_belady_create(const lf_policy_ctx *ctx, const lf_kv *kv, lf_policy *p, lf_err *err)
+static int belady_create(lf_policy *p, const lf_policy_ctx *ctx, const lf_kv *kv, lf_err *err)
 {
+    belady_state *s = p->state;
     uint64_t cap;
     int rc = lf_pol_capacity(ctx, kv, &cap, err);
     if (rc)
@@ -151,40 +142,43 @@ int lf_pol_belady_create(const lf_policy_ctx *ctx, const lf_kv *kv, lf_policy *p
     if (fut && strcmp(fut, "pred") == 0)
         pred = 1;
     else if (fut && strcmp(fut, "need") != 0)
-        return lf_fail(err, LF_EINVAL, "policy 'belady': future = '%s' must be need or pred", fut);
+        return lf_fail(err, LF_EINVAL, "future = '%s' must be need or pred", fut);
     const lf_trace *t = ctx->trace;
     if (!t)
-        return lf_fail(err, LF_EINVAL, "policy 'belady' looks ahead and needs the replayed trace");
+        return lf_fail(err, LF_EINVAL, "the look-ahead needs the replayed trace");
     if (t->n_layers != ctx->n_layers || t->units_per_layer != ctx->units)
         return lf_fail(err, LF_EINVAL,
-                       "policy 'belady': the trace has %u layers x %u units, the replay %u x %u",
+                       "the trace has %u layers x %u units, the replay %u x %u",
                        t->n_layers, t->units_per_layer, ctx->n_layers, ctx->units);
     if (pred)
         for (uint32_t l = 0; l < t->n_layers; l++)
             if (!t->layers[l].pred_indptr)
                 return lf_fail(err, LF_EINVAL,
-                               "policy 'belady': future=pred but layer %u of the trace has no "
+                               "future=pred but layer %u of the trace has no "
                                "recorded predicted sets; use future=need",
                                l);
-    belady_state *s = calloc(1, sizeof *s);
-    if (!s)
-        return lf_fail(err, LF_ENOMEM, "policy 'belady': out of memory");
-    p->state = s;
-    p->destroy = belady_destroy;
     s->cap = cap;
     s->trace = t;
     s->pred = pred;
-    rc = lf_pol_base_init(&s->base, "belady", ctx, err);
-    if (rc == LF_OK && !(s->layers = calloc(ctx->n_layers, sizeof *s->layers)))
-        rc = lf_fail(err, LF_ENOMEM, "policy 'belady': out of memory");
-    for (uint32_t l = 0; rc == LF_OK && l < ctx->n_layers; l++)
-        rc = build_layer(s, l, err);
-    if (rc) {
-        belady_destroy(p);
-        p->state = NULL;
-        return rc;
-    }
-    p->step = belady_step;
+    if (!(s->layers = calloc(ctx->n_layers, sizeof *s->layers)))
+        return lf_fail(err, LF_ENOMEM, "out of memory");
+    for (uint32_t l = 0; l < ctx->n_layers; l++)
+        if ((rc = build_layer(s, ctx->units, l, err)))
+            return rc;
+    p->fit = cap;
     p->max_resident = cap;
     return LF_OK;
 }
+
+const lf_policy_desc lf_pol_belady = {
+    .name = "belady",
+    .help = "the offline optimum: evicts the unit whose next use is farthest",
+    .keys = (const lf_policy_key[]){LF_POL_KEY_CAPACITY,
+                                    {"future", "need (default): look ahead on the needed sets; "
+                                               "pred: on the recorded predicted sets"},
+                                    {NULL, NULL}},
+    .state_size = sizeof(belady_state),
+    .create = belady_create,
+    .step = belady_step,
+    .destroy = belady_destroy,
+};

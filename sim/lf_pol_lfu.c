@@ -4,7 +4,7 @@
  * last loaded (classic in-cache LFU); history=1 keeps counts across evictions. */
 #include "lf_pol.h"
 
-int lf_pol_lfu_create(const lf_policy_ctx *ctx, const lf_kv *kv, lf_policy *p, lf_err *err)
+static int lfu_create(lf_policy *p, const lf_policy_ctx *ctx, const lf_kv *kv, lf_err *err)
 {
     uint64_t cap, history;
     int rc = lf_pol_capacity(ctx, kv, &cap, err);
@@ -13,7 +13,20 @@ int lf_pol_lfu_create(const lf_policy_ctx *ctx, const lf_kv *kv, lf_policy *p, l
     if (rc)
         return rc;
     if (history > 1)
-        return lf_fail(err, LF_EINVAL, "policy 'lfu': history = %llu must be 0 or 1",
+        return lf_fail(err, LF_EINVAL, "history = %llu must be 0 or 1",
                        (unsigned long long)history);
-    return lf_pol_scored_create("lfu", ctx, cap, 1, 0, (int)history, p, err);
+    return lf_pol_scored_init(p, ctx, cap, 1, 0, (int)history, err);
 }
+
+const lf_policy_desc lf_pol_lfu = {
+    .name = "lfu",
+    .help = "a cache that evicts the unwanted unit wanted least often",
+    .keys = (const lf_policy_key[]){LF_POL_KEY_CAPACITY,
+                                    {"history", "0: count uses since loaded (default), 1: since "
+                                                "the start"},
+                                    {NULL, NULL}},
+    .state_size = sizeof(lf_pol_scored),
+    .create = lfu_create,
+    .step = lf_pol_scored_step,
+    .destroy = lf_pol_scored_destroy,
+};
