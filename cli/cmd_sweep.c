@@ -256,19 +256,16 @@ int cmd_sweep(int argc, char **argv)
             so.sbatch[so.n_sbatch++] = optarg;
             slurm_only = 1;
             break;
-        case 'R': {
-            uint64_t v;
-            if (lf_cli_u64(CMD, "--runs-per-task", optarg, 1, 1000000, &v))
-                return LF_EXIT_USAGE;
-            so.per_task = (size_t)v;
-            slurm_only = 1;
-            break;
-        }
+        case 'R':
         case 'M': {
             uint64_t v;
-            if (lf_cli_u64(CMD, "--max-running", optarg, 1, 100000, &v))
+            if (lf_cli_u64(CMD, c == 'R' ? "--runs-per-task" : "--max-running", optarg, 1,
+                           c == 'R' ? 1000000 : 100000, &v))
                 return LF_EXIT_USAGE;
-            so.max_running = (unsigned)v;
+            if (c == 'R')
+                so.per_task = (size_t)v;
+            else
+                so.max_running = (unsigned)v;
             slurm_only = 1;
             break;
         }

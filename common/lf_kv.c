@@ -269,7 +269,9 @@ int lf_kv_check_known(const lf_kv *kv, const char *const *valid, lf_err *err)
     return LF_OK;
 }
 
-int lf_parse_size(const char *s, uint64_t *out)
+/* "12", "12k", ... with k, m, g, t = 1024^n (binary; an "i" or "B" after the letter is
+ * allowed: 4KiB, 4kB) or 1000^n (decimal: counts). */
+static int parse_scaled(const char *s, uint64_t *out, int binary)
 {
     if (!s || !isdigit((unsigned char)*s))
         return -1;
@@ -278,46 +280,29 @@ int lf_parse_size(const char *s, uint64_t *out)
     unsigned long long v = strtoull(s, &end, 10);
     if (errno)
         return -1;
+    const char *letters = "kmgt", *l = *end ? strchr(letters, tolower((unsigned char)*end)) : NULL;
     uint64_t mult = 1;
-    switch (*end) {
-    case '\0': break;
-    case 'k': case 'K': mult = 1ull << 10; end++; break;
-    case 'm': case 'M': mult = 1ull << 20; end++; break;
-    case 'g': case 'G': mult = 1ull << 30; end++; break;
-    case 't': case 'T': mult = 1ull << 40; end++; break;
-    default: return -1;
-    }
-    if (*end == 'i' || *end == 'B')
-        end += (*end == 'i' && end[1] == 'B') ? 2 : 1;
-    if (*end)
-        return -1;
-    if (v > UINT64_MAX / mult)
-        return -1;
-    *out = (uint64_t)v * mult;
-    return 0;
-}
-
-int lf_parse_count(const char *s, uint64_t *out)
-{
-    if (!s || !isdigit((unsigned char)*s))
-        return -1;
-    char *end;
-    errno = 0;
-    unsigned long long v = strtoull(s, &end, 10);
-    if (errno)
-        return -1;
-    uint64_t mult = 1;
-    switch (*end) {
-    case '\0': break;
-    case 'k': case 'K': mult = 1000ull; end++; break;
-    case 'm': case 'M': mult = 1000000ull; end++; break;
-    case 'g': case 'G': mult = 1000000000ull; end++; break;
-    default: return -1;
+    if (l) {
+        for (const char *p = letters; p <= l; p++)
+            mult *= binary ? 1024u : 1000u;
+        end++;
+        if (binary && (*end == 'i' || *end == 'B'))
+            end += (*end == 'i' && end[1] == 'B') ? 2 : 1;
     }
     if (*end || v > UINT64_MAX / mult)
         return -1;
     *out = (uint64_t)v * mult;
     return 0;
+}
+
+int lf_parse_size(const char *s, uint64_t *out)
+{
+    return parse_scaled(s, out, 1);
+}
+
+int lf_parse_count(const char *s, uint64_t *out)
+{
+    return parse_scaled(s, out, 0);
 }
 
 int lf_parse_size_list(const char *s, uint64_t **out, size_t *n, lf_err *err)

@@ -10,6 +10,7 @@
 
 #include "lf_device.h"
 #include "lf_fs.h"
+#include "lf_kv.h"
 #include "lf_test.h"
 #include "lf_trace.h"
 
@@ -324,6 +325,35 @@ static void test_readme_blocks(void **st)
     free(out);
 }
 
+/* Counts take decimal suffixes (--tokens 10k), sizes binary ones (--dram-bytes 6g). */
+static void test_count_and_size_suffixes(void **st)
+{
+    (void)st;
+    uint64_t v = 0;
+    assert_int_equal(lf_parse_count("10k", &v), 0);
+    assert_int_equal(v, 10000);
+    assert_int_equal(lf_parse_count("2M", &v), 0);
+    assert_int_equal(v, 2000000);
+    assert_int_equal(lf_parse_count("7", &v), 0);
+    assert_int_equal(v, 7);
+    assert_int_not_equal(lf_parse_count("10kB", &v), 0);
+    assert_int_not_equal(lf_parse_count("1x", &v), 0);
+    assert_int_not_equal(lf_parse_count("-1", &v), 0);
+    assert_int_equal(lf_parse_size("6g", &v), 0);
+    assert_int_equal(v, 6ull << 30);
+    assert_int_equal(lf_parse_size("4KiB", &v), 0);
+    assert_int_equal(v, 4096);
+    assert_int_not_equal(lf_parse_size("99999999999t", &v), 0);
+    char *o = NULL, *e = NULL;
+    /* the CLI: --tokens 1k is 1000 tokens (more than this trace holds: refused as such) */
+    assert_int_equal(lf_test_run(&o, &e, "trace synth --model custom:2,64,256 --tokens 1k -o %s",
+                                 lf_test_path("k.h5")),
+                     0);
+    assert_non_null(strstr(o, "1000 tokens"));
+    free(o);
+    free(e);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -334,6 +364,7 @@ int main(void)
         cmocka_unit_test(test_sweep_interrupt),
         cmocka_unit_test(test_one_layer_trace),
         cmocka_unit_test(test_progress_lines),
+        cmocka_unit_test(test_count_and_size_suffixes),
         cmocka_unit_test(test_readme_blocks),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
