@@ -20,8 +20,9 @@ col(i) = pal[(int(i) - 1) % 9 + 1]
 input(default) = exists("data") ? data : default
 
 # The command that selects and opens an output: eval begin("png") / eval begin("pdf").
-begin(fmt) = (fmt eq "png" ? "set terminal pngcairo size 1000,640 font 'sans,11' noenhanced" \
-                           : "set terminal pdfcairo size 7in,4.5in font 'sans,9' noenhanced") \
+# A script may set tall = 1 before for a figure 1.4 times as high.
+begin(fmt) = (fmt eq "png" ? sprintf("set terminal pngcairo size 1000,%d font 'sans,11' noenhanced", exists("tall") ? 900 : 640) \
+                           : sprintf("set terminal pdfcairo size 7in,%.1fin font 'sans,9' noenhanced", exists("tall") ? 6.3 : 4.5)) \
              . sprintf("; set output '%s/%s.%s'", out, name, fmt)
 
 # Header row of a CSV ("" when the file is absent or empty).
