@@ -254,8 +254,8 @@ int cmd_run(int argc, char **argv)
             printf("steady state per token: %.3f ms (io %.3f, mem %.3f, compute %.3f); cold "
                    "start %.3f ms\n", S->mean_total_ms, S->mean_io_ms, S->mean_mem_ms,
                    S->mean_compute_ms, S->cold_total_ms);
-            printf("flash: %" PRIu64 " reads, %.1f MB, %.3f GB/s while reading (%" PRIu64
-                   " direct into rows, %" PRIu64 " staged)\n", s->reads, s->bytes_read / 1e6,
+            printf("flash: %" PRIu64 " reads, %.1f MiB, %.3f GB/s while reading (%" PRIu64
+                   " direct into rows, %" PRIu64 " staged)\n", s->reads, s->bytes_read / 1048576.0,
                    s->io_s > 0 ? s->bytes_read / s->io_s / 1e9 : 0, s->direct_reads,
                    s->staged_reads);
             int within = max_rss <= m.cap_bytes + overhead + (32u << 20);
