@@ -311,6 +311,9 @@ int cmd_sweep(int argc, char **argv)
     if (exe_opt && !emit_slurm && !emit_jobs)
         return lf_cli_usage(CMD, "--exe names the binary of the emitted jobs (--emit-jobs, "
                                  "--emit-slurm)");
+    if (lf_cli_refuse_same(CMD, emit_jobs, file, LF_CLI_END) ||
+        lf_cli_refuse_same(CMD, emit_slurm, file, emit_jobs, LF_CLI_END))
+        return LF_EXIT_FAIL;
     if (only && (dry || emit_jobs || emit_slurm))
         return lf_cli_usage(CMD, "--only runs one configuration; it does not mix with "
                                  "--dry-run or --emit-*");
