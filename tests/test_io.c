@@ -271,8 +271,12 @@ static void test_probe_fit_cli(void **st)
     assert_true(strncmp(text, "engine,chunk,threads,reads,seconds,mb_s,iops,p50_us,p99_us\n", 58) == 0);
     assert_non_null(strstr(text, "\npsync,65536,2,"));
     free(text);
-    rc = lf_test_run(&out, &err_s, "fit %s -o %s --base costmodel/devices/m1max.conf", csv, conf);
-    assert_int_equal(rc, 0);
+    /* 20 ms per point on a shared disk is noise: this checks the CLI path, not the fit's
+     * quality (fit's --max-error refusal has its own test), so any error is accepted. */
+    rc = lf_test_run(&out, &err_s, "fit %s -o %s --base costmodel/devices/m1max.conf --max-error 1e6",
+                     csv, conf);
+    if (rc != 0)
+        fail_msg("fit exited %d: %s", rc, err_s);
     assert_non_null(strstr(out, "median APE"));
     free(out);
     free(err_s);
