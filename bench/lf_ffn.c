@@ -27,12 +27,13 @@ int lf_dtype_parse(const char *name, lf_dtype *out, lf_err *err)
 
 const char *lf_dtype_name(lf_dtype d)
 {
-    return d == LF_DTYPE_FP16 ? "fp16" : "fp32";
+    static const char *const names[] = {"fp32", "fp16", "int8", "q4", "q2"};
+    return (unsigned)d < 5 ? names[d] : "?";
 }
 
 uint32_t lf_dtype_bytes(lf_dtype d)
 {
-    return d == LF_DTYPE_FP16 ? 2 : 4;
+    return d == LF_DTYPE_FP16 ? 2 : d == LF_DTYPE_FP32 ? 4 : 0;
 }
 
 void lf_ffn_shape_packed(lf_ffn_shape *s, const lf_model *m, lf_dtype dt)

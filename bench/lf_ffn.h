@@ -12,7 +12,15 @@
 #include "lf_err.h"
 #include "lf_model.h"
 
-typedef enum { LF_DTYPE_FP32 = 0, LF_DTYPE_FP16 = 1 } lf_dtype;
+/* INT8, Q4, Q2: group-quantised expert weights (bench/lf_quant.h); the dense kernel here
+ * takes fp32 and fp16 only. */
+typedef enum {
+    LF_DTYPE_FP32 = 0,
+    LF_DTYPE_FP16 = 1,
+    LF_DTYPE_INT8 = 2,
+    LF_DTYPE_Q4 = 3,
+    LF_DTYPE_Q2 = 4
+} lf_dtype;
 
 typedef struct {
     lf_activation act;
@@ -25,6 +33,7 @@ typedef struct {
 
 int lf_dtype_parse(const char *name, lf_dtype *out, lf_err *err);
 const char *lf_dtype_name(lf_dtype d);
+/* Bytes per weight: 4, 2; 0 for the grouped dtypes (lf_quant_bytes sizes them). */
 uint32_t lf_dtype_bytes(lf_dtype d);
 
 /* Fills s for a model with packed rows (part_stride = d_model*bytes). */

@@ -76,8 +76,12 @@ int lf_measure_run(const lf_run_config *c, const lf_trace *trace, const lf_trace
     rc_cfg.layout_from = &w->layout;
     rc_cfg.mode = "run";
     rc_cfg.data_path = w->path;
-    lf_exec_cfg ec = {w, m->engine ? m->engine : "psync", c->threads, c->dram, trace->n_layers,
-                      c->seed};
+    lf_exec_cfg ec = {.weights = w,
+                      .engine = m->engine ? m->engine : "psync",
+                      .inflight = c->threads,
+                      .dram = c->dram,
+                      .n_layers = trace->n_layers,
+                      .seed = c->seed};
     lf_exec *e;
     if ((rc = lf_exec_create(&ec, &e, err)))
         return rc;

@@ -10,14 +10,10 @@
 int lf_cli_u64(const char *cmd, const char *opt, const char *arg, uint64_t min, uint64_t max,
                uint64_t *out)
 {
-    const char *s = arg;
-    while (*s == ' ')
-        s++;
     uint64_t v;
-    if (lf_parse_count(s, &v) != 0 || v < min || v > max)
-        return lf_cli_usage(cmd, "%s '%s': expected an integer in %llu..%llu (suffixes k, m, g "
-                                 "multiply by 1000, 10^6, 10^9)",
-                            opt, arg, (unsigned long long)min, (unsigned long long)max);
+    if (lf_parse_count(arg, &v) || v < min || v > max)
+        return lf_cli_usage(cmd, "%s '%s': expected an integer (10k = 10000) in %llu..%llu", opt,
+                            arg, (unsigned long long)min, (unsigned long long)max);
     *out = v;
     return 0;
 }

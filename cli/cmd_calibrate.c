@@ -13,6 +13,7 @@
 #include "lf_io.h"
 #include "lf_cli_probe.h"
 #include "lf_membench.h"
+#include "lf_quant.h"
 
 #define CMD "calibrate"
 
@@ -38,6 +39,8 @@ static void help(void)
         "  page cache buffered reads of PATH's first 64 MiB once cached\n"
         "  compute    the sparse FFN kernel (OPT-6.7B shape, --dtype): flop/s with the rows\n"
         "             in cache, weight bytes/s with 4096 rows (the roofline's two rates)\n"
+        "  experts    the expert kernel (dequantise + gate/up/down, bench/lf_quant) on one\n"
+        "             4096 x 1024 expert at fp16, int8, q4, q2: expert_wps_* (weights/s)\n"
         "\n"
         "options:\n" LF_CLI_PROBE_HELP
         "  -o, --output FILE  the profile to write (atomically)\n"
@@ -91,6 +94,22 @@ static int measure_compute(const char *dtype, double *flops, double *bw, const c
     *how = "stand-in loop (bench/lf_membench.c), not the executor's kernel";
     return rc;
 #endif
+}
+
+/* The expert kernel (bench/lf_quant) at each bit width, on one Qwen3.5-397B-sized
+ * expert (4096 x 1024, three matrices) in DRAM: expert weights per second. */
+static int measure_experts(lf_device *d, lf_err *err)
+{
+    static const lf_dtype dts[] = {LF_DTYPE_FP16, LF_DTYPE_INT8, LF_DTYPE_Q4, LF_DTYPE_Q2};
+    double *out[] = {&d->expert_wps_16, &d->expert_wps_8, &d->expert_wps_4, &d->expert_wps_2};
+    for (int i = 0; i < 4; i++) {
+        double s;
+        int rc = lf_quant_measure(dts[i], 4096, 1024, 0.3, &s, err);
+        if (rc)
+            return rc;
+        *out[i] = 3.0 * 4096 * 1024 / s;
+    }
+    return LF_OK;
 }
 
 int cmd_calibrate(int argc, char **argv)
@@ -178,7 +197,8 @@ int cmd_calibrate(int argc, char **argv)
         (rc = lf_membench_op(256, d->dram_copy_bw, 0.5, &d->dram_op_s, &err)) ||
         (rc = lf_membench_alloc(64u << 20, 0.2, &d->dram_alloc_s, &err)) ||
         (rc = lf_membench_pagecache(file, 0.5, &d->pagecache_bw, &d->pagecache_latency_s, &err)) ||
-        (rc = measure_compute(dtype, &d->compute_flops, &d->mem_bw, &how, &err)))
+        (rc = measure_compute(dtype, &d->compute_flops, &d->mem_bw, &how, &err)) ||
+        (rc = measure_experts(d, &err)))
         return lf_cli_error("calibrate", &err);
     if (name)
         snprintf(d->name, sizeof d->name, "%s", name);
@@ -211,6 +231,10 @@ int cmd_calibrate(int argc, char **argv)
            d->pagecache_latency_s * 1e6);
     printf("calibrate: compute %.2f GFLOP/s, memory %.2f GB/s (%s)\n", d->compute_flops / 1e9,
            d->mem_bw / 1e9, how);
+    printf("calibrate: expert kernel (4096 x 1024 SwiGLU, one expert): %.2f ms fp16, %.2f ms "
+           "int8, %.2f ms q4, %.2f ms q2\n", 3.0 * 4096 * 1024 / d->expert_wps_16 * 1e3,
+           3.0 * 4096 * 1024 / d->expert_wps_8 * 1e3, 3.0 * 4096 * 1024 / d->expert_wps_4 * 1e3,
+           3.0 * 4096 * 1024 / d->expert_wps_2 * 1e3);
     printf("calibrate: wrote %s\n", out);
     return LF_EXIT_OK;
 }

@@ -9,6 +9,7 @@
 
 #include "lf_cli.h"
 #include "lf_cli_device.h"
+#include "lf_cli_moe.h"
 #include "lf_cli_num.h"
 #include "lf_kv.h"
 #include "lf_validate.h"
@@ -36,7 +37,11 @@ static void help(void)
         "  %s\n"
         "(the options of `llmflash sim` with '_' for '-': same values and ranges; engine as\n"
         "`llmflash run --engine`). Each layout named needs a weights file in that layout\n"
-        "(--weights, repeatable).\n\n"
+        "(--weights, repeatable).\n"
+        "Expert weights files (an expert trace) take an expert grid instead (keys policy,\n"
+        "dtype, threads, tokens, seed, capacity; e.g. experiments/moe_validate.conf), one\n"
+        "--weights file per bit width, and report the page cache's predicted and measured\n"
+        "hit rates too (DIR/validate_moe.csv).\n\n"
         "options:\n"
         "  -t, --trace T.h5     the trace\n"
         "  -w, --weights W      weights file; repeat for several layouts\n"
@@ -129,6 +134,12 @@ int cmd_validate(int argc, char **argv)
     for (; opened < n_w && !rc; opened++)
         if ((rc = lf_weights_open(wpaths[opened], &w[opened], &err)))
             break;
+    if (!rc && w[0].h.kind == LF_UNITS_EXPERTS) { /* expert files: the expert grid */
+        for (size_t k = 0; k < opened; k++)
+            lf_weights_close(&w[k]);
+        return cmd_validate_moe(trace, wpaths, n_w, device, grid, out, (uint32_t)repeat,
+                                (uint32_t)tokens);
+    }
     if (!rc)
         rc = lf_device_load(device, &dev, &err);
     if (!rc && !(rc = lf_sweep_load_grid(grid, lf_validate_keys(), &g, &err)))
@@ -140,8 +151,19 @@ int cmd_validate(int argc, char **argv)
     if (!rc) {
         printf("validate: %zu configurations x %llu measured runs, trace %s, device %s\n",
                g.n_runs, (unsigned long long)repeat, trace, dev.name);
-        lf_validate_cfg v = {&t, trace, w, n_w, &dev, device, &g, engine, (uint32_t)repeat,
-                             (uint32_t)tokens, 1, out, print_row, NULL};
+        lf_validate_cfg v = {.trace = &t,
+                             .trace_path = trace,
+                             .weights = w,
+                             .n_weights = n_w,
+                             .dev = &dev,
+                             .device_path = device,
+                             .grid = &g,
+                             .engine = engine,
+                             .repeat = (uint32_t)repeat,
+                             .tokens = (uint32_t)tokens,
+                             .cold_tokens = 1,
+                             .out_dir = out,
+                             .on_row = print_row};
         rc = lf_validate_run(&v, &rows, &n, &err);
     }
     if (!rc) {

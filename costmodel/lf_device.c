@@ -40,6 +40,10 @@ static const key_info keys[] = {
     {"dram_alloc_s", F(dram_alloc_s), 0, 0, G_DRAM, "s, fixed cost of one allocation"},
     {"compute_flops", F(compute_flops), 1, 1, G_COMPUTE, "flop/s (a multiply-add is 2)"},
     {"mem_bw", F(mem_bw), 1, 1, G_COMPUTE, "bytes/s streamed by compute"},
+    {"expert_wps_16", F(expert_wps_16), 0, 0, G_COMPUTE, "expert weights/s, fp16 kernel; 0 = roofline"},
+    {"expert_wps_8", F(expert_wps_8), 0, 0, G_COMPUTE, "expert weights/s, int8 kernel; 0 = roofline"},
+    {"expert_wps_4", F(expert_wps_4), 0, 0, G_COMPUTE, "expert weights/s, 4-bit kernel; 0 = roofline"},
+    {"expert_wps_2", F(expert_wps_2), 0, 0, G_COMPUTE, "expert weights/s, 2-bit kernel; 0 = roofline"},
 };
 #undef F
 #define N_KEYS (sizeof keys / sizeof keys[0])
@@ -330,4 +334,15 @@ double lf_pagecache_time(const lf_device *d, uint64_t n_hits, uint64_t bytes)
     if (d->pagecache_bw <= 0 || n_hits == 0)
         return 0;
     return (double)n_hits * d->pagecache_latency_s + (double)bytes / d->pagecache_bw;
+}
+
+double lf_device_expert_wps(const lf_device *d, uint32_t bits)
+{
+    switch (bits) {
+    case 16: return d->expert_wps_16;
+    case 8: return d->expert_wps_8;
+    case 4: return d->expert_wps_4;
+    case 2: return d->expert_wps_2;
+    }
+    return 0;
 }

@@ -32,11 +32,18 @@ typedef struct {
     /* Compute roofline: time = max(flops / compute_flops, bytes / mem_bw). */
     double compute_flops;     /* floating-point ops/s (a multiply-add is 2) */
     double mem_bw;            /* bytes/s streamed from DRAM by compute */
+    /* The expert kernel (dequantise + gate, up, down products), measured by calibrate:
+     * expert weights per second at 16 (fp16), 8, 4 and 2 bits (group-quantised, scale
+     * and bias per 64). Optional; 0 = not measured: experts are priced by the roofline. */
+    double expert_wps_16, expert_wps_8, expert_wps_4, expert_wps_2;
 } lf_device;
+
+/* The measured expert-kernel rate for a bit width (16, 8, 4, 2), or 0. */
+double lf_device_expert_wps(const lf_device *d, uint32_t bits);
 
 /* Loads a profile. Unknown keys, missing keys, non-numbers and out-of-range values
  * (negative, zero rates) are errors naming the file and line. Optional keys:
- * pagecache_*, dram_alloc_s, flash_alignment (default 4096), flash_smooth_p (default 0),
+ * pagecache_*, expert_wps_*, dram_alloc_s, flash_alignment (default 4096), flash_smooth_p (default 0),
  * name (default: the file's base name without .conf). */
 int lf_device_load(const char *path, lf_device *out, lf_err *err);
 /* Writes a profile atomically; `provenance` (may be NULL) is a comment block put at

@@ -28,6 +28,9 @@ typedef struct {
     uint32_t inflight;
     uint64_t stream_bytes;   /* bytes of non-FFN weights read from flash per token */
     uint64_t stream_chunk;   /* read size for them (default 1 MiB) */
+    uint64_t unit_bytes;     /* > 0: bytes of one unit as stored (quantised experts) */
+    double expert_wps;       /* > 0: experts cost their weights / this (a measured
+                              * kernel, lf_device_expert_wps) instead of the roofline */
 } lf_price;
 void lf_price_backend(lf_backend *b, lf_price *state, const lf_device *dev,
                       const lf_model *model, uint32_t dtype_bytes, uint32_t inflight);

@@ -47,7 +47,7 @@ static int check_cfg(const lf_replay_cfg *c, const lf_backend *b, lf_err *err)
                        t->n_tokens);
     if (t->n_tokens == 0)
         return lf_fail(err, LF_EINVAL, "replay: the trace holds no tokens");
-    if (c->dtype_bytes == 0)
+    if (c->dtype_bytes == 0 && c->layout->dtype_bytes != 0)
         return lf_fail(err, LF_EINVAL, "replay: dtype_bytes must be positive");
     return LF_OK;
 }
@@ -93,7 +93,8 @@ int lf_replay(const lf_replay_cfg *c, lf_backend *b, lf_token_row *rows, lf_err 
                                            : (c->capacity ? c->capacity : units);
     if (cap > units)
         cap = units;
-    uint64_t row_bytes = lf_model_unit_bytes(c->model, c->dtype_bytes);
+    uint64_t row_bytes = c->layout->dtype_bytes == 0 ? c->layout->vectors * c->layout->vector_bytes
+                                                     : lf_model_unit_bytes(c->model, c->dtype_bytes);
     int experts = c->model->kind == LF_UNITS_EXPERTS;
 
     workspace w;

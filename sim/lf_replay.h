@@ -81,7 +81,8 @@ typedef struct {
     const lf_model *model;
     uint32_t dtype_bytes;
     lf_policy *policy;
-    const lf_layout *layout;
+    const lf_layout *layout; /* a layout of dtype_bytes 0 (group-quantised experts) gives
+                              * the unit's bytes itself: vectors * vector_bytes */
     lf_reader_cfg reader;
     lf_predictor *predictor; /* NULL: the predictor is perfect (want = need) */
     lf_dram_strategy dram;

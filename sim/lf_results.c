@@ -160,6 +160,16 @@ static void csv_cell(FILE *f, const char *s)
     fputc('"', f);
 }
 
+/* A number: an integral value (byte counts, token counts) as an integer, however
+ * large (6039797760, not 6.03979776e+09); anything else with 9 significant digits. */
+static void num_cell(FILE *f, double x)
+{
+    if (x == floor(x) && fabs(x) < 9007199254740992.0)
+        fprintf(f, ",%.0f", x);
+    else
+        fprintf(f, ",%.9g", x);
+}
+
 #define SUMMARY_FIELDS(X)                                                                     \
     X(cold_total_ms) X(cold_io_ms) X(cold_mem_ms) X(cold_compute_ms) X(cold_bytes_read)       \
     X(mean_total_ms) X(median_total_ms) X(p99_total_ms) X(mean_io_ms) X(median_io_ms)         \
@@ -170,16 +180,6 @@ static void csv_cell(FILE *f, const char *s)
 #define TOTAL_FIELDS(X)                                                                       \
     X(bytes_read) X(reads) X(loads) X(evictions) X(hits) X(misses) X(false_pos) X(false_neg) \
     X(bytes_copied) X(copy_ops)
-
-/* A summary value: whole numbers (byte counts, cold-start sums) as integers, every
- * digit kept; the rest to 9 significant digits. */
-static void put_number(FILE *f, double v)
-{
-    if (v == floor(v) && fabs(v) < 9007199254740992.0)
-        fprintf(f, ",%.0f", v);
-    else
-        fprintf(f, ",%.9g", v);
-}
 
 void lf_results_summary_row(FILE *f, const char *mode, const lf_summary *s,
                             const lf_policy_counts *counts, const lf_kv *config, int with_header)
@@ -203,7 +203,7 @@ void lf_results_summary_row(FILE *f, const char *mode, const lf_summary *s,
         return;
     }
     fprintf(f, "%s,%u,%u,%u", mode, s->n_tokens, s->cold_tokens, s->steady_tokens);
-#define V(x) put_number(f, s->x);
+#define V(x) num_cell(f, s->x);
 #define VT(x) fprintf(f, ",%llu", (unsigned long long)s->x);
     SUMMARY_FIELDS(V)
     TOTAL_FIELDS(VT)

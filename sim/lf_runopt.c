@@ -116,25 +116,6 @@ const lf_runopt *lf_runopt_find(const char *name)
     return NULL;
 }
 
-/* A plain decimal integer (no sign, no suffix). */
-/* An integer; a count (counts != 0: tokens, threads, ranks) may carry a decimal
- * suffix (10k = 10000; lf_parse_count), a seed or an alignment may not. */
-static int parse_int(const char *s, uint64_t *out, int counts)
-{
-    while (*s == ' ')
-        s++;
-    char buf[64];
-    size_t n = strlen(s);
-    while (n && s[n - 1] == ' ')
-        n--;
-    if (n >= sizeof buf)
-        return -1;
-    memcpy(buf, s, n);
-    buf[n] = '\0';
-    if (!counts && (!n || buf[n - 1] < '0' || buf[n - 1] > '9'))
-        return -1;
-    return lf_parse_count(buf, out);
-}
 
 static int parse_double(const char *s, double *out)
 {
@@ -175,11 +156,12 @@ int lf_runopt_set(const lf_runopt *o, lf_run_config *c, const char *value, lf_er
     case LF_RUNOPT_U32:
     case LF_RUNOPT_U64:
     case LF_RUNOPT_POW2:
-        snprintf(range, sizeof range, "an integer in %llu..%llu%s", (unsigned long long)o->min,
-                 (unsigned long long)o->max,
-                 o->kind == LF_RUNOPT_POW2 ? ", a power of two"
-                 : o->kind == LF_RUNOPT_U32 ? " (10k = 10000)" : "");
-        if (parse_int(value, &u, o->kind == LF_RUNOPT_U32) || u < o->min || u > o->max ||
+        snprintf(range, sizeof range, "%s in %llu..%llu%s",
+                 o->kind == LF_RUNOPT_POW2 ? "bytes" : "an integer (10k = 10000)",
+                 (unsigned long long)o->min, (unsigned long long)o->max,
+                 o->kind == LF_RUNOPT_POW2 ? ", a power of two" : "");
+        if ((o->kind == LF_RUNOPT_POW2 ? lf_parse_size(value, &u) : lf_parse_count(value, &u)) ||
+            u < o->min || u > o->max ||
             (o->kind == LF_RUNOPT_POW2 && (u & (u - 1))))
             return bad(o, value, err, range);
         if (o->kind == LF_RUNOPT_U64)

@@ -202,7 +202,15 @@ static void replay(const lf_trace *t, const lf_model *m, lf_policy *pol, lf_layo
     lf_err err;
     lf_layout l;
     assert_int_equal(lf_layout_init(&l, kind, m, 2, align, 0, &err), LF_OK);
-    lf_replay_cfg cfg = {t, m, 2, pol, &l, rd, pred, dram, 0, 0, 1};
+    lf_replay_cfg cfg = {.trace = t,
+                         .model = m,
+                         .dtype_bytes = 2,
+                         .policy = pol,
+                         .layout = &l,
+                         .reader = rd,
+                         .predictor = pred,
+                         .dram = dram,
+                         .quiet = 1};
     int rc = lf_replay(&cfg, be, rows, &err);
     if (rc)
         fprintf(stderr, "replay: %s\n", err.msg);
@@ -603,7 +611,14 @@ static void test_policy_bug_reported(void **st)
     assert_int_equal(lf_layout_init(&l, LF_LAYOUT_BUNDLED, &m, 2, 16, 0, &err), LF_OK);
     rec_state rs = {0, 0, 0};
     lf_backend be = {&rs, rec_layer, NULL};
-    lf_replay_cfg cfg = {&t, &m, 2, pol, &l, {0, 0, 1}, NULL, LF_DRAM_PREALLOC, 0, 0, 1};
+    lf_replay_cfg cfg = {.trace = &t,
+                         .model = &m,
+                         .dtype_bytes = 2,
+                         .policy = pol,
+                         .layout = &l,
+                         .reader = {.inflight = 1},
+                         .dram = LF_DRAM_PREALLOC,
+                         .quiet = 1};
     lf_token_row rows[4];
     assert_int_equal(lf_replay(&cfg, &be, rows, &err), LF_EINVAL);
     assert_non_null(strstr(err.msg, "lazy"));
@@ -654,7 +669,13 @@ static void test_results_folder(void **st)
     assert_int_equal(lf_kv_set(&cfg, "policy", "window:k=4,capacity=9", 0, &err), LF_OK);
     assert_int_equal(lf_kv_set(&cfg, "layout", "bundled", 0, &err), LF_OK);
     const char *dir = lf_test_path("run1");
-    lf_results r = {"sim", &cfg, rows, 4, 1, 42, trace, NULL, NULL, NULL};
+    lf_results r = {.mode = "sim",
+                    .config = &cfg,
+                    .rows = rows,
+                    .n_rows = 4,
+                    .cold_tokens = 1,
+                    .seed = 42,
+                    .trace_path = trace};
     assert_false(lf_results_done(dir));
     assert_int_equal(lf_results_write(dir, &r, &err), LF_OK);
     assert_true(lf_results_done(dir));
@@ -754,6 +775,9 @@ static void test_runopt_table(void **st)
     assert_int_equal(lf_runopt_set(lf_runopt_find("dram_fraction"), &c, "1", &err), LF_OK);
     assert_true(c.dram_fraction == 1.0);
     assert_int_equal(lf_runopt_set(lf_runopt_find("dram-fraction"), &c, "0", &err), LF_EINVAL);
+    /* counts take decimal suffixes, sizes binary ones */
+    assert_int_equal(lf_runopt_set(lf_runopt_find("tokens"), &c, "10k", &err), LF_OK);
+    assert_int_equal(c.n_tokens, 10000);
     assert_int_equal(lf_runopt_set(lf_runopt_find("max-read"), &c, "64k", &err), LF_OK);
     assert_int_equal(c.max_read, 65536);
     assert_int_equal(lf_runopt_set(lf_runopt_find("layout"), &c, "split", &err), LF_OK);

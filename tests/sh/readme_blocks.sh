@@ -9,6 +9,8 @@
 #   policies, 8 threads) replay 8 tokens; validate measures once (--repeat 1).
 # The blocks that need llama2.c's stories260K.bin and tok512.bin run when they are in
 # $LLMFLASH_SHARED_DATA (default ../shared/data) and are skipped, with a line, when not.
+# The expert-model block (weights files of hundreds of MB, minutes of measured runs)
+# runs only with LLMFLASH_README_SLOW=1 (then with 8 tokens per run).
 # Usage: tests/sh/readme_blocks.sh BIN WORK [README]. Prints "readme blocks ok: N run,
 # M skipped", or the failing block and exits 1.
 set -u
@@ -25,6 +27,7 @@ sed -i 's/^dram-fraction = .*/dram-fraction = 0.5 | 0.8/' "$work/experiments/fig
 printf '\ntokens = 8\n' >> "$work/experiments/fig7.conf"
 sed -i 's/^threads .*/threads = 8/; s/^policy .*/policy = window:k=4 | lru/' "$work/experiments/validate.conf"
 printf '\ntokens = 8\n' >> "$work/experiments/validate.conf"
+[ -f "$work/experiments/moe_validate.conf" ] && printf '\ntokens = 8\n' >> "$work/experiments/moe_validate.conf"
 shared=${LLMFLASH_SHARED_DATA:-$repo/../shared/data}
 have_llama=0
 if [ -s "$shared/stories260K.bin" ] && [ -s "$shared/tok512.bin" ]; then
@@ -44,6 +47,10 @@ for b in "$work"/block*.sh; do
     echo "readme blocks: skipped $(basename "$b") (no stories260K.bin in $shared)"
     skipped=$((skipped + 1)); continue
   fi
+  if grep -q 'moe_validate.conf' "$b" && [ "${LLMFLASH_README_SLOW:-0}" != 1 ]; then
+    echo "readme blocks: skipped $(basename "$b") (expert weights files; LLMFLASH_README_SLOW=1 runs it)"
+    skipped=$((skipped + 1)); continue
+  fi
   run=$((run + 1))
   echo "echo \"== $(basename "$b") \$(date +%s)\"" >> "$script"
   sed -e '/^make\( \|$\)/d' \
@@ -53,6 +60,8 @@ for b in "$work"/block*.sh; do
       -e 's/--tokens 1000/--tokens 24/g; s/--tokens 2000/--tokens 24/g; s/--tokens 64/--tokens 8/g' \
       -e 's/--steps [0-9]*/--steps 8/g' \
       -e 's|--grid experiments/validate.conf|--grid experiments/validate.conf --repeat 1|' \
+      -e 's|--grid experiments/moe_validate.conf|--grid experiments/moe_validate.conf --repeat 1|' \
+      -e 's|--threads 4 --out results/moe-run|--threads 4 --tokens 8 --out results/moe-run|' \
       -e 's/--size 1g/--size 64m --seconds 0.02 --chunks 4k,16k,64k --threads 1,4/g' \
       -e 's/--chunks 4k,16k,64k,256k,1m --threads 1,8,32//g' \
       "$b" >> "$script"
