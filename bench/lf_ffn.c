@@ -216,6 +216,16 @@ void lf_ffn_sparse(const lf_ffn_shape *s, const void *rows, const float *bias, u
         unit(k, s, r, bias ? bias[i] : 0.0f, x, y);
 }
 
+void lf_ffn_matvec(lf_dtype dt, const void *w, uint32_t n_rows, uint32_t cols, const float *x,
+                   float *y)
+{
+    const kernels *k = pick();
+    size_t stride = (size_t)cols * lf_dtype_bytes(dt);
+    const unsigned char *r = w;
+    for (uint32_t i = 0; i < n_rows; i++, r += stride)
+        y[i] = dot(k, dt, x, r, cols);
+}
+
 double lf_ffn_flops(const lf_ffn_shape *s, uint64_t n_rows)
 {
     /* one multiply-add (2 flops) per element of each vector */

@@ -45,6 +45,12 @@ void lf_ffn_shape_packed(lf_ffn_shape *s, const lf_model *m, lf_dtype dt);
 void lf_ffn_sparse(const lf_ffn_shape *s, const void *rows, const float *bias, uint32_t n_rows,
                    const float *x, float *y);
 
+/* Dense matrix-vector product with the same dot kernel: y[r] = w_r . x for rows
+ * r in [0, n_rows), each row `cols` values of dtype dt, rows packed (the resident
+ * attention projections and the output head of a whole token). */
+void lf_ffn_matvec(lf_dtype dt, const void *w, uint32_t n_rows, uint32_t cols, const float *x,
+                   float *y);
+
 /* Floating-point operations of n_rows rows (a multiply-add counts 2) and bytes of
  * weights they stream. */
 double lf_ffn_flops(const lf_ffn_shape *s, uint64_t n_rows);

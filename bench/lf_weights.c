@@ -260,6 +260,13 @@ uint64_t lf_weights_friends_bytes(const lf_weights_header *h)
 /* The model shape a header describes (n_layers = the file's layers). */
 void lf_weights_header_model(const lf_weights_header *h, lf_model *m)
 {
+    /* the head layout and vocabulary come from the shape of that name (when known and of
+     * the same FFN shape); else one head of d_model, no vocabulary */
+    if (lf_model_lookup(h->model, m, NULL) == LF_OK && m->d_model == h->d_model &&
+        m->d_ff == h->d_ff && m->kind == h->kind) {
+        m->n_layers = h->n_layers;
+        return;
+    }
     memset(m, 0, sizeof *m);
     snprintf(m->name, sizeof m->name, "%s", h->model);
     m->kind = h->kind;
@@ -269,7 +276,6 @@ void lf_weights_header_model(const lf_weights_header *h, lf_model *m)
     m->d_ff = h->d_ff;
     m->n_experts = h->n_experts;
     m->top_k = h->top_k;
-    m->kv_dim = h->d_model;
 }
 
 /* ---------------------------------------------------------------- reading */

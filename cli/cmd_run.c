@@ -34,8 +34,11 @@ static void help(void)
         "real input vector. I/O, memory-management and compute time are measured per token\n"
         "and written as DIR/{config.conf,meta.json,tokens.csv,summary.csv,done}, the layout\n"
         "of `llmflash sim` (columns: sim/README.md). Prints the max RSS against the DRAM\n"
-        "managers' size plus the stated fixed overhead. FFN only: the resident part\n"
-        "(attention, embeddings) is neither held nor computed.\n\n"
+        "managers' size plus the stated fixed overhead. At scope token (default) the\n"
+        "resident part is held and computed too: per layer the attention block from\n"
+        "DRAM-resident weights of the model's head layout over a KV cache of the tokens so\n"
+        "far, the norms, then the embedding row and the output head (the weights are\n"
+        "generated in memory from the seed: bench/README.md, \"Whole token\").\n\n"
         "Expert files (weights make --model MOE --dtype fp16|int8|q4|q2) run the expert\n"
         "executor: per token and layer the routed experts come from the application cache\n"
         "(DRAM manager), the OS page cache or flash, as the policy says (default\n"
@@ -172,7 +175,7 @@ int cmd_run(int argc, char **argv)
     if (!rc) {
         const lf_exec_stats *s = &m.stats;
         uint64_t ffn_budget = res.budget.capacity * (uint64_t)res.model.n_layers * res.budget.row_bytes;
-        uint64_t overhead = base_rss + s->fixed_bytes;
+        uint64_t overhead = base_rss + s->fixed_bytes + s->resident_bytes;
         /* this process's memory, beside what every measured run says (lf_measure_run) */
         add(&res.extra, "max_rss_bytes", "%" PRIu64, max_rss);
         add(&res.extra, "fixed_overhead_bytes", "%" PRIu64, overhead);

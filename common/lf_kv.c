@@ -290,9 +290,9 @@ int lf_kv_check_known(const lf_kv *kv, const char *const *valid, lf_err *err)
     return LF_OK;
 }
 
-/* "12", "12k", ... with k, m, g, t = 1024^n (binary; an "i" or "B" after the letter is
- * allowed: 4KiB, 4kB) or 1000^n (decimal: counts). */
-static int parse_scaled(const char *s, uint64_t *out, int binary)
+/* digits, then an optional k/m/g(/t) suffix worth `unit` to its power; sizes also take
+ * an "i", "B" or "iB" after it. */
+static int parse_scaled(const char *s, uint64_t unit, int size, uint64_t *out)
 {
     if (!s || !isdigit((unsigned char)*s))
         return -1;
@@ -303,11 +303,15 @@ static int parse_scaled(const char *s, uint64_t *out, int binary)
         return -1;
     const char *letters = "kmgt", *l = *end ? strchr(letters, tolower((unsigned char)*end)) : NULL;
     uint64_t mult = 1;
-    if (l) {
-        for (const char *p = letters; p <= l; p++)
-            mult *= binary ? 1024u : 1000u;
+    const char *suffixes = size ? "kmgt" : "kmg";
+    const char *at = *end ? strchr(suffixes, tolower((unsigned char)*end)) : NULL;
+    if (*end && !at)
+        return -1;
+    if (at) {
+        for (const char *p = suffixes; p <= at; p++)
+            mult *= unit;
         end++;
-        if (binary && (*end == 'i' || *end == 'B'))
+        if (size && (*end == 'i' || *end == 'B'))
             end += (*end == 'i' && end[1] == 'B') ? 2 : 1;
     }
     if (*end || v > UINT64_MAX / mult)
@@ -318,12 +322,12 @@ static int parse_scaled(const char *s, uint64_t *out, int binary)
 
 int lf_parse_size(const char *s, uint64_t *out)
 {
-    return parse_scaled(s, out, 1);
+    return parse_scaled(s, 1024, 1, out);
 }
 
 int lf_parse_count(const char *s, uint64_t *out)
 {
-    return parse_scaled(s, out, 0);
+    return parse_scaled(s, 1000, 0, out);
 }
 
 int lf_parse_size_list(const char *s, uint64_t **out, size_t *n, lf_err *err)

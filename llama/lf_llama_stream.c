@@ -271,7 +271,8 @@ int lf_llama_stream(lf_llama *m, const int32_t *prompt, uint32_t n_prompt,
                       .inflight = o->inflight ? o->inflight : 4,
                       .dram = LF_DRAM_PREALLOC,
                       .n_layers = t.n_layers,
-                      .seed = 0};
+                      .seed = 0,
+                      .scope = LF_SCOPE_FFN};
     if ((rc = lf_exec_create(&ec, &e, err)))
         goto done;
     stream_ctx c = {&m2, e, {0}, &t, logits, n_prompt, r, 0.0};

@@ -103,6 +103,7 @@ static int fill_config(const lf_run_config *c, const lf_device *dev, const lf_ru
     rc |= kvf(kv, err, "dtype_bytes", "%u", r->dtype_bytes);
     rc |= kvf(kv, err, "device", "%s", c->device_path ? c->device_path : "");
     rc |= kvf(kv, err, "device_name", "%s", dev->name);
+    rc |= kvf(kv, err, "scope", "%s", lf_scope_name(c->scope));
     rc |= kvf(kv, err, "policy", "%s", c->policy);
     rc |= kvf(kv, err, "layout", "%s", lf_layout_kind_name(r->layout.kind));
     rc |= kvf(kv, err, "alignment_bytes", "%u", r->layout.alignment);
@@ -233,6 +234,7 @@ int lf_run(const lf_run_config *c, const lf_trace *trace, const lf_trace *profil
         lf_price sb;
         lf_price_backend(&be, &sb, dev, &r->model, r->dtype_bytes, c->threads);
         sb.stream_bytes = c->stream_bytes;
+        sb.scope = c->scope;
         rc = lf_replay(&rc_cfg, c->backend ? c->backend : &be, r->rows, err);
         if (rc == LF_OK)
             lf_policy_counts_get(pol, &r->counts);

@@ -54,6 +54,10 @@ static const lf_runopt table[] = {
      "largest coalesced read (default 1m; 0 = never\ncoalesce)", NULL},
     {"dram-strategy", 0, "S", LF_RUNOPT_STRATEGY, F(dram), 0, 0, SIM | RUN | GRID,
      "prealloc (the paper's manager) or realloc\n(default prealloc)", NULL},
+    {"scope", 0, "S", LF_RUNOPT_SCOPE, F(scope), 0, 0, SIM | RUN | GRID,
+     "what a token is: token (default: attention over a\nKV cache, norms, FFN, embedding, output head)\n"
+     "or ffn (the FFN stream only); in config.conf",
+     NULL},
     {"tokens", 'n', "N", LF_RUNOPT_U32, F(n_tokens), 1, UINT32_MAX, SIM | RUN | GRID,
      "replay the first N tokens (default all)", NULL},
     {"seed", 0, "S", LF_RUNOPT_U64, F(seed), 0, UINT64_MAX, SIM | RUN | GRID,
@@ -198,6 +202,10 @@ int lf_runopt_set(const lf_runopt *o, lf_run_config *c, const char *value, lf_er
             *(lf_dram_strategy *)field = LF_DRAM_REALLOC;
         else
             return bad(o, value, err, "prealloc or realloc");
+        return LF_OK;
+    case LF_RUNOPT_SCOPE:
+        if (lf_scope_parse(value, (lf_scope *)field, NULL))
+            return bad(o, value, err, "token (the whole token) or ffn (the FFN stream only)");
         return LF_OK;
     case LF_RUNOPT_FLAG:
         break;

@@ -112,5 +112,4 @@ void lf_test_moe_model(lf_model *m, uint32_t layers, uint32_t d_model, uint32_t 
     m->n_experts = experts;
     m->top_k = top_k;
     m->vocab = 256;
-    m->kv_dim = d_model;
 }
