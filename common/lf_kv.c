@@ -301,7 +301,6 @@ static int parse_scaled(const char *s, uint64_t unit, int size, uint64_t *out)
     unsigned long long v = strtoull(s, &end, 10);
     if (errno)
         return -1;
-    const char *letters = "kmgt", *l = *end ? strchr(letters, tolower((unsigned char)*end)) : NULL;
     uint64_t mult = 1;
     const char *suffixes = size ? "kmgt" : "kmg";
     const char *at = *end ? strchr(suffixes, tolower((unsigned char)*end)) : NULL;
