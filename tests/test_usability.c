@@ -262,7 +262,7 @@ static void test_one_layer_trace(void **st)
     assert_int_equal(t.n_layers, 1);
     assert_int_equal(t.first_layer, 3);
     assert_string_equal(t.model, "qwen1.5-moe-a2.7b");
-    rc = lf_test_run(&o, &e, "sim --trace %s --device m3max --policy lru --out %s", h5,
+    rc = lf_test_run(&o, &e, "sim --trace %s --device m3max --policy lru --dram-fraction 0.9 --out %s", h5,
                      lf_test_path("layer3_run"));
     if (rc)
         fail_msg("%s", e);
