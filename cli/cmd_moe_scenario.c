@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "lf_cli.h"
+#include "lf_cli_device.h"
 #include "lf_weights.h"
 #include "lf_cli_num.h"
 #include "lf_device.h"
@@ -78,7 +79,7 @@ static void help(void)
         "16/32/64/128 experts; --params P.conf takes them from `llmflash trace fit` of a real\n"
         "routing log instead. Either way the trace's LRU hit rates are printed as a check.\n\n"
         "options:\n"
-        "  --device FILE          device profile (default costmodel/devices/m3max.conf)\n"
+        "  --device NAME|FILE     device profile, a name or a .conf (default m3max)\n"
         "  --bits 4|2             expert precision: 7077888 or 3932160 bytes per expert\n"
         "  --cache-per-layer N    OS page cache, experts per layer (default: the DRAM left\n"
         "                         after the engine and the OS, split over the 60 layers)\n"
@@ -227,11 +228,12 @@ static int routing_params(const opts_t *o, const lf_model *m, double *zipf, doub
 
 static int load_row(row *r, const opts_t *o, const lf_model *m, const lf_trace *t, lf_err *err)
 {
-    int rc = lf_device_load(r->d.device, &r->dev, err);
-    if (rc) {
-        lf_err_prefix(err, "give --device PATH (profiles are in costmodel/devices/)");
+    char path[4096];
+    int rc = lf_cli_device_find(r->d.device, path, sizeof path, err);
+    if (!rc)
+        rc = lf_device_load(path, &r->dev, err);
+    if (rc)
         return rc;
-    }
     r->expert_bytes = expert_bytes(m, r->d.bits);
     double free_b = (r->d.ram_gib - ENGINE_GIB - r->d.os_gib) * GIB;
     r->app = r->d.app_entries > 0 ? (uint32_t)(r->d.app_entries / m->n_layers) : 0;
@@ -432,7 +434,7 @@ static int scenario(const opts_t *o)
         lf_trace_free(&t);
         return lf_cli_error(CMD, &err);
     }
-    const char *m3 = "costmodel/devices/m3max.conf", *ip = "costmodel/devices/iphone17pro.conf";
+    const char *m3 = "m3max", *ip = "iphone17pro";
     row_def defs[] = {
         {"M3 Max 4-bit trust-OS", m3, 48, 6, 4, -1, 1, 0, 0, 4.36, "Flash-MoE 4-bit", 1},
         {"M3 Max 2-bit trust-OS", m3, 48, 6, 2, -1, 1, 0, 0, 5.74, "Flash-MoE 2-bit", 1},
@@ -593,7 +595,7 @@ int cmd_moe_scenario(int argc, char **argv)
         case 'o': o.csv = optarg; break;
         case 'H': curve = optarg; break;
         case 'z': sizes = optarg; break;
-        case 'h': help(); return LF_EXIT_OK;
+        case 'h': help(); printf("\n"); lf_cli_device_help(stdout); return LF_EXIT_OK;
         default: return lf_cli_bad_option(CMD, argc, argv);
         }
     }
