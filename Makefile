@@ -30,9 +30,13 @@ figures:
 install:
 	@scripts/deps.sh build
 	@$(SUB) all
-	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/llmflash/devices
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/llmflash/devices \
+	  $(DESTDIR)$(PREFIX)/share/llmflash/experiments $(DESTDIR)$(PREFIX)/share/llmflash/plots
 	install -m 755 build/llmflash $(DESTDIR)$(PREFIX)/bin/llmflash
 	install -m 644 costmodel/devices/*.conf $(DESTDIR)$(PREFIX)/share/llmflash/devices/
+	install -m 644 experiments/*.conf experiments/README.md $(DESTDIR)$(PREFIX)/share/llmflash/experiments/
+	install -m 644 plots/*.gp plots/README.md $(DESTDIR)$(PREFIX)/share/llmflash/plots/
+	install -m 755 plots/*.sh $(DESTDIR)$(PREFIX)/share/llmflash/plots/
 check-valgrind:
 	@scripts/deps.sh test
 	@$(SUB) check-valgrind

@@ -78,7 +78,7 @@ throughput() {
     "$BIN" run --trace "$DIR/$m.h5" --weights "$DIR/$m-bundled.w" --policy window:k=4 \
       --threads 32 --dram-fraction 0.5 --tokens "$tok" --scope ffn --out "$DIR/tp$i" >"$DIR/tp$i.txt" 2>&1 \
       || { cat "$DIR/tp$i.txt"; return 1; }
-    sed -n 's/.*"read_gbps":"\([0-9.e+-]*\)".*/\1/p' "$DIR/tp$i/meta.json" >>"$DIR/exec.gb"
+    sed -n 's/.*"read_gb_per_s":"\([0-9.e+-]*\)".*/\1/p' "$DIR/tp$i/meta.json" >>"$DIR/exec.gb"
   done
   grep '^memory' "$DIR/tp1.txt"
   pm=$(median <"$DIR/probe.mb"); eg=$(median <"$DIR/exec.gb")

@@ -1,4 +1,4 @@
-/* lf_io: I/O engines behind one interface (DESIGN.md section 4, after fio's ioengine_ops):
+/* lf_io: I/O engines behind one interface (docs/DESIGN.md section 4, after fio's ioengine_ops):
  * psync (a thread pool of pread), io_uring (liburing), buffered (page cache) and null
  * (no device, for tests on any file system). Used by the probe and the executor.
  * An engine owns its threads/rings and file descriptor; lf_io_close releases them.

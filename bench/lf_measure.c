@@ -56,7 +56,7 @@ static int add_extras(const lf_measure *m, const lf_weights *w, lf_run_result *r
     if (!rc)
         rc = extra(kv, err, "staged_reads", "%" PRIu64, s->staged_reads);
     if (!rc)
-        rc = extra(kv, err, "read_gbps", "%.6g", s->io_s > 0 ? s->bytes_read / s->io_s / 1e9 : 0);
+        rc = extra(kv, err, "read_gb_per_s", "%.6g", s->io_s > 0 ? s->bytes_read / s->io_s / 1e9 : 0);
     if (!rc)
         rc = extra(kv, err, "output_checksum", "%.9g", s->checksum);
     if (!rc)

@@ -19,7 +19,7 @@ typedef struct {
  * the weights file here, its mode to "run" and data_path to the weights file). dev:
  * recorded in the configuration only (NULL: "measured"). out->extra gets what every
  * measured run folder's meta.json says: engine, weights, weights_seed, ffn_kernel,
- * dram_manager_bytes, ffn_budget_bytes, direct_reads, staged_reads, read_gbps,
+ * dram_manager_bytes, ffn_budget_bytes, direct_reads, staged_reads, read_gb_per_s,
  * output_checksum. Write the folder with lf_run_write(dir, c-with-mode "run", out). */
 int lf_measure_run(const lf_run_config *c, const lf_trace *trace, const lf_trace *profile,
                    const lf_weights *w, const lf_device *dev, lf_measure *m, lf_run_result *out,

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "lf_cli.h"
+#include "lf_cli_device.h"
 #include "lf_cli_num.h"
 #include "lf_device.h"
 #include "lf_fit.h"
@@ -142,6 +143,15 @@ int cmd_fit(int argc, char **argv)
          lf_fail(&err, LF_EINVAL, "-o and --curves name the same file %s", out)))
         return lf_cli_error("fit", &err);
     lf_device base;
+    char base_found[4096], prof_found[4096];
+    if (base_path && lf_cli_device_resolve("fit", base_path, base_found, sizeof base_found))
+        return LF_EXIT_FAIL;
+    if (profile && lf_cli_device_resolve("fit", profile, prof_found, sizeof prof_found))
+        return LF_EXIT_FAIL;
+    if (base_path)
+        base_path = base_found;
+    if (profile)
+        profile = prof_found;
     if (base_path) {
         if (lf_device_load(base_path, &base, &err) != LF_OK)
             return lf_cli_error("fit", &err);

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "lf_cli.h"
+#include "lf_cli_device.h"
 #include "lf_cli_num.h"
 #include "lf_fs.h"
 #include "lf_moesim.h"
@@ -39,7 +40,7 @@ static void help(void)
         "16/32/64/128 experts; --params P.conf takes them from `llmflash trace fit` of a real\n"
         "routing log instead. Either way the trace's LRU hit rates are printed as a check.\n\n"
         "options:\n"
-        "  --device FILE          device profile (default costmodel/devices/m3max.conf)\n"
+        "  --device NAME|FILE     device profile, a name or a .conf (default m3max)\n"
         "  --bits 4|2             expert precision: 7077888 or 3932160 bytes per expert\n"
         "  --cache-per-layer N    OS page cache, experts per layer (default: the DRAM left\n"
         "                         after the engine and the OS, split over the 60 layers)\n"
@@ -380,7 +381,8 @@ int cmd_moe_scenario(int argc, char **argv)
         {"hit-curve", required_argument, 0, 'H'}, {"sizes", required_argument, 0, 'z'},
         {"help", no_argument, 0, 'h'},            {0, 0, 0, 0}};
     lf_scenario_opts o = {.cache = -1, .app = -1, .tokens = 1500, .warmup = 300, .threads = 4,
-                          .split = 1, .acc = 0.53, .os_gib = -1, .seed = 1};
+                          .split = 1, .acc = 0.53, .os_gib = -1, .seed = 1,
+                          .find_device = lf_cli_device_find};
     const char *curve = NULL, *sizes = "4,8,12,16,24,32,48", *csv = NULL;
     double v;
     int c;
@@ -445,7 +447,7 @@ int cmd_moe_scenario(int argc, char **argv)
         case 'o': csv = optarg; break;
         case 'H': curve = optarg; break;
         case 'z': sizes = optarg; break;
-        case 'h': help(); return LF_EXIT_OK;
+        case 'h': help(); printf("\n"); lf_cli_device_help(stdout); return LF_EXIT_OK;
         default: return lf_cli_bad_option(CMD, argc, argv);
         }
     }

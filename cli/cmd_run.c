@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "lf_cli.h"
+#include "lf_cli_device.h"
 #include "lf_cli_moe.h"
 #include "lf_ffn.h"
 #include "lf_kv.h"
@@ -121,7 +122,7 @@ int cmd_run(int argc, char **argv)
         case 'o': out = optarg; break;
         case 'e': m.engine = optarg; break;
         case O_QUIET: quiet = 1; break;
-        case 'h': help(); return LF_EXIT_OK;
+        case 'h': help(); printf("\n"); lf_cli_device_help(stdout); return LF_EXIT_OK;
         default: return lf_cli_bad_option(CMD, argc, argv);
         }
     }
@@ -132,6 +133,13 @@ int cmd_run(int argc, char **argv)
     if (!c.trace_path || !weights || !out)
         return lf_cli_usage(CMD, "--trace, --weights and --out are required");
     const char *trace_path = c.trace_path, *dev_path = c.device_path;
+    char dev_found[4096];
+    if (dev_path) {
+        if (lf_cli_device_resolve(CMD, dev_path, dev_found, sizeof dev_found))
+            return LF_EXIT_FAIL;
+        dev_path = dev_found;
+        c.device_path = dev_found; /* config.conf records where it was found */
+    }
     lf_err err;
     lf_weights w;
     lf_trace t, prof;
@@ -183,8 +191,8 @@ int cmd_run(int argc, char **argv)
             printf("steady state per token: %.3f ms (io %.3f, mem %.3f, compute %.3f); cold "
                    "start %.3f ms\n", S->mean_total_ms, S->mean_io_ms, S->mean_mem_ms,
                    S->mean_compute_ms, S->cold_total_ms);
-            printf("flash: %" PRIu64 " reads, %.1f MB, %.3f GB/s while reading (%" PRIu64
-                   " direct into rows, %" PRIu64 " staged)\n", s->reads, s->bytes_read / 1e6,
+            printf("flash: %" PRIu64 " reads, %.1f MiB, %.3f GB/s while reading (%" PRIu64
+                   " direct into rows, %" PRIu64 " staged)\n", s->reads, s->bytes_read / 1048576.0,
                    s->io_s > 0 ? s->bytes_read / s->io_s / 1e9 : 0, s->direct_reads,
                    s->staged_reads);
             int within = max_rss <= m.cap_bytes + overhead + (32u << 20);

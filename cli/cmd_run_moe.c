@@ -81,7 +81,7 @@ int cmd_run_moe(const lf_run_config *c, int policy_given, const lf_trace *t, con
         add(&extra, "resident_compute_s", "%.6f", s->attn_s);
         add(&extra, "resident_held_bytes", "%" PRIu64, s->resident_bytes);
         add(&extra, "instrument_s", "%.6f", s->pcache_s);
-        add(&extra, "read_gbps", "%.6g", s->io_s > 0 ? s->bytes_read / s->io_s / 1e9 : 0);
+        add(&extra, "read_gb_per_s", "%.6g", s->io_s > 0 ? s->bytes_read / s->io_s / 1e9 : 0);
         add(&extra, "output_checksum", "%.9g", s->checksum);
         lf_results res = {"run", &cfg, rows, n_tok, c->cold_tokens, c->seed, c->trace_path,
                           w->path, &extra, &m.counts};

@@ -9,6 +9,7 @@
 
 #include "lf_ablation.h"
 #include "lf_cli.h"
+#include "lf_cli_device.h"
 #include "lf_cli_num.h"
 #include "lf_fs.h"
 #include "lf_policy.h"
@@ -48,8 +49,9 @@ static void usage(FILE *f)
 "\n"
 "example:\n"
 "  llmflash trace synth --model opt-6.7b --tokens 1000 -o opt.h5\n"
-"  llmflash sim --trace opt.h5 --device costmodel/devices/m1max.conf \\\n"
-"      --policy window:k=4 --layout bundled --dram-fraction 0.5 --out results/sim/w4\n");
+"  llmflash sim --trace opt.h5 --device m1max \\\n"
+"      --policy window:k=4 --layout bundled --dram-fraction 0.5 --out results/sim/w4\n\n");
+    lf_cli_device_help(f);
 }
 
 typedef struct {
@@ -146,11 +148,12 @@ static void print_summary(const lf_run_config *c, const lf_run_result *r, const 
            (unsigned long long)r->layout.record_bytes, r->layout.alignment,
            (unsigned long long)c->max_gap, (unsigned long long)c->max_read, c->threads,
            c->dram == LF_DRAM_REALLOC ? "realloc" : "prealloc");
-    printf("DRAM budget %.3f GB (%.3f of %.3f GB): resident %.3f GB (embeddings %.3f, attention "
-           "%.3f, predictor %.3f), FFN cache %llu units/layer\n",
-           b->budget_bytes / 1e9, (double)b->budget_bytes / b->model_bytes, b->model_bytes / 1e9,
-           b->resident_bytes / 1e9, b->embedding_bytes / 1e9, b->attention_bytes / 1e9,
-           b->predictor_bytes / 1e9, (unsigned long long)b->capacity);
+    const double gib = 1073741824.0; /* --dram-bytes 6g is 6 GiB: sizes print in GiB */
+    printf("DRAM budget %.3f GiB (%.3f of %.3f GiB): resident %.3f GiB (embeddings %.3f, "
+           "attention %.3f, predictor %.3f), FFN cache %llu units/layer\n",
+           b->budget_bytes / gib, (double)b->budget_bytes / b->model_bytes, b->model_bytes / gib,
+           b->resident_bytes / gib, b->embedding_bytes / gib, b->attention_bytes / gib,
+           b->predictor_bytes / gib, (unsigned long long)b->capacity);
     printf("predictor: %s", lf_kv_get(&r->config, "predictor"));
     if (c->fn_rate > 0 || c->fp_rate > 0)
         printf(" (false negatives %g, false positives %g)", c->fn_rate, c->fp_rate);
@@ -165,16 +168,16 @@ static void print_summary(const lf_run_config *c, const lf_run_result *r, const 
            s->median_io_ms, s->p99_io_ms);
     printf("%-26s %16.3f   %10.3f\n", "  memory ms", s->cold_mem_ms, s->mean_mem_ms);
     printf("%-26s %16.3f   %10.3f\n", "  compute ms", s->cold_compute_ms, s->mean_compute_ms);
-    printf("%-26s %16.3f   %10.3f\n", "flash->DRAM MB/token", s->cold_bytes_read / 1e6,
-           s->mean_bytes_read / 1e6);
+    printf("%-26s %16.3f   %10.3f\n", "flash->DRAM MiB/token", s->cold_bytes_read / 1048576.0,
+           s->mean_bytes_read / 1048576.0);
     printf("%-26s %16s   %10.1f   (mean read %.1f KiB, %.2f GB/s effective)\n", "reads/token", "",
-           s->mean_reads, s->mean_read_bytes / 1024, s->flash_gbps);
+           s->mean_reads, s->mean_read_bytes / 1024, s->flash_gb_per_s);
     printf("%-26s %16s   %10.1f / %.1f   (hit rate %.3f)\n", "loads / evictions per token", "",
            s->mean_loads, s->mean_evictions, s->hit_rate);
-    printf("%-26s %16s   %10.3f   (%.1f copy ops)\n", "DRAM copies MB/token", "",
-           s->mean_bytes_copied / 1e6, s->mean_copy_ops);
-    printf("%-26s %16s   %10.3f   (max %.3f)\n", "FFN cache GB", "", s->mean_resident_bytes / 1e9,
-           s->max_resident_bytes / 1e9);
+    printf("%-26s %16s   %10.3f   (%.1f copy ops)\n", "DRAM copies MiB/token", "",
+           s->mean_bytes_copied / 1048576.0, s->mean_copy_ops);
+    printf("%-26s %16s   %10.3f   (max %.3f)\n", "FFN cache GiB", "",
+           s->mean_resident_bytes / gib, s->max_resident_bytes / gib);
     if (c->fn_rate > 0 || c->fp_rate > 0 || c->recorded_predictor)
         printf("%-26s %16s   %10.1f / %.1f\n", "false pos / neg per token", "", s->mean_false_pos,
                s->mean_false_neg);
@@ -184,7 +187,7 @@ static void print_summary(const lf_run_config *c, const lf_run_result *r, const 
         printf("\nresults: %s\n", out);
 }
 
-static int load_inputs(const options *o, lf_trace *trace, lf_trace *profile, int *has_profile,
+static int load_inputs(options *o, lf_trace *trace, lf_trace *profile, int *has_profile,
                        lf_device *dev)
 {
     lf_err err;
@@ -193,6 +196,10 @@ static int load_inputs(const options *o, lf_trace *trace, lf_trace *profile, int
         return lf_cli_usage(CMD, "--trace is required");
     if (!o->c.device_path)
         return lf_cli_usage(CMD, "--device is required (e.g. costmodel/devices/m1max.conf)");
+    static char dev_path[4096];
+    if (lf_cli_device_resolve(CMD, o->c.device_path, dev_path, sizeof dev_path))
+        return LF_EXIT_FAIL;
+    o->c.device_path = dev_path; /* config.conf records where it was found */
     if (lf_device_load(o->c.device_path, dev, &err))
         return lf_cli_error(CMD, &err);
     /* Read only the tokens replayed (and, without --profile, the friends profile's). */
@@ -354,7 +361,7 @@ int cmd_sim(int argc, char **argv)
         return lf_cli_usage(CMD, "--recorded-predictor and --fn-rate/--fp-rate do not go together");
     lf_trace trace, profile;
     lf_device dev;
-    int has_profile;
+    int has_profile = 0;
     if ((rc = load_inputs(&o, &trace, &profile, &has_profile, &dev)))
         return rc;
     const lf_trace *prof = has_profile ? &profile : NULL;

@@ -2,6 +2,7 @@
  * as a jobs file / Slurm array for a cluster, and combines the results into one CSV. */
 #include <getopt.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,14 +10,16 @@
 
 #include "lf_cli.h"
 #include "lf_cli_num.h"
+#include "lf_cli_sweep_check.h"
 #include "lf_fs.h"
 #include "lf_sweep.h"
 #include "lf_sweep_combine.h"
+#include "lf_sweep_emit.h"
 #include "lf_sweep_exec.h"
 
 static const char *CMD = "sweep";
 
-static void help(void)
+static void help(const char *exe)
 {
     printf(
         "usage: llmflash sweep SWEEP.conf --out DIR [--jobs N] [--dry-run]\n"
@@ -40,6 +43,15 @@ static void help(void)
         "      --emit-jobs FILE   write one command per run for GNU parallel; run nothing\n"
         "      --emit-slurm FILE  write a Slurm array script (and DIR/jobs.txt unless\n"
         "                         --emit-jobs names the jobs file); run nothing\n"
+        "      --exe PATH         the llmflash binary the jobs run (default: this one,\n"
+        "                         %s)\n"
+        "      --sbatch KEY=VALUE an #SBATCH line of the script (repeat): time=02:00:00,\n"
+        "                         mem=8G, cpus-per-task=4, partition=P, account=A, ...\n"
+        "      --runs-per-task N  runs one array task does in turn (default: the fewest\n"
+        "                         that keep the array under 1000 tasks)\n"
+        "      --max-running N    array tasks at once (--array=0-T%%N)\n"
+        "      --slurm-combine    `sh FILE` submits the array and a combine job chained\n"
+        "                         with --dependency=afterok (sbatch FILE: the array only)\n"
         "      --only RUN_ID      run just this configuration (what each cluster job does)\n"
         "      --combine DIR      only rebuild DIR/combined.csv from DIR/sweep.conf and the\n"
         "                         finished run folders (after a cluster run)\n"
@@ -47,7 +59,15 @@ static void help(void)
         "example:\n"
         "  llmflash sweep experiments/fig7.conf --jobs 2 --out results/fig7\n"
         "  llmflash sweep experiments/fig7.conf --out results/fig7 --emit-jobs jobs.txt\n"
-        "  parallel --jobs 16 < jobs.txt && llmflash sweep --combine results/fig7\n");
+        "  parallel --jobs 16 < jobs.txt && llmflash sweep --combine results/fig7\n"
+        "  llmflash sweep experiments/fig7.conf --out results/fig7 --emit-slurm fig7.sh \\\n"
+        "      --sbatch time=01:00:00 --sbatch mem=4G --sbatch account=myproj --slurm-combine\n"
+        "  sh fig7.sh\n\n"
+        "Keys: a key that is not an option of the mode's subcommand stops the sweep before\n"
+        "anything runs; a list item that does not look like a valid value is warned about.\n"
+        "A spec with '|' inside goes in double quotes: policy = lru | \"window:k=2|4\"\n"
+        "Ctrl-C (or SIGTERM) starts no further run, waits for the running ones and says\n"
+        "how many finished; the same command again resumes.\n", exe);
 }
 
 static int print_combine(const char *out_dir, const lf_sweep *s)
@@ -85,7 +105,7 @@ static int dry_run(const lf_sweep *s, const char *out_dir, const char *const *pr
 }
 
 static int emit(const lf_sweep *s, const char *out_dir, const char *exe, const char *jobs,
-                const char *slurm)
+                const char *slurm, lf_sweep_slurm *so)
 {
     lf_err err;
     char copy[4200], cwd[PATH_MAX], jobs_buf[4200];
@@ -103,10 +123,21 @@ static int emit(const lf_sweep *s, const char *out_dir, const char *exe, const c
         return lf_cli_error(CMD, &err);
     printf("wrote %s: %zu jobs (one per line)\n", jobs, s->n_runs);
     if (slurm) {
-        if (lf_sweep_emit_slurm(s, cwd, out_dir, jobs, slurm, &err) != LF_OK)
+        so->cwd = cwd;
+        so->out_dir = out_dir;
+        so->jobs_path = jobs;
+        so->exe = exe;
+        so->sweep_copy = copy;
+        if (lf_sweep_emit_slurm(s, so, slurm, &err) != LF_OK)
             return lf_cli_error(CMD, &err);
-        printf("wrote %s: Slurm array 0-%zu; submit with: sbatch %s\n", slurm, s->n_runs - 1,
-               slurm);
+        size_t per, tasks;
+        lf_sweep_slurm_shape(so, s->n_runs, &per, &tasks);
+        printf("wrote %s: Slurm array of %zu tasks, %zu run%s each; submit with: %s %s\n", slurm,
+               tasks, per, per == 1 ? "" : "s", so->combine ? "sh" : "sbatch", slurm);
+        if (so->combine) {
+            printf("(it submits the array and a combine job that runs after it succeeds)\n");
+            return LF_EXIT_OK;
+        }
     } else {
         printf("run them with e.g.: parallel --jobs 16 < %s\n", jobs);
     }
@@ -114,11 +145,27 @@ static int emit(const lf_sweep *s, const char *out_dir, const char *exe, const c
     return LF_EXIT_OK;
 }
 
+static volatile sig_atomic_t interrupted;
+
+static void on_signal(int sig)
+{
+    interrupted = sig;
+}
+
 static int run(const lf_sweep *s, const char *out_dir, const char *const *prefix, unsigned jobs,
                const char *only)
 {
     lf_err err;
-    lf_sweep_exec ex = {.prefix = prefix, .jobs = jobs, .only = -1, .progress = 1};
+    lf_sweep_exec ex = {.prefix = prefix, .jobs = jobs, .only = -1, .progress = 1,
+                        .stop = &interrupted};
+    /* Ctrl-C (or Slurm's SIGTERM): start nothing more, wait for the children (they get
+     * the terminal's SIGINT themselves), then say what finished and how to resume. */
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
     if (only) {
         size_t idx;
         if (lf_sweep_find(s, only, &idx, &err) != LF_OK)
@@ -132,6 +179,19 @@ static int run(const lf_sweep *s, const char *out_dir, const char *const *prefix
     lf_sweep_report rep;
     if (lf_sweep_run(s, out_dir, &ex, &rep, &err) != LF_OK)
         return lf_cli_error(CMD, &err);
+    if (interrupted) {
+        size_t done = 0;
+        for (size_t i = 0; i < s->n_runs; i++)
+            done += lf_sweep_is_done(s, i, out_dir);
+        fprintf(stderr,
+                "\nllmflash sweep: interrupted (%s): %zu of %zu runs are finished (%zu in this "
+                "session, %zu before); rerun the same command to resume: finished runs are "
+                "skipped, interrupted ones run again\n",
+                interrupted == SIGINT ? "Ctrl-C" : "SIGTERM", done, s->n_runs, rep.ok,
+                rep.skipped);
+        lf_sweep_report_free(&rep);
+        return 128 + (int)interrupted;
+    }
     printf("sweep %s: %zu runs into %s: %zu ran ok, %zu failed, %zu skipped (already done)\n",
            s->path, rep.total, out_dir, rep.ok, rep.failed, rep.skipped);
     size_t shown = 0;
@@ -160,7 +220,15 @@ int cmd_sweep(int argc, char **argv)
         {"dry-run", no_argument, 0, 'n'},     {"emit-jobs", required_argument, 0, 'J'},
         {"emit-slurm", required_argument, 0, 'S'}, {"only", required_argument, 0, 'O'},
         {"combine", required_argument, 0, 'C'}, {"help", no_argument, 0, 'h'},
+        {"exe", required_argument, 0, 'E'},   {"sbatch", required_argument, 0, 'B'},
+        {"runs-per-task", required_argument, 0, 'R'},
+        {"max-running", required_argument, 0, 'M'},
+        {"slurm-combine", no_argument, 0, 'K'},
         {0, 0, 0, 0}};
+    lf_sweep_slurm so;
+    memset(&so, 0, sizeof so);
+    const char *exe_opt = NULL;
+    int slurm_only = 0;
     const char *out = NULL, *emit_jobs = NULL, *emit_slurm = NULL, *only = NULL, *combine = NULL;
     unsigned jobs = 0;
     int dry = 0, c;
@@ -179,7 +247,34 @@ int cmd_sweep(int argc, char **argv)
         case 'S': emit_slurm = optarg; break;
         case 'O': only = optarg; break;
         case 'C': combine = optarg; break;
-        case 'h': help(); return LF_EXIT_OK;
+        case 'E': exe_opt = optarg; break;
+        case 'B':
+            if (so.n_sbatch == LF_SWEEP_MAX_SBATCH)
+                return lf_cli_usage(CMD, "at most %d --sbatch options", LF_SWEEP_MAX_SBATCH);
+            so.sbatch[so.n_sbatch++] = optarg;
+            slurm_only = 1;
+            break;
+        case 'R':
+        case 'M': {
+            uint64_t v;
+            if (lf_cli_u64(CMD, c == 'R' ? "--runs-per-task" : "--max-running", optarg, 1,
+                           c == 'R' ? 1000000 : 100000, &v))
+                return LF_EXIT_USAGE;
+            if (c == 'R')
+                so.per_task = (size_t)v;
+            else
+                so.max_running = (unsigned)v;
+            slurm_only = 1;
+            break;
+        }
+        case 'K': so.combine = 1; slurm_only = 1; break;
+        case 'h': {
+            char self[PATH_MAX];
+            ssize_t len = readlink("/proc/self/exe", self, sizeof self - 1);
+            self[len > 0 ? len : 0] = '\0';
+            help(self);
+            return LF_EXIT_OK;
+        }
         default: return lf_cli_bad_option(CMD, argc, argv);
         }
     }
@@ -208,6 +303,12 @@ int cmd_sweep(int argc, char **argv)
         return lf_cli_usage(CMD, "missing the sweep file (e.g. experiments/fig7.conf)");
     if (!out)
         return lf_cli_usage(CMD, "missing --out DIR (e.g. --out results/fig7)");
+    if (slurm_only && !emit_slurm)
+        return lf_cli_usage(CMD, "--sbatch, --runs-per-task, --max-running and --slurm-combine "
+                                 "shape the script of --emit-slurm FILE");
+    if (exe_opt && !emit_slurm && !emit_jobs)
+        return lf_cli_usage(CMD, "--exe names the binary of the emitted jobs (--emit-jobs, "
+                                 "--emit-slurm)");
     if (lf_cli_refuse_same(CMD, emit_jobs, file, LF_CLI_END) ||
         lf_cli_refuse_same(CMD, emit_slurm, file, emit_jobs, LF_CLI_END))
         return LF_EXIT_FAIL;
@@ -234,12 +335,16 @@ int cmd_sweep(int argc, char **argv)
     const char *const *prefix = fake && *fake ? fake_prefix : self_prefix;
 
     int rc;
+    if (!combine && (rc = lf_cli_sweep_check(&s, exe)) != 0) {
+        lf_sweep_free(&s);
+        return rc;
+    }
     if (combine)
         rc = print_combine(out, &s);
     else if (dry)
         rc = dry_run(&s, out, prefix);
     else if (emit_jobs || emit_slurm)
-        rc = emit(&s, out, exe, emit_jobs, emit_slurm);
+        rc = emit(&s, out, exe_opt ? exe_opt : exe, emit_jobs, emit_slurm, &so);
     else
         rc = run(&s, out, prefix, jobs, only);
     lf_sweep_free(&s);

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "lf_cli.h"
+#include "lf_cli_device.h"
 #include "lf_cli_moe.h"
 #include "lf_cli_num.h"
 #include "lf_kv.h"
@@ -53,7 +54,8 @@ static void help(void)
         "options:\n"
         "  -t, --trace T.h5     the trace\n"
         "  -w, --weights W      weights file; repeat for several layouts\n"
-        "  -d, --device D.conf  device profile (llmflash calibrate on this machine)\n"
+        "  -d, --device D       device profile: a name (m1max) or a .conf file (llmflash\n"
+        "                       calibrate on this machine)\n"
         "  -d, --device ENGINE=D.conf  the profile for runs with that engine (calibrate\n"
         "                       --engine ENGINE): each run is priced with its engine's\n"
         "                       profile; repeatable (psync=..., io_uring=...)\n"
@@ -157,7 +159,7 @@ int cmd_validate(int argc, char **argv)
             tokens = tc.n_tokens;
             break;
         }
-        case 'h': help(); return LF_EXIT_OK;
+        case 'h': help(); printf("\n"); lf_cli_device_help(stdout); return LF_EXIT_OK;
         default: return lf_cli_bad_option(CMD, argc, argv);
         }
     }
@@ -180,6 +182,10 @@ int cmd_validate(int argc, char **argv)
         device = ed_path[0];
     if (!trace || !n_w || !device || !grid || !out)
         return lf_cli_usage(CMD, "--trace, --weights, --device, --grid and --out are required");
+    char dev_found[4096];
+    if (lf_cli_device_resolve(CMD, device, dev_found, sizeof dev_found))
+        return LF_EXIT_FAIL;
+    device = dev_found;
     lf_err err;
     lf_weights w[MAX_WEIGHTS];
     size_t opened = 0;

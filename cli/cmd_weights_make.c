@@ -141,9 +141,9 @@ int cmd_weights_make(int argc, char **argv)
     if (lf_weights_open(file, &w, &err))
         return lf_cli_error(CMD, &err);
     double dt = lf_now() - t0;
-    printf("wrote %s: %s, %s, %s, %u layers, %" PRIu64 " bytes (%.3f GB) in %.1f s (%.0f MB/s)\n",
+    printf("wrote %s: %s, %s, %s, %u layers, %" PRIu64 " bytes (%.3f GiB) in %.1f s (%.0f MB/s)\n",
            file, w.h.model, lf_layout_kind_name(w.h.layout), lf_dtype_name(w.h.dtype), w.h.n_layers,
-           w.h.file_bytes, w.h.file_bytes / 1e9, dt, w.h.file_bytes / 1e6 / (dt > 0 ? dt : 1));
+           w.h.file_bytes, w.h.file_bytes / 1073741824.0, dt, w.h.file_bytes / 1e6 / (dt > 0 ? dt : 1));
     lf_weights_close(&w);
     return LF_EXIT_OK;
 }

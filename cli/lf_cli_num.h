@@ -6,7 +6,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* Parses an unsigned integer in [min, max]. On error prints a usage message for
+/* Parses an unsigned integer in [min, max]; "10k" is 10000 (lf_parse_count). On error prints a usage message for
  * `llmflash <cmd>` naming option `opt` and returns LF_EXIT_USAGE; else 0. */
 int lf_cli_u64(const char *cmd, const char *opt, const char *arg, uint64_t min, uint64_t max,
                uint64_t *out);

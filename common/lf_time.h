@@ -1,6 +1,9 @@
 /* lf_time: monotonic clock and a progress line on stderr for long jobs.
- * The progress line appears only after 2 s and is redrawn at most 4 times a second;
- * it is silent when stderr is not a terminal unless LLMFLASH_PROGRESS=1. */
+ * On a terminal the progress line appears after 2 s and is redrawn at most 4 times a
+ * second. When stderr is not a terminal (a log file, make figures, a cluster job) a
+ * whole line is printed every 20 s instead, so a long step is never silent for more
+ * than 30 s (LLMFLASH_PROGRESS_EVERY=S changes the 20). LLMFLASH_PROGRESS=0 silences
+ * both, =1 forces the terminal form. */
 #ifndef LF_TIME_H
 #define LF_TIME_H
 
@@ -14,6 +17,8 @@ typedef struct {
     double start, last_draw;
     int drawn;
     int enabled;
+    int lines;      /* not a terminal: one full line every `every` seconds */
+    double every;   /* 20, or $LLMFLASH_PROGRESS_EVERY */
 } lf_progress;
 
 void lf_progress_start(lf_progress *p, const char *what, uint64_t total);

@@ -3,9 +3,11 @@
  * compute roofline and the page-cache tier. Formulas: costmodel/README.md. */
 #include "lf_device.h"
 
+#include <dirent.h>
 #include <math.h>
 #include <stddef.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "lf_fs.h"
@@ -89,6 +91,80 @@ void lf_device_name_from_path(const char *path, char *out, size_t cap)
     char *dot = strstr(out, ".conf");
     if (dot && dot[5] == '\0')
         *dot = '\0';
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+void lf_device_list_dir(const char *dir, char *out, size_t cap)
+{
+    out[0] = '\0';
+    DIR *d = dir && *dir ? opendir(dir) : NULL;
+    if (!d)
+        return;
+    char *names[256];
+    size_t n = 0;
+    for (struct dirent *e; (e = readdir(d)) && n < 256;) {
+        size_t len = strlen(e->d_name);
+        if (len > 5 && !strcmp(e->d_name + len - 5, ".conf") && e->d_name[0] != '.' &&
+            (names[n] = strndup(e->d_name, len - 5)))
+            n++;
+    }
+    closedir(d);
+    qsort(names, n, sizeof *names, cmp_str);
+    size_t len = 0;
+    for (size_t i = 0; i < n; i++) {
+        int w = snprintf(out + len, cap - len, "%s%s", i ? ", " : "", names[i]);
+        if (w > 0 && (size_t)w < cap - len)
+            len += (size_t)w;
+        free(names[i]);
+    }
+}
+
+int lf_device_find(const char *spec, const char *const *dirs, char *out, size_t cap,
+                   lf_err *err)
+{
+    if (!spec || !*spec)
+        return lf_fail(err, LF_EINVAL, "empty device profile: give a name (e.g. m1max) or a "
+                                       "path (e.g. costmodel/devices/m1max.conf)");
+    if (strchr(spec, '/') || lf_file_exists(spec)) {
+        if (!lf_file_exists(spec))
+            return lf_fail(err, LF_EIO, "device profile %s: no such file (give a path to a "
+                                        ".conf file or a profile name such as m1max)", spec);
+        snprintf(out, cap, "%s", spec);
+        return LF_OK;
+    }
+    size_t sl = strlen(spec);
+    int has_ext = sl > 5 && !strcmp(spec + sl - 5, ".conf");
+    char tried[2048] = "", known[2048] = "";
+    size_t tl = 0, kl = 0;
+    for (size_t i = 0; dirs && dirs[i]; i++) {
+        if (!dirs[i][0])
+            continue;
+        char p[4096];
+        snprintf(p, sizeof p, "%s/%s%s", dirs[i], spec, has_ext ? "" : ".conf");
+        if (lf_file_exists(p)) {
+            snprintf(out, cap, "%s", p);
+            return LF_OK;
+        }
+        int w = snprintf(tried + tl, sizeof tried - tl, "%s%s", tl ? ", " : "", dirs[i]);
+        if (w > 0 && (size_t)w < sizeof tried - tl)
+            tl += (size_t)w;
+        char names[1024];
+        lf_device_list_dir(dirs[i], names, sizeof names);
+        if (names[0] && !strstr(known, names)) {
+            w = snprintf(known + kl, sizeof known - kl, "%s%s", kl ? ", " : "", names);
+            if (w > 0 && (size_t)w < sizeof known - kl)
+                kl += (size_t)w;
+        }
+    }
+    return lf_fail(err, LF_EIO,
+                   "device profile '%s': no file %s%s in %s; known profiles: %s (or give a "
+                   "path; $LLMFLASH_DEVICES names more folders, ':'-separated)",
+                   spec, spec, has_ext ? "" : ".conf", tl ? tried : "(no folders)",
+                   kl ? known : "none");
 }
 
 int lf_device_load(const char *path, lf_device *out, lf_err *err)

@@ -59,6 +59,16 @@ typedef struct {
 } lf_device_sources;
 int lf_device_save_sourced(const lf_device *d, const char *path, const char *provenance,
                            const lf_device_sources *src, lf_err *err);
+/* Finds a profile given as a path or a name. A spec naming an existing file (or holding a
+ * '/') is used as it is; otherwise "NAME" or "NAME.conf" is looked up in `dirs`
+ * (NULL-terminated, searched in order; empty or NULL entries skipped). The path found
+ * goes to out (cap bytes). The error lists the folders searched and the names found. */
+int lf_device_find(const char *spec, const char *const *dirs, char *out, size_t cap,
+                   lf_err *err);
+/* Names (without ".conf") of the profiles in `dir`, sorted, joined by ", " into out
+ * (cap bytes; "" when none or unreadable). */
+void lf_device_list_dir(const char *dir, char *out, size_t cap);
+
 /* A profile's default name: path's base name without ".conf" (cap bytes). */
 void lf_device_name_from_path(const char *path, char *out, size_t cap);
 /* A profile's checks without a file: every rate > 0, times >= 0, p == 0 or p >= 1.

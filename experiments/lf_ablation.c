@@ -23,13 +23,13 @@ static int run_row(const lf_run_config *c, const lf_trace *trace, const lf_devic
     snprintf(row->policy, sizeof row->policy, "%s", c->policy);
     snprintf(row->layout, sizeof row->layout, "%s", lf_layout_kind_name(c->layout));
     double flash = s->mean_bytes_read + (double)c->stream_bytes;
-    row->flash_gb_per_token = flash / 1e9;
-    row->dram_gb = (dram_kept >= 0 ? dram_kept : r.budget.resident_bytes + s->max_resident_bytes) / 1e9;
+    row->flash_gib_per_token = flash / 1073741824.0;
+    row->dram_gib = (dram_kept >= 0 ? dram_kept : r.budget.resident_bytes + s->max_resident_bytes) / 1073741824.0;
     row->io_ms = s->mean_io_ms;
     row->mem_ms = s->mean_mem_ms;
     row->compute_ms = s->mean_compute_ms;
     row->total_ms = s->mean_total_ms;
-    row->throughput_gbps = row->io_ms > 0 ? flash / (row->io_ms * 1e6) : 0;
+    row->throughput_gb_per_s = row->io_ms > 0 ? flash / (row->io_ms * 1e6) : 0;
     lf_run_result_free(&r);
     return LF_OK;
 }
@@ -48,9 +48,9 @@ int lf_ablation_run(const lf_run_config *base, const lf_trace *trace, const lf_d
     double frac = ffn > 0 ? (budget - nonffn) / ffn : 0;
     if (frac < 0)
         return lf_fail(err, LF_EINVAL,
-                       "ablation: the DRAM budget (%.3f GB) is below the non-FFN weights (%.3f "
-                       "GB): the hybrid cannot keep them resident; raise --dram-fraction",
-                       budget / 1e9, nonffn / 1e9);
+                       "ablation: the DRAM budget (%.3f GiB) is below the non-FFN weights (%.3f "
+                       "GiB): the hybrid cannot keep them resident; raise --dram-fraction",
+                       budget / 1073741824.0, nonffn / 1073741824.0);
     if (frac > 1)
         frac = 1;
     char hybrid[96];
@@ -104,14 +104,14 @@ int lf_ablation_run(const lf_run_config *base, const lf_trace *trace, const lf_d
 
 void lf_ablation_format_md(FILE *f, const lf_ablation_row *rows, int n)
 {
-    fprintf(f, "| configuration | policy | layout | DRAM GB | flash->DRAM GB/token | "
+    fprintf(f, "| configuration | policy | layout | DRAM GiB | flash->DRAM GiB/token | "
                "throughput GB/s | I/O ms | memory ms | compute ms | total ms | speed-up |\n");
     fprintf(f, "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n");
     for (int i = 0; i < n; i++) {
         const lf_ablation_row *r = &rows[i];
         fprintf(f, "| %s | %s | %s | %.2f | %.3f | %.2f | %.1f | %.2f | %.1f | %.1f | %.1fx |\n",
-                r->name, r->policy, r->layout, r->dram_gb, r->flash_gb_per_token,
-                r->throughput_gbps, r->io_ms, r->mem_ms, r->compute_ms, r->total_ms, r->speedup);
+                r->name, r->policy, r->layout, r->dram_gib, r->flash_gib_per_token,
+                r->throughput_gb_per_s, r->io_ms, r->mem_ms, r->compute_ms, r->total_ms, r->speedup);
     }
 }
 
@@ -123,13 +123,13 @@ int lf_ablation_write(const char *csv_path, const char *md_path, const lf_ablati
     if (csv_path) {
         if ((rc = lf_atomic_open(&a, csv_path, err)))
             return rc;
-        fputs("configuration,policy,layout,dram_gb,flash_gb_per_token,throughput_gbps,io_ms,"
+        fputs("configuration,policy,layout,dram_gib,flash_gib_per_token,throughput_gb_per_s,io_ms,"
               "mem_ms,compute_ms,total_ms,speedup\n",
               a.f);
         for (int i = 0; i < n; i++) {
             const lf_ablation_row *r = &rows[i];
             fprintf(a.f, "\"%s\",\"%s\",%s,%.9g,%.9g,%.9g,%.9g,%.9g,%.9g,%.9g,%.9g\n", r->name,
-                    r->policy, r->layout, r->dram_gb, r->flash_gb_per_token, r->throughput_gbps,
+                    r->policy, r->layout, r->dram_gib, r->flash_gib_per_token, r->throughput_gb_per_s,
                     r->io_ms, r->mem_ms, r->compute_ms, r->total_ms, r->speedup);
         }
         if ((rc = lf_atomic_commit(&a, err)))

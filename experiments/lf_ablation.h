@@ -15,11 +15,11 @@ typedef struct {
     char name[40];
     char policy[96];
     char layout[16];
-    double dram_gb;            /* weights kept in DRAM between tokens: resident part +
+    double dram_gib;            /* weights kept in DRAM between tokens: resident part +
                                 * peak FFN cache (naive: 0, it streams everything;
                                 * hybrid: the non-FFN weights + its pinned FFN share) */
-    double flash_gb_per_token; /* flash -> DRAM per token, steady state */
-    double throughput_gbps;    /* flash_gb_per_token / io time */
+    double flash_gib_per_token; /* flash -> DRAM per token, steady state */
+    double throughput_gb_per_s;    /* flash_gib_per_token / io time */
     double io_ms, mem_ms, compute_ms, total_ms; /* steady-state means per token */
     double speedup;            /* naive total_ms / this total_ms */
 } lf_ablation_row;

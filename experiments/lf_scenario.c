@@ -25,8 +25,8 @@ const lf_scenario_published lf_scenario_pub = {
     .lru_hit = {0.49, 0.59, 0.68, 0.71},
 };
 
-#define M3 "costmodel/devices/m3max.conf"
-#define IP "costmodel/devices/iphone17pro.conf"
+#define M3 "m3max"
+#define IP "iphone17pro"
 /* tok/s: 4.36 and 5.74 its cache-strategy table's final design, 4.11 the Metal LRU row;
  * 38% slower its speculative-routing result; about 0.6 the iOS port. DRAM: 48 GiB M3 Max
  * and 12 GiB iPhone 17 Pro; what the OS keeps (6 and 4 GiB) is ASSUMED. */
@@ -79,11 +79,16 @@ static int routing_params(const lf_scenario_opts *o, lf_scenario *s, lf_err *err
 static int load_row(lf_scenario_row *r, const lf_scenario_opts *o, const lf_model *m,
                     const lf_trace *t, lf_err *err)
 {
-    int rc = lf_device_load(r->d.device, &r->dev, err);
-    if (rc) {
-        lf_err_prefix(err, "give --device PATH (profiles are in costmodel/devices/)");
+    char path[4096];
+    int rc = LF_OK;
+    if (o->find_device)
+        rc = o->find_device(r->d.device, path, sizeof path, err);
+    else
+        snprintf(path, sizeof path, "%s", r->d.device);
+    if (!rc)
+        rc = lf_device_load(path, &r->dev, err);
+    if (rc)
         return rc;
-    }
     r->expert_bytes = lf_scenario_expert_bytes(m, r->d.bits);
     double free_b = (r->d.ram_gib - lf_scenario_pub.engine_gib - r->d.os_gib) * GIB;
     r->app = r->d.app_entries > 0 ? (uint32_t)(r->d.app_entries / m->n_layers) : 0;

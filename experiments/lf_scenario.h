@@ -31,7 +31,7 @@ extern const lf_scenario_published lf_scenario_pub;
 /* One configuration: a published one (lf_scenario_rows) or the caller's. */
 typedef struct {
     const char *name;
-    const char *device;  /* profile path */
+    const char *device;  /* profile: a name (m3max) or a path */
     double ram_gib, os_gib;
     int bits;
     int app_entries;     /* < 0: none; else application LRU entries over all layers */
@@ -57,6 +57,8 @@ typedef struct {
     uint32_t prefetch, tokens, warmup, threads, split;
     double acc, ram_gib, os_gib, compute_ms;
     uint64_t seed;
+    /* a device spec (a profile's name or path) into a path; NULL: the spec is the path */
+    int (*find_device)(const char *spec, char *path, size_t cap, lf_err *err);
 } lf_scenario_opts;
 
 typedef struct {

@@ -30,7 +30,8 @@ void lf_sweep_free(lf_sweep *s)
 }
 
 /* Splits "a | b | c" into trimmed items; an empty item is allowed only when the value
- * has no '|' at all (a bare flag). */
+ * has no '|' at all (a bare flag). A '|' inside double quotes ("window:k=2|4") or
+ * escaped as '\|' belongs to the item; the quotes and the backslash are removed. */
 static int split_list(const char *path, int line, const char *key, const char *value,
                       char ***out, size_t *n_out, lf_err *err)
 {
@@ -38,21 +39,51 @@ static int split_list(const char *path, int line, const char *key, const char *v
     for (const char *p = value; *p; p++)
         cap += *p == '|';
     char **v = calloc(cap, sizeof *v);
-    char *copy = strdup(value);
-    if (!v || !copy) {
+    char *copy = malloc(strlen(value) + 1);
+    char *seps = calloc(strlen(value) + 1, 1); /* 1 where copy holds a separator */
+    if (!v || !copy || !seps) {
         free(v);
         free(copy);
+        free(seps);
         return lf_fail(err, LF_ENOMEM, "out of memory");
+    }
+    /* Unquote into copy, marking the separators that count. */
+    size_t len = 0, n_sep = 0;
+    int quoted = 0;
+    for (const char *p = value; *p; p++) {
+        if (*p == '"') {
+            quoted = !quoted;
+            continue;
+        }
+        if (*p == '\\' && (p[1] == '|' || p[1] == '"' || p[1] == '\\')) {
+            copy[len++] = *++p;
+            continue;
+        }
+        if (*p == '|' && !quoted) {
+            seps[len] = 1;
+            n_sep++;
+        }
+        copy[len++] = *p;
+    }
+    copy[len] = '\0';
+    if (quoted) {
+        free(v);
+        free(copy);
+        free(seps);
+        return lf_fail(err, LF_EFORMAT, "%s:%d: '%s' has an unclosed '\"'", path, line, key);
     }
     size_t n = 0;
     char *start = copy;
     for (;;) {
-        char *bar = strchr(start, '|');
-        if (bar)
-            *bar = '\0';
+        char *bar = start;
+        while (*bar && !seps[bar - copy])
+            bar++;
+        int last = !*bar;
+        *bar = '\0';
         char *item = lf_kv_trim(start);
-        if (!*item && cap > 1) {
+        if (!*item && n_sep > 0) {
             free(copy);
+            free(seps);
             free_list(v, n);
             return lf_fail(err, LF_EFORMAT,
                            "%s:%d: '%s' has an empty list item (a stray '|'?); write %s for "
@@ -64,20 +95,23 @@ static int split_list(const char *path, int line, const char *key, const char *v
                 int rc = lf_fail(err, LF_EFORMAT, "%s:%d: '%s' lists '%s' twice", path, line,
                                  key, item);
                 free(copy);
+                free(seps);
                 free_list(v, n);
                 return rc;
             }
         }
         if (!(v[n++] = strdup(item))) {
             free(copy);
+            free(seps);
             free_list(v, n - 1);
             return lf_fail(err, LF_ENOMEM, "out of memory");
         }
-        if (!bar)
+        if (last)
             break;
         start = bar + 1;
     }
     free(copy);
+    free(seps);
     *out = v;
     *n_out = n;
     return LF_OK;

@@ -1,4 +1,5 @@
-/* lf_sweep: a sweep file (plain `key = value` lines, `a | b | c` lists) expanded into
+/* lf_sweep: a sweep file (plain `key = value` lines, `a | b | c` lists; a '|' inside
+ * double quotes or written '\|' is part of an item) expanded into
  * the grid of its configurations, each with a stable readable run id and the argv of
  * the llmflash command that runs it; the one parser of such lists (validate's grid files
  * too: lf_sweep_load_grid). The lf_sweep owns every string it holds;

@@ -1,5 +1,6 @@
 #include "lf_sweep_combine.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -134,10 +135,62 @@ static int gather_header(const lf_sweep *s, const char *out_dir, const char *nam
     return LF_OK;
 }
 
-static void put_config_value(FILE *f, const char *v)
+/* A CSV field: quoted (inner quotes doubled) when it holds a comma or a quote. */
+static void put_field(FILE *f, const char *v)
 {
-    for (const char *p = v; *p; p++)
-        fputc(*p == ',' ? ';' : *p == '"' ? '\'' : *p, f);
+    if (!strpbrk(v, ",\"\n")) {
+        fputs(v, f);
+        return;
+    }
+    fputc('"', f);
+    for (const char *p = v; *p; p++) {
+        if (*p == '"')
+            fputc('"', f);
+        fputc(*p, f);
+    }
+    fputc('"', f);
+}
+
+/* A run's cell: a whole number written in exponent form (6.03979776e+09) is written
+ * as an integer (6039797760); everything else as it is. */
+static void put_cell(FILE *f, const char *v)
+{
+    if (strpbrk(v, "eE") && v[0] != '"') {
+        char *end;
+        double d = strtod(v, &end);
+        if (end != v && !*end && isfinite(d) && d == floor(d) && fabs(d) < 9007199254740992.0) {
+            fprintf(f, "%.0f", d);
+            return;
+        }
+    }
+    fputs(v, f);
+}
+
+/* The column name of a sweep key: '-' becomes '_' (dram-fraction -> dram_fraction), so
+ * that the key and the run's own column of the same name are one column. */
+static void key_column(const char *key, char *buf, size_t cap)
+{
+    snprintf(buf, cap, "%s", key);
+    for (char *p = buf; *p; p++)
+        if (*p == '-')
+            *p = '_';
+}
+
+/* An axis whose only value is a bare flag (`ablation =`) gets no column: it is the same
+ * in every row. */
+static int axis_has_column(const lf_sweep_axis *ax)
+{
+    return !(ax->n_values == 1 && !ax->values[0][0]);
+}
+
+
+/* 1 when axis a gets a column: not a constant bare flag, named like
+ * one of the runs' own columns (then the run's column, what happened, stands for it). */
+static int axis_shown(const lf_sweep *s, size_t a, const strlist *cols)
+{
+    char k[256];
+    key_column(s->axes[a].key, k, sizeof k);
+    return axis_has_column(&s->axes[a]) && sl_find(cols, k) < 0;
 }
 
 /* Pass 2: the rows of one run. */
@@ -174,6 +227,8 @@ static int write_run(const lf_sweep *s, size_t i, const char *out_dir, const cha
         }
         fputs(id, f);
         for (size_t a = 0; a < s->n_axes; a++) {
+            if (!axis_shown(s, a, cols))
+                continue;
             fputc(',', f);
             if (!strcmp(vals[a], LF_SWEEP_NONE))
                 continue;
@@ -182,12 +237,14 @@ static int write_run(const lf_sweep *s, size_t i, const char *out_dir, const cha
                 sl_free(&r);
                 goto out;
             }
-            put_config_value(f, value);
+            put_field(f, value);
         }
         for (size_t c = 0; c < cols->n; c++) {
+            if (!strcmp(cols->v[c], "run_id"))
+                continue;
             fputc(',', f);
             if (map[c] >= 0)
-                fputs(r.v[map[c]], f);
+                put_cell(f, r.v[map[c]]);
         }
         fputc('\n', f);
         (*rows)++;
@@ -200,15 +257,6 @@ out:
     return rc;
 }
 
-static int is_config_name(const lf_sweep *s, const char *c)
-{
-    if (!strcmp(c, "run_id"))
-        return 1;
-    for (size_t a = 0; a < s->n_axes; a++)
-        if (!strcmp(s->axes[a].key, c))
-            return 1;
-    return 0;
-}
 
 static int combine_one(const lf_sweep *s, const char *out_dir, size_t k, size_t *rows,
                        lf_err *err)
@@ -237,10 +285,15 @@ static int combine_one(const lf_sweep *s, const char *out_dir, size_t k, size_t 
         return rc;
     }
     fputs("run_id", a.f);
-    for (size_t i = 0; i < s->n_axes; i++)
-        fprintf(a.f, ",%s", s->axes[i].key);
+    for (size_t i = 0; i < s->n_axes; i++) {
+        char col[256];
+        key_column(s->axes[i].key, col, sizeof col);
+        if (axis_shown(s, i, &cols))
+            fprintf(a.f, ",%s", col);
+    }
     for (size_t c = 0; c < cols.n; c++)
-        fprintf(a.f, ",%s%s", is_config_name(s, cols.v[c]) ? "out_" : "", cols.v[c]);
+        if (strcmp(cols.v[c], "run_id"))
+            fprintf(a.f, ",%s", cols.v[c]);
     fputc('\n', a.f);
     for (size_t i = 0; i < s->n_runs && rc == LF_OK; i++)
         if (lf_sweep_is_done(s, i, out_dir))

@@ -20,10 +20,13 @@ typedef struct {
 
 /* Writes out_dir/combined.csv from collect[0] of every done run, and
  * out_dir/combined-<stem>.csv from each further collect file <stem>.csv, rows in grid
- * order. Columns: run_id, every sweep key (values with ',' written as ';' so that
- * gnuplot reads them), then the union of the runs' CSV headers in first-seen order
- * (empty cells where a run lacks a column; a column named like a sweep key or run_id
- * is renamed out_<name>). A done run whose CSV is missing or ragged is an error naming
+ * order. Columns: run_id, one per sweep key ('-' written '_': dram-fraction is the
+ * column dram_fraction; a bare flag (`ablation =`) has none;
+ * values with ',' or '"' CSV-quoted), then the union of the runs' CSV headers in
+ * first-seen order (empty cells where a run lacks a column). When the runs have a
+ * column named like a sweep key's, that column (what the run used) is the key's only
+ * column and the key's own is left out. Whole
+ * numbers the runs wrote in exponent form are written as integers. A done run whose CSV is missing or ragged is an error naming
  * the file and line; nothing is written then. */
 int lf_sweep_combine(const lf_sweep *s, const char *out_dir, lf_sweep_combine_report *rep,
                      lf_err *err);

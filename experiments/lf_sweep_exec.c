@@ -212,8 +212,8 @@ int lf_sweep_run(const lf_sweep *s, const char *out_dir, const lf_sweep_exec *ex
         prog.enabled = 0;
     int rc = LF_OK;
     size_t next = first, running = 0;
-    while ((next < end && rc == LF_OK) || running > 0) {
-        while (rc == LF_OK && running < jobs && next < end) {
+    while ((next < end && rc == LF_OK && !(ex->stop && *ex->stop)) || running > 0) {
+        while (rc == LF_OK && running < jobs && next < end && !(ex->stop && *ex->stop)) {
             size_t i = next++;
             if (lf_sweep_is_done(s, i, out_dir)) {
                 rep->state[i] = LF_RUN_SKIPPED;
@@ -275,73 +275,5 @@ int lf_sweep_save_copy(const lf_sweep *s, const char *out_dir, char *copy_path, 
         return rc;
     rc = lf_write_file_atomic(copy_path, data, len, err);
     free(data);
-    return rc;
-}
-
-int lf_sweep_emit_jobs(const lf_sweep *s, const char *exe, const char *cwd,
-                       const char *sweep_copy, const char *out_dir, const char *jobs_path,
-                       lf_err *err)
-{
-    lf_atomic a;
-    int rc = lf_atomic_open(&a, jobs_path, err);
-    if (rc != LF_OK)
-        return rc;
-    char line[8192], id[LF_SWEEP_ID_MAX];
-    for (size_t i = 0; i < s->n_runs; i++) {
-        lf_sweep_run_id(s, i, id);
-        const char *parts[] = {"cd", cwd, "&&", exe, "sweep", sweep_copy, "--out", out_dir,
-                               "--only", id};
-        line[0] = '\0';
-        int bad = 0;
-        for (size_t k = 0; k < sizeof parts / sizeof parts[0]; k++) {
-            if (k)
-                bad |= strlen(line) + 2 > sizeof line || !strcat(line, " ");
-            if (!strcmp(parts[k], "&&"))
-                bad |= strlen(line) + 3 > sizeof line || !strcat(line, "&&");
-            else
-                bad |= lf_sweep_shell_quote(line, sizeof line, parts[k]) != 0;
-        }
-        if (bad) {
-            lf_atomic_abort(&a);
-            return lf_fail(err, LF_EINVAL, "%s: job line %zu too long (shorter paths?)", jobs_path,
-                           i + 1);
-        }
-        fprintf(a.f, "%s\n", line);
-    }
-    return lf_atomic_commit(&a, err);
-}
-
-int lf_sweep_emit_slurm(const lf_sweep *s, const char *cwd, const char *out_dir,
-                        const char *jobs_path, const char *script_path, lf_err *err)
-{
-    char qcwd[4200] = "", qjobs[4200] = "", qlog[4200] = "", log[4200];
-    snprintf(log, sizeof log, "%s/slurm-%%A_%%a.log", out_dir);
-    if (lf_sweep_shell_quote(qcwd, sizeof qcwd, cwd) || lf_sweep_shell_quote(qjobs, sizeof qjobs, jobs_path) ||
-        lf_sweep_shell_quote(qlog, sizeof qlog, log))
-        return lf_fail(err, LF_EINVAL, "%s: paths too long", script_path);
-    lf_atomic a;
-    int rc = lf_atomic_open(&a, script_path, err);
-    if (rc != LF_OK)
-        return rc;
-    fprintf(a.f,
-            "#!/bin/sh\n"
-            "# Slurm array for the sweep %s (%zu runs), written by llmflash sweep.\n"
-            "# Submit: sbatch %s    (add --array=0-%zu%%16 to cap concurrent tasks)\n"
-            "# Task i runs line i+1 of the jobs file; finished runs (done marker) are skipped.\n"
-            "# Afterwards: llmflash sweep --combine %s\n"
-            "#SBATCH --job-name=llmflash-sweep\n"
-            "#SBATCH --array=0-%zu\n"
-            "#SBATCH --chdir=%s\n"
-            "#SBATCH --output=%s\n"
-            "set -eu\n"
-            "cd %s\n"
-            "line=$(sed -n \"$((SLURM_ARRAY_TASK_ID + 1))p\" %s)\n"
-            "[ -n \"$line\" ] || { echo \"no line $((SLURM_ARRAY_TASK_ID + 1)) in %s\" >&2; exit 1; }\n"
-            "exec sh -c \"$line\"\n",
-            s->path, s->n_runs, script_path, s->n_runs - 1, out_dir, s->n_runs - 1, qcwd, qlog,
-            qcwd, qjobs, jobs_path);
-    rc = lf_atomic_commit(&a, err);
-    if (rc == LF_OK)
-        chmod(script_path, 0755);
     return rc;
 }

@@ -1,10 +1,11 @@
 /* lf_sweep_exec: runs a sweep's configurations as child processes (fork/exec), up to
- * `jobs` at a time, one run folder each, skipping folders whose `done` marker exists;
- * and writes the same runs as a jobs file (GNU parallel) or a Slurm array script.
+ * `jobs` at a time, one run folder each, skipping folders whose `done` marker exists
+ * (the jobs file and Slurm script for a cluster are lf_sweep_emit's).
  * The caller owns the lf_sweep; lf_sweep_report's array is freed by lf_sweep_report_free. */
 #ifndef LF_SWEEP_EXEC_H
 #define LF_SWEEP_EXEC_H
 
+#include <signal.h>
 #include <stddef.h>
 
 #include "lf_err.h"
@@ -18,6 +19,8 @@ typedef struct {
     unsigned jobs;             /* runs at once; 0 = the number of online cores */
     long only;                 /* >= 0: run just this index (a cluster job); -1: all */
     int progress;              /* draw lf_progress on stderr */
+    const volatile sig_atomic_t *stop; /* NULL, or set non-zero (a signal handler) to
+                                          start no further run; running ones are waited for */
 } lf_sweep_exec;
 
 typedef struct {
@@ -47,17 +50,6 @@ int lf_sweep_is_done(const lf_sweep *s, size_t index, const char *out_dir);
 /* The shell command of run `index` as one line (no newline), args quoted. */
 int lf_sweep_command_line(const lf_sweep *s, size_t index, const char *const *prefix,
                           const char *out_dir, char *buf, size_t cap, lf_err *err);
-
-/* Jobs file: one line per configuration, in grid order:
- *   cd CWD && EXE sweep SWEEP_COPY --out OUT_DIR --only RUN_ID
- * where SWEEP_COPY is the sweep file as copied into out_dir (lf_sweep_save_copy), so
- * each job runs exactly as `llmflash sweep` does locally. Written atomically. */
-int lf_sweep_emit_jobs(const lf_sweep *s, const char *exe, const char *cwd,
-                       const char *sweep_copy, const char *out_dir, const char *jobs_path,
-                       lf_err *err);
-/* A Slurm array script (sbatch --array=0-(N-1)); task i runs line i+1 of jobs_path. */
-int lf_sweep_emit_slurm(const lf_sweep *s, const char *cwd, const char *out_dir,
-                        const char *jobs_path, const char *script_path, lf_err *err);
 
 /* Copies the sweep file to out_dir/sweep.conf (atomically) unless it is that file;
  * `llmflash sweep --combine out_dir` reads the grid back from it. */

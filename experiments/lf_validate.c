@@ -186,7 +186,7 @@ static int measure_one(const lf_validate_cfg *v, uint32_t k, uint32_t reps, slot
         s->keep = r;
         row->bytes_per_token = r.summary.mean_bytes_read;
         row->reads_per_token = r.summary.mean_reads;
-        row->read_gbps = m.stats.io_s > 0 ? m.stats.bytes_read / m.stats.io_s / 1e9 : 0;
+        row->read_gb_per_s = m.stats.io_s > 0 ? m.stats.bytes_read / m.stats.io_s / 1e9 : 0;
     } else {
         lf_run_result_free(&r);
     }
@@ -311,14 +311,14 @@ int lf_validate_write_csv(const char *path, const lf_validate_row *rows, size_t 
     if (rc)
         return rc;
     if (cold)
-        fprintf(a.f, "config,policy,layout,dram_fraction,threads,max_read,max_gap,dram,engine,"
+        fprintf(a.f, "config,policy,layout,dram_fraction,threads,max_read_bytes,max_gap_bytes,dram_strategy,engine,"
                      "tokens,predicted_ms,measured_ms,error_pct,scope,device\n");
     else
-        fprintf(a.f, "config,policy,layout,dram_fraction,threads,max_read,max_gap,dram,engine,"
+        fprintf(a.f, "config,policy,layout,dram_fraction,threads,max_read_bytes,max_gap_bytes,dram_strategy,engine,"
                      "tokens,predicted_ms,measured_ms,error_pct,predicted_io_ms,measured_io_ms,"
                      "predicted_mem_ms,measured_mem_ms,predicted_compute_ms,"
                      "measured_compute_ms,measured_min_ms,measured_max_ms,bytes_per_token,"
-                     "reads_per_token,read_gbps,spread_pct,noisy,scope,device\n");
+                     "reads_per_token,read_gb_per_s,spread_pct,noisy,scope,device\n");
     for (size_t i = 0; i < n; i++) {
         const lf_validate_row *r = &rows[i];
         fprintf(a.f, "%s,\"%s\",%s,%.6g,%u,%llu,%llu,%s,%s,%u,", r->id, r->policy, r->layout,
@@ -334,7 +334,7 @@ int lf_validate_write_csv(const char *path, const lf_validate_row *rows, size_t 
                 r->predicted_ms, r->measured_ms, r->error_pct, r->predicted_io_ms,
                 r->measured_io_ms, r->predicted_mem_ms, r->measured_mem_ms,
                 r->predicted_compute_ms, r->measured_compute_ms, r->measured_min_ms,
-                r->measured_max_ms, r->bytes_per_token, r->reads_per_token, r->read_gbps,
+                r->measured_max_ms, r->bytes_per_token, r->reads_per_token, r->read_gb_per_s,
                 r->spread_pct, r->noisy, r->scope, r->device);
     }
     rc = lf_atomic_commit(&a, err);

@@ -35,7 +35,7 @@ typedef struct {
     double spread_pct;       /* (max - min) / median of the repeats, percent */
     int noisy;               /* spread_pct > the error target: the error says little */
     double predicted_cold_ms, measured_cold_ms, cold_error_pct; /* the cold start (median) */
-    double bytes_per_token, reads_per_token, read_gbps; /* executor, median run */
+    double bytes_per_token, reads_per_token, read_gb_per_s; /* executor, median run */
 } lf_validate_row;
 
 typedef struct {

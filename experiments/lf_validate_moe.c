@@ -156,7 +156,7 @@ static int one(const lf_vmoe_cfg *c, size_t i, lf_vmoe_row *r, lf_err *err)
             int pc = strcmp(r->mechanism, "direct") != 0;
             r->pc_hit_predicted = pc && s->loads ? (double)s->pc_predicted / s->loads : NAN;
             r->pc_hit_measured = pc && s->loads ? (double)s->pc_measured / s->loads : NAN;
-            r->read_gbps = s->io_s > 0 ? s->bytes_read / s->io_s / 1e9 : 0;
+            r->read_gb_per_s = s->io_s > 0 ? s->bytes_read / s->io_s / 1e9 : 0;
             free(sorted);
         }
     }
@@ -231,7 +231,7 @@ int lf_vmoe_write_csv(const char *path, const lf_vmoe_row *rows, size_t n, lf_er
                             "id,policy,dtype,threads,tokens,mechanism,predicted_ms,measured_ms,"
                             "error_pct,predicted_io_ms,measured_io_ms,predicted_compute_ms,"
                             "measured_compute_ms,predicted_mem_ms,measured_mem_ms,measured_min_ms,"
-                            "measured_max_ms,app_hit,pc_hit_predicted,pc_hit_measured,read_gbps\n");
+                            "measured_max_ms,app_hit,pc_hit_predicted,pc_hit_measured,read_gb_per_s\n");
     for (size_t i = 0; i < n; i++) {
         const lf_vmoe_row *r = &rows[i];
         len += (size_t)snprintf(buf + len, cap - len,
@@ -242,7 +242,7 @@ int lf_vmoe_write_csv(const char *path, const lf_vmoe_row *rows, size_t n, lf_er
                                 r->measured_io_ms, r->predicted_compute_ms, r->measured_compute_ms,
                                 r->predicted_mem_ms, r->measured_mem_ms, r->measured_min_ms,
                                 r->measured_max_ms, r->app_hit, r->pc_hit_predicted,
-                                r->pc_hit_measured, r->read_gbps);
+                                r->pc_hit_measured, r->read_gb_per_s);
     }
     int rc = lf_write_file_atomic(path, buf, len, err);
     free(buf);

@@ -28,7 +28,7 @@ typedef struct {
     double measured_min_ms, measured_max_ms;             /* spread over the repeats */
     double app_hit;                  /* application cache hit rate (both sides) */
     double pc_hit_predicted, pc_hit_measured;            /* of the reads; NaN: no page cache */
-    double read_gbps;                /* executor, median run, while reading */
+    double read_gb_per_s;                /* executor, median run, while reading */
 } lf_vmoe_row;
 
 typedef struct {

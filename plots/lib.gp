@@ -1,8 +1,10 @@
 # plots/lib.gp: what every figure script shares. Loaded by each plots/*.gp with
 #   here = system("dirname '".ARG0."'"); load here."/lib.gp"
 # Variables a caller may set with gnuplot -e "...":
-#   res  the results folder the inputs are read from (default "results")
-#   out  the folder the figures are written to (default res."/figures")
+#   data the input CSV (default: the figure's file under res, named in its header);
+#        plot your own sweep with  gnuplot -e "data='my/combined.csv'; out='figs'" plots/fig7_dram.gp
+#   res  the results folder the default inputs are read from (default "results")
+#   out  the folder the figures are written to (default: res."/figures")
 # Each figure is written as out/NAME.png (pngcairo) and out/NAME.pdf (pdfcairo).
 if (!exists("res")) res = "results"
 if (!exists("out")) out = res."/figures"
@@ -11,10 +13,16 @@ set datafile separator comma
 set datafile missing ""
 set key noautotitle
 set grid lc rgb "#dddddd"
+# Line colours: ColorBrewer Set1 without its yellow (unreadable on white), then greys.
+array pal[9] = ["#e41a1c", "#377eb8", "#4daf4a", "#984ea3", "#ff7f00", "#a65628", "#f781bf", "#666666", "#17becf"]
+col(i) = pal[(int(i) - 1) % 9 + 1]
+# The input: `data` when the caller gave one, else the default path.
+input(default) = exists("data") ? data : default
 
 # The command that selects and opens an output: eval begin("png") / eval begin("pdf").
-begin(fmt) = (fmt eq "png" ? "set terminal pngcairo size 1000,640 font 'sans,11' noenhanced" \
-                           : "set terminal pdfcairo size 7in,4.5in font 'sans,9' noenhanced") \
+# A script may set tall = 1 before for a figure 1.4 times as high.
+begin(fmt) = (fmt eq "png" ? sprintf("set terminal pngcairo size 1000,%d font 'sans,11' noenhanced", exists("tall") ? 900 : 640) \
+                           : sprintf("set terminal pdfcairo size 7in,%.1fin font 'sans,9' noenhanced", exists("tall") ? 6.3 : 4.5)) \
              . sprintf("; set output '%s/%s.%s'", out, name, fmt)
 
 # Header row of a CSV ("" when the file is absent or empty).

@@ -22,6 +22,8 @@ SHARED=${LLMFLASH_SHARED_DATA:-../shared/data}
 [ -x "$L" ] || { echo "make_figures: $L is not built (run make)" >&2; exit 1; }
 command -v gnuplot >/dev/null || { echo "make_figures: gnuplot is missing (scripts/deps.sh installs gnuplot-nox)" >&2; exit 1; }
 mkdir -p "$F" "$R/traces" "$R/fig4a" "$R/probe" "$R/coact" "$DATA"
+# the large scratch files go, and $DATA with them when this left it empty
+trap 'rm -f "$DATA/probe.bin" "$DATA/opt-1.3b-bundled.weights" "$DATA/opt-1.3b-split.weights"; rmdir "$DATA" 2>/dev/null || true' EXIT
 LOG=$F/.commands
 : > "$LOG"
 START=$(date +%s)
@@ -155,7 +157,7 @@ for gp in plots/*.gp; do
 done
 if [ -s "$R/ablation/combined.csv" ]; then
   plots/csv_table.sh "$R/ablation/combined.csv" \
-    device,configuration,out_policy,layout,dram_gb,flash_gb_per_token,throughput_gbps,io_ms,mem_ms,compute_ms,total_ms,speedup \
+    device,configuration,policy,layout,dram_gib,flash_gib_per_token,throughput_gb_per_s,io_ms,mem_ms,compute_ms,total_ms,speedup \
     "$F/ablation.csv" "$F/ablation.md" \
     "# Ablation per device (simulated; steady-state means per token)" &&
     note ablation "tables: [ablation.csv](ablation.csv), [ablation.md](ablation.md) (\`plots/csv_table.sh\`)"

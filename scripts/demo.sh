@@ -7,6 +7,8 @@ L=build/llmflash
 out=results/demo
 scratch=${LLMFLASH_DEMO_DIR:-/var/tmp/llmflash-demo}
 mkdir -p "$out" "$scratch"
+# the scratch files go, and the scratch folder with them when the demo made it empty
+trap 'rm -f "$scratch/probe.bin" "$scratch/opt-1.3b-bundled.weights" "$scratch/opt-1.3b-split.weights"; rmdir "$scratch" 2>/dev/null || true' EXIT
 
 echo "== 1. synthesise a trace: opt-1.3b, 256 tokens"
 $L trace synth --model opt-1.3b --tokens 256 --seed 1 -o "$out/opt-1.3b.h5"
@@ -18,7 +20,7 @@ echo "== 3. the paper's ablation (Table 2), simulated on the M1 Max and M3 Max p
 rm -rf "$out/ablation"   # the trace was just remade: no stale runs
 $L sweep experiments/demo-ablation.conf --out "$out/ablation"
 plots/csv_table.sh "$out/ablation/combined.csv" \
-  device,configuration,dram_gb,flash_gb_per_token,io_ms,mem_ms,compute_ms,total_ms,speedup \
+  device,configuration,dram_gib,flash_gib_per_token,io_ms,mem_ms,compute_ms,total_ms,speedup \
   "$out/ablation.csv" "$out/ablation.md" "# Ablation (simulated, steady-state ms per token)"
 cat "$out/ablation.md"
 if command -v gnuplot >/dev/null; then

@@ -3,6 +3,8 @@
 
 #include <string.h>
 
+#define GIB 1073741824.0 /* sizes are printed in GiB, as --dram-bytes 6g reads them */
+
 int lf_budget_compute(const lf_model *m, uint32_t dtype_bytes, double fraction,
                       uint64_t budget_bytes, uint32_t predictor_rank, lf_budget *out,
                       lf_err *err)
@@ -27,12 +29,12 @@ int lf_budget_compute(const lf_model *m, uint32_t dtype_bytes, double fraction,
     out->budget_bytes = budget_bytes;
     if (budget_bytes < out->resident_bytes)
         return lf_fail(err, LF_EINVAL,
-                       "DRAM budget of %.3f GB is below the resident part, %.3f GB (embeddings "
+                       "DRAM budget of %.3f GiB is below the resident part, %.3f GiB (embeddings "
                        "%.3f + attention %.3f + predictor %.3f of rank %u) of model '%s' "
-                       "(%.3f GB); raise --dram-fraction to at least %.3f or --dram-bytes",
-                       budget_bytes / 1e9, out->resident_bytes / 1e9, out->embedding_bytes / 1e9,
-                       out->attention_bytes / 1e9, out->predictor_bytes / 1e9, predictor_rank,
-                       m->name, out->model_bytes / 1e9,
+                       "(%.3f GiB); raise --dram-fraction to at least %.3f or --dram-bytes",
+                       budget_bytes / GIB, out->resident_bytes / GIB, out->embedding_bytes / GIB,
+                       out->attention_bytes / GIB, out->predictor_bytes / GIB, predictor_rank,
+                       m->name, out->model_bytes / GIB,
                        (double)out->resident_bytes / (double)out->model_bytes + 0.0005);
     uint64_t per_unit_all_layers = out->row_bytes * m->n_layers;
     uint64_t cap = (budget_bytes - out->resident_bytes) / per_unit_all_layers;

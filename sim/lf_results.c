@@ -1,4 +1,4 @@
-/* The run folder: config.conf, meta.json, tokens.csv, summary.csv, done (DESIGN.md 6). */
+/* The run folder: config.conf, meta.json, tokens.csv, summary.csv, done (docs/DESIGN.md 6). */
 #include "lf_results.h"
 
 #include <math.h>
@@ -69,7 +69,7 @@ int lf_summary_compute(const lf_token_row *rows, uint32_t n, uint32_t cold, lf_s
         s->mean_copy_ops += (double)r->copy_ops;
     }
     s->mean_read_bytes = s->mean_reads > 0 ? s->mean_bytes_read / s->mean_reads : 0;
-    s->flash_gbps = s->mean_io_ms > 0 ? s->mean_bytes_read / (s->mean_io_ms * 1e6) : 0;
+    s->flash_gb_per_s = s->mean_io_ms > 0 ? s->mean_bytes_read / (s->mean_io_ms * 1e6) : 0;
     double *means[] = {&s->mean_total_ms, &s->mean_io_ms, &s->mean_mem_ms, &s->mean_compute_ms,
                        &s->mean_bytes_read, &s->mean_reads, &s->mean_loads, &s->mean_evictions,
                        &s->mean_false_pos, &s->mean_false_neg, &s->mean_resident_bytes,
@@ -176,7 +176,7 @@ static void num_cell(FILE *f, double x)
     X(p99_io_ms) X(mean_mem_ms) X(mean_compute_ms) X(mean_bytes_read) X(mean_reads)           \
     X(mean_read_bytes) X(mean_loads) X(mean_evictions) X(hit_rate) X(mean_false_pos)          \
     X(mean_false_neg) X(mean_resident_bytes) X(max_resident_bytes) X(mean_bytes_copied)       \
-    X(mean_copy_ops) X(tokens_per_s) X(flash_gbps) X(total_ms)
+    X(mean_copy_ops) X(tokens_per_s) X(flash_gb_per_s) X(total_ms)
 #define TOTAL_FIELDS(X)                                                                       \
     X(bytes_read) X(reads) X(loads) X(evictions) X(hits) X(misses) X(false_pos) X(false_neg) \
     X(bytes_copied) X(copy_ops)

@@ -1,4 +1,4 @@
-/* lf_results: the run folder of DESIGN.md section 6, shared by `sim` (predicted) and
+/* lf_results: the run folder of docs/DESIGN.md section 6, shared by `sim` (predicted) and
  * `run` (measured): config.conf, meta.json, tokens.csv, summary.csv, then `done`, every
  * file written atomically. Columns: sim/README.md ("Results").
  * The caller owns everything it passes; lf_summary is a plain value. */
@@ -27,7 +27,7 @@ typedef struct {
     double mean_resident_bytes, max_resident_bytes;
     double mean_bytes_copied, mean_copy_ops;
     double tokens_per_s;    /* 1000 / mean_total_ms */
-    double flash_gbps;      /* mean_bytes_read / mean_io_ms: effective flash throughput */
+    double flash_gb_per_s;      /* mean_bytes_read / mean_io_ms: effective flash throughput */
     /* the whole run */
     double total_ms;
     uint64_t bytes_read, reads, loads, evictions, hits, misses, false_pos, false_neg;

@@ -47,6 +47,11 @@ int lf_run_resolve_model(const lf_trace *t, const char *model, lf_model *out, lf
         if ((rc = lf_model_lookup(spec, out, err)))
             return rc;
     }
+    /* A trace of part of the model (one layer of a routing log) replays as a model of
+     * just those layers. */
+    if (t->first_layer >= 0 && t->n_layers < out->n_layers &&
+        (uint64_t)t->first_layer + t->n_layers <= out->n_layers)
+        out->n_layers = t->n_layers;
     if (out->n_layers != t->n_layers || lf_model_units(out) != t->units_per_layer ||
         (t->d_model && t->d_model != out->d_model) || out->kind != t->kind)
         return lf_fail(err, LF_EINVAL,
@@ -101,7 +106,7 @@ static int fill_config(const lf_run_config *c, const lf_device *dev, const lf_ru
     rc |= kvf(kv, err, "scope", "%s", lf_scope_name(c->scope));
     rc |= kvf(kv, err, "policy", "%s", c->policy);
     rc |= kvf(kv, err, "layout", "%s", lf_layout_kind_name(r->layout.kind));
-    rc |= kvf(kv, err, "alignment", "%u", r->layout.alignment);
+    rc |= kvf(kv, err, "alignment_bytes", "%u", r->layout.alignment);
     rc |= kvf(kv, err, "record_bytes", "%llu", (unsigned long long)r->layout.record_bytes);
     rc |= kvf(kv, err, "row_bytes", "%llu", (unsigned long long)b->row_bytes);
     rc |= kvf(kv, err, "model_bytes", "%llu", (unsigned long long)b->model_bytes);
@@ -115,8 +120,8 @@ static int fill_config(const lf_run_config *c, const lf_device *dev, const lf_ru
     rc |= kvf(kv, err, "predictor", "%s", pred);
     rc |= kvf(kv, err, "fn_rate", "%.9g", c->fn_rate);
     rc |= kvf(kv, err, "fp_rate", "%.9g", c->fp_rate);
-    rc |= kvf(kv, err, "max_gap", "%llu", (unsigned long long)c->max_gap);
-    rc |= kvf(kv, err, "max_read", "%llu", (unsigned long long)c->max_read);
+    rc |= kvf(kv, err, "max_gap_bytes", "%llu", (unsigned long long)c->max_gap);
+    rc |= kvf(kv, err, "max_read_bytes", "%llu", (unsigned long long)c->max_read);
     rc |= kvf(kv, err, "dram_strategy", "%s", c->dram == LF_DRAM_REALLOC ? "realloc" : "prealloc");
     rc |= kvf(kv, err, "tokens", "%u", n_tok);
     rc |= kvf(kv, err, "seed", "%llu", (unsigned long long)c->seed);

@@ -23,7 +23,7 @@ static const lf_runopt table[] = {
     {"trace", 't', "PATH", LF_RUNOPT_STR, F(trace_path), 0, 0, SIM | RUN | INPUT,
      "activation trace (HDF5: llmflash trace synth |\nrecord | import)", NULL},
     {"device", 0, "PATH", LF_RUNOPT_STR, F(device_path), 0, 0, SIM | RUN | INPUT,
-     "device profile (costmodel/devices/*.conf); run:\nrecorded in config.conf only", NULL},
+     "device profile: a name (m1max, see below) or a .conf\nfile; run: recorded in config.conf only", NULL},
     {"policy", 'p', "SPEC", LF_RUNOPT_STR, F(policy), 0, 0, SIM | RUN | GRID,
      "loading policy name[:key=value,...] (default\nwindow:k=4)", lf_policy_names},
     {"layout", 'l', "NAME", LF_RUNOPT_LAYOUT, F(layout), 0, 0, SIM | RUN | GRID,
@@ -32,7 +32,7 @@ static const lf_runopt table[] = {
     {"dram-fraction", 'f', "F", LF_RUNOPT_FRACTION, F(dram_fraction), 0, 0, SIM | RUN | GRID,
      "DRAM budget as a fraction of the model's bytes,\nin (0, 1] (default 0.5)", NULL},
     {"dram-bytes", 'b', "B", LF_RUNOPT_SIZE, F(dram_bytes), 1, UINT64_MAX, SIM | RUN | GRID,
-     "DRAM budget in bytes (4g, 6442450944; overrides\nthe fraction)", NULL},
+     "DRAM budget in bytes (4g = 4 GiB, 6442450944;\noverrides the fraction); counts take 10k = 10000", NULL},
     {"predictor-rank", 0, "R", LF_RUNOPT_U32, F(predictor_rank), 0, 1u << 20, SIM | RUN | GRID,
      "low-rank predictor kept in DRAM (default 128;\n"
      "naive, hybrid and MoE traces: none)",

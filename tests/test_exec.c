@@ -586,7 +586,7 @@ static void test_commands(void **st)
      * measurement (lf_measure_run's extras), simulated folders none of it */
     const char *keys[] = {"\"engine\"", "\"weights\"", "\"weights_seed\"",
                           "\"ffn_kernel\"", "\"dram_manager_bytes\"", "\"ffn_budget_bytes\"",
-                          "\"direct_reads\"", "\"staged_reads\"", "\"read_gbps\"",
+                          "\"direct_reads\"", "\"staged_reads\"", "\"read_gb_per_s\"",
                           "\"output_checksum\"", "\"policy_counters\":{"};
     char m1[2048], m2[2048], m3[2048];
     snprintf(m1, sizeof m1, "%s/meta.json", r1);

@@ -13,11 +13,11 @@ static void test_known_shapes_and_sizes(void **st)
     assert_int_equal(lf_model_lookup("opt-6.7b", &m, &err), LF_OK);
     assert_int_equal(m.n_layers, 32);
     assert_int_equal(lf_model_units(&m), 16384);
-    /* a bundled OPT-6.7B neuron in fp32: 2 * 4096 * 4 = 32 KiB (DESIGN.md) */
+    /* a bundled OPT-6.7B neuron in fp32: 2 * 4096 * 4 = 32 KiB (docs/DESIGN.md) */
     assert_int_equal(lf_model_unit_bytes(&m, 4), 32768);
     /* FFN in fp16: 32 layers * 16384 * 2 * 4096 * 2 bytes */
     assert_int_equal(lf_model_ffn_bytes(&m, 2), 32ull * 16384 * 2 * 4096 * 2);
-    /* attention is about a third of the model (DESIGN.md: 32.3%) */
+    /* attention is about a third of the model (docs/DESIGN.md: 32.3%) */
     double share = (double)lf_model_attention_bytes(&m, 2) / (double)lf_model_total_bytes(&m, 2);
     assert_true(share > 0.30 && share < 0.34);
 

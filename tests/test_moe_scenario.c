@@ -246,6 +246,13 @@ static void test_scenario_command(void **st)
  * free DRAM gives; a configuration gets a published figure only when it is a published
  * plan; without options every published plan is priced, in order; a bad profile is
  * refused naming it. */
+static int profile_path(const char *spec, char *path, size_t cap, lf_err *err)
+{
+    (void)err;
+    snprintf(path, cap, strchr(spec, '.') ? "%s" : "costmodel/devices/%s.conf", spec);
+    return LF_OK;
+}
+
 static void test_scenario_library(void **st)
 {
     (void)st;
@@ -253,7 +260,7 @@ static void test_scenario_library(void **st)
     lf_test_write(conf, "zipf = 0.8\nreuse = 0.4\n", 23);
     lf_scenario_opts o = {.params = conf, .bits = 2, .single = 1, .cache = -1, .app = -1,
                           .tokens = 200, .warmup = 50, .threads = 4, .split = 1, .acc = 0.53,
-                          .os_gib = -1, .seed = 1};
+                          .os_gib = -1, .seed = 1, .find_device = profile_path};
     lf_scenario a, b;
     lf_err err;
     assert_int_equal(lf_scenario_run(&o, &a, &err), LF_OK);

@@ -12,6 +12,7 @@
 #include "lf_fs.h"
 #include "lf_sweep.h"
 #include "lf_sweep_combine.h"
+#include "lf_sweep_emit.h"
 #include "lf_sweep_exec.h"
 #include "lf_test.h"
 
@@ -153,7 +154,7 @@ static void test_variables(void **st)
     snprintf(path, sizeof path, "%s/combined.csv", out);
     FILE *f = fopen(path, "r");
     assert_non_null(fgets(line, sizeof line, f));
-    assert_string_equal(line, "run_id,cache_size,policy_name,policy,dram-fraction,hit_rate\n");
+    assert_string_equal(line, "run_id,cache_size,policy_name,policy,dram_fraction,hit_rate\n");
     assert_non_null(fgets(line, sizeof line, f));
     assert_non_null(fgets(line, sizeof line, f));
     assert_non_null(strstr(line, ",16,belady,belady:capacity=16,1,0.5\n"));
@@ -453,10 +454,10 @@ static void test_combine_columns(void **st)
     lf_sweep_run_id(&s, 0, ida);
     lf_sweep_run_id(&s, 1, idb);
     snprintf(want, sizeof want,
-             "run_id,policy,layout,x,y,z,out_policy\n"
-             "%s,a,bundled,1,a,,\n"
-             "%s,wide:k=1;m=2,bundled,,3,4,p\n"
-             "%s,wide:k=1;m=2,bundled,,5,6,q\n",
+             "run_id,layout,x,y,z,policy\n"
+             "%s,bundled,1,a,,\n"
+             "%s,bundled,,3,4,p\n"
+             "%s,bundled,,5,6,q\n",
              ida, idb, idb);
     snprintf(p, sizeof p, "%s/combined.csv", out);
     char *got = lf_test_slurp(p);
@@ -489,6 +490,47 @@ static void test_combine_columns(void **st)
     lf_sweep_free(&s);
 }
 
+/* One column per key (the run's own dram_fraction is the key's column), no column for a
+ * bare flag, a value with commas CSV-quoted, whole numbers in exponent form written as
+ * integers. */
+static void test_combine_keys_and_numbers(void **st)
+{
+    (void)st;
+    lf_sweep s;
+    load_ok("kn.conf",
+            "mode = sim\nablation =\npolicy = lru | window:k=4,budget=0.5\n"
+            "dram-fraction = 0.5\n",
+            &s);
+    static const char *p[5];
+    memcpy(p, (const char *[]){"/bin/sh", "-c",
+                               "for a; do d=$a; done; printf 'dram_fraction,bytes,ratio\\n"
+                               "0.500000,6.03979776e+09,1.5e-3\\n' > \"$d/summary.csv\"",
+                               "sh", NULL},
+           sizeof p);
+    lf_sweep_exec ex = {.prefix = p, .jobs = 2, .only = -1};
+    lf_sweep_report rep;
+    lf_err err;
+    TPATH(out, "res_kn");
+    assert_int_equal(lf_sweep_run(&s, out, &ex, &rep, &err), LF_OK);
+    assert_int_equal(rep.ok, 2);
+    lf_sweep_report_free(&rep);
+    lf_sweep_combine_report cr;
+    assert_int_equal(lf_sweep_combine(&s, out, &cr, &err), LF_OK);
+    char path[4200];
+    snprintf(path, sizeof path, "%s/combined.csv", out);
+    char *got = lf_test_slurp(path);
+    char ida[LF_SWEEP_ID_MAX], idb[LF_SWEEP_ID_MAX], want[1024];
+    lf_sweep_run_id(&s, 0, ida);
+    lf_sweep_run_id(&s, 1, idb);
+    snprintf(want, sizeof want,
+             "run_id,policy,dram_fraction,bytes,ratio\n%s,lru,0.500000,6039797760,1.5e-3\n"
+             "%s,\"window:k=4,budget=0.5\",0.500000,6039797760,1.5e-3\n",
+             ida, idb);
+    assert_string_equal(got, want);
+    free(got);
+    lf_sweep_free(&s);
+}
+
 static void test_emit(void **st)
 {
     (void)st;
@@ -510,10 +552,12 @@ static void test_emit(void **st)
              copy, out, id);
     assert_non_null(strstr(text, want));
     free(text);
-    assert_int_equal(lf_sweep_emit_slurm(&s, "/home/x y", out, jobs, slurm, &err), LF_OK);
+    lf_sweep_slurm so = {.cwd = "/home/x y", .out_dir = out, .jobs_path = jobs,
+                         .exe = "/opt/bin/llmflash", .sweep_copy = copy};
+    assert_int_equal(lf_sweep_emit_slurm(&s, &so, slurm, &err), LF_OK);
     text = lf_test_slurp(slurm);
     assert_non_null(strstr(text, "#SBATCH --array=0-11\n"));
-    assert_non_null(strstr(text, "SLURM_ARRAY_TASK_ID + 1"));
+    assert_non_null(strstr(text, "SLURM_ARRAY_TASK_ID * per + 1"));
     assert_non_null(strstr(text, jobs));
     free(text);
     char *a = lf_test_slurp(copy), *b = lf_test_slurp(lf_test_path("grid.conf"));
@@ -729,6 +773,7 @@ int main(void)
         cmocka_unit_test(test_resume),
         cmocka_unit_test(test_failures_leave_nothing_complete),
         cmocka_unit_test(test_combine_columns),
+        cmocka_unit_test(test_combine_keys_and_numbers),
         cmocka_unit_test(test_emit),
         cmocka_unit_test(test_cli),
         cmocka_unit_test(test_sim_sweep),

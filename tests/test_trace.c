@@ -338,7 +338,7 @@ static void test_same_trace_same_bytes(void **st)
     assert_int_equal(system(cmd), 0);
 }
 
-/* The file must be readable by h5py with no llmflash code (DESIGN.md section 5). */
+/* The file must be readable by h5py with no llmflash code (docs/DESIGN.md section 5). */
 static void test_h5py_reads_it(void **st)
 {
     (void)st;

@@ -610,6 +610,8 @@ int lf_import_vllm_moe(const char *const *files, size_t n_files, const lf_import
         rc = common_tokens(&c, fs, n_files, &n_tok, err);
     if (rc == LF_OK)
         rc = build_trace(&c, fs, bufs, n_files, n_tok, out, err);
+    if (rc == LF_OK) /* the logs name their layers: the trace says which it holds */
+        out->first_layer = (int32_t)fs[0].layer;
     if (rc == LF_OK && info)
         for (size_t i = 0; i < n_files; i++)
             info[i] = fs[i].info;

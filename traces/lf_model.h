@@ -1,4 +1,4 @@
-/* lf_model: the shapes of the models llmflash knows by name (DESIGN.md section 1) with
+/* lf_model: the shapes of the models llmflash knows by name (docs/DESIGN.md section 1) with
  * their attention head layouts, and the sizes derived from them: bytes of one FFN unit,
  * of the FFN, of the resident part. Plain values; nothing to free. */
 #ifndef LF_MODEL_H

@@ -17,6 +17,7 @@ int lf_trace_init_shape(lf_trace *t, lf_unit_kind kind, const char *model, uint3
     t->kind = kind;
     snprintf(t->model, sizeof t->model, "%s", model ? model : "");
     t->n_layers = n_layers;
+    t->first_layer = -1;
     t->d_model = d_model;
     t->units_per_layer = units_per_layer;
     t->top_k = top_k;

@@ -31,6 +31,10 @@ typedef struct {
     lf_unit_kind kind;
     char model[64];           /* a name lf_model_lookup knows, or a free label for imports */
     uint32_t n_layers;
+    /* -1: the trace holds every layer of its model. Else it holds part of the model:
+     * its layers are the model's first_layer .. first_layer + n_layers - 1 (a routing
+     * log of one layer); HDF5 attribute "first_layer", absent in whole-model files. */
+    int32_t first_layer;
     uint32_t d_model;
     uint32_t units_per_layer; /* d_ff or n_experts */
     uint32_t top_k;           /* experts; 0 for neurons */

@@ -140,7 +140,8 @@ static int write_file(const lf_trace *t, hid_t f)
               put_str_attr(f, "source", t->source) ||
               put_num_attr(f, "seed", H5T_STD_U64LE, H5T_NATIVE_UINT64, &t->seed) ||
               put_str_attr(f, "generator", t->generator) ||
-              put_str_attr(f, "created_by", created_by);
+              put_str_attr(f, "created_by", created_by) ||
+              (t->first_layer >= 0 && put_u32(f, "first_layer", (uint32_t)t->first_layer));
     if (bad)
         return -1;
     if (t->tokens && put_array(f, "tokens", H5T_STD_I32LE, H5T_NATIVE_INT32, t->tokens, t->n_tokens))
@@ -411,6 +412,15 @@ static int read_trace(be *b, uint32_t max_tokens, lf_trace *t)
         (rc = get_u64(b, "seed", &t->seed, 0)) ||
         (rc = get_str(b, "generator", t->generator, sizeof t->generator, 0)))
         return rc;
+    /* first_layer: present only in a trace of part of its model (absent: every layer) */
+    uint64_t first = 0;
+    int part = 0;
+    if ((rc = b->attr(b, "first_layer", 0, NULL, 0, &first, &part)))
+        return rc;
+    if (part && first > LF_TRACE_MAX_LAYERS)
+        return lf_fail(b->err, LF_EFORMAT, "%s: implausible first_layer %llu", b->path,
+                       (unsigned long long)first);
+    t->first_layer = part ? (int32_t)first : -1;
     if (t->n_layers == 0 || t->n_layers > LF_TRACE_MAX_LAYERS || t->units_per_layer == 0 ||
         t->units_per_layer > LF_TRACE_MAX_UNITS)
         return lf_fail(b->err, LF_EFORMAT,

@@ -1,0 +1,21 @@
+/* lf_cli_device: device profiles by name for every subcommand: the folders searched
+ * ($LLMFLASH_DEVICES, the install's share folder, the source tree) and the help line
+ * listing the known profiles. Paths are written into caller buffers; nothing to free. */
+#ifndef LF_CLI_DEVICE_H
+#define LF_CLI_DEVICE_H
+
+#include <stddef.h>
+#include <stdio.h>
+
+#include "lf_err.h"
+
+/* Resolves --device SPEC (a path, a name such as m1max, or m1max.conf) into `path`
+ * (cap bytes, made absolute). On error prints it for `llmflash <cmd>` and returns
+ * LF_EXIT_FAIL; else 0. */
+int lf_cli_device_resolve(const char *cmd, const char *spec, char *path, size_t cap);
+/* The same, returning an lf_err code instead of printing. */
+int lf_cli_device_find(const char *spec, char *path, size_t cap, lf_err *err);
+/* Prints "  known profiles: a, b (DIR); ..." for a --help text. */
+void lf_cli_device_help(FILE *f);
+
+#endif
