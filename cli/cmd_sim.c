@@ -9,6 +9,7 @@
 
 #include "lf_ablation.h"
 #include "lf_cli.h"
+#include "lf_cli_trace.h"
 #include "lf_cli_num.h"
 #include "lf_fs.h"
 #include "lf_policy.h"
@@ -289,12 +290,12 @@ static int load_inputs(const options *o, lf_trace *trace, lf_trace *profile, int
         return lf_cli_usage(CMD, "--device is required (e.g. costmodel/devices/m1max.conf)");
     if (lf_device_load(o->c.device_path, dev, &err))
         return lf_cli_error(CMD, &err);
-    if (lf_trace_read(o->c.trace_path, trace, &err))
+    if (lf_cli_trace_read(o->c.trace_path, trace, &err))
         return lf_cli_error(CMD, &err);
     *has_profile = 0;
     if (o->c.profile_path) {
-        if (lf_trace_read(o->c.profile_path, profile, &err)) {
-            lf_trace_free(trace);
+        if (lf_cli_trace_read(o->c.profile_path, profile, &err)) {
+            lf_cli_trace_release(trace);
             return lf_cli_error(CMD, &err);
         }
         *has_profile = 1;
@@ -462,8 +463,8 @@ int cmd_sim(int argc, char **argv)
             lf_sim_result_free(&r);
         }
     }
-    lf_trace_free(&trace);
+    lf_cli_trace_release(&trace);
     if (has_profile)
-        lf_trace_free(&profile);
+        lf_cli_trace_release(&profile);
     return rc;
 }

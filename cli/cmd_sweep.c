@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "lf_cli.h"
+#include "lf_cli_trace.h"
 #include "lf_fs.h"
 #include "lf_sweep.h"
 #include "lf_sweep_combine.h"
@@ -113,11 +114,21 @@ static int emit(const lf_sweep *s, const char *out_dir, const char *exe, const c
     return LF_EXIT_OK;
 }
 
+/* A sim run inside a sweep worker: the worker keeps the traces it read for its next
+ * runs, so a grid over one trace reads it once per worker. */
+static int sim_in_worker(int argc, char **argv)
+{
+    lf_cli_trace_keep(1);
+    return cmd_sim(argc, argv);
+}
+
 static int run(const lf_sweep *s, const char *out_dir, const char *const *prefix, unsigned jobs,
-               const char *only)
+               const char *only, int workers)
 {
     lf_err err;
     lf_sweep_exec ex = {.prefix = prefix, .jobs = jobs, .only = -1, .progress = 1};
+    if (workers && strcmp(s->mode, "sim") == 0)
+        ex.run_inproc = sim_in_worker;
     if (only) {
         size_t idx;
         if (lf_sweep_find(s, only, &idx, &err) != LF_OK)
@@ -239,7 +250,7 @@ int cmd_sweep(int argc, char **argv)
     else if (emit_jobs || emit_slurm)
         rc = emit(&s, out, exe, emit_jobs, emit_slurm);
     else
-        rc = run(&s, out, prefix, jobs, only);
+        rc = run(&s, out, prefix, jobs, only, prefix == self_prefix);
     lf_sweep_free(&s);
     return rc;
 }
