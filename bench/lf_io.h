@@ -70,7 +70,8 @@ typedef struct {
  * fails with LF_EUNSUP and a message saying how to proceed. The null engine opens
  * nothing (path may be NULL) and completes every read at once, zero-filling the buffer.
  * The psync and buffered engines run `depth` threads; reap's latency_s is measured
- * from submit to the end of the pread (psync) or to the reap that saw it (io_uring). */
+ * from submit to the end of the pread (psync) or to the reap that saw it (io_uring);
+ * lf_io_run's from the pread's start (psync) or the queueing (io_uring). */
 
 /* Looks up an engine by name ("psync", "io_uring", "buffered", "null"). */
 int lf_io_engine(const char *name, const lf_io_ops **out, lf_err *err);
