@@ -10,6 +10,31 @@ int lf_cli_error(const char *cmd, const lf_err *err)
     return LF_EXIT_FAIL;
 }
 
+void lf_cli_policy_counts(FILE *f, const lf_policy_counts *c)
+{
+    if (!c || c->n == 0)
+        return;
+    fputs("policy counters:", f);
+    for (size_t i = 0; i < c->n; i++)
+        fprintf(f, " %s=%llu", c->names[i].name, (unsigned long long)c->values[i]);
+    fputc('\n', f);
+}
+
+void lf_cli_policy_notes(const char *cmd, const char *spec, const lf_policy_counts *c)
+{
+    for (size_t i = 0; c && i < c->n; i++) {
+        if (!c->names[i].warn || c->values[i] == 0)
+            continue;
+        fprintf(stderr, "llmflash %s: note: policy '%s' did not run as written: %s = %llu (%s);",
+                cmd, spec, c->names[i].name, (unsigned long long)c->values[i], c->names[i].help);
+        for (size_t j = 0; j < c->n; j++)
+            if (j != i)
+                fprintf(stderr, " %s = %llu", c->names[j].name,
+                        (unsigned long long)c->values[j]);
+        fputc('\n', stderr);
+    }
+}
+
 int lf_cli_usage(const char *cmd, const char *fmt, ...)
 {
     va_list ap;

@@ -230,9 +230,9 @@ int cmd_run(int argc, char **argv)
         add(&extra, "staged_reads", "%" PRIu64, s->staged_reads);
         add(&extra, "read_gbps", "%.6g", s->io_s > 0 ? s->bytes_read / s->io_s / 1e9 : 0);
         add(&extra, "output_checksum", "%.9g", s->checksum);
-        add(&extra, "policy_counters", "%s", res.policy_counters);
         lf_results r = {"run", &res.config, res.rows, res.n_rows, c.cold_tokens, c.seed,
-                        trace_path, weights, &extra};
+                        trace_path, weights, &extra, &res.counts};
+        lf_cli_policy_notes(CMD, c.policy, &res.counts);
         rc = lf_results_write(out, &r, &err);
         if (!rc && !quiet) {
             const lf_summary *S = &res.summary;

@@ -274,8 +274,7 @@ static void print_summary(const lf_sim_config *c, const lf_sim_result *r, const 
         printf("%-26s %16s   %10.1f / %.1f\n", "false pos / neg per token", "", s->mean_false_pos,
                s->mean_false_neg);
     printf("%-26s %16s   %10.2f\n", "tokens/s", "", s->tokens_per_s);
-    if (r->policy_counters[0])
-        printf("policy counters: %s\n", r->policy_counters);
+    lf_cli_policy_counts(stdout, &r->counts);
     if (out)
         printf("\nresults: %s\n", out);
 }
@@ -397,11 +396,13 @@ static int run_repeat(const options *o, const lf_trace *t, const lf_trace *prof,
                 rc = LF_EXIT_FAIL;
                 continue;
             }
+            lf_cli_policy_notes(CMD, cfg[i].policy, &res[i].counts);
             if (!o->quiet) {
                 if (!header_done)
-                    lf_results_summary_row(stdout, "sim", &res[i].summary, &res[i].config, 1);
+                    lf_results_summary_row(stdout, "sim", &res[i].summary, NULL, &res[i].config,
+                                           1);
                 header_done = 1;
-                lf_results_summary_row(stdout, "sim", &res[i].summary, &res[i].config, 0);
+                lf_results_summary_row(stdout, "sim", &res[i].summary, NULL, &res[i].config, 0);
             }
             if (o->out) {
                 char dir[4200];
@@ -456,6 +457,7 @@ int cmd_sim(int argc, char **argv)
         if (lf_sim_run(&o.c, &trace, prof, &dev, &r, &err)) {
             rc = lf_cli_error(CMD, &err);
         } else {
+            lf_cli_policy_notes(CMD, o.c.policy, &r.counts);
             if (o.out && lf_sim_write(o.out, &o.c, &r, &err))
                 rc = lf_cli_error(CMD, &err);
             if (rc == 0 && !o.quiet)

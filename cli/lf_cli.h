@@ -5,7 +5,10 @@
 #ifndef LF_CLI_H
 #define LF_CLI_H
 
+#include <stdio.h>
+
 #include "lf_err.h"
+#include "lf_policy.h"
 
 enum { LF_EXIT_OK = 0, LF_EXIT_FAIL = 1, LF_EXIT_USAGE = 2 };
 
@@ -38,6 +41,12 @@ int lf_cli_usage(const char *cmd, const char *fmt, ...) __attribute__((format(pr
 /* The message getopt_long should print for an unknown option is ours: call this in
  * the '?' case. */
 int lf_cli_bad_option(const char *cmd, int argc, char **argv);
+
+/* "policy counters: name=value ..." on f (nothing when the policy has none). */
+void lf_cli_policy_counts(FILE *f, const lf_policy_counts *c);
+/* On stderr, "llmflash <cmd>: note: policy 'SPEC' did not run as written: ..." when a
+ * counter marked `warn` is non-zero (window's shrinks), with every counter's value. */
+void lf_cli_policy_notes(const char *cmd, const char *spec, const lf_policy_counts *c);
 
 /* Resets getopt for a subcommand's own parse. */
 void lf_cli_reset_getopt(void);

@@ -11,14 +11,28 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "lf_pagecache.h"
 #include "lf_policy.h"
 
-static int make_policy(const char *spec, const lf_policy_ctx *ctx, lf_policy **p, lf_err *err)
+/* The last step's share of the pagecache policy's counters (all 0 for a policy
+ * without them); prev holds the totals before the step and is advanced. */
+typedef struct {
+    uint64_t app_hits, pc_hits, flash_reads, pf_guesses, pf_right, pf_pc, pf_flash;
+} step_counts;
+
+static void last_step(const lf_policy *p, uint64_t prev[7], step_counts *x)
 {
-    if (!strncmp(spec, "pagecache", 9) && (spec[9] == '\0' || spec[9] == ':'))
-        return lf_pagecache_new(spec[9] ? spec + 10 : "", ctx, p, err);
-    return lf_policy_create(spec, ctx, p, err);
+    static const char *const names[7] = {"app_hits",         "pagecache_hits", "flash_reads",
+                                         "prefetch_guesses", "prefetch_right",
+                                         "prefetch_pagecache", "prefetch_flash"};
+    uint64_t v[LF_POLICY_MAX_COUNTERS], d[7];
+    lf_policy_counters(p, NULL, v);
+    for (int i = 0; i < 7; i++) {
+        int k = lf_policy_counter_index(p, names[i]);
+        uint64_t cur = k >= 0 ? v[k] : 0;
+        d[i] = cur - prev[i];
+        prev[i] = cur;
+    }
+    *x = (step_counts){d[0], d[1], d[2], d[3], d[4], d[5], d[6]};
 }
 
 static int check_trace(const lf_trace *t, lf_err *err)
@@ -37,7 +51,7 @@ static int step(lf_policy *p, const lf_trace *t, uint32_t l, uint32_t tok, uint3
     memset(plan, 0, sizeof *plan);
     plan->evict = ev;
     plan->load = ld;
-    return p->step(p, l, tok, want, *n, plan, err);
+    return lf_policy_step(p, l, tok, want, *n, plan, err);
 }
 
 static double bytes_of(uint64_t n, double each)
@@ -57,14 +71,14 @@ int lf_moesim_run(const lf_moesim_cfg *c, const lf_trace *t, lf_moesim_result *o
                        "warm-up tokens (%u) fewer than the trace's %u",
                        c->expert_bytes, c->threads, c->split, c->warmup, t->n_tokens);
     char spec[256];
-    snprintf(spec, sizeof spec, "dram=%u,pc=%u,scope=%s,prefetch=%u,acc=%.17g,seed=%llu",
+    snprintf(spec, sizeof spec, "pagecache:dram=%u,pc=%u,scope=%s,prefetch=%u,acc=%.17g,seed=%llu",
              c->app_per_layer, c->pc_per_layer, c->pc_global ? "global" : "layer", c->prefetch,
              c->acc, (unsigned long long)c->seed);
     lf_policy_ctx ctx = {t->n_layers, t->units_per_layer,
                          (uint64_t)c->app_per_layer + c->pc_per_layer, t, NULL, c->seed,
                          lf_trace_max_set(t, 0)};
     lf_policy *p;
-    if ((rc = lf_pagecache_new(spec, &ctx, &p, err)))
+    if ((rc = lf_policy_create(spec, &ctx, &p, err)))
         return rc;
     uint32_t *ev = malloc(t->units_per_layer * sizeof *ev);
     uint32_t *ld = malloc(t->units_per_layer * sizeof *ld);
@@ -81,16 +95,16 @@ int lf_moesim_run(const lf_moesim_cfg *c, const lf_trace *t, lf_moesim_result *o
         t_c = lf_compute_time(c->dev, flops, bytes);
     }
     double sum_flash = 0, sum_pc = 0, sum_pf = 0, sum_c = 0, flash_bytes = 0;
-    uint64_t app = 0, pch = 0, fl = 0, guesses = 0, right = 0;
+    uint64_t app = 0, pch = 0, fl = 0, guesses = 0, right = 0, prev[7] = {0};
     for (uint32_t tok = 0; tok < t->n_tokens && rc == LF_OK; tok++) {
         int counted = tok >= c->warmup;
         for (uint32_t l = 0; l < t->n_layers && rc == LF_OK; l++) {
             uint32_t n;
             lf_plan plan;
-            lf_pagecache_totals x;
+            step_counts x;
             rc = step(p, t, l, tok, ev, ld, &plan, &n, err);
             if (rc == LF_OK)
-                rc = lf_pagecache_get_last(p, &x, err);
+                last_step(p, prev, &x);
             if (rc || !counted)
                 continue;
             double eb = c->expert_bytes;
@@ -144,13 +158,13 @@ int lf_moesim_hit_rate(const lf_trace *t, const char *spec, uint64_t cap, uint64
     lf_policy_ctx ctx = {t->n_layers, t->units_per_layer, cap, t, NULL, seed,
                          lf_trace_max_set(t, 0)};
     lf_policy *p;
-    if ((rc = make_policy(spec, &ctx, &p, err)))
+    if ((rc = lf_policy_create(spec, &ctx, &p, err)))
         return rc;
     uint32_t *ev = malloc(t->units_per_layer * sizeof *ev);
     uint32_t *ld = malloc(t->units_per_layer * sizeof *ld);
-    uint64_t hits = 0, routed = 0;
-    lf_pagecache_totals x;
-    int two_level = lf_pagecache_get_last(p, &x, NULL) == LF_OK;
+    uint64_t hits = 0, routed = 0, prev[7] = {0};
+    step_counts x;
+    int two_level = lf_policy_counter_index(p, "pagecache_hits") >= 0;
     if (!ev || !ld)
         rc = lf_fail(err, LF_ENOMEM, "moe: out of memory");
     for (uint32_t tok = 0; tok < t->n_tokens && rc == LF_OK; tok++) {
@@ -159,7 +173,7 @@ int lf_moesim_hit_rate(const lf_trace *t, const char *spec, uint64_t cap, uint64
             lf_plan plan;
             rc = step(p, t, l, tok, ev, ld, &plan, &n, err);
             if (rc == LF_OK && two_level) {
-                rc = lf_pagecache_get_last(p, &x, err);
+                last_step(p, prev, &x);
                 hits += x.app_hits + x.pc_hits;
             } else {
                 hits += plan.n_hit;

@@ -1,8 +1,8 @@
 /* lf_moesim: prices an expert trace on a device for the Flash-MoE scenario (expert
  * records of a fractional bit width, an application cache in front of the OS page
  * cache, optional prefetch whose reads overlap compute) and measures expert hit-rate
- * curves per policy. The decisions are the shared policies' (lf_pagecache, the
- * registry's); only the per-layer pricing is specific (see traces/MOE.md). Plain values;
+ * curves per policy. The decisions are the shared policies' (the registry's,
+ * pagecache among them); only the per-layer pricing is specific (see traces/MOE.md). Plain values;
  * nothing to free. */
 #ifndef LF_MOESIM_H
 #define LF_MOESIM_H
@@ -47,8 +47,7 @@ int lf_moesim_run(const lf_moesim_cfg *cfg, const lf_trace *t, lf_moesim_result 
 
 /* Hit rate of a policy spec on every layer of t: (routed experts found in the
  * application cache or the page cache) / routed experts, over the whole trace (cold
- * start included). "pagecache:..." specs are created directly (lf_pagecache_new), the
- * others through the registry with capacity cap. */
+ * start included). Every spec goes through the registry with capacity cap. */
 int lf_moesim_hit_rate(const lf_trace *t, const char *spec, uint64_t cap, uint64_t seed,
                        double *rate, lf_err *err);
 

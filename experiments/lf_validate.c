@@ -141,7 +141,7 @@ static int write_run(const lf_validate_cfg *v, const char *id, const char *mode,
     char dir[4200];
     snprintf(dir, sizeof dir, "%s/%s-%s", v->out_dir, id, mode);
     lf_results res = {mode, &r->config, r->rows, r->n_rows, c->cold_tokens, c->seed,
-                      v->trace_path, NULL, extra};
+                      v->trace_path, NULL, extra, &r->counts};
     return lf_results_write(dir, &res, err);
 }
 

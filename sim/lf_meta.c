@@ -108,7 +108,7 @@ static void add_str(json_object *o, const char *k, const char *v)
 }
 
 int lf_meta_build(const char *mode, uint64_t seed, const char *trace_path, const char *data_path,
-                  const lf_kv *extra, char **json, lf_err *err)
+                  const lf_kv *extra, const lf_meta_counts *counts, char **json, lf_err *err)
 {
     *json = NULL;
     char sha[65] = "";
@@ -161,6 +161,13 @@ int lf_meta_build(const char *mode, uint64_t seed, const char *trace_path, const
     gmtime_r(&now, &tmv);
     strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tmv);
     add_str(o, "created_utc", buf);
+    if (counts) {
+        json_object *x = json_object_new_object();
+        for (size_t i = 0; i < counts->n; i++)
+            json_object_object_add(x, counts->names[i],
+                                   json_object_new_int64((int64_t)counts->values[i]));
+        json_object_object_add(o, "policy_counters", x);
+    }
     if (extra) {
         json_object *x = json_object_new_object();
         for (size_t i = 0; i < extra->n; i++)

@@ -11,10 +11,18 @@
 #include "lf_err.h"
 #include "lf_kv.h"
 
+/* Named counts written as one JSON object of integers. */
+typedef struct {
+    const char *const *names;
+    const uint64_t *values;
+    size_t n;
+} lf_meta_counts;
+
 /* mode: "sim" | "run" | anything descriptive. trace_path (sha256 + device) and data_path
- * (device only) may be NULL; extra (may be NULL) goes under "extra" as strings. */
+ * (device only) may be NULL; extra (may be NULL) goes under "extra" as strings; counts
+ * (may be NULL) under "policy_counters" as an object of integers. */
 int lf_meta_build(const char *mode, uint64_t seed, const char *trace_path, const char *data_path,
-                  const lf_kv *extra, char **json, lf_err *err);
+                  const lf_kv *extra, const lf_meta_counts *counts, char **json, lf_err *err);
 
 /* The block device holding `path` ("nvme0n1p2 (Samsung SSD 980, non-rotational)"), or a
  * note that it lives on a virtual file system; never fails (writes "unknown"). */

@@ -49,7 +49,6 @@ typedef struct {
 } belady_layer;
 
 typedef struct {
-    lf_pol_base base;
     uint64_t cap;
     const lf_trace *trace;
     int pred; /* look ahead on the recorded predicted sets */
@@ -194,11 +193,7 @@ static int belady_step(lf_policy *p, uint32_t layer, uint32_t t, const uint32_t 
                        uint32_t n_want, lf_plan *plan, lf_err *err)
 {
     belady_state *s = p->state;
-    int rc = lf_pol_begin(&s->base, layer, t, want, n_want, err);
-    if (rc)
-        return rc;
-    if (n_want > s->cap)
-        return lf_pol_no_fit(&s->base, layer, t, n_want, s->cap, err);
+    int rc;
     belady_layer *B = &s->layers[layer];
     uint32_t n_tok = s->trace->n_tokens;
     uint64_t f0 = 0, f1 = 0; /* token t's look-ahead entries [f0, f1) */
@@ -210,11 +205,8 @@ static int belady_step(lf_policy *p, uint32_t layer, uint32_t t, const uint32_t 
      * them before anything changes, so that running out of memory changes nothing */
     if (!B->occ && t < n_tok &&
         want_outside(want, n_want, B->index + f0, (uint32_t)(f1 - f0))) {
-        rc = build_occ(B, s->base.units, err);
-        if (rc) {
-            s->base.next_token[layer]--;
+        if ((rc = build_occ(B, p->units, err)) != LF_OK)
             return rc;
-        }
     }
     uint32_t n_hit = 0, n_load = 0;
     for (uint32_t i = 0; i < n_want; i++) {
@@ -274,37 +266,32 @@ static int belady_step(lf_policy *p, uint32_t layer, uint32_t t, const uint32_t 
 static void belady_destroy(lf_policy *p)
 {
     belady_state *s = p->state;
-    if (!s)
-        return;
-    if (s->layers)
-        for (uint32_t l = 0; l < s->base.n_layers; l++) {
-            belady_layer *B = &s->layers[l];
-            free(B->nxt);
-            free(B->pos);
-            free(B->ebits);
-            free(B->esum);
-            free(B->never);
-            free(B->optr);
-            free(B->occ);
-            free(B->cursor);
-        }
-    lf_pol_base_free(&s->base);
+    for (uint32_t l = 0; s->layers && l < p->n_layers; l++) {
+        belady_layer *B = &s->layers[l];
+        free(B->nxt);
+        free(B->pos);
+        free(B->ebits);
+        free(B->esum);
+        free(B->never);
+        free(B->optr);
+        free(B->occ);
+        free(B->cursor);
+    }
     free(s->layers);
-    free(s);
 }
 
 /* Layer l's look-ahead sets and, in one backward pass, each entry's next use. */
-static int build_layer(belady_state *s, uint32_t l, lf_err *err)
+static int build_layer(belady_state *s, uint32_t units, uint32_t l, lf_err *err)
 {
     belady_layer *B = &s->layers[l];
     const lf_trace_layer *T = &s->trace->layers[l];
-    uint32_t units = s->base.units, n_tok = s->trace->n_tokens;
+    uint32_t n_tok = s->trace->n_tokens;
     B->indptr = s->pred ? T->pred_indptr : T->indptr;
     B->index = s->pred ? T->pred_index : T->index;
     B->nnz = B->indptr[n_tok];
     if (B->nnz >= IN_NEVER)
         return lf_fail(err, LF_ERANGE,
-                       "policy 'belady': layer %u of the trace has %llu entries, more than "
+                       "layer %u of the trace has %llu entries, more than "
                        "it can index (%u); replay fewer tokens of a shorter trace",
                        l, (unsigned long long)B->nnz, IN_NEVER - 1);
     B->n_ewords = (B->nnz + 63) / 64 + 1;
@@ -315,7 +302,7 @@ static int build_layer(belady_state *s, uint32_t l, lf_err *err)
     B->esum = calloc(B->n_esum, sizeof *B->esum);
     B->never = calloc(((size_t)units + 63) / 64, sizeof *B->never);
     if (!B->nxt || !B->pos || !B->ebits || !B->esum || !B->never)
-        return lf_fail(err, LF_ENOMEM, "policy 'belady': out of memory (%llu uses in layer %u)",
+        return lf_fail(err, LF_ENOMEM, "out of memory (%llu uses in layer %u)",
                        (unsigned long long)B->nnz, l);
     /* pos doubles as "the last entry seen" during the backward pass */
     memset(B->pos, 0xff, (size_t)units * sizeof *B->pos);
@@ -328,8 +315,9 @@ static int build_layer(belady_state *s, uint32_t l, lf_err *err)
     return LF_OK;
 }
 
-int lf_pol_belady_create(const lf_policy_ctx *ctx, const lf_kv *kv, lf_policy *p, lf_err *err)
+static int belady_create(lf_policy *p, const lf_policy_ctx *ctx, const lf_kv *kv, lf_err *err)
 {
+    belady_state *s = p->state;
     uint64_t cap;
     int rc = lf_pol_capacity(ctx, kv, &cap, err);
     if (rc)
@@ -339,40 +327,43 @@ int lf_pol_belady_create(const lf_policy_ctx *ctx, const lf_kv *kv, lf_policy *p
     if (fut && strcmp(fut, "pred") == 0)
         pred = 1;
     else if (fut && strcmp(fut, "need") != 0)
-        return lf_fail(err, LF_EINVAL, "policy 'belady': future = '%s' must be need or pred", fut);
+        return lf_fail(err, LF_EINVAL, "future = '%s' must be need or pred", fut);
     const lf_trace *t = ctx->trace;
     if (!t)
-        return lf_fail(err, LF_EINVAL, "policy 'belady' looks ahead and needs the replayed trace");
+        return lf_fail(err, LF_EINVAL, "the look-ahead needs the replayed trace");
     if (t->n_layers != ctx->n_layers || t->units_per_layer != ctx->units)
         return lf_fail(err, LF_EINVAL,
-                       "policy 'belady': the trace has %u layers x %u units, the replay %u x %u",
+                       "the trace has %u layers x %u units, the replay %u x %u",
                        t->n_layers, t->units_per_layer, ctx->n_layers, ctx->units);
     if (pred)
         for (uint32_t l = 0; l < t->n_layers; l++)
             if (!t->layers[l].pred_indptr)
                 return lf_fail(err, LF_EINVAL,
-                               "policy 'belady': future=pred but layer %u of the trace has no "
+                               "future=pred but layer %u of the trace has no "
                                "recorded predicted sets; use future=need",
                                l);
-    belady_state *s = calloc(1, sizeof *s);
-    if (!s)
-        return lf_fail(err, LF_ENOMEM, "policy 'belady': out of memory");
-    p->state = s;
-    p->destroy = belady_destroy;
     s->cap = cap;
     s->trace = t;
     s->pred = pred;
-    rc = lf_pol_base_init(&s->base, "belady", ctx, err);
-    if (rc == LF_OK && !(s->layers = calloc(ctx->n_layers, sizeof *s->layers)))
-        rc = lf_fail(err, LF_ENOMEM, "policy 'belady': out of memory");
-    for (uint32_t l = 0; rc == LF_OK && l < ctx->n_layers; l++)
-        rc = build_layer(s, l, err);
-    if (rc) {
-        belady_destroy(p);
-        p->state = NULL;
-        return rc;
-    }
-    p->step = belady_step;
+    if (!(s->layers = calloc(ctx->n_layers, sizeof *s->layers)))
+        return lf_fail(err, LF_ENOMEM, "out of memory");
+    for (uint32_t l = 0; l < ctx->n_layers; l++)
+        if ((rc = build_layer(s, ctx->units, l, err)))
+            return rc;
+    p->fit = cap;
     p->max_resident = cap;
     return LF_OK;
 }
+
+const lf_policy_desc lf_pol_belady = {
+    .name = "belady",
+    .help = "the offline optimum: evicts the unit whose next use is farthest",
+    .keys = (const lf_policy_key[]){LF_POL_KEY_CAPACITY,
+                                    {"future", "need (default): look ahead on the needed sets; "
+                                               "pred: on the recorded predicted sets"},
+                                    {NULL, NULL}},
+    .state_size = sizeof(belady_state),
+    .create = belady_create,
+    .step = belady_step,
+    .destroy = belady_destroy,
+};

@@ -6,7 +6,7 @@
  * history=0 only since the unit was last loaded. */
 #include "lf_pol.h"
 
-int lf_pol_fwlru_create(const lf_policy_ctx *ctx, const lf_kv *kv, lf_policy *p, lf_err *err)
+static int fwlru_create(lf_policy *p, const lf_policy_ctx *ctx, const lf_kv *kv, lf_err *err)
 {
     uint64_t cap, w, history;
     int rc = lf_pol_capacity(ctx, kv, &cap, err);
@@ -17,10 +17,23 @@ int lf_pol_fwlru_create(const lf_policy_ctx *ctx, const lf_kv *kv, lf_policy *p,
     if (rc)
         return rc;
     if (history > 1)
-        return lf_fail(err, LF_EINVAL, "policy 'fwlru': history = %llu must be 0 or 1",
+        return lf_fail(err, LF_EINVAL, "history = %llu must be 0 or 1",
                        (unsigned long long)history);
     if (w > (1ull << 30))
-        return lf_fail(err, LF_EINVAL, "policy 'fwlru': w = %llu is above 2^30",
-                       (unsigned long long)w);
-    return lf_pol_scored_create("fwlru", ctx, cap, 0, w, (int)history, p, err);
+        return lf_fail(err, LF_EINVAL, "w = %llu is above 2^30", (unsigned long long)w);
+    return lf_pol_scored_init(p, ctx, cap, 0, w, (int)history, err);
 }
+
+const lf_policy_desc lf_pol_fwlru = {
+    .name = "fwlru",
+    .help = "frequency-weighted LRU: evicts the lowest count * w + last use",
+    .keys = (const lf_policy_key[]){LF_POL_KEY_CAPACITY,
+                                    {"w", "tokens of recency one use is worth (default 16)"},
+                                    {"history", "1: count uses since the start (default), 0: "
+                                                "since loaded"},
+                                    {NULL, NULL}},
+    .state_size = sizeof(lf_pol_scored),
+    .create = fwlru_create,
+    .step = lf_pol_scored_step,
+    .destroy = lf_pol_scored_destroy,
+};

@@ -15,7 +15,6 @@
 #include "lf_pol.h"
 
 typedef struct {
-    lf_pol_base base;
     uint64_t cap;
     uint32_t n;           /* pinned per layer */
     uint32_t *pinned;     /* n_layers * n, sorted ascending */
@@ -26,9 +25,9 @@ typedef struct {
 } hot_state;
 
 /* The no-fit error, with hot's own remedy. */
-static int hot_no_fit(hot_state *s, uint32_t layer, uint32_t token, uint64_t need, lf_err *err)
+static int hot_no_fit(hot_state *s, uint64_t need, lf_err *err)
 {
-    int rc = lf_pol_no_fit(&s->base, layer, token, need, s->cap, err);
+    int rc = lf_pol_no_fit(need, s->cap, err);
     if (err) {
         size_t len = strlen(err->msg);
         snprintf(err->msg + len, sizeof err->msg - len, ", or lower n (now %u pinned)", s->n);
@@ -39,14 +38,11 @@ static int hot_no_fit(hot_state *s, uint32_t layer, uint32_t token, uint64_t nee
 static int hot_step(lf_policy *p, uint32_t layer, uint32_t token, const uint32_t *want,
                     uint32_t n_want, lf_plan *plan, lf_err *err)
 {
+    (void)token;
     hot_state *s = p->state;
-    int rc = lf_pol_begin(&s->base, layer, token, want, n_want, err);
-    if (rc)
-        return rc;
-    uint8_t *res = s->res + (size_t)layer * s->base.units;
+    uint8_t *res = s->res + (size_t)layer * p->units;
     uint32_t *trans = s->trans + (size_t)layer * s->cap;
     const uint32_t *pin = s->pinned + (size_t)layer * s->n;
-    plan->n_evict = plan->n_load = plan->n_hit = 0;
     if (!s->started[layer]) {
         /* first token: load the pinned set and the wanted units, merged in order */
         uint32_t i = 0, j = 0, extra = 0;
@@ -62,7 +58,7 @@ static int hot_step(lf_policy *p, uint32_t layer, uint32_t token, const uint32_t
             }
         }
         if (s->n + (uint64_t)extra > s->cap)
-            return hot_no_fit(s, layer, token, s->n + (uint64_t)extra, err);
+            return hot_no_fit(s, s->n + (uint64_t)extra, err);
         for (i = 0; i < s->n; i++)
             res[pin[i]] = 1;
         s->n_trans[layer] = 0;
@@ -79,7 +75,7 @@ static int hot_step(lf_policy *p, uint32_t layer, uint32_t token, const uint32_t
     for (uint32_t i = 0; i < n_want; i++)
         need += res[want[i]] != 1;
     if (need > s->cap)
-        return hot_no_fit(s, layer, token, need, err);
+        return hot_no_fit(s, need, err);
     for (uint32_t i = 0; i < n_want; i++) {
         uint32_t u = want[i];
         if (res[u] == 0) {
@@ -112,29 +108,25 @@ static int hot_step(lf_policy *p, uint32_t layer, uint32_t token, const uint32_t
 static void hot_destroy(lf_policy *p)
 {
     hot_state *s = p->state;
-    if (!s)
-        return;
-    lf_pol_base_free(&s->base);
     free(s->pinned);
     free(s->res);
     free(s->trans);
     free(s->n_trans);
     free(s->started);
-    free(s);
 }
 
 /* Picks the n most wanted units of every layer over tokens [0, prefix) of prof. */
-static int pick_pinned(hot_state *s, const lf_trace *prof, uint32_t prefix, lf_err *err)
+static int pick_pinned(hot_state *s, const lf_policy *p, const lf_trace *prof, uint32_t prefix, lf_err *err)
 {
-    uint32_t units = s->base.units;
+    uint32_t units = p->units;
     uint32_t *counts = malloc((size_t)units * sizeof *counts);
     uint64_t *order = malloc((size_t)units * sizeof *order);
     if (!counts || !order) {
         free(counts);
         free(order);
-        return lf_fail(err, LF_ENOMEM, "policy 'hot': out of memory");
+        return lf_fail(err, LF_ENOMEM, "out of memory");
     }
-    for (uint32_t l = 0; l < s->base.n_layers; l++) {
+    for (uint32_t l = 0; l < p->n_layers; l++) {
         memset(counts, 0, (size_t)units * sizeof *counts);
         const lf_trace_layer *L = &prof->layers[l];
         for (uint64_t i = 0; i < L->indptr[prefix]; i++)
@@ -153,16 +145,17 @@ static int pick_pinned(hot_state *s, const lf_trace *prof, uint32_t prefix, lf_e
     return LF_OK;
 }
 
-int lf_pol_hot_create(const lf_policy_ctx *ctx, const lf_kv *kv, lf_policy *p, lf_err *err)
+static int hot_create(lf_policy *p, const lf_policy_ctx *ctx, const lf_kv *kv, lf_err *err)
 {
+    hot_state *s = p->state;
     uint64_t cap, n, prefix;
     const lf_trace *prof = ctx->profile ? ctx->profile : ctx->trace;
     if (!prof)
-        return lf_fail(err, LF_EINVAL, "policy 'hot' needs a profile: give the replayed trace "
+        return lf_fail(err, LF_EINVAL, "a profile is needed: give the replayed trace "
                                        "or a profile trace");
     if (prof->n_layers != ctx->n_layers || prof->units_per_layer != ctx->units)
         return lf_fail(err, LF_EINVAL,
-                       "policy 'hot': the %s trace has %u layers x %u units, the replay "
+                       "the %s trace has %u layers x %u units, the replay "
                        "%u x %u; profile on a trace of the same model",
                        ctx->profile ? "profile" : "replayed", prof->n_layers,
                        prof->units_per_layer, ctx->n_layers, ctx->units);
@@ -182,39 +175,41 @@ int lf_pol_hot_create(const lf_policy_ctx *ctx, const lf_kv *kv, lf_policy *p, l
     if ((rc = lf_kv_u64(kv, "n", def_n, &n, err)) != LF_OK)
         return rc;
     if (prefix > prof->n_tokens)
-        return lf_fail(err, LF_EINVAL, "policy 'hot': prefix = %llu but the %s trace has %u tokens",
+        return lf_fail(err, LF_EINVAL, "prefix = %llu but the %s trace has %u tokens",
                        (unsigned long long)prefix, ctx->profile ? "profile" : "replayed",
                        prof->n_tokens);
     if (n > cap)
         return lf_fail(err, LF_EINVAL,
-                       "policy 'hot': n = %llu pinned units exceed the cache of %llu units per "
+                       "n = %llu pinned units exceed the cache of %llu units per "
                        "layer; lower n or raise the DRAM budget",
                        (unsigned long long)n, (unsigned long long)cap);
-    hot_state *s = calloc(1, sizeof *s);
-    if (!s)
-        return lf_fail(err, LF_ENOMEM, "policy 'hot': out of memory");
-    p->state = s;
-    p->destroy = hot_destroy;
     s->cap = cap;
     s->n = (uint32_t)n;
-    rc = lf_pol_base_init(&s->base, "hot", ctx, err);
-    if (rc == LF_OK) {
-        s->pinned = malloc(((size_t)ctx->n_layers * n + 1) * sizeof *s->pinned);
-        s->res = calloc((size_t)ctx->n_layers * ctx->units, 1);
-        s->trans = malloc(((size_t)ctx->n_layers * cap + 1) * sizeof *s->trans);
-        s->n_trans = calloc(ctx->n_layers, sizeof *s->n_trans);
-        s->started = calloc(ctx->n_layers, 1);
-        if (!s->pinned || !s->res || !s->trans || !s->n_trans || !s->started)
-            rc = lf_fail(err, LF_ENOMEM, "policy 'hot': out of memory");
-    }
-    if (rc == LF_OK)
-        rc = pick_pinned(s, prof, (uint32_t)prefix, err);
-    if (rc) {
-        hot_destroy(p);
-        p->state = NULL;
+    s->pinned = malloc(((size_t)ctx->n_layers * n + 1) * sizeof *s->pinned);
+    s->res = calloc((size_t)ctx->n_layers * ctx->units, 1);
+    s->trans = malloc(((size_t)ctx->n_layers * cap + 1) * sizeof *s->trans);
+    s->n_trans = calloc(ctx->n_layers, sizeof *s->n_trans);
+    s->started = calloc(ctx->n_layers, 1);
+    if (!s->pinned || !s->res || !s->trans || !s->n_trans || !s->started)
+        return lf_fail(err, LF_ENOMEM, "out of memory");
+    if ((rc = pick_pinned(s, p, prof, (uint32_t)prefix, err)))
         return rc;
-    }
-    p->step = hot_step;
+    p->fit = cap;
     p->max_resident = cap;
     return LF_OK;
 }
+
+const lf_policy_desc lf_pol_hot = {
+    .name = "hot",
+    .help = "pins the n units a profile wanted most; other wanted units are transient",
+    .keys = (const lf_policy_key[]){{"n", "units pinned per layer (default: capacity minus "
+                                          "the largest wanted set)"},
+                                    {"prefix", "profile tokens counted (default: all of a "
+                                               "profile trace, 10% of the replayed one)"},
+                                    LF_POL_KEY_CAPACITY,
+                                    {NULL, NULL}},
+    .state_size = sizeof(hot_state),
+    .create = hot_create,
+    .step = hot_step,
+    .destroy = hot_destroy,
+};

@@ -9,7 +9,6 @@
 #include "lf_pol.h"
 
 typedef struct {
-    lf_pol_base base;
     uint32_t pinned;  /* P */
     uint8_t *started; /* per layer */
 } hybrid_state;
@@ -17,12 +16,9 @@ typedef struct {
 static int hybrid_step(lf_policy *p, uint32_t layer, uint32_t token, const uint32_t *want,
                        uint32_t n_want, lf_plan *plan, lf_err *err)
 {
+    (void)token, (void)err;
     hybrid_state *s = p->state;
-    int rc = lf_pol_begin(&s->base, layer, token, want, n_want, err);
-    if (rc)
-        return rc;
-    uint32_t units = s->base.units, P = s->pinned;
-    plan->n_evict = plan->n_load = plan->n_hit = 0;
+    uint32_t units = p->units, P = s->pinned;
     uint32_t first = P;
     if (s->started[layer]) {
         for (uint32_t i = units; i > P; i--)
@@ -50,38 +46,34 @@ static int hybrid_step(lf_policy *p, uint32_t layer, uint32_t token, const uint3
 static void hybrid_destroy(lf_policy *p)
 {
     hybrid_state *s = p->state;
-    if (!s)
-        return;
-    lf_pol_base_free(&s->base);
     free(s->started);
-    free(s);
 }
 
-int lf_pol_hybrid_create(const lf_policy_ctx *ctx, const lf_kv *kv, lf_policy *p, lf_err *err)
+static int hybrid_create(lf_policy *p, const lf_policy_ctx *ctx, const lf_kv *kv, lf_err *err)
 {
+    hybrid_state *s = p->state;
     double f;
     int rc = lf_kv_double(kv, "fraction", 0.5, &f, err);
     if (rc)
         return rc;
     if (f < 0 || f > 1)
-        return lf_fail(err, LF_EINVAL, "policy 'hybrid': fraction = %g is outside [0, 1]", f);
-    hybrid_state *s = calloc(1, sizeof *s);
-    if (!s)
-        return lf_fail(err, LF_ENOMEM, "policy 'hybrid': out of memory");
-    p->state = s;
-    p->destroy = hybrid_destroy;
-    rc = lf_pol_base_init(&s->base, "hybrid", ctx, err);
-    if (rc == LF_OK && !(s->started = calloc(ctx->n_layers, 1)))
-        rc = lf_fail(err, LF_ENOMEM, "policy 'hybrid': out of memory");
-    if (rc) {
-        hybrid_destroy(p);
-        p->state = NULL;
-        return rc;
-    }
+        return lf_fail(err, LF_EINVAL, "fraction = %g is outside [0, 1]", f);
+    if (!(s->started = calloc(ctx->n_layers, 1)))
+        return lf_fail(err, LF_ENOMEM, "out of memory");
     s->pinned = (uint32_t)(f * ctx->units + 0.5);
     if (s->pinned > ctx->units)
         s->pinned = ctx->units;
-    p->step = hybrid_step;
     p->max_resident = ctx->units;
     return LF_OK;
 }
+
+const lf_policy_desc lf_pol_hybrid = {
+    .name = "hybrid",
+    .help = "keeps the first fraction of each layer, reads the rest for every token",
+    .keys = (const lf_policy_key[]){{"fraction", "share of units pinned, in [0,1] (default 0.5)"},
+                                    {NULL, NULL}},
+    .state_size = sizeof(hybrid_state),
+    .create = hybrid_create,
+    .step = hybrid_step,
+    .destroy = hybrid_destroy,
+};

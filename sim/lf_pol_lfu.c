@@ -31,7 +31,6 @@ typedef struct {
 } lfu_layer;
 
 typedef struct {
-    lf_pol_base base;
     uint64_t cap;
     int history;
     lfu_layer *layers;
@@ -66,7 +65,7 @@ static int grow(lfu_layer *L, uint32_t c, lf_err *err)
         L->tail = t;
     uint64_t *b = t ? realloc(L->nonempty, n / 64 * sizeof *b) : NULL;
     if (!b)
-        return lf_fail(err, LF_ENOMEM, "policy 'lfu': out of memory (use counts up to %u)", c);
+        return lf_fail(err, LF_ENOMEM, "out of memory (use counts up to %u)", c);
     L->nonempty = b;
     memset(L->head + L->n_counts, 0xff, (n - L->n_counts) * sizeof *h);
     memset(L->tail + L->n_counts, 0xff, (n - L->n_counts) * sizeof *t);
@@ -90,12 +89,8 @@ static uint32_t pop_least(lfu_layer *L)
 static int lfu_step(lf_policy *p, uint32_t layer, uint32_t t, const uint32_t *want,
                     uint32_t n_want, lf_plan *plan, lf_err *err)
 {
+    (void)t;
     lfu_state *s = p->state;
-    int rc = lf_pol_begin(&s->base, layer, t, want, n_want, err);
-    if (rc)
-        return rc;
-    if (n_want > s->cap)
-        return lf_pol_no_fit(&s->base, layer, t, n_want, s->cap, err);
     lfu_layer *L = &s->layers[layer];
     lfu_node *node = L->node;
     /* the lists the step will append to exist before anything changes */
@@ -105,11 +100,9 @@ static int lfu_step(lf_policy *p, uint32_t layer, uint32_t t, const uint32_t *wa
         if (c > top)
             top = c;
     }
-    if (top < UINT32_MAX && (rc = grow(L, top + 1, err)) != LF_OK) {
-        s->base.next_token[layer]--;
+    int rc = grow(L, top + 1, err);
+    if (rc != LF_OK)
         return rc;
-    }
-    plan->n_evict = plan->n_load = plan->n_hit = 0;
     for (uint32_t i = 0; i < n_want; i++) {
         uint32_t u = want[i];
         if (node[u].res) {
@@ -153,54 +146,51 @@ static int lfu_step(lf_policy *p, uint32_t layer, uint32_t t, const uint32_t *wa
 static void lfu_destroy(lf_policy *p)
 {
     lfu_state *s = p->state;
-    if (!s)
-        return;
-    for (uint32_t l = 0; s->layers && l < s->base.n_layers; l++) {
+    for (uint32_t l = 0; s->layers && l < p->n_layers; l++) {
         free(s->layers[l].node);
         free(s->layers[l].head);
         free(s->layers[l].tail);
         free(s->layers[l].nonempty);
     }
-    lf_pol_base_free(&s->base);
     free(s->layers);
-    free(s);
 }
 
-int lf_pol_lfu_create(const lf_policy_ctx *ctx, const lf_kv *kv, lf_policy *p, lf_err *err)
+static int lfu_create(lf_policy *p, const lf_policy_ctx *ctx, const lf_kv *kv, lf_err *err)
 {
-    uint64_t cap, history;
-    int rc = lf_pol_capacity(ctx, kv, &cap, err);
+    lfu_state *s = p->state;
+    uint64_t history;
+    int rc = lf_pol_capacity(ctx, kv, &s->cap, err);
     if (rc == LF_OK)
         rc = lf_kv_u64(kv, "history", 0, &history, err);
     if (rc)
         return rc;
     if (history > 1)
-        return lf_fail(err, LF_EINVAL, "policy 'lfu': history = %llu must be 0 or 1",
+        return lf_fail(err, LF_EINVAL, "history = %llu must be 0 or 1",
                        (unsigned long long)history);
-    lfu_state *s = calloc(1, sizeof *s);
-    if (!s)
-        return lf_fail(err, LF_ENOMEM, "policy 'lfu': out of memory");
-    p->state = s;
-    p->destroy = lfu_destroy;
-    s->cap = cap;
     s->history = (int)history;
-    rc = lf_pol_base_init(&s->base, "lfu", ctx, err);
-    if (rc == LF_OK && !(s->layers = calloc(ctx->n_layers, sizeof *s->layers)))
-        rc = lf_fail(err, LF_ENOMEM, "policy 'lfu': out of memory");
-    for (uint32_t l = 0; rc == LF_OK && l < ctx->n_layers; l++) {
+    if (!(s->layers = calloc(ctx->n_layers, sizeof *s->layers)))
+        return lf_fail(err, LF_ENOMEM, "out of memory");
+    for (uint32_t l = 0; l < ctx->n_layers; l++) {
         lfu_layer *L = &s->layers[l];
-        L->node = calloc(ctx->units, sizeof *L->node);
-        if (!L->node)
-            rc = lf_fail(err, LF_ENOMEM, "policy 'lfu': out of memory");
-        else
-            rc = grow(L, 63, err);
+        if (!(L->node = calloc(ctx->units, sizeof *L->node)))
+            return lf_fail(err, LF_ENOMEM, "out of memory");
+        if ((rc = grow(L, 63, err)) != LF_OK)
+            return rc;
     }
-    if (rc) {
-        lfu_destroy(p);
-        p->state = NULL;
-        return rc;
-    }
-    p->step = lfu_step;
-    p->max_resident = cap;
+    p->fit = s->cap;
+    p->max_resident = s->cap;
     return LF_OK;
 }
+
+const lf_policy_desc lf_pol_lfu = {
+    .name = "lfu",
+    .help = "a cache that evicts the unwanted unit wanted least often",
+    .keys = (const lf_policy_key[]){LF_POL_KEY_CAPACITY,
+                                    {"history", "0: count uses since loaded (default), 1: since "
+                                                "the start"},
+                                    {NULL, NULL}},
+    .state_size = sizeof(lfu_state),
+    .create = lfu_create,
+    .step = lfu_step,
+    .destroy = lfu_destroy,
+};

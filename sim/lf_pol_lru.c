@@ -11,7 +11,6 @@
 #define NIL UINT32_MAX
 
 typedef struct {
-    lf_pol_base base;
     uint64_t cap;
     uint32_t *prev, *next; /* n_layers * units; prev is toward the most recent */
     uint8_t *res;          /* n_layers * units */
@@ -22,17 +21,12 @@ typedef struct {
 static int lru_step(lf_policy *p, uint32_t layer, uint32_t token, const uint32_t *want,
                     uint32_t n_want, lf_plan *plan, lf_err *err)
 {
+    (void)token, (void)err;
     lru_state *s = p->state;
-    int rc = lf_pol_begin(&s->base, layer, token, want, n_want, err);
-    if (rc)
-        return rc;
-    if (n_want > s->cap)
-        return lf_pol_no_fit(&s->base, layer, token, n_want, s->cap, err);
-    size_t off = (size_t)layer * s->base.units;
+    size_t off = (size_t)layer * p->units;
     uint32_t *prev = s->prev + off, *next = s->next + off;
     uint8_t *res = s->res + off;
     uint32_t *head = &s->head[layer], *tail = &s->tail[layer];
-    plan->n_evict = plan->n_load = plan->n_hit = 0;
     /* take the wanted hits out of the list, so the tail holds only unwanted units */
     for (uint32_t i = 0; i < n_want; i++) {
         uint32_t u = want[i];
@@ -70,52 +64,42 @@ static int lru_step(lf_policy *p, uint32_t layer, uint32_t token, const uint32_t
 static void lru_destroy(lf_policy *p)
 {
     lru_state *s = p->state;
-    if (!s)
-        return;
-    lf_pol_base_free(&s->base);
     free(s->prev);
     free(s->next);
     free(s->res);
     free(s->head);
     free(s->tail);
     free(s->n_res);
-    free(s);
 }
 
-int lf_pol_lru_create(const lf_policy_ctx *ctx, const lf_kv *kv, lf_policy *p, lf_err *err)
+static int lru_create(lf_policy *p, const lf_policy_ctx *ctx, const lf_kv *kv, lf_err *err)
 {
-    uint64_t cap;
-    int rc = lf_pol_capacity(ctx, kv, &cap, err);
+    lru_state *s = p->state;
+    int rc = lf_pol_capacity(ctx, kv, &s->cap, err);
     if (rc)
         return rc;
-    lru_state *s = calloc(1, sizeof *s);
-    if (!s)
-        return lf_fail(err, LF_ENOMEM, "policy 'lru': out of memory");
-    p->state = s;
-    p->destroy = lru_destroy;
-    s->cap = cap;
-    rc = lf_pol_base_init(&s->base, "lru", ctx, err);
-    if (rc == LF_OK) {
-        size_t n = (size_t)ctx->n_layers * ctx->units;
-        s->prev = malloc(n * sizeof *s->prev);
-        s->next = malloc(n * sizeof *s->next);
-        s->res = calloc(n, 1);
-        s->head = malloc(ctx->n_layers * sizeof *s->head);
-        s->tail = malloc(ctx->n_layers * sizeof *s->tail);
-        s->n_res = calloc(ctx->n_layers, sizeof *s->n_res);
-        if (!s->prev || !s->next || !s->res || !s->head || !s->tail || !s->n_res)
-            rc = lf_fail(err, LF_ENOMEM, "policy 'lru': out of memory");
-        else {
-            memset(s->head, 0xff, ctx->n_layers * sizeof *s->head);
-            memset(s->tail, 0xff, ctx->n_layers * sizeof *s->tail);
-        }
-    }
-    if (rc) {
-        lru_destroy(p);
-        p->state = NULL;
-        return rc;
-    }
-    p->step = lru_step;
-    p->max_resident = cap;
+    size_t n = (size_t)ctx->n_layers * ctx->units;
+    s->prev = malloc(n * sizeof *s->prev);
+    s->next = malloc(n * sizeof *s->next);
+    s->res = calloc(n, 1);
+    s->head = malloc(ctx->n_layers * sizeof *s->head);
+    s->tail = malloc(ctx->n_layers * sizeof *s->tail);
+    s->n_res = calloc(ctx->n_layers, sizeof *s->n_res);
+    if (!s->prev || !s->next || !s->res || !s->head || !s->tail || !s->n_res)
+        return lf_fail(err, LF_ENOMEM, "out of memory");
+    memset(s->head, 0xff, ctx->n_layers * sizeof *s->head);
+    memset(s->tail, 0xff, ctx->n_layers * sizeof *s->tail);
+    p->fit = s->cap;
+    p->max_resident = s->cap;
     return LF_OK;
 }
+
+const lf_policy_desc lf_pol_lru = {
+    .name = "lru",
+    .help = "a cache that evicts the least recently wanted units",
+    .keys = (const lf_policy_key[]){LF_POL_KEY_CAPACITY, {NULL, NULL}},
+    .state_size = sizeof(lru_state),
+    .create = lru_create,
+    .step = lru_step,
+    .destroy = lru_destroy,
+};

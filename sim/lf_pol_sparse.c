@@ -9,7 +9,6 @@
 #include "lf_pol.h"
 
 typedef struct {
-    lf_pol_base base;
     uint64_t cap;
     uint8_t *res;   /* n_layers * units: 1 = resident (2 = wanted, during a step) */
     uint32_t *prev; /* n_layers * cap: the previous token's set */
@@ -19,13 +18,9 @@ typedef struct {
 static int sparse_step(lf_policy *p, uint32_t layer, uint32_t token, const uint32_t *want,
                        uint32_t n_want, lf_plan *plan, lf_err *err)
 {
+    (void)token, (void)err;
     sparse_state *s = p->state;
-    int rc = lf_pol_begin(&s->base, layer, token, want, n_want, err);
-    if (rc)
-        return rc;
-    if (n_want > s->cap)
-        return lf_pol_no_fit(&s->base, layer, token, n_want, s->cap, err);
-    uint8_t *res = s->res + (size_t)layer * s->base.units;
+    uint8_t *res = s->res + (size_t)layer * p->units;
     uint32_t *prev = s->prev + (size_t)layer * s->cap;
     /* branch-free (hit or miss is a coin toss); res: 0 absent, 1 resident, 2 wanted */
     uint32_t *ld = plan->load, *ev = plan->evict, hits = 0;
@@ -56,41 +51,33 @@ static int sparse_step(lf_policy *p, uint32_t layer, uint32_t token, const uint3
 static void sparse_destroy(lf_policy *p)
 {
     sparse_state *s = p->state;
-    if (!s)
-        return;
-    lf_pol_base_free(&s->base);
     free(s->res);
     free(s->prev);
     free(s->n_prev);
-    free(s);
 }
 
-int lf_pol_sparse_create(const lf_policy_ctx *ctx, const lf_kv *kv, lf_policy *p, lf_err *err)
+static int sparse_create(lf_policy *p, const lf_policy_ctx *ctx, const lf_kv *kv, lf_err *err)
 {
-    uint64_t cap;
-    int rc = lf_pol_capacity(ctx, kv, &cap, err);
+    sparse_state *s = p->state;
+    int rc = lf_pol_capacity(ctx, kv, &s->cap, err);
     if (rc)
         return rc;
-    sparse_state *s = calloc(1, sizeof *s);
-    if (!s)
-        return lf_fail(err, LF_ENOMEM, "policy 'sparse': out of memory");
-    p->state = s;
-    p->destroy = sparse_destroy;
-    s->cap = cap;
-    rc = lf_pol_base_init(&s->base, "sparse", ctx, err);
-    if (rc == LF_OK) {
-        s->res = calloc((size_t)ctx->n_layers * ctx->units, 1);
-        s->prev = malloc(((size_t)ctx->n_layers * cap + 1) * sizeof *s->prev);
-        s->n_prev = calloc(ctx->n_layers, sizeof *s->n_prev);
-        if (!s->res || !s->prev || !s->n_prev)
-            rc = lf_fail(err, LF_ENOMEM, "policy 'sparse': out of memory");
-    }
-    if (rc) {
-        sparse_destroy(p);
-        p->state = NULL;
-        return rc;
-    }
-    p->step = sparse_step;
-    p->max_resident = cap;
+    s->res = calloc((size_t)ctx->n_layers * ctx->units, 1);
+    s->prev = malloc(((size_t)ctx->n_layers * s->cap + 1) * sizeof *s->prev);
+    s->n_prev = calloc(ctx->n_layers, sizeof *s->n_prev);
+    if (!s->res || !s->prev || !s->n_prev)
+        return lf_fail(err, LF_ENOMEM, "out of memory");
+    p->fit = s->cap;
+    p->max_resident = s->cap;
     return LF_OK;
 }
+
+const lf_policy_desc lf_pol_sparse = {
+    .name = "sparse",
+    .help = "exactly the token's wanted set is resident",
+    .keys = (const lf_policy_key[]){LF_POL_KEY_CAPACITY, {NULL, NULL}},
+    .state_size = sizeof(sparse_state),
+    .create = sparse_create,
+    .step = sparse_step,
+    .destroy = sparse_destroy,
+};

@@ -9,7 +9,6 @@
  * unit to keep the state small in cache; a ring of the last k sets (to find who
  * leaves) and the count of resident units per latest-use token (to size k').
  * O(n_want + n_evict + k) per step. */
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -24,7 +23,7 @@ typedef struct {
 } ring_set;
 
 typedef struct {
-    lf_pol_base base;
+    uint32_t units;
     uint32_t k;
     uint32_t ring_n, mask; /* ring slots: k rounded up to a power of 2; ring_n - 1 */
     uint64_t cap;
@@ -39,12 +38,12 @@ typedef struct {
 /* Evicts the resident units whose latest use is `tok` (they are all in its set). */
 static void drop_token(window_state *s, uint32_t layer, uint32_t tok, lf_plan *plan)
 {
-    uint16_t *st = s->st + (size_t)layer * s->base.units;
+    uint16_t *st = s->st + (size_t)layer * s->units;
     const uint16_t mine = (uint16_t)(RES | (tok & TOK));
     size_t slot = (size_t)layer * s->ring_n + (tok & s->mask);
     const ring_set *rs = &s->ring[slot];
     uint32_t *ev = plan->evict + plan->n_evict;
-    if (plan->n_evict + (uint64_t)rs->n <= s->base.units) {
+    if (plan->n_evict + (uint64_t)rs->n <= s->units) {
         /* branch-free (the test is a coin toss): writes one past the last eviction */
         for (uint32_t i = 0; i < rs->n; i++) {
             uint32_t u = rs->ids[i];
@@ -70,18 +69,12 @@ static int window_step(lf_policy *p, uint32_t layer, uint32_t t, const uint32_t 
                        uint32_t n_want, lf_plan *plan, lf_err *err)
 {
     window_state *s = p->state;
-    int rc = lf_pol_begin(&s->base, layer, t, want, n_want, err);
-    if (rc)
-        return rc;
-    if (n_want > s->cap)
-        return lf_pol_no_fit(&s->base, layer, t, n_want, s->cap, err);
     const uint32_t k = s->k;
     const uint32_t mask = s->mask;
-    uint16_t *st = s->st + (size_t)layer * s->base.units;
+    uint16_t *st = s->st + (size_t)layer * s->units;
     uint32_t *count = s->count + (size_t)layer * s->ring_n;
     const uint16_t now = (uint16_t)(RES | (t & TOK));
     uint32_t *ld = plan->load, hits = 0;
-    plan->n_evict = 0;
 
     for (uint32_t i = 0; i < n_want; i++) { /* branch-free: hit or miss is a coin toss */
         uint32_t u = want[i];
@@ -105,7 +98,7 @@ static int window_step(lf_policy *p, uint32_t layer, uint32_t t, const uint32_t 
     if (n_want > rs->cap) {
         uint32_t *ids = realloc(rs->ids, (size_t)n_want * sizeof *ids);
         if (!ids)
-            return lf_fail(err, LF_ENOMEM, "policy 'window': out of memory");
+            return lf_fail(err, LF_ENOMEM, "out of memory");
         rs->ids = ids;
         rs->cap = n_want;
     }
@@ -133,68 +126,70 @@ static int window_step(lf_policy *p, uint32_t layer, uint32_t t, const uint32_t 
     return LF_OK;
 }
 
-static void window_counters(const lf_policy *p, char *buf, size_t cap)
+static void window_count(const lf_policy *p, uint64_t *v)
 {
     const window_state *s = p->state;
-    snprintf(buf, cap, "shrinks=%llu min_k=%u", (unsigned long long)s->shrinks, s->min_k);
+    v[0] = s->shrinks;
+    v[1] = s->min_k;
 }
 
 static void window_destroy(lf_policy *p)
 {
     window_state *s = p->state;
-    if (!s)
-        return;
     if (s->ring)
-        for (size_t i = 0; i < (size_t)s->base.n_layers * s->ring_n; i++)
+        for (size_t i = 0; i < (size_t)p->n_layers * s->ring_n; i++)
             free(s->ring[i].ids);
-    lf_pol_base_free(&s->base);
     free(s->ring);
     free(s->st);
     free(s->count);
     free(s->n_res);
-    free(s);
 }
 
-int lf_pol_window_create(const lf_policy_ctx *ctx, const lf_kv *kv, lf_policy *p, lf_err *err)
+static int window_create(lf_policy *p, const lf_policy_ctx *ctx, const lf_kv *kv, lf_err *err)
 {
-    uint64_t k, cap;
+    window_state *s = p->state;
+    uint64_t k;
     int rc = lf_kv_u64(kv, "k", 4, &k, err);
     if (rc)
         return rc;
     if (k < 1 || k > 4096) /* < 2^15: see st */
-        return lf_fail(err, LF_EINVAL, "policy 'window': k = %llu is outside [1, 4096]",
-                       (unsigned long long)k);
-    if ((rc = lf_pol_capacity(ctx, kv, &cap, err)) != LF_OK)
+        return lf_fail(err, LF_EINVAL, "k = %llu is outside [1, 4096]", (unsigned long long)k);
+    if ((rc = lf_pol_capacity(ctx, kv, &s->cap, err)) != LF_OK)
         return rc;
-    window_state *s = calloc(1, sizeof *s);
-    if (!s)
-        return lf_fail(err, LF_ENOMEM, "policy 'window': out of memory");
-    p->state = s;
-    p->destroy = window_destroy;
+    s->units = ctx->units;
     s->k = (uint32_t)k;
     s->ring_n = 1;
     while (s->ring_n < k)
         s->ring_n *= 2;
     s->mask = s->ring_n - 1;
     s->min_k = (uint32_t)k;
-    s->cap = cap;
-    rc = lf_pol_base_init(&s->base, "window", ctx, err);
-    if (rc == LF_OK) {
-        size_t n = (size_t)ctx->n_layers * ctx->units;
-        s->st = calloc(n, sizeof *s->st);
-        s->ring = calloc((size_t)ctx->n_layers * s->ring_n, sizeof *s->ring);
-        s->count = calloc((size_t)ctx->n_layers * s->ring_n, sizeof *s->count);
-        s->n_res = calloc(ctx->n_layers, sizeof *s->n_res);
-        if (!s->st || !s->ring || !s->count || !s->n_res)
-            rc = lf_fail(err, LF_ENOMEM, "policy 'window': out of memory");
-    }
-    if (rc) {
-        window_destroy(p);
-        p->state = NULL;
-        return rc;
-    }
-    p->step = window_step;
-    p->counters = window_counters;
-    p->max_resident = cap;
+    size_t n = (size_t)ctx->n_layers * ctx->units;
+    s->st = calloc(n, sizeof *s->st);
+    s->ring = calloc((size_t)ctx->n_layers * s->ring_n, sizeof *s->ring);
+    s->count = calloc((size_t)ctx->n_layers * s->ring_n, sizeof *s->count);
+    s->n_res = calloc(ctx->n_layers, sizeof *s->n_res);
+    if (!s->st || !s->ring || !s->count || !s->n_res)
+        return lf_fail(err, LF_ENOMEM, "out of memory");
+    p->fit = s->cap;
+    p->max_resident = s->cap;
     return LF_OK;
 }
+
+const lf_policy_desc lf_pol_window = {
+    .name = "window",
+    .help = "the paper's sliding window: the union of the last k tokens' wanted sets",
+    .keys = (const lf_policy_key[]){{"k", "tokens in the window, 1..4096 (default 4)"},
+                                    LF_POL_KEY_CAPACITY,
+                                    {NULL, NULL}},
+    .counters = (const lf_policy_counter[]){{"shrinks", "steps that ran with a window k' < k "
+                                                        "because the union did not fit",
+                                             LF_COUNT_SUM, 1},
+                                            {"min_k", "the smallest window a step ran with",
+                                             LF_COUNT_MIN, 0},
+                                            {NULL, NULL, LF_COUNT_SUM, 0}},
+    .state_size = sizeof(window_state),
+    .create = window_create,
+    .step = window_step,
+    .destroy = window_destroy,
+    .count = window_count,
+};

@@ -54,28 +54,23 @@ static int check_cfg(const lf_replay_cfg *c, const lf_backend *b, lf_err *err)
 }
 
 /* Every wanted unit must be resident after the policy's step, and the policy's count
- * must match the DRAM manager's. */
-static int check_step(const lf_replay_cfg *c, const lf_slots *s, const lf_plan *plan,
-                      const uint32_t *want, uint32_t n_want, uint32_t layer, uint32_t tok,
-                      lf_err *err)
+ * must match the DRAM manager's (the caller adds the policy, layer and token). */
+static int check_step(const lf_slots *s, const lf_plan *plan, const uint32_t *want,
+                      uint32_t n_want, lf_err *err)
 {
     if (plan->n_resident != s->num_used)
         return lf_fail(err, LF_EINVAL,
-                       "policy '%s': layer %u token %u: reports %u resident units but the DRAM "
-                       "manager holds %u (policy bug)",
-                       c->policy->name, layer, tok, plan->n_resident, s->num_used);
+                       "reports %u resident units but the DRAM manager holds %u (policy bug)",
+                       plan->n_resident, s->num_used);
     for (uint32_t i = 0; i < n_want; i++)
         if (s->id_to_row[want[i]] == LF_SLOT_NONE)
             return lf_fail(err, LF_EINVAL,
-                           "policy '%s': layer %u token %u: wanted unit %u is not resident after "
-                           "the step (policy bug)",
-                           c->policy->name, layer, tok, want[i]);
+                           "wanted unit %u is not resident after the step (policy bug)", want[i]);
     return LF_OK;
 }
 
-/* flash = load \ pagecache (both sorted; pagecache must be a subset of load). */
-static int split_pagecache(const lf_replay_cfg *c, const lf_plan *plan, uint32_t *flash,
-                           uint32_t *n_flash, uint32_t layer, uint32_t tok, lf_err *err)
+/* flash = load \ pagecache (both sorted; lf_policy_step checked pagecache is a subset). */
+static uint32_t split_pagecache(const lf_plan *plan, uint32_t *flash)
 {
     uint32_t j = 0, n = 0;
     for (uint32_t i = 0; i < plan->n_load; i++) {
@@ -84,13 +79,7 @@ static int split_pagecache(const lf_replay_cfg *c, const lf_plan *plan, uint32_t
         else
             flash[n++] = plan->load[i];
     }
-    if (j != plan->n_pagecache)
-        return lf_fail(err, LF_EINVAL,
-                       "policy '%s': layer %u token %u: page-cache loads are not a sorted subset "
-                       "of the loads (policy bug)",
-                       c->policy->name, layer, tok);
-    *n_flash = n;
-    return LF_OK;
+    return n;
 }
 
 int lf_replay(const lf_replay_cfg *c, lf_backend *b, lf_token_row *rows, lf_err *err)
@@ -122,6 +111,8 @@ int lf_replay(const lf_replay_cfg *c, lf_backend *b, lf_token_row *rows, lf_err 
     for (uint32_t l = 0; l < n_layers && rc == LF_OK; l++)
         rc = lf_slots_init(&w.slots[l], units, (uint32_t)cap, err);
 
+    uint64_t before[LF_POLICY_MAX_COUNTERS];
+    lf_policy_counters(c->policy, NULL, before);
     lf_progress prog;
     if (!c->quiet)
         lf_progress_start(&prog, "replay (tokens)", n_tok);
@@ -148,16 +139,9 @@ int lf_replay(const lf_replay_cfg *c, lf_backend *b, lf_token_row *rows, lf_err 
                 st.n_want = st.n_need;
             }
             lf_plan plan = {w.evict, 0, w.load, 0, 0, 0, NULL, 0};
-            rc = c->policy->step(c->policy, l, tok, st.want, st.n_want, &plan, err);
-            if (rc) {
-                lf_err_prefix(err, "policy '%s': layer %u token %u", c->policy->name, l, tok);
+            rc = lf_policy_step(c->policy, l, tok, st.want, st.n_want, &plan, err);
+            if (rc)
                 break;
-            }
-            if (plan.n_evict > units || plan.n_load > units) {
-                rc = lf_fail(err, LF_EINVAL, "policy '%s': layer %u token %u: plan larger than %u units",
-                             c->policy->name, l, tok, units);
-                break;
-            }
             uint32_t n_moves = 0;
             rc = lf_slots_evict(s, plan.evict, plan.n_evict, w.moves, &n_moves, err);
             if (rc == LF_OK && c->dram == LF_DRAM_PREALLOC) {
@@ -175,9 +159,9 @@ int lf_replay(const lf_replay_cfg *c, lf_backend *b, lf_token_row *rows, lf_err 
             if (rc == LF_OK)
                 rc = lf_slots_append(s, plan.load, plan.n_load, &st.first_new_row, err);
             if (rc == LF_OK)
-                rc = check_step(c, s, &plan, st.want, st.n_want, l, tok, err);
+                rc = check_step(s, &plan, st.want, st.n_want, err);
             if (rc) {
-                lf_err_prefix(err, "layer %u token %u (policy '%s')", l, tok, c->policy->name);
+                lf_err_prefix(err, "policy '%s': layer %u token %u", c->policy->name, l, tok);
                 break;
             }
             st.plan = &plan;
@@ -185,9 +169,7 @@ int lf_replay(const lf_replay_cfg *c, lf_backend *b, lf_token_row *rows, lf_err 
             st.flash_load = plan.load;
             st.n_flash_load = plan.n_load;
             if (plan.n_pagecache) {
-                rc = split_pagecache(c, &plan, w.flash, &st.n_flash_load, l, tok, err);
-                if (rc)
-                    break;
+                st.n_flash_load = split_pagecache(&plan, w.flash);
                 st.flash_load = w.flash;
                 st.n_pagecache = plan.n_pagecache;
                 st.pagecache_bytes = (uint64_t)plan.n_pagecache * row_bytes;
@@ -238,6 +220,15 @@ int lf_replay(const lf_replay_cfg *c, lf_backend *b, lf_token_row *rows, lf_err 
             sum.io_s += tm.io_s;
             sum.mem_s += tm.mem_s;
             sum.compute_s += tm.compute_s;
+        }
+        /* the token's share of the policy's totals (minimum counters: none) */
+        const lf_policy_counter *cn;
+        uint64_t now[LF_POLICY_MAX_COUNTERS];
+        size_t n_cn = lf_policy_counters(c->policy, &cn, now);
+        for (size_t i = 0; i < n_cn; i++) {
+            if (cn[i].kind == LF_COUNT_SUM)
+                r->policy[i] = now[i] - before[i];
+            before[i] = now[i];
         }
         r->resident_bytes = r->resident_units * row_bytes;
         r->io_ms = sum.io_s * 1e3;

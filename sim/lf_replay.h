@@ -70,6 +70,9 @@ typedef struct {
     uint64_t false_pos, false_neg;
     uint64_t resident_units, resident_bytes; /* FFN cache after the token, all layers */
     uint64_t bytes_copied, copy_ops;
+    uint64_t policy[LF_POLICY_MAX_COUNTERS]; /* the token's share of each of the policy's
+                                               * total counters (lf_policy_counters order;
+                                               * LF_COUNT_MIN counters: 0) */
 } lf_token_row;
 
 typedef struct {

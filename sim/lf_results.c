@@ -103,14 +103,14 @@ int lf_summary_compute(const lf_token_row *rows, uint32_t n, uint32_t cold, lf_s
 
 static const char *const TOKEN_HEADER =
     "token,io_ms,mem_ms,compute_ms,total_ms,bytes_read,reads,mean_read_bytes,loads,evictions,"
-    "hits,misses,false_pos,false_neg,resident_units,resident_bytes,bytes_copied,copy_ops\n";
+    "hits,misses,false_pos,false_neg,resident_units,resident_bytes,bytes_copied,copy_ops";
 
-static void token_line(FILE *f, const lf_token_row *r)
+static void token_line(FILE *f, const lf_token_row *r, const lf_policy_counts *c)
 {
     double mrb = r->reads ? (double)r->bytes_read / (double)r->reads : 0;
     fprintf(f,
             "%u,%.9g,%.9g,%.9g,%.9g,%llu,%llu,%.9g,%llu,%llu,%llu,%llu,%llu,%llu,%llu,%llu,%llu,"
-            "%llu\n",
+            "%llu",
             r->token, r->io_ms, r->mem_ms, r->compute_ms, r->total_ms,
             (unsigned long long)r->bytes_read, (unsigned long long)r->reads, mrb,
             (unsigned long long)r->loads, (unsigned long long)r->evictions,
@@ -118,17 +118,27 @@ static void token_line(FILE *f, const lf_token_row *r)
             (unsigned long long)r->false_pos, (unsigned long long)r->false_neg,
             (unsigned long long)r->resident_units, (unsigned long long)r->resident_bytes,
             (unsigned long long)r->bytes_copied, (unsigned long long)r->copy_ops);
+    if (c) {
+        for (size_t i = 0; i < c->n; i++)
+            if (c->names[i].kind == LF_COUNT_SUM)
+                fprintf(f, ",%llu", (unsigned long long)r->policy[i]);
+    }
+    fputc('\n', f);
 }
 
-int lf_results_tokens_csv(const char *path, const lf_token_row *rows, uint32_t n, lf_err *err)
+int lf_results_tokens_csv(const char *path, const lf_results *r, lf_err *err)
 {
     lf_atomic a;
     int rc = lf_atomic_open(&a, path, err);
     if (rc)
         return rc;
     fputs(TOKEN_HEADER, a.f);
-    for (uint32_t i = 0; i < n; i++)
-        token_line(a.f, &rows[i]);
+    for (size_t i = 0; r->counts && i < r->counts->n; i++)
+        if (r->counts->names[i].kind == LF_COUNT_SUM)
+            fprintf(a.f, ",policy_%s", r->counts->names[i].name);
+    fputc('\n', a.f);
+    for (uint32_t i = 0; i < r->n_rows; i++)
+        token_line(a.f, &r->rows[i], r->counts);
     return lf_atomic_commit(&a, err);
 }
 
@@ -159,9 +169,10 @@ static void csv_cell(FILE *f, const char *s)
     X(bytes_read) X(reads) X(loads) X(evictions) X(hits) X(misses) X(false_pos) X(false_neg) \
     X(bytes_copied) X(copy_ops)
 
-void lf_results_summary_row(FILE *f, const char *mode, const lf_summary *s, const lf_kv *config,
-                            int with_header)
+void lf_results_summary_row(FILE *f, const char *mode, const lf_summary *s,
+                            const lf_policy_counts *counts, const lf_kv *config, int with_header)
 {
+    size_t n_counts = counts ? counts->n : 0;
     if (with_header) {
         fputs("mode,n_tokens,cold_tokens,steady_tokens", f);
 #define H(x) fputs("," #x, f);
@@ -170,6 +181,8 @@ void lf_results_summary_row(FILE *f, const char *mode, const lf_summary *s, cons
         TOTAL_FIELDS(HT)
 #undef H
 #undef HT
+        for (size_t i = 0; i < n_counts; i++)
+            fprintf(f, ",policy_%s", counts->names[i].name);
         for (size_t i = 0; config && i < config->n; i++) {
             fputc(',', f);
             csv_cell(f, config->items[i].key);
@@ -184,6 +197,8 @@ void lf_results_summary_row(FILE *f, const char *mode, const lf_summary *s, cons
     TOTAL_FIELDS(VT)
 #undef V
 #undef VT
+    for (size_t i = 0; i < n_counts; i++)
+        fprintf(f, ",%llu", (unsigned long long)counts->values[i]);
     for (size_t i = 0; config && i < config->n; i++) {
         fputc(',', f);
         csv_cell(f, config->items[i].value);
@@ -200,8 +215,8 @@ static int write_summary(const char *path, const lf_results *r, lf_err *err)
     lf_atomic a;
     if ((rc = lf_atomic_open(&a, path, err)))
         return rc;
-    lf_results_summary_row(a.f, r->mode, &s, r->config, 1);
-    lf_results_summary_row(a.f, r->mode, &s, r->config, 0);
+    lf_results_summary_row(a.f, r->mode, &s, r->counts, r->config, 1);
+    lf_results_summary_row(a.f, r->mode, &s, r->counts, r->config, 0);
     return lf_atomic_commit(&a, err);
 }
 
@@ -256,7 +271,7 @@ int lf_results_write(const char *dir, const lf_results *r, lf_err *err)
     if (rc)
         return rc;
     join(p, sizeof p, dir, "tokens.csv");
-    if ((rc = lf_results_tokens_csv(p, r->rows, r->n_rows, err)))
+    if ((rc = lf_results_tokens_csv(p, r, err)))
         return rc;
     join(p, sizeof p, dir, "summary.csv");
     if ((rc = write_summary(p, r, err)))
@@ -267,5 +282,11 @@ int lf_results_write(const char *dir, const lf_results *r, lf_err *err)
 
 int lf_results_meta_json(const lf_results *r, char **json, lf_err *err)
 {
-    return lf_meta_build(r->mode, r->seed, r->trace_path, r->data_path, r->meta_extra, json, err);
+    const char *names[LF_POLICY_MAX_COUNTERS];
+    size_t n = r->counts ? r->counts->n : 0;
+    for (size_t i = 0; i < n; i++)
+        names[i] = r->counts->names[i].name;
+    lf_meta_counts mc = {names, n ? r->counts->values : NULL, n};
+    return lf_meta_build(r->mode, r->seed, r->trace_path, r->data_path, r->meta_extra,
+                         r->counts ? &mc : NULL, json, err);
 }

@@ -10,6 +10,7 @@
 
 #include "lf_err.h"
 #include "lf_kv.h"
+#include "lf_policy.h"
 #include "lf_replay.h"
 
 /* Cold start versus steady state, from the per-token rows. */
@@ -49,6 +50,10 @@ typedef struct {
     const char *trace_path;      /* NULL or the trace: sha256 and storage device in meta */
     const char *data_path;       /* NULL or a weights/data file whose device meta names */
     const lf_kv *meta_extra;     /* NULL or extra string pairs for meta.json's "extra" */
+    /* NULL or the policy's counters: columns policy_<name> of summary.csv (each
+     * counter's run value) and of tokens.csv (LF_COUNT_SUM counters: the token's share,
+     * lf_token_row.policy), and meta.json's object "policy_counters". */
+    const lf_policy_counts *counts;
 } lf_results;
 
 /* Writes the run folder (created if needed). A `done` left by an earlier run is
@@ -58,10 +63,11 @@ int lf_results_write(const char *dir, const lf_results *r, lf_err *err);
 int lf_results_done(const char *dir);
 
 /* The parts, for callers that need one of them. */
-int lf_results_tokens_csv(const char *path, const lf_token_row *rows, uint32_t n, lf_err *err);
-/* The header (with_header) or the values of summary.csv's row, config columns last. */
-void lf_results_summary_row(FILE *f, const char *mode, const lf_summary *s, const lf_kv *config,
-                            int with_header);
+int lf_results_tokens_csv(const char *path, const lf_results *r, lf_err *err);
+/* The header (with_header) or the values of summary.csv's row: the summary, the
+ * policy's counters (counts may be NULL), config columns last. */
+void lf_results_summary_row(FILE *f, const char *mode, const lf_summary *s,
+                            const lf_policy_counts *counts, const lf_kv *config, int with_header);
 /* meta.json's object as a malloc'ed JSON string the caller frees. */
 int lf_results_meta_json(const lf_results *r, char **json, lf_err *err);
 

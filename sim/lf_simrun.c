@@ -208,8 +208,8 @@ int lf_sim_run(const lf_sim_config *c, const lf_trace *trace, const lf_trace *pr
         lf_sim_backend_init(&be, &sb, dev, &r->model, r->dtype_bytes, c->threads);
         sb.stream_bytes = c->stream_bytes;
         rc = lf_replay(&rc_cfg, c->backend ? c->backend : &be, r->rows, err);
-        if (rc == LF_OK && pol->counters)
-            pol->counters(pol, r->policy_counters, sizeof r->policy_counters);
+        if (rc == LF_OK)
+            lf_policy_counts_get(pol, &r->counts);
     }
     if (rc == LF_OK)
         rc = lf_summary_compute(r->rows, r->n_rows, c->cold_tokens, &r->summary, err);
@@ -235,15 +235,15 @@ void lf_sim_result_free(lf_sim_result *r)
 
 int lf_sim_write(const char *dir, const lf_sim_config *c, const lf_sim_result *r, lf_err *err)
 {
-    lf_kv extra;
-    lf_kv_init(&extra, "meta");
-    int rc = lf_kv_set(&extra, "policy_counters", r->policy_counters, 0, err);
-    lf_results res = {"sim", &r->config, r->rows, r->n_rows, c->cold_tokens, c->seed,
-                      c->trace_path, NULL, &extra};
-    if (rc == LF_OK)
-        rc = lf_results_write(dir, &res, err);
-    lf_kv_free(&extra);
-    return rc;
+    lf_results res = {.mode = "sim",
+                      .config = &r->config,
+                      .rows = r->rows,
+                      .n_rows = r->n_rows,
+                      .cold_tokens = c->cold_tokens,
+                      .seed = c->seed,
+                      .trace_path = c->trace_path,
+                      .counts = &r->counts};
+    return lf_results_write(dir, &res, err);
 }
 
 typedef struct {

@@ -59,7 +59,7 @@ typedef struct {
     uint32_t n_rows;
     lf_summary summary;
     lf_kv config;             /* the fully resolved configuration */
-    char policy_counters[512]; /* the policy's own counters ("shrinks=3 min_k=2"), or "" */
+    lf_policy_counts counts;  /* the policy's own counters at the end of the run */
 } lf_sim_result;
 
 void lf_sim_config_defaults(lf_sim_config *c);

@@ -96,6 +96,66 @@ static void test_run_folder(void **st)
     free(meta);
 }
 
+/* Policy counters are columns and a JSON object, and a window that had to shrink says
+ * so on stderr. Cache 3 with k=4 over {1,2,5} {2,3} {5,6,7} {1}: the union of two
+ * tokens never fits, so tokens 1..3 each shrink to k'=1 (shrinks 3, min_k 1). */
+static void test_counters_are_columns(void **st)
+{
+    (void)st;
+    const char *out = lf_test_path("counters");
+    char *o, *e;
+    int rc = lf_test_run(&o, &e, BASE "--policy window:k=4,capacity=3 --quiet --out %s",
+                         trace_path, dev_path, out);
+    assert_int_equal(rc, 0);
+    assert_non_null(strstr(e, "note: policy 'window:k=4,capacity=3' did not run as written: "
+                              "shrinks = 3"));
+    assert_non_null(strstr(e, "min_k = 1"));
+    free(o);
+    free(e);
+    char *sum = slurp(out, "summary.csv");
+    char *row = strchr(sum, '\n') + 1;
+    assert_non_null(strstr(sum, ",total_copy_ops,policy_shrinks,policy_min_k,"));
+    /* the same position in the row: count the commas before the column */
+    size_t col = 0;
+    for (const char *c = sum; c < strstr(sum, ",policy_shrinks,"); c++)
+        col += *c == ',';
+    const char *v = row;
+    for (size_t i = 0; i <= col; i++)
+        v = strchr(v, ',') + 1;
+    assert_int_equal(strncmp(v, "3,1,", 4), 0);
+    free(sum);
+    char *tok = slurp(out, "tokens.csv");
+    assert_non_null(strstr(tok, ",copy_ops,policy_shrinks\n")); /* totals only, not min_k */
+    const char *line = strchr(tok, '\n') + 1;
+    const char want[] = {'0', '1', '1', '1'};
+    for (int t = 0; t < 4; t++) {
+        const char *nl = strchr(line, '\n');
+        assert_int_equal(nl[-1], want[t]);
+        assert_int_equal(nl[-2], ',');
+        line = nl + 1;
+    }
+    free(tok);
+    char *meta = slurp(out, "meta.json");
+    assert_non_null(strstr(meta, "\"policy_counters\":{"));
+    assert_non_null(strstr(meta, "\"shrinks\":3,"));
+    assert_non_null(strstr(meta, "\"min_k\":1\n"));
+    free(meta);
+
+    /* a policy without counters: no columns, an empty object, no note */
+    rc = lf_test_run(&o, &e, BASE "--policy lru --quiet --out %s", trace_path, dev_path, out);
+    assert_int_equal(rc, 0);
+    assert_null(strstr(e, "note:"));
+    free(o);
+    free(e);
+    sum = slurp(out, "summary.csv");
+    assert_null(strstr(sum, "policy_"));
+    free(sum);
+    meta = slurp(out, "meta.json");
+    assert_non_null(strstr(meta, "\"policy_counters\":{"));
+    assert_null(strstr(meta, "shrinks"));
+    free(meta);
+}
+
 static void test_budget_refusals(void **st)
 {
     (void)st;
@@ -277,6 +337,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_run_folder),
+        cmocka_unit_test(test_counters_are_columns),
         cmocka_unit_test(test_budget_refusals),
         cmocka_unit_test(test_usage_errors),
         cmocka_unit_test(test_pagecache_with_false_positives),

@@ -164,30 +164,50 @@ static void tw_destroy(lf_policy *p)
     tw_state *s = p->state;
     free(s->last);
     free(s->res);
-    free(s);
 }
+
+static int tw_init(lf_policy *p, const lf_policy_ctx *ctx, const lf_kv *kv, lf_err *err)
+{
+    tw_state *s = p->state;
+    uint64_t k;
+    int rc = lf_kv_u64(kv, "k", 1, &k, err);
+    if (rc)
+        return rc;
+    s->k = (uint32_t)k;
+    s->units = ctx->units;
+    s->last = malloc(sizeof(int64_t) * ctx->n_layers * ctx->units);
+    s->res = calloc((size_t)ctx->n_layers * ctx->units, 1);
+    if (!s->last || !s->res)
+        return lf_fail(err, LF_ENOMEM, "out of memory");
+    for (size_t i = 0; i < (size_t)ctx->n_layers * ctx->units; i++)
+        s->last[i] = -1000;
+    return LF_OK;
+}
+
+static const lf_policy_desc tw_desc = {
+    .name = "test-window",
+    .keys = (const lf_policy_key[]){{"k", "window"}, {NULL, NULL}},
+    .state_size = sizeof(tw_state),
+    .create = tw_init,
+    .step = tw_step,
+    .destroy = tw_destroy,
+};
 
 static lf_policy *tw_create(uint32_t k, uint32_t layers, uint32_t units)
 {
-    lf_policy *p = calloc(1, sizeof *p);
-    tw_state *s = calloc(1, sizeof *s);
-    s->k = k;
-    s->units = units;
-    s->last = malloc(sizeof(int64_t) * layers * units);
-    s->res = calloc((size_t)layers * units, 1);
-    for (size_t i = 0; i < (size_t)layers * units; i++)
-        s->last[i] = -1000;
-    p->name = "test-window";
-    p->state = s;
-    p->step = tw_step;
-    p->destroy = tw_destroy;
+    lf_policy_ctx ctx = {.n_layers = layers, .units = units};
+    char params[32];
+    snprintf(params, sizeof params, "k=%u", k);
+    lf_policy *p = NULL;
+    lf_err err;
+    if (lf_policy_new(&tw_desc, params, &ctx, &p, &err))
+        fail_msg("%s", err.msg);
     return p;
 }
 
 static void tw_free(lf_policy *p)
 {
-    p->destroy(p);
-    free(p);
+    lf_policy_free(p);
 }
 
 /* ------------------------------------------------------------------ executor */

@@ -9,7 +9,6 @@
 
 #include "lf_import.h"
 #include "lf_moefit.h"
-#include "lf_pagecache.h"
 #include "lf_policy.h"
 #include "lf_test.h"
 #include "lf_trace.h"
@@ -314,7 +313,7 @@ static replay_sum replay(lf_policy *p, const lf_trace *t)
         memset(&plan, 0, sizeof plan);
         plan.evict = ev;
         plan.load = ld;
-        if (p->step(p, 0, tok, want, n, &plan, &err) != LF_OK)
+        if (lf_policy_step(p, 0, tok, want, n, &plan, &err) != LF_OK)
             fail_msg("%s at token %u: %s", p->name, tok, err.msg);
         for (uint32_t i = 0; i < plan.n_evict; i++) {
             assert_true(res[ev[i]]);
@@ -347,10 +346,7 @@ static replay_sum run_spec(const char *spec, const lf_trace *t, uint64_t cap)
     lf_policy_ctx ctx = {1, t->units_per_layer, cap, t, NULL, 1, lf_trace_max_set(t, 0)};
     lf_policy *p;
     lf_err err;
-    int rc = strncmp(spec, "pagecache", 9) == 0
-                 ? lf_pagecache_new(spec[9] == ':' ? spec + 10 : "", &ctx, &p, &err)
-                 : lf_policy_create(spec, &ctx, &p, &err);
-    if (rc != LF_OK)
+    if (lf_policy_create(spec, &ctx, &p, &err) != LF_OK)
         fail_msg("%s: %s", spec, err.msg);
     replay_sum s = replay(p, t);
     lf_policy_free(p);
@@ -572,16 +568,34 @@ static void alternating(lf_trace *t, uint32_t layers, uint32_t experts, uint32_t
     }
 }
 
-static lf_pagecache_totals totals_of(const char *params, const lf_trace *t, replay_sum *sum)
+/* The pagecache policy's counters, by name. */
+typedef struct {
+    uint64_t app_hits, pc_hits, flash_reads, pf_guesses, pf_right, pf_pc, pf_flash;
+} pc_totals;
+
+static uint64_t counter(const lf_policy *p, const char *name)
+{
+    uint64_t v[LF_POLICY_MAX_COUNTERS];
+    size_t n = lf_policy_counters(p, NULL, v);
+    int i = lf_policy_counter_index(p, name);
+    assert_true(i >= 0 && (size_t)i < n);
+    return v[i];
+}
+
+static pc_totals totals_of(const char *params, const lf_trace *t, replay_sum *sum)
 {
     lf_policy_ctx ctx = {1, t->units_per_layer, 4, t, NULL, 7, lf_trace_max_set(t, 0)};
     lf_policy *p;
     lf_err err;
-    if (lf_pagecache_new(params, &ctx, &p, &err) != LF_OK)
+    char spec[128];
+    snprintf(spec, sizeof spec, "pagecache:%s", params);
+    if (lf_policy_create(spec, &ctx, &p, &err) != LF_OK)
         fail_msg("%s: %s", params, err.msg);
     *sum = replay(p, t);
-    lf_pagecache_totals tot;
-    assert_int_equal(lf_pagecache_get_totals(p, &tot, &err), LF_OK);
+    pc_totals tot = {counter(p, "app_hits"),         counter(p, "pagecache_hits"),
+                     counter(p, "flash_reads"),      counter(p, "prefetch_guesses"),
+                     counter(p, "prefetch_right"),   counter(p, "prefetch_pagecache"),
+                     counter(p, "prefetch_flash")};
     lf_policy_free(p);
     return tot;
 }
@@ -593,7 +607,7 @@ static void test_prefetch(void **st)
     alternating(&t, 1, 16, 200);
     replay_sum s;
     /* Perfect guesses, no caches: every routed expert is read by the prefetch. */
-    lf_pagecache_totals a = totals_of("dram=0,pc=0,prefetch=2,acc=1", &t, &s);
+    pc_totals a = totals_of("dram=0,pc=0,prefetch=2,acc=1", &t, &s);
     assert_int_equal(a.pf_guesses, 400);
     assert_int_equal(a.pf_right, 400);
     assert_int_equal(a.pf_flash, 400);
@@ -601,29 +615,29 @@ static void test_prefetch(void **st)
     assert_int_equal(a.app_hits, 0);
     assert_int_equal(s.loads, 400);
     /* Always wrong: the guesses are read on top of the routed experts. */
-    lf_pagecache_totals b = totals_of("dram=0,pc=0,prefetch=2,acc=0", &t, &s);
+    pc_totals b = totals_of("dram=0,pc=0,prefetch=2,acc=0", &t, &s);
     assert_int_equal(b.pf_right, 0);
     assert_int_equal(b.pf_flash, 400);
     assert_int_equal(b.flash_reads, 400);
     assert_int_equal(s.loads, 800);
     /* An application cache of 4 holds both sets: 4 cold misses, then all hits ... */
-    lf_pagecache_totals c = totals_of("dram=4,pc=0", &t, &s);
+    pc_totals c = totals_of("dram=4,pc=0", &t, &s);
     assert_int_equal(c.app_hits, 396);
     assert_int_equal(c.flash_reads, 4);
     /* ... until wrong guesses take its slots (cache pollution). */
-    lf_pagecache_totals d = totals_of("dram=4,pc=0,prefetch=2,acc=0", &t, &s);
+    pc_totals d = totals_of("dram=4,pc=0,prefetch=2,acc=0", &t, &s);
     assert_true(d.app_hits < 396);
     assert_true(d.flash_reads > 4);
     /* A page cache behind it (the same guesses: same seed) serves what the pollution
      * evicted; at most the 4 first uses still go to flash. */
-    lf_pagecache_totals e = totals_of("dram=4,pc=16,prefetch=2,acc=0", &t, &s);
+    pc_totals e = totals_of("dram=4,pc=16,prefetch=2,acc=0", &t, &s);
     assert_int_equal(e.app_hits, d.app_hits);
     assert_true(e.flash_reads <= 4);
     assert_int_equal(e.pc_hits + e.flash_reads, d.flash_reads);
     /* Seeded: the same seed gives the same run, another seed another. */
-    lf_pagecache_totals f1 = totals_of("dram=4,pc=0,prefetch=2,acc=0.5,seed=3", &t, &s);
-    lf_pagecache_totals f2 = totals_of("dram=4,pc=0,prefetch=2,acc=0.5,seed=3", &t, &s);
-    lf_pagecache_totals f3 = totals_of("dram=4,pc=0,prefetch=2,acc=0.5,seed=4", &t, &s);
+    pc_totals f1 = totals_of("dram=4,pc=0,prefetch=2,acc=0.5,seed=3", &t, &s);
+    pc_totals f2 = totals_of("dram=4,pc=0,prefetch=2,acc=0.5,seed=3", &t, &s);
+    pc_totals f3 = totals_of("dram=4,pc=0,prefetch=2,acc=0.5,seed=4", &t, &s);
     assert_memory_equal(&f1, &f2, sizeof f1);
     assert_true(f1.pf_right != f3.pf_right || f1.app_hits != f3.app_hits);
     assert_true(f1.pf_right > 100 && f1.pf_right < 300);
@@ -631,9 +645,9 @@ static void test_prefetch(void **st)
     lf_policy_ctx ctx = {1, 16, 4, &t, NULL, 7, lf_trace_max_set(&t, 0)};
     lf_policy *p;
     lf_err err;
-    assert_int_equal(lf_pagecache_new("acc=2", &ctx, &p, &err), LF_EINVAL);
-    assert_int_equal(lf_pagecache_new("scope=disk", &ctx, &p, &err), LF_EINVAL);
-    assert_int_equal(lf_pagecache_new("dram=4,size=3", &ctx, &p, &err), LF_EINVAL);
+    assert_int_equal(lf_policy_create("pagecache:acc=2", &ctx, &p, &err), LF_EINVAL);
+    assert_int_equal(lf_policy_create("pagecache:scope=disk", &ctx, &p, &err), LF_EINVAL);
+    assert_int_equal(lf_policy_create("pagecache:dram=4,size=3", &ctx, &p, &err), LF_EINVAL);
     assert_non_null(strstr(err.msg, "prefetch"));
     lf_trace_free(&t);
 }

@@ -95,7 +95,7 @@ static const lf_plan *step(shadow *sh, lf_policy *p, uint32_t l, uint32_t t, con
 {
     lf_err err;
     lf_plan *pl = &sh->plan;
-    int rc = p->step(p, l, t, want, n, pl, &err);
+    int rc = lf_policy_step(p, l, t, want, n, pl, &err);
     if (rc)
         fail_msg("%s step layer %u token %u: %s", p->name, l, t, err.msg);
     uint8_t *res = sh->res + (size_t)l * sh->units;
@@ -191,22 +191,99 @@ static lf_policy *run_seq(const char *spec, const lf_trace *tr, uint64_t cap, sh
 
 /* Tokens that need nothing (a tiny or very sparse layer): every policy takes empty
  * sets between non-empty ones (window used to memcpy into its still-NULL ring). */
-static void test_empty_sets(void **st)
+/* Every policy of the registry (a new one included, with no edit here) goes through
+ * the contract: its descriptor is complete; empty sets; a budget that fits (every plan
+ * checked against a shadow residency map); a set larger than its cache is refused with
+ * the context given once and changes nothing, or is served by a policy without a
+ * bound; an unknown key lists its valid keys; its counters are reported. */
+static void test_every_policy(void **st)
 {
     (void)st;
-    const uint32_t *const seq[] = {NONE, S(1), NONE, NONE, S(2, 3), NONE};
+    const uint32_t *const seq[] = {NONE, S(1), NONE, NONE, S(2, 3), NONE,
+                                   S(0, 1, 2), S(5), S(1, 6), S(1, 2, 7)};
+    const uint32_t n_seq = sizeof seq / sizeof seq[0];
     lf_trace tr;
-    make_trace(&tr, 1, 8, 6, seq);
-    const char *specs[] = {"naive", "hybrid", "sparse", "window:k=2", "lru", "lfu", "fwlru",
-                           "hot", "belady", "pagecache"};
-    for (size_t i = 0; i < sizeof specs / sizeof specs[0]; i++) {
-        lf_policy *p = make(specs[i], &tr, 1, 8, 4);
+    make_trace(&tr, 1, 8, n_seq, seq);
+    size_t n;
+    const lf_policy_desc *const *reg = lf_policy_registry(&n);
+    assert_true(n >= 10);
+    for (size_t i = 0; i < n; i++) {
+        const lf_policy_desc *d = reg[i];
+        lf_err err;
+        /* a complete descriptor */
+        assert_non_null(d->name);
+        assert_non_null(d->help);
+        assert_non_null(d->create);
+        assert_non_null(d->step);
+        assert_non_null(d->keys);
+        assert_non_null(strstr(lf_policy_names(), d->name));
+        for (size_t j = 0; j < i; j++)
+            assert_string_not_equal(reg[j]->name, d->name);
+        for (const lf_policy_key *k = d->keys; k->name; k++)
+            assert_non_null(k->help);
+        size_t n_counters = 0;
+        for (const lf_policy_counter *c = d->counters; c && c->name; c++, n_counters++) {
+            assert_non_null(c->help);
+            assert_int_equal(strspn(c->name, "abcdefghijklmnopqrstuvwxyz0123456789_"),
+                             strlen(c->name));
+        }
+        assert_true(n_counters <= LF_POLICY_MAX_COUNTERS);
+        assert_true(n_counters == 0 || d->count);
+
+        /* empty sets and a budget that fits: every plan follows the rules */
+        lf_policy *p = make(d->name, &tr, 1, 8, 4);
+        assert_string_equal(p->name, d->name);
         shadow sh;
+        shadow_init(&sh, 1, 8);
+        for (uint32_t t = 0; t < n_seq; t++)
+            step(&sh, p, 0, t, seq[t], len_of(seq[t]));
+        if (p->max_resident)
+            assert_true(sh.max_res <= p->max_resident);
+        uint64_t v[LF_POLICY_MAX_COUNTERS];
+        const lf_policy_counter *names = NULL;
+        assert_int_equal(lf_policy_counters(p, &names, v), n_counters);
+        if (n_counters)
+            assert_ptr_equal(names, d->counters);
+        /* out of order, and a layer that does not exist: refused with the place */
+        assert_int_equal(lf_policy_step(p, 0, 0, S(1), 1, &sh.plan, &err), LF_EINVAL);
+        assert_non_null(strstr(err.msg, "layer 0 token 0"));
+        assert_int_equal(lf_policy_step(p, 1, 0, S(1), 1, &sh.plan, &err), LF_ERANGE);
+        shadow_free(&sh);
+        lf_policy_free(p);
+
+        /* a budget that does not fit: 3 units wanted at once, a cache of 2 */
+        p = make(d->name, &tr, 1, 8, 2);
         shadow_init(&sh, 1, 8);
         for (uint32_t t = 0; t < 6; t++)
             step(&sh, p, 0, t, seq[t], len_of(seq[t]));
+        int rc = lf_policy_step(p, 0, 6, seq[6], 3, &sh.plan, &err);
+        if (rc == LF_OK) {
+            assert_true(p->fit > 2); /* a baseline that ignores the budget */
+        } else {
+            assert_int_equal(rc, LF_ERANGE);
+            assert_non_null(strstr(err.msg, "cannot fit the budget"));
+            char want[96];
+            snprintf(want, sizeof want, "policy '%s': layer 0 token 6: ", d->name);
+            assert_ptr_equal(strstr(err.msg, want), err.msg);
+            assert_null(strstr(err.msg + 1, "policy '"));
+            assert_null(strstr(err.msg + strlen(want), "token 6"));
+            /* the refused step changed nothing: token 6 is still next */
+            step(&sh, p, 0, 6, S(1), 1);
+        }
         shadow_free(&sh);
         lf_policy_free(p);
+
+        /* an unknown key lists the valid ones */
+        char spec[96];
+        snprintf(spec, sizeof spec, "%s:no_such_key=1", d->name);
+        lf_policy_ctx ctx = {.n_layers = 1, .units = 8, .capacity = 4, .trace = &tr};
+        assert_int_equal(lf_policy_create(spec, &ctx, &p, &err), LF_EINVAL);
+        assert_null(p);
+        assert_non_null(strstr(err.msg, "no_such_key"));
+        for (const lf_policy_key *k = d->keys; k->name; k++)
+            assert_non_null(strstr(err.msg, k->name));
+        if (!d->keys[0].name)
+            assert_non_null(strstr(err.msg, "none"));
     }
     lf_trace_free(&tr);
 }
@@ -240,10 +317,13 @@ static void test_golden_window(void **st)
 
     shadow sh;
     lf_policy *p = run_seq("window:k=2", NULL, 3, &sh);
-    char buf[64];
-    assert_non_null(p->counters);
-    p->counters(p, buf, sizeof buf);
-    assert_string_equal(buf, "shrinks=2 min_k=1");
+    const lf_policy_counter *names;
+    uint64_t v[LF_POLICY_MAX_COUNTERS];
+    assert_int_equal(lf_policy_counters(p, &names, v), 2);
+    assert_string_equal(names[0].name, "shrinks");
+    assert_string_equal(names[1].name, "min_k");
+    assert_int_equal(v[0], 2);
+    assert_int_equal(v[1], 1);
     shadow_free(&sh);
     lf_policy_free(p);
 }
@@ -319,7 +399,7 @@ static void test_golden_belady_hot(void **st)
     lf_err err;
     for (uint32_t t = 0; t < 4; t++)
         step(&sh, p, 0, t, SEQ[t], len_of(SEQ[t]));
-    assert_int_equal(p->step(p, 0, 4, SEQ[4], 3, &sh.plan, &err), LF_ERANGE);
+    assert_int_equal(lf_policy_step(p, 0, 4, SEQ[4], 3, &sh.plan, &err), LF_ERANGE);
     assert_non_null(strstr(err.msg, "cannot fit"));
     assert_non_null(strstr(err.msg, "token 4"));
     assert_non_null(strstr(err.msg, "lower n (now 1 pinned)"));
@@ -794,18 +874,21 @@ static void test_errors(void **st)
 
     /* step errors: no fit, tokens out of order, unsorted or out-of-range ids */
     const char *bounded[] = {"sparse", "window", "lru", "lfu", "fwlru"};
-    for (size_t i = 0; i < 5; i++) {
+    for (size_t i = 0; i < sizeof bounded / sizeof bounded[0]; i++) {
         lf_policy *p = make(bounded[i], NULL, 1, 8, 2);
         shadow sh;
         shadow_init(&sh, 1, 8);
-        assert_int_equal(p->step(p, 0, 0, S(1, 2, 3), 3, &sh.plan, &err), LF_ERANGE);
+        assert_int_equal(lf_policy_step(p, 0, 0, S(1, 2, 3), 3, &sh.plan, &err), LF_ERANGE);
         assert_non_null(strstr(err.msg, "cannot fit the budget"));
-        assert_non_null(strstr(err.msg, "layer 0 token 0 needs 3"));
-        assert_int_equal(p->step(p, 0, 5, S(1), 1, &sh.plan, &err), LF_EINVAL);
-        assert_non_null(strstr(err.msg, "expected 0"));
-        assert_int_equal(p->step(p, 0, 0, S(3, 1), 2, &sh.plan, &err), LF_EINVAL);
-        assert_int_equal(p->step(p, 0, 0, S(9), 1, &sh.plan, &err), LF_ERANGE);
-        assert_int_equal(p->step(p, 1, 0, S(1), 1, &sh.plan, &err), LF_ERANGE);
+        assert_non_null(strstr(err.msg, "layer 0 token 0: cannot fit the budget: 3 units"));
+        /* the context is given once */
+        assert_null(strstr(strstr(err.msg, "token 0") + 1, "token 0"));
+        assert_null(strstr(strstr(err.msg, "policy '") + 1, "policy '"));
+        assert_int_equal(lf_policy_step(p, 0, 5, S(1), 1, &sh.plan, &err), LF_EINVAL);
+        assert_non_null(strstr(err.msg, "expected token 0"));
+        assert_int_equal(lf_policy_step(p, 0, 0, S(3, 1), 2, &sh.plan, &err), LF_EINVAL);
+        assert_int_equal(lf_policy_step(p, 0, 0, S(9), 1, &sh.plan, &err), LF_ERANGE);
+        assert_int_equal(lf_policy_step(p, 1, 0, S(1), 1, &sh.plan, &err), LF_ERANGE);
         step(&sh, p, 0, 0, S(1, 2), 2); /* still usable after refused steps */
         shadow_free(&sh);
         lf_policy_free(p);
@@ -845,7 +928,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_golden_sparse),
-        cmocka_unit_test(test_empty_sets),
+        cmocka_unit_test(test_every_policy),
         cmocka_unit_test(test_golden_window),
         cmocka_unit_test(test_golden_lru_lfu),
         cmocka_unit_test(test_golden_belady_hot),

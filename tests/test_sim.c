@@ -99,17 +99,21 @@ static void twin_destroy(lf_policy *p)
     free(s->cnt);
     free(s->res);
     free(s->n_res);
-    free(s);
 }
 
 /* k = 0: read everything every token (naive). */
-static void twin_init(lf_policy *p, uint32_t n_layers, uint32_t units, uint32_t k)
+static int twin_create(lf_policy *p, const lf_policy_ctx *ctx, const lf_kv *kv, lf_err *err)
 {
-    twin *s = calloc(1, sizeof *s);
+    twin *s = p->state;
+    uint64_t k;
+    int rc = lf_kv_u64(kv, "k", 1, &k, err);
+    if (rc)
+        return rc;
+    uint32_t n_layers = ctx->n_layers, units = ctx->units;
     s->units = units;
     s->all = k == 0;
     s->fresh = k == FRESH;
-    s->k = k && k != FRESH ? k : 1;
+    s->k = k && k != FRESH ? (uint32_t)k : 1;
     s->ring = malloc((size_t)n_layers * s->k * units * sizeof *s->ring);
     s->ring_n = calloc((size_t)n_layers * s->k, sizeof *s->ring_n);
     s->head = calloc(n_layers, sizeof *s->head);
@@ -117,11 +121,29 @@ static void twin_init(lf_policy *p, uint32_t n_layers, uint32_t units, uint32_t 
     s->cnt = calloc((size_t)n_layers * units, sizeof *s->cnt);
     s->res = calloc((size_t)n_layers * units, 1);
     s->n_res = calloc(n_layers, sizeof *s->n_res);
-    memset(p, 0, sizeof *p);
-    p->name = k == 0 ? "test-all" : k == FRESH ? "test-fresh" : "test-window";
-    p->state = s;
-    p->step = twin_step;
-    p->destroy = twin_destroy;
+    return LF_OK;
+}
+
+static const lf_policy_desc twin_desc = {
+    .name = "test-window",
+    .keys = (const lf_policy_key[]){{"k", "window; 0 = all, FRESH = the wanted set"},
+                                    {NULL, NULL}},
+    .state_size = sizeof(twin),
+    .create = twin_create,
+    .step = twin_step,
+    .destroy = twin_destroy,
+};
+
+static lf_policy *twin_new(const lf_policy_desc *d, uint32_t n_layers, uint32_t units, uint32_t k)
+{
+    lf_policy_ctx ctx = {.n_layers = n_layers, .units = units};
+    char params[32];
+    snprintf(params, sizeof params, "k=%u", k);
+    lf_policy *p = NULL;
+    lf_err err;
+    if (lf_policy_new(d, params, &ctx, &p, &err))
+        fail_msg("%s", err.msg);
+    return p;
 }
 
 /* ---- a recording backend: counts what the engine hands over ---- */
@@ -193,10 +215,9 @@ static void run_tiny(uint32_t k, lf_layout_kind kind, lf_reader_cfg rd, lf_dram_
     lf_trace t;
     tiny_trace(&t);
     lf_model m = model("custom:1,4,8");
-    lf_policy pol;
-    twin_init(&pol, 1, 8, k);
-    replay(&t, &m, &pol, kind, 16, rd, NULL, dram, be, rows);
-    pol.destroy(&pol);
+    lf_policy *pol = twin_new(&twin_desc, 1, 8, k);
+    replay(&t, &m, pol, kind, 16, rd, NULL, dram, be, rows);
+    lf_policy_free(pol);
     lf_trace_free(&t);
 }
 
@@ -339,13 +360,13 @@ static void test_pagecache_loads(void **st)
     lf_backend be;
     lf_sim_backend sb;
     lf_sim_backend_init(&be, &sb, &d, &m, 2, 1);
-    lf_policy pol;
-    twin_init(&pol, 1, 8, 2);
-    pol.step = pc_step;
+    lf_policy_desc pc_desc = twin_desc;
+    pc_desc.step = pc_step;
+    lf_policy *pol = twin_new(&pc_desc, 1, 8, 2);
     lf_token_row rows[4];
-    replay(&t, &m, &pol, LF_LAYOUT_BUNDLED, 16, (lf_reader_cfg){0, 0, 1}, NULL,
+    replay(&t, &m, pol, LF_LAYOUT_BUNDLED, 16, (lf_reader_cfg){0, 0, 1}, NULL,
            LF_DRAM_PREALLOC, &be, rows);
-    pol.destroy(&pol);
+    lf_policy_free(pol);
     const uint64_t reads[] = {2, 0, 1, 0}, loads[] = {3, 1, 2, 1};
     const double io[] = {3.003, 1.001, 2.002, 1.001};
     for (int i = 0; i < 4; i++) {
@@ -480,12 +501,11 @@ static int syn_teardown(void **st)
 static totals run_syn(uint32_t k, lf_layout_kind kind, uint32_t align, lf_reader_cfg rd,
                       lf_predictor *pred, lf_dram_strategy dram, lf_token_row *rows)
 {
-    lf_policy pol;
-    twin_init(&pol, syn_m.n_layers, 512, k);
+    lf_policy *pol = twin_new(&twin_desc, syn_m.n_layers, 512, k);
     rec_state rs = {0, 0, 0};
     lf_backend be = {&rs, rec_layer, NULL};
-    replay(&syn, &syn_m, &pol, kind, align, rd, pred, dram, &be, rows);
-    pol.destroy(&pol);
+    replay(&syn, &syn_m, pol, kind, align, rd, pred, dram, &be, rows);
+    lf_policy_free(pol);
     assert_int_equal(rs.bad, 0);
     return sum_rows(rows, NTOK);
 }
@@ -559,19 +579,29 @@ static int lazy_step(lf_policy *p, uint32_t layer, uint32_t token, const uint32_
     return LF_OK;
 }
 
+static int lazy_create(lf_policy *p, const lf_policy_ctx *ctx, const lf_kv *kv, lf_err *err)
+{
+    (void)p, (void)ctx, (void)kv, (void)err;
+    return LF_OK;
+}
+
 static void test_policy_bug_reported(void **st)
 {
     (void)st;
     lf_trace t;
     tiny_trace(&t);
     lf_model m = model("custom:1,4,8");
-    lf_policy pol = {.name = "lazy", .step = lazy_step};
+    static const lf_policy_desc lazy = {
+        .name = "lazy", .create = lazy_create, .step = lazy_step};
+    lf_policy *pol = NULL;
+    lf_policy_ctx ctx = {.n_layers = 1, .units = 8};
     lf_layout l;
     lf_err err;
+    assert_int_equal(lf_policy_new(&lazy, NULL, &ctx, &pol, &err), LF_OK);
     assert_int_equal(lf_layout_init(&l, LF_LAYOUT_BUNDLED, &m, 2, 16, 0, &err), LF_OK);
     rec_state rs = {0, 0, 0};
     lf_backend be = {&rs, rec_layer, NULL};
-    lf_replay_cfg cfg = {&t, &m, 2, &pol, &l, {0, 0, 1}, NULL, LF_DRAM_PREALLOC, 0, 0, 1};
+    lf_replay_cfg cfg = {&t, &m, 2, pol, &l, {0, 0, 1}, NULL, LF_DRAM_PREALLOC, 0, 0, 1};
     lf_token_row rows[4];
     assert_int_equal(lf_replay(&cfg, &be, rows, &err), LF_EINVAL);
     assert_non_null(strstr(err.msg, "lazy"));
@@ -581,6 +611,7 @@ static void test_policy_bug_reported(void **st)
     lf_model other = model("custom:1,4,9");
     cfg.model = &other;
     assert_int_equal(lf_replay(&cfg, &be, rows, &err), LF_EINVAL);
+    lf_policy_free(pol);
     lf_trace_free(&t);
 }
 
@@ -621,7 +652,7 @@ static void test_results_folder(void **st)
     assert_int_equal(lf_kv_set(&cfg, "policy", "window:k=4,capacity=9", 0, &err), LF_OK);
     assert_int_equal(lf_kv_set(&cfg, "layout", "bundled", 0, &err), LF_OK);
     const char *dir = lf_test_path("run1");
-    lf_results r = {"sim", &cfg, rows, 4, 1, 42, trace, NULL, NULL};
+    lf_results r = {"sim", &cfg, rows, 4, 1, 42, trace, NULL, NULL, NULL};
     assert_false(lf_results_done(dir));
     assert_int_equal(lf_results_write(dir, &r, &err), LF_OK);
     assert_true(lf_results_done(dir));

@@ -1,11 +1,20 @@
-/* Two-level expert cache: application LRU + OS page-cache LRU. Both are intrusive
- * doubly linked lists over the index space layer*units+id, so every operation is O(1)
- * and a step costs O(n_want + evictions). The OS page cache is modelled as plain LRU
- * (Linux and macOS use active/inactive lists; LRU is the usual first approximation). */
-#include "lf_pagecache.h"
-
+/* Policy `pagecache`: the two-level expert cache of the MoE model: an application
+ * cache of `dram` units per layer (LRU) in front of the OS page cache of `pc` units per
+ * layer (LRU, or one list for all layers with scope=global). A unit the application
+ * misses is read through the page cache: a page-cache hit costs a copy
+ * (lf_pagecache_time; the plan's `pagecache` list), a miss a flash read that the page
+ * cache then keeps. dram=0 is Flash-MoE's "trust the OS": no application cache, every
+ * routed expert re-read. Optional speculative prefetch: `prefetch` guessed units per
+ * step, each right with probability `acc` (seeded); guesses are read before the routed
+ * set is known, and a wrong one costs its read and takes a cache slot.
+ * Keys: dram (default 0), pc (default: ctx->capacity minus dram), scope (layer|global),
+ * prefetch (default 0), acc (default 0.5), seed (default ctx->seed). Counters: where
+ * the routed units and the guesses came from.
+ * Both caches are intrusive doubly linked lists over the index space layer*units+id,
+ * so every operation is O(1) and a step costs O(n_want + evictions). The OS page cache
+ * is modelled as plain LRU (Linux and macOS use active/inactive lists; LRU is the usual
+ * first approximation). */
 #include <gsl/gsl_rng.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <gsl/gsl_sort_uint.h>
@@ -25,7 +34,13 @@ typedef struct {
 } links;
 
 typedef struct {
-    lf_pol_base base;
+    uint64_t app_hits, pc_hits, flash_reads; /* routed units, by where they came from */
+    uint64_t pf_guesses, pf_right;           /* prefetch guesses, of which routed */
+    uint64_t pf_pc, pf_flash;                /* guesses read from the page cache / flash */
+} pc_totals;
+
+typedef struct {
+    uint32_t n_layers, units;
     uint64_t dram, pc; /* per layer */
     int global;
     uint32_t prefetch; /* guesses per step */
@@ -38,12 +53,10 @@ typedef struct {
     uint32_t *pcbuf;   /* units: this step's loads served by the page cache */
     uint32_t *guess;   /* units */
     uint32_t *pool;    /* units: scratch for drawing right guesses */
-    lf_pagecache_totals tot, last;
+    pc_totals tot, last;
 } pc_state;
 
 enum { F_WANT = 1, F_GUESS = 2, F_NEW = 4 };
-
-const char *const lf_pagecache_keys[] = {"dram", "pc", "scope", "prefetch", "acc", "seed", NULL};
 
 static void lst_unlink(links *k, lst *l, uint32_t x)
 {
@@ -97,8 +110,6 @@ static void links_free(links *k)
 static void pc_destroy(lf_policy *p)
 {
     pc_state *s = p->state;
-    if (!s)
-        return;
     links_free(&s->app);
     links_free(&s->os);
     free(s->app_l);
@@ -109,9 +120,6 @@ static void pc_destroy(lf_policy *p)
     free(s->pool);
     if (s->rng)
         gsl_rng_free(s->rng);
-    lf_pol_base_free(&s->base);
-    free(s);
-    p->state = NULL;
 }
 
 /* The unit x (index layer*units+id) goes through the OS: a page-cache hit, or a flash
@@ -125,7 +133,7 @@ static int os_read(pc_state *s, uint32_t layer, uint32_t x)
         lst_touch(&s->os, l, x);
         return 1;
     }
-    uint64_t cap = s->global ? s->pc * s->base.n_layers : s->pc;
+    uint64_t cap = s->global ? s->pc * s->n_layers : s->pc;
     if (l->n >= cap)
         lst_unlink(&s->os, l, l->tail);
     lst_push_front(&s->os, l, x);
@@ -136,7 +144,7 @@ static int os_read(pc_state *s, uint32_t layer, uint32_t x)
  * ids with probability acc (while some are left), else an id not wanted. */
 static uint32_t draw_guesses(pc_state *s, const uint32_t *want, uint32_t n_want)
 {
-    uint32_t units = s->base.units, n = 0, left = n_want, wrong_left = units - n_want;
+    uint32_t units = s->units, n = 0, left = n_want, wrong_left = units - n_want;
     memcpy(s->pool, want, n_want * sizeof *want);
     for (uint32_t i = 0; i < s->prefetch; i++) {
         uint32_t g;
@@ -188,15 +196,12 @@ static void load_unit(pc_state *s, uint32_t layer, uint32_t base, uint32_t id, l
 static int pc_step(lf_policy *p, uint32_t layer, uint32_t token, const uint32_t *want,
                    uint32_t n_want, lf_plan *plan, lf_err *err)
 {
+    (void)token, (void)err;
     pc_state *s = p->state;
-    int rc = lf_pol_begin(&s->base, layer, token, want, n_want, err);
-    if (rc)
-        return rc;
-    uint32_t base = layer * s->base.units, n_pc = 0;
+    uint32_t base = layer * s->units, n_pc = 0;
     lst *al = &s->app_l[layer];
-    lf_pagecache_totals *c = &s->last;
+    pc_totals *c = &s->last;
     memset(c, 0, sizeof *c);
-    plan->n_evict = plan->n_load = plan->n_hit = 0;
     if (s->dram == 0) /* no application cache: last step's staging rows are dropped */
         while (al->n && evict_cold(s, al, base, plan))
             ;
@@ -268,31 +273,25 @@ static int pc_step(lf_policy *p, uint32_t layer, uint32_t token, const uint32_t 
     return LF_OK;
 }
 
-static void pc_counters(const lf_policy *p, char *buf, size_t cap)
+static void pc_count(const lf_policy *p, uint64_t *v)
 {
-    const lf_pagecache_totals *t = &((const pc_state *)p->state)->tot;
-    snprintf(buf, cap,
-             "app_hits=%llu pagecache_hits=%llu flash_reads=%llu prefetch_guesses=%llu "
-             "prefetch_right=%llu prefetch_pagecache=%llu prefetch_flash=%llu",
-             (unsigned long long)t->app_hits, (unsigned long long)t->pc_hits,
-             (unsigned long long)t->flash_reads, (unsigned long long)t->pf_guesses,
-             (unsigned long long)t->pf_right, (unsigned long long)t->pf_pc,
-             (unsigned long long)t->pf_flash);
+    const pc_totals *t = &((const pc_state *)p->state)->tot;
+    v[0] = t->app_hits;
+    v[1] = t->pc_hits;
+    v[2] = t->flash_reads;
+    v[3] = t->pf_guesses;
+    v[4] = t->pf_right;
+    v[5] = t->pf_pc;
+    v[6] = t->pf_flash;
 }
 
-int lf_pagecache_create(const lf_policy_ctx *ctx, const lf_kv *kv, lf_policy *p, lf_err *err)
+static int pc_create(lf_policy *p, const lf_policy_ctx *ctx, const lf_kv *kv, lf_err *err)
 {
-    pc_state *s = calloc(1, sizeof *s);
-    if (!s)
-        return lf_fail(err, LF_ENOMEM, "policy 'pagecache': out of memory");
-    p->state = s;
-    p->step = pc_step;
-    p->destroy = pc_destroy;
-    p->counters = pc_counters;
-    int rc = lf_pol_base_init(&s->base, "pagecache", ctx, err);
+    pc_state *s = p->state;
+    s->n_layers = ctx->n_layers;
+    s->units = ctx->units;
     uint64_t prefetch = 0, seed = 0;
-    if (!rc)
-        rc = lf_kv_u64(kv, "dram", 0, &s->dram, err);
+    int rc = lf_kv_u64(kv, "dram", 0, &s->dram, err);
     if (!rc)
         rc = lf_kv_u64(kv, "pc", ctx->capacity > s->dram ? ctx->capacity - s->dram : 0, &s->pc,
                        err);
@@ -303,20 +302,14 @@ int lf_pagecache_create(const lf_policy_ctx *ctx, const lf_kv *kv, lf_policy *p,
     if (!rc)
         rc = lf_kv_u64(kv, "seed", ctx->seed, &seed, err);
     if (rc)
-        goto fail;
+        return rc;
     const char *scope = lf_kv_get(kv, "scope");
-    if (scope && strcmp(scope, "layer") != 0 && strcmp(scope, "global") != 0) {
-        rc = lf_fail(err, LF_EINVAL, "policy 'pagecache': scope=%s; expected layer or global",
-                     scope);
-        goto fail;
-    }
-    if (!(s->acc >= 0 && s->acc <= 1) || prefetch > ctx->units) {
-        rc = lf_fail(err, LF_EINVAL,
-                     "policy 'pagecache': acc=%g must be in [0,1] and prefetch=%llu at most the "
-                     "%u units of a layer",
-                     s->acc, (unsigned long long)prefetch, ctx->units);
-        goto fail;
-    }
+    if (scope && strcmp(scope, "layer") != 0 && strcmp(scope, "global") != 0)
+        return lf_fail(err, LF_EINVAL, "scope=%s; expected layer or global", scope);
+    if (!(s->acc >= 0 && s->acc <= 1) || prefetch > ctx->units)
+        return lf_fail(err, LF_EINVAL,
+                       "acc=%g must be in [0,1] and prefetch=%llu at most the %u units of a layer",
+                       s->acc, (unsigned long long)prefetch, ctx->units);
     s->global = scope && !strcmp(scope, "global");
     s->prefetch = (uint32_t)prefetch;
     if (s->dram > ctx->units)
@@ -330,10 +323,8 @@ int lf_pagecache_create(const lf_policy_ctx *ctx, const lf_kv *kv, lf_policy *p,
     s->pool = malloc(ctx->units * sizeof *s->pool);
     s->rng = gsl_rng_alloc(gsl_rng_mt19937);
     if (links_init(&s->app, n) || links_init(&s->os, n) || !s->app_l || !s->os_l || !s->flag ||
-        !s->pcbuf || !s->guess || !s->pool || !s->rng) {
-        rc = lf_fail(err, LF_ENOMEM, "policy 'pagecache': out of memory");
-        goto fail;
-    }
+        !s->pcbuf || !s->guess || !s->pool || !s->rng)
+        return lf_fail(err, LF_ENOMEM, "out of memory");
     gsl_rng_set(s->rng, (unsigned long)seed);
     for (uint32_t l = 0; l < ctx->n_layers; l++) {
         s->app_l[l] = (lst){NIL, NIL, 0};
@@ -346,58 +337,39 @@ int lf_pagecache_create(const lf_policy_ctx *ctx, const lf_kv *kv, lf_policy *p,
     if (p->max_resident > ctx->units)
         p->max_resident = ctx->units;
     return LF_OK;
-fail:
-    pc_destroy(p);
-    return rc;
 }
 
-int lf_pagecache_new(const char *params, const lf_policy_ctx *ctx, lf_policy **out, lf_err *err)
-{
-    *out = NULL;
-    lf_kv kv;
-    int rc = lf_kv_parse_spec(params ? params : "", &kv, NULL, 0, err);
-    if (rc)
-        return rc;
-    lf_policy *p = NULL;
-    if (!(rc = lf_kv_check_known(&kv, lf_pagecache_keys, err))) {
-        p = calloc(1, sizeof *p);
-        rc = p ? LF_OK : lf_fail(err, LF_ENOMEM, "policy 'pagecache': out of memory");
-    }
-    if (!rc) {
-        p->name = "pagecache";
-        rc = lf_pagecache_create(ctx, &kv, p, err);
-    }
-    if (rc)
-        free(p);
-    else
-        *out = p;
-    lf_kv_free(&kv);
-    return rc;
-}
-
-static int get_state(const lf_policy *p, const pc_state **s, lf_err *err)
-{
-    if (!p || p->step != pc_step)
-        return lf_fail(err, LF_EINVAL, "policy '%s' is not a pagecache policy",
-                       p && p->name ? p->name : "?");
-    *s = p->state;
-    return LF_OK;
-}
-
-int lf_pagecache_get_totals(const lf_policy *p, lf_pagecache_totals *out, lf_err *err)
-{
-    const pc_state *s = NULL;
-    int rc = get_state(p, &s, err);
-    if (!rc)
-        *out = s->tot;
-    return rc;
-}
-
-int lf_pagecache_get_last(const lf_policy *p, lf_pagecache_totals *out, lf_err *err)
-{
-    const pc_state *s = NULL;
-    int rc = get_state(p, &s, err);
-    if (!rc)
-        *out = s->last;
-    return rc;
-}
+const lf_policy_desc lf_pol_pagecache = {
+    .name = "pagecache",
+    .help = "MoE two-level cache: an application LRU in front of the OS page cache",
+    .keys = (const lf_policy_key[]){{"dram", "application cache, units per layer (default 0)"},
+                                    {"pc", "page cache, units per layer (default: the budget's "
+                                           "capacity minus dram)"},
+                                    {"scope", "layer (default) or global: one page cache for "
+                                              "all layers"},
+                                    {"prefetch", "guessed units read per step (default 0)"},
+                                    {"acc", "probability a guess is routed, in [0,1] (default "
+                                            "0.5)"},
+                                    {"seed", "seed of the guesses (default: the run's)"},
+                                    {NULL, NULL}},
+    .counters = (const lf_policy_counter[]){{"app_hits", "routed units the application cache "
+                                                         "held", LF_COUNT_SUM, 0},
+                                            {"pagecache_hits", "routed units the page cache "
+                                                               "served", LF_COUNT_SUM, 0},
+                                            {"flash_reads", "routed units read from flash",
+                                             LF_COUNT_SUM, 0},
+                                            {"prefetch_guesses", "prefetch guesses",
+                                             LF_COUNT_SUM, 0},
+                                            {"prefetch_right", "guesses that were routed",
+                                             LF_COUNT_SUM, 0},
+                                            {"prefetch_pagecache", "guesses the page cache "
+                                                                   "served", LF_COUNT_SUM, 0},
+                                            {"prefetch_flash", "guesses read from flash",
+                                             LF_COUNT_SUM, 0},
+                                            {NULL, NULL, LF_COUNT_SUM, 0}},
+    .state_size = sizeof(pc_state),
+    .create = pc_create,
+    .step = pc_step,
+    .destroy = pc_destroy,
+    .count = pc_count,
+};
