@@ -40,7 +40,8 @@ int lf_mkdirs(const char *dir, lf_err *err);
 int lf_file_exists(const char *path);
 /* Reads a whole file into a malloc'ed buffer (NUL-terminated); caller frees. */
 int lf_read_file(const char *path, char **data, size_t *len, lf_err *err);
-/* sha256 of a file as 64 hex chars (+NUL). */
+/* sha256 of a file as 64 hex chars (+NUL). A file unchanged for 2 s and hashed again
+ * (same device, inode, size, modification and status-change times) reuses its digest. */
 int lf_sha256_file(const char *path, char out[65], lf_err *err);
 
 #endif

@@ -763,7 +763,7 @@ static void test_reference_lfu(void **st)
     lf_trace tr, noisy;
     random_trace(&tr, 11);
     noisy_trace(&tr, &noisy, 12);
-    const uint32_t caps[] = {16, 24, 40};
+    const uint32_t caps[] = {18, 24, 40};
     for (size_t c = 0; c < 3; c++)
         for (int h = 0; h <= 1; h++) {
             reference_lfu(&tr, caps[c], h);
