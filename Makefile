@@ -4,7 +4,8 @@
 PREFIX ?= /usr/local
 SUB = $(MAKE) --no-print-directory -f mk/build.mk
 
-.PHONY: all test demo bench figures install clean deps check-valgrind
+.PHONY: all test demo bench figures install clean deps check-valgrind fuzz
+FUZZ_SECONDS ?= 60
 all:
 	@scripts/deps.sh build
 	@$(SUB) all
@@ -19,6 +20,9 @@ bench:
 	@scripts/deps.sh bench
 	@$(SUB) all
 	@bench/run_benchmarks.sh
+fuzz:
+	@scripts/deps.sh fuzz
+	@$(SUB) fuzz FUZZ_SECONDS=$(FUZZ_SECONDS)
 figures:
 	@scripts/deps.sh build
 	@$(SUB) all

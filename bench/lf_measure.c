@@ -1,6 +1,11 @@
 #include "lf_measure.h"
 
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <string.h>
+
+#include "lf_ffn.h"
 
 int lf_measure_check_layout(const lf_weights *w, const char *layout, lf_err *err)
 {
@@ -17,18 +22,60 @@ int lf_measure_check_layout(const lf_weights *w, const char *layout, lf_err *err
     return LF_OK;
 }
 
-int lf_measure_run(const lf_sim_config *c, const lf_trace *trace, const lf_trace *profile,
-                   const lf_weights *w, const lf_device *dev, lf_measure *m, lf_sim_result *out,
+static int extra(lf_kv *kv, lf_err *err, const char *key, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static int extra(lf_kv *kv, lf_err *err, const char *key, const char *fmt, ...)
+{
+    char v[4200];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(v, sizeof v, fmt, ap);
+    va_end(ap);
+    return lf_kv_set(kv, key, v, 0, err);
+}
+
+/* What every measured run folder's meta.json says about the measurement. */
+static int add_extras(const lf_measure *m, const lf_weights *w, lf_run_result *r, lf_err *err)
+{
+    const lf_exec_stats *s = &m->stats;
+    lf_kv *kv = &r->extra;
+    uint64_t ffn_budget = r->budget.capacity * (uint64_t)r->model.n_layers * r->budget.row_bytes;
+    int rc = extra(kv, err, "engine", "%s", m->engine ? m->engine : "psync");
+    if (!rc)
+        rc = extra(kv, err, "weights", "%s", w->path);
+    if (!rc)
+        rc = extra(kv, err, "weights_seed", "%" PRIu64, w->h.seed);
+    if (!rc)
+        rc = extra(kv, err, "ffn_kernel", "%s", lf_ffn_path());
+    if (!rc)
+        rc = extra(kv, err, "dram_manager_bytes", "%" PRIu64, m->cap_bytes);
+    if (!rc)
+        rc = extra(kv, err, "ffn_budget_bytes", "%" PRIu64, ffn_budget);
+    if (!rc)
+        rc = extra(kv, err, "direct_reads", "%" PRIu64, s->direct_reads);
+    if (!rc)
+        rc = extra(kv, err, "staged_reads", "%" PRIu64, s->staged_reads);
+    if (!rc)
+        rc = extra(kv, err, "read_gbps", "%.6g", s->io_s > 0 ? s->bytes_read / s->io_s / 1e9 : 0);
+    if (!rc)
+        rc = extra(kv, err, "output_checksum", "%.9g", s->checksum);
+    return rc;
+}
+
+int lf_measure_run(const lf_run_config *c, const lf_trace *trace, const lf_trace *profile,
+                   const lf_weights *w, const lf_device *dev, lf_measure *m, lf_run_result *out,
                    lf_err *err)
 {
     memset(out, 0, sizeof *out);
     int rc = lf_weights_check_trace(w, trace, err);
     if (rc)
         return rc;
-    lf_sim_config rc_cfg = *c;
+    lf_run_config rc_cfg = *c;
     rc_cfg.layout = w->h.layout;
     rc_cfg.dtype_bytes = lf_dtype_bytes(w->h.dtype);
     rc_cfg.layout_from = &w->layout;
+    rc_cfg.mode = "run";
+    rc_cfg.data_path = w->path;
     lf_exec_cfg ec = {w, m->engine ? m->engine : "psync", c->threads, c->dram, trace->n_layers,
                       c->seed};
     lf_exec *e;
@@ -40,9 +87,11 @@ int lf_measure_run(const lf_sim_config *c, const lf_trace *trace, const lf_trace
     lf_device none;
     memset(&none, 0, sizeof none);
     snprintf(none.name, sizeof none.name, "measured");
-    rc = lf_sim_run(&rc_cfg, trace, profile, dev ? dev : &none, out, err);
+    rc = lf_run(&rc_cfg, trace, profile, dev ? dev : &none, out, err);
     lf_exec_stats_get(e, &m->stats);
     m->cap_bytes = m->stats.dram_bytes;
     lf_exec_free(e);
+    if (rc == LF_OK)
+        rc = add_extras(m, w, out, err);
     return rc;
 }

@@ -1,12 +1,12 @@
-/* lf_measure: one measured configuration end to end, the executor's twin of lf_sim_run:
+/* lf_measure: one measured configuration end to end, the executor's twin of lf_run:
  * the same configuration, model, budget, policy, predictor and (the weights file's)
  * layout, replayed by lf_replay with the executor's backend instead of the cost model.
- * The lf_sim_result it fills is the caller's (lf_sim_result_free). */
+ * The lf_run_result it fills is the caller's (lf_run_result_free). */
 #ifndef LF_MEASURE_H
 #define LF_MEASURE_H
 
 #include "lf_exec.h"
-#include "lf_simrun.h"
+#include "lf_run.h"
 #include "lf_weights.h"
 
 typedef struct {
@@ -16,9 +16,13 @@ typedef struct {
 } lf_measure;
 
 /* c: the run's configuration (its layout, dtype, backend and layout_from are set from
- * the weights file here). dev: recorded in the configuration only (NULL: "measured"). */
-int lf_measure_run(const lf_sim_config *c, const lf_trace *trace, const lf_trace *profile,
-                   const lf_weights *w, const lf_device *dev, lf_measure *m, lf_sim_result *out,
+ * the weights file here, its mode to "run" and data_path to the weights file). dev:
+ * recorded in the configuration only (NULL: "measured"). out->extra gets what every
+ * measured run folder's meta.json says: engine, weights, weights_seed, ffn_kernel,
+ * dram_manager_bytes, ffn_budget_bytes, direct_reads, staged_reads, read_gbps,
+ * output_checksum. Write the folder with lf_run_write(dir, c-with-mode "run", out). */
+int lf_measure_run(const lf_run_config *c, const lf_trace *trace, const lf_trace *profile,
+                   const lf_weights *w, const lf_device *dev, lf_measure *m, lf_run_result *out,
                    lf_err *err);
 
 /* The layout in the weights file must be the one asked for (when one is asked for). */

@@ -263,7 +263,8 @@ static int read_at(int fd, void *buf, size_t n, uint64_t off)
     } while (0)
 
 /* Everything after the checksum: the fields must agree with each other. */
-static int check_fields(const char *path, const lf_weights_header *h, lf_layout *L, lf_err *err)
+static int check_fields(const char *path, const lf_weights_header *h, uint64_t size, lf_layout *L,
+                        lf_err *err)
 {
     uint32_t a = h->alignment;
     if (a == 0 || (a & (a - 1)) || h->data_offset % a || h->record_bytes % a)
@@ -274,6 +275,13 @@ static int check_fields(const char *path, const lf_weights_header *h, lf_layout 
     if (h->n_layers == 0 || h->n_layers > h->model_layers || h->d_model == 0 || h->units == 0)
         return lf_fail(err, LF_EFORMAT, "%s: header shape is impossible (%u of %u layers, d_model "
                        "%u, %u units)", path, h->n_layers, h->model_layers, h->d_model, h->units);
+    /* before the layout allocates per unit: every unit of every layer takes d_model values
+     * of at least 2 bytes, so a shape the file cannot hold is refused without allocating */
+    if ((uint64_t)h->n_layers * h->units > size / 2 / h->d_model || h->top_k > h->units ||
+        (h->kind == LF_UNITS_EXPERTS && h->n_experts == 0))
+        return lf_fail(err, LF_EFORMAT, "%s: header shape (%u layers of %u units, d_model %u) "
+                       "does not fit in the file's %" PRIu64 " bytes: corrupt header", path,
+                       h->n_layers, h->units, h->d_model, size);
     lf_model m;
     lf_weights_header_model(h, &m);
     if (lf_model_units(&m) != h->units)
@@ -298,6 +306,9 @@ static int open_checked(const char *path, int fd, lf_weights *w, lf_err *err)
     struct stat st;
     if (fstat(fd, &st) != 0)
         return lf_fail_errno(err, LF_EIO, errno, "%s: cannot stat", path);
+    if (!S_ISREG(st.st_mode))
+        return lf_fail(err, LF_EINVAL, "%s: not a regular file (a pipe, character device or "
+                       "folder): give a weights file", path);
     unsigned char hdr[LF_WEIGHTS_HEADER_BYTES];
     if ((uint64_t)st.st_size < sizeof hdr || read_at(fd, hdr, sizeof hdr, 0) != 0)
         return lf_fail(err, LF_EFORMAT, "%s: %lld bytes, too short to be an llmflash weights file "
@@ -332,7 +343,7 @@ static int open_checked(const char *path, int fd, lf_weights *w, lf_err *err)
         rc = lf_fail(err, LF_EFORMAT, "%s: header checksum mismatch: the header or friend table "
                      "was modified or damaged; remake the file", path);
     if (!rc)
-        rc = check_fields(path, h, &w->layout, err);
+        rc = check_fields(path, h, (uint64_t)st.st_size, &w->layout, err);
     if (rc) {
         free(friends);
         return rc;
@@ -362,7 +373,7 @@ int lf_weights_open(const char *path, lf_weights *w, lf_err *err)
 {
     memset(w, 0, sizeof *w);
     snprintf(w->path, sizeof w->path, "%s", path);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK); /* a FIFO must not block */
     if (fd < 0)
         return lf_fail_errno(err, LF_EIO, errno, "%s: cannot open the weights file", path);
     int rc = open_checked(path, fd, w, err);

@@ -260,7 +260,6 @@ int lf_weights_make_from(const char *path, const lf_weights_spec *spec, lf_weigh
         return rc;
     }
     char tmp[4200];
-    lf_tmp_name(path, tmp, sizeof tmp);
     struct statvfs vfs;
     char dir[4200];
     snprintf(dir, sizeof dir, "%s", path);
@@ -276,11 +275,9 @@ int lf_weights_make_from(const char *path, const lf_weights_spec *spec, lf_weigh
                        (double)vfs.f_bavail * vfs.f_frsize / 1e9);
     }
     writer w = {.tmp = tmp, .values = fn, .values_ctx = ctx};
-    w.fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (w.fd < 0) {
+    if ((rc = lf_tmp_create(path, tmp, sizeof tmp, &w.fd, err)) != LF_OK) {
         lf_layout_free(&L);
-        return lf_fail_errno(err, LF_EIO, errno, "%s: cannot create (is the folder there and "
-                             "writable?)", tmp);
+        return rc;
     }
     w.cap = h.record_bytes > WRITE_BUF ? h.record_bytes : WRITE_BUF;
     w.buf = malloc(w.cap);
@@ -291,7 +288,7 @@ int lf_weights_make_from(const char *path, const lf_weights_spec *spec, lf_weigh
     if (close(w.fd) != 0 && !rc)
         rc = lf_fail_errno(err, LF_EIO, errno, "%s: close failed", tmp);
     if (rc) {
-        unlink(tmp);
+        lf_tmp_discard(tmp);
         return rc;
     }
     return lf_commit_tmp(tmp, path, err);

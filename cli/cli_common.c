@@ -3,6 +3,7 @@
 #include <stdio.h>
 
 #include "lf_cli.h"
+#include "lf_fs.h"
 
 int lf_cli_error(const char *cmd, const lf_err *err)
 {
@@ -57,4 +58,31 @@ void lf_cli_reset_getopt(void)
 {
     optind = 1;
     opterr = 0;
+}
+
+int lf_cli_refuse_same(const char *cmd, const char *out, ...)
+{
+    if (!out)
+        return LF_EXIT_OK;
+    const char *in[64];
+    size_t n = 0;
+    va_list ap;
+    va_start(ap, out);
+    for (const char *p; (p = va_arg(ap, const char *)) != LF_CLI_END && n < 63;)
+        if (p) /* an option not given */
+            in[n++] = p;
+    va_end(ap);
+    in[n] = NULL;
+    lf_err err;
+    if (lf_fs_refuse_same(out, in, &err) != LF_OK)
+        return lf_cli_error(cmd, &err);
+    return LF_EXIT_OK;
+}
+
+int lf_cli_refuse_same_list(const char *cmd, const char *out, char *const *inputs, int n)
+{
+    for (int i = 0; out && i < n; i++)
+        if (lf_cli_refuse_same(cmd, out, inputs[i], LF_CLI_END))
+            return LF_EXIT_FAIL;
+    return LF_EXIT_OK;
 }

@@ -139,6 +139,11 @@ int cmd_calibrate(int argc, char **argv)
         return rc;
     }
     lf_err err;
+    if (lf_cli_refuse_same(CMD, out, file, csv, LF_CLI_END) ||
+        lf_cli_refuse_same(CMD, csv, file, LF_CLI_END)) {
+        lf_cli_probe_free(&p);
+        return LF_EXIT_FAIL;
+    }
     /* Fail now rather than after minutes of measuring. */
     if (lf_check_writable(out, &err) != LF_OK || (csv && lf_check_writable(csv, &err) != LF_OK)) {
         lf_cli_probe_free(&p);

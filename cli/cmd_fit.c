@@ -34,6 +34,8 @@ static void help(void)
         "  --profile P.conf   no fitting: compare the probe with profile P's flash model\n"
         "  --curves OUT.csv   write the model's throughput (chunk,threads,mb_s) from 4 KiB\n"
         "                     to 1 MiB at the probe's thread counts (for figure 2b)\n"
+        "  --max-error PCT    refuse a fit whose median APE is over PCT (default 25): such a\n"
+        "                     fit does not describe the device; probe again\n"
         "\n"
         "example:\n"
         "  llmflash probe --file /var/tmp/probe.bin -o probe.csv\n"
@@ -90,11 +92,12 @@ int cmd_fit(int argc, char **argv)
                                          {"p", required_argument, 0, 'p'},
                                          {"profile", required_argument, 0, 'P'},
                                          {"curves", required_argument, 0, 'C'},
+                                         {"max-error", required_argument, 0, 'M'},
                                          {"help", no_argument, 0, 'h'},
                                          {0, 0, 0, 0}};
     const char *out = NULL, *engine = NULL, *base_path = NULL, *name = NULL;
     const char *profile = NULL, *curves = NULL;
-    double fixed_p = -1;
+    double fixed_p = -1, max_error = LF_FIT_MAX_MDAPE;
     int c;
     lf_cli_reset_getopt();
     while ((c = getopt_long(argc, argv, "o:h", opts, NULL)) != -1) {
@@ -113,6 +116,10 @@ int cmd_fit(int argc, char **argv)
             break;
         case 'P': profile = optarg; break;
         case 'C': curves = optarg; break;
+        case 'M':
+            if (lf_cli_double("fit", "--max-error", optarg, 0, 1e9, &max_error))
+                return LF_EXIT_USAGE;
+            break;
         case 'h': help(); return LF_EXIT_OK;
         default: return lf_cli_bad_option("fit", argc, argv);
         }
@@ -122,6 +129,13 @@ int cmd_fit(int argc, char **argv)
                             argc - optind);
     const char *csv = argv[optind];
     lf_err err;
+    const char *inputs[] = {csv, base_path, profile, NULL};
+    if (!base_path) /* the list ends at the first NULL */
+        inputs[1] = profile, inputs[2] = NULL;
+    if (lf_fs_refuse_same(out, inputs, &err) || lf_fs_refuse_same(curves, inputs, &err) ||
+        (out && curves && lf_fs_same_file(out, curves) &&
+         lf_fail(&err, LF_EINVAL, "-o and --curves name the same file %s", out)))
+        return lf_cli_error("fit", &err);
     lf_device base;
     if (base_path) {
         if (lf_device_load(base_path, &base, &err) != LF_OK)
@@ -165,6 +179,10 @@ int cmd_fit(int argc, char **argv)
         printf("fit: %zu points, median APE %.2f%%, max APE %.1f%%, rms log error %.3f%s\n", n,
                res.mdape, res.max_ape, res.rms_log,
                res.status ? " (solver stopped before converging; best start kept)" : "");
+    if (!profile && lf_fit_check_quality(&res, max_error, csv, &err) != LF_OK) {
+        free(pts);
+        return lf_cli_error("fit", &err);
+    }
     if (curves && write_curves(&res.dev, pts, n, curves, &err) != LF_OK) {
         free(pts);
         return lf_cli_error("fit", &err);

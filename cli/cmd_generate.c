@@ -142,7 +142,11 @@ int cmd_generate(int argc, char **argv)
         case 'k': tokp = optarg; break;
         case 'p': prompt = optarg; break;
         case 'n': u = lf_cli_u64(CMD, "--steps", optarg, 1, 100000000, &steps); break;
-        case 't': u = lf_cli_double(CMD, "--temperature", optarg, 0, 1e6, &temperature); break;
+        case 't':
+            u = lf_cli_double(CMD, "--temperature", optarg, 0, 1e6, &temperature);
+            if (u == LF_EXIT_OK && temperature > 0 && temperature < LF_LLAMA_MIN_TEMPERATURE)
+                u = lf_cli_usage(CMD, "--temperature must be 0 (greedy) or at least 0.001");
+            break;
         case 's': u = lf_cli_u64(CMD, "--seed", optarg, 0, UINT64_MAX, &seed); break;
         case 'i': print_ids = 1; break;
         case 'w': so.weights = optarg; break;

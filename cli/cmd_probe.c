@@ -85,6 +85,10 @@ int cmd_probe(int argc, char **argv)
         lf_cli_probe_free(&p);
         return rc;
     }
+    if (strcmp(out, "-") != 0 && lf_cli_refuse_same(CMD, out, p.o.path, LF_CLI_END)) {
+        lf_cli_probe_free(&p);
+        return LF_EXIT_FAIL;
+    }
     /* Fail now rather than after minutes of measuring. */
     if (strcmp(out, "-") != 0 && lf_check_writable(out, &err) != LF_OK) {
         lf_cli_probe_free(&p);

@@ -1,6 +1,6 @@
 /* llmflash sim: replay a trace against a device profile and price every step with the
  * cost model; or the paper's ablation; or (for benchmarks) many configurations over one
- * loaded trace. A thin layer over sim/lf_simrun and experiments/lf_ablation. */
+ * loaded trace. A thin layer over sim/lf_run and experiments/lf_ablation. */
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,7 +13,7 @@
 #include "lf_cli_num.h"
 #include "lf_fs.h"
 #include "lf_policy.h"
-#include "lf_simrun.h"
+#include "lf_run.h"
 #include "lf_time.h"
 
 #define CMD "sim"
@@ -30,115 +30,63 @@ static void usage(FILE *f)
 "Prints cold start (first tokens) and steady state apart; --out writes the run folder\n"
 "(config.conf, meta.json, tokens.csv, summary.csv, done; see sim/README.md).\n"
 "\n"
-"options:\n"
-"  --trace PATH            activation trace (HDF5, llmflash trace synth|record|import)\n"
-"  --device PATH           device profile (costmodel/devices/*.conf)\n"
-"  --policy SPEC           name[:key=value,...] (default window:k=4); policies: %s\n"
-"  --layout NAME           split | bundled | coact (default bundled)\n"
-"  --dram-fraction F       DRAM budget as a fraction of the model's bytes (default 0.5)\n"
-"  --dram-bytes B          DRAM budget in bytes (4g, 6442450944; overrides the fraction)\n"
-"  --predictor-rank R      low-rank predictor kept in DRAM (default 128; naive, hybrid\n"
-"                          and MoE traces: none)\n"
-"  --threads N             reads in flight (default 32)\n"
-"  --dtype-bytes N         bytes per weight (default: the trace's, else 2)\n"
-"  --fn-rate X --fp-rate Y error-model predictor (false negatives drop needed units,\n"
-"                          false positives add X*needed random units); default perfect\n"
-"  --recorded-predictor    use the trace's recorded predicted sets\n"
-"  --max-gap B             bytes read through to join neighbouring records (default 0)\n"
-"  --max-read B            largest coalesced read (default 1m; 0 = never coalesce)\n"
-"  --dram-strategy S       prealloc (the paper's manager) | realloc (default prealloc)\n"
-"  --tokens N              replay the first N tokens (default all)\n"
-"  --seed S                seed of every random stream (default 1)\n"
-"  --model NAME            the trace's model shape when its name is unknown\n"
-"  --alignment B           record alignment, a power of two (default: the device's, else 4096)\n"
-"  --cold-tokens N         tokens reported as the cold start (default 1)\n"
-"  --profile PATH          trace the coact layout and the hot policy learn from\n"
-"                          (default: the replayed trace itself)\n"
-"  --coact-profile-tokens N  profile tokens used for closest friends (default 256)\n"
-"  --ablation              the paper's Table 2: naive; hybrid; + sparsity (predictor);\n"
-"                          + windowing; + bundling (ablation.csv, ablation.md in --out)\n"
-"  --out DIR               write the run folder (or the ablation tables) here\n"
-"  --quiet                 no summary on stdout\n"
-"  --help                  this text\n"
+"options:\n");
+    lf_cli_runopt_help(f, LF_RUNOPT_SIM);
+    fprintf(f,
+"      --ablation              the paper's Table 2: naive; hybrid; + sparsity\n"
+"                              (predictor); + windowing; + bundling (ablation.csv,\n"
+"                              ablation.md in --out)\n"
+"      --out DIR               write the run folder (or the ablation tables) here\n"
+"      --quiet                 no summary on stdout\n"
+"      --help                  this text\n"
 "for benchmarks:\n"
-"  --repeat-configs FILE   one configuration per line (options as above, e.g.\n"
-"                          '--policy lru --layout split --dram-fraction 0.4'), all over\n"
-"                          the one loaded trace; prints summary.csv rows (one per line)\n"
-"                          and writes DIR/cfg-NNN run folders when --out is given\n"
-"  --jobs N                configurations run at once with --repeat-configs (default 1)\n"
+"      --repeat-configs FILE   one configuration per line (options as above, e.g.\n"
+"                              '--policy lru --layout split --dram-fraction 0.4'), all\n"
+"                              over the one loaded trace; prints summary.csv rows (one\n"
+"                              per line) and writes DIR/cfg-NNN run folders with --out\n"
+"      --jobs N                configurations run at once with --repeat-configs\n"
+"                              (default 1)\n"
 "\n"
 "example:\n"
 "  llmflash trace synth --model opt-6.7b --tokens 1000 -o opt.h5\n"
 "  llmflash sim --trace opt.h5 --device costmodel/devices/m1max.conf \\\n"
-"      --policy window:k=4 --layout bundled --dram-fraction 0.5 --out results/sim/w4\n",
-            lf_policy_names());
+"      --policy window:k=4 --layout bundled --dram-fraction 0.5 --out results/sim/w4\n");
 }
 
 typedef struct {
-    lf_sim_config c;
+    lf_run_config c;
     const char *out;
     const char *repeat;
     unsigned jobs;
     int ablation, quiet, help;
 } options;
 
-enum {
-    O_TRACE = 256, O_DEVICE, O_POLICY, O_LAYOUT, O_FRAC, O_BYTES, O_RANK, O_THREADS, O_DTYPE,
-    O_FN, O_FP, O_REC, O_GAP, O_MAXREAD, O_STRAT, O_TOKENS, O_SEED, O_MODEL, O_ALIGN, O_COLD,
-    O_PROFILE, O_COACT, O_ABL, O_OUT, O_QUIET, O_HELP, O_REPEAT, O_JOBS
-};
+enum { O_ABL = 256, O_OUT, O_QUIET, O_HELP, O_REPEAT, O_JOBS };
 
-static const struct option long_opts[] = {
-    {"trace", required_argument, 0, O_TRACE},
-    {"device", required_argument, 0, O_DEVICE},
-    {"policy", required_argument, 0, O_POLICY},
-    {"layout", required_argument, 0, O_LAYOUT},
-    {"dram-fraction", required_argument, 0, O_FRAC},
-    {"dram-bytes", required_argument, 0, O_BYTES},
-    {"predictor-rank", required_argument, 0, O_RANK},
-    {"threads", required_argument, 0, O_THREADS},
-    {"dtype-bytes", required_argument, 0, O_DTYPE},
-    {"fn-rate", required_argument, 0, O_FN},
-    {"fp-rate", required_argument, 0, O_FP},
-    {"recorded-predictor", no_argument, 0, O_REC},
-    {"max-gap", required_argument, 0, O_GAP},
-    {"max-read", required_argument, 0, O_MAXREAD},
-    {"dram-strategy", required_argument, 0, O_STRAT},
-    {"tokens", required_argument, 0, O_TOKENS},
-    {"seed", required_argument, 0, O_SEED},
-    {"model", required_argument, 0, O_MODEL},
-    {"alignment", required_argument, 0, O_ALIGN},
-    {"cold-tokens", required_argument, 0, O_COLD},
-    {"profile", required_argument, 0, O_PROFILE},
-    {"coact-profile-tokens", required_argument, 0, O_COACT},
+/* sim's own options; the shared run options (sim/lf_runopt.h) are appended */
+static const struct option own_opts[] = {
     {"ablation", no_argument, 0, O_ABL},
     {"out", required_argument, 0, O_OUT},
     {"quiet", no_argument, 0, O_QUIET},
     {"help", no_argument, 0, O_HELP},
     {"repeat-configs", required_argument, 0, O_REPEAT},
     {"jobs", required_argument, 0, O_JOBS},
-    {0, 0, 0, 0},
 };
+#define N_OWN (sizeof own_opts / sizeof own_opts[0])
 
-static int size_opt(const char *opt, const char *arg, uint64_t *out)
+static struct option long_opts[N_OWN + 64];
+static char shorts[64] = ":";
+
+static void build_opts(void)
 {
-    if (lf_parse_size(arg, out) != 0)
-        return lf_cli_usage(CMD, "%s '%s': expected a size in bytes (4096, 32k, 1m, 2g)", opt, arg);
-    return 0;
+    if (long_opts[0].name)
+        return;
+    memcpy(long_opts, own_opts, sizeof own_opts);
+    lf_cli_runopts(LF_RUNOPT_SIM, long_opts, N_OWN, sizeof long_opts / sizeof long_opts[0],
+                   shorts, sizeof shorts);
 }
 
-static int u32_opt(const char *opt, const char *arg, uint64_t min, uint64_t max, uint32_t *out)
-{
-    uint64_t v;
-    int rc = lf_cli_u64(CMD, opt, arg, min, max, &v);
-    if (rc == 0)
-        *out = (uint32_t)v;
-    return rc;
-}
-
-/* Parses argv into o (on top of what o holds). in_line: a --repeat-configs line, where
- * the trace, device, output and mode options are not allowed. */
-/* The long name of option value ch (argv[optind - 1] is its argument when it takes one). */
+/* The long name of option value ch. */
 static const char *opt_name(int ch)
 {
     for (const struct option *p = long_opts; p->name; p++)
@@ -147,68 +95,26 @@ static const char *opt_name(int ch)
     return "?";
 }
 
+/* Parses argv into o (on top of what o holds). in_line: a --repeat-configs line, where
+ * the input, output and mode options are not allowed. */
 static int parse(int argc, char **argv, options *o, int in_line)
 {
+    build_opts();
     lf_cli_reset_getopt();
     int ch, rc = 0;
-    lf_err err;
     uint64_t v;
-    while (rc == 0 && (ch = getopt_long(argc, argv, "", long_opts, NULL)) != -1) {
-        lf_sim_config *c = &o->c;
-        if (in_line && (ch == O_TRACE || ch == O_DEVICE || ch == O_OUT || ch == O_ABL ||
-                        ch == O_REPEAT || ch == O_JOBS || ch == O_PROFILE || ch == O_HELP))
+    size_t n_tab;
+    const lf_runopt *tab = lf_runopt_table(&n_tab);
+    while (rc == 0 && (ch = getopt_long(argc, argv, shorts, long_opts, NULL)) != -1) {
+        int shared_input = ch >= LF_CLI_RUNOPT && (size_t)(ch - LF_CLI_RUNOPT) < n_tab &&
+                           (tab[ch - LF_CLI_RUNOPT].cmds & LF_RUNOPT_INPUT);
+        if (in_line && (shared_input || ch == O_OUT || ch == O_ABL || ch == O_REPEAT ||
+                        ch == O_JOBS || ch == O_HELP))
             return lf_cli_usage(CMD, "--repeat-configs line: option '--%s' belongs on the command line",
                                 opt_name(ch));
+        if (lf_cli_runopt(CMD, LF_RUNOPT_SIM, ch, optarg, &o->c, &rc) != NULL)
+            continue;
         switch (ch) {
-        case O_TRACE: c->trace_path = optarg; break;
-        case O_DEVICE: c->device_path = optarg; break;
-        case O_POLICY: c->policy = optarg; break;
-        case O_LAYOUT:
-            if (lf_layout_parse_kind(optarg, &c->layout, &err))
-                rc = lf_cli_usage(CMD, "--layout: %s", err.msg);
-            break;
-        case O_FRAC:
-            rc = lf_cli_double(CMD, "--dram-fraction", optarg, 1e-9, 1.0, &c->dram_fraction);
-            break;
-        case O_BYTES:
-            rc = size_opt("--dram-bytes", optarg, &c->dram_bytes);
-            if (rc == 0 && c->dram_bytes == 0) /* 0 would mean "unset": the fraction */
-                rc = lf_cli_usage(CMD, "--dram-bytes '%s': expected a size above 0", optarg);
-            break;
-        case O_RANK: rc = u32_opt("--predictor-rank", optarg, 0, 1u << 20, &c->predictor_rank); break;
-        case O_THREADS: rc = u32_opt("--threads", optarg, 1, 65536, &c->threads); break;
-        case O_DTYPE: rc = u32_opt("--dtype-bytes", optarg, 1, 8, &c->dtype_bytes); break;
-        case O_FN: rc = lf_cli_double(CMD, "--fn-rate", optarg, 0, 1, &c->fn_rate); break;
-        case O_FP: rc = lf_cli_double(CMD, "--fp-rate", optarg, 0, 1, &c->fp_rate); break;
-        case O_REC: c->recorded_predictor = 1; break;
-        case O_GAP: rc = size_opt("--max-gap", optarg, &c->max_gap); break;
-        case O_MAXREAD: rc = size_opt("--max-read", optarg, &c->max_read); break;
-        case O_STRAT:
-            if (!strcmp(optarg, "prealloc"))
-                c->dram = LF_DRAM_PREALLOC;
-            else if (!strcmp(optarg, "realloc"))
-                c->dram = LF_DRAM_REALLOC;
-            else
-                rc = lf_cli_usage(CMD, "--dram-strategy '%s': expected prealloc or realloc", optarg);
-            break;
-        case O_TOKENS: rc = u32_opt("--tokens", optarg, 1, UINT32_MAX, &c->n_tokens); break;
-        case O_SEED:
-            rc = lf_cli_u64(CMD, "--seed", optarg, 0, UINT64_MAX, &v);
-            c->seed = v;
-            break;
-        case O_MODEL: c->model = optarg; break;
-        case O_ALIGN:
-            rc = u32_opt("--alignment", optarg, 1, 1u << 30, &c->alignment);
-            /* as a device profile's flash_alignment: direct I/O needs a power of two */
-            if (rc == 0 && (c->alignment & (c->alignment - 1)))
-                rc = lf_cli_usage(CMD, "--alignment '%s': expected a power of two (1 = none, "
-                                  "4096 for direct I/O)", optarg);
-            break;
-        case O_COLD: rc = u32_opt("--cold-tokens", optarg, 0, UINT32_MAX, &c->cold_tokens); break;
-        case O_PROFILE: c->profile_path = optarg; break;
-        case O_COACT:
-            rc = u32_opt("--coact-profile-tokens", optarg, 0, UINT32_MAX, &c->coact_profile_tokens);
-            break;
         case O_ABL: o->ablation = 1; break;
         case O_OUT: o->out = optarg; break;
         case O_QUIET: o->quiet = 1; break;
@@ -226,7 +132,7 @@ static int parse(int argc, char **argv, options *o, int in_line)
     return rc;
 }
 
-static void print_summary(const lf_sim_config *c, const lf_sim_result *r, const char *out)
+static void print_summary(const lf_run_config *c, const lf_run_result *r, const char *out)
 {
     const lf_summary *s = &r->summary;
     const lf_budget *b = &r->budget;
@@ -353,7 +259,7 @@ static int run_repeat(const options *o, const lf_trace *t, const lf_trace *prof,
     if (lf_read_file(o->repeat, &text, &len, &err))
         return lf_cli_error(CMD, &err);
     size_t n = 0, cap = 16;
-    lf_sim_config *cfg = malloc(cap * sizeof *cfg);
+    lf_run_config *cfg = malloc(cap * sizeof *cfg);
     int rc = cfg ? 0 : LF_EXIT_FAIL, lineno = 0;
     for (char *save = NULL, *line = strtok_r(text, "\n", &save); line && rc == 0;
          line = strtok_r(NULL, "\n", &save)) {
@@ -369,7 +275,7 @@ static int run_repeat(const options *o, const lf_trace *t, const lf_trace *prof,
             break;
         }
         if (n == cap) {
-            lf_sim_config *q = realloc(cfg, 2 * cap * sizeof *cfg);
+            lf_run_config *q = realloc(cfg, 2 * cap * sizeof *cfg);
             if (!q) {
                 rc = LF_EXIT_FAIL;
                 break;
@@ -379,14 +285,14 @@ static int run_repeat(const options *o, const lf_trace *t, const lf_trace *prof,
         }
         cfg[n++] = lo.c;
     }
-    lf_sim_result *res = rc ? NULL : calloc(n ? n : 1, sizeof *res);
+    lf_run_result *res = rc ? NULL : calloc(n ? n : 1, sizeof *res);
     int *rcs = rc ? NULL : calloc(n ? n : 1, sizeof *rcs);
     lf_err *errs = rc ? NULL : calloc(n ? n : 1, sizeof *errs);
     if (rc == 0 && (!res || !rcs || !errs))
         rc = LF_EXIT_FAIL;
     if (rc == 0) {
         double t0 = lf_now(), c0 = cpu_seconds();
-        lf_sim_run_many(cfg, n, o->jobs ? o->jobs : 1, t, prof, dev, res, rcs, errs);
+        lf_run_many(cfg, n, o->jobs ? o->jobs : 1, t, prof, dev, res, rcs, errs);
         double wall = lf_now() - t0, cpu = cpu_seconds() - c0;
         int header_done = 0;
         for (size_t i = 0; i < n; i++) {
@@ -407,7 +313,7 @@ static int run_repeat(const options *o, const lf_trace *t, const lf_trace *prof,
             if (o->out) {
                 char dir[4200];
                 snprintf(dir, sizeof dir, "%s/cfg-%03zu", o->out, i + 1);
-                if (lf_sim_write(dir, &cfg[i], &res[i], &err)) {
+                if (lf_run_write(dir, &cfg[i], &res[i], &err)) {
                     rc = lf_cli_error(CMD, &err);
                 }
             }
@@ -416,7 +322,7 @@ static int run_repeat(const options *o, const lf_trace *t, const lf_trace *prof,
                 n, wall, cpu, o->jobs ? o->jobs : 1);
     }
     for (size_t i = 0; res && i < n; i++)
-        lf_sim_result_free(&res[i]);
+        lf_run_result_free(&res[i]);
     free(res);
     free(rcs);
     free(errs);
@@ -429,7 +335,7 @@ int cmd_sim(int argc, char **argv)
 {
     options o;
     memset(&o, 0, sizeof o);
-    lf_sim_config_defaults(&o.c);
+    lf_run_config_defaults(&o.c);
     int rc = parse(argc, argv, &o, 0);
     if (rc)
         return rc;
@@ -453,16 +359,16 @@ int cmd_sim(int argc, char **argv)
     } else if (o.repeat) {
         rc = run_repeat(&o, &trace, prof, &dev);
     } else {
-        lf_sim_result r;
-        if (lf_sim_run(&o.c, &trace, prof, &dev, &r, &err)) {
+        lf_run_result r;
+        if (lf_run(&o.c, &trace, prof, &dev, &r, &err)) {
             rc = lf_cli_error(CMD, &err);
         } else {
             lf_cli_policy_notes(CMD, o.c.policy, &r.counts);
-            if (o.out && lf_sim_write(o.out, &o.c, &r, &err))
+            if (o.out && lf_run_write(o.out, &o.c, &r, &err))
                 rc = lf_cli_error(CMD, &err);
             if (rc == 0 && !o.quiet)
                 print_summary(&o.c, &r, o.out);
-            lf_sim_result_free(&r);
+            lf_run_result_free(&r);
         }
     }
     lf_cli_trace_release(&trace);

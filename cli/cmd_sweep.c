@@ -221,6 +221,9 @@ int cmd_sweep(int argc, char **argv)
         return lf_cli_usage(CMD, "missing the sweep file (e.g. experiments/fig7.conf)");
     if (!out)
         return lf_cli_usage(CMD, "missing --out DIR (e.g. --out results/fig7)");
+    if (lf_cli_refuse_same(CMD, emit_jobs, file, LF_CLI_END) ||
+        lf_cli_refuse_same(CMD, emit_slurm, file, emit_jobs, LF_CLI_END))
+        return LF_EXIT_FAIL;
     if (only && (dry || emit_jobs || emit_slurm))
         return lf_cli_usage(CMD, "--only runs one configuration; it does not mix with "
                                  "--dry-run or --emit-*");

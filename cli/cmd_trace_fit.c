@@ -145,6 +145,8 @@ int cmd_trace_fit(int argc, char **argv)
     if (optind != argc - 1)
         return lf_cli_usage(CMD, "give one expert trace (T.h5), or --model with --lru");
     const char *path = argv[optind];
+    if (lf_cli_refuse_same(CMD, out, path, LF_CLI_END))
+        return LF_EXIT_FAIL;
     lf_trace t;
     lf_moefit f;
     lf_err err;

@@ -102,6 +102,8 @@ int cmd_trace_import(int argc, char **argv)
     if (have_prefix && o.drop_warmup)
         return lf_cli_usage(CMD, "give --drop-prefix N or --drop-warmup, not both");
     size_t n = (size_t)(argc - optind);
+    if (lf_cli_refuse_same_list(CMD, out, argv + optind, (int)n))
+        return LF_EXIT_FAIL;
     lf_import_info *info = calloc(n, sizeof *info);
     if (!info)
         return LF_EXIT_FAIL;

@@ -193,6 +193,8 @@ int cmd_trace_predict(int argc, char **argv)
         return lf_cli_usage(CMD, "--method '%s': expected svd or lsq", method_s);
     if (strcmp(select_s, "rule") && strcmp(select_s, "count"))
         return lf_cli_usage(CMD, "--select '%s': expected rule or count", select_s);
+    if (lf_cli_refuse_same(CMD, out, ckpt, trace_path, LF_CLI_END))
+        return LF_EXIT_FAIL;
     lf_err err = {0};
     uint64_t *ranks = NULL;
     size_t n_ranks = 0;

@@ -72,7 +72,11 @@ int cmd_trace_record(int argc, char **argv)
         case 'r': relative = 1; break;
         case 'n': u = lf_cli_u64(CMD, "--steps", optarg, 1, 100000000, &steps); break;
         case 'x': u = lf_cli_double(CMD, "--threshold", optarg, 0, 1e30, &threshold); break;
-        case 't': u = lf_cli_double(CMD, "--temperature", optarg, 0, 1e6, &temperature); break;
+        case 't':
+            u = lf_cli_double(CMD, "--temperature", optarg, 0, 1e6, &temperature);
+            if (u == LF_EXIT_OK && temperature > 0 && temperature < LF_LLAMA_MIN_TEMPERATURE)
+                u = lf_cli_usage(CMD, "--temperature must be 0 (greedy) or at least 0.001");
+            break;
         case 's': u = lf_cli_u64(CMD, "--seed", optarg, 0, UINT64_MAX, &seed); break;
         case 'h': help(); return LF_EXIT_OK;
         default: return lf_cli_bad_option(CMD, argc, argv);
@@ -90,6 +94,8 @@ int cmd_trace_record(int argc, char **argv)
     if (relative && threshold > 1.0)
         return lf_cli_usage(CMD, "--threshold %g with --relative: expected 0..1", threshold);
 
+    if (lf_cli_refuse_same(CMD, out, ckpt, tokp, prompt_file, LF_CLI_END))
+        return LF_EXIT_FAIL;
     lf_err err = {0};
     char *file_text = NULL;
     size_t file_len;

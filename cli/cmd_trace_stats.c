@@ -232,6 +232,9 @@ int cmd_trace_stats(int argc, char **argv)
     if (optind + 1 < argc)
         return lf_cli_usage(CMD, "one trace file expected, got also '%s'", argv[optind + 1]);
     const char *path = argv[optind];
+    if (lf_cli_refuse_same(CMD, csv, path, LF_CLI_END) ||
+        lf_cli_refuse_same(CMD, friends_csv, path, csv, LF_CLI_END))
+        return LF_EXIT_FAIL;
     lf_err err;
     lf_trace t;
     if (lf_trace_read(path, &t, &err))

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "lf_cli.h"
+#include "lf_cli_num.h"
 #include "lf_kv.h"
 #include "lf_validate.h"
 
@@ -16,6 +17,10 @@ static const char *CMD = "validate";
 
 static void help(void)
 {
+    char keys[1024] = "";
+    size_t len = 0;
+    for (const char *const *k = lf_validate_keys(); *k && len < sizeof keys; k++)
+        len += (size_t)snprintf(keys + len, sizeof keys - len, "%s%s", len ? ", " : "", *k);
     printf(
         "usage: llmflash validate --trace T.h5 --weights W [--weights W2 ...] --device D.conf\n"
         "                         --grid G.conf --out DIR [--repeat N] [--tokens N]\n"
@@ -27,9 +32,10 @@ static void help(void)
         "median absolute percentage error (MdAPE). Writes DIR/validate.csv and, per\n"
         "configuration, the run folders DIR/cNN-sim and DIR/cNN-run (the middle repeat).\n\n"
         "Grid file: `key = a | b | c` lines; the configurations are the product. Keys:\n"
-        "  policy, layout, dram_fraction, threads, max_read, max_gap, tokens, engine,\n"
-        "  dram_strategy (prealloc|realloc), predictor_rank, fn_rate, fp_rate, seed.\n"
-        "Each layout named needs a weights file in that layout (--weights, repeatable).\n\n"
+        "  %s\n"
+        "(the options of `llmflash sim` with '_' for '-': same values and ranges; engine as\n"
+        "`llmflash run --engine`). Each layout named needs a weights file in that layout\n"
+        "(--weights, repeatable).\n\n"
         "options:\n"
         "  -t, --trace T.h5     the trace\n"
         "  -w, --weights W      weights file; repeat for several layouts\n"
@@ -43,7 +49,8 @@ static void help(void)
         "example:\n"
         "  llmflash validate --trace opt13.h5 --weights /var/tmp/w/opt13-bundled.w \\\n"
         "      --weights /var/tmp/w/opt13-split.w --device costmodel/devices/thisbox.conf \\\n"
-        "      --grid experiments/validate.conf --tokens 64 --out results/validate\n");
+        "      --grid experiments/validate.conf --tokens 64 --out results/validate\n",
+        keys);
 }
 
 static void print_row(const lf_validate_row *r, size_t i, size_t n, void *arg)
@@ -87,13 +94,18 @@ int cmd_validate(int argc, char **argv)
             wpaths[n_w++] = optarg;
             break;
         case 'r':
-            if (lf_parse_size(optarg, &repeat) || repeat == 0 || repeat > 64)
-                return lf_cli_usage(CMD, "--repeat '%s': expected 1..64", optarg);
+            if (lf_cli_u64(CMD, "--repeat", optarg, 1, 64, &repeat))
+                return LF_EXIT_USAGE;
             break;
-        case 'n':
-            if (lf_parse_size(optarg, &tokens) || tokens == 0)
-                return lf_cli_usage(CMD, "--tokens '%s': expected a positive count", optarg);
+        case 'n': { /* the shared option's parser and range */
+            lf_run_config tc;
+            lf_run_config_defaults(&tc);
+            lf_err e;
+            if (lf_runopt_set(lf_runopt_find("tokens"), &tc, optarg, &e))
+                return lf_cli_usage(CMD, "%s", e.msg);
+            tokens = tc.n_tokens;
             break;
+        }
         case 'h': help(); return LF_EXIT_OK;
         default: return lf_cli_bad_option(CMD, argc, argv);
         }
@@ -114,7 +126,7 @@ int cmd_validate(int argc, char **argv)
             break;
     if (!rc)
         rc = lf_device_load(device, &dev, &err);
-    if (!rc && !(rc = lf_grid_load(grid, lf_validate_keys, &g, &err)))
+    if (!rc && !(rc = lf_grid_load(grid, lf_validate_keys(), &g, &err)))
         have_g = 1;
     if (!rc && !(rc = lf_trace_read(trace, &t, &err)))
         have_t = 1;

@@ -89,6 +89,8 @@ int cmd_weights_make(int argc, char **argv)
         return lf_cli_usage(CMD, "unexpected argument '%s'", argv[optind]);
     if (!(model || ckpt) || (model && ckpt) || !file)
         return lf_cli_usage(CMD, "--file and one of --model or --checkpoint are required");
+    if (lf_cli_refuse_same(CMD, file, ckpt, profile, LF_CLI_END))
+        return LF_EXIT_FAIL;
     lf_err err;
     lf_model m;
     lf_weights_spec spec;

@@ -9,6 +9,7 @@
 
 #include "lf_err.h"
 #include "lf_policy.h"
+#include "lf_runopt.h"
 
 enum { LF_EXIT_OK = 0, LF_EXIT_FAIL = 1, LF_EXIT_USAGE = 2 };
 
@@ -42,11 +43,36 @@ int lf_cli_usage(const char *cmd, const char *fmt, ...) __attribute__((format(pr
  * the '?' case. */
 int lf_cli_bad_option(const char *cmd, int argc, char **argv);
 
+/* Refuses (prints the error, returns LF_EXIT_FAIL) an output that is the same file
+ * as one of the inputs, by device and inode: `weights make --checkpoint X --file X`
+ * would destroy X. The inputs end with LF_CLI_END; NULL ones (options not given) are
+ * skipped; out NULL is fine. Returns LF_EXIT_OK when all differ. */
+#define LF_CLI_END ((const char *)1)
+int lf_cli_refuse_same(const char *cmd, const char *out, ...);
+/* The same for n inputs from argv. */
+int lf_cli_refuse_same_list(const char *cmd, const char *out, char *const *inputs, int n);
+
 /* "policy counters: name=value ..." on f (nothing when the policy has none). */
 void lf_cli_policy_counts(FILE *f, const lf_policy_counts *c);
 /* On stderr, "llmflash <cmd>: note: policy 'SPEC' did not run as written: ..." when a
  * counter marked `warn` is non-zero (window's shrinks), with every counter's value. */
 void lf_cli_policy_notes(const char *cmd, const char *spec, const lf_policy_counts *c);
+
+/* The shared run options (sim/lf_runopt.h) in a command's getopt parse. getopt returns
+ * LF_CLI_RUNOPT + the table index for a shared option (or its short letter). */
+#define LF_CLI_RUNOPT 0x1000
+struct option;
+/* Appends the shared options that command bit `cmd` (LF_RUNOPT_SIM, ...) takes to opts
+ * (n rows so far, cap in all) and a zero row; their short letters to the getopt string
+ * shorts. Returns the rows now in opts (zero row excluded), 0 when cap is too small. */
+size_t lf_cli_runopts(unsigned cmd, struct option *opts, size_t n, size_t cap, char *shorts,
+                      size_t shorts_cap);
+/* When getopt's ch is a shared option of cmd: parses arg into c and returns the option,
+ * *rc = 0 or the usage error's exit status; else returns NULL. */
+const lf_runopt *lf_cli_runopt(const char *cmd_name, unsigned cmd, int ch, const char *arg,
+                              lf_run_config *c, int *rc);
+/* The help lines ("  -t, --trace PATH   ...") of the shared options cmd takes. */
+void lf_cli_runopt_help(FILE *f, unsigned cmd);
 
 /* Resets getopt for a subcommand's own parse. */
 void lf_cli_reset_getopt(void);

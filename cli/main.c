@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "lf_cli.h"
+#include "lf_fs.h"
 
 typedef struct {
     const char *group; /* NULL for top-level commands */
@@ -82,6 +83,7 @@ int main(int argc, char **argv)
         if (!match)
             continue;
         lf_cli_reset_getopt();
+        lf_fs_remove_on_signals(); /* no temporary outlives Ctrl-C or kill */
         return c->fn(argc - shift, argv + shift);
     }
     if (is_group) {

@@ -1,7 +1,11 @@
 #include "lf_fs.h"
 
+#include <ctype.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
+#include <stdatomic.h>
 #include <openssl/evp.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -10,14 +14,190 @@
 #include <time.h>
 #include <unistd.h>
 
-void lf_tmp_name(const char *path, char *out, size_t cap)
+/* Temporaries that SIGINT/SIGTERM remove: a fixed table the handler can walk without
+ * locks (slot state 0 free, 1 being filled, 2 live). */
+#define TMP_SLOTS 64
+static char tmp_paths[TMP_SLOTS][4200];
+static atomic_int tmp_state[TMP_SLOTS];
+
+static void tmp_register(const char *tmp)
 {
-    snprintf(out, cap, "%s.tmp.%ld", path, (long)getpid());
+    for (int i = 0; i < TMP_SLOTS; i++) {
+        int want = 0;
+        if (atomic_compare_exchange_strong(&tmp_state[i], &want, 1)) {
+            snprintf(tmp_paths[i], sizeof tmp_paths[i], "%s", tmp);
+            atomic_store(&tmp_state[i], 2);
+            return;
+        }
+    }
+    /* table full: the temporary is still removed on errors, and by the next run */
+}
+
+static void tmp_forget(const char *tmp)
+{
+    for (int i = 0; i < TMP_SLOTS; i++) {
+        if (atomic_load(&tmp_state[i]) == 2 && strcmp(tmp_paths[i], tmp) == 0) {
+            atomic_store(&tmp_state[i], 0);
+            return;
+        }
+    }
+}
+
+static void on_signal(int sig)
+{
+    int saved = errno;
+    for (int i = 0; i < TMP_SLOTS; i++)
+        if (atomic_load(&tmp_state[i]) == 2)
+            unlink(tmp_paths[i]);
+    errno = saved;
+    signal(sig, SIG_DFL); /* then die of the same signal, as without the handler */
+    raise(sig);
+}
+
+void lf_fs_remove_on_signals(void)
+{
+    static const int sigs[] = {SIGINT, SIGTERM, SIGHUP};
+    for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++) {
+        struct sigaction sa, old;
+        memset(&sa, 0, sizeof sa);
+        sa.sa_handler = on_signal;
+        sigemptyset(&sa.sa_mask);
+        /* a signal ignored by the parent (nohup, a shell's background job) stays ignored */
+        if (sigaction(sigs[i], NULL, &old) == 0 && old.sa_handler == SIG_IGN)
+            continue;
+        sigaction(sigs[i], &sa, NULL);
+    }
+}
+
+/* "<dir>" and "<base>" of path, in caller buffers. */
+static void split_path(const char *path, char *dir, size_t dcap, const char **base)
+{
+    const char *slash = strrchr(path, '/');
+    if (!slash) {
+        snprintf(dir, dcap, ".");
+        *base = path;
+    } else if (slash == path) {
+        snprintf(dir, dcap, "/");
+        *base = slash + 1;
+    } else {
+        snprintf(dir, dcap, "%.*s", (int)(slash - path), path);
+        *base = slash + 1;
+    }
+}
+
+/* 1 when process pid is gone: no such process, or a zombie nobody reaps (a killed
+ * child whose parent died too, in a container whose init does not reap). */
+static int process_gone(long pid)
+{
+    if (kill((pid_t)pid, 0) != 0)
+        return errno == ESRCH;
+    char p[64], buf[512];
+    snprintf(p, sizeof p, "/proc/%ld/stat", pid);
+    FILE *f = fopen(p, "r");
+    if (!f)
+        return 0;
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = 0;
+    const char *close_paren = strrchr(buf, ')'); /* "pid (name) S ..." */
+    return close_paren && (close_paren[2] == 'Z' || close_paren[2] == 'X');
+}
+
+int lf_tmp_cleanup_stale(const char *path)
+{
+    char dir[4200];
+    const char *base;
+    split_path(path, dir, sizeof dir, &base);
+    size_t blen = strlen(base);
+    DIR *d = opendir(dir);
+    if (!d)
+        return 0;
+    int removed = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        const char *n = e->d_name;
+        if (strncmp(n, base, blen) != 0 || strncmp(n + blen, ".tmp.", 5) != 0)
+            continue;
+        const char *p = n + blen + 5;
+        if (!isdigit((unsigned char)*p))
+            continue;
+        char *end;
+        errno = 0;
+        long pid = strtol(p, &end, 10);
+        if (errno || pid <= 0 || (*end && *end != '.'))
+            continue;
+        if (pid == (long)getpid() || !process_gone(pid))
+            continue; /* ours, or a live process (maybe another user's) */
+        struct stat st;
+        /* only regular files and symlinks (never a folder someone named like this) */
+        if (fstatat(dirfd(d), n, &st, AT_SYMLINK_NOFOLLOW) != 0 ||
+            !(S_ISREG(st.st_mode) || S_ISLNK(st.st_mode)))
+            continue;
+        if (unlinkat(dirfd(d), n, 0) == 0)
+            removed++;
+    }
+    closedir(d);
+    return removed;
+}
+
+int lf_tmp_create(const char *path, char *tmp, size_t cap, int *fd, lf_err *err)
+{
+    *fd = -1;
+    if (strlen(path) + 40 >= cap || strlen(path) + 40 >= sizeof tmp_paths[0])
+        return lf_fail(err, LF_EINVAL, "%s: path too long", path);
+    lf_tmp_cleanup_stale(path);
+    /* mkostemp opens with O_CREAT|O_EXCL: a planted name (a symlink included) is never
+     * followed or truncated, and the random suffix makes planting it guesswork */
+    snprintf(tmp, cap, "%s.tmp.%ld.XXXXXX", path, (long)getpid());
+    /* no signal between creating and registering: it would leave the file behind */
+    sigset_t block, old;
+    sigemptyset(&block);
+    sigaddset(&block, SIGINT);
+    sigaddset(&block, SIGTERM);
+    sigaddset(&block, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, &block, &old);
+    int f = mkostemp(tmp, O_CLOEXEC);
+    int saved = errno;
+    if (f >= 0)
+        tmp_register(tmp);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (f < 0)
+        return lf_fail_errno(err, LF_EIO, saved, "%s: cannot create a temporary beside it (is the "
+                             "folder there and writable?)", path);
+    fchmod(f, 0644); /* mkstemp makes 0600; outputs are ordinary files */
+    *fd = f;
+    return LF_OK;
+}
+
+void lf_tmp_discard(const char *tmp)
+{
+    unlink(tmp);
+    tmp_forget(tmp);
+}
+
+int lf_fs_same_file(const char *a, const char *b)
+{
+    struct stat sa, sb;
+    if (!a || !b || stat(a, &sa) != 0 || stat(b, &sb) != 0)
+        return 0;
+    return sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+}
+
+int lf_fs_refuse_same(const char *output, const char *const *inputs, lf_err *err)
+{
+    if (!output)
+        return LF_OK;
+    for (size_t i = 0; inputs && inputs[i]; i++)
+        if (lf_fs_same_file(output, inputs[i]))
+            return lf_fail(err, LF_EINVAL, "output %s is the same file as input %s; writing it "
+                           "would destroy the input: choose another output name", output,
+                           inputs[i]);
+    return LF_OK;
 }
 
 static int fsync_path(const char *path)
 {
-    int fd = open(path, O_RDONLY);
+    int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
     if (fd < 0)
         return -1;
     int rc = fsync(fd);
@@ -31,29 +211,35 @@ int lf_commit_tmp(const char *tmp, const char *path, lf_err *err)
 {
     if (fsync_path(tmp) != 0) {
         int rc = lf_fail_errno(err, LF_EIO, errno, "%s: cannot sync", tmp);
-        unlink(tmp);
+        lf_tmp_discard(tmp);
         return rc;
     }
     if (rename(tmp, path) != 0) {
         int rc = lf_fail_errno(err, LF_EIO, errno, "cannot rename %s to %s", tmp, path);
-        unlink(tmp);
+        lf_tmp_discard(tmp);
         return rc;
     }
+    tmp_forget(tmp);
     return LF_OK;
 }
 
 int lf_atomic_open(lf_atomic *a, const char *path, lf_err *err)
 {
     memset(a, 0, sizeof *a);
-    if (strlen(path) + 32 >= sizeof a->path)
+    if (strlen(path) + 48 >= sizeof a->path)
         return lf_fail(err, LF_EINVAL, "%s: path too long", path);
     snprintf(a->path, sizeof a->path, "%s", path);
-    lf_tmp_name(path, a->tmp, sizeof a->tmp);
-    a->f = fopen(a->tmp, "wb");
-    if (!a->f)
-        return lf_fail_errno(err, LF_EIO, errno, "%s: cannot create (is the folder there and writable?)",
-                             a->tmp);
-    return LF_OK;
+    int fd, rc = lf_tmp_create(path, a->tmp, sizeof a->tmp, &fd, err);
+    if (rc)
+        return rc;
+    a->f = fdopen(fd, "wb");
+    if (!a->f) {
+        rc = lf_fail_errno(err, LF_ENOMEM, errno, "%s: cannot open a stream", a->tmp);
+        close(fd);
+        lf_tmp_discard(a->tmp);
+        a->tmp[0] = 0;
+    }
+    return rc;
 }
 
 int lf_atomic_commit(lf_atomic *a, lf_err *err)
@@ -76,15 +262,16 @@ int lf_atomic_commit(lf_atomic *a, lf_err *err)
     }
     a->f = NULL;
     if (bad) {
-        unlink(a->tmp);
+        lf_tmp_discard(a->tmp);
         return lf_fail_errno(err, LF_EIO, saved ? saved : EIO, "%s: write failed, nothing written",
                              a->path);
     }
     if (rename(a->tmp, a->path) != 0) {
         int rc = lf_fail_errno(err, LF_EIO, errno, "cannot rename %s to %s", a->tmp, a->path);
-        unlink(a->tmp);
+        lf_tmp_discard(a->tmp);
         return rc;
     }
+    tmp_forget(a->tmp);
     return LF_OK;
 }
 
@@ -95,7 +282,8 @@ void lf_atomic_abort(lf_atomic *a)
         a->f = NULL;
     }
     if (a->tmp[0])
-        unlink(a->tmp);
+        lf_tmp_discard(a->tmp);
+    a->tmp[0] = 0;
 }
 
 int lf_write_file_atomic(const char *path, const void *data, size_t len, lf_err *err)
@@ -146,31 +334,54 @@ int lf_file_exists(const char *path)
     return stat(path, &st) == 0;
 }
 
-int lf_read_file(const char *path, char **data, size_t *len, lf_err *err)
+FILE *lf_open_regular(const char *path, long long *size, lf_err *err)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK); /* a FIFO must not block us */
+    if (fd < 0) {
+        lf_fail_errno(err, LF_EIO, errno, "%s: cannot open", path);
+        return NULL;
+    }
+    struct stat st;
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        close(fd);
+        lf_fail(err, LF_EINVAL, "%s: not a regular file (a device, pipe or folder cannot be "
+                "read as one): give a file", path);
+        return NULL;
+    }
+    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+    FILE *f = fdopen(fd, "rb");
+    if (!f) {
+        close(fd);
+        lf_fail(err, LF_ENOMEM, "%s: out of memory", path);
+        return NULL;
+    }
+    if (size)
+        *size = (long long)st.st_size;
+    return f;
+}
+
+int lf_read_file_max(const char *path, size_t max_bytes, char **data, size_t *len, lf_err *err)
 {
     *data = NULL;
     *len = 0;
-    FILE *f = fopen(path, "rb");
+    long long size;
+    FILE *f = lf_open_regular(path, &size, err);
     if (!f)
-        return lf_fail_errno(err, LF_EIO, errno, "%s: cannot open", path);
-    size_t cap = 1 << 16, n = 0;
-    char *buf = malloc(cap);
-    while (buf) {
-        n += fread(buf + n, 1, cap - n - 1, f);
-        if (n < cap - 1)
-            break;
-        cap *= 2;
-        char *p = realloc(buf, cap);
-        if (!p) {
-            free(buf);
-            buf = NULL;
-        }
-        buf = p;
+        return err ? err->code : LF_EIO;
+    if (max_bytes && (unsigned long long)size > max_bytes) {
+        fclose(f);
+        return lf_fail(err, LF_EFORMAT, "%s: %lld bytes, more than the %zu this kind of file may "
+                       "have: is it the right file?", path, size, max_bytes);
     }
+    /* never more than the size it had when opened (a file growing meanwhile is cut) */
+    char *buf = malloc((size_t)size + 1);
+    if (!buf) {
+        fclose(f);
+        return lf_fail(err, LF_ENOMEM, "%s: out of memory for %lld bytes", path, size);
+    }
+    size_t n = fread(buf, 1, (size_t)size, f);
     int bad = ferror(f);
     fclose(f);
-    if (!buf)
-        return lf_fail(err, LF_ENOMEM, "%s: out of memory", path);
     if (bad) {
         free(buf);
         return lf_fail(err, LF_EIO, "%s: read error", path);
@@ -179,6 +390,11 @@ int lf_read_file(const char *path, char **data, size_t *len, lf_err *err)
     *data = buf;
     *len = n;
     return LF_OK;
+}
+
+int lf_read_file(const char *path, char **data, size_t *len, lf_err *err)
+{
+    return lf_read_file_max(path, 0, data, len, err);
 }
 
 /* The last digests computed, keyed by the file's identity and times: a sweep worker

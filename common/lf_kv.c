@@ -1,4 +1,5 @@
 #include "lf_kv.h"
+#include "lf_fs.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -82,22 +83,30 @@ char *lf_kv_trim(char *s)
     return trim(s);
 }
 
-int lf_kv_parse_file(const char *path, lf_kv *out, lf_err *err)
+int lf_kv_parse_text(const char *text, size_t len, const char *source, lf_kv *out, lf_err *err)
 {
-    lf_kv_init(out, path);
-    FILE *f = fopen(path, "r");
-    if (!f)
-        return lf_fail_errno(err, LF_EIO, errno, "%s: cannot open", path);
-    char buf[4096];
+    lf_kv_init(out, source);
+    char buf[LF_KV_LINE_MAX + 2];
     int line = 0, rc = LF_OK;
-    while (fgets(buf, sizeof buf, f)) {
+    for (size_t at = 0; at < len && rc == LF_OK;) {
+        const char *p = text + at;
+        const char *nl = memchr(p, '\n', len - at);
+        size_t n = nl ? (size_t)(nl - p) : len - at;
+        at += n + (nl != NULL);
         line++;
-        size_t len = strlen(buf);
-        if (len == sizeof buf - 1 && buf[len - 1] != '\n') {
-            rc = lf_fail(err, LF_EFORMAT, "%s:%d: line longer than %zu characters", path, line,
-                         sizeof buf - 2);
+        if (n > LF_KV_LINE_MAX) {
+            rc = lf_fail(err, LF_EFORMAT, "%s:%d: line longer than %d characters", source, line,
+                         LF_KV_LINE_MAX);
             break;
         }
+        /* a NUL would cut the value short without a word: a text file has none */
+        if (memchr(p, '\0', n)) {
+            rc = lf_fail(err, LF_EFORMAT, "%s:%d: NUL byte in a text file (is it a binary file, or "
+                         "UTF-16?)", source, line);
+            break;
+        }
+        memcpy(buf, p, n);
+        buf[n] = '\0';
         char *hash = strchr(buf, '#');
         if (hash)
             *hash = '\0';
@@ -106,29 +115,40 @@ int lf_kv_parse_file(const char *path, lf_kv *out, lf_err *err)
             continue;
         char *eq = strchr(s, '=');
         if (!eq) {
-            rc = lf_fail(err, LF_EFORMAT, "%s:%d: expected 'key = value', got '%s'", path, line, s);
+            rc = lf_fail(err, LF_EFORMAT, "%s:%d: expected 'key = value', got '%.200s'", source, line,
+                         s);
             break;
         }
         *eq = '\0';
         char *key = trim(s), *value = trim(eq + 1);
         if (!*key) {
-            rc = lf_fail(err, LF_EFORMAT, "%s:%d: empty key before '='", path, line);
+            rc = lf_fail(err, LF_EFORMAT, "%s:%d: empty key before '='", source, line);
             break;
         }
         const lf_kv_entry *prev = lf_kv_find(out, key);
         if (prev) {
-            rc = lf_fail(err, LF_EFORMAT, "%s:%d: key '%s' already set on line %d", path, line, key,
-                         prev->line);
+            rc = lf_fail(err, LF_EFORMAT, "%s:%d: key '%.200s' already set on line %d", source, line,
+                         key, prev->line);
             break;
         }
-        if ((rc = lf_kv_set(out, key, value, line, err)) != LF_OK)
-            break;
+        rc = lf_kv_set(out, key, value, line, err);
     }
-    if (rc == LF_OK && ferror(f))
-        rc = lf_fail(err, LF_EIO, "%s: read error", path);
-    fclose(f);
     if (rc != LF_OK)
         lf_kv_free(out);
+    return rc;
+}
+
+int lf_kv_parse_file(const char *path, lf_kv *out, lf_err *err)
+{
+    lf_kv_init(out, path);
+    char *data;
+    size_t len;
+    /* a `key = value` file is small: bounded, and only a regular file (never /dev/zero) */
+    int rc = lf_read_file_max(path, LF_KV_FILE_MAX, &data, &len, err);
+    if (rc != LF_OK)
+        return rc;
+    rc = lf_kv_parse_text(data, len, path, out, err);
+    free(data);
     return rc;
 }
 
@@ -205,7 +225,8 @@ int lf_kv_double(const lf_kv *kv, const char *key, double def, double *out, lf_e
     char *end;
     errno = 0;
     double d = strtod(v, &end);
-    if (end == v || *end || errno || !isfinite(d)) {
+    /* strtod also takes hexadecimal ("0x10" = 16): a profile means decimal, so refuse it */
+    if (end == v || *end || errno || !isfinite(d) || strpbrk(v, "xX")) {
         char w[300];
         where(kv, lf_kv_find(kv, key), w, sizeof w);
         return lf_fail(err, LF_EINVAL, "%s: %s = '%s' is not a number", w, key, v);

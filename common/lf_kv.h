@@ -25,9 +25,15 @@ typedef struct {
 void lf_kv_init(lf_kv *kv, const char *source);
 void lf_kv_free(lf_kv *kv);
 
+#define LF_KV_LINE_MAX 4094        /* characters in one line */
+#define LF_KV_FILE_MAX (16u << 20) /* bytes in one file */
+
 /* Parses a file of `key = value` lines. Blank lines and `#` comments are skipped
- * (a `#` after a value starts a comment too). A repeated key is an error. */
+ * (a `#` after a value starts a comment too). A repeated key, a NUL byte, a line over
+ * LF_KV_LINE_MAX and a file that is not regular or over LF_KV_FILE_MAX are errors. */
 int lf_kv_parse_file(const char *path, lf_kv *out, lf_err *err);
+/* The same over len bytes of text (need not be NUL-terminated); source names it in messages. */
+int lf_kv_parse_text(const char *text, size_t len, const char *source, lf_kv *out, lf_err *err);
 
 /* Parses "name:k=v,k=v" (or "name", or "k=v,k=v" when name_out is NULL).
  * name_out receives the part before ':' (cap bytes). */
@@ -41,8 +47,8 @@ int lf_kv_set(lf_kv *kv, const char *key, const char *value, int line, lf_err *e
 const char *lf_kv_get(const lf_kv *kv, const char *key);
 const lf_kv_entry *lf_kv_find(const lf_kv *kv, const char *key);
 
-/* Typed getters. Absent key: *out = def and LF_OK. A value that is not a number
- * (or out of range) is LF_EINVAL naming source, line and key. */
+/* Typed getters. Absent key: *out = def and LF_OK. A value that is not a decimal number
+ * (hexadecimal, inf, nan, out of range) is LF_EINVAL naming source, line and key. */
 int lf_kv_double(const lf_kv *kv, const char *key, double def, double *out, lf_err *err);
 int lf_kv_u64(const lf_kv *kv, const char *key, uint64_t def, uint64_t *out, lf_err *err);
 /* Same, but an absent key is an error. */

@@ -145,6 +145,10 @@ int lf_device_save_sourced(const lf_device *d, const char *path, const char *pro
     int rc = lf_device_check(d, d->name[0] ? d->name : "profile", err);
     if (rc != LF_OK)
         return rc;
+    /* one key a line: a newline in the name would write a key of its own */
+    if (strpbrk(d->name, "\n\r#"))
+        return lf_fail(err, LF_EINVAL, "%s: profile name '%s' holds a newline or '#': give --name "
+                       "without them", path, d->name);
     lf_atomic a;
     if ((rc = lf_atomic_open(&a, path, err)) != LF_OK)
         return rc;
@@ -173,7 +177,10 @@ int lf_device_save_sourced(const lf_device *d, const char *path, const char *pro
         char val[64];
         snprintf(val, sizeof val, "%.6g", cfield(d, k));
         const char *s = gsrc[k->grp];
-        fprintf(f, "%-20s = %-12s # %s%s%s\n", k->key, val, k->unit, s ? "; " : "", s ? s : "");
+        fprintf(f, "%-20s = %-12s # %s%s", k->key, val, k->unit, s ? "; " : "");
+        for (; s && *s; s++) /* a comment: a newline in a file name in it stays in it */
+            fputc(*s == '\n' || *s == '\r' ? ' ' : *s, f);
+        fputc('\n', f);
         if (k->grp == G_FLASH && strcmp(k->key, "flash_smooth_p") == 0)
             fprintf(f, "%-20s = %-12u # bytes; direct I/O offsets and sizes are multiples\n",
                     "flash_alignment", d->flash_alignment);

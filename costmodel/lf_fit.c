@@ -5,6 +5,7 @@
  * [10 ns, 1 s], b and B in [1 MB/s, 10 TB/s], IOPS in [1, 1e9], p in [1, 101]); residuals are log(predicted / measured), so
  * every point weighs by its relative error, as the MdAPE target counts it. */
 #include "lf_fit.h"
+#include "lf_fs.h"
 
 #include <errno.h>
 #include <gsl/gsl_errno.h>
@@ -23,7 +24,7 @@ static int split(char *line, char **cols, int max)
 {
     int n = 0;
     char *save = NULL;
-    for (char *t = strtok_r(line, ",\r\n", &save); t && n < max; t = strtok_r(NULL, ",\r\n", &save))
+    for (char *t = strtok_r(line, ",\r", &save); t && n < max; t = strtok_r(NULL, ",\r", &save))
         cols[n++] = t;
     return n;
 }
@@ -36,43 +37,73 @@ static int col_index(char **cols, int n, const char *name)
     return -1;
 }
 
-int lf_fit_read_probe(const char *path, const char *engine, lf_fit_point **pts, size_t *n,
-                      lf_err *err)
+/* A decimal integer, digits only (strtoull would take "-1" and " 5"). */
+static int parse_uint(const char *s, uint64_t max, uint64_t *out)
+{
+    if (!*s || strlen(s) > 19)
+        return -1;
+    uint64_t v = 0;
+    for (; *s; s++) {
+        if (*s < '0' || *s > '9')
+            return -1;
+        v = v * 10 + (uint64_t)(*s - '0');
+    }
+    if (v > max)
+        return -1;
+    *out = v;
+    return 0;
+}
+
+#define PROBE_LINE_MAX 1022
+
+int lf_fit_parse_probe(const char *text, size_t len, const char *path, const char *engine,
+                       lf_fit_point **pts, size_t *n, lf_err *err)
 {
     *pts = NULL;
     *n = 0;
-    FILE *f = fopen(path, "r");
-    if (!f)
-        return lf_fail_errno(err, LF_EIO, errno, "%s: cannot open the probe CSV", path);
-    char line[1024], first_engine[64] = "";
+    char line[PROBE_LINE_MAX + 2], first_engine[64] = "";
     char *cols[32];
-    int rc = LF_OK, lineno = 1;
-    if (!fgets(line, sizeof line, f)) {
-        fclose(f);
-        return lf_fail(err, LF_EFORMAT, "%s: empty file (expected a probe CSV header)", path);
-    }
-    int nc = split(line, cols, 32);
-    int ie = col_index(cols, nc, "engine"), ic = col_index(cols, nc, "chunk"),
-        it = col_index(cols, nc, "threads"), ib = col_index(cols, nc, "mb_s");
-    if (ie < 0 || ic < 0 || it < 0 || ib < 0) {
-        fclose(f);
-        return lf_fail(err, LF_EFORMAT,
-                       "%s:1: header lacks one of the columns engine, chunk, threads, mb_s (is it "
-                       "a CSV written by llmflash probe?)",
-                       path);
-    }
-    int need = ie > ic ? ie : ic;
-    need = need > it ? need : it;
-    need = need > ib ? need : ib;
+    int rc = LF_OK, lineno = 0, nc = 0, ie = -1, ic = -1, it = -1, ib = -1, need = 0;
     size_t cap = 0;
     lf_fit_point *v = NULL;
-    while (fgets(line, sizeof line, f)) {
+    for (size_t at = 0; at < len && rc == LF_OK;) {
+        const char *p = text + at;
+        const char *nl = memchr(p, '\n', len - at);
+        size_t ll = nl ? (size_t)(nl - p) : len - at;
+        at += ll + (nl != NULL);
         lineno++;
+        if (ll > PROBE_LINE_MAX) {
+            rc = lf_fail(err, LF_EFORMAT, "%s:%d: line longer than %d characters (is it a probe "
+                         "CSV?)", path, lineno, PROBE_LINE_MAX);
+            break;
+        }
+        if (memchr(p, '\0', ll)) {
+            rc = lf_fail(err, LF_EFORMAT, "%s:%d: NUL byte in a text file", path, lineno);
+            break;
+        }
+        memcpy(line, p, ll);
+        line[ll] = '\0';
         int k = split(line, cols, 32);
+        if (lineno == 1) {
+            nc = k;
+            ie = col_index(cols, nc, "engine");
+            ic = col_index(cols, nc, "chunk");
+            it = col_index(cols, nc, "threads");
+            ib = col_index(cols, nc, "mb_s");
+            if (ie < 0 || ic < 0 || it < 0 || ib < 0)
+                return lf_fail(err, LF_EFORMAT,
+                               "%s:1: header lacks one of the columns engine, chunk, threads, "
+                               "mb_s (is it a CSV written by llmflash probe?)", path);
+            need = ie > ic ? ie : ic;
+            need = need > it ? need : it;
+            need = need > ib ? need : ib;
+            continue;
+        }
         if (k == 0)
             continue;
-        if (k <= need) {
-            rc = lf_fail(err, LF_EFORMAT, "%s:%d: %d columns, the header has %d", path, lineno, k, nc);
+        if (k <= need || k > nc) {
+            rc = lf_fail(err, LF_EFORMAT, "%s:%d: %d columns, the header has %d", path, lineno, k,
+                         nc);
             break;
         }
         if (engine && strcmp(cols[ie], engine) != 0)
@@ -80,37 +111,38 @@ int lf_fit_read_probe(const char *path, const char *engine, lf_fit_point **pts, 
         if (!engine) {
             if (!first_engine[0])
                 snprintf(first_engine, sizeof first_engine, "%s", cols[ie]);
-            else if (strcmp(first_engine, cols[ie]) != 0) {
+            else if (strncmp(first_engine, cols[ie], sizeof first_engine - 1) != 0) {
                 rc = lf_fail(err, LF_EINVAL,
-                             "%s:%d: rows of two engines (%s, %s): choose one with --engine",
+                             "%s:%d: rows of two engines (%s, %.63s): choose one with --engine",
                              path, lineno, first_engine, cols[ie]);
                 break;
             }
         }
-        char *e1, *e2, *e3;
-        unsigned long long chunk = strtoull(cols[ic], &e1, 10);
-        unsigned long threads = strtoul(cols[it], &e2, 10);
+        char *e3;
+        uint64_t chunk, threads;
         double mbs = strtod(cols[ib], &e3);
-        if (*e1 || *e2 || *e3 || chunk == 0 || threads == 0 || threads > 1u << 20 ||
-            !(mbs > 0) || !isfinite(mbs)) {
+        if (parse_uint(cols[ic], 1ull << 40, &chunk) || parse_uint(cols[it], 1u << 20, &threads) ||
+            *e3 || chunk == 0 || threads == 0 || !(mbs > 0) || !isfinite(mbs) || mbs > 1e9 ||
+            strpbrk(cols[ib], "xX")) {
             rc = lf_fail(err, LF_EFORMAT,
-                         "%s:%d: expected chunk > 0, threads > 0 and mb_s > 0, got '%s', '%s', "
-                         "'%s'",
+                         "%s:%d: expected chunk in 1..2^40, threads in 1..2^20 and mb_s a decimal "
+                         "number in (0, 1e9], got '%.40s', '%.40s', '%.40s'",
                          path, lineno, cols[ic], cols[it], cols[ib]);
             break;
         }
         if (*n == cap) {
             cap = cap ? 2 * cap : 64;
-            lf_fit_point *p = realloc(v, cap * sizeof *p);
-            if (!p) {
+            lf_fit_point *q = realloc(v, cap * sizeof *q);
+            if (!q) {
                 rc = lf_fail(err, LF_ENOMEM, "out of memory");
                 break;
             }
-            v = p;
+            v = q;
         }
         v[(*n)++] = (lf_fit_point){chunk, (uint32_t)threads, mbs * 1e6};
     }
-    fclose(f);
+    if (rc == LF_OK && lineno == 0)
+        rc = lf_fail(err, LF_EFORMAT, "%s: empty file (expected a probe CSV header)", path);
     if (rc == LF_OK && *n == 0)
         rc = lf_fail(err, LF_EFORMAT, "%s: no data rows%s%s", path, engine ? " for engine " : "",
                      engine ? engine : "");
@@ -120,6 +152,33 @@ int lf_fit_read_probe(const char *path, const char *engine, lf_fit_point **pts, 
         return rc;
     }
     *pts = v;
+    return LF_OK;
+}
+
+int lf_fit_read_probe(const char *path, const char *engine, lf_fit_point **pts, size_t *n,
+                      lf_err *err)
+{
+    *pts = NULL;
+    *n = 0;
+    char *data;
+    size_t len;
+    /* a probe CSV has tens of rows: 64 MiB is far more than any, and /dev/zero is refused */
+    int rc = lf_read_file_max(path, (size_t)64 << 20, &data, &len, err);
+    if (rc != LF_OK)
+        return lf_err_prefix(err, "probe CSV");
+    rc = lf_fit_parse_probe(data, len, path, engine, pts, n, err);
+    free(data);
+    return rc;
+}
+
+int lf_fit_check_quality(const lf_fit_result *r, double max_mdape, const char *source,
+                         lf_err *err)
+{
+    if (!(r->mdape <= max_mdape))
+        return lf_fail(err, LF_ERANGE, "%s: the fitted flash model misses the measurements by a "
+                       "median of %.1f%% (more than %.3g%%): the probe is too noisy or the device "
+                       "does not behave like the model; probe again (longer, on an idle machine) "
+                       "or accept it with a higher limit", source, r->mdape, max_mdape);
     return LF_OK;
 }
 

@@ -31,6 +31,10 @@ typedef struct {
  * Rows with mb_s <= 0 are errors naming the line. */
 int lf_fit_read_probe(const char *path, const char *engine, lf_fit_point **pts, size_t *n,
                       lf_err *err);
+/* The same over len bytes of CSV text (path names it in messages). Lines are bounded,
+ * NUL bytes and numbers that are not plain decimals are errors. */
+int lf_fit_parse_probe(const char *text, size_t len, const char *path, const char *engine,
+                       lf_fit_point **pts, size_t *n, lf_err *err);
 
 /* Fits flash_latency_s, flash_stream_bw, flash_max_bw, flash_max_iops and, when
  * fixed_p < 0, flash_smooth_p (else p is fixed_p: 0 = hard max, or >= 1). Minimises
@@ -40,6 +44,14 @@ int lf_fit_read_probe(const char *path, const char *engine, lf_fit_point **pts, 
  * fitted parameters. */
 int lf_fit_flash(const lf_fit_point *pts, size_t n, const lf_device *base, double fixed_p,
                  lf_fit_result *out, lf_err *err);
+
+/* Default largest median APE (%) a fit may have to be written as a profile. */
+#define LF_FIT_MAX_MDAPE 25.0
+
+/* LF_ERANGE when the fit's median APE is over max_mdape (a fit that does not describe
+ * the device must not become a profile silently); source names the probe data. */
+int lf_fit_check_quality(const lf_fit_result *r, double max_mdape, const char *source,
+                         lf_err *err);
 
 /* |predicted - measured| / measured * 100 for one point. */
 double lf_fit_ape(const lf_device *d, const lf_fit_point *p);

@@ -8,11 +8,11 @@
 
 /* dram_kept < 0: resident part + the peak FFN cache; else the bytes a baseline keeps
  * between tokens (its streamed units pass through DRAM but are not kept). */
-static int run_row(const lf_sim_config *c, const lf_trace *trace, const lf_device *dev,
+static int run_row(const lf_run_config *c, const lf_trace *trace, const lf_device *dev,
                    const char *name, lf_ablation_row *row, double dram_kept, lf_err *err)
 {
-    lf_sim_result r;
-    int rc = lf_sim_run(c, trace, NULL, dev, &r, err);
+    lf_run_result r;
+    int rc = lf_run(c, trace, NULL, dev, &r, err);
     if (rc) {
         lf_err_prefix(err, "ablation row '%s'", name);
         return rc;
@@ -30,15 +30,15 @@ static int run_row(const lf_sim_config *c, const lf_trace *trace, const lf_devic
     row->compute_ms = s->mean_compute_ms;
     row->total_ms = s->mean_total_ms;
     row->throughput_gbps = row->io_ms > 0 ? flash / (row->io_ms * 1e6) : 0;
-    lf_sim_result_free(&r);
+    lf_run_result_free(&r);
     return LF_OK;
 }
 
-int lf_ablation_run(const lf_sim_config *base, const lf_trace *trace, const lf_device *dev,
+int lf_ablation_run(const lf_run_config *base, const lf_trace *trace, const lf_device *dev,
                     lf_ablation_row rows[LF_ABLATION_ROWS], lf_err *err)
 {
     lf_model m;
-    int rc = lf_sim_resolve_model(trace, base->model, &m, err);
+    int rc = lf_run_resolve_model(trace, base->model, &m, err);
     if (rc)
         return rc;
     uint32_t dt = base->dtype_bytes ? base->dtype_bytes : (trace->dtype_bytes ? trace->dtype_bytes : 2);
@@ -56,7 +56,7 @@ int lf_ablation_run(const lf_sim_config *base, const lf_trace *trace, const lf_d
     char hybrid[96];
     snprintf(hybrid, sizeof hybrid, "hybrid:fraction=%.6f", frac);
 
-    lf_sim_config c = *base;
+    lf_run_config c = *base;
     int have_pred = base->recorded_predictor || base->fn_rate > 0 || base->fp_rate > 0;
     /* 1. naive: every weight from flash for every token, nothing kept. */
     c.policy = "naive";

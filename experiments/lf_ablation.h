@@ -7,7 +7,7 @@
 
 #include <stdio.h>
 
-#include "lf_simrun.h"
+#include "lf_run.h"
 
 #define LF_ABLATION_ROWS 5
 
@@ -28,7 +28,7 @@ typedef struct {
  * (the hybrid's resident half and the budget of the sparse rows) and the predictor
  * (none given: the trace's recorded sets when present, else 5% false negatives and 7%
  * false positives, the published predictor's rates). */
-int lf_ablation_run(const lf_sim_config *base, const lf_trace *trace, const lf_device *dev,
+int lf_ablation_run(const lf_run_config *base, const lf_trace *trace, const lf_device *dev,
                     lf_ablation_row rows[LF_ABLATION_ROWS], lf_err *err);
 
 void lf_ablation_format_md(FILE *f, const lf_ablation_row *rows, int n);

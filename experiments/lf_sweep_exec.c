@@ -79,9 +79,13 @@ static void log_line(const char *dir, const char *fmt, int a)
 {
     char p[4200];
     snprintf(p, sizeof p, "%s/sweep.log", dir);
-    FILE *f = fopen(p, "a");
-    if (!f)
+    int fd = open(p, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0644);
+    FILE *f = fd >= 0 ? fdopen(fd, "a") : NULL;
+    if (!f) {
+        if (fd >= 0)
+            close(fd);
         return;
+    }
     fprintf(f, fmt, a);
     fclose(f);
 }
@@ -111,7 +115,8 @@ static int prepare(const lf_sweep *s, size_t i, const char *out_dir, const char 
         return rc;
     }
     snprintf(p, sizeof p, "%s/sweep.log", dir);
-    int logfd = open(p, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    /* O_NOFOLLOW: never truncate a file through a link planted at this name */
+    int logfd = open(p, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
     int nullfd = open("/dev/null", O_RDONLY | O_CLOEXEC);
     if (logfd < 0 || nullfd < 0) {
         rc = lf_fail_errno(err, LF_EIO, errno, "%s: cannot create the run's log", p);
@@ -238,7 +243,7 @@ static void worker_main(const lf_sweep *s, const char *out_dir, const lf_sweep_e
         worker_result r = {i, 127};
         lf_err e;
         char **argv = lf_sweep_argv(s, i, no_prefix, dir, &e);
-        int logfd = open(p, O_WRONLY | O_APPEND | O_CLOEXEC);
+        int logfd = open(p, O_WRONLY | O_APPEND | O_CLOEXEC | O_NOFOLLOW);
         if (argv && logfd >= 0) {
             int argc = 0;
             while (argv[argc])

@@ -1,6 +1,7 @@
 #include "lf_validate.h"
 
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -8,11 +9,25 @@
 #include "lf_fs.h"
 #include "lf_kv.h"
 #include "lf_measure.h"
+#include "lf_price.h"
+#include "lf_runopt.h"
 #include "lf_time.h"
 
-const char *const lf_validate_keys[] = {"policy", "layout", "dram_fraction", "threads",
-                                        "max_read", "max_gap", "dram_strategy", "tokens", "engine",
-                                        "predictor_rank", "fn_rate", "fp_rate", "seed", NULL};
+static const char *keys[64];
+static pthread_once_t keys_once = PTHREAD_ONCE_INIT;
+
+static void build_keys(void)
+{
+    size_t n = lf_runopt_keys(LF_RUNOPT_GRID, keys, sizeof keys / sizeof keys[0] - 1);
+    keys[n] = "engine";
+    keys[n + 1] = NULL;
+}
+
+const char *const *lf_validate_keys(void)
+{
+    pthread_once(&keys_once, build_keys);
+    return keys;
+}
 
 static int cmp_double(const void *a, const void *b)
 {
@@ -27,10 +42,10 @@ static double median(double *v, size_t n)
 }
 
 /* One grid configuration as a simulator configuration (strings point into the grid). */
-static int config_of(const lf_validate_cfg *v, size_t i, lf_sim_config *c, lf_validate_row *row,
+static int config_of(const lf_validate_cfg *v, size_t i, lf_run_config *c, lf_validate_row *row,
                      lf_err *err)
 {
-    lf_sim_config_defaults(c);
+    lf_run_config_defaults(c);
     c->trace_path = v->trace_path;
     c->device_path = v->device_path;
     c->quiet = 1;
@@ -41,58 +56,27 @@ static int config_of(const lf_validate_cfg *v, size_t i, lf_sim_config *c, lf_va
     const char *s;
     char where[300];
     snprintf(where, sizeof where, "%s: configuration %s", g->source, row->id);
-    if ((s = lf_grid_value(g, i, "policy")))
-        c->policy = s;
+    /* every grid key but engine is a shared run option: one parser, one range */
+    for (size_t a = 0; a < g->n_axes; a++) {
+        const lf_runopt *o = lf_runopt_find(g->axes[a].key);
+        if (!o || !(o->cmds & LF_RUNOPT_GRID))
+            continue; /* engine (lf_grid_load checked the keys) */
+        int rc = lf_runopt_set(o, c, lf_grid_value(g, i, g->axes[a].key), err);
+        if (rc) {
+            lf_err_prefix(err, "%s", where);
+            return rc;
+        }
+    }
     snprintf(row->policy, sizeof row->policy, "%s", c->policy);
     s = lf_grid_value(g, i, "layout");
     snprintf(row->layout, sizeof row->layout, "%s",
-             s ? s : lf_layout_kind_name(v->weights[0].h.layout));
+             lf_layout_kind_name(s ? c->layout : v->weights[0].h.layout));
     s = lf_grid_value(g, i, "engine");
     snprintf(row->engine, sizeof row->engine, "%s", s ? s : (v->engine ? v->engine : "psync"));
-    s = lf_grid_value(g, i, "dram_strategy");
-    snprintf(row->dram, sizeof row->dram, "%s", s ? s : "prealloc");
-    if (strcmp(row->dram, "prealloc") && strcmp(row->dram, "realloc"))
-        return lf_fail(err, LF_EINVAL, "%s: dram_strategy '%s' (expected prealloc or realloc)", where,
-                       row->dram);
-    c->dram = row->dram[0] == 'r' ? LF_DRAM_REALLOC : LF_DRAM_PREALLOC;
-    /* numbers: through lf_kv so that messages name the key */
-    lf_kv kv;
-    lf_kv_init(&kv, where);
-    const char *nums[] = {"dram_fraction", "threads", "max_read", "max_gap", "tokens",
-                          "predictor_rank", "fn_rate", "fp_rate", "seed"};
-    int rc = LF_OK;
-    for (size_t k = 0; k < sizeof nums / sizeof nums[0] && !rc; k++)
-        if ((s = lf_grid_value(g, i, nums[k])))
-            rc = lf_kv_set(&kv, nums[k], s, 0, err);
-    uint64_t threads, tokens, rank, seed;
-    if (!rc)
-        rc = lf_kv_double(&kv, "dram_fraction", c->dram_fraction, &c->dram_fraction, err);
-    if (!rc)
-        rc = lf_kv_u64(&kv, "threads", c->threads, &threads, err);
-    if (!rc)
-        rc = lf_kv_u64(&kv, "max_read", c->max_read, &c->max_read, err);
-    if (!rc)
-        rc = lf_kv_u64(&kv, "max_gap", c->max_gap, &c->max_gap, err);
-    if (!rc)
-        rc = lf_kv_u64(&kv, "tokens", 0, &tokens, err);
-    if (!rc)
-        rc = lf_kv_u64(&kv, "predictor_rank", c->predictor_rank, &rank, err);
-    if (!rc)
-        rc = lf_kv_double(&kv, "fn_rate", 0, &c->fn_rate, err);
-    if (!rc)
-        rc = lf_kv_double(&kv, "fp_rate", 0, &c->fp_rate, err);
-    if (!rc)
-        rc = lf_kv_u64(&kv, "seed", c->seed, &seed, err);
-    lf_kv_free(&kv);
-    if (rc)
-        return rc;
-    if (threads == 0 || threads > 4096 || !(c->dram_fraction > 0 && c->dram_fraction <= 1))
-        return lf_fail(err, LF_EINVAL, "%s: threads must be 1..4096 and dram_fraction in (0,1]",
-                       where);
-    c->threads = (uint32_t)threads;
-    c->predictor_rank = (uint32_t)rank;
-    c->seed = seed;
-    c->n_tokens = v->tokens ? v->tokens : (uint32_t)tokens;
+    snprintf(row->dram, sizeof row->dram, "%s",
+             c->dram == LF_DRAM_REALLOC ? "realloc" : "prealloc");
+    if (v->tokens)
+        c->n_tokens = v->tokens;
     row->dram_fraction = c->dram_fraction;
     row->threads = c->threads;
     row->max_read = c->max_read;
@@ -113,44 +97,42 @@ static const lf_weights *weights_for(const lf_validate_cfg *v, const char *layou
 }
 
 /* The simulator with the FFN-stream pricing only (no resident-attention term). */
-static int predict(const lf_validate_cfg *v, const lf_sim_config *c0, const lf_weights *w,
-                   lf_sim_result *res, lf_err *err)
+static int predict(const lf_validate_cfg *v, const lf_run_config *c0, const lf_weights *w,
+                   lf_run_result *res, lf_err *err)
 {
-    lf_sim_config c = *c0;
+    lf_run_config c = *c0;
     c.layout = w->h.layout;
     c.dtype_bytes = lf_dtype_bytes(w->h.dtype);
     c.layout_from = &w->layout;
     lf_model m;
-    int rc = lf_sim_resolve_model(v->trace, NULL, &m, err);
+    int rc = lf_run_resolve_model(v->trace, NULL, &m, err);
     if (rc)
         return rc;
     lf_backend b;
-    lf_sim_backend sb;
-    lf_sim_backend_init(&b, &sb, v->dev, &m, c.dtype_bytes, c.threads);
+    lf_price sb;
+    lf_price_backend(&b, &sb, v->dev, &m, c.dtype_bytes, c.threads);
     b.token_end = NULL;
     c.backend = &b;
-    return lf_sim_run(&c, v->trace, NULL, v->dev, res, err);
+    return lf_run(&c, v->trace, NULL, v->dev, res, err);
 }
 
-static int write_run(const lf_validate_cfg *v, const char *id, const char *mode,
-                     const lf_sim_config *c, const lf_sim_result *r, const lf_kv *extra,
-                     lf_err *err)
+/* OUT/<id>-sim or OUT/<id>-run, by the result's mode. */
+static int write_run(const lf_validate_cfg *v, const char *id, const lf_run_config *c,
+                     const lf_run_result *r, lf_err *err)
 {
     if (!v->out_dir)
         return LF_OK;
     char dir[4200];
-    snprintf(dir, sizeof dir, "%s/%s-%s", v->out_dir, id, mode);
-    lf_results res = {mode, &r->config, r->rows, r->n_rows, c->cold_tokens, c->seed,
-                      v->trace_path, NULL, extra, &r->counts};
-    return lf_results_write(dir, &res, err);
+    snprintf(dir, sizeof dir, "%s/%s-%s", v->out_dir, id, r->mode);
+    return lf_run_write(dir, c, r, err);
 }
 
 /* Per configuration, across the phases. */
 typedef struct {
-    lf_sim_config c;
+    lf_run_config c;
     const lf_weights *w;
     double tot[64], io[64], mem[64], cpu[64];
-    lf_sim_result keep; /* the middle repeat's rows, for the run folder */
+    lf_run_result keep; /* the middle repeat's rows, for the run folder */
 } slot;
 
 static int predict_one(const lf_validate_cfg *v, size_t i, slot *s, lf_validate_row *row,
@@ -161,22 +143,22 @@ static int predict_one(const lf_validate_cfg *v, size_t i, slot *s, lf_validate_
         return rc;
     if (!(s->w = weights_for(v, row->layout, err)))
         return err->code;
-    lf_sim_result pred;
+    lf_run_result pred;
     if ((rc = predict(v, &s->c, s->w, &pred, err)))
         return lf_err_prefix(err, "%s (predicted)", row->id);
     row->predicted_ms = pred.summary.mean_total_ms;
     row->predicted_io_ms = pred.summary.mean_io_ms;
     row->predicted_mem_ms = pred.summary.mean_mem_ms;
     row->predicted_compute_ms = pred.summary.mean_compute_ms;
-    rc = write_run(v, row->id, "sim", &s->c, &pred, NULL, err);
-    lf_sim_result_free(&pred);
+    rc = write_run(v, row->id, &s->c, &pred, err);
+    lf_run_result_free(&pred);
     return rc;
 }
 
 static int measure_one(const lf_validate_cfg *v, uint32_t k, uint32_t reps, slot *s,
                        lf_validate_row *row, lf_err *err)
 {
-    lf_sim_result r;
+    lf_run_result r;
     lf_measure m;
     memset(&m, 0, sizeof m);
     m.engine = row->engine;
@@ -193,7 +175,7 @@ static int measure_one(const lf_validate_cfg *v, uint32_t k, uint32_t reps, slot
         row->reads_per_token = r.summary.mean_reads;
         row->read_gbps = m.stats.io_s > 0 ? m.stats.bytes_read / m.stats.io_s / 1e9 : 0;
     } else {
-        lf_sim_result_free(&r);
+        lf_run_result_free(&r);
     }
     return LF_OK;
 }
@@ -213,18 +195,11 @@ static int finish_one(const lf_validate_cfg *v, uint32_t reps, slot *s, lf_valid
     row->error_pct = row->measured_ms > 0
                          ? 100.0 * (row->predicted_ms - row->measured_ms) / row->measured_ms
                          : NAN;
-    lf_kv extra;
-    lf_kv_init(&extra, "validate");
     char buf[64];
     snprintf(buf, sizeof buf, "%u", reps);
-    int rc = lf_kv_set(&extra, "repeats", buf, 0, err);
+    int rc = lf_kv_set(&s->keep.extra, "repeats", buf, 0, err);
     if (!rc)
-        rc = lf_kv_set(&extra, "engine", row->engine, 0, err);
-    if (!rc)
-        rc = lf_kv_set(&extra, "weights", s->w->path, 0, err);
-    if (!rc)
-        rc = write_run(v, row->id, "run", &s->c, &s->keep, &extra, err);
-    lf_kv_free(&extra);
+        rc = write_run(v, row->id, &s->c, &s->keep, err);
     return rc;
 }
 
@@ -267,7 +242,7 @@ int lf_validate_run(const lf_validate_cfg *v, lf_validate_row **rows, size_t *n,
             v->on_row(&r[i], i, total, v->arg);
     }
     for (size_t i = 0; s && i < total; i++)
-        lf_sim_result_free(&s[i].keep);
+        lf_run_result_free(&s[i].keep);
     free(s);
     if (rc) {
         free(r);

@@ -15,8 +15,9 @@
 #include "lf_trace.h"
 #include "lf_weights.h"
 
-/* The keys a validation grid may set (NULL-terminated). */
-extern const char *const lf_validate_keys[];
+/* The keys a validation grid may set (NULL-terminated, static): the shared run options
+ * that take LF_RUNOPT_GRID (sim/lf_runopt.h), and engine. */
+const char *const *lf_validate_keys(void);
 
 typedef struct {
     char id[16];                 /* c01, c02, ... (the run folders' names) */

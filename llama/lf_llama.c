@@ -55,7 +55,7 @@ static int check_shape(const char *path, const lf_llama_config *c, lf_err *err)
 int lf_llama_read_config(const char *path, lf_llama_config *cfg, lf_err *err)
 {
     memset(cfg, 0, sizeof *cfg);
-    int fd = open(path, O_RDONLY);
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
     if (fd < 0)
         return lf_fail_errno(err, LF_EIO, errno, "checkpoint %s: cannot open", path);
     struct stat st;
@@ -65,6 +65,11 @@ int lf_llama_read_config(const char *path, lf_llama_config *cfg, lf_err *err)
         int e = errno;
         close(fd);
         return lf_fail_errno(err, LF_EIO, e, "checkpoint %s: cannot stat", path);
+    }
+    if (!S_ISREG(st.st_mode)) {
+        close(fd);
+        return lf_fail(err, LF_EINVAL, "checkpoint %s: not a regular file (a device, pipe or "
+                       "folder): give the .bin file", path);
     }
     ssize_t got = pread(fd, hdr, sizeof hdr, 0);
     close(fd);
@@ -185,6 +190,18 @@ int lf_llama_open(lf_llama *m, const char *path, lf_err *err)
     }
     m->map = map;
     map_weights(m);
+    /* a NaN or inf weight poisons every logit without a word: check them all once */
+    const float *w = (const float *)((const char *)m->map + m->cfg.header_bytes);
+    uint64_t nw = weight_floats(&m->cfg);
+    for (uint64_t i = 0; i < nw; i++) {
+        if (!isfinite(w[i])) {
+            lf_fail(err, LF_EFORMAT, "checkpoint %s: weight %llu (byte %llu) is %s: the "
+                    "checkpoint is corrupt (export it again)", path, (unsigned long long)i,
+                    (unsigned long long)(m->cfg.header_bytes + 4 * i), isnan(w[i]) ? "NaN" : "inf");
+            lf_llama_close(m);
+            return LF_EFORMAT;
+        }
+    }
     const lf_llama_config *c = &m->cfg;
     size_t kv_dim = (size_t)c->dim / c->n_heads * c->n_kv_heads;
     size_t cache = (size_t)c->n_layers * c->seq_len * kv_dim;
@@ -442,9 +459,14 @@ int lf_llama_generate(lf_llama *m, const int32_t *prompt, uint32_t n_prompt, uin
     *n_ids = 0;
     if (n_prompt == 0)
         return lf_fail(err, LF_EINVAL, "generate: empty prompt (it must hold at least BOS)");
-    if (temperature < 0.0f || (temperature > 0.0f && !rng))
+    if (!(temperature >= 0.0f) || (temperature > 0.0f && !rng))
         return lf_fail(err, LF_EINVAL, "generate: temperature %g needs >= 0 (and a seeded rng "
                        "when > 0)", (double)temperature);
+    /* logits / T overflows to inf for a tiny T and softmax then gives NaN (one fixed token) */
+    if (temperature > 0.0f && temperature < LF_LLAMA_MIN_TEMPERATURE)
+        return lf_fail(err, LF_EINVAL, "generate: temperature %g is below %g, where sampling "
+                       "overflows; use 0 for greedy decoding", (double)temperature,
+                       (double)LF_LLAMA_MIN_TEMPERATURE);
     if (steps > m->cfg.seq_len)
         steps = m->cfg.seq_len;
     int32_t *out = malloc(((size_t)steps + 1) * sizeof *out);

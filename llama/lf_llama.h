@@ -96,6 +96,9 @@ void lf_llama_ffn_weights(const lf_llama *m, uint32_t layer, lf_llama_ffn *out);
 void lf_llama_ffn_dense(const lf_llama *m, uint32_t layer, const float *x, float *h,
                         float *out);
 
+/* Smallest temperature > 0 accepted (below it, logits / T overflows). */
+#define LF_LLAMA_MIN_TEMPERATURE 1e-3f
+
 /* Sampling. argmax: the first index of the largest logit. sample: temperature > 0,
  * softmax(logits / temperature) in place, then one draw from rng. */
 uint32_t lf_llama_argmax(const float *logits, uint32_t n);

@@ -99,6 +99,10 @@ int lf_llama_record(lf_llama *m, const char *model, const int32_t *prompt, uint3
         return lf_fail(err, LF_EINVAL, "record: the prompt must start with BOS (%d)", LF_LLAMA_BOS);
     if (o->steps == 0)
         return lf_fail(err, LF_EINVAL, "record: steps must be positive");
+    if (!(o->temperature == 0.0f || o->temperature >= LF_LLAMA_MIN_TEMPERATURE))
+        return lf_fail(err, LF_EINVAL, "record: temperature %g must be 0 (greedy) or at least %g "
+                       "(below it, sampling overflows)", (double)o->temperature,
+                       (double)LF_LLAMA_MIN_TEMPERATURE);
     lf_llama_recorder r;
     int rc = lf_llama_recorder_start(&r, m, model, o, n_prompt, t, err);
     if (rc)

@@ -1,5 +1,5 @@
 /* A llama2.c model with its FFN streamed from flash: the dense run records the sets, the
- * streamed run replays them through lf_sim_run with a backend that wraps the executor's
+ * streamed run replays them through lf_run with a backend that wraps the executor's
  * and feeds it the model's real FFN inputs. */
 #include "lf_llama_stream.h"
 
@@ -15,7 +15,7 @@
 #include "lf_llama_rec.h"
 #include "lf_llama_weights.h"
 #include "lf_lowrank.h"
-#include "lf_simrun.h"
+#include "lf_run.h"
 #include "lf_weights.h"
 
 typedef struct {
@@ -199,7 +199,7 @@ static int check_values(const lf_llama *m, const lf_weights *w, lf_err *err)
     return rc;
 }
 
-static void totals(const lf_sim_result *res, const lf_trace *t, const lf_weights *w,
+static void totals(const lf_run_result *res, const lf_trace *t, const lf_weights *w,
                    lf_llama_stream_result *r)
 {
     uint64_t resident = 0, nnz = 0;
@@ -274,8 +274,8 @@ int lf_llama_stream(lf_llama *m, const int32_t *prompt, uint32_t n_prompt,
     lf_exec_backend(&c.eb, e);
     lf_backend b = {&c, stream_layer, NULL};
     r->stream_ids[0] = prompt[0];
-    lf_sim_config cfg;
-    lf_sim_config_defaults(&cfg);
+    lf_run_config cfg;
+    lf_run_config_defaults(&cfg);
     cfg.model = model.name;
     cfg.policy = o->policy ? o->policy : "window:k=4";
     cfg.dram_fraction = o->dram_fraction > 0 ? o->dram_fraction : 1.0;
@@ -290,8 +290,8 @@ int lf_llama_stream(lf_llama *m, const int32_t *prompt, uint32_t n_prompt,
     lf_device none;
     memset(&none, 0, sizeof none);
     snprintf(none.name, sizeof none.name, "measured");
-    lf_sim_result res;
-    rc = lf_sim_run(&cfg, &t, NULL, &none, &res, err);
+    lf_run_result res;
+    rc = lf_run(&cfg, &t, NULL, &none, &res, err);
     if (!rc) {
         totals(&res, &t, &w, r);
         r->n_stream = r->positions + 1;
@@ -300,7 +300,7 @@ int lf_llama_stream(lf_llama *m, const int32_t *prompt, uint32_t n_prompt,
         if (r->first_diff == UINT32_MAX)
             r->first_diff = r->positions;
     }
-    lf_sim_result_free(&res);
+    lf_run_result_free(&res);
 done:
     lf_exec_free(e);
     lf_llama_close(&m2);

@@ -4,6 +4,7 @@
 #include "lf_tok.h"
 
 #include <ctype.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,7 +23,8 @@ int lf_tok_load(lf_tok *t, const char *path, uint32_t vocab_size, lf_err *err)
     memset(t, 0, sizeof *t);
     char *data = NULL;
     size_t len = 0;
-    int rc = lf_read_file(path, &data, &len, err);
+    /* bounded by the file's size; a tokenizer is a few MB (256 MiB allows 4M tokens) */
+    int rc = lf_read_file_max(path, (size_t)256 << 20, &data, &len, err);
     if (rc)
         return lf_err_prefix(err, "tokenizer");
     if (vocab_size == 0 || len < 4) {
@@ -36,6 +38,12 @@ int lf_tok_load(lf_tok *t, const char *path, uint32_t vocab_size, lf_err *err)
         free(data);
         return lf_fail(err, LF_EFORMAT, "tokenizer %s: max_token_length %d is out of range "
                        "(1..65536): not a llama2.c tokenizer file", path, maxlen);
+    }
+    if ((uint64_t)vocab_size * 8 > len - 4) { /* before allocating for vocab_size tokens */
+        free(data);
+        return lf_fail(err, LF_EFORMAT, "tokenizer %s: %zu bytes cannot hold %u tokens (8 bytes "
+                       "each at least): truncated, or made for a smaller vocabulary", path, len,
+                       vocab_size);
     }
     t->vocab_size = vocab_size;
     t->max_token_length = (uint32_t)maxlen;
@@ -59,6 +67,11 @@ int lf_tok_load(lf_tok *t, const char *path, uint32_t vocab_size, lf_err *err)
         memcpy(&t->scores[i], data + off, 4);
         memcpy(&n, data + off + 4, 4);
         off += 8;
+        if (!isfinite(t->scores[i])) {
+            rc = lf_fail(err, LF_EFORMAT, "tokenizer %s: token %u (byte %zu) has a score that is "
+                         "not a finite number", path, i, off - 8);
+            goto fail;
+        }
         if (n < 0 || (uint32_t)n > t->max_token_length || (size_t)n > len - off) {
             rc = lf_fail(err, LF_EFORMAT, "tokenizer %s: token %u (byte %zu) has length %d, "
                          "outside 0..%u or past the end of the file", path, i, off - 4, n,

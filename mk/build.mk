@@ -48,7 +48,11 @@ endef
 $(eval $(call VARIANT,build,$(REL_FLAGS)))
 $(eval $(call VARIANT,build/asan,$(ASAN_FLAGS)))
 
-test: build/asan/llmflash build/llmflash $(addprefix build/asan/tests/,$(TESTS))
+include mk/fuzz.mk
+
+# the fuzz harnesses' smoke (tests/test_fuzz.c) needs them built: with clang only
+HAVE_CLANG := $(shell command -v $(FUZZ_CC) >/dev/null 2>&1 && echo 1)
+test: build/asan/llmflash build/llmflash $(addprefix build/asan/tests/,$(TESTS)) $(if $(HAVE_CLANG),fuzz-build)
 	@scripts/run_tests.sh build/asan $(TESTS)
 
 check-valgrind: build/llmflash $(addprefix build/tests/,$(TESTS))

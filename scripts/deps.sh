@@ -1,11 +1,13 @@
 #!/bin/sh
 # Installs the Debian packages llmflash needs when any is missing, and says so.
-# Usage: scripts/deps.sh [build|test|bench]  (test and bench add their tools)
+# Usage: scripts/deps.sh [build|test|bench|fuzz]  (test, bench and fuzz add their tools;
+# clang and its libFuzzer runtime build the fuzz harnesses)
 set -eu
 need="build-essential pkg-config libgsl-dev libhdf5-dev libjson-c-dev liburing-dev libssl-dev gnuplot-nox"
 case "${1:-build}" in
-  test)  need="$need libcmocka-dev python3-h5py" ;;
-  bench) need="$need libcmocka-dev python3-h5py fio" ;;
+  test)  need="$need libcmocka-dev python3-h5py clang libclang-rt-14-dev" ;;
+  bench) need="$need libcmocka-dev python3-h5py fio clang libclang-rt-14-dev" ;;
+  fuzz)  need="$need clang libclang-rt-14-dev" ;;
 esac
 missing=""
 for p in $need; do

@@ -2,6 +2,8 @@
  * of loads reads. See sim/README.md ("Layouts") for the byte-level picture. */
 #include "lf_layout.h"
 
+#include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -18,8 +20,25 @@ int lf_layout_parse_kind(const char *name, lf_layout_kind *out, lf_err *err)
             return LF_OK;
         }
     }
-    return lf_fail(err, LF_EINVAL, "unknown layout '%s' (known: split, bundled, coact)",
-                   name ? name : "(null)");
+    return lf_fail(err, LF_EINVAL, "unknown layout '%s' (known: %s)", name ? name : "(null)",
+                   lf_layout_kind_names());
+}
+
+static char name_list[64];
+static pthread_once_t name_list_once = PTHREAD_ONCE_INIT;
+
+static void build_name_list(void)
+{
+    size_t len = 0;
+    for (size_t k = 0; k < sizeof kind_names / sizeof kind_names[0]; k++)
+        len += (size_t)snprintf(name_list + len, sizeof name_list - len, "%s%s", k ? ", " : "",
+                                kind_names[k]);
+}
+
+const char *lf_layout_kind_names(void)
+{
+    pthread_once(&name_list_once, build_name_list);
+    return name_list;
 }
 
 const char *lf_layout_kind_name(lf_layout_kind k)

@@ -47,6 +47,8 @@ typedef struct {
 
 int lf_layout_parse_kind(const char *name, lf_layout_kind *out, lf_err *err);
 const char *lf_layout_kind_name(lf_layout_kind k);
+/* "split, bundled, coact": the known layouts, from the same table, for help texts. */
+const char *lf_layout_kind_names(void);
 
 /* Lays out a model shape. data_offset is rounded up to the alignment. */
 int lf_layout_init(lf_layout *l, lf_layout_kind kind, const lf_model *m, uint32_t dtype_bytes,

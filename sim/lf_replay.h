@@ -1,8 +1,9 @@
 /* lf_replay: the one replay loop. For every token and layer it takes the needed set
  * from the trace, the predictor's set, the policy's plan, the DRAM manager's moves,
  * the layout's extents and the reader's reads, and hands them to a backend: the
- * simulator's backend prices them with the cost model; the executor's backend performs
- * them on the real SSD and DRAM. Same decisions, two ways to price them.
+ * simulator's backend (sim/lf_price.h) prices them with the cost model; the executor's
+ * backend (bench/lf_exec.h) performs them on the real SSD and DRAM. Same decisions, two
+ * ways to price them.
  * The caller owns cfg's objects and the rows array (n_tokens entries). */
 #ifndef LF_REPLAY_H
 #define LF_REPLAY_H
@@ -93,27 +94,5 @@ typedef struct {
 
 /* Replays; rows must hold n_tokens entries. Progress on stderr for long replays. */
 int lf_replay(const lf_replay_cfg *cfg, lf_backend *backend, lf_token_row *rows, lf_err *err);
-
-/* The simulator's backend: prices steps with the device's cost models.
- * threads: reads in flight. The backend keeps a pointer to dev and model.
- *   layer:     io = lf_flash_time(reads, bytes_read, inflight)
- *                   + lf_pagecache_time(n_pagecache, pagecache_bytes);
- *              mem = lf_dram_time(copy_ops, bytes_copied) + lf_dram_alloc_time(allocs);
- *              compute = roofline of the sparse FFN on n_compute_rows rows:
- *              flops = 2 * vectors * rows * d_model (* d_ff for experts), bytes = rows*row.
- *   token_end: compute = roofline of the resident attention (2 flops per weight, the
- *              weights streamed from DRAM) + one embedding row; io = reading
- *              stream_bytes (0 unless a baseline streams the resident part too) in
- *              reads of stream_chunk bytes. */
-typedef struct {
-    const lf_device *dev;
-    const lf_model *model;
-    uint32_t dtype_bytes;
-    uint32_t inflight;
-    uint64_t stream_bytes;   /* bytes of non-FFN weights read from flash per token */
-    uint64_t stream_chunk;   /* read size for them (default 1 MiB) */
-} lf_sim_backend;
-void lf_sim_backend_init(lf_backend *b, lf_sim_backend *state, const lf_device *dev,
-                         const lf_model *model, uint32_t dtype_bytes, uint32_t inflight);
 
 #endif

@@ -18,8 +18,10 @@ int lf_summary_compute(const lf_token_row *rows, uint32_t n, uint32_t cold, lf_s
     memset(s, 0, sizeof *s);
     if (n == 0)
         return lf_fail(err, LF_EINVAL, "results: no token rows to summarise");
-    if (cold > n - 1)
-        cold = n - 1;
+    if (cold > n - 1) /* never cut it down silently: the cold/steady split would lie */
+        return lf_fail(err, LF_EINVAL, "results: %u cold tokens but the run has %u tokens (at least "
+                       "one must be left for the steady state): lower --cold-tokens below %u or "
+                       "replay more tokens", cold, n, n);
     s->n_tokens = n;
     s->cold_tokens = cold;
     s->steady_tokens = n - cold;
@@ -226,6 +228,16 @@ static int write_config(const char *path, const lf_results *r, lf_err *err)
     int rc = lf_atomic_open(&a, path, err);
     if (rc)
         return rc;
+    for (size_t i = 0; r->config && i < r->config->n; i++) {
+        /* one line a key: a newline in a value (a file name) would add a key of its own */
+        const lf_kv_entry *e = &r->config->items[i];
+        if (strpbrk(e->key, "\n\r=#") || strpbrk(e->value, "\n\r#")) {
+            lf_atomic_abort(&a);
+            return lf_fail(err, LF_EINVAL, "%s: config %s = '%.200s' holds a newline, '#' or '=' "
+                           "that config.conf cannot keep: rename the file (or choose a name without "
+                           "them)", path, e->key, e->value);
+        }
+    }
     fprintf(a.f, "# llmflash %s: the fully resolved configuration of this run\n", r->mode);
     for (size_t i = 0; r->config && i < r->config->n; i++)
         fprintf(a.f, "%s = %s\n", r->config->items[i].key, r->config->items[i].value);

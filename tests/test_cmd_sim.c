@@ -6,6 +6,8 @@
 #include <string.h>
 
 #include "lf_fs.h"
+#include "lf_policy.h"
+#include "lf_runopt.h"
 #include "lf_test.h"
 #include "lf_trace.h"
 
@@ -154,6 +156,57 @@ static void test_counters_are_columns(void **st)
     assert_non_null(strstr(meta, "\"policy_counters\":{"));
     assert_null(strstr(meta, "shrinks"));
     free(meta);
+}
+
+/* One option table: a value is refused by sim and run alike, with the same message,
+ * and every shared option is in each command's help. */
+static void test_one_option_table(void **st)
+{
+    (void)st;
+    const char *bad[] = {"--fn-rate 2",          "--fp-rate -0.1",   "--threads 0",
+                         "--threads 5000",       "--dram-bytes 0",   "--dram-fraction 0",
+                         "--dram-fraction 1.5",  "--tokens 0",       "--seed 1k",
+                         "--predictor-rank 2000000", "--cold-tokens x", "--max-read 1q",
+                         "--dram-strategy fast", "--layout rows"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        char *o1, *e1, *o2, *e2;
+        assert_int_equal(lf_test_run(&o1, &e1, BASE "%s", trace_path, dev_path, bad[i]), 2);
+        assert_int_equal(lf_test_run(&o2, &e2, "run --trace %s --weights none.w --out none %s",
+                                     trace_path, bad[i]),
+                         2);
+        /* "llmflash sim: MSG\ntry ..." vs "llmflash run: MSG\ntry ..." */
+        const char *m1 = strstr(e1, ": "), *m2 = strstr(e2, ": ");
+        assert_non_null(m1);
+        assert_non_null(m2);
+        size_t n1 = strcspn(m1, "\n"), n2 = strcspn(m2, "\n");
+        if (n1 != n2 || strncmp(m1, m2, n1))
+            fail_msg("%s: sim says '%.*s', run says '%.*s'", bad[i], (int)n1, m1, (int)n2, m2);
+        char name[32];
+        sscanf(bad[i], "%31s", name);
+        assert_non_null(strstr(m1, name));
+        free(o1), free(e1), free(o2), free(e2);
+    }
+    /* each command's help lists every shared option it takes, from the table */
+    char *sim_help, *run_help, *e;
+    assert_int_equal(lf_test_run(&sim_help, &e, "sim --help"), 0);
+    free(e);
+    assert_int_equal(lf_test_run(&run_help, &e, "run --help"), 0);
+    free(e);
+    size_t n;
+    const lf_runopt *t = lf_runopt_table(&n);
+    for (size_t i = 0; i < n; i++) {
+        char flag[64];
+        snprintf(flag, sizeof flag, "--%s%s", t[i].name, t[i].metavar ? " " : "");
+        if (t[i].cmds & LF_RUNOPT_SIM)
+            assert_non_null(strstr(sim_help, flag));
+        if (t[i].cmds & LF_RUNOPT_RUN)
+            assert_non_null(strstr(run_help, flag));
+        else
+            assert_null(strstr(run_help, flag));
+    }
+    assert_non_null(strstr(sim_help, lf_policy_names()));
+    free(sim_help);
+    free(run_help);
 }
 
 static void test_budget_refusals(void **st)
@@ -338,6 +391,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_run_folder),
         cmocka_unit_test(test_counters_are_columns),
+        cmocka_unit_test(test_one_option_table),
         cmocka_unit_test(test_budget_refusals),
         cmocka_unit_test(test_usage_errors),
         cmocka_unit_test(test_pagecache_with_false_positives),

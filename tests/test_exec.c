@@ -12,6 +12,7 @@
 #include "lf_ffn.h"
 #include "lf_fs.h"
 #include "lf_half.h"
+#include "lf_price.h"
 #include "lf_replay.h"
 #include "lf_test.h"
 #include "lf_weights.h"
@@ -357,8 +358,8 @@ static void run_case(const exec_case *c, const lf_trace *t, const lf_trace *prof
     /* simulator, same plan */
     lf_device dev = toy_device();
     lf_backend sb;
-    lf_sim_backend sbs;
-    lf_sim_backend_init(&sb, &sbs, &dev, &m, lf_dtype_bytes(c->dt), 4);
+    lf_price sbs;
+    lf_price_backend(&sb, &sbs, &dev, &m, lf_dtype_bytes(c->dt), 4);
     probe_state ps;
     lf_backend pb2;
     probe_init(&pb2, &ps, &sb, NULL, &w);
@@ -538,6 +539,31 @@ static void test_commands(void **st)
             free(x), free(y);
         }
     }
+    /* one writer: `run` and validate's measured folders say the same about the
+     * measurement (lf_measure_run's extras), simulated folders none of it */
+    const char *keys[] = {"\"engine\"", "\"weights\"", "\"weights_seed\"",
+                          "\"ffn_kernel\"", "\"dram_manager_bytes\"", "\"ffn_budget_bytes\"",
+                          "\"direct_reads\"", "\"staged_reads\"", "\"read_gbps\"",
+                          "\"output_checksum\"", "\"policy_counters\":{"};
+    char m1[2048], m2[2048], m3[2048];
+    snprintf(m1, sizeof m1, "%s/meta.json", r1);
+    snprintf(m2, sizeof m2, "%s/c01-run/meta.json", vd);
+    snprintf(m3, sizeof m3, "%s/c01-sim/meta.json", vd);
+    char *j1 = lf_test_slurp(m1), *j2 = lf_test_slurp(m2), *j3 = lf_test_slurp(m3);
+    assert_true(j1 && j2 && j3);
+    for (size_t k = 0; k < sizeof keys / sizeof keys[0]; k++) {
+        assert_non_null(strstr(j1, keys[k]));
+        assert_non_null(strstr(j2, keys[k]));
+        if (k + 1 < sizeof keys / sizeof keys[0])
+            assert_null(strstr(j3, keys[k]));
+    }
+    assert_non_null(strstr(j1, "\"mode\":\"run\""));
+    assert_non_null(strstr(j2, "\"mode\":\"run\""));
+    assert_non_null(strstr(j3, "\"mode\":\"sim\""));
+    assert_non_null(strstr(j1, "\"max_rss_bytes\"")); /* the CLI's own */
+    assert_non_null(strstr(j2, "\"repeats\":\"2\"")); /* validate's own */
+    assert_null(strstr(j2, "\"data_path\":\"\"")); /* names the weights file */
+    free(j1), free(j2), free(j3);
     snprintf(p, sizeof p, "%s/validate.csv", vd);
     char *errs = csv_column(p, "error_pct");
     assert_non_null(errs);

@@ -11,6 +11,8 @@
 
 #include "lf_fs.h"
 #include "lf_predictor.h"
+#include "lf_price.h"
+#include "lf_runopt.h"
 #include "lf_replay.h"
 #include "lf_results.h"
 #include "lf_synth.h"
@@ -310,8 +312,8 @@ static void test_golden_sim_backend(void **st)
     d.compute_flops = 1e9;
     d.mem_bw = 1e18;
     lf_backend be;
-    lf_sim_backend sb;
-    lf_sim_backend_init(&be, &sb, &d, &m, 2, 1);
+    lf_price sb;
+    lf_price_backend(&be, &sb, &d, &m, 2, 1);
     lf_token_row rows[4];
     lf_reader_cfg none = {0, 0, 1};
     run_tiny(2, LF_LAYOUT_BUNDLED, none, LF_DRAM_PREALLOC, &be, rows);
@@ -358,8 +360,8 @@ static void test_pagecache_loads(void **st)
     d.compute_flops = 1e9;
     d.mem_bw = 1e18;
     lf_backend be;
-    lf_sim_backend sb;
-    lf_sim_backend_init(&be, &sb, &d, &m, 2, 1);
+    lf_price sb;
+    lf_price_backend(&be, &sb, &d, &m, 2, 1);
     lf_policy_desc pc_desc = twin_desc;
     pc_desc.step = pc_step;
     lf_policy *pol = twin_new(&pc_desc, 1, 8, 2);
@@ -699,6 +701,70 @@ static void test_results_folder(void **st)
     lf_kv_free(&cfg);
 }
 
+/* The shared option table: names and keys find their row, numbers are checked against
+ * their range at both ends, garbage is refused naming the option. */
+static void test_runopt_table(void **st)
+{
+    (void)st;
+    size_t n;
+    const lf_runopt *t = lf_runopt_table(&n);
+    assert_true(n >= 20);
+    for (size_t i = 0; i < n; i++) {
+        const lf_runopt *o = &t[i];
+        assert_ptr_equal(lf_runopt_find(o->name), o);
+        assert_ptr_equal(lf_runopt_find(lf_runopt_key(o)), o);
+        assert_non_null(o->help);
+        lf_run_config c;
+        lf_run_config_defaults(&c);
+        lf_err err;
+        char v[64];
+        switch (o->kind) {
+        case LF_RUNOPT_U32:
+        case LF_RUNOPT_U64:
+        case LF_RUNOPT_POW2:
+            snprintf(v, sizeof v, "%llu", (unsigned long long)o->max);
+            assert_int_equal(lf_runopt_set(o, &c, v, &err), LF_OK);
+            if (o->max < UINT64_MAX) {
+                snprintf(v, sizeof v, "%llu", (unsigned long long)o->max + 1);
+                assert_int_equal(lf_runopt_set(o, &c, v, &err), LF_EINVAL);
+            }
+            if (o->min > 0) {
+                snprintf(v, sizeof v, "%llu", (unsigned long long)o->min - 1);
+                assert_int_equal(lf_runopt_set(o, &c, v, &err), LF_EINVAL);
+            }
+            /* fallthrough */
+        case LF_RUNOPT_SIZE:
+        case LF_RUNOPT_FRACTION:
+        case LF_RUNOPT_RATE:
+        case LF_RUNOPT_LAYOUT:
+        case LF_RUNOPT_STRATEGY:
+            assert_int_equal(lf_runopt_set(o, &c, "x1", &err), LF_EINVAL);
+            snprintf(v, sizeof v, "--%s 'x1'", o->name);
+            assert_non_null(strstr(err.msg, v));
+            break;
+        case LF_RUNOPT_STR:
+        case LF_RUNOPT_FLAG:
+            assert_int_equal(lf_runopt_set(o, &c, "x1", &err), LF_OK);
+            break;
+        }
+    }
+    lf_run_config c;
+    lf_run_config_defaults(&c);
+    lf_err err;
+    assert_int_equal(lf_runopt_set(lf_runopt_find("dram_fraction"), &c, "1", &err), LF_OK);
+    assert_true(c.dram_fraction == 1.0);
+    assert_int_equal(lf_runopt_set(lf_runopt_find("dram-fraction"), &c, "0", &err), LF_EINVAL);
+    assert_int_equal(lf_runopt_set(lf_runopt_find("max-read"), &c, "64k", &err), LF_OK);
+    assert_int_equal(c.max_read, 65536);
+    assert_int_equal(lf_runopt_set(lf_runopt_find("layout"), &c, "split", &err), LF_OK);
+    assert_int_equal(c.layout, LF_LAYOUT_SPLIT);
+    const char *keys[64];
+    size_t nk = lf_runopt_keys(LF_RUNOPT_GRID, keys, 64);
+    assert_null(keys[nk]);
+    for (size_t i = 0; i < nk; i++)
+        assert_true(lf_runopt_find(keys[i])->cmds & LF_RUNOPT_GRID);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -710,6 +776,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_invariants, syn_setup, syn_teardown),
         cmocka_unit_test(test_policy_bug_reported),
         cmocka_unit_test(test_results_folder),
+        cmocka_unit_test(test_runopt_table),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

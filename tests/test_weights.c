@@ -283,8 +283,17 @@ static void test_weights_failed_write(void **st)
             assert_true(no_tmp_left("full.w"));
         } else {
             assert_true(WIFSIGNALED(status));
-            char tmp[2048];
-            snprintf(tmp, sizeof tmp, "%s.tmp.%ld", p, (long)pid);
+            /* the temporary is "full.w.tmp.<pid>.<random>" (lf_tmp_create) */
+            char tmp[2048] = "", pre[64];
+            snprintf(pre, sizeof pre, "full.w.tmp.%ld.", (long)pid);
+            DIR *d = opendir(lf_test_dir());
+            struct dirent *de;
+            while (d && (de = readdir(d)))
+                if (!strncmp(de->d_name, pre, strlen(pre)))
+                    snprintf(tmp, sizeof tmp, "%s/%s", lf_test_dir(), de->d_name);
+            if (d)
+                closedir(d);
+            assert_true(tmp[0] != 0);
             lf_weights w;
             lf_err err;
             assert_int_equal(lf_weights_open(tmp, &w, &err), LF_EFORMAT);

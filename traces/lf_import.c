@@ -7,11 +7,13 @@
 #include <ctype.h>
 #include <errno.h>
 #include <json-c/json.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
+#include "lf_fs.h"
 #include "lf_model.h"
 
 #define MAX_TOPK 1024
@@ -61,6 +63,9 @@ static int recbuf_push(recbuf *b, const uint32_t *ids, const float *w, uint32_t 
 {
     if (b->n == b->cap) {
         uint64_t nc = b->cap ? b->cap * 2 : 4096;
+        if (nc > SIZE_MAX / sizeof(uint32_t) / MAX_TOPK)
+            return lf_fail(err, LF_ENOMEM, "import: too many records (%llu)",
+                           (unsigned long long)b->n);
         uint32_t *ni = realloc(b->ids, nc * k * sizeof *ni);
         if (!ni)
             return lf_fail(err, LF_ENOMEM, "import: out of memory at record %llu",
@@ -304,7 +309,12 @@ static int handle_route(ictx *c, ifile *f, json_object *obj, recbuf *buf, lf_err
             if (!json_object_is_type(y, json_type_double) && !json_object_is_type(y, json_type_int))
                 return lf_fail(err, LF_EFORMAT, "%s:%ld: topk_weights[%zu] is not a number",
                                f->path, f->line, i);
-            w[i] = (float)json_object_get_double(y);
+            double d = json_object_get_double(y);
+            /* a router weight is a probability-like gate: NaN, inf or < 0 is a broken log */
+            if (!isfinite(d) || d < 0 || !isfinite((float)d))
+                return lf_fail(err, LF_EFORMAT, "%s:%ld: topk_weights[%zu] = %g is not a finite "
+                               "number >= 0", f->path, f->line, i, d);
+            w[i] = (float)d;
         }
     }
     if (!f->seen_route) {
@@ -333,6 +343,33 @@ static int blank(const char *s)
     return 1;
 }
 
+/* Members of the outer object as written: one ':' outside strings at depth 1 each.
+ * json-c keeps the last of repeated keys silently, so fewer parsed members than this
+ * means a key was repeated. */
+static size_t members_written(const char *s, size_t len)
+{
+    size_t n = 0;
+    int depth = 0, in_str = 0;
+    for (size_t i = 0; i < len; i++) {
+        char ch = s[i];
+        if (in_str) {
+            if (ch == '\\')
+                i++;
+            else if (ch == '"')
+                in_str = 0;
+        } else if (ch == '"') {
+            in_str = 1;
+        } else if (ch == '{' || ch == '[') {
+            depth++;
+        } else if (ch == '}' || ch == ']') {
+            depth--;
+        } else if (ch == ':' && depth == 1) {
+            n++;
+        }
+    }
+    return n;
+}
+
 static int handle_line(ictx *c, ifile *f, json_tokener *tok, const char *line, size_t len,
                        recbuf *buf, lf_err *err)
 {
@@ -355,6 +392,9 @@ static int handle_line(ictx *c, ifile *f, json_tokener *tok, const char *line, s
                      f->line, end + 1);
     else if (!json_object_is_type(obj, json_type_object))
         rc = lf_fail(err, LF_EFORMAT, "%s:%ld: not a JSON object", f->path, f->line);
+    else if (members_written(line, end) != (size_t)json_object_object_length(obj))
+        rc = lf_fail(err, LF_EFORMAT, "%s:%ld: a key appears twice in the object (which one "
+                     "counts is ambiguous): fix the log", f->path, f->line);
     else if (!json_object_object_get_ex(obj, "type", &type) ||
              !json_object_is_type(type, json_type_string))
         rc = lf_fail(err, LF_EFORMAT, "%s:%ld: no \"type\" field (expected \"meta\" or \"route\")",
@@ -370,11 +410,43 @@ static int handle_line(ictx *c, ifile *f, json_tokener *tok, const char *line, s
     return rc;
 }
 
+/* Reads one line (without its '\n') into *buf (grown up to LF_IMPORT_LINE_MAX + 1 bytes).
+ * Returns its length, -1 at the end of the file, -2 when longer than LF_IMPORT_LINE_MAX,
+ * -3 on a NUL byte, -4 when out of memory. Bounded: an endless line costs no memory. */
+static long read_line(FILE *fp, char **buf, size_t *cap)
+{
+    long n = 0;
+    int ch, nul = 0;
+    while ((ch = getc_unlocked(fp)) != EOF && ch != '\n') {
+        if (n == LF_IMPORT_LINE_MAX)
+            return -2;
+        if ((size_t)n + 1 >= *cap) {
+            size_t nc = *cap ? *cap * 2 : 4096;
+            if (nc > (size_t)LF_IMPORT_LINE_MAX + 1)
+                nc = (size_t)LF_IMPORT_LINE_MAX + 1;
+            char *p = realloc(*buf, nc);
+            if (!p)
+                return -4;
+            *buf = p;
+            *cap = nc;
+        }
+        nul |= ch == 0;
+        (*buf)[n++] = (char)ch;
+    }
+    if (ch == EOF && n == 0)
+        return -1;
+    if (!*buf && !(*buf = malloc(*cap = 4096)))
+        return -4;
+    (*buf)[n] = '\0';
+    return nul ? -3 : n;
+}
+
 static int read_file(ictx *c, ifile *f, recbuf *buf, lf_err *err)
 {
-    FILE *fp = fopen(f->path, "r");
+    lf_err e2;
+    FILE *fp = lf_open_regular(f->path, NULL, &e2);
     if (!fp)
-        return lf_fail_errno(err, LF_EIO, errno, "%s: cannot open", f->path);
+        return lf_fail(err, e2.code, "%s", e2.msg);
     json_tokener *tok = json_tokener_new();
     if (!tok) {
         fclose(fp);
@@ -382,12 +454,17 @@ static int read_file(ictx *c, ifile *f, recbuf *buf, lf_err *err)
     }
     char *line = NULL;
     size_t cap = 0;
-    ssize_t len;
+    long len;
     int rc = LF_OK;
-    while (rc == LF_OK && (len = getline(&line, &cap, fp)) >= 0) {
+    while (rc == LF_OK && (len = read_line(fp, &line, &cap)) != -1) {
         f->line++;
-        if (len > INT32_MAX)
-            rc = lf_fail(err, LF_EFORMAT, "%s:%ld: line too long", f->path, f->line);
+        if (len == -2)
+            rc = lf_fail(err, LF_EFORMAT, "%s:%ld: line longer than %d bytes (a route record is "
+                         "far shorter: is it the right file?)", f->path, f->line, LF_IMPORT_LINE_MAX);
+        else if (len == -3)
+            rc = lf_fail(err, LF_EFORMAT, "%s:%ld: NUL byte in a text line", f->path, f->line);
+        else if (len == -4) /* never a silently shorter trace */
+            rc = lf_fail(err, LF_ENOMEM, "%s:%ld: out of memory reading the line", f->path, f->line);
         else if (!blank(line))
             rc = handle_line(c, f, tok, line, (size_t)len, buf, err);
     }

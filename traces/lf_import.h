@@ -27,10 +27,14 @@ typedef struct {
     uint64_t warmup;   /* length of the leading run of identical records (always measured) */
 } lf_import_info;
 
+/* Longest line accepted (a route record of top-1024 with weights is ~30 KB). */
+#define LF_IMPORT_LINE_MAX (1 << 20)
+
 /* Imports files[0..n_files) as layers 0..n_files-1 (file order = layer order; the
  * records' layer fields must be constant within a file and increasing across files).
  * info: NULL or n_files entries. model_id (cap bytes, may be NULL) receives the log's
- * model_id. Errors name the file and line. */
+ * model_id. Errors name the file and line. Files must be regular; lines are bounded;
+ * repeated keys, NUL bytes and router weights that are NaN, infinite or negative are errors. */
 int lf_import_vllm_moe(const char *const *files, size_t n_files, const lf_import_opts *opts,
                        lf_trace *out, lf_import_info *info, char *model_id, size_t model_id_cap,
                        lf_err *err);

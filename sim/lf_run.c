@@ -1,5 +1,5 @@
-/* One simulated configuration: resolve, replay with the cost model, summarise, write. */
-#include "lf_simrun.h"
+/* The run driver: resolve, replay with a backend, summarise, write the run folder. */
+#include "lf_run.h"
 
 #include <pthread.h>
 #include <stdarg.h>
@@ -9,8 +9,9 @@
 
 #include "lf_policy.h"
 #include "lf_predictor.h"
+#include "lf_price.h"
 
-void lf_sim_config_defaults(lf_sim_config *c)
+void lf_run_config_defaults(lf_run_config *c)
 {
     memset(c, 0, sizeof *c);
     c->policy = "window:k=4";
@@ -26,7 +27,7 @@ void lf_sim_config_defaults(lf_sim_config *c)
     c->coact_profile_tokens = 256;
 }
 
-int lf_sim_resolve_model(const lf_trace *t, const char *model, lf_model *out, lf_err *err)
+int lf_run_resolve_model(const lf_trace *t, const char *model, lf_model *out, lf_err *err)
 {
     int rc;
     if (model && *model) {
@@ -76,7 +77,7 @@ static int kvf(lf_kv *kv, lf_err *err, const char *key, const char *fmt, ...)
     return lf_kv_set(kv, key, v, 0, err);
 }
 
-static int fill_config(const lf_sim_config *c, const lf_device *dev, const lf_sim_result *r,
+static int fill_config(const lf_run_config *c, const lf_device *dev, const lf_run_result *r,
                        uint32_t n_tok, lf_err *err)
 {
     lf_kv *kv = (lf_kv *)&r->config;
@@ -124,8 +125,8 @@ static int fill_config(const lf_sim_config *c, const lf_device *dev, const lf_si
     return rc ? lf_fail(err, LF_ENOMEM, "sim: out of memory for the configuration") : LF_OK;
 }
 
-static int setup_layout(const lf_sim_config *c, const lf_trace *profile, const lf_device *dev,
-                        lf_sim_result *r, lf_err *err)
+static int setup_layout(const lf_run_config *c, const lf_trace *profile, const lf_device *dev,
+                        lf_run_result *r, lf_err *err)
 {
     if (c->layout_from) {
         const lf_layout *f = c->layout_from;
@@ -155,16 +156,19 @@ static int setup_layout(const lf_sim_config *c, const lf_trace *profile, const l
     return rc;
 }
 
-int lf_sim_run(const lf_sim_config *c, const lf_trace *trace, const lf_trace *profile,
-               const lf_device *dev, lf_sim_result *r, lf_err *err)
+int lf_run(const lf_run_config *c, const lf_trace *trace, const lf_trace *profile,
+               const lf_device *dev, lf_run_result *r, lf_err *err)
 {
     memset(r, 0, sizeof *r);
     lf_kv_init(&r->config, "resolved configuration");
+    lf_kv_init(&r->extra, "meta extra");
+    r->mode = c->mode ? c->mode : "sim";
+    r->data_path = c->data_path;
     if (!c->policy || !*c->policy)
         return lf_fail(err, LF_EINVAL, "sim: no policy given (known: %s)", lf_policy_names());
     if (!profile)
         profile = trace;
-    int rc = lf_sim_resolve_model(trace, c->model, &r->model, err);
+    int rc = lf_run_resolve_model(trace, c->model, &r->model, err);
     if (rc)
         return rc;
     r->dtype_bytes = c->dtype_bytes ? c->dtype_bytes : (trace->dtype_bytes ? trace->dtype_bytes : 2);
@@ -204,8 +208,8 @@ int lf_sim_run(const lf_sim_config *c, const lf_trace *trace, const lf_trace *pr
                                 {c->max_gap, c->max_read, c->threads}, pred, c->dram, n_tok,
                                 r->budget.capacity, c->quiet};
         lf_backend be;
-        lf_sim_backend sb;
-        lf_sim_backend_init(&be, &sb, dev, &r->model, r->dtype_bytes, c->threads);
+        lf_price sb;
+        lf_price_backend(&be, &sb, dev, &r->model, r->dtype_bytes, c->threads);
         sb.stream_bytes = c->stream_bytes;
         rc = lf_replay(&rc_cfg, c->backend ? c->backend : &be, r->rows, err);
         if (rc == LF_OK)
@@ -218,11 +222,11 @@ int lf_sim_run(const lf_sim_config *c, const lf_trace *trace, const lf_trace *pr
     lf_policy_free(pol);
     lf_predictor_free(pred);
     if (rc)
-        lf_sim_result_free(r);
+        lf_run_result_free(r);
     return rc;
 }
 
-void lf_sim_result_free(lf_sim_result *r)
+void lf_run_result_free(lf_run_result *r)
 {
     if (!r)
         return;
@@ -231,27 +235,30 @@ void lf_sim_result_free(lf_sim_result *r)
     r->n_rows = 0;
     lf_layout_free(&r->layout);
     lf_kv_free(&r->config);
+    lf_kv_free(&r->extra);
 }
 
-int lf_sim_write(const char *dir, const lf_sim_config *c, const lf_sim_result *r, lf_err *err)
+int lf_run_write(const char *dir, const lf_run_config *c, const lf_run_result *r, lf_err *err)
 {
-    lf_results res = {.mode = "sim",
+    lf_results res = {.mode = r->mode,
                       .config = &r->config,
                       .rows = r->rows,
                       .n_rows = r->n_rows,
                       .cold_tokens = c->cold_tokens,
                       .seed = c->seed,
                       .trace_path = c->trace_path,
+                      .data_path = r->data_path,
+                      .meta_extra = r->extra.n ? &r->extra : NULL,
                       .counts = &r->counts};
     return lf_results_write(dir, &res, err);
 }
 
 typedef struct {
-    const lf_sim_config *configs;
+    const lf_run_config *configs;
     size_t n;
     const lf_trace *trace, *profile;
     const lf_device *dev;
-    lf_sim_result *results;
+    lf_run_result *results;
     int *rcs;
     lf_err *errs;
     pthread_mutex_t lock;
@@ -267,15 +274,15 @@ static void *many_worker(void *arg)
         pthread_mutex_unlock(&j->lock);
         if (i >= j->n)
             return NULL;
-        lf_sim_config c = j->configs[i];
+        lf_run_config c = j->configs[i];
         c.quiet = 1;
         lf_err_clear(&j->errs[i]);
-        j->rcs[i] = lf_sim_run(&c, j->trace, j->profile, j->dev, &j->results[i], &j->errs[i]);
+        j->rcs[i] = lf_run(&c, j->trace, j->profile, j->dev, &j->results[i], &j->errs[i]);
     }
 }
 
-int lf_sim_run_many(const lf_sim_config *configs, size_t n, unsigned jobs, const lf_trace *trace,
-                    const lf_trace *profile, const lf_device *dev, lf_sim_result *results,
+int lf_run_many(const lf_run_config *configs, size_t n, unsigned jobs, const lf_trace *trace,
+                    const lf_trace *profile, const lf_device *dev, lf_run_result *results,
                     int *rcs, lf_err *errs)
 {
     many_job j = {configs, n, trace, profile, dev, results, rcs, errs,

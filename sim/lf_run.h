@@ -1,11 +1,14 @@
-/* lf_simrun: one simulated configuration from start to finish: resolve the model and
- * dtype from the trace, the DRAM budget, the layout (coact friends), the predictor and
- * the policy; replay with the simulator's backend; summarise; write the run folder.
- * Used by `llmflash sim` (single runs, --ablation, --repeat-configs) and by sweeps.
- * The config's strings are the caller's; an lf_sim_result owns its rows, layout and
- * config kv (lf_sim_result_free). */
-#ifndef LF_SIMRUN_H
-#define LF_SIMRUN_H
+/* lf_run: the run driver, one configuration from start to finish, simulated or measured:
+ * resolve the model and dtype from the trace, the DRAM budget, the layout (coact
+ * friends), the predictor and the policy; replay with a backend (the simulator's,
+ * sim/lf_price.h, by default; the executor's, bench/lf_exec.h, through
+ * bench/lf_measure.h); summarise; and write the run folder (lf_run_write, the one
+ * writer of run folders). Used by `sim` (single runs, --ablation, --repeat-configs),
+ * `run`, `validate`, `generate --stream` and sweeps. The config's strings are the
+ * caller's; an lf_run_result owns its rows, layout, config kv and meta extras
+ * (lf_run_result_free). */
+#ifndef LF_RUN_H
+#define LF_RUN_H
 
 #include <stdint.h>
 
@@ -43,10 +46,13 @@ typedef struct {
     int quiet;                     /* no progress line */
     /* The executor (`llmflash run`, `validate`) replays the same plan another way: */
     lf_backend *backend;           /* NULL = the simulator's backend on `dev` */
+    const char *mode;              /* the run folder's mode: NULL = "sim"; "run" = measured */
+    const char *data_path;         /* NULL or the weights file read (meta.json names its
+                                    * storage device) */
     const lf_layout *layout_from;  /* NULL = built here; else copied (friends included):
                                     * the weights file's layout, its n_layers cut to the
                                     * trace's */
-} lf_sim_config;
+} lf_run_config;
 
 typedef struct {
     lf_model model;
@@ -60,29 +66,36 @@ typedef struct {
     lf_summary summary;
     lf_kv config;             /* the fully resolved configuration */
     lf_policy_counts counts;  /* the policy's own counters at the end of the run */
-} lf_sim_result;
+    const char *mode;         /* c->mode or "sim"; data_path: c->data_path (the config's
+                               * strings) */
+    const char *data_path;
+    lf_kv extra;              /* meta.json's "extra": filled by the backend's driver
+                               * (lf_measure_run: engine, weights, ...); callers may add */
+} lf_run_result;
 
-void lf_sim_config_defaults(lf_sim_config *c);
+void lf_run_config_defaults(lf_run_config *c);
 
 /* The model a trace was made with: --model if given, else the trace's name, else a
  * custom shape from the trace's attributes (neurons, ReLU). Checks the shapes agree. */
-int lf_sim_resolve_model(const lf_trace *t, const char *model, lf_model *out, lf_err *err);
+int lf_run_resolve_model(const lf_trace *t, const char *model, lf_model *out, lf_err *err);
 
 /* Runs one configuration. profile: the trace whose co-activations and popularity the
  * coact layout and the `hot` policy learn from (NULL = trace). */
-int lf_sim_run(const lf_sim_config *c, const lf_trace *trace, const lf_trace *profile,
-               const lf_device *dev, lf_sim_result *out, lf_err *err);
-void lf_sim_result_free(lf_sim_result *r);
+int lf_run(const lf_run_config *c, const lf_trace *trace, const lf_trace *profile,
+               const lf_device *dev, lf_run_result *out, lf_err *err);
+void lf_run_result_free(lf_run_result *r);
 
 /* Runs n configurations on `jobs` threads (1 = in this thread), each a whole
- * lf_sim_run over the same loaded trace (read-only, shared). results[i], rcs[i] and
+ * lf_run over the same loaded trace (read-only, shared). results[i], rcs[i] and
  * errs[i] belong to configs[i]; a failed configuration does not stop the others.
  * Returns LF_OK when every configuration ran, else the first failure's status. */
-int lf_sim_run_many(const lf_sim_config *configs, size_t n, unsigned jobs, const lf_trace *trace,
-                    const lf_trace *profile, const lf_device *dev, lf_sim_result *results,
+int lf_run_many(const lf_run_config *configs, size_t n, unsigned jobs, const lf_trace *trace,
+                    const lf_trace *profile, const lf_device *dev, lf_run_result *results,
                     int *rcs, lf_err *errs);
 
-/* Writes the run folder (mode "sim"). */
-int lf_sim_write(const char *dir, const lf_sim_config *c, const lf_sim_result *r, lf_err *err);
+/* Writes the run folder of every run, simulated or measured: config.conf, meta.json
+ * (r->mode, r->data_path, policy counters, r->extra), tokens.csv,
+ * summary.csv, done. */
+int lf_run_write(const char *dir, const lf_run_config *c, const lf_run_result *r, lf_err *err);
 
 #endif

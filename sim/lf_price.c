@@ -1,0 +1,56 @@
+/* The simulator's backend: every step priced with the device's cost models. */
+#include "lf_price.h"
+
+#include <string.h>
+
+static int price_layer(lf_backend *b, const lf_step *st, lf_times *out, lf_err *err)
+{
+    (void)err;
+    const lf_price *s = b->state;
+    const lf_model *m = s->model;
+    out->io_s = lf_flash_time(s->dev, st->n_reads, st->bytes_read, s->inflight) +
+                lf_pagecache_time(s->dev, st->n_pagecache, st->pagecache_bytes);
+    out->mem_s = lf_dram_time(s->dev, st->copy_ops, st->bytes_copied) +
+                 lf_dram_alloc_time(s->dev, st->allocs);
+    double rows = st->n_compute_rows;
+    double per_row = 2.0 * lf_model_vectors_per_neuron(m) * m->d_model;
+    if (m->kind == LF_UNITS_EXPERTS)
+        per_row *= m->d_ff;
+    double bytes = rows * (double)lf_model_unit_bytes(m, s->dtype_bytes);
+    out->compute_s = rows > 0 ? lf_compute_time(s->dev, rows * per_row, bytes) : 0;
+    return LF_OK;
+}
+
+static int price_token_end(lf_backend *b, uint32_t token, lf_times *out, lf_err *err)
+{
+    (void)token;
+    (void)err;
+    const lf_price *s = b->state;
+    const lf_model *m = s->model;
+    double att = (double)lf_model_attention_bytes(m, s->dtype_bytes);
+    double params = att / s->dtype_bytes;
+    double emb_row = (double)m->d_model * s->dtype_bytes;
+    out->compute_s = lf_compute_time(s->dev, 2.0 * params, att + emb_row);
+    out->mem_s = 0;
+    out->io_s = 0;
+    if (s->stream_bytes) {
+        uint64_t chunk = s->stream_chunk ? s->stream_chunk : (1u << 20);
+        uint64_t n = (s->stream_bytes + chunk - 1) / chunk;
+        out->io_s = lf_flash_time(s->dev, n, s->stream_bytes, s->inflight);
+    }
+    return LF_OK;
+}
+
+void lf_price_backend(lf_backend *b, lf_price *state, const lf_device *dev,
+                      const lf_model *model, uint32_t dtype_bytes, uint32_t inflight)
+{
+    memset(state, 0, sizeof *state);
+    state->dev = dev;
+    state->model = model;
+    state->dtype_bytes = dtype_bytes;
+    state->inflight = inflight ? inflight : 1;
+    state->stream_chunk = 1u << 20;
+    b->state = state;
+    b->layer = price_layer;
+    b->token_end = price_token_end;
+}

@@ -1,0 +1,35 @@
+/* lf_price: the simulator's backend for the replay loop (sim/lf_replay.h), the twin of
+ * the executor's (bench/lf_exec.h): it prices each step with the device's cost models
+ * instead of performing it. The caller owns the state struct; nothing is allocated. */
+#ifndef LF_PRICE_H
+#define LF_PRICE_H
+
+#include <stdint.h>
+
+#include "lf_device.h"
+#include "lf_model.h"
+#include "lf_replay.h"
+
+/* Fills b with the simulator's backend on state (the caller's; it keeps pointers to dev
+ * and model); inflight: reads in flight.
+ *   layer:     io = lf_flash_time(reads, bytes_read, inflight)
+ *                   + lf_pagecache_time(n_pagecache, pagecache_bytes);
+ *              mem = lf_dram_time(copy_ops, bytes_copied) + lf_dram_alloc_time(allocs);
+ *              compute = roofline of the sparse FFN on n_compute_rows rows:
+ *              flops = 2 * vectors * rows * d_model (* d_ff for experts), bytes = rows*row.
+ *   token_end: compute = roofline of the resident attention (2 flops per weight, the
+ *              weights streamed from DRAM) + one embedding row; io = reading
+ *              stream_bytes (0 unless a baseline streams the resident part too) in
+ *              reads of stream_chunk bytes. */
+typedef struct {
+    const lf_device *dev;
+    const lf_model *model;
+    uint32_t dtype_bytes;
+    uint32_t inflight;
+    uint64_t stream_bytes;   /* bytes of non-FFN weights read from flash per token */
+    uint64_t stream_chunk;   /* read size for them (default 1 MiB) */
+} lf_price;
+void lf_price_backend(lf_backend *b, lf_price *state, const lf_device *dev,
+                      const lf_model *model, uint32_t dtype_bytes, uint32_t inflight);
+
+#endif
