@@ -352,7 +352,10 @@ static void test_probe_fit_cli(void **st)
     assert_true(strncmp(text, "engine,chunk,threads,reads,seconds,mb_s,iops,p50_us,p99_us\n", 58) == 0);
     assert_non_null(strstr(text, "\npsync,65536,2,"));
     free(text);
-    rc = lf_test_run(&out, &err_s, "fit %s -o %s --base costmodel/devices/m1max.conf", csv, conf);
+    /* 20 ms probes on a busy machine can miss the model by more than fit's default 25%:
+     * this test is about the command chain, not the accuracy */
+    rc = lf_test_run(&out, &err_s, "fit %s -o %s --base costmodel/devices/m1max.conf --max-error 1000",
+                     csv, conf);
     assert_int_equal(rc, 0);
     assert_non_null(strstr(out, "median APE"));
     free(out);
