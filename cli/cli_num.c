@@ -5,6 +5,7 @@
 
 #include "lf_cli.h"
 #include "lf_cli_num.h"
+#include "lf_kv.h"
 
 int lf_cli_u64(const char *cmd, const char *opt, const char *arg, uint64_t min, uint64_t max,
                uint64_t *out)
@@ -18,6 +19,17 @@ int lf_cli_u64(const char *cmd, const char *opt, const char *arg, uint64_t min, 
     if (!end || end == s || *end != '\0' || errno || v < min || v > max)
         return lf_cli_usage(cmd, "%s '%s': expected an integer in %llu..%llu", opt, arg,
                             (unsigned long long)min, (unsigned long long)max);
+    *out = v;
+    return 0;
+}
+
+int lf_cli_size(const char *cmd, const char *opt, const char *arg, uint64_t min, uint64_t max,
+                uint64_t *out)
+{
+    uint64_t v;
+    if (lf_parse_size(arg, &v) != 0 || v < min || v > max)
+        return lf_cli_usage(cmd, "%s '%s': expected a size in bytes (4096, 32k, 1m, 2g) in %llu..%llu",
+                            opt, arg, (unsigned long long)min, (unsigned long long)max);
     *out = v;
     return 0;
 }

@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "lf_cli.h"
+#include "lf_cli_num.h"
 #include "lf_cli_probe.h"
 #include "lf_kv.h"
 
@@ -20,40 +21,23 @@ void lf_cli_probe_init(lf_cli_probe *p)
 
 int lf_cli_probe_option(lf_cli_probe *p, const char *cmd, int c, const char *arg)
 {
-    char *end;
-    unsigned long v;
+    uint64_t v;
     switch (c) {
     case 'f': p->o.path = arg; return 1;
     case 'c': p->chunks_s = arg; return 1;
     case 't': p->threads_s = arg; return 1;
     case 'e': p->o.engine = arg; return 1;
     case 's':
-        if (lf_parse_size(arg, &p->o.size) != 0 || p->o.size == 0) {
-            lf_cli_usage(cmd, "--size '%s' is not a size (e.g. 2g)", arg);
-            return -1;
-        }
-        return 1;
+        return lf_cli_size(cmd, "--size", arg, 1, UINT64_MAX, &p->o.size) ? -1 : 1;
     case 'S':
-        p->o.seconds = strtod(arg, &end);
-        if (*end || !(p->o.seconds > 0) || p->o.seconds > 3600) {
-            lf_cli_usage(cmd, "--seconds '%s' must be a number in (0, 3600]", arg);
-            return -1;
-        }
-        return 1;
+        return lf_cli_double(cmd, "--seconds", arg, 1e-3, 3600, &p->o.seconds) ? -1 : 1;
     case 'R':
-        v = strtoul(arg, &end, 10);
-        if (*end || v < 1 || v > 100) {
-            lf_cli_usage(cmd, "--repeats '%s' must be an integer in 1..100", arg);
+        if (lf_cli_u64(cmd, "--repeats", arg, 1, 100, &v))
             return -1;
-        }
         p->o.repeats = (uint32_t)v;
         return 1;
     case 'r':
-        if (lf_parse_size(arg, &p->o.seed) != 0) {
-            lf_cli_usage(cmd, "--seed '%s' is not a non-negative integer", arg);
-            return -1;
-        }
-        return 1;
+        return lf_cli_u64(cmd, "--seed", arg, 0, UINT64_MAX, &p->o.seed) ? -1 : 1;
     default: return 0;
     }
 }

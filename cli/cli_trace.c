@@ -8,6 +8,7 @@
 typedef struct {
     char path[4096];
     struct stat st;
+    uint32_t max_tokens; /* lf_trace_read_opts.max_tokens it was read with */
     lf_trace trace;
     unsigned long long used; /* the read that last returned it */
     int full;
@@ -23,15 +24,17 @@ static int same_file(const struct stat *a, const struct stat *b)
            a->st_mtim.tv_sec == b->st_mtim.tv_sec && a->st_mtim.tv_nsec == b->st_mtim.tv_nsec;
 }
 
-int lf_cli_trace_read(const char *path, lf_trace *t, lf_err *err)
+int lf_cli_trace_read(const char *path, const lf_trace_read_opts *o, lf_trace *t, lf_err *err)
 {
     struct stat st;
+    uint32_t max_tokens = o ? o->max_tokens : 0;
     if (!keeping || strlen(path) >= sizeof cache[0].path || stat(path, &st) != 0)
-        return lf_trace_read(path, t, err);
+        return lf_trace_read_ex(path, o, t, err);
     kept *slot = &cache[0];
     for (int i = 0; i < LF_CLI_TRACE_KEEP; i++) {
         kept *k = &cache[i];
-        if (k->full && strcmp(k->path, path) == 0 && same_file(&k->st, &st)) {
+        if (k->full && k->max_tokens == max_tokens && strcmp(k->path, path) == 0 &&
+            same_file(&k->st, &st)) {
             k->used = ++clock_now;
             *t = k->trace;
             return LF_OK;
@@ -39,13 +42,14 @@ int lf_cli_trace_read(const char *path, lf_trace *t, lf_err *err)
         if (!k->full || (slot->full && k->used < slot->used))
             slot = k;
     }
-    int rc = lf_trace_read(path, t, err);
+    int rc = lf_trace_read_ex(path, o, t, err);
     if (rc != LF_OK)
         return rc;
     if (slot->full)
         lf_trace_free(&slot->trace);
     snprintf(slot->path, sizeof slot->path, "%s", path);
     slot->st = st;
+    slot->max_tokens = max_tokens;
     slot->trace = *t;
     slot->used = ++clock_now;
     slot->full = 1;

@@ -8,6 +8,7 @@
 #include <gsl/gsl_rng.h>
 
 #include "lf_cli.h"
+#include "lf_cli_llama.h"
 #include "lf_cli_num.h"
 #include "lf_llama.h"
 #include "lf_llama_stream.h"
@@ -29,14 +30,10 @@ static void help(void)
            "or until the model produces BOS. Temperature 0 is greedy decoding and gives the\n"
            "same tokens as llama2.c's run.c; a temperature > 0 samples with a GSL mt19937\n"
            "generator seeded by --seed (same seed, same text).\n\n"
-           "options:\n"
-           "  --checkpoint FILE   llama2.c model (.bin)\n"
-           "  --tokenizer FILE    llama2.c tokenizer (.bin) made for that model\n"
-           "  --prompt TEXT       text to start from (default: empty, the model starts a story)\n"
-           "  --steps N           positions to run, prompt included (capped at seq_len)\n"
-           "  --temperature T     0 = greedy (default); > 0 samples from softmax(logits/T)\n"
-           "  --seed S            seed of the sampling generator (default 1)\n"
-           "  --print-ids         print the token ids (space-separated, BOS first) instead of\n"
+           "options:\n");
+    lf_cli_llama_help(stdout, LF_LLAMA_CHECKPOINT | LF_LLAMA_TOKENIZER | LF_LLAMA_PROMPT |
+                                  LF_LLAMA_STEPS | LF_LLAMA_TEMPERATURE | LF_LLAMA_SEED);
+    printf("  --print-ids         print the token ids (space-separated, BOS first) instead of\n"
            "                      the text\n\n"
            "streaming the FFN from flash (greedy only):\n"
            "  --weights W         weights file made by 'llmflash weights make --checkpoint'.\n"
@@ -50,10 +47,10 @@ static void help(void)
            "                      (positions whose argmax equals the dense run's, mean and\n"
            "                      max |logit difference|) and the bytes read against reading\n"
            "                      every layer's whole FFN at every position.\n"
-           "  --policy SPEC       loading policy (default window:k=4)\n"
-           "  --threshold X       needed neurons: |h| >= X (default 0: every neuron, so the\n"
-           "                      tokens equal the dense run's)\n"
-           "  --relative          X relative to the largest |h| of the token and layer\n"
+           "  --policy SPEC       loading policy (default window:k=4)\n");
+    lf_cli_llama_help(stdout, LF_LLAMA_THRESHOLD | LF_LLAMA_RELATIVE);
+    printf("                      (default 0: every neuron, so the tokens equal the dense\n"
+           "                      run's)\n"
            "  --engine E          I/O engine: psync (O_DIRECT, default), io_uring, buffered\n"
            "  --inflight N        reads in flight (default 4)\n"
            "  --dram-fraction F   DRAM budget as a fraction of the model (default 1)\n"
@@ -115,45 +112,38 @@ static void print_stream(const lf_tok *tok, const lf_llama_stream_result *r, int
 
 int cmd_generate(int argc, char **argv)
 {
-    const char *ckpt = NULL, *tokp = NULL, *prompt = "";
-    uint64_t steps = 0, seed = 1;
-    double temperature = 0.0;
+    lf_cli_llama lo;
+    lf_cli_llama_init(&lo);
     int print_ids = 0;
     lf_llama_stream_opts so;
     memset(&so, 0, sizeof so);
     uint64_t inflight = 0;
-    static const struct option opts[] = {
-        {"checkpoint", required_argument, 0, 'c'}, {"tokenizer", required_argument, 0, 'k'},
-        {"prompt", required_argument, 0, 'p'},     {"steps", required_argument, 0, 'n'},
-        {"temperature", required_argument, 0, 't'}, {"seed", required_argument, 0, 's'},
+    static const struct option own[] = {
         {"print-ids", no_argument, 0, 'i'},         {"weights", required_argument, 0, 'w'},
-        {"policy", required_argument, 0, 'P'},      {"threshold", required_argument, 0, 'x'},
-        {"relative", no_argument, 0, 'r'},          {"engine", required_argument, 0, 'e'},
+        {"policy", required_argument, 0, 'P'},      {"engine", required_argument, 0, 'e'},
         {"inflight", required_argument, 0, 'f'},    {"dram-fraction", required_argument, 0, 'd'},
         {"predictor-rank", required_argument, 0, 'R'},
         {"predictor-scale", required_argument, 0, 'S'},
-        {"help", no_argument, 0, 'h'},
-        {0, 0, 0, 0}};
+        {"help", no_argument, 0, 'h'}};
+    struct option opts[sizeof own / sizeof own[0] + 16];
+    memcpy(opts, own, sizeof own);
+    lf_cli_llama_opts(LF_LLAMA_CHECKPOINT | LF_LLAMA_TOKENIZER | LF_LLAMA_PROMPT |
+                          LF_LLAMA_STEPS | LF_LLAMA_TEMPERATURE | LF_LLAMA_SEED |
+                          LF_LLAMA_THRESHOLD | LF_LLAMA_RELATIVE,
+                      opts, sizeof own / sizeof own[0], sizeof opts / sizeof opts[0]);
     lf_cli_reset_getopt();
     int c, u = LF_EXIT_OK;
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        if (lf_cli_llama_option(CMD, c, optarg, &lo, &u)) {
+            if (u)
+                return u;
+            continue;
+        }
         switch (c) {
-        case 'c': ckpt = optarg; break;
-        case 'k': tokp = optarg; break;
-        case 'p': prompt = optarg; break;
-        case 'n': u = lf_cli_u64(CMD, "--steps", optarg, 1, 100000000, &steps); break;
-        case 't':
-            u = lf_cli_double(CMD, "--temperature", optarg, 0, 1e6, &temperature);
-            if (u == LF_EXIT_OK && temperature > 0 && temperature < LF_LLAMA_MIN_TEMPERATURE)
-                u = lf_cli_usage(CMD, "--temperature must be 0 (greedy) or at least 0.001");
-            break;
-        case 's': u = lf_cli_u64(CMD, "--seed", optarg, 0, UINT64_MAX, &seed); break;
         case 'i': print_ids = 1; break;
         case 'w': so.weights = optarg; break;
         case 'P': so.policy = optarg; break;
         case 'e': so.engine = optarg; break;
-        case 'r': so.relative = 1; break;
-        case 'x': u = lf_cli_double(CMD, "--threshold", optarg, 0, 1e30, &so.threshold); break;
         case 'd':
             u = lf_cli_double(CMD, "--dram-fraction", optarg, 1e-9, 1, &so.dram_fraction);
             break;
@@ -174,6 +164,11 @@ int cmd_generate(int argc, char **argv)
         if (u)
             return u;
     }
+    const char *ckpt = lo.checkpoint, *tokp = lo.tokenizer, *prompt = lo.prompt ? lo.prompt : "";
+    uint64_t steps = lo.steps, seed = lo.seed;
+    double temperature = lo.temperature;
+    so.threshold = lo.threshold > 0 ? lo.threshold : 0;
+    so.relative = lo.relative;
     if (optind < argc)
         return lf_cli_usage(CMD, "unexpected argument '%s'", argv[optind]);
     if (!ckpt || !tokp || !steps)

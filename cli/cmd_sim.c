@@ -189,17 +189,23 @@ static int load_inputs(const options *o, lf_trace *trace, lf_trace *profile, int
                        lf_device *dev)
 {
     lf_err err;
+    *has_profile = 0;
     if (!o->c.trace_path)
         return lf_cli_usage(CMD, "--trace is required");
     if (!o->c.device_path)
         return lf_cli_usage(CMD, "--device is required (e.g. costmodel/devices/m1max.conf)");
     if (lf_device_load(o->c.device_path, dev, &err))
         return lf_cli_error(CMD, &err);
-    if (lf_cli_trace_read(o->c.trace_path, trace, &err))
+    /* Read only the tokens replayed (and, without --profile, the friends profile's). */
+    uint32_t need = o->c.n_tokens, prof = o->c.coact_profile_tokens;
+    lf_trace_read_opts ro = {.max_tokens = need && (o->c.profile_path || (prof && prof <= need))
+                                               ? need
+                                           : need && prof ? prof
+                                                          : 0};
+    if (lf_cli_trace_read(o->c.trace_path, &ro, trace, &err))
         return lf_cli_error(CMD, &err);
-    *has_profile = 0;
     if (o->c.profile_path) {
-        if (lf_cli_trace_read(o->c.profile_path, profile, &err)) {
+        if (lf_cli_trace_read(o->c.profile_path, NULL, profile, &err)) {
             lf_cli_trace_release(trace);
             return lf_cli_error(CMD, &err);
         }

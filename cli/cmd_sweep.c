@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "lf_cli.h"
+#include "lf_cli_num.h"
 #include "lf_cli_trace.h"
 #include "lf_fs.h"
 #include "lf_sweep.h"
@@ -179,11 +180,9 @@ int cmd_sweep(int argc, char **argv)
         switch (c) {
         case 'o': out = optarg; break;
         case 'j': {
-            char *end;
-            long v = strtol(optarg, &end, 10);
-            if (*end || v < 1 || v > 4096)
-                return lf_cli_usage(CMD, "--jobs wants a whole number from 1 to 4096, got '%s'",
-                                    optarg);
+            uint64_t v;
+            if (lf_cli_u64(CMD, "--jobs", optarg, 1, 4096, &v))
+                return LF_EXIT_USAGE;
             jobs = (unsigned)v;
             break;
         }

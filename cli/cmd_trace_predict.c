@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "lf_cli.h"
+#include "lf_cli_llama.h"
 #include "lf_cli_num.h"
 #include "lf_kv.h"
 #include "lf_llama.h"
@@ -46,6 +47,9 @@ static void help(void)
            "  (the simulator's predictor error model); params = predictor parameters of the\n"
            "  layer. With -o, the sets of --write-rank (default: the first rank) are written\n"
            "  into a copy of the trace.\n\n"
+           "options shared with trace record and generate:\n");
+    lf_cli_llama_help(stdout, LF_LLAMA_CHECKPOINT | LF_LLAMA_THRESHOLD | LF_LLAMA_RELATIVE);
+    printf("                      (default: the trace's recording rule)\n\n"
            "example:\n"
            "  llmflash trace predict --checkpoint ../shared/data/stories260K.bin \\\n"
            "      --trace rec.h5 --rank 4,8,16,32,64 --method svd -o rec_pred.h5\n");
@@ -151,28 +155,37 @@ int cmd_trace_predict(int argc, char **argv)
     double scale = 1.0, ridge = 1e-3, threshold = -1.0;
     int relative = 0;
     uint64_t write_rank = 0;
-    static const struct option opts[] = {
-        {"checkpoint", required_argument, 0, 'c'}, {"trace", required_argument, 0, 't'},
-        {"rank", required_argument, 0, 'r'},       {"method", required_argument, 0, 'm'},
-        {"select", required_argument, 0, 'S'},     {"scale", required_argument, 0, 'a'},
-        {"threshold", required_argument, 0, 'x'},  {"relative", no_argument, 0, 'R'},
-        {"ridge", required_argument, 0, 'g'},      {"write-rank", required_argument, 0, 'w'},
-        {"output", required_argument, 0, 'o'},     {"help", no_argument, 0, 'h'},
-        {0, 0, 0, 0}};
+    static const struct option own[] = {
+        {"trace", required_argument, 0, 't'},      {"rank", required_argument, 0, 'r'},
+        {"method", required_argument, 0, 'm'},     {"select", required_argument, 0, 'S'},
+        {"scale", required_argument, 0, 'a'},      {"ridge", required_argument, 0, 'g'},
+        {"write-rank", required_argument, 0, 'w'}, {"output", required_argument, 0, 'o'},
+        {"help", no_argument, 0, 'h'}};
+    struct option opts[sizeof own / sizeof own[0] + 16];
+    memcpy(opts, own, sizeof own);
+    lf_cli_llama_opts(LF_LLAMA_CHECKPOINT | LF_LLAMA_THRESHOLD | LF_LLAMA_RELATIVE, opts,
+                      sizeof own / sizeof own[0], sizeof opts / sizeof opts[0]);
+    lf_cli_llama lo;
+    lf_cli_llama_init(&lo);
     lf_cli_reset_getopt();
     int c, u = LF_EXIT_OK;
     while ((c = getopt_long(argc, argv, "ho:", opts, NULL)) != -1) {
+        if (lf_cli_llama_option(CMD, c, optarg, &lo, &u)) {
+            if (u)
+                return u;
+            ckpt = lo.checkpoint;
+            threshold = lo.threshold;
+            relative = lo.relative;
+            continue;
+        }
         switch (c) {
-        case 'c': ckpt = optarg; break;
         case 't': trace_path = optarg; break;
         case 'r': ranks_s = optarg; break;
         case 'm': method_s = optarg; break;
         case 'S': select_s = optarg; break;
         case 'o': out = optarg; break;
-        case 'R': relative = 1; break;
         case 'a': u = lf_cli_double(CMD, "--scale", optarg, 0, 1e6, &scale); break;
         case 'g': u = lf_cli_double(CMD, "--ridge", optarg, 0, 1e6, &ridge); break;
-        case 'x': u = lf_cli_double(CMD, "--threshold", optarg, 0, 1e30, &threshold); break;
         case 'w': u = lf_cli_u64(CMD, "--write-rank", optarg, 1, 1000000, &write_rank); break;
         case 'h': help(); return LF_EXIT_OK;
         default: return lf_cli_bad_option(CMD, argc, argv);

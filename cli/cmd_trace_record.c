@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "lf_cli.h"
+#include "lf_cli_llama.h"
 #include "lf_cli_num.h"
 #include "lf_fs.h"
 #include "lf_llama.h"
@@ -13,6 +14,9 @@
 #include "lf_tok.h"
 
 static const char *CMD = "trace record";
+#define WHICH                                                                               \
+    (LF_LLAMA_CHECKPOINT | LF_LLAMA_TOKENIZER | LF_LLAMA_PROMPT | LF_LLAMA_STEPS |            \
+     LF_LLAMA_THRESHOLD | LF_LLAMA_RELATIVE | LF_LLAMA_TEMPERATURE | LF_LLAMA_SEED)
 
 static void help(void)
 {
@@ -25,16 +29,9 @@ static void help(void)
            "X = 0 records every neuron (0%% sparsity). Magnitudes |h| go to\n"
            "/layers/NNN/value, the input token ids to /tokens. When a sequence reaches the\n"
            "model's seq_len or produces BOS, recording goes on with a new sequence from BOS.\n\n"
-           "options:\n"
-           "  --checkpoint FILE   llama2.c model (.bin)\n"
-           "  --tokenizer FILE    its tokenizer (.bin)\n"
-           "  --prompt TEXT       text to start from (default empty)\n"
-           "  --prompt-file F     read the prompt from a file (trailing newlines dropped)\n"
-           "  --steps N           tokens to record (forward passes)\n"
-           "  --threshold X       activity threshold on |h| (see above)\n"
-           "  --relative          X is relative to the token's largest |h| per layer\n"
-           "  --temperature T     0 = greedy (default); > 0 samples (seeded)\n"
-           "  --seed S            sampling seed, stored in the trace (default 1)\n"
+           "options:\n");
+    lf_cli_llama_help(stdout, WHICH);
+    printf("  --prompt-file F     read the prompt from a file (trailing newlines dropped)\n"
            "  --model NAME        model name in the trace (default: checkpoint file name\n"
            "                      without .bin, e.g. stories260K)\n"
            "  -o FILE             output trace (HDF5, written atomically)\n\n"
@@ -46,44 +43,35 @@ static void help(void)
 
 int cmd_trace_record(int argc, char **argv)
 {
-    const char *ckpt = NULL, *tokp = NULL, *prompt = NULL, *prompt_file = NULL, *out = NULL;
-    const char *model = NULL;
-    uint64_t steps = 0, seed = 1;
-    double threshold = -1.0, temperature = 0.0;
-    int relative = 0;
-    static const struct option opts[] = {
-        {"checkpoint", required_argument, 0, 'c'},  {"tokenizer", required_argument, 0, 'k'},
-        {"prompt", required_argument, 0, 'p'},      {"prompt-file", required_argument, 0, 'f'},
-        {"steps", required_argument, 0, 'n'},       {"threshold", required_argument, 0, 'x'},
-        {"relative", no_argument, 0, 'r'},          {"temperature", required_argument, 0, 't'},
-        {"seed", required_argument, 0, 's'},        {"model", required_argument, 0, 'm'},
-        {"output", required_argument, 0, 'o'},      {"help", no_argument, 0, 'h'},
-        {0, 0, 0, 0}};
+    const char *prompt_file = NULL, *out = NULL, *model = NULL;
+    lf_cli_llama lo;
+    lf_cli_llama_init(&lo);
+    static const struct option own[] = {
+        {"prompt-file", required_argument, 0, 'f'}, {"model", required_argument, 0, 'm'},
+        {"output", required_argument, 0, 'o'},      {"help", no_argument, 0, 'h'}};
+    struct option opts[sizeof own / sizeof own[0] + 16];
+    memcpy(opts, own, sizeof own);
+    lf_cli_llama_opts(WHICH, opts, sizeof own / sizeof own[0], sizeof opts / sizeof opts[0]);
     lf_cli_reset_getopt();
     int c, u = LF_EXIT_OK;
     while ((c = getopt_long(argc, argv, "ho:", opts, NULL)) != -1) {
+        if (lf_cli_llama_option(CMD, c, optarg, &lo, &u)) {
+            if (u)
+                return u;
+            continue;
+        }
         switch (c) {
-        case 'c': ckpt = optarg; break;
-        case 'k': tokp = optarg; break;
-        case 'p': prompt = optarg; break;
         case 'f': prompt_file = optarg; break;
         case 'm': model = optarg; break;
         case 'o': out = optarg; break;
-        case 'r': relative = 1; break;
-        case 'n': u = lf_cli_u64(CMD, "--steps", optarg, 1, 100000000, &steps); break;
-        case 'x': u = lf_cli_double(CMD, "--threshold", optarg, 0, 1e30, &threshold); break;
-        case 't':
-            u = lf_cli_double(CMD, "--temperature", optarg, 0, 1e6, &temperature);
-            if (u == LF_EXIT_OK && temperature > 0 && temperature < LF_LLAMA_MIN_TEMPERATURE)
-                u = lf_cli_usage(CMD, "--temperature must be 0 (greedy) or at least 0.001");
-            break;
-        case 's': u = lf_cli_u64(CMD, "--seed", optarg, 0, UINT64_MAX, &seed); break;
         case 'h': help(); return LF_EXIT_OK;
         default: return lf_cli_bad_option(CMD, argc, argv);
         }
-        if (u)
-            return u;
     }
+    const char *ckpt = lo.checkpoint, *tokp = lo.tokenizer, *prompt = lo.prompt;
+    uint64_t steps = lo.steps, seed = lo.seed;
+    double threshold = lo.threshold, temperature = lo.temperature;
+    int relative = lo.relative;
     if (optind < argc)
         return lf_cli_usage(CMD, "unexpected argument '%s'", argv[optind]);
     if (!ckpt || !tokp || !steps || threshold < 0.0 || !out)

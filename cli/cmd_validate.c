@@ -119,14 +119,14 @@ int cmd_validate(int argc, char **argv)
     size_t opened = 0;
     lf_trace t;
     lf_device dev;
-    lf_grid g;
+    lf_sweep g;
     int have_t = 0, have_g = 0, rc = LF_OK;
     for (; opened < n_w && !rc; opened++)
         if ((rc = lf_weights_open(wpaths[opened], &w[opened], &err)))
             break;
     if (!rc)
         rc = lf_device_load(device, &dev, &err);
-    if (!rc && !(rc = lf_grid_load(grid, lf_validate_keys(), &g, &err)))
+    if (!rc && !(rc = lf_sweep_load_grid(grid, lf_validate_keys(), &g, &err)))
         have_g = 1;
     if (!rc && !(rc = lf_trace_read(trace, &t, &err)))
         have_t = 1;
@@ -134,7 +134,7 @@ int cmd_validate(int argc, char **argv)
     size_t n = 0;
     if (!rc) {
         printf("validate: %zu configurations x %llu measured runs, trace %s, device %s\n",
-               g.n_configs, (unsigned long long)repeat, trace, dev.name);
+               g.n_runs, (unsigned long long)repeat, trace, dev.name);
         lf_validate_cfg v = {&t, trace, w, n_w, &dev, device, &g, engine, (uint32_t)repeat,
                              (uint32_t)tokens, 1, out, print_row, NULL};
         rc = lf_validate_run(&v, &rows, &n, &err);
@@ -156,7 +156,7 @@ int cmd_validate(int argc, char **argv)
     if (have_t)
         lf_trace_free(&t);
     if (have_g)
-        lf_grid_free(&g);
+        lf_sweep_free(&g);
     for (size_t k = 0; k < opened; k++)
         lf_weights_close(&w[k]);
     return rc ? lf_cli_error(CMD, &err) : LF_EXIT_OK;

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "lf_cli.h"
+#include "lf_cli_num.h"
 #include "lf_half.h"
 #include "lf_weights.h"
 
@@ -78,18 +79,15 @@ int cmd_weights_info(int argc, char **argv)
                                          {"help", no_argument, 0, 'h'},
                                          {0, 0, 0, 0}};
     const char *trace = NULL;
-    unsigned long n_verify = 0;
+    uint64_t n_verify = 0;
     int c;
     while ((c = getopt_long(argc, argv, ":t:v:h", opts, NULL)) != -1) {
         switch (c) {
         case 't': trace = optarg; break;
-        case 'v': {
-            char *end;
-            n_verify = strtoul(optarg, &end, 10);
-            if (*end || n_verify > 1000000)
-                return lf_cli_usage(CMD, "--verify '%s': expected a count", optarg);
+        case 'v':
+            if (lf_cli_u64(CMD, "--verify", optarg, 0, 1000000, &n_verify))
+                return LF_EXIT_USAGE;
             break;
-        }
         case 'h': help(); return LF_EXIT_OK;
         default: return lf_cli_bad_option(CMD, argc, argv);
         }
@@ -116,7 +114,7 @@ int cmd_weights_info(int argc, char **argv)
     if (!rc && n_verify) {
         rc = verify(&w, (uint32_t)n_verify, &err);
         if (!rc)
-            printf("verified      %lu records match the seed\n", n_verify);
+            printf("verified      %lu records match the seed\n", (unsigned long)n_verify);
     }
     lf_weights_close(&w);
     return rc ? lf_cli_error(CMD, &err) : LF_EXIT_OK;

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "lf_cli.h"
+#include "lf_cli_num.h"
 #include "lf_kv.h"
 #include "lf_llama_weights.h"
 #include "lf_time.h"
@@ -70,16 +71,16 @@ int cmd_weights_make(int argc, char **argv)
         case 'p': profile = optarg; break;
         case 'c': ckpt = optarg; break;
         case 'n':
-            if (lf_parse_size(optarg, &layers) != 0 || layers == 0 || layers > 65536)
-                return lf_cli_usage(CMD, "--layers '%s': expected a positive integer", optarg);
+            if (lf_cli_u64(CMD, "--layers", optarg, 1, 65536, &layers))
+                return LF_EXIT_USAGE;
             break;
         case 's':
-            if (lf_parse_size(optarg, &seed) != 0)
-                return lf_cli_usage(CMD, "--seed '%s': expected an unsigned integer", optarg);
+            if (lf_cli_u64(CMD, "--seed", optarg, 0, UINT64_MAX, &seed))
+                return LF_EXIT_USAGE;
             break;
         case 'a':
-            if (lf_parse_size(optarg, &align) != 0 || align == 0 || align > (1u << 30))
-                return lf_cli_usage(CMD, "--alignment '%s': expected bytes, e.g. 4096", optarg);
+            if (lf_cli_size(CMD, "--alignment", optarg, 1, 1u << 30, &align))
+                return LF_EXIT_USAGE;
             break;
         case 'h': help(); return LF_EXIT_OK;
         default: return lf_cli_bad_option(CMD, argc, argv);

@@ -10,6 +10,10 @@
  * `llmflash <cmd>` naming option `opt` and returns LF_EXIT_USAGE; else 0. */
 int lf_cli_u64(const char *cmd, const char *opt, const char *arg, uint64_t min, uint64_t max,
                uint64_t *out);
+/* Parses a size in bytes ("4096", "32k", "1m", "2g": binary units) in [min, max]; same
+ * error convention. */
+int lf_cli_size(const char *cmd, const char *opt, const char *arg, uint64_t min, uint64_t max,
+                uint64_t *out);
 /* Parses a finite double in [min, max]; same error convention. */
 int lf_cli_double(const char *cmd, const char *opt, const char *arg, double min, double max,
                   double *out);

@@ -258,6 +258,50 @@ int lf_sweep_load(const char *path, lf_sweep *out, lf_err *err)
     return rc;
 }
 
+int lf_sweep_load_grid(const char *path, const char *const *valid, lf_sweep *out, lf_err *err)
+{
+    memset(out, 0, sizeof *out);
+    lf_kv kv;
+    int rc = lf_kv_parse_file(path, &kv, err);
+    if (rc != LF_OK)
+        return rc;
+    snprintf(out->path, sizeof out->path, "%s", path);
+    if (valid)
+        rc = lf_kv_check_known(&kv, valid, err);
+    if (rc == LF_OK && !(out->axes = calloc(kv.n ? kv.n : 1, sizeof *out->axes)))
+        rc = lf_fail(err, LF_ENOMEM, "out of memory");
+    out->n_runs = 1;
+    for (size_t i = 0; i < kv.n && rc == LF_OK; i++) {
+        lf_sweep_axis *ax = &out->axes[out->n_axes];
+        ax->line = kv.items[i].line;
+        if (!(ax->key = strdup(kv.items[i].key))) {
+            rc = lf_fail(err, LF_ENOMEM, "out of memory");
+            break;
+        }
+        out->n_axes++;
+        rc = split_list(path, ax->line, ax->key, kv.items[i].value, &ax->values, &ax->n_values,
+                        err);
+        if (rc == LF_OK && (out->n_runs *= ax->n_values) > MAX_RUNS)
+            rc = lf_fail(err, LF_EFORMAT, "%s:%d: the grid exceeds %u configurations at '%s'",
+                         path, ax->line, MAX_RUNS, ax->key);
+    }
+    lf_kv_free(&kv);
+    if (rc != LF_OK)
+        lf_sweep_free(out);
+    return rc;
+}
+
+const char *lf_sweep_get(const lf_sweep *s, size_t index, const char *key)
+{
+    for (size_t a = s->n_axes; a-- > 0;) {
+        const lf_sweep_axis *ax = &s->axes[a];
+        if (!strcmp(ax->key, key))
+            return ax->values[index % ax->n_values];
+        index /= ax->n_values;
+    }
+    return NULL;
+}
+
 void lf_sweep_values(const lf_sweep *s, size_t index, const char **vals)
 {
     for (size_t a = s->n_axes; a-- > 0;) {

@@ -1,6 +1,7 @@
 /* lf_sweep: a sweep file (plain `key = value` lines, `a | b | c` lists) expanded into
  * the grid of its configurations, each with a stable readable run id and the argv of
- * the llmflash command that runs it. The lf_sweep owns every string it holds;
+ * the llmflash command that runs it; the one parser of such lists (validate's grid files
+ * too: lf_sweep_load_grid). The lf_sweep owns every string it holds;
  * lf_sweep_argv returns a malloc'ed array the caller frees with lf_sweep_argv_free. */
 #ifndef LF_SWEEP_H
 #define LF_SWEEP_H
@@ -37,6 +38,13 @@ typedef struct {
  * that is not an option name, an empty list item, a grid over 1,000,000 runs ...). */
 int lf_sweep_load(const char *path, lf_sweep *out, lf_err *err);
 void lf_sweep_free(lf_sweep *s);
+
+/* A grid file: the same `key = a | b | c` lists (the same parser) without a mode, out,
+ * collect or variables, for validate: every key must be in `valid` (NULL-terminated;
+ * an unknown key is an error listing them); keys are kept as written. */
+int lf_sweep_load_grid(const char *path, const char *const *valid, lf_sweep *out, lf_err *err);
+/* The value of key in run `index`, or NULL when the file does not set it. */
+const char *lf_sweep_get(const lf_sweep *s, size_t index, const char *key);
 
 /* The values of run `index` (0 <= index < n_runs): vals[a] is the value of axis a,
  * pointing into s. The first axis varies slowest, the last fastest (nested loops in

@@ -52,26 +52,26 @@ static int config_of(const lf_validate_cfg *v, size_t i, lf_run_config *c, lf_va
     c->cold_tokens = v->cold_tokens ? v->cold_tokens : 1;
     memset(row, 0, sizeof *row);
     snprintf(row->id, sizeof row->id, "c%02zu", i + 1);
-    const lf_grid *g = v->grid;
+    const lf_sweep *g = v->grid;
     const char *s;
     char where[300];
-    snprintf(where, sizeof where, "%s: configuration %s", g->source, row->id);
+    snprintf(where, sizeof where, "%s: configuration %s", g->path, row->id);
     /* every grid key but engine is a shared run option: one parser, one range */
     for (size_t a = 0; a < g->n_axes; a++) {
         const lf_runopt *o = lf_runopt_find(g->axes[a].key);
         if (!o || !(o->cmds & LF_RUNOPT_GRID))
-            continue; /* engine (lf_grid_load checked the keys) */
-        int rc = lf_runopt_set(o, c, lf_grid_value(g, i, g->axes[a].key), err);
+            continue; /* engine (lf_sweep_load_grid checked the keys) */
+        int rc = lf_runopt_set(o, c, lf_sweep_get(g, i, g->axes[a].key), err);
         if (rc) {
             lf_err_prefix(err, "%s", where);
             return rc;
         }
     }
     snprintf(row->policy, sizeof row->policy, "%s", c->policy);
-    s = lf_grid_value(g, i, "layout");
+    s = lf_sweep_get(g, i, "layout");
     snprintf(row->layout, sizeof row->layout, "%s",
              lf_layout_kind_name(s ? c->layout : v->weights[0].h.layout));
-    s = lf_grid_value(g, i, "engine");
+    s = lf_sweep_get(g, i, "engine");
     snprintf(row->engine, sizeof row->engine, "%s", s ? s : (v->engine ? v->engine : "psync"));
     snprintf(row->dram, sizeof row->dram, "%s",
              c->dram == LF_DRAM_REALLOC ? "realloc" : "prealloc");
@@ -92,7 +92,7 @@ static const lf_weights *weights_for(const lf_validate_cfg *v, const char *layou
             return &v->weights[k];
     lf_fail(err, LF_EINVAL, "%s: the grid asks for the %s layout but no --weights file has it; "
             "make one (llmflash weights make --layout %s ...) and pass it with --weights",
-            v->grid->source, layout, layout);
+            v->grid->path, layout, layout);
     return NULL;
 }
 
@@ -217,7 +217,7 @@ int lf_validate_run(const lf_validate_cfg *v, lf_validate_row **rows, size_t *n,
         if (rc)
             return rc;
     }
-    size_t total = v->grid->n_configs;
+    size_t total = v->grid->n_runs;
     uint32_t reps = v->repeat ? v->repeat : 1;
     if (reps > 64)
         reps = 64;

@@ -1,4 +1,4 @@
-/* lf_validate: predicted versus measured. For every configuration of a grid (lf_grid:
+/* lf_validate: predicted versus measured. For every configuration of a grid (a grid file read by lf_sweep_load_grid:
  * policy, layout, DRAM fraction, threads, reader, ...) it runs the simulator and the
  * executor on the same trace and plan, `repeat` measured runs taking the median, and
  * reports the steady-state per-token latency both ways and the error. Both sides price
@@ -11,7 +11,7 @@
 #include <stdint.h>
 
 #include "lf_device.h"
-#include "lf_grid.h"
+#include "lf_sweep.h"
 #include "lf_trace.h"
 #include "lf_weights.h"
 
@@ -39,7 +39,7 @@ typedef struct {
     size_t n_weights;
     const lf_device *dev;
     const char *device_path;
-    const lf_grid *grid;
+    const lf_sweep *grid;  /* its grid file (lf_sweep_load_grid) */
     const char *engine;          /* default engine when the grid sets none */
     uint32_t repeat;             /* measured runs per configuration (median) */
     uint32_t tokens;             /* 0: the grid's `tokens`, else the whole trace */

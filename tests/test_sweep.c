@@ -758,10 +758,41 @@ static void test_plots(void **st)
     free(log);
 }
 
+/* Validate's grid files go through the sweep's list parser: same expansion (last key
+ * fastest), same list errors, keys checked against the valid list. */
+static void test_grid_file(void **st)
+{
+    (void)st;
+    static const char *const valid[] = {"policy", "dram_fraction", "threads", NULL};
+    lf_sweep g;
+    lf_err err;
+    const char *p = write_sweep("vgrid.conf", "policy = lru | window:k=2,capacity=8\n"
+                                              "dram_fraction = 0.25 | 0.5 | 1\n");
+    assert_int_equal(lf_sweep_load_grid(p, valid, &g, &err), LF_OK);
+    assert_int_equal(g.n_runs, 6);
+    assert_string_equal(lf_sweep_get(&g, 0, "policy"), "lru");
+    assert_string_equal(lf_sweep_get(&g, 4, "policy"), "window:k=2,capacity=8");
+    assert_string_equal(lf_sweep_get(&g, 4, "dram_fraction"), "0.5");
+    assert_null(lf_sweep_get(&g, 4, "threads"));
+    lf_sweep_free(&g);
+    p = write_sweep("vgrid2.conf", "polcy = lru\n");
+    assert_int_equal(lf_sweep_load_grid(p, valid, &g, &err), LF_EINVAL);
+    assert_non_null(strstr(err.msg, "unknown key 'polcy'"));
+    assert_non_null(strstr(err.msg, "dram_fraction"));
+    p = write_sweep("vgrid3.conf", "threads = 4 | | 8\n");
+    assert_int_equal(lf_sweep_load_grid(p, valid, &g, &err), LF_EFORMAT);
+    assert_non_null(strstr(err.msg, "vgrid3.conf:1"));
+    assert_non_null(strstr(err.msg, "empty list item"));
+    p = write_sweep("vgrid4.conf", "threads = 4 | 4\n");
+    assert_int_equal(lf_sweep_load_grid(p, valid, &g, &err), LF_EFORMAT);
+    assert_non_null(strstr(err.msg, "twice"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_grid_expansion),
+        cmocka_unit_test(test_grid_file),
         cmocka_unit_test(test_variables),
         cmocka_unit_test(test_run_ids),
         cmocka_unit_test(test_syntax_errors),

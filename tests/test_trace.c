@@ -33,6 +33,18 @@ static void make_small(lf_trace *t)
     snprintf(t->generator, sizeof t->generator, "hand-made");
 }
 
+/* make_small written to the scratch file `name`; returns its path. */
+static const char *write_small(const char *name)
+{
+    lf_trace t;
+    lf_err err;
+    make_small(&t);
+    const char *p = lf_test_path(name);
+    assert_int_equal(lf_trace_write(&t, p, &err), LF_OK);
+    lf_trace_free(&t);
+    return p;
+}
+
 static void test_build_and_check(void **st)
 {
     (void)st;
@@ -100,6 +112,12 @@ static void test_roundtrip(void **st)
     assert_non_null(r.layers[1].pred_indptr);
     assert_int_equal(r.layers[1].pred_nnz, 2);
     assert_int_equal(r.layers[1].pred_index[1], 5);
+    /* What was read writes back to the same bytes. */
+    const char *p2 = lf_test_path("rt2.h5");
+    assert_int_equal(lf_trace_write(&r, p2, &err), LF_OK);
+    char cmd[2600];
+    snprintf(cmd, sizeof cmd, "cmp -s %s %s", p, p2);
+    assert_int_equal(system(cmd), 0);
     lf_trace_free(&t);
     lf_trace_free(&r);
 }
@@ -107,11 +125,8 @@ static void test_roundtrip(void **st)
 /* Writes a valid trace, then lets `mutate` damage it through HDF5, then reads it. */
 static int read_damaged(void (*mutate)(hid_t f), lf_err *err)
 {
-    lf_trace t, r;
-    make_small(&t);
-    const char *p = lf_test_path("bad.h5");
-    assert_int_equal(lf_trace_write(&t, p, err), LF_OK);
-    lf_trace_free(&t);
+    lf_trace r;
+    const char *p = write_small("bad.h5");
     H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
     hid_t f = H5Fopen(p, H5F_ACC_RDWR, H5P_DEFAULT);
     assert_true(f >= 0);
@@ -173,23 +188,26 @@ static void wrong_format(hid_t f)
     H5Tclose(type);
 }
 
-/* An index claiming 2^62 ids (chunked, never written: the file stays tiny). 2^62 * 4
- * bytes wraps to 0 in size_t: the reader must refuse it, not allocate 0 bytes and let
- * HDF5 write past them. */
-static void huge_index(hid_t f)
+/* Replaces dataset `name` by a uint32 one claiming n elements, never written (the file
+ * stays tiny): chunked, or contiguous with no storage. */
+static void claim_elements(hid_t f, const char *name, hsize_t n, int chunked)
 {
-    assert_true(H5Ldelete(f, "/layers/000/index", H5P_DEFAULT) >= 0);
-    hsize_t dims[1] = {(hsize_t)1 << 62}, chunk[1] = {1024};
-    hid_t sp = H5Screate_simple(1, dims, NULL);
+    assert_true(H5Ldelete(f, name, H5P_DEFAULT) >= 0);
+    hsize_t chunk[1] = {1024};
+    hid_t sp = H5Screate_simple(1, &n, NULL);
     hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
-    H5Pset_chunk(dcpl, 1, chunk);
-    hid_t ds = H5Dcreate2(f, "/layers/000/index", H5T_STD_U32LE, sp, H5P_DEFAULT, dcpl,
-                          H5P_DEFAULT);
+    if (chunked)
+        H5Pset_chunk(dcpl, 1, chunk);
+    hid_t ds = H5Dcreate2(f, name, H5T_STD_U32LE, sp, H5P_DEFAULT, dcpl, H5P_DEFAULT);
     assert_true(ds >= 0);
     H5Dclose(ds);
     H5Pclose(dcpl);
     H5Sclose(sp);
 }
+
+/* An index claiming 2^62 ids. 2^62 * 4 bytes wraps to 0 in size_t: the reader must
+ * refuse it, not allocate 0 bytes and let HDF5 write past them. */
+static void huge_index(hid_t f) { claim_elements(f, "/layers/000/index", (hsize_t)1 << 62, 1); }
 
 static void test_bad_inputs_name_the_place(void **st)
 {
@@ -219,6 +237,7 @@ static void test_bad_inputs_name_the_place(void **st)
 
     assert_int_equal(read_damaged(huge_index, &err), LF_EFORMAT);
     assert_non_null(strstr(err.msg, "/layers/000/index"));
+    assert_non_null(strstr(err.msg, "chunked")); /* refused before its size matters */
 
     assert_int_equal(read_damaged(wrong_format, &err), LF_EFORMAT);
     assert_non_null(strstr(err.msg, "'other'"));
@@ -238,11 +257,7 @@ static void test_missing_truncated_and_foreign_files(void **st)
     assert_non_null(strstr(err.msg, "not an HDF5 file"));
 
     /* A truncated copy of a valid trace. */
-    lf_trace t;
-    make_small(&t);
-    const char *p = lf_test_path("full.h5");
-    assert_int_equal(lf_trace_write(&t, p, &err), LF_OK);
-    lf_trace_free(&t);
+    const char *p = write_small("full.h5");
     FILE *f = fopen(p, "rb");
     char buf[1 << 16];
     size_t n = fread(buf, 1, sizeof buf, f);
@@ -315,14 +330,9 @@ static void test_full_disk_leaves_nothing(void **st)
 static void test_same_trace_same_bytes(void **st)
 {
     (void)st;
-    lf_trace t;
-    make_small(&t);
-    lf_err err;
-    const char *a = lf_test_path("same_a.h5"), *b = lf_test_path("same_b.h5");
-    assert_int_equal(lf_trace_write(&t, a, &err), LF_OK);
+    const char *a = write_small("same_a.h5");
     usleep(1100 * 1000); /* HDF5 object times have one-second resolution */
-    assert_int_equal(lf_trace_write(&t, b, &err), LF_OK);
-    lf_trace_free(&t);
+    const char *b = write_small("same_b.h5");
     char cmd[2600];
     snprintf(cmd, sizeof cmd, "cmp -s %s %s", a, b);
     assert_int_equal(system(cmd), 0);
@@ -336,17 +346,14 @@ static void test_h5py_reads_it(void **st)
         printf("SKIP: python3-h5py not installed\n");
         skip();
     }
-    lf_trace t;
-    make_small(&t);
-    lf_err err;
-    const char *p = lf_test_path("py.h5");
-    assert_int_equal(lf_trace_write(&t, p, &err), LF_OK);
-    lf_trace_free(&t);
+    const char *p = write_small("py.h5");
     char cmd[2048];
     snprintf(cmd, sizeof cmd,
              "/usr/bin/python3 -c \"import h5py; f = h5py.File('%s', 'r'); "
              "a = f.attrs; L = f['layers/000']; "
-             "assert a['format'] == 'llmflash-trace' and a['kind'] == 'neurons'; "
+             "assert a['format'] == b'llmflash-trace' and a['kind'] == b'neurons'; "
+             "assert int(a['version']) == 2 and L['index'].dtype == 'uint16'; "
+             "assert L['index'].chunks is None and L['index'].compression is None; "
              "assert int(a['units_per_layer']) == 8 and int(a['n_tokens']) == 3; "
              "assert list(L['indptr'][:]) == [0, 3, 4, 12]; "
              "assert list(L['index'][:4]) == [1, 3, 5, 3]; "
@@ -354,6 +361,300 @@ static void test_h5py_reads_it(void **st)
              "assert abs(float(L['value'][1]) - 1.5) < 1e-6\"",
              p);
     assert_int_equal(system(cmd), 0);
+}
+
+
+/* ---------- version 1 traces (libhdf5 in a child) ---------- */
+
+static void v1_str(hid_t obj, const char *name, const char *value)
+{
+    hid_t type = H5Tcopy(H5T_C_S1);
+    H5Tset_size(type, H5T_VARIABLE);
+    hid_t sp = H5Screate(H5S_SCALAR);
+    hid_t a = H5Acreate2(obj, name, type, sp, H5P_DEFAULT, H5P_DEFAULT);
+    assert_true(H5Awrite(a, type, &value) >= 0);
+    H5Aclose(a);
+    H5Sclose(sp);
+    H5Tclose(type);
+}
+
+static void v1_u32(hid_t obj, const char *name, uint32_t v)
+{
+    hid_t sp = H5Screate(H5S_SCALAR);
+    hid_t a = H5Acreate2(obj, name, H5T_STD_U32LE, sp, H5P_DEFAULT, H5P_DEFAULT);
+    assert_true(H5Awrite(a, H5T_NATIVE_UINT32, &v) >= 0);
+    H5Aclose(a);
+    H5Sclose(sp);
+}
+
+static void v1_array(hid_t loc, const char *name, hid_t ftype, hid_t mtype, const void *d,
+                     hsize_t n)
+{
+    hid_t sp = H5Screate_simple(1, &n, NULL);
+    hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
+    hsize_t chunk = n ? n : 1;
+    H5Pset_chunk(dcpl, 1, &chunk);
+    H5Pset_shuffle(dcpl);
+    H5Pset_deflate(dcpl, 4);
+    hid_t ds = H5Dcreate2(loc, name, ftype, sp, H5P_DEFAULT, dcpl, H5P_DEFAULT);
+    assert_true(ds >= 0);
+    if (n)
+        assert_true(H5Dwrite(ds, mtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, d) >= 0);
+    H5Dclose(ds);
+    H5Pclose(dcpl);
+    H5Sclose(sp);
+}
+
+/* Writes t the way llmflash wrote version 1 (superblock v0, variable-length strings,
+ * chunked deflated datasets). */
+static void write_v1(const lf_trace *t, const char *path)
+{
+    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+    hid_t f = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    assert_true(f >= 0);
+    v1_str(f, "format", "llmflash-trace");
+    v1_u32(f, "version", 1);
+    v1_str(f, "kind", "neurons");
+    v1_str(f, "model", t->model);
+    v1_u32(f, "n_layers", t->n_layers);
+    v1_u32(f, "d_model", t->d_model);
+    v1_u32(f, "units_per_layer", t->units_per_layer);
+    v1_u32(f, "top_k", t->top_k);
+    v1_u32(f, "dtype_bytes", t->dtype_bytes);
+    v1_u32(f, "n_tokens", t->n_tokens);
+    v1_str(f, "source", t->source);
+    v1_str(f, "generator", t->generator);
+    v1_array(f, "tokens", H5T_STD_I32LE, H5T_NATIVE_INT32, t->tokens, t->n_tokens);
+    hid_t g = H5Gcreate2(f, "layers", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    for (uint32_t l = 0; l < t->n_layers; l++) {
+        char name[8];
+        snprintf(name, sizeof name, "%03u", l);
+        hid_t lg = H5Gcreate2(g, name, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+        const lf_trace_layer *L = &t->layers[l];
+        v1_array(lg, "indptr", H5T_STD_U64LE, H5T_NATIVE_UINT64, L->indptr, t->n_tokens + 1);
+        v1_array(lg, "index", H5T_STD_U32LE, H5T_NATIVE_UINT32, L->index, L->nnz);
+        v1_array(lg, "value", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, L->value, L->nnz);
+        H5Gclose(lg);
+    }
+    H5Gclose(g);
+    assert_true(H5Fclose(f) >= 0);
+}
+
+static void assert_same_prefix(const lf_trace *a, const lf_trace *b, uint32_t n_tok)
+{
+    assert_int_equal(b->n_tokens, n_tok);
+    assert_int_equal(b->n_layers, a->n_layers);
+    assert_memory_equal(b->tokens, a->tokens, n_tok * sizeof *a->tokens);
+    for (uint32_t l = 0; l < a->n_layers; l++) {
+        const lf_trace_layer *A = &a->layers[l], *B = &b->layers[l];
+        assert_int_equal(B->nnz, A->indptr[n_tok]);
+        assert_memory_equal(B->indptr, A->indptr, (n_tok + 1) * sizeof *A->indptr);
+        assert_memory_equal(B->index, A->index, B->nnz * sizeof *A->index);
+        assert_memory_equal(B->value, A->value, B->nnz * sizeof *A->value);
+    }
+}
+
+/* A version 1 trace still loads (through libhdf5 in a child), whole or its first
+ * tokens; so does a version 2 one read in part. */
+static void test_v1_loads_and_first_tokens(void **st)
+{
+    (void)st;
+    lf_trace t, r;
+    make_small(&t);
+    lf_err err;
+    const char *v1 = lf_test_path("v1.h5"), *v2 = lf_test_path("v2.h5");
+    write_v1(&t, v1);
+    assert_int_equal(lf_trace_write(&t, v2, &err), LF_OK);
+    const char *paths[2] = {v1, v2};
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(lf_trace_read(paths[i], &r, &err), LF_OK);
+        assert_string_equal(r.generator, "hand-made");
+        assert_same_prefix(&t, &r, 3);
+        lf_trace_free(&r);
+        for (uint32_t n = 1; n <= 4; n++) {
+            lf_trace_read_opts o = {.max_tokens = n};
+            assert_int_equal(lf_trace_read_ex(paths[i], &o, &r, &err), LF_OK);
+            assert_same_prefix(&t, &r, n < 3 ? n : 3);
+            lf_trace_free(&r);
+        }
+    }
+    lf_trace_free(&t);
+    /* The child bounds what a dataset claims by the file's size too. */
+    hid_t f = H5Fopen(v1, H5F_ACC_RDWR, H5P_DEFAULT);
+    assert_true(f >= 0);
+    claim_elements(f, "/layers/000/index", (hsize_t)1 << 62, 1);
+    H5Fclose(f);
+    assert_int_equal(lf_trace_read(v1, &r, &err), LF_EFORMAT);
+    assert_non_null(strstr(err.msg, "/layers/000/index"));
+    assert_non_null(strstr(err.msg, "more than the file can hold"));
+}
+
+/* ---------- damaged version 2 files (no libhdf5 involved) ---------- */
+
+static unsigned char *slurp_bin(const char *path, size_t *n)
+{
+    FILE *f = fopen(path, "rb");
+    assert_non_null(f);
+    static unsigned char buf[1 << 16];
+    *n = fread(buf, 1, sizeof buf, f);
+    fclose(f);
+    return buf;
+}
+
+static int read_bytes(const unsigned char *b, size_t n, lf_err *err)
+{
+    const char *p = lf_test_path("v2bad.h5");
+    lf_test_write(p, b, n);
+    lf_trace r;
+    int rc = lf_trace_read(p, &r, err);
+    if (rc == LF_OK)
+        lf_trace_free(&r);
+    return rc;
+}
+
+static void test_v2_damage_is_named(void **st)
+{
+    (void)st;
+    lf_err err;
+    const char *p = write_small("v2ok.h5");
+    size_t n;
+    unsigned char *img = slurp_bin(p, &n), copy[1 << 16];
+    assert_true(n > 1000 && n < sizeof copy);
+    assert_int_equal(img[8], 3); /* superblock version 3: checksummed metadata */
+    /* Any flipped byte of the superblock or the root's header: a checksum error. */
+    size_t at[] = {30, 40, 0x30 + 100, 0x30 + 300};
+    for (size_t i = 0; i < sizeof at / sizeof *at; i++) {
+        memcpy(copy, img, n);
+        copy[at[i]] ^= 0x40;
+        assert_int_equal(read_bytes(copy, n, &err), LF_EFORMAT);
+        assert_non_null(strstr(err.msg, "checksum mismatch"));
+        assert_non_null(strstr(err.msg, "v2bad.h5"));
+        assert_non_null(strstr(err.msg, "re-create"));
+    }
+    /* Every truncation: an error, never a crash or a success. */
+    for (size_t len = 0; len < n; len += 97) {
+        assert_int_not_equal(read_bytes(img, len, &err), LF_OK);
+        assert_non_null(strstr(err.msg, "v2bad.h5"));
+    }
+    /* Every single flipped byte: an error or (bytes nobody checks: padding, the
+     * unchecked data) a trace that passes lf_trace_check. */
+    for (size_t i = 0; i < n; i += 7) {
+        memcpy(copy, img, n);
+        copy[i] ^= 0xff;
+        int rc = read_bytes(copy, n, &err);
+        if (rc)
+            assert_non_null(strstr(err.msg, "v2bad.h5"));
+    }
+}
+
+/* Attribute values that ask for absurd allocations, in a checksummed file. */
+static void test_v2_absurd_sizes(void **st)
+{
+    (void)st;
+    lf_err err;
+    lf_trace r;
+    const char *p = write_small("v2huge.h5");
+    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+    hid_t f = H5Fopen(p, H5F_ACC_RDWR, H5P_DEFAULT);
+    assert_true(f >= 0);
+    uint32_t units = 100000000;
+    hid_t a = H5Aopen(f, "units_per_layer", H5P_DEFAULT);
+    assert_true(H5Awrite(a, H5T_NATIVE_UINT32, &units) >= 0);
+    H5Aclose(a);
+    claim_elements(f, "/layers/001/index", (hsize_t)1 << 40, 0); /* 4 TiB */
+    H5Fclose(f);
+    assert_int_equal(lf_trace_read(p, &r, &err), LF_EFORMAT);
+    assert_non_null(strstr(err.msg, "units_per_layer=100000000"));
+    f = H5Fopen(p, H5F_ACC_RDWR, H5P_DEFAULT);
+    units = 8;
+    a = H5Aopen(f, "units_per_layer", H5P_DEFAULT);
+    assert_true(H5Awrite(a, H5T_NATIVE_UINT32, &units) >= 0);
+    H5Aclose(a);
+    H5Fclose(f);
+    assert_int_equal(lf_trace_read(p, &r, &err), LF_EFORMAT);
+    assert_non_null(strstr(err.msg, "/layers/001/index"));
+    assert_non_null(strstr(err.msg, "1099511627776"));
+    assert_non_null(strstr(err.msg, "bytes can hold")); /* lf_h5lite said it, not libhdf5 */
+}
+
+/* ---------- the crashing files of issue 14 (../shared/repro/hdf5) ---------- */
+
+static const char *repro_dir(void)
+{
+    static char dir[1200];
+    static int state; /* 0 unknown, 1 present, 2 absent */
+    if (!state) {
+        const char *base = getenv("LLMFLASH_SHARED_DATA");
+        snprintf(dir, sizeof dir, "%s/../repro/hdf5", base && *base ? base : "../shared/data");
+        if (access(dir, R_OK) != 0)
+            snprintf(dir, sizeof dir, "../shared/repro/hdf5");
+        state = access(dir, R_OK) == 0 ? 1 : 2;
+        if (state == 2)
+            printf("SKIP: %s absent (the issue 14 reproducers are skipped)\n", dir);
+    }
+    return state == 1 ? dir : NULL;
+}
+
+/* Refused with the file's name and the fix, no crash, no hang (a 3 s limit for the
+ * libhdf5 child, to keep the test short). */
+static void assert_refused(const char *path)
+{
+    lf_trace r;
+    lf_err err;
+    lf_trace_read_opts o = {.timeout_s = 3.0};
+    int rc = lf_trace_read_ex(path, &o, &r, &err);
+    if (rc == LF_OK)
+        lf_trace_free(&r);
+    assert_int_not_equal(rc, LF_OK);
+    const char *base = strrchr(path, '/');
+    assert_non_null(strstr(err.msg, base ? base + 1 : path));
+    assert_non_null(strstr(err.msg, "re-create"));
+}
+
+static void repro(const char *name)
+{
+    const char *dir = repro_dir();
+    if (!dir)
+        skip();
+    char p[1300];
+    snprintf(p, sizeof p, "%s/%s", dir, name);
+    if (access(p, R_OK) != 0) {
+        printf("SKIP: %s absent\n", p);
+        skip();
+    }
+    assert_refused(p);
+}
+
+#define REPRO(fn, file) \
+    static void fn(void **st) { (void)st; repro(file); }
+REPRO(test_repro_asan_259d, "h5-asan-259d9cf636.h5")
+REPRO(test_repro_asan_b29b, "h5-asan-b29b403d4f.h5")
+REPRO(test_repro_asan_d5f4, "h5-asan-d5f4594ec8.h5")
+REPRO(test_repro_timeout_56d3, "h5-timeout-56d3c9490b.h5")
+REPRO(test_repro_sim_20d6, "h5sim-asan-20d65a3107.h5")
+REPRO(test_repro_sim_734e, "h5sim-asan-734ee702e2.h5")
+
+/* And any other file put there later. */
+static void test_repro_every_file(void **st)
+{
+    (void)st;
+    const char *dir = repro_dir();
+    if (!dir)
+        skip();
+    DIR *d = opendir(dir);
+    assert_non_null(d);
+    int n = 0;
+    for (struct dirent *e; (e = readdir(d));) {
+        size_t len = strlen(e->d_name);
+        if (len < 4 || strcmp(e->d_name + len - 3, ".h5") != 0)
+            continue;
+        char p[1300];
+        snprintf(p, sizeof p, "%s/%s", dir, e->d_name);
+        assert_refused(p);
+        n++;
+    }
+    closedir(d);
+    assert_true(n > 0);
 }
 
 int main(void)
@@ -367,6 +668,16 @@ int main(void)
         cmocka_unit_test(test_h5py_reads_it),
         cmocka_unit_test(test_same_trace_same_bytes),
         cmocka_unit_test(test_full_disk_leaves_nothing),
+        cmocka_unit_test(test_v1_loads_and_first_tokens),
+        cmocka_unit_test(test_v2_damage_is_named),
+        cmocka_unit_test(test_v2_absurd_sizes),
+        cmocka_unit_test(test_repro_asan_259d),
+        cmocka_unit_test(test_repro_asan_b29b),
+        cmocka_unit_test(test_repro_asan_d5f4),
+        cmocka_unit_test(test_repro_timeout_56d3),
+        cmocka_unit_test(test_repro_sim_20d6),
+        cmocka_unit_test(test_repro_sim_734e),
+        cmocka_unit_test(test_repro_every_file),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,6 +1,6 @@
 /* lf_trace: the in-memory activation trace: per layer, a CSR of the unit ids (neurons
  * or experts) each token needs, plus optional magnitudes and predicted sets; and its
- * HDF5 file form (DESIGN.md section 5). An lf_trace owns all its arrays;
+ * HDF5 file form (schema: traces/README.md). An lf_trace owns all its arrays;
  * lf_trace_free releases them. */
 #ifndef LF_TRACE_H
 #define LF_TRACE_H
@@ -12,7 +12,10 @@
 #include "lf_model.h"
 
 #define LF_TRACE_FORMAT "llmflash-trace"
-#define LF_TRACE_VERSION 1
+#define LF_TRACE_VERSION 2    /* 2: fixed-length strings, contiguous data, uint16 ids */
+#define LF_TRACE_MAX_LAYERS 4096       /* as lf_model's custom models */
+#define LF_TRACE_MAX_UNITS (1u << 24)
+#define LF_TRACE_CHILD_TIMEOUT_S 10.0  /* + 1 s per 20 MB, for libhdf5 in a child */
 
 typedef struct {
     uint64_t *indptr;      /* n_tokens+1 entries; token t uses index[indptr[t]..indptr[t+1]) */
@@ -84,8 +87,23 @@ uint32_t lf_trace_max_set(const lf_trace *t, int pred);
  * reports the first violation with its layer and token; `what` names the file. */
 int lf_trace_check(const lf_trace *t, const char *what, lf_err *err);
 
-/* HDF5: writes through a temporary and rename; reads and checks everything. */
+/* HDF5 (traces/README.md): writes version 2 (checksummed metadata, contiguous data)
+ * through a temporary and rename. */
 int lf_trace_write(const lf_trace *t, const char *path, lf_err *err);
+
+typedef struct {
+    uint32_t max_tokens; /* read only the first max_tokens tokens (0 = all) */
+    double timeout_s;    /* limit of the libhdf5 child (0 = LF_TRACE_CHILD_TIMEOUT_S +
+                          * 1 s per 20 MB of file) */
+} lf_trace_read_opts;
+
+/* Reads and checks a trace (every attribute, bound and invariant). A file with a
+ * checksummed superblock (v2/v3: version 2 traces) is read without libhdf5 (lf_h5lite:
+ * checksums, offsets checked against the file size) or refused; one with superblock
+ * v0/v1 (version 1 traces, h5py's default) is read by libhdf5 in a child process under
+ * a time limit, so a damaged file is an error, never a crash or a hang. o may be NULL
+ * (all tokens). */
+int lf_trace_read_ex(const char *path, const lf_trace_read_opts *o, lf_trace *t, lf_err *err);
 int lf_trace_read(const char *path, lf_trace *t, lf_err *err);
 
 #endif

@@ -1,12 +1,11 @@
 /* Fuzzes the `key = value` readers: lf_kv (text and spec strings, typed getters),
  * device profiles (lf_device_load), sweep files (lf_sweep_load, expanding a few run
- * ids and argvs) and grid files (lf_grid_load). The first byte picks the reader. */
+ * ids and argvs) and grid files (lf_sweep_load_grid). The first byte picks the reader. */
 #include <stdint.h>
 #include <string.h>
 
 #include "fuzz_io.h"
 #include "lf_device.h"
-#include "lf_grid.h"
 #include "lf_kv.h"
 #include "lf_sweep.h"
 
@@ -53,12 +52,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             lf_sweep_free(&s);
         }
     } else {
-        lf_grid g;
+        lf_sweep g;
         static const char *const valid[] = {"policy", "dram", "threads", "chunk", "engine", NULL};
-        if (lf_grid_load(path, valid, &g, &err) == LF_OK) {
-            for (size_t i = 0; i < g.n_configs && i < 4; i++)
-                lf_grid_value(&g, i, "policy");
-            lf_grid_free(&g);
+        if (lf_sweep_load_grid(path, valid, &g, &err) == LF_OK) {
+            for (size_t i = 0; i < g.n_runs && i < 4; i++)
+                lf_sweep_get(&g, i, "policy");
+            lf_sweep_free(&g);
         }
     }
     return 0;
