@@ -19,8 +19,11 @@ DIR=${LLMFLASH_BENCH_DIR:-/var/tmp/llmflash-bench}/exec
 T13=${EXEC_TOKENS_13:-64}
 T67=${EXEC_TOKENS_67:-32}
 REP=${EXEC_REPEAT:-3}
-GRID=experiments/validate.conf
 mkdir -p "$DIR"
+# issue 5's targets are for the FFN stream: this bench validates at scope ffn (the whole
+# token is bench/bench_fidelity.sh's)
+GRID=$DIR/validate-ffn.conf
+{ cat experiments/validate.conf; echo "scope = ffn"; } >"$GRID"
 trap 'rm -rf "$DIR"' EXIT INT TERM
 for c in validate calibrate "weights make" "trace synth"; do
   if ! $BIN $c --help >/dev/null 2>&1; then
@@ -52,10 +55,13 @@ validate() {
   echo "parts (ms per token, predicted/measured): io, mem, compute; executor GB/s"
   awk -F, 'NR > 1 { printf "  %s  io %7.2f/%7.2f  mem %5.2f/%5.2f  compute %6.2f/%6.2f  %.3f\n",
     $1, $14, $15, $16, $17, $18, $19, $24 }' "$DIR/val-$m/validate.csv"
-  awk -v m="$m" '/^MdAPE/ { md = $2 + 0; mx = $10 + 0
-    printf "%s: MdAPE %.1f%% (target <= 10%%) %s; worst %.1f%% (target <= 25%%) %s\n", m, md,
-      (md <= 10) ? "ok" : "MISSED", mx, (mx <= 25) ? "ok" : "MISSED"; exit !(md <= 10 && mx <= 25) }' \
-    "$DIR/val-$m.txt"
+  awk -F, -v m="$m" 'NR == 1 { for (i = 1; i <= NF; i++) h[$i] = i; nh = NF; next }
+    { e = $(h["error_pct"] + NF - nh); if (e < 0) e = -e; a[n++] = e; if (e > mx) mx = e }
+    END { for (i = 0; i < n; i++) for (j = i + 1; j < n; j++) if (a[j] < a[i]) { t = a[i]; a[i] = a[j]; a[j] = t }
+      md = n % 2 ? a[int(n / 2)] : (a[n / 2 - 1] + a[n / 2]) / 2
+      printf "%s: MdAPE %.1f%% (target <= 10%%) %s; worst %.1f%% (target <= 25%%) %s\n", m, md,
+        (md <= 10) ? "ok" : "MISSED", mx, (mx <= 25) ? "ok" : "MISSED"; exit !(md <= 10 && mx <= 25) }' \
+    "$DIR/val-$m/validate.csv"
 }
 
 echo "--- 1. opt-1.3b: predicted vs measured, $T13 tokens, $REP runs per configuration"
@@ -70,7 +76,7 @@ throughput() {
     "$BIN" probe --file "$DIR/$m-bundled.w" --chunks "$chunk" --threads 32 --seconds 3 2>/dev/null \
       | awk -F, 'NR == 2 {print $6}' >>"$DIR/probe.mb"
     "$BIN" run --trace "$DIR/$m.h5" --weights "$DIR/$m-bundled.w" --policy window:k=4 \
-      --threads 32 --dram-fraction 0.5 --tokens "$tok" --out "$DIR/tp$i" >"$DIR/tp$i.txt" 2>&1 \
+      --threads 32 --dram-fraction 0.5 --tokens "$tok" --scope ffn --out "$DIR/tp$i" >"$DIR/tp$i.txt" 2>&1 \
       || { cat "$DIR/tp$i.txt"; return 1; }
     sed -n 's/.*"read_gbps":"\([0-9.e+-]*\)".*/\1/p' "$DIR/tp$i/meta.json" >>"$DIR/exec.gb"
   done

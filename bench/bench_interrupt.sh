@@ -28,7 +28,9 @@ delays() { awk -v s="$1" -v n="$2" -v m="$3" 'BEGIN { srand(s); for (i = 0; i < 
 # run_killed SIGNAL DELAY CMD...: starts CMD in its own process group, signals the group
 run_killed() {
   sig=$1; delay=$2; shift 2
-  setsid "$@" >/dev/null 2>&1 &
+  # a shell starts background commands with SIGINT ignored (and llmflash keeps an
+  # ignored signal ignored, as nohup wants): restore it, as in a terminal's Ctrl-C
+  setsid env --default-signal=INT,TERM "$@" >/dev/null 2>&1 &
   pid=$!
   sleep "$delay"
   kill -s "$sig" -- "-$pid" 2>/dev/null || kill -s "$sig" "$pid" 2>/dev/null

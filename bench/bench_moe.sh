@@ -7,7 +7,15 @@
 #   2. expert hit rate against cache size per policy on the real routing logs
 #      (../shared/data; skipped when absent): results/moe/hit_rate.csv with columns
 #      policy,cache_size,hit_rate,trace for the figure script;
-#   3. speed of the importer and of the scenario: medians of $BENCH_RUNS runs (default 3).
+#   3. speed of the importer and of the scenario: medians of $BENCH_RUNS runs (default 3);
+#   4. MoE measured on this machine (llmflash validate on expert files): predicted vs
+#      measured per-token latency (MdAPE, worst), page-cache hit rates predicted vs
+#      measured (mincore), trust-the-OS vs application LRU both ways, the executor's read
+#      throughput vs llmflash probe at the expert's record size; on the real routing logs
+#      (when present) and on synthetic Qwen3.5-397B-like routing of the real expert size
+#      ($MOE_LAYERS layers, default 1: 3.6 GB at 4-bit + 2 GB at 2-bit under $DIR,
+#      deleted after; MOE_QWEN35=0 skips it). $MOE_TOKENS tokens (default 300); the
+#      device profile is $LLMFLASH_DEVICE or a quick `llmflash calibrate` of this disk.
 set -u
 BIN=${LLMFLASH:-build/llmflash}
 DIR=${LLMFLASH_BENCH_DIR:-/var/tmp/llmflash-bench}/moe
@@ -62,3 +70,44 @@ fi
 # 3. speed
 awk -v t="$(median <"$DIR/t_scen")" 'BEGIN {
   printf "moe-scenario (5 configurations, 1500 tokens x 60 layers, LRU fit): %.2f s median (target <= 10 s)\n", t }'
+
+# 4. measured: validate on expert files
+TOK=${MOE_TOKENS:-300}
+DEV=${LLMFLASH_DEVICE:-}
+if [ -z "$DEV" ]; then
+  DEV="$DIR/thisbox.conf"
+  "$BIN" calibrate --file "$DIR/probe.bin" --size 1g --chunks 256k,1m,4m --threads 1,4,8 \
+    --repeats 1 -o "$DEV" >"$DIR/cal.txt" 2>&1 || { cat "$DIR/cal.txt"; exit 1; }
+  rm -f "$DIR/probe.bin"
+fi
+# validate NAME TRACE GRID: q4 and q2 files of the trace's model, the grid, the targets,
+# then the executor's direct reads against the probe at the record size
+validate() {
+  name=$1; trace=$2; grid=$3; model=$4; layers=$5
+  for d in q4 q2; do
+    "$BIN" weights make --model "$model" --layers "$layers" --dtype $d --file "$DIR/$name-$d.w" \
+      >/dev/null || exit 1
+  done
+  echo "--- measured, $name ($TOK tokens, $layers layer(s), grid $grid):"
+  "$BIN" validate --trace "$trace" --weights "$DIR/$name-q4.w" --weights "$DIR/$name-q2.w" \
+    --device "$DEV" --grid "$grid" --out "$OUT/validate-$name" --repeat "$RUNS" --tokens "$TOK" \
+    || exit 1
+  rec=$("$BIN" weights info "$DIR/$name-q4.w" | awk '/^records/ {print $5}')
+  "$BIN" probe --file "$DIR/$name-q4.w" --chunks "$rec" --threads 4 --seconds 1 --repeats 1 \
+    -o "$DIR/probe-$name.csv" 2>/dev/null || exit 1
+  awk -F, -v csv="$OUT/validate-$name/validate_moe.csv" 'NR == 2 { probe = $6 / 1000 }
+    END { while ((getline l < csv) > 0) if (l ~ /pc=0"/ && l ~ /,q4,/) { n = split(l, f, ","); g = f[n] }
+          r = g / probe; printf "executor direct reads %.3f GB/s vs probe %.3f GB/s at the record size, 4 in flight: %.0f%% (target >= 90%%) %s\n", g, probe, 100 * r, (r >= 0.9 ? "met" : "MISSED") }' \
+    "$DIR/probe-$name.csv"
+  rm -f "$DIR/$name-q4.w" "$DIR/$name-q2.w"
+}
+if [ -r "$O" ]; then
+  validate olmoe "$DIR/olmoe.h5" experiments/moe_validate.conf olmoe-1b-7b 1
+  validate qwen1.5-moe "$DIR/qwen1.5-moe.h5" experiments/moe_validate.conf qwen1.5-moe-a2.7b 1
+fi
+if [ "${MOE_QWEN35:-1}" != 0 ]; then
+  "$BIN" trace synth --model qwen3.5-397b-a17b --zipf 0.78 --reuse 0.44 --tokens "$TOK" \
+    -o "$DIR/qwen35.h5" >/dev/null || exit 1
+  validate qwen35 "$DIR/qwen35.h5" experiments/moe_validate_qwen35.conf qwen3.5-397b-a17b \
+    "${MOE_LAYERS:-1}"
+fi

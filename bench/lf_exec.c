@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lf_attn.h"
 #include "lf_time.h"
 
 struct lf_exec {
@@ -17,6 +18,8 @@ struct lf_exec {
     lf_dram *dram;           /* n_layers; a layer's matrix is made at its first step */
     float *bias;             /* n_layers * units: every unit's bias (resident, from the seed) */
     float *x, *y;            /* d_model */
+    lf_attn *attn;           /* scope token: the resident part; NULL at scope ffn */
+    float *res;              /* scope token: the residual stream (d_model) */
     const float *input;      /* NULL, or the caller's input vector (lf_exec_set_input) */
     uint32_t *filled;        /* per row of the current layer: step stamp when written */
     uint32_t filled_cap, stamp;
@@ -30,19 +33,14 @@ struct lf_exec {
 };
 
 /* Row layout in DRAM (bench/README.md): a unit's vectors in part order; split rows keep
- * each vector's padded record so a record read lands whole. Rows are 4096-aligned. */
+ * each vector's padded record so a record read lands whole. Rows are 4096-aligned: the
+ * row size the simulator prices moves with (lf_replay_dram_row_bytes). */
 static void row_shape(const lf_weights *w, lf_ffn_shape *s, size_t *row_bytes)
 {
     const lf_weights_header *h = &w->h;
     lf_ffn_shape_packed(s, &w->model, h->dtype);
-    size_t bytes;
-    if (h->layout == LF_LAYOUT_SPLIT) {
-        s->part_stride = h->record_bytes;
-        bytes = (size_t)h->vectors * h->record_bytes;
-    } else {
-        s->part_stride = h->vector_bytes;
-        bytes = h->layout == LF_LAYOUT_BUNDLED ? h->record_bytes : h->vectors * h->vector_bytes;
-    }
+    s->part_stride = h->layout == LF_LAYOUT_SPLIT ? h->record_bytes : h->vector_bytes;
+    size_t bytes = (size_t)lf_replay_dram_row_bytes(&w->layout); /* file alignment: 4096 */
     *row_bytes = (bytes + LF_IO_ALIGN - 1) / LF_IO_ALIGN * LF_IO_ALIGN;
     s->row_stride = *row_bytes;
 }
@@ -90,6 +88,17 @@ int lf_exec_create(const lf_exec_cfg *cfg, lf_exec **out, lf_err *err)
         return rc;
     }
     e->st.fixed_bytes = sizeof(float) * ((size_t)cfg->n_layers * units + 2u * d);
+    if (cfg->scope == LF_SCOPE_TOKEN) {
+        lf_attn_cfg ac = {&w->model, w->h.dtype, cfg->n_layers,
+                          cfg->n_tokens ? cfg->n_tokens : 1, cfg->seed};
+        if ((rc = lf_attn_create(&ac, &e->attn, err)) ||
+            !(e->res = calloc(d, sizeof(float)))) {
+            lf_exec_free(e);
+            return rc ? lf_err_prefix(err, "executor (scope token)")
+                      : lf_fail(err, LF_ENOMEM, "executor: out of memory");
+        }
+        e->st.resident_bytes = lf_attn_weight_bytes(e->attn) + lf_attn_cache_bytes(e->attn);
+    }
     *out = e;
     return LF_OK;
 }
@@ -107,6 +116,8 @@ void lf_exec_free(lf_exec *e)
     free(e->bias);
     free(e->x);
     free(e->y);
+    lf_attn_free(e->attn);
+    free(e->res);
     free(e->filled);
     free(e->staging);
     free(e->reqs);
@@ -275,6 +286,10 @@ static void next_input(lf_exec *e, const lf_step *s)
         memcpy(e->x, e->input, d * sizeof *e->x);
         return;
     }
+    if (e->attn) {
+        lf_attn_norm(e->res, d, e->x); /* the norm before the FFN */
+        return;
+    }
     double ss = 0;
     for (uint32_t i = 0; i < d; i++)
         ss += (double)e->y[i] * e->y[i];
@@ -335,11 +350,23 @@ static int exec_layer(lf_backend *b, const lf_step *s, lf_times *out, lf_err *er
         return lf_fail(err, LF_EFORMAT, "executor: token %u layer %u: the reads filled %u of the "
                        "%u pieces the %u loads need (layout and reads disagree)", s->token,
                        s->layer, pieces, pl->n_load * per_unit, pl->n_load);
+    /* scope token: the embedding row (layer 0) and the attention block before the FFN */
+    double t1 = lf_now(), attn_s = 0;
+    if (e->attn && !e->input) {
+        if (s->layer == 0 && (rc = lf_attn_begin(e->attn, s->token, e->res, err)))
+            return rc;
+        if ((rc = lf_attn_layer(e->attn, s->layer, s->token, e->res, err)))
+            return lf_err_prefix(err, "token %u layer %u", s->token, s->layer);
+        attn_s = lf_now() - t1;
+    }
     /* compute over the resident rows */
     next_input(e, s);
-    double t1 = lf_now();
     lf_ffn_sparse(&e->shape, d->rows, d->bias, d->num_used, e->x, e->y);
+    if (e->attn && !e->input)
+        for (uint32_t i = 0; i < e->w->h.d_model; i++)
+            e->res[i] += e->y[i];
     out->compute_s = lf_now() - t1;
+    e->st.attn_s += attn_s;
     out->io_s = io_s;
     out->mem_s = mem_s + scatter_s;
     e->st.io_s += io_s;
@@ -356,11 +383,34 @@ static int exec_layer(lf_backend *b, const lf_step *s, lf_times *out, lf_err *er
     return LF_OK;
 }
 
+/* Scope token: the final norm and the output head. */
+static int exec_token_end(lf_backend *b, uint32_t token, lf_times *out, lf_err *err)
+{
+    (void)token;
+    (void)err;
+    lf_exec *e = b->state;
+    memset(out, 0, sizeof *out);
+    if (!e->attn || e->input)
+        return LF_OK;
+    double t0 = lf_now();
+    lf_attn_end(e->attn, e->res);
+    out->compute_s = lf_now() - t0;
+    e->st.compute_s += out->compute_s;
+    e->st.attn_s += out->compute_s;
+    return LF_OK;
+}
+
 void lf_exec_backend(lf_backend *b, lf_exec *e)
 {
     memset(b, 0, sizeof *b);
     b->state = e;
     b->layer = exec_layer;
+    b->token_end = exec_token_end;
+}
+
+const lf_attn *lf_exec_attn(const lf_exec *e)
+{
+    return e->attn;
 }
 
 void lf_exec_stats_get(const lf_exec *e, lf_exec_stats *s)

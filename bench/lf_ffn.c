@@ -27,12 +27,13 @@ int lf_dtype_parse(const char *name, lf_dtype *out, lf_err *err)
 
 const char *lf_dtype_name(lf_dtype d)
 {
-    return d == LF_DTYPE_FP16 ? "fp16" : "fp32";
+    static const char *const names[] = {"fp32", "fp16", "int8", "q4", "q2"};
+    return (unsigned)d < 5 ? names[d] : "?";
 }
 
 uint32_t lf_dtype_bytes(lf_dtype d)
 {
-    return d == LF_DTYPE_FP16 ? 2 : 4;
+    return d == LF_DTYPE_FP16 ? 2 : d == LF_DTYPE_FP32 ? 4 : 0;
 }
 
 void lf_ffn_shape_packed(lf_ffn_shape *s, const lf_model *m, lf_dtype dt)
@@ -213,6 +214,16 @@ void lf_ffn_sparse(const lf_ffn_shape *s, const void *rows, const float *bias, u
     const unsigned char *r = rows;
     for (uint32_t i = 0; i < n_rows; i++, r += s->row_stride)
         unit(k, s, r, bias ? bias[i] : 0.0f, x, y);
+}
+
+void lf_ffn_matvec(lf_dtype dt, const void *w, uint32_t n_rows, uint32_t cols, const float *x,
+                   float *y)
+{
+    const kernels *k = pick();
+    size_t stride = (size_t)cols * lf_dtype_bytes(dt);
+    const unsigned char *r = w;
+    for (uint32_t i = 0; i < n_rows; i++, r += stride)
+        y[i] = dot(k, dt, x, r, cols);
 }
 
 double lf_ffn_flops(const lf_ffn_shape *s, uint64_t n_rows)

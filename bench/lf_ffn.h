@@ -12,7 +12,15 @@
 #include "lf_err.h"
 #include "lf_model.h"
 
-typedef enum { LF_DTYPE_FP32 = 0, LF_DTYPE_FP16 = 1 } lf_dtype;
+/* INT8, Q4, Q2: group-quantised expert weights (bench/lf_quant.h); the dense kernel here
+ * takes fp32 and fp16 only. */
+typedef enum {
+    LF_DTYPE_FP32 = 0,
+    LF_DTYPE_FP16 = 1,
+    LF_DTYPE_INT8 = 2,
+    LF_DTYPE_Q4 = 3,
+    LF_DTYPE_Q2 = 4
+} lf_dtype;
 
 typedef struct {
     lf_activation act;
@@ -25,6 +33,7 @@ typedef struct {
 
 int lf_dtype_parse(const char *name, lf_dtype *out, lf_err *err);
 const char *lf_dtype_name(lf_dtype d);
+/* Bytes per weight: 4, 2; 0 for the grouped dtypes (lf_quant_bytes sizes them). */
 uint32_t lf_dtype_bytes(lf_dtype d);
 
 /* Fills s for a model with packed rows (part_stride = d_model*bytes). */
@@ -35,6 +44,12 @@ void lf_ffn_shape_packed(lf_ffn_shape *s, const lf_model *m, lf_dtype dt);
  * the environment sets LLMFLASH_FFN_PORTABLE, for tests and comparisons). */
 void lf_ffn_sparse(const lf_ffn_shape *s, const void *rows, const float *bias, uint32_t n_rows,
                    const float *x, float *y);
+
+/* Dense matrix-vector product with the same dot kernel: y[r] = w_r . x for rows
+ * r in [0, n_rows), each row `cols` values of dtype dt, rows packed (the resident
+ * attention projections and the output head of a whole token). */
+void lf_ffn_matvec(lf_dtype dt, const void *w, uint32_t n_rows, uint32_t cols, const float *x,
+                   float *y);
 
 /* Floating-point operations of n_rows rows (a multiply-add counts 2) and bytes of
  * weights they stream. */

@@ -59,6 +59,10 @@ static int add_extras(const lf_measure *m, const lf_weights *w, lf_run_result *r
         rc = extra(kv, err, "read_gbps", "%.6g", s->io_s > 0 ? s->bytes_read / s->io_s / 1e9 : 0);
     if (!rc)
         rc = extra(kv, err, "output_checksum", "%.9g", s->checksum);
+    if (!rc)
+        rc = extra(kv, err, "resident_held_bytes", "%" PRIu64, s->resident_bytes);
+    if (!rc)
+        rc = extra(kv, err, "resident_compute_s", "%.6f", s->attn_s);
     return rc;
 }
 
@@ -76,8 +80,14 @@ int lf_measure_run(const lf_run_config *c, const lf_trace *trace, const lf_trace
     rc_cfg.layout_from = &w->layout;
     rc_cfg.mode = "run";
     rc_cfg.data_path = w->path;
-    lf_exec_cfg ec = {w, m->engine ? m->engine : "psync", c->threads, c->dram, trace->n_layers,
-                      c->seed};
+    lf_exec_cfg ec = {.weights = w,
+                      .engine = m->engine ? m->engine : "psync",
+                      .inflight = c->threads,
+                      .dram = c->dram,
+                      .n_layers = trace->n_layers,
+                      .seed = c->seed,
+                      .scope = c->scope,
+                      .n_tokens = c->n_tokens ? c->n_tokens : trace->n_tokens};
     lf_exec *e;
     if ((rc = lf_exec_create(&ec, &e, err)))
         return rc;

@@ -50,7 +50,9 @@ int lf_membench_copy_bw(size_t bytes, double min_seconds, double *bw, lf_err *er
     return LF_OK;
 }
 
-int lf_membench_op(size_t row, double bw, double min_seconds, double *op_s, lf_err *err)
+/* Median seconds per move of `row` bytes between random slots of a 256 MiB buffer (as
+ * the DRAM manager's swap-delete moves). */
+static int move_time(size_t row, double min_seconds, double *per, lf_err *err)
 {
     const size_t buf_bytes = 256u << 20, batch = 4096;
     size_t slots = row ? buf_bytes / row : 0;
@@ -80,8 +82,7 @@ int lf_membench_op(size_t row, double bw, double min_seconds, double *op_s, lf_e
         t[n++] = (lf_now() - t0) / (double)batch;
     }
     sink = (float)buf[to[0]];
-    double per = median(t, n) - (double)row / bw;
-    *op_s = per > 0 ? per : 0;
+    *per = median(t, n);
 out:
     free(buf);
     free(from);
@@ -90,6 +91,83 @@ out:
     if (r)
         gsl_rng_free(r);
     return rc;
+}
+
+int lf_membench_op(size_t row, double bw, double min_seconds, double *op_s, lf_err *err)
+{
+    double per;
+    int rc = move_time(row, min_seconds, &per, err);
+    if (rc)
+        return rc;
+    per -= (double)row / bw;
+    *op_s = per > 0 ? per : 0;
+    return LF_OK;
+}
+
+int lf_membench_line(const double *x, const double *y, size_t n, double *op_s, double *bw,
+                     lf_err *err)
+{
+    double sx = 0, sy = 0, sxx = 0, sxy = 0;
+    for (size_t i = 0; i < n; i++) {
+        sx += x[i];
+        sy += y[i];
+        sxx += x[i] * x[i];
+        sxy += x[i] * y[i];
+    }
+    double den = (double)n * sxx - sx * sx;
+    if (n < 2 || !(den > 0))
+        return lf_fail(err, LF_EINVAL, "membench: a line needs two different row sizes");
+    double slope = ((double)n * sxy - sx * sy) / den, icpt = (sy - slope * sx) / (double)n;
+    if (!(slope > 0))
+        return lf_fail(err, LF_ERANGE, "membench: copy time does not grow with the row size "
+                       "(slope %g s/byte): the machine is too busy to measure; rerun", slope);
+    if (icpt < 0) { /* no negative fixed cost: the line through the origin instead */
+        icpt = 0;
+        slope = sxy / sxx;
+    }
+    *op_s = icpt;
+    *bw = 1.0 / slope;
+    return LF_OK;
+}
+
+int lf_membench_rows(const size_t *rows, size_t n, double min_seconds, double *per_move,
+                     double *op_s, double *bw, lf_err *err)
+{
+    double x[16];
+    if (n == 0 || n > 16)
+        return lf_fail(err, LF_EINVAL, "membench: 1..16 row sizes, not %zu", n);
+    for (size_t i = 0; i < n; i++) {
+        int rc = move_time(rows[i], min_seconds, &per_move[i], err);
+        if (rc)
+            return rc;
+        x[i] = (double)rows[i];
+    }
+    return lf_membench_line(x, per_move, n, op_s, bw, err);
+}
+
+int lf_membench_fault(size_t bytes, double min_seconds, double *fault_s, lf_err *err)
+{
+    double *t = malloc(MAX_REPS * sizeof *t);
+    if (!t)
+        return lf_fail(err, LF_ENOMEM, "membench: out of memory");
+    size_t n = 0, pages = (bytes + 4095) / 4096;
+    double start = lf_now();
+    while (n < MAX_REPS && (n < 3 || lf_now() - start < min_seconds)) {
+        char *p = lf_io_alloc(bytes);
+        if (!p) {
+            free(t);
+            return lf_fail(err, LF_ENOMEM, "membench: cannot allocate %zu bytes", bytes);
+        }
+        double t0 = lf_now();
+        for (size_t k = 0; k < pages; k++)
+            p[k * 4096] = (char)k; /* first touch: one fault per page */
+        t[n++] = (lf_now() - t0) / (double)pages;
+        sink = (float)p[bytes / 2];
+        free(p);
+    }
+    *fault_s = median(t, n);
+    free(t);
+    return LF_OK;
 }
 
 int lf_membench_alloc(size_t bytes, double min_seconds, double *alloc_s, lf_err *err)

@@ -18,6 +18,21 @@ int lf_membench_copy_bw(size_t bytes, double min_seconds, double *bw, lf_err *er
  * a 256 MiB buffer (as the DRAM manager's swap-delete moves) and subtracts row / bw. */
 int lf_membench_op(size_t row, double bw, double min_seconds, double *op_s, lf_err *err);
 
+/* The DRAM manager's copies at the row sizes it really moves: the median time of one
+ * move of each rows[i] bytes between random slots of a 256 MiB buffer (per_move[i],
+ * n <= 16 sizes), and the line per_move = op_s + row / bw fitted through them
+ * (lf_membench_line). */
+int lf_membench_rows(const size_t *rows, size_t n, double min_seconds, double *per_move,
+                     double *op_s, double *bw, lf_err *err);
+/* Least-squares line y = op_s + x / bw (op_s >= 0: else through the origin); an error
+ * when y does not grow with x. */
+int lf_membench_line(const double *x, const double *y, size_t n, double *op_s, double *bw,
+                     lf_err *err);
+
+/* The first touch of each 4 KiB page of a fresh `bytes` allocation (the realloc
+ * strategy's new matrix): seconds per page, median over repeats. */
+int lf_membench_fault(size_t bytes, double min_seconds, double *fault_s, lf_err *err);
+
 /* malloc + free of `bytes` (no page touched): seconds per allocation, median. */
 int lf_membench_alloc(size_t bytes, double min_seconds, double *alloc_s, lf_err *err);
 

@@ -97,6 +97,38 @@ static uint64_t next_offset(gsl_rng *r, uint64_t nblocks)
     return ((hi << 32) + lo) * PROBE_ALIGN;
 }
 
+/* The engine on path with `threads` in flight, the file's pages dropped first when the
+ * engine goes through the page cache. */
+static int open_engine(const char *engine, const char *path, uint32_t threads,
+                       const lf_io_ops **ops, lf_io **io, lf_err *err)
+{
+    int rc = lf_io_engine(engine, ops, err);
+    if (rc != LF_OK)
+        return rc;
+    if (!((*ops)->caps & LF_IO_CAP_DIRECT))
+        drop_cache(path);
+    return (*ops)->open(io, path, threads, err);
+}
+
+/* A measured point: rates from reads over seconds, p50/p99 of the n latencies (sorted
+ * here), in microseconds. */
+static void fill_row(lf_probe_row *row, const char *engine, uint64_t chunk, uint32_t threads,
+                     uint32_t batch, uint64_t reads, double seconds, double *lat, size_t n)
+{
+    memset(row, 0, sizeof *row);
+    snprintf(row->engine, sizeof row->engine, "%s", engine);
+    row->chunk = chunk;
+    row->threads = threads;
+    row->batch = batch;
+    row->reads = reads;
+    row->seconds = seconds;
+    row->mb_s = (double)reads * (double)chunk / seconds / 1e6;
+    row->iops = (double)reads / seconds;
+    gsl_sort(lat, 1, n);
+    row->p50_us = 1e6 * gsl_stats_quantile_from_sorted_data(lat, 1, n, 0.50);
+    row->p99_us = 1e6 * gsl_stats_quantile_from_sorted_data(lat, 1, n, 0.99);
+}
+
 /* One in-flight slot of the closed loop: its own random stream, buffer and latencies
  * (slots run on separate threads with the psync pool; padded apart). */
 typedef struct {
@@ -166,13 +198,9 @@ int lf_probe_point(const char *engine, const char *path, uint64_t file_size, uin
     if (!(seconds > 0))
         return lf_fail(err, LF_EINVAL, "probe: seconds must be > 0");
     const lf_io_ops *ops;
-    int rc = lf_io_engine(engine, &ops, err);
-    if (rc != LF_OK)
-        return rc;
-    if (!(ops->caps & LF_IO_CAP_DIRECT))
-        drop_cache(path);
     lf_io *io;
-    if ((rc = lf_io_open(engine, path, threads, &io, err)) != LF_OK)
+    int rc = open_engine(engine, path, threads, &ops, &io, err);
+    if (rc != LF_OK)
         return rc;
     char *bufs = lf_io_alloc((size_t)chunk * threads);
     probe_ctx c = {.chunk = chunk, .nblocks = (file_size - chunk) / PROBE_ALIGN + 1};
@@ -226,17 +254,7 @@ int lf_probe_point(const char *engine, const char *path, uint64_t file_size, uin
             memcpy(lat + k, c.slot[i].lat, c.slot[i].nlat * sizeof *lat);
             k += c.slot[i].nlat;
         }
-        memset(row, 0, sizeof *row);
-        snprintf(row->engine, sizeof row->engine, "%s", engine);
-        row->chunk = chunk;
-        row->threads = threads;
-        row->reads = reads;
-        row->seconds = t_end - t0;
-        row->mb_s = (double)reads * (double)chunk / row->seconds / 1e6;
-        row->iops = (double)reads / row->seconds;
-        gsl_sort(lat, 1, nlat);
-        row->p50_us = 1e6 * gsl_stats_quantile_from_sorted_data(lat, 1, nlat, 0.50);
-        row->p99_us = 1e6 * gsl_stats_quantile_from_sorted_data(lat, 1, nlat, 0.99);
+        fill_row(row, engine, chunk, threads, 0, reads, t_end - t0, lat, nlat);
     }
 out:
     lf_io_close(io);
@@ -248,6 +266,56 @@ out:
     free(c.slot);
     free(bufs);
     free(lat);
+    return rc;
+}
+
+int lf_probe_batch(const char *engine, const char *path, uint64_t file_size, uint64_t chunk,
+                   uint32_t threads, uint32_t batch, double seconds, uint64_t seed,
+                   lf_probe_row *row, lf_err *err)
+{
+    if (chunk == 0 || chunk % PROBE_ALIGN || chunk > file_size || threads == 0 ||
+        threads > 4096 || batch == 0 || batch > 65536 || !(seconds > 0))
+        return lf_fail(err, LF_EINVAL, "probe: batch of %u reads of %llu bytes, %u in flight: "
+                       "need 1..65536 reads, chunks a multiple of %u within the file, 1..4096 "
+                       "in flight, seconds > 0", batch, (unsigned long long)chunk, threads,
+                       PROBE_ALIGN);
+    const lf_io_ops *ops;
+    lf_io *io;
+    int rc = open_engine(engine, path, threads, &ops, &io, err);
+    if (rc != LF_OK)
+        return rc;
+    char *bufs = lf_io_alloc((size_t)chunk * batch);
+    lf_io_req *reqs = calloc(batch, sizeof *reqs);
+    size_t cap = 4096, nt = 0;
+    double *per = malloc(cap * sizeof *per);
+    gsl_rng *r = gsl_rng_alloc(gsl_rng_mt19937);
+    if (!bufs || !reqs || !per || !r) {
+        rc = lf_fail(err, LF_ENOMEM, "probe: out of memory for a batch of %u reads", batch);
+        goto out;
+    }
+    gsl_rng_set(r, seed ^ (chunk * 0x9e3779b97f4a7c15ull) ^ ((uint64_t)threads << 48) ^ batch);
+    uint64_t nblocks = (file_size - chunk) / PROBE_ALIGN + 1, reads = 0;
+    double total = 0, start = lf_now();
+    while (rc == LF_OK && nt < cap && (nt < 3 || lf_now() - start < seconds)) {
+        for (uint32_t i = 0; i < batch; i++)
+            reqs[i] = (lf_io_req){next_offset(r, nblocks), chunk, bufs + (size_t)i * chunk, i};
+        double t0 = lf_now();
+        rc = lf_io_read_all(io, reqs, batch, threads, err);
+        double t = lf_now() - t0;
+        total += t;
+        per[nt++] = t / batch;
+        reads += batch;
+    }
+    if (rc == LF_OK) {
+        fill_row(row, engine, chunk, threads, batch, reads, total, per, nt);
+    }
+out:
+    ops->close(io);
+    free(bufs);
+    free(reqs);
+    free(per);
+    if (r)
+        gsl_rng_free(r);
     return rc;
 }
 
@@ -299,7 +367,11 @@ int lf_probe_run(const lf_probe_opts *o, lf_probe_row **rows, size_t *n, lf_err 
             size_t k = r % 2 ? points - 1 - q : q; /* odd passes run backward */
             size_t i = k / o->n_threads, j = k % o->n_threads;
             lf_probe_row *row = &all[k * reps + r];
-            rc = lf_probe_point(o->engine, o->path, size, o->chunks[i], (uint32_t)o->threads[j],
+            rc = o->batch
+                     ? lf_probe_batch(o->engine, o->path, size, o->chunks[i],
+                                      (uint32_t)o->threads[j], o->batch, o->seconds,
+                                      o->seed + r, row, err)
+                     : lf_probe_point(o->engine, o->path, size, o->chunks[i], (uint32_t)o->threads[j],
                                 o->seconds, o->seed + r, row, err);
             if (rc == LF_OK && o->on_row)
                 o->on_row(row, done, points * reps, o->arg);
@@ -330,12 +402,12 @@ int lf_probe_run(const lf_probe_opts *o, lf_probe_row **rows, size_t *n, lf_err 
 
 static void write_rows(FILE *f, const lf_probe_row *rows, size_t n)
 {
-    fprintf(f, "engine,chunk,threads,reads,seconds,mb_s,iops,p50_us,p99_us\n");
+    fprintf(f, "engine,chunk,threads,reads,seconds,mb_s,iops,p50_us,p99_us,batch\n");
     for (size_t i = 0; i < n; i++) {
         const lf_probe_row *r = &rows[i];
-        fprintf(f, "%s,%llu,%u,%llu,%.4f,%.2f,%.1f,%.1f,%.1f\n", r->engine,
+        fprintf(f, "%s,%llu,%u,%llu,%.4f,%.2f,%.1f,%.1f,%.1f,%u\n", r->engine,
                 (unsigned long long)r->chunk, r->threads, (unsigned long long)r->reads,
-                r->seconds, r->mb_s, r->iops, r->p50_us, r->p99_us);
+                r->seconds, r->mb_s, r->iops, r->p50_us, r->p99_us, r->batch);
     }
 }
 

@@ -19,6 +19,8 @@ typedef struct {
     double mb_s;       /* 1e6 bytes/s */
     double iops;       /* reads/s */
     double p50_us, p99_us; /* latency from submit to completion, microseconds */
+    uint32_t batch;    /* 0: steady state (threads always in flight); else reads per batch,
+                        * each batch waited for whole (the executor's per-layer reads) */
 } lf_probe_row;
 
 typedef struct {
@@ -38,6 +40,8 @@ typedef struct {
      * the CLI prints progress with it. */
     void (*on_row)(const lf_probe_row *row, size_t index, size_t total, void *arg);
     void *arg;
+    uint32_t batch;          /* 0: steady state; else measure batches of this many reads
+                                (lf_probe_batch) */
 } lf_probe_opts;
 
 /* Creates path with `size` bytes of random data (temp + rename) unless it exists;
@@ -50,11 +54,21 @@ int lf_probe_point(const char *engine, const char *path, uint64_t file_size, uin
                    uint32_t threads, double seconds, uint64_t seed, lf_probe_row *row,
                    lf_err *err);
 
+/* The executor's pattern instead of a steady state: batches of `batch` random reads of
+ * `chunk` bytes through lf_io_read_all with `threads` in flight, each batch waited for
+ * whole (one layer's reads: the queue drains at its end, and the slowest read ends it),
+ * for about `seconds`. mb_s: the batches' bytes over their summed time; p50/p99: of the
+ * batch times divided by the batch's reads. */
+int lf_probe_batch(const char *engine, const char *path, uint64_t file_size, uint64_t chunk,
+                   uint32_t threads, uint32_t batch, double seconds, uint64_t seed,
+                   lf_probe_row *row, lf_err *err);
+
 /* Prepares the file, then measures every (chunk, threads); rows in grid order (chunk
  * major). */
 int lf_probe_run(const lf_probe_opts *o, lf_probe_row **rows, size_t *n, lf_err *err);
 
-/* Writes rows as CSV (header: engine,chunk,threads,reads,seconds,mb_s,iops,p50_us,p99_us),
+/* Writes rows as CSV (header: engine,chunk,threads,reads,seconds,mb_s,iops,p50_us,p99_us,
+ * batch),
  * atomically; path "-" writes to stdout. */
 int lf_probe_write_csv(const char *path, const lf_probe_row *rows, size_t n, lf_err *err);
 

@@ -15,6 +15,7 @@
 
 #include "lf_half.h"
 #include "lf_mix.h"
+#include "lf_quant.h"
 #include "lf_weights_impl.h"
 
 /* ---------------------------------------------------------------- generator */
@@ -42,7 +43,30 @@ static void gen_values(const lf_weights_header *h, uint32_t layer, uint32_t unit
 
 uint64_t lf_weights_elems(const lf_weights_header *h)
 {
-    return h->vector_bytes / lf_dtype_bytes(h->dtype);
+    return (uint64_t)h->d_model * (h->kind == LF_UNITS_EXPERTS ? h->d_ff : 1);
+}
+
+uint64_t lf_weights_vector_bytes(const lf_model *m, lf_dtype dt)
+{
+    return lf_quant_bytes(dt, (uint64_t)m->d_model * (m->kind == LF_UNITS_EXPERTS ? m->d_ff : 1));
+}
+
+int lf_weights_layout(lf_layout *L, lf_layout_kind kind, const lf_model *m, lf_dtype dt,
+                      uint32_t alignment, uint64_t data_offset, lf_err *err)
+{
+    if (lf_quant_grouped(dt) && m->kind != LF_UNITS_EXPERTS)
+        return lf_fail(err, LF_EINVAL, "weights: dtype %s is for expert models (group-quantised "
+                       "experts); %s is a dense-FFN model: use fp16 or fp32", lf_dtype_name(dt),
+                       m->name);
+    uint64_t vb = lf_weights_vector_bytes(m, dt);
+    if (!vb || (lf_quant_grouped(dt) && (m->d_model % LF_QUANT_GROUP || m->d_ff % LF_QUANT_GROUP)))
+        return lf_fail(err, LF_EINVAL, "weights: dtype %s quantises groups of %d weights along "
+                       "each row, but %s has d_model %u and expert d_ff %u (both must be "
+                       "multiples of %d): use fp16", lf_dtype_name(dt), LF_QUANT_GROUP, m->name,
+                       m->d_model, m->d_ff, LF_QUANT_GROUP);
+    if (!lf_quant_grouped(dt)) /* whole bytes per weight: the layout knows them */
+        return lf_layout_init(L, kind, m, lf_dtype_bytes(dt), alignment, data_offset, err);
+    return lf_layout_init_bytes(L, kind, m, vb, alignment, data_offset, err);
 }
 
 void lf_weights_values(const lf_weights_header *h, uint32_t layer, uint32_t unit, uint32_t part,
@@ -50,9 +74,23 @@ void lf_weights_values(const lf_weights_header *h, uint32_t layer, uint32_t unit
 {
     uint64_t n = lf_weights_elems(h);
     gen_values(h, layer, unit, part, out, n);
-    if (h->dtype == LF_DTYPE_FP16)
+    if (h->dtype == LF_DTYPE_FP16) {
         for (uint64_t i = 0; i < n; i++)
             out[i] = lf_half_to_float(lf_float_to_half(out[i]));
+    } else if (lf_quant_grouped(h->dtype)) {
+        void *packed = malloc(lf_quant_bytes(h->dtype, n));
+        if (packed) { /* else the unrounded values: the caller's check will say so */
+            lf_quant_pack(h->dtype, out, n, packed);
+            lf_quant_unpack(h->dtype, packed, n, out);
+            free(packed);
+        }
+    }
+}
+
+void lf_weights_values_float(const lf_weights_header *h, uint32_t layer, uint32_t unit,
+                             uint32_t part, float *out)
+{
+    gen_values(h, layer, unit, part, out, lf_weights_elems(h));
 }
 
 float lf_weights_bias(const lf_weights_header *h, uint32_t layer, uint32_t unit)
@@ -72,10 +110,7 @@ void lf_weights_store_vector(const lf_weights_header *h, lf_weights_values_fn fn
         fn(ctx, layer, unit, part, tmp);
     else
         gen_values(h, layer, unit, part, tmp, n);
-    if (h->dtype == LF_DTYPE_FP16)
-        lf_float_to_half_n(tmp, (uint16_t *)(void *)dst, n);
-    else
-        memcpy(dst, tmp, n * sizeof(float));
+    lf_quant_pack(h->dtype, tmp, n, dst);
 }
 
 /* ---------------------------------------------------------------- header bytes */
@@ -192,8 +227,8 @@ static const char *decode(const unsigned char *b, lf_weights_header *h)
         return "activation";
     if (layout > LF_LAYOUT_COACT)
         return "layout";
-    if (dtype > LF_DTYPE_FP16 || dtype_bytes != lf_dtype_bytes((lf_dtype)dtype))
-        return "dtype";
+    if (dtype > LF_DTYPE_Q2 || dtype_bytes != lf_dtype_bytes((lf_dtype)dtype))
+        return "dtype (the bit width: fp32, fp16, int8, q4 or q2)";
     h->kind = (lf_unit_kind)kind;
     h->act = (lf_activation)act;
     h->layout = (lf_layout_kind)layout;
@@ -225,6 +260,13 @@ uint64_t lf_weights_friends_bytes(const lf_weights_header *h)
 /* The model shape a header describes (n_layers = the file's layers). */
 void lf_weights_header_model(const lf_weights_header *h, lf_model *m)
 {
+    /* the head layout and vocabulary come from the shape of that name (when known and of
+     * the same FFN shape); else one head of d_model, no vocabulary */
+    if (lf_model_lookup(h->model, m, NULL) == LF_OK && m->d_model == h->d_model &&
+        m->d_ff == h->d_ff && m->kind == h->kind) {
+        m->n_layers = h->n_layers;
+        return;
+    }
     memset(m, 0, sizeof *m);
     snprintf(m->name, sizeof m->name, "%s", h->model);
     m->kind = h->kind;
@@ -234,7 +276,6 @@ void lf_weights_header_model(const lf_weights_header *h, lf_model *m)
     m->d_ff = h->d_ff;
     m->n_experts = h->n_experts;
     m->top_k = h->top_k;
-    m->kv_dim = h->d_model;
 }
 
 /* ---------------------------------------------------------------- reading */
@@ -288,9 +329,16 @@ static int check_fields(const char *path, const lf_weights_header *h, uint64_t s
         return lf_fail(err, LF_EFORMAT, "%s: header says %u units per layer but d_ff %u / %u "
                        "experts", path, h->units, h->d_ff, h->n_experts);
     lf_err e2;
-    if (lf_layout_init(L, h->layout, &m, lf_dtype_bytes(h->dtype), a,
-                       LF_WEIGHTS_HEADER_BYTES + lf_weights_friends_bytes(h), &e2) != LF_OK)
+    if (lf_weights_layout(L, h->layout, &m, h->dtype, a,
+                          LF_WEIGHTS_HEADER_BYTES + lf_weights_friends_bytes(h), &e2) != LF_OK)
         return lf_fail(err, LF_EFORMAT, "%s: the header's shape has no layout: %s", path, e2.msg);
+    if (h->vector_bytes != L->vector_bytes)
+        return lf_fail(err, LF_EFORMAT, "%s: wrong bit width: the header says dtype %s (%" PRIu64
+                       " bytes per %u x %u vector) but its records hold %" PRIu64 " bytes per "
+                       "vector; the file is damaged or was patched: remake it with `llmflash "
+                       "weights make --dtype ...`", path, lf_dtype_name(h->dtype),
+                       L->vector_bytes, h->kind == LF_UNITS_EXPERTS ? h->d_ff : 1, h->d_model,
+                       h->vector_bytes);
     CHECK_EQ(h->vectors, L->vectors);
     CHECK_EQ(h->vector_bytes, L->vector_bytes);
     CHECK_EQ(h->record_bytes, L->record_bytes);

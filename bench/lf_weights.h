@@ -89,6 +89,19 @@ void lf_weights_values(const lf_weights_header *h, uint32_t layer, uint32_t unit
                        float *out);
 float lf_weights_bias(const lf_weights_header *h, uint32_t layer, uint32_t unit);
 
+/* Weights per vector: d_model (neurons), d_model * d_ff (an expert's part). */
+uint64_t lf_weights_elems(const lf_weights_header *h);
+/* The generator's values before rounding to the file's dtype (the float reference the
+ * quantised experts are checked against). */
+void lf_weights_values_float(const lf_weights_header *h, uint32_t layer, uint32_t unit,
+                             uint32_t part, float *out);
+/* Bytes of one stored vector of m in dt (0: dt cannot store that shape), and the layout
+ * of a weights file (refuses a grouped dtype on a dense model or a shape whose rows are
+ * not whole groups of 64, saying why). */
+uint64_t lf_weights_vector_bytes(const lf_model *m, lf_dtype dt);
+int lf_weights_layout(lf_layout *L, lf_layout_kind kind, const lf_model *m, lf_dtype dt,
+                      uint32_t alignment, uint64_t data_offset, lf_err *err);
+
 /* One-paragraph description of the header, for `weights info`. */
 void lf_weights_describe(const lf_weights *w, char *out, size_t cap);
 

@@ -9,8 +9,6 @@
 
 #define LF_WEIGHTS_CHECKSUM_AT (LF_WEIGHTS_HEADER_BYTES - 32)
 
-/* Values per vector (vector_bytes / dtype bytes). */
-uint64_t lf_weights_elems(const lf_weights_header *h);
 /* Generates vector `part` of `unit` (the seed's values, or fn's when fn is not NULL)
  * into dst in the file's dtype; tmp holds the floats. */
 void lf_weights_store_vector(const lf_weights_header *h, lf_weights_values_fn fn, void *ctx,

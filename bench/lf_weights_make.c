@@ -174,8 +174,8 @@ static int fill_header(const lf_weights_spec *s, uint32_t layers, lf_weights_hea
     h->friends_offset = s->layout == LF_LAYOUT_COACT ? LF_WEIGHTS_HEADER_BYTES : 0;
     lf_model mm = *m;
     mm.n_layers = layers;
-    int rc = lf_layout_init(L, s->layout, &mm, lf_dtype_bytes(s->dtype), h->alignment,
-                            LF_WEIGHTS_HEADER_BYTES + lf_weights_friends_bytes(h), err);
+    int rc = lf_weights_layout(L, s->layout, &mm, s->dtype, h->alignment,
+                               LF_WEIGHTS_HEADER_BYTES + lf_weights_friends_bytes(h), err);
     if (rc)
         return rc;
     if (s->layout == LF_LAYOUT_COACT && (rc = set_friends(L, s->profile, err)) != 0)

@@ -1,15 +1,38 @@
 #!/bin/sh
-# `make bench`: runs every bench/bench_*.sh in name order; each prints its figures with
-# the target beside them. Large files go under $LLMFLASH_BENCH_DIR (default
-# /var/tmp/llmflash-bench) and are deleted after.
+# `make bench`: runs every bench/bench_*.sh in name order (or those named in $BENCH, e.g.
+# BENCH="sim traces"); each prints its figures with the target beside them and "MISSED"
+# where a target is missed. Ends with one line per missed figure and exits 1 when any
+# target was missed or any script failed: a missed target is never reported as success.
+# Large files go under $LLMFLASH_BENCH_DIR (default /var/tmp/llmflash-bench), deleted after.
 set -u
 export LLMFLASH="${LLMFLASH:-$(pwd)/build/llmflash}"
 export LLMFLASH_BENCH_DIR="${LLMFLASH_BENCH_DIR:-/var/tmp/llmflash-bench}"
 mkdir -p "$LLMFLASH_BENCH_DIR"
-status=0
-for b in bench/bench_*.sh; do
-  [ -e "$b" ] || continue
+log=$(mktemp "$LLMFLASH_BENCH_DIR/bench-log.XXXXXX")
+trap 'rm -f "$log"' EXIT
+failed=""
+if [ -n "${BENCH:-}" ]; then
+  scripts=$(for n in $BENCH; do printf 'bench/bench_%s.sh\n' "$n"; done)
+else
+  scripts=$(ls bench/bench_*.sh)
+fi
+for b in $scripts; do
+  [ -e "$b" ] || { echo "!!! $b: no such benchmark (bench/bench_*.sh)"; failed="$failed $b"; continue; }
   echo "=== $b"
-  sh "$b" || { echo "!!! $b failed"; status=1; }
+  # the figures go to the terminal as they come, and to the log for the summary
+  { sh "$b" 2>&1; echo "rc=$?" > "$log.rc"; } | tee -a "$log"
+  rc=$(sed 's/rc=//' "$log.rc"); rm -f "$log.rc"
+  [ "$rc" -eq 0 ] || { echo "!!! $b failed (exit $rc)"; failed="$failed $b"; }
 done
-exit $status
+missed=$(grep -c 'MISSED' "$log")
+echo "=== summary"
+if [ "$missed" -gt 0 ]; then
+  echo "$missed line(s) with a MISSED target:"
+  grep 'MISSED' "$log" | sed 's/^/  /'
+fi
+[ -n "$failed" ] && echo "failed scripts:$failed"
+if [ "$missed" -gt 0 ] || [ -n "$failed" ]; then
+  echo "bench: targets MISSED or scripts failed (see above)"
+  exit 1
+fi
+echo "bench: every target met"

@@ -10,15 +10,10 @@
 int lf_cli_u64(const char *cmd, const char *opt, const char *arg, uint64_t min, uint64_t max,
                uint64_t *out)
 {
-    const char *s = arg;
-    while (*s == ' ')
-        s++;
-    char *end = NULL;
-    errno = 0;
-    unsigned long long v = (*s >= '0' && *s <= '9') ? strtoull(s, &end, 10) : 0;
-    if (!end || end == s || *end != '\0' || errno || v < min || v > max)
-        return lf_cli_usage(cmd, "%s '%s': expected an integer in %llu..%llu", opt, arg,
-                            (unsigned long long)min, (unsigned long long)max);
+    uint64_t v;
+    if (lf_parse_count(arg, &v) || v < min || v > max)
+        return lf_cli_usage(cmd, "%s '%s': expected an integer (10k = 10000) in %llu..%llu", opt,
+                            arg, (unsigned long long)min, (unsigned long long)max);
     *out = v;
     return 0;
 }

@@ -36,6 +36,11 @@ int lf_cli_probe_option(lf_cli_probe *p, const char *cmd, int c, const char *arg
             return -1;
         p->o.repeats = (uint32_t)v;
         return 1;
+    case 'N':
+        if (lf_cli_u64(cmd, "--batch", arg, 1, 65536, &v))
+            return -1;
+        p->o.batch = (uint32_t)v;
+        return 1;
     case 'r':
         return lf_cli_u64(cmd, "--seed", arg, 0, UINT64_MAX, &p->o.seed) ? -1 : 1;
     default: return 0;

@@ -13,6 +13,7 @@
 #include "lf_io.h"
 #include "lf_cli_probe.h"
 #include "lf_membench.h"
+#include "lf_quant.h"
 
 #define CMD "calibrate"
 
@@ -38,6 +39,8 @@ static void help(void)
         "  page cache buffered reads of PATH's first 64 MiB once cached\n"
         "  compute    the sparse FFN kernel (OPT-6.7B shape, --dtype): flop/s with the rows\n"
         "             in cache, weight bytes/s with 4096 rows (the roofline's two rates)\n"
+        "  experts    the expert kernel (dequantise + gate/up/down, bench/lf_quant) on one\n"
+        "             4096 x 1024 expert at fp16, int8, q4, q2: expert_wps_* (weights/s)\n"
         "\n"
         "options:\n" LF_CLI_PROBE_HELP
         "  -o, --output FILE  the profile to write (atomically)\n"
@@ -91,6 +94,22 @@ static int measure_compute(const char *dtype, double *flops, double *bw, const c
     *how = "stand-in loop (bench/lf_membench.c), not the executor's kernel";
     return rc;
 #endif
+}
+
+/* The expert kernel (bench/lf_quant) at each bit width, on one Qwen3.5-397B-sized
+ * expert (4096 x 1024, three matrices) in DRAM: expert weights per second. */
+static int measure_experts(lf_device *d, lf_err *err)
+{
+    static const lf_dtype dts[] = {LF_DTYPE_FP16, LF_DTYPE_INT8, LF_DTYPE_Q4, LF_DTYPE_Q2};
+    double *out[] = {&d->expert_wps_16, &d->expert_wps_8, &d->expert_wps_4, &d->expert_wps_2};
+    for (int i = 0; i < 4; i++) {
+        double s;
+        int rc = lf_quant_measure(dts[i], 4096, 1024, 0.3, &s, err);
+        if (rc)
+            return rc;
+        *out[i] = 3.0 * 4096 * 1024 / s;
+    }
+    return LF_OK;
 }
 
 int cmd_calibrate(int argc, char **argv)
@@ -160,7 +179,8 @@ int cmd_calibrate(int argc, char **argv)
     if (rc == LF_OK && !(pts = malloc(n * sizeof *pts)))
         rc = lf_fail(&err, LF_ENOMEM, "out of memory");
     for (size_t i = 0; rc == LF_OK && i < n; i++)
-        pts[i] = (lf_fit_point){rows[i].chunk, rows[i].threads, rows[i].mb_s * 1e6};
+        pts[i] = (lf_fit_point){rows[i].chunk, rows[i].threads, rows[i].mb_s * 1e6,
+                                rows[i].batch};
     free(rows);
     lf_device base;
     lf_fit_unmeasured_defaults(&base);
@@ -174,11 +194,18 @@ int cmd_calibrate(int argc, char **argv)
     fprintf(stderr, "calibrate: flash fit: %zu points, median APE %.2f%%\n", n, res.mdape);
     const char *how = "";
     fprintf(stderr, "calibrate: DRAM, page cache and compute...\n");
-    if ((rc = lf_membench_copy_bw(256u << 20, 1.0, &d->dram_copy_bw, &err)) ||
-        (rc = lf_membench_op(256, d->dram_copy_bw, 0.5, &d->dram_op_s, &err)) ||
+    /* DRAM copies at the row sizes the manager moves (4-64 KiB rows, random slots of a
+     * large buffer), not a 256 MiB memcpy: dram_op_s and dram_copy_bw are the line
+     * through them; the large copy is printed for comparison only */
+    static const size_t move_rows[] = {4096, 8192, 16384, 32768, 65536};
+    double per_move[5], big_bw = 0;
+    if ((rc = lf_membench_copy_bw(256u << 20, 0.5, &big_bw, &err)) ||
+        (rc = lf_membench_rows(move_rows, 5, 0.2, per_move, &d->dram_op_s, &d->dram_copy_bw, &err)) ||
         (rc = lf_membench_alloc(64u << 20, 0.2, &d->dram_alloc_s, &err)) ||
+        (rc = lf_membench_fault(64u << 20, 0.3, &d->dram_fault_s, &err)) ||
         (rc = lf_membench_pagecache(file, 0.5, &d->pagecache_bw, &d->pagecache_latency_s, &err)) ||
-        (rc = measure_compute(dtype, &d->compute_flops, &d->mem_bw, &how, &err)))
+        (rc = measure_compute(dtype, &d->compute_flops, &d->mem_bw, &how, &err)) ||
+        (rc = measure_experts(d, &err)))
         return lf_cli_error("calibrate", &err);
     if (name)
         snprintf(d->name, sizeof d->name, "%s", name);
@@ -198,19 +225,27 @@ int cmd_calibrate(int argc, char **argv)
     snprintf(fsrc, sizeof fsrc, "measured by llmflash calibrate (probe + fit, %s)", engine);
     snprintf(csrc, sizeof csrc, "measured by llmflash calibrate (sparse FFN kernel, %s)", how);
     lf_device_sources src = {fsrc, "measured by llmflash calibrate (buffered reads, cached)",
-                             "measured by llmflash calibrate (memcpy, moves, malloc)", csrc};
+                             "measured by llmflash calibrate (moves of 4-64 KiB rows, malloc, "
+                             "page faults)", csrc};
     if (lf_device_save_sourced(d, out, prov, &src, &err) != LF_OK)
         return lf_cli_error("calibrate", &err);
     printf("calibrate: flash L = %.1f us, b = %.0f MB/s, B = %.0f MB/s, IOPS = %.0f, p = %.3g "
            "(median APE %.2f%%)\n",
            d->flash_latency_s * 1e6, d->flash_stream_bw / 1e6, d->flash_max_bw / 1e6,
            d->flash_max_iops, d->flash_smooth_p, res.mdape);
-    printf("calibrate: DRAM copy %.2f GB/s, op %.0f ns, alloc %.1f us; page cache %.2f GB/s + "
-           "%.1f us\n",
-           d->dram_copy_bw / 1e9, d->dram_op_s * 1e9, d->dram_alloc_s * 1e6, d->pagecache_bw / 1e9,
+    printf("calibrate: DRAM row moves %.2f GB/s + %.0f ns per move (4/8/16/32/64 KiB: %.2f "
+           "%.2f %.2f %.2f %.2f us; a 256 MiB memcpy runs at %.2f GB/s), alloc %.1f us + %.2f "
+           "us per page faulted in; page cache %.2f GB/s + %.1f us\n",
+           d->dram_copy_bw / 1e9, d->dram_op_s * 1e9, per_move[0] * 1e6, per_move[1] * 1e6,
+           per_move[2] * 1e6, per_move[3] * 1e6, per_move[4] * 1e6, big_bw / 1e9,
+           d->dram_alloc_s * 1e6, d->dram_fault_s * 1e6, d->pagecache_bw / 1e9,
            d->pagecache_latency_s * 1e6);
     printf("calibrate: compute %.2f GFLOP/s, memory %.2f GB/s (%s)\n", d->compute_flops / 1e9,
            d->mem_bw / 1e9, how);
+    printf("calibrate: expert kernel (4096 x 1024 SwiGLU, one expert): %.2f ms fp16, %.2f ms "
+           "int8, %.2f ms q4, %.2f ms q2\n", 3.0 * 4096 * 1024 / d->expert_wps_16 * 1e3,
+           3.0 * 4096 * 1024 / d->expert_wps_8 * 1e3, 3.0 * 4096 * 1024 / d->expert_wps_4 * 1e3,
+           3.0 * 4096 * 1024 / d->expert_wps_2 * 1e3);
     printf("calibrate: wrote %s\n", out);
     return LF_EXIT_OK;
 }

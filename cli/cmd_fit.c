@@ -32,6 +32,9 @@ static void help(void)
         "  --name NAME        profile name (default: the output's base name)\n"
         "  --p P              fix the exponent: 0 = hard max, or >= 1 (default: fitted)\n"
         "  --profile P.conf   no fitting: compare the probe with profile P's flash model\n"
+        "  --holdout          fit on half of the probe grid (a checkerboard over chunk x\n"
+        "                     threads), report the error on the other half (target <= 8%%\n"
+        "                     MdAPE, MISSED when missed); no profile is written\n"
         "  --curves OUT.csv   write the model's throughput (chunk,threads,mb_s) from 4 KiB\n"
         "                     to 1 MiB at the probe's thread counts (for figure 2b)\n"
         "  --max-error PCT    refuse a fit whose median APE is over PCT (default 25): such a\n"
@@ -92,13 +95,14 @@ int cmd_fit(int argc, char **argv)
                                          {"p", required_argument, 0, 'p'},
                                          {"profile", required_argument, 0, 'P'},
                                          {"curves", required_argument, 0, 'C'},
+                                         {"holdout", no_argument, 0, 'H'},
                                          {"max-error", required_argument, 0, 'M'},
                                          {"help", no_argument, 0, 'h'},
                                          {0, 0, 0, 0}};
     const char *out = NULL, *engine = NULL, *base_path = NULL, *name = NULL;
     const char *profile = NULL, *curves = NULL;
     double fixed_p = -1, max_error = LF_FIT_MAX_MDAPE;
-    int c;
+    int c, holdout = 0;
     lf_cli_reset_getopt();
     while ((c = getopt_long(argc, argv, "o:h", opts, NULL)) != -1) {
         switch (c) {
@@ -116,6 +120,7 @@ int cmd_fit(int argc, char **argv)
             break;
         case 'P': profile = optarg; break;
         case 'C': curves = optarg; break;
+        case 'H': holdout = 1; break;
         case 'M':
             if (lf_cli_double("fit", "--max-error", optarg, 0, 1e9, &max_error))
                 return LF_EXIT_USAGE;
@@ -150,6 +155,24 @@ int cmd_fit(int argc, char **argv)
     if (profile && (out || base_path))
         return free(pts), lf_cli_usage("fit", "--profile compares a given profile: no -o or --base");
     lf_fit_result res;
+    if (holdout) {
+        if (profile || out)
+            return free(pts), lf_cli_usage("fit", "--holdout checks the model: no -o or --profile");
+        double md[2], mx[2];
+        size_t nf = 0, nh = 0;
+        for (int half = 0; half < 2; half++) {
+            if (lf_fit_holdout(pts, n, &base, fixed_p, half, &res, &md[half], &mx[half], &nf, &nh,
+                               &err) != LF_OK) {
+                free(pts);
+                return lf_cli_error("fit", &err);
+            }
+            printf("hold-out %d: fitted on %zu points (MdAPE %.2f%%), predicted the other %zu: "
+                   "MdAPE %.2f%% (target <= 8%%)%s, max %.1f%%\n", half + 1, nf, res.mdape, nh,
+                   md[half], md[half] > 8.0 ? " MISSED" : "", mx[half]);
+        }
+        free(pts);
+        return LF_EXIT_OK;
+    }
     if (profile) {
         memset(&res, 0, sizeof res);
         if (lf_device_load(profile, &res.dev, &err) != LF_OK) {
@@ -161,11 +184,11 @@ int cmd_fit(int argc, char **argv)
         free(pts);
         return lf_cli_error("fit", &err);
     }
-    printf("%10s %8s %12s %12s %8s\n", "chunk", "threads", "measured", "predicted", "APE%");
+    printf("%10s %8s %6s %12s %12s %8s\n", "chunk", "threads", "batch", "measured", "predicted",
+           "APE%");
     for (size_t i = 0; i < n; i++)
-        printf("%10llu %8u %12.1f %12.1f %8.1f\n", (unsigned long long)pts[i].chunk,
-               pts[i].threads, pts[i].bw / 1e6,
-               lf_flash_throughput(&res.dev, pts[i].chunk, pts[i].threads) / 1e6,
+        printf("%10llu %8u %6u %12.1f %12.1f %8.1f\n", (unsigned long long)pts[i].chunk,
+               pts[i].threads, pts[i].batch, pts[i].bw / 1e6, lf_fit_predict(&res.dev, &pts[i]) / 1e6,
                lf_fit_ape(&res.dev, &pts[i]));
     const lf_device *d = &res.dev;
     const char *label = profile ? "profile" : "fit";

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "lf_cli.h"
+#include "lf_weights.h"
 #include "lf_cli_num.h"
 #include "lf_device.h"
 #include "lf_fs.h"
@@ -21,9 +22,12 @@ static const char *CMD = "moe-scenario";
 
 #define GIB 1073741824.0
 #define MIB 1048576.0
-/* Flash-MoE paper (danveloper/flash-moe, paper/flash_moe.tex): expert records. */
-#define EXPERT_4BIT 7077888.0 /* 6.75 MiB: 4-bit weights + bf16 scale and bias per 64 */
-#define EXPERT_2BIT 3932160.0 /* 3.75 MiB: 2-bit requantised, same scales */
+/* Expert records as the weights files store them (bench/lf_quant: a 16-bit scale and bias
+ * per 64 weights, as Flash-MoE packs them): 7,077,888 bytes at 4-bit, 3,932,160 at 2-bit. */
+static double expert_bytes(const lf_model *m, int bits)
+{
+    return 3.0 * (double)lf_weights_vector_bytes(m, bits == 2 ? LF_DTYPE_Q2 : LF_DTYPE_Q4);
+}
 #define RESIDENT_BYTES 5.5e9  /* non-expert weights, streamed by compute every token */
 #define RESIDENT_FLOPS (2.0 * 9.45e9) /* 17B active at top-10 minus 10x60 experts x 12.58M */
 #define ENGINE_GIB 6.5        /* the engine's own DRAM (Flash-MoE's budget table) */
@@ -228,7 +232,7 @@ static int load_row(row *r, const opts_t *o, const lf_model *m, const lf_trace *
         lf_err_prefix(err, "give --device PATH (profiles are in costmodel/devices/)");
         return rc;
     }
-    r->expert_bytes = r->d.bits == 2 ? EXPERT_2BIT : EXPERT_4BIT;
+    r->expert_bytes = expert_bytes(m, r->d.bits);
     double free_b = (r->d.ram_gib - ENGINE_GIB - r->d.os_gib) * GIB;
     r->app = r->d.app_entries > 0 ? (uint32_t)(r->d.app_entries / m->n_layers) : 0;
     if (o->app >= 0 && o->single)
@@ -258,12 +262,19 @@ static int load_row(row *r, const opts_t *o, const lf_model *m, const lf_trace *
 static void print_assumptions(const opts_t *o, const char *how, double zipf, double reuse,
                               const double *lru)
 {
+    lf_model qm;
+    lf_err e_;
+    double e4 = 0, e2 = 0;
+    if (lf_model_lookup("qwen3.5-397b-a17b", &qm, &e_) == LF_OK) {
+        e4 = expert_bytes(&qm, 4);
+        e2 = expert_bytes(&qm, 2);
+    }
     printf("\nAssumptions (each one changes the prediction; see traces/MOE.md):\n");
     printf("  1. Model: Qwen3.5-397B-A17B, 60 layers, 512 experts per layer, top-4 routing (Flash-MoE's\n"
            "     K=4), expert 4096x1024 SwiGLU (gate, up, down: 12.6M parameters).\n");
     printf("  2. Expert record: 4-bit %.0f bytes (%.2f MiB), 2-bit %.0f bytes (%.2f MiB), as Flash-MoE\n"
            "     packs them (weights + bf16 scale and bias per 64); one contiguous record per expert.\n",
-           EXPERT_4BIT, EXPERT_4BIT / MIB, EXPERT_2BIT, EXPERT_2BIT / MIB);
+           e4, e4 / MIB, e2, e2 / MIB);
     printf("  3. Non-expert weights (%.1f GB) stay in DRAM and compute streams all of them every token;\n"
            "     non-expert work %.1f GFLOP/token (17B active at top-10 minus 10x60 experts).\n",
            RESIDENT_BYTES / 1e9, RESIDENT_FLOPS / 1e9);

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "lf_cli.h"
+#include "lf_cli_moe.h"
 #include "lf_ffn.h"
 #include "lf_kv.h"
 #include "lf_measure.h"
@@ -32,8 +33,19 @@ static void help(void)
         "real input vector. I/O, memory-management and compute time are measured per token\n"
         "and written as DIR/{config.conf,meta.json,tokens.csv,summary.csv,done}, the layout\n"
         "of `llmflash sim` (columns: sim/README.md). Prints the max RSS against the DRAM\n"
-        "managers' size plus the stated fixed overhead. FFN only: the resident part\n"
-        "(attention, embeddings) is neither held nor computed.\n\n"
+        "managers' size plus the stated fixed overhead. At scope token (default) the\n"
+        "resident part is held and computed too: per layer the attention block from\n"
+        "DRAM-resident weights of the model's head layout over a KV cache of the tokens so\n"
+        "far, the norms, then the embedding row and the output head (the weights are\n"
+        "generated in memory from the seed: bench/README.md, \"Whole token\").\n\n"
+        "Expert files (weights make --model MOE --dtype fp16|int8|q4|q2) run the expert\n"
+        "executor: per token and layer the routed experts come from the application cache\n"
+        "(DRAM manager), the OS page cache or flash, as the policy says (default\n"
+        "pagecache:dram=0, trust the OS; pagecache:dram=N,pc=M[,scope=global][,prefetch=K]:\n"
+        "reads go through the page cache, held to M experts per layer by posix_fadvise and\n"
+        "measured with mincore; other policies and pc=0: O_DIRECT); the routed experts'\n"
+        "SwiGLU is computed from DRAM, dequantised on the fly, weighted by the router.\n"
+        "meta.json gives the page-cache mechanism and predicted/measured hit rates.\n\n"
         "options:\n"
         "  -w, --weights W             weights file (llmflash weights make) of the trace's\n"
         "                              model\n"
@@ -89,6 +101,7 @@ int cmd_run(int argc, char **argv)
                    shorts, sizeof shorts);
     lf_run_config c;
     lf_run_config_defaults(&c);
+    const char *default_policy = c.policy;
     const char *weights = NULL, *out = NULL;
     int quiet = 0, layout_given = 0;
     lf_measure m;
@@ -132,6 +145,12 @@ int cmd_run(int argc, char **argv)
         return lf_cli_error(CMD, &err);
     }
     c.quiet = quiet;
+    if (w.h.kind == LF_UNITS_EXPERTS) { /* the expert executor */
+        int x = cmd_run_moe(&c, c.policy != default_policy, &t, &w, out);
+        lf_trace_free(&t);
+        lf_weights_close(&w);
+        return x;
+    }
     if (!rc && c.profile_path && !(rc = lf_trace_read(c.profile_path, &prof, &err)))
         have_prof = 1;
     if (!rc && dev_path)
@@ -148,7 +167,7 @@ int cmd_run(int argc, char **argv)
     if (!rc) {
         const lf_exec_stats *s = &m.stats;
         uint64_t ffn_budget = res.budget.capacity * (uint64_t)res.model.n_layers * res.budget.row_bytes;
-        uint64_t overhead = base_rss + s->fixed_bytes;
+        uint64_t overhead = base_rss + s->fixed_bytes + s->resident_bytes;
         /* this process's memory, beside what every measured run says (lf_measure_run) */
         add(&res.extra, "max_rss_bytes", "%" PRIu64, max_rss);
         add(&res.extra, "fixed_overhead_bytes", "%" PRIu64, overhead);

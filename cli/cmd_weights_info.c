@@ -8,7 +8,7 @@
 
 #include "lf_cli.h"
 #include "lf_cli_num.h"
-#include "lf_half.h"
+#include "lf_quant.h"
 #include "lf_weights.h"
 
 static const char *CMD = "weights info";
@@ -35,11 +35,11 @@ static int verify(const lf_weights *w, uint32_t n, lf_err *err)
     FILE *f = fopen(w->path, "rb");
     if (!f)
         return lf_fail(err, LF_EIO, "%s: cannot open", w->path);
-    uint64_t elems = h->vector_bytes / lf_dtype_bytes(h->dtype);
-    float *want = malloc(sizeof(float) * elems);
+    uint64_t elems = lf_weights_elems(h);
+    float *want = malloc(sizeof(float) * elems), *have = malloc(sizeof(float) * elems);
     unsigned char *rec = malloc(h->record_bytes);
     lf_extent_vec ev = {0};
-    int rc = want && rec ? LF_OK : lf_fail(err, LF_ENOMEM, "out of memory");
+    int rc = want && have && rec ? LF_OK : lf_fail(err, LF_ENOMEM, "out of memory");
     for (uint32_t i = 0; i < n && !rc; i++) {
         uint32_t layer = (uint32_t)((uint64_t)i * h->n_layers / n);
         uint32_t unit = (uint32_t)(((uint64_t)i * 7919u) % h->units);
@@ -54,9 +54,9 @@ static int verify(const lf_weights *w, uint32_t n, lf_err *err)
         }
         uint32_t part = e->part == LF_PART_ALL ? 0 : e->part;
         lf_weights_values(h, layer, unit, part, want);
+        lf_quant_unpack(h->dtype, rec, elems, have);
         for (uint64_t k = 0; k < elems; k++) {
-            float got = h->dtype == LF_DTYPE_FP16 ? lf_half_to_float(((uint16_t *)(void *)rec)[k])
-                                                  : ((float *)(void *)rec)[k];
+            float got = have[k];
             if (got != want[k]) {
                 rc = lf_fail(err, LF_EFORMAT, "%s: layer %u unit %u element %llu is %g, the seed "
                              "gives %g: the data is damaged; remake the file", w->path, layer, unit,
@@ -67,6 +67,7 @@ static int verify(const lf_weights *w, uint32_t n, lf_err *err)
     }
     lf_extent_vec_free(&ev);
     free(want);
+    free(have);
     free(rec);
     fclose(f);
     return rc;

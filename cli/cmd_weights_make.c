@@ -11,6 +11,7 @@
 #include "lf_kv.h"
 #include "lf_llama_weights.h"
 #include "lf_time.h"
+#include "lf_quant.h"
 #include "lf_weights.h"
 
 static const char *CMD = "weights make";
@@ -19,7 +20,8 @@ static void help(void)
 {
     printf("usage: llmflash weights make --model NAME|custom:L,D,F[,swiglu] --file PATH\n"
            "       llmflash weights make --checkpoint M.bin --file PATH  (a real model)\n"
-           "                             [--layout bundled|split|coact] [--dtype fp16|fp32]\n"
+           "                             [--layout bundled|split|coact]\n"
+           "                             [--dtype fp16|fp32|int8|q4|q2]\n"
            "                             [--layers N] [--seed S] [--alignment BYTES]\n"
            "                             [--profile T.h5]\n\n"
            "Writes the FFN weights of a model shape (every layer's up/down vectors, plus gate\n"
@@ -35,7 +37,9 @@ static void help(void)
            "                       dtype fp32, so a streamed run can match the dense one)\n"
            "  -f, --file PATH      the weights file to write\n"
            "  -l, --layout KIND    bundled (default), split, coact (needs --profile)\n"
-           "  -d, --dtype T        fp16 (default; fp32 with --checkpoint) or fp32\n"
+           "  -d, --dtype T        fp16 (default; fp32 with --checkpoint) or fp32; expert\n"
+           "                       models also int8, q4, q2: group-quantised, an fp16 scale\n"
+           "                       and bias per 64 weights (Flash-MoE's 4.5 / 2.5 bits)\n"
            "  -n, --layers N       only the first N layers (default: all)\n"
            "  -s, --seed S         value seed (default 1)\n"
            "  -a, --alignment B    record alignment in bytes, a power of two (default 4096;\n"
@@ -100,7 +104,7 @@ int cmd_weights_make(int argc, char **argv)
         dtype = ckpt ? "fp32" : "fp16";
     if ((model && lf_model_lookup(model, &m, &err)) ||
         lf_layout_parse_kind(layout, &spec.layout, &err) ||
-        lf_dtype_parse(dtype, &spec.dtype, &err))
+        lf_quant_dtype_parse(dtype, &spec.dtype, &err))
         return lf_cli_usage(CMD, "%s", err.msg);
     if (profile && spec.layout != LF_LAYOUT_COACT)
         return lf_cli_usage(CMD, "--profile is only for --layout coact");

@@ -8,12 +8,14 @@
 
 #include "lf_probe.h"
 
-/* getopt_long entries of the shared options (codes 'f', 's', 'c', 't', 'e', 'S', 'R', 'r'). */
+/* getopt_long entries of the shared options (codes 'f', 's', 'c', 't', 'e', 'S', 'R', 'r',
+ * 'N'). */
 #define LF_CLI_PROBE_LONGOPTS                                                                  \
     {"file", required_argument, 0, 'f'}, {"size", required_argument, 0, 's'},                  \
         {"chunks", required_argument, 0, 'c'}, {"threads", required_argument, 0, 't'},         \
         {"engine", required_argument, 0, 'e'}, {"seconds", required_argument, 0, 'S'},         \
-        {"repeats", required_argument, 0, 'R'}, {"seed", required_argument, 0, 'r'}
+        {"repeats", required_argument, 0, 'R'}, {"seed", required_argument, 0, 'r'},          \
+        {"batch", required_argument, 0, 'N'}
 
 /* The help lines of the shared options. */
 #define LF_CLI_PROBE_HELP                                                                      \
@@ -25,7 +27,10 @@
     "  --seconds S        time per measurement (default 0.4)\n"                                \
     "  --repeats R        measurements per point, in R passes over the grid; the row\n"        \
     "                     kept is the one with the median MB/s (default 3)\n"                  \
-    "  --seed N           seed of offsets and file content (default 1)\n"
+    "  --seed N           seed of offsets and file content (default 1)\n"                     \
+    "  --batch N          measure the executor's pattern instead of a steady state:\n"       \
+    "                     batches of N reads, each waited for whole (one layer's reads;\n"   \
+    "                     the queue drains at the end); fit models them as N reads\n"
 
 typedef struct {
     lf_probe_opts o;

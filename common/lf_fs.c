@@ -61,7 +61,9 @@ void lf_fs_remove_on_signals(void)
         struct sigaction sa, old;
         memset(&sa, 0, sizeof sa);
         sa.sa_handler = on_signal;
-        sigemptyset(&sa.sa_mask);
+        sigemptyset(&sa.sa_mask); /* one handler at a time: the others wait */
+        for (size_t j = 0; j < sizeof sigs / sizeof sigs[0]; j++)
+            sigaddset(&sa.sa_mask, sigs[j]);
         /* a signal ignored by the parent (nohup, a shell's background job) stays ignored */
         if (sigaction(sigs[i], NULL, &old) == 0 && old.sa_handler == SIG_IGN)
             continue;

@@ -290,7 +290,9 @@ int lf_kv_check_known(const lf_kv *kv, const char *const *valid, lf_err *err)
     return LF_OK;
 }
 
-int lf_parse_size(const char *s, uint64_t *out)
+/* digits, then an optional k/m/g(/t) suffix worth `unit` to its power; sizes also take
+ * an "i", "B" or "iB" after it. */
+static int parse_scaled(const char *s, uint64_t unit, int size, uint64_t *out)
 {
     if (!s || !isdigit((unsigned char)*s))
         return -1;
@@ -300,22 +302,31 @@ int lf_parse_size(const char *s, uint64_t *out)
     if (errno)
         return -1;
     uint64_t mult = 1;
-    switch (*end) {
-    case '\0': break;
-    case 'k': case 'K': mult = 1ull << 10; end++; break;
-    case 'm': case 'M': mult = 1ull << 20; end++; break;
-    case 'g': case 'G': mult = 1ull << 30; end++; break;
-    case 't': case 'T': mult = 1ull << 40; end++; break;
-    default: return -1;
-    }
-    if (*end == 'i' || *end == 'B')
-        end += (*end == 'i' && end[1] == 'B') ? 2 : 1;
-    if (*end)
+    const char *suffixes = size ? "kmgt" : "kmg";
+    const char *at = *end ? strchr(suffixes, tolower((unsigned char)*end)) : NULL;
+    if (*end && !at)
         return -1;
-    if (v > UINT64_MAX / mult)
+    if (at) {
+        for (const char *p = suffixes; p <= at; p++)
+            mult *= unit;
+        end++;
+        if (size && (*end == 'i' || *end == 'B'))
+            end += (*end == 'i' && end[1] == 'B') ? 2 : 1;
+    }
+    if (*end || v > UINT64_MAX / mult)
         return -1;
     *out = (uint64_t)v * mult;
     return 0;
+}
+
+int lf_parse_size(const char *s, uint64_t *out)
+{
+    return parse_scaled(s, 1024, 1, out);
+}
+
+int lf_parse_count(const char *s, uint64_t *out)
+{
+    return parse_scaled(s, 1000, 0, out);
 }
 
 int lf_parse_size_list(const char *s, uint64_t **out, size_t *n, lf_err *err)

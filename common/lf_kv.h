@@ -63,6 +63,8 @@ char *lf_kv_trim(char *s);
 
 /* Parses a size such as "4k", "32K", "1m", "2g", "4096" (binary units). */
 int lf_parse_size(const char *s, uint64_t *out);
+/* Parses a count: "1500", "10k" (10000), "2m", "1g" (decimal units, unlike sizes). */
+int lf_parse_count(const char *s, uint64_t *out);
 /* Parses a comma list of sizes / unsigned ints into a malloc'ed array the caller frees. */
 int lf_parse_size_list(const char *s, uint64_t **out, size_t *n, lf_err *err);
 

@@ -33,11 +33,16 @@ static const key_info keys[] = {
     {"flash_smooth_p", F(flash_smooth_p), 0, 0, G_FLASH, "p-norm of the three bounds; 0 = max"},
     {"pagecache_bw", F(pagecache_bw), 0, 0, G_PAGECACHE, "bytes/s of a page-cache hit; 0 = off"},
     {"pagecache_latency_s", F(pagecache_latency_s), 0, 0, G_PAGECACHE, "s per page-cache hit"},
-    {"dram_copy_bw", F(dram_copy_bw), 1, 1, G_DRAM, "bytes/s of memcpy"},
+    {"dram_copy_bw", F(dram_copy_bw), 1, 1, G_DRAM, "bytes/s of DRAM-manager row copies"},
     {"dram_op_s", F(dram_op_s), 1, 0, G_DRAM, "s, fixed cost of one copy/insert"},
     {"dram_alloc_s", F(dram_alloc_s), 0, 0, G_DRAM, "s, fixed cost of one allocation"},
+    {"dram_fault_s", F(dram_fault_s), 0, 0, G_DRAM, "s per 4 KiB page of a fresh allocation"},
     {"compute_flops", F(compute_flops), 1, 1, G_COMPUTE, "flop/s (a multiply-add is 2)"},
     {"mem_bw", F(mem_bw), 1, 1, G_COMPUTE, "bytes/s streamed by compute"},
+    {"expert_wps_16", F(expert_wps_16), 0, 0, G_COMPUTE, "expert weights/s, fp16 kernel; 0 = roofline"},
+    {"expert_wps_8", F(expert_wps_8), 0, 0, G_COMPUTE, "expert weights/s, int8 kernel; 0 = roofline"},
+    {"expert_wps_4", F(expert_wps_4), 0, 0, G_COMPUTE, "expert weights/s, 4-bit kernel; 0 = roofline"},
+    {"expert_wps_2", F(expert_wps_2), 0, 0, G_COMPUTE, "expert weights/s, 2-bit kernel; 0 = roofline"},
 };
 #undef F
 #define N_KEYS (sizeof keys / sizeof keys[0])
@@ -234,9 +239,9 @@ double lf_dram_time(const lf_device *d, uint64_t n_ops, uint64_t bytes)
     return (double)n_ops * d->dram_op_s + (double)bytes / d->dram_copy_bw;
 }
 
-double lf_dram_alloc_time(const lf_device *d, uint64_t n_allocs)
+double lf_dram_alloc_time(const lf_device *d, uint64_t n_allocs, uint64_t bytes)
 {
-    return (double)n_allocs * d->dram_alloc_s;
+    return (double)n_allocs * d->dram_alloc_s + (double)((bytes + 4095) / 4096) * d->dram_fault_s;
 }
 
 double lf_compute_time(const lf_device *d, double flops, double bytes)
@@ -254,4 +259,15 @@ double lf_pagecache_time(const lf_device *d, uint64_t n_hits, uint64_t bytes)
     if (d->pagecache_bw <= 0 || n_hits == 0)
         return 0;
     return (double)n_hits * d->pagecache_latency_s + (double)bytes / d->pagecache_bw;
+}
+
+double lf_device_expert_wps(const lf_device *d, uint32_t bits)
+{
+    switch (bits) {
+    case 16: return d->expert_wps_16;
+    case 8: return d->expert_wps_8;
+    case 4: return d->expert_wps_4;
+    case 2: return d->expert_wps_2;
+    }
+    return 0;
 }

@@ -29,14 +29,22 @@ typedef struct {
     double dram_copy_bw;      /* bytes/s */
     double dram_op_s;         /* fixed cost of one copy / insert operation */
     double dram_alloc_s;      /* fixed cost of one allocation (realloc strategy) */
+    double dram_fault_s;      /* per 4 KiB page of a fresh allocation first touched */
     /* Compute roofline: time = max(flops / compute_flops, bytes / mem_bw). */
     double compute_flops;     /* floating-point ops/s (a multiply-add is 2) */
     double mem_bw;            /* bytes/s streamed from DRAM by compute */
+    /* The expert kernel (dequantise + gate, up, down products), measured by calibrate:
+     * expert weights per second at 16 (fp16), 8, 4 and 2 bits (group-quantised, scale
+     * and bias per 64). Optional; 0 = not measured: experts are priced by the roofline. */
+    double expert_wps_16, expert_wps_8, expert_wps_4, expert_wps_2;
 } lf_device;
+
+/* The measured expert-kernel rate for a bit width (16, 8, 4, 2), or 0. */
+double lf_device_expert_wps(const lf_device *d, uint32_t bits);
 
 /* Loads a profile. Unknown keys, missing keys, non-numbers and out-of-range values
  * (negative, zero rates) are errors naming the file and line. Optional keys:
- * pagecache_*, dram_alloc_s, flash_alignment (default 4096), flash_smooth_p (default 0),
+ * pagecache_*, expert_wps_*, dram_alloc_s, dram_fault_s, flash_alignment (default 4096), flash_smooth_p (default 0),
  * name (default: the file's base name without .conf). */
 int lf_device_load(const char *path, lf_device *out, lf_err *err);
 /* Writes a profile atomically; `provenance` (may be NULL) is a comment block put at
@@ -66,8 +74,10 @@ double lf_flash_time(const lf_device *d, uint64_t n_reads, uint64_t bytes, uint3
 double lf_flash_throughput(const lf_device *d, uint64_t chunk, uint32_t inflight);
 /* Seconds for n_ops DRAM copy operations moving `bytes` in all. */
 double lf_dram_time(const lf_device *d, uint64_t n_ops, uint64_t bytes);
-/* Seconds for n_allocs allocations (the reallocate-per-token strategy). */
-double lf_dram_alloc_time(const lf_device *d, uint64_t n_allocs);
+/* Seconds for n_allocs allocations of `bytes` in all (the reallocate-per-token
+ * strategy): n_allocs * dram_alloc_s + pages(bytes) * dram_fault_s, the pages of a fresh
+ * matrix faulted in as it is filled. */
+double lf_dram_alloc_time(const lf_device *d, uint64_t n_allocs, uint64_t bytes);
 /* Roofline: seconds for `flops` floating-point ops touching `bytes` of memory. */
 double lf_compute_time(const lf_device *d, double flops, double bytes);
 /* Page-cache tier: seconds for n hits totalling bytes (0 when not modelled). */

@@ -63,7 +63,8 @@ int lf_fit_parse_probe(const char *text, size_t len, const char *path, const cha
     *n = 0;
     char line[PROBE_LINE_MAX + 2], first_engine[64] = "";
     char *cols[32];
-    int rc = LF_OK, lineno = 0, nc = 0, ie = -1, ic = -1, it = -1, ib = -1, need = 0;
+    int rc = LF_OK, lineno = 0, nc = 0, ie = -1, ic = -1, it = -1, ib = -1, ibatch = -1,
+        need = 0;
     size_t cap = 0;
     lf_fit_point *v = NULL;
     for (size_t at = 0; at < len && rc == LF_OK;) {
@@ -90,6 +91,7 @@ int lf_fit_parse_probe(const char *text, size_t len, const char *path, const cha
             ic = col_index(cols, nc, "chunk");
             it = col_index(cols, nc, "threads");
             ib = col_index(cols, nc, "mb_s");
+            ibatch = col_index(cols, nc, "batch"); /* optional: probe --batch */
             if (ie < 0 || ic < 0 || it < 0 || ib < 0)
                 return lf_fail(err, LF_EFORMAT,
                                "%s:1: header lacks one of the columns engine, chunk, threads, "
@@ -97,6 +99,7 @@ int lf_fit_parse_probe(const char *text, size_t len, const char *path, const cha
             need = ie > ic ? ie : ic;
             need = need > it ? need : it;
             need = need > ib ? need : ib;
+            need = need > ibatch ? need : ibatch;
             continue;
         }
         if (k == 0)
@@ -130,6 +133,12 @@ int lf_fit_parse_probe(const char *text, size_t len, const char *path, const cha
                          path, lineno, cols[ic], cols[it], cols[ib]);
             break;
         }
+        uint64_t batch = 0;
+        if (ibatch >= 0 && parse_uint(cols[ibatch], 65536, &batch)) {
+            rc = lf_fail(err, LF_EFORMAT, "%s:%d: batch '%.40s' (expected 0..65536)", path,
+                         lineno, cols[ibatch]);
+            break;
+        }
         if (*n == cap) {
             cap = cap ? 2 * cap : 64;
             lf_fit_point *q = realloc(v, cap * sizeof *q);
@@ -139,7 +148,7 @@ int lf_fit_parse_probe(const char *text, size_t len, const char *path, const cha
             }
             v = q;
         }
-        v[(*n)++] = (lf_fit_point){chunk, (uint32_t)threads, mbs * 1e6};
+        v[(*n)++] = (lf_fit_point){chunk, (uint32_t)threads, mbs * 1e6, (uint32_t)batch};
     }
     if (rc == LF_OK && lineno == 0)
         rc = lf_fail(err, LF_EFORMAT, "%s: empty file (expected a probe CSV header)", path);
@@ -229,7 +238,7 @@ static int residuals(const gsl_vector *x, void *arg, gsl_vector *f)
     lf_device d;
     unpack(x, c, &d);
     for (size_t i = 0; i < c->n; i++) {
-        double pred = lf_flash_throughput(&d, c->pts[i].chunk, c->pts[i].threads);
+        double pred = lf_fit_predict(&d, &c->pts[i]);
         double r = log(pred / c->pts[i].bw);
         gsl_vector_set(f, i, isfinite(r) ? r : 1e3);
     }
@@ -240,7 +249,7 @@ static double cost(const fit_ctx *c, const lf_device *d)
 {
     double s = 0;
     for (size_t i = 0; i < c->n; i++) {
-        double r = log(lf_flash_throughput(d, c->pts[i].chunk, c->pts[i].threads) / c->pts[i].bw);
+        double r = log(lf_fit_predict(d, &c->pts[i]) / c->pts[i].bw);
         s += r * r;
     }
     return s;
@@ -312,7 +321,7 @@ static double l1_cost(const fit_ctx *c, const gsl_vector *x)
     unpack(x, c, &d);
     double s = 0;
     for (size_t i = 0; i < c->n; i++)
-        s += fabs(log(lf_flash_throughput(&d, c->pts[i].chunk, c->pts[i].threads) / c->pts[i].bw));
+        s += fabs(log(lf_fit_predict(&d, &c->pts[i]) / c->pts[i].bw));
     return s;
 }
 
@@ -354,9 +363,16 @@ static int refine_l1(fit_ctx *c, gsl_vector *x, size_t *iters, int *status)
     return rc;
 }
 
+double lf_fit_predict(const lf_device *d, const lf_fit_point *p)
+{
+    uint64_t k = p->batch ? p->batch : p->threads;
+    double t = lf_flash_time(d, k, k * p->chunk, p->threads);
+    return t > 0 ? (double)(k * p->chunk) / t : 0;
+}
+
 double lf_fit_ape(const lf_device *d, const lf_fit_point *p)
 {
-    double pred = lf_flash_throughput(d, p->chunk, p->threads);
+    double pred = lf_fit_predict(d, p);
     return fabs(pred - p->bw) / p->bw * 100.0;
 }
 
@@ -372,7 +388,8 @@ int lf_fit_flash(const lf_fit_point *pts, size_t n, const lf_device *base, doubl
     size_t distinct = 0;
     for (size_t i = 0; i < n; i++) {
         size_t j = 0;
-        while (j < i && (pts[j].chunk != pts[i].chunk || pts[j].threads != pts[i].threads))
+        while (j < i && (pts[j].chunk != pts[i].chunk || pts[j].threads != pts[i].threads ||
+                         pts[j].batch != pts[i].batch))
             j++;
         distinct += j == i;
     }
@@ -472,4 +489,57 @@ void lf_fit_unmeasured_defaults(lf_device *d)
     d->dram_alloc_s = 20e-6;
     d->compute_flops = 50e9;
     d->mem_bw = 20e9;
+}
+
+/* Rank of v among the distinct values of a field over the points. */
+static size_t rank_of(const lf_fit_point *pts, size_t n, size_t i, int by_chunk)
+{
+    size_t r = 0;
+    for (size_t j = 0; j < n; j++) {
+        int seen = 0;
+        for (size_t k = 0; k < j && !seen; k++)
+            seen = by_chunk ? pts[k].chunk == pts[j].chunk : pts[k].threads == pts[j].threads;
+        if (!seen && (by_chunk ? pts[j].chunk < pts[i].chunk : pts[j].threads < pts[i].threads))
+            r++;
+    }
+    return r;
+}
+
+int lf_fit_holdout(const lf_fit_point *pts, size_t n, const lf_device *base, double fixed_p,
+                   int fit_half, lf_fit_result *out, double *held_mdape, double *held_max_ape,
+                   size_t *n_fit, size_t *n_held, lf_err *err)
+{
+    lf_fit_point *a = malloc((n ? n : 1) * sizeof *a), *b = malloc((n ? n : 1) * sizeof *b);
+    double *ape = malloc((n ? n : 1) * sizeof *ape);
+    if (!a || !b || !ape) {
+        free(a), free(b), free(ape);
+        return lf_fail(err, LF_ENOMEM, "fit: out of memory");
+    }
+    size_t na = 0, nb = 0;
+    for (size_t i = 0; i < n; i++) {
+        int half = (int)((rank_of(pts, n, i, 1) + rank_of(pts, n, i, 0)) % 2);
+        if (half == (fit_half & 1))
+            a[na++] = pts[i];
+        else
+            b[nb++] = pts[i];
+    }
+    int rc = LF_OK;
+    if (nb == 0)
+        rc = lf_fail(err, LF_EINVAL, "fit --holdout: the probe grid has %zu points in one "
+                     "row or column; it needs at least two chunks and two thread counts", n);
+    if (!rc)
+        rc = lf_fit_flash(a, na, base, fixed_p, out, err);
+    if (!rc) {
+        *held_max_ape = 0;
+        for (size_t i = 0; i < nb; i++) {
+            ape[i] = lf_fit_ape(&out->dev, &b[i]);
+            *held_max_ape = fmax(*held_max_ape, ape[i]);
+        }
+        gsl_sort(ape, 1, nb);
+        *held_mdape = gsl_stats_median_from_sorted_data(ape, 1, nb);
+        *n_fit = na;
+        *n_held = nb;
+    }
+    free(a), free(b), free(ape);
+    return rc;
 }

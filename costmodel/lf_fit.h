@@ -15,6 +15,8 @@ typedef struct {
     uint64_t chunk;   /* bytes per read */
     uint32_t threads; /* reads in flight */
     double bw;        /* measured bytes/s */
+    uint32_t batch;   /* 0: steady state (the model at n = threads reads); else reads per
+                       * batch waited for whole (the model at n = batch reads) */
 } lf_fit_point;
 
 typedef struct {
@@ -26,7 +28,8 @@ typedef struct {
     int status;        /* GSL status of the best start (0, or GSL_EMAXITER / GSL_ENOPROG) */
 } lf_fit_result;
 
-/* Reads the rows of a probe CSV (columns by header name: engine, chunk, threads, mb_s).
+/* Reads the rows of a probe CSV (columns by header name: engine, chunk, threads, mb_s,
+ * and batch when present: probes of per-layer batches, `probe --batch N`).
  * engine NULL: the file must hold one engine only (else an error listing them).
  * Rows with mb_s <= 0 are errors naming the line. */
 int lf_fit_read_probe(const char *path, const char *engine, lf_fit_point **pts, size_t *n,
@@ -45,6 +48,18 @@ int lf_fit_parse_probe(const char *text, size_t len, const char *path, const cha
 int lf_fit_flash(const lf_fit_point *pts, size_t n, const lf_device *base, double fixed_p,
                  lf_fit_result *out, lf_err *err);
 
+/* Hold-out check of the model: the probe grid is split like a checkerboard over its
+ * (chunk rank + thread-count rank), so that both halves span every chunk and every
+ * depth; the model is fitted on one half (`fit_half` 0 or 1) and its error reported on
+ * the other. out: the fit on the fitting half (its mdape/max_ape are the fitting half's);
+ * held_mdape, held_max_ape: the other half's; n_fit, n_held: the halves' sizes. */
+int lf_fit_holdout(const lf_fit_point *pts, size_t n, const lf_device *base, double fixed_p,
+                   int fit_half, lf_fit_result *out, double *held_mdape, double *held_max_ape,
+                   size_t *n_fit, size_t *n_held, lf_err *err);
+
+/* The model's throughput for a point: n = batch (or threads) reads of chunk bytes with
+ * threads in flight, n * chunk / lf_flash_time. */
+double lf_fit_predict(const lf_device *d, const lf_fit_point *p);
 /* Default largest median APE (%) a fit may have to be written as a profile. */
 #define LF_FIT_MAX_MDAPE 25.0
 

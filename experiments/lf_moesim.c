@@ -1,4 +1,6 @@
-/* Flash-MoE scenario pricing. Per token and layer the pagecache policy says how many
+/* Flash-MoE scenario pricing through the one replay loop (sim/lf_replay): the scenario's
+ * expert records are a layout of whole records of the expert's bytes, and the pricing is
+ * a backend. Per token and layer the pagecache policy says how many
  * routed experts the application cache held, how many the OS page cache served and how
  * many were read from flash (and the same for the prefetch guesses); a layer then costs
  *   flash(n_flash reads) + pagecache(n_pc hits) + max(0, prefetch_io - compute) + compute
@@ -11,7 +13,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lf_layout.h"
 #include "lf_policy.h"
+#include "lf_replay.h"
 
 /* The last step's share of the pagecache policy's counters (all 0 for a policy
  * without them); prev holds the totals before the step and is advanced. */
@@ -43,20 +47,103 @@ static int check_trace(const lf_trace *t, lf_err *err)
     return LF_OK;
 }
 
-/* One policy step for (layer, token) of t into plan (arrays ev, ld); *n = routed. */
-static int step(lf_policy *p, const lf_trace *t, uint32_t l, uint32_t tok, uint32_t *ev,
-                uint32_t *ld, lf_plan *plan, uint32_t *n, lf_err *err)
-{
-    const uint32_t *want = lf_trace_ids(t, l, tok, n);
-    memset(plan, 0, sizeof *plan);
-    plan->evict = ev;
-    plan->load = ld;
-    return lf_policy_step(p, l, tok, want, *n, plan, err);
-}
-
 static double bytes_of(uint64_t n, double each)
 {
     return llround((double)n * each);
+}
+
+/* The replay needs a model and a layout of the trace's shape: a record is the expert's
+ * bytes (fractional bits per weight need nothing special), one record per expert. */
+static int shape(const lf_trace *t, const lf_model *m, double expert_bytes, lf_model *mm,
+                 lf_layout *L, lf_err *err)
+{
+    memset(mm, 0, sizeof *mm);
+    if (m)
+        *mm = *m;
+    snprintf(mm->name, sizeof mm->name, "%s", t->model);
+    mm->kind = LF_UNITS_EXPERTS;
+    mm->act = LF_ACT_SWIGLU;
+    mm->n_layers = t->n_layers;
+    mm->n_experts = t->units_per_layer;
+    mm->top_k = t->top_k;
+    if (!mm->d_model)
+        mm->d_model = t->d_model ? t->d_model : 1;
+    if (!mm->d_ff)
+        mm->d_ff = 1;
+    uint64_t rec = (uint64_t)llround(expert_bytes);
+    uint64_t vb = rec / 3 ? rec / 3 : 1; /* gate, up, down */
+    int rc = lf_layout_init_bytes(L, LF_LAYOUT_BUNDLED, mm, vb, 1, 0, err);
+    if (rc == LF_OK)
+        L->record_bytes = rec ? rec : 3; /* the whole record, remainder included */
+    return rc;
+}
+
+static int replay(const lf_trace *t, const lf_model *m, double expert_bytes, lf_policy *p,
+                  uint32_t threads, lf_backend *b, lf_err *err)
+{
+    lf_model mm;
+    lf_layout L;
+    int rc = shape(t, m, expert_bytes, &mm, &L, err);
+    if (rc)
+        return rc;
+    lf_token_row *rows = calloc(t->n_tokens, sizeof *rows);
+    if (!rows)
+        return lf_fail(err, LF_ENOMEM, "moe: out of memory");
+    lf_replay_cfg c;
+    memset(&c, 0, sizeof c);
+    c.trace = t;
+    c.model = &mm;
+    c.policy = p;
+    c.layout = &L;
+    c.reader = (lf_reader_cfg){0, 0, threads ? threads : 1};
+    c.dram = LF_DRAM_PREALLOC;
+    c.quiet = 1;
+    rc = lf_replay(&c, b, rows, err);
+    free(rows);
+    lf_layout_free(&L);
+    return rc;
+}
+
+/* ---- scenario pricing: a backend of the replay loop ---- */
+
+typedef struct {
+    const lf_moesim_cfg *c;
+    lf_policy *p;
+    double t_c;
+    double sum_flash, sum_pc, sum_pf, sum_c, flash_bytes;
+    uint64_t app, pch, fl, guesses, right, prev[7];
+} price_state;
+
+static int price_layer(lf_backend *b, const lf_step *st, lf_times *out, lf_err *err)
+{
+    price_state *s = b->state;
+    const lf_moesim_cfg *c = s->c;
+    memset(out, 0, sizeof *out);
+    (void)err;
+    step_counts x;
+    last_step(s->p, s->prev, &x);
+    if (st->token < c->warmup)
+        return LF_OK;
+    double eb = c->expert_bytes;
+    double t_flash = lf_flash_time(c->dev, x.flash_reads * c->split,
+                                   bytes_of(x.flash_reads, eb), c->threads);
+    double t_pc = lf_pagecache_time(c->dev, x.pc_hits, bytes_of(x.pc_hits, eb));
+    double t_pf = lf_flash_time(c->dev, x.pf_flash * c->split, bytes_of(x.pf_flash, eb),
+                                c->threads) +
+                  lf_pagecache_time(c->dev, x.pf_pc, bytes_of(x.pf_pc, eb));
+    s->sum_flash += t_flash;
+    s->sum_pc += t_pc;
+    s->sum_pf += t_pf > s->t_c ? t_pf - s->t_c : 0;
+    s->sum_c += s->t_c;
+    s->flash_bytes += bytes_of(x.flash_reads + x.pf_flash, eb);
+    s->app += x.app_hits;
+    s->pch += x.pc_hits;
+    s->fl += x.flash_reads;
+    s->guesses += x.pf_guesses;
+    s->right += x.pf_right;
+    out->io_s = t_flash + t_pc + (t_pf > s->t_c ? t_pf - s->t_c : 0);
+    out->compute_s = s->t_c;
+    return LF_OK;
 }
 
 int lf_moesim_run(const lf_moesim_cfg *c, const lf_trace *t, lf_moesim_result *out, lf_err *err)
@@ -74,18 +161,15 @@ int lf_moesim_run(const lf_moesim_cfg *c, const lf_trace *t, lf_moesim_result *o
     snprintf(spec, sizeof spec, "pagecache:dram=%u,pc=%u,scope=%s,prefetch=%u,acc=%.17g,seed=%llu",
              c->app_per_layer, c->pc_per_layer, c->pc_global ? "global" : "layer", c->prefetch,
              c->acc, (unsigned long long)c->seed);
-    lf_policy_ctx ctx = {t->n_layers, t->units_per_layer,
-                         (uint64_t)c->app_per_layer + c->pc_per_layer, t, NULL, c->seed,
-                         lf_trace_max_set(t, 0)};
+    lf_policy_ctx ctx = {.n_layers = t->n_layers,
+                         .units = t->units_per_layer,
+                         .capacity = (uint64_t)c->app_per_layer + c->pc_per_layer,
+                         .trace = t,
+                         .seed = c->seed,
+                         .max_want = lf_trace_max_set(t, 0)};
     lf_policy *p;
     if ((rc = lf_policy_create(spec, &ctx, &p, err)))
         return rc;
-    uint32_t *ev = malloc(t->units_per_layer * sizeof *ev);
-    uint32_t *ld = malloc(t->units_per_layer * sizeof *ld);
-    if (!ev || !ld) {
-        rc = lf_fail(err, LF_ENOMEM, "moe: out of memory");
-        goto done;
-    }
     const lf_model *m = c->model;
     double L = t->n_layers, k = t->top_k;
     double t_c = c->compute_s_per_layer;
@@ -94,59 +178,55 @@ int lf_moesim_run(const lf_moesim_cfg *c, const lf_trace *t, lf_moesim_result *o
         double bytes = c->resident_bytes / L + k * c->expert_bytes;
         t_c = lf_compute_time(c->dev, flops, bytes);
     }
-    double sum_flash = 0, sum_pc = 0, sum_pf = 0, sum_c = 0, flash_bytes = 0;
-    uint64_t app = 0, pch = 0, fl = 0, guesses = 0, right = 0, prev[7] = {0};
-    for (uint32_t tok = 0; tok < t->n_tokens && rc == LF_OK; tok++) {
-        int counted = tok >= c->warmup;
-        for (uint32_t l = 0; l < t->n_layers && rc == LF_OK; l++) {
-            uint32_t n;
-            lf_plan plan;
-            step_counts x;
-            rc = step(p, t, l, tok, ev, ld, &plan, &n, err);
-            if (rc == LF_OK)
-                last_step(p, prev, &x);
-            if (rc || !counted)
-                continue;
-            double eb = c->expert_bytes;
-            double t_flash = lf_flash_time(c->dev, x.flash_reads * c->split,
-                                           bytes_of(x.flash_reads, eb), c->threads);
-            double t_pc = lf_pagecache_time(c->dev, x.pc_hits, bytes_of(x.pc_hits, eb));
-            double t_pf = lf_flash_time(c->dev, x.pf_flash * c->split, bytes_of(x.pf_flash, eb),
-                                        c->threads) +
-                          lf_pagecache_time(c->dev, x.pf_pc, bytes_of(x.pf_pc, eb));
-            sum_flash += t_flash;
-            sum_pc += t_pc;
-            sum_pf += t_pf > t_c ? t_pf - t_c : 0;
-            sum_c += t_c;
-            flash_bytes += bytes_of(x.flash_reads + x.pf_flash, eb);
-            app += x.app_hits;
-            pch += x.pc_hits;
-            fl += x.flash_reads;
-            guesses += x.pf_guesses;
-            right += x.pf_right;
-        }
-    }
+    price_state s;
+    memset(&s, 0, sizeof s);
+    s.c = c;
+    s.p = p;
+    s.t_c = t_c;
+    lf_backend b = {&s, price_layer, NULL};
+    rc = replay(t, m, c->expert_bytes, p, c->threads, &b, err);
     if (rc == LF_OK) {
-        double T = t->n_tokens - c->warmup, total = sum_flash + sum_pc + sum_pf + sum_c;
-        double routed = (double)(app + pch + fl);
+        double T = t->n_tokens - c->warmup, total = s.sum_flash + s.sum_pc + s.sum_pf + s.sum_c;
+        double routed = (double)(s.app + s.pch + s.fl);
         out->tokens = (uint32_t)T;
         out->ms_token = 1e3 * total / T;
         out->tok_s = total > 0 ? T / total : INFINITY;
-        out->flash_ms = 1e3 * sum_flash / T;
-        out->pc_ms = 1e3 * sum_pc / T;
-        out->prefetch_ms = 1e3 * sum_pf / T;
-        out->compute_ms = 1e3 * sum_c / T;
-        out->app_hit = routed > 0 ? app / routed : 0;
-        out->pc_hit = routed > 0 ? pch / routed : 0;
-        out->flash_share = routed > 0 ? fl / routed : 0;
-        out->flash_mb = flash_bytes / T / 1e6;
-        out->pf_right = guesses ? (double)right / (double)guesses : NAN;
+        out->flash_ms = 1e3 * s.sum_flash / T;
+        out->pc_ms = 1e3 * s.sum_pc / T;
+        out->prefetch_ms = 1e3 * s.sum_pf / T;
+        out->compute_ms = 1e3 * s.sum_c / T;
+        out->app_hit = routed > 0 ? s.app / routed : 0;
+        out->pc_hit = routed > 0 ? s.pch / routed : 0;
+        out->flash_share = routed > 0 ? s.fl / routed : 0;
+        out->flash_mb = s.flash_bytes / T / 1e6;
+        out->pf_right = s.guesses ? (double)s.right / (double)s.guesses : NAN;
     }
-done:
-    free(ev);
-    free(ld);
     lf_policy_free(p);
     return rc;
+}
+
+/* ---- hit rates: a counting backend ---- */
+
+typedef struct {
+    lf_policy *p;
+    int two_level;
+    uint64_t hits, routed, prev[7];
+} count_state;
+
+static int count_layer(lf_backend *b, const lf_step *st, lf_times *out, lf_err *err)
+{
+    count_state *s = b->state;
+    memset(out, 0, sizeof *out);
+    (void)err;
+    if (s->two_level) {
+        step_counts x;
+        last_step(s->p, s->prev, &x);
+        s->hits += x.app_hits + x.pc_hits;
+    } else {
+        s->hits += st->plan->n_hit;
+    }
+    s->routed += st->n_need;
+    return LF_OK;
 }
 
 int lf_moesim_hit_rate(const lf_trace *t, const char *spec, uint64_t cap, uint64_t seed,
@@ -155,38 +235,22 @@ int lf_moesim_hit_rate(const lf_trace *t, const char *spec, uint64_t cap, uint64
     int rc = check_trace(t, err);
     if (rc)
         return rc;
-    lf_policy_ctx ctx = {t->n_layers, t->units_per_layer, cap, t, NULL, seed,
-                         lf_trace_max_set(t, 0)};
+    lf_policy_ctx ctx = {.n_layers = t->n_layers,
+                         .units = t->units_per_layer,
+                         .capacity = cap,
+                         .trace = t,
+                         .seed = seed,
+                         .max_want = lf_trace_max_set(t, 0)};
     lf_policy *p;
     if ((rc = lf_policy_create(spec, &ctx, &p, err)))
         return rc;
-    uint32_t *ev = malloc(t->units_per_layer * sizeof *ev);
-    uint32_t *ld = malloc(t->units_per_layer * sizeof *ld);
-    uint64_t hits = 0, routed = 0, prev[7] = {0};
-    step_counts x;
-    int two_level = lf_policy_counter_index(p, "pagecache_hits") >= 0;
-    if (!ev || !ld)
-        rc = lf_fail(err, LF_ENOMEM, "moe: out of memory");
-    for (uint32_t tok = 0; tok < t->n_tokens && rc == LF_OK; tok++) {
-        for (uint32_t l = 0; l < t->n_layers && rc == LF_OK; l++) {
-            uint32_t n;
-            lf_plan plan;
-            rc = step(p, t, l, tok, ev, ld, &plan, &n, err);
-            if (rc == LF_OK && two_level) {
-                last_step(p, prev, &x);
-                hits += x.app_hits + x.pc_hits;
-            } else {
-                hits += plan.n_hit;
-            }
-            routed += n;
-        }
-    }
+    count_state s = {p, lf_policy_counter_index(p, "pagecache_hits") >= 0, 0, 0, {0}};
+    lf_backend b = {&s, count_layer, NULL};
+    rc = replay(t, NULL, 3, p, 1, &b, err);
     if (rc)
         lf_err_prefix(err, "policy %s, capacity %llu", spec, (unsigned long long)cap);
     else
-        *rate = routed ? (double)hits / (double)routed : NAN;
-    free(ev);
-    free(ld);
+        *rate = s.routed ? (double)s.hits / (double)s.routed : NAN;
     lf_policy_free(p);
     return rc;
 }

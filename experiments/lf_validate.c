@@ -75,6 +75,9 @@ static int config_of(const lf_validate_cfg *v, size_t i, lf_run_config *c, lf_va
     snprintf(row->engine, sizeof row->engine, "%s", s ? s : (v->engine ? v->engine : "psync"));
     snprintf(row->dram, sizeof row->dram, "%s",
              c->dram == LF_DRAM_REALLOC ? "realloc" : "prealloc");
+    if (!lf_sweep_get(g, i, "scope") && v->scope && lf_scope_parse(v->scope, &c->scope, err))
+        return lf_err_prefix(err, "%s", where);
+    snprintf(row->scope, sizeof row->scope, "%s", lf_scope_name(c->scope));
     if (v->tokens)
         c->n_tokens = v->tokens;
     row->dram_fraction = c->dram_fraction;
@@ -96,27 +99,31 @@ static const lf_weights *weights_for(const lf_validate_cfg *v, const char *layou
     return NULL;
 }
 
-/* The simulator with the FFN-stream pricing only (no resident-attention term). */
+/* The profile of the configuration's engine (else the default one). */
+static const lf_device *device_for(const lf_validate_cfg *v, const char *engine,
+                                   const char **path)
+{
+    for (size_t k = 0; k < v->n_engine_devs; k++)
+        if (!strcmp(v->engines[k], engine)) {
+            *path = v->dev_paths[k];
+            return &v->devs[k];
+        }
+    *path = v->device_path;
+    return v->dev;
+}
+
+/* The simulator on the weights file's layout, at the configuration's scope, with the
+ * profile of the engine the configuration runs. */
 static int predict(const lf_validate_cfg *v, const lf_run_config *c0, const lf_weights *w,
-                   lf_run_result *res, lf_err *err)
+                   const lf_device *dev, lf_run_result *res, lf_err *err)
 {
     lf_run_config c = *c0;
     c.layout = w->h.layout;
     c.dtype_bytes = lf_dtype_bytes(w->h.dtype);
     c.layout_from = &w->layout;
-    lf_model m;
-    int rc = lf_run_resolve_model(v->trace, NULL, &m, err);
-    if (rc)
-        return rc;
-    lf_backend b;
-    lf_price sb;
-    lf_price_backend(&b, &sb, v->dev, &m, c.dtype_bytes, c.threads);
-    b.token_end = NULL;
-    c.backend = &b;
-    return lf_run(&c, v->trace, NULL, v->dev, res, err);
+    return lf_run(&c, v->trace, NULL, dev, res, err);
 }
 
-/* OUT/<id>-sim or OUT/<id>-run, by the result's mode. */
 static int write_run(const lf_validate_cfg *v, const char *id, const lf_run_config *c,
                      const lf_run_result *r, lf_err *err)
 {
@@ -131,7 +138,7 @@ static int write_run(const lf_validate_cfg *v, const char *id, const lf_run_conf
 typedef struct {
     lf_run_config c;
     const lf_weights *w;
-    double tot[64], io[64], mem[64], cpu[64];
+    double tot[64], io[64], mem[64], cpu[64], cold[64];
     lf_run_result keep; /* the middle repeat's rows, for the run folder */
 } slot;
 
@@ -144,12 +151,15 @@ static int predict_one(const lf_validate_cfg *v, size_t i, slot *s, lf_validate_
     if (!(s->w = weights_for(v, row->layout, err)))
         return err->code;
     lf_run_result pred;
-    if ((rc = predict(v, &s->c, s->w, &pred, err)))
+    const lf_device *dev = device_for(v, row->engine, &s->c.device_path);
+    snprintf(row->device, sizeof row->device, "%s", dev->name);
+    if ((rc = predict(v, &s->c, s->w, dev, &pred, err)))
         return lf_err_prefix(err, "%s (predicted)", row->id);
     row->predicted_ms = pred.summary.mean_total_ms;
     row->predicted_io_ms = pred.summary.mean_io_ms;
     row->predicted_mem_ms = pred.summary.mean_mem_ms;
     row->predicted_compute_ms = pred.summary.mean_compute_ms;
+    row->predicted_cold_ms = pred.summary.cold_total_ms;
     rc = write_run(v, row->id, &s->c, &pred, err);
     lf_run_result_free(&pred);
     return rc;
@@ -162,13 +172,16 @@ static int measure_one(const lf_validate_cfg *v, uint32_t k, uint32_t reps, slot
     lf_measure m;
     memset(&m, 0, sizeof m);
     m.engine = row->engine;
-    int rc = lf_measure_run(&s->c, v->trace, NULL, s->w, v->dev, &m, &r, err);
+    const char *path;
+    int rc = lf_measure_run(&s->c, v->trace, NULL, s->w, device_for(v, row->engine, &path), &m,
+                            &r, err);
     if (rc)
         return lf_err_prefix(err, "%s (measured, run %u)", row->id, k + 1);
     s->tot[k] = r.summary.mean_total_ms;
     s->io[k] = r.summary.mean_io_ms;
     s->mem[k] = r.summary.mean_mem_ms;
     s->cpu[k] = r.summary.mean_compute_ms;
+    s->cold[k] = r.summary.cold_total_ms;
     if (k == reps / 2) {
         s->keep = r;
         row->bytes_per_token = r.summary.mean_bytes_read;
@@ -192,9 +205,18 @@ static int finish_one(const lf_validate_cfg *v, uint32_t reps, slot *s, lf_valid
     row->measured_io_ms = median(s->io, reps);
     row->measured_mem_ms = median(s->mem, reps);
     row->measured_compute_ms = median(s->cpu, reps);
+    row->measured_cold_ms = median(s->cold, reps);
     row->error_pct = row->measured_ms > 0
                          ? 100.0 * (row->predicted_ms - row->measured_ms) / row->measured_ms
                          : NAN;
+    row->cold_error_pct =
+        row->measured_cold_ms > 0
+            ? 100.0 * (row->predicted_cold_ms - row->measured_cold_ms) / row->measured_cold_ms
+            : NAN;
+    row->spread_pct = row->measured_ms > 0
+                          ? 100.0 * (row->measured_max_ms - row->measured_min_ms) / row->measured_ms
+                          : 0;
+    row->noisy = reps > 1 && row->spread_pct > (v->target_pct > 0 ? v->target_pct : 5.0);
     char buf[64];
     snprintf(buf, sizeof buf, "%u", reps);
     int rc = lf_kv_set(&s->keep.extra, "repeats", buf, 0, err);
@@ -253,7 +275,7 @@ int lf_validate_run(const lf_validate_cfg *v, lf_validate_row **rows, size_t *n,
     return LF_OK;
 }
 
-void lf_validate_errors(const lf_validate_row *rows, size_t n, double *mdape, double *max_ape)
+static void ape(const lf_validate_row *rows, size_t n, int cold, double *mdape, double *max_ape)
 {
     *mdape = *max_ape = NAN;
     if (!n)
@@ -263,36 +285,161 @@ void lf_validate_errors(const lf_validate_row *rows, size_t n, double *mdape, do
         return;
     *max_ape = 0;
     for (size_t i = 0; i < n; i++) {
-        a[i] = fabs(rows[i].error_pct);
+        a[i] = fabs(cold ? rows[i].cold_error_pct : rows[i].error_pct);
         *max_ape = fmax(*max_ape, a[i]);
     }
     *mdape = median(a, n);
     free(a);
 }
 
-int lf_validate_write_csv(const char *path, const lf_validate_row *rows, size_t n, lf_err *err)
+void lf_validate_errors(const lf_validate_row *rows, size_t n, double *mdape, double *max_ape)
+{
+    ape(rows, n, 0, mdape, max_ape);
+}
+
+void lf_validate_cold_errors(const lf_validate_row *rows, size_t n, double *mdape,
+                             double *max_ape)
+{
+    ape(rows, n, 1, mdape, max_ape);
+}
+
+int lf_validate_write_csv(const char *path, const lf_validate_row *rows, size_t n, int cold,
+                          lf_err *err)
 {
     lf_atomic a;
     int rc = lf_atomic_open(&a, path, err);
     if (rc)
         return rc;
-    fprintf(a.f, "config,policy,layout,dram_fraction,threads,max_read,max_gap,dram,engine,tokens,"
-                 "predicted_ms,measured_ms,error_pct,predicted_io_ms,measured_io_ms,"
-                 "predicted_mem_ms,measured_mem_ms,predicted_compute_ms,measured_compute_ms,"
-                 "measured_min_ms,measured_max_ms,bytes_per_token,reads_per_token,read_gbps\n");
+    if (cold)
+        fprintf(a.f, "config,policy,layout,dram_fraction,threads,max_read,max_gap,dram,engine,"
+                     "tokens,predicted_ms,measured_ms,error_pct,scope,device\n");
+    else
+        fprintf(a.f, "config,policy,layout,dram_fraction,threads,max_read,max_gap,dram,engine,"
+                     "tokens,predicted_ms,measured_ms,error_pct,predicted_io_ms,measured_io_ms,"
+                     "predicted_mem_ms,measured_mem_ms,predicted_compute_ms,"
+                     "measured_compute_ms,measured_min_ms,measured_max_ms,bytes_per_token,"
+                     "reads_per_token,read_gbps,spread_pct,noisy,scope,device\n");
     for (size_t i = 0; i < n; i++) {
         const lf_validate_row *r = &rows[i];
-        fprintf(a.f, "%s,\"%s\",%s,%.6g,%u,%llu,%llu,%s,%s,%u,%.6f,%.6f,%.3f,%.6f,%.6f,%.6f,%.6f,"
-                     "%.6f,%.6f,%.6f,%.6f,%.1f,%.2f,%.4f\n",
-                r->id, r->policy, r->layout, r->dram_fraction, r->threads,
-                (unsigned long long)r->max_read, (unsigned long long)r->max_gap, r->dram,
-                r->engine, r->tokens, r->predicted_ms, r->measured_ms, r->error_pct,
-                r->predicted_io_ms, r->measured_io_ms, r->predicted_mem_ms, r->measured_mem_ms,
+        fprintf(a.f, "%s,\"%s\",%s,%.6g,%u,%llu,%llu,%s,%s,%u,", r->id, r->policy, r->layout,
+                r->dram_fraction, r->threads, (unsigned long long)r->max_read,
+                (unsigned long long)r->max_gap, r->dram, r->engine, r->tokens);
+        if (cold) {
+            fprintf(a.f, "%.6f,%.6f,%.3f,%s,%s\n", r->predicted_cold_ms, r->measured_cold_ms,
+                    r->cold_error_pct, r->scope, r->device);
+            continue;
+        }
+        fprintf(a.f, "%.6f,%.6f,%.3f,%.6f,%.6f,%.6f,%.6f,%.6f,%.6f,%.6f,%.6f,%.1f,%.2f,%.4f,"
+                     "%.2f,%d,%s,%s\n",
+                r->predicted_ms, r->measured_ms, r->error_pct, r->predicted_io_ms,
+                r->measured_io_ms, r->predicted_mem_ms, r->measured_mem_ms,
                 r->predicted_compute_ms, r->measured_compute_ms, r->measured_min_ms,
-                r->measured_max_ms, r->bytes_per_token, r->reads_per_token, r->read_gbps);
+                r->measured_max_ms, r->bytes_per_token, r->reads_per_token, r->read_gbps,
+                r->spread_pct, r->noisy, r->scope, r->device);
     }
     rc = lf_atomic_commit(&a, err);
     if (rc)
         lf_atomic_abort(&a);
     return rc;
+}
+
+/* The value of `col` in the first data row of dir/summary.csv (quote-aware split). */
+static int summary_value(const char *dir, const char *col, double *out, lf_err *err)
+{
+    char path[4200];
+    snprintf(path, sizeof path, "%s/summary.csv", dir);
+    char *data;
+    size_t len;
+    int rc = lf_read_file(path, &data, &len, err);
+    if (rc)
+        return lf_err_prefix(err, "compare");
+    char *row = strchr(data, '\n');
+    int want = -1, k = 0;
+    if (row) {
+        *row++ = '\0';
+        for (char *h = data; h; k++) {
+            char *c = strchr(h, ',');
+            size_t n = c ? (size_t)(c - h) : strlen(h);
+            if (n == strlen(col) && !strncmp(h, col, n))
+                want = k;
+            h = c ? c + 1 : NULL;
+        }
+    }
+    rc = lf_fail(err, LF_EFORMAT, "%s: no '%s' value (not a run folder's summary)", path, col);
+    if (row && want >= 0) {
+        int field = 0, q = 0;
+        char *start = row;
+        for (char *p = row;; p++) {
+            if (*p == '"')
+                q = !q;
+            if ((*p == ',' && !q) || *p == '\n' || *p == '\0') {
+                if (field == want) {
+                    char *end;
+                    *out = strtod(start, &end);
+                    if (end != start)
+                        rc = LF_OK;
+                    break;
+                }
+                if (*p != ',')
+                    break;
+                field++;
+                start = p + 1;
+            }
+        }
+    }
+    free(data);
+    return rc;
+}
+
+int lf_validate_compare(const char *a_dir, const char *b_dir, lf_validate_pair *out, lf_err *err)
+{
+    memset(out, 0, sizeof *out);
+    char pa[4200], pb[4200];
+    snprintf(pa, sizeof pa, "%s/config.conf", a_dir);
+    snprintf(pb, sizeof pb, "%s/config.conf", b_dir);
+    lf_kv a, b;
+    lf_kv_init(&a, pa);
+    lf_kv_init(&b, pb);
+    int rc = lf_kv_parse_file(pa, &a, err);
+    if (!rc)
+        rc = lf_kv_parse_file(pb, &b, err);
+    if (!rc) {
+        const char *sa = lf_kv_get(&a, "scope"), *sb = lf_kv_get(&b, "scope");
+        if (!sa || !sb || strcmp(sa, sb))
+            rc = lf_fail(err, LF_EINVAL,
+                         "compare: %s prices scope '%s' but %s prices scope '%s': a whole token "
+                         "(attention, norms, FFN, embedding, head) and the FFN stream alone are "
+                         "not the same work; rerun one of them with --scope %s",
+                         a_dir, sa ? sa : "(none recorded: made before scopes)", b_dir,
+                         sb ? sb : "(none recorded: made before scopes)", sa ? sa : "token");
+        else
+            snprintf(out->scope, sizeof out->scope, "%s", sa);
+    }
+    static const char *const plan[] = {"model", "policy", "layout", "threads", "dram_bytes",
+                                       "tokens", "dram_strategy", "max_read", "max_gap",
+                                       "predictor", "fn_rate", "fp_rate", "seed",
+                                       "dtype_bytes", NULL};
+    for (size_t k = 0; plan[k] && !rc; k++) {
+        const char *x = lf_kv_get(&a, plan[k]), *y = lf_kv_get(&b, plan[k]);
+        if ((x || y) && (!x || !y || strcmp(x, y)))
+            rc = lf_fail(err, LF_EINVAL, "compare: %s has %s = %s but %s has %s: not the same "
+                         "plan; rerun with identical options", a_dir, plan[k], x ? x : "(none)",
+                         b_dir, y ? y : "(none)");
+    }
+    lf_kv_free(&a);
+    lf_kv_free(&b);
+    if (!rc)
+        rc = summary_value(a_dir, "mean_total_ms", &out->a_ms, err);
+    if (!rc)
+        rc = summary_value(b_dir, "mean_total_ms", &out->b_ms, err);
+    if (!rc)
+        rc = summary_value(a_dir, "cold_total_ms", &out->a_cold_ms, err);
+    if (!rc)
+        rc = summary_value(b_dir, "cold_total_ms", &out->b_cold_ms, err);
+    if (rc)
+        return rc;
+    out->error_pct = out->b_ms > 0 ? 100.0 * (out->a_ms - out->b_ms) / out->b_ms : NAN;
+    out->cold_error_pct =
+        out->b_cold_ms > 0 ? 100.0 * (out->a_cold_ms - out->b_cold_ms) / out->b_cold_ms : NAN;
+    return LF_OK;
 }

@@ -1,9 +1,11 @@
 /* lf_validate: predicted versus measured. For every configuration of a grid (a grid file read by lf_sweep_load_grid:
  * policy, layout, DRAM fraction, threads, reader, ...) it runs the simulator and the
  * executor on the same trace and plan, `repeat` measured runs taking the median, and
- * reports the steady-state per-token latency both ways and the error. Both sides price
- * the FFN stream only (the simulator's resident-attention term is left out, as the
- * executor holds no attention). Rows are malloc'ed; the caller frees them. */
+ * reports the steady-state per-token latency both ways and the error, the cold start
+ * (first tokens) as its own figures, and the measured spread over the repeats. Both sides
+ * price the grid's `scope` (default token: the whole token, attention over a KV cache,
+ * norms, FFN stream, embedding and output head; ffn: the FFN stream only). Rows are
+ * malloc'ed; the caller frees them. */
 #ifndef LF_VALIDATE_H
 #define LF_VALIDATE_H
 
@@ -21,7 +23,8 @@ const char *const *lf_validate_keys(void);
 
 typedef struct {
     char id[16];                 /* c01, c02, ... (the run folders' names) */
-    char policy[128], layout[16], dram[16], engine[16];
+    char policy[128], layout[16], dram[16], engine[16], scope[8];
+    char device[64];             /* the profile that priced it (its name) */
     double dram_fraction;
     uint32_t threads, tokens;
     uint64_t max_read, max_gap;
@@ -29,6 +32,9 @@ typedef struct {
     double predicted_io_ms, measured_io_ms, predicted_mem_ms, measured_mem_ms;
     double predicted_compute_ms, measured_compute_ms;
     double measured_min_ms, measured_max_ms;          /* spread over the repeats */
+    double spread_pct;       /* (max - min) / median of the repeats, percent */
+    int noisy;               /* spread_pct > the error target: the error says little */
+    double predicted_cold_ms, measured_cold_ms, cold_error_pct; /* the cold start (median) */
     double bytes_per_token, reads_per_token, read_gbps; /* executor, median run */
 } lf_validate_row;
 
@@ -45,16 +51,41 @@ typedef struct {
     uint32_t tokens;             /* 0: the grid's `tokens`, else the whole trace */
     uint32_t cold_tokens;
     const char *out_dir;         /* DIR/<id>-sim and DIR/<id>-run folders */
+    double target_pct;           /* error target a repeat spread is held to (0: 5%) */
+    /* Per-engine profiles: a configuration run with engine engines[k] is priced with
+     * devs[k] (calibrated with that engine), others with dev. n_engine_devs may be 0. */
+    const char *const *engines;
+    const lf_device *devs;
+    const char *const *dev_paths;
+    size_t n_engine_devs;
     void (*on_row)(const lf_validate_row *row, size_t i, size_t n, void *arg);
     void *arg;
+    const char *scope;           /* scope of configurations whose grid sets none (NULL: token) */
 } lf_validate_cfg;
 
 int lf_validate_run(const lf_validate_cfg *c, lf_validate_row **rows, size_t *n, lf_err *err);
 
-/* Median and max of |error_pct| over the rows. */
-void lf_validate_errors(const lf_validate_row *rows, size_t n, double *mdape, double *max_ape);
+/* Two run folders (a `sim` and a `run` of identical options, say) compared. Refused with
+ * a message naming both values when their config.conf record a different scope (or one
+ * records none: a folder from before scopes existed) or a different plan (model, policy,
+ * layout, threads, DRAM bytes, tokens, reader, predictor, seed, dtype). */
+typedef struct {
+    char scope[8];
+    double a_ms, b_ms, error_pct;           /* steady-state mean per token; error of a vs b */
+    double a_cold_ms, b_cold_ms, cold_error_pct;
+} lf_validate_pair;
+int lf_validate_compare(const char *a_dir, const char *b_dir, lf_validate_pair *out, lf_err *err);
 
-/* validate.csv: config columns, predicted_ms, measured_ms, error_pct, then the parts. */
-int lf_validate_write_csv(const char *path, const lf_validate_row *rows, size_t n, lf_err *err);
+/* Median and max of |error_pct| over the rows (cold: of |cold_error_pct|). */
+void lf_validate_errors(const lf_validate_row *rows, size_t n, double *mdape, double *max_ape);
+void lf_validate_cold_errors(const lf_validate_row *rows, size_t n, double *mdape,
+                             double *max_ape);
+
+/* cold = 0: validate.csv, the steady state: config columns, predicted_ms, measured_ms,
+ * error_pct, the parts, then spread_pct, noisy (1: spread over the target) and scope.
+ * cold = 1: validate_cold.csv, the cold start (first tokens) as its own row per
+ * configuration: config columns, predicted_ms, measured_ms, error_pct, scope. */
+int lf_validate_write_csv(const char *path, const lf_validate_row *rows, size_t n, int cold,
+                          lf_err *err);
 
 #endif

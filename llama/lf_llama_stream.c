@@ -266,8 +266,13 @@ int lf_llama_stream(lf_llama *m, const int32_t *prompt, uint32_t n_prompt,
         goto done;
     if ((rc = lf_llama_open(&m2, m->path, err)))
         goto done;
-    lf_exec_cfg ec = {&w, o->engine ? o->engine : "psync", o->inflight ? o->inflight : 4,
-                      LF_DRAM_PREALLOC, t.n_layers, 0};
+    lf_exec_cfg ec = {.weights = &w,
+                      .engine = o->engine ? o->engine : "psync",
+                      .inflight = o->inflight ? o->inflight : 4,
+                      .dram = LF_DRAM_PREALLOC,
+                      .n_layers = t.n_layers,
+                      .seed = 0,
+                      .scope = LF_SCOPE_FFN};
     if ((rc = lf_exec_create(&ec, &e, err)))
         goto done;
     stream_ctx c = {&m2, e, {0}, &t, logits, n_prompt, r, 0.0};

@@ -51,29 +51,57 @@ static uint64_t round_up(uint64_t x, uint64_t a)
     return a <= 1 ? x : (x + a - 1) / a * a;
 }
 
-int lf_layout_init(lf_layout *l, lf_layout_kind kind, const lf_model *m, uint32_t dtype_bytes,
-                   uint32_t alignment, uint64_t data_offset, lf_err *err)
+static int init_common(lf_layout *l, lf_layout_kind kind, const lf_model *m,
+                       uint64_t vector_bytes, uint32_t alignment, lf_err *err)
 {
     memset(l, 0, sizeof *l);
     if ((unsigned)kind > LF_LAYOUT_COACT)
         return lf_fail(err, LF_EINVAL, "layout: unknown kind %d", (int)kind);
     if (alignment == 0)
         return lf_fail(err, LF_EINVAL, "layout: alignment must be >= 1 byte (4096 for direct I/O)");
-    if (dtype_bytes == 0 || dtype_bytes > 8)
-        return lf_fail(err, LF_EINVAL, "layout: dtype_bytes %u must be in 1..8", dtype_bytes);
     l->kind = kind;
     l->n_layers = m->n_layers;
     l->units = lf_model_units(m);
     l->d_model = m->d_model;
-    l->dtype_bytes = dtype_bytes;
     l->vectors = lf_model_vectors_per_neuron(m);
     l->alignment = alignment;
-    l->vector_bytes = (uint64_t)m->d_model * dtype_bytes;
-    if (m->kind == LF_UNITS_EXPERTS)
-        l->vector_bytes *= m->d_ff;
+    l->vector_bytes = vector_bytes;
     if (l->units == 0 || l->vector_bytes == 0)
         return lf_fail(err, LF_EINVAL, "layout: model '%s' has no units or zero-sized vectors",
                        m->name);
+    return LF_OK;
+}
+
+static int init_records(lf_layout *l, lf_layout_kind kind, uint64_t data_offset);
+
+int lf_layout_init(lf_layout *l, lf_layout_kind kind, const lf_model *m, uint32_t dtype_bytes,
+                   uint32_t alignment, uint64_t data_offset, lf_err *err)
+{
+    if (dtype_bytes == 0 || dtype_bytes > 8) {
+        memset(l, 0, sizeof *l);
+        return lf_fail(err, LF_EINVAL, "layout: dtype_bytes %u must be in 1..8", dtype_bytes);
+    }
+    uint64_t vb = (uint64_t)m->d_model * dtype_bytes;
+    if (m->kind == LF_UNITS_EXPERTS)
+        vb *= m->d_ff;
+    int rc = init_common(l, kind, m, vb, alignment, err);
+    if (rc)
+        return rc;
+    l->dtype_bytes = dtype_bytes;
+    return init_records(l, kind, data_offset);
+}
+
+int lf_layout_init_bytes(lf_layout *l, lf_layout_kind kind, const lf_model *m,
+                         uint64_t vector_bytes, uint32_t alignment, uint64_t data_offset,
+                         lf_err *err)
+{
+    int rc = init_common(l, kind, m, vector_bytes, alignment, err);
+    return rc ? rc : init_records(l, kind, data_offset);
+}
+
+static int init_records(lf_layout *l, lf_layout_kind kind, uint64_t data_offset)
+{
+    uint32_t alignment = l->alignment;
     switch (kind) {
     case LF_LAYOUT_SPLIT:
         l->record_bytes = round_up(l->vector_bytes, alignment);

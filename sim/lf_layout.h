@@ -17,7 +17,7 @@ typedef enum { LF_LAYOUT_SPLIT = 0, LF_LAYOUT_BUNDLED = 1, LF_LAYOUT_COACT = 2 }
 
 typedef struct {
     lf_layout_kind kind;
-    uint32_t n_layers, units, d_model, dtype_bytes;
+    uint32_t n_layers, units, d_model, dtype_bytes; /* dtype_bytes 0: see vector_bytes */
     uint32_t vectors;        /* weight vectors per unit: 2 (ReLU) or 3 (SwiGLU) */
     uint32_t alignment;      /* record alignment in bytes (4096 for direct I/O; 1 = none) */
     uint64_t vector_bytes;   /* payload of one vector (a whole expert part for MoE) */
@@ -53,6 +53,11 @@ const char *lf_layout_kind_names(void);
 /* Lays out a model shape. data_offset is rounded up to the alignment. */
 int lf_layout_init(lf_layout *l, lf_layout_kind kind, const lf_model *m, uint32_t dtype_bytes,
                    uint32_t alignment, uint64_t data_offset, lf_err *err);
+/* The same with the bytes of one vector given (group-quantised experts: 4.5 or 2.5 bits
+ * per weight with their scales, no whole bytes per weight); dtype_bytes is then 0. */
+int lf_layout_init_bytes(lf_layout *l, lf_layout_kind kind, const lf_model *m,
+                         uint64_t vector_bytes, uint32_t alignment, uint64_t data_offset,
+                         lf_err *err);
 /* coact: computes every unit's closest friend from a profile trace: the unit it is
  * active together with in the most tokens (ties: the lowest id; a unit never active
  * with another is its own friend). _n uses only the first max_tokens tokens (0 = all):

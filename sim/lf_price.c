@@ -11,28 +11,37 @@ static int price_layer(lf_backend *b, const lf_step *st, lf_times *out, lf_err *
     out->io_s = lf_flash_time(s->dev, st->n_reads, st->bytes_read, s->inflight) +
                 lf_pagecache_time(s->dev, st->n_pagecache, st->pagecache_bytes);
     out->mem_s = lf_dram_time(s->dev, st->copy_ops, st->bytes_copied) +
-                 lf_dram_alloc_time(s->dev, st->allocs);
+                 lf_dram_alloc_time(s->dev, st->allocs, st->alloc_bytes);
     double rows = st->n_compute_rows;
     double per_row = 2.0 * lf_model_vectors_per_neuron(m) * m->d_model;
     if (m->kind == LF_UNITS_EXPERTS)
         per_row *= m->d_ff;
-    double bytes = rows * (double)lf_model_unit_bytes(m, s->dtype_bytes);
+    double bytes = rows * (double)(s->unit_bytes ? s->unit_bytes
+                                                 : lf_model_unit_bytes(m, s->dtype_bytes));
     out->compute_s = rows > 0 ? lf_compute_time(s->dev, rows * per_row, bytes) : 0;
+    if (m->kind == LF_UNITS_EXPERTS && s->expert_wps > 0)
+        out->compute_s = rows * per_row / 2.0 / s->expert_wps;
     return LF_OK;
 }
 
 static int price_token_end(lf_backend *b, uint32_t token, lf_times *out, lf_err *err)
 {
-    (void)token;
     (void)err;
     const lf_price *s = b->state;
     const lf_model *m = s->model;
-    double att = (double)lf_model_attention_bytes(m, s->dtype_bytes);
-    double params = att / s->dtype_bytes;
-    double emb_row = (double)m->d_model * s->dtype_bytes;
-    out->compute_s = lf_compute_time(s->dev, 2.0 * params, att + emb_row);
-    out->mem_s = 0;
-    out->io_s = 0;
+    memset(out, 0, sizeof *out);
+    if (s->scope == LF_SCOPE_TOKEN) {
+        double eb = s->dtype_bytes, L = m->n_layers, d = m->d_model, pos = (double)token + 1;
+        double att = (double)lf_model_attention_bytes(m, s->dtype_bytes);
+        double head = (double)lf_model_head_bytes(m, s->dtype_bytes);
+        double shared = (double)lf_model_shared_bytes(m, s->dtype_bytes);
+        double kv = L * pos * 2.0 * lf_model_kv_dim(m) * sizeof(float);
+        double norms = (2.0 * L + 1) * d;
+        double flops = 2.0 * (att + head + shared) / eb + L * pos * 4.0 * lf_model_q_dim(m) +
+                       4.0 * norms;
+        double bytes = att + head + shared + kv + norms * sizeof(float) + d * eb;
+        out->compute_s = lf_compute_time(s->dev, flops, bytes);
+    }
     if (s->stream_bytes) {
         uint64_t chunk = s->stream_chunk ? s->stream_chunk : (1u << 20);
         uint64_t n = (s->stream_bytes + chunk - 1) / chunk;

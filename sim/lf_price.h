@@ -14,13 +14,22 @@
  * and model); inflight: reads in flight.
  *   layer:     io = lf_flash_time(reads, bytes_read, inflight)
  *                   + lf_pagecache_time(n_pagecache, pagecache_bytes);
- *              mem = lf_dram_time(copy_ops, bytes_copied) + lf_dram_alloc_time(allocs);
+ *              mem = lf_dram_time(copy_ops, bytes_copied)
+ *                    + lf_dram_alloc_time(allocs, alloc_bytes); bytes_copied and
+ *              alloc_bytes count the DRAM rows the manager really moves: a unit's
+ *              records as read (bundled: one padded record; split: one padded record
+ *              per vector), rounded up to the layout's alignment (4096 for the
+ *              executor's direct-I/O rows; lf_replay_dram_row_bytes);
  *              compute = roofline of the sparse FFN on n_compute_rows rows:
  *              flops = 2 * vectors * rows * d_model (* d_ff for experts), bytes = rows*row.
- *   token_end: compute = roofline of the resident attention (2 flops per weight, the
- *              weights streamed from DRAM) + one embedding row; io = reading
- *              stream_bytes (0 unless a baseline streams the resident part too) in
- *              reads of stream_chunk bytes. */
+ *   token_end: scope token: compute = one roofline over the resident work of the
+ *              token: Q/K/V/O projections (2 flops per weight, the weights streamed from
+ *              DRAM), attention over the KV cache of positions 0..token (4 * q_dim flops
+ *              and 2 * kv_dim fp32 values per position and layer), 2 RMS norms per layer
+ *              and a final one, one embedding row, the output head (vocab x d_model) and
+ *              an MoE model's shared experts; scope ffn: 0. io = reading stream_bytes (0
+ *              unless a baseline streams the resident part too) in reads of stream_chunk
+ *              bytes. */
 typedef struct {
     const lf_device *dev;
     const lf_model *model;
@@ -28,6 +37,10 @@ typedef struct {
     uint32_t inflight;
     uint64_t stream_bytes;   /* bytes of non-FFN weights read from flash per token */
     uint64_t stream_chunk;   /* read size for them (default 1 MiB) */
+    lf_scope scope;          /* default token */
+    uint64_t unit_bytes;     /* > 0: bytes of one unit as stored (quantised experts) */
+    double expert_wps;       /* > 0: experts cost their weights / this (a measured
+                              * kernel, lf_device_expert_wps) instead of the roofline */
 } lf_price;
 void lf_price_backend(lf_backend *b, lf_price *state, const lf_device *dev,
                       const lf_model *model, uint32_t dtype_bytes, uint32_t inflight);

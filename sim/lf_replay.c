@@ -47,7 +47,7 @@ static int check_cfg(const lf_replay_cfg *c, const lf_backend *b, lf_err *err)
                        t->n_tokens);
     if (t->n_tokens == 0)
         return lf_fail(err, LF_EINVAL, "replay: the trace holds no tokens");
-    if (c->dtype_bytes == 0)
+    if (c->dtype_bytes == 0 && c->layout->dtype_bytes != 0)
         return lf_fail(err, LF_EINVAL, "replay: dtype_bytes must be positive");
     return LF_OK;
 }
@@ -81,6 +81,15 @@ static uint32_t split_pagecache(const lf_plan *plan, uint32_t *flash)
     return n;
 }
 
+uint64_t lf_replay_dram_row_bytes(const lf_layout *l)
+{
+    uint64_t bytes = l->kind == LF_LAYOUT_BUNDLED ? l->record_bytes
+                     : l->kind == LF_LAYOUT_SPLIT ? (uint64_t)l->vectors * l->record_bytes
+                                                  : (uint64_t)l->vectors * l->vector_bytes;
+    uint64_t a = l->alignment ? l->alignment : 1;
+    return (bytes + a - 1) / a * a;
+}
+
 int lf_replay(const lf_replay_cfg *c, lf_backend *b, lf_token_row *rows, lf_err *err)
 {
     int rc = check_cfg(c, b, err);
@@ -93,7 +102,9 @@ int lf_replay(const lf_replay_cfg *c, lf_backend *b, lf_token_row *rows, lf_err 
                                            : (c->capacity ? c->capacity : units);
     if (cap > units)
         cap = units;
-    uint64_t row_bytes = lf_model_unit_bytes(c->model, c->dtype_bytes);
+    uint64_t row_bytes = c->layout->dtype_bytes == 0 ? c->layout->vectors * c->layout->vector_bytes
+                                                     : lf_model_unit_bytes(c->model, c->dtype_bytes);
+    uint64_t move_bytes = lf_replay_dram_row_bytes(c->layout);
     int experts = c->model->kind == LF_UNITS_EXPERTS;
 
     workspace w;
@@ -146,14 +157,15 @@ int lf_replay(const lf_replay_cfg *c, lf_backend *b, lf_token_row *rows, lf_err 
             if (rc == LF_OK && c->dram == LF_DRAM_PREALLOC) {
                 st.moves = w.moves;
                 st.n_moves = n_moves;
-                st.bytes_copied = (uint64_t)n_moves * row_bytes;
+                st.bytes_copied = (uint64_t)n_moves * move_bytes;
                 st.copy_ops = n_moves;
             } else if (rc == LF_OK) {
                 /* A fresh matrix: every row kept is copied into it, then loads appended. */
                 uint64_t kept = s->num_used;
-                st.bytes_copied = kept * row_bytes;
+                st.bytes_copied = kept * move_bytes;
                 st.copy_ops = kept;
                 st.allocs = (kept + plan.n_load) > 0;
+                st.alloc_bytes = (kept + plan.n_load) * move_bytes;
             }
             if (rc == LF_OK)
                 rc = lf_slots_append(s, plan.load, plan.n_load, &st.first_new_row, err);
@@ -241,4 +253,22 @@ int lf_replay(const lf_replay_cfg *c, lf_backend *b, lf_token_row *rows, lf_err 
         lf_progress_end(&prog);
     ws_free(&w, n_layers);
     return rc;
+}
+
+int lf_scope_parse(const char *s, lf_scope *out, lf_err *err)
+{
+    if (s && !strcmp(s, "token"))
+        *out = LF_SCOPE_TOKEN;
+    else if (s && !strcmp(s, "ffn"))
+        *out = LF_SCOPE_FFN;
+    else
+        return lf_fail(err, LF_EINVAL, "scope '%s': expected token (the whole token: attention, "
+                       "norms, FFN, embedding and output head) or ffn (the FFN stream only)",
+                       s ? s : "");
+    return LF_OK;
+}
+
+const char *lf_scope_name(lf_scope s)
+{
+    return s == LF_SCOPE_FFN ? "ffn" : "token";
 }

@@ -25,6 +25,14 @@ typedef enum {
     LF_DRAM_REALLOC = 1   /* baseline: a fresh matrix per token and layer, all rows copied */
 } lf_dram_strategy;
 
+/* What a token is (config.conf `scope`): `token` = the whole token (per layer the
+ * attention block from DRAM-resident weights over a KV cache, the norms and the FFN
+ * streamed from flash; the embedding row and the output head), the default; `ffn` = the
+ * FFN stream only. sim, run, validate, sweep and the ablation price the same scope. */
+typedef enum { LF_SCOPE_TOKEN = 0, LF_SCOPE_FFN = 1 } lf_scope;
+int lf_scope_parse(const char *s, lf_scope *out, lf_err *err);
+const char *lf_scope_name(lf_scope s);
+
 /* Everything one token-layer step hands the backend. Pointers are valid during the call. */
 typedef struct {
     uint32_t token, layer;
@@ -47,6 +55,7 @@ typedef struct {
     uint64_t copy_ops;                      /* DRAM copy operations this step */
     lf_dram_strategy dram;                  /* how the manager keeps the rows */
     uint64_t allocs;                        /* matrix allocations this step (realloc: 1) */
+    uint64_t alloc_bytes;                   /* their bytes (rows x the DRAM row size) */
     uint32_t n_compute_rows;                /* rows the FFN computes on: all resident rows
                                              * (neurons), the routed experts (MoE) */
 } lf_step;
@@ -81,7 +90,8 @@ typedef struct {
     const lf_model *model;
     uint32_t dtype_bytes;
     lf_policy *policy;
-    const lf_layout *layout;
+    const lf_layout *layout; /* a layout of dtype_bytes 0 (group-quantised experts) gives
+                              * the unit's bytes itself: vectors * vector_bytes */
     lf_reader_cfg reader;
     lf_predictor *predictor; /* NULL: the predictor is perfect (want = need) */
     lf_dram_strategy dram;
@@ -91,6 +101,11 @@ typedef struct {
                               * max_resident, else this, else all units */
     int quiet;               /* no progress line (parallel sweeps) */
 } lf_replay_cfg;
+
+/* Bytes of one DRAM-manager row for a layout: what the executor keeps per unit and each
+ * move or realloc copy moves (records as read, so reads land in place), rounded up to
+ * the layout's alignment (4096 in every weights file: direct-I/O destinations). */
+uint64_t lf_replay_dram_row_bytes(const lf_layout *layout);
 
 /* Replays; rows must hold n_tokens entries. Progress on stderr for long replays. */
 int lf_replay(const lf_replay_cfg *cfg, lf_backend *backend, lf_token_row *rows, lf_err *err);

@@ -160,6 +160,16 @@ static void csv_cell(FILE *f, const char *s)
     fputc('"', f);
 }
 
+/* A number: an integral value (byte counts, token counts) as an integer, however
+ * large (6039797760, not 6.03979776e+09); anything else with 9 significant digits. */
+static void num_cell(FILE *f, double x)
+{
+    if (x == floor(x) && fabs(x) < 9007199254740992.0)
+        fprintf(f, ",%.0f", x);
+    else
+        fprintf(f, ",%.9g", x);
+}
+
 #define SUMMARY_FIELDS(X)                                                                     \
     X(cold_total_ms) X(cold_io_ms) X(cold_mem_ms) X(cold_compute_ms) X(cold_bytes_read)       \
     X(mean_total_ms) X(median_total_ms) X(p99_total_ms) X(mean_io_ms) X(median_io_ms)         \
@@ -193,7 +203,7 @@ void lf_results_summary_row(FILE *f, const char *mode, const lf_summary *s,
         return;
     }
     fprintf(f, "%s,%u,%u,%u", mode, s->n_tokens, s->cold_tokens, s->steady_tokens);
-#define V(x) fprintf(f, ",%.9g", s->x);
+#define V(x) num_cell(f, s->x);
 #define VT(x) fprintf(f, ",%llu", (unsigned long long)s->x);
     SUMMARY_FIELDS(V)
     TOTAL_FIELDS(VT)

@@ -13,18 +13,19 @@
 
 void lf_run_config_defaults(lf_run_config *c)
 {
-    memset(c, 0, sizeof *c);
-    c->policy = "window:k=4";
-    c->layout = LF_LAYOUT_BUNDLED;
-    c->dram_fraction = 0.5;
-    c->predictor_rank = 128;
-    c->threads = 32;
-    c->max_gap = 0;
-    c->max_read = 1u << 20;
-    c->dram = LF_DRAM_PREALLOC;
-    c->seed = 1;
-    c->cold_tokens = 1;
-    c->coact_profile_tokens = 256;
+    *c = (lf_run_config){
+        .policy = "window:k=4",
+        .layout = LF_LAYOUT_BUNDLED,
+        .dram_fraction = 0.5,
+        .predictor_rank = 128,
+        .threads = 32,
+        .max_gap = 0,
+        .max_read = 1u << 20,
+        .dram = LF_DRAM_PREALLOC,
+        .seed = 1,
+        .cold_tokens = 1,
+        .coact_profile_tokens = 256,
+    };
 }
 
 int lf_run_resolve_model(const lf_trace *t, const char *model, lf_model *out, lf_err *err)
@@ -97,6 +98,7 @@ static int fill_config(const lf_run_config *c, const lf_device *dev, const lf_ru
     rc |= kvf(kv, err, "dtype_bytes", "%u", r->dtype_bytes);
     rc |= kvf(kv, err, "device", "%s", c->device_path ? c->device_path : "");
     rc |= kvf(kv, err, "device_name", "%s", dev->name);
+    rc |= kvf(kv, err, "scope", "%s", lf_scope_name(c->scope));
     rc |= kvf(kv, err, "policy", "%s", c->policy);
     rc |= kvf(kv, err, "layout", "%s", lf_layout_kind_name(r->layout.kind));
     rc |= kvf(kv, err, "alignment", "%u", r->layout.alignment);
@@ -192,9 +194,15 @@ int lf_run(const lf_run_config *c, const lf_trace *trace, const lf_trace *profil
     if (c->recorded_predictor || c->fn_rate > 0 || c->fp_rate > 0)
         rc = lf_predictor_create(trace, c->fn_rate, c->fp_rate, c->recorded_predictor, c->seed,
                                  &pred, err);
-    lf_policy_ctx ctx = {r->model.n_layers, lf_model_units(&r->model), r->budget.capacity,
-                         trace, profile == trace ? NULL : profile, c->seed,
-                         pred ? lf_predictor_max_want(pred) : lf_trace_max_set(trace, 0)};
+    lf_policy_ctx ctx = {
+        .n_layers = r->model.n_layers,
+        .units = lf_model_units(&r->model),
+        .capacity = r->budget.capacity,
+        .trace = trace,
+        .profile = profile == trace ? NULL : profile,
+        .seed = c->seed,
+        .max_want = pred ? lf_predictor_max_want(pred) : lf_trace_max_set(trace, 0),
+    };
     if (rc == LF_OK)
         rc = lf_policy_create(c->policy, &ctx, &pol, err);
     if (rc == LF_OK && !(r->rows = calloc(n_tok, sizeof *r->rows)))
@@ -204,13 +212,24 @@ int lf_run(const lf_run_config *c, const lf_trace *trace, const lf_trace *profil
         r->cap_rows = pol->max_resident ? pol->max_resident : r->budget.capacity;
         if (r->cap_rows > lf_model_units(&r->model))
             r->cap_rows = lf_model_units(&r->model);
-        lf_replay_cfg rc_cfg = {trace, &r->model, r->dtype_bytes, pol, &r->layout,
-                                {c->max_gap, c->max_read, c->threads}, pred, c->dram, n_tok,
-                                r->budget.capacity, c->quiet};
+        lf_replay_cfg rc_cfg = {
+            .trace = trace,
+            .model = &r->model,
+            .dtype_bytes = r->dtype_bytes,
+            .policy = pol,
+            .layout = &r->layout,
+            .reader = {.max_gap = c->max_gap, .max_read = c->max_read, .inflight = c->threads},
+            .predictor = pred,
+            .dram = c->dram,
+            .n_tokens = n_tok,
+            .capacity = r->budget.capacity,
+            .quiet = c->quiet,
+        };
         lf_backend be;
         lf_price sb;
         lf_price_backend(&be, &sb, dev, &r->model, r->dtype_bytes, c->threads);
         sb.stream_bytes = c->stream_bytes;
+        sb.scope = c->scope;
         rc = lf_replay(&rc_cfg, c->backend ? c->backend : &be, r->rows, err);
         if (rc == LF_OK)
             lf_policy_counts_get(pol, &r->counts);

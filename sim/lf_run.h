@@ -43,6 +43,7 @@ typedef struct {
     uint32_t cold_tokens;          /* tokens reported as the cold start; default 1 */
     uint32_t coact_profile_tokens; /* tokens of the profile used for friends; default 256 */
     uint64_t stream_bytes;         /* baseline only: non-FFN bytes read per token */
+    lf_scope scope;                /* what a token is (lf_replay.h); default token */
     int quiet;                     /* no progress line */
     /* The executor (`llmflash run`, `validate`) replays the same plan another way: */
     lf_backend *backend;           /* NULL = the simulator's backend on `dev` */

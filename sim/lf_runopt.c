@@ -54,6 +54,10 @@ static const lf_runopt table[] = {
      "largest coalesced read (default 1m; 0 = never\ncoalesce)", NULL},
     {"dram-strategy", 0, "S", LF_RUNOPT_STRATEGY, F(dram), 0, 0, SIM | RUN | GRID,
      "prealloc (the paper's manager) or realloc\n(default prealloc)", NULL},
+    {"scope", 0, "S", LF_RUNOPT_SCOPE, F(scope), 0, 0, SIM | RUN | GRID,
+     "what a token is: token (default: attention over a\nKV cache, norms, FFN, embedding, output head)\n"
+     "or ffn (the FFN stream only); in config.conf",
+     NULL},
     {"tokens", 'n', "N", LF_RUNOPT_U32, F(n_tokens), 1, UINT32_MAX, SIM | RUN | GRID,
      "replay the first N tokens (default all)", NULL},
     {"seed", 0, "S", LF_RUNOPT_U64, F(seed), 0, UINT64_MAX, SIM | RUN | GRID,
@@ -116,23 +120,6 @@ const lf_runopt *lf_runopt_find(const char *name)
     return NULL;
 }
 
-/* A plain decimal integer (no sign, no suffix). */
-static int parse_int(const char *s, uint64_t *out)
-{
-    while (*s == ' ')
-        s++;
-    if (*s < '0' || *s > '9')
-        return -1;
-    char *end = NULL;
-    errno = 0;
-    unsigned long long v = strtoull(s, &end, 10);
-    while (end && *end == ' ')
-        end++;
-    if (!end || *end || errno)
-        return -1;
-    *out = v;
-    return 0;
-}
 
 static int parse_double(const char *s, double *out)
 {
@@ -173,9 +160,12 @@ int lf_runopt_set(const lf_runopt *o, lf_run_config *c, const char *value, lf_er
     case LF_RUNOPT_U32:
     case LF_RUNOPT_U64:
     case LF_RUNOPT_POW2:
-        snprintf(range, sizeof range, "an integer in %llu..%llu%s", (unsigned long long)o->min,
-                 (unsigned long long)o->max, o->kind == LF_RUNOPT_POW2 ? ", a power of two" : "");
-        if (parse_int(value, &u) || u < o->min || u > o->max ||
+        snprintf(range, sizeof range, "%s in %llu..%llu%s",
+                 o->kind == LF_RUNOPT_POW2 ? "bytes" : "an integer (10k = 10000)",
+                 (unsigned long long)o->min, (unsigned long long)o->max,
+                 o->kind == LF_RUNOPT_POW2 ? ", a power of two" : "");
+        if ((o->kind == LF_RUNOPT_POW2 ? lf_parse_size(value, &u) : lf_parse_count(value, &u)) ||
+            u < o->min || u > o->max ||
             (o->kind == LF_RUNOPT_POW2 && (u & (u - 1))))
             return bad(o, value, err, range);
         if (o->kind == LF_RUNOPT_U64)
@@ -212,6 +202,10 @@ int lf_runopt_set(const lf_runopt *o, lf_run_config *c, const char *value, lf_er
             *(lf_dram_strategy *)field = LF_DRAM_REALLOC;
         else
             return bad(o, value, err, "prealloc or realloc");
+        return LF_OK;
+    case LF_RUNOPT_SCOPE:
+        if (lf_scope_parse(value, (lf_scope *)field, NULL))
+            return bad(o, value, err, "token (the whole token) or ffn (the FFN stream only)");
         return LF_OK;
     case LF_RUNOPT_FLAG:
         break;

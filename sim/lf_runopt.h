@@ -31,7 +31,8 @@ typedef enum {
     LF_RUNOPT_FRACTION, /* double in (0, 1] */
     LF_RUNOPT_RATE,     /* double in [0, 1] */
     LF_RUNOPT_LAYOUT,   /* lf_layout_kind by name */
-    LF_RUNOPT_STRATEGY  /* lf_dram_strategy: prealloc | realloc */
+    LF_RUNOPT_STRATEGY, /* lf_dram_strategy: prealloc | realloc */
+    LF_RUNOPT_SCOPE     /* lf_scope: token | ffn */
 } lf_runopt_kind;
 
 typedef struct {

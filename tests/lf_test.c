@@ -98,3 +98,18 @@ void lf_test_write(const char *path, const void *data, size_t len)
     assert_int_equal(fwrite(data, 1, len, f), len);
     assert_int_equal(fclose(f), 0);
 }
+
+void lf_test_moe_model(lf_model *m, uint32_t layers, uint32_t d_model, uint32_t d_ff,
+                       uint32_t experts, uint32_t top_k)
+{
+    memset(m, 0, sizeof *m);
+    snprintf(m->name, sizeof m->name, "test-moe");
+    m->kind = LF_UNITS_EXPERTS;
+    m->act = LF_ACT_SWIGLU;
+    m->n_layers = layers;
+    m->d_model = d_model;
+    m->d_ff = d_ff;
+    m->n_experts = experts;
+    m->top_k = top_k;
+    m->vocab = 256;
+}

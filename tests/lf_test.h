@@ -11,6 +11,8 @@
 
 #include <cmocka.h>
 
+#include "lf_model.h"
+
 /* A fresh scratch folder for this process (under $LLMFLASH_TMP or build/testtmp). */
 const char *lf_test_dir(void);
 /* Joins lf_test_dir() and name into a static rotating buffer (8 slots). */
@@ -31,5 +33,9 @@ char *lf_test_slurp(const char *path);
 
 /* Writes bytes to a file (asserts on failure). */
 void lf_test_write(const char *path, const void *data, size_t len);
+
+/* A small expert model "test-moe" (SwiGLU, vocab 256) of the given shape. */
+void lf_test_moe_model(lf_model *m, uint32_t layers, uint32_t d_model, uint32_t d_ff,
+                       uint32_t experts, uint32_t top_k);
 
 #endif

@@ -165,7 +165,7 @@ static void test_one_option_table(void **st)
     (void)st;
     const char *bad[] = {"--fn-rate 2",          "--fp-rate -0.1",   "--threads 0",
                          "--threads 5000",       "--dram-bytes 0",   "--dram-fraction 0",
-                         "--dram-fraction 1.5",  "--tokens 0",       "--seed 1k",
+                         "--dram-fraction 1.5",  "--tokens 0",       "--seed 1q",
                          "--predictor-rank 2000000", "--cold-tokens x", "--max-read 1q",
                          "--dram-strategy fast", "--layout rows"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {

@@ -10,6 +10,7 @@
 
 #include "lf_device.h"
 #include "lf_fit.h"
+#include "lf_membench.h"
 #include "lf_fs.h"
 #include "lf_test.h"
 
@@ -93,7 +94,11 @@ static void test_dram_compute_pagecache(void **st)
     /* 3 ops of 1 us + 1e6 B / 10 GB/s = 3 us + 100 us */
     assert_float_equal(lf_dram_time(&d, 3, 1000000), 103e-6, 1e-15);
     assert_true(lf_dram_time(&d, 0, 0) == 0);
-    assert_float_equal(lf_dram_alloc_time(&d, 4), 20e-6, 1e-15);
+    assert_float_equal(lf_dram_alloc_time(&d, 4, 0), 20e-6, 1e-15);
+    /* a fresh matrix's pages are faulted in as it is filled: 8193 bytes = 3 pages */
+    d.dram_fault_s = 1e-6;
+    assert_float_equal(lf_dram_alloc_time(&d, 1, 8193), 8e-6, 1e-15);
+    d.dram_fault_s = 0;
     /* roofline: 1e9 flops / 1e11 = 10 ms; 1e8 B / 2e10 = 5 ms -> 10 ms (compute bound) */
     assert_float_equal(lf_compute_time(&d, 1e9, 1e8), 10e-3, 1e-15);
     /* 1e6 flops = 10 us; 1e8 B = 5 ms -> memory bound */
@@ -225,14 +230,21 @@ static void test_shipped_profiles(void **st)
 
 /* Synthetic points from known parameters with 3% log-normal noise (seeded); the fit
  * must recover the parameters and predict the points well. */
-static void test_fit_recovers(void **st)
+/* The device the fit tests generate their points from. */
+static lf_device fit_truth(void)
 {
-    (void)st;
     lf_device truth = toy(4);
     truth.flash_latency_s = 80e-6;
     truth.flash_stream_bw = 800e6;
     truth.flash_max_bw = 3e9;
     truth.flash_max_iops = 150e3;
+    return truth;
+}
+
+static void test_fit_recovers(void **st)
+{
+    (void)st;
+    lf_device truth = fit_truth();
     const uint64_t chunks[] = {4096, 16384, 32768, 65536, 262144, 1 << 20};
     const uint32_t threads[] = {1, 4, 8, 16, 32};
     lf_fit_point pts[30];
@@ -242,7 +254,7 @@ static void test_fit_recovers(void **st)
     for (int i = 0; i < 6; i++)
         for (int j = 0; j < 5; j++) {
             double bw = lf_flash_throughput(&truth, chunks[i], threads[j]);
-            pts[n++] = (lf_fit_point){chunks[i], threads[j], bw * exp(gsl_ran_gaussian(r, 0.03))};
+            pts[n++] = (lf_fit_point){chunks[i], threads[j], bw * exp(gsl_ran_gaussian(r, 0.03)), 0};
         }
     gsl_rng_free(r);
     lf_fit_result res;
@@ -270,6 +282,93 @@ static void test_fit_recovers(void **st)
         same[i] = pts[0];
     assert_int_equal(lf_fit_flash(same, 5, NULL, -1, &res, &err), LF_EINVAL);
     assert_non_null(strstr(err.msg, "1 points for 5 parameters"));
+}
+
+/* Hold-out: points from the model itself (3% noise) are predicted on the held-out half
+ * nearly as well as fitted; a device the model cannot describe (throughput that falls
+ * past 8 in flight) is not, and the halves partition the grid, each spanning every
+ * chunk and depth. */
+static void test_fit_holdout(void **st)
+{
+    (void)st;
+    lf_device truth = fit_truth();
+    const uint64_t chunks[] = {4096, 16384, 65536, 262144, 1 << 20};
+    const uint32_t threads[] = {1, 2, 4, 16, 64};
+    lf_fit_point pts[25], bent[25];
+    gsl_rng *r = gsl_rng_alloc(gsl_rng_mt19937);
+    gsl_rng_set(r, 7);
+    size_t n = 0;
+    for (int i = 0; i < 5; i++)
+        for (int j = 0; j < 5; j++) {
+            double bw = lf_flash_throughput(&truth, chunks[i], threads[j]);
+            pts[n] = (lf_fit_point){chunks[i], threads[j], bw * exp(gsl_ran_gaussian(r, 0.03)), 0};
+            bent[n] = pts[n];
+            if (threads[j] > 8)
+                bent[n].bw *= 8.0 / threads[j]; /* collapses past 8 in flight */
+            n++;
+        }
+    gsl_rng_free(r);
+    lf_fit_result res;
+    lf_err err;
+    double md, mx;
+    size_t nf, nh;
+    assert_int_equal(lf_fit_holdout(pts, n, NULL, -1, 0, &res, &md, &mx, &nf, &nh, &err), LF_OK);
+    assert_int_equal(nf + nh, n);
+    assert_true(nf == 13 && nh == 12);
+    assert_true(md < 5.0);
+    assert_int_equal(lf_fit_holdout(bent, n, NULL, -1, 0, &res, &md, &mx, &nf, &nh, &err), LF_OK);
+    assert_true(md > 8.0 || mx > 30.0);
+    /* one chunk only: no checkerboard */
+    assert_int_equal(lf_fit_holdout(pts, 5, NULL, -1, 0, &res, &md, &mx, &nf, &nh, &err),
+                     LF_EINVAL);
+}
+
+/* The DRAM copy line through row moves: recovers op and bandwidth; refuses times that do
+ * not grow with the row (a busy machine); a negative intercept goes through the origin. */
+/* A batch point is modelled as batch reads with threads in flight: a batch of one read
+ * runs alone, a batch of `threads` reads is the steady state's figure. */
+static void test_fit_batch_points(void **st)
+{
+    (void)st;
+    lf_device d = toy(4);
+    lf_fit_point one = {65536, 16, 1e8, 1}, full = {65536, 16, 1e8, 16}, steady = {65536, 16, 1e8, 0};
+    assert_float_equal(lf_fit_predict(&d, &one), lf_flash_throughput(&d, 65536, 1), 1e-6);
+    assert_float_equal(lf_fit_predict(&d, &full), lf_flash_throughput(&d, 65536, 16), 1e-6);
+    assert_float_equal(lf_fit_predict(&d, &steady), lf_flash_throughput(&d, 65536, 16), 1e-6);
+    /* the probe CSV's batch column is read */
+    const char *p = lf_test_path("batch.csv");
+    const char *csv = "engine,chunk,threads,reads,seconds,mb_s,iops,p50_us,p99_us,batch\n"
+                      "psync,4096,2,10,1,50.5,1,1,1,40\npsync,4096,4,10,1,60.5,1,1,1,0\n";
+    lf_test_write(p, csv, strlen(csv));
+    lf_fit_point *pts;
+    size_t n;
+    lf_err err;
+    assert_int_equal(lf_fit_read_probe(p, NULL, &pts, &n, &err), LF_OK);
+    assert_int_equal(n, 2);
+    assert_int_equal(pts[0].batch, 40);
+    assert_int_equal(pts[1].batch, 0);
+    free(pts);
+}
+
+static void test_membench_line(void **st)
+{
+    (void)st;
+    double x[] = {4096, 8192, 16384, 32768, 65536}, y[5], op, bw;
+    lf_err err;
+    for (int i = 0; i < 5; i++)
+        y[i] = 2e-6 + x[i] / 1.5e9;
+    assert_int_equal(lf_membench_line(x, y, 5, &op, &bw, &err), LF_OK);
+    assert_float_equal(op, 2e-6, 1e-12);
+    assert_float_equal(bw / 1.5e9, 1.0, 1e-9);
+    for (int i = 0; i < 5; i++)
+        y[i] = 1e-4 - x[i] * 1e-10;
+    assert_int_equal(lf_membench_line(x, y, 5, &op, &bw, &err), LF_ERANGE);
+    assert_non_null(strstr(err.msg, "too busy"));
+    for (int i = 0; i < 5; i++)
+        y[i] = -1e-6 + x[i] / 1e9;
+    assert_int_equal(lf_membench_line(x, y, 5, &op, &bw, &err), LF_OK);
+    assert_true(op == 0 && bw > 0.9e9 && bw < 1.1e9);
+    assert_int_equal(lf_membench_line(x, y, 1, &op, &bw, &err), LF_EINVAL);
 }
 
 static void test_probe_csv(void **st)
@@ -377,6 +476,9 @@ int main(void)
         cmocka_unit_test(test_profile_save_roundtrip),
         cmocka_unit_test(test_shipped_profiles),
         cmocka_unit_test(test_fit_recovers),
+        cmocka_unit_test(test_fit_holdout),
+        cmocka_unit_test(test_membench_line),
+        cmocka_unit_test(test_fit_batch_points),
         cmocka_unit_test(test_probe_csv),
         cmocka_unit_test(test_probe_refuses_unwritable_output_first),
         cmocka_unit_test(test_fit_curves_cli),

@@ -219,10 +219,17 @@ typedef struct {
     lf_backend *inner;
     lf_exec *exec;            /* NULL for the simulator */
     const lf_weights *w;
-    uint64_t steps, reads, bytes, evictions, moves, offsets_sum, loads;
+    uint64_t steps, reads, bytes, evictions, moves, offsets_sum, loads, token_ends;
     double max_err;
     uint64_t compared;
 } probe_state;
+
+static int probe_token_end(lf_backend *b, uint32_t token, lf_times *out, lf_err *err)
+{
+    probe_state *p = b->state;
+    p->token_ends++;
+    return p->inner->token_end ? p->inner->token_end(p->inner, token, out, err) : LF_OK;
+}
 
 static int probe_layer(lf_backend *b, const lf_step *s, lf_times *out, lf_err *err)
 {
@@ -280,6 +287,7 @@ static void probe_init(lf_backend *b, probe_state *p, lf_backend *inner, lf_exec
     memset(b, 0, sizeof *b);
     b->state = p;
     b->layer = probe_layer;
+    b->token_end = probe_token_end;
 }
 
 static lf_device toy_device(void)
@@ -323,7 +331,8 @@ static void run_case(const exec_case *c, const lf_trace *t, const lf_trace *prof
     lf_token_row *rows_e = calloc(n_tok, sizeof *rows_e), *rows_s = calloc(n_tok, sizeof *rows_s);
 
     /* executor */
-    lf_exec_cfg ecfg = {&w, c->engine, 4, c->dram, 3, 9};
+    /* the whole token: attention, norms and head around the FFN stream */
+    lf_exec_cfg ecfg = {&w, c->engine, 4, c->dram, 3, 9, LF_SCOPE_TOKEN, n_tok};
     lf_exec *e;
     int rc = lf_exec_create(&ecfg, &e, &err);
     if (rc == LF_EUNSUP) { /* no O_DIRECT here: buffered reads the same bytes */
@@ -375,6 +384,9 @@ static void run_case(const exec_case *c, const lf_trace *t, const lf_trace *prof
     assert_int_equal(pe.evictions, ps.evictions);
     assert_int_equal(pe.moves, ps.moves);
     assert_int_equal(pe.offsets_sum, ps.offsets_sum);
+    assert_int_equal(pe.token_ends, n_tok);
+    assert_int_equal(ps.token_ends, n_tok);
+    assert_true(es.attn_s > 0 && es.resident_bytes > 0);
     assert_true(pe.loads > 200 && pe.evictions > 100); /* real churn */
     for (uint32_t i = 0; i < n_tok; i++) {
         assert_int_equal(rows_e[i].reads, rows_s[i].reads);
@@ -510,14 +522,45 @@ static void test_commands(void **st)
         snprintf(p, sizeof p, "%s/%s", r1, files[i]);
         assert_true(lf_file_exists(p));
     }
-    /* validate: a two-configuration grid; its sim and run folders agree on the plan */
-    const char *gtext = "policy = window:k=2 | lru\nlayout = split\ndram_fraction = 0.95\n"
-                        "threads = 4\nmax_read = 64k\nmax_gap = 8k\npredictor_rank = 4\n";
-    lf_test_write(g, gtext, strlen(gtext));
+    /* one scope: a sim of the same options compares with the run; an FFN-only run is
+     * refused, naming both scopes */
     const char *dtext = "name = toy\nflash_latency_s = 1e-4\nflash_stream_bw = 1e9\n"
                         "flash_max_bw = 4e9\nflash_max_iops = 1e5\ndram_copy_bw = 1e10\n"
                         "dram_op_s = 1e-7\ncompute_flops = 1e10\nmem_bw = 1e10\n";
     lf_test_write(dev, dtext, strlen(dtext));
+    char s1[1200], r2[1200];
+    snprintf(s1, sizeof s1, "%s", lf_test_path("s1"));
+    snprintf(r2, sizeof r2, "%s", lf_test_path("r2"));
+    assert_int_equal(lf_test_run(NULL, NULL, "sim --trace %s --device %s --policy window:k=3 "
+                                 "--threads 4 --dram-fraction 0.95 --predictor-rank 4 --quiet "
+                                 "--out %s", tr, dev, s1), 0);
+    assert_int_equal(lf_test_run(&out, &er, "validate --compare %s %s", s1, r1), 0);
+    assert_non_null(strstr(out, "scope token"));
+    free(out), free(er);
+    assert_int_equal(lf_test_run(NULL, NULL, "run --trace %s --weights %s --policy window:k=3 "
+                                 "--threads 4 --dram-fraction 0.95 --predictor-rank 4 --scope ffn "
+                                 "--quiet --out %s", tr, wb, r2), 0);
+    snprintf(p, sizeof p, "%s/config.conf", r2);
+    char *conf = NULL;
+    size_t conf_len;
+    assert_int_equal(lf_read_file(p, &conf, &conf_len, &err), LF_OK);
+    assert_non_null(strstr(conf, "scope = ffn"));
+    free(conf);
+    assert_int_equal(lf_test_run(NULL, &er, "validate --compare %s %s", s1, r2), 1);
+    assert_non_null(strstr(er, "scope 'token'"));
+    assert_non_null(strstr(er, "scope 'ffn'"));
+    free(er);
+    assert_int_equal(lf_test_run(NULL, &er, "run --trace %s --weights %s --scope layer --out %s",
+                                 tr, wb, r2), 2);
+    assert_non_null(strstr(er, "expected token"));
+    free(er);
+    assert_int_equal(lf_test_run(NULL, &er, "sim --trace %s --device %s --scope x --out %s", tr,
+                                 dev, s1), 2);
+    free(er);
+    /* validate: a two-configuration grid; its sim and run folders agree on the plan */
+    const char *gtext = "policy = window:k=2 | lru\nlayout = split\ndram_fraction = 0.95\n"
+                        "threads = 4\nmax_read = 64k\nmax_gap = 8k\npredictor_rank = 4\n";
+    lf_test_write(g, gtext, strlen(gtext));
     int rc = lf_test_run(&out, &er, "validate --trace %s --weights %s --weights %s --device %s "
                          "--grid %s --repeat 2 --out %s", tr, wb, ws, dev, g, vd);
     if (rc)
@@ -568,6 +611,38 @@ static void test_commands(void **st)
     char *errs = csv_column(p, "error_pct");
     assert_non_null(errs);
     free(errs);
+    /* per-engine profiles: a run with the null engine is priced with the null= profile */
+    char dev2[1200], vd2[1200];
+    snprintf(dev2, sizeof dev2, "%s", lf_test_path("dev2.conf"));
+    snprintf(vd2, sizeof vd2, "%s", lf_test_path("val2"));
+    const char *d2 = "name = toy2\nflash_latency_s = 1e-3\nflash_stream_bw = 1e9\n"
+                     "flash_max_bw = 4e9\nflash_max_iops = 1e5\ndram_copy_bw = 1e10\n"
+                     "dram_op_s = 1e-7\ncompute_flops = 1e10\nmem_bw = 1e10\n";
+    lf_test_write(dev2, d2, strlen(d2));
+    const char *g2 = "policy = lru\nengine = null | psync\ndram_fraction = 0.95\nthreads = 4\n"
+                     "predictor_rank = 4\nscope = ffn\n";
+    lf_test_write(g, g2, strlen(g2));
+    rc = lf_test_run(&out, &er, "validate --trace %s --weights %s --device %s --device null=%s "
+                     "--grid %s --repeat 1 --out %s", tr, wb, dev, dev2, g, vd2);
+    if (rc)
+        fprintf(stderr, "%s%s", out, er);
+    assert_int_equal(rc, 0);
+    free(out), free(er);
+    snprintf(p, sizeof p, "%s/validate.csv", vd2);
+    char *devs = csv_column(p, "device"), *scopes = csv_column(p, "scope");
+    assert_non_null(devs);
+    assert_non_null(strstr(devs, "toy2"));
+    assert_non_null(strstr(devs, "toy"));
+    assert_non_null(strstr(scopes, "ffn"));
+    free(devs), free(scopes);
+    snprintf(p, sizeof p, "%s/validate_cold.csv", vd2);
+    char *cold = csv_column(p, "error_pct");
+    assert_non_null(cold);
+    free(cold);
+    assert_int_equal(lf_test_run(NULL, &er, "validate --trace %s --weights %s --device %s "
+                                 "--grid %s --scope ffn-ish --out %s", tr, wb, dev, g, vd2), 2);
+    assert_non_null(strstr(er, "expected token"));
+    free(er);
     /* an unknown grid key is refused with the valid ones listed */
     lf_test_write(g, "polcy = lru\n", 12);
     assert_int_equal(lf_test_run(NULL, &er, "validate --trace %s --weights %s --device %s --grid "

@@ -283,7 +283,7 @@ static void test_probe_null_engine(void **st)
     (void)st;
     const char *p = lf_test_path("probe_null.bin");
     uint64_t chunks[] = {4096, 65536}, threads[] = {1, 3};
-    lf_probe_opts o = {p, 1 << 20, chunks, 2, threads, 2, "null", 0.005, 3, 7, NULL, NULL};
+    lf_probe_opts o = {p, 1 << 20, chunks, 2, threads, 2, "null", 0.005, 3, 7, NULL, NULL, 0};
     lf_probe_row *rows;
     size_t n;
     lf_err err;
@@ -298,7 +298,20 @@ static void test_probe_null_engine(void **st)
         assert_true(rows[i].mb_s > 0 && rows[i].iops > 0);
         assert_true(rows[i].p50_us <= rows[i].p99_us);
     }
+    assert_int_equal(rows[0].batch, 0);
     free(rows);
+    /* batches (the executor's per-layer pattern): whole batches, marked as such */
+    o.batch = 5;
+    assert_int_equal(lf_probe_run(&o, &rows, &n, &err), LF_OK);
+    for (size_t i = 0; i < n; i++) {
+        assert_int_equal(rows[i].batch, 5);
+        assert_true(rows[i].reads >= 15 && rows[i].reads % 5 == 0);
+        assert_true(rows[i].mb_s > 0);
+    }
+    free(rows);
+    o.batch = 0;
+    lf_probe_row one;
+    assert_int_equal(lf_probe_batch("null", p, 1 << 20, 4096, 4, 0, 0.01, 1, &one, &err), LF_EINVAL);
     /* the file: 1 MiB, random bytes (about 1/256 zeros, never all zero) */
     FILE *f = fopen(p, "rb");
     assert_non_null(f);

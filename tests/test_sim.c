@@ -202,7 +202,15 @@ static void replay(const lf_trace *t, const lf_model *m, lf_policy *pol, lf_layo
     lf_err err;
     lf_layout l;
     assert_int_equal(lf_layout_init(&l, kind, m, 2, align, 0, &err), LF_OK);
-    lf_replay_cfg cfg = {t, m, 2, pol, &l, rd, pred, dram, 0, 0, 1};
+    lf_replay_cfg cfg = {.trace = t,
+                         .model = m,
+                         .dtype_bytes = 2,
+                         .policy = pol,
+                         .layout = &l,
+                         .reader = rd,
+                         .predictor = pred,
+                         .dram = dram,
+                         .quiet = 1};
     int rc = lf_replay(&cfg, be, rows, &err);
     if (rc)
         fprintf(stderr, "replay: %s\n", err.msg);
@@ -294,7 +302,9 @@ static void test_golden_split_coalescing(void **st)
  * 100 us per allocation, 1 GFLOP/s, unlimited memory bandwidth. One read in flight.
  *   io(t)   = reads * 1 ms + bytes/16 us      t0: 3 reads, 48 B -> 3.003 ms
  *   mem     = prealloc moves: t2 1 -> 0.002 ms, t3 2 -> 0.004 ms
- *   compute = 2*2*rows*4 flops at 1 GFLOP/s + attention 2*64 flops (128 ns). */
+ *   compute = 2*2*rows*4 flops at 1 GFLOP/s + the whole token's resident part:
+ *             projections 2*64 flops, attention over the KV cache 4*q_dim*(t+1) = 16*(t+1),
+ *             3 RMS norms of 4 values at 4 flops each (48). */
 static void test_golden_sim_backend(void **st)
 {
     (void)st;
@@ -320,7 +330,7 @@ static void test_golden_sim_backend(void **st)
     const double io[] = {3.003, 1.001, 2.002, 1.001}, mem[] = {0, 0, 0.002, 0.004};
     const double rowsn[] = {3, 4, 5, 4};
     for (int i = 0; i < 4; i++) {
-        double comp = (16.0 * rowsn[i] + 128.0) * 1e-9 * 1e3;
+        double comp = (16.0 * rowsn[i] + 128.0 + 16.0 * (i + 1) + 48.0) * 1e-9 * 1e3;
         assert_true(fabs(rows[i].io_ms - io[i]) < 1e-9);
         assert_true(fabs(rows[i].mem_ms - mem[i]) < 1e-9);
         assert_true(fabs(rows[i].compute_ms - comp) < 1e-12);
@@ -330,6 +340,11 @@ static void test_golden_sim_backend(void **st)
     run_tiny(2, LF_LAYOUT_BUNDLED, none, LF_DRAM_REALLOC, &be, rows);
     assert_true(fabs(rows[0].mem_ms - 0.1) < 1e-9);
     assert_true(fabs(rows[1].mem_ms - 0.106) < 1e-9);
+    /* scope ffn: the FFN stream only, no resident part */
+    sb.scope = LF_SCOPE_FFN;
+    run_tiny(2, LF_LAYOUT_BUNDLED, none, LF_DRAM_PREALLOC, &be, rows);
+    for (int i = 0; i < 4; i++)
+        assert_true(fabs(rows[i].compute_ms - 16.0 * rowsn[i] * 1e-6) < 1e-12);
 }
 
 /* A policy wrapper that says the page cache serves the first load of every step. */
@@ -603,7 +618,14 @@ static void test_policy_bug_reported(void **st)
     assert_int_equal(lf_layout_init(&l, LF_LAYOUT_BUNDLED, &m, 2, 16, 0, &err), LF_OK);
     rec_state rs = {0, 0, 0};
     lf_backend be = {&rs, rec_layer, NULL};
-    lf_replay_cfg cfg = {&t, &m, 2, pol, &l, {0, 0, 1}, NULL, LF_DRAM_PREALLOC, 0, 0, 1};
+    lf_replay_cfg cfg = {.trace = &t,
+                         .model = &m,
+                         .dtype_bytes = 2,
+                         .policy = pol,
+                         .layout = &l,
+                         .reader = {.inflight = 1},
+                         .dram = LF_DRAM_PREALLOC,
+                         .quiet = 1};
     lf_token_row rows[4];
     assert_int_equal(lf_replay(&cfg, &be, rows, &err), LF_EINVAL);
     assert_non_null(strstr(err.msg, "lazy"));
@@ -654,7 +676,13 @@ static void test_results_folder(void **st)
     assert_int_equal(lf_kv_set(&cfg, "policy", "window:k=4,capacity=9", 0, &err), LF_OK);
     assert_int_equal(lf_kv_set(&cfg, "layout", "bundled", 0, &err), LF_OK);
     const char *dir = lf_test_path("run1");
-    lf_results r = {"sim", &cfg, rows, 4, 1, 42, trace, NULL, NULL, NULL};
+    lf_results r = {.mode = "sim",
+                    .config = &cfg,
+                    .rows = rows,
+                    .n_rows = 4,
+                    .cold_tokens = 1,
+                    .seed = 42,
+                    .trace_path = trace};
     assert_false(lf_results_done(dir));
     assert_int_equal(lf_results_write(dir, &r, &err), LF_OK);
     assert_true(lf_results_done(dir));
@@ -738,6 +766,7 @@ static void test_runopt_table(void **st)
         case LF_RUNOPT_RATE:
         case LF_RUNOPT_LAYOUT:
         case LF_RUNOPT_STRATEGY:
+        case LF_RUNOPT_SCOPE:
             assert_int_equal(lf_runopt_set(o, &c, "x1", &err), LF_EINVAL);
             snprintf(v, sizeof v, "--%s 'x1'", o->name);
             assert_non_null(strstr(err.msg, v));
@@ -754,10 +783,15 @@ static void test_runopt_table(void **st)
     assert_int_equal(lf_runopt_set(lf_runopt_find("dram_fraction"), &c, "1", &err), LF_OK);
     assert_true(c.dram_fraction == 1.0);
     assert_int_equal(lf_runopt_set(lf_runopt_find("dram-fraction"), &c, "0", &err), LF_EINVAL);
+    /* counts take decimal suffixes, sizes binary ones */
+    assert_int_equal(lf_runopt_set(lf_runopt_find("tokens"), &c, "10k", &err), LF_OK);
+    assert_int_equal(c.n_tokens, 10000);
     assert_int_equal(lf_runopt_set(lf_runopt_find("max-read"), &c, "64k", &err), LF_OK);
     assert_int_equal(c.max_read, 65536);
     assert_int_equal(lf_runopt_set(lf_runopt_find("layout"), &c, "split", &err), LF_OK);
     assert_int_equal(c.layout, LF_LAYOUT_SPLIT);
+    assert_int_equal(lf_runopt_set(lf_runopt_find("scope"), &c, "ffn", &err), LF_OK);
+    assert_int_equal(c.scope, LF_SCOPE_FFN);
     const char *keys[64];
     size_t nk = lf_runopt_keys(LF_RUNOPT_GRID, keys, 64);
     assert_null(keys[nk]);

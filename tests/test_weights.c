@@ -221,7 +221,7 @@ static void test_weights_refusals(void **st)
                                  512, NULL);
     assert_int_equal(lf_weights_open(a, &w, &err), LF_OK);
     assert_int_equal(w.h.record_bytes, 512);
-    lf_exec_cfg cfg = {&w, "psync", 2, LF_DRAM_PREALLOC, 3, 1};
+    lf_exec_cfg cfg = {&w, "psync", 2, LF_DRAM_PREALLOC, 3, 1, LF_SCOPE_FFN, 0};
     lf_exec *e;
     assert_int_equal(lf_exec_create(&cfg, &e, &err), LF_EINVAL);
     assert_non_null(strstr(err.msg, "wrong alignment"));

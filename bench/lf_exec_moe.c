@@ -1,0 +1,567 @@
+/* The expert executor: the plan's loads read for real (page cache or O_DIRECT), the
+ * routed experts computed from the DRAM rows; and the replay driver for expert files. */
+#include "lf_exec_moe.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <gsl/gsl_rng.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "lf_dram.h"
+#include "lf_io.h"
+#include "lf_kv.h"
+#include "lf_policy.h"
+#include "lf_quant.h"
+#include "lf_time.h"
+
+typedef struct {
+    uint64_t offset, length;
+    void *buf;
+} rd;
+
+struct lf_exec_moe {
+    lf_exec_moe_cfg cfg;
+    const lf_weights *w;
+    lf_quant_expert q;
+    int fd;                  /* O_DIRECT descriptor (direct), or the page-cache tier's */
+    lf_pcache *pc;           /* buffered: the bounded page cache */
+    lf_dram *dram;           /* n_layers */
+    float *x, *y, *scratch;
+    rd *reqs, *sync, *async; /* every load; those computed with; the others */
+    uint32_t reqs_cap;
+    uint8_t *pred;           /* per load: the policy said page cache */
+    gsl_rng *rng;
+    uint64_t *log;
+    uint64_t n_log, log_cap;
+    uint32_t check_every, steps;
+    lf_exec_moe_stats st;
+};
+
+int lf_exec_moe_create(const lf_exec_moe_cfg *cfg, lf_exec_moe **out, lf_err *err)
+{
+    *out = NULL;
+    const lf_weights *w = cfg->weights;
+    if (w->h.kind != LF_UNITS_EXPERTS || w->h.layout != LF_LAYOUT_BUNDLED)
+        return lf_fail(err, LF_EUNSUP, "expert executor: %s holds %s in the %s layout; it runs "
+                       "expert files in the bundled layout (one record per expert): make one with "
+                       "`llmflash weights make --model MOE --layout bundled --dtype q4`",
+                       w->path, w->h.kind ? "experts" : "neurons", lf_layout_kind_name(w->h.layout));
+    if (cfg->n_layers == 0 || cfg->n_layers > w->h.n_layers)
+        return lf_fail(err, LF_EINVAL, "expert executor: %u layers asked, %s holds %u",
+                       cfg->n_layers, w->path, w->h.n_layers);
+    if (!cfg->buffered) {
+        int rc = lf_weights_check_alignment(w, LF_IO_ALIGN, err);
+        if (rc)
+            return rc;
+    }
+    lf_exec_moe *e = calloc(1, sizeof *e);
+    if (!e)
+        return lf_fail(err, LF_ENOMEM, "expert executor: out of memory");
+    e->cfg = *cfg;
+    e->w = w;
+    e->fd = -1;
+    lf_quant_expert_init(&e->q, w->h.dtype, w->h.d_model, w->h.d_ff);
+    uint32_t d = w->h.d_model;
+    e->dram = calloc(cfg->n_layers, sizeof *e->dram);
+    e->x = malloc(sizeof(float) * d);
+    e->y = calloc(d, sizeof(float));
+    e->scratch = malloc(sizeof(float) * lf_quant_expert_scratch(&e->q));
+    e->rng = gsl_rng_alloc(gsl_rng_taus2);
+    int rc = LF_OK;
+    if (!e->dram || !e->x || !e->y || !e->scratch || !e->rng) {
+        rc = lf_fail(err, LF_ENOMEM, "expert executor: out of memory");
+    } else if (cfg->buffered) {
+        rc = lf_pcache_open(w->path, w->h.data_offset, w->h.record_bytes,
+                            cfg->pc_per_layer ? w->h.records_per_layer : 0, cfg->pc_budget,
+                            &e->pc, err);
+        if (rc == LF_OK)
+            e->fd = lf_pcache_fd(e->pc);
+    } else {
+        e->fd = open(w->path, O_RDONLY | O_DIRECT | O_CLOEXEC);
+        if (e->fd < 0)
+            rc = lf_fail_errno(err, errno == EINVAL ? LF_EUNSUP : LF_EIO, errno,
+                               "%s: cannot open with O_DIRECT (on tmpfs? put the file on a disk, "
+                               "e.g. /var/tmp, or use the page cache)", w->path);
+    }
+    if (rc) {
+        lf_exec_moe_free(e);
+        return rc;
+    }
+    *out = e;
+    return LF_OK;
+}
+
+void lf_exec_moe_free(lf_exec_moe *e)
+{
+    if (!e)
+        return;
+    if (e->pc)
+        lf_pcache_close(e->pc);
+    else if (e->fd >= 0)
+        close(e->fd);
+    if (e->dram)
+        for (uint32_t l = 0; l < e->cfg.n_layers; l++)
+            lf_dram_free(&e->dram[l]);
+    free(e->dram);
+    free(e->x);
+    free(e->y);
+    free(e->scratch);
+    free(e->reqs);
+    free(e->sync);
+    free(e->async);
+    free(e->pred);
+    free(e->log);
+    if (e->rng)
+        gsl_rng_free(e->rng);
+    free(e);
+}
+
+/* ---- reads: `inflight` threads pull requests off a shared counter ---- */
+
+typedef struct {
+    int fd;
+    const rd *r;
+    uint32_t n;
+    atomic_uint next;
+    atomic_int bad;          /* index + 1 of a failed request */
+    int err_no;
+} read_job;
+
+static void *read_worker(void *arg)
+{
+    read_job *j = arg;
+    for (;;) {
+        unsigned i = atomic_fetch_add(&j->next, 1);
+        if (i >= j->n)
+            return NULL;
+        const rd *r = &j->r[i];
+        uint64_t got = 0;
+        while (got < r->length) {
+            ssize_t k = pread(j->fd, (char *)r->buf + got, r->length - got,
+                              (off_t)(r->offset + got));
+            if (k < 0 && errno == EINTR)
+                continue;
+            if (k <= 0) {
+                int expect = 0;
+                if (atomic_compare_exchange_strong(&j->bad, &expect, (int)i + 1))
+                    j->err_no = k < 0 ? errno : 0;
+                return NULL;
+            }
+            got += (uint64_t)k;
+        }
+    }
+}
+
+static int read_all(lf_exec_moe *e, const rd *r, uint32_t n, lf_err *err)
+{
+    if (n == 0)
+        return LF_OK;
+    read_job j = {e->fd, r, n, 0, 0, 0};
+    uint32_t threads = e->cfg.inflight ? e->cfg.inflight : 1;
+    if (threads > n)
+        threads = n;
+    pthread_t th[64];
+    if (threads > 64)
+        threads = 64;
+    uint32_t started = 0;
+    for (uint32_t k = 1; k < threads; k++)
+        if (pthread_create(&th[started], NULL, read_worker, &j) == 0)
+            started++;
+    read_worker(&j);
+    for (uint32_t k = 0; k < started; k++)
+        pthread_join(th[k], NULL);
+    int bad = atomic_load(&j.bad);
+    if (bad)
+        return j.err_no ? lf_fail_errno(err, LF_EIO, j.err_no, "%s: read of %llu bytes at %llu failed",
+                                        e->w->path, (unsigned long long)r[bad - 1].length,
+                                        (unsigned long long)r[bad - 1].offset)
+                        : lf_fail(err, LF_EIO, "%s: short read at %llu (truncated file?)",
+                                  e->w->path, (unsigned long long)r[bad - 1].offset);
+    return LF_OK;
+}
+
+typedef struct {
+    lf_exec_moe *e;
+    const rd *r;
+    uint32_t n;
+    int rc;
+    lf_err err;
+} async_job;
+
+static void *async_reads(void *arg)
+{
+    async_job *j = arg;
+    j->rc = read_all(j->e, j->r, j->n, &j->err);
+    return NULL;
+}
+
+static int reserve(lf_exec_moe *e, const lf_step *s, lf_err *err)
+{
+    lf_dram *d = &e->dram[s->layer];
+    if (d->row_bytes == 0) {
+        int rc = lf_dram_init(d, LF_DRAM_PREALLOC, e->w->h.units, s->slots->cap_rows,
+                              e->w->h.record_bytes, err);
+        if (rc)
+            return lf_err_prefix(err, "layer %u", s->layer);
+    }
+    uint32_t n = s->plan->n_load;
+    if (n > e->reqs_cap) {
+        free(e->reqs);
+        free(e->sync);
+        free(e->async);
+        free(e->pred);
+        e->reqs = malloc(sizeof *e->reqs * n);
+        e->sync = malloc(sizeof *e->sync * n);
+        e->async = malloc(sizeof *e->async * n);
+        e->pred = malloc(n);
+        e->reqs_cap = e->reqs && e->sync && e->async && e->pred ? n : 0;
+        if (!e->reqs_cap)
+            return lf_fail(err, LF_ENOMEM, "expert executor: out of memory");
+    }
+    if (e->cfg.log_reads && e->n_log + n > e->log_cap) {
+        uint64_t cap = (e->n_log + n) * 2 + 64;
+        uint64_t *p = realloc(e->log, cap * sizeof *p);
+        if (!p)
+            return lf_fail(err, LF_ENOMEM, "expert executor: out of memory for the read log");
+        e->log = p;
+        e->log_cap = cap;
+    }
+    return LF_OK;
+}
+
+static void next_input(lf_exec_moe *e, const lf_step *s)
+{
+    uint32_t d = e->w->h.d_model;
+    double ss = 0;
+    for (uint32_t i = 0; i < d; i++)
+        ss += (double)e->y[i] * e->y[i];
+    if (s->layer > 0 && ss > 0) {
+        float k = (float)(1.0 / sqrt(ss / d));
+        for (uint32_t i = 0; i < d; i++)
+            e->x[i] = e->y[i] * k;
+        return;
+    }
+    gsl_rng_set(e->rng, e->cfg.seed * 1000003u + s->token);
+    for (uint32_t i = 0; i < d; i++)
+        e->x[i] = (float)((gsl_rng_uniform(e->rng) * 2.0 - 1.0) * 1.7320508075688772);
+}
+
+static int moe_layer(lf_backend *b, const lf_step *s, lf_times *out, lf_err *err)
+{
+    lf_exec_moe *e = b->state;
+    memset(out, 0, sizeof *out);
+    if (s->layer >= e->cfg.n_layers)
+        return lf_fail(err, LF_ERANGE, "expert executor: layer %u beyond the %u prepared",
+                       s->layer, e->cfg.n_layers);
+    int rc = reserve(e, s, err);
+    if (rc)
+        return rc;
+    lf_dram *d = &e->dram[s->layer];
+    const lf_plan *pl = s->plan;
+    const lf_layout *L = &e->w->layout;
+    double t0 = lf_now();
+    rc = lf_dram_step(d, s->moves, s->n_moves, s->slots, s->first_new_row, err);
+    if (rc)
+        return lf_err_prefix(err, "token %u layer %u", s->token, s->layer);
+    double t1 = lf_now();
+    /* every load is one record read into its row; the page cache model's loads too:
+     * what the OS really serves is measured, not assumed */
+    uint32_t j = 0;
+    for (uint32_t k = 0; k < pl->n_load; k++) {
+        uint32_t u = pl->load[k], row = s->slots->id_to_row[u];
+        if (row == LF_SLOT_NONE || row < s->first_new_row || row >= d->num_used)
+            return lf_fail(err, LF_ERANGE, "expert executor: token %u layer %u: loaded expert %u "
+                           "is not in a new row", s->token, s->layer, u);
+        while (j < pl->n_pagecache && pl->pagecache[j] < u)
+            j++;
+        e->pred[k] = j < pl->n_pagecache && pl->pagecache[j] == u;
+        uint64_t off = L->data_offset + (uint64_t)s->layer * L->layer_bytes + (uint64_t)u * L->record_bytes;
+        e->reqs[k] = (rd){off, L->record_bytes, lf_dram_row(d, row)};
+        if (e->cfg.log_reads)
+            e->log[e->n_log++] = off;
+    }
+    /* The page cache, read by read in the plan's order: was the record cached before
+     * its read? Then it becomes the most recent and the least recent records beyond
+     * the budget are dropped, before the reads (so a record read later in this step may
+     * have been dropped by an earlier one, as in the policy's model). */
+    double pc_s = 0;
+    if (e->pc) {
+        double a = lf_now();
+        for (uint32_t k = 0; k < pl->n_load; k++) {
+            int all = 0;
+            if ((rc = lf_pcache_resident(e->pc, e->reqs[k].offset, e->reqs[k].length, &all, err)) ||
+                (rc = lf_pcache_touch(e->pc, e->reqs[k].offset, err)))
+                return rc;
+            e->st.pc_measured += (uint64_t)all;
+            e->st.pc_agree += (uint64_t)(all == e->pred[k]);
+        }
+        pc_s += lf_now() - a;
+    }
+    e->st.pc_predicted += pl->n_pagecache;
+    /* loads the layer does not compute with (wrong prefetch guesses) are read while it
+     * computes; the others first */
+    uint32_t n_sync = 0, n_async = 0;
+    for (uint32_t k = 0, q = 0; k < pl->n_load; k++) {
+        while (q < s->n_need && s->need[q] < pl->load[k])
+            q++;
+        if (q < s->n_need && s->need[q] == pl->load[k])
+            e->sync[n_sync++] = e->reqs[k];
+        else
+            e->async[n_async++] = e->reqs[k];
+    }
+    double t2 = lf_now();
+    if ((rc = read_all(e, e->sync, n_sync, err)))
+        return lf_err_prefix(err, "token %u layer %u", s->token, s->layer);
+    double t3 = lf_now();
+    async_job aj = {e, e->async, n_async, LF_OK, {0}};
+    pthread_t th;
+    int async_on = n_async && pthread_create(&th, NULL, async_reads, &aj) == 0;
+    if (n_async && !async_on && (rc = read_all(e, e->async, n_async, err)))
+        return lf_err_prefix(err, "token %u layer %u", s->token, s->layer);
+    if (e->pc) {
+        if (e->check_every && ++e->steps % e->check_every == 0) {
+            uint64_t cached;
+            if ((rc = lf_pcache_cached_bytes(e->pc, &cached, err)))
+                return rc;
+            e->st.pc_checks++;
+            if (cached > e->st.max_cached_bytes)
+                e->st.max_cached_bytes = cached;
+        }
+        pc_s += lf_now() - t3;
+    }
+    /* the routed experts, weighted by the router */
+    next_input(e, s);
+    double t4 = lf_now();
+    memset(e->y, 0, sizeof(float) * e->w->h.d_model);
+    const lf_trace_layer *TL = &e->cfg.trace->layers[s->layer];
+    const float *wt = TL->value ? TL->value + TL->indptr[s->token] : NULL;
+    for (uint32_t k = 0; k < s->n_need; k++) {
+        uint32_t row = s->slots->id_to_row[s->need[k]];
+        if (row == LF_SLOT_NONE) {
+            if (async_on)
+                pthread_join(th, NULL);
+            return lf_fail(err, LF_EINVAL, "expert executor: token %u layer %u: routed expert %u "
+                           "is not resident", s->token, s->layer, s->need[k]);
+        }
+        float g = wt ? wt[k] : 1.0f / (float)s->n_need;
+        lf_quant_expert_swiglu(&e->q, lf_dram_row(d, row), e->x, g, e->y, e->scratch);
+    }
+    double t5 = lf_now(), t6 = t5;
+    if (async_on) {
+        pthread_join(th, NULL);
+        t6 = lf_now();
+        if (aj.rc) {
+            *err = aj.err;
+            return lf_err_prefix(err, "token %u layer %u (prefetch)", s->token, s->layer);
+        }
+    }
+    out->mem_s = t1 - t0;
+    out->io_s = (t3 - t2) + (t6 - t5);
+    out->compute_s = t5 - t4;
+    e->st.mem_s += out->mem_s;
+    e->st.io_s += out->io_s;
+    e->st.compute_s += out->compute_s;
+    e->st.pcache_s += pc_s;
+    e->st.reads += pl->n_load;
+    e->st.loads += pl->n_load;
+    e->st.bytes_read += (uint64_t)pl->n_load * L->record_bytes;
+    e->st.moves += s->n_moves;
+    e->st.experts_computed += s->n_need;
+    if (s->layer + 1 == e->cfg.n_layers)
+        for (uint32_t i = 0; i < e->w->h.d_model; i++)
+            e->st.checksum += e->y[i];
+    return LF_OK;
+}
+
+void lf_exec_moe_backend(lf_backend *b, lf_exec_moe *e)
+{
+    memset(b, 0, sizeof *b);
+    b->state = e;
+    b->layer = moe_layer;
+}
+
+void lf_exec_moe_stats_get(const lf_exec_moe *e, lf_exec_moe_stats *s)
+{
+    *s = e->st;
+}
+
+const char *lf_exec_moe_mechanism(const lf_exec_moe *e)
+{
+    return e->pc ? lf_pcache_mechanism(e->pc) : "direct";
+}
+
+void lf_exec_moe_check_every(lf_exec_moe *e, uint32_t every)
+{
+    e->check_every = every;
+}
+
+const uint64_t *lf_exec_moe_log(const lf_exec_moe *e, uint64_t *n)
+{
+    *n = e->n_log;
+    return e->log;
+}
+
+const float *lf_exec_moe_last_output(const lf_exec_moe *e)
+{
+    return e->y;
+}
+
+/* ---- the replay driver ---- */
+
+uint32_t lf_moe_layers(const lf_trace *t, const lf_weights *w)
+{
+    return t->n_layers < w->h.n_layers ? t->n_layers : w->h.n_layers;
+}
+
+int lf_moe_replay(const lf_moe_replay_cfg *c, lf_backend *b, lf_token_row *rows,
+                  lf_policy_counts *counts, lf_err *err)
+{
+    const lf_weights *w = c->weights;
+    lf_trace tv = *c->trace; /* read-only view: the file's layers of a deeper trace */
+    if (tv.n_layers > w->h.n_layers)
+        tv.n_layers = w->h.n_layers;
+    const lf_trace *t = &tv;
+    int rc = lf_weights_check_trace(w, t, err);
+    if (rc)
+        return rc;
+    lf_model m = w->model;
+    m.n_layers = t->n_layers;
+    lf_layout L = w->layout;
+    L.n_layers = t->n_layers;
+    L.friend_of = NULL;
+    uint64_t cap = c->capacity ? c->capacity : t->units_per_layer;
+    lf_policy_ctx ctx = {t->n_layers, t->units_per_layer, cap, t, NULL, c->seed,
+                         lf_trace_max_set(t, 0)};
+    lf_policy *pol;
+    if ((rc = lf_policy_create(c->policy, &ctx, &pol, err)))
+        return rc;
+    lf_replay_cfg rcfg;
+    memset(&rcfg, 0, sizeof rcfg);
+    rcfg.trace = t;
+    rcfg.model = &m;
+    rcfg.dtype_bytes = lf_dtype_bytes(w->h.dtype);
+    rcfg.policy = pol;
+    rcfg.layout = &L;
+    rcfg.reader = (lf_reader_cfg){0, 0, c->threads ? c->threads : 1};
+    rcfg.n_tokens = c->n_tokens;
+    rcfg.capacity = cap;
+    rcfg.quiet = c->quiet;
+    rc = lf_replay(&rcfg, b, rows, err);
+    if (counts)
+        lf_policy_counts_get(pol, counts);
+    lf_policy_free(pol);
+    return rc;
+}
+
+static int contains(const uint32_t *ids, uint32_t n, uint32_t id)
+{
+    uint32_t lo = 0, hi = n;
+    while (lo < hi) {
+        uint32_t mid = lo + (hi - lo) / 2;
+        if (ids[mid] < id)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo < n && ids[lo] == id;
+}
+
+static int moe_sim_layer(lf_backend *b, const lf_step *st, lf_times *out, lf_err *err)
+{
+    lf_moe_sim *m = b->state;
+    int rc = m->inner.layer(&m->inner, st, out, err); /* mem and compute as the simulator */
+    if (rc)
+        return rc;
+    const lf_device *dev = m->sim.dev;
+    uint64_t rec = m->record_bytes;
+    uint64_t n[2] = {0, 0}, bytes[2] = {0, 0}, npc[2] = {0, 0}; /* [0] computed with, [1] not */
+    for (uint32_t i = 0; i < st->n_reads; i++) {
+        const lf_read *r = &st->reads[i];
+        int idle = 1; /* a read serves only units the layer does not compute with */
+        for (uint32_t j = 0; j < r->n_extents; j++)
+            idle &= !contains(st->need, st->n_need, st->extents[r->first_extent + j].unit);
+        n[idle]++;
+        bytes[idle] += r->length;
+    }
+    for (uint32_t i = 0; i < st->plan->n_pagecache; i++)
+        npc[!contains(st->need, st->n_need, st->plan->pagecache[i])]++;
+    double io[2];
+    for (int k = 0; k < 2; k++) {
+        io[k] = lf_flash_time(dev, n[k], bytes[k], m->sim.inflight) +
+                lf_pagecache_time(dev, npc[k], npc[k] * rec);
+        if (m->buffered) /* a miss lands in the page cache, then is copied out */
+            io[k] += lf_pagecache_time(dev, n[k], bytes[k]);
+    }
+    out->io_s = io[0] + (io[1] > out->compute_s ? io[1] - out->compute_s : 0);
+    return LF_OK;
+}
+
+void lf_moe_sim_backend(lf_backend *b, lf_moe_sim *s, const lf_device *dev, const lf_weights *w,
+                        uint32_t threads, int buffered)
+{
+    memset(s, 0, sizeof *s);
+    lf_price_backend(&s->inner, &s->sim, dev, &w->model, 2, threads);
+    s->sim.unit_bytes = (uint64_t)w->h.vectors * w->h.vector_bytes;
+    s->sim.expert_wps = lf_device_expert_wps(dev, lf_quant_bits(w->h.dtype));
+    s->inner.token_end = NULL; /* the expert executor computes no resident part either */
+    s->buffered = buffered;
+    s->record_bytes = w->h.record_bytes;
+    memset(b, 0, sizeof *b);
+    b->state = s;
+    b->layer = moe_sim_layer;
+}
+
+int lf_moe_tiers(const char *policy, uint64_t capacity, uint32_t n_layers, uint64_t record_bytes,
+                 lf_exec_moe_cfg *ec, lf_err *err)
+{
+    ec->buffered = 0;
+    ec->pc_budget = 0;
+    ec->pc_per_layer = 0;
+    char name[64];
+    lf_kv kv;
+    lf_kv_init(&kv, "policy");
+    int rc = lf_kv_parse_spec(policy, &kv, name, sizeof name, err);
+    if (rc == LF_OK && !strcmp(name, "pagecache")) {
+        uint64_t dram = 0, pc = 0;
+        rc = lf_kv_u64(&kv, "dram", 0, &dram, err);
+        if (rc == LF_OK)
+            rc = lf_kv_u64(&kv, "pc", capacity > dram ? capacity - dram : 0, &pc, err);
+        const char *scope = lf_kv_get(&kv, "scope");
+        if (rc == LF_OK && pc > 0) {
+            ec->buffered = 1;
+            ec->pc_per_layer = !scope || strcmp(scope, "global") != 0;
+            ec->pc_budget = pc * record_bytes * (ec->pc_per_layer ? 1 : n_layers);
+        }
+    }
+    lf_kv_free(&kv);
+    return rc;
+}
+
+int lf_moe_measure(const lf_moe_replay_cfg *c, lf_token_row *rows, lf_moe_measured *out,
+                   lf_err *err)
+{
+    memset(out, 0, sizeof *out);
+    const lf_weights *w = c->weights;
+    uint64_t cap = c->capacity ? c->capacity : c->trace->units_per_layer;
+    uint32_t layers = lf_moe_layers(c->trace, w);
+    lf_exec_moe_cfg ec = {w, c->trace, c->threads, 0, 0, 0, layers, c->seed, 0};
+    int rc = lf_moe_tiers(c->policy, cap, layers, w->h.record_bytes, &ec, err);
+    if (rc)
+        return rc;
+    lf_exec_moe *e;
+    if ((rc = lf_exec_moe_create(&ec, &e, err)))
+        return rc;
+    lf_backend b;
+    lf_exec_moe_backend(&b, e);
+    rc = lf_moe_replay(c, &b, rows, &out->counts, err);
+    lf_exec_moe_stats_get(e, &out->stats);
+    snprintf(out->mechanism, sizeof out->mechanism, "%s", lf_exec_moe_mechanism(e));
+    out->pc_budget_bytes = ec.pc_budget * (ec.pc_per_layer ? layers : 1);
+    lf_exec_moe_free(e);
+    return rc;
+}

@@ -1,0 +1,244 @@
+/* The page cache held to a budget by evicting the least recently read records with
+ * posix_fadvise(DONTNEED), measured with mincore. */
+#include "lf_pcache.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define NONE UINT32_MAX
+
+struct lf_pcache {
+    int fd;
+    unsigned char *map;      /* PROT_READ mapping of the whole file, never touched */
+    uint64_t file_bytes, data_offset, record_bytes, budget;
+    uint32_t n_records;
+    uint32_t *prev, *next;   /* LRUs of cached records: head = most recent */
+    uint8_t *in;             /* record is in its LRU */
+    uint64_t group_records;  /* records per LRU */
+    uint32_t n_groups;
+    uint32_t *head, *tail, *count; /* per group */
+    uint64_t total, max_total;
+    uint64_t evictions;
+    long page;
+};
+
+int lf_pcache_open(const char *path, uint64_t data_offset, uint64_t record_bytes,
+                   uint64_t group_records, uint64_t budget, lf_pcache **out, lf_err *err)
+{
+    *out = NULL;
+    if (record_bytes == 0)
+        return lf_fail(err, LF_EINVAL, "page cache: record size must be positive");
+    lf_pcache *p = calloc(1, sizeof *p);
+    if (!p)
+        return lf_fail(err, LF_ENOMEM, "page cache: out of memory");
+    p->fd = open(path, O_RDONLY | O_CLOEXEC);
+    p->page = sysconf(_SC_PAGESIZE);
+    p->map = MAP_FAILED;
+    int rc = LF_OK;
+    struct stat st;
+    if (p->fd < 0 || fstat(p->fd, &st) != 0) {
+        rc = lf_fail_errno(err, LF_EIO, errno, "%s: cannot open for buffered reads", path);
+        goto fail;
+    }
+    p->file_bytes = (uint64_t)st.st_size;
+    if (data_offset > p->file_bytes || (p->file_bytes - data_offset) / record_bytes > UINT32_MAX - 1) {
+        rc = lf_fail(err, LF_EINVAL, "%s: data offset %llu / record size %llu do not fit the "
+                     "file's %llu bytes", path, (unsigned long long)data_offset,
+                     (unsigned long long)record_bytes, (unsigned long long)p->file_bytes);
+        goto fail;
+    }
+    p->data_offset = data_offset;
+    p->record_bytes = record_bytes;
+    p->budget = budget;
+    p->n_records = (uint32_t)((p->file_bytes - data_offset) / record_bytes);
+    p->prev = malloc(sizeof *p->prev * (p->n_records + 1));
+    p->next = malloc(sizeof *p->next * (p->n_records + 1));
+    p->in = calloc(p->n_records + 1, 1);
+    p->group_records = group_records ? group_records : (uint64_t)p->n_records + 1;
+    p->n_groups = (uint32_t)((p->n_records + p->group_records - 1) / p->group_records) + 1;
+    p->head = malloc(sizeof *p->head * p->n_groups);
+    p->tail = malloc(sizeof *p->tail * p->n_groups);
+    p->count = calloc(p->n_groups, sizeof *p->count);
+    if (!p->prev || !p->next || !p->in || !p->head || !p->tail || !p->count) {
+        rc = lf_fail(err, LF_ENOMEM, "page cache: out of memory for %u records", p->n_records);
+        goto fail;
+    }
+    for (uint32_t g = 0; g < p->n_groups; g++)
+        p->head[g] = p->tail[g] = NONE;
+    p->map = mmap(NULL, p->file_bytes ? p->file_bytes : 1, PROT_READ, MAP_SHARED, p->fd, 0);
+    if (p->map == MAP_FAILED) {
+        rc = lf_fail_errno(err, LF_EIO, errno, "%s: cannot map the file for mincore", path);
+        goto fail;
+    }
+    /* dirty pages cannot be dropped: a file written moments ago is synced first */
+    (void)fdatasync(p->fd);
+    /* readahead would pull in neighbouring records the LRU does not know about */
+    int e1 = posix_fadvise(p->fd, 0, 0, POSIX_FADV_RANDOM);
+    int e2 = posix_fadvise(p->fd, 0, 0, POSIX_FADV_DONTNEED);
+    if (e1 || e2) {
+        rc = lf_fail_errno(err, LF_EUNSUP, e1 ? e1 : e2, "%s: posix_fadvise refused: the page "
+                           "cache cannot be bounded on this file system", path);
+        goto fail;
+    }
+    *out = p;
+    return LF_OK;
+fail:
+    lf_pcache_close(p);
+    return rc;
+}
+
+void lf_pcache_close(lf_pcache *p)
+{
+    if (!p)
+        return;
+    if (p->map != MAP_FAILED && p->map)
+        munmap(p->map, p->file_bytes ? p->file_bytes : 1);
+    if (p->fd >= 0)
+        close(p->fd);
+    free(p->prev);
+    free(p->next);
+    free(p->in);
+    free(p->head);
+    free(p->tail);
+    free(p->count);
+    free(p);
+}
+
+int lf_pcache_fd(const lf_pcache *p)
+{
+    return p->fd;
+}
+
+const char *lf_pcache_mechanism(const lf_pcache *p)
+{
+    (void)p;
+    return "fadvise";
+}
+
+uint64_t lf_pcache_budget(const lf_pcache *p)
+{
+    return p->budget;
+}
+
+/* mincore over [offset, offset+len): resident bytes (whole pages, clipped to the range). */
+static int resident_bytes(const lf_pcache *p, uint64_t offset, uint64_t len, uint64_t *out,
+                          lf_err *err)
+{
+    *out = 0;
+    if (offset >= p->file_bytes || len == 0)
+        return LF_OK;
+    if (len > p->file_bytes - offset)
+        len = p->file_bytes - offset;
+    uint64_t pg = (uint64_t)p->page, first = offset / pg, last = (offset + len - 1) / pg;
+    size_t n = (size_t)(last - first + 1);
+    unsigned char small[1024], *vec = n <= sizeof small ? small : malloc(n);
+    if (!vec)
+        return lf_fail(err, LF_ENOMEM, "page cache: out of memory for mincore");
+    int rc = LF_OK;
+    if (mincore(p->map + first * pg, n * pg > p->file_bytes - first * pg ? p->file_bytes - first * pg
+                                                                      : n * pg, vec) != 0)
+        rc = lf_fail_errno(err, LF_EIO, errno, "page cache: mincore failed");
+    else
+        for (size_t i = 0; i < n; i++)
+            if (vec[i] & 1) {
+                uint64_t a = (first + i) * pg, b = a + pg;
+                a = a < offset ? offset : a;
+                b = b > offset + len ? offset + len : b;
+                *out += b - a;
+            }
+    if (vec != small)
+        free(vec);
+    return rc;
+}
+
+int lf_pcache_resident(const lf_pcache *p, uint64_t offset, uint64_t len, int *all, lf_err *err)
+{
+    uint64_t r;
+    int rc = resident_bytes(p, offset, len, &r, err);
+    uint64_t want = offset >= p->file_bytes ? 0
+                    : (len > p->file_bytes - offset ? p->file_bytes - offset : len);
+    *all = rc == LF_OK && r == want;
+    return rc;
+}
+
+int lf_pcache_cached_bytes(const lf_pcache *p, uint64_t *bytes, lf_err *err)
+{
+    return resident_bytes(p, 0, p->file_bytes, bytes, err);
+}
+
+static void unlink_rec(lf_pcache *p, uint32_t r)
+{
+    uint32_t g = (uint32_t)(r / p->group_records), a = p->prev[r], b = p->next[r];
+    if (a != NONE)
+        p->next[a] = b;
+    else
+        p->head[g] = b;
+    if (b != NONE)
+        p->prev[b] = a;
+    else
+        p->tail[g] = a;
+    p->in[r] = 0;
+    p->count[g]--;
+    p->total--;
+}
+
+static void push_front(lf_pcache *p, uint32_t r)
+{
+    uint32_t g = (uint32_t)(r / p->group_records);
+    p->prev[r] = NONE;
+    p->next[r] = p->head[g];
+    if (p->head[g] != NONE)
+        p->prev[p->head[g]] = r;
+    p->head[g] = r;
+    if (p->tail[g] == NONE)
+        p->tail[g] = r;
+    p->in[r] = 1;
+    p->count[g]++;
+    p->total++;
+}
+
+static int drop(lf_pcache *p, uint32_t r, lf_err *err)
+{
+    int e = posix_fadvise(p->fd, (off_t)(p->data_offset + (uint64_t)r * p->record_bytes),
+                          (off_t)p->record_bytes, POSIX_FADV_DONTNEED);
+    p->evictions++;
+    return e ? lf_fail_errno(err, LF_EIO, e, "page cache: posix_fadvise(DONTNEED) failed") : LF_OK;
+}
+
+int lf_pcache_touch(lf_pcache *p, uint64_t offset, lf_err *err)
+{
+    if (offset < p->data_offset || (offset - p->data_offset) % p->record_bytes)
+        return lf_fail(err, LF_EINVAL, "page cache: offset %llu is not the start of a record",
+                       (unsigned long long)offset);
+    uint64_t r64 = (offset - p->data_offset) / p->record_bytes;
+    if (r64 >= p->n_records)
+        return lf_fail(err, LF_ERANGE, "page cache: record at %llu beyond the file",
+                       (unsigned long long)offset);
+    uint32_t r = (uint32_t)r64;
+    if (p->in[r])
+        unlink_rec(p, r);
+    push_front(p, r);
+    uint32_t g = (uint32_t)(r / p->group_records);
+    uint64_t fit = p->budget / p->record_bytes;
+    while (p->count[g] > fit) {
+        uint32_t v = p->tail[g];
+        unlink_rec(p, v);
+        int rc = drop(p, v, err);
+        if (rc)
+            return rc;
+    }
+    if (p->total > p->max_total)
+        p->max_total = p->total;
+    return LF_OK;
+}
+
+void lf_pcache_stats_get(const lf_pcache *p, lf_pcache_stats *s)
+{
+    s->evictions = p->evictions;
+    s->max_cached = p->max_total * p->record_bytes;
+}

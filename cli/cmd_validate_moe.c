@@ -1,0 +1,113 @@
+/* llmflash validate on expert files: predicted versus measured over an expert grid
+ * (experiments/lf_validate_moe.h), with the page cache's predicted and measured hit
+ * rates; writes DIR/validate_moe.csv. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lf_cli.h"
+#include "lf_cli_moe.h"
+#include "lf_fs.h"
+#include "lf_validate_moe.h"
+
+static const char *CMD = "validate";
+
+static void print_row(const lf_vmoe_row *r, size_t i, size_t n, void *arg)
+{
+    (void)arg;
+    (void)n;
+    if (i == 0)
+        printf("%-4s %-44s %-5s %3s %-8s %9s %9s %7s %8s %8s\n", "cfg", "policy", "dtype", "thr",
+               "path", "pred_ms", "meas_ms", "err_%", "pc_pred", "pc_meas");
+    printf("%-4s %-44.44s %-5s %3u %-8s %9.3f %9.3f %+7.1f %8.3f %8.3f\n", r->id, r->policy,
+           r->dtype, r->threads, r->mechanism, r->predicted_ms, r->measured_ms, r->error_pct,
+           r->pc_hit_predicted, r->pc_hit_measured);
+    fflush(stdout);
+}
+
+/* Trust the OS (pagecache:dram=0,pc=N[,scope=...], no prefetch) against an application
+ * LRU of the same DRAM (lru:capacity=N), same bit width: the speed-up both ways. */
+static void ratios(const lf_vmoe_row *rows, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        unsigned pc;
+        char rest[64] = "";
+        if (sscanf(rows[i].policy, "pagecache:dram=0,pc=%u%63s", &pc, rest) < 1 || pc == 0 ||
+            strstr(rest, "prefetch"))
+            continue;
+        char lru[64];
+        snprintf(lru, sizeof lru, "lru:capacity=%u", pc);
+        for (size_t j = 0; j < n; j++) {
+            if (strcmp(rows[j].policy, lru) || strcmp(rows[j].dtype, rows[i].dtype) ||
+                rows[j].threads != rows[i].threads)
+                continue;
+            double meas = rows[j].measured_ms / rows[i].measured_ms;
+            double pred = rows[j].predicted_ms / rows[i].predicted_ms;
+            double off = pred / meas - 1;
+            printf("trust-the-OS vs application LRU, %u experts per layer, %s: measured %.3fx, "
+                   "predicted %.3fx, %+.1f%% (target: within 15%%) %s\n", pc, rows[i].dtype, meas,
+                   pred, 100 * off, fabs(off) <= 0.15 ? "met" : "MISSED");
+        }
+    }
+}
+
+int cmd_validate_moe(const char *trace, const char *const *wpaths, size_t n_w, const char *device,
+                     const char *grid, const char *out, uint32_t repeat, uint32_t tokens)
+{
+    lf_err err;
+    lf_weights *w = calloc(n_w, sizeof *w);
+    if (!w) {
+        fprintf(stderr, "llmflash validate: out of memory\n");
+        return LF_EXIT_FAIL;
+    }
+    size_t opened = 0;
+    lf_trace t;
+    lf_device dev;
+    lf_sweep g;
+    int have_t = 0, have_g = 0, rc = LF_OK;
+    for (; opened < n_w && !rc; opened++)
+        if ((rc = lf_weights_open(wpaths[opened], &w[opened], &err)))
+            break;
+    if (!rc)
+        rc = lf_device_load(device, &dev, &err);
+    if (!rc && !(rc = lf_sweep_load_grid(grid, lf_vmoe_keys, &g, &err)))
+        have_g = 1;
+    if (!rc && !(rc = lf_trace_read(trace, &t, &err)))
+        have_t = 1;
+    if (!rc)
+        rc = lf_mkdirs(out, &err);
+    lf_vmoe_row *rows = NULL;
+    size_t n = 0;
+    if (!rc) {
+        printf("validate (experts): %zu configurations x %u measured runs, trace %s, device %s\n",
+               g.n_runs, repeat, trace, dev.name);
+        lf_vmoe_cfg v = {&t, w, n_w, &dev, &g, repeat, tokens, 1, print_row, NULL};
+        rc = lf_vmoe_run(&v, &rows, &n, &err);
+    }
+    if (!rc) {
+        char csv[4200];
+        snprintf(csv, sizeof csv, "%s/validate_moe.csv", out);
+        rc = lf_vmoe_write_csv(csv, rows, n, &err);
+        double mdape, max_ape, gap;
+        lf_vmoe_errors(rows, n, &mdape, &max_ape, &gap);
+        if (!rc) {
+            printf("wrote %s\n", csv);
+            printf("MdAPE %.1f%% over %zu configurations (target <= 10%% over >= 12) %s\n", mdape,
+                   n, mdape <= 10 && n >= 12 ? "met" : "MISSED");
+            printf("worst %.1f%% (target <= 20%%) %s\n", max_ape, max_ape <= 20 ? "met" : "MISSED");
+            printf("page-cache hit rate, largest |predicted - measured| %.3f (target <= 0.03) %s\n",
+                   gap, isnan(gap) ? "(no page-cache configuration)" : gap <= 0.03 ? "met" : "MISSED");
+            ratios(rows, n);
+        }
+    }
+    free(rows);
+    if (have_t)
+        lf_trace_free(&t);
+    if (have_g)
+        lf_sweep_free(&g);
+    for (size_t k = 0; k < opened; k++)
+        lf_weights_close(&w[k]);
+    free(w);
+    return rc ? lf_cli_error(CMD, &err) : LF_EXIT_OK;
+}

@@ -1,0 +1,20 @@
+/* lf_cli_moe: `run` and `validate` on expert files (cli/cmd_run_moe.c,
+ * cli/cmd_validate_moe.c), called by cmd_run and cmd_validate; nothing returned to own. */
+#ifndef LF_CLI_MOE_H
+#define LF_CLI_MOE_H
+
+#include "lf_run.h"
+#include "lf_weights.h"
+
+/* c: run's resolved options (policy, threads, tokens, seed, DRAM budget, cold tokens,
+ * quiet, trace_path); policy_given 0: the default policy, trust the OS page cache
+ * (pagecache:dram=0). Returns the exit status. */
+int cmd_run_moe(const lf_run_config *c, int policy_given, const lf_trace *t, const lf_weights *w,
+                const char *out);
+
+/* validate on expert files (cli/cmd_validate_moe.c): called by cmd_validate when its
+ * first weights file holds experts. Returns the exit status. */
+int cmd_validate_moe(const char *trace, const char *const *wpaths, size_t n_w, const char *device,
+                     const char *grid, const char *out, uint32_t repeat, uint32_t tokens);
+
+#endif

@@ -1,0 +1,56 @@
+/* lf_validate_moe: predicted versus measured for expert traces. For every configuration
+ * of a grid (policy, bit width, reads in flight, tokens, seed) the simulator (the device
+ * profile's cost model) and the expert executor (`repeat` measured runs, the median)
+ * replay the same trace through the same replay loop with the weights file of that bit
+ * width; each row holds the per-token latency both ways and the page cache's predicted
+ * and measured hit rates (mincore). Rows are malloc'ed; the caller frees them. */
+#ifndef LF_VALIDATE_MOE_H
+#define LF_VALIDATE_MOE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "lf_device.h"
+#include "lf_sweep.h"
+#include "lf_trace.h"
+#include "lf_weights.h"
+
+/* The keys an expert validation grid may set (NULL-terminated). */
+extern const char *const lf_vmoe_keys[];
+
+typedef struct {
+    char id[16];                     /* m01, m02, ... */
+    char policy[128], dtype[8], mechanism[16];
+    uint32_t threads, tokens;
+    double predicted_ms, measured_ms, error_pct;        /* steady-state mean per token */
+    double predicted_io_ms, measured_io_ms, predicted_compute_ms, measured_compute_ms;
+    double predicted_mem_ms, measured_mem_ms;
+    double measured_min_ms, measured_max_ms;             /* spread over the repeats */
+    double app_hit;                  /* application cache hit rate (both sides) */
+    double pc_hit_predicted, pc_hit_measured;            /* of the reads; NaN: no page cache */
+    double read_gbps;                /* executor, median run, while reading */
+} lf_vmoe_row;
+
+typedef struct {
+    const lf_trace *trace;
+    const lf_weights *weights;       /* expert files, one per bit width the grid names */
+    size_t n_weights;
+    const lf_device *dev;
+    const lf_sweep *grid;
+    uint32_t repeat;                 /* measured runs per configuration (median) */
+    uint32_t tokens;                 /* 0: the grid's `tokens`, else the whole trace */
+    uint32_t cold_tokens;            /* tokens left out of the steady state */
+    void (*on_row)(const lf_vmoe_row *row, size_t i, size_t n, void *arg);
+    void *arg;
+} lf_vmoe_cfg;
+
+int lf_vmoe_run(const lf_vmoe_cfg *c, lf_vmoe_row **rows, size_t *n, lf_err *err);
+
+/* Median and max |error_pct|; the largest |predicted - measured| page-cache hit rate
+ * over the rows that have a page cache (NaN when none). */
+void lf_vmoe_errors(const lf_vmoe_row *rows, size_t n, double *mdape, double *max_ape,
+                    double *max_hit_gap);
+
+int lf_vmoe_write_csv(const char *path, const lf_vmoe_row *rows, size_t n, lf_err *err);
+
+#endif

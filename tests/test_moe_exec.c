@@ -1,0 +1,493 @@
+/* Tests of the expert executor (bench/lf_exec_moe) and the page-cache tier (lf_pcache):
+ * the executor and the simulator make the same reads and cache decisions for the same
+ * expert trace; the routed experts' output is the dense recomputation; the page-cache
+ * budget is respected (mincore never counts more of the file than the budget); the
+ * measured page-cache hits are the predicted ones when the page cache is held to the
+ * policy's LRU. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <gsl/gsl_rng.h>
+
+#include "lf_exec_moe.h"
+#include "lf_mix.h"
+#include "lf_quant.h"
+#include "lf_test.h"
+#include "lf_weights.h"
+
+/* Skewed top-2 routing with reuse, router weights summing to 1. */
+static void make_trace(lf_trace *t, const lf_model *m, uint32_t n_tok, uint64_t seed)
+{
+    lf_err err;
+    assert_int_equal(lf_trace_init(t, m, 2, 1, 0, &err), LF_OK);
+    uint64_t s = seed;
+    uint32_t last[8][2] = {{0}};
+    for (uint32_t tok = 0; tok < n_tok; tok++) {
+        for (uint32_t l = 0; l < m->n_layers; l++) {
+            uint32_t ids[2];
+            for (int k = 0; k < 2; k++) {
+                uint64_t z = lf_mix_next(&s);
+                if (tok > 0 && z % 3 == 0)
+                    ids[k] = last[l][k];
+                else
+                    ids[k] = (uint32_t)((z >> 8) % 16 * ((z >> 20) % 16) / 16);
+            }
+            if (ids[0] == ids[1])
+                ids[1] = (ids[0] + 1) % 16;
+            if (ids[0] > ids[1]) {
+                uint32_t x = ids[0];
+                ids[0] = ids[1];
+                ids[1] = x;
+            }
+            last[l][0] = ids[0];
+            last[l][1] = ids[1];
+            float g = 0.3f + (float)(lf_mix_next(&s) % 400) / 1000.0f;
+            float vals[2] = {g, 1.0f - g};
+            assert_int_equal(lf_trace_append_layer(t, l, ids, 2, vals, &err), LF_OK);
+        }
+        assert_int_equal(lf_trace_end_token(t, (int32_t)tok, &err), LF_OK);
+    }
+}
+
+static const char *make_file(const lf_model *m, lf_dtype dt, const char *name)
+{
+    lf_weights_spec s;
+    memset(&s, 0, sizeof s);
+    s.model = m;
+    s.layout = LF_LAYOUT_BUNDLED;
+    s.dtype = dt;
+    s.seed = 3;
+    lf_err err;
+    const char *path = lf_test_path(name);
+    assert_int_equal(lf_weights_make(path, &s, &err), LF_OK);
+    return path;
+}
+
+/* A backend wrapper that logs every step's decisions and the records it needs read
+ * (flash reads from the reader plus the page cache's loads), then calls the inner one. */
+typedef struct {
+    lf_backend *inner;
+    const lf_layout *L;
+    uint64_t *log;   /* per step: token, layer, n_load, loads..., n_pc, pc..., n_evict,
+                      * evicts..., n_hit, then the record offsets */
+    size_t n, cap;
+    uint64_t *offs;
+    size_t n_offs, cap_offs;
+} logger;
+
+static void put(logger *g, uint64_t v)
+{
+    if (g->n == g->cap) {
+        g->cap = g->cap ? g->cap * 2 : 4096;
+        g->log = realloc(g->log, g->cap * sizeof *g->log);
+        assert_non_null(g->log);
+    }
+    g->log[g->n++] = v;
+}
+
+static void put_off(logger *g, uint64_t v)
+{
+    if (g->n_offs == g->cap_offs) {
+        g->cap_offs = g->cap_offs ? g->cap_offs * 2 : 4096;
+        g->offs = realloc(g->offs, g->cap_offs * sizeof *g->offs);
+        assert_non_null(g->offs);
+    }
+    g->offs[g->n_offs++] = v;
+}
+
+static int log_layer(lf_backend *b, const lf_step *s, lf_times *out, lf_err *err)
+{
+    logger *g = b->state;
+    const lf_plan *p = s->plan;
+    put(g, s->token);
+    put(g, s->layer);
+    put(g, p->n_load);
+    for (uint32_t i = 0; i < p->n_load; i++)
+        put(g, p->load[i]);
+    put(g, p->n_pagecache);
+    for (uint32_t i = 0; i < p->n_pagecache; i++)
+        put(g, p->pagecache[i]);
+    put(g, p->n_evict);
+    for (uint32_t i = 0; i < p->n_evict; i++)
+        put(g, p->evict[i]);
+    put(g, p->n_hit);
+    /* the records this step reads: the reader's flash reads and the page cache's loads,
+     * in id order (= offset order within a layer) */
+    uint64_t base = g->L->data_offset + (uint64_t)s->layer * g->L->layer_bytes;
+    uint32_t a = 0, c = 0;
+    while (a < s->n_extents || c < p->n_pagecache) {
+        uint64_t ea = a < s->n_extents ? s->extents[a].offset : UINT64_MAX;
+        uint64_t ec = c < p->n_pagecache ? base + p->pagecache[c] * g->L->record_bytes : UINT64_MAX;
+        if (ea < ec) {
+            assert_int_equal(s->extents[a].length, g->L->record_bytes);
+            put_off(g, ea);
+            a++;
+        } else {
+            put_off(g, ec);
+            c++;
+        }
+    }
+    return g->inner->layer(g->inner, s, out, err);
+}
+
+static void wrap(lf_backend *outer, logger *g, lf_backend *inner, const lf_layout *L)
+{
+    memset(g, 0, sizeof *g);
+    g->inner = inner;
+    g->L = L;
+    memset(outer, 0, sizeof *outer);
+    outer->state = g;
+    outer->layer = log_layer;
+}
+
+static lf_device toy_device(void)
+{
+    lf_device d;
+    memset(&d, 0, sizeof d);
+    snprintf(d.name, sizeof d.name, "toy");
+    d.flash_latency_s = 100e-6;
+    d.flash_stream_bw = 1e9;
+    d.flash_max_bw = 4e9;
+    d.flash_max_iops = 1e5;
+    d.flash_alignment = 4096;
+    d.dram_copy_bw = 10e9;
+    d.dram_op_s = 1e-7;
+    d.compute_flops = 1e10;
+    d.mem_bw = 1e10;
+    d.pagecache_bw = 5e9;
+    d.pagecache_latency_s = 2e-6;
+    return d;
+}
+
+/* Dense recomputation of one layer's output from the file's values (float, the stored
+ * rounding), for the last step. */
+static void dense_layer(const lf_weights *w, uint32_t layer, const uint32_t *ids, const float *g,
+                        uint32_t n, const float *x, float *y)
+{
+    uint32_t D = w->h.d_model, F = w->h.d_ff;
+    float *v[3];
+    for (int p = 0; p < 3; p++)
+        v[p] = malloc(sizeof(float) * D * F);
+    memset(y, 0, sizeof(float) * D);
+    for (uint32_t k = 0; k < n; k++) {
+        for (int p = 0; p < 3; p++)
+            lf_weights_values(&w->h, layer, ids[k], (uint32_t)p, v[p]);
+        double h[64];
+        for (uint32_t r = 0; r < F; r++) {
+            double a = 0, b = 0;
+            for (uint32_t c = 0; c < D; c++) {
+                a += (double)v[0][r * D + c] * x[c];
+                b += (double)v[1][r * D + c] * x[c];
+            }
+            h[r] = a / (1 + exp(-a)) * b;
+        }
+        for (uint32_t r = 0; r < D; r++) {
+            double a = 0;
+            for (uint32_t c = 0; c < F; c++)
+                a += (double)v[2][r * F + c] * h[c];
+            y[r] += (float)(g[k] * a);
+        }
+    }
+    for (int p = 0; p < 3; p++)
+        free(v[p]);
+}
+
+typedef struct {
+    const char *policy;
+    int buffered, per_layer;
+    uint32_t pc_per_layer; /* the policy's pc (experts per layer), for the budget */
+    int exact;             /* measured page-cache hits must equal the predicted ones */
+} config;
+
+static void run_pair(const config *cf, lf_dtype dt)
+{
+    lf_model m;
+    lf_test_moe_model(&m, 3, 128, 64, 16, 2);
+    const char *path = make_file(&m, dt, "e.w");
+    lf_weights w;
+    lf_err err;
+    assert_int_equal(lf_weights_open(path, &w, &err), LF_OK);
+    lf_trace t;
+    make_trace(&t, &m, 40, 11);
+    lf_moe_replay_cfg rc = {&t, &w, cf->policy, 0, 0, 4, 5, 1};
+    lf_token_row rows_s[40], rows_e[40];
+    /* simulator */
+    lf_device dev = toy_device();
+    lf_backend sb, outer_s;
+    lf_moe_sim sbs;
+    lf_moe_sim_backend(&sb, &sbs, &dev, &w, 4, cf->buffered);
+    logger gs;
+    wrap(&outer_s, &gs, &sb, &w.layout);
+    assert_int_equal(lf_moe_replay(&rc, &outer_s, rows_s, NULL, &err), LF_OK);
+    /* executor */
+    uint64_t layers = cf->per_layer ? 1 : m.n_layers;
+    lf_exec_moe_cfg ec = {&w, &t, 4, cf->buffered,
+                          (uint64_t)cf->pc_per_layer * layers * w.h.record_bytes, cf->per_layer,
+                          m.n_layers, 9, 1};
+    lf_exec_moe *e;
+    assert_int_equal(lf_exec_moe_create(&ec, &e, &err), LF_OK);
+    lf_exec_moe_check_every(e, 1);
+    lf_backend eb, outer_e;
+    lf_exec_moe_backend(&eb, e);
+    logger ge;
+    wrap(&outer_e, &ge, &eb, &w.layout);
+    lf_policy_counts counts;
+    int r = lf_moe_replay(&rc, &outer_e, rows_e, &counts, &err);
+    if (r)
+        print_message("%s\n", err.msg);
+    assert_int_equal(r, LF_OK);
+    /* same decisions, same records, and the executor read exactly those */
+    assert_int_equal(gs.n, ge.n);
+    assert_memory_equal(gs.log, ge.log, gs.n * sizeof *gs.log);
+    uint64_t n_log;
+    const uint64_t *elog = lf_exec_moe_log(e, &n_log);
+    assert_int_equal(n_log, gs.n_offs);
+    assert_memory_equal(elog, gs.offs, n_log * sizeof *elog);
+    for (int i = 0; i < 40; i++) {
+        assert_int_equal(rows_s[i].hits, rows_e[i].hits);
+        assert_int_equal(rows_s[i].loads, rows_e[i].loads);
+        assert_int_equal(rows_s[i].evictions, rows_e[i].evictions);
+    }
+    lf_exec_moe_stats st;
+    lf_exec_moe_stats_get(e, &st);
+    print_message("%-34s %s: loads %llu, page cache predicted %llu measured %llu agree %llu; "
+                  "max cached %llu of budget %llu (%s)\n", cf->policy, lf_dtype_name(dt),
+                  (unsigned long long)st.loads, (unsigned long long)st.pc_predicted,
+                  (unsigned long long)st.pc_measured, (unsigned long long)st.pc_agree,
+                  (unsigned long long)st.max_cached_bytes, (unsigned long long)ec.pc_budget,
+                  lf_exec_moe_mechanism(e));
+    assert_true(st.loads > 0);
+    if (cf->buffered) {
+        /* the budget respected, by mincore's count, after every step */
+        assert_true(st.pc_checks == 40u * m.n_layers);
+        uint64_t budget = ec.pc_budget * (cf->per_layer ? m.n_layers : 1);
+        assert_true(st.max_cached_bytes <= budget);
+        assert_true(st.max_cached_bytes >= budget / 2); /* it was used */
+        /* the page cache held to the policy's LRU serves exactly the predicted loads;
+         * with prefetch the policy reads the guesses first, the executor in id order,
+         * so a few may differ */
+        if (cf->exact) {
+            assert_int_equal(st.pc_agree, st.loads);
+            assert_int_equal(st.pc_measured, st.pc_predicted);
+        } else {
+            assert_true(st.pc_agree >= st.loads * 9 / 10);
+        }
+        assert_true(st.pc_measured > 0);
+        assert_string_equal(lf_exec_moe_mechanism(e), "fadvise");
+    } else {
+        assert_int_equal(st.pc_measured, 0);
+        assert_string_equal(lf_exec_moe_mechanism(e), "direct");
+    }
+    lf_exec_moe_free(e);
+    free(gs.log);
+    free(ge.log);
+    free(gs.offs);
+    free(ge.offs);
+    lf_trace_free(&t);
+    lf_weights_close(&w);
+    unlink(path);
+}
+
+static void test_exec_matches_sim_trust_os(void **st)
+{
+    (void)st;
+    config c = {"pagecache:dram=0,pc=3,scope=global", 1, 0, 3, 1};
+    run_pair(&c, LF_DTYPE_Q4);
+}
+
+static void test_exec_matches_sim_two_level(void **st)
+{
+    (void)st;
+    config c = {"pagecache:dram=2,pc=3,scope=layer,prefetch=1,acc=0.5", 1, 1, 3, 0};
+    run_pair(&c, LF_DTYPE_Q2);
+}
+
+static void test_exec_matches_sim_app_and_pagecache(void **st)
+{
+    (void)st;
+    config c = {"pagecache:dram=1,pc=4,scope=layer", 1, 1, 4, 1};
+    run_pair(&c, LF_DTYPE_FP16);
+}
+
+static void test_exec_matches_sim_app_lru_direct(void **st)
+{
+    (void)st;
+    config c = {"lru:capacity=4", 0, 0, 0, 1};
+    run_pair(&c, LF_DTYPE_INT8);
+}
+
+/* The executor's output for one step equals the dense recomputation of the routed
+ * experts (weighted by the trace's router weights) from the file's stored values. */
+static void test_exec_output_dense(void **st)
+{
+    (void)st;
+    lf_model m;
+    lf_test_moe_model(&m, 3, 128, 64, 16, 2);
+    m.n_layers = 1;
+    const char *path = make_file(&m, LF_DTYPE_Q4, "d.w");
+    lf_weights w;
+    lf_err err;
+    assert_int_equal(lf_weights_open(path, &w, &err), LF_OK);
+    lf_trace t;
+    make_trace(&t, &m, 5, 4);
+    lf_exec_moe_cfg ec = {&w, &t, 2, 0, 0, 0, 1, 9, 0};
+    lf_exec_moe *e;
+    assert_int_equal(lf_exec_moe_create(&ec, &e, &err), LF_OK);
+    lf_backend eb;
+    lf_exec_moe_backend(&eb, e);
+    lf_moe_replay_cfg rc = {&t, &w, "lru:capacity=3", 0, 0, 2, 5, 1};
+    lf_token_row rows[5];
+    assert_int_equal(lf_moe_replay(&rc, &eb, rows, NULL, &err), LF_OK);
+    /* layer 0's input for token 4 is the generated one: regenerate it the same way */
+    float x[128], y[128];
+    gsl_rng *rng = gsl_rng_alloc(gsl_rng_taus2);
+    gsl_rng_set(rng, 9u * 1000003u + 4u);
+    for (int i = 0; i < 128; i++)
+        x[i] = (float)((gsl_rng_uniform(rng) * 2.0 - 1.0) * 1.7320508075688772);
+    gsl_rng_free(rng);
+    uint32_t n;
+    const uint32_t *ids = lf_trace_ids(&t, 0, 4, &n);
+    dense_layer(&w, 0, ids, t.layers[0].value + t.layers[0].indptr[4], n, x, y);
+    const float *got = lf_exec_moe_last_output(e);
+    double num = 0, den = 0;
+    for (int i = 0; i < 128; i++) {
+        num += (got[i] - y[i]) * (got[i] - y[i]);
+        den += y[i] * y[i];
+    }
+    assert_true(den > 0);
+    assert_true(sqrt(num / den) < 1e-4);
+    lf_exec_moe_free(e);
+    lf_trace_free(&t);
+    lf_weights_close(&w);
+    unlink(path);
+}
+
+/* The simulator's twin prices a wrong guess's read as overlapping the layer's compute
+ * (only what compute does not hide counts) and, with the page cache, a miss's copy. */
+static void test_sim_prefetch_overlap(void **st)
+{
+    (void)st;
+    lf_model m;
+    lf_test_moe_model(&m, 1, 128, 64, 16, 2);
+    const char *path = make_file(&m, LF_DTYPE_Q4, "ov.w");
+    lf_weights w;
+    lf_err err;
+    assert_int_equal(lf_weights_open(path, &w, &err), LF_OK);
+    lf_device dev = toy_device();
+    dev.expert_wps_4 = 1e6; /* 24.6 ms per 128 x 64 expert: compute hides one read */
+    uint64_t rec = w.h.record_bytes;
+    uint32_t need[2] = {1, 2}, load[2] = {2, 5};
+    lf_extent ext[2] = {{rec * 2, rec, 2, LF_PART_ALL, 1}, {rec * 5, rec, 5, LF_PART_ALL, 1}};
+    lf_read rd[2] = {{rec * 2, rec, 0, 1}, {rec * 5, rec, 1, 1}};
+    lf_plan plan;
+    memset(&plan, 0, sizeof plan);
+    plan.load = load;
+    plan.n_load = 2;
+    lf_step s;
+    memset(&s, 0, sizeof s);
+    s.need = s.want = need;
+    s.n_need = s.n_want = 2;
+    s.plan = &plan;
+    s.extents = ext;
+    s.n_extents = 2;
+    s.reads = rd;
+    s.n_reads = 2;
+    s.bytes_read = 2 * rec;
+    s.n_compute_rows = 2;
+    double one = lf_flash_time(&dev, 1, rec, 4), two = lf_flash_time(&dev, 2, 2 * rec, 4);
+    for (int buffered = 0; buffered < 2; buffered++) {
+        lf_backend b;
+        lf_moe_sim sim;
+        lf_moe_sim_backend(&b, &sim, &dev, &w, 4, buffered);
+        lf_times t;
+        assert_int_equal(b.layer(&b, &s, &t, &err), LF_OK);
+        double copy = buffered ? lf_pagecache_time(&dev, 1, rec) : 0;
+        assert_true(fabs(t.compute_s - 2.0 * 3 * 128 * 64 / 1e6) < 1e-9);
+        assert_true(fabs(t.io_s - (one + copy)) < 1e-12); /* guess 5 hidden by compute */
+        uint32_t all[3] = {1, 2, 5};
+        s.need = all;
+        s.n_need = 3;
+        assert_int_equal(b.layer(&b, &s, &t, &err), LF_OK);
+        assert_true(fabs(t.io_s - (two + 2 * copy)) < 1e-12); /* both needed: both count */
+        s.need = need;
+        s.n_need = 2;
+        dev.expert_wps_4 = 1e12; /* compute too short to hide the guess */
+        lf_moe_sim_backend(&b, &sim, &dev, &w, 4, buffered);
+        assert_int_equal(b.layer(&b, &s, &t, &err), LF_OK);
+        assert_true(t.io_s > one + copy + 0.9 * (one + copy - t.compute_s));
+        dev.expert_wps_4 = 1e6;
+    }
+    lf_weights_close(&w);
+    unlink(path);
+}
+
+/* The page-cache tier alone: records read through it stay cached up to the budget, the
+ * least recently read dropped first, per group when asked (mincore's view). */
+static void test_pcache_lru_budget(void **st)
+{
+    (void)st;
+    enum { REC = 8192, N = 10 };
+    const char *path = lf_test_path("pc.bin");
+    unsigned char *data = calloc(1, 4096 + (size_t)N * REC);
+    for (size_t i = 0; i < 4096 + (size_t)N * REC; i++)
+        data[i] = (unsigned char)(i * 7);
+    lf_test_write(path, data, 4096 + (size_t)N * REC);
+    free(data);
+    lf_err err;
+    for (int grouped = 0; grouped < 2; grouped++) {
+        lf_pcache *p;
+        assert_int_equal(lf_pcache_open(path, 4096, REC, grouped ? 5 : 0, 2 * REC, &p, &err), LF_OK);
+        uint64_t cached;
+        assert_int_equal(lf_pcache_cached_bytes(p, &cached, &err), LF_OK);
+        assert_true(cached <= 4096); /* dropped at open (the header page may come back) */
+        unsigned char buf[REC];
+        int order[] = {0, 1, 2, 1, 6, 7, 8, 0};
+        for (int k = 0; k < 8; k++) {
+            uint64_t off = 4096 + (uint64_t)order[k] * REC;
+            int all;
+            assert_int_equal(lf_pcache_resident(p, off, REC, &all, &err), LF_OK);
+            /* expected: 1 was read two steps before (still in a 2-record LRU) */
+            if (k == 3)
+                assert_true(all);
+            if (k < 3 || k == 4)
+                assert_false(all);
+            assert_int_equal(lf_pcache_touch(p, off, &err), LF_OK);
+            assert_int_equal(pread(lf_pcache_fd(p), buf, REC, (off_t)off), REC);
+            assert_int_equal(lf_pcache_cached_bytes(p, &cached, &err), LF_OK);
+            assert_true(cached <= (grouped ? 4 : 2) * (uint64_t)REC); /* two groups of 2 */
+        }
+        int all;
+        /* last reads: 7, 8, 0; global: 8 and 0 remain; grouped: 0 and 1 (group 0) and
+         * 7 and 8 (group 1) */
+        assert_int_equal(lf_pcache_resident(p, 4096 + 8 * REC, REC, &all, &err), LF_OK);
+        assert_true(all);
+        assert_int_equal(lf_pcache_resident(p, 4096 + 7 * REC, REC, &all, &err), LF_OK);
+        assert_int_equal(all, grouped);
+        assert_int_equal(lf_pcache_resident(p, 4096 + 1 * REC, REC, &all, &err), LF_OK);
+        assert_int_equal(all, grouped);
+        lf_pcache_stats ps;
+        lf_pcache_stats_get(p, &ps);
+        assert_true(ps.evictions > 0);
+        assert_string_equal(lf_pcache_mechanism(p), "fadvise");
+        assert_int_not_equal(lf_pcache_touch(p, 4096 + 3, &err), LF_OK); /* not a record start */
+        lf_pcache_close(p);
+    }
+    unlink(path);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_exec_matches_sim_trust_os),
+        cmocka_unit_test(test_exec_matches_sim_two_level),
+        cmocka_unit_test(test_exec_matches_sim_app_and_pagecache),
+        cmocka_unit_test(test_exec_matches_sim_app_lru_direct),
+        cmocka_unit_test(test_exec_output_dense),
+        cmocka_unit_test(test_pcache_lru_budget),
+        cmocka_unit_test(test_sim_prefetch_overlap),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,209 @@
+/* Tests of `llmflash run` and `llmflash validate` on expert files (cli/cmd_run_moe.c,
+ * cli/cmd_validate_moe.c, experiments/lf_validate_moe): the run folder says which
+ * page-cache mechanism held the budget and gives predicted and measured hit rates that
+ * agree; validate prints every configuration, the targets and the trust-the-OS ratio;
+ * the real OLMoE routing log (../shared/data, skipped when absent) runs end to end. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "lf_mix.h"
+#include "lf_test.h"
+#include "lf_weights.h"
+
+/* A routing trace of the small model written to path. */
+static void write_trace(const char *path, uint32_t n_tok)
+{
+    lf_model m;
+    lf_test_moe_model(&m, 2, 128, 64, 16, 2);
+    lf_trace t;
+    lf_err err;
+    assert_int_equal(lf_trace_init(&t, &m, 2, 1, 0, &err), LF_OK);
+    uint64_t s = 5;
+    for (uint32_t tok = 0; tok < n_tok; tok++) {
+        for (uint32_t l = 0; l < m.n_layers; l++) {
+            uint64_t z = lf_mix_next(&s);
+            uint32_t a = (uint32_t)(z % 16) * (uint32_t)((z >> 8) % 16) / 16, b = (a + 1 + (z >> 16) % 5) % 16;
+            uint32_t ids[2] = {a < b ? a : b, a < b ? b : a};
+            float v[2] = {0.6f, 0.4f};
+            assert_int_equal(lf_trace_append_layer(&t, l, ids, 2, v, &err), LF_OK);
+        }
+        assert_int_equal(lf_trace_end_token(&t, (int32_t)tok, &err), LF_OK);
+    }
+    assert_int_equal(lf_trace_write(&t, path, &err), LF_OK);
+    lf_trace_free(&t);
+}
+
+static void write_weights(const char *path, lf_dtype dt)
+{
+    lf_model m;
+    lf_test_moe_model(&m, 2, 128, 64, 16, 2);
+    lf_weights_spec s;
+    memset(&s, 0, sizeof s);
+    s.model = &m;
+    s.layout = LF_LAYOUT_BUNDLED;
+    s.dtype = dt;
+    s.seed = 2;
+    lf_err err;
+    assert_int_equal(lf_weights_make(path, &s, &err), LF_OK);
+}
+
+static const char *DEVICE =
+    "flash_latency_s = 0.0001\nflash_stream_bw = 1e9\nflash_max_bw = 2e9\nflash_max_iops = 1e5\n"
+    "pagecache_bw = 5e9\npagecache_latency_s = 2e-6\ndram_copy_bw = 5e9\ndram_op_s = 1e-7\n"
+    "compute_flops = 1e10\nmem_bw = 1e10\nexpert_wps_4 = 1e9\nexpert_wps_2 = 1e9\n";
+
+/* Extracts the number after "key":" in a meta.json text. */
+static double meta_num(const char *meta, const char *key)
+{
+    char k[128];
+    snprintf(k, sizeof k, "\"%s\":\"", key);
+    const char *p = strstr(meta, k);
+    assert_non_null(p);
+    return atof(p + strlen(k));
+}
+
+static void test_run_expert_file(void **st)
+{
+    (void)st;
+    const char *tr = lf_test_path("r.h5"), *w = lf_test_path("r4.w");
+    write_trace(tr, 30);
+    write_weights(w, LF_DTYPE_Q4);
+    char *o = NULL, *e = NULL;
+    const char *out = lf_test_path("run1");
+    int rc = lf_test_run(&o, &e, "run --trace %s --weights %s --policy "
+                         "pagecache:dram=0,pc=4,scope=global --threads 2 --out %s",
+                         tr, w, out);
+    if (rc)
+        print_message("%s\n%s\n", o, e);
+    assert_int_equal(rc, 0);
+    assert_non_null(strstr(o, "run (experts)"));
+    assert_non_null(strstr(o, "path fadvise"));
+    char mp[4200];
+    snprintf(mp, sizeof mp, "%s/meta.json", out);
+    char *meta = lf_test_slurp(mp);
+    assert_non_null(meta);
+    assert_non_null(strstr(meta, "\"page_cache_mechanism\":\"fadvise\""));
+    double pred = meta_num(meta, "page_cache_hit_rate_predicted");
+    double meas = meta_num(meta, "page_cache_hit_rate_measured");
+    assert_true(pred > 0.05);
+    assert_true(fabs(pred - meas) <= 0.03);
+    assert_true(meta_num(meta, "page_cache_budget_bytes") > 0);
+    free(meta);
+    free(o);
+    free(e);
+    /* an application LRU: O_DIRECT, no page cache */
+    rc = lf_test_run(&o, &e, "run --trace %s --weights %s --policy lru:capacity=4 --out %s --quiet",
+                     tr, w, out);
+    assert_int_equal(rc, 0);
+    meta = lf_test_slurp(mp);
+    assert_non_null(strstr(meta, "\"page_cache_mechanism\":\"direct\""));
+    free(meta);
+    free(o);
+    free(e);
+    /* no --policy: trust the OS (no application cache, the page cache the budget) */
+    rc = lf_test_run(&o, &e, "run --trace %s --weights %s --out %s", tr, w, out);
+    assert_int_equal(rc, 0);
+    assert_non_null(strstr(o, "pagecache:dram=0"));
+    assert_non_null(strstr(o, "path fadvise"));
+    free(o);
+    free(e);
+}
+
+static void test_validate_expert_grid(void **st)
+{
+    (void)st;
+    const char *tr = lf_test_path("v.h5"), *w4 = lf_test_path("v4.w"), *w2 = lf_test_path("v2.w");
+    const char *dev = lf_test_path("dev.conf"), *grid = lf_test_path("g.conf");
+    write_trace(tr, 20);
+    write_weights(w4, LF_DTYPE_Q4);
+    write_weights(w2, LF_DTYPE_Q2);
+    lf_test_write(dev, DEVICE, strlen(DEVICE));
+    const char *g = "policy = pagecache:dram=0,pc=4,scope=global | lru:capacity=4\n"
+                    "dtype = q4 | q2\nthreads = 2\n";
+    lf_test_write(grid, g, strlen(g));
+    char *o = NULL, *e = NULL;
+    const char *out = lf_test_path("val");
+    int rc = lf_test_run(&o, &e, "validate --trace %s --weights %s --weights %s --device %s "
+                         "--grid %s --out %s --repeat 1", tr, w4, w2, dev, grid, out);
+    if (rc)
+        print_message("%s\n%s\n", o, e);
+    assert_int_equal(rc, 0);
+    assert_non_null(strstr(o, "validate (experts): 4 configurations"));
+    assert_non_null(strstr(o, "m04"));
+    assert_non_null(strstr(o, "MdAPE"));
+    assert_non_null(strstr(o, "MISSED")); /* 4 configurations are fewer than the 12 asked */
+    assert_non_null(strstr(o, "trust-the-OS vs application LRU, 4 experts per layer, q4"));
+    assert_non_null(strstr(o, "trust-the-OS vs application LRU, 4 experts per layer, q2"));
+    char csv[4200];
+    snprintf(csv, sizeof csv, "%s/validate_moe.csv", out);
+    char *c = lf_test_slurp(csv);
+    assert_non_null(c);
+    assert_non_null(strstr(c, "m01,\"pagecache:dram=0,pc=4,scope=global\",q4,2,20,fadvise,"));
+    assert_non_null(strstr(c, "m04,\"lru:capacity=4\",q2,2,20,direct,"));
+    free(c);
+    free(o);
+    free(e);
+    /* a grid naming a bit width no file holds */
+    const char *g2 = "policy = lru:capacity=4\ndtype = int8\n";
+    lf_test_write(grid, g2, strlen(g2));
+    rc = lf_test_run(&o, &e, "validate --trace %s --weights %s --device %s --grid %s --out %s "
+                     "--repeat 1", tr, w4, dev, grid, out);
+    assert_int_not_equal(rc, 0);
+    assert_non_null(strstr(e, "no --weights file holds it"));
+    free(o);
+    free(e);
+}
+
+/* The real OLMoE routing log, layer 0, 2-bit experts of the real size: the executor's
+ * page cache serves what the policy predicts. */
+static void test_real_log_run(void **st)
+{
+    (void)st;
+    const char *log = lf_test_shared("olmoe_l0.jsonl");
+    if (!log)
+        skip();
+    const char *tr = lf_test_path("ol.h5"), *w = lf_test_path("ol2.w");
+    const char *out = lf_test_path("olrun");
+    char *o = NULL, *e = NULL;
+    int rc = lf_test_run(&o, &e, "trace import --format vllm-moe-jsonl %s --drop-warmup --tokens 12 "
+                         "-o %s", log, tr);
+    assert_int_equal(rc, 0);
+    free(o);
+    free(e);
+    rc = lf_test_run(&o, &e, "weights make --model olmoe-1b-7b --layers 1 --dtype q2 --file %s", w);
+    assert_int_equal(rc, 0);
+    free(o);
+    free(e);
+    rc = lf_test_run(&o, &e, "run --trace %s --weights %s --policy "
+                     "pagecache:dram=0,pc=16,scope=global --threads 2 --out %s", tr, w, out);
+    if (rc)
+        print_message("%s\n%s\n", o, e);
+    assert_int_equal(rc, 0);
+    char mp[4200];
+    snprintf(mp, sizeof mp, "%s/meta.json", out);
+    char *meta = lf_test_slurp(mp);
+    assert_non_null(meta);
+    double pred = meta_num(meta, "page_cache_hit_rate_predicted");
+    double meas = meta_num(meta, "page_cache_hit_rate_measured");
+    print_message("OLMoE layer 0, 12 tokens, page cache of 16 experts: hit rate predicted %.3f, "
+                  "measured %.3f\n", pred, meas);
+    assert_true(pred > 0);
+    assert_true(fabs(pred - meas) <= 0.03);
+    free(meta);
+    free(o);
+    free(e);
+    unlink(w);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_run_expert_file),
+        cmocka_unit_test(test_validate_expert_grid),
+        cmocka_unit_test(test_real_log_run),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
