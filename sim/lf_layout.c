@@ -220,7 +220,11 @@ int lf_layout_extents(const lf_layout *l, uint32_t layer, const uint32_t *ids, u
 {
     if (layer >= l->n_layers)
         return lf_fail(err, LF_ERANGE, "layout: layer %u >= n_layers %u", layer, l->n_layers);
-    for (uint32_t k = 0; k < n; k++) {
+    /* every id fine is checked in one branch-free pass; the loop names the first bad one */
+    uint32_t bad = n && ids[0] >= l->units;
+    for (uint32_t k = 1; k < n; k++)
+        bad |= (ids[k] >= l->units) | (ids[k] <= ids[k - 1]);
+    for (uint32_t k = 0; bad && k < n; k++) {
         if (ids[k] >= l->units)
             return lf_fail(err, LF_ERANGE, "layout: layer %u: unit id %u >= %u units", layer,
                            ids[k], l->units);

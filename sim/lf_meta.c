@@ -16,6 +16,7 @@
 #include <json-c/json.h>
 
 #include "lf_fs.h"
+#include "lf_shacache.h"
 
 #ifndef LF_VERSION
 #define LF_VERSION "unknown"
@@ -113,7 +114,7 @@ int lf_meta_build(const char *mode, uint64_t seed, const char *trace_path, const
     *json = NULL;
     char sha[65] = "";
     if (trace_path) {
-        int rc = lf_sha256_file(trace_path, sha, err);
+        int rc = lf_shacache_file(trace_path, sha, err);
         if (rc)
             return rc;
     }

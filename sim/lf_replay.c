@@ -62,7 +62,7 @@ static int check_step(const lf_slots *s, const lf_plan *plan, const uint32_t *wa
                        "reports %u resident units but the DRAM manager holds %u (policy bug)",
                        plan->n_resident, s->num_used);
     for (uint32_t i = 0; i < n_want; i++)
-        if (s->id_to_row[want[i]] == LF_SLOT_NONE)
+        if (!lf_slots_has(s, want[i]))
             return lf_fail(err, LF_EINVAL,
                            "wanted unit %u is not resident after the step (policy bug)", want[i]);
     return LF_OK;

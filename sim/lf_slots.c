@@ -15,7 +15,8 @@ int lf_slots_init(lf_slots *s, uint32_t units, uint32_t cap_rows, lf_err *err)
     s->cap_rows = cap_rows;
     s->row_to_id = malloc((cap_rows ? cap_rows : 1) * sizeof *s->row_to_id);
     s->id_to_row = malloc((size_t)units * sizeof *s->id_to_row);
-    if (!s->row_to_id || !s->id_to_row) {
+    s->resident = calloc(((size_t)units + 63) / 64, sizeof *s->resident);
+    if (!s->row_to_id || !s->id_to_row || !s->resident) {
         lf_slots_free(s);
         return lf_fail(err, LF_ENOMEM, "DRAM manager: out of memory for %u units", units);
     }
@@ -29,7 +30,9 @@ void lf_slots_free(lf_slots *s)
         return;
     free(s->row_to_id);
     free(s->id_to_row);
+    free(s->resident);
     s->row_to_id = s->id_to_row = NULL;
+    s->resident = NULL;
     s->num_used = 0;
 }
 
@@ -37,6 +40,9 @@ void lf_slots_free(lf_slots *s)
  * hole; exactly as many surviving units sit in the last n rows; each survivor is copied
  * into a hole (the paper's "move the last rows into their slots"), deleted rows in the
  * tail are simply dropped. So moves = survivors in the tail <= n, each row copied once. */
+static inline void bit_set(uint64_t *b, uint32_t id) { b[id >> 6] |= 1ull << (id & 63); }
+static inline void bit_clear(uint64_t *b, uint32_t id) { b[id >> 6] &= ~(1ull << (id & 63)); }
+
 int lf_slots_evict(lf_slots *s, const uint32_t *ids, uint32_t n, lf_move *moves,
                    uint32_t *n_moves, lf_err *err)
 {
@@ -46,12 +52,20 @@ int lf_slots_evict(lf_slots *s, const uint32_t *ids, uint32_t n, lf_move *moves,
     if (n > s->num_used)
         return lf_fail(err, LF_EINVAL, "DRAM manager: evicting %u units but only %u are resident",
                        n, s->num_used);
-    /* Clear every id, remembering its row in moves[k].from to roll back on error. */
+    /* Clear every id, remembering its row in moves[k].from to roll back on error. The
+     * rows are scattered over id_to_row: ask for them ahead of use. */
+    for (uint32_t k = 0; k < n && k < 16; k++)
+        if (ids[k] < s->units)
+            __builtin_prefetch(&s->id_to_row[ids[k]], 1);
     for (uint32_t k = 0; k < n; k++) {
+        if (k + 16 < n && ids[k + 16] < s->units)
+            __builtin_prefetch(&s->id_to_row[ids[k + 16]], 1);
         uint32_t id = ids[k];
-        if (id >= s->units || s->id_to_row[id] == LF_SLOT_NONE) {
-            for (uint32_t j = 0; j < k; j++)
+        if (id >= s->units || !lf_slots_has(s, id)) {
+            for (uint32_t j = 0; j < k; j++) {
                 s->id_to_row[ids[j]] = moves[j].from;
+                bit_set(s->resident, ids[j]);
+            }
             return lf_fail(err, LF_EINVAL,
                            "DRAM manager: evicting unit %u which is %s (policy bug: evict only "
                            "resident units, each once)",
@@ -59,6 +73,7 @@ int lf_slots_evict(lf_slots *s, const uint32_t *ids, uint32_t n, lf_move *moves,
         }
         moves[k].from = s->id_to_row[id];
         s->id_to_row[id] = LF_SLOT_NONE;
+        bit_clear(s->resident, id);
     }
     uint32_t new_used = s->num_used - n, holes = 0;
     for (uint32_t k = 0; k < n; k++)
@@ -68,7 +83,7 @@ int lf_slots_evict(lf_slots *s, const uint32_t *ids, uint32_t n, lf_move *moves,
     uint32_t m = 0;
     for (uint32_t r = s->num_used; r-- > new_used && m < holes;) {
         uint32_t id = s->row_to_id[r];
-        if (s->id_to_row[id] != r)
+        if (!lf_slots_has(s, id))
             continue; /* deleted */
         uint32_t to = moves[m].to;
         moves[m].from = r;
@@ -93,9 +108,11 @@ int lf_slots_append(lf_slots *s, const uint32_t *ids, uint32_t n, uint32_t *firs
                        s->num_used, n, s->cap_rows);
     for (uint32_t k = 0; k < n; k++) {
         uint32_t id = ids[k];
-        if (id >= s->units || s->id_to_row[id] != LF_SLOT_NONE) {
-            for (uint32_t j = 0; j < k; j++)
+        if (id >= s->units || lf_slots_has(s, id)) {
+            for (uint32_t j = 0; j < k; j++) {
                 s->id_to_row[ids[j]] = LF_SLOT_NONE;
+                bit_clear(s->resident, ids[j]);
+            }
             return lf_fail(err, LF_EINVAL,
                            "DRAM manager: appending unit %u which is %s (policy bug: load only "
                            "units not resident, each once)",
@@ -103,6 +120,7 @@ int lf_slots_append(lf_slots *s, const uint32_t *ids, uint32_t n, uint32_t *firs
         }
         s->id_to_row[id] = s->num_used + k;
         s->row_to_id[s->num_used + k] = id;
+        bit_set(s->resident, id);
     }
     s->num_used += n;
     return LF_OK;

@@ -18,6 +18,8 @@ typedef struct {
     uint32_t num_used;
     uint32_t *row_to_id; /* cap_rows */
     uint32_t *id_to_row; /* units; LF_SLOT_NONE when not resident */
+    uint64_t *resident;  /* units bits, 1 = resident: a small array that stays in cache,
+                          * so membership tests need not touch id_to_row */
 } lf_slots;
 
 typedef struct {
@@ -37,7 +39,7 @@ int lf_slots_append(lf_slots *s, const uint32_t *ids, uint32_t n, uint32_t *firs
 
 static inline int lf_slots_has(const lf_slots *s, uint32_t id)
 {
-    return s->id_to_row[id] != LF_SLOT_NONE;
+    return (s->resident[id >> 6] >> (id & 63)) & 1;
 }
 
 #endif

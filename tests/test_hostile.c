@@ -661,7 +661,7 @@ static void test_fuzz_smoke(void **state)
     (void)state;
     const char *names[] = {"kv", "import", "weights", "checkpoint", "tokenizer", "probe_csv"};
     int built = 0;
-    char cmd[2048] = "FUZZ_RUNS=3000 scripts/fuzz.sh smoke";
+    char cmd[2048] = "FUZZ_RUNS=1000 scripts/fuzz.sh smoke";
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
         char p[256];
         snprintf(p, sizeof p, "build/fuzz/fuzz_%s", names[i]);
