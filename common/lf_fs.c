@@ -11,7 +11,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 /* Temporaries that SIGINT/SIGTERM remove: a fixed table the handler can walk without
@@ -399,52 +398,11 @@ int lf_read_file(const char *path, char **data, size_t *len, lf_err *err)
     return lf_read_file_max(path, 0, data, len, err);
 }
 
-/* The last digests computed, keyed by the file's identity and times: a sweep worker
- * writes one meta.json per run of the same trace and hashes it once. A file rewritten
- * in place changes its modification or status-change time, so it is hashed again;
- * since those times are as coarse as the kernel's clock tick, a file changed less than
- * 2 s before is neither memoised nor looked up. */
-typedef struct {
-    dev_t dev;
-    ino_t ino;
-    off_t size;
-    struct timespec mtim, ctim;
-    char hex[65];
-} sha_memo;
-#define SHA_MEMO 4
-static sha_memo sha_memos[SHA_MEMO];
-static unsigned sha_memo_next;
-static pthread_mutex_t sha_memo_mu = PTHREAD_MUTEX_INITIALIZER;
-
-static int same_stat(const sha_memo *m, const struct stat *st)
-{
-    return m->hex[0] && m->dev == st->st_dev && m->ino == st->st_ino &&
-           m->size == st->st_size && m->mtim.tv_sec == st->st_mtim.tv_sec &&
-           m->mtim.tv_nsec == st->st_mtim.tv_nsec && m->ctim.tv_sec == st->st_ctim.tv_sec &&
-           m->ctim.tv_nsec == st->st_ctim.tv_nsec;
-}
-
 int lf_sha256_file(const char *path, char out[65], lf_err *err)
 {
     FILE *f = fopen(path, "rb");
     if (!f)
         return lf_fail_errno(err, LF_EIO, errno, "%s: cannot open", path);
-    struct stat st;
-    struct timespec now;
-    int have_st = fstat(fileno(f), &st) == 0 && S_ISREG(st.st_mode) &&
-                  clock_gettime(CLOCK_REALTIME, &now) == 0 && now.tv_sec - st.st_mtim.tv_sec > 2 &&
-                  now.tv_sec - st.st_ctim.tv_sec > 2;
-    if (have_st) {
-        pthread_mutex_lock(&sha_memo_mu);
-        for (unsigned i = 0; i < SHA_MEMO; i++)
-            if (same_stat(&sha_memos[i], &st)) {
-                memcpy(out, sha_memos[i].hex, 65);
-                pthread_mutex_unlock(&sha_memo_mu);
-                fclose(f);
-                return LF_OK;
-            }
-        pthread_mutex_unlock(&sha_memo_mu);
-    }
     EVP_MD_CTX *ctx = EVP_MD_CTX_new();
     if (!ctx || EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) != 1) {
         fclose(f);
@@ -465,16 +423,5 @@ int lf_sha256_file(const char *path, char out[65], lf_err *err)
         return lf_fail(err, LF_EIO, "%s: read error", path);
     for (unsigned i = 0; i < 32; i++)
         snprintf(out + 2 * i, 3, "%02x", md[i]);
-    if (have_st) {
-        pthread_mutex_lock(&sha_memo_mu);
-        sha_memo *m = &sha_memos[sha_memo_next++ % SHA_MEMO];
-        m->dev = st.st_dev;
-        m->ino = st.st_ino;
-        m->size = st.st_size;
-        m->mtim = st.st_mtim;
-        m->ctim = st.st_ctim;
-        memcpy(m->hex, out, 65);
-        pthread_mutex_unlock(&sha_memo_mu);
-    }
     return LF_OK;
 }

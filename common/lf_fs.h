@@ -65,8 +65,7 @@ int lf_read_file(const char *path, char **data, size_t *len, lf_err *err);
 int lf_read_file_max(const char *path, size_t max_bytes, char **data, size_t *len, lf_err *err);
 /* Opens path for reading only when it is a regular file; *size receives its size. */
 FILE *lf_open_regular(const char *path, long long *size, lf_err *err);
-/* sha256 of a file as 64 hex chars (+NUL). A file unchanged for 2 s and hashed again
- * (same device, inode, size, modification and status-change times) reuses its digest. */
+/* sha256 of a file as 64 hex chars (+NUL). */
 int lf_sha256_file(const char *path, char out[65], lf_err *err);
 
 #endif

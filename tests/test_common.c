@@ -130,31 +130,6 @@ static void test_full_disk_is_reported(void **st)
     assert_non_null(strstr(err.msg, "No space"));
 }
 
-/* lf_sha256_file: the known digest of "abc"; a file hashed twice after it settled gives
- * the same digest (the second from the memo), and the same file rewritten in place with
- * other bytes of the same size is hashed again, not served from the memo. */
-static void test_sha256_memo(void **st)
-{
-    (void)st;
-    const char *p = lf_test_path("sha.txt");
-    lf_test_write(p, "abc", 3);
-    char a[65], b[65];
-    lf_err err;
-    assert_int_equal(lf_sha256_file(p, a, &err), LF_OK);
-    assert_string_equal(a, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
-    sleep(3); /* older than the memo's 2 s */
-    assert_int_equal(lf_sha256_file(p, a, &err), LF_OK);
-    assert_int_equal(lf_sha256_file(p, b, &err), LF_OK);
-    assert_string_equal(a, b);
-    FILE *f = fopen(p, "r+");
-    assert_non_null(f);
-    assert_int_equal(fwrite("abd", 1, 3, f), 3);
-    fclose(f);
-    assert_int_equal(lf_sha256_file(p, b, &err), LF_OK);
-    assert_string_not_equal(a, b);
-    assert_int_equal(lf_sha256_file("/nonexistent/x", b, &err), LF_EIO);
-}
-
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -163,7 +138,6 @@ int main(void)
         cmocka_unit_test(test_sizes),
         cmocka_unit_test(test_atomic_write_leaves_no_partial),
         cmocka_unit_test(test_full_disk_is_reported),
-        cmocka_unit_test(test_sha256_memo),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
