@@ -1,10 +1,11 @@
 #!/bin/sh
 # Cost-model benchmark (issue 3 targets), about 2 minutes:
 #  1. llmflash probe over the default grid (chunks 4k..1m x threads 1..32, 5
-#     measurements of 0.25 s per point, median) on a 1 GiB file under $LLMFLASH_BENCH_DIR, with
+#     measurements of 0.25 s per point, median) on a 2 GiB file under $LLMFLASH_BENCH_DIR, with
 #     the psync and the io_uring engines;
 #  2. llmflash fit of each: the fitted flash model's median APE   (target <= 10%);
-#  3. bench/fio_compare.sh: probe vs fio at 32k/64k/256k x 1/8/32 (target within 10%).
+#  3. bench/fio_compare.sh: probe vs fio at 8k/16k/64k x 1/8/32 (psync pool vs fio psync
+#     jobs, io_uring vs fio libaio; target >= 0.97x fio), on the same 2 GiB file.
 # The file is deleted afterwards.
 set -u
 LLMFLASH=${LLMFLASH:-build/llmflash}
@@ -18,7 +19,7 @@ load=$(cut -d' ' -f1 /proc/loadavg 2>/dev/null || echo "?")
 echo "machine: $(nproc) cores, load average $load (a loaded machine or disk disturbs these figures)"
 for engine in psync io_uring; do
   csv="$dir/probe_$engine.csv"
-  "$LLMFLASH" probe --file "$file" --size 1g --engine "$engine" --seconds 0.25 --repeats 5 \
+  "$LLMFLASH" probe --file "$file" --size 2g --engine "$engine" --seconds 0.25 --repeats 5 \
       -o "$csv" 2>"$dir/probe.log" || {
     cat "$dir/probe.log"; exit 1; }
   echo "probe grid ($engine engine, median of 5 x 0.25 s per point):"

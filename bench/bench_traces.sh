@@ -1,18 +1,19 @@
 #!/bin/sh
-# Benchmarks of the trace tools (issue 2 targets): `trace synth` of 1000 tokens of
-# opt-6.7b (32 x 16384 neurons; generation + HDF5 write) in <= 10 s, and `trace stats`
-# on that file (HDF5 read + statistics, default --max-window 8) in <= 5 s, one core.
-# Each figure is the median of 3 runs of the whole command (wall clock).
+# Benchmarks of the trace tools: `trace synth` of 1000 tokens of opt-6.7b (32 x 16384
+# neurons; generation + HDF5 write) in <= 1 s CPU of one core (issue 15; the command's
+# own "generated in" figure, wall, is shown beside it), and `trace stats` on that file
+# (HDF5 read + statistics, default --max-window 8) in <= 5 s (issue 2, wall). Medians of
+# 3 runs, pinned to CPU 0.
 set -eu
 L="${LLMFLASH:-$(pwd)/build/llmflash}"
 D="${LLMFLASH_BENCH_DIR:-/var/tmp/llmflash-bench}"
 mkdir -p "$D"
 f="$D/bench_traces_opt67b.h5"
-trap 'rm -f "$f"' EXIT
+trap 'rm -f "$f" "$D/synth.cpu" "$D/t0" "$D/t1" "$D/cmd.err"' EXIT
 
-# One core: pinned to CPU 0 when taskset exists (the tools are single-threaded anyway).
-pin=""
-command -v taskset >/dev/null 2>&1 && pin="taskset -c 0"
+DIR="$D"
+# pin (CPU 0 when taskset exists), median, cpu_of, verdict
+. "$(dirname "$0")/benchlib.sh"
 now() { date +%s.%N; }
 run3() { # prints the median seconds of 3 runs of "$@"
   t=""
@@ -27,7 +28,13 @@ report() { # name seconds target
     printf "%-48s %7.2f s   (target <= %s s)  %s\n", n, s, t, (s <= t ? "ok" : "MISSED") }'
 }
 
-s=$(run3 "$L" trace synth --model opt-6.7b --tokens 1000 --seed 1 -o "$f")
-report "trace synth opt-6.7b, 1000 tokens (median of 3)" "$s" 10
+: >"$D/synth.cpu"
+for i in 1 2 3; do
+  cpu_of "$D/synth.cpu" "$L" trace synth --model opt-6.7b --tokens 1000 --seed 1 -o "$f"
+done
+c=$(median <"$D/synth.cpu")
+g=$($pin "$L" trace synth --model opt-6.7b --tokens 1000 --seed 1 -o "$f" | sed -n 's/.*(generated in \([0-9.]*\) s, written in \([0-9.]*\) s).*/generation \1 s, write \2 s (wall)/p')
+printf '%-48s %7.2f s cpu (target <= 1 s)  %s   [%s]\n' "trace synth opt-6.7b, 1000 tokens (median of 3)" \
+  "$c" "$(verdict "$c" "<=" 1)" "$g"
 s=$(run3 "$L" trace stats "$f")
 report "trace stats on it, K=8 (median of 3)" "$s" 5

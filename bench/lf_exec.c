@@ -255,7 +255,7 @@ static int do_reads(lf_exec *e, const lf_dram *d, const lf_step *s, uint32_t *pi
         if (e->staged_at[i] != UINT32_MAX)
             e->reqs[i].buf = e->staging + (size_t)e->staged_at[i] * LF_IO_ALIGN;
     double t0 = lf_now();
-    int rc = s->n_reads ? lf_io_read_all(e->ops, e->io, e->reqs, s->n_reads, e->cfg.inflight, err)
+    int rc = s->n_reads ? lf_io_read_all(e->io, e->reqs, s->n_reads, e->cfg.inflight, err)
                         : LF_OK;
     double t1 = lf_now();
     *io_s = t1 - t0;

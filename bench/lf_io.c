@@ -1,10 +1,12 @@
-/* lf_io: the engine registry, the null engine, lf_io_read_all and the helpers the
- * engines share (direct open with a helpful error, request checks, full pread). */
+/* lf_io: the engine registry, the handle's operations, closed-loop reads (lf_io_run,
+ * lf_io_read_all) and the helpers the engines share (direct open with a helpful error,
+ * request checks, full pread). */
 #include "lf_io.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/magic.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -48,6 +50,12 @@ int lf_io_check_submit(const lf_io *io, const lf_io_req *reqs, uint32_t n, int a
                        "%s engine: %u requests submitted with only %u of %u slots free; reap "
                        "first",
                        engine, n, io->depth - io->inflight, io->depth);
+    return lf_io_check_reqs(reqs, n, aligned, engine, err);
+}
+
+int lf_io_check_reqs(const lf_io_req *reqs, uint32_t n, int aligned, const char *engine,
+                     lf_err *err)
+{
     for (uint32_t i = 0; i < n; i++) {
         const lf_io_req *r = &reqs[i];
         if (!r->buf || r->length == 0)
@@ -94,101 +102,127 @@ int64_t lf_io_pread_full(int fd, void *buf, uint64_t length, uint64_t offset)
     return (int64_t)got;
 }
 
-/* ---- null engine: no device; every read "succeeds" at once and zero-fills. ---- */
+/* ---- registry: one line per engine ---- */
 
-typedef struct {
-    lf_io base;
-    lf_io_done *done; /* ring of depth completions */
-    uint32_t head, count;
-} null_io;
-
-static int null_open(lf_io **out, const char *path, uint32_t depth, lf_err *err)
-{
-    if (depth == 0)
-        return lf_fail(err, LF_EINVAL, "null engine: depth must be at least 1");
-    null_io *n = calloc(1, sizeof *n);
-    if (n)
-        n->done = calloc(depth, sizeof *n->done);
-    if (!n || !n->done) {
-        if (n)
-            free(n);
-        return lf_fail(err, LF_ENOMEM, "null engine: out of memory for depth %u", depth);
-    }
-    n->base.fd = -1;
-    n->base.depth = depth;
-    snprintf(n->base.path, sizeof n->base.path, "%s", path ? path : "");
-    *out = &n->base;
-    return LF_OK;
-}
-
-static int null_submit(lf_io *io, const lf_io_req *reqs, uint32_t n, lf_err *err)
-{
-    null_io *s = (null_io *)io;
-    int rc = lf_io_check_submit(io, reqs, n, 0, "null", err);
-    if (rc != LF_OK)
-        return rc;
-    for (uint32_t i = 0; i < n; i++) {
-        memset(reqs[i].buf, 0, reqs[i].length);
-        lf_io_done *d = &s->done[(s->head + s->count) % io->depth];
-        d->tag = reqs[i].tag;
-        d->result = (int64_t)reqs[i].length;
-        d->latency_s = 0;
-        s->count++;
-    }
-    io->inflight += n;
-    return LF_OK;
-}
-
-static int null_reap(lf_io *io, lf_io_done *done, uint32_t min, uint32_t max, uint32_t *got,
-                     lf_err *err)
-{
-    null_io *s = (null_io *)io;
-    *got = 0;
-    int rc = lf_io_check_reap(io, min, max, "null", err);
-    if (rc != LF_OK)
-        return rc;
-    uint32_t k = s->count < max ? s->count : max;
-    for (uint32_t i = 0; i < k; i++) {
-        done[i] = s->done[s->head];
-        s->head = (s->head + 1) % io->depth;
-    }
-    s->count -= k;
-    io->inflight -= k;
-    *got = k;
-    return LF_OK;
-}
-
-static void null_close(lf_io *io)
-{
-    if (!io)
-        return;
-    null_io *s = (null_io *)io;
-    free(s->done);
-    free(s);
-}
-
-static const lf_io_ops null_ops = {"null", LF_IO_CAP_NODEVICE, null_open, null_submit, null_reap,
-                                   null_close};
-
-/* ---- registry ---- */
-
-static const lf_io_ops *const engines[] = {&lf_io_psync_ops, &lf_io_uring_ops,
-                                           &lf_io_buffered_ops, &null_ops};
+static const lf_io_ops *const engines[] = {
+    &lf_io_psync_ops,
+    &lf_io_uring_ops,
+    &lf_io_buffered_ops,
+    &lf_io_null_ops,
+};
+#define N_ENGINES (sizeof engines / sizeof engines[0])
 
 const char *lf_io_engine_names(void)
 {
-    return "psync, io_uring, buffered, null";
+    static char names[256];
+    if (!names[0])
+        for (size_t i = 0; i < N_ENGINES; i++)
+            snprintf(names + strlen(names), sizeof names - strlen(names), "%s%s", i ? ", " : "",
+                     engines[i]->name);
+    return names;
 }
 
 int lf_io_engine(const char *name, const lf_io_ops **out, lf_err *err)
 {
-    for (size_t i = 0; i < sizeof engines / sizeof engines[0]; i++)
+    for (size_t i = 0; i < N_ENGINES; i++)
         if (name && strcmp(name, engines[i]->name) == 0) {
             *out = engines[i];
             return LF_OK;
         }
     return lf_fail(err, LF_EINVAL, "unknown I/O engine '%s' (known: %s)", name ? name : "(null)",
                    lf_io_engine_names());
+}
+
+/* ---- the handle's operations ---- */
+
+int lf_io_open(const char *engine, const char *path, uint32_t depth, lf_io **out, lf_err *err)
+{
+    const lf_io_ops *ops;
+    int rc = lf_io_engine(engine, &ops, err);
+    return rc != LF_OK ? rc : ops->open(out, path, depth, err);
+}
+
+const lf_io_ops *lf_io_ops_of(const lf_io *io) { return io->ops; }
+
+int lf_io_submit(lf_io *io, const lf_io_req *reqs, uint32_t n, lf_err *err)
+{
+    return io->ops->submit(io, reqs, n, err);
+}
+
+int lf_io_reap(lf_io *io, lf_io_done *done, uint32_t min, uint32_t max, uint32_t *got,
+               lf_err *err)
+{
+    return io->ops->reap(io, done, min, max, got, err);
+}
+
+void lf_io_close(lf_io *io)
+{
+    if (io)
+        io->ops->close(io);
+}
+
+/* lf_io_run for engines without their own: submit and reap from this thread, one
+ * request per slot, the slot's id as the tag. */
+static int run_generic(lf_io *io, uint32_t depth, lf_io_next_fn next, lf_io_done_fn done,
+                       void *arg, lf_err *err)
+{
+    enum { BATCH = 64 };
+    lf_io_req *slot = malloc((size_t)depth * sizeof *slot);
+    if (!slot)
+        return lf_fail(err, LF_ENOMEM, "%s engine: out of memory for %u slots", io->ops->name,
+                       depth);
+    lf_io_req batch[BATCH];
+    lf_io_done got_done[BATCH];
+    lf_err ignored;
+    int rc = LF_OK;
+    for (uint32_t s0 = 0; s0 < depth && rc == LF_OK;) {
+        uint32_t m = 0;
+        while (m < BATCH && s0 < depth) {
+            if (next(arg, s0, &slot[s0])) {
+                batch[m] = slot[s0];
+                batch[m++].tag = s0;
+            }
+            s0++;
+        }
+        if (m)
+            rc = io->ops->submit(io, batch, m, err);
+    }
+    while (io->inflight > 0) {
+        uint32_t got = 0;
+        int r = io->ops->reap(io, got_done, 1, BATCH, &got, rc == LF_OK ? err : &ignored);
+        if (r != LF_OK) {
+            rc = rc == LF_OK ? r : rc;
+            break; /* close waits for what is left */
+        }
+        uint32_t m = 0;
+        for (uint32_t i = 0; i < got; i++) {
+            uint32_t s = (uint32_t)got_done[i].tag;
+            done(arg, s, &slot[s], &got_done[i]);
+            if (rc == LF_OK && next(arg, s, &slot[s])) {
+                batch[m] = slot[s];
+                batch[m++].tag = s;
+            }
+        }
+        if (m && rc == LF_OK)
+            rc = io->ops->submit(io, batch, m, err);
+    }
+    free(slot);
+    return rc;
+}
+
+int lf_io_run(lf_io *io, uint32_t depth, lf_io_next_fn next, lf_io_done_fn done, void *arg,
+              lf_err *err)
+{
+    if (depth == 0 || depth > io->depth)
+        depth = io->depth;
+    if (io->inflight)
+        return lf_fail(err, LF_EINVAL,
+                       "%s engine: closed-loop reads started with %u reads already in flight; "
+                       "reap them first",
+                       io->ops->name, io->inflight);
+    if (io->ops->run)
+        return io->ops->run(io, depth, next, done, arg, err);
+    return run_generic(io, depth, next, done, arg, err);
 }
 
 static int done_error(const lf_io *io, const lf_io_req *q, int64_t result, lf_err *err)
@@ -204,50 +238,62 @@ static int done_error(const lf_io *io, const lf_io_req *q, int64_t result, lf_er
                    (unsigned long long)q->length);
 }
 
-int lf_io_read_all(const lf_io_ops *ops, lf_io *io, const lf_io_req *reqs, uint32_t n,
-                   uint32_t depth, lf_err *err)
+/* lf_io_read_all's closed loop: slots take the next request index; the failed read of
+ * smallest index is the one reported. */
+typedef struct {
+    const lf_io_req *reqs;
+    uint32_t n;
+    _Atomic uint32_t next;
+    _Atomic uint32_t bad; /* smallest failed index, n = none */
+    int64_t *result;      /* n: what each failed read returned */
+} read_all_ctx;
+
+static int read_all_next(void *arg, uint32_t slot, lf_io_req *req)
 {
-    enum { BATCH = 64 };
-    if (depth == 0 || depth > io->depth)
-        depth = io->depth;
-    if (io->inflight)
-        return lf_fail(err, LF_EINVAL,
-                       "%s engine: lf_io_read_all called with %u reads already in flight; reap "
-                       "them first",
-                       ops->name, io->inflight);
-    lf_io_req batch[BATCH];
-    lf_io_done done[BATCH];
-    lf_err ignored;
-    uint32_t next = 0;
-    int rc = LF_OK;
-    /* Our own tags (the request's index) so that completions map back to requests;
-     * after an error, stop submitting and drain what is in flight. */
-    while ((rc == LF_OK && next < n) || io->inflight > 0) {
-        while (rc == LF_OK && next < n && io->inflight < depth) {
-            uint32_t k = n - next;
-            if (k > depth - io->inflight)
-                k = depth - io->inflight;
-            if (k > BATCH)
-                k = BATCH;
-            for (uint32_t i = 0; i < k; i++) {
-                batch[i] = reqs[next + i];
-                batch[i].tag = next + i;
-            }
-            if ((rc = ops->submit(io, batch, k, err)) == LF_OK)
-                next += k;
-        }
-        if (io->inflight == 0)
-            break;
-        uint32_t got = 0;
-        int r = ops->reap(io, done, 1, BATCH, &got, rc == LF_OK ? err : &ignored);
-        if (r != LF_OK)
-            return rc == LF_OK ? r : rc;
-        for (uint32_t i = 0; i < got; i++) {
-            const lf_io_req *q = &reqs[done[i].tag];
-            if (rc == LF_OK && done[i].result != (int64_t)q->length)
-                rc = done_error(io, q, done[i].result, err);
-        }
-    }
+    (void)slot;
+    read_all_ctx *c = arg;
+    if (atomic_load_explicit(&c->bad, memory_order_relaxed) < c->n)
+        return 0; /* after an error, drain */
+    uint32_t i = atomic_fetch_add_explicit(&c->next, 1, memory_order_relaxed);
+    if (i >= c->n)
+        return 0;
+    *req = c->reqs[i];
+    req->tag = i;
+    return 1;
+}
+
+static void read_all_done(void *arg, uint32_t slot, const lf_io_req *req, const lf_io_done *d)
+{
+    (void)slot;
+    read_all_ctx *c = arg;
+    uint32_t i = (uint32_t)req->tag;
+    if (d->result == (int64_t)req->length)
+        return;
+    c->result[i] = d->result;
+    uint32_t cur = atomic_load(&c->bad);
+    while (i < cur && !atomic_compare_exchange_weak(&c->bad, &cur, i))
+        ;
+}
+
+int lf_io_read_all(lf_io *io, const lf_io_req *reqs, uint32_t n, uint32_t depth, lf_err *err)
+{
+    if (n == 0)
+        return LF_OK;
+    int rc = lf_io_check_reqs(reqs, n, (io->ops->caps & LF_IO_CAP_ALIGNED) != 0, io->ops->name,
+                              err);
+    if (rc != LF_OK)
+        return rc;
+    read_all_ctx c = {.reqs = reqs, .n = n};
+    atomic_init(&c.next, 0);
+    atomic_init(&c.bad, n);
+    c.result = malloc((size_t)n * sizeof *c.result);
+    if (!c.result)
+        return lf_fail(err, LF_ENOMEM, "%s engine: out of memory for %u reads", io->ops->name, n);
+    rc = lf_io_run(io, depth, read_all_next, read_all_done, &c, err);
+    uint32_t bad = atomic_load(&c.bad);
+    if (rc == LF_OK && bad < n)
+        rc = done_error(io, &reqs[bad], c.result[bad], err);
+    free(c.result);
     return rc;
 }
 

@@ -8,6 +8,7 @@
 
 /* Every engine's handle starts with this (so an lf_io * is the engine's own struct). */
 struct lf_io {
+    const lf_io_ops *ops; /* the engine (set by its open) */
     int fd;             /* -1 for the null engine */
     uint32_t depth;     /* reads in flight at most */
     uint32_t inflight;  /* submitted and not yet reaped */
@@ -21,14 +22,19 @@ int lf_io_open_fd(const char *path, int direct, lf_err *err);
 /* Checks n requests against the free slots and, when aligned, the 512-byte rule. */
 int lf_io_check_submit(const lf_io *io, const lf_io_req *reqs, uint32_t n, int aligned,
                        const char *engine, lf_err *err);
+/* Checks requests alone: a buffer, a length, and when aligned the 512-byte rule. */
+int lf_io_check_reqs(const lf_io_req *reqs, uint32_t n, int aligned, const char *engine,
+                     lf_err *err);
 /* Checks reap's bounds: min <= inflight (else it would wait forever), min <= max, max > 0. */
 int lf_io_check_reap(const lf_io *io, uint32_t min, uint32_t max, const char *engine,
                      lf_err *err);
 /* Reads length bytes at offset, looping over short reads; bytes read or -errno. */
 int64_t lf_io_pread_full(int fd, void *buf, uint64_t length, uint64_t offset);
 
+/* The registry (lf_io.c) lists these; each is defined in its bench/lf_io_<name>.c. */
 extern const lf_io_ops lf_io_psync_ops;
 extern const lf_io_ops lf_io_buffered_ops;
 extern const lf_io_ops lf_io_uring_ops;
+extern const lf_io_ops lf_io_null_ops;
 
 #endif

@@ -1,7 +1,9 @@
 /* lf_io_psync: the psync engine (a pool of `depth` threads, each doing a blocking pread
  * on an O_DIRECT descriptor) and the buffered engine (the same pool, no O_DIRECT, so
- * reads go through the page cache). Requests and completions pass through two rings
- * of `depth` entries under one mutex. */
+ * reads go through the page cache). Submitted requests and their completions pass
+ * through two rings of `depth` entries under one mutex; closed-loop reads (lf_io_run)
+ * skip both: each thread runs its own slot. */
+#include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,15 +30,55 @@ typedef struct {
     lf_io_done *d;       /* ring of depth completions */
     uint32_t dhead, dcount;
     int stop;
+    /* closed-loop reads (pool_run): threads 0..run_depth-1 each run one slot */
+    uint64_t run_gen;    /* bumped by each pool_run */
+    uint32_t run_depth, run_left;
+    lf_io_next_fn run_next;
+    lf_io_done_fn run_done;
+    void *run_arg;
 } pool_io;
 
-static void *worker(void *arg)
+typedef struct {
+    pool_io *p;
+    uint32_t index;
+} thread_arg;
+
+/* One slot of a closed loop, on its own thread: next -> pread -> done, no hand-off. */
+static void run_slot(pool_io *p, uint32_t slot, lf_io_next_fn next, lf_io_done_fn done,
+                     void *arg)
 {
-    pool_io *p = arg;
+    lf_io_req req;
+    while (next(arg, slot, &req)) {
+        double t0 = lf_now();
+        lf_io_done d = {req.tag, lf_io_pread_full(p->base.fd, req.buf, req.length, req.offset), 0};
+        d.latency_s = lf_now() - t0;
+        done(arg, slot, &req, &d);
+    }
+}
+
+static void *worker(void *targ)
+{
+    pool_io *p = ((thread_arg *)targ)->p;
+    uint32_t me = ((thread_arg *)targ)->index;
+    free(targ);
+    uint64_t seen_gen = 0;
     pthread_mutex_lock(&p->mu);
     for (;;) {
-        while (!p->stop && p->qcount == 0)
+        while (!p->stop && p->qcount == 0 && (p->run_gen == seen_gen || me >= p->run_depth))
             pthread_cond_wait(&p->has_work, &p->mu);
+        if (p->run_gen != seen_gen && me < p->run_depth) {
+            seen_gen = p->run_gen;
+            lf_io_next_fn next = p->run_next;
+            lf_io_done_fn done = p->run_done;
+            void *arg = p->run_arg;
+            pthread_mutex_unlock(&p->mu);
+            run_slot(p, me, next, done, arg);
+            pthread_mutex_lock(&p->mu);
+            if (--p->run_left == 0)
+                pthread_cond_broadcast(&p->has_done);
+            continue;
+        }
+        seen_gen = p->run_gen;
         if (p->qcount == 0)
             break; /* stopping and nothing left */
         job j = p->q[p->qhead];
@@ -92,6 +134,7 @@ static int pool_open(lf_io **out, const char *path, uint32_t depth, int direct,
         close(fd);
         return lf_fail(err, LF_ENOMEM, "%s engine: out of memory", engine);
     }
+    p->base.ops = direct ? &lf_io_psync_ops : &lf_io_buffered_ops;
     p->base.fd = fd;
     p->base.depth = depth;
     snprintf(p->base.path, sizeof p->base.path, "%s", path);
@@ -107,7 +150,14 @@ static int pool_open(lf_io **out, const char *path, uint32_t depth, int direct,
         return lf_fail(err, LF_ENOMEM, "%s engine: out of memory for depth %u", engine, depth);
     }
     for (uint32_t i = 0; i < depth; i++) {
-        int e = pthread_create(&p->threads[i], NULL, worker, p);
+        thread_arg *ta = malloc(sizeof *ta);
+        int e = ta ? 0 : ENOMEM;
+        if (ta) {
+            *ta = (thread_arg){p, i};
+            e = pthread_create(&p->threads[i], NULL, worker, ta);
+            if (e != 0)
+                free(ta);
+        }
         if (e != 0) {
             pool_close(&p->base);
             return lf_fail_errno(err, LF_ENOMEM, e, "%s engine: cannot start thread %u of %u",
@@ -176,7 +226,30 @@ static int pool_reap(lf_io *io, lf_io_done *done, uint32_t min, uint32_t max, ui
     return LF_OK;
 }
 
+/* Closed-loop reads: threads 0..depth-1 each run one slot (as fio's psync jobs do),
+ * and this thread sleeps until the last slot stops. Buffers and alignment are the
+ * callbacks' business, checked by the pread itself. */
+static int pool_run(lf_io *io, uint32_t depth, lf_io_next_fn next, lf_io_done_fn done,
+                    void *arg, lf_err *err)
+{
+    (void)err;
+    pool_io *p = (pool_io *)io;
+    pthread_mutex_lock(&p->mu);
+    p->run_next = next;
+    p->run_done = done;
+    p->run_arg = arg;
+    p->run_depth = depth;
+    p->run_left = depth;
+    p->run_gen++;
+    pthread_cond_broadcast(&p->has_work);
+    while (p->run_left > 0)
+        pthread_cond_wait(&p->has_done, &p->mu);
+    p->run_depth = 0;
+    pthread_mutex_unlock(&p->mu);
+    return LF_OK;
+}
+
 const lf_io_ops lf_io_psync_ops = {"psync", LF_IO_CAP_DIRECT | LF_IO_CAP_ALIGNED, psync_open,
-                                   pool_submit, pool_reap, pool_close};
+                                   pool_submit, pool_reap, pool_close, pool_run};
 const lf_io_ops lf_io_buffered_ops = {"buffered", 0, buffered_open, pool_submit, pool_reap,
-                                      pool_close};
+                                      pool_close, pool_run};

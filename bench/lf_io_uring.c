@@ -72,6 +72,7 @@ static int uring_open(lf_io **out, const char *path, uint32_t depth, lf_err *err
         close(fd);
         return lf_fail(err, LF_ENOMEM, "io_uring engine: out of memory");
     }
+    u->base.ops = &lf_io_uring_ops;
     u->base.fd = fd;
     u->base.depth = depth;
     snprintf(u->base.path, sizeof u->base.path, "%s", path);
@@ -172,5 +173,79 @@ static int uring_reap(lf_io *io, lf_io_done *done, uint32_t min, uint32_t max, u
     return LF_OK;
 }
 
+/* Queues slot `s`'s next read, if it has one; returns 1 when it did. */
+static int run_queue(uring_io *u, uint32_t s, lf_io_next_fn next, void *arg, lf_io_req *reqs,
+                     int *bad)
+{
+    if (!next(arg, s, &reqs[s]))
+        return 0;
+    const lf_io_req *r = &reqs[s];
+    struct io_uring_sqe *sqe = io_uring_get_sqe(&u->ring);
+    if (!sqe || r->length > 0x7ffff000u) { /* no sqe cannot happen: one per slot */
+        *bad = 1;
+        return 0;
+    }
+    io_uring_prep_read(sqe, u->base.fd, r->buf, (unsigned)r->length, r->offset);
+    io_uring_sqe_set_data(sqe, (void *)(uintptr_t)s);
+    u->slots[s].t0 = lf_now();
+    u->slots[s].buf = r->buf;
+    return 1;
+}
+
+/* Closed-loop reads from this thread: each pass submits the reads queued since the last
+ * one and waits for a completion in the same system call (io_uring_submit_and_wait),
+ * then takes every completion there is and queues each slot's next read. */
+static int uring_run(lf_io *io, uint32_t depth, lf_io_next_fn next, lf_io_done_fn done,
+                     void *arg, lf_err *err)
+{
+    uring_io *u = (uring_io *)io;
+    lf_io_req *reqs = malloc((size_t)depth * sizeof *reqs);
+    if (!reqs)
+        return lf_fail(err, LF_ENOMEM, "io_uring engine: out of memory for %u slots", depth);
+    int bad = 0, rc = LF_OK;
+    uint32_t active = 0;
+    for (uint32_t s = 0; s < depth && !bad; s++)
+        active += (uint32_t)run_queue(u, s, next, arg, reqs, &bad);
+    io->inflight += active;
+    while (active > 0) {
+        int r = io_uring_submit_and_wait(&u->ring, 1);
+        if (r == -EINTR || r == -EAGAIN || r == -EBUSY)
+            continue;
+        if (r < 0) {
+            rc = lf_fail_errno(err, LF_EIO, -r, "%s: io_uring submit failed", io->path);
+            break; /* close waits for what is left */
+        }
+        struct io_uring_cqe *cqe;
+        unsigned head, seen = 0;
+        double t1 = lf_now();
+        uint32_t requeue[64], nq = 0;
+        io_uring_for_each_cqe(&u->ring, head, cqe)
+        {
+            uint32_t s = (uint32_t)(uintptr_t)io_uring_cqe_get_data(cqe);
+            lf_io_done d = {reqs[s].tag, cqe->res, t1 - u->slots[s].t0};
+            if (cqe->res > 0)
+                VALGRIND_MAKE_MEM_DEFINED(u->slots[s].buf, (size_t)cqe->res);
+            done(arg, s, &reqs[s], &d);
+            seen++;
+            active--;
+            io->inflight--;
+            requeue[nq++] = s;
+            if (nq == 64)
+                break;
+        }
+        io_uring_cq_advance(&u->ring, seen);
+        for (uint32_t i = 0; i < nq && !bad; i++)
+            if (run_queue(u, requeue[i], next, arg, reqs, &bad)) {
+                active++;
+                io->inflight++;
+            }
+    }
+    if (bad && rc == LF_OK)
+        rc = lf_fail(err, LF_EINVAL, "io_uring engine: a read longer than 2 GiB, or no room in "
+                                     "the ring");
+    free(reqs);
+    return rc;
+}
+
 const lf_io_ops lf_io_uring_ops = {"io_uring", LF_IO_CAP_DIRECT | LF_IO_CAP_ALIGNED, uring_open,
-                                   uring_submit, uring_reap, uring_close};
+                                   uring_submit, uring_reap, uring_close, uring_run};

@@ -205,7 +205,7 @@ static int cached_reads(const lf_io_ops *ops, lf_io *io, char *buf, uint64_t len
     while (rc == LF_OK && n < MAX_REPS && (n < 16 || lf_now() - start < min_seconds)) {
         lf_io_req q = {gsl_rng_uniform_int(r, span / len) * len, len, buf, 0};
         double t0 = lf_now();
-        rc = lf_io_read_all(ops, io, &q, 1, 1, err);
+        rc = lf_io_read_all(io, &q, 1, 1, err);
         t[n++] = lf_now() - t0;
     }
     if (rc == LF_OK)
@@ -232,7 +232,7 @@ int lf_membench_pagecache(const char *path, double min_seconds, double *bw, doub
     gsl_rng_set(r, 2);
     for (uint64_t off = 0; off < span && rc == LF_OK; off += big) { /* warm the span */
         lf_io_req q = {off, big, buf, 0};
-        rc = lf_io_read_all(ops, io, &q, 1, 1, err);
+        rc = lf_io_read_all(io, &q, 1, 1, err);
     }
     if (rc != LF_OK) {
         lf_err_prefix(err, "page-cache measurement needs a file of at least 64 MiB");

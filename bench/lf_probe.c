@@ -1,7 +1,9 @@
 /* lf_probe: closed-loop random-read measurement through lf_io engines (as fio's
- * randread with iodepth = threads): keep `threads` reads in flight, resubmit each slot
- * as it completes, stop submitting at the deadline and drain. Offsets are uniform over
- * the file, aligned to 4096, from a gsl_rng seeded from (seed, chunk, threads). */
+ * randread with iodepth = threads): keep `threads` reads in flight through lf_io_run,
+ * each slot issuing its next read as its last completes (one pool thread per slot with
+ * psync, as fio's psync jobs; one ring with io_uring), stop at the deadline and drain.
+ * Offsets are uniform over the file, aligned to 4096, from one gsl_rng per slot seeded
+ * from (seed, chunk, threads, slot). */
 #include "lf_probe.h"
 
 #include <errno.h>
@@ -9,6 +11,7 @@
 #include <gsl/gsl_rng.h>
 #include <gsl/gsl_sort.h>
 #include <gsl/gsl_statistics_double.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -126,6 +129,61 @@ static void fill_row(lf_probe_row *row, const char *engine, uint64_t chunk, uint
     row->p99_us = 1e6 * gsl_stats_quantile_from_sorted_data(lat, 1, n, 0.99);
 }
 
+/* One in-flight slot of the closed loop: its own random stream, buffer and latencies
+ * (slots run on separate threads with the psync pool; padded apart). */
+typedef struct {
+    gsl_rng *r;
+    char *buf;
+    double *lat;
+    size_t nlat, cap;
+    uint64_t reads;
+    double t_end;
+    int64_t bad_result; /* first failed read of this slot */
+    uint64_t bad_offset;
+    int bad;
+    char pad[64];
+} probe_slot;
+
+typedef struct {
+    probe_slot *slot;
+    uint64_t nblocks, chunk;
+    double deadline;
+    _Atomic int failed;
+} probe_ctx;
+
+static int probe_next(void *arg, uint32_t s, lf_io_req *req)
+{
+    probe_ctx *c = arg;
+    probe_slot *ps = &c->slot[s];
+    if (atomic_load_explicit(&c->failed, memory_order_relaxed) || lf_now() >= c->deadline)
+        return 0;
+    *req = (lf_io_req){next_offset(ps->r, c->nblocks), c->chunk, ps->buf, s};
+    return 1;
+}
+
+static void probe_done(void *arg, uint32_t s, const lf_io_req *req, const lf_io_done *d)
+{
+    probe_ctx *c = arg;
+    probe_slot *ps = &c->slot[s];
+    ps->t_end = lf_now();
+    ps->reads++;
+    if (d->result != (int64_t)c->chunk && !ps->bad) {
+        ps->bad = 1;
+        ps->bad_result = d->result;
+        ps->bad_offset = req->offset;
+        atomic_store(&c->failed, 1);
+    }
+    if (ps->nlat == ps->cap && ps->cap < (1u << 22)) {
+        double *p = realloc(ps->lat, 2 * ps->cap * sizeof *p);
+        if (p) {
+            ps->lat = p;
+            ps->cap *= 2;
+        }
+    }
+    if (ps->nlat < ps->cap)
+        ps->lat[ps->nlat++] = d->latency_s;
+}
+
 int lf_probe_point(const char *engine, const char *path, uint64_t file_size, uint64_t chunk,
                    uint32_t threads, double seconds, uint64_t seed, lf_probe_row *row,
                    lf_err *err)
@@ -145,90 +203,69 @@ int lf_probe_point(const char *engine, const char *path, uint64_t file_size, uin
     if (rc != LF_OK)
         return rc;
     char *bufs = lf_io_alloc((size_t)chunk * threads);
-    size_t lat_cap = 1u << 16, nlat = 0;
-    double *lat = malloc(lat_cap * sizeof *lat);
-    lf_io_req *reqs = calloc(threads, sizeof *reqs);
-    lf_io_done *done = calloc(threads, sizeof *done);
-    gsl_rng *r = gsl_rng_alloc(gsl_rng_mt19937);
-    if (!bufs || !lat || !reqs || !done || !r) {
+    probe_ctx c = {.chunk = chunk, .nblocks = (file_size - chunk) / PROBE_ALIGN + 1};
+    atomic_init(&c.failed, 0);
+    c.slot = calloc(threads, sizeof *c.slot);
+    double *lat = NULL;
+    int ok = bufs && c.slot;
+    for (uint32_t i = 0; ok && i < threads; i++) {
+        probe_slot *ps = &c.slot[i];
+        ps->buf = bufs + (size_t)i * chunk;
+        ps->cap = 1u << 12;
+        ps->lat = malloc(ps->cap * sizeof *ps->lat);
+        ps->r = gsl_rng_alloc(gsl_rng_mt19937);
+        ok = ps->lat && ps->r;
+        if (ok)
+            gsl_rng_set(ps->r, seed ^ (chunk * 0x9e3779b97f4a7c15ull) ^ ((uint64_t)threads << 48) ^
+                                   ((uint64_t)i << 32));
+    }
+    if (!ok) {
         rc = lf_fail(err, LF_ENOMEM, "probe: out of memory for %u reads of %llu bytes", threads,
                      (unsigned long long)chunk);
         goto out;
     }
-    gsl_rng_set(r, seed ^ (chunk * 0x9e3779b97f4a7c15ull) ^ ((uint64_t)threads << 48));
-    uint64_t nblocks = (file_size - chunk) / PROBE_ALIGN + 1;
-    for (uint32_t i = 0; i < threads; i++)
-        reqs[i] = (lf_io_req){next_offset(r, nblocks), chunk, bufs + (size_t)i * chunk, i};
-    double t0 = lf_now(), deadline = t0 + seconds, t_end = t0;
-    uint64_t reads = 0;
-    if ((rc = ops->submit(io, reqs, threads, err)) != LF_OK)
+    double t0 = lf_now();
+    c.deadline = t0 + seconds;
+    if ((rc = lf_io_run(io, threads, probe_next, probe_done, &c, err)) != LF_OK)
         goto out;
-    int stopping = 0;
-    uint32_t inflight = threads;
-    while (inflight > 0) {
-        uint32_t got = 0;
-        int r2 = ops->reap(io, done, 1, threads, &got, rc == LF_OK ? err : NULL);
-        if (r2 != LF_OK) {
-            rc = rc == LF_OK ? r2 : rc;
-            break; /* close waits for what is left */
-        }
-        inflight -= got;
-        t_end = lf_now();
-        stopping |= t_end >= deadline || rc != LF_OK;
-        uint32_t k = 0;
-        for (uint32_t i = 0; i < got; i++) {
-            const lf_io_req *q = &reqs[done[i].tag];
-            if (done[i].result != (int64_t)chunk && rc == LF_OK) {
-                rc = done[i].result < 0
-                         ? lf_fail_errno(err, LF_EIO, (int)-done[i].result,
-                                         "%s: read of %llu bytes at offset %llu failed", path,
-                                         (unsigned long long)chunk,
-                                         (unsigned long long)q->offset)
-                         : lf_fail(err, LF_EIO, "%s: short read at offset %llu (%lld bytes)",
-                                   path, (unsigned long long)q->offset,
-                                   (long long)done[i].result);
-                stopping = 1;
-            }
-            reads++;
-            if (nlat == lat_cap && lat_cap < (1u << 22)) {
-                double *p = realloc(lat, 2 * lat_cap * sizeof *lat);
-                if (p) {
-                    lat = p;
-                    lat_cap *= 2;
-                }
-            }
-            if (nlat < lat_cap)
-                lat[nlat++] = done[i].latency_s;
-            if (!stopping) {
-                lf_io_req *w = &reqs[done[i].tag];
-                w->offset = next_offset(r, nblocks);
-                done[k++].tag = w->tag; /* reuse done[] as the list of slots to resubmit */
-            }
-        }
-        if (k > 0) {
-            lf_io_req batch[64];
-            for (uint32_t i = 0; i < k && rc == LF_OK;) {
-                uint32_t m = 0;
-                while (m < 64 && i < k)
-                    batch[m++] = reqs[done[i++].tag];
-                if ((rc = ops->submit(io, batch, m, err)) == LF_OK)
-                    inflight += m;
-            }
-            if (rc != LF_OK)
-                stopping = 1;
-        }
+    uint64_t reads = 0;
+    size_t nlat = 0;
+    double t_end = t0;
+    for (uint32_t i = 0; i < threads; i++) {
+        probe_slot *ps = &c.slot[i];
+        if (ps->bad && rc == LF_OK)
+            rc = ps->bad_result < 0
+                     ? lf_fail_errno(err, LF_EIO, (int)-ps->bad_result,
+                                     "%s: read of %llu bytes at offset %llu failed", path,
+                                     (unsigned long long)chunk,
+                                     (unsigned long long)ps->bad_offset)
+                     : lf_fail(err, LF_EIO, "%s: short read at offset %llu (%lld bytes)", path,
+                               (unsigned long long)ps->bad_offset, (long long)ps->bad_result);
+        reads += ps->reads;
+        nlat += ps->nlat;
+        if (ps->t_end > t_end)
+            t_end = ps->t_end;
     }
+    if (rc == LF_OK && (lat = malloc((nlat ? nlat : 1) * sizeof *lat)) == NULL)
+        rc = lf_fail(err, LF_ENOMEM, "probe: out of memory for %zu latencies", nlat);
     if (rc == LF_OK) {
+        size_t k = 0;
+        for (uint32_t i = 0; i < threads; i++) {
+            memcpy(lat + k, c.slot[i].lat, c.slot[i].nlat * sizeof *lat);
+            k += c.slot[i].nlat;
+        }
         fill_row(row, engine, chunk, threads, 0, reads, t_end - t0, lat, nlat);
     }
 out:
-    ops->close(io);
+    lf_io_close(io);
+    for (uint32_t i = 0; c.slot && i < threads; i++) {
+        free(c.slot[i].lat);
+        if (c.slot[i].r)
+            gsl_rng_free(c.slot[i].r);
+    }
+    free(c.slot);
     free(bufs);
     free(lat);
-    free(reqs);
-    free(done);
-    if (r)
-        gsl_rng_free(r);
     return rc;
 }
 
@@ -263,7 +300,7 @@ int lf_probe_batch(const char *engine, const char *path, uint64_t file_size, uin
         for (uint32_t i = 0; i < batch; i++)
             reqs[i] = (lf_io_req){next_offset(r, nblocks), chunk, bufs + (size_t)i * chunk, i};
         double t0 = lf_now();
-        rc = lf_io_read_all(ops, io, reqs, batch, threads, err);
+        rc = lf_io_read_all(io, reqs, batch, threads, err);
         double t = lf_now() - t0;
         total += t;
         per[nt++] = t / batch;

@@ -10,6 +10,7 @@
 #include "lf_ablation.h"
 #include "lf_cli.h"
 #include "lf_cli_device.h"
+#include "lf_cli_trace.h"
 #include "lf_cli_num.h"
 #include "lf_fs.h"
 #include "lf_policy.h"
@@ -208,11 +209,11 @@ static int load_inputs(options *o, lf_trace *trace, lf_trace *profile, int *has_
                                                ? need
                                            : need && prof ? prof
                                                           : 0};
-    if (lf_trace_read_ex(o->c.trace_path, &ro, trace, &err))
+    if (lf_cli_trace_read(o->c.trace_path, &ro, trace, &err))
         return lf_cli_error(CMD, &err);
     if (o->c.profile_path) {
-        if (lf_trace_read(o->c.profile_path, profile, &err)) {
-            lf_trace_free(trace);
+        if (lf_cli_trace_read(o->c.profile_path, NULL, profile, &err)) {
+            lf_cli_trace_release(trace);
             return lf_cli_error(CMD, &err);
         }
         *has_profile = 1;
@@ -383,8 +384,8 @@ int cmd_sim(int argc, char **argv)
             lf_run_result_free(&r);
         }
     }
-    lf_trace_free(&trace);
+    lf_cli_trace_release(&trace);
     if (has_profile)
-        lf_trace_free(&profile);
+        lf_cli_trace_release(&profile);
     return rc;
 }

@@ -11,6 +11,7 @@
 #include "lf_cli.h"
 #include "lf_cli_num.h"
 #include "lf_cli_sweep_check.h"
+#include "lf_cli_trace.h"
 #include "lf_fs.h"
 #include "lf_sweep.h"
 #include "lf_sweep_combine.h"
@@ -26,11 +27,12 @@ static void help(const char *exe)
         "                      [--emit-jobs FILE] [--emit-slurm FILE] [--only RUN_ID]\n"
         "       llmflash sweep --combine DIR\n\n"
         "Runs every configuration of a sweep file, one run folder each (DIR/<run-id>/ with\n"
-        "config.conf, meta.json, tokens.csv, summary.csv, done), by executing this binary\n"
-        "(`llmflash <mode> --key value ... --out DIR/<run-id>`), N at a time. Runs whose\n"
-        "`done` marker exists are skipped; a run without one is run again. At the end it\n"
-        "writes DIR/combined.csv: run_id, one column per sweep key, then the run's\n"
-        "summary.csv columns (see experiments/README.md).\n\n"
+        "config.conf, meta.json, tokens.csv, summary.csv, done), as this binary would\n"
+        "(`llmflash <mode> --key value ... --out DIR/<run-id>`), N at a time: sim runs in\n"
+        "N worker processes that read each trace once, run and validate runs as one child\n"
+        "process each. Runs whose `done` marker exists are skipped; a run without one is\n"
+        "run again. At the end it writes DIR/combined.csv: run_id, one column per sweep\n"
+        "key, then the run's summary.csv columns (see experiments/README.md).\n\n"
         "Sweep file: `key = value` lines, `#` comments; `a | b | c` is a list and the grid\n"
         "is the product of all lists. `mode = sim|run|validate` names the subcommand; every\n"
         "other key is one of its long options without dashes (an empty value is a bare\n"
@@ -152,12 +154,22 @@ static void on_signal(int sig)
     interrupted = sig;
 }
 
+/* A sim run inside a sweep worker: the worker keeps the traces it read for its next
+ * runs, so a grid over one trace reads it once per worker. */
+static int sim_in_worker(int argc, char **argv)
+{
+    lf_cli_trace_keep(1);
+    return cmd_sim(argc, argv);
+}
+
 static int run(const lf_sweep *s, const char *out_dir, const char *const *prefix, unsigned jobs,
-               const char *only)
+               const char *only, int workers)
 {
     lf_err err;
     lf_sweep_exec ex = {.prefix = prefix, .jobs = jobs, .only = -1, .progress = 1,
                         .stop = &interrupted};
+    if (workers && strcmp(s->mode, "sim") == 0)
+        ex.run_inproc = sim_in_worker;
     /* Ctrl-C (or Slurm's SIGTERM): start nothing more, wait for the children (they get
      * the terminal's SIGINT themselves), then say what finished and how to resume. */
     struct sigaction sa;
@@ -346,7 +358,7 @@ int cmd_sweep(int argc, char **argv)
     else if (emit_jobs || emit_slurm)
         rc = emit(&s, out, exe_opt ? exe_opt : exe, emit_jobs, emit_slurm, &so);
     else
-        rc = run(&s, out, prefix, jobs, only);
+        rc = run(&s, out, prefix, jobs, only, prefix == self_prefix);
     lf_sweep_free(&s);
     return rc;
 }

@@ -2,6 +2,8 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -88,16 +90,17 @@ static void log_line(const char *dir, const char *fmt, int a)
     fclose(f);
 }
 
-/* Starts run i; *pid receives the child. */
-static int launch(const lf_sweep *s, size_t i, const char *out_dir, const lf_sweep_exec *ex,
-                  pid_t *pid, lf_err *err)
+/* Makes run i's folder, writes its sweep.cmd, opens its sweep.log (truncated) and
+ * /dev/null; *argv receives the command (prefix included). */
+static int prepare(const lf_sweep *s, size_t i, const char *out_dir, const char *const *prefix,
+                   char ***argv_out, int *logfd_out, int *nullfd_out, lf_err *err)
 {
     char dir[4096], p[4200];
     lf_sweep_run_dir(s, i, out_dir, dir, sizeof dir);
     int rc = lf_mkdirs(dir, err);
     if (rc != LF_OK)
         return rc;
-    char **argv = lf_sweep_argv(s, i, ex->prefix, dir, err);
+    char **argv = lf_sweep_argv(s, i, prefix, dir, err);
     if (!argv)
         return err ? err->code : LF_ENOMEM;
     char line[16384];
@@ -124,6 +127,21 @@ static int launch(const lf_sweep *s, size_t i, const char *out_dir, const lf_swe
         lf_sweep_argv_free(argv);
         return rc;
     }
+    *argv_out = argv;
+    *logfd_out = logfd;
+    *nullfd_out = nullfd;
+    return LF_OK;
+}
+
+/* Starts run i; *pid receives the child. */
+static int launch(const lf_sweep *s, size_t i, const char *out_dir, const lf_sweep_exec *ex,
+                  pid_t *pid, lf_err *err)
+{
+    char **argv = NULL;
+    int logfd = -1, nullfd = -1;
+    int rc = prepare(s, i, out_dir, ex->prefix, &argv, &logfd, &nullfd, err);
+    if (rc != LF_OK)
+        return rc;
     fflush(NULL);
     pid_t child = fork();
     if (child == 0) {
@@ -138,24 +156,32 @@ static int launch(const lf_sweep *s, size_t i, const char *out_dir, const lf_swe
     close(logfd);
     close(nullfd);
     lf_sweep_argv_free(argv);
-    if (child < 0)
+    if (child < 0) {
+        char dir[4096];
+        lf_sweep_run_dir(s, i, out_dir, dir, sizeof dir);
         return lf_fail_errno(err, LF_EIO, saved, "cannot start run %s (fork)", dir);
+    }
     *pid = child;
     return LF_OK;
 }
 
-/* Judges a finished child: ok needs exit 0 and the first collect file. */
-static int finish(const lf_sweep *s, size_t i, const char *out_dir, int status, int *code)
+static int status_code(int status)
+{
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+/* Judges a finished run by its exit status `code`: ok needs 0 and the first collect
+ * file. */
+static int finish(const lf_sweep *s, size_t i, const char *out_dir, int code)
 {
     char dir[4096], done[4200], result[4200];
     lf_sweep_run_dir(s, i, out_dir, dir, sizeof dir);
     snprintf(done, sizeof done, "%s/done", dir);
     snprintf(result, sizeof result, "%s/%s", dir, s->collect[0]);
-    *code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-    if (*code != 0) {
+    if (code != 0) {
         unlink(done);
         log_line(dir, "llmflash sweep: the run failed with exit status %d; no done marker\n",
-                 *code);
+                 code);
         return LF_RUN_FAILED;
     }
     if (!lf_file_exists(result)) {
@@ -170,6 +196,237 @@ static int finish(const lf_sweep *s, size_t i, const char *out_dir, int status, 
             return LF_RUN_FAILED;
     }
     return LF_RUN_OK;
+}
+
+/* ---- worker processes (ex->run_inproc) ---- */
+
+typedef struct {
+    pid_t pid;     /* 0: none */
+    int cmd_fd;    /* parent -> worker: run indices */
+    int res_fd;    /* worker -> parent: (index, exit status) */
+    int busy;
+    size_t run;    /* the run it holds when busy */
+} worker;
+
+typedef struct {
+    size_t index;
+    int code;
+} worker_result;
+
+static int full_io(int fd, void *buf, size_t n, int writing)
+{
+    char *p = buf;
+    while (n) {
+        ssize_t k = writing ? write(fd, p, n) : read(fd, p, n);
+        if (k < 0 && errno == EINTR)
+            continue;
+        if (k <= 0)
+            return -1;
+        p += k;
+        n -= (size_t)k;
+    }
+    return 0;
+}
+
+/* A worker's life: take a run index, run it with stdout and stderr in its sweep.log,
+ * answer with its exit status; end when the parent closes the command pipe. */
+static void worker_main(const lf_sweep *s, const char *out_dir, const lf_sweep_exec *ex,
+                        int cmd_fd, int res_fd)
+{
+    static const char *const no_prefix[] = {NULL};
+    int out_fd = dup(1), err_fd = dup(2);
+    size_t i;
+    while (full_io(cmd_fd, &i, sizeof i, 0) == 0) {
+        char dir[4096], p[4200];
+        lf_sweep_run_dir(s, i, out_dir, dir, sizeof dir);
+        snprintf(p, sizeof p, "%s/sweep.log", dir);
+        worker_result r = {i, 127};
+        lf_err e;
+        char **argv = lf_sweep_argv(s, i, no_prefix, dir, &e);
+        int logfd = open(p, O_WRONLY | O_APPEND | O_CLOEXEC | O_NOFOLLOW);
+        if (argv && logfd >= 0) {
+            int argc = 0;
+            while (argv[argc])
+                argc++;
+            fflush(NULL);
+            dup2(logfd, 1);
+            dup2(logfd, 2);
+            r.code = ex->run_inproc(argc, argv);
+            fflush(NULL);
+            dup2(out_fd, 1);
+            dup2(err_fd, 2);
+        }
+        if (logfd >= 0)
+            close(logfd);
+        lf_sweep_argv_free(argv);
+        if (full_io(res_fd, &r, sizeof r, 1) != 0)
+            break;
+    }
+    _exit(0);
+}
+
+static int worker_start(const lf_sweep *s, const char *out_dir, const lf_sweep_exec *ex,
+                        worker *w, worker *all, unsigned n_all, lf_err *err)
+{
+    int cmd[2], res[2];
+    if (pipe(cmd) != 0)
+        return lf_fail_errno(err, LF_EIO, errno, "sweep: cannot make a worker's pipe");
+    if (pipe(res) != 0) {
+        int saved = errno;
+        close(cmd[0]), close(cmd[1]);
+        return lf_fail_errno(err, LF_EIO, saved, "sweep: cannot make a worker's pipe");
+    }
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid == 0) {
+        /* only this worker's ends stay open, so every worker sees its own EOF */
+        for (unsigned k = 0; k < n_all; k++)
+            if (all[k].pid) {
+                close(all[k].cmd_fd);
+                close(all[k].res_fd);
+            }
+        close(cmd[1]);
+        close(res[0]);
+        int nullfd = open("/dev/null", O_RDONLY);
+        if (nullfd >= 0) {
+            dup2(nullfd, 0);
+            close(nullfd);
+        }
+        worker_main(s, out_dir, ex, cmd[0], res[1]);
+    }
+    int saved = errno;
+    close(cmd[0]);
+    close(res[1]);
+    if (pid < 0) {
+        close(cmd[1]), close(res[0]);
+        return lf_fail_errno(err, LF_EIO, saved, "sweep: cannot start a worker (fork)");
+    }
+    w->pid = pid;
+    w->cmd_fd = cmd[1];
+    w->res_fd = res[0];
+    w->busy = 0;
+    return LF_OK;
+}
+
+/* Ends a worker whose result pipe is closed or that must stop; returns its exit status. */
+static int worker_reap(worker *w)
+{
+    close(w->cmd_fd);
+    close(w->res_fd);
+    int st = 0;
+    while (waitpid(w->pid, &st, 0) < 0 && errno == EINTR)
+        ;
+    w->pid = 0;
+    w->busy = 0;
+    return status_code(st);
+}
+
+static void record(const lf_sweep *s, const char *out_dir, lf_sweep_report *rep, size_t i,
+                   int code)
+{
+    rep->exit_code[i] = code;
+    rep->state[i] = (unsigned char)finish(s, i, out_dir, code);
+    if (rep->state[i] == LF_RUN_OK)
+        rep->ok++;
+    else
+        rep->failed++;
+}
+
+static int run_workers(const lf_sweep *s, const char *out_dir, const lf_sweep_exec *ex,
+                       unsigned jobs, size_t first, size_t end, lf_sweep_report *rep,
+                       lf_progress *prog, lf_err *err)
+{
+    worker *w = calloc(jobs, sizeof *w);
+    struct pollfd *pfd = calloc(jobs, sizeof *pfd);
+    if (!w || !pfd) {
+        free(w);
+        free(pfd);
+        return lf_fail(err, LF_ENOMEM, "out of memory");
+    }
+    void (*old_pipe)(int) = signal(SIGPIPE, SIG_IGN);
+    int rc = LF_OK;
+    size_t next = first;
+    for (;;) {
+        /* hand the next runs to idle workers, starting workers as needed */
+        for (unsigned k = 0; k < jobs && rc == LF_OK; k++) {
+            if (w[k].busy)
+                continue;
+            while (next < end && lf_sweep_is_done(s, next, out_dir)) {
+                rep->state[next] = LF_RUN_SKIPPED;
+                rep->skipped++;
+                next++;
+            }
+            if (next == end || (ex->stop && *ex->stop))
+                break; /* all handed out, or interrupted: start nothing more */
+            if (!w[k].pid && (rc = worker_start(s, out_dir, ex, &w[k], w, jobs, err)) != LF_OK)
+                break;
+            char **argv = NULL;
+            int logfd = -1, nullfd = -1;
+            if ((rc = prepare(s, next, out_dir, ex->prefix, &argv, &logfd, &nullfd, err)) != LF_OK)
+                break;
+            close(logfd);
+            close(nullfd);
+            lf_sweep_argv_free(argv);
+            size_t i = next++;
+            if (full_io(w[k].cmd_fd, &i, sizeof i, 1) != 0) {
+                int code = worker_reap(&w[k]);
+                record(s, out_dir, rep, i, code ? code : 127);
+                continue;
+            }
+            w[k].busy = 1;
+            w[k].run = i;
+        }
+        unsigned n = 0;
+        for (unsigned k = 0; k < jobs; k++)
+            if (w[k].busy) {
+                pfd[n].fd = w[k].res_fd;
+                pfd[n].events = POLLIN;
+                n++;
+            }
+        if (n == 0)
+            break;
+        if (poll(pfd, n, -1) < 0) {
+            if (errno == EINTR)
+                continue;
+            rc = lf_fail_errno(err, LF_EIO, errno, "waiting for sweep workers");
+            break; /* the busy workers are stopped below, their runs failed */
+        }
+        for (unsigned k = 0, j = 0; k < jobs; k++) {
+            if (!w[k].busy)
+                continue;
+            short ev = pfd[j++].revents;
+            if (!ev)
+                continue;
+            worker_result r;
+            if ((ev & POLLIN) && full_io(w[k].res_fd, &r, sizeof r, 0) == 0 && r.index == w[k].run) {
+                w[k].busy = 0;
+                record(s, out_dir, rep, r.index, r.code);
+            } else {
+                /* the worker died inside the run: that run fails, the others go on */
+                size_t i = w[k].run;
+                int code = worker_reap(&w[k]);
+                record(s, out_dir, rep, i, code ? code : 127);
+                char dir[4096];
+                lf_sweep_run_dir(s, i, out_dir, dir, sizeof dir);
+                log_line(dir, "llmflash sweep: the worker running this run died (status %d)\n",
+                         code);
+            }
+            lf_progress_update(prog, rep->skipped + rep->ok + rep->failed);
+        }
+    }
+    for (unsigned k = 0; k < jobs; k++) {
+        if (!w[k].pid)
+            continue;
+        if (w[k].busy) {
+            kill(w[k].pid, SIGTERM);
+            record(s, out_dir, rep, w[k].run, 128 + SIGTERM);
+        }
+        worker_reap(&w[k]);
+    }
+    signal(SIGPIPE, old_pipe);
+    free(w);
+    free(pfd);
+    return rc;
 }
 
 int lf_sweep_run(const lf_sweep *s, const char *out_dir, const lf_sweep_exec *ex,
@@ -212,6 +469,10 @@ int lf_sweep_run(const lf_sweep *s, const char *out_dir, const lf_sweep_exec *ex
         prog.enabled = 0;
     int rc = LF_OK;
     size_t next = first, running = 0;
+    if (ex->run_inproc) {
+        rc = run_workers(s, out_dir, ex, jobs, first, end, rep, &prog, err);
+        next = end;
+    }
     while ((next < end && rc == LF_OK && !(ex->stop && *ex->stop)) || running > 0) {
         while (rc == LF_OK && running < jobs && next < end && !(ex->stop && *ex->stop)) {
             size_t i = next++;
@@ -244,7 +505,8 @@ int lf_sweep_run(const lf_sweep *s, const char *out_dir, const lf_sweep_exec *ex
             size_t i = slot_run[slot];
             pids[slot] = 0;
             running--;
-            rep->state[i] = (unsigned char)finish(s, i, out_dir, st, &rep->exit_code[i]);
+            rep->exit_code[i] = status_code(st);
+            rep->state[i] = (unsigned char)finish(s, i, out_dir, rep->exit_code[i]);
             if (rep->state[i] == LF_RUN_OK)
                 rep->ok++;
             else

@@ -1,6 +1,7 @@
-/* lf_sweep_exec: runs a sweep's configurations as child processes (fork/exec), up to
- * `jobs` at a time, one run folder each, skipping folders whose `done` marker exists
- * (the jobs file and Slurm script for a cluster are lf_sweep_emit's).
+/* lf_sweep_exec: runs a sweep's configurations as child processes (fork/exec, or worker
+ * processes that each run many), up to `jobs` at a time, one run folder each, skipping
+ * folders whose `done` marker exists (the jobs file and Slurm script for a cluster are
+ * lf_sweep_emit's).
  * The caller owns the lf_sweep; lf_sweep_report's array is freed by lf_sweep_report_free. */
 #ifndef LF_SWEEP_EXEC_H
 #define LF_SWEEP_EXEC_H
@@ -21,6 +22,13 @@ typedef struct {
     int progress;              /* draw lf_progress on stderr */
     const volatile sig_atomic_t *stop; /* NULL, or set non-zero (a signal handler) to
                                           start no further run; running ones are waited for */
+    /* When set, runs go to `jobs` worker processes forked once from this one (no exec):
+     * a worker calls run_inproc(argc, argv) with argv = mode, --key value ..., --out
+     * DIR (no prefix), stdout and stderr sent to the run's sweep.log, and takes its
+     * return value as the run's exit status. A worker keeps what it loaded (a trace)
+     * for its next runs. A worker that dies fails only the run it held; a new worker
+     * takes the rest. NULL: one fork/exec of `prefix` per run. */
+    int (*run_inproc)(int argc, char **argv);
 } lf_sweep_exec;
 
 typedef struct {

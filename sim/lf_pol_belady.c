@@ -8,22 +8,44 @@
  * passes (`want`) equal those, the result is exactly optimal; when they differ (a
  * predictor's error model), the policy still serves `want` correctly but its
  * look-ahead is that of the trace's sets, so it is an approximation of the optimum.
- * Per layer: each unit's future use tokens (a transposed copy of the trace), a cursor
- * per unit, and an indexed heap of the resident units keyed by next use.
- * O((n_want + n_evict + n_future) log capacity) per step. */
+ *
+ * Per layer, a unit's next use is an entry of the look-ahead sets (their CSR: tokens in
+ * order, ids ascending within a token), so "farthest next use, then smaller id" is
+ * "the entry of the latest token, then the first entry within that token". Each
+ * resident unit marks the entry of its next use in a bitmap over the layer's entries
+ * (with a summary bitmap of non-empty words), units never used again sit in a bitmap
+ * over ids. nxt[e], built at creation in one backward pass, is the entry of the same
+ * unit's following use: a wanted unit found in the token's own set gets its next use
+ * in O(1). A wanted unit that the token's set lacks (a predictor's false positive)
+ * looks its next use up in a per-unit list of its entries, built the first time it is
+ * needed. O(n_want + n_future + n_evict) per step plus the bitmap scans; creation
+ * O(nnz). */
 #include <stdlib.h>
 #include <string.h>
 
-#include "lf_pheap.h"
 #include "lf_pol.h"
 
-#define NEVER UINT32_MAX
+#define NOT_RES UINT32_MAX        /* pos[u]: u is not resident */
+#define IN_NEVER (UINT32_MAX - 1) /* pos[u]: resident, never used again */
+#define NO_NEXT UINT32_MAX        /* nxt[e]: no later use */
 
 typedef struct {
-    uint64_t *ptr;    /* units + 1: uses of u are occ[ptr[u]..ptr[u+1]) */
-    uint32_t *occ;    /* tokens, ascending per unit */
-    uint64_t *cursor; /* units: first use not yet passed */
-    lf_pheap heap;    /* resident units, key = NEVER - next use */
+    const uint64_t *indptr; /* the look-ahead sets (the trace's CSR), n_tokens + 1 */
+    const uint32_t *index;
+    uint64_t nnz;
+    uint32_t *nxt;    /* nnz: entry of the same unit's next use, NO_NEXT when none */
+    uint32_t *pos;    /* units: entry of u's next use, IN_NEVER or NOT_RES */
+    uint64_t *ebits;  /* nnz bits: entry e is a resident unit's next use */
+    uint64_t *esum;   /* ebits words bits: word w of ebits is non-zero */
+    uint64_t n_ewords, n_esum;
+    uint64_t esum_hi; /* no esum word above it is non-zero */
+    uint64_t *never;  /* units bits: resident, never used again */
+    uint64_t never_lo; /* no never word below it is non-zero */
+    uint32_t n_never, n_res;
+    /* fallback look-up (built on first use): entries of each unit, ascending */
+    uint64_t *optr;   /* units + 1 */
+    uint32_t *occ;
+    uint64_t *cursor; /* units: first entry not yet passed */
 } belady_layer;
 
 typedef struct {
@@ -33,101 +55,264 @@ typedef struct {
     belady_layer *layers;
 } belady_state;
 
-/* The sets the look-ahead reads for token tok of layer l. */
-static const uint32_t *future_set(const belady_state *s, uint32_t l, uint32_t tok, uint32_t *n)
+static inline void ebit_set(belady_layer *B, uint64_t e)
 {
-    const lf_trace_layer *L = &s->trace->layers[l];
-    if (tok >= s->trace->n_tokens) {
-        *n = 0;
-        return NULL;
-    }
-    if (!s->pred)
-        return lf_trace_ids(s->trace, l, tok, n);
-    *n = (uint32_t)(L->pred_indptr[tok + 1] - L->pred_indptr[tok]);
-    return L->pred_index + L->pred_indptr[tok];
+    uint64_t w = e >> 6;
+    B->ebits[w] |= 1ull << (e & 63);
+    B->esum[w >> 6] |= 1ull << (w & 63);
+    if (w >> 6 > B->esum_hi)
+        B->esum_hi = w >> 6;
 }
 
-static inline uint32_t next_use(belady_layer *B, uint32_t u, uint32_t t)
+static inline void ebit_clear(belady_layer *B, uint64_t e)
 {
-    uint64_t p = B->cursor[u], end = B->ptr[u + 1];
-    while (p < end && B->occ[p] <= t)
+    uint64_t w = e >> 6;
+    B->ebits[w] &= ~(1ull << (e & 63));
+    if (!B->ebits[w])
+        B->esum[w >> 6] &= ~(1ull << (w & 63));
+}
+
+/* Marks resident unit u with next-use entry e (NO_NEXT: never used again). */
+static inline void place(belady_layer *B, uint32_t u, uint32_t e)
+{
+    if (e == NO_NEXT) {
+        B->pos[u] = IN_NEVER;
+        B->never[u >> 6] |= 1ull << (u & 63);
+        if (u >> 6 < B->never_lo)
+            B->never_lo = u >> 6;
+        B->n_never++;
+    } else {
+        B->pos[u] = e;
+        ebit_set(B, e);
+    }
+}
+
+/* Takes resident unit u out of the marks (it stays resident unless the caller evicts). */
+static inline void unplace(belady_layer *B, uint32_t u)
+{
+    uint32_t e = B->pos[u];
+    if (e == IN_NEVER) {
+        B->never[u >> 6] &= ~(1ull << (u & 63));
+        B->n_never--;
+    } else {
+        ebit_clear(B, e);
+    }
+    B->pos[u] = NOT_RES;
+}
+
+/* Builds the per-unit entry lists that fallback_next reads. */
+static int build_occ(belady_layer *B, uint32_t units, lf_err *err)
+{
+    B->optr = calloc((size_t)units + 1, sizeof *B->optr);
+    B->cursor = malloc((size_t)units * sizeof *B->cursor);
+    B->occ = malloc((size_t)(B->nnz ? B->nnz : 1) * sizeof *B->occ);
+    if (!B->optr || !B->cursor || !B->occ) {
+        free(B->optr), free(B->cursor), free(B->occ);
+        B->optr = NULL, B->cursor = NULL, B->occ = NULL;
+        return lf_fail(err, LF_ENOMEM, "policy 'belady': out of memory (%llu uses)",
+                       (unsigned long long)B->nnz);
+    }
+    for (uint64_t k = 0; k < B->nnz; k++)
+        B->optr[B->index[k] + 1]++;
+    for (uint32_t v = 0; v < units; v++)
+        B->optr[v + 1] += B->optr[v];
+    memcpy(B->cursor, B->optr, (size_t)units * sizeof *B->cursor);
+    for (uint64_t k = 0; k < B->nnz; k++)
+        B->occ[B->cursor[B->index[k]]++] = (uint32_t)k;
+    memcpy(B->cursor, B->optr, (size_t)units * sizeof *B->cursor);
+    return LF_OK;
+}
+
+/* The first entry of u's uses after token t's entries (those < end_t), or NO_NEXT. */
+static uint32_t fallback_next(belady_layer *B, uint32_t u, uint64_t end_t)
+{
+    uint64_t p = B->cursor[u], end = B->optr[u + 1];
+    while (p < end && B->occ[p] < end_t)
         p++;
     B->cursor[u] = p;
-    return p < end ? B->occ[p] : NEVER;
+    return p < end ? B->occ[p] : NO_NEXT;
+}
+
+/* Whether some wanted unit is missing from the look-ahead set fut[0..n_fut). */
+static int want_outside(const uint32_t *want, uint32_t n_want, const uint32_t *fut,
+                        uint32_t n_fut)
+{
+    if (n_want == n_fut && memcmp(want, fut, (size_t)n_want * sizeof *want) == 0)
+        return 0;
+    uint32_t j = 0;
+    for (uint32_t i = 0; i < n_want; i++) {
+        while (j < n_fut && fut[j] < want[i])
+            j++;
+        if (j == n_fut || fut[j] != want[i])
+            return 1;
+    }
+    return 0;
+}
+
+/* Removes and returns the resident unit to evict: never used again first (smaller id
+ * first), then the latest next-use token, smaller id first within it. */
+static uint32_t pop_victim(belady_layer *B, uint32_t n_tokens)
+{
+    if (B->n_never) {
+        uint64_t w = B->never_lo;
+        while (!B->never[w])
+            w++;
+        B->never_lo = w;
+        uint32_t u = (uint32_t)(w * 64 + (uint64_t)__builtin_ctzll(B->never[w]));
+        unplace(B, u);
+        return u;
+    }
+    /* the highest marked entry gives the token; then its first marked entry */
+    uint64_t s = B->esum_hi;
+    while (!B->esum[s])
+        s--;
+    B->esum_hi = s;
+    uint64_t w = s * 64 + 63 - (uint64_t)__builtin_clzll(B->esum[s]);
+    uint64_t top = w * 64 + 63 - (uint64_t)__builtin_clzll(B->ebits[w]);
+    /* token of entry `top`: the last token whose first entry is <= top */
+    uint32_t lo = 0, hi = n_tokens; /* indptr[lo] <= top < indptr[hi] */
+    while (hi - lo > 1) {
+        uint32_t mid = lo + (hi - lo) / 2;
+        if (B->indptr[mid] <= top)
+            lo = mid;
+        else
+            hi = mid;
+    }
+    uint64_t e = B->indptr[lo];
+    uint64_t ew = e >> 6;
+    uint64_t bits = B->ebits[ew] & (~0ull << (e & 63));
+    while (!bits)
+        bits = B->ebits[++ew];
+    e = ew * 64 + (uint64_t)__builtin_ctzll(bits);
+    uint32_t u = B->index[e];
+    unplace(B, u);
+    return u;
 }
 
 static int belady_step(lf_policy *p, uint32_t layer, uint32_t t, const uint32_t *want,
                        uint32_t n_want, lf_plan *plan, lf_err *err)
 {
-    (void)err;
     belady_state *s = p->state;
+    int rc;
     belady_layer *B = &s->layers[layer];
-    lf_pheap *h = &B->heap;
-    plan->n_hit = lf_pheap_take_wanted(h, want, n_want, plan->load, &plan->n_load);
-    /* resident units the trace uses now but `want` lacks: their key has just passed */
-    uint32_t n_fut;
-    const uint32_t *fut = future_set(s, layer, t, &n_fut);
-    for (uint32_t i = 0; i < n_fut; i++) {
-        uint32_t u = fut[i];
-        if (lf_pheap_has(h, u)) {
-            lf_pheap_remove(h, u);
-            lf_pheap_push(h, u, NEVER - next_use(B, u, t));
+    uint32_t n_tok = s->trace->n_tokens;
+    uint64_t f0 = 0, f1 = 0; /* token t's look-ahead entries [f0, f1) */
+    if (t < n_tok) {
+        f0 = B->indptr[t];
+        f1 = B->indptr[t + 1];
+    }
+    /* a wanted unit outside token t's look-ahead set needs the per-unit lists: build
+     * them before anything changes, so that running out of memory changes nothing */
+    if (!B->occ && t < n_tok &&
+        want_outside(want, n_want, B->index + f0, (uint32_t)(f1 - f0))) {
+        if ((rc = build_occ(B, p->units, err)) != LF_OK)
+            return rc;
+    }
+    uint32_t n_hit = 0, n_load = 0;
+    for (uint32_t i = 0; i < n_want; i++) {
+        uint32_t u = want[i];
+        if (B->pos[u] == NOT_RES) {
+            plan->load[n_load++] = u;
+        } else {
+            unplace(B, u);
+            n_hit++;
         }
     }
-    uint64_t after = (uint64_t)h->n + n_want;
+    /* resident units the look-ahead uses now but `want` lacks: their next use has just
+     * passed; move each to its following use */
+    uint32_t i = 0;
+    for (uint64_t e = f0; e < f1; e++) {
+        uint32_t u = B->index[e];
+        while (i < n_want && want[i] < u)
+            i++;
+        if (i < n_want && want[i] == u)
+            continue;
+        if (B->pos[u] != NOT_RES) {
+            unplace(B, u);
+            place(B, u, B->nxt[e]);
+        }
+    }
+    B->n_res -= n_hit;
+    plan->n_evict = 0;
+    uint64_t after = (uint64_t)B->n_res + n_want;
     while (after > s->cap) {
-        plan->evict[plan->n_evict++] = lf_pheap_pop(h);
+        plan->evict[plan->n_evict++] = pop_victim(B, n_tok);
+        B->n_res--;
         after--;
     }
-    for (uint32_t i = 0; i < n_want; i++)
-        lf_pheap_push(h, want[i], NEVER - next_use(B, want[i], t));
-    plan->n_resident = h->n;
+    /* every wanted unit back, marked at its next use */
+    uint64_t e = f0;
+    for (i = 0; i < n_want; i++) {
+        uint32_t u = want[i];
+        while (e < f1 && B->index[e] < u)
+            e++;
+        uint32_t nx;
+        if (e < f1 && B->index[e] == u) {
+            nx = B->nxt[e];
+        } else if (t >= n_tok) {
+            nx = NO_NEXT;
+        } else {
+            nx = fallback_next(B, u, f1);
+        }
+        place(B, u, nx);
+    }
+    B->n_res += n_want;
+    plan->n_hit = n_hit;
+    plan->n_load = n_load;
+    plan->n_resident = B->n_res;
     return LF_OK;
 }
 
 static void belady_destroy(lf_policy *p)
 {
     belady_state *s = p->state;
-    if (s->layers)
-        for (uint32_t l = 0; l < p->n_layers; l++) {
-            free(s->layers[l].ptr);
-            free(s->layers[l].occ);
-            free(s->layers[l].cursor);
-            lf_pheap_free(&s->layers[l].heap);
-        }
+    for (uint32_t l = 0; s->layers && l < p->n_layers; l++) {
+        belady_layer *B = &s->layers[l];
+        free(B->nxt);
+        free(B->pos);
+        free(B->ebits);
+        free(B->esum);
+        free(B->never);
+        free(B->optr);
+        free(B->occ);
+        free(B->cursor);
+    }
     free(s->layers);
 }
 
-/* Transposes layer l's future sets: for every unit, the tokens that use it. */
+/* Layer l's look-ahead sets and, in one backward pass, each entry's next use. */
 static int build_layer(belady_state *s, uint32_t units, uint32_t l, lf_err *err)
 {
     belady_layer *B = &s->layers[l];
+    const lf_trace_layer *T = &s->trace->layers[l];
     uint32_t n_tok = s->trace->n_tokens;
-    B->ptr = calloc((size_t)units + 1, sizeof *B->ptr);
-    B->cursor = malloc((size_t)units * sizeof *B->cursor);
-    if (!B->ptr || !B->cursor)
-        return lf_fail(err, LF_ENOMEM, "out of memory");
-    for (uint32_t t = 0; t < n_tok; t++) {
-        uint32_t n;
-        const uint32_t *ids = future_set(s, l, t, &n);
-        for (uint32_t i = 0; i < n; i++)
-            B->ptr[ids[i] + 1]++;
-    }
-    for (uint32_t u = 0; u < units; u++)
-        B->ptr[u + 1] += B->ptr[u];
-    B->occ = malloc((size_t)(B->ptr[units] ? B->ptr[units] : 1) * sizeof *B->occ);
-    if (!B->occ)
+    B->indptr = s->pred ? T->pred_indptr : T->indptr;
+    B->index = s->pred ? T->pred_index : T->index;
+    B->nnz = B->indptr[n_tok];
+    if (B->nnz >= IN_NEVER)
+        return lf_fail(err, LF_ERANGE,
+                       "layer %u of the trace has %llu entries, more than "
+                       "it can index (%u); replay fewer tokens of a shorter trace",
+                       l, (unsigned long long)B->nnz, IN_NEVER - 1);
+    B->n_ewords = (B->nnz + 63) / 64 + 1;
+    B->n_esum = (B->n_ewords + 63) / 64;
+    B->nxt = malloc((size_t)(B->nnz ? B->nnz : 1) * sizeof *B->nxt);
+    B->pos = malloc((size_t)units * sizeof *B->pos);
+    B->ebits = calloc(B->n_ewords, sizeof *B->ebits);
+    B->esum = calloc(B->n_esum, sizeof *B->esum);
+    B->never = calloc(((size_t)units + 63) / 64, sizeof *B->never);
+    if (!B->nxt || !B->pos || !B->ebits || !B->esum || !B->never)
         return lf_fail(err, LF_ENOMEM, "out of memory (%llu uses in layer %u)",
-                       (unsigned long long)B->ptr[units], l);
-    memcpy(B->cursor, B->ptr, (size_t)units * sizeof *B->cursor);
-    for (uint32_t t = 0; t < n_tok; t++) {
-        uint32_t n;
-        const uint32_t *ids = future_set(s, l, t, &n);
-        for (uint32_t i = 0; i < n; i++)
-            B->occ[B->cursor[ids[i]]++] = t;
+                       (unsigned long long)B->nnz, l);
+    /* pos doubles as "the last entry seen" during the backward pass */
+    memset(B->pos, 0xff, (size_t)units * sizeof *B->pos);
+    for (uint64_t k = B->nnz; k-- > 0;) {
+        uint32_t u = B->index[k];
+        B->nxt[k] = B->pos[u];
+        B->pos[u] = (uint32_t)k;
     }
-    memcpy(B->cursor, B->ptr, (size_t)units * sizeof *B->cursor);
-    return lf_pheap_init(&B->heap, units, err);
+    memset(B->pos, 0xff, (size_t)units * sizeof *B->pos);
+    return LF_OK;
 }
 
 static int belady_create(lf_policy *p, const lf_policy_ctx *ctx, const lf_kv *kv, lf_err *err)

@@ -1,6 +1,7 @@
 /* Tests of bench/lf_io: the engine registry, the null engine, psync / io_uring /
  * buffered reading back known data from a small file on a real disk (build/testtmp),
  * and the LF_EUNSUP message on a file system without O_DIRECT (tmpfs /dev/shm). */
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -85,7 +86,7 @@ static void test_null_engine(void **st)
     char bufs[5][16];
     for (int i = 0; i < 5; i++)
         many[i] = (lf_io_req){(uint64_t)i * 16, 16, bufs[i], 0};
-    assert_int_equal(lf_io_read_all(ops, io, many, 5, 0, &err), LF_OK);
+    assert_int_equal(lf_io_read_all(io, many, 5, 0, &err), LF_OK);
     ops->close(io);
 }
 
@@ -110,7 +111,7 @@ static int check_engine(const char *name, const char *path)
         r[i] = (lf_io_req){(uint64_t)(N - 1 - i) * 65536 + 4096, len, lf_io_alloc(len), 0};
         assert_non_null(r[i].buf);
     }
-    assert_int_equal(lf_io_read_all(ops, io, r, N, 0, &err), LF_OK);
+    assert_int_equal(lf_io_read_all(io, r, N, 0, &err), LF_OK);
     for (int i = 0; i < N; i++) {
         const unsigned char *b = r[i].buf;
         for (uint64_t k = 0; k < r[i].length; k++)
@@ -123,13 +124,13 @@ static int check_engine(const char *name, const char *path)
     r[0].length = 8192;
     free(r[0].buf);
     r[0].buf = lf_io_alloc(8192);
-    assert_int_equal(lf_io_read_all(ops, io, r, 1, 0, &err), LF_EIO);
+    assert_int_equal(lf_io_read_all(io, r, 1, 0, &err), LF_EIO);
     assert_non_null(strstr(err.msg, "short read at offset 1044480"));
     if (ops->caps & LF_IO_CAP_ALIGNED) {
         /* an unaligned offset is refused before it reaches the kernel */
         r[0].offset = 100;
         r[0].length = 4096;
-        assert_int_equal(lf_io_read_all(ops, io, r, 1, 0, &err), LF_EINVAL);
+        assert_int_equal(lf_io_read_all(io, r, 1, 0, &err), LF_EINVAL);
         assert_non_null(strstr(err.msg, "aligned"));
     }
     ops->close(io);
@@ -150,6 +151,86 @@ static void test_uring_reads(void **st)
     (void)st;
     if (!check_engine("io_uring", make_file()))
         skip();
+}
+
+/* lf_io_run through the handle: every slot loops next -> read -> done; all 64 reads
+ * come back with the file's bytes, at most `depth` slots are used, and with the psync
+ * pool each slot stays on one thread. lf_io_read_all reports the failed read of
+ * smallest index. */
+typedef struct {
+    lf_io_req *reqs;
+    uint32_t n;
+    _Atomic uint32_t next, dones, bad;
+    _Atomic uint32_t slot_seen; /* bit per slot */
+} run_ctx;
+
+static int run_next(void *arg, uint32_t slot, lf_io_req *req)
+{
+    run_ctx *c = arg;
+    uint32_t i = atomic_fetch_add(&c->next, 1);
+    if (i >= c->n)
+        return 0;
+    *req = c->reqs[i];
+    req->tag = i;
+    atomic_fetch_or(&c->slot_seen, 1u << slot);
+    return 1;
+}
+
+static void run_done(void *arg, uint32_t slot, const lf_io_req *req, const lf_io_done *d)
+{
+    (void)slot;
+    run_ctx *c = arg;
+    const unsigned char *b = req->buf;
+    int ok = d->result == (int64_t)req->length;
+    for (uint64_t k = 0; ok && k < req->length; k++)
+        ok = b[k] == pattern(req->offset + k);
+    if (!ok)
+        atomic_fetch_add(&c->bad, 1);
+    atomic_fetch_add(&c->dones, 1);
+}
+
+static void check_run(const char *engine, const char *path)
+{
+    lf_io *io;
+    lf_err err;
+    int rc = lf_io_open(engine, path, 4, &io, &err);
+    if (rc == LF_EUNSUP) {
+        printf("SKIP: %s engine unsupported here: %s\n", engine, err.msg);
+        return;
+    }
+    assert_int_equal(rc, LF_OK);
+    assert_string_equal(lf_io_ops_of(io)->name, engine);
+    enum { N = 64 };
+    lf_io_req r[N];
+    for (uint32_t i = 0; i < N; i++)
+        r[i] = (lf_io_req){(uint64_t)((i * 37) % 200) * 4096, 8192, lf_io_alloc(8192), 0};
+    run_ctx c = {.reqs = r, .n = N};
+    assert_int_equal(lf_io_run(io, 3, run_next, run_done, &c, &err), LF_OK);
+    assert_int_equal(atomic_load(&c.dones), N);
+    assert_int_equal(atomic_load(&c.bad), strcmp(engine, "null") == 0 ? N : 0);
+    assert_true(atomic_load(&c.slot_seen) != 0 && atomic_load(&c.slot_seen) < (1u << 3));
+    /* two failing reads (past the end): the smaller index is reported */
+    r[5].offset = FILE_BYTES;
+    r[9].offset = FILE_BYTES - 4096;
+    if (strcmp(engine, "null") != 0) {
+        assert_int_equal(lf_io_read_all(io, r, N, 0, &err), LF_EIO);
+        assert_non_null(strstr(err.msg, "offset 1048576"));
+        r[5].offset = 0;
+        assert_int_equal(lf_io_read_all(io, r, N, 2, &err), LF_EIO);
+        assert_non_null(strstr(err.msg, "short read at offset 1044480"));
+    }
+    lf_io_close(io);
+    for (uint32_t i = 0; i < N; i++)
+        free(r[i].buf);
+}
+
+static void test_run_loop(void **st)
+{
+    (void)st;
+    const char *path = make_file();
+    const char *engines[] = {"psync", "io_uring", "buffered", "null"};
+    for (int i = 0; i < 4; i++)
+        check_run(engines[i], path);
 }
 
 static void test_buffered_reads(void **st)
@@ -351,6 +432,7 @@ int main(void)
         cmocka_unit_test(test_buffered_reads),   cmocka_unit_test(test_missing_file),
         cmocka_unit_test(test_tmpfs_unsupported), cmocka_unit_test(test_probe_null_engine),
         cmocka_unit_test(test_probe_fit_cli),      cmocka_unit_test(test_membench_small),
+        cmocka_unit_test(test_run_loop),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

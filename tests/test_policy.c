@@ -690,6 +690,89 @@ static uint64_t reference_check(const lf_trace *tr, const lf_trace *wants, uint3
     return hits;
 }
 
+/* Independent LFU, O(units) per eviction: the victim is the unwanted resident unit of
+ * smallest (uses, last use, id); history=0 forgets the uses of an evicted unit. The
+ * policy must evict the same units in the same order, make the same loads and hits. */
+static void reference_lfu(const lf_trace *wants, uint32_t cap, int history)
+{
+    const uint32_t L = wants->n_layers, U = wants->units_per_layer, T = wants->n_tokens;
+    lf_policy *p = make(history ? "lfu:history=1" : "lfu", NULL, L, U, cap);
+    shadow sh;
+    shadow_init(&sh, L, U);
+    uint8_t *res = calloc(U, 1), *wanted = malloc(U);
+    uint64_t *count = calloc(U, sizeof *count), *last = calloc(U, sizeof *last);
+    uint32_t *exp_ev = malloc((U + 1) * sizeof *exp_ev);
+    assert_true(res && wanted && count && last && exp_ev);
+    for (uint32_t l = 0; l < L; l++) {
+        memset(res, 0, U);
+        memset(count, 0, U * sizeof *count);
+        memset(last, 0, U * sizeof *last);
+        uint32_t n_res = 0;
+        for (uint32_t t = 0; t < T; t++) {
+            uint32_t n;
+            const uint32_t *w = lf_trace_ids(wants, l, t, &n);
+            memset(wanted, 0, U);
+            uint32_t miss = 0, hit = 0;
+            for (uint32_t i = 0; i < n; i++)
+                wanted[w[i]] = 1, miss += !res[w[i]], hit += res[w[i]];
+            uint32_t n_ev = 0;
+            while (n_res + miss > cap) {
+                int64_t best = -1;
+                for (uint32_t u = 0; u < U; u++) {
+                    if (!res[u] || wanted[u])
+                        continue;
+                    if (best < 0 || count[u] < count[best] ||
+                        (count[u] == count[best] && last[u] < last[best]))
+                        best = u;
+                }
+                res[best] = 0;
+                if (!history)
+                    count[best] = 0;
+                n_res--;
+                exp_ev[n_ev++] = (uint32_t)best;
+            }
+            exp_ev[n_ev] = END;
+            for (uint32_t i = 0; i < n; i++) {
+                n_res += !res[w[i]];
+                res[w[i]] = 1;
+                count[w[i]]++;
+                last[w[i]] = t;
+            }
+            const lf_plan *pl = step(&sh, p, l, t, w, n);
+            assert_int_equal(pl->n_evict, n_ev);
+            for (uint32_t i = 0; i < n_ev; i++)
+                if (pl->evict[i] != exp_ev[i])
+                    fail_msg("layer %u token %u: lfu evict[%u] = %u, expected %u", l, t, i,
+                             pl->evict[i], exp_ev[i]);
+            assert_int_equal(pl->n_hit, hit);
+            assert_int_equal(pl->n_load, miss);
+        }
+    }
+    free(res);
+    free(wanted);
+    free(count);
+    free(last);
+    free(exp_ev);
+    shadow_free(&sh);
+    lf_policy_free(p);
+}
+
+static void test_reference_lfu(void **st)
+{
+    (void)st;
+    lf_trace tr, noisy;
+    random_trace(&tr, 11);
+    noisy_trace(&tr, &noisy, 12);
+    const uint32_t caps[] = {18, 24, 40};
+    for (size_t c = 0; c < 3; c++)
+        for (int h = 0; h <= 1; h++) {
+            reference_lfu(&tr, caps[c], h);
+            reference_lfu(&noisy, caps[c], h);
+        }
+    lf_trace_free(&tr);
+    lf_trace_free(&noisy);
+}
+
 static void test_reference_lru_belady(void **st)
 {
     (void)st;
@@ -937,6 +1020,7 @@ int main(void)
         cmocka_unit_test(test_random_equivalences),
         cmocka_unit_test(test_window_is_union),
         cmocka_unit_test(test_reference_lru_belady),
+        cmocka_unit_test(test_reference_lfu),
         cmocka_unit_test(test_layers_independent),
         cmocka_unit_test(test_errors),
         cmocka_unit_test(test_belady_future_pred),

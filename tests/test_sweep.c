@@ -681,6 +681,76 @@ static void test_sim_sweep(void **st)
     assert_true(lf_file_exists(p));
 }
 
+/* `sweep` runs sim configurations in worker processes that keep the trace: each run
+ * still gets the folder a lone `llmflash sim` writes (same summary.csv bytes), and a
+ * run that fails (a cache too small) fails alone, with its error in its sweep.log. */
+static void test_sim_sweep_workers(void **st)
+{
+    (void)st;
+    if (!lf_file_exists("costmodel/devices/m1max.conf")) {
+        printf("SKIP: costmodel/devices/m1max.conf not here\n");
+        skip();
+    }
+    TPATH(trace, "tiny_w.h5");
+    assert_int_equal(lf_test_run(NULL, NULL, "trace synth --model opt-1.3b --tokens 12 --seed 3 -o %s",
+                                 trace),
+                     0);
+    char text[2048];
+    snprintf(text, sizeof text,
+             "mode = sim\ntrace = %s\ndevice = costmodel/devices/m1max.conf\n"
+             "policy = lru | lru:capacity=1 | lfu | belady | window:k=2\ndram-fraction = 0.5 | 0.6\n"
+             "quiet =\n",
+             trace);
+    char conf[1200];
+    snprintf(conf, sizeof conf, "%s", write_sweep("workers.conf", text));
+    TPATH(out, "res_workers");
+    char *o, *e;
+    int rc = lf_test_run(&o, &e, "sweep %s --out %s --jobs 2", conf, out);
+    assert_int_equal(rc, 1); /* the two capacity=1 runs fail */
+    assert_non_null(strstr(o, "8 ran ok, 2 failed, 0 skipped"));
+    free(o);
+    free(e);
+    lf_sweep s;
+    lf_err err;
+    assert_int_equal(lf_sweep_load(conf, &s, &err), LF_OK);
+    for (size_t i = 0; i < s.n_runs; i++) {
+        char dir[4096], p[4200], alone[4200];
+        lf_sweep_run_dir(&s, i, out, dir, sizeof dir);
+        const char *vals[8];
+        lf_sweep_values(&s, i, vals);
+        const char *policy = vals[2], *frac = vals[3];
+        snprintf(p, sizeof p, "%s/done", dir);
+        if (strstr(policy, "capacity=1")) {
+            assert_false(lf_file_exists(p));
+            snprintf(p, sizeof p, "%s/sweep.log", dir);
+            char *log = lf_test_slurp(p);
+            assert_non_null(strstr(log, "cannot fit the budget"));
+            free(log);
+            continue;
+        }
+        assert_true(lf_file_exists(p));
+        snprintf(alone, sizeof alone, "%s/alone_%zu", out, i);
+        assert_int_equal(lf_test_run(NULL, NULL,
+                                     "sim --trace %s --device costmodel/devices/m1max.conf "
+                                     "--policy %s --dram-fraction %s --quiet --out %s",
+                                     trace, policy, frac, alone),
+                         0);
+        const char *files[] = {"summary.csv", "tokens.csv", "config.conf"};
+        for (size_t f = 0; f < 3; f++) {
+            snprintf(p, sizeof p, "%s/%s", dir, files[f]);
+            char *a = lf_test_slurp(p);
+            snprintf(p, sizeof p, "%s/%s", alone, files[f]);
+            char *b = lf_test_slurp(p);
+            assert_non_null(a);
+            assert_non_null(b);
+            assert_string_equal(a, b);
+            free(a);
+            free(b);
+        }
+    }
+    lf_sweep_free(&s);
+}
+
 /* Every figure script renders its fixture (tests/fixtures/plots) to a non-empty PNG. */
 static void test_plots(void **st)
 {
@@ -777,6 +847,7 @@ int main(void)
         cmocka_unit_test(test_emit),
         cmocka_unit_test(test_cli),
         cmocka_unit_test(test_sim_sweep),
+        cmocka_unit_test(test_sim_sweep_workers),
         cmocka_unit_test(test_plots),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -108,17 +108,22 @@ int lf_synth_check(const lf_model *m, const lf_synth_params *p, lf_err *err)
     return LF_OK;
 }
 
+typedef struct {
+    double lq_leave[2]; /* log(1 - P(leave state s)); 0 = never leaves */
+    uint8_t state;      /* 0 off, 1 on */
+} synth_chain;
+
 /* One layer's generator state. Chains 0..U-1 are the neurons' own chains, U..U+G-1 the
  * groups' latent chains. */
 typedef struct {
     gsl_rng *rng;
     uint32_t units, chains;
-    double *lq_leave[2]; /* per chain, log(1 - P(leave state s)); 0 = never leaves */
-    uint8_t *state;      /* per chain: 0 off, 1 on */
+    synth_chain *ch;     /* per chain, one record: a state change touches one place */
+    int32_t *next;       /* per chain: next chain in the same bucket (kept apart and small:
+                          * walking a bucket chases it, and prefetches the records) */
     uint8_t *on;         /* per neuron: number of its chains that are on */
     uint64_t *bits;      /* active neurons */
     int32_t *head;       /* per token: first chain changing state then, -1 = none */
-    int32_t *next;       /* per chain: next chain in the same bucket */
     uint32_t *gptr, *gmem; /* group g's members: gmem[gptr[g]..gptr[g+1]) */
 } layer_gen;
 
@@ -126,13 +131,11 @@ static void layer_free(layer_gen *g)
 {
     if (g->rng)
         gsl_rng_free(g->rng);
-    free(g->lq_leave[0]);
-    free(g->lq_leave[1]);
-    free(g->state);
+    free(g->ch);
+    free(g->next);
     free(g->on);
     free(g->bits);
     free(g->head);
-    free(g->next);
     free(g->gptr);
     free(g->gmem);
     memset(g, 0, sizeof *g);
@@ -141,7 +144,7 @@ static void layer_free(layer_gen *g)
 /* Draws the token at which chain c next changes state, after token t. */
 static void schedule(layer_gen *g, uint32_t c, uint32_t t, uint32_t n_tokens)
 {
-    double lq = g->lq_leave[g->state[c]][c];
+    double lq = g->ch[c].lq_leave[g->ch[c].state];
     if (lq == 0)
         return; /* absorbing state */
     /* Geometric on {1,2,...} with success probability 1 - exp(lq). */
@@ -163,9 +166,9 @@ static void neuron_add(layer_gen *g, uint32_t i, int delta)
 
 static void chain_set(layer_gen *g, uint32_t c, uint8_t s)
 {
-    if (g->state[c] == s)
+    if (g->ch[c].state == s)
         return;
-    g->state[c] = s;
+    g->ch[c].state = s;
     int d = s ? 1 : -1;
     if (c < g->units) {
         neuron_add(g, c, d);
@@ -175,6 +178,10 @@ static void chain_set(layer_gen *g, uint32_t c, uint8_t s)
             neuron_add(g, g->gmem[k], d);
     }
 }
+
+/* min(x, m) for the finite or +inf, never NaN, products below: the same value as fmin
+ * without the library call in the bisection's inner loops. */
+static inline double min_d(double x, double m) { return x < m ? x : m; }
 
 /* Per-neuron activation probabilities: lognormal(0, skew) scaled so that the mean of
  * min(c * x, p_max) over the layer's neurons is exactly mu. */
@@ -186,7 +193,7 @@ static void draw_probs(gsl_rng *r, double *p, uint32_t n, double mu, double skew
     for (int it = 0; it < 2000; it++) {
         double s = 0;
         for (uint32_t i = 0; i < n; i++)
-            s += fmin(hi * p[i], pmax);
+            s += min_d(hi * p[i], pmax);
         if (s / n >= mu)
             break;
         lo = hi;
@@ -195,7 +202,7 @@ static void draw_probs(gsl_rng *r, double *p, uint32_t n, double mu, double skew
     for (int it = 0; it < 100; it++) {
         double c = 0.5 * (lo + hi), s = 0;
         for (uint32_t i = 0; i < n; i++)
-            s += fmin(c * p[i], pmax);
+            s += min_d(c * p[i], pmax);
         if (s / n < mu)
             lo = c;
         else
@@ -219,17 +226,15 @@ static int layer_init(layer_gen *g, const lf_model *m, const lf_synth_params *P,
     g->chains = C;
     g->rng = gsl_rng_alloc(gsl_rng_mt19937);
     double *p = malloc((size_t)C * sizeof *p);
-    g->lq_leave[0] = malloc((size_t)C * sizeof(double));
-    g->lq_leave[1] = malloc((size_t)C * sizeof(double));
-    g->state = calloc(C, 1);
+    g->ch = calloc(C, sizeof *g->ch);
+    g->next = malloc((size_t)C * sizeof *g->next);
     g->on = calloc(U, 1);
     g->bits = calloc((U + 63) / 64, sizeof *g->bits);
     g->head = malloc((size_t)n_tokens * sizeof *g->head);
-    g->next = malloc((size_t)C * sizeof *g->next);
     g->gptr = calloc((size_t)G + 1, sizeof *g->gptr);
     g->gmem = malloc(((size_t)G * P->group_size + 1) * sizeof *g->gmem);
     uint32_t *perm = G ? malloc((size_t)U * sizeof *perm) : NULL;
-    if (!g->rng || !p || !g->lq_leave[0] || !g->lq_leave[1] || !g->state || !g->on || !g->bits ||
+    if (!g->rng || !p || !g->ch || !g->on || !g->bits ||
         !g->head || !g->next || !g->gptr || !g->gmem || (G && !perm)) {
         free(p);
         free(perm);
@@ -268,8 +273,8 @@ static int layer_init(layer_gen *g, const lf_model *m, const lf_synth_params *P,
      * P(off -> on) = p (1 - rho), P(on -> off) = (1 - p)(1 - rho). */
     double rho = P->persistence;
     for (uint32_t c = 0; c < C; c++) {
-        g->lq_leave[0][c] = lq_of(p[c] * (1 - rho));
-        g->lq_leave[1][c] = lq_of((1 - p[c]) * (1 - rho));
+        g->ch[c].lq_leave[0] = lq_of(p[c] * (1 - rho));
+        g->ch[c].lq_leave[1] = lq_of((1 - p[c]) * (1 - rho));
     }
     /* 4. token 0 from the stationary distribution, and each chain's first change. */
     for (uint32_t c = 0; c < C; c++) {
@@ -286,7 +291,9 @@ static void layer_step(layer_gen *g, uint32_t t, uint32_t n_tokens)
     int32_t c = g->head[t];
     while (c >= 0) {
         int32_t nx = g->next[c];
-        chain_set(g, (uint32_t)c, (uint8_t)!g->state[c]);
+        if (nx >= 0)
+            __builtin_prefetch(&g->ch[nx]);
+        chain_set(g, (uint32_t)c, (uint8_t)!g->ch[c].state);
         schedule(g, (uint32_t)c, t, n_tokens);
         c = nx;
     }
@@ -327,35 +334,68 @@ static void fmt_sparsity(const lf_model *m, const lf_synth_params *p, char *buf,
     }
 }
 
+/* Tokens generated per layer before moving to the next layer: each layer's chains have
+ * their own random stream, so the order across layers does not change a bit, and a
+ * layer's state (~360 KB for 16384 neurons) stays in cache for a whole block. */
+#define SYNTH_BLOCK 64
+
 static int neurons_generate(const lf_model *m, uint32_t n_tokens, const lf_synth_params *P,
                             lf_trace *out, lf_err *err)
 {
     uint32_t L = m->n_layers;
     layer_gen *gens = calloc(L, sizeof *gens);
-    uint32_t *ids = malloc((size_t)m->d_ff * sizeof *ids);
+    /* one block's ids: layer l, block token b at buf + off[l * (B+1) + b] */
+    size_t buf_cap = (size_t)m->d_ff * 4, buf_n = 0;
+    uint32_t *buf = malloc(buf_cap * sizeof *buf);
+    size_t *off = malloc((size_t)L * (SYNTH_BLOCK + 1) * sizeof *off);
     int rc = LF_OK;
-    if (!gens || !ids) {
+    if (!gens || !buf || !off) {
         rc = lf_fail(err, LF_ENOMEM, "synth: out of memory");
         goto done;
     }
     for (uint32_t l = 0; l < L && rc == LF_OK; l++)
         rc = layer_init(&gens[l], m, P, l, n_tokens, err);
-    for (uint32_t t = 0; t < n_tokens && rc == LF_OK; t++) {
+    for (uint32_t t0 = 0; t0 < n_tokens && rc == LF_OK; t0 += SYNTH_BLOCK) {
+        uint32_t nb = n_tokens - t0 < SYNTH_BLOCK ? n_tokens - t0 : SYNTH_BLOCK;
+        buf_n = 0;
         for (uint32_t l = 0; l < L && rc == LF_OK; l++) {
-            if (t)
-                layer_step(&gens[l], t, n_tokens);
-            rc = lf_trace_append_layer(out, l, ids, layer_ids(&gens[l], ids), NULL, err);
+            size_t *o = off + (size_t)l * (SYNTH_BLOCK + 1);
+            for (uint32_t b = 0; b < nb; b++) {
+                if (buf_cap - buf_n < m->d_ff) {
+                    size_t nc = buf_cap * 2;
+                    uint32_t *nbuf = realloc(buf, nc * sizeof *buf);
+                    if (!nbuf) {
+                        rc = lf_fail(err, LF_ENOMEM, "synth: out of memory");
+                        break;
+                    }
+                    buf = nbuf;
+                    buf_cap = nc;
+                }
+                if (t0 + b)
+                    layer_step(&gens[l], t0 + b, n_tokens);
+                o[b] = buf_n;
+                buf_n += layer_ids(&gens[l], buf + buf_n);
+            }
+            o[nb] = buf_n;
         }
-        if (rc == LF_OK)
-            rc = lf_trace_end_token(out, -1, err);
-        if (P->progress)
-            P->progress(t + 1, n_tokens, P->progress_arg);
+        for (uint32_t b = 0; b < nb && rc == LF_OK; b++) {
+            for (uint32_t l = 0; l < L && rc == LF_OK; l++) {
+                const size_t *o = off + (size_t)l * (SYNTH_BLOCK + 1);
+                rc = lf_trace_append_layer(out, l, buf + o[b], (uint32_t)(o[b + 1] - o[b]), NULL,
+                                           err);
+            }
+            if (rc == LF_OK)
+                rc = lf_trace_end_token(out, -1, err);
+            if (P->progress)
+                P->progress(t0 + b + 1, n_tokens, P->progress_arg);
+        }
     }
 done:
     for (uint32_t l = 0; gens && l < L; l++)
         layer_free(&gens[l]);
     free(gens);
-    free(ids);
+    free(buf);
+    free(off);
     if (rc == LF_OK) {
         char sp[768];
         numbuf b[4];
