@@ -247,3 +247,24 @@ uint64_t lf_attn_cache_bytes(const lf_attn *a)
 {
     return 2ull * a->n_layers * a->max_pos * a->kv_dim * sizeof(float);
 }
+
+void lf_attn_layer_input(const float *res, const float *y, uint32_t d, uint32_t layer,
+                         uint32_t token, uint64_t seed, gsl_rng *rng, float *x)
+{
+    if (res) {
+        lf_attn_norm(res, d, x);
+        return;
+    }
+    double ss = 0;
+    for (uint32_t i = 0; i < d; i++)
+        ss += (double)y[i] * y[i];
+    if (layer > 0 && ss > 0) {
+        float k = (float)(1.0 / sqrt(ss / d));
+        for (uint32_t i = 0; i < d; i++)
+            x[i] = y[i] * k;
+        return;
+    }
+    gsl_rng_set(rng, seed * 1000003u + token);
+    for (uint32_t i = 0; i < d; i++)
+        x[i] = (float)((gsl_rng_uniform(rng) * 2.0 - 1.0) * 1.7320508075688772);
+}

@@ -8,6 +8,7 @@
 #ifndef LF_ATTN_H
 #define LF_ATTN_H
 
+#include <gsl/gsl_rng.h>
 #include <stdint.h>
 
 #include "lf_err.h"
@@ -36,6 +37,14 @@ int lf_attn_begin(lf_attn *a, uint32_t pos, float *x, lf_err *err);
 int lf_attn_layer(lf_attn *a, uint32_t layer, uint32_t pos, float *x, lf_err *err);
 /* out = x / rms(x) (d floats; the norms have unit gains). */
 void lf_attn_norm(const float *x, uint32_t d, float *out);
+
+/* The vector x (d values) a layer's FFN or experts take for `token`: at scope token
+ * (res != NULL) the residual stream after attention, normed; at scope ffn a chain that
+ * makes every layer's math matter to the checksum: layer 0 a fresh unit-RMS vector drawn
+ * from rng reseeded with (seed, token), later layers the previous output y scaled to
+ * unit RMS. Both executors (dense and expert) use it, so their inputs are the same. */
+void lf_attn_layer_input(const float *res, const float *y, uint32_t d, uint32_t layer,
+                         uint32_t token, uint64_t seed, gsl_rng *rng, float *x);
 /* The final norm and the output head on x; keeps the argmax as the next token id. */
 void lf_attn_end(lf_attn *a, const float *x);
 uint32_t lf_attn_next_id(const lf_attn *a);

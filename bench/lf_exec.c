@@ -277,31 +277,15 @@ static int do_reads(lf_exec *e, const lf_dram *d, const lf_step *s, uint32_t *pi
     return LF_OK;
 }
 
-/* Layer 0 takes a fresh unit-RMS vector per token; later layers the previous output
- * scaled to unit RMS (a chain, so every layer's math matters to the checksum). */
+/* A given input vector (tests), else lf_attn_layer_input's. */
 static void next_input(lf_exec *e, const lf_step *s)
 {
     uint32_t d = e->w->h.d_model;
-    if (e->input) {
+    if (e->input)
         memcpy(e->x, e->input, d * sizeof *e->x);
-        return;
-    }
-    if (e->attn) {
-        lf_attn_norm(e->res, d, e->x); /* the norm before the FFN */
-        return;
-    }
-    double ss = 0;
-    for (uint32_t i = 0; i < d; i++)
-        ss += (double)e->y[i] * e->y[i];
-    if (s->layer > 0 && ss > 0) {
-        float k = (float)(1.0 / sqrt(ss / d));
-        for (uint32_t i = 0; i < d; i++)
-            e->x[i] = e->y[i] * k;
-        return;
-    }
-    gsl_rng_set(e->rng, e->cfg.seed * 1000003u + s->token);
-    for (uint32_t i = 0; i < d; i++)
-        e->x[i] = (float)((gsl_rng_uniform(e->rng) * 2.0 - 1.0) * 1.7320508075688772);
+    else
+        lf_attn_layer_input(e->attn ? e->res : NULL, e->y, d, s->layer, s->token, e->cfg.seed,
+                            e->rng, e->x);
 }
 
 static int exec_layer(lf_backend *b, const lf_step *s, lf_times *out, lf_err *err)

@@ -324,23 +324,8 @@ static int reserve(lf_exec_moe *e, const lf_step *s, lf_err *err)
 
 static void next_input(lf_exec_moe *e, const lf_step *s)
 {
-    uint32_t d = e->w->h.d_model;
-    if (e->attn) {
-        lf_attn_norm(e->res, d, e->x); /* the norm before the experts */
-        return;
-    }
-    double ss = 0;
-    for (uint32_t i = 0; i < d; i++)
-        ss += (double)e->y[i] * e->y[i];
-    if (s->layer > 0 && ss > 0) {
-        float k = (float)(1.0 / sqrt(ss / d));
-        for (uint32_t i = 0; i < d; i++)
-            e->x[i] = e->y[i] * k;
-        return;
-    }
-    gsl_rng_set(e->rng, e->cfg.seed * 1000003u + s->token);
-    for (uint32_t i = 0; i < d; i++)
-        e->x[i] = (float)((gsl_rng_uniform(e->rng) * 2.0 - 1.0) * 1.7320508075688772);
+    lf_attn_layer_input(e->attn ? e->res : NULL, e->y, e->w->h.d_model, s->layer, s->token,
+                        e->cfg.seed, e->rng, e->x);
 }
 
 static int moe_layer(lf_backend *b, const lf_step *s, lf_times *out, lf_err *err)
