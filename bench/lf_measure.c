@@ -22,47 +22,35 @@ int lf_measure_check_layout(const lf_weights *w, const char *layout, lf_err *err
     return LF_OK;
 }
 
-static int extra(lf_kv *kv, lf_err *err, const char *key, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-static int extra(lf_kv *kv, lf_err *err, const char *key, const char *fmt, ...)
-{
-    char v[4200];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(v, sizeof v, fmt, ap);
-    va_end(ap);
-    return lf_kv_set(kv, key, v, 0, err);
-}
-
 /* What every measured run folder's meta.json says about the measurement. */
 static int add_extras(const lf_measure *m, const lf_weights *w, lf_run_result *r, lf_err *err)
 {
     const lf_exec_stats *s = &m->stats;
     lf_kv *kv = &r->extra;
     uint64_t ffn_budget = r->budget.capacity * (uint64_t)r->model.n_layers * r->budget.row_bytes;
-    int rc = extra(kv, err, "engine", "%s", m->engine ? m->engine : "psync");
+    int rc = lf_kv_setf(kv, err, "engine", "%s", m->engine ? m->engine : "psync");
     if (!rc)
-        rc = extra(kv, err, "weights", "%s", w->path);
+        rc = lf_kv_setf(kv, err, "weights", "%s", w->path);
     if (!rc)
-        rc = extra(kv, err, "weights_seed", "%" PRIu64, w->h.seed);
+        rc = lf_kv_setf(kv, err, "weights_seed", "%" PRIu64, w->h.seed);
     if (!rc)
-        rc = extra(kv, err, "ffn_kernel", "%s", lf_ffn_path());
+        rc = lf_kv_setf(kv, err, "ffn_kernel", "%s", lf_ffn_path());
     if (!rc)
-        rc = extra(kv, err, "dram_manager_bytes", "%" PRIu64, m->cap_bytes);
+        rc = lf_kv_setf(kv, err, "dram_manager_bytes", "%" PRIu64, m->cap_bytes);
     if (!rc)
-        rc = extra(kv, err, "ffn_budget_bytes", "%" PRIu64, ffn_budget);
+        rc = lf_kv_setf(kv, err, "ffn_budget_bytes", "%" PRIu64, ffn_budget);
     if (!rc)
-        rc = extra(kv, err, "direct_reads", "%" PRIu64, s->direct_reads);
+        rc = lf_kv_setf(kv, err, "direct_reads", "%" PRIu64, s->direct_reads);
     if (!rc)
-        rc = extra(kv, err, "staged_reads", "%" PRIu64, s->staged_reads);
+        rc = lf_kv_setf(kv, err, "staged_reads", "%" PRIu64, s->staged_reads);
     if (!rc)
-        rc = extra(kv, err, "read_gb_per_s", "%.6g", s->io_s > 0 ? s->bytes_read / s->io_s / 1e9 : 0);
+        rc = lf_kv_setf(kv, err, "read_gb_per_s", "%.6g", s->io_s > 0 ? s->bytes_read / s->io_s / 1e9 : 0);
     if (!rc)
-        rc = extra(kv, err, "output_checksum", "%.9g", s->checksum);
+        rc = lf_kv_setf(kv, err, "output_checksum", "%.9g", s->checksum);
     if (!rc)
-        rc = extra(kv, err, "resident_held_bytes", "%" PRIu64, s->resident_bytes);
+        rc = lf_kv_setf(kv, err, "resident_held_bytes", "%" PRIu64, s->resident_bytes);
     if (!rc)
-        rc = extra(kv, err, "resident_compute_s", "%.6f", s->attn_s);
+        rc = lf_kv_setf(kv, err, "resident_compute_s", "%.6f", s->attn_s);
     return rc;
 }
 

@@ -80,17 +80,6 @@ static uint64_t rss_now(void)
     return (uint64_t)res * (uint64_t)sysconf(_SC_PAGESIZE);
 }
 
-static int add(lf_kv *kv, const char *k, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static int add(lf_kv *kv, const char *k, const char *fmt, ...)
-{
-    char v[512];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(v, sizeof v, fmt, ap);
-    va_end(ap);
-    return lf_kv_set(kv, k, v, 0, NULL);
-}
-
 int cmd_run(int argc, char **argv)
 {
     static const struct option own[] = {
@@ -179,8 +168,8 @@ int cmd_run(int argc, char **argv)
         uint64_t ffn_budget = res.budget.capacity * (uint64_t)res.model.n_layers * res.budget.row_bytes;
         uint64_t overhead = base_rss + s->fixed_bytes + s->resident_bytes;
         /* this process's memory, beside what every measured run says (lf_measure_run) */
-        add(&res.extra, "max_rss_bytes", "%" PRIu64, max_rss);
-        add(&res.extra, "fixed_overhead_bytes", "%" PRIu64, overhead);
+        lf_kv_setf(&res.extra, NULL, "max_rss_bytes", "%" PRIu64, max_rss);
+        lf_kv_setf(&res.extra, NULL, "fixed_overhead_bytes", "%" PRIu64, overhead);
         lf_cli_policy_notes(CMD, c.policy, &res.counts);
         rc = lf_run_write(out, &c, &res, &err);
         if (!rc && !quiet) {

@@ -15,17 +15,6 @@
 
 static const char *CMD = "run";
 
-static int add(lf_kv *kv, const char *k, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static int add(lf_kv *kv, const char *k, const char *fmt, ...)
-{
-    char v[512];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(v, sizeof v, fmt, ap);
-    va_end(ap);
-    return lf_kv_set(kv, k, v, 0, NULL);
-}
-
 int cmd_run_moe(const lf_run_config *c, int policy_given, const lf_trace *t, const lf_weights *w,
                 const char *out)
 {
@@ -56,33 +45,33 @@ int cmd_run_moe(const lf_run_config *c, int policy_given, const lf_trace *t, con
     lf_kv_init(&extra, "run");
     if (!r) {
         const lf_exec_moe_stats *s = &m.stats;
-        add(&cfg, "model", "%s", w->h.model);
-        add(&cfg, "policy", "%s", policy);
-        add(&cfg, "capacity", "%" PRIu64, cap);
-        add(&cfg, "threads", "%u", c->threads);
-        add(&cfg, "tokens", "%u", n_tok);
-        add(&cfg, "seed", "%" PRIu64, c->seed);
-        add(&cfg, "dtype", "%s", lf_dtype_name(w->h.dtype));
-        add(&cfg, "record_bytes", "%" PRIu64, w->h.record_bytes);
-        add(&cfg, "layers", "%u", layers);
-        add(&cfg, "scope", "%s", lf_scope_name(c->scope));
-        add(&extra, "executor", "experts");
-        add(&extra, "page_cache_mechanism", "%s", m.mechanism);
-        add(&extra, "page_cache_budget_bytes", "%" PRIu64, m.pc_budget_bytes);
-        add(&extra, "page_cache_hits_predicted", "%" PRIu64, s->pc_predicted);
-        add(&extra, "page_cache_hits_measured", "%" PRIu64, s->pc_measured);
-        add(&extra, "page_cache_hit_rate_predicted", "%.6f",
+        lf_kv_setf(&cfg, NULL, "model", "%s", w->h.model);
+        lf_kv_setf(&cfg, NULL, "policy", "%s", policy);
+        lf_kv_setf(&cfg, NULL, "capacity", "%" PRIu64, cap);
+        lf_kv_setf(&cfg, NULL, "threads", "%u", c->threads);
+        lf_kv_setf(&cfg, NULL, "tokens", "%u", n_tok);
+        lf_kv_setf(&cfg, NULL, "seed", "%" PRIu64, c->seed);
+        lf_kv_setf(&cfg, NULL, "dtype", "%s", lf_dtype_name(w->h.dtype));
+        lf_kv_setf(&cfg, NULL, "record_bytes", "%" PRIu64, w->h.record_bytes);
+        lf_kv_setf(&cfg, NULL, "layers", "%u", layers);
+        lf_kv_setf(&cfg, NULL, "scope", "%s", lf_scope_name(c->scope));
+        lf_kv_setf(&extra, NULL, "executor", "experts");
+        lf_kv_setf(&extra, NULL, "page_cache_mechanism", "%s", m.mechanism);
+        lf_kv_setf(&extra, NULL, "page_cache_budget_bytes", "%" PRIu64, m.pc_budget_bytes);
+        lf_kv_setf(&extra, NULL, "page_cache_hits_predicted", "%" PRIu64, s->pc_predicted);
+        lf_kv_setf(&extra, NULL, "page_cache_hits_measured", "%" PRIu64, s->pc_measured);
+        lf_kv_setf(&extra, NULL, "page_cache_hit_rate_predicted", "%.6f",
             s->loads ? (double)s->pc_predicted / s->loads : 0);
-        add(&extra, "page_cache_hit_rate_measured", "%.6f",
+        lf_kv_setf(&extra, NULL, "page_cache_hit_rate_measured", "%.6f",
             s->loads ? (double)s->pc_measured / s->loads : 0);
-        add(&extra, "page_cache_agree", "%" PRIu64, s->pc_agree);
-        add(&extra, "loads", "%" PRIu64, s->loads);
-        add(&extra, "experts_computed", "%" PRIu64, s->experts_computed);
-        add(&extra, "resident_compute_s", "%.6f", s->attn_s);
-        add(&extra, "resident_held_bytes", "%" PRIu64, s->resident_bytes);
-        add(&extra, "instrument_s", "%.6f", s->pcache_s);
-        add(&extra, "read_gb_per_s", "%.6g", s->io_s > 0 ? s->bytes_read / s->io_s / 1e9 : 0);
-        add(&extra, "output_checksum", "%.9g", s->checksum);
+        lf_kv_setf(&extra, NULL, "page_cache_agree", "%" PRIu64, s->pc_agree);
+        lf_kv_setf(&extra, NULL, "loads", "%" PRIu64, s->loads);
+        lf_kv_setf(&extra, NULL, "experts_computed", "%" PRIu64, s->experts_computed);
+        lf_kv_setf(&extra, NULL, "resident_compute_s", "%.6f", s->attn_s);
+        lf_kv_setf(&extra, NULL, "resident_held_bytes", "%" PRIu64, s->resident_bytes);
+        lf_kv_setf(&extra, NULL, "instrument_s", "%.6f", s->pcache_s);
+        lf_kv_setf(&extra, NULL, "read_gb_per_s", "%.6g", s->io_s > 0 ? s->bytes_read / s->io_s / 1e9 : 0);
+        lf_kv_setf(&extra, NULL, "output_checksum", "%.9g", s->checksum);
         lf_results res = {"run", &cfg, rows, n_tok, c->cold_tokens, c->seed, c->trace_path,
                           w->path, &extra, &m.counts};
         r = lf_results_write(out, &res, &err);

@@ -4,6 +4,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -365,4 +366,14 @@ int lf_parse_size_list(const char *s, uint64_t **out, size_t *n, lf_err *err)
     *out = v;
     *n = k;
     return LF_OK;
+}
+
+int lf_kv_setf(lf_kv *kv, lf_err *err, const char *key, const char *fmt, ...)
+{
+    char v[4200];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(v, sizeof v, fmt, ap);
+    va_end(ap);
+    return lf_kv_set(kv, key, v, 0, err);
 }

@@ -42,6 +42,9 @@ int lf_kv_parse_spec(const char *spec, lf_kv *out, char *name_out, size_t name_c
 
 /* Adds or replaces a pair. */
 int lf_kv_set(lf_kv *kv, const char *key, const char *value, int line, lf_err *err);
+/* lf_kv_set of a printf-formatted value (cut at 4 KiB), line 0; err may be NULL. */
+int lf_kv_setf(lf_kv *kv, lf_err *err, const char *key, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
 
 /* The value of key, or NULL; marks it used. */
 const char *lf_kv_get(const lf_kv *kv, const char *key);

@@ -71,18 +71,6 @@ static int policy_is_baseline(const char *spec)
     return (n == 5 && !strncmp(spec, "naive", 5)) || (n == 6 && !strncmp(spec, "hybrid", 6));
 }
 
-static int kvf(lf_kv *kv, lf_err *err, const char *key, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-static int kvf(lf_kv *kv, lf_err *err, const char *key, const char *fmt, ...)
-{
-    char v[4200];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(v, sizeof v, fmt, ap);
-    va_end(ap);
-    return lf_kv_set(kv, key, v, 0, err);
-}
-
 static int fill_config(const lf_run_config *c, const lf_device *dev, const lf_run_result *r,
                        uint32_t n_tok, lf_err *err)
 {
@@ -93,42 +81,42 @@ static int fill_config(const lf_run_config *c, const lf_device *dev, const lf_ru
                        : (c->fn_rate > 0 || c->fp_rate > 0) ? "error-model"
                                                             : "perfect";
     int rc = 0;
-    rc |= kvf(kv, err, "trace", "%s", c->trace_path ? c->trace_path : "");
-    rc |= kvf(kv, err, "model", "%s", m->name);
-    rc |= kvf(kv, err, "unit_kind", "%s", m->kind == LF_UNITS_EXPERTS ? "experts" : "neurons");
-    rc |= kvf(kv, err, "n_layers", "%u", m->n_layers);
-    rc |= kvf(kv, err, "units", "%u", lf_model_units(m));
-    rc |= kvf(kv, err, "d_model", "%u", m->d_model);
-    rc |= kvf(kv, err, "activation", "%s", m->act == LF_ACT_SWIGLU ? "swiglu" : "relu");
-    rc |= kvf(kv, err, "dtype_bytes", "%u", r->dtype_bytes);
-    rc |= kvf(kv, err, "device", "%s", c->device_path ? c->device_path : "");
-    rc |= kvf(kv, err, "device_name", "%s", dev->name);
-    rc |= kvf(kv, err, "scope", "%s", lf_scope_name(c->scope));
-    rc |= kvf(kv, err, "policy", "%s", c->policy);
-    rc |= kvf(kv, err, "layout", "%s", lf_layout_kind_name(r->layout.kind));
-    rc |= kvf(kv, err, "alignment_bytes", "%u", r->layout.alignment);
-    rc |= kvf(kv, err, "record_bytes", "%llu", (unsigned long long)r->layout.record_bytes);
-    rc |= kvf(kv, err, "row_bytes", "%llu", (unsigned long long)b->row_bytes);
-    rc |= kvf(kv, err, "model_bytes", "%llu", (unsigned long long)b->model_bytes);
-    rc |= kvf(kv, err, "dram_fraction", "%.9g", (double)b->budget_bytes / (double)b->model_bytes);
-    rc |= kvf(kv, err, "dram_bytes", "%llu", (unsigned long long)b->budget_bytes);
-    rc |= kvf(kv, err, "predictor_rank", "%u", b->predictor_rank);
-    rc |= kvf(kv, err, "resident_bytes", "%llu", (unsigned long long)b->resident_bytes);
-    rc |= kvf(kv, err, "capacity", "%llu", (unsigned long long)b->capacity);
-    rc |= kvf(kv, err, "cap_rows", "%llu", (unsigned long long)r->cap_rows);
-    rc |= kvf(kv, err, "threads", "%u", c->threads);
-    rc |= kvf(kv, err, "predictor", "%s", pred);
-    rc |= kvf(kv, err, "fn_rate", "%.9g", c->fn_rate);
-    rc |= kvf(kv, err, "fp_rate", "%.9g", c->fp_rate);
-    rc |= kvf(kv, err, "max_gap_bytes", "%llu", (unsigned long long)c->max_gap);
-    rc |= kvf(kv, err, "max_read_bytes", "%llu", (unsigned long long)c->max_read);
-    rc |= kvf(kv, err, "dram_strategy", "%s", c->dram == LF_DRAM_REALLOC ? "realloc" : "prealloc");
-    rc |= kvf(kv, err, "tokens", "%u", n_tok);
-    rc |= kvf(kv, err, "seed", "%llu", (unsigned long long)c->seed);
-    rc |= kvf(kv, err, "cold_tokens", "%u", r->summary.cold_tokens);
-    rc |= kvf(kv, err, "profile", "%s", c->profile_path ? c->profile_path : "(the trace)");
-    rc |= kvf(kv, err, "coact_profile_tokens", "%u", c->coact_profile_tokens);
-    rc |= kvf(kv, err, "stream_bytes", "%llu", (unsigned long long)c->stream_bytes);
+    rc |= lf_kv_setf(kv, err, "trace", "%s", c->trace_path ? c->trace_path : "");
+    rc |= lf_kv_setf(kv, err, "model", "%s", m->name);
+    rc |= lf_kv_setf(kv, err, "unit_kind", "%s", m->kind == LF_UNITS_EXPERTS ? "experts" : "neurons");
+    rc |= lf_kv_setf(kv, err, "n_layers", "%u", m->n_layers);
+    rc |= lf_kv_setf(kv, err, "units", "%u", lf_model_units(m));
+    rc |= lf_kv_setf(kv, err, "d_model", "%u", m->d_model);
+    rc |= lf_kv_setf(kv, err, "activation", "%s", m->act == LF_ACT_SWIGLU ? "swiglu" : "relu");
+    rc |= lf_kv_setf(kv, err, "dtype_bytes", "%u", r->dtype_bytes);
+    rc |= lf_kv_setf(kv, err, "device", "%s", c->device_path ? c->device_path : "");
+    rc |= lf_kv_setf(kv, err, "device_name", "%s", dev->name);
+    rc |= lf_kv_setf(kv, err, "scope", "%s", lf_scope_name(c->scope));
+    rc |= lf_kv_setf(kv, err, "policy", "%s", c->policy);
+    rc |= lf_kv_setf(kv, err, "layout", "%s", lf_layout_kind_name(r->layout.kind));
+    rc |= lf_kv_setf(kv, err, "alignment_bytes", "%u", r->layout.alignment);
+    rc |= lf_kv_setf(kv, err, "record_bytes", "%llu", (unsigned long long)r->layout.record_bytes);
+    rc |= lf_kv_setf(kv, err, "row_bytes", "%llu", (unsigned long long)b->row_bytes);
+    rc |= lf_kv_setf(kv, err, "model_bytes", "%llu", (unsigned long long)b->model_bytes);
+    rc |= lf_kv_setf(kv, err, "dram_fraction", "%.9g", (double)b->budget_bytes / (double)b->model_bytes);
+    rc |= lf_kv_setf(kv, err, "dram_bytes", "%llu", (unsigned long long)b->budget_bytes);
+    rc |= lf_kv_setf(kv, err, "predictor_rank", "%u", b->predictor_rank);
+    rc |= lf_kv_setf(kv, err, "resident_bytes", "%llu", (unsigned long long)b->resident_bytes);
+    rc |= lf_kv_setf(kv, err, "capacity", "%llu", (unsigned long long)b->capacity);
+    rc |= lf_kv_setf(kv, err, "cap_rows", "%llu", (unsigned long long)r->cap_rows);
+    rc |= lf_kv_setf(kv, err, "threads", "%u", c->threads);
+    rc |= lf_kv_setf(kv, err, "predictor", "%s", pred);
+    rc |= lf_kv_setf(kv, err, "fn_rate", "%.9g", c->fn_rate);
+    rc |= lf_kv_setf(kv, err, "fp_rate", "%.9g", c->fp_rate);
+    rc |= lf_kv_setf(kv, err, "max_gap_bytes", "%llu", (unsigned long long)c->max_gap);
+    rc |= lf_kv_setf(kv, err, "max_read_bytes", "%llu", (unsigned long long)c->max_read);
+    rc |= lf_kv_setf(kv, err, "dram_strategy", "%s", c->dram == LF_DRAM_REALLOC ? "realloc" : "prealloc");
+    rc |= lf_kv_setf(kv, err, "tokens", "%u", n_tok);
+    rc |= lf_kv_setf(kv, err, "seed", "%llu", (unsigned long long)c->seed);
+    rc |= lf_kv_setf(kv, err, "cold_tokens", "%u", r->summary.cold_tokens);
+    rc |= lf_kv_setf(kv, err, "profile", "%s", c->profile_path ? c->profile_path : "(the trace)");
+    rc |= lf_kv_setf(kv, err, "coact_profile_tokens", "%u", c->coact_profile_tokens);
+    rc |= lf_kv_setf(kv, err, "stream_bytes", "%llu", (unsigned long long)c->stream_bytes);
     return rc ? lf_fail(err, LF_ENOMEM, "sim: out of memory for the configuration") : LF_OK;
 }
 
