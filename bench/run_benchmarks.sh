@@ -9,7 +9,7 @@ export LLMFLASH="${LLMFLASH:-$(pwd)/build/llmflash}"
 export LLMFLASH_BENCH_DIR="${LLMFLASH_BENCH_DIR:-/var/tmp/llmflash-bench}"
 mkdir -p "$LLMFLASH_BENCH_DIR"
 log=$(mktemp "$LLMFLASH_BENCH_DIR/bench-log.XXXXXX")
-trap 'rm -f "$log"' EXIT
+trap 'rm -f "$log"; rmdir "$LLMFLASH_BENCH_DIR" 2>/dev/null' EXIT  # the folder only if empty
 failed=""
 if [ -n "${BENCH:-}" ]; then
   scripts=$(for n in $BENCH; do printf 'bench/bench_%s.sh\n' "$n"; done)

@@ -20,9 +20,10 @@ sel(l, p) = (strcol("layout") eq l && strcol("policy") eq p ? column("predicted_
 set logscale xy
 set xrange [lo:hi]
 set yrange [lo:hi]
-# ticks at 1-2-5 steps with plain numbers (a narrow log range otherwise shows one label)
-set xtics (0.1, 0.2, 0.5, 1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000)
-set ytics (0.1, 0.2, 0.5, 1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000)
+# ticks at 1-1.5-2-3-5-7 steps with plain numbers: a grid spans less than a decade, and
+# coarser steps leave one label per axis
+set xtics (0.1, 0.15, 0.2, 0.3, 0.5, 0.7, 1, 1.5, 2, 3, 5, 7, 10, 15, 20, 30, 50, 70, 100, 150, 200, 300, 500, 700, 1000, 1500, 2000, 3000, 5000, 7000, 10000)
+set ytics (0.1, 0.15, 0.2, 0.3, 0.5, 0.7, 1, 1.5, 2, 3, 5, 7, 10, 15, 20, 30, 50, 70, 100, 150, 200, 300, 500, 700, 1000, 1500, 2000, 3000, 5000, 7000, 10000)
 set mxtics 10
 set mytics 10
 set format xy "%g"
