@@ -572,14 +572,7 @@ int lf_moe_replay(const lf_moe_replay_cfg *c, lf_backend *b, lf_token_row *rows,
 
 static int contains(const uint32_t *ids, uint32_t n, uint32_t id)
 {
-    uint32_t lo = 0, hi = n;
-    while (lo < hi) {
-        uint32_t mid = lo + (hi - lo) / 2;
-        if (ids[mid] < id)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
+    uint32_t lo = lf_ids_lower_bound(ids, n, id);
     return lo < n && ids[lo] == id;
 }
 

@@ -196,12 +196,9 @@ int cmd_validate(int argc, char **argv)
     for (; opened < n_w && !rc; opened++)
         if ((rc = lf_weights_open(wpaths[opened], &w[opened], &err)))
             break;
-    if (!rc && w[0].h.kind == LF_UNITS_EXPERTS) { /* expert files: the expert grid */
-        for (size_t k = 0; k < opened; k++)
-            lf_weights_close(&w[k]);
-        return cmd_validate_moe(trace, wpaths, n_w, device, grid, out, (uint32_t)repeat,
+    if (!rc && w[0].h.kind == LF_UNITS_EXPERTS) /* expert files: the expert grid */
+        return cmd_validate_moe(trace, w, opened, device, grid, out, (uint32_t)repeat,
                                 (uint32_t)tokens);
-    }
     if (!rc)
         rc = lf_device_load(device, &dev, &err);
     for (size_t k = 0; k < n_ed && !rc; k++) {

@@ -52,25 +52,14 @@ static void ratios(const lf_vmoe_row *rows, size_t n)
     }
 }
 
-int cmd_validate_moe(const char *trace, const char *const *wpaths, size_t n_w, const char *device,
+int cmd_validate_moe(const char *trace, lf_weights *w, size_t n_w, const char *device,
                      const char *grid, const char *out, uint32_t repeat, uint32_t tokens)
 {
     lf_err err;
-    lf_weights *w = calloc(n_w, sizeof *w);
-    if (!w) {
-        fprintf(stderr, "llmflash validate: out of memory\n");
-        return LF_EXIT_FAIL;
-    }
-    size_t opened = 0;
     lf_trace t;
     lf_device dev;
     lf_sweep g;
-    int have_t = 0, have_g = 0, rc = LF_OK;
-    for (; opened < n_w && !rc; opened++)
-        if ((rc = lf_weights_open(wpaths[opened], &w[opened], &err)))
-            break;
-    if (!rc)
-        rc = lf_device_load(device, &dev, &err);
+    int have_t = 0, have_g = 0, rc = lf_device_load(device, &dev, &err);
     if (!rc && !(rc = lf_sweep_load_grid(grid, lf_vmoe_keys, &g, &err)))
         have_g = 1;
     if (!rc && !(rc = lf_trace_read(trace, &t, &err)))
@@ -106,8 +95,7 @@ int cmd_validate_moe(const char *trace, const char *const *wpaths, size_t n_w, c
         lf_trace_free(&t);
     if (have_g)
         lf_sweep_free(&g);
-    for (size_t k = 0; k < opened; k++)
+    for (size_t k = 0; k < n_w; k++)
         lf_weights_close(&w[k]);
-    free(w);
     return rc ? lf_cli_error(CMD, &err) : LF_EXIT_OK;
 }

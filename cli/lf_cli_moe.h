@@ -13,8 +13,9 @@ int cmd_run_moe(const lf_run_config *c, int policy_given, const lf_trace *t, con
                 const char *out);
 
 /* validate on expert files (cli/cmd_validate_moe.c): called by cmd_validate when its
- * first weights file holds experts. Returns the exit status. */
-int cmd_validate_moe(const char *trace, const char *const *wpaths, size_t n_w, const char *device,
+ * first weights file holds experts, with the n_w files it opened, which this closes.
+ * Returns the exit status. */
+int cmd_validate_moe(const char *trace, lf_weights *w, size_t n_w, const char *device,
                      const char *grid, const char *out, uint32_t repeat, uint32_t tokens);
 
 #endif

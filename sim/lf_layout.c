@@ -159,14 +159,7 @@ void lf_extent_vec_free(lf_extent_vec *v)
 /* Index of id in sorted ids[0..n), or -1. */
 static long find_id(const uint32_t *ids, uint32_t n, uint32_t id)
 {
-    uint32_t lo = 0, hi = n;
-    while (lo < hi) {
-        uint32_t mid = lo + (hi - lo) / 2;
-        if (ids[mid] < id)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
+    uint32_t lo = lf_ids_lower_bound(ids, n, id);
     return (lo < n && ids[lo] == id) ? (long)lo : -1;
 }
 

@@ -24,15 +24,7 @@ static int hybrid_step(lf_policy *p, uint32_t layer, uint32_t token, const uint3
         for (uint32_t i = units; i > P; i--)
             plan->evict[plan->n_evict++] = i - 1;
         /* wanted ids below P were kept: count them (want is sorted) */
-        uint32_t lo = 0, hi = n_want;
-        while (lo < hi) {
-            uint32_t mid = lo + (hi - lo) / 2;
-            if (want[mid] < P)
-                lo = mid + 1;
-            else
-                hi = mid;
-        }
-        plan->n_hit = lo;
+        plan->n_hit = lf_ids_lower_bound(want, n_want, P);
     } else {
         first = 0;
     }

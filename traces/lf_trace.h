@@ -83,6 +83,21 @@ static inline const uint32_t *lf_trace_ids(const lf_trace *t, uint32_t layer, ui
     return L->index + L->indptr[tok];
 }
 
+/* The first position in sorted ids[0..n) whose id is >= id (n if none): a set's
+ * membership test is `lo < n && ids[lo] == id`, the count of ids below id is lo. */
+static inline uint32_t lf_ids_lower_bound(const uint32_t *ids, uint32_t n, uint32_t id)
+{
+    uint32_t lo = 0, hi = n;
+    while (lo < hi) {
+        uint32_t mid = lo + (hi - lo) / 2;
+        if (ids[mid] < id)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
 /* The largest set any token has in any layer: of the needed sets, or (pred != 0) of
  * the recorded predicted sets (0 when there are none). */
 uint32_t lf_trace_max_set(const lf_trace *t, int pred);

@@ -800,7 +800,18 @@ static int put_all(int fd, const void *p, size_t n)
     return 0;
 }
 
-__attribute__((weak)) void __sanitizer_set_death_callback(void (*cb)(void));
+/* Sanitizer builds (the tests' and the fuzzers'): the child clears the sanitizer's death
+ * callback, decided at compile time rather than by a weak symbol. */
+#if defined(__SANITIZE_ADDRESS__)
+#define LF_SANITIZED 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define LF_SANITIZED 1
+#endif
+#endif
+#ifdef LF_SANITIZED
+#include <sanitizer/common_interface_defs.h>
+#endif
 
 static void child_read(const char *path, uint64_t fsize, uint32_t max_tokens, char *place, int fd)
 {
@@ -808,8 +819,9 @@ static void child_read(const char *path, uint64_t fsize, uint32_t max_tokens, ch
     static const int sigs[] = {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT, SIGTRAP};
     for (size_t i = 0; i < sizeof sigs / sizeof *sigs; i++)
         signal(sigs[i], SIG_DFL);
-    if (__sanitizer_set_death_callback)
-        __sanitizer_set_death_callback(NULL);
+#ifdef LF_SANITIZED
+    __sanitizer_set_death_callback(NULL);
+#endif
     int devnull = open("/dev/null", O_WRONLY);
     if (devnull >= 0)
         dup2(devnull, 2);
