@@ -6,6 +6,7 @@ SUB = $(MAKE) --no-print-directory -f mk/build.mk
 
 .PHONY: all test demo bench figures install clean deps check-valgrind fuzz
 FUZZ_SECONDS ?= 60
+FUZZ_RUNS ?=
 all:
 	@scripts/deps.sh build
 	@$(SUB) all
@@ -22,7 +23,7 @@ bench:
 	@bench/run_benchmarks.sh
 fuzz:
 	@scripts/deps.sh fuzz
-	@$(SUB) fuzz FUZZ_SECONDS=$(FUZZ_SECONDS)
+	@$(SUB) fuzz FUZZ_SECONDS=$(FUZZ_SECONDS) FUZZ_RUNS=$(FUZZ_RUNS)
 figures:
 	@scripts/deps.sh build
 	@$(SUB) all

@@ -4,6 +4,7 @@
 # build/fuzz/. Seeds: tests/fuzz/corpus/<name>/ (small, in the repository); new inputs a
 # campaign finds go to build/fuzz/corpus/<name>/, never into the repository.
 #   make fuzz FUZZ_SECONDS=60     each harness for 60 s, one after another
+#   make fuzz FUZZ_RUNS=10000000  each harness for that many executions (a campaign)
 #   make fuzz-build               the harnesses only
 FUZZ_CC      ?= clang
 FUZZ_SECONDS ?= 60
@@ -30,6 +31,6 @@ build/fuzz/fuzz_%: build/fuzz/obj/tests/fuzz/fuzz_%.o $(FUZZ_LIBS)
 	@$(FUZZ_CC) $(FUZZ_FLAGS) -fsanitize=fuzzer $^ $(PKG_LIBS) -o $@
 
 fuzz: $(FUZZ_BINS)
-	@FUZZ_SECONDS=$(FUZZ_SECONDS) scripts/fuzz.sh run $(FUZZ_NAMES)
+	@FUZZ_SECONDS=$(FUZZ_SECONDS) FUZZ_RUNS=$(FUZZ_RUNS) scripts/fuzz.sh run $(FUZZ_NAMES)
 
 -include $(shell find build/fuzz/obj -name '*.d' 2>/dev/null)

@@ -1,6 +1,7 @@
 #!/bin/sh
 # Runs the libFuzzer harnesses built by `make fuzz-build` (build/fuzz/fuzz_<name>).
-#   scripts/fuzz.sh run NAME...    each for $FUZZ_SECONDS s (default 60), one after another;
+#   scripts/fuzz.sh run NAME...    each for $FUZZ_SECONDS s (default 60), or for $FUZZ_RUNS
+#                                  executions when that is set, one after another;
 #                                  new inputs kept in build/fuzz/corpus/NAME, crashes in
 #                                  build/fuzz/artifacts/NAME/
 #   scripts/fuzz.sh smoke NAME...  each over its seeds plus $FUZZ_RUNS mutations (default
@@ -23,7 +24,11 @@ for name in "$@"; do
   else
     work=$root/corpus/$name
     mkdir -p "$work"
-    set -- -max_total_time="${FUZZ_SECONDS:-60}" "$work"
+    if [ -n "${FUZZ_RUNS:-}" ]; then
+      set -- -runs="$FUZZ_RUNS" "$work"
+    else
+      set -- -max_total_time="${FUZZ_SECONDS:-60}" "$work"
+    fi
   fi
   [ -d "$seeds" ] && set -- "$@" "$seeds"
   # -timeout: an input taking over 10 s is a hang; -rss_limit_mb: a parser must not

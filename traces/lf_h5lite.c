@@ -190,7 +190,8 @@ static int add_msg(lf_h5l_obj *o, uint8_t type, const uint8_t *p, uint32_t n)
         o->buf = b;
         o->cap = cap;
     }
-    memcpy(o->buf + o->len, p, n);
+    if (n) /* an empty message may come while buf is still NULL */
+        memcpy(o->buf + o->len, p, n);
     o->msg[o->n_msg++] = (struct lf_h5l_msg){type, (uint32_t)o->len, n};
     o->len += n;
     return 0;

@@ -3,7 +3,11 @@
  * process for superblock v0/v1). Seeds: tests/fuzz/corpus/trace_h5/. The last byte
  * picks a token limit (partial reads) and whether the checksums of the superblock and
  * of every object header's first chunk are recomputed first: random mutations never
- * pass a checksum, and the parser behind them must be fuzzed too. */
+ * pass a checksum, and the parser behind them must be fuzzed too.
+ * Inputs with a v0/v1 superblock go to the libhdf5 child only when the last byte's top
+ * four bits are zero (one in sixteen): the child costs a fork and ~3 ms, its coverage
+ * never reaches the fuzzer, and at full rate it would cap the campaign at ~300 exec/s;
+ * the child's own handling of crashes and hangs is tested in tests/test_trace.c (the repro files). */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,7 +30,8 @@ static void fix_checksums(uint8_t *b, size_t n)
     if (n >= 48 && b[8] >= 2)
         put32(b + 44, lf_h5l_checksum(b, 44));
     for (size_t i = 0; i + 8 <= n; i++) {
-        if (memcmp(b + i, "OHDR", 4) != 0)
+        /* bytes, not memcmp: libFuzzer hooks every memcmp, a scan per byte costs 7% */
+        if (b[i] != 'O' || b[i + 1] != 'H' || b[i + 2] != 'D' || b[i + 3] != 'R')
             continue;
         uint8_t flags = b[i + 5];
         size_t off = 6 + ((flags & 0x20) ? 16 : 0) + ((flags & 0x10) ? 4 : 0);
@@ -54,6 +59,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         fix_checksums(copy, size);
     const char *path = fuzz_file(copy, size);
     free(copy);
+    lf_h5l_file f;
+    lf_err open_err;
+    int kind = lf_h5l_open(path, &f, &open_err);
+    if (kind >= 0)
+        lf_h5l_close(&f);
+    if (kind == LF_H5L_UNSUP && (last & 0xF0) != 0)
+        return 0;
     /* The libhdf5 child's limit well under the fuzzer's 10 s hang limit. */
     lf_trace_read_opts o = {.max_tokens = (last & 6) == 0 ? 2 : 0, .timeout_s = 2.0};
     lf_trace t;
