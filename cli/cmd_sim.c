@@ -203,12 +203,13 @@ static int load_inputs(options *o, lf_trace *trace, lf_trace *profile, int *has_
     o->c.device_path = dev_path; /* config.conf records where it was found */
     if (lf_device_load(o->c.device_path, dev, &err))
         return lf_cli_error(CMD, &err);
-    /* Read only the tokens replayed (and, without --profile, the friends profile's). */
-    uint32_t need = o->c.n_tokens, prof = o->c.coact_profile_tokens;
-    lf_trace_read_opts ro = {.max_tokens = need && (o->c.profile_path || (prof && prof <= need))
-                                               ? need
-                                           : need && prof ? prof
-                                                          : 0};
+    /* Read only the tokens replayed and, without --profile, those the profile of the
+     * coact layout or of the hot policy reads from the trace (hot's default prefix is a
+     * tenth of what was read: keep reading what it always read). */
+    int profiled = !o->c.profile_path && (o->c.layout == LF_LAYOUT_COACT ||
+                                          (o->c.policy && !strncmp(o->c.policy, "hot", 3)));
+    uint32_t need = o->c.n_tokens, prof = profiled ? o->c.coact_profile_tokens : 0;
+    lf_trace_read_opts ro = {.max_tokens = need ? (need > prof ? need : prof) : 0};
     if (lf_cli_trace_read(o->c.trace_path, &ro, trace, &err))
         return lf_cli_error(CMD, &err);
     if (o->c.profile_path) {

@@ -10,7 +10,7 @@ VERSION := $(shell cat VERSION 2>/dev/null || echo 0.0.0)
 GITREV  := $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
 DEFS    := -DLF_VERSION='"$(VERSION)"' -DLF_GITREV='"$(GITREV)"'
 
-REL_FLAGS  := -O2 -g
+REL_FLAGS  := -O3 -g
 ASAN_FLAGS := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 
 TESTS := $(patsubst tests/%.c,%,$(wildcard tests/test_*.c))

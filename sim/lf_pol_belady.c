@@ -366,4 +366,5 @@ const lf_policy_desc lf_pol_belady = {
     .create = belady_create,
     .step = belady_step,
     .destroy = belady_destroy,
+    .layers_independent = 1,
 };

@@ -36,4 +36,5 @@ const lf_policy_desc lf_pol_fwlru = {
     .create = fwlru_create,
     .step = lf_pol_scored_step,
     .destroy = lf_pol_scored_destroy,
+    .layers_independent = 1,
 };

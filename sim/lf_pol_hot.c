@@ -212,4 +212,5 @@ const lf_policy_desc lf_pol_hot = {
     .create = hot_create,
     .step = hot_step,
     .destroy = hot_destroy,
+    .layers_independent = 1,
 };

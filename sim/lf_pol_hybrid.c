@@ -68,4 +68,5 @@ const lf_policy_desc lf_pol_hybrid = {
     .create = hybrid_create,
     .step = hybrid_step,
     .destroy = hybrid_destroy,
+    .layers_independent = 1,
 };

@@ -193,4 +193,5 @@ const lf_policy_desc lf_pol_lfu = {
     .create = lfu_create,
     .step = lfu_step,
     .destroy = lfu_destroy,
+    .layers_independent = 1,
 };

@@ -1,61 +1,91 @@
 /* Policy `lru`: a per-layer cache of `capacity` units (default the DRAM budget's);
  * a miss evicts the least recently wanted units that the current token does not want.
  * Units wanted by the same token are equally recent: the smaller id is evicted first.
- * A wanted set larger than the cache is an error. Per layer a doubly linked list in
- * id-indexed arrays; O(n_want + n_evict) per step. */
+ * A wanted set larger than the cache is an error.
+ * Per layer a FIFO of wanted ids in the order they were wanted (each token's ids pushed
+ * in ascending order, so popping gives exactly the eviction order above) and, per unit,
+ * the queue position of its latest entry: an older entry of a unit wanted again is
+ * stale and skipped when it reaches the front. That is one random access per wanted
+ * unit, where a linked list needs up to seven; a full queue is compacted in place
+ * (amortised O(1)). O(n_want + n_evict) per step, amortised. */
 #include <stdlib.h>
 #include <string.h>
 
 #include "lf_pol.h"
 
-#define NIL UINT32_MAX
+#define GONE UINT32_MAX        /* not resident */
+#define TAKEN (UINT32_MAX - 1) /* resident, wanted by the current step: off the queue */
 
 typedef struct {
     uint64_t cap;
-    uint32_t *prev, *next; /* n_layers * units; prev is toward the most recent */
-    uint8_t *res;          /* n_layers * units */
-    uint32_t *head, *tail; /* per layer: most and least recent */
+    uint32_t units, qcap;  /* queue slots per layer: 2 x units (see compact) */
+    uint32_t *pos;         /* n_layers * units: queue index of the unit's live entry */
+    uint32_t *queue;       /* n_layers * qcap */
+    uint32_t *head, *tail; /* per layer: the queue's live span is [head, tail) */
     uint32_t *n_res;
 } lru_state;
+
+/* Moves the live entries to the front of the queue, in order. They are at most the
+ * resident units (<= cap <= units), so the tail ends <= units and the next token's
+ * pushes (<= cap) fit in qcap = 2 x units. */
+static void compact(uint32_t *queue, uint32_t *pos, uint32_t *head, uint32_t *tail)
+{
+    uint32_t n = 0;
+    for (uint32_t i = *head; i < *tail; i++) {
+        uint32_t u = queue[i];
+        if (pos[u] == i) {
+            pos[u] = n;
+            queue[n++] = u;
+        }
+    }
+    *head = 0;
+    *tail = n;
+}
 
 static int lru_step(lf_policy *p, uint32_t layer, uint32_t token, const uint32_t *want,
                     uint32_t n_want, lf_plan *plan, lf_err *err)
 {
     (void)token, (void)err;
     lru_state *s = p->state;
-    size_t off = (size_t)layer * p->units;
-    uint32_t *prev = s->prev + off, *next = s->next + off;
-    uint8_t *res = s->res + off;
-    uint32_t *head = &s->head[layer], *tail = &s->tail[layer];
-    /* take the wanted hits out of the list, so the tail holds only unwanted units */
+    uint32_t *pos = s->pos + (size_t)layer * s->units;
+    uint32_t *queue = s->queue + (size_t)layer * s->qcap;
+    uint32_t head = s->head[layer], tail = s->tail[layer];
+    /* Take the wanted hits off the queue, so the front holds only unwanted units.
+     * Branch-free: hit or miss is a coin toss (GONE = TAKEN + 1). */
+    uint32_t *ld = plan->load;
     for (uint32_t i = 0; i < n_want; i++) {
         uint32_t u = want[i];
-        if (!res[u]) {
-            plan->load[plan->n_load++] = u;
-            continue;
-        }
-        plan->n_hit++;
-        if (prev[u] != NIL) next[prev[u]] = next[u]; else *head = next[u];
-        if (next[u] != NIL) prev[next[u]] = prev[u]; else *tail = prev[u];
+        uint32_t miss = pos[u] == GONE;
+        *ld = u;
+        ld += miss;
+        pos[u] = TAKEN + miss;
     }
-    uint64_t after = (uint64_t)s->n_res[layer] + plan->n_load;
+    uint32_t n_load = (uint32_t)(ld - plan->load);
+    plan->n_load = n_load;
+    plan->n_hit = n_want - n_load;
+    uint64_t after = (uint64_t)s->n_res[layer] + n_load;
+    /* n_want <= cap (lf_policy_step), so the queue holds enough live entries. The
+     * store one past the last eviction is inside plan->evict (units entries). */
+    uint32_t *ev = plan->evict;
     while (after > s->cap) {
-        uint32_t u = *tail;
-        *tail = prev[u];
-        if (*tail != NIL) next[*tail] = NIL; else *head = NIL;
-        res[u] = 0;
-        plan->evict[plan->n_evict++] = u;
-        after--;
+        uint32_t u = queue[head];
+        uint32_t live = pos[u] == head;
+        *ev = u;
+        ev += live;
+        pos[u] = live ? GONE : pos[u];
+        after -= live;
+        head++;
     }
-    /* the wanted units become the most recent, the largest id at the head */
+    plan->n_evict = (uint32_t)(ev - plan->evict);
+    if (tail + (uint64_t)n_want > s->qcap)
+        compact(queue, pos, &head, &tail);
+    /* the wanted units become the most recent, in ascending id order */
     for (uint32_t i = 0; i < n_want; i++) {
-        uint32_t u = want[i];
-        res[u] = 1;
-        prev[u] = NIL;
-        next[u] = *head;
-        if (*head != NIL) prev[*head] = u; else *tail = u;
-        *head = u;
+        pos[want[i]] = tail;
+        queue[tail++] = want[i];
     }
+    s->head[layer] = head;
+    s->tail[layer] = tail;
     s->n_res[layer] = (uint32_t)after;
     plan->n_resident = (uint32_t)after;
     return LF_OK;
@@ -64,9 +94,8 @@ static int lru_step(lf_policy *p, uint32_t layer, uint32_t token, const uint32_t
 static void lru_destroy(lf_policy *p)
 {
     lru_state *s = p->state;
-    free(s->prev);
-    free(s->next);
-    free(s->res);
+    free(s->pos);
+    free(s->queue);
     free(s->head);
     free(s->tail);
     free(s->n_res);
@@ -78,17 +107,20 @@ static int lru_create(lf_policy *p, const lf_policy_ctx *ctx, const lf_kv *kv, l
     int rc = lf_pol_capacity(ctx, kv, &s->cap, err);
     if (rc)
         return rc;
+    if (ctx->units > UINT32_MAX / 2 - 1)
+        return lf_fail(err, LF_EINVAL, "%u units per layer: at most %u", ctx->units,
+                       UINT32_MAX / 2 - 1);
+    s->units = ctx->units;
+    s->qcap = 2 * ctx->units;
     size_t n = (size_t)ctx->n_layers * ctx->units;
-    s->prev = malloc(n * sizeof *s->prev);
-    s->next = malloc(n * sizeof *s->next);
-    s->res = calloc(n, 1);
-    s->head = malloc(ctx->n_layers * sizeof *s->head);
-    s->tail = malloc(ctx->n_layers * sizeof *s->tail);
+    s->pos = malloc(n * sizeof *s->pos);
+    s->queue = malloc((size_t)ctx->n_layers * s->qcap * sizeof *s->queue);
+    s->head = calloc(ctx->n_layers, sizeof *s->head);
+    s->tail = calloc(ctx->n_layers, sizeof *s->tail);
     s->n_res = calloc(ctx->n_layers, sizeof *s->n_res);
-    if (!s->prev || !s->next || !s->res || !s->head || !s->tail || !s->n_res)
+    if (!s->pos || !s->queue || !s->head || !s->tail || !s->n_res)
         return lf_fail(err, LF_ENOMEM, "out of memory");
-    memset(s->head, 0xff, ctx->n_layers * sizeof *s->head);
-    memset(s->tail, 0xff, ctx->n_layers * sizeof *s->tail);
+    memset(s->pos, 0xff, n * sizeof *s->pos);
     p->fit = s->cap;
     p->max_resident = s->cap;
     return LF_OK;
@@ -102,4 +134,5 @@ const lf_policy_desc lf_pol_lru = {
     .create = lru_create,
     .step = lru_step,
     .destroy = lru_destroy,
+    .layers_independent = 1,
 };

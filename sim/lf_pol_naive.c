@@ -51,4 +51,5 @@ const lf_policy_desc lf_pol_naive = {
     .create = naive_create,
     .step = naive_step,
     .destroy = naive_destroy,
+    .layers_independent = 1,
 };

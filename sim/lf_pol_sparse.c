@@ -80,4 +80,5 @@ const lf_policy_desc lf_pol_sparse = {
     .create = sparse_create,
     .step = sparse_step,
     .destroy = sparse_destroy,
+    .layers_independent = 1,
 };

@@ -192,4 +192,5 @@ const lf_policy_desc lf_pol_window = {
     .step = window_step,
     .destroy = window_destroy,
     .count = window_count,
+    .layers_independent = 1,
 };

@@ -88,6 +88,10 @@ typedef struct {
     void (*destroy)(lf_policy *p);
     /* Writes the current value of each counter, in `counters` order; NULL = none. */
     void (*count)(const lf_policy *p, uint64_t *values);
+    /* 1: a layer's steps read and change only that layer's state (and random streams
+     * drawn per layer), so the replay may step layers in any interleaving; 0: shared
+     * state across layers (pagecache's global list and its guess stream). */
+    int layers_independent;
 } lf_policy_desc;
 
 struct lf_policy {

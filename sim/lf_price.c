@@ -65,4 +65,5 @@ void lf_price_backend(lf_backend *b, lf_price *state, const lf_device *dev,
     b->state = state;
     b->layer = price_layer;
     b->token_end = price_token_end;
+    b->any_order = 1;
 }

@@ -71,6 +71,9 @@ struct lf_backend {
     int (*layer)(lf_backend *b, const lf_step *step, lf_times *out, lf_err *err);
     /* Optional: per-token work outside the FFN stream (resident attention, ...). */
     int (*token_end)(lf_backend *b, uint32_t token, lf_times *out, lf_err *err);
+    /* 1: layer() keeps no state between calls (the simulator's pricing), so the replay
+     * may run a block of tokens layer by layer; 0 (an executor): token by token. */
+    int any_order;
 };
 
 typedef struct {
@@ -100,6 +103,8 @@ typedef struct {
                               * ctx.capacity); rows preallocated per layer are the policy's
                               * max_resident, else this, else all units */
     int quiet;               /* no progress line (parallel sweeps) */
+    int token_major;         /* 1: token by token even where layer by layer is allowed
+                              * (tests compare the two orders) */
 } lf_replay_cfg;
 
 /* Bytes of one DRAM-manager row for a layout: what the executor keeps per unit and each
@@ -107,7 +112,10 @@ typedef struct {
  * the layout's alignment (4096 in every weights file: direct-I/O destinations). */
 uint64_t lf_replay_dram_row_bytes(const lf_layout *layout);
 
-/* Replays; rows must hold n_tokens entries. Progress on stderr for long replays. */
+/* Replays; rows must hold n_tokens entries. Progress on stderr for long replays.
+ * When the policy's layers are independent (lf_policy_desc.layers_independent) and the
+ * backend is any_order, blocks of tokens are replayed layer by layer (faster, the same
+ * rows bit for bit); otherwise token by token. On an error the rows are incomplete. */
 int lf_replay(const lf_replay_cfg *cfg, lf_backend *backend, lf_token_row *rows, lf_err *err);
 
 #endif

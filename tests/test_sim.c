@@ -241,7 +241,7 @@ static void test_golden_window_moves(void **st)
     (void)st;
     lf_token_row rows[4];
     rec_state rs = {0, 0, 0};
-    lf_backend be = {&rs, rec_layer, NULL};
+    lf_backend be = {&rs, rec_layer, NULL, 0};
     lf_reader_cfg none = {0, 0, 1};
     run_tiny(2, LF_LAYOUT_BUNDLED, none, LF_DRAM_PREALLOC, &be, rows);
     const uint64_t loads[] = {3, 1, 2, 1}, ev[] = {0, 0, 1, 2}, hits[] = {0, 1, 1, 0};
@@ -277,7 +277,7 @@ static void test_golden_split_coalescing(void **st)
     (void)st;
     lf_token_row rows[4];
     rec_state rs = {0, 0, 0};
-    lf_backend be = {&rs, rec_layer, NULL};
+    lf_backend be = {&rs, rec_layer, NULL, 0};
     lf_reader_cfg none = {0, 0, 1}, adj = {0, 1 << 20, 1};
     run_tiny(1, LF_LAYOUT_SPLIT, none, LF_DRAM_PREALLOC, &be, rows);
     const uint64_t reads[] = {6, 2, 6, 2}, bytes[] = {96, 32, 96, 32}, ev[] = {0, 2, 2, 3};
@@ -520,11 +520,76 @@ static totals run_syn(uint32_t k, lf_layout_kind kind, uint32_t align, lf_reader
 {
     lf_policy *pol = twin_new(&twin_desc, syn_m.n_layers, 512, k);
     rec_state rs = {0, 0, 0};
-    lf_backend be = {&rs, rec_layer, NULL};
+    lf_backend be = {&rs, rec_layer, NULL, 0};
     replay(&syn, &syn_m, pol, kind, align, rd, pred, dram, &be, rows);
     lf_policy_free(pol);
     assert_int_equal(rs.bad, 0);
     return sum_rows(rows, NTOK);
+}
+
+/* Layer by layer over blocks of tokens gives the rows token by token gives, bit for bit,
+ * for every policy that says its layers are independent: 300 tokens (three blocks, the
+ * last one partial), the error-model predictor (seeded per layer and token), both DRAM
+ * strategies, priced by the simulator's backend. A policy whose layers shared state
+ * would make the two orders differ. */
+static void test_replay_orders(void **st)
+{
+    (void)st;
+    lf_err err;
+    const uint32_t n_tok = 300;
+    lf_model m = model("custom:4,64,512");
+    lf_synth_params sp;
+    lf_synth_defaults(&sp);
+    sp.seed = 9;
+    lf_trace t;
+    assert_int_equal(lf_synth_generate(&m, n_tok, &sp, &t, &err), LF_OK);
+    lf_device d;
+    assert_int_equal(lf_device_load("costmodel/devices/m1max.conf", &d, &err), LF_OK);
+    lf_backend be;
+    lf_price sb;
+    lf_price_backend(&be, &sb, &d, &m, 2, 8);
+    assert_true(be.any_order);
+    lf_token_row *a = calloc(n_tok, sizeof *a), *b = calloc(n_tok, sizeof *b);
+    assert_non_null(a);
+    assert_non_null(b);
+    size_t n_desc, tried = 0;
+    const lf_policy_desc *const *reg = lf_policy_registry(&n_desc);
+    for (size_t i = 0; i < n_desc; i++) {
+        if (!reg[i]->layers_independent)
+            continue;
+        for (int dram = 0; dram < 2; dram++) {
+            lf_token_row *rows[2] = {a, b};
+            for (int order = 0; order < 2; order++) {
+                lf_policy_ctx ctx = {.n_layers = 4, .units = 512, .capacity = 300, .trace = &t,
+                                     .seed = 3};
+                lf_policy *pol;
+                assert_int_equal(lf_policy_create(reg[i]->name, &ctx, &pol, &err), LF_OK);
+                lf_predictor *pred;
+                assert_int_equal(lf_predictor_create(&t, 0.1, 0.2, 0, 7, &pred, &err), LF_OK);
+                lf_layout l;
+                assert_int_equal(lf_layout_init(&l, LF_LAYOUT_BUNDLED, &m, 2, 4096, 0, &err),
+                                 LF_OK);
+                lf_replay_cfg cfg = {.trace = &t, .model = &m, .dtype_bytes = 2, .policy = pol,
+                                     .layout = &l, .reader = {0, 1 << 20, 8},
+                                     .predictor = pred, .dram = (lf_dram_strategy)dram,
+                                     .quiet = 1, .token_major = order};
+                int rc = lf_replay(&cfg, &be, rows[order], &err);
+                if (rc)
+                    fprintf(stderr, "%s: %s\n", reg[i]->name, err.msg);
+                assert_int_equal(rc, LF_OK);
+                lf_layout_free(&l);
+                lf_predictor_free(pred);
+                lf_policy_free(pol);
+            }
+            if (memcmp(a, b, n_tok * sizeof *a) != 0)
+                fail_msg("policy %s (dram %d): the two replay orders differ", reg[i]->name, dram);
+            tried++;
+        }
+    }
+    assert_true(tried >= 2 * 8); /* lru, window, lfu, fwlru, hot, belady, sparse, naive, ... */
+    free(a);
+    free(b);
+    lf_trace_free(&t);
 }
 
 static void test_invariants(void **st)
@@ -617,7 +682,7 @@ static void test_policy_bug_reported(void **st)
     assert_int_equal(lf_policy_new(&lazy, NULL, &ctx, &pol, &err), LF_OK);
     assert_int_equal(lf_layout_init(&l, LF_LAYOUT_BUNDLED, &m, 2, 16, 0, &err), LF_OK);
     rec_state rs = {0, 0, 0};
-    lf_backend be = {&rs, rec_layer, NULL};
+    lf_backend be = {&rs, rec_layer, NULL, 0};
     lf_replay_cfg cfg = {.trace = &t,
                          .model = &m,
                          .dtype_bytes = 2,
@@ -808,6 +873,7 @@ int main(void)
         cmocka_unit_test(test_pagecache_loads),
         cmocka_unit_test(test_predictor),
         cmocka_unit_test_setup_teardown(test_invariants, syn_setup, syn_teardown),
+        cmocka_unit_test(test_replay_orders),
         cmocka_unit_test(test_policy_bug_reported),
         cmocka_unit_test(test_results_folder),
         cmocka_unit_test(test_runopt_table),
