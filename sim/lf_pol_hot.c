@@ -9,8 +9,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <gsl/gsl_sort_uint.h>
-#include <gsl/gsl_sort_ulong.h>
 
 #include "lf_pol.h"
 
@@ -76,31 +74,36 @@ static int hot_step(lf_policy *p, uint32_t layer, uint32_t token, const uint32_t
         need += res[want[i]] != 1;
     if (need > s->cap)
         return hot_no_fit(s, need, err);
+    /* Branch-free loops (hit or miss is a coin toss); a store lands at most at the
+     * loop's own index, so never past the plan's arrays. Wanted: absent -> loaded,
+     * transient (2) -> kept (3). */
+    uint32_t *ld = plan->load, *ev = plan->evict, hits = 0;
     for (uint32_t i = 0; i < n_want; i++) {
-        uint32_t u = want[i];
-        if (res[u] == 0) {
-            plan->load[plan->n_load++] = u;
-        } else {
-            plan->n_hit++;
-            if (res[u] == 2)
-                res[u] = 3;
-        }
+        uint32_t u = want[i], v = res[u], miss = v == 0;
+        *ld = u;
+        ld += miss;
+        hits += miss ^ 1;
+        res[u] = (uint8_t)(v + (v == 2));
     }
+    /* the previous token's transient units not wanted now leave */
     for (uint32_t i = 0; i < s->n_trans[layer]; i++) {
-        uint32_t u = trans[i];
-        if (res[u] == 2) {
-            res[u] = 0;
-            plan->evict[plan->n_evict++] = u;
-        }
+        uint32_t u = trans[i], v = res[u], gone = v == 2;
+        *ev = u;
+        ev += gone;
+        res[u] = (uint8_t)(gone ? 0 : v);
     }
-    s->n_trans[layer] = 0;
+    plan->n_load = (uint32_t)(ld - plan->load);
+    plan->n_evict = (uint32_t)(ev - plan->evict);
+    plan->n_hit = hits;
+    /* every wanted unit that is not pinned is this token's transient set */
+    uint32_t *tr = trans;
     for (uint32_t i = 0; i < n_want; i++) {
-        uint32_t u = want[i];
-        if (res[u] != 1) {
-            res[u] = 2;
-            trans[s->n_trans[layer]++] = u;
-        }
+        uint32_t u = want[i], t = res[u] != 1;
+        *tr = u;
+        tr += t;
+        res[u] = (uint8_t)(1 + t);
     }
+    s->n_trans[layer] = (uint32_t)(tr - trans);
     plan->n_resident = s->n + s->n_trans[layer];
     return LF_OK;
 }
@@ -120,10 +123,10 @@ static int pick_pinned(hot_state *s, const lf_policy *p, const lf_trace *prof, u
 {
     uint32_t units = p->units;
     uint32_t *counts = malloc((size_t)units * sizeof *counts);
-    uint64_t *order = malloc((size_t)units * sizeof *order);
-    if (!counts || !order) {
+    uint64_t *hist = malloc(((size_t)prefix + 1) * sizeof *hist);
+    if (!counts || !hist) {
         free(counts);
-        free(order);
+        free(hist);
         return lf_fail(err, LF_ENOMEM, "out of memory");
     }
     for (uint32_t l = 0; l < p->n_layers; l++) {
@@ -131,17 +134,24 @@ static int pick_pinned(hot_state *s, const lf_policy *p, const lf_trace *prof, u
         const lf_trace_layer *L = &prof->layers[l];
         for (uint64_t i = 0; i < L->indptr[prefix]; i++)
             counts[L->index[i]]++;
-        /* ascending (UINT32_MAX - count, id): most wanted first, ties by smaller id */
+        /* The n first in (most wanted, smaller id) order without a sort: the count c
+         * of the n-th, from a histogram of counts (a count is at most prefix); then
+         * every unit above c and the smallest ids at c, in ascending id order. */
+        memset(hist, 0, ((size_t)prefix + 1) * sizeof *hist);
         for (uint32_t u = 0; u < units; u++)
-            order[u] = (uint64_t)(UINT32_MAX - counts[u]) << 32 | u;
-        gsl_sort_ulong(order, 1, units);
-        uint32_t *pin = s->pinned + (size_t)l * s->n;
-        for (uint32_t i = 0; i < s->n; i++)
-            pin[i] = (uint32_t)order[i];
-        gsl_sort_uint(pin, 1, s->n);
+            hist[counts[u]]++;
+        uint64_t above = 0;
+        uint32_t c = prefix;
+        while (above + hist[c] < s->n) /* n <= units, so c stops at 0 at the latest */
+            above += hist[c--];
+        uint64_t ties = s->n - above;
+        uint32_t *pin = s->pinned + (size_t)l * s->n, k = 0;
+        for (uint32_t u = 0; u < units && k < s->n; u++)
+            if (counts[u] > c || (counts[u] == c && ties && ties--))
+                pin[k++] = u;
     }
     free(counts);
-    free(order);
+    free(hist);
     return LF_OK;
 }
 
