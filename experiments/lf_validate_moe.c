@@ -65,7 +65,7 @@ static int one(const lf_vmoe_cfg *c, size_t i, lf_vmoe_row *r, lf_err *err)
                            g->path, i + 1, dts, dts);
     }
     snprintf(r->dtype, sizeof r->dtype, "%s", lf_dtype_name(w->h.dtype));
-    uint64_t threads, tokens, seed, cap;
+    uint64_t threads = 0, tokens = 0, seed = 0, cap = 0;
     int rc = get_u64(g, i, "threads", 4, &threads, err);
     if (!rc)
         rc = get_u64(g, i, "tokens", c->trace->n_tokens, &tokens, err);

@@ -14,6 +14,7 @@
 #include "lf_err.h"
 #include "lf_layout.h"
 #include "lf_model.h"
+#include "lf_plans.h"
 #include "lf_policy.h"
 #include "lf_predictor.h"
 #include "lf_reader.h"
@@ -105,6 +106,10 @@ typedef struct {
     int quiet;               /* no progress line (parallel sweeps) */
     int token_major;         /* 1: token by token even where layer by layer is allowed
                               * (tests compare the two orders) */
+    lf_plans *record;        /* non-NULL: every step's decisions are recorded into it */
+    const lf_plans *play;    /* non-NULL: the decisions come from it (recorded by a replay
+                              * of the same trace, predictor and policy); policy and
+                              * predictor are then unused (policy may be NULL) */
 } lf_replay_cfg;
 
 /* Bytes of one DRAM-manager row for a layout: what the executor keeps per unit and each
