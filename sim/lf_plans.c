@@ -8,7 +8,7 @@
 typedef struct {
     uint64_t off; /* first id in ids: evictions, then loads, then page-cache loads */
     uint32_t n_evict, n_load, n_pagecache, n_hit, n_resident;
-    uint32_t n_want, false_pos, false_neg;
+    lf_plans_outcome o;
     uint32_t set;
 } step_rec;
 
@@ -79,8 +79,7 @@ static int append(lf_plans *p, const uint32_t *ids, uint32_t n, lf_err *err)
 }
 
 int lf_plans_put(lf_plans *p, uint32_t layer, uint32_t token, const lf_plan *plan,
-                 uint32_t n_want, uint32_t false_pos, uint32_t false_neg,
-                 const uint64_t *counters, lf_err *err)
+                 const lf_plans_outcome *o, const uint64_t *counters, lf_err *err)
 {
     if (layer >= p->n_layers || token >= p->n_tokens)
         return lf_fail(err, LF_ERANGE, "plans: step (%u, %u) outside %u x %u", layer, token,
@@ -99,7 +98,7 @@ int lf_plans_put(lf_plans *p, uint32_t layer, uint32_t token, const lf_plan *pla
         return rc;
     }
     *r = (step_rec){off, plan->n_evict, plan->n_load, plan->n_pagecache, plan->n_hit,
-                    plan->n_resident, n_want, false_pos, false_neg, 1};
+                    plan->n_resident, *o, 1};
     if (p->n_counters)
         memcpy(p->counts + ((size_t)layer * p->n_tokens + token) * p->n_counters, counters,
                p->n_counters * sizeof *counters);
@@ -118,9 +117,12 @@ int lf_plans_get(const lf_plans *p, uint32_t layer, uint32_t token, lf_plans_ste
     uint32_t *base = p->ids + r->off;
     out->plan = (lf_plan){base, r->n_evict, base + r->n_evict, r->n_load, r->n_hit,
                           r->n_resident, base + r->n_evict + r->n_load, r->n_pagecache};
-    out->n_want = r->n_want;
-    out->false_pos = r->false_pos;
-    out->false_neg = r->false_neg;
+    out->n_want = r->o.n_want;
+    out->false_pos = r->o.false_pos;
+    out->false_neg = r->o.false_neg;
+    out->n_moves = r->o.n_moves;
+    out->kept = r->o.kept;
+    out->used = r->o.used;
     out->counters = p->n_counters
                         ? p->counts + ((size_t)layer * p->n_tokens + token) * p->n_counters
                         : NULL;

@@ -13,11 +13,20 @@
 
 typedef struct lf_plans lf_plans;
 
-/* One step as recorded: the plan (arrays valid while the lf_plans lives), the wanted
- * set's size, the predictor's errors, and the growth of the policy's counters. */
+/* What a step decided besides its plan: the wanted set's size, the predictor's errors,
+ * and the DRAM manager's outcome (moves of the evictions, rows after the evictions,
+ * rows after the loads). */
+typedef struct {
+    uint32_t n_want, false_pos, false_neg;
+    uint32_t n_moves, kept, used;
+} lf_plans_outcome;
+
+/* One step as recorded: the plan (arrays valid while the lf_plans lives), its outcome,
+ * and the growth of the policy's counters over the step. */
 typedef struct {
     lf_plan plan;
     uint32_t n_want, false_pos, false_neg;
+    uint32_t n_moves, kept, used;
     const uint64_t *counters; /* n_counters values */
 } lf_plans_step;
 
@@ -30,8 +39,7 @@ void lf_plans_free(lf_plans *p);
  * LF_PLANS_MAX_BYTES: the caller then runs without keeping its plans. */
 #define LF_PLANS_MAX_BYTES ((uint64_t)1 << 30)
 int lf_plans_put(lf_plans *p, uint32_t layer, uint32_t token, const lf_plan *plan,
-                 uint32_t n_want, uint32_t false_pos, uint32_t false_neg,
-                 const uint64_t *counters, lf_err *err);
+                 const lf_plans_outcome *o, const uint64_t *counters, lf_err *err);
 /* The recorded step of (layer, token); LF_EINVAL if it was never recorded. */
 int lf_plans_get(const lf_plans *p, uint32_t layer, uint32_t token, lf_plans_step *out,
                  lf_err *err);

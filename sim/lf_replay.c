@@ -32,9 +32,9 @@ static int check_cfg(const lf_replay_cfg *c, const lf_backend *b, lf_err *err)
 {
     if (!c->trace || !c->model || (!c->policy && !c->play) || !c->layout || !b || !b->layer)
         return lf_fail(err, LF_EINVAL, "replay: trace, model, policy, layout and backend are required");
-    if (c->play && (c->record || !b->any_order))
+    if (c->play && (c->record || !b->any_order || !b->counts_only))
         return lf_fail(err, LF_EINVAL, "replay: recorded plans are replayed only by a backend "
-                       "that keeps no state, without recording");
+                       "that keeps no state and reads only counts, without recording");
     const lf_trace *t = c->trace;
     if (t->n_layers != c->model->n_layers || t->units_per_layer != lf_model_units(c->model))
         return lf_fail(err, LF_EINVAL,
@@ -109,7 +109,8 @@ typedef struct {
 
 /* Records a step's decisions with the growth of the policy's counters over the step. */
 static int record_step(replay *R, uint32_t l, uint32_t tok, const lf_plan *plan,
-                       const lf_step *st, lf_err *err)
+                       const lf_step *st, uint32_t n_moves, uint32_t kept, uint32_t used,
+                       lf_err *err)
 {
     uint64_t now[LF_POLICY_MAX_COUNTERS], grew[LF_POLICY_MAX_COUNTERS];
     if (R->n_counters)
@@ -118,8 +119,8 @@ static int record_step(replay *R, uint32_t l, uint32_t tok, const lf_plan *plan,
         grew[i] = now[i] - R->rec_before[i];
         R->rec_before[i] = now[i];
     }
-    return lf_plans_put(R->c->record, l, tok, plan, st->n_want, st->false_pos, st->false_neg,
-                        grew, err);
+    lf_plans_outcome o = {st->n_want, st->false_pos, st->false_neg, n_moves, kept, used};
+    return lf_plans_put(R->c->record, l, tok, plan, &o, grew, err);
 }
 
 /* One token-layer step: need -> want -> plan -> DRAM manager -> extents -> reads ->
@@ -139,7 +140,10 @@ static int replay_step(replay *R, uint32_t l, uint32_t tok, lf_token_row *r, lf_
     st.need = lf_trace_ids(c->trace, l, tok, &st.n_need);
     int rc;
     lf_plan plan = {w->evict, 0, w->load, 0, 0, 0, NULL, 0};
+    uint32_t n_moves = 0, kept = 0, used = 0; /* rows after the evictions, after the loads */
     if (c->play) {
+        /* the DRAM manager's outcome was recorded too: played steps skip it (the
+         * backend is any_order: it reads neither the moves nor the slots) */
         lf_plans_step ps;
         if ((rc = lf_plans_get(c->play, l, tok, &ps, err)))
             return rc;
@@ -147,6 +151,9 @@ static int replay_step(replay *R, uint32_t l, uint32_t tok, lf_token_row *r, lf_
         st.n_want = ps.n_want; /* st.want stays NULL: the ids were checked when recorded */
         st.false_pos = ps.false_pos;
         st.false_neg = ps.false_neg;
+        n_moves = ps.n_moves;
+        kept = ps.kept;
+        used = ps.used;
         for (size_t i = 0; i < R->n_counters; i++)
             if (R->counter[i].kind == LF_COUNT_SUM)
                 r->policy[i] += ps.counters[i];
@@ -162,34 +169,35 @@ static int replay_step(replay *R, uint32_t l, uint32_t tok, lf_token_row *r, lf_
         }
         if ((rc = lf_policy_step(c->policy, l, tok, st.want, st.n_want, &plan, err)))
             return rc;
-        if (c->record && (rc = record_step(R, l, tok, &plan, &st, err)))
+        rc = lf_slots_evict(s, plan.evict, plan.n_evict, w->moves, &n_moves, err);
+        kept = s->num_used;
+        if (rc == LF_OK)
+            rc = lf_slots_append(s, plan.load, plan.n_load, &st.first_new_row, err);
+        if (rc == LF_OK)
+            rc = check_step(s, &plan, st.want, st.n_want, err);
+        if (rc) {
+            lf_err_prefix(err, "policy '%s': layer %u token %u", R->policy_name, l, tok);
+            return rc;
+        }
+        used = s->num_used;
+        st.slots = s;
+        if (c->record && (rc = record_step(R, l, tok, &plan, &st, n_moves, kept, used, err)))
             return rc;
     }
-    uint32_t n_moves = 0;
-    rc = lf_slots_evict(s, plan.evict, plan.n_evict, w->moves, &n_moves, err);
-    if (rc == LF_OK && c->dram == LF_DRAM_PREALLOC) {
-        st.moves = w->moves;
+    st.first_new_row = kept;
+    if (c->dram == LF_DRAM_PREALLOC) {
+        st.moves = st.slots ? w->moves : NULL;
         st.n_moves = n_moves;
         st.bytes_copied = (uint64_t)n_moves * R->move_bytes;
         st.copy_ops = n_moves;
-    } else if (rc == LF_OK) {
+    } else {
         /* A fresh matrix: every row kept is copied into it, then loads appended. */
-        uint64_t kept = s->num_used;
-        st.bytes_copied = kept * R->move_bytes;
+        st.bytes_copied = (uint64_t)kept * R->move_bytes;
         st.copy_ops = kept;
-        st.allocs = (kept + plan.n_load) > 0;
-        st.alloc_bytes = (kept + plan.n_load) * R->move_bytes;
-    }
-    if (rc == LF_OK)
-        rc = lf_slots_append(s, plan.load, plan.n_load, &st.first_new_row, err);
-    if (rc == LF_OK)
-        rc = check_step(s, &plan, st.want, c->play ? 0 : st.n_want, err);
-    if (rc) {
-        lf_err_prefix(err, "policy '%s': layer %u token %u", R->policy_name, l, tok);
-        return rc;
+        st.allocs = ((uint64_t)kept + plan.n_load) > 0;
+        st.alloc_bytes = ((uint64_t)kept + plan.n_load) * R->move_bytes;
     }
     st.plan = &plan;
-    st.slots = s;
     st.flash_load = plan.load;
     st.n_flash_load = plan.n_load;
     if (plan.n_pagecache) {
@@ -198,19 +206,27 @@ static int replay_step(replay *R, uint32_t l, uint32_t tok, lf_token_row *r, lf_
         st.n_pagecache = plan.n_pagecache;
         st.pagecache_bytes = (uint64_t)plan.n_pagecache * R->row_bytes;
     }
-    w->ext.n = 0;
-    rc = lf_layout_extents(c->layout, l, st.flash_load, st.n_flash_load, &w->ext, err);
-    if (rc == LF_OK)
-        rc = lf_reader_plan(&c->reader, w->ext.v, w->ext.n, &w->reads, err);
-    if (rc)
-        return rc;
-    st.extents = w->ext.v;
-    st.n_extents = (uint32_t)w->ext.n;
-    st.reads = w->reads.v;
-    st.n_reads = (uint32_t)w->reads.n;
-    for (size_t i = 0; i < w->reads.n; i++)
-        st.bytes_read += w->reads.v[i].length;
-    st.n_compute_rows = R->experts ? st.n_want : s->num_used;
+    if (R->b->counts_only && c->layout->kind != LF_LAYOUT_COACT) {
+        /* the same count and bytes, without the extent and read lists */
+        rc = lf_reader_totals(&c->reader, c->layout, l, st.flash_load, st.n_flash_load,
+                              &st.n_reads, &st.bytes_read, err);
+        if (rc)
+            return rc;
+    } else {
+        w->ext.n = 0;
+        rc = lf_layout_extents(c->layout, l, st.flash_load, st.n_flash_load, &w->ext, err);
+        if (rc == LF_OK)
+            rc = lf_reader_plan(&c->reader, w->ext.v, w->ext.n, &w->reads, err);
+        if (rc)
+            return rc;
+        st.extents = w->ext.v;
+        st.n_extents = (uint32_t)w->ext.n;
+        st.reads = w->reads.v;
+        st.n_reads = (uint32_t)w->reads.n;
+        for (size_t i = 0; i < w->reads.n; i++)
+            st.bytes_read += w->reads.v[i].length;
+    }
+    st.n_compute_rows = R->experts ? st.n_want : used;
     *tm = (lf_times){0, 0, 0};
     rc = R->b->layer(R->b, &st, tm, err);
     if (rc) {
@@ -225,7 +241,7 @@ static int replay_step(replay *R, uint32_t l, uint32_t tok, lf_token_row *r, lf_
     r->misses += st.n_want - (plan.n_hit < st.n_want ? plan.n_hit : st.n_want);
     r->false_pos += st.false_pos;
     r->false_neg += st.false_neg;
-    r->resident_units += s->num_used;
+    r->resident_units += used;
     r->bytes_copied += st.bytes_copied;
     r->copy_ops += st.copy_ops;
     return LF_OK;

@@ -242,7 +242,7 @@ static void test_golden_window_moves(void **st)
     (void)st;
     lf_token_row rows[4];
     rec_state rs = {0, 0, 0};
-    lf_backend be = {&rs, rec_layer, NULL, 0};
+    lf_backend be = {&rs, rec_layer, NULL, 0, 0};
     lf_reader_cfg none = {0, 0, 1};
     run_tiny(2, LF_LAYOUT_BUNDLED, none, LF_DRAM_PREALLOC, &be, rows);
     const uint64_t loads[] = {3, 1, 2, 1}, ev[] = {0, 0, 1, 2}, hits[] = {0, 1, 1, 0};
@@ -278,7 +278,7 @@ static void test_golden_split_coalescing(void **st)
     (void)st;
     lf_token_row rows[4];
     rec_state rs = {0, 0, 0};
-    lf_backend be = {&rs, rec_layer, NULL, 0};
+    lf_backend be = {&rs, rec_layer, NULL, 0, 0};
     lf_reader_cfg none = {0, 0, 1}, adj = {0, 1 << 20, 1};
     run_tiny(1, LF_LAYOUT_SPLIT, none, LF_DRAM_PREALLOC, &be, rows);
     const uint64_t reads[] = {6, 2, 6, 2}, bytes[] = {96, 32, 96, 32}, ev[] = {0, 2, 2, 3};
@@ -521,7 +521,7 @@ static totals run_syn(uint32_t k, lf_layout_kind kind, uint32_t align, lf_reader
 {
     lf_policy *pol = twin_new(&twin_desc, syn_m.n_layers, 512, k);
     rec_state rs = {0, 0, 0};
-    lf_backend be = {&rs, rec_layer, NULL, 0};
+    lf_backend be = {&rs, rec_layer, NULL, 0, 0};
     replay(&syn, &syn_m, pol, kind, align, rd, pred, dram, &be, rows);
     lf_policy_free(pol);
     assert_int_equal(rs.bad, 0);
@@ -752,7 +752,7 @@ static void test_policy_bug_reported(void **st)
     assert_int_equal(lf_policy_new(&lazy, NULL, &ctx, &pol, &err), LF_OK);
     assert_int_equal(lf_layout_init(&l, LF_LAYOUT_BUNDLED, &m, 2, 16, 0, &err), LF_OK);
     rec_state rs = {0, 0, 0};
-    lf_backend be = {&rs, rec_layer, NULL, 0};
+    lf_backend be = {&rs, rec_layer, NULL, 0, 0};
     lf_replay_cfg cfg = {.trace = &t,
                          .model = &m,
                          .dtype_bytes = 2,
