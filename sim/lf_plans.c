@@ -17,13 +17,13 @@ struct lf_plans {
     step_rec *steps;   /* n_layers * n_tokens */
     uint64_t *counts;  /* n_layers * n_tokens * n_counters */
     uint32_t *ids;
-    uint64_t n_ids, cap_ids;
+    uint64_t n_ids, cap_ids, max_bytes;
     uint64_t n_set;
     lf_plans_policy pol;
 };
 
-int lf_plans_new(uint32_t n_layers, uint32_t n_tokens, uint32_t n_counters, lf_plans **out,
-                 lf_err *err)
+int lf_plans_new(uint32_t n_layers, uint32_t n_tokens, uint32_t n_counters, uint64_t max_bytes,
+                 lf_plans **out, lf_err *err)
 {
     *out = NULL;
     if (n_counters > LF_POLICY_MAX_COUNTERS)
@@ -43,6 +43,7 @@ int lf_plans_new(uint32_t n_layers, uint32_t n_tokens, uint32_t n_counters, lf_p
     p->n_layers = n_layers;
     p->n_tokens = n_tokens;
     p->n_counters = n_counters;
+    p->max_bytes = max_bytes;
     *out = p;
     return LF_OK;
 }
@@ -60,12 +61,15 @@ void lf_plans_free(lf_plans *p)
 static int append(lf_plans *p, const uint32_t *ids, uint32_t n, lf_err *err)
 {
     if (p->n_ids + n > p->cap_ids) {
+        uint64_t need = (p->n_ids + n) * sizeof *p->ids;
+        if (need > p->max_bytes)
+            return lf_fail(err, LF_ENOMEM, "plans: more than %llu bytes of ids",
+                           (unsigned long long)p->max_bytes);
         uint64_t cap = p->cap_ids ? p->cap_ids : (1u << 16);
         while (cap < p->n_ids + n)
             cap *= 2;
-        if (cap * sizeof *p->ids > LF_PLANS_MAX_BYTES)
-            return lf_fail(err, LF_ENOMEM, "plans: more than %llu bytes of ids",
-                           (unsigned long long)LF_PLANS_MAX_BYTES);
+        if (cap * sizeof *p->ids > p->max_bytes)
+            cap = p->max_bytes / sizeof *p->ids;
         uint32_t *v = realloc(p->ids, cap * sizeof *v);
         if (!v)
             return lf_fail(err, LF_ENOMEM, "plans: out of memory");

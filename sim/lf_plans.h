@@ -30,14 +30,15 @@ typedef struct {
     const uint64_t *counters; /* n_counters values */
 } lf_plans_step;
 
-/* Room for n_layers x n_tokens steps and n_counters policy counters. */
-int lf_plans_new(uint32_t n_layers, uint32_t n_tokens, uint32_t n_counters, lf_plans **out,
-                 lf_err *err);
+/* Room for n_layers x n_tokens steps, n_counters policy counters and at most max_bytes
+ * of recorded ids (LF_PLANS_MAX_BYTES for a run). */
+#define LF_PLANS_MAX_BYTES ((uint64_t)1 << 30)
+int lf_plans_new(uint32_t n_layers, uint32_t n_tokens, uint32_t n_counters, uint64_t max_bytes,
+                 lf_plans **out, lf_err *err);
 void lf_plans_free(lf_plans *p);
 
 /* Records the step of (layer, token); each step at most once. Fails (LF_ENOMEM) past
- * LF_PLANS_MAX_BYTES: the caller then runs without keeping its plans. */
-#define LF_PLANS_MAX_BYTES ((uint64_t)1 << 30)
+ * max_bytes: the caller then runs without keeping its plans. */
 int lf_plans_put(lf_plans *p, uint32_t layer, uint32_t token, const lf_plan *plan,
                  const lf_plans_outcome *o, const uint64_t *counters, lf_err *err);
 /* The recorded step of (layer, token); LF_EINVAL if it was never recorded. */

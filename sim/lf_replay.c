@@ -104,13 +104,15 @@ typedef struct {
     const lf_policy_counter *counter;
     uint64_t before[LF_POLICY_MAX_COUNTERS];
     const char *policy_name;
+    int recording;                               /* c->record, until it has no more room */
     uint64_t rec_before[LF_POLICY_MAX_COUNTERS]; /* recording: the counters before the step */
 } replay;
 
-/* Records a step's decisions with the growth of the policy's counters over the step. */
-static int record_step(replay *R, uint32_t l, uint32_t tok, const lf_plan *plan,
-                       const lf_step *st, uint32_t n_moves, uint32_t kept, uint32_t used,
-                       lf_err *err)
+/* Records a step's decisions with the growth of the policy's counters over the step.
+ * Keeping plans is an optimisation: when they outgrow their room, recording stops (the
+ * plans stay incomplete, so nobody replays them) and the run goes on. */
+static void record_step(replay *R, uint32_t l, uint32_t tok, const lf_plan *plan,
+                        const lf_step *st, uint32_t n_moves, uint32_t kept, uint32_t used)
 {
     uint64_t now[LF_POLICY_MAX_COUNTERS], grew[LF_POLICY_MAX_COUNTERS];
     if (R->n_counters)
@@ -120,7 +122,9 @@ static int record_step(replay *R, uint32_t l, uint32_t tok, const lf_plan *plan,
         R->rec_before[i] = now[i];
     }
     lf_plans_outcome o = {st->n_want, st->false_pos, st->false_neg, n_moves, kept, used};
-    return lf_plans_put(R->c->record, l, tok, plan, &o, grew, err);
+    lf_err ignored;
+    if (lf_plans_put(R->c->record, l, tok, plan, &o, grew, &ignored) != LF_OK)
+        R->recording = 0;
 }
 
 /* One token-layer step: need -> want -> plan -> DRAM manager -> extents -> reads ->
@@ -181,8 +185,8 @@ static int replay_step(replay *R, uint32_t l, uint32_t tok, lf_token_row *r, lf_
         }
         used = s->num_used;
         st.slots = s;
-        if (c->record && (rc = record_step(R, l, tok, &plan, &st, n_moves, kept, used, err)))
-            return rc;
+        if (R->recording)
+            record_step(R, l, tok, &plan, &st, n_moves, kept, used);
     }
     st.first_new_row = kept;
     if (c->dram == LF_DRAM_PREALLOC) {
@@ -381,6 +385,7 @@ int lf_replay(const lf_replay_cfg *c, lf_backend *b, lf_token_row *rows, lf_err 
         R.policy_name = c->policy->name;
         R.n_counters = lf_policy_counters(c->policy, &R.counter, R.before);
         memcpy(R.rec_before, R.before, sizeof R.before);
+        R.recording = c->record != NULL;
     }
     /* played decisions are per (layer, token): any order replays them */
     int by_layer = !c->token_major && b->any_order &&

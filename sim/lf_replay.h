@@ -112,7 +112,8 @@ typedef struct {
     int quiet;               /* no progress line (parallel sweeps) */
     int token_major;         /* 1: token by token even where layer by layer is allowed
                               * (tests compare the two orders) */
-    lf_plans *record;        /* non-NULL: every step's decisions are recorded into it */
+    lf_plans *record;        /* non-NULL: every step's decisions are recorded into it
+                              * (until it is full: then it stays incomplete) */
     const lf_plans *play;    /* non-NULL: the decisions come from it (recorded by a replay
                               * of the same trace, predictor and policy); policy and
                               * predictor are then unused (policy may be NULL) */

@@ -224,7 +224,8 @@ int lf_run(const lf_run_config *c, const lf_trace *trace, const lf_trace *profil
     if (rc == LF_OK && cacheable && !play) {
         size_t n_counters = lf_policy_counters(pol, NULL, (uint64_t[LF_POLICY_MAX_COUNTERS]){0});
         lf_err ignored;
-        if (lf_plans_new(r->model.n_layers, n_tok, (uint32_t)n_counters, &rec, &ignored))
+        if (lf_plans_new(r->model.n_layers, n_tok, (uint32_t)n_counters, LF_PLANS_MAX_BYTES,
+                         &rec, &ignored))
             rec = NULL; /* no room to keep them: run without */
     }
     if (rc == LF_OK && !(r->rows = calloc(n_tok, sizeof *r->rows)))

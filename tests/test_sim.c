@@ -659,6 +659,36 @@ static void test_plans_cache(void **st)
         lf_run_result_free(&rc2);
         lf_plans_cache_clear(&cache);
     }
+    /* plans that outgrow their room stay incomplete and the run is not disturbed */
+    lf_plans *small;
+    assert_int_equal(lf_plans_new(m.n_layers, t.n_tokens, 0, 4096, &small, &err), LF_OK);
+    lf_policy_ctx ctx = {.n_layers = 4, .units = 512, .capacity = 300, .trace = &t, .seed = 1};
+    lf_policy *pol;
+    assert_int_equal(lf_policy_create("sparse", &ctx, &pol, &err), LF_OK);
+    lf_layout l;
+    assert_int_equal(lf_layout_init(&l, LF_LAYOUT_BUNDLED, &m, 2, 4096, 0, &err), LF_OK);
+    lf_backend be;
+    lf_price sb;
+    lf_price_backend(&be, &sb, &d, &m, 2, 8);
+    lf_token_row *rows = calloc(t.n_tokens, sizeof *rows);
+    assert_non_null(rows);
+    lf_replay_cfg cfg = {.trace = &t, .model = &m, .dtype_bytes = 2, .policy = pol,
+                         .layout = &l, .reader = {0, 1 << 20, 8}, .quiet = 1, .record = small};
+    assert_int_equal(lf_replay(&cfg, &be, rows, &err), LF_OK);
+    assert_false(lf_plans_complete(small));
+    lf_policy_free(pol);
+    assert_int_equal(lf_policy_create("sparse", &ctx, &pol, &err), LF_OK);
+    lf_token_row *plain = calloc(t.n_tokens, sizeof *plain);
+    assert_non_null(plain);
+    cfg.policy = pol;
+    cfg.record = NULL;
+    assert_int_equal(lf_replay(&cfg, &be, plain, &err), LF_OK);
+    assert_memory_equal(rows, plain, t.n_tokens * sizeof *rows);
+    free(plain);
+    free(rows);
+    lf_layout_free(&l);
+    lf_policy_free(pol);
+    lf_plans_free(small);
     lf_trace_free(&t);
 }
 
