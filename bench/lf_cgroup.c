@@ -307,7 +307,7 @@ int lf_cgroup_fit(lf_cgroup *g, uint64_t headroom, lf_err *err)
                              g->dir);
     charge = strtoull(usage, NULL, 10);
     uint64_t room = g->budget > LF_CGROUP_FLOOR ? g->budget : LF_CGROUP_FLOOR;
-    uint64_t limit = (charge > file ? charge - file : 0) + headroom + room + (2ull << 20);
+    uint64_t limit = (charge > file ? charge - file : 0) + headroom + room + LF_CGROUP_ROOM;
     if (limit == g->limit)
         return LF_OK;
     char text[32];
@@ -344,7 +344,7 @@ int lf_cgroup_close(lf_cgroup *g, lf_err *err)
 uint64_t lf_cgroup_slack(void)
 {
     long cpus = sysconf(_SC_NPROCESSORS_CONF), page = sysconf(_SC_PAGESIZE);
-    return (2ull << 20) + (uint64_t)(cpus > 0 ? cpus : 1) * 64 * (uint64_t)(page > 0 ? page : 4096);
+    return LF_CGROUP_ROOM + (uint64_t)(cpus > 0 ? cpus : 1) * 64 * (uint64_t)(page > 0 ? page : 4096);
 }
 
 const char *lf_cgroup_path(const lf_cgroup *g)

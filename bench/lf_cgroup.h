@@ -22,7 +22,7 @@
  * kernel evicts page cache, and kills the process when no page cache is left to evict.
  * So the limit follows the non-file charge: lf_cgroup_fit, called before every step
  * of the run, sets it to
- *     (charge - file charge) + headroom + max(budget, LF_CGROUP_FLOOR) + 2 MiB
+ *     (charge - file charge) + headroom + max(budget, LF_CGROUP_FLOOR) + LF_CGROUP_ROOM
  * (memory.limit_in_bytes in v1, memory.max in v2; charge = memory.usage_in_bytes /
  * memory.current, file charge = memory.stat's `cache` / `file`): the memory the process
  * already holds is not squeezed; `headroom` is what the caller is about to allocate
@@ -32,17 +32,18 @@
  * bookkeeping) takes its room from the page cache until the next fit, which the kernel
  * then evicts: the floor (4 MiB) keeps that room when the budget is smaller (the page
  * cache may then hold up to the floor), so that such growth never meets a limit with
- * nothing left to evict. The 2 MiB are for the non-file memory freed within a step,
- * whose room the page cache takes (the kernel frees the previous step's exited reader
+ * nothing left to evict. The room (2 MiB) is for non-file memory freed within a step,
+ * whose place the page cache takes (the kernel frees the previous step's exited reader
  * threads a little later: ~0.25 MiB with 4 reads in flight under the sanitizers, more
  * with more threads). The charge also counts what the kernel took ahead in per-CPU
- * batches (up to 64 pages per CPU) as non-file memory, which the page cache then uses:
- * the page cache can so exceed max(budget, floor) by up to lf_cgroup_slack() = 2 MiB +
- * 64 pages per CPU (if more is freed within a step: measured), and be squeezed below the budget
- * while memory grows within a step; it is measured (mincore), not assumed. Until the
- * first fit there is no limit (the process reads nothing through the page cache before
+ * batches (up to 64 pages per CPU) as non-file memory, which the page cache then uses.
+ * The page cache can so exceed max(budget, floor) by up to lf_cgroup_slack() = room +
+ * 64 pages per CPU (more if more is freed within a step), and be squeezed below the
+ * budget while memory grows within a step: it is measured (mincore), not assumed.
+ * Until the first fit there is no limit (nothing is read through the page cache before
  * it). */
 #define LF_CGROUP_FLOOR (4ull << 20)
+#define LF_CGROUP_ROOM (2ull << 20)
 uint64_t lf_cgroup_slack(void);
 
 typedef struct lf_cgroup lf_cgroup;

@@ -57,10 +57,11 @@ static int open_cgroup(lf_pcache *p, const lf_pcache_cfg *c, lf_err *err)
     lf_err e2;
     int rc = lf_cgroup_open(total, &p->cg, &e2);
     if (rc == LF_OK) {
-        snprintf(p->note, sizeof p->note, "cgroup v%d %s: limit = page-cache budget %llu + the "
-                 "cgroup's non-file charge + slack %llu, fitted before every step",
-                 lf_cgroup_version(p->cg), lf_cgroup_path(p->cg), (unsigned long long)total,
-                 (unsigned long long)lf_cgroup_slack());
+        snprintf(p->note, sizeof p->note, "cgroup v%d %s: limit = its non-file charge + "
+                 "page-cache budget %llu (at least %llu MiB) + %llu MiB, fitted before every "
+                 "step; the kernel evicts", lf_cgroup_version(p->cg), lf_cgroup_path(p->cg),
+                 (unsigned long long)total, (unsigned long long)(LF_CGROUP_FLOOR >> 20),
+                 (unsigned long long)(LF_CGROUP_ROOM >> 20));
         return LF_OK;
     }
     if (c->mech == LF_PCACHE_CGROUP) {
