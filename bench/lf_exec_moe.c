@@ -343,11 +343,11 @@ static int moe_layer(lf_backend *b, const lf_step *s, lf_times *out, lf_err *err
      * of it may be memory charged before the run, elsewhere) */
     uint64_t rows = d->row_bytes ? 0 : (uint64_t)s->slots->cap_rows * e->w->h.record_bytes;
     int rc = e->pc ? lf_pcache_fit(e->pc, rows, err) : LF_OK;
-    if (!rc)
-        rc = reserve(e, s, err);
-    if (!rc && e->pc && rows)
-        rc = lf_pcache_fit(e->pc, 0, err);
     if (rc)
+        return lf_err_prefix(err, "token %u layer %u", s->token, s->layer);
+    if ((rc = reserve(e, s, err)))
+        return rc;
+    if (e->pc && rows && (rc = lf_pcache_fit(e->pc, 0, err)))
         return lf_err_prefix(err, "token %u layer %u", s->token, s->layer);
     if (e->pc)
         pc_s += lf_now() - t_fit;

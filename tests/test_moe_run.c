@@ -5,6 +5,7 @@
  * measured hit rates that agree; validate prints every configuration, the targets and the trust-the-OS ratio;
  * the real OLMoE routing log (../shared/data, skipped when absent) runs end to end. */
 #include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -66,6 +67,23 @@ static double meta_num(const char *meta, const char *key)
     return atof(p + strlen(k));
 }
 
+/* Asserts that the file at path holds each of the n texts. */
+static void assert_file_has(const char *path, int n, ...)
+{
+    char *text = lf_test_slurp(path);
+    assert_non_null(text);
+    va_list ap;
+    va_start(ap, n);
+    for (int i = 0; i < n; i++) {
+        const char *want = va_arg(ap, const char *);
+        if (!strstr(text, want))
+            print_message("%s lacks '%s'\n", path, want);
+        assert_non_null(strstr(text, want));
+    }
+    va_end(ap);
+    free(text);
+}
+
 static void test_run_expert_file(void **st)
 {
     (void)st;
@@ -96,9 +114,7 @@ static void test_run_expert_file(void **st)
     free(meta);
     char cp[4200];
     snprintf(cp, sizeof cp, "%s/config.conf", out);
-    char *conf = lf_test_slurp(cp);
-    assert_non_null(strstr(conf, "pagecache_mechanism = fadvise"));
-    free(conf);
+    assert_file_has(cp, 1, "pagecache_mechanism = fadvise");
     free(o);
     free(e);
     /* an application LRU: O_DIRECT, no page cache */
@@ -119,13 +135,9 @@ static void test_run_expert_file(void **st)
     assert_non_null(strstr(o, "pagecache:dram=0"));
     assert_non_null(strstr(o, "path fadvise"));
     assert_non_null(strstr(o, "page cache: auto: fadvise; memory cgroup: LLMFLASH_CGROUP_ROOT="));
-    meta = lf_test_slurp(mp);
-    assert_non_null(strstr(meta, "\"page_cache_mechanism\":\"fadvise\""));
-    assert_non_null(strstr(meta, "is not a folder of a memory cgroup hierarchy"));
-    free(meta);
-    conf = lf_test_slurp(cp);
-    assert_non_null(strstr(conf, "pagecache_mechanism = auto"));
-    free(conf);
+    assert_file_has(mp, 2, "\"page_cache_mechanism\":\"fadvise\"",
+                    "is not a folder of a memory cgroup hierarchy");
+    assert_file_has(cp, 1, "pagecache_mechanism = auto");
     free(o);
     free(e);
     /* cgroup asked and impossible: an error naming why, no fallback */
@@ -144,10 +156,8 @@ static void test_run_expert_file(void **st)
         print_message("SKIP (cgroup run): %s", e);
     } else {
         assert_non_null(strstr(o, "path cgroup"));
-        meta = lf_test_slurp(mp);
-        assert_non_null(strstr(meta, "\"page_cache_mechanism\":\"cgroup\""));
-        assert_non_null(strstr(meta, "\"page_cache_mechanism_note\":\"cgroup v"));
-        free(meta);
+        assert_file_has(mp, 2, "\"page_cache_mechanism\":\"cgroup\"",
+                        "\"page_cache_mechanism_note\":\"cgroup v");
     }
     free(o);
     free(e);
@@ -207,9 +217,7 @@ static void test_validate_expert_grid(void **st)
     const char *note = strstr(o, "page cache: auto: fadvise; memory cgroup:");
     assert_non_null(note);
     assert_null(strstr(note + 1, "page cache: auto: fadvise; memory cgroup:")); /* once */
-    c = lf_test_slurp(csv);
-    assert_non_null(strstr(c, "m01,\"pagecache:dram=0,pc=4,scope=global\",q4,2,20,ffn,fadvise,"));
-    free(c);
+    assert_file_has(csv, 1, "m01,\"pagecache:dram=0,pc=4,scope=global\",q4,2,20,ffn,fadvise,");
     free(o);
     free(e);
     /* a grid naming a bit width no file holds */
