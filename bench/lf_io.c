@@ -137,7 +137,7 @@ int lf_io_engine(const char *name, const lf_io_ops **out, lf_err *err)
 
 int lf_io_open(const char *engine, const char *path, uint32_t depth, lf_io **out, lf_err *err)
 {
-    const lf_io_ops *ops;
+    const lf_io_ops *ops = NULL;
     int rc = lf_io_engine(engine, &ops, err);
     return rc != LF_OK ? rc : ops->open(out, path, depth, err);
 }

@@ -5,6 +5,8 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "lf_plans.h"
+
 typedef struct {
     char path[4096];
     struct stat st;
@@ -12,6 +14,7 @@ typedef struct {
     lf_trace trace;
     unsigned long long used; /* the read that last returned it */
     int full;
+    lf_plans_cache plans;    /* the last simulated decisions on this trace */
 } kept;
 
 static kept cache[LF_CLI_TRACE_KEEP];
@@ -45,8 +48,10 @@ int lf_cli_trace_read(const char *path, const lf_trace_read_opts *o, lf_trace *t
     int rc = lf_trace_read_ex(path, o, t, err);
     if (rc != LF_OK)
         return rc;
-    if (slot->full)
+    if (slot->full) {
         lf_trace_free(&slot->trace);
+        lf_plans_cache_clear(&slot->plans);
+    }
     snprintf(slot->path, sizeof slot->path, "%s", path);
     slot->st = st;
     slot->max_tokens = max_tokens;
@@ -72,6 +77,15 @@ void lf_cli_trace_keep(int on)
     for (int i = 0; i < LF_CLI_TRACE_KEEP; i++)
         if (cache[i].full) {
             lf_trace_free(&cache[i].trace);
+            lf_plans_cache_clear(&cache[i].plans);
             cache[i].full = 0;
         }
+}
+
+lf_plans_cache *lf_cli_trace_plans(const lf_trace *t)
+{
+    for (int i = 0; keeping && i < LF_CLI_TRACE_KEEP; i++)
+        if (cache[i].full && cache[i].trace.layers == t->layers)
+            return &cache[i].plans;
+    return NULL;
 }

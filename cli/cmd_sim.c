@@ -374,6 +374,7 @@ int cmd_sim(int argc, char **argv)
         rc = run_repeat(&o, &trace, prof, &dev);
     } else {
         lf_run_result r;
+        o.c.plans_cache = lf_cli_trace_plans(&trace); /* a sweep worker's: NULL otherwise */
         if (lf_run(&o.c, &trace, prof, &dev, &r, &err)) {
             rc = lf_cli_error(CMD, &err);
         } else {

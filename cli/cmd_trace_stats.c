@@ -47,7 +47,8 @@ static void on_progress(uint32_t done, uint32_t total, void *arg)
     lf_progress_update(arg, done);
 }
 
-/* A row of values, 10 to a line. */
+/* A row of values, 10 to a line: keys (fmt for one unsigned) or else v (fmt for one
+ * double; NaN prints "-"). */
 static void print_series(const char *label, const double *v, const uint32_t *keys, uint32_t n,
                          const char *fmt)
 {
@@ -55,7 +56,7 @@ static void print_series(const char *label, const double *v, const uint32_t *key
         printf("  %-8s", i ? "" : label);
         for (uint32_t j = i; j < n && j < i + 10; j++) {
             if (keys)
-                printf(" %7u", keys[j]);
+                printf(fmt, keys[j]);
             else if (isnan(v[j]))
                 printf(" %7s", "-");
             else
@@ -166,7 +167,7 @@ static void print_stats(const char *path, const lf_trace *t, const lf_stats *s, 
     if (ks) {
         for (uint32_t k = 0; k < K; k++)
             ks[k] = k + 1;
-        print_series("k", NULL, ks, K, NULL);
+        print_series("k", NULL, ks, K, " %7u");
         free(ks);
     }
     print_series("s_agg", A->s_agg, NULL, K, " %7.4f");
@@ -178,12 +179,12 @@ static void print_stats(const char *path, const lf_trace *t, const lf_stats *s, 
             for (uint32_t r = 0; r < n; r++)
                 rank[r] = r + 1;
             printf("  expert popularity (share of activations by rank, mean over layers):\n");
-            print_series("rank", NULL, rank, n, NULL);
+            print_series("rank", NULL, rank, n, " %7u");
             print_series("share", A->expert_share, NULL, n, " %7.4f");
             free(rank);
         }
         printf("  LRU hit rate per layer against cached experts per layer:\n");
-        print_series("cache", NULL, s->cache_sizes, s->n_cache, NULL);
+        print_series("cache", NULL, s->cache_sizes, s->n_cache, " %7u");
         print_series("hit", A->lru_hit, NULL, s->n_cache, " %7.3f");
     }
     if (s->n_layers > 1)

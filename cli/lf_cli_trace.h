@@ -5,6 +5,7 @@
 #define LF_CLI_TRACE_H
 
 #include "lf_err.h"
+#include "lf_plans.h"
 #include "lf_trace.h"
 
 /* Reads the trace at path into *t (lf_trace_read_ex with o, which may be NULL), or with
@@ -18,5 +19,8 @@ void lf_cli_trace_release(lf_trace *t);
  * (every kept trace freed). */
 #define LF_CLI_TRACE_KEEP 4
 void lf_cli_trace_keep(int on);
+/* The plans cache that lives with kept trace t (lf_run_config.plans_cache: the last
+ * simulated decisions on it), or NULL when t is not a kept trace. */
+lf_plans_cache *lf_cli_trace_plans(const lf_trace *t);
 
 #endif

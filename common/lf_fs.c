@@ -253,7 +253,32 @@ int lf_atomic_open(lf_atomic *a, const char *path, lf_err *err)
     return rc;
 }
 
+static int commit(lf_atomic *a, int sync, lf_err *err);
+
 int lf_atomic_commit(lf_atomic *a, lf_err *err)
+{
+    return commit(a, 1, err);
+}
+
+int lf_atomic_commit_nosync(lf_atomic *a, lf_err *err)
+{
+    return commit(a, 0, err);
+}
+
+int lf_sync_fs(const char *path, lf_err *err)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return lf_fail_errno(err, LF_EIO, errno, "%s: cannot open to sync", path);
+    int rc = syncfs(fd);
+    int saved = errno;
+    close(fd);
+    if (rc != 0)
+        return lf_fail_errno(err, LF_EIO, saved, "%s: cannot sync its file system", path);
+    return LF_OK;
+}
+
+static int commit(lf_atomic *a, int sync, lf_err *err)
 {
     if (!a->f)
         return lf_fail(err, LF_EINVAL, "%s: not open", a->path);
@@ -263,7 +288,7 @@ int lf_atomic_commit(lf_atomic *a, lf_err *err)
         bad = 1;
         saved = errno;
     }
-    if (!bad && fsync(fileno(a->f)) != 0) {
+    if (!bad && sync && fsync(fileno(a->f)) != 0) {
         bad = 1;
         saved = errno;
     }
@@ -297,7 +322,8 @@ void lf_atomic_abort(lf_atomic *a)
     a->tmp[0] = 0;
 }
 
-int lf_write_file_atomic(const char *path, const void *data, size_t len, lf_err *err)
+int lf_write_file_atomic_ex(const char *path, const void *data, size_t len, int sync,
+                            lf_err *err)
 {
     lf_atomic a;
     int rc = lf_atomic_open(&a, path, err);
@@ -308,7 +334,12 @@ int lf_write_file_atomic(const char *path, const void *data, size_t len, lf_err 
         lf_atomic_abort(&a);
         return lf_fail_errno(err, LF_EIO, saved, "%s: write failed, nothing written", path);
     }
-    return lf_atomic_commit(&a, err);
+    return commit(&a, sync, err);
+}
+
+int lf_write_file_atomic(const char *path, const void *data, size_t len, lf_err *err)
+{
+    return lf_write_file_atomic_ex(path, data, len, 1, err);
 }
 
 int lf_check_writable(const char *path, lf_err *err)

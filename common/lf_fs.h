@@ -21,11 +21,20 @@ typedef struct {
 int lf_atomic_open(lf_atomic *a, const char *path, lf_err *err);
 /* Flushes, fsyncs and renames. Reports write errors (a full disk included). */
 int lf_atomic_commit(lf_atomic *a, lf_err *err);
+/* The same without the fsync: the file is whole or absent after a crash of the process,
+ * but not after one of the machine until the caller has called lf_sync_fs (a folder of
+ * several files then costs one flush, not one per file). */
+int lf_atomic_commit_nosync(lf_atomic *a, lf_err *err);
+/* Flushes the file system that holds path (syncfs): every file committed without a
+ * sync before it is then durable. */
+int lf_sync_fs(const char *path, lf_err *err);
 /* Closes and removes the temporary (safe to call after a failed commit). */
 void lf_atomic_abort(lf_atomic *a);
 
-/* Writes a whole buffer atomically to path. */
+/* Writes a whole buffer atomically to path (sync = 0: lf_atomic_commit_nosync). */
 int lf_write_file_atomic(const char *path, const void *data, size_t len, lf_err *err);
+int lf_write_file_atomic_ex(const char *path, const void *data, size_t len, int sync,
+                            lf_err *err);
 
 /* Creates an empty temporary beside `path` (mode 0644) and returns its descriptor in *fd
  * and its name in tmp (cap bytes), for writers that do their own I/O but keep the same

@@ -183,7 +183,7 @@ int lf_moesim_run(const lf_moesim_cfg *c, const lf_trace *t, lf_moesim_result *o
     s.c = c;
     s.p = p;
     s.t_c = t_c;
-    lf_backend b = {&s, price_layer, NULL, 0};
+    lf_backend b = {&s, price_layer, NULL, 0, 0};
     rc = replay(t, m, c->expert_bytes, p, c->threads, &b, err);
     if (rc == LF_OK) {
         double T = t->n_tokens - c->warmup, total = s.sum_flash + s.sum_pc + s.sum_pf + s.sum_c;
@@ -245,7 +245,7 @@ int lf_moesim_hit_rate(const lf_trace *t, const char *spec, uint64_t cap, uint64
     if ((rc = lf_policy_create(spec, &ctx, &p, err)))
         return rc;
     count_state s = {p, lf_policy_counter_index(p, "pagecache_hits") >= 0, 0, 0, {0}};
-    lf_backend b = {&s, count_layer, NULL, 0};
+    lf_backend b = {&s, count_layer, NULL, 0, 0};
     rc = replay(t, NULL, 3, p, 1, &b, err);
     if (rc)
         lf_err_prefix(err, "policy %s, capacity %llu", spec, (unsigned long long)cap);

@@ -277,7 +277,7 @@ int lf_llama_stream(lf_llama *m, const int32_t *prompt, uint32_t n_prompt,
         goto done;
     stream_ctx c = {&m2, e, {0}, &t, logits, n_prompt, r, 0.0};
     lf_exec_backend(&c.eb, e);
-    lf_backend b = {&c, stream_layer, NULL, 0};
+    lf_backend b = {&c, stream_layer, NULL, 0, 0};
     r->stream_ids[0] = prompt[0];
     lf_run_config cfg;
     lf_run_config_defaults(&cfg);

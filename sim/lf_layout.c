@@ -208,8 +208,8 @@ static int coact_extents(const lf_layout *l, uint32_t layer, const uint32_t *ids
     return rc;
 }
 
-int lf_layout_extents(const lf_layout *l, uint32_t layer, const uint32_t *ids, uint32_t n,
-                      lf_extent_vec *out, lf_err *err)
+int lf_layout_check_ids(const lf_layout *l, uint32_t layer, const uint32_t *ids, uint32_t n,
+                        lf_err *err)
 {
     if (layer >= l->n_layers)
         return lf_fail(err, LF_ERANGE, "layout: layer %u >= n_layers %u", layer, l->n_layers);
@@ -226,6 +226,15 @@ int lf_layout_extents(const lf_layout *l, uint32_t layer, const uint32_t *ids, u
                            "layout: layer %u: load ids must be sorted and unique (%u after %u)",
                            layer, ids[k], ids[k - 1]);
     }
+    return LF_OK;
+}
+
+int lf_layout_extents(const lf_layout *l, uint32_t layer, const uint32_t *ids, uint32_t n,
+                      lf_extent_vec *out, lf_err *err)
+{
+    int rc0 = lf_layout_check_ids(l, layer, ids, n, err);
+    if (rc0)
+        return rc0;
     if (n == 0)
         return LF_OK;
     uint64_t base = l->data_offset + (uint64_t)layer * l->layer_bytes;

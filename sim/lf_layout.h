@@ -70,6 +70,9 @@ void lf_layout_free(lf_layout *l);
 /* Bytes of the whole weights file region (all layers). */
 uint64_t lf_layout_file_bytes(const lf_layout *l);
 
+/* Checks load ids for lf_layout_extents: layer in range, ids sorted, unique, < units. */
+int lf_layout_check_ids(const lf_layout *l, uint32_t layer, const uint32_t *ids, uint32_t n,
+                        lf_err *err);
 /* Appends to out the extents, sorted by offset, that loading `ids` (sorted) in `layer`
  * reads. coact: a unit whose friend is also loaded is read once, as a pair. */
 int lf_layout_extents(const lf_layout *l, uint32_t layer, const uint32_t *ids, uint32_t n,

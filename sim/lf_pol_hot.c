@@ -9,8 +9,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <gsl/gsl_sort_uint.h>
-#include <gsl/gsl_sort_ulong.h>
 
 #include "lf_pol.h"
 
@@ -18,9 +16,10 @@ typedef struct {
     uint64_t cap;
     uint32_t n;           /* pinned per layer */
     uint32_t *pinned;     /* n_layers * n, sorted ascending */
-    uint8_t *res;         /* n_layers * units: 0 absent, 1 pinned, 2 transient, 3 kept */
-    uint32_t *trans;      /* n_layers * cap: the transient units */
-    uint32_t *n_trans;
+    uint8_t *res;         /* n_layers * units: 0 absent, 1 pinned, else transient of
+                           * token t, marked 2 + (t & 1) */
+    uint32_t *trans;      /* 2 * n_layers * cap: token t's transient units in half t & 1 */
+    uint32_t *n_trans;    /* 2 * n_layers, the same halves */
     uint8_t *started;
 } hot_state;
 
@@ -38,10 +37,9 @@ static int hot_no_fit(hot_state *s, uint64_t need, lf_err *err)
 static int hot_step(lf_policy *p, uint32_t layer, uint32_t token, const uint32_t *want,
                     uint32_t n_want, lf_plan *plan, lf_err *err)
 {
-    (void)token;
     hot_state *s = p->state;
     uint8_t *res = s->res + (size_t)layer * p->units;
-    uint32_t *trans = s->trans + (size_t)layer * s->cap;
+    uint32_t *trans = s->trans + (size_t)layer * s->cap; /* half 0; half 1 is n_layers * cap on */
     const uint32_t *pin = s->pinned + (size_t)layer * s->n;
     if (!s->started[layer]) {
         /* first token: load the pinned set and the wanted units, merged in order */
@@ -61,47 +59,59 @@ static int hot_step(lf_policy *p, uint32_t layer, uint32_t token, const uint32_t
             return hot_no_fit(s, s->n + (uint64_t)extra, err);
         for (i = 0; i < s->n; i++)
             res[pin[i]] = 1;
-        s->n_trans[layer] = 0;
+        uint32_t *nt = &s->n_trans[2 * layer + (token & 1)];
+        uint32_t *tr = trans + (size_t)(token & 1) * p->n_layers * s->cap;
+        *nt = 0;
         for (j = 0; j < n_want; j++)
             if (!res[want[j]]) {
-                res[want[j]] = 2;
-                trans[s->n_trans[layer]++] = want[j];
+                res[want[j]] = (uint8_t)(2 + (token & 1));
+                tr[(*nt)++] = want[j];
             }
         s->started[layer] = 1;
-        plan->n_resident = s->n + s->n_trans[layer];
+        plan->n_resident = s->n + *nt;
         return LF_OK;
     }
-    uint64_t need = s->n;
-    for (uint32_t i = 0; i < n_want; i++)
-        need += res[want[i]] != 1;
-    if (need > s->cap)
+    /* Token t's transient units carry the mark 2 + (t & 1), the previous token's the
+     * other one, so one pass over the wanted set finds the hits, lists the loads and
+     * marks (and lists) this token's transient set, and one pass over the previous set
+     * evicts those still carrying the old mark. Branch-free (hit or miss is a coin
+     * toss); a store lands at most at the loop's own index, never past an array. */
+    const uint8_t mark = (uint8_t)(2 + (token & 1)), old = (uint8_t)(2 + !(token & 1));
+    size_t half = (size_t)p->n_layers * s->cap;
+    uint32_t *tr_new = trans + (token & 1) * half, *tr_old = trans + !(token & 1) * half;
+    uint32_t *n_new = &s->n_trans[2 * layer + (token & 1)];
+    uint32_t n_old = s->n_trans[2 * layer + !(token & 1)];
+    uint32_t *ld = plan->load, *tr = tr_new, pinned = 0;
+    for (uint32_t i = 0; i < n_want; i++) {
+        uint32_t u = want[i], v = res[u], pin_u = v == 1;
+        *ld = u;
+        ld += v == 0;
+        *tr = u;
+        tr += pin_u ^ 1;
+        pinned += pin_u;
+        res[u] = pin_u ? 1 : mark;
+    }
+    uint64_t need = s->n + (uint64_t)(n_want - pinned);
+    if (need > s->cap) {
+        /* undo: the previous token's transient units back to its mark, the loads out */
+        for (uint32_t *u = tr_new; u < tr; u++)
+            res[*u] = old;
+        for (uint32_t *u = plan->load; u < ld; u++)
+            res[*u] = 0;
         return hot_no_fit(s, need, err);
-    for (uint32_t i = 0; i < n_want; i++) {
-        uint32_t u = want[i];
-        if (res[u] == 0) {
-            plan->load[plan->n_load++] = u;
-        } else {
-            plan->n_hit++;
-            if (res[u] == 2)
-                res[u] = 3;
-        }
     }
-    for (uint32_t i = 0; i < s->n_trans[layer]; i++) {
-        uint32_t u = trans[i];
-        if (res[u] == 2) {
-            res[u] = 0;
-            plan->evict[plan->n_evict++] = u;
-        }
+    uint32_t *ev = plan->evict;
+    for (uint32_t i = 0; i < n_old; i++) {
+        uint32_t u = tr_old[i], v = res[u], gone = v == old;
+        *ev = u;
+        ev += gone;
+        res[u] = (uint8_t)(gone ? 0 : v);
     }
-    s->n_trans[layer] = 0;
-    for (uint32_t i = 0; i < n_want; i++) {
-        uint32_t u = want[i];
-        if (res[u] != 1) {
-            res[u] = 2;
-            trans[s->n_trans[layer]++] = u;
-        }
-    }
-    plan->n_resident = s->n + s->n_trans[layer];
+    plan->n_load = (uint32_t)(ld - plan->load);
+    plan->n_evict = (uint32_t)(ev - plan->evict);
+    plan->n_hit = n_want - plan->n_load;
+    *n_new = (uint32_t)(tr - tr_new);
+    plan->n_resident = s->n + *n_new;
     return LF_OK;
 }
 
@@ -120,10 +130,10 @@ static int pick_pinned(hot_state *s, const lf_policy *p, const lf_trace *prof, u
 {
     uint32_t units = p->units;
     uint32_t *counts = malloc((size_t)units * sizeof *counts);
-    uint64_t *order = malloc((size_t)units * sizeof *order);
-    if (!counts || !order) {
+    uint64_t *hist = malloc(((size_t)prefix + 1) * sizeof *hist);
+    if (!counts || !hist) {
         free(counts);
-        free(order);
+        free(hist);
         return lf_fail(err, LF_ENOMEM, "out of memory");
     }
     for (uint32_t l = 0; l < p->n_layers; l++) {
@@ -131,17 +141,24 @@ static int pick_pinned(hot_state *s, const lf_policy *p, const lf_trace *prof, u
         const lf_trace_layer *L = &prof->layers[l];
         for (uint64_t i = 0; i < L->indptr[prefix]; i++)
             counts[L->index[i]]++;
-        /* ascending (UINT32_MAX - count, id): most wanted first, ties by smaller id */
+        /* The n first in (most wanted, smaller id) order without a sort: the count c
+         * of the n-th, from a histogram of counts (a count is at most prefix); then
+         * every unit above c and the smallest ids at c, in ascending id order. */
+        memset(hist, 0, ((size_t)prefix + 1) * sizeof *hist);
         for (uint32_t u = 0; u < units; u++)
-            order[u] = (uint64_t)(UINT32_MAX - counts[u]) << 32 | u;
-        gsl_sort_ulong(order, 1, units);
-        uint32_t *pin = s->pinned + (size_t)l * s->n;
-        for (uint32_t i = 0; i < s->n; i++)
-            pin[i] = (uint32_t)order[i];
-        gsl_sort_uint(pin, 1, s->n);
+            hist[counts[u]]++;
+        uint64_t above = 0;
+        uint32_t c = prefix;
+        while (above + hist[c] < s->n) /* n <= units, so c stops at 0 at the latest */
+            above += hist[c--];
+        uint64_t ties = s->n - above;
+        uint32_t *pin = s->pinned + (size_t)l * s->n, k = 0;
+        for (uint32_t u = 0; u < units && k < s->n; u++)
+            if (counts[u] > c || (counts[u] == c && ties && ties--))
+                pin[k++] = u;
     }
     free(counts);
-    free(order);
+    free(hist);
     return LF_OK;
 }
 
@@ -187,8 +204,8 @@ static int hot_create(lf_policy *p, const lf_policy_ctx *ctx, const lf_kv *kv, l
     s->n = (uint32_t)n;
     s->pinned = malloc(((size_t)ctx->n_layers * n + 1) * sizeof *s->pinned);
     s->res = calloc((size_t)ctx->n_layers * ctx->units, 1);
-    s->trans = malloc(((size_t)ctx->n_layers * cap + 1) * sizeof *s->trans);
-    s->n_trans = calloc(ctx->n_layers, sizeof *s->n_trans);
+    s->trans = malloc((2 * (size_t)ctx->n_layers * cap + 1) * sizeof *s->trans);
+    s->n_trans = calloc(2 * (size_t)ctx->n_layers, sizeof *s->n_trans);
     s->started = calloc(ctx->n_layers, 1);
     if (!s->pinned || !s->res || !s->trans || !s->n_trans || !s->started)
         return lf_fail(err, LF_ENOMEM, "out of memory");

@@ -13,8 +13,7 @@
 
 #include "lf_pol.h"
 
-#define GONE UINT32_MAX        /* not resident */
-#define TAKEN (UINT32_MAX - 1) /* resident, wanted by the current step: off the queue */
+#define GONE UINT32_MAX /* not resident */
 
 typedef struct {
     uint64_t cap;
@@ -25,9 +24,9 @@ typedef struct {
     uint32_t *n_res;
 } lru_state;
 
-/* Moves the live entries to the front of the queue, in order. They are at most the
- * resident units (<= cap <= units), so the tail ends <= units and the next token's
- * pushes (<= cap) fit in qcap = 2 x units. */
+/* Moves the live entries to the front of the queue, in order. They are the resident
+ * units (<= cap <= units), so the tail ends <= units and the step's pushes (<= cap)
+ * fit in qcap = 2 x units. */
 static void compact(uint32_t *queue, uint32_t *pos, uint32_t *head, uint32_t *tail)
 {
     uint32_t n = 0;
@@ -50,22 +49,27 @@ static int lru_step(lf_policy *p, uint32_t layer, uint32_t token, const uint32_t
     uint32_t *pos = s->pos + (size_t)layer * s->units;
     uint32_t *queue = s->queue + (size_t)layer * s->qcap;
     uint32_t head = s->head[layer], tail = s->tail[layer];
-    /* Take the wanted hits off the queue, so the front holds only unwanted units.
-     * Branch-free: hit or miss is a coin toss (GONE = TAKEN + 1). */
+    if (tail + (uint64_t)n_want > s->qcap)
+        compact(queue, pos, &head, &tail);
+    /* One pass: every wanted unit becomes the most recent (pushed in ascending id
+     * order), which also makes a hit's older entry stale, so the front of the queue
+     * holds only units this token does not want. Branch-free: hit or miss is a coin
+     * toss. */
     uint32_t *ld = plan->load;
     for (uint32_t i = 0; i < n_want; i++) {
         uint32_t u = want[i];
-        uint32_t miss = pos[u] == GONE;
         *ld = u;
-        ld += miss;
-        pos[u] = TAKEN + miss;
+        ld += pos[u] == GONE;
+        pos[u] = tail + i;
+        queue[tail + i] = u;
     }
     uint32_t n_load = (uint32_t)(ld - plan->load);
     plan->n_load = n_load;
     plan->n_hit = n_want - n_load;
     uint64_t after = (uint64_t)s->n_res[layer] + n_load;
-    /* n_want <= cap (lf_policy_step), so the queue holds enough live entries. The
-     * store one past the last eviction is inside plan->evict (units entries). */
+    /* n_want <= cap (lf_policy_step), so the old entries hold enough live units before
+     * the new ones are reached. The store one past the last eviction is inside
+     * plan->evict (units entries). */
     uint32_t *ev = plan->evict;
     while (after > s->cap) {
         uint32_t u = queue[head];
@@ -77,13 +81,7 @@ static int lru_step(lf_policy *p, uint32_t layer, uint32_t token, const uint32_t
         head++;
     }
     plan->n_evict = (uint32_t)(ev - plan->evict);
-    if (tail + (uint64_t)n_want > s->qcap)
-        compact(queue, pos, &head, &tail);
-    /* the wanted units become the most recent, in ascending id order */
-    for (uint32_t i = 0; i < n_want; i++) {
-        pos[want[i]] = tail;
-        queue[tail++] = want[i];
-    }
+    tail += n_want;
     s->head[layer] = head;
     s->tail[layer] = tail;
     s->n_res[layer] = (uint32_t)after;

@@ -66,4 +66,5 @@ void lf_price_backend(lf_backend *b, lf_price *state, const lf_device *dev,
     b->layer = price_layer;
     b->token_end = price_token_end;
     b->any_order = 1;
+    b->counts_only = 1;
 }

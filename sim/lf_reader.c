@@ -56,3 +56,40 @@ int lf_reader_plan(const lf_reader_cfg *cfg, const lf_extent *ext, size_t n_ext,
     out->n = (size_t)(r - out->v) + 1;
     return LF_OK;
 }
+
+int lf_reader_totals(const lf_reader_cfg *cfg, const lf_layout *l, uint32_t layer,
+                     const uint32_t *ids, uint32_t n, uint32_t *n_reads, uint64_t *bytes,
+                     lf_err *err)
+{
+    *n_reads = 0;
+    *bytes = 0;
+    if (l->kind != LF_LAYOUT_BUNDLED && l->kind != LF_LAYOUT_SPLIT)
+        return lf_fail(err, LF_EINVAL, "reader: totals only for split and bundled layouts");
+    int rc = lf_layout_check_ids(l, layer, ids, n, err);
+    if (rc || n == 0)
+        return rc;
+    /* The extents lf_layout_extents makes, in its order (part by part, ids ascending:
+     * offsets ascending and disjoint), merged as lf_reader_plan merges them. */
+    const uint64_t rb = l->record_bytes;
+    const uint64_t base = l->data_offset + (uint64_t)layer * l->layer_bytes;
+    const uint32_t parts = l->kind == LF_LAYOUT_SPLIT ? l->vectors : 1;
+    uint64_t r_off = base + (uint64_t)ids[0] * rb, r_end = r_off + rb, total = 0;
+    uint32_t reads = 0;
+    for (uint32_t p = 0; p < parts; p++) {
+        uint64_t pbase = base + (uint64_t)p * l->units * rb;
+        for (uint32_t k = p == 0; k < n; k++) {
+            uint64_t off = pbase + (uint64_t)ids[k] * rb, end = off + rb;
+            if (cfg->max_read && off - r_end <= cfg->max_gap && end - r_off <= cfg->max_read) {
+                r_end = end;
+                continue;
+            }
+            reads++;
+            total += r_end - r_off;
+            r_off = off;
+            r_end = end;
+        }
+    }
+    *n_reads = reads + 1;
+    *bytes = total + (r_end - r_off);
+    return LF_OK;
+}

@@ -31,4 +31,12 @@ int lf_reader_plan(const lf_reader_cfg *cfg, const lf_extent *ext, size_t n_ext,
                    lf_read_vec *out, lf_err *err);
 void lf_read_vec_free(lf_read_vec *v);
 
+/* The number and total bytes of the reads lf_reader_plan issues for the extents of
+ * lf_layout_extents(l, layer, ids, n), computed without building either list (the
+ * simulator's backend needs only these): bundled and split layouts; coact is
+ * LF_EINVAL (build the lists). */
+int lf_reader_totals(const lf_reader_cfg *cfg, const lf_layout *l, uint32_t layer,
+                     const uint32_t *ids, uint32_t n, uint32_t *n_reads, uint64_t *bytes,
+                     lf_err *err);
+
 #endif

@@ -30,8 +30,11 @@ static void ws_free(workspace *w, uint32_t n_layers)
 
 static int check_cfg(const lf_replay_cfg *c, const lf_backend *b, lf_err *err)
 {
-    if (!c->trace || !c->model || !c->policy || !c->layout || !b || !b->layer)
+    if (!c->trace || !c->model || (!c->policy && !c->play) || !c->layout || !b || !b->layer)
         return lf_fail(err, LF_EINVAL, "replay: trace, model, policy, layout and backend are required");
+    if (c->play && (c->record || !b->any_order || !b->counts_only))
+        return lf_fail(err, LF_EINVAL, "replay: recorded plans are replayed only by a backend "
+                       "that keeps no state and reads only counts, without recording");
     const lf_trace *t = c->trace;
     if (t->n_layers != c->model->n_layers || t->units_per_layer != lf_model_units(c->model))
         return lf_fail(err, LF_EINVAL,
@@ -100,7 +103,25 @@ typedef struct {
     size_t n_counters;             /* the policy's counters */
     const lf_policy_counter *counter;
     uint64_t before[LF_POLICY_MAX_COUNTERS];
+    const char *policy_name;
+    uint64_t rec_before[LF_POLICY_MAX_COUNTERS]; /* recording: the counters before the step */
 } replay;
+
+/* Records a step's decisions with the growth of the policy's counters over the step. */
+static int record_step(replay *R, uint32_t l, uint32_t tok, const lf_plan *plan,
+                       const lf_step *st, uint32_t n_moves, uint32_t kept, uint32_t used,
+                       lf_err *err)
+{
+    uint64_t now[LF_POLICY_MAX_COUNTERS], grew[LF_POLICY_MAX_COUNTERS];
+    if (R->n_counters)
+        lf_policy_counters(R->c->policy, NULL, now);
+    for (size_t i = 0; i < R->n_counters; i++) {
+        grew[i] = now[i] - R->rec_before[i];
+        R->rec_before[i] = now[i];
+    }
+    lf_plans_outcome o = {st->n_want, st->false_pos, st->false_neg, n_moves, kept, used};
+    return lf_plans_put(R->c->record, l, tok, plan, &o, grew, err);
+}
 
 /* One token-layer step: need -> want -> plan -> DRAM manager -> extents -> reads ->
  * backend. Adds the step's counts to r (integers: any order gives the same sums) and
@@ -118,44 +139,65 @@ static int replay_step(replay *R, uint32_t l, uint32_t tok, lf_token_row *r, lf_
     st.dram = c->dram;
     st.need = lf_trace_ids(c->trace, l, tok, &st.n_need);
     int rc;
-    if (c->predictor) {
-        rc = lf_predictor_predict(c->predictor, l, tok, &st.want, &st.n_want, &st.false_pos,
-                                  &st.false_neg, err);
-        if (rc)
-            return rc;
-    } else {
-        st.want = st.need;
-        st.n_want = st.n_need;
-    }
     lf_plan plan = {w->evict, 0, w->load, 0, 0, 0, NULL, 0};
-    rc = lf_policy_step(c->policy, l, tok, st.want, st.n_want, &plan, err);
-    if (rc)
-        return rc;
-    uint32_t n_moves = 0;
-    rc = lf_slots_evict(s, plan.evict, plan.n_evict, w->moves, &n_moves, err);
-    if (rc == LF_OK && c->dram == LF_DRAM_PREALLOC) {
-        st.moves = w->moves;
+    uint32_t n_moves = 0, kept = 0, used = 0; /* rows after the evictions, after the loads */
+    if (c->play) {
+        /* the DRAM manager's outcome was recorded too: played steps skip it (the
+         * backend is any_order: it reads neither the moves nor the slots) */
+        lf_plans_step ps;
+        if ((rc = lf_plans_get(c->play, l, tok, &ps, err)))
+            return rc;
+        plan = ps.plan;
+        st.n_want = ps.n_want; /* st.want stays NULL: the ids were checked when recorded */
+        st.false_pos = ps.false_pos;
+        st.false_neg = ps.false_neg;
+        n_moves = ps.n_moves;
+        kept = ps.kept;
+        used = ps.used;
+        for (size_t i = 0; i < R->n_counters; i++)
+            if (R->counter[i].kind == LF_COUNT_SUM)
+                r->policy[i] += ps.counters[i];
+    } else {
+        if (c->predictor) {
+            rc = lf_predictor_predict(c->predictor, l, tok, &st.want, &st.n_want,
+                                      &st.false_pos, &st.false_neg, err);
+            if (rc)
+                return rc;
+        } else {
+            st.want = st.need;
+            st.n_want = st.n_need;
+        }
+        if ((rc = lf_policy_step(c->policy, l, tok, st.want, st.n_want, &plan, err)))
+            return rc;
+        rc = lf_slots_evict(s, plan.evict, plan.n_evict, w->moves, &n_moves, err);
+        kept = s->num_used;
+        if (rc == LF_OK)
+            rc = lf_slots_append(s, plan.load, plan.n_load, &st.first_new_row, err);
+        if (rc == LF_OK)
+            rc = check_step(s, &plan, st.want, st.n_want, err);
+        if (rc) {
+            lf_err_prefix(err, "policy '%s': layer %u token %u", R->policy_name, l, tok);
+            return rc;
+        }
+        used = s->num_used;
+        st.slots = s;
+        if (c->record && (rc = record_step(R, l, tok, &plan, &st, n_moves, kept, used, err)))
+            return rc;
+    }
+    st.first_new_row = kept;
+    if (c->dram == LF_DRAM_PREALLOC) {
+        st.moves = st.slots ? w->moves : NULL;
         st.n_moves = n_moves;
         st.bytes_copied = (uint64_t)n_moves * R->move_bytes;
         st.copy_ops = n_moves;
-    } else if (rc == LF_OK) {
+    } else {
         /* A fresh matrix: every row kept is copied into it, then loads appended. */
-        uint64_t kept = s->num_used;
-        st.bytes_copied = kept * R->move_bytes;
+        st.bytes_copied = (uint64_t)kept * R->move_bytes;
         st.copy_ops = kept;
-        st.allocs = (kept + plan.n_load) > 0;
-        st.alloc_bytes = (kept + plan.n_load) * R->move_bytes;
-    }
-    if (rc == LF_OK)
-        rc = lf_slots_append(s, plan.load, plan.n_load, &st.first_new_row, err);
-    if (rc == LF_OK)
-        rc = check_step(s, &plan, st.want, st.n_want, err);
-    if (rc) {
-        lf_err_prefix(err, "policy '%s': layer %u token %u", c->policy->name, l, tok);
-        return rc;
+        st.allocs = ((uint64_t)kept + plan.n_load) > 0;
+        st.alloc_bytes = ((uint64_t)kept + plan.n_load) * R->move_bytes;
     }
     st.plan = &plan;
-    st.slots = s;
     st.flash_load = plan.load;
     st.n_flash_load = plan.n_load;
     if (plan.n_pagecache) {
@@ -164,19 +206,27 @@ static int replay_step(replay *R, uint32_t l, uint32_t tok, lf_token_row *r, lf_
         st.n_pagecache = plan.n_pagecache;
         st.pagecache_bytes = (uint64_t)plan.n_pagecache * R->row_bytes;
     }
-    w->ext.n = 0;
-    rc = lf_layout_extents(c->layout, l, st.flash_load, st.n_flash_load, &w->ext, err);
-    if (rc == LF_OK)
-        rc = lf_reader_plan(&c->reader, w->ext.v, w->ext.n, &w->reads, err);
-    if (rc)
-        return rc;
-    st.extents = w->ext.v;
-    st.n_extents = (uint32_t)w->ext.n;
-    st.reads = w->reads.v;
-    st.n_reads = (uint32_t)w->reads.n;
-    for (size_t i = 0; i < w->reads.n; i++)
-        st.bytes_read += w->reads.v[i].length;
-    st.n_compute_rows = R->experts ? st.n_want : s->num_used;
+    if (R->b->counts_only && c->layout->kind != LF_LAYOUT_COACT) {
+        /* the same count and bytes, without the extent and read lists */
+        rc = lf_reader_totals(&c->reader, c->layout, l, st.flash_load, st.n_flash_load,
+                              &st.n_reads, &st.bytes_read, err);
+        if (rc)
+            return rc;
+    } else {
+        w->ext.n = 0;
+        rc = lf_layout_extents(c->layout, l, st.flash_load, st.n_flash_load, &w->ext, err);
+        if (rc == LF_OK)
+            rc = lf_reader_plan(&c->reader, w->ext.v, w->ext.n, &w->reads, err);
+        if (rc)
+            return rc;
+        st.extents = w->ext.v;
+        st.n_extents = (uint32_t)w->ext.n;
+        st.reads = w->reads.v;
+        st.n_reads = (uint32_t)w->reads.n;
+        for (size_t i = 0; i < w->reads.n; i++)
+            st.bytes_read += w->reads.v[i].length;
+    }
+    st.n_compute_rows = R->experts ? st.n_want : used;
     *tm = (lf_times){0, 0, 0};
     rc = R->b->layer(R->b, &st, tm, err);
     if (rc) {
@@ -191,7 +241,7 @@ static int replay_step(replay *R, uint32_t l, uint32_t tok, lf_token_row *r, lf_
     r->misses += st.n_want - (plan.n_hit < st.n_want ? plan.n_hit : st.n_want);
     r->false_pos += st.false_pos;
     r->false_neg += st.false_neg;
-    r->resident_units += s->num_used;
+    r->resident_units += used;
     r->bytes_copied += st.bytes_copied;
     r->copy_ops += st.copy_ops;
     return LF_OK;
@@ -200,7 +250,7 @@ static int replay_step(replay *R, uint32_t l, uint32_t tok, lf_token_row *r, lf_
 /* Adds the policy's counters' growth since the last call to r (minimum counters: none). */
 static void take_counters(replay *R, lf_token_row *r)
 {
-    if (!R->n_counters)
+    if (!R->n_counters || R->c->play) /* played steps add their recorded growth */
         return;
     uint64_t now[LF_POLICY_MAX_COUNTERS];
     lf_policy_counters(R->c->policy, NULL, now);
@@ -310,8 +360,9 @@ int lf_replay(const lf_replay_cfg *c, lf_backend *b, lf_token_row *rows, lf_err 
     const lf_trace *t = c->trace;
     uint32_t n_layers = t->n_layers, units = t->units_per_layer;
     uint32_t n_tok = c->n_tokens ? c->n_tokens : t->n_tokens;
-    uint64_t cap = c->policy->max_resident ? c->policy->max_resident
-                                           : (c->capacity ? c->capacity : units);
+    const lf_plans_policy *played = c->play ? lf_plans_policy_of(c->play) : NULL;
+    uint64_t max_resident = played ? played->max_resident : c->policy->max_resident;
+    uint64_t cap = max_resident ? max_resident : (c->capacity ? c->capacity : units);
     if (cap > units)
         cap = units;
     replay R;
@@ -322,8 +373,18 @@ int lf_replay(const lf_replay_cfg *c, lf_backend *b, lf_token_row *rows, lf_err 
                                               : lf_model_unit_bytes(c->model, c->dtype_bytes);
     R.move_bytes = lf_replay_dram_row_bytes(c->layout);
     R.experts = c->model->kind == LF_UNITS_EXPERTS;
-    R.n_counters = lf_policy_counters(c->policy, &R.counter, R.before);
-    int by_layer = !c->token_major && c->policy->desc->layers_independent && b->any_order;
+    if (played) {
+        R.policy_name = played->name;
+        R.counter = played->counts.names;
+        R.n_counters = played->counts.n;
+    } else {
+        R.policy_name = c->policy->name;
+        R.n_counters = lf_policy_counters(c->policy, &R.counter, R.before);
+        memcpy(R.rec_before, R.before, sizeof R.before);
+    }
+    /* played decisions are per (layer, token): any order replays them */
+    int by_layer = !c->token_major && b->any_order &&
+                   (played || c->policy->desc->layers_independent);
     size_t n_tm = (size_t)n_layers * (by_layer ? LF_REPLAY_BLOCK : 1);
 
     workspace *w = &R.w;

@@ -14,6 +14,7 @@
 #include "lf_err.h"
 #include "lf_layout.h"
 #include "lf_model.h"
+#include "lf_plans.h"
 #include "lf_policy.h"
 #include "lf_predictor.h"
 #include "lf_reader.h"
@@ -40,16 +41,18 @@ typedef struct {
     const uint32_t *want; uint32_t n_want;  /* the predicted set the policy served */
     uint32_t false_pos, false_neg;
     const lf_plan *plan;
-    const lf_move *moves; uint32_t n_moves; /* DRAM-manager copies for the evictions */
+    const lf_move *moves; uint32_t n_moves; /* DRAM-manager copies for the evictions
+                                             * (moves NULL when played from lf_plans) */
     uint32_t first_new_row;                 /* loads land in rows [first_new_row, +n_load) */
-    const lf_slots *slots;                  /* the layer's rows after the step */
+    const lf_slots *slots;                  /* the layer's rows after the step (NULL when
+                                             * played from lf_plans) */
     const uint32_t *flash_load; uint32_t n_flash_load; /* loads read from flash: the plan's
                                              * loads less those the page cache serves */
     uint32_t n_pagecache;                   /* loads served by the OS page cache (MoE
                                              * two-level model): no flash read */
     uint64_t pagecache_bytes;               /* their bytes (n_pagecache * row bytes) */
-    const lf_extent *extents; uint32_t n_extents;
-    const lf_read *reads; uint32_t n_reads;
+    const lf_extent *extents; uint32_t n_extents; /* NULL / 0 for a counts_only backend */
+    const lf_read *reads; uint32_t n_reads;   /* reads: NULL for a counts_only backend */
     uint64_t bytes_read;                    /* sum of read lengths, padding and gaps included */
     uint64_t bytes_copied;                  /* DRAM bytes the manager moves this step */
     uint64_t copy_ops;                      /* DRAM copy operations this step */
@@ -74,6 +77,10 @@ struct lf_backend {
     /* 1: layer() keeps no state between calls (the simulator's pricing), so the replay
      * may run a block of tokens layer by layer; 0 (an executor): token by token. */
     int any_order;
+    /* 1: layer() reads only the step's counts and sizes (n_reads, bytes_read, copies,
+     * ...), not its extents, reads, moves or slots, which the replay may then leave
+     * NULL (the simulator's pricing); 0: everything. */
+    int counts_only;
 };
 
 typedef struct {
@@ -105,6 +112,10 @@ typedef struct {
     int quiet;               /* no progress line (parallel sweeps) */
     int token_major;         /* 1: token by token even where layer by layer is allowed
                               * (tests compare the two orders) */
+    lf_plans *record;        /* non-NULL: every step's decisions are recorded into it */
+    const lf_plans *play;    /* non-NULL: the decisions come from it (recorded by a replay
+                              * of the same trace, predictor and policy); policy and
+                              * predictor are then unused (policy may be NULL) */
 } lf_replay_cfg;
 
 /* Bytes of one DRAM-manager row for a layout: what the executor keeps per unit and each

@@ -141,7 +141,7 @@ int lf_results_tokens_csv(const char *path, const lf_results *r, lf_err *err)
     fputc('\n', a.f);
     for (uint32_t i = 0; i < r->n_rows; i++)
         token_line(a.f, &r->rows[i], r->counts);
-    return lf_atomic_commit(&a, err);
+    return lf_atomic_commit_nosync(&a, err); /* lf_results_write syncs the folder */
 }
 
 /* A CSV cell: quoted (RFC 4180) when it holds a comma, quote or newline. */
@@ -229,7 +229,7 @@ static int write_summary(const char *path, const lf_results *r, lf_err *err)
         return rc;
     lf_results_summary_row(a.f, r->mode, &s, r->counts, r->config, 1);
     lf_results_summary_row(a.f, r->mode, &s, r->counts, r->config, 0);
-    return lf_atomic_commit(&a, err);
+    return lf_atomic_commit_nosync(&a, err);
 }
 
 static int write_config(const char *path, const lf_results *r, lf_err *err)
@@ -251,7 +251,7 @@ static int write_config(const char *path, const lf_results *r, lf_err *err)
     fprintf(a.f, "# llmflash %s: the fully resolved configuration of this run\n", r->mode);
     for (size_t i = 0; r->config && i < r->config->n; i++)
         fprintf(a.f, "%s = %s\n", r->config->items[i].key, r->config->items[i].value);
-    return lf_atomic_commit(&a, err);
+    return lf_atomic_commit_nosync(&a, err);
 }
 
 static void join(char *out, size_t cap, const char *dir, const char *name)
@@ -288,7 +288,7 @@ int lf_results_write(const char *dir, const lf_results *r, lf_err *err)
     if ((rc = lf_results_meta_json(r, &json, err)))
         return rc;
     join(p, sizeof p, dir, "meta.json");
-    rc = lf_write_file_atomic(p, json, strlen(json), err);
+    rc = lf_write_file_atomic_ex(p, json, strlen(json), 0, err);
     free(json);
     if (rc)
         return rc;
@@ -298,8 +298,13 @@ int lf_results_write(const char *dir, const lf_results *r, lf_err *err)
     join(p, sizeof p, dir, "summary.csv");
     if ((rc = write_summary(p, r, err)))
         return rc;
+    /* One flush for the four files (not one each), before the marker: a `done` seen
+     * after a crash of the machine means whole files. The marker needs none: lost, the
+     * run is only done again. */
+    if ((rc = lf_sync_fs(dir, err)))
+        return rc;
     join(p, sizeof p, dir, "done");
-    return lf_write_file_atomic(p, "done\n", 5, err);
+    return lf_write_file_atomic_ex(p, "done\n", 5, 0, err);
 }
 
 int lf_results_meta_json(const lf_results *r, char **json, lf_err *err)

@@ -151,6 +151,22 @@ static int setup_layout(const lf_run_config *c, const lf_trace *profile, const l
     return rc;
 }
 
+/* The key of the decisions a run makes: everything the predictor and the policy see
+ * (the trace's identity, its shape and the tokens replayed, the policy spec, the
+ * capacity, the seed, the predictor and its bound). 0 when it does not fit: no caching. */
+static int plans_key(const lf_run_config *c, const lf_trace *trace, const lf_run_result *r,
+                     uint32_t n_tok, char *key, size_t cap)
+{
+    int n = snprintf(key, cap,
+                     "trace=%p/%u layers=%u units=%u tokens=%u policy=%s capacity=%llu "
+                     "seed=%llu predictor=%d,%a,%a",
+                     (const void *)trace->layers, trace->n_tokens, r->model.n_layers,
+                     lf_model_units(&r->model), n_tok, c->policy,
+                     (unsigned long long)r->budget.capacity, (unsigned long long)c->seed,
+                     c->recorded_predictor, c->fn_rate, c->fp_rate);
+    return n > 0 && (size_t)n < cap;
+}
+
 int lf_run(const lf_run_config *c, const lf_trace *trace, const lf_trace *profile,
                const lf_device *dev, lf_run_result *r, lf_err *err)
 {
@@ -184,7 +200,14 @@ int lf_run(const lf_run_config *c, const lf_trace *trace, const lf_trace *profil
     }
     lf_predictor *pred = NULL;
     lf_policy *pol = NULL;
-    if (c->recorded_predictor || c->fn_rate > 0 || c->fp_rate > 0)
+    lf_plans *rec = NULL;
+    const lf_plans *play = NULL;
+    char key[sizeof c->plans_cache->key];
+    int cacheable = c->plans_cache && !c->backend && profile == trace &&
+                    plans_key(c, trace, r, n_tok, key, sizeof key);
+    if (cacheable)
+        play = lf_plans_cache_find(c->plans_cache, key);
+    if (!play && (c->recorded_predictor || c->fn_rate > 0 || c->fp_rate > 0))
         rc = lf_predictor_create(trace, c->fn_rate, c->fp_rate, c->recorded_predictor, c->seed,
                                  &pred, err);
     lf_policy_ctx ctx = {
@@ -196,13 +219,21 @@ int lf_run(const lf_run_config *c, const lf_trace *trace, const lf_trace *profil
         .seed = c->seed,
         .max_want = pred ? lf_predictor_max_want(pred) : lf_trace_max_set(trace, 0),
     };
-    if (rc == LF_OK)
+    if (rc == LF_OK && !play)
         rc = lf_policy_create(c->policy, &ctx, &pol, err);
+    if (rc == LF_OK && cacheable && !play) {
+        size_t n_counters = lf_policy_counters(pol, NULL, (uint64_t[LF_POLICY_MAX_COUNTERS]){0});
+        lf_err ignored;
+        if (lf_plans_new(r->model.n_layers, n_tok, (uint32_t)n_counters, &rec, &ignored))
+            rec = NULL; /* no room to keep them: run without */
+    }
     if (rc == LF_OK && !(r->rows = calloc(n_tok, sizeof *r->rows)))
         rc = lf_fail(err, LF_ENOMEM, "sim: out of memory for %u token rows", n_tok);
     if (rc == LF_OK) {
+        const lf_plans_policy *played = play ? lf_plans_policy_of(play) : NULL;
+        uint64_t max_resident = played ? played->max_resident : pol->max_resident;
         r->n_rows = n_tok;
-        r->cap_rows = pol->max_resident ? pol->max_resident : r->budget.capacity;
+        r->cap_rows = max_resident ? max_resident : r->budget.capacity;
         if (r->cap_rows > lf_model_units(&r->model))
             r->cap_rows = lf_model_units(&r->model);
         lf_replay_cfg rc_cfg = {
@@ -217,6 +248,8 @@ int lf_run(const lf_run_config *c, const lf_trace *trace, const lf_trace *profil
             .n_tokens = n_tok,
             .capacity = r->budget.capacity,
             .quiet = c->quiet,
+            .record = rec,
+            .play = play,
         };
         lf_backend be;
         lf_price sb;
@@ -224,9 +257,19 @@ int lf_run(const lf_run_config *c, const lf_trace *trace, const lf_trace *profil
         sb.stream_bytes = c->stream_bytes;
         sb.scope = c->scope;
         rc = lf_replay(&rc_cfg, c->backend ? c->backend : &be, r->rows, err);
-        if (rc == LF_OK)
+        if (rc == LF_OK && played)
+            r->counts = played->counts;
+        else if (rc == LF_OK)
             lf_policy_counts_get(pol, &r->counts);
+        if (rc == LF_OK && rec && lf_plans_complete(rec)) {
+            lf_plans_policy kept = {pol->max_resident, pol->desc->layers_independent,
+                                    pol->desc->name, r->counts};
+            lf_plans_set_policy(rec, &kept);
+            lf_plans_cache_store(c->plans_cache, key, rec);
+            rec = NULL;
+        }
     }
+    lf_plans_free(rec);
     if (rc == LF_OK)
         rc = lf_summary_compute(r->rows, r->n_rows, c->cold_tokens, &r->summary, err);
     if (rc == LF_OK)

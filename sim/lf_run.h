@@ -50,6 +50,11 @@ typedef struct {
     const char *mode;              /* the run folder's mode: NULL = "sim"; "run" = measured */
     const char *data_path;         /* NULL or the weights file read (meta.json names its
                                     * storage device) */
+    lf_plans_cache *plans_cache;   /* NULL = none; else the simulator's decisions are kept
+                                    * in it, and a later run whose decisions depend on the
+                                    * same things (trace, policy, capacity, predictor, seed,
+                                    * tokens) replays them without the policy: the cache
+                                    * must belong to this trace (lf_cli_trace_plans) */
     const lf_layout *layout_from;  /* NULL = built here; else copied (friends included):
                                     * the weights file's layout, its n_layers cut to the
                                     * trace's */

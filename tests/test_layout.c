@@ -284,6 +284,66 @@ static void test_budget(void **st)
     assert_int_equal(lf_budget_compute(&m, 2, 1.5, 0, 1, &b, &err), LF_EINVAL);
 }
 
+/* lf_reader_totals counts exactly the reads, and their bytes, that lf_layout_extents
+ * and lf_reader_plan build, over random load sets, both layouts, alignments and
+ * coalescing settings (no coalescing, adjacent only, gaps, a small max_read). */
+static void test_reader_totals(void **st)
+{
+    (void)st;
+    lf_err err;
+    lf_model m = model("custom:3,64,512");
+    const lf_layout_kind kinds[] = {LF_LAYOUT_SPLIT, LF_LAYOUT_BUNDLED};
+    const uint32_t aligns[] = {1, 16, 4096};
+    const lf_reader_cfg cfgs[] = {{0, 0, 8}, {0, 1 << 20, 8}, {300, 1 << 20, 8}, {5000, 2048, 8}};
+    uint32_t ids[512];
+    uint64_t seed = 12345, checked = 0;
+    lf_extent_vec ext = {0};
+    lf_read_vec reads = {0};
+    for (size_t k = 0; k < 2; k++)
+        for (size_t a = 0; a < 3; a++) {
+            lf_layout l;
+            assert_int_equal(lf_layout_init(&l, kinds[k], &m, 2, aligns[a], 0, &err), LF_OK);
+            for (int trial = 0; trial < 40; trial++) {
+                uint32_t n = 0, density = 1 + (uint32_t)(trial % 8);
+                for (uint32_t u = 0; u < 512; u++) {
+                    seed = seed * 6364136223846793005ull + 1442695040888963407ull;
+                    if ((seed >> 33) % 8 < density)
+                        ids[n++] = u;
+                }
+                uint32_t layer = (uint32_t)trial % 3;
+                for (size_t c = 0; c < 4; c++) {
+                    ext.n = 0;
+                    assert_int_equal(lf_layout_extents(&l, layer, ids, n, &ext, &err), LF_OK);
+                    assert_int_equal(lf_reader_plan(&cfgs[c], ext.v, ext.n, &reads, &err), LF_OK);
+                    uint64_t bytes = 0;
+                    for (size_t i = 0; i < reads.n; i++)
+                        bytes += reads.v[i].length;
+                    uint32_t n_reads;
+                    uint64_t total;
+                    assert_int_equal(
+                        lf_reader_totals(&cfgs[c], &l, layer, ids, n, &n_reads, &total, &err),
+                        LF_OK);
+                    assert_int_equal(n_reads, reads.n);
+                    assert_int_equal(total, bytes);
+                    checked++;
+                }
+            }
+            /* the same refusals as lf_layout_extents */
+            uint32_t bad[2] = {7, 7};
+            uint32_t n_reads;
+            uint64_t total;
+            assert_int_equal(lf_reader_totals(&cfgs[1], &l, 0, bad, 2, &n_reads, &total, &err),
+                             LF_EINVAL);
+            bad[1] = 512;
+            assert_int_equal(lf_reader_totals(&cfgs[1], &l, 0, bad, 2, &n_reads, &total, &err),
+                             LF_ERANGE);
+            lf_layout_free(&l);
+        }
+    assert_int_equal(checked, 2 * 3 * 40 * 4);
+    lf_extent_vec_free(&ext);
+    lf_read_vec_free(&reads);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -291,6 +351,7 @@ int main(void)
         cmocka_unit_test(test_layout_extents_split_bundled),
         cmocka_unit_test(test_layout_coact),
         cmocka_unit_test(test_reader_coalescing),
+        cmocka_unit_test(test_reader_totals),
         cmocka_unit_test(test_slots_swap_delete),
         cmocka_unit_test(test_budget),
     };

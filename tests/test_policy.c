@@ -403,6 +403,12 @@ static void test_golden_belady_hot(void **st)
     assert_non_null(strstr(err.msg, "cannot fit"));
     assert_non_null(strstr(err.msg, "token 4"));
     assert_non_null(strstr(err.msg, "lower n (now 1 pinned)"));
+    /* one that wants token 3's transient unit 1 too: refused, and the step undone */
+    assert_int_equal(lf_policy_step(p, 0, 4, S(1, 2, 3), 3, &sh.plan, &err), LF_ERANGE);
+    /* the refused steps changed nothing: token 4 = {2} evicts 1 as if they never came */
+    const lf_plan *pl = step(&sh, p, 0, 4, S(2), 1);
+    assert_ids("evict", 4, pl->evict, pl->n_evict, S(1));
+    step(&sh, p, 0, 5, SEQ[5], len_of(SEQ[5]));
     shadow_free(&sh);
     lf_policy_free(p);
     lf_trace_free(&tr);

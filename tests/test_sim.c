@@ -12,6 +12,7 @@
 #include "lf_fs.h"
 #include "lf_predictor.h"
 #include "lf_price.h"
+#include "lf_run.h"
 #include "lf_runopt.h"
 #include "lf_replay.h"
 #include "lf_results.h"
@@ -241,7 +242,7 @@ static void test_golden_window_moves(void **st)
     (void)st;
     lf_token_row rows[4];
     rec_state rs = {0, 0, 0};
-    lf_backend be = {&rs, rec_layer, NULL, 0};
+    lf_backend be = {&rs, rec_layer, NULL, 0, 0};
     lf_reader_cfg none = {0, 0, 1};
     run_tiny(2, LF_LAYOUT_BUNDLED, none, LF_DRAM_PREALLOC, &be, rows);
     const uint64_t loads[] = {3, 1, 2, 1}, ev[] = {0, 0, 1, 2}, hits[] = {0, 1, 1, 0};
@@ -277,7 +278,7 @@ static void test_golden_split_coalescing(void **st)
     (void)st;
     lf_token_row rows[4];
     rec_state rs = {0, 0, 0};
-    lf_backend be = {&rs, rec_layer, NULL, 0};
+    lf_backend be = {&rs, rec_layer, NULL, 0, 0};
     lf_reader_cfg none = {0, 0, 1}, adj = {0, 1 << 20, 1};
     run_tiny(1, LF_LAYOUT_SPLIT, none, LF_DRAM_PREALLOC, &be, rows);
     const uint64_t reads[] = {6, 2, 6, 2}, bytes[] = {96, 32, 96, 32}, ev[] = {0, 2, 2, 3};
@@ -520,7 +521,7 @@ static totals run_syn(uint32_t k, lf_layout_kind kind, uint32_t align, lf_reader
 {
     lf_policy *pol = twin_new(&twin_desc, syn_m.n_layers, 512, k);
     rec_state rs = {0, 0, 0};
-    lf_backend be = {&rs, rec_layer, NULL, 0};
+    lf_backend be = {&rs, rec_layer, NULL, 0, 0};
     replay(&syn, &syn_m, pol, kind, align, rd, pred, dram, &be, rows);
     lf_policy_free(pol);
     assert_int_equal(rs.bad, 0);
@@ -589,6 +590,75 @@ static void test_replay_orders(void **st)
     assert_true(tried >= 2 * 8); /* lru, window, lfu, fwlru, hot, belady, sparse, naive, ... */
     free(a);
     free(b);
+    lf_trace_free(&t);
+}
+
+/* A run whose decisions are already in the plans cache (same trace, policy, capacity,
+ * predictor, seed, tokens) replays them without the policy and gives the rows a fresh
+ * run gives, for every policy, priced another way (layout, reads in flight, DRAM
+ * strategy); a run whose decisions differ (another capacity) records anew. */
+static void test_plans_cache(void **st)
+{
+    (void)st;
+    lf_err err;
+    lf_model m = model("custom:4,64,512");
+    lf_synth_params sp;
+    lf_synth_defaults(&sp);
+    sp.seed = 11;
+    lf_trace t;
+    assert_int_equal(lf_synth_generate(&m, 150, &sp, &t, &err), LF_OK);
+    lf_device d;
+    assert_int_equal(lf_device_load("costmodel/devices/m1max.conf", &d, &err), LF_OK);
+    size_t n_desc;
+    const lf_policy_desc *const *reg = lf_policy_registry(&n_desc);
+    for (size_t i = 0; i < n_desc; i++) {
+        const char *name = reg[i]->name;
+        if (!strcmp(name, "naive") || !strcmp(name, "hybrid"))
+            continue; /* baselines: their decisions are the whole FFN, nothing to keep */
+        lf_plans_cache cache;
+        memset(&cache, 0, sizeof cache);
+        lf_run_config a;
+        lf_run_config_defaults(&a);
+        a.policy = name;
+        a.dram_fraction = 0.7;
+        a.predictor_rank = 0;
+        a.fn_rate = 0.05;
+        a.fp_rate = 0.1;
+        a.quiet = 1;
+        a.plans_cache = &cache;
+        lf_run_config b = a;
+        b.layout = LF_LAYOUT_SPLIT;
+        b.threads = 4;
+        b.dram = LF_DRAM_REALLOC;
+        lf_run_config fresh = b;
+        fresh.plans_cache = NULL;
+        lf_run_result ra, rb, rf;
+        int rc = lf_run(&a, &t, NULL, &d, &ra, &err);
+        if (rc)
+            fail_msg("%s: %s", name, err.msg);
+        const lf_plans *kept = cache.plans;
+        assert_non_null(kept);
+        assert_int_equal(lf_run(&b, &t, NULL, &d, &rb, &err), LF_OK);
+        assert_ptr_equal(cache.plans, kept); /* played, not recorded again */
+        assert_int_equal(lf_run(&fresh, &t, NULL, &d, &rf, &err), LF_OK);
+        assert_int_equal(rb.n_rows, rf.n_rows);
+        if (memcmp(rb.rows, rf.rows, rf.n_rows * sizeof *rf.rows) != 0)
+            fail_msg("%s: the played decisions price differently from a fresh run", name);
+        assert_int_equal(rb.counts.n, rf.counts.n);
+        for (size_t k = 0; k < rf.counts.n; k++)
+            assert_int_equal(rb.counts.values[k], rf.counts.values[k]);
+        /* another capacity: other decisions, recorded anew */
+        lf_run_config c2 = a;
+        c2.dram_fraction = 0.9;
+        lf_run_result rc2;
+        assert_int_equal(lf_run(&c2, &t, NULL, &d, &rc2, &err), LF_OK);
+        assert_true(cache.plans != kept);
+        lf_run_result_free(&ra);
+        lf_run_result_free(&rb);
+        lf_run_result_free(&rf);
+        lf_run_result_free(&rc2);
+        lf_plans_cache_clear(&cache);
+    }
     lf_trace_free(&t);
 }
 
@@ -682,7 +752,7 @@ static void test_policy_bug_reported(void **st)
     assert_int_equal(lf_policy_new(&lazy, NULL, &ctx, &pol, &err), LF_OK);
     assert_int_equal(lf_layout_init(&l, LF_LAYOUT_BUNDLED, &m, 2, 16, 0, &err), LF_OK);
     rec_state rs = {0, 0, 0};
-    lf_backend be = {&rs, rec_layer, NULL, 0};
+    lf_backend be = {&rs, rec_layer, NULL, 0, 0};
     lf_replay_cfg cfg = {.trace = &t,
                          .model = &m,
                          .dtype_bytes = 2,
@@ -874,6 +944,7 @@ int main(void)
         cmocka_unit_test(test_predictor),
         cmocka_unit_test_setup_teardown(test_invariants, syn_setup, syn_teardown),
         cmocka_unit_test(test_replay_orders),
+        cmocka_unit_test(test_plans_cache),
         cmocka_unit_test(test_policy_bug_reported),
         cmocka_unit_test(test_results_folder),
         cmocka_unit_test(test_runopt_table),

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -825,6 +826,29 @@ static void child_read(const char *path, uint64_t fsize, uint32_t max_tokens, ch
     int devnull = open("/dev/null", O_WRONLY);
     if (devnull >= 0)
         dup2(devnull, 2);
+#ifndef LF_SANITIZED
+    /* A memory limit too: what the parent already maps, plus twice what the trace may
+     * expand to, plus 1 GiB for libhdf5. A small damaged file that makes libhdf5 ask for
+     * more gets a failed allocation (an error, or a crash the parent reports), not the
+     * machine's memory. (Sanitizer builds reserve terabytes of shadow: no limit there.) */
+    long pages = 0;
+    FILE *statm = fopen("/proc/self/statm", "r");
+    if (statm) {
+        if (fscanf(statm, "%ld", &pages) != 1)
+            pages = 0;
+        fclose(statm);
+    }
+    uint64_t expand = fsize * MAX_EXPANSION + (1u << 20);
+    struct rlimit lim;
+    if (pages > 0 && getrlimit(RLIMIT_AS, &lim) == 0) {
+        uint64_t want = (uint64_t)pages * (uint64_t)sysconf(_SC_PAGESIZE) + 2 * expand +
+                        ((uint64_t)1 << 30);
+        if (lim.rlim_cur == RLIM_INFINITY || want < lim.rlim_cur) {
+            lim.rlim_cur = (rlim_t)want;
+            setrlimit(RLIMIT_AS, &lim);
+        }
+    }
+#endif
     quiet_hdf5();
     wire_head h;
     memset(&h, 0, sizeof h);
