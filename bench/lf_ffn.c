@@ -237,6 +237,20 @@ double lf_ffn_bytes(const lf_ffn_shape *s, uint64_t n_rows)
     return (double)s->vectors * s->d_model * lf_dtype_bytes(s->dtype) * (double)n_rows;
 }
 
+/* Small fixed values, the same every measurement. */
+static void fill_weights(void *buf, size_t n_el, lf_dtype dt)
+{
+    uint32_t state = 12345;
+    for (size_t i = 0; i < n_el; i++) {
+        state = state * 1664525u + 1013904223u;
+        float v = ((float)(state >> 8) / 16777216.0f - 0.5f) * 0.01f;
+        if (dt == LF_DTYPE_FP16)
+            ((uint16_t *)buf)[i] = lf_float_to_half(v);
+        else
+            ((float *)buf)[i] = v;
+    }
+}
+
 int lf_ffn_measure(const lf_model *m, lf_dtype dt, uint32_t n_rows, double min_seconds,
                    double *flops_per_s, double *bytes_per_s, lf_err *err)
 {
@@ -253,17 +267,7 @@ int lf_ffn_measure(const lf_model *m, lf_dtype dt, uint32_t n_rows, double min_s
         free(rows), free(bias), free(x), free(y);
         return lf_fail(err, LF_ENOMEM, "ffn measure: cannot allocate %zu bytes of rows", bytes);
     }
-    /* small fixed values */
-    uint32_t state = 12345;
-    size_t n_el = bytes / lf_dtype_bytes(dt);
-    for (size_t i = 0; i < n_el; i++) {
-        state = state * 1664525u + 1013904223u;
-        float v = ((float)(state >> 8) / 16777216.0f - 0.5f) * 0.01f;
-        if (dt == LF_DTYPE_FP16)
-            ((uint16_t *)(void *)rows)[i] = lf_float_to_half(v);
-        else
-            ((float *)(void *)rows)[i] = v;
-    }
+    fill_weights(rows, bytes / lf_dtype_bytes(dt), dt);
     for (uint32_t i = 0; i < n_rows; i++)
         bias[i] = 1.0f;
     for (uint32_t i = 0; i < m->d_model; i++)
@@ -279,5 +283,34 @@ int lf_ffn_measure(const lf_model *m, lf_dtype dt, uint32_t n_rows, double min_s
     *flops_per_s = lf_ffn_flops(&s, n_rows) * (double)reps / t;
     *bytes_per_s = lf_ffn_bytes(&s, n_rows) * (double)reps / t;
     free(rows), free(bias), free(x), free(y);
+    return LF_OK;
+}
+
+int lf_ffn_measure_dense(lf_dtype dt, uint32_t rows, uint32_t cols, double min_seconds,
+                         double *flops_per_s, double *bytes_per_s, lf_err *err)
+{
+    if (rows == 0 || cols == 0)
+        return lf_fail(err, LF_EINVAL, "dense measure: need rows > 0 and cols > 0");
+    size_t n_el = (size_t)rows * cols, bytes = n_el * lf_dtype_bytes(dt);
+    void *w = malloc(bytes);
+    float *x = malloc(sizeof(float) * cols), *y = malloc(sizeof(float) * rows);
+    if (!w || !x || !y) {
+        free(w), free(x), free(y);
+        return lf_fail(err, LF_ENOMEM, "dense measure: cannot allocate %zu bytes", bytes);
+    }
+    fill_weights(w, n_el, dt);
+    for (uint32_t i = 0; i < cols; i++)
+        x[i] = (float)(i % 7) * 0.01f;
+    lf_ffn_matvec(dt, w, rows, cols, x, y); /* warm */
+    uint64_t reps = 0;
+    double t0 = lf_now(), t;
+    do {
+        lf_ffn_matvec(dt, w, rows, cols, x, y);
+        reps++;
+        t = lf_now() - t0;
+    } while (t < min_seconds);
+    *flops_per_s = 2.0 * (double)n_el * (double)reps / t;
+    *bytes_per_s = (double)bytes * (double)reps / t;
+    free(w), free(x), free(y);
     return LF_OK;
 }

@@ -61,6 +61,11 @@ double lf_ffn_bytes(const lf_ffn_shape *s, uint64_t n_rows);
 int lf_ffn_measure(const lf_model *m, lf_dtype dt, uint32_t n_rows, double min_seconds,
                    double *flops_per_s, double *bytes_per_s, lf_err *err);
 
+/* Measures lf_ffn_matvec (the resident part's kernel) on a rows x cols matrix of dt
+ * for about min_seconds: FLOP/s and weight bytes/s. Used by calibration. */
+int lf_ffn_measure_dense(lf_dtype dt, uint32_t rows, uint32_t cols, double min_seconds,
+                         double *flops_per_s, double *bytes_per_s, lf_err *err);
+
 /* "avx2+fma+f16c" or "portable": the path lf_ffn_sparse takes on this CPU. */
 const char *lf_ffn_path(void);
 

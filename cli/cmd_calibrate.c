@@ -38,7 +38,9 @@ static void help(void)
         "             move between random slots, malloc+free of 64 MiB\n"
         "  page cache buffered reads of PATH's first 64 MiB once cached\n"
         "  compute    the sparse FFN kernel (OPT-6.7B shape, --dtype): flop/s with the rows\n"
-        "             in cache, weight bytes/s with 4096 rows (the roofline's two rates)\n"
+        "             in cache, weight bytes/s with 4096 rows (the roofline's two rates);\n"
+        "             the dense products of the resident part (attention, output head)\n"
+        "             on an 8192 x 4096 matrix: dense_bw\n"
         "  experts    the expert kernel (dequantise + gate/up/down, bench/lf_quant) on one\n"
         "             4096 x 1024 expert at fp16, int8, q4, q2: expert_wps_* (weights/s)\n"
         "\n"
@@ -63,8 +65,8 @@ static void on_row(const lf_probe_row *r, size_t i, size_t total, void *arg)
 
 /* dtype: "fp16" or "fp32", the weights the kernel streams (fp16 halves the bytes per
  * flop and adds a conversion, so the two rates differ from fp32's). */
-static int measure_compute(const char *dtype, double *flops, double *bw, const char **how,
-                           lf_err *err)
+static int measure_compute(const char *dtype, double *flops, double *bw, double *dense_bw,
+                           const char **how, lf_err *err)
 {
 #ifdef HAVE_LF_FFN
     lf_model m;
@@ -82,6 +84,12 @@ static int measure_compute(const char *dtype, double *flops, double *bw, const c
     *flops = f_small;
     *bw = b_big;
     *how = what;
+    /* the resident part's kernel on a 64 MiB matrix (8192 x 4096 fp16: beyond the
+     * caches, as a layer's attention weights are) */
+    double f_dense;
+    if (rc == LF_OK)
+        rc = lf_ffn_measure_dense(dt, dt == LF_DTYPE_FP16 ? 8192 : 4096, 4096, 0.5, &f_dense,
+                                  dense_bw, err);
     return rc;
 #else
     (void)dtype;
@@ -91,6 +99,7 @@ static int measure_compute(const char *dtype, double *flops, double *bw, const c
         rc = lf_membench_ffn(4096, 4096, 1.0, &f_big, &b_big, err);
     *flops = f_small;
     *bw = b_big;
+    *dense_bw = 0; /* no dense kernel in this build: the roofline's mem_bw */
     *how = "stand-in loop (bench/lf_membench.c), not the executor's kernel";
     return rc;
 #endif
@@ -204,7 +213,7 @@ int cmd_calibrate(int argc, char **argv)
         (rc = lf_membench_alloc(64u << 20, 0.2, &d->dram_alloc_s, &err)) ||
         (rc = lf_membench_fault(64u << 20, 0.3, &d->dram_fault_s, &err)) ||
         (rc = lf_membench_pagecache(file, 0.5, &d->pagecache_bw, &d->pagecache_latency_s, &err)) ||
-        (rc = measure_compute(dtype, &d->compute_flops, &d->mem_bw, &how, &err)) ||
+        (rc = measure_compute(dtype, &d->compute_flops, &d->mem_bw, &d->dense_bw, &how, &err)) ||
         (rc = measure_experts(d, &err)))
         return lf_cli_error("calibrate", &err);
     if (name)
@@ -223,7 +232,8 @@ int cmd_calibrate(int argc, char **argv)
              "Compute: %s.",
              LF_VERSION, host, u.release, file, engine, res.mdape, res.max_ape, how);
     snprintf(fsrc, sizeof fsrc, "measured by llmflash calibrate (probe + fit, %s)", engine);
-    snprintf(csrc, sizeof csrc, "measured by llmflash calibrate (sparse FFN kernel, %s)", how);
+    snprintf(csrc, sizeof csrc, "measured by llmflash calibrate (the executor's kernels, %s)",
+             how);
     lf_device_sources src = {fsrc, "measured by llmflash calibrate (buffered reads, cached)",
                              "measured by llmflash calibrate (moves of 4-64 KiB rows, malloc, "
                              "page faults)", csrc};
@@ -240,8 +250,8 @@ int cmd_calibrate(int argc, char **argv)
            per_move[2] * 1e6, per_move[3] * 1e6, per_move[4] * 1e6, big_bw / 1e9,
            d->dram_alloc_s * 1e6, d->dram_fault_s * 1e6, d->pagecache_bw / 1e9,
            d->pagecache_latency_s * 1e6);
-    printf("calibrate: compute %.2f GFLOP/s, memory %.2f GB/s (%s)\n", d->compute_flops / 1e9,
-           d->mem_bw / 1e9, how);
+    printf("calibrate: compute %.2f GFLOP/s, memory %.2f GB/s (%s); dense products %.2f GB/s\n",
+           d->compute_flops / 1e9, d->mem_bw / 1e9, how, d->dense_bw / 1e9);
     printf("calibrate: expert kernel (4096 x 1024 SwiGLU, one expert): %.2f ms fp16, %.2f ms "
            "int8, %.2f ms q4, %.2f ms q2\n", 3.0 * 4096 * 1024 / d->expert_wps_16 * 1e3,
            3.0 * 4096 * 1024 / d->expert_wps_8 * 1e3, 3.0 * 4096 * 1024 / d->expert_wps_4 * 1e3,

@@ -41,6 +41,7 @@ static const key_info keys[] = {
     {"dram_fault_s", F(dram_fault_s), 0, 0, G_DRAM, "s per 4 KiB page of a fresh allocation"},
     {"compute_flops", F(compute_flops), 1, 1, G_COMPUTE, "flop/s (a multiply-add is 2)"},
     {"mem_bw", F(mem_bw), 1, 1, G_COMPUTE, "bytes/s streamed by compute"},
+    {"dense_bw", F(dense_bw), 0, 0, G_COMPUTE, "bytes/s of the resident part's dense products; 0 = mem_bw"},
     {"expert_wps_16", F(expert_wps_16), 0, 0, G_COMPUTE, "expert weights/s, fp16 kernel; 0 = roofline"},
     {"expert_wps_8", F(expert_wps_8), 0, 0, G_COMPUTE, "expert weights/s, int8 kernel; 0 = roofline"},
     {"expert_wps_4", F(expert_wps_4), 0, 0, G_COMPUTE, "expert weights/s, 4-bit kernel; 0 = roofline"},
@@ -328,6 +329,13 @@ double lf_compute_time(const lf_device *d, double flops, double bytes)
     if (bytes > 0)
         t = fmax(t, bytes / d->mem_bw);
     return t;
+}
+
+double lf_dense_time(const lf_device *d, double flops, double bytes)
+{
+    double t = flops > 0 ? flops / d->compute_flops : 0;
+    double bw = d->dense_bw > 0 ? d->dense_bw : d->mem_bw;
+    return bytes > 0 ? fmax(t, bytes / bw) : t;
 }
 
 double lf_pagecache_time(const lf_device *d, uint64_t n_hits, uint64_t bytes)

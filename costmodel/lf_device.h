@@ -33,6 +33,9 @@ typedef struct {
     /* Compute roofline: time = max(flops / compute_flops, bytes / mem_bw). */
     double compute_flops;     /* floating-point ops/s (a multiply-add is 2) */
     double mem_bw;            /* bytes/s streamed from DRAM by compute */
+    double dense_bw;          /* bytes/s the dense matrix-vector products of the resident
+                               * part (attention projections, output head, router) stream:
+                               * another kernel than the FFN's; 0 = mem_bw */
     /* The expert kernel (dequantise + gate, up, down products), measured by calibrate:
      * expert weights per second at 16 (fp16), 8, 4 and 2 bits (group-quantised, scale
      * and bias per 64). Optional; 0 = not measured: experts are priced by the roofline. */
@@ -44,7 +47,7 @@ double lf_device_expert_wps(const lf_device *d, uint32_t bits);
 
 /* Loads a profile. Unknown keys, missing keys, non-numbers and out-of-range values
  * (negative, zero rates) are errors naming the file and line. Optional keys:
- * pagecache_*, expert_wps_*, dram_alloc_s, dram_fault_s, flash_alignment (default 4096), flash_smooth_p (default 0),
+ * pagecache_*, expert_wps_*, dense_bw, dram_alloc_s, dram_fault_s, flash_alignment (default 4096), flash_smooth_p (default 0),
  * name (default: the file's base name without .conf). */
 int lf_device_load(const char *path, lf_device *out, lf_err *err);
 /* Writes a profile atomically; `provenance` (may be NULL) is a comment block put at
@@ -90,6 +93,9 @@ double lf_dram_time(const lf_device *d, uint64_t n_ops, uint64_t bytes);
 double lf_dram_alloc_time(const lf_device *d, uint64_t n_allocs, uint64_t bytes);
 /* Roofline: seconds for `flops` floating-point ops touching `bytes` of memory. */
 double lf_compute_time(const lf_device *d, double flops, double bytes);
+/* The same roofline for the resident part's dense products: bytes at dense_bw (or
+ * mem_bw when the profile has no dense_bw). */
+double lf_dense_time(const lf_device *d, double flops, double bytes);
 /* Page-cache tier: seconds for n hits totalling bytes (0 when not modelled). */
 double lf_pagecache_time(const lf_device *d, uint64_t n_hits, uint64_t bytes);
 

@@ -104,6 +104,14 @@ static void test_dram_compute_pagecache(void **st)
     /* 1e6 flops = 10 us; 1e8 B = 5 ms -> memory bound */
     assert_float_equal(lf_compute_time(&d, 1e6, 1e8), 5e-3, 1e-15);
     assert_true(lf_compute_time(&d, 0, 0) == 0);
+    /* the resident part's dense products: mem_bw until the profile has dense_bw, then
+     * 1e8 B / 4e10 = 2.5 ms (and still compute bound at 1e9 flops) */
+    assert_float_equal(lf_dense_time(&d, 1e6, 1e8), 5e-3, 1e-15);
+    d.dense_bw = 4e10;
+    assert_float_equal(lf_dense_time(&d, 1e6, 1e8), 2.5e-3, 1e-15);
+    assert_float_equal(lf_dense_time(&d, 1e9, 1e8), 10e-3, 1e-15);
+    assert_float_equal(lf_compute_time(&d, 1e6, 1e8), 5e-3, 1e-15); /* the FFN's: unchanged */
+    d.dense_bw = 0;
     /* page cache: 0 when not modelled */
     assert_true(lf_pagecache_time(&d, 10, 1 << 20) == 0);
     d.pagecache_bw = 1e10;
