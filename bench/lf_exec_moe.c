@@ -158,9 +158,10 @@ int lf_exec_moe_create(const lf_exec_moe_cfg *cfg, lf_exec_moe **out, lf_err *er
     } else if (cfg->scope == LF_SCOPE_TOKEN && (rc = resident_create(e, err))) {
         /* reported */
     } else if (cfg->buffered) {
-        rc = lf_pcache_open(w->path, w->h.data_offset, w->h.record_bytes,
-                            cfg->pc_per_layer ? w->h.records_per_layer : 0, cfg->pc_budget,
-                            &e->pc, err);
+        lf_pcache_cfg pcc = {w->h.data_offset, w->h.record_bytes,
+                             cfg->pc_per_layer ? w->h.records_per_layer : 0, cfg->pc_budget,
+                             cfg->n_layers, cfg->pc_mech};
+        rc = lf_pcache_open(w->path, &pcc, &e->pc, err);
         if (rc == LF_OK)
             e->fd = lf_pcache_fd(e->pc);
     } else {
@@ -335,10 +336,21 @@ static int moe_layer(lf_backend *b, const lf_step *s, lf_times *out, lf_err *err
     if (s->layer >= e->cfg.n_layers)
         return lf_fail(err, LF_ERANGE, "expert executor: layer %u beyond the %u prepared",
                        s->layer, e->cfg.n_layers);
-    int rc = reserve(e, s, err);
-    if (rc)
-        return rc;
     lf_dram *d = &e->dram[s->layer];
+    double pc_s = 0, t_fit = lf_now();
+    /* cgroup: the limit fitted to what the process holds, this layer's rows (allocated
+     * by reserve at its first step) announced, then fitted again to what they took (some
+     * of it may be memory charged before the run, elsewhere) */
+    uint64_t rows = d->row_bytes ? 0 : (uint64_t)s->slots->cap_rows * e->w->h.record_bytes;
+    int rc = e->pc ? lf_pcache_fit(e->pc, rows, err) : LF_OK;
+    if (rc)
+        return lf_err_prefix(err, "token %u layer %u", s->token, s->layer);
+    if ((rc = reserve(e, s, err)))
+        return rc;
+    if (e->pc && rows && (rc = lf_pcache_fit(e->pc, 0, err)))
+        return lf_err_prefix(err, "token %u layer %u", s->token, s->layer);
+    if (e->pc)
+        pc_s += lf_now() - t_fit;
     const lf_plan *pl = s->plan;
     const lf_layout *L = &e->w->layout;
     double t0 = lf_now();
@@ -366,7 +378,6 @@ static int moe_layer(lf_backend *b, const lf_step *s, lf_times *out, lf_err *err
      * its read? Then it becomes the most recent and the least recent records beyond
      * the budget are dropped, before the reads (so a record read later in this step may
      * have been dropped by an earlier one, as in the policy's model). */
-    double pc_s = 0;
     if (e->pc) {
         double a = lf_now();
         for (uint32_t k = 0; k < pl->n_load; k++) {
@@ -505,6 +516,11 @@ void lf_exec_moe_stats_get(const lf_exec_moe *e, lf_exec_moe_stats *s)
 const char *lf_exec_moe_mechanism(const lf_exec_moe *e)
 {
     return e->pc ? lf_pcache_mechanism(e->pc) : "direct";
+}
+
+const char *lf_exec_moe_mechanism_note(const lf_exec_moe *e)
+{
+    return e->pc ? lf_pcache_note(e->pc) : "";
 }
 
 void lf_exec_moe_check_every(lf_exec_moe *e, uint32_t every)
@@ -667,7 +683,7 @@ int lf_moe_measure(const lf_moe_replay_cfg *c, lf_token_row *rows, lf_moe_measur
     uint32_t layers = lf_moe_layers(c->trace, w);
     lf_exec_moe_cfg ec = {.weights = w, .trace = c->trace, .inflight = c->threads,
                           .n_layers = layers, .seed = c->seed, .scope = c->scope,
-                          .n_tokens = c->n_tokens};
+                          .n_tokens = c->n_tokens, .pc_mech = c->pc_mech};
     int rc = lf_moe_tiers(c->policy, cap, layers, w->h.record_bytes, &ec, err);
     if (rc)
         return rc;
@@ -679,6 +695,8 @@ int lf_moe_measure(const lf_moe_replay_cfg *c, lf_token_row *rows, lf_moe_measur
     rc = lf_moe_replay(c, &b, rows, &out->counts, err);
     lf_exec_moe_stats_get(e, &out->stats);
     snprintf(out->mechanism, sizeof out->mechanism, "%s", lf_exec_moe_mechanism(e));
+    snprintf(out->mechanism_note, sizeof out->mechanism_note, "%s",
+             lf_exec_moe_mechanism_note(e));
     out->pc_budget_bytes = ec.pc_budget * (ec.pc_per_layer ? layers : 1);
     lf_exec_moe_free(e);
     return rc;

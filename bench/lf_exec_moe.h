@@ -36,6 +36,7 @@ typedef struct {
     int log_reads;              /* keep the offset of every read, in order (tests) */
     lf_scope scope;             /* token (default): attention and router too; ffn: experts */
     uint32_t n_tokens;          /* scope token: KV-cache positions (0: the trace's tokens) */
+    lf_pcache_mech pc_mech;     /* buffered: what holds the budget (0: fadvise, lf_pcache.h) */
 } lf_exec_moe_cfg;
 
 typedef struct {
@@ -60,8 +61,10 @@ int lf_exec_moe_create(const lf_exec_moe_cfg *cfg, lf_exec_moe **out, lf_err *er
 void lf_exec_moe_free(lf_exec_moe *e);
 void lf_exec_moe_backend(lf_backend *b, lf_exec_moe *e);
 void lf_exec_moe_stats_get(const lf_exec_moe *e, lf_exec_moe_stats *s);
-/* "fadvise" (page cache bounded by eviction) or "direct" (O_DIRECT, no page cache). */
+/* "fadvise" or "cgroup" (what held the page cache to its budget) or "direct"
+ * (O_DIRECT, no page cache); the note: lf_pcache_note ("" when direct). */
 const char *lf_exec_moe_mechanism(const lf_exec_moe *e);
+const char *lf_exec_moe_mechanism_note(const lf_exec_moe *e);
 /* Counts the file's cached bytes with mincore after every `every` steps (0: never),
  * keeping the largest in max_cached_bytes (the budget test). */
 void lf_exec_moe_check_every(lf_exec_moe *e, uint32_t every);
@@ -81,6 +84,7 @@ typedef struct {
     uint64_t seed;
     int quiet;
     lf_scope scope;             /* the executor's (lf_moe_measure); default token */
+    lf_pcache_mech pc_mech;     /* the executor's page-cache mechanism (0: fadvise) */
 } lf_moe_replay_cfg;
 
 /* A trace with more layers than the file replays the file's layers (a model scaled
@@ -99,7 +103,8 @@ int lf_moe_tiers(const char *policy, uint64_t capacity, uint32_t n_layers, uint6
 /* A measured run: the executor on c's trace and file, the read path from the policy. */
 typedef struct {
     lf_exec_moe_stats stats;
-    char mechanism[16];         /* "fadvise" or "direct" */
+    char mechanism[16];         /* "fadvise", "cgroup" or "direct" */
+    char mechanism_note[1400];  /* lf_exec_moe_mechanism_note */
     uint64_t pc_budget_bytes;   /* bytes of the file the page cache may hold in all */
     lf_policy_counts counts;    /* the policy's counters */
 } lf_moe_measured;

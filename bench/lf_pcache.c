@@ -1,14 +1,17 @@
 /* The page cache held to a budget by evicting the least recently read records with
- * posix_fadvise(DONTNEED), measured with mincore. */
+ * posix_fadvise(DONTNEED), or by a memory cgroup's limit; measured with mincore. */
 #include "lf_pcache.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include "lf_cgroup.h"
 
 #define NONE UINT32_MAX
 
@@ -25,11 +28,54 @@ struct lf_pcache {
     uint64_t total, max_total;
     uint64_t evictions;
     long page;
+    lf_cgroup *cg;           /* the cgroup mechanism; NULL: fadvise */
+    char note[1400];
 };
 
-int lf_pcache_open(const char *path, uint64_t data_offset, uint64_t record_bytes,
-                   uint64_t group_records, uint64_t budget, lf_pcache **out, lf_err *err)
+static const char *const MECH[] = {"fadvise", "cgroup", "auto"};
+
+int lf_pcache_mech_parse(const char *s, lf_pcache_mech *out, lf_err *err)
 {
+    for (int i = 0; i < 3; i++)
+        if (!strcmp(s, MECH[i])) {
+            *out = (lf_pcache_mech)i;
+            return LF_OK;
+        }
+    return lf_fail(err, LF_EINVAL, "page-cache mechanism '%s': expected auto (a memory cgroup "
+                   "when one can be created, else fadvise), cgroup or fadvise", s);
+}
+
+const char *lf_pcache_mech_name(lf_pcache_mech m)
+{
+    return (unsigned)m < 3 ? MECH[m] : "?";
+}
+
+/* The cgroup mechanism, or for `auto` the fallback's reason in the note. */
+static int open_cgroup(lf_pcache *p, const lf_pcache_cfg *c, lf_err *err)
+{
+    uint64_t total = c->budget * (c->group_records && c->groups ? c->groups : 1);
+    lf_err e2;
+    int rc = lf_cgroup_open(total, &p->cg, &e2);
+    if (rc == LF_OK) {
+        snprintf(p->note, sizeof p->note, "cgroup v%d %s: limit = its non-file charge + "
+                 "page-cache budget %llu (at least %llu MiB) + %llu MiB, fitted before every "
+                 "step; the kernel evicts", lf_cgroup_version(p->cg), lf_cgroup_path(p->cg),
+                 (unsigned long long)total, (unsigned long long)(LF_CGROUP_FLOOR >> 20),
+                 (unsigned long long)(LF_CGROUP_ROOM >> 20));
+        return LF_OK;
+    }
+    if (c->mech == LF_PCACHE_CGROUP) {
+        *err = e2;
+        return rc;
+    }
+    snprintf(p->note, sizeof p->note, "auto: fadvise; %s", e2.msg);
+    return LF_OK;
+}
+
+int lf_pcache_open(const char *path, const lf_pcache_cfg *c, lf_pcache **out, lf_err *err)
+{
+    uint64_t data_offset = c->data_offset, record_bytes = c->record_bytes;
+    uint64_t group_records = c->group_records, budget = c->budget;
     *out = NULL;
     if (record_bytes == 0)
         return lf_fail(err, LF_EINVAL, "page cache: record size must be positive");
@@ -85,6 +131,9 @@ int lf_pcache_open(const char *path, uint64_t data_offset, uint64_t record_bytes
                            "cache cannot be bounded on this file system", path);
         goto fail;
     }
+    /* after the drop: what the cgroup is charged with is what this run reads */
+    if (c->mech != LF_PCACHE_FADVISE && (rc = open_cgroup(p, c, err)))
+        goto fail;
     *out = p;
     return LF_OK;
 fail:
@@ -96,6 +145,10 @@ void lf_pcache_close(lf_pcache *p)
 {
     if (!p)
         return;
+    if (p->cg) { /* uncharge the cgroup (its pages would keep it alive), then remove it */
+        (void)posix_fadvise(p->fd, 0, 0, POSIX_FADV_DONTNEED);
+        lf_cgroup_close(p->cg, NULL);
+    }
     if (p->map != MAP_FAILED && p->map)
         munmap(p->map, p->file_bytes ? p->file_bytes : 1);
     if (p->fd >= 0)
@@ -116,8 +169,17 @@ int lf_pcache_fd(const lf_pcache *p)
 
 const char *lf_pcache_mechanism(const lf_pcache *p)
 {
-    (void)p;
-    return "fadvise";
+    return p->cg ? "cgroup" : "fadvise";
+}
+
+const char *lf_pcache_note(const lf_pcache *p)
+{
+    return p->note;
+}
+
+int lf_pcache_fit(lf_pcache *p, uint64_t headroom, lf_err *err)
+{
+    return p->cg ? lf_cgroup_fit(p->cg, headroom, err) : LF_OK;
 }
 
 uint64_t lf_pcache_budget(const lf_pcache *p)
@@ -220,6 +282,8 @@ int lf_pcache_touch(lf_pcache *p, uint64_t offset, lf_err *err)
         return lf_fail(err, LF_ERANGE, "page cache: record at %llu beyond the file",
                        (unsigned long long)offset);
     uint32_t r = (uint32_t)r64;
+    if (p->cg)
+        return LF_OK;
     if (p->in[r])
         unlink_rec(p, r);
     push_front(p, r);

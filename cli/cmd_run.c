@@ -43,9 +43,10 @@ static void help(void)
         "executor: per token and layer the routed experts come from the application cache\n"
         "(DRAM manager), the OS page cache or flash, as the policy says (default\n"
         "pagecache:dram=0, trust the OS; pagecache:dram=N,pc=M[,scope=global][,prefetch=K]:\n"
-        "reads go through the page cache, held to M experts per layer by posix_fadvise and\n"
-        "measured with mincore; other policies and pc=0: O_DIRECT); the routed experts'\n"
-        "SwiGLU is computed from DRAM, dequantised on the fly, weighted by the router.\n"
+        "reads go through the page cache, held to M experts per layer by a memory cgroup or\n"
+        "posix_fadvise (--pagecache-mechanism) and measured with mincore; other policies and\n"
+        "pc=0: O_DIRECT); the routed experts' SwiGLU is computed from DRAM, dequantised\n"
+        "on the fly, weighted by the router.\n"
         "At scope token the resident part runs as above (fp16), with the router (a\n"
         "d_model x n_experts matvec; the routing itself is the trace's).\n"
         "meta.json gives the page-cache mechanism and predicted/measured hit rates.\n\n"
@@ -54,7 +55,12 @@ static void help(void)
         "                              model\n"
         "  -o, --out DIR               the run folder to write\n"
         "  -e, --engine NAME           I/O engine (default psync)\n"
-        "                              (known: %s)\n",
+        "                              (known: %s)\n"
+        "      --pagecache-mechanism M expert files, page-cache policies: what holds the\n"
+        "                              page cache to its budget: auto (default: a memory\n"
+        "                              cgroup when one can be made, else fadvise, the\n"
+        "                              reason in meta.json), cgroup (the kernel evicts),\n"
+        "                              fadvise (the policy's exact LRU); in config.conf\n",
         lf_io_engine_names());
     lf_cli_runopt_help(stdout, LF_RUNOPT_RUN);
     printf(
@@ -66,7 +72,7 @@ static void help(void)
         "      --threads 16 --dram-fraction 0.5 --tokens 64 --out results/run1\n");
 }
 
-enum { O_QUIET = 256 };
+enum { O_QUIET = 256, O_PCMECH };
 
 static uint64_t rss_now(void)
 {
@@ -85,7 +91,7 @@ int cmd_run(int argc, char **argv)
     static const struct option own[] = {
         {"weights", required_argument, 0, 'w'}, {"out", required_argument, 0, 'o'},
         {"engine", required_argument, 0, 'e'},  {"quiet", no_argument, 0, O_QUIET},
-        {"help", no_argument, 0, 'h'}};
+        {"help", no_argument, 0, 'h'},          {"pagecache-mechanism", required_argument, 0, O_PCMECH}};
     struct option opts[sizeof own / sizeof own[0] + 64];
     char shorts[64] = ":w:o:e:h";
     memcpy(opts, own, sizeof own);
@@ -96,6 +102,7 @@ int cmd_run(int argc, char **argv)
     const char *default_policy = c.policy;
     const char *weights = NULL, *out = NULL;
     int quiet = 0, layout_given = 0;
+    const char *pc_mech = NULL;
     lf_measure m;
     memset(&m, 0, sizeof m);
     m.engine = "psync";
@@ -111,6 +118,7 @@ int cmd_run(int argc, char **argv)
         case 'o': out = optarg; break;
         case 'e': m.engine = optarg; break;
         case O_QUIET: quiet = 1; break;
+        case O_PCMECH: pc_mech = optarg; break;
         case 'h': help(); printf("\n"); lf_cli_device_help(stdout); return LF_EXIT_OK;
         default: return lf_cli_bad_option(CMD, argc, argv);
         }
@@ -145,10 +153,16 @@ int cmd_run(int argc, char **argv)
     }
     c.quiet = quiet;
     if (w.h.kind == LF_UNITS_EXPERTS) { /* the expert executor */
-        int x = cmd_run_moe(&c, c.policy != default_policy, &t, &w, out);
+        int x = cmd_run_moe(&c, c.policy != default_policy, pc_mech, &t, &w, out);
         lf_trace_free(&t);
         lf_weights_close(&w);
         return x;
+    }
+    if (pc_mech) {
+        lf_trace_free(&t);
+        lf_weights_close(&w);
+        return lf_cli_usage(CMD, "--pagecache-mechanism: %s holds neurons; only the expert "
+                            "executor has a page-cache tier", weights);
     }
     if (!rc && c.profile_path && !(rc = lf_trace_read(c.profile_path, &prof, &err)))
         have_prof = 1;

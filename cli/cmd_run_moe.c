@@ -1,7 +1,7 @@
 /* llmflash run on an expert file: the expert executor (bench/lf_exec_moe.h) replays the
- * expert trace (application cache, OS page cache held to its budget, O_DIRECT flash)
- * and writes the run folder of `sim`, with the page cache's measured and predicted hits
- * in meta.json. */
+ * expert trace (application cache, OS page cache held to its budget by a memory cgroup
+ * or posix_fadvise, O_DIRECT flash) and writes the run folder of `sim`, with the page
+ * cache's mechanism and measured and predicted hits in meta.json. */
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -15,9 +15,13 @@
 
 static const char *CMD = "run";
 
-int cmd_run_moe(const lf_run_config *c, int policy_given, const lf_trace *t, const lf_weights *w,
-                const char *out)
+int cmd_run_moe(const lf_run_config *c, int policy_given, const char *pc_mech, const lf_trace *t,
+                const lf_weights *w, const char *out)
 {
+    lf_pcache_mech mech = LF_PCACHE_AUTO;
+    lf_err err;
+    if (pc_mech && lf_pcache_mech_parse(pc_mech, &mech, &err))
+        return lf_cli_usage(CMD, "--pagecache-mechanism: %s", err.msg);
     uint32_t layers = lf_moe_layers(t, w);
     uint64_t file_experts = (uint64_t)layers * w->h.units;
     uint64_t cap = c->dram_bytes ? c->dram_bytes / (w->h.record_bytes * layers)
@@ -33,9 +37,9 @@ int cmd_run_moe(const lf_run_config *c, int policy_given, const lf_trace *t, con
         fprintf(stderr, "llmflash run: out of memory\n");
         return LF_EXIT_FAIL;
     }
-    lf_moe_replay_cfg rc = {t, w, policy, cap, n_tok, c->threads, c->seed, c->quiet, c->scope};
+    lf_moe_replay_cfg rc = {t, w, policy, cap, n_tok, c->threads, c->seed, c->quiet, c->scope,
+                            mech};
     lf_moe_measured m;
-    lf_err err;
     lf_summary S;
     int r = lf_moe_measure(&rc, rows, &m, &err);
     if (!r)
@@ -55,8 +59,10 @@ int cmd_run_moe(const lf_run_config *c, int policy_given, const lf_trace *t, con
         lf_kv_setf(&cfg, NULL, "record_bytes", "%" PRIu64, w->h.record_bytes);
         lf_kv_setf(&cfg, NULL, "layers", "%u", layers);
         lf_kv_setf(&cfg, NULL, "scope", "%s", lf_scope_name(c->scope));
+        lf_kv_setf(&cfg, NULL, "pagecache_mechanism", "%s", lf_pcache_mech_name(mech));
         lf_kv_setf(&extra, NULL, "executor", "experts");
         lf_kv_setf(&extra, NULL, "page_cache_mechanism", "%s", m.mechanism);
+        lf_kv_setf(&extra, NULL, "page_cache_mechanism_note", "%s", m.mechanism_note);
         lf_kv_setf(&extra, NULL, "page_cache_budget_bytes", "%" PRIu64, m.pc_budget_bytes);
         lf_kv_setf(&extra, NULL, "page_cache_hits_predicted", "%" PRIu64, s->pc_predicted);
         lf_kv_setf(&extra, NULL, "page_cache_hits_measured", "%" PRIu64, s->pc_measured);
@@ -92,6 +98,8 @@ int cmd_run_moe(const lf_run_config *c, int policy_given, const lf_trace *t, con
                        s->loads ? (double)s->pc_measured / s->loads : 0,
                        s->loads ? (double)s->pc_predicted / s->loads : 0, s->pc_agree, s->loads);
             printf("\noutput checksum %.9g\n", s->checksum);
+            if (*m.mechanism_note)
+                printf("page cache: %s\n", m.mechanism_note);
         }
     }
     lf_kv_free(&cfg);

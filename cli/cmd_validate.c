@@ -48,9 +48,9 @@ static void help(void)
         "(--weights, repeatable).\n"
         "Expert weights files (an expert trace) take an expert grid instead (keys policy,\n"
         "dtype, threads, tokens, seed, capacity, scope = token (default: attention, router\n"
-        "and shared expert too) | ffn; e.g. experiments/moe_validate.conf), one\n"
-        "--weights file per bit width, and report the page cache's predicted and measured\n"
-        "hit rates too (DIR/validate_moe.csv).\n\n"
+        "and shared expert too) | ffn, pagecache_mechanism = auto | cgroup | fadvise; e.g.\n"
+        "experiments/moe_validate.conf), one --weights file per bit width, and report the\n"
+        "page cache's predicted and measured hit rates too (DIR/validate_moe.csv).\n\n"
         "options:\n"
         "  -t, --trace T.h5     the trace\n"
         "  -w, --weights W      weights file; repeat for several layouts\n"
@@ -65,6 +65,9 @@ static void help(void)
         "  -n, --tokens N       tokens per run, overriding the grid (default: grid or trace)\n"
         "  -e, --engine NAME    I/O engine when the grid names none (default psync)\n"
         "      --scope S        token (default) or ffn, when the grid sets no scope\n"
+        "      --pagecache-mechanism M  expert grids without the key: auto (default: a\n"
+        "                       memory cgroup when one can be made, else fadvise), cgroup\n"
+        "                       or fadvise (llmflash run --help)\n"
         "  -h, --help           this text\n\n"
         "example:\n"
         "  llmflash validate --trace opt13.h5 --weights /var/tmp/w/opt13-bundled.w \\\n"
@@ -98,10 +101,10 @@ int cmd_validate(int argc, char **argv)
         {"out", required_argument, 0, 'o'},    {"repeat", required_argument, 0, 'r'},
         {"tokens", required_argument, 0, 'n'}, {"engine", required_argument, 0, 'e'},
         {"help", no_argument, 0, 'h'},         {"compare", required_argument, 0, 'c'},
-        {"scope", required_argument, 0, 'S'},
+        {"scope", required_argument, 0, 'S'},  {"pagecache-mechanism", required_argument, 0, 'P'},
         {0, 0, 0, 0}};
     const char *trace = NULL, *device = NULL, *grid = NULL, *out = NULL, *engine = "psync";
-    const char *compare = NULL, *scope = NULL;
+    const char *compare = NULL, *scope = NULL, *pc_mech = NULL;
     char ed_engine[4][16];
     const char *ed_path[4], *ed_names[4];
     size_t n_ed = 0;
@@ -113,6 +116,7 @@ int cmd_validate(int argc, char **argv)
     while ((c = getopt_long(argc, argv, ":t:w:d:g:o:r:n:e:h", opts, NULL)) != -1) {
         switch (c) {
         case 'c': compare = optarg; break;
+        case 'P': pc_mech = optarg; break;
         case 'S': {
             lf_err e3;
             lf_scope sc;
@@ -198,7 +202,10 @@ int cmd_validate(int argc, char **argv)
             break;
     if (!rc && w[0].h.kind == LF_UNITS_EXPERTS) /* expert files: the expert grid */
         return cmd_validate_moe(trace, w, opened, device, grid, out, (uint32_t)repeat,
-                                (uint32_t)tokens);
+                                (uint32_t)tokens, pc_mech, scope);
+    if (!rc && pc_mech)
+        rc = lf_fail(&err, LF_EINVAL, "--pagecache-mechanism: %s holds neurons; only the expert "
+                     "executor has a page-cache tier", wpaths[0]);
     if (!rc)
         rc = lf_device_load(device, &dev, &err);
     for (size_t k = 0; k < n_ed && !rc; k++) {

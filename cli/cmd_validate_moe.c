@@ -13,16 +13,29 @@
 
 static const char *CMD = "validate";
 
+/* The page-cache notes said so far: a fallback's reason when it changes, the cgroup's
+ * rule once (its folder's name changes every run). */
+typedef struct {
+    char fallback[1400];
+    int cgroup_said;
+} notes;
+
 static void print_row(const lf_vmoe_row *r, size_t i, size_t n, void *arg)
 {
-    (void)arg;
     (void)n;
+    notes *said = arg;
     if (i == 0)
-        printf("%-4s %-44s %-5s %3s %-8s %9s %9s %7s %8s %8s\n", "cfg", "policy", "dtype", "thr",
-               "path", "pred_ms", "meas_ms", "err_%", "pc_pred", "pc_meas");
-    printf("%-4s %-44.44s %-5s %3u %-8s %9.3f %9.3f %+7.1f %8.3f %8.3f\n", r->id, r->policy,
-           r->dtype, r->threads, r->mechanism, r->predicted_ms, r->measured_ms, r->error_pct,
-           r->pc_hit_predicted, r->pc_hit_measured);
+        printf("%-4s %-44s %-5s %3s %-5s %-8s %9s %9s %7s %8s %8s\n", "cfg", "policy", "dtype",
+               "thr", "scope", "path", "pred_ms", "meas_ms", "err_%", "pc_pred", "pc_meas");
+    printf("%-4s %-44.44s %-5s %3u %-5s %-8s %9.3f %9.3f %+7.1f %8.3f %8.3f\n", r->id, r->policy,
+           r->dtype, r->threads, r->scope, r->mechanism, r->predicted_ms, r->measured_ms,
+           r->error_pct, r->pc_hit_predicted, r->pc_hit_measured);
+    int fallback = !strncmp(r->mechanism_note, "auto:", 5);
+    if ((fallback && strcmp(r->mechanism_note, said->fallback)) ||
+        (!strcmp(r->mechanism, "cgroup") && !said->cgroup_said++))
+        printf("     page cache: %s\n", r->mechanism_note);
+    if (fallback)
+        snprintf(said->fallback, sizeof said->fallback, "%s", r->mechanism_note);
     fflush(stdout);
 }
 
@@ -53,13 +66,22 @@ static void ratios(const lf_vmoe_row *rows, size_t n)
 }
 
 int cmd_validate_moe(const char *trace, lf_weights *w, size_t n_w, const char *device,
-                     const char *grid, const char *out, uint32_t repeat, uint32_t tokens)
+                     const char *grid, const char *out, uint32_t repeat, uint32_t tokens,
+                     const char *pc_mech, const char *scope)
 {
     lf_err err;
     lf_trace t;
     lf_device dev;
     lf_sweep g;
-    int have_t = 0, have_g = 0, rc = lf_device_load(device, &dev, &err);
+    lf_pcache_mech mech = LF_PCACHE_AUTO;
+    lf_scope sc = LF_SCOPE_TOKEN;
+    int have_t = 0, have_g = 0, rc = LF_OK;
+    if (pc_mech)
+        rc = lf_pcache_mech_parse(pc_mech, &mech, &err);
+    if (!rc && scope)
+        rc = lf_scope_parse(scope, &sc, &err);
+    if (!rc)
+        rc = lf_device_load(device, &dev, &err);
     if (!rc && !(rc = lf_sweep_load_grid(grid, lf_vmoe_keys, &g, &err)))
         have_g = 1;
     if (!rc && !(rc = lf_trace_read(trace, &t, &err)))
@@ -68,10 +90,13 @@ int cmd_validate_moe(const char *trace, lf_weights *w, size_t n_w, const char *d
         rc = lf_mkdirs(out, &err);
     lf_vmoe_row *rows = NULL;
     size_t n = 0;
+    notes said = {"", 0};
     if (!rc) {
         printf("validate (experts): %zu configurations x %u measured runs, trace %s, device %s\n",
                g.n_runs, repeat, trace, dev.name);
-        lf_vmoe_cfg v = {&t, w, n_w, &dev, &g, repeat, tokens, 1, print_row, NULL};
+        lf_vmoe_cfg v = {.trace = &t, .weights = w, .n_weights = n_w, .dev = &dev, .grid = &g,
+                         .repeat = repeat, .tokens = tokens, .cold_tokens = 1, .pc_mech = mech,
+                         .scope = sc, .on_row = print_row, .arg = &said};
         rc = lf_vmoe_run(&v, &rows, &n, &err);
     }
     if (!rc) {

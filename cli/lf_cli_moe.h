@@ -8,14 +8,17 @@
 
 /* c: run's resolved options (policy, threads, tokens, seed, DRAM budget, cold tokens,
  * quiet, trace_path); policy_given 0: the default policy, trust the OS page cache
- * (pagecache:dram=0). Returns the exit status. */
-int cmd_run_moe(const lf_run_config *c, int policy_given, const lf_trace *t, const lf_weights *w,
-                const char *out);
+ * (pagecache:dram=0); pc_mech: --pagecache-mechanism (NULL: auto). Returns the exit
+ * status. */
+int cmd_run_moe(const lf_run_config *c, int policy_given, const char *pc_mech, const lf_trace *t,
+                const lf_weights *w, const char *out);
 
 /* validate on expert files (cli/cmd_validate_moe.c): called by cmd_validate when its
- * first weights file holds experts, with the n_w files it opened, which this closes.
- * Returns the exit status. */
+ * first weights file holds experts, with the n_w files it opened, which this closes;
+ * pc_mech and scope: --pagecache-mechanism and --scope, for configurations whose grid
+ * sets none (NULL: auto, token). Returns the exit status. */
 int cmd_validate_moe(const char *trace, lf_weights *w, size_t n_w, const char *device,
-                     const char *grid, const char *out, uint32_t repeat, uint32_t tokens);
+                     const char *grid, const char *out, uint32_t repeat, uint32_t tokens,
+                     const char *pc_mech, const char *scope);
 
 #endif

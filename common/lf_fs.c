@@ -42,9 +42,19 @@ static void tmp_forget(const char *tmp)
     }
 }
 
+static void (*volatile at_signal)(void);
+
+void lf_fs_at_signal(void (*fn)(void))
+{
+    at_signal = fn;
+}
+
 static void on_signal(int sig)
 {
     int saved = errno;
+    void (*fn)(void) = at_signal;
+    if (fn)
+        fn();
     for (int i = 0; i < TMP_SLOTS; i++)
         if (atomic_load(&tmp_state[i]) == 2)
             unlink(tmp_paths[i]);

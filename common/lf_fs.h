@@ -52,6 +52,9 @@ int lf_tmp_cleanup_stale(const char *path);
 /* Installs SIGINT, SIGTERM and SIGHUP handlers that remove the live temporaries and then
  * die of the same signal (signals the parent left ignored stay ignored). For main(). */
 void lf_fs_remove_on_signals(void);
+/* A function those handlers call first (async-signal-safe calls only; NULL: none). One
+ * slot, for what a process must undo before dying (bench/lf_cgroup leaves its cgroup). */
+void lf_fs_at_signal(void (*fn)(void));
 
 /* 1 when a and b both exist and are the same file (device and inode: links and other
  * names of it included). */

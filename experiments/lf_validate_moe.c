@@ -12,7 +12,7 @@
 #include "lf_results.h"
 
 const char *const lf_vmoe_keys[] = {"policy", "dtype", "threads", "tokens", "seed", "capacity",
-                                    "scope", NULL};
+                                    "scope", "pagecache_mechanism", NULL};
 
 static int cmp_double(const void *a, const void *b)
 {
@@ -73,11 +73,15 @@ static int one(const lf_vmoe_cfg *c, size_t i, lf_vmoe_row *r, lf_err *err)
         rc = get_u64(g, i, "seed", 1, &seed, err);
     if (!rc)
         rc = get_u64(g, i, "capacity", 0, &cap, err);
-    lf_scope scope = LF_SCOPE_TOKEN; /* the grid's `scope` key: token (default) or ffn */
+    lf_scope scope = c->scope; /* the grid's `scope` key: token or ffn */
     if (!rc && lf_sweep_get(g, i, "scope"))
         rc = lf_scope_parse(lf_sweep_get(g, i, "scope"), &scope, err);
+    lf_pcache_mech mech = c->pc_mech;
+    if (!rc && lf_sweep_get(g, i, "pagecache_mechanism"))
+        rc = lf_pcache_mech_parse(lf_sweep_get(g, i, "pagecache_mechanism"), &mech, err);
     if (rc)
-        return rc;
+        return lf_err_prefix(err, "%s: configuration %zu", g->path, i + 1);
+    snprintf(r->scope, sizeof r->scope, "%s", lf_scope_name(scope));
     if (c->tokens)
         tokens = c->tokens;
     if (tokens == 0 || tokens > c->trace->n_tokens || threads == 0 || threads > 64)
@@ -94,7 +98,7 @@ static int one(const lf_vmoe_cfg *c, size_t i, lf_vmoe_row *r, lf_err *err)
         return lf_fail(err, LF_ENOMEM, "validate: out of memory");
     }
     lf_moe_replay_cfg rc_cfg = {c->trace, w, r->policy, cap, (uint32_t)tokens, (uint32_t)threads,
-                                seed, 1, scope};
+                                seed, 1, scope, mech};
     /* predicted */
     lf_backend sb;
     lf_moe_sim sbs;
@@ -153,6 +157,7 @@ static int one(const lf_vmoe_cfg *c, size_t i, lf_vmoe_row *r, lf_err *err)
             r->measured_compute_ms = M->mean_compute_ms;
             r->error_pct = 100.0 * (r->predicted_ms - med) / med;
             snprintf(r->mechanism, sizeof r->mechanism, "%s", mm[at].mechanism);
+            snprintf(r->mechanism_note, sizeof r->mechanism_note, "%s", mm[at].mechanism_note);
             int pc = strcmp(r->mechanism, "direct") != 0;
             r->pc_hit_predicted = pc && s->loads ? (double)s->pc_predicted / s->loads : NAN;
             r->pc_hit_measured = pc && s->loads ? (double)s->pc_measured / s->loads : NAN;
@@ -228,16 +233,17 @@ int lf_vmoe_write_csv(const char *path, const lf_vmoe_row *rows, size_t n, lf_er
     if (!buf)
         return lf_fail(err, LF_ENOMEM, "validate: out of memory");
     len += (size_t)snprintf(buf + len, cap - len,
-                            "id,policy,dtype,threads,tokens,mechanism,predicted_ms,measured_ms,"
+                            "id,policy,dtype,threads,tokens,scope,mechanism,predicted_ms,measured_ms,"
                             "error_pct,predicted_io_ms,measured_io_ms,predicted_compute_ms,"
                             "measured_compute_ms,predicted_mem_ms,measured_mem_ms,measured_min_ms,"
                             "measured_max_ms,app_hit,pc_hit_predicted,pc_hit_measured,read_gb_per_s\n");
     for (size_t i = 0; i < n; i++) {
         const lf_vmoe_row *r = &rows[i];
         len += (size_t)snprintf(buf + len, cap - len,
-                                "%s,\"%s\",%s,%u,%u,%s,%.6f,%.6f,%.4f,%.6f,%.6f,%.6f,%.6f,%.6f,%.6f,"
-                                "%.6f,%.6f,%.6f,%.6f,%.6f,%.6f\n",
-                                r->id, r->policy, r->dtype, r->threads, r->tokens, r->mechanism,
+                                "%s,\"%s\",%s,%u,%u,%s,%s,%.6f,%.6f,%.4f,%.6f,%.6f,%.6f,%.6f,%.6f,"
+                                "%.6f,%.6f,%.6f,%.6f,%.6f,%.6f,%.6f\n",
+                                r->id, r->policy, r->dtype, r->threads, r->tokens, r->scope,
+                                r->mechanism,
                                 r->predicted_ms, r->measured_ms, r->error_pct, r->predicted_io_ms,
                                 r->measured_io_ms, r->predicted_compute_ms, r->measured_compute_ms,
                                 r->predicted_mem_ms, r->measured_mem_ms, r->measured_min_ms,

@@ -1,5 +1,6 @@
 /* lf_validate_moe: predicted versus measured for expert traces. For every configuration
- * of a grid (policy, bit width, reads in flight, tokens, seed) the simulator (the device
+ * of a grid (policy, bit width, reads in flight, tokens, seed, scope, page-cache
+ * mechanism) the simulator (the device
  * profile's cost model) and the expert executor (`repeat` measured runs, the median)
  * replay the same trace through the same replay loop with the weights file of that bit
  * width; each row holds the per-token latency both ways and the page cache's predicted
@@ -11,6 +12,8 @@
 #include <stdint.h>
 
 #include "lf_device.h"
+#include "lf_pcache.h"
+#include "lf_replay.h"
 #include "lf_sweep.h"
 #include "lf_trace.h"
 #include "lf_weights.h"
@@ -20,7 +23,11 @@ extern const char *const lf_vmoe_keys[];
 
 typedef struct {
     char id[16];                     /* m01, m02, ... */
-    char policy[128], dtype[8], mechanism[16];
+    char policy[128], dtype[8];
+    char mechanism[16];              /* what held the page cache (median run): fadvise,
+                                      * cgroup, or direct (none) */
+    char mechanism_note[1400];       /* its note (lf_pcache_note): why auto fell back */
+    char scope[8];                   /* token or ffn */
     uint32_t threads, tokens;
     double predicted_ms, measured_ms, error_pct;        /* steady-state mean per token */
     double predicted_io_ms, measured_io_ms, predicted_compute_ms, measured_compute_ms;
@@ -40,6 +47,8 @@ typedef struct {
     uint32_t repeat;                 /* measured runs per configuration (median) */
     uint32_t tokens;                 /* 0: the grid's `tokens`, else the whole trace */
     uint32_t cold_tokens;            /* tokens left out of the steady state */
+    lf_pcache_mech pc_mech;          /* configurations whose grid sets no pagecache_mechanism */
+    lf_scope scope;                  /* configurations whose grid sets no scope */
     void (*on_row)(const lf_vmoe_row *row, size_t i, size_t n, void *arg);
     void *arg;
 } lf_vmoe_cfg;

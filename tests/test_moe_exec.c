@@ -3,15 +3,18 @@
  * expert trace; the routed experts' output is the dense recomputation; the page-cache
  * budget is respected (mincore never counts more of the file than the budget); the
  * measured page-cache hits are the predicted ones when the page cache is held to the
- * policy's LRU. */
+ * policy's LRU; a memory cgroup holds it too (where one can be made). */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <gsl/gsl_rng.h>
 
+#include "lf_cgroup.h"
 #include "lf_exec_moe.h"
 #include "lf_mix.h"
 #include "lf_quant.h"
@@ -212,7 +215,7 @@ static void run_pair(const config *cf, lf_dtype dt)
     assert_int_equal(lf_weights_open(path, &w, &err), LF_OK);
     lf_trace t;
     make_trace(&t, &m, 40, 11);
-    lf_moe_replay_cfg rc = {&t, &w, cf->policy, 0, 0, 4, 5, 1, LF_SCOPE_TOKEN};
+    lf_moe_replay_cfg rc = {&t, &w, cf->policy, 0, 0, 4, 5, 1, LF_SCOPE_TOKEN, LF_PCACHE_FADVISE};
     lf_token_row rows_s[40], rows_e[40];
     /* simulator */
     lf_device dev = toy_device();
@@ -226,7 +229,7 @@ static void run_pair(const config *cf, lf_dtype dt)
     uint64_t layers = cf->per_layer ? 1 : m.n_layers;
     lf_exec_moe_cfg ec = {&w, &t, 4, cf->buffered,
                           (uint64_t)cf->pc_per_layer * layers * w.h.record_bytes, cf->per_layer,
-                          m.n_layers, 9, 1, LF_SCOPE_TOKEN, 0};
+                          m.n_layers, 9, 1, LF_SCOPE_TOKEN, 0, LF_PCACHE_FADVISE};
     lf_exec_moe *e;
     assert_int_equal(lf_exec_moe_create(&ec, &e, &err), LF_OK);
     lf_exec_moe_check_every(e, 1);
@@ -333,12 +336,13 @@ static void test_exec_output_dense(void **st)
     assert_int_equal(lf_weights_open(path, &w, &err), LF_OK);
     lf_trace t;
     make_trace(&t, &m, 5, 4);
-    lf_exec_moe_cfg ec = {&w, &t, 2, 0, 0, 0, 1, 9, 0, LF_SCOPE_FFN, 0};
+    lf_exec_moe_cfg ec = {&w, &t, 2, 0, 0, 0, 1, 9, 0, LF_SCOPE_FFN, 0, LF_PCACHE_FADVISE};
     lf_exec_moe *e;
     assert_int_equal(lf_exec_moe_create(&ec, &e, &err), LF_OK);
     lf_backend eb;
     lf_exec_moe_backend(&eb, e);
-    lf_moe_replay_cfg rc = {&t, &w, "lru:capacity=3", 0, 0, 2, 5, 1, LF_SCOPE_FFN};
+    lf_moe_replay_cfg rc = {&t, &w, "lru:capacity=3", 0, 0, 2, 5, 1, LF_SCOPE_FFN,
+                            LF_PCACHE_FADVISE};
     lf_token_row rows[5];
     assert_int_equal(lf_moe_replay(&rc, &eb, rows, NULL, &err), LF_OK);
     /* layer 0's input for token 4 is the generated one: regenerate it the same way */
@@ -447,7 +451,7 @@ static void test_scope_token_vs_ffn(void **st)
     uint64_t *logs[2], nlog[2];
     for (int k = 0; k < 2; k++) {
         lf_scope sc = k ? LF_SCOPE_FFN : LF_SCOPE_TOKEN;
-        lf_moe_replay_cfg rc = {&t, &w, "lru:capacity=4", 0, 0, 2, 5, 1, sc};
+        lf_moe_replay_cfg rc = {&t, &w, "lru:capacity=4", 0, 0, 2, 5, 1, sc, LF_PCACHE_FADVISE};
         lf_token_row rows[TOK];
         lf_backend sb;
         lf_moe_sim sbs;
@@ -523,7 +527,8 @@ static void test_pcache_lru_budget(void **st)
     lf_err err;
     for (int grouped = 0; grouped < 2; grouped++) {
         lf_pcache *p;
-        assert_int_equal(lf_pcache_open(path, 4096, REC, grouped ? 5 : 0, 2 * REC, &p, &err), LF_OK);
+        lf_pcache_cfg pcc = {4096, REC, grouped ? 5 : 0, 2 * REC, 2, LF_PCACHE_FADVISE};
+        assert_int_equal(lf_pcache_open(path, &pcc, &p, &err), LF_OK);
         uint64_t cached;
         assert_int_equal(lf_pcache_cached_bytes(p, &cached, &err), LF_OK);
         assert_true(cached <= 4096); /* dropped at open (the header page may come back) */
@@ -562,6 +567,109 @@ static void test_pcache_lru_budget(void **st)
     unlink(path);
 }
 
+/* This process's memory cgroup (the "memory" line of /proc/self/cgroup), into buf. */
+static void memory_cgroup(char *buf, size_t cap)
+{
+    char all[8192];
+    FILE *f = fopen("/proc/self/cgroup", "r"); /* size 0: read, not slurped */
+    assert_non_null(f);
+    all[fread(all, 1, sizeof all - 1, f)] = 0;
+    fclose(f);
+    const char *p = strstr(all, "memory:");
+    if (!p)
+        p = strstr(all, "0::");
+    assert_non_null(p);
+    snprintf(buf, cap, "%.*s", (int)strcspn(p, "\n"), p);
+}
+
+/* The cgroup mechanism (skipped, one line, without root or a writable memory hierarchy):
+ * the kernel, not an LRU of ours, holds the file's page cache to the budget plus the
+ * stated slack after every step (mincore over the whole file); the reads it served are
+ * measured; the process comes back to its own cgroup and the cgroup's folder is gone;
+ * a cgroup left by a dead process is removed by the next one. */
+static void test_pcache_cgroup_budget(void **st)
+{
+    (void)st;
+    lf_model m;
+    lf_test_moe_model(&m, 2, 512, 512, 16, 2); /* fp16 experts of 1.5 MiB, 48 MiB in all */
+    const char *path = make_file(&m, LF_DTYPE_FP16, "cg.w");
+    lf_weights w;
+    lf_err err;
+    assert_int_equal(lf_weights_open(path, &w, &err), LF_OK);
+    lf_trace t;
+    make_trace(&t, &m, 40, 13);
+    char home[4200], inside[4200];
+    memory_cgroup(home, sizeof home);
+    uint64_t budget = 4 * w.h.record_bytes;
+    lf_exec_moe_cfg ec = {.weights = &w, .trace = &t, .inflight = 4, .buffered = 1,
+                          .pc_budget = budget, .n_layers = m.n_layers, .seed = 9,
+                          .scope = LF_SCOPE_FFN, .pc_mech = LF_PCACHE_CGROUP};
+    lf_exec_moe *e;
+    int rc = lf_exec_moe_create(&ec, &e, &err);
+    if (rc == LF_EUNSUP) {
+        print_message("SKIP: no memory cgroup can be made here: %s\n", err.msg);
+        lf_trace_free(&t);
+        lf_weights_close(&w);
+        unlink(path);
+        skip();
+    }
+    assert_int_equal(rc, LF_OK);
+    assert_string_equal(lf_exec_moe_mechanism(e), "cgroup");
+    /* "cgroup vN PATH: limit = ..." */
+    const char *note = lf_exec_moe_mechanism_note(e);
+    assert_true(!strncmp(note, "cgroup v", 8));
+    char dir[4200];
+    snprintf(dir, sizeof dir, "%.*s", (int)strcspn(note + 10, ":"), note + 10);
+    assert_int_equal(access(dir, F_OK), 0);
+    memory_cgroup(inside, sizeof inside);
+    assert_string_not_equal(home, inside);
+    lf_exec_moe_check_every(e, 1);
+    lf_backend b;
+    lf_exec_moe_backend(&b, e);
+    lf_moe_replay_cfg rcfg = {&t, &w, "pagecache:dram=0,pc=4,scope=global", 0, 0, 4, 5, 1,
+                              LF_SCOPE_FFN, LF_PCACHE_CGROUP};
+    lf_token_row rows[40];
+    rc = lf_moe_replay(&rcfg, &b, rows, NULL, &err);
+    if (rc)
+        print_message("%s\n", err.msg);
+    assert_int_equal(rc, LF_OK);
+    lf_exec_moe_stats s;
+    lf_exec_moe_stats_get(e, &s);
+    print_message("cgroup: loads %llu, page cache predicted %llu measured %llu agree %llu; max "
+                  "cached %.2f MiB of budget %.2f MiB + slack %.2f MiB (file %.0f MiB)\n",
+                  (unsigned long long)s.loads, (unsigned long long)s.pc_predicted,
+                  (unsigned long long)s.pc_measured, (unsigned long long)s.pc_agree,
+                  s.max_cached_bytes / 1048576.0, budget / 1048576.0,
+                  lf_cgroup_slack() / 1048576.0, w.h.file_bytes / 1048576.0);
+    assert_int_equal(s.pc_checks, 40u * m.n_layers);
+    /* held: without the limit the routed experts would fill far more of the file */
+    assert_true(budget >= LF_CGROUP_FLOOR);
+    assert_true(s.max_cached_bytes <= budget + lf_cgroup_slack());
+    assert_true(s.max_cached_bytes >= budget / 2); /* and used */
+    assert_true(s.pc_measured > 0);
+    lf_exec_moe_free(e);
+    assert_int_not_equal(access(dir, F_OK), 0);
+    memory_cgroup(inside, sizeof inside);
+    assert_string_equal(home, inside);
+    /* a cgroup a killed process left (its pid gone) is removed by the next one */
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0)
+        _exit(0);
+    waitpid(pid, NULL, 0);
+    char stale[4300];
+    snprintf(stale, sizeof stale, "%.*s/llmflash.%ld.0", (int)(strrchr(dir, '/') - dir), dir,
+             (long)pid);
+    assert_int_equal(mkdir(stale, 0755), 0);
+    lf_cgroup *g;
+    assert_int_equal(lf_cgroup_open(budget, &g, &err), LF_OK);
+    assert_int_not_equal(access(stale, F_OK), 0);
+    assert_int_equal(lf_cgroup_close(g, &err), LF_OK);
+    lf_trace_free(&t);
+    lf_weights_close(&w);
+    unlink(path);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -571,6 +679,7 @@ int main(void)
         cmocka_unit_test(test_exec_matches_sim_app_lru_direct),
         cmocka_unit_test(test_exec_output_dense),
         cmocka_unit_test(test_pcache_lru_budget),
+        cmocka_unit_test(test_pcache_cgroup_budget),
         cmocka_unit_test(test_sim_prefetch_overlap),
         cmocka_unit_test(test_scope_token_vs_ffn),
     };

@@ -1,9 +1,11 @@
 /* Tests of `llmflash run` and `llmflash validate` on expert files (cli/cmd_run_moe.c,
  * cli/cmd_validate_moe.c, experiments/lf_validate_moe): the run folder says which
- * page-cache mechanism held the budget and gives predicted and measured hit rates that
- * agree; validate prints every configuration, the targets and the trust-the-OS ratio;
+ * page-cache mechanism held the budget (--pagecache-mechanism: fadvise forced, cgroup
+ * where one can be made, auto falling back with its reason) and gives predicted and
+ * measured hit rates that agree; validate prints every configuration, the targets and the trust-the-OS ratio;
  * the real OLMoE routing log (../shared/data, skipped when absent) runs end to end. */
 #include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -65,6 +67,23 @@ static double meta_num(const char *meta, const char *key)
     return atof(p + strlen(k));
 }
 
+/* Asserts that the file at path holds each of the n texts. */
+static void assert_file_has(const char *path, int n, ...)
+{
+    char *text = lf_test_slurp(path);
+    assert_non_null(text);
+    va_list ap;
+    va_start(ap, n);
+    for (int i = 0; i < n; i++) {
+        const char *want = va_arg(ap, const char *);
+        if (!strstr(text, want))
+            print_message("%s lacks '%s'\n", path, want);
+        assert_non_null(strstr(text, want));
+    }
+    va_end(ap);
+    free(text);
+}
+
 static void test_run_expert_file(void **st)
 {
     (void)st;
@@ -74,8 +93,8 @@ static void test_run_expert_file(void **st)
     char *o = NULL, *e = NULL;
     const char *out = lf_test_path("run1");
     int rc = lf_test_run(&o, &e, "run --trace %s --weights %s --policy "
-                         "pagecache:dram=0,pc=4,scope=global --threads 2 --out %s",
-                         tr, w, out);
+                         "pagecache:dram=0,pc=4,scope=global --threads 2 --out %s "
+                         "--pagecache-mechanism fadvise", tr, w, out);
     if (rc)
         print_message("%s\n%s\n", o, e);
     assert_int_equal(rc, 0);
@@ -86,12 +105,16 @@ static void test_run_expert_file(void **st)
     char *meta = lf_test_slurp(mp);
     assert_non_null(meta);
     assert_non_null(strstr(meta, "\"page_cache_mechanism\":\"fadvise\""));
+    assert_non_null(strstr(meta, "\"page_cache_mechanism_note\":\"\""));
     double pred = meta_num(meta, "page_cache_hit_rate_predicted");
     double meas = meta_num(meta, "page_cache_hit_rate_measured");
     assert_true(pred > 0.05);
     assert_true(fabs(pred - meas) <= 0.03);
     assert_true(meta_num(meta, "page_cache_budget_bytes") > 0);
     free(meta);
+    char cp[4200];
+    snprintf(cp, sizeof cp, "%s/config.conf", out);
+    assert_file_has(cp, 1, "pagecache_mechanism = fadvise");
     free(o);
     free(e);
     /* an application LRU: O_DIRECT, no page cache */
@@ -103,11 +126,45 @@ static void test_run_expert_file(void **st)
     free(meta);
     free(o);
     free(e);
-    /* no --policy: trust the OS (no application cache, the page cache the budget) */
+    /* no --policy: trust the OS (no application cache, the page cache the budget); the
+     * default mechanism, auto, falls back to fadvise when no cgroup can be made (here a
+     * cgroup root that is a plain folder), and says why */
+    setenv("LLMFLASH_CGROUP_ROOT", lf_test_dir(), 1);
     rc = lf_test_run(&o, &e, "run --trace %s --weights %s --out %s", tr, w, out);
     assert_int_equal(rc, 0);
     assert_non_null(strstr(o, "pagecache:dram=0"));
     assert_non_null(strstr(o, "path fadvise"));
+    assert_non_null(strstr(o, "page cache: auto: fadvise; memory cgroup: LLMFLASH_CGROUP_ROOT="));
+    assert_file_has(mp, 2, "\"page_cache_mechanism\":\"fadvise\"",
+                    "is not a folder of a memory cgroup hierarchy");
+    assert_file_has(cp, 1, "pagecache_mechanism = auto");
+    free(o);
+    free(e);
+    /* cgroup asked and impossible: an error naming why, no fallback */
+    rc = lf_test_run(&o, &e, "run --trace %s --weights %s --out %s --pagecache-mechanism cgroup "
+                     "--quiet", tr, w, out);
+    assert_int_not_equal(rc, 0);
+    assert_non_null(strstr(e, "memory cgroup: LLMFLASH_CGROUP_ROOT="));
+    free(o);
+    free(e);
+    unsetenv("LLMFLASH_CGROUP_ROOT");
+    /* cgroup where one can be made (root, a writable memory hierarchy) */
+    rc = lf_test_run(&o, &e, "run --trace %s --weights %s --out %s --pagecache-mechanism cgroup "
+                     "--policy pagecache:dram=0,pc=4,scope=global", tr, w, out);
+    if (rc) {
+        assert_non_null(strstr(e, "memory cgroup:"));
+        print_message("SKIP (cgroup run): %s", e);
+    } else {
+        assert_non_null(strstr(o, "path cgroup"));
+        assert_file_has(mp, 2, "\"page_cache_mechanism\":\"cgroup\"",
+                        "\"page_cache_mechanism_note\":\"cgroup v");
+    }
+    free(o);
+    free(e);
+    rc = lf_test_run(&o, &e, "run --trace %s --weights %s --out %s --pagecache-mechanism lru",
+                     tr, w, out);
+    assert_int_not_equal(rc, 0);
+    assert_non_null(strstr(e, "expected auto"));
     free(o);
     free(e);
 }
@@ -127,7 +184,8 @@ static void test_validate_expert_grid(void **st)
     char *o = NULL, *e = NULL;
     const char *out = lf_test_path("val");
     int rc = lf_test_run(&o, &e, "validate --trace %s --weights %s --weights %s --device %s "
-                         "--grid %s --out %s --repeat 1", tr, w4, w2, dev, grid, out);
+                         "--grid %s --out %s --repeat 1 --pagecache-mechanism fadvise", tr, w4,
+                         w2, dev, grid, out);
     if (rc)
         print_message("%s\n%s\n", o, e);
     assert_int_equal(rc, 0);
@@ -141,9 +199,25 @@ static void test_validate_expert_grid(void **st)
     snprintf(csv, sizeof csv, "%s/validate_moe.csv", out);
     char *c = lf_test_slurp(csv);
     assert_non_null(c);
-    assert_non_null(strstr(c, "m01,\"pagecache:dram=0,pc=4,scope=global\",q4,2,20,fadvise,"));
-    assert_non_null(strstr(c, "m04,\"lru:capacity=4\",q2,2,20,direct,"));
+    assert_non_null(strstr(c, "id,policy,dtype,threads,tokens,scope,mechanism,"));
+    assert_non_null(strstr(c, "m01,\"pagecache:dram=0,pc=4,scope=global\",q4,2,20,token,fadvise,"));
+    assert_non_null(strstr(c, "m04,\"lru:capacity=4\",q2,2,20,token,direct,"));
     free(c);
+    free(o);
+    free(e);
+    /* the grid's scope and mechanism; auto falls back (no cgroup root) and says why once */
+    const char *g3 = "policy = pagecache:dram=0,pc=4,scope=global | pagecache:dram=0,pc=3\n"
+                     "scope = ffn\npagecache_mechanism = auto\nthreads = 2\n";
+    lf_test_write(grid, g3, strlen(g3));
+    setenv("LLMFLASH_CGROUP_ROOT", lf_test_dir(), 1);
+    rc = lf_test_run(&o, &e, "validate --trace %s --weights %s --device %s --grid %s --out %s "
+                     "--repeat 1", tr, w4, dev, grid, out);
+    unsetenv("LLMFLASH_CGROUP_ROOT");
+    assert_int_equal(rc, 0);
+    const char *note = strstr(o, "page cache: auto: fadvise; memory cgroup:");
+    assert_non_null(note);
+    assert_null(strstr(note + 1, "page cache: auto: fadvise; memory cgroup:")); /* once */
+    assert_file_has(csv, 1, "m01,\"pagecache:dram=0,pc=4,scope=global\",q4,2,20,ffn,fadvise,");
     free(o);
     free(e);
     /* a grid naming a bit width no file holds */
@@ -178,7 +252,8 @@ static void test_real_log_run(void **st)
     free(o);
     free(e);
     rc = lf_test_run(&o, &e, "run --trace %s --weights %s --policy "
-                     "pagecache:dram=0,pc=16,scope=global --threads 2 --out %s", tr, w, out);
+                     "pagecache:dram=0,pc=16,scope=global --threads 2 --out %s "
+                     "--pagecache-mechanism fadvise", tr, w, out);
     if (rc)
         print_message("%s\n%s\n", o, e);
     assert_int_equal(rc, 0);
