@@ -11,6 +11,10 @@
 #      (target <= 5%) and the worst configuration (target <= 15%) of sim against run with
 #      identical options, the cold start as its own rows, the repeats' spread (NOISY
 #      configurations, whose error says little, are counted).
+#   Each shape's flash model is fitted on a probe of that shape's own weights file (its
+#   DRAM and compute keys from step 0): this machine's virtual disk is cached by its
+#   host, so the read rate depends on the file's size (a 0.27 GB file read 2.4x faster
+#   than a 1 GiB probe predicted); FID_OWN_PROBE=0 prices with step 0's profiles.
 # Grids: experiments/validate-{mqa,gqa,mha}.conf. Files under $LLMFLASH_BENCH_DIR
 # (default /var/tmp/llmflash-bench), deleted at the end. FID_LAYERS (default 4),
 # FID_TOKENS (32), FID_REPEAT (3), FID_PROBE_S (0.25) shorten it.
@@ -61,8 +65,19 @@ shape() {
   for lay in bundled split; do
     "$BIN" weights make --model "$m" --layout $lay --dtype fp16 --file "$DIR/$n-$lay.w" >/dev/null || return 1
   done
+  for e in psync io_uring; do
+    if [ "${FID_OWN_PROBE:-1}" = 1 ]; then
+      "$BIN" probe --engine $e --file "$DIR/$n-bundled.w" --chunks 4k,8k,16k,32k,64k,256k \
+        --threads 1,2,4,8,16,32,64 --seconds "$PS" --repeats 2 -o "$DIR/$n-probe-$e.csv" \
+        2>/dev/null || return 1
+      "$BIN" fit "$DIR/$n-probe-$e.csv" --base "$DIR/$e.conf" -o "$DIR/$n-$e.conf" \
+        | grep -i "median" | sed "s/^/    $n $e probe of its weights file: /"
+    else
+      cp "$DIR/$e.conf" "$DIR/$n-$e.conf"
+    fi
+  done
   "$BIN" validate --trace "$DIR/$n.h5" --weights "$DIR/$n-bundled.w" --weights "$DIR/$n-split.w" \
-    --device "$DIR/psync.conf" --device psync="$DIR/psync.conf" --device io_uring="$DIR/io_uring.conf" \
+    --device "$DIR/$n-psync.conf" --device psync="$DIR/$n-psync.conf" --device io_uring="$DIR/$n-io_uring.conf" \
     --grid "$g" --tokens "$TOK" --repeat "$REP" --out "$DIR/val-$n" >"$DIR/val-$n.txt" \
     2>"$DIR/val-$n.err" || { cat "$DIR/val-$n.err"; return 1; }
   echo "  $n ($m):"
