@@ -8,7 +8,7 @@ out=results/demo
 scratch=${LLMFLASH_DEMO_DIR:-/var/tmp/llmflash-demo}
 mkdir -p "$out" "$scratch"
 # the scratch files go, and the scratch folder with them when the demo made it empty
-trap 'rm -f "$scratch/probe.bin" "$scratch/opt-1.3b-bundled.weights" "$scratch/opt-1.3b-split.weights"; rmdir "$scratch" 2>/dev/null || true' EXIT
+trap 'rm -f "$scratch/opt-1.3b-bundled.weights" "$scratch/opt-1.3b-split.weights"; rmdir "$scratch" 2>/dev/null || true' EXIT
 
 echo "== 1. synthesise a trace: opt-1.3b, 256 tokens"
 $L trace synth --model opt-1.3b --tokens 256 --seed 1 -o "$out/opt-1.3b.h5"
@@ -29,14 +29,14 @@ else echo "skipped: the ablation figure (gnuplot missing)"; fi
 
 echo "== 4. predicted against measured on this machine (small grid)"
 dev=$out/this.conf
-[ -s "$dev" ] || $L calibrate --file "$scratch/probe.bin" --size 512m --chunks 16k,64k,256k \
-  --threads 1,8,32 --seconds 0.2 -o "$dev"
-rm -f "$scratch/probe.bin"
 $L trace synth --model opt-1.3b --tokens 32 --seed 2 -o "$out/opt-1.3b-32.h5"
 wb=$scratch/opt-1.3b-bundled.weights
 ws=$scratch/opt-1.3b-split.weights
 $L weights make --model opt-1.3b --layout bundled --dtype fp16 --file "$wb"
 $L weights make --model opt-1.3b --layout split --dtype fp16 --file "$ws"
+# The profile is measured now, on the weights file the runs read: a virtual disk cached
+# by its host reads a file at a rate that depends on the file (and on the minute).
+$L calibrate --file "$wb" --chunks 16k,64k,256k --threads 1,8,32 --seconds 0.2 -o "$dev"
 $L validate --trace "$out/opt-1.3b-32.h5" --weights "$wb" --weights "$ws" --device "$dev" \
   --grid experiments/validate.conf --tokens 32 --repeat 2 --out "$out/validate" || echo "validate failed"
 rm -f "$wb" "$ws"
