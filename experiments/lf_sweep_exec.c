@@ -332,32 +332,61 @@ static void record(const lf_sweep *s, const char *out_dir, lf_sweep_report *rep,
         rep->failed++;
 }
 
+/* Worker k's share of the runs is the span [lo[k], hi[k]): it takes them in order, so the
+ * runs of a grid that differ only in their last keys (a layout, reads in flight) follow
+ * each other in one worker, which replays the policy once for them (sim/lf_plans). A
+ * worker whose span is empty takes the last run of the longest other span. Runs already
+ * done are skipped on the way. Returns the run to start, or end when none is left. */
+static size_t take_run(const lf_sweep *s, const char *out_dir, size_t *lo, size_t *hi,
+                       unsigned jobs, unsigned k, size_t end, lf_sweep_report *rep)
+{
+    for (;;) {
+        unsigned from = k;
+        if (lo[k] == hi[k])
+            for (unsigned j = 0; j < jobs; j++)
+                if (hi[j] - lo[j] > hi[from] - lo[from])
+                    from = j;
+        if (lo[from] == hi[from])
+            return end;
+        size_t i = from == k ? lo[from]++ : --hi[from];
+        if (!lf_sweep_is_done(s, i, out_dir))
+            return i;
+        rep->state[i] = LF_RUN_SKIPPED;
+        rep->skipped++;
+    }
+}
+
 static int run_workers(const lf_sweep *s, const char *out_dir, const lf_sweep_exec *ex,
                        unsigned jobs, size_t first, size_t end, lf_sweep_report *rep,
                        lf_progress *prog, lf_err *err)
 {
     worker *w = calloc(jobs, sizeof *w);
     struct pollfd *pfd = calloc(jobs, sizeof *pfd);
-    if (!w || !pfd) {
+    size_t *lo = calloc(jobs, sizeof *lo), *hi = calloc(jobs, sizeof *hi);
+    if (!w || !pfd || !lo || !hi) {
         free(w);
         free(pfd);
+        free(lo);
+        free(hi);
         return lf_fail(err, LF_ENOMEM, "out of memory");
+    }
+    size_t span = (end - first + jobs - 1) / jobs;
+    for (unsigned k = 0; k < jobs; k++) {
+        lo[k] = first + k * span < end ? first + k * span : end;
+        hi[k] = lo[k] + span < end ? lo[k] + span : end;
     }
     void (*old_pipe)(int) = signal(SIGPIPE, SIG_IGN);
     int rc = LF_OK;
-    size_t next = first;
     for (;;) {
         /* hand the next runs to idle workers, starting workers as needed */
         for (unsigned k = 0; k < jobs && rc == LF_OK; k++) {
             if (w[k].busy)
                 continue;
-            while (next < end && lf_sweep_is_done(s, next, out_dir)) {
-                rep->state[next] = LF_RUN_SKIPPED;
-                rep->skipped++;
-                next++;
-            }
-            if (next == end || (ex->stop && *ex->stop))
-                break; /* all handed out, or interrupted: start nothing more */
+            if (ex->stop && *ex->stop)
+                break; /* interrupted: start nothing more */
+            size_t next = take_run(s, out_dir, lo, hi, jobs, k, end, rep);
+            if (next == end)
+                break; /* all handed out */
             if (!w[k].pid && (rc = worker_start(s, out_dir, ex, &w[k], w, jobs, err)) != LF_OK)
                 break;
             char **argv = NULL;
@@ -367,7 +396,7 @@ static int run_workers(const lf_sweep *s, const char *out_dir, const lf_sweep_ex
             close(logfd);
             close(nullfd);
             lf_sweep_argv_free(argv);
-            size_t i = next++;
+            size_t i = next;
             if (full_io(w[k].cmd_fd, &i, sizeof i, 1) != 0) {
                 int code = worker_reap(&w[k]);
                 record(s, out_dir, rep, i, code ? code : 127);
@@ -426,6 +455,8 @@ static int run_workers(const lf_sweep *s, const char *out_dir, const lf_sweep_ex
     signal(SIGPIPE, old_pipe);
     free(w);
     free(pfd);
+    free(lo);
+    free(hi);
     return rc;
 }
 
