@@ -150,8 +150,8 @@ int lf_h5l_open(const char *path, lf_h5l_file *f, lf_err *err)
     else if (lf_h5l_checksum(sb, 44) != le32(sb + 44))
         rc = corrupt(f, err, "superblock", "checksum mismatch", 44);
     else if (sb[9] != 8 || sb[10] != 8 || le64(sb + 12) != 0 || le64(sb + 20) != UNDEF)
-        return unsup(f, err, "the superblock",
-                     "other address sizes, a base address or a superblock extension");
+        rc = unsup(f, err, "the superblock",
+                   "other address sizes, a base address or a superblock extension");
     else if (le64(sb + 28) > f->size)
         rc = lf_fail(err, LF_EFORMAT,
                      "%s: truncated: the superblock says the file has %llu bytes, it has %llu; "
