@@ -24,6 +24,7 @@ DATA=${LLMFLASH_SHARED_DATA:-../shared/data}
 OUT=results/moe
 mkdir -p "$DIR" "$OUT"
 trap 'rm -rf "$DIR"' EXIT
+trap 'rm -rf "$DIR"; exit 143' INT TERM  # sh runs no EXIT trap on a signal
 if ! "$BIN" moe-scenario --help >/dev/null 2>&1; then
   echo "bench_moe: SKIP: 'llmflash moe-scenario' is not in this build"; exit 0
 fi
