@@ -17,15 +17,8 @@
 
 #define CMD "calibrate"
 
-/* The compute rate is the executor's own FFN kernel (bench/lf_ffn) when it is in the
- * tree; until then a stand-in loop of the same shape (lf_membench_ffn). */
-#if defined(__has_include)
-#if __has_include("lf_ffn.h")
-#define HAVE_LF_FFN 1
 #include "lf_ffn.h"
 #include "lf_model.h"
-#endif
-#endif
 
 static void help(void)
 {
@@ -68,7 +61,6 @@ static void on_row(const lf_probe_row *r, size_t i, size_t total, void *arg)
 static int measure_compute(const char *dtype, double *flops, double *bw, double *dense_bw,
                            const char **how, lf_err *err)
 {
-#ifdef HAVE_LF_FFN
     lf_model m;
     lf_dtype dt;
     double f_small, b_small, f_big, b_big;
@@ -91,18 +83,6 @@ static int measure_compute(const char *dtype, double *flops, double *bw, double 
         rc = lf_ffn_measure_dense(dt, dt == LF_DTYPE_FP16 ? 8192 : 4096, 4096, 0.5, &f_dense,
                                   dense_bw, err);
     return rc;
-#else
-    (void)dtype;
-    double f_small, b_small, f_big, b_big;
-    int rc = lf_membench_ffn(4096, 16, 0.5, &f_small, &b_small, err);
-    if (rc == LF_OK)
-        rc = lf_membench_ffn(4096, 4096, 1.0, &f_big, &b_big, err);
-    *flops = f_small;
-    *bw = b_big;
-    *dense_bw = 0; /* no dense kernel in this build: the roofline's mem_bw */
-    *how = "stand-in loop (bench/lf_membench.c), not the executor's kernel";
-    return rc;
-#endif
 }
 
 /* The expert kernel (bench/lf_quant) at each bit width, on one Qwen3.5-397B-sized

@@ -213,10 +213,8 @@ int lf_layout_check_ids(const lf_layout *l, uint32_t layer, const uint32_t *ids,
 {
     if (layer >= l->n_layers)
         return lf_fail(err, LF_ERANGE, "layout: layer %u >= n_layers %u", layer, l->n_layers);
-    /* every id fine is checked in one branch-free pass; the loop names the first bad one */
-    uint32_t bad = n && ids[0] >= l->units;
-    for (uint32_t k = 1; k < n; k++)
-        bad |= (ids[k] >= l->units) | (ids[k] <= ids[k - 1]);
+    /* the common case in one vectorised pass; the loop only names the first bad id */
+    int bad = !lf_ids_ok(ids, n, l->units);
     for (uint32_t k = 0; bad && k < n; k++) {
         if (ids[k] >= l->units)
             return lf_fail(err, LF_ERANGE, "layout: layer %u: unit id %u >= %u units", layer,
@@ -232,12 +230,9 @@ int lf_layout_check_ids(const lf_layout *l, uint32_t layer, const uint32_t *ids,
 int lf_layout_extents(const lf_layout *l, uint32_t layer, const uint32_t *ids, uint32_t n,
                       lf_extent_vec *out, lf_err *err)
 {
-    int rc0 = lf_layout_check_ids(l, layer, ids, n, err);
-    if (rc0)
-        return rc0;
-    if (n == 0)
-        return LF_OK;
-    uint64_t base = l->data_offset + (uint64_t)layer * l->layer_bytes;
+    int rc = lf_layout_check_ids(l, layer, ids, n, err);
+    if (rc || n == 0)
+        return rc;
     if (l->kind == LF_LAYOUT_COACT) {
         if (!l->friend_of)
             return lf_fail(err, LF_EINVAL,
@@ -245,32 +240,19 @@ int lf_layout_extents(const lf_layout *l, uint32_t layer, const uint32_t *ids, u
                            "with a profile trace first)");
         return coact_extents(l, layer, ids, n, out, err);
     }
-    uint32_t parts = l->kind == LF_LAYOUT_SPLIT ? l->vectors : 1;
-    int rc = vec_reserve(out, (size_t)n * parts, err);
+    uint32_t parts = lf_layout_parts(l);
+    rc = vec_reserve(out, (size_t)n * parts, err);
     if (rc)
         return rc;
     lf_extent *e = out->v + out->n;
-    if (l->kind == LF_LAYOUT_SPLIT) {
-        /* A layer holds all part-0 records (unit order), then all part-1 records, ... */
-        for (uint32_t p = 0; p < parts; p++) {
-            uint64_t pbase = base + (uint64_t)p * l->units * l->record_bytes;
-            for (uint32_t k = 0; k < n; k++, e++) {
-                e->offset = pbase + (uint64_t)ids[k] * l->record_bytes;
-                e->length = l->record_bytes;
-                e->unit = ids[k];
-                e->part = (uint16_t)p;
-                e->n_units = 1;
-            }
-        }
-    } else {
+    for (uint32_t p = 0; p < parts; p++)
         for (uint32_t k = 0; k < n; k++, e++) {
-            e->offset = base + (uint64_t)ids[k] * l->record_bytes;
+            e->offset = lf_layout_record_offset(l, layer, p, ids[k]);
             e->length = l->record_bytes;
             e->unit = ids[k];
-            e->part = LF_PART_ALL;
+            e->part = l->kind == LF_LAYOUT_SPLIT ? (uint16_t)p : LF_PART_ALL;
             e->n_units = 1;
         }
-    }
     out->n += (size_t)n * parts;
     return LF_OK;
 }

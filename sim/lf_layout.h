@@ -70,6 +70,20 @@ void lf_layout_free(lf_layout *l);
 /* Bytes of the whole weights file region (all layers). */
 uint64_t lf_layout_file_bytes(const lf_layout *l);
 
+/* Records per unit (split: one per vector, bundled: one) and where part `part` of unit
+ * id's record starts: a layer holds all part-0 records in unit order, then all part-1
+ * records, ... (split and bundled; coact places records by its friend table). */
+static inline uint32_t lf_layout_parts(const lf_layout *l)
+{
+    return l->kind == LF_LAYOUT_SPLIT ? l->vectors : 1;
+}
+static inline uint64_t lf_layout_record_offset(const lf_layout *l, uint32_t layer,
+                                               uint32_t part, uint32_t id)
+{
+    return l->data_offset + (uint64_t)layer * l->layer_bytes +
+           ((uint64_t)part * l->units + id) * l->record_bytes;
+}
+
 /* Checks load ids for lf_layout_extents: layer in range, ids sorted, unique, < units. */
 int lf_layout_check_ids(const lf_layout *l, uint32_t layer, const uint32_t *ids, uint32_t n,
                         lf_err *err);

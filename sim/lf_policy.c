@@ -159,16 +159,8 @@ static int check_want(const lf_policy *p, uint32_t layer, uint32_t token, const 
                        p->next_token[layer]);
     if (n_want > p->units)
         return lf_fail(err, LF_ERANGE, "wants %u units of %u", n_want, p->units);
-    /* The common case, every id fine, in one pass the compiler vectorises (a max and an
-     * or): with every id below 2^31, want[i] <= want[i-1] exactly when
-     * want[i] - want[i-1] - 1 has its top bit set. The loop below only runs to name the
-     * first bad id. */
-    uint32_t top = n_want ? want[0] : 0, order = 0;
-    for (uint32_t i = 1; i < n_want; i++) {
-        top = want[i] > top ? want[i] : top;
-        order |= want[i] - want[i - 1] - 1;
-    }
-    uint32_t bad = n_want && (top >= p->units || top >= 0x80000000u || (order >> 31));
+    /* the common case in one vectorised pass; the loop only names the first bad id */
+    int bad = !lf_ids_ok(want, n_want, p->units);
     for (uint32_t i = 0; bad && i < n_want; i++) {
         if (want[i] >= p->units)
             return lf_fail(err, LF_ERANGE, "id %u >= units %u", want[i], p->units);

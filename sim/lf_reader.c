@@ -71,14 +71,11 @@ int lf_reader_totals(const lf_reader_cfg *cfg, const lf_layout *l, uint32_t laye
     /* The extents lf_layout_extents makes, in its order (part by part, ids ascending:
      * offsets ascending and disjoint), merged as lf_reader_plan merges them. */
     const uint64_t rb = l->record_bytes;
-    const uint64_t base = l->data_offset + (uint64_t)layer * l->layer_bytes;
-    const uint32_t parts = l->kind == LF_LAYOUT_SPLIT ? l->vectors : 1;
-    uint64_t r_off = base + (uint64_t)ids[0] * rb, r_end = r_off + rb, total = 0;
+    uint64_t r_off = lf_layout_record_offset(l, layer, 0, ids[0]), r_end = r_off + rb, total = 0;
     uint32_t reads = 0;
-    for (uint32_t p = 0; p < parts; p++) {
-        uint64_t pbase = base + (uint64_t)p * l->units * rb;
+    for (uint32_t p = 0; p < lf_layout_parts(l); p++)
         for (uint32_t k = p == 0; k < n; k++) {
-            uint64_t off = pbase + (uint64_t)ids[k] * rb, end = off + rb;
+            uint64_t off = lf_layout_record_offset(l, layer, p, ids[k]), end = off + rb;
             if (cfg->max_read && off - r_end <= cfg->max_gap && end - r_off <= cfg->max_read) {
                 r_end = end;
                 continue;
@@ -88,7 +85,6 @@ int lf_reader_totals(const lf_reader_cfg *cfg, const lf_layout *l, uint32_t laye
             r_off = off;
             r_end = end;
         }
-    }
     *n_reads = reads + 1;
     *bytes = total + (r_end - r_off);
     return LF_OK;

@@ -404,7 +404,8 @@ int lf_replay(const lf_replay_cfg *c, lf_backend *b, lf_token_row *rows, lf_err 
         free(tm);
         return lf_fail(err, LF_ENOMEM, "replay: out of memory");
     }
-    for (uint32_t l = 0; l < n_layers && rc == LF_OK; l++)
+    /* played steps carry the DRAM manager's outcome: no manager to keep */
+    for (uint32_t l = 0; l < n_layers && rc == LF_OK && !c->play; l++)
         rc = lf_slots_init(&w->slots[l], units, (uint32_t)cap, err);
 
     lf_progress prog;

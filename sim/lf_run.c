@@ -210,17 +210,18 @@ int lf_run(const lf_run_config *c, const lf_trace *trace, const lf_trace *profil
     if (!play && (c->recorded_predictor || c->fn_rate > 0 || c->fp_rate > 0))
         rc = lf_predictor_create(trace, c->fn_rate, c->fp_rate, c->recorded_predictor, c->seed,
                                  &pred, err);
-    lf_policy_ctx ctx = {
-        .n_layers = r->model.n_layers,
-        .units = lf_model_units(&r->model),
-        .capacity = r->budget.capacity,
-        .trace = trace,
-        .profile = profile == trace ? NULL : profile,
-        .seed = c->seed,
-        .max_want = pred ? lf_predictor_max_want(pred) : lf_trace_max_set(trace, 0),
-    };
-    if (rc == LF_OK && !play)
+    if (rc == LF_OK && !play) {
+        lf_policy_ctx ctx = {
+            .n_layers = r->model.n_layers,
+            .units = lf_model_units(&r->model),
+            .capacity = r->budget.capacity,
+            .trace = trace,
+            .profile = profile == trace ? NULL : profile,
+            .seed = c->seed,
+            .max_want = pred ? lf_predictor_max_want(pred) : lf_trace_max_set(trace, 0),
+        };
         rc = lf_policy_create(c->policy, &ctx, &pol, err);
+    }
     if (rc == LF_OK && cacheable && !play) {
         size_t n_counters = lf_policy_counters(pol, NULL, (uint64_t[LF_POLICY_MAX_COUNTERS]){0});
         lf_err ignored;

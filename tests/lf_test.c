@@ -113,3 +113,22 @@ void lf_test_moe_model(lf_model *m, uint32_t layers, uint32_t d_model, uint32_t 
     m->top_k = top_k;
     m->vocab = 256;
 }
+
+lf_device lf_test_toy_device(void)
+{
+    lf_device d;
+    memset(&d, 0, sizeof d);
+    snprintf(d.name, sizeof d.name, "toy");
+    d.flash_latency_s = 100e-6;
+    d.flash_stream_bw = 1e9;
+    d.flash_max_bw = 4e9;
+    d.flash_max_iops = 1e5;
+    d.flash_alignment = 4096;
+    d.dram_copy_bw = 10e9;
+    d.dram_op_s = 1e-7;
+    d.compute_flops = 1e10;
+    d.mem_bw = 1e10;
+    d.pagecache_bw = 5e9;
+    d.pagecache_latency_s = 2e-6;
+    return d;
+}

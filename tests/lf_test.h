@@ -11,6 +11,7 @@
 
 #include <cmocka.h>
 
+#include "lf_device.h"
 #include "lf_model.h"
 
 /* A fresh scratch folder for this process (under $LLMFLASH_TMP or build/testtmp). */
@@ -33,6 +34,11 @@ char *lf_test_slurp(const char *path);
 
 /* Writes bytes to a file (asserts on failure). */
 void lf_test_write(const char *path, const void *data, size_t len);
+
+/* A hand-made device "toy" for the executors' tests: 100 us latency, 1 GB/s per stream,
+ * 4 GB/s and 100k IOPS in all, 4 KiB alignment, DRAM 10 GB/s + 0.1 us per copy,
+ * 10 GFLOP/s and 10 GB/s of compute, a page cache of 5 GB/s + 2 us per hit. */
+lf_device lf_test_toy_device(void);
 
 /* A small expert model "test-moe" (SwiGLU, vocab 256) of the given shape. */
 void lf_test_moe_model(lf_model *m, uint32_t layers, uint32_t d_model, uint32_t d_ff,

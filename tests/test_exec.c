@@ -290,23 +290,6 @@ static void probe_init(lf_backend *b, probe_state *p, lf_backend *inner, lf_exec
     b->token_end = probe_token_end;
 }
 
-static lf_device toy_device(void)
-{
-    lf_device d;
-    memset(&d, 0, sizeof d);
-    snprintf(d.name, sizeof d.name, "toy");
-    d.flash_latency_s = 100e-6;
-    d.flash_stream_bw = 1e9;
-    d.flash_max_bw = 4e9;
-    d.flash_max_iops = 1e5;
-    d.flash_alignment = 4096;
-    d.dram_copy_bw = 10e9;
-    d.dram_op_s = 1e-7;
-    d.compute_flops = 1e10;
-    d.mem_bw = 1e10;
-    return d;
-}
-
 typedef struct {
     lf_layout_kind kind;
     lf_dtype dt;
@@ -365,7 +348,7 @@ static void run_case(const exec_case *c, const lf_trace *t, const lf_trace *prof
     lf_exec_free(e);
 
     /* simulator, same plan */
-    lf_device dev = toy_device();
+    lf_device dev = lf_test_toy_device();
     lf_backend sb;
     lf_price sbs;
     lf_price_backend(&sb, &sbs, &dev, &m, lf_dtype_bytes(c->dt), 4);

@@ -146,25 +146,6 @@ static void wrap(lf_backend *outer, logger *g, lf_backend *inner, const lf_layou
     outer->layer = log_layer;
 }
 
-static lf_device toy_device(void)
-{
-    lf_device d;
-    memset(&d, 0, sizeof d);
-    snprintf(d.name, sizeof d.name, "toy");
-    d.flash_latency_s = 100e-6;
-    d.flash_stream_bw = 1e9;
-    d.flash_max_bw = 4e9;
-    d.flash_max_iops = 1e5;
-    d.flash_alignment = 4096;
-    d.dram_copy_bw = 10e9;
-    d.dram_op_s = 1e-7;
-    d.compute_flops = 1e10;
-    d.mem_bw = 1e10;
-    d.pagecache_bw = 5e9;
-    d.pagecache_latency_s = 2e-6;
-    return d;
-}
-
 /* Dense recomputation of one layer's output from the file's values (float, the stored
  * rounding), for the last step. */
 static void dense_layer(const lf_weights *w, uint32_t layer, const uint32_t *ids, const float *g,
@@ -218,7 +199,7 @@ static void run_pair(const config *cf, lf_dtype dt)
     lf_moe_replay_cfg rc = {&t, &w, cf->policy, 0, 0, 4, 5, 1, LF_SCOPE_TOKEN, LF_PCACHE_FADVISE};
     lf_token_row rows_s[40], rows_e[40];
     /* simulator */
-    lf_device dev = toy_device();
+    lf_device dev = lf_test_toy_device();
     lf_backend sb, outer_s;
     lf_moe_sim sbs;
     lf_moe_sim_backend(&sb, &sbs, &dev, &w, 4, cf->buffered, LF_SCOPE_TOKEN, 0);
@@ -380,7 +361,7 @@ static void test_sim_prefetch_overlap(void **st)
     lf_weights w;
     lf_err err;
     assert_int_equal(lf_weights_open(path, &w, &err), LF_OK);
-    lf_device dev = toy_device();
+    lf_device dev = lf_test_toy_device();
     dev.expert_wps_4 = 1e6; /* 24.6 ms per 128 x 64 expert: compute hides one read */
     uint64_t rec = w.h.record_bytes;
     uint32_t need[2] = {1, 2}, load[2] = {2, 5};
@@ -445,7 +426,7 @@ static void test_scope_token_vs_ffn(void **st)
     w.model.shared_ff = 64; /* a shared expert, as qwen's models have */
     lf_trace t;
     make_trace(&t, &m, TOK, 3);
-    lf_device dev = toy_device();
+    lf_device dev = lf_test_toy_device();
     double sim_ms[2][TOK];
     lf_exec_moe_stats es[2];
     uint64_t *logs[2], nlog[2];

@@ -202,21 +202,18 @@ uint32_t lf_trace_max_set(const lf_trace *t, int pred)
 /* 1 when ids[0..n) is strictly increasing and below units (<= LF_TRACE_MAX_UNITS):
  * the hot loop of reading a trace, branch-free so that it vectorises. With every id
  * below 2^24 (the OR of all ids says so) a signed comparison is exact. */
-#if defined(__GNUC__) && !defined(__clang__)
-__attribute__((optimize("tree-vectorize")))
-#endif
-static int run_ok(const uint32_t *ids, uint64_t n, uint32_t units)
+int lf_ids_ok(const uint32_t *ids, uint64_t n, uint32_t bound)
 {
     if (n == 0)
         return 1;
-    const int32_t *s = (const int32_t *)ids;
-    uint32_t any = ids[0];
-    int bad = 0;
+    /* a max and an or: with every id below 2^31, ids[i] <= ids[i-1] exactly when
+     * ids[i] - ids[i-1] - 1 has its top bit set */
+    uint32_t top = ids[0], order = 0;
     for (uint64_t i = 1; i < n; i++) {
-        any |= ids[i];
-        bad |= s[i] <= s[i - 1];
+        top = ids[i] > top ? ids[i] : top;
+        order |= ids[i] - ids[i - 1] - 1;
     }
-    return !bad && any < (1u << 24) && ids[n - 1] < units;
+    return top < bound && top < 0x80000000u && !(order >> 31);
 }
 
 static int check_csr(const uint64_t *indptr, const uint32_t *index, uint64_t nnz, uint32_t n_tokens,
@@ -234,7 +231,7 @@ static int check_csr(const uint64_t *indptr, const uint32_t *index, uint64_t nnz
                            "(%llu -> %llu, %llu entries)",
                            what, layer, tok, array, (unsigned long long)a, (unsigned long long)b,
                            (unsigned long long)nnz);
-        if (b == a || run_ok(index + a, b - a, units))
+        if (lf_ids_ok(index + a, b - a, units))
             continue;
         for (uint64_t i = a; i < b; i++) { /* find the first bad id, for the message */
             if (index[i] >= units)

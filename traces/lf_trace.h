@@ -83,6 +83,10 @@ static inline const uint32_t *lf_trace_ids(const lf_trace *t, uint32_t layer, ui
     return L->index + L->indptr[tok];
 }
 
+/* 1 when ids[0..n) are strictly increasing and all below bound (a valid set), in one
+ * pass the compiler vectorises; callers on the error path then name the first bad id. */
+int lf_ids_ok(const uint32_t *ids, uint64_t n, uint32_t bound);
+
 /* The first position in sorted ids[0..n) whose id is >= id (n if none): a set's
  * membership test is `lo < n && ids[lo] == id`, the count of ids below id is lo. */
 static inline uint32_t lf_ids_lower_bound(const uint32_t *ids, uint32_t n, uint32_t id)
