@@ -23,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lf_bigmem.h"
 #include "lf_pol.h"
 
 #define NOT_RES UINT32_MAX        /* pos[u]: u is not resident */
@@ -46,6 +47,7 @@ typedef struct {
     uint64_t *optr;   /* units + 1 */
     uint32_t *occ;
     uint64_t *cursor; /* units: first entry not yet passed */
+    uint32_t last_tok; /* the token of the last victim found by its mark (< n_tokens) */
 } belady_layer;
 
 typedef struct {
@@ -67,9 +69,9 @@ static inline void ebit_set(belady_layer *B, uint64_t e)
 static inline void ebit_clear(belady_layer *B, uint64_t e)
 {
     uint64_t w = e >> 6;
-    B->ebits[w] &= ~(1ull << (e & 63));
-    if (!B->ebits[w])
-        B->esum[w >> 6] &= ~(1ull << (w & 63));
+    uint64_t b = B->ebits[w] & ~(1ull << (e & 63));
+    B->ebits[w] = b;
+    B->esum[w >> 6] &= ~((uint64_t)(b == 0) << (w & 63));
 }
 
 /* Marks resident unit u with next-use entry e (NO_NEXT: never used again). */
@@ -149,19 +151,26 @@ static int want_outside(const uint32_t *want, uint32_t n_want, const uint32_t *f
     return 0;
 }
 
-/* Removes and returns the resident unit to evict: never used again first (smaller id
- * first), then the latest next-use token, smaller id first within it. */
-static uint32_t pop_victim(belady_layer *B, uint32_t n_tokens)
+/* Removes and returns the resident unit to evict when some resident unit is never
+ * used again: the smallest such id. */
+static uint32_t pop_never(belady_layer *B)
 {
-    if (B->n_never) {
-        uint64_t w = B->never_lo;
-        while (!B->never[w])
-            w++;
-        B->never_lo = w;
-        uint32_t u = (uint32_t)(w * 64 + (uint64_t)__builtin_ctzll(B->never[w]));
-        unplace(B, u);
-        return u;
-    }
+    uint64_t w = B->never_lo;
+    while (!B->never[w])
+        w++;
+    B->never_lo = w;
+    uint32_t u = (uint32_t)(w * 64 + (uint64_t)__builtin_ctzll(B->never[w]));
+    unplace(B, u);
+    return u;
+}
+
+/* Clears and returns the mark of the unit to evict when no resident unit is never used
+ * again: the latest next-use token, the first marked entry within it. The caller reads
+ * the unit (index[entry]) afterwards, so that several victims' reads overlap. `from`:
+ * the entries of the last victim's token (B->last_tok) below it are unmarked (0 at a
+ * step's first pop). */
+static uint64_t pop_entry(belady_layer *B, uint32_t n_tokens, uint64_t *from)
+{
     /* the highest marked entry gives the token; then its first marked entry */
     uint64_t s = B->esum_hi;
     while (!B->esum[s])
@@ -169,24 +178,57 @@ static uint32_t pop_victim(belady_layer *B, uint32_t n_tokens)
     B->esum_hi = s;
     uint64_t w = s * 64 + 63 - (uint64_t)__builtin_clzll(B->esum[s]);
     uint64_t top = w * 64 + 63 - (uint64_t)__builtin_clzll(B->ebits[w]);
-    /* token of entry `top`: the last token whose first entry is <= top */
-    uint32_t lo = 0, hi = n_tokens; /* indptr[lo] <= top < indptr[hi] */
-    while (hi - lo > 1) {
-        uint32_t mid = lo + (hi - lo) / 2;
-        if (B->indptr[mid] <= top)
-            lo = mid;
-        else
-            hi = mid;
+    uint32_t tok = B->last_tok;
+    if (!(B->indptr[tok] <= top && top < B->indptr[tok + 1])) {
+        /* token of entry `top`: the last token whose first entry is <= top, searched
+         * outwards from the last victim's token (victims' tokens are close) */
+        uint32_t lo, hi, step = 1; /* indptr[lo] <= top < indptr[hi] */
+        if (top < B->indptr[tok]) {
+            hi = tok;
+            for (;;) {
+                if (step >= hi) {
+                    lo = 0;
+                    break;
+                }
+                lo = hi - step;
+                if (B->indptr[lo] <= top)
+                    break;
+                hi = lo;
+                step *= 2;
+            }
+        } else {
+            lo = tok + 1;
+            for (;;) {
+                if (step >= n_tokens - lo) {
+                    hi = n_tokens;
+                    break;
+                }
+                hi = lo + step;
+                if (B->indptr[hi] > top)
+                    break;
+                lo = hi;
+                step *= 2;
+            }
+        }
+        while (hi - lo > 1) {
+            uint32_t mid = lo + (hi - lo) / 2;
+            if (B->indptr[mid] <= top)
+                lo = mid;
+            else
+                hi = mid;
+        }
+        B->last_tok = tok = lo;
+        *from = 0;
     }
-    uint64_t e = B->indptr[lo];
+    uint64_t e = B->indptr[tok] > *from ? B->indptr[tok] : *from;
     uint64_t ew = e >> 6;
     uint64_t bits = B->ebits[ew] & (~0ull << (e & 63));
     while (!bits)
         bits = B->ebits[++ew];
     e = ew * 64 + (uint64_t)__builtin_ctzll(bits);
-    uint32_t u = B->index[e];
-    unplace(B, u);
-    return u;
+    ebit_clear(B, e);
+    *from = e + 1;
+    return e;
 }
 
 static int belady_step(lf_policy *p, uint32_t layer, uint32_t t, const uint32_t *want,
@@ -201,27 +243,60 @@ static int belady_step(lf_policy *p, uint32_t layer, uint32_t t, const uint32_t 
         f0 = B->indptr[t];
         f1 = B->indptr[t + 1];
     }
+    /* the usual case: want is exactly token t's look-ahead set (a perfect predictor,
+     * or the recorded one with future=pred), and want[i] is entry f0 + i */
+    int same = t < n_tok && f1 - f0 == n_want &&
+               memcmp(want, B->index + f0, (size_t)n_want * sizeof *want) == 0;
     /* a wanted unit outside token t's look-ahead set needs the per-unit lists: build
      * them before anything changes, so that running out of memory changes nothing */
-    if (!B->occ && t < n_tok &&
+    if (!same && !B->occ && t < n_tok &&
         want_outside(want, n_want, B->index + f0, (uint32_t)(f1 - f0))) {
         if ((rc = build_occ(B, p->units, err)) != LF_OK)
             return rc;
     }
     uint32_t n_hit = 0, n_load = 0;
-    for (uint32_t i = 0; i < n_want; i++) {
-        uint32_t u = want[i];
-        if (B->pos[u] == NOT_RES) {
-            plan->load[n_load++] = u;
-        } else {
-            unplace(B, u);
-            n_hit++;
+    if (same) {
+        /* a resident wanted unit is marked at its use now, entry f0 + i, and those are
+         * all the marks in [f0, f1): the hits are the marked entries, read and cleared
+         * a word at a time. A unit without its mark there is a load (when resident
+         * anyway, its mark elsewhere is taken out: it is a hit). */
+        for (uint64_t w = f0 >> 6; f1 > f0 && w <= (f1 - 1) >> 6; w++) {
+            uint64_t m = ~0ull;
+            if (w == f0 >> 6)
+                m &= ~0ull << (f0 & 63);
+            if (w == (f1 - 1) >> 6)
+                m &= ~0ull >> (63 - ((f1 - 1) & 63));
+            uint64_t b = B->ebits[w], miss = ~b & m;
+            n_hit += (uint32_t)__builtin_popcountll(b & m);
+            b &= ~m;
+            B->ebits[w] = b;
+            B->esum[w >> 6] &= ~((uint64_t)(b == 0) << (w & 63));
+            while (miss) {
+                uint32_t u = B->index[w * 64 + (uint64_t)__builtin_ctzll(miss)];
+                miss &= miss - 1;
+                if (B->pos[u] == NOT_RES) {
+                    plan->load[n_load++] = u;
+                } else {
+                    unplace(B, u);
+                    n_hit++;
+                }
+            }
+        }
+    } else {
+        for (uint32_t i = 0; i < n_want; i++) {
+            uint32_t u = want[i];
+            if (B->pos[u] == NOT_RES) {
+                plan->load[n_load++] = u;
+            } else {
+                unplace(B, u);
+                n_hit++;
+            }
         }
     }
     /* resident units the look-ahead uses now but `want` lacks: their next use has just
      * passed; move each to its following use */
     uint32_t i = 0;
-    for (uint64_t e = f0; e < f1; e++) {
+    for (uint64_t e = same ? f1 : f0; e < f1; e++) {
         uint32_t u = B->index[e];
         while (i < n_want && want[i] < u)
             i++;
@@ -233,28 +308,48 @@ static int belady_step(lf_policy *p, uint32_t layer, uint32_t t, const uint32_t 
         }
     }
     B->n_res -= n_hit;
-    plan->n_evict = 0;
+    uint32_t n_evict = 0;
     uint64_t after = (uint64_t)B->n_res + n_want;
-    while (after > s->cap) {
-        plan->evict[plan->n_evict++] = pop_victim(B, n_tok);
-        B->n_res--;
+    while (after > s->cap && B->n_never) {
+        plan->evict[n_evict++] = pop_never(B);
         after--;
     }
+    /* the others by their marks first, then their units: the unit reads (far ahead in
+     * the trace, out of cache) overlap */
+    uint32_t first = n_evict;
+    uint64_t from = 0;
+    while (after > s->cap) {
+        plan->evict[n_evict++] = (uint32_t)pop_entry(B, n_tok, &from);
+        after--;
+    }
+    for (uint32_t k = first; k < n_evict; k++) {
+        uint32_t u = B->index[plan->evict[k]];
+        B->pos[u] = NOT_RES;
+        plan->evict[k] = u;
+    }
+    B->n_res -= n_evict;
+    plan->n_evict = n_evict;
     /* every wanted unit back, marked at its next use */
-    uint64_t e = f0;
-    for (i = 0; i < n_want; i++) {
-        uint32_t u = want[i];
-        while (e < f1 && B->index[e] < u)
-            e++;
-        uint32_t nx;
-        if (e < f1 && B->index[e] == u) {
-            nx = B->nxt[e];
-        } else if (t >= n_tok) {
-            nx = NO_NEXT;
-        } else {
-            nx = fallback_next(B, u, f1);
+    if (same) {
+        const uint32_t *nxt = B->nxt + f0;
+        for (i = 0; i < n_want; i++)
+            place(B, want[i], nxt[i]);
+    } else {
+        uint64_t e = f0;
+        for (i = 0; i < n_want; i++) {
+            uint32_t u = want[i];
+            while (e < f1 && B->index[e] < u)
+                e++;
+            uint32_t nx;
+            if (e < f1 && B->index[e] == u) {
+                nx = B->nxt[e];
+            } else if (t >= n_tok) {
+                nx = NO_NEXT;
+            } else {
+                nx = fallback_next(B, u, f1);
+            }
+            place(B, u, nx);
         }
-        place(B, u, nx);
     }
     B->n_res += n_want;
     plan->n_hit = n_hit;
@@ -296,7 +391,7 @@ static int build_layer(belady_state *s, uint32_t units, uint32_t l, lf_err *err)
                        l, (unsigned long long)B->nnz, IN_NEVER - 1);
     B->n_ewords = (B->nnz + 63) / 64 + 1;
     B->n_esum = (B->n_ewords + 63) / 64;
-    B->nxt = malloc((size_t)(B->nnz ? B->nnz : 1) * sizeof *B->nxt);
+    B->nxt = lf_bigmem_alloc((size_t)(B->nnz ? B->nnz : 1) * sizeof *B->nxt);
     B->pos = malloc((size_t)units * sizeof *B->pos);
     B->ebits = calloc(B->n_ewords, sizeof *B->ebits);
     B->esum = calloc(B->n_esum, sizeof *B->esum);

@@ -18,6 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "lf_bigmem.h"
 #include "lf_fs.h"
 #include "lf_h5lite.h"
 #include "lf_trace.h"
@@ -532,21 +533,6 @@ static void widen(const uint16_t *src, uint32_t *dst, size_t n)
         dst[i] = src[i];
 }
 
-/* A buffer for a large array: 2 MiB aligned and marked for transparent huge pages, so
- * filling it takes a few page faults instead of one per 4 KiB (a fifth of the load
- * time otherwise). free() releases it. */
-static void *alloc_big(size_t n)
-{
-    const size_t huge = (size_t)2 << 20;
-    if (n < huge / 2)
-        return malloc(n ? n : 1);
-    void *p = NULL;
-    if (posix_memalign(&p, huge, (n + huge - 1) / huge * huge) != 0)
-        return NULL;
-    madvise(p, (n + huge - 1) / huge * huge, MADV_HUGEPAGE);
-    return p;
-}
-
 static int lite_array(be *b, const char *name, int kind, uint64_t *total, uint64_t count,
                       void **out, int *found)
 {
@@ -586,7 +572,7 @@ static int lite_array(be *b, const char *name, int kind, uint64_t *total, uint64
     if (count == 0)
         return LF_OK;
     size_t es = kind_size[kind];
-    uint8_t *dst = alloc_big(count * es);
+    uint8_t *dst = lf_bigmem_alloc(count * es);
     if (!dst)
         return lf_fail(b->err, LF_ENOMEM, "%s: out of memory reading %s", b->path, where);
     if (v.size == es) {
