@@ -1,12 +1,15 @@
 /* Tests of the synthetic trace generator (traces/lf_synth) and `llmflash trace synth`:
  * determinism, the targets of the generative model (sparsity, reuse, s_agg of the
  * two-state chain), groups, the expert router, and bad input. */
+#include <gsl/gsl_randist.h>
+#include <gsl/gsl_rng.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "lf_fs.h"
+#include "lf_mt.h"
 #include "lf_stats.h"
 #include "lf_synth.h"
 #include "lf_test.h"
@@ -286,6 +289,44 @@ static void test_experts(void **st)
     lf_trace_free(&t);
 }
 
+/* lf_mt19937 gives gsl_rng_mt19937's numbers (seeding included: 0 means 4357, only
+ * the low 32 bits count) through every GSL call the generator makes, and its inline
+ * draws are the same as GSL's calls, across several refills of the state. */
+static void test_mt_is_gsl(void **st)
+{
+    (void)st;
+    const unsigned long seeds[] = {0, 1, 4357, 0x100000000ul, 0xdeadbeefcafeul};
+    for (size_t k = 0; k < sizeof seeds / sizeof *seeds; k++) {
+        gsl_rng *a = gsl_rng_alloc(gsl_rng_mt19937), *b = gsl_rng_alloc(lf_mt19937);
+        assert_non_null(a);
+        assert_non_null(b);
+        gsl_rng_set(a, seeds[k]);
+        gsl_rng_set(b, seeds[k]);
+        for (int i = 0; i < 3000; i++) {
+            switch (i % 5) {
+            case 0:
+                assert_true(gsl_rng_get(a) == gsl_rng_get(b));
+                break;
+            case 1:
+                assert_true(gsl_rng_uniform(a) == gsl_rng_uniform(b));
+                break;
+            case 2:
+                assert_true(gsl_rng_uniform_pos(a) == lf_mt_uniform_pos(b));
+                break;
+            case 3:
+                assert_true(gsl_ran_gaussian_ziggurat(a, 1.0) == gsl_ran_gaussian_ziggurat(b, 1.0));
+                break;
+            default:
+                assert_true(gsl_rng_uniform_int(a, 1000) == gsl_rng_uniform_int(b, 1000));
+            }
+        }
+        unsigned long x = gsl_rng_get(a), y = lf_mt_get(b);
+        assert_true(x == y);
+        gsl_rng_free(a);
+        gsl_rng_free(b);
+    }
+}
+
 static void test_bad_params(void **st)
 {
     (void)st;
@@ -395,7 +436,7 @@ int main(void)
         cmocka_unit_test(test_seed_determinism), cmocka_unit_test(test_sparsity_target),
         cmocka_unit_test(test_chain_closed_forms), cmocka_unit_test(test_sagg_concave),
         cmocka_unit_test(test_groups),           cmocka_unit_test(test_experts),
-        cmocka_unit_test(test_bad_params),       cmocka_unit_test(test_cli),
+        cmocka_unit_test(test_mt_is_gsl),        cmocka_unit_test(test_bad_params),       cmocka_unit_test(test_cli),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

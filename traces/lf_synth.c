@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "lf_mix.h"
+#include "lf_mt.h"
 
 /* The shortest of %.15g / %.17g that reads back as v exactly, in b. */
 typedef struct {
@@ -110,7 +111,6 @@ int lf_synth_check(const lf_model *m, const lf_synth_params *p, lf_err *err)
 
 typedef struct {
     double lq_leave[2]; /* log(1 - P(leave state s)); 0 = never leaves */
-    uint8_t state;      /* 0 off, 1 on */
 } synth_chain;
 
 /* One layer's generator state. Chains 0..U-1 are the neurons' own chains, U..U+G-1 the
@@ -118,9 +118,12 @@ typedef struct {
 typedef struct {
     gsl_rng *rng;
     uint32_t units, chains;
-    synth_chain *ch;     /* per chain, one record: a state change touches one place */
+    synth_chain *ch;     /* per chain: its rates (16 bytes: a layer's fit in L2) */
+    uint8_t *state;      /* per chain: 0 off, 1 on */
     int32_t *next;       /* per chain: next chain in the same bucket (kept apart and small:
-                          * walking a bucket chases it, and prefetches the records) */
+                          * walking a bucket chases it) */
+    uint32_t *todo;      /* per chain: a token's bucket as an array, so that the records
+                          * of the chains a few places ahead can be prefetched */
     uint8_t *on;         /* per neuron: number of its chains that are on */
     uint64_t *bits;      /* active neurons */
     int32_t *head;       /* per token: first chain changing state then, -1 = none */
@@ -132,6 +135,8 @@ static void layer_free(layer_gen *g)
     if (g->rng)
         gsl_rng_free(g->rng);
     free(g->ch);
+    free(g->state);
+    free(g->todo);
     free(g->next);
     free(g->on);
     free(g->bits);
@@ -144,11 +149,11 @@ static void layer_free(layer_gen *g)
 /* Draws the token at which chain c next changes state, after token t. */
 static void schedule(layer_gen *g, uint32_t c, uint32_t t, uint32_t n_tokens)
 {
-    double lq = g->ch[c].lq_leave[g->ch[c].state];
+    double lq = g->ch[c].lq_leave[g->state[c]];
     if (lq == 0)
         return; /* absorbing state */
     /* Geometric on {1,2,...} with success probability 1 - exp(lq). */
-    double dt = 1 + floor(log(gsl_rng_uniform_pos(g->rng)) / lq);
+    double dt = 1 + floor(log(lf_mt_uniform_pos(g->rng)) / lq);
     if (!(dt < (double)(n_tokens - t)))
         return; /* beyond the trace */
     uint32_t when = t + (uint32_t)dt;
@@ -166,9 +171,9 @@ static void neuron_add(layer_gen *g, uint32_t i, int delta)
 
 static void chain_set(layer_gen *g, uint32_t c, uint8_t s)
 {
-    if (g->ch[c].state == s)
+    if (g->state[c] == s)
         return;
-    g->ch[c].state = s;
+    g->state[c] = s;
     int d = s ? 1 : -1;
     if (c < g->units) {
         neuron_add(g, c, d);
@@ -199,14 +204,35 @@ static void draw_probs(gsl_rng *r, double *p, uint32_t n, double mu, double skew
         lo = hi;
         hi *= 2;
     }
-    for (int it = 0; it < 100; it++) {
-        double c = 0.5 * (lo + hi), s = 0;
-        for (uint32_t i = 0; i < n; i++)
-            s += min_d(c * p[i], pmax);
-        if (s / n < mu)
-            lo = c;
-        else
-            hi = c;
+    /* 100 bisection steps, three per pass over p: the pass sums for the next step's c
+     * and for both c's the step after may take, and for the four after that. Each sum
+     * is the one a pass of its own makes (same order of additions), so the steps are
+     * those of one at a time, bit for bit; seven independent sums hide the additions'
+     * latency that bounds a single sum. c[j]'s children: 2j+1 when the step keeps the
+     * lower half (hi = c[j]), 2j+2 when it keeps the upper half (lo = c[j]). */
+    for (int it = 0; it < 100;) {
+        double c[7], a[7] = {0, 0, 0, 0, 0, 0, 0};
+        c[0] = 0.5 * (lo + hi);
+        c[1] = 0.5 * (lo + c[0]);
+        c[2] = 0.5 * (c[0] + hi);
+        c[3] = 0.5 * (lo + c[1]);
+        c[4] = 0.5 * (c[1] + c[0]);
+        c[5] = 0.5 * (c[0] + c[2]);
+        c[6] = 0.5 * (c[2] + hi);
+        for (uint32_t i = 0; i < n; i++) {
+            double x = p[i];
+            for (int j = 0; j < 7; j++)
+                a[j] += min_d(c[j] * x, pmax);
+        }
+        for (int j = 0, level = 0; level < 3 && it < 100; level++, it++) {
+            if (a[j] / n < mu) {
+                lo = c[j];
+                j = 2 * j + 2;
+            } else {
+                hi = c[j];
+                j = 2 * j + 1;
+            }
+        }
     }
     for (uint32_t i = 0; i < n; i++)
         p[i] = fmin(hi * p[i], pmax);
@@ -224,10 +250,12 @@ static int layer_init(layer_gen *g, const lf_model *m, const lf_synth_params *P,
     uint32_t U = m->d_ff, G = P->groups, C = U + G;
     g->units = U;
     g->chains = C;
-    g->rng = gsl_rng_alloc(gsl_rng_mt19937);
+    g->rng = gsl_rng_alloc(lf_mt19937); /* gsl_rng_mt19937's numbers */
     double *p = malloc((size_t)C * sizeof *p);
     g->ch = calloc(C, sizeof *g->ch);
     g->next = malloc((size_t)C * sizeof *g->next);
+    g->state = calloc(C, 1);
+    g->todo = malloc((size_t)C * sizeof *g->todo);
     g->on = calloc(U, 1);
     g->bits = calloc((U + 63) / 64, sizeof *g->bits);
     g->head = malloc((size_t)n_tokens * sizeof *g->head);
@@ -235,7 +263,7 @@ static int layer_init(layer_gen *g, const lf_model *m, const lf_synth_params *P,
     g->gmem = malloc(((size_t)G * P->group_size + 1) * sizeof *g->gmem);
     uint32_t *perm = G ? malloc((size_t)U * sizeof *perm) : NULL;
     if (!g->rng || !p || !g->ch || !g->on || !g->bits ||
-        !g->head || !g->next || !g->gptr || !g->gmem || (G && !perm)) {
+        !g->head || !g->next || !g->gptr || !g->gmem || (G && !perm) || !g->state || !g->todo) {
         free(p);
         free(perm);
         return lf_fail(err, LF_ENOMEM, "synth: out of memory for layer %u", l);
@@ -285,17 +313,25 @@ static int layer_init(layer_gen *g, const lf_model *m, const lf_synth_params *P,
     return LF_OK;
 }
 
-/* Applies token t's state changes (t >= 1). */
+/* Applies token t's state changes (t >= 1), in the bucket's order. Scheduling only
+ * adds to later tokens' buckets, so the bucket can be read into an array first. */
 static void layer_step(layer_gen *g, uint32_t t, uint32_t n_tokens)
 {
-    int32_t c = g->head[t];
-    while (c >= 0) {
-        int32_t nx = g->next[c];
-        if (nx >= 0)
-            __builtin_prefetch(&g->ch[nx]);
-        chain_set(g, (uint32_t)c, (uint8_t)!g->ch[c].state);
-        schedule(g, (uint32_t)c, t, n_tokens);
-        c = nx;
+    uint32_t n = 0;
+    for (int32_t c = g->head[t]; c >= 0; c = g->next[c])
+        g->todo[n++] = (uint32_t)c;
+    enum { AHEAD = 8 };
+    for (uint32_t k = 0; k < n; k++) {
+        if (k + AHEAD < n) {
+            uint32_t f = g->todo[k + AHEAD];
+            __builtin_prefetch(&g->ch[f]);
+            __builtin_prefetch(&g->state[f]);
+            if (f < g->units)
+                __builtin_prefetch(&g->on[f]);
+        }
+        uint32_t c = g->todo[k];
+        chain_set(g, c, (uint8_t)!g->state[c]);
+        schedule(g, c, t, n_tokens);
     }
 }
 
@@ -353,8 +389,13 @@ static int neurons_generate(const lf_model *m, uint32_t n_tokens, const lf_synth
         rc = lf_fail(err, LF_ENOMEM, "synth: out of memory");
         goto done;
     }
-    for (uint32_t l = 0; l < L && rc == LF_OK; l++)
+    for (uint32_t l = 0; l < L && rc == LF_OK; l++) {
         rc = layer_init(&gens[l], m, P, l, n_tokens, err);
+        /* room for about the expected ids (the mean activation is 1 - sparsity) */
+        double expect = (1 - layer_sparsity(m, P, l)) * m->d_ff * (double)n_tokens;
+        if (rc == LF_OK)
+            rc = lf_trace_reserve(out, l, (uint64_t)(expect * 1.05) + 64ull * m->d_ff, err);
+    }
     for (uint32_t t0 = 0; t0 < n_tokens && rc == LF_OK; t0 += SYNTH_BLOCK) {
         uint32_t nb = n_tokens - t0 < SYNTH_BLOCK ? n_tokens - t0 : SYNTH_BLOCK;
         buf_n = 0;

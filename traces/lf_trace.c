@@ -2,6 +2,8 @@
  * The HDF5 form is in lf_trace_h5.c. */
 #include "lf_trace.h"
 
+#include "lf_bigmem.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -108,7 +110,9 @@ int lf_trace_append_layer(lf_trace *t, uint32_t layer, const uint32_t *ids, uint
     if (L->nnz != start)
         return lf_fail(err, LF_EINVAL, "trace: layer %u appended twice for token %u", layer,
                        t->n_tokens);
-    for (uint32_t i = 0; i < n; i++) {
+    /* the usual case in one vectorised pass; else the loop names the first bad id */
+    int ok = lf_ids_ok(ids, n, t->units_per_layer);
+    for (uint32_t i = 0; !ok && i < n; i++) {
         if (ids[i] >= t->units_per_layer)
             return lf_fail(err, LF_ERANGE, "trace: layer %u token %u: id %u >= units_per_layer %u",
                            layer, t->n_tokens, ids[i], t->units_per_layer);
@@ -143,6 +147,35 @@ int lf_trace_append_layer(lf_trace *t, uint32_t layer, const uint32_t *ids, uint
     }
     L->nnz += n;
     L->indptr[t->n_tokens + 1] = L->nnz;
+    return LF_OK;
+}
+
+int lf_trace_reserve(lf_trace *t, uint32_t layer, uint64_t nnz, lf_err *err)
+{
+    if (layer >= t->n_layers)
+        return lf_fail(err, LF_ERANGE, "trace: layer %u >= n_layers %u", layer, t->n_layers);
+    lf_trace_layer *L = &t->layers[layer];
+    if (nnz <= L->cap)
+        return LF_OK;
+    uint32_t *pi = lf_bigmem_alloc(nnz * sizeof *pi);
+    float *pv = L->value ? lf_bigmem_alloc(nnz * sizeof *pv) : NULL;
+    if (!pi || (L->value && !pv)) {
+        free(pi);
+        free(pv);
+        return lf_fail(err, LF_ENOMEM, "trace: out of memory for %llu ids in layer %u",
+                       (unsigned long long)nnz, layer);
+    }
+    if (L->nnz)
+        memcpy(pi, L->index, L->nnz * sizeof *pi);
+    free(L->index);
+    L->index = pi;
+    if (L->value) {
+        if (L->nnz)
+            memcpy(pv, L->value, L->nnz * sizeof *pv);
+        free(L->value);
+        L->value = pv;
+    }
+    L->cap = nnz;
     return LF_OK;
 }
 
