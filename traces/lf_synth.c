@@ -113,6 +113,24 @@ typedef struct {
     double lq_leave[2]; /* log(1 - P(leave state s)); 0 = never leaves */
 } synth_chain;
 
+/* A token's bucket (the chains changing state then) is a list of chunks, newest first,
+ * each filled from e[0] up: walked newest chunk first and each chunk from its end, it
+ * gives the chains in the reverse order of their scheduling (the order the generator
+ * has always used: a singly linked list through the chains, pushed at its head),
+ * without a dependent load per chain. */
+#define SYNTH_CHUNK 15 /* a chunk is one 64-byte cache line */
+typedef struct {
+    int32_t next; /* older chunk of the same bucket, or the next free chunk; -1 = none */
+    uint32_t e[SYNTH_CHUNK];
+} synth_chunk;
+
+/* A bucket: its newest chunk (-1: empty bucket) and how full that chunk is, together
+ * and apart from the chunks, so that scheduling only stores into a chunk. */
+typedef struct {
+    int32_t head;
+    uint32_t n;
+} synth_bucket;
+
 /* One layer's generator state. Chains 0..U-1 are the neurons' own chains, U..U+G-1 the
  * groups' latent chains. */
 typedef struct {
@@ -120,13 +138,14 @@ typedef struct {
     uint32_t units, chains;
     synth_chain *ch;     /* per chain: its rates (16 bytes: a layer's fit in L2) */
     uint8_t *state;      /* per chain: 0 off, 1 on */
-    int32_t *next;       /* per chain: next chain in the same bucket (kept apart and small:
-                          * walking a bucket chases it) */
     uint32_t *todo;      /* per chain: a token's bucket as an array, so that the records
                           * of the chains a few places ahead can be prefetched */
+    synth_chunk *pool;   /* the buckets' chunks; pool_n used, pool_cap allocated */
+    uint32_t pool_n, pool_cap;
+    int32_t free_chunk;  /* chunks given back, linked by `next`; -1 = none */
     uint8_t *on;         /* per neuron: number of its chains that are on */
     uint64_t *bits;      /* active neurons */
-    int32_t *head;       /* per token: first chain changing state then, -1 = none */
+    synth_bucket *head;  /* per token: its bucket */
     uint32_t *gptr, *gmem; /* group g's members: gmem[gptr[g]..gptr[g+1]) */
 } layer_gen;
 
@@ -137,7 +156,7 @@ static void layer_free(layer_gen *g)
     free(g->ch);
     free(g->state);
     free(g->todo);
-    free(g->next);
+    free(g->pool);
     free(g->on);
     free(g->bits);
     free(g->head);
@@ -146,19 +165,48 @@ static void layer_free(layer_gen *g)
     memset(g, 0, sizeof *g);
 }
 
-/* Draws the token at which chain c next changes state, after token t. */
-static void schedule(layer_gen *g, uint32_t c, uint32_t t, uint32_t n_tokens)
+/* A chunk for a bucket (-1: out of memory). */
+static int32_t new_chunk(layer_gen *g)
+{
+    if (g->free_chunk >= 0) {
+        int32_t k = g->free_chunk;
+        g->free_chunk = g->pool[k].next;
+        return k;
+    }
+    if (g->pool_n == g->pool_cap) {
+        uint32_t cap = g->pool_cap ? g->pool_cap * 2 : 64;
+        synth_chunk *p = cap > (uint32_t)INT32_MAX ? NULL : realloc(g->pool, cap * sizeof *p);
+        if (!p)
+            return -1;
+        g->pool = p;
+        g->pool_cap = cap;
+    }
+    return (int32_t)g->pool_n++;
+}
+
+/* Draws the token at which chain c next changes state, after token t. -1: out of
+ * memory. */
+static int schedule(layer_gen *g, uint32_t c, uint32_t t, uint32_t n_tokens)
 {
     double lq = g->ch[c].lq_leave[g->state[c]];
     if (lq == 0)
-        return; /* absorbing state */
+        return 0; /* absorbing state */
     /* Geometric on {1,2,...} with success probability 1 - exp(lq). */
     double dt = 1 + floor(log(lf_mt_uniform_pos(g->rng)) / lq);
     if (!(dt < (double)(n_tokens - t)))
-        return; /* beyond the trace */
+        return 0; /* beyond the trace */
     uint32_t when = t + (uint32_t)dt;
-    g->next[c] = g->head[when];
-    g->head[when] = (int32_t)c;
+    synth_bucket *b = &g->head[when];
+    if (b->head < 0 || b->n == SYNTH_CHUNK) {
+        int32_t k = new_chunk(g);
+        if (k < 0)
+            return -1;
+        g->pool[k].next = b->head;
+        b->head = k;
+        b->n = 0;
+    }
+    g->pool[b->head].e[b->n++] = c;
+    return 0;
 }
 
 static void neuron_add(layer_gen *g, uint32_t i, int delta)
@@ -253,7 +301,6 @@ static int layer_init(layer_gen *g, const lf_model *m, const lf_synth_params *P,
     g->rng = gsl_rng_alloc(lf_mt19937); /* gsl_rng_mt19937's numbers */
     double *p = malloc((size_t)C * sizeof *p);
     g->ch = calloc(C, sizeof *g->ch);
-    g->next = malloc((size_t)C * sizeof *g->next);
     g->state = calloc(C, 1);
     g->todo = malloc((size_t)C * sizeof *g->todo);
     g->on = calloc(U, 1);
@@ -263,14 +310,15 @@ static int layer_init(layer_gen *g, const lf_model *m, const lf_synth_params *P,
     g->gmem = malloc(((size_t)G * P->group_size + 1) * sizeof *g->gmem);
     uint32_t *perm = G ? malloc((size_t)U * sizeof *perm) : NULL;
     if (!g->rng || !p || !g->ch || !g->on || !g->bits ||
-        !g->head || !g->next || !g->gptr || !g->gmem || (G && !perm) || !g->state || !g->todo) {
+        !g->head || !g->gptr || !g->gmem || (G && !perm) || !g->state || !g->todo) {
         free(p);
         free(perm);
         return lf_fail(err, LF_ENOMEM, "synth: out of memory for layer %u", l);
     }
     gsl_rng_set(g->rng, lf_mix_stream_seed(P->seed, l));
     for (uint32_t t = 0; t < n_tokens; t++)
-        g->head[t] = -1;
+        g->head[t] = (synth_bucket){-1, 0};
+    g->free_chunk = -1;
 
     /* 1. activation probabilities. */
     draw_probs(g->rng, p, U, 1 - layer_sparsity(m, P, l), P->skew, P->p_max);
@@ -307,19 +355,30 @@ static int layer_init(layer_gen *g, const lf_model *m, const lf_synth_params *P,
     /* 4. token 0 from the stationary distribution, and each chain's first change. */
     for (uint32_t c = 0; c < C; c++) {
         chain_set(g, c, gsl_rng_uniform(g->rng) < p[c]);
-        schedule(g, c, 0, n_tokens);
+        if (schedule(g, c, 0, n_tokens)) {
+            free(p);
+            return lf_fail(err, LF_ENOMEM, "synth: out of memory for layer %u", l);
+        }
     }
     free(p);
     return LF_OK;
 }
 
 /* Applies token t's state changes (t >= 1), in the bucket's order. Scheduling only
- * adds to later tokens' buckets, so the bucket can be read into an array first. */
-static void layer_step(layer_gen *g, uint32_t t, uint32_t n_tokens)
+ * adds to later tokens' buckets, so the bucket is read into an array first (and its
+ * chunks given back). -1: out of memory. */
+static int layer_step(layer_gen *g, uint32_t t, uint32_t n_tokens)
 {
-    uint32_t n = 0;
-    for (int32_t c = g->head[t]; c >= 0; c = g->next[c])
-        g->todo[n++] = (uint32_t)c;
+    uint32_t n = 0, fill = g->head[t].n; /* the newest chunk's; older chunks are full */
+    for (int32_t k = g->head[t].head, nx; k >= 0; k = nx, fill = SYNTH_CHUNK) {
+        const synth_chunk *x = &g->pool[k];
+        for (uint32_t i = fill; i-- > 0;)
+            g->todo[n++] = x->e[i];
+        nx = x->next;
+        g->pool[k].next = g->free_chunk;
+        g->free_chunk = k;
+    }
+    g->head[t] = (synth_bucket){-1, 0};
     enum { AHEAD = 8 };
     for (uint32_t k = 0; k < n; k++) {
         if (k + AHEAD < n) {
@@ -331,8 +390,10 @@ static void layer_step(layer_gen *g, uint32_t t, uint32_t n_tokens)
         }
         uint32_t c = g->todo[k];
         chain_set(g, c, (uint8_t)!g->state[c]);
-        schedule(g, c, t, n_tokens);
+        if (schedule(g, c, t, n_tokens))
+            return -1;
     }
+    return 0;
 }
 
 static uint32_t layer_ids(const layer_gen *g, uint32_t *ids)
@@ -412,8 +473,10 @@ static int neurons_generate(const lf_model *m, uint32_t n_tokens, const lf_synth
                     buf = nbuf;
                     buf_cap = nc;
                 }
-                if (t0 + b)
-                    layer_step(&gens[l], t0 + b, n_tokens);
+                if (t0 + b && layer_step(&gens[l], t0 + b, n_tokens)) {
+                    rc = lf_fail(err, LF_ENOMEM, "synth: out of memory");
+                    break;
+                }
                 o[b] = buf_n;
                 buf_n += layer_ids(&gens[l], buf + buf_n);
             }

@@ -101,7 +101,40 @@ static int put_array(hid_t loc, const char *name, hid_t file_type, hid_t mem_typ
     return rc < 0 ? -1 : 0;
 }
 
-static int write_layer(hid_t layers, uint32_t l, const lf_trace *t)
+/* The widest array write_layer narrows to uint16 (ids of units_per_layer <= 65536),
+ * in elements: the scratch lf_trace_write allocates for all of them. */
+static uint64_t narrow_need(const lf_trace *t)
+{
+    uint64_t n = 0;
+    for (uint32_t l = 0; t->units_per_layer <= 65536 && l < t->n_layers; l++) {
+        const lf_trace_layer *L = &t->layers[l];
+        n = L->nnz > n ? L->nnz : n;
+        n = L->pred_indptr && L->pred_nnz > n ? L->pred_nnz : n;
+    }
+    return n;
+}
+
+#if defined(__GNUC__) && !defined(__clang__)
+__attribute__((optimize("tree-vectorize")))
+#endif
+static void narrow(const uint32_t *src, uint16_t *dst, uint64_t n)
+{
+    for (uint64_t i = 0; i < n; i++)
+        dst[i] = (uint16_t)src[i];
+}
+
+/* ids as the file stores them: uint16 narrowed here in one vectorised pass (HDF5's own
+ * conversion goes element by element through its buffer), else uint32 as they are. */
+static int put_ids(hid_t g, const char *name, const lf_trace *t, const uint32_t *ids,
+                   uint64_t n, uint16_t *scratch)
+{
+    if (t->units_per_layer > 65536)
+        return put_array(g, name, H5T_STD_U32LE, H5T_NATIVE_UINT32, ids, n);
+    narrow(ids, scratch, n);
+    return put_array(g, name, H5T_STD_U16LE, H5T_NATIVE_UINT16, scratch, n);
+}
+
+static int write_layer(hid_t layers, uint32_t l, const lf_trace *t, uint16_t *scratch)
 {
     char name[16];
     snprintf(name, sizeof name, "%03u", l);
@@ -109,17 +142,15 @@ static int write_layer(hid_t layers, uint32_t l, const lf_trace *t)
     if (g < 0)
         return -1;
     const lf_trace_layer *L = &t->layers[l];
-    hid_t idt = t->units_per_layer <= 65536 ? H5T_STD_U16LE : H5T_STD_U32LE;
     int bad = put_array(g, "indptr", H5T_STD_U64LE, H5T_NATIVE_UINT64, L->indptr,
                         (uint64_t)t->n_tokens + 1) ||
-              put_array(g, "index", idt, H5T_NATIVE_UINT32, L->index, L->nnz);
+              put_ids(g, "index", t, L->index, L->nnz, scratch);
     if (!bad && L->value)
         bad = put_array(g, "value", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, L->value, L->nnz);
     if (!bad && L->pred_indptr)
         bad = put_array(g, "pred_indptr", H5T_STD_U64LE, H5T_NATIVE_UINT64, L->pred_indptr,
                         (uint64_t)t->n_tokens + 1) ||
-              put_array(g, "pred_index", idt, H5T_NATIVE_UINT32, L->pred_index,
-                        L->pred_nnz);
+              put_ids(g, "pred_index", t, L->pred_index, L->pred_nnz, scratch);
     H5Gclose(g);
     return bad ? -1 : 0;
 }
@@ -129,7 +160,7 @@ static const char *kind_name(lf_unit_kind k)
     return k == LF_UNITS_EXPERTS ? "experts" : "neurons";
 }
 
-static int write_file(const lf_trace *t, hid_t f)
+static int write_file(const lf_trace *t, hid_t f, uint16_t *scratch)
 {
     char created_by[64];
     snprintf(created_by, sizeof created_by, "llmflash %s", LF_VERSION);
@@ -152,7 +183,7 @@ static int write_file(const lf_trace *t, hid_t f)
     if (layers < 0)
         return -1;
     for (uint32_t l = 0; l < t->n_layers && !bad; l++)
-        bad = write_layer(layers, l, t);
+        bad = write_layer(layers, l, t, scratch);
     H5Gclose(layers);
     return bad ? -1 : 0;
 }
@@ -170,11 +201,25 @@ int lf_trace_write(const lf_trace *t, const char *path, lf_err *err)
     if (rc)
         return lf_err_prefix(err, "refusing to write an invalid trace");
     quiet_hdf5();
+    /* the in-memory file grows in steps of its expected size: one allocation */
+    uint64_t expect = 1 << 20;
+    for (uint32_t l = 0; l < t->n_layers; l++) {
+        const lf_trace_layer *L = &t->layers[l];
+        uint64_t ids = L->nnz + (L->pred_indptr ? L->pred_nnz : 0);
+        expect += ids * (t->units_per_layer <= 65536 ? 2 : 4) + (L->value ? L->nnz * 4 : 0) +
+                  ((uint64_t)t->n_tokens + 1) * 8 * (L->pred_indptr ? 2 : 1) + 4096;
+    }
+    uint64_t n_narrow = narrow_need(t);
+    uint16_t *scratch = lf_bigmem_alloc(n_narrow ? n_narrow * sizeof *scratch : 1);
+    if (!scratch)
+        return lf_fail(err, LF_ENOMEM, "%s: out of memory for the ids (%llu)", path,
+                       (unsigned long long)n_narrow);
     hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
-    if (fapl < 0 || H5Pset_fapl_core(fapl, (size_t)8 << 20, 0) < 0 ||
+    if (fapl < 0 || H5Pset_fapl_core(fapl, (size_t)expect, 0) < 0 ||
         H5Pset_libver_bounds(fapl, H5F_LIBVER_LATEST, H5F_LIBVER_LATEST) < 0) {
         if (fapl >= 0)
             H5Pclose(fapl);
+        free(scratch);
         return lf_fail(err, LF_EIO, "%s: cannot set up HDF5's in-memory file", path);
     }
     /* The name is only a label: with no backing store nothing is created under it. */
@@ -184,11 +229,14 @@ int lf_trace_write(const lf_trace *t, const char *path, lf_err *err)
     hid_t f = H5Fcreate(path, H5F_ACC_TRUNC, fcpl, fapl);
     H5Pclose(fcpl);
     H5Pclose(fapl);
-    if (f < 0)
+    if (f < 0) {
+        free(scratch);
         return lf_fail(err, LF_EIO, "%s: HDF5 cannot create the file in memory", path);
-    int bad = write_file(t, f) || H5Fflush(f, H5F_SCOPE_GLOBAL) < 0;
+    }
+    int bad = write_file(t, f, scratch) || H5Fflush(f, H5F_SCOPE_GLOBAL) < 0;
+    free(scratch);
     ssize_t size = bad ? -1 : H5Fget_file_image(f, NULL, 0);
-    void *image = size > 0 ? malloc((size_t)size) : NULL;
+    void *image = size > 0 ? lf_bigmem_alloc((size_t)size) : NULL;
     if (!image || H5Fget_file_image(f, image, (size_t)size) != size)
         bad = 1;
     if (H5Fclose(f) < 0)
