@@ -2,8 +2,6 @@
  * The HDF5 form is in lf_trace_h5.c. */
 #include "lf_trace.h"
 
-#include "lf_bigmem.h"
-
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -157,8 +155,8 @@ int lf_trace_reserve(lf_trace *t, uint32_t layer, uint64_t nnz, lf_err *err)
     lf_trace_layer *L = &t->layers[layer];
     if (nnz <= L->cap)
         return LF_OK;
-    uint32_t *pi = lf_bigmem_alloc(nnz * sizeof *pi);
-    float *pv = L->value ? lf_bigmem_alloc(nnz * sizeof *pv) : NULL;
+    uint32_t *pi = malloc(nnz * sizeof *pi);
+    float *pv = L->value ? malloc(nnz * sizeof *pv) : NULL;
     if (!pi || (L->value && !pv)) {
         free(pi);
         free(pv);

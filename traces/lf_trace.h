@@ -68,9 +68,9 @@ int lf_trace_append_token(lf_trace *t, int32_t token_id, const uint32_t *const *
 int lf_trace_append_layer(lf_trace *t, uint32_t layer, const uint32_t *ids, uint32_t n,
                           const float *vals, lf_err *err);
 int lf_trace_end_token(lf_trace *t, int32_t token_id, lf_err *err);
-/* Room for nnz ids (and values) in `layer` before appending, in huge pages: a generator
- * that knows about how many ids it will append saves the regrowth and most page
- * faults. A smaller nnz than the room already there changes nothing. */
+/* Room for nnz ids (and values) in `layer` before appending: a generator that knows
+ * about how many ids it will append saves the regrowth. A smaller nnz than the room
+ * already there changes nothing. */
 int lf_trace_reserve(lf_trace *t, uint32_t layer, uint64_t nnz, lf_err *err);
 
 /* Adds predicted sets: pred_indptr/pred_index for every layer, built by the caller

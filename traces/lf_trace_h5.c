@@ -236,7 +236,7 @@ int lf_trace_write(const lf_trace *t, const char *path, lf_err *err)
     int bad = write_file(t, f, scratch) || H5Fflush(f, H5F_SCOPE_GLOBAL) < 0;
     free(scratch);
     ssize_t size = bad ? -1 : H5Fget_file_image(f, NULL, 0);
-    void *image = size > 0 ? lf_bigmem_alloc((size_t)size) : NULL;
+    void *image = size > 0 ? malloc((size_t)size) : NULL;
     if (!image || H5Fget_file_image(f, image, (size_t)size) != size)
         bad = 1;
     if (H5Fclose(f) < 0)
