@@ -327,6 +327,58 @@ static void test_mt_is_gsl(void **st)
     }
 }
 
+/* lf_mt_floor_log_ratio gives floor(log(u) / lq) exactly as libm does for the same u
+ * (gsl_rng_uniform_pos), over rates from 1e-9 to 1 (lq down to -inf), including the
+ * u next to 1 (k near 2^32, where log(u) is tiny) and near powers of two. */
+static void test_mt_floor_log(void **st)
+{
+    (void)st;
+    lf_mt_logtab T;
+    lf_mt_logtab_init(&T);
+    gsl_rng *a = gsl_rng_alloc(gsl_rng_mt19937), *b = gsl_rng_alloc(lf_mt19937);
+    assert_true(a && b);
+    gsl_rng_set(a, 99);
+    gsl_rng_set(b, 99);
+    const double rates[] = {1e-9, 3e-7, 1e-4, 0.0123, 0.3, 0.6, 0.97, 1 - 1e-12, 1};
+    for (int i = 0; i < 900000; i++) {
+        double lq = log1p(-rates[i % 9]);
+        double want = floor(log(gsl_rng_uniform_pos(a)) / lq);
+        double got = lf_mt_floor_log_ratio(b, &T, lq);
+        if (want != got)
+            fail_msg("draw %d, lq %.17g: %.17g, libm %.17g", i, lq, got, want);
+    }
+    /* quotients at or next to an integer, where the quick log cannot decide alone:
+     * lq = log(u) / n for the u the next draw will give */
+    gsl_rng *peek = gsl_rng_clone(b);
+    assert_non_null(peek);
+    for (int i = 0; i < 20000; i++) {
+        gsl_rng_memcpy(peek, b);
+        double u = gsl_rng_uniform_pos(peek);
+        double lq = log(u) / (double)(1 + i % 50);
+        lq = i % 3 == 0 ? lq : i % 3 == 1 ? nextafter(lq, 0) : nextafter(lq, -1);
+        double want = floor(log(u) / lq);
+        double got = lf_mt_floor_log_ratio(b, &T, lq);
+        if (want != got)
+            fail_msg("near-integer draw %d, lq %.17g: %.17g, libm %.17g", i, lq, got, want);
+    }
+    gsl_rng_free(peek);
+    /* the log itself, on the k that matter most: near 1 and near powers of two */
+    const uint32_t ks[] = {1, 2, 3, 0x7fffffffu, 0x80000000u, 0x80000001u, 0xfffffffeu,
+                           0xffffffffu, 0xfffff000u, 0x10000u, 0xffffu};
+    for (size_t i = 0; i < sizeof ks / sizeof *ks; i++) {
+        double ref = log(ks[i] / 4294967296.0);
+        assert_true(fabs(lf_mt_log_u32(&T, ks[i]) - ref) < LF_MT_LOG_ERR);
+    }
+    for (uint64_t k = 1; k < 0x100000000ull; k += 0x10001ull * 977) {
+        double ref = log((uint32_t)k / 4294967296.0);
+        if (!(fabs(lf_mt_log_u32(&T, (uint32_t)k) - ref) < LF_MT_LOG_ERR / 4))
+            fail_msg("k %llu: log %.17g, libm %.17g", (unsigned long long)k,
+                     lf_mt_log_u32(&T, (uint32_t)k), ref);
+    }
+    gsl_rng_free(a);
+    gsl_rng_free(b);
+}
+
 static void test_bad_params(void **st)
 {
     (void)st;
@@ -436,7 +488,7 @@ int main(void)
         cmocka_unit_test(test_seed_determinism), cmocka_unit_test(test_sparsity_target),
         cmocka_unit_test(test_chain_closed_forms), cmocka_unit_test(test_sagg_concave),
         cmocka_unit_test(test_groups),           cmocka_unit_test(test_experts),
-        cmocka_unit_test(test_mt_is_gsl),        cmocka_unit_test(test_bad_params),       cmocka_unit_test(test_cli),
+        cmocka_unit_test(test_mt_is_gsl),        cmocka_unit_test(test_mt_floor_log),        cmocka_unit_test(test_bad_params),       cmocka_unit_test(test_cli),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

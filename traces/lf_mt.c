@@ -50,3 +50,12 @@ static const gsl_rng_type mt_type = {"lf_mt19937", 0xffffffffUL, 0, sizeof(lf_mt
                                      mt_set, mt_get, mt_get_double};
 
 const gsl_rng_type *lf_mt19937 = &mt_type;
+
+void lf_mt_logtab_init(lf_mt_logtab *T)
+{
+    for (int j = 0; j < 128; j++) {
+        double c = 1 + (j + 0.5) / 128;
+        T->log_c[j] = log(c);
+        T->inv_c[j] = 1 / c;
+    }
+}

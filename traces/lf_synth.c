@@ -135,6 +135,7 @@ typedef struct {
  * groups' latent chains. */
 typedef struct {
     gsl_rng *rng;
+    const lf_mt_logtab *ltab; /* shared by the layers, owned by neurons_generate */
     uint32_t units, chains;
     synth_chain *ch;     /* per chain: its rates (16 bytes: a layer's fit in L2) */
     uint8_t *state;      /* per chain: 0 off, 1 on */
@@ -192,17 +193,18 @@ static int schedule(layer_gen *g, uint32_t c, uint32_t t, uint32_t n_tokens)
     if (lq == 0)
         return 0; /* absorbing state */
     /* Geometric on {1,2,...} with success probability 1 - exp(lq). */
-    double dt = 1 + floor(log(lf_mt_uniform_pos(g->rng)) / lq);
+    double f = lf_mt_floor_log_ratio(g->rng, g->ltab, lq);
+    double dt = 1 + f;
     if (!(dt < (double)(n_tokens - t)))
         return 0; /* beyond the trace */
     uint32_t when = t + (uint32_t)dt;
     synth_bucket *b = &g->head[when];
     if (b->head < 0 || b->n == SYNTH_CHUNK) {
-        int32_t k = new_chunk(g);
-        if (k < 0)
+        int32_t nc = new_chunk(g);
+        if (nc < 0)
             return -1;
-        g->pool[k].next = b->head;
-        b->head = k;
+        g->pool[nc].next = b->head;
+        b->head = nc;
         b->n = 0;
     }
     g->pool[b->head].e[b->n++] = c;
@@ -292,9 +294,10 @@ static double lq_of(double rate)
 }
 
 static int layer_init(layer_gen *g, const lf_model *m, const lf_synth_params *P, uint32_t l,
-                      uint32_t n_tokens, lf_err *err)
+                      uint32_t n_tokens, const lf_mt_logtab *lt, lf_err *err)
 {
     memset(g, 0, sizeof *g);
+    g->ltab = lt;
     uint32_t U = m->d_ff, G = P->groups, C = U + G;
     g->units = U;
     g->chains = C;
@@ -441,6 +444,8 @@ static int neurons_generate(const lf_model *m, uint32_t n_tokens, const lf_synth
 {
     uint32_t L = m->n_layers;
     layer_gen *gens = calloc(L, sizeof *gens);
+    lf_mt_logtab lt;
+    lf_mt_logtab_init(&lt);
     /* one block's ids: layer l, block token b at buf + off[l * (B+1) + b] */
     size_t buf_cap = (size_t)m->d_ff * 4, buf_n = 0;
     uint32_t *buf = malloc(buf_cap * sizeof *buf);
@@ -451,7 +456,7 @@ static int neurons_generate(const lf_model *m, uint32_t n_tokens, const lf_synth
         goto done;
     }
     for (uint32_t l = 0; l < L && rc == LF_OK; l++) {
-        rc = layer_init(&gens[l], m, P, l, n_tokens, err);
+        rc = layer_init(&gens[l], m, P, l, n_tokens, &lt, err);
         /* room for about the expected ids (the mean activation is 1 - sparsity) */
         double expect = (1 - layer_sparsity(m, P, l)) * m->d_ff * (double)n_tokens;
         if (rc == LF_OK)
