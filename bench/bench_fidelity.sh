@@ -25,8 +25,14 @@ L=${FID_LAYERS:-4}
 TOK=${FID_TOKENS:-32}
 REP=${FID_REPEAT:-3}
 PS=${FID_PROBE_S:-0.25}
+# Drift references next to every measured run (validate --drift-refs; FID_DRIFT=0: none):
+# this machine's disk and CPU speed drift by 20-30% between minutes, more than the 5%
+# target, so the raw error mixes the model's error with the drift since calibration.
+DRIFT=--drift-refs
+[ "${FID_DRIFT:-1}" = 1 ] || DRIFT=
 mkdir -p "$DIR"
-trap 'rm -rf "$DIR"' EXIT INT TERM
+# FID_KEEP=1 keeps the folder (the runs' tokens.csv, validate.csv) for a closer look
+[ "${FID_KEEP:-0}" = 1 ] || trap 'rm -rf "$DIR"' EXIT INT TERM
 status=0
 echo "load average: $(cut -d' ' -f1-3 /proc/loadavg) on $(nproc) CPUs (figures are only as quiet as the machine)"
 
@@ -58,6 +64,25 @@ for e in psync io_uring; do
 done
 rm -f "$DIR/probe.bin"
 
+# Which term the error comes from: the median signed error of the flash, DRAM and
+# compute terms over a validate.csv (each against its own measured share).
+components() {
+  awk -F, 'NR == 1 { for (i = 1; i <= NF; i++) h[$i] = i; nh = NF; next }
+    { o = NF - nh
+      for (k = 0; k < 3; k++) { p = $(h["predicted_" t[k] "_ms"] + o); m = $(h["measured_" t[k] "_ms"] + o)
+        e[k, n] = m > 0 ? 100 * (p / m - 1) : 0; s[k] += m }
+      n++ }
+    BEGIN { t[0] = "io"; t[1] = "mem"; t[2] = "compute" }
+    END { if (!n) exit
+      printf "terms (median signed error, mean measured ms):"
+      for (k = 0; k < 3; k++) {
+        for (i = 0; i < n; i++) v[i] = e[k, i]
+        for (i = 0; i < n; i++) for (j = i + 1; j < n; j++) if (v[j] < v[i]) { x = v[i]; v[i] = v[j]; v[j] = x }
+        md = n % 2 ? v[int(n / 2)] : (v[n / 2 - 1] + v[n / 2]) / 2
+        printf " %s %+.1f%% (%.1f ms)", t[k], md, s[k] / n }
+      printf "\n" }' "$1"
+}
+
 # shape NAME MODEL GRID: trace, bundled + split weights, validate (whole token)
 shape() {
   n=$1; m=$2; g=$3
@@ -68,7 +93,7 @@ shape() {
   for e in psync io_uring; do
     if [ "${FID_OWN_PROBE:-1}" = 1 ]; then
       "$BIN" probe --engine $e --file "$DIR/$n-bundled.w" --chunks 4k,8k,16k,32k,64k,256k \
-        --threads 1,2,4,8,16,32,64 --seconds "$PS" --repeats 2 -o "$DIR/$n-probe-$e.csv" \
+        --threads 1,2,4,8,16,32,64 --seconds "$PS" --repeats 3 -o "$DIR/$n-probe-$e.csv" \
         2>/dev/null || return 1
       "$BIN" fit "$DIR/$n-probe-$e.csv" --base "$DIR/$e.conf" -o "$DIR/$n-$e.conf" \
         | grep -i "median" | sed "s/^/    $n $e probe of its weights file: /"
@@ -78,10 +103,11 @@ shape() {
   done
   "$BIN" validate --trace "$DIR/$n.h5" --weights "$DIR/$n-bundled.w" --weights "$DIR/$n-split.w" \
     --device "$DIR/$n-psync.conf" --device psync="$DIR/$n-psync.conf" --device io_uring="$DIR/$n-io_uring.conf" \
-    --grid "$g" --tokens "$TOK" --repeat "$REP" --out "$DIR/val-$n" >"$DIR/val-$n.txt" \
+    --grid "$g" --tokens "$TOK" --repeat "$REP" $DRIFT --out "$DIR/val-$n" >"$DIR/val-$n.txt" \
     2>"$DIR/val-$n.err" || { cat "$DIR/val-$n.err"; return 1; }
   echo "  $n ($m):"
   sed 1d "$DIR/val-$n.txt" | sed 's/^/    /'
+  components "$DIR/val-$n/validate.csv" | sed 's/^/    /'
   rm -f "$DIR/$n-bundled.w" "$DIR/$n-split.w"
 }
 echo "--- 1. whole-token validation: 24 configurations, $L layers, $TOK tokens, $REP runs each"
@@ -97,4 +123,15 @@ echo "--- all shapes (steady state, sim vs run with identical options):"
 plots/validate_check.sh "$DIR/validate-all.csv" || status=1
 printf "%s" "--- cold start (first token): "
 plots/validate_check.sh "$DIR/validate_cold-all.csv" | sed 's/^validate: //'
+if [ -n "$DRIFT" ]; then
+  echo "--- the same, drift-normalised (flash and compute priced at the speeds measured next to each run):"
+  plots/validate_check.sh "$DIR/validate-all.csv" norm_error_pct || status=1
+  printf "%s" "--- cold start, drift-normalised: "
+  plots/validate_check.sh "$DIR/validate_cold-all.csv" norm_error_pct | sed 's/^validate (norm_error_pct): //'
+  awk -F, 'NR == 1 { for (i = 1; i <= NF; i++) h[$i] = i; nh = NF; next }
+    { o = NF - nh; io[n] = $(h["io_drift"] + o); cpu[n] = $(h["cpu_drift"] + o); n++ }
+    END { if (!n) exit; for (i = 0; i < n; i++) { if (!i || io[i] < a) a = io[i]; if (!i || io[i] > b) b = io[i]
+            if (!i || cpu[i] < c) c = cpu[i]; if (!i || cpu[i] > d) d = cpu[i] }
+          printf "--- drift over the runs (measured / profile): flash %.2f..%.2f, compute %.2f..%.2f\n", a, b, c, d }' "$DIR/validate-all.csv"
+fi
 exit $status

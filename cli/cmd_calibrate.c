@@ -33,7 +33,8 @@ static void help(void)
         "  compute    the sparse FFN kernel (OPT-6.7B shape, --dtype): flop/s with the rows\n"
         "             in cache, weight bytes/s with 4096 rows (the roofline's two rates);\n"
         "             the dense products of the resident part (attention, output head)\n"
-        "             on an 8192 x 4096 matrix: dense_bw\n"
+        "             on an 8192 x 4096 matrix: dense_bw; each the median of 5\n"
+        "             interleaved rounds (memory bandwidth drifts from second to second)\n"
         "  experts    the expert kernel (dequantise + gate/up/down, bench/lf_quant) on one\n"
         "             4096 x 1024 expert at fp16, int8, q4, q2: expert_wps_* (weights/s)\n"
         "\n"
@@ -56,33 +57,50 @@ static void on_row(const lf_probe_row *r, size_t i, size_t total, void *arg)
             total, (unsigned long long)r->chunk, r->threads, r->mb_s);
 }
 
+static int cmp_rate(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
 /* dtype: "fp16" or "fp32", the weights the kernel streams (fp16 halves the bytes per
- * flop and adds a conversion, so the two rates differ from fp32's). */
+ * flop and adds a conversion, so the two rates differ from fp32's). The three kernels
+ * are measured in COMPUTE_ROUNDS interleaved rounds and each rate is the median: this
+ * machine's memory bandwidth swings by 20-30% within a minute, and one long measurement
+ * per kernel took whichever spell it fell in (profiles priced compute 17% slow). */
+#define COMPUTE_ROUNDS 5
 static int measure_compute(const char *dtype, double *flops, double *bw, double *dense_bw,
                            const char **how, lf_err *err)
 {
     lf_model m;
     lf_dtype dt;
-    double f_small, b_small, f_big, b_big;
+    double f_small[COMPUTE_ROUNDS], b_big[COMPUTE_ROUNDS], d_big[COMPUTE_ROUNDS];
     int rc = lf_dtype_parse(dtype, &dt, err);
     if (rc == LF_OK)
         rc = lf_model_lookup("opt-6.7b", &m, err);
-    if (rc == LF_OK)
-        rc = lf_ffn_measure(&m, dt, 16, 0.5, &f_small, &b_small, err);
-    if (rc == LF_OK)
-        rc = lf_ffn_measure(&m, dt, 4096, 1.0, &f_big, &b_big, err);
-    static char what[96];
-    snprintf(what, sizeof what, "%s, %s rows", lf_ffn_path(), dtype);
-    *flops = f_small;
-    *bw = b_big;
-    *how = what;
     /* the resident part's kernel on a 64 MiB matrix (8192 x 4096 fp16: beyond the
      * caches, as a layer's attention weights are) */
-    double f_dense;
-    if (rc == LF_OK)
-        rc = lf_ffn_measure_dense(dt, dt == LF_DTYPE_FP16 ? 8192 : 4096, 4096, 0.5, &f_dense,
-                                  dense_bw, err);
-    return rc;
+    uint32_t dense_rows = dt == LF_DTYPE_FP16 ? 8192 : 4096;
+    for (int r = 0; r < COMPUTE_ROUNDS && rc == LF_OK; r++) {
+        double unused;
+        rc = lf_ffn_measure(&m, dt, 16, 0.1, &f_small[r], &unused, err);
+        if (rc == LF_OK)
+            rc = lf_ffn_measure(&m, dt, 4096, 0.2, &unused, &b_big[r], err);
+        if (rc == LF_OK)
+            rc = lf_ffn_measure_dense(dt, dense_rows, 4096, 0.1, &unused, &d_big[r], err);
+    }
+    if (rc)
+        return rc;
+    qsort(f_small, COMPUTE_ROUNDS, sizeof(double), cmp_rate);
+    qsort(b_big, COMPUTE_ROUNDS, sizeof(double), cmp_rate);
+    qsort(d_big, COMPUTE_ROUNDS, sizeof(double), cmp_rate);
+    static char what[96];
+    snprintf(what, sizeof what, "%s, %s rows", lf_ffn_path(), dtype);
+    *flops = f_small[COMPUTE_ROUNDS / 2];
+    *bw = b_big[COMPUTE_ROUNDS / 2];
+    *dense_bw = d_big[COMPUTE_ROUNDS / 2];
+    *how = what;
+    return LF_OK;
 }
 
 /* The expert kernel (bench/lf_quant) at each bit width, on one Qwen3.5-397B-sized

@@ -6,9 +6,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lf_ffn.h"
 #include "lf_fs.h"
 #include "lf_kv.h"
 #include "lf_measure.h"
+#include "lf_probe.h"
 #include "lf_price.h"
 #include "lf_runopt.h"
 #include "lf_time.h"
@@ -139,6 +141,9 @@ typedef struct {
     lf_run_config c;
     const lf_weights *w;
     double tot[64], io[64], mem[64], cpu[64], cold[64];
+    double io_drift[64], cpu_drift[64];   /* the references before each repeat */
+    double pred_io, pred_cpu, pred_cold_io, pred_cold_cpu;
+    const lf_device *dev;
     lf_run_result keep; /* the middle repeat's rows, for the run folder */
 } slot;
 
@@ -160,9 +165,42 @@ static int predict_one(const lf_validate_cfg *v, size_t i, slot *s, lf_validate_
     row->predicted_mem_ms = pred.summary.mean_mem_ms;
     row->predicted_compute_ms = pred.summary.mean_compute_ms;
     row->predicted_cold_ms = pred.summary.cold_total_ms;
+    s->dev = dev;
+    s->pred_io = pred.summary.mean_io_ms;
+    s->pred_cpu = pred.summary.mean_compute_ms;
+    s->pred_cold_io = pred.summary.cold_io_ms;
+    s->pred_cold_cpu = pred.summary.cold_compute_ms;
     rc = write_run(v, row->id, &s->c, &pred, err);
     lf_run_result_free(&pred);
     return rc;
+}
+
+/* The drift references, just before a measured run: the flash reference point on the
+ * configuration's weights file with its engine, and the dense kernel, each over what the
+ * configuration's profile says of it. */
+static int measure_refs(const lf_validate_cfg *v, uint32_t k, slot *s, const lf_validate_row *row,
+                        lf_err *err)
+{
+    lf_probe_row pr;
+    uint64_t chunk = LF_VALIDATE_REF_CHUNK;
+    if (s->w->h.file_bytes < 2 * chunk)
+        return lf_fail(err, LF_EINVAL, "%s: %llu bytes, too small for the flash drift reference "
+                       "(%llu-byte reads); run without --drift-refs", s->w->path,
+                       (unsigned long long)s->w->h.file_bytes, (unsigned long long)chunk);
+    int rc = lf_probe_point(row->engine, s->w->path, s->w->h.file_bytes, chunk,
+                            LF_VALIDATE_REF_INFLIGHT, v->drift_seconds > 0 ? v->drift_seconds : 0.3,
+                            1000 + k, &pr, err);
+    if (rc)
+        return lf_err_prefix(err, "%s: flash drift reference", row->id);
+    double model = lf_flash_throughput(s->dev, chunk, LF_VALIDATE_REF_INFLIGHT);
+    s->io_drift[k] = model > 0 && pr.mb_s > 0 ? pr.mb_s * 1e6 / model : 1;
+    double flops, bw;
+    rc = lf_ffn_measure_dense(LF_DTYPE_FP16, 8192, 4096, 0.1, &flops, &bw, err);
+    if (rc)
+        return lf_err_prefix(err, "%s: compute drift reference", row->id);
+    double dense = s->dev->dense_bw > 0 ? s->dev->dense_bw : s->dev->mem_bw;
+    s->cpu_drift[k] = bw > 0 ? bw / dense : 1;
+    return LF_OK;
 }
 
 static int measure_one(const lf_validate_cfg *v, uint32_t k, uint32_t reps, slot *s,
@@ -171,6 +209,12 @@ static int measure_one(const lf_validate_cfg *v, uint32_t k, uint32_t reps, slot
     lf_run_result r;
     lf_measure m;
     memset(&m, 0, sizeof m);
+    s->io_drift[k] = s->cpu_drift[k] = 1;
+    if (v->drift_refs) {
+        int rc = measure_refs(v, k, s, row, err);
+        if (rc)
+            return rc;
+    }
     m.engine = row->engine;
     const char *path;
     int rc = lf_measure_run(&s->c, v->trace, NULL, s->w, device_for(v, row->engine, &path), &m,
@@ -217,6 +261,22 @@ static int finish_one(const lf_validate_cfg *v, uint32_t reps, slot *s, lf_valid
                           ? 100.0 * (row->measured_max_ms - row->measured_min_ms) / row->measured_ms
                           : 0;
     row->noisy = reps > 1 && row->spread_pct > (v->target_pct > 0 ? v->target_pct : 5.0);
+    row->drift_measured = v->drift_refs != 0;
+    row->io_drift = median(s->io_drift, reps);
+    row->cpu_drift = median(s->cpu_drift, reps);
+    /* the flash and compute terms at the speeds the references measured */
+    row->predicted_norm_ms = row->predicted_ms - s->pred_io - s->pred_cpu +
+                             s->pred_io / row->io_drift + s->pred_cpu / row->cpu_drift;
+    row->predicted_cold_norm_ms = row->predicted_cold_ms - s->pred_cold_io - s->pred_cold_cpu +
+                                  s->pred_cold_io / row->io_drift +
+                                  s->pred_cold_cpu / row->cpu_drift;
+    row->norm_error_pct = row->measured_ms > 0 ? 100.0 * (row->predicted_norm_ms -
+                                                          row->measured_ms) / row->measured_ms
+                                               : NAN;
+    row->cold_norm_error_pct =
+        row->measured_cold_ms > 0
+            ? 100.0 * (row->predicted_cold_norm_ms - row->measured_cold_ms) / row->measured_cold_ms
+            : NAN;
     char buf[64];
     snprintf(buf, sizeof buf, "%u", reps);
     int rc = lf_kv_set(&s->keep.extra, "repeats", buf, 0, err);
@@ -275,7 +335,15 @@ int lf_validate_run(const lf_validate_cfg *v, lf_validate_row **rows, size_t *n,
     return LF_OK;
 }
 
-static void ape(const lf_validate_row *rows, size_t n, int cold, double *mdape, double *max_ape)
+/* which: 0 error_pct, 1 cold_error_pct, 2 norm_error_pct, 3 cold_norm_error_pct */
+static double err_of(const lf_validate_row *r, int which)
+{
+    const double e[4] = {r->error_pct, r->cold_error_pct, r->norm_error_pct,
+                         r->cold_norm_error_pct};
+    return e[which];
+}
+
+static void ape(const lf_validate_row *rows, size_t n, int which, double *mdape, double *max_ape)
 {
     *mdape = *max_ape = NAN;
     if (!n)
@@ -285,7 +353,7 @@ static void ape(const lf_validate_row *rows, size_t n, int cold, double *mdape, 
         return;
     *max_ape = 0;
     for (size_t i = 0; i < n; i++) {
-        a[i] = fabs(cold ? rows[i].cold_error_pct : rows[i].error_pct);
+        a[i] = fabs(err_of(&rows[i], which));
         *max_ape = fmax(*max_ape, a[i]);
     }
     *mdape = median(a, n);
@@ -303,6 +371,12 @@ void lf_validate_cold_errors(const lf_validate_row *rows, size_t n, double *mdap
     ape(rows, n, 1, mdape, max_ape);
 }
 
+void lf_validate_norm_errors(const lf_validate_row *rows, size_t n, int cold, double *mdape,
+                             double *max_ape)
+{
+    ape(rows, n, cold ? 3 : 2, mdape, max_ape);
+}
+
 int lf_validate_write_csv(const char *path, const lf_validate_row *rows, size_t n, int cold,
                           lf_err *err)
 {
@@ -312,30 +386,34 @@ int lf_validate_write_csv(const char *path, const lf_validate_row *rows, size_t 
         return rc;
     if (cold)
         fprintf(a.f, "config,policy,layout,dram_fraction,threads,max_read_bytes,max_gap_bytes,dram_strategy,engine,"
-                     "tokens,predicted_ms,measured_ms,error_pct,scope,device\n");
+                     "tokens,predicted_ms,measured_ms,error_pct,scope,device,drift_measured,"
+                     "predicted_norm_ms,norm_error_pct\n");
     else
         fprintf(a.f, "config,policy,layout,dram_fraction,threads,max_read_bytes,max_gap_bytes,dram_strategy,engine,"
                      "tokens,predicted_ms,measured_ms,error_pct,predicted_io_ms,measured_io_ms,"
                      "predicted_mem_ms,measured_mem_ms,predicted_compute_ms,"
                      "measured_compute_ms,measured_min_ms,measured_max_ms,bytes_per_token,"
-                     "reads_per_token,read_gb_per_s,spread_pct,noisy,scope,device\n");
+                     "reads_per_token,read_gb_per_s,spread_pct,noisy,scope,device,"
+                     "drift_measured,io_drift,cpu_drift,predicted_norm_ms,norm_error_pct\n");
     for (size_t i = 0; i < n; i++) {
         const lf_validate_row *r = &rows[i];
         fprintf(a.f, "%s,\"%s\",%s,%.6g,%u,%llu,%llu,%s,%s,%u,", r->id, r->policy, r->layout,
                 r->dram_fraction, r->threads, (unsigned long long)r->max_read,
                 (unsigned long long)r->max_gap, r->dram, r->engine, r->tokens);
         if (cold) {
-            fprintf(a.f, "%.6f,%.6f,%.3f,%s,%s\n", r->predicted_cold_ms, r->measured_cold_ms,
-                    r->cold_error_pct, r->scope, r->device);
+            fprintf(a.f, "%.6f,%.6f,%.3f,%s,%s,%d,%.6f,%.3f\n", r->predicted_cold_ms,
+                    r->measured_cold_ms, r->cold_error_pct, r->scope, r->device,
+                    r->drift_measured, r->predicted_cold_norm_ms, r->cold_norm_error_pct);
             continue;
         }
         fprintf(a.f, "%.6f,%.6f,%.3f,%.6f,%.6f,%.6f,%.6f,%.6f,%.6f,%.6f,%.6f,%.1f,%.2f,%.4f,"
-                     "%.2f,%d,%s,%s\n",
+                     "%.2f,%d,%s,%s,%d,%.4f,%.4f,%.6f,%.3f\n",
                 r->predicted_ms, r->measured_ms, r->error_pct, r->predicted_io_ms,
                 r->measured_io_ms, r->predicted_mem_ms, r->measured_mem_ms,
                 r->predicted_compute_ms, r->measured_compute_ms, r->measured_min_ms,
                 r->measured_max_ms, r->bytes_per_token, r->reads_per_token, r->read_gb_per_s,
-                r->spread_pct, r->noisy, r->scope, r->device);
+                r->spread_pct, r->noisy, r->scope, r->device, r->drift_measured, r->io_drift,
+                r->cpu_drift, r->predicted_norm_ms, r->norm_error_pct);
     }
     rc = lf_atomic_commit(&a, err);
     if (rc)

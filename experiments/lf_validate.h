@@ -36,7 +36,19 @@ typedef struct {
     int noisy;               /* spread_pct > the error target: the error says little */
     double predicted_cold_ms, measured_cold_ms, cold_error_pct; /* the cold start (median) */
     double bytes_per_token, reads_per_token, read_gb_per_s; /* executor, median run */
+    /* Drift references (lf_validate_cfg.drift_refs): the device's speed measured next to
+     * each measured run, over what the profile says, median over the repeats (1 when not
+     * measured): flash at LF_VALIDATE_REF_CHUNK x LF_VALIDATE_REF_INFLIGHT with the
+     * configuration's engine on its weights file, compute with the dense kernel. The
+     * normalised prediction prices the flash and compute terms at those speeds. */
+    int drift_measured;
+    double io_drift, cpu_drift;
+    double predicted_norm_ms, norm_error_pct;
+    double predicted_cold_norm_ms, cold_norm_error_pct;
 } lf_validate_row;
+
+#define LF_VALIDATE_REF_CHUNK 16384u
+#define LF_VALIDATE_REF_INFLIGHT 8u
 
 typedef struct {
     const lf_trace *trace;
@@ -61,6 +73,10 @@ typedef struct {
     void (*on_row)(const lf_validate_row *row, size_t i, size_t n, void *arg);
     void *arg;
     const char *scope;           /* scope of configurations whose grid sets none (NULL: token) */
+    /* 1: measure the drift references before every measured run (this machine's disk
+     * and CPU speed drift by more than the error target from minute to minute) */
+    int drift_refs;
+    double drift_seconds;        /* per flash reference (0: 0.3 s) */
 } lf_validate_cfg;
 
 int lf_validate_run(const lf_validate_cfg *c, lf_validate_row **rows, size_t *n, lf_err *err);
@@ -80,11 +96,16 @@ int lf_validate_compare(const char *a_dir, const char *b_dir, lf_validate_pair *
 void lf_validate_errors(const lf_validate_row *rows, size_t n, double *mdape, double *max_ape);
 void lf_validate_cold_errors(const lf_validate_row *rows, size_t n, double *mdape,
                              double *max_ape);
+/* The same over the drift-normalised errors (norm_error_pct, cold_norm_error_pct). */
+void lf_validate_norm_errors(const lf_validate_row *rows, size_t n, int cold, double *mdape,
+                             double *max_ape);
 
 /* cold = 0: validate.csv, the steady state: config columns, predicted_ms, measured_ms,
- * error_pct, the parts, then spread_pct, noisy (1: spread over the target) and scope.
+ * error_pct, the parts, then spread_pct, noisy (1: spread over the target), scope,
+ * device, drift_measured, io_drift, cpu_drift, predicted_norm_ms, norm_error_pct.
  * cold = 1: validate_cold.csv, the cold start (first tokens) as its own row per
- * configuration: config columns, predicted_ms, measured_ms, error_pct, scope. */
+ * configuration: config columns, predicted_ms, measured_ms, error_pct, scope, device,
+ * drift_measured, predicted_norm_ms, norm_error_pct. */
 int lf_validate_write_csv(const char *path, const lf_validate_row *rows, size_t n, int cold,
                           lf_err *err);
 

@@ -622,6 +622,39 @@ static void test_commands(void **st)
     char *cold = csv_column(p, "error_pct");
     assert_non_null(cold);
     free(cold);
+    /* drift references: measured next to the run (a real probe of the weights file and
+     * the dense kernel), and the normalised prediction prices the flash and compute terms
+     * at those speeds; without the option the factors are 1 and nothing is measured */
+    const char *g3 = "policy = lru\nengine = psync\ndram_fraction = 0.95\nthreads = 4\n"
+                     "predictor_rank = 4\nscope = token\n";
+    lf_test_write(g, g3, strlen(g3));
+    for (int drift = 0; drift < 2; drift++) {
+        rc = lf_test_run(&out, &er, "validate --trace %s --weights %s --device %s --grid %s "
+                         "--repeat 1 --out %s%s", tr, wb, dev, g, vd2, drift ? " --drift-refs" : "");
+        if (rc)
+            fprintf(stderr, "%s%s", out, er);
+        assert_int_equal(rc, 0);
+        assert_true((strstr(out, "drift-normalised") != NULL) == drift);
+        free(out), free(er);
+        snprintf(p, sizeof p, "%s/validate.csv", vd2);
+        const char *names[] = {"drift_measured", "io_drift", "cpu_drift", "predicted_ms",
+                               "predicted_io_ms", "predicted_compute_ms", "predicted_norm_ms"};
+        double v[7];
+        for (int k = 0; k < 7; k++) {
+            char *col = csv_column(p, names[k]);
+            assert_non_null(col);
+            v[k] = strtod(col, NULL);
+            free(col);
+        }
+        assert_true(v[0] == drift);
+        assert_true(v[1] > 0 && v[2] > 0);
+        if (!drift)
+            assert_true(v[1] == 1 && v[2] == 1 && fabs(v[6] - v[3]) < 1e-3);
+        else
+            assert_true(v[1] != 1 && v[2] != 1); /* measured, not the placeholder */
+        double want = v[3] - v[4] - v[5] + v[4] / v[1] + v[5] / v[2];
+        assert_true(fabs(v[6] - want) < 1e-3 * (1 + want));
+    }
     assert_int_equal(lf_test_run(NULL, &er, "validate --trace %s --weights %s --device %s "
                                  "--grid %s --scope ffn-ish --out %s", tr, wb, dev, g, vd2), 2);
     assert_non_null(strstr(er, "expected token"));
