@@ -254,34 +254,35 @@ static void draw_probs(gsl_rng *r, double *p, uint32_t n, double mu, double skew
         lo = hi;
         hi *= 2;
     }
-    /* 100 bisection steps, three per pass over p: the pass sums for the next step's c
-     * and for both c's the step after may take, and for the four after that. Each sum
-     * is the one a pass of its own makes (same order of additions), so the steps are
-     * those of one at a time, bit for bit; seven independent sums hide the additions'
-     * latency that bounds a single sum. c[j]'s children: 2j+1 when the step keeps the
-     * lower half (hi = c[j]), 2j+2 when it keeps the upper half (lo = c[j]). */
+    /* 100 bisection steps, two per pass over p: the pass sums for the next step's c
+     * and for both c's the step after may take. Each sum is the one a pass of its own
+     * makes (same order of additions), so the steps are those of one at a time, bit
+     * for bit; three independent sums hide the additions' latency that bounds a single
+     * sum (more sums cost more instructions than the latency they hide). c[1] follows
+     * when the step keeps the lower half (hi = c[0]), c[2] the upper half (lo = c[0]). */
     for (int it = 0; it < 100;) {
-        double c[7], a[7] = {0, 0, 0, 0, 0, 0, 0};
+        double c[3], a0 = 0, a1 = 0, a2 = 0;
         c[0] = 0.5 * (lo + hi);
         c[1] = 0.5 * (lo + c[0]);
         c[2] = 0.5 * (c[0] + hi);
-        c[3] = 0.5 * (lo + c[1]);
-        c[4] = 0.5 * (c[1] + c[0]);
-        c[5] = 0.5 * (c[0] + c[2]);
-        c[6] = 0.5 * (c[2] + hi);
         for (uint32_t i = 0; i < n; i++) {
             double x = p[i];
-            for (int j = 0; j < 7; j++)
-                a[j] += min_d(c[j] * x, pmax);
+            a0 += min_d(c[0] * x, pmax);
+            a1 += min_d(c[1] * x, pmax);
+            a2 += min_d(c[2] * x, pmax);
         }
-        for (int j = 0, level = 0; level < 3 && it < 100; level++, it++) {
-            if (a[j] / n < mu) {
-                lo = c[j];
-                j = 2 * j + 2;
-            } else {
-                hi = c[j];
-                j = 2 * j + 1;
-            }
+        int upper = a0 / n < mu;
+        if (upper)
+            lo = c[0];
+        else
+            hi = c[0];
+        if (++it < 100) {
+            double a = upper ? a2 : a1, cc = upper ? c[2] : c[1];
+            if (a / n < mu)
+                lo = cc;
+            else
+                hi = cc;
+            it++;
         }
     }
     for (uint32_t i = 0; i < n; i++)
