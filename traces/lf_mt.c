@@ -53,8 +53,8 @@ const gsl_rng_type *lf_mt19937 = &mt_type;
 
 void lf_mt_logtab_init(lf_mt_logtab *T)
 {
-    for (int j = 0; j < 128; j++) {
-        double c = 1 + (j + 0.5) / 128;
+    for (int j = 0; j < 256; j++) {
+        double c = 1 + (j + 0.5) / 256;
         T->log_c[j] = log(c);
         T->inv_c[j] = 1 / c;
     }

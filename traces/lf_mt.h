@@ -46,16 +46,17 @@ static inline double lf_mt_uniform_pos(gsl_rng *r)
     return k / 4294967296.0;
 }
 
-/* A table for lf_mt_floor_log_ratio: log(c_j) and 1 / c_j, c_j = 1 + (j + 0.5) / 128. */
+/* A table for lf_mt_floor_log_ratio: log(c_j) and 1 / c_j, c_j = 1 + (j + 0.5) / 256. */
 typedef struct {
-    double log_c[128], inv_c[128];
+    double log_c[256], inv_c[256];
 } lf_mt_logtab;
 
 void lf_mt_logtab_init(lf_mt_logtab *T);
 
 /* log(k / 2^32) for k in [1, 2^32), within LF_MT_LOG_ERR: k = 2^e m, m in [1, 2),
- * m = c_j (1 + r) with |r| < 1/256, log(1 + r) by its series to r^6 (the rest is
- * below 2e-18); the error is the rounding of a few operations on values below 23. */
+ * m = c_j (1 + r) with |r| < 1/512, log(1 + r) by its series to r^5 (the rest is below
+ * 1e-17), evaluated in pairs (Estrin) so that the chain of dependent operations is
+ * short; the error is the rounding of a few operations on values below 23. */
 #define LF_MT_LOG_ERR 4e-14
 static inline double lf_mt_log_u32(const lf_mt_logtab *T, uint32_t k)
 {
@@ -63,12 +64,12 @@ static inline double lf_mt_log_u32(const lf_mt_logtab *T, uint32_t k)
     uint64_t b;
     memcpy(&b, &x, sizeof b);
     int e = (int)(b >> 52) - 1023;
-    uint32_t j = (uint32_t)(b >> 45) & 127;
+    uint32_t j = (uint32_t)(b >> 44) & 255;
     b = (b & 0x000fffffffffffffull) | 0x3ff0000000000000ull;
     double m;
     memcpy(&m, &b, sizeof m);
-    double r = m * T->inv_c[j] - 1;
-    double poly = r * (1 + r * (-0.5 + r * (1.0 / 3 + r * (-0.25 + r * (0.2 - r * (1.0 / 6))))));
+    double r = m * T->inv_c[j] - 1, r2 = r * r;
+    double poly = r + r2 * ((-0.5 + r * (1.0 / 3)) + r2 * (-0.25 + r * 0.2));
     return (e - 32) * 0.69314718055994530942 + T->log_c[j] + poly;
 }
 
