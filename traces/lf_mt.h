@@ -84,7 +84,8 @@ static inline double lf_mt_floor_log_ratio(gsl_rng *r, const lf_mt_logtab *T, do
     do
         k = lf_mt_get(r);
     while (k == 0);
-    double y = lf_mt_log_u32(T, k) / lq, f = floor(y);
+    double y = lf_mt_log_u32(T, k) / lq; /* >= 0 (log(u) < 0, lq < 0) */
+    double f = y < 9e18 ? (double)(int64_t)y : floor(y); /* truncation is the floor */
     double d = LF_MT_LOG_ERR / fabs(lq) + fabs(y) * 4e-16;
     if (!(y - d >= f && y + d < f + 1))
         f = floor(log(k / 4294967296.0) / lq);
