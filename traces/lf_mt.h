@@ -75,9 +75,9 @@ static inline double lf_mt_log_u32(const lf_mt_logtab *T, uint32_t k)
 
 /* floor(log(u) / lq) for the next u = gsl_rng_uniform_pos(r) and lq < 0 (-inf
  * included), exactly as libm's log and the division give it, at a third of the cost:
- * lf_mt_log_u32's quotient is within `d` of libm's (whose log errs by under 0.52 ulp),
- * so when no integer lies within d of it the floor is the same; else (about one draw
- * in 10^7) libm's log decides. */
+ * lf_mt_log_u32's quotient is within LF_MT_LOG_ERR / |lq| (plus a few roundings) of
+ * libm's (whose log errs by under 0.52 ulp), so when no integer lies that close to it
+ * the floor is the same; else (about one draw in 10^7) libm's log decides. */
 static inline double lf_mt_floor_log_ratio(gsl_rng *r, const lf_mt_logtab *T, double lq)
 {
     uint32_t k;
@@ -86,8 +86,10 @@ static inline double lf_mt_floor_log_ratio(gsl_rng *r, const lf_mt_logtab *T, do
     while (k == 0);
     double y = lf_mt_log_u32(T, k) / lq; /* >= 0 (log(u) < 0, lq < 0) */
     double f = y < 9e18 ? (double)(int64_t)y : floor(y); /* truncation is the floor */
-    double d = LF_MT_LOG_ERR / fabs(lq) + fabs(y) * 4e-16;
-    if (!(y - d >= f && y + d < f + 1))
+    /* the distances to the integers below and above, less the quotients' rounding
+     * (relative), scaled back to the log's error by |lq| (no second division) */
+    double slack = fabs(y) * 8e-16;
+    if (!((y - f - slack) * -lq >= LF_MT_LOG_ERR && (f + 1 - y - slack) * -lq > LF_MT_LOG_ERR))
         f = floor(log(k / 4294967296.0) / lq);
     return f;
 }
