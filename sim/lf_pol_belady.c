@@ -319,7 +319,9 @@ static int belady_step(lf_policy *p, uint32_t layer, uint32_t t, const uint32_t 
     uint32_t first = n_evict;
     uint64_t from = 0;
     while (after > s->cap) {
-        plan->evict[n_evict++] = (uint32_t)pop_entry(B, n_tok, &from);
+        uint64_t e = pop_entry(B, n_tok, &from);
+        __builtin_prefetch(&B->index[e]);
+        plan->evict[n_evict++] = (uint32_t)e;
         after--;
     }
     for (uint32_t k = first; k < n_evict; k++) {
