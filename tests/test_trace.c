@@ -76,6 +76,52 @@ static void test_build_and_check(void **st)
     lf_trace_free(&t);
 }
 
+/* Blocks of tokens one layer at a time give the trace that token-by-token appends give;
+ * a layer left out gets empty sets; recording a layer twice, unsorted ids and ids out
+ * of range are refused. */
+static void test_blocks(void **st)
+{
+    (void)st;
+    lf_trace a, b;
+    lf_err err;
+    assert_int_equal(lf_trace_init_shape(&a, LF_UNITS_NEURONS, "x", 2, 16, 10, 0, 2, 0, 0, &err), LF_OK);
+    assert_int_equal(lf_trace_init_shape(&b, LF_UNITS_NEURONS, "x", 2, 16, 10, 0, 2, 0, 0, &err), LF_OK);
+    const uint32_t ids[] = {1, 7, 0, 4, 9}, counts[] = {2, 0, 3};
+    /* a: token by token, layer 1 left empty */
+    for (uint32_t t = 0, at = 0; t < 3; at += counts[t], t++) {
+        assert_int_equal(lf_trace_append_layer(&a, 0, ids + at, counts[t], NULL, &err), LF_OK);
+        assert_int_equal(lf_trace_end_token(&a, -1, &err), LF_OK);
+    }
+    /* b: one block of 3 tokens for layer 0 */
+    uint32_t *dst = lf_trace_block_room(&b, 0, 30, &err);
+    assert_non_null(dst);
+    memcpy(dst, ids, sizeof ids);
+    assert_int_equal(lf_trace_block_layer(&b, 0, 3, counts, &err), LF_OK);
+    assert_int_equal(lf_trace_block_layer(&b, 0, 3, counts, &err), LF_EINVAL);
+    assert_non_null(strstr(err.msg, "twice"));
+    assert_int_equal(lf_trace_block_end(&b, 3, &err), LF_OK);
+    assert_int_equal(b.n_tokens, 3);
+    assert_int_equal(lf_trace_check(&b, "blocks", &err), LF_OK);
+    for (uint32_t l = 0; l < 2; l++)
+        for (uint32_t t = 0; t < 3; t++) {
+            uint32_t na, nb;
+            const uint32_t *x = lf_trace_ids(&a, l, t, &na), *y = lf_trace_ids(&b, l, t, &nb);
+            assert_int_equal(na, nb);
+            assert_memory_equal(x, y, na * sizeof *x);
+        }
+    /* a second block: bad sets are refused with the token */
+    dst = lf_trace_block_room(&b, 1, 20, &err);
+    assert_non_null(dst);
+    const uint32_t unsorted[] = {5, 3}, one = 1;
+    memcpy(dst, unsorted, sizeof unsorted);
+    assert_int_equal(lf_trace_block_layer(&b, 1, 1, (const uint32_t[]){2}, &err), LF_EINVAL);
+    assert_non_null(strstr(err.msg, "token 3"));
+    dst[0] = 10; /* = units_per_layer */
+    assert_int_equal(lf_trace_block_layer(&b, 1, 1, &one, &err), LF_EINVAL);
+    lf_trace_free(&a);
+    lf_trace_free(&b);
+}
+
 static void test_roundtrip(void **st)
 {
     (void)st;
@@ -689,6 +735,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_build_and_check),
+        cmocka_unit_test(test_blocks),
         cmocka_unit_test(test_roundtrip),
         cmocka_unit_test(test_bad_inputs_name_the_place),
         cmocka_unit_test(test_missing_truncated_and_foreign_files),

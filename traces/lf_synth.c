@@ -447,65 +447,48 @@ static int neurons_generate(const lf_model *m, uint32_t n_tokens, const lf_synth
     layer_gen *gens = calloc(L, sizeof *gens);
     lf_mt_logtab lt;
     lf_mt_logtab_init(&lt);
-    /* one block's ids: layer l, block token b at buf + off[l * (B+1) + b] */
-    size_t buf_cap = (size_t)m->d_ff * 4, buf_n = 0;
-    uint32_t *buf = malloc(buf_cap * sizeof *buf);
-    size_t *off = malloc((size_t)L * (SYNTH_BLOCK + 1) * sizeof *off);
     int rc = LF_OK;
-    if (!gens || !buf || !off) {
+    if (!gens) {
         rc = lf_fail(err, LF_ENOMEM, "synth: out of memory");
         goto done;
     }
     for (uint32_t l = 0; l < L && rc == LF_OK; l++) {
         rc = layer_init(&gens[l], m, P, l, n_tokens, &lt, err);
-        /* room for about the expected ids (the mean activation is 1 - sparsity) */
+        /* room for about the expected ids (the mean activation is 1 - sparsity), and a
+         * block's worst case past them */
         double expect = (1 - layer_sparsity(m, P, l)) * m->d_ff * (double)n_tokens;
         if (rc == LF_OK)
-            rc = lf_trace_reserve(out, l, (uint64_t)(expect * 1.05) + 64ull * m->d_ff, err);
+            rc = lf_trace_reserve(out, l, (uint64_t)(expect * 1.05) +
+                                  (uint64_t)SYNTH_BLOCK * m->d_ff, err);
     }
+    /* each layer's ids of a block go straight into the trace, behind its earlier ones */
     for (uint32_t t0 = 0; t0 < n_tokens && rc == LF_OK; t0 += SYNTH_BLOCK) {
         uint32_t nb = n_tokens - t0 < SYNTH_BLOCK ? n_tokens - t0 : SYNTH_BLOCK;
-        buf_n = 0;
+        uint32_t counts[SYNTH_BLOCK];
         for (uint32_t l = 0; l < L && rc == LF_OK; l++) {
-            size_t *o = off + (size_t)l * (SYNTH_BLOCK + 1);
-            for (uint32_t b = 0; b < nb; b++) {
-                if (buf_cap - buf_n < m->d_ff) {
-                    size_t nc = buf_cap * 2;
-                    uint32_t *nbuf = realloc(buf, nc * sizeof *buf);
-                    if (!nbuf) {
-                        rc = lf_fail(err, LF_ENOMEM, "synth: out of memory");
-                        break;
-                    }
-                    buf = nbuf;
-                    buf_cap = nc;
-                }
-                if (t0 + b && layer_step(&gens[l], t0 + b, n_tokens)) {
-                    rc = lf_fail(err, LF_ENOMEM, "synth: out of memory");
-                    break;
-                }
-                o[b] = buf_n;
-                buf_n += layer_ids(&gens[l], buf + buf_n);
+            uint32_t *dst = lf_trace_block_room(out, l, (uint64_t)nb * m->d_ff, err);
+            if (!dst) {
+                rc = LF_ENOMEM;
+                break;
             }
-            o[nb] = buf_n;
-        }
-        for (uint32_t b = 0; b < nb && rc == LF_OK; b++) {
-            for (uint32_t l = 0; l < L && rc == LF_OK; l++) {
-                const size_t *o = off + (size_t)l * (SYNTH_BLOCK + 1);
-                rc = lf_trace_append_layer(out, l, buf + o[b], (uint32_t)(o[b + 1] - o[b]), NULL,
-                                           err);
+            for (uint32_t b = 0; b < nb && rc == LF_OK; b++) {
+                if (t0 + b && layer_step(&gens[l], t0 + b, n_tokens))
+                    rc = lf_fail(err, LF_ENOMEM, "synth: out of memory");
+                counts[b] = layer_ids(&gens[l], dst);
+                dst += counts[b];
             }
             if (rc == LF_OK)
-                rc = lf_trace_end_token(out, -1, err);
-            if (P->progress)
-                P->progress(t0 + b + 1, n_tokens, P->progress_arg);
+                rc = lf_trace_block_layer(out, l, nb, counts, err);
         }
+        if (rc == LF_OK)
+            rc = lf_trace_block_end(out, nb, err);
+        for (uint32_t b = 0; b < nb && rc == LF_OK && P->progress; b++)
+            P->progress(t0 + b + 1, n_tokens, P->progress_arg);
     }
 done:
     for (uint32_t l = 0; gens && l < L; l++)
         layer_free(&gens[l]);
     free(gens);
-    free(buf);
-    free(off);
     if (rc == LF_OK) {
         char sp[768];
         numbuf b[4];

@@ -71,14 +71,17 @@ void lf_trace_free(lf_trace *t)
     memset(t, 0, sizeof *t);
 }
 
-static int grow_tokens(lf_trace *t, lf_err *err)
+/* Room for k more tokens (indptr up to n_tokens + k). */
+static int grow_tokens_by(lf_trace *t, uint32_t k, lf_err *err)
 {
-    if (t->n_tokens < t->tokens_cap)
+    if ((uint64_t)t->n_tokens + k <= t->tokens_cap)
         return LF_OK;
     /* n_tokens is 32-bit: doubling past 2^31 would wrap to a tiny capacity. */
-    if (t->tokens_cap >= UINT32_MAX / 2)
-        return lf_fail(err, LF_ERANGE, "trace: more than %u tokens", t->tokens_cap);
-    uint32_t cap = t->tokens_cap ? t->tokens_cap * 2 : 64;
+    if ((uint64_t)t->n_tokens + k >= UINT32_MAX / 2)
+        return lf_fail(err, LF_ERANGE, "trace: more than %u tokens", UINT32_MAX / 2);
+    uint32_t cap = t->tokens_cap ? t->tokens_cap : 64;
+    while (cap < (uint64_t)t->n_tokens + k)
+        cap *= 2;
     for (uint32_t l = 0; l < t->n_layers; l++) {
         uint64_t *p = realloc(t->layers[l].indptr, ((size_t)cap + 1) * sizeof *p);
         if (!p)
@@ -92,6 +95,33 @@ static int grow_tokens(lf_trace *t, lf_err *err)
         t->tokens = p;
     }
     t->tokens_cap = cap;
+    return LF_OK;
+}
+
+static int grow_tokens(lf_trace *t, lf_err *err)
+{
+    return grow_tokens_by(t, 1, err);
+}
+
+/* Room for n more ids in layer L's index (and values). */
+static int grow_ids(lf_trace_layer *L, uint64_t n, lf_err *err)
+{
+    if (L->nnz + n <= L->cap)
+        return LF_OK;
+    uint64_t cap = L->cap ? L->cap : 1024;
+    while (cap < L->nnz + n)
+        cap *= 2;
+    uint32_t *pi = realloc(L->index, cap * sizeof *pi);
+    if (!pi)
+        return lf_fail(err, LF_ENOMEM, "trace: out of memory");
+    L->index = pi;
+    if (L->value) {
+        float *pv = realloc(L->value, cap * sizeof *pv);
+        if (!pv)
+            return lf_fail(err, LF_ENOMEM, "trace: out of memory");
+        L->value = pv;
+    }
+    L->cap = cap;
     return LF_OK;
 }
 
@@ -118,22 +148,8 @@ int lf_trace_append_layer(lf_trace *t, uint32_t layer, const uint32_t *ids, uint
             return lf_fail(err, LF_EINVAL, "trace: layer %u token %u: ids not sorted unique (%u after %u)",
                            layer, t->n_tokens, ids[i], ids[i - 1]);
     }
-    if (L->nnz + n > L->cap) {
-        uint64_t cap = L->cap ? L->cap : 1024;
-        while (cap < L->nnz + n)
-            cap *= 2;
-        uint32_t *pi = realloc(L->index, cap * sizeof *pi);
-        if (!pi)
-            return lf_fail(err, LF_ENOMEM, "trace: out of memory");
-        L->index = pi;
-        if (L->value) {
-            float *pv = realloc(L->value, cap * sizeof *pv);
-            if (!pv)
-                return lf_fail(err, LF_ENOMEM, "trace: out of memory");
-            L->value = pv;
-        }
-        L->cap = cap;
-    }
+    if ((rc = grow_ids(L, n, err)) != LF_OK)
+        return rc;
     if (n)
         memcpy(L->index + L->nnz, ids, (size_t)n * sizeof *ids);
     if (L->value) {
@@ -174,6 +190,66 @@ int lf_trace_reserve(lf_trace *t, uint32_t layer, uint64_t nnz, lf_err *err)
         L->value = pv;
     }
     L->cap = nnz;
+    return LF_OK;
+}
+
+uint32_t *lf_trace_block_room(lf_trace *t, uint32_t layer, uint64_t n, lf_err *err)
+{
+    if (layer >= t->n_layers) {
+        lf_fail(err, LF_ERANGE, "trace: layer %u >= n_layers %u", layer, t->n_layers);
+        return NULL;
+    }
+    lf_trace_layer *L = &t->layers[layer];
+    return grow_ids(L, n, err) == LF_OK ? L->index + L->nnz : NULL;
+}
+
+int lf_trace_block_layer(lf_trace *t, uint32_t layer, uint32_t nb, const uint32_t *counts,
+                         lf_err *err)
+{
+    if (layer >= t->n_layers)
+        return lf_fail(err, LF_ERANGE, "trace: layer %u >= n_layers %u", layer, t->n_layers);
+    int rc = grow_tokens_by(t, nb, err);
+    if (rc)
+        return rc;
+    lf_trace_layer *L = &t->layers[layer];
+    if (L->value)
+        return lf_fail(err, LF_EINVAL, "trace: layer %u has values; append it token by token",
+                       layer);
+    if (L->nnz != L->indptr[t->n_tokens])
+        return lf_fail(err, LF_EINVAL, "trace: layer %u recorded twice for token %u", layer,
+                       t->n_tokens);
+    uint64_t at = L->nnz;
+    for (uint32_t b = 0; b < nb; b++) {
+        if (at + counts[b] > L->cap)
+            return lf_fail(err, LF_ERANGE, "trace: layer %u token %u: %u ids past the room "
+                           "lf_trace_block_room gave", layer, t->n_tokens + b, counts[b]);
+        const uint32_t *ids = L->index + at;
+        if (!lf_ids_ok(ids, counts[b], t->units_per_layer))
+            return lf_fail(err, LF_EINVAL, "trace: layer %u token %u: ids not sorted unique "
+                           "or >= units_per_layer %u", layer, t->n_tokens + b,
+                           t->units_per_layer);
+        at += counts[b];
+        L->indptr[t->n_tokens + b + 1] = at;
+    }
+    L->nnz = at;
+    return LF_OK;
+}
+
+int lf_trace_block_end(lf_trace *t, uint32_t nb, lf_err *err)
+{
+    int rc = grow_tokens_by(t, nb, err);
+    if (rc)
+        return rc;
+    for (uint32_t l = 0; l < t->n_layers; l++) {
+        lf_trace_layer *L = &t->layers[l];
+        /* a layer not recorded for the block gets empty sets */
+        if (L->nnz == L->indptr[t->n_tokens])
+            for (uint32_t b = 1; b <= nb; b++)
+                L->indptr[t->n_tokens + b] = L->nnz;
+    }
+    for (uint32_t b = 0; t->tokens && b < nb; b++)
+        t->tokens[t->n_tokens + b] = -1;
+    t->n_tokens += nb;
     return LF_OK;
 }
 

@@ -68,6 +68,16 @@ int lf_trace_append_token(lf_trace *t, int32_t token_id, const uint32_t *const *
 int lf_trace_append_layer(lf_trace *t, uint32_t layer, const uint32_t *ids, uint32_t n,
                           const float *vals, lf_err *err);
 int lf_trace_end_token(lf_trace *t, int32_t token_id, lf_err *err);
+/* Blocks of tokens, one layer at a time, for generators that make a layer's tokens
+ * together: write the ids of the next nb tokens of `layer` (each token's sorted and
+ * unique, in token order) at the address lf_trace_block_room gives for up to n ids
+ * (NULL: out of memory, err set), then lf_trace_block_layer with each token's count;
+ * after the layers, lf_trace_block_end(nb) ends the nb tokens (token ids -1; a layer
+ * not recorded gets empty sets). Not for traces with values. */
+uint32_t *lf_trace_block_room(lf_trace *t, uint32_t layer, uint64_t n, lf_err *err);
+int lf_trace_block_layer(lf_trace *t, uint32_t layer, uint32_t nb, const uint32_t *counts,
+                         lf_err *err);
+int lf_trace_block_end(lf_trace *t, uint32_t nb, lf_err *err);
 /* Room for nnz ids (and values) in `layer` before appending: a generator that knows
  * about how many ids it will append saves the regrowth. A smaller nnz than the room
  * already there changes nothing. */
