@@ -72,7 +72,7 @@ components() {
       for (k = 0; k < 3; k++) { p = $(h["predicted_" t[k] "_ms"] + o); m = $(h["measured_" t[k] "_ms"] + o)
         e[k, n] = m > 0 ? 100 * (p / m - 1) : 0; s[k] += m }
       n++ }
-    BEGIN { t[0] = "io"; t[1] = "mem"; t[2] = "compute" }
+    BEGIN { t[0] = "io"; t[1] = "mem"; t[2] = "compute"; n = 0 }
     END { if (!n) exit
       printf "terms (median signed error, mean measured ms):"
       for (k = 0; k < 3; k++) {
@@ -128,7 +128,7 @@ if [ -n "$DRIFT" ]; then
   plots/validate_check.sh "$DIR/validate-all.csv" norm_error_pct || status=1
   printf "%s" "--- cold start, drift-normalised: "
   plots/validate_check.sh "$DIR/validate_cold-all.csv" norm_error_pct | sed 's/^validate (norm_error_pct): //'
-  awk -F, 'NR == 1 { for (i = 1; i <= NF; i++) h[$i] = i; nh = NF; next }
+  awk -F, 'BEGIN { n = 0 } NR == 1 { for (i = 1; i <= NF; i++) h[$i] = i; nh = NF; next }
     { o = NF - nh; io[n] = $(h["io_drift"] + o); cpu[n] = $(h["cpu_drift"] + o); n++ }
     END { if (!n) exit; for (i = 0; i < n; i++) { if (!i || io[i] < a) a = io[i]; if (!i || io[i] > b) b = io[i]
             if (!i || cpu[i] < c) c = cpu[i]; if (!i || cpu[i] > d) d = cpu[i] }

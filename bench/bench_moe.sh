@@ -14,8 +14,11 @@
 #      throughput vs llmflash probe at the expert's record size; on the real routing logs
 #      (when present) and on synthetic Qwen3.5-397B-like routing of the real expert size
 #      ($MOE_LAYERS layers, default 1: 3.6 GB at 4-bit + 2 GB at 2-bit under $DIR,
-#      deleted after; MOE_QWEN35=0 skips it). $MOE_TOKENS tokens (default 300); the
-#      device profile is $LLMFLASH_DEVICE or a quick `llmflash calibrate` of this disk.
+#      deleted after; MOE_QWEN35=0 skips it). $MOE_TOKENS tokens (default 300; the
+#      Qwen3.5-like runs $MOE_QWEN35_TOKENS, default 100: its 7 MB experts make a
+#      300-token grid run for 20 minutes); MOE_SETS (default "olmoe qwen1.5-moe qwen35")
+#      names the measured sets to run; the device profile is $LLMFLASH_DEVICE or a
+#      quick `llmflash calibrate` of this disk.
 set -u
 BIN=${LLMFLASH:-build/llmflash}
 DIR=${LLMFLASH_BENCH_DIR:-/var/tmp/llmflash-bench}/moe
@@ -102,11 +105,14 @@ validate() {
     "$DIR/probe-$name.csv"
   rm -f "$DIR/$name-q4.w" "$DIR/$name-q2.w"
 }
+SETS=${MOE_SETS:-olmoe qwen1.5-moe qwen35}
+wants() { case " $SETS " in *" $1 "*) return 0 ;; esac; return 1; }
 if [ -r "$O" ]; then
-  validate olmoe "$DIR/olmoe.h5" experiments/moe_validate.conf olmoe-1b-7b 1
-  validate qwen1.5-moe "$DIR/qwen1.5-moe.h5" experiments/moe_validate.conf qwen1.5-moe-a2.7b 1
+  wants olmoe && validate olmoe "$DIR/olmoe.h5" experiments/moe_validate.conf olmoe-1b-7b 1
+  wants qwen1.5-moe && validate qwen1.5-moe "$DIR/qwen1.5-moe.h5" experiments/moe_validate.conf qwen1.5-moe-a2.7b 1
 fi
-if [ "${MOE_QWEN35:-1}" != 0 ]; then
+if [ "${MOE_QWEN35:-1}" != 0 ] && wants qwen35; then
+  TOK=${MOE_QWEN35_TOKENS:-100}
   "$BIN" trace synth --model qwen3.5-397b-a17b --zipf 0.78 --reuse 0.44 --tokens "$TOK" \
     -o "$DIR/qwen35.h5" >/dev/null || exit 1
   validate qwen35 "$DIR/qwen35.h5" experiments/moe_validate_qwen35.conf qwen3.5-397b-a17b \
