@@ -25,11 +25,20 @@ L=${FID_LAYERS:-4}
 TOK=${FID_TOKENS:-32}
 REP=${FID_REPEAT:-3}
 PS=${FID_PROBE_S:-0.25}
-# Drift references next to every measured run (validate --drift-refs; FID_DRIFT=0: none):
+# Where the flash keys come from (FID_FLASH): runs (default) = fitted on the executor's
+# own reads of a calibration shape that is none of the validated ones (step 0c: another
+# width, another trace seed, lru, 1-64 in flight, both layouts; the executor reads up to
+# 2x faster than the probe at the same size and depth on this machine, costmodel/README);
+# probe = fitted on a probe of each shape's own weights file (FID_OWN_PROBE=0: step 0's).
+FLASH=${FID_FLASH:-runs}
+# Drift references next to every measured run (validate --drift-refs; FID_DRIFT=0: none;
+# off by default with FID_FLASH=runs, whose flash keys are not the probe's):
 # this machine's disk and CPU speed drift by 20-30% between minutes, more than the 5%
 # target, so the raw error mixes the model's error with the drift since calibration.
 DRIFT=--drift-refs
-[ "${FID_DRIFT:-1}" = 1 ] || DRIFT=
+[ "$FLASH" = runs ] && DRIFT=
+[ "${FID_DRIFT:-}" = 1 ] && DRIFT=--drift-refs
+[ "${FID_DRIFT:-}" = 0 ] && DRIFT=
 mkdir -p "$DIR"
 # FID_KEEP=1 keeps the folder (the runs' tokens.csv, validate.csv) for a closer look
 [ "${FID_KEEP:-0}" = 1 ] || trap 'rm -rf "$DIR"' EXIT INT TERM
@@ -64,6 +73,45 @@ for e in psync io_uring; do
 done
 rm -f "$DIR/probe.bin"
 
+# 0c. the flash model fitted on the executor's own reads: a calibration shape (d 3072,
+# ReLU, trace seed 21) run with lru at DRAM 0.5, 1-64 in flight, bundled and split, FFN
+# scope (the reads are the same), 16 tokens; each run's steady state is one point (mean
+# read size, reads in flight, per-layer batch, bytes over read time) in a probe-format CSV
+if [ "$FLASH" = runs ]; then
+  echo "--- 0c. the flash model fitted on the executor's reads (calibration shape, not validated)"
+  cm="custom:$L,3072,12288,heads=24,vocab=8000"
+  "$BIN" trace synth --model "$cm" --tokens 20 --seed 21 -o "$DIR/cal.h5" >/dev/null || exit 1
+  for lay in bundled split; do
+    "$BIN" weights make --model "$cm" --layout $lay --dtype fp16 --seed 21 --file "$DIR/cal-$lay.w" \
+      >/dev/null || exit 1
+  done
+  for e in psync io_uring; do
+    echo "engine,chunk,threads,reads,seconds,mb_s,iops,p50_us,p99_us,batch" >"$DIR/runs-$e.csv"
+    for t in 1 2 4 8 16 32 64; do
+      for lay in bundled split; do
+        r="$DIR/calrun-$e-$t-$lay"
+        "$BIN" run --trace "$DIR/cal.h5" --weights "$DIR/cal-$lay.w" --device "$DIR/$e.conf" \
+          --engine $e --policy lru --dram-fraction 0.5 --threads $t --tokens 16 --scope ffn \
+          --out "$r" >/dev/null 2>"$r.err" || { cat "$r.err"; exit 1; }
+        # the quoted model (its commas) shifts the columns after it only
+        awk -F, -v e=$e 'function v(k) { return $(h[k] + (h[k] > h["model"] ? NF - nh : 0)) }
+          NR == 1 { for (i = NF; i >= 1; i--) h[$i] = i; nh = NF; next }
+          NR == 2 { b = v("mean_bytes_read"); n = v("mean_reads"); ms = v("mean_io_ms")
+            st = v("steady_tokens"); L = v("n_layers")
+            if (n > 0 && ms > 0) printf "%s,%d,%d,%d,%.6f,%.3f,%.1f,0,0,%d\n", e, int(b / n + 0.5),
+              v("threads"), n * st, ms * st / 1000, b / ms / 1000, n / ms * 1000,
+              (n / L < 1 ? 1 : int(n / L + 0.5)) }' "$r/summary.csv" >>"$DIR/runs-$e.csv"
+      done
+    done
+    "$BIN" fit "$DIR/runs-$e.csv" --base "$DIR/$e.conf" -o "$DIR/$e-runs.conf" >"$DIR/runs-$e.txt" \
+      2>&1 || { cat "$DIR/runs-$e.txt"; exit 1; }
+    grep "median APE" "$DIR/runs-$e.txt" | sed "s/^/  $e: fitted on the executor's reads: /"
+    "$BIN" fit "$DIR/runs-$e.csv" --profile "$DIR/$e.conf" | grep "median APE" \
+      | sed "s/^profile: /  $e: the probe-fitted profile on the same runs: /"
+  done
+  rm -rf "$DIR"/cal-*.w "$DIR"/calrun-*
+fi
+
 # Which term the error comes from: the median signed error of the flash, DRAM and
 # compute terms over a validate.csv (each against its own measured share).
 components() {
@@ -91,7 +139,9 @@ shape() {
     "$BIN" weights make --model "$m" --layout $lay --dtype fp16 --file "$DIR/$n-$lay.w" >/dev/null || return 1
   done
   for e in psync io_uring; do
-    if [ "${FID_OWN_PROBE:-1}" = 1 ]; then
+    if [ "$FLASH" = runs ]; then
+      cp "$DIR/$e-runs.conf" "$DIR/$n-$e.conf"
+    elif [ "${FID_OWN_PROBE:-1}" = 1 ]; then
       "$BIN" probe --engine $e --file "$DIR/$n-bundled.w" --chunks 4k,8k,16k,32k,64k,256k \
         --threads 1,2,4,8,16,32,64 --seconds "$PS" --repeats 3 -o "$DIR/$n-probe-$e.csv" \
         2>/dev/null || return 1
