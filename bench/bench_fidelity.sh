@@ -11,10 +11,9 @@
 #      (target <= 5%) and the worst configuration (target <= 15%) of sim against run with
 #      identical options, the cold start as its own rows, the repeats' spread (NOISY
 #      configurations, whose error says little, are counted).
-#   Each shape's flash model is fitted on a probe of that shape's own weights file (its
-#   DRAM and compute keys from step 0): this machine's virtual disk is cached by its
-#   host, so the read rate depends on the file's size (a 0.27 GB file read 2.4x faster
-#   than a 1 GiB probe predicted); FID_OWN_PROBE=0 prices with step 0's profiles.
+#   The flash keys are fitted on the executor's own reads of a calibration shape that is
+#   none of the validated ones (step 0c; FID_FLASH below), the DRAM and compute keys
+#   come from step 0.
 # Grids: experiments/validate-{mqa,gqa,mha}.conf. Files under $LLMFLASH_BENCH_DIR
 # (default /var/tmp/llmflash-bench), deleted at the end. FID_LAYERS (default 4),
 # FID_TOKENS (32), FID_REPEAT (3), FID_PROBE_S (0.25) shorten it.
