@@ -242,7 +242,7 @@ static void test_real_log_run(void **st)
     const char *tr = lf_test_path("ol.h5"), *w = lf_test_path("ol2.w");
     const char *out = lf_test_path("olrun");
     char *o = NULL, *e = NULL;
-    int rc = lf_test_run(&o, &e, "trace import --format vllm-moe-jsonl %s --drop-warmup --tokens 12 "
+    int rc = lf_test_run(&o, &e, "trace import --format vllm-moe-jsonl %s --drop-warmup --tokens 40 "
                          "-o %s", log, tr);
     assert_int_equal(rc, 0);
     free(o);
@@ -263,7 +263,7 @@ static void test_real_log_run(void **st)
     assert_non_null(meta);
     double pred = meta_num(meta, "page_cache_hit_rate_predicted");
     double meas = meta_num(meta, "page_cache_hit_rate_measured");
-    print_message("OLMoE layer 0, 12 tokens, page cache of 16 experts: hit rate predicted %.3f, "
+    print_message("OLMoE layer 0, 40 tokens, page cache of 16 experts: hit rate predicted %.3f, "
                   "measured %.3f\n", pred, meas);
     assert_true(pred > 0);
     assert_true(fabs(pred - meas) <= 0.03);
