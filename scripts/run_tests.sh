@@ -7,6 +7,10 @@ dir=$1; shift
 export LLMFLASH_BIN="$dir/llmflash"
 export LLMFLASH_TMP="${LLMFLASH_TMP:-$(pwd)/build/testtmp}"
 mkdir -p "$LLMFLASH_TMP"
+# each test binary works in its own $LLMFLASH_TMP/t<pid> and leaves it for a look after a
+# failure; the previous run's are removed here, so that the folder holds one run's worth
+# (they had grown to 1.9 GB over a day of runs)
+rm -rf "$LLMFLASH_TMP"/t[0-9]*
 pass=0; fail=0; skip=0; broken=""
 for t in "$@"; do
   out="$LLMFLASH_TMP/$t.log"
