@@ -53,9 +53,11 @@ for b in "$work"/block*.sh; do
   fi
   run=$((run + 1))
   echo "echo \"== $(basename "$b") \$(date +%s)\"" >> "$script"
+  # /var/tmp/ first: the binary's path put in next may itself lie under /var/tmp/ (a
+  # clone there), and must not be rewritten
   sed -e '/^make\( \|$\)/d' \
-      -e "s|build/llmflash|$bin|g" \
       -e "s|/var/tmp/|$work/tmp/|g" \
+      -e "s|build/llmflash|$bin|g" \
       -e 's/opt-1\.3b/custom:2,256,8192/g' \
       -e 's/--tokens 1000/--tokens 24/g; s/--tokens 2000/--tokens 24/g; s/--tokens 64/--tokens 8/g' \
       -e 's/--steps [0-9]*/--steps 8/g' \
