@@ -251,66 +251,95 @@ static void fill_weights(void *buf, size_t n_el, lf_dtype dt)
     }
 }
 
-int lf_ffn_measure(const lf_model *m, lf_dtype dt, uint32_t n_rows, double min_seconds,
-                   double *flops_per_s, double *bytes_per_s, lf_err *err)
+/* The buffers of a bench: weights of `bytes`, bias of n_bias floats, x and y. */
+static int bench_alloc(lf_ffn_bench *b, size_t bytes, uint32_t n_bias, uint32_t nx, uint32_t ny,
+                       lf_err *err)
 {
-    if (n_rows == 0 || m->d_model == 0)
-        return lf_fail(err, LF_EINVAL, "ffn measure: need rows > 0 and d_model > 0");
-    lf_ffn_shape s;
-    lf_ffn_shape_packed(&s, m, dt);
-    size_t bytes = s.row_stride * n_rows;
-    unsigned char *rows = malloc(bytes);
-    float *bias = malloc(sizeof(float) * n_rows);
-    float *x = malloc(sizeof(float) * m->d_model);
-    float *y = malloc(sizeof(float) * m->d_model);
-    if (!rows || !bias || !x || !y) {
-        free(rows), free(bias), free(x), free(y);
-        return lf_fail(err, LF_ENOMEM, "ffn measure: cannot allocate %zu bytes of rows", bytes);
+    b->w = malloc(bytes ? bytes : 1);
+    b->bias = n_bias ? malloc(sizeof(float) * n_bias) : NULL;
+    b->x = malloc(sizeof(float) * nx);
+    b->y = malloc(sizeof(float) * ny);
+    if (!b->w || (n_bias && !b->bias) || !b->x || !b->y) {
+        lf_ffn_bench_free(b);
+        return lf_fail(err, LF_ENOMEM, "ffn bench: cannot allocate %zu bytes of weights", bytes);
     }
-    fill_weights(rows, bytes / lf_dtype_bytes(dt), dt);
-    for (uint32_t i = 0; i < n_rows; i++)
-        bias[i] = 1.0f;
-    for (uint32_t i = 0; i < m->d_model; i++)
-        x[i] = (float)(i % 7) * 0.01f;
-    lf_ffn_sparse(&s, rows, bias, n_rows, x, y); /* warm */
-    uint64_t reps = 0;
-    double t0 = lf_now(), t;
-    do {
-        lf_ffn_sparse(&s, rows, bias, n_rows, x, y);
-        reps++;
-        t = lf_now() - t0;
-    } while (t < min_seconds);
-    *flops_per_s = lf_ffn_flops(&s, n_rows) * (double)reps / t;
-    *bytes_per_s = lf_ffn_bytes(&s, n_rows) * (double)reps / t;
-    free(rows), free(bias), free(x), free(y);
+    for (uint32_t i = 0; i < n_bias; i++)
+        b->bias[i] = 1.0f;
+    for (uint32_t i = 0; i < nx; i++)
+        b->x[i] = (float)(i % 7) * 0.01f;
     return LF_OK;
 }
 
-int lf_ffn_measure_dense(lf_dtype dt, uint32_t rows, uint32_t cols, double min_seconds,
-                         double *flops_per_s, double *bytes_per_s, lf_err *err)
+int lf_ffn_bench_sparse(lf_ffn_bench *b, const lf_model *m, lf_dtype dt, uint32_t n_rows,
+                        lf_err *err)
 {
+    memset(b, 0, sizeof *b);
+    if (n_rows == 0 || m->d_model == 0)
+        return lf_fail(err, LF_EINVAL, "ffn measure: need rows > 0 and d_model > 0");
+    lf_ffn_shape_packed(&b->shape, m, dt);
+    b->dtype = dt;
+    b->rows = n_rows;
+    size_t bytes = b->shape.row_stride * n_rows;
+    int rc = bench_alloc(b, bytes, n_rows, m->d_model, m->d_model, err);
+    if (rc == LF_OK)
+        fill_weights(b->w, bytes / lf_dtype_bytes(dt), dt);
+    return rc;
+}
+
+int lf_ffn_bench_dense(lf_ffn_bench *b, lf_dtype dt, uint32_t rows, uint32_t cols, lf_err *err)
+{
+    memset(b, 0, sizeof *b);
     if (rows == 0 || cols == 0)
         return lf_fail(err, LF_EINVAL, "dense measure: need rows > 0 and cols > 0");
-    size_t n_el = (size_t)rows * cols, bytes = n_el * lf_dtype_bytes(dt);
-    void *w = malloc(bytes);
-    float *x = malloc(sizeof(float) * cols), *y = malloc(sizeof(float) * rows);
-    if (!w || !x || !y) {
-        free(w), free(x), free(y);
-        return lf_fail(err, LF_ENOMEM, "dense measure: cannot allocate %zu bytes", bytes);
-    }
-    fill_weights(w, n_el, dt);
-    for (uint32_t i = 0; i < cols; i++)
-        x[i] = (float)(i % 7) * 0.01f;
-    lf_ffn_matvec(dt, w, rows, cols, x, y); /* warm */
+    b->dtype = dt;
+    b->rows = rows;
+    b->cols = cols;
+    size_t n_el = (size_t)rows * cols;
+    int rc = bench_alloc(b, n_el * lf_dtype_bytes(dt), 0, cols, rows, err);
+    if (rc == LF_OK)
+        fill_weights(b->w, n_el, dt);
+    return rc;
+}
+
+static void bench_once(const lf_ffn_bench *b)
+{
+    if (b->cols)
+        lf_ffn_matvec(b->dtype, b->w, b->rows, b->cols, b->x, b->y);
+    else
+        lf_ffn_sparse(&b->shape, b->w, b->bias, b->rows, b->x, b->y);
+}
+
+void lf_ffn_bench_time(const lf_ffn_bench *b, double min_seconds, double *flops_per_s,
+                       double *bytes_per_s)
+{
+    bench_once(b); /* warm */
     uint64_t reps = 0;
     double t0 = lf_now(), t;
     do {
-        lf_ffn_matvec(dt, w, rows, cols, x, y);
+        bench_once(b);
         reps++;
         t = lf_now() - t0;
     } while (t < min_seconds);
-    *flops_per_s = 2.0 * (double)n_el * (double)reps / t;
-    *bytes_per_s = (double)bytes * (double)reps / t;
-    free(w), free(x), free(y);
-    return LF_OK;
+    double n_el = (double)b->rows * b->cols;
+    double flops = b->cols ? 2.0 * n_el : lf_ffn_flops(&b->shape, b->rows);
+    double bytes = b->cols ? n_el * lf_dtype_bytes(b->dtype) : lf_ffn_bytes(&b->shape, b->rows);
+    *flops_per_s = flops * (double)reps / t;
+    *bytes_per_s = bytes * (double)reps / t;
+}
+
+void lf_ffn_bench_free(lf_ffn_bench *b)
+{
+    free(b->w), free(b->bias), free(b->x), free(b->y);
+    memset(b, 0, sizeof *b);
+}
+
+int lf_ffn_measure(const lf_model *m, lf_dtype dt, uint32_t n_rows, double min_seconds,
+                   double *flops_per_s, double *bytes_per_s, lf_err *err)
+{
+    lf_ffn_bench b;
+    int rc = lf_ffn_bench_sparse(&b, m, dt, n_rows, err);
+    if (rc == LF_OK)
+        lf_ffn_bench_time(&b, min_seconds, flops_per_s, bytes_per_s);
+    lf_ffn_bench_free(&b);
+    return rc;
 }

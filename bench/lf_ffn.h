@@ -56,15 +56,28 @@ void lf_ffn_matvec(lf_dtype dt, const void *w, uint32_t n_rows, uint32_t cols, c
 double lf_ffn_flops(const lf_ffn_shape *s, uint64_t n_rows);
 double lf_ffn_bytes(const lf_ffn_shape *s, uint64_t n_rows);
 
-/* Measures the kernel: runs it over n_rows rows (allocated and filled here) for about
- * min_seconds, reports FLOP/s and weight bytes/s. Used by calibration. */
+/* One measurement of the kernel over n_rows rows (a bench made, timed and freed). */
 int lf_ffn_measure(const lf_model *m, lf_dtype dt, uint32_t n_rows, double min_seconds,
                    double *flops_per_s, double *bytes_per_s, lf_err *err);
 
-/* Measures lf_ffn_matvec (the resident part's kernel) on a rows x cols matrix of dt
- * for about min_seconds: FLOP/s and weight bytes/s. Used by calibration. */
-int lf_ffn_measure_dense(lf_dtype dt, uint32_t rows, uint32_t cols, double min_seconds,
-                         double *flops_per_s, double *bytes_per_s, lf_err *err);
+/* A kernel prepared for timing: its weights allocated and filled once, so that repeated
+ * measurements (calibrate's interleaved rounds, validate's drift references) time the
+ * kernel and not the filling. _sparse: lf_ffn_sparse over n_rows rows of m's shape;
+ * _dense: lf_ffn_matvec on a rows x cols matrix. _time runs it for about min_seconds:
+ * FLOP/s and weight bytes/s. The bench owns its buffers until lf_ffn_bench_free. */
+typedef struct {
+    lf_ffn_shape shape; /* sparse */
+    lf_dtype dtype;
+    uint32_t rows, cols; /* cols > 0: dense */
+    void *w;
+    float *bias, *x, *y;
+} lf_ffn_bench;
+int lf_ffn_bench_sparse(lf_ffn_bench *b, const lf_model *m, lf_dtype dt, uint32_t n_rows,
+                        lf_err *err);
+int lf_ffn_bench_dense(lf_ffn_bench *b, lf_dtype dt, uint32_t rows, uint32_t cols, lf_err *err);
+void lf_ffn_bench_time(const lf_ffn_bench *b, double min_seconds, double *flops_per_s,
+                       double *bytes_per_s);
+void lf_ffn_bench_free(lf_ffn_bench *b);
 
 /* "avx2+fma+f16c" or "portable": the path lf_ffn_sparse takes on this CPU. */
 const char *lf_ffn_path(void);

@@ -1,5 +1,7 @@
 /* llmflash calibrate: probe + fit + DRAM + page cache + compute -> a device profile. */
 #include <getopt.h>
+#include <gsl/gsl_sort.h>
+#include <gsl/gsl_statistics_double.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -57,48 +59,49 @@ static void on_row(const lf_probe_row *r, size_t i, size_t total, void *arg)
             total, (unsigned long long)r->chunk, r->threads, r->mb_s);
 }
 
-static int cmp_rate(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-
 /* dtype: "fp16" or "fp32", the weights the kernel streams (fp16 halves the bytes per
  * flop and adds a conversion, so the two rates differ from fp32's). The three kernels
- * are measured in COMPUTE_ROUNDS interleaved rounds and each rate is the median: this
- * machine's memory bandwidth swings by 20-30% within a minute, and one long measurement
- * per kernel took whichever spell it fell in (profiles priced compute 17% slow). */
+ * are prepared once and timed in COMPUTE_ROUNDS interleaved rounds; each rate is the
+ * median: this machine's memory bandwidth swings by 20-30% within a minute, and one
+ * long measurement per kernel took whichever spell it fell in (profiles priced compute
+ * 17% slow). */
 #define COMPUTE_ROUNDS 5
 static int measure_compute(const char *dtype, double *flops, double *bw, double *dense_bw,
                            const char **how, lf_err *err)
 {
     lf_model m;
     lf_dtype dt;
-    double f_small[COMPUTE_ROUNDS], b_big[COMPUTE_ROUNDS], d_big[COMPUTE_ROUNDS];
+    /* rows in cache (the flop rate), 4096 rows (weight bytes), and the resident part's
+     * kernel on a 64 MiB matrix (8192 x 4096 fp16: beyond the caches, as a layer's
+     * attention weights are) */
+    lf_ffn_bench small, big, dense;
+    memset(&small, 0, sizeof small), memset(&big, 0, sizeof big), memset(&dense, 0, sizeof dense);
     int rc = lf_dtype_parse(dtype, &dt, err);
     if (rc == LF_OK)
         rc = lf_model_lookup("opt-6.7b", &m, err);
-    /* the resident part's kernel on a 64 MiB matrix (8192 x 4096 fp16: beyond the
-     * caches, as a layer's attention weights are) */
-    uint32_t dense_rows = dt == LF_DTYPE_FP16 ? 8192 : 4096;
+    if (rc == LF_OK)
+        rc = lf_ffn_bench_sparse(&small, &m, dt, 16, err);
+    if (rc == LF_OK)
+        rc = lf_ffn_bench_sparse(&big, &m, dt, 4096, err);
+    if (rc == LF_OK)
+        rc = lf_ffn_bench_dense(&dense, dt, dt == LF_DTYPE_FP16 ? 8192 : 4096, 4096, err);
+    double f_small[COMPUTE_ROUNDS], b_big[COMPUTE_ROUNDS], d_big[COMPUTE_ROUNDS], unused;
     for (int r = 0; r < COMPUTE_ROUNDS && rc == LF_OK; r++) {
-        double unused;
-        rc = lf_ffn_measure(&m, dt, 16, 0.1, &f_small[r], &unused, err);
-        if (rc == LF_OK)
-            rc = lf_ffn_measure(&m, dt, 4096, 0.2, &unused, &b_big[r], err);
-        if (rc == LF_OK)
-            rc = lf_ffn_measure_dense(dt, dense_rows, 4096, 0.1, &unused, &d_big[r], err);
+        lf_ffn_bench_time(&small, 0.1, &f_small[r], &unused);
+        lf_ffn_bench_time(&big, 0.2, &unused, &b_big[r]);
+        lf_ffn_bench_time(&dense, 0.1, &unused, &d_big[r]);
     }
+    lf_ffn_bench_free(&small), lf_ffn_bench_free(&big), lf_ffn_bench_free(&dense);
     if (rc)
         return rc;
-    qsort(f_small, COMPUTE_ROUNDS, sizeof(double), cmp_rate);
-    qsort(b_big, COMPUTE_ROUNDS, sizeof(double), cmp_rate);
-    qsort(d_big, COMPUTE_ROUNDS, sizeof(double), cmp_rate);
+    gsl_sort(f_small, 1, COMPUTE_ROUNDS);
+    gsl_sort(b_big, 1, COMPUTE_ROUNDS);
+    gsl_sort(d_big, 1, COMPUTE_ROUNDS);
     static char what[96];
     snprintf(what, sizeof what, "%s, %s rows", lf_ffn_path(), dtype);
-    *flops = f_small[COMPUTE_ROUNDS / 2];
-    *bw = b_big[COMPUTE_ROUNDS / 2];
-    *dense_bw = d_big[COMPUTE_ROUNDS / 2];
+    *flops = gsl_stats_median_from_sorted_data(f_small, 1, COMPUTE_ROUNDS);
+    *bw = gsl_stats_median_from_sorted_data(b_big, 1, COMPUTE_ROUNDS);
+    *dense_bw = gsl_stats_median_from_sorted_data(d_big, 1, COMPUTE_ROUNDS);
     *how = what;
     return LF_OK;
 }

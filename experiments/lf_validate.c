@@ -142,7 +142,7 @@ typedef struct {
     const lf_weights *w;
     double tot[64], io[64], mem[64], cpu[64], cold[64];
     double io_drift[64], cpu_drift[64];   /* the references before each repeat */
-    double pred_io, pred_cpu, pred_cold_io, pred_cold_cpu;
+    double pred_cold_io, pred_cold_cpu; /* the cold start's flash and compute terms */
     const lf_device *dev;
     lf_run_result keep; /* the middle repeat's rows, for the run folder */
 } slot;
@@ -166,8 +166,6 @@ static int predict_one(const lf_validate_cfg *v, size_t i, slot *s, lf_validate_
     row->predicted_compute_ms = pred.summary.mean_compute_ms;
     row->predicted_cold_ms = pred.summary.cold_total_ms;
     s->dev = dev;
-    s->pred_io = pred.summary.mean_io_ms;
-    s->pred_cpu = pred.summary.mean_compute_ms;
     s->pred_cold_io = pred.summary.cold_io_ms;
     s->pred_cold_cpu = pred.summary.cold_compute_ms;
     rc = write_run(v, row->id, &s->c, &pred, err);
@@ -179,7 +177,7 @@ static int predict_one(const lf_validate_cfg *v, size_t i, slot *s, lf_validate_
  * configuration's weights file with its engine, and the dense kernel, each over what the
  * configuration's profile says of it. */
 static int measure_refs(const lf_validate_cfg *v, uint32_t k, slot *s, const lf_validate_row *row,
-                        lf_err *err)
+                        const lf_ffn_bench *dense_ref, lf_err *err)
 {
     lf_probe_row pr;
     uint64_t chunk = LF_VALIDATE_REF_CHUNK;
@@ -195,23 +193,22 @@ static int measure_refs(const lf_validate_cfg *v, uint32_t k, slot *s, const lf_
     double model = lf_flash_throughput(s->dev, chunk, LF_VALIDATE_REF_INFLIGHT);
     s->io_drift[k] = model > 0 && pr.mb_s > 0 ? pr.mb_s * 1e6 / model : 1;
     double flops, bw;
-    rc = lf_ffn_measure_dense(LF_DTYPE_FP16, 8192, 4096, 0.1, &flops, &bw, err);
-    if (rc)
-        return lf_err_prefix(err, "%s: compute drift reference", row->id);
+    lf_ffn_bench_time(dense_ref, 0.1, &flops, &bw);
     double dense = s->dev->dense_bw > 0 ? s->dev->dense_bw : s->dev->mem_bw;
     s->cpu_drift[k] = bw > 0 ? bw / dense : 1;
     return LF_OK;
 }
 
+/* dense_ref: the compute drift reference (NULL: no drift references) */
 static int measure_one(const lf_validate_cfg *v, uint32_t k, uint32_t reps, slot *s,
-                       lf_validate_row *row, lf_err *err)
+                       lf_validate_row *row, const lf_ffn_bench *dense_ref, lf_err *err)
 {
     lf_run_result r;
     lf_measure m;
     memset(&m, 0, sizeof m);
     s->io_drift[k] = s->cpu_drift[k] = 1;
-    if (v->drift_refs) {
-        int rc = measure_refs(v, k, s, row, err);
+    if (dense_ref) {
+        int rc = measure_refs(v, k, s, row, dense_ref, err);
         if (rc)
             return rc;
     }
@@ -237,6 +234,19 @@ static int measure_one(const lf_validate_cfg *v, uint32_t k, uint32_t reps, slot
     return LF_OK;
 }
 
+/* Percent error of a prediction against a measurement (NaN when nothing was measured). */
+static double error_pct(double predicted, double measured)
+{
+    return measured > 0 ? 100.0 * (predicted - measured) / measured : NAN;
+}
+
+/* A predicted total with its flash and compute terms priced at the speeds the drift
+ * references measured. */
+static double at_speeds(double total, double io, double compute, const lf_validate_row *row)
+{
+    return total - io - compute + io / row->io_drift + compute / row->cpu_drift;
+}
+
 static int finish_one(const lf_validate_cfg *v, uint32_t reps, slot *s, lf_validate_row *row,
                       lf_err *err)
 {
@@ -250,13 +260,8 @@ static int finish_one(const lf_validate_cfg *v, uint32_t reps, slot *s, lf_valid
     row->measured_mem_ms = median(s->mem, reps);
     row->measured_compute_ms = median(s->cpu, reps);
     row->measured_cold_ms = median(s->cold, reps);
-    row->error_pct = row->measured_ms > 0
-                         ? 100.0 * (row->predicted_ms - row->measured_ms) / row->measured_ms
-                         : NAN;
-    row->cold_error_pct =
-        row->measured_cold_ms > 0
-            ? 100.0 * (row->predicted_cold_ms - row->measured_cold_ms) / row->measured_cold_ms
-            : NAN;
+    row->error_pct = error_pct(row->predicted_ms, row->measured_ms);
+    row->cold_error_pct = error_pct(row->predicted_cold_ms, row->measured_cold_ms);
     row->spread_pct = row->measured_ms > 0
                           ? 100.0 * (row->measured_max_ms - row->measured_min_ms) / row->measured_ms
                           : 0;
@@ -264,19 +269,12 @@ static int finish_one(const lf_validate_cfg *v, uint32_t reps, slot *s, lf_valid
     row->drift_measured = v->drift_refs != 0;
     row->io_drift = median(s->io_drift, reps);
     row->cpu_drift = median(s->cpu_drift, reps);
-    /* the flash and compute terms at the speeds the references measured */
-    row->predicted_norm_ms = row->predicted_ms - s->pred_io - s->pred_cpu +
-                             s->pred_io / row->io_drift + s->pred_cpu / row->cpu_drift;
-    row->predicted_cold_norm_ms = row->predicted_cold_ms - s->pred_cold_io - s->pred_cold_cpu +
-                                  s->pred_cold_io / row->io_drift +
-                                  s->pred_cold_cpu / row->cpu_drift;
-    row->norm_error_pct = row->measured_ms > 0 ? 100.0 * (row->predicted_norm_ms -
-                                                          row->measured_ms) / row->measured_ms
-                                               : NAN;
-    row->cold_norm_error_pct =
-        row->measured_cold_ms > 0
-            ? 100.0 * (row->predicted_cold_norm_ms - row->measured_cold_ms) / row->measured_cold_ms
-            : NAN;
+    row->predicted_norm_ms = at_speeds(row->predicted_ms, row->predicted_io_ms,
+                                       row->predicted_compute_ms, row);
+    row->predicted_cold_norm_ms = at_speeds(row->predicted_cold_ms, s->pred_cold_io,
+                                            s->pred_cold_cpu, row);
+    row->norm_error_pct = error_pct(row->predicted_norm_ms, row->measured_ms);
+    row->cold_norm_error_pct = error_pct(row->predicted_cold_norm_ms, row->measured_cold_ms);
     char buf[64];
     snprintf(buf, sizeof buf, "%u", reps);
     int rc = lf_kv_set(&s->keep.extra, "repeats", buf, 0, err);
@@ -310,14 +308,20 @@ int lf_validate_run(const lf_validate_cfg *v, lf_validate_row **rows, size_t *n,
         rc = lf_mkdirs(v->out_dir, err);
     for (size_t i = 0; i < total && !rc; i++)
         rc = predict_one(v, i, &s[i], &r[i], err);
+    /* the compute drift reference: the dense kernel on 64 MiB, filled once */
+    lf_ffn_bench dense_ref;
+    memset(&dense_ref, 0, sizeof dense_ref);
+    if (!rc && v->drift_refs && (rc = lf_ffn_bench_dense(&dense_ref, LF_DTYPE_FP16, 8192, 4096, err)))
+        lf_err_prefix(err, "validate: compute drift reference");
     lf_progress prog;
     lf_progress_start(&prog, "validate (measured runs)", (uint64_t)reps * total);
     for (uint32_t k = 0; k < reps && !rc; k++)
         for (size_t i = 0; i < total && !rc; i++) {
-            rc = measure_one(v, k, reps, &s[i], &r[i], err);
+            rc = measure_one(v, k, reps, &s[i], &r[i], v->drift_refs ? &dense_ref : NULL, err);
             lf_progress_update(&prog, (uint64_t)k * total + i + 1);
         }
     lf_progress_end(&prog);
+    lf_ffn_bench_free(&dense_ref);
     for (size_t i = 0; i < total && !rc; i++) {
         rc = finish_one(v, reps, &s[i], &r[i], err);
         if (!rc && v->on_row)
@@ -516,8 +520,7 @@ int lf_validate_compare(const char *a_dir, const char *b_dir, lf_validate_pair *
         rc = summary_value(b_dir, "cold_total_ms", &out->b_cold_ms, err);
     if (rc)
         return rc;
-    out->error_pct = out->b_ms > 0 ? 100.0 * (out->a_ms - out->b_ms) / out->b_ms : NAN;
-    out->cold_error_pct =
-        out->b_cold_ms > 0 ? 100.0 * (out->a_cold_ms - out->b_cold_ms) / out->b_cold_ms : NAN;
+    out->error_pct = error_pct(out->a_ms, out->b_ms);
+    out->cold_error_pct = error_pct(out->a_cold_ms, out->b_cold_ms);
     return LF_OK;
 }

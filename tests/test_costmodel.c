@@ -14,22 +14,19 @@
 #include "lf_fs.h"
 #include "lf_test.h"
 
+/* lf_test_toy_device with this file's hand values: no page cache, a slower device
+ * bound, costlier DRAM operations, faster compute; p the flash join's exponent. */
 static lf_device toy(double p)
 {
-    lf_device d;
-    memset(&d, 0, sizeof d);
-    snprintf(d.name, sizeof d.name, "toy");
-    d.flash_latency_s = 100e-6;
-    d.flash_stream_bw = 1e9;
+    lf_device d = lf_test_toy_device();
     d.flash_max_bw = 2e9;
-    d.flash_max_iops = 1e5;
     d.flash_smooth_p = p;
-    d.flash_alignment = 4096;
-    d.dram_copy_bw = 10e9;
     d.dram_op_s = 1e-6;
     d.dram_alloc_s = 5e-6;
     d.compute_flops = 1e11;
     d.mem_bw = 2e10;
+    d.pagecache_bw = 0;
+    d.pagecache_latency_s = 0;
     return d;
 }
 

@@ -36,14 +36,20 @@ static inline uint32_t lf_mt_get(gsl_rng *r)
     return k;
 }
 
-/* gsl_rng_uniform_pos of an lf_mt19937 generator: uniform on (0, 1). */
-static inline double lf_mt_uniform_pos(gsl_rng *r)
+/* The numerator k of gsl_rng_uniform_pos = k / 2^32: the next non-zero number. */
+static inline uint32_t lf_mt_get_pos(gsl_rng *r)
 {
     uint32_t k;
     do
         k = lf_mt_get(r);
     while (k == 0);
-    return k / 4294967296.0;
+    return k;
+}
+
+/* gsl_rng_uniform_pos of an lf_mt19937 generator: uniform on (0, 1). */
+static inline double lf_mt_uniform_pos(gsl_rng *r)
+{
+    return lf_mt_get_pos(r) / 4294967296.0;
 }
 
 /* A table for lf_mt_floor_log_ratio: log(c_j) and 1 / c_j, c_j = 1 + (j + 0.5) / 256. */
@@ -80,10 +86,7 @@ static inline double lf_mt_log_u32(const lf_mt_logtab *T, uint32_t k)
  * the floor is the same; else (about one draw in 10^7) libm's log decides. */
 static inline double lf_mt_floor_log_ratio(gsl_rng *r, const lf_mt_logtab *T, double lq)
 {
-    uint32_t k;
-    do
-        k = lf_mt_get(r);
-    while (k == 0);
+    uint32_t k = lf_mt_get_pos(r);
     double y = lf_mt_log_u32(T, k) / lq; /* >= 0 (log(u) < 0, lq < 0) */
     double f = y < 9e18 ? (double)(int64_t)y : floor(y); /* truncation is the floor */
     /* the distances to the integers below and above, less the quotients' rounding

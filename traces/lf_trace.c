@@ -103,7 +103,26 @@ static int grow_tokens(lf_trace *t, lf_err *err)
     return grow_tokens_by(t, 1, err);
 }
 
-/* Room for n more ids in layer L's index (and values). */
+/* Layer L's index (and values) resized to cap ids (>= nnz). */
+static int set_cap(lf_trace_layer *L, uint64_t cap, lf_err *err)
+{
+    uint32_t *pi = realloc(L->index, cap * sizeof *pi);
+    if (!pi)
+        return lf_fail(err, LF_ENOMEM, "trace: out of memory for %llu ids",
+                       (unsigned long long)cap);
+    L->index = pi;
+    if (L->value) {
+        float *pv = realloc(L->value, cap * sizeof *pv);
+        if (!pv)
+            return lf_fail(err, LF_ENOMEM, "trace: out of memory for %llu values",
+                           (unsigned long long)cap);
+        L->value = pv;
+    }
+    L->cap = cap;
+    return LF_OK;
+}
+
+/* Room for n more ids in layer L's index (and values), doubling. */
 static int grow_ids(lf_trace_layer *L, uint64_t n, lf_err *err)
 {
     if (L->nnz + n <= L->cap)
@@ -111,18 +130,7 @@ static int grow_ids(lf_trace_layer *L, uint64_t n, lf_err *err)
     uint64_t cap = L->cap ? L->cap : 1024;
     while (cap < L->nnz + n)
         cap *= 2;
-    uint32_t *pi = realloc(L->index, cap * sizeof *pi);
-    if (!pi)
-        return lf_fail(err, LF_ENOMEM, "trace: out of memory");
-    L->index = pi;
-    if (L->value) {
-        float *pv = realloc(L->value, cap * sizeof *pv);
-        if (!pv)
-            return lf_fail(err, LF_ENOMEM, "trace: out of memory");
-        L->value = pv;
-    }
-    L->cap = cap;
-    return LF_OK;
+    return set_cap(L, cap, err);
 }
 
 int lf_trace_append_layer(lf_trace *t, uint32_t layer, const uint32_t *ids, uint32_t n,
@@ -171,26 +179,8 @@ int lf_trace_reserve(lf_trace *t, uint32_t layer, uint64_t nnz, lf_err *err)
     lf_trace_layer *L = &t->layers[layer];
     if (nnz <= L->cap)
         return LF_OK;
-    uint32_t *pi = malloc(nnz * sizeof *pi);
-    float *pv = L->value ? malloc(nnz * sizeof *pv) : NULL;
-    if (!pi || (L->value && !pv)) {
-        free(pi);
-        free(pv);
-        return lf_fail(err, LF_ENOMEM, "trace: out of memory for %llu ids in layer %u",
-                       (unsigned long long)nnz, layer);
-    }
-    if (L->nnz)
-        memcpy(pi, L->index, L->nnz * sizeof *pi);
-    free(L->index);
-    L->index = pi;
-    if (L->value) {
-        if (L->nnz)
-            memcpy(pv, L->value, L->nnz * sizeof *pv);
-        free(L->value);
-        L->value = pv;
-    }
-    L->cap = nnz;
-    return LF_OK;
+    int rc = set_cap(L, nnz, err);
+    return rc ? lf_err_prefix(err, "layer %u", layer) : LF_OK;
 }
 
 uint32_t *lf_trace_block_room(lf_trace *t, uint32_t layer, uint64_t n, lf_err *err)
