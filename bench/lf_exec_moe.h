@@ -107,6 +107,7 @@ typedef struct {
     char mechanism_note[1400];  /* lf_exec_moe_mechanism_note */
     uint64_t pc_budget_bytes;   /* bytes of the file the page cache may hold in all */
     lf_policy_counts counts;    /* the policy's counters */
+    uint64_t huge_bytes;        /* the process's memory in huge pages at the run's end */
 } lf_moe_measured;
 int lf_moe_measure(const lf_moe_replay_cfg *c, lf_token_row *rows, lf_moe_measured *out,
                    lf_err *err);
