@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lf_bigmem.h"
 #include "lf_half.h"
 #include "lf_mix.h"
 
@@ -82,10 +83,11 @@ int lf_attn_create(const lf_attn_cfg *cfg, lf_attn **out, lf_err *err)
     a->off[4] = 2 * qb + 2 * kb;
     size_t cache = (size_t)cfg->n_layers * cfg->max_pos * a->kv_dim;
     uint32_t big = a->q_dim > d ? a->q_dim : d;
-    a->w = malloc(a->off[4] * cfg->n_layers);
-    a->head = m->vocab ? malloc((size_t)m->vocab * d * eb) : NULL;
-    a->kc = malloc(cache * sizeof(float));
-    a->vc = malloc(cache * sizeof(float));
+    /* resident weights in the pages calibrate's dense kernel streams (lf_bigmem) */
+    a->w = lf_bigmem_alloc(a->off[4] * cfg->n_layers);
+    a->head = m->vocab ? lf_bigmem_alloc((size_t)m->vocab * d * eb) : NULL;
+    a->kc = lf_bigmem_alloc(cache * sizeof(float));
+    a->vc = lf_bigmem_alloc(cache * sizeof(float));
     a->filled = calloc(cfg->n_layers, sizeof *a->filled);
     a->h = malloc(sizeof(float) * d);
     a->q = malloc(sizeof(float) * a->q_dim);

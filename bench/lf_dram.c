@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lf_bigmem.h"
 #include "lf_io.h"
 
 int lf_dram_init(lf_dram *d, lf_dram_strategy st, uint32_t units, uint32_t cap_rows,
@@ -141,5 +142,5 @@ int lf_dram_step(lf_dram *d, const lf_move *moves, uint32_t n_moves, const lf_sl
 uint64_t lf_dram_bytes(const lf_dram *d)
 {
     uint64_t rows = d->strategy == LF_DRAM_PREALLOC ? d->cap_rows : d->num_used;
-    return lf_io_alloc_size(rows * (uint64_t)d->row_bytes) + rows * sizeof(float);
+    return lf_bigmem_pages_size(rows * (uint64_t)d->row_bytes) + rows * sizeof(float);
 }

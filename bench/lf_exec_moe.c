@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "lf_attn.h"
+#include "lf_bigmem.h"
 #include "lf_dram.h"
 #include "lf_half.h"
 #include "lf_io.h"
@@ -698,7 +699,7 @@ int lf_moe_measure(const lf_moe_replay_cfg *c, lf_token_row *rows, lf_moe_measur
     snprintf(out->mechanism_note, sizeof out->mechanism_note, "%s",
              lf_exec_moe_mechanism_note(e));
     out->pc_budget_bytes = ec.pc_budget * (ec.pc_per_layer ? layers : 1);
-    out->huge_bytes = lf_io_anon_huge_bytes();
+    out->huge_bytes = lf_bigmem_huge_bytes();
     lf_exec_moe_free(e);
     return rc;
 }

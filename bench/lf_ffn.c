@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lf_bigmem.h"
 #include "lf_half.h"
 #include "lf_time.h"
 
@@ -255,7 +256,8 @@ static void fill_weights(void *buf, size_t n_el, lf_dtype dt)
 static int bench_alloc(lf_ffn_bench *b, size_t bytes, uint32_t n_bias, uint32_t nx, uint32_t ny,
                        lf_err *err)
 {
-    b->w = malloc(bytes ? bytes : 1);
+    /* the pages the executor computes on: rows (lf_io_alloc) and resident weights */
+    b->w = lf_bigmem_alloc(bytes ? bytes : 1);
     b->bias = n_bias ? malloc(sizeof(float) * n_bias) : NULL;
     b->x = malloc(sizeof(float) * nx);
     b->y = malloc(sizeof(float) * ny);

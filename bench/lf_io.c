@@ -7,14 +7,13 @@
 #include <fcntl.h>
 #include <linux/magic.h>
 #include <stdatomic.h>
-#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/vfs.h>
 #include <unistd.h>
 
+#include "lf_bigmem.h"
 #include "lf_io_impl.h"
 #include "lf_time.h"
 
@@ -299,50 +298,7 @@ int lf_io_read_all(lf_io *io, const lf_io_req *reqs, uint32_t n, uint32_t depth,
     return rc;
 }
 
-/* Read targets sit in transparent huge pages unless LLMFLASH_THP=0: on this project's
- * virtual disk an O_DIRECT read into 4 KiB pages is split into one segment per page and
- * ran 1.6-4x slower (16 KiB to 1 MiB reads, costmodel/README "Huge pages"), so the probe,
- * calibrate and the executor must all read into the same kind of memory. */
-int lf_io_huge_pages(void)
-{
-    const char *v = getenv("LLMFLASH_THP");
-    return !(v && strcmp(v, "0") == 0);
-}
-
-size_t lf_io_alloc_size(size_t bytes)
-{
-    size_t unit = lf_io_huge_pages() ? LF_IO_HUGE : LF_IO_ALIGN;
-    if (bytes == 0)
-        bytes = 1;
-    if (bytes > SIZE_MAX - unit)
-        return 0;
-    return (bytes + unit - 1) / unit * unit;
-}
-
-uint64_t lf_io_anon_huge_bytes(void)
-{
-    FILE *f = fopen("/proc/self/smaps_rollup", "r");
-    if (!f)
-        return 0;
-    char line[256];
-    unsigned long long kb = 0;
-    while (fgets(line, sizeof line, f))
-        if (sscanf(line, "AnonHugePages: %llu kB", &kb) == 1)
-            break;
-    fclose(f);
-    return (uint64_t)kb * 1024;
-}
-
 void *lf_io_alloc(size_t bytes)
 {
-    size_t len = lf_io_alloc_size(bytes);
-    int huge = lf_io_huge_pages();
-    void *p = NULL;
-    if (len == 0 || posix_memalign(&p, huge ? LF_IO_HUGE : LF_IO_ALIGN, len) != 0)
-        return NULL;
-#if defined(MADV_HUGEPAGE) && defined(MADV_NOHUGEPAGE)
-    /* advice only: a kernel without THP leaves 4 KiB pages, which meta.json reports */
-    (void)madvise(p, len, huge ? MADV_HUGEPAGE : MADV_NOHUGEPAGE);
-#endif
-    return p;
+    return lf_bigmem_pages(bytes);
 }

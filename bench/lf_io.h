@@ -100,17 +100,8 @@ int lf_io_run(lf_io *io, uint32_t depth, lf_io_next_fn next, lf_io_done_fn done,
  * (the one of smallest index; the others in flight are drained). Tags are ignored. */
 int lf_io_read_all(lf_io *io, const lf_io_req *reqs, uint32_t n, uint32_t depth, lf_err *err);
 
-/* Allocates a buffer for direct reads, free with free(): 2 MiB-aligned, its length
- * rounded up to whole 2 MiB and advised into transparent huge pages; with the
- * environment's LLMFLASH_THP=0, 4096-aligned in 4 KiB pages (advised so) instead.
- * lf_io_alloc_size gives the bytes really taken (0 on overflow). */
-#define LF_IO_HUGE ((size_t)2 << 20)
+/* Allocates a buffer for direct reads, free with free(): lf_bigmem_pages (whole
+ * transparent huge pages unless LLMFLASH_THP=0), so always LF_IO_ALIGN-aligned. */
 void *lf_io_alloc(size_t bytes);
-size_t lf_io_alloc_size(size_t bytes);
-/* 1 unless LLMFLASH_THP=0 */
-int lf_io_huge_pages(void);
-/* This process's memory in transparent huge pages now (AnonHugePages of
- * /proc/self/smaps_rollup), 0 where it cannot be read: what the advice really got. */
-uint64_t lf_io_anon_huge_bytes(void);
 
 #endif

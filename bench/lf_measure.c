@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "lf_bigmem.h"
 #include "lf_ffn.h"
 
 int lf_measure_check_layout(const lf_weights *w, const char *layout, lf_err *err)
@@ -46,7 +47,7 @@ static int add_extras(const lf_measure *m, const lf_weights *w, lf_run_result *r
     if (!rc)
         rc = lf_kv_setf(kv, err, "read_gb_per_s", "%.6g", s->io_s > 0 ? s->bytes_read / s->io_s / 1e9 : 0);
     if (!rc)
-        rc = lf_kv_setf(kv, err, "io_buffers", "%s", lf_io_huge_pages() ? "thp" : "4k");
+        rc = lf_kv_setf(kv, err, "buffer_pages", "%s", lf_bigmem_huge() ? "thp" : "4k");
     if (!rc)
         rc = lf_kv_setf(kv, err, "anon_huge_bytes", "%" PRIu64, m->huge_bytes);
     if (!rc)
@@ -92,7 +93,7 @@ int lf_measure_run(const lf_run_config *c, const lf_trace *trace, const lf_trace
     rc = lf_run(&rc_cfg, trace, profile, dev ? dev : &none, out, err);
     lf_exec_stats_get(e, &m->stats);
     m->cap_bytes = m->stats.dram_bytes;
-    m->huge_bytes = lf_io_anon_huge_bytes();
+    m->huge_bytes = lf_bigmem_huge_bytes();
     lf_exec_free(e);
     if (rc == LF_OK)
         rc = add_extras(m, w, out, err);

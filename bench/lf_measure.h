@@ -21,7 +21,7 @@ typedef struct {
  * recorded in the configuration only (NULL: "measured"). out->extra gets what every
  * measured run folder's meta.json says: engine, weights, weights_seed, ffn_kernel,
  * dram_manager_bytes, ffn_budget_bytes, direct_reads, staged_reads, read_gb_per_s,
- * io_buffers (thp or 4k: lf_io_alloc), anon_huge_bytes, output_checksum. Write the folder with lf_run_write(dir, c-with-mode "run", out). */
+ * buffer_pages (thp or 4k: lf_bigmem), anon_huge_bytes, output_checksum. Write the folder with lf_run_write(dir, c-with-mode "run", out). */
 int lf_measure_run(const lf_run_config *c, const lf_trace *trace, const lf_trace *profile,
                    const lf_weights *w, const lf_device *dev, lf_measure *m, lf_run_result *out,
                    lf_err *err);

@@ -18,7 +18,9 @@ static void help(void)
            "\n"
            "Measures random, aligned reads of each chunk size with each number of reads in\n"
            "flight (threads), bypassing the page cache (O_DIRECT). Progress on stderr; one\n"
-           "CSV row per (engine, chunk, threads) on -o (default stdout).\n"
+           "CSV row per (engine, chunk, threads) on -o (default stdout). Reads land in\n"
+           "transparent huge pages, as the executor's do (a virtual disk may read 4 KiB\n"
+           "pages several times slower); LLMFLASH_THP=0 in the environment: 4 KiB pages.\n"
            "\n"
            "options:\n" LF_CLI_PROBE_HELP
            "  --engine NAME      psync (thread pool of pread, default), io_uring, buffered\n"

@@ -8,10 +8,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lf_bigmem.h"
 #include "lf_cli.h"
 #include "lf_cli_moe.h"
 #include "lf_exec_moe.h"
-#include "lf_io.h"
 #include "lf_results.h"
 
 static const char *CMD = "run";
@@ -78,7 +78,7 @@ int cmd_run_moe(const lf_run_config *c, int policy_given, const char *pc_mech, c
         lf_kv_setf(&extra, NULL, "resident_held_bytes", "%" PRIu64, s->resident_bytes);
         lf_kv_setf(&extra, NULL, "instrument_s", "%.6f", s->pcache_s);
         lf_kv_setf(&extra, NULL, "read_gb_per_s", "%.6g", s->io_s > 0 ? s->bytes_read / s->io_s / 1e9 : 0);
-        lf_kv_setf(&extra, NULL, "io_buffers", "%s", lf_io_huge_pages() ? "thp" : "4k");
+        lf_kv_setf(&extra, NULL, "buffer_pages", "%s", lf_bigmem_huge() ? "thp" : "4k");
         lf_kv_setf(&extra, NULL, "anon_huge_bytes", "%" PRIu64, m.huge_bytes);
         lf_kv_setf(&extra, NULL, "output_checksum", "%.9g", s->checksum);
         lf_results res = {"run", &cfg, rows, n_tok, c->cold_tokens, c->seed, c->trace_path,

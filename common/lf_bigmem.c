@@ -1,23 +1,58 @@
 /* lf_bigmem: see lf_bigmem.h. */
 #include "lf_bigmem.h"
 
-#include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/mman.h>
+
+int lf_bigmem_huge(void)
+{
+    const char *v = getenv("LLMFLASH_THP");
+    return !(v && strcmp(v, "0") == 0);
+}
+
+size_t lf_bigmem_pages_size(size_t n)
+{
+    size_t unit = lf_bigmem_huge() ? LF_BIGMEM_HUGE : LF_BIGMEM_PAGE;
+    if (n == 0)
+        n = 1;
+    if (n > SIZE_MAX - unit)
+        return 0;
+    return (n + unit - 1) / unit * unit;
+}
+
+void *lf_bigmem_pages(size_t n)
+{
+    int huge = lf_bigmem_huge();
+    size_t len = lf_bigmem_pages_size(n);
+    void *p = NULL;
+    if (len == 0 || posix_memalign(&p, huge ? LF_BIGMEM_HUGE : LF_BIGMEM_PAGE, len) != 0)
+        return NULL;
+#if defined(MADV_HUGEPAGE) && defined(MADV_NOHUGEPAGE)
+    /* advice only: a kernel without THP keeps 4 KiB pages (lf_bigmem_huge_bytes says) */
+    (void)madvise(p, len, huge ? MADV_HUGEPAGE : MADV_NOHUGEPAGE);
+#endif
+    return p;
+}
 
 void *lf_bigmem_alloc(size_t n)
 {
-    const size_t huge = (size_t)2 << 20;
-    if (n < huge / 2)
+    if (n < LF_BIGMEM_HUGE / 2)
         return malloc(n ? n : 1);
-    if (n > SIZE_MAX - huge)
-        return NULL;
-    size_t len = (n + huge - 1) / huge * huge;
-    void *p = NULL;
-    if (posix_memalign(&p, huge, len) != 0)
-        return NULL;
-#ifdef MADV_HUGEPAGE
-    madvise(p, len, MADV_HUGEPAGE);
-#endif
-    return p;
+    return lf_bigmem_pages(n);
+}
+
+uint64_t lf_bigmem_huge_bytes(void)
+{
+    FILE *f = fopen("/proc/self/smaps_rollup", "r");
+    if (!f)
+        return 0;
+    char line[256];
+    unsigned long long kb = 0;
+    while (fgets(line, sizeof line, f))
+        if (sscanf(line, "AnonHugePages: %llu kB", &kb) == 1)
+            break;
+    fclose(f);
+    return (uint64_t)kb * 1024;
 }

@@ -1,13 +1,37 @@
-/* lf_bigmem: buffers for large arrays, 2 MiB aligned and marked for transparent huge
- * pages. The caller owns what lf_bigmem_alloc returns and releases it with free(). */
+/* lf_bigmem: large buffers in transparent huge pages, the same kind of memory wherever the
+ * tool reads, computes or measures (probe, calibrate, executor, trace arrays). The caller
+ * owns what these return and releases it with free().
+ *
+ * Why one allocator: on this project's virtual disk a direct read into 4 KiB pages ran
+ * 1.6-4x slower than into a huge page, and kernels streaming 4 KiB pages up to 20%
+ * slower (costmodel/README.md, "Huge pages"); a measurement is only a prediction of a
+ * run when both use the same pages. LLMFLASH_THP=0 in the environment gives 4 KiB pages
+ * everywhere instead (advised MADV_NOHUGEPAGE, so a kernel with THP "always" obeys too). */
 #ifndef LF_BIGMEM_H
 #define LF_BIGMEM_H
 
 #include <stddef.h>
+#include <stdint.h>
 
-/* n bytes (uninitialised), or NULL when out of memory. From 1 MiB up the buffer is
- * 2 MiB aligned and advised MADV_HUGEPAGE, so filling it takes a few page faults
- * instead of one per 4 KiB (each costs about a microsecond of system time). */
+#define LF_BIGMEM_HUGE ((size_t)2 << 20)
+#define LF_BIGMEM_PAGE ((size_t)4096)
+
+/* 1 unless the environment says LLMFLASH_THP=0 */
+int lf_bigmem_huge(void);
+
+/* Whole pages: 2 MiB-aligned, n rounded up to whole 2 MiB and advised into huge pages
+ * (4 KiB-aligned and rounded to 4 KiB with LLMFLASH_THP=0); NULL when out of memory.
+ * lf_bigmem_pages_size(n) is what it really takes, 0 when that overflows. */
+void *lf_bigmem_pages(size_t n);
+size_t lf_bigmem_pages_size(size_t n);
+
+/* n bytes (uninitialised), or NULL: below 1 MiB plain malloc, from 1 MiB up
+ * lf_bigmem_pages (filling it then takes a few page faults instead of one per 4 KiB,
+ * each about a microsecond of system time). */
 void *lf_bigmem_alloc(size_t n);
+
+/* This process's memory in transparent huge pages now (AnonHugePages of
+ * /proc/self/smaps_rollup; 0 where it cannot be read): what the advice really got. */
+uint64_t lf_bigmem_huge_bytes(void);
 
 #endif

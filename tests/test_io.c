@@ -2,7 +2,6 @@
  * buffered reading back known data from a small file on a real disk (build/testtmp),
  * and the LF_EUNSUP message on a file system without O_DIRECT (tmpfs /dev/shm). */
 #include <stdatomic.h>
-#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -425,85 +424,6 @@ static void test_membench_small(void **st)
     assert_int_equal(lf_membench_op(0, bw, 0.01, &alloc, &err), LF_EINVAL);
 }
 
-/* The mapping of /proc/self/smaps that holds p: its AnonHugePages (kB) and VmFlags. */
-static int smaps_of(const void *p, unsigned long long *huge_kb, char *flags, size_t cap)
-{
-    FILE *f = fopen("/proc/self/smaps", "r");
-    if (!f)
-        return 0;
-    char line[512];
-    int inside = 0, found = 0;
-    while (fgets(line, sizeof line, f)) {
-        unsigned long long a, b, kb;
-        if (sscanf(line, "%llx-%llx ", &a, &b) == 2) { /* a mapping's first line */
-            if (found)
-                break;
-            inside = (uintptr_t)p >= a && (uintptr_t)p < b;
-        } else if (inside && sscanf(line, "AnonHugePages: %llu kB", &kb) == 1) {
-            *huge_kb = kb;
-        } else if (inside && strncmp(line, "VmFlags:", 8) == 0) {
-            snprintf(flags, cap, "%s", line + 8);
-            found = 1;
-        }
-    }
-    fclose(f);
-    return found;
-}
-
-static int thp_available(void)
-{
-    char buf[128] = "";
-    FILE *f = fopen("/sys/kernel/mm/transparent_hugepage/enabled", "r");
-    if (f) {
-        if (!fgets(buf, sizeof buf, f))
-            buf[0] = 0;
-        fclose(f);
-    }
-    return strstr(buf, "[always]") || strstr(buf, "[madvise]");
-}
-
-/* Read targets in huge pages unless LLMFLASH_THP=0 (the 4x on this project's VM) */
-static void test_alloc_pages(void **st)
-{
-    (void)st;
-    char flags[256];
-    unsigned long long kb = 0;
-    const size_t bytes = (size_t)3 << 20;
-    setenv("LLMFLASH_THP", "1", 1);
-    assert_int_equal(lf_io_huge_pages(), 1);
-    assert_int_equal(lf_io_alloc_size(bytes), (size_t)4 << 20);
-    assert_int_equal(lf_io_alloc_size(1), LF_IO_HUGE);
-    assert_int_equal(lf_io_alloc_size(SIZE_MAX - 5), 0);
-    unsigned char *p = lf_io_alloc(bytes);
-    assert_non_null(p);
-    assert_int_equal((uintptr_t)p % LF_IO_HUGE, 0);
-    memset(p, 1, lf_io_alloc_size(bytes));
-    if (!smaps_of(p, &kb, flags, sizeof flags)) {
-        free(p);
-        unsetenv("LLMFLASH_THP");
-        skip();
-    }
-    assert_non_null(strstr(flags, " hg")); /* advised into huge pages */
-    if (thp_available())
-        assert_true(kb >= 2048);
-    free(p);
-    setenv("LLMFLASH_THP", "0", 1);
-    assert_int_equal(lf_io_huge_pages(), 0);
-    assert_int_equal(lf_io_alloc_size(bytes), bytes);
-    assert_int_equal(lf_io_alloc_size(5000), 8192);
-    p = lf_io_alloc(bytes);
-    assert_non_null(p);
-    assert_int_equal((uintptr_t)p % LF_IO_ALIGN, 0);
-    memset(p, 1, bytes);
-    kb = 1;
-    assert_true(smaps_of(p, &kb, flags, sizeof flags));
-    assert_non_null(strstr(flags, " nh"));
-    assert_int_equal(kb, 0);
-    free(p);
-    unsetenv("LLMFLASH_THP");
-    assert_int_equal(lf_io_huge_pages(), 1);
-}
-
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -512,7 +432,7 @@ int main(void)
         cmocka_unit_test(test_buffered_reads),   cmocka_unit_test(test_missing_file),
         cmocka_unit_test(test_tmpfs_unsupported), cmocka_unit_test(test_probe_null_engine),
         cmocka_unit_test(test_probe_fit_cli),      cmocka_unit_test(test_membench_small),
-        cmocka_unit_test(test_run_loop),         cmocka_unit_test(test_alloc_pages),
+        cmocka_unit_test(test_run_loop),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
