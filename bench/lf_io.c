@@ -290,7 +290,9 @@ int lf_io_read_all(lf_io *io, const lf_io_req *reqs, uint32_t n, uint32_t depth,
     c.result = malloc((size_t)n * sizeof *c.result);
     if (!c.result)
         return lf_fail(err, LF_ENOMEM, "%s engine: out of memory for %u reads", io->ops->name, n);
-    rc = lf_io_run(io, depth, read_all_next, read_all_done, &c, err);
+    /* no more slots than reads: each slot is a thread woken (psync) for nothing */
+    uint32_t slots = depth == 0 || depth > io->depth ? io->depth : depth;
+    rc = lf_io_run(io, slots < n ? slots : n, read_all_next, read_all_done, &c, err);
     uint32_t bad = atomic_load(&c.bad);
     if (rc == LF_OK && bad < n)
         rc = done_error(io, &reqs[bad], c.result[bad], err);

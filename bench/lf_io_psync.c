@@ -2,7 +2,7 @@
  * on an O_DIRECT descriptor) and the buffered engine (the same pool, no O_DIRECT, so
  * reads go through the page cache). Submitted requests and their completions pass
  * through two rings of `depth` entries under one mutex; closed-loop reads (lf_io_run)
- * skip both: each thread runs its own slot. */
+ * skip both: the caller and depth-1 woken threads each run one slot. */
 #include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -30,18 +30,12 @@ typedef struct {
     lf_io_done *d;       /* ring of depth completions */
     uint32_t dhead, dcount;
     int stop;
-    /* closed-loop reads (pool_run): threads 0..run_depth-1 each run one slot */
-    uint64_t run_gen;    /* bumped by each pool_run */
-    uint32_t run_depth, run_left;
+    /* closed-loop reads (pool_run): run_depth slots, each claimed by one thread */
+    uint32_t run_depth, run_claimed, run_left;
     lf_io_next_fn run_next;
     lf_io_done_fn run_done;
     void *run_arg;
 } pool_io;
-
-typedef struct {
-    pool_io *p;
-    uint32_t index;
-} thread_arg;
 
 /* One slot of a closed loop, on its own thread: next -> pread -> done, no hand-off. */
 static void run_slot(pool_io *p, uint32_t slot, lf_io_next_fn next, lf_io_done_fn done,
@@ -56,29 +50,25 @@ static void run_slot(pool_io *p, uint32_t slot, lf_io_next_fn next, lf_io_done_f
     }
 }
 
-static void *worker(void *targ)
+static void *worker(void *arg)
 {
-    pool_io *p = ((thread_arg *)targ)->p;
-    uint32_t me = ((thread_arg *)targ)->index;
-    free(targ);
-    uint64_t seen_gen = 0;
+    pool_io *p = arg;
     pthread_mutex_lock(&p->mu);
     for (;;) {
-        while (!p->stop && p->qcount == 0 && (p->run_gen == seen_gen || me >= p->run_depth))
+        while (!p->stop && p->qcount == 0 && p->run_claimed >= p->run_depth)
             pthread_cond_wait(&p->has_work, &p->mu);
-        if (p->run_gen != seen_gen && me < p->run_depth) {
-            seen_gen = p->run_gen;
+        if (p->run_claimed < p->run_depth) {
+            uint32_t slot = p->run_claimed++;
             lf_io_next_fn next = p->run_next;
             lf_io_done_fn done = p->run_done;
-            void *arg = p->run_arg;
+            void *run_arg = p->run_arg;
             pthread_mutex_unlock(&p->mu);
-            run_slot(p, me, next, done, arg);
+            run_slot(p, slot, next, done, run_arg);
             pthread_mutex_lock(&p->mu);
             if (--p->run_left == 0)
                 pthread_cond_broadcast(&p->has_done);
             continue;
         }
-        seen_gen = p->run_gen;
         if (p->qcount == 0)
             break; /* stopping and nothing left */
         job j = p->q[p->qhead];
@@ -150,14 +140,7 @@ static int pool_open(lf_io **out, const char *path, uint32_t depth, int direct,
         return lf_fail(err, LF_ENOMEM, "%s engine: out of memory for depth %u", engine, depth);
     }
     for (uint32_t i = 0; i < depth; i++) {
-        thread_arg *ta = malloc(sizeof *ta);
-        int e = ta ? 0 : ENOMEM;
-        if (ta) {
-            *ta = (thread_arg){p, i};
-            e = pthread_create(&p->threads[i], NULL, worker, ta);
-            if (e != 0)
-                free(ta);
-        }
+        int e = pthread_create(&p->threads[i], NULL, worker, p);
         if (e != 0) {
             pool_close(&p->base);
             return lf_fail_errno(err, LF_ENOMEM, e, "%s engine: cannot start thread %u of %u",
@@ -226,9 +209,11 @@ static int pool_reap(lf_io *io, lf_io_done *done, uint32_t min, uint32_t max, ui
     return LF_OK;
 }
 
-/* Closed-loop reads: threads 0..depth-1 each run one slot (as fio's psync jobs do),
- * and this thread sleeps until the last slot stops. Buffers and alignment are the
- * callbacks' business, checked by the pread itself. */
+/* Closed-loop reads: depth slots, each run by one thread (as fio's psync jobs do):
+ * this thread runs slot 0 and wakes depth-1 workers, one signal each; whichever wakes
+ * claims the next slot. Waking the whole pool for every per-layer batch cost more than
+ * the batch's reads at 64 threads on 2 cores (bench/README.md, "psync batches").
+ * Buffers and alignment are the callbacks' business, checked by the pread itself. */
 static int pool_run(lf_io *io, uint32_t depth, lf_io_next_fn next, lf_io_done_fn done,
                     void *arg, lf_err *err)
 {
@@ -239,12 +224,17 @@ static int pool_run(lf_io *io, uint32_t depth, lf_io_next_fn next, lf_io_done_fn
     p->run_done = done;
     p->run_arg = arg;
     p->run_depth = depth;
+    p->run_claimed = 1; /* slot 0 is this thread's */
     p->run_left = depth;
-    p->run_gen++;
-    pthread_cond_broadcast(&p->has_work);
+    for (uint32_t i = 1; i < depth; i++)
+        pthread_cond_signal(&p->has_work);
+    pthread_mutex_unlock(&p->mu);
+    run_slot(p, 0, next, done, arg);
+    pthread_mutex_lock(&p->mu);
+    p->run_left--;
     while (p->run_left > 0)
         pthread_cond_wait(&p->has_done, &p->mu);
-    p->run_depth = 0;
+    p->run_depth = p->run_claimed = 0;
     pthread_mutex_unlock(&p->mu);
     return LF_OK;
 }

@@ -28,7 +28,10 @@ static void help(void)
         "usage: llmflash calibrate --file PATH -o NAME.conf [options]\n"
         "\n"
         "Measures this machine and writes a complete device profile:\n"
-        "  flash      llmflash probe on PATH (O_DIRECT) + llmflash fit\n"
+        "  flash      llmflash probe on PATH (O_DIRECT) + llmflash fit; then batches of\n"
+        "             --batch-probe reads of 16 and 64 KiB at each thread count, waited\n"
+        "             for whole as the executor's per-layer reads are: flash_batch_s and\n"
+        "             flash_slot_s, what a batch costs beyond the steady stream\n"
         "  DRAM       memcpy bandwidth of 256 MiB buffers, the fixed cost of one 256-byte\n"
         "             move between random slots, malloc+free of 64 MiB\n"
         "  page cache buffered reads of PATH's first 64 MiB once cached\n"
@@ -43,7 +46,9 @@ static void help(void)
         "options:\n" LF_CLI_PROBE_HELP
         "  -o, --output FILE  the profile to write (atomically)\n"
         "  --engine NAME      psync (default) or io_uring\n"
-        "  --probe-csv FILE   also keep the probe's CSV\n"
+        "  --probe-csv FILE   also keep the probe's CSV (steady rows, then batch rows)\n"
+        "  --batch-probe N    reads per probed batch (default 32; 0: no batch probes, the\n"
+        "                     batch keys stay 0)\n"
         "  --name NAME        profile name (default: the output's base name)\n"
         "  --dtype T          weights of the compute measurement: fp16 (default, what\n"
         "                     `weights make` writes and the executor runs) or fp32\n"
@@ -122,6 +127,33 @@ static int measure_experts(lf_device *d, lf_err *err)
     return LF_OK;
 }
 
+/* The batch pass: batches of `batch` reads of 16 and 64 KiB at the steady grid's thread
+ * counts, appended to rows (the fit takes the flash_batch_* keys from them). */
+static int probe_batches(const lf_probe_opts *steady, uint32_t batch, lf_probe_row **rows,
+                         size_t *n, lf_err *err)
+{
+    static const uint64_t chunks[] = {16384, 65536};
+    lf_probe_opts o = *steady;
+    o.chunks = chunks;
+    o.n_chunks = 2;
+    o.batch = batch;
+    lf_probe_row *more = NULL;
+    size_t m = 0;
+    fprintf(stderr, "calibrate: batches of %u reads (16 and 64 KiB), waited for whole...\n",
+            batch);
+    int rc = lf_probe_run(&o, &more, &m, err);
+    lf_probe_row *all = rc == LF_OK ? realloc(*rows, (*n + m) * sizeof *all) : NULL;
+    if (rc == LF_OK && !all)
+        rc = lf_fail(err, LF_ENOMEM, "calibrate: out of memory");
+    if (all) {
+        memcpy(all + *n, more, m * sizeof *all);
+        *rows = all;
+        *n += m;
+    }
+    free(more);
+    return rc;
+}
+
 int cmd_calibrate(int argc, char **argv)
 {
     static const struct option opts[] = {LF_CLI_PROBE_LONGOPTS,
@@ -129,11 +161,13 @@ int cmd_calibrate(int argc, char **argv)
                                          {"probe-csv", required_argument, 0, 'p'},
                                          {"name", required_argument, 0, 'n'},
                                          {"dtype", required_argument, 0, 'd'},
+                                         {"batch-probe", required_argument, 0, 'B'},
                                          {"help", no_argument, 0, 'h'},
                                          {0, 0, 0, 0}};
     lf_cli_probe p;
     lf_cli_probe_init(&p);
     const char *out = NULL, *csv = NULL, *name = NULL, *dtype = "fp16";
+    uint64_t batch_probe = 32;
     int c;
     lf_cli_reset_getopt();
     while ((c = getopt_long(argc, argv, "o:h", opts, NULL)) != -1) {
@@ -146,6 +180,11 @@ int cmd_calibrate(int argc, char **argv)
         case 'o': out = optarg; break;
         case 'p': csv = optarg; break;
         case 'n': name = optarg; break;
+        case 'B':
+            if (lf_parse_count(optarg, &batch_probe) != 0 || batch_probe > 65536)
+                return lf_cli_usage(CMD, "--batch-probe '%s': a number of reads, 0..65536",
+                                    optarg);
+            break;
         case 'd':
             if (strcmp(optarg, "fp16") && strcmp(optarg, "fp32"))
                 return lf_cli_usage(CMD, "--dtype '%s': use fp16 or fp32", optarg);
@@ -183,6 +222,8 @@ int cmd_calibrate(int argc, char **argv)
     lf_fit_point *pts = NULL;
     size_t n = 0;
     rc = lf_probe_run(&p.o, &rows, &n, &err);
+    if (rc == LF_OK && p.o.batch == 0 && batch_probe > 0)
+        rc = probe_batches(&p.o, (uint32_t)batch_probe, &rows, &n, &err);
     lf_cli_probe_free(&p);
     if (rc == LF_OK && csv)
         rc = lf_probe_write_csv(csv, rows, n, &err);
@@ -240,10 +281,11 @@ int cmd_calibrate(int argc, char **argv)
                              "page faults)", csrc};
     if (lf_device_save_sourced(d, out, prov, &src, &err) != LF_OK)
         return lf_cli_error("calibrate", &err);
-    printf("calibrate: flash L = %.1f us, b = %.0f MB/s, B = %.0f MB/s, IOPS = %.0f, p = %.3g "
-           "(median APE %.2f%%)\n",
+    printf("calibrate: flash L = %.1f us, b = %.0f MB/s, B = %.0f MB/s, IOPS = %.0f, p = %.3g, "
+           "a batch +%.1f us + %.1f us per slot (median APE %.2f%%)\n",
            d->flash_latency_s * 1e6, d->flash_stream_bw / 1e6, d->flash_max_bw / 1e6,
-           d->flash_max_iops, d->flash_smooth_p, res.mdape);
+           d->flash_max_iops, d->flash_smooth_p, d->flash_batch_s * 1e6, d->flash_slot_s * 1e6,
+           res.mdape);
     printf("calibrate: DRAM row moves %.2f GB/s + %.0f ns per move (4/8/16/32/64 KiB: %.2f "
            "%.2f %.2f %.2f %.2f us; a 256 MiB memcpy runs at %.2f GB/s), alloc %.1f us + %.2f "
            "us per page faulted in; page cache %.2f GB/s + %.1f us\n",

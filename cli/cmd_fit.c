@@ -202,9 +202,10 @@ int cmd_fit(int argc, char **argv)
                lf_fit_ape(&res.dev, &pts[i]));
     const lf_device *d = &res.dev;
     const char *label = profile ? "profile" : "fit";
-    printf("%s: L = %.1f us, b = %.1f MB/s, B = %.1f MB/s, IOPS = %.0f, p = %.3g\n",
+    printf("%s: L = %.1f us, b = %.1f MB/s, B = %.1f MB/s, IOPS = %.0f, p = %.3g; a batch "
+           "+%.1f us + %.1f us per slot\n",
            label, d->flash_latency_s * 1e6, d->flash_stream_bw / 1e6, d->flash_max_bw / 1e6,
-           d->flash_max_iops, d->flash_smooth_p);
+           d->flash_max_iops, d->flash_smooth_p, d->flash_batch_s * 1e6, d->flash_slot_s * 1e6);
     if (profile)
         printf("profile: %zu points, median APE %.2f%%, max APE %.1f%%\n", n, res.mdape,
                res.max_ape);

@@ -33,6 +33,8 @@ static const key_info keys[] = {
     {"flash_max_bw", F(flash_max_bw), 1, 1, G_FLASH, "bytes/s, whole device"},
     {"flash_max_iops", F(flash_max_iops), 1, 1, G_FLASH, "reads/s, whole device"},
     {"flash_smooth_p", F(flash_smooth_p), 0, 0, G_FLASH, "p-norm of the three bounds; 0 = max"},
+    {"flash_batch_s", F(flash_batch_s), 0, 0, G_FLASH, "s per batch of reads waited for whole"},
+    {"flash_slot_s", F(flash_slot_s), 0, 0, G_FLASH, "s per read slot a batch wakes"},
     {"pagecache_bw", F(pagecache_bw), 0, 0, G_PAGECACHE, "bytes/s of a page-cache hit; 0 = off"},
     {"pagecache_latency_s", F(pagecache_latency_s), 0, 0, G_PAGECACHE, "s per page-cache hit"},
     {"dram_copy_bw", F(dram_copy_bw), 1, 1, G_DRAM, "bytes/s of DRAM-manager row copies"},
@@ -263,7 +265,7 @@ int lf_device_save_sourced(const lf_device *d, const char *path, const char *pro
         for (; s && *s; s++) /* a comment: a newline in a file name in it stays in it */
             fputc(*s == '\n' || *s == '\r' ? ' ' : *s, f);
         fputc('\n', f);
-        if (k->grp == G_FLASH && strcmp(k->key, "flash_smooth_p") == 0)
+        if (k->grp == G_FLASH && strcmp(k->key, "flash_slot_s") == 0)
             fprintf(f, "%-20s = %-12u # bytes; direct I/O offsets and sizes are multiples\n",
                     "flash_alignment", d->flash_alignment);
     }
@@ -290,24 +292,41 @@ static double join(double a, double b, double c, double p)
     return m * pow(s, 1.0 / p);
 }
 
-double lf_flash_time(const lf_device *d, uint64_t n_reads, uint64_t bytes, uint32_t inflight)
+static double slots(uint64_t n_reads, uint32_t inflight)
+{
+    double n = (double)n_reads, par = (double)(inflight == 0 ? 1 : inflight);
+    return par > n ? n : par;
+}
+
+double lf_flash_stream_time(const lf_device *d, uint64_t n_reads, uint64_t bytes,
+                            uint32_t inflight)
 {
     if (n_reads == 0)
         return 0;
     double n = (double)n_reads, s = (double)bytes;
-    double par = (double)(inflight == 0 ? 1 : inflight);
-    if (par > n)
-        par = n;
-    double t_lat = (n * d->flash_latency_s + s / d->flash_stream_bw) / par;
+    double t_lat = (n * d->flash_latency_s + s / d->flash_stream_bw) / slots(n_reads, inflight);
     double t_bw = s / d->flash_max_bw;
     double t_iops = n / d->flash_max_iops;
     return join(t_lat, t_bw, t_iops, d->flash_smooth_p);
 }
 
+double lf_flash_batch_overhead(const lf_device *d, uint64_t n_reads, uint32_t inflight)
+{
+    if (n_reads == 0)
+        return 0;
+    return d->flash_batch_s + slots(n_reads, inflight) * d->flash_slot_s;
+}
+
+double lf_flash_time(const lf_device *d, uint64_t n_reads, uint64_t bytes, uint32_t inflight)
+{
+    return lf_flash_stream_time(d, n_reads, bytes, inflight) +
+           lf_flash_batch_overhead(d, n_reads, inflight);
+}
+
 double lf_flash_throughput(const lf_device *d, uint64_t chunk, uint32_t inflight)
 {
     uint32_t t = inflight == 0 ? 1 : inflight;
-    double time = lf_flash_time(d, t, chunk * (uint64_t)t, t);
+    double time = lf_flash_stream_time(d, t, chunk * (uint64_t)t, t);
     return time > 0 ? (double)chunk * t / time : 0;
 }
 

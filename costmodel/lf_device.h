@@ -22,6 +22,12 @@ typedef struct {
     /* How the three flash bounds combine (costmodel/README.md): a p-norm with this p;
      * 0 = a hard max (p = infinity). Optional key, default 0. */
     double flash_smooth_p;
+    /* A batch of reads waited for whole (one layer's reads) costs more than the steady
+     * state: flash_batch_s per batch (dispatch, the drain) plus flash_slot_s per read
+     * slot it wakes (min(reads, in flight): a pool thread each). Optional keys, default 0;
+     * calibrate fits them on probes of batches (costmodel/README.md, "Batches"). */
+    double flash_batch_s;
+    double flash_slot_s;
     /* OS page cache as a second tier (MoE two-level model). 0 = not modelled. */
     double pagecache_bw;      /* bytes/s of a page-cache hit */
     double pagecache_latency_s;
@@ -47,7 +53,8 @@ double lf_device_expert_wps(const lf_device *d, uint32_t bits);
 
 /* Loads a profile. Unknown keys, missing keys, non-numbers and out-of-range values
  * (negative, zero rates) are errors naming the file and line. Optional keys:
- * pagecache_*, expert_wps_*, dense_bw, dram_alloc_s, dram_fault_s, flash_alignment (default 4096), flash_smooth_p (default 0),
+ * pagecache_*, expert_wps_*, dense_bw, dram_alloc_s, dram_fault_s, flash_alignment (default 4096),
+ * flash_smooth_p, flash_batch_s, flash_slot_s (default 0),
  * name (default: the file's base name without .conf). */
 int lf_device_load(const char *path, lf_device *out, lf_err *err);
 /* Writes a profile atomically; `provenance` (may be NULL) is a comment block put at
@@ -78,12 +85,20 @@ void lf_device_name_from_path(const char *path, char *out, size_t cap);
  * `where` names the profile in the message. */
 int lf_device_check(const lf_device *d, const char *where, lf_err *err);
 
-/* Seconds to read n_reads reads totalling `bytes` with `inflight` reads in flight.
- * 0 reads cost 0. Monotone non-decreasing in bytes (at fixed n_reads) and in n_reads
- * (at fixed read size bytes/n_reads), non-increasing in inflight. (Splitting a fixed
- * number of bytes into more reads may be faster: they run in parallel.) */
+/* Seconds to read one batch of n_reads reads totalling `bytes`, `inflight` in flight,
+ * waited for whole: lf_flash_stream_time + lf_flash_batch_overhead. 0 reads cost 0.
+ * Monotone non-decreasing in bytes (at fixed n_reads) and in n_reads (at fixed read
+ * size bytes/n_reads); non-increasing in inflight when flash_slot_s is 0 (else waking
+ * more slots may cost more than their parallelism gains, as measured for psync). */
 double lf_flash_time(const lf_device *d, uint64_t n_reads, uint64_t bytes, uint32_t inflight);
-/* Throughput (bytes/s) the model predicts for reads of `chunk` bytes, `inflight` at once. */
+/* The same reads as part of a steady stream (the queue never drains): the three bounds
+ * of the model only. */
+double lf_flash_stream_time(const lf_device *d, uint64_t n_reads, uint64_t bytes,
+                            uint32_t inflight);
+/* A batch's extra: flash_batch_s + min(n_reads, inflight) * flash_slot_s (0 for 0 reads). */
+double lf_flash_batch_overhead(const lf_device *d, uint64_t n_reads, uint32_t inflight);
+/* Steady-state throughput (bytes/s) the model predicts for reads of `chunk` bytes,
+ * `inflight` at once (lf_flash_stream_time). */
 double lf_flash_throughput(const lf_device *d, uint64_t chunk, uint32_t inflight);
 /* Seconds for n_ops DRAM copy operations moving `bytes` in all. */
 double lf_dram_time(const lf_device *d, uint64_t n_ops, uint64_t bytes);

@@ -366,7 +366,8 @@ static int refine_l1(fit_ctx *c, gsl_vector *x, size_t *iters, int *status)
 double lf_fit_predict(const lf_device *d, const lf_fit_point *p)
 {
     uint64_t k = p->batch ? p->batch : p->threads;
-    double t = lf_flash_time(d, k, k * p->chunk, p->threads);
+    double t = p->batch ? lf_flash_time(d, k, k * p->chunk, p->threads)
+                        : lf_flash_stream_time(d, k, k * p->chunk, p->threads);
     return t > 0 ? (double)(k * p->chunk) / t : 0;
 }
 
@@ -376,15 +377,8 @@ double lf_fit_ape(const lf_device *d, const lf_fit_point *p)
     return fabs(pred - p->bw) / p->bw * 100.0;
 }
 
-int lf_fit_flash(const lf_fit_point *pts, size_t n, const lf_device *base, double fixed_p,
-                 lf_fit_result *out, lf_err *err)
+static size_t distinct_pairs(const lf_fit_point *pts, size_t n)
 {
-    size_t np = fixed_p < 0 ? 5 : 4;
-    if (fixed_p > 0 && fixed_p < 1)
-        return lf_fail(err, LF_EINVAL, "fit: p = %g must be 0 (hard max), >= 1, or negative (fit it)",
-                       fixed_p);
-    /* Repeated measurements of one (chunk, threads) pair count once: five rows of the
-     * same pair leave the parameters undetermined, and the fit would still "succeed". */
     size_t distinct = 0;
     for (size_t i = 0; i < n; i++) {
         size_t j = 0;
@@ -393,6 +387,21 @@ int lf_fit_flash(const lf_fit_point *pts, size_t n, const lf_device *base, doubl
             j++;
         distinct += j == i;
     }
+    return distinct;
+}
+
+/* The model's three bounds fitted on pts (batch points as their n reads plus whatever
+ * batch overhead base carries); out->dev only. */
+static int fit_stream(const lf_fit_point *pts, size_t n, const lf_device *base, double fixed_p,
+                      lf_fit_result *out, lf_err *err)
+{
+    size_t np = fixed_p < 0 ? 5 : 4;
+    if (fixed_p > 0 && fixed_p < 1)
+        return lf_fail(err, LF_EINVAL, "fit: p = %g must be 0 (hard max), >= 1, or negative (fit it)",
+                       fixed_p);
+    /* Repeated measurements of one (chunk, threads) pair count once: five rows of the
+     * same pair leave the parameters undetermined, and the fit would still "succeed". */
+    size_t distinct = distinct_pairs(pts, n);
     if (distinct < np)
         return lf_fail(err, LF_EINVAL,
                        "fit: %zu points for %zu parameters (distinct (chunk, threads) pairs; "
@@ -463,19 +472,97 @@ int lf_fit_flash(const lf_fit_point *pts, size_t n, const lf_device *base, doubl
     memset(out, 0, sizeof *out);
     unpack(best, &c, &out->dev);
     gsl_vector_free(best);
-    double *ape = malloc(n * sizeof *ape);
+    out->iterations = iters;
+    out->status = status;
+    return LF_OK;
+}
+
+/* flash_batch_s and flash_slot_s: what the batch points took beyond the stream model,
+ * y = batch_s + slots * slot_s, least squares relative to each batch's time. When the
+ * pair has a negative member, the better of the two one-term fits (each >= 0) is kept;
+ * batches no slower than the stream leave both 0. */
+typedef struct {
+    double w, ws, wy, wss, wsy, wyy; /* weighted sums over the batch points */
+} overhead_sums;
+
+static double overhead_sse(const overhead_sums *m, double a, double c)
+{
+    return m->wyy - 2 * a * m->wy - 2 * c * m->wsy + a * a * m->w + 2 * a * c * m->ws +
+           c * c * m->wss;
+}
+
+static void fit_overhead(const lf_fit_point *pts, size_t n, lf_device *d)
+{
+    overhead_sums m = {0};
+    for (size_t i = 0; i < n; i++) {
+        const lf_fit_point *p = &pts[i];
+        if (!p->batch)
+            continue;
+        double bytes = (double)p->batch * (double)p->chunk, t = bytes / p->bw;
+        double y = t - lf_flash_stream_time(d, p->batch, (uint64_t)bytes, p->threads);
+        double s = p->threads < p->batch ? p->threads : p->batch, w = 1.0 / (t * t);
+        m.w += w, m.ws += w * s, m.wy += w * y, m.wss += w * s * s, m.wsy += w * s * y;
+        m.wyy += w * y * y;
+    }
+    double det = m.w * m.wss - m.ws * m.ws, a = 0, c = 0;
+    if (det > 1e-9 * m.w * m.wss) {
+        a = (m.wss * m.wy - m.ws * m.wsy) / det;
+        c = (m.w * m.wsy - m.ws * m.wy) / det;
+    }
+    if (!(det > 1e-9 * m.w * m.wss) || a < 0 || c < 0) {
+        double a1 = m.w > 0 && m.wy > 0 ? m.wy / m.w : 0;
+        double c1 = m.wss > 0 && m.wsy > 0 ? m.wsy / m.wss : 0;
+        int by_slots = overhead_sse(&m, 0, c1) < overhead_sse(&m, a1, 0);
+        a = by_slots ? 0 : a1;
+        c = by_slots ? c1 : 0;
+    }
+    d->flash_batch_s = a;
+    d->flash_slot_s = c;
+}
+
+int lf_fit_flash(const lf_fit_point *pts, size_t n, const lf_device *base, double fixed_p,
+                 lf_fit_result *out, lf_err *err)
+{
+    lf_device b;
+    if (base)
+        b = *base;
+    else
+        lf_fit_unmeasured_defaults(&b);
+    size_t n_steady = 0;
+    for (size_t i = 0; i < n; i++)
+        n_steady += pts[i].batch == 0;
+    lf_fit_point *steady = malloc((n_steady ? n_steady : 1) * sizeof *steady);
+    if (!steady)
+        return lf_fail(err, LF_ENOMEM, "fit: out of memory");
+    for (size_t i = 0, k = 0; i < n; i++)
+        if (pts[i].batch == 0)
+            steady[k++] = pts[i];
+    /* Steady points and batches: the bounds from the steady state, the overhead from
+     * the batches. Batches alone: the bounds from them, as n reads each, no overhead. */
+    int two_stage = n_steady < n && distinct_pairs(steady, n_steady) >= (fixed_p < 0 ? 5u : 4u);
+    if (n_steady < n)
+        b.flash_batch_s = b.flash_slot_s = 0;
+    int rc = two_stage ? fit_stream(steady, n_steady, &b, fixed_p, out, err)
+                       : fit_stream(pts, n, &b, fixed_p, out, err);
+    free(steady);
+    if (rc != LF_OK)
+        return rc;
+    if (two_stage)
+        fit_overhead(pts, n, &out->dev);
+    double *ape = malloc((n ? n : 1) * sizeof *ape);
     if (!ape)
         return lf_fail(err, LF_ENOMEM, "out of memory");
+    double sq = 0;
     for (size_t i = 0; i < n; i++) {
         ape[i] = lf_fit_ape(&out->dev, &pts[i]);
         out->max_ape = fmax(out->max_ape, ape[i]);
+        double r = log(lf_fit_predict(&out->dev, &pts[i]) / pts[i].bw);
+        sq += r * r;
     }
     gsl_sort(ape, 1, n);
     out->mdape = gsl_stats_median_from_sorted_data(ape, 1, n);
     free(ape);
-    out->rms_log = sqrt(cost(&c, &out->dev) / (double)n);
-    out->iterations = iters;
-    out->status = status;
+    out->rms_log = sqrt(sq / (double)n);
     return LF_OK;
 }
 

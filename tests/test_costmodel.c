@@ -355,6 +355,72 @@ static void test_fit_batch_points(void **st)
     free(pts);
 }
 
+/* A batch costs its stream time plus flash_batch_s + min(reads, in flight) * flash_slot_s;
+ * the fit takes the bounds from the steady points and recovers a known overhead from
+ * batch points (3% noise); batches alone still fit as n reads with no overhead. */
+static void test_fit_batch_overhead(void **st)
+{
+    (void)st;
+    lf_device truth = fit_truth();
+    truth.flash_batch_s = 150e-6;
+    truth.flash_slot_s = 12e-6;
+    double stream = lf_flash_stream_time(&truth, 32, 32 * 16384, 8);
+    assert_float_equal(lf_flash_time(&truth, 32, 32 * 16384, 8), stream + 150e-6 + 8 * 12e-6,
+                       1e-12);
+    /* fewer reads than slots: one slot per read */
+    assert_float_equal(lf_flash_batch_overhead(&truth, 3, 64), 150e-6 + 3 * 12e-6, 1e-12);
+    assert_true(lf_flash_batch_overhead(&truth, 0, 8) == 0);
+    /* the steady throughput has no batch in it */
+    assert_float_equal(lf_flash_throughput(&truth, 16384, 8),
+                       8 * 16384 / lf_flash_stream_time(&truth, 8, 8 * 16384, 8), 1e-3);
+    const uint64_t chunks[] = {4096, 16384, 65536, 262144, 1 << 20};
+    const uint32_t threads[] = {1, 4, 8, 16, 32, 64};
+    lf_fit_point pts[60];
+    gsl_rng *r = gsl_rng_alloc(gsl_rng_mt19937);
+    gsl_rng_set(r, 7);
+    size_t n = 0;
+    for (int i = 0; i < 5; i++)
+        for (int j = 0; j < 6; j++) {
+            lf_fit_point p = {chunks[i], threads[j], 0, 0};
+            p.bw = lf_fit_predict(&truth, &p) * exp(gsl_ran_gaussian(r, 0.03));
+            pts[n++] = p;
+        }
+    for (int i = 0; i < 2; i++)
+        for (int j = 0; j < 6; j++) {
+            lf_fit_point p = {chunks[1 + i], threads[j], 0, 32};
+            p.bw = lf_fit_predict(&truth, &p) * exp(gsl_ran_gaussian(r, 0.03));
+            pts[n++] = p;
+        }
+    gsl_rng_free(r);
+    lf_fit_result res;
+    lf_err err;
+    assert_int_equal(lf_fit_flash(pts, n, NULL, -1, &res, &err), LF_OK);
+    print_message("batch fit: %.1f us + %.2f us per slot, mdape %.2f%%\n",
+                  res.dev.flash_batch_s * 1e6, res.dev.flash_slot_s * 1e6, res.mdape);
+    assert_true(fabs(res.dev.flash_batch_s / truth.flash_batch_s - 1) < 0.35);
+    assert_true(fabs(res.dev.flash_slot_s / truth.flash_slot_s - 1) < 0.35);
+    assert_true(res.mdape < 4.0);
+    /* the same batches priced without the overhead miss them by far more */
+    lf_device none = res.dev;
+    none.flash_batch_s = none.flash_slot_s = 0;
+    assert_true(lf_fit_ape(&none, &pts[n - 1]) > 4 * lf_fit_ape(&res.dev, &pts[n - 1]) + 5);
+    /* batches faster than the stream: no overhead, never a negative one */
+    for (size_t i = 30; i < n; i++)
+        pts[i].bw *= 10;
+    assert_int_equal(lf_fit_flash(pts, n, NULL, -1, &res, &err), LF_OK);
+    assert_true(res.dev.flash_batch_s == 0 && res.dev.flash_slot_s == 0);
+    /* batches alone: the bounds from them, no overhead */
+    assert_int_equal(lf_fit_flash(pts + 30, n - 30, &truth, -1, &res, &err), LF_OK);
+    assert_true(res.dev.flash_batch_s == 0 && res.dev.flash_slot_s == 0);
+    /* the keys go through a profile file */
+    lf_device e;
+    const char *path = lf_test_path("batch.conf");
+    assert_int_equal(lf_device_save(&truth, path, NULL, NULL, &err), LF_OK);
+    assert_int_equal(lf_device_load(path, &e, &err), LF_OK);
+    assert_float_equal(e.flash_batch_s, 150e-6, 1e-12);
+    assert_float_equal(e.flash_slot_s, 12e-6, 1e-12);
+}
+
 static void test_membench_line(void **st)
 {
     (void)st;
@@ -484,6 +550,7 @@ int main(void)
         cmocka_unit_test(test_fit_holdout),
         cmocka_unit_test(test_membench_line),
         cmocka_unit_test(test_fit_batch_points),
+        cmocka_unit_test(test_fit_batch_overhead),
         cmocka_unit_test(test_probe_csv),
         cmocka_unit_test(test_probe_refuses_unwritable_output_first),
         cmocka_unit_test(test_fit_curves_cli),
