@@ -212,7 +212,7 @@ static int pool_reap(lf_io *io, lf_io_done *done, uint32_t min, uint32_t max, ui
 /* Closed-loop reads: depth slots, each run by one thread (as fio's psync jobs do):
  * this thread runs slot 0 and wakes depth-1 workers, one signal each; whichever wakes
  * claims the next slot. Waking the whole pool for every per-layer batch cost more than
- * the batch's reads at 64 threads on 2 cores (bench/README.md, "psync batches").
+ * the batch's reads at 64 threads on 2 cores (costmodel/README.md, "Batches").
  * Buffers and alignment are the callbacks' business, checked by the pread itself. */
 static int pool_run(lf_io *io, uint32_t depth, lf_io_next_fn next, lf_io_done_fn done,
                     void *arg, lf_err *err)
