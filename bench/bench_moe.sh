@@ -78,12 +78,23 @@ awk -v t="$(median <"$DIR/t_scen")" 'BEGIN {
 # 4. measured: validate on expert files
 TOK=${MOE_TOKENS:-300}
 DEV=${LLMFLASH_DEVICE:-}
+# the page-cache configurations' reads are priced with a profile measured through the
+# page cache (calibrate --engine buffered: misses and their copy out), the direct ones
+# with the O_DIRECT profile; LLMFLASH_DEVICE_BUFFERED gives one, else it is measured
+BDEV=${LLMFLASH_DEVICE_BUFFERED:-}
 if [ -z "$DEV" ]; then
   DEV="$DIR/thisbox.conf"
   "$BIN" calibrate --file "$DIR/probe.bin" --size 1g --chunks 256k,1m,4m --threads 1,4,8 \
     --repeats 1 -o "$DEV" >"$DIR/cal.txt" 2>&1 || { cat "$DIR/cal.txt"; exit 1; }
-  rm -f "$DIR/probe.bin"
 fi
+if [ -z "$BDEV" ]; then
+  BDEV="$DIR/thisbox-buffered.conf"
+  "$BIN" calibrate --engine buffered --file "$DIR/probe.bin" --size 1g --chunks 256k,1m,4m \
+    --threads 1,4,8 --repeats 3 --batch-probe 0 -o "$BDEV" >"$DIR/calb.txt" 2>&1 \
+    || { cat "$DIR/calb.txt"; exit 1; }
+  grep "flash L" "$DIR/calb.txt" | sed 's/^/buffered profile: /'
+fi
+rm -f "$DIR/probe.bin"
 # validate NAME TRACE GRID: q4 and q2 files of the trace's model, the grid, the targets,
 # then the executor's direct reads against the probe at the record size
 validate() {
@@ -94,7 +105,8 @@ validate() {
   done
   echo "--- measured, $name ($TOK tokens, $layers layer(s), grid $grid):"
   "$BIN" validate --trace "$trace" --weights "$DIR/$name-q4.w" --weights "$DIR/$name-q2.w" \
-    --device "$DEV" --grid "$grid" --out "$OUT/validate-$name" --repeat "$RUNS" --tokens "$TOK" \
+    --device "$DEV" --device buffered="$BDEV" --grid "$grid" --out "$OUT/validate-$name" \
+    --repeat "$RUNS" --tokens "$TOK" \
     || exit 1
   rec=$("$BIN" weights info "$DIR/$name-q4.w" | awk '/^records/ {print $5}')
   "$BIN" probe --file "$DIR/$name-q4.w" --chunks "$rec" --threads 4 --seconds 1 --repeats 1 \

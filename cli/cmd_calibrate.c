@@ -45,7 +45,11 @@ static void help(void)
         "\n"
         "options:\n" LF_CLI_PROBE_HELP
         "  -o, --output FILE  the profile to write (atomically)\n"
-        "  --engine NAME      psync (default) or io_uring\n"
+        "  --engine NAME      psync (default), io_uring, or buffered: reads through the\n"
+        "                     page cache, dropped before each point, so the flash keys\n"
+        "                     price misses and their copy out (flash_buffered = 1; for\n"
+        "                     expert grids' page-cache paths: validate --device\n"
+        "                     buffered=P.conf)\n"
         "  --probe-csv FILE   also keep the probe's CSV (steady rows, then batch rows)\n"
         "  --batch-probe N    reads per probed batch (default 32; 0: no batch probes, the\n"
         "                     batch keys stay 0)\n"
@@ -199,8 +203,9 @@ int cmd_calibrate(int argc, char **argv)
     if (!out)
         return lf_cli_usage(CMD, "-o NAME.conf is required");
     const char *engine = p.o.engine, *file = p.o.path;
-    if (strcmp(engine, "psync") != 0 && strcmp(engine, "io_uring") != 0)
-        return lf_cli_usage(CMD, "--engine '%s': use psync or io_uring", engine);
+    if (strcmp(engine, "psync") != 0 && strcmp(engine, "io_uring") != 0 &&
+        strcmp(engine, "buffered") != 0)
+        return lf_cli_usage(CMD, "--engine '%s': use psync, io_uring or buffered", engine);
     int rc = lf_cli_probe_finish(&p, CMD);
     if (rc != 0) {
         lf_cli_probe_free(&p);
@@ -242,6 +247,7 @@ int cmd_calibrate(int argc, char **argv)
     if (rc != LF_OK)
         return lf_cli_error("calibrate", &err);
     lf_device *d = &res.dev;
+    d->flash_buffered = strcmp(engine, "buffered") == 0;
     fprintf(stderr, "calibrate: flash fit: %zu points, median APE %.2f%%\n", n, res.mdape);
     const char *how = "";
     fprintf(stderr, "calibrate: DRAM, page cache and compute...\n");

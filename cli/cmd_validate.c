@@ -58,7 +58,9 @@ static void help(void)
         "                       calibrate on this machine)\n"
         "  -d, --device ENGINE=D.conf  the profile for runs with that engine (calibrate\n"
         "                       --engine ENGINE): each run is priced with its engine's\n"
-        "                       profile; repeatable (psync=..., io_uring=...)\n"
+        "                       profile; repeatable (psync=..., io_uring=...); expert\n"
+        "                       grids: buffered=P.conf (calibrate --engine buffered)\n"
+        "                       prices their page-cache configurations, D the direct ones\n"
         "  -g, --grid G.conf    the grid (e.g. experiments/validate.conf)\n"
         "  -o, --out DIR        output folder\n"
         "  -r, --repeat N       measured runs per configuration (default 3)\n"
@@ -199,6 +201,7 @@ int cmd_validate(int argc, char **argv)
     }
     if (optind < argc)
         return lf_cli_usage(CMD, "unexpected argument '%s'", argv[optind]);
+    int plain_device = device != NULL;
     if (!device && n_ed)
         device = ed_path[0];
     if (!trace || !n_w || !device || !grid || !out)
@@ -220,9 +223,20 @@ int cmd_validate(int argc, char **argv)
     if (!rc && drift_refs && w[0].h.kind == LF_UNITS_EXPERTS)
         rc = lf_fail(&err, LF_EINVAL, "--drift-refs: %s holds experts; expert grids do not "
                      "take drift references yet (dense grids do): drop the option", wpaths[0]);
-    if (!rc && w[0].h.kind == LF_UNITS_EXPERTS) /* expert files: the expert grid */
-        return cmd_validate_moe(trace, w, opened, device, grid, out, (uint32_t)repeat,
-                                (uint32_t)tokens, pc_mech, scope);
+    if (!rc && w[0].h.kind == LF_UNITS_EXPERTS) { /* expert files: the expert grid */
+        const char *bdev = NULL;
+        for (size_t k = 0; k < n_ed && !rc; k++) {
+            if (strcmp(ed_engine[k], "buffered") || !plain_device)
+                rc = lf_fail(&err, LF_EINVAL, "--device %s=%s: expert grids price their direct "
+                             "reads with --device D.conf and their page-cache reads with "
+                             "--device buffered=P.conf (both given); no other ENGINE= profile",
+                             ed_engine[k], ed_path[k]);
+            bdev = ed_path[k];
+        }
+        if (!rc)
+            return cmd_validate_moe(trace, w, opened, device, bdev, grid, out,
+                                    (uint32_t)repeat, (uint32_t)tokens, pc_mech, scope);
+    }
     if (!rc && pc_mech)
         rc = lf_fail(&err, LF_EINVAL, "--pagecache-mechanism: %s holds neurons; only the expert "
                      "executor has a page-cache tier", wpaths[0]);

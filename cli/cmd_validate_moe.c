@@ -66,12 +66,12 @@ static void ratios(const lf_vmoe_row *rows, size_t n)
 }
 
 int cmd_validate_moe(const char *trace, lf_weights *w, size_t n_w, const char *device,
-                     const char *grid, const char *out, uint32_t repeat, uint32_t tokens,
-                     const char *pc_mech, const char *scope)
+                     const char *buffered_device, const char *grid, const char *out,
+                     uint32_t repeat, uint32_t tokens, const char *pc_mech, const char *scope)
 {
     lf_err err;
     lf_trace t;
-    lf_device dev;
+    lf_device dev, bdev;
     lf_sweep g;
     lf_pcache_mech mech = LF_PCACHE_AUTO;
     lf_scope sc = LF_SCOPE_TOKEN;
@@ -82,6 +82,11 @@ int cmd_validate_moe(const char *trace, lf_weights *w, size_t n_w, const char *d
         rc = lf_scope_parse(scope, &sc, &err);
     if (!rc)
         rc = lf_device_load(device, &dev, &err);
+    if (!rc && buffered_device && !(rc = lf_device_load(buffered_device, &bdev, &err)) &&
+        !bdev.flash_buffered)
+        rc = lf_fail(&err, LF_EINVAL, "%s: --device buffered=%s: the profile was not measured "
+                     "through the page cache (flash_buffered = 0); make one with llmflash "
+                     "calibrate --engine buffered", buffered_device, buffered_device);
     if (!rc && !(rc = lf_sweep_load_grid(grid, lf_vmoe_keys, &g, &err)))
         have_g = 1;
     if (!rc && !(rc = lf_trace_read(trace, &t, &err)))
@@ -94,7 +99,8 @@ int cmd_validate_moe(const char *trace, lf_weights *w, size_t n_w, const char *d
     if (!rc) {
         printf("validate (experts): %zu configurations x %u measured runs, trace %s, device %s\n",
                g.n_runs, repeat, trace, dev.name);
-        lf_vmoe_cfg v = {.trace = &t, .weights = w, .n_weights = n_w, .dev = &dev, .grid = &g,
+        lf_vmoe_cfg v = {.trace = &t, .weights = w, .n_weights = n_w, .dev = &dev,
+                         .buffered_dev = buffered_device ? &bdev : NULL, .grid = &g,
                          .repeat = repeat, .tokens = tokens, .cold_tokens = 1, .pc_mech = mech,
                          .scope = sc, .on_row = print_row, .arg = &said};
         rc = lf_vmoe_run(&v, &rows, &n, &err);

@@ -16,9 +16,10 @@ int cmd_run_moe(const lf_run_config *c, int policy_given, const char *pc_mech, c
 /* validate on expert files (cli/cmd_validate_moe.c): called by cmd_validate when its
  * first weights file holds experts, with the n_w files it opened, which this closes;
  * pc_mech and scope: --pagecache-mechanism and --scope, for configurations whose grid
- * sets none (NULL: auto, token). Returns the exit status. */
+ * sets none (NULL: auto, token); buffered_device: the profile that prices the page-cache
+ * configurations' reads (--device buffered=P.conf; NULL: device). Returns the exit status. */
 int cmd_validate_moe(const char *trace, lf_weights *w, size_t n_w, const char *device,
-                     const char *grid, const char *out, uint32_t repeat, uint32_t tokens,
-                     const char *pc_mech, const char *scope);
+                     const char *buffered_device, const char *grid, const char *out,
+                     uint32_t repeat, uint32_t tokens, const char *pc_mech, const char *scope);
 
 #endif

@@ -35,6 +35,7 @@ static const key_info keys[] = {
     {"flash_smooth_p", F(flash_smooth_p), 0, 0, G_FLASH, "p-norm of the three bounds; 0 = max"},
     {"flash_batch_s", F(flash_batch_s), 0, 0, G_FLASH, "s per batch of reads waited for whole"},
     {"flash_slot_s", F(flash_slot_s), 0, 0, G_FLASH, "s per read slot a batch wakes"},
+    {"flash_buffered", F(flash_buffered), 0, 0, G_FLASH, "1: measured through the page cache"},
     {"pagecache_bw", F(pagecache_bw), 0, 0, G_PAGECACHE, "bytes/s of a page-cache hit; 0 = off"},
     {"pagecache_latency_s", F(pagecache_latency_s), 0, 0, G_PAGECACHE, "s per page-cache hit"},
     {"dram_copy_bw", F(dram_copy_bw), 1, 1, G_DRAM, "bytes/s of DRAM-manager row copies"},
@@ -67,6 +68,9 @@ static int check_value(const key_info *k, double v, const char *where, lf_err *e
     if (k->positive ? !(v > 0) : !(v >= 0))
         return lf_fail(err, LF_ERANGE, "%s: %s = %g must be %s (%s)", where, k->key, v,
                        k->positive ? "> 0" : ">= 0", k->unit);
+    if (strcmp(k->key, "flash_buffered") == 0 && v != 0 && v != 1)
+        return lf_fail(err, LF_ERANGE, "%s: flash_buffered = %g must be 0 (O_DIRECT) or 1 "
+                       "(measured through the page cache)", where, v);
     if (strcmp(k->key, "flash_smooth_p") == 0 && v != 0 && v < 1)
         return lf_fail(err, LF_ERANGE,
                        "%s: flash_smooth_p = %g must be 0 (hard max) or at least 1", where, v);
@@ -265,7 +269,7 @@ int lf_device_save_sourced(const lf_device *d, const char *path, const char *pro
         for (; s && *s; s++) /* a comment: a newline in a file name in it stays in it */
             fputc(*s == '\n' || *s == '\r' ? ' ' : *s, f);
         fputc('\n', f);
-        if (k->grp == G_FLASH && strcmp(k->key, "flash_slot_s") == 0)
+        if (k->grp == G_FLASH && strcmp(k->key, "flash_buffered") == 0)
             fprintf(f, "%-20s = %-12u # bytes; direct I/O offsets and sizes are multiples\n",
                     "flash_alignment", d->flash_alignment);
     }

@@ -28,6 +28,9 @@ typedef struct {
      * calibrate fits them on probes of batches (costmodel/README.md, "Batches"). */
     double flash_batch_s;
     double flash_slot_s;
+    /* 1: the flash keys were measured through the page cache (calibrate --engine
+     * buffered): a read that misses it, its copy out included. 0 (default): O_DIRECT. */
+    double flash_buffered;
     /* OS page cache as a second tier (MoE two-level model). 0 = not modelled. */
     double pagecache_bw;      /* bytes/s of a page-cache hit */
     double pagecache_latency_s;
@@ -54,7 +57,7 @@ double lf_device_expert_wps(const lf_device *d, uint32_t bits);
 /* Loads a profile. Unknown keys, missing keys, non-numbers and out-of-range values
  * (negative, zero rates) are errors naming the file and line. Optional keys:
  * pagecache_*, expert_wps_*, dense_bw, dram_alloc_s, dram_fault_s, flash_alignment (default 4096),
- * flash_smooth_p, flash_batch_s, flash_slot_s (default 0),
+ * flash_smooth_p, flash_batch_s, flash_slot_s, flash_buffered (default 0),
  * name (default: the file's base name without .conf). */
 int lf_device_load(const char *path, lf_device *out, lf_err *err);
 /* Writes a profile atomically; `provenance` (may be NULL) is a comment block put at

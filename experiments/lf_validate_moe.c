@@ -110,7 +110,8 @@ static int one(const lf_vmoe_cfg *c, size_t i, lf_vmoe_row *r, lf_err *err)
         free(tot);
         return rc;
     }
-    lf_moe_sim_backend(&sb, &sbs, c->dev, w, (uint32_t)threads, tiers.buffered, scope,
+    const lf_device *dev = tiers.buffered && c->buffered_dev ? c->buffered_dev : c->dev;
+    lf_moe_sim_backend(&sb, &sbs, dev, w, (uint32_t)threads, tiers.buffered, scope,
                        lf_moe_layers(c->trace, w));
     lf_summary S;
     rc = lf_moe_replay(&rc_cfg, &sb, rows, NULL, err);

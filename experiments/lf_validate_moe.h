@@ -43,6 +43,8 @@ typedef struct {
     const lf_weights *weights;       /* expert files, one per bit width the grid names */
     size_t n_weights;
     const lf_device *dev;
+    const lf_device *buffered_dev;   /* prices the page-cache configurations' reads (a
+                                      * profile with flash_buffered = 1); NULL: dev */
     const lf_sweep *grid;
     uint32_t repeat;                 /* measured runs per configuration (median) */
     uint32_t tokens;                 /* 0: the grid's `tokens`, else the whole trace */
