@@ -10,6 +10,11 @@
 # psync, fio libaio, probe io_uring), each $FIO_COMPARE_SECONDS long (default 1); the
 # table gives the medians and their ratios. Target: ratio >= 0.97 at every point
 # (MISSED when not). On a shared or busy machine the figures are noise: run it quietly.
+# Pages: fio reads into malloc'd buffers in 4 KiB pages, and on a virtual disk a direct
+# read into 4 KiB pages can run several times slower than into a huge page (costmodel/
+# README.md, "Huge pages"), so by default the probe runs with LLMFLASH_THP=0 and both
+# read into the same kind of memory: the ratio is the reader's overhead alone.
+# FIO_COMPARE_PAGES=thp: the probe with its default huge pages (what the executor gets).
 # Usage: bench/fio_compare.sh FILE   (FILE: an existing file of >= 1 GiB on the disk,
 #        e.g. the 2 GiB file `llmflash probe --file F` creates)
 set -u
@@ -18,6 +23,8 @@ LLMFLASH=${LLMFLASH:-build/llmflash}
 secs=${FIO_COMPARE_SECONDS:-1}
 reps=${FIO_COMPARE_REPEATS:-3}
 target=0.97
+pages=${FIO_COMPARE_PAGES:-4k}
+case "$pages" in 4k) thp=0 ;; thp) thp=1 ;; *) echo "FIO_COMPARE_PAGES=$pages: use 4k or thp" >&2; exit 2 ;; esac
 if ! command -v fio >/dev/null 2>&1; then
   echo "SKIP: fio not installed (apt-get install fio); no comparison"
   exit 0
@@ -34,7 +41,7 @@ fio_mbs() {  # engine bs depth -> MB/s (1e6 bytes/s); terse v3 field 7 is read b
     awk -F';' 'NR == 1 { printf "%.2f", $7 * 1024 / 1e6 }'
 }
 probe_mbs() {  # engine bs depth -> MB/s
-  "$LLMFLASH" probe --file "$file" --engine "$1" --chunks "$2" --threads "$3" \
+  LLMFLASH_THP=$thp "$LLMFLASH" probe --file "$file" --engine "$1" --chunks "$2" --threads "$3" \
       --seconds "$secs" --repeats 1 -o - 2>/dev/null | awk -F, 'NR == 2 { print $6 }'
 }
 printf '%-4s %5s %10s %10s %7s  %10s %10s %7s  %s\n' bs depth fio_psync pool pool/fio \
@@ -64,4 +71,5 @@ for bs in 8k 16k 64k; do
   done
 done
 echo "RESULT probe vs fio: $pass of $total points at >= $target x fio for both engines" \
-     "(medians of $reps interleaved runs of $secs s; load average $(cut -d' ' -f1-3 /proc/loadavg))"
+     "(probe buffers: $pages pages; medians of $reps interleaved runs of $secs s;" \
+     "load average $(cut -d' ' -f1-3 /proc/loadavg))"

@@ -57,6 +57,19 @@ static const char *DEVICE =
     "pagecache_bw = 5e9\npagecache_latency_s = 2e-6\ndram_copy_bw = 5e9\ndram_op_s = 1e-7\n"
     "compute_flops = 1e10\nmem_bw = 1e10\nexpert_wps_4 = 1e9\nexpert_wps_2 = 1e9\n";
 
+/* Field k (from 0) of the CSV line at p, as a number; quoted fields may hold commas. */
+static double csv_field(const char *p, int k)
+{
+    for (int f = 0; f < k; f++) {
+        int quoted = 0;
+        while (*p && *p != '\n' && (quoted || *p != ','))
+            quoted ^= *p++ == '"';
+        assert_true(*p == ',');
+        p++;
+    }
+    return atof(p);
+}
+
 /* Extracts the number after "key":" in a meta.json text. */
 static double meta_num(const char *meta, const char *key)
 {
@@ -202,7 +215,56 @@ static void test_validate_expert_grid(void **st)
     assert_non_null(strstr(c, "id,policy,dtype,threads,tokens,scope,mechanism,"));
     assert_non_null(strstr(c, "m01,\"pagecache:dram=0,pc=4,scope=global\",q4,2,20,token,fadvise,"));
     assert_non_null(strstr(c, "m04,\"lru:capacity=4\",q2,2,20,token,direct,"));
+    free(o);
+    free(e);
+    /* a profile measured through the page cache prices the page-cache configurations
+     * only (here: 4-5x slower flash, its copy included), the O_DIRECT one the others */
+    const char *devb = lf_test_path("devb.conf"), *out2 = lf_test_path("valb");
+    char bprof[1024];
+    snprintf(bprof, sizeof bprof, "%s", DEVICE);
+    char *sbw = strstr(bprof, "flash_stream_bw = 1e9"), *mbw = strstr(bprof, "flash_max_bw = 2e9");
+    assert_true(sbw && mbw);
+    memcpy(sbw, "flash_stream_bw = 2e8", 21);
+    memcpy(mbw, "flash_max_bw = 5e8", 18);
+    strcat(bprof, "flash_buffered = 1\n");
+    lf_test_write(devb, bprof, strlen(bprof));
+    rc = lf_test_run(&o, &e, "validate --trace %s --weights %s --weights %s --device %s "
+                     "--device buffered=%s --grid %s --out %s --repeat 1 --pagecache-mechanism "
+                     "fadvise", tr, w4, w2, dev, devb, grid, out2);
+    if (rc)
+        print_message("%s\n%s\n", o, e);
+    assert_int_equal(rc, 0);
+    char csv2[4200];
+    snprintf(csv2, sizeof csv2, "%s/validate_moe.csv", out2);
+    char *c2 = lf_test_slurp(csv2);
+    assert_non_null(c2);
+    for (int id = 1; id <= 4; id++) { /* m01, m02 page cache; m03, m04 direct */
+        char key[8];
+        snprintf(key, sizeof key, "m%02d,", id);
+        const char *a = strstr(c, key), *b = strstr(c2, key);
+        assert_non_null(a);
+        assert_non_null(b);
+        double pa = csv_field(a, 7), pb = csv_field(b, 7); /* predicted_ms */
+        if (id <= 2)
+            assert_true(pb > 1.1 * pa);
+        else
+            assert_true(pb == pa);
+    }
     free(c);
+    free(c2);
+    free(o);
+    free(e);
+    /* the O_DIRECT profile is not taken for the page-cache one, nor other engines' */
+    rc = lf_test_run(&o, &e, "validate --trace %s --weights %s --device %s --device buffered=%s "
+                     "--grid %s --out %s --repeat 1", tr, w4, dev, dev, grid, out2);
+    assert_int_not_equal(rc, 0);
+    assert_non_null(strstr(e, "not measured through the page cache"));
+    free(o);
+    free(e);
+    rc = lf_test_run(&o, &e, "validate --trace %s --weights %s --device %s --device psync=%s "
+                     "--grid %s --out %s --repeat 1", tr, w4, dev, dev, grid, out2);
+    assert_int_not_equal(rc, 0);
+    assert_non_null(strstr(e, "no other ENGINE= profile"));
     free(o);
     free(e);
     /* the grid's scope and mechanism; auto falls back (no cgroup root) and says why once */
