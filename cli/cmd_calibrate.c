@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/utsname.h>
 #include <unistd.h>
 
@@ -131,20 +132,28 @@ static int measure_experts(lf_device *d, lf_err *err)
     return LF_OK;
 }
 
-/* The batch pass: batches of `batch` reads of 16 and 64 KiB at the steady grid's thread
- * counts, appended to rows (the fit takes the flash_batch_* keys from them). */
+/* The batch pass: batches of `batch` reads of 16 and 64 KiB (those the file holds) at
+ * the steady grid's thread counts, appended to rows (the fit takes the flash_batch_*
+ * keys from them). */
 static int probe_batches(const lf_probe_opts *steady, uint32_t batch, lf_probe_row **rows,
                          size_t *n, lf_err *err)
 {
     static const uint64_t chunks[] = {16384, 65536};
+    struct stat sb;
+    size_t n_chunks = 0;
+    while (n_chunks < 2 && stat(steady->path, &sb) == 0 &&
+           (uint64_t)sb.st_size >= chunks[n_chunks])
+        n_chunks++;
+    if (n_chunks == 0)
+        return LF_OK; /* a file under 16 KiB: no batches, the batch keys stay 0 */
     lf_probe_opts o = *steady;
     o.chunks = chunks;
-    o.n_chunks = 2;
+    o.n_chunks = n_chunks;
     o.batch = batch;
     lf_probe_row *more = NULL;
     size_t m = 0;
-    fprintf(stderr, "calibrate: batches of %u reads (16 and 64 KiB), waited for whole...\n",
-            batch);
+    fprintf(stderr, "calibrate: batches of %u reads (%s), waited for whole...\n", batch,
+            n_chunks == 2 ? "16 and 64 KiB" : "16 KiB");
     int rc = lf_probe_run(&o, &more, &m, err);
     lf_probe_row *all = rc == LF_OK ? realloc(*rows, (*n + m) * sizeof *all) : NULL;
     if (rc == LF_OK && !all)
