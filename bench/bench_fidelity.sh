@@ -11,9 +11,8 @@
 #      (target <= 5%) and the worst configuration (target <= 15%) of sim against run with
 #      identical options, the cold start as its own rows, the repeats' spread (NOISY
 #      configurations, whose error says little, are counted).
-#   The flash keys are fitted on the executor's own reads of a calibration shape that is
-#   none of the validated ones (step 0c; FID_FLASH below), the DRAM and compute keys
-#   come from step 0.
+#   The flash keys are fitted on a probe of each shape's weights file (FID_FLASH below),
+#   the batch terms, DRAM and compute keys come from step 0.
 # Grids: experiments/validate-{mqa,gqa,mha}.conf. Files under $LLMFLASH_BENCH_DIR
 # (default /var/tmp/llmflash-bench), deleted at the end. FID_LAYERS (default 4),
 # FID_TOKENS (32), FID_REPEAT (3), FID_PROBE_S (0.25) shorten it.
@@ -24,12 +23,13 @@ L=${FID_LAYERS:-4}
 TOK=${FID_TOKENS:-32}
 REP=${FID_REPEAT:-3}
 PS=${FID_PROBE_S:-0.25}
-# Where the flash keys come from (FID_FLASH): runs (default) = fitted on the executor's
+# Where the flash keys come from (FID_FLASH): probe (default) = fitted on a probe of each
+# shape's own weights file (FID_OWN_PROBE=0: step 0's); runs = fitted on the executor's
 # own reads of a calibration shape that is none of the validated ones (step 0c: another
-# width, another trace seed, lru, 1-64 in flight, both layouts; the executor reads up to
-# 2x faster than the probe at the same size and depth on this machine, costmodel/README);
-# probe = fitted on a probe of each shape's own weights file (FID_OWN_PROBE=0: step 0's).
-FLASH=${FID_FLASH:-runs}
+# width, another trace seed, lru, 1-64 in flight, both layouts). runs was the default
+# while the executor read up to 2x faster than the probe; the cause (4 KiB-page probe
+# buffers, costmodel/README.md "Huge pages") is gone, so the probe is the instrument.
+FLASH=${FID_FLASH:-probe}
 # Drift references next to every measured run (validate --drift-refs; FID_DRIFT=0: none;
 # off by default with FID_FLASH=runs, whose flash keys are not the probe's):
 # this machine's disk and CPU speed drift by 20-30% between minutes, more than the 5%
