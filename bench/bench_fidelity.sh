@@ -57,10 +57,10 @@ done
 # One CPU and one memory: both profiles take their compute, DRAM and page-cache keys from
 # the same measurement (psync's calibrate), so they differ only in the flash keys; two
 # calibrations minutes apart had measured the dense kernel at 10.6 and 8.0 GB/s, and each
-# engine's runs were priced with its own snapshot (errors split by engine, -14% / +12%)
-awk 'FNR == NR { if ($1 ~ /^flash_/) f[$1] = $0; next }
-     $1 ~ /^flash_/ && ($1 in f) { print f[$1]; next } { print }' \
-  "$DIR/io_uring.conf" "$DIR/psync.conf" >"$DIR/io_uring.tmp" && mv "$DIR/io_uring.tmp" "$DIR/io_uring.conf"
+# engine's runs were priced with its own snapshot (errors split by engine, -14% / +12%).
+# io_uring's probe is refitted onto psync's profile (fit --base keeps the base's others).
+"$BIN" fit "$DIR/probe-io_uring.csv" --base "$DIR/psync.conf" --name io_uring --max-error 100 \
+  -o "$DIR/io_uring.conf" >"$DIR/refit.txt" 2>&1 || { cat "$DIR/refit.txt"; exit 1; }
 # The sign of the error against reads in flight: per-layer batches (the executor's
 # pattern: the queue drains at each batch's end, the slowest read ends it) against the
 # steady-state probe the profiles are fitted on, at 16 KiB, 1..64 in flight. `fit

@@ -213,9 +213,7 @@ static int measure_one(const lf_validate_cfg *v, uint32_t k, uint32_t reps, slot
             return rc;
     }
     m.engine = row->engine;
-    const char *path;
-    int rc = lf_measure_run(&s->c, v->trace, NULL, s->w, device_for(v, row->engine, &path), &m,
-                            &r, err);
+    int rc = lf_measure_run(&s->c, v->trace, NULL, s->w, s->dev, &m, &r, err);
     if (rc)
         return lf_err_prefix(err, "%s (measured, run %u)", row->id, k + 1);
     s->tot[k] = r.summary.mean_total_ms;

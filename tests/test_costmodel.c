@@ -246,6 +246,22 @@ static lf_device fit_truth(void)
     return truth;
 }
 
+/* The points of a chunks x threads grid (batch 0: steady state) as `truth` predicts
+ * them, each times exp(N(0, 0.03)) drawn from r in grid order; appended at out, the
+ * number written returned. */
+static size_t noisy_grid(const lf_device *truth, const uint64_t *chunks, size_t nc,
+                         const uint32_t *threads, size_t nt, uint32_t batch, gsl_rng *r,
+                         lf_fit_point *out)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < nc; i++)
+        for (size_t j = 0; j < nt; j++, n++) {
+            out[n] = (lf_fit_point){chunks[i], threads[j], 0, batch};
+            out[n].bw = lf_fit_predict(truth, &out[n]) * exp(gsl_ran_gaussian(r, 0.03));
+        }
+    return n;
+}
+
 static void test_fit_recovers(void **st)
 {
     (void)st;
@@ -255,12 +271,7 @@ static void test_fit_recovers(void **st)
     lf_fit_point pts[30];
     gsl_rng *r = gsl_rng_alloc(gsl_rng_mt19937);
     gsl_rng_set(r, 42);
-    size_t n = 0;
-    for (int i = 0; i < 6; i++)
-        for (int j = 0; j < 5; j++) {
-            double bw = lf_flash_throughput(&truth, chunks[i], threads[j]);
-            pts[n++] = (lf_fit_point){chunks[i], threads[j], bw * exp(gsl_ran_gaussian(r, 0.03)), 0};
-        }
+    size_t n = noisy_grid(&truth, chunks, 6, threads, 5, 0, r, pts);
     gsl_rng_free(r);
     lf_fit_result res;
     lf_err err;
@@ -302,17 +313,13 @@ static void test_fit_holdout(void **st)
     lf_fit_point pts[25], bent[25];
     gsl_rng *r = gsl_rng_alloc(gsl_rng_mt19937);
     gsl_rng_set(r, 7);
-    size_t n = 0;
-    for (int i = 0; i < 5; i++)
-        for (int j = 0; j < 5; j++) {
-            double bw = lf_flash_throughput(&truth, chunks[i], threads[j]);
-            pts[n] = (lf_fit_point){chunks[i], threads[j], bw * exp(gsl_ran_gaussian(r, 0.03)), 0};
-            bent[n] = pts[n];
-            if (threads[j] > 8)
-                bent[n].bw *= 8.0 / threads[j]; /* collapses past 8 in flight */
-            n++;
-        }
+    size_t n = noisy_grid(&truth, chunks, 5, threads, 5, 0, r, pts);
     gsl_rng_free(r);
+    for (size_t i = 0; i < n; i++) {
+        bent[i] = pts[i];
+        if (pts[i].threads > 8)
+            bent[i].bw *= 8.0 / pts[i].threads; /* collapses past 8 in flight */
+    }
     lf_fit_result res;
     lf_err err;
     double md, mx;
@@ -378,19 +385,8 @@ static void test_fit_batch_overhead(void **st)
     lf_fit_point pts[60];
     gsl_rng *r = gsl_rng_alloc(gsl_rng_mt19937);
     gsl_rng_set(r, 7);
-    size_t n = 0;
-    for (int i = 0; i < 5; i++)
-        for (int j = 0; j < 6; j++) {
-            lf_fit_point p = {chunks[i], threads[j], 0, 0};
-            p.bw = lf_fit_predict(&truth, &p) * exp(gsl_ran_gaussian(r, 0.03));
-            pts[n++] = p;
-        }
-    for (int i = 0; i < 2; i++)
-        for (int j = 0; j < 6; j++) {
-            lf_fit_point p = {chunks[1 + i], threads[j], 0, 32};
-            p.bw = lf_fit_predict(&truth, &p) * exp(gsl_ran_gaussian(r, 0.03));
-            pts[n++] = p;
-        }
+    size_t n = noisy_grid(&truth, chunks, 5, threads, 6, 0, r, pts);
+    n += noisy_grid(&truth, chunks + 1, 2, threads, 6, 32, r, pts + n); /* 16, 64 KiB batches */
     gsl_rng_free(r);
     lf_fit_result res;
     lf_err err;

@@ -472,8 +472,10 @@ static int neurons_generate(const lf_model *m, uint32_t n_tokens, const lf_synth
                 break;
             }
             for (uint32_t b = 0; b < nb && rc == LF_OK; b++) {
-                if (t0 + b && layer_step(&gens[l], t0 + b, n_tokens))
+                if (t0 + b && layer_step(&gens[l], t0 + b, n_tokens)) {
                     rc = lf_fail(err, LF_ENOMEM, "synth: out of memory");
+                    break;
+                }
                 counts[b] = layer_ids(&gens[l], dst);
                 dst += counts[b];
             }
