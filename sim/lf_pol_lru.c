@@ -6,39 +6,48 @@
  * in ascending order, so popping gives exactly the eviction order above) and, per unit,
  * the queue position of its latest entry: an older entry of a unit wanted again is
  * stale and skipped when it reaches the front. That is one random access per wanted
- * unit, where a linked list needs up to seven; a full queue is compacted in place
- * (amortised O(1)). O(n_want + n_evict) per step, amortised. */
+ * unit, where a linked list needs up to seven. The queue is a ring of qcap (a power of
+ * two >= 2 x units) slots addressed by absolute positions (slot = position & mask):
+ * the eviction pass skips stale entries as fast as hits make them, so in steady state
+ * the live span does not grow and the ring is compacted only when the span would
+ * overflow it or the positions near 2^31 (each compaction O(span)). O(n_want +
+ * n_evict) per step, amortised. */
 #include <stdlib.h>
 #include <string.h>
 
 #include "lf_pol.h"
 
-#define GONE UINT32_MAX /* not resident */
+#define GONE UINT32_MAX  /* not resident; positions stay below 2^31 (see compact) */
+#define POS_LIMIT (1u << 31)
 
 typedef struct {
     uint64_t cap;
-    uint32_t units, qcap;  /* queue slots per layer: 2 x units (see compact) */
-    uint32_t *pos;         /* n_layers * units: queue index of the unit's live entry */
+    uint32_t units, qcap;  /* ring slots per layer: a power of two >= 2 x units */
+    uint32_t *pos;         /* n_layers * units: absolute position of the unit's live entry */
     uint32_t *queue;       /* n_layers * qcap */
-    uint32_t *head, *tail; /* per layer: the queue's live span is [head, tail) */
+    uint32_t *head, *tail; /* per layer: the live span is positions [head, tail) */
     uint32_t *n_res;
 } lru_state;
 
-/* Moves the live entries to the front of the queue, in order. They are the resident
- * units (<= cap <= units), so the tail ends <= units and the step's pushes (<= cap)
- * fit in qcap = 2 x units. */
-static void compact(uint32_t *queue, uint32_t *pos, uint32_t *head, uint32_t *tail)
+/* Moves the live entries of [head, tail) together at the front of the span, in order
+ * (the write slot never passes the read slot), then shifts every position down by a
+ * multiple of qcap so that head < qcap (slots unchanged). The live entries are the
+ * resident units (<= cap <= units), so afterwards the step's pushes (<= cap) fit the
+ * ring and tail stays far below POS_LIMIT. */
+static void compact(uint32_t *queue, uint32_t *pos, uint32_t mask, uint32_t *head,
+                    uint32_t *tail)
 {
-    uint32_t n = 0;
+    uint32_t w = *head, base = *head & ~mask;
     for (uint32_t i = *head; i < *tail; i++) {
-        uint32_t u = queue[i];
+        uint32_t u = queue[i & mask];
         if (pos[u] == i) {
-            pos[u] = n;
-            queue[n++] = u;
+            pos[u] = w - base;
+            queue[w & mask] = u;
+            w++;
         }
     }
-    *head = 0;
-    *tail = n;
+    *head -= base;
+    *tail = w - base;
 }
 
 static int lru_step(lf_policy *p, uint32_t layer, uint32_t token, const uint32_t *want,
@@ -48,9 +57,9 @@ static int lru_step(lf_policy *p, uint32_t layer, uint32_t token, const uint32_t
     lru_state *s = p->state;
     uint32_t *pos = s->pos + (size_t)layer * s->units;
     uint32_t *queue = s->queue + (size_t)layer * s->qcap;
-    uint32_t head = s->head[layer], tail = s->tail[layer];
-    if (tail + (uint64_t)n_want > s->qcap)
-        compact(queue, pos, &head, &tail);
+    uint32_t head = s->head[layer], tail = s->tail[layer], mask = s->qcap - 1;
+    if (tail - head + (uint64_t)n_want > s->qcap || tail + (uint64_t)n_want >= POS_LIMIT)
+        compact(queue, pos, mask, &head, &tail);
     /* One pass: every wanted unit becomes the most recent (pushed in ascending id
      * order), which also makes a hit's older entry stale, so the front of the queue
      * holds only units this token does not want. Branch-free: hit or miss is a coin
@@ -61,7 +70,7 @@ static int lru_step(lf_policy *p, uint32_t layer, uint32_t token, const uint32_t
         *ld = u;
         ld += pos[u] == GONE;
         pos[u] = tail + i;
-        queue[tail + i] = u;
+        queue[(tail + i) & mask] = u;
     }
     uint32_t n_load = (uint32_t)(ld - plan->load);
     plan->n_load = n_load;
@@ -72,11 +81,11 @@ static int lru_step(lf_policy *p, uint32_t layer, uint32_t token, const uint32_t
      * plan->evict (units entries). */
     uint32_t *ev = plan->evict;
     while (after > s->cap) {
-        uint32_t u = queue[head];
+        uint32_t u = queue[head & mask];
         uint32_t live = pos[u] == head;
         *ev = u;
         ev += live;
-        pos[u] = live ? GONE : pos[u];
+        pos[u] |= 0u - live; /* live: GONE (all ones); stale: unchanged; no branch */
         after -= live;
         head++;
     }
@@ -105,11 +114,12 @@ static int lru_create(lf_policy *p, const lf_policy_ctx *ctx, const lf_kv *kv, l
     int rc = lf_pol_capacity(ctx, kv, &s->cap, err);
     if (rc)
         return rc;
-    if (ctx->units > UINT32_MAX / 2 - 1)
-        return lf_fail(err, LF_EINVAL, "%u units per layer: at most %u", ctx->units,
-                       UINT32_MAX / 2 - 1);
+    if (ctx->units > (1u << 28))
+        return lf_fail(err, LF_EINVAL, "%u units per layer: at most %u", ctx->units, 1u << 28);
     s->units = ctx->units;
-    s->qcap = 2 * ctx->units;
+    s->qcap = 2;
+    while (s->qcap < 2 * ctx->units)
+        s->qcap *= 2;
     size_t n = (size_t)ctx->n_layers * ctx->units;
     s->pos = malloc(n * sizeof *s->pos);
     s->queue = malloc((size_t)ctx->n_layers * s->qcap * sizeof *s->queue);

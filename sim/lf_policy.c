@@ -148,7 +148,7 @@ void lf_policy_free(lf_policy *p)
 }
 
 static int check_want(const lf_policy *p, uint32_t layer, uint32_t token, const uint32_t *want,
-                      uint32_t n_want, lf_err *err)
+                      uint32_t n_want, int valid, lf_err *err)
 {
     if (layer >= p->n_layers)
         return lf_fail(err, LF_ERANGE, "layer %u >= n_layers %u", layer, p->n_layers);
@@ -160,7 +160,7 @@ static int check_want(const lf_policy *p, uint32_t layer, uint32_t token, const 
     if (n_want > p->units)
         return lf_fail(err, LF_ERANGE, "wants %u units of %u", n_want, p->units);
     /* the common case in one vectorised pass; the loop only names the first bad id */
-    int bad = !lf_ids_ok(want, n_want, p->units);
+    int bad = !valid && !lf_ids_ok(want, n_want, p->units);
     for (uint32_t i = 0; bad && i < n_want; i++) {
         if (want[i] >= p->units)
             return lf_fail(err, LF_ERANGE, "id %u >= units %u", want[i], p->units);
@@ -193,13 +193,13 @@ static int check_plan(const lf_policy *p, const lf_plan *plan, lf_err *err)
     return LF_OK;
 }
 
-int lf_policy_step(lf_policy *p, uint32_t layer, uint32_t token, const uint32_t *want,
-                   uint32_t n_want, lf_plan *plan, lf_err *err)
+static int step(lf_policy *p, uint32_t layer, uint32_t token, const uint32_t *want,
+                uint32_t n_want, int valid, lf_plan *plan, lf_err *err)
 {
     plan->n_evict = plan->n_load = plan->n_hit = plan->n_resident = 0;
     plan->pagecache = NULL;
     plan->n_pagecache = 0;
-    int rc = check_want(p, layer, token, want, n_want, err);
+    int rc = check_want(p, layer, token, want, n_want, valid, err);
     if (rc == LF_OK)
         rc = p->desc->step(p, layer, token, want, n_want, plan, err);
     if (rc == LF_OK)
@@ -210,6 +210,18 @@ int lf_policy_step(lf_policy *p, uint32_t layer, uint32_t token, const uint32_t 
     }
     p->next_token[layer]++;
     return LF_OK;
+}
+
+int lf_policy_step(lf_policy *p, uint32_t layer, uint32_t token, const uint32_t *want,
+                   uint32_t n_want, lf_plan *plan, lf_err *err)
+{
+    return step(p, layer, token, want, n_want, 0, plan, err);
+}
+
+int lf_policy_step_valid(lf_policy *p, uint32_t layer, uint32_t token, const uint32_t *want,
+                         uint32_t n_want, lf_plan *plan, lf_err *err)
+{
+    return step(p, layer, token, want, n_want, 1, plan, err);
 }
 
 size_t lf_policy_counters(const lf_policy *p, const lf_policy_counter **names,

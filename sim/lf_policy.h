@@ -126,6 +126,11 @@ void lf_policy_free(lf_policy *p);
  * nothing (the token may be stepped again). */
 int lf_policy_step(lf_policy *p, uint32_t layer, uint32_t token, const uint32_t *want,
                    uint32_t n_want, lf_plan *plan, lf_err *err);
+/* The same for a want the caller knows is a valid set (sorted, unique, < units): the
+ * ids of a loaded lf_trace, which every constructor checked (lf_trace_read,
+ * lf_trace_append_*). Skips only that per-id pass; every other check stays. */
+int lf_policy_step_valid(lf_policy *p, uint32_t layer, uint32_t token, const uint32_t *want,
+                         uint32_t n_want, lf_plan *plan, lf_err *err);
 
 /* The policy's counters: *names points to its descriptor's list; values gets their
  * current values. Returns how many (0 when the policy has none). */

@@ -171,7 +171,11 @@ static int replay_step(replay *R, uint32_t l, uint32_t tok, lf_token_row *r, lf_
             st.want = st.need;
             st.n_want = st.n_need;
         }
-        if ((rc = lf_policy_step(c->policy, l, tok, st.want, st.n_want, &plan, err)))
+        /* the trace's own sets were checked when it was read or built */
+        rc = c->predictor || c->check_sets
+                 ? lf_policy_step(c->policy, l, tok, st.want, st.n_want, &plan, err)
+                 : lf_policy_step_valid(c->policy, l, tok, st.want, st.n_want, &plan, err);
+        if (rc)
             return rc;
         rc = lf_slots_evict(s, plan.evict, plan.n_evict, w->moves, &n_moves, err);
         kept = s->num_used;

@@ -112,6 +112,11 @@ typedef struct {
     int quiet;               /* no progress line (parallel sweeps) */
     int token_major;         /* 1: token by token even where layer by layer is allowed
                               * (tests compare the two orders) */
+    int check_sets;          /* 1: the policy checks the trace's sets again at every step
+                              * (sorted, unique, < units). 0: it trusts them when they
+                              * are the trace's own (want = need): a loaded or built
+                              * lf_trace was checked once; a predictor's sets are always
+                              * checked. Tests turn it on for traces changed in memory. */
     lf_plans *record;        /* non-NULL: every step's decisions are recorded into it
                               * (until it is full: then it stays incomplete) */
     const lf_plans *play;    /* non-NULL: the decisions come from it (recorded by a replay

@@ -75,21 +75,25 @@ int lf_slots_evict(lf_slots *s, const uint32_t *ids, uint32_t n, lf_move *moves,
         s->id_to_row[id] = LF_SLOT_NONE;
         bit_clear(s->resident, id);
     }
+    /* Hole or tail and deleted or survivor are coin tosses: no branches. (moves[k].to
+     * is written before moves[k].from is read only when holes == k.) */
     uint32_t new_used = s->num_used - n, holes = 0;
-    for (uint32_t k = 0; k < n; k++)
-        if (moves[k].from < new_used)
-            moves[holes++].to = moves[k].from;
-    /* Survivors in the tail, taken from the last row backwards. */
+    for (uint32_t k = 0; k < n; k++) {
+        uint32_t from = moves[k].from;
+        moves[holes].to = from;
+        holes += from < new_used;
+    }
+    /* Survivors in the tail, taken from the last row backwards: each fills the hole
+     * moves[m].to. A deleted row writes there too (and its id_to_row stays NONE), but
+     * the next survivor, which exists while m < holes, overwrites it. */
     uint32_t m = 0;
     for (uint32_t r = s->num_used; r-- > new_used && m < holes;) {
         uint32_t id = s->row_to_id[r];
-        if (!lf_slots_has(s, id))
-            continue; /* deleted */
-        uint32_t to = moves[m].to;
+        uint32_t live = (uint32_t)lf_slots_has(s, id), to = moves[m].to;
         moves[m].from = r;
         s->row_to_id[to] = id;
-        s->id_to_row[id] = to;
-        m++;
+        s->id_to_row[id] = live ? to : LF_SLOT_NONE;
+        m += live;
     }
     s->num_used = new_used;
     *n_moves = m;

@@ -804,6 +804,54 @@ static void test_policy_bug_reported(void **st)
     lf_trace_free(&t);
 }
 
+/* The replay trusts a trace's own sets (checked when it was built or read); with
+ * check_sets a trace changed in memory afterwards is refused at its step, and the
+ * trusted path still keeps the checks that do not read the ids (the set must fit). */
+static void test_changed_trace_refused(void **st)
+{
+    (void)st;
+    lf_trace t;
+    tiny_trace(&t);
+    lf_model m = model("custom:1,4,8");
+    lf_layout l;
+    lf_err err;
+    assert_int_equal(lf_layout_init(&l, LF_LAYOUT_BUNDLED, &m, 2, 16, 0, &err), LF_OK);
+    rec_state rs = {0, 0, 0};
+    lf_backend be = {&rs, rec_layer, NULL, 0, 0};
+    lf_policy_ctx ctx = {.n_layers = 1, .units = 8, .capacity = 4};
+    lf_policy *pol = NULL;
+    lf_replay_cfg cfg = {.trace = &t,
+                         .model = &m,
+                         .dtype_bytes = 2,
+                         .layout = &l,
+                         .reader = {.inflight = 1},
+                         .dram = LF_DRAM_PREALLOC,
+                         .quiet = 1,
+                         .check_sets = 1};
+    lf_token_row rows[4];
+    uint32_t *ids = t.layers[0].index; /* token 1 is {2, 3}: make it {3, 2} */
+    ids[3] = 3;
+    ids[4] = 2;
+    assert_int_equal(lf_policy_create("lru", &ctx, &pol, &err), LF_OK);
+    cfg.policy = pol;
+    assert_int_equal(lf_replay(&cfg, &be, rows, &err), LF_EINVAL);
+    assert_non_null(strstr(err.msg, "layer 0 token 1"));
+    assert_non_null(strstr(err.msg, "not sorted unique (2 after 3)"));
+    lf_policy_free(pol);
+    /* trusted: a set larger than the cache is still refused */
+    ids[3] = 2;
+    ids[4] = 3;
+    ctx.capacity = 2;
+    assert_int_equal(lf_policy_create("lru", &ctx, &pol, &err), LF_OK);
+    cfg.policy = pol;
+    cfg.check_sets = 0;
+    assert_int_not_equal(lf_replay(&cfg, &be, rows, &err), LF_OK);
+    assert_non_null(strstr(err.msg, "layer 0 token 0"));
+    lf_policy_free(pol);
+    lf_layout_free(&l);
+    lf_trace_free(&t);
+}
+
 /* The run folder: cold start = token 0 (10 ms); steady tokens 2, 4, 6 ms: mean 4,
  * median 4, p99 = 4 + 0.98 * 2 = 5.96 (GSL's interpolated quantile). */
 static void test_results_folder(void **st)
@@ -976,6 +1024,7 @@ int main(void)
         cmocka_unit_test(test_replay_orders),
         cmocka_unit_test(test_plans_cache),
         cmocka_unit_test(test_policy_bug_reported),
+        cmocka_unit_test(test_changed_trace_refused),
         cmocka_unit_test(test_results_folder),
         cmocka_unit_test(test_runopt_table),
     };
