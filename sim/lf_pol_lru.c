@@ -17,32 +17,56 @@
 
 #include "lf_pol.h"
 
-#define GONE UINT32_MAX  /* not resident; positions stay below 2^31 (see compact) */
-#define POS_LIMIT (1u << 31)
+#define POS_LIMIT (1u << 31) /* absolute positions stay below it (see compact) */
+#define NARROW_UNITS 16384u  /* up to this many units: 16-bit ids and slots */
 
 typedef struct {
     uint64_t cap;
     uint32_t units, qcap;  /* ring slots per layer: a power of two >= 2 x units */
-    uint32_t *pos;         /* n_layers * units: absolute position of the unit's live entry */
-    uint32_t *queue;       /* n_layers * qcap */
+    int narrow;            /* units <= NARROW_UNITS: pos and queue hold uint16_t */
+    void *pos;             /* n_layers * units: the unit's live entry (GONE: none) */
+    void *queue;           /* n_layers * qcap ids */
     uint32_t *head, *tail; /* per layer: the live span is positions [head, tail) */
     uint32_t *n_res;
 } lru_state;
+
+/* The two widths, as one code path that the compiler specialises (narrow is a constant
+ * in each caller). Wide: pos holds absolute positions, GONE = UINT32_MAX (positions stay
+ * below POS_LIMIT). Narrow: pos holds slots (position & mask < qcap <= 32768), GONE =
+ * 0xffff; the live span is < qcap, so a slot names one entry of it. Half the bytes keep
+ * a layer's state in the L1 cache longer. */
+#define LRU_INLINE static inline __attribute__((always_inline))
+LRU_INLINE uint32_t gone(int narrow) { return narrow ? 0xffffu : UINT32_MAX; }
+LRU_INLINE uint32_t key(uint32_t position, uint32_t mask, int narrow)
+{
+    return narrow ? position & mask : position;
+}
+LRU_INLINE uint32_t get(const void *a, size_t i, int narrow)
+{
+    return narrow ? ((const uint16_t *)a)[i] : ((const uint32_t *)a)[i];
+}
+LRU_INLINE void put(void *a, size_t i, uint32_t v, int narrow)
+{
+    if (narrow)
+        ((uint16_t *)a)[i] = (uint16_t)v;
+    else
+        ((uint32_t *)a)[i] = v;
+}
 
 /* Moves the live entries of [head, tail) together at the front of the span, in order
  * (the write slot never passes the read slot), then shifts every position down by a
  * multiple of qcap so that head < qcap (slots unchanged). The live entries are the
  * resident units (<= cap <= units), so afterwards the step's pushes (<= cap) fit the
  * ring and tail stays far below POS_LIMIT. */
-static void compact(uint32_t *queue, uint32_t *pos, uint32_t mask, uint32_t *head,
-                    uint32_t *tail)
+LRU_INLINE void compact(void *queue, void *pos, uint32_t mask, uint32_t *head,
+                        uint32_t *tail, int narrow)
 {
     uint32_t w = *head, base = *head & ~mask;
     for (uint32_t i = *head; i < *tail; i++) {
-        uint32_t u = queue[i & mask];
-        if (pos[u] == i) {
-            pos[u] = w - base;
-            queue[w & mask] = u;
+        uint32_t u = get(queue, i & mask, narrow);
+        if (get(pos, u, narrow) == key(i, mask, narrow)) {
+            put(pos, u, key(w - base, mask, narrow), narrow);
+            put(queue, w & mask, u, narrow);
             w++;
         }
     }
@@ -50,16 +74,15 @@ static void compact(uint32_t *queue, uint32_t *pos, uint32_t mask, uint32_t *hea
     *tail = w - base;
 }
 
-static int lru_step(lf_policy *p, uint32_t layer, uint32_t token, const uint32_t *want,
-                    uint32_t n_want, lf_plan *plan, lf_err *err)
+LRU_INLINE void step(lru_state *s, uint32_t layer, const uint32_t *want, uint32_t n_want,
+                     lf_plan *plan, int narrow)
 {
-    (void)token, (void)err;
-    lru_state *s = p->state;
-    uint32_t *pos = s->pos + (size_t)layer * s->units;
-    uint32_t *queue = s->queue + (size_t)layer * s->qcap;
+    size_t es = narrow ? 2 : 4;
+    void *pos = (char *)s->pos + (size_t)layer * s->units * es;
+    void *queue = (char *)s->queue + (size_t)layer * s->qcap * es;
     uint32_t head = s->head[layer], tail = s->tail[layer], mask = s->qcap - 1;
     if (tail - head + (uint64_t)n_want > s->qcap || tail + (uint64_t)n_want >= POS_LIMIT)
-        compact(queue, pos, mask, &head, &tail);
+        compact(queue, pos, mask, &head, &tail, narrow);
     /* One pass: every wanted unit becomes the most recent (pushed in ascending id
      * order), which also makes a hit's older entry stale, so the front of the queue
      * holds only units this token does not want. Branch-free: hit or miss is a coin
@@ -68,9 +91,9 @@ static int lru_step(lf_policy *p, uint32_t layer, uint32_t token, const uint32_t
     for (uint32_t i = 0; i < n_want; i++) {
         uint32_t u = want[i];
         *ld = u;
-        ld += pos[u] == GONE;
-        pos[u] = tail + i;
-        queue[(tail + i) & mask] = u;
+        ld += get(pos, u, narrow) == gone(narrow);
+        put(pos, u, key(tail + i, mask, narrow), narrow);
+        put(queue, (tail + i) & mask, u, narrow);
     }
     uint32_t n_load = (uint32_t)(ld - plan->load);
     plan->n_load = n_load;
@@ -81,11 +104,11 @@ static int lru_step(lf_policy *p, uint32_t layer, uint32_t token, const uint32_t
      * plan->evict (units entries). */
     uint32_t *ev = plan->evict;
     while (after > s->cap) {
-        uint32_t u = queue[head & mask];
-        uint32_t live = pos[u] == head;
+        uint32_t u = get(queue, head & mask, narrow);
+        uint32_t p = get(pos, u, narrow), live = p == key(head, mask, narrow);
         *ev = u;
         ev += live;
-        pos[u] |= 0u - live; /* live: GONE (all ones); stale: unchanged; no branch */
+        put(pos, u, p | (0u - live), narrow); /* live: GONE (all ones); no branch */
         after -= live;
         head++;
     }
@@ -95,6 +118,17 @@ static int lru_step(lf_policy *p, uint32_t layer, uint32_t token, const uint32_t
     s->tail[layer] = tail;
     s->n_res[layer] = (uint32_t)after;
     plan->n_resident = (uint32_t)after;
+}
+
+static int lru_step(lf_policy *p, uint32_t layer, uint32_t token, const uint32_t *want,
+                    uint32_t n_want, lf_plan *plan, lf_err *err)
+{
+    (void)token, (void)err;
+    lru_state *s = p->state;
+    if (s->narrow)
+        step(s, layer, want, n_want, plan, 1);
+    else
+        step(s, layer, want, n_want, plan, 0);
     return LF_OK;
 }
 
@@ -120,15 +154,16 @@ static int lru_create(lf_policy *p, const lf_policy_ctx *ctx, const lf_kv *kv, l
     s->qcap = 2;
     while (s->qcap < 2 * ctx->units)
         s->qcap *= 2;
-    size_t n = (size_t)ctx->n_layers * ctx->units;
-    s->pos = malloc(n * sizeof *s->pos);
-    s->queue = malloc((size_t)ctx->n_layers * s->qcap * sizeof *s->queue);
+    s->narrow = ctx->units <= NARROW_UNITS;
+    size_t n = (size_t)ctx->n_layers * ctx->units, es = s->narrow ? 2 : 4;
+    s->pos = malloc(n * es);
+    s->queue = malloc((size_t)ctx->n_layers * s->qcap * es);
     s->head = calloc(ctx->n_layers, sizeof *s->head);
     s->tail = calloc(ctx->n_layers, sizeof *s->tail);
     s->n_res = calloc(ctx->n_layers, sizeof *s->n_res);
     if (!s->pos || !s->queue || !s->head || !s->tail || !s->n_res)
         return lf_fail(err, LF_ENOMEM, "out of memory");
-    memset(s->pos, 0xff, n * sizeof *s->pos);
+    memset(s->pos, 0xff, n * es);
     p->fit = s->cap;
     p->max_resident = s->cap;
     return LF_OK;

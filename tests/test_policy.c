@@ -816,6 +816,60 @@ static void test_reference_lru_belady(void **st)
     lf_trace_free(&tr);
 }
 
+/* lru keeps 16-bit state up to 16384 units and 32-bit above: the two make the same
+ * plans, step by step, on the same wanted sets (ids below 2000), with evictions (cache
+ * 500) and without (cache 16384: the ring only grows, so it is compacted), over enough
+ * tokens for the ring's positions to wrap several times. */
+static void test_lru_widths(void **st)
+{
+    (void)st;
+    const uint32_t range = 2000, T = 600;
+    const uint64_t caps[] = {500, 16384};
+    uint32_t *want = malloc(range * sizeof *want), *ev[2], *ld[2];
+    assert_non_null(want);
+    for (int k = 0; k < 2; k++) {
+        ev[k] = malloc(20000 * sizeof *ev[k]);
+        ld[k] = malloc(20000 * sizeof *ld[k]);
+        assert_true(ev[k] && ld[k]);
+    }
+    for (size_t c = 0; c < 2; c++) {
+        lf_policy *p[2] = {make("lru", NULL, 1, 16384, caps[c]),
+                           make("lru", NULL, 1, 20000, caps[c])};
+        uint64_t x = 12345;
+        for (uint32_t t = 0; t < T; t++) {
+            uint32_t n = 0;
+            for (uint32_t u = 0; u < range; u++) {
+                x = x * 6364136223846793005ull + 1442695040888963407ull;
+                if ((x >> 33) % 100 < (u < 300 ? 60u : 12u)) /* a hot head, a cold tail */
+                    want[n++] = u;
+            }
+            if (n > 500)
+                n = 500;
+            lf_plan pl[2];
+            for (int k = 0; k < 2; k++) {
+                lf_err err;
+                pl[k] = (lf_plan){ev[k], 0, ld[k], 0, 0, 0, NULL, 0};
+                assert_int_equal(lf_policy_step(p[k], 0, t, want, n, &pl[k], &err), LF_OK);
+            }
+            assert_int_equal(pl[0].n_hit, pl[1].n_hit);
+            assert_int_equal(pl[0].n_resident, pl[1].n_resident);
+            assert_int_equal(pl[0].n_load, pl[1].n_load);
+            assert_int_equal(pl[0].n_evict, pl[1].n_evict);
+            assert_memory_equal(ld[0], ld[1], pl[0].n_load * sizeof *ld[0]);
+            assert_memory_equal(ev[0], ev[1], pl[0].n_evict * sizeof *ev[0]);
+            if (c == 0 && t > 10)
+                assert_true(pl[0].n_evict > 0);
+        }
+        lf_policy_free(p[0]);
+        lf_policy_free(p[1]);
+    }
+    for (int k = 0; k < 2; k++) {
+        free(ev[k]);
+        free(ld[k]);
+    }
+    free(want);
+}
+
 /* ---- real MoE routing logs (../shared/data, skipped when absent) ---- */
 
 /* Reads a vLLM MoE routing log (one layer): drops the warm-up prefix (the leading run
@@ -1051,6 +1105,7 @@ int main(void)
         cmocka_unit_test(test_layers_independent),
         cmocka_unit_test(test_errors),
         cmocka_unit_test(test_belady_future_pred),
+        cmocka_unit_test(test_lru_widths),
         cmocka_unit_test(test_real_moe_logs),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
