@@ -42,42 +42,48 @@ void lf_slots_free(lf_slots *s)
  * tail are simply dropped. So moves = survivors in the tail <= n, each row copied once. */
 static inline void bit_set(uint64_t *b, uint32_t id) { b[id >> 6] |= 1ull << (id & 63); }
 static inline void bit_clear(uint64_t *b, uint32_t id) { b[id >> 6] &= ~(1ull << (id & 63)); }
+static inline int bit_get(const uint64_t *b, uint32_t id) { return (b[id >> 6] >> (id & 63)) & 1; }
 
+/* The loops below read the arrays and sizes from locals: their uint32_t stores could
+ * otherwise alias s's fields, which the compiler would reload at every id. */
 int lf_slots_evict(lf_slots *s, const uint32_t *ids, uint32_t n, lf_move *moves,
                    uint32_t *n_moves, lf_err *err)
 {
     *n_moves = 0;
     if (n == 0)
         return LF_OK;
-    if (n > s->num_used)
+    const uint32_t units = s->units, used = s->num_used;
+    uint32_t *const id_to_row = s->id_to_row, *const row_to_id = s->row_to_id;
+    uint64_t *const resident = s->resident;
+    if (n > used)
         return lf_fail(err, LF_EINVAL, "DRAM manager: evicting %u units but only %u are resident",
-                       n, s->num_used);
+                       n, used);
     /* Clear every id, remembering its row in moves[k].from to roll back on error. The
      * rows are scattered over id_to_row: ask for them ahead of use. */
     for (uint32_t k = 0; k < n && k < 16; k++)
-        if (ids[k] < s->units)
-            __builtin_prefetch(&s->id_to_row[ids[k]], 1);
+        if (ids[k] < units)
+            __builtin_prefetch(&id_to_row[ids[k]], 1);
     for (uint32_t k = 0; k < n; k++) {
-        if (k + 16 < n && ids[k + 16] < s->units)
-            __builtin_prefetch(&s->id_to_row[ids[k + 16]], 1);
+        if (k + 16 < n && ids[k + 16] < units)
+            __builtin_prefetch(&id_to_row[ids[k + 16]], 1);
         uint32_t id = ids[k];
-        if (id >= s->units || !lf_slots_has(s, id)) {
+        if (id >= units || !bit_get(resident, id)) {
             for (uint32_t j = 0; j < k; j++) {
-                s->id_to_row[ids[j]] = moves[j].from;
-                bit_set(s->resident, ids[j]);
+                id_to_row[ids[j]] = moves[j].from;
+                bit_set(resident, ids[j]);
             }
             return lf_fail(err, LF_EINVAL,
                            "DRAM manager: evicting unit %u which is %s (policy bug: evict only "
                            "resident units, each once)",
-                           id, id >= s->units ? "out of range" : "not resident");
+                           id, id >= units ? "out of range" : "not resident");
         }
-        moves[k].from = s->id_to_row[id];
-        s->id_to_row[id] = LF_SLOT_NONE;
-        bit_clear(s->resident, id);
+        moves[k].from = id_to_row[id];
+        id_to_row[id] = LF_SLOT_NONE;
+        bit_clear(resident, id);
     }
     /* Hole or tail and deleted or survivor are coin tosses: no branches. (moves[k].to
      * is written before moves[k].from is read only when holes == k.) */
-    uint32_t new_used = s->num_used - n, holes = 0;
+    uint32_t new_used = used - n, holes = 0;
     for (uint32_t k = 0; k < n; k++) {
         uint32_t from = moves[k].from;
         moves[holes].to = from;
@@ -87,12 +93,12 @@ int lf_slots_evict(lf_slots *s, const uint32_t *ids, uint32_t n, lf_move *moves,
      * moves[m].to. A deleted row writes there too (and its id_to_row stays NONE), but
      * the next survivor, which exists while m < holes, overwrites it. */
     uint32_t m = 0;
-    for (uint32_t r = s->num_used; r-- > new_used && m < holes;) {
-        uint32_t id = s->row_to_id[r];
-        uint32_t live = (uint32_t)lf_slots_has(s, id), to = moves[m].to;
+    for (uint32_t r = used; r-- > new_used && m < holes;) {
+        uint32_t id = row_to_id[r];
+        uint32_t live = (uint32_t)bit_get(resident, id), to = moves[m].to;
         moves[m].from = r;
-        s->row_to_id[to] = id;
-        s->id_to_row[id] = live ? to : LF_SLOT_NONE;
+        row_to_id[to] = id;
+        id_to_row[id] = live ? to : LF_SLOT_NONE;
         m += live;
     }
     s->num_used = new_used;
@@ -103,29 +109,32 @@ int lf_slots_evict(lf_slots *s, const uint32_t *ids, uint32_t n, lf_move *moves,
 int lf_slots_append(lf_slots *s, const uint32_t *ids, uint32_t n, uint32_t *first_row,
                     lf_err *err)
 {
-    *first_row = s->num_used;
-    if ((uint64_t)s->num_used + n > s->cap_rows)
+    const uint32_t units = s->units, used = s->num_used;
+    uint32_t *const id_to_row = s->id_to_row, *const row_to_id = s->row_to_id;
+    uint64_t *const resident = s->resident;
+    *first_row = used;
+    if ((uint64_t)used + n > s->cap_rows)
         return lf_fail(err, LF_ERANGE,
                        "DRAM manager: %u resident + %u new units exceed the %u preallocated rows "
                        "(the DRAM budget's FFN capacity); raise the budget or use a policy that "
                        "keeps fewer units",
-                       s->num_used, n, s->cap_rows);
+                       used, n, s->cap_rows);
     for (uint32_t k = 0; k < n; k++) {
         uint32_t id = ids[k];
-        if (id >= s->units || lf_slots_has(s, id)) {
+        if (id >= units || bit_get(resident, id)) {
             for (uint32_t j = 0; j < k; j++) {
-                s->id_to_row[ids[j]] = LF_SLOT_NONE;
-                bit_clear(s->resident, ids[j]);
+                id_to_row[ids[j]] = LF_SLOT_NONE;
+                bit_clear(resident, ids[j]);
             }
             return lf_fail(err, LF_EINVAL,
                            "DRAM manager: appending unit %u which is %s (policy bug: load only "
                            "units not resident, each once)",
-                           id, id >= s->units ? "out of range" : "already resident");
+                           id, id >= units ? "out of range" : "already resident");
         }
-        s->id_to_row[id] = s->num_used + k;
-        s->row_to_id[s->num_used + k] = id;
-        bit_set(s->resident, id);
+        id_to_row[id] = used + k;
+        row_to_id[used + k] = id;
+        bit_set(resident, id);
     }
-    s->num_used += n;
+    s->num_used = used + n;
     return LF_OK;
 }
