@@ -27,6 +27,7 @@ typedef struct {
     uint64_t *nonempty;   /* bit c: list c is non-empty */
     uint32_t n_counts;    /* lists allocated */
     uint32_t low;         /* no non-empty list below it */
+    uint32_t top;         /* the largest count any unit has had */
     uint32_t n_res;
 } lfu_layer;
 
@@ -93,14 +94,9 @@ static int lfu_step(lf_policy *p, uint32_t layer, uint32_t t, const uint32_t *wa
     lfu_state *s = p->state;
     lfu_layer *L = &s->layers[layer];
     lfu_node *node = L->node;
-    /* the lists the step will append to exist before anything changes */
-    uint32_t top = 0;
-    for (uint32_t i = 0; i < n_want; i++) {
-        uint32_t c = node[want[i]].res || s->history ? node[want[i]].count : 0;
-        if (c > top)
-            top = c;
-    }
-    int rc = grow(L, top + 1, err);
+    /* the lists the step will append to exist before anything changes: a count grows
+     * by at most one per step, so lists up to the largest count so far + 1 */
+    int rc = grow(L, L->top + 1, err);
     if (rc != LF_OK)
         return rc;
     for (uint32_t i = 0; i < n_want; i++) {
@@ -123,12 +119,14 @@ static int lfu_step(lf_policy *p, uint32_t layer, uint32_t t, const uint32_t *wa
         L->n_res--;
         after--;
     }
+    uint32_t top = L->top;
     for (uint32_t i = 0; i < n_want; i++) {
         uint32_t u = want[i];
         lfu_node *x = &node[u];
         if (x->count < UINT32_MAX - 1)
             x->count++;
         uint32_t c = x->count;
+        top = c > top ? c : top;
         x->res = 1;
         x->next = NIL;
         x->prev = L->tail[c];
@@ -138,6 +136,7 @@ static int lfu_step(lf_policy *p, uint32_t layer, uint32_t t, const uint32_t *wa
         if (c < L->low)
             L->low = c;
     }
+    L->top = top;
     L->n_res += n_want;
     plan->n_resident = L->n_res;
     return LF_OK;
