@@ -16,7 +16,6 @@
 
 #define RES 0x8000u
 #define TOK 0x7fffu
-#define LANE_SLOTS 16u /* windows up to 16 tokens count hits in lanes (window_step) */
 
 typedef struct {
     uint32_t *ids;
@@ -77,36 +76,16 @@ static int window_step(lf_policy *p, uint32_t layer, uint32_t t, const uint32_t 
     const uint16_t now = (uint16_t)(RES | (t & TOK));
     uint32_t *ld = plan->load, hits = 0;
 
-    if (s->ring_n <= LANE_SLOTS) {
-        /* Most hits were wanted by the same recent token: one counter decremented by
-         * every iteration would chain them all through memory (store to load). Four
-         * lanes of counters, summed after the loop, make four short chains. */
-        uint32_t dec[4][LANE_SLOTS] = {{0}};
-        for (uint32_t i = 0; i < n_want; i++) { /* branch-free: hit or miss is a coin toss */
-            uint32_t u = want[i];
-            uint16_t v = st[u];
-            uint32_t hit = v >> 15;
-            uint32_t age = (t - v) & TOK; /* 1..k when resident */
-            hits += hit;
-            dec[i & 3][(t - age) & mask] += hit;
-            *ld = u;
-            ld += hit ^ 1;
-            st[u] = now;
-        }
-        for (uint32_t j = 0; j < s->ring_n; j++)
-            count[j] -= dec[0][j] + dec[1][j] + dec[2][j] + dec[3][j];
-    } else {
-        for (uint32_t i = 0; i < n_want; i++) {
-            uint32_t u = want[i];
-            uint16_t v = st[u];
-            uint32_t hit = v >> 15;
-            uint32_t age = (t - v) & TOK;
-            hits += hit;
-            count[(t - age) & mask] -= hit;
-            *ld = u;
-            ld += hit ^ 1;
-            st[u] = now;
-        }
+    for (uint32_t i = 0; i < n_want; i++) { /* branch-free: hit or miss is a coin toss */
+        uint32_t u = want[i];
+        uint16_t v = st[u];
+        uint32_t hit = v >> 15;
+        uint32_t age = (t - v) & TOK; /* 1..k when resident */
+        hits += hit;
+        count[(t - age) & mask] -= hit;
+        *ld = u;
+        ld += hit ^ 1;
+        st[u] = now;
     }
     plan->n_hit = hits;
     plan->n_load = (uint32_t)(ld - plan->load);

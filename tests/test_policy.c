@@ -565,7 +565,7 @@ static void test_random_equivalences(void **st)
 }
 
 /* window with room for all: resident == union of the last k sets, at every step (k
- * = 20: a window past the 16 tokens whose hits window_step counts in lanes). */
+ * up to 20: windows longer than a power of two round their ring up). */
 static void test_window_is_union(void **st)
 {
     (void)st;
