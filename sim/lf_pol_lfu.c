@@ -37,7 +37,7 @@ typedef struct {
     lfu_layer *layers;
 } lfu_state;
 
-static void unlink_unit(lfu_layer *L, uint32_t u)
+static inline void unlink_unit(lfu_layer *L, uint32_t u)
 {
     lfu_node *x = &L->node[u];
     uint32_t c = x->count;
@@ -99,16 +99,22 @@ static int lfu_step(lf_policy *p, uint32_t layer, uint32_t t, const uint32_t *wa
     int rc = grow(L, L->top + 1, err);
     if (rc != LF_OK)
         return rc;
+    /* Hit or miss is a coin toss: split want without branches into the loads and the
+     * hits (kept in plan->evict until the evictions overwrite them), then take the hits
+     * out of their lists, asking ahead for their neighbours (scattered over node). */
+    uint32_t n_load = 0, n_hit = 0, *hit = plan->evict;
     for (uint32_t i = 0; i < n_want; i++) {
-        uint32_t u = want[i];
-        if (node[u].res) {
-            unlink_unit(L, u);
-            plan->n_hit++;
-        } else {
-            plan->load[plan->n_load++] = u;
-        }
+        uint32_t u = want[i], r = node[u].res;
+        plan->load[n_load] = u;
+        n_load += r ^ 1;
+        hit[n_hit] = u;
+        n_hit += r;
     }
-    L->n_res -= plan->n_hit;
+    for (uint32_t j = 0; j < n_hit; j++)
+        unlink_unit(L, hit[j]);
+    plan->n_load = n_load;
+    plan->n_hit = n_hit;
+    L->n_res -= n_hit;
     uint64_t after = (uint64_t)L->n_res + n_want;
     while (after > s->cap) {
         uint32_t u = pop_least(L);
