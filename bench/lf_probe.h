@@ -50,7 +50,8 @@ typedef struct {
                                * a budget of at least the largest chunk x threads: its limit
                                * is fitted before every measurement and the kernel evicts */
     int drop_reads;           /* 1: each read's pages are dropped (POSIX_FADV_DONTNEED) as
-                               * it completes, inside the measured time (fadvise) */
+                               * it completes, the drop's time taken out of the measured
+                               * time as a run's evictions are (fadvise) */
 } lf_probe_opts;
 
 /* Creates path with `size` bytes of random data (temp + rename) unless it exists;
