@@ -1,9 +1,11 @@
 /* lf_io_psync: the psync engine (a pool of `depth` threads, each doing a blocking pread
  * on an O_DIRECT descriptor) and the buffered engine (the same pool, no O_DIRECT, so
- * reads go through the page cache). Submitted requests and their completions pass
+ * reads go through the page cache; readahead off: random reads of whole records, as
+ * lf_pcache reads them, and a read brings in only its own pages). Submitted requests and their completions pass
  * through two rings of `depth` entries under one mutex; closed-loop reads (lf_io_run)
  * skip both: the caller and depth-1 woken threads each run one slot. */
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -119,6 +121,8 @@ static int pool_open(lf_io **out, const char *path, uint32_t depth, int direct,
     int fd = lf_io_open_fd(path, direct, err);
     if (fd < 0)
         return fd;
+    if (!direct)
+        posix_fadvise(fd, 0, 0, POSIX_FADV_RANDOM);
     pool_io *p = calloc(1, sizeof *p);
     if (!p) {
         close(fd);

@@ -18,6 +18,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "lf_cgroup.h"
 #include "lf_fs.h"
 #include "lf_io.h"
 #include "lf_time.h"
@@ -97,17 +98,48 @@ static uint64_t next_offset(gsl_rng *r, uint64_t nblocks)
     return ((hi << 32) + lo) * PROBE_ALIGN;
 }
 
-/* The engine on path with `threads` in flight, the file's pages dropped first when the
- * engine goes through the page cache. */
+/* How a measurement holds the page cache (lf_probe_opts.cgroup, .drop_reads). */
+typedef struct {
+    lf_cgroup *cgroup;
+    int drop_reads;
+} held_cache;
+
+/* The engine on path with `threads` in flight. When the engine goes through the page
+ * cache: the file's pages dropped first, the cgroup's limit fitted for `buffer_bytes`
+ * about to be touched, and *drop_fd a descriptor to drop read pages through (-1: none). */
 static int open_engine(const char *engine, const char *path, uint32_t threads,
-                       const lf_io_ops **ops, lf_io **io, lf_err *err)
+                       const held_cache *held, uint64_t buffer_bytes, const lf_io_ops **ops,
+                       lf_io **io, int *drop_fd, lf_err *err)
 {
+    *drop_fd = -1;
     int rc = lf_io_engine(engine, ops, err);
     if (rc != LF_OK)
         return rc;
-    if (!((*ops)->caps & LF_IO_CAP_DIRECT))
+    if (!((*ops)->caps & LF_IO_CAP_DIRECT)) {
         drop_cache(path);
-    return (*ops)->open(io, path, threads, err);
+        if (held->cgroup && (rc = lf_cgroup_fit(held->cgroup, buffer_bytes, err)) != LF_OK)
+            return rc;
+        if (held->drop_reads && (*drop_fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+            return lf_fail_errno(err, LF_EIO, errno, "%s: cannot open to drop read pages", path);
+    }
+    rc = (*ops)->open(io, path, threads, err);
+    if (rc != LF_OK && *drop_fd >= 0) {
+        close(*drop_fd);
+        *drop_fd = -1;
+    }
+    return rc;
+}
+
+/* Drops a read's pages; returns the seconds it took (0 without a descriptor). The time
+ * is taken out of the measurement: a run's fadvise evictions are its bookkeeping, not
+ * its reads (bench/lf_exec_moe.c keeps them out of the step's times too). */
+static double drop_pages(int fd, uint64_t offset, uint64_t length)
+{
+    if (fd < 0)
+        return 0;
+    double t0 = lf_now();
+    posix_fadvise(fd, (off_t)offset, (off_t)length, POSIX_FADV_DONTNEED);
+    return lf_now() - t0;
 }
 
 /* A measured point: rates from reads over seconds, p50/p99 of the n latencies (sorted
@@ -138,6 +170,7 @@ typedef struct {
     size_t nlat, cap;
     uint64_t reads;
     double t_end;
+    double dropping;  /* seconds in drop_pages */
     int64_t bad_result; /* first failed read of this slot */
     uint64_t bad_offset;
     int bad;
@@ -148,6 +181,7 @@ typedef struct {
     probe_slot *slot;
     uint64_t nblocks, chunk;
     double deadline;
+    int drop_fd;          /* >= 0: drop each read's pages as it completes */
     _Atomic int failed;
 } probe_ctx;
 
@@ -165,6 +199,7 @@ static void probe_done(void *arg, uint32_t s, const lf_io_req *req, const lf_io_
 {
     probe_ctx *c = arg;
     probe_slot *ps = &c->slot[s];
+    ps->dropping += drop_pages(c->drop_fd, req->offset, c->chunk);
     ps->t_end = lf_now();
     ps->reads++;
     if (d->result != (int64_t)c->chunk && !ps->bad) {
@@ -184,9 +219,9 @@ static void probe_done(void *arg, uint32_t s, const lf_io_req *req, const lf_io_
         ps->lat[ps->nlat++] = d->latency_s;
 }
 
-int lf_probe_point(const char *engine, const char *path, uint64_t file_size, uint64_t chunk,
-                   uint32_t threads, double seconds, uint64_t seed, lf_probe_row *row,
-                   lf_err *err)
+static int measure_point(const char *engine, const char *path, uint64_t file_size,
+                         uint64_t chunk, uint32_t threads, double seconds, uint64_t seed,
+                         const held_cache *held, lf_probe_row *row, lf_err *err)
 {
     if (chunk == 0 || chunk % PROBE_ALIGN || chunk > file_size)
         return lf_fail(err, LF_EINVAL,
@@ -199,11 +234,13 @@ int lf_probe_point(const char *engine, const char *path, uint64_t file_size, uin
         return lf_fail(err, LF_EINVAL, "probe: seconds must be > 0");
     const lf_io_ops *ops;
     lf_io *io;
-    int rc = open_engine(engine, path, threads, &ops, &io, err);
+    int drop_fd;
+    int rc = open_engine(engine, path, threads, held, chunk * threads, &ops, &io, &drop_fd, err);
     if (rc != LF_OK)
         return rc;
     char *bufs = lf_io_alloc((size_t)chunk * threads);
-    probe_ctx c = {.chunk = chunk, .nblocks = (file_size - chunk) / PROBE_ALIGN + 1};
+    probe_ctx c = {.chunk = chunk, .nblocks = (file_size - chunk) / PROBE_ALIGN + 1,
+                   .drop_fd = drop_fd};
     atomic_init(&c.failed, 0);
     c.slot = calloc(threads, sizeof *c.slot);
     double *lat = NULL;
@@ -230,7 +267,7 @@ int lf_probe_point(const char *engine, const char *path, uint64_t file_size, uin
         goto out;
     uint64_t reads = 0;
     size_t nlat = 0;
-    double t_end = t0;
+    double t_end = t0, dropping = 0;
     for (uint32_t i = 0; i < threads; i++) {
         probe_slot *ps = &c.slot[i];
         if (ps->bad && rc == LF_OK)
@@ -245,6 +282,7 @@ int lf_probe_point(const char *engine, const char *path, uint64_t file_size, uin
         nlat += ps->nlat;
         if (ps->t_end > t_end)
             t_end = ps->t_end;
+        dropping += ps->dropping;
     }
     if (rc == LF_OK && (lat = malloc((nlat ? nlat : 1) * sizeof *lat)) == NULL)
         rc = lf_fail(err, LF_ENOMEM, "probe: out of memory for %zu latencies", nlat);
@@ -254,10 +292,14 @@ int lf_probe_point(const char *engine, const char *path, uint64_t file_size, uin
             memcpy(lat + k, c.slot[i].lat, c.slot[i].nlat * sizeof *lat);
             k += c.slot[i].nlat;
         }
-        fill_row(row, engine, chunk, threads, 0, reads, t_end - t0, lat, nlat);
+        /* each slot's time without its drops: the run ends that much sooner on average */
+        fill_row(row, engine, chunk, threads, 0, reads, t_end - t0 - dropping / threads, lat,
+                 nlat);
     }
 out:
     lf_io_close(io);
+    if (drop_fd >= 0)
+        close(drop_fd);
     for (uint32_t i = 0; c.slot && i < threads; i++) {
         free(c.slot[i].lat);
         if (c.slot[i].r)
@@ -269,9 +311,17 @@ out:
     return rc;
 }
 
-int lf_probe_batch(const char *engine, const char *path, uint64_t file_size, uint64_t chunk,
-                   uint32_t threads, uint32_t batch, double seconds, uint64_t seed,
-                   lf_probe_row *row, lf_err *err)
+int lf_probe_point(const char *engine, const char *path, uint64_t file_size, uint64_t chunk,
+                   uint32_t threads, double seconds, uint64_t seed, lf_probe_row *row,
+                   lf_err *err)
+{
+    static const held_cache none = {NULL, 0};
+    return measure_point(engine, path, file_size, chunk, threads, seconds, seed, &none, row, err);
+}
+
+static int measure_batch(const char *engine, const char *path, uint64_t file_size,
+                         uint64_t chunk, uint32_t threads, uint32_t batch, double seconds,
+                         uint64_t seed, const held_cache *held, lf_probe_row *row, lf_err *err)
 {
     if (chunk == 0 || chunk % PROBE_ALIGN || chunk > file_size || threads == 0 ||
         threads > 4096 || batch == 0 || batch > 65536 || !(seconds > 0))
@@ -281,7 +331,8 @@ int lf_probe_batch(const char *engine, const char *path, uint64_t file_size, uin
                        PROBE_ALIGN);
     const lf_io_ops *ops;
     lf_io *io;
-    int rc = open_engine(engine, path, threads, &ops, &io, err);
+    int drop_fd;
+    int rc = open_engine(engine, path, threads, held, chunk * batch, &ops, &io, &drop_fd, err);
     if (rc != LF_OK)
         return rc;
     char *bufs = lf_io_alloc((size_t)chunk * batch);
@@ -302,6 +353,8 @@ int lf_probe_batch(const char *engine, const char *path, uint64_t file_size, uin
         double t0 = lf_now();
         rc = lf_io_read_all(io, reqs, batch, threads, err);
         double t = lf_now() - t0;
+        for (uint32_t i = 0; i < batch; i++)
+            drop_pages(drop_fd, reqs[i].offset, chunk);
         total += t;
         per[nt++] = t / batch;
         reads += batch;
@@ -311,12 +364,23 @@ int lf_probe_batch(const char *engine, const char *path, uint64_t file_size, uin
     }
 out:
     ops->close(io);
+    if (drop_fd >= 0)
+        close(drop_fd);
     free(bufs);
     free(reqs);
     free(per);
     if (r)
         gsl_rng_free(r);
     return rc;
+}
+
+int lf_probe_batch(const char *engine, const char *path, uint64_t file_size, uint64_t chunk,
+                   uint32_t threads, uint32_t batch, double seconds, uint64_t seed,
+                   lf_probe_row *row, lf_err *err)
+{
+    static const held_cache none = {NULL, 0};
+    return measure_batch(engine, path, file_size, chunk, threads, batch, seconds, seed, &none,
+                         row, err);
 }
 
 int lf_probe_run(const lf_probe_opts *o, lf_probe_row **rows, size_t *n, lf_err *err)
@@ -361,6 +425,7 @@ int lf_probe_run(const lf_probe_opts *o, lf_probe_row **rows, size_t *n, lf_err 
         free(mbs);
         return lf_fail(err, LF_ENOMEM, "out of memory");
     }
+    held_cache held = {o->cgroup, o->drop_reads};
     size_t done = 0;
     for (uint32_t r = 0; r < reps && rc == LF_OK; r++)
         for (size_t q = 0; q < points && rc == LF_OK; q++) {
@@ -368,11 +433,12 @@ int lf_probe_run(const lf_probe_opts *o, lf_probe_row **rows, size_t *n, lf_err 
             size_t i = k / o->n_threads, j = k % o->n_threads;
             lf_probe_row *row = &all[k * reps + r];
             rc = o->batch
-                     ? lf_probe_batch(o->engine, o->path, size, o->chunks[i],
-                                      (uint32_t)o->threads[j], o->batch, o->seconds,
-                                      o->seed + r, row, err)
-                     : lf_probe_point(o->engine, o->path, size, o->chunks[i], (uint32_t)o->threads[j],
-                                o->seconds, o->seed + r, row, err);
+                     ? measure_batch(o->engine, o->path, size, o->chunks[i],
+                                     (uint32_t)o->threads[j], o->batch, o->seconds, o->seed + r,
+                                     &held, row, err)
+                     : measure_point(o->engine, o->path, size, o->chunks[i],
+                                     (uint32_t)o->threads[j], o->seconds, o->seed + r, &held,
+                                     row, err);
             if (rc == LF_OK && o->on_row)
                 o->on_row(row, done, points * reps, o->arg);
             done++;

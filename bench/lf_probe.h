@@ -42,6 +42,16 @@ typedef struct {
     void *arg;
     uint32_t batch;          /* 0: steady state; else measure batches of this many reads
                                 (lf_probe_batch) */
+    /* Engines through the page cache only: what keeps the reads misses, as the executor's
+     * page-cache mechanisms do (bench/lf_pcache.h). Without either, a read may hit pages
+     * an earlier read of the same measurement brought in (a 1 GiB file read at 2 GB/s for
+     * a second is mostly cached by its end). */
+    struct lf_cgroup *cgroup; /* the caller's memory cgroup, this process in it, opened with
+                               * a budget of at least the largest chunk x threads: its limit
+                               * is fitted before every measurement and the kernel evicts */
+    int drop_reads;           /* 1: each read's pages are dropped (POSIX_FADV_DONTNEED) as
+                               * it completes, the drop's time taken out of the measured
+                               * time as a run's evictions are (fadvise) */
 } lf_probe_opts;
 
 /* Creates path with `size` bytes of random data (temp + rename) unless it exists;
@@ -49,7 +59,8 @@ typedef struct {
 int lf_probe_prepare_file(const char *path, uint64_t size, uint64_t seed, int *created,
                           uint64_t *size_out, lf_err *err);
 
-/* Measures one point on an existing file of file_size bytes. */
+/* Measures one point on an existing file of file_size bytes (the page cache not held:
+ * lf_probe_run's opts do that). */
 int lf_probe_point(const char *engine, const char *path, uint64_t file_size, uint64_t chunk,
                    uint32_t threads, double seconds, uint64_t seed, lf_probe_row *row,
                    lf_err *err);

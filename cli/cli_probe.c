@@ -1,11 +1,17 @@
 /* The probe options shared by `llmflash probe` and `llmflash calibrate`. */
+#include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
+#include "lf_cgroup.h"
 #include "lf_cli.h"
 #include "lf_cli_num.h"
 #include "lf_cli_probe.h"
+#include "lf_io.h"
 #include "lf_kv.h"
+#include "lf_pcache.h"
 
 void lf_cli_probe_init(lf_cli_probe *p)
 {
@@ -17,6 +23,7 @@ void lf_cli_probe_init(lf_cli_probe *p)
     p->o.seed = 1;
     p->chunks_s = "4k,16k,32k,64k,256k,1m";
     p->threads_s = "1,4,8,16,32";
+    p->mechanism = "";
 }
 
 int lf_cli_probe_option(lf_cli_probe *p, const char *cmd, int c, const char *arg)
@@ -27,6 +34,7 @@ int lf_cli_probe_option(lf_cli_probe *p, const char *cmd, int c, const char *arg
     case 'c': p->chunks_s = arg; return 1;
     case 't': p->threads_s = arg; return 1;
     case 'e': p->o.engine = arg; return 1;
+    case 'M': p->mechanism_s = arg; return 1;
     case 's':
         return lf_cli_size(cmd, "--size", arg, 1, UINT64_MAX, &p->o.size) ? -1 : 1;
     case 'S':
@@ -62,11 +70,77 @@ int lf_cli_probe_finish(lf_cli_probe *p, const char *cmd)
         return lf_cli_usage(cmd, "--threads: %s", err.msg);
     p->o.threads = v;
     p->o.n_threads = n;
+    lf_pcache_mech mech;
+    if (p->mechanism_s && lf_pcache_mech_parse(p->mechanism_s, &mech, &err) != LF_OK)
+        return lf_cli_usage(cmd, "--pagecache-mechanism: %s", err.msg);
     return 0;
+}
+
+int lf_cli_probe_hold(lf_cli_probe *p, const char *cmd)
+{
+    lf_err err;
+    const lf_io_ops *ops;
+    lf_pcache_mech mech;
+    if (lf_io_engine(p->o.engine, &ops, &err) != LF_OK)
+        return lf_cli_error(cmd, &err);
+    if (ops->caps & (LF_IO_CAP_DIRECT | LF_IO_CAP_NODEVICE)) {
+        if (p->mechanism_s)
+            return lf_cli_usage(cmd, "--pagecache-mechanism: the %s engine bypasses the page "
+                                "cache; it applies to --engine buffered", p->o.engine);
+        return 0;
+    }
+    mech = LF_PCACHE_AUTO;
+    if (p->mechanism_s)
+        (void)lf_pcache_mech_parse(p->mechanism_s, &mech, &err); /* checked by finish */
+    int created;
+    uint64_t size, budget = 0;
+    if (lf_probe_prepare_file(p->o.path, p->o.size, p->o.seed, &created, &size, &err) != LF_OK)
+        return lf_cli_error(cmd, &err);
+    for (size_t i = 0; i < p->o.n_chunks; i++)
+        for (size_t j = 0; j < p->o.n_threads; j++)
+            if (p->o.chunks[i] * p->o.threads[j] > budget)
+                budget = p->o.chunks[i] * p->o.threads[j];
+    lf_cgroup *g = NULL;
+    if (mech != LF_PCACHE_FADVISE) {
+        lf_err why;
+        if (lf_cgroup_open(budget, &g, &why) == LF_OK) {
+            p->o.cgroup = g;
+            p->mechanism = "cgroup";
+            fprintf(stderr, "%s: page cache held by cgroup v%d %s (limit: its non-file charge + "
+                    "%llu MiB, fitted before every point); each read a miss\n", cmd,
+                    lf_cgroup_version(g), lf_cgroup_path(g),
+                    (unsigned long long)((budget > LF_CGROUP_FLOOR ? budget : LF_CGROUP_FLOOR) +
+                                         LF_CGROUP_ROOM) >> 20);
+            return 0;
+        }
+        if (mech == LF_PCACHE_CGROUP)
+            return lf_cli_error(cmd, &why);
+        fprintf(stderr, "%s: --pagecache-mechanism auto: fadvise; %s\n", cmd, why.msg);
+    }
+    p->o.drop_reads = 1;
+    p->mechanism = "fadvise";
+    return 0;
+}
+
+void lf_cli_probe_release(lf_cli_probe *p)
+{
+    if (!p->o.cgroup)
+        return;
+    /* the pages read are charged to the cgroup: drop them first (lf_cgroup.h) */
+    int fd = open(p->o.path, O_RDONLY | O_CLOEXEC);
+    if (fd >= 0) {
+        posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
+        close(fd);
+    }
+    lf_err err;
+    if (lf_cgroup_close(p->o.cgroup, &err) != LF_OK)
+        fprintf(stderr, "warning: %s\n", err.msg);
+    p->o.cgroup = NULL;
 }
 
 void lf_cli_probe_free(lf_cli_probe *p)
 {
+    lf_cli_probe_release(p);
     free((void *)p->o.chunks);
     free((void *)p->o.threads);
     p->o.chunks = p->o.threads = NULL;

@@ -47,10 +47,10 @@ static void help(void)
         "options:\n" LF_CLI_PROBE_HELP
         "  -o, --output FILE  the profile to write (atomically)\n"
         "  --engine NAME      psync (default), io_uring, or buffered: reads through the\n"
-        "                     page cache, dropped before each point, so the flash keys\n"
-        "                     price misses and their copy out (flash_buffered = 1; for\n"
-        "                     expert grids' page-cache paths: validate --device\n"
-        "                     buffered=P.conf)\n"
+        "                     page cache, each a miss (--pagecache-mechanism), so the\n"
+        "                     flash keys price misses and their copy out (flash_buffered\n"
+        "                     = 2 held by a cgroup, 1 by fadvise; for expert grids'\n"
+        "                     page-cache paths: validate --device buffered=P.conf)\n"
         "  --probe-csv FILE   also keep the probe's CSV (steady rows, then batch rows)\n"
         "  --batch-probe N    reads per probed batch (default 32; 0: no batch probes, the\n"
         "                     batch keys stay 0)\n"
@@ -231,6 +231,12 @@ int cmd_calibrate(int argc, char **argv)
         lf_cli_probe_free(&p);
         return lf_cli_error(CMD, &err);
     }
+    if ((rc = lf_cli_probe_hold(&p, CMD)) != 0) {
+        lf_cli_probe_free(&p);
+        return rc;
+    }
+    /* 1: each read's pages dropped (fadvise), 2: under a memory cgroup (lf_device.h) */
+    double buffered = !strcmp(p.mechanism, "cgroup") ? 2 : !strcmp(p.mechanism, "fadvise");
     p.o.on_row = on_row;
     lf_probe_row *rows = NULL;
     lf_fit_point *pts = NULL;
@@ -256,7 +262,7 @@ int cmd_calibrate(int argc, char **argv)
     if (rc != LF_OK)
         return lf_cli_error("calibrate", &err);
     lf_device *d = &res.dev;
-    d->flash_buffered = strcmp(engine, "buffered") == 0;
+    d->flash_buffered = buffered;
     fprintf(stderr, "calibrate: flash fit: %zu points, median APE %.2f%%\n", n, res.mdape);
     const char *how = "";
     fprintf(stderr, "calibrate: DRAM, page cache and compute...\n");
@@ -288,7 +294,9 @@ int cmd_calibrate(int argc, char **argv)
              "Flash: probe of %s with the %s engine, fitted: median APE %.2f%%, max %.1f%%.\n"
              "Compute: %s.",
              LF_VERSION, host, u.release, file, engine, res.mdape, res.max_ape, how);
-    snprintf(fsrc, sizeof fsrc, "measured by llmflash calibrate (probe + fit, %s)", engine);
+    snprintf(fsrc, sizeof fsrc, "measured by llmflash calibrate (probe + fit, %s%s%s)", engine,
+             buffered > 0 ? ", every read a miss held by " : "",
+             buffered == 2 ? "a memory cgroup" : buffered > 0 ? "fadvise" : "");
     snprintf(csrc, sizeof csrc, "measured by llmflash calibrate (the executor's kernels, %s)",
              how);
     lf_device_sources src = {fsrc, "measured by llmflash calibrate (buffered reads, cached)",

@@ -96,9 +96,14 @@ int cmd_probe(int argc, char **argv)
         lf_cli_probe_free(&p);
         return lf_cli_error(CMD, &err);
     }
+    if ((rc = lf_cli_probe_hold(&p, CMD)) != 0) {
+        lf_cli_probe_free(&p);
+        return rc;
+    }
     p.o.on_row = on_row;
-    fprintf(stderr, "probe: %zu points x %u x %.2f s on %s (%s engine)\n",
-            p.o.n_chunks * p.o.n_threads, p.o.repeats, p.o.seconds, p.o.path, p.o.engine);
+    fprintf(stderr, "probe: %zu points x %u x %.2f s on %s (%s engine%s%s)\n",
+            p.o.n_chunks * p.o.n_threads, p.o.repeats, p.o.seconds, p.o.path, p.o.engine,
+            *p.mechanism ? ", misses held by " : "", p.mechanism);
     lf_probe_row *rows = NULL;
     size_t n = 0;
     rc = lf_probe_run(&p.o, &rows, &n, &err);

@@ -14,10 +14,13 @@
 static const char *CMD = "validate";
 
 /* The page-cache notes said so far: a fallback's reason when it changes, the cgroup's
- * rule once (its folder's name changes every run). */
+ * rule once (its folder's name changes every run), and once that the buffered profile
+ * held its misses by another mechanism than a run. */
 typedef struct {
     char fallback[1400];
     int cgroup_said;
+    const char *profile_mech; /* the buffered profile's (flash_buffered), NULL: none */
+    int mismatch_said;
 } notes;
 
 static void print_row(const lf_vmoe_row *r, size_t i, size_t n, void *arg)
@@ -36,6 +39,12 @@ static void print_row(const lf_vmoe_row *r, size_t i, size_t n, void *arg)
         printf("     page cache: %s\n", r->mechanism_note);
     if (fallback)
         snprintf(said->fallback, sizeof said->fallback, "%s", r->mechanism_note);
+    if (said->profile_mech && strcmp(r->mechanism, "direct") &&
+        strcmp(r->mechanism, said->profile_mech) && !said->mismatch_said++)
+        printf("     note: priced with a buffered profile whose misses were held by %s, but this "
+               "run's page cache was held by %s (calibrate --engine buffered "
+               "--pagecache-mechanism %s measures the path it takes)\n", said->profile_mech,
+               r->mechanism, r->mechanism);
     fflush(stdout);
 }
 
@@ -95,7 +104,9 @@ int cmd_validate_moe(const char *trace, lf_weights *w, size_t n_w, const char *d
         rc = lf_mkdirs(out, &err);
     lf_vmoe_row *rows = NULL;
     size_t n = 0;
-    notes said = {"", 0};
+    notes said = {"", 0, NULL, 0};
+    if (!rc && buffered_device)
+        said.profile_mech = bdev.flash_buffered == 2 ? "cgroup" : "fadvise";
     if (!rc) {
         printf("validate (experts): %zu configurations x %u measured runs, trace %s, device %s\n",
                g.n_runs, repeat, trace, dev.name);

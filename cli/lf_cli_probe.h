@@ -9,13 +9,14 @@
 #include "lf_probe.h"
 
 /* getopt_long entries of the shared options (codes 'f', 's', 'c', 't', 'e', 'S', 'R', 'r',
- * 'N'). */
+ * 'N', 'M'). */
 #define LF_CLI_PROBE_LONGOPTS                                                                  \
     {"file", required_argument, 0, 'f'}, {"size", required_argument, 0, 's'},                  \
         {"chunks", required_argument, 0, 'c'}, {"threads", required_argument, 0, 't'},         \
         {"engine", required_argument, 0, 'e'}, {"seconds", required_argument, 0, 'S'},         \
         {"repeats", required_argument, 0, 'R'}, {"seed", required_argument, 0, 'r'},          \
-        {"batch", required_argument, 0, 'N'}
+        {"batch", required_argument, 0, 'N'},                                                   \
+        {"pagecache-mechanism", required_argument, 0, 'M'}
 
 /* The help lines of the shared options. */
 #define LF_CLI_PROBE_HELP                                                                      \
@@ -30,11 +31,17 @@
     "  --seed N           seed of offsets and file content (default 1)\n"                     \
     "  --batch N          measure the executor's pattern instead of a steady state:\n"       \
     "                     batches of N reads, each waited for whole (one layer's reads;\n"   \
-    "                     the queue drains at the end); fit models them as N reads\n"
+    "                     the queue drains at the end); fit models them as N reads\n"   \
+    "  --pagecache-mechanism M  --engine buffered: what keeps every read a miss, as in\n"  \
+    "                     `run`: cgroup (a memory cgroup of this process, the kernel\n"    \
+    "                     evicting at its limit: the largest chunk x threads), fadvise\n" \
+    "                     (each read's pages dropped as it completes) or auto (default:\n" \
+    "                     cgroup when one can be made, else fadvise)\n"
 
 typedef struct {
     lf_probe_opts o;
-    const char *chunks_s, *threads_s;
+    const char *chunks_s, *threads_s, *mechanism_s;
+    const char *mechanism; /* after lf_cli_probe_hold: "cgroup", "fadvise", or "" (O_DIRECT) */
 } lf_cli_probe;
 
 /* Defaults: 2 GiB, the grid, psync, 0.4 s x 3, seed 1. */
@@ -44,6 +51,12 @@ void lf_cli_probe_init(lf_cli_probe *p);
 int lf_cli_probe_option(lf_cli_probe *p, const char *cmd, int c, const char *arg);
 /* Checks --file and parses the lists into p->o: 0, or LF_EXIT_USAGE after a message. */
 int lf_cli_probe_finish(lf_cli_probe *p, const char *cmd);
+/* After finish, for an engine through the page cache: makes the test file, then opens
+ * what keeps the reads misses (--pagecache-mechanism) into p->o and says which on stderr.
+ * 0, or LF_EXIT_FAIL after a message. */
+int lf_cli_probe_hold(lf_cli_probe *p, const char *cmd);
+/* Drops the test file's pages and leaves the cgroup, if held (also done by free). */
+void lf_cli_probe_release(lf_cli_probe *p);
 void lf_cli_probe_free(lf_cli_probe *p);
 
 #endif

@@ -35,7 +35,8 @@ static const key_info keys[] = {
     {"flash_smooth_p", F(flash_smooth_p), 0, 0, G_FLASH, "p-norm of the three bounds; 0 = max"},
     {"flash_batch_s", F(flash_batch_s), 0, 0, G_FLASH, "s per batch of reads waited for whole"},
     {"flash_slot_s", F(flash_slot_s), 0, 0, G_FLASH, "s per read slot a batch wakes"},
-    {"flash_buffered", F(flash_buffered), 0, 0, G_FLASH, "1: measured through the page cache"},
+    {"flash_buffered", F(flash_buffered), 0, 0, G_FLASH,
+     "1/2: measured through the page cache, misses held by fadvise/a memory cgroup"},
     {"pagecache_bw", F(pagecache_bw), 0, 0, G_PAGECACHE, "bytes/s of a page-cache hit; 0 = off"},
     {"pagecache_latency_s", F(pagecache_latency_s), 0, 0, G_PAGECACHE, "s per page-cache hit"},
     {"dram_copy_bw", F(dram_copy_bw), 1, 1, G_DRAM, "bytes/s of DRAM-manager row copies"},
@@ -68,9 +69,10 @@ static int check_value(const key_info *k, double v, const char *where, lf_err *e
     if (k->positive ? !(v > 0) : !(v >= 0))
         return lf_fail(err, LF_ERANGE, "%s: %s = %g must be %s (%s)", where, k->key, v,
                        k->positive ? "> 0" : ">= 0", k->unit);
-    if (strcmp(k->key, "flash_buffered") == 0 && v != 0 && v != 1)
-        return lf_fail(err, LF_ERANGE, "%s: flash_buffered = %g must be 0 (O_DIRECT) or 1 "
-                       "(measured through the page cache)", where, v);
+    if (strcmp(k->key, "flash_buffered") == 0 && v != 0 && v != 1 && v != 2)
+        return lf_fail(err, LF_ERANGE, "%s: flash_buffered = %g must be 0 (O_DIRECT), 1 "
+                       "(through the page cache, misses held by fadvise) or 2 (by a memory "
+                       "cgroup)", where, v);
     if (strcmp(k->key, "flash_smooth_p") == 0 && v != 0 && v < 1)
         return lf_fail(err, LF_ERANGE,
                        "%s: flash_smooth_p = %g must be 0 (hard max) or at least 1", where, v);
@@ -321,9 +323,23 @@ double lf_flash_batch_overhead(const lf_device *d, uint64_t n_reads, uint32_t in
     return d->flash_batch_s + slots(n_reads, inflight) * d->flash_slot_s;
 }
 
+double lf_flash_rounds_time(const lf_device *d, uint64_t n_reads, uint64_t bytes,
+                            uint32_t inflight)
+{
+    uint64_t k = inflight == 0 ? 1 : inflight;
+    if (n_reads <= k || n_reads % k == 0)
+        return lf_flash_stream_time(d, n_reads, bytes, inflight);
+    /* full rounds of k reads, then the rest alone; reads of the batch's mean size (the
+     * byte count split in proportion, so the parts add up to bytes) */
+    uint64_t rest = n_reads % k, full_bytes = (uint64_t)((double)bytes * (double)(n_reads - rest) /
+                                                         (double)n_reads);
+    return lf_flash_stream_time(d, n_reads - rest, full_bytes, inflight) +
+           lf_flash_stream_time(d, rest, bytes - full_bytes, inflight);
+}
+
 double lf_flash_time(const lf_device *d, uint64_t n_reads, uint64_t bytes, uint32_t inflight)
 {
-    return lf_flash_stream_time(d, n_reads, bytes, inflight) +
+    return lf_flash_rounds_time(d, n_reads, bytes, inflight) +
            lf_flash_batch_overhead(d, n_reads, inflight);
 }
 

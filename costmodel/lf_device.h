@@ -28,8 +28,11 @@ typedef struct {
      * calibrate fits them on probes of batches (costmodel/README.md, "Batches"). */
     double flash_batch_s;
     double flash_slot_s;
-    /* 1: the flash keys were measured through the page cache (calibrate --engine
-     * buffered): a read that misses it, its copy out included. 0 (default): O_DIRECT. */
+    /* The flash keys were measured through the page cache (calibrate --engine buffered):
+     * a read that misses it, its copy out included, every read kept a miss by dropping
+     * its pages (1, the executor's fadvise mechanism) or under a memory cgroup whose
+     * limit makes the kernel evict (2, its cgroup mechanism: reclaim included).
+     * 0 (default): O_DIRECT. */
     double flash_buffered;
     /* OS page cache as a second tier (MoE two-level model). 0 = not modelled. */
     double pagecache_bw;      /* bytes/s of a page-cache hit */
@@ -89,7 +92,7 @@ void lf_device_name_from_path(const char *path, char *out, size_t cap);
 int lf_device_check(const lf_device *d, const char *where, lf_err *err);
 
 /* Seconds to read one batch of n_reads reads totalling `bytes`, `inflight` in flight,
- * waited for whole: lf_flash_stream_time + lf_flash_batch_overhead. 0 reads cost 0.
+ * waited for whole: lf_flash_rounds_time + lf_flash_batch_overhead. 0 reads cost 0.
  * Monotone non-decreasing in bytes (at fixed n_reads) and in n_reads (at fixed read
  * size bytes/n_reads); non-increasing in inflight when flash_slot_s is 0 (else waking
  * more slots may cost more than their parallelism gains, as measured for psync). */
@@ -97,6 +100,13 @@ double lf_flash_time(const lf_device *d, uint64_t n_reads, uint64_t bytes, uint3
 /* The same reads as part of a steady stream (the queue never drains): the three bounds
  * of the model only. */
 double lf_flash_stream_time(const lf_device *d, uint64_t n_reads, uint64_t bytes,
+                            uint32_t inflight);
+/* The batch's reads in rounds: the reads that fill whole rounds of `inflight` as a
+ * stream, then the last n_reads % inflight reads on their own (a slot that finishes
+ * its read finds none left; a lone large read is not sped up by idle slots: the tail
+ * of a batch of few large reads, e.g. 5 experts with 4 in flight take two reads' time,
+ * not 5/4). Equal to lf_flash_stream_time when n_reads <= inflight or a multiple of it. */
+double lf_flash_rounds_time(const lf_device *d, uint64_t n_reads, uint64_t bytes,
                             uint32_t inflight);
 /* A batch's extra: flash_batch_s + min(n_reads, inflight) * flash_slot_s (0 for 0 reads). */
 double lf_flash_batch_overhead(const lf_device *d, uint64_t n_reads, uint32_t inflight);

@@ -499,7 +499,7 @@ static void fit_overhead(const lf_fit_point *pts, size_t n, lf_device *d)
         if (!p->batch)
             continue;
         double bytes = (double)p->batch * (double)p->chunk, t = bytes / p->bw;
-        double y = t - lf_flash_stream_time(d, p->batch, (uint64_t)bytes, p->threads);
+        double y = t - lf_flash_rounds_time(d, p->batch, (uint64_t)bytes, p->threads);
         double s = p->threads < p->batch ? p->threads : p->batch, w = 1.0 / (t * t);
         m.w += w, m.ws += w * s, m.wy += w * y, m.wss += w * s * s, m.wsy += w * s * y;
         m.wyy += w * y * y;

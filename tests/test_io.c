@@ -1,12 +1,16 @@
 /* Tests of bench/lf_io: the engine registry, the null engine, psync / io_uring /
  * buffered reading back known data from a small file on a real disk (build/testtmp),
  * and the LF_EUNSUP message on a file system without O_DIRECT (tmpfs /dev/shm). */
+#include <fcntl.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include "lf_cgroup.h"
 #include "lf_device.h"
 #include "lf_fs.h"
 #include "lf_io.h"
@@ -283,7 +287,7 @@ static void test_probe_null_engine(void **st)
     (void)st;
     const char *p = lf_test_path("probe_null.bin");
     uint64_t chunks[] = {4096, 65536}, threads[] = {1, 3};
-    lf_probe_opts o = {p, 1 << 20, chunks, 2, threads, 2, "null", 0.005, 3, 7, NULL, NULL, 0};
+    lf_probe_opts o = {p, 1 << 20, chunks, 2, threads, 2, "null", 0.005, 3, 7, NULL, NULL, 0, NULL, 0};
     lf_probe_row *rows;
     size_t n;
     lf_err err;
@@ -336,6 +340,84 @@ static void test_probe_null_engine(void **st)
     assert_non_null(strstr(err.msg, "smaller than the largest chunk"));
 }
 
+/* Bytes of path the page cache holds (mincore through a mapping never touched). */
+static uint64_t cached_bytes(const char *path)
+{
+    int fd = open(path, O_RDONLY);
+    assert_true(fd >= 0);
+    struct stat sb;
+    assert_int_equal(fstat(fd, &sb), 0);
+    long page = sysconf(_SC_PAGESIZE);
+    size_t pages = ((size_t)sb.st_size + (size_t)page - 1) / (size_t)page;
+    void *map = mmap(NULL, (size_t)sb.st_size, PROT_READ, MAP_SHARED, fd, 0);
+    assert_true(map != MAP_FAILED);
+    unsigned char *vec = malloc(pages);
+    assert_non_null(vec);
+    assert_int_equal(mincore(map, (size_t)sb.st_size, vec), 0);
+    uint64_t n = 0;
+    for (size_t i = 0; i < pages; i++)
+        n += vec[i] & 1;
+    free(vec);
+    munmap(map, (size_t)sb.st_size);
+    close(fd);
+    return n * (uint64_t)page;
+}
+
+/* A buffered probe measures misses only when something keeps them misses: unheld, the
+ * pages it read stay cached; with drop_reads none does (steady and batches); under a
+ * memory cgroup (skipped, one line, where none can be made) the file's cache stays
+ * within the cgroup's limit though the probe reads the file several times over. */
+static void test_probe_buffered_misses(void **st)
+{
+    (void)st;
+    const char *p = lf_test_path("probe_pc.bin");
+    uint64_t chunks[] = {65536}, threads[] = {2};
+    lf_probe_opts o = {p, 16 << 20, chunks, 1, threads, 1, "buffered", 0.05, 1, 3, NULL, NULL, 0, NULL, 0};
+    lf_probe_row *rows;
+    size_t n;
+    lf_err err;
+    assert_int_equal(lf_probe_run(&o, &rows, &n, &err), LF_OK);
+    free(rows);
+    uint64_t unheld = cached_bytes(p);
+    if (unheld == 0) {
+        print_message("SKIP: this file system's page cache is not visible to mincore\n");
+        unlink(p);
+        return;
+    }
+    o.drop_reads = 1;
+    assert_int_equal(lf_probe_run(&o, &rows, &n, &err), LF_OK);
+    assert_true(rows[0].reads > 0);
+    free(rows);
+    assert_int_equal(cached_bytes(p), 0);
+    o.batch = 4;
+    assert_int_equal(lf_probe_run(&o, &rows, &n, &err), LF_OK);
+    free(rows);
+    assert_int_equal(cached_bytes(p), 0);
+    o.batch = 0;
+    o.drop_reads = 0;
+    lf_cgroup *g;
+    if (lf_cgroup_open(chunks[0] * threads[0], &g, &err) != LF_OK) {
+        print_message("SKIP (cgroup part): %s\n", err.msg);
+        unlink(p);
+        return;
+    }
+    o.cgroup = g;
+    o.seconds = 0.2; /* reads the 16 MiB file several times over */
+    assert_int_equal(lf_probe_run(&o, &rows, &n, &err), LF_OK);
+    uint64_t read = rows[0].reads * chunks[0], held = cached_bytes(p);
+    free(rows);
+    print_message("cgroup: %.1f MiB read, %.1f MiB cached after (limit's page cache %.1f MiB + "
+                  "slack %.1f MiB)\n", read / 1048576.0, held / 1048576.0,
+                  LF_CGROUP_FLOOR / 1048576.0, lf_cgroup_slack() / 1048576.0);
+    assert_true(read > (16u << 20));
+    assert_true(held > 0 && held <= LF_CGROUP_FLOOR + lf_cgroup_slack());
+    int fd = open(p, O_RDONLY);
+    posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
+    close(fd);
+    assert_int_equal(lf_cgroup_close(g, &err), LF_OK);
+    unlink(p);
+}
+
 /* The commands end to end on a small file: probe -> CSV -> fit -> a profile that loads;
  * usage errors exit 2; a tmpfs file gives the helpful message and exit 1. */
 static void test_probe_fit_cli(void **st)
@@ -383,6 +465,21 @@ static void test_probe_fit_cli(void **st)
     assert_int_equal(lf_test_run(NULL, NULL, "probe --file %s --frobnicate", bin), 2);
     assert_int_equal(lf_test_run(NULL, NULL, "probe --file %s --chunks 4x", bin), 2);
     assert_int_equal(lf_test_run(NULL, NULL, "probe --file %s --engine aio", bin), 2);
+    assert_int_equal(lf_test_run(NULL, &err_s, "probe --file %s --pagecache-mechanism cgroup", bin), 2);
+    assert_non_null(strstr(err_s, "applies to --engine buffered"));
+    free(err_s);
+    assert_int_equal(lf_test_run(NULL, &err_s, "probe --file %s --engine buffered "
+                                 "--pagecache-mechanism lru", bin), 2);
+    assert_non_null(strstr(err_s, "expected auto"));
+    free(err_s);
+    /* a buffered probe says what kept its reads misses */
+    assert_int_equal(lf_test_run(&out, &err_s, "probe --file %s --engine buffered --chunks 16k "
+                                 "--threads 2 --seconds 0.02 --repeats 1 --pagecache-mechanism "
+                                 "fadvise", bin), 0);
+    assert_non_null(strstr(err_s, "misses held by fadvise"));
+    assert_non_null(strstr(out, "\nbuffered,16384,2,"));
+    free(out);
+    free(err_s);
     assert_int_equal(lf_test_run(NULL, NULL, "fit"), 2);
     assert_int_equal(lf_test_run(NULL, NULL, "fit %s --p 0.5", csv), 2);
     assert_int_equal(lf_test_run(NULL, NULL, "calibrate --file %s", bin), 2);
@@ -432,7 +529,7 @@ int main(void)
         cmocka_unit_test(test_buffered_reads),   cmocka_unit_test(test_missing_file),
         cmocka_unit_test(test_tmpfs_unsupported), cmocka_unit_test(test_probe_null_engine),
         cmocka_unit_test(test_probe_fit_cli),      cmocka_unit_test(test_membench_small),
-        cmocka_unit_test(test_run_loop),
+        cmocka_unit_test(test_run_loop),         cmocka_unit_test(test_probe_buffered_misses),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
