@@ -15,7 +15,7 @@ int lf_slots_init(lf_slots *s, uint32_t units, uint32_t cap_rows, lf_err *err)
     s->cap_rows = cap_rows;
     s->row_to_id = malloc((cap_rows ? cap_rows : 1) * sizeof *s->row_to_id);
     s->id_to_row = malloc((size_t)units * sizeof *s->id_to_row);
-    s->resident = calloc(((size_t)units + 63) / 64, sizeof *s->resident);
+    s->resident = calloc(units, sizeof *s->resident);
     if (!s->row_to_id || !s->id_to_row || !s->resident) {
         lf_slots_free(s);
         return lf_fail(err, LF_ENOMEM, "DRAM manager: out of memory for %u units", units);
@@ -40,9 +40,6 @@ void lf_slots_free(lf_slots *s)
  * hole; exactly as many surviving units sit in the last n rows; each survivor is copied
  * into a hole (the paper's "move the last rows into their slots"), deleted rows in the
  * tail are simply dropped. So moves = survivors in the tail <= n, each row copied once. */
-static inline void bit_set(uint64_t *b, uint32_t id) { b[id >> 6] |= 1ull << (id & 63); }
-static inline void bit_clear(uint64_t *b, uint32_t id) { b[id >> 6] &= ~(1ull << (id & 63)); }
-static inline int bit_get(const uint64_t *b, uint32_t id) { return (b[id >> 6] >> (id & 63)) & 1; }
 
 /* The loops below read the arrays and sizes from locals: their uint32_t stores could
  * otherwise alias s's fields, which the compiler would reload at every id. */
@@ -54,7 +51,7 @@ int lf_slots_evict(lf_slots *s, const uint32_t *ids, uint32_t n, lf_move *moves,
         return LF_OK;
     const uint32_t units = s->units, used = s->num_used;
     uint32_t *const id_to_row = s->id_to_row, *const row_to_id = s->row_to_id;
-    uint64_t *const resident = s->resident;
+    uint8_t *const resident = s->resident;
     if (n > used)
         return lf_fail(err, LF_EINVAL, "DRAM manager: evicting %u units but only %u are resident",
                        n, used);
@@ -67,10 +64,10 @@ int lf_slots_evict(lf_slots *s, const uint32_t *ids, uint32_t n, lf_move *moves,
         if (k + 16 < n && ids[k + 16] < units)
             __builtin_prefetch(&id_to_row[ids[k + 16]], 1);
         uint32_t id = ids[k];
-        if (id >= units || !bit_get(resident, id)) {
+        if (id >= units || !resident[id]) {
             for (uint32_t j = 0; j < k; j++) {
                 id_to_row[ids[j]] = moves[j].from;
-                bit_set(resident, ids[j]);
+                resident[ids[j]] = 1;
             }
             return lf_fail(err, LF_EINVAL,
                            "DRAM manager: evicting unit %u which is %s (policy bug: evict only "
@@ -79,7 +76,7 @@ int lf_slots_evict(lf_slots *s, const uint32_t *ids, uint32_t n, lf_move *moves,
         }
         moves[k].from = id_to_row[id];
         id_to_row[id] = LF_SLOT_NONE;
-        bit_clear(resident, id);
+        resident[id] = 0;
     }
     /* Hole or tail and deleted or survivor are coin tosses: no branches. (moves[k].to
      * is written before moves[k].from is read only when holes == k.) */
@@ -95,7 +92,7 @@ int lf_slots_evict(lf_slots *s, const uint32_t *ids, uint32_t n, lf_move *moves,
     uint32_t m = 0;
     for (uint32_t r = used; r-- > new_used && m < holes;) {
         uint32_t id = row_to_id[r];
-        uint32_t live = (uint32_t)bit_get(resident, id), to = moves[m].to;
+        uint32_t live = resident[id], to = moves[m].to;
         moves[m].from = r;
         row_to_id[to] = id;
         id_to_row[id] = live ? to : LF_SLOT_NONE;
@@ -111,7 +108,7 @@ int lf_slots_append(lf_slots *s, const uint32_t *ids, uint32_t n, uint32_t *firs
 {
     const uint32_t units = s->units, used = s->num_used;
     uint32_t *const id_to_row = s->id_to_row, *const row_to_id = s->row_to_id;
-    uint64_t *const resident = s->resident;
+    uint8_t *const resident = s->resident;
     *first_row = used;
     if ((uint64_t)used + n > s->cap_rows)
         return lf_fail(err, LF_ERANGE,
@@ -121,10 +118,10 @@ int lf_slots_append(lf_slots *s, const uint32_t *ids, uint32_t n, uint32_t *firs
                        used, n, s->cap_rows);
     for (uint32_t k = 0; k < n; k++) {
         uint32_t id = ids[k];
-        if (id >= units || bit_get(resident, id)) {
+        if (id >= units || resident[id]) {
             for (uint32_t j = 0; j < k; j++) {
                 id_to_row[ids[j]] = LF_SLOT_NONE;
-                bit_clear(resident, ids[j]);
+                resident[ids[j]] = 0;
             }
             return lf_fail(err, LF_EINVAL,
                            "DRAM manager: appending unit %u which is %s (policy bug: load only "
@@ -133,7 +130,7 @@ int lf_slots_append(lf_slots *s, const uint32_t *ids, uint32_t n, uint32_t *firs
         }
         id_to_row[id] = used + k;
         row_to_id[used + k] = id;
-        bit_set(resident, id);
+        resident[id] = 1;
     }
     s->num_used = used + n;
     return LF_OK;

@@ -18,8 +18,10 @@ typedef struct {
     uint32_t num_used;
     uint32_t *row_to_id; /* cap_rows */
     uint32_t *id_to_row; /* units; LF_SLOT_NONE when not resident */
-    uint64_t *resident;  /* units bits, 1 = resident: a small array that stays in cache,
-                          * so membership tests need not touch id_to_row */
+    uint8_t *resident;   /* units bytes, 1 = resident: a small array that stays in cache,
+                          * so membership tests need not touch id_to_row (bytes, not
+                          * bits: a test is one load, no shift; the replay tests every
+                          * wanted unit after every step) */
 } lf_slots;
 
 typedef struct {
@@ -39,7 +41,7 @@ int lf_slots_append(lf_slots *s, const uint32_t *ids, uint32_t n, uint32_t *firs
 
 static inline int lf_slots_has(const lf_slots *s, uint32_t id)
 {
-    return (s->resident[id >> 6] >> (id & 63)) & 1;
+    return s->resident[id];
 }
 
 #endif
