@@ -295,6 +295,11 @@ static int stat_value(const char *text, const char *key, uint64_t *v)
     return -1;
 }
 
+void lf_cgroup_set_budget(lf_cgroup *g, uint64_t budget)
+{
+    g->budget = budget;
+}
+
 int lf_cgroup_fit(lf_cgroup *g, uint64_t headroom, lf_err *err)
 {
     char usage[64], stat[8192];

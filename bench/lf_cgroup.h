@@ -55,6 +55,8 @@ typedef struct lf_cgroup lf_cgroup;
  * SIGINT/SIGTERM/SIGHUP (lf_fs_remove_on_signals) the process leaves its cgroup and
  * removes it before dying. */
 int lf_cgroup_open(uint64_t budget, lf_cgroup **out, lf_err *err);
+/* Changes the budget; the next fit sets the limit from it. */
+void lf_cgroup_set_budget(lf_cgroup *g, uint64_t budget);
 /* Sets the limit as above; headroom: bytes the caller allocates before the next fit. */
 int lf_cgroup_fit(lf_cgroup *g, uint64_t headroom, lf_err *err);
 /* Moves the process back to the cgroup it came from and removes the folder (NULL: no-op).

@@ -18,6 +18,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "lf_bigmem.h"
 #include "lf_cgroup.h"
 #include "lf_fs.h"
 #include "lf_io.h"
@@ -104,25 +105,36 @@ typedef struct {
     int drop_reads;
 } held_cache;
 
-/* The engine on path with `threads` in flight. When the engine goes through the page
- * cache: the file's pages dropped first, the cgroup's limit fitted for `buffer_bytes`
- * about to be touched, and *drop_fd a descriptor to drop read pages through (-1: none). */
-static int open_engine(const char *engine, const char *path, uint32_t threads,
-                       const held_cache *held, uint64_t buffer_bytes, const lf_io_ops **ops,
-                       lf_io **io, int *drop_fd, lf_err *err)
+/* Under a cgroup, before a point's memory is touched: the page cache's budget set to
+ * twice `in_flight` bytes (the pages of the reads in flight, which the kernel cannot
+ * reclaim while they are read, and as much again to reclaim from) and the limit fitted
+ * with `touch` bytes of headroom for the memory about to be touched. */
+static int announce(const held_cache *held, const lf_io_ops *ops, uint64_t in_flight,
+                    uint64_t touch, lf_err *err)
 {
+    if (!held->cgroup || (ops->caps & LF_IO_CAP_DIRECT))
+        return LF_OK;
+    lf_cgroup_set_budget(held->cgroup, 2 * in_flight);
+    return lf_cgroup_fit(held->cgroup, touch, err);
+}
+
+/* The engine on path with `threads` in flight, once the point's memory is touched. When
+ * the engine goes through the page cache: the file's pages dropped first; under a
+ * cgroup, the limit fitted again to what the process now holds; with drop_reads,
+ * *drop_fd a descriptor to drop read pages through (-1: none). */
+static int open_engine(const lf_io_ops *ops, const char *path, uint32_t threads,
+                       const held_cache *held, lf_io **io, int *drop_fd, lf_err *err)
+{
+    int rc;
     *drop_fd = -1;
-    int rc = lf_io_engine(engine, ops, err);
-    if (rc != LF_OK)
-        return rc;
-    if (!((*ops)->caps & LF_IO_CAP_DIRECT)) {
+    if (!(ops->caps & LF_IO_CAP_DIRECT)) {
         drop_cache(path);
-        if (held->cgroup && (rc = lf_cgroup_fit(held->cgroup, buffer_bytes, err)) != LF_OK)
+        if (held->cgroup && (rc = lf_cgroup_fit(held->cgroup, 0, err)) != LF_OK)
             return rc;
         if (held->drop_reads && (*drop_fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
             return lf_fail_errno(err, LF_EIO, errno, "%s: cannot open to drop read pages", path);
     }
-    rc = (*ops)->open(io, path, threads, err);
+    rc = ops->open(io, path, threads, err);
     if (rc != LF_OK && *drop_fd >= 0) {
         close(*drop_fd);
         *drop_fd = -1;
@@ -130,16 +142,26 @@ static int open_engine(const char *engine, const char *path, uint32_t threads,
     return rc;
 }
 
-/* Drops a read's pages; returns the seconds it took (0 without a descriptor). The time
+/* Drops a read's pages (a failure's errno into *error); returns the seconds it took (0
+ * without a descriptor). The time
  * is taken out of the measurement: a run's fadvise evictions are its bookkeeping, not
  * its reads (bench/lf_exec_moe.c keeps them out of the step's times too). */
-static double drop_pages(int fd, uint64_t offset, uint64_t length)
+static double drop_pages(int fd, uint64_t offset, uint64_t length, int *error)
 {
     if (fd < 0)
         return 0;
     double t0 = lf_now();
-    posix_fadvise(fd, (off_t)offset, (off_t)length, POSIX_FADV_DONTNEED);
+    int e = posix_fadvise(fd, (off_t)offset, (off_t)length, POSIX_FADV_DONTNEED);
+    if (e)
+        *error = e;
     return lf_now() - t0;
+}
+
+static int drop_failed(const char *path, int e, lf_err *err)
+{
+    return lf_fail_errno(err, LF_EIO, e, "%s: dropping read pages (posix_fadvise DONTNEED) "
+                         "failed, so reads could hit the page cache; use --pagecache-mechanism "
+                         "cgroup", path);
 }
 
 /* A measured point: rates from reads over seconds, p50/p99 of the n latencies (sorted
@@ -163,14 +185,20 @@ static void fill_row(lf_probe_row *row, const char *engine, uint64_t chunk, uint
 
 /* One in-flight slot of the closed loop: its own random stream, buffer and latencies
  * (slots run on separate threads with the psync pool; padded apart). */
+/* Latencies kept per slot: a uniform sample (reservoir) of a slot's reads beyond it, so
+ * that a point's memory is all allocated and touched before it starts (a probe in a
+ * memory cgroup must not grow during a point: bench/lf_cgroup.h). */
+#define LAT_KEPT (1u << 12)
+
 typedef struct {
     gsl_rng *r;
     char *buf;
-    double *lat;
-    size_t nlat, cap;
+    double *lat;      /* LAT_KEPT */
+    size_t nlat;
     uint64_t reads;
     double t_end;
     double dropping;  /* seconds in drop_pages */
+    int drop_errno;   /* a failed drop: the read may stay cached */
     int64_t bad_result; /* first failed read of this slot */
     uint64_t bad_offset;
     int bad;
@@ -199,24 +227,30 @@ static void probe_done(void *arg, uint32_t s, const lf_io_req *req, const lf_io_
 {
     probe_ctx *c = arg;
     probe_slot *ps = &c->slot[s];
-    ps->dropping += drop_pages(c->drop_fd, req->offset, c->chunk);
+    int e = 0;
+    ps->dropping += drop_pages(c->drop_fd, req->offset, c->chunk, &e);
     ps->t_end = lf_now();
     ps->reads++;
+    if (e && !ps->drop_errno) {
+        ps->drop_errno = e;
+        atomic_store(&c->failed, 1);
+    }
     if (d->result != (int64_t)c->chunk && !ps->bad) {
         ps->bad = 1;
         ps->bad_result = d->result;
         ps->bad_offset = req->offset;
         atomic_store(&c->failed, 1);
     }
-    if (ps->nlat == ps->cap && ps->cap < (1u << 22)) {
-        double *p = realloc(ps->lat, 2 * ps->cap * sizeof *p);
-        if (p) {
-            ps->lat = p;
-            ps->cap *= 2;
-        }
-    }
-    if (ps->nlat < ps->cap)
+    if (ps->nlat < LAT_KEPT) {
         ps->lat[ps->nlat++] = d->latency_s;
+    } else { /* reservoir: read number `reads` replaces a kept one with p = LAT_KEPT / reads */
+        uint64_t h = ps->reads * 0x9e3779b97f4a7c15ull;
+        h ^= h >> 31;
+        h *= 0xbf58476d1ce4e5b9ull;
+        h ^= h >> 29;
+        if (h % ps->reads < LAT_KEPT)
+            ps->lat[h % ps->reads] = d->latency_s;
+    }
 }
 
 static int measure_point(const char *engine, const char *path, uint64_t file_size,
@@ -232,24 +266,24 @@ static int measure_point(const char *engine, const char *path, uint64_t file_siz
         return lf_fail(err, LF_EINVAL, "probe: threads %u out of range 1..4096", threads);
     if (!(seconds > 0))
         return lf_fail(err, LF_EINVAL, "probe: seconds must be > 0");
-    const lf_io_ops *ops;
-    lf_io *io;
-    int drop_fd;
-    int rc = open_engine(engine, path, threads, held, chunk * threads, &ops, &io, &drop_fd, err);
+    /* everything the point uses, allocated and touched before the engine opens (a
+     * cgroup's limit is fitted to what the process then holds) */
+    const lf_io_ops *ops = NULL;
+    int rc = lf_io_engine(engine, &ops, err);
     if (rc != LF_OK)
         return rc;
     char *bufs = lf_io_alloc((size_t)chunk * threads);
     probe_ctx c = {.chunk = chunk, .nblocks = (file_size - chunk) / PROBE_ALIGN + 1,
-                   .drop_fd = drop_fd};
+                   .drop_fd = -1};
     atomic_init(&c.failed, 0);
     c.slot = calloc(threads, sizeof *c.slot);
-    double *lat = NULL;
-    int ok = bufs && c.slot;
+    double *lat = malloc((size_t)threads * LAT_KEPT * sizeof *lat);
+    lf_io *io = NULL;
+    int ok = bufs && c.slot && lat;
     for (uint32_t i = 0; ok && i < threads; i++) {
         probe_slot *ps = &c.slot[i];
         ps->buf = bufs + (size_t)i * chunk;
-        ps->cap = 1u << 12;
-        ps->lat = malloc(ps->cap * sizeof *ps->lat);
+        ps->lat = malloc(LAT_KEPT * sizeof *ps->lat);
         ps->r = gsl_rng_alloc(gsl_rng_mt19937);
         ok = ps->lat && ps->r;
         if (ok)
@@ -261,13 +295,23 @@ static int measure_point(const char *engine, const char *path, uint64_t file_siz
                      (unsigned long long)chunk);
         goto out;
     }
+    uint64_t lat_bytes = (uint64_t)threads * LAT_KEPT * sizeof *lat;
+    if ((rc = announce(held, ops, chunk * threads,
+                       lf_bigmem_pages_size(chunk * threads) + 2 * lat_bytes, err)) != LF_OK)
+        goto out;
+    memset(bufs, 0, (size_t)chunk * threads);
+    memset(lat, 0, lat_bytes);
+    for (uint32_t i = 0; i < threads; i++)
+        memset(c.slot[i].lat, 0, LAT_KEPT * sizeof *lat);
+    if ((rc = open_engine(ops, path, threads, held, &io, &c.drop_fd, err)) != LF_OK)
+        goto out;
     double t0 = lf_now();
     c.deadline = t0 + seconds;
     if ((rc = lf_io_run(io, threads, probe_next, probe_done, &c, err)) != LF_OK)
         goto out;
     uint64_t reads = 0;
     size_t nlat = 0;
-    double t_end = t0, dropping = 0;
+    double elapsed = 0;
     for (uint32_t i = 0; i < threads; i++) {
         probe_slot *ps = &c.slot[i];
         if (ps->bad && rc == LF_OK)
@@ -278,28 +322,22 @@ static int measure_point(const char *engine, const char *path, uint64_t file_siz
                                      (unsigned long long)ps->bad_offset)
                      : lf_fail(err, LF_EIO, "%s: short read at offset %llu (%lld bytes)", path,
                                (unsigned long long)ps->bad_offset, (long long)ps->bad_result);
+        if (ps->drop_errno && rc == LF_OK)
+            rc = drop_failed(path, ps->drop_errno, err);
         reads += ps->reads;
+        memcpy(lat + nlat, ps->lat, ps->nlat * sizeof *lat);
         nlat += ps->nlat;
-        if (ps->t_end > t_end)
-            t_end = ps->t_end;
-        dropping += ps->dropping;
+        /* the slot's time without its drops (a run's fadvise evictions are bookkeeping) */
+        if (ps->reads && ps->t_end - t0 - ps->dropping > elapsed)
+            elapsed = ps->t_end - t0 - ps->dropping;
     }
-    if (rc == LF_OK && (lat = malloc((nlat ? nlat : 1) * sizeof *lat)) == NULL)
-        rc = lf_fail(err, LF_ENOMEM, "probe: out of memory for %zu latencies", nlat);
-    if (rc == LF_OK) {
-        size_t k = 0;
-        for (uint32_t i = 0; i < threads; i++) {
-            memcpy(lat + k, c.slot[i].lat, c.slot[i].nlat * sizeof *lat);
-            k += c.slot[i].nlat;
-        }
-        /* each slot's time without its drops: the run ends that much sooner on average */
-        fill_row(row, engine, chunk, threads, 0, reads, t_end - t0 - dropping / threads, lat,
-                 nlat);
-    }
+    if (rc == LF_OK)
+        fill_row(row, engine, chunk, threads, 0, reads, elapsed, lat, nlat);
 out:
-    lf_io_close(io);
-    if (drop_fd >= 0)
-        close(drop_fd);
+    if (io)
+        lf_io_close(io);
+    if (c.drop_fd >= 0)
+        close(c.drop_fd);
     for (uint32_t i = 0; c.slot && i < threads; i++) {
         free(c.slot[i].lat);
         if (c.slot[i].r)
@@ -329,21 +367,28 @@ static int measure_batch(const char *engine, const char *path, uint64_t file_siz
                        "need 1..65536 reads, chunks a multiple of %u within the file, 1..4096 "
                        "in flight, seconds > 0", batch, (unsigned long long)chunk, threads,
                        PROBE_ALIGN);
-    const lf_io_ops *ops;
-    lf_io *io;
-    int drop_fd;
-    int rc = open_engine(engine, path, threads, held, chunk * batch, &ops, &io, &drop_fd, err);
+    const lf_io_ops *ops = NULL;
+    int rc = lf_io_engine(engine, &ops, err);
     if (rc != LF_OK)
         return rc;
     char *bufs = lf_io_alloc((size_t)chunk * batch);
     lf_io_req *reqs = calloc(batch, sizeof *reqs);
     size_t cap = 4096, nt = 0;
-    double *per = malloc(cap * sizeof *per);
+    double *per = calloc(cap, sizeof *per);
     gsl_rng *r = gsl_rng_alloc(gsl_rng_mt19937);
+    lf_io *io = NULL;
+    int drop_fd = -1;
     if (!bufs || !reqs || !per || !r) {
         rc = lf_fail(err, LF_ENOMEM, "probe: out of memory for a batch of %u reads", batch);
         goto out;
     }
+    /* touched before the engine opens (see measure_point) */
+    if ((rc = announce(held, ops, chunk * (threads < batch ? threads : batch),
+                       lf_bigmem_pages_size(chunk * batch), err)) != LF_OK)
+        goto out;
+    memset(bufs, 0, (size_t)chunk * batch);
+    if ((rc = open_engine(ops, path, threads, held, &io, &drop_fd, err)) != LF_OK)
+        goto out;
     gsl_rng_set(r, seed ^ (chunk * 0x9e3779b97f4a7c15ull) ^ ((uint64_t)threads << 48) ^ batch);
     uint64_t nblocks = (file_size - chunk) / PROBE_ALIGN + 1, reads = 0;
     double total = 0, start = lf_now();
@@ -353,8 +398,11 @@ static int measure_batch(const char *engine, const char *path, uint64_t file_siz
         double t0 = lf_now();
         rc = lf_io_read_all(io, reqs, batch, threads, err);
         double t = lf_now() - t0;
+        int e = 0;
         for (uint32_t i = 0; i < batch; i++)
-            drop_pages(drop_fd, reqs[i].offset, chunk);
+            drop_pages(drop_fd, reqs[i].offset, chunk, &e);
+        if (e && rc == LF_OK)
+            rc = drop_failed(path, e, err);
         total += t;
         per[nt++] = t / batch;
         reads += batch;
@@ -363,7 +411,8 @@ static int measure_batch(const char *engine, const char *path, uint64_t file_siz
         fill_row(row, engine, chunk, threads, batch, reads, total, per, nt);
     }
 out:
-    ops->close(io);
+    if (io)
+        ops->close(io);
     if (drop_fd >= 0)
         close(drop_fd);
     free(bufs);

@@ -70,6 +70,16 @@ int lf_cli_probe_finish(lf_cli_probe *p, const char *cmd)
         return lf_cli_usage(cmd, "--threads: %s", err.msg);
     p->o.threads = v;
     p->o.n_threads = n;
+    /* the ranges now, before a test file or a cgroup is made */
+    for (size_t i = 0; i < p->o.n_chunks; i++)
+        if (p->o.chunks[i] == 0 || p->o.chunks[i] % 4096 || p->o.chunks[i] > (1ull << 40))
+            return lf_cli_usage(cmd, "--chunks: %llu bytes: read sizes are multiples of 4k up "
+                                "to 1t (direct I/O needs aligned sizes); e.g. 4k,16k,64k",
+                                (unsigned long long)p->o.chunks[i]);
+    for (size_t i = 0; i < p->o.n_threads; i++)
+        if (p->o.threads[i] == 0 || p->o.threads[i] > 4096)
+            return lf_cli_usage(cmd, "--threads: %llu reads in flight: use 1..4096",
+                                (unsigned long long)p->o.threads[i]);
     lf_pcache_mech mech;
     if (p->mechanism_s && lf_pcache_mech_parse(p->mechanism_s, &mech, &err) != LF_OK)
         return lf_cli_usage(cmd, "--pagecache-mechanism: %s", err.msg);
@@ -92,33 +102,51 @@ int lf_cli_probe_hold(lf_cli_probe *p, const char *cmd)
     mech = LF_PCACHE_AUTO;
     if (p->mechanism_s)
         (void)lf_pcache_mech_parse(p->mechanism_s, &mech, &err); /* checked by finish */
-    int created;
-    uint64_t size, budget = 0;
-    if (lf_probe_prepare_file(p->o.path, p->o.size, p->o.seed, &created, &size, &err) != LF_OK)
-        return lf_cli_error(cmd, &err);
-    for (size_t i = 0; i < p->o.n_chunks; i++)
-        for (size_t j = 0; j < p->o.n_threads; j++)
-            if (p->o.chunks[i] * p->o.threads[j] > budget)
-                budget = p->o.chunks[i] * p->o.threads[j];
+    /* a cgroup is tried before the test file is made (minutes for a large one) and made
+     * again once it exists: the file's writing is not held */
     lf_cgroup *g = NULL;
     if (mech != LF_PCACHE_FADVISE) {
         lf_err why;
-        if (lf_cgroup_open(budget, &g, &why) == LF_OK) {
-            p->o.cgroup = g;
-            p->mechanism = "cgroup";
-            fprintf(stderr, "%s: page cache held by cgroup v%d %s (limit: its non-file charge + "
-                    "%llu MiB, fitted before every point); each read a miss\n", cmd,
-                    lf_cgroup_version(g), lf_cgroup_path(g),
-                    (unsigned long long)((budget > LF_CGROUP_FLOOR ? budget : LF_CGROUP_FLOOR) +
-                                         LF_CGROUP_ROOM) >> 20);
-            return 0;
+        if (lf_cgroup_open(0, &g, &why) != LF_OK) {
+            if (mech == LF_PCACHE_CGROUP) {
+                fprintf(stderr, "llmflash %s: %s\n  (--pagecache-mechanism fadvise needs no "
+                        "cgroup)\n", cmd, why.msg);
+                return LF_EXIT_FAIL;
+            }
+            fprintf(stderr, "%s: --pagecache-mechanism auto: fadvise; %s\n", cmd, why.msg);
+            mech = LF_PCACHE_FADVISE;
+        } else if (lf_cgroup_close(g, &err) != LF_OK) {
+            return lf_cli_error(cmd, &err);
         }
-        if (mech == LF_PCACHE_CGROUP)
-            return lf_cli_error(cmd, &why);
-        fprintf(stderr, "%s: --pagecache-mechanism auto: fadvise; %s\n", cmd, why.msg);
     }
-    p->o.drop_reads = 1;
-    p->mechanism = "fadvise";
+    int created;
+    uint64_t size, most = 0;
+    if (lf_probe_prepare_file(p->o.path, p->o.size, p->o.seed, &created, &size, &err) != LF_OK)
+        return lf_cli_error(cmd, &err);
+    if (mech == LF_PCACHE_FADVISE) {
+        p->o.drop_reads = 1;
+        p->mechanism = "fadvise";
+        return 0;
+    }
+    if (lf_cgroup_open(0, &g, &err) != LF_OK)
+        return lf_cli_error(cmd, &err);
+    p->o.cgroup = g;
+    p->mechanism = "cgroup";
+    for (size_t i = 0; i < p->o.n_chunks; i++)
+        for (size_t j = 0; j < p->o.n_threads; j++)
+            if (p->o.chunks[i] * p->o.threads[j] > most)
+                most = p->o.chunks[i] * p->o.threads[j];
+    uint64_t held = (2 * most > LF_CGROUP_FLOOR ? 2 * most : LF_CGROUP_FLOOR) + lf_cgroup_slack();
+    fprintf(stderr, "%s: page cache held by cgroup v%d %s: limit = its non-file charge + twice "
+            "a point's reads in flight (chunk x threads, at least %llu MiB) + %llu MiB, fitted "
+            "before every point; the kernel reclaims\n", cmd, lf_cgroup_version(g),
+            lf_cgroup_path(g), (unsigned long long)(LF_CGROUP_FLOOR >> 20),
+            (unsigned long long)(LF_CGROUP_ROOM >> 20));
+    if (size > 0 && held * 20 > size)
+        fprintf(stderr, "%s: warning: the page cache may hold %.0f MiB, %.0f%% of %s: up to "
+                "that share of the reads may hit; a larger test file (a new --file with a "
+                "larger --size) lowers it\n", cmd, held / 1048576.0, 100.0 * held / size,
+                p->o.path);
     return 0;
 }
 

@@ -49,7 +49,7 @@ static void help(void)
         "  --engine NAME      psync (default), io_uring, or buffered: reads through the\n"
         "                     page cache, each a miss (--pagecache-mechanism), so the\n"
         "                     flash keys price misses and their copy out (flash_buffered\n"
-        "                     = 2 held by a cgroup, 1 by fadvise; for expert grids'\n"
+        "                     = 2 held by a cgroup, 3 by fadvise; for expert grids'\n"
         "                     page-cache paths: validate --device buffered=P.conf)\n"
         "  --probe-csv FILE   also keep the probe's CSV (steady rows, then batch rows)\n"
         "  --batch-probe N    reads per probed batch (default 32; 0: no batch probes, the\n"
@@ -235,8 +235,9 @@ int cmd_calibrate(int argc, char **argv)
         lf_cli_probe_free(&p);
         return rc;
     }
-    /* 1: each read's pages dropped (fadvise), 2: under a memory cgroup (lf_device.h) */
-    double buffered = !strcmp(p.mechanism, "cgroup") ? 2 : !strcmp(p.mechanism, "fadvise");
+    double buffered = !strcmp(p.mechanism, "cgroup")    ? LF_BUFFERED_CGROUP
+                      : !strcmp(p.mechanism, "fadvise") ? LF_BUFFERED_FADVISE
+                                                        : 0;
     p.o.on_row = on_row;
     lf_probe_row *rows = NULL;
     lf_fit_point *pts = NULL;
@@ -296,7 +297,7 @@ int cmd_calibrate(int argc, char **argv)
              LF_VERSION, host, u.release, file, engine, res.mdape, res.max_ape, how);
     snprintf(fsrc, sizeof fsrc, "measured by llmflash calibrate (probe + fit, %s%s%s)", engine,
              buffered > 0 ? ", every read a miss held by " : "",
-             buffered == 2 ? "a memory cgroup" : buffered > 0 ? "fadvise" : "");
+             buffered == LF_BUFFERED_CGROUP ? "a memory cgroup" : buffered > 0 ? "fadvise" : "");
     snprintf(csrc, sizeof csrc, "measured by llmflash calibrate (the executor's kernels, %s)",
              how);
     lf_device_sources src = {fsrc, "measured by llmflash calibrate (buffered reads, cached)",

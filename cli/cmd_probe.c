@@ -17,15 +17,16 @@ static void help(void)
     printf("usage: llmflash probe --file PATH [options] [-o probe.csv]\n"
            "\n"
            "Measures random, aligned reads of each chunk size with each number of reads in\n"
-           "flight (threads), bypassing the page cache (O_DIRECT). Progress on stderr; one\n"
-           "CSV row per (engine, chunk, threads) on -o (default stdout). Reads land in\n"
+           "flight (threads), bypassing the page cache (O_DIRECT; with --engine buffered\n"
+           "through it, every read a miss). Progress on stderr; one CSV row per (engine,\n"
+           "chunk, threads) on -o (default stdout). Reads land in\n"
            "transparent huge pages, as the executor's do (a virtual disk may read 4 KiB\n"
            "pages several times slower); LLMFLASH_THP=0 in the environment: 4 KiB pages.\n"
            "\n"
            "options:\n" LF_CLI_PROBE_HELP
            "  --engine NAME      psync (thread pool of pread, default), io_uring, buffered\n"
-           "  --buffered         the same as --engine buffered: through the page cache, whose\n"
-           "                     pages of PATH are dropped (fadvise) before each point\n"
+           "  --buffered         the same as --engine buffered: through the page cache,\n"
+           "                     readahead off, each read a miss (--pagecache-mechanism)\n"
            "  -o, --output FILE  CSV output, '-' for stdout (default)\n"
            "\n"
            "CSV columns: engine, chunk (bytes), threads, reads, seconds, mb_s (1e6 bytes/s),\n"
@@ -107,9 +108,9 @@ int cmd_probe(int argc, char **argv)
     lf_probe_row *rows = NULL;
     size_t n = 0;
     rc = lf_probe_run(&p.o, &rows, &n, &err);
+    lf_cli_probe_free(&p); /* out of the cgroup before the CSV's pages are charged to it */
     if (rc == LF_OK)
         rc = lf_probe_write_csv(out, rows, n, &err);
-    lf_cli_probe_free(&p);
     free(rows);
     if (rc != LF_OK)
         return lf_cli_error(CMD, &err);

@@ -106,7 +106,7 @@ int cmd_validate_moe(const char *trace, lf_weights *w, size_t n_w, const char *d
     size_t n = 0;
     notes said = {"", 0, NULL, 0};
     if (!rc && buffered_device)
-        said.profile_mech = bdev.flash_buffered == 2 ? "cgroup" : "fadvise";
+        said.profile_mech = bdev.flash_buffered == LF_BUFFERED_CGROUP ? "cgroup" : "fadvise";
     if (!rc) {
         printf("validate (experts): %zu configurations x %u measured runs, trace %s, device %s\n",
                g.n_runs, repeat, trace, dev.name);

@@ -34,7 +34,7 @@
     "                     the queue drains at the end); fit models them as N reads\n"   \
     "  --pagecache-mechanism M  --engine buffered: what keeps every read a miss, as in\n"  \
     "                     `run`: cgroup (a memory cgroup of this process, the kernel\n"    \
-    "                     evicting at its limit: the largest chunk x threads), fadvise\n" \
+    "                     evicting at its limit: twice a point's chunk x threads), fadvise\n" \
     "                     (each read's pages dropped as it completes) or auto (default:\n" \
     "                     cgroup when one can be made, else fadvise)\n"
 

@@ -36,7 +36,7 @@ static const key_info keys[] = {
     {"flash_batch_s", F(flash_batch_s), 0, 0, G_FLASH, "s per batch of reads waited for whole"},
     {"flash_slot_s", F(flash_slot_s), 0, 0, G_FLASH, "s per read slot a batch wakes"},
     {"flash_buffered", F(flash_buffered), 0, 0, G_FLASH,
-     "1/2: measured through the page cache, misses held by fadvise/a memory cgroup"},
+     "0: O_DIRECT; 2/3: through the page cache, misses held by a memory cgroup/fadvise"},
     {"pagecache_bw", F(pagecache_bw), 0, 0, G_PAGECACHE, "bytes/s of a page-cache hit; 0 = off"},
     {"pagecache_latency_s", F(pagecache_latency_s), 0, 0, G_PAGECACHE, "s per page-cache hit"},
     {"dram_copy_bw", F(dram_copy_bw), 1, 1, G_DRAM, "bytes/s of DRAM-manager row copies"},
@@ -69,10 +69,15 @@ static int check_value(const key_info *k, double v, const char *where, lf_err *e
     if (k->positive ? !(v > 0) : !(v >= 0))
         return lf_fail(err, LF_ERANGE, "%s: %s = %g must be %s (%s)", where, k->key, v,
                        k->positive ? "> 0" : ">= 0", k->unit);
-    if (strcmp(k->key, "flash_buffered") == 0 && v != 0 && v != 1 && v != 2)
-        return lf_fail(err, LF_ERANGE, "%s: flash_buffered = %g must be 0 (O_DIRECT), 1 "
-                       "(through the page cache, misses held by fadvise) or 2 (by a memory "
-                       "cgroup)", where, v);
+    if (strcmp(k->key, "flash_buffered") == 0 && v == 1)
+        return lf_fail(err, LF_ERANGE, "%s: flash_buffered = 1: measured by an older calibrate "
+                       "whose buffered probe let reads hit the page cache (too fast); remake it "
+                       "with llmflash calibrate --engine buffered", where);
+    if (strcmp(k->key, "flash_buffered") == 0 && v != 0 && v != LF_BUFFERED_CGROUP &&
+        v != LF_BUFFERED_FADVISE)
+        return lf_fail(err, LF_ERANGE, "%s: flash_buffered = %g must be 0 (O_DIRECT), %d "
+                       "(through the page cache, misses held by a memory cgroup) or %d (by "
+                       "fadvise)", where, v, LF_BUFFERED_CGROUP, LF_BUFFERED_FADVISE);
     if (strcmp(k->key, "flash_smooth_p") == 0 && v != 0 && v < 1)
         return lf_fail(err, LF_ERANGE,
                        "%s: flash_smooth_p = %g must be 0 (hard max) or at least 1", where, v);

@@ -28,11 +28,12 @@ typedef struct {
      * calibrate fits them on probes of batches (costmodel/README.md, "Batches"). */
     double flash_batch_s;
     double flash_slot_s;
-    /* The flash keys were measured through the page cache (calibrate --engine buffered):
-     * a read that misses it, its copy out included, every read kept a miss by dropping
-     * its pages (1, the executor's fadvise mechanism) or under a memory cgroup whose
-     * limit makes the kernel evict (2, its cgroup mechanism: reclaim included).
-     * 0 (default): O_DIRECT. */
+    /* How the flash keys were measured: 0 (default) with O_DIRECT; through the page cache
+     * (calibrate --engine buffered: a read that misses it, its copy out included), every
+     * probe read kept a miss under a memory cgroup whose limit makes the kernel reclaim
+     * (LF_BUFFERED_CGROUP, the executor's cgroup mechanism: reclaim included) or by
+     * dropping its pages (LF_BUFFERED_FADVISE, its fadvise mechanism). 1, an older
+     * calibrate's buffered probe that let reads hit, is refused. */
     double flash_buffered;
     /* OS page cache as a second tier (MoE two-level model). 0 = not modelled. */
     double pagecache_bw;      /* bytes/s of a page-cache hit */
@@ -56,6 +57,9 @@ typedef struct {
 
 /* The measured expert-kernel rate for a bit width (16, 8, 4, 2), or 0. */
 double lf_device_expert_wps(const lf_device *d, uint32_t bits);
+
+#define LF_BUFFERED_CGROUP 2
+#define LF_BUFFERED_FADVISE 3
 
 /* Loads a profile. Unknown keys, missing keys, non-numbers and out-of-range values
  * (negative, zero rates) are errors naming the file and line. Optional keys:
@@ -94,8 +98,11 @@ int lf_device_check(const lf_device *d, const char *where, lf_err *err);
 /* Seconds to read one batch of n_reads reads totalling `bytes`, `inflight` in flight,
  * waited for whole: lf_flash_rounds_time + lf_flash_batch_overhead. 0 reads cost 0.
  * Monotone non-decreasing in bytes (at fixed n_reads) and in n_reads (at fixed read
- * size bytes/n_reads); non-increasing in inflight when flash_slot_s is 0 (else waking
- * more slots may cost more than their parallelism gains, as measured for psync). */
+ * size bytes/n_reads); non-increasing in inflight over whole rounds (inflight counts
+ * that divide n_reads, or at least n_reads) when flash_slot_s is 0. Between those it
+ * saws: 5 reads cost more with 4 in flight than with 3 when the device's bandwidth is
+ * shared (4 + a lone last read against 3 + 2), as a real batch's tail does; and waking
+ * more slots may cost more than their parallelism gains (flash_slot_s, psync). */
 double lf_flash_time(const lf_device *d, uint64_t n_reads, uint64_t bytes, uint32_t inflight);
 /* The same reads as part of a steady stream (the queue never drains): the three bounds
  * of the model only. */

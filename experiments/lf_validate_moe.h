@@ -44,7 +44,7 @@ typedef struct {
     size_t n_weights;
     const lf_device *dev;
     const lf_device *buffered_dev;   /* prices the page-cache configurations' reads (a
-                                      * profile with flash_buffered = 1); NULL: dev */
+                                      * profile with flash_buffered > 0); NULL: dev */
     const lf_sweep *grid;
     uint32_t repeat;                 /* measured runs per configuration (median) */
     uint32_t tokens;                 /* 0: the grid's `tokens`, else the whole trace */

@@ -405,7 +405,7 @@ static void test_sim_prefetch_overlap(void **st)
         assert_true(t.io_s > one + copy + 0.9 * (one + copy - t.compute_s));
         dev.expert_wps_4 = 1e6;
         /* a profile measured through the page cache has the copy in its flash keys */
-        dev.flash_buffered = 1;
+        dev.flash_buffered = LF_BUFFERED_FADVISE;
         lf_moe_sim_backend(&b, &sim, &dev, &w, 4, buffered, LF_SCOPE_FFN, 0);
         assert_int_equal(b.layer(&b, &s, &t, &err), LF_OK);
         assert_true(fabs(t.io_s - one) < 1e-12);
