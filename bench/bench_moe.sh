@@ -81,9 +81,11 @@ DEV=${LLMFLASH_DEVICE:-}
 # the page-cache configurations' reads are priced with a profile measured through the
 # page cache (calibrate --engine buffered: misses and their copy out, held by the
 # mechanism the runs use, auto), the direct ones with the O_DIRECT profile;
-# LLMFLASH_DEVICE_BUFFERED gives one, else it is measured (1, 2 and 4 in flight, as the
-# grids read: the cgroup's room is twice a point's reads in flight, 32 MiB at 4 MiB x 4,
-# 3% of the 1 GiB file)
+# LLMFLASH_DEVICE_BUFFERED gives one, else it is measured in batches of 4 reads waited
+# for whole, the executor's per-layer pattern (buffered reads so waited for ran 3x slower
+# than a steady stream of them here: costmodel/README.md, "Reads through the page
+# cache"), at 1, 2 and 4 in flight, as the grids read (the cgroup's room is twice a
+# point's reads in flight, 32 MiB at 4 MiB x 4, 3% of the 1 GiB file)
 BDEV=${LLMFLASH_DEVICE_BUFFERED:-}
 if [ -z "$DEV" ]; then
   DEV="$DIR/thisbox.conf"
@@ -93,7 +95,7 @@ fi
 if [ -z "$BDEV" ]; then
   BDEV="$DIR/thisbox-buffered.conf"
   "$BIN" calibrate --engine buffered --file "$DIR/probe.bin" --size 1g --chunks 256k,1m,4m \
-    --threads 1,2,4 --repeats 3 --batch-probe 0 -o "$BDEV" >"$DIR/calb.txt" 2>&1 \
+    --threads 1,2,4 --repeats 3 --batch 4 --batch-probe 0 -o "$BDEV" >"$DIR/calb.txt" 2>&1 \
     || { cat "$DIR/calb.txt"; exit 1; }
   grep "flash L\|page cache held\|auto: fadvise" "$DIR/calb.txt" | sed 's/^/buffered profile: /'
 fi

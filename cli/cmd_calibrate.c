@@ -50,7 +50,9 @@ static void help(void)
         "                     page cache, each a miss (--pagecache-mechanism), so the\n"
         "                     flash keys price misses and their copy out (flash_buffered\n"
         "                     = 2 held by a cgroup, 3 by fadvise; for expert grids'\n"
-        "                     page-cache paths: validate --device buffered=P.conf)\n"
+        "                     page-cache paths: validate --device buffered=P.conf);\n"
+        "                     probed in batches of 4 reads waited for whole, the\n"
+        "                     executor's pattern, unless --batch N says otherwise\n"
         "  --probe-csv FILE   also keep the probe's CSV (steady rows, then batch rows)\n"
         "  --batch-probe N    reads per probed batch (default 32; 0: no batch probes, the\n"
         "                     batch keys stay 0)\n"
@@ -230,6 +232,13 @@ int cmd_calibrate(int argc, char **argv)
     if (lf_check_writable(out, &err) != LF_OK || (csv && lf_check_writable(csv, &err) != LF_OK)) {
         lf_cli_probe_free(&p);
         return lf_cli_error(CMD, &err);
+    }
+    /* buffered reads waited for as a batch may not overlap where a stream of them does
+     * (costmodel/README.md, "Batches, not streams"): measure the executor's pattern */
+    if (!strcmp(engine, "buffered") && p.o.batch == 0) {
+        p.o.batch = 4;
+        fprintf(stderr, "calibrate: buffered reads probed in batches of 4 waited for whole (the "
+                "executor's per-layer pattern; --batch N to change)\n");
     }
     if ((rc = lf_cli_probe_hold(&p, CMD)) != 0) {
         lf_cli_probe_free(&p);
