@@ -102,8 +102,10 @@ fi
 rm -f "$DIR/probe.bin"
 # validate NAME TRACE GRID: q4 and q2 files of the trace's model, the grid, the targets,
 # then the executor's direct reads against the probe at the record size
+# validate NAME TRACE GRID MODEL LAYERS TOPK (TOPK: the routed experts per token, the
+# reads of a layer without a cache)
 validate() {
-  name=$1; trace=$2; grid=$3; model=$4; layers=$5
+  name=$1; trace=$2; grid=$3; model=$4; layers=$5; topk=$6
   for d in q4 q2; do
     "$BIN" weights make --model "$model" --layers "$layers" --dtype $d --file "$DIR/$name-$d.w" \
       >/dev/null || exit 1
@@ -120,18 +122,26 @@ validate() {
     END { while ((getline l < csv) > 0) if (l ~ /pc=0"/ && l ~ /,q4,/) { n = split(l, f, ","); g = f[n] }
           r = g / probe; printf "executor direct reads %.3f GB/s vs probe %.3f GB/s at the record size, 4 in flight: %.0f%% (target >= 90%%) %s\n", g, probe, 100 * r, (r >= 0.9 ? "met" : "MISSED") }' \
     "$DIR/probe-$name.csv"
+  # the same against the executor's own pattern: a layer's TOPK reads waited for whole
+  # (the steady probe always has 4 in flight; a batch ends with its slowest read)
+  "$BIN" probe --file "$DIR/$name-q4.w" --chunks "$rec" --threads 4 --batch "$topk" --seconds 1 \
+    --repeats 1 -o "$DIR/probeb-$name.csv" 2>/dev/null || exit 1
+  awk -F, -v csv="$OUT/validate-$name/validate_moe.csv" -v k="$topk" 'NR == 2 { probe = $6 / 1000 }
+    END { while ((getline l < csv) > 0) if (l ~ /pc=0"/ && l ~ /,q4,/) { n = split(l, f, ","); g = f[n] }
+          printf "  the same against probe --batch %d (a layer'"'"'s reads waited for whole, the executor'"'"'s pattern): %.3f GB/s: %.0f%% (no target)\n", k, probe, 100 * g / probe }' \
+    "$DIR/probeb-$name.csv"
   rm -f "$DIR/$name-q4.w" "$DIR/$name-q2.w"
 }
 SETS=${MOE_SETS:-olmoe qwen1.5-moe qwen35}
 wants() { case " $SETS " in *" $1 "*) return 0 ;; esac; return 1; }
 if [ -r "$O" ]; then
-  wants olmoe && validate olmoe "$DIR/olmoe.h5" experiments/moe_validate.conf olmoe-1b-7b 1
-  wants qwen1.5-moe && validate qwen1.5-moe "$DIR/qwen1.5-moe.h5" experiments/moe_validate.conf qwen1.5-moe-a2.7b 1
+  wants olmoe && validate olmoe "$DIR/olmoe.h5" experiments/moe_validate.conf olmoe-1b-7b 1 8
+  wants qwen1.5-moe && validate qwen1.5-moe "$DIR/qwen1.5-moe.h5" experiments/moe_validate.conf qwen1.5-moe-a2.7b 1 4
 fi
 if [ "${MOE_QWEN35:-1}" != 0 ] && wants qwen35; then
   TOK=${MOE_QWEN35_TOKENS:-100}
   "$BIN" trace synth --model qwen3.5-397b-a17b --zipf 0.78 --reuse 0.44 --tokens "$TOK" \
     -o "$DIR/qwen35.h5" >/dev/null || exit 1
   validate qwen35 "$DIR/qwen35.h5" experiments/moe_validate_qwen35.conf qwen3.5-397b-a17b \
-    "${MOE_LAYERS:-1}"
+    "${MOE_LAYERS:-1}" 4
 fi
