@@ -11,7 +11,8 @@
 #   4. MoE measured on this machine (llmflash validate on expert files): predicted vs
 #      measured per-token latency (MdAPE, worst), page-cache hit rates predicted vs
 #      measured (mincore), trust-the-OS vs application LRU both ways, the executor's read
-#      throughput vs llmflash probe at the expert's record size; on the real routing logs
+#      throughput vs llmflash probe at the expert's record size (a steady stream, the
+#      target's measure, and batches of a layer's reads, its own pattern); on the real routing logs
 #      (when present) and on synthetic Qwen3.5-397B-like routing of the real expert size
 #      ($MOE_LAYERS layers, default 1: 3.6 GB at 4-bit + 2 GB at 2-bit under $DIR,
 #      deleted after; MOE_QWEN35=0 skips it). $MOE_TOKENS tokens (default 300; the
