@@ -1,9 +1,10 @@
 /* lf_io_psync: the psync engine (a pool of `depth` threads, each doing a blocking pread
  * on an O_DIRECT descriptor) and the buffered engine (the same pool, no O_DIRECT, so
  * reads go through the page cache; readahead off: random reads of whole records, as
- * lf_pcache reads them, and a read brings in only its own pages). Submitted requests and their completions pass
- * through two rings of `depth` entries under one mutex; closed-loop reads (lf_io_run)
- * skip both: the caller and depth-1 woken threads each run one slot. */
+ * lf_pcache reads them, and a read brings in only its own pages). Submitted requests
+ * and their completions pass through two rings of `depth` entries under one mutex;
+ * closed-loop reads (lf_io_run) skip both: the caller and depth-1 woken threads each run
+ * one slot. */
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>

@@ -80,9 +80,7 @@ int lf_probe_prepare_file(const char *path, uint64_t size, uint64_t seed, int *c
     return LF_OK;
 }
 
-/* Drops the file's clean pages from the page cache (no root needed), so that the
- * buffered engine reads the device. Best effort. */
-static void drop_cache(const char *path)
+void lf_probe_drop_cache(const char *path)
 {
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
@@ -128,7 +126,7 @@ static int open_engine(const lf_io_ops *ops, const char *path, uint32_t threads,
     int rc;
     *drop_fd = -1;
     if (!(ops->caps & LF_IO_CAP_DIRECT)) {
-        drop_cache(path);
+        lf_probe_drop_cache(path);
         if (held->cgroup && (rc = lf_cgroup_fit(held->cgroup, 0, err)) != LF_OK)
             return rc;
         if (held->drop_reads && (*drop_fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
@@ -143,9 +141,9 @@ static int open_engine(const lf_io_ops *ops, const char *path, uint32_t threads,
 }
 
 /* Drops a read's pages (a failure's errno into *error); returns the seconds it took (0
- * without a descriptor). The time
- * is taken out of the measurement: a run's fadvise evictions are its bookkeeping, not
- * its reads (bench/lf_exec_moe.c keeps them out of the step's times too). */
+ * without a descriptor). The time is taken out of the measurement: a run's fadvise
+ * evictions are its bookkeeping, not its reads (bench/lf_exec_moe.c keeps them out of
+ * the step's times too). */
 static double drop_pages(int fd, uint64_t offset, uint64_t length, int *error)
 {
     if (fd < 0)
@@ -183,17 +181,17 @@ static void fill_row(lf_probe_row *row, const char *engine, uint64_t chunk, uint
     row->p99_us = 1e6 * gsl_stats_quantile_from_sorted_data(lat, 1, n, 0.99);
 }
 
-/* One in-flight slot of the closed loop: its own random stream, buffer and latencies
- * (slots run on separate threads with the psync pool; padded apart). */
 /* Latencies kept per slot: a uniform sample (reservoir) of a slot's reads beyond it, so
  * that a point's memory is all allocated and touched before it starts (a probe in a
  * memory cgroup must not grow during a point: bench/lf_cgroup.h). */
 #define LAT_KEPT (1u << 12)
 
+/* One in-flight slot of the closed loop: its own random stream, buffer and latencies
+ * (slots run on separate threads with the psync pool; padded apart). */
 typedef struct {
     gsl_rng *r;
     char *buf;
-    double *lat;      /* LAT_KEPT */
+    double *lat;      /* its LAT_KEPT entries of the point's latency array */
     size_t nlat;
     uint64_t reads;
     double t_end;
@@ -283,9 +281,9 @@ static int measure_point(const char *engine, const char *path, uint64_t file_siz
     for (uint32_t i = 0; ok && i < threads; i++) {
         probe_slot *ps = &c.slot[i];
         ps->buf = bufs + (size_t)i * chunk;
-        ps->lat = malloc(LAT_KEPT * sizeof *ps->lat);
+        ps->lat = lat + (size_t)i * LAT_KEPT;
         ps->r = gsl_rng_alloc(gsl_rng_mt19937);
-        ok = ps->lat && ps->r;
+        ok = ps->r != NULL;
         if (ok)
             gsl_rng_set(ps->r, seed ^ (chunk * 0x9e3779b97f4a7c15ull) ^ ((uint64_t)threads << 48) ^
                                    ((uint64_t)i << 32));
@@ -297,12 +295,10 @@ static int measure_point(const char *engine, const char *path, uint64_t file_siz
     }
     uint64_t lat_bytes = (uint64_t)threads * LAT_KEPT * sizeof *lat;
     if ((rc = announce(held, ops, chunk * threads,
-                       lf_bigmem_pages_size(chunk * threads) + 2 * lat_bytes, err)) != LF_OK)
+                       lf_bigmem_pages_size(chunk * threads) + lat_bytes, err)) != LF_OK)
         goto out;
     memset(bufs, 0, (size_t)chunk * threads);
     memset(lat, 0, lat_bytes);
-    for (uint32_t i = 0; i < threads; i++)
-        memset(c.slot[i].lat, 0, LAT_KEPT * sizeof *lat);
     if ((rc = open_engine(ops, path, threads, held, &io, &c.drop_fd, err)) != LF_OK)
         goto out;
     double t0 = lf_now();
@@ -325,7 +321,7 @@ static int measure_point(const char *engine, const char *path, uint64_t file_siz
         if (ps->drop_errno && rc == LF_OK)
             rc = drop_failed(path, ps->drop_errno, err);
         reads += ps->reads;
-        memcpy(lat + nlat, ps->lat, ps->nlat * sizeof *lat);
+        memmove(lat + nlat, ps->lat, ps->nlat * sizeof *lat); /* the slots' samples together */
         nlat += ps->nlat;
         /* the slot's time without its drops (a run's fadvise evictions are bookkeeping) */
         if (ps->reads && ps->t_end - t0 - ps->dropping > elapsed)
@@ -338,11 +334,9 @@ out:
         lf_io_close(io);
     if (c.drop_fd >= 0)
         close(c.drop_fd);
-    for (uint32_t i = 0; c.slot && i < threads; i++) {
-        free(c.slot[i].lat);
+    for (uint32_t i = 0; c.slot && i < threads; i++)
         if (c.slot[i].r)
             gsl_rng_free(c.slot[i].r);
-    }
     free(c.slot);
     free(bufs);
     free(lat);

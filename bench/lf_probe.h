@@ -46,9 +46,9 @@ typedef struct {
      * page-cache mechanisms do (bench/lf_pcache.h). Without either, a read may hit pages
      * an earlier read of the same measurement brought in (a 1 GiB file read at 2 GB/s for
      * a second is mostly cached by its end). */
-    struct lf_cgroup *cgroup; /* the caller's memory cgroup, this process in it, opened with
-                               * a budget of at least the largest chunk x threads: its limit
-                               * is fitted before every measurement and the kernel evicts */
+    struct lf_cgroup *cgroup; /* the caller's memory cgroup, this process in it: before every
+                               * measurement its budget is set to twice the reads in flight
+                               * and its limit fitted; the kernel evicts */
     int drop_reads;           /* 1: each read's pages are dropped (POSIX_FADV_DONTNEED) as
                                * it completes, the drop's time taken out of the measured
                                * time as a run's evictions are (fadvise) */
@@ -58,6 +58,10 @@ typedef struct {
  * *created says which. *size_out receives the file's size. */
 int lf_probe_prepare_file(const char *path, uint64_t size, uint64_t seed, int *created,
                           uint64_t *size_out, lf_err *err);
+
+/* Drops path's clean pages from the page cache (no root needed), so that a buffered
+ * engine reads the device. Best effort. */
+void lf_probe_drop_cache(const char *path);
 
 /* Measures one point on an existing file of file_size bytes (the page cache not held:
  * lf_probe_run's opts do that). */

@@ -1,9 +1,7 @@
 /* The probe options shared by `llmflash probe` and `llmflash calibrate`. */
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "lf_cgroup.h"
 #include "lf_cli.h"
@@ -11,7 +9,6 @@
 #include "lf_cli_probe.h"
 #include "lf_io.h"
 #include "lf_kv.h"
-#include "lf_pcache.h"
 
 void lf_cli_probe_init(lf_cli_probe *p)
 {
@@ -23,6 +20,7 @@ void lf_cli_probe_init(lf_cli_probe *p)
     p->o.seed = 1;
     p->chunks_s = "4k,16k,32k,64k,256k,1m";
     p->threads_s = "1,4,8,16,32";
+    p->mech = LF_PCACHE_AUTO;
     p->mechanism = "";
 }
 
@@ -80,8 +78,7 @@ int lf_cli_probe_finish(lf_cli_probe *p, const char *cmd)
         if (p->o.threads[i] == 0 || p->o.threads[i] > 4096)
             return lf_cli_usage(cmd, "--threads: %llu reads in flight: use 1..4096",
                                 (unsigned long long)p->o.threads[i]);
-    lf_pcache_mech mech;
-    if (p->mechanism_s && lf_pcache_mech_parse(p->mechanism_s, &mech, &err) != LF_OK)
+    if (p->mechanism_s && lf_pcache_mech_parse(p->mechanism_s, &p->mech, &err) != LF_OK)
         return lf_cli_usage(cmd, "--pagecache-mechanism: %s", err.msg);
     return 0;
 }
@@ -90,7 +87,7 @@ int lf_cli_probe_hold(lf_cli_probe *p, const char *cmd)
 {
     lf_err err;
     const lf_io_ops *ops;
-    lf_pcache_mech mech;
+    lf_pcache_mech mech = p->mech;
     if (lf_io_engine(p->o.engine, &ops, &err) != LF_OK)
         return lf_cli_error(cmd, &err);
     if (ops->caps & (LF_IO_CAP_DIRECT | LF_IO_CAP_NODEVICE)) {
@@ -99,9 +96,6 @@ int lf_cli_probe_hold(lf_cli_probe *p, const char *cmd)
                                 "cache; it applies to --engine buffered", p->o.engine);
         return 0;
     }
-    mech = LF_PCACHE_AUTO;
-    if (p->mechanism_s)
-        (void)lf_pcache_mech_parse(p->mechanism_s, &mech, &err); /* checked by finish */
     /* a cgroup is tried before the test file is made (minutes for a large one) and made
      * again once it exists: the file's writing is not held */
     lf_cgroup *g = NULL;
@@ -155,11 +149,7 @@ void lf_cli_probe_release(lf_cli_probe *p)
     if (!p->o.cgroup)
         return;
     /* the pages read are charged to the cgroup: drop them first (lf_cgroup.h) */
-    int fd = open(p->o.path, O_RDONLY | O_CLOEXEC);
-    if (fd >= 0) {
-        posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
-        close(fd);
-    }
+    lf_probe_drop_cache(p->o.path);
     lf_err err;
     if (lf_cgroup_close(p->o.cgroup, &err) != LF_OK)
         fprintf(stderr, "warning: %s\n", err.msg);

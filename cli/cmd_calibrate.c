@@ -150,9 +150,9 @@ static int probe_batches(const lf_probe_opts *steady, uint32_t batch, lf_probe_r
     static const uint64_t chunks[] = {16384, 65536};
     struct stat sb;
     size_t n_chunks = 0;
-    while (n_chunks < 2 && stat(steady->path, &sb) == 0 &&
-           (uint64_t)sb.st_size >= chunks[n_chunks])
-        n_chunks++;
+    if (stat(steady->path, &sb) == 0)
+        while (n_chunks < 2 && (uint64_t)sb.st_size >= chunks[n_chunks])
+            n_chunks++;
     if (n_chunks == 0)
         return LF_OK; /* a file under 16 KiB: no batches, the batch keys stay 0 */
     lf_probe_opts o = *steady;

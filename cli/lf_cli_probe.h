@@ -6,6 +6,7 @@
 
 #include <getopt.h>
 
+#include "lf_pcache.h"
 #include "lf_probe.h"
 
 /* getopt_long entries of the shared options (codes 'f', 's', 'c', 't', 'e', 'S', 'R', 'r',
@@ -40,7 +41,8 @@
 
 typedef struct {
     lf_probe_opts o;
-    const char *chunks_s, *threads_s, *mechanism_s;
+    const char *chunks_s, *threads_s, *mechanism_s; /* mechanism_s: NULL unless given */
+    lf_pcache_mech mech;   /* --pagecache-mechanism, parsed by finish (default auto) */
     const char *mechanism; /* after lf_cli_probe_hold: "cgroup", "fadvise", or "" (O_DIRECT) */
 } lf_cli_probe;
 

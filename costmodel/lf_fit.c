@@ -377,6 +377,12 @@ double lf_fit_ape(const lf_device *d, const lf_fit_point *p)
     return fabs(pred - p->bw) / p->bw * 100.0;
 }
 
+/* The model's free parameters: L, b, B, IOPS, and p unless it is fixed (>= 0). */
+static size_t n_params(double fixed_p)
+{
+    return fixed_p < 0 ? 5 : 4;
+}
+
 static size_t distinct_pairs(const lf_fit_point *pts, size_t n)
 {
     size_t distinct = 0;
@@ -395,7 +401,7 @@ static size_t distinct_pairs(const lf_fit_point *pts, size_t n)
 static int fit_stream(const lf_fit_point *pts, size_t n, const lf_device *base, double fixed_p,
                       lf_fit_result *out, lf_err *err)
 {
-    size_t np = fixed_p < 0 ? 5 : 4;
+    size_t np = n_params(fixed_p);
     if (fixed_p > 0 && fixed_p < 1)
         return lf_fail(err, LF_EINVAL, "fit: p = %g must be 0 (hard max), >= 1, or negative (fit it)",
                        fixed_p);
@@ -539,7 +545,7 @@ int lf_fit_flash(const lf_fit_point *pts, size_t n, const lf_device *base, doubl
             steady[k++] = pts[i];
     /* Steady points and batches: the bounds from the steady state, the overhead from
      * the batches. Batches alone: the bounds from them, as n reads each, no overhead. */
-    int two_stage = n_steady < n && distinct_pairs(steady, n_steady) >= (fixed_p < 0 ? 5u : 4u);
+    int two_stage = n_steady < n && distinct_pairs(steady, n_steady) >= n_params(fixed_p);
     if (n_steady < n)
         b.flash_batch_s = b.flash_slot_s = 0;
     int rc = two_stage ? fit_stream(steady, n_steady, &b, fixed_p, out, err)

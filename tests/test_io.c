@@ -435,11 +435,7 @@ static int leave_test_cgroup(void **st)
     (void)st;
     if (!test_cgroup)
         return 0;
-    int fd = open(lf_test_path("probe_pc.bin"), O_RDONLY);
-    if (fd >= 0) {
-        posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
-        close(fd);
-    }
+    lf_probe_drop_cache(lf_test_path("probe_pc.bin"));
     lf_err err;
     int rc = lf_cgroup_close(test_cgroup, &err);
     test_cgroup = NULL;
