@@ -8,16 +8,35 @@
 
 #include "lf_exec_moe.h"
 #include "lf_fs.h"
+#include "lf_probe.h"
 #include "lf_quant.h"
 #include "lf_results.h"
+#include "lf_time.h"
 
 const char *const lf_vmoe_keys[] = {"policy", "dtype", "threads", "tokens", "seed", "capacity",
                                     "scope", "pagecache_mechanism", NULL};
+
+/* One configuration across the phases: its replay, what prices it, and per repeat what
+ * was measured (and the drift references taken just before). */
+typedef struct {
+    lf_moe_replay_cfg replay;
+    const lf_device *dev;        /* prices the configuration (direct or buffered) */
+    double *tot, *io_drift, *cpu_drift;
+    lf_summary *sum;
+    lf_moe_measured *mm;
+} vslot;
 
 static int cmp_double(const void *a, const void *b)
 {
     double x = *(const double *)a, y = *(const double *)b;
     return x < y ? -1 : x > y;
+}
+
+static double median_of(const double *v, uint32_t n, double *sorted)
+{
+    memcpy(sorted, v, sizeof *sorted * n);
+    qsort(sorted, n, sizeof *sorted, cmp_double);
+    return n % 2 ? sorted[n / 2] : 0.5 * (sorted[n / 2 - 1] + sorted[n / 2]);
 }
 
 static int get_u64(const lf_sweep *g, size_t i, const char *key, uint64_t def, uint64_t *out,
@@ -45,10 +64,10 @@ static const lf_weights *file_for(const lf_vmoe_cfg *c, lf_dtype dt)
     return NULL;
 }
 
-static int one(const lf_vmoe_cfg *c, size_t i, lf_vmoe_row *r, lf_err *err)
+/* The grid's configuration i as a replay (r->policy is the replay's policy string). */
+static int config_of(const lf_vmoe_cfg *c, size_t i, vslot *s, lf_vmoe_row *r, lf_err *err)
 {
     const lf_sweep *g = c->grid;
-    memset(r, 0, sizeof *r);
     snprintf(r->id, sizeof r->id, "m%02zu", i + 1);
     const char *pol = lf_sweep_get(g, i, "policy");
     const char *dts = lf_sweep_get(g, i, "dtype");
@@ -90,91 +109,143 @@ static int one(const lf_vmoe_cfg *c, size_t i, lf_vmoe_row *r, lf_err *err)
                        c->trace->n_tokens, (unsigned long long)threads);
     r->threads = (uint32_t)threads;
     r->tokens = (uint32_t)tokens;
-    lf_token_row *rows = calloc(tokens, sizeof *rows);
-    double *tot = calloc(c->repeat, sizeof *tot);
-    if (!rows || !tot) {
-        free(rows);
-        free(tot);
+    s->replay = (lf_moe_replay_cfg){c->trace, w, r->policy, cap, (uint32_t)tokens,
+                                    (uint32_t)threads, seed, 1, scope, mech};
+    return LF_OK;
+}
+
+/* Parses configuration i, makes room for its repeats and prices it. */
+static int predict_one(const lf_vmoe_cfg *c, size_t i, vslot *s, lf_vmoe_row *r,
+                       lf_token_row *rows, lf_err *err)
+{
+    int rc = config_of(c, i, s, r, err);
+    if (rc)
+        return rc;
+    uint32_t n = c->repeat;
+    s->tot = calloc(n, sizeof *s->tot);
+    s->io_drift = calloc(n, sizeof *s->io_drift);
+    s->cpu_drift = calloc(n, sizeof *s->cpu_drift);
+    s->sum = calloc(n, sizeof *s->sum);
+    s->mm = calloc(n, sizeof *s->mm);
+    if (!s->tot || !s->io_drift || !s->cpu_drift || !s->sum || !s->mm)
         return lf_fail(err, LF_ENOMEM, "validate: out of memory");
-    }
-    lf_moe_replay_cfg rc_cfg = {c->trace, w, r->policy, cap, (uint32_t)tokens, (uint32_t)threads,
-                                seed, 1, scope, mech};
-    /* predicted */
+    const lf_moe_replay_cfg *rp = &s->replay;
+    const lf_weights *w = rp->weights;
+    if (c->drift_refs && w->h.file_bytes < 2ull * LF_VMOE_REF_CHUNK)
+        return lf_fail(err, LF_EINVAL, "%s: %llu bytes, too small for the flash drift reference "
+                       "(%u-byte reads); run without --drift-refs", w->path,
+                       (unsigned long long)w->h.file_bytes, LF_VMOE_REF_CHUNK);
+    lf_exec_moe_cfg tiers;
+    uint32_t layers = lf_moe_layers(c->trace, w);
+    rc = lf_moe_tiers(r->policy, rp->capacity ? rp->capacity : c->trace->units_per_layer, layers,
+                      w->h.record_bytes, &tiers, err);
+    if (rc)
+        return rc;
+    s->dev = tiers.buffered && c->buffered_dev ? c->buffered_dev : c->dev;
     lf_backend sb;
     lf_moe_sim sbs;
-    lf_exec_moe_cfg tiers;
-    rc = lf_moe_tiers(r->policy, cap ? cap : c->trace->units_per_layer,
-                      lf_moe_layers(c->trace, w), w->h.record_bytes, &tiers, err);
-    if (rc) {
-        free(rows);
-        free(tot);
-        return rc;
-    }
-    const lf_device *dev = tiers.buffered && c->buffered_dev ? c->buffered_dev : c->dev;
-    lf_moe_sim_backend(&sb, &sbs, dev, w, (uint32_t)threads, tiers.buffered, scope,
-                       lf_moe_layers(c->trace, w));
+    lf_moe_sim_backend(&sb, &sbs, s->dev, w, rp->threads, tiers.buffered, rp->scope, layers);
     lf_summary S;
-    rc = lf_moe_replay(&rc_cfg, &sb, rows, NULL, err);
+    rc = lf_moe_replay(rp, &sb, rows, NULL, err);
     if (!rc)
-        rc = lf_summary_compute(rows, (uint32_t)tokens, c->cold_tokens, &S, err);
-    if (!rc) {
-        r->predicted_ms = S.mean_total_ms;
-        r->predicted_io_ms = S.mean_io_ms;
-        r->predicted_mem_ms = S.mean_mem_ms;
-        r->predicted_compute_ms = S.mean_compute_ms;
-        r->app_hit = S.hit_rate;
-    }
-    /* measured: repeat runs, the median run's parts */
-    lf_summary *Ms = calloc(c->repeat, sizeof *Ms);
-    lf_moe_measured *mm = calloc(c->repeat, sizeof *mm);
-    if (!rc && (!Ms || !mm))
-        rc = lf_fail(err, LF_ENOMEM, "validate: out of memory");
-    for (uint32_t k = 0; k < c->repeat && !rc; k++) {
-        rc = lf_moe_measure(&rc_cfg, rows, &mm[k], err);
-        if (!rc)
-            rc = lf_summary_compute(rows, (uint32_t)tokens, c->cold_tokens, &Ms[k], err);
-        if (!rc)
-            tot[k] = Ms[k].mean_total_ms;
-    }
-    if (!rc) {
-        double *sorted = malloc(sizeof *sorted * c->repeat);
-        if (!sorted) {
-            rc = lf_fail(err, LF_ENOMEM, "validate: out of memory");
-        } else {
-            memcpy(sorted, tot, sizeof *sorted * c->repeat);
-            qsort(sorted, c->repeat, sizeof *sorted, cmp_double);
-            double med = sorted[c->repeat / 2];
-            uint32_t at = 0;
-            for (uint32_t k = 0; k < c->repeat; k++)
-                if (tot[k] == med)
-                    at = k;
-            const lf_summary *M = &Ms[at];
-            const lf_exec_moe_stats *s = &mm[at].stats;
-            r->measured_ms = med;
-            r->measured_min_ms = sorted[0];
-            r->measured_max_ms = sorted[c->repeat - 1];
-            r->measured_io_ms = M->mean_io_ms;
-            r->measured_mem_ms = M->mean_mem_ms;
-            r->measured_compute_ms = M->mean_compute_ms;
-            r->error_pct = 100.0 * (r->predicted_ms - med) / med;
-            snprintf(r->mechanism, sizeof r->mechanism, "%s", mm[at].mechanism);
-            snprintf(r->mechanism_note, sizeof r->mechanism_note, "%s", mm[at].mechanism_note);
-            int pc = strcmp(r->mechanism, "direct") != 0;
-            r->pc_hit_predicted = pc && s->loads ? (double)s->pc_predicted / s->loads : NAN;
-            r->pc_hit_measured = pc && s->loads ? (double)s->pc_measured / s->loads : NAN;
-            r->read_gb_per_s = s->io_s > 0 ? s->bytes_read / s->io_s / 1e9 : 0;
-            free(sorted);
-        }
-    }
-    free(Ms);
-    free(mm);
-    free(rows);
-    free(tot);
+        rc = lf_summary_compute(rows, rp->n_tokens, c->cold_tokens, &S, err);
     if (rc)
-        lf_err_prefix(err, "configuration %s (%s, %s)", r->id, r->policy, r->dtype);
+        return rc;
+    r->predicted_ms = S.mean_total_ms;
+    r->predicted_io_ms = S.mean_io_ms;
+    r->predicted_mem_ms = S.mean_mem_ms;
+    r->predicted_compute_ms = S.mean_compute_ms;
+    r->app_hit = S.hit_rate;
+    return LF_OK;
+}
+
+/* The drift references, just before a measured run: the direct profile's reference
+ * point (LF_VMOE_REF_CHUNK x LF_VMOE_REF_INFLIGHT, a point of calibrate's grids, so its
+ * fit residual is small and the ratio is the disk's drift, not the model's error there)
+ * on the configuration's file, and the expert kernel at its bit width, each over what
+ * the profile says of it. */
+static int measure_refs(const lf_vmoe_cfg *c, uint32_t k, vslot *s, const lf_vmoe_row *r,
+                        lf_err *err)
+{
+    const lf_weights *w = s->replay.weights;
+    uint64_t chunk = LF_VMOE_REF_CHUNK;
+    lf_probe_row pr;
+    int rc = lf_probe_point("psync", w->path, w->h.file_bytes, chunk, LF_VMOE_REF_INFLIGHT,
+                            c->drift_seconds > 0 ? c->drift_seconds : 0.3, 1000 + k, &pr, err);
+    if (rc)
+        return lf_err_prefix(err, "%s: flash drift reference", r->id);
+    double model = lf_flash_throughput(c->dev, chunk, LF_VMOE_REF_INFLIGHT);
+    s->io_drift[k] = model > 0 && pr.mb_s > 0 ? pr.mb_s * 1e6 / model : 1;
+    uint32_t bits = lf_quant_bits(w->h.dtype);
+    double wps = lf_device_expert_wps(s->dev, bits), sec = 0;
+    if ((rc = lf_quant_measure(w->h.dtype, 4096, 1024, 0.1, &sec, err)))
+        return lf_err_prefix(err, "%s: compute drift reference", r->id);
+    s->cpu_drift[k] = wps > 0 && sec > 0 ? 3.0 * 4096 * 1024 / sec / wps : 1;
+    return LF_OK;
+}
+
+static int measure_one(const lf_vmoe_cfg *c, uint32_t k, vslot *s, const lf_vmoe_row *r,
+                       lf_token_row *rows, lf_err *err)
+{
+    s->io_drift[k] = s->cpu_drift[k] = 1;
+    int rc = c->drift_refs ? measure_refs(c, k, s, r, err) : LF_OK;
+    if (!rc)
+        rc = lf_moe_measure(&s->replay, rows, &s->mm[k], err);
+    if (!rc)
+        rc = lf_summary_compute(rows, s->replay.n_tokens, c->cold_tokens, &s->sum[k], err);
+    if (!rc)
+        s->tot[k] = s->sum[k].mean_total_ms;
     return rc;
 }
 
+/* The median run's parts, the spread, and the prediction at the measured speeds. */
+static void finish_one(const lf_vmoe_cfg *c, vslot *s, lf_vmoe_row *r, double *sorted)
+{
+    uint32_t n = c->repeat;
+    double med = median_of(s->tot, n, sorted);
+    r->measured_min_ms = sorted[0];
+    r->measured_max_ms = sorted[n - 1];
+    uint32_t at = 0; /* the run nearest the median (an even count's median is no run) */
+    for (uint32_t k = 1; k < n; k++)
+        if (fabs(s->tot[k] - med) < fabs(s->tot[at] - med))
+            at = k;
+    const lf_summary *M = &s->sum[at];
+    const lf_exec_moe_stats *st = &s->mm[at].stats;
+    r->measured_ms = med;
+    r->measured_io_ms = M->mean_io_ms;
+    r->measured_mem_ms = M->mean_mem_ms;
+    r->measured_compute_ms = M->mean_compute_ms;
+    r->error_pct = 100.0 * (r->predicted_ms - med) / med;
+    snprintf(r->mechanism, sizeof r->mechanism, "%s", s->mm[at].mechanism);
+    snprintf(r->mechanism_note, sizeof r->mechanism_note, "%s", s->mm[at].mechanism_note);
+    int pc = strcmp(r->mechanism, "direct") != 0;
+    r->pc_hit_predicted = pc && st->loads ? (double)st->pc_predicted / st->loads : NAN;
+    r->pc_hit_measured = pc && st->loads ? (double)st->pc_measured / st->loads : NAN;
+    r->read_gb_per_s = st->io_s > 0 ? st->bytes_read / st->io_s / 1e9 : 0;
+    r->drift_measured = c->drift_refs != 0;
+    r->io_drift = median_of(s->io_drift, n, sorted);
+    r->cpu_drift = median_of(s->cpu_drift, n, sorted);
+    r->predicted_norm_ms = r->predicted_ms - r->predicted_io_ms - r->predicted_compute_ms +
+                           r->predicted_io_ms / r->io_drift +
+                           r->predicted_compute_ms / r->cpu_drift;
+    r->norm_error_pct = 100.0 * (r->predicted_norm_ms - med) / med;
+}
+
+static void free_slots(vslot *s, size_t n)
+{
+    for (size_t i = 0; s && i < n; i++) {
+        free(s[i].tot);
+        free(s[i].io_drift);
+        free(s[i].cpu_drift);
+        free(s[i].sum);
+        free(s[i].mm);
+    }
+    free(s);
+}
+
+/* Predictions first; then the measured runs round-robin (repeat 1 of every
+ * configuration, then repeat 2, ...), so that a slow spell of the shared disk or CPU
+ * spreads over the configurations instead of landing on one. */
 int lf_vmoe_run(const lf_vmoe_cfg *c, lf_vmoe_row **rows, size_t *n, lf_err *err)
 {
     *rows = NULL;
@@ -184,14 +255,32 @@ int lf_vmoe_run(const lf_vmoe_cfg *c, lf_vmoe_row **rows, size_t *n, lf_err *err
                        "weights file and repeat >= 1 are needed");
     size_t N = c->grid->n_runs;
     lf_vmoe_row *out = calloc(N ? N : 1, sizeof *out);
-    if (!out)
-        return lf_fail(err, LF_ENOMEM, "validate: out of memory");
-    int rc = LF_OK;
+    vslot *s = calloc(N ? N : 1, sizeof *s);
+    lf_token_row *tok = calloc(c->trace->n_tokens ? c->trace->n_tokens : 1, sizeof *tok);
+    double *sorted = calloc(c->repeat, sizeof *sorted);
+    int rc = out && s && tok && sorted ? LF_OK : lf_fail(err, LF_ENOMEM, "validate: out of memory");
+    for (size_t i = 0; i < N && !rc; i++)
+        if ((rc = predict_one(c, i, &s[i], &out[i], tok, err)))
+            lf_err_prefix(err, "configuration %s (%s, %s)", out[i].id, out[i].policy,
+                          out[i].dtype);
+    lf_progress prog;
+    lf_progress_start(&prog, "validate (measured runs)", (uint64_t)c->repeat * N);
+    for (uint32_t k = 0; k < c->repeat && !rc; k++)
+        for (size_t i = 0; i < N && !rc; i++) {
+            if ((rc = measure_one(c, k, &s[i], &out[i], tok, err)))
+                lf_err_prefix(err, "configuration %s (%s, %s), measured run %u", out[i].id,
+                              out[i].policy, out[i].dtype, k + 1);
+            lf_progress_update(&prog, (uint64_t)k * N + i + 1);
+        }
+    lf_progress_end(&prog);
     for (size_t i = 0; i < N && !rc; i++) {
-        rc = one(c, i, &out[i], err);
-        if (!rc && c->on_row)
+        finish_one(c, &s[i], &out[i], sorted);
+        if (c->on_row)
             c->on_row(&out[i], i, N, c->arg);
     }
+    free_slots(s, N);
+    free(tok);
+    free(sorted);
     if (rc) {
         free(out);
         return rc;
@@ -201,7 +290,7 @@ int lf_vmoe_run(const lf_vmoe_cfg *c, lf_vmoe_row **rows, size_t *n, lf_err *err
     return LF_OK;
 }
 
-void lf_vmoe_errors(const lf_vmoe_row *rows, size_t n, double *mdape, double *max_ape,
+void lf_vmoe_errors(const lf_vmoe_row *rows, size_t n, int norm, double *mdape, double *max_ape,
                     double *max_hit_gap)
 {
     double *a = malloc(sizeof *a * (n ? n : 1));
@@ -213,7 +302,7 @@ void lf_vmoe_errors(const lf_vmoe_row *rows, size_t n, double *mdape, double *ma
         return;
     }
     for (size_t i = 0; i < n; i++) {
-        a[i] = fabs(rows[i].error_pct);
+        a[i] = fabs(norm ? rows[i].norm_error_pct : rows[i].error_pct);
         if (a[i] > *max_ape)
             *max_ape = a[i];
         if (!isnan(rows[i].pc_hit_measured)) {
@@ -229,7 +318,7 @@ void lf_vmoe_errors(const lf_vmoe_row *rows, size_t n, double *mdape, double *ma
 
 int lf_vmoe_write_csv(const char *path, const lf_vmoe_row *rows, size_t n, lf_err *err)
 {
-    size_t cap = 512 + n * 512, len = 0;
+    size_t cap = 640 + n * 640, len = 0;
     char *buf = malloc(cap);
     if (!buf)
         return lf_fail(err, LF_ENOMEM, "validate: out of memory");
@@ -237,19 +326,21 @@ int lf_vmoe_write_csv(const char *path, const lf_vmoe_row *rows, size_t n, lf_er
                             "id,policy,dtype,threads,tokens,scope,mechanism,predicted_ms,measured_ms,"
                             "error_pct,predicted_io_ms,measured_io_ms,predicted_compute_ms,"
                             "measured_compute_ms,predicted_mem_ms,measured_mem_ms,measured_min_ms,"
-                            "measured_max_ms,app_hit,pc_hit_predicted,pc_hit_measured,read_gb_per_s\n");
+                            "measured_max_ms,app_hit,pc_hit_predicted,pc_hit_measured,read_gb_per_s,"
+                            "drift_measured,io_drift,cpu_drift,predicted_norm_ms,norm_error_pct\n");
     for (size_t i = 0; i < n; i++) {
         const lf_vmoe_row *r = &rows[i];
         len += (size_t)snprintf(buf + len, cap - len,
                                 "%s,\"%s\",%s,%u,%u,%s,%s,%.6f,%.6f,%.4f,%.6f,%.6f,%.6f,%.6f,%.6f,"
-                                "%.6f,%.6f,%.6f,%.6f,%.6f,%.6f,%.6f\n",
+                                "%.6f,%.6f,%.6f,%.6f,%.6f,%.6f,%.6f,%d,%.4f,%.4f,%.6f,%.4f\n",
                                 r->id, r->policy, r->dtype, r->threads, r->tokens, r->scope,
                                 r->mechanism,
                                 r->predicted_ms, r->measured_ms, r->error_pct, r->predicted_io_ms,
                                 r->measured_io_ms, r->predicted_compute_ms, r->measured_compute_ms,
                                 r->predicted_mem_ms, r->measured_mem_ms, r->measured_min_ms,
                                 r->measured_max_ms, r->app_hit, r->pc_hit_predicted,
-                                r->pc_hit_measured, r->read_gb_per_s);
+                                r->pc_hit_measured, r->read_gb_per_s, r->drift_measured,
+                                r->io_drift, r->cpu_drift, r->predicted_norm_ms, r->norm_error_pct);
     }
     int rc = lf_write_file_atomic(path, buf, len, err);
     free(buf);

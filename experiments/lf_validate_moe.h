@@ -1,10 +1,11 @@
 /* lf_validate_moe: predicted versus measured for expert traces. For every configuration
  * of a grid (policy, bit width, reads in flight, tokens, seed, scope, page-cache
- * mechanism) the simulator (the device
- * profile's cost model) and the expert executor (`repeat` measured runs, the median)
- * replay the same trace through the same replay loop with the weights file of that bit
- * width; each row holds the per-token latency both ways and the page cache's predicted
- * and measured hit rates (mincore). Rows are malloc'ed; the caller frees them. */
+ * mechanism) the simulator (the device profile's cost model) and the expert executor
+ * (`repeat` measured runs taken round-robin over the grid, the median) replay the same
+ * trace through the same replay loop with the weights file of that bit width; each row
+ * holds the per-token latency both ways, the page cache's predicted and measured hit
+ * rates (mincore) and, with drift references, the prediction at the disk and CPU speeds
+ * measured next to each run. Rows are malloc'ed; the caller frees them. */
 #ifndef LF_VALIDATE_MOE_H
 #define LF_VALIDATE_MOE_H
 
@@ -36,7 +37,18 @@ typedef struct {
     double app_hit;                  /* application cache hit rate (both sides) */
     double pc_hit_predicted, pc_hit_measured;            /* of the reads; NaN: no page cache */
     double read_gb_per_s;                /* executor, median run, while reading */
+    int drift_measured;              /* the drift references below were measured */
+    double io_drift, cpu_drift;      /* now / profile (medians over the repeats); 1: not
+                                      * measured */
+    double predicted_norm_ms;        /* io and compute terms divided by those */
+    double norm_error_pct;
 } lf_vmoe_row;
+
+/* The drift references of --drift-refs: O_DIRECT reads of 1 MiB, 4 in flight (a point
+ * of calibrate's default grid and bench_moe's) on the configuration's file; the expert
+ * kernel at the configuration's bit width. */
+#define LF_VMOE_REF_CHUNK (1u << 20)
+#define LF_VMOE_REF_INFLIGHT 4u
 
 typedef struct {
     const lf_trace *trace;
@@ -51,15 +63,17 @@ typedef struct {
     uint32_t cold_tokens;            /* tokens left out of the steady state */
     lf_pcache_mech pc_mech;          /* configurations whose grid sets no pagecache_mechanism */
     lf_scope scope;                  /* configurations whose grid sets no scope */
+    int drift_refs;                  /* measure the drift references before every run */
+    double drift_seconds;            /* the flash reference's length (0: 0.3 s) */
     void (*on_row)(const lf_vmoe_row *row, size_t i, size_t n, void *arg);
     void *arg;
 } lf_vmoe_cfg;
 
 int lf_vmoe_run(const lf_vmoe_cfg *c, lf_vmoe_row **rows, size_t *n, lf_err *err);
 
-/* Median and max |error_pct|; the largest |predicted - measured| page-cache hit rate
- * over the rows that have a page cache (NaN when none). */
-void lf_vmoe_errors(const lf_vmoe_row *rows, size_t n, double *mdape, double *max_ape,
+/* Median and max |error_pct| (norm: |norm_error_pct|); the largest |predicted -
+ * measured| page-cache hit rate over the rows that have a page cache (NaN when none). */
+void lf_vmoe_errors(const lf_vmoe_row *rows, size_t n, int norm, double *mdape, double *max_ape,
                     double *max_hit_gap);
 
 int lf_vmoe_write_csv(const char *path, const lf_vmoe_row *rows, size_t n, lf_err *err);

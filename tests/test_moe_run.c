@@ -15,11 +15,11 @@
 #include "lf_test.h"
 #include "lf_weights.h"
 
-/* A routing trace of the small model written to path. */
-static void write_trace(const char *path, uint32_t n_tok)
+/* A routing trace of the small model (d_model x d_ff experts) written to path. */
+static void write_trace_of(const char *path, uint32_t n_tok, uint32_t d_model, uint32_t d_ff)
 {
     lf_model m;
-    lf_test_moe_model(&m, 2, 128, 64, 16, 2);
+    lf_test_moe_model(&m, 2, d_model, d_ff, 16, 2);
     lf_trace t;
     lf_err err;
     assert_int_equal(lf_trace_init(&t, &m, 2, 1, 0, &err), LF_OK);
@@ -38,10 +38,15 @@ static void write_trace(const char *path, uint32_t n_tok)
     lf_trace_free(&t);
 }
 
-static void write_weights(const char *path, lf_dtype dt)
+static void write_trace(const char *path, uint32_t n_tok)
+{
+    write_trace_of(path, n_tok, 128, 64);
+}
+
+static void write_weights_of(const char *path, lf_dtype dt, uint32_t d_model, uint32_t d_ff)
 {
     lf_model m;
-    lf_test_moe_model(&m, 2, 128, 64, 16, 2);
+    lf_test_moe_model(&m, 2, d_model, d_ff, 16, 2);
     lf_weights_spec s;
     memset(&s, 0, sizeof s);
     s.model = &m;
@@ -50,6 +55,11 @@ static void write_weights(const char *path, lf_dtype dt)
     s.seed = 2;
     lf_err err;
     assert_int_equal(lf_weights_make(path, &s, &err), LF_OK);
+}
+
+static void write_weights(const char *path, lf_dtype dt)
+{
+    write_weights_of(path, dt, 128, 64);
 }
 
 static const char *DEVICE =
@@ -297,6 +307,92 @@ static void test_validate_expert_grid(void **st)
     free(e);
 }
 
+/* A column of the one-line-per-row CSV at path, row `row` (from 0), as a number. */
+static double csv_cell(const char *path, const char *name, int row)
+{
+    char *c = lf_test_slurp(path);
+    assert_non_null(c);
+    int col = -1, k = 0;
+    for (const char *p = c; *p && *p != '\n'; k++) {
+        size_t len = strcspn(p, ",\n");
+        if (len == strlen(name) && !strncmp(p, name, len))
+            col = k;
+        p += len + (p[len] == ',');
+    }
+    assert_true(col >= 0);
+    const char *line = strchr(c, '\n');
+    for (int r = 0; r < row && line; r++)
+        line = strchr(line + 1, '\n');
+    assert_non_null(line);
+    double v = csv_field(line + 1, col);
+    free(c);
+    return v;
+}
+
+/* --drift-refs on an expert grid: the references are measured before every run (an
+ * O_DIRECT probe of the file and the expert kernel), the normalised prediction prices
+ * the flash and compute terms at those speeds; without the option both factors are 1;
+ * a file too small for the reference reads is refused by name. Repeats are taken
+ * round-robin and their spread kept. */
+static void test_validate_drift_refs(void **st)
+{
+    (void)st;
+    const char *tr = lf_test_path("d.h5"), *small = lf_test_path("d4s.w");
+    const char *trs = lf_test_path("ds.h5");
+    const char *big = lf_test_path("d4.w"), *dev = lf_test_path("ddev.conf");
+    const char *grid = lf_test_path("dg.conf"), *out = lf_test_path("dval");
+    write_trace_of(tr, 12, 512, 512);
+    write_trace(trs, 12);
+    write_weights(small, LF_DTYPE_Q4);
+    write_weights_of(big, LF_DTYPE_Q4, 512, 512); /* 2 layers x 16 experts of ~0.4 MB */
+    lf_test_write(dev, DEVICE, strlen(DEVICE));
+    const char *g = "policy = pagecache:dram=0,pc=4,scope=global | lru:capacity=4\nthreads = 2\n";
+    lf_test_write(grid, g, strlen(g));
+    char *o = NULL, *e = NULL;
+    int rc = lf_test_run(&o, &e, "validate --trace %s --weights %s --device %s --grid %s --out %s "
+                         "--repeat 1 --pagecache-mechanism fadvise --drift-refs", trs, small, dev,
+                         grid, out);
+    assert_int_not_equal(rc, 0);
+    assert_non_null(strstr(e, "too small for the flash drift reference"));
+    assert_non_null(strstr(e, small));
+    free(o);
+    free(e);
+    char csv[4200];
+    snprintf(csv, sizeof csv, "%s/validate_moe.csv", out);
+    for (int drift = 0; drift < 2; drift++) {
+        rc = lf_test_run(&o, &e, "validate --trace %s --weights %s --device %s --grid %s --out %s "
+                         "--repeat 3 --pagecache-mechanism fadvise%s", tr, big, dev, grid, out,
+                         drift ? " --drift-refs" : "");
+        if (rc)
+            print_message("%s\n%s\n", o, e);
+        assert_int_equal(rc, 0);
+        assert_true((strstr(o, "drift-normalised") != NULL) == drift);
+        free(o);
+        free(e);
+        for (int row = 0; row < 2; row++) {
+            double io = csv_cell(csv, "io_drift", row), cpu = csv_cell(csv, "cpu_drift", row);
+            double pred = csv_cell(csv, "predicted_ms", row);
+            double pio = csv_cell(csv, "predicted_io_ms", row);
+            double pcpu = csv_cell(csv, "predicted_compute_ms", row);
+            double norm = csv_cell(csv, "predicted_norm_ms", row);
+            double meas = csv_cell(csv, "measured_ms", row);
+            assert_true(csv_cell(csv, "drift_measured", row) == drift);
+            assert_true(io > 0 && cpu > 0);
+            if (drift)
+                assert_true(io != 1 && cpu != 1); /* measured (this toy profile is far off) */
+            else
+                assert_true(io == 1 && cpu == 1 && fabs(norm - pred) < 1e-5);
+            double want = pred - pio - pcpu + pio / io + pcpu / cpu;
+            assert_true(fabs(norm - want) < 1e-4 * (1 + want));
+            assert_true(fabs(csv_cell(csv, "norm_error_pct", row) -
+                             100 * (norm - meas) / meas) < 1e-2);
+            assert_true(csv_cell(csv, "measured_min_ms", row) <= meas);
+            assert_true(meas <= csv_cell(csv, "measured_max_ms", row));
+        }
+    }
+    unlink(big);
+}
+
 /* The real OLMoE routing log, layer 0, 2-bit experts of the real size: the executor's
  * page cache serves what the policy predicts. */
 static void test_real_log_run(void **st)
@@ -344,6 +440,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_run_expert_file),
         cmocka_unit_test(test_validate_expert_grid),
+        cmocka_unit_test(test_validate_drift_refs),
         cmocka_unit_test(test_real_log_run),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
