@@ -536,6 +536,103 @@ static void test_v1_loads_and_first_tokens(void **st)
     assert_non_null(strstr(err.msg, "more than the file can hold"));
 }
 
+/* ---------- ids checked while read, across the reader's blocks of 32768 ids ---------- */
+
+enum { BIG_UNITS = 40000, BIG_TOKENS = 5 };
+static const uint32_t big_n[BIG_TOKENS] = {20000, 12768, 1, 0, 30000}; /* tokens 0-1 end at a block's end */
+
+/* Two layers of uint16 ids; token t of layer l holds n ids from (t * 7 + l) spaced by
+ * 1 (wrapping below BIG_UNITS keeps them sorted: the start is small enough). */
+static void make_big(lf_trace *t)
+{
+    lf_err err;
+    assert_int_equal(lf_trace_init_shape(t, LF_UNITS_NEURONS, "custom:2,4,40000", 2, 4, BIG_UNITS,
+                                         0, 2, 0, 0, &err),
+                     LF_OK);
+    static uint32_t ids[2][30000];
+    for (uint32_t tok = 0; tok < BIG_TOKENS; tok++) {
+        const uint32_t *p[2] = {ids[0], ids[1]}, n[2] = {big_n[tok], big_n[(tok + 1) % BIG_TOKENS]};
+        for (uint32_t l = 0; l < 2; l++)
+            for (uint32_t i = 0; i < n[l]; i++)
+                ids[l][i] = tok * 7 + l + i;
+        assert_int_equal(lf_trace_append_token(t, -1, p, n, NULL, &err), LF_OK);
+    }
+}
+
+static void set_id(const char *path, const char *ds_name, hsize_t at, uint32_t v)
+{
+    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+    hid_t f = H5Fopen(path, H5F_ACC_RDWR, H5P_DEFAULT);
+    hid_t ds = H5Dopen2(f, ds_name, H5P_DEFAULT);
+    assert_true(ds >= 0);
+    hid_t fs = H5Dget_space(ds);
+    hsize_t one = 1;
+    hid_t ms = H5Screate_simple(1, &one, NULL);
+    assert_true(H5Sselect_hyperslab(fs, H5S_SELECT_SET, &at, NULL, &one, NULL) >= 0);
+    assert_true(H5Dwrite(ds, H5T_NATIVE_UINT32, ms, fs, H5P_DEFAULT, &v) >= 0);
+    H5Sclose(ms);
+    H5Sclose(fs);
+    H5Dclose(ds);
+    H5Fclose(f);
+}
+
+/* The reader checks uint16 ids a block at a time as it widens them (one pass, not a
+ * second one over the widened ids): a valid trace loads bit-identical, whole or its
+ * first N tokens; a fault anywhere, also where a token runs from one block into the
+ * next, is named as lf_trace_check names it. */
+static void test_ids_checked_across_blocks(void **st)
+{
+    (void)st;
+    lf_trace t, r;
+    lf_err err;
+    make_big(&t);
+    const char *p = lf_test_path("big.h5");
+    assert_int_equal(lf_trace_write(&t, p, &err), LF_OK);
+    for (uint32_t n = 1; n <= BIG_TOKENS + 1; n++) {
+        lf_trace_read_opts o = {.max_tokens = n <= BIG_TOKENS ? n : 0};
+        assert_int_equal(lf_trace_read_ex(p, &o, &r, &err), LF_OK);
+        uint32_t m = n <= BIG_TOKENS ? n : BIG_TOKENS;
+        assert_int_equal(r.n_tokens, m);
+        for (uint32_t l = 0; l < 2; l++) {
+            const lf_trace_layer *A = &t.layers[l], *B = &r.layers[l];
+            assert_int_equal(B->nnz, A->indptr[m]);
+            assert_memory_equal(B->indptr, A->indptr, (m + 1) * sizeof *A->indptr);
+            if (B->nnz)
+                assert_memory_equal(B->index, A->index, B->nnz * sizeof *A->index);
+        }
+        lf_trace_free(&r);
+    }
+    /* Layer 0's tokens lie at [0, 20000) [20000, 32768) [32768] [] [32769, 62769): token 1
+     * ends where the second block begins. Layer 1's: [0, 12768) [12768] [] [12769, 42769)
+     * [42769, 62769): token 3 (ids 22, 23, ...) runs on into the second block at 32768. */
+    struct {
+        const char *ds;
+        hsize_t at;
+        uint32_t v;
+        int rc;
+        const char *msg;
+    } bad[] = {
+        {"/layers/000/index", 32767, 7 + 12766, LF_EFORMAT, "layer 0 token 1: ids not sorted"},
+        {"/layers/001/index", 32768, 22 + 19998, LF_EFORMAT, "layer 1 token 3: ids not sorted and unique (20020 after 20020)"},
+        {"/layers/001/index", 32767, 30000, LF_EFORMAT, "layer 1 token 3: ids not sorted and unique (20021 after 30000)"},
+        {"/layers/000/index", 62768, 40000, LF_ERANGE, "layer 0 token 4: id 40000 >= units_per_layer 40000"},
+        {"/layers/001/index", 0, 5, LF_EFORMAT, "layer 1 token 0: ids not sorted"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        assert_int_equal(lf_trace_write(&t, p, &err), LF_OK);
+        set_id(p, bad[i].ds, bad[i].at, bad[i].v);
+        assert_int_equal(lf_trace_read(p, &r, &err), bad[i].rc);
+        if (!strstr(err.msg, bad[i].msg))
+            fail_msg("case %zu: %s", i, err.msg);
+        /* only the tokens asked for are read, and checked */
+        lf_trace_read_opts o = {.max_tokens = 1};
+        assert_int_equal(lf_trace_read_ex(p, &o, &r, &err), i == 4 ? LF_EFORMAT : LF_OK);
+        if (i != 4)
+            lf_trace_free(&r);
+    }
+    lf_trace_free(&t);
+}
+
 /* ---------- damaged version 2 files (no libhdf5 involved) ---------- */
 
 static unsigned char *slurp_bin(const char *path, size_t *n)
@@ -744,6 +841,7 @@ int main(void)
         cmocka_unit_test(test_same_trace_same_bytes),
         cmocka_unit_test(test_full_disk_leaves_nothing),
         cmocka_unit_test(test_v1_loads_and_first_tokens),
+        cmocka_unit_test(test_ids_checked_across_blocks),
         cmocka_unit_test(test_v2_damage_is_named),
         cmocka_unit_test(test_v2_absurd_sizes),
         cmocka_unit_test(test_repro_asan_259d),

@@ -313,9 +313,11 @@ int lf_ids_ok(const uint32_t *ids, uint64_t n, uint32_t bound)
     return top < bound && top < 0x80000000u && !(order >> 31);
 }
 
+/* ids_known: the ids were checked already (the reader checks them while it widens
+ * them, when they are still in cache); only the indptr is checked here then. */
 static int check_csr(const uint64_t *indptr, const uint32_t *index, uint64_t nnz, uint32_t n_tokens,
                      uint32_t units, const char *what, const char *array, uint32_t layer,
-                     lf_err *err)
+                     int ids_known, lf_err *err)
 {
     if (indptr[0] != 0)
         return lf_fail(err, LF_EFORMAT, "%s: layer %u: %sindptr[0] = %llu, must be 0", what, layer,
@@ -328,7 +330,7 @@ static int check_csr(const uint64_t *indptr, const uint32_t *index, uint64_t nnz
                            "(%llu -> %llu, %llu entries)",
                            what, layer, tok, array, (unsigned long long)a, (unsigned long long)b,
                            (unsigned long long)nnz);
-        if (b == a || lf_ids_ok(index + a, b - a, units)) /* index may be NULL when empty */
+        if (b == a || ids_known || lf_ids_ok(index + a, b - a, units)) /* index may be NULL when empty */
             continue;
         for (uint64_t i = a; i < b; i++) { /* find the first bad id, for the message */
             if (index[i] >= units)
@@ -350,6 +352,11 @@ static int check_csr(const uint64_t *indptr, const uint32_t *index, uint64_t nnz
 
 int lf_trace_check(const lf_trace *t, const char *what, lf_err *err)
 {
+    return lf_trace_check_known(t, what, NULL, err);
+}
+
+int lf_trace_check_known(const lf_trace *t, const char *what, const uint8_t *known, lf_err *err)
+{
     if (!what)
         what = "trace";
     if (t->n_layers == 0 || t->units_per_layer == 0 || !t->layers)
@@ -361,12 +368,12 @@ int lf_trace_check(const lf_trace *t, const char *what, lf_err *err)
     for (uint32_t l = 0; l < t->n_layers; l++) {
         const lf_trace_layer *L = &t->layers[l];
         int rc = check_csr(L->indptr, L->index, L->nnz, t->n_tokens, t->units_per_layer, what, "",
-                           l, err);
+                           l, known && known[2 * l], err);
         if (rc)
             return rc;
         if (L->pred_indptr) {
             rc = check_csr(L->pred_indptr, L->pred_index, L->pred_nnz, t->n_tokens,
-                           t->units_per_layer, what, "pred_", l, err);
+                           t->units_per_layer, what, "pred_", l, known && known[2 * l + 1], err);
             if (rc)
                 return rc;
         }

@@ -123,6 +123,11 @@ uint32_t lf_trace_max_set(const lf_trace *t, int pred);
 /* Checks every invariant (shape, monotone indptr, sorted unique in-range ids) and
  * reports the first violation with its layer and token; `what` names the file. */
 int lf_trace_check(const lf_trace *t, const char *what, lf_err *err);
+/* The same, skipping the id checks of the arrays known to hold valid ids: known[2 l]
+ * (layer l's index) and known[2 l + 1] (its pred_index) nonzero; known may be NULL.
+ * For a reader that checked the ids in the pass that brought them in (one pass over
+ * the ids instead of two); the indptr arrays are still checked. */
+int lf_trace_check_known(const lf_trace *t, const char *what, const uint8_t *known, lf_err *err);
 
 /* HDF5 (traces/README.md): writes version 2 (checksummed metadata, contiguous data)
  * through a temporary and rename. */

@@ -287,6 +287,16 @@ struct be {
     int (*array)(be *b, const char *name, int kind, uint64_t *total, uint64_t count,
                  void **out, int *found);
     char where[64]; /* the open group */
+    /* Checking ids as they come in (lite only, check_ids set): get_ids puts the CSR
+     * of the ids it asks for in ids_indptr / ids_ntok (NULL when that indptr is not
+     * monotone), the backend sets ids_valid when it checked every token's ids (sorted,
+     * unique, below units_per_layer) and found them valid, and read_trace records that
+     * in known[] (lf_trace_check_known's form; calloc'ed, the caller frees it). */
+    int check_ids;
+    const uint64_t *ids_indptr;
+    uint32_t ids_ntok, ids_units;
+    int ids_valid;
+    uint8_t *known;
 };
 
 static const size_t kind_size[] = {8, 4, 4, 4};
@@ -365,9 +375,10 @@ static int present(be *b, const char *name, int kind, uint64_t *total, int *foun
     return b->array(b, name, kind, total, 0, &none, found);
 }
 
-/* Ids (index or pred_index) of the first n_tok tokens, whose indptr is already read. */
+/* Ids (index or pred_index) of the first n_tok tokens, whose indptr is already read;
+ * *known = 1 when the backend checked them (b->check_ids). */
 static int get_ids(be *b, const char *name, const uint64_t *indptr, uint32_t n_tok,
-                   uint32_t **ids, uint64_t *nnz, uint64_t *total)
+                   uint32_t **ids, uint64_t *nnz, uint64_t *total, uint8_t *known)
 {
     uint64_t want = indptr[n_tok];
     int found, rc = present(b, name, A_IDX, total, &found);
@@ -382,7 +393,18 @@ static int get_ids(be *b, const char *name, const uint64_t *indptr, uint32_t n_t
     if (rc)
         return rc;
     *nnz = want;
-    return get_array(b, name, A_IDX, *total, want, (void **)ids, NULL, 1);
+    /* a backend can check the ids by token only along a monotone indptr (else
+     * lf_trace_check reports the indptr) */
+    int mono = b->check_ids;
+    for (uint32_t k = 0; k < n_tok && mono; k++)
+        mono = indptr[k] <= indptr[k + 1];
+    b->ids_indptr = mono ? indptr : NULL;
+    b->ids_ntok = n_tok;
+    b->ids_valid = 0;
+    rc = get_array(b, name, A_IDX, *total, want, (void **)ids, NULL, 1);
+    *known = !rc && mono && b->ids_valid;
+    b->ids_indptr = NULL;
+    return rc;
 }
 
 static int read_layer(be *b, uint32_t l, uint32_t n_tok, uint32_t n_tokens, lf_trace *t)
@@ -403,7 +425,8 @@ static int read_layer(be *b, uint32_t l, uint32_t n_tok, uint32_t n_tokens, lf_t
         return rc;
     if (L->indptr[0] != 0)
         return LF_OK; /* lf_trace_check names it */
-    if ((rc = get_ids(b, "index", L->indptr, n_tok, &L->index, &L->nnz, &total)))
+    uint8_t unused[2], *known = b->known ? b->known + 2 * (size_t)l : unused;
+    if ((rc = get_ids(b, "index", L->indptr, n_tok, &L->index, &L->nnz, &total, &known[0])))
         return rc;
     L->cap = L->nnz;
     if ((rc = get_array(b, "value", A_F32, total, L->nnz, (void **)&L->value, NULL, 0)))
@@ -423,7 +446,8 @@ static int read_layer(be *b, uint32_t l, uint32_t n_tok, uint32_t n_tokens, lf_t
         return rc;
     if (L->pred_indptr[0] != 0)
         return LF_OK;
-    rc = get_ids(b, "pred_index", L->pred_indptr, n_tok, &L->pred_index, &L->pred_nnz, &ignored);
+    rc = get_ids(b, "pred_index", L->pred_indptr, n_tok, &L->pred_index, &L->pred_nnz, &ignored,
+                 &known[1]);
     L->pred_cap = L->pred_nnz;
     return rc;
 }
@@ -490,8 +514,11 @@ static int read_trace(be *b, uint32_t max_tokens, lf_trace *t)
     /* indptr arrays come from the file (each is checked against what the file holds)
      * but this one is sized by attributes: bound it by the layer count checked above. */
     t->layers = calloc(t->n_layers, sizeof *t->layers);
-    if (!t->layers)
+    if (b->check_ids)
+        b->known = calloc(2 * (size_t)t->n_layers, 1);
+    if (!t->layers || (b->check_ids && !b->known))
         return lf_fail(b->err, LF_ENOMEM, "%s: out of memory", b->path);
+    b->ids_units = t->units_per_layer;
     for (uint32_t l = 0; l < t->n_layers && !rc; l++)
         rc = read_layer(b, l, t->n_tokens, n_tokens, t);
     return rc;
@@ -583,6 +610,55 @@ static void widen(const uint16_t *src, uint32_t *dst, size_t n)
         dst[i] = src[i];
 }
 
+/* lf_ids_ok on 16-bit ids, in 16-bit lanes: the ids with their top bit flipped compare
+ * as signed 16-bit numbers in the order of the ids, which SSE2 compares and maxes
+ * (it has no unsigned 16-bit compare; in 32-bit lanes the check cost 3x more). */
+#if defined(__GNUC__) && !defined(__clang__)
+__attribute__((optimize("tree-vectorize")))
+#endif
+static int ids16_ok(const uint16_t *ids, size_t n, uint32_t bound)
+{
+    if (n == 0)
+        return 1;
+    int16_t top = (int16_t)(ids[0] ^ 0x8000), bad = 0;
+    for (size_t i = 1; i < n; i++) {
+        int16_t x = (int16_t)(ids[i] ^ 0x8000), y = (int16_t)(ids[i - 1] ^ 0x8000);
+        top = x > top ? x : top;
+        bad |= (int16_t)-(x <= y);
+    }
+    return (uint32_t)(uint16_t)(top ^ 0x8000) < bound && !bad;
+}
+
+/* Checks the ids a block at a time as they are read, while the block is in cache (a
+ * second pass over the widened ids in lf_trace_check read twice the bytes from memory).
+ * A token's ids may run on from one block into the next. */
+typedef struct {
+    const uint64_t *indptr; /* monotone, indptr[0] = 0, n_tok + 1 entries */
+    uint32_t n_tok, tok, units;
+    int ok;
+    uint16_t last; /* the previous block's last id */
+} ids_check;
+
+static void ids_check_block(ids_check *c, const uint16_t *buf, uint64_t i0, size_t n)
+{
+    uint64_t pos = i0, end = i0 + n;
+    while (c->ok && pos < end) {
+        while (c->tok < c->n_tok && c->indptr[c->tok + 1] <= pos)
+            c->tok++;
+        if (c->tok == c->n_tok) { /* ids past the last token's: not this CSR's */
+            c->ok = 0;
+            break;
+        }
+        uint64_t a = c->indptr[c->tok], e = c->indptr[c->tok + 1] < end ? c->indptr[c->tok + 1] : end;
+        if (pos == i0 && pos > a && buf[0] <= c->last) /* the token began in the last block */
+            c->ok = 0;
+        if (!ids16_ok(buf + (pos - i0), (size_t)(e - pos), c->units))
+            c->ok = 0;
+        pos = e;
+    }
+    c->last = buf[n - 1];
+}
+
 static int lite_array(be *b, const char *name, int kind, uint64_t *total, uint64_t count,
                       void **out, int *found)
 {
@@ -627,14 +703,19 @@ static int lite_array(be *b, const char *name, int kind, uint64_t *total, uint64
         return lf_fail(b->err, LF_ENOMEM, "%s: out of memory reading %s", b->path, where);
     if (v.size == es) {
         rc = lf_h5l_pread(l->f, v.addr, dst, count * es, where, b->err);
-    } else { /* uint16 ids, widened to uint32 a block at a time */
+    } else { /* uint16 ids, widened to uint32 (and checked) a block at a time */
         uint16_t buf[1 << 15];
+        ids_check c = {.indptr = b->ids_indptr, .n_tok = b->ids_ntok, .units = b->ids_units,
+                       .ok = kind == A_IDX && b->ids_indptr != NULL};
         for (uint64_t i = 0; i < count && !rc; i += sizeof buf / 2) {
             size_t n = count - i < sizeof buf / 2 ? (size_t)(count - i) : sizeof buf / 2;
             rc = lf_h5l_pread(l->f, v.addr + 2 * i, buf, 2 * n, where, b->err);
             if (!rc)
                 widen(buf, (uint32_t *)dst + i, n);
+            if (!rc && c.ok)
+                ids_check_block(&c, buf, i, n);
         }
+        b->ids_valid = c.ok; /* else lf_trace_check finds and names the first bad id */
     }
     if (rc)
         free(dst);
@@ -643,12 +724,15 @@ static int lite_array(be *b, const char *name, int kind, uint64_t *total, uint64
     return rc;
 }
 
-static int read_lite(const lf_h5l_file *f, uint32_t max_tokens, lf_trace *t, lf_err *err)
+/* *known: which id arrays were checked while read (lf_trace_check_known), or NULL */
+static int read_lite(const lf_h5l_file *f, uint32_t max_tokens, lf_trace *t, uint8_t **known,
+                     lf_err *err)
 {
     lite l = {.b = {.path = f->path, .err = err, .group = lite_group, .attr = lite_attr,
-                    .array = lite_array},
+                    .array = lite_array, .check_ids = 1},
               .f = f};
     int rc = read_trace(&l.b, max_tokens, t);
+    *known = l.b.known;
     lf_h5l_obj_free(&l.root);
     lf_h5l_obj_free(&l.layers);
     lf_h5l_obj_free(&l.grp);
@@ -1106,15 +1190,17 @@ int lf_trace_read_ex(const char *path, const lf_trace_read_opts *o, lf_trace *t,
      * sees a file that claims the format llmflash writes; a feature outside the subset
      * is an error (LF_EFORMAT) that says which and how to re-write the file. */
     uint64_t size = f.size;
+    uint8_t *known = NULL;
     if (rc == LF_OK) {
-        rc = read_lite(&f, max_tokens, t, err);
+        rc = read_lite(&f, max_tokens, t, &known, err);
         lf_h5l_close(&f);
     } else {
         lf_h5l_close(&f);
         rc = read_in_child(path, size, max_tokens, o ? o->timeout_s : 0, t, err);
     }
     if (!rc)
-        rc = lf_trace_check(t, path, err);
+        rc = lf_trace_check_known(t, path, known, err);
+    free(known);
     if (rc)
         lf_trace_free(t);
     return rc;
