@@ -383,10 +383,15 @@ static int moe_layer(lf_backend *b, const lf_step *s, lf_times *out, lf_err *err
         double a = lf_now();
         for (uint32_t k = 0; k < pl->n_load; k++) {
             int all = 0;
-            if ((rc = lf_pcache_resident(e->pc, e->reqs[k].offset, e->reqs[k].length, &all, err)) ||
+            uint64_t cached = 0;
+            if ((rc = lf_pcache_resident(e->pc, e->reqs[k].offset, e->reqs[k].length, &all,
+                                         &cached, err)) ||
                 (rc = lf_pcache_touch(e->pc, e->reqs[k].offset, err)))
                 return rc;
             e->st.pc_measured += (uint64_t)all;
+            e->st.pc_partial += (uint64_t)(!all && cached > 0);
+            e->st.pc_bytes_loaded += e->reqs[k].length;
+            e->st.pc_bytes_cached += cached;
             e->st.pc_agree += (uint64_t)(all == e->pred[k]);
         }
         pc_s += lf_now() - a;
@@ -702,6 +707,8 @@ int lf_moe_measure(const lf_moe_replay_cfg *c, lf_token_row *rows, lf_moe_measur
              lf_exec_moe_mechanism_note(e));
     out->pc_budget_bytes = ec.pc_budget * (ec.pc_per_layer ? layers : 1);
     out->huge_bytes = lf_bigmem_huge_bytes();
+    if (ec.buffered)
+        lf_pcache_outside_reclaim(out->outside_reclaim, sizeof out->outside_reclaim);
     lf_exec_moe_free(e);
     return rc;
 }

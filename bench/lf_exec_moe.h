@@ -47,6 +47,10 @@ typedef struct {
     uint64_t pc_predicted;           /* loads the policy said the page cache serves */
     uint64_t pc_measured;            /* loads mincore found wholly cached before the read */
     uint64_t pc_agree;               /* loads where both said the same */
+    uint64_t pc_partial;             /* loads mincore found partly cached (some pages, not
+                                      * all: taken by a reclaimer outside the budget) */
+    uint64_t pc_bytes_loaded;        /* bytes of the page-cache path's loads */
+    uint64_t pc_bytes_cached;        /* of those, cached before the read (whole pages) */
     uint64_t max_cached_bytes;       /* largest mincore count of the file seen (see check) */
     uint64_t pc_checks;              /* times the whole file was counted */
     double checksum;                 /* sum of every token's last-layer output */
@@ -108,6 +112,8 @@ typedef struct {
     uint64_t pc_budget_bytes;   /* bytes of the file the page cache may hold in all */
     lf_policy_counts counts;    /* the policy's counters */
     uint64_t huge_bytes;        /* the process's memory in huge pages at the run's end */
+    char outside_reclaim[1024]; /* lf_pcache_outside_reclaim's note ("" when none or
+                                 * no page cache) */
 } lf_moe_measured;
 int lf_moe_measure(const lf_moe_replay_cfg *c, lf_token_row *rows, lf_moe_measured *out,
                    lf_err *err);

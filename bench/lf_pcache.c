@@ -218,14 +218,70 @@ static int resident_bytes(const lf_pcache *p, uint64_t offset, uint64_t len, uin
     return rc;
 }
 
-int lf_pcache_resident(const lf_pcache *p, uint64_t offset, uint64_t len, int *all, lf_err *err)
+int lf_pcache_resident(const lf_pcache *p, uint64_t offset, uint64_t len, int *all,
+                       uint64_t *bytes, lf_err *err)
 {
     uint64_t r;
     int rc = resident_bytes(p, offset, len, &r, err);
     uint64_t want = offset >= p->file_bytes ? 0
                     : (len > p->file_bytes - offset ? p->file_bytes - offset : len);
     *all = rc == LF_OK && r == want;
+    if (bytes)
+        *bytes = rc == LF_OK ? r : 0;
     return rc;
+}
+
+/* Reads a small sysfs file into buf (NUL-terminated, trailing newline cut); -1: none. */
+static int read_small(const char *path, char *buf, size_t cap)
+{
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return -1;
+    size_t n = fread(buf, 1, cap - 1, f);
+    fclose(f);
+    buf[n] = 0;
+    while (n && (buf[n - 1] == '\n' || buf[n - 1] == ' '))
+        buf[--n] = 0;
+    return 0;
+}
+
+int lf_pcache_outside_reclaim(char *note, size_t cap)
+{
+    const char *root = getenv("LLMFLASH_DAMON_ROOT");
+    if (!root || !*root)
+        root = "/sys/kernel/mm/damon/admin";
+    char p[4200], v[64], age[64], aggr[64];
+    note[0] = 0;
+    /* a few kdamonds, contexts and schemes at most: the sysfs tree numbers them 0.. */
+    for (int k = 0; k < 16; k++) {
+        snprintf(p, sizeof p, "%s/kdamonds/%d/state", root, k);
+        if (read_small(p, v, sizeof v))
+            break;
+        if (strcmp(v, "on"))
+            continue;
+        for (int c = 0; c < 16; c++)
+            for (int s = 0; s < 64; s++) {
+                snprintf(p, sizeof p, "%s/kdamonds/%d/contexts/%d/schemes/%d/action", root, k, c, s);
+                if (read_small(p, v, sizeof v))
+                    break;
+                if (strcmp(v, "pageout"))
+                    continue;
+                snprintf(p, sizeof p, "%s/kdamonds/%d/contexts/%d/schemes/%d/access_pattern/age/min",
+                         root, k, c, s);
+                if (read_small(p, age, sizeof age))
+                    snprintf(age, sizeof age, "?");
+                snprintf(p, sizeof p, "%s/kdamonds/%d/contexts/%d/monitoring_attrs/intervals/aggr_us",
+                         root, k, c);
+                if (read_small(p, aggr, sizeof aggr))
+                    snprintf(aggr, sizeof aggr, "?");
+                snprintf(note, cap, "DAMON kdamond %d runs a pageout scheme (regions idle for at "
+                         "least %s aggregation intervals of %s us; %s/kdamonds/%d): it reclaims "
+                         "page cache on its own, so records the budget keeps can be found partly "
+                         "cached", k, age, aggr, root, k);
+                return 1;
+            }
+    }
+    return 0;
 }
 
 int lf_pcache_cached_bytes(const lf_pcache *p, uint64_t *bytes, lf_err *err)

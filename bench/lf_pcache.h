@@ -16,6 +16,7 @@
 #ifndef LF_PCACHE_H
 #define LF_PCACHE_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "lf_err.h"
@@ -61,8 +62,10 @@ uint64_t lf_pcache_budget(const lf_pcache *p);
  * headroom: bytes the caller allocates before its next call. */
 int lf_pcache_fit(lf_pcache *p, uint64_t headroom, lf_err *err);
 
-/* Before a read: 1 when every page of [offset, offset+len) is in the page cache. */
-int lf_pcache_resident(const lf_pcache *p, uint64_t offset, uint64_t len, int *all, lf_err *err);
+/* Before a read: all = 1 when every page of [offset, offset+len) is in the page cache;
+ * bytes (may be NULL): the bytes of the range that are (whole pages, clipped). */
+int lf_pcache_resident(const lf_pcache *p, uint64_t offset, uint64_t len, int *all,
+                       uint64_t *bytes, lf_err *err);
 /* After a read of the record at offset (fadvise): makes it the most recent and evicts
  * the least recent records until the cached records fit the budget. cgroup: checks the
  * offset only (the kernel evicts). */
@@ -76,5 +79,12 @@ typedef struct {
                               * (fadvise's LRU; cgroup: 0) */
 } lf_pcache_stats;
 void lf_pcache_stats_get(const lf_pcache *p, lf_pcache_stats *s);
+
+/* Whether something outside the process reclaims the page cache on its own: a DAMON
+ * kdamond running a `pageout` scheme (found under $LLMFLASH_DAMON_ROOT, default
+ * /sys/kernel/mm/damon/admin). Such a machine takes pages of records the budget would
+ * keep, so records are found partly cached. Returns 1 and a one-line note, else 0 and
+ * "". */
+int lf_pcache_outside_reclaim(char *note, size_t cap);
 
 #endif

@@ -72,6 +72,10 @@ int cmd_run_moe(const lf_run_config *c, int policy_given, const char *pc_mech, c
         lf_kv_setf(&extra, NULL, "page_cache_hit_rate_measured", "%.6f",
             s->loads ? (double)s->pc_measured / s->loads : 0);
         lf_kv_setf(&extra, NULL, "page_cache_agree", "%" PRIu64, s->pc_agree);
+        lf_kv_setf(&extra, NULL, "page_cache_partial_records", "%" PRIu64, s->pc_partial);
+        lf_kv_setf(&extra, NULL, "page_cache_byte_hit_rate_measured", "%.6f",
+            s->pc_bytes_loaded ? (double)s->pc_bytes_cached / s->pc_bytes_loaded : 0);
+        lf_kv_setf(&extra, NULL, "page_cache_outside_reclaim", "%s", m.outside_reclaim);
         lf_kv_setf(&extra, NULL, "loads", "%" PRIu64, s->loads);
         lf_kv_setf(&extra, NULL, "experts_computed", "%" PRIu64, s->experts_computed);
         lf_kv_setf(&extra, NULL, "resident_compute_s", "%.6f", s->attn_s);
@@ -103,6 +107,11 @@ int cmd_run_moe(const lf_run_config *c, int policy_given, const char *pc_mech, c
             printf("\noutput checksum %.9g\n", s->checksum);
             if (*m.mechanism_note)
                 printf("page cache: %s\n", m.mechanism_note);
+            if (s->pc_partial)
+                printf("page cache: %" PRIu64 " reads found their record partly cached (%.3f of "
+                       "the bytes cached in all)%s%s\n", s->pc_partial,
+                       s->pc_bytes_loaded ? (double)s->pc_bytes_cached / s->pc_bytes_loaded : 0,
+                       *m.outside_reclaim ? ": " : "", m.outside_reclaim);
         }
     }
     lf_kv_free(&cfg);

@@ -221,6 +221,11 @@ static void finish_one(const lf_vmoe_cfg *c, vslot *s, lf_vmoe_row *r, double *s
     int pc = strcmp(r->mechanism, "direct") != 0;
     r->pc_hit_predicted = pc && st->loads ? (double)st->pc_predicted / st->loads : NAN;
     r->pc_hit_measured = pc && st->loads ? (double)st->pc_measured / st->loads : NAN;
+    r->pc_byte_hit_measured = pc && st->pc_bytes_loaded
+                                  ? (double)st->pc_bytes_cached / st->pc_bytes_loaded
+                                  : NAN;
+    r->pc_partial = st->pc_partial;
+    snprintf(r->outside_reclaim, sizeof r->outside_reclaim, "%s", s->mm[at].outside_reclaim);
     r->read_gb_per_s = st->io_s > 0 ? st->bytes_read / st->io_s / 1e9 : 0;
     r->drift_measured = c->drift_refs != 0;
     r->io_drift = median_of(s->io_drift, n, sorted);
@@ -327,12 +332,13 @@ int lf_vmoe_write_csv(const char *path, const lf_vmoe_row *rows, size_t n, lf_er
                             "error_pct,predicted_io_ms,measured_io_ms,predicted_compute_ms,"
                             "measured_compute_ms,predicted_mem_ms,measured_mem_ms,measured_min_ms,"
                             "measured_max_ms,app_hit,pc_hit_predicted,pc_hit_measured,read_gb_per_s,"
-                            "drift_measured,io_drift,cpu_drift,predicted_norm_ms,norm_error_pct\n");
+                            "drift_measured,io_drift,cpu_drift,predicted_norm_ms,norm_error_pct,"
+                            "pc_byte_hit_measured,pc_partial\n");
     for (size_t i = 0; i < n; i++) {
         const lf_vmoe_row *r = &rows[i];
         len += (size_t)snprintf(buf + len, cap - len,
                                 "%s,\"%s\",%s,%u,%u,%s,%s,%.6f,%.6f,%.4f,%.6f,%.6f,%.6f,%.6f,%.6f,"
-                                "%.6f,%.6f,%.6f,%.6f,%.6f,%.6f,%.6f,%d,%.4f,%.4f,%.6f,%.4f\n",
+                                "%.6f,%.6f,%.6f,%.6f,%.6f,%.6f,%.6f,%d,%.4f,%.4f,%.6f,%.4f,%.6f,%llu\n",
                                 r->id, r->policy, r->dtype, r->threads, r->tokens, r->scope,
                                 r->mechanism,
                                 r->predicted_ms, r->measured_ms, r->error_pct, r->predicted_io_ms,
@@ -340,7 +346,8 @@ int lf_vmoe_write_csv(const char *path, const lf_vmoe_row *rows, size_t n, lf_er
                                 r->predicted_mem_ms, r->measured_mem_ms, r->measured_min_ms,
                                 r->measured_max_ms, r->app_hit, r->pc_hit_predicted,
                                 r->pc_hit_measured, r->read_gb_per_s, r->drift_measured,
-                                r->io_drift, r->cpu_drift, r->predicted_norm_ms, r->norm_error_pct);
+                                r->io_drift, r->cpu_drift, r->predicted_norm_ms, r->norm_error_pct,
+                                r->pc_byte_hit_measured, (unsigned long long)r->pc_partial);
     }
     int rc = lf_write_file_atomic(path, buf, len, err);
     free(buf);

@@ -36,6 +36,9 @@ typedef struct {
     double measured_min_ms, measured_max_ms;             /* spread over the repeats */
     double app_hit;                  /* application cache hit rate (both sides) */
     double pc_hit_predicted, pc_hit_measured;            /* of the reads; NaN: no page cache */
+    double pc_byte_hit_measured;     /* bytes of the reads found cached (NaN: no page cache) */
+    uint64_t pc_partial;             /* reads whose record was found partly cached */
+    char outside_reclaim[1024];      /* lf_pcache_outside_reclaim's note, "" when none */
     double read_gb_per_s;                /* executor, median run, while reading */
     int drift_measured;              /* the drift references below were measured */
     double io_drift, cpu_drift;      /* now / profile (medians over the repeats); 1: not

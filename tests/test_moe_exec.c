@@ -4,6 +4,7 @@
  * budget is respected (mincore never counts more of the file than the budget); the
  * measured page-cache hits are the predicted ones when the page cache is held to the
  * policy's LRU; a memory cgroup holds it too (where one can be made). */
+#include <fcntl.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -524,7 +525,7 @@ static void test_pcache_lru_budget(void **st)
         for (int k = 0; k < 8; k++) {
             uint64_t off = 4096 + (uint64_t)order[k] * REC;
             int all;
-            assert_int_equal(lf_pcache_resident(p, off, REC, &all, &err), LF_OK);
+            assert_int_equal(lf_pcache_resident(p, off, REC, &all, NULL, &err), LF_OK);
             /* expected: 1 was read two steps before (still in a 2-record LRU) */
             if (k == 3)
                 assert_true(all);
@@ -538,12 +539,20 @@ static void test_pcache_lru_budget(void **st)
         int all;
         /* last reads: 7, 8, 0; global: 8 and 0 remain; grouped: 0 and 1 (group 0) and
          * 7 and 8 (group 1) */
-        assert_int_equal(lf_pcache_resident(p, 4096 + 8 * REC, REC, &all, &err), LF_OK);
+        assert_int_equal(lf_pcache_resident(p, 4096 + 8 * REC, REC, &all, NULL, &err), LF_OK);
         assert_true(all);
-        assert_int_equal(lf_pcache_resident(p, 4096 + 7 * REC, REC, &all, &err), LF_OK);
+        assert_int_equal(lf_pcache_resident(p, 4096 + 7 * REC, REC, &all, NULL, &err), LF_OK);
         assert_int_equal(all, grouped);
-        assert_int_equal(lf_pcache_resident(p, 4096 + 1 * REC, REC, &all, &err), LF_OK);
+        assert_int_equal(lf_pcache_resident(p, 4096 + 1 * REC, REC, &all, NULL, &err), LF_OK);
         assert_int_equal(all, grouped);
+        /* a page taken by someone else (a reclaimer outside the budget): the record is
+         * partly cached, and the bytes say how much */
+        uint64_t bytes = 0;
+        assert_int_equal(posix_fadvise(lf_pcache_fd(p), 4096 + 8 * REC + 4096, 4096,
+                                       POSIX_FADV_DONTNEED), 0);
+        assert_int_equal(lf_pcache_resident(p, 4096 + 8 * REC, REC, &all, &bytes, &err), LF_OK);
+        assert_false(all);
+        assert_int_equal(bytes, REC - 4096);
         lf_pcache_stats ps;
         lf_pcache_stats_get(p, &ps);
         assert_true(ps.evictions > 0);
@@ -552,6 +561,50 @@ static void test_pcache_lru_budget(void **st)
         lf_pcache_close(p);
     }
     unlink(path);
+}
+
+/* A reclaimer outside the process is found in a DAMON sysfs tree (a fake one here):
+ * only a kdamond that is on with a pageout scheme counts. */
+static void test_pcache_outside_reclaim(void **st)
+{
+    (void)st;
+    char root[4200], p[4400], note[1024];
+    snprintf(root, sizeof root, "%s/damon", lf_test_dir());
+    const char *dirs[] = {"", "/kdamonds", "/kdamonds/0", "/kdamonds/0/contexts",
+                          "/kdamonds/0/contexts/0", "/kdamonds/0/contexts/0/monitoring_attrs",
+                          "/kdamonds/0/contexts/0/monitoring_attrs/intervals",
+                          "/kdamonds/0/contexts/0/schemes", "/kdamonds/0/contexts/0/schemes/0",
+                          "/kdamonds/0/contexts/0/schemes/1",
+                          "/kdamonds/0/contexts/0/schemes/1/access_pattern",
+                          "/kdamonds/0/contexts/0/schemes/1/access_pattern/age"};
+    for (size_t i = 0; i < sizeof dirs / sizeof dirs[0]; i++) {
+        snprintf(p, sizeof p, "%s%s", root, dirs[i]);
+        mkdir(p, 0755);
+    }
+    const char *files[][2] = {
+        {"/kdamonds/0/state", "off\n"},
+        {"/kdamonds/0/contexts/0/monitoring_attrs/intervals/aggr_us", "5000000\n"},
+        {"/kdamonds/0/contexts/0/schemes/0/action", "stat\n"},
+        {"/kdamonds/0/contexts/0/schemes/1/action", "pageout\n"},
+        {"/kdamonds/0/contexts/0/schemes/1/access_pattern/age/min", "12\n"}};
+    for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
+        snprintf(p, sizeof p, "%s%s", root, files[i][0]);
+        lf_test_write(p, files[i][1], strlen(files[i][1]));
+    }
+    setenv("LLMFLASH_DAMON_ROOT", root, 1);
+    assert_int_equal(lf_pcache_outside_reclaim(note, sizeof note), 0); /* off */
+    assert_string_equal(note, "");
+    snprintf(p, sizeof p, "%s/kdamonds/0/state", root);
+    lf_test_write(p, "on\n", 3);
+    assert_int_equal(lf_pcache_outside_reclaim(note, sizeof note), 1);
+    assert_non_null(strstr(note, "pageout"));
+    assert_non_null(strstr(note, "12 aggregation intervals of 5000000 us"));
+    snprintf(p, sizeof p, "%s/kdamonds/0/contexts/0/schemes/1/action", root);
+    lf_test_write(p, "cold\n", 5); /* on, but nothing paged out */
+    assert_int_equal(lf_pcache_outside_reclaim(note, sizeof note), 0);
+    setenv("LLMFLASH_DAMON_ROOT", "/nonexistent", 1);
+    assert_int_equal(lf_pcache_outside_reclaim(note, sizeof note), 0);
+    unsetenv("LLMFLASH_DAMON_ROOT");
 }
 
 /* This process's memory cgroup (the "memory" line of /proc/self/cgroup), into buf. */
@@ -666,6 +719,7 @@ int main(void)
         cmocka_unit_test(test_exec_matches_sim_app_lru_direct),
         cmocka_unit_test(test_exec_output_dense),
         cmocka_unit_test(test_pcache_lru_budget),
+        cmocka_unit_test(test_pcache_outside_reclaim),
         cmocka_unit_test(test_pcache_cgroup_budget),
         cmocka_unit_test(test_sim_prefetch_overlap),
         cmocka_unit_test(test_scope_token_vs_ffn),
