@@ -188,17 +188,23 @@ static int pool_wait(read_pool *p, const char *path, lf_err *err)
 }
 
 /* The records r[0..n) as pieces (lf_moe_pieces of max_piece) at out; returns the count
- * (out holds enough: n times the pieces of the longest). */
+ * (out holds enough: n times the pieces of the longest). Striped: every record's first
+ * piece, then every record's second, ..., so the reads in flight at once are of
+ * different records, at scattered offsets as in the probe, not neighbours. */
 static uint32_t split(const rd *r, uint32_t n, uint64_t max_piece, rd *out)
 {
     uint32_t k = 0;
-    for (uint32_t i = 0; i < n; i++) {
-        uint64_t p;
-        uint32_t c = lf_moe_pieces(r[i].length, max_piece, &p);
-        for (uint32_t j = 0; j < c; j++) {
+    for (uint32_t j = 0, more = 1; more; j++) {
+        more = 0;
+        for (uint32_t i = 0; i < n; i++) {
+            uint64_t p;
+            uint32_t c = lf_moe_pieces(r[i].length, max_piece, &p);
+            if (j >= c)
+                continue;
             uint64_t at = (uint64_t)j * p;
             out[k++] = (rd){r[i].offset + at, j + 1 < c ? p : r[i].length - at,
                             (char *)r[i].buf + at};
+            more |= j + 1 < c;
         }
     }
     return k;

@@ -39,16 +39,20 @@ typedef struct {
     lf_pcache_mech pc_mech;     /* buffered: what holds the budget (0: fadvise, lf_pcache.h) */
     uint64_t piece_bytes;       /* direct: a record is read in pieces of at most this
                                  * (lf_moe_pieces; 0: LF_MOE_PIECE_BYTES, UINT64_MAX: whole);
-                                 * buffered reads stay whole records */
+                                 * buffered reads stay whole records; the simulator's twin
+                                 * must be given the same (lf_moe_sim.piece_bytes) */
 } lf_exec_moe_cfg;
 
 /* Reads in flight at most (the executor's read pool). */
 #define LF_MOE_MAX_INFLIGHT 64
-/* The executor's direct reads: a record of a layer's batch is read in equal pieces of at
- * most this many bytes, pulled by the pool's threads one at a time, so the batch keeps
- * `inflight` reads going to its end (5 whole records with 4 threads run a last round of
- * one). Chosen by measurement (bench/README.md, "Expert files"). */
-#define LF_MOE_PIECE_BYTES (1024u * 1024u)
+/* The executor's direct reads may split each record of a layer's batch into equal pieces
+ * of at most this many bytes, pulled by the pool's threads one at a time, so the batch
+ * keeps `inflight` reads going to its end (5 whole records with 4 threads run a last
+ * round of one). 0: whole records, the default by measurement: on this machine's disk
+ * 1 MiB and 512 KiB pieces read OLMoE's 3.5 MB records at about 0.9x the whole-record
+ * rate, and probe batches of pieces ran no faster than batches of records
+ * (bench/README.md, "Expert files"). */
+#define LF_MOE_PIECE_BYTES 0
 /* The pieces a read of `length` bytes is split into with pieces of at most max_piece
  * (0: none): n equal pieces rounded up to LF_IO_ALIGN, the last one shorter; returns the
  * count and *piece, the length of all but the last (length itself for one piece). The
@@ -58,7 +62,8 @@ uint32_t lf_moe_pieces(uint64_t length, uint64_t max_piece, uint64_t *piece);
 typedef struct {
     double io_s, mem_s, compute_s;   /* sums over every step */
     double pcache_s;                 /* instrument: mincore and the budget's evictions */
-    uint64_t reads, bytes_read, loads, moves;
+    uint64_t reads, bytes_read, loads, moves; /* reads: preads issued (a direct record's
+                                      * pieces each); loads: records read */
     uint64_t experts_computed;
     uint64_t pc_predicted;           /* loads the policy said the page cache serves */
     uint64_t pc_measured;            /* loads mincore found wholly cached before the read */
