@@ -69,6 +69,16 @@ static const char *make_file(const lf_model *m, lf_dtype dt, const char *name)
     return path;
 }
 
+/* A q4 file of the tests' expert shape with n_layers layers, opened into w; its path. */
+static const char *open_q4(uint32_t n_layers, const char *name, lf_model *m, lf_weights *w)
+{
+    lf_test_moe_model(m, n_layers, 128, 64, 16, 2);
+    const char *path = make_file(m, LF_DTYPE_Q4, name);
+    lf_err err;
+    assert_int_equal(lf_weights_open(path, w, &err), LF_OK);
+    return path;
+}
+
 /* A backend wrapper that logs every step's decisions and the records it needs read
  * (flash reads from the reader plus the page cache's loads), then calls the inner one. */
 typedef struct {
@@ -357,38 +367,53 @@ static void test_exec_output_dense(void **st)
     unlink(path);
 }
 
+/* One layer step for the twin alone: records `load` of rec bytes read one a read
+ * (bundled, no coalescing), the layer computing with `need`. */
+typedef struct {
+    lf_extent ext[8];
+    lf_read rd[8];
+    lf_plan plan;
+    lf_step s;
+} one_step;
+
+static void one_step_init(one_step *o, uint64_t rec, uint32_t *load, uint32_t n_load,
+                          uint32_t *need, uint32_t n_need)
+{
+    assert_true(n_load <= 8);
+    memset(o, 0, sizeof *o);
+    for (uint32_t i = 0; i < n_load; i++) {
+        o->ext[i] = (lf_extent){rec * load[i], rec, load[i], LF_PART_ALL, 1};
+        o->rd[i] = (lf_read){rec * load[i], rec, i, 1};
+    }
+    o->plan.load = load;
+    o->plan.n_load = n_load;
+    o->s.need = o->s.want = need;
+    o->s.n_need = o->s.n_want = n_need;
+    o->s.plan = &o->plan;
+    o->s.extents = o->ext;
+    o->s.n_extents = n_load;
+    o->s.reads = o->rd;
+    o->s.n_reads = n_load;
+    o->s.bytes_read = n_load * rec;
+    o->s.n_compute_rows = n_need;
+}
+
 /* The simulator's twin prices a wrong guess's read as overlapping the layer's compute
  * (only what compute does not hide counts) and, with the page cache, a miss's copy. */
 static void test_sim_prefetch_overlap(void **st)
 {
     (void)st;
     lf_model m;
-    lf_test_moe_model(&m, 1, 128, 64, 16, 2);
-    const char *path = make_file(&m, LF_DTYPE_Q4, "ov.w");
     lf_weights w;
     lf_err err;
-    assert_int_equal(lf_weights_open(path, &w, &err), LF_OK);
+    const char *path = open_q4(1, "ov.w", &m, &w);
     lf_device dev = lf_test_toy_device();
     dev.expert_wps_4 = 1e6; /* 24.6 ms per 128 x 64 expert: compute hides one read */
     uint64_t rec = w.h.record_bytes;
     uint32_t need[2] = {1, 2}, load[2] = {2, 5};
-    lf_extent ext[2] = {{rec * 2, rec, 2, LF_PART_ALL, 1}, {rec * 5, rec, 5, LF_PART_ALL, 1}};
-    lf_read rd[2] = {{rec * 2, rec, 0, 1}, {rec * 5, rec, 1, 1}};
-    lf_plan plan;
-    memset(&plan, 0, sizeof plan);
-    plan.load = load;
-    plan.n_load = 2;
-    lf_step s;
-    memset(&s, 0, sizeof s);
-    s.need = s.want = need;
-    s.n_need = s.n_want = 2;
-    s.plan = &plan;
-    s.extents = ext;
-    s.n_extents = 2;
-    s.reads = rd;
-    s.n_reads = 2;
-    s.bytes_read = 2 * rec;
-    s.n_compute_rows = 2;
+    one_step o;
+    one_step_init(&o, rec, load, 2, need, 2);
+    lf_step s = o.s;
     double one = lf_flash_time(&dev, 1, rec, 4), two = lf_flash_time(&dev, 2, 2 * rec, 4);
     for (int buffered = 0; buffered < 2; buffered++) {
         lf_backend b;
@@ -728,11 +753,8 @@ static void test_pieces_pool_many_batches(void **st)
 {
     (void)st;
     lf_model m;
-    lf_test_moe_model(&m, 3, 128, 64, 16, 2);
-    const char *path = make_file(&m, LF_DTYPE_Q4, "pp.w");
     lf_weights w;
-    lf_err err;
-    assert_int_equal(lf_weights_open(path, &w, &err), LF_OK);
+    const char *path = open_q4(3, "pp.w", &m, &w);
     lf_trace t;
     make_trace(&t, &m, 300, 17);
     const char *pol = "pagecache:dram=4,pc=0,prefetch=2,acc=0.5";
@@ -763,12 +785,10 @@ static void test_pieces_short_read(void **st)
 {
     (void)st;
     lf_model m;
-    lf_test_moe_model(&m, 1, 128, 64, 16, 2);
     for (uint32_t inflight = 1; inflight <= 4; inflight += 3) {
-        const char *path = make_file(&m, LF_DTYPE_Q4, "sr.w");
         lf_weights w;
         lf_err err;
-        assert_int_equal(lf_weights_open(path, &w, &err), LF_OK);
+        const char *path = open_q4(1, "sr.w", &m, &w);
         lf_trace t;
         make_trace(&t, &m, 3, 5);
         uint32_t n;
@@ -808,37 +828,17 @@ static void test_sim_prices_pieces(void **st)
 {
     (void)st;
     lf_model m;
-    lf_test_moe_model(&m, 1, 128, 64, 16, 2);
-    const char *path = make_file(&m, LF_DTYPE_Q4, "sp.w");
     lf_weights w;
     lf_err err;
-    assert_int_equal(lf_weights_open(path, &w, &err), LF_OK);
+    const char *path = open_q4(1, "sp.w", &m, &w);
     lf_device dev = lf_test_toy_device();
     dev.flash_slot_s = 20e-6; /* the per-slot term tells 5 reads from 5 x k pieces too */
     uint64_t rec = w.h.record_bytes;
     enum { N = 5 };
     uint32_t ids[N] = {0, 2, 4, 6, 8};
-    lf_extent ext[N];
-    lf_read rd[N];
-    for (uint32_t i = 0; i < N; i++) {
-        ext[i] = (lf_extent){rec * ids[i], rec, ids[i], LF_PART_ALL, 1};
-        rd[i] = (lf_read){rec * ids[i], rec, i, 1};
-    }
-    lf_plan plan;
-    memset(&plan, 0, sizeof plan);
-    plan.load = ids;
-    plan.n_load = N;
-    lf_step s;
-    memset(&s, 0, sizeof s);
-    s.need = s.want = ids;
-    s.n_need = s.n_want = N;
-    s.plan = &plan;
-    s.extents = ext;
-    s.n_extents = N;
-    s.reads = rd;
-    s.n_reads = N;
-    s.bytes_read = N * rec;
-    s.n_compute_rows = N;
+    one_step o;
+    one_step_init(&o, rec, ids, N, ids, N);
+    lf_step s = o.s;
     uint64_t p;
     uint32_t k = lf_moe_pieces(rec, 4096, &p);
     assert_true(k > 1);
