@@ -96,8 +96,8 @@ int cmd_run_moe(const lf_run_config *c, int policy_given, const char *pc_mech, c
             printf("steady state per token: %.3f ms (io %.3f, mem %.3f, compute %.3f); hit rate "
                    "(application cache) %.3f\n", S.mean_total_ms, S.mean_io_ms, S.mean_mem_ms,
                    S.mean_compute_ms, S.hit_rate);
-            printf("reads: %" PRIu64 " records, %.1f MB, %.3f GB/s while reading; path %s",
-                   s->reads, s->bytes_read / 1e6,
+            printf("reads: %" PRIu64 " records in %" PRIu64 " reads, %.1f MB, %.3f GB/s while "
+                   "reading; path %s", s->loads, s->reads, s->bytes_read / 1e6,
                    s->io_s > 0 ? s->bytes_read / s->io_s / 1e9 : 0, m.mechanism);
             if (strcmp(m.mechanism, "direct"))
                 printf(", page cache held to %.1f MB: hits measured %.3f, predicted %.3f of the "

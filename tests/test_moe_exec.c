@@ -70,6 +70,16 @@ static const char *make_file(const lf_model *m, lf_dtype dt, const char *name)
     return path;
 }
 
+/* A q4 file of the tests' expert shape with n_layers layers, opened into w; its path. */
+static const char *open_q4(uint32_t n_layers, const char *name, lf_model *m, lf_weights *w)
+{
+    lf_test_moe_model(m, n_layers, 128, 64, 16, 2);
+    const char *path = make_file(m, LF_DTYPE_Q4, name);
+    lf_err err;
+    assert_int_equal(lf_weights_open(path, w, &err), LF_OK);
+    return path;
+}
+
 /* A backend wrapper that logs every step's decisions and the records it needs read
  * (flash reads from the reader plus the page cache's loads), then calls the inner one. */
 typedef struct {
@@ -204,6 +214,7 @@ static void run_pair(const config *cf, lf_dtype dt)
     lf_backend sb, outer_s;
     lf_moe_sim sbs;
     lf_moe_sim_backend(&sb, &sbs, &dev, &w, 4, cf->buffered, LF_SCOPE_TOKEN, 0);
+    sbs.piece_bytes = cf->buffered ? 0 : 4096; /* direct: records in pieces, both sides */
     logger gs;
     wrap(&outer_s, &gs, &sb, &w.layout);
     assert_int_equal(lf_moe_replay(&rc, &outer_s, rows_s, NULL, &err), LF_OK);
@@ -211,7 +222,7 @@ static void run_pair(const config *cf, lf_dtype dt)
     uint64_t layers = cf->per_layer ? 1 : m.n_layers;
     lf_exec_moe_cfg ec = {&w, &t, 4, cf->buffered,
                           (uint64_t)cf->pc_per_layer * layers * w.h.record_bytes, cf->per_layer,
-                          m.n_layers, 9, 1, LF_SCOPE_TOKEN, 0, LF_PCACHE_FADVISE};
+                          m.n_layers, 9, 1, LF_SCOPE_TOKEN, 0, LF_PCACHE_FADVISE, 4096};
     lf_exec_moe *e;
     assert_int_equal(lf_exec_moe_create(&ec, &e, &err), LF_OK);
     lf_exec_moe_check_every(e, 1);
@@ -245,6 +256,12 @@ static void run_pair(const config *cf, lf_dtype dt)
                   (unsigned long long)st.max_cached_bytes, (unsigned long long)ec.pc_budget,
                   lf_exec_moe_mechanism(e));
     assert_true(st.loads > 0);
+    /* direct: every record in its pieces (the log above stays one offset a record);
+     * buffered: whole records */
+    uint64_t piece;
+    uint32_t per = lf_moe_pieces(w.h.record_bytes, cf->buffered ? 0 : 4096, &piece);
+    assert_int_equal(st.reads, st.loads * per);
+    assert_true(cf->buffered ? per == 1 : per > 1);
     if (cf->buffered) {
         /* the budget respected, by mincore's count, after every step */
         assert_true(st.pc_checks == 40u * m.n_layers);
@@ -318,7 +335,7 @@ static void test_exec_output_dense(void **st)
     assert_int_equal(lf_weights_open(path, &w, &err), LF_OK);
     lf_trace t;
     make_trace(&t, &m, 5, 4);
-    lf_exec_moe_cfg ec = {&w, &t, 2, 0, 0, 0, 1, 9, 0, LF_SCOPE_FFN, 0, LF_PCACHE_FADVISE};
+    lf_exec_moe_cfg ec = {&w, &t, 2, 0, 0, 0, 1, 9, 0, LF_SCOPE_FFN, 0, LF_PCACHE_FADVISE, 0};
     lf_exec_moe *e;
     assert_int_equal(lf_exec_moe_create(&ec, &e, &err), LF_OK);
     lf_backend eb;
@@ -351,38 +368,53 @@ static void test_exec_output_dense(void **st)
     unlink(path);
 }
 
+/* One layer step for the twin alone: records `load` of rec bytes read one a read
+ * (bundled, no coalescing), the layer computing with `need`. */
+typedef struct {
+    lf_extent ext[8];
+    lf_read rd[8];
+    lf_plan plan;
+    lf_step s;
+} one_step;
+
+static void one_step_init(one_step *o, uint64_t rec, uint32_t *load, uint32_t n_load,
+                          uint32_t *need, uint32_t n_need)
+{
+    assert_true(n_load <= 8);
+    memset(o, 0, sizeof *o);
+    for (uint32_t i = 0; i < n_load; i++) {
+        o->ext[i] = (lf_extent){rec * load[i], rec, load[i], LF_PART_ALL, 1};
+        o->rd[i] = (lf_read){rec * load[i], rec, i, 1};
+    }
+    o->plan.load = load;
+    o->plan.n_load = n_load;
+    o->s.need = o->s.want = need;
+    o->s.n_need = o->s.n_want = n_need;
+    o->s.plan = &o->plan;
+    o->s.extents = o->ext;
+    o->s.n_extents = n_load;
+    o->s.reads = o->rd;
+    o->s.n_reads = n_load;
+    o->s.bytes_read = n_load * rec;
+    o->s.n_compute_rows = n_need;
+}
+
 /* The simulator's twin prices a wrong guess's read as overlapping the layer's compute
  * (only what compute does not hide counts) and, with the page cache, a miss's copy. */
 static void test_sim_prefetch_overlap(void **st)
 {
     (void)st;
     lf_model m;
-    lf_test_moe_model(&m, 1, 128, 64, 16, 2);
-    const char *path = make_file(&m, LF_DTYPE_Q4, "ov.w");
     lf_weights w;
     lf_err err;
-    assert_int_equal(lf_weights_open(path, &w, &err), LF_OK);
+    const char *path = open_q4(1, "ov.w", &m, &w);
     lf_device dev = lf_test_toy_device();
     dev.expert_wps_4 = 1e6; /* 24.6 ms per 128 x 64 expert: compute hides one read */
     uint64_t rec = w.h.record_bytes;
     uint32_t need[2] = {1, 2}, load[2] = {2, 5};
-    lf_extent ext[2] = {{rec * 2, rec, 2, LF_PART_ALL, 1}, {rec * 5, rec, 5, LF_PART_ALL, 1}};
-    lf_read rd[2] = {{rec * 2, rec, 0, 1}, {rec * 5, rec, 1, 1}};
-    lf_plan plan;
-    memset(&plan, 0, sizeof plan);
-    plan.load = load;
-    plan.n_load = 2;
-    lf_step s;
-    memset(&s, 0, sizeof s);
-    s.need = s.want = need;
-    s.n_need = s.n_want = 2;
-    s.plan = &plan;
-    s.extents = ext;
-    s.n_extents = 2;
-    s.reads = rd;
-    s.n_reads = 2;
-    s.bytes_read = 2 * rec;
-    s.n_compute_rows = 2;
+    one_step o;
+    one_step_init(&o, rec, load, 2, need, 2);
+    lf_step s = o.s;
     double one = lf_flash_time(&dev, 1, rec, 4), two = lf_flash_time(&dev, 2, 2 * rec, 4);
     for (int buffered = 0; buffered < 2; buffered++) {
         lf_backend b;
@@ -710,6 +742,178 @@ static void test_pcache_cgroup_budget(void **st)
     unlink(path);
 }
 
+/* Pieces: every record length and piece size gives equal aligned pieces that cover the
+ * record once (no gap, no overlap), none longer than asked (but one LF_IO_ALIGN block). */
+static void test_pieces_cover(void **st)
+{
+    (void)st;
+    const uint64_t lens[] = {1, 4096, 8192, 12288, 16384, 3538944, 3538944 + 4096, 1 << 20,
+                             (1 << 20) + 1, 7 * 1048576 + 12345};
+    const uint64_t maxes[] = {0, 1, 4096, 5000, 8192, 65536, 512 * 1024, 1 << 20, 3 << 20,
+                              UINT64_MAX / 2};
+    for (size_t i = 0; i < sizeof lens / sizeof *lens; i++)
+        for (size_t j = 0; j < sizeof maxes / sizeof *maxes; j++) {
+            uint64_t len = lens[i], max = maxes[j], p;
+            uint32_t n = lf_moe_pieces(len, max, &p);
+            assert_true(n >= 1);
+            if (n == 1) {
+                assert_int_equal(p, len);
+                assert_true(max == 0 || len <= max || len <= 4096);
+                continue;
+            }
+            uint64_t cap = max < 4096 ? 4096 : max / 4096 * 4096;
+            assert_int_equal(p % 4096, 0);
+            assert_true(p <= cap);
+            /* pieces j*p .. : the last ends exactly at len, none is empty */
+            assert_true((uint64_t)(n - 1) * p < len);
+            assert_true((uint64_t)n * p >= len);
+            /* as few as the cap allows, and equal: the last no shorter than needed */
+            assert_int_equal(n, (len + cap - 1) / cap);
+            assert_true(len - (uint64_t)(n - 1) * p + 4096 * (uint64_t)n >= p);
+        }
+    uint64_t p;
+    assert_int_equal(lf_moe_pieces(0, 4096, &p), 0);
+    assert_int_equal(lf_moe_pieces(3538944, 1 << 20, &p), 4); /* OLMoE q4: 4 of 864 KiB */
+    assert_int_equal(p, 884736);
+}
+
+/* One executor, direct reads, many layer steps (prefetch guesses read while computing):
+ * its output with records read in 4 KiB pieces is the one with whole records (a gap or a
+ * misplaced piece would change the rows), and the pool, made once, serves every batch. */
+static void run_direct(const lf_weights *w, const lf_trace *t, const char *policy,
+                       uint32_t inflight, uint64_t piece, lf_exec_moe_stats *out)
+{
+    lf_err err;
+    lf_exec_moe_cfg ec = {.weights = w, .trace = t, .inflight = inflight,
+                          .n_layers = w->h.n_layers, .seed = 9, .scope = LF_SCOPE_FFN,
+                          .piece_bytes = piece};
+    lf_exec_moe *e;
+    assert_int_equal(lf_exec_moe_create(&ec, &e, &err), LF_OK);
+    lf_backend b;
+    lf_exec_moe_backend(&b, e);
+    lf_moe_replay_cfg rc = {t, w, policy, 0, 0, inflight, 5, 1, LF_SCOPE_FFN,
+                            LF_PCACHE_FADVISE};
+    lf_token_row rows[300];
+    int r = lf_moe_replay(&rc, &b, rows, NULL, &err);
+    if (r)
+        print_message("%s\n", err.msg);
+    assert_int_equal(r, LF_OK);
+    lf_exec_moe_stats_get(e, out);
+    lf_exec_moe_free(e);
+}
+
+static void test_pieces_pool_many_batches(void **st)
+{
+    (void)st;
+    lf_model m;
+    lf_weights w;
+    const char *path = open_q4(3, "pp.w", &m, &w);
+    lf_trace t;
+    make_trace(&t, &m, 300, 17);
+    const char *pol = "pagecache:dram=4,pc=0,prefetch=2,acc=0.5";
+    lf_exec_moe_stats whole, split, odd;
+    run_direct(&w, &t, pol, 4, UINT64_MAX, &whole);
+    run_direct(&w, &t, pol, 4, 4096, &split);
+    run_direct(&w, &t, pol, 3, 8192, &odd);
+    uint64_t p;
+    print_message("300 tokens x 3 layers: %llu loads, %llu reads whole, %llu in 4 KiB pieces\n",
+                  (unsigned long long)whole.loads, (unsigned long long)whole.reads,
+                  (unsigned long long)split.reads);
+    assert_true(whole.loads > 600);
+    assert_int_equal(whole.reads, whole.loads);
+    assert_int_equal(split.reads, split.loads * lf_moe_pieces(w.h.record_bytes, 4096, &p));
+    assert_int_equal(split.loads, whole.loads);
+    assert_true(whole.checksum != 0);
+    assert_true(split.checksum == whole.checksum);
+    assert_true(odd.checksum == whole.checksum);
+    lf_trace_free(&t);
+    lf_weights_close(&w);
+    unlink(path);
+}
+
+/* A read that fails (the file cut short after it was opened) is reported with the file
+ * and the offset and length of the piece that failed: with one read in flight the
+ * first piece past the end; with four, some piece past the end. */
+static void test_pieces_short_read(void **st)
+{
+    (void)st;
+    lf_model m;
+    for (uint32_t inflight = 1; inflight <= 4; inflight += 3) {
+        lf_weights w;
+        lf_err err;
+        const char *path = open_q4(1, "sr.w", &m, &w);
+        lf_trace t;
+        make_trace(&t, &m, 3, 5);
+        uint32_t n;
+        const uint32_t *ids = lf_trace_ids(&t, 0, 0, &n);
+        assert_int_equal(n, 2);
+        uint64_t cut = w.layout.data_offset + (uint64_t)ids[1] * w.h.record_bytes + 4096;
+        assert_true(w.h.record_bytes > 8192);
+        assert_int_equal(truncate(path, (off_t)cut), 0);
+        lf_exec_moe_cfg ec = {.weights = &w, .trace = &t, .inflight = inflight, .n_layers = 1,
+                              .seed = 9, .scope = LF_SCOPE_FFN, .piece_bytes = 4096};
+        lf_exec_moe *e;
+        assert_int_equal(lf_exec_moe_create(&ec, &e, &err), LF_OK);
+        lf_backend b;
+        lf_exec_moe_backend(&b, e);
+        lf_moe_replay_cfg rc = {&t, &w, "lru:capacity=4", 0, 0, inflight, 5, 1, LF_SCOPE_FFN,
+                                LF_PCACHE_FADVISE};
+        lf_token_row rows[3];
+        assert_int_equal(lf_moe_replay(&rc, &b, rows, NULL, &err), LF_EIO);
+        print_message("%u in flight: %s\n", inflight, err.msg);
+        assert_non_null(strstr(err.msg, path));
+        assert_non_null(strstr(err.msg, "token 0 layer 0"));
+        assert_non_null(strstr(err.msg, "short read of 4096 bytes at "));
+        unsigned long long at = strtoull(strstr(err.msg, " bytes at ") + 10, NULL, 10);
+        if (inflight == 1)
+            assert_int_equal(at, cut);
+        assert_true(at >= cut && at < cut + w.h.record_bytes && at % 4096 == 0);
+        lf_exec_moe_free(e);
+        lf_trace_free(&t);
+        lf_weights_close(&w);
+        unlink(path);
+    }
+}
+
+/* The twin prices a direct record as the executor's pieces (rounds over pieces), a
+ * buffered one whole. */
+static void test_sim_prices_pieces(void **st)
+{
+    (void)st;
+    lf_model m;
+    lf_weights w;
+    lf_err err;
+    const char *path = open_q4(1, "sp.w", &m, &w);
+    lf_device dev = lf_test_toy_device();
+    dev.flash_slot_s = 20e-6; /* the per-slot term tells 5 reads from 5 x k pieces too */
+    uint64_t rec = w.h.record_bytes;
+    enum { N = 5 };
+    uint32_t ids[N] = {0, 2, 4, 6, 8};
+    one_step o;
+    one_step_init(&o, rec, ids, N, ids, N);
+    lf_step s = o.s;
+    uint64_t p;
+    uint32_t k = lf_moe_pieces(rec, 4096, &p);
+    assert_true(k > 1);
+    for (int buffered = 0; buffered < 2; buffered++) {
+        lf_backend b;
+        lf_moe_sim sim;
+        lf_moe_sim_backend(&b, &sim, &dev, &w, 4, buffered, LF_SCOPE_FFN, 0);
+        assert_int_equal(sim.piece_bytes, buffered ? 0 : LF_MOE_PIECE_BYTES);
+        sim.piece_bytes = buffered ? 0 : 4096;
+        lf_times t;
+        assert_int_equal(b.layer(&b, &s, &t, &err), LF_OK);
+        double copy = buffered ? lf_pagecache_time(&dev, N, N * rec) : 0;
+        double want = lf_flash_time(&dev, buffered ? N : N * k, N * rec, 4) + copy;
+        double whole = lf_flash_time(&dev, N, N * rec, 4) + copy;
+        assert_true(fabs(t.io_s - want) < 1e-12);
+        if (!buffered)
+            assert_true(fabs(t.io_s - whole) > 1e-9); /* pieces are not priced as records */
+    }
+    lf_weights_close(&w);
+    unlink(path);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -723,6 +927,10 @@ int main(void)
         cmocka_unit_test(test_pcache_cgroup_budget),
         cmocka_unit_test(test_sim_prefetch_overlap),
         cmocka_unit_test(test_scope_token_vs_ffn),
+        cmocka_unit_test(test_pieces_cover),
+        cmocka_unit_test(test_pieces_pool_many_batches),
+        cmocka_unit_test(test_pieces_short_read),
+        cmocka_unit_test(test_sim_prices_pieces),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
