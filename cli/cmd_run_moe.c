@@ -109,9 +109,10 @@ int cmd_run_moe(const lf_run_config *c, int policy_given, const char *pc_mech, c
                 printf("page cache: %s\n", m.mechanism_note);
             if (s->pc_partial)
                 printf("page cache: %" PRIu64 " reads found their record partly cached (%.3f of "
-                       "the bytes cached in all)%s%s\n", s->pc_partial,
+                       "the bytes cached in all; a cgroup evicts pages, not records)%s%s\n",
+                       s->pc_partial,
                        s->pc_bytes_loaded ? (double)s->pc_bytes_cached / s->pc_bytes_loaded : 0,
-                       *m.outside_reclaim ? ": " : "", m.outside_reclaim);
+                       *m.outside_reclaim ? "; outside reclaimer: " : "", m.outside_reclaim);
         }
     }
     lf_kv_free(&cfg);

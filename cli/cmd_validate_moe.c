@@ -56,9 +56,10 @@ static void print_row(const lf_vmoe_row *r, size_t i, size_t n, void *arg)
     fflush(stdout);
 }
 
-/* Records found partly cached: a reclaimer outside the budget took some of their pages
- * (the strict hit rate above counts them as misses); the gap counting cached bytes, and
- * the reclaimer when one is known. */
+/* Records found partly cached (the strict hit rate above counts them as misses): a
+ * cgroup's limit evicts pages, not records, so the record at the end of its LRU goes a
+ * page at a time; a reclaimer outside the budget takes pages of its own choosing. The
+ * gap counting cached bytes, and the outside reclaimer when one is known. */
 static void partly_cached(const lf_vmoe_row *rows, size_t n)
 {
     uint64_t partial = 0;
@@ -75,10 +76,11 @@ static void partly_cached(const lf_vmoe_row *rows, size_t n)
     }
     if (!partial)
         return;
-    printf("  %llu reads found their record partly cached; counting cached bytes, the largest "
+    printf("  %llu reads found their record partly cached (a cgroup evicts pages, not "
+           "records; an outside reclaimer takes pages too); counting cached bytes, the largest "
            "gap is %.3f (no target)\n", (unsigned long long)partial, gap);
     if (*outside)
-        printf("  %s\n", outside);
+        printf("  outside reclaimer: %s\n", outside);
 }
 
 /* Trust the OS (pagecache:dram=0,pc=N[,scope=...], no prefetch) against an application

@@ -6,7 +6,9 @@
  * 1.6-4x slower than into a huge page, and kernels streaming 4 KiB pages up to 20%
  * slower (costmodel/README.md, "Huge pages"); a measurement is only a prediction of a
  * run when both use the same pages. LLMFLASH_THP=0 in the environment gives 4 KiB pages
- * everywhere instead (advised MADV_NOHUGEPAGE, so a kernel with THP "always" obeys too). */
+ * everywhere instead (advised MADV_NOHUGEPAGE, so a kernel with THP "always" obeys too).
+ * The first call fixes glibc's mmap threshold at 1 MiB (lf_bigmem.c says why): every
+ * malloc from 1 MiB up in the process is then a fresh mapping. */
 #ifndef LF_BIGMEM_H
 #define LF_BIGMEM_H
 
