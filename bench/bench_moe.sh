@@ -10,8 +10,9 @@
 #   3. speed of the importer and of the scenario: medians of $BENCH_RUNS runs (default 3);
 #   4. MoE measured on this machine (llmflash validate on expert files): predicted vs
 #      measured per-token latency (MdAPE, worst), page-cache hit rates predicted vs
-#      measured (mincore), trust-the-OS vs application LRU both ways, the executor's read
-#      throughput vs llmflash probe at the expert's record size (a steady stream, the
+#      measured (mincore), trust-the-OS vs application LRU both ways, the drift-normalised
+#      errors (validate --drift-refs), the executor's read throughput vs llmflash probe at
+#      the expert's record size in $BENCH_RUNS interleaved rounds (a steady stream, the
 #      target's measure, and batches of a layer's reads, its own pattern); on the real routing logs
 #      (when present) and on synthetic Qwen3.5-397B-like routing of the real expert size
 #      ($MOE_LAYERS layers, default 1: 3.6 GB at 4-bit + 2 GB at 2-bit under $DIR,
@@ -138,7 +139,7 @@ validate() {
   done
   g=$(median <"$DIR/r_exec"); ps=$(median <"$DIR/r_steady"); pb=$(median <"$DIR/r_batch")
   awk -v g="$g" -v p="$ps" -v n="$RUNS" -v sg="$(spread "$DIR/r_exec")" -v sp="$(spread "$DIR/r_steady")" 'BEGIN {
-    r = g / p; printf "executor direct reads %.3f GB/s vs probe %.3f GB/s at the record size, 4 in flight, %d interleaved rounds (min/median/max GB/s: executor %s, probe %s): %.0f%% (target >= 90%%) %s\n", g, p, n, sg, sp, 100 * r, (r >= 0.9 ? "met" : "MISSED") }'
+    r = g / p; printf "executor direct reads %.3f GB/s vs probe %.3f GB/s at the record size, 4 in flight, %d interleaved rounds (min/median/max GB/s: executor %s, probe %s): %.1f%% (target >= 90%%) %s\n", g, p, n, sg, sp, 100 * r, (r >= 0.9 ? "met" : "MISSED") }'
   awk -v g="$g" -v p="$pb" -v k="$topk" -v sb="$(spread "$DIR/r_batch")" 'BEGIN {
     printf "  the same against probe --batch %d (a layer'"'"'s reads waited for whole, the executor'"'"'s pattern; %s): %.3f GB/s: %.0f%% (no target)\n", k, sb, p, 100 * g / p }'
   rm -f "$DIR/$name-q4.w" "$DIR/$name-q2.w"

@@ -250,7 +250,7 @@ int lf_pcache_outside_reclaim(char *note, size_t cap)
     const char *root = getenv("LLMFLASH_DAMON_ROOT");
     if (!root || !*root)
         root = "/sys/kernel/mm/damon/admin";
-    char p[4200], v[64], age[64], aggr[64];
+    char p[4200], v[64], age[64], aggr[64], acc[64];
     note[0] = 0;
     /* a few kdamonds, contexts and schemes at most: the sysfs tree numbers them 0.. */
     for (int k = 0; k < 16; k++) {
@@ -270,14 +270,18 @@ int lf_pcache_outside_reclaim(char *note, size_t cap)
                          root, k, c, s);
                 if (read_small(p, age, sizeof age))
                     snprintf(age, sizeof age, "?");
+                snprintf(p, sizeof p, "%s/kdamonds/%d/contexts/%d/schemes/%d/access_pattern/"
+                         "nr_accesses/max", root, k, c, s);
+                if (read_small(p, acc, sizeof acc))
+                    snprintf(acc, sizeof acc, "?");
                 snprintf(p, sizeof p, "%s/kdamonds/%d/contexts/%d/monitoring_attrs/intervals/aggr_us",
                          root, k, c);
                 if (read_small(p, aggr, sizeof aggr))
                     snprintf(aggr, sizeof aggr, "?");
-                snprintf(note, cap, "DAMON kdamond %d runs a pageout scheme (regions idle for at "
-                         "least %s aggregation intervals of %s us; %s/kdamonds/%d): it reclaims "
-                         "page cache on its own, so records the budget keeps can be found partly "
-                         "cached", k, age, aggr, root, k);
+                snprintf(note, cap, "DAMON kdamond %d runs a pageout scheme (memory with at most "
+                         "%s accesses per aggregation interval of %s us for at least %s intervals; "
+                         "%s/kdamonds/%d): it reclaims page cache on its own, so records the "
+                         "budget keeps can be found partly cached", k, acc, aggr, age, root, k);
                 return 1;
             }
     }

@@ -608,7 +608,8 @@ static void test_pcache_outside_reclaim(void **st)
                           "/kdamonds/0/contexts/0/schemes", "/kdamonds/0/contexts/0/schemes/0",
                           "/kdamonds/0/contexts/0/schemes/1",
                           "/kdamonds/0/contexts/0/schemes/1/access_pattern",
-                          "/kdamonds/0/contexts/0/schemes/1/access_pattern/age"};
+                          "/kdamonds/0/contexts/0/schemes/1/access_pattern/age",
+                          "/kdamonds/0/contexts/0/schemes/1/access_pattern/nr_accesses"};
     for (size_t i = 0; i < sizeof dirs / sizeof dirs[0]; i++) {
         snprintf(p, sizeof p, "%s%s", root, dirs[i]);
         mkdir(p, 0755);
@@ -618,7 +619,8 @@ static void test_pcache_outside_reclaim(void **st)
         {"/kdamonds/0/contexts/0/monitoring_attrs/intervals/aggr_us", "5000000\n"},
         {"/kdamonds/0/contexts/0/schemes/0/action", "stat\n"},
         {"/kdamonds/0/contexts/0/schemes/1/action", "pageout\n"},
-        {"/kdamonds/0/contexts/0/schemes/1/access_pattern/age/min", "12\n"}};
+        {"/kdamonds/0/contexts/0/schemes/1/access_pattern/age/min", "12\n"},
+        {"/kdamonds/0/contexts/0/schemes/1/access_pattern/nr_accesses/max", "1\n"}};
     for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
         snprintf(p, sizeof p, "%s%s", root, files[i][0]);
         lf_test_write(p, files[i][1], strlen(files[i][1]));
@@ -630,7 +632,8 @@ static void test_pcache_outside_reclaim(void **st)
     lf_test_write(p, "on\n", 3);
     assert_int_equal(lf_pcache_outside_reclaim(note, sizeof note), 1);
     assert_non_null(strstr(note, "pageout"));
-    assert_non_null(strstr(note, "12 aggregation intervals of 5000000 us"));
+    assert_non_null(strstr(note, "with at most 1 accesses per aggregation interval of 5000000 us "
+                                 "for at least 12 intervals"));
     snprintf(p, sizeof p, "%s/kdamonds/0/contexts/0/schemes/1/action", root);
     lf_test_write(p, "cold\n", 5); /* on, but nothing paged out */
     assert_int_equal(lf_pcache_outside_reclaim(note, sizeof note), 0);
