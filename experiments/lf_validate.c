@@ -173,25 +173,37 @@ static int predict_one(const lf_validate_cfg *v, size_t i, slot *s, lf_validate_
     return rc;
 }
 
+int lf_validate_flash_drift(const char *engine, const char *path, uint64_t file_bytes,
+                            uint64_t chunk, uint32_t inflight, double seconds, uint64_t seed,
+                            const lf_device *dev, double *ratio, lf_err *err)
+{
+    lf_probe_row pr;
+    *ratio = 1;
+    int rc = lf_probe_point(engine, path, file_bytes, chunk, inflight, seconds, seed, &pr, err);
+    if (rc)
+        return rc;
+    double model = lf_flash_throughput(dev, chunk, inflight);
+    *ratio = model > 0 && pr.mb_s > 0 ? pr.mb_s * 1e6 / model : 1;
+    return LF_OK;
+}
+
 /* The drift references, just before a measured run: the flash reference point on the
  * configuration's weights file with its engine, and the dense kernel, each over what the
  * configuration's profile says of it. */
 static int measure_refs(const lf_validate_cfg *v, uint32_t k, slot *s, const lf_validate_row *row,
                         const lf_ffn_bench *dense_ref, lf_err *err)
 {
-    lf_probe_row pr;
     uint64_t chunk = LF_VALIDATE_REF_CHUNK;
     if (s->w->h.file_bytes < 2 * chunk)
         return lf_fail(err, LF_EINVAL, "%s: %llu bytes, too small for the flash drift reference "
                        "(%llu-byte reads); run without --drift-refs", s->w->path,
                        (unsigned long long)s->w->h.file_bytes, (unsigned long long)chunk);
-    int rc = lf_probe_point(row->engine, s->w->path, s->w->h.file_bytes, chunk,
-                            LF_VALIDATE_REF_INFLIGHT, v->drift_seconds > 0 ? v->drift_seconds : 0.3,
-                            1000 + k, &pr, err);
+    int rc = lf_validate_flash_drift(row->engine, s->w->path, s->w->h.file_bytes, chunk,
+                                     LF_VALIDATE_REF_INFLIGHT,
+                                     v->drift_seconds > 0 ? v->drift_seconds : 0.3, 1000 + k,
+                                     s->dev, &s->io_drift[k], err);
     if (rc)
         return lf_err_prefix(err, "%s: flash drift reference", row->id);
-    double model = lf_flash_throughput(s->dev, chunk, LF_VALIDATE_REF_INFLIGHT);
-    s->io_drift[k] = model > 0 && pr.mb_s > 0 ? pr.mb_s * 1e6 / model : 1;
     double flops, bw;
     lf_ffn_bench_time(dense_ref, 0.1, &flops, &bw);
     double dense = s->dev->dense_bw > 0 ? s->dev->dense_bw : s->dev->mem_bw;

@@ -50,6 +50,13 @@ typedef struct {
 #define LF_VALIDATE_REF_CHUNK 16384u
 #define LF_VALIDATE_REF_INFLIGHT 8u
 
+/* A flash drift reference: `seconds` of reads of `chunk` bytes with `inflight` in flight
+ * by `engine` on path (file_bytes long), over what dev's flash model predicts there
+ * (*ratio; 1 when either is 0). Used by the dense and the expert grids. */
+int lf_validate_flash_drift(const char *engine, const char *path, uint64_t file_bytes,
+                            uint64_t chunk, uint32_t inflight, double seconds, uint64_t seed,
+                            const lf_device *dev, double *ratio, lf_err *err);
+
 typedef struct {
     const lf_trace *trace;
     const char *trace_path;

@@ -1,6 +1,8 @@
 /* Expert validation: the simulator and the expert executor over a grid. */
 #include "lf_validate_moe.h"
 
+#include <gsl/gsl_sort.h>
+#include <gsl/gsl_statistics_double.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -8,9 +10,9 @@
 
 #include "lf_exec_moe.h"
 #include "lf_fs.h"
-#include "lf_probe.h"
 #include "lf_quant.h"
 #include "lf_results.h"
+#include "lf_validate.h"
 #include "lf_time.h"
 
 const char *const lf_vmoe_keys[] = {"policy", "dtype", "threads", "tokens", "seed", "capacity",
@@ -26,17 +28,12 @@ typedef struct {
     lf_moe_measured *mm;
 } vslot;
 
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-
-static double median_of(const double *v, uint32_t n, double *sorted)
+/* The median of v[0..n), sorted into `sorted` (n entries). */
+static double median_of(const double *v, size_t n, double *sorted)
 {
     memcpy(sorted, v, sizeof *sorted * n);
-    qsort(sorted, n, sizeof *sorted, cmp_double);
-    return n % 2 ? sorted[n / 2] : 0.5 * (sorted[n / 2 - 1] + sorted[n / 2]);
+    gsl_sort(sorted, 1, n);
+    return gsl_stats_median_from_sorted_data(sorted, 1, n);
 }
 
 static int get_u64(const lf_sweep *g, size_t i, const char *key, uint64_t def, uint64_t *out,
@@ -168,14 +165,12 @@ static int measure_refs(const lf_vmoe_cfg *c, uint32_t k, vslot *s, const lf_vmo
                         lf_err *err)
 {
     const lf_weights *w = s->replay.weights;
-    uint64_t chunk = LF_VMOE_REF_CHUNK;
-    lf_probe_row pr;
-    int rc = lf_probe_point("psync", w->path, w->h.file_bytes, chunk, LF_VMOE_REF_INFLIGHT,
-                            c->drift_seconds > 0 ? c->drift_seconds : 0.3, 1000 + k, &pr, err);
+    int rc = lf_validate_flash_drift("psync", w->path, w->h.file_bytes, LF_VMOE_REF_CHUNK,
+                                     LF_VMOE_REF_INFLIGHT,
+                                     c->drift_seconds > 0 ? c->drift_seconds : 0.3, 1000 + k,
+                                     c->dev, &s->io_drift[k], err);
     if (rc)
         return lf_err_prefix(err, "%s: flash drift reference", r->id);
-    double model = lf_flash_throughput(c->dev, chunk, LF_VMOE_REF_INFLIGHT);
-    s->io_drift[k] = model > 0 && pr.mb_s > 0 ? pr.mb_s * 1e6 / model : 1;
     uint32_t bits = lf_quant_bits(w->h.dtype);
     double wps = lf_device_expert_wps(s->dev, bits), sec = 0;
     if ((rc = lf_quant_measure(w->h.dtype, 4096, 1024, 0.1, &sec, err)))
@@ -316,8 +311,8 @@ void lf_vmoe_errors(const lf_vmoe_row *rows, size_t n, int norm, double *mdape, 
                 *max_hit_gap = gap;
         }
     }
-    qsort(a, n, sizeof *a, cmp_double);
-    *mdape = n % 2 ? a[n / 2] : (a[n / 2 - 1] + a[n / 2]) / 2;
+    gsl_sort(a, 1, n);
+    *mdape = gsl_stats_median_from_sorted_data(a, 1, n);
     free(a);
 }
 
