@@ -11,6 +11,7 @@ typedef struct {
     char path[4096];
     struct stat st;
     uint32_t max_tokens; /* lf_trace_read_opts.max_tokens it was read with */
+    int narrow_ids;      /* and its narrow_ids */
     lf_trace trace;
     unsigned long long used; /* the read that last returned it */
     int full;
@@ -31,12 +32,13 @@ int lf_cli_trace_read(const char *path, const lf_trace_read_opts *o, lf_trace *t
 {
     struct stat st;
     uint32_t max_tokens = o ? o->max_tokens : 0;
+    int narrow_ids = o ? o->narrow_ids : 0;
     if (!keeping || strlen(path) >= sizeof cache[0].path || stat(path, &st) != 0)
         return lf_trace_read_ex(path, o, t, err);
     kept *slot = &cache[0];
     for (int i = 0; i < LF_CLI_TRACE_KEEP; i++) {
         kept *k = &cache[i];
-        if (k->full && k->max_tokens == max_tokens && strcmp(k->path, path) == 0 &&
+        if (k->full && k->max_tokens == max_tokens && k->narrow_ids == narrow_ids && strcmp(k->path, path) == 0 &&
             same_file(&k->st, &st)) {
             k->used = ++clock_now;
             *t = k->trace;
@@ -55,6 +57,7 @@ int lf_cli_trace_read(const char *path, const lf_trace_read_opts *o, lf_trace *t
     snprintf(slot->path, sizeof slot->path, "%s", path);
     slot->st = st;
     slot->max_tokens = max_tokens;
+    slot->narrow_ids = narrow_ids;
     slot->trace = *t;
     slot->used = ++clock_now;
     slot->full = 1;

@@ -209,11 +209,15 @@ static int load_inputs(options *o, lf_trace *trace, lf_trace *profile, int *has_
     int profiled = !o->c.profile_path && (o->c.layout == LF_LAYOUT_COACT ||
                                           (o->c.policy && !strncmp(o->c.policy, "hot", 3)));
     uint32_t need = o->c.n_tokens, prof = profiled ? o->c.coact_profile_tokens : 0;
-    lf_trace_read_opts ro = {.max_tokens = need ? (need > prof ? need : prof) : 0};
+    /* ids 16-bit in memory where the file has them so: every part of a simulation reads
+     * them through lf_trace_ids_to or lf_trace_id_at */
+    lf_trace_read_opts ro = {.max_tokens = need ? (need > prof ? need : prof) : 0,
+                             .narrow_ids = 1};
     if (lf_cli_trace_read(o->c.trace_path, &ro, trace, &err))
         return lf_cli_error(CMD, &err);
     if (o->c.profile_path) {
-        if (lf_cli_trace_read(o->c.profile_path, NULL, profile, &err)) {
+        lf_trace_read_opts po = {.narrow_ids = 1};
+        if (lf_cli_trace_read(o->c.profile_path, &po, profile, &err)) {
             lf_cli_trace_release(trace);
             return lf_cli_error(CMD, &err);
         }

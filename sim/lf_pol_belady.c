@@ -33,6 +33,7 @@
 typedef struct {
     const uint64_t *indptr; /* the look-ahead sets (the trace's CSR), n_tokens + 1 */
     const uint32_t *index;
+    uint32_t *index_owned; /* index widened here when the trace holds 16-bit ids */
     uint64_t nnz;
     uint32_t *nxt;    /* nnz: entry of the same unit's next use, NO_NEXT when none */
     uint32_t *pos;    /* units: entry of u's next use, IN_NEVER or NOT_RES */
@@ -365,6 +366,7 @@ static void belady_destroy(lf_policy *p)
     belady_state *s = p->state;
     for (uint32_t l = 0; s->layers && l < p->n_layers; l++) {
         belady_layer *B = &s->layers[l];
+        free(B->index_owned);
         free(B->nxt);
         free(B->pos);
         free(B->ebits);
@@ -386,6 +388,15 @@ static int build_layer(belady_state *s, uint32_t units, uint32_t l, lf_err *err)
     B->indptr = s->pred ? T->pred_indptr : T->indptr;
     B->index = s->pred ? T->pred_index : T->index;
     B->nnz = B->indptr[n_tok];
+    if (s->pred ? T->pred_index16 : T->index16) {
+        /* the look-ahead reads whole runs of entries (memcmp against a wanted set) */
+        B->index = B->index_owned = malloc((size_t)(B->nnz ? B->nnz : 1) * sizeof *B->index_owned);
+        if (!B->index_owned)
+            return lf_fail(err, LF_ENOMEM, "out of memory (%llu uses in layer %u)",
+                           (unsigned long long)B->nnz, l);
+        for (uint64_t k = 0; k < B->nnz; k++)
+            B->index_owned[k] = lf_trace_id_at(T, s->pred, k);
+    }
     if (B->nnz >= IN_NEVER)
         return lf_fail(err, LF_ERANGE,
                        "layer %u of the trace has %llu entries, more than "

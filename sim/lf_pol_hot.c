@@ -140,7 +140,7 @@ static int pick_pinned(hot_state *s, const lf_policy *p, const lf_trace *prof, u
         memset(counts, 0, (size_t)units * sizeof *counts);
         const lf_trace_layer *L = &prof->layers[l];
         for (uint64_t i = 0; i < L->indptr[prefix]; i++)
-            counts[L->index[i]]++;
+            counts[lf_trace_id_at(L, 0, i)]++;
         /* The n first in (most wanted, smaller id) order without a sort: the count c
          * of the n-th, from a histogram of counts (a count is at most prefix); then
          * every unit above c and the smallest ids at c, in ascending id order. */

@@ -19,6 +19,7 @@ struct lf_predictor {
     uint64_t seed;
     gsl_rng *rng;
     uint32_t *out;    /* units */
+    uint32_t *need, *pred; /* units: a token's sets when the trace holds 16-bit ids */
     uint32_t *extra;  /* units: false positives drawn */
     uint8_t *mark;    /* units: 1 = needed or already drawn */
 };
@@ -55,9 +56,11 @@ int lf_predictor_create(const lf_trace *t, double fn_rate, double fp_rate, int u
     uint32_t u = t->units_per_layer;
     p->rng = gsl_rng_alloc(gsl_rng_taus2);
     p->out = malloc((size_t)u * sizeof *p->out);
+    p->need = malloc((size_t)u * sizeof *p->need);
+    p->pred = malloc((size_t)u * sizeof *p->pred);
     p->extra = malloc((size_t)u * sizeof *p->extra);
     p->mark = calloc(u, 1);
-    if (!p->rng || !p->out || !p->extra || !p->mark) {
+    if (!p->rng || !p->out || !p->need || !p->pred || !p->extra || !p->mark) {
         lf_predictor_free(p);
         return lf_fail(err, LF_ENOMEM, "predictor: out of memory for %u units", u);
     }
@@ -72,6 +75,8 @@ void lf_predictor_free(lf_predictor *p)
     if (p->rng)
         gsl_rng_free(p->rng);
     free(p->out);
+    free(p->need);
+    free(p->pred);
     free(p->extra);
     free(p->mark);
     free(p);
@@ -111,11 +116,9 @@ int lf_predictor_predict(lf_predictor *p, uint32_t layer, uint32_t token, const 
         return lf_fail(err, LF_ERANGE, "predictor: layer %u token %u outside the trace (%u x %u)",
                        layer, token, t->n_layers, t->n_tokens);
     uint32_t n_need;
-    const uint32_t *need = lf_trace_ids(t, layer, token, &n_need);
+    const uint32_t *need = lf_trace_ids_to(t, layer, token, 0, p->need, &n_need);
     if (p->recorded) {
-        const lf_trace_layer *L = &t->layers[layer];
-        *want = L->pred_index + L->pred_indptr[token];
-        *n_want = (uint32_t)(L->pred_indptr[token + 1] - L->pred_indptr[token]);
+        *want = lf_trace_ids_to(t, layer, token, 1, p->pred, n_want);
         set_diff(*want, *n_want, need, n_need, fp, fn);
         return LF_OK;
     }

@@ -8,6 +8,7 @@
 
 typedef struct {
     lf_slots *slots; /* n_layers */
+    uint32_t *need;  /* a token's ids when the trace holds them 16-bit (units) */
     uint32_t *evict, *load, *flash;
     lf_move *moves;
     lf_extent_vec ext;
@@ -20,6 +21,7 @@ static void ws_free(workspace *w, uint32_t n_layers)
         for (uint32_t l = 0; l < n_layers; l++)
             lf_slots_free(&w->slots[l]);
     free(w->slots);
+    free(w->need);
     free(w->evict);
     free(w->load);
     free(w->flash);
@@ -144,7 +146,7 @@ static int replay_step(replay *R, uint32_t l, uint32_t tok, lf_token_row *r, lf_
     st.token = tok;
     st.layer = l;
     st.dram = c->dram;
-    st.need = lf_trace_ids(c->trace, l, tok, &st.n_need);
+    st.need = lf_trace_ids_to(c->trace, l, tok, 0, w->need, &st.n_need);
     int rc;
     lf_plan plan = {w->evict, 0, w->load, 0, 0, 0, NULL, 0};
     uint32_t n_moves = 0, kept = 0, used = 0; /* rows after the evictions, after the loads */
@@ -401,12 +403,13 @@ int lf_replay(const lf_replay_cfg *c, lf_backend *b, lf_token_row *rows, lf_err 
 
     workspace *w = &R.w;
     w->slots = calloc(n_layers, sizeof *w->slots);
+    w->need = malloc((size_t)units * sizeof *w->need);
     w->evict = malloc((size_t)units * sizeof *w->evict);
     w->load = malloc((size_t)units * sizeof *w->load);
     w->flash = malloc((size_t)units * sizeof *w->flash);
     w->moves = malloc((size_t)units * sizeof *w->moves);
     lf_times *tm = malloc(n_tm * sizeof *tm);
-    if (!w->slots || !w->evict || !w->load || !w->flash || !w->moves || !tm) {
+    if (!w->slots || !w->need || !w->evict || !w->load || !w->flash || !w->moves || !tm) {
         ws_free(w, 0);
         free(tm);
         return lf_fail(err, LF_ENOMEM, "replay: out of memory");

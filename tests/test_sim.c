@@ -593,6 +593,141 @@ static void test_replay_orders(void **st)
     lf_trace_free(&t);
 }
 
+/* A trace read with narrow_ids (its ids held 16-bit) replays as the same trace held
+ * 32-bit: for every policy (and belady looking ahead on the predicted sets), with no
+ * predictor, the error-model one and the recorded sets, the rows are bit for bit the
+ * same; written back, it is the same file's trace; a bad id is still named; appending
+ * widens it. */
+static void test_narrow_ids(void **st)
+{
+    (void)st;
+    lf_err err;
+    const uint32_t n_tok = 150;
+    lf_model m = model("custom:3,64,512");
+    lf_synth_params sp;
+    lf_synth_defaults(&sp);
+    sp.seed = 21;
+    lf_trace t, guess;
+    assert_int_equal(lf_synth_generate(&m, n_tok, &sp, &t, &err), LF_OK);
+    sp.seed = 22;
+    assert_int_equal(lf_synth_generate(&m, n_tok, &sp, &guess, &err), LF_OK);
+    for (uint32_t l = 0; l < m.n_layers; l++) { /* another trace's sets as the predictions */
+        lf_trace_layer *G = &guess.layers[l];
+        assert_int_equal(lf_trace_set_pred(&t, l, G->indptr, G->index, G->nnz, &err), LF_OK);
+        G->indptr = NULL;
+        G->index = NULL;
+    }
+    lf_trace_free(&guess);
+    const char *path = lf_test_path("narrow.h5");
+    assert_int_equal(lf_trace_write(&t, path, &err), LF_OK);
+    lf_trace wide, narrow;
+    lf_trace_read_opts ro = {.narrow_ids = 1};
+    assert_int_equal(lf_trace_read(path, &wide, &err), LF_OK);
+    assert_int_equal(lf_trace_read_ex(path, &ro, &narrow, &err), LF_OK);
+    for (uint32_t l = 0; l < m.n_layers; l++) {
+        assert_non_null(wide.layers[l].index);
+        assert_null(wide.layers[l].index16);
+        assert_null(narrow.layers[l].index);
+        assert_non_null(narrow.layers[l].index16);
+        assert_non_null(narrow.layers[l].pred_index16);
+    }
+    lf_device d;
+    assert_int_equal(lf_device_load("costmodel/devices/m1max.conf", &d, &err), LF_OK);
+    lf_backend be;
+    lf_price sb;
+    lf_price_backend(&be, &sb, &d, &m, 2, 8);
+    lf_token_row *a = calloc(n_tok, sizeof *a), *b = calloc(n_tok, sizeof *b);
+    assert_non_null(a);
+    assert_non_null(b);
+    size_t n_desc, tried = 0;
+    const lf_policy_desc *const *reg = lf_policy_registry(&n_desc);
+    for (size_t i = 0; i <= n_desc; i++) {
+        const char *name = i < n_desc ? reg[i]->name : "belady:future=pred";
+        for (int predictor = 0; predictor < 3; predictor++) {
+            lf_trace *traces[2] = {&wide, &narrow};
+            lf_token_row *rows[2] = {a, b};
+            int rcs[2];
+            for (int k = 0; k < 2; k++) {
+                lf_policy_ctx ctx = {.n_layers = 3, .units = 512, .capacity = 300,
+                                     .trace = traces[k], .seed = 3};
+                lf_policy *pol;
+                assert_int_equal(lf_policy_create(name, &ctx, &pol, &err), LF_OK);
+                lf_predictor *pred = NULL;
+                int rec = predictor == 2; /* the recorded sets, else the error model */
+                if (predictor)
+                    assert_int_equal(lf_predictor_create(traces[k], rec ? 0 : 0.1,
+                                                         rec ? 0 : 0.2, rec, 7, &pred, &err),
+                                     LF_OK);
+                lf_layout l;
+                assert_int_equal(lf_layout_init(&l, LF_LAYOUT_BUNDLED, &m, 2, 4096, 0, &err),
+                                 LF_OK);
+                lf_replay_cfg cfg = {.trace = traces[k], .model = &m, .dtype_bytes = 2,
+                                     .policy = pol, .layout = &l, .reader = {0, 1 << 20, 8},
+                                     .predictor = pred, .quiet = 1};
+                rcs[k] = lf_replay(&cfg, &be, rows[k], &err);
+                lf_layout_free(&l);
+                lf_predictor_free(pred);
+                lf_policy_free(pol);
+            }
+            assert_int_equal(rcs[0], rcs[1]); /* e.g. a policy that refuses predictions */
+            if (rcs[0] == LF_OK && memcmp(a, b, n_tok * sizeof *a) != 0)
+                fail_msg("policy %s (predictor %d): 16-bit ids replay differently", name,
+                         predictor);
+            tried += rcs[0] == LF_OK;
+        }
+    }
+    assert_true(tried >= 2 * 8);
+    /* written back from 16-bit ids: the same trace */
+    const char *again = lf_test_path("narrow-again.h5");
+    assert_int_equal(lf_trace_write(&narrow, again, &err), LF_OK);
+    lf_trace back;
+    assert_int_equal(lf_trace_read(again, &back, &err), LF_OK);
+    for (uint32_t l = 0; l < m.n_layers; l++) {
+        assert_int_equal(back.layers[l].nnz, t.layers[l].nnz);
+        assert_memory_equal(back.layers[l].index, t.layers[l].index, t.layers[l].nnz * 4);
+        assert_memory_equal(back.layers[l].pred_index, t.layers[l].pred_index,
+                            t.layers[l].pred_nnz * 4);
+    }
+    lf_trace_free(&back);
+    /* a bad 16-bit id is named */
+    uint16_t keep = narrow.layers[1].index16[0];
+    narrow.layers[1].index16[0] = 999;
+    assert_int_equal(lf_trace_check(&narrow, "x", &err), LF_ERANGE);
+    assert_non_null(strstr(err.msg, "layer 1 token 0: id 999 >= units_per_layer 512"));
+    narrow.layers[1].index16[0] = keep;
+    /* appending: refused while the trace has predicted sets (they would not cover the
+     * new token); then it widens the layers it touches, the rest stay as read */
+    const uint32_t more[] = {1, 7, 300};
+    assert_int_equal(lf_trace_append_layer(&narrow, 0, more, 3, NULL, &err), LF_EINVAL);
+    assert_non_null(strstr(err.msg, "has predicted sets"));
+    for (uint32_t l = 0; l < m.n_layers; l++) {
+        lf_trace_layer *L = &narrow.layers[l];
+        free(L->pred_indptr);
+        free(L->pred_index16);
+        L->pred_indptr = NULL;
+        L->pred_index16 = NULL;
+    }
+    assert_int_equal(lf_trace_append_layer(&narrow, 0, more, 3, NULL, &err), LF_OK);
+    assert_int_equal(lf_trace_end_token(&narrow, -1, &err), LF_OK);
+    assert_null(narrow.layers[0].index16);
+    assert_non_null(narrow.layers[1].index16);
+    assert_int_equal(lf_trace_check(&narrow, "x", &err), LF_OK);
+    uint32_t n, buf[512];
+    const uint32_t *ids = lf_trace_ids_to(&narrow, 0, n_tok, 0, buf, &n);
+    assert_int_equal(n, 3);
+    assert_memory_equal(ids, more, sizeof more);
+    ids = lf_trace_ids_to(&narrow, 1, 5, 0, buf, &n);
+    uint32_t nw;
+    const uint32_t *w = lf_trace_ids(&wide, 1, 5, &nw);
+    assert_int_equal(n, nw);
+    assert_memory_equal(ids, w, (size_t)n * 4);
+    free(a);
+    free(b);
+    lf_trace_free(&t);
+    lf_trace_free(&wide);
+    lf_trace_free(&narrow);
+}
+
 /* A run whose decisions are already in the plans cache (same trace, policy, capacity,
  * predictor, seed, tokens) replays them without the policy and gives the rows a fresh
  * run gives, for every policy, priced another way (layout, reads in flight, DRAM
@@ -1022,6 +1157,7 @@ int main(void)
         cmocka_unit_test(test_predictor),
         cmocka_unit_test_setup_teardown(test_invariants, syn_setup, syn_teardown),
         cmocka_unit_test(test_replay_orders),
+        cmocka_unit_test(test_narrow_ids),
         cmocka_unit_test(test_plans_cache),
         cmocka_unit_test(test_policy_bug_reported),
         cmocka_unit_test(test_changed_trace_refused),

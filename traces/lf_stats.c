@@ -158,20 +158,21 @@ int lf_stats_closest_friends_of(const lf_trace *t, uint32_t layer, const uint32_
     uint32_t *toks = malloc((size_t)(nnz ? nnz : 1) * sizeof *toks);
     uint32_t *acc = calloc(U, sizeof *acc);
     uint32_t *touched = malloc((size_t)U * sizeof *touched);
+    uint32_t *idbuf = malloc((size_t)U * sizeof *idbuf); /* a token's ids held 16-bit */
     int rc = LF_OK;
-    if (!tptr || !cur || !toks || !acc || !touched) {
+    if (!tptr || !cur || !toks || !acc || !touched || !idbuf) {
         rc = lf_fail(err, LF_ENOMEM, "closest friends: out of memory for layer %u", layer);
         goto done;
     }
     /* The tokens where each unit is active (the transpose of the layer's CSR). */
     for (uint64_t p = 0; p < nnz; p++)
-        tptr[L->index[p] + 1]++;
+        tptr[lf_trace_id_at(L, 0, p) + 1]++;
     for (uint32_t i = 0; i < U; i++)
         tptr[i + 1] += tptr[i];
     memcpy(cur, tptr, ((size_t)U + 1) * sizeof *cur);
     for (uint32_t tok = 0; tok < T; tok++)
         for (uint64_t p = L->indptr[tok]; p < L->indptr[tok + 1]; p++)
-            toks[cur[L->index[p]]++] = tok;
+            toks[cur[lf_trace_id_at(L, 0, p)]++] = tok;
     for (uint32_t q = 0; q < n; q++) {
         uint32_t i = units ? units[q] : q, nt = 0;
         if (i >= U) {
@@ -180,7 +181,7 @@ int lf_stats_closest_friends_of(const lf_trace *t, uint32_t layer, const uint32_
         }
         for (uint64_t p = tptr[i]; p < tptr[i + 1]; p++) {
             uint32_t m;
-            const uint32_t *ids = lf_trace_ids(t, layer, toks[p], &m);
+            const uint32_t *ids = lf_trace_ids_to(t, layer, toks[p], 0, idbuf, &m);
             for (uint32_t j = 0; j < m; j++)
                 if (acc[ids[j]]++ == 0)
                     touched[nt++] = ids[j];
@@ -203,6 +204,7 @@ done:
     free(toks);
     free(acc);
     free(touched);
+    free(idbuf);
     return rc;
 }
 

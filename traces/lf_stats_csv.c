@@ -78,7 +78,7 @@ int lf_stats_write_friends_csv(const lf_trace *t, int layer, const char *path, l
         memset(fires, 0, (size_t)units * sizeof *fires);
         const lf_trace_layer *L = &t->layers[l];
         for (uint64_t i = 0; i < L->nnz; i++)
-            fires[L->index[i]]++;
+            fires[lf_trace_id_at(L, 0, i)]++;
         for (uint32_t u = 0; u < units; u++)
             if (fires[u])
                 fprintf(a.f, "%u,%u,%llu,%lld,%u\n", l, u, (unsigned long long)fires[u],

@@ -61,9 +61,11 @@ void lf_trace_free(lf_trace *t)
             lf_trace_layer *L = &t->layers[l];
             free(L->indptr);
             free(L->index);
+            free(L->index16);
             free(L->value);
             free(L->pred_indptr);
             free(L->pred_index);
+            free(L->pred_index16);
         }
     }
     free(t->layers);
@@ -74,6 +76,11 @@ void lf_trace_free(lf_trace *t)
 /* Room for k more tokens (indptr up to n_tokens + k). */
 static int grow_tokens_by(lf_trace *t, uint32_t k, lf_err *err)
 {
+    /* the predicted sets cover the tokens they were made for; a new token has none */
+    for (uint32_t l = 0; l < t->n_layers; l++)
+        if (t->layers[l].pred_indptr)
+            return lf_fail(err, LF_EINVAL, "trace: layer %u has predicted sets; append the "
+                           "tokens first, then add the predictions (llmflash trace predict)", l);
     if ((uint64_t)t->n_tokens + k <= t->tokens_cap)
         return LF_OK;
     /* n_tokens is 32-bit: doubling past 2^31 would wrap to a tiny capacity. */
@@ -103,7 +110,8 @@ static int grow_tokens(lf_trace *t, lf_err *err)
     return grow_tokens_by(t, 1, err);
 }
 
-/* Layer L's index (and values) resized to cap ids (>= nnz). */
+/* Layer L's index (and values) resized to cap ids (>= nnz); ids held 16-bit are
+ * widened first (appending to a trace read with narrow_ids). */
 static int set_cap(lf_trace_layer *L, uint64_t cap, lf_err *err)
 {
     uint32_t *pi = realloc(L->index, cap * sizeof *pi);
@@ -111,6 +119,12 @@ static int set_cap(lf_trace_layer *L, uint64_t cap, lf_err *err)
         return lf_fail(err, LF_ENOMEM, "trace: out of memory for %llu ids",
                        (unsigned long long)cap);
     L->index = pi;
+    if (L->index16) {
+        for (uint64_t i = 0; i < L->nnz; i++)
+            pi[i] = L->index16[i];
+        free(L->index16);
+        L->index16 = NULL;
+    }
     if (L->value) {
         float *pv = realloc(L->value, cap * sizeof *pv);
         if (!pv)
@@ -125,7 +139,7 @@ static int set_cap(lf_trace_layer *L, uint64_t cap, lf_err *err)
 /* Room for n more ids in layer L's index (and values), doubling. */
 static int grow_ids(lf_trace_layer *L, uint64_t n, lf_err *err)
 {
-    if (L->nnz + n <= L->cap)
+    if (L->nnz + n <= L->cap && !L->index16)
         return LF_OK;
     uint64_t cap = L->cap ? L->cap : 1024;
     while (cap < L->nnz + n)
@@ -278,6 +292,8 @@ int lf_trace_set_pred(lf_trace *t, uint32_t layer, uint64_t *indptr, uint32_t *i
     lf_trace_layer *L = &t->layers[layer];
     free(L->pred_indptr);
     free(L->pred_index);
+    free(L->pred_index16);
+    L->pred_index16 = NULL;
     L->pred_indptr = indptr;
     L->pred_index = index;
     L->pred_nnz = L->pred_cap = nnz;
@@ -315,10 +331,14 @@ int lf_ids_ok(const uint32_t *ids, uint64_t n, uint32_t bound)
 
 /* ids_known: the ids were checked already (the reader checks them while it widens
  * them, when they are still in cache); only the indptr is checked here then. */
-static int check_csr(const uint64_t *indptr, const uint32_t *index, uint64_t nnz, uint32_t n_tokens,
-                     uint32_t units, const char *what, const char *array, uint32_t layer,
-                     int ids_known, lf_err *err)
+static int check_csr(const lf_trace_layer *L, int pred, uint32_t n_tokens, uint32_t units,
+                     const char *what, uint32_t layer, int ids_known, lf_err *err)
 {
+    const uint64_t *indptr = pred ? L->pred_indptr : L->indptr;
+    const uint32_t *index = pred ? L->pred_index : L->index;
+    const uint16_t *index16 = pred ? L->pred_index16 : L->index16;
+    uint64_t nnz = pred ? L->pred_nnz : L->nnz;
+    const char *array = pred ? "pred_" : "";
     if (indptr[0] != 0)
         return lf_fail(err, LF_EFORMAT, "%s: layer %u: %sindptr[0] = %llu, must be 0", what, layer,
                        array, (unsigned long long)indptr[0]);
@@ -330,17 +350,19 @@ static int check_csr(const uint64_t *indptr, const uint32_t *index, uint64_t nnz
                            "(%llu -> %llu, %llu entries)",
                            what, layer, tok, array, (unsigned long long)a, (unsigned long long)b,
                            (unsigned long long)nnz);
-        if (b == a || ids_known || lf_ids_ok(index + a, b - a, units)) /* index may be NULL when empty */
+        /* index may be NULL when empty */
+        if (b == a || ids_known || (!index16 && lf_ids_ok(index + a, b - a, units)))
             continue;
         for (uint64_t i = a; i < b; i++) { /* find the first bad id, for the message */
-            if (index[i] >= units)
+            uint32_t id = lf_trace_id_at(L, pred, i), before = i > a ? lf_trace_id_at(L, pred, i - 1) : 0;
+            if (id >= units)
                 return lf_fail(err, LF_ERANGE,
                                "%s: layer %u token %u: %sid %u >= units_per_layer %u", what, layer,
-                               tok, array, index[i], units);
-            if (i > a && index[i] <= index[i - 1])
+                               tok, array, id, units);
+            if (i > a && id <= before)
                 return lf_fail(err, LF_EFORMAT,
                                "%s: layer %u token %u: %sids not sorted and unique (%u after %u)",
-                               what, layer, tok, array, index[i], index[i - 1]);
+                               what, layer, tok, array, id, before);
         }
     }
     if (indptr[n_tokens] != nnz)
@@ -367,13 +389,13 @@ int lf_trace_check_known(const lf_trace *t, const char *what, const uint8_t *kno
                        t->top_k, t->units_per_layer);
     for (uint32_t l = 0; l < t->n_layers; l++) {
         const lf_trace_layer *L = &t->layers[l];
-        int rc = check_csr(L->indptr, L->index, L->nnz, t->n_tokens, t->units_per_layer, what, "",
-                           l, known && known[2 * l], err);
+        int rc = check_csr(L, 0, t->n_tokens, t->units_per_layer, what, l,
+                           known && known[2 * l], err);
         if (rc)
             return rc;
         if (L->pred_indptr) {
-            rc = check_csr(L->pred_indptr, L->pred_index, L->pred_nnz, t->n_tokens,
-                           t->units_per_layer, what, "pred_", l, known && known[2 * l + 1], err);
+            rc = check_csr(L, 1, t->n_tokens, t->units_per_layer, what, l,
+                           known && known[2 * l + 1], err);
             if (rc)
                 return rc;
         }

@@ -5,6 +5,7 @@
 #ifndef LF_TRACE_H
 #define LF_TRACE_H
 
+#include <assert.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -17,12 +18,19 @@
 #define LF_TRACE_MAX_UNITS (1u << 24)
 #define LF_TRACE_CHILD_TIMEOUT_S 10.0  /* + 1 s per 20 MB, for libhdf5 in a child */
 
+/* A layer's ids are held 32-bit (index), or 16-bit (index16, index NULL) in a trace read
+ * with lf_trace_read_opts.narrow_ids from a file that stores them 16-bit: half the
+ * memory, and no fresh pages to fill with widened copies (on this project's VM, first
+ * touches of fresh memory cost more than the simulator's whole replay). Code that may
+ * see either reads ids through lf_trace_ids_to; lf_trace_ids is for 32-bit traces. */
 typedef struct {
     uint64_t *indptr;      /* n_tokens+1 entries; token t uses index[indptr[t]..indptr[t+1]) */
     uint32_t *index;       /* sorted, unique within a token, < units_per_layer */
+    uint16_t *index16;     /* NULL, or the same ids held 16-bit (then index is NULL) */
     float *value;          /* NULL, or one magnitude / router weight per index entry */
     uint64_t *pred_indptr; /* NULL, or the predictor's sets in the same CSR form */
     uint32_t *pred_index;
+    uint16_t *pred_index16; /* as index16, for pred_index */
     uint64_t nnz, cap;           /* entries used / allocated in index (and value) */
     uint64_t pred_nnz, pred_cap; /* same for pred_index */
 } lf_trace_layer;
@@ -88,13 +96,42 @@ int lf_trace_reserve(lf_trace *t, uint32_t layer, uint64_t nnz, lf_err *err);
 int lf_trace_set_pred(lf_trace *t, uint32_t layer, uint64_t *indptr, uint32_t *index,
                       uint64_t nnz, lf_err *err);
 
-/* The ids token `tok` needs in `layer`. */
+/* The ids token `tok` needs in `layer`, of a trace that holds them 32-bit (every trace
+ * but one read with narrow_ids: there use lf_trace_ids_to). */
 static inline const uint32_t *lf_trace_ids(const lf_trace *t, uint32_t layer, uint32_t tok,
                                            uint32_t *n)
 {
     const lf_trace_layer *L = &t->layers[layer];
+    assert(!L->index16);
     *n = (uint32_t)(L->indptr[tok + 1] - L->indptr[tok]);
     return L->index + L->indptr[tok];
+}
+
+/* The ids token `tok` needs in `layer` (pred != 0: its predicted set, which must exist),
+ * whichever width the trace holds: a pointer into the trace, or into buf where 16-bit ids
+ * are widened (buf: room for the set; units_per_layer entries always are). */
+static inline const uint32_t *lf_trace_ids_to(const lf_trace *t, uint32_t layer, uint32_t tok,
+                                              int pred, uint32_t *buf, uint32_t *n)
+{
+    const lf_trace_layer *L = &t->layers[layer];
+    const uint64_t *indptr = pred ? L->pred_indptr : L->indptr;
+    const uint16_t *narrow = pred ? L->pred_index16 : L->index16;
+    uint64_t a = indptr[tok];
+    uint32_t count = (uint32_t)(indptr[tok + 1] - a); /* a local: *n may alias buf */
+    *n = count;
+    if (!narrow && count) /* an empty layer's array may be NULL */
+        return (pred ? L->pred_index : L->index) + a;
+    for (uint32_t i = 0; i < count; i++)
+        buf[i] = narrow[a + i];
+    return buf;
+}
+
+/* Entry i of layer L's ids (pred: its predicted ids), whichever width they are held in:
+ * for code that walks a layer's whole array. */
+static inline uint32_t lf_trace_id_at(const lf_trace_layer *L, int pred, uint64_t i)
+{
+    const uint16_t *narrow = pred ? L->pred_index16 : L->index16;
+    return narrow ? narrow[i] : (pred ? L->pred_index : L->index)[i];
 }
 
 /* 1 when ids[0..n) are strictly increasing and all below bound (a valid set), in one
@@ -135,6 +172,7 @@ int lf_trace_write(const lf_trace *t, const char *path, lf_err *err);
 
 typedef struct {
     uint32_t max_tokens; /* read only the first max_tokens tokens (0 = all) */
+    int narrow_ids;      /* keep ids the file stores 16-bit as 16-bit (lf_trace_layer) */
     double timeout_s;    /* limit of the libhdf5 child (0 = LF_TRACE_CHILD_TIMEOUT_S +
                           * 1 s per 20 MB of file) */
 } lf_trace_read_opts;

@@ -126,8 +126,10 @@ static void narrow(const uint32_t *src, uint16_t *dst, uint64_t n)
 /* ids as the file stores them: uint16 narrowed here in one vectorised pass (HDF5's own
  * conversion goes element by element through its buffer), else uint32 as they are. */
 static int put_ids(hid_t g, const char *name, const lf_trace *t, const uint32_t *ids,
-                   uint64_t n, uint16_t *scratch)
+                   const uint16_t *ids16, uint64_t n, uint16_t *scratch)
 {
+    if (ids16) /* held 16-bit already (read with narrow_ids: units_per_layer <= 65536) */
+        return put_array(g, name, H5T_STD_U16LE, H5T_NATIVE_UINT16, ids16, n);
     if (t->units_per_layer > 65536)
         return put_array(g, name, H5T_STD_U32LE, H5T_NATIVE_UINT32, ids, n);
     narrow(ids, scratch, n);
@@ -144,13 +146,14 @@ static int write_layer(hid_t layers, uint32_t l, const lf_trace *t, uint16_t *sc
     const lf_trace_layer *L = &t->layers[l];
     int bad = put_array(g, "indptr", H5T_STD_U64LE, H5T_NATIVE_UINT64, L->indptr,
                         (uint64_t)t->n_tokens + 1) ||
-              put_ids(g, "index", t, L->index, L->nnz, scratch);
+              put_ids(g, "index", t, L->index, L->index16, L->nnz, scratch);
     if (!bad && L->value)
         bad = put_array(g, "value", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, L->value, L->nnz);
     if (!bad && L->pred_indptr)
         bad = put_array(g, "pred_indptr", H5T_STD_U64LE, H5T_NATIVE_UINT64, L->pred_indptr,
                         (uint64_t)t->n_tokens + 1) ||
-              put_ids(g, "pred_index", t, L->pred_index, L->pred_nnz, scratch);
+              put_ids(g, "pred_index", t, L->pred_index, L->pred_index16, L->pred_nnz,
+                      scratch);
     H5Gclose(g);
     return bad ? -1 : 0;
 }
@@ -297,6 +300,9 @@ struct be {
     uint32_t ids_ntok, ids_units;
     int ids_valid;
     uint8_t *known;
+    /* lite only: keep 16-bit ids 16-bit (lf_trace_read_opts.narrow_ids); the backend
+     * sets got16 when the array it returned holds uint16 */
+    int narrow, got16;
 };
 
 static const size_t kind_size[] = {8, 4, 4, 4};
@@ -378,7 +384,8 @@ static int present(be *b, const char *name, int kind, uint64_t *total, int *foun
 /* Ids (index or pred_index) of the first n_tok tokens, whose indptr is already read;
  * *known = 1 when the backend checked them (b->check_ids). */
 static int get_ids(be *b, const char *name, const uint64_t *indptr, uint32_t n_tok,
-                   uint32_t **ids, uint64_t *nnz, uint64_t *total, uint8_t *known)
+                   uint32_t **ids, uint16_t **ids16, uint64_t *nnz, uint64_t *total,
+                   uint8_t *known)
 {
     uint64_t want = indptr[n_tok];
     int found, rc = present(b, name, A_IDX, total, &found);
@@ -401,7 +408,13 @@ static int get_ids(be *b, const char *name, const uint64_t *indptr, uint32_t n_t
     b->ids_indptr = mono ? indptr : NULL;
     b->ids_ntok = n_tok;
     b->ids_valid = 0;
-    rc = get_array(b, name, A_IDX, *total, want, (void **)ids, NULL, 1);
+    b->got16 = 0;
+    void *arr = NULL;
+    rc = get_array(b, name, A_IDX, *total, want, &arr, NULL, 1);
+    if (b->got16)
+        *ids16 = arr;
+    else
+        *ids = arr;
     *known = !rc && mono && b->ids_valid;
     b->ids_indptr = NULL;
     return rc;
@@ -426,7 +439,8 @@ static int read_layer(be *b, uint32_t l, uint32_t n_tok, uint32_t n_tokens, lf_t
     if (L->indptr[0] != 0)
         return LF_OK; /* lf_trace_check names it */
     uint8_t unused[2], *known = b->known ? b->known + 2 * (size_t)l : unused;
-    if ((rc = get_ids(b, "index", L->indptr, n_tok, &L->index, &L->nnz, &total, &known[0])))
+    if ((rc = get_ids(b, "index", L->indptr, n_tok, &L->index, &L->index16, &L->nnz, &total,
+                      &known[0])))
         return rc;
     L->cap = L->nnz;
     if ((rc = get_array(b, "value", A_F32, total, L->nnz, (void **)&L->value, NULL, 0)))
@@ -446,8 +460,8 @@ static int read_layer(be *b, uint32_t l, uint32_t n_tok, uint32_t n_tokens, lf_t
         return rc;
     if (L->pred_indptr[0] != 0)
         return LF_OK;
-    rc = get_ids(b, "pred_index", L->pred_indptr, n_tok, &L->pred_index, &L->pred_nnz, &ignored,
-                 &known[1]);
+    rc = get_ids(b, "pred_index", L->pred_indptr, n_tok, &L->pred_index, &L->pred_index16,
+                 &L->pred_nnz, &ignored, &known[1]);
     L->pred_cap = L->pred_nnz;
     return rc;
 }
@@ -697,25 +711,29 @@ static int lite_array(be *b, const char *name, int kind, uint64_t *total, uint64
         count = v.npoints;
     if (count == 0)
         return LF_OK;
-    size_t es = kind_size[kind];
+    /* uint16 ids kept 16-bit (narrow), else converted to the array kind's size */
+    int keep16 = kind == A_IDX && v.size == 2 && b->narrow;
+    size_t es = keep16 ? 2 : kind_size[kind];
     uint8_t *dst = lf_bigmem_alloc(count * es);
     if (!dst)
         return lf_fail(b->err, LF_ENOMEM, "%s: out of memory reading %s", b->path, where);
-    if (v.size == es) {
+    if (v.size == es && !(kind == A_IDX && v.size == 2)) {
         rc = lf_h5l_pread(l->f, v.addr, dst, count * es, where, b->err);
-    } else { /* uint16 ids, widened to uint32 (and checked) a block at a time */
+    } else { /* uint16 ids, checked a block at a time (while in cache), widened unless kept */
         uint16_t buf[1 << 15];
         ids_check c = {.indptr = b->ids_indptr, .n_tok = b->ids_ntok, .units = b->ids_units,
-                       .ok = kind == A_IDX && b->ids_indptr != NULL};
+                       .ok = b->ids_indptr != NULL};
         for (uint64_t i = 0; i < count && !rc; i += sizeof buf / 2) {
             size_t n = count - i < sizeof buf / 2 ? (size_t)(count - i) : sizeof buf / 2;
-            rc = lf_h5l_pread(l->f, v.addr + 2 * i, buf, 2 * n, where, b->err);
-            if (!rc)
+            uint16_t *to = keep16 ? (uint16_t *)dst + i : buf;
+            rc = lf_h5l_pread(l->f, v.addr + 2 * i, to, 2 * n, where, b->err);
+            if (!rc && !keep16)
                 widen(buf, (uint32_t *)dst + i, n);
             if (!rc && c.ok)
-                ids_check_block(&c, buf, i, n);
+                ids_check_block(&c, to, i, n);
         }
         b->ids_valid = c.ok; /* else lf_trace_check finds and names the first bad id */
+        b->got16 = keep16;
     }
     if (rc)
         free(dst);
@@ -725,11 +743,11 @@ static int lite_array(be *b, const char *name, int kind, uint64_t *total, uint64
 }
 
 /* *known: which id arrays were checked while read (lf_trace_check_known), or NULL */
-static int read_lite(const lf_h5l_file *f, uint32_t max_tokens, lf_trace *t, uint8_t **known,
-                     lf_err *err)
+static int read_lite(const lf_h5l_file *f, uint32_t max_tokens, int narrow, lf_trace *t,
+                     uint8_t **known, lf_err *err)
 {
     lite l = {.b = {.path = f->path, .err = err, .group = lite_group, .attr = lite_attr,
-                    .array = lite_array, .check_ids = 1},
+                    .array = lite_array, .check_ids = 1, .narrow = narrow},
               .f = f};
     int rc = read_trace(&l.b, max_tokens, t);
     *known = l.b.known;
@@ -1192,7 +1210,7 @@ int lf_trace_read_ex(const char *path, const lf_trace_read_opts *o, lf_trace *t,
     uint64_t size = f.size;
     uint8_t *known = NULL;
     if (rc == LF_OK) {
-        rc = read_lite(&f, max_tokens, t, &known, err);
+        rc = read_lite(&f, max_tokens, o && o->narrow_ids, t, &known, err);
         lf_h5l_close(&f);
     } else {
         lf_h5l_close(&f);

@@ -3,7 +3,8 @@
  * process for superblock v0/v1). Seeds: tests/fuzz/corpus/trace_h5/. The last byte
  * picks a token limit (partial reads) and whether the checksums of the superblock and
  * of every object header's first chunk are recomputed first: random mutations never
- * pass a checksum, and the parser behind them must be fuzzed too.
+ * pass a checksum, and the parser behind them must be fuzzed too; bit 3 reads with
+ * narrow_ids (16-bit ids kept 16-bit), whose sets are then walked.
  * Inputs with a v0/v1 superblock go to the libhdf5 child only when the last byte's top
  * four bits are zero (one in sixteen): the child costs a fork and ~3 ms, its coverage
  * never reaches the fuzzer, and at full rate it would cap the campaign at ~300 exec/s;
@@ -67,10 +68,24 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (kind == LF_H5L_UNSUP && (last & 0xF0) != 0)
         return 0;
     /* The libhdf5 child's limit well under the fuzzer's 10 s hang limit. */
-    lf_trace_read_opts o = {.max_tokens = (last & 6) == 0 ? 2 : 0, .timeout_s = 2.0};
+    lf_trace_read_opts o = {.max_tokens = (last & 6) == 0 ? 2 : 0, .timeout_s = 2.0,
+                            .narrow_ids = (last & 8) != 0};
     lf_trace t;
     lf_err err;
-    if (lf_trace_read_ex(path, &o, &t, &err) == LF_OK)
-        lf_trace_free(&t);
+    if (lf_trace_read_ex(path, &o, &t, &err) != LF_OK)
+        return 0;
+    /* every set, whichever width it is held in, is inside the trace's bounds */
+    uint32_t most = lf_trace_max_set(&t, 0), pmost = lf_trace_max_set(&t, 1);
+    uint32_t *buf = malloc(((size_t)(most > pmost ? most : pmost) + 1) * sizeof *buf);
+    for (uint32_t l = 0; buf && l < t.n_layers; l++)
+        for (uint32_t tok = 0; tok < t.n_tokens; tok++)
+            for (int pred = 0; pred < 1 + (t.layers[l].pred_indptr != NULL); pred++) {
+                uint32_t n;
+                const uint32_t *ids = lf_trace_ids_to(&t, l, tok, pred, buf, &n);
+                if (n && ids[n - 1] >= t.units_per_layer)
+                    abort();
+            }
+    free(buf);
+    lf_trace_free(&t);
     return 0;
 }
