@@ -836,7 +836,11 @@ int lf_moe_measure(const lf_moe_replay_cfg *c, lf_token_row *rows, lf_moe_measur
         return rc;
     lf_backend b;
     lf_exec_moe_backend(&b, e);
+    uint64_t paged0 = 0, paged1 = 0;
+    int paged_known = ec.buffered && lf_pcache_outside_paged(&paged0) == 0;
     rc = lf_moe_replay(c, &b, rows, &out->counts, err);
+    paged_known = paged_known && lf_pcache_outside_paged(&paged1) == 0 && paged1 >= paged0;
+    out->outside_paged = paged_known ? (int64_t)(paged1 - paged0) : -1;
     lf_exec_moe_stats_get(e, &out->stats);
     snprintf(out->mechanism, sizeof out->mechanism, "%s", lf_exec_moe_mechanism(e));
     snprintf(out->mechanism_note, sizeof out->mechanism_note, "%s",

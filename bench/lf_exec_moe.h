@@ -135,6 +135,9 @@ typedef struct {
     uint64_t huge_bytes;        /* the process's memory in huge pages at the run's end */
     char outside_reclaim[1024]; /* lf_pcache_outside_reclaim's note ("" when none or
                                  * no page cache) */
+    int64_t outside_paged;      /* bytes that reclaimer paged out during the replay,
+                                 * machine-wide (lf_pcache_outside_paged); -1: unknown or
+                                 * no page cache */
 } lf_moe_measured;
 int lf_moe_measure(const lf_moe_replay_cfg *c, lf_token_row *rows, lf_moe_measured *out,
                    lf_err *err);

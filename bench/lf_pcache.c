@@ -288,6 +288,48 @@ int lf_pcache_outside_reclaim(char *note, size_t cap)
     return 0;
 }
 
+int lf_pcache_outside_paged(uint64_t *bytes)
+{
+    const char *root = getenv("LLMFLASH_DAMON_ROOT");
+    if (!root || !*root)
+        root = "/sys/kernel/mm/damon/admin";
+    char p[4200], v[64];
+    uint64_t sum = 0;
+    int found = 0;
+    *bytes = 0;
+    for (int k = 0; k < 16; k++) {
+        snprintf(p, sizeof p, "%s/kdamonds/%d/state", root, k);
+        if (read_small(p, v, sizeof v))
+            break;
+        if (strcmp(v, "on"))
+            continue;
+        /* the stats files hold what they were at the last refresh */
+        FILE *f = fopen(p, "w");
+        int refreshed = f && fputs("update_schemes_stats", f) >= 0;
+        if (f && fclose(f) != 0)
+            refreshed = 0;
+        for (int c = 0; c < 16; c++)
+            for (int s = 0; s < 64; s++) {
+                snprintf(p, sizeof p, "%s/kdamonds/%d/contexts/%d/schemes/%d/action", root, k, c, s);
+                if (read_small(p, v, sizeof v))
+                    break;
+                if (strcmp(v, "pageout"))
+                    continue;
+                snprintf(p, sizeof p, "%s/kdamonds/%d/contexts/%d/schemes/%d/stats/sz_applied",
+                         root, k, c, s);
+                char *end;
+                unsigned long long x;
+                if (!refreshed || read_small(p, v, sizeof v) ||
+                    (x = strtoull(v, &end, 10), end == v || *end))
+                    return -1;
+                sum += x;
+                found = 1;
+            }
+    }
+    *bytes = sum;
+    return found ? 0 : -1;
+}
+
 int lf_pcache_cached_bytes(const lf_pcache *p, uint64_t *bytes, lf_err *err)
 {
     return resident_bytes(p, 0, p->file_bytes, bytes, err);

@@ -87,4 +87,12 @@ void lf_pcache_stats_get(const lf_pcache *p, lf_pcache_stats *s);
  * "". */
 int lf_pcache_outside_reclaim(char *note, size_t cap);
 
+/* The bytes such pageout schemes have paged out since their kdamond started (the sum of
+ * their stats/sz_applied), after asking each running kdamond to refresh its schemes'
+ * stats (writing "update_schemes_stats" to its state file: root only; it changes
+ * nothing else). The difference over a run is what the outside reclaimer took during
+ * it, machine-wide. Returns 0, or -1 when there is no running kdamond with a pageout
+ * scheme or its stats cannot be refreshed or read. */
+int lf_pcache_outside_paged(uint64_t *bytes);
+
 #endif

@@ -76,6 +76,7 @@ int cmd_run_moe(const lf_run_config *c, int policy_given, const char *pc_mech, c
         lf_kv_setf(&extra, NULL, "page_cache_byte_hit_rate_measured", "%.6f",
             s->pc_bytes_loaded ? (double)s->pc_bytes_cached / s->pc_bytes_loaded : 0);
         lf_kv_setf(&extra, NULL, "page_cache_outside_reclaim", "%s", m.outside_reclaim);
+        lf_kv_setf(&extra, NULL, "page_cache_outside_paged_bytes", "%" PRId64, m.outside_paged);
         lf_kv_setf(&extra, NULL, "loads", "%" PRIu64, s->loads);
         lf_kv_setf(&extra, NULL, "experts_computed", "%" PRIu64, s->experts_computed);
         lf_kv_setf(&extra, NULL, "resident_compute_s", "%.6f", s->attn_s);
@@ -113,6 +114,9 @@ int cmd_run_moe(const lf_run_config *c, int policy_given, const char *pc_mech, c
                        s->pc_partial,
                        s->pc_bytes_loaded ? (double)s->pc_bytes_cached / s->pc_bytes_loaded : 0,
                        *m.outside_reclaim ? "; outside reclaimer: " : "", m.outside_reclaim);
+            if (m.outside_paged > 0)
+                printf("page cache: the outside reclaimer paged out %.1f MB (machine-wide) "
+                       "during the run\n", m.outside_paged / 1e6);
         }
     }
     lf_kv_free(&cfg);

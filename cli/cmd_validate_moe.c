@@ -81,6 +81,17 @@ static void partly_cached(const lf_vmoe_row *rows, size_t n)
            "gap is %.3f (no target)\n", (unsigned long long)partial, gap);
     if (*outside)
         printf("  outside reclaimer: %s\n", outside);
+    size_t struck = 0, known = 0;
+    double paged = 0;
+    for (size_t i = 0; i < n; i++)
+        if (!isnan(rows[i].outside_paged_mb)) {
+            known++;
+            struck += rows[i].outside_paged_mb > 0;
+            paged += rows[i].outside_paged_mb;
+        }
+    if (known)
+        printf("  it paged out memory during %zu of %zu page-cache rows' runs (%.1f MB in all, "
+               "machine-wide: outside_paged_mb in validate_moe.csv)\n", struck, known, paged);
 }
 
 /* Trust the OS (pagecache:dram=0,pc=N[,scope=...], no prefetch) against an application

@@ -221,6 +221,7 @@ static void finish_one(const lf_vmoe_cfg *c, vslot *s, lf_vmoe_row *r, double *s
                                   : NAN;
     r->pc_partial = st->pc_partial;
     snprintf(r->outside_reclaim, sizeof r->outside_reclaim, "%s", s->mm[at].outside_reclaim);
+    r->outside_paged_mb = s->mm[at].outside_paged >= 0 ? s->mm[at].outside_paged / 1e6 : NAN;
     r->read_gb_per_s = st->io_s > 0 ? st->bytes_read / st->io_s / 1e9 : 0;
     r->drift_measured = c->drift_refs != 0;
     r->io_drift = median_of(s->io_drift, n, sorted);
@@ -328,12 +329,12 @@ int lf_vmoe_write_csv(const char *path, const lf_vmoe_row *rows, size_t n, lf_er
                             "measured_compute_ms,predicted_mem_ms,measured_mem_ms,measured_min_ms,"
                             "measured_max_ms,app_hit,pc_hit_predicted,pc_hit_measured,read_gb_per_s,"
                             "drift_measured,io_drift,cpu_drift,predicted_norm_ms,norm_error_pct,"
-                            "pc_byte_hit_measured,pc_partial\n");
+                            "pc_byte_hit_measured,pc_partial,outside_paged_mb\n");
     for (size_t i = 0; i < n; i++) {
         const lf_vmoe_row *r = &rows[i];
         len += (size_t)snprintf(buf + len, cap - len,
                                 "%s,\"%s\",%s,%u,%u,%s,%s,%.6f,%.6f,%.4f,%.6f,%.6f,%.6f,%.6f,%.6f,"
-                                "%.6f,%.6f,%.6f,%.6f,%.6f,%.6f,%.6f,%d,%.4f,%.4f,%.6f,%.4f,%.6f,%llu\n",
+                                "%.6f,%.6f,%.6f,%.6f,%.6f,%.6f,%.6f,%d,%.4f,%.4f,%.6f,%.4f,%.6f,%llu,%.3f\n",
                                 r->id, r->policy, r->dtype, r->threads, r->tokens, r->scope,
                                 r->mechanism,
                                 r->predicted_ms, r->measured_ms, r->error_pct, r->predicted_io_ms,
@@ -342,7 +343,8 @@ int lf_vmoe_write_csv(const char *path, const lf_vmoe_row *rows, size_t n, lf_er
                                 r->measured_max_ms, r->app_hit, r->pc_hit_predicted,
                                 r->pc_hit_measured, r->read_gb_per_s, r->drift_measured,
                                 r->io_drift, r->cpu_drift, r->predicted_norm_ms, r->norm_error_pct,
-                                r->pc_byte_hit_measured, (unsigned long long)r->pc_partial);
+                                r->pc_byte_hit_measured, (unsigned long long)r->pc_partial,
+                                r->outside_paged_mb);
     }
     int rc = lf_write_file_atomic(path, buf, len, err);
     free(buf);

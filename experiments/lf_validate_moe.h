@@ -39,6 +39,8 @@ typedef struct {
     double pc_byte_hit_measured;     /* bytes of the reads found cached (NaN: no page cache) */
     uint64_t pc_partial;             /* reads whose record was found partly cached */
     char outside_reclaim[1024];      /* lf_pcache_outside_reclaim's note, "" when none */
+    double outside_paged_mb;         /* what it paged out during that run, machine-wide
+                                      * (MB; NaN: unknown or no page cache) */
     double read_gb_per_s;                /* executor, median run, while reading */
     int drift_measured;              /* the drift references below were measured */
     double io_drift, cpu_drift;      /* now / profile (medians over the repeats); 1: not

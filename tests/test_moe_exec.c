@@ -609,7 +609,8 @@ static void test_pcache_outside_reclaim(void **st)
                           "/kdamonds/0/contexts/0/schemes/1",
                           "/kdamonds/0/contexts/0/schemes/1/access_pattern",
                           "/kdamonds/0/contexts/0/schemes/1/access_pattern/age",
-                          "/kdamonds/0/contexts/0/schemes/1/access_pattern/nr_accesses"};
+                          "/kdamonds/0/contexts/0/schemes/1/access_pattern/nr_accesses",
+                          "/kdamonds/0/contexts/0/schemes/1/stats"};
     for (size_t i = 0; i < sizeof dirs / sizeof dirs[0]; i++) {
         snprintf(p, sizeof p, "%s%s", root, dirs[i]);
         mkdir(p, 0755);
@@ -634,6 +635,22 @@ static void test_pcache_outside_reclaim(void **st)
     assert_non_null(strstr(note, "pageout"));
     assert_non_null(strstr(note, "with at most 1 accesses per aggregation interval of 5000000 us "
                                  "for at least 12 intervals"));
+    /* what it paged out: asked to refresh its stats first, then their sum; unknown
+     * without the stats or with the kdamond off */
+    uint64_t paged = 7;
+    assert_int_equal(lf_pcache_outside_paged(&paged), -1); /* no stats file yet */
+    snprintf(p, sizeof p, "%s/kdamonds/0/contexts/0/schemes/1/stats/sz_applied", root);
+    lf_test_write(p, "123456789\n", 10);
+    snprintf(p, sizeof p, "%s/kdamonds/0/state", root);
+    lf_test_write(p, "on\n", 3);
+    assert_int_equal(lf_pcache_outside_paged(&paged), 0);
+    assert_int_equal(paged, 123456789);
+    char *state = lf_test_slurp(p);
+    assert_string_equal(state, "update_schemes_stats"); /* the refresh was asked */
+    free(state);
+    lf_test_write(p, "off\n", 4);
+    assert_int_equal(lf_pcache_outside_paged(&paged), -1);
+    lf_test_write(p, "on\n", 3);
     snprintf(p, sizeof p, "%s/kdamonds/0/contexts/0/schemes/1/action", root);
     lf_test_write(p, "cold\n", 5); /* on, but nothing paged out */
     assert_int_equal(lf_pcache_outside_reclaim(note, sizeof note), 0);
