@@ -245,89 +245,121 @@ static int read_small(const char *path, char *buf, size_t cap)
     return 0;
 }
 
-int lf_pcache_outside_reclaim(char *note, size_t cap)
+/* The DAMON sysfs tree: $LLMFLASH_DAMON_ROOT, default /sys/kernel/mm/damon/admin. */
+static const char *damon_root(void)
 {
     const char *root = getenv("LLMFLASH_DAMON_ROOT");
-    if (!root || !*root)
-        root = "/sys/kernel/mm/damon/admin";
-    char p[4200], v[64], age[64], aggr[64], acc[64];
-    note[0] = 0;
-    /* a few kdamonds, contexts and schemes at most: the sysfs tree numbers them 0.. */
+    return root && *root ? root : "/sys/kernel/mm/damon/admin";
+}
+
+/* Calls fn for every `pageout` scheme of every running kdamond (a few kdamonds, contexts
+ * and schemes at most: the tree numbers them 0..) with the kdamond's folder, its
+ * context's and the scheme's, until fn returns nonzero (returned). kdamond_fn, when
+ * given, is called first for each running kdamond (nonzero: stop, returned). */
+typedef int (*damon_fn)(const char *kdamond, const char *context, const char *scheme,
+                        void *arg);
+static int each_pageout_scheme(int (*kdamond_fn)(const char *kdamond, void *arg), damon_fn fn,
+                               void *arg)
+{
+    const char *root = damon_root();
+    char kd[4200], ctx[4300], sch[4400], p[4500], v[64];
     for (int k = 0; k < 16; k++) {
-        snprintf(p, sizeof p, "%s/kdamonds/%d/state", root, k);
+        snprintf(kd, sizeof kd, "%s/kdamonds/%d", root, k);
+        snprintf(p, sizeof p, "%s/state", kd);
         if (read_small(p, v, sizeof v))
             break;
         if (strcmp(v, "on"))
             continue;
-        for (int c = 0; c < 16; c++)
-            for (int s = 0; s < 64; s++) {
-                snprintf(p, sizeof p, "%s/kdamonds/%d/contexts/%d/schemes/%d/action", root, k, c, s);
+        int rc = kdamond_fn ? kdamond_fn(kd, arg) : 0;
+        for (int c = 0; c < 16 && !rc; c++)
+            for (int s = 0; s < 64 && !rc; s++) {
+                snprintf(ctx, sizeof ctx, "%s/contexts/%d", kd, c);
+                snprintf(sch, sizeof sch, "%s/schemes/%d", ctx, s);
+                snprintf(p, sizeof p, "%s/action", sch);
                 if (read_small(p, v, sizeof v))
                     break;
-                if (strcmp(v, "pageout"))
-                    continue;
-                snprintf(p, sizeof p, "%s/kdamonds/%d/contexts/%d/schemes/%d/access_pattern/age/min",
-                         root, k, c, s);
-                if (read_small(p, age, sizeof age))
-                    snprintf(age, sizeof age, "?");
-                snprintf(p, sizeof p, "%s/kdamonds/%d/contexts/%d/schemes/%d/access_pattern/"
-                         "nr_accesses/max", root, k, c, s);
-                if (read_small(p, acc, sizeof acc))
-                    snprintf(acc, sizeof acc, "?");
-                snprintf(p, sizeof p, "%s/kdamonds/%d/contexts/%d/monitoring_attrs/intervals/aggr_us",
-                         root, k, c);
-                if (read_small(p, aggr, sizeof aggr))
-                    snprintf(aggr, sizeof aggr, "?");
-                snprintf(note, cap, "DAMON kdamond %d runs a pageout scheme (memory with at most "
-                         "%s accesses per aggregation interval of %s us for at least %s intervals; "
-                         "%s/kdamonds/%d): it reclaims page cache on its own, so records the "
-                         "budget keeps can be found partly cached", k, acc, aggr, age, root, k);
-                return 1;
+                if (!strcmp(v, "pageout"))
+                    rc = fn(kd, ctx, sch, arg);
             }
+        if (rc)
+            return rc;
     }
+    return 0;
+}
+
+/* A file below dir, or "?" when it cannot be read. */
+static void read_or_unknown(const char *dir, const char *name, char *v, size_t cap)
+{
+    char p[4500];
+    snprintf(p, sizeof p, "%s/%s", dir, name);
+    if (read_small(p, v, cap))
+        snprintf(v, cap, "?");
+}
+
+typedef struct {
+    char *note;
+    size_t cap;
+} note_arg;
+
+static int describe_scheme(const char *kd, const char *ctx, const char *sch, void *arg)
+{
+    note_arg *a = arg;
+    char age[64], aggr[64], acc[64];
+    read_or_unknown(sch, "access_pattern/age/min", age, sizeof age);
+    read_or_unknown(sch, "access_pattern/nr_accesses/max", acc, sizeof acc);
+    read_or_unknown(ctx, "monitoring_attrs/intervals/aggr_us", aggr, sizeof aggr);
+    snprintf(a->note, a->cap, "DAMON kdamond %s runs a pageout scheme (memory with at most %s "
+             "accesses per aggregation interval of %s us for at least %s intervals): it "
+             "reclaims page cache on its own, so records the budget keeps can be found partly "
+             "cached", kd, acc, aggr, age);
+    return 1;
+}
+
+int lf_pcache_outside_reclaim(char *note, size_t cap)
+{
+    note[0] = 0;
+    note_arg a = {note, cap};
+    return each_pageout_scheme(NULL, describe_scheme, &a);
+}
+
+typedef struct {
+    uint64_t sum;
+    int refreshed, found;
+} paged_arg;
+
+/* The stats files hold what they were at the last refresh: ask for one. */
+static int refresh_stats(const char *kd, void *arg)
+{
+    paged_arg *a = arg;
+    char p[4300];
+    snprintf(p, sizeof p, "%s/state", kd);
+    FILE *f = fopen(p, "w");
+    a->refreshed = f && fputs("update_schemes_stats", f) >= 0;
+    if (f && fclose(f) != 0)
+        a->refreshed = 0;
+    return 0;
+}
+
+static int add_paged(const char *kd, const char *ctx, const char *sch, void *arg)
+{
+    (void)kd, (void)ctx;
+    paged_arg *a = arg;
+    char p[4500], v[64], *end;
+    snprintf(p, sizeof p, "%s/stats/sz_applied", sch);
+    unsigned long long x;
+    if (!a->refreshed || read_small(p, v, sizeof v) || (x = strtoull(v, &end, 10), end == v || *end))
+        return -1;
+    a->sum += x;
+    a->found = 1;
     return 0;
 }
 
 int lf_pcache_outside_paged(uint64_t *bytes)
 {
-    const char *root = getenv("LLMFLASH_DAMON_ROOT");
-    if (!root || !*root)
-        root = "/sys/kernel/mm/damon/admin";
-    char p[4200], v[64];
-    uint64_t sum = 0;
-    int found = 0;
-    *bytes = 0;
-    for (int k = 0; k < 16; k++) {
-        snprintf(p, sizeof p, "%s/kdamonds/%d/state", root, k);
-        if (read_small(p, v, sizeof v))
-            break;
-        if (strcmp(v, "on"))
-            continue;
-        /* the stats files hold what they were at the last refresh */
-        FILE *f = fopen(p, "w");
-        int refreshed = f && fputs("update_schemes_stats", f) >= 0;
-        if (f && fclose(f) != 0)
-            refreshed = 0;
-        for (int c = 0; c < 16; c++)
-            for (int s = 0; s < 64; s++) {
-                snprintf(p, sizeof p, "%s/kdamonds/%d/contexts/%d/schemes/%d/action", root, k, c, s);
-                if (read_small(p, v, sizeof v))
-                    break;
-                if (strcmp(v, "pageout"))
-                    continue;
-                snprintf(p, sizeof p, "%s/kdamonds/%d/contexts/%d/schemes/%d/stats/sz_applied",
-                         root, k, c, s);
-                char *end;
-                unsigned long long x;
-                if (!refreshed || read_small(p, v, sizeof v) ||
-                    (x = strtoull(v, &end, 10), end == v || *end))
-                    return -1;
-                sum += x;
-                found = 1;
-            }
-    }
-    *bytes = sum;
-    return found ? 0 : -1;
+    paged_arg a = {0, 0, 0};
+    int rc = each_pageout_scheme(refresh_stats, add_paged, &a);
+    *bytes = a.sum;
+    return rc == 0 && a.found ? 0 : -1;
 }
 
 int lf_pcache_cached_bytes(const lf_pcache *p, uint64_t *bytes, lf_err *err)

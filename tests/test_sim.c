@@ -528,6 +528,40 @@ static totals run_syn(uint32_t k, lf_layout_kind kind, uint32_t align, lf_reader
     return sum_rows(rows, NTOK);
 }
 
+/* Replays t (model m) with policy `name` (capacity 300, seed 3) and a predictor
+ * (0: none, 1: the error model, fn 0.1 and fp 0.2, seed 7; 2: the recorded sets) on the
+ * bundled layout, priced by the simulator's backend for the m1max device, into rows;
+ * returns lf_replay's code (err says why). */
+static int priced_replay(const lf_trace *t, const lf_model *m, const char *name, int predictor,
+                         lf_dram_strategy dram, int token_major, lf_token_row *rows, lf_err *err)
+{
+    lf_device d;
+    assert_int_equal(lf_device_load("costmodel/devices/m1max.conf", &d, err), LF_OK);
+    lf_backend be;
+    lf_price sb;
+    lf_price_backend(&be, &sb, &d, m, 2, 8);
+    assert_true(be.any_order);
+    lf_policy_ctx ctx = {.n_layers = m->n_layers, .units = lf_model_units(m), .capacity = 300,
+                         .trace = t, .seed = 3};
+    lf_policy *pol;
+    assert_int_equal(lf_policy_create(name, &ctx, &pol, err), LF_OK);
+    lf_predictor *pred = NULL;
+    int rec = predictor == 2;
+    if (predictor)
+        assert_int_equal(lf_predictor_create(t, rec ? 0 : 0.1, rec ? 0 : 0.2, rec, 7, &pred, err),
+                         LF_OK);
+    lf_layout l;
+    assert_int_equal(lf_layout_init(&l, LF_LAYOUT_BUNDLED, m, 2, 4096, 0, err), LF_OK);
+    lf_replay_cfg cfg = {.trace = t, .model = m, .dtype_bytes = 2, .policy = pol, .layout = &l,
+                         .reader = {0, 1 << 20, 8}, .predictor = pred, .dram = dram,
+                         .quiet = 1, .token_major = token_major};
+    int rc = lf_replay(&cfg, &be, rows, err);
+    lf_layout_free(&l);
+    lf_predictor_free(pred);
+    lf_policy_free(pol);
+    return rc;
+}
+
 /* Layer by layer over blocks of tokens gives the rows token by token gives, bit for bit,
  * for every policy that says its layers are independent: 300 tokens (three blocks, the
  * last one partial), the error-model predictor (seeded per layer and token), both DRAM
@@ -544,12 +578,6 @@ static void test_replay_orders(void **st)
     sp.seed = 9;
     lf_trace t;
     assert_int_equal(lf_synth_generate(&m, n_tok, &sp, &t, &err), LF_OK);
-    lf_device d;
-    assert_int_equal(lf_device_load("costmodel/devices/m1max.conf", &d, &err), LF_OK);
-    lf_backend be;
-    lf_price sb;
-    lf_price_backend(&be, &sb, &d, &m, 2, 8);
-    assert_true(be.any_order);
     lf_token_row *a = calloc(n_tok, sizeof *a), *b = calloc(n_tok, sizeof *b);
     assert_non_null(a);
     assert_non_null(b);
@@ -561,26 +589,11 @@ static void test_replay_orders(void **st)
         for (int dram = 0; dram < 2; dram++) {
             lf_token_row *rows[2] = {a, b};
             for (int order = 0; order < 2; order++) {
-                lf_policy_ctx ctx = {.n_layers = 4, .units = 512, .capacity = 300, .trace = &t,
-                                     .seed = 3};
-                lf_policy *pol;
-                assert_int_equal(lf_policy_create(reg[i]->name, &ctx, &pol, &err), LF_OK);
-                lf_predictor *pred;
-                assert_int_equal(lf_predictor_create(&t, 0.1, 0.2, 0, 7, &pred, &err), LF_OK);
-                lf_layout l;
-                assert_int_equal(lf_layout_init(&l, LF_LAYOUT_BUNDLED, &m, 2, 4096, 0, &err),
-                                 LF_OK);
-                lf_replay_cfg cfg = {.trace = &t, .model = &m, .dtype_bytes = 2, .policy = pol,
-                                     .layout = &l, .reader = {0, 1 << 20, 8},
-                                     .predictor = pred, .dram = (lf_dram_strategy)dram,
-                                     .quiet = 1, .token_major = order};
-                int rc = lf_replay(&cfg, &be, rows[order], &err);
+                int rc = priced_replay(&t, &m, reg[i]->name, 1, (lf_dram_strategy)dram, order,
+                                       rows[order], &err);
                 if (rc)
                     fprintf(stderr, "%s: %s\n", reg[i]->name, err.msg);
                 assert_int_equal(rc, LF_OK);
-                lf_layout_free(&l);
-                lf_predictor_free(pred);
-                lf_policy_free(pol);
             }
             if (memcmp(a, b, n_tok * sizeof *a) != 0)
                 fail_msg("policy %s (dram %d): the two replay orders differ", reg[i]->name, dram);
@@ -631,11 +644,6 @@ static void test_narrow_ids(void **st)
         assert_non_null(narrow.layers[l].index16);
         assert_non_null(narrow.layers[l].pred_index16);
     }
-    lf_device d;
-    assert_int_equal(lf_device_load("costmodel/devices/m1max.conf", &d, &err), LF_OK);
-    lf_backend be;
-    lf_price sb;
-    lf_price_backend(&be, &sb, &d, &m, 2, 8);
     lf_token_row *a = calloc(n_tok, sizeof *a), *b = calloc(n_tok, sizeof *b);
     assert_non_null(a);
     assert_non_null(b);
@@ -644,31 +652,9 @@ static void test_narrow_ids(void **st)
     for (size_t i = 0; i <= n_desc; i++) {
         const char *name = i < n_desc ? reg[i]->name : "belady:future=pred";
         for (int predictor = 0; predictor < 3; predictor++) {
-            lf_trace *traces[2] = {&wide, &narrow};
-            lf_token_row *rows[2] = {a, b};
-            int rcs[2];
-            for (int k = 0; k < 2; k++) {
-                lf_policy_ctx ctx = {.n_layers = 3, .units = 512, .capacity = 300,
-                                     .trace = traces[k], .seed = 3};
-                lf_policy *pol;
-                assert_int_equal(lf_policy_create(name, &ctx, &pol, &err), LF_OK);
-                lf_predictor *pred = NULL;
-                int rec = predictor == 2; /* the recorded sets, else the error model */
-                if (predictor)
-                    assert_int_equal(lf_predictor_create(traces[k], rec ? 0 : 0.1,
-                                                         rec ? 0 : 0.2, rec, 7, &pred, &err),
-                                     LF_OK);
-                lf_layout l;
-                assert_int_equal(lf_layout_init(&l, LF_LAYOUT_BUNDLED, &m, 2, 4096, 0, &err),
-                                 LF_OK);
-                lf_replay_cfg cfg = {.trace = traces[k], .model = &m, .dtype_bytes = 2,
-                                     .policy = pol, .layout = &l, .reader = {0, 1 << 20, 8},
-                                     .predictor = pred, .quiet = 1};
-                rcs[k] = lf_replay(&cfg, &be, rows[k], &err);
-                lf_layout_free(&l);
-                lf_predictor_free(pred);
-                lf_policy_free(pol);
-            }
+            int rcs[2] = {priced_replay(&wide, &m, name, predictor, LF_DRAM_PREALLOC, 0, a, &err),
+                          priced_replay(&narrow, &m, name, predictor, LF_DRAM_PREALLOC, 0, b,
+                                        &err)};
             assert_int_equal(rcs[0], rcs[1]); /* e.g. a policy that refuses predictions */
             if (rcs[0] == LF_OK && memcmp(a, b, n_tok * sizeof *a) != 0)
                 fail_msg("policy %s (predictor %d): 16-bit ids replay differently", name,
