@@ -2,9 +2,11 @@
  * cost model; or the paper's ablation; or (for benchmarks) many configurations over one
  * loaded trace. A thin layer over sim/lf_run and experiments/lf_ablation. */
 #include <getopt.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 
 #include "lf_ablation.h"
@@ -383,6 +385,11 @@ int cmd_sim(int argc, char **argv)
             rc = lf_cli_error(CMD, &err);
         } else {
             lf_cli_policy_notes(CMD, o.c.policy, &r.counts);
+            /* the process's peak memory so far (a sweep worker's: over all its runs) */
+            struct rusage ru;
+            getrusage(RUSAGE_SELF, &ru);
+            lf_kv_setf(&r.extra, NULL, "process_max_rss_bytes", "%" PRIu64,
+                       (uint64_t)ru.ru_maxrss * 1024);
             if (o.out && lf_run_write(o.out, &o.c, &r, &err))
                 rc = lf_cli_error(CMD, &err);
             if (rc == 0 && !o.quiet)
