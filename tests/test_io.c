@@ -228,13 +228,19 @@ static void check_run(const char *engine, const char *path)
         free(r[i].buf);
 }
 
-static void test_run_loop(void **st)
+/* Runs check on every engine, reading the test file. */
+static void each_engine(void (*check)(const char *engine, const char *path))
 {
-    (void)st;
     const char *path = make_file();
     const char *engines[] = {"psync", "io_uring", "buffered", "null"};
     for (int i = 0; i < 4; i++)
-        check_run(engines[i], path);
+        check(engines[i], path);
+}
+
+static void test_run_loop(void **st)
+{
+    (void)st;
+    each_engine(check_run);
 }
 
 /* lf_io_read_start / lf_io_read_wait: 64 reads on a depth-4 handle run in the
@@ -308,10 +314,7 @@ static void check_background(const char *engine, const char *path)
 static void test_background_batch(void **st)
 {
     (void)st;
-    const char *path = make_file();
-    const char *engines[] = {"psync", "io_uring", "buffered", "null"};
-    for (int i = 0; i < 4; i++)
-        check_background(engines[i], path);
+    each_engine(check_background);
 }
 
 static void test_buffered_reads(void **st)
