@@ -2,15 +2,10 @@
  * routed experts computed from the DRAM rows; and the replay driver for expert files. */
 #include "lf_exec_moe.h"
 
-#include <errno.h>
-#include <fcntl.h>
 #include <gsl/gsl_rng.h>
 #include <math.h>
-#include <pthread.h>
-#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "lf_attn.h"
 #include "lf_bigmem.h"
@@ -23,202 +18,15 @@
 #include "lf_quant.h"
 #include "lf_time.h"
 
-typedef struct {
-    uint64_t offset, length;
-    void *buf;
-} rd;
-
-/* ---- reads: a pool of `inflight` threads, made once, pulling pieces off a counter ---- */
-
-uint32_t lf_moe_pieces(uint64_t length, uint64_t max_piece, uint64_t *piece)
-{
-    *piece = length;
-    if (length == 0)
-        return 0;
-    /* O_DIRECT: every piece but the last starts and ends on an aligned offset */
-    uint64_t a = LF_IO_ALIGN, max = max_piece / a * a;
-    if (max_piece == 0 || length <= max_piece)
-        return 1;
-    if (max < a)
-        max = a;
-    uint64_t n = (length + max - 1) / max;
-    uint64_t p = ((length + n - 1) / n + a - 1) / a * a; /* equal pieces, aligned up */
-    n = (length + p - 1) / p; /* aligning up may leave fewer */
-    *piece = n > 1 ? p : length;
-    return (uint32_t)n;
-}
-
-/* The threads wait on `go` for a new batch (gen), pull pieces until none is left, and
- * the last one out signals `idle`. The caller never reads itself, so a batch may run
- * while it computes (the prefetch reads) as well as while it waits. */
-typedef struct {
-    pthread_mutex_t mu;
-    pthread_cond_t go, idle;
-    pthread_t th[LF_MOE_MAX_INFLIGHT];
-    uint32_t n_th;
-    int fd, stop;
-    uint64_t gen;            /* batches posted */
-    uint32_t busy;           /* threads not yet done with batch gen */
-    const rd *r;             /* the batch's pieces */
-    uint32_t n;
-    atomic_uint next;
-    atomic_int bad;          /* index + 1 of a failed piece */
-    int err_no;
-    int posted;              /* a batch is posted and not yet waited for */
-} read_pool;
-
-static void pool_pull(read_pool *p)
-{
-    for (;;) {
-        unsigned i = atomic_fetch_add(&p->next, 1);
-        if (i >= p->n || atomic_load(&p->bad))
-            return;
-        const rd *r = &p->r[i];
-        uint64_t got = 0;
-        while (got < r->length) {
-            ssize_t k = pread(p->fd, (char *)r->buf + got, r->length - got,
-                              (off_t)(r->offset + got));
-            if (k < 0 && errno == EINTR)
-                continue;
-            if (k <= 0) {
-                int expect = 0;
-                if (atomic_compare_exchange_strong(&p->bad, &expect, (int)i + 1))
-                    p->err_no = k < 0 ? errno : 0;
-                return;
-            }
-            got += (uint64_t)k;
-        }
-    }
-}
-
-static void *pool_thread(void *arg)
-{
-    read_pool *p = arg;
-    uint64_t seen = 0;
-    pthread_mutex_lock(&p->mu);
-    for (;;) {
-        while (!p->stop && p->gen == seen)
-            pthread_cond_wait(&p->go, &p->mu);
-        if (p->stop)
-            break;
-        seen = p->gen;
-        pthread_mutex_unlock(&p->mu);
-        pool_pull(p);
-        pthread_mutex_lock(&p->mu);
-        if (--p->busy == 0)
-            pthread_cond_signal(&p->idle);
-    }
-    pthread_mutex_unlock(&p->mu);
-    return NULL;
-}
-
-static int pool_start(read_pool *p, int fd, uint32_t threads, lf_err *err)
-{
-    memset(p, 0, sizeof *p);
-    p->fd = fd;
-    if (pthread_mutex_init(&p->mu, NULL))
-        return lf_fail(err, LF_ENOMEM, "expert executor: cannot make the read pool's lock");
-    if (pthread_cond_init(&p->go, NULL) || pthread_cond_init(&p->idle, NULL))
-        return lf_fail(err, LF_ENOMEM, "expert executor: cannot make the read pool's signals");
-    if (threads == 0)
-        threads = 1;
-    if (threads > LF_MOE_MAX_INFLIGHT)
-        threads = LF_MOE_MAX_INFLIGHT;
-    for (uint32_t k = 0; k < threads; k++) {
-        int rc = pthread_create(&p->th[p->n_th], NULL, pool_thread, p);
-        if (rc) {
-            if (p->n_th) /* fewer in flight, as the old per-batch threads fell back */
-                break;
-            return lf_fail_errno(err, LF_ENOMEM, rc, "expert executor: cannot start a read thread");
-        }
-        p->n_th++;
-    }
-    return LF_OK;
-}
-
-/* Joins the threads (none is in a batch: every post is waited for). */
-static void pool_stop(read_pool *p)
-{
-    pthread_mutex_lock(&p->mu);
-    p->stop = 1;
-    pthread_cond_broadcast(&p->go);
-    pthread_mutex_unlock(&p->mu);
-    for (uint32_t k = 0; k < p->n_th; k++)
-        pthread_join(p->th[k], NULL);
-    pthread_cond_destroy(&p->go);
-    pthread_cond_destroy(&p->idle);
-    pthread_mutex_destroy(&p->mu);
-}
-
-/* Posts n pieces; they stay the caller's until pool_wait. */
-static void pool_post(read_pool *p, const rd *r, uint32_t n)
-{
-    pthread_mutex_lock(&p->mu);
-    p->r = r;
-    p->n = n;
-    atomic_store(&p->next, 0);
-    atomic_store(&p->bad, 0);
-    p->err_no = 0;
-    p->busy = p->n_th;
-    p->gen++;
-    p->posted = 1;
-    pthread_cond_broadcast(&p->go);
-    pthread_mutex_unlock(&p->mu);
-}
-
-/* Waits for the posted batch (if any); a failed piece is reported with its own offset
- * and length. */
-static int pool_wait(read_pool *p, const char *path, lf_err *err)
-{
-    pthread_mutex_lock(&p->mu);
-    while (p->busy)
-        pthread_cond_wait(&p->idle, &p->mu);
-    int was = p->posted;
-    p->posted = 0;
-    pthread_mutex_unlock(&p->mu);
-    int bad = was ? atomic_load(&p->bad) : 0;
-    if (!bad)
-        return LF_OK;
-    const rd *r = &p->r[bad - 1];
-    return p->err_no ? lf_fail_errno(err, LF_EIO, p->err_no, "%s: read of %llu bytes at %llu failed",
-                                     path, (unsigned long long)r->length,
-                                     (unsigned long long)r->offset)
-                     : lf_fail(err, LF_EIO, "%s: short read of %llu bytes at %llu (truncated file?)",
-                               path, (unsigned long long)r->length, (unsigned long long)r->offset);
-}
-
-/* The records r[0..n) as pieces (lf_moe_pieces of max_piece) at out; returns the count
- * (out holds enough: n times the pieces of the longest). Striped: every record's first
- * piece, then every record's second, ..., so the reads in flight at once are of
- * different records, at scattered offsets as in the probe, not neighbours. */
-static uint32_t split(const rd *r, uint32_t n, uint64_t max_piece, rd *out)
-{
-    uint32_t k = 0;
-    for (uint32_t j = 0, more = 1; more; j++) {
-        more = 0;
-        for (uint32_t i = 0; i < n; i++) {
-            uint64_t p;
-            uint32_t c = lf_moe_pieces(r[i].length, max_piece, &p);
-            if (j >= c)
-                continue;
-            uint64_t at = (uint64_t)j * p;
-            out[k++] = (rd){r[i].offset + at, j + 1 < c ? p : r[i].length - at,
-                            (char *)r[i].buf + at};
-            more |= j + 1 < c;
-        }
-    }
-    return k;
-}
-
 struct lf_exec_moe {
     lf_exec_moe_cfg cfg;
     const lf_weights *w;
     lf_quant_expert q;
-    int fd;                  /* O_DIRECT descriptor (direct), or the page-cache tier's */
-    lf_pcache *pc;           /* buffered: the bounded page cache */
+    lf_io *io;               /* the reads: psync (O_DIRECT) or buffered (page cache) */
+    lf_pcache *pc;           /* buffered: the bounded page cache (mincore, evictions) */
     lf_dram *dram;           /* n_layers */
     float *x, *y, *scratch;
-    rd *reqs, *sync, *async; /* every load; those computed with; the others */
+    lf_io_req *reqs, *sync, *async; /* every load; those computed with; the others */
     uint32_t reqs_cap;
     uint8_t *pred;           /* per load: the policy said page cache */
     gsl_rng *rng;
@@ -233,11 +41,6 @@ struct lf_exec_moe {
     uint16_t *shared;        /* n_layers records of shq, NULL without one */
     float *shared_y;         /* its output (d_model) */
     lf_exec_moe_stats st;
-    read_pool pool;          /* pool_on: started */
-    int pool_on;
-    uint64_t piece_bytes;    /* largest read (lf_moe_pieces); 0: whole records */
-    rd *pieces;              /* this step's reads: the sync records' pieces, the async ones' */
-    uint32_t pieces_cap;
 };
 
 /* n fp16 values uniform in [-a, a] from the stream s. */
@@ -332,7 +135,6 @@ int lf_exec_moe_create(const lf_exec_moe_cfg *cfg, lf_exec_moe **out, lf_err *er
         return lf_fail(err, LF_ENOMEM, "expert executor: out of memory");
     e->cfg = *cfg;
     e->w = w;
-    e->fd = -1;
     lf_quant_expert_init(&e->q, w->h.dtype, w->h.d_model, w->h.d_ff);
     uint32_t d = w->h.d_model;
     e->dram = calloc(cfg->n_layers, sizeof *e->dram);
@@ -350,21 +152,16 @@ int lf_exec_moe_create(const lf_exec_moe_cfg *cfg, lf_exec_moe **out, lf_err *er
                              cfg->pc_per_layer ? w->h.records_per_layer : 0, cfg->pc_budget,
                              cfg->n_layers, cfg->pc_mech};
         rc = lf_pcache_open(w->path, &pcc, &e->pc, err);
-        if (rc == LF_OK)
-            e->fd = lf_pcache_fd(e->pc);
-    } else {
-        e->fd = open(w->path, O_RDONLY | O_DIRECT | O_CLOEXEC);
-        if (e->fd < 0)
-            rc = lf_fail_errno(err, errno == EINVAL ? LF_EUNSUP : LF_EIO, errno,
-                               "%s: cannot open with O_DIRECT (on tmpfs? put the file on a disk, "
-                               "e.g. /var/tmp, or use the page cache)", w->path);
     }
-    if (rc == LF_OK && (rc = pool_start(&e->pool, e->fd, cfg->inflight, err)) == LF_OK)
-        e->pool_on = 1;
-    /* buffered reads stay whole: the page-cache profile is fitted on whole records */
-    e->piece_bytes = cfg->buffered ? 0 : cfg->piece_bytes ? cfg->piece_bytes : LF_MOE_PIECE_BYTES;
-    if (e->piece_bytes == UINT64_MAX)
-        e->piece_bytes = 0;
+    /* the reads go through their own descriptor, opened after lf_pcache_open dropped
+     * the file's pages and (cgroup) moved the process: the page cache is the file's,
+     * whichever descriptor reads it, and the buffered engine's has readahead off too */
+    if (rc == LF_OK) {
+        uint32_t depth = cfg->inflight == 0 ? 1 : cfg->inflight;
+        if (depth > LF_MOE_MAX_INFLIGHT)
+            depth = LF_MOE_MAX_INFLIGHT;
+        rc = lf_io_open(cfg->buffered ? "buffered" : "psync", w->path, depth, &e->io, err);
+    }
     if (rc) {
         lf_exec_moe_free(e);
         return rc;
@@ -377,12 +174,9 @@ void lf_exec_moe_free(lf_exec_moe *e)
 {
     if (!e)
         return;
-    if (e->pool_on)
-        pool_stop(&e->pool);
+    lf_io_close(e->io);
     if (e->pc)
         lf_pcache_close(e->pc);
-    else if (e->fd >= 0)
-        close(e->fd);
     if (e->dram)
         for (uint32_t l = 0; l < e->cfg.n_layers; l++)
             lf_dram_free(&e->dram[l]);
@@ -394,7 +188,6 @@ void lf_exec_moe_free(lf_exec_moe *e)
     free(e->sync);
     free(e->async);
     free(e->pred);
-    free(e->pieces);
     free(e->log);
     lf_attn_free(e->attn);
     free(e->res);
@@ -428,18 +221,6 @@ static int reserve(lf_exec_moe *e, const lf_step *s, lf_err *err)
         e->pred = malloc(n);
         e->reqs_cap = e->reqs && e->sync && e->async && e->pred ? n : 0;
         if (!e->reqs_cap)
-            return lf_fail(err, LF_ENOMEM, "expert executor: out of memory");
-    }
-    uint64_t piece;
-    uint64_t np = (uint64_t)n * lf_moe_pieces(e->w->h.record_bytes, e->piece_bytes, &piece);
-    if (np > e->pieces_cap) {
-        if (np > UINT32_MAX)
-            return lf_fail(err, LF_ERANGE, "expert executor: %llu pieces in one step",
-                           (unsigned long long)np);
-        free(e->pieces);
-        e->pieces = malloc(sizeof *e->pieces * np);
-        e->pieces_cap = e->pieces ? (uint32_t)np : 0;
-        if (!e->pieces)
             return lf_fail(err, LF_ENOMEM, "expert executor: out of memory");
     }
     if (e->cfg.log_reads && e->n_log + n > e->log_cap) {
@@ -500,7 +281,7 @@ static int moe_layer(lf_backend *b, const lf_step *s, lf_times *out, lf_err *err
             j++;
         e->pred[k] = j < pl->n_pagecache && pl->pagecache[j] == u;
         uint64_t off = L->data_offset + (uint64_t)s->layer * L->layer_bytes + (uint64_t)u * L->record_bytes;
-        e->reqs[k] = (rd){off, L->record_bytes, lf_dram_row(d, row)};
+        e->reqs[k] = (lf_io_req){off, L->record_bytes, lf_dram_row(d, row), k};
         if (e->cfg.log_reads)
             e->log[e->n_log++] = off;
     }
@@ -551,24 +332,19 @@ static int moe_layer(lf_backend *b, const lf_step *s, lf_times *out, lf_err *err
         attn_s = lf_now() - a;
     }
     double t2 = lf_now();
-    uint32_t ps = split(e->sync, n_sync, e->piece_bytes, e->pieces);
-    if (ps) {
-        pool_post(&e->pool, e->pieces, ps);
-        if ((rc = pool_wait(&e->pool, e->w->path, err)))
-            return lf_err_prefix(err, "token %u layer %u", s->token, s->layer);
-    }
+    if ((rc = lf_io_read_all(e->io, e->sync, n_sync, 0, err)))
+        return lf_err_prefix(err, "token %u layer %u", s->token, s->layer);
     double t3 = lf_now();
     /* the wrong guesses' reads run while the layer computes; waited for below (every
-     * return from here on waits first: the pieces are this step's rows) */
-    uint32_t pa = split(e->async, n_async, e->piece_bytes, e->pieces + ps);
-    if (pa)
-        pool_post(&e->pool, e->pieces + ps, pa);
+     * return from here on waits first: the reads fill this step's rows) */
+    if ((rc = lf_io_read_start(e->io, e->async, n_async, 0, err)))
+        return lf_err_prefix(err, "token %u layer %u (prefetch)", s->token, s->layer);
     if (e->pc) {
         if (e->check_every && ++e->steps % e->check_every == 0) {
             uint64_t cached;
             if ((rc = lf_pcache_cached_bytes(e->pc, &cached, err))) {
                 lf_err ignored;
-                pool_wait(&e->pool, e->w->path, &ignored);
+                lf_io_read_wait(e->io, &ignored);
                 return rc;
             }
             e->st.pc_checks++;
@@ -587,7 +363,7 @@ static int moe_layer(lf_backend *b, const lf_step *s, lf_times *out, lf_err *err
         uint32_t row = s->slots->id_to_row[s->need[k]];
         if (row == LF_SLOT_NONE) {
             lf_err ignored;
-            pool_wait(&e->pool, e->w->path, &ignored);
+            lf_io_read_wait(e->io, &ignored);
             return lf_fail(err, LF_EINVAL, "expert executor: token %u layer %u: routed expert %u "
                            "is not resident", s->token, s->layer, s->need[k]);
         }
@@ -595,8 +371,8 @@ static int moe_layer(lf_backend *b, const lf_step *s, lf_times *out, lf_err *err
         lf_quant_expert_swiglu(&e->q, lf_dram_row(d, row), e->x, g, e->y, e->scratch);
     }
     double t5 = lf_now(), t6 = t5;
-    if (pa) {
-        rc = pool_wait(&e->pool, e->w->path, err);
+    if (n_async) {
+        rc = lf_io_read_wait(e->io, err);
         t6 = lf_now();
         if (rc)
             return lf_err_prefix(err, "token %u layer %u (prefetch)", s->token, s->layer);
@@ -612,7 +388,7 @@ static int moe_layer(lf_backend *b, const lf_step *s, lf_times *out, lf_err *err
     e->st.io_s += out->io_s;
     e->st.compute_s += out->compute_s;
     e->st.pcache_s += pc_s;
-    e->st.reads += ps + pa;
+    e->st.reads += n_sync + n_async;
     e->st.loads += pl->n_load;
     e->st.bytes_read += (uint64_t)pl->n_load * L->record_bytes;
     e->st.moves += s->n_moves;
@@ -746,8 +522,7 @@ static int moe_sim_layer(lf_backend *b, const lf_step *st, lf_times *out, lf_err
         int idle = 1; /* a read serves only units the layer does not compute with */
         for (uint32_t j = 0; j < r->n_extents; j++)
             idle &= !contains(st->need, st->n_need, st->extents[r->first_extent + j].unit);
-        uint64_t piece; /* the executor reads it in these pieces (direct) */
-        n[idle] += lf_moe_pieces(r->length, m->piece_bytes, &piece);
+        n[idle]++;
         bytes[idle] += r->length;
     }
     for (uint32_t i = 0; i < st->plan->n_pagecache; i++)
@@ -785,7 +560,6 @@ void lf_moe_sim_backend(lf_backend *b, lf_moe_sim *s, const lf_device *dev, cons
     s->sim.scope = scope;
     s->buffered = buffered;
     s->record_bytes = w->h.record_bytes;
-    s->piece_bytes = buffered ? 0 : LF_MOE_PIECE_BYTES; /* as lf_exec_moe_create */
     memset(b, 0, sizeof *b);
     b->state = s;
     b->layer = moe_sim_layer;

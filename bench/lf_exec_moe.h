@@ -1,11 +1,12 @@
 /* lf_exec_moe: the executor for expert traces, an lf_backend for the shared replay loop.
  * Per token and layer the policy's plan (an application cache in the DRAM manager, the
  * page-cache model, prefetch guesses) is performed for real: the loaded experts' records
- * are read into their DRAM rows, through the OS page cache (buffered pread on a
- * bounded lf_pcache, mincore saying beforehand which reads it served) or from flash
- * (O_DIRECT), with `inflight` reads at once; then the routed experts' SwiGLU is computed
- * from the rows with on-the-fly dequantisation (lf_quant), weighted by the trace's router
- * weights. At scope token (the default) it also runs the resident part from DRAM as the
+ * are read into their DRAM rows, through the OS page cache (lf_io's buffered engine,
+ * on a bounded lf_pcache, mincore saying beforehand which reads it served) or from flash
+ * (lf_io's psync engine, O_DIRECT), with `inflight` reads at once (lf_io_read_all; the
+ * wrong prefetch guesses' in the background, lf_io_read_start, while the layer
+ * computes); then the routed experts' SwiGLU is computed from the rows with on-the-fly
+ * dequantisation (lf_quant), weighted by the trace's router weights. At scope token (the default) it also runs the resident part from DRAM as the
  * dense executor does (bench/lf_attn: embedding, attention with a KV cache, norms, output
  * head) plus the router (a d_model x n_experts matvec of seeded fp16 weights) and the
  * model's shared expert (fp16 SwiGLU); the routing itself stays the trace's. At scope ffn it runs the experts only. lf_moe_replay drives the replay for an expert file with any backend (this one,
@@ -37,33 +38,16 @@ typedef struct {
     lf_scope scope;             /* token (default): attention and router too; ffn: experts */
     uint32_t n_tokens;          /* scope token: KV-cache positions (0: the trace's tokens) */
     lf_pcache_mech pc_mech;     /* buffered: what holds the budget (0: fadvise, lf_pcache.h) */
-    uint64_t piece_bytes;       /* direct: a record is read in pieces of at most this
-                                 * (lf_moe_pieces; 0: LF_MOE_PIECE_BYTES, UINT64_MAX: whole);
-                                 * buffered reads stay whole records; the simulator's twin
-                                 * must be given the same (lf_moe_sim.piece_bytes) */
 } lf_exec_moe_cfg;
 
-/* Reads in flight at most (the executor's read pool). */
+/* Reads in flight at most (the depth of the executor's lf_io engine: its threads). */
 #define LF_MOE_MAX_INFLIGHT 64
-/* The executor's direct reads may split each record of a layer's batch into equal pieces
- * of at most this many bytes, pulled by the pool's threads one at a time, so the batch
- * keeps `inflight` reads going to its end (5 whole records with 4 threads run a last
- * round of one). 0: whole records, the default by measurement: on this machine's disk
- * 1 MiB and 512 KiB pieces read OLMoE's 3.5 MB records at about 0.9x the whole-record
- * rate, and probe batches of pieces ran no faster than batches of records
- * (bench/README.md, "Expert files"). */
-#define LF_MOE_PIECE_BYTES 0
-/* The pieces a read of `length` bytes is split into with pieces of at most max_piece
- * (0: none): n equal pieces rounded up to LF_IO_ALIGN, the last one shorter; returns the
- * count and *piece, the length of all but the last (length itself for one piece). The
- * pieces cover the read once, in order, and start aligned when the read does. */
-uint32_t lf_moe_pieces(uint64_t length, uint64_t max_piece, uint64_t *piece);
 
 typedef struct {
     double io_s, mem_s, compute_s;   /* sums over every step */
     double pcache_s;                 /* instrument: mincore and the budget's evictions */
-    uint64_t reads, bytes_read, loads, moves; /* reads: preads issued (a direct record's
-                                      * pieces each); loads: records read */
+    uint64_t reads, bytes_read, loads, moves; /* reads: reads issued, one per load
+                                      * (a whole record); loads: records read */
     uint64_t experts_computed;
     uint64_t pc_predicted;           /* loads the policy said the page cache serves */
     uint64_t pc_measured;            /* loads mincore found wholly cached before the read */
@@ -149,17 +133,13 @@ int lf_moe_measure(const lf_moe_replay_cfg *c, lf_token_row *rows, lf_moe_measur
  * shared expert included, as for any model; at scope ffn nothing beside the experts), with the
  * executor's two rules: loads the layer does not compute with (wrong prefetch guesses)
  * are read while it computes (io = the others' + max(0, theirs - compute)); with the page
- * cache (buffered) a miss also costs the copy out of the page cache; a direct read is
- * priced as the pieces the executor splits it into (piece_bytes, LF_MOE_PIECE_BYTES
- * unless set after this call). */
+ * cache (buffered) a miss also costs the copy out of the page cache. */
 typedef struct {
     lf_price sim;
     lf_backend inner;
     lf_model model;             /* the file's shape, n_layers replayed */
     int buffered;
     uint64_t record_bytes;
-    uint64_t piece_bytes;       /* the executor's pieces (direct reads; 0: whole records):
-                                 * each read is priced as its lf_moe_pieces */
 } lf_moe_sim;
 void lf_moe_sim_backend(lf_backend *b, lf_moe_sim *s, const lf_device *dev, const lf_weights *w,
                         uint32_t threads, int buffered, lf_scope scope, uint32_t n_layers);

@@ -1,5 +1,5 @@
 /* lf_io: the engine registry, the handle's operations, closed-loop reads (lf_io_run,
- * lf_io_read_all) and the helpers the engines share (direct open with a helpful error,
+ * lf_io_read_all, lf_io_read_start) and the helpers the engines share (direct open with a helpful error,
  * request checks, full pread). */
 #include "lf_io.h"
 
@@ -145,8 +145,12 @@ int lf_io_open(const char *engine, const char *path, uint32_t depth, lf_io **out
 
 const lf_io_ops *lf_io_ops_of(const lf_io *io) { return io->ops; }
 
+static int busy(const lf_io *io, lf_err *err);
+
 int lf_io_submit(lf_io *io, const lf_io_req *reqs, uint32_t n, lf_err *err)
 {
+    if (io->bg)
+        return busy(io, err);
     return io->ops->submit(io, reqs, n, err);
 }
 
@@ -158,29 +162,40 @@ int lf_io_reap(lf_io *io, lf_io_done *done, uint32_t min, uint32_t max, uint32_t
 
 void lf_io_close(lf_io *io)
 {
-    if (io)
-        io->ops->close(io);
+    if (!io)
+        return;
+    lf_err ignored;
+    lf_io_read_wait(io, &ignored); /* a batch still running reads into the caller's buffers */
+    io->ops->close(io);
 }
 
 /* lf_io_run for engines without their own: submit and reap from this thread, one
- * request per slot, the slot's id as the tag. */
-static int run_generic(lf_io *io, uint32_t depth, lf_io_next_fn next, lf_io_done_fn done,
-                       void *arg, lf_err *err)
+ * request per slot, the slot's id as the tag. gen_start submits every slot's first
+ * request, gen_finish reaps and refills until every slot has stopped (lf_io_read_start
+ * calls them apart, with the caller's work between). */
+typedef struct {
+    lf_io_req *slot; /* depth: each slot's request in flight */
+    lf_io_next_fn next;
+    lf_io_done_fn done;
+    void *arg;
+} gen_loop;
+
+enum { GEN_BATCH = 64 };
+
+static int gen_start(lf_io *io, gen_loop *g, uint32_t depth, lf_io_next_fn next,
+                     lf_io_done_fn done, void *arg, lf_err *err)
 {
-    enum { BATCH = 64 };
-    lf_io_req *slot = malloc((size_t)depth * sizeof *slot);
-    if (!slot)
+    *g = (gen_loop){malloc((size_t)depth * sizeof *g->slot), next, done, arg};
+    if (!g->slot)
         return lf_fail(err, LF_ENOMEM, "%s engine: out of memory for %u slots", io->ops->name,
                        depth);
-    lf_io_req batch[BATCH];
-    lf_io_done got_done[BATCH];
-    lf_err ignored;
+    lf_io_req batch[GEN_BATCH];
     int rc = LF_OK;
     for (uint32_t s0 = 0; s0 < depth && rc == LF_OK;) {
         uint32_t m = 0;
-        while (m < BATCH && s0 < depth) {
-            if (next(arg, s0, &slot[s0])) {
-                batch[m] = slot[s0];
+        while (m < GEN_BATCH && s0 < depth) {
+            if (next(arg, s0, &g->slot[s0])) {
+                batch[m] = g->slot[s0];
                 batch[m++].tag = s0;
             }
             s0++;
@@ -188,9 +203,18 @@ static int run_generic(lf_io *io, uint32_t depth, lf_io_next_fn next, lf_io_done
         if (m)
             rc = io->ops->submit(io, batch, m, err);
     }
+    return rc;
+}
+
+/* rc: gen_start's; after an error it only drains. Returns the first error. */
+static int gen_finish(lf_io *io, gen_loop *g, int rc, lf_err *err)
+{
+    lf_io_req batch[GEN_BATCH];
+    lf_io_done got_done[GEN_BATCH];
+    lf_err ignored;
     while (io->inflight > 0) {
         uint32_t got = 0;
-        int r = io->ops->reap(io, got_done, 1, BATCH, &got, rc == LF_OK ? err : &ignored);
+        int r = io->ops->reap(io, got_done, 1, GEN_BATCH, &got, rc == LF_OK ? err : &ignored);
         if (r != LF_OK) {
             rc = rc == LF_OK ? r : rc;
             break; /* close waits for what is left */
@@ -198,17 +222,26 @@ static int run_generic(lf_io *io, uint32_t depth, lf_io_next_fn next, lf_io_done
         uint32_t m = 0;
         for (uint32_t i = 0; i < got; i++) {
             uint32_t s = (uint32_t)got_done[i].tag;
-            done(arg, s, &slot[s], &got_done[i]);
-            if (rc == LF_OK && next(arg, s, &slot[s])) {
-                batch[m] = slot[s];
+            g->done(g->arg, s, &g->slot[s], &got_done[i]);
+            if (rc == LF_OK && g->next(g->arg, s, &g->slot[s])) {
+                batch[m] = g->slot[s];
                 batch[m++].tag = s;
             }
         }
         if (m && rc == LF_OK)
             rc = io->ops->submit(io, batch, m, err);
     }
-    free(slot);
+    free(g->slot);
+    g->slot = NULL;
     return rc;
+}
+
+static int busy(const lf_io *io, lf_err *err)
+{
+    return lf_fail(err, LF_EINVAL,
+                   "%s engine: a background batch (lf_io_read_start) is in flight; wait for it "
+                   "first",
+                   io->ops->name);
 }
 
 int lf_io_run(lf_io *io, uint32_t depth, lf_io_next_fn next, lf_io_done_fn done, void *arg,
@@ -216,6 +249,8 @@ int lf_io_run(lf_io *io, uint32_t depth, lf_io_next_fn next, lf_io_done_fn done,
 {
     if (depth == 0 || depth > io->depth)
         depth = io->depth;
+    if (io->bg)
+        return busy(io, err);
     if (io->inflight)
         return lf_fail(err, LF_EINVAL,
                        "%s engine: closed-loop reads started with %u reads already in flight; "
@@ -223,20 +258,23 @@ int lf_io_run(lf_io *io, uint32_t depth, lf_io_next_fn next, lf_io_done_fn done,
                        io->ops->name, io->inflight);
     if (io->ops->run)
         return io->ops->run(io, depth, next, done, arg, err);
-    return run_generic(io, depth, next, done, arg, err);
+    gen_loop g;
+    int rc = gen_start(io, &g, depth, next, done, arg, err);
+    return g.slot ? gen_finish(io, &g, rc, err) : rc;
 }
 
-static int done_error(const lf_io *io, const lf_io_req *q, int64_t result, lf_err *err)
+int lf_io_read_error(const char *path, uint64_t offset, uint64_t length, int64_t result,
+                     lf_err *err)
 {
     if (result < 0)
-        return lf_fail_errno(err, LF_EIO, (int)-result, "%s: read of %llu bytes at offset %llu failed",
-                             io->path, (unsigned long long)q->length,
-                             (unsigned long long)q->offset);
+        return lf_fail_errno(err, LF_EIO, (int)-result,
+                             "%s: read of %llu bytes at offset %llu failed", path,
+                             (unsigned long long)length, (unsigned long long)offset);
     return lf_fail(err, LF_EIO,
                    "%s: short read at offset %llu: %lld of %llu bytes (is the file shorter than "
                    "the layout says?)",
-                   io->path, (unsigned long long)q->offset, (long long)result,
-                   (unsigned long long)q->length);
+                   path, (unsigned long long)offset, (long long)result,
+                   (unsigned long long)length);
 }
 
 /* lf_io_read_all's closed loop: slots take the next request index; the failed read of
@@ -276,27 +314,105 @@ static void read_all_done(void *arg, uint32_t slot, const lf_io_req *req, const 
         ;
 }
 
-int lf_io_read_all(lf_io *io, const lf_io_req *reqs, uint32_t n, uint32_t depth, lf_err *err)
+/* Checks the requests and sets up c; *slots: the slots to run (no more than reads: each
+ * slot is a thread woken (psync) for nothing). */
+static int read_all_begin(lf_io *io, read_all_ctx *c, const lf_io_req *reqs, uint32_t n,
+                          uint32_t depth, uint32_t *slots, lf_err *err)
 {
-    if (n == 0)
-        return LF_OK;
+    if (io->bg)
+        return busy(io, err);
     int rc = lf_io_check_reqs(reqs, n, (io->ops->caps & LF_IO_CAP_ALIGNED) != 0, io->ops->name,
                               err);
     if (rc != LF_OK)
         return rc;
-    read_all_ctx c = {.reqs = reqs, .n = n};
-    atomic_init(&c.next, 0);
-    atomic_init(&c.bad, n);
-    c.result = malloc((size_t)n * sizeof *c.result);
-    if (!c.result)
+    c->reqs = reqs;
+    c->n = n;
+    atomic_init(&c->next, 0);
+    atomic_init(&c->bad, n);
+    c->result = malloc((size_t)n * sizeof *c->result);
+    if (!c->result)
         return lf_fail(err, LF_ENOMEM, "%s engine: out of memory for %u reads", io->ops->name, n);
-    /* no more slots than reads: each slot is a thread woken (psync) for nothing */
-    uint32_t slots = depth == 0 || depth > io->depth ? io->depth : depth;
-    rc = lf_io_run(io, slots < n ? slots : n, read_all_next, read_all_done, &c, err);
-    uint32_t bad = atomic_load(&c.bad);
-    if (rc == LF_OK && bad < n)
-        rc = done_error(io, &reqs[bad], c.result[bad], err);
-    free(c.result);
+    uint32_t s = depth == 0 || depth > io->depth ? io->depth : depth;
+    *slots = s < n ? s : n;
+    return LF_OK;
+}
+
+/* rc: the loop's; reports the failed read of smallest index, and frees c. */
+static int read_all_end(lf_io *io, read_all_ctx *c, int rc, lf_err *err)
+{
+    uint32_t bad = atomic_load(&c->bad);
+    if (rc == LF_OK && bad < c->n)
+        rc = lf_io_read_error(io->path, c->reqs[bad].offset, c->reqs[bad].length,
+                              c->result[bad], err);
+    free(c->result);
+    c->result = NULL;
+    return rc;
+}
+
+int lf_io_read_all(lf_io *io, const lf_io_req *reqs, uint32_t n, uint32_t depth, lf_err *err)
+{
+    if (n == 0)
+        return LF_OK;
+    read_all_ctx c;
+    uint32_t slots = 0;
+    int rc = read_all_begin(io, &c, reqs, n, depth, &slots, err);
+    if (rc != LF_OK)
+        return rc;
+    rc = lf_io_run(io, slots, read_all_next, read_all_done, &c, err);
+    return read_all_end(io, &c, rc, err);
+}
+
+/* lf_io_read_start's batch, kept by the handle until lf_io_read_wait. */
+struct lf_io_bg {
+    read_all_ctx c;
+    gen_loop g; /* engines without run_start */
+};
+
+int lf_io_read_start(lf_io *io, const lf_io_req *reqs, uint32_t n, uint32_t depth, lf_err *err)
+{
+    if (io->bg)
+        return busy(io, err);
+    if (n == 0)
+        return LF_OK;
+    if (io->inflight)
+        return lf_fail(err, LF_EINVAL,
+                       "%s engine: a background batch started with %u reads already in flight; "
+                       "reap them first",
+                       io->ops->name, io->inflight);
+    struct lf_io_bg *bg = calloc(1, sizeof *bg);
+    if (!bg)
+        return lf_fail(err, LF_ENOMEM, "%s engine: out of memory", io->ops->name);
+    uint32_t slots = 0;
+    int rc = read_all_begin(io, &bg->c, reqs, n, depth, &slots, err);
+    if (rc == LF_OK) {
+        if (io->ops->run_start) {
+            rc = io->ops->run_start(io, slots, read_all_next, read_all_done, &bg->c, err);
+        } else {
+            rc = gen_start(io, &bg->g, slots, read_all_next, read_all_done, &bg->c, err);
+            if (rc != LF_OK && bg->g.slot) {
+                lf_err ignored;
+                gen_finish(io, &bg->g, rc, &ignored); /* drains what went out */
+            }
+        }
+        if (rc == LF_OK) {
+            io->bg = bg;
+            return LF_OK;
+        }
+        free(bg->c.result);
+    }
+    free(bg);
+    return rc;
+}
+
+int lf_io_read_wait(lf_io *io, lf_err *err)
+{
+    struct lf_io_bg *bg = io->bg;
+    if (!bg)
+        return LF_OK;
+    io->bg = NULL;
+    int rc = io->ops->run_wait ? io->ops->run_wait(io, err) : gen_finish(io, &bg->g, LF_OK, err);
+    rc = read_all_end(io, &bg->c, rc, err);
+    free(bg);
     return rc;
 }
 

@@ -64,6 +64,12 @@ typedef struct {
      * closed-loop reads the engine drives itself (see lf_io_run). */
     int (*run)(lf_io *io, uint32_t depth, lf_io_next_fn next, lf_io_done_fn done, void *arg,
                lf_err *err);
+    /* Optional, both or neither (NULL: lf_io_read_start submits from the caller's thread
+     * and lf_io_read_wait reaps): run's closed loop on the engine's own threads, every
+     * slot on one of them, returning at once; run_wait returns when every slot stopped. */
+    int (*run_start)(lf_io *io, uint32_t depth, lf_io_next_fn next, lf_io_done_fn done,
+                     void *arg, lf_err *err);
+    int (*run_wait)(lf_io *io, lf_err *err);
 } lf_io_ops;
 
 /* Opening a direct engine (psync, io_uring) on a file system without O_DIRECT (tmpfs)
@@ -99,6 +105,23 @@ int lf_io_run(lf_io *io, uint32_t depth, lf_io_next_fn next, lf_io_done_fn done,
  * flight on entry. A short read or an error is reported with the request's offset
  * (the one of smallest index; the others in flight are drained). Tags are ignored. */
 int lf_io_read_all(lf_io *io, const lf_io_req *reqs, uint32_t n, uint32_t depth, lf_err *err);
+
+/* lf_io_read_all in the background: starts reading the n requests (n may exceed the
+ * depth) and returns at once, so the caller computes meanwhile; lf_io_read_wait waits
+ * for them and reports as lf_io_read_all does (LF_OK when none was started). The psync
+ * and buffered engines read the whole batch on their own threads; engines without
+ * threads (io_uring, null) submit the first `depth` reads now and the rest as the wait
+ * reaps. One batch at a time: until its wait the handle takes no other read, and the
+ * requests and buffers stay the caller's. A failed start leaves nothing in flight.
+ * lf_io_close waits for a batch still running. */
+int lf_io_read_start(lf_io *io, const lf_io_req *reqs, uint32_t n, uint32_t depth, lf_err *err);
+int lf_io_read_wait(lf_io *io, lf_err *err);
+
+/* The one report of a failed read of `length` bytes at offset in path: result < 0 is
+ * -errno ("read of L bytes at offset O failed: ..."), else the bytes a short read got
+ * ("short read at offset O: G of L bytes ..."). Returns LF_EIO. */
+int lf_io_read_error(const char *path, uint64_t offset, uint64_t length, int64_t result,
+                     lf_err *err);
 
 /* Allocates a buffer for direct reads, free with free(): lf_bigmem_pages (whole
  * transparent huge pages unless LLMFLASH_THP=0), so always LF_IO_ALIGN-aligned. */

@@ -12,6 +12,7 @@ struct lf_io {
     int fd;             /* -1 for the null engine */
     uint32_t depth;     /* reads in flight at most */
     uint32_t inflight;  /* submitted and not yet reaped */
+    struct lf_io_bg *bg; /* lf_io_read_start's batch until its wait; NULL: none */
     char path[1024];
 };
 

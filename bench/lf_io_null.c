@@ -79,5 +79,5 @@ static void null_close(lf_io *io)
 }
 
 const lf_io_ops lf_io_null_ops = {"null", LF_IO_CAP_NODEVICE, null_open, null_submit,
-                                  null_reap, null_close, NULL};
+                                  null_reap, null_close, NULL, NULL, NULL};
 

@@ -4,7 +4,7 @@
  * lf_pcache reads them, and a read brings in only its own pages). Submitted requests
  * and their completions pass through two rings of `depth` entries under one mutex;
  * closed-loop reads (lf_io_run) skip both: the caller and depth-1 woken threads each run
- * one slot. */
+ * one slot (in the background, lf_io_read_start: depth woken threads). */
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -214,29 +214,29 @@ static int pool_reap(lf_io *io, lf_io_done *done, uint32_t min, uint32_t max, ui
     return LF_OK;
 }
 
-/* Closed-loop reads: depth slots, each run by one thread (as fio's psync jobs do):
- * this thread runs slot 0 and wakes depth-1 workers, one signal each; whichever wakes
- * claims the next slot. Waking the whole pool for every per-layer batch cost more than
- * the batch's reads at 64 threads on 2 cores (costmodel/README.md, "Batches").
- * Buffers and alignment are the callbacks' business, checked by the pread itself. */
-static int pool_run(lf_io *io, uint32_t depth, lf_io_next_fn next, lf_io_done_fn done,
-                    void *arg, lf_err *err)
+/* Hands slots first..depth-1 of a closed loop to the workers, one signal each;
+ * whichever wakes claims the next slot. */
+static void pool_launch(pool_io *p, uint32_t depth, uint32_t first, lf_io_next_fn next,
+                        lf_io_done_fn done, void *arg)
 {
-    (void)err;
-    pool_io *p = (pool_io *)io;
     pthread_mutex_lock(&p->mu);
     p->run_next = next;
     p->run_done = done;
     p->run_arg = arg;
     p->run_depth = depth;
-    p->run_claimed = 1; /* slot 0 is this thread's */
+    p->run_claimed = first;
     p->run_left = depth;
-    for (uint32_t i = 1; i < depth; i++)
+    for (uint32_t i = first; i < depth; i++)
         pthread_cond_signal(&p->has_work);
     pthread_mutex_unlock(&p->mu);
-    run_slot(p, 0, next, done, arg);
+}
+
+/* Waits until every slot of the loop has stopped. */
+static int pool_run_wait(lf_io *io, lf_err *err)
+{
+    (void)err;
+    pool_io *p = (pool_io *)io;
     pthread_mutex_lock(&p->mu);
-    p->run_left--;
     while (p->run_left > 0)
         pthread_cond_wait(&p->has_done, &p->mu);
     p->run_depth = p->run_claimed = 0;
@@ -244,7 +244,36 @@ static int pool_run(lf_io *io, uint32_t depth, lf_io_next_fn next, lf_io_done_fn
     return LF_OK;
 }
 
+/* Closed-loop reads: depth slots, each run by one thread (as fio's psync jobs do):
+ * this thread runs slot 0 and wakes depth-1 workers. Waking the whole pool for every
+ * per-layer batch cost more than the batch's reads at 64 threads on 2 cores
+ * (costmodel/README.md, "Batches"). Buffers and alignment are the callbacks' business,
+ * checked by the pread itself. */
+static int pool_run(lf_io *io, uint32_t depth, lf_io_next_fn next, lf_io_done_fn done,
+                    void *arg, lf_err *err)
+{
+    pool_io *p = (pool_io *)io;
+    pool_launch(p, depth, 1, next, done, arg); /* slot 0 is this thread's */
+    run_slot(p, 0, next, done, arg);
+    pthread_mutex_lock(&p->mu);
+    p->run_left--;
+    pthread_mutex_unlock(&p->mu);
+    return pool_run_wait(io, err);
+}
+
+/* The same loop with every slot on a worker (depth <= the pool's threads), returning at
+ * once: the caller computes while it runs (lf_io_read_start). */
+static int pool_run_start(lf_io *io, uint32_t depth, lf_io_next_fn next, lf_io_done_fn done,
+                          void *arg, lf_err *err)
+{
+    (void)err;
+    pool_launch((pool_io *)io, depth, 0, next, done, arg);
+    return LF_OK;
+}
+
 const lf_io_ops lf_io_psync_ops = {"psync", LF_IO_CAP_DIRECT | LF_IO_CAP_ALIGNED, psync_open,
-                                   pool_submit, pool_reap, pool_close, pool_run};
+                                   pool_submit, pool_reap, pool_close, pool_run,
+                                   pool_run_start, pool_run_wait};
 const lf_io_ops lf_io_buffered_ops = {"buffered", 0, buffered_open, pool_submit, pool_reap,
-                                      pool_close, pool_run};
+                                      pool_close, pool_run, pool_run_start,
+                                      pool_run_wait};

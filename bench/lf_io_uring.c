@@ -248,4 +248,5 @@ static int uring_run(lf_io *io, uint32_t depth, lf_io_next_fn next, lf_io_done_f
 }
 
 const lf_io_ops lf_io_uring_ops = {"io_uring", LF_IO_CAP_DIRECT | LF_IO_CAP_ALIGNED, uring_open,
-                                   uring_submit, uring_reap, uring_close, uring_run};
+                                   uring_submit, uring_reap, uring_close, uring_run,
+                                   NULL, NULL};

@@ -311,13 +311,7 @@ static int measure_point(const char *engine, const char *path, uint64_t file_siz
     for (uint32_t i = 0; i < threads; i++) {
         probe_slot *ps = &c.slot[i];
         if (ps->bad && rc == LF_OK)
-            rc = ps->bad_result < 0
-                     ? lf_fail_errno(err, LF_EIO, (int)-ps->bad_result,
-                                     "%s: read of %llu bytes at offset %llu failed", path,
-                                     (unsigned long long)chunk,
-                                     (unsigned long long)ps->bad_offset)
-                     : lf_fail(err, LF_EIO, "%s: short read at offset %llu (%lld bytes)", path,
-                               (unsigned long long)ps->bad_offset, (long long)ps->bad_result);
+            rc = lf_io_read_error(path, ps->bad_offset, chunk, ps->bad_result, err);
         if (ps->drop_errno && rc == LF_OK)
             rc = drop_failed(path, ps->drop_errno, err);
         reads += ps->reads;

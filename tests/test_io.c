@@ -193,16 +193,25 @@ static void run_done(void *arg, uint32_t slot, const lf_io_req *req, const lf_io
     atomic_fetch_add(&c->dones, 1);
 }
 
+/* Opens engine on path with depth 4; 0 (with a SKIP line) where it cannot run here. */
+static int open_depth4(const char *engine, const char *path, lf_io **io)
+{
+    lf_err err;
+    int rc = lf_io_open(engine, path, 4, io, &err);
+    if (rc == LF_EUNSUP) {
+        printf("SKIP: %s engine unsupported here: %s\n", engine, err.msg);
+        return 0;
+    }
+    assert_int_equal(rc, LF_OK);
+    return 1;
+}
+
 static void check_run(const char *engine, const char *path)
 {
     lf_io *io;
     lf_err err;
-    int rc = lf_io_open(engine, path, 4, &io, &err);
-    if (rc == LF_EUNSUP) {
-        printf("SKIP: %s engine unsupported here: %s\n", engine, err.msg);
+    if (!open_depth4(engine, path, &io))
         return;
-    }
-    assert_int_equal(rc, LF_OK);
     assert_string_equal(lf_io_ops_of(io)->name, engine);
     enum { N = 64 };
     lf_io_req r[N];
@@ -228,13 +237,89 @@ static void check_run(const char *engine, const char *path)
         free(r[i].buf);
 }
 
-static void test_run_loop(void **st)
+/* Runs check on every engine, reading the test file. */
+static void each_engine(void (*check)(const char *engine, const char *path))
 {
-    (void)st;
     const char *path = make_file();
     const char *engines[] = {"psync", "io_uring", "buffered", "null"};
     for (int i = 0; i < 4; i++)
-        check_run(engines[i], path);
+        check(engines[i], path);
+}
+
+static void test_run_loop(void **st)
+{
+    (void)st;
+    each_engine(check_run);
+}
+
+/* lf_io_read_start / lf_io_read_wait: 64 reads on a depth-4 handle run in the
+ * background (the psync and buffered pools on their own threads; io_uring and null: the
+ * first 4 now, the rest as the wait reaps); the handle refuses other reads until the
+ * wait; the wait reports the failed read of smallest index with lf_io_read_error's
+ * message; a batch never waited for is waited for by lf_io_close. */
+static void check_background(const char *engine, const char *path)
+{
+    lf_io *io;
+    lf_err err;
+    if (!open_depth4(engine, path, &io))
+        return;
+    int null = strcmp(engine, "null") == 0;
+    enum { N = 64 };
+    lf_io_req r[N];
+    for (uint32_t i = 0; i < N; i++) {
+        r[i] = (lf_io_req){(uint64_t)((i * 53) % 250) * 4096, 4096, lf_io_alloc(4096), 0};
+        memset(r[i].buf, 0x5a, 4096);
+    }
+    assert_int_equal(lf_io_read_wait(io, &err), LF_OK); /* none started */
+    assert_int_equal(lf_io_read_start(io, r, N, 0, &err), LF_OK);
+    /* one batch at a time, and no other read meanwhile */
+    assert_int_equal(lf_io_read_start(io, r, 1, 0, &err), LF_EINVAL);
+    assert_non_null(strstr(err.msg, "wait for it first"));
+    assert_int_equal(lf_io_read_all(io, r, 1, 0, &err), LF_EINVAL);
+    assert_int_equal(lf_io_submit(io, r, 1, &err), LF_EINVAL);
+    assert_int_equal(lf_io_read_wait(io, &err), LF_OK);
+    assert_int_equal(lf_io_read_wait(io, &err), LF_OK); /* waited already */
+    for (uint32_t i = 0; i < N; i++) {
+        const unsigned char *b = r[i].buf;
+        for (uint64_t k = 0; k < r[i].length; k++)
+            if (b[k] != (null ? 0 : pattern(r[i].offset + k)))
+                fail_msg("%s: byte %llu of background read %u differs", engine,
+                         (unsigned long long)k, i);
+    }
+    if (!null) {
+        /* two failing reads: the one of smaller index is reported, with the bytes got */
+        r[40].offset = FILE_BYTES;
+        r[7].offset = FILE_BYTES - 4096;
+        r[7].length = 8192;
+        free(r[7].buf);
+        r[7].buf = lf_io_alloc(8192);
+        assert_int_equal(lf_io_read_start(io, r, N, 2, &err), LF_OK);
+        assert_int_equal(lf_io_read_wait(io, &err), LF_EIO);
+        assert_non_null(strstr(err.msg, path));
+        assert_non_null(strstr(err.msg, "short read at offset 1044480: 4096 of 8192 bytes"));
+        /* the handle reads again after a failed batch */
+        assert_int_equal(lf_io_read_all(io, r + 8, 8, 0, &err), LF_OK);
+    }
+    /* a bad request fails the start and leaves nothing in flight */
+    void *keep = r[3].buf;
+    r[3].buf = NULL;
+    assert_int_equal(lf_io_read_start(io, r, N, 0, &err), LF_EINVAL);
+    assert_int_equal(lf_io_read_wait(io, &err), LF_OK);
+    r[3].buf = keep;
+    /* closed with a batch running: the close waits for it */
+    r[7].offset = 0;
+    r[40].offset = 0;
+    r[7].length = 4096;
+    assert_int_equal(lf_io_read_start(io, r, N, 0, &err), LF_OK);
+    lf_io_close(io);
+    for (uint32_t i = 0; i < N; i++)
+        free(r[i].buf);
+}
+
+static void test_background_batch(void **st)
+{
+    (void)st;
+    each_engine(check_background);
 }
 
 static void test_buffered_reads(void **st)
@@ -589,7 +674,8 @@ int main(void)
         cmocka_unit_test(test_buffered_reads),   cmocka_unit_test(test_missing_file),
         cmocka_unit_test(test_tmpfs_unsupported), cmocka_unit_test(test_probe_null_engine),
         cmocka_unit_test(test_probe_fit_cli),      cmocka_unit_test(test_membench_small),
-        cmocka_unit_test(test_run_loop),         cmocka_unit_test_teardown(test_probe_buffered_misses, leave_test_cgroup),
+        cmocka_unit_test(test_run_loop),         cmocka_unit_test(test_background_batch),
+        cmocka_unit_test_teardown(test_probe_buffered_misses, leave_test_cgroup),
         cmocka_unit_test(test_calibrate_buffered_cli),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -214,7 +214,6 @@ static void run_pair(const config *cf, lf_dtype dt)
     lf_backend sb, outer_s;
     lf_moe_sim sbs;
     lf_moe_sim_backend(&sb, &sbs, &dev, &w, 4, cf->buffered, LF_SCOPE_TOKEN, 0);
-    sbs.piece_bytes = cf->buffered ? 0 : 4096; /* direct: records in pieces, both sides */
     logger gs;
     wrap(&outer_s, &gs, &sb, &w.layout);
     assert_int_equal(lf_moe_replay(&rc, &outer_s, rows_s, NULL, &err), LF_OK);
@@ -222,7 +221,7 @@ static void run_pair(const config *cf, lf_dtype dt)
     uint64_t layers = cf->per_layer ? 1 : m.n_layers;
     lf_exec_moe_cfg ec = {&w, &t, 4, cf->buffered,
                           (uint64_t)cf->pc_per_layer * layers * w.h.record_bytes, cf->per_layer,
-                          m.n_layers, 9, 1, LF_SCOPE_TOKEN, 0, LF_PCACHE_FADVISE, 4096};
+                          m.n_layers, 9, 1, LF_SCOPE_TOKEN, 0, LF_PCACHE_FADVISE};
     lf_exec_moe *e;
     assert_int_equal(lf_exec_moe_create(&ec, &e, &err), LF_OK);
     lf_exec_moe_check_every(e, 1);
@@ -256,12 +255,7 @@ static void run_pair(const config *cf, lf_dtype dt)
                   (unsigned long long)st.max_cached_bytes, (unsigned long long)ec.pc_budget,
                   lf_exec_moe_mechanism(e));
     assert_true(st.loads > 0);
-    /* direct: every record in its pieces (the log above stays one offset a record);
-     * buffered: whole records */
-    uint64_t piece;
-    uint32_t per = lf_moe_pieces(w.h.record_bytes, cf->buffered ? 0 : 4096, &piece);
-    assert_int_equal(st.reads, st.loads * per);
-    assert_true(cf->buffered ? per == 1 : per > 1);
+    assert_int_equal(st.reads, st.loads); /* one read a record */
     if (cf->buffered) {
         /* the budget respected, by mincore's count, after every step */
         assert_true(st.pc_checks == 40u * m.n_layers);
@@ -335,7 +329,7 @@ static void test_exec_output_dense(void **st)
     assert_int_equal(lf_weights_open(path, &w, &err), LF_OK);
     lf_trace t;
     make_trace(&t, &m, 5, 4);
-    lf_exec_moe_cfg ec = {&w, &t, 2, 0, 0, 0, 1, 9, 0, LF_SCOPE_FFN, 0, LF_PCACHE_FADVISE, 0};
+    lf_exec_moe_cfg ec = {&w, &t, 2, 0, 0, 0, 1, 9, 0, LF_SCOPE_FFN, 0, LF_PCACHE_FADVISE};
     lf_exec_moe *e;
     assert_int_equal(lf_exec_moe_create(&ec, &e, &err), LF_OK);
     lf_backend eb;
@@ -762,51 +756,16 @@ static void test_pcache_cgroup_budget(void **st)
     unlink(path);
 }
 
-/* Pieces: every record length and piece size gives equal aligned pieces that cover the
- * record once (no gap, no overlap), none longer than asked (but one LF_IO_ALIGN block). */
-static void test_pieces_cover(void **st)
-{
-    (void)st;
-    const uint64_t lens[] = {1, 4096, 8192, 12288, 16384, 3538944, 3538944 + 4096, 1 << 20,
-                             (1 << 20) + 1, 7 * 1048576 + 12345};
-    const uint64_t maxes[] = {0, 1, 4096, 5000, 8192, 65536, 512 * 1024, 1 << 20, 3 << 20,
-                              UINT64_MAX / 2};
-    for (size_t i = 0; i < sizeof lens / sizeof *lens; i++)
-        for (size_t j = 0; j < sizeof maxes / sizeof *maxes; j++) {
-            uint64_t len = lens[i], max = maxes[j], p;
-            uint32_t n = lf_moe_pieces(len, max, &p);
-            assert_true(n >= 1);
-            if (n == 1) {
-                assert_int_equal(p, len);
-                assert_true(max == 0 || len <= max || len <= 4096);
-                continue;
-            }
-            uint64_t cap = max < 4096 ? 4096 : max / 4096 * 4096;
-            assert_int_equal(p % 4096, 0);
-            assert_true(p <= cap);
-            /* pieces j*p .. : the last ends exactly at len, none is empty */
-            assert_true((uint64_t)(n - 1) * p < len);
-            assert_true((uint64_t)n * p >= len);
-            /* as few as the cap allows, and equal: the last no shorter than needed */
-            assert_int_equal(n, (len + cap - 1) / cap);
-            assert_true(len - (uint64_t)(n - 1) * p + 4096 * (uint64_t)n >= p);
-        }
-    uint64_t p;
-    assert_int_equal(lf_moe_pieces(0, 4096, &p), 0);
-    assert_int_equal(lf_moe_pieces(3538944, 1 << 20, &p), 4); /* OLMoE q4: 4 of 864 KiB */
-    assert_int_equal(p, 884736);
-}
-
-/* One executor, direct reads, many layer steps (prefetch guesses read while computing):
- * its output with records read in 4 KiB pieces is the one with whole records (a gap or a
- * misplaced piece would change the rows), and the pool, made once, serves every batch. */
+/* One executor, direct reads, many layer steps with prefetch guesses (read in the
+ * background while the layer computes, more of them than reads in flight with one or
+ * three): the output is the same whatever the reads in flight, one read a record, and
+ * the engine, opened once, serves every batch. */
 static void run_direct(const lf_weights *w, const lf_trace *t, const char *policy,
-                       uint32_t inflight, uint64_t piece, lf_exec_moe_stats *out)
+                       uint32_t inflight, lf_exec_moe_stats *out)
 {
     lf_err err;
     lf_exec_moe_cfg ec = {.weights = w, .trace = t, .inflight = inflight,
-                          .n_layers = w->h.n_layers, .seed = 9, .scope = LF_SCOPE_FFN,
-                          .piece_bytes = piece};
+                          .n_layers = w->h.n_layers, .seed = 9, .scope = LF_SCOPE_FFN};
     lf_exec_moe *e;
     assert_int_equal(lf_exec_moe_create(&ec, &e, &err), LF_OK);
     lf_backend b;
@@ -822,7 +781,7 @@ static void run_direct(const lf_weights *w, const lf_trace *t, const char *polic
     lf_exec_moe_free(e);
 }
 
-static void test_pieces_pool_many_batches(void **st)
+static void test_direct_many_batches(void **st)
 {
     (void)st;
     lf_model m;
@@ -831,30 +790,29 @@ static void test_pieces_pool_many_batches(void **st)
     lf_trace t;
     make_trace(&t, &m, 300, 17);
     const char *pol = "pagecache:dram=4,pc=0,prefetch=2,acc=0.5";
-    lf_exec_moe_stats whole, split, odd;
-    run_direct(&w, &t, pol, 4, UINT64_MAX, &whole);
-    run_direct(&w, &t, pol, 4, 4096, &split);
-    run_direct(&w, &t, pol, 3, 8192, &odd);
-    uint64_t p;
-    print_message("300 tokens x 3 layers: %llu loads, %llu reads whole, %llu in 4 KiB pieces\n",
-                  (unsigned long long)whole.loads, (unsigned long long)whole.reads,
-                  (unsigned long long)split.reads);
-    assert_true(whole.loads > 600);
-    assert_int_equal(whole.reads, whole.loads);
-    assert_int_equal(split.reads, split.loads * lf_moe_pieces(w.h.record_bytes, 4096, &p));
-    assert_int_equal(split.loads, whole.loads);
-    assert_true(whole.checksum != 0);
-    assert_true(split.checksum == whole.checksum);
-    assert_true(odd.checksum == whole.checksum);
+    lf_exec_moe_stats four, one, three;
+    run_direct(&w, &t, pol, 4, &four);
+    run_direct(&w, &t, pol, 1, &one);
+    run_direct(&w, &t, pol, 3, &three);
+    print_message("300 tokens x 3 layers: %llu loads, %llu reads\n",
+                  (unsigned long long)four.loads, (unsigned long long)four.reads);
+    assert_true(four.loads > 600);
+    assert_int_equal(four.reads, four.loads);
+    assert_int_equal(one.loads, four.loads);
+    assert_int_equal(three.loads, four.loads);
+    assert_true(four.checksum != 0);
+    assert_true(one.checksum == four.checksum);
+    assert_true(three.checksum == four.checksum);
     lf_trace_free(&t);
     lf_weights_close(&w);
     unlink(path);
 }
 
-/* A read that fails (the file cut short after it was opened) is reported with the file
- * and the offset and length of the piece that failed: with one read in flight the
- * first piece past the end; with four, some piece past the end. */
-static void test_pieces_short_read(void **st)
+/* A read that fails (the file cut short after it was opened) is reported with the file,
+ * the step, the record's offset and the bytes got of those asked (lf_io_read_error's
+ * message): the second record of the first step, 4 KiB of it left, with one read in
+ * flight or four. */
+static void test_short_read(void **st)
 {
     (void)st;
     lf_model m;
@@ -867,11 +825,11 @@ static void test_pieces_short_read(void **st)
         uint32_t n;
         const uint32_t *ids = lf_trace_ids(&t, 0, 0, &n);
         assert_int_equal(n, 2);
-        uint64_t cut = w.layout.data_offset + (uint64_t)ids[1] * w.h.record_bytes + 4096;
+        uint64_t at = w.layout.data_offset + (uint64_t)ids[1] * w.h.record_bytes;
         assert_true(w.h.record_bytes > 8192);
-        assert_int_equal(truncate(path, (off_t)cut), 0);
+        assert_int_equal(truncate(path, (off_t)(at + 4096)), 0);
         lf_exec_moe_cfg ec = {.weights = &w, .trace = &t, .inflight = inflight, .n_layers = 1,
-                              .seed = 9, .scope = LF_SCOPE_FFN, .piece_bytes = 4096};
+                              .seed = 9, .scope = LF_SCOPE_FFN};
         lf_exec_moe *e;
         assert_int_equal(lf_exec_moe_create(&ec, &e, &err), LF_OK);
         lf_backend b;
@@ -883,55 +841,15 @@ static void test_pieces_short_read(void **st)
         print_message("%u in flight: %s\n", inflight, err.msg);
         assert_non_null(strstr(err.msg, path));
         assert_non_null(strstr(err.msg, "token 0 layer 0"));
-        assert_non_null(strstr(err.msg, "short read of 4096 bytes at "));
-        unsigned long long at = strtoull(strstr(err.msg, " bytes at ") + 10, NULL, 10);
-        if (inflight == 1)
-            assert_int_equal(at, cut);
-        assert_true(at >= cut && at < cut + w.h.record_bytes && at % 4096 == 0);
+        char want[128];
+        snprintf(want, sizeof want, "short read at offset %llu: 4096 of %llu bytes",
+                 (unsigned long long)at, (unsigned long long)w.h.record_bytes);
+        assert_non_null(strstr(err.msg, want));
         lf_exec_moe_free(e);
         lf_trace_free(&t);
         lf_weights_close(&w);
         unlink(path);
     }
-}
-
-/* The twin prices a direct record as the executor's pieces (rounds over pieces), a
- * buffered one whole. */
-static void test_sim_prices_pieces(void **st)
-{
-    (void)st;
-    lf_model m;
-    lf_weights w;
-    lf_err err;
-    const char *path = open_q4(1, "sp.w", &m, &w);
-    lf_device dev = lf_test_toy_device();
-    dev.flash_slot_s = 20e-6; /* the per-slot term tells 5 reads from 5 x k pieces too */
-    uint64_t rec = w.h.record_bytes;
-    enum { N = 5 };
-    uint32_t ids[N] = {0, 2, 4, 6, 8};
-    one_step o;
-    one_step_init(&o, rec, ids, N, ids, N);
-    lf_step s = o.s;
-    uint64_t p;
-    uint32_t k = lf_moe_pieces(rec, 4096, &p);
-    assert_true(k > 1);
-    for (int buffered = 0; buffered < 2; buffered++) {
-        lf_backend b;
-        lf_moe_sim sim;
-        lf_moe_sim_backend(&b, &sim, &dev, &w, 4, buffered, LF_SCOPE_FFN, 0);
-        assert_int_equal(sim.piece_bytes, buffered ? 0 : LF_MOE_PIECE_BYTES);
-        sim.piece_bytes = buffered ? 0 : 4096;
-        lf_times t;
-        assert_int_equal(b.layer(&b, &s, &t, &err), LF_OK);
-        double copy = buffered ? lf_pagecache_time(&dev, N, N * rec) : 0;
-        double want = lf_flash_time(&dev, buffered ? N : N * k, N * rec, 4) + copy;
-        double whole = lf_flash_time(&dev, N, N * rec, 4) + copy;
-        assert_true(fabs(t.io_s - want) < 1e-12);
-        if (!buffered)
-            assert_true(fabs(t.io_s - whole) > 1e-9); /* pieces are not priced as records */
-    }
-    lf_weights_close(&w);
-    unlink(path);
 }
 
 int main(void)
@@ -947,10 +865,8 @@ int main(void)
         cmocka_unit_test(test_pcache_cgroup_budget),
         cmocka_unit_test(test_sim_prefetch_overlap),
         cmocka_unit_test(test_scope_token_vs_ffn),
-        cmocka_unit_test(test_pieces_cover),
-        cmocka_unit_test(test_pieces_pool_many_batches),
-        cmocka_unit_test(test_pieces_short_read),
-        cmocka_unit_test(test_sim_prices_pieces),
+        cmocka_unit_test(test_direct_many_batches),
+        cmocka_unit_test(test_short_read),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
