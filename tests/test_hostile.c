@@ -229,6 +229,10 @@ static void test_tmp_removed_on_signal(void **state)
         assert_true(p >= 0);
         if (p == 0) {
             close(pfd[0]);
+            /* as a foreground process gets them: a background job of a non-interactive
+             * shell starts with SIGINT ignored, and an ignored signal stays ignored
+             * (tested below), so the child would wait forever */
+            signal(sigs[k], SIG_DFL);
             lf_fs_remove_on_signals();
             char tmp[4300];
             int fd;
@@ -254,6 +258,21 @@ static void test_tmp_removed_on_signal(void **state)
         assert_int_equal(WTERMSIG(st), sigs[k]);
         assert_int_equal(count_prefix(lf_test_dir(), base), 0);
     }
+    /* a signal the parent ignores (nohup, a background job) stays ignored: the process
+     * lives on, and dies only of what it does not ignore */
+    pid_t p = fork();
+    assert_true(p >= 0);
+    if (p == 0) {
+        signal(SIGHUP, SIG_IGN);
+        lf_fs_remove_on_signals();
+        struct sigaction now;
+        sigaction(SIGHUP, NULL, &now);
+        _exit(now.sa_handler == SIG_IGN ? 0 : 5);
+    }
+    int st;
+    waitpid(p, &st, 0);
+    assert_true(WIFEXITED(st));
+    assert_int_equal(WEXITSTATUS(st), 0);
 }
 
 /* ---- unbounded and non-regular inputs ---- */
