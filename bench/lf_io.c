@@ -1,6 +1,6 @@
 /* lf_io: the engine registry, the handle's operations, closed-loop reads (lf_io_run,
- * lf_io_read_all, lf_io_read_start) and the helpers the engines share (direct open with a helpful error,
- * request checks, full pread). */
+ * lf_io_read_all, lf_io_read_start) and the helpers the engines share (direct open with
+ * a helpful error, request checks, full pread). */
 #include "lf_io.h"
 
 #include <errno.h>
