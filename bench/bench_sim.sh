@@ -5,7 +5,7 @@
 # (getrusage of the children). Medians of $BENCH_RUNS runs (default 3).
 #   1. whole `llmflash sim` (trace load + replay + run folder), lru and window:k=4:
 #      <= 0.08 s CPU, i.e. >= 200 M needed-unit lookups per second including the load;
-#      and its peak memory (meta.json's process_max_rss_bytes, the last run; no target);
+#      and its peak memory (meta.json's max_rss_bytes, the last run; no target);
 #   2. the replay alone (`sim --repeat-configs`, which times only the replays), per
 #      policy: lru and window >= 250 M lookups/s; lfu, hot and belady >= 80 M/s;
 #   3. `llmflash sweep --jobs 2` over 1000 configurations of that trace: <= 60 s wall,
@@ -36,7 +36,7 @@ for p in lru window:k=4; do
   done
   c=$(median <"$DIR/c"); n=$(lookups_of "$DIR/one/summary.csv")
   r=$(awk -v n="$n" -v c="$c" 'BEGIN { printf "%.0f", (c > 0) ? n / c / 1e6 : 0 }')
-  mb=$(sed -n 's/.*"process_max_rss_bytes":"\([0-9]*\)".*/\1/p' "$DIR/one/meta.json" | awk '{ printf "%.0f", $1 / 1e6 }')
+  mb=$(sed -n 's/.*"max_rss_bytes":"\([0-9]*\)".*/\1/p' "$DIR/one/meta.json" | awk '{ printf "%.0f", $1 / 1e6 }')
   printf 'whole sim, %-11s %7.3f s cpu (target <= 0.08 s) %-6s  %5s M lookups/s incl. load (target >= 200) %s; peak memory %s MB\n' \
     "$p:" "$c" "$(verdict "$c" "<=" 0.08)" "$r" "$(verdict "$r" ">=" 200)" "$mb"
 done

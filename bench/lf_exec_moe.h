@@ -6,11 +6,13 @@
  * (lf_io's psync engine, O_DIRECT), with `inflight` reads at once (lf_io_read_all; the
  * wrong prefetch guesses' in the background, lf_io_read_start, while the layer
  * computes); then the routed experts' SwiGLU is computed from the rows with on-the-fly
- * dequantisation (lf_quant), weighted by the trace's router weights. At scope token (the default) it also runs the resident part from DRAM as the
- * dense executor does (bench/lf_attn: embedding, attention with a KV cache, norms, output
- * head) plus the router (a d_model x n_experts matvec of seeded fp16 weights) and the
- * model's shared expert (fp16 SwiGLU); the routing itself stays the trace's. At scope ffn it runs the experts only. lf_moe_replay drives the replay for an expert file with any backend (this one,
- * or the simulator's: the same reads and decisions, priced). An lf_exec_moe owns its
+ * dequantisation (lf_quant), weighted by the trace's router weights. At scope token (the
+ * default) it also runs the resident part from DRAM as the dense executor does
+ * (bench/lf_attn: embedding, attention with a KV cache, norms, output head) plus the
+ * router (a d_model x n_experts matvec of seeded fp16 weights) and the model's shared
+ * expert (fp16 SwiGLU); the routing itself stays the trace's. At scope ffn it runs the
+ * experts only. lf_moe_replay drives the replay for an expert file with any backend (this
+ * one, or the simulator's: the same reads and decisions, priced). An lf_exec_moe owns its
  * descriptors, rows, page-cache tier and read log; the weights and trace are the caller's. */
 #ifndef LF_EXEC_MOE_H
 #define LF_EXEC_MOE_H

@@ -145,12 +145,12 @@ int lf_io_open(const char *engine, const char *path, uint32_t depth, lf_io **out
 
 const lf_io_ops *lf_io_ops_of(const lf_io *io) { return io->ops; }
 
-static int busy(const lf_io *io, lf_err *err);
+static int idle(const lf_io *io, const char *what, lf_err *err);
 
 int lf_io_submit(lf_io *io, const lf_io_req *reqs, uint32_t n, lf_err *err)
 {
-    if (io->bg)
-        return busy(io, err);
+    if (io->bg) /* the background batch has the handle until its wait */
+        return idle(io, "submit", err);
     return io->ops->submit(io, reqs, n, err);
 }
 
@@ -236,12 +236,20 @@ static int gen_finish(lf_io *io, gen_loop *g, int rc, lf_err *err)
     return rc;
 }
 
-static int busy(const lf_io *io, lf_err *err)
+/* A loop (`what`) starts only on an idle handle: no background batch, no reads submitted
+ * and not yet reaped. */
+static int idle(const lf_io *io, const char *what, lf_err *err)
 {
-    return lf_fail(err, LF_EINVAL,
-                   "%s engine: a background batch (lf_io_read_start) is in flight; wait for it "
-                   "first",
-                   io->ops->name);
+    if (io->bg)
+        return lf_fail(err, LF_EINVAL,
+                       "%s engine: a background batch (lf_io_read_start) is in flight; wait for "
+                       "it first",
+                       io->ops->name);
+    if (io->inflight)
+        return lf_fail(err, LF_EINVAL,
+                       "%s engine: %s started with %u reads already in flight; reap them first",
+                       io->ops->name, what, io->inflight);
+    return LF_OK;
 }
 
 int lf_io_run(lf_io *io, uint32_t depth, lf_io_next_fn next, lf_io_done_fn done, void *arg,
@@ -249,17 +257,13 @@ int lf_io_run(lf_io *io, uint32_t depth, lf_io_next_fn next, lf_io_done_fn done,
 {
     if (depth == 0 || depth > io->depth)
         depth = io->depth;
-    if (io->bg)
-        return busy(io, err);
-    if (io->inflight)
-        return lf_fail(err, LF_EINVAL,
-                       "%s engine: closed-loop reads started with %u reads already in flight; "
-                       "reap them first",
-                       io->ops->name, io->inflight);
+    int rc = idle(io, "closed-loop reads", err);
+    if (rc != LF_OK)
+        return rc;
     if (io->ops->run)
         return io->ops->run(io, depth, next, done, arg, err);
     gen_loop g;
-    int rc = gen_start(io, &g, depth, next, done, arg, err);
+    rc = gen_start(io, &g, depth, next, done, arg, err);
     return g.slot ? gen_finish(io, &g, rc, err) : rc;
 }
 
@@ -319,8 +323,6 @@ static void read_all_done(void *arg, uint32_t slot, const lf_io_req *req, const 
 static int read_all_begin(lf_io *io, read_all_ctx *c, const lf_io_req *reqs, uint32_t n,
                           uint32_t depth, uint32_t *slots, lf_err *err)
 {
-    if (io->bg)
-        return busy(io, err);
     int rc = lf_io_check_reqs(reqs, n, (io->ops->caps & LF_IO_CAP_ALIGNED) != 0, io->ops->name,
                               err);
     if (rc != LF_OK)
@@ -370,20 +372,14 @@ struct lf_io_bg {
 
 int lf_io_read_start(lf_io *io, const lf_io_req *reqs, uint32_t n, uint32_t depth, lf_err *err)
 {
-    if (io->bg)
-        return busy(io, err);
-    if (n == 0)
-        return LF_OK;
-    if (io->inflight)
-        return lf_fail(err, LF_EINVAL,
-                       "%s engine: a background batch started with %u reads already in flight; "
-                       "reap them first",
-                       io->ops->name, io->inflight);
+    int rc = idle(io, "a background batch", err);
+    if (rc != LF_OK || n == 0)
+        return rc;
     struct lf_io_bg *bg = calloc(1, sizeof *bg);
     if (!bg)
         return lf_fail(err, LF_ENOMEM, "%s engine: out of memory", io->ops->name);
     uint32_t slots = 0;
-    int rc = read_all_begin(io, &bg->c, reqs, n, depth, &slots, err);
+    rc = read_all_begin(io, &bg->c, reqs, n, depth, &slots, err);
     if (rc == LF_OK) {
         if (io->ops->run_start) {
             rc = io->ops->run_start(io, slots, read_all_next, read_all_done, &bg->c, err);

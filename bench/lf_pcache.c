@@ -346,8 +346,10 @@ static int add_paged(const char *kd, const char *ctx, const char *sch, void *arg
     paged_arg *a = arg;
     char p[4500], v[64], *end;
     snprintf(p, sizeof p, "%s/stats/sz_applied", sch);
-    unsigned long long x;
-    if (!a->refreshed || read_small(p, v, sizeof v) || (x = strtoull(v, &end, 10), end == v || *end))
+    if (!a->refreshed || read_small(p, v, sizeof v))
+        return -1;
+    unsigned long long x = strtoull(v, &end, 10);
+    if (end == v || *end)
         return -1;
     a->sum += x;
     a->found = 1;

@@ -38,8 +38,8 @@ int lf_cli_trace_read(const char *path, const lf_trace_read_opts *o, lf_trace *t
     kept *slot = &cache[0];
     for (int i = 0; i < LF_CLI_TRACE_KEEP; i++) {
         kept *k = &cache[i];
-        if (k->full && k->max_tokens == max_tokens && k->narrow_ids == narrow_ids && strcmp(k->path, path) == 0 &&
-            same_file(&k->st, &st)) {
+        if (k->full && k->max_tokens == max_tokens && k->narrow_ids == narrow_ids &&
+            strcmp(k->path, path) == 0 && same_file(&k->st, &st)) {
             k->used = ++clock_now;
             *t = k->trace;
             return LF_OK;

@@ -388,7 +388,7 @@ int cmd_sim(int argc, char **argv)
             /* the process's peak memory so far (a sweep worker's: over all its runs) */
             struct rusage ru;
             getrusage(RUSAGE_SELF, &ru);
-            lf_kv_setf(&r.extra, NULL, "process_max_rss_bytes", "%" PRIu64,
+            lf_kv_setf(&r.extra, NULL, "max_rss_bytes", "%" PRIu64,
                        (uint64_t)ru.ru_maxrss * 1024);
             if (o.out && lf_run_write(o.out, &o.c, &r, &err))
                 rc = lf_cli_error(CMD, &err);

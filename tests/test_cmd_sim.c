@@ -96,9 +96,9 @@ static void test_run_folder(void **st)
     char *meta = slurp(out, "meta.json");
     assert_non_null(strstr(meta, "\"trace_sha256\""));
     /* the process's peak memory: more than a few MB (the binary and its libraries) */
-    const char *rss = strstr(meta, "\"process_max_rss_bytes\":\"");
+    const char *rss = strstr(meta, "\"max_rss_bytes\":\"");
     assert_non_null(rss);
-    assert_true(strtoull(rss + strlen("\"process_max_rss_bytes\":\""), NULL, 10) > (1u << 20));
+    assert_true(strtoull(rss + strlen("\"max_rss_bytes\":\""), NULL, 10) > (1u << 20));
     free(meta);
 }
 

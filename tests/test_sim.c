@@ -196,6 +196,16 @@ static lf_model model(const char *spec)
     return m;
 }
 
+/* A synthetic trace of n_tok tokens of m, the default statistics with this seed. */
+static void synth(const lf_model *m, uint32_t n_tok, uint64_t seed, lf_trace *t)
+{
+    lf_err err;
+    lf_synth_params sp;
+    lf_synth_defaults(&sp);
+    sp.seed = seed;
+    assert_int_equal(lf_synth_generate(m, n_tok, &sp, t, &err), LF_OK);
+}
+
 static void replay(const lf_trace *t, const lf_model *m, lf_policy *pol, lf_layout_kind kind,
                    uint32_t align, lf_reader_cfg rd, lf_predictor *pred, lf_dram_strategy dram,
                    lf_backend *be, lf_token_row *rows)
@@ -573,11 +583,8 @@ static void test_replay_orders(void **st)
     lf_err err;
     const uint32_t n_tok = 300;
     lf_model m = model("custom:4,64,512");
-    lf_synth_params sp;
-    lf_synth_defaults(&sp);
-    sp.seed = 9;
     lf_trace t;
-    assert_int_equal(lf_synth_generate(&m, n_tok, &sp, &t, &err), LF_OK);
+    synth(&m, n_tok, 9, &t);
     lf_token_row *a = calloc(n_tok, sizeof *a), *b = calloc(n_tok, sizeof *b);
     assert_non_null(a);
     assert_non_null(b);
@@ -617,13 +624,9 @@ static void test_narrow_ids(void **st)
     lf_err err;
     const uint32_t n_tok = 150;
     lf_model m = model("custom:3,64,512");
-    lf_synth_params sp;
-    lf_synth_defaults(&sp);
-    sp.seed = 21;
     lf_trace t, guess;
-    assert_int_equal(lf_synth_generate(&m, n_tok, &sp, &t, &err), LF_OK);
-    sp.seed = 22;
-    assert_int_equal(lf_synth_generate(&m, n_tok, &sp, &guess, &err), LF_OK);
+    synth(&m, n_tok, 21, &t);
+    synth(&m, n_tok, 22, &guess);
     for (uint32_t l = 0; l < m.n_layers; l++) { /* another trace's sets as the predictions */
         lf_trace_layer *G = &guess.layers[l];
         assert_int_equal(lf_trace_set_pred(&t, l, G->indptr, G->index, G->nnz, &err), LF_OK);
@@ -723,11 +726,8 @@ static void test_plans_cache(void **st)
     (void)st;
     lf_err err;
     lf_model m = model("custom:4,64,512");
-    lf_synth_params sp;
-    lf_synth_defaults(&sp);
-    sp.seed = 11;
     lf_trace t;
-    assert_int_equal(lf_synth_generate(&m, 150, &sp, &t, &err), LF_OK);
+    synth(&m, 150, 11, &t);
     lf_device d;
     assert_int_equal(lf_device_load("costmodel/devices/m1max.conf", &d, &err), LF_OK);
     size_t n_desc;

@@ -711,15 +711,16 @@ static int lite_array(be *b, const char *name, int kind, uint64_t *total, uint64
         count = v.npoints;
     if (count == 0)
         return LF_OK;
-    /* uint16 ids kept 16-bit (narrow), else converted to the array kind's size */
-    int keep16 = kind == A_IDX && v.size == 2 && b->narrow;
+    /* uint16 ids are kept 16-bit (narrow) or widened; every other array is read as it is
+     * (the type checks above made its element size the kind's) */
+    int ids16 = kind == A_IDX && v.size == 2, keep16 = ids16 && b->narrow;
     size_t es = keep16 ? 2 : kind_size[kind];
     uint8_t *dst = lf_bigmem_alloc(count * es);
     if (!dst)
         return lf_fail(b->err, LF_ENOMEM, "%s: out of memory reading %s", b->path, where);
-    if (v.size == es && !(kind == A_IDX && v.size == 2)) {
+    if (!ids16) {
         rc = lf_h5l_pread(l->f, v.addr, dst, count * es, where, b->err);
-    } else { /* uint16 ids, checked a block at a time (while in cache), widened unless kept */
+    } else { /* checked a block at a time (while in cache) */
         uint16_t buf[1 << 15];
         ids_check c = {.indptr = b->ids_indptr, .n_tok = b->ids_ntok, .units = b->ids_units,
                        .ok = b->ids_indptr != NULL};
