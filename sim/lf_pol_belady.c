@@ -32,8 +32,8 @@
 
 typedef struct {
     const uint64_t *indptr; /* the look-ahead sets (the trace's CSR), n_tokens + 1 */
-    const uint32_t *index;
-    uint32_t *index_owned; /* index widened here when the trace holds 16-bit ids */
+    const uint32_t *index;  /* their ids: index, or index16 when the trace holds 16-bit ids */
+    const uint16_t *index16;
     uint64_t nnz;
     uint32_t *nxt;    /* nnz: entry of the same unit's next use, NO_NEXT when none */
     uint32_t *pos;    /* units: entry of u's next use, IN_NEVER or NOT_RES */
@@ -57,6 +57,30 @@ typedef struct {
     int pred; /* look ahead on the recorded predicted sets */
     belady_layer *layers;
 } belady_state;
+
+/* The unit of look-ahead entry k. The ids are read in place at either width (a
+ * widened copy cost more than the replay it served: 4 bytes of fresh memory per use). */
+static inline uint32_t unit_at(const belady_layer *B, uint64_t k)
+{
+    return B->index16 ? B->index16[k] : B->index[k];
+}
+
+/* Whether want[0..n) is look-ahead entries f0..f0+n: one pass without early exit, which
+ * the compiler vectorises at either width. */
+static int same_set(const belady_layer *B, const uint32_t *want, uint64_t f0, uint32_t n)
+{
+    uint32_t diff = 0;
+    if (B->index16) {
+        const uint16_t *ids = B->index16 + f0;
+        for (uint32_t i = 0; i < n; i++)
+            diff |= want[i] ^ ids[i];
+    } else {
+        const uint32_t *ids = B->index + f0;
+        for (uint32_t i = 0; i < n; i++)
+            diff |= want[i] ^ ids[i];
+    }
+    return diff == 0;
+}
 
 static inline void ebit_set(belady_layer *B, uint64_t e)
 {
@@ -116,12 +140,12 @@ static int build_occ(belady_layer *B, uint32_t units, lf_err *err)
                        (unsigned long long)B->nnz);
     }
     for (uint64_t k = 0; k < B->nnz; k++)
-        B->optr[B->index[k] + 1]++;
+        B->optr[unit_at(B, k) + 1]++;
     for (uint32_t v = 0; v < units; v++)
         B->optr[v + 1] += B->optr[v];
     memcpy(B->cursor, B->optr, (size_t)units * sizeof *B->cursor);
     for (uint64_t k = 0; k < B->nnz; k++)
-        B->occ[B->cursor[B->index[k]]++] = (uint32_t)k;
+        B->occ[B->cursor[unit_at(B, k)]++] = (uint32_t)k;
     memcpy(B->cursor, B->optr, (size_t)units * sizeof *B->cursor);
     return LF_OK;
 }
@@ -136,17 +160,15 @@ static uint32_t fallback_next(belady_layer *B, uint32_t u, uint64_t end_t)
     return p < end ? B->occ[p] : NO_NEXT;
 }
 
-/* Whether some wanted unit is missing from the look-ahead set fut[0..n_fut). */
-static int want_outside(const uint32_t *want, uint32_t n_want, const uint32_t *fut,
-                        uint32_t n_fut)
+/* Whether some wanted unit is missing from the look-ahead entries [f0, f1). */
+static int want_outside(const belady_layer *B, const uint32_t *want, uint32_t n_want,
+                        uint64_t f0, uint64_t f1)
 {
-    if (n_want == n_fut && memcmp(want, fut, (size_t)n_want * sizeof *want) == 0)
-        return 0;
-    uint32_t j = 0;
+    uint64_t j = f0;
     for (uint32_t i = 0; i < n_want; i++) {
-        while (j < n_fut && fut[j] < want[i])
+        while (j < f1 && unit_at(B, j) < want[i])
             j++;
-        if (j == n_fut || fut[j] != want[i])
+        if (j == f1 || unit_at(B, j) != want[i])
             return 1;
     }
     return 0;
@@ -246,12 +268,10 @@ static int belady_step(lf_policy *p, uint32_t layer, uint32_t t, const uint32_t 
     }
     /* the usual case: want is exactly token t's look-ahead set (a perfect predictor,
      * or the recorded one with future=pred), and want[i] is entry f0 + i */
-    int same = t < n_tok && f1 - f0 == n_want &&
-               memcmp(want, B->index + f0, (size_t)n_want * sizeof *want) == 0;
+    int same = t < n_tok && f1 - f0 == n_want && same_set(B, want, f0, n_want);
     /* a wanted unit outside token t's look-ahead set needs the per-unit lists: build
      * them before anything changes, so that running out of memory changes nothing */
-    if (!same && !B->occ && t < n_tok &&
-        want_outside(want, n_want, B->index + f0, (uint32_t)(f1 - f0))) {
+    if (!same && !B->occ && t < n_tok && want_outside(B, want, n_want, f0, f1)) {
         if ((rc = build_occ(B, p->units, err)) != LF_OK)
             return rc;
     }
@@ -273,7 +293,7 @@ static int belady_step(lf_policy *p, uint32_t layer, uint32_t t, const uint32_t 
             B->ebits[w] = b;
             B->esum[w >> 6] &= ~((uint64_t)(b == 0) << (w & 63));
             while (miss) {
-                uint32_t u = B->index[w * 64 + (uint64_t)__builtin_ctzll(miss)];
+                uint32_t u = unit_at(B, w * 64 + (uint64_t)__builtin_ctzll(miss));
                 miss &= miss - 1;
                 if (B->pos[u] == NOT_RES) {
                     plan->load[n_load++] = u;
@@ -298,7 +318,7 @@ static int belady_step(lf_policy *p, uint32_t layer, uint32_t t, const uint32_t 
      * passed; move each to its following use */
     uint32_t i = 0;
     for (uint64_t e = same ? f1 : f0; e < f1; e++) {
-        uint32_t u = B->index[e];
+        uint32_t u = unit_at(B, e);
         while (i < n_want && want[i] < u)
             i++;
         if (i < n_want && want[i] == u)
@@ -321,12 +341,12 @@ static int belady_step(lf_policy *p, uint32_t layer, uint32_t t, const uint32_t 
     uint64_t from = 0;
     while (after > s->cap) {
         uint64_t e = pop_entry(B, n_tok, &from);
-        __builtin_prefetch(&B->index[e]);
+        __builtin_prefetch(B->index16 ? (const void *)&B->index16[e] : (const void *)&B->index[e]);
         plan->evict[n_evict++] = (uint32_t)e;
         after--;
     }
     for (uint32_t k = first; k < n_evict; k++) {
-        uint32_t u = B->index[plan->evict[k]];
+        uint32_t u = unit_at(B, plan->evict[k]);
         B->pos[u] = NOT_RES;
         plan->evict[k] = u;
     }
@@ -341,10 +361,10 @@ static int belady_step(lf_policy *p, uint32_t layer, uint32_t t, const uint32_t 
         uint64_t e = f0;
         for (i = 0; i < n_want; i++) {
             uint32_t u = want[i];
-            while (e < f1 && B->index[e] < u)
+            while (e < f1 && unit_at(B, e) < u)
                 e++;
             uint32_t nx;
-            if (e < f1 && B->index[e] == u) {
+            if (e < f1 && unit_at(B, e) == u) {
                 nx = B->nxt[e];
             } else if (t >= n_tok) {
                 nx = NO_NEXT;
@@ -366,7 +386,6 @@ static void belady_destroy(lf_policy *p)
     belady_state *s = p->state;
     for (uint32_t l = 0; s->layers && l < p->n_layers; l++) {
         belady_layer *B = &s->layers[l];
-        free(B->index_owned);
         free(B->nxt);
         free(B->pos);
         free(B->ebits);
@@ -387,16 +406,8 @@ static int build_layer(belady_state *s, uint32_t units, uint32_t l, lf_err *err)
     uint32_t n_tok = s->trace->n_tokens;
     B->indptr = s->pred ? T->pred_indptr : T->indptr;
     B->index = s->pred ? T->pred_index : T->index;
+    B->index16 = s->pred ? T->pred_index16 : T->index16;
     B->nnz = B->indptr[n_tok];
-    if (s->pred ? T->pred_index16 : T->index16) {
-        /* the look-ahead reads whole runs of entries (memcmp against a wanted set) */
-        B->index = B->index_owned = malloc((size_t)(B->nnz ? B->nnz : 1) * sizeof *B->index_owned);
-        if (!B->index_owned)
-            return lf_fail(err, LF_ENOMEM, "out of memory (%llu uses in layer %u)",
-                           (unsigned long long)B->nnz, l);
-        for (uint64_t k = 0; k < B->nnz; k++)
-            B->index_owned[k] = lf_trace_id_at(T, s->pred, k);
-    }
     if (B->nnz >= IN_NEVER)
         return lf_fail(err, LF_ERANGE,
                        "layer %u of the trace has %llu entries, more than "
@@ -415,7 +426,7 @@ static int build_layer(belady_state *s, uint32_t units, uint32_t l, lf_err *err)
     /* pos doubles as "the last entry seen" during the backward pass */
     memset(B->pos, 0xff, (size_t)units * sizeof *B->pos);
     for (uint64_t k = B->nnz; k-- > 0;) {
-        uint32_t u = B->index[k];
+        uint32_t u = unit_at(B, k);
         B->nxt[k] = B->pos[u];
         B->pos[u] = (uint32_t)k;
     }
