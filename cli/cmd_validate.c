@@ -78,6 +78,9 @@ static void help(void)
         "                       from the model's error. Both errors are reported.\n"
         "                       Expert grids: O_DIRECT reads of 1 MiB with 4 in flight and\n"
         "                       the expert kernel at the configuration's bit width\n"
+        "      --drift-settle S seconds of idle disk after the references, before the\n"
+        "                       run (default 2; 0: none): right after a burst of reads\n"
+        "                       this machine's disk read the first token 1.7x slower\n"
         "      --pagecache-mechanism M  expert grids without the key: auto (default: a\n"
         "                       memory cgroup when one can be made, else fadvise), cgroup\n"
         "                       or fadvise (llmflash run --help)\n"
@@ -122,7 +125,8 @@ int cmd_validate(int argc, char **argv)
         {"tokens", required_argument, 0, 'n'}, {"engine", required_argument, 0, 'e'},
         {"help", no_argument, 0, 'h'},         {"compare", required_argument, 0, 'c'},
         {"scope", required_argument, 0, 'S'},  {"pagecache-mechanism", required_argument, 0, 'P'},
-        {"drift-refs", no_argument, 0, 'D'},   {0, 0, 0, 0}};
+        {"drift-refs", no_argument, 0, 'D'},   {"drift-settle", required_argument, 0, 'L'},
+        {0, 0, 0, 0}};
     const char *trace = NULL, *device = NULL, *grid = NULL, *out = NULL, *engine = "psync";
     const char *compare = NULL, *scope = NULL, *pc_mech = NULL;
     char ed_engine[4][16];
@@ -133,10 +137,15 @@ int cmd_validate(int argc, char **argv)
     size_t n_w = 0;
     uint64_t repeat = 3, tokens = 0;
     int c, drift_refs = 0;
+    double drift_settle = LF_VALIDATE_REF_SETTLE_S;
     while ((c = getopt_long(argc, argv, ":t:w:d:g:o:r:n:e:h", opts, NULL)) != -1) {
         switch (c) {
         case 'c': compare = optarg; break;
         case 'D': drift_refs = 1; break;
+        case 'L':
+            if (lf_cli_double(CMD, "--drift-settle", optarg, 0, 60, &drift_settle))
+                return LF_EXIT_USAGE;
+            break;
         case 'P': pc_mech = optarg; break;
         case 'S': {
             lf_err e3;
@@ -235,7 +244,7 @@ int cmd_validate(int argc, char **argv)
         if (!rc)
             return cmd_validate_moe(trace, w, opened, device, bdev, grid, out,
                                     (uint32_t)repeat, (uint32_t)tokens, pc_mech, scope,
-                                    drift_refs);
+                                    drift_refs, drift_settle);
     }
     if (!rc && pc_mech)
         rc = lf_fail(&err, LF_EINVAL, "--pagecache-mechanism: %s holds neurons; only the expert "
@@ -274,7 +283,8 @@ int cmd_validate(int argc, char **argv)
                              .n_engine_devs = n_ed,
                              .on_row = print_row,
                              .scope = scope,
-                             .drift_refs = drift_refs};
+                             .drift_refs = drift_refs,
+                             .drift_settle_s = drift_settle};
         rc = lf_validate_run(&v, &rows, &n, &err);
     }
     if (!rc) {

@@ -123,7 +123,7 @@ static void ratios(const lf_vmoe_row *rows, size_t n)
 int cmd_validate_moe(const char *trace, lf_weights *w, size_t n_w, const char *device,
                      const char *buffered_device, const char *grid, const char *out,
                      uint32_t repeat, uint32_t tokens, const char *pc_mech, const char *scope,
-                     int drift_refs)
+                     int drift_refs, double drift_settle)
 {
     lf_err err;
     lf_trace t;
@@ -160,7 +160,8 @@ int cmd_validate_moe(const char *trace, lf_weights *w, size_t n_w, const char *d
         lf_vmoe_cfg v = {.trace = &t, .weights = w, .n_weights = n_w, .dev = &dev,
                          .buffered_dev = buffered_device ? &bdev : NULL, .grid = &g,
                          .repeat = repeat, .tokens = tokens, .cold_tokens = 1, .pc_mech = mech,
-                         .scope = sc, .drift_refs = drift_refs, .on_row = print_row,
+                         .scope = sc, .drift_refs = drift_refs,
+                         .drift_settle_s = drift_settle, .on_row = print_row,
                          .arg = &said};
         rc = lf_vmoe_run(&v, &rows, &n, &err);
     }

@@ -17,11 +17,11 @@ int cmd_run_moe(const lf_run_config *c, int policy_given, const char *pc_mech, c
  * first weights file holds experts, with the n_w files it opened, which this closes;
  * pc_mech and scope: --pagecache-mechanism and --scope, for configurations whose grid
  * sets none (NULL: auto, token); buffered_device: the profile that prices the page-cache
- * configurations' reads (--device buffered=P.conf; NULL: device); drift_refs:
- * --drift-refs. Returns the exit status. */
+ * configurations' reads (--device buffered=P.conf; NULL: device); drift_refs,
+ * drift_settle: --drift-refs, --drift-settle. Returns the exit status. */
 int cmd_validate_moe(const char *trace, lf_weights *w, size_t n_w, const char *device,
                      const char *buffered_device, const char *grid, const char *out,
                      uint32_t repeat, uint32_t tokens, const char *pc_mech, const char *scope,
-                     int drift_refs);
+                     int drift_refs, double drift_settle);
 
 #endif

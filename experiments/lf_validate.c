@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "lf_ffn.h"
 #include "lf_fs.h"
@@ -187,6 +188,15 @@ int lf_validate_flash_drift(const char *engine, const char *path, uint64_t file_
     return LF_OK;
 }
 
+void lf_validate_settle(double seconds)
+{
+    if (!(seconds > 0))
+        return;
+    struct timespec left = {(time_t)seconds, (long)((seconds - (double)(time_t)seconds) * 1e9)};
+    while (nanosleep(&left, &left) != 0 && errno == EINTR)
+        ;
+}
+
 /* The drift references, just before a measured run: the flash reference point on the
  * configuration's weights file with its engine, and the dense kernel, each over what the
  * configuration's profile says of it. */
@@ -208,6 +218,7 @@ static int measure_refs(const lf_validate_cfg *v, uint32_t k, slot *s, const lf_
     lf_ffn_bench_time(dense_ref, 0.1, &flops, &bw);
     double dense = s->dev->dense_bw > 0 ? s->dev->dense_bw : s->dev->mem_bw;
     s->cpu_drift[k] = bw > 0 ? bw / dense : 1;
+    lf_validate_settle(v->drift_settle_s);
     return LF_OK;
 }
 

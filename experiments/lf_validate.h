@@ -57,6 +57,15 @@ int lf_validate_flash_drift(const char *engine, const char *path, uint64_t file_
                             uint64_t chunk, uint32_t inflight, double seconds, uint64_t seed,
                             const lf_device *dev, double *ratio, lf_err *err);
 
+/* The default idle time between the drift references and the run they precede. On this
+ * project's test machine the first token read 1.7x slower right after a reference than
+ * after an idle disk (the reference's burst of reads slows the disk for a second or
+ * two: costmodel/README.md, "Drift between calibration and run"). */
+#define LF_VALIDATE_REF_SETTLE_S 2.0
+
+/* Waits `seconds` (none when <= 0), resuming after signals. */
+void lf_validate_settle(double seconds);
+
 typedef struct {
     const lf_trace *trace;
     const char *trace_path;
@@ -84,6 +93,7 @@ typedef struct {
      * and CPU speed drift by more than the error target from minute to minute) */
     int drift_refs;
     double drift_seconds;        /* per flash reference (0: 0.3 s) */
+    double drift_settle_s;       /* idle after the references, before the run (0: none) */
 } lf_validate_cfg;
 
 int lf_validate_run(const lf_validate_cfg *c, lf_validate_row **rows, size_t *n, lf_err *err);

@@ -176,6 +176,7 @@ static int measure_refs(const lf_vmoe_cfg *c, uint32_t k, vslot *s, const lf_vmo
     if ((rc = lf_quant_measure(w->h.dtype, 4096, 1024, 0.1, &sec, err)))
         return lf_err_prefix(err, "%s: compute drift reference", r->id);
     s->cpu_drift[k] = wps > 0 && sec > 0 ? 3.0 * 4096 * 1024 / sec / wps : 1;
+    lf_validate_settle(c->drift_settle_s);
     return LF_OK;
 }
 

@@ -70,6 +70,7 @@ typedef struct {
     lf_scope scope;                  /* configurations whose grid sets no scope */
     int drift_refs;                  /* measure the drift references before every run */
     double drift_seconds;            /* the flash reference's length (0: 0.3 s) */
+    double drift_settle_s;           /* idle after the references, before the run (0: none) */
     void (*on_row)(const lf_vmoe_row *row, size_t i, size_t n, void *arg);
     void *arg;
 } lf_vmoe_cfg;

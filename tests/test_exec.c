@@ -15,6 +15,7 @@
 #include "lf_price.h"
 #include "lf_replay.h"
 #include "lf_test.h"
+#include "lf_time.h"
 #include "lf_weights.h"
 
 /* ------------------------------------------------------------------ FFN kernel */
@@ -624,16 +625,22 @@ static void test_commands(void **st)
     free(cold);
     /* drift references: measured next to the run (a real probe of the weights file and
      * the dense kernel), and the normalised prediction prices the flash and compute terms
-     * at those speeds; without the option the factors are 1 and nothing is measured */
+     * at those speeds; without the option the factors are 1 and nothing is measured. The
+     * run waits --drift-settle seconds after its references (the command takes at least
+     * that long). */
     const char *g3 = "policy = lru\nengine = psync\ndram_fraction = 0.95\nthreads = 4\n"
                      "predictor_rank = 4\nscope = token\n";
     lf_test_write(g, g3, strlen(g3));
     for (int drift = 0; drift < 2; drift++) {
+        double t0 = lf_now();
         rc = lf_test_run(&out, &er, "validate --trace %s --weights %s --device %s --grid %s "
-                         "--repeat 1 --out %s%s", tr, wb, dev, g, vd2, drift ? " --drift-refs" : "");
+                         "--repeat 1 --out %s%s", tr, wb, dev, g, vd2,
+                         drift ? " --drift-refs --drift-settle 1.5" : "");
         if (rc)
             fprintf(stderr, "%s%s", out, er);
         assert_int_equal(rc, 0);
+        if (drift)
+            assert_true(lf_now() - t0 >= 1.5);
         assert_true((strstr(out, "drift-normalised") != NULL) == drift);
         free(out), free(er);
         snprintf(p, sizeof p, "%s/validate.csv", vd2);

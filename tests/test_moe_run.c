@@ -13,6 +13,7 @@
 
 #include "lf_mix.h"
 #include "lf_test.h"
+#include "lf_time.h"
 #include "lf_weights.h"
 
 /* A routing trace of the small model (d_model x d_ff experts) written to path. */
@@ -333,7 +334,9 @@ static double csv_cell(const char *path, const char *name, int row)
  * O_DIRECT probe of the file and the expert kernel), the normalised prediction prices
  * the flash and compute terms at those speeds; without the option both factors are 1;
  * a file too small for the reference reads is refused by name. Repeats are taken
- * round-robin and their spread kept. */
+ * round-robin and their spread kept. Each of the 6 runs waits --drift-settle seconds
+ * after its references: the command takes at least 6 x that longer than without the
+ * references (which add about 2.4 s of their own). */
 static void test_validate_drift_refs(void **st)
 {
     (void)st;
@@ -359,13 +362,19 @@ static void test_validate_drift_refs(void **st)
     free(e);
     char csv[4200];
     snprintf(csv, sizeof csv, "%s/validate_moe.csv", out);
+    double t_plain = 0;
     for (int drift = 0; drift < 2; drift++) {
+        double t0 = lf_now();
         rc = lf_test_run(&o, &e, "validate --trace %s --weights %s --device %s --grid %s --out %s "
                          "--repeat 3 --pagecache-mechanism fadvise%s", tr, big, dev, grid, out,
-                         drift ? " --drift-refs" : "");
+                         drift ? " --drift-refs --drift-settle 1" : "");
         if (rc)
             print_message("%s\n%s\n", o, e);
         assert_int_equal(rc, 0);
+        if (drift)
+            assert_true(lf_now() - t0 >= t_plain + 6 * 1.0);
+        else
+            t_plain = lf_now() - t0;
         assert_true((strstr(o, "drift-normalised") != NULL) == drift);
         free(o);
         free(e);
