@@ -1,5 +1,6 @@
 #include "lf_validate.h"
 
+#include <errno.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdio.h>

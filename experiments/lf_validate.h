@@ -58,9 +58,9 @@ int lf_validate_flash_drift(const char *engine, const char *path, uint64_t file_
                             const lf_device *dev, double *ratio, lf_err *err);
 
 /* The default idle time between the drift references and the run they precede. On this
- * project's test machine the first token read 1.7x slower right after a reference than
- * after an idle disk (the reference's burst of reads slows the disk for a second or
- * two: costmodel/README.md, "Drift between calibration and run"). */
+ * project's test machine the first token read 1.3-1.8x slower right after a reference
+ * than after an idle disk (the reference's burst of reads slows the disk for a second or
+ * two: costmodel/README.md, "The reference disturbs what follows it"). */
 #define LF_VALIDATE_REF_SETTLE_S 2.0
 
 /* Waits `seconds` (none when <= 0), resuming after signals. */
