@@ -701,19 +701,26 @@ static void test_v2_damage_is_named(void **st)
         assert_non_null(strstr(err.msg, "v2bad.h5"));
         assert_non_null(strstr(err.msg, "re-create"));
     }
-    /* Every truncation: an error, never a crash or a success. */
+    /* Every truncation: an error, never a crash or a success; the message says what to
+     * do (re-create it, or make one when nothing of a trace is left). */
     for (size_t len = 0; len < n; len += 97) {
         assert_int_not_equal(read_bytes(img, len, &err), LF_OK);
         assert_non_null(strstr(err.msg, "v2bad.h5"));
+        assert_true(strstr(err.msg, "re-create") || strstr(err.msg, "make one with"));
     }
     /* Every single flipped byte: an error or (bytes nobody checks: padding, the
-     * unchecked data) a trace that passes lf_trace_check. */
+     * unchecked data) a trace that passes lf_trace_check. An error names the fix,
+     * whichever check found it (ids out of order said only where, before). */
     for (size_t i = 0; i < n; i += 7) {
         memcpy(copy, img, n);
         copy[i] ^= 0xff;
         int rc = read_bytes(copy, n, &err);
-        if (rc)
+        if (rc) {
             assert_non_null(strstr(err.msg, "v2bad.h5"));
+            if (!strstr(err.msg, "re-create") && !strstr(err.msg, "write the file with") &&
+                !strstr(err.msg, "make one with"))
+                fail_msg("flipped byte %zu: no fix in '%s'", i, err.msg);
+        }
     }
     assert_int_equal(open_fds(), fds); /* no read above left a descriptor open */
 }

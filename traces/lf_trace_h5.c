@@ -1006,7 +1006,12 @@ static void child_read(const char *path, uint64_t fsize, uint32_t max_tokens, ch
     int bad = put_all(fd, &h, sizeof h);
     for (uint32_t l = 0; !bad && !h.rc && l < h.t.n_layers; l++) {
         const lf_trace_layer *L = &h.t.layers[l];
-        wire_layer w = {L->nnz, L->pred_nnz, L->value != NULL, L->pred_indptr != NULL};
+        wire_layer w;
+        memset(&w, 0, sizeof w); /* its padding is sent too (valgrind checks each byte) */
+        w.nnz = L->nnz;
+        w.pred_nnz = L->pred_nnz;
+        w.has_value = L->value != NULL;
+        w.has_pred = L->pred_indptr != NULL;
         size_t n1 = ((size_t)h.t.n_tokens + 1) * 8;
         bad = put_all(fd, &w, sizeof w) || put_all(fd, L->indptr, n1) ||
               put_all(fd, L->index, L->nnz * 4) ||
@@ -1197,6 +1202,21 @@ static int read_in_child(const char *path, uint64_t fsize, uint32_t max_tokens, 
 
 /* ---------- entry points ---------- */
 
+/* A damaged file's message ends with what to do, whichever check refused it: several
+ * (the libhdf5 reader's "cannot open dataset ...", the id checks) name only the file and
+ * the place. The messages that say what to do already are kept: re-create, a newer
+ * llmflash, a file outside the HDF5 subset read here (write it with ...). */
+static int with_fix(int rc, lf_err *err)
+{
+    if ((rc != LF_EFORMAT && rc != LF_ERANGE) || !err || strstr(err->msg, "re-create") ||
+        strstr(err->msg, "newer llmflash") || strstr(err->msg, "write the file with"))
+        return rc;
+    size_t n = strlen(err->msg);
+    snprintf(err->msg + n, sizeof err->msg - n,
+             "; the file is damaged: re-create it (llmflash trace synth|record|import)");
+    return rc;
+}
+
 int lf_trace_read_ex(const char *path, const lf_trace_read_opts *o, lf_trace *t, lf_err *err)
 {
     memset(t, 0, sizeof *t);
@@ -1222,7 +1242,7 @@ int lf_trace_read_ex(const char *path, const lf_trace_read_opts *o, lf_trace *t,
     free(known);
     if (rc)
         lf_trace_free(t);
-    return rc;
+    return with_fix(rc, err);
 }
 
 int lf_trace_read(const char *path, lf_trace *t, lf_err *err)
