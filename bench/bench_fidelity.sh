@@ -34,6 +34,8 @@ FLASH=${FID_FLASH:-probe}
 # off by default with FID_FLASH=runs, whose flash keys are not the probe's):
 # this machine's disk and CPU speed drift by 20-30% between minutes, more than the 5%
 # target, so the raw error mixes the model's error with the drift since calibration.
+# Each run starts after validate's default 2 s of idle disk following its references
+# (--drift-settle: right after a reference the first token read up to 1.8x slower).
 DRIFT=--drift-refs
 [ "$FLASH" = runs ] && DRIFT=
 [ "${FID_DRIFT:-}" = 1 ] && DRIFT=--drift-refs
