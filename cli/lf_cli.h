@@ -23,6 +23,7 @@ int cmd_trace_record(int argc, char **argv);
 int cmd_trace_import(int argc, char **argv);
 int cmd_trace_fit(int argc, char **argv);
 int cmd_trace_predict(int argc, char **argv);
+int cmd_trace_convert(int argc, char **argv);
 int cmd_probe(int argc, char **argv);
 int cmd_fit(int argc, char **argv);
 int cmd_calibrate(int argc, char **argv);

@@ -21,6 +21,7 @@ static const command commands[] = {
     {"trace", "import", cmd_trace_import, "import MoE routing logs (vllm-moe-jsonl)"},
     {"trace", "fit", cmd_trace_fit, "estimate synthesis parameters from a real trace"},
     {"trace", "predict", cmd_trace_predict, "add a low-rank predictor's sets to a trace"},
+    {"trace", "convert", cmd_trace_convert, "re-write an older trace in the current format"},
     {"weights", "make", cmd_weights_make, "write a weights file in a layout"},
     {"weights", "info", cmd_weights_info, "print and check a weights file's header"},
     {NULL, "probe", cmd_probe, "measure flash read throughput (O_DIRECT)"},

@@ -536,6 +536,67 @@ static void test_v1_loads_and_first_tokens(void **st)
     assert_non_null(strstr(err.msg, "more than the file can hold"));
 }
 
+/* `llmflash trace convert`: a version 1 trace re-written in the current format (a
+ * checksummed superblock, read without libhdf5) reads back the same; the output may not
+ * be the input; a damaged input is refused by name and leaves no output. */
+static void test_convert(void **st)
+{
+    (void)st;
+    lf_trace t, r;
+    lf_err err;
+    make_small(&t);
+    const char *v1 = lf_test_path("conv-v1.h5"), *out = lf_test_path("conv-v2.h5");
+    write_v1(&t, v1);
+    char *o = NULL, *e = NULL;
+    int rc = lf_test_run(&o, &e, "trace convert %s -o %s", v1, out);
+    if (rc)
+        print_message("%s%s", o, e);
+    assert_int_equal(rc, 0);
+    assert_non_null(strstr(o, "format version"));
+    free(o), free(e);
+    unsigned char sb[9] = {0};
+    FILE *fp = fopen(out, "rb");
+    assert_non_null(fp);
+    assert_int_equal(fread(sb, 1, sizeof sb, fp), sizeof sb);
+    fclose(fp);
+    assert_true(sb[8] >= 2); /* superblock v2+: checksummed, read in place, not by libhdf5 */
+    lf_trace old;
+    assert_int_equal(lf_trace_read(out, &r, &err), LF_OK);
+    assert_int_equal(lf_trace_read(v1, &old, &err), LF_OK);
+    assert_same_prefix(&t, &r, 3);
+    /* the attributes: what the version 1 file said, unchanged */
+    assert_string_equal(r.generator, "hand-made");
+    assert_string_equal(r.generator, old.generator);
+    assert_string_equal(r.model, old.model);
+    assert_string_equal(r.source, old.source);
+    assert_int_equal(r.seed, old.seed);
+    assert_int_equal(r.top_k, old.top_k);
+    assert_int_equal(r.d_model, old.d_model);
+    assert_int_equal(r.dtype_bytes, old.dtype_bytes);
+    assert_int_equal(r.kind, old.kind);
+    assert_int_equal(r.first_layer, old.first_layer);
+    lf_trace_free(&old);
+    lf_trace_free(&r);
+    lf_trace_free(&t);
+    assert_int_equal(lf_test_run(NULL, &e, "trace convert %s -o %s", v1, v1), 1);
+    assert_non_null(strstr(e, v1));
+    free(e);
+    assert_int_equal(lf_test_run(NULL, &e, "trace convert %s", v1), 2);
+    assert_non_null(strstr(e, "missing -o"));
+    free(e);
+    /* damaged: a dataset that claims more than the file holds */
+    hid_t f = H5Fopen(v1, H5F_ACC_RDWR, H5P_DEFAULT);
+    assert_true(f >= 0);
+    claim_elements(f, "/layers/000/index", (hsize_t)1 << 62, 1);
+    H5Fclose(f);
+    const char *none = lf_test_path("conv-none.h5");
+    assert_int_equal(lf_test_run(NULL, &e, "trace convert %s -o %s", v1, none), 1);
+    assert_non_null(strstr(e, "/layers/000/index"));
+    assert_non_null(strstr(e, "re-create"));
+    free(e);
+    assert_int_not_equal(access(none, F_OK), 0);
+}
+
 /* ---------- ids checked while read, across the reader's blocks of 32768 ids ---------- */
 
 enum { BIG_UNITS = 40000, BIG_TOKENS = 5 };
@@ -848,6 +909,7 @@ int main(void)
         cmocka_unit_test(test_same_trace_same_bytes),
         cmocka_unit_test(test_full_disk_leaves_nothing),
         cmocka_unit_test(test_v1_loads_and_first_tokens),
+        cmocka_unit_test(test_convert),
         cmocka_unit_test(test_ids_checked_across_blocks),
         cmocka_unit_test(test_v2_damage_is_named),
         cmocka_unit_test(test_v2_absurd_sizes),
