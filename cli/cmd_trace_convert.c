@@ -1,6 +1,7 @@
 /* llmflash trace convert: re-writes a trace of any version this llmflash reads (version 1:
  * deflate, variable-length strings, read by libhdf5 in a child process) in the current
- * format (checksummed, read in place), keeping every set, value and attribute. */
+ * format (checksummed, read in place), keeping the sets, values and the attributes
+ * llmflash reads (lf_trace_read then lf_trace_write). */
 #include <getopt.h>
 #include <stdio.h>
 
