@@ -335,6 +335,12 @@ static int moe_layer(lf_backend *b, const lf_step *s, lf_times *out, lf_err *err
     if ((rc = lf_io_read_all(e->io, e->sync, n_sync, 0, err)))
         return lf_err_prefix(err, "token %u layer %u", s->token, s->layer);
     double t3 = lf_now();
+    /* the plan must have made every routed expert resident: checked before any read
+     * runs in the background, so that this error has nothing to wait for */
+    for (uint32_t k = 0; k < s->n_need; k++)
+        if (s->slots->id_to_row[s->need[k]] == LF_SLOT_NONE)
+            return lf_fail(err, LF_EINVAL, "expert executor: token %u layer %u: routed expert %u "
+                           "is not resident", s->token, s->layer, s->need[k]);
     /* the wrong guesses' reads run while the layer computes; waited for below (every
      * return from here on waits first: the reads fill this step's rows) */
     if ((rc = lf_io_read_start(e->io, e->async, n_async, 0, err)))
@@ -361,12 +367,6 @@ static int moe_layer(lf_backend *b, const lf_step *s, lf_times *out, lf_err *err
     const float *wt = TL->value ? TL->value + TL->indptr[s->token] : NULL;
     for (uint32_t k = 0; k < s->n_need; k++) {
         uint32_t row = s->slots->id_to_row[s->need[k]];
-        if (row == LF_SLOT_NONE) {
-            lf_err ignored;
-            lf_io_read_wait(e->io, &ignored);
-            return lf_fail(err, LF_EINVAL, "expert executor: token %u layer %u: routed expert %u "
-                           "is not resident", s->token, s->layer, s->need[k]);
-        }
         float g = wt ? wt[k] : 1.0f / (float)s->n_need;
         lf_quant_expert_swiglu(&e->q, lf_dram_row(d, row), e->x, g, e->y, e->scratch);
     }

@@ -157,6 +157,9 @@ int lf_io_submit(lf_io *io, const lf_io_req *reqs, uint32_t n, lf_err *err)
 int lf_io_reap(lf_io *io, lf_io_done *done, uint32_t min, uint32_t max, uint32_t *got,
                lf_err *err)
 {
+    *got = 0;
+    if (io->bg) /* its completions are the batch's (io_uring, null: reaped by its wait) */
+        return idle(io, "reap", err);
     return io->ops->reap(io, done, min, max, got, err);
 }
 

@@ -111,8 +111,8 @@ int lf_io_read_all(lf_io *io, const lf_io_req *reqs, uint32_t n, uint32_t depth,
  * for them and reports as lf_io_read_all does (LF_OK when none was started). The psync
  * and buffered engines read the whole batch on their own threads; engines without
  * threads (io_uring, null) submit the first `depth` reads now and the rest as the wait
- * reaps. One batch at a time: until its wait the handle takes no other read, and the
- * requests and buffers stay the caller's. A failed start leaves nothing in flight.
+ * reaps. One batch at a time: until its wait the handle takes no other read (submit,
+ * reap, closed loops refuse), and the requests and buffers stay the caller's. A failed start leaves nothing in flight.
  * lf_io_close waits for a batch still running. */
 int lf_io_read_start(lf_io *io, const lf_io_req *reqs, uint32_t n, uint32_t depth, lf_err *err);
 int lf_io_read_wait(lf_io *io, lf_err *err);

@@ -62,7 +62,7 @@ typedef struct {
  * widened copy cost more than the replay it served: 4 bytes of fresh memory per use). */
 static inline uint32_t unit_at(const belady_layer *B, uint64_t k)
 {
-    return B->index16 ? B->index16[k] : B->index[k];
+    return lf_ids_at(B->index, B->index16, k);
 }
 
 /* Whether want[0..n) is look-ahead entries f0..f0+n: one pass without early exit, which

@@ -277,6 +277,10 @@ static void check_background(const char *engine, const char *path)
     assert_non_null(strstr(err.msg, "wait for it first"));
     assert_int_equal(lf_io_read_all(io, r, 1, 0, &err), LF_EINVAL);
     assert_int_equal(lf_io_submit(io, r, 1, &err), LF_EINVAL);
+    lf_io_done d;
+    uint32_t got = 7;
+    assert_int_equal(lf_io_reap(io, &d, 0, 1, &got, &err), LF_EINVAL);
+    assert_int_equal(got, 0);
     assert_int_equal(lf_io_read_wait(io, &err), LF_OK);
     assert_int_equal(lf_io_read_wait(io, &err), LF_OK); /* waited already */
     for (uint32_t i = 0; i < N; i++) {

@@ -126,12 +126,18 @@ static inline const uint32_t *lf_trace_ids_to(const lf_trace *t, uint32_t layer,
     return buf;
 }
 
+/* Entry i of an id array held at either width (narrow non-NULL: 16-bit, else wide). */
+static inline uint32_t lf_ids_at(const uint32_t *wide, const uint16_t *narrow, uint64_t i)
+{
+    return narrow ? narrow[i] : wide[i];
+}
+
 /* Entry i of layer L's ids (pred: its predicted ids), whichever width they are held in:
  * for code that walks a layer's whole array. */
 static inline uint32_t lf_trace_id_at(const lf_trace_layer *L, int pred, uint64_t i)
 {
-    const uint16_t *narrow = pred ? L->pred_index16 : L->index16;
-    return narrow ? narrow[i] : (pred ? L->pred_index : L->index)[i];
+    return pred ? lf_ids_at(L->pred_index, L->pred_index16, i)
+                : lf_ids_at(L->index, L->index16, i);
 }
 
 /* 1 when ids[0..n) are strictly increasing and all below bound (a valid set), in one
