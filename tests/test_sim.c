@@ -573,15 +573,15 @@ static int priced_replay(const lf_trace *t, const lf_model *m, const char *name,
 }
 
 /* Layer by layer over blocks of tokens gives the rows token by token gives, bit for bit,
- * for every policy that says its layers are independent: 300 tokens (three blocks, the
- * last one partial), the error-model predictor (seeded per layer and token), both DRAM
+ * for every policy that says its layers are independent: 2500 tokens (three blocks of
+ * LF_REPLAY_BLOCK = 1024, the last one partial), the error-model predictor (seeded per layer and token), both DRAM
  * strategies, priced by the simulator's backend. A policy whose layers shared state
  * would make the two orders differ. */
 static void test_replay_orders(void **st)
 {
     (void)st;
     lf_err err;
-    const uint32_t n_tok = 300;
+    const uint32_t n_tok = 2500;
     lf_model m = model("custom:4,64,512");
     lf_trace t;
     synth(&m, n_tok, 9, &t);
