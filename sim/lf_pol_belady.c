@@ -279,12 +279,21 @@ static int build_next(belady_state *s, belady_layer *B, uint32_t units, uint32_t
                            (unsigned long long)B->nnz, layer);
         B->nxt_n = n;
     }
-    uint32_t *last = s->last_seen;
+    uint32_t *restrict last = s->last_seen, *restrict nxt = B->nxt;
     memset(last, 0xff, (size_t)units * sizeof *last);
-    for (uint64_t k = B->nnz; k-- > 0;) {
-        uint32_t u = unit_at(B, k);
-        B->nxt[k] = last[u];
-        last[u] = (uint32_t)k;
+    /* one loop per id width: the width test and the pointers stay out of the loop */
+    if (B->index16) {
+        const uint16_t *ids = B->index16;
+        for (uint64_t k = B->nnz; k-- > 0;) {
+            nxt[k] = last[ids[k]];
+            last[ids[k]] = (uint32_t)k;
+        }
+    } else {
+        const uint32_t *ids = B->index;
+        for (uint64_t k = B->nnz; k-- > 0;) {
+            nxt[k] = last[ids[k]];
+            last[ids[k]] = (uint32_t)k;
+        }
     }
     return LF_OK;
 }
