@@ -141,6 +141,7 @@ typedef struct {
     uint8_t *state;      /* per chain: 0 off, 1 on */
     uint32_t *todo;      /* per chain: a token's bucket as an array, so that the records
                           * of the chains a few places ahead can be prefetched */
+    uint32_t *when;      /* per entry of todo: its chain's next change (0: none) */
     synth_chunk *pool;   /* the buckets' chunks; pool_n used, pool_cap allocated */
     uint32_t pool_n, pool_cap;
     int32_t free_chunk;  /* chunks given back, linked by `next`; -1 = none */
@@ -157,6 +158,7 @@ static void layer_free(layer_gen *g)
     free(g->ch);
     free(g->state);
     free(g->todo);
+    free(g->when);
     free(g->pool);
     free(g->on);
     free(g->bits);
@@ -185,9 +187,9 @@ static int32_t new_chunk(layer_gen *g)
     return (int32_t)g->pool_n++;
 }
 
-/* Draws the token at which chain c next changes state, after token t. -1: out of
- * memory. */
-static int schedule(layer_gen *g, uint32_t c, uint32_t t, uint32_t n_tokens)
+/* Draws the token at which chain c next changes state, after token t: 0 when it never
+ * does within the trace (no draw in an absorbing state). */
+static inline uint32_t next_change(layer_gen *g, uint32_t c, uint32_t t, uint32_t n_tokens)
 {
     double lq = g->ch[c].lq_leave[g->state[c]];
     if (lq == 0)
@@ -197,7 +199,12 @@ static int schedule(layer_gen *g, uint32_t c, uint32_t t, uint32_t n_tokens)
     double dt = 1 + f;
     if (!(dt < (double)(n_tokens - t)))
         return 0; /* beyond the trace */
-    uint32_t when = t + (uint32_t)dt;
+    return t + (uint32_t)dt;
+}
+
+/* Puts chain c in token when's bucket (when > 0). -1: out of memory. */
+static int push(layer_gen *g, uint32_t c, uint32_t when)
+{
     synth_bucket *b = &g->head[when];
     if (b->head < 0 || b->n == SYNTH_CHUNK) {
         int32_t nc = new_chunk(g);
@@ -209,6 +216,14 @@ static int schedule(layer_gen *g, uint32_t c, uint32_t t, uint32_t n_tokens)
     }
     g->pool[b->head].e[b->n++] = c;
     return 0;
+}
+
+/* Draws chain c's next change after token t and puts it in that token's bucket. -1: out
+ * of memory. */
+static int schedule(layer_gen *g, uint32_t c, uint32_t t, uint32_t n_tokens)
+{
+    uint32_t when = next_change(g, c, t, n_tokens);
+    return when ? push(g, c, when) : 0;
 }
 
 static void neuron_add(layer_gen *g, uint32_t i, int delta)
@@ -307,6 +322,7 @@ static int layer_init(layer_gen *g, const lf_model *m, const lf_synth_params *P,
     g->ch = calloc(C, sizeof *g->ch);
     g->state = calloc(C, 1);
     g->todo = malloc((size_t)C * sizeof *g->todo);
+    g->when = malloc((size_t)C * sizeof *g->when);
     g->on = calloc(U, 1);
     g->bits = calloc((U + 63) / 64, sizeof *g->bits);
     g->head = malloc((size_t)n_tokens * sizeof *g->head);
@@ -314,7 +330,7 @@ static int layer_init(layer_gen *g, const lf_model *m, const lf_synth_params *P,
     g->gmem = malloc(((size_t)G * P->group_size + 1) * sizeof *g->gmem);
     uint32_t *perm = G ? malloc((size_t)U * sizeof *perm) : NULL;
     if (!g->rng || !p || !g->ch || !g->on || !g->bits ||
-        !g->head || !g->gptr || !g->gmem || (G && !perm) || !g->state || !g->todo) {
+        !g->head || !g->gptr || !g->gmem || (G && !perm) || !g->state || !g->todo || !g->when) {
         free(p);
         free(perm);
         return lf_fail(err, LF_ENOMEM, "synth: out of memory for layer %u", l);
@@ -383,6 +399,10 @@ static int layer_step(layer_gen *g, uint32_t t, uint32_t n_tokens)
         g->free_chunk = k;
     }
     g->head[t] = (synth_bucket){-1, 0};
+    /* Two passes: the draws first (their arithmetic is a long chain of dependent
+     * operations, and without the buckets' stores and branches in between, the
+     * draws of several chains overlap), then the buckets, in the same order: the
+     * same random numbers and the same buckets as one pass. */
     enum { AHEAD = 8 };
     for (uint32_t k = 0; k < n; k++) {
         if (k + AHEAD < n) {
@@ -394,9 +414,11 @@ static int layer_step(layer_gen *g, uint32_t t, uint32_t n_tokens)
         }
         uint32_t c = g->todo[k];
         chain_set(g, c, (uint8_t)!g->state[c]);
-        if (schedule(g, c, t, n_tokens))
-            return -1;
+        g->when[k] = next_change(g, c, t, n_tokens);
     }
+    for (uint32_t k = 0; k < n; k++)
+        if (g->when[k] && push(g, g->todo[k], g->when[k]))
+            return -1;
     return 0;
 }
 
