@@ -14,15 +14,15 @@
  * "the entry of the latest token, then the first entry within that token". Each
  * resident unit marks the entry of its next use in a bitmap over the layer's entries
  * (with a summary bitmap of non-empty words), units never used again sit in a bitmap
- * over ids. nxt[e], built at creation in one backward pass, is the entry of the same
- * unit's following use: a wanted unit found in the token's own set gets its next use
- * in O(1). A layer's nxt is built at its first step, not at creation, and handed to the
- * next layer's build after the trace's last token: replayed layer by layer (lf_replay),
- * one buffer of one layer's uses serves them all, written just before it is read
- * (built up front, 63 MB of fresh pages on opt-6.7b went out to memory and back). A wanted unit that the token's set lacks (a predictor's false positive)
- * looks its next use up in a per-unit list of its entries, built the first time it is
- * needed. O(n_want + n_future + n_evict) per step plus the bitmap scans; creation
- * O(nnz). */
+ * over ids. nxt[e], built in one backward pass, is the entry of the same unit's
+ * following use: a wanted unit found in the token's own set gets its next use in O(1).
+ * A layer's nxt is built at its first step, not at creation, and handed to the next
+ * layer's build after the trace's last token: replayed layer by layer (lf_replay), one
+ * buffer of one layer's uses serves them all, written just before it is read (built up
+ * front, 63 MB of fresh pages on opt-6.7b went out to memory and back). A wanted unit
+ * that the token's set lacks (a predictor's false positive) looks its next use up in a
+ * per-unit list of its entries, built the first time it is needed. O(n_want + n_future
+ * + n_evict) per step plus the bitmap scans, and O(nnz) at a layer's first step. */
 #include <stdlib.h>
 #include <string.h>
 
