@@ -151,9 +151,41 @@ int lf_tmp_cleanup_stale(const char *path)
     return removed;
 }
 
+/* What a rename over `path` would destroy that is not an earlier output: a device, a
+ * FIFO, a socket or a folder (through a symbolic link too: /dev/stdout is one). As
+ * root, renaming over /dev/null makes it an ordinary file for every process. NULL: an
+ * absent path or a regular file, which the output may replace. */
+static const char *not_replaceable(const char *path)
+{
+    struct stat st;
+    if (stat(path, &st) != 0 || S_ISREG(st.st_mode))
+        return NULL;
+    return S_ISDIR(st.st_mode)    ? "a folder"
+           : S_ISCHR(st.st_mode)  ? "a character device"
+           : S_ISBLK(st.st_mode)  ? "a block device"
+           : S_ISFIFO(st.st_mode) ? "a FIFO (named pipe)"
+           : S_ISSOCK(st.st_mode) ? "a socket"
+                                  : "not a regular file";
+}
+
+static int refuse_unreplaceable(const char *path, lf_err *err)
+{
+    if (!path[0])
+        return lf_fail(err, LF_EINVAL, "an empty output path: give the path of a regular file");
+    const char *what = not_replaceable(path);
+    if (!what)
+        return LF_OK;
+    return lf_fail(err, LF_EINVAL, "output '%s' is %s: outputs are written to a temporary and "
+                   "renamed over the name, which would replace it; give the path of a "
+                   "regular file", path, what);
+}
+
 int lf_tmp_create(const char *path, char *tmp, size_t cap, int *fd, lf_err *err)
 {
     *fd = -1;
+    int refused = refuse_unreplaceable(path, err);
+    if (refused)
+        return refused;
     if (strlen(path) + 40 >= cap || strlen(path) + 40 >= sizeof tmp_paths[0])
         return lf_fail(err, LF_EINVAL, "%s: path too long", path);
     lf_tmp_cleanup_stale(path);
@@ -225,8 +257,10 @@ int lf_commit_tmp(const char *tmp, const char *path, lf_err *err)
         lf_tmp_discard(tmp);
         return rc;
     }
-    if (rename(tmp, path) != 0) {
-        int rc = lf_fail_errno(err, LF_EIO, errno, "cannot rename %s to %s", tmp, path);
+    int rc = refuse_unreplaceable(path, err); /* it may have appeared meanwhile */
+    if (rc == LF_OK && rename(tmp, path) != 0)
+        rc = lf_fail_errno(err, LF_EIO, errno, "cannot rename %s to %s", tmp, path);
+    if (rc) {
         lf_tmp_discard(tmp);
         return rc;
     }
@@ -302,8 +336,10 @@ static int commit(lf_atomic *a, int sync, lf_err *err)
         return lf_fail_errno(err, LF_EIO, saved ? saved : EIO, "%s: write failed, nothing written",
                              a->path);
     }
-    if (rename(a->tmp, a->path) != 0) {
-        int rc = lf_fail_errno(err, LF_EIO, errno, "cannot rename %s to %s", a->tmp, a->path);
+    int rc = refuse_unreplaceable(a->path, err); /* it may have appeared meanwhile */
+    if (rc == LF_OK && rename(a->tmp, a->path) != 0)
+        rc = lf_fail_errno(err, LF_EIO, errno, "cannot rename %s to %s", a->tmp, a->path);
+    if (rc) {
         lf_tmp_discard(a->tmp);
         return rc;
     }

@@ -1,6 +1,7 @@
 /* lf_fs: files that never appear half-written. Writers create "<path>.tmp.<pid>.<random>"
  * (O_EXCL), write, fsync, then rename over <path>; on failure or SIGINT/SIGTERM the
  * temporary is removed, and one left by a killed process goes when <path> is made again.
+ * A <path> that is a device, FIFO, socket or folder is refused, not replaced.
  * Readers read regular files only, bounded by their size. Callers own what they get. */
 #ifndef LF_FS_H
 #define LF_FS_H

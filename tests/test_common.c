@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "lf_bigmem.h"
@@ -112,6 +113,63 @@ static void test_atomic_write_leaves_no_partial(void **st)
     /* A folder that does not exist is a clear error. */
     assert_int_not_equal(lf_write_file_atomic("/nonexistent-dir/x", "a", 1, &err), LF_OK);
     assert_non_null(strstr(err.msg, "/nonexistent-dir/x"));
+}
+
+static int is_fifo(const char *p)
+{
+    struct stat sb;
+    return lstat(p, &sb) == 0 && S_ISFIFO(sb.st_mode);
+}
+
+/* Writers rename a temporary over the output: a FIFO (or a device: as root, /dev/null
+ * became an ordinary file that way), a link to one, a folder or an empty name is refused
+ * before anything is written, and again at the rename if one appeared meanwhile; the
+ * FIFO stays a FIFO and no temporary is left. */
+static void test_special_outputs_refused(void **st)
+{
+    (void)st;
+    lf_err err;
+    char fifo[4096], link[4096], dir[4096];
+    snprintf(fifo, sizeof fifo, "%s", lf_test_path("out.fifo"));
+    snprintf(link, sizeof link, "%s", lf_test_path("out.link"));
+    snprintf(dir, sizeof dir, "%s", lf_test_path("out.dir"));
+    unlink(fifo), unlink(link), rmdir(dir);
+    assert_int_equal(mkfifo(fifo, 0600), 0);
+    assert_int_equal(symlink("out.fifo", link), 0); /* beside it */
+    assert_int_equal(mkdir(dir, 0700), 0);
+    assert_int_equal(lf_write_file_atomic(fifo, "x", 1, &err), LF_EINVAL);
+    assert_non_null(strstr(err.msg, "FIFO"));
+    assert_non_null(strstr(err.msg, fifo));
+    assert_true(is_fifo(fifo));
+    assert_int_equal(lf_write_file_atomic(link, "x", 1, &err), LF_EINVAL);
+    assert_true(is_fifo(fifo));
+    struct stat sb;
+    assert_true(lstat(link, &sb) == 0 && S_ISLNK(sb.st_mode));
+    assert_int_equal(lf_write_file_atomic(dir, "x", 1, &err), LF_EINVAL);
+    assert_non_null(strstr(err.msg, "folder"));
+    assert_int_equal(lf_write_file_atomic("", "x", 1, &err), LF_EINVAL);
+    assert_non_null(strstr(err.msg, "empty"));
+    /* appearing between the temporary and the rename: the commit refuses, drops it */
+    char out[4096], tmp[4096];
+    snprintf(out, sizeof out, "%s", lf_test_path("late.fifo"));
+    unlink(out);
+    int fd;
+    assert_int_equal(lf_tmp_create(out, tmp, sizeof tmp, &fd, &err), LF_OK);
+    close(fd);
+    assert_int_equal(mkfifo(out, 0600), 0);
+    assert_int_equal(lf_commit_tmp(tmp, out, &err), LF_EINVAL);
+    assert_true(is_fifo(out));
+    assert_false(lf_file_exists(tmp));
+    lf_atomic a;
+    unlink(out);
+    assert_int_equal(lf_atomic_open(&a, out, &err), LF_OK);
+    fputs("data", a.f);
+    snprintf(tmp, sizeof tmp, "%s", a.tmp);
+    assert_int_equal(mkfifo(out, 0600), 0);
+    assert_int_equal(lf_atomic_commit(&a, &err), LF_EINVAL);
+    assert_true(is_fifo(out));
+    assert_false(lf_file_exists(tmp));
+    unlink(fifo), unlink(link), rmdir(dir), unlink(out);
 }
 
 static void test_full_disk_is_reported(void **st)
@@ -242,6 +300,7 @@ int main(void)
         cmocka_unit_test(test_kv_spec),
         cmocka_unit_test(test_sizes),
         cmocka_unit_test(test_atomic_write_leaves_no_partial),
+        cmocka_unit_test(test_special_outputs_refused),
         cmocka_unit_test(test_full_disk_is_reported),
         cmocka_unit_test(test_alloc_pages),
     };
