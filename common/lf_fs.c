@@ -312,6 +312,22 @@ int lf_sync_fs(const char *path, lf_err *err)
     return LF_OK;
 }
 
+int lf_atomic_flush(lf_atomic *a, lf_err *err)
+{
+    if (!a->f)
+        return lf_fail(err, LF_EINVAL, "%s: not open", a->path);
+    int bad = ferror(a->f), saved = errno;
+    if (fflush(a->f) != 0) {
+        bad = 1;
+        saved = errno;
+    }
+    if (!bad)
+        return LF_OK;
+    lf_atomic_abort(a);
+    return lf_fail_errno(err, LF_EIO, saved ? saved : EIO, "%s: write failed, nothing written",
+                         a->path);
+}
+
 static int commit(lf_atomic *a, int sync, lf_err *err)
 {
     if (!a->f)

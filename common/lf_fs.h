@@ -29,6 +29,10 @@ int lf_atomic_commit_nosync(lf_atomic *a, lf_err *err);
 /* Flushes the file system that holds path (syncfs): every file committed without a
  * sync before it is then durable. */
 int lf_sync_fs(const char *path, lf_err *err);
+/* Flushes the stream and reports a write error (a full disk) without committing, so that
+ * a writer of several files commits none of them unless all are whole: on an error the
+ * temporary is removed ("nothing written") and the handle is closed. */
+int lf_atomic_flush(lf_atomic *a, lf_err *err);
 /* Closes and removes the temporary (safe to call after a failed commit). */
 void lf_atomic_abort(lf_atomic *a);
 

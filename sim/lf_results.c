@@ -3,7 +3,10 @@
 
 #include <math.h>
 #include <stdlib.h>
+#include <dirent.h>
+#include <errno.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <gsl/gsl_sort.h>
@@ -128,20 +131,25 @@ static void token_line(FILE *f, const lf_token_row *r, const lf_policy_counts *c
     fputc('\n', f);
 }
 
+static void tokens_to(FILE *f, const lf_results *r)
+{
+    fputs(TOKEN_HEADER, f);
+    for (size_t i = 0; r->counts && i < r->counts->n; i++)
+        if (r->counts->names[i].kind == LF_COUNT_SUM)
+            fprintf(f, ",policy_%s", r->counts->names[i].name);
+    fputc('\n', f);
+    for (uint32_t i = 0; i < r->n_rows; i++)
+        token_line(f, &r->rows[i], r->counts);
+}
+
 int lf_results_tokens_csv(const char *path, const lf_results *r, lf_err *err)
 {
     lf_atomic a;
     int rc = lf_atomic_open(&a, path, err);
     if (rc)
         return rc;
-    fputs(TOKEN_HEADER, a.f);
-    for (size_t i = 0; r->counts && i < r->counts->n; i++)
-        if (r->counts->names[i].kind == LF_COUNT_SUM)
-            fprintf(a.f, ",policy_%s", r->counts->names[i].name);
-    fputc('\n', a.f);
-    for (uint32_t i = 0; i < r->n_rows; i++)
-        token_line(a.f, &r->rows[i], r->counts);
-    return lf_atomic_commit_nosync(&a, err); /* lf_results_write syncs the folder */
+    tokens_to(a.f, r);
+    return lf_atomic_commit(&a, err);
 }
 
 /* A CSV cell: quoted (RFC 4180) when it holds a comma, quote or newline. */
@@ -218,45 +226,71 @@ void lf_results_summary_row(FILE *f, const char *mode, const lf_summary *s,
     fputc('\n', f);
 }
 
-static int write_summary(const char *path, const lf_results *r, lf_err *err)
+/* One line a key: a newline in a value (a file name) would add a key of its own. */
+static int config_ok(const char *path, const lf_results *r, lf_err *err)
 {
-    lf_summary s;
-    int rc = lf_summary_compute(r->rows, r->n_rows, r->cold_tokens, &s, err);
-    if (rc)
-        return rc;
-    lf_atomic a;
-    if ((rc = lf_atomic_open(&a, path, err)))
-        return rc;
-    lf_results_summary_row(a.f, r->mode, &s, r->counts, r->config, 1);
-    lf_results_summary_row(a.f, r->mode, &s, r->counts, r->config, 0);
-    return lf_atomic_commit_nosync(&a, err);
-}
-
-static int write_config(const char *path, const lf_results *r, lf_err *err)
-{
-    lf_atomic a;
-    int rc = lf_atomic_open(&a, path, err);
-    if (rc)
-        return rc;
     for (size_t i = 0; r->config && i < r->config->n; i++) {
-        /* one line a key: a newline in a value (a file name) would add a key of its own */
         const lf_kv_entry *e = &r->config->items[i];
-        if (strpbrk(e->key, "\n\r=#") || strpbrk(e->value, "\n\r#")) {
-            lf_atomic_abort(&a);
+        if (strpbrk(e->key, "\n\r=#") || strpbrk(e->value, "\n\r#"))
             return lf_fail(err, LF_EINVAL, "%s: config %s = '%.200s' holds a newline, '#' or '=' "
                            "that config.conf cannot keep: rename the file (or choose a name without "
                            "them)", path, e->key, e->value);
-        }
     }
-    fprintf(a.f, "# llmflash %s: the fully resolved configuration of this run\n", r->mode);
+    return LF_OK;
+}
+
+static void config_to(FILE *f, const lf_results *r)
+{
+    fprintf(f, "# llmflash %s: the fully resolved configuration of this run\n", r->mode);
     for (size_t i = 0; r->config && i < r->config->n; i++)
-        fprintf(a.f, "%s = %s\n", r->config->items[i].key, r->config->items[i].value);
-    return lf_atomic_commit_nosync(&a, err);
+        fprintf(f, "%s = %s\n", r->config->items[i].key, r->config->items[i].value);
 }
 
 static void join(char *out, size_t cap, const char *dir, const char *name)
 {
     snprintf(out, cap, "%s/%s", dir, name);
+}
+
+/* The files a run folder holds, and what other llmflash commands leave in one (sweep's
+ * log, an ablation's tables): a folder holding none of them is someone else's. */
+static const char *const RUN_FILES[] = {"config.conf", "meta.json", "tokens.csv", "summary.csv"};
+enum { N_RUN_FILES = 4 };
+static const char *const OURS[] = {"done",     "config.conf",  "meta.json",   "tokens.csv",
+                                   "summary.csv", "ablation.csv", "ablation.md", "sweep.log",
+                                   "sweep.cmd", NULL};
+
+/* An existing `dir` must be a folder, empty or holding an llmflash run (whose files the
+ * new run replaces): writing a run into someone else's folder (`--out /`, a folder of
+ * notes) would mix it with what is there. Temporaries of killed writers are ours. */
+static int check_run_folder(const char *dir, lf_err *err)
+{
+    struct stat st;
+    if (stat(dir, &st) != 0)
+        return LF_OK;
+    if (!S_ISDIR(st.st_mode))
+        return lf_fail(err, LF_EINVAL, "%s exists and is not a folder: give a new folder for "
+                       "the run", dir);
+    DIR *d = opendir(dir);
+    if (!d)
+        return lf_fail_errno(err, LF_EIO, errno, "%s: cannot read the folder", dir);
+    char other[256] = "";
+    int ours = 0;
+    for (struct dirent *e; (e = readdir(d));) {
+        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
+            continue;
+        int known = strstr(e->d_name, ".tmp.") != NULL;
+        for (size_t i = 0; OURS[i] && !known; i++)
+            known = !strcmp(e->d_name, OURS[i]);
+        ours |= known;
+        if (!known && !other[0])
+            snprintf(other, sizeof other, "%s", e->d_name);
+    }
+    closedir(d);
+    if (other[0] && !ours)
+        return lf_fail(err, LF_EINVAL, "%s holds files that are not an llmflash run's (such as "
+                       "'%s'): writing the run there would mix it with them; give a new or "
+                       "empty folder", dir, other);
+    return LF_OK;
 }
 
 int lf_results_done(const char *dir)
@@ -274,37 +308,64 @@ int lf_results_write(const char *dir, const lf_results *r, lf_err *err)
         return lf_fail(err, LF_EINVAL, "results: no token rows for %s", dir);
     if (strlen(dir) > 4000)
         return lf_fail(err, LF_EINVAL, "results: folder name too long: %s", dir);
-    int rc = lf_mkdirs(dir, err);
-    if (rc)
-        return rc;
     char p[4200];
-    join(p, sizeof p, dir, "done");
-    if (lf_file_exists(p) && unlink(p) != 0)
-        return lf_fail(err, LF_EIO, "%s: cannot remove the old marker", p);
     join(p, sizeof p, dir, "config.conf");
-    if ((rc = write_config(p, r, err)))
-        return rc;
+    int rc = check_run_folder(dir, err);
+    lf_summary s;
     char *json = NULL;
-    if ((rc = lf_results_meta_json(r, &json, err)))
-        return rc;
-    join(p, sizeof p, dir, "meta.json");
-    rc = lf_write_file_atomic_ex(p, json, strlen(json), 0, err);
+    if (rc == LF_OK)
+        rc = config_ok(p, r, err);
+    if (rc == LF_OK)
+        rc = lf_summary_compute(r->rows, r->n_rows, r->cold_tokens, &s, err);
+    if (rc == LF_OK)
+        rc = lf_results_meta_json(r, &json, err);
+    if (rc == LF_OK)
+        rc = lf_mkdirs(dir, err);
+    /* All four files are written whole to their temporaries before any replaces an
+     * earlier run's: a run that fails (a full disk) leaves the earlier one as it was. */
+    lf_atomic f[N_RUN_FILES];
+    int open = 0;
+    for (; rc == LF_OK && open < N_RUN_FILES; open++) {
+        join(p, sizeof p, dir, RUN_FILES[open]);
+        if ((rc = lf_atomic_open(&f[open], p, err)))
+            break;
+    }
+    if (rc == LF_OK) {
+        config_to(f[0].f, r);
+        fputs(json, f[1].f);
+        tokens_to(f[2].f, r);
+        lf_results_summary_row(f[3].f, r->mode, &s, r->counts, r->config, 1);
+        lf_results_summary_row(f[3].f, r->mode, &s, r->counts, r->config, 0);
+        for (int i = 0; i < N_RUN_FILES && rc == LF_OK; i++)
+            rc = lf_atomic_flush(&f[i], err);
+    }
     free(json);
-    if (rc)
+    join(p, sizeof p, dir, "done");
+    if (rc == LF_OK && lf_file_exists(p) && unlink(p) != 0)
+        rc = lf_fail_errno(err, LF_EIO, errno, "%s: cannot remove the old marker", p);
+    if (rc) {
+        for (int i = 0; i < open; i++)
+            lf_atomic_abort(&f[i]);
         return rc;
-    join(p, sizeof p, dir, "tokens.csv");
-    if ((rc = lf_results_tokens_csv(p, r, err)))
-        return rc;
-    join(p, sizeof p, dir, "summary.csv");
-    if ((rc = write_summary(p, r, err)))
-        return rc;
+    }
+    /* renames now; without the marker, a failure here leaves a folder seen as unfinished */
+    for (int i = 0; i < N_RUN_FILES; i++)
+        if (rc == LF_OK)
+            rc = lf_atomic_commit_nosync(&f[i], err);
+        else
+            lf_atomic_abort(&f[i]);
+    for (size_t i = 0; rc == LF_OK && i < 2; i++) { /* an earlier ablation's tables */
+        join(p, sizeof p, dir, i ? "ablation.md" : "ablation.csv");
+        if (lf_file_exists(p) && unlink(p) != 0)
+            rc = lf_fail_errno(err, LF_EIO, errno, "%s: cannot remove an earlier run's file", p);
+    }
     /* One flush for the four files (not one each), before the marker: a `done` seen
      * after a crash of the machine means whole files. The marker needs none: lost, the
      * run is only done again. */
-    if ((rc = lf_sync_fs(dir, err)))
-        return rc;
+    if (rc == LF_OK)
+        rc = lf_sync_fs(dir, err);
     join(p, sizeof p, dir, "done");
-    return lf_write_file_atomic_ex(p, "done\n", 5, 0, err);
+    return rc ? rc : lf_write_file_atomic_ex(p, "done\n", 5, 0, err);
 }
 
 int lf_results_meta_json(const lf_results *r, char **json, lf_err *err)

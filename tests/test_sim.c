@@ -6,6 +6,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <json-c/json.h>
 
@@ -1060,6 +1062,49 @@ static void test_results_folder(void **st)
     bad.mode = "guess";
     assert_int_equal(lf_results_write(lf_test_path("run2"), &bad, &err), LF_EINVAL);
     assert_false(lf_results_done(lf_test_path("run2")));
+
+    /* A run that fails leaves the earlier run whole: here summary.csv cannot be replaced
+     * (a FIFO stands in its place), and no file of the folder changes, `done` included. */
+    char *before;
+    snprintf(p, sizeof p, "%s/tokens.csv", dir);
+    before = lf_test_slurp(p);
+    lf_results other = r;
+    other.n_rows = 3;
+    char sum[1400];
+    snprintf(sum, sizeof sum, "%s/summary.csv", dir);
+    assert_int_equal(unlink(sum), 0);
+    assert_int_equal(mkfifo(sum, 0600), 0);
+    assert_int_equal(lf_results_write(dir, &other, &err), LF_EINVAL);
+    assert_true(lf_results_done(dir));
+    data = lf_test_slurp(p);
+    assert_string_equal(data, before);
+    free(data);
+    free(before);
+    /* a re-run replaces the run's files and an earlier ablation's tables */
+    assert_int_equal(unlink(sum), 0);
+    snprintf(p, sizeof p, "%s/ablation.md", dir);
+    lf_test_write(p, "old", 3);
+    assert_int_equal(lf_results_write(dir, &other, &err), LF_OK);
+    assert_true(lf_results_done(dir));
+    assert_false(lf_file_exists(p));
+    snprintf(p, sizeof p, "%s/tokens.csv", dir);
+    data = lf_test_slurp(p);
+    lines = 0;
+    for (char *c = data; *c; c++)
+        lines += *c == '\n';
+    assert_int_equal(lines, 4);
+    free(data);
+    /* someone else's folder is refused, and left as it was */
+    const char *notes = lf_test_path("notes");
+    char note[1400];
+    snprintf(note, sizeof note, "%s/notes.txt", notes);
+    assert_int_equal(lf_mkdirs(notes, &err), LF_OK);
+    lf_test_write(note, "mine", 4);
+    assert_int_equal(lf_results_write(notes, &r, &err), LF_EINVAL);
+    assert_non_null(strstr(err.msg, "notes.txt"));
+    assert_false(lf_results_done(notes));
+    snprintf(p, sizeof p, "%s/config.conf", notes);
+    assert_false(lf_file_exists(p));
     lf_kv_free(&cfg);
 }
 
