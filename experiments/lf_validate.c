@@ -13,6 +13,7 @@
 #include "lf_kv.h"
 #include "lf_measure.h"
 #include "lf_probe.h"
+#include "lf_results.h"
 #include "lf_price.h"
 #include "lf_runopt.h"
 #include "lf_time.h"
@@ -447,7 +448,8 @@ int lf_validate_write_csv(const char *path, const lf_validate_row *rows, size_t 
     return rc;
 }
 
-/* The value of `col` in the first data row of dir/summary.csv (quote-aware split). */
+/* The value of `col` in the first data row of dir/summary.csv (quote-aware split): a
+ * whole cell that is a finite number above 0 (a run's time), else the file is damaged. */
 static int summary_value(const char *dir, const char *col, double *out, lf_err *err)
 {
     char path[4200];
@@ -480,8 +482,12 @@ static int summary_value(const char *dir, const char *col, double *out, lf_err *
                 if (field == want) {
                     char *end;
                     *out = strtod(start, &end);
-                    if (end != start)
+                    if (end == p && end != start && isfinite(*out) && *out > 0)
                         rc = LF_OK;
+                    else
+                        rc = lf_fail(err, LF_EFORMAT, "%s: %s = '%.*s' is not a time above 0: the "
+                                     "summary is damaged; rerun that run", path, col,
+                                     (int)(p - start > 60 ? 60 : p - start), start);
                     break;
                 }
                 if (*p != ',')
@@ -498,6 +504,11 @@ static int summary_value(const char *dir, const char *col, double *out, lf_err *
 int lf_validate_compare(const char *a_dir, const char *b_dir, lf_validate_pair *out, lf_err *err)
 {
     memset(out, 0, sizeof *out);
+    for (int i = 0; i < 2; i++)
+        if (!lf_results_done(i ? b_dir : a_dir))
+            return lf_fail(err, LF_EINVAL, "compare: %s has no 'done' marker: that run did not "
+                           "finish (it failed, was stopped, or is still running); rerun it",
+                           i ? b_dir : a_dir);
     char pa[4200], pb[4200];
     snprintf(pa, sizeof pa, "%s/config.conf", a_dir);
     snprintf(pb, sizeof pb, "%s/config.conf", b_dir);

@@ -521,6 +521,22 @@ static void test_commands(void **st)
     assert_int_equal(lf_test_run(&out, &er, "validate --compare %s %s", s1, r1), 0);
     assert_non_null(strstr(out, "scope token"));
     free(out), free(er);
+    /* a damaged summary (mean_total_ms, the 10th column, made nan) and an unfinished
+     * folder (no done marker) are refused, naming the file or the folder and the fix */
+    char s3[1200], cmd[4000];
+    snprintf(s3, sizeof s3, "%s", lf_test_path("s3"));
+    snprintf(cmd, sizeof cmd, "rm -rf '%s' && cp -r '%s' '%s' && sed -i "
+             "'2s/^\\(\\([^,]*,\\)\\{9\\}\\)[^,]*/\\1nan/' '%s/summary.csv'", s3, s1, s3, s3);
+    assert_int_equal(system(cmd), 0);
+    assert_int_equal(lf_test_run(NULL, &er, "validate --compare %s %s", s3, r1), 1);
+    assert_non_null(strstr(er, "mean_total_ms = 'nan' is not a time above 0"));
+    assert_non_null(strstr(er, "rerun"));
+    free(er);
+    snprintf(p, sizeof p, "%s/done", s3);
+    assert_int_equal(unlink(p), 0);
+    assert_int_equal(lf_test_run(NULL, &er, "validate --compare %s %s", r1, s3), 1);
+    assert_non_null(strstr(er, "no 'done' marker"));
+    free(er);
     assert_int_equal(lf_test_run(NULL, NULL, "run --trace %s --weights %s --policy window:k=3 "
                                  "--threads 4 --dram-fraction 0.95 --predictor-rank 4 --scope ffn "
                                  "--quiet --out %s", tr, wb, r2), 0);
