@@ -270,9 +270,9 @@ int lf_weights_make_from(const char *path, const lf_weights_spec *spec, lf_weigh
         snprintf(dir, sizeof dir, ".");
     if (statvfs(dir, &vfs) == 0 && (uint64_t)vfs.f_bavail * vfs.f_frsize < h.file_bytes) {
         lf_layout_free(&L);
-        return lf_fail(err, LF_ENOSPC, "%s: needs %.2f GB but %s has %.2f GB free; choose another "
-                       "folder or fewer --layers", path, h.file_bytes / 1e9, dir,
-                       (double)vfs.f_bavail * vfs.f_frsize / 1e9);
+        return lf_fail(err, LF_ENOSPC, "%s: needs %.3g MB but %s has %.3g MB free; choose another "
+                       "folder or fewer --layers", path, h.file_bytes / 1e6, dir,
+                       (double)vfs.f_bavail * vfs.f_frsize / 1e6);
     }
     writer w = {.tmp = tmp, .values = fn, .values_ctx = ctx};
     if ((rc = lf_tmp_create(path, tmp, sizeof tmp, &w.fd, err)) != LF_OK) {

@@ -42,8 +42,8 @@ static void help(void)
            "                       and bias per 64 weights (Flash-MoE's 4.5 / 2.5 bits)\n"
            "  -n, --layers N       only the first N layers (default: all)\n"
            "  -s, --seed S         value seed (default 1)\n"
-           "  -a, --alignment B    record alignment in bytes, a power of two (default 4096;\n"
-           "                       direct I/O needs 4096)\n"
+           "  -a, --alignment B    record alignment in bytes, a power of two up to 2m\n"
+           "                       (default 4096; direct I/O needs 4096)\n"
            "  -p, --profile T.h5   coact: the trace whose co-activations pick each neuron's\n"
            "                       closest friend (the same trace `sim --profile` uses)\n"
            "  -h, --help           this text\n\n"
@@ -83,7 +83,9 @@ int cmd_weights_make(int argc, char **argv)
                 return LF_EXIT_USAGE;
             break;
         case 'a':
-            if (lf_cli_size(CMD, "--alignment", optarg, 1, 1u << 30, &align))
+            /* up to a huge page: beyond it every record is padded to the alignment for
+             * nothing (1g, a typo for 4k, made a 65 GB file of a 2 MB model) */
+            if (lf_cli_size(CMD, "--alignment", optarg, 1, 2u << 20, &align))
                 return LF_EXIT_USAGE;
             break;
         case 'h': help(); return LF_EXIT_OK;

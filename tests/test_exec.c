@@ -470,6 +470,12 @@ static void test_commands(void **st)
     free(er);
     assert_int_equal(lf_test_run(NULL, &er, "weights make --bogus"), 2);
     free(er);
+    /* an alignment beyond a huge page pads every record to it: 1g made 65 GB of a 2 MB model */
+    assert_int_equal(lf_test_run(NULL, &er, "weights make --model custom:1,64,64 --alignment 1g "
+                                 "--file %s", wb), 2);
+    assert_non_null(strstr(er, "--alignment '1g'"));
+    assert_false(lf_file_exists(wb));
+    free(er);
     assert_int_equal(lf_test_run(&out, NULL, "run --help"), 0);
     assert_non_null(strstr(out, "example"));
     free(out);
