@@ -1,6 +1,7 @@
 #include <getopt.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "lf_cli.h"
 #include "lf_fs.h"
@@ -45,6 +46,27 @@ int lf_cli_usage(const char *cmd, const char *fmt, ...)
     va_end(ap);
     fprintf(stderr, "\ntry 'llmflash %s --help'\n", cmd);
     return LF_EXIT_USAGE;
+}
+
+int lf_cli_getopt(const char *cmd, int argc, char **argv, const char *shorts,
+                  const struct option *opts, const char *repeatable)
+{
+    enum { N_CODES = 8192 };
+    static unsigned char seen[N_CODES / 8];
+    if (optind <= 1) /* a parse starts (lf_cli_reset_getopt, or getopt's first call) */
+        memset(seen, 0, sizeof seen);
+    int c = getopt_long(argc, argv, shorts, opts, NULL);
+    if (c < 0 || c >= N_CODES || c == '?' || c == ':' || c == 'h' ||
+        (c < 128 && repeatable && strchr(repeatable, c)))
+        return c;
+    if (seen[c / 8] & (1u << (c % 8))) {
+        int i = optind - (optarg && optarg == argv[optind - 1] ? 2 : 1);
+        fprintf(stderr, "llmflash %s: note: '%s' given again; the last value%s%s%s is used\n", cmd,
+                (i > 0 && i < argc) ? argv[i] : "?", optarg ? " ('" : "", optarg ? optarg : "",
+                optarg ? "')" : "");
+    }
+    seen[c / 8] |= (unsigned char)(1u << (c % 8));
+    return c;
 }
 
 int lf_cli_bad_option(const char *cmd, int argc, char **argv)

@@ -109,7 +109,7 @@ int cmd_fit(int argc, char **argv)
     double fixed_p = -1, max_error = LF_FIT_MAX_MDAPE;
     int c, holdout = 0;
     lf_cli_reset_getopt();
-    while ((c = getopt_long(argc, argv, "o:h", opts, NULL)) != -1) {
+    while ((c = lf_cli_getopt("fit", argc, argv, "o:h", opts, NULL)) != -1) {
         switch (c) {
         case 'o': out = optarg; break;
         case 'e': engine = optarg; break;

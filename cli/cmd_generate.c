@@ -133,7 +133,7 @@ int cmd_generate(int argc, char **argv)
                       opts, sizeof own / sizeof own[0], sizeof opts / sizeof opts[0]);
     lf_cli_reset_getopt();
     int c, u = LF_EXIT_OK;
-    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+    while ((c = lf_cli_getopt(CMD, argc, argv, "h", opts, NULL)) != -1) {
         if (lf_cli_llama_option(CMD, c, optarg, &lo, &u)) {
             if (u)
                 return u;

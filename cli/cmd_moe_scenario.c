@@ -386,7 +386,7 @@ int cmd_moe_scenario(int argc, char **argv)
     const char *curve = NULL, *sizes = "4,8,12,16,24,32,48", *csv = NULL;
     double v;
     int c;
-    while ((c = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
+    while ((c = lf_cli_getopt(CMD, argc, argv, "h", lo, NULL)) != -1) {
         switch (c) {
         case 'd': o.device = optarg; o.single = 1; break;
         case 'b':

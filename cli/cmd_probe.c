@@ -59,7 +59,7 @@ int cmd_probe(int argc, char **argv)
     const char *out = "-";
     int buffered = 0, c;
     lf_cli_reset_getopt();
-    while ((c = getopt_long(argc, argv, "o:h", opts, NULL)) != -1) {
+    while ((c = lf_cli_getopt(CMD, argc, argv, "o:h", opts, NULL)) != -1) {
         int k = lf_cli_probe_option(&p, CMD, c, optarg);
         if (k < 0)
             return LF_EXIT_USAGE;

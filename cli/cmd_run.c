@@ -108,7 +108,7 @@ int cmd_run(int argc, char **argv)
     memset(&m, 0, sizeof m);
     m.engine = "psync";
     int o, rc = 0;
-    while (rc == 0 && (o = getopt_long(argc, argv, shorts, opts, NULL)) != -1) {
+    while (rc == 0 && (o = lf_cli_getopt(CMD, argc, argv, shorts, opts, NULL)) != -1) {
         const lf_runopt *ro = lf_cli_runopt(CMD, LF_RUNOPT_RUN, o, optarg, &c, &rc);
         if (ro) {
             layout_given |= ro->offset == offsetof(lf_run_config, layout);

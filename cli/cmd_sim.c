@@ -109,7 +109,7 @@ static int parse(int argc, char **argv, options *o, int in_line)
     uint64_t v;
     size_t n_tab;
     const lf_runopt *tab = lf_runopt_table(&n_tab);
-    while (rc == 0 && (ch = getopt_long(argc, argv, shorts, long_opts, NULL)) != -1) {
+    while (rc == 0 && (ch = lf_cli_getopt(CMD, argc, argv, shorts, long_opts, NULL)) != -1) {
         int shared_input = ch >= LF_CLI_RUNOPT && (size_t)(ch - LF_CLI_RUNOPT) < n_tab &&
                            (tab[ch - LF_CLI_RUNOPT].cmds & LF_RUNOPT_INPUT);
         if (in_line && (shared_input || ch == O_OUT || ch == O_ABL || ch == O_REPEAT ||

@@ -244,7 +244,7 @@ int cmd_sweep(int argc, char **argv)
     const char *out = NULL, *emit_jobs = NULL, *emit_slurm = NULL, *only = NULL, *combine = NULL;
     unsigned jobs = 0;
     int dry = 0, c;
-    while ((c = getopt_long(argc, argv, "o:j:nh", opts, NULL)) != -1) {
+    while ((c = lf_cli_getopt(CMD, argc, argv, "o:j:nh", opts, "B")) != -1) {
         switch (c) {
         case 'o': out = optarg; break;
         case 'j': {

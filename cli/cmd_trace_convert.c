@@ -38,7 +38,7 @@ int cmd_trace_convert(int argc, char **argv)
     };
     const char *out = NULL;
     int c;
-    while ((c = getopt_long(argc, argv, "o:h", opts, NULL)) != -1) {
+    while ((c = lf_cli_getopt(CMD, argc, argv, "o:h", opts, NULL)) != -1) {
         switch (c) {
         case 'o': out = optarg; break;
         case 'h': help(); return LF_EXIT_OK;

@@ -111,7 +111,7 @@ int cmd_trace_fit(int argc, char **argv)
     const char *out = NULL, *model = NULL, *lru = NULL;
     uint64_t seed = 1, tokens = 8192;
     int c;
-    while ((c = getopt_long(argc, argv, "o:h", opts, NULL)) != -1) {
+    while ((c = lf_cli_getopt(CMD, argc, argv, "o:h", opts, NULL)) != -1) {
         switch (c) {
         case 'o':
             out = optarg;

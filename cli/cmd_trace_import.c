@@ -56,7 +56,7 @@ int cmd_trace_import(int argc, char **argv)
     int have_prefix = 0;
     uint64_t v;
     int c;
-    while ((c = getopt_long(argc, argv, "o:h", opts, NULL)) != -1) {
+    while ((c = lf_cli_getopt(CMD, argc, argv, "o:h", opts, NULL)) != -1) {
         switch (c) {
         case 'f':
             format = optarg;

@@ -54,7 +54,7 @@ int cmd_trace_record(int argc, char **argv)
     lf_cli_llama_opts(WHICH, opts, sizeof own / sizeof own[0], sizeof opts / sizeof opts[0]);
     lf_cli_reset_getopt();
     int c, u = LF_EXIT_OK;
-    while ((c = getopt_long(argc, argv, "ho:", opts, NULL)) != -1) {
+    while ((c = lf_cli_getopt(CMD, argc, argv, "ho:", opts, NULL)) != -1) {
         if (lf_cli_llama_option(CMD, c, optarg, &lo, &u)) {
             if (u)
                 return u;

@@ -208,7 +208,7 @@ int cmd_trace_stats(int argc, char **argv)
     const char *csv = NULL, *friends_csv = NULL;
     int per_layer = 0, c, rc = 0;
     uint64_t v, layer = UINT64_MAX;
-    while (rc == 0 && (c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+    while (rc == 0 && (c = lf_cli_getopt(CMD, argc, argv, "h", opts, NULL)) != -1) {
         switch (c) {
         case 'k':
             rc = lf_cli_u64(CMD, "--max-window", optarg, 1, 100000, &v);

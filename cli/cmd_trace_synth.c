@@ -90,7 +90,7 @@ int cmd_trace_synth(int argc, char **argv)
     const char *neuron_opt = NULL, *expert_opt = NULL;
     uint64_t tokens = 0, v;
     int have_tokens = 0, c, rc = 0;
-    while (rc == 0 && (c = getopt_long(argc, argv, "o:h", opts, NULL)) != -1) {
+    while (rc == 0 && (c = lf_cli_getopt(CMD, argc, argv, "o:h", opts, NULL)) != -1) {
         const char *name = "";
         for (const struct option *o = opts; o->name; o++)
             if (o->val == c)

@@ -139,7 +139,7 @@ int cmd_validate(int argc, char **argv)
     uint64_t repeat = 3, tokens = 0;
     int c, drift_refs = 0;
     double drift_settle = LF_VALIDATE_REF_SETTLE_S;
-    while ((c = getopt_long(argc, argv, ":t:w:d:g:o:r:n:e:h", opts, NULL)) != -1) {
+    while ((c = lf_cli_getopt(CMD, argc, argv, ":t:w:d:g:o:r:n:e:h", opts, "dw")) != -1) {
         switch (c) {
         case 'c': compare = optarg; break;
         case 'D': drift_refs = 1; break;

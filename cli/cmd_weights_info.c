@@ -82,7 +82,7 @@ int cmd_weights_info(int argc, char **argv)
     const char *trace = NULL;
     uint64_t n_verify = 0;
     int c;
-    while ((c = getopt_long(argc, argv, ":t:v:h", opts, NULL)) != -1) {
+    while ((c = lf_cli_getopt(CMD, argc, argv, ":t:v:h", opts, NULL)) != -1) {
         switch (c) {
         case 't': trace = optarg; break;
         case 'v':

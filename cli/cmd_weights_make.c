@@ -66,7 +66,7 @@ int cmd_weights_make(int argc, char **argv)
     const char *ckpt = NULL;
     uint64_t layers = 0, seed = 1, align = 4096;
     int c;
-    while ((c = getopt_long(argc, argv, ":m:f:l:d:n:s:a:p:c:h", opts, NULL)) != -1) {
+    while ((c = lf_cli_getopt(CMD, argc, argv, ":m:f:l:d:n:s:a:p:c:h", opts, NULL)) != -1) {
         switch (c) {
         case 'm': model = optarg; break;
         case 'f': file = optarg; break;

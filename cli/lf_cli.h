@@ -40,6 +40,13 @@ int cmd_moe_scenario(int argc, char **argv);
 int lf_cli_error(const char *cmd, const lf_err *err);
 /* Usage error: prints the message and "try 'llmflash <cmd> --help'"; returns 2. */
 int lf_cli_usage(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* getopt_long for a command's parse. An option given twice (under its short and long
+ * names included) takes its last value, as getopt's do, with a note on stderr naming it
+ * (`trace record --steps 8 ... --steps 100000` silently made a 253 MB trace); options
+ * whose short letters are in `repeatable` (NULL: none) add up and get no note. */
+struct option;
+int lf_cli_getopt(const char *cmd, int argc, char **argv, const char *shorts,
+                  const struct option *opts, const char *repeatable);
 /* The message getopt_long should print for an unknown option is ours: call this in
  * the '?' case. */
 int lf_cli_bad_option(const char *cmd, int argc, char **argv);

@@ -354,6 +354,27 @@ static void test_count_and_size_suffixes(void **st)
     free(e);
 }
 
+/* An option given twice takes its last value, as getopt's do, and says so (under its
+ * short and long names too); a repeatable one (validate's --device) says nothing. */
+static void test_option_given_twice(void **st)
+{
+    (void)st;
+    char *o = NULL, *e = NULL;
+    assert_int_equal(lf_test_run(&o, &e, "trace synth --model custom:2,64,256 --tokens 5 "
+                                 "--tokens 7 -o %s --output %s", lf_test_path("x.h5"),
+                                 lf_test_path("twice.h5")), 0);
+    assert_non_null(strstr(o, "7 tokens"));
+    assert_non_null(strstr(o, "twice.h5"));
+    assert_non_null(strstr(e, "note: '--tokens' given again; the last value ('7') is used"));
+    assert_non_null(strstr(e, "note: '--output' given again"));
+    assert_false(lf_file_exists(lf_test_path("x.h5")));
+    free(o), free(e);
+    /* two --device, then a missing grid: refused for the grid, with no note */
+    assert_int_equal(lf_test_run(NULL, &e, "validate --device a=x.conf --device b=y.conf"), 2);
+    assert_null(strstr(e, "given again"));
+    free(e);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -365,6 +386,7 @@ int main(void)
         cmocka_unit_test(test_one_layer_trace),
         cmocka_unit_test(test_progress_lines),
         cmocka_unit_test(test_count_and_size_suffixes),
+        cmocka_unit_test(test_option_given_twice),
         cmocka_unit_test(test_readme_blocks),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
