@@ -58,9 +58,13 @@ static int verify(const lf_weights *w, uint32_t n, lf_err *err)
         for (uint64_t k = 0; k < elems; k++) {
             float got = have[k];
             if (got != want[k]) {
+                /* seed 0 is what `weights make --checkpoint` records: values that are a
+                 * real model's, which the generator does not reproduce */
                 rc = lf_fail(err, LF_EFORMAT, "%s: layer %u unit %u element %llu is %g, the seed "
-                             "gives %g: the data is damaged; remake the file", w->path, layer, unit,
-                             (unsigned long long)k, got, want[k]);
+                             "gives %g: the data is damaged; remake the file%s", w->path, layer,
+                             unit, (unsigned long long)k, got, want[k],
+                             h->seed ? "" : " (or, if it was made with --checkpoint, its values "
+                             "are the checkpoint's: --verify checks only seeded files)");
                 break;
             }
         }

@@ -491,6 +491,23 @@ static void test_commands(void **st)
     assert_non_null(strstr(out, "verified      9 records"));
     assert_non_null(strstr(out, "split, dtype fp32"));
     free(out);
+    /* a damaged record is found and named; with seed 0, the mark of a checkpoint's
+     * values, the message says that --verify cannot check those */
+    assert_int_equal(lf_test_run(NULL, NULL, "weights make --model custom:1,64,64 --dtype fp32 "
+                                 "--seed 0 --file %s", wo), 0);
+    {
+        FILE *f = fopen(wo, "r+b");
+        assert_non_null(f);
+        unsigned char junk[64];
+        memset(junk, 0x7f, sizeof junk);
+        assert_int_equal(fseek(f, 4096, SEEK_SET), 0); /* the first record */
+        assert_int_equal(fwrite(junk, 1, sizeof junk, f), sizeof junk);
+        fclose(f);
+    }
+    assert_int_equal(lf_test_run(NULL, &er, "weights info %s --verify 4", wo), 1);
+    assert_non_null(strstr(er, "the data is damaged"));
+    assert_non_null(strstr(er, "--verify checks only seeded files"));
+    free(er);
     /* run: refuses a file of another model, or another layout than asked */
     assert_int_equal(lf_test_run(NULL, NULL, "weights make --model custom:3,32,256 --file %s", wo), 0);
     assert_int_equal(lf_test_run(NULL, &er, "run --trace %s --weights %s --out %s", tr, wo,
