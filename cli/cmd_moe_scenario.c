@@ -97,9 +97,16 @@ static int hit_curve(const char *list, const char *sizes_s, const char *csv, uin
     char buf[4096];
     snprintf(buf, sizeof buf, "%s", list);
     int rc = LF_EXIT_OK;
-    char *save = NULL;
-    for (char *path = strtok_r(buf, ",", &save); path && rc == LF_EXIT_OK;
-         path = strtok_r(NULL, ",", &save)) {
+    size_t rows = 0, item = 0;
+    for (char *path = buf, *next; path && rc == LF_EXIT_OK; path = next) {
+        next = strchr(path, ',');
+        if (next)
+            *next++ = '\0';
+        item++;
+        if (!*path) { /* "a.h5,,b.h5" is a typo, not two traces */
+            rc = lf_cli_usage(CMD, "--hit-curve '%s': item %zu is empty", list, item);
+            break;
+        }
         lf_trace t;
         char name[256];
         base_noext(path, name, sizeof name);
@@ -113,14 +120,17 @@ static int hit_curve(const char *list, const char *sizes_s, const char *csv, uin
         for (size_t i = 0; i < n_sizes; i++)
             printf(" %6llu", (unsigned long long)sizes[i]);
         printf("\n");
+        int outside = 0;
         for (size_t p = 0; pols[p] && rc == LF_EXIT_OK; p++) {
             printf("%-18s", pols[p]);
             for (size_t i = 0; i < n_sizes && rc == LF_EXIT_OK; i++) {
                 double h;
                 if (sizes[i] < t.top_k || sizes[i] > t.units_per_layer) {
                     printf(" %6s", "-");
+                    outside = 1;
                     continue;
                 }
+                rows++;
                 if (lf_moesim_hit_rate(&t, pols[p], sizes[i], seed, &h, &err)) {
                     lf_err_prefix(&err, "%s", path);
                     rc = lf_cli_error(CMD, &err);
@@ -138,9 +148,15 @@ static int hit_curve(const char *list, const char *sizes_s, const char *csv, uin
             }
             printf("\n");
         }
+        if (outside)
+            printf("(-: a cache of fewer experts than top-%u or more than the %u a layer has)\n",
+                   t.top_k, t.units_per_layer);
         lf_trace_free(&t);
     }
     free(sizes);
+    if (rc == LF_EXIT_OK && rows == 0)
+        rc = lf_cli_usage(CMD, "--sizes '%s': no cache size lies between top-k and the experts "
+                          "of a layer, so there is no hit rate to give", sizes_s);
     if (csv) {
         if (rc == LF_EXIT_OK && lf_atomic_commit(&a, &err))
             rc = lf_cli_error(CMD, &err);

@@ -305,6 +305,9 @@ static int run_repeat(const options *o, const lf_trace *t, const lf_trace *prof,
         }
         cfg[n++] = lo.c;
     }
+    if (rc == 0 && n == 0)
+        rc = lf_cli_usage(CMD, "%s holds no configuration (only blank lines and comments): "
+                          "write one line of options per configuration", o->repeat);
     lf_run_result *res = rc ? NULL : calloc(n ? n : 1, sizeof *res);
     int *rcs = rc ? NULL : calloc(n ? n : 1, sizeof *rcs);
     lf_err *errs = rc ? NULL : calloc(n ? n : 1, sizeof *errs);

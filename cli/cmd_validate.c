@@ -11,6 +11,7 @@
 #include "lf_cli_device.h"
 #include "lf_cli_moe.h"
 #include "lf_cli_num.h"
+#include "lf_io.h"
 #include "lf_kv.h"
 #include "lf_validate.h"
 
@@ -170,6 +171,10 @@ int cmd_validate(int argc, char **argv)
                 return lf_cli_usage(CMD, "--device '%s': expected ENGINE=PROFILE", optarg);
             memcpy(ed_engine[n_ed], optarg, k);
             ed_engine[n_ed][k] = '\0';
+            const lf_io_ops *ops;
+            lf_err eerr;
+            if (lf_io_engine(ed_engine[n_ed], &ops, &eerr) != LF_OK)
+                return lf_cli_usage(CMD, "--device '%s': %s", optarg, eerr.msg);
             ed_path[n_ed++] = eq + 1;
             break;
         }

@@ -346,17 +346,20 @@ int lf_parse_size_list(const char *s, uint64_t **out, size_t *n, lf_err *err)
         return lf_fail(err, LF_ENOMEM, "out of memory");
     }
     size_t k = 0;
-    char *save = NULL;
-    for (char *tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+    /* item by item, empty ones included: "1,,2" is a typo, not the list 1,2 */
+    for (char *tok = copy, *next; tok; tok = next, k++) {
+        next = strchr(tok, ',');
+        if (next)
+            *next++ = '\0';
         char *t = trim(tok);
         if (lf_parse_size(t, &v[k]) != 0) {
-            int rc = lf_fail(err, LF_EINVAL, "'%s': '%s' is not a size (examples: 4096, 16k, 1m)",
-                             s, t);
+            int rc = *t ? lf_fail(err, LF_EINVAL, "'%s': '%s' is not a size (examples: 4096, 16k, "
+                                  "1m)", s, t)
+                        : lf_fail(err, LF_EINVAL, "'%s': item %zu is empty", s, k + 1);
             free(copy);
             free(v);
             return rc;
         }
-        k++;
     }
     free(copy);
     if (k == 0) {

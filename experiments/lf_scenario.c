@@ -91,6 +91,11 @@ static int load_row(lf_scenario_row *r, const lf_scenario_opts *o, const lf_mode
         return rc;
     r->expert_bytes = lf_scenario_expert_bytes(m, r->d.bits);
     double free_b = (r->d.ram_gib - lf_scenario_pub.engine_gib - r->d.os_gib) * GIB;
+    if (free_b < 0)
+        return lf_fail(err, LF_EINVAL, "%.3g GiB of DRAM less the OS's %.3g GiB does not hold the "
+                       "engine's own %.3g GiB (Flash-MoE's DRAM budget table): give "
+                       "--ram-gib %.3g or more, or a smaller --os-gib", r->d.ram_gib, r->d.os_gib,
+                       lf_scenario_pub.engine_gib, lf_scenario_pub.engine_gib + r->d.os_gib);
     r->app = r->d.app_entries > 0 ? (uint32_t)(r->d.app_entries / m->n_layers) : 0;
     if (o->app >= 0 && o->single)
         r->app = (uint32_t)o->app;

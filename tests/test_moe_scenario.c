@@ -340,6 +340,25 @@ static void test_hit_curve(void **st)
     assert_int_equal(rows, 12); /* 6 policies x 2 sizes */
     assert_true(belady[0] >= best[0] && belady[1] >= best[1]);
     assert_true(belady[1] > belady[0]);
+    /* an empty item of either list, or no size with a hit rate, is refused: no CSV */
+    const char *bad[][2] = {{"--hit-curve %s, --sizes 4", "item 2 is empty"},
+                            {"--hit-curve %s --sizes 4,,16", "item 2 is empty"},
+                            {"--hit-curve %s --sizes 0,999999", "no cache size"}};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        char args[512];
+        snprintf(args, sizeof args, bad[i][0], h5);
+        remove(csv); /* absent before each */
+        rc = lf_test_run(NULL, &errs, "moe-scenario %s --csv %s", args, csv);
+        if (rc != 2 || !strstr(errs, bad[i][1]))
+            fail_msg("'%s': exit %d, %s", args, rc, errs);
+        assert_false(lf_file_exists(csv));
+        free(errs);
+    }
+    /* DRAM that cannot hold the engine is refused, naming the least that does */
+    rc = lf_test_run(NULL, &errs, "moe-scenario --bits 4 --ram-gib 1 --os-gib 2");
+    assert_int_equal(rc, 1);
+    assert_non_null(strstr(errs, "--ram-gib 8.5 or more"));
+    free(errs);
 }
 
 /* Bad option values name the option (moe-scenario said "option wants a positive

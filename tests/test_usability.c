@@ -355,7 +355,8 @@ static void test_count_and_size_suffixes(void **st)
 }
 
 /* An option given twice takes its last value, as getopt's do, and says so (under its
- * short and long names too); a repeatable one (validate's --device) says nothing. */
+ * short and long names too); a repeatable one (validate's --device) says nothing. Values
+ * that name nothing are refused. */
 static void test_option_given_twice(void **st)
 {
     (void)st;
@@ -370,8 +371,22 @@ static void test_option_given_twice(void **st)
     assert_false(lf_file_exists(lf_test_path("x.h5")));
     free(o), free(e);
     /* two --device, then a missing grid: refused for the grid, with no note */
-    assert_int_equal(lf_test_run(NULL, &e, "validate --device a=x.conf --device b=y.conf"), 2);
+    assert_int_equal(lf_test_run(NULL, &e, "validate --device psync=x.conf --device "
+                                 "io_uring=y.conf"), 2);
     assert_null(strstr(e, "given again"));
+    free(e);
+    /* an engine nobody has, and a configurations file without one, are refused */
+    assert_int_equal(lf_test_run(NULL, &e, "validate --device foo=x.conf --grid g"), 2);
+    assert_non_null(strstr(e, "unknown I/O engine 'foo'"));
+    free(e);
+    char cfgs[1200];
+    snprintf(cfgs, sizeof cfgs, "%s", lf_test_path("comments.txt"));
+    lf_test_write(cfgs, "# only a comment\n\n", 18);
+    assert_int_equal(lf_test_run(NULL, NULL, "trace synth --model custom:2,64,256 --tokens 5 "
+                                 "-o %s", lf_test_path("five.h5")), 0);
+    assert_int_equal(lf_test_run(NULL, &e, "sim --trace %s --device m1max --repeat-configs %s",
+                                 lf_test_path("five.h5"), cfgs), 2);
+    assert_non_null(strstr(e, "holds no configuration"));
     free(e);
 }
 
