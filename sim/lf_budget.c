@@ -1,9 +1,24 @@
 /* DRAM budget: resident part + FFN cache capacity. */
 #include "lf_budget.h"
 
+#include <stdio.h>
 #include <string.h>
 
 #define GIB 1073741824.0 /* sizes are printed in GiB, as --dram-bytes 6g reads them */
+
+/* Bytes in the unit that shows them (a small model's parts were all "0.000 GiB"). */
+static const char *bytes_text(char buf[32], uint64_t v)
+{
+    if (v >= GIB)
+        snprintf(buf, 32, "%.3f GiB", v / GIB);
+    else if (v >= 1048576)
+        snprintf(buf, 32, "%.3f MiB", v / 1048576.0);
+    else if (v >= 1024)
+        snprintf(buf, 32, "%.3f KiB", v / 1024.0);
+    else
+        snprintf(buf, 32, "%llu bytes", (unsigned long long)v);
+    return buf;
+}
 
 int lf_budget_compute(const lf_model *m, uint32_t dtype_bytes, double fraction,
                       uint64_t budget_bytes, uint32_t predictor_rank, lf_budget *out,
@@ -27,15 +42,26 @@ int lf_budget_compute(const lf_model *m, uint32_t dtype_bytes, double fraction,
         budget_bytes = (uint64_t)(fraction * (double)out->model_bytes);
     }
     out->budget_bytes = budget_bytes;
-    if (budget_bytes < out->resident_bytes)
+    if (budget_bytes < out->resident_bytes) {
+        /* the fix that exists: a fraction of at most 1, else bytes (the predictor can make
+         * the resident part larger than the model) */
+        double need = (double)out->resident_bytes / (double)out->model_bytes + 0.0005;
+        char fix[160], b[6][32];
+        if (need <= 1)
+            snprintf(fix, sizeof fix, "raise --dram-fraction to at least %.3f, or give "
+                     "--dram-bytes", need);
+        else
+            snprintf(fix, sizeof fix, "give --dram-bytes %llu or more (more than the whole "
+                     "model), or a lower --predictor-rank", (unsigned long long)out->resident_bytes);
         return lf_fail(err, LF_EINVAL,
-                       "DRAM budget of %.3f GiB is below the resident part, %.3f GiB (embeddings "
-                       "%.3f + attention %.3f + predictor %.3f of rank %u) of model '%s' "
-                       "(%.3f GiB); raise --dram-fraction to at least %.3f or --dram-bytes",
-                       budget_bytes / GIB, out->resident_bytes / GIB, out->embedding_bytes / GIB,
-                       out->attention_bytes / GIB, out->predictor_bytes / GIB, predictor_rank,
-                       m->name, out->model_bytes / GIB,
-                       (double)out->resident_bytes / (double)out->model_bytes + 0.0005);
+                       "DRAM budget of %s is below the resident part, %s (embeddings %s + "
+                       "attention %s + predictor %s of rank %u) of model '%s' (%s); %s",
+                       bytes_text(b[0], budget_bytes), bytes_text(b[1], out->resident_bytes),
+                       bytes_text(b[2], out->embedding_bytes),
+                       bytes_text(b[3], out->attention_bytes),
+                       bytes_text(b[4], out->predictor_bytes), predictor_rank, m->name,
+                       bytes_text(b[5], out->model_bytes), fix);
+    }
     uint64_t per_unit_all_layers = out->row_bytes * m->n_layers;
     uint64_t cap = (budget_bytes - out->resident_bytes) / per_unit_all_layers;
     uint32_t units = lf_model_units(m);

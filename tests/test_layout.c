@@ -281,6 +281,12 @@ static void test_budget(void **st)
     assert_int_equal(lf_budget_compute(&m, 2, 0.5, 0, 1, &b, &err), LF_EINVAL);
     assert_non_null(strstr(err.msg, "resident part"));
     assert_non_null(strstr(err.msg, "at least 0.59"));
+    assert_non_null(strstr(err.msg, "304 bytes")); /* sizes in a unit that shows them */
+    /* a resident part larger than the model (rank 8: a 384-byte predictor) cannot be met
+     * by a fraction: the advice is bytes or a lower rank */
+    assert_int_equal(lf_budget_compute(&m, 2, 1, 0, 8, &b, &err), LF_EINVAL);
+    assert_non_null(strstr(err.msg, "--dram-bytes 640 or more"));
+    assert_null(strstr(err.msg, "--dram-fraction to"));
     assert_int_equal(lf_budget_compute(&m, 2, 1.5, 0, 1, &b, &err), LF_EINVAL);
 }
 
