@@ -321,7 +321,7 @@ static int check_fields(const char *path, const lf_weights_header *h, uint64_t s
     if ((uint64_t)h->n_layers * h->units > size / 2 / h->d_model || h->top_k > h->units ||
         (h->kind == LF_UNITS_EXPERTS && h->n_experts == 0))
         return lf_fail(err, LF_EFORMAT, "%s: header shape (%u layers of %u units, d_model %u) "
-                       "does not fit in the file's %" PRIu64 " bytes: corrupt header", path,
+                       "does not fit in the file's %" PRIu64 " bytes", path,
                        h->n_layers, h->units, h->d_model, size);
     lf_model m;
     lf_weights_header_model(h, &m);
@@ -428,6 +428,13 @@ int lf_weights_open(const char *path, lf_weights *w, lf_err *err)
     close(fd);
     if (rc)
         lf_weights_close(w);
+    /* every refusal of a damaged file ends with its fix, whichever check made it */
+    if (rc == LF_EFORMAT && !strstr(err->msg, "remake")) {
+        char why[sizeof err->msg];
+        snprintf(why, sizeof why, "%s", err->msg);
+        lf_fail(err, LF_EFORMAT, "%s; the file is damaged or truncated: remake it with "
+                "`llmflash weights make`", why);
+    }
     return rc;
 }
 
