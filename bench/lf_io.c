@@ -17,6 +17,47 @@
 #include "lf_io_impl.h"
 #include "lf_time.h"
 
+static int no_direct(const char *path, int in_ram, lf_err *err)
+{
+    return lf_fail(err, LF_EUNSUP,
+                   "%s: the file system does not support direct I/O (O_DIRECT%s): put the "
+                   "file on a disk-backed path (e.g. /var/tmp), or use the buffered engine "
+                   "(--engine buffered / --buffered) after dropping the page cache for the "
+                   "file (e.g. `sync; echo 1 | sudo tee /proc/sys/vm/drop_caches`)",
+                   path, in_ram ? "; it is tmpfs/ramfs, whose files live in RAM" : "");
+}
+
+static int in_ram_fs(const struct statfs *sf)
+{
+    return sf->f_type == TMPFS_MAGIC || sf->f_type == RAMFS_MAGIC;
+}
+
+int lf_io_direct_folder(const char *path, lf_err *err)
+{
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%s", path);
+    char *slash = strrchr(dir, '/');
+    if (!slash)
+        snprintf(dir, sizeof dir, ".");
+    else
+        slash[slash == dir ? 1 : 0] = '\0';
+    struct statfs sf;
+    if (statfs(dir, &sf) == 0 && in_ram_fs(&sf))
+        return no_direct(path, 1, err);
+    char test[4200];
+    snprintf(test, sizeof test, "%s/.llmflash-direct.%ld", dir, (long)getpid());
+    int fd = open(test, O_CREAT | O_EXCL | O_WRONLY | O_DIRECT | O_CLOEXEC, 0600);
+    int e = errno;
+    if (fd >= 0) {
+        close(fd);
+        unlink(test);
+        return LF_OK;
+    }
+    if (e == EINVAL)
+        return no_direct(path, 0, err);
+    return LF_OK; /* another failure (a read-only folder): the writer names it */
+}
+
 int lf_io_open_fd(const char *path, int direct, lf_err *err)
 {
     if (!path || !*path)
@@ -27,19 +68,13 @@ int lf_io_open_fd(const char *path, int direct, lf_err *err)
     /* Since Linux 6.6 tmpfs accepts O_DIRECT, but its "device" is the page cache in RAM:
      * refuse it too, or a probe would measure DRAM and call it flash. */
     struct statfs sf;
-    int in_ram = fd >= 0 && direct && fstatfs(fd, &sf) == 0 &&
-                 (sf.f_type == TMPFS_MAGIC || sf.f_type == RAMFS_MAGIC);
+    int in_ram = fd >= 0 && direct && fstatfs(fd, &sf) == 0 && in_ram_fs(&sf);
     if (fd >= 0 && !in_ram)
         return fd;
     if (in_ram)
         close(fd);
     if (in_ram || (direct && e == EINVAL))
-        return lf_fail(err, LF_EUNSUP,
-                       "%s: the file system does not support direct I/O (O_DIRECT%s): put the "
-                       "file on a disk-backed path (e.g. /var/tmp), or use the buffered engine "
-                       "(--engine buffered / --buffered) after dropping the page cache for the "
-                       "file (e.g. `sync; echo 1 | sudo tee /proc/sys/vm/drop_caches`)",
-                       path, in_ram ? "; it is tmpfs/ramfs, whose files live in RAM" : "");
+        return no_direct(path, in_ram, err);
     return lf_fail_errno(err, LF_EIO, e, "%s: cannot open for reading", path);
 }
 

@@ -79,6 +79,10 @@ typedef struct {
  * from submit to the end of the pread (psync) or to the reap that saw it (io_uring);
  * lf_io_run's from the pread's start (psync) or the queueing (io_uring). */
 
+/* Before a file is made for direct reads (a probe's test file): whether the folder of
+ * path is on a file system with direct I/O (not tmpfs or ramfs, O_DIRECT accepted);
+ * LF_EUNSUP with the engines' message when not, so that nothing is written in vain. */
+int lf_io_direct_folder(const char *path, lf_err *err);
 /* Looks up an engine by name ("psync", "io_uring", "buffered", "null"). */
 int lf_io_engine(const char *name, const lf_io_ops **out, lf_err *err);
 const char *lf_io_engine_names(void);

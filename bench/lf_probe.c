@@ -61,7 +61,9 @@ int lf_probe_prepare_file(const char *path, uint64_t size, uint64_t seed, int *c
         for (size_t i = 0; i < (k + 3) / 4; i++)
             buf[i] = (uint32_t)gsl_rng_get(r); /* taus2: 32 random bits */
         if (fwrite(buf, 1, k, a.f) != k) {
-            rc = lf_fail_errno(err, LF_EIO, errno, "%s: write failed", a.tmp);
+            rc = lf_fail_errno(err, LF_EIO, errno, "%s: writing the %llu-byte test file failed, "
+                               "nothing written (a full disk? a smaller --size or another "
+                               "folder)", path, (unsigned long long)size);
             lf_atomic_abort(&a);
             break;
         }
@@ -78,6 +80,25 @@ int lf_probe_prepare_file(const char *path, uint64_t size, uint64_t seed, int *c
     *created = 1;
     *size_out = size;
     return LF_OK;
+}
+
+int lf_probe_check_new_file(const lf_probe_opts *o, lf_err *err)
+{
+    struct stat st;
+    if (stat(o->path, &st) == 0)
+        return LF_OK;
+    uint64_t max_chunk = 0;
+    for (size_t i = 0; i < o->n_chunks; i++)
+        max_chunk = o->chunks[i] > max_chunk ? o->chunks[i] : max_chunk;
+    if (o->size < max_chunk)
+        return lf_fail(err, LF_EINVAL, "%s: --size %llu is smaller than the largest chunk %llu; "
+                       "give a larger --size", o->path, (unsigned long long)o->size,
+                       (unsigned long long)max_chunk);
+    const lf_io_ops *ops;
+    int rc = lf_io_engine(o->engine, &ops, err);
+    if (rc == LF_OK && (ops->caps & LF_IO_CAP_DIRECT))
+        rc = lf_io_direct_folder(o->path, err);
+    return rc;
 }
 
 void lf_probe_drop_cache(const char *path)
@@ -445,7 +466,8 @@ int lf_probe_run(const lf_probe_opts *o, lf_probe_row **rows, size_t *n, lf_err 
         return rc;
     int created;
     uint64_t size;
-    if ((rc = lf_probe_prepare_file(o->path, o->size, o->seed, &created, &size, err)) != LF_OK)
+    if ((rc = lf_probe_check_new_file(o, err)) != LF_OK ||
+        (rc = lf_probe_prepare_file(o->path, o->size, o->seed, &created, &size, err)) != LF_OK)
         return rc;
     if (size < max_chunk)
         return lf_fail(err, LF_EINVAL, "%s: %llu bytes, smaller than the largest chunk %llu; "

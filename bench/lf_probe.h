@@ -54,6 +54,10 @@ typedef struct {
                                * time as a run's evictions are (fadvise) */
 } lf_probe_opts;
 
+/* When o->path is still to be made: refuses what would make it in vain (a --size below
+ * the largest chunk; for a direct engine, a folder without direct I/O) before a byte is
+ * written. LF_OK when the file exists. */
+int lf_probe_check_new_file(const lf_probe_opts *o, lf_err *err);
 /* Creates path with `size` bytes of random data (temp + rename) unless it exists;
  * *created says which. *size_out receives the file's size. */
 int lf_probe_prepare_file(const char *path, uint64_t size, uint64_t seed, int *created,

@@ -115,7 +115,8 @@ int lf_cli_probe_hold(lf_cli_probe *p, const char *cmd)
     }
     int created;
     uint64_t size, most = 0;
-    if (lf_probe_prepare_file(p->o.path, p->o.size, p->o.seed, &created, &size, &err) != LF_OK)
+    if (lf_probe_check_new_file(&p->o, &err) != LF_OK ||
+        lf_probe_prepare_file(p->o.path, p->o.size, p->o.seed, &created, &size, &err) != LF_OK)
         return lf_cli_error(cmd, &err);
     if (mech == LF_PCACHE_FADVISE) {
         p->o.drop_reads = 1;

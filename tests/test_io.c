@@ -649,7 +649,21 @@ static void test_probe_fit_cli(void **st)
         assert_non_null(strstr(err_s, "does not support direct I/O"));
         assert_non_null(strstr(err_s, "--engine buffered"));
         free(err_s);
+        /* refused before the test file is written: nothing is left in RAM */
+        assert_int_equal(access(shm, F_OK), -1);
         unlink(shm);
+    }
+    /* a --size below the largest chunk is refused before the file is made, whatever the
+     * engine (the buffered one made the file first) */
+    const char *small = lf_test_path("small.bin");
+    for (int k = 0; k < 2; k++) {
+        assert_int_equal(lf_test_run(NULL, &err_s, "probe --file %s --size 64k --chunks 1m "
+                                     "--threads 1 --seconds 0.01 --repeats 1%s -o -", small,
+                                     k ? " --engine buffered --pagecache-mechanism fadvise" : ""),
+                         1);
+        assert_non_null(strstr(err_s, "smaller than the largest chunk"));
+        assert_false(lf_file_exists(small));
+        free(err_s);
     }
 }
 
