@@ -254,6 +254,15 @@ int cmd_trace_predict(int argc, char **argv)
                      "%u); record it with 'llmflash trace record'", trace_path, t.n_layers,
                      t.units_per_layer, t.d_model, ckpt, m.cfg.n_layers, m.cfg.hidden_dim,
                      m.cfg.dim);
+    /* every rank fits the model before anything is computed or printed (the CSV header
+     * went to stdout ahead of the refusal) */
+    uint32_t max_rank = m.cfg.dim + (r.method == LF_LOWRANK_LSQ ? 1 : 0);
+    max_rank = max_rank < m.cfg.hidden_dim ? max_rank : m.cfg.hidden_dim;
+    for (size_t i = 0; i < n_ranks && !rc; i++)
+        if (ranks[i] > max_rank)
+            rc = lf_fail(&err, LF_EINVAL, "--rank %llu: %s's predictors have rank 1..%u (the "
+                         "smaller of its input width and d_ff %u); give smaller ranks",
+                         (unsigned long long)ranks[i], ckpt, max_rank, m.cfg.hidden_dim);
     if (!rc) {
         if (threshold >= 0.0) {
             r.sel.threshold = threshold;

@@ -405,6 +405,8 @@ int lf_check_writable(const char *path, lf_err *err)
 
 int lf_mkdirs(const char *dir, lf_err *err)
 {
+    if (!dir[0])
+        return lf_fail(err, LF_EINVAL, "an empty folder name: give the path of a folder");
     char buf[4096];
     if (strlen(dir) >= sizeof buf)
         return lf_fail(err, LF_EINVAL, "%s: path too long", dir);

@@ -492,6 +492,13 @@ static void test_predict_cli(void **st)
                                  ck, rec), 1);
     assert_non_null(strstr(e, "was not recorded from this checkpoint"));
     free(e);
+    /* a rank the model cannot have is refused before anything is printed */
+    char *o;
+    assert_int_equal(lf_test_run(&o, &e, "trace predict --checkpoint %s --trace %s --rank 4,99999",
+                                 ck, rec), 1);
+    assert_non_null(strstr(e, "--rank 99999"));
+    assert_string_equal(o, "");
+    free(o), free(e);
 }
 
 /* ---- streaming the FFN ---- */

@@ -388,6 +388,10 @@ static void test_option_given_twice(void **st)
                                  lf_test_path("five.h5"), cfgs), 2);
     assert_non_null(strstr(e, "holds no configuration"));
     free(e);
+    assert_int_equal(lf_test_run(NULL, &e, "sim --trace %s --device m1max --predictor-rank 0 "
+                                 "--dram-fraction 1 --out ''", lf_test_path("five.h5")), 1);
+    assert_non_null(strstr(e, "an empty folder name"));
+    free(e);
 }
 
 int main(void)
