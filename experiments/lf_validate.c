@@ -1,5 +1,6 @@
 #include "lf_validate.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <math.h>
 #include <pthread.h>
@@ -7,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "lf_ffn.h"
 #include "lf_fs.h"
@@ -309,6 +311,37 @@ static int finish_one(const lf_validate_cfg *v, uint32_t reps, slot *s, lf_valid
 /* Predictions first; then the measured runs round-robin (repeat 1 of every
  * configuration, then repeat 2, ...) so that a slow spell of a shared disk or CPU
  * spreads over configurations instead of landing on one. */
+/* Run folders cNN-sim / cNN-run beyond this grid's `total` configurations, left by an
+ * earlier validation of a larger grid in the same folder: their files are removed (the
+ * run files only; a folder holding anything else stays), so that the folder holds this
+ * validation alone. */
+static void drop_stale_runs(const char *out, size_t total)
+{
+    static const char *const files[] = {"done", "config.conf", "meta.json", "tokens.csv",
+                                        "summary.csv"};
+    DIR *d = opendir(out);
+    if (!d)
+        return;
+    for (struct dirent *e; (e = readdir(d));) {
+        unsigned long k;
+        char mode[8], rest;
+        if (sscanf(e->d_name, "c%lu-%7[a-z]%c", &k, mode, &rest) != 2 || k <= total ||
+            (strcmp(mode, "sim") && strcmp(mode, "run")))
+            continue;
+        char dir[4200], p[4300];
+        snprintf(dir, sizeof dir, "%s/%s", out, e->d_name);
+        snprintf(p, sizeof p, "%s/config.conf", dir);
+        if (!lf_file_exists(p))
+            continue;
+        for (size_t f = 0; f < sizeof files / sizeof files[0]; f++) {
+            snprintf(p, sizeof p, "%s/%s", dir, files[f]);
+            unlink(p);
+        }
+        rmdir(dir);
+    }
+    closedir(d);
+}
+
 int lf_validate_run(const lf_validate_cfg *v, lf_validate_row **rows, size_t *n, lf_err *err)
 {
     *rows = NULL;
@@ -327,6 +360,13 @@ int lf_validate_run(const lf_validate_cfg *v, lf_validate_row **rows, size_t *n,
     lf_validate_row *r = calloc(total ? total : 1, sizeof *r);
     slot *s = calloc(total ? total : 1, sizeof *s);
     int rc = r && s ? LF_OK : lf_fail(err, LF_ENOMEM, "validate: out of memory");
+    /* every configuration's options and weights file before anything is written: a grid
+     * that fails at its second configuration left the first one's folder behind */
+    for (size_t i = 0; i < total && !rc; i++) {
+        rc = config_of(v, i, &s[i].c, &r[i], err);
+        if (!rc && !weights_for(v, r[i].layout, err))
+            rc = err->code;
+    }
     if (!rc && v->out_dir)
         rc = lf_mkdirs(v->out_dir, err);
     for (size_t i = 0; i < total && !rc; i++)
@@ -357,6 +397,8 @@ int lf_validate_run(const lf_validate_cfg *v, lf_validate_row **rows, size_t *n,
         free(r);
         return rc;
     }
+    if (v->out_dir)
+        drop_stale_runs(v->out_dir, total);
     *rows = r;
     *n = total;
     return LF_OK;

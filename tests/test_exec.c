@@ -634,6 +634,27 @@ static void test_commands(void **st)
     char *errs = csv_column(p, "error_pct");
     assert_non_null(errs);
     free(errs);
+    /* a one-configuration grid in the same folder: the earlier c02 folders go */
+    const char *g1 = "policy = lru\nlayout = split\ndram_fraction = 0.95\nthreads = 4\n"
+                     "predictor_rank = 4\n";
+    lf_test_write(g, g1, strlen(g1));
+    assert_int_equal(lf_test_run(NULL, NULL, "validate --trace %s --weights %s --device %s "
+                                 "--grid %s --repeat 1 --out %s", tr, ws, dev, g, vd), 0);
+    snprintf(p, sizeof p, "%s/c02-sim", vd);
+    assert_false(lf_file_exists(p));
+    snprintf(p, sizeof p, "%s/c01-run/done", vd);
+    assert_true(lf_file_exists(p));
+    /* a configuration without its weights file is refused before anything is written */
+    const char *gb = "policy = lru\nlayout = bundled | split\ndram_fraction = 0.95\n"
+                     "predictor_rank = 4\n";
+    lf_test_write(g, gb, strlen(gb));
+    char vd3[1200];
+    snprintf(vd3, sizeof vd3, "%s", lf_test_path("val3"));
+    assert_int_equal(lf_test_run(NULL, &er, "validate --trace %s --weights %s --device %s "
+                                 "--grid %s --out %s", tr, wb, dev, g, vd3), 1);
+    assert_non_null(strstr(er, "no --weights file has it"));
+    assert_false(lf_file_exists(vd3));
+    free(er);
     /* per-engine profiles: a run with the null engine is priced with the null= profile */
     char dev2[1200], vd2[1200];
     snprintf(dev2, sizeof dev2, "%s", lf_test_path("dev2.conf"));
