@@ -115,6 +115,16 @@ static int ferr(lf_err *err, int code, const ifile *f, const char *fix, const ch
     return lf_fail(err, code, "%s:%ld: %s %s", f->path, f->line, what, fix);
 }
 
+/* An integer as read: json-c clamps what does not fit 64 bits to its limits, which are
+ * then not the file's number. */
+static const char *int_text(char buf[32], int64_t x)
+{
+    if (x == INT64_MAX || x == INT64_MIN)
+        return x > 0 ? "(a number above 2^63)" : "(a number below -2^63)";
+    snprintf(buf, 32, "%lld", (long long)x);
+    return buf;
+}
+
 static int get_int(json_object *obj, const char *key, int64_t lo, int64_t hi, int64_t *out,
                    const ifile *f, lf_err *err)
 {
@@ -124,9 +134,10 @@ static int get_int(json_object *obj, const char *key, int64_t lo, int64_t hi, in
     if (!json_object_is_type(v, json_type_int))
         return lf_fail(err, LF_EFORMAT, "%s:%ld: \"%s\" must be an integer", f->path, f->line, key);
     int64_t x = json_object_get_int64(v);
+    char shown[32];
     if (x < lo || x > hi)
-        return lf_fail(err, LF_ERANGE, "%s:%ld: \"%s\" = %lld is out of range %lld..%lld", f->path,
-                       f->line, key, (long long)x, (long long)lo, (long long)hi);
+        return lf_fail(err, LF_ERANGE, "%s:%ld: \"%s\" = %s is out of range %lld..%lld", f->path,
+                       f->line, key, int_text(shown, x), (long long)lo, (long long)hi);
     *out = x;
     return LF_OK;
 }
@@ -298,11 +309,12 @@ static int handle_route(ictx *c, ifile *f, json_object *obj, recbuf *buf, lf_err
             return lf_fail(err, LF_EFORMAT, "%s:%ld: topk_ids[%zu] is not an integer", f->path,
                            f->line, i);
         int64_t x = json_object_get_int64(v);
+        char shown[32];
         if (x < 0 || x >= c->n_experts)
             return lf_fail(err, LF_ERANGE,
-                           "%s:%ld: expert id %lld is out of range 0..%u (the model has %u "
+                           "%s:%ld: expert id %s is out of range 0..%u (the model has %u "
                            "experts; check --model/--experts)",
-                           f->path, f->line, (long long)x, c->n_experts - 1, c->n_experts);
+                           f->path, f->line, int_text(shown, x), c->n_experts - 1, c->n_experts);
         ids[i] = (uint32_t)x;
         if (has_w) {
             json_object *y = json_object_array_get_idx(w_o, i);
