@@ -1,6 +1,6 @@
-/* Fuzzes the `key = value` readers: lf_kv (text and spec strings, typed getters),
- * device profiles (lf_device_load), sweep files (lf_sweep_load, expanding a few run
- * ids and argvs) and grid files (lf_sweep_load_grid). The first byte picks the reader. */
+/* Fuzzes the `key = value` readers: lf_kv (text and spec strings, typed getters, size
+ * lists), device profiles (lf_device_load), sweep files (lf_sweep_load, expanding a few
+ * run ids and argvs) and grid files (lf_sweep_load_grid). The first byte picks the reader. */
 #include <stdint.h>
 #include <string.h>
 
@@ -35,6 +35,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         char name[64];
         if (spec && lf_kv_parse_spec(spec, &kv, name, sizeof name, &err) == LF_OK)
             lf_kv_free(&kv);
+        /* and as a list of sizes (probe --chunks, --threads, moe-scenario --sizes) */
+        uint64_t *sizes;
+        size_t n_sizes;
+        if (spec && lf_parse_size_list(spec, &sizes, &n_sizes, &err) == LF_OK)
+            free(sizes);
         free(spec);
         return 0;
     }
