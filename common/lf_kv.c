@@ -362,10 +362,6 @@ int lf_parse_size_list(const char *s, uint64_t **out, size_t *n, lf_err *err)
         }
     }
     free(copy);
-    if (k == 0) {
-        free(v);
-        return lf_fail(err, LF_EINVAL, "'%s': empty list", s);
-    }
     *out = v;
     *n = k;
     return LF_OK;

@@ -68,7 +68,8 @@ char *lf_kv_trim(char *s);
 int lf_parse_size(const char *s, uint64_t *out);
 /* Parses a count: "1500", "10k" (10000), "2m", "1g" (decimal units, unlike sizes). */
 int lf_parse_count(const char *s, uint64_t *out);
-/* Parses a comma list of sizes / unsigned ints into a malloc'ed array the caller frees. */
+/* Parses a comma list of sizes / unsigned ints into a malloc'ed array the caller frees;
+ * an empty item (or list) is refused. */
 int lf_parse_size_list(const char *s, uint64_t **out, size_t *n, lf_err *err);
 
 #endif

@@ -308,9 +308,6 @@ static int finish_one(const lf_validate_cfg *v, uint32_t reps, slot *s, lf_valid
     return rc;
 }
 
-/* Predictions first; then the measured runs round-robin (repeat 1 of every
- * configuration, then repeat 2, ...) so that a slow spell of a shared disk or CPU
- * spreads over configurations instead of landing on one. */
 /* Run folders cNN-sim / cNN-run beyond this grid's `total` configurations, left by an
  * earlier validation of a larger grid in the same folder: their files are removed (the
  * run files only; a folder holding anything else stays), so that the folder holds this
@@ -342,6 +339,9 @@ static void drop_stale_runs(const char *out, size_t total)
     closedir(d);
 }
 
+/* Predictions first; then the measured runs round-robin (repeat 1 of every
+ * configuration, then repeat 2, ...) so that a slow spell of a shared disk or CPU
+ * spreads over configurations instead of landing on one. */
 int lf_validate_run(const lf_validate_cfg *v, lf_validate_row **rows, size_t *n, lf_err *err)
 {
     *rows = NULL;

@@ -1,10 +1,10 @@
 /* The run folder: config.conf, meta.json, tokens.csv, summary.csv, done (docs/DESIGN.md 6). */
 #include "lf_results.h"
 
-#include <math.h>
-#include <stdlib.h>
 #include <dirent.h>
 #include <errno.h>
+#include <math.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>

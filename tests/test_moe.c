@@ -150,7 +150,7 @@ static void test_import_bad_input(void **st)
     /* one beyond 64 bits: json-c reads it as 2^63 - 1, which is not the file's number */
     snprintf(txt, sizeof txt, "%s%s", META_Q,
              route(l1, sizeof l1, 0, "1, 99999999999999999999", "0.5, 0.5"));
-    expect_cli_error("huge.jsonl", txt, "", ":2: expert id (a number above 2^63) is out of range");
+    expect_cli_error("huge.jsonl", txt, "", ":2: expert id (2^63 - 1 or more) is out of range");
     /* Three ids where the meta line says top-2, on line 3. */
     snprintf(txt, sizeof txt, "%s%s%s", META_Q, route(l1, sizeof l1, 0, "1, 2", "0.5, 0.5"),
              route(l2, sizeof l2, 0, "1, 2, 3", "0.3, 0.3, 0.4"));

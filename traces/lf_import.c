@@ -120,7 +120,7 @@ static int ferr(lf_err *err, int code, const ifile *f, const char *fix, const ch
 static const char *int_text(char buf[32], int64_t x)
 {
     if (x == INT64_MAX || x == INT64_MIN)
-        return x > 0 ? "(a number above 2^63)" : "(a number below -2^63)";
+        return x > 0 ? "(2^63 - 1 or more)" : "(-2^63 or less)";
     snprintf(buf, 32, "%lld", (long long)x);
     return buf;
 }
