@@ -1,4 +1,5 @@
 #include <ctype.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -89,9 +90,15 @@ static size_t edit_distance(const char *a, const char *b)
     return prev[lb];
 }
 
-static int looks_numeric(const char *v)
+/* A whole number as the options read them: a decimal (1e-3, 0.5) or a count or size with
+ * its suffix (10k, 4m); "12abc" and "1\xff" are not. */
+static int is_number(const char *v)
 {
-    return isdigit((unsigned char)v[0]) || (v[0] == '.' && isdigit((unsigned char)v[1]));
+    char *end;
+    double d = strtod(v, &end);
+    uint64_t u;
+    return (end != v && *end == '\0' && isfinite(d)) || lf_parse_size(v, &u) == 0 ||
+           lf_parse_count(v, &u) == 0;
 }
 
 /* NULL when `item` is a plausible value for option o, else why not (static text). */
@@ -134,7 +141,7 @@ static const char *item_problem(const opt_info *o, const char *item, char *why, 
         return NULL;
     }
     /* one-letter placeholders (N, F, B, X, S, R) are numbers, with or without suffixes */
-    if (o->arg[0] && !o->arg[1] && strchr("NFBXYSRKG", o->arg[0]) && !looks_numeric(item)) {
+    if (o->arg[0] && !o->arg[1] && strchr("NFBXYSRKG", o->arg[0]) && !is_number(item)) {
         snprintf(why, cap, "--%s %s wants a number", o->name, o->arg);
         return why;
     }

@@ -152,7 +152,8 @@ static void test_sweep_keys(void **st)
     (void)st;
     TPATH(conf, "keys.conf");
     const char *text = "mode = sim\ntrace = t.h5\ndevice = m1max | m9\n"
-                       "policy = lru | window:k=2|4\ndram-fractoin = 0.4\nthreads = 8 | lots\n";
+                       "policy = lru | window:k=2|4\ndram-fractoin = 0.4\n"
+                       "threads = 8 | lots | 12abc | 16k\n";
     lf_test_write(conf, text, strlen(text));
     char *o = NULL, *e = NULL;
     /* the misspelt key stops everything, even a dry run; nothing is made */
@@ -165,6 +166,9 @@ static void test_sweep_keys(void **st)
     assert_non_null(strstr(e, "policy = '4' looks wrong"));
     assert_non_null(strstr(e, "device = 'm9' looks wrong"));
     assert_non_null(strstr(e, "threads = 'lots' looks wrong"));
+    assert_non_null(strstr(e, "threads = '12abc' looks wrong")); /* a number, then junk */
+    assert_null(strstr(e, "threads = '16k' looks wrong"));
+    assert_null(strstr(e, "threads = '8' looks wrong"));
     assert_null(strstr(e, "policy = 'lru' looks wrong"));
     assert_null(strstr(e, "'window:k=2' looks wrong"));
     assert_false(lf_file_exists(lf_test_path("keys_out")));
