@@ -106,6 +106,16 @@ static int dry_run(const lf_sweep *s, const char *out_dir, const char *const *pr
     return LF_EXIT_OK;
 }
 
+/* A folder that held another sweep file's copy (or this one's before an edit): said, as
+ * its run folders stay beside the new ones (runs are named by their configuration, so
+ * the ones both grids share are reused, and the others are left alone). */
+static void note_replaced(const char *out_dir)
+{
+    fprintf(stderr, "llmflash sweep: note: %s/sweep.conf was another sweep file's (or this "
+            "one before an edit); replaced. Run folders of configurations this grid does not "
+            "have stay in %s; `--combine` reads only this grid's\n", out_dir, out_dir);
+}
+
 static int emit(const lf_sweep *s, const char *out_dir, const char *exe, const char *jobs,
                 const char *slurm, lf_sweep_slurm *so)
 {
@@ -115,8 +125,11 @@ static int emit(const lf_sweep *s, const char *out_dir, const char *exe, const c
         lf_fail(&err, LF_EIO, "cannot get the current folder");
         return lf_cli_error(CMD, &err);
     }
-    if (lf_sweep_save_copy(s, out_dir, copy, sizeof copy, &err) != LF_OK)
+    int replaced;
+    if (lf_sweep_save_copy(s, out_dir, copy, sizeof copy, &replaced, &err) != LF_OK)
         return lf_cli_error(CMD, &err);
+    if (replaced)
+        note_replaced(out_dir);
     if (!jobs) {
         snprintf(jobs_buf, sizeof jobs_buf, "%s/jobs.txt", out_dir);
         jobs = jobs_buf;
@@ -185,8 +198,11 @@ static int run(const lf_sweep *s, const char *out_dir, const char *const *prefix
         ex.only = (long)idx;
     } else {
         char copy[4200];
-        if (lf_sweep_save_copy(s, out_dir, copy, sizeof copy, &err) != LF_OK)
+        int replaced;
+        if (lf_sweep_save_copy(s, out_dir, copy, sizeof copy, &replaced, &err) != LF_OK)
             return lf_cli_error(CMD, &err);
+        if (replaced)
+            note_replaced(out_dir);
     }
     lf_sweep_report rep;
     if (lf_sweep_run(s, out_dir, &ex, &rep, &err) != LF_OK)

@@ -552,8 +552,10 @@ int lf_sweep_run(const lf_sweep *s, const char *out_dir, const lf_sweep_exec *ex
 }
 
 int lf_sweep_save_copy(const lf_sweep *s, const char *out_dir, char *copy_path, size_t cap,
-                       lf_err *err)
+                       int *replaced, lf_err *err)
 {
+    if (replaced)
+        *replaced = 0;
     snprintf(copy_path, cap, "%s/sweep.conf", out_dir);
     int rc = lf_mkdirs(out_dir, err);
     if (rc != LF_OK)
@@ -562,10 +564,14 @@ int lf_sweep_save_copy(const lf_sweep *s, const char *out_dir, char *copy_path, 
     if (stat(s->path, &a) == 0 && stat(copy_path, &b) == 0 && a.st_dev == b.st_dev &&
         a.st_ino == b.st_ino)
         return LF_OK;
-    char *data;
-    size_t len;
+    char *data, *old = NULL;
+    size_t len, old_len;
     if ((rc = lf_read_file(s->path, &data, &len, err)) != LF_OK)
         return rc;
+    lf_err ignored;
+    if (replaced && lf_read_file(copy_path, &old, &old_len, &ignored) == LF_OK)
+        *replaced = old_len != len || memcmp(old, data, len) != 0;
+    free(old);
     rc = lf_write_file_atomic(copy_path, data, len, err);
     free(data);
     return rc;

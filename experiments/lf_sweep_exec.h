@@ -60,8 +60,10 @@ int lf_sweep_command_line(const lf_sweep *s, size_t index, const char *const *pr
                           const char *out_dir, char *buf, size_t cap, lf_err *err);
 
 /* Copies the sweep file to out_dir/sweep.conf (atomically) unless it is that file;
- * `llmflash sweep --combine out_dir` reads the grid back from it. */
+ * `llmflash sweep --combine out_dir` reads the grid back from it. *replaced (may be
+ * NULL) says whether an earlier copy with other contents was there: another sweep file,
+ * or this one edited, whose run folders stay beside the new ones. */
 int lf_sweep_save_copy(const lf_sweep *s, const char *out_dir, char *copy_path, size_t cap,
-                       lf_err *err);
+                       int *replaced, lf_err *err);
 
 #endif

@@ -539,7 +539,19 @@ static void test_emit(void **st)
     TPATH(out, "res_emit");
     char copy[4200];
     lf_err err;
-    assert_int_equal(lf_sweep_save_copy(&s, out, copy, sizeof copy, &err), LF_OK);
+    int replaced = -1;
+    assert_int_equal(lf_sweep_save_copy(&s, out, copy, sizeof copy, &replaced, &err), LF_OK);
+    assert_int_equal(replaced, 0); /* a new folder */
+    assert_int_equal(lf_sweep_save_copy(&s, out, copy, sizeof copy, &replaced, &err), LF_OK);
+    assert_int_equal(replaced, 0); /* the same file again: a resume */
+    lf_sweep other;
+    char edited[2048];
+    snprintf(edited, sizeof edited, "%s# edited\n", GRID);
+    load_ok("other.conf", edited, &other);
+    assert_int_equal(lf_sweep_save_copy(&other, out, copy, sizeof copy, &replaced, &err), LF_OK);
+    assert_int_equal(replaced, 1); /* another file's copy was there */
+    lf_sweep_free(&other);
+    assert_int_equal(lf_sweep_save_copy(&s, out, copy, sizeof copy, NULL, &err), LF_OK);
     TPATH(jobs, "jobs.txt");
     TPATH(slurm, "run.sbatch");
     assert_int_equal(lf_sweep_emit_jobs(&s, "/opt/bin/llmflash", "/home/x y", copy, out, jobs, &err),
