@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "lf_bigmem.h"
+#include "lf_fs.h"
 #include "lf_io_impl.h"
 #include "lf_time.h"
 
@@ -35,12 +36,7 @@ static int in_ram_fs(const struct statfs *sf)
 int lf_io_direct_folder(const char *path, lf_err *err)
 {
     char dir[4096];
-    snprintf(dir, sizeof dir, "%s", path);
-    char *slash = strrchr(dir, '/');
-    if (!slash)
-        snprintf(dir, sizeof dir, ".");
-    else
-        slash[slash == dir ? 1 : 0] = '\0';
+    lf_fs_folder_of(path, dir, sizeof dir);
     struct statfs sf;
     if (statfs(dir, &sf) == 0 && in_ram_fs(&sf))
         return no_direct(path, 1, err);

@@ -429,12 +429,9 @@ int lf_weights_open(const char *path, lf_weights *w, lf_err *err)
     if (rc)
         lf_weights_close(w);
     /* every refusal of a damaged file ends with its fix, whichever check made it */
-    if (rc == LF_EFORMAT && !strstr(err->msg, "remake")) {
-        char why[sizeof err->msg];
-        snprintf(why, sizeof why, "%s", err->msg);
-        lf_fail(err, LF_EFORMAT, "%s; the file is damaged or truncated: remake it with "
-                "`llmflash weights make`", why);
-    }
+    if (rc == LF_EFORMAT && !strstr(err->msg, "remake"))
+        lf_err_suffix(err, "the file is damaged or truncated: remake it with `llmflash weights "
+                      "make`");
     return rc;
 }
 

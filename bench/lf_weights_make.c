@@ -262,12 +262,7 @@ int lf_weights_make_from(const char *path, const lf_weights_spec *spec, lf_weigh
     char tmp[4200];
     struct statvfs vfs;
     char dir[4200];
-    snprintf(dir, sizeof dir, "%s", path);
-    char *slash = strrchr(dir, '/');
-    if (slash)
-        slash[slash == dir ? 1 : 0] = 0;
-    else
-        snprintf(dir, sizeof dir, ".");
+    lf_fs_folder_of(path, dir, sizeof dir);
     if (statvfs(dir, &vfs) == 0 && (uint64_t)vfs.f_bavail * vfs.f_frsize < h.file_bytes) {
         lf_layout_free(&L);
         return lf_fail(err, LF_ENOSPC, "%s: needs %.3g MB but %s has %.3g MB free; choose another "

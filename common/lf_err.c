@@ -36,6 +36,21 @@ int lf_fail_errno(lf_err *err, int code, int errnum, const char *fmt, ...)
     return code;
 }
 
+int lf_err_suffix(lf_err *err, const char *fmt, ...)
+{
+    if (!err)
+        return LF_EINVAL;
+    size_t n = strlen(err->msg);
+    if (n + 2 < sizeof err->msg) {
+        snprintf(err->msg + n, sizeof err->msg - n, "; ");
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(err->msg + n + 2, sizeof err->msg - n - 2, fmt, ap);
+        va_end(ap);
+    }
+    return err->code;
+}
+
 int lf_err_prefix(lf_err *err, const char *fmt, ...)
 {
     if (!err)

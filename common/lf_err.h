@@ -35,6 +35,9 @@ int lf_fail_errno(lf_err *err, int code, int errnum, const char *fmt, ...)
 
 /* Prepends "prefix: " to an existing message (to add context while unwinding). */
 int lf_err_prefix(lf_err *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Appends "; suffix" to an existing message (the fix a caller knows and the check that
+ * failed did not say). */
+int lf_err_suffix(lf_err *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 void lf_err_clear(lf_err *err);
 

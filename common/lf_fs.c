@@ -96,6 +96,12 @@ static void split_path(const char *path, char *dir, size_t dcap, const char **ba
     }
 }
 
+void lf_fs_folder_of(const char *path, char *dir, size_t cap)
+{
+    const char *base;
+    split_path(path, dir, cap, &base);
+}
+
 /* 1 when process pid is gone: no such process, or a zombie nobody reaps (a killed
  * child whose parent died too, in a container whose init does not reap). */
 static int process_gone(long pid)

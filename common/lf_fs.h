@@ -72,6 +72,8 @@ int lf_fs_refuse_same(const char *output, const char *const *inputs, lf_err *err
  * temporary (the same name and folder lf_atomic uses). The error names the folder. */
 int lf_check_writable(const char *path, lf_err *err);
 
+/* The folder that holds path ("." for a bare name, "/" at the root), in dir (cap bytes). */
+void lf_fs_folder_of(const char *path, char *dir, size_t cap);
 /* mkdir -p. */
 int lf_mkdirs(const char *dir, lf_err *err);
 int lf_file_exists(const char *path);

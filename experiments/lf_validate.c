@@ -8,7 +8,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <unistd.h>
 
 #include "lf_ffn.h"
 #include "lf_fs.h"
@@ -152,12 +151,11 @@ typedef struct {
     lf_run_result keep; /* the middle repeat's rows, for the run folder */
 } slot;
 
-static int predict_one(const lf_validate_cfg *v, size_t i, slot *s, lf_validate_row *row,
-                       lf_err *err)
+/* s->c and row come from config_of, with a weights file for row's layout (checked for
+ * every configuration before anything ran). */
+static int predict_one(const lf_validate_cfg *v, slot *s, lf_validate_row *row, lf_err *err)
 {
-    int rc = config_of(v, i, &s->c, row, err);
-    if (rc)
-        return rc;
+    int rc;
     if (!(s->w = weights_for(v, row->layout, err)))
         return err->code;
     lf_run_result pred;
@@ -309,13 +307,10 @@ static int finish_one(const lf_validate_cfg *v, uint32_t reps, slot *s, lf_valid
 }
 
 /* Run folders cNN-sim / cNN-run beyond this grid's `total` configurations, left by an
- * earlier validation of a larger grid in the same folder: their files are removed (the
- * run files only; a folder holding anything else stays), so that the folder holds this
- * validation alone. */
+ * earlier validation of a larger grid in the same folder: removed (lf_results_remove), so
+ * that the folder holds this validation alone. */
 static void drop_stale_runs(const char *out, size_t total)
 {
-    static const char *const files[] = {"done", "config.conf", "meta.json", "tokens.csv",
-                                        "summary.csv"};
     DIR *d = opendir(out);
     if (!d)
         return;
@@ -325,16 +320,9 @@ static void drop_stale_runs(const char *out, size_t total)
         if (sscanf(e->d_name, "c%lu-%7[a-z]%c", &k, mode, &rest) != 2 || k <= total ||
             (strcmp(mode, "sim") && strcmp(mode, "run")))
             continue;
-        char dir[4200], p[4300];
+        char dir[4200];
         snprintf(dir, sizeof dir, "%s/%s", out, e->d_name);
-        snprintf(p, sizeof p, "%s/config.conf", dir);
-        if (!lf_file_exists(p))
-            continue;
-        for (size_t f = 0; f < sizeof files / sizeof files[0]; f++) {
-            snprintf(p, sizeof p, "%s/%s", dir, files[f]);
-            unlink(p);
-        }
-        rmdir(dir);
+        lf_results_remove(dir);
     }
     closedir(d);
 }
@@ -370,7 +358,7 @@ int lf_validate_run(const lf_validate_cfg *v, lf_validate_row **rows, size_t *n,
     if (!rc && v->out_dir)
         rc = lf_mkdirs(v->out_dir, err);
     for (size_t i = 0; i < total && !rc; i++)
-        rc = predict_one(v, i, &s[i], &r[i], err);
+        rc = predict_one(v, &s[i], &r[i], err);
     /* the compute drift reference: the dense kernel on 64 MiB, filled once */
     lf_ffn_bench dense_ref;
     memset(&dense_ref, 0, sizeof dense_ref);

@@ -142,15 +142,6 @@ static void tokens_to(FILE *f, const lf_results *r)
         token_line(f, &r->rows[i], r->counts);
 }
 
-int lf_results_tokens_csv(const char *path, const lf_results *r, lf_err *err)
-{
-    lf_atomic a;
-    int rc = lf_atomic_open(&a, path, err);
-    if (rc)
-        return rc;
-    tokens_to(a.f, r);
-    return lf_atomic_commit(&a, err);
-}
 
 /* A CSV cell: quoted (RFC 4180) when it holds a comma, quote or newline. */
 static void csv_cell(FILE *f, const char *s)
@@ -251,17 +242,30 @@ static void join(char *out, size_t cap, const char *dir, const char *name)
     snprintf(out, cap, "%s/%s", dir, name);
 }
 
-/* The files a run folder holds, and what other llmflash commands leave in one (sweep's
- * log, an ablation's tables): a folder holding none of them is someone else's. */
-static const char *const RUN_FILES[] = {"config.conf", "meta.json", "tokens.csv", "summary.csv"};
-enum { N_RUN_FILES = 4 };
-static const char *const OURS[] = {"done",     "config.conf",  "meta.json",   "tokens.csv",
-                                   "summary.csv", "ablation.csv", "ablation.md", "sweep.log",
-                                   "sweep.cmd", NULL};
+/* The files a run folder holds (its marker `done` last), and what other llmflash commands
+ * leave in one (sweep's log, an ablation's tables): a folder holding none of them is
+ * someone else's. */
+static const char *const RUN_FILES[] = {"config.conf", "meta.json", "tokens.csv", "summary.csv",
+                                        "done"};
+enum { N_RUN_FILES = 4 }; /* written together; then the marker */
+static const char *const OTHERS[] = {"ablation.csv", "ablation.md", "sweep.log", "sweep.cmd"};
+
+static int ours(const char *name)
+{
+    if (strstr(name, ".tmp.")) /* a killed writer's temporary */
+        return 1;
+    for (size_t i = 0; i < sizeof RUN_FILES / sizeof RUN_FILES[0]; i++)
+        if (!strcmp(name, RUN_FILES[i]))
+            return 1;
+    for (size_t i = 0; i < sizeof OTHERS / sizeof OTHERS[0]; i++)
+        if (!strcmp(name, OTHERS[i]))
+            return 1;
+    return 0;
+}
 
 /* An existing `dir` must be a folder, empty or holding an llmflash run (whose files the
  * new run replaces): writing a run into someone else's folder (`--out /`, a folder of
- * notes) would mix it with what is there. Temporaries of killed writers are ours. */
+ * notes) would mix it with what is there. */
 static int check_run_folder(const char *dir, lf_err *err)
 {
     struct stat st;
@@ -274,23 +278,36 @@ static int check_run_folder(const char *dir, lf_err *err)
     if (!d)
         return lf_fail_errno(err, LF_EIO, errno, "%s: cannot read the folder", dir);
     char other[256] = "";
-    int ours = 0;
+    int any_ours = 0;
     for (struct dirent *e; (e = readdir(d));) {
         if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
             continue;
-        int known = strstr(e->d_name, ".tmp.") != NULL;
-        for (size_t i = 0; OURS[i] && !known; i++)
-            known = !strcmp(e->d_name, OURS[i]);
-        ours |= known;
+        int known = ours(e->d_name);
+        any_ours |= known;
         if (!known && !other[0])
             snprintf(other, sizeof other, "%s", e->d_name);
     }
     closedir(d);
-    if (other[0] && !ours)
+    if (other[0] && !any_ours)
         return lf_fail(err, LF_EINVAL, "%s holds files that are not an llmflash run's (such as "
                        "'%s'): writing the run there would mix it with them; give a new or "
                        "empty folder", dir, other);
     return LF_OK;
+}
+
+void lf_results_remove(const char *dir)
+{
+    char p[4200];
+    join(p, sizeof p, dir, "config.conf");
+    if (!lf_file_exists(p))
+        return;
+    join(p, sizeof p, dir, "done"); /* first: the folder is then unfinished */
+    unlink(p);
+    for (size_t i = 0; i < N_RUN_FILES; i++) {
+        join(p, sizeof p, dir, RUN_FILES[i]);
+        unlink(p);
+    }
+    rmdir(dir);
 }
 
 int lf_results_done(const char *dir)

@@ -59,13 +59,14 @@ typedef struct {
 /* Writes the run folder (created if needed). A `done` left by an earlier run is
  * removed first and written again only after every other file is in place. */
 int lf_results_write(const char *dir, const lf_results *r, lf_err *err);
+/* Removes a run folder's files (its `done` first) and then the folder, when it is empty;
+ * nothing when dir holds no run (no config.conf). Files of other kinds stay. */
+void lf_results_remove(const char *dir);
 /* 1 when dir holds a finished run (its `done` marker): callers may skip it. */
 int lf_results_done(const char *dir);
 
-/* The parts, for callers that need one of them. */
-int lf_results_tokens_csv(const char *path, const lf_results *r, lf_err *err);
-/* The header (with_header) or the values of summary.csv's row: the summary, the
- * policy's counters (counts may be NULL), config columns last. */
+/* The header (with_header) or the values of summary.csv's row, which sim also prints:
+ * the summary, the policy's counters (counts may be NULL), config columns last. */
 void lf_results_summary_row(FILE *f, const char *mode, const lf_summary *s,
                             const lf_policy_counts *counts, const lf_kv *config, int with_header);
 /* meta.json's object as a malloc'ed JSON string the caller frees. */

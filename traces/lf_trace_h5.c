@@ -1211,9 +1211,7 @@ static int with_fix(int rc, lf_err *err)
     if ((rc != LF_EFORMAT && rc != LF_ERANGE) || !err || strstr(err->msg, "re-create") ||
         strstr(err->msg, "newer llmflash") || strstr(err->msg, "write the file with"))
         return rc;
-    size_t n = strlen(err->msg);
-    snprintf(err->msg + n, sizeof err->msg - n,
-             "; the file is damaged: re-create it (llmflash trace synth|record|import)");
+    lf_err_suffix(err, "the file is damaged: re-create it (llmflash trace synth|record|import)");
     return rc;
 }
 
