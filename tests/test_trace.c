@@ -786,6 +786,56 @@ static void test_v2_damage_is_named(void **st)
     assert_int_equal(open_fds(), fds); /* no read above left a descriptor open */
 }
 
+/* Recomputes the checksum of every object header's first chunk ("OHDR"), as a tool that
+ * forges a file would (fuzz_trace_h5 does the same). */
+static void fix_ohdr_checksums(unsigned char *b, size_t n)
+{
+    for (size_t i = 0; i + 8 <= n; i++) {
+        if (memcmp(b + i, "OHDR", 4) != 0)
+            continue;
+        unsigned char flags = b[i + 5];
+        size_t off = 6 + ((flags & 0x20) ? 16 : 0) + ((flags & 0x10) ? 4 : 0);
+        unsigned szlen = 1u << (flags & 3);
+        uint64_t len = 0;
+        for (unsigned k = 0; k < szlen && i + off + k < n; k++)
+            len |= (uint64_t)b[i + off + k] << (8 * k);
+        size_t body = off + szlen + (size_t)len;
+        if (len > n || i + body + 4 > n)
+            continue;
+        uint32_t sum = lf_h5l_checksum(b + i, body);
+        for (int k = 0; k < 4; k++)
+            b[i + body + k] = (unsigned char)(sum >> (8 * k));
+    }
+}
+
+/* An integer element type of 0 bytes, checksums intact: refused (fuzz_trace_h5 found the
+ * reader dividing the file's size by it). */
+static void test_v2_zero_size_type(void **st)
+{
+    (void)st;
+    lf_err err;
+    const char *p = write_small("v2zero.h5");
+    size_t n, hits = 0;
+    unsigned char *img = slurp_bin(p, &n), copy[1 << 16];
+    assert_true(n < sizeof copy);
+    memcpy(copy, img, n);
+    /* datatype message, version 1, fixed-point class, little-endian unsigned, of 2 bytes
+     * at offset 0 with all 16 bits used: the ids (no attribute is 16-bit) */
+    for (size_t i = 0; i + 12 <= n; i++) {
+        unsigned size = copy[i + 4];
+        if (copy[i] == 0x10 && !copy[i + 1] && !copy[i + 2] && !copy[i + 3] &&
+            size == 2 && !copy[i + 5] && !copy[i + 6] && !copy[i + 7] &&
+            !copy[i + 8] && !copy[i + 9] && copy[i + 10] == size * 8 && !copy[i + 11]) {
+            copy[i + 4] = copy[i + 10] = 0;
+            hits++;
+        }
+    }
+    assert_true(hits >= 1);
+    fix_ohdr_checksums(copy, n);
+    assert_int_equal(read_bytes(copy, n, &err), LF_EFORMAT);
+    assert_non_null(strstr(err.msg, "v2bad.h5"));
+}
+
 /* Attribute values that ask for absurd allocations, in a checksummed file. */
 static void test_v2_absurd_sizes(void **st)
 {
@@ -912,6 +962,7 @@ int main(void)
         cmocka_unit_test(test_convert),
         cmocka_unit_test(test_ids_checked_across_blocks),
         cmocka_unit_test(test_v2_damage_is_named),
+        cmocka_unit_test(test_v2_zero_size_type),
         cmocka_unit_test(test_v2_absurd_sizes),
         cmocka_unit_test(test_repro_asan_259d),
         cmocka_unit_test(test_repro_asan_b29b),

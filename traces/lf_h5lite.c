@@ -393,7 +393,7 @@ static void parse_type(const uint8_t *p, uint32_t n, lf_h5l_value *v)
         return;
     unsigned cls = p[0] & 0x0f, bits = p[1] | (unsigned)p[2] << 8;
     v->size = le32(p + 4);
-    if (cls == 0 && n >= 12 && !(bits & 1) && le16(p + 8) == 0 && v->size <= 8 &&
+    if (cls == 0 && n >= 12 && !(bits & 1) && le16(p + 8) == 0 && v->size >= 1 && v->size <= 8 &&
         le16(p + 10) == v->size * 8)
         v->cls = (bits & 8) ? LF_H5L_SINT : LF_H5L_UINT;
     else if (cls == 1 && n >= 20 && v->size == 4 && (bits & 0x41) == 0 &&
