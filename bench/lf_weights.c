@@ -187,6 +187,7 @@ void lf_weights_encode(const lf_weights_header *h, unsigned char *b)
     put64(&c, h->friends_offset);
     put64(&c, h->seed);
     put(&c, h->created_by, 32);
+    put32(&c, h->profile_tokens);
 }
 
 /* Returns 0, or the name of the first field that is out of its domain. */
@@ -219,6 +220,7 @@ static const char *decode(const unsigned char *b, lf_weights_header *h)
     h->seed = get64(&c);
     get(&c, h->created_by, 32);
     h->created_by[31] = 0;
+    h->profile_tokens = get32(&c);
     if (hb != LF_WEIGHTS_HEADER_BYTES)
         return "header_bytes";
     if (kind > LF_UNITS_EXPERTS)
@@ -500,4 +502,12 @@ void lf_weights_describe(const lf_weights *w, char *out, size_t cap)
              lf_dtype_name(h->dtype), h->alignment, h->records_per_layer, h->record_bytes,
              h->vector_bytes, h->data_offset, h->layer_bytes, h->file_bytes, h->file_bytes / 1e9,
              h->seed);
+    size_t n = strlen(out);
+    if (h->layout == LF_LAYOUT_COACT && n < cap) {
+        if (h->profile_tokens)
+            snprintf(out + n, cap - n, "friends       from the profile's first %u tokens\n",
+                     h->profile_tokens);
+        else
+            snprintf(out + n, cap - n, "friends       from the whole profile\n");
+    }
 }

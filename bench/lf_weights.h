@@ -38,6 +38,8 @@ typedef struct {
     uint64_t friends_offset; /* coact: n_layers*units uint32 closest friends; else 0 */
     uint64_t seed;
     char created_by[32];
+    uint32_t profile_tokens; /* coact: the profile's first tokens the friends came from
+                              * (0: all of it, as files before this field) */
 } lf_weights_header;
 
 typedef struct {
@@ -55,6 +57,7 @@ typedef struct {
     uint32_t alignment;      /* 0: 4096 */
     uint64_t seed;
     const lf_trace *profile; /* coact: the trace the friends are computed from */
+    uint32_t profile_tokens; /* coact: its first tokens used (0: all) */
 } lf_weights_spec;
 
 /* A real model's weights instead of the seed's values: fills out (d_model floats) with

@@ -135,13 +135,14 @@ static int check_spec(const lf_weights_spec *s, uint32_t layers, lf_err *err)
     return LF_OK;
 }
 
-/* Friends from the profile's layers; the file may hold fewer layers than the profile. */
-static int set_friends(lf_layout *L, const lf_trace *profile, lf_err *err)
+/* Friends from the profile's layers (its first n_tokens tokens, 0: all); the file may
+ * hold fewer layers than the profile. */
+static int set_friends(lf_layout *L, const lf_trace *profile, uint32_t n_tokens, lf_err *err)
 {
     lf_layout full = *L;
     full.friend_of = NULL;
     full.n_layers = profile->n_layers;
-    int rc = lf_layout_set_friends(&full, profile, err);
+    int rc = lf_layout_set_friends_n(&full, profile, n_tokens, err);
     if (rc)
         return rc;
     free(L->friend_of);
@@ -170,6 +171,8 @@ static int fill_header(const lf_weights_spec *s, uint32_t layers, lf_weights_hea
     h->dtype = s->dtype;
     h->alignment = s->alignment ? s->alignment : 4096;
     h->seed = s->seed;
+    if (s->layout == LF_LAYOUT_COACT)
+        h->profile_tokens = s->profile_tokens;
     snprintf(h->created_by, sizeof h->created_by, "llmflash %s", LF_VERSION);
     h->friends_offset = s->layout == LF_LAYOUT_COACT ? LF_WEIGHTS_HEADER_BYTES : 0;
     lf_model mm = *m;
@@ -178,7 +181,8 @@ static int fill_header(const lf_weights_spec *s, uint32_t layers, lf_weights_hea
                                LF_WEIGHTS_HEADER_BYTES + lf_weights_friends_bytes(h), err);
     if (rc)
         return rc;
-    if (s->layout == LF_LAYOUT_COACT && (rc = set_friends(L, s->profile, err)) != 0)
+    if (s->layout == LF_LAYOUT_COACT &&
+        (rc = set_friends(L, s->profile, s->profile_tokens, err)) != 0)
         return rc;
     h->vectors = L->vectors;
     h->vector_bytes = L->vector_bytes;

@@ -205,16 +205,18 @@ static int load_inputs(options *o, lf_trace *trace, lf_trace *profile, int *has_
     o->c.device_path = dev_path; /* config.conf records where it was found */
     if (lf_device_load(o->c.device_path, dev, &err))
         return lf_cli_error(CMD, &err);
-    /* Read only the tokens replayed and, without --profile, those the profile of the
-     * coact layout or of the hot policy reads from the trace (hot's default prefix is a
-     * tenth of what was read: keep reading what it always read). */
-    int profiled = !o->c.profile_path && (o->c.layout == LF_LAYOUT_COACT ||
-                                          (o->c.policy && !strncmp(o->c.policy, "hot", 3)));
-    uint32_t need = o->c.n_tokens, prof = profiled ? o->c.coact_profile_tokens : 0;
+    /* Read only the tokens replayed and, without --profile, those the coact layout
+     * takes its friends from (policies see only the tokens replayed: lf_run). Every
+     * token for --repeat-configs, whose lines may ask for more. */
+    int profiled = !o->c.profile_path && o->c.layout == LF_LAYOUT_COACT;
+    uint32_t need = o->c.n_tokens, prof = o->c.coact_profile_tokens;
+    if (o->repeat || (profiled && prof == 0)) /* coact_profile_tokens 0: all of them */
+        need = 0;
+    else if (profiled && need && need < prof)
+        need = prof;
     /* ids 16-bit in memory where the file has them so: every part of a simulation reads
      * them through lf_trace_ids_to or lf_trace_id_at */
-    lf_trace_read_opts ro = {.max_tokens = need ? (need > prof ? need : prof) : 0,
-                             .narrow_ids = 1};
+    lf_trace_read_opts ro = {.max_tokens = need, .narrow_ids = 1};
     if (lf_cli_trace_read(o->c.trace_path, &ro, trace, &err))
         return lf_cli_error(CMD, &err);
     if (o->c.profile_path) {

@@ -23,7 +23,7 @@ static void help(void)
            "                             [--layout bundled|split|coact]\n"
            "                             [--dtype fp16|fp32|int8|q4|q2]\n"
            "                             [--layers N] [--seed S] [--alignment BYTES]\n"
-           "                             [--profile T.h5]\n\n"
+           "                             [--profile T.h5 [--coact-profile-tokens N]]\n\n"
            "Writes the FFN weights of a model shape (every layer's up/down vectors, plus gate\n"
            "for SwiGLU) to PATH in the chosen layout, records padded to the alignment so the\n"
            "executor can read them with direct I/O. Values are pseudo-random from the seed and\n"
@@ -46,11 +46,13 @@ static void help(void)
            "                       (default 4096; direct I/O needs 4096)\n"
            "  -p, --profile T.h5   coact: the trace whose co-activations pick each neuron's\n"
            "                       closest friend (the same trace `sim --profile` uses)\n"
+           "      --coact-profile-tokens N  coact: the profile's first N tokens give the\n"
+           "                       friends (default %u, as `sim`; 0: all of them)\n"
            "  -h, --help           this text\n\n"
            "example:\n"
            "  llmflash weights make --model opt-1.3b --layout bundled --dtype fp16 \\\n"
            "      --file /var/tmp/opt-1.3b.w\n",
-           lf_model_names());
+           lf_model_names(), LF_LAYOUT_PROFILE_TOKENS);
 }
 
 int cmd_weights_make(int argc, char **argv)
@@ -61,10 +63,12 @@ int cmd_weights_make(int argc, char **argv)
         {"layers", required_argument, 0, 'n'}, {"seed", required_argument, 0, 's'},
         {"alignment", required_argument, 0, 'a'}, {"profile", required_argument, 0, 'p'},
         {"checkpoint", required_argument, 0, 'c'},
+        {"coact-profile-tokens", required_argument, 0, 'P'},
         {"help", no_argument, 0, 'h'},         {0, 0, 0, 0}};
     const char *model = NULL, *file = NULL, *layout = "bundled", *dtype = NULL, *profile = NULL;
     const char *ckpt = NULL;
-    uint64_t layers = 0, seed = 1, align = 4096;
+    uint64_t layers = 0, seed = 1, align = 4096, profile_tokens = LF_LAYOUT_PROFILE_TOKENS;
+    int profile_tokens_given = 0;
     int c;
     while ((c = lf_cli_getopt(CMD, argc, argv, ":m:f:l:d:n:s:a:p:c:h", opts, NULL)) != -1) {
         switch (c) {
@@ -88,6 +92,11 @@ int cmd_weights_make(int argc, char **argv)
             if (lf_cli_size(CMD, "--alignment", optarg, 1, 2u << 20, &align))
                 return LF_EXIT_USAGE;
             break;
+        case 'P':
+            if (lf_cli_u64(CMD, "--coact-profile-tokens", optarg, 0, UINT32_MAX, &profile_tokens))
+                return LF_EXIT_USAGE;
+            profile_tokens_given = 1;
+            break;
         case 'h': help(); return LF_EXIT_OK;
         default: return lf_cli_bad_option(CMD, argc, argv);
         }
@@ -108,8 +117,8 @@ int cmd_weights_make(int argc, char **argv)
         lf_layout_parse_kind(layout, &spec.layout, &err) ||
         lf_quant_dtype_parse(dtype, &spec.dtype, &err))
         return lf_cli_usage(CMD, "%s", err.msg);
-    if (profile && spec.layout != LF_LAYOUT_COACT)
-        return lf_cli_usage(CMD, "--profile is only for --layout coact");
+    if ((profile || profile_tokens_given) && spec.layout != LF_LAYOUT_COACT)
+        return lf_cli_usage(CMD, "--profile and --coact-profile-tokens are only for --layout coact");
     lf_llama llama;
     memset(&llama, 0, sizeof llama);
     if (ckpt && (lf_llama_open(&llama, ckpt, &err) ||
@@ -120,12 +129,14 @@ int cmd_weights_make(int argc, char **argv)
     spec.model = &m;
     spec.n_layers = (uint32_t)layers;
     spec.alignment = (uint32_t)align;
+    spec.profile_tokens = (uint32_t)profile_tokens;
     if (!ckpt)
         spec.seed = seed;
     lf_trace prof;
     memset(&prof, 0, sizeof prof);
     if (profile) {
-        if (lf_trace_read(profile, &prof, &err)) {
+        lf_trace_read_opts ro = {.max_tokens = (uint32_t)profile_tokens}; /* 0: all */
+        if (lf_trace_read_ex(profile, &ro, &prof, &err)) {
             lf_llama_close(&llama);
             return lf_cli_error(CMD, &err);
         }

@@ -63,6 +63,9 @@ int lf_layout_init_bytes(lf_layout *l, lf_layout_kind kind, const lf_model *m,
  * with another is its own friend). _n uses only the first max_tokens tokens (0 = all):
  * the count costs sum over tokens of (active units)^2 per layer. */
 int lf_layout_set_friends(lf_layout *l, const lf_trace *profile, lf_err *err);
+/* The profile tokens the friends come from by default, in `sim` and `weights make` alike
+ * (the same friends, so the same reads). */
+#define LF_LAYOUT_PROFILE_TOKENS 256
 int lf_layout_set_friends_n(lf_layout *l, const lf_trace *profile, uint32_t max_tokens,
                             lf_err *err);
 void lf_layout_free(lf_layout *l);

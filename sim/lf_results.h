@@ -34,8 +34,9 @@ typedef struct {
     uint64_t bytes_copied, copy_ops;
 } lf_summary;
 
-/* cold_tokens is clamped to n-1 so that at least one steady token remains (n >= 2);
- * with n == 1 that token is the steady state and the cold start is empty (NaN). */
+/* cold_tokens must leave at least one steady token (cold_tokens <= n - 1), else LF_EINVAL
+ * with the fix (rows are not read then: NULL will do); cold_tokens = 0 leaves the cold
+ * start empty (NaN). */
 int lf_summary_compute(const lf_token_row *rows, uint32_t n, uint32_t cold_tokens,
                        lf_summary *out, lf_err *err);
 

@@ -24,7 +24,7 @@ void lf_run_config_defaults(lf_run_config *c)
         .dram = LF_DRAM_PREALLOC,
         .seed = 1,
         .cold_tokens = 1,
-        .coact_profile_tokens = 256,
+        .coact_profile_tokens = LF_LAYOUT_PROFILE_TOKENS,
     };
 }
 
@@ -192,10 +192,26 @@ int lf_run(const lf_run_config *c, const lf_trace *trace, const lf_trace *profil
         return rc;
     uint32_t n_tok = c->n_tokens ? c->n_tokens : trace->n_tokens;
     if (n_tok > trace->n_tokens || n_tok == 0)
-        return lf_fail(err, LF_EINVAL, "sim: --tokens %u but the trace holds %u tokens", n_tok,
-                       trace->n_tokens);
+        return lf_fail(err, LF_EINVAL, "%s: --tokens %u but the trace holds %u tokens", r->mode,
+                       n_tok, trace->n_tokens);
+    /* before the replay, not after it (a measured run is minutes) */
+    if (c->cold_tokens > n_tok - 1)
+        return lf_summary_compute(NULL, n_tok, c->cold_tokens, &r->summary, err);
+    /* The policy, the predictor and the replay see the tokens replayed, not what was
+     * loaded: sim loads only those (plus a coact profile's), run and validate the whole
+     * trace, and belady's look-ahead and hot's default profile would differ. The coact
+     * layout's friends come from the loaded profile (as `weights make --profile` does). */
+    lf_trace view;
+    const lf_trace *replayed = trace;
+    if (n_tok < trace->n_tokens) {
+        if ((rc = lf_trace_view(trace, n_tok, &view, err)))
+            return rc;
+        replayed = &view;
+    }
     if ((rc = setup_layout(c, profile, dev, r, err))) {
         lf_layout_free(&r->layout);
+        if (replayed != trace)
+            lf_trace_view_free(&view);
         return rc;
     }
     lf_predictor *pred = NULL;
@@ -208,17 +224,17 @@ int lf_run(const lf_run_config *c, const lf_trace *trace, const lf_trace *profil
     if (cacheable)
         play = lf_plans_cache_find(c->plans_cache, key);
     if (!play && (c->recorded_predictor || c->fn_rate > 0 || c->fp_rate > 0))
-        rc = lf_predictor_create(trace, c->fn_rate, c->fp_rate, c->recorded_predictor, c->seed,
+        rc = lf_predictor_create(replayed, c->fn_rate, c->fp_rate, c->recorded_predictor, c->seed,
                                  &pred, err);
     if (rc == LF_OK && !play) {
         lf_policy_ctx ctx = {
             .n_layers = r->model.n_layers,
             .units = lf_model_units(&r->model),
             .capacity = r->budget.capacity,
-            .trace = trace,
+            .trace = replayed,
             .profile = profile == trace ? NULL : profile,
             .seed = c->seed,
-            .max_want = pred ? lf_predictor_max_want(pred) : lf_trace_max_set(trace, 0),
+            .max_want = pred ? lf_predictor_max_want(pred) : lf_trace_max_set(replayed, 0),
         };
         rc = lf_policy_create(c->policy, &ctx, &pol, err);
     }
@@ -239,7 +255,7 @@ int lf_run(const lf_run_config *c, const lf_trace *trace, const lf_trace *profil
         if (r->cap_rows > lf_model_units(&r->model))
             r->cap_rows = lf_model_units(&r->model);
         lf_replay_cfg rc_cfg = {
-            .trace = trace,
+            .trace = replayed,
             .model = &r->model,
             .dtype_bytes = r->dtype_bytes,
             .policy = pol,
@@ -278,6 +294,8 @@ int lf_run(const lf_run_config *c, const lf_trace *trace, const lf_trace *profil
         rc = fill_config(c, dev, r, n_tok, err);
     lf_policy_free(pol);
     lf_predictor_free(pred);
+    if (replayed != trace)
+        lf_trace_view_free(&view);
     if (rc)
         lf_run_result_free(r);
     return rc;

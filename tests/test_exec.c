@@ -304,7 +304,7 @@ static void run_case(const exec_case *c, const lf_trace *t, const lf_trace *prof
     lf_err err;
     lf_model shape;
     assert_int_equal(lf_model_lookup("custom:3,64,256", &shape, &err), LF_OK);
-    lf_weights_spec spec = {&shape, c->kind, c->dt, 0, 4096, 42, prof};
+    lf_weights_spec spec = {&shape, c->kind, c->dt, 0, 4096, 42, prof, 0};
     const char *p = lf_test_path("ex.w");
     assert_int_equal(lf_weights_make(p, &spec, &err), LF_OK);
     lf_weights w;
@@ -734,6 +734,64 @@ static void test_commands(void **st)
     free(er);
 }
 
+/* sim and run plan the same when --tokens replays part of a trace: the policies see the
+ * tokens replayed (belady's look-ahead, hot's default profile), not what each command
+ * loaded (sim loads only those, run the whole trace), and `weights make --profile` takes
+ * the coact friends from the profile's first 256 tokens, as sim does. */
+static void test_part_of_a_trace_same_plan(void **st)
+{
+    (void)st;
+    lf_trace t;
+    lf_err err;
+    make_trace(&t, "custom:3,64,256", 300, 23);
+    char tr[1200], wb[1200], wc[1200], dev[1200], a[1200], b[1200];
+    snprintf(tr, sizeof tr, "%s", lf_test_path("part.h5"));
+    snprintf(wb, sizeof wb, "%s", lf_test_path("part-b.w"));
+    snprintf(wc, sizeof wc, "%s", lf_test_path("part-c.w"));
+    snprintf(dev, sizeof dev, "%s", lf_test_path("part-dev.conf"));
+    assert_int_equal(lf_trace_write(&t, tr, &err), LF_OK);
+    lf_trace_free(&t);
+    const char *dtext = "name = toy\nflash_latency_s = 1e-4\nflash_stream_bw = 1e9\n"
+                        "flash_max_bw = 4e9\nflash_max_iops = 1e5\ndram_copy_bw = 1e10\n"
+                        "dram_op_s = 1e-7\ncompute_flops = 1e10\nmem_bw = 1e10\n";
+    lf_test_write(dev, dtext, strlen(dtext));
+    assert_int_equal(lf_test_run(NULL, NULL, "weights make --model custom:3,64,256 --file %s", wb), 0);
+    char *out = NULL;
+    assert_int_equal(lf_test_run(&out, NULL, "weights make --model custom:3,64,256 --layout coact "
+                                 "--profile %s --file %s", tr, wc), 0);
+    free(out);
+    assert_int_equal(lf_test_run(&out, NULL, "weights info %s", wc), 0);
+    assert_non_null(strstr(out, "friends       from the profile's first 256 tokens"));
+    free(out);
+    const struct {
+        const char *policy, *weights, *layout;
+    } cases[] = {{"belady", wb, "bundled"}, {"hot", wb, "bundled"}, {"lru", wc, "coact"}};
+    const char *cols[] = {"bytes_read", "reads", "evictions", "hits", "copy_ops"};
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        snprintf(a, sizeof a, "%s", lf_test_path("part-sim"));
+        snprintf(b, sizeof b, "%s", lf_test_path("part-run"));
+        const char *opts = "--tokens 20 --scope ffn --dram-fraction 0.8 --predictor-rank 4 "
+                           "--threads 4 --quiet";
+        assert_int_equal(lf_test_run(NULL, NULL, "sim --trace %s --device %s --policy %s "
+                                     "--layout %s %s --out %s", tr, dev, cases[i].policy,
+                                     cases[i].layout, opts, a), 0);
+        assert_int_equal(lf_test_run(NULL, NULL, "run --trace %s --weights %s --policy %s %s "
+                                     "--out %s", tr, cases[i].weights, cases[i].policy, opts, b), 0);
+        for (size_t k = 0; k < sizeof cols / sizeof *cols; k++) {
+            char pa[1300], pb[1300];
+            snprintf(pa, sizeof pa, "%s/tokens.csv", a);
+            snprintf(pb, sizeof pb, "%s/tokens.csv", b);
+            char *x = csv_column(pa, cols[k]), *y = csv_column(pb, cols[k]);
+            assert_non_null(x);
+            assert_non_null(y);
+            if (strcmp(x, y))
+                fail_msg("%s: %s differs between sim (%s) and run (%s)", cases[i].policy,
+                         cols[k], x, y);
+            free(x), free(y);
+        }
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -741,6 +799,7 @@ int main(void)
         cmocka_unit_test(test_ffn_vs_naive),
         cmocka_unit_test(test_exec_matches_dense_and_sim),
         cmocka_unit_test(test_commands),
+        cmocka_unit_test(test_part_of_a_trace_same_plan),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

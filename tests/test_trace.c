@@ -46,6 +46,35 @@ static const char *write_small(const char *name)
     return p;
 }
 
+/* A view of the first tokens is a trace of those tokens (what a replay of part of a
+ * trace shows its policy), over the same arrays; the trace is unchanged. */
+static void test_view(void **st)
+{
+    (void)st;
+    lf_trace t, v;
+    lf_err err;
+    make_small(&t);
+    assert_int_equal(lf_trace_view(&t, 0, &v, &err), LF_EINVAL);
+    assert_int_equal(lf_trace_view(&t, 4, &v, &err), LF_EINVAL);
+    assert_int_equal(lf_trace_view(&t, 2, &v, &err), LF_OK);
+    assert_int_equal(v.n_tokens, 2);
+    assert_int_equal(lf_trace_check(&v, "view", &err), LF_OK);
+    for (uint32_t l = 0; l < t.n_layers; l++) {
+        assert_int_equal(v.layers[l].nnz, t.layers[l].indptr[2]);
+        assert_ptr_equal(v.layers[l].indptr, t.layers[l].indptr);
+    }
+    uint32_t n, m;
+    const uint32_t *a = lf_trace_ids(&v, 0, 1, &n), *b = lf_trace_ids(&t, 0, 1, &m);
+    assert_int_equal(n, m);
+    assert_memory_equal(a, b, n * sizeof *a);
+    /* the largest set is token 2's (8 ids), outside a view of two tokens */
+    assert_true(lf_trace_max_set(&v, 0) < lf_trace_max_set(&t, 0));
+    lf_trace_view_free(&v);
+    assert_int_equal(t.n_tokens, 3);
+    assert_int_equal(lf_trace_check(&t, "small", &err), LF_OK);
+    lf_trace_free(&t);
+}
+
 static void test_build_and_check(void **st)
 {
     (void)st;
@@ -950,6 +979,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_build_and_check),
+        cmocka_unit_test(test_view),
         cmocka_unit_test(test_blocks),
         cmocka_unit_test(test_roundtrip),
         cmocka_unit_test(test_bad_inputs_name_the_place),

@@ -99,7 +99,7 @@ static const char *make_weights(const char *name, const char *model, lf_layout_k
     lf_model m;
     lf_err err;
     assert_int_equal(lf_model_lookup(model, &m, &err), LF_OK);
-    lf_weights_spec spec = {&m, kind, dt, 0, align, 42, profile};
+    lf_weights_spec spec = {&m, kind, dt, 0, align, 42, profile, 0};
     const char *p = lf_test_path(name);
     int rc = lf_weights_make(p, &spec, &err);
     if (rc)
@@ -254,7 +254,7 @@ static void test_weights_refusals(void **st)
     /* bad alignment asked of make */
     lf_model m;
     assert_int_equal(lf_model_lookup("custom:1,64,256", &m, &err), LF_OK);
-    lf_weights_spec spec = {&m, LF_LAYOUT_BUNDLED, LF_DTYPE_FP16, 0, 3000, 1, NULL};
+    lf_weights_spec spec = {&m, LF_LAYOUT_BUNDLED, LF_DTYPE_FP16, 0, 3000, 1, NULL, 0};
     assert_int_equal(lf_weights_make(lf_test_path("bad.w"), &spec, &err), LF_EINVAL);
     assert_non_null(strstr(err.msg, "power of two"));
     spec.layout = LF_LAYOUT_COACT;
@@ -292,7 +292,7 @@ static void test_weights_failed_write(void **st)
             lf_model m;
             lf_err err;
             lf_model_lookup("custom:3,64,256", &m, &err);
-            lf_weights_spec spec = {&m, LF_LAYOUT_BUNDLED, LF_DTYPE_FP16, 0, 4096, 1, NULL};
+            lf_weights_spec spec = {&m, LF_LAYOUT_BUNDLED, LF_DTYPE_FP16, 0, 4096, 1, NULL, 0};
             int rc = lf_weights_make(p, &spec, &err);
             _exit(rc == LF_EIO && strstr(err.msg, "removed") ? 3 : 4);
         }

@@ -73,6 +73,34 @@ void lf_trace_free(lf_trace *t)
     memset(t, 0, sizeof *t);
 }
 
+int lf_trace_view(const lf_trace *t, uint32_t n_tokens, lf_trace *view, lf_err *err)
+{
+    memset(view, 0, sizeof *view);
+    if (n_tokens == 0 || n_tokens > t->n_tokens)
+        return lf_fail(err, LF_EINVAL, "a view of %u tokens of a trace of %u", n_tokens,
+                       t->n_tokens);
+    lf_trace_layer *layers = malloc((size_t)t->n_layers * sizeof *layers);
+    if (!layers)
+        return lf_fail(err, LF_ENOMEM, "out of memory for a view of %u layers", t->n_layers);
+    memcpy(layers, t->layers, (size_t)t->n_layers * sizeof *layers);
+    for (uint32_t l = 0; l < t->n_layers; l++) {
+        lf_trace_layer *L = &layers[l];
+        L->nnz = L->cap = L->indptr[n_tokens];
+        if (L->pred_indptr)
+            L->pred_nnz = L->pred_cap = L->pred_indptr[n_tokens];
+    }
+    *view = *t;
+    view->n_tokens = view->tokens_cap = n_tokens;
+    view->layers = layers;
+    return LF_OK;
+}
+
+void lf_trace_view_free(lf_trace *view)
+{
+    free(view->layers);
+    memset(view, 0, sizeof *view);
+}
+
 /* Room for k more tokens (indptr up to n_tokens + k). */
 static int grow_tokens_by(lf_trace *t, uint32_t k, lf_err *err)
 {

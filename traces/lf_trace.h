@@ -65,6 +65,12 @@ int lf_trace_init_shape(lf_trace *t, lf_unit_kind kind, const char *model, uint3
                         uint32_t d_model, uint32_t units_per_layer, uint32_t top_k,
                         uint32_t dtype_bytes, int with_values, int with_tokens, lf_err *err);
 void lf_trace_free(lf_trace *t);
+/* A view of t's first n_tokens tokens (1 <= n_tokens <= t->n_tokens): the same arrays,
+ * with n_tokens and each layer's nnz cut, so that whatever reads the view sees a trace
+ * of n_tokens tokens. It owns only its layer table: release it with lf_trace_view_free
+ * (never lf_trace_free), before t. */
+int lf_trace_view(const lf_trace *t, uint32_t n_tokens, lf_trace *view, lf_err *err);
+void lf_trace_view_free(lf_trace *view);
 
 /* Appends one token: for each layer l, ids[l][0..n[l]) (sorted unique) and, when the
  * trace has values, vals[l]. token_id is stored when the trace has tokens.
