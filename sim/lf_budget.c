@@ -30,7 +30,9 @@ int lf_budget_compute(const lf_model *m, uint32_t dtype_bytes, double fraction,
     out->embedding_bytes = lf_model_embedding_bytes(m, dtype_bytes);
     out->attention_bytes = lf_model_attention_bytes(m, dtype_bytes);
     out->predictor_bytes = lf_model_predictor_bytes(m, dtype_bytes, predictor_rank);
-    out->resident_bytes = out->embedding_bytes + out->attention_bytes + out->predictor_bytes;
+    out->shared_bytes = lf_model_shared_bytes(m, dtype_bytes);
+    out->resident_bytes = out->embedding_bytes + out->attention_bytes + out->predictor_bytes +
+                          out->shared_bytes;
     out->row_bytes = lf_model_unit_bytes(m, dtype_bytes);
     out->predictor_rank = predictor_rank;
     if (budget_bytes == 0) {
@@ -46,20 +48,23 @@ int lf_budget_compute(const lf_model *m, uint32_t dtype_bytes, double fraction,
         /* the fix that exists: a fraction of at most 1, else bytes (the predictor can make
          * the resident part larger than the model) */
         double need = (double)out->resident_bytes / (double)out->model_bytes + 0.0005;
-        char fix[160], b[6][32];
+        char fix[160], b[7][32], shared[64] = "";
         if (need <= 1)
             snprintf(fix, sizeof fix, "raise --dram-fraction to at least %.3f, or give "
                      "--dram-bytes", need);
         else
             snprintf(fix, sizeof fix, "give --dram-bytes %llu or more (more than the whole "
                      "model), or a lower --predictor-rank", (unsigned long long)out->resident_bytes);
+        if (out->shared_bytes)
+            snprintf(shared, sizeof shared, " + shared experts %s",
+                     bytes_text(b[6], out->shared_bytes));
         return lf_fail(err, LF_EINVAL,
                        "DRAM budget of %s is below the resident part, %s (embeddings %s + "
-                       "attention %s + predictor %s of rank %u) of model '%s' (%s); %s",
+                       "attention %s + predictor %s of rank %u%s) of model '%s' (%s); %s",
                        bytes_text(b[0], budget_bytes), bytes_text(b[1], out->resident_bytes),
                        bytes_text(b[2], out->embedding_bytes),
                        bytes_text(b[3], out->attention_bytes),
-                       bytes_text(b[4], out->predictor_bytes), predictor_rank, m->name,
+                       bytes_text(b[4], out->predictor_bytes), predictor_rank, shared, m->name,
                        bytes_text(b[5], out->model_bytes), fix);
     }
     uint64_t per_unit_all_layers = out->row_bytes * m->n_layers;

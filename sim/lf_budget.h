@@ -13,7 +13,8 @@ typedef struct {
     uint64_t model_bytes;     /* lf_model_total_bytes: FFN + attention + embeddings */
     uint64_t ffn_bytes;
     uint64_t embedding_bytes, attention_bytes, predictor_bytes;
-    uint64_t resident_bytes;  /* embeddings + attention + predictor */
+    uint64_t shared_bytes;    /* an MoE model's shared experts (always computed with) */
+    uint64_t resident_bytes;  /* embeddings + attention + predictor + shared experts */
     uint64_t budget_bytes;    /* DRAM allowed in all */
     uint64_t row_bytes;       /* DRAM bytes of one cached unit (its vectors, unpadded) */
     uint64_t capacity;        /* units per layer the FFN cache holds (<= units) */

@@ -288,6 +288,16 @@ static void test_budget(void **st)
     assert_non_null(strstr(err.msg, "--dram-bytes 640 or more"));
     assert_null(strstr(err.msg, "--dram-fraction to"));
     assert_int_equal(lf_budget_compute(&m, 2, 1.5, 0, 1, &b, &err), LF_EINVAL);
+    /* an MoE model's shared experts stay in DRAM (every token computes with them): they
+     * are part of the resident part, not room for routed experts */
+    lf_model q = model("qwen1.5-moe-a2.7b");
+    assert_true(lf_model_shared_bytes(&q, 2) > 0);
+    assert_int_equal(lf_budget_compute(&q, 2, 0.5, 0, 0, &b, &err), LF_OK);
+    assert_int_equal(b.shared_bytes, lf_model_shared_bytes(&q, 2));
+    assert_int_equal(b.resident_bytes, b.embedding_bytes + b.attention_bytes + b.shared_bytes);
+    assert_int_equal(b.capacity, (b.budget_bytes - b.resident_bytes) / (b.row_bytes * q.n_layers));
+    assert_int_equal(lf_budget_compute(&q, 2, 0.05, 0, 0, &b, &err), LF_EINVAL);
+    assert_non_null(strstr(err.msg, "+ shared experts"));
 }
 
 /* lf_reader_totals counts exactly the reads, and their bytes, that lf_layout_extents
