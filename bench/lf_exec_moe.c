@@ -345,20 +345,6 @@ static int moe_layer(lf_backend *b, const lf_step *s, lf_times *out, lf_err *err
      * return from here on waits first: the reads fill this step's rows) */
     if ((rc = lf_io_read_start(e->io, e->async, n_async, 0, err)))
         return lf_err_prefix(err, "token %u layer %u (prefetch)", s->token, s->layer);
-    if (e->pc) {
-        if (e->check_every && ++e->steps % e->check_every == 0) {
-            uint64_t cached;
-            if ((rc = lf_pcache_cached_bytes(e->pc, &cached, err))) {
-                lf_err ignored;
-                lf_io_read_wait(e->io, &ignored);
-                return rc;
-            }
-            e->st.pc_checks++;
-            if (cached > e->st.max_cached_bytes)
-                e->st.max_cached_bytes = cached;
-        }
-        pc_s += lf_now() - t3;
-    }
     /* the routed experts, weighted by the router */
     next_input(e, s);
     double t4 = lf_now();
@@ -376,6 +362,21 @@ static int moe_layer(lf_backend *b, const lf_step *s, lf_times *out, lf_err *err
         t6 = lf_now();
         if (rc)
             return lf_err_prefix(err, "token %u layer %u (prefetch)", s->token, s->layer);
+    }
+    /* every read of the step has landed: what it evicted of its own records goes now,
+     * then the budget is checked (mincore) as the step leaves the page cache */
+    if (e->pc) {
+        if ((rc = lf_pcache_settle(e->pc, err)))
+            return rc;
+        if (e->check_every && ++e->steps % e->check_every == 0) {
+            uint64_t cached;
+            if ((rc = lf_pcache_cached_bytes(e->pc, &cached, err)))
+                return rc;
+            e->st.pc_checks++;
+            if (cached > e->st.max_cached_bytes)
+                e->st.max_cached_bytes = cached;
+        }
+        pc_s += lf_now() - t6;
     }
     out->mem_s = t1 - t0;
     out->io_s = (t3 - t2) + (t6 - t5);

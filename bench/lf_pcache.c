@@ -22,6 +22,9 @@ struct lf_pcache {
     uint32_t n_records;
     uint32_t *prev, *next;   /* LRUs of cached records: head = most recent */
     uint8_t *in;             /* record is in its LRU */
+    uint32_t *stamp;         /* the step that last touched the record (lf_pcache_settle) */
+    uint32_t step;           /* the current step, from 1 */
+    uint32_t *pending, n_pending; /* evicted this step before their reads: dropped at settle */
     uint64_t group_records;  /* records per LRU */
     uint32_t n_groups;
     uint32_t *head, *tail, *count; /* per group */
@@ -105,12 +108,16 @@ int lf_pcache_open(const char *path, const lf_pcache_cfg *c, lf_pcache **out, lf
     p->prev = malloc(sizeof *p->prev * (p->n_records + 1));
     p->next = malloc(sizeof *p->next * (p->n_records + 1));
     p->in = calloc(p->n_records + 1, 1);
+    p->stamp = calloc(p->n_records + 1, sizeof *p->stamp);
+    p->pending = malloc((p->n_records + 1) * sizeof *p->pending);
+    p->step = 1;
     p->group_records = group_records ? group_records : (uint64_t)p->n_records + 1;
     p->n_groups = (uint32_t)((p->n_records + p->group_records - 1) / p->group_records) + 1;
     p->head = malloc(sizeof *p->head * p->n_groups);
     p->tail = malloc(sizeof *p->tail * p->n_groups);
     p->count = calloc(p->n_groups, sizeof *p->count);
-    if (!p->prev || !p->next || !p->in || !p->head || !p->tail || !p->count) {
+    if (!p->prev || !p->next || !p->in || !p->stamp || !p->pending || !p->head || !p->tail ||
+        !p->count) {
         rc = lf_fail(err, LF_ENOMEM, "page cache: out of memory for %u records", p->n_records);
         goto fail;
     }
@@ -156,6 +163,8 @@ void lf_pcache_close(lf_pcache *p)
     free(p->prev);
     free(p->next);
     free(p->in);
+    free(p->stamp);
+    free(p->pending);
     free(p->head);
     free(p->tail);
     free(p->count);
@@ -423,11 +432,18 @@ int lf_pcache_touch(lf_pcache *p, uint64_t offset, lf_err *err)
     if (p->in[r])
         unlink_rec(p, r);
     push_front(p, r);
+    p->stamp[r] = p->step;
     uint32_t g = (uint32_t)(r / p->group_records);
     uint64_t fit = p->budget / p->record_bytes;
     while (p->count[g] > fit) {
         uint32_t v = p->tail[g];
         unlink_rec(p, v);
+        /* touched this step, so read after this: dropping it now would leave its read's
+         * pages cached past the budget (a step that loads more records than fit) */
+        if (p->stamp[v] == p->step) {
+            p->pending[p->n_pending++] = v;
+            continue;
+        }
         int rc = drop(p, v, err);
         if (rc)
             return rc;
@@ -435,6 +451,17 @@ int lf_pcache_touch(lf_pcache *p, uint64_t offset, lf_err *err)
     if (p->total > p->max_total)
         p->max_total = p->total;
     return LF_OK;
+}
+
+int lf_pcache_settle(lf_pcache *p, lf_err *err)
+{
+    int rc = LF_OK;
+    for (uint32_t i = 0; i < p->n_pending && rc == LF_OK; i++)
+        if (!p->in[p->pending[i]]) /* not touched again since */
+            rc = drop(p, p->pending[i], err);
+    p->n_pending = 0;
+    p->step++;
+    return rc;
 }
 
 void lf_pcache_stats_get(const lf_pcache *p, lf_pcache_stats *s)

@@ -66,10 +66,15 @@ int lf_pcache_fit(lf_pcache *p, uint64_t headroom, lf_err *err);
  * bytes (may be NULL): the bytes of the range that are (whole pages, clipped). */
 int lf_pcache_resident(const lf_pcache *p, uint64_t offset, uint64_t len, int *all,
                        uint64_t *bytes, lf_err *err);
-/* After a read of the record at offset (fadvise): makes it the most recent and evicts
- * the least recent records until the cached records fit the budget. cgroup: checks the
- * offset only (the kernel evicts). */
+/* A step's record at offset, in the step's read order, before or after its read
+ * (fadvise): makes it the most recent and evicts the least recent records until the
+ * cached records fit the budget. An evicted record that this step touched is dropped at
+ * lf_pcache_settle (its read may come after this), the others at once. cgroup: checks
+ * the offset only (the kernel evicts). */
 int lf_pcache_touch(lf_pcache *p, uint64_t offset, lf_err *err);
+/* After a step's reads have all landed: drops what the step evicted of its own records;
+ * the next touch starts a new step. */
+int lf_pcache_settle(lf_pcache *p, lf_err *err);
 /* Bytes of the whole file in the page cache now (mincore over every page). */
 int lf_pcache_cached_bytes(const lf_pcache *p, uint64_t *bytes, lf_err *err);
 
