@@ -50,6 +50,10 @@ static void help(void)
         "on the fly, weighted by the router.\n"
         "At scope token the resident part runs as above (fp16), with the router (a\n"
         "d_model x n_experts matvec; the routing itself is the trace's).\n"
+        "For expert files --dram-fraction F is the application cache's share of each\n"
+        "layer's experts (F x n_experts) and --dram-bytes B its bytes of records over the\n"
+        "layers, not sim's budget of the whole model: to compare with sim, give the\n"
+        "policy's capacity (lru:capacity=N, pagecache:dram=N) to both.\n"
         "meta.json gives the page-cache mechanism and predicted/measured hit rates.\n\n"
         "options:\n"
         "  -w, --weights W             weights file (llmflash weights make) of the trace's\n"
@@ -154,6 +158,24 @@ int cmd_run(int argc, char **argv)
     }
     c.quiet = quiet;
     if (w.h.kind == LF_UNITS_EXPERTS) { /* the expert executor */
+        /* what it has no use for is refused, not ignored (a helper found them ignored) */
+        lf_run_config d;
+        lf_run_config_defaults(&d);
+        const char *unused = c.fn_rate > 0 || c.fp_rate > 0 || c.recorded_predictor
+                                 ? "--fn-rate, --fp-rate and --recorded-predictor (the router "
+                                   "is in the trace)"
+                             : c.dram != d.dram ? "--dram-strategy (one preallocated manager)"
+                             : c.max_gap != d.max_gap || c.max_read != d.max_read
+                                 ? "--max-gap and --max-read (one read a record)"
+                             : strcmp(m.engine, "psync")
+                                 ? "--engine (the policy picks O_DIRECT or the page cache)"
+                                 : NULL;
+        if (unused) {
+            lf_trace_free(&t);
+            lf_weights_close(&w);
+            return lf_cli_usage(CMD, "%s holds experts: the expert executor takes no %s", weights,
+                                unused);
+        }
         int x = cmd_run_moe(&c, c.policy != default_policy, pc_mech, &t, &w, out);
         lf_trace_free(&t);
         lf_weights_close(&w);

@@ -29,6 +29,12 @@ int cmd_run_moe(const lf_run_config *c, int policy_given, const char *pc_mech, c
                                  : (uint64_t)(c->dram_fraction * w->h.units + 0.5);
     if (cap > w->h.units)
         cap = w->h.units;
+    /* 0 would read as "no capacity given" below (every expert cached) */
+    if (cap == 0)
+        return lf_cli_usage(CMD, "the DRAM budget (%s) holds no expert of %s per layer (%" PRIu64
+                            " bytes each, %u layers): raise --dram-fraction or --dram-bytes",
+                            c->dram_bytes ? "--dram-bytes" : "--dram-fraction", w->path,
+                            w->h.record_bytes, layers);
     const char *policy = policy_given ? c->policy : "pagecache:dram=0";
     uint32_t n_tok = c->n_tokens ? c->n_tokens : t->n_tokens;
     if (n_tok > t->n_tokens)

@@ -191,6 +191,20 @@ static void test_run_expert_file(void **st)
     assert_non_null(strstr(e, "expected auto"));
     free(o);
     free(e);
+    /* a budget below one expert per layer is refused; it read as "no capacity given" and
+     * cached every expert */
+    rc = lf_test_run(&o, &e, "run --trace %s --weights %s --policy lru --dram-bytes 1k --out %s",
+                     tr, w, out);
+    assert_int_equal(rc, 2);
+    assert_non_null(strstr(e, "holds no expert"));
+    free(o);
+    free(e);
+    /* options the expert executor has no use for are refused, not ignored */
+    rc = lf_test_run(&o, &e, "run --trace %s --weights %s --fn-rate 0.1 --out %s", tr, w, out);
+    assert_int_equal(rc, 2);
+    assert_non_null(strstr(e, "takes no --fn-rate"));
+    free(o);
+    free(e);
 }
 
 static void test_validate_expert_grid(void **st)
