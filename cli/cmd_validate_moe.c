@@ -107,15 +107,18 @@ static void ratios(const lf_vmoe_row *rows, size_t n)
         char lru[64];
         snprintf(lru, sizeof lru, "lru:capacity=%u", pc);
         for (size_t j = 0; j < n; j++) {
+            /* the same run but for the cache (a grid may vary scope or tokens too) */
             if (strcmp(rows[j].policy, lru) || strcmp(rows[j].dtype, rows[i].dtype) ||
-                rows[j].threads != rows[i].threads)
+                rows[j].threads != rows[i].threads || strcmp(rows[j].scope, rows[i].scope) ||
+                rows[j].tokens != rows[i].tokens)
                 continue;
             double meas = rows[j].measured_ms / rows[i].measured_ms;
             double pred = rows[j].predicted_ms / rows[i].predicted_ms;
             double off = pred / meas - 1;
-            printf("trust-the-OS vs application LRU, %u experts per layer, %s: measured %.3fx, "
-                   "predicted %.3fx, %+.1f%% (target: within 15%%) %s\n", pc, rows[i].dtype, meas,
-                   pred, 100 * off, fabs(off) <= 0.15 ? "met" : "MISSED");
+            printf("trust-the-OS vs application LRU, %u experts per layer, %s, scope %s: measured "
+                   "%.3fx, predicted %.3fx, %+.1f%% (target: within 15%%) %s\n", pc,
+                   rows[i].dtype, rows[i].scope, meas, pred, 100 * off,
+                   fabs(off) <= 0.15 ? "met" : "MISSED");
         }
     }
 }

@@ -217,7 +217,7 @@ static void test_validate_expert_grid(void **st)
     write_weights(w2, LF_DTYPE_Q2);
     lf_test_write(dev, DEVICE, strlen(DEVICE));
     const char *g = "policy = pagecache:dram=0,pc=4,scope=global | lru:capacity=4\n"
-                    "dtype = q4 | q2\nthreads = 2\n";
+                    "dtype = q4 | q2\nthreads = 2\nscope = token | ffn\n";
     lf_test_write(grid, g, strlen(g));
     char *o = NULL, *e = NULL;
     const char *out = lf_test_path("val");
@@ -227,19 +227,25 @@ static void test_validate_expert_grid(void **st)
     if (rc)
         print_message("%s\n%s\n", o, e);
     assert_int_equal(rc, 0);
-    assert_non_null(strstr(o, "validate (experts): 4 configurations"));
+    assert_non_null(strstr(o, "validate (experts): 8 configurations"));
     assert_non_null(strstr(o, "m04"));
     assert_non_null(strstr(o, "MdAPE"));
-    assert_non_null(strstr(o, "MISSED")); /* 4 configurations are fewer than the 12 asked */
-    assert_non_null(strstr(o, "trust-the-OS vs application LRU, 4 experts per layer, q4"));
-    assert_non_null(strstr(o, "trust-the-OS vs application LRU, 4 experts per layer, q2"));
+    assert_non_null(strstr(o, "MISSED")); /* 8 configurations are fewer than the 12 asked */
+    /* one ratio per bit width and scope: a pair shares everything but the cache (they
+     * were paired across scopes too: 8 lines for 4 pairs) */
+    assert_non_null(strstr(o, "trust-the-OS vs application LRU, 4 experts per layer, q4, scope token"));
+    assert_non_null(strstr(o, "trust-the-OS vs application LRU, 4 experts per layer, q2, scope ffn"));
+    int ratios = 0;
+    for (const char *p = o; (p = strstr(p, "trust-the-OS vs application LRU")); p++)
+        ratios++;
+    assert_int_equal(ratios, 4);
     char csv[4200];
     snprintf(csv, sizeof csv, "%s/validate_moe.csv", out);
     char *c = lf_test_slurp(csv);
     assert_non_null(c);
     assert_non_null(strstr(c, "id,policy,dtype,threads,tokens,scope,mechanism,"));
     assert_non_null(strstr(c, "m01,\"pagecache:dram=0,pc=4,scope=global\",q4,2,20,token,fadvise,"));
-    assert_non_null(strstr(c, "m04,\"lru:capacity=4\",q2,2,20,token,direct,"));
+    assert_non_null(strstr(c, "m08,\"lru:capacity=4\",q2,2,20,ffn,direct,"));
     free(o);
     free(e);
     /* a profile measured through the page cache prices the page-cache configurations
@@ -268,14 +274,14 @@ static void test_validate_expert_grid(void **st)
     snprintf(csv2, sizeof csv2, "%s/validate_moe.csv", out2);
     char *c2 = lf_test_slurp(csv2);
     assert_non_null(c2);
-    for (int id = 1; id <= 4; id++) { /* m01, m02 page cache; m03, m04 direct */
+    for (int id = 1; id <= 8; id++) { /* m01-m04 page cache; m05-m08 direct */
         char key[8];
         snprintf(key, sizeof key, "m%02d,", id);
         const char *a = strstr(c, key), *b = strstr(c2, key);
         assert_non_null(a);
         assert_non_null(b);
         double pa = csv_field(a, 7), pb = csv_field(b, 7); /* predicted_ms */
-        if (id <= 2)
+        if (id <= 4)
             assert_true(pb > 1.1 * pa);
         else
             assert_true(pb == pa);
