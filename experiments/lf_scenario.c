@@ -133,7 +133,8 @@ static int load_row(lf_scenario_row *r, const lf_scenario_opts *o, const lf_mode
 }
 
 /* The one configuration o asks for: its device's DRAM defaults, and the published figure
- * when it is one of the published plans. */
+ * when it is one of the published plans: the same device, bit width, RAM and OS share,
+ * the page cache given all free DRAM (no --cache), no application cache, no prefetch. */
 static lf_scenario_def custom_def(const lf_scenario_opts *o)
 {
     lf_scenario_def one = {"custom", o->device ? o->device : M3, 0, 0, o->bits ? o->bits : 4,
@@ -142,8 +143,10 @@ static lf_scenario_def custom_def(const lf_scenario_opts *o)
     one.ram_gib = o->ram_gib > 0 ? o->ram_gib : phone ? 12 : 48;
     one.os_gib = o->os_gib >= 0 ? o->os_gib : phone ? 4 : 6;
     one.measured_compute = !phone;
-    for (size_t i = 0; i < 2 && !phone && !o->prefetch && o->app <= 0; i++)
-        if (lf_scenario_defs[i].bits == one.bits) {
+    for (size_t i = 0; i < 2 && !phone && !o->prefetch && o->app <= 0 && o->cache < 0; i++)
+        if (lf_scenario_defs[i].bits == one.bits &&
+            !strcmp(lf_scenario_defs[i].device, one.device) &&
+            lf_scenario_defs[i].ram_gib == one.ram_gib && lf_scenario_defs[i].os_gib == one.os_gib) {
             one.published = lf_scenario_defs[i].published;
             one.pub_note = lf_scenario_defs[i].pub_note;
         }
