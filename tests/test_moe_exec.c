@@ -194,7 +194,6 @@ typedef struct {
     const char *policy;
     int buffered, per_layer;
     uint32_t pc_per_layer; /* the policy's pc (experts per layer), for the budget */
-    int exact;             /* measured page-cache hits must equal the predicted ones */
 } config;
 
 static void run_pair(const config *cf, lf_dtype dt)
@@ -262,15 +261,10 @@ static void run_pair(const config *cf, lf_dtype dt)
         uint64_t budget = ec.pc_budget * (cf->per_layer ? m.n_layers : 1);
         assert_true(st.max_cached_bytes <= budget);
         assert_true(st.max_cached_bytes >= budget / 2); /* it was used */
-        /* the page cache held to the policy's LRU serves exactly the predicted loads;
-         * with prefetch the policy reads the guesses first, the executor in id order,
-         * so a few may differ */
-        if (cf->exact) {
-            assert_int_equal(st.pc_agree, st.loads);
-            assert_int_equal(st.pc_measured, st.pc_predicted);
-        } else {
-            assert_true(st.pc_agree >= st.loads * 9 / 10);
-        }
+        /* the page cache held to the policy's LRU serves exactly the predicted loads,
+         * prefetch guesses included (both pass it in ascending id) */
+        assert_int_equal(st.pc_agree, st.loads);
+        assert_int_equal(st.pc_measured, st.pc_predicted);
         assert_true(st.pc_measured > 0);
         assert_string_equal(lf_exec_moe_mechanism(e), "fadvise");
     } else {
@@ -290,21 +284,21 @@ static void run_pair(const config *cf, lf_dtype dt)
 static void test_exec_matches_sim_trust_os(void **st)
 {
     (void)st;
-    config c = {"pagecache:dram=0,pc=3,scope=global", 1, 0, 3, 1};
+    config c = {"pagecache:dram=0,pc=3,scope=global", 1, 0, 3};
     run_pair(&c, LF_DTYPE_Q4);
 }
 
 static void test_exec_matches_sim_two_level(void **st)
 {
     (void)st;
-    config c = {"pagecache:dram=2,pc=3,scope=layer,prefetch=1,acc=0.5", 1, 1, 3, 0};
+    config c = {"pagecache:dram=2,pc=3,scope=layer,prefetch=1,acc=0.5", 1, 1, 3};
     run_pair(&c, LF_DTYPE_Q2);
 }
 
 static void test_exec_matches_sim_app_and_pagecache(void **st)
 {
     (void)st;
-    config c = {"pagecache:dram=1,pc=4,scope=layer", 1, 1, 4, 1};
+    config c = {"pagecache:dram=1,pc=4,scope=layer", 1, 1, 4};
     run_pair(&c, LF_DTYPE_FP16);
 }
 
@@ -315,14 +309,14 @@ static void test_exec_matches_sim_app_and_pagecache(void **st)
 static void test_exec_matches_sim_small_budget(void **st)
 {
     (void)st;
-    config c = {"pagecache:dram=0,pc=1,scope=layer", 1, 1, 1, 1};
+    config c = {"pagecache:dram=0,pc=1,scope=layer", 1, 1, 1};
     run_pair(&c, LF_DTYPE_Q4);
 }
 
 static void test_exec_matches_sim_app_lru_direct(void **st)
 {
     (void)st;
-    config c = {"lru:capacity=4", 0, 0, 0, 1};
+    config c = {"lru:capacity=4", 0, 0, 0};
     run_pair(&c, LF_DTYPE_INT8);
 }
 
