@@ -40,9 +40,16 @@ static void row_shape(const lf_weights *w, lf_ffn_shape *s, size_t *row_bytes)
     const lf_weights_header *h = &w->h;
     lf_ffn_shape_packed(s, &w->model, h->dtype);
     s->part_stride = h->layout == LF_LAYOUT_SPLIT ? h->record_bytes : h->vector_bytes;
-    size_t bytes = (size_t)lf_replay_dram_row_bytes(&w->layout); /* file alignment: 4096 */
-    *row_bytes = (bytes + LF_IO_ALIGN - 1) / LF_IO_ALIGN * LF_IO_ALIGN;
+    *row_bytes = (size_t)lf_exec_row_bytes(w);
     s->row_stride = *row_bytes;
+}
+
+uint64_t lf_exec_row_bytes(const lf_weights *w)
+{
+    /* the layout's row (the file's alignment), in whole pages: direct reads land in rows,
+     * and a file made with a smaller --alignment (read buffered) gets them too */
+    uint64_t bytes = lf_replay_dram_row_bytes(&w->layout);
+    return (bytes + LF_IO_ALIGN - 1) / LF_IO_ALIGN * LF_IO_ALIGN;
 }
 
 int lf_exec_create(const lf_exec_cfg *cfg, lf_exec **out, lf_err *err)

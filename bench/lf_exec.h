@@ -48,6 +48,8 @@ typedef struct lf_exec lf_exec;
 
 /* Opens the engine on the weights file (direct engines require a 4096-aligned file). */
 int lf_exec_create(const lf_exec_cfg *cfg, lf_exec **out, lf_err *err);
+/* Bytes of one of the executor's DRAM rows for the file (what a move copies). */
+uint64_t lf_exec_row_bytes(const lf_weights *w);
 void lf_exec_free(lf_exec *e);
 
 /* Points b at the executor (b->state = e). */

@@ -71,6 +71,7 @@ int lf_measure_run(const lf_run_config *c, const lf_trace *trace, const lf_trace
     rc_cfg.layout = w->h.layout;
     rc_cfg.dtype_bytes = lf_dtype_bytes(w->h.dtype);
     rc_cfg.layout_from = &w->layout;
+    rc_cfg.dram_row_bytes = lf_exec_row_bytes(w); /* tokens.csv counts what it copies */
     if (w->h.layout == LF_LAYOUT_COACT) /* config.conf: where the file's friends came from */
         rc_cfg.coact_profile_tokens = w->h.profile_tokens;
     rc_cfg.mode = "run";

@@ -388,7 +388,7 @@ int lf_replay(const lf_replay_cfg *c, lf_backend *b, lf_token_row *rows, lf_err 
     R.b = b;
     R.row_bytes = c->layout->dtype_bytes == 0 ? c->layout->vectors * c->layout->vector_bytes
                                               : lf_model_unit_bytes(c->model, c->dtype_bytes);
-    R.move_bytes = lf_replay_dram_row_bytes(c->layout);
+    R.move_bytes = c->dram_row_bytes ? c->dram_row_bytes : lf_replay_dram_row_bytes(c->layout);
     R.experts = c->model->kind == LF_UNITS_EXPERTS;
     if (played) {
         R.policy_name = played->name;

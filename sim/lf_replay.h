@@ -105,6 +105,9 @@ typedef struct {
     lf_reader_cfg reader;
     lf_predictor *predictor; /* NULL: the predictor is perfect (want = need) */
     lf_dram_strategy dram;
+    uint64_t dram_row_bytes; /* bytes a DRAM row holds and a move copies; 0: the layout's
+                              * (lf_replay_dram_row_bytes); the executor's rows may be
+                              * larger (whole pages) */
     uint32_t n_tokens;       /* tokens to replay from 0; 0 = the whole trace */
     uint64_t capacity;       /* FFN cache units per layer the budget allows (the policy's
                               * ctx.capacity); rows preallocated per layer are the policy's

@@ -263,6 +263,7 @@ int lf_run(const lf_run_config *c, const lf_trace *trace, const lf_trace *profil
             .reader = {.max_gap = c->max_gap, .max_read = c->max_read, .inflight = c->threads},
             .predictor = pred,
             .dram = c->dram,
+            .dram_row_bytes = c->dram_row_bytes,
             .n_tokens = n_tok,
             .capacity = r->budget.capacity,
             .quiet = c->quiet,

@@ -55,6 +55,7 @@ typedef struct {
                                     * same things (trace, policy, capacity, predictor, seed,
                                     * tokens) replays them without the policy: the cache
                                     * must belong to this trace (lf_cli_trace_plans) */
+    uint64_t dram_row_bytes;       /* bytes of a DRAM row (lf_replay_cfg); 0: the layout's */
     const lf_layout *layout_from;  /* NULL = built here; else copied (friends included):
                                     * the weights file's layout, its n_layers cut to the
                                     * trace's */
