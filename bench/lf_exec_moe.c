@@ -285,13 +285,19 @@ static int moe_layer(lf_backend *b, const lf_step *s, lf_times *out, lf_err *err
         if (e->cfg.log_reads)
             e->log[e->n_log++] = off;
     }
-    /* The page cache, read by read in the plan's order: was the record cached before
-     * its read? Then it becomes the most recent and the least recent records beyond
-     * the budget are dropped, before the reads (so a record read later in this step may
-     * have been dropped by an earlier one, as in the policy's model). */
+    /* The page cache, read by read in the order the policy's model passed them through
+     * it (prefetch guesses first), else the plan's: was the record cached before its
+     * read? Then it becomes the most recent and the least recent records beyond the
+     * budget are dropped (a record read later in this step may have been dropped by an
+     * earlier one, as in the policy's model). */
     if (e->pc) {
         double a = lf_now();
-        for (uint32_t k = 0; k < pl->n_load; k++) {
+        for (uint32_t i = 0; i < pl->n_load; i++) {
+            uint32_t u = pl->pagecache_order ? pl->pagecache_order[i] : pl->load[i];
+            uint32_t k = pl->pagecache_order ? lf_ids_lower_bound(pl->load, pl->n_load, u) : i;
+            if (k >= pl->n_load || pl->load[k] != u)
+                return lf_fail(err, LF_EINVAL, "expert executor: the page-cache order names a "
+                               "unit the plan does not load (policy bug)");
             int all = 0;
             uint64_t cached = 0;
             if ((rc = lf_pcache_resident(e->pc, e->reqs[k].offset, e->reqs[k].length, &all,

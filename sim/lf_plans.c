@@ -120,7 +120,8 @@ int lf_plans_get(const lf_plans *p, uint32_t layer, uint32_t token, lf_plans_ste
         return lf_fail(err, LF_EINVAL, "plans: step (%u, %u) was not recorded", layer, token);
     uint32_t *base = p->ids + r->off;
     out->plan = (lf_plan){base, r->n_evict, base + r->n_evict, r->n_load, r->n_hit,
-                          r->n_resident, base + r->n_evict + r->n_load, r->n_pagecache};
+                          r->n_resident, base + r->n_evict + r->n_load, r->n_pagecache,
+                          NULL};
     out->n_want = r->o.n_want;
     out->false_pos = r->o.false_pos;
     out->false_neg = r->o.false_neg;

@@ -6,8 +6,7 @@
  * cache then keeps. dram=0 is Flash-MoE's "trust the OS": no application cache, every
  * routed expert re-read. Optional speculative prefetch: `prefetch` guessed units per
  * step, each right with probability `acc` (seeded); guesses are read before the routed
- * set is known, and a wrong one costs its read and takes a cache slot. A step's loads
- * pass the page cache in ascending id, as the executor holds it to its budget.
+ * set is known, and a wrong one costs its read and takes a cache slot.
  * Keys: dram (default 0), pc (default: ctx->capacity minus dram), scope (layer|global),
  * prefetch (default 0), acc (default 0.5), seed (default ctx->seed). Counters: where
  * the routed units and the guesses came from.
@@ -53,6 +52,7 @@ typedef struct {
     uint8_t *flag;     /* units: F_WANT | F_GUESS | F_NEW during a step, else 0 */
     uint32_t *pcbuf;   /* units: this step's loads served by the page cache */
     uint32_t *guess;   /* units */
+    uint32_t *order;   /* units: the step's loads in the order they passed the page cache */
     uint32_t *pool;    /* units: scratch for drawing right guesses */
     pc_totals tot, last;
 } pc_state;
@@ -118,6 +118,7 @@ static void pc_destroy(lf_policy *p)
     free(s->flag);
     free(s->pcbuf);
     free(s->guess);
+    free(s->order);
     free(s->pool);
     if (s->rng)
         gsl_rng_free(s->rng);
@@ -179,32 +180,19 @@ static int evict_cold(pc_state *s, lst *al, uint32_t base, lf_plan *plan)
     return 1;
 }
 
-/* Reads unit id into the application cache (a load); it goes through the page cache at
- * the step's end (through_os). */
-static void load_unit(pc_state *s, uint32_t base, uint32_t id, lst *al, lf_plan *plan)
+/* Reads unit id into the application cache (a load), through the page cache. */
+static void load_unit(pc_state *s, uint32_t layer, uint32_t base, uint32_t id, lst *al,
+                      lf_plan *plan, uint32_t *n_pc, uint64_t *pc_count, uint64_t *flash_count)
 {
     plan->load[plan->n_load++] = id;
     s->flag[id] |= F_NEW;
     lst_push_front(&s->app, al, base + id);
-}
-
-/* The step's loads through the page cache in ascending id, the order in which the
- * executor holds its page cache to the budget (a guess and a routed miss alike: with
- * guesses first, 30 of 794 reads were predicted otherwise than the page cache served
- * them). The loads are sorted first (with the routed misses only, they are already). */
-static uint32_t through_os(pc_state *s, uint32_t layer, uint32_t base, lf_plan *plan,
-                           pc_totals *c)
-{
-    uint32_t n_pc = 0;
-    gsl_sort_uint(plan->load, 1, plan->n_load);
-    for (uint32_t i = 0; i < plan->n_load; i++) {
-        uint32_t id = plan->load[i];
-        int guess = (s->flag[id] & F_GUESS) != 0, hit = os_read(s, layer, base + id);
-        if (hit)
-            s->pcbuf[n_pc++] = id;
-        *(guess ? (hit ? &c->pf_pc : &c->pf_flash) : (hit ? &c->pc_hits : &c->flash_reads)) += 1;
+    if (os_read(s, layer, base + id)) {
+        s->pcbuf[(*n_pc)++] = id;
+        (*pc_count)++;
+    } else {
+        (*flash_count)++;
     }
-    return n_pc;
 }
 
 static int pc_step(lf_policy *p, uint32_t layer, uint32_t token, const uint32_t *want,
@@ -237,7 +225,7 @@ static int pc_step(lf_policy *p, uint32_t layer, uint32_t token, const uint32_t 
                 lst_unlink(&s->app, al, x);
             }
         }
-        load_unit(s, base, g, al, plan);
+        load_unit(s, layer, base, g, al, plan, &n_pc, &c->pf_pc, &c->pf_flash);
         wrong_loaded += !(s->flag[g] & F_WANT);
     }
     /* The routed set: hits move to the hot end; room for the misses comes from the cold
@@ -260,16 +248,21 @@ static int pc_step(lf_policy *p, uint32_t layer, uint32_t token, const uint32_t 
         ;
     for (uint32_t i = 0; i < n_want; i++)
         if (!s->app.in[base + want[i]])
-            load_unit(s, base, want[i], al, plan);
+            load_unit(s, layer, base, want[i], al, plan, &n_pc, &c->pc_hits, &c->flash_reads);
     /* The routed units end up the most recent, the largest id hottest (as policy lru:
      * with dram=N, pc=0 and no prefetch this policy is lru:capacity=N). */
     for (uint32_t i = 0; i < n_want; i++)
         lst_touch(&s->app, al, base + want[i]);
-    n_pc = through_os(s, layer, base, plan, c);
     for (uint32_t i = 0; i < n_want; i++)
         s->flag[want[i]] = 0;
     for (uint32_t i = 0; i < n_guess; i++)
         s->flag[s->guess[i]] = 0;
+    if (n_guess) { /* the loads went through the page cache guesses first: say so */
+        memcpy(s->order, plan->load, plan->n_load * sizeof *plan->load);
+        plan->pagecache_order = s->order;
+        gsl_sort_uint(plan->load, 1, plan->n_load);
+        gsl_sort_uint(s->pcbuf, 1, n_pc);
+    }
     plan->n_hit = (uint32_t)c->app_hits;
     plan->pagecache = s->pcbuf;
     plan->n_pagecache = n_pc;
@@ -331,10 +324,11 @@ static int pc_create(lf_policy *p, const lf_policy_ctx *ctx, const lf_kv *kv, lf
     s->flag = calloc(ctx->units, 1);
     s->pcbuf = malloc(ctx->units * sizeof *s->pcbuf);
     s->guess = malloc(ctx->units * sizeof *s->guess);
+    s->order = malloc(ctx->units * sizeof *s->order);
     s->pool = malloc(ctx->units * sizeof *s->pool);
     s->rng = gsl_rng_alloc(gsl_rng_mt19937);
     if (links_init(&s->app, n) || links_init(&s->os, n) || !s->app_l || !s->os_l || !s->flag ||
-        !s->pcbuf || !s->guess || !s->pool || !s->rng)
+        !s->pcbuf || !s->guess || !s->order || !s->pool || !s->rng)
         return lf_fail(err, LF_ENOMEM, "out of memory");
     gsl_rng_set(s->rng, (unsigned long)seed);
     for (uint32_t l = 0; l < ctx->n_layers; l++) {

@@ -199,6 +199,7 @@ static int step(lf_policy *p, uint32_t layer, uint32_t token, const uint32_t *wa
     plan->n_evict = plan->n_load = plan->n_hit = plan->n_resident = 0;
     plan->pagecache = NULL;
     plan->n_pagecache = 0;
+    plan->pagecache_order = NULL;
     int rc = check_want(p, layer, token, want, n_want, valid, err);
     if (rc == LF_OK)
         rc = p->desc->step(p, layer, token, want, n_want, plan, err);

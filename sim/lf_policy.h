@@ -42,6 +42,10 @@ typedef struct {
      * page cache leave n_pagecache 0 (lf_policy_step zeroes the plan's counts). */
     const uint32_t *pagecache;
     uint32_t n_pagecache;
+    /* The order in which the model passes the loads through the page cache (prefetch
+     * guesses first), a permutation of load; NULL: load's order. Policy-owned, as
+     * pagecache; the executor holds the page cache in this order. */
+    const uint32_t *pagecache_order;
 } lf_plan;
 
 /* A key of a policy's spec, or one of its counters: name and a one-line help. */

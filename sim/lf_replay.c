@@ -148,7 +148,7 @@ static int replay_step(replay *R, uint32_t l, uint32_t tok, lf_token_row *r, lf_
     st.dram = c->dram;
     st.need = lf_trace_ids_to(c->trace, l, tok, 0, w->need, &st.n_need);
     int rc;
-    lf_plan plan = {w->evict, 0, w->load, 0, 0, 0, NULL, 0};
+    lf_plan plan = {w->evict, 0, w->load, 0, 0, 0, NULL, 0, NULL};
     uint32_t n_moves = 0, kept = 0, used = 0; /* rows after the evictions, after the loads */
     if (c->play) {
         /* the DRAM manager's outcome was recorded too: played steps skip it (the

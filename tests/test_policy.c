@@ -849,7 +849,7 @@ static void test_lru_widths(void **st)
             lf_plan pl[2];
             for (int k = 0; k < 2; k++) {
                 lf_err err;
-                pl[k] = (lf_plan){ev[k], 0, ld[k], 0, 0, 0, NULL, 0};
+                pl[k] = (lf_plan){ev[k], 0, ld[k], 0, 0, 0, NULL, 0, NULL};
                 assert_int_equal(lf_policy_step(p[k], 0, t, want, n, &pl[k], &err), LF_OK);
             }
             assert_int_equal(pl[0].n_hit, pl[1].n_hit);
