@@ -416,6 +416,15 @@ static void test_exec_matches_dense_and_sim(void **st)
 
 /* ------------------------------------------------------------------ the commands */
 
+/* A device profile of round numbers, for sim beside run. */
+static void write_toy_device(const char *path)
+{
+    const char *text = "name = toy\nflash_latency_s = 1e-4\nflash_stream_bw = 1e9\n"
+                       "flash_max_bw = 4e9\nflash_max_iops = 1e5\ndram_copy_bw = 1e10\n"
+                       "dram_op_s = 1e-7\ncompute_flops = 1e10\nmem_bw = 1e10\n";
+    lf_test_write(path, text, strlen(text));
+}
+
 /* Column `col` of every data row of a CSV file, joined by ';' (malloc'ed). */
 static char *csv_column(const char *path, const char *col)
 {
@@ -531,10 +540,7 @@ static void test_commands(void **st)
     }
     /* one scope: a sim of the same options compares with the run; an FFN-only run is
      * refused, naming both scopes */
-    const char *dtext = "name = toy\nflash_latency_s = 1e-4\nflash_stream_bw = 1e9\n"
-                        "flash_max_bw = 4e9\nflash_max_iops = 1e5\ndram_copy_bw = 1e10\n"
-                        "dram_op_s = 1e-7\ncompute_flops = 1e10\nmem_bw = 1e10\n";
-    lf_test_write(dev, dtext, strlen(dtext));
+    write_toy_device(dev);
     char s1[1200], r2[1200];
     snprintf(s1, sizeof s1, "%s", lf_test_path("s1"));
     snprintf(r2, sizeof r2, "%s", lf_test_path("r2"));
@@ -751,10 +757,7 @@ static void test_part_of_a_trace_same_plan(void **st)
     snprintf(dev, sizeof dev, "%s", lf_test_path("part-dev.conf"));
     assert_int_equal(lf_trace_write(&t, tr, &err), LF_OK);
     lf_trace_free(&t);
-    const char *dtext = "name = toy\nflash_latency_s = 1e-4\nflash_stream_bw = 1e9\n"
-                        "flash_max_bw = 4e9\nflash_max_iops = 1e5\ndram_copy_bw = 1e10\n"
-                        "dram_op_s = 1e-7\ncompute_flops = 1e10\nmem_bw = 1e10\n";
-    lf_test_write(dev, dtext, strlen(dtext));
+    write_toy_device(dev);
     assert_int_equal(lf_test_run(NULL, NULL, "weights make --model custom:3,64,256 --file %s", wb), 0);
     char *out = NULL;
     assert_int_equal(lf_test_run(&out, NULL, "weights make --model custom:3,64,256 --layout coact "
@@ -807,10 +810,7 @@ static void test_small_alignment_rows(void **st)
     snprintf(dev, sizeof dev, "%s", lf_test_path("a512.conf"));
     assert_int_equal(lf_trace_write(&t, tr, &err), LF_OK);
     lf_trace_free(&t);
-    const char *dtext = "name = toy\nflash_latency_s = 1e-4\nflash_stream_bw = 1e9\n"
-                        "flash_max_bw = 4e9\nflash_max_iops = 1e5\ndram_copy_bw = 1e10\n"
-                        "dram_op_s = 1e-7\ncompute_flops = 1e10\nmem_bw = 1e10\n";
-    lf_test_write(dev, dtext, strlen(dtext));
+    write_toy_device(dev);
     assert_int_equal(lf_test_run(NULL, NULL, "weights make --model custom:2,100,256 --alignment "
                                  "512 --file %s", w), 0);
     const char *opts = "--policy lru --dram-fraction 0.7 --predictor-rank 4 --scope ffn --quiet";
