@@ -440,8 +440,8 @@ int lf_pcache_touch(lf_pcache *p, uint64_t offset, lf_err *err)
         unlink_rec(p, v);
         /* touched this step, so read after this: dropping it now would leave its read's
          * pages cached past the budget (a step that loads more records than fit) */
-        if (p->stamp[v] == p->step) {
-            p->pending[p->n_pending++] = v;
+        if (p->stamp[v] == p->step && p->n_pending <= p->n_records) {
+            p->pending[p->n_pending++] = v; /* (a caller that never settles: dropped now) */
             continue;
         }
         int rc = drop(p, v, err);
