@@ -1,10 +1,11 @@
 /* lf_pcache: the OS page cache as a real, bounded tier for one weights file. The file is
  * opened for buffered reads with readahead off (POSIX_FADV_RANDOM) and its pages dropped
  * (a cold start); the page cache is then held to the budget by one of two mechanisms:
- * - fadvise: after each read the record becomes the most recent of an LRU of records, and
- *   records are evicted (POSIX_FADV_DONTNEED) until the file's cached records fit the
- *   budget: the page cache holds exactly the budget's LRU, as the `pagecache` policy
- *   models it;
+ * - fadvise: each record a step loads becomes the most recent of an LRU of records (in
+ *   the order the `pagecache` policy's model passes them), and records are evicted
+ *   (POSIX_FADV_DONTNEED) until the file's cached records fit the budget, the step's
+ *   own ones after its reads (lf_pcache_settle): the page cache holds exactly the
+ *   budget's LRU, as the policy models it;
  * - cgroup: the process runs in a memory cgroup whose limit leaves the page cache the
  *   budget (bench/lf_cgroup.h); the kernel decides what to evict (its active/inactive
  *   lists, not an exact LRU), and knows no layers: one budget for the whole file, the
