@@ -327,6 +327,8 @@ int lf_results_write(const char *dir, const lf_results *r, lf_err *err)
         return lf_fail(err, LF_EINVAL, "results: folder name too long: %s", dir);
     char p[4200];
     join(p, sizeof p, dir, "config.conf");
+    struct stat st;
+    int existed = stat(dir, &st) == 0; /* else made here, and taken away if nothing lands */
     int rc = check_run_folder(dir, err);
     lf_summary s;
     char *json = NULL;
@@ -363,6 +365,8 @@ int lf_results_write(const char *dir, const lf_results *r, lf_err *err)
     if (rc) {
         for (int i = 0; i < open; i++)
             lf_atomic_abort(&f[i]);
+        if (!existed)
+            rmdir(dir); /* empty again: no folder that looks like a run */
         return rc;
     }
     /* renames now; without the marker, a failure here leaves a folder seen as unfinished */

@@ -6,6 +6,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -1080,6 +1082,21 @@ static void test_results_folder(void **st)
     assert_string_equal(data, before);
     free(data);
     free(before);
+    /* a new folder whose files cannot be written (the disk full: a file size limit, its
+     * signal ignored) is taken away again, empty: it was left behind */
+    struct rlimit old_lim, small;
+    assert_int_equal(getrlimit(RLIMIT_FSIZE, &old_lim), 0);
+    small = old_lim;
+    small.rlim_cur = 64;
+    void (*old_handler)(int) = signal(SIGXFSZ, SIG_IGN);
+    assert_int_equal(setrlimit(RLIMIT_FSIZE, &small), 0);
+    const char *full = lf_test_path("run-full");
+    int full_rc = lf_results_write(full, &r, &err);
+    assert_int_equal(setrlimit(RLIMIT_FSIZE, &old_lim), 0);
+    signal(SIGXFSZ, old_handler);
+    assert_int_not_equal(full_rc, LF_OK);
+    struct stat fst;
+    assert_int_not_equal(stat(full, &fst), 0);
     /* a re-run replaces the run's files and an earlier ablation's tables */
     assert_int_equal(unlink(sum), 0);
     snprintf(p, sizeof p, "%s/ablation.md", dir);
