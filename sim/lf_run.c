@@ -201,17 +201,12 @@ int lf_run(const lf_run_config *c, const lf_trace *trace, const lf_trace *profil
      * loaded: sim loads only those (plus a coact profile's), run and validate the whole
      * trace, and belady's look-ahead and hot's default profile would differ. The coact
      * layout's friends come from the loaded profile (as `weights make --profile` does). */
-    lf_trace view;
-    const lf_trace *replayed = trace;
-    if (n_tok < trace->n_tokens) {
-        if ((rc = lf_trace_view(trace, n_tok, &view, err)))
-            return rc;
-        replayed = &view;
-    }
+    lf_trace replayed;
+    if ((rc = lf_trace_view(trace, n_tok, &replayed, err)))
+        return rc;
     if ((rc = setup_layout(c, profile, dev, r, err))) {
         lf_layout_free(&r->layout);
-        if (replayed != trace)
-            lf_trace_view_free(&view);
+        lf_trace_view_free(&replayed);
         return rc;
     }
     lf_predictor *pred = NULL;
@@ -224,17 +219,17 @@ int lf_run(const lf_run_config *c, const lf_trace *trace, const lf_trace *profil
     if (cacheable)
         play = lf_plans_cache_find(c->plans_cache, key);
     if (!play && (c->recorded_predictor || c->fn_rate > 0 || c->fp_rate > 0))
-        rc = lf_predictor_create(replayed, c->fn_rate, c->fp_rate, c->recorded_predictor, c->seed,
-                                 &pred, err);
+        rc = lf_predictor_create(&replayed, c->fn_rate, c->fp_rate, c->recorded_predictor,
+                                 c->seed, &pred, err);
     if (rc == LF_OK && !play) {
         lf_policy_ctx ctx = {
             .n_layers = r->model.n_layers,
             .units = lf_model_units(&r->model),
             .capacity = r->budget.capacity,
-            .trace = replayed,
+            .trace = &replayed,
             .profile = profile == trace ? NULL : profile,
             .seed = c->seed,
-            .max_want = pred ? lf_predictor_max_want(pred) : lf_trace_max_set(replayed, 0),
+            .max_want = pred ? lf_predictor_max_want(pred) : lf_trace_max_set(&replayed, 0),
         };
         rc = lf_policy_create(c->policy, &ctx, &pol, err);
     }
@@ -255,7 +250,7 @@ int lf_run(const lf_run_config *c, const lf_trace *trace, const lf_trace *profil
         if (r->cap_rows > lf_model_units(&r->model))
             r->cap_rows = lf_model_units(&r->model);
         lf_replay_cfg rc_cfg = {
-            .trace = replayed,
+            .trace = &replayed,
             .model = &r->model,
             .dtype_bytes = r->dtype_bytes,
             .policy = pol,
@@ -295,8 +290,7 @@ int lf_run(const lf_run_config *c, const lf_trace *trace, const lf_trace *profil
         rc = fill_config(c, dev, r, n_tok, err);
     lf_policy_free(pol);
     lf_predictor_free(pred);
-    if (replayed != trace)
-        lf_trace_view_free(&view);
+    lf_trace_view_free(&replayed);
     if (rc)
         lf_run_result_free(r);
     return rc;

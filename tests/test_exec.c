@@ -416,13 +416,12 @@ static void test_exec_matches_dense_and_sim(void **st)
 
 /* ------------------------------------------------------------------ the commands */
 
-/* A device profile of round numbers, for sim beside run. */
+/* lf_test_toy_device as a profile file, for sim beside run. */
 static void write_toy_device(const char *path)
 {
-    const char *text = "name = toy\nflash_latency_s = 1e-4\nflash_stream_bw = 1e9\n"
-                       "flash_max_bw = 4e9\nflash_max_iops = 1e5\ndram_copy_bw = 1e10\n"
-                       "dram_op_s = 1e-7\ncompute_flops = 1e10\nmem_bw = 1e10\n";
-    lf_test_write(path, text, strlen(text));
+    lf_device d = lf_test_toy_device();
+    lf_err err;
+    assert_int_equal(lf_device_save(&d, path, "tests", "lf_test_toy_device", &err), LF_OK);
 }
 
 /* Column `col` of every data row of a CSV file, joined by ';' (malloc'ed). */
