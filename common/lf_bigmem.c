@@ -73,3 +73,69 @@ uint64_t lf_bigmem_huge_bytes(void)
     fclose(f);
     return (uint64_t)kb * 1024;
 }
+
+/* Blocks of at least ARENA_BLOCK bytes of address space: untouched pages cost nothing, so
+ * the tail of a block that the next array did not fit into wastes at most the huge page
+ * it ends in. */
+#define ARENA_BLOCK ((size_t)64 << 20)
+#define ARENA_ALIGN ((size_t)64)
+
+typedef struct arena_block {
+    struct arena_block *next;
+    uint8_t *base;
+    size_t size, used;
+} arena_block;
+
+struct lf_bigmem_arena {
+    arena_block *blocks; /* newest first; allocations come from the newest */
+};
+
+lf_bigmem_arena *lf_bigmem_arena_new(void)
+{
+    return calloc(1, sizeof(lf_bigmem_arena));
+}
+
+void *lf_bigmem_arena_alloc(lf_bigmem_arena *a, size_t n)
+{
+    if (n > SIZE_MAX - ARENA_BLOCK)
+        return NULL;
+    n = (n ? n + ARENA_ALIGN - 1 : ARENA_ALIGN) & ~(ARENA_ALIGN - 1);
+    arena_block *b = a->blocks;
+    if (!b || b->size - b->used < n) {
+        size_t size = lf_bigmem_pages_size(n > ARENA_BLOCK ? n : ARENA_BLOCK);
+        arena_block *nb = malloc(sizeof *nb);
+        uint8_t *base = size ? lf_bigmem_pages(size) : NULL;
+        if (!nb || !base) {
+            free(nb);
+            free(base);
+            return NULL;
+        }
+        *nb = (arena_block){.next = a->blocks, .base = base, .size = size};
+        a->blocks = b = nb;
+    }
+    void *p = b->base + b->used;
+    b->used += n;
+    return p;
+}
+
+int lf_bigmem_arena_owns(const lf_bigmem_arena *a, const void *p)
+{
+    if (!a || !p)
+        return 0;
+    for (const arena_block *b = a->blocks; b; b = b->next)
+        if ((uintptr_t)p >= (uintptr_t)b->base && (uintptr_t)p < (uintptr_t)b->base + b->size)
+            return 1;
+    return 0;
+}
+
+void lf_bigmem_arena_free(lf_bigmem_arena *a)
+{
+    if (!a)
+        return;
+    for (arena_block *b = a->blocks, *next; b; b = next) {
+        next = b->next;
+        free(b->base);
+        free(b);
+    }
+    free(a);
+}

@@ -9,6 +9,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include "lf_bigmem.h"
 #include "lf_h5lite.h"
 #include "lf_test.h"
 #include "lf_trace.h"
@@ -72,6 +73,73 @@ static void test_view(void **st)
     lf_trace_view_free(&v);
     assert_int_equal(t.n_tokens, 3);
     assert_int_equal(lf_trace_check(&t, "small", &err), LF_OK);
+    lf_trace_free(&t);
+}
+
+/* Large arrays are read into the trace's arena (huge pages; lf_bigmem.h says why), small
+ * ones malloc'ed; a read trace stays a trace: predictions replaced, tokens appended
+ * (arrays copied out of the arena), freed (ASAN: nothing free()d that malloc did not
+ * give). */
+static void test_read_into_arena(void **st)
+{
+    (void)st;
+    enum { UNITS = 4096, TOKENS = 40, PER = 2048 };
+    lf_trace t;
+    lf_err err;
+    assert_int_equal(lf_trace_init_shape(&t, LF_UNITS_NEURONS, "custom:2,4,4096", 2, 4, UNITS, 0,
+                                         2, 1, 0, &err),
+                     LF_OK);
+    uint32_t ids0[PER], ids1[] = {5, 9};
+    const uint32_t *ids[2] = {ids0, ids1}, n[2] = {PER, 2};
+    for (uint32_t tok = 0; tok < TOKENS; tok++) {
+        for (uint32_t i = 0; i < PER; i++)
+            ids0[i] = 2 * i + tok % 2;
+        assert_int_equal(lf_trace_append_token(&t, -1, ids, n, NULL, &err), LF_OK);
+    }
+    const char *p = lf_test_path("arena.h5");
+    assert_int_equal(lf_trace_write(&t, p, &err), LF_OK);
+    lf_trace wide, narrow;
+    lf_trace_read_opts ro = {.narrow_ids = 1};
+    assert_int_equal(lf_trace_read(p, &wide, &err), LF_OK);
+    assert_int_equal(lf_trace_read_ex(p, &ro, &narrow, &err), LF_OK);
+    /* layer 0: 81,920 ids (320 KiB wide, 160 KiB narrow) and values in the arena; layer
+     * 1's 80 ids and every indptr malloc'ed */
+    assert_non_null(wide.arena);
+    assert_true(lf_bigmem_arena_owns(wide.arena, wide.layers[0].index));
+    assert_true(lf_bigmem_arena_owns(wide.arena, wide.layers[0].value));
+    assert_true(lf_bigmem_arena_owns(narrow.arena, narrow.layers[0].index16));
+    assert_false(lf_bigmem_arena_owns(wide.arena, wide.layers[1].index));
+    assert_false(lf_bigmem_arena_owns(wide.arena, wide.layers[0].indptr));
+    assert_memory_equal(wide.layers[0].index, t.layers[0].index, t.layers[0].nnz * 4);
+    assert_memory_equal(wide.layers[0].value, t.layers[0].value, t.layers[0].nnz * 4);
+    /* predictions: layer 0's own sets as arena-read arrays, then dropped again */
+    uint64_t *pi = malloc((TOKENS + 1) * sizeof *pi);
+    uint32_t *px = malloc((size_t)TOKENS * PER * sizeof *px);
+    assert_non_null(pi);
+    assert_non_null(px);
+    memcpy(pi, t.layers[0].indptr, (TOKENS + 1) * sizeof *pi);
+    memcpy(px, t.layers[0].index, (size_t)TOKENS * PER * sizeof *px);
+    assert_int_equal(lf_trace_set_pred(&t, 0, pi, px, (uint64_t)TOKENS * PER, &err), LF_OK);
+    assert_int_equal(lf_trace_write(&t, p, &err), LF_OK);
+    lf_trace with_pred;
+    assert_int_equal(lf_trace_read(p, &with_pred, &err), LF_OK);
+    assert_true(lf_bigmem_arena_owns(with_pred.arena, with_pred.layers[0].pred_index));
+    assert_int_equal(lf_trace_set_pred(&with_pred, 0, NULL, NULL, 0, &err), LF_OK);
+    lf_trace_free(&with_pred);
+    /* appending copies layer 0 out of the arena, widening the narrow one */
+    for (lf_trace *r = &wide; r; r = r == &wide ? &narrow : NULL) {
+        const uint32_t more0[] = {1, 4095}, *more[2] = {more0, ids1}, n_more[2] = {2, 2};
+        assert_int_equal(lf_trace_append_token(r, -1, more, n_more, NULL, &err), LF_OK);
+        assert_non_null(r->layers[0].index);
+        assert_null(r->layers[0].index16);
+        assert_false(lf_bigmem_arena_owns(r->arena, r->layers[0].index));
+        assert_memory_equal(r->layers[0].index, t.layers[0].index, t.layers[0].nnz * 4);
+        assert_int_equal(r->layers[0].index[t.layers[0].nnz + 1], 4095);
+        assert_int_equal(lf_trace_check(r, "appended", &err), LF_OK);
+    }
+    assert_float_equal(wide.layers[0].value[t.layers[0].nnz], 1.0f, 0);
+    lf_trace_free(&wide);
+    lf_trace_free(&narrow);
     lf_trace_free(&t);
 }
 
@@ -980,6 +1048,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_build_and_check),
         cmocka_unit_test(test_view),
+        cmocka_unit_test(test_read_into_arena),
         cmocka_unit_test(test_blocks),
         cmocka_unit_test(test_roundtrip),
         cmocka_unit_test(test_bad_inputs_name_the_place),

@@ -50,6 +50,12 @@ static int get_u32(lf_h5read_be *b, const char *name, uint32_t *out)
     return LF_OK;
 }
 
+void lf_h5read_drop(lf_h5read_be *b, void *p)
+{
+    if (!b->arena || !lf_bigmem_arena_owns(*b->arena, p))
+        free(p);
+}
+
 /* Dataset `name` of the open group with `expect` elements (UINT64_MAX: any, returned in
  * *total); its first `count` elements land in *out. */
 static int get_array(lf_h5read_be *b, const char *name, int kind, uint64_t expect, uint64_t count,
@@ -67,7 +73,7 @@ static int get_array(lf_h5read_be *b, const char *name, int kind, uint64_t expec
         rc = lf_fail(b->err, LF_EFORMAT, "%s: %s/%s has %llu elements, expected %llu", b->path,
                      b->where, name, (unsigned long long)n, (unsigned long long)expect);
     if (rc) {
-        free(*out);
+        lf_h5read_drop(b, *out);
         *out = NULL;
     } else if (total) {
         *total = n;
@@ -375,6 +381,16 @@ static void ids_check_block(ids_check *c, const uint16_t *buf, uint64_t i0, size
     c->last = buf[n - 1];
 }
 
+/* Room for an array of n bytes (lf_h5read_be.arena). */
+static void *alloc_array(lf_h5read_be *b, size_t n)
+{
+    if (n < LF_H5READ_ARENA_MIN || !b->arena)
+        return malloc(n ? n : 1);
+    if (!*b->arena && !(*b->arena = lf_bigmem_arena_new()))
+        return NULL;
+    return lf_bigmem_arena_alloc(*b->arena, n);
+}
+
 static int lite_array(lf_h5read_be *b, const char *name, int kind, uint64_t *total, uint64_t count,
                       void **out, int *found)
 {
@@ -417,7 +433,7 @@ static int lite_array(lf_h5read_be *b, const char *name, int kind, uint64_t *tot
      * (the type checks above made its element size the kind's) */
     int ids16 = kind == LF_H5R_IDX && v.size == 2, keep16 = ids16 && b->narrow;
     size_t es = keep16 ? 2 : lf_h5read_kind_size[kind];
-    uint8_t *dst = lf_bigmem_alloc(count * es);
+    uint8_t *dst = alloc_array(b, count * es);
     if (!dst)
         return lf_fail(b->err, LF_ENOMEM, "%s: out of memory reading %s", b->path, where);
     if (!ids16) {
@@ -439,7 +455,7 @@ static int lite_array(lf_h5read_be *b, const char *name, int kind, uint64_t *tot
         b->got16 = keep16;
     }
     if (rc)
-        free(dst);
+        lf_h5read_drop(b, dst);
     else
         *out = dst;
     return rc;
@@ -450,7 +466,8 @@ int lf_h5read_lite(const lf_h5l_file *f, uint32_t max_tokens, int narrow, lf_tra
                      uint8_t **known, lf_err *err)
 {
     lite l = {.b = {.path = f->path, .err = err, .group = lite_group, .attr = lite_attr,
-                    .array = lite_array, .check_ids = 1, .narrow = narrow},
+                    .array = lite_array, .check_ids = 1, .narrow = narrow,
+                    .arena = &t->arena},
               .f = f};
     int rc = lf_h5read_trace(&l.b, max_tokens, t);
     *known = l.b.known;

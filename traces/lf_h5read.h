@@ -45,7 +45,13 @@ struct lf_h5read_be {
     /* lite only: keep 16-bit ids 16-bit (lf_trace_read_opts.narrow_ids); the backend
      * sets got16 when the array it returned holds uint16 */
     int narrow, got16;
+    /* lite only: arrays from LF_H5READ_ARENA_MIN bytes go into *arena (the trace's,
+     * made on first use), smaller ones are malloc'ed; lf_h5read_drop releases either */
+    struct lf_bigmem_arena **arena;
 };
+#define LF_H5READ_ARENA_MIN ((size_t)64 << 10)
+/* Releases an array the backend returned (an error path; an arena keeps its bytes). */
+void lf_h5read_drop(lf_h5read_be *b, void *p);
 
 extern const size_t lf_h5read_kind_size[];
 

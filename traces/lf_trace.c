@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lf_bigmem.h"
+
 int lf_trace_init_shape(lf_trace *t, lf_unit_kind kind, const char *model, uint32_t n_layers,
                         uint32_t d_model, uint32_t units_per_layer, uint32_t top_k,
                         uint32_t dtype_bytes, int with_values, int with_tokens, lf_err *err)
@@ -52,6 +54,13 @@ int lf_trace_init(lf_trace *t, const lf_model *m, uint32_t dtype_bytes, int with
                                m->top_k, dtype_bytes, with_values, with_tokens, err);
 }
 
+/* Frees an array of t unless it lives in t's arena (freed with the arena). */
+static void release(const lf_trace *t, void *p)
+{
+    if (!lf_bigmem_arena_owns(t->arena, p))
+        free(p);
+}
+
 void lf_trace_free(lf_trace *t)
 {
     if (!t)
@@ -60,16 +69,17 @@ void lf_trace_free(lf_trace *t)
         for (uint32_t l = 0; l < t->n_layers; l++) {
             lf_trace_layer *L = &t->layers[l];
             free(L->indptr);
-            free(L->index);
-            free(L->index16);
-            free(L->value);
+            release(t, L->index);
+            release(t, L->index16);
+            release(t, L->value);
             free(L->pred_indptr);
-            free(L->pred_index);
-            free(L->pred_index16);
+            release(t, L->pred_index);
+            release(t, L->pred_index16);
         }
     }
     free(t->layers);
     free(t->tokens);
+    lf_bigmem_arena_free(t->arena);
     memset(t, 0, sizeof *t);
 }
 
@@ -92,6 +102,7 @@ int lf_trace_view(const lf_trace *t, uint32_t n_tokens, lf_trace *view, lf_err *
     *view = *t;
     view->n_tokens = view->tokens_cap = n_tokens;
     view->layers = layers;
+    view->arena = NULL; /* the view frees no array */
     return LF_OK;
 }
 
@@ -138,11 +149,23 @@ static int grow_tokens(lf_trace *t, lf_err *err)
     return grow_tokens_by(t, 1, err);
 }
 
+/* realloc for an array of t that may live in its arena (then copied out: nnz used
+ * elements of es bytes). */
+static void *resize(const lf_trace *t, void *p, uint64_t nnz, uint64_t cap, size_t es)
+{
+    if (!lf_bigmem_arena_owns(t->arena, p))
+        return realloc(p, cap * es);
+    void *q = malloc(cap * es);
+    if (q)
+        memcpy(q, p, nnz * es);
+    return q;
+}
+
 /* Layer L's index (and values) resized to cap ids (>= nnz); ids held 16-bit are
  * widened first (appending to a trace read with narrow_ids). */
-static int set_cap(lf_trace_layer *L, uint64_t cap, lf_err *err)
+static int set_cap(lf_trace *t, lf_trace_layer *L, uint64_t cap, lf_err *err)
 {
-    uint32_t *pi = realloc(L->index, cap * sizeof *pi);
+    uint32_t *pi = resize(t, L->index, L->nnz, cap, sizeof *pi);
     if (!pi)
         return lf_fail(err, LF_ENOMEM, "trace: out of memory for %llu ids",
                        (unsigned long long)cap);
@@ -150,11 +173,11 @@ static int set_cap(lf_trace_layer *L, uint64_t cap, lf_err *err)
     if (L->index16) {
         for (uint64_t i = 0; i < L->nnz; i++)
             pi[i] = L->index16[i];
-        free(L->index16);
+        release(t, L->index16);
         L->index16 = NULL;
     }
     if (L->value) {
-        float *pv = realloc(L->value, cap * sizeof *pv);
+        float *pv = resize(t, L->value, L->nnz, cap, sizeof *pv);
         if (!pv)
             return lf_fail(err, LF_ENOMEM, "trace: out of memory for %llu values",
                            (unsigned long long)cap);
@@ -165,14 +188,14 @@ static int set_cap(lf_trace_layer *L, uint64_t cap, lf_err *err)
 }
 
 /* Room for n more ids in layer L's index (and values), doubling. */
-static int grow_ids(lf_trace_layer *L, uint64_t n, lf_err *err)
+static int grow_ids(lf_trace *t, lf_trace_layer *L, uint64_t n, lf_err *err)
 {
     if (L->nnz + n <= L->cap && !L->index16)
         return LF_OK;
     uint64_t cap = L->cap ? L->cap : 1024;
     while (cap < L->nnz + n)
         cap *= 2;
-    return set_cap(L, cap, err);
+    return set_cap(t, L, cap, err);
 }
 
 int lf_trace_append_layer(lf_trace *t, uint32_t layer, const uint32_t *ids, uint32_t n,
@@ -198,7 +221,7 @@ int lf_trace_append_layer(lf_trace *t, uint32_t layer, const uint32_t *ids, uint
             return lf_fail(err, LF_EINVAL, "trace: layer %u token %u: ids not sorted unique (%u after %u)",
                            layer, t->n_tokens, ids[i], ids[i - 1]);
     }
-    if ((rc = grow_ids(L, n, err)) != LF_OK)
+    if ((rc = grow_ids(t, L, n, err)) != LF_OK)
         return rc;
     if (n)
         memcpy(L->index + L->nnz, ids, (size_t)n * sizeof *ids);
@@ -221,7 +244,7 @@ int lf_trace_reserve(lf_trace *t, uint32_t layer, uint64_t nnz, lf_err *err)
     lf_trace_layer *L = &t->layers[layer];
     if (nnz <= L->cap)
         return LF_OK;
-    int rc = set_cap(L, nnz, err);
+    int rc = set_cap(t, L, nnz, err);
     return rc ? lf_err_prefix(err, "layer %u", layer) : LF_OK;
 }
 
@@ -232,7 +255,7 @@ uint32_t *lf_trace_block_room(lf_trace *t, uint32_t layer, uint64_t n, lf_err *e
         return NULL;
     }
     lf_trace_layer *L = &t->layers[layer];
-    return grow_ids(L, n, err) == LF_OK ? L->index + L->nnz : NULL;
+    return grow_ids(t, L, n, err) == LF_OK ? L->index + L->nnz : NULL;
 }
 
 int lf_trace_block_layer(lf_trace *t, uint32_t layer, uint32_t nb, const uint32_t *counts,
@@ -319,8 +342,8 @@ int lf_trace_set_pred(lf_trace *t, uint32_t layer, uint64_t *indptr, uint32_t *i
         return lf_fail(err, LF_ERANGE, "trace: layer %u >= n_layers %u", layer, t->n_layers);
     lf_trace_layer *L = &t->layers[layer];
     free(L->pred_indptr);
-    free(L->pred_index);
-    free(L->pred_index16);
+    release(t, L->pred_index);
+    release(t, L->pred_index16);
     L->pred_index16 = NULL;
     L->pred_indptr = indptr;
     L->pred_index = index;

@@ -1,7 +1,7 @@
 /* lf_trace: the in-memory activation trace: per layer, a CSR of the unit ids (neurons
  * or experts) each token needs, plus optional magnitudes and predicted sets; and its
  * HDF5 file form (schema: traces/README.md). An lf_trace owns all its arrays;
- * lf_trace_free releases them. */
+ * lf_trace_free releases them (some may live in the trace's arena). */
 #ifndef LF_TRACE_H
 #define LF_TRACE_H
 
@@ -54,6 +54,10 @@ typedef struct {
     uint32_t tokens_cap;      /* capacity of indptr (and tokens) in tokens */
     int32_t *tokens;          /* NULL, or n_tokens token ids */
     lf_trace_layer *layers;   /* n_layers */
+    /* NULL, or where a reader put the large arrays (index, index16, value, pred_index,
+     * pred_index16 of any layer may point into it; lf_bigmem.h says why): release a
+     * trace's arrays with lf_trace_free or lf_trace_set_pred, never with free() */
+    struct lf_bigmem_arena *arena;
 } lf_trace;
 
 /* Initialises an empty trace for the given shape. with_values/with_pred/with_tokens
