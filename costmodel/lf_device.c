@@ -382,6 +382,18 @@ double lf_dense_time(const lf_device *d, double flops, double bytes)
     return bytes > 0 ? fmax(t, bytes / bw) : t;
 }
 
+int lf_pagecache_check(const lf_device *d, uint64_t n_hits, lf_err *err)
+{
+    if (n_hits == 0 || d->pagecache_bw > 0)
+        return LF_OK;
+    return lf_fail(err, LF_EINVAL,
+                   "device '%s' does not model the OS page cache (pagecache_bw = 0), so its "
+                   "page-cache hits would cost nothing; use a profile that models it (llmflash "
+                   "calibrate measures it; m3max and iphone17pro assume it) or set pagecache_bw "
+                   "and pagecache_latency_s in the profile",
+                   d->name);
+}
+
 double lf_pagecache_time(const lf_device *d, uint64_t n_hits, uint64_t bytes)
 {
     if (d->pagecache_bw <= 0 || n_hits == 0)

@@ -133,5 +133,8 @@ double lf_compute_time(const lf_device *d, double flops, double bytes);
 double lf_dense_time(const lf_device *d, double flops, double bytes);
 /* Page-cache tier: seconds for n hits totalling bytes (0 when not modelled). */
 double lf_pagecache_time(const lf_device *d, uint64_t n_hits, uint64_t bytes);
+/* LF_EINVAL, saying so, when a plan has page-cache hits (n_hits > 0) but the profile does
+ * not model that tier (pagecache_bw 0): the hits would be priced as free. */
+int lf_pagecache_check(const lf_device *d, uint64_t n_hits, lf_err *err);
 
 #endif

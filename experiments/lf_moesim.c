@@ -119,9 +119,11 @@ static int price_layer(lf_backend *b, const lf_step *st, lf_times *out, lf_err *
     price_state *s = b->state;
     const lf_moesim_cfg *c = s->c;
     memset(out, 0, sizeof *out);
-    (void)err;
     step_counts x;
     last_step(s->p, s->prev, &x);
+    int rc = lf_pagecache_check(c->dev, x.pc_hits + x.pf_pc, err);
+    if (rc)
+        return rc;
     if (st->token < c->warmup)
         return LF_OK;
     double eb = c->expert_bytes;

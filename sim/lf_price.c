@@ -5,9 +5,11 @@
 
 static int price_layer(lf_backend *b, const lf_step *st, lf_times *out, lf_err *err)
 {
-    (void)err;
     const lf_price *s = b->state;
     const lf_model *m = s->model;
+    int rc = lf_pagecache_check(s->dev, st->n_pagecache, err);
+    if (rc)
+        return rc;
     out->io_s = lf_flash_time(s->dev, st->n_reads, st->bytes_read, s->inflight) +
                 lf_pagecache_time(s->dev, st->n_pagecache, st->pagecache_bytes);
     out->mem_s = lf_dram_time(s->dev, st->copy_ops, st->bytes_copied) +

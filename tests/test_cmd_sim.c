@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "lf_fs.h"
 #include "lf_policy.h"
@@ -14,6 +15,15 @@
 static const char *trace_path, *dev_path;
 
 /* One layer, 8 units, d_model 4 (custom:1,4,8), tokens {1,2,5} {2,3} {5,6,7} {1}. */
+/* 1 ms per read + 16 B/us per stream; DRAM 1 us per op + 16 B/us; a page-cache hit
+ * 1 us + 16 B/us (a profile may leave that tier out: HAND_CONF alone). */
+#define HAND_CONF                                                                          \
+    "name = hand\nflash_latency_s = 1e-3\nflash_stream_bw = 16e6\n"                         \
+    "flash_max_bw = 1e18\nflash_max_iops = 1e18\nflash_alignment = 16\n"                    \
+    "dram_copy_bw = 16e6\ndram_op_s = 1e-6\ndram_alloc_s = 1e-4\n"                          \
+    "compute_flops = 1e9\nmem_bw = 1e18\n"
+#define HAND_PAGECACHE "pagecache_bw = 16e6\npagecache_latency_s = 1e-6\n"
+
 static int setup(void **st)
 {
     (void)st;
@@ -37,11 +47,8 @@ static int setup(void **st)
         fprintf(stderr, "%s\n", err.msg);
         return -1;
     }
-    /* 1 ms per read + 16 B/us per stream; DRAM 1 us per op + 16 B/us. */
-    const char *conf = "name = hand\nflash_latency_s = 1e-3\nflash_stream_bw = 16e6\n"
-                       "flash_max_bw = 1e18\nflash_max_iops = 1e18\nflash_alignment = 16\n"
-                       "dram_copy_bw = 16e6\ndram_op_s = 1e-6\ndram_alloc_s = 1e-4\n"
-                       "compute_flops = 1e9\nmem_bw = 1e18\n";
+    char conf[1024];
+    snprintf(conf, sizeof conf, "%s%s", HAND_CONF, HAND_PAGECACHE);
     lf_test_write(dp, conf, strlen(conf));
     trace_path = tp;
     dev_path = dp;
@@ -268,6 +275,31 @@ static void test_pagecache_with_false_positives(void **st)
     free(e);
 }
 
+/* Page-cache hits on a profile without that tier (pagecache_bw 0) would be priced as
+ * free: refused, naming the device and the fix, and no run folder is left. */
+static void test_pagecache_needs_the_tier(void **st)
+{
+    (void)st;
+    const char *nopc = lf_test_path("nopc.conf"), *out = lf_test_path("nopc-run");
+    lf_test_write(nopc, HAND_CONF, strlen(HAND_CONF));
+    char *o, *e;
+    int rc = lf_test_run(&o, &e, BASE "--policy pagecache:dram=1,pc=2 --quiet --out %s",
+                         trace_path, nopc, out);
+    assert_int_equal(rc, 1);
+    assert_non_null(strstr(e, "device 'hand' does not model the OS page cache"));
+    assert_non_null(strstr(e, "set pagecache_bw"));
+    assert_int_equal(access(out, F_OK), -1);
+    free(o);
+    free(e);
+    /* the same plan on a profile that models it runs */
+    rc = lf_test_run(&o, &e, BASE "--policy pagecache:dram=1,pc=2 --quiet --out %s", trace_path,
+                     dev_path, out);
+    if (rc != 0)
+        fail_msg("pagecache on a profile with the tier: %s", e);
+    free(o);
+    free(e);
+}
+
 static void test_usage_errors(void **st)
 {
     (void)st;
@@ -413,6 +445,7 @@ int main(void)
         cmocka_unit_test(test_budget_refusals),
         cmocka_unit_test(test_usage_errors),
         cmocka_unit_test(test_pagecache_with_false_positives),
+        cmocka_unit_test(test_pagecache_needs_the_tier),
         cmocka_unit_test(test_ablation),
         cmocka_unit_test(test_repeat_and_determinism),
         cmocka_unit_test(test_repeat_line_names_option),

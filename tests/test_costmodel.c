@@ -120,9 +120,14 @@ static void test_dram_compute_pagecache(void **st)
     assert_float_equal(lf_dense_time(&d, 1e9, 1e8), 10e-3, 1e-15);
     assert_float_equal(lf_compute_time(&d, 1e6, 1e8), 5e-3, 1e-15); /* the FFN's: unchanged */
     d.dense_bw = 0;
-    /* page cache: 0 when not modelled */
+    /* page cache: 0 when not modelled, and a plan that has hits there is refused */
     assert_true(lf_pagecache_time(&d, 10, 1 << 20) == 0);
+    lf_err err;
+    assert_int_equal(lf_pagecache_check(&d, 0, &err), LF_OK);
+    assert_int_equal(lf_pagecache_check(&d, 1, &err), LF_EINVAL);
+    assert_non_null(strstr(err.msg, "does not model the OS page cache"));
     d.pagecache_bw = 1e10;
+    assert_int_equal(lf_pagecache_check(&d, 1, &err), LF_OK);
     d.pagecache_latency_s = 2e-6;
     assert_float_equal(lf_pagecache_time(&d, 10, 1000000), 20e-6 + 100e-6, 1e-15);
     assert_true(lf_pagecache_time(&d, 0, 0) == 0);

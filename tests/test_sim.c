@@ -729,6 +729,8 @@ static void test_plans_cache(void **st)
     synth(&m, 150, 11, &t);
     lf_device d;
     assert_int_equal(lf_device_load("costmodel/devices/m1max.conf", &d, &err), LF_OK);
+    d.pagecache_bw = 30e9; /* m1max leaves the page cache out; pagecache needs the tier */
+    d.pagecache_latency_s = 5e-6;
     size_t n_desc;
     const lf_policy_desc *const *reg = lf_policy_registry(&n_desc);
     for (size_t i = 0; i < n_desc; i++) {
