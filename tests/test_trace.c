@@ -143,6 +143,39 @@ static void test_read_into_arena(void **st)
     lf_trace_free(&t);
 }
 
+/* A layer that grows past 1 MiB moves into lf_bigmem memory (huge pages): ids and values
+ * survive every move. */
+static void test_grows_into_huge_pages(void **st)
+{
+    (void)st;
+    enum { UNITS = 8192, TOKENS = 70, PER = 4096 };
+    lf_trace t;
+    lf_err err;
+    assert_int_equal(lf_trace_init_shape(&t, LF_UNITS_NEURONS, "custom:1,4,8192", 1, 4, UNITS, 0,
+                                         2, 1, 0, &err),
+                     LF_OK);
+    static uint32_t ids[PER];
+    static float vals[PER];
+    for (uint32_t tok = 0; tok < TOKENS; tok++) {
+        for (uint32_t i = 0; i < PER; i++) {
+            ids[i] = 2 * i + tok % 2;
+            vals[i] = (float)(tok * PER + i);
+        }
+        assert_int_equal(lf_trace_append_layer(&t, 0, ids, PER, vals, &err), LF_OK);
+        assert_int_equal(lf_trace_end_token(&t, -1, &err), LF_OK);
+    }
+    const lf_trace_layer *L = &t.layers[0];
+    assert_true(L->cap * sizeof *L->index >= ((size_t)1 << 20));
+    assert_int_equal(L->nnz, (uint64_t)TOKENS * PER);
+    for (uint64_t k = 0; k < L->nnz; k += 997) {
+        uint32_t tok = (uint32_t)(k / PER), i = (uint32_t)(k % PER);
+        assert_int_equal(L->index[k], 2 * i + tok % 2);
+        assert_true(L->value[k] == (float)k);
+    }
+    assert_int_equal(lf_trace_check(&t, "grown", &err), LF_OK);
+    lf_trace_free(&t);
+}
+
 static void test_build_and_check(void **st)
 {
     (void)st;
@@ -1049,6 +1082,7 @@ int main(void)
         cmocka_unit_test(test_build_and_check),
         cmocka_unit_test(test_view),
         cmocka_unit_test(test_read_into_arena),
+        cmocka_unit_test(test_grows_into_huge_pages),
         cmocka_unit_test(test_blocks),
         cmocka_unit_test(test_roundtrip),
         cmocka_unit_test(test_bad_inputs_name_the_place),

@@ -184,6 +184,30 @@ static int write_file(const lf_trace *t, hid_t f, uint16_t *scratch)
     return bad ? -1 : 0;
 }
 
+/* HDF5's in-memory file lives in lf_bigmem memory (huge pages): in 4 KiB pages, filling
+ * it and the image copied out of it took 15,000 page faults for 1000 opt-6.7b tokens,
+ * ~0.15 s of a 0.9 s `trace synth` on this VM. The buffer normally grows once (the
+ * increment is the expected size); a second growth is glibc's realloc, which takes
+ * posix_memalign'ed memory. */
+static void *image_malloc(size_t size, H5FD_file_image_op_t op, void *udata)
+{
+    (void)op, (void)udata;
+    return lf_bigmem_alloc(size);
+}
+
+static void *image_realloc(void *p, size_t size, H5FD_file_image_op_t op, void *udata)
+{
+    (void)op, (void)udata;
+    return p ? realloc(p, size) : lf_bigmem_alloc(size);
+}
+
+static herr_t image_free(void *p, H5FD_file_image_op_t op, void *udata)
+{
+    (void)op, (void)udata;
+    free(p);
+    return 0;
+}
+
 /* HDF5 builds the file in memory (the core driver, no backing store) and lf_fs writes
  * the image through its temporary + rename. Why not H5Fcreate on the temporary: when
  * the disk fills, H5Fclose fails, HDF5 keeps the half-closed file in its tables and
@@ -211,7 +235,10 @@ int lf_trace_write(const lf_trace *t, const char *path, lf_err *err)
         return lf_fail(err, LF_ENOMEM, "%s: out of memory for the ids (%llu)", path,
                        (unsigned long long)n_narrow);
     hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
+    H5FD_file_image_callbacks_t in_bigmem = {image_malloc, NULL, image_realloc, image_free,
+                                             NULL, NULL, NULL};
     if (fapl < 0 || H5Pset_fapl_core(fapl, (size_t)expect, 0) < 0 ||
+        H5Pset_file_image_callbacks(fapl, &in_bigmem) < 0 ||
         H5Pset_libver_bounds(fapl, H5F_LIBVER_LATEST, H5F_LIBVER_LATEST) < 0) {
         if (fapl >= 0)
             H5Pclose(fapl);
@@ -234,7 +261,7 @@ int lf_trace_write(const lf_trace *t, const char *path, lf_err *err)
     int bad = write_file(t, f, scratch) || H5Fflush(f, H5F_SCOPE_GLOBAL) < 0;
     free(scratch);
     ssize_t size = bad ? -1 : H5Fget_file_image(f, NULL, 0);
-    void *image = size > 0 ? malloc((size_t)size) : NULL;
+    void *image = size > 0 ? lf_bigmem_alloc((size_t)size) : NULL;
     if (!image || H5Fget_file_image(f, image, (size_t)size) != size)
         bad = 1;
     if (H5Fclose(f) < 0)
