@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lf_bigmem.h"
 #include "lf_pol.h"
 
 #define NIL UINT32_MAX
@@ -35,6 +36,7 @@ typedef struct {
     uint64_t cap;
     int history;
     lfu_layer *layers;
+    lfu_node *nodes; /* every layer's node arrays, one block of fresh huge pages */
 } lfu_state;
 
 static inline void unlink_unit(lfu_layer *L, uint32_t u)
@@ -151,8 +153,8 @@ static int lfu_step(lf_policy *p, uint32_t layer, uint32_t t, const uint32_t *wa
 static void lfu_destroy(lf_policy *p)
 {
     lfu_state *s = p->state;
+    free(s->nodes);
     for (uint32_t l = 0; s->layers && l < p->n_layers; l++) {
-        free(s->layers[l].node);
         free(s->layers[l].head);
         free(s->layers[l].tail);
         free(s->layers[l].nonempty);
@@ -173,12 +175,14 @@ static int lfu_create(lf_policy *p, const lf_policy_ctx *ctx, const lf_kv *kv, l
         return lf_fail(err, LF_EINVAL, "history = %llu must be 0 or 1",
                        (unsigned long long)history);
     s->history = (int)history;
-    if (!(s->layers = calloc(ctx->n_layers, sizeof *s->layers)))
+    size_t n_nodes = (size_t)ctx->n_layers * ctx->units;
+    if (!(s->layers = calloc(ctx->n_layers, sizeof *s->layers)) ||
+        !(s->nodes = lf_bigmem_alloc(n_nodes * sizeof *s->nodes)))
         return lf_fail(err, LF_ENOMEM, "out of memory");
+    memset(s->nodes, 0, n_nodes * sizeof *s->nodes);
     for (uint32_t l = 0; l < ctx->n_layers; l++) {
         lfu_layer *L = &s->layers[l];
-        if (!(L->node = calloc(ctx->units, sizeof *L->node)))
-            return lf_fail(err, LF_ENOMEM, "out of memory");
+        L->node = s->nodes + (size_t)l * ctx->units;
         if ((rc = grow(L, 63, err)) != LF_OK)
             return rc;
     }

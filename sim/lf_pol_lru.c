@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lf_bigmem.h"
 #include "lf_pol.h"
 
 #define POS_LIMIT (1u << 31) /* absolute positions stay below it (see compact) */
@@ -156,8 +157,8 @@ static int lru_create(lf_policy *p, const lf_policy_ctx *ctx, const lf_kv *kv, l
         s->qcap *= 2;
     s->narrow = ctx->units <= NARROW_UNITS;
     size_t n = (size_t)ctx->n_layers * ctx->units, es = s->narrow ? 2 : 4;
-    s->pos = malloc(n * es);
-    s->queue = malloc((size_t)ctx->n_layers * s->qcap * es);
+    s->pos = lf_bigmem_alloc(n * es); /* fresh pages: a few huge ones (lf_bigmem.h) */
+    s->queue = lf_bigmem_alloc((size_t)ctx->n_layers * s->qcap * es);
     s->head = calloc(ctx->n_layers, sizeof *s->head);
     s->tail = calloc(ctx->n_layers, sizeof *s->tail);
     s->n_res = calloc(ctx->n_layers, sizeof *s->n_res);

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lf_bigmem.h"
 #include "lf_pol.h"
 
 #define RES 0x8000u
@@ -164,7 +165,8 @@ static int window_create(lf_policy *p, const lf_policy_ctx *ctx, const lf_kv *kv
     s->mask = s->ring_n - 1;
     s->min_k = (uint32_t)k;
     size_t n = (size_t)ctx->n_layers * ctx->units;
-    s->st = calloc(n, sizeof *s->st);
+    if ((s->st = lf_bigmem_alloc(n * sizeof *s->st))) /* fresh pages: a few huge ones */
+        memset(s->st, 0, n * sizeof *s->st);
     s->ring = calloc((size_t)ctx->n_layers * s->ring_n, sizeof *s->ring);
     s->count = calloc((size_t)ctx->n_layers * s->ring_n, sizeof *s->count);
     s->n_res = calloc(ctx->n_layers, sizeof *s->n_res);

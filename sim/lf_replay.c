@@ -4,9 +4,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lf_bigmem.h"
 #include "lf_time.h"
 
 typedef struct {
+    lf_bigmem_arena *arena; /* the slots' arrays */
     lf_slots *slots; /* n_layers */
     uint32_t *need;  /* a token's ids when the trace holds them 16-bit (units) */
     uint32_t *evict, *load, *flash;
@@ -21,6 +23,7 @@ static void ws_free(workspace *w, uint32_t n_layers)
         for (uint32_t l = 0; l < n_layers; l++)
             lf_slots_free(&w->slots[l]);
     free(w->slots);
+    lf_bigmem_arena_free(w->arena);
     free(w->need);
     free(w->evict);
     free(w->load);
@@ -407,20 +410,22 @@ int lf_replay(const lf_replay_cfg *c, lf_backend *b, lf_token_row *rows, lf_err 
 
     workspace *w = &R.w;
     w->slots = calloc(n_layers, sizeof *w->slots);
+    w->arena = c->play ? NULL : lf_bigmem_arena_new();
     w->need = malloc((size_t)units * sizeof *w->need);
     w->evict = malloc((size_t)units * sizeof *w->evict);
     w->load = malloc((size_t)units * sizeof *w->load);
     w->flash = malloc((size_t)units * sizeof *w->flash);
     w->moves = malloc((size_t)units * sizeof *w->moves);
     lf_times *tm = malloc(n_tm * sizeof *tm);
-    if (!w->slots || !w->need || !w->evict || !w->load || !w->flash || !w->moves || !tm) {
+    if (!w->slots || (!c->play && !w->arena) || !w->need || !w->evict || !w->load || !w->flash ||
+        !w->moves || !tm) {
         ws_free(w, 0);
         free(tm);
         return lf_fail(err, LF_ENOMEM, "replay: out of memory");
     }
     /* played steps carry the DRAM manager's outcome: no manager to keep */
     for (uint32_t l = 0; l < n_layers && rc == LF_OK && !c->play; l++)
-        rc = lf_slots_init(&w->slots[l], units, (uint32_t)cap, err);
+        rc = lf_slots_init_in(&w->slots[l], units, (uint32_t)cap, w->arena, err);
 
     lf_progress prog;
     if (!c->quiet)

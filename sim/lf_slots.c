@@ -4,7 +4,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-int lf_slots_init(lf_slots *s, uint32_t units, uint32_t cap_rows, lf_err *err)
+#include "lf_bigmem.h"
+
+int lf_slots_init_in(lf_slots *s, uint32_t units, uint32_t cap_rows, lf_bigmem_arena *arena,
+                     lf_err *err)
 {
     memset(s, 0, sizeof *s);
     if (units == 0)
@@ -13,24 +16,35 @@ int lf_slots_init(lf_slots *s, uint32_t units, uint32_t cap_rows, lf_err *err)
         cap_rows = units; /* never more rows than distinct units */
     s->units = units;
     s->cap_rows = cap_rows;
-    s->row_to_id = malloc((cap_rows ? cap_rows : 1) * sizeof *s->row_to_id);
-    s->id_to_row = malloc((size_t)units * sizeof *s->id_to_row);
-    s->resident = calloc(units, sizeof *s->resident);
+    s->in_arena = arena != NULL;
+    size_t rows = (cap_rows ? cap_rows : 1) * sizeof *s->row_to_id;
+    size_t ids = (size_t)units * sizeof *s->id_to_row, res = units * sizeof *s->resident;
+    s->row_to_id = arena ? lf_bigmem_arena_alloc(arena, rows) : malloc(rows);
+    s->id_to_row = arena ? lf_bigmem_arena_alloc(arena, ids) : malloc(ids);
+    s->resident = arena ? lf_bigmem_arena_alloc(arena, res) : malloc(res);
     if (!s->row_to_id || !s->id_to_row || !s->resident) {
         lf_slots_free(s);
         return lf_fail(err, LF_ENOMEM, "DRAM manager: out of memory for %u units", units);
     }
-    memset(s->id_to_row, 0xff, (size_t)units * sizeof *s->id_to_row);
+    memset(s->id_to_row, 0xff, ids);
+    memset(s->resident, 0, res);
     return LF_OK;
+}
+
+int lf_slots_init(lf_slots *s, uint32_t units, uint32_t cap_rows, lf_err *err)
+{
+    return lf_slots_init_in(s, units, cap_rows, NULL, err);
 }
 
 void lf_slots_free(lf_slots *s)
 {
     if (!s)
         return;
-    free(s->row_to_id);
-    free(s->id_to_row);
-    free(s->resident);
+    if (!s->in_arena) {
+        free(s->row_to_id);
+        free(s->id_to_row);
+        free(s->resident);
+    }
     s->row_to_id = s->id_to_row = NULL;
     s->resident = NULL;
     s->num_used = 0;

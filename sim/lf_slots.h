@@ -8,6 +8,7 @@
 
 #include <stdint.h>
 
+#include "lf_bigmem.h"
 #include "lf_err.h"
 
 #define LF_SLOT_NONE UINT32_MAX
@@ -22,6 +23,7 @@ typedef struct {
                           * so membership tests need not touch id_to_row (bytes, not
                           * bits: a test is one load, no shift; the replay tests every
                           * wanted unit after every step) */
+    int in_arena;        /* the arrays belong to an arena (lf_slots_init_in) */
 } lf_slots;
 
 typedef struct {
@@ -29,6 +31,10 @@ typedef struct {
 } lf_move;
 
 int lf_slots_init(lf_slots *s, uint32_t units, uint32_t cap_rows, lf_err *err);
+/* The same with the arrays in `arena` (lf_bigmem.h: a replay's layers share a few huge
+ * pages instead of faulting in 4 KiB pages each); lf_slots_free leaves them to it. */
+int lf_slots_init_in(lf_slots *s, uint32_t units, uint32_t cap_rows,
+                     lf_bigmem_arena *arena, lf_err *err);
 void lf_slots_free(lf_slots *s);
 
 /* Removes ids (each resident); fills moves[0..*n_moves) (capacity n) in the order they

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "lf_budget.h"
+#include "lf_bigmem.h"
 #include "lf_layout.h"
 #include "lf_reader.h"
 #include "lf_slots.h"
@@ -199,14 +200,17 @@ static void test_reader_coalescing(void **st)
     lf_read_vec_free(&r);
 }
 
-static void test_slots_swap_delete(void **st)
+/* The DRAM manager's bookkeeping, its arrays malloc'ed or in an arena (a replay's). */
+static void slots_swap_delete(lf_bigmem_arena *arena)
 {
-    (void)st;
     lf_err err;
     lf_slots s;
     lf_move mv[8];
     uint32_t nm, first;
-    assert_int_equal(lf_slots_init(&s, 20, 8, &err), LF_OK);
+    assert_int_equal(lf_slots_init_in(&s, 20, 8, arena, &err), LF_OK);
+    assert_int_equal(s.in_arena, arena != NULL);
+    assert_int_equal(lf_bigmem_arena_owns(arena, s.id_to_row), arena != NULL);
+    assert_int_equal(lf_bigmem_arena_owns(arena, s.resident), arena != NULL);
     const uint32_t a[] = {10, 11, 12, 13, 14};
     assert_int_equal(lf_slots_append(&s, a, 5, &first, &err), LF_OK);
     assert_int_equal(first, 0);
@@ -258,7 +262,18 @@ static void test_slots_swap_delete(void **st)
     const uint32_t many[] = {0, 1, 2, 3, 4, 5};
     assert_int_equal(lf_slots_append(&s, many, 6, &first, &err), LF_ERANGE);
     assert_non_null(strstr(err.msg, "preallocated"));
-    lf_slots_free(&s);
+    lf_slots_free(&s); /* in an arena: the arena's to free (ASAN: no invalid free) */
+}
+
+static void test_slots_swap_delete(void **st)
+{
+    (void)st;
+    slots_swap_delete(NULL);
+    lf_bigmem_arena *arena = lf_bigmem_arena_new();
+    assert_non_null(arena);
+    slots_swap_delete(arena);
+    slots_swap_delete(arena); /* a second manager beside the first one's arrays */
+    lf_bigmem_arena_free(arena);
 }
 
 /* custom:2,4,8 at 2 bytes: unit 16 B, FFN 2*8*16 = 256 B, attention (2*4*4 + 2*4*4) * 2
