@@ -410,14 +410,19 @@ int lf_replay(const lf_replay_cfg *c, lf_backend *b, lf_token_row *rows, lf_err 
 
     workspace *w = &R.w;
     w->slots = calloc(n_layers, sizeof *w->slots);
-    w->arena = c->play ? NULL : lf_bigmem_arena_new();
+    /* the DRAM manager's arrays of every layer in a few huge pages, when they fill one:
+     * a small run stays in 4 KiB pages (a memory cgroup's limit, lf_cgroup.h, leaves a
+     * measured run 2 MiB to grow between fits) */
+    int in_arena = !c->play && (uint64_t)n_layers * ((uint64_t)units * 5 + cap * 4) >=
+                                   LF_BIGMEM_HUGE / 2;
+    w->arena = in_arena ? lf_bigmem_arena_new() : NULL;
     w->need = malloc((size_t)units * sizeof *w->need);
     w->evict = malloc((size_t)units * sizeof *w->evict);
     w->load = malloc((size_t)units * sizeof *w->load);
     w->flash = malloc((size_t)units * sizeof *w->flash);
     w->moves = malloc((size_t)units * sizeof *w->moves);
     lf_times *tm = malloc(n_tm * sizeof *tm);
-    if (!w->slots || (!c->play && !w->arena) || !w->need || !w->evict || !w->load || !w->flash ||
+    if (!w->slots || (in_arena && !w->arena) || !w->need || !w->evict || !w->load || !w->flash ||
         !w->moves || !tm) {
         ws_free(w, 0);
         free(tm);

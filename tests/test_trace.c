@@ -11,6 +11,7 @@
 
 #include "lf_bigmem.h"
 #include "lf_h5lite.h"
+#include "lf_h5read.h"
 #include "lf_test.h"
 #include "lf_trace.h"
 
@@ -83,7 +84,7 @@ static void test_view(void **st)
 static void test_read_into_arena(void **st)
 {
     (void)st;
-    enum { UNITS = 4096, TOKENS = 40, PER = 2048 };
+    enum { UNITS = 4096, TOKENS = 80, PER = 2048 };
     lf_trace t;
     lf_err err;
     assert_int_equal(lf_trace_init_shape(&t, LF_UNITS_NEURONS, "custom:2,4,4096", 2, 4, UNITS, 0,
@@ -102,8 +103,9 @@ static void test_read_into_arena(void **st)
     lf_trace_read_opts ro = {.narrow_ids = 1};
     assert_int_equal(lf_trace_read(p, &wide, &err), LF_OK);
     assert_int_equal(lf_trace_read_ex(p, &ro, &narrow, &err), LF_OK);
-    /* layer 0: 81,920 ids (320 KiB wide, 160 KiB narrow) and values in the arena; layer
-     * 1's 80 ids and every indptr malloc'ed */
+    /* layer 0: 163,840 ids (640 KiB wide, 320 KiB narrow) and values in the arena (from
+     * LF_H5READ_ARENA_MIN = 256 KiB); layer 1's 160 ids and every indptr malloc'ed */
+    assert_true(t.layers[0].nnz * 2 >= LF_H5READ_ARENA_MIN);
     assert_non_null(wide.arena);
     assert_true(lf_bigmem_arena_owns(wide.arena, wide.layers[0].index));
     assert_true(lf_bigmem_arena_owns(wide.arena, wide.layers[0].value));

@@ -49,7 +49,7 @@ struct lf_h5read_be {
      * made on first use), smaller ones are malloc'ed; lf_h5read_drop releases either */
     struct lf_bigmem_arena **arena;
 };
-#define LF_H5READ_ARENA_MIN ((size_t)64 << 10)
+#define LF_H5READ_ARENA_MIN ((size_t)256 << 10)
 /* Releases an array the backend returned (an error path; an arena keeps its bytes). */
 void lf_h5read_drop(lf_h5read_be *b, void *p);
 
