@@ -270,6 +270,11 @@ int lf_run(const lf_run_config *c, const lf_trace *trace, const lf_trace *profil
         lf_price_backend(&be, &sb, dev, &r->model, r->dtype_bytes, c->threads);
         sb.stream_bytes = c->stream_bytes;
         sb.scope = c->scope;
+        /* experts cost what the profile's measured kernel at their bits says (calibrate's
+         * expert_wps_16 / _8), as the executor's prediction prices them; a profile without
+         * one keeps the roofline */
+        if (r->model.kind == LF_UNITS_EXPERTS)
+            sb.expert_wps = lf_device_expert_wps(dev, 8 * r->dtype_bytes);
         rc = lf_replay(&rc_cfg, c->backend ? c->backend : &be, r->rows, err);
         if (rc == LF_OK && played)
             r->counts = played->counts;

@@ -716,6 +716,43 @@ static void test_narrow_ids(void **st)
     lf_trace_free(&narrow);
 }
 
+/* An expert trace's compute: the profile's measured kernel at the experts' bits when it
+ * has one (as the executor's prediction prices them), else the roofline. */
+static void test_experts_priced_by_measured_kernel(void **st)
+{
+    (void)st;
+    lf_err err;
+    lf_model m = model("olmoe-1b-7b");
+    lf_trace t;
+    synth(&m, 6, 5, &t);
+    lf_device d = lf_test_toy_device();
+    lf_run_config c;
+    lf_run_config_defaults(&c);
+    c.policy = "lru";
+    c.scope = LF_SCOPE_FFN; /* the experts alone: no resident part */
+    c.quiet = 1;
+    lf_run_result roof, kernel;
+    assert_int_equal(lf_run(&c, &t, NULL, &d, &roof, &err), LF_OK);
+    d.expert_wps_16 = 2e9;
+    assert_int_equal(lf_run(&c, &t, NULL, &d, &kernel, &err), LF_OK);
+    /* per token: layers x top-k experts x 3 vectors x d_model x d_ff weights / 2e9 */
+    double want = (double)m.n_layers * m.top_k * 3.0 * m.d_model * m.d_ff / 2e9 * 1e3;
+    for (uint32_t i = 0; i < kernel.n_rows; i++) {
+        assert_float_equal(kernel.rows[i].compute_ms, want, want * 1e-9);
+        assert_true(fabs(roof.rows[i].compute_ms - want) > want * 0.01);
+        assert_true(kernel.rows[i].io_ms == roof.rows[i].io_ms); /* only compute moved */
+    }
+    d.expert_wps_16 = 0;
+    d.expert_wps_8 = 2e9; /* another width's kernel: not the fp16 experts' */
+    lf_run_result other;
+    assert_int_equal(lf_run(&c, &t, NULL, &d, &other, &err), LF_OK);
+    assert_true(other.rows[0].compute_ms == roof.rows[0].compute_ms);
+    lf_run_result_free(&roof);
+    lf_run_result_free(&kernel);
+    lf_run_result_free(&other);
+    lf_trace_free(&t);
+}
+
 /* A run whose decisions are already in the plans cache (same trace, policy, capacity,
  * predictor, seed, tokens) replays them without the policy and gives the rows a fresh
  * run gives, for every policy, priced another way (layout, reads in flight, DRAM
@@ -1204,6 +1241,7 @@ int main(void)
         cmocka_unit_test(test_replay_orders),
         cmocka_unit_test(test_narrow_ids),
         cmocka_unit_test(test_plans_cache),
+        cmocka_unit_test(test_experts_priced_by_measured_kernel),
         cmocka_unit_test(test_policy_bug_reported),
         cmocka_unit_test(test_changed_trace_refused),
         cmocka_unit_test(test_results_folder),
