@@ -49,11 +49,7 @@ uint32_t lf_quant_bits(lf_dtype dt)
 
 uint64_t lf_quant_bytes(lf_dtype dt, uint64_t n)
 {
-    if (!lf_quant_grouped(dt))
-        return n * (lf_quant_bits(dt) / 8);
-    if (n % LF_QUANT_GROUP)
-        return 0;
-    return n * lf_quant_bits(dt) / 8 + n / LF_QUANT_GROUP * 4; /* fp16 scale + fp16 bias */
+    return lf_model_weights_bytes(n, lf_quant_bits(dt)); /* the one definition of the sizes */
 }
 
 /* Pointers into a grouped vector of n weights. */

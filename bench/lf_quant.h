@@ -11,8 +11,9 @@
 
 #include "lf_err.h"
 #include "lf_ffn.h"
+#include "lf_model.h"
 
-#define LF_QUANT_GROUP 64
+#define LF_QUANT_GROUP LF_MODEL_GROUP
 
 /* fp32, fp16, int8, q4, q2 (also "4bit", "2bit"). */
 int lf_quant_dtype_parse(const char *name, lf_dtype *out, lf_err *err);

@@ -20,20 +20,21 @@ static const char *bytes_text(char buf[32], uint64_t v)
     return buf;
 }
 
-int lf_budget_compute(const lf_model *m, uint32_t dtype_bytes, double fraction,
-                      uint64_t budget_bytes, uint32_t predictor_rank, lf_budget *out,
-                      lf_err *err)
+int lf_budget_compute(const lf_model *m, uint32_t dtype_bytes, uint64_t unit_bytes,
+                      double fraction, uint64_t budget_bytes, uint32_t predictor_rank,
+                      lf_budget *out, lf_err *err)
 {
     memset(out, 0, sizeof *out);
-    out->model_bytes = lf_model_total_bytes(m, dtype_bytes);
-    out->ffn_bytes = lf_model_ffn_bytes(m, dtype_bytes);
+    out->row_bytes = unit_bytes ? unit_bytes : lf_model_unit_bytes(m, dtype_bytes);
+    out->ffn_bytes = out->row_bytes * lf_model_units(m) * m->n_layers;
+    out->model_bytes = lf_model_total_bytes(m, dtype_bytes) - lf_model_ffn_bytes(m, dtype_bytes) +
+                       out->ffn_bytes;
     out->embedding_bytes = lf_model_embedding_bytes(m, dtype_bytes);
     out->attention_bytes = lf_model_attention_bytes(m, dtype_bytes);
     out->predictor_bytes = lf_model_predictor_bytes(m, dtype_bytes, predictor_rank);
     out->shared_bytes = lf_model_shared_bytes(m, dtype_bytes);
     out->resident_bytes = out->embedding_bytes + out->attention_bytes + out->predictor_bytes +
                           out->shared_bytes;
-    out->row_bytes = lf_model_unit_bytes(m, dtype_bytes);
     out->predictor_rank = predictor_rank;
     if (budget_bytes == 0) {
         if (!(fraction > 0 && fraction <= 1.0))

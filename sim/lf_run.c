@@ -64,6 +64,26 @@ int lf_run_resolve_model(const lf_trace *t, const char *model, lf_model *out, lf
     return LF_OK;
 }
 
+/* r->unit_bytes of experts stored at c->expert_bits (0 when not given). */
+static int expert_unit_bytes(const lf_run_config *c, lf_run_result *r, lf_err *err)
+{
+    const lf_model *m = &r->model;
+    r->unit_bytes = 0;
+    if (!c->expert_bits)
+        return LF_OK;
+    if (m->kind != LF_UNITS_EXPERTS)
+        return lf_fail(err, LF_EINVAL, "%s: --expert-bits is for expert traces; '%s' is a dense "
+                       "model (its weights: --dtype-bytes)", r->mode, m->name);
+    uint64_t part = c->expert_bits == 32 ? 0
+                    : lf_model_weights_bytes((uint64_t)m->d_model * m->d_ff, c->expert_bits);
+    if (!part)
+        return lf_fail(err, LF_EINVAL, "%s: --expert-bits %u: expected 16, 8, 4 or 2 (8, 4 and 2 "
+                       "quantise groups of %d weights: %s's experts have %u x %u)", r->mode,
+                       c->expert_bits, LF_MODEL_GROUP, m->name, m->d_model, m->d_ff);
+    r->unit_bytes = lf_model_vectors_per_neuron(m) * part;
+    return LF_OK;
+}
+
 /* Baselines read everything (no sparsity) and so keep no predictor in DRAM. */
 static int policy_is_baseline(const char *spec)
 {
@@ -89,6 +109,8 @@ static int fill_config(const lf_run_config *c, const lf_device *dev, const lf_ru
     rc |= lf_kv_setf(kv, err, "d_model", "%u", m->d_model);
     rc |= lf_kv_setf(kv, err, "activation", "%s", m->act == LF_ACT_SWIGLU ? "swiglu" : "relu");
     rc |= lf_kv_setf(kv, err, "dtype_bytes", "%u", r->dtype_bytes);
+    if (c->expert_bits) /* only when given: other folders keep their keys */
+        rc |= lf_kv_setf(kv, err, "expert_bits", "%u", c->expert_bits);
     rc |= lf_kv_setf(kv, err, "device", "%s", c->device_path ? c->device_path : "");
     rc |= lf_kv_setf(kv, err, "device_name", "%s", dev->name);
     rc |= lf_kv_setf(kv, err, "scope", "%s", lf_scope_name(c->scope));
@@ -145,7 +167,11 @@ static int setup_layout(const lf_run_config *c, const lf_trace *profile, const l
     }
     uint32_t align = c->alignment ? c->alignment
                                   : (dev->flash_alignment ? dev->flash_alignment : 4096);
-    int rc = lf_layout_init(&r->layout, c->layout, &r->model, r->dtype_bytes, align, 0, err);
+    int rc = r->unit_bytes
+                 ? lf_layout_init_bytes(&r->layout, c->layout, &r->model,
+                                        r->unit_bytes / lf_model_vectors_per_neuron(&r->model),
+                                        align, 0, err)
+                 : lf_layout_init(&r->layout, c->layout, &r->model, r->dtype_bytes, align, 0, err);
     if (rc == LF_OK && c->layout == LF_LAYOUT_COACT)
         rc = lf_layout_set_friends_n(&r->layout, profile, c->coact_profile_tokens, err);
     return rc;
@@ -187,7 +213,9 @@ int lf_run(const lf_run_config *c, const lf_trace *trace, const lf_trace *profil
     uint32_t rank = policy_is_baseline(c->policy) || r->model.kind == LF_UNITS_EXPERTS
                         ? 0
                         : c->predictor_rank;
-    if ((rc = lf_budget_compute(&r->model, r->dtype_bytes, c->dram_fraction, c->dram_bytes, rank,
+    if ((rc = expert_unit_bytes(c, r, err)) ||
+        (rc = lf_budget_compute(&r->model, r->dtype_bytes, r->unit_bytes, c->dram_fraction,
+                                c->dram_bytes, rank,
                                 &r->budget, err)))
         return rc;
     uint32_t n_tok = c->n_tokens ? c->n_tokens : trace->n_tokens;
@@ -274,7 +302,9 @@ int lf_run(const lf_run_config *c, const lf_trace *trace, const lf_trace *profil
          * expert_wps_16 / _8), as the executor's prediction prices them; a profile without
          * one keeps the roofline */
         if (r->model.kind == LF_UNITS_EXPERTS)
-            sb.expert_wps = lf_device_expert_wps(dev, 8 * r->dtype_bytes);
+            sb.expert_wps =
+                lf_device_expert_wps(dev, c->expert_bits ? c->expert_bits : 8 * r->dtype_bytes);
+        sb.unit_bytes = r->unit_bytes;
         rc = lf_replay(&rc_cfg, c->backend ? c->backend : &be, r->rows, err);
         if (rc == LF_OK && played)
             r->counts = played->counts;

@@ -33,6 +33,9 @@ typedef struct {
     uint32_t predictor_rank;       /* default 128; naive, hybrid and MoE use none */
     uint32_t threads;              /* reads in flight; default 32 */
     uint32_t dtype_bytes;          /* 0 = the trace's (2 when it has none) */
+    uint32_t expert_bits;          /* experts stored in 16, 8, 4 or 2 bits per weight (below
+                                    * 16 group-quantised: lf_model_weights_bytes); the
+                                    * resident part stays at dtype_bytes; 0 = dtype_bytes */
     double fn_rate, fp_rate;       /* error-model predictor; both 0 = perfect */
     int recorded_predictor;        /* use the trace's predicted sets */
     uint64_t max_gap, max_read;    /* reader coalescing; defaults 0 and 1 MiB */
@@ -64,6 +67,7 @@ typedef struct {
 typedef struct {
     lf_model model;
     uint32_t dtype_bytes;
+    uint64_t unit_bytes;      /* > 0: a streamed unit's bytes as stored (expert_bits) */
     lf_budget budget;
     lf_layout layout;
     uint64_t cap_rows;        /* rows preallocated per layer (the policy's max_resident or

@@ -41,6 +41,10 @@ static const lf_runopt table[] = {
      "reads in flight, 1..4096 (default 32)", NULL},
     {"dtype-bytes", 0, "N", LF_RUNOPT_U32, F(dtype_bytes), 1, 8, SIM,
      "bytes per weight (default: the trace's, else 2)", NULL},
+    {"expert-bits", 0, "B", LF_RUNOPT_U32, F(expert_bits), 2, 16, SIM,
+     "expert traces: experts stored in 16 bits, or 8, 4\nor 2 group-quantised (a scale and a bias per 64\n"
+     "weights, as weights make --dtype int8|q4|q2);\nthe rest at --dtype-bytes (default: those)",
+     NULL},
     {"fn-rate", 0, "X", LF_RUNOPT_RATE, F(fn_rate), 0, 0, SIM | RUN | GRID,
      "error-model predictor: share of needed units\ndropped, in [0, 1] (default 0: perfect)",
      NULL},

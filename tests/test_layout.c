@@ -284,35 +284,51 @@ static void test_budget(void **st)
     lf_err err;
     lf_budget b;
     lf_model m = model("custom:2,4,8");
-    assert_int_equal(lf_budget_compute(&m, 2, 0.75, 0, 1, &b, &err), LF_OK);
+    assert_int_equal(lf_budget_compute(&m, 2, 0, 0.75, 0, 1, &b, &err), LF_OK);
     assert_int_equal(b.model_bytes, 512);
     assert_int_equal(b.ffn_bytes, 256);
     assert_int_equal(b.predictor_bytes, 48);
     assert_int_equal(b.resident_bytes, 304);
     assert_int_equal(b.budget_bytes, 384);
     assert_int_equal(b.capacity, 2); /* (384 - 304) / (2 layers * 16) = 2.5 */
-    assert_int_equal(lf_budget_compute(&m, 2, 0, 10000, 0, &b, &err), LF_OK);
+    assert_int_equal(lf_budget_compute(&m, 2, 0, 0, 10000, 0, &b, &err), LF_OK);
     assert_int_equal(b.capacity, 8); /* capped at the units */
-    assert_int_equal(lf_budget_compute(&m, 2, 0.5, 0, 1, &b, &err), LF_EINVAL);
+    assert_int_equal(lf_budget_compute(&m, 2, 0, 0.5, 0, 1, &b, &err), LF_EINVAL);
     assert_non_null(strstr(err.msg, "resident part"));
     assert_non_null(strstr(err.msg, "at least 0.59"));
     assert_non_null(strstr(err.msg, "304 bytes")); /* sizes in a unit that shows them */
     /* a resident part larger than the model (rank 8: a 384-byte predictor) cannot be met
      * by a fraction: the advice is bytes or a lower rank */
-    assert_int_equal(lf_budget_compute(&m, 2, 1, 0, 8, &b, &err), LF_EINVAL);
+    assert_int_equal(lf_budget_compute(&m, 2, 0, 1, 0, 8, &b, &err), LF_EINVAL);
     assert_non_null(strstr(err.msg, "--dram-bytes 640 or more"));
     assert_null(strstr(err.msg, "--dram-fraction to"));
-    assert_int_equal(lf_budget_compute(&m, 2, 1.5, 0, 1, &b, &err), LF_EINVAL);
+    assert_int_equal(lf_budget_compute(&m, 2, 0, 1.5, 0, 1, &b, &err), LF_EINVAL);
     /* an MoE model's shared experts stay in DRAM (every token computes with them): they
      * are part of the resident part, not room for routed experts */
     lf_model q = model("qwen1.5-moe-a2.7b");
     assert_true(lf_model_shared_bytes(&q, 2) > 0);
-    assert_int_equal(lf_budget_compute(&q, 2, 0.5, 0, 0, &b, &err), LF_OK);
+    assert_int_equal(lf_budget_compute(&q, 2, 0, 0.5, 0, 0, &b, &err), LF_OK);
     assert_int_equal(b.shared_bytes, lf_model_shared_bytes(&q, 2));
     assert_int_equal(b.resident_bytes, b.embedding_bytes + b.attention_bytes + b.shared_bytes);
     assert_int_equal(b.capacity, (b.budget_bytes - b.resident_bytes) / (b.row_bytes * q.n_layers));
-    assert_int_equal(lf_budget_compute(&q, 2, 0.05, 0, 0, &b, &err), LF_EINVAL);
+    assert_int_equal(lf_budget_compute(&q, 2, 0, 0.05, 0, 0, &b, &err), LF_EINVAL);
     assert_non_null(strstr(err.msg, "+ shared experts"));
+    /* experts stored at 4 bits (a scale and a bias per 64 weights): the model is smaller,
+     * the resident part stays fp16, and a budget of the same bytes holds more experts */
+    uint64_t q4 = 3 * lf_model_weights_bytes((uint64_t)q.d_model * q.d_ff, 4);
+    assert_int_equal(q4, 3 * ((uint64_t)q.d_model * q.d_ff / 2 + (uint64_t)q.d_model * q.d_ff / 16));
+    lf_budget fp16 = b;
+    assert_int_equal(lf_budget_compute(&q, 2, 0, 0, 6ull << 30, 0, &fp16, &err), LF_OK);
+    assert_int_equal(lf_budget_compute(&q, 2, q4, 0, 6ull << 30, 0, &b, &err), LF_OK);
+    assert_int_equal(b.row_bytes, q4);
+    assert_int_equal(b.resident_bytes, fp16.resident_bytes);
+    assert_int_equal(b.ffn_bytes, q4 * q.n_experts * q.n_layers);
+    assert_int_equal(b.model_bytes, fp16.model_bytes - fp16.ffn_bytes + b.ffn_bytes);
+    assert_int_equal(b.capacity, (b.budget_bytes - b.resident_bytes) / (q4 * q.n_layers));
+    assert_true(b.capacity > fp16.capacity);
+    assert_int_equal(lf_model_weights_bytes(100, 4), 0); /* not whole groups */
+    assert_int_equal(lf_model_weights_bytes(128, 3), 0);
+    assert_int_equal(lf_model_weights_bytes(128, 16), 256);
 }
 
 /* lf_reader_totals counts exactly the reads, and their bytes, that lf_layout_extents

@@ -717,7 +717,8 @@ static void test_narrow_ids(void **st)
 }
 
 /* An expert trace's compute: the profile's measured kernel at the experts' bits when it
- * has one (as the executor's prediction prices them), else the roofline. */
+ * has one (as the executor's prediction prices them), else the roofline; experts stored
+ * quantised (--expert-bits). */
 static void test_experts_priced_by_measured_kernel(void **st)
 {
     (void)st;
@@ -747,9 +748,37 @@ static void test_experts_priced_by_measured_kernel(void **st)
     lf_run_result other;
     assert_int_equal(lf_run(&c, &t, NULL, &d, &other, &err), LF_OK);
     assert_true(other.rows[0].compute_ms == roof.rows[0].compute_ms);
+    lf_run_result_free(&other);
+    /* experts stored at 4 bits (--expert-bits): records of the quantised size, the budget
+     * a fraction of the smaller model, compute from the 4-bit kernel */
+    d.expert_wps_4 = 4e9;
+    c.expert_bits = 4;
+    lf_run_result q4;
+    assert_int_equal(lf_run(&c, &t, NULL, &d, &q4, &err), LF_OK);
+    uint64_t rec = 3 * lf_model_weights_bytes((uint64_t)m.d_model * m.d_ff, 4);
+    assert_int_equal(q4.unit_bytes, rec);
+    assert_int_equal(q4.layout.record_bytes, (rec + 4095) / 4096 * 4096);
+    assert_int_equal(q4.budget.row_bytes, rec);
+    assert_true(q4.budget.model_bytes < roof.budget.model_bytes);
+    assert_string_equal(lf_kv_get(&q4.config, "expert_bits"), "4");
+    assert_null(lf_kv_get(&roof.config, "expert_bits"));
+    for (uint32_t i = 0; i < q4.n_rows; i++) {
+        assert_float_equal(q4.rows[i].compute_ms, want / 2, want * 1e-9);
+        assert_int_equal(q4.rows[i].bytes_read, q4.rows[i].loads * q4.layout.record_bytes);
+    }
+    c.expert_bits = 3;
+    assert_int_equal(lf_run(&c, &t, NULL, &d, &other, &err), LF_EINVAL);
+    assert_non_null(strstr(err.msg, "--expert-bits 3: expected 16, 8, 4 or 2"));
+    lf_model dense = model("custom:2,64,256");
+    lf_trace td;
+    synth(&dense, 3, 5, &td);
+    c.expert_bits = 4;
+    assert_int_equal(lf_run(&c, &td, NULL, &d, &other, &err), LF_EINVAL);
+    assert_non_null(strstr(err.msg, "--expert-bits is for expert traces"));
+    lf_trace_free(&td);
     lf_run_result_free(&roof);
     lf_run_result_free(&kernel);
-    lf_run_result_free(&other);
+    lf_run_result_free(&q4);
     lf_trace_free(&t);
 }
 

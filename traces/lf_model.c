@@ -181,6 +181,15 @@ uint64_t lf_model_unit_bytes(const lf_model *m, uint32_t dtype_bytes)
     return m->kind == LF_UNITS_EXPERTS ? vec * m->d_ff : vec;
 }
 
+uint64_t lf_model_weights_bytes(uint64_t n, uint32_t bits)
+{
+    if (bits == 32 || bits == 16)
+        return n * (bits / 8);
+    if ((bits != 8 && bits != 4 && bits != 2) || n % LF_MODEL_GROUP)
+        return 0;
+    return n * bits / 8 + n / LF_MODEL_GROUP * 4; /* fp16 scale + fp16 bias per group */
+}
+
 uint64_t lf_model_ffn_layer_bytes(const lf_model *m, uint32_t dtype_bytes)
 {
     return lf_model_unit_bytes(m, dtype_bytes) * lf_model_units(m);

@@ -50,6 +50,12 @@ uint32_t lf_model_units(const lf_model *m);
 uint32_t lf_model_vectors_per_neuron(const lf_model *m);
 /* Payload bytes of one unit (no padding): a neuron's vectors, or a whole expert. */
 uint64_t lf_model_unit_bytes(const lf_model *m, uint32_t dtype_bytes);
+/* Bytes of n weights stored in `bits`: 32 and 16 whole (n x 4, n x 2); 8, 4 and 2
+ * group-quantised as Flash-MoE packs its experts, the codes then an fp16 scale and an
+ * fp16 bias per group of LF_MODEL_GROUP weights (bench/lf_quant.h); 0 for other widths
+ * or when n is not a whole number of groups. */
+#define LF_MODEL_GROUP 64
+uint64_t lf_model_weights_bytes(uint64_t n, uint32_t bits);
 /* FFN bytes of one layer and of the whole model (streamed units only). */
 uint64_t lf_model_ffn_layer_bytes(const lf_model *m, uint32_t dtype_bytes);
 uint64_t lf_model_ffn_bytes(const lf_model *m, uint32_t dtype_bytes);
