@@ -215,8 +215,7 @@ int lf_run(const lf_run_config *c, const lf_trace *trace, const lf_trace *profil
                         : c->predictor_rank;
     if ((rc = expert_unit_bytes(c, r, err)) ||
         (rc = lf_budget_compute(&r->model, r->dtype_bytes, r->unit_bytes, c->dram_fraction,
-                                c->dram_bytes, rank,
-                                &r->budget, err)))
+                                c->dram_bytes, rank, &r->budget, err)))
         return rc;
     uint32_t n_tok = c->n_tokens ? c->n_tokens : trace->n_tokens;
     if (n_tok > trace->n_tokens || n_tok == 0)
