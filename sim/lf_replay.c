@@ -413,7 +413,7 @@ int lf_replay(const lf_replay_cfg *c, lf_backend *b, lf_token_row *rows, lf_err 
     /* the DRAM manager's arrays of every layer in a few huge pages, when they fill one:
      * a small run stays in 4 KiB pages (a memory cgroup's limit, lf_cgroup.h, leaves a
      * measured run 2 MiB to grow between fits) */
-    int in_arena = !c->play && (uint64_t)n_layers * ((uint64_t)units * 5 + cap * 4) >=
+    int in_arena = !c->play && n_layers * lf_slots_bytes(units, (uint32_t)cap) >=
                                    LF_BIGMEM_HUGE / 2;
     w->arena = in_arena ? lf_bigmem_arena_new() : NULL;
     w->need = malloc((size_t)units * sizeof *w->need);

@@ -74,8 +74,7 @@ static int expert_unit_bytes(const lf_run_config *c, lf_run_result *r, lf_err *e
     if (m->kind != LF_UNITS_EXPERTS)
         return lf_fail(err, LF_EINVAL, "%s: --expert-bits is for expert traces; '%s' is a dense "
                        "model (its weights: --dtype-bytes)", r->mode, m->name);
-    uint64_t part = c->expert_bits == 32 ? 0
-                    : lf_model_weights_bytes((uint64_t)m->d_model * m->d_ff, c->expert_bits);
+    uint64_t part = lf_model_weights_bytes((uint64_t)m->d_model * m->d_ff, c->expert_bits);
     if (!part)
         return lf_fail(err, LF_EINVAL, "%s: --expert-bits %u: expected 16, 8, 4 or 2 (8, 4 and 2 "
                        "quantise groups of %d weights: %s's experts have %u x %u)", r->mode,

@@ -31,6 +31,13 @@ int lf_slots_init_in(lf_slots *s, uint32_t units, uint32_t cap_rows, lf_bigmem_a
     return LF_OK;
 }
 
+uint64_t lf_slots_bytes(uint32_t units, uint32_t cap_rows)
+{
+    uint32_t rows = cap_rows > units ? units : cap_rows;
+    return (uint64_t)(rows ? rows : 1) * sizeof(uint32_t) + (uint64_t)units * sizeof(uint32_t) +
+           units; /* row_to_id, id_to_row, resident */
+}
+
 int lf_slots_init(lf_slots *s, uint32_t units, uint32_t cap_rows, lf_err *err)
 {
     return lf_slots_init_in(s, units, cap_rows, NULL, err);

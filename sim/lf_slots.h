@@ -31,6 +31,8 @@ typedef struct {
 } lf_move;
 
 int lf_slots_init(lf_slots *s, uint32_t units, uint32_t cap_rows, lf_err *err);
+/* Bytes of the arrays lf_slots_init allocates for units and cap_rows. */
+uint64_t lf_slots_bytes(uint32_t units, uint32_t cap_rows);
 /* The same with the arrays in `arena` (lf_bigmem.h: a replay's layers share a few huge
  * pages instead of faulting in 4 KiB pages each); lf_slots_free leaves them to it. */
 int lf_slots_init_in(lf_slots *s, uint32_t units, uint32_t cap_rows,

@@ -424,6 +424,19 @@ static void write_toy_device(const char *path)
     assert_int_equal(lf_device_save(&d, path, "tests", "lf_test_toy_device", &err), LF_OK);
 }
 
+/* make_trace's trace written to `trace`, and lf_test_toy_device to `device`: the inputs
+ * of a sim beside a run. */
+static void write_trace_and_device(const char *model, uint32_t n_tok, uint32_t seed,
+                                   const char *trace, const char *device)
+{
+    lf_trace t;
+    lf_err err;
+    make_trace(&t, model, n_tok, seed);
+    assert_int_equal(lf_trace_write(&t, trace, &err), LF_OK);
+    lf_trace_free(&t);
+    write_toy_device(device);
+}
+
 /* Column `col` of every data row of a CSV file, joined by ';' (malloc'ed). */
 static char *csv_column(const char *path, const char *col)
 {
@@ -746,17 +759,12 @@ static void test_commands(void **st)
 static void test_part_of_a_trace_same_plan(void **st)
 {
     (void)st;
-    lf_trace t;
-    lf_err err;
-    make_trace(&t, "custom:3,64,256", 300, 23);
     char tr[1200], wb[1200], wc[1200], dev[1200], a[1200], b[1200];
     snprintf(tr, sizeof tr, "%s", lf_test_path("part.h5"));
     snprintf(wb, sizeof wb, "%s", lf_test_path("part-b.w"));
     snprintf(wc, sizeof wc, "%s", lf_test_path("part-c.w"));
     snprintf(dev, sizeof dev, "%s", lf_test_path("part-dev.conf"));
-    assert_int_equal(lf_trace_write(&t, tr, &err), LF_OK);
-    lf_trace_free(&t);
-    write_toy_device(dev);
+    write_trace_and_device("custom:3,64,256", 300, 23, tr, dev);
     assert_int_equal(lf_test_run(NULL, NULL, "weights make --model custom:3,64,256 --file %s", wb), 0);
     char *out = NULL;
     assert_int_equal(lf_test_run(&out, NULL, "weights make --model custom:3,64,256 --layout coact "
@@ -800,16 +808,11 @@ static void test_part_of_a_trace_same_plan(void **st)
 static void test_small_alignment_rows(void **st)
 {
     (void)st;
-    lf_trace t;
-    lf_err err;
-    make_trace(&t, "custom:2,100,256", 40, 5);
     char tr[1200], w[1200], dev[1200], a[1300], b[1300];
     snprintf(tr, sizeof tr, "%s", lf_test_path("a512.h5"));
     snprintf(w, sizeof w, "%s", lf_test_path("a512.w"));
     snprintf(dev, sizeof dev, "%s", lf_test_path("a512.conf"));
-    assert_int_equal(lf_trace_write(&t, tr, &err), LF_OK);
-    lf_trace_free(&t);
-    write_toy_device(dev);
+    write_trace_and_device("custom:2,100,256", 40, 5, tr, dev);
     assert_int_equal(lf_test_run(NULL, NULL, "weights make --model custom:2,100,256 --alignment "
                                  "512 --file %s", w), 0);
     const char *opts = "--policy lru --dram-fraction 0.7 --predictor-rank 4 --scope ffn --quiet";

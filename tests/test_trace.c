@@ -77,6 +77,35 @@ static void test_view(void **st)
     lf_trace_free(&t);
 }
 
+/* A trace of n_layers layers of `units` units: token t's layer 0 wants `per` ids, 2i + t % 2
+ * with value t * per + i; every other layer wants units 5 and 9 (value 1). Large enough,
+ * at a few thousand ids a token, to reach the reader's arena and lf_bigmem. */
+static void make_alternating(lf_trace *t, uint32_t n_layers, uint32_t units, uint32_t tokens,
+                             uint32_t per)
+{
+    lf_err err;
+    assert_int_equal(lf_trace_init_shape(t, LF_UNITS_NEURONS, "alternating", n_layers, 4, units,
+                                         0, 2, 1, 0, &err),
+                     LF_OK);
+    uint32_t *ids = malloc(per * sizeof *ids);
+    float *vals = malloc(per * sizeof *vals);
+    assert_non_null(ids);
+    assert_non_null(vals);
+    const uint32_t few[] = {5, 9};
+    for (uint32_t tok = 0; tok < tokens; tok++) {
+        for (uint32_t i = 0; i < per; i++) {
+            ids[i] = 2 * i + tok % 2;
+            vals[i] = (float)((uint64_t)tok * per + i);
+        }
+        assert_int_equal(lf_trace_append_layer(t, 0, ids, per, vals, &err), LF_OK);
+        for (uint32_t l = 1; l < n_layers; l++)
+            assert_int_equal(lf_trace_append_layer(t, l, few, 2, NULL, &err), LF_OK);
+        assert_int_equal(lf_trace_end_token(t, -1, &err), LF_OK);
+    }
+    free(ids);
+    free(vals);
+}
+
 /* Large arrays are read into the trace's arena (huge pages; lf_bigmem.h says why), small
  * ones malloc'ed; a read trace stays a trace: predictions replaced, tokens appended
  * (arrays copied out of the arena), freed (ASAN: nothing free()d that malloc did not
@@ -84,19 +113,10 @@ static void test_view(void **st)
 static void test_read_into_arena(void **st)
 {
     (void)st;
-    enum { UNITS = 4096, TOKENS = 80, PER = 2048 };
+    enum { TOKENS = 80, PER = 2048 };
     lf_trace t;
     lf_err err;
-    assert_int_equal(lf_trace_init_shape(&t, LF_UNITS_NEURONS, "custom:2,4,4096", 2, 4, UNITS, 0,
-                                         2, 1, 0, &err),
-                     LF_OK);
-    uint32_t ids0[PER], ids1[] = {5, 9};
-    const uint32_t *ids[2] = {ids0, ids1}, n[2] = {PER, 2};
-    for (uint32_t tok = 0; tok < TOKENS; tok++) {
-        for (uint32_t i = 0; i < PER; i++)
-            ids0[i] = 2 * i + tok % 2;
-        assert_int_equal(lf_trace_append_token(&t, -1, ids, n, NULL, &err), LF_OK);
-    }
+    make_alternating(&t, 2, 4096, TOKENS, PER);
     const char *p = lf_test_path("arena.h5");
     assert_int_equal(lf_trace_write(&t, p, &err), LF_OK);
     lf_trace wide, narrow;
@@ -130,7 +150,8 @@ static void test_read_into_arena(void **st)
     lf_trace_free(&with_pred);
     /* appending copies layer 0 out of the arena, widening the narrow one */
     for (lf_trace *r = &wide; r; r = r == &wide ? &narrow : NULL) {
-        const uint32_t more0[] = {1, 4095}, *more[2] = {more0, ids1}, n_more[2] = {2, 2};
+        const uint32_t more0[] = {1, 4095}, more1[] = {5, 9}, *more[2] = {more0, more1};
+        const uint32_t n_more[2] = {2, 2};
         assert_int_equal(lf_trace_append_token(r, -1, more, n_more, NULL, &err), LF_OK);
         assert_non_null(r->layers[0].index);
         assert_null(r->layers[0].index16);
@@ -150,22 +171,10 @@ static void test_read_into_arena(void **st)
 static void test_grows_into_huge_pages(void **st)
 {
     (void)st;
-    enum { UNITS = 8192, TOKENS = 70, PER = 4096 };
+    enum { TOKENS = 70, PER = 4096 };
     lf_trace t;
     lf_err err;
-    assert_int_equal(lf_trace_init_shape(&t, LF_UNITS_NEURONS, "custom:1,4,8192", 1, 4, UNITS, 0,
-                                         2, 1, 0, &err),
-                     LF_OK);
-    static uint32_t ids[PER];
-    static float vals[PER];
-    for (uint32_t tok = 0; tok < TOKENS; tok++) {
-        for (uint32_t i = 0; i < PER; i++) {
-            ids[i] = 2 * i + tok % 2;
-            vals[i] = (float)(tok * PER + i);
-        }
-        assert_int_equal(lf_trace_append_layer(&t, 0, ids, PER, vals, &err), LF_OK);
-        assert_int_equal(lf_trace_end_token(&t, -1, &err), LF_OK);
-    }
+    make_alternating(&t, 1, 8192, TOKENS, PER);
     const lf_trace_layer *L = &t.layers[0];
     assert_true(L->cap * sizeof *L->index >= ((size_t)1 << 20));
     assert_int_equal(L->nnz, (uint64_t)TOKENS * PER);
