@@ -93,7 +93,9 @@ BDEV=${LLMFLASH_DEVICE_BUFFERED:-}
 if [ -z "$DEV" ]; then
   DEV="$DIR/thisbox.conf"
   "$BIN" calibrate --file "$DIR/probe.bin" --size 1g --chunks 256k,1m,4m --threads 1,4,8 \
-    --repeats 1 -o "$DEV" >"$DIR/cal.txt" 2>&1 || { cat "$DIR/cal.txt"; exit 1; }
+    --repeats 1 --batch 8 --batch-probe 0 -o "$DEV" >"$DIR/cal.txt" 2>&1 \
+    || { cat "$DIR/cal.txt"; exit 1; }
+  grep "flash L" "$DIR/cal.txt" | sed 's/^/direct profile: /'
 fi
 if [ -z "$BDEV" ]; then
   BDEV="$DIR/thisbox-buffered.conf"

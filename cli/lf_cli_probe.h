@@ -33,6 +33,7 @@
     "  --batch N          measure the executor's pattern instead of a steady state:\n"       \
     "                     batches of N reads, each waited for whole (one layer's reads;\n"   \
     "                     the queue drains at the end); fit models them as N reads\n"   \
+    "                     and a profile of such rows alone says flash_fit_batch = N\n"  \
     "  --pagecache-mechanism M  --engine buffered: what keeps every read a miss, as in\n"  \
     "                     `run`: cgroup (a memory cgroup of this process, the kernel\n"    \
     "                     evicting at its limit: twice a point's chunk x threads), fadvise\n" \

@@ -35,6 +35,8 @@ static const key_info keys[] = {
     {"flash_smooth_p", F(flash_smooth_p), 0, 0, G_FLASH, "p-norm of the three bounds; 0 = max"},
     {"flash_batch_s", F(flash_batch_s), 0, 0, G_FLASH, "s per batch of reads waited for whole"},
     {"flash_slot_s", F(flash_slot_s), 0, 0, G_FLASH, "s per read slot a batch wakes"},
+    {"flash_fit_batch", F(flash_fit_batch), 0, 0, G_FLASH,
+     "reads per batch the flash keys were fitted on; 0 = a steady stream"},
     {"flash_buffered", F(flash_buffered), 0, 0, G_FLASH,
      "0: O_DIRECT; 2/3: through the page cache, misses held by a memory cgroup/fadvise"},
     {"pagecache_bw", F(pagecache_bw), 0, 0, G_PAGECACHE, "bytes/s of a page-cache hit; 0 = off"},
@@ -78,6 +80,9 @@ static int check_value(const key_info *k, double v, const char *where, lf_err *e
         return lf_fail(err, LF_ERANGE, "%s: flash_buffered = %g must be 0 (O_DIRECT), %d "
                        "(through the page cache, misses held by a memory cgroup) or %d (by "
                        "fadvise)", where, v, LF_BUFFERED_CGROUP, LF_BUFFERED_FADVISE);
+    if (strcmp(k->key, "flash_fit_batch") == 0 && (v != floor(v) || v > 65536))
+        return lf_fail(err, LF_ERANGE, "%s: flash_fit_batch = %g must be a whole number of "
+                       "reads, 0..65536 (0: the keys describe a steady stream)", where, v);
     if (strcmp(k->key, "flash_smooth_p") == 0 && v != 0 && v < 1)
         return lf_fail(err, LF_ERANGE,
                        "%s: flash_smooth_p = %g must be 0 (hard max) or at least 1", where, v);

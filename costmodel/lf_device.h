@@ -28,6 +28,11 @@ typedef struct {
      * calibrate fits them on probes of batches (costmodel/README.md, "Batches"). */
     double flash_batch_s;
     double flash_slot_s;
+    /* The pattern the flash keys describe: 0 (default) a steady stream of reads; N > 0
+     * batches of N reads each waited for whole (probe --batch N alone: the executor's
+     * per-layer pattern measured directly, where a device serves it well below its
+     * steady state). A drift reference is probed in the same pattern. */
+    double flash_fit_batch;
     /* How the flash keys were measured: 0 (default) with O_DIRECT; through the page cache
      * (calibrate --engine buffered: a read that misses it, its copy out included), every
      * probe read kept a miss under a memory cgroup whose limit makes the kernel reclaim

@@ -526,6 +526,16 @@ static void fit_overhead(const lf_fit_point *pts, size_t n, lf_device *d)
     d->flash_slot_s = c;
 }
 
+/* The batch every point shares; 0 when they differ (the keys then describe no one
+ * pattern a drift reference could repeat). */
+static uint32_t common_batch(const lf_fit_point *pts, size_t n)
+{
+    for (size_t i = 1; i < n; i++)
+        if (pts[i].batch != pts[0].batch)
+            return 0;
+    return n ? pts[0].batch : 0;
+}
+
 int lf_fit_flash(const lf_fit_point *pts, size_t n, const lf_device *base, double fixed_p,
                  lf_fit_result *out, lf_err *err)
 {
@@ -555,6 +565,7 @@ int lf_fit_flash(const lf_fit_point *pts, size_t n, const lf_device *base, doubl
         return rc;
     if (two_stage)
         fit_overhead(pts, n, &out->dev);
+    out->dev.flash_fit_batch = n_steady == 0 ? common_batch(pts, n) : 0;
     double *ape = malloc((n ? n : 1) * sizeof *ape);
     if (!ape)
         return lf_fail(err, LF_ENOMEM, "out of memory");

@@ -52,7 +52,9 @@ typedef struct {
 
 /* A flash drift reference: `seconds` of reads of `chunk` bytes with `inflight` in flight
  * by `engine` on path (file_bytes long), over what dev's flash model predicts there
- * (*ratio; 1 when either is 0). Used by the dense and the expert grids. */
+ * (*ratio; 1 when either is 0); a steady stream, or batches of dev->flash_fit_batch
+ * reads waited for whole when the profile was fitted on those. Used by the dense and
+ * the expert grids. */
 int lf_validate_flash_drift(const char *engine, const char *path, uint64_t file_bytes,
                             uint64_t chunk, uint32_t inflight, double seconds, uint64_t seed,
                             const lf_device *dev, double *ratio, lf_err *err);

@@ -193,6 +193,10 @@ static void test_profile_parse(void **st)
     snprintf(buf, sizeof buf, "%sflash_alignment = 3000\n", good_profile);
     assert_int_equal(load_text(buf, &d, &err), LF_ERANGE);
     assert_non_null(strstr(err.msg, ":11: flash_alignment"));
+    /* a batch of reads is a whole number of them */
+    snprintf(buf, sizeof buf, "%sflash_fit_batch = 2.5\n", good_profile);
+    assert_int_equal(load_text(buf, &d, &err), LF_ERANGE);
+    assert_non_null(strstr(err.msg, ":11: flash_fit_batch"));
     /* a buffered profile's mechanism: 2 (cgroup) or 3 (fadvise); 1, an older calibrate's
      * probe that let reads hit, is refused with the fix */
     snprintf(buf, sizeof buf, "%sflash_buffered = 2\n", good_profile);
@@ -433,9 +437,16 @@ static void test_fit_batch_overhead(void **st)
         pts[i].bw *= 10;
     assert_int_equal(lf_fit_flash(pts, n, NULL, -1, &res, &err), LF_OK);
     assert_true(res.dev.flash_batch_s == 0 && res.dev.flash_slot_s == 0);
-    /* batches alone: the bounds from them, no overhead */
+    assert_true(res.dev.flash_fit_batch == 0); /* steady points: a stream's keys */
+    /* batches alone: the bounds from them, no overhead, and the keys say which pattern
+     * they describe (a drift reference repeats it) */
     assert_int_equal(lf_fit_flash(pts + 30, n - 30, &truth, -1, &res, &err), LF_OK);
     assert_true(res.dev.flash_batch_s == 0 && res.dev.flash_slot_s == 0);
+    assert_true(res.dev.flash_fit_batch == 32);
+    /* batches of different sizes describe no one pattern */
+    pts[n - 1].batch = 8;
+    assert_int_equal(lf_fit_flash(pts + 30, n - 30, &truth, -1, &res, &err), LF_OK);
+    assert_true(res.dev.flash_fit_batch == 0);
     /* the keys go through a profile file */
     lf_device e;
     const char *path = lf_test_path("batch.conf");
@@ -443,6 +454,10 @@ static void test_fit_batch_overhead(void **st)
     assert_int_equal(lf_device_load(path, &e, &err), LF_OK);
     assert_float_equal(e.flash_batch_s, 150e-6, 1e-12);
     assert_float_equal(e.flash_slot_s, 12e-6, 1e-12);
+    truth.flash_fit_batch = 8;
+    assert_int_equal(lf_device_save(&truth, path, NULL, NULL, &err), LF_OK);
+    assert_int_equal(lf_device_load(path, &e, &err), LF_OK);
+    assert_true(e.flash_fit_batch == 8);
 }
 
 static void test_membench_line(void **st)

@@ -16,6 +16,7 @@
 #include "lf_replay.h"
 #include "lf_test.h"
 #include "lf_time.h"
+#include "lf_validate.h"
 #include "lf_weights.h"
 
 /* ------------------------------------------------------------------ FFN kernel */
@@ -838,6 +839,36 @@ static void test_small_alignment_rows(void **st)
     free(ops), free(bytes), free(sim_bytes);
 }
 
+/* A drift reference is probed in the pattern the profile describes: with
+ * flash_fit_batch = N it reads batches of N and compares them with the model's price of
+ * such a batch, here one second of batch overhead, so the ratio is far above the one of
+ * the same profile read as a steady stream (which has no batch in it). */
+static void test_drift_reference_repeats_pattern(void **st)
+{
+    (void)st;
+    const char *path = lf_test_path("drift.bin");
+    char *data = calloc(1, 1 << 20);
+    lf_err err;
+    assert_non_null(data);
+    assert_int_equal(lf_write_file_atomic(path, data, 1 << 20, &err), LF_OK);
+    free(data);
+    lf_device d = lf_test_toy_device();
+    d.flash_batch_s = 1.0;
+    double steady = 0, batched = 0;
+    int rc = lf_validate_flash_drift("psync", path, 1 << 20, 65536, 2, 0.05, 1, &d, &steady,
+                                     &err);
+    if (rc == LF_EUNSUP) { /* no O_DIRECT on this file system */
+        print_message("skipped: %s\n", err.msg);
+        return;
+    }
+    assert_int_equal(rc, LF_OK);
+    d.flash_fit_batch = 4;
+    assert_int_equal(lf_validate_flash_drift("psync", path, 1 << 20, 65536, 2, 0.05, 1, &d,
+                                             &batched, &err), LF_OK);
+    print_message("drift ratio: steady %.3g, batches of 4 %.3g\n", steady, batched);
+    assert_true(steady > 0 && batched > 50 * steady);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -847,6 +878,7 @@ int main(void)
         cmocka_unit_test(test_commands),
         cmocka_unit_test(test_part_of_a_trace_same_plan),
         cmocka_unit_test(test_small_alignment_rows),
+        cmocka_unit_test(test_drift_reference_repeats_pattern),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
