@@ -20,7 +20,8 @@
 #      Qwen3.5-like runs $MOE_QWEN35_TOKENS, default 100: its 7 MB experts make a
 #      300-token grid run for 20 minutes); MOE_SETS (default "olmoe qwen1.5-moe qwen35")
 #      names the measured sets to run; the device profile is $LLMFLASH_DEVICE or a
-#      quick `llmflash calibrate` of this disk.
+#      quick `llmflash calibrate` of this disk in the executor's pattern (batches of 8
+#      reads waited for whole: costmodel/README.md, "Batches of large reads").
 set -u
 BIN=${LLMFLASH:-build/llmflash}
 DIR=${LLMFLASH_BENCH_DIR:-/var/tmp/llmflash-bench}/moe

@@ -28,7 +28,9 @@
  *              and 2 * kv_dim fp32 values per position and layer), 2 RMS norms per layer
  *              and a final one, one embedding row, the output head (vocab x d_model) and
  *              an MoE model's shared experts and router (d_model x n_experts per
- *              layer); scope ffn: 0. io = reading stream_bytes (0
+ *              layer); the shared experts priced by the expert kernel instead when the
+ *              profile measured it at the resident dtype (shared_wps); scope ffn: 0.
+ *              io = reading stream_bytes (0
  *              unless a baseline streams the resident part too) in reads of stream_chunk
  *              bytes. */
 typedef struct {
@@ -42,6 +44,10 @@ typedef struct {
     uint64_t unit_bytes;     /* > 0: bytes of one unit as stored (quantised experts) */
     double expert_wps;       /* > 0: experts cost their weights / this (a measured
                               * kernel, lf_device_expert_wps) instead of the roofline */
+    double shared_wps;       /* > 0: the shared experts cost their weights / this (the
+                              * expert kernel at the resident dtype, which runs them),
+                              * outside the resident part's dense roofline; set by
+                              * lf_price_backend from the profile */
 } lf_price;
 void lf_price_backend(lf_backend *b, lf_price *state, const lf_device *dev,
                       const lf_model *model, uint32_t dtype_bytes, uint32_t inflight);

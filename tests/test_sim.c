@@ -719,6 +719,43 @@ static void test_narrow_ids(void **st)
 /* An expert trace's compute: the profile's measured kernel at the experts' bits when it
  * has one (as the executor's prediction prices them), else the roofline; experts stored
  * quantised (--expert-bits). */
+/* A shared expert runs the expert kernel, so with a measured fp16 kernel its weights
+ * leave the resident part's dense roofline and cost weights / expert_wps_16: the token's
+ * compute changes by exactly that difference, and a model without shared experts does
+ * not change at all. */
+static void test_shared_expert_priced_by_its_kernel(void **st)
+{
+    (void)st;
+    lf_err err;
+    lf_model m = model("qwen1.5-moe-a2.7b");
+    assert_true(m.shared_ff > 0);
+    lf_device d = lf_test_toy_device();
+    d.mem_bw = d.dense_bw = 10e9; /* the resident part bandwidth-bound on both sides */
+    d.compute_flops = 1e15;
+    lf_price plain, kernel;
+    lf_backend b;
+    lf_times a, k;
+    lf_price_backend(&b, &plain, &d, &m, 2, 4);
+    assert_true(plain.shared_wps == 0);
+    assert_int_equal(b.token_end(&b, 3, &a, &err), LF_OK);
+    d.expert_wps_16 = 2e9;
+    lf_price_backend(&b, &kernel, &d, &m, 2, 4);
+    assert_true(kernel.shared_wps == 2e9);
+    assert_int_equal(b.token_end(&b, 3, &k, &err), LF_OK);
+    double weights = (double)lf_model_shared_bytes(&m, 2) / 2;
+    double want = a.compute_s - 2 * weights / 10e9 + weights / 2e9;
+    assert_float_equal(k.compute_s, want, want * 1e-9);
+    /* OLMoE has no shared expert: the kernel changes nothing */
+    lf_model o = model("olmoe-1b-7b");
+    assert_true(o.shared_ff == 0);
+    lf_price_backend(&b, &kernel, &d, &o, 2, 4);
+    assert_int_equal(b.token_end(&b, 3, &k, &err), LF_OK);
+    d.expert_wps_16 = 0;
+    lf_price_backend(&b, &plain, &d, &o, 2, 4);
+    assert_int_equal(b.token_end(&b, 3, &a, &err), LF_OK);
+    assert_true(k.compute_s == a.compute_s);
+}
+
 static void test_experts_priced_by_measured_kernel(void **st)
 {
     (void)st;
@@ -1271,6 +1308,7 @@ int main(void)
         cmocka_unit_test(test_narrow_ids),
         cmocka_unit_test(test_plans_cache),
         cmocka_unit_test(test_experts_priced_by_measured_kernel),
+        cmocka_unit_test(test_shared_expert_priced_by_its_kernel),
         cmocka_unit_test(test_policy_bug_reported),
         cmocka_unit_test(test_changed_trace_refused),
         cmocka_unit_test(test_results_folder),
