@@ -31,15 +31,16 @@ static void print_row(const lf_vmoe_row *r, size_t i, size_t n, void *arg)
         printf("%-4s %-44s %-5s %3s %-5s %-8s %9s %9s %7s %8s %8s", "cfg", "policy", "dtype",
                "thr", "scope", "path", "pred_ms", "meas_ms", "err_%", "pc_pred", "pc_meas");
         if (r->drift_measured)
-            printf(" %8s %8s %9s %8s", "io_drift", "cpu_drft", "norm_ms", "norm_e_%");
+            printf(" %8s %8s %8s %9s %8s", "io_drift", "cpu_drft", "dns_drft", "norm_ms",
+                   "norm_e_%");
         printf("\n");
     }
     printf("%-4s %-44.44s %-5s %3u %-5s %-8s %9.3f %9.3f %+7.1f %8.3f %8.3f", r->id, r->policy,
            r->dtype, r->threads, r->scope, r->mechanism, r->predicted_ms, r->measured_ms,
            r->error_pct, r->pc_hit_predicted, r->pc_hit_measured);
     if (r->drift_measured)
-        printf(" %8.3f %8.3f %9.3f %+8.1f", r->io_drift, r->cpu_drift, r->predicted_norm_ms,
-               r->norm_error_pct);
+        printf(" %8.3f %8.3f %8.3f %9.3f %+8.1f", r->io_drift, r->cpu_drift, r->dense_drift,
+               r->predicted_norm_ms, r->norm_error_pct);
     printf("\n");
     int fallback = !strncmp(r->mechanism_note, "auto:", 5);
     if ((fallback && strcmp(r->mechanism_note, said->fallback)) ||
@@ -185,8 +186,8 @@ int cmd_validate_moe(const char *trace, lf_weights *w, size_t n_w, const char *d
             if (drift_refs) {
                 double nmd, nmax, ngap;
                 lf_vmoe_errors(rows, n, 1, &nmd, &nmax, &ngap);
-                printf("drift-normalised (flash and compute priced at the speeds measured next "
-                       "to each run): MdAPE %.1f%% (target <= 10%%) %s; worst %.1f%% (target <= "
+                printf("drift-normalised (flash, expert and resident compute priced at the "
+                       "speeds measured next to each run): MdAPE %.1f%% (target <= 10%%) %s; worst %.1f%% (target <= "
                        "20%%) %s\n", nmd, nmd <= 10 ? "met" : "MISSED", nmax,
                        nmax <= 20 ? "met" : "MISSED");
             }

@@ -23,7 +23,7 @@ const char *const lf_vmoe_keys[] = {"policy", "dtype", "threads", "tokens", "see
 typedef struct {
     lf_moe_replay_cfg replay;
     const lf_device *dev;        /* prices the configuration (direct or buffered) */
-    double *tot, *io_drift, *cpu_drift;
+    double *tot, *io_drift, *cpu_drift, *dense_drift;
     lf_summary *sum;
     lf_moe_measured *mm;
 } vslot;
@@ -122,9 +122,10 @@ static int predict_one(const lf_vmoe_cfg *c, size_t i, vslot *s, lf_vmoe_row *r,
     s->tot = calloc(n, sizeof *s->tot);
     s->io_drift = calloc(n, sizeof *s->io_drift);
     s->cpu_drift = calloc(n, sizeof *s->cpu_drift);
+    s->dense_drift = calloc(n, sizeof *s->dense_drift);
     s->sum = calloc(n, sizeof *s->sum);
     s->mm = calloc(n, sizeof *s->mm);
-    if (!s->tot || !s->io_drift || !s->cpu_drift || !s->sum || !s->mm)
+    if (!s->tot || !s->io_drift || !s->cpu_drift || !s->dense_drift || !s->sum || !s->mm)
         return lf_fail(err, LF_ENOMEM, "validate: out of memory");
     const lf_moe_replay_cfg *rp = &s->replay;
     const lf_weights *w = rp->weights;
@@ -152,6 +153,7 @@ static int predict_one(const lf_vmoe_cfg *c, size_t i, vslot *s, lf_vmoe_row *r,
     r->predicted_io_ms = S.mean_io_ms;
     r->predicted_mem_ms = S.mean_mem_ms;
     r->predicted_compute_ms = S.mean_compute_ms;
+    r->predicted_resident_ms = sbs.resident_s * 1e3 / rp->n_tokens;
     r->app_hit = S.hit_rate;
     return LF_OK;
 }
@@ -162,7 +164,7 @@ static int predict_one(const lf_vmoe_cfg *c, size_t i, vslot *s, lf_vmoe_row *r,
  * on the configuration's file, and the expert kernel at its bit width, each over what
  * the profile says of it. */
 static int measure_refs(const lf_vmoe_cfg *c, uint32_t k, vslot *s, const lf_vmoe_row *r,
-                        lf_err *err)
+                        const lf_ffn_bench *dense_ref, lf_err *err)
 {
     const lf_weights *w = s->replay.weights;
     int rc = lf_validate_flash_drift("psync", w->path, w->h.file_bytes, LF_VMOE_REF_CHUNK,
@@ -176,15 +178,19 @@ static int measure_refs(const lf_vmoe_cfg *c, uint32_t k, vslot *s, const lf_vmo
     if ((rc = lf_quant_measure(w->h.dtype, 4096, 1024, 0.1, &sec, err)))
         return lf_err_prefix(err, "%s: compute drift reference", r->id);
     s->cpu_drift[k] = wps > 0 && sec > 0 ? 3.0 * 4096 * 1024 / sec / wps : 1;
+    double flops, bw, dense = s->dev->dense_bw > 0 ? s->dev->dense_bw : s->dev->mem_bw;
+    lf_ffn_bench_time(dense_ref, 0.1, &flops, &bw);
+    s->dense_drift[k] = bw > 0 ? bw / dense : 1;
     lf_validate_settle(c->drift_settle_s);
     return LF_OK;
 }
 
+/* dense_ref: the resident part's drift reference (NULL: no drift references) */
 static int measure_one(const lf_vmoe_cfg *c, uint32_t k, vslot *s, const lf_vmoe_row *r,
-                       lf_token_row *rows, lf_err *err)
+                       lf_token_row *rows, const lf_ffn_bench *dense_ref, lf_err *err)
 {
-    s->io_drift[k] = s->cpu_drift[k] = 1;
-    int rc = c->drift_refs ? measure_refs(c, k, s, r, err) : LF_OK;
+    s->io_drift[k] = s->cpu_drift[k] = s->dense_drift[k] = 1;
+    int rc = dense_ref ? measure_refs(c, k, s, r, dense_ref, err) : LF_OK;
     if (!rc)
         rc = lf_moe_measure(&s->replay, rows, &s->mm[k], err);
     if (!rc)
@@ -227,9 +233,11 @@ static void finish_one(const lf_vmoe_cfg *c, vslot *s, lf_vmoe_row *r, double *s
     r->drift_measured = c->drift_refs != 0;
     r->io_drift = median_of(s->io_drift, n, sorted);
     r->cpu_drift = median_of(s->cpu_drift, n, sorted);
+    r->dense_drift = median_of(s->dense_drift, n, sorted);
     r->predicted_norm_ms = r->predicted_ms - r->predicted_io_ms - r->predicted_compute_ms +
                            r->predicted_io_ms / r->io_drift +
-                           r->predicted_compute_ms / r->cpu_drift;
+                           (r->predicted_compute_ms - r->predicted_resident_ms) / r->cpu_drift +
+                           r->predicted_resident_ms / r->dense_drift;
     r->norm_error_pct = 100.0 * (r->predicted_norm_ms - med) / med;
 }
 
@@ -239,6 +247,7 @@ static void free_slots(vslot *s, size_t n)
         free(s[i].tot);
         free(s[i].io_drift);
         free(s[i].cpu_drift);
+        free(s[i].dense_drift);
         free(s[i].sum);
         free(s[i].mm);
     }
@@ -265,16 +274,22 @@ int lf_vmoe_run(const lf_vmoe_cfg *c, lf_vmoe_row **rows, size_t *n, lf_err *err
         if ((rc = predict_one(c, i, &s[i], &out[i], tok, err)))
             lf_err_prefix(err, "configuration %s (%s, %s)", out[i].id, out[i].policy,
                           out[i].dtype);
+    lf_ffn_bench dense_ref; /* the resident part's drift reference, as the dense grids' */
+    memset(&dense_ref, 0, sizeof dense_ref);
+    if (!rc && c->drift_refs)
+        rc = lf_ffn_bench_dense(&dense_ref, LF_DTYPE_FP16, 8192, 4096, err);
     lf_progress prog;
     lf_progress_start(&prog, "validate (measured runs)", (uint64_t)c->repeat * N);
     for (uint32_t k = 0; k < c->repeat && !rc; k++)
         for (size_t i = 0; i < N && !rc; i++) {
-            if ((rc = measure_one(c, k, &s[i], &out[i], tok, err)))
+            if ((rc = measure_one(c, k, &s[i], &out[i], tok, c->drift_refs ? &dense_ref : NULL,
+                                  err)))
                 lf_err_prefix(err, "configuration %s (%s, %s), measured run %u", out[i].id,
                               out[i].policy, out[i].dtype, k + 1);
             lf_progress_update(&prog, (uint64_t)k * N + i + 1);
         }
     lf_progress_end(&prog);
+    lf_ffn_bench_free(&dense_ref);
     for (size_t i = 0; i < N && !rc; i++) {
         finish_one(c, &s[i], &out[i], sorted);
         if (c->on_row)
@@ -330,12 +345,13 @@ int lf_vmoe_write_csv(const char *path, const lf_vmoe_row *rows, size_t n, lf_er
                             "measured_compute_ms,predicted_mem_ms,measured_mem_ms,measured_min_ms,"
                             "measured_max_ms,app_hit,pc_hit_predicted,pc_hit_measured,read_gb_per_s,"
                             "drift_measured,io_drift,cpu_drift,predicted_norm_ms,norm_error_pct,"
-                            "pc_byte_hit_measured,pc_partial,outside_paged_mb\n");
+                            "pc_byte_hit_measured,pc_partial,outside_paged_mb,dense_drift,"
+                            "predicted_resident_ms\n");
     for (size_t i = 0; i < n; i++) {
         const lf_vmoe_row *r = &rows[i];
         len += (size_t)snprintf(buf + len, cap - len,
                                 "%s,\"%s\",%s,%u,%u,%s,%s,%.6f,%.6f,%.4f,%.6f,%.6f,%.6f,%.6f,%.6f,"
-                                "%.6f,%.6f,%.6f,%.6f,%.6f,%.6f,%.6f,%d,%.4f,%.4f,%.6f,%.4f,%.6f,%llu,%.3f\n",
+                                "%.6f,%.6f,%.6f,%.6f,%.6f,%.6f,%.6f,%d,%.4f,%.4f,%.6f,%.4f,%.6f,%llu,%.3f,%.4f,%.6f\n",
                                 r->id, r->policy, r->dtype, r->threads, r->tokens, r->scope,
                                 r->mechanism,
                                 r->predicted_ms, r->measured_ms, r->error_pct, r->predicted_io_ms,
@@ -345,7 +361,7 @@ int lf_vmoe_write_csv(const char *path, const lf_vmoe_row *rows, size_t n, lf_er
                                 r->pc_hit_measured, r->read_gb_per_s, r->drift_measured,
                                 r->io_drift, r->cpu_drift, r->predicted_norm_ms, r->norm_error_pct,
                                 r->pc_byte_hit_measured, (unsigned long long)r->pc_partial,
-                                r->outside_paged_mb);
+                                r->outside_paged_mb, r->dense_drift, r->predicted_resident_ms);
     }
     int rc = lf_write_file_atomic(path, buf, len, err);
     free(buf);

@@ -45,13 +45,19 @@ typedef struct {
     int drift_measured;              /* the drift references below were measured */
     double io_drift, cpu_drift;      /* now / profile (medians over the repeats); 1: not
                                       * measured */
-    double predicted_norm_ms;        /* io and compute terms divided by those */
+    double dense_drift;              /* the same for the resident part's dense products */
+    double predicted_resident_ms;    /* of predicted_compute_ms, the resident part's (the
+                                      * rest is the experts') */
+    double predicted_norm_ms;        /* io, expert and resident compute terms divided by
+                                      * io_drift, cpu_drift and dense_drift */
     double norm_error_pct;
 } lf_vmoe_row;
 
 /* The drift references of --drift-refs: O_DIRECT reads of 1 MiB, 4 in flight (a point
  * of calibrate's default grid and bench_moe's) on the configuration's file; the expert
- * kernel at the configuration's bit width. */
+ * kernel at the configuration's bit width; a dense fp16 product streamed from DRAM (the
+ * resident part's kernel: bound by memory bandwidth, which other tenants of a shared
+ * host take, where the dequantising expert kernel is bound by arithmetic). */
 #define LF_VMOE_REF_CHUNK (1u << 20)
 #define LF_VMOE_REF_INFLIGHT 4u
 

@@ -394,18 +394,24 @@ static void test_validate_drift_refs(void **st)
         free(e);
         for (int row = 0; row < 2; row++) {
             double io = csv_cell(csv, "io_drift", row), cpu = csv_cell(csv, "cpu_drift", row);
+            double dense = csv_cell(csv, "dense_drift", row);
+            double pres = csv_cell(csv, "predicted_resident_ms", row);
             double pred = csv_cell(csv, "predicted_ms", row);
             double pio = csv_cell(csv, "predicted_io_ms", row);
             double pcpu = csv_cell(csv, "predicted_compute_ms", row);
             double norm = csv_cell(csv, "predicted_norm_ms", row);
             double meas = csv_cell(csv, "measured_ms", row);
             assert_true(csv_cell(csv, "drift_measured", row) == drift);
-            assert_true(io > 0 && cpu > 0);
+            assert_true(io > 0 && cpu > 0 && dense > 0);
+            /* the resident part (attention, router, head) is part of the compute priced */
+            assert_true(pres > 0 && pres < pcpu);
             if (drift)
-                assert_true(io != 1 && cpu != 1); /* measured (this toy profile is far off) */
+                assert_true(io != 1 && cpu != 1 && dense != 1); /* measured (a toy profile) */
             else
-                assert_true(io == 1 && cpu == 1 && fabs(norm - pred) < 1e-5);
-            double want = pred - pio - pcpu + pio / io + pcpu / cpu;
+                assert_true(io == 1 && cpu == 1 && dense == 1 && fabs(norm - pred) < 1e-5);
+            /* the experts' compute at the expert kernel's drift, the resident part's at the
+             * dense product's */
+            double want = pred - pio - pcpu + pio / io + (pcpu - pres) / cpu + pres / dense;
             assert_true(fabs(norm - want) < 1e-4 * (1 + want));
             assert_true(fabs(csv_cell(csv, "norm_error_pct", row) -
                              100 * (norm - meas) / meas) < 1e-2);
