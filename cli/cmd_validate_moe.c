@@ -187,9 +187,9 @@ int cmd_validate_moe(const char *trace, lf_weights *w, size_t n_w, const char *d
                 double nmd, nmax, ngap;
                 lf_vmoe_errors(rows, n, 1, &nmd, &nmax, &ngap);
                 printf("drift-normalised (flash, expert and resident compute priced at the "
-                       "speeds measured next to each run): MdAPE %.1f%% (target <= 10%%) %s; worst %.1f%% (target <= "
-                       "20%%) %s\n", nmd, nmd <= 10 ? "met" : "MISSED", nmax,
-                       nmax <= 20 ? "met" : "MISSED");
+                       "speeds measured next to each run): MdAPE %.1f%% (target <= 10%%) %s; "
+                       "worst %.1f%% (target <= 20%%) %s\n", nmd, nmd <= 10 ? "met" : "MISSED",
+                       nmax, nmax <= 20 ? "met" : "MISSED");
             }
             ratios(rows, n);
         }

@@ -183,7 +183,8 @@ int lf_validate_flash_drift(const char *engine, const char *path, uint64_t file_
     lf_probe_row pr;
     *ratio = 1;
     /* in the pattern the profile's flash keys describe: a device may serve batches
-     * waited for whole far below its steady state (costmodel/README.md, "Batches") */
+     * waited for whole far below its steady state (costmodel/README.md, "Batches of
+     * large reads") */
     uint32_t batch = (uint32_t)dev->flash_fit_batch;
     int rc = batch ? lf_probe_batch(engine, path, file_bytes, chunk, inflight, batch, seconds,
                                     seed, &pr, err)

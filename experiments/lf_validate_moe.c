@@ -161,8 +161,8 @@ static int predict_one(const lf_vmoe_cfg *c, size_t i, vslot *s, lf_vmoe_row *r,
 /* The drift references, just before a measured run: the direct profile's reference
  * point (LF_VMOE_REF_CHUNK x LF_VMOE_REF_INFLIGHT, a point of calibrate's grids, so its
  * fit residual is small and the ratio is the disk's drift, not the model's error there)
- * on the configuration's file, and the expert kernel at its bit width, each over what
- * the profile says of it. */
+ * on the configuration's file, the expert kernel at its bit width and the dense product
+ * (the resident part's kernel), each over what the profile says of it. */
 static int measure_refs(const lf_vmoe_cfg *c, uint32_t k, vslot *s, const lf_vmoe_row *r,
                         const lf_ffn_bench *dense_ref, lf_err *err)
 {
