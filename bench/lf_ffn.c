@@ -303,6 +303,12 @@ int lf_ffn_bench_dense(lf_ffn_bench *b, lf_dtype dt, uint32_t rows, uint32_t col
     return rc;
 }
 
+int lf_ffn_bench_dense_ref(lf_ffn_bench *b, lf_dtype dt, lf_err *err)
+{
+    uint64_t rows = LF_DENSE_REF_BYTES / LF_DENSE_REF_COLS / lf_dtype_bytes(dt);
+    return lf_ffn_bench_dense(b, dt, (uint32_t)rows, LF_DENSE_REF_COLS, err);
+}
+
 static void bench_once(const lf_ffn_bench *b)
 {
     if (b->cols)

@@ -75,6 +75,13 @@ typedef struct {
 int lf_ffn_bench_sparse(lf_ffn_bench *b, const lf_model *m, lf_dtype dt, uint32_t n_rows,
                         lf_err *err);
 int lf_ffn_bench_dense(lf_ffn_bench *b, lf_dtype dt, uint32_t rows, uint32_t cols, lf_err *err);
+/* The dense reference of calibrate's dense_bw and validate's drift references: 512 MiB
+ * of rows of 4096 columns (fp16: 65536 rows; fp32: 32768), streamed from DRAM as an
+ * output head is. A 64 MiB matrix, the reference until stop 28, was served partly by
+ * the last-level cache of this project's host (33-35 GB/s against 24-25 at 512 MiB). */
+#define LF_DENSE_REF_BYTES (512ull << 20)
+#define LF_DENSE_REF_COLS 4096u
+int lf_ffn_bench_dense_ref(lf_ffn_bench *b, lf_dtype dt, lf_err *err);
 void lf_ffn_bench_time(const lf_ffn_bench *b, double min_seconds, double *flops_per_s,
                        double *bytes_per_s);
 void lf_ffn_bench_free(lf_ffn_bench *b);

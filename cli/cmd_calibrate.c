@@ -39,7 +39,7 @@ static void help(void)
         "  compute    the sparse FFN kernel (OPT-6.7B shape, --dtype): flop/s with the rows\n"
         "             in cache, weight bytes/s with 4096 rows (the roofline's two rates);\n"
         "             the dense products of the resident part (attention, output head)\n"
-        "             on an 8192 x 4096 matrix: dense_bw; each the median of 5\n"
+        "             on a 512 MiB matrix of 4096 columns: dense_bw; each the median of 5\n"
         "             interleaved rounds (memory bandwidth drifts from second to second)\n"
         "  experts    the expert kernel (dequantise + gate/up/down, bench/lf_quant) on\n"
         "             4096 x 1024 experts at fp16, int8, q4, q2, each read from DRAM (copies\n"
@@ -87,8 +87,8 @@ static int measure_compute(const char *dtype, double *flops, double *bw, double 
     lf_model m;
     lf_dtype dt;
     /* rows in cache (the flop rate), 4096 rows (weight bytes), and the resident part's
-     * kernel on a 64 MiB matrix (8192 x 4096 fp16: beyond the caches, as a layer's
-     * attention weights are) */
+     * kernel on the dense reference (512 MiB, beyond the caches, as a token's resident
+     * weights are) */
     lf_ffn_bench small, big, dense;
     memset(&small, 0, sizeof small), memset(&big, 0, sizeof big), memset(&dense, 0, sizeof dense);
     int rc = lf_dtype_parse(dtype, &dt, err);
@@ -99,7 +99,7 @@ static int measure_compute(const char *dtype, double *flops, double *bw, double 
     if (rc == LF_OK)
         rc = lf_ffn_bench_sparse(&big, &m, dt, 4096, err);
     if (rc == LF_OK)
-        rc = lf_ffn_bench_dense(&dense, dt, dt == LF_DTYPE_FP16 ? 8192 : 4096, 4096, err);
+        rc = lf_ffn_bench_dense_ref(&dense, dt, err);
     double f_small[COMPUTE_ROUNDS], b_big[COMPUTE_ROUNDS], d_big[COMPUTE_ROUNDS], unused;
     for (int r = 0; r < COMPUTE_ROUNDS && rc == LF_OK; r++) {
         lf_ffn_bench_time(&small, 0.1, &f_small[r], &unused);

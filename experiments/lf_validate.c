@@ -373,7 +373,7 @@ int lf_validate_run(const lf_validate_cfg *v, lf_validate_row **rows, size_t *n,
     /* the compute drift reference: the dense kernel on 64 MiB, filled once */
     lf_ffn_bench dense_ref;
     memset(&dense_ref, 0, sizeof dense_ref);
-    if (!rc && v->drift_refs && (rc = lf_ffn_bench_dense(&dense_ref, LF_DTYPE_FP16, 8192, 4096, err)))
+    if (!rc && v->drift_refs && (rc = lf_ffn_bench_dense_ref(&dense_ref, LF_DTYPE_FP16, err)))
         lf_err_prefix(err, "validate: compute drift reference");
     lf_progress prog;
     lf_progress_start(&prog, "validate (measured runs)", (uint64_t)reps * total);

@@ -277,7 +277,7 @@ int lf_vmoe_run(const lf_vmoe_cfg *c, lf_vmoe_row **rows, size_t *n, lf_err *err
     lf_ffn_bench dense_ref; /* the resident part's drift reference, as the dense grids' */
     memset(&dense_ref, 0, sizeof dense_ref);
     if (!rc && c->drift_refs)
-        rc = lf_ffn_bench_dense(&dense_ref, LF_DTYPE_FP16, 8192, 4096, err);
+        rc = lf_ffn_bench_dense_ref(&dense_ref, LF_DTYPE_FP16, err);
     lf_progress prog;
     lf_progress_start(&prog, "validate (measured runs)", (uint64_t)c->repeat * N);
     for (uint32_t k = 0; k < c->repeat && !rc; k++)
