@@ -555,7 +555,10 @@ static int moe_sim_token_end(lf_backend *b, uint32_t token, lf_times *out, lf_er
 {
     lf_moe_sim *m = b->state;
     int rc = m->inner.token_end(&m->inner, token, out, err);
-    m->resident_s += rc == LF_OK ? out->compute_s : 0;
+    if (rc == LF_OK && token >= m->resident_from) {
+        m->resident_s += out->compute_s;
+        m->resident_n++;
+    }
     return rc;
 }
 

@@ -380,11 +380,15 @@ double lf_compute_time(const lf_device *d, double flops, double bytes)
     return t;
 }
 
+double lf_device_dense_bw(const lf_device *d)
+{
+    return d->dense_bw > 0 ? d->dense_bw : d->mem_bw;
+}
+
 double lf_dense_time(const lf_device *d, double flops, double bytes)
 {
     double t = flops > 0 ? flops / d->compute_flops : 0;
-    double bw = d->dense_bw > 0 ? d->dense_bw : d->mem_bw;
-    return bytes > 0 ? fmax(t, bytes / bw) : t;
+    return bytes > 0 ? fmax(t, bytes / lf_device_dense_bw(d)) : t;
 }
 
 int lf_pagecache_check(const lf_device *d, uint64_t n_hits, lf_err *err)

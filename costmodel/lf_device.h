@@ -133,8 +133,10 @@ double lf_dram_time(const lf_device *d, uint64_t n_ops, uint64_t bytes);
 double lf_dram_alloc_time(const lf_device *d, uint64_t n_allocs, uint64_t bytes);
 /* Roofline: seconds for `flops` floating-point ops touching `bytes` of memory. */
 double lf_compute_time(const lf_device *d, double flops, double bytes);
-/* The same roofline for the resident part's dense products: bytes at dense_bw (or
- * mem_bw when the profile has no dense_bw). */
+/* The bytes/s of the resident part's dense products: dense_bw, or mem_bw when the
+ * profile has none. */
+double lf_device_dense_bw(const lf_device *d);
+/* The same roofline for the resident part's dense products: bytes at lf_device_dense_bw. */
 double lf_dense_time(const lf_device *d, double flops, double bytes);
 /* Page-cache tier: seconds for n hits totalling bytes (0 when not modelled). */
 double lf_pagecache_time(const lf_device *d, uint64_t n_hits, uint64_t bytes);

@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "lf_ffn.h"
+#include "lf_fit.h"
 #include "lf_fs.h"
 #include "lf_kv.h"
 #include "lf_measure.h"
@@ -192,13 +193,16 @@ int lf_validate_flash_drift(const char *engine, const char *path, uint64_t file_
                                     &pr, err);
     if (rc)
         return rc;
-    double model = lf_flash_throughput(dev, chunk, inflight);
-    if (batch) {
-        double t = lf_flash_time(dev, batch, (uint64_t)batch * chunk, inflight);
-        model = t > 0 ? (double)batch * (double)chunk / t : 0;
-    }
+    double model = lf_fit_predict(dev, &(lf_fit_point){chunk, inflight, 0, batch});
     *ratio = model > 0 && pr.mb_s > 0 ? pr.mb_s * 1e6 / model : 1;
     return LF_OK;
+}
+
+double lf_validate_dense_drift(const lf_ffn_bench *ref, const lf_device *dev)
+{
+    double flops, bw;
+    lf_ffn_bench_time(ref, 0.1, &flops, &bw);
+    return bw > 0 ? bw / lf_device_dense_bw(dev) : 1;
 }
 
 void lf_validate_settle(double seconds)
@@ -227,10 +231,7 @@ static int measure_refs(const lf_validate_cfg *v, uint32_t k, slot *s, const lf_
                                      s->dev, &s->io_drift[k], err);
     if (rc)
         return lf_err_prefix(err, "%s: flash drift reference", row->id);
-    double flops, bw;
-    lf_ffn_bench_time(dense_ref, 0.1, &flops, &bw);
-    double dense = s->dev->dense_bw > 0 ? s->dev->dense_bw : s->dev->mem_bw;
-    s->cpu_drift[k] = bw > 0 ? bw / dense : 1;
+    s->cpu_drift[k] = lf_validate_dense_drift(dense_ref, s->dev);
     lf_validate_settle(v->drift_settle_s);
     return LF_OK;
 }

@@ -13,6 +13,7 @@
 #include <stdint.h>
 
 #include "lf_device.h"
+#include "lf_ffn.h"
 #include "lf_sweep.h"
 #include "lf_trace.h"
 #include "lf_weights.h"
@@ -58,6 +59,9 @@ typedef struct {
 int lf_validate_flash_drift(const char *engine, const char *path, uint64_t file_bytes,
                             uint64_t chunk, uint32_t inflight, double seconds, uint64_t seed,
                             const lf_device *dev, double *ratio, lf_err *err);
+/* A compute drift reference: ref (lf_ffn_bench_dense_ref) timed for 0.1 s, over dev's
+ * dense bandwidth (1 when it measured nothing). Used by the dense and the expert grids. */
+double lf_validate_dense_drift(const lf_ffn_bench *ref, const lf_device *dev);
 
 /* The default idle time between the drift references and the run they precede. On this
  * project's test machine the first token read 1.3-1.8x slower right after a reference

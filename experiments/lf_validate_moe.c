@@ -143,6 +143,7 @@ static int predict_one(const lf_vmoe_cfg *c, size_t i, vslot *s, lf_vmoe_row *r,
     lf_backend sb;
     lf_moe_sim sbs;
     lf_moe_sim_backend(&sb, &sbs, s->dev, w, rp->threads, tiers.buffered, rp->scope, layers);
+    sbs.resident_from = c->cold_tokens;
     lf_summary S;
     rc = lf_moe_replay(rp, &sb, rows, NULL, err);
     if (!rc)
@@ -153,7 +154,7 @@ static int predict_one(const lf_vmoe_cfg *c, size_t i, vslot *s, lf_vmoe_row *r,
     r->predicted_io_ms = S.mean_io_ms;
     r->predicted_mem_ms = S.mean_mem_ms;
     r->predicted_compute_ms = S.mean_compute_ms;
-    r->predicted_resident_ms = sbs.resident_s * 1e3 / rp->n_tokens;
+    r->predicted_resident_ms = sbs.resident_n ? sbs.resident_s * 1e3 / sbs.resident_n : 0;
     r->app_hit = S.hit_rate;
     return LF_OK;
 }
@@ -178,9 +179,7 @@ static int measure_refs(const lf_vmoe_cfg *c, uint32_t k, vslot *s, const lf_vmo
     if ((rc = lf_quant_measure(w->h.dtype, 4096, 1024, 0.1, &sec, err)))
         return lf_err_prefix(err, "%s: compute drift reference", r->id);
     s->cpu_drift[k] = wps > 0 && sec > 0 ? 3.0 * 4096 * 1024 / sec / wps : 1;
-    double flops, bw, dense = s->dev->dense_bw > 0 ? s->dev->dense_bw : s->dev->mem_bw;
-    lf_ffn_bench_time(dense_ref, 0.1, &flops, &bw);
-    s->dense_drift[k] = bw > 0 ? bw / dense : 1;
+    s->dense_drift[k] = lf_validate_dense_drift(dense_ref, s->dev);
     lf_validate_settle(c->drift_settle_s);
     return LF_OK;
 }
