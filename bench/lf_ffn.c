@@ -275,10 +275,17 @@ static int bench_alloc(lf_ffn_bench *b, size_t bytes, uint32_t n_bias, uint32_t 
 int lf_ffn_bench_sparse(lf_ffn_bench *b, const lf_model *m, lf_dtype dt, uint32_t n_rows,
                         lf_err *err)
 {
+    return lf_ffn_bench_sparse_gapped(b, m, dt, n_rows, 0, err);
+}
+
+int lf_ffn_bench_sparse_gapped(lf_ffn_bench *b, const lf_model *m, lf_dtype dt, uint32_t n_rows,
+                               size_t gap_bytes, lf_err *err)
+{
     memset(b, 0, sizeof *b);
     if (n_rows == 0 || m->d_model == 0)
         return lf_fail(err, LF_EINVAL, "ffn measure: need rows > 0 and d_model > 0");
     lf_ffn_shape_packed(&b->shape, m, dt);
+    b->shape.row_stride += gap_bytes;
     b->dtype = dt;
     b->rows = n_rows;
     size_t bytes = b->shape.row_stride * n_rows;

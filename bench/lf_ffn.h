@@ -74,6 +74,10 @@ typedef struct {
 } lf_ffn_bench;
 int lf_ffn_bench_sparse(lf_ffn_bench *b, const lf_model *m, lf_dtype dt, uint32_t n_rows,
                         lf_err *err);
+/* The same rows with gap_bytes after each (padding the kernel skips), as a padded
+ * layout's DRAM rows are: calibrate's ffn_row_gap_s against packed rows. */
+int lf_ffn_bench_sparse_gapped(lf_ffn_bench *b, const lf_model *m, lf_dtype dt, uint32_t n_rows,
+                               size_t gap_bytes, lf_err *err);
 int lf_ffn_bench_dense(lf_ffn_bench *b, lf_dtype dt, uint32_t rows, uint32_t cols, lf_err *err);
 /* The dense reference of calibrate's dense_bw and validate's drift references: 512 MiB
  * of rows of 4096 columns (fp16: 65536 rows; fp32: 32768), streamed from DRAM as an

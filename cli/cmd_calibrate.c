@@ -2,6 +2,7 @@
 #include <getopt.h>
 #include <gsl/gsl_sort.h>
 #include <gsl/gsl_statistics_double.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,7 +38,9 @@ static void help(void)
         "             move between random slots, malloc+free of 64 MiB\n"
         "  page cache buffered reads of PATH's first 64 MiB once cached\n"
         "  compute    the sparse FFN kernel (OPT-6.7B shape, --dtype): flop/s with the rows\n"
-        "             in cache, weight bytes/s with 4096 rows (the roofline's two rates);\n"
+        "             in cache, weight bytes/s with 4096 rows (the roofline's two rates),\n"
+        "             the same rows with a page of padding after each: ffn_row_gap_s, what\n"
+        "             a row of a padded layout costs beyond a packed one;\n"
         "             the dense products of the resident part (attention, output head)\n"
         "             on a 512 MiB matrix of 4096 columns: dense_bw; each the median of 5\n"
         "             interleaved rounds (memory bandwidth drifts from second to second)\n"
@@ -81,16 +84,19 @@ static void on_row(const lf_probe_row *r, size_t i, size_t total, void *arg)
  * long measurement per kernel took whichever spell it fell in (profiles priced compute
  * 17% slow). */
 #define COMPUTE_ROUNDS 5
-static int measure_compute(const char *dtype, double *flops, double *bw, double *dense_bw,
-                           const char **how, lf_err *err)
+/* The padding of the gapped rows: one page, what a 4096-aligned record adds at most. */
+#define GAP_BYTES 4096
+static int measure_compute(const char *dtype, lf_device *d, const char **how, lf_err *err)
 {
     lf_model m;
     lf_dtype dt;
-    /* rows in cache (the flop rate), 4096 rows (weight bytes), and the resident part's
-     * kernel on the dense reference (512 MiB, beyond the caches, as a token's resident
-     * weights are) */
-    lf_ffn_bench small, big, dense;
-    memset(&small, 0, sizeof small), memset(&big, 0, sizeof big), memset(&dense, 0, sizeof dense);
+    /* rows in cache (the flop rate), 4096 rows (weight bytes), the same rows with a page
+     * of padding after each (a padded layout's DRAM rows: the prefetcher starts over at
+     * every row), and the resident part's kernel on the dense reference (512 MiB, beyond
+     * the caches, as a token's resident weights are) */
+    lf_ffn_bench small, big, gapped, dense;
+    memset(&small, 0, sizeof small), memset(&big, 0, sizeof big);
+    memset(&gapped, 0, sizeof gapped), memset(&dense, 0, sizeof dense);
     int rc = lf_dtype_parse(dtype, &dt, err);
     if (rc == LF_OK)
         rc = lf_model_lookup("opt-6.7b", &m, err);
@@ -99,24 +105,36 @@ static int measure_compute(const char *dtype, double *flops, double *bw, double 
     if (rc == LF_OK)
         rc = lf_ffn_bench_sparse(&big, &m, dt, 4096, err);
     if (rc == LF_OK)
+        rc = lf_ffn_bench_sparse_gapped(&gapped, &m, dt, 4096, GAP_BYTES, err);
+    if (rc == LF_OK)
         rc = lf_ffn_bench_dense_ref(&dense, dt, err);
-    double f_small[COMPUTE_ROUNDS], b_big[COMPUTE_ROUNDS], d_big[COMPUTE_ROUNDS], unused;
+    double f_small[COMPUTE_ROUNDS], b_big[COMPUTE_ROUNDS], d_big[COMPUTE_ROUNDS];
+    double gap[COMPUTE_ROUNDS], unused;
+    double row_bytes = rc == LF_OK ? lf_ffn_bytes(&big.shape, 1) : 0;
     for (int r = 0; r < COMPUTE_ROUNDS && rc == LF_OK; r++) {
+        double g_bw;
         lf_ffn_bench_time(&small, 0.1, &f_small[r], &unused);
         lf_ffn_bench_time(&big, 0.2, &unused, &b_big[r]);
+        lf_ffn_bench_time(&gapped, 0.2, &unused, &g_bw);
         lf_ffn_bench_time(&dense, 0.1, &unused, &d_big[r]);
+        /* a gapped row's time beyond a packed one's, in the same round */
+        gap[r] = row_bytes / g_bw - row_bytes / b_big[r];
     }
-    lf_ffn_bench_free(&small), lf_ffn_bench_free(&big), lf_ffn_bench_free(&dense);
+    lf_ffn_bench_free(&small), lf_ffn_bench_free(&big);
+    lf_ffn_bench_free(&gapped), lf_ffn_bench_free(&dense);
     if (rc)
         return rc;
     gsl_sort(f_small, 1, COMPUTE_ROUNDS);
     gsl_sort(b_big, 1, COMPUTE_ROUNDS);
     gsl_sort(d_big, 1, COMPUTE_ROUNDS);
+    gsl_sort(gap, 1, COMPUTE_ROUNDS);
     static char what[96];
     snprintf(what, sizeof what, "%s, %s rows", lf_ffn_path(), dtype);
-    *flops = gsl_stats_median_from_sorted_data(f_small, 1, COMPUTE_ROUNDS);
-    *bw = gsl_stats_median_from_sorted_data(b_big, 1, COMPUTE_ROUNDS);
-    *dense_bw = gsl_stats_median_from_sorted_data(d_big, 1, COMPUTE_ROUNDS);
+    d->compute_flops = gsl_stats_median_from_sorted_data(f_small, 1, COMPUTE_ROUNDS);
+    d->mem_bw = gsl_stats_median_from_sorted_data(b_big, 1, COMPUTE_ROUNDS);
+    d->dense_bw = gsl_stats_median_from_sorted_data(d_big, 1, COMPUTE_ROUNDS);
+    /* a round where the gapped rows ran faster is noise: no negative cost */
+    d->ffn_row_gap_s = fmax(0, gsl_stats_median_from_sorted_data(gap, 1, COMPUTE_ROUNDS));
     *how = what;
     return LF_OK;
 }
@@ -295,7 +313,7 @@ int cmd_calibrate(int argc, char **argv)
         (rc = lf_membench_alloc(64u << 20, 0.2, &d->dram_alloc_s, &err)) ||
         (rc = lf_membench_fault(64u << 20, 0.3, &d->dram_fault_s, &err)) ||
         (rc = lf_membench_pagecache(file, 0.5, &d->pagecache_bw, &d->pagecache_latency_s, &err)) ||
-        (rc = measure_compute(dtype, &d->compute_flops, &d->mem_bw, &d->dense_bw, &how, &err)) ||
+        (rc = measure_compute(dtype, d, &how, &err)) ||
         (rc = measure_experts(d, &err)))
         return lf_cli_error("calibrate", &err);
     if (name)
@@ -335,8 +353,9 @@ int cmd_calibrate(int argc, char **argv)
            per_move[2] * 1e6, per_move[3] * 1e6, per_move[4] * 1e6, big_bw / 1e9,
            d->dram_alloc_s * 1e6, d->dram_fault_s * 1e6, d->pagecache_bw / 1e9,
            d->pagecache_latency_s * 1e6);
-    printf("calibrate: compute %.2f GFLOP/s, memory %.2f GB/s (%s); dense products %.2f GB/s\n",
-           d->compute_flops / 1e9, d->mem_bw / 1e9, how, d->dense_bw / 1e9);
+    printf("calibrate: compute %.2f GFLOP/s, memory %.2f GB/s (%s), +%.3f us per row with "
+           "padding after it; dense products %.2f GB/s\n", d->compute_flops / 1e9,
+           d->mem_bw / 1e9, how, d->ffn_row_gap_s * 1e6, d->dense_bw / 1e9);
     printf("calibrate: expert kernel (4096 x 1024 SwiGLU, one expert): %.2f ms fp16, %.2f ms "
            "int8, %.2f ms q4, %.2f ms q2\n", 3.0 * 4096 * 1024 / d->expert_wps_16 * 1e3,
            3.0 * 4096 * 1024 / d->expert_wps_8 * 1e3, 3.0 * 4096 * 1024 / d->expert_wps_4 * 1e3,

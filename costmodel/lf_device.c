@@ -48,6 +48,8 @@ static const key_info keys[] = {
     {"compute_flops", F(compute_flops), 1, 1, G_COMPUTE, "flop/s (a multiply-add is 2)"},
     {"mem_bw", F(mem_bw), 1, 1, G_COMPUTE, "bytes/s streamed by compute"},
     {"dense_bw", F(dense_bw), 0, 0, G_COMPUTE, "bytes/s of the resident part's dense products; 0 = mem_bw"},
+    {"ffn_row_gap_s", F(ffn_row_gap_s), 0, 0, G_COMPUTE,
+     "s per FFN row with padding after it (the prefetcher starts over); 0 = not measured"},
     {"expert_wps_16", F(expert_wps_16), 0, 0, G_COMPUTE, "expert weights/s, fp16 kernel; 0 = roofline"},
     {"expert_wps_8", F(expert_wps_8), 0, 0, G_COMPUTE, "expert weights/s, int8 kernel; 0 = roofline"},
     {"expert_wps_4", F(expert_wps_4), 0, 0, G_COMPUTE, "expert weights/s, 4-bit kernel; 0 = roofline"},

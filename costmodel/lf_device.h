@@ -54,6 +54,9 @@ typedef struct {
     double dense_bw;          /* bytes/s the dense matrix-vector products of the resident
                                * part (attention projections, output head, router) stream:
                                * another kernel than the FFN's; 0 = mem_bw */
+    double ffn_row_gap_s;     /* s per FFN row computed that the next row does not follow
+                               * in memory (padding after it: the prefetcher starts over);
+                               * mem_bw is measured on packed rows; 0 = not measured */
     /* The expert kernel (dequantise + gate, up, down products), measured by calibrate:
      * expert weights per second at 16 (fp16), 8, 4 and 2 bits (group-quantised, scale
      * and bias per 64). Optional; 0 = not measured: experts are priced by the roofline. */
@@ -68,7 +71,7 @@ double lf_device_expert_wps(const lf_device *d, uint32_t bits);
 
 /* Loads a profile. Unknown keys, missing keys, non-numbers and out-of-range values
  * (negative, zero rates) are errors naming the file and line. Optional keys:
- * pagecache_*, expert_wps_*, dense_bw, dram_alloc_s, dram_fault_s, flash_alignment (default 4096),
+ * pagecache_*, expert_wps_*, dense_bw, ffn_row_gap_s, dram_alloc_s, dram_fault_s, flash_alignment (default 4096),
  * flash_smooth_p, flash_batch_s, flash_slot_s, flash_buffered (default 0),
  * name (default: the file's base name without .conf). */
 int lf_device_load(const char *path, lf_device *out, lf_err *err);

@@ -21,6 +21,8 @@ static int price_layer(lf_backend *b, const lf_step *st, lf_times *out, lf_err *
     double bytes = rows * (double)(s->unit_bytes ? s->unit_bytes
                                                  : lf_model_unit_bytes(m, s->dtype_bytes));
     out->compute_s = rows > 0 ? lf_compute_time(s->dev, rows * per_row, bytes) : 0;
+    if (s->rows_gapped)
+        out->compute_s += rows * s->dev->ffn_row_gap_s;
     if (m->kind == LF_UNITS_EXPERTS && s->expert_wps > 0)
         out->compute_s = rows * per_row / 2.0 / s->expert_wps;
     return LF_OK;

@@ -21,7 +21,8 @@
  *              per vector), rounded up to the layout's alignment (4096 for the
  *              executor's direct-I/O rows; lf_replay_dram_row_bytes);
  *              compute = roofline of the sparse FFN on n_compute_rows rows:
- *              flops = 2 * vectors * rows * d_model (* d_ff for experts), bytes = rows*row.
+ *              flops = 2 * vectors * rows * d_model (* d_ff for experts), bytes = rows*row;
+ *              plus rows * ffn_row_gap_s when the rows are gapped (rows_gapped).
  *   token_end: scope token: compute = one roofline over the resident work of the
  *              token: Q/K/V/O projections (2 flops per weight, the weights streamed from
  *              DRAM), attention over the KV cache of positions 0..token (4 * q_dim flops
@@ -44,6 +45,9 @@ typedef struct {
     uint64_t unit_bytes;     /* > 0: bytes of one unit as stored (quantised experts) */
     double expert_wps;       /* > 0: experts cost their weights / this (a measured
                               * kernel, lf_device_expert_wps) instead of the roofline */
+    int rows_gapped;         /* 1: each DRAM row the FFN kernel computes has bytes after its
+                              * vectors that it skips (padding, a coact friend): priced
+                              * ffn_row_gap_s per row (lf_replay_dram_row_gapped) */
     double shared_wps;       /* > 0: the shared experts cost their weights / this (the
                               * expert kernel at the resident dtype, which runs them),
                               * outside the resident part's dense roofline; set by

@@ -101,6 +101,12 @@ uint64_t lf_replay_dram_row_bytes(const lf_layout *l)
     return (bytes + a - 1) / a * a;
 }
 
+int lf_replay_dram_row_gapped(const lf_layout *l, uint64_t row_bytes)
+{
+    uint64_t row = row_bytes ? row_bytes : lf_replay_dram_row_bytes(l);
+    return row > (uint64_t)l->vectors * l->vector_bytes;
+}
+
 /* What every step of one replay shares. */
 typedef struct {
     const lf_replay_cfg *c;

@@ -303,6 +303,8 @@ int lf_run(const lf_run_config *c, const lf_trace *trace, const lf_trace *profil
             sb.expert_wps =
                 lf_device_expert_wps(dev, c->expert_bits ? c->expert_bits : 8 * r->dtype_bytes);
         sb.unit_bytes = r->unit_bytes;
+        sb.rows_gapped = r->model.kind != LF_UNITS_EXPERTS &&
+                         lf_replay_dram_row_gapped(&r->layout, c->dram_row_bytes);
         rc = lf_replay(&rc_cfg, c->backend ? c->backend : &be, r->rows, err);
         if (rc == LF_OK && played)
             r->counts = played->counts;

@@ -209,6 +209,14 @@ static void test_profile_parse(void **st)
     snprintf(buf, sizeof buf, "%sflash_buffered = 4\n", good_profile);
     assert_int_equal(load_text(buf, &d, &err), LF_ERANGE);
     assert_non_null(strstr(err.msg, ":11: flash_buffered = 4 must be 0 (O_DIRECT), 2"));
+    /* the cost of a gapped FFN row: optional (0), a time, so never negative */
+    assert_true(d.ffn_row_gap_s == 0);
+    snprintf(buf, sizeof buf, "%sffn_row_gap_s = 2.5e-7\n", good_profile);
+    assert_int_equal(load_text(buf, &d, &err), LF_OK);
+    assert_true(d.ffn_row_gap_s == 2.5e-7);
+    snprintf(buf, sizeof buf, "%sffn_row_gap_s = -1e-7\n", good_profile);
+    assert_int_equal(load_text(buf, &d, &err), LF_ERANGE);
+    assert_non_null(strstr(err.msg, ":11: ffn_row_gap_s"));
     /* no name: the file's base name */
     assert_int_equal(load_text(good_profile + strlen("# a test profile\nname = t1\n"), &d, &err),
                      LF_OK);

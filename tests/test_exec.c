@@ -94,6 +94,35 @@ static void test_ffn_vs_naive(void **st)
     assert_true(fl > 1e6 && by > 1e6);
 }
 
+/* calibrate's gapped rows: each row followed by gap bytes the kernel skips, its bytes
+ * counted without them (a rate per weight byte, as the packed rows'), and the kernel
+ * over them computes what it computes over the same rows packed. */
+static void test_ffn_gapped_bench(void **st)
+{
+    (void)st;
+    lf_err err;
+    lf_model m;
+    assert_int_equal(lf_model_lookup("custom:1,256,1024", &m, &err), LF_OK);
+    enum { R = 40, GAP = 4096 };
+    lf_ffn_bench packed, gapped;
+    assert_int_equal(lf_ffn_bench_sparse(&packed, &m, LF_DTYPE_FP16, R, &err), LF_OK);
+    assert_int_equal(lf_ffn_bench_sparse_gapped(&gapped, &m, LF_DTYPE_FP16, R, GAP, &err), LF_OK);
+    size_t row = packed.shape.row_stride;
+    assert_int_equal(gapped.shape.row_stride, row + GAP);
+    assert_true(lf_ffn_bytes(&gapped.shape, R) == lf_ffn_bytes(&packed.shape, R));
+    /* the gapped bench's rows, packed, give the same output bit for bit */
+    for (uint32_t r = 0; r < R; r++)
+        memcpy((char *)packed.w + r * row, (char *)gapped.w + r * (row + GAP), row);
+    lf_ffn_sparse(&packed.shape, packed.w, packed.bias, R, packed.x, packed.y);
+    lf_ffn_sparse(&gapped.shape, gapped.w, gapped.bias, R, gapped.x, gapped.y);
+    assert_memory_equal(packed.y, gapped.y, sizeof(float) * m.d_model);
+    double fl, by;
+    lf_ffn_bench_time(&gapped, 0.001, &fl, &by);
+    assert_true(fl > 0 && by > 0);
+    lf_ffn_bench_free(&packed);
+    lf_ffn_bench_free(&gapped);
+}
+
 /* ------------------------------------------------------------------ traces, policy */
 
 #define L_LAYERS 3
@@ -874,6 +903,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_ffn_hand),
         cmocka_unit_test(test_ffn_vs_naive),
+        cmocka_unit_test(test_ffn_gapped_bench),
         cmocka_unit_test(test_exec_matches_dense_and_sim),
         cmocka_unit_test(test_commands),
         cmocka_unit_test(test_part_of_a_trace_same_plan),

@@ -756,6 +756,78 @@ static void test_shared_expert_priced_by_its_kernel(void **st)
     assert_true(k.compute_s == a.compute_s);
 }
 
+/* A DRAM row with bytes after its unit's vectors (padding to the alignment, a split
+ * vector's padded record, a coact friend) is gapped, a row the vectors fill is not;
+ * rows given larger than the layout's (the executor's whole pages) are gapped too. */
+static void test_dram_rows_gapped(void **st)
+{
+    (void)st;
+    lf_err err;
+    static const struct {
+        const char *model;
+        lf_layout_kind kind;
+        int gapped;
+    } cases[] = {
+        {"custom:2,2048,64", LF_LAYOUT_BUNDLED, 0}, /* 2 x 4096 B: two pages exactly */
+        {"custom:2,2048,64", LF_LAYOUT_SPLIT, 0},   /* one page per vector */
+        {"custom:2,2048,64", LF_LAYOUT_COACT, 0},   /* the unit alone: 8192 B */
+        {"custom:2,4544,64", LF_LAYOUT_BUNDLED, 1}, /* 18176 B padded to 20480 */
+        {"custom:2,4544,64", LF_LAYOUT_SPLIT, 1},   /* 9088 B padded to 12288, twice */
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        lf_model m = model(cases[i].model);
+        lf_layout l;
+        assert_int_equal(lf_layout_init(&l, cases[i].kind, &m, 2, 4096, 0, &err), LF_OK);
+        assert_int_equal(lf_replay_dram_row_gapped(&l, 0), cases[i].gapped);
+        if (!cases[i].gapped)
+            assert_int_equal(lf_replay_dram_row_gapped(&l, lf_replay_dram_row_bytes(&l) + 4096), 1);
+        lf_layout_free(&l);
+    }
+}
+
+/* The gap's price: every row the FFN computes costs ffn_row_gap_s more when the layout's
+ * rows are padded, and nothing more when they are packed; io and memory do not move. */
+static void test_gapped_rows_priced(void **st)
+{
+    (void)st;
+    lf_err err;
+    lf_model m = model("custom:2,4544,18176"); /* 18176-byte units padded to 20480 */
+    lf_trace t;
+    synth(&m, 6, 3, &t);
+    lf_device d = lf_test_toy_device();
+    lf_run_config c;
+    lf_run_config_defaults(&c);
+    c.policy = "lru";
+    c.scope = LF_SCOPE_FFN;
+    c.quiet = 1;
+    lf_run_result plain, gap;
+    assert_int_equal(lf_run(&c, &t, NULL, &d, &plain, &err), LF_OK);
+    d.ffn_row_gap_s = 1e-3;
+    assert_int_equal(lf_run(&c, &t, NULL, &d, &gap, &err), LF_OK);
+    for (uint32_t i = 0; i < gap.n_rows; i++) {
+        /* the prealloc manager computes over every resident row */
+        double want = plain.rows[i].compute_ms + (double)gap.rows[i].resident_units;
+        assert_true(gap.rows[i].resident_units > 0);
+        assert_float_equal(gap.rows[i].compute_ms, want, want * 1e-9);
+        assert_true(gap.rows[i].io_ms == plain.rows[i].io_ms);
+        assert_true(gap.rows[i].mem_ms == plain.rows[i].mem_ms);
+    }
+    lf_run_result_free(&gap);
+    /* packed rows (alignment 1: the records abut) pay nothing */
+    c.alignment = 1;
+    lf_run_result packed;
+    assert_int_equal(lf_run(&c, &t, NULL, &d, &packed, &err), LF_OK);
+    d.ffn_row_gap_s = 0;
+    lf_run_result packed0;
+    assert_int_equal(lf_run(&c, &t, NULL, &d, &packed0, &err), LF_OK);
+    for (uint32_t i = 0; i < packed.n_rows; i++)
+        assert_true(packed.rows[i].compute_ms == packed0.rows[i].compute_ms);
+    lf_run_result_free(&packed);
+    lf_run_result_free(&packed0);
+    lf_run_result_free(&plain);
+    lf_trace_free(&t);
+}
+
 static void test_experts_priced_by_measured_kernel(void **st)
 {
     (void)st;
@@ -1309,6 +1381,8 @@ int main(void)
         cmocka_unit_test(test_plans_cache),
         cmocka_unit_test(test_experts_priced_by_measured_kernel),
         cmocka_unit_test(test_shared_expert_priced_by_its_kernel),
+        cmocka_unit_test(test_dram_rows_gapped),
+        cmocka_unit_test(test_gapped_rows_priced),
         cmocka_unit_test(test_policy_bug_reported),
         cmocka_unit_test(test_changed_trace_refused),
         cmocka_unit_test(test_results_folder),
