@@ -366,16 +366,27 @@ int lf_probe_point(const char *engine, const char *path, uint64_t file_size, uin
     return measure_point(engine, path, file_size, chunk, threads, seconds, seed, &none, row, err);
 }
 
+/* The executor's compute between batches, as a busy wait (a sleeping CPU and a busy one
+ * made the next batch alike slow; the device's idle spell is what counts). */
+static void busy_wait(double seconds)
+{
+    double until = lf_now() + seconds;
+    while (lf_now() < until)
+        ;
+}
+
 static int measure_batch(const char *engine, const char *path, uint64_t file_size,
-                         uint64_t chunk, uint32_t threads, uint32_t batch, double seconds,
-                         uint64_t seed, const held_cache *held, lf_probe_row *row, lf_err *err)
+                         uint64_t chunk, uint32_t threads, uint32_t batch, double gap_s,
+                         double seconds, uint64_t seed, const held_cache *held,
+                         lf_probe_row *row, lf_err *err)
 {
     if (chunk == 0 || chunk % PROBE_ALIGN || chunk > file_size || threads == 0 ||
-        threads > 4096 || batch == 0 || batch > 65536 || !(seconds > 0))
-        return lf_fail(err, LF_EINVAL, "probe: batch of %u reads of %llu bytes, %u in flight: "
-                       "need 1..65536 reads, chunks a multiple of %u within the file, 1..4096 "
-                       "in flight, seconds > 0", batch, (unsigned long long)chunk, threads,
-                       PROBE_ALIGN);
+        threads > 4096 || batch == 0 || batch > 65536 || !(seconds > 0) || !(gap_s >= 0) ||
+        gap_s > 1)
+        return lf_fail(err, LF_EINVAL, "probe: batch of %u reads of %llu bytes, %u in flight, "
+                       "%g s before each: need 1..65536 reads, chunks a multiple of %u within "
+                       "the file, 1..4096 in flight, seconds > 0, a gap of 0..1 s", batch,
+                       (unsigned long long)chunk, threads, gap_s, PROBE_ALIGN);
     const lf_io_ops *ops = NULL;
     int rc = lf_io_engine(engine, &ops, err);
     if (rc != LF_OK)
@@ -404,6 +415,7 @@ static int measure_batch(const char *engine, const char *path, uint64_t file_siz
     while (rc == LF_OK && nt < cap && (nt < 3 || lf_now() - start < seconds)) {
         for (uint32_t i = 0; i < batch; i++)
             reqs[i] = (lf_io_req){next_offset(r, nblocks), chunk, bufs + (size_t)i * chunk, i};
+        busy_wait(gap_s);
         double t0 = lf_now();
         rc = lf_io_read_all(io, reqs, batch, threads, err);
         double t = lf_now() - t0;
@@ -418,6 +430,7 @@ static int measure_batch(const char *engine, const char *path, uint64_t file_siz
     }
     if (rc == LF_OK) {
         fill_row(row, engine, chunk, threads, batch, reads, total, per, nt);
+        row->batch_gap_s = gap_s;
     }
 out:
     if (io)
@@ -433,12 +446,12 @@ out:
 }
 
 int lf_probe_batch(const char *engine, const char *path, uint64_t file_size, uint64_t chunk,
-                   uint32_t threads, uint32_t batch, double seconds, uint64_t seed,
+                   uint32_t threads, uint32_t batch, double gap_s, double seconds, uint64_t seed,
                    lf_probe_row *row, lf_err *err)
 {
     static const held_cache none = {NULL, 0};
-    return measure_batch(engine, path, file_size, chunk, threads, batch, seconds, seed, &none,
-                         row, err);
+    return measure_batch(engine, path, file_size, chunk, threads, batch, gap_s, seconds, seed,
+                         &none, row, err);
 }
 
 int lf_probe_run(const lf_probe_opts *o, lf_probe_row **rows, size_t *n, lf_err *err)
@@ -493,8 +506,8 @@ int lf_probe_run(const lf_probe_opts *o, lf_probe_row **rows, size_t *n, lf_err 
             lf_probe_row *row = &all[k * reps + r];
             rc = o->batch
                      ? measure_batch(o->engine, o->path, size, o->chunks[i],
-                                     (uint32_t)o->threads[j], o->batch, o->seconds, o->seed + r,
-                                     &held, row, err)
+                                     (uint32_t)o->threads[j], o->batch, o->batch_gap_s,
+                                     o->seconds, o->seed + r, &held, row, err)
                      : measure_point(o->engine, o->path, size, o->chunks[i],
                                      (uint32_t)o->threads[j], o->seconds, o->seed + r, &held,
                                      row, err);
@@ -527,12 +540,13 @@ int lf_probe_run(const lf_probe_opts *o, lf_probe_row **rows, size_t *n, lf_err 
 
 static void write_rows(FILE *f, const lf_probe_row *rows, size_t n)
 {
-    fprintf(f, "engine,chunk,threads,reads,seconds,mb_s,iops,p50_us,p99_us,batch\n");
+    fprintf(f, "engine,chunk,threads,reads,seconds,mb_s,iops,p50_us,p99_us,batch,batch_gap_ms\n");
     for (size_t i = 0; i < n; i++) {
         const lf_probe_row *r = &rows[i];
-        fprintf(f, "%s,%llu,%u,%llu,%.4f,%.2f,%.1f,%.1f,%.1f,%u\n", r->engine,
+        fprintf(f, "%s,%llu,%u,%llu,%.4f,%.2f,%.1f,%.1f,%.1f,%u,%g\n", r->engine,
                 (unsigned long long)r->chunk, r->threads, (unsigned long long)r->reads,
-                r->seconds, r->mb_s, r->iops, r->p50_us, r->p99_us, r->batch);
+                r->seconds, r->mb_s, r->iops, r->p50_us, r->p99_us, r->batch,
+                r->batch ? r->batch_gap_s * 1e3 : 0);
     }
 }
 

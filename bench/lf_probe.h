@@ -21,7 +21,14 @@ typedef struct {
     double p50_us, p99_us; /* latency from submit to completion, microseconds */
     uint32_t batch;    /* 0: steady state (threads always in flight); else reads per batch,
                         * each batch waited for whole (the executor's per-layer reads) */
+    double batch_gap_s; /* batch > 0: the compute (a busy wait) before each batch */
 } lf_probe_row;
+
+/* The busy wait before each probed batch unless told otherwise: the executor computes a
+ * layer between its batches, and on this project's virtual disk a batch after an idle
+ * spell ran slower, the more so the longer the spell (costmodel/README.md, "A batch
+ * after compute"); 5 ms is a layer's compute in the middle of the grids measured. */
+#define LF_PROBE_BATCH_GAP_S 0.005
 
 typedef struct {
     const char *path;        /* the test file */
@@ -42,6 +49,7 @@ typedef struct {
     void *arg;
     uint32_t batch;          /* 0: steady state; else measure batches of this many reads
                                 (lf_probe_batch) */
+    double batch_gap_s;      /* batches: the busy wait before each (LF_PROBE_BATCH_GAP_S) */
     /* Engines through the page cache only: what keeps the reads misses, as the executor's
      * page-cache mechanisms do (bench/lf_pcache.h). Without either, a read may hit pages
      * an earlier read of the same measurement brought in (a 1 GiB file read at 2 GB/s for
@@ -76,10 +84,11 @@ int lf_probe_point(const char *engine, const char *path, uint64_t file_size, uin
 /* The executor's pattern instead of a steady state: batches of `batch` random reads of
  * `chunk` bytes through lf_io_read_all with `threads` in flight, each batch waited for
  * whole (one layer's reads: the queue drains at its end, and the slowest read ends it),
- * for about `seconds`. mb_s: the batches' bytes over their summed time; p50/p99: of the
- * batch times divided by the batch's reads. */
+ * for about `seconds`, each after gap_s of a busy wait (the layer's compute, which the
+ * time measured leaves out). mb_s: the batches' bytes over their summed time; p50/p99: of
+ * the batch times divided by the batch's reads. */
 int lf_probe_batch(const char *engine, const char *path, uint64_t file_size, uint64_t chunk,
-                   uint32_t threads, uint32_t batch, double seconds, uint64_t seed,
+                   uint32_t threads, uint32_t batch, double gap_s, double seconds, uint64_t seed,
                    lf_probe_row *row, lf_err *err);
 
 /* Prepares the file, then measures every (chunk, threads); rows in grid order (chunk
@@ -87,7 +96,7 @@ int lf_probe_batch(const char *engine, const char *path, uint64_t file_size, uin
 int lf_probe_run(const lf_probe_opts *o, lf_probe_row **rows, size_t *n, lf_err *err);
 
 /* Writes rows as CSV (header: engine,chunk,threads,reads,seconds,mb_s,iops,p50_us,p99_us,
- * batch),
+ * batch,batch_gap_ms),
  * atomically; path "-" writes to stdout. */
 int lf_probe_write_csv(const char *path, const lf_probe_row *rows, size_t n, lf_err *err);
 

@@ -18,6 +18,7 @@ void lf_cli_probe_init(lf_cli_probe *p)
     p->o.seconds = 0.4;
     p->o.repeats = 3;
     p->o.seed = 1;
+    p->o.batch_gap_s = LF_PROBE_BATCH_GAP_S;
     p->chunks_s = "4k,16k,32k,64k,256k,1m";
     p->threads_s = "1,4,8,16,32";
     p->mech = LF_PCACHE_AUTO;
@@ -49,6 +50,13 @@ int lf_cli_probe_option(lf_cli_probe *p, const char *cmd, int c, const char *arg
         return 1;
     case 'r':
         return lf_cli_u64(cmd, "--seed", arg, 0, UINT64_MAX, &p->o.seed) ? -1 : 1;
+    case 'G': {
+        double ms;
+        if (lf_cli_double(cmd, "--batch-gap", arg, 0, 1000, &ms))
+            return -1;
+        p->o.batch_gap_s = ms / 1e3;
+        return 1;
+    }
     default: return 0;
     }
 }

@@ -181,8 +181,9 @@ static int probe_batches(const lf_probe_opts *steady, uint32_t batch, lf_probe_r
     o.batch = batch;
     lf_probe_row *more = NULL;
     size_t m = 0;
-    fprintf(stderr, "calibrate: batches of %u reads (%s), waited for whole...\n", batch,
-            n_chunks == 2 ? "16 and 64 KiB" : "16 KiB");
+    fprintf(stderr, "calibrate: batches of %u reads (%s), each after %g ms of compute, "
+            "waited for whole...\n", batch, n_chunks == 2 ? "16 and 64 KiB" : "16 KiB",
+            o.batch_gap_s * 1e3);
     int rc = lf_probe_run(&o, &more, &m, err);
     lf_probe_row *all = rc == LF_OK ? realloc(*rows, (*n + m) * sizeof *all) : NULL;
     if (rc == LF_OK && !all)
@@ -331,9 +332,13 @@ int cmd_calibrate(int argc, char **argv)
              "Flash: probe of %s with the %s engine, fitted: median APE %.2f%%, max %.1f%%.\n"
              "Compute: %s.",
              LF_VERSION, host, u.release, file, engine, res.mdape, res.max_ape, how);
-    snprintf(fsrc, sizeof fsrc, "measured by llmflash calibrate (probe + fit, %s%s%s)", engine,
+    char gap[64] = "";
+    if (p.o.batch || batch_probe > 0)
+        snprintf(gap, sizeof gap, ", batches each after %g ms of compute", p.o.batch_gap_s * 1e3);
+    snprintf(fsrc, sizeof fsrc, "measured by llmflash calibrate (probe + fit, %s%s%s%s)", engine,
              buffered > 0 ? ", every read a miss held by " : "",
-             buffered == LF_BUFFERED_CGROUP ? "a memory cgroup" : buffered > 0 ? "fadvise" : "");
+             buffered == LF_BUFFERED_CGROUP ? "a memory cgroup" : buffered > 0 ? "fadvise" : "",
+             gap);
     snprintf(csrc, sizeof csrc, "measured by llmflash calibrate (the executor's kernels, %s)",
              how);
     lf_device_sources src = {fsrc, "measured by llmflash calibrate (buffered reads, cached)",

@@ -10,13 +10,13 @@
 #include "lf_probe.h"
 
 /* getopt_long entries of the shared options (codes 'f', 's', 'c', 't', 'e', 'S', 'R', 'r',
- * 'N', 'M'). */
+ * 'N', 'G', 'M'). */
 #define LF_CLI_PROBE_LONGOPTS                                                                  \
     {"file", required_argument, 0, 'f'}, {"size", required_argument, 0, 's'},                  \
         {"chunks", required_argument, 0, 'c'}, {"threads", required_argument, 0, 't'},         \
         {"engine", required_argument, 0, 'e'}, {"seconds", required_argument, 0, 'S'},         \
         {"repeats", required_argument, 0, 'R'}, {"seed", required_argument, 0, 'r'},          \
-        {"batch", required_argument, 0, 'N'},                                                   \
+        {"batch", required_argument, 0, 'N'}, {"batch-gap", required_argument, 0, 'G'},        \
         {"pagecache-mechanism", required_argument, 0, 'M'}
 
 /* The help lines of the shared options. */
@@ -34,6 +34,10 @@
     "                     batches of N reads, each waited for whole (one layer's reads;\n"   \
     "                     the queue drains at the end); fit models them as N reads\n"   \
     "                     and a profile of such rows alone says flash_fit_batch = N\n"  \
+    "  --batch-gap MS     batches: a busy wait of MS milliseconds before each, the\n"      \
+    "                     layer's compute between the executor's batches, left out of\n" \
+    "                     the time (default 5; 0: back to back; a disk may serve a\n"     \
+    "                     batch after an idle spell slower)\n"                           \
     "  --pagecache-mechanism M  --engine buffered: what keeps every read a miss, as in\n"  \
     "                     `run`: cgroup (a memory cgroup of this process, the kernel\n"    \
     "                     evicting at its limit: twice a point's chunk x threads), fadvise\n" \

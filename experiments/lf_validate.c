@@ -187,8 +187,8 @@ int lf_validate_flash_drift(const char *engine, const char *path, uint64_t file_
      * waited for whole far below its steady state (costmodel/README.md, "Batches of
      * large reads") */
     uint32_t batch = (uint32_t)dev->flash_fit_batch;
-    int rc = batch ? lf_probe_batch(engine, path, file_bytes, chunk, inflight, batch, seconds,
-                                    seed, &pr, err)
+    int rc = batch ? lf_probe_batch(engine, path, file_bytes, chunk, inflight, batch,
+                                    LF_PROBE_BATCH_GAP_S, seconds, seed, &pr, err)
                    : lf_probe_point(engine, path, file_bytes, chunk, inflight, seconds, seed,
                                     &pr, err);
     if (rc)

@@ -17,6 +17,7 @@
 #include "lf_membench.h"
 #include "lf_probe.h"
 #include "lf_test.h"
+#include "lf_time.h"
 
 #define FILE_BYTES (1u << 20)
 
@@ -376,7 +377,7 @@ static void test_probe_null_engine(void **st)
     (void)st;
     const char *p = lf_test_path("probe_null.bin");
     uint64_t chunks[] = {4096, 65536}, threads[] = {1, 3};
-    lf_probe_opts o = {p, 1 << 20, chunks, 2, threads, 2, "null", 0.005, 3, 7, NULL, NULL, 0, NULL, 0};
+    lf_probe_opts o = {p, 1 << 20, chunks, 2, threads, 2, "null", 0.005, 3, 7, NULL, NULL, 0, 0, NULL, 0};
     lf_probe_row *rows;
     size_t n;
     lf_err err;
@@ -404,7 +405,27 @@ static void test_probe_null_engine(void **st)
     free(rows);
     o.batch = 0;
     lf_probe_row one;
-    assert_int_equal(lf_probe_batch("null", p, 1 << 20, 4096, 4, 0, 0.01, 1, &one, &err), LF_EINVAL);
+    assert_int_equal(lf_probe_batch("null", p, 1 << 20, 4096, 4, 0, 0, 0.01, 1, &one, &err), LF_EINVAL);
+    /* the compute before each batch: waited for (at least 3 batches, 20 ms each), left
+     * out of the time measured, and said in the row; a gap beyond 1 s is refused */
+    double t0 = lf_now();
+    assert_int_equal(lf_probe_batch("null", p, 1 << 20, 4096, 4, 5, 0.02, 0.01, 1, &one, &err),
+                     LF_OK);
+    double wall = lf_now() - t0;
+    assert_true(one.reads >= 15 && one.batch_gap_s == 0.02);
+    assert_true(wall >= 3 * 0.02);
+    assert_true(one.seconds < wall - 2 * 0.02);
+    assert_int_equal(lf_probe_batch("null", p, 1 << 20, 4096, 4, 5, 2, 0.01, 1, &one, &err),
+                     LF_EINVAL);
+    assert_non_null(strstr(err.msg, "a gap of 0..1 s"));
+    const char *gcsv = lf_test_path("gap.csv");
+    assert_int_equal(lf_probe_write_csv(gcsv, &one, 1, &err), LF_OK);
+    char *text;
+    size_t len;
+    assert_int_equal(lf_read_file(gcsv, &text, &len, &err), LF_OK);
+    assert_non_null(strstr(text, ",batch,batch_gap_ms\n"));
+    assert_non_null(strstr(text, ",5,20\n"));
+    free(text);
     /* the file: 1 MiB, random bytes (about 1/256 zeros, never all zero) */
     FILE *f = fopen(p, "rb");
     assert_non_null(f);
@@ -463,7 +484,7 @@ static void test_probe_buffered_misses(void **st)
     (void)st;
     const char *p = lf_test_path("probe_pc.bin");
     uint64_t chunks[] = {65536}, threads[] = {2};
-    lf_probe_opts o = {p, 16 << 20, chunks, 1, threads, 1, "buffered", 0.05, 1, 3, NULL, NULL, 0, NULL, 0};
+    lf_probe_opts o = {p, 16 << 20, chunks, 1, threads, 1, "buffered", 0.05, 1, 3, NULL, NULL, 0, 0, NULL, 0};
     lf_probe_row *rows;
     size_t n;
     lf_err err;
