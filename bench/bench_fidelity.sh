@@ -182,14 +182,16 @@ plots/validate_check.sh "$DIR/validate-all.csv" || status=1
 printf "%s" "--- cold start (first token): "
 plots/validate_check.sh "$DIR/validate_cold-all.csv" | sed 's/^validate: //'
 if [ -n "$DRIFT" ]; then
-  echo "--- the same, drift-normalised (flash and compute priced at the speeds measured next to each run):"
+  echo "--- the same, drift-normalised (flash, resident part and FFN priced at the speeds measured next to each run):"
   plots/validate_check.sh "$DIR/validate-all.csv" norm_error_pct || status=1
   printf "%s" "--- cold start, drift-normalised: "
   plots/validate_check.sh "$DIR/validate_cold-all.csv" norm_error_pct | sed 's/^validate (norm_error_pct): //'
   awk -F, 'BEGIN { n = 0 } NR == 1 { for (i = 1; i <= NF; i++) h[$i] = i; nh = NF; next }
-    { o = NF - nh; io[n] = $(h["io_drift"] + o); cpu[n] = $(h["cpu_drift"] + o); n++ }
+    { o = NF - nh; io[n] = $(h["io_drift"] + o); cpu[n] = $(h["cpu_drift"] + o)
+      ffn[n] = $(h["ffn_drift"] + o); n++ }
     END { if (!n) exit; for (i = 0; i < n; i++) { if (!i || io[i] < a) a = io[i]; if (!i || io[i] > b) b = io[i]
-            if (!i || cpu[i] < c) c = cpu[i]; if (!i || cpu[i] > d) d = cpu[i] }
-          printf "--- drift over the runs (measured / profile): flash %.2f..%.2f, compute %.2f..%.2f\n", a, b, c, d }' "$DIR/validate-all.csv"
+            if (!i || cpu[i] < c) c = cpu[i]; if (!i || cpu[i] > d) d = cpu[i]
+            if (!i || ffn[i] < e) e = ffn[i]; if (!i || ffn[i] > f) f = ffn[i] }
+          printf "--- drift over the runs (measured / profile): flash %.2f..%.2f, compute: dense (resident part) %.2f..%.2f, sparse (FFN) %.2f..%.2f\n", a, b, c, d, e, f }' "$DIR/validate-all.csv"
 fi
 exit $status

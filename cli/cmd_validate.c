@@ -70,10 +70,12 @@ static void help(void)
         "      --scope S        token (default) or ffn, when the grid sets no scope\n"
         "      --drift-refs     before every measured run, measure the device's speed now:\n"
         "                       flash reads of 16 KiB with 8 in flight (0.3 s, the run's\n"
-        "                       engine, on its weights file) and the dense kernel (0.1 s),\n"
-        "                       each over what the profile says; a second prediction prices\n"
-        "                       the flash and compute terms at those speeds (io_drift,\n"
-        "                       cpu_drift, predicted_norm_ms, norm_error_pct in the CSVs):\n"
+        "                       engine, on its weights file), the dense kernel (0.1 s: the\n"
+        "                       resident part's) and the sparse FFN kernel (0.1 s), each\n"
+        "                       over what the profile says; a second prediction prices the\n"
+        "                       flash term, the resident part and the FFN at those speeds\n"
+        "                       (io_drift, cpu_drift, ffn_drift, predicted_resident_ms,\n"
+        "                       predicted_norm_ms, norm_error_pct in the CSVs):\n"
         "                       on a machine whose disk or CPU drifts by more than the\n"
         "                       target between calibration and run, it separates the drift\n"
         "                       from the model's error. Both errors are reported.\n"
@@ -319,8 +321,8 @@ int cmd_validate(int argc, char **argv)
                 double nmd, nmax, ncmd, ncmax;
                 lf_validate_norm_errors(rows, n, 0, &nmd, &nmax);
                 lf_validate_norm_errors(rows, n, 1, &ncmd, &ncmax);
-                printf("drift-normalised (flash and compute priced at the speeds measured next "
-                       "to each run): MdAPE %.1f%% (target <= 5%%)%s; worst %.1f%% (target <= "
+                printf("drift-normalised (flash, resident part and FFN priced at the speeds "
+                       "measured next to each run): MdAPE %.1f%% (target <= 5%%)%s; worst %.1f%% (target <= "
                        "15%%)%s; cold start MdAPE %.1f%%, worst %.1f%%\n", nmd,
                        nmd > 5.0 ? " MISSED" : "", nmax, nmax > 15.0 ? " MISSED" : "", ncmd,
                        ncmax);

@@ -146,14 +146,37 @@ typedef struct {
     lf_run_config c;
     const lf_weights *w;
     double tot[64], io[64], mem[64], cpu[64], cold[64];
-    double io_drift[64], cpu_drift[64];   /* the references before each repeat */
+    double io_drift[64], cpu_drift[64], ffn_drift[64]; /* the references before each repeat */
     double pred_cold_io, pred_cold_cpu; /* the cold start's flash and compute terms */
+    double pred_cold_resident;          /* the cold start's resident part (scope token) */
     const lf_device *dev;
     lf_run_result keep; /* the middle repeat's rows, for the run folder */
 } slot;
 
 /* s->c and row come from config_of, with a weights file for row's layout (checked for
  * every configuration before anything ran). */
+/* The resident part's mean compute over tokens [from, to) of a prediction (ms; 0 at scope
+ * ffn): what the simulator's token end priced, the part the dense drift reference
+ * scales (the rest of the compute is the FFN's, scaled by the sparse one). */
+static double resident_ms(const lf_run_result *p, const lf_device *dev, lf_scope scope,
+                          uint32_t from, uint32_t to)
+{
+    if (scope != LF_SCOPE_TOKEN || to <= from)
+        return 0;
+    lf_backend b;
+    lf_price st;
+    lf_price_backend(&b, &st, dev, &p->model, p->dtype_bytes, 1);
+    st.scope = scope;
+    double sum = 0;
+    for (uint32_t t = from; t < to; t++) {
+        lf_times end;
+        lf_err ignored; /* the price of a token end cannot fail */
+        b.token_end(&b, t, &end, &ignored);
+        sum += end.compute_s;
+    }
+    return sum / (to - from) * 1e3;
+}
+
 static int predict_one(const lf_validate_cfg *v, slot *s, lf_validate_row *row, lf_err *err)
 {
     int rc;
@@ -172,6 +195,9 @@ static int predict_one(const lf_validate_cfg *v, slot *s, lf_validate_row *row, 
     s->dev = dev;
     s->pred_cold_io = pred.summary.cold_io_ms;
     s->pred_cold_cpu = pred.summary.cold_compute_ms;
+    uint32_t cold = pred.summary.cold_tokens;
+    row->predicted_resident_ms = resident_ms(&pred, dev, s->c.scope, cold, pred.n_rows);
+    s->pred_cold_resident = resident_ms(&pred, dev, s->c.scope, 0, cold);
     rc = write_run(v, row->id, &s->c, &pred, err);
     lf_run_result_free(&pred);
     return rc;
@@ -205,6 +231,33 @@ double lf_validate_dense_drift(const lf_ffn_bench *ref, const lf_device *dev)
     return bw > 0 ? bw / lf_device_dense_bw(dev) : 1;
 }
 
+double lf_validate_sparse_drift(const lf_ffn_bench *ref, const lf_device *dev)
+{
+    double flops, bw;
+    lf_ffn_bench_time(ref, 0.1, &flops, &bw);
+    return bw > 0 && dev->mem_bw > 0 ? bw / dev->mem_bw : 1;
+}
+
+int lf_validate_refs_make(lf_validate_refs *r, lf_err *err)
+{
+    memset(r, 0, sizeof *r);
+    lf_model m;
+    int rc = lf_ffn_bench_dense_ref(&r->dense, LF_DTYPE_FP16, err);
+    if (!rc)
+        rc = lf_model_lookup("opt-6.7b", &m, err);
+    if (!rc)
+        rc = lf_ffn_bench_sparse(&r->sparse, &m, LF_DTYPE_FP16, LF_VALIDATE_SPARSE_REF_ROWS, err);
+    if (rc)
+        lf_validate_refs_free(r);
+    return rc;
+}
+
+void lf_validate_refs_free(lf_validate_refs *r)
+{
+    lf_ffn_bench_free(&r->dense);
+    lf_ffn_bench_free(&r->sparse);
+}
+
 void lf_validate_settle(double seconds)
 {
     if (!(seconds > 0))
@@ -218,7 +271,7 @@ void lf_validate_settle(double seconds)
  * configuration's weights file with its engine, and the dense kernel, each over what the
  * configuration's profile says of it. */
 static int measure_refs(const lf_validate_cfg *v, uint32_t k, slot *s, const lf_validate_row *row,
-                        const lf_ffn_bench *dense_ref, lf_err *err)
+                        const lf_validate_refs *refs, lf_err *err)
 {
     uint64_t chunk = LF_VALIDATE_REF_CHUNK;
     if (s->w->h.file_bytes < 2 * chunk)
@@ -231,21 +284,22 @@ static int measure_refs(const lf_validate_cfg *v, uint32_t k, slot *s, const lf_
                                      s->dev, &s->io_drift[k], err);
     if (rc)
         return lf_err_prefix(err, "%s: flash drift reference", row->id);
-    s->cpu_drift[k] = lf_validate_dense_drift(dense_ref, s->dev);
+    s->cpu_drift[k] = lf_validate_dense_drift(&refs->dense, s->dev);
+    s->ffn_drift[k] = lf_validate_sparse_drift(&refs->sparse, s->dev);
     lf_validate_settle(v->drift_settle_s);
     return LF_OK;
 }
 
-/* dense_ref: the compute drift reference (NULL: no drift references) */
+/* refs: the compute drift references (NULL: no drift references) */
 static int measure_one(const lf_validate_cfg *v, uint32_t k, uint32_t reps, slot *s,
-                       lf_validate_row *row, const lf_ffn_bench *dense_ref, lf_err *err)
+                       lf_validate_row *row, const lf_validate_refs *refs, lf_err *err)
 {
     lf_run_result r;
     lf_measure m;
     memset(&m, 0, sizeof m);
-    s->io_drift[k] = s->cpu_drift[k] = 1;
-    if (dense_ref) {
-        int rc = measure_refs(v, k, s, row, dense_ref, err);
+    s->io_drift[k] = s->cpu_drift[k] = s->ffn_drift[k] = 1;
+    if (refs) {
+        int rc = measure_refs(v, k, s, row, refs, err);
         if (rc)
             return rc;
     }
@@ -276,10 +330,14 @@ static double error_pct(double predicted, double measured)
 }
 
 /* A predicted total with its flash and compute terms priced at the speeds the drift
- * references measured. */
-static double at_speeds(double total, double io, double compute, const lf_validate_row *row)
+ * references measured: the resident part at the dense kernel's, the FFN at the sparse
+ * kernel's (two kernels whose speeds drift apart: one streams 512 MiB, the other works
+ * row by row). */
+static double at_speeds(double total, double io, double compute, double resident,
+                        const lf_validate_row *row)
 {
-    return total - io - compute + io / row->io_drift + compute / row->cpu_drift;
+    return total - io - compute + io / row->io_drift + resident / row->cpu_drift +
+           (compute - resident) / row->ffn_drift;
 }
 
 static int finish_one(const lf_validate_cfg *v, uint32_t reps, slot *s, lf_validate_row *row,
@@ -304,10 +362,12 @@ static int finish_one(const lf_validate_cfg *v, uint32_t reps, slot *s, lf_valid
     row->drift_measured = v->drift_refs != 0;
     row->io_drift = median(s->io_drift, reps);
     row->cpu_drift = median(s->cpu_drift, reps);
+    row->ffn_drift = median(s->ffn_drift, reps);
     row->predicted_norm_ms = at_speeds(row->predicted_ms, row->predicted_io_ms,
-                                       row->predicted_compute_ms, row);
+                                       row->predicted_compute_ms, row->predicted_resident_ms,
+                                       row);
     row->predicted_cold_norm_ms = at_speeds(row->predicted_cold_ms, s->pred_cold_io,
-                                            s->pred_cold_cpu, row);
+                                            s->pred_cold_cpu, s->pred_cold_resident, row);
     row->norm_error_pct = error_pct(row->predicted_norm_ms, row->measured_ms);
     row->cold_norm_error_pct = error_pct(row->predicted_cold_norm_ms, row->measured_cold_ms);
     char buf[64];
@@ -371,20 +431,20 @@ int lf_validate_run(const lf_validate_cfg *v, lf_validate_row **rows, size_t *n,
         rc = lf_mkdirs(v->out_dir, err);
     for (size_t i = 0; i < total && !rc; i++)
         rc = predict_one(v, &s[i], &r[i], err);
-    /* the compute drift reference: the dense kernel on 64 MiB, filled once */
-    lf_ffn_bench dense_ref;
-    memset(&dense_ref, 0, sizeof dense_ref);
-    if (!rc && v->drift_refs && (rc = lf_ffn_bench_dense_ref(&dense_ref, LF_DTYPE_FP16, err)))
+    /* the compute drift references (the dense and the sparse kernel), filled once */
+    lf_validate_refs refs;
+    memset(&refs, 0, sizeof refs);
+    if (!rc && v->drift_refs && (rc = lf_validate_refs_make(&refs, err)))
         lf_err_prefix(err, "validate: compute drift reference");
     lf_progress prog;
     lf_progress_start(&prog, "validate (measured runs)", (uint64_t)reps * total);
     for (uint32_t k = 0; k < reps && !rc; k++)
         for (size_t i = 0; i < total && !rc; i++) {
-            rc = measure_one(v, k, reps, &s[i], &r[i], v->drift_refs ? &dense_ref : NULL, err);
+            rc = measure_one(v, k, reps, &s[i], &r[i], v->drift_refs ? &refs : NULL, err);
             lf_progress_update(&prog, (uint64_t)k * total + i + 1);
         }
     lf_progress_end(&prog);
-    lf_ffn_bench_free(&dense_ref);
+    lf_validate_refs_free(&refs);
     for (size_t i = 0; i < total && !rc; i++) {
         rc = finish_one(v, reps, &s[i], &r[i], err);
         if (!rc && v->on_row)
@@ -463,7 +523,8 @@ int lf_validate_write_csv(const char *path, const lf_validate_row *rows, size_t 
                      "predicted_mem_ms,measured_mem_ms,predicted_compute_ms,"
                      "measured_compute_ms,measured_min_ms,measured_max_ms,bytes_per_token,"
                      "reads_per_token,read_gb_per_s,spread_pct,noisy,scope,device,"
-                     "drift_measured,io_drift,cpu_drift,predicted_norm_ms,norm_error_pct\n");
+                     "drift_measured,io_drift,cpu_drift,predicted_norm_ms,norm_error_pct,"
+                     "ffn_drift,predicted_resident_ms\n");
     for (size_t i = 0; i < n; i++) {
         const lf_validate_row *r = &rows[i];
         fprintf(a.f, "%s,\"%s\",%s,%.6g,%u,%llu,%llu,%s,%s,%u,", r->id, r->policy, r->layout,
@@ -476,13 +537,14 @@ int lf_validate_write_csv(const char *path, const lf_validate_row *rows, size_t 
             continue;
         }
         fprintf(a.f, "%.6f,%.6f,%.3f,%.6f,%.6f,%.6f,%.6f,%.6f,%.6f,%.6f,%.6f,%.1f,%.2f,%.4f,"
-                     "%.2f,%d,%s,%s,%d,%.4f,%.4f,%.6f,%.3f\n",
+                     "%.2f,%d,%s,%s,%d,%.4f,%.4f,%.6f,%.3f,%.4f,%.6f\n",
                 r->predicted_ms, r->measured_ms, r->error_pct, r->predicted_io_ms,
                 r->measured_io_ms, r->predicted_mem_ms, r->measured_mem_ms,
                 r->predicted_compute_ms, r->measured_compute_ms, r->measured_min_ms,
                 r->measured_max_ms, r->bytes_per_token, r->reads_per_token, r->read_gb_per_s,
                 r->spread_pct, r->noisy, r->scope, r->device, r->drift_measured, r->io_drift,
-                r->cpu_drift, r->predicted_norm_ms, r->norm_error_pct);
+                r->cpu_drift, r->predicted_norm_ms, r->norm_error_pct, r->ffn_drift,
+                r->predicted_resident_ms);
     }
     rc = lf_atomic_commit(&a, err);
     if (rc)

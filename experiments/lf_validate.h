@@ -40,10 +40,12 @@ typedef struct {
     /* Drift references (lf_validate_cfg.drift_refs): the device's speed measured next to
      * each measured run, over what the profile says, median over the repeats (1 when not
      * measured): flash at LF_VALIDATE_REF_CHUNK x LF_VALIDATE_REF_INFLIGHT with the
-     * configuration's engine on its weights file, compute with the dense kernel. The
-     * normalised prediction prices the flash and compute terms at those speeds. */
+     * configuration's engine on its weights file, compute with the dense kernel
+     * (cpu_drift, the resident part) and the sparse FFN kernel (ffn_drift). The
+     * normalised prediction prices the flash, resident and FFN terms at those speeds. */
     int drift_measured;
-    double io_drift, cpu_drift;
+    double io_drift, cpu_drift, ffn_drift;
+    double predicted_resident_ms; /* the resident part of predicted_compute_ms (0: scope ffn) */
     double predicted_norm_ms, norm_error_pct;
     double predicted_cold_norm_ms, cold_norm_error_pct;
 } lf_validate_row;
@@ -62,6 +64,17 @@ int lf_validate_flash_drift(const char *engine, const char *path, uint64_t file_
 /* A compute drift reference: ref (lf_ffn_bench_dense_ref) timed for 0.1 s, over dev's
  * dense bandwidth (1 when it measured nothing). Used by the dense and the expert grids. */
 double lf_validate_dense_drift(const lf_ffn_bench *ref, const lf_device *dev);
+/* The same for the sparse FFN kernel: ref (calibrate's mem_bw rows) over dev's mem_bw. */
+double lf_validate_sparse_drift(const lf_ffn_bench *ref, const lf_device *dev);
+
+/* The compute drift references of the dense grids, filled once: the dense reference
+ * and calibrate's mem_bw rows (LF_VALIDATE_SPARSE_REF_ROWS of OPT-6.7B at fp16). */
+#define LF_VALIDATE_SPARSE_REF_ROWS 4096u
+typedef struct {
+    lf_ffn_bench dense, sparse;
+} lf_validate_refs;
+int lf_validate_refs_make(lf_validate_refs *r, lf_err *err);
+void lf_validate_refs_free(lf_validate_refs *r);
 
 /* The default idle time between the drift references and the run they precede. On this
  * project's test machine the first token read 1.3-1.8x slower right after a reference
@@ -125,7 +138,8 @@ void lf_validate_norm_errors(const lf_validate_row *rows, size_t n, int cold, do
 
 /* cold = 0: validate.csv, the steady state: config columns, predicted_ms, measured_ms,
  * error_pct, the parts, then spread_pct, noisy (1: spread over the target), scope,
- * device, drift_measured, io_drift, cpu_drift, predicted_norm_ms, norm_error_pct.
+ * device, drift_measured, io_drift, cpu_drift, predicted_norm_ms, norm_error_pct,
+ * ffn_drift, predicted_resident_ms.
  * cold = 1: validate_cold.csv, the cold start (first tokens) as its own row per
  * configuration: config columns, predicted_ms, measured_ms, error_pct, scope, device,
  * drift_measured, predicted_norm_ms, norm_error_pct. */

@@ -739,6 +739,7 @@ static void test_commands(void **st)
     const char *g3 = "policy = lru\nengine = psync\ndram_fraction = 0.95\nthreads = 4\n"
                      "predictor_rank = 4\nscope = token\n";
     lf_test_write(g, g3, strlen(g3));
+    double token_compute = 0, token_resident = 0;
     for (int drift = 0; drift < 2; drift++) {
         double t0 = lf_now();
         rc = lf_test_run(&out, &er, "validate --trace %s --weights %s --device %s --grid %s "
@@ -752,24 +753,45 @@ static void test_commands(void **st)
         assert_true((strstr(out, "drift-normalised") != NULL) == drift);
         free(out), free(er);
         snprintf(p, sizeof p, "%s/validate.csv", vd2);
+        /* the compute in two parts, each at its kernel's speed: the resident part (the
+         * token end's attention, norms and head) at the dense reference's, the FFN at
+         * the sparse one's */
         const char *names[] = {"drift_measured", "io_drift", "cpu_drift", "predicted_ms",
-                               "predicted_io_ms", "predicted_compute_ms", "predicted_norm_ms"};
-        double v[7];
-        for (int k = 0; k < 7; k++) {
+                               "predicted_io_ms", "predicted_compute_ms", "predicted_norm_ms",
+                               "ffn_drift", "predicted_resident_ms"};
+        double v[9];
+        for (int k = 0; k < 9; k++) {
             char *col = csv_column(p, names[k]);
             assert_non_null(col);
             v[k] = strtod(col, NULL);
             free(col);
         }
         assert_true(v[0] == drift);
-        assert_true(v[1] > 0 && v[2] > 0);
+        assert_true(v[1] > 0 && v[2] > 0 && v[7] > 0);
+        assert_true(v[8] > 0 && v[8] < v[5]); /* scope token: a resident part, and an FFN */
         if (!drift)
-            assert_true(v[1] == 1 && v[2] == 1 && fabs(v[6] - v[3]) < 1e-3);
+            assert_true(v[1] == 1 && v[2] == 1 && v[7] == 1 && fabs(v[6] - v[3]) < 1e-3);
         else
-            assert_true(v[1] != 1 && v[2] != 1); /* measured, not the placeholder */
-        double want = v[3] - v[4] - v[5] + v[4] / v[1] + v[5] / v[2];
+            assert_true(v[1] != 1 && v[2] != 1 && v[7] != 1); /* measured, not placeholders */
+        double want = v[3] - v[4] - v[5] + v[4] / v[1] + v[8] / v[2] + (v[5] - v[8]) / v[7];
         assert_true(fabs(v[6] - want) < 1e-3 * (1 + want));
+        token_compute = v[5];
+        token_resident = v[8];
     }
+    /* the resident part is what scope token adds to the FFN's compute */
+    const char *g4 = "policy = lru\nengine = psync\ndram_fraction = 0.95\nthreads = 4\n"
+                     "predictor_rank = 4\nscope = ffn\n";
+    lf_test_write(g, g4, strlen(g4));
+    rc = lf_test_run(&out, &er, "validate --trace %s --weights %s --device %s --grid %s "
+                     "--repeat 1 --out %s", tr, wb, dev, g, vd2);
+    assert_int_equal(rc, 0);
+    free(out), free(er);
+    char *ffn_c = csv_column(p, "predicted_compute_ms"), *ffn_r = csv_column(p, "predicted_resident_ms");
+    assert_true(strtod(ffn_r, NULL) == 0);
+    double resident = token_compute - strtod(ffn_c, NULL);
+    assert_true(resident > 0);
+    assert_true(fabs(token_resident - resident) < 1e-3 * (1 + resident));
+    free(ffn_c), free(ffn_r);
     assert_int_equal(lf_test_run(NULL, &er, "validate --trace %s --weights %s --device %s "
                                  "--grid %s --scope ffn-ish --out %s", tr, wb, dev, g, vd2), 2);
     assert_non_null(strstr(er, "expected token"));
