@@ -153,8 +153,6 @@ typedef struct {
     lf_run_result keep; /* the middle repeat's rows, for the run folder */
 } slot;
 
-/* s->c and row come from config_of, with a weights file for row's layout (checked for
- * every configuration before anything ran). */
 /* The resident part's mean compute over tokens [from, to) of a prediction (ms; 0 at scope
  * ffn): what the simulator's token end priced, the part the dense drift reference
  * scales (the rest of the compute is the FFN's, scaled by the sparse one). */
@@ -177,6 +175,8 @@ static double resident_ms(const lf_run_result *p, const lf_device *dev, lf_scope
     return sum / (to - from) * 1e3;
 }
 
+/* s->c and row come from config_of, with a weights file for row's layout (checked for
+ * every configuration before anything ran). */
 static int predict_one(const lf_validate_cfg *v, slot *s, lf_validate_row *row, lf_err *err)
 {
     int rc;
@@ -268,8 +268,8 @@ void lf_validate_settle(double seconds)
 }
 
 /* The drift references, just before a measured run: the flash reference point on the
- * configuration's weights file with its engine, and the dense kernel, each over what the
- * configuration's profile says of it. */
+ * configuration's weights file with its engine, the dense and the sparse kernel, each over
+ * what the configuration's profile says of it. */
 static int measure_refs(const lf_validate_cfg *v, uint32_t k, slot *s, const lf_validate_row *row,
                         const lf_validate_refs *refs, lf_err *err)
 {

@@ -46,7 +46,7 @@ typedef struct {
     double expert_wps;       /* > 0: experts cost their weights / this (a measured
                               * kernel, lf_device_expert_wps) instead of the roofline */
     int rows_gapped;         /* 1: each DRAM row the FFN kernel computes has bytes after its
-                              * vectors that it skips (padding, a coact friend): priced
+                              * vectors that it skips (padding to the alignment): priced
                               * ffn_row_gap_s per row (lf_replay_dram_row_gapped) */
     double shared_wps;       /* > 0: the shared experts cost their weights / this (the
                               * expert kernel at the resident dtype, which runs them),

@@ -132,8 +132,9 @@ typedef struct {
  * the layout's alignment (4096 in every weights file: direct-I/O destinations). */
 uint64_t lf_replay_dram_row_bytes(const lf_layout *layout);
 /* 1 when a DRAM row of row_bytes (0: the layout's) holds more than its unit's vectors
- * (padding, a split vector's padded record, a coact friend), so the FFN kernel, which
- * reads only the vectors, skips bytes between rows (costmodel/README.md, "Gapped rows"). */
+ * (its record padded to the alignment, a split vector's padded record, whole pages the
+ * executor rounds to), so the FFN kernel, which reads only the vectors, skips bytes
+ * between rows (costmodel/README.md, "Gapped rows"). */
 int lf_replay_dram_row_gapped(const lf_layout *layout, uint64_t row_bytes);
 
 /* Replays; rows must hold n_tokens entries. Progress on stderr for long replays.
