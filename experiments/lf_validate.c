@@ -224,18 +224,23 @@ int lf_validate_flash_drift(const char *engine, const char *path, uint64_t file_
     return LF_OK;
 }
 
-double lf_validate_dense_drift(const lf_ffn_bench *ref, const lf_device *dev)
+/* A kernel timed for 0.1 s over the bandwidth the profile prices it at (1 when either
+ * is 0). */
+static double kernel_drift(const lf_ffn_bench *ref, double profile_bw)
 {
     double flops, bw;
     lf_ffn_bench_time(ref, 0.1, &flops, &bw);
-    return bw > 0 ? bw / lf_device_dense_bw(dev) : 1;
+    return bw > 0 && profile_bw > 0 ? bw / profile_bw : 1;
+}
+
+double lf_validate_dense_drift(const lf_ffn_bench *ref, const lf_device *dev)
+{
+    return kernel_drift(ref, lf_device_dense_bw(dev));
 }
 
 double lf_validate_sparse_drift(const lf_ffn_bench *ref, const lf_device *dev)
 {
-    double flops, bw;
-    lf_ffn_bench_time(ref, 0.1, &flops, &bw);
-    return bw > 0 && dev->mem_bw > 0 ? bw / dev->mem_bw : 1;
+    return kernel_drift(ref, dev->mem_bw);
 }
 
 int lf_validate_refs_make(lf_validate_refs *r, lf_err *err)
