@@ -554,12 +554,7 @@ static int moe_sim_layer(lf_backend *b, const lf_step *st, lf_times *out, lf_err
 static int moe_sim_token_end(lf_backend *b, uint32_t token, lf_times *out, lf_err *err)
 {
     lf_moe_sim *m = b->state;
-    int rc = m->inner.token_end(&m->inner, token, out, err);
-    if (rc == LF_OK && token >= m->resident_from) {
-        m->resident_s += out->compute_s;
-        m->resident_n++;
-    }
-    return rc;
+    return m->inner.token_end(&m->inner, token, out, err);
 }
 
 void lf_moe_sim_backend(lf_backend *b, lf_moe_sim *s, const lf_device *dev, const lf_weights *w,

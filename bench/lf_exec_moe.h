@@ -142,12 +142,6 @@ typedef struct {
     lf_model model;             /* the file's shape, n_layers replayed */
     int buffered;
     uint64_t record_bytes;
-    uint32_t resident_from;     /* the caller's: first token resident_s counts (the cold
-                                 * tokens before it are left out of the summary's means) */
-    double resident_s;          /* the resident part's compute priced from that token on
-                                 * (the token ends'), over resident_n tokens: validate's
-                                 * drift normalisation separates it */
-    uint32_t resident_n;
 } lf_moe_sim;
 void lf_moe_sim_backend(lf_backend *b, lf_moe_sim *s, const lf_device *dev, const lf_weights *w,
                         uint32_t threads, int buffered, lf_scope scope, uint32_t n_layers);

@@ -153,26 +153,12 @@ typedef struct {
     lf_run_result keep; /* the middle repeat's rows, for the run folder */
 } slot;
 
-/* The resident part's mean compute over tokens [from, to) of a prediction (ms; 0 at scope
- * ffn): what the simulator's token end priced, the part the dense drift reference
- * scales (the rest of the compute is the FFN's, scaled by the sparse one). */
-static double resident_ms(const lf_run_result *p, const lf_device *dev, lf_scope scope,
-                          uint32_t from, uint32_t to)
+double lf_validate_end_compute_ms(const lf_token_row *rows, uint32_t from, uint32_t to)
 {
-    if (scope != LF_SCOPE_TOKEN || to <= from)
-        return 0;
-    lf_backend b;
-    lf_price st;
-    lf_price_backend(&b, &st, dev, &p->model, p->dtype_bytes, 1);
-    st.scope = scope;
     double sum = 0;
-    for (uint32_t t = from; t < to; t++) {
-        lf_times end;
-        lf_err ignored; /* the price of a token end cannot fail */
-        b.token_end(&b, t, &end, &ignored);
-        sum += end.compute_s;
-    }
-    return sum / (to - from) * 1e3;
+    for (uint32_t t = from; t < to; t++)
+        sum += rows[t].end_compute_ms;
+    return to > from ? sum / (to - from) : 0;
 }
 
 /* s->c and row come from config_of, with a weights file for row's layout (checked for
@@ -196,8 +182,8 @@ static int predict_one(const lf_validate_cfg *v, slot *s, lf_validate_row *row, 
     s->pred_cold_io = pred.summary.cold_io_ms;
     s->pred_cold_cpu = pred.summary.cold_compute_ms;
     uint32_t cold = pred.summary.cold_tokens;
-    row->predicted_resident_ms = resident_ms(&pred, dev, s->c.scope, cold, pred.n_rows);
-    s->pred_cold_resident = resident_ms(&pred, dev, s->c.scope, 0, cold);
+    row->predicted_resident_ms = lf_validate_end_compute_ms(pred.rows, cold, pred.n_rows);
+    s->pred_cold_resident = lf_validate_end_compute_ms(pred.rows, 0, cold);
     rc = write_run(v, row->id, &s->c, &pred, err);
     lf_run_result_free(&pred);
     return rc;

@@ -14,6 +14,7 @@
 
 #include "lf_device.h"
 #include "lf_ffn.h"
+#include "lf_replay.h"
 #include "lf_sweep.h"
 #include "lf_trace.h"
 #include "lf_weights.h"
@@ -66,6 +67,10 @@ int lf_validate_flash_drift(const char *engine, const char *path, uint64_t file_
 double lf_validate_dense_drift(const lf_ffn_bench *ref, const lf_device *dev);
 /* The same for the sparse FFN kernel: ref (calibrate's mem_bw rows) over dev's mem_bw. */
 double lf_validate_sparse_drift(const lf_ffn_bench *ref, const lf_device *dev);
+/* The mean over tokens [from, to) of rows' end_compute_ms (0 for none): of a prediction,
+ * the resident part, which the drift normalisation scales apart from the FFN or the
+ * experts. Used by the dense and the expert grids. */
+double lf_validate_end_compute_ms(const lf_token_row *rows, uint32_t from, uint32_t to);
 
 /* The compute drift references of the dense grids, filled once: the dense reference
  * and calibrate's mem_bw rows (LF_VALIDATE_SPARSE_REF_ROWS of OPT-6.7B at fp16). */

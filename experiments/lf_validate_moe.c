@@ -143,7 +143,6 @@ static int predict_one(const lf_vmoe_cfg *c, size_t i, vslot *s, lf_vmoe_row *r,
     lf_backend sb;
     lf_moe_sim sbs;
     lf_moe_sim_backend(&sb, &sbs, s->dev, w, rp->threads, tiers.buffered, rp->scope, layers);
-    sbs.resident_from = c->cold_tokens;
     lf_summary S;
     rc = lf_moe_replay(rp, &sb, rows, NULL, err);
     if (!rc)
@@ -154,7 +153,7 @@ static int predict_one(const lf_vmoe_cfg *c, size_t i, vslot *s, lf_vmoe_row *r,
     r->predicted_io_ms = S.mean_io_ms;
     r->predicted_mem_ms = S.mean_mem_ms;
     r->predicted_compute_ms = S.mean_compute_ms;
-    r->predicted_resident_ms = sbs.resident_n ? sbs.resident_s * 1e3 / sbs.resident_n : 0;
+    r->predicted_resident_ms = lf_validate_end_compute_ms(rows, c->cold_tokens, rp->n_tokens);
     r->app_hit = S.hit_rate;
     return LF_OK;
 }

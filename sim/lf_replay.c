@@ -294,6 +294,7 @@ static int finish_token(replay *R, uint32_t tok, const lf_times *tm, lf_token_ro
         sum.mem_s += tm[l].mem_s;
         sum.compute_s += tm[l].compute_s;
     }
+    double end_compute_s = 0;
     if (R->b->token_end) {
         lf_times end = {0, 0, 0};
         int rc = R->b->token_end(R->b, tok, &end, err);
@@ -304,11 +305,13 @@ static int finish_token(replay *R, uint32_t tok, const lf_times *tm, lf_token_ro
         sum.io_s += end.io_s;
         sum.mem_s += end.mem_s;
         sum.compute_s += end.compute_s;
+        end_compute_s = end.compute_s;
     }
     r->resident_bytes = r->resident_units * R->row_bytes;
     r->io_ms = sum.io_s * 1e3;
     r->mem_ms = sum.mem_s * 1e3;
     r->compute_ms = sum.compute_s * 1e3;
+    r->end_compute_ms = end_compute_s * 1e3;
     r->total_ms = r->io_ms + r->mem_ms + r->compute_ms;
     return LF_OK;
 }

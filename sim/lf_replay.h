@@ -86,6 +86,8 @@ struct lf_backend {
 typedef struct {
     uint32_t token;
     double io_ms, mem_ms, compute_ms, total_ms;
+    double end_compute_ms;  /* the part of compute_ms the backend's token_end took (the
+                             * simulator's: the whole resident part at scope token) */
     uint64_t bytes_read, reads, loads, evictions, hits, misses;
     uint64_t false_pos, false_neg;
     uint64_t resident_units, resident_bytes; /* FFN cache after the token, all layers */

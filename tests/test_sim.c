@@ -756,6 +756,15 @@ static void test_shared_expert_priced_by_its_kernel(void **st)
     assert_true(k.compute_s == a.compute_s);
 }
 
+/* sim's defaults with policy lru at scope ffn (the FFN or the experts alone), quiet. */
+static void lru_ffn_config(lf_run_config *c)
+{
+    lf_run_config_defaults(c);
+    c->policy = "lru";
+    c->scope = LF_SCOPE_FFN;
+    c->quiet = 1;
+}
+
 /* A DRAM row with bytes after its unit's vectors (padding to the alignment, a split
  * vector's padded record, a coact friend) is gapped, a row the vectors fill is not;
  * rows given larger than the layout's (the executor's whole pages) are gapped too. */
@@ -796,10 +805,7 @@ static void test_gapped_rows_priced(void **st)
     synth(&m, 6, 3, &t);
     lf_device d = lf_test_toy_device();
     lf_run_config c;
-    lf_run_config_defaults(&c);
-    c.policy = "lru";
-    c.scope = LF_SCOPE_FFN;
-    c.quiet = 1;
+    lru_ffn_config(&c);
     lf_run_result plain, gap;
     assert_int_equal(lf_run(&c, &t, NULL, &d, &plain, &err), LF_OK);
     d.ffn_row_gap_s = 1e-3;
@@ -837,10 +843,7 @@ static void test_experts_priced_by_measured_kernel(void **st)
     synth(&m, 6, 5, &t);
     lf_device d = lf_test_toy_device();
     lf_run_config c;
-    lf_run_config_defaults(&c);
-    c.policy = "lru";
-    c.scope = LF_SCOPE_FFN; /* the experts alone: no resident part */
-    c.quiet = 1;
+    lru_ffn_config(&c); /* the experts alone: no resident part */
     lf_run_result roof, kernel;
     assert_int_equal(lf_run(&c, &t, NULL, &d, &roof, &err), LF_OK);
     d.expert_wps_16 = 2e9;
