@@ -17,6 +17,7 @@
 
 #define RES 0x8000u
 #define TOK 0x7fffu
+#define LANE_SLOTS 64u /* windows up to this ring size count hits in lanes */
 
 typedef struct {
     uint32_t *ids;
@@ -77,16 +78,35 @@ static int window_step(lf_policy *p, uint32_t layer, uint32_t t, const uint32_t 
     const uint16_t now = (uint16_t)(RES | (t & TOK));
     uint32_t *ld = plan->load, hits = 0;
 
-    for (uint32_t i = 0; i < n_want; i++) { /* branch-free: hit or miss is a coin toss */
-        uint32_t u = want[i];
-        uint16_t v = st[u];
-        uint32_t hit = v >> 15;
-        uint32_t age = (t - v) & TOK; /* 1..k when resident */
-        hits += hit;
-        count[(t - age) & mask] -= hit;
-        *ld = u;
-        ld += hit ^ 1;
-        st[u] = now;
+    if (s->ring_n <= LANE_SLOTS) {
+        /* Most hits were last wanted by the same token, so a single count[slot] -= hit
+         * would chain every iteration through one memory word (a store forwarded to the
+         * next load, several cycles each); four copies, taken in turn, break the chain. */
+        uint32_t lane[4][LANE_SLOTS];
+        memset(lane, 0, sizeof lane);
+        for (uint32_t i = 0; i < n_want; i++) { /* branch-free: hit or miss is a coin toss */
+            uint32_t u = want[i];
+            uint16_t v = st[u];
+            uint32_t hit = v >> 15;
+            hits += hit;
+            lane[i & 3][v & mask] += hit; /* v & mask: the slot of its latest token */
+            *ld = u;
+            ld += hit ^ 1;
+            st[u] = now;
+        }
+        for (uint32_t j = 0; j < s->ring_n; j++)
+            count[j] -= lane[0][j] + lane[1][j] + lane[2][j] + lane[3][j];
+    } else {
+        for (uint32_t i = 0; i < n_want; i++) {
+            uint32_t u = want[i];
+            uint16_t v = st[u];
+            uint32_t hit = v >> 15;
+            hits += hit;
+            count[v & mask] -= hit;
+            *ld = u;
+            ld += hit ^ 1;
+            st[u] = now;
+        }
     }
     plan->n_hit = hits;
     plan->n_load = (uint32_t)(ld - plan->load);
