@@ -253,11 +253,14 @@ static void fill_weights(void *buf, size_t n_el, lf_dtype dt)
 }
 
 /* The buffers of a bench: weights of `bytes`, bias of n_bias floats, x and y. */
-static int bench_alloc(lf_ffn_bench *b, size_t bytes, uint32_t n_bias, uint32_t nx, uint32_t ny,
-                       lf_err *err)
+/* borrow: NULL, or weights of another bench to read instead of bytes of new ones */
+static int bench_alloc(lf_ffn_bench *b, void *borrow, size_t bytes, uint32_t n_bias, uint32_t nx,
+                       uint32_t ny, lf_err *err)
 {
     /* the pages the executor computes on: rows (lf_io_alloc) and resident weights */
-    b->w = lf_bigmem_alloc(bytes ? bytes : 1);
+    b->w = borrow ? borrow : lf_bigmem_alloc(bytes ? bytes : 1);
+    b->w_bytes = bytes;
+    b->w_borrowed = borrow != NULL;
     b->bias = n_bias ? malloc(sizeof(float) * n_bias) : NULL;
     b->x = malloc(sizeof(float) * nx);
     b->y = malloc(sizeof(float) * ny);
@@ -289,10 +292,27 @@ int lf_ffn_bench_sparse_gapped(lf_ffn_bench *b, const lf_model *m, lf_dtype dt, 
     b->dtype = dt;
     b->rows = n_rows;
     size_t bytes = b->shape.row_stride * n_rows;
-    int rc = bench_alloc(b, bytes, n_rows, m->d_model, m->d_model, err);
+    int rc = bench_alloc(b, NULL, bytes, n_rows, m->d_model, m->d_model, err);
     if (rc == LF_OK)
         fill_weights(b->w, bytes / lf_dtype_bytes(dt), dt);
     return rc;
+}
+
+int lf_ffn_bench_sparse_view(lf_ffn_bench *b, const lf_ffn_bench *over, const lf_model *m,
+                             uint32_t n_rows, lf_err *err)
+{
+    memset(b, 0, sizeof *b);
+    if (n_rows == 0 || m->d_model == 0)
+        return lf_fail(err, LF_EINVAL, "ffn measure: need rows > 0 and d_model > 0");
+    lf_ffn_shape_packed(&b->shape, m, over->dtype);
+    b->dtype = over->dtype;
+    b->rows = n_rows;
+    size_t bytes = b->shape.row_stride * n_rows;
+    if (bytes > over->w_bytes)
+        return lf_fail(err, LF_EINVAL, "ffn measure: %u rows of %zu bytes do not fit the %zu "
+                       "bytes of weights they would read", n_rows, b->shape.row_stride,
+                       over->w_bytes);
+    return bench_alloc(b, over->w, bytes, n_rows, m->d_model, m->d_model, err);
 }
 
 int lf_ffn_bench_dense(lf_ffn_bench *b, lf_dtype dt, uint32_t rows, uint32_t cols, lf_err *err)
@@ -304,7 +324,7 @@ int lf_ffn_bench_dense(lf_ffn_bench *b, lf_dtype dt, uint32_t rows, uint32_t col
     b->rows = rows;
     b->cols = cols;
     size_t n_el = (size_t)rows * cols;
-    int rc = bench_alloc(b, n_el * lf_dtype_bytes(dt), 0, cols, rows, err);
+    int rc = bench_alloc(b, NULL, n_el * lf_dtype_bytes(dt), 0, cols, rows, err);
     if (rc == LF_OK)
         fill_weights(b->w, n_el, dt);
     return rc;
@@ -344,7 +364,9 @@ void lf_ffn_bench_time(const lf_ffn_bench *b, double min_seconds, double *flops_
 
 void lf_ffn_bench_free(lf_ffn_bench *b)
 {
-    free(b->w), free(b->bias), free(b->x), free(b->y);
+    if (!b->w_borrowed)
+        free(b->w);
+    free(b->bias), free(b->x), free(b->y);
     memset(b, 0, sizeof *b);
 }
 

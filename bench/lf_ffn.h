@@ -71,6 +71,8 @@ typedef struct {
     uint32_t rows, cols; /* cols > 0: dense */
     void *w;
     float *bias, *x, *y;
+    size_t w_bytes; /* of w */
+    int w_borrowed; /* w belongs to another bench (lf_ffn_bench_sparse_view) */
 } lf_ffn_bench;
 int lf_ffn_bench_sparse(lf_ffn_bench *b, const lf_model *m, lf_dtype dt, uint32_t n_rows,
                         lf_err *err);
@@ -78,6 +80,11 @@ int lf_ffn_bench_sparse(lf_ffn_bench *b, const lf_model *m, lf_dtype dt, uint32_
  * layout's DRAM rows are: calibrate's ffn_row_gap_s against packed rows. */
 int lf_ffn_bench_sparse_gapped(lf_ffn_bench *b, const lf_model *m, lf_dtype dt, uint32_t n_rows,
                                size_t gap_bytes, lf_err *err);
+/* Rows of m's shape read from the weights of `over` (a bench of the same dtype holding
+ * at least n_rows packed rows): several shapes timed on one buffer, without one each.
+ * The view owns only its vectors; free it before `over`. */
+int lf_ffn_bench_sparse_view(lf_ffn_bench *b, const lf_ffn_bench *over, const lf_model *m,
+                             uint32_t n_rows, lf_err *err);
 int lf_ffn_bench_dense(lf_ffn_bench *b, lf_dtype dt, uint32_t rows, uint32_t cols, lf_err *err);
 /* The dense reference of calibrate's dense_bw and validate's drift references: 512 MiB
  * of rows of 4096 columns (fp16: 65536 rows; fp32: 32768), streamed from DRAM as an

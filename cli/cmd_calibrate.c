@@ -40,7 +40,9 @@ static void help(void)
         "  compute    the sparse FFN kernel (OPT-6.7B shape, --dtype): flop/s with the rows\n"
         "             in cache, weight bytes/s with 4096 rows (the roofline's two rates),\n"
         "             the same rows with a page of padding after each: ffn_row_gap_s, what\n"
-        "             a row of a padded layout costs beyond a packed one;\n"
+        "             a row of a padded layout costs beyond a packed one; ReLU and SwiGLU\n"
+        "             rows of d_model 1024-8192 (64 MiB each): ffn_bw_relu_<d>,\n"
+        "             ffn_bw_swiglu_<d>, the kernel's rate by shape;\n"
         "             the dense products of the resident part (attention, output head)\n"
         "             on a 512 MiB matrix of 4096 columns: dense_bw; each the median of 5\n"
         "             interleaved rounds (memory bandwidth drifts from second to second)\n"
@@ -86,6 +88,31 @@ static void on_row(const lf_probe_row *r, size_t i, size_t total, void *arg)
 #define COMPUTE_ROUNDS 5
 /* The padding of the gapped rows: one page, what a 4096-aligned record adds at most. */
 #define GAP_BYTES 4096
+/* The FFN kernel by shape (lf_device.ffn_bw_*): ReLU and SwiGLU rows at each width of
+ * lf_ffn_bw_widths, as many bytes of rows as mem_bw's 4096 opt-6.7b rows (64 MiB: the
+ * rate falls with the bytes a token cycles through, 15-20% from 32 to 512 MiB on this
+ * project's host, so every shape is timed at one size), read from the dense reference's
+ * weights (no buffer of their own), interleaved with the rounds below. */
+#define SHAPES (2 * LF_FFN_BW_WIDTHS)
+#define SHAPE_BYTES (64u << 20)
+#define SHAPE_RELU_4096 3 /* the opt-6.7b rows of mem_bw: measured once, as `big` */
+
+static int shape_bench(lf_ffn_bench *b, const lf_ffn_bench *over, int i, lf_err *err)
+{
+    int swiglu = i >= LF_FFN_BW_WIDTHS;
+    uint32_t w = lf_ffn_bw_widths[i % LF_FFN_BW_WIDTHS];
+    char spec[64];
+    snprintf(spec, sizeof spec, "custom:1,%u,%u%s", w, 4 * w, swiglu ? ",swiglu" : "");
+    lf_model m;
+    int rc = lf_model_lookup(spec, &m, err);
+    if (rc)
+        return rc;
+    lf_ffn_shape shape;
+    lf_ffn_shape_packed(&shape, &m, over->dtype);
+    return lf_ffn_bench_sparse_view(b, over, &m, (uint32_t)(SHAPE_BYTES / lf_ffn_bytes(&shape, 1)),
+                                    err);
+}
+
 static int measure_compute(const char *dtype, lf_device *d, const char **how, lf_err *err)
 {
     lf_model m;
@@ -94,9 +121,10 @@ static int measure_compute(const char *dtype, lf_device *d, const char **how, lf
      * of padding after each (a padded layout's DRAM rows: the prefetcher starts over at
      * every row), and the resident part's kernel on the dense reference (512 MiB, beyond
      * the caches, as a token's resident weights are) */
-    lf_ffn_bench small, big, gapped, dense;
+    lf_ffn_bench small, big, gapped, dense, shape[SHAPES];
     memset(&small, 0, sizeof small), memset(&big, 0, sizeof big);
     memset(&gapped, 0, sizeof gapped), memset(&dense, 0, sizeof dense);
+    memset(shape, 0, sizeof shape);
     int rc = lf_dtype_parse(dtype, &dt, err);
     if (rc == LF_OK)
         rc = lf_model_lookup("opt-6.7b", &m, err);
@@ -108,8 +136,11 @@ static int measure_compute(const char *dtype, lf_device *d, const char **how, lf
         rc = lf_ffn_bench_sparse_gapped(&gapped, &m, dt, 4096, GAP_BYTES, err);
     if (rc == LF_OK)
         rc = lf_ffn_bench_dense_ref(&dense, dt, err);
+    for (int i = 0; i < SHAPES && rc == LF_OK; i++)
+        if (i != SHAPE_RELU_4096)
+            rc = shape_bench(&shape[i], &dense, i, err);
     double f_small[COMPUTE_ROUNDS], b_big[COMPUTE_ROUNDS], d_big[COMPUTE_ROUNDS];
-    double gap[COMPUTE_ROUNDS], unused;
+    double gap[COMPUTE_ROUNDS], shape_bw[SHAPES][COMPUTE_ROUNDS], unused;
     double row_bytes = rc == LF_OK ? lf_ffn_bytes(&big.shape, 1) : 0;
     for (int r = 0; r < COMPUTE_ROUNDS && rc == LF_OK; r++) {
         double g_bw;
@@ -119,7 +150,14 @@ static int measure_compute(const char *dtype, lf_device *d, const char **how, lf
         lf_ffn_bench_time(&dense, 0.1, &unused, &d_big[r]);
         /* a gapped row's time beyond a packed one's, in the same round */
         gap[r] = row_bytes / g_bw - row_bytes / b_big[r];
+        for (int i = 0; i < SHAPES; i++)
+            if (i == SHAPE_RELU_4096)
+                shape_bw[i][r] = b_big[r];
+            else
+                lf_ffn_bench_time(&shape[i], 0.1, &unused, &shape_bw[i][r]);
     }
+    for (int i = 0; i < SHAPES; i++) /* views of dense's weights: before it */
+        lf_ffn_bench_free(&shape[i]);
     lf_ffn_bench_free(&small), lf_ffn_bench_free(&big);
     lf_ffn_bench_free(&gapped), lf_ffn_bench_free(&dense);
     if (rc)
@@ -135,6 +173,11 @@ static int measure_compute(const char *dtype, lf_device *d, const char **how, lf
     d->dense_bw = gsl_stats_median_from_sorted_data(d_big, 1, COMPUTE_ROUNDS);
     /* a round where the gapped rows ran faster is noise: no negative cost */
     d->ffn_row_gap_s = fmax(0, gsl_stats_median_from_sorted_data(gap, 1, COMPUTE_ROUNDS));
+    for (int i = 0; i < SHAPES; i++) {
+        gsl_sort(shape_bw[i], 1, COMPUTE_ROUNDS);
+        double *to = i < LF_FFN_BW_WIDTHS ? d->ffn_bw_relu : d->ffn_bw_swiglu;
+        to[i % LF_FFN_BW_WIDTHS] = gsl_stats_median_from_sorted_data(shape_bw[i], 1, COMPUTE_ROUNDS);
+    }
     *how = what;
     return LF_OK;
 }
@@ -361,6 +404,10 @@ int cmd_calibrate(int argc, char **argv)
     printf("calibrate: compute %.2f GFLOP/s, memory %.2f GB/s (%s), +%.3f us per row with "
            "padding after it; dense products %.2f GB/s\n", d->compute_flops / 1e9,
            d->mem_bw / 1e9, how, d->ffn_row_gap_s * 1e6, d->dense_bw / 1e9);
+    printf("calibrate: FFN kernel by shape (GB/s of weights), ReLU / SwiGLU rows of d_model");
+    for (int i = 0; i < LF_FFN_BW_WIDTHS; i++)
+        printf(" %u: %.2f / %.2f%s", lf_ffn_bw_widths[i], d->ffn_bw_relu[i] / 1e9,
+               d->ffn_bw_swiglu[i] / 1e9, i + 1 < LF_FFN_BW_WIDTHS ? "," : "\n");
     printf("calibrate: expert kernel (4096 x 1024 SwiGLU, one expert): %.2f ms fp16, %.2f ms "
            "int8, %.2f ms q4, %.2f ms q2\n", 3.0 * 4096 * 1024 / d->expert_wps_16 * 1e3,
            3.0 * 4096 * 1024 / d->expert_wps_8 * 1e3, 3.0 * 4096 * 1024 / d->expert_wps_4 * 1e3,

@@ -15,6 +15,9 @@
 
 /* ---- profile keys ---- */
 
+/* the widths the ffn_bw_* keys below name, in the same order */
+const uint32_t lf_ffn_bw_widths[LF_FFN_BW_WIDTHS] = {1024, 2048, 3072, 4096, 5120, 8192};
+
 typedef enum { G_FLASH, G_PAGECACHE, G_DRAM, G_COMPUTE } group;
 
 typedef struct {
@@ -50,6 +53,14 @@ static const key_info keys[] = {
     {"dense_bw", F(dense_bw), 0, 0, G_COMPUTE, "bytes/s of the resident part's dense products; 0 = mem_bw"},
     {"ffn_row_gap_s", F(ffn_row_gap_s), 0, 0, G_COMPUTE,
      "s per FFN row with padding after it (the prefetcher starts over); 0 = not measured"},
+#define FFN_BW(act, i, width)                                                                 \
+    {"ffn_bw_" #act "_" #width, F(ffn_bw_##act[i]), 0, 0, G_COMPUTE,                          \
+     "bytes/s of the FFN kernel on " #act " rows of d_model " #width "; 0 = not measured"}
+    FFN_BW(relu, 0, 1024), FFN_BW(relu, 1, 2048), FFN_BW(relu, 2, 3072),
+    FFN_BW(relu, 3, 4096), FFN_BW(relu, 4, 5120), FFN_BW(relu, 5, 8192),
+    FFN_BW(swiglu, 0, 1024), FFN_BW(swiglu, 1, 2048), FFN_BW(swiglu, 2, 3072),
+    FFN_BW(swiglu, 3, 4096), FFN_BW(swiglu, 4, 5120), FFN_BW(swiglu, 5, 8192),
+#undef FFN_BW
     {"expert_wps_16", F(expert_wps_16), 0, 0, G_COMPUTE, "expert weights/s, fp16 kernel; 0 = roofline"},
     {"expert_wps_8", F(expert_wps_8), 0, 0, G_COMPUTE, "expert weights/s, int8 kernel; 0 = roofline"},
     {"expert_wps_4", F(expert_wps_4), 0, 0, G_COMPUTE, "expert weights/s, 4-bit kernel; 0 = roofline"},
@@ -380,6 +391,33 @@ double lf_compute_time(const lf_device *d, double flops, double bytes)
     if (bytes > 0)
         t = fmax(t, bytes / d->mem_bw);
     return t;
+}
+
+double lf_device_ffn_bw(const lf_device *d, int swiglu, uint32_t d_model)
+{
+    const double *bw = swiglu ? d->ffn_bw_swiglu : d->ffn_bw_relu;
+    int lo = -1, hi = -1; /* the measured widths nearest at or below, at or above d_model */
+    for (int i = 0; i < LF_FFN_BW_WIDTHS; i++) {
+        if (!(bw[i] > 0))
+            continue;
+        if (lf_ffn_bw_widths[i] <= d_model)
+            lo = i;
+        if (lf_ffn_bw_widths[i] >= d_model && hi < 0)
+            hi = i;
+    }
+    if (lo < 0 && hi < 0)
+        return d->mem_bw;
+    if (lo < 0 || hi < 0 || lo == hi)
+        return bw[lo < 0 ? hi : lo];
+    double x = (log2(d_model) - log2(lf_ffn_bw_widths[lo])) /
+               (log2(lf_ffn_bw_widths[hi]) - log2(lf_ffn_bw_widths[lo]));
+    return 1.0 / ((1 - x) / bw[lo] + x / bw[hi]);
+}
+
+double lf_ffn_time(const lf_device *d, int swiglu, uint32_t d_model, double flops, double bytes)
+{
+    double t = flops > 0 ? flops / d->compute_flops : 0;
+    return bytes > 0 ? fmax(t, bytes / lf_device_ffn_bw(d, swiglu, d_model)) : t;
 }
 
 double lf_device_dense_bw(const lf_device *d)

@@ -10,6 +10,10 @@
 
 #include "lf_err.h"
 
+/* The d_model widths of the FFN kernel's measured rates (ffn_bw_relu/ffn_bw_swiglu). */
+#define LF_FFN_BW_WIDTHS 6
+extern const uint32_t lf_ffn_bw_widths[LF_FFN_BW_WIDTHS]; /* 1024 ... 8192, ascending */
+
 typedef struct {
     char name[64];
     /* Flash: each read pays flash_latency_s before its bytes flow at flash_stream_bw;
@@ -57,6 +61,14 @@ typedef struct {
     double ffn_row_gap_s;     /* s per FFN row computed that the next row does not follow
                                * in memory (padding after it: the prefetcher starts over);
                                * mem_bw is measured on packed rows; 0 = not measured */
+    /* The FFN kernel's weight bytes/s by row shape, measured by calibrate on packed fp16
+     * rows of ReLU (up, down) and SwiGLU (gate, up, down) units of d_model
+     * lf_ffn_bw_widths[i]: keys ffn_bw_relu_<width>, ffn_bw_swiglu_<width>; optional,
+     * 0 = not measured. Per byte the kernel's rate depends on the row's shape (on this
+     * project's host ReLU rows of 1024-3072 ran 10-20% faster than of 4096-8192, SwiGLU
+     * rows of 4096 15-20% faster than ReLU rows of 4096: costmodel/README.md, "The FFN
+     * kernel by shape"), which one mem_bw priced that far off. */
+    double ffn_bw_relu[LF_FFN_BW_WIDTHS], ffn_bw_swiglu[LF_FFN_BW_WIDTHS];
     /* The expert kernel (dequantise + gate, up, down products), measured by calibrate:
      * expert weights per second at 16 (fp16), 8, 4 and 2 bits (group-quantised, scale
      * and bias per 64). Optional; 0 = not measured: experts are priced by the roofline. */
@@ -71,7 +83,7 @@ double lf_device_expert_wps(const lf_device *d, uint32_t bits);
 
 /* Loads a profile. Unknown keys, missing keys, non-numbers and out-of-range values
  * (negative, zero rates) are errors naming the file and line. Optional keys:
- * pagecache_*, expert_wps_*, dense_bw, ffn_row_gap_s, dram_alloc_s, dram_fault_s, flash_alignment (default 4096),
+ * pagecache_*, expert_wps_*, ffn_bw_*, dense_bw, ffn_row_gap_s, dram_alloc_s, dram_fault_s, flash_alignment (default 4096),
  * flash_smooth_p, flash_batch_s, flash_slot_s, flash_buffered (default 0),
  * name (default: the file's base name without .conf). */
 int lf_device_load(const char *path, lf_device *out, lf_err *err);
@@ -136,6 +148,13 @@ double lf_dram_time(const lf_device *d, uint64_t n_ops, uint64_t bytes);
 double lf_dram_alloc_time(const lf_device *d, uint64_t n_allocs, uint64_t bytes);
 /* Roofline: seconds for `flops` floating-point ops touching `bytes` of memory. */
 double lf_compute_time(const lf_device *d, double flops, double bytes);
+/* The FFN kernel's weight bytes/s for rows of d_model (swiglu: gate, up, down; else up,
+ * down): the profile's measured rates for that activation, interpolated in log2(d_model)
+ * (time per byte, linearly) between the two measured widths around it, the nearest one
+ * outside them; mem_bw when the profile measured none. */
+double lf_device_ffn_bw(const lf_device *d, int swiglu, uint32_t d_model);
+/* The FFN's roofline: flops at compute_flops, bytes at lf_device_ffn_bw. */
+double lf_ffn_time(const lf_device *d, int swiglu, uint32_t d_model, double flops, double bytes);
 /* The bytes/s of the resident part's dense products: dense_bw, or mem_bw when the
  * profile has none. */
 double lf_device_dense_bw(const lf_device *d);

@@ -20,7 +20,13 @@ static int price_layer(lf_backend *b, const lf_step *st, lf_times *out, lf_err *
         per_row *= m->d_ff;
     double bytes = rows * (double)(s->unit_bytes ? s->unit_bytes
                                                  : lf_model_unit_bytes(m, s->dtype_bytes));
-    out->compute_s = rows > 0 ? lf_compute_time(s->dev, rows * per_row, bytes) : 0;
+    if (rows <= 0)
+        out->compute_s = 0;
+    else if (m->kind == LF_UNITS_EXPERTS) /* the roofline, or expert_wps below */
+        out->compute_s = lf_compute_time(s->dev, rows * per_row, bytes);
+    else /* the kernel's rate for this shape (lf_device_ffn_bw) */
+        out->compute_s = lf_ffn_time(s->dev, m->act == LF_ACT_SWIGLU, m->d_model, rows * per_row,
+                                     bytes);
     if (s->rows_gapped)
         out->compute_s += rows * s->dev->ffn_row_gap_s;
     if (m->kind == LF_UNITS_EXPERTS && s->expert_wps > 0)

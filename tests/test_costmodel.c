@@ -223,6 +223,59 @@ static void test_profile_parse(void **st)
     assert_string_equal(d.name, "dev");
 }
 
+/* The FFN kernel's rate by shape: the measured width's rate, time per byte interpolated
+ * in log2(d_model) between two measured widths, the nearest outside them, mem_bw without
+ * any; each activation its own table; the keys parse, refuse negatives, and save. */
+static void test_ffn_bw_by_shape(void **st)
+{
+    (void)st;
+    lf_device d = toy(0);
+    d.mem_bw = 5e9;
+    assert_true(lf_device_ffn_bw(&d, 0, 2048) == 5e9); /* nothing measured: mem_bw */
+    assert_true(lf_device_ffn_bw(&d, 1, 2048) == 5e9);
+    d.ffn_bw_relu[1] = 16e9; /* 2048 */
+    d.ffn_bw_relu[3] = 8e9;  /* 4096 */
+    assert_true(lf_device_ffn_bw(&d, 0, 2048) == 16e9);
+    assert_true(lf_device_ffn_bw(&d, 0, 4096) == 8e9);
+    /* halfway in log2 between 2048 and 4096: the mean time per byte */
+    double mid = 1.0 / (0.5 / 16e9 + 0.5 / 8e9);
+    assert_float_equal(lf_device_ffn_bw(&d, 0, 2896), mid, mid * 1e-3);
+    double at3072 = lf_device_ffn_bw(&d, 0, 3072);
+    assert_true(at3072 < 16e9 && at3072 > 8e9 && at3072 < mid);
+    /* outside the measured widths: the nearest (1024 and 8192 are not measured) */
+    assert_true(lf_device_ffn_bw(&d, 0, 512) == 16e9);
+    assert_true(lf_device_ffn_bw(&d, 0, 1024) == 16e9);
+    assert_true(lf_device_ffn_bw(&d, 0, 16384) == 8e9);
+    /* SwiGLU has a table of its own: still mem_bw */
+    assert_true(lf_device_ffn_bw(&d, 1, 2048) == 5e9);
+    /* the roofline takes it: bandwidth-bound at 4096, flop-bound when flops dominate */
+    d.compute_flops = 1e15;
+    assert_float_equal(lf_ffn_time(&d, 0, 4096, 1e6, 8e6), 1e-3, 1e-12);
+    d.compute_flops = 1e9;
+    assert_float_equal(lf_ffn_time(&d, 0, 4096, 1e6, 8e6), 1e-3, 1e-12);
+    assert_float_equal(lf_ffn_time(&d, 0, 4096, 2e6, 8e6), 2e-3, 1e-12);
+
+    lf_err err;
+    char buf[2048];
+    snprintf(buf, sizeof buf, "%sffn_bw_swiglu_5120 = 1.5e10\nffn_bw_relu_1024 = 2e10\n",
+             good_profile);
+    lf_device e;
+    assert_int_equal(load_text(buf, &e, &err), LF_OK);
+    assert_true(e.ffn_bw_swiglu[4] == 1.5e10 && e.ffn_bw_relu[0] == 2e10);
+    assert_true(e.ffn_bw_relu[1] == 0 && e.ffn_bw_swiglu[0] == 0);
+    assert_true(lf_device_ffn_bw(&e, 1, 4096) == 1.5e10);
+    snprintf(buf, sizeof buf, "%sffn_bw_relu_2048 = -1\n", good_profile);
+    assert_int_equal(load_text(buf, &e, &err), LF_ERANGE);
+    assert_non_null(strstr(err.msg, ":11: ffn_bw_relu_2048"));
+    snprintf(buf, sizeof buf, "%sffn_bw_relu_2000 = 1e10\n", good_profile); /* not a width */
+    assert_int_equal(load_text(buf, &e, &err), LF_EINVAL);
+    assert_non_null(strstr(err.msg, ":11: unknown key 'ffn_bw_relu_2000'"));
+    const char *p = lf_test_path("ffnbw.conf");
+    assert_int_equal(lf_device_save(&d, p, NULL, NULL, &err), LF_OK);
+    assert_int_equal(lf_device_load(p, &e, &err), LF_OK);
+    assert_true(e.ffn_bw_relu[1] == 16e9 && e.ffn_bw_relu[3] == 8e9 && e.ffn_bw_relu[0] == 0);
+}
+
 static void test_profile_save_roundtrip(void **st)
 {
     (void)st;
@@ -591,6 +644,7 @@ int main(void)
         cmocka_unit_test(test_flash_zero_monotone_caps),
         cmocka_unit_test(test_dram_compute_pagecache),
         cmocka_unit_test(test_profile_parse),
+        cmocka_unit_test(test_ffn_bw_by_shape),
         cmocka_unit_test(test_profile_save_roundtrip),
         cmocka_unit_test(test_shipped_profiles),
         cmocka_unit_test(test_fit_recovers),

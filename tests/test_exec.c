@@ -123,6 +123,39 @@ static void test_ffn_gapped_bench(void **st)
     lf_ffn_bench_free(&gapped);
 }
 
+/* calibrate's shapes read one bench's weights: a view computes what a bench of its own
+ * computes over the same bytes, frees nothing of the other's, and refuses rows that
+ * would read past the weights. */
+static void test_ffn_view_bench(void **st)
+{
+    (void)st;
+    lf_err err;
+    lf_model big, relu, swiglu;
+    assert_int_equal(lf_model_lookup("custom:1,512,2048", &big, &err), LF_OK);
+    assert_int_equal(lf_model_lookup("custom:1,256,1024", &relu, &err), LF_OK);
+    assert_int_equal(lf_model_lookup("custom:1,128,512,swiglu", &swiglu, &err), LF_OK);
+    lf_ffn_bench over, own, view;
+    assert_int_equal(lf_ffn_bench_sparse(&over, &big, LF_DTYPE_FP16, 64, &err), LF_OK);
+    /* 64 rows of 2 x 512 fp16 = 128 KiB: 128 ReLU rows of 256, or 170 SwiGLU rows of 128 */
+    assert_int_equal(lf_ffn_bench_sparse(&own, &relu, LF_DTYPE_FP16, 128, &err), LF_OK);
+    assert_int_equal(lf_ffn_bench_sparse_view(&view, &over, &relu, 128, &err), LF_OK);
+    assert_ptr_equal(view.w, over.w);
+    memcpy(own.w, over.w, own.shape.row_stride * 128);
+    lf_ffn_sparse(&own.shape, own.w, own.bias, 128, own.x, own.y);
+    lf_ffn_sparse(&view.shape, view.w, view.bias, 128, view.x, view.y);
+    assert_memory_equal(own.y, view.y, sizeof(float) * relu.d_model);
+    double fl, by;
+    lf_ffn_bench_time(&view, 0.001, &fl, &by);
+    assert_true(fl > 0 && by > 0);
+    lf_ffn_bench_free(&view); /* leaves over's weights */
+    assert_int_equal(lf_ffn_bench_sparse_view(&view, &over, &swiglu, 170, &err), LF_OK);
+    lf_ffn_bench_free(&view);
+    assert_int_equal(lf_ffn_bench_sparse_view(&view, &over, &swiglu, 171, &err), LF_EINVAL);
+    assert_non_null(strstr(err.msg, "do not fit"));
+    lf_ffn_bench_free(&own);
+    lf_ffn_bench_free(&over); /* ASan: freed once */
+}
+
 /* ------------------------------------------------------------------ traces, policy */
 
 #define L_LAYERS 3
@@ -926,6 +959,7 @@ int main(void)
         cmocka_unit_test(test_ffn_hand),
         cmocka_unit_test(test_ffn_vs_naive),
         cmocka_unit_test(test_ffn_gapped_bench),
+        cmocka_unit_test(test_ffn_view_bench),
         cmocka_unit_test(test_exec_matches_dense_and_sim),
         cmocka_unit_test(test_commands),
         cmocka_unit_test(test_part_of_a_trace_same_plan),

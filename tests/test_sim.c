@@ -834,6 +834,40 @@ static void test_gapped_rows_priced(void **st)
     lf_trace_free(&t);
 }
 
+/* The FFN is priced at the profile's kernel rate for the model's shape (ffn_bw_*): a
+ * bandwidth-bound ReLU layer of d_model 2048 at twice mem_bw's rate computes in half the
+ * time; a rate for the other activation leaves it at mem_bw. */
+static void test_ffn_priced_by_shape(void **st)
+{
+    (void)st;
+    lf_err err;
+    lf_model m = model("custom:2,2048,8192"); /* 8192-byte rows: packed at 4096 */
+    lf_trace t;
+    synth(&m, 6, 3, &t);
+    lf_device d = lf_test_toy_device();
+    d.compute_flops = 1e15; /* the rows' bytes bound the kernel */
+    lf_run_config c;
+    lru_ffn_config(&c);
+    lf_run_result plain, other, shaped;
+    assert_int_equal(lf_run(&c, &t, NULL, &d, &plain, &err), LF_OK);
+    d.ffn_bw_swiglu[1] = 4 * d.mem_bw;
+    assert_int_equal(lf_run(&c, &t, NULL, &d, &other, &err), LF_OK);
+    d.ffn_bw_relu[1] = 2 * d.mem_bw;
+    assert_int_equal(lf_run(&c, &t, NULL, &d, &shaped, &err), LF_OK);
+    for (uint32_t i = 0; i < plain.n_rows; i++) {
+        assert_true(plain.rows[i].compute_ms > 0);
+        assert_true(other.rows[i].compute_ms == plain.rows[i].compute_ms);
+        assert_float_equal(shaped.rows[i].compute_ms, plain.rows[i].compute_ms / 2,
+                           plain.rows[i].compute_ms * 1e-9);
+        assert_true(shaped.rows[i].io_ms == plain.rows[i].io_ms);
+        assert_true(shaped.rows[i].mem_ms == plain.rows[i].mem_ms);
+    }
+    lf_run_result_free(&plain);
+    lf_run_result_free(&other);
+    lf_run_result_free(&shaped);
+    lf_trace_free(&t);
+}
+
 static void test_experts_priced_by_measured_kernel(void **st)
 {
     (void)st;
@@ -1386,6 +1420,7 @@ int main(void)
         cmocka_unit_test(test_shared_expert_priced_by_its_kernel),
         cmocka_unit_test(test_dram_rows_gapped),
         cmocka_unit_test(test_gapped_rows_priced),
+        cmocka_unit_test(test_ffn_priced_by_shape),
         cmocka_unit_test(test_policy_bug_reported),
         cmocka_unit_test(test_changed_trace_refused),
         cmocka_unit_test(test_results_folder),
