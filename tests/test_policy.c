@@ -564,6 +564,42 @@ static void test_random_equivalences(void **st)
     lf_trace_free(&tr);
 }
 
+/* window counts its hits in lanes up to a ring of 64 tokens and in place beyond: while
+ * no token has left either window (t < 40), k = 40 and k = 100 make the same plans, and
+ * with a small cache they shrink, which reads the counts. */
+static void test_window_count_paths(void **st)
+{
+    (void)st;
+    lf_trace tr;
+    random_trace(&tr, 5);
+    lf_policy *a = make("window:k=40", &tr, RL, RU, 24), *b = make("window:k=100", &tr, RL, RU, 24);
+    shadow sa, sb;
+    shadow_init(&sa, RL, RU);
+    shadow_init(&sb, RL, RU);
+    for (uint32_t t = 0; t < 40; t++)
+        for (uint32_t l = 0; l < RL; l++) {
+            uint32_t n;
+            const uint32_t *w = lf_trace_ids(&tr, l, t, &n);
+            const lf_plan *pa = step(&sa, a, l, t, w, n);
+            const lf_plan *pb = step(&sb, b, l, t, w, n);
+            assert_int_equal(pa->n_load, pb->n_load);
+            assert_int_equal(pa->n_evict, pb->n_evict);
+            assert_memory_equal(pa->evict, pb->evict, pa->n_evict * sizeof *pa->evict);
+            assert_int_equal(pa->n_resident, pb->n_resident);
+        }
+    assert_memory_equal(sa.res, sb.res, RL * RU);
+    uint64_t ca[LF_POLICY_MAX_COUNTERS], cb[LF_POLICY_MAX_COUNTERS];
+    lf_policy_counters(a, NULL, ca);
+    lf_policy_counters(b, NULL, cb);
+    assert_true(ca[0] > 0 && ca[0] == cb[0]); /* shrinks */
+    assert_true(ca[1] == cb[1]);               /* min_k */
+    shadow_free(&sa);
+    shadow_free(&sb);
+    lf_policy_free(a);
+    lf_policy_free(b);
+    lf_trace_free(&tr);
+}
+
 /* window with room for all: resident == union of the last k sets, at every step (k
  * up to 20: windows longer than a power of two round their ring up). */
 static void test_window_is_union(void **st)
@@ -1101,6 +1137,7 @@ int main(void)
         cmocka_unit_test(test_random_invariants),
         cmocka_unit_test(test_random_equivalences),
         cmocka_unit_test(test_window_is_union),
+        cmocka_unit_test(test_window_count_paths),
         cmocka_unit_test(test_reference_lru_belady),
         cmocka_unit_test(test_reference_lfu),
         cmocka_unit_test(test_layers_independent),
