@@ -315,6 +315,20 @@ int lf_ffn_bench_sparse_view(lf_ffn_bench *b, const lf_ffn_bench *over, const lf
     return bench_alloc(b, over->w, bytes, n_rows, m->d_model, m->d_model, err);
 }
 
+int lf_ffn_bench_dense_view(lf_ffn_bench *b, const lf_ffn_bench *over, uint32_t cols,
+                            lf_err *err)
+{
+    memset(b, 0, sizeof *b);
+    size_t row = (size_t)cols * lf_dtype_bytes(over->dtype);
+    if (row == 0 || over->w_bytes / row == 0 || over->w_bytes / row > UINT32_MAX)
+        return lf_fail(err, LF_EINVAL, "dense measure: rows of %u columns do not fit the %zu "
+                       "bytes of weights they would read", cols, over->w_bytes);
+    b->dtype = over->dtype;
+    b->rows = (uint32_t)(over->w_bytes / row);
+    b->cols = cols;
+    return bench_alloc(b, over->w, b->rows * row, 0, cols, b->rows, err);
+}
+
 int lf_ffn_bench_dense(lf_ffn_bench *b, lf_dtype dt, uint32_t rows, uint32_t cols, lf_err *err)
 {
     memset(b, 0, sizeof *b);

@@ -80,11 +80,14 @@ int lf_ffn_bench_sparse(lf_ffn_bench *b, const lf_model *m, lf_dtype dt, uint32_
  * layout's DRAM rows are: calibrate's ffn_row_gap_s against packed rows. */
 int lf_ffn_bench_sparse_gapped(lf_ffn_bench *b, const lf_model *m, lf_dtype dt, uint32_t n_rows,
                                size_t gap_bytes, lf_err *err);
-/* Rows of m's shape read from the weights of `over` (a bench of the same dtype holding
- * at least n_rows packed rows): several shapes timed on one buffer, without one each.
- * The view owns only its vectors; free it before `over`. */
+/* Views: several shapes timed on one buffer, without one each. _sparse_view: n_rows rows
+ * of m's shape read from the weights of `over` (a bench of the same dtype holding at
+ * least that many bytes); _dense_view: all of over's weights as a matrix of `cols`
+ * columns (whole rows). A view owns only its vectors; free it before `over`. */
 int lf_ffn_bench_sparse_view(lf_ffn_bench *b, const lf_ffn_bench *over, const lf_model *m,
                              uint32_t n_rows, lf_err *err);
+int lf_ffn_bench_dense_view(lf_ffn_bench *b, const lf_ffn_bench *over, uint32_t cols,
+                            lf_err *err);
 int lf_ffn_bench_dense(lf_ffn_bench *b, lf_dtype dt, uint32_t rows, uint32_t cols, lf_err *err);
 /* The dense reference of calibrate's dense_bw and validate's drift references: 512 MiB
  * of rows of 4096 columns (fp16: 65536 rows; fp32: 32768), streamed from DRAM as an

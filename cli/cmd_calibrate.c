@@ -44,7 +44,8 @@ static void help(void)
         "             rows of d_model 1024-8192 (64 MiB each): ffn_bw_relu_<d>,\n"
         "             ffn_bw_swiglu_<d>, the kernel's rate by shape;\n"
         "             the dense products of the resident part (attention, output head)\n"
-        "             on a 512 MiB matrix of 4096 columns: dense_bw; each the median of 5\n"
+        "             on a 512 MiB matrix of 4096 columns: dense_bw, and the same bytes\n"
+        "             as rows of 1024-8192 columns: dense_bw_<columns>; each the median of 5\n"
         "             interleaved rounds (memory bandwidth drifts from second to second)\n"
         "  experts    the expert kernel (dequantise + gate/up/down, bench/lf_quant) on\n"
         "             4096 x 1024 experts at fp16, int8, q4, q2, each read from DRAM (copies\n"
@@ -91,11 +92,18 @@ static void on_row(const lf_probe_row *r, size_t i, size_t total, void *arg)
 /* The FFN kernel by shape (lf_device.ffn_bw_*): ReLU and SwiGLU rows at each width of
  * lf_ffn_bw_widths, as many bytes of rows as mem_bw's 4096 opt-6.7b rows (64 MiB: the
  * rate falls with the bytes a token cycles through, 15-20% from 32 to 512 MiB on this
- * project's host, so every shape is timed at one size), read from the dense reference's
- * weights (no buffer of their own), interleaved with the rounds below. */
+ * project's host, so every shape is timed at one size). Two buffers of one size and
+ * shape ran 10% apart here (a VM's memory is not all backed alike), so every shape reads
+ * the same bytes, the first of the dense reference's weights (views: no buffer of their
+ * own), and the profile keeps each shape's rate relative to the ReLU 4096 rows' in the
+ * same round (the host's speed moves between rounds), times mem_bw. */
 #define SHAPES (2 * LF_FFN_BW_WIDTHS)
 #define SHAPE_BYTES (64u << 20)
-#define SHAPE_RELU_4096 3 /* the opt-6.7b rows of mem_bw: measured once, as `big` */
+#define SHAPE_RELU_4096 3 /* the shape of mem_bw's rows: ratio 1 */
+/* The dense products by columns (lf_device.dense_bw_cols): the dense reference's 512 MiB
+ * as whole rows of each width, relative to the reference (4096 columns) in the same
+ * round, times dense_bw. */
+#define COLS_4096 3
 
 static int shape_bench(lf_ffn_bench *b, const lf_ffn_bench *over, int i, lf_err *err)
 {
@@ -121,10 +129,10 @@ static int measure_compute(const char *dtype, lf_device *d, const char **how, lf
      * of padding after each (a padded layout's DRAM rows: the prefetcher starts over at
      * every row), and the resident part's kernel on the dense reference (512 MiB, beyond
      * the caches, as a token's resident weights are) */
-    lf_ffn_bench small, big, gapped, dense, shape[SHAPES];
+    lf_ffn_bench small, big, gapped, dense, shape[SHAPES], cols[LF_FFN_BW_WIDTHS];
     memset(&small, 0, sizeof small), memset(&big, 0, sizeof big);
     memset(&gapped, 0, sizeof gapped), memset(&dense, 0, sizeof dense);
-    memset(shape, 0, sizeof shape);
+    memset(shape, 0, sizeof shape), memset(cols, 0, sizeof cols);
     int rc = lf_dtype_parse(dtype, &dt, err);
     if (rc == LF_OK)
         rc = lf_model_lookup("opt-6.7b", &m, err);
@@ -137,10 +145,13 @@ static int measure_compute(const char *dtype, lf_device *d, const char **how, lf
     if (rc == LF_OK)
         rc = lf_ffn_bench_dense_ref(&dense, dt, err);
     for (int i = 0; i < SHAPES && rc == LF_OK; i++)
-        if (i != SHAPE_RELU_4096)
-            rc = shape_bench(&shape[i], &dense, i, err);
+        rc = shape_bench(&shape[i], &dense, i, err);
+    for (int i = 0; i < LF_FFN_BW_WIDTHS && rc == LF_OK; i++)
+        if (i != COLS_4096)
+            rc = lf_ffn_bench_dense_view(&cols[i], &dense, lf_ffn_bw_widths[i], err);
     double f_small[COMPUTE_ROUNDS], b_big[COMPUTE_ROUNDS], d_big[COMPUTE_ROUNDS];
-    double gap[COMPUTE_ROUNDS], shape_bw[SHAPES][COMPUTE_ROUNDS], unused;
+    double gap[COMPUTE_ROUNDS], unused;
+    double shape_ratio[SHAPES][COMPUTE_ROUNDS], cols_ratio[LF_FFN_BW_WIDTHS][COMPUTE_ROUNDS];
     double row_bytes = rc == LF_OK ? lf_ffn_bytes(&big.shape, 1) : 0;
     for (int r = 0; r < COMPUTE_ROUNDS && rc == LF_OK; r++) {
         double g_bw;
@@ -150,14 +161,24 @@ static int measure_compute(const char *dtype, lf_device *d, const char **how, lf
         lf_ffn_bench_time(&dense, 0.1, &unused, &d_big[r]);
         /* a gapped row's time beyond a packed one's, in the same round */
         gap[r] = row_bytes / g_bw - row_bytes / b_big[r];
+        /* each a ratio to its reference in the same round */
+        double bw[SHAPES];
         for (int i = 0; i < SHAPES; i++)
-            if (i == SHAPE_RELU_4096)
-                shape_bw[i][r] = b_big[r];
-            else
-                lf_ffn_bench_time(&shape[i], 0.1, &unused, &shape_bw[i][r]);
+            lf_ffn_bench_time(&shape[i], 0.1, &unused, &bw[i]);
+        for (int i = 0; i < SHAPES; i++)
+            shape_ratio[i][r] = bw[i] / bw[SHAPE_RELU_4096];
+        for (int i = 0; i < LF_FFN_BW_WIDTHS; i++) {
+            cols_ratio[i][r] = 1;
+            if (i != COLS_4096) {
+                lf_ffn_bench_time(&cols[i], 0.1, &unused, &bw[i]);
+                cols_ratio[i][r] = bw[i] / d_big[r];
+            }
+        }
     }
     for (int i = 0; i < SHAPES; i++) /* views of dense's weights: before it */
         lf_ffn_bench_free(&shape[i]);
+    for (int i = 0; i < LF_FFN_BW_WIDTHS; i++)
+        lf_ffn_bench_free(&cols[i]);
     lf_ffn_bench_free(&small), lf_ffn_bench_free(&big);
     lf_ffn_bench_free(&gapped), lf_ffn_bench_free(&dense);
     if (rc)
@@ -174,9 +195,15 @@ static int measure_compute(const char *dtype, lf_device *d, const char **how, lf
     /* a round where the gapped rows ran faster is noise: no negative cost */
     d->ffn_row_gap_s = fmax(0, gsl_stats_median_from_sorted_data(gap, 1, COMPUTE_ROUNDS));
     for (int i = 0; i < SHAPES; i++) {
-        gsl_sort(shape_bw[i], 1, COMPUTE_ROUNDS);
+        gsl_sort(shape_ratio[i], 1, COMPUTE_ROUNDS);
         double *to = i < LF_FFN_BW_WIDTHS ? d->ffn_bw_relu : d->ffn_bw_swiglu;
-        to[i % LF_FFN_BW_WIDTHS] = gsl_stats_median_from_sorted_data(shape_bw[i], 1, COMPUTE_ROUNDS);
+        to[i % LF_FFN_BW_WIDTHS] =
+            d->mem_bw * gsl_stats_median_from_sorted_data(shape_ratio[i], 1, COMPUTE_ROUNDS);
+    }
+    for (int i = 0; i < LF_FFN_BW_WIDTHS; i++) {
+        gsl_sort(cols_ratio[i], 1, COMPUTE_ROUNDS);
+        d->dense_bw_cols[i] =
+            d->dense_bw * gsl_stats_median_from_sorted_data(cols_ratio[i], 1, COMPUTE_ROUNDS);
     }
     *how = what;
     return LF_OK;
@@ -408,6 +435,10 @@ int cmd_calibrate(int argc, char **argv)
     for (int i = 0; i < LF_FFN_BW_WIDTHS; i++)
         printf(" %u: %.2f / %.2f%s", lf_ffn_bw_widths[i], d->ffn_bw_relu[i] / 1e9,
                d->ffn_bw_swiglu[i] / 1e9, i + 1 < LF_FFN_BW_WIDTHS ? "," : "\n");
+    printf("calibrate: dense products by columns (GB/s)");
+    for (int i = 0; i < LF_FFN_BW_WIDTHS; i++)
+        printf(" %u: %.2f%s", lf_ffn_bw_widths[i], d->dense_bw_cols[i] / 1e9,
+               i + 1 < LF_FFN_BW_WIDTHS ? "," : "\n");
     printf("calibrate: expert kernel (4096 x 1024 SwiGLU, one expert): %.2f ms fp16, %.2f ms "
            "int8, %.2f ms q4, %.2f ms q2\n", 3.0 * 4096 * 1024 / d->expert_wps_16 * 1e3,
            3.0 * 4096 * 1024 / d->expert_wps_8 * 1e3, 3.0 * 4096 * 1024 / d->expert_wps_4 * 1e3,

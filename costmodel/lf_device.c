@@ -61,6 +61,12 @@ static const key_info keys[] = {
     FFN_BW(swiglu, 0, 1024), FFN_BW(swiglu, 1, 2048), FFN_BW(swiglu, 2, 3072),
     FFN_BW(swiglu, 3, 4096), FFN_BW(swiglu, 4, 5120), FFN_BW(swiglu, 5, 8192),
 #undef FFN_BW
+#define DENSE_BW(i, width)                                                                    \
+    {"dense_bw_" #width, F(dense_bw_cols[i]), 0, 0, G_COMPUTE,                                 \
+     "bytes/s of the dense products over " #width " columns; 0 = not measured"}
+    DENSE_BW(0, 1024), DENSE_BW(1, 2048), DENSE_BW(2, 3072),
+    DENSE_BW(3, 4096), DENSE_BW(4, 5120), DENSE_BW(5, 8192),
+#undef DENSE_BW
     {"expert_wps_16", F(expert_wps_16), 0, 0, G_COMPUTE, "expert weights/s, fp16 kernel; 0 = roofline"},
     {"expert_wps_8", F(expert_wps_8), 0, 0, G_COMPUTE, "expert weights/s, int8 kernel; 0 = roofline"},
     {"expert_wps_4", F(expert_wps_4), 0, 0, G_COMPUTE, "expert weights/s, 4-bit kernel; 0 = roofline"},
@@ -393,25 +399,37 @@ double lf_compute_time(const lf_device *d, double flops, double bytes)
     return t;
 }
 
-double lf_device_ffn_bw(const lf_device *d, int swiglu, uint32_t d_model)
+/* A rate of a table over lf_ffn_bw_widths at `width`: the time per byte interpolated
+ * linearly in log2(width) between the measured widths around it, the nearest measured
+ * one outside them, `none` when nothing was measured (bw[i] = 0). */
+static double at_width(const double *bw, uint32_t width, double none)
 {
-    const double *bw = swiglu ? d->ffn_bw_swiglu : d->ffn_bw_relu;
-    int lo = -1, hi = -1; /* the measured widths nearest at or below, at or above d_model */
+    int lo = -1, hi = -1; /* the measured widths nearest at or below, at or above width */
     for (int i = 0; i < LF_FFN_BW_WIDTHS; i++) {
         if (!(bw[i] > 0))
             continue;
-        if (lf_ffn_bw_widths[i] <= d_model)
+        if (lf_ffn_bw_widths[i] <= width)
             lo = i;
-        if (lf_ffn_bw_widths[i] >= d_model && hi < 0)
+        if (lf_ffn_bw_widths[i] >= width && hi < 0)
             hi = i;
     }
     if (lo < 0 && hi < 0)
-        return d->mem_bw;
+        return none;
     if (lo < 0 || hi < 0 || lo == hi)
         return bw[lo < 0 ? hi : lo];
-    double x = (log2(d_model) - log2(lf_ffn_bw_widths[lo])) /
+    double x = (log2(width) - log2(lf_ffn_bw_widths[lo])) /
                (log2(lf_ffn_bw_widths[hi]) - log2(lf_ffn_bw_widths[lo]));
     return 1.0 / ((1 - x) / bw[lo] + x / bw[hi]);
+}
+
+double lf_device_ffn_bw(const lf_device *d, int swiglu, uint32_t d_model)
+{
+    return at_width(swiglu ? d->ffn_bw_swiglu : d->ffn_bw_relu, d_model, d->mem_bw);
+}
+
+double lf_device_dense_bw_at(const lf_device *d, uint32_t cols)
+{
+    return at_width(d->dense_bw_cols, cols, lf_device_dense_bw(d));
 }
 
 double lf_ffn_time(const lf_device *d, int swiglu, uint32_t d_model, double flops, double bytes)
@@ -425,10 +443,10 @@ double lf_device_dense_bw(const lf_device *d)
     return d->dense_bw > 0 ? d->dense_bw : d->mem_bw;
 }
 
-double lf_dense_time(const lf_device *d, double flops, double bytes)
+double lf_dense_time(const lf_device *d, uint32_t cols, double flops, double bytes)
 {
     double t = flops > 0 ? flops / d->compute_flops : 0;
-    return bytes > 0 ? fmax(t, bytes / lf_device_dense_bw(d)) : t;
+    return bytes > 0 ? fmax(t, bytes / lf_device_dense_bw_at(d, cols)) : t;
 }
 
 int lf_pagecache_check(const lf_device *d, uint64_t n_hits, lf_err *err)

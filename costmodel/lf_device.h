@@ -69,6 +69,11 @@ typedef struct {
      * rows of 4096 15-20% faster than ReLU rows of 4096: costmodel/README.md, "The FFN
      * kernel by shape"), which one mem_bw priced that far off. */
     double ffn_bw_relu[LF_FFN_BW_WIDTHS], ffn_bw_swiglu[LF_FFN_BW_WIDTHS];
+    /* The dense products' bytes/s by the matrix's columns, measured by calibrate on 512 MiB
+     * of fp16 weights as dense_bw (4096 columns) is: keys dense_bw_<columns> for the widths
+     * of lf_ffn_bw_widths; optional, 0 = not measured. On this project's host 8192 columns
+     * (x no longer in the L1 cache) streamed 19-32% slower than 1024-5120. */
+    double dense_bw_cols[LF_FFN_BW_WIDTHS];
     /* The expert kernel (dequantise + gate, up, down products), measured by calibrate:
      * expert weights per second at 16 (fp16), 8, 4 and 2 bits (group-quantised, scale
      * and bias per 64). Optional; 0 = not measured: experts are priced by the roofline. */
@@ -83,7 +88,7 @@ double lf_device_expert_wps(const lf_device *d, uint32_t bits);
 
 /* Loads a profile. Unknown keys, missing keys, non-numbers and out-of-range values
  * (negative, zero rates) are errors naming the file and line. Optional keys:
- * pagecache_*, expert_wps_*, ffn_bw_*, dense_bw, ffn_row_gap_s, dram_alloc_s, dram_fault_s, flash_alignment (default 4096),
+ * pagecache_*, expert_wps_*, ffn_bw_*, dense_bw, dense_bw_*, ffn_row_gap_s, dram_alloc_s, dram_fault_s, flash_alignment (default 4096),
  * flash_smooth_p, flash_batch_s, flash_slot_s, flash_buffered (default 0),
  * name (default: the file's base name without .conf). */
 int lf_device_load(const char *path, lf_device *out, lf_err *err);
@@ -158,8 +163,12 @@ double lf_ffn_time(const lf_device *d, int swiglu, uint32_t d_model, double flop
 /* The bytes/s of the resident part's dense products: dense_bw, or mem_bw when the
  * profile has none. */
 double lf_device_dense_bw(const lf_device *d);
-/* The same roofline for the resident part's dense products: bytes at lf_device_dense_bw. */
-double lf_dense_time(const lf_device *d, double flops, double bytes);
+/* The bytes/s of dense products over matrices of `cols` columns: the measured
+ * dense_bw_<columns>, interpolated as lf_device_ffn_bw; lf_device_dense_bw without them. */
+double lf_device_dense_bw_at(const lf_device *d, uint32_t cols);
+/* The same roofline for the resident part's dense products over matrices of `cols`
+ * columns: bytes at lf_device_dense_bw_at. */
+double lf_dense_time(const lf_device *d, uint32_t cols, double flops, double bytes);
 /* Page-cache tier: seconds for n hits totalling bytes (0 when not modelled). */
 double lf_pagecache_time(const lf_device *d, uint64_t n_hits, uint64_t bytes);
 /* LF_EINVAL, saying so, when a plan has page-cache hits (n_hits > 0) but the profile does

@@ -61,7 +61,9 @@ static int price_token_end(lf_backend *b, uint32_t token, lf_times *out, lf_err 
                        L * pos * 4.0 * lf_model_q_dim(m) +
                        4.0 * norms;
         double bytes = att + head + shared + router + kv + norms * sizeof(float) + d * eb;
-        out->compute_s = lf_dense_time(s->dev, flops, bytes) + shared_s;
+        /* the matrices' rows are d_model wide (Q, K, V, the head, the router); O's are
+         * q_dim wide, priced alike (the two are equal in most shapes) */
+        out->compute_s = lf_dense_time(s->dev, m->d_model, flops, bytes) + shared_s;
     }
     if (s->stream_bytes) {
         uint64_t chunk = s->stream_chunk ? s->stream_chunk : (1u << 20);

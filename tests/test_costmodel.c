@@ -114,11 +114,21 @@ static void test_dram_compute_pagecache(void **st)
     assert_true(lf_compute_time(&d, 0, 0) == 0);
     /* the resident part's dense products: mem_bw until the profile has dense_bw, then
      * 1e8 B / 4e10 = 2.5 ms (and still compute bound at 1e9 flops) */
-    assert_float_equal(lf_dense_time(&d, 1e6, 1e8), 5e-3, 1e-15);
+    assert_float_equal(lf_dense_time(&d, 4096, 1e6, 1e8), 5e-3, 1e-15);
     d.dense_bw = 4e10;
-    assert_float_equal(lf_dense_time(&d, 1e6, 1e8), 2.5e-3, 1e-15);
-    assert_float_equal(lf_dense_time(&d, 1e9, 1e8), 10e-3, 1e-15);
+    assert_float_equal(lf_dense_time(&d, 4096, 1e6, 1e8), 2.5e-3, 1e-15);
+    assert_float_equal(lf_dense_time(&d, 4096, 1e9, 1e8), 10e-3, 1e-15);
     assert_float_equal(lf_compute_time(&d, 1e6, 1e8), 5e-3, 1e-15); /* the FFN's: unchanged */
+    /* by columns: a measured width's rate, dense_bw at widths none was measured near */
+    d.dense_bw_cols[5] = 2e10; /* 8192 */
+    assert_float_equal(lf_dense_time(&d, 8192, 1e6, 1e8), 5e-3, 1e-15);
+    assert_float_equal(lf_dense_time(&d, 4096, 1e6, 1e8), 5e-3, 1e-15); /* nearest: 8192's */
+    d.dense_bw_cols[3] = 4e10; /* 4096 */
+    assert_float_equal(lf_dense_time(&d, 4096, 1e6, 1e8), 2.5e-3, 1e-15);
+    assert_float_equal(lf_dense_time(&d, 2048, 1e6, 1e8), 2.5e-3, 1e-15);
+    double mid = lf_device_dense_bw_at(&d, 5793); /* halfway in log2: the mean time per byte */
+    assert_float_equal(mid, 1.0 / (0.5 / 4e10 + 0.5 / 2e10), 1e7);
+    memset(d.dense_bw_cols, 0, sizeof d.dense_bw_cols);
     d.dense_bw = 0;
     /* page cache: 0 when not modelled, and a plan that has hits there is refused */
     assert_true(lf_pagecache_time(&d, 10, 1 << 20) == 0);
@@ -267,6 +277,9 @@ static void test_ffn_bw_by_shape(void **st)
     snprintf(buf, sizeof buf, "%sffn_bw_relu_2048 = -1\n", good_profile);
     assert_int_equal(load_text(buf, &e, &err), LF_ERANGE);
     assert_non_null(strstr(err.msg, ":11: ffn_bw_relu_2048"));
+    snprintf(buf, sizeof buf, "%sdense_bw_8192 = 1.9e10\n", good_profile);
+    assert_int_equal(load_text(buf, &e, &err), LF_OK);
+    assert_true(e.dense_bw_cols[5] == 1.9e10 && e.dense_bw_cols[4] == 0 && e.dense_bw == 0);
     snprintf(buf, sizeof buf, "%sffn_bw_relu_2000 = 1e10\n", good_profile); /* not a width */
     assert_int_equal(load_text(buf, &e, &err), LF_EINVAL);
     assert_non_null(strstr(err.msg, ":11: unknown key 'ffn_bw_relu_2000'"));

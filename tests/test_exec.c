@@ -123,9 +123,9 @@ static void test_ffn_gapped_bench(void **st)
     lf_ffn_bench_free(&gapped);
 }
 
-/* calibrate's shapes read one bench's weights: a view computes what a bench of its own
- * computes over the same bytes, frees nothing of the other's, and refuses rows that
- * would read past the weights. */
+/* calibrate's shapes read one bench's weights: a view (sparse or dense) computes what a
+ * bench of its own computes over the same bytes, frees nothing of the other's, and
+ * refuses rows that would read past the weights. */
 static void test_ffn_view_bench(void **st)
 {
     (void)st;
@@ -152,6 +152,19 @@ static void test_ffn_view_bench(void **st)
     lf_ffn_bench_free(&view);
     assert_int_equal(lf_ffn_bench_sparse_view(&view, &over, &swiglu, 171, &err), LF_EINVAL);
     assert_non_null(strstr(err.msg, "do not fit"));
+    /* a dense view: over's 128 KiB as whole rows of 384 columns (170 of them), the
+     * product a matrix of its own computes over the same bytes */
+    lf_ffn_bench dense, dview;
+    assert_int_equal(lf_ffn_bench_dense_view(&dview, &over, 384, &err), LF_OK);
+    assert_int_equal(dview.rows, 170);
+    assert_int_equal(lf_ffn_bench_dense(&dense, LF_DTYPE_FP16, 170, 384, &err), LF_OK);
+    memcpy(dense.w, over.w, (size_t)170 * 384 * 2);
+    lf_ffn_matvec(LF_DTYPE_FP16, dense.w, 170, 384, dview.x, dense.y);
+    lf_ffn_matvec(LF_DTYPE_FP16, dview.w, 170, 384, dview.x, dview.y);
+    assert_memory_equal(dense.y, dview.y, sizeof(float) * 170);
+    lf_ffn_bench_free(&dview);
+    lf_ffn_bench_free(&dense);
+    assert_int_equal(lf_ffn_bench_dense_view(&dview, &over, 70000, &err), LF_EINVAL);
     lf_ffn_bench_free(&own);
     lf_ffn_bench_free(&over); /* ASan: freed once */
 }

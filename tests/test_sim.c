@@ -756,6 +756,35 @@ static void test_shared_expert_priced_by_its_kernel(void **st)
     assert_true(k.compute_s == a.compute_s);
 }
 
+/* The resident part's dense products at the profile's rate for rows of d_model columns
+ * (dense_bw_<columns>): a bandwidth-bound token end of d_model 8192 at half dense_bw
+ * takes twice the time; one of d_model 2048, measured at dense_bw, does not move. */
+static void test_resident_priced_by_columns(void **st)
+{
+    (void)st;
+    lf_err err;
+    lf_device d = lf_test_toy_device();
+    d.dense_bw = 10e9;
+    d.compute_flops = 1e15;
+    const char *models[] = {"custom:2,8192,64", "custom:2,2048,64"};
+    for (int i = 0; i < 2; i++) {
+        lf_model m = model(models[i]);
+        lf_price p;
+        lf_backend b;
+        lf_times a, k;
+        d.dense_bw_cols[1] = d.dense_bw_cols[5] = 0;
+        lf_price_backend(&b, &p, &d, &m, 2, 4);
+        assert_int_equal(b.token_end(&b, 3, &a, &err), LF_OK);
+        d.dense_bw_cols[1] = d.dense_bw;     /* 2048 columns */
+        d.dense_bw_cols[5] = d.dense_bw / 2; /* 8192 columns */
+        lf_price_backend(&b, &p, &d, &m, 2, 4);
+        assert_int_equal(b.token_end(&b, 3, &k, &err), LF_OK);
+        assert_true(a.compute_s > 0);
+        double want = i == 0 ? 2 * a.compute_s : a.compute_s;
+        assert_float_equal(k.compute_s, want, want * 1e-9);
+    }
+}
+
 /* sim's defaults with policy lru at scope ffn (the FFN or the experts alone), quiet. */
 static void lru_ffn_config(lf_run_config *c)
 {
@@ -1421,6 +1450,7 @@ int main(void)
         cmocka_unit_test(test_dram_rows_gapped),
         cmocka_unit_test(test_gapped_rows_priced),
         cmocka_unit_test(test_ffn_priced_by_shape),
+        cmocka_unit_test(test_resident_priced_by_columns),
         cmocka_unit_test(test_policy_bug_reported),
         cmocka_unit_test(test_changed_trace_refused),
         cmocka_unit_test(test_results_folder),
