@@ -41,8 +41,8 @@ static void help(void)
         "             in cache, weight bytes/s with 4096 rows (the roofline's two rates),\n"
         "             the same rows with a page of padding after each: ffn_row_gap_s, what\n"
         "             a row of a padded layout costs beyond a packed one; ReLU and SwiGLU\n"
-        "             rows of d_model 1024-8192 (64 MiB each): ffn_bw_relu_<d>,\n"
-        "             ffn_bw_swiglu_<d>, the kernel's rate by shape;\n"
+        "             rows of d_model 1024-8192 streamed from 512 MiB: ffn_bw_relu_<d>,\n"
+        "             ffn_bw_swiglu_<d>, the kernel's rate by shape from DRAM;\n"
         "             the dense products of the resident part (attention, output head)\n"
         "             on a 512 MiB matrix of 4096 columns: dense_bw, and the same bytes\n"
         "             as rows of 1024-8192 columns: dense_bw_<columns>; each the median of 5\n"
@@ -90,22 +90,25 @@ static void on_row(const lf_probe_row *r, size_t i, size_t total, void *arg)
 /* The padding of the gapped rows: one page, what a 4096-aligned record adds at most. */
 #define GAP_BYTES 4096
 /* The FFN kernel by shape (lf_device.ffn_bw_*): ReLU and SwiGLU rows at each width of
- * lf_ffn_bw_widths, as many bytes of rows as mem_bw's 4096 opt-6.7b rows (64 MiB: the
- * rate falls with the bytes a token cycles through, 15-20% from 32 to 512 MiB on this
- * project's host, so every shape is timed at one size). Two buffers of one size and
- * shape ran 10% apart here (a VM's memory is not all backed alike), so every shape reads
- * the same bytes, the first of the dense reference's weights (views: no buffer of their
- * own), and the profile keeps each shape's rate relative to the ReLU 4096 rows' in the
- * same round (the host's speed moves between rounds), times mem_bw. */
+ * lf_ffn_bw_widths, each streamed from all 512 MiB of the dense reference's weights
+ * (views: no buffer of their own), as a model's FFN rows are from DRAM: against the
+ * 64 MiB of mem_bw's rows, which the last-level cache partly holds, the same rows ran
+ * 9-15% slower there, and pricing every shape at mem_bw's size priced the FFN of every
+ * fidelity shape fast. Two buffers of one size and shape ran 10% apart on this
+ * project's VM (its memory is not all backed alike), so the profile keeps each shape's
+ * rate relative to mem_bw's shape (ReLU rows of 4096) on 64 MiB of the same buffer in
+ * the same round (the host's speed moves between rounds), times mem_bw. */
 #define SHAPES (2 * LF_FFN_BW_WIDTHS)
-#define SHAPE_BYTES (64u << 20)
-#define SHAPE_RELU_4096 3 /* the shape of mem_bw's rows: ratio 1 */
+#define SHAPE_RELU_4096 3 /* the shape of mem_bw's rows */
+#define REF_BYTES (64u << 20) /* as mem_bw's 4096 opt-6.7b rows */
 /* The dense products by columns (lf_device.dense_bw_cols): the dense reference's 512 MiB
  * as whole rows of each width, relative to the reference (4096 columns) in the same
  * round, times dense_bw. */
 #define COLS_4096 3
 
-static int shape_bench(lf_ffn_bench *b, const lf_ffn_bench *over, int i, lf_err *err)
+/* Shape i's rows (ReLU widths, then SwiGLU's), as many as `bytes` of over's weights hold. */
+static int shape_bench(lf_ffn_bench *b, const lf_ffn_bench *over, int i, size_t bytes,
+                       lf_err *err)
 {
     int swiglu = i >= LF_FFN_BW_WIDTHS;
     uint32_t w = lf_ffn_bw_widths[i % LF_FFN_BW_WIDTHS];
@@ -117,8 +120,7 @@ static int shape_bench(lf_ffn_bench *b, const lf_ffn_bench *over, int i, lf_err 
         return rc;
     lf_ffn_shape shape;
     lf_ffn_shape_packed(&shape, &m, over->dtype);
-    return lf_ffn_bench_sparse_view(b, over, &m, (uint32_t)(SHAPE_BYTES / lf_ffn_bytes(&shape, 1)),
-                                    err);
+    return lf_ffn_bench_sparse_view(b, over, &m, (uint32_t)(bytes / lf_ffn_bytes(&shape, 1)), err);
 }
 
 static int measure_compute(const char *dtype, lf_device *d, const char **how, lf_err *err)
@@ -129,10 +131,10 @@ static int measure_compute(const char *dtype, lf_device *d, const char **how, lf
      * of padding after each (a padded layout's DRAM rows: the prefetcher starts over at
      * every row), and the resident part's kernel on the dense reference (512 MiB, beyond
      * the caches, as a token's resident weights are) */
-    lf_ffn_bench small, big, gapped, dense, shape[SHAPES], cols[LF_FFN_BW_WIDTHS];
+    lf_ffn_bench small, big, gapped, dense, ref, shape[SHAPES], cols[LF_FFN_BW_WIDTHS];
     memset(&small, 0, sizeof small), memset(&big, 0, sizeof big);
     memset(&gapped, 0, sizeof gapped), memset(&dense, 0, sizeof dense);
-    memset(shape, 0, sizeof shape), memset(cols, 0, sizeof cols);
+    memset(&ref, 0, sizeof ref), memset(shape, 0, sizeof shape), memset(cols, 0, sizeof cols);
     int rc = lf_dtype_parse(dtype, &dt, err);
     if (rc == LF_OK)
         rc = lf_model_lookup("opt-6.7b", &m, err);
@@ -144,8 +146,10 @@ static int measure_compute(const char *dtype, lf_device *d, const char **how, lf
         rc = lf_ffn_bench_sparse_gapped(&gapped, &m, dt, 4096, GAP_BYTES, err);
     if (rc == LF_OK)
         rc = lf_ffn_bench_dense_ref(&dense, dt, err);
+    if (rc == LF_OK)
+        rc = shape_bench(&ref, &dense, SHAPE_RELU_4096, REF_BYTES, err);
     for (int i = 0; i < SHAPES && rc == LF_OK; i++)
-        rc = shape_bench(&shape[i], &dense, i, err);
+        rc = shape_bench(&shape[i], &dense, i, dense.w_bytes, err);
     for (int i = 0; i < LF_FFN_BW_WIDTHS && rc == LF_OK; i++)
         if (i != COLS_4096)
             rc = lf_ffn_bench_dense_view(&cols[i], &dense, lf_ffn_bw_widths[i], err);
@@ -162,11 +166,12 @@ static int measure_compute(const char *dtype, lf_device *d, const char **how, lf
         /* a gapped row's time beyond a packed one's, in the same round */
         gap[r] = row_bytes / g_bw - row_bytes / b_big[r];
         /* each a ratio to its reference in the same round */
-        double bw[SHAPES];
-        for (int i = 0; i < SHAPES; i++)
-            lf_ffn_bench_time(&shape[i], 0.1, &unused, &bw[i]);
-        for (int i = 0; i < SHAPES; i++)
-            shape_ratio[i][r] = bw[i] / bw[SHAPE_RELU_4096];
+        double bw[SHAPES], ref_bw;
+        lf_ffn_bench_time(&ref, 0.1, &unused, &ref_bw);
+        for (int i = 0; i < SHAPES; i++) {
+            lf_ffn_bench_time(&shape[i], 0.2, &unused, &bw[i]);
+            shape_ratio[i][r] = bw[i] / ref_bw;
+        }
         for (int i = 0; i < LF_FFN_BW_WIDTHS; i++) {
             cols_ratio[i][r] = 1;
             if (i != COLS_4096) {
@@ -177,6 +182,7 @@ static int measure_compute(const char *dtype, lf_device *d, const char **how, lf
     }
     for (int i = 0; i < SHAPES; i++) /* views of dense's weights: before it */
         lf_ffn_bench_free(&shape[i]);
+    lf_ffn_bench_free(&ref);
     for (int i = 0; i < LF_FFN_BW_WIDTHS; i++)
         lf_ffn_bench_free(&cols[i]);
     lf_ffn_bench_free(&small), lf_ffn_bench_free(&big);
