@@ -72,7 +72,7 @@ typedef struct {
     void *w;
     float *bias, *x, *y;
     size_t w_bytes; /* of w */
-    int w_borrowed; /* w belongs to another bench (lf_ffn_bench_sparse_view) */
+    int w_borrowed; /* w belongs to another bench (a view, below) */
 } lf_ffn_bench;
 int lf_ffn_bench_sparse(lf_ffn_bench *b, const lf_model *m, lf_dtype dt, uint32_t n_rows,
                         lf_err *err);

@@ -15,7 +15,7 @@
 
 /* ---- profile keys ---- */
 
-/* the widths the ffn_bw_* keys below name, in the same order */
+/* the widths the ffn_bw_* and dense_bw_* keys below name, in the same order */
 const uint32_t lf_ffn_bw_widths[LF_FFN_BW_WIDTHS] = {1024, 2048, 3072, 4096, 5120, 8192};
 
 typedef enum { G_FLASH, G_PAGECACHE, G_DRAM, G_COMPUTE } group;

@@ -10,7 +10,8 @@
 
 #include "lf_err.h"
 
-/* The d_model widths of the FFN kernel's measured rates (ffn_bw_relu/ffn_bw_swiglu). */
+/* The widths of the measured rates by shape: d_model of the FFN kernel's (ffn_bw_relu,
+ * ffn_bw_swiglu), columns of the dense products' (dense_bw_cols). */
 #define LF_FFN_BW_WIDTHS 6
 extern const uint32_t lf_ffn_bw_widths[LF_FFN_BW_WIDTHS]; /* 1024 ... 8192, ascending */
 
@@ -61,13 +62,12 @@ typedef struct {
     double ffn_row_gap_s;     /* s per FFN row computed that the next row does not follow
                                * in memory (padding after it: the prefetcher starts over);
                                * mem_bw is measured on packed rows; 0 = not measured */
-    /* The FFN kernel's weight bytes/s by row shape, measured by calibrate on packed fp16
-     * rows of ReLU (up, down) and SwiGLU (gate, up, down) units of d_model
-     * lf_ffn_bw_widths[i]: keys ffn_bw_relu_<width>, ffn_bw_swiglu_<width>; optional,
-     * 0 = not measured. Per byte the kernel's rate depends on the row's shape (on this
-     * project's host ReLU rows of 1024-3072 ran 10-20% faster than of 4096-8192, SwiGLU
-     * rows of 4096 15-20% faster than ReLU rows of 4096: costmodel/README.md, "The FFN
-     * kernel by shape"), which one mem_bw priced that far off. */
+    /* The FFN kernel's weight bytes/s by row shape: packed rows of ReLU (up, down) and
+     * SwiGLU (gate, up, down) units of d_model lf_ffn_bw_widths[i] streamed from DRAM;
+     * keys ffn_bw_relu_<width>, ffn_bw_swiglu_<width>; optional, 0 = not measured.
+     * calibrate measures each relative to mem_bw's rows on the same buffer, times mem_bw
+     * (costmodel/README.md, "The FFN kernel by shape": one mem_bw priced the FFN of the
+     * fidelity shapes 6-48% off, by shape and by the caches' share). */
     double ffn_bw_relu[LF_FFN_BW_WIDTHS], ffn_bw_swiglu[LF_FFN_BW_WIDTHS];
     /* The dense products' bytes/s by the matrix's columns, measured by calibrate on 512 MiB
      * of fp16 weights as dense_bw (4096 columns) is: keys dense_bw_<columns> for the widths
