@@ -112,10 +112,11 @@ rm -f "$DIR/probe.bin"
 # trust-the-OS ratio compares. The direct profile takes the compute keys of the later
 # measurement (the buffered calibration's, the nearer to the runs) when both were made here.
 if [ -z "${LLMFLASH_DEVICE:-}" ] && [ -z "${LLMFLASH_DEVICE_BUFFERED:-}" ]; then
-  keys="compute_flops mem_bw dense_bw ffn_row_gap_s expert_wps_16 expert_wps_8 expert_wps_4 expert_wps_2"
-  awk -v keys="$keys" 'BEGIN { n = split(keys, k, " "); for (i = 1; i <= n; i++) want[k[i]] = 1 }
-    FNR == NR { if ($1 in want) line[$1] = $0; next }
-    ($1 in want) && ($1 in line) { print line[$1]; next } { print }' "$BDEV" "$DEV" >"$DEV.tmp" \
+  # every compute key, the rates by shape and width too (dense_bw_<columns> prices the
+  # resident part before dense_bw does)
+  compute='^(compute_flops|mem_bw|dense_bw(_[0-9]+)?|ffn_row_gap_s|ffn_bw_(relu|swiglu)_[0-9]+|expert_wps_[0-9]+)$'
+  awk -v re="$compute" 'FNR == NR { if ($1 ~ re) line[$1] = $0; next }
+    ($1 ~ re) && ($1 in line) { print line[$1]; next } { print }' "$BDEV" "$DEV" >"$DEV.tmp" \
     && mv "$DEV.tmp" "$DEV" || exit 1
   echo "direct profile: compute keys from the buffered calibration (one measurement for both)"
 fi
