@@ -389,14 +389,15 @@ double lf_dram_alloc_time(const lf_device *d, uint64_t n_allocs, uint64_t bytes)
     return (double)n_allocs * d->dram_alloc_s + (double)((bytes + 4095) / 4096) * d->dram_fault_s;
 }
 
+double lf_roofline_time(const lf_device *d, double flops, double bytes, double bw)
+{
+    double t = flops > 0 ? flops / d->compute_flops : 0;
+    return bytes > 0 ? fmax(t, bytes / bw) : t;
+}
+
 double lf_compute_time(const lf_device *d, double flops, double bytes)
 {
-    double t = 0;
-    if (flops > 0)
-        t = flops / d->compute_flops;
-    if (bytes > 0)
-        t = fmax(t, bytes / d->mem_bw);
-    return t;
+    return lf_roofline_time(d, flops, bytes, d->mem_bw);
 }
 
 /* A rate of a table over lf_ffn_bw_widths at `width`: the time per byte interpolated
@@ -432,21 +433,9 @@ double lf_device_dense_bw_at(const lf_device *d, uint32_t cols)
     return at_width(d->dense_bw_cols, cols, lf_device_dense_bw(d));
 }
 
-double lf_ffn_time(const lf_device *d, int swiglu, uint32_t d_model, double flops, double bytes)
-{
-    double t = flops > 0 ? flops / d->compute_flops : 0;
-    return bytes > 0 ? fmax(t, bytes / lf_device_ffn_bw(d, swiglu, d_model)) : t;
-}
-
 double lf_device_dense_bw(const lf_device *d)
 {
     return d->dense_bw > 0 ? d->dense_bw : d->mem_bw;
-}
-
-double lf_dense_time(const lf_device *d, uint32_t cols, double flops, double bytes)
-{
-    double t = flops > 0 ? flops / d->compute_flops : 0;
-    return bytes > 0 ? fmax(t, bytes / lf_device_dense_bw_at(d, cols)) : t;
 }
 
 int lf_pagecache_check(const lf_device *d, uint64_t n_hits, lf_err *err)

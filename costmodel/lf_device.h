@@ -151,24 +151,25 @@ double lf_dram_time(const lf_device *d, uint64_t n_ops, uint64_t bytes);
  * strategy): n_allocs * dram_alloc_s + pages(bytes) * dram_fault_s, the pages of a fresh
  * matrix faulted in as it is filled. */
 double lf_dram_alloc_time(const lf_device *d, uint64_t n_allocs, uint64_t bytes);
-/* Roofline: seconds for `flops` floating-point ops touching `bytes` of memory. */
+/* The roofline at a given bandwidth: seconds for `flops` floating-point ops streaming
+ * `bytes`, max(flops / compute_flops, bytes / bw), a term dropped when its count is 0.
+ * bw is the kernel's: mem_bw (lf_compute_time), lf_device_ffn_bw for a dense model's
+ * FFN, lf_device_dense_bw_at for the resident part; a caller pricing many steps of one
+ * shape (sim's backend) takes the rate once. */
+double lf_roofline_time(const lf_device *d, double flops, double bytes, double bw);
+/* The roofline at mem_bw. */
 double lf_compute_time(const lf_device *d, double flops, double bytes);
 /* The FFN kernel's weight bytes/s for rows of d_model (swiglu: gate, up, down; else up,
  * down): the profile's measured rates for that activation, interpolated in log2(d_model)
  * (time per byte, linearly) between the two measured widths around it, the nearest one
  * outside them; mem_bw when the profile measured none. */
 double lf_device_ffn_bw(const lf_device *d, int swiglu, uint32_t d_model);
-/* The FFN's roofline: flops at compute_flops, bytes at lf_device_ffn_bw. */
-double lf_ffn_time(const lf_device *d, int swiglu, uint32_t d_model, double flops, double bytes);
 /* The bytes/s of the resident part's dense products: dense_bw, or mem_bw when the
  * profile has none. */
 double lf_device_dense_bw(const lf_device *d);
 /* The bytes/s of dense products over matrices of `cols` columns: the measured
  * dense_bw_<columns>, interpolated as lf_device_ffn_bw; lf_device_dense_bw without them. */
 double lf_device_dense_bw_at(const lf_device *d, uint32_t cols);
-/* The same roofline for the resident part's dense products over matrices of `cols`
- * columns: bytes at lf_device_dense_bw_at. */
-double lf_dense_time(const lf_device *d, uint32_t cols, double flops, double bytes);
 /* Page-cache tier: seconds for n hits totalling bytes (0 when not modelled). */
 double lf_pagecache_time(const lf_device *d, uint64_t n_hits, uint64_t bytes);
 /* LF_EINVAL, saying so, when a plan has page-cache hits (n_hits > 0) but the profile does

@@ -20,13 +20,7 @@ static int price_layer(lf_backend *b, const lf_step *st, lf_times *out, lf_err *
         per_row *= m->d_ff;
     double bytes = rows * (double)(s->unit_bytes ? s->unit_bytes
                                                  : lf_model_unit_bytes(m, s->dtype_bytes));
-    if (rows <= 0)
-        out->compute_s = 0;
-    else if (m->kind == LF_UNITS_EXPERTS) /* the roofline, or expert_wps below */
-        out->compute_s = lf_compute_time(s->dev, rows * per_row, bytes);
-    else /* the kernel's rate for this shape (lf_device_ffn_bw) */
-        out->compute_s = lf_ffn_time(s->dev, m->act == LF_ACT_SWIGLU, m->d_model, rows * per_row,
-                                     bytes);
+    out->compute_s = rows > 0 ? lf_roofline_time(s->dev, rows * per_row, bytes, s->ffn_bw) : 0;
     if (s->rows_gapped)
         out->compute_s += rows * s->dev->ffn_row_gap_s;
     if (m->kind == LF_UNITS_EXPERTS && s->expert_wps > 0)
@@ -61,9 +55,7 @@ static int price_token_end(lf_backend *b, uint32_t token, lf_times *out, lf_err 
                        L * pos * 4.0 * lf_model_q_dim(m) +
                        4.0 * norms;
         double bytes = att + head + shared + router + kv + norms * sizeof(float) + d * eb;
-        /* the matrices' rows are d_model wide (Q, K, V, the head, the router); O's are
-         * q_dim wide, priced alike (the two are equal in most shapes) */
-        out->compute_s = lf_dense_time(s->dev, m->d_model, flops, bytes) + shared_s;
+        out->compute_s = lf_roofline_time(s->dev, flops, bytes, s->dense_bw) + shared_s;
     }
     if (s->stream_bytes) {
         uint64_t chunk = s->stream_chunk ? s->stream_chunk : (1u << 20);
@@ -83,6 +75,13 @@ void lf_price_backend(lf_backend *b, lf_price *state, const lf_device *dev,
     state->inflight = inflight ? inflight : 1;
     state->stream_chunk = 1u << 20;
     state->shared_wps = lf_device_expert_wps(dev, 8 * dtype_bytes);
+    /* the FFN kernel's rate for this shape (experts: the roofline's, or expert_wps) */
+    state->ffn_bw = model->kind == LF_UNITS_EXPERTS
+                        ? dev->mem_bw
+                        : lf_device_ffn_bw(dev, model->act == LF_ACT_SWIGLU, model->d_model);
+    /* the resident matrices' rows are d_model wide (Q, K, V, the head, the router); O's
+     * are q_dim wide, priced alike (the two are equal in most shapes) */
+    state->dense_bw = lf_device_dense_bw_at(dev, model->d_model);
     b->state = state;
     b->layer = price_layer;
     b->token_end = price_token_end;

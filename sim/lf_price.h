@@ -20,10 +20,10 @@
  *              records as read (bundled: one padded record; split: one padded record
  *              per vector), rounded up to the layout's alignment (4096 for the
  *              executor's direct-I/O rows; lf_replay_dram_row_bytes);
- *              compute = roofline of the sparse FFN on n_compute_rows rows:
+ *              compute = roofline of the sparse FFN on n_compute_rows rows at ffn_bw:
  *              flops = 2 * vectors * rows * d_model (* d_ff for experts), bytes = rows*row;
  *              plus rows * ffn_row_gap_s when the rows are gapped (rows_gapped).
- *   token_end: scope token: compute = one roofline over the resident work of the
+ *   token_end: scope token: compute = one roofline at dense_bw over the resident work of the
  *              token: Q/K/V/O projections (2 flops per weight, the weights streamed from
  *              DRAM), attention over the KV cache of positions 0..token (4 * q_dim flops
  *              and 2 * kv_dim fp32 values per position and layer), 2 RMS norms per layer
@@ -52,6 +52,11 @@ typedef struct {
                               * expert kernel at the resident dtype, which runs them),
                               * outside the resident part's dense roofline; set by
                               * lf_price_backend from the profile */
+    double ffn_bw;           /* bytes/s of the FFN kernel for the model's shape
+                              * (lf_device_ffn_bw; experts: mem_bw) */
+    double dense_bw;         /* bytes/s of the resident part's products at d_model columns
+                              * (lf_device_dense_bw_at); both set once by
+                              * lf_price_backend, not per step */
 } lf_price;
 void lf_price_backend(lf_backend *b, lf_price *state, const lf_device *dev,
                       const lf_model *model, uint32_t dtype_bytes, uint32_t inflight);

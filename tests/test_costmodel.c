@@ -30,6 +30,19 @@ static lf_device toy(double p)
     return d;
 }
 
+/* The roofline at the resident part's rate for `cols` columns, and at the FFN's rate for
+ * its shape: what sim's backend prices with the rates it takes once. */
+static double dense_time(const lf_device *d, uint32_t cols, double flops, double bytes)
+{
+    return lf_roofline_time(d, flops, bytes, lf_device_dense_bw_at(d, cols));
+}
+
+static double ffn_time(const lf_device *d, int swiglu, uint32_t d_model, double flops,
+                       double bytes)
+{
+    return lf_roofline_time(d, flops, bytes, lf_device_ffn_bw(d, swiglu, d_model));
+}
+
 static void test_flash_hand_values(void **st)
 {
     (void)st;
@@ -114,18 +127,18 @@ static void test_dram_compute_pagecache(void **st)
     assert_true(lf_compute_time(&d, 0, 0) == 0);
     /* the resident part's dense products: mem_bw until the profile has dense_bw, then
      * 1e8 B / 4e10 = 2.5 ms (and still compute bound at 1e9 flops) */
-    assert_float_equal(lf_dense_time(&d, 4096, 1e6, 1e8), 5e-3, 1e-15);
+    assert_float_equal(dense_time(&d, 4096, 1e6, 1e8), 5e-3, 1e-15);
     d.dense_bw = 4e10;
-    assert_float_equal(lf_dense_time(&d, 4096, 1e6, 1e8), 2.5e-3, 1e-15);
-    assert_float_equal(lf_dense_time(&d, 4096, 1e9, 1e8), 10e-3, 1e-15);
+    assert_float_equal(dense_time(&d, 4096, 1e6, 1e8), 2.5e-3, 1e-15);
+    assert_float_equal(dense_time(&d, 4096, 1e9, 1e8), 10e-3, 1e-15);
     assert_float_equal(lf_compute_time(&d, 1e6, 1e8), 5e-3, 1e-15); /* the FFN's: unchanged */
     /* by columns: a measured width's rate, dense_bw at widths none was measured near */
     d.dense_bw_cols[5] = 2e10; /* 8192 */
-    assert_float_equal(lf_dense_time(&d, 8192, 1e6, 1e8), 5e-3, 1e-15);
-    assert_float_equal(lf_dense_time(&d, 4096, 1e6, 1e8), 5e-3, 1e-15); /* nearest: 8192's */
+    assert_float_equal(dense_time(&d, 8192, 1e6, 1e8), 5e-3, 1e-15);
+    assert_float_equal(dense_time(&d, 4096, 1e6, 1e8), 5e-3, 1e-15); /* nearest: 8192's */
     d.dense_bw_cols[3] = 4e10; /* 4096 */
-    assert_float_equal(lf_dense_time(&d, 4096, 1e6, 1e8), 2.5e-3, 1e-15);
-    assert_float_equal(lf_dense_time(&d, 2048, 1e6, 1e8), 2.5e-3, 1e-15);
+    assert_float_equal(dense_time(&d, 4096, 1e6, 1e8), 2.5e-3, 1e-15);
+    assert_float_equal(dense_time(&d, 2048, 1e6, 1e8), 2.5e-3, 1e-15);
     double mid = lf_device_dense_bw_at(&d, 5793); /* halfway in log2: the mean time per byte */
     assert_float_equal(mid, 1.0 / (0.5 / 4e10 + 0.5 / 2e10), 1e7);
     memset(d.dense_bw_cols, 0, sizeof d.dense_bw_cols);
@@ -260,10 +273,10 @@ static void test_ffn_bw_by_shape(void **st)
     assert_true(lf_device_ffn_bw(&d, 1, 2048) == 5e9);
     /* the roofline takes it: bandwidth-bound at 4096, flop-bound when flops dominate */
     d.compute_flops = 1e15;
-    assert_float_equal(lf_ffn_time(&d, 0, 4096, 1e6, 8e6), 1e-3, 1e-12);
+    assert_float_equal(ffn_time(&d, 0, 4096, 1e6, 8e6), 1e-3, 1e-12);
     d.compute_flops = 1e9;
-    assert_float_equal(lf_ffn_time(&d, 0, 4096, 1e6, 8e6), 1e-3, 1e-12);
-    assert_float_equal(lf_ffn_time(&d, 0, 4096, 2e6, 8e6), 2e-3, 1e-12);
+    assert_float_equal(ffn_time(&d, 0, 4096, 1e6, 8e6), 1e-3, 1e-12);
+    assert_float_equal(ffn_time(&d, 0, 4096, 2e6, 8e6), 2e-3, 1e-12);
 
     lf_err err;
     char buf[2048];

@@ -532,6 +532,32 @@ static void test_random_invariants(void **st)
     }
 }
 
+/* Policies a and b make the same plans at every step of tokens [0, n_tok) of tr (loads,
+ * evictions, hits, residents: the same units in the same order) and leave the same
+ * units resident. */
+static void same_plans(const lf_trace *tr, lf_policy *a, lf_policy *b, uint32_t n_tok)
+{
+    shadow sa, sb;
+    shadow_init(&sa, RL, RU);
+    shadow_init(&sb, RL, RU);
+    for (uint32_t t = 0; t < n_tok; t++)
+        for (uint32_t l = 0; l < RL; l++) {
+            uint32_t n;
+            const uint32_t *w = lf_trace_ids(tr, l, t, &n);
+            const lf_plan *pa = step(&sa, a, l, t, w, n);
+            const lf_plan *pb = step(&sb, b, l, t, w, n);
+            assert_int_equal(pa->n_load, pb->n_load);
+            assert_memory_equal(pa->load, pb->load, pa->n_load * sizeof *pa->load);
+            assert_int_equal(pa->n_evict, pb->n_evict);
+            assert_memory_equal(pa->evict, pb->evict, pa->n_evict * sizeof *pa->evict);
+            assert_int_equal(pa->n_hit, pb->n_hit);
+            assert_int_equal(pa->n_resident, pb->n_resident);
+        }
+    assert_memory_equal(sa.res, sb.res, RL * RU);
+    shadow_free(&sa);
+    shadow_free(&sb);
+}
+
 /* window k=1 and sparse make the same plans step by step; fwlru w=0 and lru too. */
 static void test_random_equivalences(void **st)
 {
@@ -541,23 +567,7 @@ static void test_random_equivalences(void **st)
     const char *pairs[][2] = {{"window:k=1", "sparse"}, {"fwlru:w=0", "lru"}};
     for (size_t k = 0; k < 2; k++) {
         lf_policy *a = make(pairs[k][0], &tr, RL, RU, RCAP), *b = make(pairs[k][1], &tr, RL, RU, RCAP);
-        shadow sa, sb;
-        shadow_init(&sa, RL, RU);
-        shadow_init(&sb, RL, RU);
-        for (uint32_t t = 0; t < RT; t++)
-            for (uint32_t l = 0; l < RL; l++) {
-                uint32_t n;
-                const uint32_t *w = lf_trace_ids(&tr, l, t, &n);
-                const lf_plan *pa = step(&sa, a, l, t, w, n);
-                const lf_plan *pb = step(&sb, b, l, t, w, n);
-                assert_int_equal(pa->n_load, pb->n_load);
-                assert_memory_equal(pa->load, pb->load, pa->n_load * sizeof *pa->load);
-                assert_int_equal(pa->n_evict, pb->n_evict);
-                assert_int_equal(pa->n_hit, pb->n_hit);
-            }
-        assert_memory_equal(sa.res, sb.res, RL * RU);
-        shadow_free(&sa);
-        shadow_free(&sb);
+        same_plans(&tr, a, b, RT);
         lf_policy_free(a);
         lf_policy_free(b);
     }
@@ -573,28 +583,12 @@ static void test_window_count_paths(void **st)
     lf_trace tr;
     random_trace(&tr, 5);
     lf_policy *a = make("window:k=40", &tr, RL, RU, 24), *b = make("window:k=100", &tr, RL, RU, 24);
-    shadow sa, sb;
-    shadow_init(&sa, RL, RU);
-    shadow_init(&sb, RL, RU);
-    for (uint32_t t = 0; t < 40; t++)
-        for (uint32_t l = 0; l < RL; l++) {
-            uint32_t n;
-            const uint32_t *w = lf_trace_ids(&tr, l, t, &n);
-            const lf_plan *pa = step(&sa, a, l, t, w, n);
-            const lf_plan *pb = step(&sb, b, l, t, w, n);
-            assert_int_equal(pa->n_load, pb->n_load);
-            assert_int_equal(pa->n_evict, pb->n_evict);
-            assert_memory_equal(pa->evict, pb->evict, pa->n_evict * sizeof *pa->evict);
-            assert_int_equal(pa->n_resident, pb->n_resident);
-        }
-    assert_memory_equal(sa.res, sb.res, RL * RU);
+    same_plans(&tr, a, b, 40);
     uint64_t ca[LF_POLICY_MAX_COUNTERS], cb[LF_POLICY_MAX_COUNTERS];
     lf_policy_counters(a, NULL, ca);
     lf_policy_counters(b, NULL, cb);
     assert_true(ca[0] > 0 && ca[0] == cb[0]); /* shrinks */
     assert_true(ca[1] == cb[1]);               /* min_k */
-    shadow_free(&sa);
-    shadow_free(&sb);
     lf_policy_free(a);
     lf_policy_free(b);
     lf_trace_free(&tr);
