@@ -255,8 +255,13 @@ static int pool_run(lf_io *io, uint32_t depth, lf_io_next_fn next, lf_io_done_fn
     pool_io *p = (pool_io *)io;
     pool_launch(p, depth, 1, next, done, arg); /* slot 0 is this thread's */
     run_slot(p, 0, next, done, arg);
+    /* The work has run out: the slots no worker has claimed yet are dropped, so this
+     * thread waits only for reads in progress, not for a worker still waking (on an idle
+     * vCPU of a VM that takes a while) only to find nothing: batches of 2 and 3 reads of
+     * 256 KiB, 4 and 8 threads, ran 5-6% faster (medians of 6 interleaved rounds). */
     pthread_mutex_lock(&p->mu);
-    p->run_left--;
+    p->run_left -= 1 + (p->run_depth - p->run_claimed);
+    p->run_depth = p->run_claimed;
     pthread_mutex_unlock(&p->mu);
     return pool_run_wait(io, err);
 }
