@@ -20,8 +20,9 @@
 #      Qwen3.5-like runs $MOE_QWEN35_TOKENS, default 100: its 7 MB experts make a
 #      300-token grid run for 20 minutes); MOE_SETS (default "olmoe qwen1.5-moe qwen35")
 #      names the measured sets to run; the device profile is $LLMFLASH_DEVICE or a
-#      quick `llmflash calibrate` of this disk in the executor's pattern (batches of 8
-#      reads waited for whole: costmodel/README.md, "Batches of large reads").
+#      quick `llmflash calibrate` of this disk in the executor's pattern (batches of
+#      $MOE_BATCHES reads, default 1,4,8, each waited for whole: costmodel/README.md,
+#      "Batches of large reads", "Batches of several sizes").
 set -u
 BIN=${LLMFLASH:-build/llmflash}
 DIR=${LLMFLASH_BENCH_DIR:-/var/tmp/llmflash-bench}/moe
@@ -85,23 +86,29 @@ DEV=${LLMFLASH_DEVICE:-}
 # the page-cache configurations' reads are priced with a profile measured through the
 # page cache (calibrate --engine buffered: misses and their copy out, held by the
 # mechanism the runs use, auto), the direct ones with the O_DIRECT profile;
-# LLMFLASH_DEVICE_BUFFERED gives one, else it is measured in batches of 4 reads waited
-# for whole, the executor's per-layer pattern (buffered reads so waited for ran 3x slower
+# LLMFLASH_DEVICE_BUFFERED gives one, else it is measured in batches waited for whole,
+# the executor's per-layer pattern (buffered reads so waited for ran 3x slower
 # than a steady stream of them here: costmodel/README.md, "Reads through the page
 # cache"), at 1, 2 and 4 in flight, as the grids read (the cgroup's room is twice a
 # point's reads in flight, 32 MiB at 4 MiB x 4, 3% of the 1 GiB file)
 BDEV=${LLMFLASH_DEVICE_BUFFERED:-}
+# Batches of 1, 4 and 8 reads: a layer misses from none to all of its routed experts, and
+# a batch costs more than its reads (the disk idle during compute); fitted on one size,
+# that cost is spread over that many reads: a profile of batches of 8 alone priced a
+# lone 1 MiB read 24-31% fast, one of 1 and 8 within 1-7% (costmodel/README.md,
+# "Batches of several sizes")
+BATCHES=${MOE_BATCHES:-1,4,8}
 if [ -z "$DEV" ]; then
   DEV="$DIR/thisbox.conf"
   "$BIN" calibrate --file "$DIR/probe.bin" --size 1g --chunks 256k,1m,4m --threads 1,4,8 \
-    --repeats 1 --batch 8 --batch-probe 0 -o "$DEV" >"$DIR/cal.txt" 2>&1 \
+    --repeats 3 --batch "$BATCHES" --batch-probe 0 -o "$DEV" >"$DIR/cal.txt" 2>&1 \
     || { cat "$DIR/cal.txt"; exit 1; }
   grep "flash L" "$DIR/cal.txt" | sed 's/^/direct profile: /'
 fi
 if [ -z "$BDEV" ]; then
   BDEV="$DIR/thisbox-buffered.conf"
   "$BIN" calibrate --engine buffered --file "$DIR/probe.bin" --size 1g --chunks 256k,1m,4m \
-    --threads 1,2,4 --repeats 3 --batch 4 --batch-probe 0 -o "$BDEV" >"$DIR/calb.txt" 2>&1 \
+    --threads 1,2,4 --repeats 3 --batch "$BATCHES" --batch-probe 0 -o "$BDEV" >"$DIR/calb.txt" 2>&1 \
     || { cat "$DIR/calb.txt"; exit 1; }
   grep "flash L\|page cache held\|auto: fadvise" "$DIR/calb.txt" | sed 's/^/buffered profile: /'
 fi

@@ -486,7 +486,12 @@ int lf_probe_run(const lf_probe_opts *o, lf_probe_row **rows, size_t *n, lf_err 
         return lf_fail(err, LF_EINVAL, "%s: %llu bytes, smaller than the largest chunk %llu; "
                        "use a larger file or remove it and give --size", o->path,
                        (unsigned long long)size, (unsigned long long)max_chunk);
-    size_t points = o->n_chunks * o->n_threads;
+    for (size_t i = 0; i < o->n_batches; i++)
+        if (o->batches[i] == 0 || o->batches[i] > 65536)
+            return lf_fail(err, LF_EINVAL, "probe: a batch of %llu reads: use 1..65536",
+                           (unsigned long long)o->batches[i]);
+    size_t grid = o->n_chunks * o->n_threads, levels = o->n_batches ? o->n_batches : 1;
+    size_t points = levels * grid;
     uint32_t reps = o->repeats ? o->repeats : 1;
     lf_probe_row *all = calloc(points * reps, sizeof *all);
     lf_probe_row *v = calloc(points, sizeof *v);
@@ -502,11 +507,12 @@ int lf_probe_run(const lf_probe_opts *o, lf_probe_row **rows, size_t *n, lf_err 
     for (uint32_t r = 0; r < reps && rc == LF_OK; r++)
         for (size_t q = 0; q < points && rc == LF_OK; q++) {
             size_t k = r % 2 ? points - 1 - q : q; /* odd passes run backward */
-            size_t i = k / o->n_threads, j = k % o->n_threads;
+            size_t g = k % grid, i = g / o->n_threads, j = g % o->n_threads;
             lf_probe_row *row = &all[k * reps + r];
-            rc = o->batch
+            rc = o->n_batches
                      ? measure_batch(o->engine, o->path, size, o->chunks[i],
-                                     (uint32_t)o->threads[j], o->batch, o->batch_gap_s,
+                                     (uint32_t)o->threads[j], (uint32_t)o->batches[k / grid],
+                                     o->batch_gap_s,
                                      o->seconds, o->seed + r, &held, row, err)
                      : measure_point(o->engine, o->path, size, o->chunks[i],
                                      (uint32_t)o->threads[j], o->seconds, o->seed + r, &held,

@@ -47,8 +47,10 @@ typedef struct {
      * the CLI prints progress with it. */
     void (*on_row)(const lf_probe_row *row, size_t index, size_t total, void *arg);
     void *arg;
-    uint32_t batch;          /* 0: steady state; else measure batches of this many reads
-                                (lf_probe_batch) */
+    const uint64_t *batches; /* none (n_batches 0): steady state; else batches of each of
+                                these many reads, 1..65536 (lf_probe_batch): the grid is
+                                batch sizes x chunks x threads */
+    size_t n_batches;
     double batch_gap_s;      /* batches: the busy wait before each (LF_PROBE_BATCH_GAP_S) */
     /* Engines through the page cache only: what keeps the reads misses, as the executor's
      * page-cache mechanisms do (bench/lf_pcache.h). Without either, a read may hit pages

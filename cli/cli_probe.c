@@ -43,11 +43,7 @@ int lf_cli_probe_option(lf_cli_probe *p, const char *cmd, int c, const char *arg
             return -1;
         p->o.repeats = (uint32_t)v;
         return 1;
-    case 'N':
-        if (lf_cli_u64(cmd, "--batch", arg, 1, 65536, &v))
-            return -1;
-        p->o.batch = (uint32_t)v;
-        return 1;
+    case 'N': p->batches_s = arg; return 1;
     case 'r':
         return lf_cli_u64(cmd, "--seed", arg, 0, UINT64_MAX, &p->o.seed) ? -1 : 1;
     case 'G': {
@@ -76,6 +72,17 @@ int lf_cli_probe_finish(lf_cli_probe *p, const char *cmd)
         return lf_cli_usage(cmd, "--threads: %s", err.msg);
     p->o.threads = v;
     p->o.n_threads = n;
+    if (p->batches_s) {
+        if (lf_parse_size_list(p->batches_s, &v, &n, &err) != LF_OK)
+            return lf_cli_usage(cmd, "--batch: %s", err.msg);
+        p->o.batches = v;
+        p->o.n_batches = n;
+        for (size_t i = 0; i < n; i++)
+            if (v[i] == 0 || v[i] > 65536)
+                return lf_cli_usage(cmd, "--batch: a batch of %llu reads: use 1..65536 (a "
+                                    "list such as 1,8 probes each size)",
+                                    (unsigned long long)v[i]);
+    }
     /* the ranges now, before a test file or a cgroup is made */
     for (size_t i = 0; i < p->o.n_chunks; i++)
         if (p->o.chunks[i] == 0 || p->o.chunks[i] % 4096 || p->o.chunks[i] > (1ull << 40))
@@ -170,5 +177,7 @@ void lf_cli_probe_free(lf_cli_probe *p)
     lf_cli_probe_release(p);
     free((void *)p->o.chunks);
     free((void *)p->o.threads);
-    p->o.chunks = p->o.threads = NULL;
+    free((void *)p->o.batches);
+    p->o.chunks = p->o.threads = p->o.batches = NULL;
+    p->o.n_batches = 0;
 }

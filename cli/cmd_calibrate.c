@@ -61,7 +61,7 @@ static void help(void)
         "                     = 2 held by a cgroup, 3 by fadvise; for expert grids'\n"
         "                     page-cache paths: validate --device buffered=P.conf);\n"
         "                     probed in batches of 4 reads waited for whole, the\n"
-        "                     executor's pattern, unless --batch N says otherwise\n"
+        "                     executor's pattern, unless --batch says otherwise\n"
         "  --probe-csv FILE   also keep the probe's CSV (steady rows, then batch rows)\n"
         "  --batch-probe N    reads per probed batch (default 32; 0: no batch probes, the\n"
         "                     batch keys stay 0)\n"
@@ -253,7 +253,9 @@ static int probe_batches(const lf_probe_opts *steady, uint32_t batch, lf_probe_r
     lf_probe_opts o = *steady;
     o.chunks = chunks;
     o.n_chunks = n_chunks;
-    o.batch = batch;
+    const uint64_t sizes[] = {batch};
+    o.batches = sizes;
+    o.n_batches = 1;
     lf_probe_row *more = NULL;
     size_t m = 0;
     fprintf(stderr, "calibrate: batches of %u reads (%s), each after %g ms of compute, "
@@ -338,10 +340,18 @@ int cmd_calibrate(int argc, char **argv)
     }
     /* buffered reads waited for as a batch may not overlap where a stream of them does
      * (costmodel/README.md, "Batches, not streams"): measure the executor's pattern */
-    if (!strcmp(engine, "buffered") && p.o.batch == 0) {
-        p.o.batch = 4;
+    if (!strcmp(engine, "buffered") && p.o.n_batches == 0) {
+        uint64_t *four = malloc(sizeof *four); /* lf_cli_probe_free frees it */
+        if (!four) {
+            lf_cli_probe_free(&p);
+            lf_fail(&err, LF_ENOMEM, "out of memory");
+            return lf_cli_error(CMD, &err);
+        }
+        *four = 4;
+        p.o.batches = four;
+        p.o.n_batches = 1;
         fprintf(stderr, "calibrate: buffered reads probed in batches of 4 waited for whole (the "
-                "executor's per-layer pattern; --batch N to change)\n");
+                "executor's per-layer pattern; --batch LIST to change)\n");
     }
     if ((rc = lf_cli_probe_hold(&p, CMD)) != 0) {
         lf_cli_probe_free(&p);
@@ -355,7 +365,8 @@ int cmd_calibrate(int argc, char **argv)
     lf_fit_point *pts = NULL;
     size_t n = 0;
     rc = lf_probe_run(&p.o, &rows, &n, &err);
-    if (rc == LF_OK && p.o.batch == 0 && batch_probe > 0)
+    int batched = p.o.n_batches > 0 || batch_probe > 0;
+    if (rc == LF_OK && p.o.n_batches == 0 && batch_probe > 0)
         rc = probe_batches(&p.o, (uint32_t)batch_probe, &rows, &n, &err);
     lf_cli_probe_free(&p);
     if (rc == LF_OK && csv)
@@ -408,7 +419,7 @@ int cmd_calibrate(int argc, char **argv)
              "Compute: %s.",
              LF_VERSION, host, u.release, file, engine, res.mdape, res.max_ape, how);
     char gap[64] = "";
-    if (p.o.batch || batch_probe > 0)
+    if (batched)
         snprintf(gap, sizeof gap, ", batches each after %g ms of compute", p.o.batch_gap_s * 1e3);
     snprintf(fsrc, sizeof fsrc, "measured by llmflash calibrate (probe + fit, %s%s%s%s)", engine,
              buffered > 0 ? ", every read a miss held by " : "",

@@ -30,10 +30,12 @@
     "  --repeats R        measurements per point, in R passes over the grid; the row\n"        \
     "                     kept is the one with the median MB/s (default 3)\n"                  \
     "  --seed N           seed of offsets and file content (default 1)\n"                     \
-    "  --batch N          measure the executor's pattern instead of a steady state:\n"       \
+    "  --batch N[,M...]   measure the executor's pattern instead of a steady state:\n"       \
     "                     batches of N reads, each waited for whole (one layer's reads;\n"   \
-    "                     the queue drains at the end); fit models them as N reads\n"   \
-    "                     and a profile of such rows alone says flash_fit_batch = N\n"  \
+    "                     the queue drains at the end), at each size listed; fit\n"      \
+    "                     models them as N reads, with several sizes plus a cost per\n" \
+    "                     batch (flash_batch_s), and a profile of such rows alone says\n" \
+    "                     flash_fit_batch = the largest N\n"                              \
     "  --batch-gap MS     batches: a busy wait of MS milliseconds before each, the\n"      \
     "                     layer's compute between the executor's batches, left out of\n" \
     "                     the time (default 5; 0: back to back; a disk may serve a\n"     \
@@ -47,6 +49,7 @@
 typedef struct {
     lf_probe_opts o;
     const char *chunks_s, *threads_s, *mechanism_s; /* mechanism_s: NULL unless given */
+    const char *batches_s;                          /* --batch: NULL unless given */
     lf_pcache_mech mech;   /* --pagecache-mechanism, parsed by finish (default auto) */
     const char *mechanism; /* after lf_cli_probe_hold: "cgroup", "fadvise", or "" (O_DIRECT) */
 } lf_cli_probe;

@@ -34,9 +34,9 @@ typedef struct {
     double flash_batch_s;
     double flash_slot_s;
     /* The pattern the flash keys describe: 0 (default) a steady stream of reads; N > 0
-     * batches of N reads each waited for whole (probe --batch N alone: the executor's
-     * per-layer pattern measured directly, where a device serves it well below its
-     * steady state). A drift reference is probed in the same pattern. */
+     * batches waited for whole, N reads the largest (probe --batch N or a list of sizes,
+     * alone: the executor's per-layer pattern measured directly, where a device serves
+     * it well below its steady state). A drift reference is probed in batches of N. */
     double flash_fit_batch;
     /* How the flash keys were measured: 0 (default) with O_DIRECT; through the page cache
      * (calibrate --engine buffered: a read that misses it, its copy out included), every

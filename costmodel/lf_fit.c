@@ -193,30 +193,38 @@ int lf_fit_check_quality(const lf_fit_result *r, double max_mdape, const char *s
 
 /* ---- the fit ---- */
 
+/* Where the fitted cost per batch starts: about a read's latency on an SSD. */
+#define BATCH_START_S 50e-6
+
 typedef struct {
     const lf_fit_point *pts;
     size_t n;
     lf_device base;
     double fixed_p; /* < 0: p is the fifth parameter */
+    int fit_batch;  /* flash_batch_s is the last parameter (batches of several sizes) */
 } fit_ctx;
 
-/* Each parameter lives in [lo, hi] (log space) through a logistic map, so that one the
- * data do not pin down (a cap that never binds, a per-stream rate above the device's)
- * ends at a bound instead of running off to infinity. */
-static const double lo[5] = {1e-8, 1e6, 1e6, 1.0, 0.0};
-static const double hi[5] = {1.0, 1e13, 1e13, 1e9, 100.0};
+/* The parameters' kinds: L, b, B, IOPS, p, flash_batch_s (in that order in x, p and
+ * flash_batch_s only when fitted). */
+enum { P_L, P_B1, P_BMAX, P_IOPS, P_P, P_BATCH, P_KINDS };
+
+/* Each parameter lives in [lo, hi] (log space, p linear) through a logistic map, so that
+ * one the data do not pin down (a cap that never binds, a per-stream rate above the
+ * device's, a batch cost of nothing) ends at a bound instead of running off. */
+static const double lo[P_KINDS] = {1e-8, 1e6, 1e6, 1.0, 0.0, 1e-8};
+static const double hi[P_KINDS] = {1.0, 1e13, 1e13, 1e9, 100.0, 0.1};
 
 static double to_param(double x, int i)
 {
-    double l = i == 4 ? lo[i] : log(lo[i]), h = i == 4 ? hi[i] : log(hi[i]);
+    double l = i == P_P ? lo[i] : log(lo[i]), h = i == P_P ? hi[i] : log(hi[i]);
     double v = l + (h - l) / (1.0 + exp(-x));
-    return i == 4 ? 1.0 + v : exp(v);
+    return i == P_P ? 1.0 + v : exp(v);
 }
 
 static double from_param(double v, int i)
 {
-    double l = i == 4 ? lo[i] : log(lo[i]), h = i == 4 ? hi[i] : log(hi[i]);
-    double y = i == 4 ? v - 1.0 : log(v);
+    double l = i == P_P ? lo[i] : log(lo[i]), h = i == P_P ? hi[i] : log(hi[i]);
+    double y = i == P_P ? v - 1.0 : log(v);
     double u = (y - l) / (h - l);
     u = u < 1e-9 ? 1e-9 : (u > 1 - 1e-9 ? 1 - 1e-9 : u);
     return log(u / (1.0 - u));
@@ -230,6 +238,10 @@ static void unpack(const gsl_vector *x, const fit_ctx *c, lf_device *d)
     d->flash_max_bw = to_param(gsl_vector_get(x, 2), 2);
     d->flash_max_iops = to_param(gsl_vector_get(x, 3), 3);
     d->flash_smooth_p = c->fixed_p < 0 ? to_param(gsl_vector_get(x, 4), 4) : c->fixed_p;
+    if (c->fit_batch) {
+        d->flash_batch_s = to_param(gsl_vector_get(x, x->size - 1), P_BATCH);
+        d->flash_slot_s = 0;
+    }
 }
 
 static int residuals(const gsl_vector *x, void *arg, gsl_vector *f)
@@ -377,10 +389,11 @@ double lf_fit_ape(const lf_device *d, const lf_fit_point *p)
     return fabs(pred - p->bw) / p->bw * 100.0;
 }
 
-/* The model's free parameters: L, b, B, IOPS, and p unless it is fixed (>= 0). */
-static size_t n_params(double fixed_p)
+/* The model's free parameters: L, b, B, IOPS, p unless it is fixed (>= 0), and
+ * flash_batch_s when fit_batch. */
+static size_t n_params(double fixed_p, int fit_batch)
 {
-    return fixed_p < 0 ? 5 : 4;
+    return (fixed_p < 0 ? 5 : 4) + (fit_batch != 0);
 }
 
 static size_t distinct_pairs(const lf_fit_point *pts, size_t n)
@@ -397,11 +410,12 @@ static size_t distinct_pairs(const lf_fit_point *pts, size_t n)
 }
 
 /* The model's three bounds fitted on pts (batch points as their n reads plus whatever
- * batch overhead base carries); out->dev only. */
+ * batch overhead base carries, or, fit_batch, plus a fitted flash_batch_s); out->dev
+ * only. */
 static int fit_stream(const lf_fit_point *pts, size_t n, const lf_device *base, double fixed_p,
-                      lf_fit_result *out, lf_err *err)
+                      int fit_batch, lf_fit_result *out, lf_err *err)
 {
-    size_t np = n_params(fixed_p);
+    size_t np = n_params(fixed_p, fit_batch);
     if (fixed_p > 0 && fixed_p < 1)
         return lf_fail(err, LF_EINVAL, "fit: p = %g must be 0 (hard max), >= 1, or negative (fit it)",
                        fixed_p);
@@ -422,6 +436,7 @@ static int fit_stream(const lf_fit_point *pts, size_t n, const lf_device *base, 
     c.pts = pts;
     c.n = n;
     c.fixed_p = fixed_p;
+    c.fit_batch = fit_batch;
     if (base)
         c.base = *base;
     else
@@ -447,10 +462,15 @@ static int fit_stream(const lf_fit_point *pts, size_t n, const lf_device *base, 
     int rc = x ? LF_OK : LF_ENOMEM;
     for (size_t s = 0; s < 3 && rc == LF_OK; s++) {
         for (size_t k = 0; k < (fixed_p < 0 ? 3u : 1u) && rc == LF_OK; k++) {
-            double x0[5] = {from_param(L * scale[s], 0), from_param(b / scale[s], 1),
-                            from_param(B, 2), from_param(iops, 3), from_param(p0[k], 4)};
-            for (size_t i = 0; i < np; i++)
+            double x0[P_KINDS] = {from_param(L * scale[s], 0), from_param(b / scale[s], 1),
+                                  from_param(B, 2), from_param(iops, 3), from_param(p0[k], 4),
+                                  from_param(BATCH_START_S, P_BATCH)};
+            for (size_t i = 0; i < 4; i++)
                 gsl_vector_set(x, i, x0[i]);
+            if (fixed_p < 0)
+                gsl_vector_set(x, 4, x0[P_P]);
+            if (fit_batch)
+                gsl_vector_set(x, np - 1, x0[P_BATCH]);
             size_t it;
             int st;
             if ((rc = solve(&c, x, NULL, &it, &st)) != LF_OK)
@@ -526,14 +546,16 @@ static void fit_overhead(const lf_fit_point *pts, size_t n, lf_device *d)
     d->flash_slot_s = c;
 }
 
-/* The batch every point shares; 0 when they differ (the keys then describe no one
- * pattern a drift reference could repeat). */
-static uint32_t common_batch(const lf_fit_point *pts, size_t n)
+/* The largest batch of the points, and whether two of them differ. */
+static uint32_t largest_batch(const lf_fit_point *pts, size_t n, int *sizes_differ)
 {
-    for (size_t i = 1; i < n; i++)
-        if (pts[i].batch != pts[0].batch)
-            return 0;
-    return n ? pts[0].batch : 0;
+    uint32_t most = 0;
+    *sizes_differ = 0;
+    for (size_t i = 0; i < n; i++) {
+        most = pts[i].batch > most ? pts[i].batch : most;
+        *sizes_differ |= pts[i].batch != pts[0].batch;
+    }
+    return most;
 }
 
 int lf_fit_flash(const lf_fit_point *pts, size_t n, const lf_device *base, double fixed_p,
@@ -554,18 +576,24 @@ int lf_fit_flash(const lf_fit_point *pts, size_t n, const lf_device *base, doubl
         if (pts[i].batch == 0)
             steady[k++] = pts[i];
     /* Steady points and batches: the bounds from the steady state, the overhead from
-     * the batches. Batches alone: the bounds from them, as n reads each, no overhead. */
-    int two_stage = n_steady < n && distinct_pairs(steady, n_steady) >= n_params(fixed_p);
+     * the batches. Batches alone: the bounds from them, as n reads each; of several
+     * sizes, with a cost per batch fitted beside the bounds (what a batch after compute
+     * costs beyond its reads: fitted on batches of one size only, it is spread over
+     * that many reads, and a layer that reads fewer is priced fast). */
+    int two_stage = n_steady < n && distinct_pairs(steady, n_steady) >= n_params(fixed_p, 0);
+    int sizes_differ;
+    uint32_t most = largest_batch(pts, n, &sizes_differ);
+    int joint = n_steady == 0 && sizes_differ;
     if (n_steady < n)
         b.flash_batch_s = b.flash_slot_s = 0;
-    int rc = two_stage ? fit_stream(steady, n_steady, &b, fixed_p, out, err)
-                       : fit_stream(pts, n, &b, fixed_p, out, err);
+    int rc = two_stage ? fit_stream(steady, n_steady, &b, fixed_p, 0, out, err)
+                       : fit_stream(pts, n, &b, fixed_p, joint, out, err);
     free(steady);
     if (rc != LF_OK)
         return rc;
     if (two_stage)
         fit_overhead(pts, n, &out->dev);
-    out->dev.flash_fit_batch = n_steady == 0 ? common_batch(pts, n) : 0;
+    out->dev.flash_fit_batch = n_steady == 0 ? most : 0;
     double *ape = malloc((n ? n : 1) * sizeof *ape);
     if (!ape)
         return lf_fail(err, LF_ENOMEM, "out of memory");

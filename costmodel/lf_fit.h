@@ -44,7 +44,10 @@ int lf_fit_parse_probe(const char *text, size_t len, const char *path, const cha
  * sum of log(predicted / measured)^2 from several starting points, then refines the
  * best to least absolute deviations of the same residuals; `base` gives the
  * other fields (NULL: lf_fit_unmeasured_defaults). Needs at least as many points as
- * fitted parameters. */
+ * fitted parameters. Batch points (probe --batch) with steady ones: flash_batch_s and
+ * flash_slot_s from what the batches took beyond the steady fit; batches alone: the
+ * bounds from them, and, when their sizes differ, flash_batch_s fitted with the bounds
+ * (flash_slot_s 0); flash_fit_batch = their largest size. */
 int lf_fit_flash(const lf_fit_point *pts, size_t n, const lf_device *base, double fixed_p,
                  lf_fit_result *out, lf_err *err);
 

@@ -530,10 +530,6 @@ static void test_fit_batch_overhead(void **st)
     assert_int_equal(lf_fit_flash(pts + 30, n - 30, &truth, -1, &res, &err), LF_OK);
     assert_true(res.dev.flash_batch_s == 0 && res.dev.flash_slot_s == 0);
     assert_true(res.dev.flash_fit_batch == 32);
-    /* batches of different sizes describe no one pattern */
-    pts[n - 1].batch = 8;
-    assert_int_equal(lf_fit_flash(pts + 30, n - 30, &truth, -1, &res, &err), LF_OK);
-    assert_true(res.dev.flash_fit_batch == 0);
     /* the keys go through a profile file */
     lf_device e;
     const char *path = lf_test_path("batch.conf");
@@ -545,6 +541,51 @@ static void test_fit_batch_overhead(void **st)
     assert_int_equal(lf_device_save(&truth, path, NULL, NULL, &err), LF_OK);
     assert_int_equal(lf_device_load(path, &e, &err), LF_OK);
     assert_true(e.flash_fit_batch == 8);
+}
+
+/* Batches alone of two sizes (1 and 8 reads, the executor's layers read a few experts or
+ * many): the fit takes a cost per batch beside the bounds, recovers a known one, and
+ * prices batches of sizes it never saw (2, 4, 16); fitted on batches of 8 alone, the
+ * cost is spread over 8 reads and a batch of one read is priced fast. */
+static void test_fit_batch_sizes(void **st)
+{
+    (void)st;
+    lf_device truth = fit_truth();
+    truth.flash_batch_s = 120e-6;
+    const uint64_t chunks[] = {65536, 262144, 1 << 20, 4 << 20};
+    const uint32_t threads[] = {1, 4, 8};
+    lf_fit_point pts[24], unseen[12];
+    gsl_rng *r = gsl_rng_alloc(gsl_rng_mt19937);
+    gsl_rng_set(r, 11);
+    size_t n = noisy_grid(&truth, chunks, 4, threads, 3, 1, r, pts);
+    n += noisy_grid(&truth, chunks, 4, threads, 3, 8, r, pts + n);
+    gsl_rng_free(r);
+    lf_fit_result res, eight;
+    lf_err err;
+    assert_int_equal(lf_fit_flash(pts, n, NULL, -1, &res, &err), LF_OK);
+    print_message("batch sizes 1 and 8: %.1f us per batch (truth 120), mdape %.2f%%\n",
+                  res.dev.flash_batch_s * 1e6, res.mdape);
+    assert_true(fabs(res.dev.flash_batch_s / truth.flash_batch_s - 1) < 0.35);
+    assert_true(res.dev.flash_slot_s == 0);
+    assert_true(res.mdape < 4.0);
+    assert_true(res.dev.flash_fit_batch == 8); /* the largest: a drift reference's pattern */
+    static const uint32_t sizes[] = {2, 4, 16};
+    for (size_t k = 0; k < 3; k++)
+        for (size_t i = 0; i < 4; i++) {
+            lf_fit_point *u = &unseen[k * 4 + i];
+            *u = (lf_fit_point){chunks[i], 4, 0, sizes[k]};
+            u->bw = lf_fit_predict(&truth, u);
+            assert_true(lf_fit_ape(&res.dev, u) < 5.0);
+        }
+    /* batches of 8 alone: no cost per batch, and a lone 64 KiB read priced fast */
+    assert_int_equal(lf_fit_flash(pts + 12, 12, NULL, -1, &eight, &err), LF_OK);
+    assert_true(eight.dev.flash_batch_s == 0);
+    lf_fit_point lone = {65536, 4, 0, 1};
+    lone.bw = lf_fit_predict(&truth, &lone);
+    print_message("a lone 64 KiB read: %.1f%% off fitted on 1 and 8, %.1f%% on 8 alone\n",
+                  lf_fit_ape(&res.dev, &lone), lf_fit_ape(&eight.dev, &lone));
+    assert_true(lf_fit_predict(&eight.dev, &lone) > lone.bw);
+    assert_true(lf_fit_ape(&eight.dev, &lone) > 2 * lf_fit_ape(&res.dev, &lone) + 5);
 }
 
 static void test_membench_line(void **st)
@@ -615,6 +656,16 @@ static void test_probe_refuses_unwritable_output_first(void **st)
     assert_false(lf_file_exists(file));
     free(o);
     free(e);
+    /* --batch takes a list of batch sizes, each 1..65536, checked before anything runs */
+    assert_int_equal(lf_test_run(&o, &e, "probe --file %s --batch 1,x -o /dev/null", file), 2);
+    assert_non_null(strstr(e, "--batch"));
+    free(o);
+    free(e);
+    assert_int_equal(lf_test_run(&o, &e, "probe --file %s --batch 8,0 -o /dev/null", file), 2);
+    assert_non_null(strstr(e, "1..65536"));
+    assert_false(lf_file_exists(file));
+    free(o);
+    free(e);
     /* fit --p '' and --p inf were taken (as 0 and as infinity) */
     assert_int_equal(lf_test_run(&o, &e, "fit --p '' /dev/null"), 2);
     assert_non_null(strstr(e, "--p"));
@@ -678,6 +729,7 @@ int main(void)
         cmocka_unit_test(test_membench_line),
         cmocka_unit_test(test_fit_batch_points),
         cmocka_unit_test(test_fit_batch_overhead),
+        cmocka_unit_test(test_fit_batch_sizes),
         cmocka_unit_test(test_probe_csv),
         cmocka_unit_test(test_probe_refuses_unwritable_output_first),
         cmocka_unit_test(test_fit_curves_cli),

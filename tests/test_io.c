@@ -377,7 +377,7 @@ static void test_probe_null_engine(void **st)
     (void)st;
     const char *p = lf_test_path("probe_null.bin");
     uint64_t chunks[] = {4096, 65536}, threads[] = {1, 3};
-    lf_probe_opts o = {p, 1 << 20, chunks, 2, threads, 2, "null", 0.005, 3, 7, NULL, NULL, 0, 0, NULL, 0};
+    lf_probe_opts o = {p, 1 << 20, chunks, 2, threads, 2, "null", 0.005, 3, 7, NULL, NULL, NULL, 0, 0, NULL, 0};
     lf_probe_row *rows;
     size_t n;
     lf_err err;
@@ -394,16 +394,36 @@ static void test_probe_null_engine(void **st)
     }
     assert_int_equal(rows[0].batch, 0);
     free(rows);
-    /* batches (the executor's per-layer pattern): whole batches, marked as such */
-    o.batch = 5;
+    /* batches (the executor's per-layer pattern): whole batches, marked as such; of
+     * several sizes, the grid once per size in the order given */
+    const uint64_t sizes[] = {5, 2};
+    o.batches = sizes;
+    o.n_batches = 1;
     assert_int_equal(lf_probe_run(&o, &rows, &n, &err), LF_OK);
+    assert_int_equal(n, 4);
     for (size_t i = 0; i < n; i++) {
         assert_int_equal(rows[i].batch, 5);
         assert_true(rows[i].reads >= 15 && rows[i].reads % 5 == 0);
         assert_true(rows[i].mb_s > 0);
     }
     free(rows);
-    o.batch = 0;
+    o.n_batches = 2;
+    assert_int_equal(lf_probe_run(&o, &rows, &n, &err), LF_OK);
+    assert_int_equal(n, 8);
+    for (size_t i = 0; i < n; i++) {
+        assert_int_equal(rows[i].batch, i < 4 ? 5 : 2);
+        assert_int_equal(rows[i].chunk, rows[i % 4].chunk);
+        assert_int_equal(rows[i].threads, rows[i % 4].threads);
+        assert_true(rows[i].reads % rows[i].batch == 0);
+    }
+    free(rows);
+    const uint64_t none[] = {0};
+    o.batches = none;
+    o.n_batches = 1;
+    assert_int_equal(lf_probe_run(&o, &rows, &n, &err), LF_EINVAL);
+    assert_non_null(strstr(err.msg, "1..65536"));
+    o.batches = NULL;
+    o.n_batches = 0;
     lf_probe_row one;
     assert_int_equal(lf_probe_batch("null", p, 1 << 20, 4096, 4, 0, 0, 0.01, 1, &one, &err), LF_EINVAL);
     /* the compute before each batch: waited for (at least 3 batches, 20 ms each), left
@@ -484,7 +504,7 @@ static void test_probe_buffered_misses(void **st)
     (void)st;
     const char *p = lf_test_path("probe_pc.bin");
     uint64_t chunks[] = {65536}, threads[] = {2};
-    lf_probe_opts o = {p, 16 << 20, chunks, 1, threads, 1, "buffered", 0.05, 1, 3, NULL, NULL, 0, 0, NULL, 0};
+    lf_probe_opts o = {p, 16 << 20, chunks, 1, threads, 1, "buffered", 0.05, 1, 3, NULL, NULL, NULL, 0, 0, NULL, 0};
     lf_probe_row *rows;
     size_t n;
     lf_err err;
@@ -508,11 +528,14 @@ static void test_probe_buffered_misses(void **st)
                   unheld / 1048576.0, read / 1048576.0, (unsigned long long)dropped);
     assert_true(read > chunks[0]);
     assert_true(dropped <= threads[0] * chunks[0] && dropped * 8 < unheld);
-    o.batch = 4;
+    const uint64_t four[] = {4};
+    o.batches = four;
+    o.n_batches = 1;
     assert_int_equal(lf_probe_run(&o, &rows, &n, &err), LF_OK);
     free(rows);
     assert_true(cached_bytes(p) <= threads[0] * chunks[0]);
-    o.batch = 0;
+    o.batches = NULL;
+    o.n_batches = 0;
     o.drop_reads = 0;
     if (lf_cgroup_open(0, &test_cgroup, &err) != LF_OK) {
         print_message("SKIP (cgroup part): %s\n", err.msg);
