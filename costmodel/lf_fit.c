@@ -2,8 +2,10 @@
  * difference Jacobian) of the flash model on probe points, and the probe CSV reader.
  * A least-squares fit from several starts, then refined to least absolute deviations
  * (IRLS). Parameters are fitted in log space, each squeezed into a plausible range (L in
- * [10 ns, 1 s], b and B in [1 MB/s, 10 TB/s], IOPS in [1, 1e9], p in [1, 101]); residuals are log(predicted / measured), so
- * every point weighs by its relative error, as the MdAPE target counts it. */
+ * [10 ns, 1 s], b and B in [1 MB/s, 10 TB/s], IOPS in [1, 1e9], p in [1, 101], the cost
+ * per batch of batches of several sizes in [10 ns, 0.1 s]); residuals are
+ * log(predicted / measured), so every point weighs by its relative error, as the MdAPE
+ * target counts it. */
 #include "lf_fit.h"
 #include "lf_fs.h"
 
