@@ -224,12 +224,29 @@ double lf_validate_dense_drift(const lf_ffn_bench *ref, const lf_device *dev)
     return kernel_drift(ref, lf_device_dense_bw(dev));
 }
 
-double lf_validate_sparse_drift(const lf_ffn_bench *ref, const lf_device *dev)
+/* Whether a profile measured any width of a table (lf_device.ffn_bw_*, dense_bw_cols). */
+static int has_table(const double *rates)
 {
-    return kernel_drift(ref, dev->mem_bw);
+    for (int i = 0; i < LF_FFN_BW_WIDTHS; i++)
+        if (rates[i] > 0)
+            return 1;
+    return 0;
 }
 
-int lf_validate_refs_make(lf_validate_refs *r, lf_err *err)
+void lf_validate_kernel_drifts(const lf_validate_refs *r, const lf_device *dev, double *cpu,
+                               double *ffn)
+{
+    if (r->cols_view.rows && has_table(dev->dense_bw_cols))
+        *cpu = kernel_drift(&r->cols_view, lf_device_dense_bw_at(dev, r->d_model));
+    else
+        *cpu = lf_validate_dense_drift(&r->dense, dev);
+    if (r->ffn_view.rows && has_table(r->swiglu ? dev->ffn_bw_swiglu : dev->ffn_bw_relu))
+        *ffn = kernel_drift(&r->ffn_view, lf_device_ffn_bw(dev, r->swiglu, r->d_model));
+    else
+        *ffn = kernel_drift(&r->sparse, dev->mem_bw);
+}
+
+int lf_validate_refs_make(lf_validate_refs *r, const lf_model *model, lf_err *err)
 {
     memset(r, 0, sizeof *r);
     lf_model m;
@@ -238,6 +255,18 @@ int lf_validate_refs_make(lf_validate_refs *r, lf_err *err)
         rc = lf_model_lookup("opt-6.7b", &m, err);
     if (!rc)
         rc = lf_ffn_bench_sparse(&r->sparse, &m, LF_DTYPE_FP16, LF_VALIDATE_SPARSE_REF_ROWS, err);
+    if (!rc && model && model->d_model > 0) {
+        r->swiglu = model->act == LF_ACT_SWIGLU;
+        r->d_model = model->d_model;
+        lf_ffn_shape shape;
+        lf_ffn_shape_packed(&shape, model, LF_DTYPE_FP16);
+        uint64_t rows = (uint64_t)(r->dense.w_bytes / lf_ffn_bytes(&shape, 1));
+        lf_err ignored; /* a shape too wide for the reference keeps the general one */
+        if (rows > 0 && rows <= UINT32_MAX)
+            (void)lf_ffn_bench_sparse_view(&r->ffn_view, &r->dense, model, (uint32_t)rows,
+                                           &ignored);
+        (void)lf_ffn_bench_dense_view(&r->cols_view, &r->dense, model->d_model, &ignored);
+    }
     if (rc)
         lf_validate_refs_free(r);
     return rc;
@@ -245,6 +274,8 @@ int lf_validate_refs_make(lf_validate_refs *r, lf_err *err)
 
 void lf_validate_refs_free(lf_validate_refs *r)
 {
+    lf_ffn_bench_free(&r->ffn_view); /* views of dense's weights */
+    lf_ffn_bench_free(&r->cols_view);
     lf_ffn_bench_free(&r->dense);
     lf_ffn_bench_free(&r->sparse);
 }
@@ -275,8 +306,7 @@ static int measure_refs(const lf_validate_cfg *v, uint32_t k, slot *s, const lf_
                                      s->dev, &s->io_drift[k], err);
     if (rc)
         return lf_err_prefix(err, "%s: flash drift reference", row->id);
-    s->cpu_drift[k] = lf_validate_dense_drift(&refs->dense, s->dev);
-    s->ffn_drift[k] = lf_validate_sparse_drift(&refs->sparse, s->dev);
+    lf_validate_kernel_drifts(refs, s->dev, &s->cpu_drift[k], &s->ffn_drift[k]);
     lf_validate_settle(v->drift_settle_s);
     return LF_OK;
 }
@@ -425,7 +455,7 @@ int lf_validate_run(const lf_validate_cfg *v, lf_validate_row **rows, size_t *n,
     /* the compute drift references (the dense and the sparse kernel), filled once */
     lf_validate_refs refs;
     memset(&refs, 0, sizeof refs);
-    if (!rc && v->drift_refs && (rc = lf_validate_refs_make(&refs, err)))
+    if (!rc && v->drift_refs && (rc = lf_validate_refs_make(&refs, &s[0].w->model, err)))
         lf_err_prefix(err, "validate: compute drift reference");
     lf_progress prog;
     lf_progress_start(&prog, "validate (measured runs)", (uint64_t)reps * total);

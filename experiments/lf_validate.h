@@ -65,21 +65,33 @@ int lf_validate_flash_drift(const char *engine, const char *path, uint64_t file_
 /* A compute drift reference: ref (lf_ffn_bench_dense_ref) timed for 0.1 s, over dev's
  * dense bandwidth (1 when it measured nothing). Used by the dense and the expert grids. */
 double lf_validate_dense_drift(const lf_ffn_bench *ref, const lf_device *dev);
-/* The same for the sparse FFN kernel: ref (calibrate's mem_bw rows) over dev's mem_bw. */
-double lf_validate_sparse_drift(const lf_ffn_bench *ref, const lf_device *dev);
+
 /* The mean over tokens [from, to) of rows' end_compute_ms (0 for none): of a prediction,
  * the resident part, which the drift normalisation scales apart from the FFN or the
  * experts. Used by the dense and the expert grids. */
 double lf_validate_end_compute_ms(const lf_token_row *rows, uint32_t from, uint32_t to);
 
-/* The compute drift references of the dense grids, filled once: the dense reference
- * and calibrate's mem_bw rows (LF_VALIDATE_SPARSE_REF_ROWS of OPT-6.7B at fp16). */
+/* The compute drift references of the dense grids, filled once: the dense reference,
+ * calibrate's mem_bw rows (LF_VALIDATE_SPARSE_REF_ROWS of OPT-6.7B at fp16) and, for a
+ * model, its own shapes as views of the dense reference's weights, as calibrate measures
+ * its tables: its FFN rows (ffn_view) and its resident rows of d_model columns
+ * (cols_view; both unset, rows 0, without a model or where a row does not fit). */
 #define LF_VALIDATE_SPARSE_REF_ROWS 4096u
 typedef struct {
-    lf_ffn_bench dense, sparse;
+    lf_ffn_bench dense, sparse, ffn_view, cols_view;
+    int swiglu;
+    uint32_t d_model;
 } lf_validate_refs;
-int lf_validate_refs_make(lf_validate_refs *r, lf_err *err);
+int lf_validate_refs_make(lf_validate_refs *r, const lf_model *model, lf_err *err);
 void lf_validate_refs_free(lf_validate_refs *r);
+/* The kernels' drift: each reference timed for 0.1 s over the rate dev prices it at.
+ * *cpu: the resident part's (the model's columns at dev's dense_bw_<columns> when the
+ * profile has that table and r the view, else the dense reference at dense_bw); *ffn:
+ * the FFN's (the model's rows at its ffn_bw_<act>_<d> when the profile has that table,
+ * else mem_bw's rows at mem_bw). A shape's entry can be off for one shape alone (the
+ * level of calibrate's process): only a reference of that shape sees it. */
+void lf_validate_kernel_drifts(const lf_validate_refs *r, const lf_device *dev, double *cpu,
+                               double *ffn);
 
 /* The default idle time between the drift references and the run they precede. On this
  * project's test machine the first token read 1.3-1.8x slower right after a reference

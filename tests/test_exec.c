@@ -966,6 +966,45 @@ static void test_drift_reference_repeats_pattern(void **st)
     assert_true(steady > 0 && batched > 50 * steady);
 }
 
+/* The compute drift references take the model's own shapes where the profile prices by
+ * shape: a profile whose tables say 1e15 bytes/s gives drifts near 0 through them, one
+ * without tables the general references over mem_bw and dense_bw (1 GB/s: drifts above
+ * 1); refs made without a model never take the shape path. */
+static void test_drift_reference_by_shape(void **st)
+{
+    (void)st;
+    lf_model m;
+    lf_err err;
+    assert_int_equal(lf_model_lookup("custom:1,2048,8192", &m, &err), LF_OK);
+    lf_validate_refs r;
+    assert_int_equal(lf_validate_refs_make(&r, &m, &err), LF_OK);
+    assert_true(r.ffn_view.rows == LF_DENSE_REF_BYTES / (2 * 2048 * 2));
+    assert_true(r.cols_view.rows == LF_DENSE_REF_BYTES / (2048 * 2) && r.d_model == 2048);
+    assert_true(r.swiglu == 0);
+    lf_device d = lf_test_toy_device();
+    d.mem_bw = d.dense_bw = 1e9;
+    double cpu, ffn;
+    lf_validate_kernel_drifts(&r, &d, &cpu, &ffn);
+    assert_true(cpu > 1 && ffn > 1); /* no tables: the general references */
+    for (int i = 0; i < LF_FFN_BW_WIDTHS; i++)
+        d.ffn_bw_relu[i] = d.dense_bw_cols[i] = 1e15;
+    lf_validate_kernel_drifts(&r, &d, &cpu, &ffn);
+    assert_true(cpu < 1e-3 && ffn < 1e-3);
+    /* a SwiGLU table does not price ReLU rows */
+    for (int i = 0; i < LF_FFN_BW_WIDTHS; i++)
+        d.ffn_bw_relu[i] = 0, d.ffn_bw_swiglu[i] = 1e15;
+    lf_validate_kernel_drifts(&r, &d, &cpu, &ffn);
+    assert_true(ffn > 1);
+    lf_validate_refs_free(&r);
+    assert_int_equal(lf_validate_refs_make(&r, NULL, &err), LF_OK);
+    assert_true(r.ffn_view.rows == 0 && r.cols_view.rows == 0);
+    for (int i = 0; i < LF_FFN_BW_WIDTHS; i++)
+        d.ffn_bw_relu[i] = 1e15;
+    lf_validate_kernel_drifts(&r, &d, &cpu, &ffn);
+    assert_true(cpu > 1 && ffn > 1);
+    lf_validate_refs_free(&r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -978,6 +1017,7 @@ int main(void)
         cmocka_unit_test(test_part_of_a_trace_same_plan),
         cmocka_unit_test(test_small_alignment_rows),
         cmocka_unit_test(test_drift_reference_repeats_pattern),
+        cmocka_unit_test(test_drift_reference_by_shape),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
