@@ -60,7 +60,22 @@ done
 # the same measurement (psync's calibrate), so they differ only in the flash keys; two
 # calibrations minutes apart had measured the dense kernel at 10.6 and 8.0 GB/s, and each
 # engine's runs were priced with its own snapshot (errors split by engine, -14% / +12%).
+# The compute keys are the geometric means of the two calibrations' (FID_COMPUTE_MEAN=0:
+# psync's alone): this host's memory speed differs by process, by a third between two
+# calibrations a minute apart (run 19: mem_bw 10.18 and 13.64 GB/s), and one draw priced
+# every shape's compute 10-31% slow; two draws halve that variance.
 # io_uring's probe is refitted onto psync's profile (fit --base keeps the base's others).
+if [ "${FID_COMPUTE_MEAN:-1}" = 1 ]; then
+  compute='^(compute_flops|mem_bw|dense_bw(_[0-9]+)?|ffn_row_gap_s|ffn_bw_(relu|swiglu)_[0-9]+|expert_wps_[0-9]+)$'
+  awk -v re="$compute" 'FNR == NR { if ($1 ~ re && $2 == "=") v[$1] = $3; next }
+    ($1 ~ re) && ($2 == "=") && ($1 in v) {
+      a = $3 + 0; b = v[$1] + 0; m = (a > 0 && b > 0) ? sqrt(a * b) : (a + b) / 2
+      printf "%-20s = %g  # the geometric mean of two calibrations (psync %g, io_uring %g)\n", $1, m, a, b
+      next }
+    { print }' "$DIR/io_uring.conf" "$DIR/psync.conf" >"$DIR/psync.conf.tmp" \
+    && mv "$DIR/psync.conf.tmp" "$DIR/psync.conf" || exit 1
+  grep -E '^(mem_bw|dense_bw|ffn_bw_relu_2048) ' "$DIR/psync.conf" | sed 's/^/  compute key: /'
+fi
 "$BIN" fit "$DIR/probe-io_uring.csv" --base "$DIR/psync.conf" --name io_uring --max-error 100 \
   -o "$DIR/io_uring.conf" >"$DIR/refit.txt" 2>&1 || { cat "$DIR/refit.txt"; exit 1; }
 # The sign of the error against reads in flight: per-layer batches (the executor's
