@@ -262,10 +262,12 @@ int lf_validate_refs_make(lf_validate_refs *r, const lf_model *model, lf_err *er
         lf_ffn_shape_packed(&shape, model, LF_DTYPE_FP16);
         uint64_t rows = (uint64_t)(r->dense.w_bytes / lf_ffn_bytes(&shape, 1));
         lf_err ignored; /* a shape too wide for the reference keeps the general one */
-        if (rows > 0 && rows <= UINT32_MAX)
-            (void)lf_ffn_bench_sparse_view(&r->ffn_view, &r->dense, model, (uint32_t)rows,
-                                           &ignored);
-        (void)lf_ffn_bench_dense_view(&r->cols_view, &r->dense, model->d_model, &ignored);
+        if (rows == 0 || rows > UINT32_MAX ||
+            lf_ffn_bench_sparse_view(&r->ffn_view, &r->dense, model, (uint32_t)rows,
+                                     &ignored) != LF_OK)
+            memset(&r->ffn_view, 0, sizeof r->ffn_view);
+        if (lf_ffn_bench_dense_view(&r->cols_view, &r->dense, model->d_model, &ignored) != LF_OK)
+            memset(&r->cols_view, 0, sizeof r->cols_view);
     }
     if (rc)
         lf_validate_refs_free(r);
