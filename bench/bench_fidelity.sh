@@ -41,6 +41,7 @@ DRIFT=--drift-refs
 [ "${FID_DRIFT:-}" = 1 ] && DRIFT=--drift-refs
 [ "${FID_DRIFT:-}" = 0 ] && DRIFT=
 mkdir -p "$DIR"
+. "$(dirname "$0")/benchlib.sh"
 # FID_KEEP=1 keeps the folder (the runs' tokens.csv, validate.csv) for a closer look
 [ "${FID_KEEP:-0}" = 1 ] || trap 'rm -rf "$DIR"' EXIT INT TERM
 status=0
@@ -66,14 +67,7 @@ done
 # every shape's compute 10-31% slow; two draws halve that variance.
 # io_uring's probe is refitted onto psync's profile (fit --base keeps the base's others).
 if [ "${FID_COMPUTE_MEAN:-1}" = 1 ]; then
-  compute='^(compute_flops|mem_bw|dense_bw(_[0-9]+)?|ffn_row_gap_s|ffn_bw_(relu|swiglu)_[0-9]+|expert_wps_[0-9]+)$'
-  awk -v re="$compute" 'FNR == NR { if ($1 ~ re && $2 == "=") v[$1] = $3; next }
-    ($1 ~ re) && ($2 == "=") && ($1 in v) {
-      a = $3 + 0; b = v[$1] + 0; m = (a > 0 && b > 0) ? sqrt(a * b) : (a + b) / 2
-      printf "%-20s = %g  # the geometric mean of two calibrations (psync %g, io_uring %g)\n", $1, m, a, b
-      next }
-    { print }' "$DIR/io_uring.conf" "$DIR/psync.conf" >"$DIR/psync.conf.tmp" \
-    && mv "$DIR/psync.conf.tmp" "$DIR/psync.conf" || exit 1
+  compute_keys mean "$DIR/io_uring.conf" "$DIR/psync.conf" || exit 1
   grep -E '^(mem_bw|dense_bw|ffn_bw_relu_2048) ' "$DIR/psync.conf" | sed 's/^/  compute key: /'
 fi
 "$BIN" fit "$DIR/probe-io_uring.csv" --base "$DIR/psync.conf" --name io_uring --max-error 100 \

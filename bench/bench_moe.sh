@@ -35,7 +35,7 @@ trap 'rm -rf "$DIR"; exit 143' INT TERM  # sh runs no EXIT trap on a signal
 if ! "$BIN" moe-scenario --help >/dev/null 2>&1; then
   echo "bench_moe: SKIP: 'llmflash moe-scenario' is not in this build"; exit 0
 fi
-median() { sort -n | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
+. "$(dirname "$0")/benchlib.sh"  # median, compute_keys
 now() { date +%s.%N; }
 spread() { sort -n "$1" | awk '{a[NR]=$1} END {printf "%.3f/%.3f/%.3f", a[1], (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2, a[NR]}'; }  # FILE -> min/median/max
 
@@ -119,12 +119,7 @@ rm -f "$DIR/probe.bin"
 # trust-the-OS ratio compares. The direct profile takes the compute keys of the later
 # measurement (the buffered calibration's, the nearer to the runs) when both were made here.
 if [ -z "${LLMFLASH_DEVICE:-}" ] && [ -z "${LLMFLASH_DEVICE_BUFFERED:-}" ]; then
-  # every compute key, the rates by shape and width too (dense_bw_<columns> prices the
-  # resident part before dense_bw does)
-  compute='^(compute_flops|mem_bw|dense_bw(_[0-9]+)?|ffn_row_gap_s|ffn_bw_(relu|swiglu)_[0-9]+|expert_wps_[0-9]+)$'
-  awk -v re="$compute" 'FNR == NR { if ($1 ~ re) line[$1] = $0; next }
-    ($1 ~ re) && ($1 in line) { print line[$1]; next } { print }' "$BDEV" "$DEV" >"$DEV.tmp" \
-    && mv "$DEV.tmp" "$DEV" || exit 1
+  compute_keys copy "$BDEV" "$DEV" || exit 1
   echo "direct profile: compute keys from the buffered calibration (one measurement for both)"
 fi
 # validate NAME TRACE GRID: q4 and q2 files of the trace's model, the grid, the targets,

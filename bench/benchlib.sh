@@ -23,3 +23,17 @@ cpu_of() {
 verdict() {  # value op target -> ok | MISSED
   awk -v v="$1" -v o="$2" -v t="$3" 'BEGIN { ok = (o == "<=") ? (v <= t && v >= 0) : (v >= t); print ok ? "ok" : "MISSED" }'
 }
+# The compute keys of a device profile (calibrate's kernels; the rates by shape and
+# columns too: dense_bw_<columns> prices the resident part before dense_bw does).
+COMPUTE_KEYS='^(compute_flops|mem_bw|dense_bw(_[0-9]+)?|ffn_row_gap_s|ffn_bw_(relu|swiglu)_[0-9]+|expert_wps_[0-9]+)$'
+# compute_keys copy|mean FROM INTO: INTO's compute keys replaced by FROM's (copy) or by the
+# geometric mean of the two (mean: both measured, else their arithmetic mean), in place.
+compute_keys() {
+  awk -v re="$COMPUTE_KEYS" -v mode="$1" 'FNR == NR { if ($1 ~ re && $2 == "=") { line[$1] = $0; v[$1] = $3 }; next }
+    ($1 ~ re) && ($2 == "=") && ($1 in v) {
+      if (mode == "copy") { print line[$1]; next }
+      a = $3 + 0; b = v[$1] + 0; m = (a > 0 && b > 0) ? sqrt(a * b) : (a + b) / 2
+      printf "%-20s = %g  # the geometric mean of two calibrations (%g, %g)\n", $1, m, a, b
+      next }
+    { print }' "$2" "$3" >"$3.tmp" && mv "$3.tmp" "$3"
+}

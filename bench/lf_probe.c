@@ -473,6 +473,10 @@ int lf_probe_run(const lf_probe_opts *o, lf_probe_row **rows, size_t *n, lf_err 
         if (o->threads[i] == 0 || o->threads[i] > 4096)
             return lf_fail(err, LF_EINVAL, "probe: threads %llu out of range 1..4096",
                            (unsigned long long)o->threads[i]);
+    for (size_t i = 0; i < o->n_batches; i++)
+        if (o->batches[i] == 0 || o->batches[i] > 65536)
+            return lf_fail(err, LF_EINVAL, "probe: a batch of %llu reads: use 1..65536",
+                           (unsigned long long)o->batches[i]);
     const lf_io_ops *ops;
     int rc = lf_io_engine(o->engine, &ops, err);
     if (rc != LF_OK)
@@ -486,10 +490,6 @@ int lf_probe_run(const lf_probe_opts *o, lf_probe_row **rows, size_t *n, lf_err 
         return lf_fail(err, LF_EINVAL, "%s: %llu bytes, smaller than the largest chunk %llu; "
                        "use a larger file or remove it and give --size", o->path,
                        (unsigned long long)size, (unsigned long long)max_chunk);
-    for (size_t i = 0; i < o->n_batches; i++)
-        if (o->batches[i] == 0 || o->batches[i] > 65536)
-            return lf_fail(err, LF_EINVAL, "probe: a batch of %llu reads: use 1..65536",
-                           (unsigned long long)o->batches[i]);
     size_t grid = o->n_chunks * o->n_threads, levels = o->n_batches ? o->n_batches : 1;
     size_t points = levels * grid;
     uint32_t reps = o->repeats ? o->repeats : 1;

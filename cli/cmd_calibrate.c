@@ -322,6 +322,11 @@ int cmd_calibrate(int argc, char **argv)
     if (strcmp(engine, "psync") != 0 && strcmp(engine, "io_uring") != 0 &&
         strcmp(engine, "buffered") != 0)
         return lf_cli_usage(CMD, "--engine '%s': use psync, io_uring or buffered", engine);
+    /* buffered reads waited for as a batch may not overlap where a stream of them does
+     * (costmodel/README.md, "Batches, not streams"): measure the executor's pattern */
+    int batch_default = !strcmp(engine, "buffered") && !p.batches_s;
+    if (batch_default)
+        p.batches_s = "4";
     int rc = lf_cli_probe_finish(&p, CMD);
     if (rc != 0) {
         lf_cli_probe_free(&p);
@@ -338,21 +343,9 @@ int cmd_calibrate(int argc, char **argv)
         lf_cli_probe_free(&p);
         return lf_cli_error(CMD, &err);
     }
-    /* buffered reads waited for as a batch may not overlap where a stream of them does
-     * (costmodel/README.md, "Batches, not streams"): measure the executor's pattern */
-    if (!strcmp(engine, "buffered") && p.o.n_batches == 0) {
-        uint64_t *four = malloc(sizeof *four); /* lf_cli_probe_free frees it */
-        if (!four) {
-            lf_cli_probe_free(&p);
-            lf_fail(&err, LF_ENOMEM, "out of memory");
-            return lf_cli_error(CMD, &err);
-        }
-        *four = 4;
-        p.o.batches = four;
-        p.o.n_batches = 1;
+    if (batch_default)
         fprintf(stderr, "calibrate: buffered reads probed in batches of 4 waited for whole (the "
                 "executor's per-layer pattern; --batch LIST to change)\n");
-    }
     if ((rc = lf_cli_probe_hold(&p, CMD)) != 0) {
         lf_cli_probe_free(&p);
         return rc;
