@@ -1,7 +1,7 @@
 /* lf_pol: what the policy plugins share (each sim/lf_pol_<name>.c exports one
  * lf_policy_desc `lf_pol_<name>` that the registry in lf_policy.c lists): the capacity
  * key, the "cannot fit" error, the wanted-set bound, and the heap-scored cache behind
- * lfu and fwlru. Nothing here allocates what the caller must free. */
+ * fwlru. Nothing here allocates what the caller must free. */
 #ifndef LF_POL_H
 #define LF_POL_H
 
@@ -23,19 +23,19 @@ int lf_pol_no_fit(uint64_t n_want, uint64_t cap, lf_err *err);
  * the largest needed or recorded-predicted set of the trace (units without a trace). */
 uint32_t lf_pol_max_want(const lf_policy_ctx *ctx);
 
-/* The heap-scored cache behind lfu and fwlru (lf_pol_scored.c): a step evicts the
- * unwanted resident units of smallest key. lfu: key = (count, last use); fwlru
- * (w > 0): key = count * w + last use. count = uses while resident, or since the start
- * when history is set. Their descriptors use this state, step and destroy. */
+/* The heap-scored cache behind fwlru (lf_pol_scored.c): a step evicts the unwanted
+ * resident units of smallest key = count * w + last use, count = uses while resident,
+ * or since the start when history is set. Its descriptor uses this state, step and
+ * destroy. */
 typedef struct {
     uint64_t cap;
-    int lfu, history;
+    int history;
     uint64_t w;
     lf_pheap *heap;  /* n_layers */
     uint32_t *count; /* n_layers * units */
 } lf_pol_scored;
 
-int lf_pol_scored_init(lf_policy *p, const lf_policy_ctx *ctx, uint64_t cap, int lfu, uint64_t w,
+int lf_pol_scored_init(lf_policy *p, const lf_policy_ctx *ctx, uint64_t cap, uint64_t w,
                        int history, lf_err *err);
 int lf_pol_scored_step(lf_policy *p, uint32_t layer, uint32_t token, const uint32_t *want,
                        uint32_t n_want, lf_plan *plan, lf_err *err);

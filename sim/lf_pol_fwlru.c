@@ -21,7 +21,7 @@ static int fwlru_create(lf_policy *p, const lf_policy_ctx *ctx, const lf_kv *kv,
                        (unsigned long long)history);
     if (w > (1ull << 30))
         return lf_fail(err, LF_EINVAL, "w = %llu is above 2^30", (unsigned long long)w);
-    return lf_pol_scored_init(p, ctx, cap, 0, w, (int)history, err);
+    return lf_pol_scored_init(p, ctx, cap, w, (int)history, err);
 }
 
 const lf_policy_desc lf_pol_fwlru = {

@@ -1,4 +1,4 @@
-/* The heap-scored cache behind `lfu` and `fwlru` (see lf_pol.h). Per layer an indexed
+/* The heap-scored cache behind `fwlru` (see lf_pol.h). Per layer an indexed
  * min-heap of the resident units keyed by their score, plus use counts and last-use
  * tokens. A step takes its wanted hits out of the heap, pops the evictions (so no
  * wanted unit can be chosen), then puts every wanted unit back with its new key.
@@ -28,8 +28,7 @@ int lf_pol_scored_step(lf_policy *p, uint32_t layer, uint32_t t, const uint32_t 
         uint32_t u = want[i];
         if (count[u] < UINT32_MAX)
             count[u]++;
-        uint64_t key = s->lfu ? ((uint64_t)count[u] << 32 | t) : (uint64_t)count[u] * s->w + t;
-        lf_pheap_push(h, u, key);
+        lf_pheap_push(h, u, (uint64_t)count[u] * s->w + t);
     }
     plan->n_resident = h->n;
     return LF_OK;
@@ -45,12 +44,11 @@ void lf_pol_scored_destroy(lf_policy *p)
     free(s->count);
 }
 
-int lf_pol_scored_init(lf_policy *p, const lf_policy_ctx *ctx, uint64_t cap, int lfu, uint64_t w,
+int lf_pol_scored_init(lf_policy *p, const lf_policy_ctx *ctx, uint64_t cap, uint64_t w,
                        int history, lf_err *err)
 {
     lf_pol_scored *s = p->state;
     s->cap = cap;
-    s->lfu = lfu;
     s->w = w;
     s->history = history;
     s->heap = calloc(ctx->n_layers, sizeof *s->heap);
