@@ -6,9 +6,10 @@
  * regrows as new tokens come). A wanted set larger than the cache is an error.
  * Per layer: st[u] = resident bit | latest token that wanted u (mod 2^15: resident
  * units are at most k < 2^15 tokens old, so that is unambiguous), one 16-bit word per
- * unit to keep the state small in cache; a ring of the last k sets (to find who
- * leaves) and the count of resident units per latest-use token (to size k').
- * O(n_want + n_evict + k) per step. */
+ * unit to keep the state small in cache, and a ring of the last k sets (to find who
+ * leaves). O(n_want + |set of t - k|) per step; a step whose window does not fit scans
+ * the sets it drops twice, once to size k' (a count per latest-use token kept instead
+ * cost every step a scattered decrement per hit). */
 #include <stdlib.h>
 #include <string.h>
 
@@ -17,7 +18,6 @@
 
 #define RES 0x8000u
 #define TOK 0x7fffu
-#define LANE_SLOTS 64u /* windows up to this ring size count hits in lanes */
 
 typedef struct {
     uint32_t *ids;
@@ -31,8 +31,8 @@ typedef struct {
     uint64_t cap;
     uint16_t *st;     /* n_layers * units: RES | (latest token that wanted it & TOK) */
     ring_set *ring;   /* n_layers * ring_n: set of token t in slot t & mask */
-    uint32_t *count;  /* n_layers * ring_n: resident units last used by the slot's token */
     uint32_t *n_res;  /* n_layers */
+    uint32_t *oldest; /* n_layers: tokens before it hold no resident unit (shrinks) */
     uint64_t shrinks; /* steps that ran with k' < k */
     uint32_t min_k;
 } window_state;
@@ -42,8 +42,7 @@ static void drop_token(window_state *s, uint32_t layer, uint32_t tok, lf_plan *p
 {
     uint16_t *st = s->st + (size_t)layer * s->units;
     const uint16_t mine = (uint16_t)(RES | (tok & TOK));
-    size_t slot = (size_t)layer * s->ring_n + (tok & s->mask);
-    const ring_set *rs = &s->ring[slot];
+    const ring_set *rs = &s->ring[(size_t)layer * s->ring_n + (tok & s->mask)];
     uint32_t *ev = plan->evict + plan->n_evict;
     if (plan->n_evict + (uint64_t)rs->n <= s->units) {
         /* branch-free (the test is a coin toss): writes one past the last eviction */
@@ -62,9 +61,22 @@ static void drop_token(window_state *s, uint32_t layer, uint32_t tok, lf_plan *p
                 *ev++ = rs->ids[i];
             }
     }
-    plan->n_evict = (uint32_t)(ev - plan->evict);
-    s->n_res[layer] -= s->count[slot];
-    s->count[slot] = 0;
+    uint32_t n = (uint32_t)(ev - (plan->evict + plan->n_evict));
+    plan->n_evict += n;
+    s->n_res[layer] -= n;
+}
+
+/* The resident units whose latest use is `tok` (a scan of its set: only a step whose
+ * window does not fit asks, for the tokens it drops). */
+static uint32_t resident_of(const window_state *s, uint32_t layer, uint32_t tok)
+{
+    const uint16_t *st = s->st + (size_t)layer * s->units;
+    const uint16_t mine = (uint16_t)(RES | (tok & TOK));
+    const ring_set *rs = &s->ring[(size_t)layer * s->ring_n + (tok & s->mask)];
+    uint32_t n = 0;
+    for (uint32_t i = 0; i < rs->n; i++)
+        n += st[rs->ids[i]] == mine;
+    return n;
 }
 
 static int window_step(lf_policy *p, uint32_t layer, uint32_t t, const uint32_t *want,
@@ -72,50 +84,11 @@ static int window_step(lf_policy *p, uint32_t layer, uint32_t t, const uint32_t 
 {
     window_state *s = p->state;
     const uint32_t k = s->k;
-    const uint32_t mask = s->mask;
     uint16_t *st = s->st + (size_t)layer * s->units;
-    uint32_t *count = s->count + (size_t)layer * s->ring_n;
     const uint16_t now = (uint16_t)(RES | (t & TOK));
     uint32_t *ld = plan->load, hits = 0;
-
-    if (s->ring_n <= LANE_SLOTS) {
-        /* Most hits were last wanted by the same token, so a single count[slot] -= hit
-         * would chain every iteration through one memory word (a store forwarded to the
-         * next load, several cycles each); four copies, taken in turn, break the chain. */
-        uint32_t lane[4][LANE_SLOTS];
-        memset(lane, 0, sizeof lane);
-        for (uint32_t i = 0; i < n_want; i++) { /* branch-free: hit or miss is a coin toss */
-            uint32_t u = want[i];
-            uint16_t v = st[u];
-            uint32_t hit = v >> 15;
-            hits += hit;
-            lane[i & 3][v & mask] += hit; /* v & mask: the slot of its latest token */
-            *ld = u;
-            ld += hit ^ 1;
-            st[u] = now;
-        }
-        for (uint32_t j = 0; j < s->ring_n; j++)
-            count[j] -= lane[0][j] + lane[1][j] + lane[2][j] + lane[3][j];
-    } else {
-        for (uint32_t i = 0; i < n_want; i++) {
-            uint32_t u = want[i];
-            uint16_t v = st[u];
-            uint32_t hit = v >> 15;
-            hits += hit;
-            count[v & mask] -= hit;
-            *ld = u;
-            ld += hit ^ 1;
-            st[u] = now;
-        }
-    }
-    plan->n_hit = hits;
-    plan->n_load = (uint32_t)(ld - plan->load);
-    s->n_res[layer] -= hits;
-    /* the token that leaves the window: t - k */
-    if (t >= k)
-        drop_token(s, layer, t - k, plan);
-    uint32_t slot = t & mask;
-    ring_set *rs = &s->ring[(size_t)layer * s->ring_n + slot];
+    /* a ring slot's set has room for the wanted set before anything changes */
+    ring_set *rs = &s->ring[(size_t)layer * s->ring_n + (t & s->mask)];
     if (n_want > rs->cap) {
         uint32_t *ids = realloc(rs->ids, (size_t)n_want * sizeof *ids);
         if (!ids)
@@ -123,22 +96,40 @@ static int window_step(lf_policy *p, uint32_t layer, uint32_t t, const uint32_t 
         rs->ids = ids;
         rs->cap = n_want;
     }
+    for (uint32_t i = 0; i < n_want; i++) { /* branch-free: hit or miss is a coin toss */
+        uint32_t u = want[i];
+        uint32_t hit = (uint32_t)st[u] >> 15;
+        hits += hit;
+        *ld = u;
+        ld += hit ^ 1;
+        st[u] = now;
+    }
+    plan->n_hit = hits;
+    plan->n_load = (uint32_t)(ld - plan->load);
+    s->n_res[layer] += plan->n_load;
+    /* the token that leaves the window: t - k (its slot is t's: drop it before reuse) */
+    uint32_t *oldest = &s->oldest[layer];
+    if (t >= k && t - k >= *oldest)
+        drop_token(s, layer, t - k, plan);
     if (n_want) /* an empty set leaves rs->ids NULL; memcpy must not see it */
         memcpy(rs->ids, want, (size_t)n_want * sizeof *want);
     rs->n = n_want;
-    count[slot] = n_want;
-    s->n_res[layer] += n_want;
 
     uint32_t keff = k;
     if (s->n_res[layer] > s->cap) {
-        /* largest k' whose union fits; k' >= 1 since n_want <= cap */
-        uint64_t sum = 0;
-        uint32_t kk = 0;
-        while (kk < k && kk <= t && sum + count[(t - kk) & mask] <= s->cap)
-            sum += count[(t - kk) & mask], kk++;
-        keff = kk;
-        for (uint32_t j = kk; j < k && j <= t; j++)
-            drop_token(s, layer, t - j, plan);
+        /* the largest k' whose union fits: count the oldest tokens' resident units until
+         * they make up the excess (k' >= 1 since n_want <= cap), then drop them newest
+         * first, the order the plan's evictions have always had */
+        uint64_t excess = s->n_res[layer] - s->cap;
+        uint32_t first = t - *oldest < k - 1 ? t - *oldest : k - 1, j = first;
+        for (; j >= 1 && excess > 0; j--) {
+            uint32_t c = resident_of(s, layer, t - j);
+            excess = c >= excess ? 0 : excess - c;
+        }
+        keff = j + 1;
+        for (uint32_t jj = keff; jj <= first; jj++)
+            drop_token(s, layer, t - jj, plan);
+        *oldest = t - j;
         s->shrinks++;
     }
     if (keff < s->min_k)
@@ -162,8 +153,8 @@ static void window_destroy(lf_policy *p)
             free(s->ring[i].ids);
     free(s->ring);
     free(s->st);
-    free(s->count);
     free(s->n_res);
+    free(s->oldest);
 }
 
 static int window_create(lf_policy *p, const lf_policy_ctx *ctx, const lf_kv *kv, lf_err *err)
@@ -188,9 +179,9 @@ static int window_create(lf_policy *p, const lf_policy_ctx *ctx, const lf_kv *kv
     if ((s->st = lf_bigmem_alloc(n * sizeof *s->st))) /* fresh pages: a few huge ones */
         memset(s->st, 0, n * sizeof *s->st);
     s->ring = calloc((size_t)ctx->n_layers * s->ring_n, sizeof *s->ring);
-    s->count = calloc((size_t)ctx->n_layers * s->ring_n, sizeof *s->count);
     s->n_res = calloc(ctx->n_layers, sizeof *s->n_res);
-    if (!s->st || !s->ring || !s->count || !s->n_res)
+    s->oldest = calloc(ctx->n_layers, sizeof *s->oldest);
+    if (!s->st || !s->ring || !s->n_res || !s->oldest)
         return lf_fail(err, LF_ENOMEM, "out of memory");
     p->fit = s->cap;
     p->max_resident = s->cap;
