@@ -51,11 +51,16 @@ static int price_token_end(lf_backend *b, uint32_t token, lf_times *out, lf_err 
         double router = m->kind == LF_UNITS_EXPERTS ? L * d * m->n_experts * eb : 0;
         double kv = L * pos * 2.0 * lf_model_kv_dim(m) * sizeof(float);
         double norms = (2.0 * L + 1) * d;
-        double flops = 2.0 * (att + head + shared + router) / eb +
+        /* O's rows are q_dim wide: a roofline of their own at that width's rate when
+         * it differs from d_model (Qwen3.5's 8192 against 4096) */
+        double o_proj = s->dense_bw_o != s->dense_bw ? L * d * lf_model_q_dim(m) * eb : 0;
+        double flops = 2.0 * (att - o_proj + head + shared + router) / eb +
                        L * pos * 4.0 * lf_model_q_dim(m) +
                        4.0 * norms;
-        double bytes = att + head + shared + router + kv + norms * sizeof(float) + d * eb;
+        double bytes = att - o_proj + head + shared + router + kv + norms * sizeof(float) + d * eb;
         out->compute_s = lf_roofline_time(s->dev, flops, bytes, s->dense_bw) + shared_s;
+        if (o_proj > 0)
+            out->compute_s += lf_roofline_time(s->dev, 2.0 * o_proj / eb, o_proj, s->dense_bw_o);
     }
     if (s->stream_bytes) {
         uint64_t chunk = s->stream_chunk ? s->stream_chunk : (1u << 20);
@@ -79,9 +84,10 @@ void lf_price_backend(lf_backend *b, lf_price *state, const lf_device *dev,
     state->ffn_bw = model->kind == LF_UNITS_EXPERTS
                         ? dev->mem_bw
                         : lf_device_ffn_bw(dev, model->act == LF_ACT_SWIGLU, model->d_model);
-    /* the resident matrices' rows are d_model wide (Q, K, V, the head, the router); O's
-     * are q_dim wide, priced alike (the two are equal in most shapes) */
+    /* the resident matrices' rows are d_model wide (Q, K, V, the head, the router), O's
+     * q_dim wide (the two are equal in most shapes) */
     state->dense_bw = lf_device_dense_bw_at(dev, model->d_model);
+    state->dense_bw_o = lf_device_dense_bw_at(dev, lf_model_q_dim(model));
     b->state = state;
     b->layer = price_layer;
     b->token_end = price_token_end;

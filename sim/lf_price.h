@@ -24,7 +24,8 @@
  *              flops = 2 * vectors * rows * d_model (* d_ff for experts), bytes = rows*row;
  *              plus rows * ffn_row_gap_s when the rows are gapped (rows_gapped).
  *   token_end: scope token: compute = one roofline at dense_bw over the resident work of the
- *              token: Q/K/V/O projections (2 flops per weight, the weights streamed from
+ *              token (O's projection a roofline of its own at dense_bw_o when that rate
+ *              differs): Q/K/V/O projections (2 flops per weight, the weights streamed from
  *              DRAM), attention over the KV cache of positions 0..token (4 * q_dim flops
  *              and 2 * kv_dim fp32 values per position and layer), 2 RMS norms per layer
  *              and a final one, one embedding row, the output head (vocab x d_model) and
@@ -55,8 +56,9 @@ typedef struct {
     double ffn_bw;           /* bytes/s of the FFN kernel for the model's shape
                               * (lf_device_ffn_bw; experts: mem_bw) */
     double dense_bw;         /* bytes/s of the resident part's products at d_model columns
-                              * (lf_device_dense_bw_at); both set once by
-                              * lf_price_backend, not per step */
+                              * (lf_device_dense_bw_at) */
+    double dense_bw_o;       /* the same at q_dim columns (O's rows); the three set once
+                              * by lf_price_backend, not per step */
 } lf_price;
 void lf_price_backend(lf_backend *b, lf_price *state, const lf_device *dev,
                       const lf_model *model, uint32_t dtype_bytes, uint32_t inflight);

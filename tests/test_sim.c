@@ -785,6 +785,35 @@ static void test_resident_priced_by_columns(void **st)
     }
 }
 
+/* O's rows are q_dim wide: Qwen3.5-397B's 32 heads of 256 make 8192 against its
+ * d_model 4096, and its O projection is priced at the 8192-column rate. With that rate
+ * halved (the rest measured at dense_bw), a bandwidth-bound token end grows by exactly
+ * the O weights' time once more; with the two rates equal it does not move. */
+static void test_o_projection_priced_by_its_columns(void **st)
+{
+    (void)st;
+    lf_err err;
+    lf_model m = model("qwen3.5-397b-a17b");
+    assert_int_equal(lf_model_q_dim(&m), 8192);
+    assert_int_equal(m.d_model, 4096);
+    lf_device d = lf_test_toy_device();
+    d.dense_bw = 10e9;
+    d.compute_flops = 1e15;
+    lf_price p;
+    lf_backend b;
+    lf_times same, slow_o;
+    d.dense_bw_cols[3] = d.dense_bw_cols[5] = d.dense_bw; /* 4096 and 8192 columns */
+    lf_price_backend(&b, &p, &d, &m, 2, 4);
+    assert_true(p.dense_bw_o == p.dense_bw);
+    assert_int_equal(b.token_end(&b, 3, &same, &err), LF_OK);
+    d.dense_bw_cols[5] = d.dense_bw / 2;
+    lf_price_backend(&b, &p, &d, &m, 2, 4);
+    assert_int_equal(b.token_end(&b, 3, &slow_o, &err), LF_OK);
+    double o_bytes = (double)m.n_layers * 4096 * 8192 * 2;
+    double want = same.compute_s + o_bytes / 10e9;
+    assert_float_equal(slow_o.compute_s, want, want * 1e-9);
+}
+
 /* sim's defaults with policy lru at scope ffn (the FFN or the experts alone), quiet. */
 static void lru_ffn_config(lf_run_config *c)
 {
@@ -1451,6 +1480,7 @@ int main(void)
         cmocka_unit_test(test_gapped_rows_priced),
         cmocka_unit_test(test_ffn_priced_by_shape),
         cmocka_unit_test(test_resident_priced_by_columns),
+        cmocka_unit_test(test_o_projection_priced_by_its_columns),
         cmocka_unit_test(test_policy_bug_reported),
         cmocka_unit_test(test_changed_trace_refused),
         cmocka_unit_test(test_results_folder),
