@@ -83,7 +83,9 @@ static lfu_entry *pool_get(lfu_pool *p, uint32_t size)
 {
     lfu_entry *b = p->free[size];
     if (b) {
-        memcpy(&p->free[size], b, sizeof b);
+        uintptr_t next;
+        memcpy(&next, b, sizeof next);
+        p->free[size] = (lfu_entry *)next;
         return b;
     }
     return lf_bigmem_arena_alloc(p->arena, ((size_t)MIN_QUEUE << size) * sizeof *b);
@@ -94,7 +96,8 @@ static void pool_put(lfu_pool *p, lfu_entry *b, uint32_t cap)
     if (!b)
         return;
     uint32_t size = size_of(cap);
-    memcpy(b, &p->free[size], sizeof b);
+    uintptr_t next = (uintptr_t)p->free[size];
+    memcpy(b, &next, sizeof next);
     p->free[size] = b;
 }
 
