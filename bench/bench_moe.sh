@@ -37,7 +37,6 @@ if ! "$BIN" moe-scenario --help >/dev/null 2>&1; then
 fi
 . "$(dirname "$0")/benchlib.sh"  # median, compute_keys
 now() { date +%s.%N; }
-spread() { sort -n "$1" | awk '{a[NR]=$1} END {printf "%.3f/%.3f/%.3f", a[1], (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2, a[NR]}'; }  # FILE -> min/median/max
 
 # 1. the scenario, routing fitted to the published LRU hit rates
 : >"$DIR/t_scen"

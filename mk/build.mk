@@ -26,7 +26,7 @@ ASAN_FLAGS := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-s
 TESTS := $(patsubst tests/%.c,%,$(wildcard tests/test_*.c))
 
 .PHONY: all test check-valgrind
-all: build/llmflash
+all: build/llmflash build/cpu_time
 
 # $(1) = build dir, $(2) = flags
 define VARIANT
@@ -46,6 +46,10 @@ $(1)/LIBS := $(foreach d,experiments llama bench sim costmodel traces common,$(1
 $(1)/llmflash: $$(patsubst %.c,$(1)/obj/%.o,$$(wildcard cli/*.c)) $$($(1)/LIBS)
 	@echo "  LINK  $$@"
 	@$$(CC) $(2) $$^ $$(PKG_LIBS) -o $$@
+
+$(1)/cpu_time: bench/tools/cpu_time.c
+	@echo "  CC    $$<  [$(1)]"
+	@$$(CC) $(2) $$(WARN) $$< -o $$@
 
 $(1)/tests/%: $(1)/obj/tests/%.o $(1)/obj/tests/lf_test.o $$($(1)/LIBS)
 	@mkdir -p $$(dir $$@)
