@@ -75,9 +75,9 @@ include mk/fuzz.mk
 
 # the fuzz harnesses' smoke (tests/test_fuzz.c) needs them built: with clang only
 HAVE_CLANG := $(shell command -v $(FUZZ_CC) >/dev/null 2>&1 && echo 1)
-test: build/asan/llmflash build/llmflash $(addprefix build/asan/tests/,$(TESTS)) $(if $(HAVE_CLANG),fuzz-build)
+test: build/asan/llmflash build/llmflash build/cpu_time $(addprefix build/asan/tests/,$(TESTS)) $(if $(HAVE_CLANG),fuzz-build)
 	@scripts/run_tests.sh build/asan $(TESTS)
 
-check-valgrind: build/llmflash $(addprefix build/tests/,$(TESTS))
+check-valgrind: build/llmflash build/cpu_time $(addprefix build/tests/,$(TESTS))
 	@VALGRIND=1 scripts/run_tests.sh build $(TESTS)
 .SECONDARY:

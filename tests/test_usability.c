@@ -1,11 +1,13 @@
 /* Tests of what a user meets first: device profiles by name (lf_device_find, the CLI's
  * search folders, an installed copy run from outside the repository), the sweep file's
  * checks and its Slurm script (run through a fake sbatch), count suffixes, and the
- * README's shell blocks (tests/readme_blocks.sh). */
+ * README's shell blocks (tests/readme_blocks.sh), and build/cpu_time, the benchmarks' CPU
+ * clock. */
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "lf_device.h"
@@ -398,6 +400,38 @@ static void test_option_given_twice(void **st)
     free(e);
 }
 
+/* build/cpu_time (the benchmarks' CPU clock): a busy command's CPU seconds appended, a
+ * sleeping one's near none (CPU, not wall time); a failing command, a missing one, an
+ * unwritable file and no command at all give their statuses and append nothing. */
+static int sh_status(const char *fmt, const char *arg)
+{
+    char cmd[2048];
+    snprintf(cmd, sizeof cmd, fmt, arg);
+    int st = system(cmd);
+    return st == -1 ? -1 : WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+static void test_cpu_time(void **st)
+{
+    (void)st;
+    TPATH(f, "cpu.txt");
+    assert_int_equal(sh_status("build/cpu_time %s sh -c 'i=0; while [ $i -lt 200000 ]; "
+                               "do i=$((i+1)); done'", f), 0);
+    assert_int_equal(sh_status("build/cpu_time %s sleep 0.3", f), 0);
+    assert_int_equal(sh_status("build/cpu_time %s false", f), 1);
+    assert_int_equal(sh_status("build/cpu_time %s /nonexistent-llmflash 2>/dev/null", f), 127);
+    assert_int_equal(sh_status("build/cpu_time %s/no/such/dir true 2>/dev/null", f), 2);
+    assert_int_equal(sh_status("build/cpu_time %s 2>/dev/null", f), 2);
+    char *text = lf_test_slurp(f);
+    assert_non_null(text);
+    double busy = -1, sleeping = -1;
+    char rest[8] = "";
+    assert_int_equal(sscanf(text, "%lf %lf %7s", &busy, &sleeping, rest), 2);
+    assert_true(busy > 0.02 && busy < 30);
+    assert_true(sleeping >= 0 && sleeping < 0.02);
+    free(text);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -411,6 +445,7 @@ int main(void)
         cmocka_unit_test(test_count_and_size_suffixes),
         cmocka_unit_test(test_option_given_twice),
         cmocka_unit_test(test_readme_blocks),
+        cmocka_unit_test(test_cpu_time),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
