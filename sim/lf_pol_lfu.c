@@ -31,7 +31,7 @@ typedef struct {
 } lfu_queue;
 
 #define MIN_QUEUE 16u
-#define N_SIZES 28 /* MIN_QUEUE << 27 entries: more than a step can push (2^32 ids) */
+#define N_SIZES 28 /* up to MIN_QUEUE << 27 = 2^31 entries; a larger queue is ENOMEM */
 
 /* Queue arrays: an arena of huge pages and a free list per size (an array's first
  * bytes hold the link while it is free). Shared by the policy's layers; freed with it. */
