@@ -454,31 +454,40 @@ int lf_probe_batch(const char *engine, const char *path, uint64_t file_size, uin
                          &none, row, err);
 }
 
+int lf_probe_check_grid(const lf_probe_opts *o, lf_err *err)
+{
+    if (!o->n_chunks || !o->n_threads)
+        return lf_fail(err, LF_EINVAL, "probe: no chunk sizes or no thread counts");
+    for (size_t i = 0; i < o->n_chunks; i++)
+        if (o->chunks[i] == 0 || o->chunks[i] % PROBE_ALIGN || o->chunks[i] > (1ull << 40))
+            return lf_fail(err, LF_EINVAL,
+                           "chunks: %llu bytes is not a multiple of %u up to 1t (direct I/O "
+                           "needs aligned sizes); e.g. 4k,16k,64k",
+                           (unsigned long long)o->chunks[i], PROBE_ALIGN);
+    for (size_t i = 0; i < o->n_threads; i++)
+        if (o->threads[i] == 0 || o->threads[i] > 4096)
+            return lf_fail(err, LF_EINVAL, "threads: %llu reads in flight: use 1..4096",
+                           (unsigned long long)o->threads[i]);
+    for (size_t i = 0; i < o->n_batches; i++)
+        if (o->batches[i] == 0 || o->batches[i] > 65536)
+            return lf_fail(err, LF_EINVAL, "batch: a batch of %llu reads: use 1..65536 (a list "
+                           "such as 1,8 probes each size)",
+                           (unsigned long long)o->batches[i]);
+    return LF_OK;
+}
+
 int lf_probe_run(const lf_probe_opts *o, lf_probe_row **rows, size_t *n, lf_err *err)
 {
     *rows = NULL;
     *n = 0;
-    if (!o->n_chunks || !o->n_threads)
-        return lf_fail(err, LF_EINVAL, "probe: no chunk sizes or no thread counts");
+    int rc = lf_probe_check_grid(o, err);
+    if (rc != LF_OK)
+        return rc;
     uint64_t max_chunk = 0;
-    for (size_t i = 0; i < o->n_chunks; i++) {
-        if (o->chunks[i] == 0 || o->chunks[i] % PROBE_ALIGN)
-            return lf_fail(err, LF_EINVAL,
-                           "probe: chunk %llu is not a multiple of %u (direct I/O needs aligned "
-                           "sizes); use e.g. 4k, 16k, 32k",
-                           (unsigned long long)o->chunks[i], PROBE_ALIGN);
+    for (size_t i = 0; i < o->n_chunks; i++)
         max_chunk = o->chunks[i] > max_chunk ? o->chunks[i] : max_chunk;
-    }
-    for (size_t i = 0; i < o->n_threads; i++)
-        if (o->threads[i] == 0 || o->threads[i] > 4096)
-            return lf_fail(err, LF_EINVAL, "probe: threads %llu out of range 1..4096",
-                           (unsigned long long)o->threads[i]);
-    for (size_t i = 0; i < o->n_batches; i++)
-        if (o->batches[i] == 0 || o->batches[i] > 65536)
-            return lf_fail(err, LF_EINVAL, "probe: a batch of %llu reads: use 1..65536",
-                           (unsigned long long)o->batches[i]);
     const lf_io_ops *ops;
-    int rc = lf_io_engine(o->engine, &ops, err);
+    rc = lf_io_engine(o->engine, &ops, err);
     if (rc != LF_OK)
         return rc;
     int created;

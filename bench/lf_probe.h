@@ -64,6 +64,11 @@ typedef struct {
                                * time as a run's evictions are (fadvise) */
 } lf_probe_opts;
 
+/* The grid's ranges (the message begins with the option's name: chunks, threads,
+ * batch): chunk sizes multiples of 4096 up to 1 TiB, 1..4096 threads, batch
+ * sizes 1..65536; lf_probe_run checks them first, a caller that makes something before
+ * it (the CLI's cgroup) may check them sooner. */
+int lf_probe_check_grid(const lf_probe_opts *o, lf_err *err);
 /* When o->path is still to be made: refuses what would make it in vain (a --size below
  * the largest chunk; for a direct engine, a folder without direct I/O) before a byte is
  * written. LF_OK when the file exists. */

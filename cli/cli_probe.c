@@ -77,22 +77,10 @@ int lf_cli_probe_finish(lf_cli_probe *p, const char *cmd)
             return lf_cli_usage(cmd, "--batch: %s", err.msg);
         p->o.batches = v;
         p->o.n_batches = n;
-        for (size_t i = 0; i < n; i++)
-            if (v[i] == 0 || v[i] > 65536)
-                return lf_cli_usage(cmd, "--batch: a batch of %llu reads: use 1..65536 (a "
-                                    "list such as 1,8 probes each size)",
-                                    (unsigned long long)v[i]);
     }
     /* the ranges now, before a test file or a cgroup is made */
-    for (size_t i = 0; i < p->o.n_chunks; i++)
-        if (p->o.chunks[i] == 0 || p->o.chunks[i] % 4096 || p->o.chunks[i] > (1ull << 40))
-            return lf_cli_usage(cmd, "--chunks: %llu bytes: read sizes are multiples of 4k up "
-                                "to 1t (direct I/O needs aligned sizes); e.g. 4k,16k,64k",
-                                (unsigned long long)p->o.chunks[i]);
-    for (size_t i = 0; i < p->o.n_threads; i++)
-        if (p->o.threads[i] == 0 || p->o.threads[i] > 4096)
-            return lf_cli_usage(cmd, "--threads: %llu reads in flight: use 1..4096",
-                                (unsigned long long)p->o.threads[i]);
+    if (lf_probe_check_grid(&p->o, &err) != LF_OK)
+        return lf_cli_usage(cmd, "--%s", err.msg);
     if (p->mechanism_s && lf_pcache_mech_parse(p->mechanism_s, &p->mech, &err) != LF_OK)
         return lf_cli_usage(cmd, "--pagecache-mechanism: %s", err.msg);
     return 0;
