@@ -2,7 +2,7 @@
 # Benchmarks of the simulator (issue 15 targets), on a synthetic opt-6.7b trace of 1000
 # tokens (llmflash trace synth, seed 1; 15.7 M needed units). CPU figures are CPU time
 # of one core: commands pinned with `taskset -c 0`, CPU time from build/cpu_time (wait4's
-# rusage of the child, in microseconds; the shell's `times`, 10 ms ticks, without it).
+# rusage of the child, in microseconds).
 # Medians of $BENCH_RUNS runs (default 3), with their min/median/max.
 #   1. whole `llmflash sim` (trace load + replay + run folder), lru and window:k=4:
 #      <= 0.08 s CPU, i.e. >= 200 M needed-unit lookups per second including the load;

@@ -6,26 +6,15 @@ pin=""
 command -v taskset >/dev/null 2>&1 && pin="taskset -c 0"
 median() { sort -g | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
 spread() { sort -g "$1" | awk '{a[NR]=$1} END {printf "%.3f/%.3f/%.3f", a[1], (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2, a[NR]}'; }  # FILE -> min/median/max
-# children's user+system seconds in a `times` output file (its second line)
-secs_in() { sed -n 2p "$1" | awk '{ s = 0; for (i = 1; i <= 2; i++) { split($i, p, "m"); sub("s", "", p[2]); s += p[1] * 60 + p[2] } printf "%.6f", s }'; }
-# Appends to file $1 the CPU seconds (user + system, getrusage of the child) of one run
-# of the rest, pinned to CPU 0: build/cpu_time's (wait4, microseconds; `make bench`
-# builds it), else the shell's `times` before and after (10 ms ticks; it runs in this
-# shell, a subshell's children would be others); -1 when the command fails.
+# Appends to file $1 the CPU seconds (user + system of the child, wait4's rusage in
+# microseconds: build/cpu_time, which `make bench` builds) of one run of the rest, pinned
+# to CPU 0; -1 when the command fails. (The shell's `times` counts 10 ms ticks.)
 CPU_TIME=${CPU_TIME:-build/cpu_time}
 cpu_of() {
   out=$1; shift
-  if [ -x "$CPU_TIME" ]; then
-    if ! $pin "$CPU_TIME" "$out" "$@" >/dev/null 2>"$DIR/cmd.err"; then
-      cat "$DIR/cmd.err" >&2; echo -1 >>"$out"
-    fi
-    return
-  fi
-  times >"$DIR/t0"
-  if $pin "$@" >/dev/null 2>"$DIR/cmd.err"; then
-    times >"$DIR/t1"
-    awk -v a="$(secs_in "$DIR/t0")" -v b="$(secs_in "$DIR/t1")" 'BEGIN { printf "%.4f\n", b - a }' >>"$out"
-  else
+  if [ ! -x "$CPU_TIME" ]; then
+    echo "bench: $CPU_TIME is missing: run make (or make bench) first" >&2; echo -1 >>"$out"
+  elif ! $pin "$CPU_TIME" "$out" "$@" >/dev/null 2>"$DIR/cmd.err"; then
     cat "$DIR/cmd.err" >&2; echo -1 >>"$out"
   fi
 }

@@ -235,11 +235,11 @@ static double from_param(double v, int i)
 static void unpack(const gsl_vector *x, const fit_ctx *c, lf_device *d)
 {
     *d = c->base;
-    d->flash_latency_s = to_param(gsl_vector_get(x, 0), 0);
-    d->flash_stream_bw = to_param(gsl_vector_get(x, 1), 1);
-    d->flash_max_bw = to_param(gsl_vector_get(x, 2), 2);
-    d->flash_max_iops = to_param(gsl_vector_get(x, 3), 3);
-    d->flash_smooth_p = c->fixed_p < 0 ? to_param(gsl_vector_get(x, 4), 4) : c->fixed_p;
+    d->flash_latency_s = to_param(gsl_vector_get(x, P_L), P_L);
+    d->flash_stream_bw = to_param(gsl_vector_get(x, P_B1), P_B1);
+    d->flash_max_bw = to_param(gsl_vector_get(x, P_BMAX), P_BMAX);
+    d->flash_max_iops = to_param(gsl_vector_get(x, P_IOPS), P_IOPS);
+    d->flash_smooth_p = c->fixed_p < 0 ? to_param(gsl_vector_get(x, P_P), P_P) : c->fixed_p;
     if (c->fit_batch) {
         d->flash_batch_s = to_param(gsl_vector_get(x, x->size - 1), P_BATCH);
         d->flash_slot_s = 0;
@@ -464,8 +464,9 @@ static int fit_stream(const lf_fit_point *pts, size_t n, const lf_device *base, 
     int rc = x ? LF_OK : LF_ENOMEM;
     for (size_t s = 0; s < 3 && rc == LF_OK; s++) {
         for (size_t k = 0; k < (fixed_p < 0 ? 3u : 1u) && rc == LF_OK; k++) {
-            double x0[P_KINDS] = {from_param(L * scale[s], 0), from_param(b / scale[s], 1),
-                                  from_param(B, 2), from_param(iops, 3), from_param(p0[k], 4),
+            double x0[P_KINDS] = {from_param(L * scale[s], P_L), from_param(b / scale[s], P_B1),
+                                  from_param(B, P_BMAX), from_param(iops, P_IOPS),
+                                  from_param(p0[k], P_P),
                                   from_param(BATCH_START_S, P_BATCH)};
             for (size_t i = 0; i < 4; i++)
                 gsl_vector_set(x, i, x0[i]);

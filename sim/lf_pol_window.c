@@ -37,12 +37,18 @@ typedef struct {
     uint32_t min_k;
 } window_state;
 
+/* Layer's set of token tok (its ring slot). */
+static ring_set *set_of(const window_state *s, uint32_t layer, uint32_t tok)
+{
+    return &s->ring[(size_t)layer * s->ring_n + (tok & s->mask)];
+}
+
 /* Evicts the resident units whose latest use is `tok` (they are all in its set). */
 static void drop_token(window_state *s, uint32_t layer, uint32_t tok, lf_plan *plan)
 {
     uint16_t *st = s->st + (size_t)layer * s->units;
     const uint16_t mine = (uint16_t)(RES | (tok & TOK));
-    const ring_set *rs = &s->ring[(size_t)layer * s->ring_n + (tok & s->mask)];
+    const ring_set *rs = set_of(s, layer, tok);
     uint32_t *ev = plan->evict + plan->n_evict;
     if (plan->n_evict + (uint64_t)rs->n <= s->units) {
         /* branch-free (the test is a coin toss): writes one past the last eviction */
@@ -72,7 +78,7 @@ static uint32_t resident_of(const window_state *s, uint32_t layer, uint32_t tok)
 {
     const uint16_t *st = s->st + (size_t)layer * s->units;
     const uint16_t mine = (uint16_t)(RES | (tok & TOK));
-    const ring_set *rs = &s->ring[(size_t)layer * s->ring_n + (tok & s->mask)];
+    const ring_set *rs = set_of(s, layer, tok);
     uint32_t n = 0;
     for (uint32_t i = 0; i < rs->n; i++)
         n += st[rs->ids[i]] == mine;
@@ -88,7 +94,7 @@ static int window_step(lf_policy *p, uint32_t layer, uint32_t t, const uint32_t 
     const uint16_t now = (uint16_t)(RES | (t & TOK));
     uint32_t *ld = plan->load, hits = 0;
     /* a ring slot's set has room for the wanted set before anything changes */
-    ring_set *rs = &s->ring[(size_t)layer * s->ring_n + (t & s->mask)];
+    ring_set *rs = set_of(s, layer, t);
     if (n_want > rs->cap) {
         uint32_t *ids = realloc(rs->ids, (size_t)n_want * sizeof *ids);
         if (!ids)
