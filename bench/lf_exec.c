@@ -257,6 +257,7 @@ static int do_reads(lf_exec *e, const lf_dram *d, const lf_step *s, uint32_t *pi
             return lf_fail(err, LF_ENOMEM, "executor: cannot allocate %zu bytes of staging",
                            staged * LF_IO_ALIGN);
         }
+        memset(e->staging, 0, e->staging_cap); /* its page faults before the clock starts */
     }
     for (uint32_t i = 0; i < s->n_reads; i++)
         if (e->staged_at[i] != UINT32_MAX)

@@ -1,9 +1,13 @@
 /* Tests of the executor's resident part (bench/lf_attn): the attention block against a
  * dense double-precision reference for multi-head, grouped-query and multi-query head
- * layouts, the KV cache in order, the output head's argmax. */
+ * layouts, the KV cache in order (and in memory before the first token), the output
+ * head's argmax. */
 #include <math.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include "lf_attn.h"
 #include "lf_test.h"
@@ -139,12 +143,50 @@ static void test_bytes_follow_the_head_layout(void **st)
     assert_int_equal(lf_attn_create(&bad, &a, &err), LF_EINVAL);
 }
 
+/* Pages of [p, p + bytes) not in memory (mincore). */
+static size_t pages_absent(const void *p, size_t bytes)
+{
+    const size_t pg = (size_t)sysconf(_SC_PAGESIZE);
+    uintptr_t a = (uintptr_t)p / pg * pg, end = (uintptr_t)p + bytes;
+    size_t n = (end - a + pg - 1) / pg, absent = 0;
+    unsigned char *v = malloc(n);
+    assert_non_null(v);
+    assert_int_equal(mincore((void *)a, end - a, v), 0);
+    for (size_t i = 0; i < n; i++)
+        absent += !(v[i] & 1);
+    free(v);
+    return absent;
+}
+
+/* The KV cache is in memory once the block is made: a first token must not pay for its
+ * page faults (on a VM, up to 8 ms of a cold token that the model does not price). */
+static void test_cache_resident_before_the_first_token(void **st)
+{
+    (void)st;
+    lf_err err;
+    lf_model m;
+    /* 4 layers x 512 positions x 1024 floats = 8 MiB per cache: huge pages (lf_bigmem) */
+    assert_int_equal(lf_model_lookup("custom:4,1024,2048,heads=8", &m, &err), LF_OK);
+    lf_attn *a;
+    lf_attn_cfg cfg = {&m, LF_DTYPE_FP16, 4, 512, 3};
+    assert_int_equal(lf_attn_create(&cfg, &a, &err), LF_OK);
+    uint32_t kvd = lf_model_kv_dim(&m);
+    for (int v = 0; v <= 1; v++) {
+        const float *first = lf_attn_cached(a, 0, v, 0), *last = lf_attn_cached(a, 3, v, 511);
+        size_t bytes = (size_t)(last - first + kvd) * sizeof(float);
+        assert_int_equal(bytes * 2, lf_attn_cache_bytes(a));
+        assert_int_equal(pages_absent(first, bytes), 0);
+    }
+    lf_attn_free(a);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_multi_head),
         cmocka_unit_test(test_grouped_and_multi_query),
         cmocka_unit_test(test_bytes_follow_the_head_layout),
+        cmocka_unit_test(test_cache_resident_before_the_first_token),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
