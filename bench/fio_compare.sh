@@ -15,6 +15,9 @@
 # README.md, "Huge pages"), so by default the probe runs with LLMFLASH_THP=0 and both
 # read into the same kind of memory: the ratio is the reader's overhead alone.
 # FIO_COMPARE_PAGES=thp: the probe with its default huge pages (what the executor gets).
+# Buffers: fio reads into one buffer per read in flight, so the probe does too
+# (--footprint 0); its default, reads cycled through 64 MiB as a run's rows are, ran up to
+# 1.75x slower at high throughput on this VM (costmodel/README.md, "Where the reads land").
 # Usage: bench/fio_compare.sh FILE   (FILE: an existing file of >= 1 GiB on the disk,
 #        e.g. the 2 GiB file `llmflash probe --file F` creates)
 set -u
@@ -42,7 +45,7 @@ fio_mbs() {  # engine bs depth -> MB/s (1e6 bytes/s); terse v3 field 7 is read b
 }
 probe_mbs() {  # engine bs depth -> MB/s
   LLMFLASH_THP=$thp "$LLMFLASH" probe --file "$file" --engine "$1" --chunks "$2" --threads "$3" \
-      --seconds "$secs" --repeats 1 -o - 2>/dev/null | awk -F, 'NR == 2 { print $6 }'
+      --footprint 0 --seconds "$secs" --repeats 1 -o - 2>/dev/null | awk -F, 'NR == 2 { print $6 }'
 }
 printf '%-4s %5s %10s %10s %7s  %10s %10s %7s  %s\n' bs depth fio_psync pool pool/fio \
   fio_libaio io_uring uring/fio "target >= $target"

@@ -134,7 +134,9 @@ static int announce(const held_cache *held, const lf_io_ops *ops, uint64_t in_fl
     if (!held->cgroup || (ops->caps & LF_IO_CAP_DIRECT))
         return LF_OK;
     lf_cgroup_set_budget(held->cgroup, 2 * in_flight);
-    return lf_cgroup_fit(held->cgroup, touch, err);
+    /* a quarter more for what touching charges besides the pages (page tables, a
+     * sanitizer's shadow: an eighth): open_engine fits the limit to the charge again */
+    return lf_cgroup_fit(held->cgroup, touch + touch / 4, err);
 }
 
 /* The engine on path with `threads` in flight, once the point's memory is touched. When
@@ -227,6 +229,7 @@ typedef struct {
 typedef struct {
     probe_slot *slot;
     uint64_t nblocks, chunk;
+    uint64_t bufs_per_slot; /* a slot's reads cycle through this many chunks of memory */
     double deadline;
     int drop_fd;          /* >= 0: drop each read's pages as it completes */
     _Atomic int failed;
@@ -238,7 +241,8 @@ static int probe_next(void *arg, uint32_t s, lf_io_req *req)
     probe_slot *ps = &c->slot[s];
     if (atomic_load_explicit(&c->failed, memory_order_relaxed) || lf_now() >= c->deadline)
         return 0;
-    *req = (lf_io_req){next_offset(ps->r, c->nblocks), c->chunk, ps->buf, s};
+    char *buf = ps->buf + (size_t)(ps->reads % c->bufs_per_slot) * c->chunk;
+    *req = (lf_io_req){next_offset(ps->r, c->nblocks), c->chunk, buf, s};
     return 1;
 }
 
@@ -274,7 +278,8 @@ static void probe_done(void *arg, uint32_t s, const lf_io_req *req, const lf_io_
 
 static int measure_point(const char *engine, const char *path, uint64_t file_size,
                          uint64_t chunk, uint32_t threads, double seconds, uint64_t seed,
-                         const held_cache *held, lf_probe_row *row, lf_err *err)
+                         uint64_t footprint, const held_cache *held, lf_probe_row *row,
+                         lf_err *err)
 {
     if (chunk == 0 || chunk % PROBE_ALIGN || chunk > file_size)
         return lf_fail(err, LF_EINVAL,
@@ -286,14 +291,23 @@ static int measure_point(const char *engine, const char *path, uint64_t file_siz
     if (!(seconds > 0))
         return lf_fail(err, LF_EINVAL, "probe: seconds must be > 0");
     /* everything the point uses, allocated and touched before the engine opens (a
-     * cgroup's limit is fitted to what the process then holds) */
+     * cgroup's limit is fitted to what the process then holds), once the limit has room
+     * for it (a sanitizer's allocator touches its shadow as it allocates) */
     const lf_io_ops *ops = NULL;
     int rc = lf_io_engine(engine, &ops, err);
     if (rc != LF_OK)
         return rc;
-    char *bufs = lf_io_alloc((size_t)chunk * threads);
+    /* each slot cycles through its share of the footprint, at least one chunk */
+    uint64_t per_slot = footprint / (chunk * threads);
+    per_slot = per_slot ? per_slot : 1;
+    size_t buf_bytes = (size_t)(chunk * threads * per_slot);
+    uint64_t lat_bytes = (uint64_t)threads * LAT_KEPT * sizeof(double);
+    if ((rc = announce(held, ops, chunk * threads, lf_bigmem_pages_size(buf_bytes) + lat_bytes,
+                       err)) != LF_OK)
+        return rc;
+    char *bufs = lf_io_alloc(buf_bytes);
     probe_ctx c = {.chunk = chunk, .nblocks = (file_size - chunk) / PROBE_ALIGN + 1,
-                   .drop_fd = -1};
+                   .bufs_per_slot = per_slot, .drop_fd = -1};
     atomic_init(&c.failed, 0);
     c.slot = calloc(threads, sizeof *c.slot);
     double *lat = malloc((size_t)threads * LAT_KEPT * sizeof *lat);
@@ -301,7 +315,7 @@ static int measure_point(const char *engine, const char *path, uint64_t file_siz
     int ok = bufs && c.slot && lat;
     for (uint32_t i = 0; ok && i < threads; i++) {
         probe_slot *ps = &c.slot[i];
-        ps->buf = bufs + (size_t)i * chunk;
+        ps->buf = bufs + (size_t)(i * chunk * per_slot);
         ps->lat = lat + (size_t)i * LAT_KEPT;
         ps->r = gsl_rng_alloc(gsl_rng_mt19937);
         ok = ps->r != NULL;
@@ -314,11 +328,7 @@ static int measure_point(const char *engine, const char *path, uint64_t file_siz
                      (unsigned long long)chunk);
         goto out;
     }
-    uint64_t lat_bytes = (uint64_t)threads * LAT_KEPT * sizeof *lat;
-    if ((rc = announce(held, ops, chunk * threads,
-                       lf_bigmem_pages_size(chunk * threads) + lat_bytes, err)) != LF_OK)
-        goto out;
-    memset(bufs, 0, (size_t)chunk * threads);
+    memset(bufs, 0, buf_bytes);
     memset(lat, 0, lat_bytes);
     if ((rc = open_engine(ops, path, threads, held, &io, &c.drop_fd, err)) != LF_OK)
         goto out;
@@ -342,8 +352,10 @@ static int measure_point(const char *engine, const char *path, uint64_t file_siz
         if (ps->reads && ps->t_end - t0 - ps->dropping > elapsed)
             elapsed = ps->t_end - t0 - ps->dropping;
     }
-    if (rc == LF_OK)
+    if (rc == LF_OK) {
         fill_row(row, engine, chunk, threads, 0, reads, elapsed, lat, nlat);
+        row->footprint = footprint;
+    }
 out:
     if (io)
         lf_io_close(io);
@@ -359,11 +371,12 @@ out:
 }
 
 int lf_probe_point(const char *engine, const char *path, uint64_t file_size, uint64_t chunk,
-                   uint32_t threads, double seconds, uint64_t seed, lf_probe_row *row,
-                   lf_err *err)
+                   uint32_t threads, double seconds, uint64_t seed, uint64_t footprint,
+                   lf_probe_row *row, lf_err *err)
 {
     static const held_cache none = {NULL, 0};
-    return measure_point(engine, path, file_size, chunk, threads, seconds, seed, &none, row, err);
+    return measure_point(engine, path, file_size, chunk, threads, seconds, seed, footprint, &none,
+                         row, err);
 }
 
 /* The executor's compute between batches, as a busy wait (a sleeping CPU and a busy one
@@ -377,8 +390,8 @@ static void busy_wait(double seconds)
 
 static int measure_batch(const char *engine, const char *path, uint64_t file_size,
                          uint64_t chunk, uint32_t threads, uint32_t batch, double gap_s,
-                         double seconds, uint64_t seed, const held_cache *held,
-                         lf_probe_row *row, lf_err *err)
+                         double seconds, uint64_t seed, uint64_t footprint,
+                         const held_cache *held, lf_probe_row *row, lf_err *err)
 {
     if (chunk == 0 || chunk % PROBE_ALIGN || chunk > file_size || threads == 0 ||
         threads > 4096 || batch == 0 || batch > 65536 || !(seconds > 0) || !(gap_s >= 0) ||
@@ -391,7 +404,15 @@ static int measure_batch(const char *engine, const char *path, uint64_t file_siz
     int rc = lf_io_engine(engine, &ops, err);
     if (rc != LF_OK)
         return rc;
-    char *bufs = lf_io_alloc((size_t)chunk * batch);
+    /* a batch's reads land at the next places of the footprint, as new rows do */
+    uint64_t n_bufs = footprint / chunk > batch ? footprint / chunk : batch, next_buf = 0;
+    size_t buf_bytes = (size_t)(chunk * n_bufs);
+    /* room in the limit, then allocated and touched before the engine opens (see
+     * measure_point) */
+    if ((rc = announce(held, ops, chunk * (threads < batch ? threads : batch),
+                       lf_bigmem_pages_size(buf_bytes), err)) != LF_OK)
+        return rc;
+    char *bufs = lf_io_alloc(buf_bytes);
     lf_io_req *reqs = calloc(batch, sizeof *reqs);
     size_t cap = 4096, nt = 0;
     double *per = calloc(cap, sizeof *per);
@@ -402,19 +423,16 @@ static int measure_batch(const char *engine, const char *path, uint64_t file_siz
         rc = lf_fail(err, LF_ENOMEM, "probe: out of memory for a batch of %u reads", batch);
         goto out;
     }
-    /* touched before the engine opens (see measure_point) */
-    if ((rc = announce(held, ops, chunk * (threads < batch ? threads : batch),
-                       lf_bigmem_pages_size(chunk * batch), err)) != LF_OK)
-        goto out;
-    memset(bufs, 0, (size_t)chunk * batch);
+    memset(bufs, 0, buf_bytes);
     if ((rc = open_engine(ops, path, threads, held, &io, &drop_fd, err)) != LF_OK)
         goto out;
     gsl_rng_set(r, seed ^ (chunk * 0x9e3779b97f4a7c15ull) ^ ((uint64_t)threads << 48) ^ batch);
     uint64_t nblocks = (file_size - chunk) / PROBE_ALIGN + 1, reads = 0;
     double total = 0, start = lf_now();
     while (rc == LF_OK && nt < cap && (nt < 3 || lf_now() - start < seconds)) {
-        for (uint32_t i = 0; i < batch; i++)
-            reqs[i] = (lf_io_req){next_offset(r, nblocks), chunk, bufs + (size_t)i * chunk, i};
+        for (uint32_t i = 0; i < batch; i++, next_buf = (next_buf + 1) % n_bufs)
+            reqs[i] = (lf_io_req){next_offset(r, nblocks), chunk,
+                                  bufs + (size_t)(next_buf * chunk), i};
         busy_wait(gap_s);
         double t0 = lf_now();
         rc = lf_io_read_all(io, reqs, batch, threads, err);
@@ -431,6 +449,7 @@ static int measure_batch(const char *engine, const char *path, uint64_t file_siz
     if (rc == LF_OK) {
         fill_row(row, engine, chunk, threads, batch, reads, total, per, nt);
         row->batch_gap_s = gap_s;
+        row->footprint = footprint;
     }
 out:
     if (io)
@@ -447,11 +466,11 @@ out:
 
 int lf_probe_batch(const char *engine, const char *path, uint64_t file_size, uint64_t chunk,
                    uint32_t threads, uint32_t batch, double gap_s, double seconds, uint64_t seed,
-                   lf_probe_row *row, lf_err *err)
+                   uint64_t footprint, lf_probe_row *row, lf_err *err)
 {
     static const held_cache none = {NULL, 0};
     return measure_batch(engine, path, file_size, chunk, threads, batch, gap_s, seconds, seed,
-                         &none, row, err);
+                         footprint, &none, row, err);
 }
 
 int lf_probe_check_grid(const lf_probe_opts *o, lf_err *err)
@@ -468,6 +487,10 @@ int lf_probe_check_grid(const lf_probe_opts *o, lf_err *err)
         if (o->threads[i] == 0 || o->threads[i] > 4096)
             return lf_fail(err, LF_EINVAL, "threads: %llu reads in flight: use 1..4096",
                            (unsigned long long)o->threads[i]);
+    if (o->footprint > LF_PROBE_MAX_FOOTPRINT)
+        return lf_fail(err, LF_EINVAL, "footprint: %llu bytes of memory to read into: use 0..16g "
+                       "(64m, the default, is already far beyond the CPU's caches)",
+                       (unsigned long long)o->footprint);
     for (size_t i = 0; i < o->n_batches; i++)
         if (o->batches[i] == 0 || o->batches[i] > 65536)
             return lf_fail(err, LF_EINVAL, "batch: a batch of %llu reads: use 1..65536 (a list "
@@ -521,11 +544,11 @@ int lf_probe_run(const lf_probe_opts *o, lf_probe_row **rows, size_t *n, lf_err 
             rc = o->n_batches
                      ? measure_batch(o->engine, o->path, size, o->chunks[i],
                                      (uint32_t)o->threads[j], (uint32_t)o->batches[k / grid],
-                                     o->batch_gap_s,
-                                     o->seconds, o->seed + r, &held, row, err)
+                                     o->batch_gap_s, o->seconds, o->seed + r, o->footprint,
+                                     &held, row, err)
                      : measure_point(o->engine, o->path, size, o->chunks[i],
-                                     (uint32_t)o->threads[j], o->seconds, o->seed + r, &held,
-                                     row, err);
+                                     (uint32_t)o->threads[j], o->seconds, o->seed + r,
+                                     o->footprint, &held, row, err);
             if (rc == LF_OK && o->on_row)
                 o->on_row(row, done, points * reps, o->arg);
             done++;
@@ -555,13 +578,14 @@ int lf_probe_run(const lf_probe_opts *o, lf_probe_row **rows, size_t *n, lf_err 
 
 static void write_rows(FILE *f, const lf_probe_row *rows, size_t n)
 {
-    fprintf(f, "engine,chunk,threads,reads,seconds,mb_s,iops,p50_us,p99_us,batch,batch_gap_ms\n");
+    fprintf(f, "engine,chunk,threads,reads,seconds,mb_s,iops,p50_us,p99_us,batch,batch_gap_ms,"
+               "footprint\n");
     for (size_t i = 0; i < n; i++) {
         const lf_probe_row *r = &rows[i];
-        fprintf(f, "%s,%llu,%u,%llu,%.4f,%.2f,%.1f,%.1f,%.1f,%u,%g\n", r->engine,
+        fprintf(f, "%s,%llu,%u,%llu,%.4f,%.2f,%.1f,%.1f,%.1f,%u,%g,%llu\n", r->engine,
                 (unsigned long long)r->chunk, r->threads, (unsigned long long)r->reads,
                 r->seconds, r->mb_s, r->iops, r->p50_us, r->p99_us, r->batch,
-                r->batch ? r->batch_gap_s * 1e3 : 0);
+                r->batch ? r->batch_gap_s * 1e3 : 0, (unsigned long long)r->footprint);
     }
 }
 

@@ -22,6 +22,7 @@ typedef struct {
     uint32_t batch;    /* 0: steady state (threads always in flight); else reads per batch,
                         * each batch waited for whole (the executor's per-layer reads) */
     double batch_gap_s; /* batch > 0: the compute (a busy wait) before each batch */
+    uint64_t footprint; /* bytes of memory the reads landed in (lf_probe_opts.footprint) */
 } lf_probe_row;
 
 /* The busy wait before each probed batch unless told otherwise: the executor computes a
@@ -29,6 +30,14 @@ typedef struct {
  * spell ran slower, the more so the longer the spell (costmodel/README.md, "A batch
  * after compute"); 5 ms is a layer's compute in the middle of the grids measured. */
 #define LF_PROBE_BATCH_GAP_S 0.005
+
+/* The memory a probe's reads land in unless told otherwise: a run reads into its DRAM
+ * rows, far more memory than the CPU's caches, and on this project's VM reads into a
+ * buffer per read in flight (fio's way, half a MiB at 8 KiB x 64) ran up to 1.75x faster
+ * than the same reads cycled through 64 MiB, at high throughput only (costmodel/README.md,
+ * "Where the reads land"). */
+#define LF_PROBE_FOOTPRINT ((uint64_t)64 << 20)
+#define LF_PROBE_MAX_FOOTPRINT ((uint64_t)16 << 30)
 
 typedef struct {
     const char *path;        /* the test file */
@@ -62,6 +71,10 @@ typedef struct {
     int drop_reads;           /* 1: each read's pages are dropped (POSIX_FADV_DONTNEED) as
                                * it completes, the drop's time taken out of the measured
                                * time as a run's evictions are (fadvise) */
+    uint64_t footprint;       /* bytes of memory the reads land in, cycled through (each
+                               * slot its share; a batch's reads at successive places):
+                               * LF_PROBE_FOOTPRINT as a run's rows; 0 = one chunk per read
+                               * in flight (per read of a batch), as fio's buffers */
 } lf_probe_opts;
 
 /* The grid's ranges (the message begins with the option's name: chunks, threads,
@@ -83,28 +96,28 @@ int lf_probe_prepare_file(const char *path, uint64_t size, uint64_t seed, int *c
 void lf_probe_drop_cache(const char *path);
 
 /* Measures one point on an existing file of file_size bytes (the page cache not held:
- * lf_probe_run's opts do that). */
+ * lf_probe_run's opts do that), the reads landing in `footprint` bytes (as
+ * lf_probe_opts.footprint). */
 int lf_probe_point(const char *engine, const char *path, uint64_t file_size, uint64_t chunk,
-                   uint32_t threads, double seconds, uint64_t seed, lf_probe_row *row,
-                   lf_err *err);
+                   uint32_t threads, double seconds, uint64_t seed, uint64_t footprint,
+                   lf_probe_row *row, lf_err *err);
 
 /* The executor's pattern instead of a steady state: batches of `batch` random reads of
  * `chunk` bytes through lf_io_read_all with `threads` in flight, each batch waited for
  * whole (one layer's reads: the queue drains at its end, and the slowest read ends it),
  * for about `seconds`, each after gap_s of a busy wait (the layer's compute, which the
  * time measured leaves out). mb_s: the batches' bytes over their summed time; p50/p99: of
- * the batch times divided by the batch's reads. */
+ * the batch times divided by the batch's reads. The reads land in `footprint` bytes. */
 int lf_probe_batch(const char *engine, const char *path, uint64_t file_size, uint64_t chunk,
                    uint32_t threads, uint32_t batch, double gap_s, double seconds, uint64_t seed,
-                   lf_probe_row *row, lf_err *err);
+                   uint64_t footprint, lf_probe_row *row, lf_err *err);
 
 /* Prepares the file, then measures every (chunk, threads); rows in grid order (chunk
  * major). */
 int lf_probe_run(const lf_probe_opts *o, lf_probe_row **rows, size_t *n, lf_err *err);
 
 /* Writes rows as CSV (header: engine,chunk,threads,reads,seconds,mb_s,iops,p50_us,p99_us,
- * batch,batch_gap_ms),
- * atomically; path "-" writes to stdout. */
+ * batch,batch_gap_ms,footprint), atomically; path "-" writes to stdout. */
 int lf_probe_write_csv(const char *path, const lf_probe_row *rows, size_t n, lf_err *err);
 
 #endif

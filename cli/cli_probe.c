@@ -19,6 +19,7 @@ void lf_cli_probe_init(lf_cli_probe *p)
     p->o.repeats = 3;
     p->o.seed = 1;
     p->o.batch_gap_s = LF_PROBE_BATCH_GAP_S;
+    p->o.footprint = LF_PROBE_FOOTPRINT;
     p->chunks_s = "4k,16k,32k,64k,256k,1m";
     p->threads_s = "1,4,8,16,32";
     p->mech = LF_PCACHE_AUTO;
@@ -36,6 +37,10 @@ int lf_cli_probe_option(lf_cli_probe *p, const char *cmd, int c, const char *arg
     case 'M': p->mechanism_s = arg; return 1;
     case 's':
         return lf_cli_size(cmd, "--size", arg, 1, UINT64_MAX, &p->o.size) ? -1 : 1;
+    case 'F':
+        return lf_cli_size(cmd, "--footprint", arg, 0, LF_PROBE_MAX_FOOTPRINT, &p->o.footprint)
+                   ? -1
+                   : 1;
     case 'S':
         return lf_cli_double(cmd, "--seconds", arg, 1e-3, 3600, &p->o.seconds) ? -1 : 1;
     case 'R':

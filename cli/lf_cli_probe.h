@@ -10,14 +10,14 @@
 #include "lf_probe.h"
 
 /* getopt_long entries of the shared options (codes 'f', 's', 'c', 't', 'e', 'S', 'R', 'r',
- * 'N', 'G', 'M'). */
+ * 'N', 'G', 'M', 'F'). */
 #define LF_CLI_PROBE_LONGOPTS                                                                  \
     {"file", required_argument, 0, 'f'}, {"size", required_argument, 0, 's'},                  \
         {"chunks", required_argument, 0, 'c'}, {"threads", required_argument, 0, 't'},         \
         {"engine", required_argument, 0, 'e'}, {"seconds", required_argument, 0, 'S'},         \
         {"repeats", required_argument, 0, 'R'}, {"seed", required_argument, 0, 'r'},          \
         {"batch", required_argument, 0, 'N'}, {"batch-gap", required_argument, 0, 'G'},        \
-        {"pagecache-mechanism", required_argument, 0, 'M'}
+        {"pagecache-mechanism", required_argument, 0, 'M'}, {"footprint", required_argument, 0, 'F'}
 
 /* The help lines of the shared options. */
 #define LF_CLI_PROBE_HELP                                                                      \
@@ -40,6 +40,10 @@
     "                     layer's compute between the executor's batches, left out of\n" \
     "                     the time (default 5; 0: back to back; a disk may serve a\n"     \
     "                     batch after an idle spell slower)\n"                           \
+    "  --footprint BYTES  memory the reads land in, cycled through (default 64m: a run\n"   \
+    "                     reads into its DRAM rows, far beyond the CPU's caches, and\n"   \
+    "                     reads into a cache-sized buffer ran up to 1.75x faster here);\n" \
+    "                     0: a buffer per read in flight, as fio (to compare with it)\n"  \
     "  --pagecache-mechanism M  --engine buffered: what keeps every read a miss, as in\n"  \
     "                     `run`: cgroup (a memory cgroup of this process, the kernel\n"    \
     "                     evicting at its limit: twice a point's chunk x threads), fadvise\n" \

@@ -40,6 +40,8 @@ static const key_info keys[] = {
     {"flash_slot_s", F(flash_slot_s), 0, 0, G_FLASH, "s per read slot a batch wakes"},
     {"flash_fit_batch", F(flash_fit_batch), 0, 0, G_FLASH,
      "reads per batch the flash keys were fitted on; 0 = a steady stream"},
+    {"flash_footprint", F(flash_footprint), 0, 0, G_FLASH,
+     "bytes of memory the probe's reads landed in; 0 = a buffer per read in flight"},
     {"flash_buffered", F(flash_buffered), 0, 0, G_FLASH,
      "0: O_DIRECT; 2/3: through the page cache, misses held by a memory cgroup/fadvise"},
     {"pagecache_bw", F(pagecache_bw), 0, 0, G_PAGECACHE, "bytes/s of a page-cache hit; 0 = off"},
@@ -102,6 +104,9 @@ static int check_value(const key_info *k, double v, const char *where, lf_err *e
     if (strcmp(k->key, "flash_fit_batch") == 0 && (v != floor(v) || v > 65536))
         return lf_fail(err, LF_ERANGE, "%s: flash_fit_batch = %g must be a whole number of "
                        "reads, 0..65536 (0: the keys describe a steady stream)", where, v);
+    if (strcmp(k->key, "flash_footprint") == 0 && (v != floor(v) || v > 0x1p40))
+        return lf_fail(err, LF_ERANGE, "%s: flash_footprint = %g must be a whole number of "
+                       "bytes, 0..2^40", where, v);
     if (strcmp(k->key, "flash_smooth_p") == 0 && v != 0 && v < 1)
         return lf_fail(err, LF_ERANGE,
                        "%s: flash_smooth_p = %g must be 0 (hard max) or at least 1", where, v);
@@ -294,7 +299,10 @@ int lf_device_save_sourced(const lf_device *d, const char *path, const char *pro
     for (size_t i = 0; i < N_KEYS; i++) {
         const key_info *k = &keys[i];
         char val[64];
-        snprintf(val, sizeof val, "%.6g", cfield(d, k));
+        double v = cfield(d, k);
+        snprintf(val, sizeof val, "%.6g", v);
+        if (strtod(val, NULL) != v && v == floor(v) && fabs(v) < 0x1p53)
+            snprintf(val, sizeof val, "%.0f", v); /* a count (bytes) kept whole */
         const char *s = gsrc[k->grp];
         fprintf(f, "%-20s = %-12s # %s%s", k->key, val, k->unit, s ? "; " : "");
         for (; s && *s; s++) /* a comment: a newline in a file name in it stays in it */

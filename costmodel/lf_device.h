@@ -38,6 +38,9 @@ typedef struct {
      * alone: the executor's per-layer pattern measured directly, where a device serves
      * it well below its steady state). A drift reference is probed in batches of N. */
     double flash_fit_batch;
+    /* The memory the probe's reads landed in, bytes (probe --footprint): 0 (default) a
+     * buffer per read in flight, as fio; a drift reference reads into as much. */
+    double flash_footprint;
     /* How the flash keys were measured: 0 (default) with O_DIRECT; through the page cache
      * (calibrate --engine buffered: a read that misses it, its copy out included), every
      * probe read kept a miss under a memory cgroup whose limit makes the kernel reclaim

@@ -66,7 +66,7 @@ int lf_fit_parse_probe(const char *text, size_t len, const char *path, const cha
     char line[PROBE_LINE_MAX + 2], first_engine[64] = "";
     char *cols[32];
     int rc = LF_OK, lineno = 0, nc = 0, ie = -1, ic = -1, it = -1, ib = -1, ibatch = -1,
-        need = 0;
+        ifoot = -1, need = 0;
     size_t cap = 0;
     lf_fit_point *v = NULL;
     for (size_t at = 0; at < len && rc == LF_OK;) {
@@ -94,6 +94,7 @@ int lf_fit_parse_probe(const char *text, size_t len, const char *path, const cha
             it = col_index(cols, nc, "threads");
             ib = col_index(cols, nc, "mb_s");
             ibatch = col_index(cols, nc, "batch"); /* optional: probe --batch */
+            ifoot = col_index(cols, nc, "footprint"); /* optional: older CSVs lack it */
             if (ie < 0 || ic < 0 || it < 0 || ib < 0)
                 return lf_fail(err, LF_EFORMAT,
                                "%s:1: header lacks one of the columns engine, chunk, threads, "
@@ -102,6 +103,7 @@ int lf_fit_parse_probe(const char *text, size_t len, const char *path, const cha
             need = need > it ? need : it;
             need = need > ib ? need : ib;
             need = need > ibatch ? need : ibatch;
+            need = need > ifoot ? need : ifoot;
             continue;
         }
         if (k == 0)
@@ -141,6 +143,12 @@ int lf_fit_parse_probe(const char *text, size_t len, const char *path, const cha
                          lineno, cols[ibatch]);
             break;
         }
+        uint64_t footprint = 0;
+        if (ifoot >= 0 && parse_uint(cols[ifoot], 1ull << 40, &footprint)) {
+            rc = lf_fail(err, LF_EFORMAT, "%s:%d: footprint '%.40s' (expected bytes, 0..2^40)",
+                         path, lineno, cols[ifoot]);
+            break;
+        }
         if (*n == cap) {
             cap = cap ? 2 * cap : 64;
             lf_fit_point *q = realloc(v, cap * sizeof *q);
@@ -150,7 +158,7 @@ int lf_fit_parse_probe(const char *text, size_t len, const char *path, const cha
             }
             v = q;
         }
-        v[(*n)++] = (lf_fit_point){chunk, (uint32_t)threads, mbs * 1e6, (uint32_t)batch};
+        v[(*n)++] = (lf_fit_point){chunk, (uint32_t)threads, mbs * 1e6, (uint32_t)batch, footprint};
     }
     if (rc == LF_OK && lineno == 0)
         rc = lf_fail(err, LF_EFORMAT, "%s: empty file (expected a probe CSV header)", path);
@@ -564,6 +572,15 @@ static uint32_t largest_batch(const lf_fit_point *pts, size_t n, int *sizes_diff
 int lf_fit_flash(const lf_fit_point *pts, size_t n, const lf_device *base, double fixed_p,
                  lf_fit_result *out, lf_err *err)
 {
+    /* one profile describes reads into one amount of memory (a drift reference reads into
+     * the same): points of two footprints are two devices */
+    for (size_t i = 1; i < n; i++)
+        if (pts[i].footprint != pts[0].footprint)
+            return lf_fail(err, LF_EINVAL,
+                           "fit: points read into %llu and %llu bytes of memory (probe "
+                           "--footprint): fit the probes of one footprint together",
+                           (unsigned long long)pts[0].footprint,
+                           (unsigned long long)pts[i].footprint);
     lf_device b;
     if (base)
         b = *base;
@@ -597,6 +614,7 @@ int lf_fit_flash(const lf_fit_point *pts, size_t n, const lf_device *base, doubl
     if (two_stage)
         fit_overhead(pts, n, &out->dev);
     out->dev.flash_fit_batch = n_steady == 0 ? most : 0;
+    out->dev.flash_footprint = n ? (double)pts[0].footprint : 0;
     double *ape = malloc((n ? n : 1) * sizeof *ape);
     if (!ape)
         return lf_fail(err, LF_ENOMEM, "out of memory");

@@ -17,6 +17,8 @@ typedef struct {
     double bw;        /* measured bytes/s */
     uint32_t batch;   /* 0: steady state (the model at n = threads reads); else reads per
                        * batch waited for whole (the model at n = batch reads) */
+    uint64_t footprint; /* bytes of memory the reads landed in (probe --footprint; 0: a
+                         * buffer per read in flight, or a CSV without the column) */
 } lf_fit_point;
 
 typedef struct {

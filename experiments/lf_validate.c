@@ -199,13 +199,14 @@ int lf_validate_flash_drift(const char *engine, const char *path, uint64_t file_
      * waited for whole far below its steady state (costmodel/README.md, "Batches of
      * large reads") */
     uint32_t batch = (uint32_t)dev->flash_fit_batch;
+    uint64_t footprint = (uint64_t)dev->flash_footprint;
     int rc = batch ? lf_probe_batch(engine, path, file_bytes, chunk, inflight, batch,
-                                    LF_PROBE_BATCH_GAP_S, seconds, seed, &pr, err)
+                                    LF_PROBE_BATCH_GAP_S, seconds, seed, footprint, &pr, err)
                    : lf_probe_point(engine, path, file_bytes, chunk, inflight, seconds, seed,
-                                    &pr, err);
+                                    footprint, &pr, err);
     if (rc)
         return rc;
-    double model = lf_fit_predict(dev, &(lf_fit_point){chunk, inflight, 0, batch});
+    double model = lf_fit_predict(dev, &(lf_fit_point){chunk, inflight, 0, batch, footprint});
     *ratio = model > 0 && pr.mb_s > 0 ? pr.mb_s * 1e6 / model : 1;
     return LF_OK;
 }

@@ -220,6 +220,9 @@ static void test_profile_parse(void **st)
     snprintf(buf, sizeof buf, "%sflash_fit_batch = 2.5\n", good_profile);
     assert_int_equal(load_text(buf, &d, &err), LF_ERANGE);
     assert_non_null(strstr(err.msg, ":11: flash_fit_batch"));
+    snprintf(buf, sizeof buf, "%sflash_footprint = 4096.5\n", good_profile);
+    assert_int_equal(load_text(buf, &d, &err), LF_ERANGE);
+    assert_non_null(strstr(err.msg, ":11: flash_footprint"));
     /* a buffered profile's mechanism: 2 (cgroup) or 3 (fadvise); 1, an older calibrate's
      * probe that let reads hit, is refused with the fix */
     snprintf(buf, sizeof buf, "%sflash_buffered = 2\n", good_profile);
@@ -375,7 +378,7 @@ static size_t noisy_grid(const lf_device *truth, const uint64_t *chunks, size_t 
     size_t n = 0;
     for (size_t i = 0; i < nc; i++)
         for (size_t j = 0; j < nt; j++, n++) {
-            out[n] = (lf_fit_point){chunks[i], threads[j], 0, batch};
+            out[n] = (lf_fit_point){chunks[i], threads[j], 0, batch, 0};
             out[n].bw = lf_fit_predict(truth, &out[n]) * exp(gsl_ran_gaussian(r, 0.03));
         }
     return n;
@@ -462,7 +465,8 @@ static void test_fit_batch_points(void **st)
 {
     (void)st;
     lf_device d = toy(4);
-    lf_fit_point one = {65536, 16, 1e8, 1}, full = {65536, 16, 1e8, 16}, steady = {65536, 16, 1e8, 0};
+    lf_fit_point one = {65536, 16, 1e8, 1, 0}, full = {65536, 16, 1e8, 16, 0},
+                 steady = {65536, 16, 1e8, 0, 0};
     assert_float_equal(lf_fit_predict(&d, &one), lf_flash_throughput(&d, 65536, 1), 1e-6);
     assert_float_equal(lf_fit_predict(&d, &full), lf_flash_throughput(&d, 65536, 16), 1e-6);
     assert_float_equal(lf_fit_predict(&d, &steady), lf_flash_throughput(&d, 65536, 16), 1e-6);
@@ -573,14 +577,14 @@ static void test_fit_batch_sizes(void **st)
     for (size_t k = 0; k < 3; k++)
         for (size_t i = 0; i < 4; i++) {
             lf_fit_point *u = &unseen[k * 4 + i];
-            *u = (lf_fit_point){chunks[i], 4, 0, sizes[k]};
+            *u = (lf_fit_point){chunks[i], 4, 0, sizes[k], 0};
             u->bw = lf_fit_predict(&truth, u);
             assert_true(lf_fit_ape(&res.dev, u) < 5.0);
         }
     /* batches of 8 alone: no cost per batch, and a lone 64 KiB read priced fast */
     assert_int_equal(lf_fit_flash(pts + 12, 12, NULL, -1, &eight, &err), LF_OK);
     assert_true(eight.dev.flash_batch_s == 0);
-    lf_fit_point lone = {65536, 4, 0, 1};
+    lf_fit_point lone = {65536, 4, 0, 1, 0};
     lone.bw = lf_fit_predict(&truth, &lone);
     print_message("a lone 64 KiB read: %.1f%% off fitted on 1 and 8, %.1f%% on 8 alone\n",
                   lf_fit_ape(&res.dev, &lone), lf_fit_ape(&eight.dev, &lone));
@@ -637,6 +641,47 @@ static void test_probe_csv(void **st)
     lf_test_write(p, nohdr, strlen(nohdr));
     assert_int_equal(lf_fit_read_probe(p, NULL, &pts, &n, &err), LF_EFORMAT);
     assert_non_null(strstr(err.msg, "probe.csv:1: header lacks"));
+    /* the memory the reads landed in: read per row (older CSVs without it: 0) */
+    const char *foot = "engine,chunk,threads,mb_s,footprint\npsync,4096,1,40,67108864\n"
+                       "psync,4096,4,90,67108864\n";
+    lf_test_write(p, foot, strlen(foot));
+    assert_int_equal(lf_fit_read_probe(p, NULL, &pts, &n, &err), LF_OK);
+    assert_true(n == 2 && pts[0].footprint == 67108864 && pts[1].footprint == 67108864);
+    free(pts);
+    const char *badfoot = "engine,chunk,threads,mb_s,footprint\npsync,4096,1,40,64m\n";
+    lf_test_write(p, badfoot, strlen(badfoot));
+    assert_int_equal(lf_fit_read_probe(p, NULL, &pts, &n, &err), LF_EFORMAT);
+    assert_non_null(strstr(err.msg, "probe.csv:2: footprint '64m'"));
+}
+
+/* A profile says how much memory its probe's reads landed in (a drift reference reads
+ * into as much), and points of two footprints are not fitted together: on this
+ * project's VM the same reads ran up to 1.75x faster into a cache-sized buffer. */
+static void test_fit_footprint(void **st)
+{
+    (void)st;
+    lf_device truth = fit_truth();
+    const uint64_t chunks[] = {4096, 16384, 65536, 262144};
+    const uint32_t threads[] = {1, 4, 16};
+    lf_fit_point pts[12];
+    gsl_rng *r = gsl_rng_alloc(gsl_rng_mt19937);
+    gsl_rng_set(r, 5);
+    size_t n = noisy_grid(&truth, chunks, 4, threads, 3, 0, r, pts);
+    gsl_rng_free(r);
+    for (size_t i = 0; i < n; i++)
+        pts[i].footprint = 64u << 20;
+    lf_fit_result res;
+    lf_err err;
+    assert_int_equal(lf_fit_flash(pts, n, NULL, -1, &res, &err), LF_OK);
+    assert_true(res.dev.flash_footprint == 64u << 20);
+    const char *path = lf_test_path("footprint.conf");
+    lf_device e;
+    assert_int_equal(lf_device_save(&res.dev, path, NULL, NULL, &err), LF_OK);
+    assert_int_equal(lf_device_load(path, &e, &err), LF_OK);
+    assert_true(e.flash_footprint == 64u << 20);
+    pts[5].footprint = 0;
+    assert_int_equal(lf_fit_flash(pts, n, NULL, -1, &res, &err), LF_EINVAL);
+    assert_non_null(strstr(err.msg, "read into 67108864 and 0 bytes of memory"));
 }
 
 /* An output that cannot be written is refused before any measuring: probe used to
@@ -731,6 +776,7 @@ int main(void)
         cmocka_unit_test(test_fit_batch_overhead),
         cmocka_unit_test(test_fit_batch_sizes),
         cmocka_unit_test(test_probe_csv),
+        cmocka_unit_test(test_fit_footprint),
         cmocka_unit_test(test_probe_refuses_unwritable_output_first),
         cmocka_unit_test(test_fit_curves_cli),
     };

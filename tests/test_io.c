@@ -377,7 +377,7 @@ static void test_probe_null_engine(void **st)
     (void)st;
     const char *p = lf_test_path("probe_null.bin");
     uint64_t chunks[] = {4096, 65536}, threads[] = {1, 3};
-    lf_probe_opts o = {p, 1 << 20, chunks, 2, threads, 2, "null", 0.005, 3, 7, NULL, NULL, NULL, 0, 0, NULL, 0};
+    lf_probe_opts o = {p, 1 << 20, chunks, 2, threads, 2, "null", 0.005, 3, 7, NULL, NULL, NULL, 0, 0, NULL, 0, 0};
     lf_probe_row *rows;
     size_t n;
     lf_err err;
@@ -425,17 +425,17 @@ static void test_probe_null_engine(void **st)
     o.batches = NULL;
     o.n_batches = 0;
     lf_probe_row one;
-    assert_int_equal(lf_probe_batch("null", p, 1 << 20, 4096, 4, 0, 0, 0.01, 1, &one, &err), LF_EINVAL);
+    assert_int_equal(lf_probe_batch("null", p, 1 << 20, 4096, 4, 0, 0, 0.01, 1, 0, &one, &err), LF_EINVAL);
     /* the compute before each batch: waited for (at least 3 batches, 20 ms each), left
      * out of the time measured, and said in the row; a gap beyond 1 s is refused */
     double t0 = lf_now();
-    assert_int_equal(lf_probe_batch("null", p, 1 << 20, 4096, 4, 5, 0.02, 0.01, 1, &one, &err),
+    assert_int_equal(lf_probe_batch("null", p, 1 << 20, 4096, 4, 5, 0.02, 0.01, 1, 0, &one, &err),
                      LF_OK);
     double wall = lf_now() - t0;
     assert_true(one.reads >= 15 && one.batch_gap_s == 0.02);
     assert_true(wall >= 3 * 0.02);
     assert_true(one.seconds < wall - 2 * 0.02);
-    assert_int_equal(lf_probe_batch("null", p, 1 << 20, 4096, 4, 5, 2, 0.01, 1, &one, &err),
+    assert_int_equal(lf_probe_batch("null", p, 1 << 20, 4096, 4, 5, 2, 0.01, 1, 0, &one, &err),
                      LF_EINVAL);
     assert_non_null(strstr(err.msg, "a gap of 0..1 s"));
     const char *gcsv = lf_test_path("gap.csv");
@@ -443,9 +443,24 @@ static void test_probe_null_engine(void **st)
     char *text;
     size_t len;
     assert_int_equal(lf_read_file(gcsv, &text, &len, &err), LF_OK);
-    assert_non_null(strstr(text, ",batch,batch_gap_ms\n"));
-    assert_non_null(strstr(text, ",5,20\n"));
+    assert_non_null(strstr(text, ",batch,batch_gap_ms,footprint\n"));
+    assert_non_null(strstr(text, ",5,20,0\n"));
     free(text);
+    /* the memory the reads land in (a batch's reads at the next places of it, a steady
+     * slot through its share): said in every row, and more than 16 GiB refused */
+    assert_int_equal(lf_probe_batch("null", p, 1 << 20, 4096, 4, 5, 0, 0.01, 1, 3 << 20, &one,
+                                    &err),
+                     LF_OK);
+    assert_true(one.footprint == 3 << 20 && one.reads >= 15);
+    o.footprint = 1 << 20;
+    assert_int_equal(lf_probe_run(&o, &rows, &n, &err), LF_OK);
+    for (size_t i = 0; i < n; i++)
+        assert_true(rows[i].footprint == 1 << 20 && rows[i].reads > 0);
+    free(rows);
+    o.footprint = LF_PROBE_MAX_FOOTPRINT + 1;
+    assert_int_equal(lf_probe_run(&o, &rows, &n, &err), LF_EINVAL);
+    assert_non_null(strstr(err.msg, "footprint: "));
+    o.footprint = 0;
     /* the file: 1 MiB, random bytes (about 1/256 zeros, never all zero) */
     FILE *f = fopen(p, "rb");
     assert_non_null(f);
@@ -504,7 +519,7 @@ static void test_probe_buffered_misses(void **st)
     (void)st;
     const char *p = lf_test_path("probe_pc.bin");
     uint64_t chunks[] = {65536}, threads[] = {2};
-    lf_probe_opts o = {p, 16 << 20, chunks, 1, threads, 1, "buffered", 0.05, 1, 3, NULL, NULL, NULL, 0, 0, NULL, 0};
+    lf_probe_opts o = {p, 16 << 20, chunks, 1, threads, 1, "buffered", 0.05, 1, 3, NULL, NULL, NULL, 0, 0, NULL, 0, 0};
     lf_probe_row *rows;
     size_t n;
     lf_err err;
