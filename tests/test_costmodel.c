@@ -223,6 +223,10 @@ static void test_profile_parse(void **st)
     snprintf(buf, sizeof buf, "%sflash_footprint = 4096.5\n", good_profile);
     assert_int_equal(load_text(buf, &d, &err), LF_ERANGE);
     assert_non_null(strstr(err.msg, ":11: flash_footprint"));
+    snprintf(buf, sizeof buf, "%sflash_footprint = 17179869184\n", good_profile);
+    assert_int_equal(load_text(buf, &d, &err), LF_OK); /* 16 GiB: the probe's most */
+    snprintf(buf, sizeof buf, "%sflash_footprint = 17179873280\n", good_profile);
+    assert_int_equal(load_text(buf, &d, &err), LF_ERANGE);
     /* a buffered profile's mechanism: 2 (cgroup) or 3 (fadvise); 1, an older calibrate's
      * probe that let reads hit, is refused with the fix */
     snprintf(buf, sizeof buf, "%sflash_buffered = 2\n", good_profile);
