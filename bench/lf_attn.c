@@ -106,20 +106,14 @@ int lf_attn_create(const lf_attn_cfg *cfg, lf_attn **out, lf_err *err)
                        "weights and KV cache (fewer layers, tokens or a smaller model)",
                        want / 1048576.0);
     }
-    /* Preallocated means resident: the KV cache and the working vectors are touched now,
-     * not by the first token. Left to its first write, the cache's fresh huge pages cost
-     * the first token's first layer 8 ms in about one run of two on this VM (faults of
-     * memory the host had not backed yet: 1.3 -> 9.7-10 ms, `run` of the mha grid's
-     * shape at 64 in flight), which the cold-start validation counted against the model. */
+    /* Preallocated means resident: the KV cache and the logits (the large buffers the
+     * token writes) are touched now, not by the first token. Left to its first write, the
+     * cache's fresh huge pages cost the first token's first layer 8 ms in about one run of
+     * two on this VM (faults of memory the host had not backed yet: 1.3 -> 9.7-10 ms,
+     * `run` of the mha grid's shape at 64 in flight), which the cold-start validation
+     * counted against the model. The other vectors are a few KiB. */
     memset(a->kc, 0, cache * sizeof(float));
     memset(a->vc, 0, cache * sizeof(float));
-    memset(a->h, 0, sizeof(float) * d);
-    memset(a->q, 0, sizeof(float) * a->q_dim);
-    memset(a->k, 0, sizeof(float) * a->kv_dim);
-    memset(a->v, 0, sizeof(float) * a->kv_dim);
-    memset(a->att, 0, sizeof(float) * big);
-    memset(a->o, 0, sizeof(float) * d);
-    memset(a->p, 0, sizeof(float) * cfg->max_pos);
     if (a->logits)
         memset(a->logits, 0, sizeof(float) * m->vocab);
     /* values scaled so that a unit-RMS input gives unit-scale outputs */

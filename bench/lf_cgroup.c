@@ -312,7 +312,10 @@ int lf_cgroup_fit(lf_cgroup *g, uint64_t headroom, lf_err *err)
                              g->dir);
     charge = strtoull(usage, NULL, 10);
     uint64_t room = g->budget > LF_CGROUP_FLOOR ? g->budget : LF_CGROUP_FLOOR;
-    uint64_t limit = (charge > file ? charge - file : 0) + headroom + room + LF_CGROUP_ROOM;
+    /* a quarter more than announced: touching memory charges page tables and a
+     * sanitizer's shadow (an eighth) beside the pages */
+    uint64_t limit = (charge > file ? charge - file : 0) + headroom + headroom / 4 + room +
+                     LF_CGROUP_ROOM;
     if (limit == g->limit)
         return LF_OK;
     char text[32];

@@ -22,11 +22,12 @@
  * kernel evicts page cache, and kills the process when no page cache is left to evict.
  * So the limit follows the non-file charge: lf_cgroup_fit, called before every step
  * of the run, sets it to
- *     (charge - file charge) + headroom + max(budget, LF_CGROUP_FLOOR) + LF_CGROUP_ROOM
+ *     (charge - file charge) + 5/4 headroom + max(budget, LF_CGROUP_FLOOR) + LF_CGROUP_ROOM
  * (memory.limit_in_bytes in v1, memory.max in v2; charge = memory.usage_in_bytes /
  * memory.current, file charge = memory.stat's `cache` / `file`): the memory the process
  * already holds is not squeezed; `headroom` is what the caller is about to allocate
- * (the DRAM rows of a layer it prepares; it fits again once they are taken); the page
+ * (the DRAM rows of a layer it prepares; it fits again once they are taken), a quarter
+ * more for what touching it charges besides (page tables, the sanitizer's shadow); the page
  * cache may hold the budget. Memory nobody announces (thread stacks and kernel objects
  * of the reads in flight, the KV cache's growth, the allocator's and the sanitizer's
  * bookkeeping) takes its room from the page cache until the next fit, which the kernel

@@ -134,9 +134,7 @@ static int announce(const held_cache *held, const lf_io_ops *ops, uint64_t in_fl
     if (!held->cgroup || (ops->caps & LF_IO_CAP_DIRECT))
         return LF_OK;
     lf_cgroup_set_budget(held->cgroup, 2 * in_flight);
-    /* a quarter more for what touching charges besides the pages (page tables, a
-     * sanitizer's shadow: an eighth): open_engine fits the limit to the charge again */
-    return lf_cgroup_fit(held->cgroup, touch + touch / 4, err);
+    return lf_cgroup_fit(held->cgroup, touch, err); /* open_engine fits again once touched */
 }
 
 /* The engine on path with `threads` in flight, once the point's memory is touched. When
@@ -310,7 +308,7 @@ static int measure_point(const char *engine, const char *path, uint64_t file_siz
                    .bufs_per_slot = per_slot, .drop_fd = -1};
     atomic_init(&c.failed, 0);
     c.slot = calloc(threads, sizeof *c.slot);
-    double *lat = malloc((size_t)threads * LAT_KEPT * sizeof *lat);
+    double *lat = malloc(lat_bytes);
     lf_io *io = NULL;
     int ok = bufs && c.slot && lat;
     for (uint32_t i = 0; ok && i < threads; i++) {
@@ -487,7 +485,7 @@ int lf_probe_check_grid(const lf_probe_opts *o, lf_err *err)
         if (o->threads[i] == 0 || o->threads[i] > 4096)
             return lf_fail(err, LF_EINVAL, "threads: %llu reads in flight: use 1..4096",
                            (unsigned long long)o->threads[i]);
-    if (o->footprint > LF_PROBE_MAX_FOOTPRINT)
+    if (o->footprint > LF_DEVICE_MAX_FOOTPRINT)
         return lf_fail(err, LF_EINVAL, "footprint: %llu bytes of memory to read into: use 0..16g "
                        "(64m, the default, is already far beyond the CPU's caches)",
                        (unsigned long long)o->footprint);

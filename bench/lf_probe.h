@@ -8,6 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "lf_device.h" /* LF_DEVICE_MAX_FOOTPRINT */
 #include "lf_err.h"
 
 typedef struct {
@@ -37,7 +38,6 @@ typedef struct {
  * than the same reads cycled through 64 MiB, at high throughput only (costmodel/README.md,
  * "Where the reads land"). */
 #define LF_PROBE_FOOTPRINT ((uint64_t)64 << 20)
-#define LF_PROBE_MAX_FOOTPRINT ((uint64_t)16 << 30)
 
 typedef struct {
     const char *path;        /* the test file */

@@ -38,7 +38,7 @@ int lf_cli_probe_option(lf_cli_probe *p, const char *cmd, int c, const char *arg
     case 's':
         return lf_cli_size(cmd, "--size", arg, 1, UINT64_MAX, &p->o.size) ? -1 : 1;
     case 'F':
-        return lf_cli_size(cmd, "--footprint", arg, 0, LF_PROBE_MAX_FOOTPRINT, &p->o.footprint)
+        return lf_cli_size(cmd, "--footprint", arg, 0, LF_DEVICE_MAX_FOOTPRINT, &p->o.footprint)
                    ? -1
                    : 1;
     case 'S':

@@ -15,6 +15,9 @@
 #define LF_FFN_BW_WIDTHS 6
 extern const uint32_t lf_ffn_bw_widths[LF_FFN_BW_WIDTHS]; /* 1024 ... 8192, ascending */
 
+/* The most memory a probe's reads may land in (probe --footprint, flash_footprint). */
+#define LF_DEVICE_MAX_FOOTPRINT ((uint64_t)16 << 30)
+
 typedef struct {
     char name[64];
     /* Flash: each read pays flash_latency_s before its bytes flow at flash_stream_bw;
@@ -39,7 +42,8 @@ typedef struct {
      * it well below its steady state). A drift reference is probed in batches of N. */
     double flash_fit_batch;
     /* The memory the probe's reads landed in, bytes (probe --footprint): 0 (default) a
-     * buffer per read in flight, as fio; a drift reference reads into as much. */
+     * buffer per read in flight, as fio; a drift reference reads into as much. At most
+     * LF_DEVICE_MAX_FOOTPRINT, the one bound of the probe, its CSV and the profile. */
     double flash_footprint;
     /* How the flash keys were measured: 0 (default) with O_DIRECT; through the page cache
      * (calibrate --engine buffered: a read that misses it, its copy out included), every

@@ -144,9 +144,10 @@ int lf_fit_parse_probe(const char *text, size_t len, const char *path, const cha
             break;
         }
         uint64_t footprint = 0;
-        if (ifoot >= 0 && parse_uint(cols[ifoot], 1ull << 40, &footprint)) {
-            rc = lf_fail(err, LF_EFORMAT, "%s:%d: footprint '%.40s' (expected bytes, 0..2^40)",
-                         path, lineno, cols[ifoot]);
+        if (ifoot >= 0 && parse_uint(cols[ifoot], LF_DEVICE_MAX_FOOTPRINT, &footprint)) {
+            rc = lf_fail(err, LF_EFORMAT,
+                         "%s:%d: footprint '%.40s' (expected bytes, 0..16 GiB)", path, lineno,
+                         cols[ifoot]);
             break;
         }
         if (*n == cap) {

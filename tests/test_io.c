@@ -457,7 +457,7 @@ static void test_probe_null_engine(void **st)
     for (size_t i = 0; i < n; i++)
         assert_true(rows[i].footprint == 1 << 20 && rows[i].reads > 0);
     free(rows);
-    o.footprint = LF_PROBE_MAX_FOOTPRINT + 1;
+    o.footprint = LF_DEVICE_MAX_FOOTPRINT + 1;
     assert_int_equal(lf_probe_run(&o, &rows, &n, &err), LF_EINVAL);
     assert_non_null(strstr(err.msg, "footprint: "));
     o.footprint = 0;
