@@ -26,6 +26,7 @@ struct lf_cgroup {
     char dir[PATHCAP];       /* the cgroup's folder */
     char home[PATHCAP];      /* the cgroup the process came from */
     uint64_t budget, limit;
+    uint64_t in_flight;      /* bytes of buffered reads in flight: locked, not evictable */
 };
 
 /* The live cgroup, for the signal handler (one per process): paths ready to use. */
@@ -300,6 +301,11 @@ void lf_cgroup_set_budget(lf_cgroup *g, uint64_t budget)
     g->budget = budget;
 }
 
+void lf_cgroup_set_in_flight(lf_cgroup *g, uint64_t in_flight)
+{
+    g->in_flight = in_flight;
+}
+
 int lf_cgroup_fit(lf_cgroup *g, uint64_t headroom, lf_err *err)
 {
     char usage[64], stat[8192];
@@ -311,7 +317,8 @@ int lf_cgroup_fit(lf_cgroup *g, uint64_t headroom, lf_err *err)
         return lf_fail_errno(err, LF_EIO, errno, "memory cgroup %s: cannot read its charge",
                              g->dir);
     charge = strtoull(usage, NULL, 10);
-    uint64_t room = g->budget > LF_CGROUP_FLOOR ? g->budget : LF_CGROUP_FLOOR;
+    uint64_t least = LF_CGROUP_FLOOR + g->in_flight;
+    uint64_t room = g->budget > least ? g->budget : least;
     /* a quarter more than announced: touching memory charges page tables and a
      * sanitizer's shadow (an eighth) beside the pages */
     uint64_t limit = (charge > file ? charge - file : 0) + headroom + headroom / 4 + room +

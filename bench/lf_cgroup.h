@@ -31,9 +31,10 @@
  * cache may hold the budget. Memory nobody announces (thread stacks and kernel objects
  * of the reads in flight, the KV cache's growth, the allocator's and the sanitizer's
  * bookkeeping) takes its room from the page cache until the next fit, which the kernel
- * then evicts: the floor (4 MiB) keeps that room when the budget is smaller (the page
- * cache may then hold up to the floor), so that such growth never meets a limit with
- * nothing left to evict. The room (2 MiB) is for non-file memory freed within a step,
+ * then evicts: the floor (4 MiB, plus the bytes of buffered reads in flight: their pages
+ * are locked while being read, and the kernel cannot evict them) keeps that room when the
+ * budget is smaller (the page cache may then hold up to the floor), so that such growth
+ * never meets a limit with nothing left to evict. The room (2 MiB) is for non-file memory freed within a step,
  * whose place the page cache takes (the kernel frees the previous step's exited reader
  * threads a little later: ~0.25 MiB with 4 reads in flight under the sanitizers, more
  * with more threads). The charge also counts what the kernel took ahead in per-CPU
@@ -58,6 +59,9 @@ typedef struct lf_cgroup lf_cgroup;
 int lf_cgroup_open(uint64_t budget, lf_cgroup **out, lf_err *err);
 /* Changes the budget; the next fit sets the limit from it. */
 void lf_cgroup_set_budget(lf_cgroup *g, uint64_t budget);
+/* Bytes of buffered reads the process has in flight at once (0 at open): the floor
+ * becomes LF_CGROUP_FLOOR + in_flight from the next fit. */
+void lf_cgroup_set_in_flight(lf_cgroup *g, uint64_t in_flight);
 /* Sets the limit as above; headroom: bytes the caller allocates before the next fit. */
 int lf_cgroup_fit(lf_cgroup *g, uint64_t headroom, lf_err *err);
 /* Moves the process back to the cgroup it came from and removes the folder (NULL: no-op).

@@ -151,21 +151,21 @@ int lf_exec_moe_create(const lf_exec_moe_cfg *cfg, lf_exec_moe **out, lf_err *er
         rc = lf_fail(err, LF_ENOMEM, "expert executor: out of memory");
     } else if (cfg->scope == LF_SCOPE_TOKEN && (rc = resident_create(e, err))) {
         /* reported */
-    } else if (cfg->buffered) {
+    }
+    uint32_t depth = cfg->inflight == 0 ? 1 : cfg->inflight;
+    if (depth > LF_MOE_MAX_INFLIGHT)
+        depth = LF_MOE_MAX_INFLIGHT;
+    if (rc == LF_OK && cfg->buffered) {
         lf_pcache_cfg pcc = {w->h.data_offset, w->h.record_bytes,
                              cfg->pc_per_layer ? w->h.records_per_layer : 0, cfg->pc_budget,
-                             cfg->n_layers, cfg->pc_mech};
+                             cfg->n_layers, cfg->pc_mech, (uint64_t)depth * w->h.record_bytes};
         rc = lf_pcache_open(w->path, &pcc, &e->pc, err);
     }
     /* the reads go through their own descriptor, opened after lf_pcache_open dropped
      * the file's pages and (cgroup) moved the process: the page cache is the file's,
      * whichever descriptor reads it, and the buffered engine's has readahead off too */
-    if (rc == LF_OK) {
-        uint32_t depth = cfg->inflight == 0 ? 1 : cfg->inflight;
-        if (depth > LF_MOE_MAX_INFLIGHT)
-            depth = LF_MOE_MAX_INFLIGHT;
+    if (rc == LF_OK)
         rc = lf_io_open(cfg->buffered ? "buffered" : "psync", w->path, depth, &e->io, err);
-    }
     if (rc) {
         lf_exec_moe_free(e);
         return rc;
