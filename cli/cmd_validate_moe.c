@@ -180,7 +180,8 @@ int cmd_validate_moe(const char *trace, lf_weights *w, size_t n_w, const char *d
             printf("MdAPE %.1f%% over %zu configurations (target <= 10%% over >= 12) %s\n", mdape,
                    n, mdape <= 10 && n >= 12 ? "met" : "MISSED");
             printf("worst %.1f%% (target <= 20%%) %s\n", max_ape, max_ape <= 20 ? "met" : "MISSED");
-            printf("page-cache hit rate, largest |predicted - measured| %.3f (target <= 0.03) %s\n",
+            printf("page-cache hit rate, largest |predicted - measured| %.3f (measured: each "
+                   "row's median over its repeats, spread in pc_hit_min/max; target <= 0.03) %s\n",
                    gap, isnan(gap) ? "(no page-cache configuration)" : gap <= 0.03 ? "met" : "MISSED");
             partly_cached(rows, n);
             if (drift_refs) {

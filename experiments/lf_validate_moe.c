@@ -24,6 +24,7 @@ typedef struct {
     lf_moe_replay_cfg replay;
     const lf_device *dev;        /* prices the configuration (direct or buffered) */
     double *tot, *io_drift, *cpu_drift, *dense_drift;
+    double *hit;                 /* the page cache's measured hit rate */
     lf_summary *sum;
     lf_moe_measured *mm;
 } vslot;
@@ -123,9 +124,11 @@ static int predict_one(const lf_vmoe_cfg *c, size_t i, vslot *s, lf_vmoe_row *r,
     s->io_drift = calloc(n, sizeof *s->io_drift);
     s->cpu_drift = calloc(n, sizeof *s->cpu_drift);
     s->dense_drift = calloc(n, sizeof *s->dense_drift);
+    s->hit = calloc(n, sizeof *s->hit);
     s->sum = calloc(n, sizeof *s->sum);
     s->mm = calloc(n, sizeof *s->mm);
-    if (!s->tot || !s->io_drift || !s->cpu_drift || !s->dense_drift || !s->sum || !s->mm)
+    if (!s->tot || !s->io_drift || !s->cpu_drift || !s->dense_drift || !s->hit || !s->sum ||
+        !s->mm)
         return lf_fail(err, LF_ENOMEM, "validate: out of memory");
     const lf_moe_replay_cfg *rp = &s->replay;
     const lf_weights *w = rp->weights;
@@ -198,6 +201,16 @@ static int measure_one(const lf_vmoe_cfg *c, uint32_t k, vslot *s, const lf_vmoe
     return rc;
 }
 
+uint32_t lf_vmoe_median_run(const double *v, uint32_t n, double *sorted)
+{
+    double med = median_of(v, n, sorted);
+    uint32_t at = 0;
+    for (uint32_t k = 1; k < n; k++)
+        if (fabs(v[k] - med) < fabs(v[at] - med))
+            at = k;
+    return at;
+}
+
 /* The median run's parts, the spread, and the prediction at the measured speeds. */
 static void finish_one(const lf_vmoe_cfg *c, vslot *s, lf_vmoe_row *r, double *sorted)
 {
@@ -205,10 +218,7 @@ static void finish_one(const lf_vmoe_cfg *c, vslot *s, lf_vmoe_row *r, double *s
     double med = median_of(s->tot, n, sorted);
     r->measured_min_ms = sorted[0];
     r->measured_max_ms = sorted[n - 1];
-    uint32_t at = 0; /* the run nearest the median (an even count's median is no run) */
-    for (uint32_t k = 1; k < n; k++)
-        if (fabs(s->tot[k] - med) < fabs(s->tot[at] - med))
-            at = k;
+    uint32_t at = lf_vmoe_median_run(s->tot, n, sorted);
     const lf_summary *M = &s->sum[at];
     const lf_exec_moe_stats *st = &s->mm[at].stats;
     r->measured_ms = med;
@@ -219,6 +229,18 @@ static void finish_one(const lf_vmoe_cfg *c, vslot *s, lf_vmoe_row *r, double *s
     snprintf(r->mechanism, sizeof r->mechanism, "%s", s->mm[at].mechanism);
     snprintf(r->mechanism_note, sizeof r->mechanism_note, "%s", s->mm[at].mechanism_note);
     int pc = strcmp(r->mechanism, "direct") != 0;
+    r->read_gb_per_s = st->io_s > 0 ? st->bytes_read / st->io_s / 1e9 : 0;
+    /* The page cache's side from the run with the median hit rate, not the median
+     * latency: which records the kernel evicts page by page, and what an outside
+     * reclaimer takes, vary from run to run (a cold start each) apart from the latency */
+    for (uint32_t k = 0; k < n; k++) {
+        const lf_exec_moe_stats *sk = &s->mm[k].stats;
+        s->hit[k] = sk->loads ? (double)sk->pc_measured / sk->loads : 0;
+    }
+    at = lf_vmoe_median_run(s->hit, n, sorted);
+    r->pc_hit_min = pc ? sorted[0] : NAN;
+    r->pc_hit_max = pc ? sorted[n - 1] : NAN;
+    st = &s->mm[at].stats;
     r->pc_hit_predicted = pc && st->loads ? (double)st->pc_predicted / st->loads : NAN;
     r->pc_hit_measured = pc && st->loads ? (double)st->pc_measured / st->loads : NAN;
     r->pc_byte_hit_measured = pc && st->pc_bytes_loaded
@@ -227,7 +249,6 @@ static void finish_one(const lf_vmoe_cfg *c, vslot *s, lf_vmoe_row *r, double *s
     r->pc_partial = st->pc_partial;
     snprintf(r->outside_reclaim, sizeof r->outside_reclaim, "%s", s->mm[at].outside_reclaim);
     r->outside_paged_mb = s->mm[at].outside_paged >= 0 ? s->mm[at].outside_paged / 1e6 : NAN;
-    r->read_gb_per_s = st->io_s > 0 ? st->bytes_read / st->io_s / 1e9 : 0;
     r->drift_measured = c->drift_refs != 0;
     r->io_drift = median_of(s->io_drift, n, sorted);
     r->cpu_drift = median_of(s->cpu_drift, n, sorted);
@@ -246,6 +267,7 @@ static void free_slots(vslot *s, size_t n)
         free(s[i].io_drift);
         free(s[i].cpu_drift);
         free(s[i].dense_drift);
+        free(s[i].hit);
         free(s[i].sum);
         free(s[i].mm);
     }
@@ -344,12 +366,12 @@ int lf_vmoe_write_csv(const char *path, const lf_vmoe_row *rows, size_t n, lf_er
                             "measured_max_ms,app_hit,pc_hit_predicted,pc_hit_measured,read_gb_per_s,"
                             "drift_measured,io_drift,cpu_drift,predicted_norm_ms,norm_error_pct,"
                             "pc_byte_hit_measured,pc_partial,outside_paged_mb,dense_drift,"
-                            "predicted_resident_ms\n");
+                            "predicted_resident_ms,pc_hit_min,pc_hit_max\n");
     for (size_t i = 0; i < n; i++) {
         const lf_vmoe_row *r = &rows[i];
         len += (size_t)snprintf(buf + len, cap - len,
                                 "%s,\"%s\",%s,%u,%u,%s,%s,%.6f,%.6f,%.4f,%.6f,%.6f,%.6f,%.6f,%.6f,"
-                                "%.6f,%.6f,%.6f,%.6f,%.6f,%.6f,%.6f,%d,%.4f,%.4f,%.6f,%.4f,%.6f,%llu,%.3f,%.4f,%.6f\n",
+                                "%.6f,%.6f,%.6f,%.6f,%.6f,%.6f,%.6f,%d,%.4f,%.4f,%.6f,%.4f,%.6f,%llu,%.3f,%.4f,%.6f,%.6f,%.6f\n",
                                 r->id, r->policy, r->dtype, r->threads, r->tokens, r->scope,
                                 r->mechanism,
                                 r->predicted_ms, r->measured_ms, r->error_pct, r->predicted_io_ms,
@@ -359,7 +381,8 @@ int lf_vmoe_write_csv(const char *path, const lf_vmoe_row *rows, size_t n, lf_er
                                 r->pc_hit_measured, r->read_gb_per_s, r->drift_measured,
                                 r->io_drift, r->cpu_drift, r->predicted_norm_ms, r->norm_error_pct,
                                 r->pc_byte_hit_measured, (unsigned long long)r->pc_partial,
-                                r->outside_paged_mb, r->dense_drift, r->predicted_resident_ms);
+                                r->outside_paged_mb, r->dense_drift, r->predicted_resident_ms,
+                                r->pc_hit_min, r->pc_hit_max);
     }
     int rc = lf_write_file_atomic(path, buf, len, err);
     free(buf);

@@ -35,12 +35,16 @@ typedef struct {
     double predicted_mem_ms, measured_mem_ms;
     double measured_min_ms, measured_max_ms;             /* spread over the repeats */
     double app_hit;                  /* application cache hit rate (both sides) */
-    double pc_hit_predicted, pc_hit_measured;            /* of the reads; NaN: no page cache */
-    double pc_byte_hit_measured;     /* bytes of the reads found cached (NaN: no page cache) */
+    /* The page cache (NaN: none): the hit rates of the reads, predicted and measured
+     * (whole records found cached); the measured one and the four fields after it are
+     * the run's with the median measured hit rate */
+    double pc_hit_predicted, pc_hit_measured;
+    double pc_hit_min, pc_hit_max;   /* the measured hit rate's spread over the repeats */
+    double pc_byte_hit_measured;     /* bytes of the reads found cached */
     uint64_t pc_partial;             /* reads whose record was found partly cached */
     char outside_reclaim[1024];      /* lf_pcache_outside_reclaim's note, "" when none */
     double outside_paged_mb;         /* what it paged out during that run, machine-wide
-                                      * (MB; NaN: unknown or no page cache) */
+                                      * (MB; NaN: unknown) */
     double read_gb_per_s;                /* executor, median run, while reading */
     int drift_measured;              /* the drift references below were measured */
     double io_drift, cpu_drift;      /* now / profile (medians over the repeats); 1: not
@@ -89,5 +93,9 @@ void lf_vmoe_errors(const lf_vmoe_row *rows, size_t n, int norm, double *mdape, 
                     double *max_hit_gap);
 
 int lf_vmoe_write_csv(const char *path, const lf_vmoe_row *rows, size_t n, lf_err *err);
+
+/* The run whose v is nearest the median of v[0..n) (an even count's median is no run; the
+ * first of a tie); `sorted` (n entries) receives v sorted. */
+uint32_t lf_vmoe_median_run(const double *v, uint32_t n, double *sorted);
 
 #endif

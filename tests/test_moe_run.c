@@ -14,6 +14,7 @@
 #include "lf_mix.h"
 #include "lf_test.h"
 #include "lf_time.h"
+#include "lf_validate_moe.h"
 #include "lf_weights.h"
 
 /* A routing trace of the small model (d_model x d_ff experts) written to path. */
@@ -201,6 +202,21 @@ static void test_run_expert_file(void **st)
     }
 }
 
+/* A row's page-cache figures come from the run with the median hit rate, its latency from
+ * the run with the median latency: each the run nearest its median. */
+static void test_median_run(void **st)
+{
+    (void)st;
+    double sorted[4];
+    const double three[] = {0.58, 0.65, 0.62};
+    assert_int_equal(lf_vmoe_median_run(three, 3, sorted), 2);
+    assert_true(sorted[0] == 0.58 && sorted[2] == 0.65);
+    const double four[] = {0.75, 0.5, 0.25, 1.0}; /* median 0.625: 0.5 and 0.75 tie */
+    assert_int_equal(lf_vmoe_median_run(four, 4, sorted), 0);
+    const double one[] = {7};
+    assert_int_equal(lf_vmoe_median_run(one, 1, sorted), 0);
+}
+
 static void test_validate_expert_grid(void **st)
 {
     (void)st;
@@ -240,6 +256,15 @@ static void test_validate_expert_grid(void **st)
     assert_non_null(strstr(c, "id,policy,dtype,threads,tokens,scope,mechanism,"));
     assert_non_null(strstr(c, "m01,\"pagecache:dram=0,pc=4,scope=global\",q4,2,20,token,fadvise,"));
     assert_non_null(strstr(c, "m08,\"lru:capacity=4\",q2,2,20,ffn,direct,"));
+    /* the hit rate's spread over the repeats (one here): the page-cache rows' around the
+     * measured rate (columns 20, 32, 33), the direct rows' none */
+    assert_non_null(strstr(c, ",predicted_resident_ms,pc_hit_min,pc_hit_max\n"));
+    const char *m01 = strstr(c, "m01,"), *m05 = strstr(c, "m05,");
+    assert_true(m01 && m05);
+    assert_true(csv_field(m01, 20) > 0);
+    assert_true(csv_field(m01, 32) == csv_field(m01, 20));
+    assert_true(csv_field(m01, 33) == csv_field(m01, 20));
+    assert_true(isnan(csv_field(m05, 32)) && isnan(csv_field(m05, 33)));
     free(o);
     free(e);
     /* a profile measured through the page cache prices the page-cache configurations
@@ -468,6 +493,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_run_expert_file),
+        cmocka_unit_test(test_median_run),
         cmocka_unit_test(test_validate_expert_grid),
         cmocka_unit_test(test_validate_drift_refs),
         cmocka_unit_test(test_real_log_run),
