@@ -22,7 +22,8 @@
  * kernel evicts page cache, and kills the process when no page cache is left to evict.
  * So the limit follows the non-file charge: lf_cgroup_fit, called before every step
  * of the run, sets it to
- *     (charge - file charge) + 5/4 headroom + max(budget, LF_CGROUP_FLOOR) + LF_CGROUP_ROOM
+ *     (charge - file charge) + 5/4 headroom + max(budget, floor) + LF_CGROUP_ROOM
+ * with floor = LF_CGROUP_FLOOR + the bytes of buffered reads in flight
  * (memory.limit_in_bytes in v1, memory.max in v2; charge = memory.usage_in_bytes /
  * memory.current, file charge = memory.stat's `cache` / `file`): the memory the process
  * already holds is not squeezed; `headroom` is what the caller is about to allocate
@@ -34,11 +35,12 @@
  * then evicts: the floor (4 MiB, plus the bytes of buffered reads in flight: their pages
  * are locked while being read, and the kernel cannot evict them) keeps that room when the
  * budget is smaller (the page cache may then hold up to the floor), so that such growth
- * never meets a limit with nothing left to evict. The room (2 MiB) is for non-file memory freed within a step,
- * whose place the page cache takes (the kernel frees the previous step's exited reader
- * threads a little later: ~0.25 MiB with 4 reads in flight under the sanitizers, more
- * with more threads). The charge also counts what the kernel took ahead in per-CPU
- * batches (up to 64 pages per CPU) as non-file memory, which the page cache then uses.
+ * never meets a limit with nothing left to evict. The room (2 MiB) is for non-file
+ * memory freed within a step, whose place the page cache takes (the kernel frees the
+ * previous step's exited reader threads a little later: ~0.25 MiB with 4 reads in flight
+ * under the sanitizers, more with more threads). The charge also counts what the kernel
+ * took ahead in per-CPU batches (up to 64 pages per CPU) as non-file memory, which the
+ * page cache then uses.
  * The page cache can so exceed max(budget, floor) by up to lf_cgroup_slack() = room +
  * 64 pages per CPU (more if more is freed within a step), and be squeezed below the
  * budget while memory grows within a step: it is measured (mincore), not assumed.

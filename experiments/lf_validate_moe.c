@@ -353,38 +353,38 @@ void lf_vmoe_errors(const lf_vmoe_row *rows, size_t n, int norm, double *mdape, 
     free(a);
 }
 
+/* Written through lf_atomic's stream: a row's width is what its numbers print to, not a
+ * guess (a buffer sized per row let an absurd value run past it). */
 int lf_vmoe_write_csv(const char *path, const lf_vmoe_row *rows, size_t n, lf_err *err)
 {
-    size_t cap = 640 + n * 640, len = 0;
-    char *buf = malloc(cap);
-    if (!buf)
-        return lf_fail(err, LF_ENOMEM, "validate: out of memory");
-    len += (size_t)snprintf(buf + len, cap - len,
-                            "id,policy,dtype,threads,tokens,scope,mechanism,predicted_ms,measured_ms,"
-                            "error_pct,predicted_io_ms,measured_io_ms,predicted_compute_ms,"
-                            "measured_compute_ms,predicted_mem_ms,measured_mem_ms,measured_min_ms,"
-                            "measured_max_ms,app_hit,pc_hit_predicted,pc_hit_measured,read_gb_per_s,"
-                            "drift_measured,io_drift,cpu_drift,predicted_norm_ms,norm_error_pct,"
-                            "pc_byte_hit_measured,pc_partial,outside_paged_mb,dense_drift,"
-                            "predicted_resident_ms,pc_hit_min,pc_hit_max\n");
+    lf_atomic a;
+    int rc = lf_atomic_open(&a, path, err);
+    if (rc)
+        return rc;
+    fprintf(a.f, "id,policy,dtype,threads,tokens,scope,mechanism,predicted_ms,measured_ms,"
+                 "error_pct,predicted_io_ms,measured_io_ms,predicted_compute_ms,"
+                 "measured_compute_ms,predicted_mem_ms,measured_mem_ms,measured_min_ms,"
+                 "measured_max_ms,app_hit,pc_hit_predicted,pc_hit_measured,read_gb_per_s,"
+                 "drift_measured,io_drift,cpu_drift,predicted_norm_ms,norm_error_pct,"
+                 "pc_byte_hit_measured,pc_partial,outside_paged_mb,dense_drift,"
+                 "predicted_resident_ms,pc_hit_min,pc_hit_max\n");
     for (size_t i = 0; i < n; i++) {
         const lf_vmoe_row *r = &rows[i];
-        len += (size_t)snprintf(buf + len, cap - len,
-                                "%s,\"%s\",%s,%u,%u,%s,%s,%.6f,%.6f,%.4f,%.6f,%.6f,%.6f,%.6f,%.6f,"
-                                "%.6f,%.6f,%.6f,%.6f,%.6f,%.6f,%.6f,%d,%.4f,%.4f,%.6f,%.4f,%.6f,%llu,%.3f,%.4f,%.6f,%.6f,%.6f\n",
-                                r->id, r->policy, r->dtype, r->threads, r->tokens, r->scope,
-                                r->mechanism,
-                                r->predicted_ms, r->measured_ms, r->error_pct, r->predicted_io_ms,
-                                r->measured_io_ms, r->predicted_compute_ms, r->measured_compute_ms,
-                                r->predicted_mem_ms, r->measured_mem_ms, r->measured_min_ms,
-                                r->measured_max_ms, r->app_hit, r->pc_hit_predicted,
-                                r->pc_hit_measured, r->read_gb_per_s, r->drift_measured,
-                                r->io_drift, r->cpu_drift, r->predicted_norm_ms, r->norm_error_pct,
-                                r->pc_byte_hit_measured, (unsigned long long)r->pc_partial,
-                                r->outside_paged_mb, r->dense_drift, r->predicted_resident_ms,
-                                r->pc_hit_min, r->pc_hit_max);
+        fprintf(a.f, "%s,\"%s\",%s,%u,%u,%s,%s,", r->id, r->policy, r->dtype, r->threads,
+                r->tokens, r->scope, r->mechanism);
+        fprintf(a.f, "%.6f,%.6f,%.4f,%.6f,%.6f,%.6f,%.6f,%.6f,%.6f,%.6f,%.6f,%.6f,%.6f,%.6f,%.6f,",
+                r->predicted_ms, r->measured_ms, r->error_pct, r->predicted_io_ms,
+                r->measured_io_ms, r->predicted_compute_ms, r->measured_compute_ms,
+                r->predicted_mem_ms, r->measured_mem_ms, r->measured_min_ms, r->measured_max_ms,
+                r->app_hit, r->pc_hit_predicted, r->pc_hit_measured, r->read_gb_per_s);
+        fprintf(a.f, "%d,%.4f,%.4f,%.6f,%.4f,%.6f,%llu,%.3f,%.4f,%.6f,%.6f,%.6f\n",
+                r->drift_measured, r->io_drift, r->cpu_drift, r->predicted_norm_ms,
+                r->norm_error_pct, r->pc_byte_hit_measured, (unsigned long long)r->pc_partial,
+                r->outside_paged_mb, r->dense_drift, r->predicted_resident_ms, r->pc_hit_min,
+                r->pc_hit_max);
     }
-    int rc = lf_write_file_atomic(path, buf, len, err);
-    free(buf);
+    rc = lf_atomic_commit(&a, err);
+    if (rc)
+        lf_atomic_abort(&a);
     return rc;
 }

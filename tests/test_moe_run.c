@@ -217,6 +217,38 @@ static void test_median_run(void **st)
     assert_int_equal(lf_vmoe_median_run(one, 1, sorted), 0);
 }
 
+/* validate_moe.csv is as wide as its numbers print: a row of absurd values (a policy
+ * string at its longest, 1e300 ms) is written whole, not cut or run past a buffer. */
+static void test_csv_wide_rows(void **st)
+{
+    (void)st;
+    lf_vmoe_row rows[2];
+    memset(rows, 0, sizeof rows);
+    for (int i = 0; i < 2; i++) {
+        snprintf(rows[i].id, sizeof rows[i].id, "m%02d", i + 1);
+        memset(rows[i].policy, 'p', sizeof rows[i].policy - 1);
+        snprintf(rows[i].dtype, sizeof rows[i].dtype, "q4");
+        snprintf(rows[i].scope, sizeof rows[i].scope, "token");
+        snprintf(rows[i].mechanism, sizeof rows[i].mechanism, "cgroup");
+        rows[i].predicted_ms = rows[i].measured_ms = rows[i].predicted_norm_ms = 1e300;
+        rows[i].pc_hit_max = -1e300;
+    }
+    const char *path = lf_test_path("wide.csv");
+    lf_err err;
+    assert_int_equal(lf_vmoe_write_csv(path, rows, 2, &err), LF_OK);
+    char *c = lf_test_slurp(path);
+    assert_non_null(c);
+    int lines = 0;
+    for (const char *p = c; (p = strchr(p, '\n')); p++)
+        lines++;
+    assert_int_equal(lines, 3);
+    const char *m02 = strstr(c, "\nm02,\"ppp");
+    assert_non_null(m02);
+    assert_true(csv_field(m02 + 1, 7) == 1e300);
+    assert_true(csv_field(m02 + 1, 33) == -1e300);
+    free(c);
+}
+
 static void test_validate_expert_grid(void **st)
 {
     (void)st;
@@ -494,6 +526,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_run_expert_file),
         cmocka_unit_test(test_median_run),
+        cmocka_unit_test(test_csv_wide_rows),
         cmocka_unit_test(test_validate_expert_grid),
         cmocka_unit_test(test_validate_drift_refs),
         cmocka_unit_test(test_real_log_run),
