@@ -24,7 +24,8 @@ typedef struct {
     lf_moe_replay_cfg replay;
     const lf_device *dev;        /* prices the configuration (direct or buffered) */
     double *tot, *io_drift, *cpu_drift, *dense_drift;
-    double *hit;                 /* the page cache's measured hit rate */
+    double *hit, *work;          /* the page cache's measured hit rate; scratch */
+    int64_t *paged;              /* what the outside reclaimer paged out (-1: unknown) */
     lf_summary *sum;
     lf_moe_measured *mm;
 } vslot;
@@ -125,10 +126,12 @@ static int predict_one(const lf_vmoe_cfg *c, size_t i, vslot *s, lf_vmoe_row *r,
     s->cpu_drift = calloc(n, sizeof *s->cpu_drift);
     s->dense_drift = calloc(n, sizeof *s->dense_drift);
     s->hit = calloc(n, sizeof *s->hit);
+    s->work = calloc(n, sizeof *s->work);
+    s->paged = calloc(n, sizeof *s->paged);
     s->sum = calloc(n, sizeof *s->sum);
     s->mm = calloc(n, sizeof *s->mm);
-    if (!s->tot || !s->io_drift || !s->cpu_drift || !s->dense_drift || !s->hit || !s->sum ||
-        !s->mm)
+    if (!s->tot || !s->io_drift || !s->cpu_drift || !s->dense_drift || !s->hit || !s->work ||
+        !s->paged || !s->sum || !s->mm)
         return lf_fail(err, LF_ENOMEM, "validate: out of memory");
     const lf_moe_replay_cfg *rp = &s->replay;
     const lf_weights *w = rp->weights;
@@ -211,6 +214,23 @@ uint32_t lf_vmoe_median_run(const double *v, uint32_t n, double *sorted)
     return at;
 }
 
+uint32_t lf_vmoe_median_hit_run(const double *hit, const int64_t *paged, uint32_t n,
+                                int clean_only, double *work, double *sorted, uint32_t *count)
+{
+    uint32_t m = 0;
+    for (uint32_t k = 0; k < n; k++)
+        if (!clean_only || paged[k] == 0)
+            work[m++] = hit[k];
+    *count = m;
+    if (m == 0)
+        return UINT32_MAX;
+    uint32_t j = lf_vmoe_median_run(work, m, sorted);
+    for (uint32_t k = 0; k < n; k++)
+        if ((!clean_only || paged[k] == 0) && j-- == 0)
+            return k;
+    return UINT32_MAX; /* not reached */
+}
+
 /* The median run's parts, the spread, and the prediction at the measured speeds. */
 static void finish_one(const lf_vmoe_cfg *c, vslot *s, lf_vmoe_row *r, double *sorted)
 {
@@ -231,15 +251,27 @@ static void finish_one(const lf_vmoe_cfg *c, vslot *s, lf_vmoe_row *r, double *s
     int pc = strcmp(r->mechanism, "direct") != 0;
     r->read_gb_per_s = st->io_s > 0 ? st->bytes_read / st->io_s / 1e9 : 0;
     /* The page cache's side from the run with the median hit rate, not the median
-     * latency: which records the kernel evicts page by page, and what an outside
-     * reclaimer takes, vary from run to run (a cold start each) apart from the latency */
+     * latency: what an outside reclaimer takes varies from run to run (a cold start
+     * each) apart from the latency. Among the repeats it left alone when there are any:
+     * it pages out what it judges idle, which the budget does not model (MOE.md) */
     for (uint32_t k = 0; k < n; k++) {
         const lf_exec_moe_stats *sk = &s->mm[k].stats;
         s->hit[k] = sk->loads ? (double)sk->pc_measured / sk->loads : 0;
+        s->paged[k] = s->mm[k].outside_paged;
     }
-    at = lf_vmoe_median_run(s->hit, n, sorted);
+    uint32_t all, clean;
+    uint32_t at_all = lf_vmoe_median_hit_run(s->hit, s->paged, n, 0, s->work, sorted, &all);
     r->pc_hit_min = pc ? sorted[0] : NAN;
     r->pc_hit_max = pc ? sorted[n - 1] : NAN;
+    st = &s->mm[at_all].stats;
+    r->pc_hit_all = pc && st->loads ? (double)st->pc_measured / st->loads : NAN;
+    at = lf_vmoe_median_hit_run(s->hit, s->paged, n, 1, s->work, sorted, &clean);
+    if (at == UINT32_MAX)
+        at = at_all;
+    r->pc_clean_runs = pc ? clean : 0;
+    r->pc_struck_runs = 0;
+    for (uint32_t k = 0; pc && k < n; k++)
+        r->pc_struck_runs += s->paged[k] > 0;
     st = &s->mm[at].stats;
     r->pc_hit_predicted = pc && st->loads ? (double)st->pc_predicted / st->loads : NAN;
     r->pc_hit_measured = pc && st->loads ? (double)st->pc_measured / st->loads : NAN;
@@ -268,6 +300,8 @@ static void free_slots(vslot *s, size_t n)
         free(s[i].cpu_drift);
         free(s[i].dense_drift);
         free(s[i].hit);
+        free(s[i].work);
+        free(s[i].paged);
         free(s[i].sum);
         free(s[i].mm);
     }
@@ -367,7 +401,8 @@ int lf_vmoe_write_csv(const char *path, const lf_vmoe_row *rows, size_t n, lf_er
                  "measured_max_ms,app_hit,pc_hit_predicted,pc_hit_measured,read_gb_per_s,"
                  "drift_measured,io_drift,cpu_drift,predicted_norm_ms,norm_error_pct,"
                  "pc_byte_hit_measured,pc_partial,outside_paged_mb,dense_drift,"
-                 "predicted_resident_ms,pc_hit_min,pc_hit_max\n");
+                 "predicted_resident_ms,pc_hit_min,pc_hit_max,pc_hit_all,pc_clean_runs,"
+                 "pc_struck_runs\n");
     for (size_t i = 0; i < n; i++) {
         const lf_vmoe_row *r = &rows[i];
         fprintf(a.f, "%s,\"%s\",%s,%u,%u,%s,%s,", r->id, r->policy, r->dtype, r->threads,
@@ -377,11 +412,11 @@ int lf_vmoe_write_csv(const char *path, const lf_vmoe_row *rows, size_t n, lf_er
                 r->measured_io_ms, r->predicted_compute_ms, r->measured_compute_ms,
                 r->predicted_mem_ms, r->measured_mem_ms, r->measured_min_ms, r->measured_max_ms,
                 r->app_hit, r->pc_hit_predicted, r->pc_hit_measured, r->read_gb_per_s);
-        fprintf(a.f, "%d,%.4f,%.4f,%.6f,%.4f,%.6f,%llu,%.3f,%.4f,%.6f,%.6f,%.6f\n",
+        fprintf(a.f, "%d,%.4f,%.4f,%.6f,%.4f,%.6f,%llu,%.3f,%.4f,%.6f,%.6f,%.6f,%.6f,%u,%u\n",
                 r->drift_measured, r->io_drift, r->cpu_drift, r->predicted_norm_ms,
                 r->norm_error_pct, r->pc_byte_hit_measured, (unsigned long long)r->pc_partial,
                 r->outside_paged_mb, r->dense_drift, r->predicted_resident_ms, r->pc_hit_min,
-                r->pc_hit_max);
+                r->pc_hit_max, r->pc_hit_all, r->pc_clean_runs, r->pc_struck_runs);
     }
     rc = lf_atomic_commit(&a, err);
     if (rc)

@@ -36,10 +36,16 @@ typedef struct {
     double measured_min_ms, measured_max_ms;             /* spread over the repeats */
     double app_hit;                  /* application cache hit rate (both sides) */
     /* The page cache (NaN: none): the hit rates of the reads, predicted and measured
-     * (whole records found cached); the measured one and the four fields after it are
-     * the run's with the median measured hit rate */
+     * (whole records found cached); the measured one and the four fields after the
+     * next two are the run's with the median measured hit rate among the repeats
+     * during which the outside reclaimer paged nothing out (among all when it paged
+     * out during every one, or is not counted) */
     double pc_hit_predicted, pc_hit_measured;
-    double pc_hit_min, pc_hit_max;   /* the measured hit rate's spread over the repeats */
+    double pc_hit_min, pc_hit_max;   /* the measured hit rate's spread over all repeats */
+    double pc_hit_all;               /* its median over all repeats, struck or not */
+    uint32_t pc_clean_runs;          /* repeats during which the reclaimer paged nothing */
+    uint32_t pc_struck_runs;         /* repeats during which it paged out (0: none, or not
+                                      * counted) */
     double pc_byte_hit_measured;     /* bytes of the reads found cached */
     uint64_t pc_partial;             /* reads whose record was found partly cached */
     char outside_reclaim[1024];      /* lf_pcache_outside_reclaim's note, "" when none */
@@ -97,5 +103,10 @@ int lf_vmoe_write_csv(const char *path, const lf_vmoe_row *rows, size_t n, lf_er
 /* The run whose v is nearest the median of v[0..n) (an even count's median is no run; the
  * first of a tie); `sorted` (n entries) receives v sorted. */
 uint32_t lf_vmoe_median_run(const double *v, uint32_t n, double *sorted);
+/* The same over the repeats' hit rates, among those during which the outside reclaimer
+ * paged out nothing (paged[k] == 0; -1 is unknown) when clean_only, else among all;
+ * UINT32_MAX when none qualifies. *count: how many did; work and sorted: n entries. */
+uint32_t lf_vmoe_median_hit_run(const double *hit, const int64_t *paged, uint32_t n,
+                                int clean_only, double *work, double *sorted, uint32_t *count);
 
 #endif

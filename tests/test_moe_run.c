@@ -215,6 +215,24 @@ static void test_median_run(void **st)
     assert_int_equal(lf_vmoe_median_run(four, 4, sorted), 0);
     const double one[] = {7};
     assert_int_equal(lf_vmoe_median_run(one, 1, sorted), 0);
+    /* the hit rate: among the repeats the outside reclaimer left alone (paged 0), all
+     * when it struck each or was not counted (-1) */
+    double work[4];
+    uint32_t count;
+    const double hit[] = {0.600, 0.650, 0.595};
+    const int64_t struck_two[] = {7000000, 0, 2000000}, struck_all[] = {1, -1, 5},
+                  none[] = {0, 0, 0};
+    assert_int_equal(lf_vmoe_median_hit_run(hit, struck_two, 3, 1, work, sorted, &count), 1);
+    assert_int_equal(count, 1);
+    assert_int_equal(lf_vmoe_median_hit_run(hit, struck_two, 3, 0, work, sorted, &count), 0);
+    assert_int_equal(count, 3);
+    assert_true(sorted[0] == 0.595 && sorted[2] == 0.650);
+    assert_int_equal(lf_vmoe_median_hit_run(hit, struck_all, 3, 1, work, sorted, &count),
+                     UINT32_MAX);
+    assert_int_equal(count, 0);
+    assert_int_equal(lf_vmoe_median_hit_run(hit, none, 3, 1, work, sorted, &count), 0);
+    const int64_t last_clean[] = {3, 4, 0}; /* the one clean repeat is the last */
+    assert_int_equal(lf_vmoe_median_hit_run(hit, last_clean, 3, 1, work, sorted, &count), 2);
 }
 
 /* validate_moe.csv is as wide as its numbers print: a row of absurd values (a policy
@@ -290,12 +308,15 @@ static void test_validate_expert_grid(void **st)
     assert_non_null(strstr(c, "m08,\"lru:capacity=4\",q2,2,20,ffn,direct,"));
     /* the hit rate's spread over the repeats (one here): the page-cache rows' around the
      * measured rate (columns 20, 32, 33), the direct rows' none */
-    assert_non_null(strstr(c, ",predicted_resident_ms,pc_hit_min,pc_hit_max\n"));
+    assert_non_null(strstr(c, ",predicted_resident_ms,pc_hit_min,pc_hit_max,pc_hit_all,"
+                              "pc_clean_runs,pc_struck_runs\n"));
     const char *m01 = strstr(c, "m01,"), *m05 = strstr(c, "m05,");
     assert_true(m01 && m05);
     assert_true(csv_field(m01, 20) > 0);
     assert_true(csv_field(m01, 32) == csv_field(m01, 20));
     assert_true(csv_field(m01, 33) == csv_field(m01, 20));
+    assert_true(csv_field(m01, 34) == csv_field(m01, 20)); /* pc_hit_all */
+    assert_true(csv_field(m01, 35) + csv_field(m01, 36) <= 1); /* clean + struck repeats */
     assert_true(isnan(csv_field(m05, 32)) && isnan(csv_field(m05, 33)));
     free(o);
     free(e);
