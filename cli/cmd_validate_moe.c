@@ -189,9 +189,9 @@ int cmd_validate_moe(const char *trace, lf_weights *w, size_t n_w, const char *d
             printf("MdAPE %.1f%% over %zu configurations (target <= 10%% over >= 12) %s\n", mdape,
                    n, mdape <= 10 && n >= 12 ? "met" : "MISSED");
             printf("worst %.1f%% (target <= 20%%) %s\n", max_ape, max_ape <= 20 ? "met" : "MISSED");
-            printf("page-cache hit rate, largest |predicted - measured| %.3f (measured: each "
-                   "row's median over the repeats the outside reclaimer left alone, over all "
-                   "when it struck each; target <= 0.03) %s\n",
+            printf("page-cache hit rate, largest |predicted - measured| %.3f (measured: per "
+                   "row, the median over the repeats no outside reclaimer struck, else over "
+                   "all; target <= 0.03) %s\n",
                    gap, isnan(gap) ? "(no page-cache configuration)" : gap <= 0.03 ? "met" : "MISSED");
             partly_cached(rows, n);
             struck_repeats(rows, n);

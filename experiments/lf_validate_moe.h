@@ -36,10 +36,10 @@ typedef struct {
     double measured_min_ms, measured_max_ms;             /* spread over the repeats */
     double app_hit;                  /* application cache hit rate (both sides) */
     /* The page cache (NaN: none): the hit rates of the reads, predicted and measured
-     * (whole records found cached); the measured one and the four fields after the
-     * next two are the run's with the median measured hit rate among the repeats
-     * during which the outside reclaimer paged nothing out (among all when it paged
-     * out during every one, or is not counted) */
+     * (whole records found cached). pc_hit_measured, pc_byte_hit_measured, pc_partial,
+     * outside_reclaim and outside_paged_mb are the run's with the median measured hit
+     * rate among the repeats during which the outside reclaimer paged nothing out
+     * (among all when it paged out during every one, or cannot be counted) */
     double pc_hit_predicted, pc_hit_measured;
     double pc_hit_min, pc_hit_max;   /* the measured hit rate's spread over all repeats */
     double pc_hit_all;               /* its median over all repeats, struck or not */
@@ -50,7 +50,7 @@ typedef struct {
     uint64_t pc_partial;             /* reads whose record was found partly cached */
     char outside_reclaim[1024];      /* lf_pcache_outside_reclaim's note, "" when none */
     double outside_paged_mb;         /* what it paged out during that run, machine-wide
-                                      * (MB; NaN: unknown) */
+                                      * (MB; NaN: unknown or no page cache) */
     double read_gb_per_s;                /* executor, median run, while reading */
     int drift_measured;              /* the drift references below were measured */
     double io_drift, cpu_drift;      /* now / profile (medians over the repeats); 1: not
