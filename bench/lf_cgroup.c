@@ -317,7 +317,7 @@ int lf_cgroup_fit(lf_cgroup *g, uint64_t headroom, lf_err *err)
         return lf_fail_errno(err, LF_EIO, errno, "memory cgroup %s: cannot read its charge",
                              g->dir);
     charge = strtoull(usage, NULL, 10);
-    uint64_t least = LF_CGROUP_FLOOR + g->in_flight;
+    uint64_t least = lf_cgroup_floor(g->in_flight);
     uint64_t room = g->budget > least ? g->budget : least;
     /* a quarter more than announced: touching memory charges page tables and a
      * sanitizer's shadow (an eighth) beside the pages */
@@ -354,6 +354,11 @@ int lf_cgroup_close(lf_cgroup *g, lf_err *err)
     }
     free(g);
     return rc;
+}
+
+uint64_t lf_cgroup_floor(uint64_t in_flight)
+{
+    return 2 * in_flight > LF_CGROUP_FLOOR ? 2 * in_flight : LF_CGROUP_FLOOR;
 }
 
 uint64_t lf_cgroup_slack(void)

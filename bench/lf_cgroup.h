@@ -23,7 +23,7 @@
  * So the limit follows the non-file charge: lf_cgroup_fit, called before every step
  * of the run, sets it to
  *     (charge - file charge) + 5/4 headroom + max(budget, floor) + LF_CGROUP_ROOM
- * with floor = LF_CGROUP_FLOOR + the bytes of buffered reads in flight
+ * with floor = lf_cgroup_floor(the bytes of buffered reads in flight)
  * (memory.limit_in_bytes in v1, memory.max in v2; charge = memory.usage_in_bytes /
  * memory.current, file charge = memory.stat's `cache` / `file`): the memory the process
  * already holds is not squeezed; `headroom` is what the caller is about to allocate
@@ -32,10 +32,11 @@
  * cache may hold the budget. Memory nobody announces (thread stacks and kernel objects
  * of the reads in flight, the KV cache's growth, the allocator's and the sanitizer's
  * bookkeeping) takes its room from the page cache until the next fit, which the kernel
- * then evicts: the floor (4 MiB, plus the bytes of buffered reads in flight: their pages
- * are locked while being read, and the kernel cannot evict them) keeps that room when the
- * budget is smaller (the page cache may then hold up to the floor), so that such growth
- * never meets a limit with nothing left to evict. The room (2 MiB) is for non-file
+ * then evicts: the floor (twice the bytes of buffered reads in flight, whose pages are
+ * locked while being read so that the kernel cannot evict them, and as much again to
+ * evict from; at least 4 MiB) keeps that room when the budget is smaller (the page cache
+ * may then hold up to the floor), so that such growth never meets a limit with nothing
+ * left to evict. The room (2 MiB) is for non-file
  * memory freed within a step, whose place the page cache takes (the kernel frees the
  * previous step's exited reader threads a little later: ~0.25 MiB with 4 reads in flight
  * under the sanitizers, more with more threads). The charge also counts what the kernel
@@ -49,6 +50,8 @@
 #define LF_CGROUP_FLOOR (4ull << 20)
 #define LF_CGROUP_ROOM (2ull << 20)
 uint64_t lf_cgroup_slack(void);
+/* The page cache's room below any budget: max(2 x in_flight, LF_CGROUP_FLOOR). */
+uint64_t lf_cgroup_floor(uint64_t in_flight);
 
 typedef struct lf_cgroup lf_cgroup;
 
@@ -62,7 +65,7 @@ int lf_cgroup_open(uint64_t budget, lf_cgroup **out, lf_err *err);
 /* Changes the budget; the next fit sets the limit from it. */
 void lf_cgroup_set_budget(lf_cgroup *g, uint64_t budget);
 /* Bytes of buffered reads the process has in flight at once (0 at open): the floor
- * becomes LF_CGROUP_FLOOR + in_flight from the next fit. */
+ * becomes lf_cgroup_floor(in_flight) from the next fit. */
 void lf_cgroup_set_in_flight(lf_cgroup *g, uint64_t in_flight);
 /* Sets the limit as above; headroom: bytes the caller allocates before the next fit. */
 int lf_cgroup_fit(lf_cgroup *g, uint64_t headroom, lf_err *err);

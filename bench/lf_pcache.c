@@ -62,10 +62,11 @@ static int open_cgroup(lf_pcache *p, const lf_pcache_cfg *c, lf_err *err)
     if (rc == LF_OK) {
         lf_cgroup_set_in_flight(p->cg, c->in_flight);
         snprintf(p->note, sizeof p->note, "cgroup v%d %s: limit = its non-file charge + "
-                 "page-cache budget %llu (at least %llu MiB + the reads in flight, %llu) + %llu "
-                 "MiB, fitted before every step; the kernel evicts", lf_cgroup_version(p->cg),
-                 lf_cgroup_path(p->cg), (unsigned long long)total,
-                 (unsigned long long)(LF_CGROUP_FLOOR >> 20), (unsigned long long)c->in_flight,
+                 "page-cache budget %llu (at least %llu: twice the reads in flight, at least "
+                 "%llu MiB) + %llu MiB, fitted before every step; the kernel evicts",
+                 lf_cgroup_version(p->cg), lf_cgroup_path(p->cg),
+                 (unsigned long long)total, (unsigned long long)lf_cgroup_floor(c->in_flight),
+                 (unsigned long long)(LF_CGROUP_FLOOR >> 20),
                  (unsigned long long)(LF_CGROUP_ROOM >> 20));
         return LF_OK;
     }

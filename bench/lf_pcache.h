@@ -43,8 +43,8 @@ typedef struct {
                               * record is dropped after its read, like F_NOCACHE (fadvise) */
     uint32_t groups;         /* cgroup: groups read (the budget is groups x budget); 0: 1 */
     lf_pcache_mech mech;
-    uint64_t in_flight;      /* cgroup: bytes of reads in flight at once (raise the floor:
-                              * lf_cgroup_set_in_flight) */
+    uint64_t in_flight;      /* cgroup: bytes of reads in flight at once (they set the
+                              * floor: lf_cgroup_set_in_flight) */
 } lf_pcache_cfg;
 
 /* Drops the file's pages from the page cache first (a cold start), then holds it to the

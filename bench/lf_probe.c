@@ -124,16 +124,16 @@ typedef struct {
     int drop_reads;
 } held_cache;
 
-/* Under a cgroup, before a point's memory is touched: the page cache's budget set to
- * twice `in_flight` bytes (the pages of the reads in flight, which the kernel cannot
- * reclaim while they are read, and as much again to reclaim from) and the limit fitted
- * with `touch` bytes of headroom for the memory about to be touched. */
+/* Under a cgroup, before a point's memory is touched: its reads in flight announced
+ * (the page cache then holds the cgroup's floor for them, lf_cgroup_floor: every read
+ * misses, there is no budget of cached records) and the limit fitted with `touch` bytes
+ * of headroom for the memory about to be touched. */
 static int announce(const held_cache *held, const lf_io_ops *ops, uint64_t in_flight,
                     uint64_t touch, lf_err *err)
 {
     if (!held->cgroup || (ops->caps & LF_IO_CAP_DIRECT))
         return LF_OK;
-    lf_cgroup_set_budget(held->cgroup, 2 * in_flight);
+    lf_cgroup_set_in_flight(held->cgroup, in_flight);
     return lf_cgroup_fit(held->cgroup, touch, err); /* open_engine fits again once touched */
 }
 
@@ -486,9 +486,10 @@ int lf_probe_check_grid(const lf_probe_opts *o, lf_err *err)
             return lf_fail(err, LF_EINVAL, "threads: %llu reads in flight: use 1..4096",
                            (unsigned long long)o->threads[i]);
     if (o->footprint > LF_DEVICE_MAX_FOOTPRINT)
-        return lf_fail(err, LF_EINVAL, "footprint: %llu bytes of memory to read into: use 0..16g "
+        return lf_fail(err, LF_EINVAL, "footprint: %llu bytes of memory to read into: use 0..%llug "
                        "(64m, the default, is already far beyond the CPU's caches)",
-                       (unsigned long long)o->footprint);
+                       (unsigned long long)o->footprint,
+                       (unsigned long long)(LF_DEVICE_MAX_FOOTPRINT >> 30));
     for (size_t i = 0; i < o->n_batches; i++)
         if (o->batches[i] == 0 || o->batches[i] > 65536)
             return lf_fail(err, LF_EINVAL, "batch: a batch of %llu reads: use 1..65536 (a list "

@@ -139,7 +139,7 @@ int lf_cli_probe_hold(lf_cli_probe *p, const char *cmd)
         for (size_t j = 0; j < p->o.n_threads; j++)
             if (p->o.chunks[i] * p->o.threads[j] > most)
                 most = p->o.chunks[i] * p->o.threads[j];
-    uint64_t held = (2 * most > LF_CGROUP_FLOOR ? 2 * most : LF_CGROUP_FLOOR) + lf_cgroup_slack();
+    uint64_t held = lf_cgroup_floor(most) + lf_cgroup_slack();
     fprintf(stderr, "%s: page cache held by cgroup v%d %s: limit = its non-file charge + twice "
             "a point's reads in flight (chunk x threads, at least %llu MiB) + %llu MiB, fitted "
             "before every point; the kernel reclaims\n", cmd, lf_cgroup_version(g),

@@ -107,7 +107,8 @@ static int check_value(const key_info *k, double v, const char *where, lf_err *e
     if (strcmp(k->key, "flash_footprint") == 0 &&
         (v != floor(v) || v > (double)LF_DEVICE_MAX_FOOTPRINT))
         return lf_fail(err, LF_ERANGE, "%s: flash_footprint = %g must be a whole number of "
-                       "bytes, 0..16 GiB (what probe --footprint takes)", where, v);
+                       "bytes, 0..%llu GiB (what probe --footprint takes)", where, v,
+                       (unsigned long long)(LF_DEVICE_MAX_FOOTPRINT >> 30));
     if (strcmp(k->key, "flash_smooth_p") == 0 && v != 0 && v < 1)
         return lf_fail(err, LF_ERANGE,
                        "%s: flash_smooth_p = %g must be 0 (hard max) or at least 1", where, v);

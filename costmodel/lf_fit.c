@@ -145,9 +145,9 @@ int lf_fit_parse_probe(const char *text, size_t len, const char *path, const cha
         }
         uint64_t footprint = 0;
         if (ifoot >= 0 && parse_uint(cols[ifoot], LF_DEVICE_MAX_FOOTPRINT, &footprint)) {
-            rc = lf_fail(err, LF_EFORMAT,
-                         "%s:%d: footprint '%.40s' (expected bytes, 0..16 GiB)", path, lineno,
-                         cols[ifoot]);
+            rc = lf_fail(err, LF_EFORMAT, "%s:%d: footprint '%.40s' (expected bytes, 0..%llu GiB)",
+                         path, lineno, cols[ifoot],
+                         (unsigned long long)(LF_DEVICE_MAX_FOOTPRINT >> 30));
             break;
         }
         if (*n == cap) {

@@ -418,8 +418,5 @@ int lf_vmoe_write_csv(const char *path, const lf_vmoe_row *rows, size_t n, lf_er
                 r->outside_paged_mb, r->dense_drift, r->predicted_resident_ms, r->pc_hit_min,
                 r->pc_hit_max, r->pc_hit_all, r->pc_clean_runs, r->pc_struck_runs);
     }
-    rc = lf_atomic_commit(&a, err);
-    if (rc)
-        lf_atomic_abort(&a);
-    return rc;
+    return lf_atomic_commit(&a, err); /* on failure, it removes the temporary itself */
 }
