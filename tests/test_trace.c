@@ -835,6 +835,69 @@ static void test_ids_checked_across_blocks(void **st)
     lf_trace_free(&t);
 }
 
+/* A trace read with defer_ids keeps its 16-bit needed ids in the file: staged blocks
+ * (whole tokens, across the reader's blocks, through a view of the first tokens) hold
+ * the ids the trace holds; it is checked but not written; an id changed in the file
+ * after it was opened is named when its block is staged (and nothing stays staged); a
+ * file cut short is an error, not a crash. */
+static void test_deferred_ids_staged(void **st)
+{
+    (void)st;
+    lf_trace t, r;
+    lf_err err;
+    make_big(&t);
+    const char *p = lf_test_path("deferred.h5");
+    assert_int_equal(lf_trace_write(&t, p, &err), LF_OK);
+    lf_trace_read_opts o = {.narrow_ids = 1, .defer_ids = 1};
+    assert_int_equal(lf_trace_read_ex(p, &o, &r, &err), LF_OK);
+    assert_non_null(r.deferred);
+    assert_int_equal(lf_trace_check(&r, "deferred", &err), LF_OK);
+    const uint32_t ranges[][2] = {{0, 5}, {1, 2}, {3, 4}, {2, 5}, {0, 1}, {4, 5}};
+    uint32_t buf[BIG_UNITS], n;
+    for (size_t i = 0; i < sizeof ranges / sizeof ranges[0]; i++)
+        for (uint32_t l = 0; l < 2; l++) {
+            assert_int_equal(lf_trace_stage(&r, l, ranges[i][0], ranges[i][1], &err), LF_OK);
+            for (uint32_t tok = ranges[i][0]; tok < ranges[i][1]; tok++) {
+                uint32_t nt;
+                const uint32_t *want = lf_trace_ids(&t, l, tok, &nt);
+                const uint32_t *got = lf_trace_ids_to(&r, l, tok, 0, buf, &n);
+                assert_int_equal(n, nt);
+                if (n)
+                    assert_memory_equal(got, want, (size_t)n * 4);
+            }
+        }
+    lf_trace view;
+    assert_int_equal(lf_trace_view(&r, 2, &view, &err), LF_OK);
+    assert_int_equal(lf_trace_stage(&view, 1, 0, 2, &err), LF_OK);
+    lf_trace_ids_to(&view, 1, 1, 0, buf, &n);
+    assert_int_equal(n, big_n[2]);
+    lf_trace_view_free(&view);
+    /* not written: its ids are not in memory */
+    const char *out = lf_test_path("deferred-out.h5");
+    unlink(out);
+    assert_int_equal(lf_trace_write(&r, out, &err), LF_EINVAL);
+    assert_non_null(strstr(err.msg, "read it whole"));
+    assert_int_equal(access(out, F_OK), -1);
+    /* an id changed after the file was opened: named at its block, nothing staged */
+    set_id(p, "/layers/001/index", 32768, 22 + 19998);
+    assert_int_equal(lf_trace_stage(&r, 0, 0, 5, &err), LF_OK); /* layer 0 untouched */
+    assert_int_equal(lf_trace_stage(&r, 1, 0, 5, &err), LF_EFORMAT);
+    assert_non_null(strstr(err.msg, "layer 1 token 3: ids not sorted and unique (20020 after "
+                                    "20020"));
+    assert_non_null(strstr(err.msg, "changed since it was opened"));
+    assert_int_equal(r.deferred->first, r.deferred->end);
+    assert_int_equal(lf_trace_stage(&r, 1, 0, 3, &err), LF_OK); /* the tokens before it */
+    set_id(p, "/layers/000/index", 5, 40000);
+    assert_int_equal(lf_trace_stage(&r, 0, 0, 1, &err), LF_ERANGE);
+    assert_non_null(strstr(err.msg, "layer 0 token 0: id 40000 >= units_per_layer 40000"));
+    /* cut short under it */
+    assert_int_equal(truncate(p, 4096), 0);
+    assert_int_equal(lf_trace_stage(&r, 1, 3, 5, &err), LF_EFORMAT);
+    assert_non_null(strstr(err.msg, p));
+    lf_trace_free(&r);
+    lf_trace_free(&t);
+}
+
 /* ---------- damaged version 2 files (no libhdf5 involved) ---------- */
 
 static unsigned char *slurp_bin(const char *path, size_t *n)
@@ -1105,6 +1168,7 @@ int main(void)
         cmocka_unit_test(test_v1_loads_and_first_tokens),
         cmocka_unit_test(test_convert),
         cmocka_unit_test(test_ids_checked_across_blocks),
+        cmocka_unit_test(test_deferred_ids_staged),
         cmocka_unit_test(test_v2_damage_is_named),
         cmocka_unit_test(test_v2_zero_size_type),
         cmocka_unit_test(test_v2_absurd_sizes),

@@ -117,13 +117,17 @@ static int get_ids(lf_h5read_be *b, const char *name, const uint64_t *indptr, ui
     b->ids_ntok = n_tok;
     b->ids_valid = 0;
     b->got16 = 0;
+    b->deferred_at = 0;
+    b->defer_index = b->defer && !strcmp(name, "index");
     void *arr = NULL;
     rc = get_array(b, name, LF_H5R_IDX, *total, want, &arr, NULL, 1);
+    b->defer_index = 0;
     if (b->got16)
         *ids16 = arr;
     else
         *ids = arr;
-    *known = !rc && mono && b->ids_valid;
+    /* deferred ids are checked when staged (lf_trace_stage) */
+    *known = !rc && ((mono && b->ids_valid) || b->deferred_at);
     b->ids_indptr = NULL;
     return rc;
 }
@@ -150,6 +154,8 @@ static int read_layer(lf_h5read_be *b, uint32_t l, uint32_t n_tok, uint32_t n_to
     if ((rc = get_ids(b, "index", L->indptr, n_tok, &L->index, &L->index16, &L->nnz, &total,
                       &known[0])))
         return rc;
+    if (b->deferred_at)
+        t->deferred->at[l] = b->deferred_at;
     L->cap = L->nnz;
     if ((rc = get_array(b, "value", LF_H5R_F32, total, L->nnz, (void **)&L->value, NULL, 0)))
         return rc;
@@ -240,6 +246,8 @@ int lf_h5read_trace(lf_h5read_be *b, uint32_t max_tokens, lf_trace *t)
         b->known = calloc(2 * (size_t)t->n_layers, 1);
     if (!t->layers || (b->check_ids && !b->known))
         return lf_fail(b->err, LF_ENOMEM, "%s: out of memory", b->path);
+    if (b->defer && (rc = lf_trace_defer_init(t, b->err)))
+        return rc;
     b->ids_units = t->units_per_layer;
     for (uint32_t l = 0; l < t->n_layers && !rc; l++)
         rc = read_layer(b, l, t->n_tokens, n_tokens, t);
@@ -332,25 +340,6 @@ static void widen(const uint16_t *src, uint32_t *dst, size_t n)
         dst[i] = src[i];
 }
 
-/* lf_ids_ok on 16-bit ids, in 16-bit lanes: the ids with their top bit flipped compare
- * as signed 16-bit numbers in the order of the ids, which SSE2 compares and maxes
- * (it has no unsigned 16-bit compare; in 32-bit lanes the check cost 3x more). */
-#if defined(__GNUC__) && !defined(__clang__)
-__attribute__((optimize("tree-vectorize")))
-#endif
-static int ids16_ok(const uint16_t *ids, size_t n, uint32_t bound)
-{
-    if (n == 0)
-        return 1;
-    int16_t top = (int16_t)(ids[0] ^ 0x8000), bad = 0;
-    for (size_t i = 1; i < n; i++) {
-        int16_t x = (int16_t)(ids[i] ^ 0x8000), y = (int16_t)(ids[i - 1] ^ 0x8000);
-        top = x > top ? x : top;
-        bad |= (int16_t)-(x <= y);
-    }
-    return (uint32_t)(uint16_t)(top ^ 0x8000) < bound && !bad;
-}
-
 /* Checks the ids a block at a time as they are read, while the block is in cache (a
  * second pass over the widened ids in lf_trace_check read twice the bytes from memory).
  * A token's ids may run on from one block into the next. */
@@ -374,7 +363,7 @@ static void ids_check_block(ids_check *c, const uint16_t *buf, uint64_t i0, size
         uint64_t a = c->indptr[c->tok], e = c->indptr[c->tok + 1] < end ? c->indptr[c->tok + 1] : end;
         if (pos == i0 && pos > a && buf[0] <= c->last) /* the token began in the last block */
             c->ok = 0;
-        if (!ids16_ok(buf + (pos - i0), (size_t)(e - pos), c->units))
+        if (!lf_ids16_ok(buf + (pos - i0), (size_t)(e - pos), c->units))
             c->ok = 0;
         pos = e;
     }
@@ -432,6 +421,10 @@ static int lite_array(lf_h5read_be *b, const char *name, int kind, uint64_t *tot
     /* uint16 ids are kept 16-bit (narrow) or widened; every other array is read as it is
      * (the type checks above made its element size the kind's) */
     int ids16 = kind == LF_H5R_IDX && v.size == 2, keep16 = ids16 && b->narrow;
+    if (ids16 && b->defer_index) { /* left in the file: lf_h5l_dataset checked its extent */
+        b->deferred_at = v.addr;
+        return LF_OK;
+    }
     size_t es = keep16 ? 2 : lf_h5read_kind_size[kind];
     uint8_t *dst = alloc_array(b, count * es);
     if (!dst)
@@ -462,11 +455,11 @@ static int lite_array(lf_h5read_be *b, const char *name, int kind, uint64_t *tot
 }
 
 /* *known: which id arrays were checked while read (lf_trace_check_known), or NULL */
-int lf_h5read_lite(const lf_h5l_file *f, uint32_t max_tokens, int narrow, lf_trace *t,
+int lf_h5read_lite(const lf_h5l_file *f, uint32_t max_tokens, int narrow, int defer, lf_trace *t,
                      uint8_t **known, lf_err *err)
 {
     lite l = {.b = {.path = f->path, .err = err, .group = lite_group, .attr = lite_attr,
-                    .array = lite_array, .check_ids = 1, .narrow = narrow,
+                    .array = lite_array, .check_ids = 1, .narrow = narrow, .defer = defer,
                     .arena = &t->arena},
               .f = f};
     int rc = lf_h5read_trace(&l.b, max_tokens, t);

@@ -45,6 +45,11 @@ struct lf_h5read_be {
     /* lite only: keep 16-bit ids 16-bit (lf_trace_read_opts.narrow_ids); the backend
      * sets got16 when the array it returned holds uint16 */
     int narrow, got16;
+    /* lite only: leave 16-bit needed ids in the file (lf_trace_read_opts.defer_ids):
+     * defer_index is set while get_ids asks for a layer's index, and the backend then
+     * sets deferred_at to the ids' file offset instead of reading them (0: it read them) */
+    int defer, defer_index;
+    uint64_t deferred_at;
     /* lite only: arrays from LF_H5READ_ARENA_MIN bytes go into *arena (the trace's,
      * made on first use), smaller ones are malloc'ed; lf_h5read_drop releases either */
     struct lf_bigmem_arena **arena;
@@ -61,9 +66,10 @@ int lf_h5read_trace(lf_h5read_be *b, uint32_t max_tokens, lf_trace *t);
 /* The error for dataset `name` of the open group holding the wrong element type. */
 int lf_h5read_wrong_type(lf_h5read_be *b, const char *name, int kind);
 /* Reads a checksummed file (lf_h5l_open returned LF_OK) with the lite backend; narrow:
- * keep 16-bit ids 16-bit. *known: which id arrays were checked while read
- * (lf_trace_check_known's form), the caller frees it. */
-int lf_h5read_lite(const lf_h5l_file *f, uint32_t max_tokens, int narrow, lf_trace *t,
+ * keep 16-bit ids 16-bit; defer: leave 16-bit needed ids in the file (t->deferred, whose
+ * file the caller then opens with lf_trace_defer_open). *known: which id arrays were
+ * checked while read (lf_trace_check_known's form), the caller frees it. */
+int lf_h5read_lite(const lf_h5l_file *f, uint32_t max_tokens, int narrow, int defer, lf_trace *t,
                    uint8_t **known, lf_err *err);
 
 #endif

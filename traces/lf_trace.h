@@ -58,7 +58,47 @@ typedef struct {
      * pred_index16 of any layer may point into it; lf_bigmem.h says why): release a
      * trace's arrays with lf_trace_free or lf_trace_set_pred, never with free() */
     struct lf_bigmem_arena *arena;
+    /* NULL, or the file that holds the needed ids of a trace read with
+     * lf_trace_read_opts.defer_ids (every layer's index and index16 are then NULL) */
+    struct lf_trace_deferred *deferred;
 } lf_trace;
+
+/* A trace whose needed ids stay in its file: lf_trace_stage brings one layer's ids of a
+ * block of tokens into one buffer and checks them there, so a replay holds a block's
+ * ids instead of the whole trace's. Why: on this project's VM a fresh page costs more
+ * than what is read into it (the 31 MB of ids of a 1000-token opt-6.7b trace took a
+ * third of a whole `sim`, zeroing pages), and a trace larger than memory still replays.
+ * The ids are checked when staged, in private memory, so a file changed after it was
+ * opened is an error at that step, never an unchecked id. Owned by the trace. */
+typedef struct lf_trace_deferred {
+    int fd;
+    uint64_t file_size; /* at open: nothing is read past it */
+    char *path;
+    uint64_t *at;       /* per layer: the file offset of its 16-bit ids */
+    uint16_t *stage;    /* the staged ids: layer `layer`'s entries [first, end) */
+    uint64_t stage_cap, first, end;
+    uint32_t layer;
+} lf_trace_deferred;
+
+/* Stages layer `layer`'s ids of tokens [t0, t1) of a deferred trace (a no-op for any
+ * other): read, checked (sorted, unique, below units_per_layer; an error names the file,
+ * layer and token), and what lf_trace_ids_to returns for those tokens until the next
+ * call. The trace is const: what changes is its lf_trace_deferred, shared by its views. */
+int lf_trace_stage(const lf_trace *t, uint32_t layer, uint32_t t0, uint32_t t1, lf_err *err);
+/* For readers: t->deferred for t's n_layers (at[] zeroed, no file yet); then the file it
+ * reads from (fd is duplicated, path copied); lf_trace_free calls lf_trace_defer_free. */
+int lf_trace_defer_init(lf_trace *t, lf_err *err);
+int lf_trace_defer_open(lf_trace *t, int fd, uint64_t file_size, const char *path, lf_err *err);
+void lf_trace_defer_free(lf_trace *t);
+
+/* The staged ids at entries [a, a + n) of `layer` (lf_trace_stage staged them). */
+static inline const uint16_t *lf_trace_staged(const lf_trace *t, uint32_t layer, uint64_t a,
+                                              uint32_t n)
+{
+    const lf_trace_deferred *d = t->deferred;
+    assert(d && d->layer == layer && a >= d->first && a + n <= d->end);
+    return d->stage + (a - d->first);
+}
 
 /* Initialises an empty trace for the given shape. with_values/with_pred/with_tokens
  * select the optional arrays. */
@@ -129,10 +169,18 @@ static inline const uint32_t *lf_trace_ids_to(const lf_trace *t, uint32_t layer,
     uint64_t a = indptr[tok];
     uint32_t count = (uint32_t)(indptr[tok + 1] - a); /* a local: *n may alias buf */
     *n = count;
-    if (!narrow && count) /* an empty layer's array may be NULL */
-        return (pred ? L->pred_index : L->index) + a;
+    if (!count) /* an empty layer's arrays may be NULL */
+        return buf;
+    if (narrow) {
+        narrow += a;
+    } else {
+        const uint32_t *wide = pred ? L->pred_index : L->index;
+        if (wide || pred)
+            return wide + a;
+        narrow = lf_trace_staged(t, layer, a, count); /* a deferred trace */
+    }
     for (uint32_t i = 0; i < count; i++)
-        buf[i] = narrow[a + i];
+        buf[i] = narrow[i];
     return buf;
 }
 
@@ -153,6 +201,8 @@ static inline uint32_t lf_trace_id_at(const lf_trace_layer *L, int pred, uint64_
 /* 1 when ids[0..n) are strictly increasing and all below bound (a valid set), in one
  * pass the compiler vectorises; callers on the error path then name the first bad id. */
 int lf_ids_ok(const uint32_t *ids, uint64_t n, uint32_t bound);
+/* The same for 16-bit ids. */
+int lf_ids16_ok(const uint16_t *ids, uint64_t n, uint32_t bound);
 
 /* The first position in sorted ids[0..n) whose id is >= id (n if none): a set's
  * membership test is `lo < n && ids[lo] == id`, the count of ids below id is lo. */
@@ -189,6 +239,10 @@ int lf_trace_write(const lf_trace *t, const char *path, lf_err *err);
 typedef struct {
     uint32_t max_tokens; /* read only the first max_tokens tokens (0 = all) */
     int narrow_ids;      /* keep ids the file stores 16-bit as 16-bit (lf_trace_layer) */
+    int defer_ids;       /* leave the needed ids the file stores 16-bit in the file
+                          * (lf_trace_deferred; ignored for other files): only for
+                          * code that reads them through lf_trace_ids_to after
+                          * lf_trace_stage */
     double timeout_s;    /* limit of the libhdf5 child (0 = LF_TRACE_CHILD_TIMEOUT_S +
                           * 1 s per 20 MB of file) */
 } lf_trace_read_opts;

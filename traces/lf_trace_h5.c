@@ -217,6 +217,9 @@ static herr_t image_free(void *p, H5FD_file_image_op_t op, void *udata)
  * more peak memory for 1000 tokens of opt-6.7b; the bytes are the same as before. */
 int lf_trace_write(const lf_trace *t, const char *path, lf_err *err)
 {
+    if (t->deferred)
+        return lf_fail(err, LF_EINVAL, "%s: not written: the trace was read with its ids left "
+                       "in %s (defer_ids); read it whole to write it", path, t->deferred->path);
     int rc = lf_trace_check(t, path, err);
     if (rc)
         return lf_err_prefix(err, "refusing to write an invalid trace");
@@ -314,7 +317,10 @@ int lf_trace_read_ex(const char *path, const lf_trace_read_opts *o, lf_trace *t,
     uint64_t size = f.size;
     uint8_t *known = NULL;
     if (rc == LF_OK) {
-        rc = lf_h5read_lite(&f, max_tokens, o && o->narrow_ids, t, &known, err);
+        int defer = o && o->defer_ids;
+        rc = lf_h5read_lite(&f, max_tokens, o && o->narrow_ids, defer, t, &known, err);
+        if (!rc && t->deferred)
+            rc = lf_trace_defer_open(t, f.fd, f.size, path, err);
         lf_h5l_close(&f);
     } else {
         lf_h5l_close(&f);
