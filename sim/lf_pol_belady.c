@@ -545,4 +545,5 @@ const lf_policy_desc lf_pol_belady = {
     .step = belady_step,
     .destroy = belady_destroy,
     .layers_independent = 1,
+    .reads_trace = 1,
 };

@@ -230,4 +230,5 @@ const lf_policy_desc lf_pol_hot = {
     .step = hot_step,
     .destroy = hot_destroy,
     .layers_independent = 1,
+    .reads_trace = 1,
 };

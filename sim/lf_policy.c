@@ -53,6 +53,15 @@ const char *lf_policy_names(void)
     return name_list;
 }
 
+const lf_policy_desc *lf_policy_find(const char *spec)
+{
+    size_t len = strcspn(spec, ":");
+    for (size_t i = 0; i < N_ENTRIES; i++)
+        if (strlen(table[i]->name) == len && strncmp(table[i]->name, spec, len) == 0)
+            return table[i];
+    return NULL;
+}
+
 /* Builds a policy of descriptor d from checked-free kv. */
 static int make(const lf_policy_desc *d, lf_kv *kv, const lf_policy_ctx *ctx, lf_policy **out,
                 lf_err *err)
@@ -68,6 +77,10 @@ static int make(const lf_policy_desc *d, lf_kv *kv, const lf_policy_ctx *ctx, lf
     if (ctx->n_layers == 0 || ctx->units == 0)
         return lf_fail(err, LF_EINVAL, "policy '%s': n_layers (%u) and units (%u) must be positive",
                        d->name, ctx->n_layers, ctx->units);
+    if (d->reads_trace && ((ctx->trace && ctx->trace->deferred) ||
+                           (ctx->profile && ctx->profile->deferred)))
+        return lf_fail(err, LF_EINVAL, "policy '%s' reads the whole trace, which was read with "
+                       "its ids left in the file (defer_ids): read it whole", d->name);
     lf_policy *p = calloc(1, sizeof *p);
     if (p) {
         p->next_token = calloc(ctx->n_layers, sizeof *p->next_token);
@@ -108,10 +121,7 @@ int lf_policy_create(const char *spec, const lf_policy_ctx *ctx, lf_policy **out
     int rc = lf_kv_parse_spec(spec, &kv, name, sizeof name, err);
     if (rc)
         return rc;
-    const lf_policy_desc *d = NULL;
-    for (size_t i = 0; i < N_ENTRIES && !d; i++)
-        if (strcmp(table[i]->name, name) == 0)
-            d = table[i];
+    const lf_policy_desc *d = lf_policy_find(name);
     if (!d)
         rc = lf_fail(err, LF_EINVAL, "unknown policy '%s' in '%s' (known policies: %s)", name,
                      spec, lf_policy_names());

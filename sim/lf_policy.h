@@ -96,6 +96,10 @@ typedef struct {
      * drawn per layer), so the replay may step layers in any interleaving; 0: shared
      * state across layers (pagecache's global list and its guess stream). */
     int layers_independent;
+    /* 1: create() reads the ids of the replayed trace (belady's look-ahead, hot's
+     * profile), which must then be held in memory: not a trace read with
+     * lf_trace_read_opts.defer_ids (lf_policy_create refuses one) */
+    int reads_trace;
 } lf_policy_desc;
 
 struct lf_policy {
@@ -152,6 +156,8 @@ void lf_policy_counts_get(const lf_policy *p, lf_policy_counts *out);
 /* The index of counter `name` of p, or -1. */
 int lf_policy_counter_index(const lf_policy *p, const char *name);
 
+/* The descriptor a spec "name[:...]" names, or NULL for an unknown name. */
+const lf_policy_desc *lf_policy_find(const char *spec);
 /* The registry: its descriptors, in order (*n of them). */
 const lf_policy_desc *const *lf_policy_registry(size_t *n);
 /* Comma-separated list of policy names, for --help. */

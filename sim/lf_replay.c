@@ -330,7 +330,10 @@ static int replay_by_token(replay *R, uint32_t n_tok, lf_token_row *rows, lf_tim
     for (uint32_t tok = 0; tok < n_tok; tok++) {
         start_row(&rows[tok], tok);
         for (uint32_t l = 0; l < n_layers; l++) {
-            int rc = replay_step(R, l, tok, &rows[tok], &tm[l], err);
+            /* a deferred trace (lf_trace_stage) reads one step's ids at a time here */
+            int rc = lf_trace_stage(R->c->trace, l, tok, tok + 1, err);
+            if (!rc)
+                rc = replay_step(R, l, tok, &rows[tok], &tm[l], err);
             if (rc)
                 return rc;
         }
@@ -354,6 +357,12 @@ static int replay_by_token(replay *R, uint32_t n_tok, lf_token_row *rows, lf_tim
  * Only when the policy's layers are independent and the backend keeps no state between
  * steps, so each step sees exactly what it sees token by token. */
 #define LF_REPLAY_BLOCK 1024u
+/* A deferred trace (lf_trace_stage) brings a layer's ids in 64 tokens at a time: about
+ * 60 KiB on opt-6.7b, still in cache when the steps read them. Whole `sim` of the
+ * 1000-token opt-6.7b trace, CPU medians of 9 interleaved: lru 0.095 s with the ids in
+ * memory, 0.087 / 0.084 / 0.089 s staged 16 / 64 / 256 tokens at a time (window:k=4
+ * 0.104, 0.100 / 0.094 / 0.098). */
+#define LF_REPLAY_STAGE 64u
 static int replay_by_layer(replay *R, uint32_t n_tok, lf_token_row *rows, lf_times *tm,
                            lf_progress *prog, lf_err *err)
 {
@@ -362,14 +371,21 @@ static int replay_by_layer(replay *R, uint32_t n_tok, lf_token_row *rows, lf_tim
         uint32_t t1 = n_tok - t0 < LF_REPLAY_BLOCK ? n_tok : t0 + LF_REPLAY_BLOCK;
         for (uint32_t tok = t0; tok < t1; tok++)
             start_row(&rows[tok], tok);
-        for (uint32_t l = 0; l < n_layers; l++)
+        for (uint32_t l = 0; l < n_layers; l++) {
             for (uint32_t tok = t0; tok < t1; tok++) {
-                int rc = replay_step(R, l, tok, &rows[tok],
+                int rc = LF_OK;
+                if ((tok - t0) % LF_REPLAY_STAGE == 0) /* a deferred trace's next ids */
+                    rc = lf_trace_stage(R->c->trace, l, tok,
+                                        t1 - tok < LF_REPLAY_STAGE ? t1 : tok + LF_REPLAY_STAGE,
+                                        err);
+                if (!rc)
+                    rc = replay_step(R, l, tok, &rows[tok],
                                      &tm[(size_t)(tok - t0) * n_layers + l], err);
                 if (rc)
                     return rc;
                 take_counters(R, &rows[tok]);
             }
+        }
         for (uint32_t tok = t0; tok < t1; tok++) {
             int rc = finish_token(R, tok, &tm[(size_t)(tok - t0) * n_layers], &rows[tok], err);
             if (rc)

@@ -171,6 +171,9 @@ static int setup_layout(const lf_run_config *c, const lf_trace *profile, const l
                                         r->unit_bytes / lf_model_vectors_per_neuron(&r->model),
                                         align, 0, err)
                  : lf_layout_init(&r->layout, c->layout, &r->model, r->dtype_bytes, align, 0, err);
+    if (rc == LF_OK && c->layout == LF_LAYOUT_COACT && profile->deferred)
+        rc = lf_fail(err, LF_EINVAL, "sim: the coact layout's profile was read with its ids "
+                     "left in the file (defer_ids): read it whole");
     if (rc == LF_OK && c->layout == LF_LAYOUT_COACT)
         rc = lf_layout_set_friends_n(&r->layout, profile, c->coact_profile_tokens, err);
     return rc;

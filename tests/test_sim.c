@@ -576,6 +576,21 @@ static int priced_replay(const lf_trace *t, const lf_model *m, const char *name,
     return rc;
 }
 
+/* priced_replay (prealloc), or the policy's refusal to be created (its code, err). */
+static int priced_replay_or_refused(const lf_trace *t, const lf_model *m, const char *name,
+                                    int predictor, int token_major, lf_token_row *rows,
+                                    lf_err *err)
+{
+    lf_policy_ctx ctx = {.n_layers = m->n_layers, .units = lf_model_units(m), .capacity = 300,
+                         .trace = t, .seed = 3};
+    lf_policy *pol;
+    int rc = lf_policy_create(name, &ctx, &pol, err);
+    if (rc)
+        return rc;
+    lf_policy_free(pol);
+    return priced_replay(t, m, name, predictor, LF_DRAM_PREALLOC, token_major, rows, err);
+}
+
 /* Layer by layer over blocks of tokens gives the rows token by token gives, bit for bit,
  * for every policy that says its layers are independent: 2500 tokens (three blocks of
  * LF_REPLAY_BLOCK = 1024, the last one partial), the error-model predictor (seeded per layer and token), both DRAM
@@ -714,6 +729,80 @@ static void test_narrow_ids(void **st)
     lf_trace_free(&t);
     lf_trace_free(&wide);
     lf_trace_free(&narrow);
+}
+
+/* A trace read with defer_ids (its needed ids left in the file, staged a layer's block
+ * at a time) replays as the trace held in memory: for every policy (and belady looking
+ * ahead on the predicted sets), each predictor, layer by layer and token by token, the
+ * rows are bit for bit the same, or the policy refuses it because it reads the whole
+ * trace (belady, hot) with a message that says so. The replays hold a few tokens of one
+ * layer's ids at a time, not the trace's. */
+static void test_deferred_ids(void **st)
+{
+    (void)st;
+    lf_err err;
+    const uint32_t n_tok = 1100; /* two blocks of LF_REPLAY_BLOCK, the second partial */
+    lf_model m = model("custom:3,64,512");
+    lf_trace t, guess;
+    synth(&m, n_tok, 31, &t);
+    synth(&m, n_tok, 32, &guess);
+    for (uint32_t l = 0; l < m.n_layers; l++) {
+        lf_trace_layer *G = &guess.layers[l];
+        assert_int_equal(lf_trace_set_pred(&t, l, G->indptr, G->index, G->nnz, &err), LF_OK);
+        G->indptr = NULL;
+        G->index = NULL;
+    }
+    lf_trace_free(&guess);
+    const char *path = lf_test_path("deferred.h5");
+    assert_int_equal(lf_trace_write(&t, path, &err), LF_OK);
+    lf_trace narrow, deferred;
+    lf_trace_read_opts ro = {.narrow_ids = 1}, rd = {.narrow_ids = 1, .defer_ids = 1};
+    assert_int_equal(lf_trace_read_ex(path, &ro, &narrow, &err), LF_OK);
+    assert_int_equal(lf_trace_read_ex(path, &rd, &deferred, &err), LF_OK);
+    assert_null(narrow.deferred);
+    assert_non_null(deferred.deferred);
+    for (uint32_t l = 0; l < m.n_layers; l++) {
+        assert_null(deferred.layers[l].index);
+        assert_null(deferred.layers[l].index16);
+        assert_int_equal(deferred.layers[l].nnz, t.layers[l].nnz);
+        assert_non_null(deferred.layers[l].pred_index16); /* predictions stay in memory */
+    }
+    lf_token_row *a = calloc(n_tok, sizeof *a), *b = calloc(n_tok, sizeof *b);
+    assert_non_null(a);
+    assert_non_null(b);
+    size_t n_desc, same = 0, refused = 0;
+    const lf_policy_desc *const *reg = lf_policy_registry(&n_desc);
+    for (size_t i = 0; i <= n_desc; i++) {
+        const char *name = i < n_desc ? reg[i]->name : "belady:future=pred";
+        int reads = lf_policy_find(name)->reads_trace;
+        for (int predictor = 0; predictor < 3; predictor++)
+            for (int order = 0; order < 2; order++) {
+                int ra = priced_replay(&narrow, &m, name, predictor, LF_DRAM_PREALLOC, order, a,
+                                       &err);
+                int rb = priced_replay_or_refused(&deferred, &m, name, predictor, order, b, &err);
+                if (reads) {
+                    assert_int_equal(rb, LF_EINVAL);
+                    assert_non_null(strstr(err.msg, "reads the whole trace"));
+                    refused++;
+                    continue;
+                }
+                assert_int_equal(ra, rb);
+                if (ra == LF_OK && memcmp(a, b, n_tok * sizeof *a) != 0)
+                    fail_msg("policy %s (predictor %d, order %d): deferred ids replay "
+                             "differently", name, predictor, order);
+                same += ra == LF_OK;
+            }
+    }
+    print_message("deferred ids: %zu replays the same, %zu refused\n", same, refused);
+    assert_true(same >= 2 * 3 * 7 && refused >= 3 * 6);
+    /* the replays held a few tokens of one layer's ids at a time, not the trace's */
+    assert_true(deferred.deferred->stage_cap > 0);
+    assert_true(deferred.deferred->stage_cap * 4 < t.layers[0].nnz);
+    free(a);
+    free(b);
+    lf_trace_free(&t);
+    lf_trace_free(&narrow);
+    lf_trace_free(&deferred);
 }
 
 /* An expert trace's compute: the profile's measured kernel at the experts' bits when it
@@ -1473,6 +1562,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_invariants, syn_setup, syn_teardown),
         cmocka_unit_test(test_replay_orders),
         cmocka_unit_test(test_narrow_ids),
+        cmocka_unit_test(test_deferred_ids),
         cmocka_unit_test(test_plans_cache),
         cmocka_unit_test(test_experts_priced_by_measured_kernel),
         cmocka_unit_test(test_shared_expert_priced_by_its_kernel),
