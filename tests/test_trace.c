@@ -852,8 +852,12 @@ static void test_deferred_ids_staged(void **st)
     assert_int_equal(lf_trace_read_ex(p, &o, &r, &err), LF_OK);
     assert_non_null(r.deferred);
     assert_int_equal(lf_trace_check(&r, "deferred", &err), LF_OK);
-    const uint32_t ranges[][2] = {{0, 5}, {1, 2}, {3, 4}, {2, 5}, {0, 1}, {4, 5}};
     uint32_t buf[BIG_UNITS], n;
+    /* first a token without ids (layer 0's token 3): nothing to read, no buffer yet */
+    assert_int_equal(lf_trace_stage(&r, 0, 3, 4, &err), LF_OK);
+    lf_trace_ids_to(&r, 0, 3, 0, buf, &n);
+    assert_int_equal(n, 0);
+    const uint32_t ranges[][2] = {{0, 5}, {1, 2}, {3, 4}, {2, 5}, {0, 1}, {4, 5}};
     for (size_t i = 0; i < sizeof ranges / sizeof ranges[0]; i++)
         for (uint32_t l = 0; l < 2; l++) {
             assert_int_equal(lf_trace_stage(&r, l, ranges[i][0], ranges[i][1], &err), LF_OK);

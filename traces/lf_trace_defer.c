@@ -102,6 +102,11 @@ int lf_trace_stage(const lf_trace *t, uint32_t layer, uint32_t t0, uint32_t t1, 
     if (d->layer == layer && a >= d->first && e <= d->end)
         return LF_OK;
     d->end = d->first; /* nothing staged until the new ids are read and checked */
+    if (e == a) { /* tokens without ids: nothing to read (the buffer may not exist) */
+        d->layer = layer;
+        d->first = d->end = a;
+        return LF_OK;
+    }
     int rc = stage_room(d, t, t0, t1, e - a, err);
     if (rc)
         return rc;

@@ -4,7 +4,9 @@
  * picks a token limit (partial reads) and whether the checksums of the superblock and
  * of every object header's first chunk are recomputed first: random mutations never
  * pass a checksum, and the parser behind them must be fuzzed too; bit 3 reads with
- * narrow_ids (16-bit ids kept 16-bit), whose sets are then walked.
+ * narrow_ids (16-bit ids kept 16-bit), whose sets are then walked; bit 4 with it,
+ * defer_ids (the needed ids left in the file, staged a layer at a time before the walk;
+ * a layer whose staging is refused is skipped).
  * Inputs with a v0/v1 superblock go to the libhdf5 child only when the last byte's top
  * four bits are zero (one in sixteen): the child costs a fork and ~3 ms, its coverage
  * never reaches the fuzzer, and at full rate it would cap the campaign at ~300 exec/s;
@@ -69,7 +71,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         return 0;
     /* The libhdf5 child's limit well under the fuzzer's 10 s hang limit. */
     lf_trace_read_opts o = {.max_tokens = (last & 6) == 0 ? 2 : 0, .timeout_s = 2.0,
-                            .narrow_ids = (last & 8) != 0};
+                            .narrow_ids = (last & 8) != 0,
+                            .defer_ids = (last & 0x18) == 0x18};
     lf_trace t;
     lf_err err;
     if (lf_trace_read_ex(path, &o, &t, &err) != LF_OK)
@@ -77,7 +80,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     /* every set, whichever width it is held in, is inside the trace's bounds */
     uint32_t most = lf_trace_max_set(&t, 0), pmost = lf_trace_max_set(&t, 1);
     uint32_t *buf = malloc(((size_t)(most > pmost ? most : pmost) + 1) * sizeof *buf);
-    for (uint32_t l = 0; buf && l < t.n_layers; l++)
+    for (uint32_t l = 0; buf && l < t.n_layers; l++) {
+        if (lf_trace_stage(&t, l, 0, t.n_tokens, &err) != LF_OK)
+            continue;
         for (uint32_t tok = 0; tok < t.n_tokens; tok++)
             for (int pred = 0; pred < 1 + (t.layers[l].pred_indptr != NULL); pred++) {
                 uint32_t n;
@@ -85,6 +90,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 if (n && ids[n - 1] >= t.units_per_layer)
                     abort();
             }
+    }
     free(buf);
     lf_trace_free(&t);
     return 0;
