@@ -560,8 +560,9 @@ int lf_validate_write_csv(const char *path, const lf_validate_row *rows, size_t 
                     r->drift_measured, r->predicted_cold_norm_ms, r->cold_norm_error_pct);
             continue;
         }
+        /* drifts in significant digits: a slow reference (0.05) keeps its precision */
         fprintf(a.f, "%.6f,%.6f,%.3f,%.6f,%.6f,%.6f,%.6f,%.6f,%.6f,%.6f,%.6f,%.1f,%.2f,%.4f,"
-                     "%.2f,%d,%s,%s,%d,%.4f,%.4f,%.6f,%.3f,%.4f,%.6f\n",
+                     "%.2f,%d,%s,%s,%d,%.6g,%.6g,%.6f,%.3f,%.6g,%.6f\n",
                 r->predicted_ms, r->measured_ms, r->error_pct, r->predicted_io_ms,
                 r->measured_io_ms, r->predicted_mem_ms, r->measured_mem_ms,
                 r->predicted_compute_ms, r->measured_compute_ms, r->measured_min_ms,

@@ -412,7 +412,8 @@ int lf_vmoe_write_csv(const char *path, const lf_vmoe_row *rows, size_t n, lf_er
                 r->measured_io_ms, r->predicted_compute_ms, r->measured_compute_ms,
                 r->predicted_mem_ms, r->measured_mem_ms, r->measured_min_ms, r->measured_max_ms,
                 r->app_hit, r->pc_hit_predicted, r->pc_hit_measured, r->read_gb_per_s);
-        fprintf(a.f, "%d,%.4f,%.4f,%.6f,%.4f,%.6f,%llu,%.3f,%.4f,%.6f,%.6f,%.6f,%.6f,%u,%u\n",
+        /* drifts in significant digits: a slow reference (0.05) keeps its precision */
+        fprintf(a.f, "%d,%.6g,%.6g,%.6f,%.4f,%.6f,%llu,%.3f,%.6g,%.6f,%.6f,%.6f,%.6f,%u,%u\n",
                 r->drift_measured, r->io_drift, r->cpu_drift, r->predicted_norm_ms,
                 r->norm_error_pct, r->pc_byte_hit_measured, (unsigned long long)r->pc_partial,
                 r->outside_paged_mb, r->dense_drift, r->predicted_resident_ms, r->pc_hit_min,
