@@ -208,7 +208,7 @@ static void test_sweep_interrupt(void **st)
     char cmd[4096];
     const char *bin = getenv("LLMFLASH_BIN");
     snprintf(cmd, sizeof cmd,
-             "export LLMFLASH_SWEEP_CMD='sleep 0.6; eval d=\\${$#}; echo a > \"$d/summary.csv\"'; "
+             "export LLMFLASH_SWEEP_CMD='sleep 1; eval d=\\${$#}; echo a > \"$d/summary.csv\"'; "
              "'%s' sweep '%s' --out '%s' -j 1 2>'%s' & p=$!; "
              "i=0; until ls '%s'/*/done >/dev/null 2>&1 || [ $i -gt 600 ]; do sleep 0.05; "
              "i=$((i+1)); done; kill -INT $p; wait $p; "
@@ -220,12 +220,13 @@ static void test_sweep_interrupt(void **st)
     char *e = lf_test_slurp(lf_test_path("intr.err"));
     char *o = lf_test_slurp(lf_test_path("intr2.out"));
     /* the kill comes once the first run is done: 1 or 2 runs finish (the second may
-     * have started), never all 6 */
+     * have started), 3 when a busy machine delays the kill by more than a run (1 s):
+     * never all 6 */
     const char *m = strstr(e, "interrupted (Ctrl-C): ");
     assert_non_null(m);
     unsigned fin = 0, ok = 0, skipped = 0;
     assert_int_equal(sscanf(m, "interrupted (Ctrl-C): %u of 6 runs are finished", &fin), 1);
-    assert_true(fin >= 1 && fin <= 2);
+    assert_true(fin >= 1 && fin <= 3);
     assert_non_null(strstr(e, "rerun the same command to resume"));
     assert_non_null(strstr(e, "rc=130"));
     m = strstr(o, "ran ok");
