@@ -216,9 +216,9 @@ static int load_inputs(options *o, lf_trace *trace, lf_trace *profile, int *has_
         need = prof;
     /* ids 16-bit in memory where the file has them so: every part of a simulation reads
      * them through lf_trace_ids_to or lf_trace_id_at. One run whose policy replays layer
-     * by layer and reads only each step's ids leaves them in the file, a layer's block at
-     * a time in memory (lf_trace_deferred says why); the ablation, the repeats, belady's
-     * look-ahead, hot's and the coact layout's profiles read the whole trace. */
+     * by layer and reads only each step's ids leaves them in the file, a few tokens of a
+     * layer at a time in memory (lf_trace_deferred says why); the ablation, the repeats,
+     * belady's look-ahead, hot's and the coact layout's profiles read the whole trace. */
     const lf_policy_desc *pd = o->c.policy ? lf_policy_find(o->c.policy) : NULL;
     int defer = !o->ablation && !o->repeat && !profiled && pd && pd->layers_independent &&
                 !pd->reads_trace;

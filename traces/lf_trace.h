@@ -64,12 +64,13 @@ typedef struct {
 } lf_trace;
 
 /* A trace whose needed ids stay in its file: lf_trace_stage brings one layer's ids of a
- * block of tokens into one buffer and checks them there, so a replay holds a block's
- * ids instead of the whole trace's. Why: on this project's VM a fresh page costs more
- * than what is read into it (the 31 MB of ids of a 1000-token opt-6.7b trace took a
- * third of a whole `sim`, zeroing pages), and a trace larger than memory still replays.
- * The ids are checked when staged, in private memory, so a file changed after it was
- * opened is an error at that step, never an unchecked id. Owned by the trace. */
+ * range of tokens into one buffer and checks them there, so a replay holds a few tokens'
+ * ids instead of the whole trace's. Why: the memory no longer grows with the trace (a
+ * trace larger than memory replays), and the ids land in a buffer still in cache
+ * instead of fresh pages (traces/README.md, "Ids left in the file": a whole `sim` about
+ * 10% less CPU). The ids are checked when staged, in private memory, so a file changed
+ * after it was opened is an error at that step, never an unchecked id. Owned by the
+ * trace. */
 typedef struct lf_trace_deferred {
     int fd;
     uint64_t file_size; /* at open: nothing is read past it */
