@@ -870,9 +870,12 @@ static void test_deferred_ids_staged(void **st)
                     assert_memory_equal(got, want, (size_t)n * 4);
             }
         }
+    assert_int_equal(lf_trace_stage(&r, 2, 0, 1, &err), LF_EINVAL); /* 2 layers */
+    assert_int_equal(lf_trace_stage(&r, 0, 4, 6, &err), LF_EINVAL); /* 5 tokens */
     lf_trace view;
     assert_int_equal(lf_trace_view(&r, 2, &view, &err), LF_OK);
     assert_int_equal(lf_trace_stage(&view, 1, 0, 2, &err), LF_OK);
+    assert_int_equal(lf_trace_stage(&view, 1, 1, 3, &err), LF_EINVAL); /* the view's 2 */
     lf_trace_ids_to(&view, 1, 1, 0, buf, &n);
     assert_int_equal(n, big_n[2]);
     lf_trace_view_free(&view);

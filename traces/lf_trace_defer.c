@@ -94,8 +94,13 @@ static int bad_token(const lf_trace_deferred *d, const lf_trace *t, uint32_t lay
 int lf_trace_stage(const lf_trace *t, uint32_t layer, uint32_t t0, uint32_t t1, lf_err *err)
 {
     lf_trace_deferred *d = t->deferred;
+    if (!d || t0 >= t1)
+        return LF_OK;
+    if (layer >= t->n_layers || t1 > t->n_tokens)
+        return lf_fail(err, LF_EINVAL, "%s: layer %u tokens %u..%u outside the trace (%u x %u)",
+                       d->path, layer, t0, t1, t->n_layers, t->n_tokens);
     const lf_trace_layer *L = &t->layers[layer];
-    if (!d || L->index || L->index16 || t0 >= t1)
+    if (L->index || L->index16)
         return LF_OK;
     const uint64_t *ip = L->indptr;
     uint64_t a = ip[t0], e = ip[t1];
