@@ -36,8 +36,8 @@ int lf_cli_trace_read(const char *path, const lf_trace_read_opts *o, lf_trace *t
     if (!keeping || strlen(path) >= sizeof cache[0].path || stat(path, &st) != 0)
         return lf_trace_read_ex(path, o, t, err);
     /* a worker keeps a trace for many runs: its ids in memory, read once */
-    lf_trace_read_opts whole = {.max_tokens = max_tokens, .narrow_ids = narrow_ids,
-                                .timeout_s = o ? o->timeout_s : 0};
+    lf_trace_read_opts whole = o ? *o : (lf_trace_read_opts){0};
+    whole.defer_ids = 0;
     o = &whole;
     kept *slot = &cache[0];
     for (int i = 0; i < LF_CLI_TRACE_KEEP; i++) {

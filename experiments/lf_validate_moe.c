@@ -263,8 +263,7 @@ static void finish_one(const lf_vmoe_cfg *c, vslot *s, lf_vmoe_row *r, double *s
     uint32_t at_all = lf_vmoe_median_hit_run(s->hit, s->paged, n, 0, s->work, sorted, &all);
     r->pc_hit_min = pc ? sorted[0] : NAN;
     r->pc_hit_max = pc ? sorted[n - 1] : NAN;
-    st = &s->mm[at_all].stats;
-    r->pc_hit_all = pc && st->loads ? (double)st->pc_measured / st->loads : NAN;
+    r->pc_hit_all = pc && s->mm[at_all].stats.loads ? s->hit[at_all] : NAN;
     at = lf_vmoe_median_hit_run(s->hit, s->paged, n, 1, s->work, sorted, &clean);
     if (at == UINT32_MAX)
         at = at_all;

@@ -363,6 +363,21 @@ static int replay_by_token(replay *R, uint32_t n_tok, lf_token_row *rows, lf_tim
  * memory, 0.087 / 0.084 / 0.089 s staged 16 / 64 / 256 tokens at a time (window:k=4
  * 0.104, 0.100 / 0.094 / 0.098). */
 #define LF_REPLAY_STAGE 64u
+/* Layer l's steps of tokens [s0, s1) of the block that starts at t0, their ids staged
+ * first (lf_trace_stage: a no-op unless the trace is deferred). */
+static int replay_span(replay *R, uint32_t l, uint32_t t0, uint32_t s0, uint32_t s1,
+                       lf_token_row *rows, lf_times *tm, lf_err *err)
+{
+    uint32_t n_layers = R->c->trace->n_layers;
+    int rc = lf_trace_stage(R->c->trace, l, s0, s1, err);
+    for (uint32_t tok = s0; tok < s1 && rc == LF_OK; tok++) {
+        rc = replay_step(R, l, tok, &rows[tok], &tm[(size_t)(tok - t0) * n_layers + l], err);
+        if (rc == LF_OK)
+            take_counters(R, &rows[tok]);
+    }
+    return rc;
+}
+
 static int replay_by_layer(replay *R, uint32_t n_tok, lf_token_row *rows, lf_times *tm,
                            lf_progress *prog, lf_err *err)
 {
@@ -371,21 +386,13 @@ static int replay_by_layer(replay *R, uint32_t n_tok, lf_token_row *rows, lf_tim
         uint32_t t1 = n_tok - t0 < LF_REPLAY_BLOCK ? n_tok : t0 + LF_REPLAY_BLOCK;
         for (uint32_t tok = t0; tok < t1; tok++)
             start_row(&rows[tok], tok);
-        for (uint32_t l = 0; l < n_layers; l++) {
-            for (uint32_t tok = t0; tok < t1; tok++) {
-                int rc = LF_OK;
-                if ((tok - t0) % LF_REPLAY_STAGE == 0) /* a deferred trace's next ids */
-                    rc = lf_trace_stage(R->c->trace, l, tok,
-                                        t1 - tok < LF_REPLAY_STAGE ? t1 : tok + LF_REPLAY_STAGE,
-                                        err);
-                if (!rc)
-                    rc = replay_step(R, l, tok, &rows[tok],
-                                     &tm[(size_t)(tok - t0) * n_layers + l], err);
+        for (uint32_t l = 0; l < n_layers; l++)
+            for (uint32_t s0 = t0; s0 < t1; s0 += LF_REPLAY_STAGE) {
+                uint32_t s1 = t1 - s0 < LF_REPLAY_STAGE ? t1 : s0 + LF_REPLAY_STAGE;
+                int rc = replay_span(R, l, t0, s0, s1, rows, tm, err);
                 if (rc)
                     return rc;
-                take_counters(R, &rows[tok]);
             }
-        }
         for (uint32_t tok = t0; tok < t1; tok++) {
             int rc = finish_token(R, tok, &tm[(size_t)(tok - t0) * n_layers], &rows[tok], err);
             if (rc)
