@@ -76,14 +76,8 @@ int lf_slots_evict(lf_slots *s, const uint32_t *ids, uint32_t n, lf_move *moves,
     if (n > used)
         return lf_fail(err, LF_EINVAL, "DRAM manager: evicting %u units but only %u are resident",
                        n, used);
-    /* Clear every id, remembering its row in moves[k].from to roll back on error. The
-     * rows are scattered over id_to_row: ask for them ahead of use. */
-    for (uint32_t k = 0; k < n && k < 16; k++)
-        if (ids[k] < units)
-            __builtin_prefetch(&id_to_row[ids[k]], 1);
+    /* Clear every id, remembering its row in moves[k].from to roll back on error. */
     for (uint32_t k = 0; k < n; k++) {
-        if (k + 16 < n && ids[k + 16] < units)
-            __builtin_prefetch(&id_to_row[ids[k + 16]], 1);
         uint32_t id = ids[k];
         if (id >= units || !resident[id]) {
             for (uint32_t j = 0; j < k; j++) {
