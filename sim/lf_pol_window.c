@@ -4,20 +4,21 @@
  * (capacity, default the DRAM budget's), the step uses the largest k' < k that fits:
  * the units last used by the older tokens are dropped (counted as a shrink; the window
  * regrows as new tokens come). A wanted set larger than the cache is an error.
- * Per layer: st[u] = resident bit | latest token that wanted u (mod 2^15: resident
- * units are at most k < 2^15 tokens old, so that is unambiguous), one 16-bit word per
- * unit to keep the state small in cache, and a ring of the last k sets (to find who
- * leaves). O(n_want + |set of t - k|) per step; a step whose window does not fit scans
- * the sets it drops twice, once to size k' (a count per latest-use token kept instead
- * cost every step a scattered decrement per hit). */
+ * Per layer: st[u] = resident bit | latest token that wanted u (mod 2^7 or 2^15:
+ * resident units are at most k tokens old, so that is unambiguous), one byte per unit
+ * when k < 128 and a 16-bit word otherwise, to keep the state small in cache (bytes
+ * made window:k=4's replay 4-10% faster than words in three interleaved comparisons),
+ * and a ring of the last k sets (to find who leaves). O(n_want + |set of t - k|) per
+ * step; a step whose window does not fit scans the sets it drops twice, once to size k'
+ * (a count per latest-use token kept instead cost every step a scattered decrement per
+ * hit). */
 #include <stdlib.h>
 #include <string.h>
 
 #include "lf_bigmem.h"
 #include "lf_pol.h"
 
-#define RES 0x8000u
-#define TOK 0x7fffu
+#define NARROW_K 127u /* up to this k: one byte per unit */
 
 typedef struct {
     uint32_t *ids;
@@ -29,13 +30,35 @@ typedef struct {
     uint32_t k;
     uint32_t ring_n, mask; /* ring slots: k rounded up to a power of 2; ring_n - 1 */
     uint64_t cap;
-    uint16_t *st;     /* n_layers * units: RES | (latest token that wanted it & TOK) */
+    int narrow;       /* k <= NARROW_K: st holds bytes */
+    void *st;         /* n_layers * units: res_bit | (latest token that wanted it & tok) */
     ring_set *ring;   /* n_layers * ring_n: set of token t in slot t & mask */
     uint32_t *n_res;  /* n_layers */
     uint32_t *oldest; /* n_layers: tokens before it hold no resident unit (shrinks) */
     uint64_t shrinks; /* steps that ran with k' < k */
     uint32_t min_k;
 } window_state;
+
+/* The two widths of st as one code path that the compiler specialises (narrow is a
+ * constant in each caller), as in lf_pol_lru.c. */
+#define WIN_INLINE static inline __attribute__((always_inline))
+WIN_INLINE uint32_t res_bit(int narrow) { return narrow ? 0x80u : 0x8000u; }
+WIN_INLINE uint32_t tok_bits(uint32_t tok, int narrow) { return tok & (res_bit(narrow) - 1); }
+WIN_INLINE uint32_t get(const void *a, size_t i, int narrow)
+{
+    return narrow ? ((const uint8_t *)a)[i] : ((const uint16_t *)a)[i];
+}
+WIN_INLINE void put(void *a, size_t i, uint32_t v, int narrow)
+{
+    if (narrow)
+        ((uint8_t *)a)[i] = (uint8_t)v;
+    else
+        ((uint16_t *)a)[i] = (uint16_t)v;
+}
+WIN_INLINE void *layer_st(const window_state *s, uint32_t layer, int narrow)
+{
+    return (char *)s->st + (size_t)layer * s->units * (narrow ? 1 : 2);
+}
 
 /* Layer's set of token tok (its ring slot). */
 static ring_set *set_of(const window_state *s, uint32_t layer, uint32_t tok)
@@ -44,27 +67,29 @@ static ring_set *set_of(const window_state *s, uint32_t layer, uint32_t tok)
 }
 
 /* Evicts the resident units whose latest use is `tok` (they are all in its set). */
-static void drop_token(window_state *s, uint32_t layer, uint32_t tok, lf_plan *plan)
+WIN_INLINE void drop_token(window_state *s, uint32_t layer, uint32_t tok, lf_plan *plan,
+                           int narrow)
 {
-    uint16_t *st = s->st + (size_t)layer * s->units;
-    const uint16_t mine = (uint16_t)(RES | (tok & TOK));
+    void *st = layer_st(s, layer, narrow);
+    const uint32_t mine = res_bit(narrow) | tok_bits(tok, narrow);
     const ring_set *rs = set_of(s, layer, tok);
+    /* locals: the uint32_t stores through ev could alias rs's fields */
+    const uint32_t *const ids = rs->ids, n_ids = rs->n;
     uint32_t *ev = plan->evict + plan->n_evict;
-    if (plan->n_evict + (uint64_t)rs->n <= s->units) {
+    if (plan->n_evict + (uint64_t)n_ids <= s->units) {
         /* branch-free (the test is a coin toss): writes one past the last eviction */
-        for (uint32_t i = 0; i < rs->n; i++) {
-            uint32_t u = rs->ids[i];
-            uint16_t v = st[u];
-            uint16_t gone = (uint16_t)(v == mine);
+        for (uint32_t i = 0; i < n_ids; i++) {
+            uint32_t u = ids[i];
+            uint32_t v = get(st, u, narrow), gone = v == mine;
             *ev = u;
             ev += gone;
-            st[u] = (uint16_t)(v - (RES & -gone));
+            put(st, u, v - (res_bit(narrow) & (0u - gone)), narrow);
         }
     } else {
-        for (uint32_t i = 0; i < rs->n; i++)
-            if (st[rs->ids[i]] == mine) {
-                st[rs->ids[i]] = (uint16_t)(tok & TOK);
-                *ev++ = rs->ids[i];
+        for (uint32_t i = 0; i < n_ids; i++)
+            if (get(st, ids[i], narrow) == mine) {
+                put(st, ids[i], tok_bits(tok, narrow), narrow);
+                *ev++ = ids[i];
             }
     }
     uint32_t n = (uint32_t)(ev - (plan->evict + plan->n_evict));
@@ -76,22 +101,22 @@ static void drop_token(window_state *s, uint32_t layer, uint32_t tok, lf_plan *p
  * window does not fit asks, for the tokens it drops). */
 static uint32_t resident_of(const window_state *s, uint32_t layer, uint32_t tok)
 {
-    const uint16_t *st = s->st + (size_t)layer * s->units;
-    const uint16_t mine = (uint16_t)(RES | (tok & TOK));
+    const int narrow = s->narrow;
+    const void *st = layer_st(s, layer, narrow);
+    const uint32_t mine = res_bit(narrow) | tok_bits(tok, narrow);
     const ring_set *rs = set_of(s, layer, tok);
     uint32_t n = 0;
     for (uint32_t i = 0; i < rs->n; i++)
-        n += st[rs->ids[i]] == mine;
+        n += get(st, rs->ids[i], narrow) == mine;
     return n;
 }
 
-static int window_step(lf_policy *p, uint32_t layer, uint32_t t, const uint32_t *want,
-                       uint32_t n_want, lf_plan *plan, lf_err *err)
+WIN_INLINE int step(window_state *s, uint32_t layer, uint32_t t, const uint32_t *want,
+                    uint32_t n_want, lf_plan *plan, lf_err *err, int narrow)
 {
-    window_state *s = p->state;
     const uint32_t k = s->k;
-    uint16_t *st = s->st + (size_t)layer * s->units;
-    const uint16_t now = (uint16_t)(RES | (t & TOK));
+    void *st = layer_st(s, layer, narrow);
+    const uint32_t now = res_bit(narrow) | tok_bits(t, narrow);
     uint32_t *ld = plan->load, hits = 0;
     /* a ring slot's set has room for the wanted set before anything changes */
     ring_set *rs = set_of(s, layer, t);
@@ -104,11 +129,11 @@ static int window_step(lf_policy *p, uint32_t layer, uint32_t t, const uint32_t 
     }
     for (uint32_t i = 0; i < n_want; i++) { /* branch-free: hit or miss is a coin toss */
         uint32_t u = want[i];
-        uint32_t hit = (uint32_t)st[u] >> 15;
+        uint32_t hit = get(st, u, narrow) >> (narrow ? 7 : 15);
         hits += hit;
         *ld = u;
         ld += hit ^ 1;
-        st[u] = now;
+        put(st, u, now, narrow);
     }
     plan->n_hit = hits;
     plan->n_load = (uint32_t)(ld - plan->load);
@@ -116,7 +141,7 @@ static int window_step(lf_policy *p, uint32_t layer, uint32_t t, const uint32_t 
     /* the token that leaves the window: t - k (its slot is t's: drop it before reuse) */
     uint32_t *oldest = &s->oldest[layer];
     if (t >= k && t - k >= *oldest)
-        drop_token(s, layer, t - k, plan);
+        drop_token(s, layer, t - k, plan, narrow);
     if (n_want) /* an empty set leaves rs->ids NULL; memcpy must not see it */
         memcpy(rs->ids, want, (size_t)n_want * sizeof *want);
     rs->n = n_want;
@@ -134,7 +159,7 @@ static int window_step(lf_policy *p, uint32_t layer, uint32_t t, const uint32_t 
         }
         keff = j + 1;
         for (uint32_t jj = keff; jj <= first; jj++)
-            drop_token(s, layer, t - jj, plan);
+            drop_token(s, layer, t - jj, plan, narrow);
         *oldest = t - j;
         s->shrinks++;
     }
@@ -142,6 +167,14 @@ static int window_step(lf_policy *p, uint32_t layer, uint32_t t, const uint32_t 
         s->min_k = keff;
     plan->n_resident = s->n_res[layer];
     return LF_OK;
+}
+
+static int window_step(lf_policy *p, uint32_t layer, uint32_t t, const uint32_t *want,
+                       uint32_t n_want, lf_plan *plan, lf_err *err)
+{
+    window_state *s = p->state;
+    return s->narrow ? step(s, layer, t, want, n_want, plan, err, 1)
+                     : step(s, layer, t, want, n_want, plan, err, 0);
 }
 
 static void window_count(const lf_policy *p, uint64_t *v)
@@ -181,9 +214,10 @@ static int window_create(lf_policy *p, const lf_policy_ctx *ctx, const lf_kv *kv
         s->ring_n *= 2;
     s->mask = s->ring_n - 1;
     s->min_k = (uint32_t)k;
-    size_t n = (size_t)ctx->n_layers * ctx->units;
-    if ((s->st = lf_bigmem_alloc(n * sizeof *s->st))) /* fresh pages: a few huge ones */
-        memset(s->st, 0, n * sizeof *s->st);
+    s->narrow = k <= NARROW_K;
+    size_t n = (size_t)ctx->n_layers * ctx->units * (s->narrow ? 1 : 2);
+    if ((s->st = lf_bigmem_alloc(n))) /* fresh pages: a few huge ones */
+        memset(s->st, 0, n);
     s->ring = calloc((size_t)ctx->n_layers * s->ring_n, sizeof *s->ring);
     s->n_res = calloc(ctx->n_layers, sizeof *s->n_res);
     s->oldest = calloc(ctx->n_layers, sizeof *s->oldest);

@@ -850,7 +850,8 @@ static void test_reference_window(void **st)
     lf_trace tr, noisy;
     random_trace(&tr, 5);
     noisy_trace(&tr, &noisy, 6);
-    const uint32_t ks[] = {1, 2, 3, 4, 7, 40}, caps[] = {20, 28, 64};
+    /* 127 and 128: the last k with a byte of state per unit and the first with a word */
+    const uint32_t ks[] = {1, 2, 3, 4, 7, 40, 127, 128, 150}, caps[] = {20, 28, 64};
     for (size_t i = 0; i < sizeof ks / sizeof *ks; i++)
         for (size_t c = 0; c < sizeof caps / sizeof *caps; c++) {
             reference_window(&tr, ks[i], caps[c]);
