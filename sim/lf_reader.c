@@ -57,6 +57,27 @@ int lf_reader_plan(const lf_reader_cfg *cfg, const lf_extent *ext, size_t n_ext,
     return LF_OK;
 }
 
+/* The reads lf_reader_totals counts so far: the open one is [r_off, r_end). */
+typedef struct {
+    uint64_t r_off, r_end, total;
+    uint32_t reads;
+} read_tally;
+
+/* Adds the record at [off, off + rb) to t as lf_reader_plan merges extents. */
+static inline void tally_record(read_tally *t, const lf_reader_cfg *cfg, uint64_t off,
+                                uint64_t rb)
+{
+    uint64_t end = off + rb;
+    if (cfg->max_read && off - t->r_end <= cfg->max_gap && end - t->r_off <= cfg->max_read) {
+        t->r_end = end;
+        return;
+    }
+    t->reads++;
+    t->total += t->r_end - t->r_off;
+    t->r_off = off;
+    t->r_end = end;
+}
+
 int lf_reader_totals(const lf_reader_cfg *cfg, const lf_layout *l, uint32_t layer,
                      const uint32_t *ids, uint32_t n, uint32_t *n_reads, uint64_t *bytes,
                      lf_err *err)
@@ -65,27 +86,30 @@ int lf_reader_totals(const lf_reader_cfg *cfg, const lf_layout *l, uint32_t laye
     *bytes = 0;
     if (l->kind != LF_LAYOUT_BUNDLED && l->kind != LF_LAYOUT_SPLIT)
         return lf_fail(err, LF_EINVAL, "reader: totals only for split and bundled layouts");
-    int rc = lf_layout_check_ids(l, layer, ids, n, err);
-    if (rc || n == 0)
-        return rc;
+    if (layer >= l->n_layers || n == 0)
+        return lf_layout_check_ids(l, layer, ids, n, err);
     /* The extents lf_layout_extents makes, in its order (part by part, ids ascending:
-     * offsets ascending and disjoint), merged as lf_reader_plan merges them. */
+     * offsets ascending and disjoint), merged as lf_reader_plan merges them. The first
+     * part's pass also checks the ids as lf_layout_check_ids does (sorted, unique, below
+     * units: see lf_ids_ok), which saves a pass; offsets of bad ids are only computed,
+     * never used, and lf_layout_check_ids names the bad id. */
     const uint64_t rb = l->record_bytes;
-    uint64_t r_off = lf_layout_record_offset(l, layer, 0, ids[0]), r_end = r_off + rb, total = 0;
-    uint32_t reads = 0;
-    for (uint32_t p = 0; p < lf_layout_parts(l); p++)
-        for (uint32_t k = p == 0; k < n; k++) {
-            uint64_t off = lf_layout_record_offset(l, layer, p, ids[k]), end = off + rb;
-            if (cfg->max_read && off - r_end <= cfg->max_gap && end - r_off <= cfg->max_read) {
-                r_end = end;
-                continue;
-            }
-            reads++;
-            total += r_end - r_off;
-            r_off = off;
-            r_end = end;
-        }
-    *n_reads = reads + 1;
-    *bytes = total + (r_end - r_off);
+    uint64_t base = lf_layout_record_offset(l, layer, 0, 0);
+    read_tally t = {base + ids[0] * rb, base + ids[0] * rb + rb, 0, 0};
+    uint32_t top = ids[0], order = 0;
+    for (uint32_t k = 1; k < n; k++) {
+        top = ids[k] > top ? ids[k] : top;
+        order |= ids[k] - ids[k - 1] - 1;
+        tally_record(&t, cfg, base + ids[k] * rb, rb);
+    }
+    if (top >= l->units || top >= 0x80000000u || order >> 31)
+        return lf_layout_check_ids(l, layer, ids, n, err);
+    for (uint32_t p = 1; p < lf_layout_parts(l); p++) {
+        base = lf_layout_record_offset(l, layer, p, 0);
+        for (uint32_t k = 0; k < n; k++)
+            tally_record(&t, cfg, base + ids[k] * rb, rb);
+    }
+    *n_reads = t.reads + 1;
+    *bytes = t.total + (t.r_end - t.r_off);
     return LF_OK;
 }

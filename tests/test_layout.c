@@ -384,6 +384,19 @@ static void test_reader_totals(void **st)
             bad[1] = 512;
             assert_int_equal(lf_reader_totals(&cfgs[1], &l, 0, bad, 2, &n_reads, &total, &err),
                              LF_ERANGE);
+            assert_int_equal(lf_reader_totals(&cfgs[1], &l, 0, bad + 1, 1, &n_reads, &total, &err),
+                             LF_ERANGE); /* a single id: no pair to compare */
+            uint32_t unsorted[3] = {2, 9, 5}, wraps[2] = {1, 0x80000001u};
+            assert_int_equal(
+                lf_reader_totals(&cfgs[1], &l, 0, unsorted, 3, &n_reads, &total, &err), LF_EINVAL);
+            assert_non_null(strstr(err.msg, "sorted and unique (5 after 9)"));
+            assert_int_equal(lf_reader_totals(&cfgs[1], &l, 0, wraps, 2, &n_reads, &total, &err),
+                             LF_ERANGE);
+            assert_int_equal(lf_reader_totals(&cfgs[1], &l, 3, ids, 1, &n_reads, &total, &err),
+                             LF_ERANGE); /* layer 3 of 3 */
+            assert_int_equal(lf_reader_totals(&cfgs[1], &l, 0, NULL, 0, &n_reads, &total, &err),
+                             LF_OK);
+            assert_true(n_reads == 0 && total == 0);
             lf_layout_free(&l);
         }
     assert_int_equal(checked, 2 * 3 * 40 * 4);
