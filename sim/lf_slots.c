@@ -76,7 +76,12 @@ int lf_slots_evict(lf_slots *s, const uint32_t *ids, uint32_t n, lf_move *moves,
     if (n > used)
         return lf_fail(err, LF_EINVAL, "DRAM manager: evicting %u units but only %u are resident",
                        n, used);
-    /* Clear every id, remembering its row in moves[k].from to roll back on error. */
+    /* Clear every id, remembering its row in moves[k].from to roll back on error, and
+     * list the holes, the rows below the new end, in moves[0..holes).to. Hole or tail is
+     * a coin toss: no branch. (moves[holes].to is written, holes <= k, after
+     * moves[k].from; the roll-back reads only .from.) */
+    const uint32_t new_used = used - n;
+    uint32_t holes = 0;
     for (uint32_t k = 0; k < n; k++) {
         uint32_t id = ids[k];
         if (id >= units || !resident[id]) {
@@ -89,21 +94,17 @@ int lf_slots_evict(lf_slots *s, const uint32_t *ids, uint32_t n, lf_move *moves,
                            "resident units, each once)",
                            id, id >= units ? "out of range" : "not resident");
         }
-        moves[k].from = id_to_row[id];
+        uint32_t from = id_to_row[id];
+        moves[k].from = from;
+        moves[holes].to = from;
+        holes += from < new_used;
         id_to_row[id] = LF_SLOT_NONE;
         resident[id] = 0;
     }
-    /* Hole or tail and deleted or survivor are coin tosses: no branches. (moves[k].to
-     * is written before moves[k].from is read only when holes == k.) */
-    uint32_t new_used = used - n, holes = 0;
-    for (uint32_t k = 0; k < n; k++) {
-        uint32_t from = moves[k].from;
-        moves[holes].to = from;
-        holes += from < new_used;
-    }
     /* Survivors in the tail, taken from the last row backwards: each fills the hole
-     * moves[m].to. A deleted row writes there too (and its id_to_row stays NONE), but
-     * the next survivor, which exists while m < holes, overwrites it. */
+     * moves[m].to. Deleted or survivor is a coin toss: no branch. A deleted row writes
+     * there too (and its id_to_row stays NONE), but the next survivor, which exists
+     * while m < holes, overwrites it. */
     uint32_t m = 0;
     for (uint32_t r = used; r-- > new_used && m < holes;) {
         uint32_t id = row_to_id[r];

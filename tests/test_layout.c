@@ -276,6 +276,64 @@ static void test_slots_swap_delete(void **st)
     lf_bigmem_arena_free(arena);
 }
 
+/* Random evictions and appends against what the manager promises: the moves, done in
+ * order on a copy of the old rows, give the new rows; every move takes a surviving row
+ * of the tail into a hole below the new end; id_to_row, row_to_id and resident agree. */
+static void test_slots_random(void **st)
+{
+    (void)st;
+    enum { U = 200, CAP = 120 };
+    lf_err err;
+    lf_slots s;
+    lf_move mv[CAP];
+    uint32_t rows[CAP], ids[U], nm, first;
+    uint64_t seed = 99;
+    assert_int_equal(lf_slots_init(&s, U, CAP, &err), LF_OK);
+    for (int step = 0; step < 2000; step++) {
+        uint32_t used = s.num_used, n = 0;
+        memcpy(rows, s.row_to_id, used * sizeof *rows);
+        for (uint32_t u = 0; u < U; u++) { /* evict about a third of the resident units */
+            seed = seed * 6364136223846793005ull + 1442695040888963407ull;
+            if (lf_slots_has(&s, u) && (seed >> 33) % 3 == 0)
+                ids[n++] = u;
+        }
+        for (uint32_t i = n; i > 1; i--) { /* in any order, as lru hands them over */
+            seed = seed * 6364136223846793005ull + 1442695040888963407ull;
+            uint32_t j = (uint32_t)((seed >> 33) % i), t = ids[i - 1];
+            ids[i - 1] = ids[j];
+            ids[j] = t;
+        }
+        assert_int_equal(lf_slots_evict(&s, ids, n, mv, &nm, &err), LF_OK);
+        assert_int_equal(s.num_used, used - n);
+        assert_true(nm <= n);
+        for (uint32_t k = 0; k < nm; k++) {
+            assert_true(mv[k].from >= s.num_used && mv[k].from < used);
+            assert_true(mv[k].to < s.num_used);
+            rows[mv[k].to] = rows[mv[k].from];
+        }
+        for (uint32_t r = 0; r < s.num_used; r++) {
+            assert_int_equal(rows[r], s.row_to_id[r]);
+            assert_true(lf_slots_has(&s, rows[r]));
+            assert_int_equal(s.id_to_row[rows[r]], r);
+        }
+        n = 0;
+        for (uint32_t u = 0; u < U && s.num_used + n < CAP; u++) {
+            seed = seed * 6364136223846793005ull + 1442695040888963407ull;
+            if (!lf_slots_has(&s, u) && (seed >> 33) % 4 == 0)
+                ids[n++] = u;
+        }
+        assert_int_equal(lf_slots_append(&s, ids, n, &first, &err), LF_OK);
+        uint32_t resident = 0;
+        for (uint32_t u = 0; u < U; u++) {
+            resident += lf_slots_has(&s, u);
+            if (!lf_slots_has(&s, u))
+                assert_int_equal(s.id_to_row[u], LF_SLOT_NONE);
+        }
+        assert_int_equal(resident, s.num_used);
+    }
+    lf_slots_free(&s);
+}
+
 /* custom:2,4,8 at 2 bytes: unit 16 B, FFN 2*8*16 = 256 B, attention (2*4*4 + 2*4*4) * 2
  * layers * 2 B = 256 B, no embeddings (vocab 0): 512 B. Predictor rank 1: 1*(4+8)*2*2 = 48. */
 static void test_budget(void **st)
@@ -413,6 +471,7 @@ int main(void)
         cmocka_unit_test(test_reader_coalescing),
         cmocka_unit_test(test_reader_totals),
         cmocka_unit_test(test_slots_swap_delete),
+        cmocka_unit_test(test_slots_random),
         cmocka_unit_test(test_budget),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
