@@ -72,11 +72,11 @@ static int step_prealloc(lf_dram *d, const lf_move *moves, uint32_t n_moves, con
         d->row_id[to] = d->row_id[from];
     }
     for (uint32_t i = 0; i < n_moves; i++)
-        if (d->row_id[moves[i].to] != s->row_to_id[moves[i].to])
+        if (d->row_id[moves[i].to] != lf_slots_id(s, moves[i].to))
             return lf_fail(err, LF_EFORMAT,
                            "DRAM manager: after the moves row %u holds unit %u but the slots say "
                            "%u (moves and slots disagree)",
-                           moves[i].to, d->row_id[moves[i].to], s->row_to_id[moves[i].to]);
+                           moves[i].to, d->row_id[moves[i].to], lf_slots_id(s, moves[i].to));
     return LF_OK;
 }
 
@@ -101,19 +101,19 @@ static int step_realloc(lf_dram *d, const lf_slots *s, uint32_t first_new, lf_er
         return lf_fail(err, LF_ENOMEM, "DRAM manager: cannot allocate a %zu-byte matrix", bytes);
     }
     for (uint32_t r = 0; r < first_new; r++) {
-        uint32_t from = d->old_row[s->row_to_id[r]];
-        if (from >= d->num_used || d->row_id[from] != s->row_to_id[r]) {
+        uint32_t from = d->old_row[lf_slots_id(s, r)];
+        if (from >= d->num_used || d->row_id[from] != lf_slots_id(s, r)) {
             free(rows);
             free(bias);
             return lf_fail(err, LF_EFORMAT,
                            "DRAM manager: kept unit %u (row %u) was not resident before the step",
-                           s->row_to_id[r], r);
+                           lf_slots_id(s, r), r);
         }
         memcpy(rows + (size_t)r * d->row_bytes, lf_dram_row(d, from), d->row_bytes);
         bias[r] = d->bias[from];
     }
     for (uint32_t r = 0; r < first_new; r++)
-        d->row_id[r] = s->row_to_id[r];
+        d->row_id[r] = lf_slots_id(s, r);
     free(d->rows);
     free(d->bias);
     d->rows = rows;
@@ -134,7 +134,7 @@ int lf_dram_step(lf_dram *d, const lf_move *moves, uint32_t n_moves, const lf_sl
     if (rc)
         return rc;
     for (uint32_t r = first_new_row; r < slots->num_used; r++)
-        d->row_id[r] = slots->row_to_id[r];
+        d->row_id[r] = lf_slots_id(slots, r);
     d->num_used = slots->num_used;
     return LF_OK;
 }

@@ -166,7 +166,7 @@ static int reserve(lf_exec *e, const lf_step *s, lf_err *err)
 static unsigned char *part_dest(const lf_exec *e, const lf_dram *d, const lf_step *s,
                                 uint32_t unit, uint32_t part)
 {
-    uint32_t row = s->slots->id_to_row[unit];
+    uint32_t row = lf_slots_row(s->slots, unit);
     if (row == LF_SLOT_NONE || row < s->first_new_row || row >= d->num_used)
         return NULL; /* not loaded by this step */
     return lf_dram_row(d, row) + (part == LF_PART_ALL ? 0 : part * e->shape.part_stride);
@@ -197,7 +197,7 @@ static unsigned char *direct_dest(const lf_exec *e, const lf_dram *d, const lf_s
 
 static void mark(lf_exec *e, const lf_step *s, uint32_t unit, uint32_t part, uint32_t *pieces)
 {
-    uint32_t row = s->slots->id_to_row[unit];
+    uint32_t row = lf_slots_row(s->slots, unit);
     /* one stamp per piece: part p sets bit p of (stamp<<3) */
     uint32_t bit = part == LF_PART_ALL ? 7u : (1u << part);
     uint32_t have = (e->filled[row] >> 3) == e->stamp ? (e->filled[row] & 7u) : 0;
@@ -323,7 +323,7 @@ static int exec_layer(lf_backend *b, const lf_step *s, lf_times *out, lf_err *er
         return lf_err_prefix(err, "token %u layer %u", s->token, s->layer);
     const float *bias = e->bias + (size_t)s->layer * e->w->h.units;
     for (uint32_t k = 0; k < pl->n_load; k++) {
-        uint32_t row = s->slots->id_to_row[pl->load[k]];
+        uint32_t row = lf_slots_row(s->slots, pl->load[k]);
         if (row < s->first_new_row || row >= d->num_used)
             return lf_fail(err, LF_ERANGE, "executor: token %u layer %u: loaded unit %u sits in row "
                            "%u, outside the new rows [%u, %u)", s->token, s->layer, pl->load[k],

@@ -277,7 +277,7 @@ static int moe_layer(lf_backend *b, const lf_step *s, lf_times *out, lf_err *err
      * what the OS really serves is measured, not assumed */
     uint32_t j = 0;
     for (uint32_t k = 0; k < pl->n_load; k++) {
-        uint32_t u = pl->load[k], row = s->slots->id_to_row[u];
+        uint32_t u = pl->load[k], row = lf_slots_row(s->slots, u);
         if (row == LF_SLOT_NONE || row < s->first_new_row || row >= d->num_used)
             return lf_fail(err, LF_ERANGE, "expert executor: token %u layer %u: loaded expert %u "
                            "is not in a new row", s->token, s->layer, u);
@@ -348,7 +348,7 @@ static int moe_layer(lf_backend *b, const lf_step *s, lf_times *out, lf_err *err
     /* the plan must have made every routed expert resident: checked before any read
      * runs in the background, so that this error has nothing to wait for */
     for (uint32_t k = 0; k < s->n_need; k++)
-        if (s->slots->id_to_row[s->need[k]] == LF_SLOT_NONE)
+        if (lf_slots_row(s->slots, s->need[k]) == LF_SLOT_NONE)
             return lf_fail(err, LF_EINVAL, "expert executor: token %u layer %u: routed expert %u "
                            "is not resident", s->token, s->layer, s->need[k]);
     /* the wrong guesses' reads run while the layer computes; waited for below (every
@@ -362,7 +362,7 @@ static int moe_layer(lf_backend *b, const lf_step *s, lf_times *out, lf_err *err
     const lf_trace_layer *TL = &e->cfg.trace->layers[s->layer];
     const float *wt = TL->value ? TL->value + TL->indptr[s->token] : NULL;
     for (uint32_t k = 0; k < s->n_need; k++) {
-        uint32_t row = s->slots->id_to_row[s->need[k]];
+        uint32_t row = lf_slots_row(s->slots, s->need[k]);
         float g = wt ? wt[k] : 1.0f / (float)s->n_need;
         lf_quant_expert_swiglu(&e->q, lf_dram_row(d, row), e->x, g, e->y, e->scratch);
     }

@@ -6,6 +6,28 @@
 
 #include "lf_bigmem.h"
 
+/* The two widths of the row and id arrays as one code path that the compiler
+ * specialises (narrow is a constant in each caller). Narrow NONE is 0xffff: every row
+ * is below cap_rows <= LF_SLOTS_NARROW, so it names none. */
+#define SLOTS_INLINE static inline __attribute__((always_inline))
+SLOTS_INLINE uint32_t none(int narrow) { return narrow ? 0xffffu : LF_SLOT_NONE; }
+SLOTS_INLINE uint32_t get(const void *a, size_t i, int narrow)
+{
+    return narrow ? ((const uint16_t *)a)[i] : ((const uint32_t *)a)[i];
+}
+SLOTS_INLINE void put(void *a, size_t i, uint32_t v, int narrow)
+{
+    if (narrow)
+        ((uint16_t *)a)[i] = (uint16_t)v;
+    else
+        ((uint32_t *)a)[i] = v;
+}
+
+static size_t entry_bytes(uint32_t units)
+{
+    return units <= LF_SLOTS_NARROW ? sizeof(uint16_t) : sizeof(uint32_t);
+}
+
 int lf_slots_init_in(lf_slots *s, uint32_t units, uint32_t cap_rows, lf_bigmem_arena *arena,
                      lf_err *err)
 {
@@ -16,9 +38,10 @@ int lf_slots_init_in(lf_slots *s, uint32_t units, uint32_t cap_rows, lf_bigmem_a
         cap_rows = units; /* never more rows than distinct units */
     s->units = units;
     s->cap_rows = cap_rows;
+    s->narrow = units <= LF_SLOTS_NARROW;
     s->in_arena = arena != NULL;
-    size_t rows = (cap_rows ? cap_rows : 1) * sizeof *s->row_to_id;
-    size_t ids = (size_t)units * sizeof *s->id_to_row, res = units * sizeof *s->resident;
+    size_t es = entry_bytes(units);
+    size_t rows = (cap_rows ? cap_rows : 1) * es, ids = (size_t)units * es, res = units;
     s->row_to_id = arena ? lf_bigmem_arena_alloc(arena, rows) : malloc(rows);
     s->id_to_row = arena ? lf_bigmem_arena_alloc(arena, ids) : malloc(ids);
     s->resident = arena ? lf_bigmem_arena_alloc(arena, res) : malloc(res);
@@ -26,7 +49,7 @@ int lf_slots_init_in(lf_slots *s, uint32_t units, uint32_t cap_rows, lf_bigmem_a
         lf_slots_free(s);
         return lf_fail(err, LF_ENOMEM, "DRAM manager: out of memory for %u units", units);
     }
-    memset(s->id_to_row, 0xff, ids);
+    memset(s->id_to_row, 0xff, ids); /* all ones: NONE at either width */
     memset(s->resident, 0, res);
     return LF_OK;
 }
@@ -34,7 +57,7 @@ int lf_slots_init_in(lf_slots *s, uint32_t units, uint32_t cap_rows, lf_bigmem_a
 uint64_t lf_slots_bytes(uint32_t units, uint32_t cap_rows)
 {
     uint32_t rows = cap_rows > units ? units : cap_rows;
-    return (uint64_t)(rows ? rows : 1) * sizeof(uint32_t) + (uint64_t)units * sizeof(uint32_t) +
+    return ((uint64_t)(rows ? rows : 1) + units) * entry_bytes(units) +
            units; /* row_to_id, id_to_row, resident */
 }
 
@@ -60,18 +83,14 @@ void lf_slots_free(lf_slots *s)
 /* Deleting n units leaves num_used - n rows. Every deleted unit below that line leaves a
  * hole; exactly as many surviving units sit in the last n rows; each survivor is copied
  * into a hole (the paper's "move the last rows into their slots"), deleted rows in the
- * tail are simply dropped. So moves = survivors in the tail <= n, each row copied once. */
-
-/* The loops below read the arrays and sizes from locals: their uint32_t stores could
- * otherwise alias s's fields, which the compiler would reload at every id. */
-int lf_slots_evict(lf_slots *s, const uint32_t *ids, uint32_t n, lf_move *moves,
-                   uint32_t *n_moves, lf_err *err)
+ * tail are simply dropped. So moves = survivors in the tail <= n, each row copied once.
+ * The loops read the arrays and sizes from locals: their stores could otherwise alias
+ * s's fields, which the compiler would reload at every id. */
+SLOTS_INLINE int evict(lf_slots *s, const uint32_t *ids, uint32_t n, lf_move *moves,
+                       uint32_t *n_moves, lf_err *err, int narrow)
 {
-    *n_moves = 0;
-    if (n == 0)
-        return LF_OK;
-    const uint32_t units = s->units, used = s->num_used;
-    uint32_t *const id_to_row = s->id_to_row, *const row_to_id = s->row_to_id;
+    const uint32_t units = s->units, used = s->num_used, NONE = none(narrow);
+    void *const id_to_row = s->id_to_row, *const row_to_id = s->row_to_id;
     uint8_t *const resident = s->resident;
     if (n > used)
         return lf_fail(err, LF_EINVAL, "DRAM manager: evicting %u units but only %u are resident",
@@ -86,7 +105,7 @@ int lf_slots_evict(lf_slots *s, const uint32_t *ids, uint32_t n, lf_move *moves,
         uint32_t id = ids[k];
         if (id >= units || !resident[id]) {
             for (uint32_t j = 0; j < k; j++) {
-                id_to_row[ids[j]] = moves[j].from;
+                put(id_to_row, ids[j], moves[j].from, narrow);
                 resident[ids[j]] = 1;
             }
             return lf_fail(err, LF_EINVAL,
@@ -94,11 +113,11 @@ int lf_slots_evict(lf_slots *s, const uint32_t *ids, uint32_t n, lf_move *moves,
                            "resident units, each once)",
                            id, id >= units ? "out of range" : "not resident");
         }
-        uint32_t from = id_to_row[id];
+        uint32_t from = get(id_to_row, id, narrow);
         moves[k].from = from;
         moves[holes].to = from;
         holes += from < new_used;
-        id_to_row[id] = LF_SLOT_NONE;
+        put(id_to_row, id, NONE, narrow);
         resident[id] = 0;
     }
     /* Survivors in the tail, taken from the last row backwards: each fills the hole
@@ -107,11 +126,11 @@ int lf_slots_evict(lf_slots *s, const uint32_t *ids, uint32_t n, lf_move *moves,
      * while m < holes, overwrites it. */
     uint32_t m = 0;
     for (uint32_t r = used; r-- > new_used && m < holes;) {
-        uint32_t id = row_to_id[r];
+        uint32_t id = get(row_to_id, r, narrow);
         uint32_t live = resident[id], to = moves[m].to;
         moves[m].from = r;
-        row_to_id[to] = id;
-        id_to_row[id] = live ? to : LF_SLOT_NONE;
+        put(row_to_id, to, id, narrow);
+        put(id_to_row, id, live ? to : NONE, narrow);
         m += live;
     }
     s->num_used = new_used;
@@ -119,24 +138,26 @@ int lf_slots_evict(lf_slots *s, const uint32_t *ids, uint32_t n, lf_move *moves,
     return LF_OK;
 }
 
-int lf_slots_append(lf_slots *s, const uint32_t *ids, uint32_t n, uint32_t *first_row,
-                    lf_err *err)
+int lf_slots_evict(lf_slots *s, const uint32_t *ids, uint32_t n, lf_move *moves,
+                   uint32_t *n_moves, lf_err *err)
+{
+    *n_moves = 0;
+    if (n == 0)
+        return LF_OK;
+    return s->narrow ? evict(s, ids, n, moves, n_moves, err, 1)
+                     : evict(s, ids, n, moves, n_moves, err, 0);
+}
+
+SLOTS_INLINE int append(lf_slots *s, const uint32_t *ids, uint32_t n, lf_err *err, int narrow)
 {
     const uint32_t units = s->units, used = s->num_used;
-    uint32_t *const id_to_row = s->id_to_row, *const row_to_id = s->row_to_id;
+    void *const id_to_row = s->id_to_row, *const row_to_id = s->row_to_id;
     uint8_t *const resident = s->resident;
-    *first_row = used;
-    if ((uint64_t)used + n > s->cap_rows)
-        return lf_fail(err, LF_ERANGE,
-                       "DRAM manager: %u resident + %u new units exceed the %u preallocated rows "
-                       "(the DRAM budget's FFN capacity); raise the budget or use a policy that "
-                       "keeps fewer units",
-                       used, n, s->cap_rows);
     for (uint32_t k = 0; k < n; k++) {
         uint32_t id = ids[k];
         if (id >= units || resident[id]) {
             for (uint32_t j = 0; j < k; j++) {
-                id_to_row[ids[j]] = LF_SLOT_NONE;
+                put(id_to_row, ids[j], none(narrow), narrow);
                 resident[ids[j]] = 0;
             }
             return lf_fail(err, LF_EINVAL,
@@ -144,10 +165,23 @@ int lf_slots_append(lf_slots *s, const uint32_t *ids, uint32_t n, uint32_t *firs
                            "units not resident, each once)",
                            id, id >= units ? "out of range" : "already resident");
         }
-        id_to_row[id] = used + k;
-        row_to_id[used + k] = id;
+        put(id_to_row, id, used + k, narrow);
+        put(row_to_id, used + k, id, narrow);
         resident[id] = 1;
     }
     s->num_used = used + n;
     return LF_OK;
+}
+
+int lf_slots_append(lf_slots *s, const uint32_t *ids, uint32_t n, uint32_t *first_row,
+                    lf_err *err)
+{
+    *first_row = s->num_used;
+    if ((uint64_t)s->num_used + n > s->cap_rows)
+        return lf_fail(err, LF_ERANGE,
+                       "DRAM manager: %u resident + %u new units exceed the %u preallocated rows "
+                       "(the DRAM budget's FFN capacity); raise the budget or use a policy that "
+                       "keeps fewer units",
+                       s->num_used, n, s->cap_rows);
+    return s->narrow ? append(s, ids, n, err, 1) : append(s, ids, n, err, 0);
 }

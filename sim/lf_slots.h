@@ -12,18 +12,22 @@
 #include "lf_err.h"
 
 #define LF_SLOT_NONE UINT32_MAX
+/* Up to this many units and rows the row and id arrays hold 16-bit entries (their
+ * all-ones entry is LF_SLOT_NONE), half the bytes to fault in and keep in cache. */
+#define LF_SLOTS_NARROW 65535u
 
 typedef struct {
-    uint32_t units;      /* ids are < units */
-    uint32_t cap_rows;   /* preallocated rows (Req_l) */
+    uint32_t units;    /* ids are < units */
+    uint32_t cap_rows; /* preallocated rows (Req_l) */
     uint32_t num_used;
-    uint32_t *row_to_id; /* cap_rows */
-    uint32_t *id_to_row; /* units; LF_SLOT_NONE when not resident */
-    uint8_t *resident;   /* units bytes, 1 = resident: a small array that stays in cache,
-                          * so membership tests need not touch id_to_row (bytes, not
-                          * bits: a test is one load, no shift; the replay tests every
-                          * wanted unit after every step) */
-    int in_arena;        /* the arrays belong to an arena (lf_slots_init_in) */
+    int narrow;        /* units and cap_rows <= LF_SLOTS_NARROW: uint16_t entries below */
+    void *row_to_id;   /* cap_rows entries: read them with lf_slots_id */
+    void *id_to_row;   /* units entries, LF_SLOT_NONE when not resident: lf_slots_row */
+    uint8_t *resident; /* units bytes, 1 = resident: a small array that stays in cache,
+                        * so membership tests need not touch id_to_row (bytes, not
+                        * bits: a test is one load, no shift; the replay tests every
+                        * wanted unit after every step) */
+    int in_arena;      /* the arrays belong to an arena (lf_slots_init_in) */
 } lf_slots;
 
 typedef struct {
@@ -50,6 +54,22 @@ int lf_slots_append(lf_slots *s, const uint32_t *ids, uint32_t n, uint32_t *firs
 static inline int lf_slots_has(const lf_slots *s, uint32_t id)
 {
     return s->resident[id];
+}
+
+/* The row that holds unit id, LF_SLOT_NONE when it is not resident. */
+static inline uint32_t lf_slots_row(const lf_slots *s, uint32_t id)
+{
+    if (!s->narrow)
+        return ((const uint32_t *)s->id_to_row)[id];
+    uint32_t row = ((const uint16_t *)s->id_to_row)[id];
+    return row == 0xffffu ? LF_SLOT_NONE : row;
+}
+
+/* The unit in row (< num_used). */
+static inline uint32_t lf_slots_id(const lf_slots *s, uint32_t row)
+{
+    return s->narrow ? ((const uint16_t *)s->row_to_id)[row]
+                     : ((const uint32_t *)s->row_to_id)[row];
 }
 
 #endif

@@ -223,8 +223,8 @@ static void slots_swap_delete(lf_bigmem_arena *arena)
     assert_int_equal(mv[0].from, 3);
     assert_int_equal(mv[0].to, 1);
     assert_int_equal(s.num_used, 3);
-    assert_int_equal(s.row_to_id[1], 13);
-    assert_int_equal(s.id_to_row[13], 1);
+    assert_int_equal(lf_slots_id(&s, 1), 13);
+    assert_int_equal(lf_slots_row(&s, 13), 1);
     assert_false(lf_slots_has(&s, 11));
     assert_false(lf_slots_has(&s, 14));
     /* Append 1..4 -> rows 3..6: [10 13 12 1 2 3 4]; evict 10 and 13 (rows 0, 1): the
@@ -241,8 +241,8 @@ static void slots_swap_delete(lf_bigmem_arena *arena)
     assert_int_equal(mv[1].to, 1);
     const uint32_t rows[] = {4, 3, 12, 1, 2};
     for (int i = 0; i < 5; i++) {
-        assert_int_equal(s.row_to_id[i], rows[i]);
-        assert_int_equal(s.id_to_row[rows[i]], i);
+        assert_int_equal(lf_slots_id(&s, i), rows[i]);
+        assert_int_equal(lf_slots_row(&s, rows[i]), i);
     }
     /* Evicting everything moves nothing. */
     const uint32_t all[] = {1, 2, 3, 4, 12};
@@ -276,33 +276,34 @@ static void test_slots_swap_delete(void **st)
     lf_bigmem_arena_free(arena);
 }
 
+static uint32_t draw(uint64_t *seed, uint32_t n)
+{
+    *seed = *seed * 6364136223846793005ull + 1442695040888963407ull;
+    return (uint32_t)((*seed >> 33) % n);
+}
+
 /* Random evictions and appends against what the manager promises: the moves, done in
  * order on a copy of the old rows, give the new rows; every move takes a surviving row
- * of the tail into a hole below the new end; id_to_row, row_to_id and resident agree. */
-static void test_slots_random(void **st)
+ * of the tail into a hole below the new end; the row and id arrays and the resident
+ * bytes agree. */
+static void slots_random(uint32_t units, uint32_t cap, int steps, int narrow)
 {
-    (void)st;
-    enum { U = 200, CAP = 120 };
     lf_err err;
     lf_slots s;
-    lf_move mv[CAP];
-    uint32_t rows[CAP], ids[U], nm, first;
+    lf_move *mv = malloc(cap * sizeof *mv);
+    uint32_t *rows = malloc(cap * sizeof *rows), *ids = malloc(cap * sizeof *ids), nm, first;
+    uint8_t *picked = calloc(units, 1);
     uint64_t seed = 99;
-    assert_int_equal(lf_slots_init(&s, U, CAP, &err), LF_OK);
-    for (int step = 0; step < 2000; step++) {
+    assert_true(mv && rows && ids && picked);
+    assert_int_equal(lf_slots_init(&s, units, cap, &err), LF_OK);
+    assert_int_equal(s.narrow, narrow);
+    for (int step = 0; step < steps; step++) {
         uint32_t used = s.num_used, n = 0;
-        memcpy(rows, s.row_to_id, used * sizeof *rows);
-        for (uint32_t u = 0; u < U; u++) { /* evict about a third of the resident units */
-            seed = seed * 6364136223846793005ull + 1442695040888963407ull;
-            if (lf_slots_has(&s, u) && (seed >> 33) % 3 == 0)
-                ids[n++] = u;
-        }
-        for (uint32_t i = n; i > 1; i--) { /* in any order, as lru hands them over */
-            seed = seed * 6364136223846793005ull + 1442695040888963407ull;
-            uint32_t j = (uint32_t)((seed >> 33) % i), t = ids[i - 1];
-            ids[i - 1] = ids[j];
-            ids[j] = t;
-        }
+        for (uint32_t r = 0; r < used; r++)
+            rows[r] = lf_slots_id(&s, r);
+        for (uint32_t r = 0; r < used; r++) /* about a third, in the rows' order: any */
+            if (draw(&seed, 3) == 0)
+                ids[n++] = rows[r];
         assert_int_equal(lf_slots_evict(&s, ids, n, mv, &nm, &err), LF_OK);
         assert_int_equal(s.num_used, used - n);
         assert_true(nm <= n);
@@ -311,27 +312,59 @@ static void test_slots_random(void **st)
             assert_true(mv[k].to < s.num_used);
             rows[mv[k].to] = rows[mv[k].from];
         }
+        for (uint32_t k = 0; k < n; k++) {
+            assert_false(lf_slots_has(&s, ids[k]));
+            assert_int_equal(lf_slots_row(&s, ids[k]), LF_SLOT_NONE);
+        }
         for (uint32_t r = 0; r < s.num_used; r++) {
-            assert_int_equal(rows[r], s.row_to_id[r]);
+            assert_int_equal(rows[r], lf_slots_id(&s, r));
             assert_true(lf_slots_has(&s, rows[r]));
-            assert_int_equal(s.id_to_row[rows[r]], r);
+            assert_int_equal(lf_slots_row(&s, rows[r]), r);
         }
         n = 0;
-        for (uint32_t u = 0; u < U && s.num_used + n < CAP; u++) {
-            seed = seed * 6364136223846793005ull + 1442695040888963407ull;
-            if (!lf_slots_has(&s, u) && (seed >> 33) % 4 == 0)
-                ids[n++] = u;
+        for (uint32_t tries = 0; tries < cap && s.num_used + n < cap; tries++) {
+            uint32_t u = draw(&seed, units); /* ids anywhere, the last ones too */
+            if (!lf_slots_has(&s, u) && !picked[u])
+                picked[u] = 1, ids[n++] = u;
         }
         assert_int_equal(lf_slots_append(&s, ids, n, &first, &err), LF_OK);
-        uint32_t resident = 0;
-        for (uint32_t u = 0; u < U; u++) {
-            resident += lf_slots_has(&s, u);
-            if (!lf_slots_has(&s, u))
-                assert_int_equal(s.id_to_row[u], LF_SLOT_NONE);
+        for (uint32_t k = 0; k < n; k++) {
+            picked[ids[k]] = 0;
+            assert_int_equal(lf_slots_row(&s, ids[k]), first + k);
         }
-        assert_int_equal(resident, s.num_used);
     }
+    uint32_t resident = 0;
+    for (uint32_t u = 0; u < units; u++)
+        resident += lf_slots_has(&s, u);
+    assert_int_equal(resident, s.num_used);
+    /* a refused append leaves the state as it was, at either width */
+    if (lf_slots_has(&s, units - 1)) {
+        uint32_t last = units - 1;
+        assert_int_equal(lf_slots_evict(&s, &last, 1, mv, &nm, &err), LF_OK);
+    }
+    while (s.num_used + 2 > cap) { /* room for the two */
+        uint32_t last = lf_slots_id(&s, s.num_used - 1);
+        assert_int_equal(lf_slots_evict(&s, &last, 1, mv, &nm, &err), LF_OK);
+    }
+    uint32_t in = lf_slots_id(&s, 0), bad[2] = {units - 1, in};
+    assert_int_equal(lf_slots_append(&s, bad, 2, &first, &err), LF_EINVAL);
+    assert_non_null(strstr(err.msg, "already resident"));
+    assert_int_equal(lf_slots_row(&s, units - 1), LF_SLOT_NONE);
+    assert_int_equal(lf_slots_row(&s, in), 0);
     lf_slots_free(&s);
+    free(mv);
+    free(rows);
+    free(ids);
+    free(picked);
+}
+
+static void test_slots_random(void **st)
+{
+    (void)st;
+    slots_random(200, 120, 2000, 1);
+    slots_random(65535, 300, 300, 1); /* the widest narrow one: ids up to 65534 */
+    slots_random(65536, 300, 300, 0);
+    slots_random(70000, 300, 300, 0);
 }
 
 /* custom:2,4,8 at 2 bytes: unit 16 B, FFN 2*8*16 = 256 B, attention (2*4*4 + 2*4*4) * 2

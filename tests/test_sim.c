@@ -166,7 +166,7 @@ static int rec_layer(lf_backend *b, const lf_step *st, lf_times *out, lf_err *er
     r->moves += st->n_moves;
     /* Loads land in rows [first_new_row, +n_load) of the slots, in load order. */
     for (uint32_t i = 0; i < st->plan->n_load; i++)
-        if (st->slots->row_to_id[st->first_new_row + i] != st->plan->load[i])
+        if (lf_slots_id(st->slots, st->first_new_row + i) != st->plan->load[i])
             r->bad++;
     uint64_t sum = 0;
     for (uint32_t i = 0; i < st->n_reads; i++)
