@@ -78,6 +78,39 @@ static inline void tally_record(read_tally *t, const lf_reader_cfg *cfg, uint64_
     t->r_end = end;
 }
 
+/* lf_reader_totals when only adjacent records join (max_gap 0, the default reader) and
+ * no run of consecutive ids is longer than a read holds (m records: ids[k + m] - ids[k]
+ * > m for every k, since sorted unique ids are m apart only where the m + 1 from k are
+ * consecutive), so that no read is ever cut at max_read: a read per run in each part.
+ * A count without a multiply or a branch per record, which vectorises. 1 when it
+ * answered (*rc set), 0 when the layer needs the record-by-record merge: a longer run,
+ * or runs that touch across parts (the last unit and unit 0: parts follow each other
+ * in the file, and the joined run could be too long). */
+static int adjacent_totals(const lf_layout *l, uint32_t layer, const uint32_t *ids, uint32_t n,
+                           uint64_t m, uint32_t *n_reads, uint64_t *bytes, int *rc,
+                           lf_err *err)
+{
+    uint32_t top = ids[0], order = 0, breaks = 0, long_run = 0;
+    for (uint32_t k = 1; k < n; k++) {
+        top = ids[k] > top ? ids[k] : top;
+        order |= ids[k] - ids[k - 1] - 1;
+        breaks += ids[k] - ids[k - 1] != 1;
+    }
+    if (top >= l->units || top >= 0x80000000u || order >> 31) {
+        *rc = lf_layout_check_ids(l, layer, ids, n, err);
+        return 1;
+    }
+    for (uint64_t k = 0; k + m < n; k++)
+        long_run |= ids[k + m] - ids[k] == m;
+    const uint32_t parts = lf_layout_parts(l);
+    if (long_run || (parts > 1 && ids[0] == 0 && ids[n - 1] == l->units - 1))
+        return 0;
+    *n_reads = parts * (breaks + 1);
+    *bytes = (uint64_t)n * parts * l->record_bytes;
+    *rc = LF_OK;
+    return 1;
+}
+
 int lf_reader_totals(const lf_reader_cfg *cfg, const lf_layout *l, uint32_t layer,
                      const uint32_t *ids, uint32_t n, uint32_t *n_reads, uint64_t *bytes,
                      lf_err *err)
@@ -94,6 +127,11 @@ int lf_reader_totals(const lf_reader_cfg *cfg, const lf_layout *l, uint32_t laye
      * units: see lf_ids_ok), which saves a pass; offsets of bad ids are only computed,
      * never used, and lf_layout_check_ids names the bad id. */
     const uint64_t rb = l->record_bytes;
+    const uint32_t parts = lf_layout_parts(l);
+    int rc;
+    if (cfg->max_gap == 0 && cfg->max_read >= rb && rb > 0 &&
+        adjacent_totals(l, layer, ids, n, cfg->max_read / rb, n_reads, bytes, &rc, err))
+        return rc;
     uint64_t base = lf_layout_record_offset(l, layer, 0, 0);
     read_tally t = {base + ids[0] * rb, base + ids[0] * rb + rb, 0, 0};
     uint32_t top = ids[0], order = 0;
@@ -104,7 +142,7 @@ int lf_reader_totals(const lf_reader_cfg *cfg, const lf_layout *l, uint32_t laye
     }
     if (top >= l->units || top >= 0x80000000u || order >> 31)
         return lf_layout_check_ids(l, layer, ids, n, err);
-    for (uint32_t p = 1; p < lf_layout_parts(l); p++) {
+    for (uint32_t p = 1; p < parts; p++) {
         base = lf_layout_record_offset(l, layer, p, 0);
         for (uint32_t k = 0; k < n; k++)
             tally_record(&t, cfg, base + ids[k] * rb, rb);

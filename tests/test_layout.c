@@ -432,9 +432,11 @@ static void test_reader_totals(void **st)
     lf_model m = model("custom:3,64,512");
     const lf_layout_kind kinds[] = {LF_LAYOUT_SPLIT, LF_LAYOUT_BUNDLED};
     const uint32_t aligns[] = {1, 16, 4096};
-    const lf_reader_cfg cfgs[] = {{0, 0, 8}, {0, 1 << 20, 8}, {300, 1 << 20, 8}, {5000, 2048, 8}};
+    /* no coalescing; adjacent only (every loaded byte in one read, or cut at 2048); gaps */
+    const lf_reader_cfg cfgs[] = {{0, 0, 8},         {0, 1 << 20, 8},    {0, 2048, 8},
+                                  {300, 1 << 20, 8}, {5000, 2048, 8}};
     uint32_t ids[512];
-    uint64_t seed = 12345, checked = 0;
+    uint64_t seed = 12345, checked = 0, one_read = 0, cut = 0;
     lf_extent_vec ext = {0};
     lf_read_vec reads = {0};
     for (size_t k = 0; k < 2; k++)
@@ -449,7 +451,7 @@ static void test_reader_totals(void **st)
                         ids[n++] = u;
                 }
                 uint32_t layer = (uint32_t)trial % 3;
-                for (size_t c = 0; c < 4; c++) {
+                for (size_t c = 0; c < 5; c++) {
                     ext.n = 0;
                     assert_int_equal(lf_layout_extents(&l, layer, ids, n, &ext, &err), LF_OK);
                     assert_int_equal(lf_reader_plan(&cfgs[c], ext.v, ext.n, &reads, &err), LF_OK);
@@ -464,6 +466,16 @@ static void test_reader_totals(void **st)
                     assert_int_equal(n_reads, reads.n);
                     assert_int_equal(total, bytes);
                     checked++;
+                    if (cfgs[c].max_gap == 0 && cfgs[c].max_read) { /* adjacent only */
+                        uint32_t run = 1, longest = n > 0;
+                        for (uint32_t i = 1; i < n; i++) {
+                            run = ids[i] == ids[i - 1] + 1 ? run + 1 : 1;
+                            longest = run > longest ? run : longest;
+                        }
+                        uint64_t fits = cfgs[c].max_read / l.record_bytes;
+                        one_read += longest <= fits; /* every run in one read */
+                        cut += longest > fits;       /* runs cut at max_read */
+                    }
                 }
             }
             /* the same refusals as lf_layout_extents */
@@ -490,7 +502,8 @@ static void test_reader_totals(void **st)
             assert_true(n_reads == 0 && total == 0);
             lf_layout_free(&l);
         }
-    assert_int_equal(checked, 2 * 3 * 40 * 4);
+    assert_int_equal(checked, 2 * 3 * 40 * 5);
+    assert_true(one_read > 50 && cut > 50); /* both ways of counting adjacent records */
     lf_extent_vec_free(&ext);
     lf_read_vec_free(&reads);
 }
