@@ -17,6 +17,7 @@
 
 #include "lf_bigmem.h"
 #include "lf_pol.h"
+#include "lf_width.h"
 
 #define POS_LIMIT (1u << 31) /* absolute positions stay below it (see compact) */
 #define NARROW_UNITS 16384u  /* up to this many units: 16-bit ids and slots */
@@ -42,17 +43,6 @@ LRU_INLINE uint32_t key(uint32_t position, uint32_t mask, int narrow)
 {
     return narrow ? position & mask : position;
 }
-LRU_INLINE uint32_t get(const void *a, size_t i, int narrow)
-{
-    return narrow ? ((const uint16_t *)a)[i] : ((const uint32_t *)a)[i];
-}
-LRU_INLINE void put(void *a, size_t i, uint32_t v, int narrow)
-{
-    if (narrow)
-        ((uint16_t *)a)[i] = (uint16_t)v;
-    else
-        ((uint32_t *)a)[i] = v;
-}
 
 /* Moves the live entries of [head, tail) together at the front of the span, in order
  * (the write slot never passes the read slot), then shifts every position down by a
@@ -64,10 +54,10 @@ LRU_INLINE void compact(void *queue, void *pos, uint32_t mask, uint32_t *head,
 {
     uint32_t w = *head, base = *head & ~mask;
     for (uint32_t i = *head; i < *tail; i++) {
-        uint32_t u = get(queue, i & mask, narrow);
-        if (get(pos, u, narrow) == key(i, mask, narrow)) {
-            put(pos, u, key(w - base, mask, narrow), narrow);
-            put(queue, w & mask, u, narrow);
+        uint32_t u = lf_w16_get(queue, i & mask, narrow);
+        if (lf_w16_get(pos, u, narrow) == key(i, mask, narrow)) {
+            lf_w16_put(pos, u, key(w - base, mask, narrow), narrow);
+            lf_w16_put(queue, w & mask, u, narrow);
             w++;
         }
     }
@@ -92,9 +82,9 @@ LRU_INLINE void step(lru_state *s, uint32_t layer, const uint32_t *want, uint32_
     for (uint32_t i = 0; i < n_want; i++) {
         uint32_t u = want[i];
         *ld = u;
-        ld += get(pos, u, narrow) == gone(narrow);
-        put(pos, u, key(tail + i, mask, narrow), narrow);
-        put(queue, (tail + i) & mask, u, narrow);
+        ld += lf_w16_get(pos, u, narrow) == gone(narrow);
+        lf_w16_put(pos, u, key(tail + i, mask, narrow), narrow);
+        lf_w16_put(queue, (tail + i) & mask, u, narrow);
     }
     uint32_t n_load = (uint32_t)(ld - plan->load);
     plan->n_load = n_load;
@@ -105,11 +95,11 @@ LRU_INLINE void step(lru_state *s, uint32_t layer, const uint32_t *want, uint32_
      * plan->evict (units entries). */
     uint32_t *ev = plan->evict;
     while (after > s->cap) {
-        uint32_t u = get(queue, head & mask, narrow);
-        uint32_t p = get(pos, u, narrow), live = p == key(head, mask, narrow);
+        uint32_t u = lf_w16_get(queue, head & mask, narrow);
+        uint32_t p = lf_w16_get(pos, u, narrow), live = p == key(head, mask, narrow);
         *ev = u;
         ev += live;
-        put(pos, u, p | (0u - live), narrow); /* live: GONE (all ones); no branch */
+        lf_w16_put(pos, u, p | (0u - live), narrow); /* live: GONE (all ones); no branch */
         after -= live;
         head++;
     }

@@ -17,6 +17,7 @@
 
 #include "lf_bigmem.h"
 #include "lf_pol.h"
+#include "lf_width.h"
 
 #define NARROW_K 127u /* up to this k: one byte per unit */
 
@@ -39,22 +40,11 @@ typedef struct {
     uint32_t min_k;
 } window_state;
 
-/* The two widths of st as one code path that the compiler specialises (narrow is a
- * constant in each caller), as in lf_pol_lru.c. */
+/* The two widths of st (lf_width.h) as one code path that the compiler specialises
+ * (narrow is a constant in each caller). */
 #define WIN_INLINE static inline __attribute__((always_inline))
 WIN_INLINE uint32_t res_bit(int narrow) { return narrow ? 0x80u : 0x8000u; }
 WIN_INLINE uint32_t tok_bits(uint32_t tok, int narrow) { return tok & (res_bit(narrow) - 1); }
-WIN_INLINE uint32_t get(const void *a, size_t i, int narrow)
-{
-    return narrow ? ((const uint8_t *)a)[i] : ((const uint16_t *)a)[i];
-}
-WIN_INLINE void put(void *a, size_t i, uint32_t v, int narrow)
-{
-    if (narrow)
-        ((uint8_t *)a)[i] = (uint8_t)v;
-    else
-        ((uint16_t *)a)[i] = (uint16_t)v;
-}
 WIN_INLINE void *layer_st(const window_state *s, uint32_t layer, int narrow)
 {
     return (char *)s->st + (size_t)layer * s->units * (narrow ? 1 : 2);
@@ -80,15 +70,15 @@ WIN_INLINE void drop_token(window_state *s, uint32_t layer, uint32_t tok, lf_pla
         /* branch-free (the test is a coin toss): writes one past the last eviction */
         for (uint32_t i = 0; i < n_ids; i++) {
             uint32_t u = ids[i];
-            uint32_t v = get(st, u, narrow), gone = v == mine;
+            uint32_t v = lf_w8_get(st, u, narrow), gone = v == mine;
             *ev = u;
             ev += gone;
-            put(st, u, v - (res_bit(narrow) & (0u - gone)), narrow);
+            lf_w8_put(st, u, v - (res_bit(narrow) & (0u - gone)), narrow);
         }
     } else {
         for (uint32_t i = 0; i < n_ids; i++)
-            if (get(st, ids[i], narrow) == mine) {
-                put(st, ids[i], tok_bits(tok, narrow), narrow);
+            if (lf_w8_get(st, ids[i], narrow) == mine) {
+                lf_w8_put(st, ids[i], tok_bits(tok, narrow), narrow);
                 *ev++ = ids[i];
             }
     }
@@ -107,7 +97,7 @@ static uint32_t resident_of(const window_state *s, uint32_t layer, uint32_t tok)
     const ring_set *rs = set_of(s, layer, tok);
     uint32_t n = 0;
     for (uint32_t i = 0; i < rs->n; i++)
-        n += get(st, rs->ids[i], narrow) == mine;
+        n += lf_w8_get(st, rs->ids[i], narrow) == mine;
     return n;
 }
 
@@ -129,11 +119,11 @@ WIN_INLINE int step(window_state *s, uint32_t layer, uint32_t t, const uint32_t 
     }
     for (uint32_t i = 0; i < n_want; i++) { /* branch-free: hit or miss is a coin toss */
         uint32_t u = want[i];
-        uint32_t hit = get(st, u, narrow) >> (narrow ? 7 : 15);
+        uint32_t hit = lf_w8_get(st, u, narrow) >> (narrow ? 7 : 15);
         hits += hit;
         *ld = u;
         ld += hit ^ 1;
-        put(st, u, now, narrow);
+        lf_w8_put(st, u, now, narrow);
     }
     plan->n_hit = hits;
     plan->n_load = (uint32_t)(ld - plan->load);

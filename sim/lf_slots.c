@@ -5,23 +5,13 @@
 #include <string.h>
 
 #include "lf_bigmem.h"
+#include "lf_width.h"
 
-/* The two widths of the row and id arrays as one code path that the compiler
- * specialises (narrow is a constant in each caller). Narrow NONE is 0xffff: every row
- * is below cap_rows <= LF_SLOTS_NARROW, so it names none. */
+/* The two widths of the row and id arrays (lf_width.h) as one code path that the
+ * compiler specialises (narrow is a constant in each caller). Narrow NONE is 0xffff:
+ * every row is below cap_rows <= LF_SLOTS_NARROW, so it names none. */
 #define SLOTS_INLINE static inline __attribute__((always_inline))
 SLOTS_INLINE uint32_t none(int narrow) { return narrow ? 0xffffu : LF_SLOT_NONE; }
-SLOTS_INLINE uint32_t get(const void *a, size_t i, int narrow)
-{
-    return narrow ? ((const uint16_t *)a)[i] : ((const uint32_t *)a)[i];
-}
-SLOTS_INLINE void put(void *a, size_t i, uint32_t v, int narrow)
-{
-    if (narrow)
-        ((uint16_t *)a)[i] = (uint16_t)v;
-    else
-        ((uint32_t *)a)[i] = v;
-}
 
 static size_t entry_bytes(uint32_t units)
 {
@@ -105,7 +95,7 @@ SLOTS_INLINE int evict(lf_slots *s, const uint32_t *ids, uint32_t n, lf_move *mo
         uint32_t id = ids[k];
         if (id >= units || !resident[id]) {
             for (uint32_t j = 0; j < k; j++) {
-                put(id_to_row, ids[j], moves[j].from, narrow);
+                lf_w16_put(id_to_row, ids[j], moves[j].from, narrow);
                 resident[ids[j]] = 1;
             }
             return lf_fail(err, LF_EINVAL,
@@ -113,11 +103,11 @@ SLOTS_INLINE int evict(lf_slots *s, const uint32_t *ids, uint32_t n, lf_move *mo
                            "resident units, each once)",
                            id, id >= units ? "out of range" : "not resident");
         }
-        uint32_t from = get(id_to_row, id, narrow);
+        uint32_t from = lf_w16_get(id_to_row, id, narrow);
         moves[k].from = from;
         moves[holes].to = from;
         holes += from < new_used;
-        put(id_to_row, id, NONE, narrow);
+        lf_w16_put(id_to_row, id, NONE, narrow);
         resident[id] = 0;
     }
     /* Survivors in the tail, taken from the last row backwards: each fills the hole
@@ -126,11 +116,11 @@ SLOTS_INLINE int evict(lf_slots *s, const uint32_t *ids, uint32_t n, lf_move *mo
      * while m < holes, overwrites it. */
     uint32_t m = 0;
     for (uint32_t r = used; r-- > new_used && m < holes;) {
-        uint32_t id = get(row_to_id, r, narrow);
+        uint32_t id = lf_w16_get(row_to_id, r, narrow);
         uint32_t live = resident[id], to = moves[m].to;
         moves[m].from = r;
-        put(row_to_id, to, id, narrow);
-        put(id_to_row, id, live ? to : NONE, narrow);
+        lf_w16_put(row_to_id, to, id, narrow);
+        lf_w16_put(id_to_row, id, live ? to : NONE, narrow);
         m += live;
     }
     s->num_used = new_used;
@@ -157,7 +147,7 @@ SLOTS_INLINE int append(lf_slots *s, const uint32_t *ids, uint32_t n, lf_err *er
         uint32_t id = ids[k];
         if (id >= units || resident[id]) {
             for (uint32_t j = 0; j < k; j++) {
-                put(id_to_row, ids[j], none(narrow), narrow);
+                lf_w16_put(id_to_row, ids[j], none(narrow), narrow);
                 resident[ids[j]] = 0;
             }
             return lf_fail(err, LF_EINVAL,
@@ -165,8 +155,8 @@ SLOTS_INLINE int append(lf_slots *s, const uint32_t *ids, uint32_t n, lf_err *er
                            "units not resident, each once)",
                            id, id >= units ? "out of range" : "already resident");
         }
-        put(id_to_row, id, used + k, narrow);
-        put(row_to_id, used + k, id, narrow);
+        lf_w16_put(id_to_row, id, used + k, narrow);
+        lf_w16_put(row_to_id, used + k, id, narrow);
         resident[id] = 1;
     }
     s->num_used = used + n;
