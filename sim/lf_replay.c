@@ -8,14 +8,23 @@
 #include "lf_time.h"
 
 typedef struct {
-    lf_bigmem_arena *arena; /* the slots' arrays */
-    lf_slots *slots; /* n_layers */
-    uint32_t *need;  /* a token's ids when the trace holds them 16-bit (units) */
+    lf_bigmem_arena *arena; /* the slots' arrays, the step buffers and the times */
+    lf_slots *slots;        /* n_layers */
+    uint32_t *need;         /* a token's ids when the trace holds them 16-bit (units) */
     uint32_t *evict, *load, *flash;
     lf_move *moves;
+    lf_times *tm; /* n_layers x the tokens the backend prices at once */
     lf_extent_vec ext;
     lf_read_vec reads;
 } workspace;
+
+/* n bytes that live as long as the replay: in its arena when it has one (huge pages:
+ * the per-token times alone are 0.75 MB for 32 layers, 192 faults of 4 KiB pages),
+ * else malloc'ed. */
+static void *ws_alloc(workspace *w, size_t n)
+{
+    return w->arena ? lf_bigmem_arena_alloc(w->arena, n) : malloc(n);
+}
 
 static void ws_free(workspace *w, uint32_t n_layers)
 {
@@ -23,12 +32,15 @@ static void ws_free(workspace *w, uint32_t n_layers)
         for (uint32_t l = 0; l < n_layers; l++)
             lf_slots_free(&w->slots[l]);
     free(w->slots);
+    if (!w->arena) {
+        free(w->need);
+        free(w->evict);
+        free(w->load);
+        free(w->flash);
+        free(w->moves);
+        free(w->tm);
+    }
     lf_bigmem_arena_free(w->arena);
-    free(w->need);
-    free(w->evict);
-    free(w->load);
-    free(w->flash);
-    free(w->moves);
     lf_extent_vec_free(&w->ext);
     lf_read_vec_free(&w->reads);
 }
@@ -442,22 +454,21 @@ int lf_replay(const lf_replay_cfg *c, lf_backend *b, lf_token_row *rows, lf_err 
 
     workspace *w = &R.w;
     w->slots = calloc(n_layers, sizeof *w->slots);
-    /* the DRAM manager's arrays of every layer in a few huge pages, when they fill one:
-     * a small run stays in 4 KiB pages (a memory cgroup's limit, lf_cgroup.h, leaves a
-     * measured run 2 MiB to grow between fits) */
+    /* the DRAM manager's arrays of every layer, the step buffers and the times in a few
+     * huge pages, when the arrays fill one: a small run stays in 4 KiB pages (a memory
+     * cgroup's limit, lf_cgroup.h, leaves a measured run 2 MiB to grow between fits) */
     int in_arena = !c->play && n_layers * lf_slots_bytes(units, (uint32_t)cap) >=
                                    LF_BIGMEM_HUGE / 2;
     w->arena = in_arena ? lf_bigmem_arena_new() : NULL;
-    w->need = malloc((size_t)units * sizeof *w->need);
-    w->evict = malloc((size_t)units * sizeof *w->evict);
-    w->load = malloc((size_t)units * sizeof *w->load);
-    w->flash = malloc((size_t)units * sizeof *w->flash);
-    w->moves = malloc((size_t)units * sizeof *w->moves);
-    lf_times *tm = malloc(n_tm * sizeof *tm);
+    w->need = ws_alloc(w, (size_t)units * sizeof *w->need);
+    w->evict = ws_alloc(w, (size_t)units * sizeof *w->evict);
+    w->load = ws_alloc(w, (size_t)units * sizeof *w->load);
+    w->flash = ws_alloc(w, (size_t)units * sizeof *w->flash);
+    w->moves = ws_alloc(w, (size_t)units * sizeof *w->moves);
+    w->tm = ws_alloc(w, n_tm * sizeof *w->tm);
     if (!w->slots || (in_arena && !w->arena) || !w->need || !w->evict || !w->load || !w->flash ||
-        !w->moves || !tm) {
+        !w->moves || !w->tm) {
         ws_free(w, 0);
-        free(tm);
         return lf_fail(err, LF_ENOMEM, "replay: out of memory");
     }
     /* played steps carry the DRAM manager's outcome: no manager to keep */
@@ -468,11 +479,10 @@ int lf_replay(const lf_replay_cfg *c, lf_backend *b, lf_token_row *rows, lf_err 
     if (!c->quiet)
         lf_progress_start(&prog, "replay (tokens)", n_tok);
     if (rc == LF_OK)
-        rc = (by_layer ? replay_by_layer : replay_by_token)(&R, n_tok, rows, tm,
+        rc = (by_layer ? replay_by_layer : replay_by_token)(&R, n_tok, rows, w->tm,
                                                             c->quiet ? NULL : &prog, err);
     if (!c->quiet)
         lf_progress_end(&prog);
-    free(tm);
     ws_free(w, n_layers);
     return rc;
 }
