@@ -32,14 +32,12 @@ typedef struct {
     uint32_t *n_res;
 } lru_state;
 
-/* The two widths, as one code path that the compiler specialises (narrow is a constant
- * in each caller). Wide: pos holds absolute positions, GONE = UINT32_MAX (positions stay
- * below POS_LIMIT). Narrow: pos holds slots (position & mask < qcap <= 32768), GONE =
- * 0xffff; the live span is < qcap, so a slot names one entry of it. Half the bytes keep
- * a layer's state in the L1 cache longer. */
-#define LRU_INLINE static inline __attribute__((always_inline))
-LRU_INLINE uint32_t gone(int narrow) { return narrow ? 0xffffu : UINT32_MAX; }
-LRU_INLINE uint32_t key(uint32_t position, uint32_t mask, int narrow)
+/* The two widths (lf_width.h), as one code path that the compiler specialises (narrow
+ * is a constant in each caller); GONE is all ones at either (lf_w16_ones). Wide: pos
+ * holds absolute positions (they stay below POS_LIMIT). Narrow: pos holds slots
+ * (position & mask < qcap <= 32768); the live span is < qcap, so a slot names one entry
+ * of it. Half the bytes keep a layer's state in the L1 cache longer. */
+LF_WIDTH_INLINE uint32_t key(uint32_t position, uint32_t mask, int narrow)
 {
     return narrow ? position & mask : position;
 }
@@ -49,7 +47,7 @@ LRU_INLINE uint32_t key(uint32_t position, uint32_t mask, int narrow)
  * multiple of qcap so that head < qcap (slots unchanged). The live entries are the
  * resident units (<= cap <= units), so afterwards the step's pushes (<= cap) fit the
  * ring and tail stays far below POS_LIMIT. */
-LRU_INLINE void compact(void *queue, void *pos, uint32_t mask, uint32_t *head,
+LF_WIDTH_INLINE void compact(void *queue, void *pos, uint32_t mask, uint32_t *head,
                         uint32_t *tail, int narrow)
 {
     uint32_t w = *head, base = *head & ~mask;
@@ -65,7 +63,7 @@ LRU_INLINE void compact(void *queue, void *pos, uint32_t mask, uint32_t *head,
     *tail = w - base;
 }
 
-LRU_INLINE void step(lru_state *s, uint32_t layer, const uint32_t *want, uint32_t n_want,
+LF_WIDTH_INLINE void step(lru_state *s, uint32_t layer, const uint32_t *want, uint32_t n_want,
                      lf_plan *plan, int narrow)
 {
     size_t es = narrow ? 2 : 4;
@@ -82,7 +80,7 @@ LRU_INLINE void step(lru_state *s, uint32_t layer, const uint32_t *want, uint32_
     for (uint32_t i = 0; i < n_want; i++) {
         uint32_t u = want[i];
         *ld = u;
-        ld += lf_w16_get(pos, u, narrow) == gone(narrow);
+        ld += lf_w16_get(pos, u, narrow) == lf_w16_ones(narrow);
         lf_w16_put(pos, u, key(tail + i, mask, narrow), narrow);
         lf_w16_put(queue, (tail + i) & mask, u, narrow);
     }

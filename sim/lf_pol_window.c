@@ -42,10 +42,9 @@ typedef struct {
 
 /* The two widths of st (lf_width.h) as one code path that the compiler specialises
  * (narrow is a constant in each caller). */
-#define WIN_INLINE static inline __attribute__((always_inline))
-WIN_INLINE uint32_t res_bit(int narrow) { return narrow ? 0x80u : 0x8000u; }
-WIN_INLINE uint32_t tok_bits(uint32_t tok, int narrow) { return tok & (res_bit(narrow) - 1); }
-WIN_INLINE void *layer_st(const window_state *s, uint32_t layer, int narrow)
+LF_WIDTH_INLINE uint32_t res_bit(int narrow) { return narrow ? 0x80u : 0x8000u; }
+LF_WIDTH_INLINE uint32_t tok_bits(uint32_t tok, int narrow) { return tok & (res_bit(narrow) - 1); }
+LF_WIDTH_INLINE void *layer_st(const window_state *s, uint32_t layer, int narrow)
 {
     return (char *)s->st + (size_t)layer * s->units * (narrow ? 1 : 2);
 }
@@ -57,7 +56,7 @@ static ring_set *set_of(const window_state *s, uint32_t layer, uint32_t tok)
 }
 
 /* Evicts the resident units whose latest use is `tok` (they are all in its set). */
-WIN_INLINE void drop_token(window_state *s, uint32_t layer, uint32_t tok, lf_plan *plan,
+LF_WIDTH_INLINE void drop_token(window_state *s, uint32_t layer, uint32_t tok, lf_plan *plan,
                            int narrow)
 {
     void *st = layer_st(s, layer, narrow);
@@ -101,7 +100,7 @@ static uint32_t resident_of(const window_state *s, uint32_t layer, uint32_t tok)
     return n;
 }
 
-WIN_INLINE int step(window_state *s, uint32_t layer, uint32_t t, const uint32_t *want,
+LF_WIDTH_INLINE int step(window_state *s, uint32_t layer, uint32_t t, const uint32_t *want,
                     uint32_t n_want, lf_plan *plan, lf_err *err, int narrow)
 {
     const uint32_t k = s->k;

@@ -57,58 +57,14 @@ int lf_reader_plan(const lf_reader_cfg *cfg, const lf_extent *ext, size_t n_ext,
     return LF_OK;
 }
 
-/* The reads lf_reader_totals counts so far: the open one is [r_off, r_end). */
-typedef struct {
-    uint64_t r_off, r_end, total;
-    uint32_t reads;
-} read_tally;
-
-/* Adds the record at [off, off + rb) to t as lf_reader_plan merges extents. */
-static inline void tally_record(read_tally *t, const lf_reader_cfg *cfg, uint64_t off,
-                                uint64_t rb)
+/* Whether sorted unique ids hold a run of more than m consecutive ids: ids[k + m] -
+ * ids[k] == m only where the m + 1 ids from k are consecutive. */
+static int run_longer_than(const uint32_t *ids, uint32_t n, uint64_t m)
 {
-    uint64_t end = off + rb;
-    if (cfg->max_read && off - t->r_end <= cfg->max_gap && end - t->r_off <= cfg->max_read) {
-        t->r_end = end;
-        return;
-    }
-    t->reads++;
-    t->total += t->r_end - t->r_off;
-    t->r_off = off;
-    t->r_end = end;
-}
-
-/* lf_reader_totals when only adjacent records join (max_gap 0, the default reader) and
- * no run of consecutive ids is longer than a read holds (m records: ids[k + m] - ids[k]
- * > m for every k, since sorted unique ids are m apart only where the m + 1 from k are
- * consecutive), so that no read is ever cut at max_read: a read per run in each part.
- * A count without a multiply or a branch per record, which vectorises. 1 when it
- * answered (*rc set), 0 when the layer needs the record-by-record merge: a longer run,
- * or runs that touch across parts (the last unit and unit 0: parts follow each other
- * in the file, and the joined run could be too long). */
-static int adjacent_totals(const lf_layout *l, uint32_t layer, const uint32_t *ids, uint32_t n,
-                           uint64_t m, uint32_t *n_reads, uint64_t *bytes, int *rc,
-                           lf_err *err)
-{
-    uint32_t top = ids[0], order = 0, breaks = 0, long_run = 0;
-    for (uint32_t k = 1; k < n; k++) {
-        top = ids[k] > top ? ids[k] : top;
-        order |= ids[k] - ids[k - 1] - 1;
-        breaks += ids[k] - ids[k - 1] != 1;
-    }
-    if (top >= l->units || top >= 0x80000000u || order >> 31) {
-        *rc = lf_layout_check_ids(l, layer, ids, n, err);
-        return 1;
-    }
+    uint32_t longer = 0;
     for (uint64_t k = 0; k + m < n; k++)
-        long_run |= ids[k + m] - ids[k] == m;
-    const uint32_t parts = lf_layout_parts(l);
-    if (long_run || (parts > 1 && ids[0] == 0 && ids[n - 1] == l->units - 1))
-        return 0;
-    *n_reads = parts * (breaks + 1);
-    *bytes = (uint64_t)n * parts * l->record_bytes;
-    *rc = LF_OK;
-    return 1;
+        longer |= ids[k + m] - ids[k] == m;
+    return longer;
 }
 
 int lf_reader_totals(const lf_reader_cfg *cfg, const lf_layout *l, uint32_t layer,
@@ -121,33 +77,49 @@ int lf_reader_totals(const lf_reader_cfg *cfg, const lf_layout *l, uint32_t laye
         return lf_fail(err, LF_EINVAL, "reader: totals only for split and bundled layouts");
     if (layer >= l->n_layers || n == 0)
         return lf_layout_check_ids(l, layer, ids, n, err);
-    /* The extents lf_layout_extents makes, in its order (part by part, ids ascending:
-     * offsets ascending and disjoint), merged as lf_reader_plan merges them. The first
-     * part's pass also checks the ids as lf_layout_check_ids does (sorted, unique, below
-     * units: see lf_ids_ok), which saves a pass; offsets of bad ids are only computed,
-     * never used, and lf_layout_check_ids names the bad id. */
-    const uint64_t rb = l->record_bytes;
-    const uint32_t parts = lf_layout_parts(l);
-    int rc;
-    if (cfg->max_gap == 0 && cfg->max_read >= rb && rb > 0 &&
-        adjacent_totals(l, layer, ids, n, cfg->max_read / rb, n_reads, bytes, &rc, err))
-        return rc;
-    uint64_t base = lf_layout_record_offset(l, layer, 0, 0);
-    read_tally t = {base + ids[0] * rb, base + ids[0] * rb + rb, 0, 0};
-    uint32_t top = ids[0], order = 0;
+    /* One pass, which vectorises: the checks of lf_layout_check_ids (sorted, unique, below
+     * units, as lf_ids_ok makes them; it names a bad id) and the breaks between runs of
+     * consecutive ids. */
+    uint32_t top = ids[0], order = 0, breaks = 0;
     for (uint32_t k = 1; k < n; k++) {
         top = ids[k] > top ? ids[k] : top;
         order |= ids[k] - ids[k - 1] - 1;
-        tally_record(&t, cfg, base + ids[k] * rb, rb);
+        breaks += ids[k] - ids[k - 1] != 1;
     }
     if (top >= l->units || top >= 0x80000000u || order >> 31)
         return lf_layout_check_ids(l, layer, ids, n, err);
-    for (uint32_t p = 1; p < parts; p++) {
-        base = lf_layout_record_offset(l, layer, p, 0);
-        for (uint32_t k = 0; k < n; k++)
-            tally_record(&t, cfg, base + ids[k] * rb, rb);
+    const uint64_t rb = l->record_bytes;
+    const uint32_t parts = lf_layout_parts(l);
+    /* The default reader joins only adjacent records (max_gap 0). When no run is longer
+     * than a read holds, no read is cut at max_read: a read per run in each part. Runs
+     * that touch across parts (the last unit and unit 0: parts follow each other in the
+     * file) could join into one too long: those take the merge below. */
+    if (cfg->max_gap == 0 && cfg->max_read >= rb && rb > 0 &&
+        !run_longer_than(ids, n, cfg->max_read / rb) &&
+        !(parts > 1 && ids[0] == 0 && ids[n - 1] == l->units - 1)) {
+        *n_reads = parts * (breaks + 1);
+        *bytes = (uint64_t)n * parts * rb;
+        return LF_OK;
     }
-    *n_reads = t.reads + 1;
-    *bytes = t.total + (t.r_end - t.r_off);
+    /* The extents lf_layout_extents makes, in its order (part by part, ids ascending:
+     * offsets ascending and disjoint), merged as lf_reader_plan merges them. */
+    uint64_t r_off = lf_layout_record_offset(l, layer, 0, ids[0]), r_end = r_off + rb, total = 0;
+    uint32_t reads = 0;
+    for (uint32_t p = 0; p < parts; p++) {
+        const uint64_t base = lf_layout_record_offset(l, layer, p, 0);
+        for (uint32_t k = p == 0; k < n; k++) {
+            uint64_t off = base + ids[k] * rb, end = off + rb;
+            if (cfg->max_read && off - r_end <= cfg->max_gap && end - r_off <= cfg->max_read) {
+                r_end = end;
+                continue;
+            }
+            reads++;
+            total += r_end - r_off;
+            r_off = off;
+            r_end = end;
+        }
+    }
+    *n_reads = reads + 1;
+    *bytes = total + (r_end - r_off);
     return LF_OK;
 }

@@ -7,12 +7,9 @@
 #include "lf_bigmem.h"
 #include "lf_width.h"
 
-/* The two widths of the row and id arrays (lf_width.h) as one code path that the
- * compiler specialises (narrow is a constant in each caller). Narrow NONE is 0xffff:
- * every row is below cap_rows <= LF_SLOTS_NARROW, so it names none. */
-#define SLOTS_INLINE static inline __attribute__((always_inline))
-SLOTS_INLINE uint32_t none(int narrow) { return narrow ? 0xffffu : LF_SLOT_NONE; }
-
+/* The row and id arrays are read and written at their width through lf_width.h, in
+ * code the compiler specialises per width; NONE is all ones at either (lf_w16_ones):
+ * narrow, every row is below cap_rows <= LF_SLOTS_NARROW, so 0xffff names none. */
 static size_t entry_bytes(uint32_t units)
 {
     return units <= LF_SLOTS_NARROW ? sizeof(uint16_t) : sizeof(uint32_t);
@@ -76,10 +73,10 @@ void lf_slots_free(lf_slots *s)
  * tail are simply dropped. So moves = survivors in the tail <= n, each row copied once.
  * The loops read the arrays and sizes from locals: their stores could otherwise alias
  * s's fields, which the compiler would reload at every id. */
-SLOTS_INLINE int evict(lf_slots *s, const uint32_t *ids, uint32_t n, lf_move *moves,
+LF_WIDTH_INLINE int evict(lf_slots *s, const uint32_t *ids, uint32_t n, lf_move *moves,
                        uint32_t *n_moves, lf_err *err, int narrow)
 {
-    const uint32_t units = s->units, used = s->num_used, NONE = none(narrow);
+    const uint32_t units = s->units, used = s->num_used, NONE = lf_w16_ones(narrow);
     void *const id_to_row = s->id_to_row, *const row_to_id = s->row_to_id;
     uint8_t *const resident = s->resident;
     if (n > used)
@@ -138,7 +135,7 @@ int lf_slots_evict(lf_slots *s, const uint32_t *ids, uint32_t n, lf_move *moves,
                      : evict(s, ids, n, moves, n_moves, err, 0);
 }
 
-SLOTS_INLINE int append(lf_slots *s, const uint32_t *ids, uint32_t n, lf_err *err, int narrow)
+LF_WIDTH_INLINE int append(lf_slots *s, const uint32_t *ids, uint32_t n, lf_err *err, int narrow)
 {
     const uint32_t units = s->units, used = s->num_used;
     void *const id_to_row = s->id_to_row, *const row_to_id = s->row_to_id;
@@ -147,7 +144,7 @@ SLOTS_INLINE int append(lf_slots *s, const uint32_t *ids, uint32_t n, lf_err *er
         uint32_t id = ids[k];
         if (id >= units || resident[id]) {
             for (uint32_t j = 0; j < k; j++) {
-                lf_w16_put(id_to_row, ids[j], none(narrow), narrow);
+                lf_w16_put(id_to_row, ids[j], lf_w16_ones(narrow), narrow);
                 resident[ids[j]] = 0;
             }
             return lf_fail(err, LF_EINVAL,

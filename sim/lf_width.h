@@ -1,8 +1,8 @@
 /* lf_width: arrays whose entries are held at one of two widths chosen at run time (the
  * narrower when the values fit, to halve what a layer's state costs in cache), read and
  * written through one code path that the compiler specialises: `narrow` is a constant
- * at each inlined call site. lf_w16_*: 16 or 32 bits; lf_w8_*: 8 or 16 bits. The caller
- * owns the arrays. */
+ * at each inlined call site, and the functions that take it are LF_WIDTH_INLINE too.
+ * lf_w16_*: 16 or 32 bits; lf_w8_*: 8 or 16 bits. The caller owns the arrays. */
 #ifndef LF_WIDTH_H
 #define LF_WIDTH_H
 
@@ -11,6 +11,8 @@
 
 #define LF_WIDTH_INLINE static inline __attribute__((always_inline))
 
+/* All ones at the width: the "none" entry of an array whose values stay below it. */
+LF_WIDTH_INLINE uint32_t lf_w16_ones(int narrow) { return narrow ? 0xffffu : UINT32_MAX; }
 LF_WIDTH_INLINE uint32_t lf_w16_get(const void *a, size_t i, int narrow)
 {
     return narrow ? ((const uint16_t *)a)[i] : ((const uint32_t *)a)[i];

@@ -210,6 +210,22 @@ static void synth(const lf_model *m, uint32_t n_tok, uint64_t seed, lf_trace *t)
     assert_int_equal(lf_synth_generate(m, n_tok, &sp, t, &err), LF_OK);
 }
 
+/* synth's trace of `seed`, with the sets of another (seed + 1) as its predicted sets. */
+static void synth_with_pred(const lf_model *m, uint32_t n_tok, uint64_t seed, lf_trace *t)
+{
+    lf_err err;
+    lf_trace guess;
+    synth(m, n_tok, seed, t);
+    synth(m, n_tok, seed + 1, &guess);
+    for (uint32_t l = 0; l < m->n_layers; l++) {
+        lf_trace_layer *G = &guess.layers[l];
+        assert_int_equal(lf_trace_set_pred(t, l, G->indptr, G->index, G->nnz, &err), LF_OK);
+        G->indptr = NULL; /* now t's */
+        G->index = NULL;
+    }
+    lf_trace_free(&guess);
+}
+
 static void replay(const lf_trace *t, const lf_model *m, lf_policy *pol, lf_layout_kind kind,
                    uint32_t align, lf_reader_cfg rd, lf_predictor *pred, lf_dram_strategy dram,
                    lf_backend *be, lf_token_row *rows)
@@ -643,16 +659,8 @@ static void test_narrow_ids(void **st)
     lf_err err;
     const uint32_t n_tok = 150;
     lf_model m = model("custom:3,64,512");
-    lf_trace t, guess;
-    synth(&m, n_tok, 21, &t);
-    synth(&m, n_tok, 22, &guess);
-    for (uint32_t l = 0; l < m.n_layers; l++) { /* another trace's sets as the predictions */
-        lf_trace_layer *G = &guess.layers[l];
-        assert_int_equal(lf_trace_set_pred(&t, l, G->indptr, G->index, G->nnz, &err), LF_OK);
-        G->indptr = NULL;
-        G->index = NULL;
-    }
-    lf_trace_free(&guess);
+    lf_trace t;
+    synth_with_pred(&m, n_tok, 21, &t); /* another trace's sets as the predictions */
     const char *path = lf_test_path("narrow.h5");
     assert_int_equal(lf_trace_write(&t, path, &err), LF_OK);
     lf_trace wide, narrow;
@@ -743,16 +751,8 @@ static void test_deferred_ids(void **st)
     lf_err err;
     const uint32_t n_tok = 1100; /* two blocks of LF_REPLAY_BLOCK, the second partial */
     lf_model m = model("custom:3,64,512");
-    lf_trace t, guess;
-    synth(&m, n_tok, 31, &t);
-    synth(&m, n_tok, 32, &guess);
-    for (uint32_t l = 0; l < m.n_layers; l++) {
-        lf_trace_layer *G = &guess.layers[l];
-        assert_int_equal(lf_trace_set_pred(&t, l, G->indptr, G->index, G->nnz, &err), LF_OK);
-        G->indptr = NULL;
-        G->index = NULL;
-    }
-    lf_trace_free(&guess);
+    lf_trace t;
+    synth_with_pred(&m, n_tok, 31, &t);
     const char *path = lf_test_path("deferred.h5");
     assert_int_equal(lf_trace_write(&t, path, &err), LF_OK);
     lf_trace narrow, deferred;
