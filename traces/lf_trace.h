@@ -84,7 +84,8 @@ typedef struct lf_trace_deferred {
 /* Stages layer `layer`'s ids of tokens [t0, t1) of a deferred trace (a no-op for any
  * other): read, checked (sorted, unique, below units_per_layer; an error names the file,
  * layer and token), and what lf_trace_ids_to returns for those tokens until the next
- * call. A layer or tokens outside t (a view: its own n_tokens) are LF_EINVAL. The trace is const: what changes is its lf_trace_deferred, shared by its views. */
+ * call. A layer or tokens outside t (a view: its own n_tokens) are LF_EINVAL. The trace
+ * is const: what changes is its lf_trace_deferred, shared by its views. */
 int lf_trace_stage(const lf_trace *t, uint32_t layer, uint32_t t0, uint32_t t1, lf_err *err);
 /* For readers: t->deferred for t's n_layers (at[] zeroed, no file yet); then the file it
  * reads from (fd is duplicated, path copied); lf_trace_free calls lf_trace_defer_free. */
