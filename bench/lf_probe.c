@@ -137,6 +137,20 @@ static int announce(const held_cache *held, const lf_io_ops *ops, uint64_t in_fl
     return lf_cgroup_fit(held->cgroup, touch, err); /* open_engine fits again once touched */
 }
 
+/* Under a cgroup, before a point's memory is freed: room in the limit for the frees (a
+ * sanitizer poisons the shadow of freed memory, an eighth of it, on pages the fit after
+ * the touch did not count). Returns rc, or the fit's failure when rc was LF_OK. */
+static int before_free(const held_cache *held, uint64_t bytes, int rc, lf_err *err)
+{
+    lf_err fit_err;
+    if (!held->cgroup || lf_cgroup_fit(held->cgroup, bytes / 8, &fit_err) == LF_OK ||
+        rc != LF_OK)
+        return rc;
+    if (err)
+        *err = fit_err;
+    return fit_err.code;
+}
+
 /* The engine on path with `threads` in flight, once the point's memory is touched. When
  * the engine goes through the page cache: the file's pages dropped first; under a
  * cgroup, the limit fitted again to what the process now holds; with drop_reads,
@@ -359,6 +373,7 @@ out:
         lf_io_close(io);
     if (c.drop_fd >= 0)
         close(c.drop_fd);
+    rc = before_free(held, buf_bytes + lat_bytes, rc, err);
     for (uint32_t i = 0; c.slot && i < threads; i++)
         if (c.slot[i].r)
             gsl_rng_free(c.slot[i].r);
@@ -454,6 +469,7 @@ out:
         ops->close(io);
     if (drop_fd >= 0)
         close(drop_fd);
+    rc = before_free(held, buf_bytes, rc, err);
     free(bufs);
     free(reqs);
     free(per);
