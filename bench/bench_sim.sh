@@ -28,7 +28,7 @@ trap 'rm -rf "$DIR"' EXIT
 # only once the file is more than 2 s old (common/lf_shacache.c): a trace this fresh is
 # hashed by every run (about 20 ms of CPU here). Measured as a trace is used, settled.
 sleep 3
-echo "load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
+host_line
 
 lookups_of() {  # summary.csv -> hits + misses (the needed-unit lookups of the replay)
   awk -F, 'NR==1 {for (i=1;i<=NF;i++) {if ($i=="total_hits") h=i; if ($i=="total_misses") m=i}}

@@ -11,6 +11,8 @@ mkdir -p "$LLMFLASH_BENCH_DIR"
 log=$(mktemp "$LLMFLASH_BENCH_DIR/bench-log.XXXXXX")
 trap 'rm -f "$log"; rmdir "$LLMFLASH_BENCH_DIR" 2>/dev/null' EXIT  # the folder only if empty
 failed=""
+. bench/benchlib.sh
+echo "=== $(date -u '+%Y-%m-%d %H:%M UTC'), $(host_line)"
 if [ -n "${BENCH:-}" ]; then
   scripts=$(for n in $BENCH; do printf 'bench/bench_%s.sh\n' "$n"; done)
 else
