@@ -47,8 +47,8 @@ LF_WIDTH_INLINE uint32_t key(uint32_t position, uint32_t mask, int narrow)
  * multiple of qcap so that head < qcap (slots unchanged). The live entries are the
  * resident units (<= cap <= units), so afterwards the step's pushes (<= cap) fit the
  * ring and tail stays far below POS_LIMIT. */
-LF_WIDTH_INLINE void compact(void *queue, void *pos, uint32_t mask, uint32_t *head,
-                        uint32_t *tail, int narrow)
+LF_WIDTH_INLINE void compact(void *queue, void *pos, uint32_t mask, uint32_t *head, uint32_t *tail,
+                             int narrow)
 {
     uint32_t w = *head, base = *head & ~mask;
     for (uint32_t i = *head; i < *tail; i++) {
@@ -64,7 +64,7 @@ LF_WIDTH_INLINE void compact(void *queue, void *pos, uint32_t mask, uint32_t *he
 }
 
 LF_WIDTH_INLINE void step(lru_state *s, uint32_t layer, const uint32_t *want, uint32_t n_want,
-                     lf_plan *plan, int narrow)
+                          lf_plan *plan, int narrow)
 {
     size_t es = narrow ? 2 : 4;
     void *pos = (char *)s->pos + (size_t)layer * s->units * es;

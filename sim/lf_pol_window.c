@@ -57,7 +57,7 @@ static ring_set *set_of(const window_state *s, uint32_t layer, uint32_t tok)
 
 /* Evicts the resident units whose latest use is `tok` (they are all in its set). */
 LF_WIDTH_INLINE void drop_token(window_state *s, uint32_t layer, uint32_t tok, lf_plan *plan,
-                           int narrow)
+                                int narrow)
 {
     void *st = layer_st(s, layer, narrow);
     const uint32_t mine = res_bit(narrow) | tok_bits(tok, narrow);
@@ -101,7 +101,7 @@ static uint32_t resident_of(const window_state *s, uint32_t layer, uint32_t tok)
 }
 
 LF_WIDTH_INLINE int step(window_state *s, uint32_t layer, uint32_t t, const uint32_t *want,
-                    uint32_t n_want, lf_plan *plan, lf_err *err, int narrow)
+                         uint32_t n_want, lf_plan *plan, lf_err *err, int narrow)
 {
     const uint32_t k = s->k;
     void *st = layer_st(s, layer, narrow);

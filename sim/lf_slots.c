@@ -74,7 +74,7 @@ void lf_slots_free(lf_slots *s)
  * The loops read the arrays and sizes from locals: their stores could otherwise alias
  * s's fields, which the compiler would reload at every id. */
 LF_WIDTH_INLINE int evict(lf_slots *s, const uint32_t *ids, uint32_t n, lf_move *moves,
-                       uint32_t *n_moves, lf_err *err, int narrow)
+                          uint32_t *n_moves, lf_err *err, int narrow)
 {
     const uint32_t units = s->units, used = s->num_used, NONE = lf_w16_ones(narrow);
     void *const id_to_row = s->id_to_row, *const row_to_id = s->row_to_id;
