@@ -39,7 +39,9 @@ static void help(void)
         "and output head; grid key scope = ffn: the FFN stream only) and the error, the\n"
         "spread of the repeats (NOISY when it exceeds the 5%% error target), then the median\n"
         "absolute percentage error (MdAPE) and the worst against their targets (5%%, 15%%;\n"
-        "MISSED when missed), and the cold start (first token) as its own rows. Writes\n"
+        "MISSED when missed), and the cold start (first token) as its own rows, with its\n"
+        "own spread (COLD-NOISY: one first token per repeat moves with the disk more than\n"
+        "the steady-state mean does). Writes\n"
         "DIR/validate.csv, DIR/validate_cold.csv and, per configuration, the run folders\n"
         "DIR/cNN-sim and DIR/cNN-run (the middle repeat).\n\n"
         "Grid file: `key = a | b | c` lines; the configurations are the product. Keys:\n"
@@ -109,7 +111,7 @@ static void print_row(const lf_validate_row *r, size_t i, size_t n, void *arg)
                "err_%", "spread_%");
         if (r->drift_measured)
             printf(" %8s %8s %10s %8s", "io_drift", "cpu_drft", "norm_ms", "norm_e_%");
-        printf("\n");
+        printf(" %8s %8s\n", "cold_e_%", "cold_sp%");
     }
     char mr[32];
     snprintf(mr, sizeof mr, "%lluk", (unsigned long long)(r->max_read >> 10));
@@ -119,7 +121,8 @@ static void print_row(const lf_validate_row *r, size_t i, size_t n, void *arg)
     if (r->drift_measured)
         printf(" %8.3f %8.3f %10.3f %+8.1f", r->io_drift, r->cpu_drift, r->predicted_norm_ms,
                r->norm_error_pct);
-    printf("%s\n", r->noisy ? " NOISY" : "");
+    printf(" %+8.1f %8.1f%s%s\n", r->cold_error_pct, r->cold_spread_pct,
+           r->noisy ? " NOISY" : "", r->cold_noisy ? " COLD-NOISY" : "");
     fflush(stdout);
     (void)n;
 }
@@ -309,9 +312,11 @@ int cmd_validate(int argc, char **argv)
         double mdape, max_ape, cmd, cmax;
         lf_validate_errors(rows, n, &mdape, &max_ape);
         lf_validate_cold_errors(rows, n, &cmd, &cmax);
-        size_t noisy = 0;
-        for (size_t i = 0; i < n; i++)
+        size_t noisy = 0, cold_noisy = 0;
+        for (size_t i = 0; i < n; i++) {
             noisy += rows[i].noisy;
+            cold_noisy += rows[i].cold_noisy;
+        }
         if (!rc) {
             printf("scope %s; cold start (first token): MdAPE %.1f%%, worst %.1f%% -> %s\n",
                    n ? rows[0].scope : "token", cmd, cmax, cold);
@@ -332,6 +337,9 @@ int cmd_validate(int argc, char **argv)
                 printf("NOISY: %zu of %zu configurations spread more than 5%% over their "
                        "repeats; their errors say little (measure on a quiet machine)\n",
                        noisy, n);
+            if (cold_noisy)
+                printf("COLD-NOISY: the cold start (one first token per repeat) of %zu of %zu "
+                       "configurations spread more than 5%% over their repeats\n", cold_noisy, n);
         }
     }
     free(rows);

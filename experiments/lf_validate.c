@@ -364,25 +364,34 @@ static double at_speeds(double total, double io, double compute, double resident
            (compute - resident) / row->ffn_drift;
 }
 
+/* The median of v's n repeats (v is sorted), their min and max, the spread (max - min
+ * over the median, percent) and whether it exceeds target_pct (noisy; never for one
+ * repeat). */
+static double spread_of(double *v, uint32_t n, double target_pct, double *min, double *max,
+                        double *spread_pct, int *noisy)
+{
+    double med = median(v, n);
+    *min = v[0];
+    *max = v[n - 1];
+    *spread_pct = med > 0 ? 100.0 * (*max - *min) / med : 0;
+    *noisy = n > 1 && *spread_pct > target_pct;
+    return med;
+}
+
 static int finish_one(const lf_validate_cfg *v, uint32_t reps, slot *s, lf_validate_row *row,
                       lf_err *err)
 {
-    row->measured_min_ms = row->measured_max_ms = s->tot[0];
-    for (uint32_t k = 0; k < reps; k++) {
-        row->measured_min_ms = fmin(row->measured_min_ms, s->tot[k]);
-        row->measured_max_ms = fmax(row->measured_max_ms, s->tot[k]);
-    }
-    row->measured_ms = median(s->tot, reps);
+    double target = v->target_pct > 0 ? v->target_pct : 5.0;
+    row->measured_ms = spread_of(s->tot, reps, target, &row->measured_min_ms,
+                                 &row->measured_max_ms, &row->spread_pct, &row->noisy);
     row->measured_io_ms = median(s->io, reps);
     row->measured_mem_ms = median(s->mem, reps);
     row->measured_compute_ms = median(s->cpu, reps);
-    row->measured_cold_ms = median(s->cold, reps);
+    row->measured_cold_ms = spread_of(s->cold, reps, target, &row->measured_cold_min_ms,
+                                      &row->measured_cold_max_ms, &row->cold_spread_pct,
+                                      &row->cold_noisy);
     row->error_pct = error_pct(row->predicted_ms, row->measured_ms);
     row->cold_error_pct = error_pct(row->predicted_cold_ms, row->measured_cold_ms);
-    row->spread_pct = row->measured_ms > 0
-                          ? 100.0 * (row->measured_max_ms - row->measured_min_ms) / row->measured_ms
-                          : 0;
-    row->noisy = reps > 1 && row->spread_pct > (v->target_pct > 0 ? v->target_pct : 5.0);
     row->drift_measured = v->drift_refs != 0;
     row->io_drift = median(s->io_drift, reps);
     row->cpu_drift = median(s->cpu_drift, reps);
@@ -540,7 +549,8 @@ int lf_validate_write_csv(const char *path, const lf_validate_row *rows, size_t 
     if (cold)
         fprintf(a.f, "config,policy,layout,dram_fraction,threads,max_read_bytes,max_gap_bytes,dram_strategy,engine,"
                      "tokens,predicted_ms,measured_ms,error_pct,scope,device,drift_measured,"
-                     "predicted_norm_ms,norm_error_pct\n");
+                     "predicted_norm_ms,norm_error_pct,measured_min_ms,measured_max_ms,"
+                     "spread_pct,noisy\n");
     else
         fprintf(a.f, "config,policy,layout,dram_fraction,threads,max_read_bytes,max_gap_bytes,dram_strategy,engine,"
                      "tokens,predicted_ms,measured_ms,error_pct,predicted_io_ms,measured_io_ms,"
@@ -555,9 +565,11 @@ int lf_validate_write_csv(const char *path, const lf_validate_row *rows, size_t 
                 r->dram_fraction, r->threads, (unsigned long long)r->max_read,
                 (unsigned long long)r->max_gap, r->dram, r->engine, r->tokens);
         if (cold) {
-            fprintf(a.f, "%.6f,%.6f,%.3f,%s,%s,%d,%.6f,%.3f\n", r->predicted_cold_ms,
-                    r->measured_cold_ms, r->cold_error_pct, r->scope, r->device,
-                    r->drift_measured, r->predicted_cold_norm_ms, r->cold_norm_error_pct);
+            fprintf(a.f, "%.6f,%.6f,%.3f,%s,%s,%d,%.6f,%.3f,%.6f,%.6f,%.2f,%d\n",
+                    r->predicted_cold_ms, r->measured_cold_ms, r->cold_error_pct, r->scope,
+                    r->device, r->drift_measured, r->predicted_cold_norm_ms,
+                    r->cold_norm_error_pct, r->measured_cold_min_ms, r->measured_cold_max_ms,
+                    r->cold_spread_pct, r->cold_noisy);
             continue;
         }
         /* drifts in significant digits: a slow reference (0.05) keeps its precision */

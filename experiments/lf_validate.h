@@ -37,6 +37,10 @@ typedef struct {
     double spread_pct;       /* (max - min) / median of the repeats, percent */
     int noisy;               /* spread_pct > the error target: the error says little */
     double predicted_cold_ms, measured_cold_ms, cold_error_pct; /* the cold start (median) */
+    /* the cold start's own spread: one sample per repeat (the first token), so it is
+     * noisier than the steady-state mean over many tokens and is flagged on its own */
+    double measured_cold_min_ms, measured_cold_max_ms, cold_spread_pct;
+    int cold_noisy;
     double bytes_per_token, reads_per_token, read_gb_per_s; /* executor, median run */
     /* Drift references (lf_validate_cfg.drift_refs): the device's speed measured next to
      * each measured run, over what the profile says, median over the repeats (1 when not

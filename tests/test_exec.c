@@ -728,6 +728,28 @@ static void test_commands(void **st)
     char *errs = csv_column(p, "error_pct");
     assert_non_null(errs);
     free(errs);
+    /* the cold start's own spread over the 2 repeats: its median between its min and
+     * max, the spread and the flag computed from them */
+    snprintf(p, sizeof p, "%s/validate_cold.csv", vd);
+    const char *cold_names[] = {"measured_ms", "measured_min_ms", "measured_max_ms",
+                                "spread_pct", "noisy"};
+    double cv[5][2];
+    for (int k = 0; k < 5; k++) {
+        char *col = csv_column(p, cold_names[k]), *at = col;
+        assert_non_null(col);
+        for (int row = 0; row < 2; row++, at++) {
+            cv[k][row] = strtod(at, &at);
+            assert_true(*at == ';');
+        }
+        free(col);
+    }
+    for (int row = 0; row < 2; row++) {
+        assert_true(cv[1][row] > 0 && cv[1][row] <= cv[0][row] && cv[0][row] <= cv[2][row]);
+        assert_true(fabs(cv[0][row] - 0.5 * (cv[1][row] + cv[2][row])) < 1e-5);
+        double spread = 100.0 * (cv[2][row] - cv[1][row]) / cv[0][row];
+        assert_true(fabs(cv[3][row] - spread) < 0.01);
+        assert_true(cv[4][row] == (cv[3][row] > 5.0));
+    }
     /* a one-configuration grid in the same folder: the earlier c02 folders go */
     const char *g1 = "policy = lru\nlayout = split\ndram_fraction = 0.95\nthreads = 4\n"
                      "predictor_rank = 4\n";
