@@ -374,7 +374,7 @@ int cmd_calibrate(int argc, char **argv)
     lf_fit_unmeasured_defaults(&base);
     lf_fit_result res;
     if (rc == LF_OK)
-        rc = lf_fit_flash(pts, n, &base, -1, &res, &err);
+        rc = lf_fit_flash(pts, n, &base, -1, -1, &res, &err);
     free(pts);
     if (rc != LF_OK)
         return lf_cli_error("calibrate", &err);
@@ -426,10 +426,10 @@ int cmd_calibrate(int argc, char **argv)
     if (lf_device_save_sourced(d, out, prov, &src, &err) != LF_OK)
         return lf_cli_error("calibrate", &err);
     printf("calibrate: flash L = %.1f us, b = %.0f MB/s, B = %.0f MB/s, IOPS = %.0f, p = %.3g, "
-           "a batch +%.1f us + %.1f us per slot (median APE %.2f%%)\n",
+           "depth loss %.3f, a batch +%.1f us + %.1f us per slot (median APE %.2f%%)\n",
            d->flash_latency_s * 1e6, d->flash_stream_bw / 1e6, d->flash_max_bw / 1e6,
-           d->flash_max_iops, d->flash_smooth_p, d->flash_batch_s * 1e6, d->flash_slot_s * 1e6,
-           res.mdape);
+           d->flash_max_iops, d->flash_smooth_p, d->flash_depth_loss, d->flash_batch_s * 1e6,
+           d->flash_slot_s * 1e6, res.mdape);
     printf("calibrate: DRAM row moves %.2f GB/s + %.0f ns per move (4/8/16/32/64 KiB: %.2f "
            "%.2f %.2f %.2f %.2f us; a 256 MiB memcpy runs at %.2f GB/s), alloc %.1f us + %.2f "
            "us per page faulted in; page cache %.2f GB/s + %.1f us\n",

@@ -20,7 +20,9 @@ static void help(void)
         "usage: llmflash fit PROBE.csv [-o NAME.conf] [options]\n"
         "\n"
         "Fits the flash model (latency L, per-stream bandwidth b, device bandwidth B, IOPS\n"
-        "cap and the p-norm exponent p; costmodel/README.md) to the throughput a probe\n"
+        "cap, the p-norm exponent p and, with three thread counts or more, the depth loss\n"
+        "q: m reads in flight serve as m^(1-q) streams; costmodel/README.md) to the\n"
+        "throughput a probe\n"
         "measured, with GSL nonlinear least squares on log(predicted/measured). Prints\n"
         "measured vs predicted MB/s per point and the median absolute percentage error\n"
         "(MdAPE), and writes a complete device profile to -o. With batch rows (probe\n"
@@ -37,6 +39,8 @@ static void help(void)
         "                     without it they are placeholders marked NOT MEASURED\n"
         "  --name NAME        profile name (default: the output's base name)\n"
         "  --p P              fix the exponent: 0 = hard max, or >= 1 (default: fitted)\n"
+        "  --depth-loss Q     fix the depth loss, 0..1 (0: m reads in flight serve as m\n"
+        "                     streams, the model before it; default: fitted)\n"
         "  --profile P.conf   no fitting: compare the probe with profile P's flash model\n"
         "  --holdout          fit on half of the probe grid (a checkerboard over chunk x\n"
         "                     threads), report the error on the other half (target <= 8%%\n"
@@ -99,6 +103,7 @@ int cmd_fit(int argc, char **argv)
                                          {"base", required_argument, 0, 'b'},
                                          {"name", required_argument, 0, 'n'},
                                          {"p", required_argument, 0, 'p'},
+                                         {"depth-loss", required_argument, 0, 'q'},
                                          {"profile", required_argument, 0, 'P'},
                                          {"curves", required_argument, 0, 'C'},
                                          {"holdout", no_argument, 0, 'H'},
@@ -107,7 +112,7 @@ int cmd_fit(int argc, char **argv)
                                          {0, 0, 0, 0}};
     const char *out = NULL, *engine = NULL, *base_path = NULL, *name = NULL;
     const char *profile = NULL, *curves = NULL;
-    double fixed_p = -1, max_error = LF_FIT_MAX_MDAPE;
+    double fixed_p = -1, fixed_loss = -1, max_error = LF_FIT_MAX_MDAPE;
     int c, holdout = 0;
     lf_cli_reset_getopt();
     while ((c = lf_cli_getopt("fit", argc, argv, "o:h", opts, NULL)) != -1) {
@@ -123,6 +128,10 @@ int cmd_fit(int argc, char **argv)
             if (fixed_p != 0 && fixed_p < 1)
                 return lf_cli_usage("fit", "--p '%s' must be 0 (hard max) or a number >= 1",
                                     optarg);
+            break;
+        case 'q':
+            if (lf_cli_double("fit", "--depth-loss", optarg, 0, 1, &fixed_loss))
+                return LF_EXIT_USAGE;
             break;
         case 'P': profile = optarg; break;
         case 'C': curves = optarg; break;
@@ -176,7 +185,7 @@ int cmd_fit(int argc, char **argv)
         double md[2], mx[2];
         size_t nf = 0, nh = 0;
         for (int half = 0; half < 2; half++) {
-            if (lf_fit_holdout(pts, n, &base, fixed_p, half, &res, &md[half], &mx[half], &nf, &nh,
+            if (lf_fit_holdout(pts, n, &base, fixed_p, fixed_loss, half, &res, &md[half], &mx[half], &nf, &nh,
                                &err) != LF_OK) {
                 free(pts);
                 return lf_cli_error("fit", &err);
@@ -195,7 +204,7 @@ int cmd_fit(int argc, char **argv)
             return lf_cli_error("fit", &err);
         }
         summarise_errors(&res, pts, n);
-    } else if (lf_fit_flash(pts, n, &base, fixed_p, &res, &err) != LF_OK) {
+    } else if (lf_fit_flash(pts, n, &base, fixed_p, fixed_loss, &res, &err) != LF_OK) {
         free(pts);
         return lf_cli_error("fit", &err);
     }
@@ -207,10 +216,11 @@ int cmd_fit(int argc, char **argv)
                lf_fit_ape(&res.dev, &pts[i]));
     const lf_device *d = &res.dev;
     const char *label = profile ? "profile" : "fit";
-    printf("%s: L = %.1f us, b = %.1f MB/s, B = %.1f MB/s, IOPS = %.0f, p = %.3g; a batch "
-           "+%.1f us + %.1f us per slot\n",
+    printf("%s: L = %.1f us, b = %.1f MB/s, B = %.1f MB/s, IOPS = %.0f, p = %.3g, depth loss "
+           "%.3f; a batch +%.1f us + %.1f us per slot\n",
            label, d->flash_latency_s * 1e6, d->flash_stream_bw / 1e6, d->flash_max_bw / 1e6,
-           d->flash_max_iops, d->flash_smooth_p, d->flash_batch_s * 1e6, d->flash_slot_s * 1e6);
+           d->flash_max_iops, d->flash_smooth_p, d->flash_depth_loss, d->flash_batch_s * 1e6,
+           d->flash_slot_s * 1e6);
     if (profile)
         printf("profile: %zu points, median APE %.2f%%, max APE %.1f%%\n", n, res.mdape,
                res.max_ape);

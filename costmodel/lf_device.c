@@ -36,6 +36,8 @@ static const key_info keys[] = {
     {"flash_max_bw", F(flash_max_bw), 1, 1, G_FLASH, "bytes/s, whole device"},
     {"flash_max_iops", F(flash_max_iops), 1, 1, G_FLASH, "reads/s, whole device"},
     {"flash_smooth_p", F(flash_smooth_p), 0, 0, G_FLASH, "p-norm of the three bounds; 0 = max"},
+    {"flash_depth_loss", F(flash_depth_loss), 0, 0, G_FLASH,
+     "m reads in flight serve as m^(1 - this) streams; 0 = m"},
     {"flash_batch_s", F(flash_batch_s), 0, 0, G_FLASH, "s per batch of reads waited for whole"},
     {"flash_slot_s", F(flash_slot_s), 0, 0, G_FLASH, "s per read slot a batch wakes"},
     {"flash_fit_batch", F(flash_fit_batch), 0, 0, G_FLASH,
@@ -109,6 +111,9 @@ static int check_value(const key_info *k, double v, const char *where, lf_err *e
         return lf_fail(err, LF_ERANGE, "%s: flash_footprint = %g must be a whole number of "
                        "bytes, 0..%llu GiB (what probe --footprint takes)", where, v,
                        (unsigned long long)(LF_DEVICE_MAX_FOOTPRINT >> 30));
+    if (strcmp(k->key, "flash_depth_loss") == 0 && v > 1)
+        return lf_fail(err, LF_ERANGE, "%s: flash_depth_loss = %g must be in [0, 1] (0: m reads "
+                       "in flight serve as m streams, 1: as one)", where, v);
     if (strcmp(k->key, "flash_smooth_p") == 0 && v != 0 && v < 1)
         return lf_fail(err, LF_ERANGE,
                        "%s: flash_smooth_p = %g must be 0 (hard max) or at least 1", where, v);
@@ -343,13 +348,21 @@ static double slots(uint64_t n_reads, uint32_t inflight)
     return par > n ? n : par;
 }
 
+/* The streams m reads in flight serve as: m^(1 - flash_depth_loss) (no pow at 0: the
+ * simulator prices every layer of every token through here). */
+static double streams(const lf_device *d, double m)
+{
+    return d->flash_depth_loss > 0 ? pow(m, 1.0 - d->flash_depth_loss) : m;
+}
+
 double lf_flash_stream_time(const lf_device *d, uint64_t n_reads, uint64_t bytes,
                             uint32_t inflight)
 {
     if (n_reads == 0)
         return 0;
     double n = (double)n_reads, s = (double)bytes;
-    double t_lat = (n * d->flash_latency_s + s / d->flash_stream_bw) / slots(n_reads, inflight);
+    double t_lat = (n * d->flash_latency_s + s / d->flash_stream_bw) /
+                   streams(d, slots(n_reads, inflight));
     double t_bw = s / d->flash_max_bw;
     double t_iops = n / d->flash_max_iops;
     return join(t_lat, t_bw, t_iops, d->flash_smooth_p);

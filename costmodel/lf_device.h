@@ -30,6 +30,11 @@ typedef struct {
     /* How the three flash bounds combine (costmodel/README.md): a p-norm with this p;
      * 0 = a hard max (p = infinity). Optional key, default 0. */
     double flash_smooth_p;
+    /* How far reads in flight fall short of independent streams: m reads in flight serve
+     * as m^(1 - flash_depth_loss) streams (each read's latency grows with the queue).
+     * In [0, 1]; optional key, default 0 (m streams). calibrate and fit fit it when the
+     * probe has three or more thread counts (costmodel/README.md, "Depth"). */
+    double flash_depth_loss;
     /* A batch of reads waited for whole (one layer's reads) costs more than the steady
      * state: flash_batch_s per batch (dispatch, the drain) plus flash_slot_s per read
      * slot it wakes (min(reads, in flight): a pool thread each). Optional keys, default 0;
@@ -96,7 +101,7 @@ double lf_device_expert_wps(const lf_device *d, uint32_t bits);
 /* Loads a profile. Unknown keys, missing keys, non-numbers and out-of-range values
  * (negative, zero rates) are errors naming the file and line. Optional keys:
  * pagecache_*, expert_wps_*, ffn_bw_*, dense_bw, dense_bw_*, ffn_row_gap_s, dram_alloc_s, dram_fault_s, flash_alignment (default 4096),
- * flash_smooth_p, flash_batch_s, flash_slot_s, flash_buffered (default 0),
+ * flash_smooth_p, flash_depth_loss, flash_batch_s, flash_slot_s, flash_buffered (default 0),
  * name (default: the file's base name without .conf). */
 int lf_device_load(const char *path, lf_device *out, lf_err *err);
 /* Writes a profile atomically; `provenance` (may be NULL) is a comment block put at

@@ -2,8 +2,9 @@
  * difference Jacobian) of the flash model on probe points, and the probe CSV reader.
  * A least-squares fit from several starts, then refined to least absolute deviations
  * (IRLS). Parameters are fitted in log space, each squeezed into a plausible range (L in
- * [10 ns, 1 s], b and B in [1 MB/s, 10 TB/s], IOPS in [1, 1e9], p in [1, 101], the cost
- * per batch of batches of several sizes in [10 ns, 0.1 s]); residuals are
+ * [10 ns, 1 s], b and B in [1 MB/s, 10 TB/s], IOPS in [1, 1e9], p in [1, 101], the depth
+ * loss in [0, 0.95], the cost per batch of batches of several sizes in [10 ns, 0.1 s]);
+ * residuals are
  * log(predicted / measured), so every point weighs by its relative error, as the MdAPE
  * target counts it. */
 #include "lf_fit.h"
@@ -212,33 +213,54 @@ typedef struct {
     size_t n;
     lf_device base;
     double fixed_p; /* < 0: p is the fifth parameter */
+    int fit_loss;   /* flash_depth_loss is the parameter after p (else loss_value) */
+    double loss_value;
     int fit_batch;  /* flash_batch_s is the last parameter (batches of several sizes) */
 } fit_ctx;
 
-/* The parameters' kinds: L, b, B, IOPS, p, flash_batch_s (in that order in x, p and
- * flash_batch_s only when fitted). */
-enum { P_L, P_B1, P_BMAX, P_IOPS, P_P, P_BATCH, P_KINDS };
+/* The parameters' kinds: L, b, B, IOPS, p, flash_depth_loss, flash_batch_s (in that
+ * order in x; p, the loss and flash_batch_s only when fitted). */
+enum { P_L, P_B1, P_BMAX, P_IOPS, P_P, P_LOSS, P_BATCH, P_KINDS };
 
-/* Each parameter lives in [lo, hi] (log space, p linear) through a logistic map, so that
- * one the data do not pin down (a cap that never binds, a per-stream rate above the
- * device's, a batch cost of nothing) ends at a bound instead of running off. */
-static const double lo[P_KINDS] = {1e-8, 1e6, 1e6, 1.0, 0.0, 1e-8};
-static const double hi[P_KINDS] = {1.0, 1e13, 1e13, 1e9, 100.0, 0.1};
+/* Each parameter lives in [lo, hi] (log space; p and the loss linear) through a logistic
+ * map, so that one the data do not pin down (a cap that never binds, a per-stream rate
+ * above the device's, a batch cost of nothing) ends at a bound instead of running off.
+ * The loss stops short of 1, where depth would not matter at all and L, b and the caps
+ * trade against each other freely. */
+static const double lo[P_KINDS] = {1e-8, 1e6, 1e6, 1.0, 0.0, 0.0, 1e-8};
+static const double hi[P_KINDS] = {1.0, 1e13, 1e13, 1e9, 100.0, 0.95, 0.1};
+
+static int linear(int i)
+{
+    return i == P_P || i == P_LOSS;
+}
+
+/* p is stored as p - 1 (it lives in [1, 101]) */
+static double offset(int i)
+{
+    return i == P_P ? 1.0 : 0.0;
+}
 
 static double to_param(double x, int i)
 {
-    double l = i == P_P ? lo[i] : log(lo[i]), h = i == P_P ? hi[i] : log(hi[i]);
+    double l = linear(i) ? lo[i] : log(lo[i]), h = linear(i) ? hi[i] : log(hi[i]);
     double v = l + (h - l) / (1.0 + exp(-x));
-    return i == P_P ? 1.0 + v : exp(v);
+    return linear(i) ? offset(i) + v : exp(v);
 }
 
 static double from_param(double v, int i)
 {
-    double l = i == P_P ? lo[i] : log(lo[i]), h = i == P_P ? hi[i] : log(hi[i]);
-    double y = i == P_P ? v - 1.0 : log(v);
+    double l = linear(i) ? lo[i] : log(lo[i]), h = linear(i) ? hi[i] : log(hi[i]);
+    double y = linear(i) ? v - offset(i) : log(v);
     double u = (y - l) / (h - l);
     u = u < 1e-9 ? 1e-9 : (u > 1 - 1e-9 ? 1 - 1e-9 : u);
     return log(u / (1.0 - u));
+}
+
+/* Where the loss sits in x: after p when p is fitted, else in p's place. */
+static size_t loss_index(double fixed_p)
+{
+    return fixed_p < 0 ? 5 : 4;
 }
 
 static void unpack(const gsl_vector *x, const fit_ctx *c, lf_device *d)
@@ -249,6 +271,9 @@ static void unpack(const gsl_vector *x, const fit_ctx *c, lf_device *d)
     d->flash_max_bw = to_param(gsl_vector_get(x, P_BMAX), P_BMAX);
     d->flash_max_iops = to_param(gsl_vector_get(x, P_IOPS), P_IOPS);
     d->flash_smooth_p = c->fixed_p < 0 ? to_param(gsl_vector_get(x, P_P), P_P) : c->fixed_p;
+    d->flash_depth_loss = c->fit_loss
+                              ? to_param(gsl_vector_get(x, loss_index(c->fixed_p)), P_LOSS)
+                              : c->loss_value;
     if (c->fit_batch) {
         d->flash_batch_s = to_param(gsl_vector_get(x, x->size - 1), P_BATCH);
         d->flash_slot_s = 0;
@@ -400,11 +425,23 @@ double lf_fit_ape(const lf_device *d, const lf_fit_point *p)
     return fabs(pred - p->bw) / p->bw * 100.0;
 }
 
-/* The model's free parameters: L, b, B, IOPS, p unless it is fixed (>= 0), and
- * flash_batch_s when fit_batch. */
-static size_t n_params(double fixed_p, int fit_batch)
+/* The model's free parameters: L, b, B, IOPS, p unless it is fixed (>= 0), the depth
+ * loss when fit_loss and flash_batch_s when fit_batch. */
+static size_t n_params(double fixed_p, int fit_loss, int fit_batch)
 {
-    return (fixed_p < 0 ? 5 : 4) + (fit_batch != 0);
+    return (fixed_p < 0 ? 5 : 4) + (fit_loss != 0) + (fit_batch != 0);
+}
+
+static size_t distinct_threads(const lf_fit_point *pts, size_t n)
+{
+    size_t distinct = 0;
+    for (size_t i = 0; i < n; i++) {
+        size_t j = 0;
+        while (j < i && pts[j].threads != pts[i].threads)
+            j++;
+        distinct += j == i;
+    }
+    return distinct;
 }
 
 static size_t distinct_pairs(const lf_fit_point *pts, size_t n)
@@ -420,16 +457,29 @@ static size_t distinct_pairs(const lf_fit_point *pts, size_t n)
     return distinct;
 }
 
+/* Whether the depth loss is fitted on pts: asked for (fixed_loss < 0), and three thread
+ * counts or more (two leave it to trade against L and the caps) with a pair to spare. */
+static int loss_fitted(const lf_fit_point *pts, size_t n, double fixed_p, double fixed_loss,
+                       int fit_batch)
+{
+    return fixed_loss < 0 && distinct_threads(pts, n) >= 3 &&
+           distinct_pairs(pts, n) >= n_params(fixed_p, 1, fit_batch);
+}
+
 /* The model's three bounds fitted on pts (batch points as their n reads plus whatever
  * batch overhead base carries, or, fit_batch, plus a fitted flash_batch_s); out->dev
  * only. */
 static int fit_stream(const lf_fit_point *pts, size_t n, const lf_device *base, double fixed_p,
-                      int fit_batch, lf_fit_result *out, lf_err *err)
+                      double fixed_loss, int fit_batch, lf_fit_result *out, lf_err *err)
 {
-    size_t np = n_params(fixed_p, fit_batch);
+    int fit_loss = loss_fitted(pts, n, fixed_p, fixed_loss, fit_batch);
+    size_t np = n_params(fixed_p, fit_loss, fit_batch);
     if (fixed_p > 0 && fixed_p < 1)
         return lf_fail(err, LF_EINVAL, "fit: p = %g must be 0 (hard max), >= 1, or negative (fit it)",
                        fixed_p);
+    if (fixed_loss > 1)
+        return lf_fail(err, LF_EINVAL, "fit: depth loss = %g must be in [0, 1], or negative (fit "
+                       "it)", fixed_loss);
     /* Repeated measurements of one (chunk, threads) pair count once: five rows of the
      * same pair leave the parameters undetermined, and the fit would still "succeed". */
     size_t distinct = distinct_pairs(pts, n);
@@ -447,6 +497,8 @@ static int fit_stream(const lf_fit_point *pts, size_t n, const lf_device *base, 
     c.pts = pts;
     c.n = n;
     c.fixed_p = fixed_p;
+    c.fit_loss = fit_loss;
+    c.loss_value = fixed_loss > 0 ? fixed_loss : 0;
     c.fit_batch = fit_batch;
     if (base)
         c.base = *base;
@@ -469,18 +521,25 @@ static int fit_stream(const lf_fit_point *pts, size_t n, const lf_device *base, 
     /* several starts: the p-norm has flat directions (an unused cap) and kinks */
     const double p0[] = {2.0, 4.0, 12.0};
     const double scale[] = {1.0, 0.5, 2.0};
+    /* the loss from near none and from about half (a queue whose latency grows with the
+     * square root of its depth): away from 0, where the logistic map is flat */
+    const double loss0[] = {0.05, 0.45};
     gsl_vector *x = gsl_vector_alloc(np);
     int rc = x ? LF_OK : LF_ENOMEM;
+    size_t p_starts = fixed_p < 0 ? 3 : 1;
     for (size_t s = 0; s < 3 && rc == LF_OK; s++) {
-        for (size_t k = 0; k < (fixed_p < 0 ? 3u : 1u) && rc == LF_OK; k++) {
+        for (size_t k = 0; k < p_starts * (fit_loss ? 2u : 1u) && rc == LF_OK; k++) {
             double x0[P_KINDS] = {from_param(L * scale[s], P_L), from_param(b / scale[s], P_B1),
                                   from_param(B, P_BMAX), from_param(iops, P_IOPS),
-                                  from_param(p0[k], P_P),
+                                  from_param(p0[k % p_starts], P_P),
+                                  from_param(loss0[k / p_starts], P_LOSS),
                                   from_param(BATCH_START_S, P_BATCH)};
             for (size_t i = 0; i < 4; i++)
                 gsl_vector_set(x, i, x0[i]);
             if (fixed_p < 0)
                 gsl_vector_set(x, 4, x0[P_P]);
+            if (fit_loss)
+                gsl_vector_set(x, loss_index(fixed_p), x0[P_LOSS]);
             if (fit_batch)
                 gsl_vector_set(x, np - 1, x0[P_BATCH]);
             size_t it;
@@ -571,7 +630,7 @@ static uint32_t largest_batch(const lf_fit_point *pts, size_t n, int *sizes_diff
 }
 
 int lf_fit_flash(const lf_fit_point *pts, size_t n, const lf_device *base, double fixed_p,
-                 lf_fit_result *out, lf_err *err)
+                 double fixed_loss, lf_fit_result *out, lf_err *err)
 {
     /* one profile describes reads into one amount of memory (a drift reference reads into
      * the same): points of two footprints are two devices */
@@ -601,14 +660,14 @@ int lf_fit_flash(const lf_fit_point *pts, size_t n, const lf_device *base, doubl
      * sizes, with a cost per batch fitted beside the bounds (what a batch after compute
      * costs beyond its reads: fitted on batches of one size only, it is spread over
      * that many reads, and a layer that reads fewer is priced fast). */
-    int two_stage = n_steady < n && distinct_pairs(steady, n_steady) >= n_params(fixed_p, 0);
+    int two_stage = n_steady < n && distinct_pairs(steady, n_steady) >= n_params(fixed_p, 0, 0);
     int sizes_differ;
     uint32_t most = largest_batch(pts, n, &sizes_differ);
     int joint = n_steady == 0 && sizes_differ;
     if (n_steady < n)
         b.flash_batch_s = b.flash_slot_s = 0;
-    int rc = two_stage ? fit_stream(steady, n_steady, &b, fixed_p, 0, out, err)
-                       : fit_stream(pts, n, &b, fixed_p, joint, out, err);
+    int rc = two_stage ? fit_stream(steady, n_steady, &b, fixed_p, fixed_loss, 0, out, err)
+                       : fit_stream(pts, n, &b, fixed_p, fixed_loss, joint, out, err);
     free(steady);
     if (rc != LF_OK)
         return rc;
@@ -660,7 +719,7 @@ static size_t rank_of(const lf_fit_point *pts, size_t n, size_t i, int by_chunk)
 }
 
 int lf_fit_holdout(const lf_fit_point *pts, size_t n, const lf_device *base, double fixed_p,
-                   int fit_half, lf_fit_result *out, double *held_mdape, double *held_max_ape,
+                   double fixed_loss, int fit_half, lf_fit_result *out, double *held_mdape, double *held_max_ape,
                    size_t *n_fit, size_t *n_held, lf_err *err)
 {
     lf_fit_point *a = malloc((n ? n : 1) * sizeof *a), *b = malloc((n ? n : 1) * sizeof *b);
@@ -682,7 +741,7 @@ int lf_fit_holdout(const lf_fit_point *pts, size_t n, const lf_device *base, dou
         rc = lf_fail(err, LF_EINVAL, "fit --holdout: the probe grid has %zu points in one "
                      "row or column; it needs at least two chunks and two thread counts", n);
     if (!rc)
-        rc = lf_fit_flash(a, na, base, fixed_p, out, err);
+        rc = lf_fit_flash(a, na, base, fixed_p, fixed_loss, out, err);
     if (!rc) {
         *held_max_ape = 0;
         for (size_t i = 0; i < nb; i++) {

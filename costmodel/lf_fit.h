@@ -1,5 +1,5 @@
 /* lf_fit: fits the flash model of lf_device (latency, per-stream bandwidth, device
- * bandwidth and IOPS caps, p-norm exponent) to measured (chunk, threads) -> throughput
+ * bandwidth and IOPS caps, p-norm exponent, depth loss) to measured (chunk, threads) -> throughput
  * points with GSL nonlinear least squares, and reads `llmflash probe` CSVs.
  * Results are plain values; the array of lf_fit_read_probe is the caller's to free(). */
 #ifndef LF_FIT_H
@@ -41,8 +41,10 @@ int lf_fit_read_probe(const char *path, const char *engine, lf_fit_point **pts, 
 int lf_fit_parse_probe(const char *text, size_t len, const char *path, const char *engine,
                        lf_fit_point **pts, size_t *n, lf_err *err);
 
-/* Fits flash_latency_s, flash_stream_bw, flash_max_bw, flash_max_iops and, when
- * fixed_p < 0, flash_smooth_p (else p is fixed_p: 0 = hard max, or >= 1). Minimises
+/* Fits flash_latency_s, flash_stream_bw, flash_max_bw, flash_max_iops, when fixed_p < 0
+ * flash_smooth_p (else p is fixed_p: 0 = hard max, or >= 1) and, when fixed_loss < 0 and
+ * the points have three thread counts or more, flash_depth_loss (else fixed_loss, or 0
+ * when it is negative: too few depths to tell it from L and the caps). Minimises
  * sum of log(predicted / measured)^2 from several starting points, then refines the
  * best to least absolute deviations of the same residuals; `base` gives the
  * other fields (NULL: lf_fit_unmeasured_defaults). Needs at least as many points as
@@ -51,7 +53,7 @@ int lf_fit_parse_probe(const char *text, size_t len, const char *path, const cha
  * bounds from them, and, when their sizes differ, flash_batch_s fitted with the bounds
  * (flash_slot_s 0); flash_fit_batch = their largest size. */
 int lf_fit_flash(const lf_fit_point *pts, size_t n, const lf_device *base, double fixed_p,
-                 lf_fit_result *out, lf_err *err);
+                 double fixed_loss, lf_fit_result *out, lf_err *err);
 
 /* Hold-out check of the model: the probe grid is split like a checkerboard over its
  * (chunk rank + thread-count rank), so that both halves span every chunk and every
@@ -59,7 +61,7 @@ int lf_fit_flash(const lf_fit_point *pts, size_t n, const lf_device *base, doubl
  * the other. out: the fit on the fitting half (its mdape/max_ape are the fitting half's);
  * held_mdape, held_max_ape: the other half's; n_fit, n_held: the halves' sizes. */
 int lf_fit_holdout(const lf_fit_point *pts, size_t n, const lf_device *base, double fixed_p,
-                   int fit_half, lf_fit_result *out, double *held_mdape, double *held_max_ape,
+                   double fixed_loss, int fit_half, lf_fit_result *out, double *held_mdape, double *held_max_ape,
                    size_t *n_fit, size_t *n_held, lf_err *err);
 
 /* The model's throughput for a point: n = batch (or threads) reads of chunk bytes with

@@ -66,16 +66,26 @@ static void test_flash_hand_values(void **st)
     assert_float_equal(lf_flash_throughput(&d, 1 << 20, 32), 2e9, 1);
     /* 4 KiB x 32: the IOPS cap, 1e5 * 4096 */
     assert_float_equal(lf_flash_throughput(&d, 4096, 32), 4.096e8, 1);
+    /* depth loss 0.5: 4 reads in flight serve as 4^0.5 = 2 streams, so the stream's
+     * latency term doubles (260.24 -> 520.48 us); one read alone is one stream either way */
+    d.flash_depth_loss = 0.5;
+    assert_float_equal(lf_flash_stream_time(&d, 10, 40960, 4), 520.48e-6, 1e-12);
+    assert_float_equal(lf_flash_time(&d, 1, 4096, 32), 100e-6 + 4.096e-6, 1e-12);
+    /* loss 1: depth buys nothing, 10 reads take 10 reads' latency */
+    d.flash_depth_loss = 1;
+    assert_float_equal(lf_flash_stream_time(&d, 10, 40960, 4), 1040.96e-6, 1e-12);
 }
 
 static void test_flash_zero_monotone_caps(void **st)
 {
     (void)st;
-    const double ps[] = {0, 1, 2, 4, 30};
+    const double ps[] = {0, 1, 2, 4, 30, 1, 4};
+    const double losses[] = {0, 0, 0, 0, 0, 0.5, 0.9}; /* the depth loss of each case */
     const uint64_t chunks[] = {512, 4096, 16384, 32768, 65536, 262144, 1 << 20, 8 << 20};
     const uint32_t threads[] = {1, 2, 4, 8, 16, 32, 64, 256};
-    for (size_t k = 0; k < 5; k++) {
+    for (size_t k = 0; k < 7; k++) {
         lf_device d = toy(ps[k]);
+        d.flash_depth_loss = losses[k];
         assert_true(lf_flash_time(&d, 0, 0, 8) == 0);
         assert_true(lf_flash_time(&d, 0, 12345, 8) == 0);
         for (size_t i = 0; i < 8; i++) {
@@ -213,6 +223,12 @@ static void test_profile_parse(void **st)
     snprintf(buf, sizeof buf, "%sflash_smooth_p = 0.5\n", good_profile);
     assert_int_equal(load_text(buf, &d, &err), LF_ERANGE);
     assert_non_null(strstr(err.msg, ":11: flash_smooth_p"));
+    snprintf(buf, sizeof buf, "%sflash_depth_loss = 1.5\n", good_profile);
+    assert_int_equal(load_text(buf, &d, &err), LF_ERANGE);
+    assert_non_null(strstr(err.msg, ":11: flash_depth_loss = 1.5 must be in [0, 1]"));
+    snprintf(buf, sizeof buf, "%sflash_depth_loss = 0.25\n", good_profile);
+    assert_int_equal(load_text(buf, &d, &err), LF_OK);
+    assert_true(d.flash_depth_loss == 0.25);
     snprintf(buf, sizeof buf, "%sflash_alignment = 3000\n", good_profile);
     assert_int_equal(load_text(buf, &d, &err), LF_ERANGE);
     assert_non_null(strstr(err.msg, ":11: flash_alignment"));
@@ -314,6 +330,7 @@ static void test_profile_save_roundtrip(void **st)
     (void)st;
     lf_device d = toy(3.5), e;
     d.pagecache_bw = 5e10;
+    d.flash_depth_loss = 0.4375;
     lf_err err;
     const char *p = lf_test_path("saved.conf");
     lf_device_sources src = {"fitted", NULL, "NOT MEASURED", "measured"};
@@ -322,6 +339,7 @@ static void test_profile_save_roundtrip(void **st)
     assert_string_equal(e.name, "toy");
     assert_true(fabs(e.flash_latency_s - d.flash_latency_s) < 1e-12);
     assert_true(e.flash_smooth_p == 3.5 && e.pagecache_bw == 5e10 && e.dram_alloc_s == 5e-6);
+    assert_true(e.flash_depth_loss == 0.4375);
     assert_int_equal(e.flash_alignment, 4096);
     char *text;
     size_t len;
@@ -401,7 +419,7 @@ static void test_fit_recovers(void **st)
     gsl_rng_free(r);
     lf_fit_result res;
     lf_err err;
-    assert_int_equal(lf_fit_flash(pts, n, NULL, -1, &res, &err), LF_OK);
+    assert_int_equal(lf_fit_flash(pts, n, NULL, -1, -1, &res, &err), LF_OK);
     const lf_device *f = &res.dev;
     print_message("fit: L %.3g b %.3g B %.3g iops %.3g p %.3g mdape %.2f%% iters %zu\n", f->flash_latency_s, f->flash_stream_bw, f->flash_max_bw, f->flash_max_iops, f->flash_smooth_p, res.mdape, res.iterations);
     assert_true(fabs(f->flash_latency_s / truth.flash_latency_s - 1) < 0.10);
@@ -413,16 +431,16 @@ static void test_fit_recovers(void **st)
     /* the non-flash fields are the placeholders */
     assert_true(f->dram_copy_bw == 10e9);
     /* fixed p: hard max also fits, less well; too few points is an error */
-    assert_int_equal(lf_fit_flash(pts, n, &truth, 0, &res, &err), LF_OK);
+    assert_int_equal(lf_fit_flash(pts, n, &truth, 0, -1, &res, &err), LF_OK);
     assert_true(res.dev.flash_smooth_p == 0);
     assert_true(res.dev.mem_bw == truth.mem_bw);
-    assert_int_equal(lf_fit_flash(pts, 4, NULL, -1, &res, &err), LF_EINVAL);
+    assert_int_equal(lf_fit_flash(pts, 4, NULL, -1, -1, &res, &err), LF_EINVAL);
     assert_non_null(strstr(err.msg, "4 points for 5 parameters"));
     /* five measurements of one pair are one point: the parameters stay undetermined */
     lf_fit_point same[5];
     for (int i = 0; i < 5; i++)
         same[i] = pts[0];
-    assert_int_equal(lf_fit_flash(same, 5, NULL, -1, &res, &err), LF_EINVAL);
+    assert_int_equal(lf_fit_flash(same, 5, NULL, -1, -1, &res, &err), LF_EINVAL);
     assert_non_null(strstr(err.msg, "1 points for 5 parameters"));
 }
 
@@ -450,15 +468,58 @@ static void test_fit_holdout(void **st)
     lf_err err;
     double md, mx;
     size_t nf, nh;
-    assert_int_equal(lf_fit_holdout(pts, n, NULL, -1, 0, &res, &md, &mx, &nf, &nh, &err), LF_OK);
+    assert_int_equal(lf_fit_holdout(pts, n, NULL, -1, -1, 0, &res, &md, &mx, &nf, &nh, &err), LF_OK);
     assert_int_equal(nf + nh, n);
     assert_true(nf == 13 && nh == 12);
     assert_true(md < 5.0);
-    assert_int_equal(lf_fit_holdout(bent, n, NULL, -1, 0, &res, &md, &mx, &nf, &nh, &err), LF_OK);
+    assert_int_equal(lf_fit_holdout(bent, n, NULL, -1, -1, 0, &res, &md, &mx, &nf, &nh, &err), LF_OK);
     assert_true(md > 8.0 || mx > 30.0);
     /* one chunk only: no checkerboard */
-    assert_int_equal(lf_fit_holdout(pts, 5, NULL, -1, 0, &res, &md, &mx, &nf, &nh, &err),
+    assert_int_equal(lf_fit_holdout(pts, 5, NULL, -1, -1, 0, &res, &md, &mx, &nf, &nh, &err),
                      LF_EINVAL);
+}
+
+/* The depth loss: points of a device whose reads in flight serve as m^0.5 streams give
+ * back 0.5, and the model without it (fixed at 0) misses them by far more; a device
+ * without a loss gives back about 0; a fixed loss is kept; two thread counts cannot tell
+ * the loss from L and the caps, so it is not fitted. */
+static void test_fit_depth_loss(void **st)
+{
+    (void)st;
+    lf_device truth = fit_truth();
+    truth.flash_depth_loss = 0.5;
+    const uint64_t chunks[] = {4096, 16384, 65536, 262144, 1 << 20};
+    const uint32_t threads[] = {1, 2, 4, 8, 16, 32, 64};
+    lf_fit_point pts[35], flat[35];
+    gsl_rng *r = gsl_rng_alloc(gsl_rng_mt19937);
+    gsl_rng_set(r, 11);
+    size_t n = noisy_grid(&truth, chunks, 5, threads, 7, 0, r, pts);
+    truth.flash_depth_loss = 0;
+    noisy_grid(&truth, chunks, 5, threads, 7, 0, r, flat);
+    gsl_rng_free(r);
+    lf_fit_result res, without;
+    lf_err err;
+    assert_int_equal(lf_fit_flash(pts, n, NULL, -1, -1, &res, &err), LF_OK);
+    print_message("depth loss: fitted %.3f, MdAPE %.2f%%\n", res.dev.flash_depth_loss, res.mdape);
+    assert_true(fabs(res.dev.flash_depth_loss - 0.5) < 0.08);
+    assert_true(res.mdape < 4.0);
+    assert_int_equal(lf_fit_flash(pts, n, NULL, -1, 0, &without, &err), LF_OK);
+    assert_true(without.dev.flash_depth_loss == 0);
+    print_message("depth loss: fixed at 0, MdAPE %.2f%%\n", without.mdape);
+    assert_true(without.mdape > res.mdape + 2.0);
+    assert_int_equal(lf_fit_flash(flat, n, NULL, -1, -1, &res, &err), LF_OK);
+    assert_true(res.dev.flash_depth_loss < 0.08);
+    assert_int_equal(lf_fit_flash(pts, n, NULL, -1, 0.3, &res, &err), LF_OK);
+    assert_true(res.dev.flash_depth_loss == 0.3);
+    lf_fit_point two[10]; /* 1 and 64 in flight */
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++)
+        if (pts[i].threads == 1 || pts[i].threads == 64)
+            two[k++] = pts[i];
+    assert_int_equal(lf_fit_flash(two, k, NULL, -1, -1, &res, &err), LF_OK);
+    assert_true(res.dev.flash_depth_loss == 0);
+    assert_int_equal(lf_fit_flash(pts, n, NULL, -1, 1.5, &res, &err), LF_EINVAL);
+    assert_non_null(strstr(err.msg, "depth loss = 1.5"));
 }
 
 /* The DRAM copy line through row moves: recovers op and bandwidth; refuses times that do
@@ -517,7 +578,7 @@ static void test_fit_batch_overhead(void **st)
     gsl_rng_free(r);
     lf_fit_result res;
     lf_err err;
-    assert_int_equal(lf_fit_flash(pts, n, NULL, -1, &res, &err), LF_OK);
+    assert_int_equal(lf_fit_flash(pts, n, NULL, -1, -1, &res, &err), LF_OK);
     print_message("batch fit: %.1f us + %.2f us per slot, mdape %.2f%%\n",
                   res.dev.flash_batch_s * 1e6, res.dev.flash_slot_s * 1e6, res.mdape);
     assert_true(fabs(res.dev.flash_batch_s / truth.flash_batch_s - 1) < 0.35);
@@ -530,12 +591,12 @@ static void test_fit_batch_overhead(void **st)
     /* batches faster than the stream: no overhead, never a negative one */
     for (size_t i = 30; i < n; i++)
         pts[i].bw *= 10;
-    assert_int_equal(lf_fit_flash(pts, n, NULL, -1, &res, &err), LF_OK);
+    assert_int_equal(lf_fit_flash(pts, n, NULL, -1, -1, &res, &err), LF_OK);
     assert_true(res.dev.flash_batch_s == 0 && res.dev.flash_slot_s == 0);
     assert_true(res.dev.flash_fit_batch == 0); /* steady points: a stream's keys */
     /* batches alone: the bounds from them, no overhead, and the keys say which pattern
      * they describe (a drift reference repeats it) */
-    assert_int_equal(lf_fit_flash(pts + 30, n - 30, &truth, -1, &res, &err), LF_OK);
+    assert_int_equal(lf_fit_flash(pts + 30, n - 30, &truth, -1, -1, &res, &err), LF_OK);
     assert_true(res.dev.flash_batch_s == 0 && res.dev.flash_slot_s == 0);
     assert_true(res.dev.flash_fit_batch == 32);
     /* the keys go through a profile file */
@@ -570,7 +631,7 @@ static void test_fit_batch_sizes(void **st)
     gsl_rng_free(r);
     lf_fit_result res, eight;
     lf_err err;
-    assert_int_equal(lf_fit_flash(pts, n, NULL, -1, &res, &err), LF_OK);
+    assert_int_equal(lf_fit_flash(pts, n, NULL, -1, -1, &res, &err), LF_OK);
     print_message("batch sizes 1 and 8: %.1f us per batch (truth 120), mdape %.2f%%\n",
                   res.dev.flash_batch_s * 1e6, res.mdape);
     assert_true(fabs(res.dev.flash_batch_s / truth.flash_batch_s - 1) < 0.35);
@@ -586,7 +647,7 @@ static void test_fit_batch_sizes(void **st)
             assert_true(lf_fit_ape(&res.dev, u) < 5.0);
         }
     /* batches of 8 alone: no cost per batch, and a lone 64 KiB read priced fast */
-    assert_int_equal(lf_fit_flash(pts + 12, 12, NULL, -1, &eight, &err), LF_OK);
+    assert_int_equal(lf_fit_flash(pts + 12, 12, NULL, -1, -1, &eight, &err), LF_OK);
     assert_true(eight.dev.flash_batch_s == 0);
     lf_fit_point lone = {65536, 4, 0, 1, 0};
     lone.bw = lf_fit_predict(&truth, &lone);
@@ -676,7 +737,7 @@ static void test_fit_footprint(void **st)
         pts[i].footprint = 64u << 20;
     lf_fit_result res;
     lf_err err;
-    assert_int_equal(lf_fit_flash(pts, n, NULL, -1, &res, &err), LF_OK);
+    assert_int_equal(lf_fit_flash(pts, n, NULL, -1, -1, &res, &err), LF_OK);
     assert_true(res.dev.flash_footprint == 64u << 20);
     const char *path = lf_test_path("footprint.conf");
     lf_device e;
@@ -684,7 +745,7 @@ static void test_fit_footprint(void **st)
     assert_int_equal(lf_device_load(path, &e, &err), LF_OK);
     assert_true(e.flash_footprint == 64u << 20);
     pts[5].footprint = 0;
-    assert_int_equal(lf_fit_flash(pts, n, NULL, -1, &res, &err), LF_EINVAL);
+    assert_int_equal(lf_fit_flash(pts, n, NULL, -1, -1, &res, &err), LF_EINVAL);
     assert_non_null(strstr(err.msg, "read into 67108864 and 0 bytes of memory"));
 }
 
@@ -757,6 +818,10 @@ static void test_fit_curves_cli(void **st)
         lines += *p == '\n';
     assert_int_equal(lines, 1 + 2 * 33); /* two thread counts x 33 chunk sizes */
     free(d);
+    /* a depth loss outside [0, 1] is a usage error naming the option */
+    assert_int_equal(lf_test_run(NULL, &err, "fit %s --depth-loss 2", probe), 2);
+    assert_non_null(strstr(err, "--depth-loss"));
+    free(err);
     /* --profile with -o is a usage error. */
     assert_int_equal(lf_test_run(NULL, NULL, "fit %s --profile costmodel/devices/m1max.conf -o %s",
                                  probe, lf_test_path("x.conf")),
@@ -775,6 +840,7 @@ int main(void)
         cmocka_unit_test(test_shipped_profiles),
         cmocka_unit_test(test_fit_recovers),
         cmocka_unit_test(test_fit_holdout),
+        cmocka_unit_test(test_fit_depth_loss),
         cmocka_unit_test(test_membench_line),
         cmocka_unit_test(test_fit_batch_points),
         cmocka_unit_test(test_fit_batch_overhead),
