@@ -15,13 +15,16 @@
 #   the batch terms, DRAM and compute keys come from step 0.
 # Grids: experiments/validate-{mqa,gqa,mha}.conf. Files under $LLMFLASH_BENCH_DIR
 # (default /var/tmp/llmflash-bench), deleted at the end. FID_LAYERS (default 4),
-# FID_TOKENS (32), FID_REPEAT (3), FID_PROBE_S (0.25) shorten it.
+# FID_TOKENS (32), FID_REPEAT (3), FID_PROBE_S (0.25) shorten it; FID_COLD_SAMPLES (3)
+# first-token samples per repeat (validate --cold-samples: a first token is one sample
+# of a noisy disk: over 3 repeats the 24 configurations' first tokens spread 1-123% in run 28).
 set -u
 BIN=${LLMFLASH:-build/llmflash}
 DIR=${LLMFLASH_BENCH_DIR:-/var/tmp/llmflash-bench}/fidelity
 L=${FID_LAYERS:-4}
 TOK=${FID_TOKENS:-32}
 REP=${FID_REPEAT:-3}
+COLD=${FID_COLD_SAMPLES:-3}
 PS=${FID_PROBE_S:-0.25}
 # Where the flash keys come from (FID_FLASH): probe (default) = fitted on a probe of each
 # shape's own weights file (FID_OWN_PROBE=0: step 0's); runs = fitted on the executor's
@@ -170,14 +173,14 @@ shape() {
   done
   "$BIN" validate --trace "$DIR/$n.h5" --weights "$DIR/$n-bundled.w" --weights "$DIR/$n-split.w" \
     --device "$DIR/$n-psync.conf" --device psync="$DIR/$n-psync.conf" --device io_uring="$DIR/$n-io_uring.conf" \
-    --grid "$g" --tokens "$TOK" --repeat "$REP" $DRIFT --out "$DIR/val-$n" >"$DIR/val-$n.txt" \
+    --grid "$g" --tokens "$TOK" --repeat "$REP" --cold-samples "$COLD" $DRIFT --out "$DIR/val-$n" >"$DIR/val-$n.txt" \
     2>"$DIR/val-$n.err" || { cat "$DIR/val-$n.err"; return 1; }
   echo "  $n ($m):"
   sed 1d "$DIR/val-$n.txt" | sed 's/^/    /'
   components "$DIR/val-$n/validate.csv" | sed 's/^/    /'
   rm -f "$DIR/$n-bundled.w" "$DIR/$n-split.w"
 }
-echo "--- 1. whole-token validation: 24 configurations, $L layers, $TOK tokens, $REP runs each"
+echo "--- 1. whole-token validation: 24 configurations, $L layers, $TOK tokens, $REP runs each, $COLD cold-start samples per run"
 shape mqa "custom:$L,4544,18176,heads=71,kv=1,vocab=8000" experiments/validate-mqa.conf || status=1
 shape gqa "custom:$L,4096,11008,swiglu,heads=32,kv=8,vocab=8000" experiments/validate-gqa.conf || status=1
 shape mha "custom:$L,2048,8192,heads=32,vocab=8000" experiments/validate-mha.conf || status=1

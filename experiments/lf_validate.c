@@ -145,7 +145,8 @@ static int write_run(const lf_validate_cfg *v, const char *id, const lf_run_conf
 typedef struct {
     lf_run_config c;
     const lf_weights *w;
-    double tot[64], io[64], mem[64], cpu[64], cold[64];
+    double tot[64], io[64], mem[64], cpu[64];
+    double cold[64 * LF_VALIDATE_MAX_COLD_SAMPLES]; /* repeat k's samples from k * per */
     double io_drift[64], cpu_drift[64], ffn_drift[64]; /* the references before each repeat */
     double pred_cold_io, pred_cold_cpu; /* the cold start's flash and compute terms */
     double pred_cold_resident;          /* the cold start's resident part (scope token) */
@@ -294,10 +295,15 @@ void lf_validate_settle(double seconds)
 
 /* The drift references, just before a measured run: the flash reference point on the
  * configuration's weights file with its engine, the dense and the sparse kernel, each over
- * what the configuration's profile says of it. */
+ * what the configuration's profile says of it; into repeat k's drifts (the ones before
+ * repeat k's cold-only runs go to scratch: the same disk history, not recorded). */
 static int measure_refs(const lf_validate_cfg *v, uint32_t k, slot *s, const lf_validate_row *row,
-                        const lf_validate_refs *refs, lf_err *err)
+                        const lf_validate_refs *refs, int record, lf_err *err)
 {
+    double scratch_io, scratch_cpu, scratch_ffn;
+    double *io = record ? &s->io_drift[k] : &scratch_io;
+    double *cpu = record ? &s->cpu_drift[k] : &scratch_cpu;
+    double *ffn = record ? &s->ffn_drift[k] : &scratch_ffn;
     uint64_t chunk = LF_VALIDATE_REF_CHUNK;
     if (s->w->h.file_bytes < 2 * chunk)
         return lf_fail(err, LF_EINVAL, "%s: %llu bytes, too small for the flash drift reference "
@@ -306,11 +312,41 @@ static int measure_refs(const lf_validate_cfg *v, uint32_t k, slot *s, const lf_
     int rc = lf_validate_flash_drift(row->engine, s->w->path, s->w->h.file_bytes, chunk,
                                      LF_VALIDATE_REF_INFLIGHT,
                                      v->drift_seconds > 0 ? v->drift_seconds : 0.3, 1000 + k,
-                                     s->dev, &s->io_drift[k], err);
+                                     s->dev, io, err);
     if (rc)
         return lf_err_prefix(err, "%s: flash drift reference", row->id);
-    lf_validate_kernel_drifts(refs, s->dev, &s->cpu_drift[k], &s->ffn_drift[k]);
+    lf_validate_kernel_drifts(refs, s->dev, cpu, ffn);
     lf_validate_settle(v->drift_settle_s);
+    return LF_OK;
+}
+
+static uint32_t cold_per(const lf_validate_cfg *v)
+{
+    uint32_t n = v->cold_samples ? v->cold_samples : 1;
+    return n < LF_VALIDATE_MAX_COLD_SAMPLES ? n : LF_VALIDATE_MAX_COLD_SAMPLES;
+}
+
+/* Repeat k's cold-start samples after the first: runs of the cold tokens and one more
+ * (a summary needs a steady token), each after the references and idle time the
+ * measured run had. */
+static int measure_cold(const lf_validate_cfg *v, uint32_t k, slot *s, const lf_validate_row *row,
+                        const lf_validate_refs *refs, lf_err *err)
+{
+    lf_run_config c = s->c;
+    c.n_tokens = c.cold_tokens + 1;
+    for (uint32_t j = 1; j < cold_per(v); j++) {
+        int rc = refs ? measure_refs(v, k, s, row, refs, 0, err) : LF_OK;
+        lf_run_result r;
+        lf_measure m;
+        memset(&m, 0, sizeof m);
+        m.engine = row->engine;
+        if (!rc && (rc = lf_measure_run(&c, v->trace, NULL, s->w, s->dev, &m, &r, err)))
+            lf_err_prefix(err, "%s (cold start, run %u, sample %u)", row->id, k + 1, j + 1);
+        if (rc)
+            return rc;
+        s->cold[k * cold_per(v) + j] = r.summary.cold_total_ms;
+        lf_run_result_free(&r);
+    }
     return LF_OK;
 }
 
@@ -323,7 +359,7 @@ static int measure_one(const lf_validate_cfg *v, uint32_t k, uint32_t reps, slot
     memset(&m, 0, sizeof m);
     s->io_drift[k] = s->cpu_drift[k] = s->ffn_drift[k] = 1;
     if (refs) {
-        int rc = measure_refs(v, k, s, row, refs, err);
+        int rc = measure_refs(v, k, s, row, refs, 1, err);
         if (rc)
             return rc;
     }
@@ -335,7 +371,7 @@ static int measure_one(const lf_validate_cfg *v, uint32_t k, uint32_t reps, slot
     s->io[k] = r.summary.mean_io_ms;
     s->mem[k] = r.summary.mean_mem_ms;
     s->cpu[k] = r.summary.mean_compute_ms;
-    s->cold[k] = r.summary.cold_total_ms;
+    s->cold[k * cold_per(v)] = r.summary.cold_total_ms;
     if (k == reps / 2) {
         s->keep = r;
         row->bytes_per_token = r.summary.mean_bytes_read;
@@ -344,7 +380,7 @@ static int measure_one(const lf_validate_cfg *v, uint32_t k, uint32_t reps, slot
     } else {
         lf_run_result_free(&r);
     }
-    return LF_OK;
+    return measure_cold(v, k, s, row, refs, err);
 }
 
 /* Percent error of a prediction against a measurement (NaN when nothing was measured). */
@@ -387,9 +423,10 @@ static int finish_one(const lf_validate_cfg *v, uint32_t reps, slot *s, lf_valid
     row->measured_io_ms = median(s->io, reps);
     row->measured_mem_ms = median(s->mem, reps);
     row->measured_compute_ms = median(s->cpu, reps);
-    row->measured_cold_ms = spread_of(s->cold, reps, target, &row->measured_cold_min_ms,
-                                      &row->measured_cold_max_ms, &row->cold_spread_pct,
-                                      &row->cold_noisy);
+    row->cold_samples = reps * cold_per(v);
+    row->measured_cold_ms = spread_of(s->cold, row->cold_samples, target,
+                                      &row->measured_cold_min_ms, &row->measured_cold_max_ms,
+                                      &row->cold_spread_pct, &row->cold_noisy);
     row->error_pct = error_pct(row->predicted_ms, row->measured_ms);
     row->cold_error_pct = error_pct(row->predicted_cold_ms, row->measured_cold_ms);
     row->drift_measured = v->drift_refs != 0;
@@ -550,7 +587,7 @@ int lf_validate_write_csv(const char *path, const lf_validate_row *rows, size_t 
         fprintf(a.f, "config,policy,layout,dram_fraction,threads,max_read_bytes,max_gap_bytes,dram_strategy,engine,"
                      "tokens,predicted_ms,measured_ms,error_pct,scope,device,drift_measured,"
                      "predicted_norm_ms,norm_error_pct,measured_min_ms,measured_max_ms,"
-                     "spread_pct,noisy\n");
+                     "spread_pct,noisy,samples\n");
     else
         fprintf(a.f, "config,policy,layout,dram_fraction,threads,max_read_bytes,max_gap_bytes,dram_strategy,engine,"
                      "tokens,predicted_ms,measured_ms,error_pct,predicted_io_ms,measured_io_ms,"
@@ -565,11 +602,11 @@ int lf_validate_write_csv(const char *path, const lf_validate_row *rows, size_t 
                 r->dram_fraction, r->threads, (unsigned long long)r->max_read,
                 (unsigned long long)r->max_gap, r->dram, r->engine, r->tokens);
         if (cold) {
-            fprintf(a.f, "%.6f,%.6f,%.3f,%s,%s,%d,%.6f,%.3f,%.6f,%.6f,%.2f,%d\n",
+            fprintf(a.f, "%.6f,%.6f,%.3f,%s,%s,%d,%.6f,%.3f,%.6f,%.6f,%.2f,%d,%u\n",
                     r->predicted_cold_ms, r->measured_cold_ms, r->cold_error_pct, r->scope,
                     r->device, r->drift_measured, r->predicted_cold_norm_ms,
                     r->cold_norm_error_pct, r->measured_cold_min_ms, r->measured_cold_max_ms,
-                    r->cold_spread_pct, r->cold_noisy);
+                    r->cold_spread_pct, r->cold_noisy, r->cold_samples);
             continue;
         }
         /* drifts in significant digits: a slow reference (0.05) keeps its precision */

@@ -37,10 +37,11 @@ typedef struct {
     double spread_pct;       /* (max - min) / median of the repeats, percent */
     int noisy;               /* spread_pct > the error target: the error says little */
     double predicted_cold_ms, measured_cold_ms, cold_error_pct; /* the cold start (median) */
-    /* the cold start's own spread: one sample per repeat (the first token), so it is
-     * noisier than the steady-state mean over many tokens and is flagged on its own */
+    /* the cold start's own spread over its samples (cold_samples per repeat; each one
+     * first token, noisier than the steady-state mean over many), flagged on its own */
     double measured_cold_min_ms, measured_cold_max_ms, cold_spread_pct;
     int cold_noisy;
+    uint32_t cold_samples;   /* samples behind measured_cold_ms */
     double bytes_per_token, reads_per_token, read_gb_per_s; /* executor, median run */
     /* Drift references (lf_validate_cfg.drift_refs): the device's speed measured next to
      * each measured run, over what the profile says, median over the repeats (1 when not
@@ -134,7 +135,14 @@ typedef struct {
     int drift_refs;
     double drift_seconds;        /* per flash reference (0: 0.3 s) */
     double drift_settle_s;       /* idle after the references, before the run (0: none) */
+    /* Cold-start samples per repeat (0 or 1: the first token of the measured run alone):
+     * the others are runs of the cold tokens plus one, each after the same references
+     * and idle time as the measured run, so that every sample starts from the same disk
+     * history. At most LF_VALIDATE_MAX_COLD_SAMPLES. */
+    uint32_t cold_samples;
 } lf_validate_cfg;
+
+#define LF_VALIDATE_MAX_COLD_SAMPLES 8u
 
 int lf_validate_run(const lf_validate_cfg *c, lf_validate_row **rows, size_t *n, lf_err *err);
 

@@ -732,9 +732,9 @@ static void test_commands(void **st)
      * max, the spread and the flag computed from them */
     snprintf(p, sizeof p, "%s/validate_cold.csv", vd);
     const char *cold_names[] = {"measured_ms", "measured_min_ms", "measured_max_ms",
-                                "spread_pct", "noisy"};
-    double cv[5][2];
-    for (int k = 0; k < 5; k++) {
+                                "spread_pct", "noisy", "samples"};
+    double cv[6][2];
+    for (int k = 0; k < 6; k++) {
         char *col = csv_column(p, cold_names[k]), *at = col;
         assert_non_null(col);
         for (int row = 0; row < 2; row++, at++) {
@@ -749,6 +749,7 @@ static void test_commands(void **st)
         double spread = 100.0 * (cv[2][row] - cv[1][row]) / cv[0][row];
         assert_true(fabs(cv[3][row] - spread) < 0.01);
         assert_true(cv[4][row] == (cv[3][row] > 5.0));
+        assert_true(cv[5][row] == 2);
     }
     /* a one-configuration grid in the same folder: the earlier c02 folders go */
     const char *g1 = "policy = lru\nlayout = split\ndram_fraction = 0.95\nthreads = 4\n"
@@ -760,6 +761,31 @@ static void test_commands(void **st)
     assert_false(lf_file_exists(p));
     snprintf(p, sizeof p, "%s/c01-run/done", vd);
     assert_true(lf_file_exists(p));
+    /* three cold-start samples of the one repeat: three measurements (their min and max
+     * differ), their median between them */
+    assert_int_equal(lf_test_run(&out, NULL, "validate --trace %s --weights %s --device %s "
+                                 "--grid %s --repeat 1 --cold-samples 3 --out %s", tr, ws, dev,
+                                 g, vd), 0);
+    assert_non_null(strstr(out, "median of 3 samples"));
+    free(out);
+    snprintf(p, sizeof p, "%s/validate_cold.csv", vd);
+    const char *three_names[] = {"samples", "measured_min_ms", "measured_ms", "measured_max_ms"};
+    double three[4];
+    for (int k = 0; k < 4; k++) {
+        char *col = csv_column(p, three_names[k]);
+        assert_non_null(col);
+        three[k] = strtod(col, NULL);
+        free(col);
+    }
+    assert_true(three[0] == 3);
+    assert_true(three[1] < three[3] && three[1] <= three[2] && three[2] <= three[3]);
+    for (int bad = 0; bad < 2; bad++) {
+        assert_int_equal(lf_test_run(NULL, &er, "validate --trace %s --weights %s --device %s "
+                                     "--grid %s --cold-samples %d --out %s", tr, ws, dev, g,
+                                     bad ? 9 : 0, vd), 2);
+        assert_non_null(strstr(er, "--cold-samples"));
+        free(er);
+    }
     /* a configuration without its weights file is refused before anything is written */
     const char *gb = "policy = lru\nlayout = bundled | split\ndram_fraction = 0.95\n"
                      "predictor_rank = 4\n";

@@ -374,6 +374,15 @@ static void test_validate_expert_grid(void **st)
         free(o);
         free(e);
     }
+    /* expert grids take one cold-start sample per repeat: asking for more is refused,
+     * not ignored */
+    rc = lf_test_run(&o, &e, "validate --trace %s --weights %s --device %s --grid %s --out %s "
+                     "--repeat 1 --cold-samples 2", tr, w4, dev, grid, out2);
+    assert_int_not_equal(rc, 0);
+    assert_non_null(strstr(e, "--cold-samples"));
+    assert_non_null(strstr(e, "holds experts"));
+    free(o);
+    free(e);
     /* the grid's scope and mechanism; auto falls back (no cgroup root) and says why once */
     const char *g3 = "policy = pagecache:dram=0,pc=4,scope=global | pagecache:dram=0,pc=3\n"
                      "scope = ffn\npagecache_mechanism = auto\nthreads = 2\n";
