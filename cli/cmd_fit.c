@@ -22,14 +22,14 @@ static void help(void)
         "Fits the flash model (latency L, per-stream bandwidth b, device bandwidth B, IOPS\n"
         "cap, the p-norm exponent p and, with three thread counts or more, the depth loss\n"
         "q: m reads in flight serve as m^(1-q) streams; costmodel/README.md) to the\n"
-        "throughput a probe\n"
-        "measured, with GSL nonlinear least squares on log(predicted/measured). Prints\n"
-        "measured vs predicted MB/s per point and the median absolute percentage error\n"
-        "(MdAPE), and writes a complete device profile to -o. With batch rows (probe\n"
-        "--batch, calibrate) besides steady ones, the bounds come from the steady rows and\n"
-        "the batch terms (flash_batch_s, flash_slot_s) from what the batches took beyond\n"
-        "them; batch rows alone fit the bounds, with no batch terms when they are all of\n"
-        "one size, with flash_batch_s (a cost per batch) beside them when the sizes differ.\n"
+        "throughput a probe measured, with GSL nonlinear least squares on\n"
+        "log(predicted/measured). Prints measured vs predicted MB/s per point and the\n"
+        "median absolute percentage error (MdAPE), and writes a complete device profile to\n"
+        "-o. With batch rows (probe --batch, calibrate) besides steady ones, the bounds\n"
+        "come from the steady rows and the batch terms (flash_batch_s, flash_slot_s) from\n"
+        "what the batches took beyond them; batch rows alone fit the bounds, with no batch\n"
+        "terms when they are all of one size, with flash_batch_s (a cost per batch) beside\n"
+        "them when the sizes differ.\n"
         "\n"
         "options:\n"
         "  -o, --output FILE  profile to write (atomically); without it, only print\n"
@@ -185,8 +185,8 @@ int cmd_fit(int argc, char **argv)
         double md[2], mx[2];
         size_t nf = 0, nh = 0;
         for (int half = 0; half < 2; half++) {
-            if (lf_fit_holdout(pts, n, &base, fixed_p, fixed_loss, half, &res, &md[half], &mx[half], &nf, &nh,
-                               &err) != LF_OK) {
+            if (lf_fit_holdout(pts, n, &base, fixed_p, fixed_loss, half, &res, &md[half],
+                               &mx[half], &nf, &nh, &err) != LF_OK) {
                 free(pts);
                 return lf_cli_error("fit", &err);
             }
