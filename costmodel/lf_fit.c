@@ -432,29 +432,25 @@ static size_t n_params(double fixed_p, int fit_loss, int fit_batch)
     return (fixed_p < 0 ? 5 : 4) + (fit_loss != 0) + (fit_batch != 0);
 }
 
-static size_t distinct_threads(const lf_fit_point *pts, size_t n)
+/* Points that differ from every earlier one: in thread count alone (threads_only), else
+ * in (chunk, threads, batch). */
+static size_t distinct(const lf_fit_point *pts, size_t n, int threads_only)
 {
-    size_t distinct = 0;
+    size_t count = 0;
     for (size_t i = 0; i < n; i++) {
         size_t j = 0;
-        while (j < i && pts[j].threads != pts[i].threads)
+        while (j < i && (pts[j].threads != pts[i].threads ||
+                         (!threads_only && (pts[j].chunk != pts[i].chunk ||
+                                            pts[j].batch != pts[i].batch))))
             j++;
-        distinct += j == i;
+        count += j == i;
     }
-    return distinct;
+    return count;
 }
 
 static size_t distinct_pairs(const lf_fit_point *pts, size_t n)
 {
-    size_t distinct = 0;
-    for (size_t i = 0; i < n; i++) {
-        size_t j = 0;
-        while (j < i && (pts[j].chunk != pts[i].chunk || pts[j].threads != pts[i].threads ||
-                         pts[j].batch != pts[i].batch))
-            j++;
-        distinct += j == i;
-    }
-    return distinct;
+    return distinct(pts, n, 0);
 }
 
 /* Whether the depth loss is fitted on pts: asked for (fixed_loss < 0), and three thread
@@ -462,7 +458,7 @@ static size_t distinct_pairs(const lf_fit_point *pts, size_t n)
 static int loss_fitted(const lf_fit_point *pts, size_t n, double fixed_p, double fixed_loss,
                        int fit_batch)
 {
-    return fixed_loss < 0 && distinct_threads(pts, n) >= 3 &&
+    return fixed_loss < 0 && distinct(pts, n, 1) >= 3 &&
            distinct_pairs(pts, n) >= n_params(fixed_p, 1, fit_batch);
 }
 
