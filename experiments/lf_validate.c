@@ -293,17 +293,13 @@ void lf_validate_settle(double seconds)
         ;
 }
 
-/* The drift references, just before a measured run: the flash reference point on the
- * configuration's weights file with its engine, the dense and the sparse kernel, each over
- * what the configuration's profile says of it; into repeat k's drifts (the ones before
- * repeat k's cold-only runs go to scratch: the same disk history, not recorded). */
-static int measure_refs(const lf_validate_cfg *v, uint32_t k, slot *s, const lf_validate_row *row,
-                        const lf_validate_refs *refs, int record, lf_err *err)
+/* The drift references, just before a measured run (repeat k): the flash reference point
+ * on the configuration's weights file with its engine, the dense and the sparse kernel,
+ * each over what the configuration's profile says of it, into *io, *cpu and *ffn. */
+static int measure_refs(const lf_validate_cfg *v, uint32_t k, const slot *s,
+                        const lf_validate_row *row, const lf_validate_refs *refs, double *io,
+                        double *cpu, double *ffn, lf_err *err)
 {
-    double scratch_io, scratch_cpu, scratch_ffn;
-    double *io = record ? &s->io_drift[k] : &scratch_io;
-    double *cpu = record ? &s->cpu_drift[k] : &scratch_cpu;
-    double *ffn = record ? &s->ffn_drift[k] : &scratch_ffn;
     uint64_t chunk = LF_VALIDATE_REF_CHUNK;
     if (s->w->h.file_bytes < 2 * chunk)
         return lf_fail(err, LF_EINVAL, "%s: %llu bytes, too small for the flash drift reference "
@@ -326,21 +322,29 @@ static uint32_t cold_per(const lf_validate_cfg *v)
     return n < LF_VALIDATE_MAX_COLD_SAMPLES ? n : LF_VALIDATE_MAX_COLD_SAMPLES;
 }
 
+/* The executor on configuration c with the row's engine (m: its measurement). */
+static int measure_run(const lf_validate_cfg *v, const slot *s, const lf_run_config *c,
+                       const lf_validate_row *row, lf_measure *m, lf_run_result *r, lf_err *err)
+{
+    memset(m, 0, sizeof *m);
+    m->engine = row->engine;
+    return lf_measure_run(c, v->trace, NULL, s->w, s->dev, m, r, err);
+}
+
 /* Repeat k's cold-start samples after the first: runs of the cold tokens and one more
  * (a summary needs a steady token), each after the references and idle time the
- * measured run had. */
+ * measured run had (the same disk history; those references are not recorded). */
 static int measure_cold(const lf_validate_cfg *v, uint32_t k, slot *s, const lf_validate_row *row,
                         const lf_validate_refs *refs, lf_err *err)
 {
     lf_run_config c = s->c;
     c.n_tokens = c.cold_tokens + 1;
     for (uint32_t j = 1; j < cold_per(v); j++) {
-        int rc = refs ? measure_refs(v, k, s, row, refs, 0, err) : LF_OK;
+        double io, cpu, ffn;
+        int rc = refs ? measure_refs(v, k, s, row, refs, &io, &cpu, &ffn, err) : LF_OK;
         lf_run_result r;
         lf_measure m;
-        memset(&m, 0, sizeof m);
-        m.engine = row->engine;
-        if (!rc && (rc = lf_measure_run(&c, v->trace, NULL, s->w, s->dev, &m, &r, err)))
+        if (!rc && (rc = measure_run(v, s, &c, row, &m, &r, err)))
             lf_err_prefix(err, "%s (cold start, run %u, sample %u)", row->id, k + 1, j + 1);
         if (rc)
             return rc;
@@ -356,15 +360,14 @@ static int measure_one(const lf_validate_cfg *v, uint32_t k, uint32_t reps, slot
 {
     lf_run_result r;
     lf_measure m;
-    memset(&m, 0, sizeof m);
     s->io_drift[k] = s->cpu_drift[k] = s->ffn_drift[k] = 1;
     if (refs) {
-        int rc = measure_refs(v, k, s, row, refs, 1, err);
+        int rc = measure_refs(v, k, s, row, refs, &s->io_drift[k], &s->cpu_drift[k],
+                              &s->ffn_drift[k], err);
         if (rc)
             return rc;
     }
-    m.engine = row->engine;
-    int rc = lf_measure_run(&s->c, v->trace, NULL, s->w, s->dev, &m, &r, err);
+    int rc = measure_run(v, s, &s->c, row, &m, &r, err);
     if (rc)
         return lf_err_prefix(err, "%s (measured, run %u)", row->id, k + 1);
     s->tot[k] = r.summary.mean_total_ms;

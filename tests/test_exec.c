@@ -543,6 +543,24 @@ static char *csv_column(const char *path, const char *col)
     return out;
 }
 
+/* Column col of path's row `row` (from 0, after the header) as a number; fails the test
+ * when the column or the row is missing. */
+static double csv_value(const char *path, const char *col, int row)
+{
+    char *text = csv_column(path, col), *at = text;
+    assert_non_null(text);
+    for (int k = 0; k < row; k++) {
+        at = strchr(at, ';');
+        assert_non_null(at);
+        at++;
+    }
+    char *end;
+    double v = strtod(at, &end);
+    assert_true(end != at && *end == ';');
+    free(text);
+    return v;
+}
+
 static void test_commands(void **st)
 {
     (void)st;
@@ -734,15 +752,9 @@ static void test_commands(void **st)
     const char *cold_names[] = {"measured_ms", "measured_min_ms", "measured_max_ms",
                                 "spread_pct", "noisy", "samples"};
     double cv[6][2];
-    for (int k = 0; k < 6; k++) {
-        char *col = csv_column(p, cold_names[k]), *at = col;
-        assert_non_null(col);
-        for (int row = 0; row < 2; row++, at++) {
-            cv[k][row] = strtod(at, &at);
-            assert_true(*at == ';');
-        }
-        free(col);
-    }
+    for (int k = 0; k < 6; k++)
+        for (int row = 0; row < 2; row++)
+            cv[k][row] = csv_value(p, cold_names[k], row);
     for (int row = 0; row < 2; row++) {
         assert_true(cv[1][row] > 0 && cv[1][row] <= cv[0][row] && cv[0][row] <= cv[2][row]);
         assert_true(fabs(cv[0][row] - 0.5 * (cv[1][row] + cv[2][row])) < 1e-5);
@@ -771,12 +783,8 @@ static void test_commands(void **st)
     snprintf(p, sizeof p, "%s/validate_cold.csv", vd);
     const char *three_names[] = {"samples", "measured_min_ms", "measured_ms", "measured_max_ms"};
     double three[4];
-    for (int k = 0; k < 4; k++) {
-        char *col = csv_column(p, three_names[k]);
-        assert_non_null(col);
-        three[k] = strtod(col, NULL);
-        free(col);
-    }
+    for (int k = 0; k < 4; k++)
+        three[k] = csv_value(p, three_names[k], 0);
     assert_true(three[0] == 3);
     assert_true(three[1] < three[3] && three[1] <= three[2] && three[2] <= three[3]);
     for (int bad = 0; bad < 2; bad++) {
@@ -854,12 +862,8 @@ static void test_commands(void **st)
                                "predicted_io_ms", "predicted_compute_ms", "predicted_norm_ms",
                                "ffn_drift", "predicted_resident_ms"};
         double v[9];
-        for (int k = 0; k < 9; k++) {
-            char *col = csv_column(p, names[k]);
-            assert_non_null(col);
-            v[k] = strtod(col, NULL);
-            free(col);
-        }
+        for (int k = 0; k < 9; k++)
+            v[k] = csv_value(p, names[k], 0);
         assert_true(v[0] == drift);
         assert_true(v[1] > 0 && v[2] > 0 && v[7] > 0);
         assert_true(v[8] > 0 && v[8] < v[5]); /* scope token: a resident part, and an FFN */
