@@ -32,8 +32,9 @@ static void help(void)
         "Measures this machine and writes a complete device profile:\n"
         "  flash      llmflash probe on PATH (O_DIRECT) + llmflash fit; then batches of\n"
         "             --batch-probe reads of 16 and 64 KiB at each thread count, waited\n"
-        "             for whole as the executor's per-layer reads are: flash_batch_s and\n"
-        "             flash_slot_s, what a batch costs beyond the steady stream\n"
+        "             for whole as the executor's per-layer reads are: flash_batch_s,\n"
+        "             flash_slot_s and flash_batch_loss, what a batch costs beyond the\n"
+        "             steady stream\n"
         "  DRAM       memcpy bandwidth of 256 MiB buffers, the fixed cost of one 256-byte\n"
         "             move between random slots, malloc+free of 64 MiB\n"
         "  page cache buffered reads of PATH's first 64 MiB once cached\n"
@@ -63,8 +64,10 @@ static void help(void)
         "                     probed in batches of 4 reads waited for whole, the\n"
         "                     executor's pattern, unless --batch says otherwise\n"
         "  --probe-csv FILE   also keep the probe's CSV (steady rows, then batch rows)\n"
-        "  --batch-probe N    reads per probed batch (default 32; 0: no batch probes, the\n"
-        "                     batch keys stay 0)\n"
+        "  --batch-probe LIST reads per probed batch, one size or several (default 32,512:\n"
+        "                     two sizes tell a batch's slower reads, flash_batch_loss,\n"
+        "                     from a cost per batch; 0: no batch probes, the batch keys\n"
+        "                     stay 0)\n"
         "  --name NAME        profile name (default: the output's base name)\n"
         "  --dtype T          weights of the compute measurement: fp16 (default, what\n"
         "                     `weights make` writes and the executor runs) or fp32\n"
@@ -236,11 +239,12 @@ static int measure_experts(lf_device *d, lf_err *err)
     return LF_OK;
 }
 
-/* The batch pass: batches of `batch` reads of 16 and 64 KiB (those the file holds) at
- * the steady grid's thread counts, appended to rows (the fit takes the flash_batch_*
- * keys from them). */
-static int probe_batches(const lf_probe_opts *steady, uint32_t batch, lf_probe_row **rows,
-                         size_t *n, lf_err *err)
+/* The batch pass: batches of each of the `n_sizes` sizes of reads of 16 and 64 KiB
+ * (those the file holds) at the steady grid's thread counts, appended to rows (the fit
+ * takes the flash_batch_* keys from them; the loss needs two sizes to tell a batch's
+ * slower reads from a cost per batch). */
+static int probe_batches(const lf_probe_opts *steady, const uint64_t *sizes, size_t n_sizes,
+                         lf_probe_row **rows, size_t *n, lf_err *err)
 {
     static const uint64_t chunks[] = {16384, 65536};
     struct stat sb;
@@ -253,13 +257,16 @@ static int probe_batches(const lf_probe_opts *steady, uint32_t batch, lf_probe_r
     lf_probe_opts o = *steady;
     o.chunks = chunks;
     o.n_chunks = n_chunks;
-    const uint64_t sizes[] = {batch};
     o.batches = sizes;
-    o.n_batches = 1;
+    o.n_batches = n_sizes;
+    char list[128] = "";
+    for (size_t i = 0; i < n_sizes; i++)
+        snprintf(list + strlen(list), sizeof list - strlen(list), "%s%llu", i ? ", " : "",
+                 (unsigned long long)sizes[i]);
     lf_probe_row *more = NULL;
     size_t m = 0;
-    fprintf(stderr, "calibrate: batches of %u reads (%s), each after %g ms of compute, "
-            "waited for whole...\n", batch, n_chunks == 2 ? "16 and 64 KiB" : "16 KiB",
+    fprintf(stderr, "calibrate: batches of %s reads (%s), each after %g ms of compute, "
+            "waited for whole...\n", list, n_chunks == 2 ? "16 and 64 KiB" : "16 KiB",
             o.batch_gap_s * 1e3);
     int rc = lf_probe_run(&o, &more, &m, err);
     lf_probe_row *all = rc == LF_OK ? realloc(*rows, (*n + m) * sizeof *all) : NULL;
@@ -272,6 +279,27 @@ static int probe_batches(const lf_probe_opts *steady, uint32_t batch, lf_probe_r
     }
     free(more);
     return rc;
+}
+
+#define MAX_BATCH_PROBES 8
+
+/* --batch-probe's list (not "0") into sizes: 0, or LF_EXIT_USAGE after a message. */
+static int parse_batch_probe(const char *arg, uint64_t sizes[MAX_BATCH_PROBES], size_t *n)
+{
+    uint64_t *v = NULL;
+    lf_err err;
+    if (lf_parse_size_list(arg, &v, n, &err) != LF_OK)
+        return lf_cli_usage(CMD, "--batch-probe: %s", err.msg);
+    int ok = *n <= MAX_BATCH_PROBES;
+    for (size_t i = 0; ok && i < *n; i++) {
+        ok = v[i] >= 1 && v[i] <= 65536;
+        sizes[i] = v[i];
+    }
+    free(v);
+    if (!ok)
+        return lf_cli_usage(CMD, "--batch-probe '%s': up to %d sizes of 1..65536 reads, or 0 "
+                            "alone for no batch probes", arg, MAX_BATCH_PROBES);
+    return 0;
 }
 
 int cmd_calibrate(int argc, char **argv)
@@ -287,7 +315,7 @@ int cmd_calibrate(int argc, char **argv)
     lf_cli_probe p;
     lf_cli_probe_init(&p);
     const char *out = NULL, *csv = NULL, *name = NULL, *dtype = "fp16";
-    uint64_t batch_probe = 32;
+    const char *batch_probe = "32,512";
     int c;
     lf_cli_reset_getopt();
     while ((c = lf_cli_getopt(CMD, argc, argv, "o:h", opts, NULL)) != -1) {
@@ -300,11 +328,7 @@ int cmd_calibrate(int argc, char **argv)
         case 'o': out = optarg; break;
         case 'p': csv = optarg; break;
         case 'n': name = optarg; break;
-        case 'B':
-            if (lf_parse_count(optarg, &batch_probe) != 0 || batch_probe > 65536)
-                return lf_cli_usage(CMD, "--batch-probe '%s': a number of reads, 0..65536",
-                                    optarg);
-            break;
+        case 'B': batch_probe = optarg; break;
         case 'd':
             if (strcmp(optarg, "fp16") && strcmp(optarg, "fp32"))
                 return lf_cli_usage(CMD, "--dtype '%s': use fp16 or fp32", optarg);
@@ -318,6 +342,11 @@ int cmd_calibrate(int argc, char **argv)
         return lf_cli_usage(CMD, "unexpected argument '%s'", argv[optind]);
     if (!out)
         return lf_cli_usage(CMD, "-o NAME.conf is required");
+    uint64_t probe_sizes[MAX_BATCH_PROBES];
+    size_t n_probe_sizes = 0;
+    if (strcmp(batch_probe, "0") != 0 && parse_batch_probe(batch_probe, probe_sizes,
+                                                           &n_probe_sizes) != 0)
+        return LF_EXIT_USAGE;
     const char *engine = p.o.engine, *file = p.o.path;
     if (strcmp(engine, "psync") != 0 && strcmp(engine, "io_uring") != 0 &&
         strcmp(engine, "buffered") != 0)
@@ -358,9 +387,9 @@ int cmd_calibrate(int argc, char **argv)
     lf_fit_point *pts = NULL;
     size_t n = 0;
     rc = lf_probe_run(&p.o, &rows, &n, &err);
-    int batched = p.o.n_batches > 0 || batch_probe > 0;
-    if (rc == LF_OK && p.o.n_batches == 0 && batch_probe > 0)
-        rc = probe_batches(&p.o, (uint32_t)batch_probe, &rows, &n, &err);
+    int batched = p.o.n_batches > 0 || n_probe_sizes > 0;
+    if (rc == LF_OK && p.o.n_batches == 0 && n_probe_sizes > 0)
+        rc = probe_batches(&p.o, probe_sizes, n_probe_sizes, &rows, &n, &err);
     lf_cli_probe_free(&p);
     if (rc == LF_OK && csv)
         rc = lf_probe_write_csv(csv, rows, n, &err);
@@ -426,10 +455,11 @@ int cmd_calibrate(int argc, char **argv)
     if (lf_device_save_sourced(d, out, prov, &src, &err) != LF_OK)
         return lf_cli_error("calibrate", &err);
     printf("calibrate: flash L = %.1f us, b = %.0f MB/s, B = %.0f MB/s, IOPS = %.0f, p = %.3g, "
-           "depth loss %.3f, a batch +%.1f us + %.1f us per slot (median APE %.2f%%)\n",
+           "depth loss %.3f, a batch +%.1f us + %.1f us per slot, its reads x%.3f (median APE "
+           "%.2f%%)\n",
            d->flash_latency_s * 1e6, d->flash_stream_bw / 1e6, d->flash_max_bw / 1e6,
            d->flash_max_iops, d->flash_smooth_p, d->flash_depth_loss, d->flash_batch_s * 1e6,
-           d->flash_slot_s * 1e6, res.mdape);
+           d->flash_slot_s * 1e6, 1 + d->flash_batch_loss, res.mdape);
     printf("calibrate: DRAM row moves %.2f GB/s + %.0f ns per move (4/8/16/32/64 KiB: %.2f "
            "%.2f %.2f %.2f %.2f us; a 256 MiB memcpy runs at %.2f GB/s), alloc %.1f us + %.2f "
            "us per page faulted in; page cache %.2f GB/s + %.1f us\n",

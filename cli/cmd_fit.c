@@ -26,10 +26,12 @@ static void help(void)
         "log(predicted/measured). Prints measured vs predicted MB/s per point and the\n"
         "median absolute percentage error (MdAPE), and writes a complete device profile to\n"
         "-o. With batch rows (probe --batch, calibrate) besides steady ones, the bounds\n"
-        "come from the steady rows and the batch terms (flash_batch_s, flash_slot_s) from\n"
-        "what the batches took beyond them; batch rows alone fit the bounds, with no batch\n"
-        "terms when they are all of one size, with flash_batch_s (a cost per batch) beside\n"
-        "them when the sizes differ.\n"
+        "come from the steady rows and the batch terms from what the batches took beyond\n"
+        "them, each >= 0: flash_batch_s per batch, flash_slot_s per read slot, and\n"
+        "flash_batch_loss, the batch's reads slower than the stream's by a factor (told\n"
+        "apart from the others by batches of two sizes, or of two chunk sizes); batch\n"
+        "rows alone fit the bounds, with no batch terms when they are all of one size,\n"
+        "with flash_batch_s (a cost per batch) beside them when the sizes differ.\n"
         "\n"
         "options:\n"
         "  -o, --output FILE  profile to write (atomically); without it, only print\n"
@@ -217,10 +219,10 @@ int cmd_fit(int argc, char **argv)
     const lf_device *d = &res.dev;
     const char *label = profile ? "profile" : "fit";
     printf("%s: L = %.1f us, b = %.1f MB/s, B = %.1f MB/s, IOPS = %.0f, p = %.3g, depth loss "
-           "%.3f; a batch +%.1f us + %.1f us per slot\n",
+           "%.3f; a batch +%.1f us + %.1f us per slot, its reads x%.3f\n",
            label, d->flash_latency_s * 1e6, d->flash_stream_bw / 1e6, d->flash_max_bw / 1e6,
            d->flash_max_iops, d->flash_smooth_p, d->flash_depth_loss, d->flash_batch_s * 1e6,
-           d->flash_slot_s * 1e6);
+           d->flash_slot_s * 1e6, 1 + d->flash_batch_loss);
     if (profile)
         printf("profile: %zu points, median APE %.2f%%, max APE %.1f%%\n", n, res.mdape,
                res.max_ape);

@@ -40,6 +40,8 @@ static const key_info keys[] = {
      "m reads in flight serve as m^(1 - this) streams; 0 = m"},
     {"flash_batch_s", F(flash_batch_s), 0, 0, G_FLASH, "s per batch of reads waited for whole"},
     {"flash_slot_s", F(flash_slot_s), 0, 0, G_FLASH, "s per read slot a batch wakes"},
+    {"flash_batch_loss", F(flash_batch_loss), 0, 0, G_FLASH,
+     "a batch's reads take the stream's time x (1 + this); 0 = the stream's"},
     {"flash_fit_batch", F(flash_fit_batch), 0, 0, G_FLASH,
      "reads per batch the flash keys were fitted on; 0 = a steady stream"},
     {"flash_footprint", F(flash_footprint), 0, 0, G_FLASH,
@@ -114,6 +116,10 @@ static int check_value(const key_info *k, double v, const char *where, lf_err *e
     if (strcmp(k->key, "flash_depth_loss") == 0 && v > 1)
         return lf_fail(err, LF_ERANGE, "%s: flash_depth_loss = %g must be in [0, 1] (0: m reads "
                        "in flight serve as m streams, 1: as one)", where, v);
+    if (strcmp(k->key, "flash_batch_loss") == 0 && v > LF_DEVICE_MAX_BATCH_LOSS)
+        return lf_fail(err, LF_ERANGE, "%s: flash_batch_loss = %g must be in [0, %g] (0: a "
+                       "batch's reads as fast as a steady stream's, 1: twice as slow)", where, v,
+                       (double)LF_DEVICE_MAX_BATCH_LOSS);
     if (strcmp(k->key, "flash_smooth_p") == 0 && v != 0 && v < 1)
         return lf_fail(err, LF_ERANGE,
                        "%s: flash_smooth_p = %g must be 0 (hard max) or at least 1", where, v);
@@ -391,7 +397,7 @@ double lf_flash_rounds_time(const lf_device *d, uint64_t n_reads, uint64_t bytes
 
 double lf_flash_time(const lf_device *d, uint64_t n_reads, uint64_t bytes, uint32_t inflight)
 {
-    return lf_flash_rounds_time(d, n_reads, bytes, inflight) +
+    return lf_flash_rounds_time(d, n_reads, bytes, inflight) * (1 + d->flash_batch_loss) +
            lf_flash_batch_overhead(d, n_reads, inflight);
 }
 

@@ -17,6 +17,9 @@ extern const uint32_t lf_ffn_bw_widths[LF_FFN_BW_WIDTHS]; /* 1024 ... 8192, asce
 
 /* The most memory a probe's reads may land in (probe --footprint, flash_footprint). */
 #define LF_DEVICE_MAX_FOOTPRINT ((uint64_t)16 << 30)
+/* The largest flash_batch_loss a profile may say (batches 5x slower than the stream):
+ * beyond it the pattern is another device, to be probed as batches alone (probe --batch). */
+#define LF_DEVICE_MAX_BATCH_LOSS 4
 
 typedef struct {
     char name[64];
@@ -41,6 +44,12 @@ typedef struct {
      * calibrate fits them on probes of batches (costmodel/README.md, "Batches"). */
     double flash_batch_s;
     double flash_slot_s;
+    /* A batch's reads run slower than the same reads in a steady stream: the stream's
+     * time x (1 + flash_batch_loss) (io_uring on a virtual disk: batches of 128-2048
+     * reads at 0.75-0.85 of the steady rate, a loss that grows with the batch, which a
+     * cost per batch cannot draw). Optional key, >= 0, default 0; fitted with the batch
+     * keys (costmodel/README.md, "Batches read slower"). */
+    double flash_batch_loss;
     /* The pattern the flash keys describe: 0 (default) a steady stream of reads; N > 0
      * batches waited for whole, N reads the largest (probe --batch N or a list of sizes,
      * alone: the executor's per-layer pattern measured directly, where a device serves
@@ -101,7 +110,8 @@ double lf_device_expert_wps(const lf_device *d, uint32_t bits);
 /* Loads a profile. Unknown keys, missing keys, non-numbers and out-of-range values
  * (negative, zero rates) are errors naming the file and line. Optional keys:
  * pagecache_*, expert_wps_*, ffn_bw_*, dense_bw, dense_bw_*, ffn_row_gap_s, dram_alloc_s, dram_fault_s, flash_alignment (default 4096),
- * flash_smooth_p, flash_depth_loss, flash_batch_s, flash_slot_s, flash_buffered (default 0),
+ * flash_smooth_p, flash_depth_loss, flash_batch_s, flash_slot_s, flash_batch_loss,
+ * flash_buffered (default 0),
  * name (default: the file's base name without .conf). */
 int lf_device_load(const char *path, lf_device *out, lf_err *err);
 /* Writes a profile atomically; `provenance` (may be NULL) is a comment block put at
@@ -133,7 +143,8 @@ void lf_device_name_from_path(const char *path, char *out, size_t cap);
 int lf_device_check(const lf_device *d, const char *where, lf_err *err);
 
 /* Seconds to read one batch of n_reads reads totalling `bytes`, `inflight` in flight,
- * waited for whole: lf_flash_rounds_time + lf_flash_batch_overhead. 0 reads cost 0.
+ * waited for whole: lf_flash_rounds_time x (1 + flash_batch_loss) +
+ * lf_flash_batch_overhead. 0 reads cost 0.
  * Monotone non-decreasing in bytes (at fixed n_reads) and in n_reads (at fixed read
  * size bytes/n_reads); non-increasing in inflight over whole rounds (inflight counts
  * that divide n_reads, or at least n_reads) when flash_slot_s is 0. Between those it

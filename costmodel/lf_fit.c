@@ -570,18 +570,70 @@ static int fit_stream(const lf_fit_point *pts, size_t n, const lf_device *base, 
     return LF_OK;
 }
 
-/* flash_batch_s and flash_slot_s: what the batch points took beyond the stream model,
- * y = batch_s + slots * slot_s, least squares relative to each batch's time. When the
- * pair has a negative member, the better of the two one-term fits (each >= 0) is kept;
- * batches no slower than the stream leave both 0. */
+/* flash_batch_s, flash_slot_s and flash_batch_loss: what the batch points took beyond
+ * the stream model's rounds r, y = batch_s + slots * slot_s + loss * r, least squares
+ * relative to each batch's time, every coefficient >= 0: the best of the fits on each
+ * subset of the three terms whose coefficients are all >= 0 (with three unknowns the
+ * constrained optimum is one of them). Batches no slower than the stream leave all 0.
+ * The loss needs batches whose rounds differ in length beside their slot counts (two
+ * chunk sizes, or two batch sizes); else its column is the others' and it stays 0. */
+#define OVERHEAD_TERMS 3
+
 typedef struct {
-    double w, ws, wy, wss, wsy, wyy; /* weighted sums over the batch points */
+    double g[OVERHEAD_TERMS][OVERHEAD_TERMS]; /* weighted Gram matrix of the terms */
+    double h[OVERHEAD_TERMS], yy;             /* weighted terms x y, and y x y */
 } overhead_sums;
 
-static double overhead_sse(const overhead_sums *m, double a, double c)
+/* Solves the normal equations of the terms in `mask` (Gaussian elimination with partial
+ * pivoting); 0 when they are singular relative to their scale. */
+static int solve_subset(const overhead_sums *m, unsigned mask, double x[OVERHEAD_TERMS])
 {
-    return m->wyy - 2 * a * m->wy - 2 * c * m->wsy + a * a * m->w + 2 * a * c * m->ws +
-           c * c * m->wss;
+    int idx[OVERHEAD_TERMS], k = 0;
+    for (int i = 0; i < OVERHEAD_TERMS; i++)
+        if (mask >> i & 1)
+            idx[k++] = i;
+    double a[OVERHEAD_TERMS][OVERHEAD_TERMS + 1];
+    for (int i = 0; i < k; i++) {
+        for (int j = 0; j < k; j++)
+            a[i][j] = m->g[idx[i]][idx[j]];
+        a[i][k] = m->h[idx[i]];
+    }
+    for (int c = 0; c < k; c++) {
+        int piv = c;
+        for (int i = c + 1; i < k; i++)
+            if (fabs(a[i][c]) > fabs(a[piv][c]))
+                piv = i;
+        if (!(fabs(a[piv][c]) > 1e-9 * m->g[idx[c]][idx[c]]))
+            return 0;
+        for (int j = 0; j <= k; j++) {
+            double t = a[c][j];
+            a[c][j] = a[piv][j];
+            a[piv][j] = t;
+        }
+        for (int i = 0; i < k; i++) {
+            if (i == c)
+                continue;
+            double f = a[i][c] / a[c][c];
+            for (int j = c; j <= k; j++)
+                a[i][j] -= f * a[c][j];
+        }
+    }
+    for (int i = 0; i < OVERHEAD_TERMS; i++)
+        x[i] = 0;
+    for (int i = 0; i < k; i++)
+        x[idx[i]] = a[i][k] / a[i][i];
+    return 1;
+}
+
+static double overhead_sse(const overhead_sums *m, const double x[OVERHEAD_TERMS])
+{
+    double sse = m->yy;
+    for (int i = 0; i < OVERHEAD_TERMS; i++) {
+        sse -= 2 * x[i] * m->h[i];
+        for (int j = 0; j < OVERHEAD_TERMS; j++)
+            sse += x[i] * x[j] * m->g[i][j];
+    }
+    return sse;
 }
 
 static void fit_overhead(const lf_fit_point *pts, size_t n, lf_device *d)
@@ -592,25 +644,30 @@ static void fit_overhead(const lf_fit_point *pts, size_t n, lf_device *d)
         if (!p->batch)
             continue;
         double bytes = (double)p->batch * (double)p->chunk, t = bytes / p->bw;
-        double y = t - lf_flash_rounds_time(d, p->batch, (uint64_t)bytes, p->threads);
-        double s = p->threads < p->batch ? p->threads : p->batch, w = 1.0 / (t * t);
-        m.w += w, m.ws += w * s, m.wy += w * y, m.wss += w * s * s, m.wsy += w * s * y;
-        m.wyy += w * y * y;
+        double r = lf_flash_rounds_time(d, p->batch, (uint64_t)bytes, p->threads);
+        double term[OVERHEAD_TERMS] = {1, p->threads < p->batch ? p->threads : p->batch, r};
+        double y = t - r, w = 1.0 / (t * t);
+        for (int a = 0; a < OVERHEAD_TERMS; a++) {
+            for (int b = 0; b < OVERHEAD_TERMS; b++)
+                m.g[a][b] += w * term[a] * term[b];
+            m.h[a] += w * term[a] * y;
+        }
+        m.yy += w * y * y;
     }
-    double det = m.w * m.wss - m.ws * m.ws, a = 0, c = 0;
-    if (det > 1e-9 * m.w * m.wss) {
-        a = (m.wss * m.wy - m.ws * m.wsy) / det;
-        c = (m.w * m.wsy - m.ws * m.wy) / det;
+    double best[OVERHEAD_TERMS] = {0}, best_sse = m.yy;
+    for (unsigned mask = 1; mask < 1u << OVERHEAD_TERMS; mask++) {
+        double x[OVERHEAD_TERMS];
+        if (!solve_subset(&m, mask, x) || x[0] < 0 || x[1] < 0 || x[2] < 0)
+            continue;
+        double sse = overhead_sse(&m, x);
+        if (sse < best_sse) {
+            best_sse = sse;
+            memcpy(best, x, sizeof best);
+        }
     }
-    if (!(det > 1e-9 * m.w * m.wss) || a < 0 || c < 0) {
-        double a1 = m.w > 0 && m.wy > 0 ? m.wy / m.w : 0;
-        double c1 = m.wss > 0 && m.wsy > 0 ? m.wsy / m.wss : 0;
-        int by_slots = overhead_sse(&m, 0, c1) < overhead_sse(&m, a1, 0);
-        a = by_slots ? 0 : a1;
-        c = by_slots ? c1 : 0;
-    }
-    d->flash_batch_s = a;
-    d->flash_slot_s = c;
+    d->flash_batch_s = best[0];
+    d->flash_slot_s = best[1];
+    d->flash_batch_loss = fmin(best[2], LF_DEVICE_MAX_BATCH_LOSS);
 }
 
 /* The largest batch of the points, and whether two of them differ. */
@@ -661,7 +718,7 @@ int lf_fit_flash(const lf_fit_point *pts, size_t n, const lf_device *base, doubl
     uint32_t most = largest_batch(pts, n, &sizes_differ);
     int joint = n_steady == 0 && sizes_differ;
     if (n_steady < n)
-        b.flash_batch_s = b.flash_slot_s = 0;
+        b.flash_batch_s = b.flash_slot_s = b.flash_batch_loss = 0;
     int rc = two_stage ? fit_stream(steady, n_steady, &b, fixed_p, fixed_loss, 0, out, err)
                        : fit_stream(pts, n, &b, fixed_p, fixed_loss, joint, out, err);
     free(steady);

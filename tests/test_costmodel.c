@@ -74,6 +74,16 @@ static void test_flash_hand_values(void **st)
     /* loss 1: depth buys nothing, 10 reads take 10 reads' latency */
     d.flash_depth_loss = 1;
     assert_float_equal(lf_flash_stream_time(&d, 10, 40960, 4), 1040.96e-6, 1e-12);
+    /* a batch's reads 25% slower than the stream's, plus 50 us a batch: 1.25 x the rounds
+     * (10 reads of 4 KiB, 4 in flight, loss 0 again: 312.288 us) + 50 us; the steady
+     * stream and throughput do not pay it */
+    d.flash_depth_loss = 0;
+    d.flash_batch_loss = 0.25;
+    d.flash_batch_s = 50e-6;
+    assert_float_equal(lf_flash_time(&d, 10, 40960, 4), 1.25 * 312.288e-6 + 50e-6, 1e-12);
+    assert_float_equal(lf_flash_stream_time(&d, 10, 40960, 4), 260.24e-6, 1e-12);
+    assert_float_equal(lf_flash_throughput(&d, 4096, 32), 4.096e8, 1);
+    assert_true(lf_flash_time(&d, 0, 0, 4) == 0);
 }
 
 static void test_flash_zero_monotone_caps(void **st)
@@ -229,6 +239,11 @@ static void test_profile_parse(void **st)
     snprintf(buf, sizeof buf, "%sflash_depth_loss = 0.25\n", good_profile);
     assert_int_equal(load_text(buf, &d, &err), LF_OK);
     assert_true(d.flash_depth_loss == 0.25);
+    snprintf(buf, sizeof buf, "%sflash_batch_loss = 5\n", good_profile);
+    assert_int_equal(load_text(buf, &d, &err), LF_ERANGE);
+    assert_non_null(strstr(err.msg, ":11: flash_batch_loss = 5 must be in [0, 4]"));
+    snprintf(buf, sizeof buf, "%sflash_batch_loss = -0.1\n", good_profile);
+    assert_int_equal(load_text(buf, &d, &err), LF_ERANGE);
     snprintf(buf, sizeof buf, "%sflash_alignment = 3000\n", good_profile);
     assert_int_equal(load_text(buf, &d, &err), LF_ERANGE);
     assert_non_null(strstr(err.msg, ":11: flash_alignment"));
@@ -331,6 +346,7 @@ static void test_profile_save_roundtrip(void **st)
     lf_device d = toy(3.5), e;
     d.pagecache_bw = 5e10;
     d.flash_depth_loss = 0.4375;
+    d.flash_batch_loss = 0.1875;
     lf_err err;
     const char *p = lf_test_path("saved.conf");
     lf_device_sources src = {"fitted", NULL, "NOT MEASURED", "measured"};
@@ -339,7 +355,7 @@ static void test_profile_save_roundtrip(void **st)
     assert_string_equal(e.name, "toy");
     assert_true(fabs(e.flash_latency_s - d.flash_latency_s) < 1e-12);
     assert_true(e.flash_smooth_p == 3.5 && e.pagecache_bw == 5e10 && e.dram_alloc_s == 5e-6);
-    assert_true(e.flash_depth_loss == 0.4375);
+    assert_true(e.flash_depth_loss == 0.4375 && e.flash_batch_loss == 0.1875);
     assert_int_equal(e.flash_alignment, 4096);
     char *text;
     size_t len;
@@ -583,6 +599,7 @@ static void test_fit_batch_overhead(void **st)
                   res.dev.flash_batch_s * 1e6, res.dev.flash_slot_s * 1e6, res.mdape);
     assert_true(fabs(res.dev.flash_batch_s / truth.flash_batch_s - 1) < 0.35);
     assert_true(fabs(res.dev.flash_slot_s / truth.flash_slot_s - 1) < 0.35);
+    assert_true(res.dev.flash_batch_loss < 0.05); /* none in the truth */
     assert_true(res.mdape < 4.0);
     /* the same batches priced without the overhead miss them by far more */
     lf_device none = res.dev;
@@ -592,7 +609,8 @@ static void test_fit_batch_overhead(void **st)
     for (size_t i = 30; i < n; i++)
         pts[i].bw *= 10;
     assert_int_equal(lf_fit_flash(pts, n, NULL, -1, -1, &res, &err), LF_OK);
-    assert_true(res.dev.flash_batch_s == 0 && res.dev.flash_slot_s == 0);
+    assert_true(res.dev.flash_batch_s == 0 && res.dev.flash_slot_s == 0 &&
+                res.dev.flash_batch_loss == 0);
     assert_true(res.dev.flash_fit_batch == 0); /* steady points: a stream's keys */
     /* batches alone: the bounds from them, no overhead, and the keys say which pattern
      * they describe (a drift reference repeats it) */
@@ -610,6 +628,57 @@ static void test_fit_batch_overhead(void **st)
     assert_int_equal(lf_device_save(&truth, path, NULL, NULL, &err), LF_OK);
     assert_int_equal(lf_device_load(path, &e, &err), LF_OK);
     assert_true(e.flash_fit_batch == 8);
+}
+
+/* Batches whose reads run slower than the stream's (flash_batch_loss), beside a cost per
+ * batch and per slot: steady points and batches of 32 and 512 reads of 16 and 64 KiB
+ * (calibrate's batch pass) recover a known loss; without the loss the fit prices the
+ * large batches fast; a device without the loss gets none. */
+static void test_fit_batch_loss(void **st)
+{
+    (void)st;
+    lf_device truth = fit_truth();
+    truth.flash_batch_s = 60e-6;
+    truth.flash_slot_s = 2e-6;
+    truth.flash_batch_loss = 0.2;
+    const uint64_t chunks[] = {4096, 16384, 65536, 262144, 1 << 20};
+    const uint32_t threads[] = {1, 4, 8, 16, 32, 64};
+    lf_fit_point pts[60];
+    gsl_rng *r = gsl_rng_alloc(gsl_rng_mt19937);
+    gsl_rng_set(r, 5);
+    size_t n = noisy_grid(&truth, chunks, 5, threads, 6, 0, r, pts);
+    size_t first_batch = n;
+    n += noisy_grid(&truth, chunks + 1, 2, threads, 6, 32, r, pts + n);
+    n += noisy_grid(&truth, chunks + 1, 2, threads, 6, 512, r, pts + n);
+    gsl_rng_free(r);
+    lf_fit_result res;
+    lf_err err;
+    assert_int_equal(lf_fit_flash(pts, n, NULL, -1, -1, &res, &err), LF_OK);
+    print_message("batch loss: %.3f (truth 0.2), %.1f us + %.2f us per slot, mdape %.2f%%\n",
+                  res.dev.flash_batch_loss, res.dev.flash_batch_s * 1e6,
+                  res.dev.flash_slot_s * 1e6, res.mdape);
+    assert_true(fabs(res.dev.flash_batch_loss - 0.2) < 0.05);
+    assert_true(res.mdape < 4.0);
+    /* the 512-read batches priced without the loss: fast, by about the loss */
+    lf_device no_loss = res.dev;
+    no_loss.flash_batch_loss = 0;
+    double fast = 0;
+    for (size_t i = first_batch + 12; i < n; i++)
+        fast += lf_fit_predict(&no_loss, &pts[i]) / pts[i].bw - 1;
+    fast /= (double)(n - first_batch - 12);
+    print_message("512-read batches priced without the loss: %+.1f%%\n", 100 * fast);
+    assert_true(fast > 0.12);
+    /* the same grid from a device whose batches lose nothing: no loss is fitted */
+    truth.flash_batch_loss = 0;
+    r = gsl_rng_alloc(gsl_rng_mt19937);
+    gsl_rng_set(r, 6);
+    n = noisy_grid(&truth, chunks, 5, threads, 6, 0, r, pts);
+    n += noisy_grid(&truth, chunks + 1, 2, threads, 6, 32, r, pts + n);
+    n += noisy_grid(&truth, chunks + 1, 2, threads, 6, 512, r, pts + n);
+    gsl_rng_free(r);
+    assert_int_equal(lf_fit_flash(pts, n, NULL, -1, -1, &res, &err), LF_OK);
+    print_message("no loss in the truth: %.3f fitted\n", res.dev.flash_batch_loss);
+    assert_true(res.dev.flash_batch_loss < 0.03);
 }
 
 /* Batches alone of two sizes (1 and 8 reads, the executor's layers read a few experts or
@@ -844,6 +913,7 @@ int main(void)
         cmocka_unit_test(test_membench_line),
         cmocka_unit_test(test_fit_batch_points),
         cmocka_unit_test(test_fit_batch_overhead),
+        cmocka_unit_test(test_fit_batch_loss),
         cmocka_unit_test(test_fit_batch_sizes),
         cmocka_unit_test(test_probe_csv),
         cmocka_unit_test(test_fit_footprint),

@@ -704,6 +704,14 @@ static void test_probe_fit_cli(void **st)
     assert_int_equal(lf_test_run(NULL, NULL, "fit"), 2);
     assert_int_equal(lf_test_run(NULL, NULL, "fit %s --p 0.5", csv), 2);
     assert_int_equal(lf_test_run(NULL, NULL, "calibrate --file %s", bin), 2);
+    /* --batch-probe: a list of 1..65536 reads each, or 0 alone */
+    static const char *const bad_sizes[] = {"0,512", "32,70000", "32,", "1,2,3,4,5,6,7,8,9"};
+    for (size_t i = 0; i < sizeof bad_sizes / sizeof *bad_sizes; i++) {
+        assert_int_equal(lf_test_run(NULL, &err_s, "calibrate --file %s -o %s.conf "
+                                     "--batch-probe %s", bin, csv, bad_sizes[i]), 2);
+        assert_non_null(strstr(err_s, "--batch-probe"));
+        free(err_s);
+    }
     assert_int_equal(lf_test_run(&out, NULL, "probe --help"), 0);
     assert_non_null(strstr(out, "example:"));
     free(out);
