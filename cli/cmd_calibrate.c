@@ -241,8 +241,8 @@ static int measure_experts(lf_device *d, lf_err *err)
 
 /* The batch pass: batches of each of the `n_sizes` sizes of reads of 16 and 64 KiB
  * (those the file holds) at the steady grid's thread counts, appended to rows (the fit
- * takes the flash_batch_* keys from them; the loss needs two sizes to tell a batch's
- * slower reads from a cost per batch). */
+ * takes the flash_batch_* keys from them; two sizes tell a batch's slower reads from a
+ * cost per batch). */
 static int probe_batches(const lf_probe_opts *steady, const uint64_t *sizes, size_t n_sizes,
                          lf_probe_row **rows, size_t *n, lf_err *err)
 {

@@ -575,8 +575,9 @@ static int fit_stream(const lf_fit_point *pts, size_t n, const lf_device *base, 
  * relative to each batch's time, every coefficient >= 0: the best of the fits on each
  * subset of the three terms whose coefficients are all >= 0 (with three unknowns the
  * constrained optimum is one of them). Batches no slower than the stream leave all 0.
- * The loss needs batches whose rounds differ in length beside their slot counts (two
- * chunk sizes, or two batch sizes); else its column is the others' and it stays 0. */
+ * The loss is told from the other two by batches whose rounds differ in length at the
+ * same slot count: on a real disk batches of 32 alone told it poorly, batches of 32 and
+ * 512 well (costmodel/README.md, "Batches read slower"). */
 #define OVERHEAD_TERMS 3
 
 typedef struct {
