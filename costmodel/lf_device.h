@@ -45,10 +45,10 @@ typedef struct {
     double flash_batch_s;
     double flash_slot_s;
     /* A batch's reads run slower than the same reads in a steady stream: the stream's
-     * time x (1 + flash_batch_loss) (io_uring on a virtual disk: batches of 128-2048
-     * reads at 0.75-0.85 of the steady rate, a loss that grows with the batch, which a
-     * cost per batch cannot draw). Optional key, >= 0, default 0; fitted with the batch
-     * keys (costmodel/README.md, "Batches read slower"). */
+     * time x (1 + flash_batch_loss) (io_uring on this VM's disk: batches of 512-2048
+     * reads at 0.72-0.91 of the steady rate, time lost in proportion to the batch, which
+     * a cost per batch cannot draw). Optional key, 0..LF_DEVICE_MAX_BATCH_LOSS, default
+     * 0; fitted with the batch keys (costmodel/README.md, "Batches read slower"). */
     double flash_batch_loss;
     /* The pattern the flash keys describe: 0 (default) a steady stream of reads; N > 0
      * batches waited for whole, N reads the largest (probe --batch N or a list of sizes,

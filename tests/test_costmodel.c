@@ -422,6 +422,23 @@ static size_t noisy_grid(const lf_device *truth, const uint64_t *chunks, size_t 
     return n;
 }
 
+/* calibrate's probe of a device: steady reads of 4 KiB-1 MiB at 1-64 in flight, then
+ * batches of each of `sizes` reads of 16 and 64 KiB at the same depths (3% noise, rng
+ * seeded with `seed`); out holds 30 + 12 x n_sizes points. */
+static size_t calibrate_grid(const lf_device *truth, unsigned long seed, const uint32_t *sizes,
+                             size_t n_sizes, lf_fit_point *out)
+{
+    static const uint64_t chunks[] = {4096, 16384, 65536, 262144, 1 << 20};
+    static const uint32_t threads[] = {1, 4, 8, 16, 32, 64};
+    gsl_rng *r = gsl_rng_alloc(gsl_rng_mt19937);
+    gsl_rng_set(r, seed);
+    size_t n = noisy_grid(truth, chunks, 5, threads, 6, 0, r, out);
+    for (size_t k = 0; k < n_sizes; k++)
+        n += noisy_grid(truth, chunks + 1, 2, threads, 6, sizes[k], r, out + n);
+    gsl_rng_free(r);
+    return n;
+}
+
 static void test_fit_recovers(void **st)
 {
     (void)st;
@@ -584,14 +601,9 @@ static void test_fit_batch_overhead(void **st)
     /* the steady throughput has no batch in it */
     assert_float_equal(lf_flash_throughput(&truth, 16384, 8),
                        8 * 16384 / lf_flash_stream_time(&truth, 8, 8 * 16384, 8), 1e-3);
-    const uint64_t chunks[] = {4096, 16384, 65536, 262144, 1 << 20};
-    const uint32_t threads[] = {1, 4, 8, 16, 32, 64};
+    static const uint32_t thirty_two[] = {32};
     lf_fit_point pts[60];
-    gsl_rng *r = gsl_rng_alloc(gsl_rng_mt19937);
-    gsl_rng_set(r, 7);
-    size_t n = noisy_grid(&truth, chunks, 5, threads, 6, 0, r, pts);
-    n += noisy_grid(&truth, chunks + 1, 2, threads, 6, 32, r, pts + n); /* 16, 64 KiB batches */
-    gsl_rng_free(r);
+    size_t n = calibrate_grid(&truth, 7, thirty_two, 1, pts); /* 16, 64 KiB batches of 32 */
     lf_fit_result res;
     lf_err err;
     assert_int_equal(lf_fit_flash(pts, n, NULL, -1, -1, &res, &err), LF_OK);
@@ -641,16 +653,9 @@ static void test_fit_batch_loss(void **st)
     truth.flash_batch_s = 60e-6;
     truth.flash_slot_s = 2e-6;
     truth.flash_batch_loss = 0.2;
-    const uint64_t chunks[] = {4096, 16384, 65536, 262144, 1 << 20};
-    const uint32_t threads[] = {1, 4, 8, 16, 32, 64};
+    static const uint32_t sizes[] = {32, 512};
     lf_fit_point pts[60];
-    gsl_rng *r = gsl_rng_alloc(gsl_rng_mt19937);
-    gsl_rng_set(r, 5);
-    size_t n = noisy_grid(&truth, chunks, 5, threads, 6, 0, r, pts);
-    size_t first_batch = n;
-    n += noisy_grid(&truth, chunks + 1, 2, threads, 6, 32, r, pts + n);
-    n += noisy_grid(&truth, chunks + 1, 2, threads, 6, 512, r, pts + n);
-    gsl_rng_free(r);
+    size_t n = calibrate_grid(&truth, 5, sizes, 2, pts), first_batch = 30;
     lf_fit_result res;
     lf_err err;
     assert_int_equal(lf_fit_flash(pts, n, NULL, -1, -1, &res, &err), LF_OK);
@@ -670,12 +675,7 @@ static void test_fit_batch_loss(void **st)
     assert_true(fast > 0.12);
     /* the same grid from a device whose batches lose nothing: no loss is fitted */
     truth.flash_batch_loss = 0;
-    r = gsl_rng_alloc(gsl_rng_mt19937);
-    gsl_rng_set(r, 6);
-    n = noisy_grid(&truth, chunks, 5, threads, 6, 0, r, pts);
-    n += noisy_grid(&truth, chunks + 1, 2, threads, 6, 32, r, pts + n);
-    n += noisy_grid(&truth, chunks + 1, 2, threads, 6, 512, r, pts + n);
-    gsl_rng_free(r);
+    n = calibrate_grid(&truth, 6, sizes, 2, pts);
     assert_int_equal(lf_fit_flash(pts, n, NULL, -1, -1, &res, &err), LF_OK);
     print_message("no loss in the truth: %.3f fitted\n", res.dev.flash_batch_loss);
     assert_true(res.dev.flash_batch_loss < 0.03);
