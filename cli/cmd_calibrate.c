@@ -283,9 +283,12 @@ static int probe_batches(const lf_probe_opts *steady, const uint64_t *sizes, siz
 
 #define MAX_BATCH_PROBES 8
 
-/* --batch-probe's list (not "0") into sizes: 0, or LF_EXIT_USAGE after a message. */
+/* --batch-probe's list into sizes ("0": none): 0, or LF_EXIT_USAGE after a message. */
 static int parse_batch_probe(const char *arg, uint64_t sizes[MAX_BATCH_PROBES], size_t *n)
 {
+    *n = 0;
+    if (strcmp(arg, "0") == 0)
+        return 0;
     uint64_t *v = NULL;
     lf_err err;
     if (lf_parse_size_list(arg, &v, n, &err) != LF_OK)
@@ -344,8 +347,7 @@ int cmd_calibrate(int argc, char **argv)
         return lf_cli_usage(CMD, "-o NAME.conf is required");
     uint64_t probe_sizes[MAX_BATCH_PROBES];
     size_t n_probe_sizes = 0;
-    if (strcmp(batch_probe, "0") != 0 && parse_batch_probe(batch_probe, probe_sizes,
-                                                           &n_probe_sizes) != 0)
+    if (parse_batch_probe(batch_probe, probe_sizes, &n_probe_sizes) != 0)
         return LF_EXIT_USAGE;
     const char *engine = p.o.engine, *file = p.o.path;
     if (strcmp(engine, "psync") != 0 && strcmp(engine, "io_uring") != 0 &&

@@ -12,6 +12,7 @@
 
 #include <errno.h>
 #include <gsl/gsl_errno.h>
+#include <gsl/gsl_multifit.h>
 #include <gsl/gsl_multifit_nlinear.h>
 #include <gsl/gsl_sort.h>
 #include <gsl/gsl_statistics_double.h>
@@ -580,95 +581,79 @@ static int fit_stream(const lf_fit_point *pts, size_t n, const lf_device *base, 
  * 512 well (costmodel/README.md, "Batches read slower"). */
 #define OVERHEAD_TERMS 3
 
-typedef struct {
-    double g[OVERHEAD_TERMS][OVERHEAD_TERMS]; /* weighted Gram matrix of the terms */
-    double h[OVERHEAD_TERMS], yy;             /* weighted terms x y, and y x y */
-} overhead_sums;
-
-/* Solves the normal equations of the terms in `mask` (Gaussian elimination with partial
- * pivoting); 0 when they are singular relative to their scale. */
-static int solve_subset(const overhead_sums *m, unsigned mask, double x[OVERHEAD_TERMS])
+/* The weighted least-squares fit of y on the columns of X that `mask` selects (GSL's
+ * SVD solver, which takes collinear columns too): x gets the coefficients (0 outside
+ * the mask), *sse the weighted squared residual (infinite when the solver fails). */
+static int fit_subset(const gsl_matrix *X, const gsl_vector *w, const gsl_vector *y,
+                      unsigned mask, double x[OVERHEAD_TERMS], double *sse)
 {
-    int idx[OVERHEAD_TERMS], k = 0;
-    for (int i = 0; i < OVERHEAD_TERMS; i++)
-        if (mask >> i & 1)
-            idx[k++] = i;
-    double a[OVERHEAD_TERMS][OVERHEAD_TERMS + 1];
-    for (int i = 0; i < k; i++) {
-        for (int j = 0; j < k; j++)
-            a[i][j] = m->g[idx[i]][idx[j]];
-        a[i][k] = m->h[idx[i]];
-    }
-    for (int c = 0; c < k; c++) {
-        int piv = c;
-        for (int i = c + 1; i < k; i++)
-            if (fabs(a[i][c]) > fabs(a[piv][c]))
-                piv = i;
-        if (!(fabs(a[piv][c]) > 1e-9 * m->g[idx[c]][idx[c]]))
-            return 0;
-        for (int j = 0; j <= k; j++) {
-            double t = a[c][j];
-            a[c][j] = a[piv][j];
-            a[piv][j] = t;
+    size_t k = (size_t)__builtin_popcount(mask), rows = X->size1;
+    gsl_matrix *sub = gsl_matrix_alloc(rows, k), *cov = gsl_matrix_alloc(k, k);
+    gsl_vector *c = gsl_vector_alloc(k);
+    gsl_multifit_linear_workspace *ws = gsl_multifit_linear_alloc(rows, k);
+    int rc = sub && cov && c && ws ? LF_OK : LF_ENOMEM;
+    for (size_t j = 0, col = 0; rc == LF_OK && j < OVERHEAD_TERMS; j++)
+        if (mask >> j & 1) {
+            gsl_vector_const_view v = gsl_matrix_const_column(X, j);
+            gsl_matrix_set_col(sub, col++, &v.vector);
         }
-        for (int i = 0; i < k; i++) {
-            if (i == c)
-                continue;
-            double f = a[i][c] / a[c][c];
-            for (int j = c; j <= k; j++)
-                a[i][j] -= f * a[c][j];
-        }
-    }
-    for (int i = 0; i < OVERHEAD_TERMS; i++)
-        x[i] = 0;
-    for (int i = 0; i < k; i++)
-        x[idx[i]] = a[i][k] / a[i][i];
-    return 1;
+    if (rc == LF_OK && gsl_multifit_wlinear(sub, w, y, c, cov, sse, ws) != GSL_SUCCESS)
+        *sse = INFINITY;
+    for (size_t j = 0, col = 0; rc == LF_OK && j < OVERHEAD_TERMS; j++)
+        x[j] = mask >> j & 1 ? gsl_vector_get(c, col++) : 0;
+    gsl_multifit_linear_free(ws);
+    gsl_vector_free(c);
+    gsl_matrix_free(cov);
+    gsl_matrix_free(sub);
+    return rc;
 }
 
-static double overhead_sse(const overhead_sums *m, const double x[OVERHEAD_TERMS])
+static int fit_overhead(const lf_fit_point *pts, size_t n, lf_device *d)
 {
-    double sse = m->yy;
-    for (int i = 0; i < OVERHEAD_TERMS; i++) {
-        sse -= 2 * x[i] * m->h[i];
-        for (int j = 0; j < OVERHEAD_TERMS; j++)
-            sse += x[i] * x[j] * m->g[i][j];
-    }
-    return sse;
-}
-
-static void fit_overhead(const lf_fit_point *pts, size_t n, lf_device *d)
-{
-    overhead_sums m = {0};
-    for (size_t i = 0; i < n; i++) {
+    d->flash_batch_s = d->flash_slot_s = d->flash_batch_loss = 0;
+    size_t rows = 0;
+    for (size_t i = 0; i < n; i++)
+        rows += pts[i].batch != 0;
+    if (rows == 0)
+        return LF_OK;
+    gsl_matrix *X = gsl_matrix_alloc(rows, OVERHEAD_TERMS);
+    gsl_vector *y = gsl_vector_alloc(rows), *w = gsl_vector_alloc(rows);
+    int rc = X && y && w ? LF_OK : LF_ENOMEM;
+    double best[OVERHEAD_TERMS] = {0}, best_sse = 0; /* no term: the residual is y */
+    for (size_t i = 0, row = 0; rc == LF_OK && i < n; i++) {
         const lf_fit_point *p = &pts[i];
         if (!p->batch)
             continue;
         double bytes = (double)p->batch * (double)p->chunk, t = bytes / p->bw;
         double r = lf_flash_rounds_time(d, p->batch, (uint64_t)bytes, p->threads);
-        double term[OVERHEAD_TERMS] = {1, p->threads < p->batch ? p->threads : p->batch, r};
-        double y = t - r, w = 1.0 / (t * t);
-        for (int a = 0; a < OVERHEAD_TERMS; a++) {
-            for (int b = 0; b < OVERHEAD_TERMS; b++)
-                m.g[a][b] += w * term[a] * term[b];
-            m.h[a] += w * term[a] * y;
-        }
-        m.yy += w * y * y;
+        gsl_matrix_set(X, row, 0, 1);
+        gsl_matrix_set(X, row, 1, p->threads < p->batch ? p->threads : p->batch);
+        gsl_matrix_set(X, row, 2, r);
+        gsl_vector_set(y, row, t - r);
+        gsl_vector_set(w, row, 1.0 / (t * t));
+        best_sse += (t - r) * (t - r) / (t * t);
+        row++;
     }
-    double best[OVERHEAD_TERMS] = {0}, best_sse = m.yy;
-    for (unsigned mask = 1; mask < 1u << OVERHEAD_TERMS; mask++) {
-        double x[OVERHEAD_TERMS];
-        if (!solve_subset(&m, mask, x) || x[0] < 0 || x[1] < 0 || x[2] < 0)
+    gsl_error_handler_t *old = gsl_set_error_handler_off();
+    for (unsigned mask = 1; rc == LF_OK && mask < 1u << OVERHEAD_TERMS; mask++) {
+        double x[OVERHEAD_TERMS], sse;
+        if ((size_t)__builtin_popcount(mask) > rows ||
+            (rc = fit_subset(X, w, y, mask, x, &sse)) != LF_OK || x[0] < 0 || x[1] < 0 ||
+            x[2] < 0 || !(sse < best_sse))
             continue;
-        double sse = overhead_sse(&m, x);
-        if (sse < best_sse) {
-            best_sse = sse;
-            memcpy(best, x, sizeof best);
-        }
+        best_sse = sse;
+        memcpy(best, x, sizeof best);
     }
+    gsl_set_error_handler(old);
+    gsl_matrix_free(X);
+    gsl_vector_free(y);
+    gsl_vector_free(w);
+    if (rc != LF_OK)
+        return rc;
     d->flash_batch_s = best[0];
     d->flash_slot_s = best[1];
     d->flash_batch_loss = fmin(best[2], LF_DEVICE_MAX_BATCH_LOSS);
+    return LF_OK;
 }
 
 /* The largest batch of the points, and whether two of them differ. */
@@ -725,8 +710,8 @@ int lf_fit_flash(const lf_fit_point *pts, size_t n, const lf_device *base, doubl
     free(steady);
     if (rc != LF_OK)
         return rc;
-    if (two_stage)
-        fit_overhead(pts, n, &out->dev);
+    if (two_stage && fit_overhead(pts, n, &out->dev) != LF_OK)
+        return lf_fail(err, LF_ENOMEM, "fit: out of memory");
     out->dev.flash_fit_batch = n_steady == 0 ? most : 0;
     out->dev.flash_footprint = n ? (double)pts[0].footprint : 0;
     double *ape = malloc((n ? n : 1) * sizeof *ape);
