@@ -2,6 +2,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "lf_cgroup.h"
 #include "lf_cli.h"
@@ -36,6 +37,7 @@ int lf_cli_probe_option(lf_cli_probe *p, const char *cmd, int c, const char *arg
     case 'e': p->o.engine = arg; return 1;
     case 'M': p->mechanism_s = arg; return 1;
     case 's':
+        p->size_given = 1;
         return lf_cli_size(cmd, "--size", arg, 1, UINT64_MAX, &p->o.size) ? -1 : 1;
     case 'F':
         return lf_cli_size(cmd, "--footprint", arg, 0, LF_DEVICE_MAX_FOOTPRINT, &p->o.footprint)
@@ -83,6 +85,15 @@ int lf_cli_probe_finish(lf_cli_probe *p, const char *cmd)
         p->o.batches = v;
         p->o.n_batches = n;
     }
+    /* --size makes a new test file; an existing one is read as it is, so a size that
+     * differs from it would be silently ignored */
+    struct stat st;
+    if (p->size_given && stat(p->o.path, &st) == 0 && S_ISREG(st.st_mode) &&
+        (uint64_t)st.st_size != p->o.size)
+        return lf_cli_usage(cmd, "--file %s exists with %llu bytes but --size asks for %llu: "
+                            "an existing test file is read as it is; remove it to make a new "
+                            "one, or drop --size", p->o.path, (unsigned long long)st.st_size,
+                            (unsigned long long)p->o.size);
     /* the ranges now, before a test file or a cgroup is made */
     if (lf_probe_check_grid(&p->o, &err) != LF_OK)
         return lf_cli_usage(cmd, "--%s", err.msg);

@@ -87,26 +87,39 @@ static int hit_curve(const char *list, const char *sizes_s, const char *csv, uin
     lf_err err;
     if (lf_parse_size_list(sizes_s, &sizes, &n_sizes, &err))
         return lf_cli_usage(CMD, "--sizes: %s", err.msg);
+    char buf[4096];
+    snprintf(buf, sizeof buf, "%s", list);
+    /* every item checked before any work: a typo in the list, or --csv naming one of the
+     * traces (the atomic write would replace it), is refused at once */
+    size_t n_items = 0;
+    char *items[64];
+    for (char *path = buf, *next; path; path = next) {
+        next = strchr(path, ',');
+        if (next)
+            *next++ = '\0';
+        if (!*path || n_items == 63) {
+            free(sizes);
+            return !*path ? lf_cli_usage(CMD, "--hit-curve '%s': item %zu is empty", list,
+                                         n_items + 1)
+                          : lf_cli_usage(CMD, "--hit-curve: at most 63 traces");
+        }
+        items[n_items++] = path;
+    }
     lf_atomic a;
+    if (csv && lf_cli_refuse_same_list(CMD, csv, items, (int)n_items)) {
+        free(sizes);
+        return LF_EXIT_FAIL;
+    }
     if (csv && lf_atomic_open(&a, csv, &err)) {
         free(sizes);
         return lf_cli_error(CMD, &err);
     }
     if (csv)
         fprintf(a.f, "policy,cache_size,hit_rate,trace\n");
-    char buf[4096];
-    snprintf(buf, sizeof buf, "%s", list);
     int rc = LF_EXIT_OK;
-    size_t rows = 0, item = 0;
-    for (char *path = buf, *next; path && rc == LF_EXIT_OK; path = next) {
-        next = strchr(path, ',');
-        if (next)
-            *next++ = '\0';
-        item++;
-        if (!*path) { /* "a.h5,,b.h5" is a typo, not two traces */
-            rc = lf_cli_usage(CMD, "--hit-curve '%s': item %zu is empty", list, item);
-            break;
-        }
+    size_t rows = 0;
+    for (size_t item = 0; item < n_items && rc == LF_EXIT_OK; item++) {
+        const char *path = items[item];
         lf_trace t;
         char name[256];
         base_noext(path, name, sizeof name);
@@ -400,9 +413,15 @@ int cmd_moe_scenario(int argc, char **argv)
                           .split = 1, .acc = 0.53, .os_gib = -1, .seed = 1,
                           .find_device = lf_cli_device_find};
     const char *curve = NULL, *sizes = "4,8,12,16,24,32,48", *csv = NULL;
+    const char *scenario_opt = NULL, *sizes_opt = NULL; /* given, for the checks below */
     double v;
     int c;
     while ((c = lf_cli_getopt(CMD, argc, argv, "h", lo, NULL)) != -1) {
+        for (size_t i = 0; c != 'o' && c != 'H' && c != 'z' && c != 's' && lo[i].name; i++)
+            if (lo[i].val == c)
+                scenario_opt = lo[i].name;
+        if (c == 'z')
+            sizes_opt = optarg;
         switch (c) {
         case 'd': o.device = optarg; o.single = 1; break;
         case 'b':
@@ -469,8 +488,20 @@ int cmd_moe_scenario(int argc, char **argv)
     }
     if (optind < argc)
         return lf_cli_usage(CMD, "unexpected argument '%s'", argv[optind]);
+    if (curve && scenario_opt)
+        return lf_cli_usage(CMD, "--%s is a scenario option; --hit-curve takes only --sizes, "
+                            "--seed and --csv", scenario_opt);
+    if (!curve && sizes_opt)
+        return lf_cli_usage(CMD, "--sizes goes with --hit-curve (the cache sizes of its curve)");
     if (curve)
         return hit_curve(curve, sizes, csv, o.seed);
+    if (csv) { /* before the work: not an input, and writable */
+        lf_err err;
+        if (lf_cli_refuse_same(CMD, csv, o.device, o.params, LF_CLI_END))
+            return LF_EXIT_FAIL;
+        if (lf_check_writable(csv, &err))
+            return lf_cli_error(CMD, &err);
+    }
     if (o.warmup >= o.tokens)
         return lf_cli_usage(CMD, "--warmup (%u) must be below --tokens (%u)", o.warmup, o.tokens);
     return scenario(&o, csv);

@@ -125,15 +125,21 @@ static int emit(const lf_sweep *s, const char *out_dir, const char *exe, const c
         lf_fail(&err, LF_EIO, "cannot get the current folder");
         return lf_cli_error(CMD, &err);
     }
+    if (!jobs) {
+        snprintf(jobs_buf, sizeof jobs_buf, "%s/jobs.txt", out_dir);
+        jobs = jobs_buf;
+    }
+    /* the script's checks before anything is written; its job list is another file */
+    if (slurm && lf_fs_same_path(jobs, slurm))
+        return lf_cli_usage(CMD, "the job list and --emit-slurm name the same file %s: the "
+                            "script reads the list, give it another name", slurm);
+    if (slurm && lf_sweep_slurm_check(s, so, slurm, &err) != LF_OK)
+        return lf_cli_error(CMD, &err);
     int replaced;
     if (lf_sweep_save_copy(s, out_dir, copy, sizeof copy, &replaced, &err) != LF_OK)
         return lf_cli_error(CMD, &err);
     if (replaced)
         note_replaced(out_dir);
-    if (!jobs) {
-        snprintf(jobs_buf, sizeof jobs_buf, "%s/jobs.txt", out_dir);
-        jobs = jobs_buf;
-    }
     if (lf_sweep_emit_jobs(s, exe, cwd, copy, out_dir, jobs, &err) != LF_OK)
         return lf_cli_error(CMD, &err);
     printf("wrote %s: %zu jobs (one per line)\n", jobs, s->n_runs);

@@ -11,6 +11,7 @@
 #include "lf_fs.h"
 #include "lf_llama.h"
 #include "lf_llama_rec.h"
+#include "lf_model.h"
 #include "lf_tok.h"
 
 static const char *CMD = "trace record";
@@ -113,6 +114,25 @@ int cmd_trace_record(int argc, char **argv)
     uint32_t n_ids = 0;
     int rc = lf_llama_open(&m, ckpt, &err);
     if (rc) {
+        free(file_text);
+        return lf_cli_error(CMD, &err);
+    }
+    /* --model names the trace's shape for every later command: a known name must be the
+     * checkpoint's shape (an unknown one is a label, which sim asks --model for) */
+    lf_model known;
+    lf_err unknown;
+    if (model && !*model)
+        rc = lf_fail(&err, LF_EINVAL, "--model is empty: give a name, or drop it to use the "
+                     "checkpoint's file name");
+    else if (model && lf_model_lookup(model, &known, &unknown) == LF_OK &&
+             (known.n_layers != m.cfg.n_layers || known.d_model != m.cfg.dim ||
+              known.d_ff != m.cfg.hidden_dim))
+        rc = lf_fail(&err, LF_EINVAL, "--model %s is %u layers x d_model %u x d_ff %u but the "
+                     "checkpoint %s is %u x %u x %u: name the trace after its own model (or drop "
+                     "--model)", model, known.n_layers, known.d_model, known.d_ff, ckpt,
+                     m.cfg.n_layers, m.cfg.dim, m.cfg.hidden_dim);
+    if (rc) {
+        lf_llama_close(&m);
         free(file_text);
         return lf_cli_error(CMD, &err);
     }

@@ -54,6 +54,7 @@ typedef struct {
     lf_probe_opts o;
     const char *chunks_s, *threads_s, *mechanism_s; /* mechanism_s: NULL unless given */
     const char *batches_s;                          /* --batch: NULL unless given */
+    int size_given;                                 /* --size given */
     lf_pcache_mech mech;   /* --pagecache-mechanism, parsed by finish (default auto) */
     const char *mechanism; /* after lf_cli_probe_hold: "cgroup", "fadvise", or "" (O_DIRECT) */
 } lf_cli_probe;

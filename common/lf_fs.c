@@ -232,6 +232,25 @@ int lf_fs_same_file(const char *a, const char *b)
     return sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
 }
 
+int lf_fs_same_path(const char *a, const char *b)
+{
+    if (!a || !b)
+        return 0;
+    if (lf_fs_same_file(a, b))
+        return 1;
+    /* not both there yet: the same name in the same folder (by inode, or by name when
+     * the folder is not there yet either) */
+    const char *na = strrchr(a, '/'), *nb = strrchr(b, '/');
+    na = na ? na + 1 : a;
+    nb = nb ? nb + 1 : b;
+    if (strcmp(na, nb) != 0)
+        return 0;
+    char da[4096], db[4096];
+    lf_fs_folder_of(a, da, sizeof da);
+    lf_fs_folder_of(b, db, sizeof db);
+    return lf_fs_same_file(da, db) || strcmp(da, db) == 0; /* a folder not made yet */
+}
+
 int lf_fs_refuse_same(const char *output, const char *const *inputs, lf_err *err)
 {
     if (!output)

@@ -64,6 +64,9 @@ void lf_fs_at_signal(void (*fn)(void));
 /* 1 when a and b both exist and are the same file (device and inode: links and other
  * names of it included). */
 int lf_fs_same_file(const char *a, const char *b);
+/* 1 when a and b name the same file, whether or not it exists yet: the same file, or
+ * the same base name in the same folder (two outputs of one command). */
+int lf_fs_same_path(const char *a, const char *b);
 /* LF_EINVAL naming both when output is the same file as any of the NULL-terminated
  * inputs (NULL entries before the end are not allowed; NULL output is fine). */
 int lf_fs_refuse_same(const char *output, const char *const *inputs, lf_err *err);

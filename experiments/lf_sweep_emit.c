@@ -109,8 +109,8 @@ static int combine_opts(const lf_sweep_slurm *o, char *buf, size_t cap)
     return 0;
 }
 
-int lf_sweep_emit_slurm(const lf_sweep *s, const lf_sweep_slurm *o, const char *script_path,
-                        lf_err *err)
+int lf_sweep_slurm_check(const lf_sweep *s, const lf_sweep_slurm *o, const char *script_path,
+                         lf_err *err)
 {
     size_t per, tasks;
     lf_sweep_slurm_shape(o, s->n_runs, &per, &tasks);
@@ -133,6 +133,17 @@ int lf_sweep_emit_slurm(const lf_sweep *s, const lf_sweep_slurm *o, const char *
                            "--runs-per-task and --max-running instead",
                            o->sbatch[i]);
     }
+    return LF_OK;
+}
+
+int lf_sweep_emit_slurm(const lf_sweep *s, const lf_sweep_slurm *o, const char *script_path,
+                        lf_err *err)
+{
+    int rc = lf_sweep_slurm_check(s, o, script_path, err);
+    if (rc)
+        return rc;
+    size_t per, tasks;
+    lf_sweep_slurm_shape(o, s->n_runs, &per, &tasks);
     char qcwd[4200] = "", qjobs[4200] = "", qlog[4200] = "", log[4200], clog[4200];
     char qclog[4200] = "", wrap[8192] = "", qwrap[9000] = "", copts[4096];
     snprintf(log, sizeof log, "%s/slurm-%%A_%%a.log", o->out_dir);
@@ -156,7 +167,7 @@ int lf_sweep_emit_slurm(const lf_sweep *s, const lf_sweep_slurm *o, const char *
     if (bad)
         return lf_fail(err, LF_EINVAL, "%s: paths too long", script_path);
     lf_atomic a;
-    int rc = lf_atomic_open(&a, script_path, err);
+    rc = lf_atomic_open(&a, script_path, err);
     if (rc != LF_OK)
         return rc;
     FILE *f = a.f;

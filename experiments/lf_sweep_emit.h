@@ -48,5 +48,8 @@ void lf_sweep_slurm_shape(const lf_sweep_slurm *o, size_t n_runs, size_t *per_ta
  * per_task that leaves more than LF_SWEEP_MAX_ARRAY tasks. */
 int lf_sweep_emit_slurm(const lf_sweep *s, const lf_sweep_slurm *o, const char *script_path,
                         lf_err *err);
+/* lf_sweep_emit_slurm's checks alone, for a caller that writes other files first. */
+int lf_sweep_slurm_check(const lf_sweep *s, const lf_sweep_slurm *o, const char *script_path,
+                         lf_err *err);
 
 #endif

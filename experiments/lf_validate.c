@@ -95,6 +95,25 @@ static int config_of(const lf_validate_cfg *v, size_t i, lf_run_config *c, lf_va
     return LF_OK;
 }
 
+/* A configuration's policy and engine are known names (their parameters are checked
+ * where they are made), and its DRAM budget is given one way: checked for the whole grid
+ * before any run, as config_of's values are. */
+static int check_names(const lf_validate_cfg *v, const lf_run_config *c, const lf_validate_row *row,
+                       lf_err *err)
+{
+    const lf_io_ops *ops;
+    const lf_sweep *g = v->grid;
+    if (c->policy && !lf_policy_find(c->policy))
+        return lf_fail(err, LF_EINVAL, "%s: configuration %s: unknown policy '%s' (known: %s)",
+                       g->path, row->id, c->policy, lf_policy_names());
+    if (lf_io_engine(row->engine, &ops, err) != LF_OK)
+        return lf_err_prefix(err, "%s: configuration %s", g->path, row->id);
+    if (lf_sweep_get(g, 0, "dram_bytes") && lf_sweep_get(g, 0, "dram_fraction"))
+        return lf_fail(err, LF_EINVAL, "%s: both dram_bytes and dram_fraction: the budget is "
+                       "one or the other (dram_bytes wins in a run); keep one key", g->path);
+    return LF_OK;
+}
+
 static const lf_weights *weights_for(const lf_validate_cfg *v, const char *layout, lf_err *err)
 {
     for (size_t k = 0; k < v->n_weights; k++)
@@ -179,6 +198,8 @@ static int predict_one(const lf_validate_cfg *v, slot *s, lf_validate_row *row, 
     row->predicted_mem_ms = pred.summary.mean_mem_ms;
     row->predicted_compute_ms = pred.summary.mean_compute_ms;
     row->predicted_cold_ms = pred.summary.cold_total_ms;
+    if (s->c.dram_bytes && pred.budget.model_bytes) /* the budget the runs had, as a fraction */
+        row->dram_fraction = (double)pred.budget.budget_bytes / (double)pred.budget.model_bytes;
     s->dev = dev;
     s->pred_cold_io = pred.summary.cold_io_ms;
     s->pred_cold_cpu = pred.summary.cold_compute_ms;
@@ -499,6 +520,7 @@ int lf_validate_run(const lf_validate_cfg *v, lf_validate_row **rows, size_t *n,
         rc = config_of(v, i, &s[i].c, &r[i], err);
         if (!rc && !weights_for(v, r[i].layout, err))
             rc = err->code;
+        rc = rc ? rc : check_names(v, &s[i].c, &r[i], err);
     }
     if (!rc && v->out_dir)
         rc = lf_mkdirs(v->out_dir, err);

@@ -805,6 +805,20 @@ static void test_commands(void **st)
     assert_non_null(strstr(er, "no --weights file has it"));
     assert_false(lf_file_exists(vd3));
     free(er);
+    /* so is an unknown policy or engine in a later configuration, or two DRAM budgets */
+    const char *gbad[][2] = {
+        {"policy = lru | nope\nlayout = bundled\npredictor_rank = 4\n", "unknown policy 'nope'"},
+        {"policy = lru\nengine = psync | foo\npredictor_rank = 4\n", "unknown I/O engine 'foo'"},
+        {"policy = lru\ndram_fraction = 0.9\ndram_bytes = 1m\n", "both dram_bytes and dram_fraction"}};
+    for (size_t i = 0; i < sizeof gbad / sizeof *gbad; i++) {
+        lf_test_write(g, gbad[i][0], strlen(gbad[i][0]));
+        assert_int_equal(lf_test_run(NULL, &er, "validate --trace %s --weights %s --device %s "
+                                     "--grid %s --out %s", tr, wb, dev, g, vd3), 1);
+        if (!strstr(er, gbad[i][1]))
+            fail_msg("grid %zu: %s", i, er);
+        assert_false(lf_file_exists(vd3));
+        free(er);
+    }
     /* per-engine profiles: a run with the null engine is priced with the null= profile */
     char dev2[1200], vd2[1200];
     snprintf(dev2, sizeof dev2, "%s", lf_test_path("dev2.conf"));

@@ -396,6 +396,17 @@ static void test_record_cli(void **st)
     assert_int_equal(lf_test_run(NULL, &e, "trace record --checkpoint %s --tokenizer %s "
                                  "--steps 4 --threshold 2 --relative -o %s", ck, tk, out), 2);
     free(e);
+    /* --model: a known name of another shape, or an empty one, is refused before recording */
+    remove(out);
+    assert_int_equal(lf_test_run(NULL, &e, "trace record --checkpoint %s --tokenizer %s "
+                                 "--steps 2 --threshold 0.1 --model opt-1.3b -o %s", ck, tk, out), 1);
+    assert_non_null(strstr(e, "--model opt-1.3b is 24 layers"));
+    free(e);
+    assert_int_equal(lf_test_run(NULL, &e, "trace record --checkpoint %s --tokenizer %s "
+                                 "--steps 2 --threshold 0.1 --model '' -o %s", ck, tk, out), 1);
+    assert_non_null(strstr(e, "--model is empty"));
+    free(e);
+    assert_false(lf_file_exists(out));
 }
 
 /* ---- predictor ---- */

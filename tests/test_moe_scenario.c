@@ -233,6 +233,20 @@ static void test_scenario_command(void **st)
     free(errs);
     /* Bad input. */
     assert_int_equal(lf_test_run(NULL, NULL, "moe-scenario --bits 3"), 2);
+    assert_int_equal(lf_test_run(NULL, NULL, "moe-scenario --sizes 4,8"), 2);
+    /* --csv naming an input: refused before anything is written, the input intact */
+    lf_test_write(conf, "zipf = 0.8\nreuse = 0.4\n", 23);
+    rc = lf_test_run(&out, &errs, "moe-scenario --params %s --tokens 400 --csv %s", conf, conf);
+    assert_int_equal(rc, 1);
+    assert_non_null(strstr(errs, "is the same file as input"));
+    free(out);
+    free(errs);
+    char *kept;
+    size_t kept_len;
+    lf_err kerr;
+    assert_int_equal(lf_read_file(conf, &kept, &kept_len, &kerr), LF_OK);
+    assert_string_equal(kept, "zipf = 0.8\nreuse = 0.4\n");
+    free(kept);
     assert_int_equal(lf_test_run(NULL, NULL, "moe-scenario --frobnicate"), 2);
     lf_test_write(conf, "zipf = 0.8\nreuse = 0.4\nskew = 2\n", 32);
     rc = lf_test_run(&out, &errs, "moe-scenario --bits 2 --params %s --tokens 400", conf);
@@ -355,7 +369,8 @@ static void test_hit_curve(void **st)
     /* an empty item of either list, or no size with a hit rate, is refused: no CSV */
     const char *bad[][2] = {{"--hit-curve %s, --sizes 4", "item 2 is empty"},
                             {"--hit-curve %s --sizes 4,,16", "item 2 is empty"},
-                            {"--hit-curve %s --sizes 0,999999", "no cache size"}};
+                            {"--hit-curve %s --sizes 0,999999", "no cache size"},
+                            {"--hit-curve %s --bits 2", "--bits is a scenario option"}};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         char args[512];
         snprintf(args, sizeof args, bad[i][0], h5);
@@ -366,6 +381,15 @@ static void test_hit_curve(void **st)
         assert_false(lf_file_exists(csv));
         free(errs);
     }
+    /* --csv naming the trace it reads: refused, the trace intact */
+    rc = lf_test_run(NULL, &errs, "moe-scenario --hit-curve %s --csv %s", h5, h5);
+    assert_int_equal(rc, 1);
+    assert_non_null(strstr(errs, "is the same file as input"));
+    free(errs);
+    lf_trace tt;
+    lf_err terr;
+    assert_int_equal(lf_trace_read(h5, &tt, &terr), LF_OK);
+    lf_trace_free(&tt);
     /* DRAM that cannot hold the engine is refused, naming the least that does */
     rc = lf_test_run(NULL, &errs, "moe-scenario --bits 4 --ram-gib 1 --os-gib 2");
     assert_int_equal(rc, 1);
