@@ -97,3 +97,11 @@ void lf_cli_device_help(FILE *f)
         fprintf(f, "  %s: %s\n", dirs[i], names[0] ? names : "(none)");
     }
 }
+
+void lf_cli_device_range_note(const char *cmd, const lf_device *d, const char *path,
+                              double mean_read_bytes, uint32_t inflight)
+{
+    char msg[512];
+    if (lf_device_flash_outside(d, mean_read_bytes, inflight, msg, sizeof msg))
+        fprintf(stderr, "llmflash %s: warning: device profile %s: %s\n", cmd, path, msg);
+}

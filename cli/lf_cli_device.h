@@ -7,6 +7,7 @@
 #include <stddef.h>
 #include <stdio.h>
 
+#include "lf_device.h"
 #include "lf_err.h"
 
 /* Resolves --device SPEC (a path, a name such as m1max, or m1max.conf) into `path`
@@ -17,5 +18,10 @@ int lf_cli_device_resolve(const char *cmd, const char *spec, char *path, size_t 
 int lf_cli_device_find(const char *spec, char *path, size_t cap, lf_err *err);
 /* Prints "  known profiles: a, b (DIR); ..." for a --help text. */
 void lf_cli_device_help(FILE *f);
+/* Warns on stderr, for `llmflash <cmd>`, when a run's reads (mean bytes per read, reads
+ * in flight) fall outside what the profile at `path` was fitted on
+ * (lf_device_flash_outside); nothing when inside or when the profile does not say. */
+void lf_cli_device_range_note(const char *cmd, const lf_device *d, const char *path,
+                              double mean_read_bytes, uint32_t inflight);
 
 #endif

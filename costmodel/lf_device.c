@@ -46,6 +46,14 @@ static const key_info keys[] = {
      "reads per batch the flash keys were fitted on; 0 = a steady stream"},
     {"flash_footprint", F(flash_footprint), 0, 0, G_FLASH,
      "bytes of memory the probe's reads landed in; 0 = a buffer per read in flight"},
+    {"flash_fit_min_chunk", F(flash_fit_min_chunk), 0, 0, G_FLASH,
+     "bytes, the smallest read the flash keys were fitted on; 0 = not recorded"},
+    {"flash_fit_max_chunk", F(flash_fit_max_chunk), 0, 0, G_FLASH,
+     "bytes, the largest read the flash keys were fitted on; 0 = not recorded"},
+    {"flash_fit_min_depth", F(flash_fit_min_depth), 0, 0, G_FLASH,
+     "the fewest reads in flight the flash keys were fitted on; 0 = not recorded"},
+    {"flash_fit_max_depth", F(flash_fit_max_depth), 0, 0, G_FLASH,
+     "the most reads in flight the flash keys were fitted on; 0 = not recorded"},
     {"flash_buffered", F(flash_buffered), 0, 0, G_FLASH,
      "0: O_DIRECT; 2/3: through the page cache, misses held by a memory cgroup/fadvise"},
     {"pagecache_bw", F(pagecache_bw), 0, 0, G_PAGECACHE, "bytes/s of a page-cache hit; 0 = off"},
@@ -91,11 +99,32 @@ static double cfield(const lf_device *d, const key_info *k)
     return *(const double *)((const char *)d + k->off);
 }
 
+/* A rate key (bytes, reads, flops or weights per second) or a time key (seconds). */
+static int is_rate(const key_info *k)
+{
+    return strstr(k->key, "_bw") || strstr(k->key, "_iops") || strstr(k->key, "_flops") ||
+           strstr(k->key, "_wps");
+}
+
+static int is_time(const key_info *k)
+{
+    size_t n = strlen(k->key);
+    return n > 2 && strcmp(k->key + n - 2, "_s") == 0;
+}
+
 static int check_value(const key_info *k, double v, const char *where, lf_err *err)
 {
     if (k->positive ? !(v > 0) : !(v >= 0))
         return lf_fail(err, LF_ERANGE, "%s: %s = %g must be %s (%s)", where, k->key, v,
                        k->positive ? "> 0" : ">= 0", k->unit);
+    /* finite and of a plausible order: a rate below 1 per second or a time of hours
+     * prices a token at years and writes inf into the results */
+    if (!isfinite(v) || (is_rate(k) && v > 0 && v < 1) || (is_time(k) && v > 3600))
+        return lf_fail(err, LF_ERANGE, "%s: %s = %g is out of range (%s): %s", where, k->key, v,
+                       k->unit, !isfinite(v) ? "give a finite number"
+                       : is_rate(k) ? "a rate is at least 1 per second (0: not measured, where "
+                                      "allowed)"
+                                    : "a time is at most 3600 s");
     if (strcmp(k->key, "flash_buffered") == 0 && v == 1)
         return lf_fail(err, LF_ERANGE, "%s: flash_buffered = 1: measured by an older calibrate "
                        "whose buffered probe let reads hit the page cache (too fast); remake it "
@@ -108,6 +137,10 @@ static int check_value(const key_info *k, double v, const char *where, lf_err *e
     if (strcmp(k->key, "flash_fit_batch") == 0 && (v != floor(v) || v > 65536))
         return lf_fail(err, LF_ERANGE, "%s: flash_fit_batch = %g must be a whole number of "
                        "reads, 0..65536 (0: the keys describe a steady stream)", where, v);
+    if (strncmp(k->key, "flash_fit_m", 11) == 0 &&
+        (v != floor(v) || v > (strstr(k->key, "chunk") ? 0x1p40 : 65536)))
+        return lf_fail(err, LF_ERANGE, "%s: %s = %g must be a whole number, 0..%s (0: not "
+                       "recorded)", where, k->key, v, strstr(k->key, "chunk") ? "2^40 bytes" : "65536");
     if (strcmp(k->key, "flash_footprint") == 0 &&
         (v != floor(v) || v > (double)LF_DEVICE_MAX_FOOTPRINT))
         return lf_fail(err, LF_ERANGE, "%s: flash_footprint = %g must be a whole number of "
@@ -133,6 +166,12 @@ int lf_device_check(const lf_device *d, const char *where, lf_err *err)
         if (rc != LF_OK)
             return rc;
     }
+    if ((d->flash_fit_min_chunk > 0 && d->flash_fit_min_chunk > d->flash_fit_max_chunk) ||
+        (d->flash_fit_min_depth > 0 && d->flash_fit_min_depth > d->flash_fit_max_depth))
+        return lf_fail(err, LF_ERANGE, "%s: flash_fit_min_chunk/max_chunk = %g/%g and "
+                       "flash_fit_min_depth/max_inflight = %g/%g: each minimum must not exceed "
+                       "its maximum (or set both to 0: not recorded)", where, d->flash_fit_min_chunk,
+                       d->flash_fit_max_chunk, d->flash_fit_min_depth, d->flash_fit_max_depth);
     if (d->flash_alignment == 0 || (d->flash_alignment & (d->flash_alignment - 1)))
         return lf_fail(err, LF_ERANGE, "%s: flash_alignment = %u must be a power of two", where,
                        d->flash_alignment);
@@ -399,6 +438,35 @@ double lf_flash_time(const lf_device *d, uint64_t n_reads, uint64_t bytes, uint3
 {
     return lf_flash_rounds_time(d, n_reads, bytes, inflight) * (1 + d->flash_batch_loss) +
            lf_flash_batch_overhead(d, n_reads, inflight);
+}
+
+int lf_device_flash_outside(const lf_device *d, double mean_read_bytes, uint32_t inflight,
+                            char *msg, size_t size)
+{
+    int small = d->flash_fit_min_chunk > 0 && mean_read_bytes > 0 &&
+                mean_read_bytes < 0.9 * d->flash_fit_min_chunk;
+    int large = d->flash_fit_max_chunk > 0 && mean_read_bytes > 1.1 * d->flash_fit_max_chunk;
+    int depth = d->flash_fit_min_depth > 0 &&
+                (inflight < d->flash_fit_min_depth || inflight > d->flash_fit_max_depth);
+    if (!small && !large && !depth)
+        return 0;
+    char reads[160] = "", fit[160] = "";
+    if (small || large)
+        snprintf(reads, sizeof reads, "reads of %.1f KiB on average%s", mean_read_bytes / 1024,
+                 depth ? ", " : "");
+    if (depth)
+        snprintf(reads + strlen(reads), sizeof reads - strlen(reads), "%u reads in flight",
+                 inflight);
+    if (small || large)
+        snprintf(fit, sizeof fit, "reads of %.1f-%.1f KiB%s", d->flash_fit_min_chunk / 1024,
+                 d->flash_fit_max_chunk / 1024, depth ? ", " : "");
+    if (depth)
+        snprintf(fit + strlen(fit), sizeof fit - strlen(fit), "%g-%g in flight",
+                 d->flash_fit_min_depth, d->flash_fit_max_depth);
+    snprintf(msg, size, "%s, outside the %s its flash keys were fitted on: its flash times "
+             "there are extrapolated (calibrate with --chunks%s covering them)", reads, fit,
+             depth ? " and --threads" : "");
+    return 1;
 }
 
 double lf_flash_throughput(const lf_device *d, uint64_t chunk, uint32_t inflight)

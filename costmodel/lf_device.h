@@ -59,6 +59,13 @@ typedef struct {
      * buffer per read in flight, as fio; a drift reference reads into as much. At most
      * LF_DEVICE_MAX_FOOTPRINT, the one bound of the probe, its CSV and the profile. */
     double flash_footprint;
+    /* The reads the flash keys were fitted on: the smallest and largest read size (bytes)
+     * and the fewest and most reads in flight among the probe's points. Outside them the
+     * model extrapolates (a profile fitted from 16 KiB up priced 8 KiB reads 13-58% slow
+     * in `make demo`): lf_device_flash_outside says so. 0 = not recorded (a hand-written
+     * or older profile). */
+    double flash_fit_min_chunk, flash_fit_max_chunk;
+    double flash_fit_min_depth, flash_fit_max_depth;
     /* How the flash keys were measured: 0 (default) with O_DIRECT; through the page cache
      * (calibrate --engine buffered: a read that misses it, its copy out included), every
      * probe read kept a miss under a memory cgroup whose limit makes the kernel reclaim
@@ -101,6 +108,13 @@ typedef struct {
     double expert_wps_16, expert_wps_8, expert_wps_4, expert_wps_2;
 } lf_device;
 
+/* Whether reads of mean_read_bytes each, inflight at a time, fall outside what the
+ * profile's flash keys were fitted on (below 0.9x its smallest read, above 1.1x its
+ * largest, or reads in flight outside its range): 1 with a sentence saying which into
+ * msg (size bytes), else 0 (inside, or the profile does not record its range). */
+int lf_device_flash_outside(const lf_device *d, double mean_read_bytes, uint32_t inflight,
+                            char *msg, size_t size);
+
 /* The measured expert-kernel rate for a bit width (16, 8, 4, 2), or 0. */
 double lf_device_expert_wps(const lf_device *d, uint32_t bits);
 
@@ -111,7 +125,7 @@ double lf_device_expert_wps(const lf_device *d, uint32_t bits);
  * (negative, zero rates) are errors naming the file and line. Optional keys:
  * pagecache_*, expert_wps_*, ffn_bw_*, dense_bw, dense_bw_*, ffn_row_gap_s, dram_alloc_s, dram_fault_s, flash_alignment (default 4096),
  * flash_smooth_p, flash_depth_loss, flash_batch_s, flash_slot_s, flash_batch_loss,
- * flash_buffered (default 0),
+ * flash_buffered, flash_fit_* (default 0),
  * name (default: the file's base name without .conf). */
 int lf_device_load(const char *path, lf_device *out, lf_err *err);
 /* Writes a profile atomically; `provenance` (may be NULL) is a comment block put at

@@ -714,6 +714,16 @@ int lf_fit_flash(const lf_fit_point *pts, size_t n, const lf_device *base, doubl
         return lf_fail(err, LF_ENOMEM, "fit: out of memory");
     out->dev.flash_fit_batch = n_steady == 0 ? most : 0;
     out->dev.flash_footprint = n ? (double)pts[0].footprint : 0;
+    out->dev.flash_fit_min_chunk = out->dev.flash_fit_max_chunk = 0;
+    out->dev.flash_fit_min_depth = out->dev.flash_fit_max_depth = 0;
+    for (size_t i = 0; i < n; i++) {
+        double c = (double)pts[i].chunk, m = pts[i].threads ? pts[i].threads : 1;
+        lf_device *o = &out->dev;
+        o->flash_fit_min_chunk = i == 0 ? c : fmin(o->flash_fit_min_chunk, c);
+        o->flash_fit_max_chunk = fmax(o->flash_fit_max_chunk, c);
+        o->flash_fit_min_depth = i == 0 ? m : fmin(o->flash_fit_min_depth, m);
+        o->flash_fit_max_depth = fmax(o->flash_fit_max_depth, m);
+    }
     double *ape = malloc((n ? n : 1) * sizeof *ape);
     if (!ape)
         return lf_fail(err, LF_ENOMEM, "out of memory");

@@ -340,6 +340,29 @@ static void test_ffn_bw_by_shape(void **st)
     assert_true(e.ffn_bw_relu[1] == 16e9 && e.ffn_bw_relu[3] == 8e9 && e.ffn_bw_relu[0] == 0);
 }
 
+/* Values of an absurd order are refused, naming the key: a rate below 1 per second
+ * (mem_bw = 1e-300 priced a token at inf ms with exit 0), a time of hours; an optional
+ * rate may still be 0 (not measured). */
+static void test_profile_absurd_values(void **st)
+{
+    (void)st;
+    const char *bad[] = {"pagecache_bw = 1e-300\n", "expert_wps_8 = 0.5\n", "dense_bw = 1e-9\n",
+                         "dram_alloc_s = 7200\n", "ffn_row_gap_s = 1e30\n"};
+    char buf[4096];
+    lf_device d;
+    lf_err err;
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        snprintf(buf, sizeof buf, "%s%s", good_profile, bad[i]);
+        assert_int_equal(load_text(buf, &d, &err), LF_ERANGE);
+        char key[32];
+        snprintf(key, sizeof key, "%.*s", (int)strcspn(bad[i], " "), bad[i]);
+        if (!strstr(err.msg, key) || !strstr(err.msg, "out of range"))
+            fail_msg("%s: %s", bad[i], err.msg);
+    }
+    snprintf(buf, sizeof buf, "%sdense_bw = 0\nexpert_wps_4 = 2\ndram_alloc_s = 3600\n", good_profile);
+    assert_int_equal(load_text(buf, &d, &err), LF_OK);
+}
+
 static void test_profile_save_roundtrip(void **st)
 {
     (void)st;
@@ -475,6 +498,54 @@ static void test_fit_recovers(void **st)
         same[i] = pts[0];
     assert_int_equal(lf_fit_flash(same, 5, NULL, -1, -1, &res, &err), LF_EINVAL);
     assert_non_null(strstr(err.msg, "1 points for 5 parameters"));
+}
+
+/* The fit records the reads it saw (chunks 16 KiB-256 KiB, 4-32 in flight); a run of 4
+ * or 8 KiB reads, or of 64 in flight, is outside it, one inside is not; a profile without
+ * the keys never says so; the keys survive a save and load, and a minimum above its
+ * maximum or a fraction is refused. */
+static void test_fit_range(void **st)
+{
+    (void)st;
+    lf_device truth = fit_truth();
+    const uint64_t chunks[] = {16384, 65536, 262144};
+    const uint32_t threads[] = {4, 8, 32};
+    lf_fit_point pts[9];
+    gsl_rng *r = gsl_rng_alloc(gsl_rng_mt19937);
+    gsl_rng_set(r, 3);
+    size_t n = noisy_grid(&truth, chunks, 3, threads, 3, 0, r, pts);
+    gsl_rng_free(r);
+    lf_fit_result res;
+    lf_err err;
+    assert_int_equal(lf_fit_flash(pts, n, NULL, -1, -1, &res, &err), LF_OK);
+    const lf_device *f = &res.dev;
+    assert_true(f->flash_fit_min_chunk == 16384 && f->flash_fit_max_chunk == 262144);
+    assert_true(f->flash_fit_min_depth == 4 && f->flash_fit_max_depth == 32);
+    char msg[512];
+    assert_int_equal(lf_device_flash_outside(f, 8192, 8, msg, sizeof msg), 1);
+    assert_non_null(strstr(msg, "reads of 8.0 KiB on average, outside the reads of 16.0-256.0 KiB"));
+    assert_null(strstr(msg, "in flight"));
+    assert_int_equal(lf_device_flash_outside(f, 15000, 8, msg, sizeof msg), 0); /* > 0.9 x */
+    assert_int_equal(lf_device_flash_outside(f, 300000, 8, msg, sizeof msg), 1);
+    assert_int_equal(lf_device_flash_outside(f, 65536, 64, msg, sizeof msg), 1);
+    assert_non_null(strstr(msg, "64 reads in flight, outside the 4-32 in flight"));
+    assert_int_equal(lf_device_flash_outside(f, 65536, 2, msg, sizeof msg), 1);
+    assert_int_equal(lf_device_flash_outside(f, 65536, 32, msg, sizeof msg), 0);
+    assert_int_equal(lf_device_flash_outside(f, 4096, 64, msg, sizeof msg), 1);
+    assert_non_null(strstr(msg, "--chunks and --threads"));
+    lf_device old = toy(2); /* a hand-written profile: no range, no warning */
+    assert_int_equal(lf_device_flash_outside(&old, 512, 1000, msg, sizeof msg), 0);
+    const char *p = lf_test_path("range.conf");
+    lf_device e;
+    assert_int_equal(lf_device_save(f, p, NULL, NULL, &err), LF_OK);
+    assert_int_equal(lf_device_load(p, &e, &err), LF_OK);
+    assert_true(e.flash_fit_min_chunk == 16384 && e.flash_fit_max_depth == 32);
+    e.flash_fit_min_depth = 64;
+    assert_int_equal(lf_device_save(&e, lf_test_path("bad.conf"), NULL, NULL, &err), LF_ERANGE);
+    assert_non_null(strstr(err.msg, "each minimum must not exceed its maximum"));
+    e.flash_fit_min_depth = 4.5;
+    assert_int_equal(lf_device_save(&e, lf_test_path("bad.conf"), NULL, NULL, &err), LF_ERANGE);
+    assert_non_null(strstr(err.msg, "flash_fit_min_depth = 4.5 must be a whole number"));
 }
 
 /* Hold-out: points from the model itself (3% noise) are predicted on the held-out half
@@ -905,9 +976,11 @@ int main(void)
         cmocka_unit_test(test_dram_compute_pagecache),
         cmocka_unit_test(test_profile_parse),
         cmocka_unit_test(test_ffn_bw_by_shape),
+        cmocka_unit_test(test_profile_absurd_values),
         cmocka_unit_test(test_profile_save_roundtrip),
         cmocka_unit_test(test_shipped_profiles),
         cmocka_unit_test(test_fit_recovers),
+        cmocka_unit_test(test_fit_range),
         cmocka_unit_test(test_fit_holdout),
         cmocka_unit_test(test_fit_depth_loss),
         cmocka_unit_test(test_membench_line),

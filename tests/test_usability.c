@@ -287,6 +287,45 @@ static void test_one_layer_trace(void **st)
     free(e);
 }
 
+/* sim warns (stderr, exit 0) when the run's reads fall outside the reads the profile's
+ * flash keys were fitted on, and says nothing with the same profile inside them, or
+ * with a profile that does not record its range. */
+static void test_fit_range_warning(void **st)
+{
+#define SMALL "--predictor-rank 0 --dram-fraction 0.8" /* the resident part fits */
+    (void)st;
+    TPATH(h5, "range.h5");
+    TPATH(conf, "range.conf");
+    char *o = NULL, *e = NULL;
+    assert_int_equal(lf_test_run(NULL, NULL, "trace synth --model custom:2,64,256 --tokens 6 "
+                                 "--seed 1 -o %s", h5), 0);
+    char *text;
+    size_t len;
+    lf_err err;
+    assert_int_equal(lf_read_file("costmodel/devices/m1max.conf", &text, &len, &err), LF_OK);
+    char buf[8192];
+    snprintf(buf, sizeof buf, "%sflash_fit_min_chunk = 65536\nflash_fit_max_chunk = 1048576\n"
+             "flash_fit_min_depth = 1\nflash_fit_max_depth = 32\n", text);
+    free(text);
+    lf_test_write(conf, buf, strlen(buf));
+    /* custom:2,64,256 in fp16: records of 256 bytes padded to 4 KiB, reads of 4 KiB up */
+    assert_int_equal(lf_test_run(&o, &e, "sim --trace %s --device %s " SMALL " --quiet", h5, conf), 0);
+    assert_non_null(strstr(e, "llmflash sim: warning: device profile"));
+    assert_non_null(strstr(e, "outside the reads of 64.0-1024.0 KiB its flash keys were fitted on"));
+    free(o);
+    free(e);
+    assert_int_equal(lf_test_run(&o, &e, "sim --trace %s --device %s " SMALL " --threads 64 --quiet", h5,
+                                 conf), 0);
+    assert_non_null(strstr(e, "64 reads in flight"));
+    free(o);
+    free(e);
+    assert_int_equal(lf_test_run(&o, &e, "sim --trace %s --device m1max " SMALL " --threads 64 --quiet", h5), 0);
+    assert_null(strstr(e, "warning"));
+    free(o);
+    free(e);
+#undef SMALL
+}
+
 /* Not on a terminal, a long step prints whole progress lines (every 20 s; here every
  * 10 ms) instead of staying silent. */
 static void test_progress_lines(void **st)
@@ -442,6 +481,7 @@ int main(void)
         cmocka_unit_test(test_sweep_keys),
         cmocka_unit_test(test_sweep_interrupt),
         cmocka_unit_test(test_one_layer_trace),
+        cmocka_unit_test(test_fit_range_warning),
         cmocka_unit_test(test_progress_lines),
         cmocka_unit_test(test_count_and_size_suffixes),
         cmocka_unit_test(test_option_given_twice),
