@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "lf_cli.h"
@@ -337,6 +338,10 @@ int cmd_sweep(int argc, char **argv)
         return lf_cli_usage(CMD, "missing the sweep file (e.g. experiments/fig7.conf)");
     if (!out)
         return lf_cli_usage(CMD, "missing --out DIR (e.g. --out results/fig7)");
+    struct stat out_st;
+    if (stat(out, &out_st) == 0 && !S_ISDIR(out_st.st_mode))
+        return lf_cli_usage(CMD, "--out %s is a file, not a folder: give the folder the runs "
+                            "go in (it is made when missing)", out);
     if (slurm_only && !emit_slurm)
         return lf_cli_usage(CMD, "--sbatch, --runs-per-task, --max-running and --slurm-combine "
                                  "shape the script of --emit-slurm FILE");

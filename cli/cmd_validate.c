@@ -249,6 +249,10 @@ int cmd_validate(int argc, char **argv)
             if (lf_runopt_set(lf_runopt_find("tokens"), &tc, optarg, &e))
                 return lf_cli_usage(CMD, "%s", e.msg);
             tokens = tc.n_tokens;
+            if (tokens == 1) /* the cold start is the first token: one more for the rest */
+                return lf_cli_usage(CMD, "--tokens 1: validate reports the first token as the "
+                                    "cold start and the others as the steady state; give at "
+                                    "least 2");
             break;
         }
         case 'h': help(); printf("\n"); lf_cli_device_help(stdout); return LF_EXIT_OK;
@@ -275,10 +279,15 @@ int cmd_validate(int argc, char **argv)
         device = ed_path[0];
     if (!trace || !n_w || !device || !grid || !out)
         return lf_cli_usage(CMD, "--trace, --weights, --device, --grid and --out are required");
-    char dev_found[4096];
+    char dev_found[4096], ed_found[4][4096]; /* names (m3max) as the plain --device takes them */
     if (lf_cli_device_resolve(CMD, device, dev_found, sizeof dev_found))
         return LF_EXIT_FAIL;
     device = dev_found;
+    for (size_t k = 0; k < n_ed; k++) {
+        if (lf_cli_device_resolve(CMD, ed_path[k], ed_found[k], sizeof ed_found[k]))
+            return LF_EXIT_FAIL;
+        ed_path[k] = ed_found[k];
+    }
     lf_err err;
     lf_weights w[MAX_WEIGHTS];
     size_t opened = 0;

@@ -103,7 +103,10 @@ int cmd_weights_make(int argc, char **argv)
     }
     if (optind < argc)
         return lf_cli_usage(CMD, "unexpected argument '%s'", argv[optind]);
-    if (!(model || ckpt) || (model && ckpt) || !file)
+    if (model && ckpt)
+        return lf_cli_usage(CMD, "--model and --checkpoint exclude each other: a checkpoint "
+                            "brings its own shape (give one of them)");
+    if (!(model || ckpt) || !file)
         return lf_cli_usage(CMD, "--file and one of --model or --checkpoint are required");
     if (lf_cli_refuse_same(CMD, file, ckpt, profile, LF_CLI_END))
         return LF_EXIT_FAIL;

@@ -278,10 +278,18 @@ int lf_kv_check_known(const lf_kv *kv, const char *const *valid, lf_err *err)
             if (strcmp(*v, kv->items[i].key) == 0)
                 ok = 1;
         if (!ok) {
-            char list[512] = "";
-            size_t len = 0;
-            for (const char *const *v = valid; *v && len < sizeof list; v++)
+            /* whole keys only: a list cut mid-word names a key that does not exist */
+            char list[560] = "";
+            size_t len = 0, more = 0;
+            for (const char *const *v = valid; *v; v++) {
+                if (more || len + strlen(*v) + 2 > 500) {
+                    more++;
+                    continue;
+                }
                 len += (size_t)snprintf(list + len, sizeof list - len, "%s%s", len ? ", " : "", *v);
+            }
+            if (more)
+                snprintf(list + len, sizeof list - len, " and %zu more", more);
             char w[300];
             where(kv, &kv->items[i], w, sizeof w);
             return lf_fail(err, LF_EINVAL, "%s: unknown key '%s' (valid keys: %s)", w,

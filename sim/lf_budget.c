@@ -36,6 +36,7 @@ int lf_budget_compute(const lf_model *m, uint32_t dtype_bytes, uint64_t unit_byt
     out->resident_bytes = out->embedding_bytes + out->attention_bytes + out->predictor_bytes +
                           out->shared_bytes;
     out->predictor_rank = predictor_rank;
+    int given_bytes = budget_bytes != 0;
     if (budget_bytes == 0) {
         if (!(fraction > 0 && fraction <= 1.0))
             return lf_fail(err, LF_EINVAL,
@@ -50,7 +51,11 @@ int lf_budget_compute(const lf_model *m, uint32_t dtype_bytes, uint64_t unit_byt
          * the resident part larger than the model) */
         double need = (double)out->resident_bytes / (double)out->model_bytes + 0.0005;
         char fix[160], b[7][32], shared[64] = "";
-        if (need <= 1)
+        if (given_bytes) /* the bytes, exact: rounded, the two sizes can print alike */
+            snprintf(fix, sizeof fix, "give --dram-bytes %llu or more (%llu bytes now), or a "
+                     "lower --predictor-rank", (unsigned long long)out->resident_bytes,
+                     (unsigned long long)budget_bytes);
+        else if (need <= 1)
             snprintf(fix, sizeof fix, "raise --dram-fraction to at least %.3f, or give "
                      "--dram-bytes", need);
         else

@@ -326,6 +326,54 @@ static void test_fit_range_warning(void **st)
 #undef SMALL
 }
 
+/* Messages that pointed at the wrong fix: each names what was given and what to do. */
+static void test_messages_name_the_fix(void **st)
+{
+    (void)st;
+    TPATH(h5, "msg.h5");
+    TPATH(conf, "msg.conf");
+    TPATH(file, "msg.file");
+    char *e = NULL;
+    assert_int_equal(lf_test_run(NULL, NULL, "trace synth --model opt-1.3b --tokens 4 -o %s", h5), 0);
+    /* --dram-bytes given: the fix is more bytes, in bytes (rounded, both sizes printed alike) */
+    assert_int_equal(lf_test_run(NULL, &e, "sim --trace %s --device m1max --dram-bytes 1g "
+                                 "--quiet", h5), 1);
+    assert_non_null(strstr(e, "give --dram-bytes 1074135040 or more (1073741824 bytes now)"));
+    assert_null(strstr(e, "--dram-fraction"));
+    free(e);
+    assert_int_equal(lf_test_run(NULL, &e, "weights make --model opt-1.3b --checkpoint x "
+                                 "--file y"), 2);
+    assert_non_null(strstr(e, "--model and --checkpoint exclude each other"));
+    free(e);
+    assert_int_equal(lf_test_run(NULL, &e, "validate --tokens 1"), 2);
+    assert_non_null(strstr(e, "give at least 2"));
+    free(e);
+    /* ENGINE=PROFILE takes a profile's name as --device PROFILE does */
+    assert_int_equal(lf_test_run(NULL, &e, "validate --trace %s --weights w --device psync=nosuch "
+                                 "--grid g --out o", h5), 1);
+    assert_non_null(strstr(e, "device profile 'nosuch'"));
+    assert_non_null(strstr(e, "known profiles: "));
+    free(e);
+    lf_test_write(file, "x", 1);
+    assert_int_equal(lf_test_run(NULL, &e, "sweep experiments/fig7.conf --out %s", file), 2);
+    assert_non_null(strstr(e, "is a file, not a folder"));
+    free(e);
+    /* an unknown profile key: the valid ones listed whole, never cut mid-word */
+    char *text;
+    size_t len;
+    lf_err err;
+    assert_int_equal(lf_read_file("costmodel/devices/m1max.conf", &text, &len, &err), LF_OK);
+    char buf[8192];
+    snprintf(buf, sizeof buf, "%sfoo_bar = 1\n", text);
+    free(text);
+    lf_test_write(conf, buf, strlen(buf));
+    assert_int_equal(lf_test_run(NULL, &e, "sim --trace %s --device %s --quiet", h5, conf), 1);
+    const char *tail = strstr(e, " more)");
+    assert_non_null(tail);
+    assert_true(tail > e && tail[-1] >= '0' && tail[-1] <= '9' && strstr(e, " and "));
+    free(e);
+}
+
 /* Not on a terminal, a long step prints whole progress lines (every 20 s; here every
  * 10 ms) instead of staying silent. */
 static void test_progress_lines(void **st)
@@ -482,6 +530,7 @@ int main(void)
         cmocka_unit_test(test_sweep_interrupt),
         cmocka_unit_test(test_one_layer_trace),
         cmocka_unit_test(test_fit_range_warning),
+        cmocka_unit_test(test_messages_name_the_fix),
         cmocka_unit_test(test_progress_lines),
         cmocka_unit_test(test_count_and_size_suffixes),
         cmocka_unit_test(test_option_given_twice),
