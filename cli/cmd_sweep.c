@@ -374,7 +374,7 @@ int cmd_sweep(int argc, char **argv)
     const char *const *prefix = fake && *fake ? fake_prefix : self_prefix;
 
     int rc;
-    if (!combine && (rc = lf_cli_sweep_check(&s, exe)) != 0) {
+    if (!combine && (rc = lf_cli_sweep_check(&s, exe, !(fake && *fake))) != 0) {
         lf_sweep_free(&s);
         return rc;
     }

@@ -164,15 +164,24 @@ static void test_sweep_keys(void **st)
     assert_non_null(strstr(e, "keys.conf:5: 'dram-fractoin' is not an option of llmflash sim "
                               "(did you mean 'dram-fraction'?)"));
     assert_non_null(strstr(e, "nothing was run"));
-    /* the items that are no valid spec are warned about */
-    assert_non_null(strstr(e, "policy = '4' looks wrong"));
-    assert_non_null(strstr(e, "device = 'm9' looks wrong"));
-    assert_non_null(strstr(e, "threads = 'lots' looks wrong"));
-    assert_non_null(strstr(e, "threads = '12abc' looks wrong")); /* a number, then junk */
-    assert_null(strstr(e, "threads = '16k' looks wrong"));
-    assert_null(strstr(e, "threads = '8' looks wrong"));
-    assert_null(strstr(e, "policy = 'lru' looks wrong"));
-    assert_null(strstr(e, "'window:k=2' looks wrong"));
+    /* the items that are no valid spec are named */
+    assert_non_null(strstr(e, "policy = '4' cannot run"));
+    assert_non_null(strstr(e, "warning: ") && strstr(e, "device = 'm9' looks wrong"));
+    assert_non_null(strstr(e, "threads = 'lots' cannot run"));
+    assert_non_null(strstr(e, "threads = '12abc' cannot run")); /* a number, then junk */
+    assert_null(strstr(e, "threads = '16k' cannot run"));
+    assert_null(strstr(e, "threads = '8' cannot run"));
+    assert_null(strstr(e, "policy = 'lru' cannot run"));
+    assert_null(strstr(e, "'window:k=2' cannot run"));
+    assert_false(lf_file_exists(lf_test_path("keys_out")));
+    free(o);
+    free(e);
+    /* and a bad item alone stops everything too: each of its runs would fail */
+    text = "mode = sim\ntrace = t.h5\ndevice = m1max\npolicy = lru | nope\n";
+    lf_test_write(conf, text, strlen(text));
+    assert_int_equal(lf_test_run(&o, &e, "sweep %s --out %s", conf, lf_test_path("keys_out")), 2);
+    assert_non_null(strstr(e, "policy = 'nope' cannot run"));
+    assert_non_null(strstr(e, "nothing was run"));
     assert_false(lf_file_exists(lf_test_path("keys_out")));
     free(o);
     free(e);
