@@ -182,6 +182,12 @@ int cmd_generate(int argc, char **argv)
                                  "--dram-fraction and --predictor-* need --weights");
     if (so.relative && so.threshold > 1)
         return lf_cli_usage(CMD, "--threshold %g with --relative: expected 0..1", so.threshold);
+    /* the null engine reads nothing (it is run's and the tests'): generate's output would
+     * come from weights never read, presented as the streamed model's */
+    if (so.engine && strcmp(so.engine, "psync") && strcmp(so.engine, "io_uring") &&
+        strcmp(so.engine, "buffered"))
+        return lf_cli_usage(CMD, "--engine %s: expected psync, io_uring or buffered (generate "
+                            "streams the weights it computes with)", so.engine);
     so.steps = (uint32_t)steps;
 
     lf_err err = {0};

@@ -354,6 +354,10 @@ static void test_messages_name_the_fix(void **st)
                                  "--file y"), 2);
     assert_non_null(strstr(e, "--model and --checkpoint exclude each other"));
     free(e);
+    assert_int_equal(lf_test_run(NULL, &e, "generate --checkpoint c --tokenizer t --steps 2 "
+                                 "--weights w --engine null"), 2);
+    assert_non_null(strstr(e, "--engine null: expected psync, io_uring or buffered"));
+    free(e);
     assert_int_equal(lf_test_run(NULL, &e, "validate --tokens 1"), 2);
     assert_non_null(strstr(e, "give at least 2"));
     free(e);
