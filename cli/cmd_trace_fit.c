@@ -55,6 +55,9 @@ static int parse_lru(const char *s, uint32_t *size, double *rate, uint32_t *n)
         int used = 0;
         if (*n >= LF_MOEFIT_NLRU || sscanf(tok, "%u:%lf%n", &sz, &r, &used) != 2 || tok[used])
             return -1;
+        for (uint32_t i = 0; i < *n; i++)
+            if (size[i] == sz) /* one target per cache size */
+                return -1;
         size[*n] = sz;
         rate[(*n)++] = r;
     }
@@ -68,8 +71,8 @@ static int fit_lru(const char *model, const char *lru, uint32_t tokens, uint64_t
     double rate[LF_MOEFIT_NLRU], got[LF_MOEFIT_NLRU];
     uint32_t n;
     if (parse_lru(lru, size, rate, &n))
-        return lf_cli_usage(CMD, "--lru wants SIZE:RATE pairs such as 16:0.49,32:0.59, got '%s'",
-                            lru);
+        return lf_cli_usage(CMD, "--lru wants SIZE:RATE pairs, one per cache size, such as "
+                            "16:0.49,32:0.59, got '%s'", lru);
     lf_model m;
     lf_err err;
     double zipf, reuse;
@@ -81,8 +84,20 @@ static int fit_lru(const char *model, const char *lru, uint32_t tokens, uint64_t
     printf("synthesise with: llmflash trace synth --model %s --zipf %.4f --reuse %.4f --tokens N -o T.h5\n",
            m.name, zipf, reuse);
     printf("%-10s %-8s %-8s\n", "cache", "target", "fitted");
-    for (uint32_t i = 0; i < n; i++)
+    double worst = 0;
+    uint32_t at = 0;
+    for (uint32_t i = 0; i < n; i++) {
         printf("%-10u %-8.3f %-8.3f\n", size[i], rate[i], got[i]);
+        if (fabs(got[i] - rate[i]) > worst) {
+            worst = fabs(got[i] - rate[i]);
+            at = i;
+        }
+    }
+    if (worst > 0.05) /* a hit curve the two parameters cannot draw (one falling with size) */
+        fprintf(stderr, "llmflash %s: warning: the fit misses the target at cache size %u by "
+                "%.3f (%.3f for %.3f): no (zipf, reuse) of this model gives these rates; check "
+                "them (a hit rate does not fall as the cache grows)\n", CMD, size[at], worst,
+                got[at], rate[at]);
     if (out) {
         char txt[2048];
         int p = snprintf(txt, sizeof txt,

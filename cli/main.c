@@ -63,6 +63,11 @@ int main(int argc, char **argv)
         return LF_EXIT_OK;
     }
     if (!strcmp(a, "version") || !strcmp(a, "--version")) {
+        if (argc > 2) {
+            fprintf(stderr, "llmflash version: unexpected argument '%s' (it takes none)\n",
+                    argv[2]);
+            return LF_EXIT_USAGE;
+        }
         printf("llmflash %s (git %s)\nflags: %s\n", LF_VERSION, LF_GITREV, LF_CFLAGS);
         return LF_EXIT_OK;
     }

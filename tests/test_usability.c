@@ -358,6 +358,17 @@ static void test_messages_name_the_fix(void **st)
                                  "--weights w --engine null"), 2);
     assert_non_null(strstr(e, "--engine null: expected psync, io_uring or buffered"));
     free(e);
+    assert_int_equal(lf_test_run(NULL, &e, "version --foo"), 2);
+    assert_non_null(strstr(e, "unexpected argument '--foo'"));
+    free(e);
+    /* trace fit: one target per cache size; targets no (zipf, reuse) reaches are said so */
+    assert_int_equal(lf_test_run(NULL, &e, "trace fit --model olmoe-1b-7b --lru 16:0.5,16:0.6"), 2);
+    assert_non_null(strstr(e, "one per cache size"));
+    free(e);
+    assert_int_equal(lf_test_run(NULL, &e, "trace fit --model olmoe-1b-7b --lru 16:0.99,32:0.1 "
+                                 "--tokens 500"), 0);
+    assert_non_null(strstr(e, "warning: the fit misses the target"));
+    free(e);
     assert_int_equal(lf_test_run(NULL, &e, "validate --tokens 1"), 2);
     assert_non_null(strstr(e, "give at least 2"));
     free(e);
