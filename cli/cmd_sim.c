@@ -286,6 +286,18 @@ static int run_repeat(const options *o, const lf_trace *t, const lf_trace *prof,
     size_t len;
     if (lf_read_file(o->repeat, &text, &len, &err))
         return lf_cli_error(CMD, &err);
+    /* a text file of options: a NUL or another control byte means a binary file (a trace
+     * given by mistake), whose bytes would be echoed back as "options" */
+    for (size_t i = 0, line = 1; i < len; line += text[i++] == '\n') {
+        unsigned char c = (unsigned char)text[i];
+        if (c < 0x20 && c != '\n' && c != '\r' && c != '\t') {
+            lf_fail(&err, LF_EFORMAT, "%s:%zu: byte 0x%02x: --repeat-configs wants a text file, "
+                    "one line of options per configuration (is it a binary file, such as a "
+                    "trace?)", o->repeat, line, c);
+            free(text);
+            return lf_cli_error(CMD, &err);
+        }
+    }
     size_t n = 0, cap = 16;
     lf_run_config *cfg = malloc(cap * sizeof *cfg);
     int rc = cfg ? 0 : LF_EXIT_FAIL, lineno = 0;

@@ -358,6 +358,11 @@ static void test_messages_name_the_fix(void **st)
                                  "--weights w --engine null"), 2);
     assert_non_null(strstr(e, "--engine null: expected psync, io_uring or buffered"));
     free(e);
+    assert_int_equal(lf_test_run(NULL, &e, "sim --trace %s --device m1max --repeat-configs %s",
+                                 h5, h5), 1);
+    assert_non_null(strstr(e, "--repeat-configs wants a text file"));
+    assert_null(strstr(e, "HDF"));
+    free(e);
     assert_int_equal(lf_test_run(NULL, &e, "version --foo"), 2);
     assert_non_null(strstr(e, "unexpected argument '--foo'"));
     free(e);
