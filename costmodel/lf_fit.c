@@ -115,6 +115,11 @@ int lf_fit_parse_probe(const char *text, size_t len, const char *path, const cha
                          nc);
             break;
         }
+        if (strcmp(cols[ie], "engine") == 0) { /* two probe CSVs joined with `cat` */
+            rc = lf_fail(err, LF_EFORMAT, "%s:%d: the header again (files joined?): keep one "
+                         "header line (join a second probe CSV with tail -n +2)", path, lineno);
+            break;
+        }
         if (engine && strcmp(cols[ie], engine) != 0)
             continue;
         if (!engine) {

@@ -842,6 +842,10 @@ static void test_probe_csv(void **st)
     lf_test_write(p, bad, strlen(bad));
     assert_int_equal(lf_fit_read_probe(p, NULL, &pts, &n, &err), LF_EFORMAT);
     assert_non_null(strstr(err.msg, "probe.csv:3:"));
+    const char *twice = "engine,chunk,threads,mb_s\npsync,4096,1,40\nengine,chunk,threads,mb_s\n";
+    lf_test_write(p, twice, strlen(twice));
+    assert_int_equal(lf_fit_read_probe(p, NULL, &pts, &n, &err), LF_EFORMAT);
+    assert_non_null(strstr(err.msg, "probe.csv:3: the header again"));
     const char *nohdr = "a,b\n1,2\n";
     lf_test_write(p, nohdr, strlen(nohdr));
     assert_int_equal(lf_fit_read_probe(p, NULL, &pts, &n, &err), LF_EFORMAT);
