@@ -197,6 +197,8 @@ int cmd_generate(int argc, char **argv)
         return lf_cli_error(CMD, &err);
     if (lf_tok_load(&tok, tokp, m.cfg.vocab_size, &err)) {
         lf_llama_close(&m);
+        if (!strstr(err.msg, tokp)) /* name the file once */
+            lf_err_prefix(&err, "%s", tokp);
         return lf_cli_error(CMD, &err);
     }
     int32_t *prompt_ids = NULL, *ids = NULL;
@@ -206,6 +208,8 @@ int cmd_generate(int argc, char **argv)
     if (!rc) {
         gsl_rng_set(rng, (unsigned long)seed);
         rc = lf_tok_encode(&tok, prompt, 1, 0, &prompt_ids, &n_prompt, &err);
+        if (rc)
+            lf_err_prefix(&err, "--prompt (with the tokenizer %s)", tokp);
     }
     lf_llama_stream_result sr;
     memset(&sr, 0, sizeof sr);
