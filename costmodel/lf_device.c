@@ -169,7 +169,7 @@ int lf_device_check(const lf_device *d, const char *where, lf_err *err)
     if ((d->flash_fit_min_chunk > 0 && d->flash_fit_min_chunk > d->flash_fit_max_chunk) ||
         (d->flash_fit_min_depth > 0 && d->flash_fit_min_depth > d->flash_fit_max_depth))
         return lf_fail(err, LF_ERANGE, "%s: flash_fit_min_chunk/max_chunk = %g/%g and "
-                       "flash_fit_min_depth/max_inflight = %g/%g: each minimum must not exceed "
+                       "flash_fit_min_depth/max_depth = %g/%g: each minimum must not exceed "
                        "its maximum (or set both to 0: not recorded)", where, d->flash_fit_min_chunk,
                        d->flash_fit_max_chunk, d->flash_fit_min_depth, d->flash_fit_max_depth);
     if (d->flash_alignment == 0 || (d->flash_alignment & (d->flash_alignment - 1)))

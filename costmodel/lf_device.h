@@ -61,7 +61,7 @@ typedef struct {
     double flash_footprint;
     /* The reads the flash keys were fitted on: the smallest and largest read size (bytes)
      * and the fewest and most reads in flight among the probe's points. Outside them the
-     * model extrapolates (a profile fitted from 16 KiB up priced 8 KiB reads 13-58% slow
+     * model extrapolates (a profile fitted from 16 KiB up priced 4-8 KiB reads 16-58% slow
      * in `make demo`): lf_device_flash_outside says so. 0 = not recorded (a hand-written
      * or older profile). */
     double flash_fit_min_chunk, flash_fit_max_chunk;
