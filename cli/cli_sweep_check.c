@@ -14,6 +14,7 @@
 typedef struct {
     char name[64];
     char arg[32]; /* placeholder in the help ("N", "PATH", "SPEC"); "" for a flag */
+    int required; /* outside the brackets of the help's first usage line */
 } opt_info;
 
 #define MAX_OPTS 128
@@ -32,7 +33,10 @@ static size_t read_options(const char *exe, const char *mode, opt_info *opts)
         return 0;
     size_t n = 0;
     char line[1024];
+    int first = 1;
     while (fgets(line, sizeof line, p)) {
+        int usage = first && strncmp(line, "usage:", 6) == 0;
+        first = 0;
         for (char *q = strstr(line, "--"); q; q = strstr(q + 2, "--")) {
             if (q > line && !isspace((unsigned char)q[-1]) && q[-1] != '[' && q[-1] != ',')
                 continue;
@@ -58,7 +62,14 @@ static size_t read_options(const char *exe, const char *mode, opt_info *opts)
             if (i == n && n < MAX_OPTS) {
                 snprintf(opts[n].name, sizeof opts[n].name, "%s", name);
                 opts[n].arg[0] = '\0';
+                opts[n].required = 0;
                 n++;
+            }
+            if (usage && i < n) { /* "[" opened and not closed before q: optional */
+                int depth = 0;
+                for (const char *b = line; b < q; b++)
+                    depth += (*b == '[') - (*b == ']');
+                opts[i].required |= depth == 0;
             }
             if (i < n && arg[0] && !opts[i].arg[0])
                 snprintf(opts[i].arg, sizeof opts[i].arg, "%s", arg);
@@ -209,6 +220,19 @@ int lf_cli_sweep_check(const lf_sweep *s, const char *exe, int strict_items)
                         strict ? "cannot run" : "looks wrong", why);
                 bad |= strict;
             }
+        }
+    }
+    /* what the command cannot run without (its usage line's options outside brackets;
+     * --out is the sweep's own) */
+    for (size_t i = 0; i < n && strict_items; i++) {
+        int given = !opts[i].required || !strcmp(opts[i].name, "out");
+        for (size_t a = 0; a < s->n_axes && !given; a++)
+            given = !s->axes[a].is_var && !strcmp(s->axes[a].key, opts[i].name);
+        if (!given) {
+            fprintf(stderr, "llmflash sweep: %s: llmflash %s needs --%s, which the sweep file "
+                    "does not give: add a line '%s = ...'\n", s->path, s->mode, opts[i].name,
+                    opts[i].name);
+            bad = 1;
         }
     }
     if (bad)

@@ -186,7 +186,7 @@ static void test_sweep_keys(void **st)
     free(o);
     free(e);
     /* quoted or escaped, a '|' stays in the spec */
-    text = "mode = sim\ntrace = t.h5\npolicy = lru | \"window:k=2|4\" | window:k=8\\|9\n";
+    text = "mode = sim\ntrace = t.h5\ndevice = m1max\npolicy = lru | \"window:k=2|4\" | window:k=8\\|9\n";
     lf_test_write(conf, text, strlen(text));
     assert_int_equal(lf_test_run(&o, &e, "sweep %s --out %s -n", conf, lf_test_path("keys_out")),
                      0);
@@ -195,8 +195,18 @@ static void test_sweep_keys(void **st)
     assert_non_null(strstr(o, "3 runs, 0 done"));
     free(o);
     free(e);
+    /* an option the command cannot run without is an error (--out is the sweep's) */
+    text = "mode = sim\ndevice = m1max\npolicy = lru\n";
+    lf_test_write(conf, text, strlen(text));
+    assert_int_equal(lf_test_run(&o, &e, "sweep %s --out %s -n", conf, lf_test_path("keys_out")),
+                     2);
+    assert_non_null(strstr(e, "llmflash sim needs --trace, which the sweep file does not give"));
+    assert_null(strstr(e, "--device,"));
+    assert_false(lf_file_exists(lf_test_path("keys_out")));
+    free(o);
+    free(e);
     /* a flag option given without its value is an error */
-    text = "mode = sim\ntrace = t.h5\nthreads =\n";
+    text = "mode = sim\ntrace = t.h5\ndevice = m1max\nthreads =\n";
     lf_test_write(conf, text, strlen(text));
     assert_int_equal(lf_test_run(&o, &e, "sweep %s --out %s -n", conf, lf_test_path("keys_out")),
                      2);
