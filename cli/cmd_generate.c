@@ -23,7 +23,7 @@ static void help(void)
            "                         [--prompt TEXT] [--temperature 0] [--seed S] [--print-ids]\n"
            "                         [--weights W [--policy window:k=4] [--threshold X]\n"
            "                          [--relative] [--engine psync] [--inflight 4]\n"
-           "                          [--dram-fraction 1]]\n\n"
+           "                          [--dram-fraction 1 | --dram-bytes B]]\n\n"
            "Runs a llama2.c checkpoint (legacy or version-1 fp32 export) in C and prints the\n"
            "generated text. The loop is llama2.c's: the sequence starts with BOS, the prompt is\n"
            "fed, then tokens are sampled until N positions (prompt included, at most seq_len)\n"
@@ -54,6 +54,8 @@ static void help(void)
            "  --engine E          I/O engine: psync (O_DIRECT, default), io_uring, buffered\n"
            "  --inflight N        reads in flight (default 4)\n"
            "  --dram-fraction F   DRAM budget as a fraction of the model (default 1)\n"
+           "  --dram-bytes B      DRAM budget in bytes instead (e.g. 64m; above the model\n"
+           "                      when a predictor's rank makes the resident part larger)\n"
            "  --predictor-rank R  load the sets of a rank-R SVD predictor of the gate and up\n"
            "                      projections ('trace predict --method svd') instead of the\n"
            "                      threshold's exact sets: real predictor errors\n"
@@ -122,6 +124,7 @@ int cmd_generate(int argc, char **argv)
         {"print-ids", no_argument, 0, 'i'},         {"weights", required_argument, 0, 'w'},
         {"policy", required_argument, 0, 'P'},      {"engine", required_argument, 0, 'e'},
         {"inflight", required_argument, 0, 'f'},    {"dram-fraction", required_argument, 0, 'd'},
+        {"dram-bytes", required_argument, 0, 'B'},
         {"predictor-rank", required_argument, 0, 'R'},
         {"predictor-scale", required_argument, 0, 'S'},
         {"help", no_argument, 0, 'h'}};
@@ -146,6 +149,9 @@ int cmd_generate(int argc, char **argv)
         case 'e': so.engine = optarg; break;
         case 'd':
             u = lf_cli_double(CMD, "--dram-fraction", optarg, 1e-9, 1, &so.dram_fraction);
+            break;
+        case 'B':
+            u = lf_cli_size(CMD, "--dram-bytes", optarg, 1, UINT64_MAX, &so.dram_bytes);
             break;
         case 'f':
             u = lf_cli_u64(CMD, "--inflight", optarg, 1, 4096, &inflight);
@@ -176,10 +182,10 @@ int cmd_generate(int argc, char **argv)
     if (so.weights && temperature != 0.0)
         return lf_cli_usage(CMD, "--weights runs greedy decoding: drop --temperature");
     if (!so.weights && (so.policy || so.engine || so.inflight || so.threshold > 0 ||
-                        so.relative || so.dram_fraction > 0 || so.predictor_rank ||
+                        so.relative || so.dram_fraction > 0 || so.dram_bytes || so.predictor_rank ||
                         so.predictor_scale > 0))
         return lf_cli_usage(CMD, "--policy, --threshold, --relative, --engine, --inflight, "
-                                 "--dram-fraction and --predictor-* need --weights");
+                                 "--dram-fraction, --dram-bytes and --predictor-* need --weights");
     if (so.relative && so.threshold > 1)
         return lf_cli_usage(CMD, "--threshold %g with --relative: expected 0..1", so.threshold);
     /* the null engine reads nothing (it is run's and the tests'): generate's output would

@@ -284,6 +284,7 @@ int lf_llama_stream(lf_llama *m, const int32_t *prompt, uint32_t n_prompt,
     cfg.model = model.name;
     cfg.policy = o->policy ? o->policy : "window:k=4";
     cfg.dram_fraction = o->dram_fraction > 0 ? o->dram_fraction : 1.0;
+    cfg.dram_bytes = o->dram_bytes;
     cfg.predictor_rank = o->predictor_rank; /* 0: the rule's own sets (a perfect predictor) */
     cfg.recorded_predictor = o->predictor_rank > 0;
     cfg.threads = ec.inflight;

@@ -17,6 +17,7 @@ typedef struct {
     const char *engine;   /* NULL = "psync" (O_DIRECT) */
     uint32_t inflight;    /* reads in flight; 0 = 4 */
     double dram_fraction; /* DRAM budget as a fraction of the model; 0 = 1 (all fits) */
+    uint64_t dram_bytes;  /* the budget in bytes instead; 0 = dram_fraction's */
     double threshold;     /* the neurons a token needs: the recording rule on the dense h */
     int relative;
     uint32_t steps;       /* positions, as lf_llama_generate */

@@ -596,6 +596,17 @@ static void test_streamed_generation(void **st)
     parse_stream(out, &share, &logit, &sparsity, &bytes0);
     assert_true(sparsity == 0.0 && logit < 1e-3);
     free(out);
+    /* the budget in bytes: too small, the error asks for bytes; enough, the same tokens */
+    char *e;
+    assert_int_equal(lf_test_run(NULL, &e, "generate --checkpoint %s --tokenizer %s --steps 8 "
+                                 "--weights %s --engine buffered --dram-bytes 64k", ck, tk, wp), 1);
+    assert_non_null(strstr(e, "give --dram-bytes 376832 or more"));
+    free(e);
+    assert_int_equal(lf_test_run(&out, NULL, "generate --checkpoint %s --tokenizer %s --prompt "
+                                 "'%s' --steps %u --print-ids --weights %s --engine buffered "
+                                 "--dram-bytes 8m", ck, tk, f.prompt, f.steps, wp), 0);
+    assert_memory_equal(out, want, strlen(want));
+    free(out);
     /* a relative threshold of 0.1: about 70% of the neurons are skipped; the streamed
      * model then departs from the dense one somewhat */
     assert_int_equal(lf_test_run(&out, NULL, "generate --checkpoint %s --tokenizer %s --prompt "
@@ -650,7 +661,6 @@ static void test_streamed_generation(void **st)
     assert_int_equal(fclose(fo), 0);
     lf_llama_close(&m);
     assert_int_equal(lf_test_run(NULL, NULL, "weights make --checkpoint %s --file %s", other, ow), 0);
-    char *e;
     assert_int_equal(lf_test_run(NULL, &e, "generate --checkpoint %s --tokenizer %s --steps 8 "
                                  "--weights %s --engine buffered", ck, tk, ow), 1);
     assert_non_null(strstr(e, "vector 0 element 3"));

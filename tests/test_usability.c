@@ -384,6 +384,10 @@ static void test_messages_name_the_fix(void **st)
                                  "--tokens 500"), 0);
     assert_non_null(strstr(e, "warning: the fit misses the target"));
     free(e);
+    assert_int_equal(lf_test_run(NULL, &e, "generate --checkpoint c --tokenizer t --steps 2 "
+                                 "--dram-bytes 1m"), 2);
+    assert_non_null(strstr(e, "--dram-fraction, --dram-bytes and --predictor-* need --weights"));
+    free(e);
     assert_int_equal(lf_test_run(NULL, &e, "validate --tokens 1"), 2);
     assert_non_null(strstr(e, "give at least 2"));
     free(e);
