@@ -819,6 +819,29 @@ static void test_commands(void **st)
         assert_false(lf_file_exists(vd3));
         free(er);
     }
+    /* a budget in bytes: the row's DRAM fraction is the one the runs had, not the default */
+    const char *gbytes = "policy = lru\nlayout = bundled\ndram_bytes = 1g\npredictor_rank = 4\n"
+                         "scope = ffn\n";
+    lf_test_write(g, gbytes, strlen(gbytes));
+    rc = lf_test_run(NULL, &er, "validate --trace %s --weights %s --device %s --grid %s "
+                     "--repeat 1 --out %s", tr, wb, dev, g, vd3);
+    if (rc)
+        fail_msg("%s", er);
+    free(er);
+    snprintf(p, sizeof p, "%s/validate.csv", vd3);
+    double frac = csv_value(p, "dram_fraction", 0);
+    snprintf(p, sizeof p, "%s/c01-sim/config.conf", vd3);
+    char *cc;
+    size_t cc_len;
+    assert_int_equal(lf_read_file(p, &cc, &cc_len, &err), LF_OK);
+    const char *at = strstr(cc, "\ndram_fraction = ");
+    assert_non_null(at);
+    double ran = strtod(at + strlen("\ndram_fraction = "), NULL);
+    assert_non_null(strstr(cc, "\ndram_bytes = 1073741824\n"));
+    free(cc);
+    assert_true(ran > 1); /* 1 GiB is more than this small model */
+    if (fabs(frac - ran) > 1e-3 * ran)
+        fail_msg("validate.csv dram_fraction %g, the runs' %g", frac, ran);
     /* per-engine profiles: a run with the null engine is priced with the null= profile */
     char dev2[1200], vd2[1200];
     snprintf(dev2, sizeof dev2, "%s", lf_test_path("dev2.conf"));
