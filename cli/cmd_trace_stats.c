@@ -156,12 +156,18 @@ static void print_stats(const char *path, const lf_trace *t, const lf_stats *s, 
         printf("\nlayer %u:\n", s->layers[0].layer);
     else
         printf("\noverall (mean of %u layers):\n", s->n_layers);
-    printf("  sparsity %.4f   reuse %.4f   top10%% share %.4f   top20%% share %.4f\n",
-           A->sparsity, A->reuse, A->top10, A->top20);
-    printf("  closest friend: co-activation share mean %.3f median %.3f; friend among the 1%% "
-           "hottest %.3f;\n  distinct friends %.3f of %u units examined (%s per layer)\n",
-           A->friend_share_mean, A->friend_share_median, A->friend_in_top1, A->friend_distinct,
-           A->friend_units, s->friend_sample && s->friend_sample < s->units ? "sample" : "all");
+    /* a share of nothing (no active unit, no friend examined) is undefined: "-" */
+    char v[7][24];
+    const double x[7] = {A->reuse, A->top10, A->top20, A->friend_share_mean,
+                         A->friend_share_median, A->friend_in_top1, A->friend_distinct};
+    for (int i = 0; i < 7; i++)
+        snprintf(v[i], sizeof v[i], isfinite(x[i]) ? (i < 3 ? "%.4f" : "%.3f") : "-", x[i]);
+    printf("  sparsity %.4f   reuse %s   top10%% share %s   top20%% share %s\n", A->sparsity,
+           v[0], v[1], v[2]);
+    printf("  closest friend: co-activation share mean %s median %s; friend among the 1%% "
+           "hottest %s;\n  distinct friends %s of %u units examined (%s per layer)\n", v[3],
+           v[4], v[5], v[6], A->friend_units,
+           s->friend_sample && s->friend_sample < s->units ? "sample" : "all");
     uint32_t K = s->max_window;
     uint32_t *ks = malloc(K * sizeof *ks);
     if (ks) {
