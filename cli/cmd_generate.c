@@ -190,10 +190,9 @@ int cmd_generate(int argc, char **argv)
         return lf_cli_usage(CMD, "--threshold %g with --relative: expected 0..1", so.threshold);
     /* the null engine reads nothing (it is run's and the tests'): generate's output would
      * come from weights never read, presented as the streamed model's */
-    if (so.engine && strcmp(so.engine, "psync") && strcmp(so.engine, "io_uring") &&
-        strcmp(so.engine, "buffered"))
-        return lf_cli_usage(CMD, "--engine %s: expected psync, io_uring or buffered (generate "
-                            "streams the weights it computes with)", so.engine);
+    if (so.engine && strcmp(so.engine, "null") == 0)
+        return lf_cli_usage(CMD, "--engine null: expected psync, io_uring or buffered (generate "
+                            "streams the weights it computes with)");
     so.steps = (uint32_t)steps;
 
     lf_err err = {0};
@@ -203,8 +202,6 @@ int cmd_generate(int argc, char **argv)
         return lf_cli_error(CMD, &err);
     if (lf_tok_load(&tok, tokp, m.cfg.vocab_size, &err)) {
         lf_llama_close(&m);
-        if (!strstr(err.msg, tokp)) /* name the file once */
-            lf_err_prefix(&err, "%s", tokp);
         return lf_cli_error(CMD, &err);
     }
     int32_t *prompt_ids = NULL, *ids = NULL;

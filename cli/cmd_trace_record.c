@@ -137,8 +137,6 @@ int cmd_trace_record(int argc, char **argv)
         return lf_cli_error(CMD, &err);
     }
     rc = lf_tok_load(&tok, tokp, m.cfg.vocab_size, &err);
-    if (rc && !strstr(err.msg, tokp)) /* name the file once */
-        lf_err_prefix(&err, "%s", tokp);
     if (!rc) {
         rc = lf_tok_encode(&tok, prompt ? prompt : "", 1, 0, &ids, &n_ids, &err);
         if (rc)

@@ -107,35 +107,30 @@ static void help(void)
 }
 
 /* Warns once per profile when configurations it priced read outside the range its
- * flash keys were fitted on (lf_device_flash_outside): their errors then test an
+ * flash keys were fitted on (lf_validate_row.flash_outside): their errors then test an
  * extrapolation. */
-static void range_notes(const lf_validate_row *rows, size_t n, const lf_device *dev,
-                        const char *dev_path, const char *const *engines, const lf_device *devs,
-                        const char *const *paths, size_t n_devs)
+static void range_notes(const lf_validate_row *rows, size_t n)
 {
-    for (size_t k = 0; k <= n_devs; k++) {
-        const lf_device *d = k < n_devs ? &devs[k] : dev;
-        char ids[256] = "", first[512] = "", msg[512];
+    for (size_t i = 0; i < n; i++) {
+        size_t j = 0; /* the first row of this profile outside its range */
+        while (j < i && (!rows[j].flash_outside[0] || strcmp(rows[j].device, rows[i].device)))
+            j++;
+        if (!rows[i].flash_outside[0] || j < i)
+            continue;
+        char ids[256] = "";
         size_t hits = 0, len = 0;
-        for (size_t i = 0; i < n; i++) {
-            size_t j = 0; /* the profile that priced row i: its engine's, else dev */
-            while (j < n_devs && strcmp(rows[i].engine, engines[j]) != 0)
-                j++;
-            double mean = rows[i].reads_per_token > 0
-                              ? rows[i].bytes_per_token / rows[i].reads_per_token : 0;
-            if (j != k || !lf_device_flash_outside(d, mean, rows[i].threads, msg, sizeof msg))
+        for (size_t k = i; k < n; k++) {
+            if (!rows[k].flash_outside[0] || strcmp(rows[k].device, rows[i].device))
                 continue;
-            if (!hits++)
-                snprintf(first, sizeof first, "%s", msg);
+            hits++;
             if (len < sizeof ids - 8)
                 len += (size_t)snprintf(ids + len, sizeof ids - len, "%s%s", len ? ", " : "",
-                                        rows[i].id);
+                                        rows[k].id);
         }
-        if (hits)
-            fprintf(stderr, "llmflash %s: warning: device profile %s priced %zu of %zu "
-                    "configurations (%s) outside the reads it was fitted on; %s: %s\n", CMD,
-                    k < n_devs ? paths[k] : dev_path, hits, n, ids, hits > 1 ? "the first" : "it",
-                    first);
+        fprintf(stderr, "llmflash %s: warning: device profile %s priced %zu of %zu "
+                "configurations (%s) outside the reads it was fitted on; %s: %s\n", CMD,
+                rows[i].device, hits, n, ids, hits > 1 ? "the first" : "it",
+                rows[i].flash_outside);
     }
 }
 
@@ -397,7 +392,7 @@ int cmd_validate(int argc, char **argv)
             if (cold_noisy)
                 printf("COLD-NOISY: the cold start (first-token samples) of %zu of %zu "
                        "configurations spread more than 5%% over its samples\n", cold_noisy, n);
-            range_notes(rows, n, &dev, device, ed_names, ed_dev, ed_path, n_ed);
+            range_notes(rows, n);
         }
     }
     free(rows);

@@ -96,21 +96,17 @@ static int config_of(const lf_validate_cfg *v, size_t i, lf_run_config *c, lf_va
 }
 
 /* A configuration's policy and engine are known names (their parameters are checked
- * where they are made), and its DRAM budget is given one way: checked for the whole grid
- * before any run, as config_of's values are. */
+ * where they are made): checked for the whole grid before any run, as config_of's values
+ * are. */
 static int check_names(const lf_validate_cfg *v, const lf_run_config *c, const lf_validate_row *row,
                        lf_err *err)
 {
     const lf_io_ops *ops;
-    const lf_sweep *g = v->grid;
     if (c->policy && !lf_policy_find(c->policy))
         return lf_fail(err, LF_EINVAL, "%s: configuration %s: unknown policy '%s' (known: %s)",
-                       g->path, row->id, c->policy, lf_policy_names());
+                       v->grid->path, row->id, c->policy, lf_policy_names());
     if (lf_io_engine(row->engine, &ops, err) != LF_OK)
-        return lf_err_prefix(err, "%s: configuration %s", g->path, row->id);
-    if (lf_sweep_get(g, 0, "dram_bytes") && lf_sweep_get(g, 0, "dram_fraction"))
-        return lf_fail(err, LF_EINVAL, "%s: both dram_bytes and dram_fraction: the budget is "
-                       "one or the other (dram_bytes wins in a run); keep one key", g->path);
+        return lf_err_prefix(err, "%s: configuration %s", v->grid->path, row->id);
     return LF_OK;
 }
 
@@ -198,6 +194,8 @@ static int predict_one(const lf_validate_cfg *v, slot *s, lf_validate_row *row, 
     row->predicted_mem_ms = pred.summary.mean_mem_ms;
     row->predicted_compute_ms = pred.summary.mean_compute_ms;
     row->predicted_cold_ms = pred.summary.cold_total_ms;
+    lf_device_flash_outside(dev, pred.summary.mean_read_bytes, s->c.threads, row->flash_outside,
+                            sizeof row->flash_outside);
     if (s->c.dram_bytes && pred.budget.model_bytes) /* the budget the runs had, as a fraction */
         row->dram_fraction = (double)pred.budget.budget_bytes / (double)pred.budget.model_bytes;
     s->dev = dev;
@@ -514,6 +512,9 @@ int lf_validate_run(const lf_validate_cfg *v, lf_validate_row **rows, size_t *n,
     lf_validate_row *r = calloc(total ? total : 1, sizeof *r);
     slot *s = calloc(total ? total : 1, sizeof *s);
     int rc = r && s ? LF_OK : lf_fail(err, LF_ENOMEM, "validate: out of memory");
+    if (!rc && lf_sweep_get(v->grid, 0, "dram_bytes") && lf_sweep_get(v->grid, 0, "dram_fraction"))
+        rc = lf_fail(err, LF_EINVAL, "%s: both dram_bytes and dram_fraction: the budget is one "
+                     "or the other (dram_bytes wins in a run); keep one key", v->grid->path);
     /* every configuration's options and weights file before anything is written: a grid
      * that fails at its second configuration left the first one's folder behind */
     for (size_t i = 0; i < total && !rc; i++) {

@@ -27,6 +27,9 @@ typedef struct {
     char id[16];                 /* c01, c02, ... (the run folders' names) */
     char policy[128], layout[16], dram[16], engine[16], scope[8];
     char device[64];             /* the profile that priced it (its name) */
+    char flash_outside[256];     /* "" or why the configuration's reads fall outside those
+                                  * the profile's flash keys were fitted on
+                                  * (lf_device_flash_outside) */
     double dram_fraction;
     uint32_t threads, tokens;
     uint64_t max_read, max_gap;

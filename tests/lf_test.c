@@ -49,14 +49,10 @@ static char *slurp(const char *path)
     return data ? data : strdup("");
 }
 
-int lf_test_run(char **out, char **err, const char *fmt, ...)
+static int run_args(char **out, char **err, const char *args)
 {
     static int seq;
-    char args[8192], cmd[12000];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(args, sizeof args, fmt, ap);
-    va_end(ap);
+    char cmd[12000];
     const char *bin = getenv("LLMFLASH_BIN");
     if (!bin)
         bin = "build/llmflash";
@@ -75,6 +71,31 @@ int lf_test_run(char **out, char **err, const char *fmt, ...)
     if (WIFEXITED(st))
         return WEXITSTATUS(st);
     return WIFSIGNALED(st) ? 128 + WTERMSIG(st) : -1;
+}
+
+int lf_test_run(char **out, char **err, const char *fmt, ...)
+{
+    char args[8192];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(args, sizeof args, fmt, ap);
+    va_end(ap);
+    return run_args(out, err, args);
+}
+
+void lf_test_expect(int status, const char *needle, const char *fmt, ...)
+{
+    char args[8192];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(args, sizeof args, fmt, ap);
+    va_end(ap);
+    char *e = NULL;
+    int rc = run_args(NULL, &e, args);
+    if (rc != status || (needle && (!e || !strstr(e, needle))))
+        fail_msg("llmflash %s: exit %d (expected %d), stderr: %s (expected to hold '%s')", args,
+                 rc, status, e ? e : "(none)", needle ? needle : "");
+    free(e);
 }
 
 const char *lf_test_shared(const char *name)

@@ -25,6 +25,11 @@ const char *lf_test_path(const char *name);
 int lf_test_run(char **out, char **err, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
+/* lf_test_run, failing the test unless it exits with `status` and (needle not NULL) its
+ * stderr holds needle. */
+void lf_test_expect(int status, const char *needle, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
 /* Path of ../shared/data/NAME if present, else NULL after printing one
  * "SKIP: ... absent" line; use with skip(). */
 const char *lf_test_shared(const char *name);

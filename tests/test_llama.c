@@ -398,14 +398,10 @@ static void test_record_cli(void **st)
     free(e);
     /* --model: a known name of another shape, or an empty one, is refused before recording */
     remove(out);
-    assert_int_equal(lf_test_run(NULL, &e, "trace record --checkpoint %s --tokenizer %s "
-                                 "--steps 2 --threshold 0.1 --model opt-1.3b -o %s", ck, tk, out), 1);
-    assert_non_null(strstr(e, "--model opt-1.3b is 24 layers"));
-    free(e);
-    assert_int_equal(lf_test_run(NULL, &e, "trace record --checkpoint %s --tokenizer %s "
-                                 "--steps 2 --threshold 0.1 --model '' -o %s", ck, tk, out), 1);
-    assert_non_null(strstr(e, "--model is empty"));
-    free(e);
+    lf_test_expect(1, "--model opt-1.3b is 24 layers", "trace record --checkpoint %s "
+                   "--tokenizer %s --steps 2 --threshold 0.1 --model opt-1.3b -o %s", ck, tk, out);
+    lf_test_expect(1, "--model is empty", "trace record --checkpoint %s --tokenizer %s --steps 2 "
+                   "--threshold 0.1 --model '' -o %s", ck, tk, out);
     assert_false(lf_file_exists(out));
 }
 
@@ -597,11 +593,8 @@ static void test_streamed_generation(void **st)
     assert_true(sparsity == 0.0 && logit < 1e-3);
     free(out);
     /* the budget in bytes: too small, the error asks for bytes; enough, the same tokens */
-    char *e;
-    assert_int_equal(lf_test_run(NULL, &e, "generate --checkpoint %s --tokenizer %s --steps 8 "
-                                 "--weights %s --engine buffered --dram-bytes 64k", ck, tk, wp), 1);
-    assert_non_null(strstr(e, "give --dram-bytes 376832 or more"));
-    free(e);
+    lf_test_expect(1, "give --dram-bytes 376832 or more", "generate --checkpoint %s --tokenizer "
+                   "%s --steps 8 --weights %s --engine buffered --dram-bytes 64k", ck, tk, wp);
     assert_int_equal(lf_test_run(&out, NULL, "generate --checkpoint %s --tokenizer %s --prompt "
                                  "'%s' --steps %u --print-ids --weights %s --engine buffered "
                                  "--dram-bytes 8m", ck, tk, f.prompt, f.steps, wp), 0);
@@ -661,6 +654,7 @@ static void test_streamed_generation(void **st)
     assert_int_equal(fclose(fo), 0);
     lf_llama_close(&m);
     assert_int_equal(lf_test_run(NULL, NULL, "weights make --checkpoint %s --file %s", other, ow), 0);
+    char *e;
     assert_int_equal(lf_test_run(NULL, &e, "generate --checkpoint %s --tokenizer %s --steps 8 "
                                  "--weights %s --engine buffered", ck, tk, ow), 1);
     assert_non_null(strstr(e, "vector 0 element 3"));

@@ -636,17 +636,12 @@ static void test_cli(void **st)
     /* the script and its job list as one file; a bad #SBATCH item: refused, nothing written */
     char out2[4200];
     snprintf(out2, sizeof out2, "%s2", out);
-    assert_int_equal(lf_test_run(NULL, &e, "sweep %s --out %s --emit-slurm %s/j --emit-jobs %s/j",
-                                 conf, out2, out2, out2), 2);
-    assert_non_null(strstr(e, "name the same file"));
-    free(e);
-    assert_int_equal(lf_test_run(NULL, &e, "sweep %s --out %s --emit-slurm %s/jobs.txt", conf, out2,
-                                 out2), 2);
-    free(e);
-    assert_int_equal(lf_test_run(NULL, &e, "sweep %s --out %s --emit-slurm %s/s.sbatch --sbatch "
-                                 "array=0-3", conf, out2, out2), 1);
-    assert_non_null(strstr(e, "the array is computed from the grid"));
-    free(e);
+    lf_test_expect(2, "name the same file", "sweep %s --out %s --emit-slurm %s/j --emit-jobs %s/j",
+                   conf, out2, out2, out2);
+    lf_test_expect(2, "name the same file", "sweep %s --out %s --emit-slurm %s/jobs.txt", conf,
+                   out2, out2);
+    lf_test_expect(1, "the array is computed from the grid", "sweep %s --out %s --emit-slurm "
+                   "%s/s.sbatch --sbatch array=0-3", conf, out2, out2);
     assert_false(lf_file_exists(out2));
     unsetenv("LLMFLASH_SWEEP_CMD");
 }

@@ -342,6 +342,15 @@ static void test_fit_range_warning(void **st)
     assert_null(strstr(e, "warning"));
     free(o);
     free(e);
+    /* validate names, per profile, the configurations it priced outside the range */
+    TPATH(w, "range.w");
+    TPATH(grid, "range_grid.conf");
+    assert_int_equal(lf_test_run(NULL, NULL, "weights make --model custom:2,64,256 --file %s", w), 0);
+    const char *g = "policy = lru\nthreads = 4 | 64\npredictor_rank = 0\ndram_fraction = 0.8\n";
+    lf_test_write(grid, g, strlen(g));
+    lf_test_expect(0, "priced 2 of 2 configurations (c01, c02) outside the reads it was fitted on",
+                   "validate --trace %s --weights %s --device %s --grid %s --repeat 1 --tokens 3 "
+                   "--engine null --out %s", h5, w, conf, grid, lf_test_path("range_val"));
 #undef SMALL
 }
 
@@ -360,14 +369,12 @@ static void test_messages_name_the_fix(void **st)
     assert_non_null(strstr(e, "give --dram-bytes 1074135040 or more (1073741824 bytes now)"));
     assert_null(strstr(e, "--dram-fraction"));
     free(e);
-    assert_int_equal(lf_test_run(NULL, &e, "weights make --model opt-1.3b --checkpoint x "
-                                 "--file y"), 2);
-    assert_non_null(strstr(e, "--model and --checkpoint exclude each other"));
-    free(e);
-    assert_int_equal(lf_test_run(NULL, &e, "generate --checkpoint c --tokenizer t --steps 2 "
-                                 "--weights w --engine null"), 2);
-    assert_non_null(strstr(e, "--engine null: expected psync, io_uring or buffered"));
-    free(e);
+    lf_test_expect(2, "--model and --checkpoint exclude each other",
+                   "weights make --model opt-1.3b --checkpoint x --file y");
+    lf_test_expect(2, "--engine null: expected psync, io_uring or buffered",
+                   "generate --checkpoint c --tokenizer t --steps 2 --weights w --engine null");
+    lf_test_expect(2, "--dram-fraction, --dram-bytes and --predictor-* need --weights",
+                   "generate --checkpoint c --tokenizer t --steps 2 --dram-bytes 1m");
     assert_int_equal(lf_test_run(NULL, &e, "sim --trace %s --device m1max --repeat-configs %s",
                                  h5, h5), 1);
     assert_non_null(strstr(e, "--repeat-configs wants a text file"));
@@ -382,34 +389,18 @@ static void test_messages_name_the_fix(void **st)
     assert_non_null(strstr(o, "reuse -   top10% share -"));
     assert_null(strstr(o, "nan"));
     free(o);
-    assert_int_equal(lf_test_run(NULL, &e, "version --foo"), 2);
-    assert_non_null(strstr(e, "unexpected argument '--foo'"));
-    free(e);
+    lf_test_expect(2, "unexpected argument '--foo'", "version --foo");
     /* trace fit: one target per cache size; targets no (zipf, reuse) reaches are said so */
-    assert_int_equal(lf_test_run(NULL, &e, "trace fit --model olmoe-1b-7b --lru 16:0.5,16:0.6"), 2);
-    assert_non_null(strstr(e, "one per cache size"));
-    free(e);
-    assert_int_equal(lf_test_run(NULL, &e, "trace fit --model olmoe-1b-7b --lru 16:0.99,32:0.1 "
-                                 "--tokens 500"), 0);
-    assert_non_null(strstr(e, "warning: the fit misses the target"));
-    free(e);
-    assert_int_equal(lf_test_run(NULL, &e, "generate --checkpoint c --tokenizer t --steps 2 "
-                                 "--dram-bytes 1m"), 2);
-    assert_non_null(strstr(e, "--dram-fraction, --dram-bytes and --predictor-* need --weights"));
-    free(e);
-    assert_int_equal(lf_test_run(NULL, &e, "validate --tokens 1"), 2);
-    assert_non_null(strstr(e, "give at least 2"));
-    free(e);
+    lf_test_expect(2, "one per cache size", "trace fit --model olmoe-1b-7b --lru 16:0.5,16:0.6");
+    lf_test_expect(0, "warning: the fit misses the target",
+                   "trace fit --model olmoe-1b-7b --lru 16:0.99,32:0.1 --tokens 500");
+    lf_test_expect(2, "give at least 2", "validate --tokens 1");
     /* ENGINE=PROFILE takes a profile's name as --device PROFILE does */
-    assert_int_equal(lf_test_run(NULL, &e, "validate --trace %s --weights w --device psync=nosuch "
-                                 "--grid g --out o", h5), 1);
-    assert_non_null(strstr(e, "device profile 'nosuch'"));
-    assert_non_null(strstr(e, "known profiles: "));
-    free(e);
+    for (int k = 0; k < 2; k++)
+        lf_test_expect(1, k ? "known profiles: " : "device profile 'nosuch'",
+                       "validate --trace %s --weights w --device psync=nosuch --grid g --out o", h5);
     lf_test_write(file, "x", 1);
-    assert_int_equal(lf_test_run(NULL, &e, "sweep experiments/fig7.conf --out %s", file), 2);
-    assert_non_null(strstr(e, "is a file, not a folder"));
-    free(e);
+    lf_test_expect(2, "is a file, not a folder", "sweep experiments/fig7.conf --out %s", file);
     /* an unknown profile key: the valid ones listed whole, never cut mid-word */
     char *text;
     size_t len;
