@@ -13,7 +13,8 @@
 #      configurations, whose error says little, are counted).
 #   The flash keys are fitted on a probe of each shape's weights file (FID_FLASH below),
 #   the batch terms, DRAM and compute keys come from step 0.
-# Grids: experiments/validate-{mqa,gqa,mha}.conf. Files under $LLMFLASH_BENCH_DIR
+# Grids: experiments/validate-{mqa,gqa,mha}.conf, validated as one (validate's sets: the
+# measured runs round-robin over all 24). Files under $LLMFLASH_BENCH_DIR
 # (default /var/tmp/llmflash-bench), deleted at the end. FID_LAYERS (default 4),
 # FID_TOKENS (32), FID_REPEAT (3), FID_PROBE_S (0.25) shorten it; FID_COLD_SAMPLES (3)
 # first-token samples per repeat (validate --cold-samples: a first token is one sample
@@ -151,7 +152,9 @@ components() {
       printf "\n" }' "$1"
 }
 
-# shape NAME MODEL GRID: trace, bundled + split weights, validate (whole token)
+# shape NAME MODEL GRID: its trace, bundled + split weights and profiles, and its set of
+# validate's options (appended to $SETS)
+SETS=
 shape() {
   n=$1; m=$2; g=$3
   "$BIN" trace synth --model "$m" --tokens $((TOK + 4)) --seed 11 -o "$DIR/$n.h5" >/dev/null || return 1
@@ -171,24 +174,33 @@ shape() {
       cp "$DIR/$e.conf" "$DIR/$n-$e.conf"
     fi
   done
-  "$BIN" validate --trace "$DIR/$n.h5" --weights "$DIR/$n-bundled.w" --weights "$DIR/$n-split.w" \
-    --device "$DIR/$n-psync.conf" --device psync="$DIR/$n-psync.conf" --device io_uring="$DIR/$n-io_uring.conf" \
-    --grid "$g" --tokens "$TOK" --repeat "$REP" --cold-samples "$COLD" $DRIFT --out "$DIR/val-$n" >"$DIR/val-$n.txt" \
-    2>"$DIR/val-$n.err" || { cat "$DIR/val-$n.err"; return 1; }
-  echo "  $n ($m):"
-  sed 1d "$DIR/val-$n.txt" | sed 's/^/    /'
-  components "$DIR/val-$n/validate.csv" | sed 's/^/    /'
-  rm -f "$DIR/$n-bundled.w" "$DIR/$n-split.w"
+  SETS="$SETS --trace $DIR/$n.h5 --weights $DIR/$n-bundled.w --weights $DIR/$n-split.w
+    --device $DIR/$n-psync.conf --device psync=$DIR/$n-psync.conf
+    --device io_uring=$DIR/$n-io_uring.conf --grid $g"
 }
+# of_shape NAME CSV: the CSV's rows of that shape (trace is the last column)
+of_shape() { awk -F, -v t="$1.h5" 'NR == 1 || $NF == t' "$2"; }
 echo "--- 1. whole-token validation: 24 configurations, $L layers, $TOK tokens, $REP runs each, $COLD cold-start samples per run"
-shape mqa "custom:$L,4544,18176,heads=71,kv=1,vocab=8000" experiments/validate-mqa.conf || status=1
-shape gqa "custom:$L,4096,11008,swiglu,heads=32,kv=8,vocab=8000" experiments/validate-gqa.conf || status=1
-shape mha "custom:$L,2048,8192,heads=32,vocab=8000" experiments/validate-mha.conf || status=1
-# all 24 together, and the cold start
-for f in validate validate_cold; do
-  head -n 1 "$DIR/val-mqa/$f.csv" >"$DIR/$f-all.csv"
-  for n in mqa gqa mha; do [ -s "$DIR/val-$n/$f.csv" ] && sed 1d "$DIR/val-$n/$f.csv" >>"$DIR/$f-all.csv"; done
+shape mqa "custom:$L,4544,18176,heads=71,kv=1,vocab=8000" experiments/validate-mqa.conf || exit 1
+shape gqa "custom:$L,4096,11008,swiglu,heads=32,kv=8,vocab=8000" experiments/validate-gqa.conf || exit 1
+shape mha "custom:$L,2048,8192,heads=32,vocab=8000" experiments/validate-mha.conf || exit 1
+# One validation of the three shapes: its measured runs go round-robin over all 24
+# configurations, so a slow spell of the host (minutes) is shared by the shapes. Run by
+# shape, as until run 33, each shape's repeats fell within its own 8 minutes and the
+# worst row went to whichever shape met a slow spell (runs 30-33).
+# shellcheck disable=SC2086 # $SETS is a list of options (paths under $DIR: no spaces)
+"$BIN" validate $SETS --tokens "$TOK" --repeat "$REP" --cold-samples "$COLD" $DRIFT \
+  --out "$DIR/val" >"$DIR/val.txt" 2>"$DIR/val.err" || { cat "$DIR/val.err"; exit 1; }
+sed 's/^/    /' "$DIR/val.txt"
+for n in mqa gqa mha; do
+  of_shape $n "$DIR/val/validate.csv" >"$DIR/validate-$n.csv"
+  printf "  %s: " "$n"
+  plots/validate_check.sh "$DIR/validate-$n.csv" | sed 's/^validate: //'
+  components "$DIR/validate-$n.csv" | sed 's/^/    /'
+  rm -f "$DIR/$n-bundled.w" "$DIR/$n-split.w"
 done
+cp "$DIR/val/validate.csv" "$DIR/validate-all.csv"
+cp "$DIR/val/validate_cold.csv" "$DIR/validate_cold-all.csv"
 echo "--- all shapes (steady state, sim vs run with identical options):"
 plots/validate_check.sh "$DIR/validate-all.csv" || status=1
 printf "%s" "--- cold start (first token): "

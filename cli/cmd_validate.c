@@ -17,6 +17,7 @@
 
 static const char *CMD = "validate";
 #define MAX_WEIGHTS 8
+#define MAX_SETS 8
 
 static void help(void)
 {
@@ -28,6 +29,7 @@ static void help(void)
         "usage: llmflash validate --trace T.h5 --weights W [--weights W2 ...] --device D.conf\n"
         "                         --grid G.conf --out DIR [--repeat N] [--tokens N]\n"
         "                         [--engine psync|io_uring]\n"
+        "                         [--trace T2.h5 --weights W3 ... [--device ...] [--grid G2]]\n"
         "       llmflash validate --compare SIM_DIR RUN_DIR\n\n"
         "--compare: the steady-state and cold-start per-token latency of two run folders\n"
         "(a `sim` and a `run` of identical options) and the error of the first against the\n"
@@ -44,6 +46,12 @@ static void help(void)
         "steady-state mean does; --cold-samples takes more of them). Writes\n"
         "DIR/validate.csv, DIR/validate_cold.csv and, per configuration, the run folders\n"
         "DIR/cNN-sim and DIR/cNN-run (the middle repeat).\n\n"
+        "Several model shapes in one validation: each --trace after the first starts a\n"
+        "set of its own, and the --weights, --device and --grid after it belong to that\n"
+        "set (a set without --device or --grid takes the first set's). The measured runs\n"
+        "go round-robin over every configuration of every set, so a slow spell of the\n"
+        "machine is shared by the shapes instead of falling on one of them; rows are\n"
+        "numbered on from set to set, with their trace in the CSVs' `trace` column.\n\n"
         "Grid file: `key = a | b | c` lines; the configurations are the product. Keys:\n"
         "  %s\n"
         "(the options of `llmflash sim` with '_' for '-': same values and ranges; engine as\n"
@@ -55,7 +63,7 @@ static void help(void)
         "experiments/moe_validate.conf), one --weights file per bit width, and report the\n"
         "page cache's predicted and measured hit rates too (DIR/validate_moe.csv).\n\n"
         "options:\n"
-        "  -t, --trace T.h5     the trace\n"
+        "  -t, --trace T.h5     the trace (again: a further set, above)\n"
         "  -w, --weights W      weights file; repeat for several layouts\n"
         "  -d, --device D       device profile: a name (m1max) or a .conf file (llmflash\n"
         "                       calibrate on this machine)\n"
@@ -159,6 +167,158 @@ static void print_row(const lf_validate_row *r, size_t i, size_t n, void *arg)
     (void)n;
 }
 
+/* One set of a validation: a trace with its weights files, profiles and grid (a model
+ * shape), as given on the command line and as opened. */
+typedef struct {
+    const char *trace, *device, *grid;
+    const char *wpaths[MAX_WEIGHTS];
+    size_t n_w;
+    char ed_engine[4][16];
+    const char *ed_path[4], *ed_names[4];
+    size_t n_ed;
+    int plain_device; /* a plain --device was given (not only ENGINE=) */
+    char dev_found[4096], ed_found[4][4096]; /* names (m3max) as the plain --device takes them */
+    lf_weights w[MAX_WEIGHTS];
+    size_t opened;
+    lf_device dev, ed_dev[4];
+    lf_trace t;
+    lf_sweep g;
+    int have_t, have_g;
+} vset;
+
+/* --device D or --device ENGINE=D into s (usage errors printed; LF_EXIT_* returned). */
+static int add_device(vset *s, const char *arg)
+{
+    const char *eq = strchr(arg, '=');
+    if (!eq) {
+        s->device = arg;
+        return LF_EXIT_OK;
+    }
+    if (s->n_ed == 4)
+        return lf_cli_usage(CMD, "at most 4 --device ENGINE=PROFILE");
+    size_t k = (size_t)(eq - arg);
+    if (k == 0 || k >= sizeof s->ed_engine[0])
+        return lf_cli_usage(CMD, "--device '%s': expected ENGINE=PROFILE", arg);
+    memcpy(s->ed_engine[s->n_ed], arg, k);
+    s->ed_engine[s->n_ed][k] = '\0';
+    const lf_io_ops *ops;
+    lf_err eerr;
+    if (lf_io_engine(s->ed_engine[s->n_ed], &ops, &eerr) != LF_OK)
+        return lf_cli_usage(CMD, "--device '%s': %s", arg, eerr.msg);
+    s->ed_path[s->n_ed++] = eq + 1;
+    return LF_EXIT_OK;
+}
+
+/* A later set without a profile or a grid of its own takes the first set's. */
+static void inherit(vset *s, const vset *first)
+{
+    if (!s->device && !s->n_ed) {
+        s->device = first->device;
+        s->n_ed = first->n_ed;
+        memcpy(s->ed_engine, first->ed_engine, sizeof s->ed_engine);
+        memcpy(s->ed_path, first->ed_path, sizeof s->ed_path);
+    }
+    if (!s->grid)
+        s->grid = first->grid;
+}
+
+/* Profile names resolved (printed errors; LF_EXIT_* returned). */
+static int resolve_devices(vset *s)
+{
+    s->plain_device = s->device != NULL;
+    if (!s->device && s->n_ed)
+        s->device = s->ed_path[0];
+    if (lf_cli_device_resolve(CMD, s->device, s->dev_found, sizeof s->dev_found))
+        return LF_EXIT_FAIL;
+    s->device = s->dev_found;
+    for (size_t k = 0; k < s->n_ed; k++) {
+        if (lf_cli_device_resolve(CMD, s->ed_path[k], s->ed_found[k], sizeof s->ed_found[k]))
+            return LF_EXIT_FAIL;
+        s->ed_path[k] = s->ed_found[k];
+        s->ed_names[k] = s->ed_engine[k];
+    }
+    return LF_EXIT_OK;
+}
+
+static int open_weights(vset *s, lf_err *err)
+{
+    int rc = LF_OK;
+    for (; s->opened < s->n_w && !rc; s->opened++)
+        if ((rc = lf_weights_open(s->wpaths[s->opened], &s->w[s->opened], err)))
+            break;
+    return rc;
+}
+
+/* The profiles, the grid and the trace of a set of neuron files. */
+static int open_rest(vset *s, lf_err *err)
+{
+    int rc = lf_device_load(s->device, &s->dev, err);
+    for (size_t k = 0; k < s->n_ed && !rc; k++)
+        rc = lf_device_load(s->ed_path[k], &s->ed_dev[k], err);
+    if (!rc && !(rc = lf_sweep_load_grid(s->grid, lf_validate_keys(), &s->g, err)))
+        s->have_g = 1;
+    if (!rc && !(rc = lf_trace_read(s->trace, &s->t, err)))
+        s->have_t = 1;
+    return rc;
+}
+
+static void close_set(vset *s)
+{
+    if (s->have_t)
+        lf_trace_free(&s->t);
+    if (s->have_g)
+        lf_sweep_free(&s->g);
+    for (size_t k = 0; k < s->opened; k++)
+        lf_weights_close(&s->w[k]);
+}
+
+/* validate.csv, validate_cold.csv and the verdict lines. */
+static int report(const lf_validate_row *rows, size_t n, const char *out, int drift_refs,
+                  lf_err *err)
+{
+    char csv[4200], cold[4200];
+    snprintf(csv, sizeof csv, "%s/validate.csv", out);
+    snprintf(cold, sizeof cold, "%s/validate_cold.csv", out);
+    int rc = lf_validate_write_csv(csv, rows, n, 0, err);
+    if (!rc)
+        rc = lf_validate_write_csv(cold, rows, n, 1, err);
+    if (rc)
+        return rc;
+    double mdape, max_ape, cmd, cmax;
+    lf_validate_errors(rows, n, &mdape, &max_ape);
+    lf_validate_cold_errors(rows, n, &cmd, &cmax);
+    size_t noisy = 0, cold_noisy = 0;
+    for (size_t i = 0; i < n; i++) {
+        noisy += rows[i].noisy;
+        cold_noisy += rows[i].cold_noisy;
+    }
+    printf("scope %s; cold start (first token, median of %u samples): MdAPE %.1f%%, "
+           "worst %.1f%% -> %s\n", n ? rows[0].scope : "token",
+           n ? rows[0].cold_samples : 0, cmd, cmax, cold);
+    printf("MdAPE %.1f%% over %zu configurations (target <= 5%%)%s; worst %.1f%% "
+           "(target <= 15%%)%s -> %s\n", mdape, n, mdape > 5.0 ? " MISSED" : "",
+           max_ape, max_ape > 15.0 ? " MISSED" : "", csv);
+    if (drift_refs) {
+        double nmd, nmax, ncmd, ncmax;
+        lf_validate_norm_errors(rows, n, 0, &nmd, &nmax);
+        lf_validate_norm_errors(rows, n, 1, &ncmd, &ncmax);
+        printf("drift-normalised (flash, resident part and FFN priced at the speeds "
+               "measured next to each run): MdAPE %.1f%% (target <= 5%%)%s; worst %.1f%% (target <= "
+               "15%%)%s; cold start MdAPE %.1f%%, worst %.1f%%\n", nmd,
+               nmd > 5.0 ? " MISSED" : "", nmax, nmax > 15.0 ? " MISSED" : "", ncmd,
+               ncmax);
+    }
+    if (noisy)
+        printf("NOISY: %zu of %zu configurations spread more than 5%% over their "
+               "repeats; their errors say little (measure on a quiet machine)\n",
+               noisy, n);
+    if (cold_noisy)
+        printf("COLD-NOISY: the cold start (first-token samples) of %zu of %zu "
+               "configurations spread more than 5%% over its samples\n", cold_noisy, n);
+    range_notes(rows, n);
+    return LF_OK;
+}
+
 int cmd_validate(int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -171,236 +331,208 @@ int cmd_validate(int argc, char **argv)
         {"drift-refs", no_argument, 0, 'D'},   {"drift-settle", required_argument, 0, 'L'},
         {"cold-samples", required_argument, 0, 'C'},
         {0, 0, 0, 0}};
-    const char *trace = NULL, *device = NULL, *grid = NULL, *out = NULL, *engine = "psync";
+    const char *out = NULL, *engine = "psync";
     const char *compare = NULL, *scope = NULL, *pc_mech = NULL;
-    char ed_engine[4][16];
-    const char *ed_path[4], *ed_names[4];
-    size_t n_ed = 0;
-    lf_device ed_dev[4];
-    const char *wpaths[MAX_WEIGHTS];
-    size_t n_w = 0;
+    vset *sets = calloc(MAX_SETS, sizeof *sets);
+    if (!sets) {
+        fprintf(stderr, "llmflash %s: out of memory\n", CMD);
+        return LF_EXIT_FAIL;
+    }
+    size_t n_sets = 1; /* options before the second --trace belong to the first set */
     uint64_t repeat = 3, tokens = 0, cold_samples = 1;
-    int c, drift_refs = 0;
+    int c, drift_refs = 0, status = LF_EXIT_OK;
     double drift_settle = LF_VALIDATE_REF_SETTLE_S;
-    while ((c = lf_cli_getopt(CMD, argc, argv, ":t:w:d:g:o:r:n:e:h", opts, "dw")) != -1) {
+    while (status == LF_EXIT_OK &&
+           (c = lf_cli_getopt(CMD, argc, argv, ":t:w:d:g:o:r:n:e:h", opts, "dwtg")) != -1) {
+        vset *cur = &sets[n_sets - 1];
         switch (c) {
         case 'c': compare = optarg; break;
         case 'D': drift_refs = 1; break;
         case 'L':
             if (lf_cli_double(CMD, "--drift-settle", optarg, 0, 60, &drift_settle))
-                return LF_EXIT_USAGE;
+                status = LF_EXIT_USAGE;
             break;
         case 'C':
             if (lf_cli_u64(CMD, "--cold-samples", optarg, 1, LF_VALIDATE_MAX_COLD_SAMPLES,
                            &cold_samples))
-                return LF_EXIT_USAGE;
+                status = LF_EXIT_USAGE;
             break;
         case 'P': pc_mech = optarg; break;
         case 'S': {
             lf_err e3;
             lf_scope sc;
             if (lf_scope_parse(optarg, &sc, &e3))
-                return lf_cli_usage(CMD, "--%s", e3.msg);
+                status = lf_cli_usage(CMD, "--%s", e3.msg);
             scope = optarg;
             break;
         }
-        case 't': trace = optarg; break;
-        case 'd': {
-            const char *eq = strchr(optarg, '=');
-            if (!eq) {
-                device = optarg;
+        case 't':
+            if (cur->trace && n_sets == MAX_SETS) {
+                status = lf_cli_usage(CMD, "at most %d --trace sets", MAX_SETS);
                 break;
             }
-            if (n_ed == 4)
-                return lf_cli_usage(CMD, "at most 4 --device ENGINE=PROFILE");
-            size_t k = (size_t)(eq - optarg);
-            if (k == 0 || k >= sizeof ed_engine[0])
-                return lf_cli_usage(CMD, "--device '%s': expected ENGINE=PROFILE", optarg);
-            memcpy(ed_engine[n_ed], optarg, k);
-            ed_engine[n_ed][k] = '\0';
-            const lf_io_ops *ops;
-            lf_err eerr;
-            if (lf_io_engine(ed_engine[n_ed], &ops, &eerr) != LF_OK)
-                return lf_cli_usage(CMD, "--device '%s': %s", optarg, eerr.msg);
-            ed_path[n_ed++] = eq + 1;
+            if (cur->trace)
+                cur = &sets[n_sets++];
+            cur->trace = optarg;
             break;
-        }
-        case 'g': grid = optarg; break;
+        case 'd': status = add_device(cur, optarg); break;
+        case 'g':
+            if (cur->grid)
+                fprintf(stderr, "llmflash %s: note: '--grid' given again for trace %s; the last "
+                        "value ('%s') is used\n", CMD, cur->trace ? cur->trace : "(first)", optarg);
+            cur->grid = optarg;
+            break;
         case 'o': out = optarg; break;
         case 'e': engine = optarg; break;
         case 'w':
-            if (n_w == MAX_WEIGHTS)
-                return lf_cli_usage(CMD, "at most %d --weights files", MAX_WEIGHTS);
-            wpaths[n_w++] = optarg;
+            if (cur->n_w == MAX_WEIGHTS)
+                status = lf_cli_usage(CMD, "at most %d --weights files per trace", MAX_WEIGHTS);
+            else
+                cur->wpaths[cur->n_w++] = optarg;
             break;
         case 'r':
             if (lf_cli_u64(CMD, "--repeat", optarg, 1, 64, &repeat))
-                return LF_EXIT_USAGE;
+                status = LF_EXIT_USAGE;
             break;
         case 'n': { /* the shared option's parser and range */
             lf_run_config tc;
             lf_run_config_defaults(&tc);
             lf_err e;
             if (lf_runopt_set(lf_runopt_find("tokens"), &tc, optarg, &e))
-                return lf_cli_usage(CMD, "%s", e.msg);
+                status = lf_cli_usage(CMD, "%s", e.msg);
             tokens = tc.n_tokens;
-            if (tokens == 1) /* the cold start is the first token: one more for the rest */
-                return lf_cli_usage(CMD, "--tokens 1: validate reports the first token as the "
-                                    "cold start and the others as the steady state; give at "
-                                    "least 2");
+            if (!status && tokens == 1) /* the cold start is the first token: one more */
+                status = lf_cli_usage(CMD, "--tokens 1: validate reports the first token as "
+                                      "the cold start and the others as the steady state; "
+                                      "give at least 2");
             break;
         }
-        case 'h': help(); printf("\n"); lf_cli_device_help(stdout); return LF_EXIT_OK;
-        default: return lf_cli_bad_option(CMD, argc, argv);
+        case 'h':
+            help();
+            printf("\n");
+            lf_cli_device_help(stdout);
+            free(sets);
+            return LF_EXIT_OK;
+        default: status = lf_cli_bad_option(CMD, argc, argv); break;
         }
     }
-    if (compare) {
-        if (optind + 1 != argc)
-            return lf_cli_usage(CMD, "--compare takes two folders: --compare SIM_DIR RUN_DIR");
+    if (status == LF_EXIT_OK && compare) {
         lf_err e2;
         lf_validate_pair pr;
-        if (lf_validate_compare(compare, argv[optind], &pr, &e2))
-            return lf_cli_error(CMD, &e2);
-        printf("scope %s: steady state %.3f ms (%s) vs %.3f ms (%s): error %+.1f%%%s; cold start "
-               "%.3f vs %.3f ms: error %+.1f%%\n", pr.scope, pr.a_ms, compare, pr.b_ms,
-               argv[optind], pr.error_pct, fabs(pr.error_pct) > 15.0 ? " MISSED (target 15%)" : "",
-               pr.a_cold_ms, pr.b_cold_ms, pr.cold_error_pct);
-        return LF_EXIT_OK;
+        if (optind + 1 != argc)
+            status = lf_cli_usage(CMD, "--compare takes two folders: --compare SIM_DIR RUN_DIR");
+        else if (lf_validate_compare(compare, argv[optind], &pr, &e2))
+            status = lf_cli_error(CMD, &e2);
+        else
+            printf("scope %s: steady state %.3f ms (%s) vs %.3f ms (%s): error %+.1f%%%s; cold "
+                   "start %.3f vs %.3f ms: error %+.1f%%\n", pr.scope, pr.a_ms, compare,
+                   pr.b_ms, argv[optind], pr.error_pct,
+                   fabs(pr.error_pct) > 15.0 ? " MISSED (target 15%)" : "", pr.a_cold_ms,
+                   pr.b_cold_ms, pr.cold_error_pct);
+        free(sets);
+        return status;
     }
-    if (optind < argc)
-        return lf_cli_usage(CMD, "unexpected argument '%s'", argv[optind]);
-    int plain_device = device != NULL;
-    if (!device && n_ed)
-        device = ed_path[0];
-    if (!trace || !n_w || !device || !grid || !out)
-        return lf_cli_usage(CMD, "--trace, --weights, --device, --grid and --out are required");
-    char dev_found[4096], ed_found[4][4096]; /* names (m3max) as the plain --device takes them */
-    if (lf_cli_device_resolve(CMD, device, dev_found, sizeof dev_found))
-        return LF_EXIT_FAIL;
-    device = dev_found;
-    for (size_t k = 0; k < n_ed; k++) {
-        if (lf_cli_device_resolve(CMD, ed_path[k], ed_found[k], sizeof ed_found[k]))
-            return LF_EXIT_FAIL;
-        ed_path[k] = ed_found[k];
+    if (status == LF_EXIT_OK && optind < argc)
+        status = lf_cli_usage(CMD, "unexpected argument '%s'", argv[optind]);
+    vset *first = &sets[0];
+    if (status == LF_EXIT_OK && (!first->trace || (!first->n_w && n_sets == 1) ||
+                                 (!first->device && !first->n_ed) || !first->grid || !out))
+        status = lf_cli_usage(CMD, "--trace, --weights, --device, --grid and --out are required");
+    for (size_t j = 0; j < n_sets && status == LF_EXIT_OK; j++) {
+        if (!sets[j].n_w)
+            status = lf_cli_usage(CMD, "--trace %s: give its --weights after it (each --trace "
+                                  "after the first starts a set of its own)", sets[j].trace);
+        if (j)
+            inherit(&sets[j], first);
+    }
+    for (size_t j = 0; j < n_sets && status == LF_EXIT_OK; j++)
+        status = resolve_devices(&sets[j]);
+    if (status != LF_EXIT_OK) {
+        free(sets);
+        return status;
     }
     lf_err err;
-    lf_weights w[MAX_WEIGHTS];
-    size_t opened = 0;
-    lf_trace t;
-    lf_device dev;
-    lf_sweep g;
-    int have_t = 0, have_g = 0, rc = LF_OK;
-    for (; opened < n_w && !rc; opened++)
-        if ((rc = lf_weights_open(wpaths[opened], &w[opened], &err)))
-            break;
-    if (!rc && w[0].h.kind == LF_UNITS_EXPERTS) { /* expert files: the expert grid */
+    int rc = LF_OK;
+    for (size_t j = 0; j < n_sets && !rc; j++)
+        rc = open_weights(&sets[j], &err);
+    if (!rc && first->w[0].h.kind == LF_UNITS_EXPERTS) { /* expert files: the expert grid */
         const char *bdev = NULL;
-        for (size_t k = 0; k < n_ed && !rc; k++) {
-            if (strcmp(ed_engine[k], "buffered") || !plain_device)
+        if (n_sets > 1)
+            rc = lf_fail(&err, LF_EINVAL, "%s holds experts: expert grids take one --trace "
+                         "(several sets are for neuron files)", first->wpaths[0]);
+        for (size_t k = 0; k < first->n_ed && !rc; k++) {
+            if (strcmp(first->ed_engine[k], "buffered") || !first->plain_device)
                 rc = lf_fail(&err, LF_EINVAL, "--device %s=%s: expert grids price their direct "
                              "reads with --device D.conf and their page-cache reads with "
                              "--device buffered=P.conf (both given); no other ENGINE= profile",
-                             ed_engine[k], ed_path[k]);
-            bdev = ed_path[k];
+                             first->ed_engine[k], first->ed_path[k]);
+            bdev = first->ed_path[k];
         }
         if (!rc && cold_samples != 1)
             rc = lf_fail(&err, LF_EINVAL, "--cold-samples: %s holds experts; expert grids take "
-                         "one cold-start sample per repeat (leave the option out)", wpaths[0]);
-        if (!rc)
-            return cmd_validate_moe(trace, w, opened, device, bdev, grid, out,
-                                    (uint32_t)repeat, (uint32_t)tokens, pc_mech, scope,
-                                    drift_refs, drift_settle);
+                         "one cold-start sample per repeat (leave the option out)",
+                         first->wpaths[0]);
+        if (!rc) {
+            status = cmd_validate_moe(first->trace, first->w, first->opened, first->device,
+                                      bdev, first->grid, out, (uint32_t)repeat,
+                                      (uint32_t)tokens, pc_mech, scope, drift_refs,
+                                      drift_settle);
+            free(sets); /* cmd_validate_moe closed the weights */
+            return status;
+        }
     }
+    for (size_t j = 1; j < n_sets && !rc; j++)
+        if (sets[j].w[0].h.kind == LF_UNITS_EXPERTS)
+            rc = lf_fail(&err, LF_EINVAL, "%s holds experts: expert grids take one --trace "
+                         "(several sets are for neuron files)", sets[j].wpaths[0]);
     if (!rc && pc_mech)
         rc = lf_fail(&err, LF_EINVAL, "--pagecache-mechanism: %s holds neurons; only the expert "
-                     "executor has a page-cache tier", wpaths[0]);
-    if (!rc)
-        rc = lf_device_load(device, &dev, &err);
-    for (size_t k = 0; k < n_ed && !rc; k++) {
-        rc = lf_device_load(ed_path[k], &ed_dev[k], &err);
-        ed_names[k] = ed_engine[k];
-    }
-    if (!rc && !(rc = lf_sweep_load_grid(grid, lf_validate_keys(), &g, &err)))
-        have_g = 1;
-    if (!rc && !(rc = lf_trace_read(trace, &t, &err)))
-        have_t = 1;
+                     "executor has a page-cache tier", first->wpaths[0]);
+    for (size_t j = 0; j < n_sets && !rc; j++)
+        rc = open_rest(&sets[j], &err);
+    lf_validate_cfg v[MAX_SETS];
     lf_validate_row *rows = NULL;
-    size_t n = 0;
-    if (!rc) {
-        printf("validate: %zu configurations x %llu measured runs, trace %s, device %s\n",
-               g.n_runs, (unsigned long long)repeat, trace, dev.name);
-        lf_validate_cfg v = {.trace = &t,
-                             .trace_path = trace,
-                             .weights = w,
-                             .n_weights = n_w,
-                             .dev = &dev,
-                             .device_path = device,
-                             .grid = &g,
-                             .engine = engine,
-                             .repeat = (uint32_t)repeat,
-                             .tokens = (uint32_t)tokens,
-                             .cold_tokens = 1,
-                             .out_dir = out,
-                             .target_pct = 5.0,
-                             .engines = ed_names,
-                             .devs = ed_dev,
-                             .dev_paths = ed_path,
-                             .n_engine_devs = n_ed,
-                             .on_row = print_row,
-                             .scope = scope,
-                             .drift_refs = drift_refs,
-                             .drift_settle_s = drift_settle,
-                             .cold_samples = (uint32_t)cold_samples};
-        rc = lf_validate_run(&v, &rows, &n, &err);
+    size_t n = 0, from = 1;
+    for (size_t j = 0; j < n_sets && !rc; j++) {
+        vset *s = &sets[j];
+        if (n_sets == 1)
+            printf("validate: %zu configurations x %llu measured runs, trace %s, device %s\n",
+                   s->g.n_runs, (unsigned long long)repeat, s->trace, s->dev.name);
+        else
+            printf("validate: set %zu: c%02zu-c%02zu (%zu configurations) x %llu measured runs, "
+                   "trace %s, device %s\n", j + 1, from, from + s->g.n_runs - 1, s->g.n_runs,
+                   (unsigned long long)repeat, s->trace, s->dev.name);
+        from += s->g.n_runs;
+        v[j] = (lf_validate_cfg){.trace = &s->t,
+                                 .trace_path = s->trace,
+                                 .weights = s->w,
+                                 .n_weights = s->n_w,
+                                 .dev = &s->dev,
+                                 .device_path = s->device,
+                                 .grid = &s->g,
+                                 .engine = engine,
+                                 .repeat = (uint32_t)repeat,
+                                 .tokens = (uint32_t)tokens,
+                                 .cold_tokens = 1,
+                                 .out_dir = out,
+                                 .target_pct = 5.0,
+                                 .engines = s->ed_names,
+                                 .devs = s->ed_dev,
+                                 .dev_paths = s->ed_path,
+                                 .n_engine_devs = s->n_ed,
+                                 .on_row = print_row,
+                                 .scope = scope,
+                                 .drift_refs = drift_refs,
+                                 .drift_settle_s = drift_settle,
+                                 .cold_samples = (uint32_t)cold_samples};
     }
-    if (!rc) {
-        char csv[4200], cold[4200];
-        snprintf(csv, sizeof csv, "%s/validate.csv", out);
-        snprintf(cold, sizeof cold, "%s/validate_cold.csv", out);
-        rc = lf_validate_write_csv(csv, rows, n, 0, &err);
-        if (!rc)
-            rc = lf_validate_write_csv(cold, rows, n, 1, &err);
-        double mdape, max_ape, cmd, cmax;
-        lf_validate_errors(rows, n, &mdape, &max_ape);
-        lf_validate_cold_errors(rows, n, &cmd, &cmax);
-        size_t noisy = 0, cold_noisy = 0;
-        for (size_t i = 0; i < n; i++) {
-            noisy += rows[i].noisy;
-            cold_noisy += rows[i].cold_noisy;
-        }
-        if (!rc) {
-            printf("scope %s; cold start (first token, median of %u samples): MdAPE %.1f%%, "
-                   "worst %.1f%% -> %s\n", n ? rows[0].scope : "token",
-                   n ? rows[0].cold_samples : 0, cmd, cmax, cold);
-            printf("MdAPE %.1f%% over %zu configurations (target <= 5%%)%s; worst %.1f%% "
-                   "(target <= 15%%)%s -> %s\n", mdape, n, mdape > 5.0 ? " MISSED" : "",
-                   max_ape, max_ape > 15.0 ? " MISSED" : "", csv);
-            if (drift_refs) {
-                double nmd, nmax, ncmd, ncmax;
-                lf_validate_norm_errors(rows, n, 0, &nmd, &nmax);
-                lf_validate_norm_errors(rows, n, 1, &ncmd, &ncmax);
-                printf("drift-normalised (flash, resident part and FFN priced at the speeds "
-                       "measured next to each run): MdAPE %.1f%% (target <= 5%%)%s; worst %.1f%% (target <= "
-                       "15%%)%s; cold start MdAPE %.1f%%, worst %.1f%%\n", nmd,
-                       nmd > 5.0 ? " MISSED" : "", nmax, nmax > 15.0 ? " MISSED" : "", ncmd,
-                       ncmax);
-            }
-            if (noisy)
-                printf("NOISY: %zu of %zu configurations spread more than 5%% over their "
-                       "repeats; their errors say little (measure on a quiet machine)\n",
-                       noisy, n);
-            if (cold_noisy)
-                printf("COLD-NOISY: the cold start (first-token samples) of %zu of %zu "
-                       "configurations spread more than 5%% over its samples\n", cold_noisy, n);
-            range_notes(rows, n);
-        }
-    }
+    if (!rc)
+        rc = lf_validate_run_sets(v, n_sets, &rows, &n, &err);
+    if (!rc)
+        rc = report(rows, n, out, drift_refs, &err);
     free(rows);
-    if (have_t)
-        lf_trace_free(&t);
-    if (have_g)
-        lf_sweep_free(&g);
-    for (size_t k = 0; k < opened; k++)
-        lf_weights_close(&w[k]);
+    for (size_t j = 0; j < n_sets; j++)
+        close_set(&sets[j]);
+    free(sets);
     return rc ? lf_cli_error(CMD, &err) : LF_EXIT_OK;
 }

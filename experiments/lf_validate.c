@@ -48,9 +48,21 @@ static double median(double *v, size_t n)
     return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
 }
 
-/* One grid configuration as a simulator configuration (strings point into the grid). */
-static int config_of(const lf_validate_cfg *v, size_t i, lf_run_config *c, lf_validate_row *row,
-                     lf_err *err)
+/* The trace file's name without its folders, as the rows' `trace` column: a comma or a
+ * quote would split or open a CSV cell, so they become '_'. */
+static void trace_name(const char *path, char *out, size_t size)
+{
+    const char *slash = path ? strrchr(path, '/') : NULL;
+    snprintf(out, size, "%s", slash ? slash + 1 : path ? path : "");
+    for (char *p = out; *p; p++)
+        if (*p == ',' || *p == '"' || *p == '\n' || *p == '\r')
+            *p = '_';
+}
+
+/* Configuration i of v's grid, the number-th of the validation (its id, cNN), as a
+ * simulator configuration (strings point into the grid). */
+static int config_of(const lf_validate_cfg *v, size_t i, size_t number, lf_run_config *c,
+                     lf_validate_row *row, lf_err *err)
 {
     lf_run_config_defaults(c);
     c->trace_path = v->trace_path;
@@ -58,7 +70,8 @@ static int config_of(const lf_validate_cfg *v, size_t i, lf_run_config *c, lf_va
     c->quiet = 1;
     c->cold_tokens = v->cold_tokens ? v->cold_tokens : 1;
     memset(row, 0, sizeof *row);
-    snprintf(row->id, sizeof row->id, "c%02zu", i + 1);
+    snprintf(row->id, sizeof row->id, "c%02zu", number);
+    trace_name(v->trace_path, row->trace, sizeof row->trace);
     const lf_sweep *g = v->grid;
     const char *s;
     char where[300];
@@ -491,70 +504,113 @@ static void drop_stale_runs(const char *out, size_t total)
     closedir(d);
 }
 
-/* Predictions first; then the measured runs round-robin (repeat 1 of every
- * configuration, then repeat 2, ...) so that a slow spell of a shared disk or CPU
- * spreads over configurations instead of landing on one. */
+/* What the sets of one validation must share: one output folder (their run folders are
+ * numbered on from one set to the next), one count of repeats and cold-start samples,
+ * one kind of drift references. */
+static int check_sets(const lf_validate_cfg *v, size_t n_sets, lf_err *err)
+{
+    if (n_sets == 0)
+        return lf_fail(err, LF_EINVAL, "validate: no trace given");
+    for (size_t j = 0; j < n_sets; j++) {
+        const lf_validate_cfg *a = &v[0], *b = &v[j];
+        if (!b->n_weights)
+            return lf_fail(err, LF_EINVAL, "validate: no weights file given for %s",
+                           b->trace_path ? b->trace_path : "the trace");
+        int same_out = (!a->out_dir && !b->out_dir) ||
+                       (a->out_dir && b->out_dir && !strcmp(a->out_dir, b->out_dir));
+        if (!same_out || a->repeat != b->repeat || a->cold_samples != b->cold_samples ||
+            a->cold_tokens != b->cold_tokens || a->drift_refs != b->drift_refs ||
+            a->drift_seconds != b->drift_seconds || a->drift_settle_s != b->drift_settle_s)
+            return lf_fail(err, LF_EINVAL, "validate: set %zu (%s) differs from the first in its "
+                           "output folder, repeats, cold-start samples or drift references; "
+                           "the sets of one validation share them", j + 1, b->trace_path);
+        for (size_t k = 0; k < b->n_weights; k++) {
+            int rc = lf_weights_check_trace(&b->weights[k], b->trace, err);
+            if (rc)
+                return rc;
+        }
+        if (lf_sweep_get(b->grid, 0, "dram_bytes") && lf_sweep_get(b->grid, 0, "dram_fraction"))
+            return lf_fail(err, LF_EINVAL, "%s: both dram_bytes and dram_fraction: the budget is "
+                           "one or the other (dram_bytes wins in a run); keep one key",
+                           b->grid->path);
+    }
+    return LF_OK;
+}
+
 int lf_validate_run(const lf_validate_cfg *v, lf_validate_row **rows, size_t *n, lf_err *err)
+{
+    return lf_validate_run_sets(v, 1, rows, n, err);
+}
+
+/* Predictions first; then the measured runs round-robin over every configuration of
+ * every set (repeat 1 of each, then repeat 2, ...), so that a slow spell of a shared disk
+ * or CPU spreads over configurations and shapes instead of landing on one: run by run,
+ * one shape's repeats all fell into the same few minutes. */
+int lf_validate_run_sets(const lf_validate_cfg *v, size_t n_sets, lf_validate_row **rows,
+                         size_t *n, lf_err *err)
 {
     *rows = NULL;
     *n = 0;
-    if (!v->n_weights)
-        return lf_fail(err, LF_EINVAL, "validate: no weights file given");
-    for (size_t k = 0; k < v->n_weights; k++) {
-        int rc = lf_weights_check_trace(&v->weights[k], v->trace, err);
-        if (rc)
-            return rc;
-    }
-    size_t total = v->grid->n_runs;
-    uint32_t reps = v->repeat ? v->repeat : 1;
+    int rc = check_sets(v, n_sets, err);
+    if (rc)
+        return rc;
+    size_t total = 0;
+    for (size_t j = 0; j < n_sets; j++)
+        total += v[j].grid->n_runs;
+    uint32_t reps = v[0].repeat ? v[0].repeat : 1;
     if (reps > 64)
         reps = 64;
     lf_validate_row *r = calloc(total ? total : 1, sizeof *r);
     slot *s = calloc(total ? total : 1, sizeof *s);
-    int rc = r && s ? LF_OK : lf_fail(err, LF_ENOMEM, "validate: out of memory");
-    if (!rc && lf_sweep_get(v->grid, 0, "dram_bytes") && lf_sweep_get(v->grid, 0, "dram_fraction"))
-        rc = lf_fail(err, LF_EINVAL, "%s: both dram_bytes and dram_fraction: the budget is one "
-                     "or the other (dram_bytes wins in a run); keep one key", v->grid->path);
+    const lf_validate_cfg **of = calloc(total ? total : 1, sizeof *of); /* each row's set */
+    lf_validate_refs *refs = calloc(n_sets, sizeof *refs);
+    rc = r && s && of && refs ? LF_OK : lf_fail(err, LF_ENOMEM, "validate: out of memory");
     /* every configuration's options and weights file before anything is written: a grid
      * that fails at its second configuration left the first one's folder behind */
-    for (size_t i = 0; i < total && !rc; i++) {
-        rc = config_of(v, i, &s[i].c, &r[i], err);
-        if (!rc && !weights_for(v, r[i].layout, err))
-            rc = err->code;
-        rc = rc ? rc : check_names(v, &s[i].c, &r[i], err);
-    }
-    if (!rc && v->out_dir)
-        rc = lf_mkdirs(v->out_dir, err);
-    for (size_t i = 0; i < total && !rc; i++)
-        rc = predict_one(v, &s[i], &r[i], err);
-    /* the compute drift references (the dense and the sparse kernel), filled once */
-    lf_validate_refs refs;
-    memset(&refs, 0, sizeof refs);
-    if (!rc && v->drift_refs && (rc = lf_validate_refs_make(&refs, &s[0].w->model, err)))
-        lf_err_prefix(err, "validate: compute drift reference");
+    for (size_t j = 0, g = 0; j < n_sets && !rc; j++)
+        for (size_t i = 0; i < v[j].grid->n_runs && !rc; i++, g++) {
+            of[g] = &v[j];
+            rc = config_of(&v[j], i, g + 1, &s[g].c, &r[g], err);
+            if (!rc && !weights_for(&v[j], r[g].layout, err))
+                rc = err->code;
+            rc = rc ? rc : check_names(&v[j], &s[g].c, &r[g], err);
+        }
+    if (!rc && v[0].out_dir)
+        rc = lf_mkdirs(v[0].out_dir, err);
+    for (size_t g = 0; g < total && !rc; g++)
+        rc = predict_one(of[g], &s[g], &r[g], err);
+    /* each set's compute drift references (its model's shapes), filled once */
+    for (size_t j = 0, g = 0; j < n_sets && !rc && v[0].drift_refs; g += v[j++].grid->n_runs)
+        if (v[j].grid->n_runs && (rc = lf_validate_refs_make(&refs[j], &s[g].w->model, err)))
+            lf_err_prefix(err, "validate: compute drift reference");
     lf_progress prog;
     lf_progress_start(&prog, "validate (measured runs)", (uint64_t)reps * total);
     for (uint32_t k = 0; k < reps && !rc; k++)
-        for (size_t i = 0; i < total && !rc; i++) {
-            rc = measure_one(v, k, reps, &s[i], &r[i], v->drift_refs ? &refs : NULL, err);
-            lf_progress_update(&prog, (uint64_t)k * total + i + 1);
-        }
+        for (size_t j = 0, g = 0; j < n_sets && !rc; j++)
+            for (size_t i = 0; i < v[j].grid->n_runs && !rc; i++, g++) {
+                rc = measure_one(&v[j], k, reps, &s[g], &r[g], v[0].drift_refs ? &refs[j] : NULL,
+                                 err);
+                lf_progress_update(&prog, (uint64_t)k * total + g + 1);
+            }
     lf_progress_end(&prog);
-    lf_validate_refs_free(&refs);
-    for (size_t i = 0; i < total && !rc; i++) {
-        rc = finish_one(v, reps, &s[i], &r[i], err);
-        if (!rc && v->on_row)
-            v->on_row(&r[i], i, total, v->arg);
+    for (size_t j = 0; refs && j < n_sets; j++) /* zeroed or filled: either frees */
+        lf_validate_refs_free(&refs[j]);
+    for (size_t g = 0; g < total && !rc; g++) {
+        rc = finish_one(of[g], reps, &s[g], &r[g], err);
+        if (!rc && v[0].on_row)
+            v[0].on_row(&r[g], g, total, v[0].arg);
     }
-    for (size_t i = 0; s && i < total; i++)
-        lf_run_result_free(&s[i].keep);
+    for (size_t g = 0; s && g < total; g++)
+        lf_run_result_free(&s[g].keep);
     free(s);
+    free(of);
+    free(refs);
     if (rc) {
         free(r);
         return rc;
     }
-    if (v->out_dir)
-        drop_stale_runs(v->out_dir, total);
+    if (v[0].out_dir)
+        drop_stale_runs(v[0].out_dir, total);
     *rows = r;
     *n = total;
     return LF_OK;
@@ -613,7 +669,7 @@ int lf_validate_write_csv(const char *path, const lf_validate_row *rows, size_t 
         fprintf(a.f, "config,policy,layout,dram_fraction,threads,max_read_bytes,max_gap_bytes,dram_strategy,engine,"
                      "tokens,predicted_ms,measured_ms,error_pct,scope,device,drift_measured,"
                      "predicted_norm_ms,norm_error_pct,measured_min_ms,measured_max_ms,"
-                     "spread_pct,noisy,samples\n");
+                     "spread_pct,noisy,samples,trace\n");
     else
         fprintf(a.f, "config,policy,layout,dram_fraction,threads,max_read_bytes,max_gap_bytes,dram_strategy,engine,"
                      "tokens,predicted_ms,measured_ms,error_pct,predicted_io_ms,measured_io_ms,"
@@ -621,30 +677,30 @@ int lf_validate_write_csv(const char *path, const lf_validate_row *rows, size_t 
                      "measured_compute_ms,measured_min_ms,measured_max_ms,bytes_per_token,"
                      "reads_per_token,read_gb_per_s,spread_pct,noisy,scope,device,"
                      "drift_measured,io_drift,cpu_drift,predicted_norm_ms,norm_error_pct,"
-                     "ffn_drift,predicted_resident_ms\n");
+                     "ffn_drift,predicted_resident_ms,trace\n");
     for (size_t i = 0; i < n; i++) {
         const lf_validate_row *r = &rows[i];
         fprintf(a.f, "%s,\"%s\",%s,%.6g,%u,%llu,%llu,%s,%s,%u,", r->id, r->policy, r->layout,
                 r->dram_fraction, r->threads, (unsigned long long)r->max_read,
                 (unsigned long long)r->max_gap, r->dram, r->engine, r->tokens);
         if (cold) {
-            fprintf(a.f, "%.6f,%.6f,%.3f,%s,%s,%d,%.6f,%.3f,%.6f,%.6f,%.2f,%d,%u\n",
+            fprintf(a.f, "%.6f,%.6f,%.3f,%s,%s,%d,%.6f,%.3f,%.6f,%.6f,%.2f,%d,%u,%s\n",
                     r->predicted_cold_ms, r->measured_cold_ms, r->cold_error_pct, r->scope,
                     r->device, r->drift_measured, r->predicted_cold_norm_ms,
                     r->cold_norm_error_pct, r->measured_cold_min_ms, r->measured_cold_max_ms,
-                    r->cold_spread_pct, r->cold_noisy, r->cold_samples);
+                    r->cold_spread_pct, r->cold_noisy, r->cold_samples, r->trace);
             continue;
         }
         /* drifts in significant digits: a slow reference (0.05) keeps its precision */
         fprintf(a.f, "%.6f,%.6f,%.3f,%.6f,%.6f,%.6f,%.6f,%.6f,%.6f,%.6f,%.6f,%.1f,%.2f,%.4f,"
-                     "%.2f,%d,%s,%s,%d,%.6g,%.6g,%.6f,%.3f,%.6g,%.6f\n",
+                     "%.2f,%d,%s,%s,%d,%.6g,%.6g,%.6f,%.3f,%.6g,%.6f,%s\n",
                 r->predicted_ms, r->measured_ms, r->error_pct, r->predicted_io_ms,
                 r->measured_io_ms, r->predicted_mem_ms, r->measured_mem_ms,
                 r->predicted_compute_ms, r->measured_compute_ms, r->measured_min_ms,
                 r->measured_max_ms, r->bytes_per_token, r->reads_per_token, r->read_gb_per_s,
                 r->spread_pct, r->noisy, r->scope, r->device, r->drift_measured, r->io_drift,
                 r->cpu_drift, r->predicted_norm_ms, r->norm_error_pct, r->ffn_drift,
-                r->predicted_resident_ms);
+                r->predicted_resident_ms, r->trace);
     }
     rc = lf_atomic_commit(&a, err);
     if (rc)

@@ -27,6 +27,7 @@ typedef struct {
     char id[16];                 /* c01, c02, ... (the run folders' names) */
     char policy[128], layout[16], dram[16], engine[16], scope[8];
     char device[64];             /* the profile that priced it (its name) */
+    char trace[64];              /* its set's trace file, without folders (CSV-safe) */
     char flash_outside[256];     /* "" or why the configuration's reads fall outside those
                                   * the profile's flash keys were fitted on
                                   * (lf_device_flash_outside) */
@@ -148,6 +149,15 @@ typedef struct {
 #define LF_VALIDATE_MAX_COLD_SAMPLES 8u
 
 int lf_validate_run(const lf_validate_cfg *c, lf_validate_row **rows, size_t *n, lf_err *err);
+/* Several sets (a trace, its weights files, its grid and profiles each: one per model
+ * shape) validated as one: predictions first, then the measured runs round-robin over
+ * every configuration of every set, so that a slow spell of the machine is shared by the
+ * shapes instead of falling on one. Rows are numbered on across the sets (c01 ... in the
+ * first set's grid order, then the second's), in one output folder. The sets must agree
+ * on out_dir, repeat, cold_tokens, cold_samples and the drift references' settings;
+ * on_row and its arg are the first set's. lf_validate_run is this with one set. */
+int lf_validate_run_sets(const lf_validate_cfg *sets, size_t n_sets, lf_validate_row **rows,
+                         size_t *n, lf_err *err);
 
 /* Two run folders (a `sim` and a `run` of identical options, say) compared. Refused with
  * a message naming both values when their config.conf record a different scope (or one
@@ -174,7 +184,8 @@ void lf_validate_norm_errors(const lf_validate_row *rows, size_t n, int cold, do
  * ffn_drift, predicted_resident_ms.
  * cold = 1: validate_cold.csv, the cold start (first tokens) as its own row per
  * configuration: config columns, predicted_ms, measured_ms, error_pct, scope, device,
- * drift_measured, predicted_norm_ms, norm_error_pct. */
+ * drift_measured, predicted_norm_ms, norm_error_pct, measured_min_ms, measured_max_ms,
+ * spread_pct, noisy, samples, trace. */
 int lf_validate_write_csv(const char *path, const lf_validate_row *rows, size_t n, int cold,
                           lf_err *err);
 

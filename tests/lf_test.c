@@ -153,3 +153,51 @@ lf_device lf_test_toy_device(void)
     d.pagecache_latency_s = 2e-6;
     return d;
 }
+/* Column `col` of every data row of a CSV file, joined by ';' (malloc'ed). */
+char *lf_test_csv_column(const char *path, const char *col)
+{
+    char *data = NULL;
+    size_t len;
+    lf_err err;
+    if (lf_read_file(path, &data, &len, &err) != LF_OK)
+        return NULL;
+    char *out = calloc(len + 1, 1), *save = NULL;
+    int idx = -1, line = 0;
+    for (char *ln = strtok_r(data, "\n", &save); ln; ln = strtok_r(NULL, "\n", &save), line++) {
+        char *s2 = NULL;
+        int k = 0;
+        for (char *c = strtok_r(ln, ",", &s2); c; c = strtok_r(NULL, ",", &s2), k++) {
+            if (line == 0 && !strcmp(c, col))
+                idx = k;
+            else if (line > 0 && k == idx) {
+                strcat(out, c);
+                strcat(out, ";");
+            }
+        }
+    }
+    free(data);
+    if (idx < 0) {
+        free(out);
+        return NULL;
+    }
+    return out;
+}
+
+/* Column col of path's row `row` (from 0, after the header) as a number; fails the test
+ * when the column or the row is missing. */
+double lf_test_csv_value(const char *path, const char *col, int row)
+{
+    char *text = lf_test_csv_column(path, col), *at = text;
+    assert_non_null(text);
+    for (int k = 0; k < row; k++) {
+        at = strchr(at, ';');
+        assert_non_null(at);
+        at++;
+    }
+    char *end;
+    double v = strtod(at, &end);
+    assert_true(end != at && *end == ';');
+    free(text);
+    return v;
+}
+

@@ -37,6 +37,12 @@ const char *lf_test_shared(const char *name);
 /* A whole file as a malloc'ed NUL-terminated string, or NULL when it cannot be read. */
 char *lf_test_slurp(const char *path);
 
+/* Column `col` of every data row of a CSV file (split at every comma: no quoted
+ * commas), joined by ';' (malloc'ed), or NULL when the file or the column is missing. */
+char *lf_test_csv_column(const char *path, const char *col);
+/* Column col of path's row `row` (from 0, after the header) as a number; fails the test
+ * when the column or the row is missing. */
+double lf_test_csv_value(const char *path, const char *col, int row);
 /* Writes bytes to a file (asserts on failure). */
 void lf_test_write(const char *path, const void *data, size_t len);
 

@@ -513,54 +513,6 @@ static void write_trace_and_device(const char *model, uint32_t n_tok, uint32_t s
     write_toy_device(device);
 }
 
-/* Column `col` of every data row of a CSV file, joined by ';' (malloc'ed). */
-static char *csv_column(const char *path, const char *col)
-{
-    char *data = NULL;
-    size_t len;
-    lf_err err;
-    if (lf_read_file(path, &data, &len, &err) != LF_OK)
-        return NULL;
-    char *out = calloc(len + 1, 1), *save = NULL;
-    int idx = -1, line = 0;
-    for (char *ln = strtok_r(data, "\n", &save); ln; ln = strtok_r(NULL, "\n", &save), line++) {
-        char *s2 = NULL;
-        int k = 0;
-        for (char *c = strtok_r(ln, ",", &s2); c; c = strtok_r(NULL, ",", &s2), k++) {
-            if (line == 0 && !strcmp(c, col))
-                idx = k;
-            else if (line > 0 && k == idx) {
-                strcat(out, c);
-                strcat(out, ";");
-            }
-        }
-    }
-    free(data);
-    if (idx < 0) {
-        free(out);
-        return NULL;
-    }
-    return out;
-}
-
-/* Column col of path's row `row` (from 0, after the header) as a number; fails the test
- * when the column or the row is missing. */
-static double csv_value(const char *path, const char *col, int row)
-{
-    char *text = csv_column(path, col), *at = text;
-    assert_non_null(text);
-    for (int k = 0; k < row; k++) {
-        at = strchr(at, ';');
-        assert_non_null(at);
-        at++;
-    }
-    char *end;
-    double v = strtod(at, &end);
-    assert_true(end != at && *end == ';');
-    free(text);
-    return v;
-}
-
 static void test_commands(void **st)
 {
     (void)st;
@@ -710,7 +662,7 @@ static void test_commands(void **st)
             char a[2048], b[2048];
             snprintf(a, sizeof a, "%s/c0%d-sim/tokens.csv", vd, c + 1);
             snprintf(b, sizeof b, "%s/c0%d-run/tokens.csv", vd, c + 1);
-            char *x = csv_column(a, cols[k]), *y = csv_column(b, cols[k]);
+            char *x = lf_test_csv_column(a, cols[k]), *y = lf_test_csv_column(b, cols[k]);
             assert_non_null(x);
             assert_non_null(y);
             assert_string_equal(x, y);
@@ -743,7 +695,7 @@ static void test_commands(void **st)
     assert_null(strstr(j2, "\"data_path\":\"\"")); /* names the weights file */
     free(j1), free(j2), free(j3);
     snprintf(p, sizeof p, "%s/validate.csv", vd);
-    char *errs = csv_column(p, "error_pct");
+    char *errs = lf_test_csv_column(p, "error_pct");
     assert_non_null(errs);
     free(errs);
     /* the cold start's own spread over the 2 repeats: its median between its min and
@@ -754,7 +706,7 @@ static void test_commands(void **st)
     double cv[6][2];
     for (int k = 0; k < 6; k++)
         for (int row = 0; row < 2; row++)
-            cv[k][row] = csv_value(p, cold_names[k], row);
+            cv[k][row] = lf_test_csv_value(p, cold_names[k], row);
     for (int row = 0; row < 2; row++) {
         assert_true(cv[1][row] > 0 && cv[1][row] <= cv[0][row] && cv[0][row] <= cv[2][row]);
         assert_true(fabs(cv[0][row] - 0.5 * (cv[1][row] + cv[2][row])) < 1e-5);
@@ -784,7 +736,7 @@ static void test_commands(void **st)
     const char *three_names[] = {"samples", "measured_min_ms", "measured_ms", "measured_max_ms"};
     double three[4];
     for (int k = 0; k < 4; k++)
-        three[k] = csv_value(p, three_names[k], 0);
+        three[k] = lf_test_csv_value(p, three_names[k], 0);
     assert_true(three[0] == 3);
     assert_true(three[1] < three[3] && three[1] <= three[2] && three[2] <= three[3]);
     for (int bad = 0; bad < 2; bad++) {
@@ -823,7 +775,7 @@ static void test_commands(void **st)
     lf_test_expect(0, NULL, "validate --trace %s --weights %s --device %s --grid %s --repeat 1 "
                    "--out %s", tr, wb, dev, g, vd3);
     snprintf(p, sizeof p, "%s/validate.csv", vd3);
-    double frac = csv_value(p, "dram_fraction", 0);
+    double frac = lf_test_csv_value(p, "dram_fraction", 0);
     snprintf(p, sizeof p, "%s/c01-sim/config.conf", vd3);
     char *cc;
     size_t cc_len;
@@ -854,14 +806,14 @@ static void test_commands(void **st)
     assert_int_equal(rc, 0);
     free(out), free(er);
     snprintf(p, sizeof p, "%s/validate.csv", vd2);
-    char *devs = csv_column(p, "device"), *scopes = csv_column(p, "scope");
+    char *devs = lf_test_csv_column(p, "device"), *scopes = lf_test_csv_column(p, "scope");
     assert_non_null(devs);
     assert_non_null(strstr(devs, "toy2"));
     assert_non_null(strstr(devs, "toy"));
     assert_non_null(strstr(scopes, "ffn"));
     free(devs), free(scopes);
     snprintf(p, sizeof p, "%s/validate_cold.csv", vd2);
-    char *cold = csv_column(p, "error_pct");
+    char *cold = lf_test_csv_column(p, "error_pct");
     assert_non_null(cold);
     free(cold);
     /* drift references: measured next to the run (a real probe of the weights file and
@@ -894,7 +846,7 @@ static void test_commands(void **st)
                                "ffn_drift", "predicted_resident_ms"};
         double v[9];
         for (int k = 0; k < 9; k++)
-            v[k] = csv_value(p, names[k], 0);
+            v[k] = lf_test_csv_value(p, names[k], 0);
         assert_true(v[0] == drift);
         assert_true(v[1] > 0 && v[2] > 0 && v[7] > 0);
         assert_true(v[8] > 0 && v[8] < v[5]); /* scope token: a resident part, and an FFN */
@@ -915,7 +867,7 @@ static void test_commands(void **st)
                      "--repeat 1 --out %s", tr, wb, dev, g, vd2);
     assert_int_equal(rc, 0);
     free(out), free(er);
-    char *ffn_c = csv_column(p, "predicted_compute_ms"), *ffn_r = csv_column(p, "predicted_resident_ms");
+    char *ffn_c = lf_test_csv_column(p, "predicted_compute_ms"), *ffn_r = lf_test_csv_column(p, "predicted_resident_ms");
     assert_true(strtod(ffn_r, NULL) == 0);
     double resident = token_compute - strtod(ffn_c, NULL);
     assert_true(resident > 0);
@@ -972,7 +924,7 @@ static void test_part_of_a_trace_same_plan(void **st)
             char pa[1300], pb[1300];
             snprintf(pa, sizeof pa, "%s/tokens.csv", a);
             snprintf(pb, sizeof pb, "%s/tokens.csv", b);
-            char *x = csv_column(pa, cols[k]), *y = csv_column(pb, cols[k]);
+            char *x = lf_test_csv_column(pa, cols[k]), *y = lf_test_csv_column(pb, cols[k]);
             assert_non_null(x);
             assert_non_null(y);
             if (strcmp(x, y))
@@ -1005,8 +957,8 @@ static void test_small_alignment_rows(void **st)
                                  opts, b), 0);
     strcat(a, "/tokens.csv");
     strcat(b, "/tokens.csv");
-    char *ops = csv_column(a, "copy_ops"), *bytes = csv_column(a, "bytes_copied");
-    char *sim_bytes = csv_column(b, "bytes_copied");
+    char *ops = lf_test_csv_column(a, "copy_ops"), *bytes = lf_test_csv_column(a, "bytes_copied");
+    char *sim_bytes = lf_test_csv_column(b, "bytes_copied");
     assert_true(ops && bytes && sim_bytes);
     uint64_t n_ops = 0, n_bytes = 0;
     for (char *p = ops; *p; p = strchr(p, ';') + 1)

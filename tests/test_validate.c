@@ -1,0 +1,178 @@
+/* Tests of `llmflash validate` over several sets (a trace with its weights, grid and
+ * profiles per model shape), validated as one: rows numbered on across the sets, each
+ * configuration run on its own set's files, bad sets refused before anything is written. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lf_fs.h"
+#include "lf_test.h"
+#include "lf_validate.h"
+
+typedef struct {
+    char trace[1200], weights[1200];
+} shape;
+
+/* A synthetic trace of `model` and its bundled fp16 weights file, named after `name`. */
+static void make_shape(shape *s, const char *name, const char *model, unsigned seed)
+{
+    char t[64], w[64];
+    snprintf(t, sizeof t, "%s.h5", name);
+    snprintf(w, sizeof w, "%s.w", name);
+    snprintf(s->trace, sizeof s->trace, "%s", lf_test_path(t));
+    snprintf(s->weights, sizeof s->weights, "%s", lf_test_path(w));
+    lf_test_expect(0, NULL, "trace synth --model %s --tokens 6 --seed %u -o %s", model, seed,
+                   s->trace);
+    lf_test_expect(0, NULL, "weights make --model %s --file %s", model, s->weights);
+}
+
+static void write_device(const char *path)
+{
+    lf_device d = lf_test_toy_device();
+    lf_err err;
+    assert_int_equal(lf_device_save(&d, path, "tests", "lf_test_toy_device", &err), LF_OK);
+}
+
+static const char *GRID = "policy = lru | window:k=2\nlayout = bundled\ndram_fraction = 0.95\n"
+                          "threads = 2\npredictor_rank = 4\n";
+
+static void test_two_sets(void **st)
+{
+    (void)st;
+    shape a, b;
+    make_shape(&a, "a", "custom:3,64,256", 1);
+    make_shape(&b, "b", "custom:2,32,128", 2);
+    char dev[1200], grid[1200], out_dir[1200], p[2400], q[2400];
+    snprintf(dev, sizeof dev, "%s", lf_test_path("toy.conf"));
+    snprintf(grid, sizeof grid, "%s", lf_test_path("grid.conf"));
+    snprintf(out_dir, sizeof out_dir, "%s", lf_test_path("val"));
+    write_device(dev);
+    lf_test_write(grid, GRID, strlen(GRID));
+    char *out = NULL, *er = NULL;
+    int rc = lf_test_run(&out, &er, "validate --trace %s --weights %s --device %s --grid %s "
+                         "--trace %s --weights %s --repeat 2 --out %s", a.trace, a.weights, dev,
+                         grid, b.trace, b.weights, out_dir);
+    if (rc)
+        fprintf(stderr, "%s%s", out, er);
+    assert_int_equal(rc, 0);
+    assert_non_null(strstr(out, "set 1: c01-c02 (2 configurations)"));
+    assert_non_null(strstr(out, "set 2: c03-c04 (2 configurations)"));
+    assert_non_null(strstr(out, "over 4 configurations"));
+    free(out), free(er);
+    /* every row names its trace, in both CSVs */
+    const char *csvs[] = {"validate.csv", "validate_cold.csv"};
+    for (int k = 0; k < 2; k++) {
+        snprintf(p, sizeof p, "%s/%s", out_dir, csvs[k]);
+        char *traces = lf_test_csv_column(p, "trace"), *ids = lf_test_csv_column(p, "config");
+        assert_non_null(traces);
+        assert_string_equal(traces, "a.h5;a.h5;b.h5;b.h5;");
+        assert_string_equal(ids, "c01;c02;c03;c04;");
+        free(traces), free(ids);
+    }
+    /* each configuration ran on its own set's weights file, and its run and simulation
+     * agree; the two shapes read different bytes */
+    char *bytes[4];
+    for (int c = 0; c < 4; c++) {
+        snprintf(p, sizeof p, "%s/c%02d-run/meta.json", out_dir, c + 1);
+        char *meta = lf_test_slurp(p);
+        assert_non_null(meta);
+        snprintf(q, sizeof q, "\"data_path\":\"%s\"", c < 2 ? a.weights : b.weights);
+        if (!strstr(meta, q))
+            fail_msg("c%02d-run/meta.json does not name %s", c + 1, c < 2 ? a.weights : b.weights);
+        free(meta);
+        snprintf(p, sizeof p, "%s/c%02d-run/tokens.csv", out_dir, c + 1);
+        snprintf(q, sizeof q, "%s/c%02d-sim/tokens.csv", out_dir, c + 1);
+        bytes[c] = lf_test_csv_column(p, "bytes_read");
+        char *sim = lf_test_csv_column(q, "bytes_read");
+        assert_non_null(bytes[c]);
+        assert_non_null(sim);
+        assert_string_equal(bytes[c], sim);
+        free(sim);
+    }
+    assert_string_not_equal(bytes[0], bytes[2]);
+    for (int c = 0; c < 4; c++)
+        free(bytes[c]);
+}
+
+/* A later set that is incomplete or wrong is refused before anything is written. */
+static void test_bad_sets(void **st)
+{
+    (void)st;
+    shape a, b;
+    make_shape(&a, "ra", "custom:3,64,256", 1);
+    make_shape(&b, "rb", "custom:2,32,128", 2);
+    char dev[1200], grid[1200], bad_grid[1200], out_dir[1200];
+    snprintf(dev, sizeof dev, "%s", lf_test_path("rtoy.conf"));
+    snprintf(grid, sizeof grid, "%s", lf_test_path("rgrid.conf"));
+    snprintf(bad_grid, sizeof bad_grid, "%s", lf_test_path("rbad.conf"));
+    snprintf(out_dir, sizeof out_dir, "%s", lf_test_path("rval"));
+    write_device(dev);
+    lf_test_write(grid, GRID, strlen(GRID));
+    const char *bad = "policy = lru | nope\nlayout = bundled\n";
+    lf_test_write(bad_grid, bad, strlen(bad));
+    lf_test_expect(2, "give its --weights after it", "validate --trace %s --weights %s "
+                   "--device %s --grid %s --trace %s --out %s", a.trace, a.weights, dev, grid,
+                   b.trace, out_dir);
+    lf_test_expect(1, "unknown policy 'nope'", "validate --trace %s --weights %s --device %s "
+                   "--grid %s --trace %s --weights %s --grid %s --out %s", a.trace, a.weights,
+                   dev, grid, b.trace, b.weights, bad_grid, out_dir);
+    assert_false(lf_file_exists(out_dir));
+    /* the first shape's weights for the second shape's trace */
+    lf_test_expect(1, "d_model 64 (file) vs 32 (trace)", "validate --trace %s --weights %s "
+                   "--device %s --grid %s --trace %s --weights %s --out %s", a.trace,
+                   a.weights, dev, grid, b.trace, a.weights, out_dir);
+    assert_false(lf_file_exists(out_dir));
+}
+
+/* The library refuses sets that disagree on what one validation shares. */
+static void test_sets_share(void **st)
+{
+    (void)st;
+    shape a;
+    make_shape(&a, "la", "custom:3,64,256", 1);
+    char grid[1200];
+    snprintf(grid, sizeof grid, "%s", lf_test_path("lgrid.conf"));
+    lf_test_write(grid, GRID, strlen(GRID));
+    lf_err err;
+    lf_trace t;
+    lf_weights w;
+    lf_sweep g;
+    assert_int_equal(lf_trace_read(a.trace, &t, &err), LF_OK);
+    assert_int_equal(lf_weights_open(a.weights, &w, &err), LF_OK);
+    assert_int_equal(lf_sweep_load_grid(grid, lf_validate_keys(), &g, &err), LF_OK);
+    lf_device d = lf_test_toy_device();
+    char out1[1200], out2[1200];
+    snprintf(out1, sizeof out1, "%s", lf_test_path("l1"));
+    snprintf(out2, sizeof out2, "%s", lf_test_path("l2"));
+    lf_validate_cfg v[2] = {{.trace = &t, .trace_path = a.trace, .weights = &w, .n_weights = 1,
+                             .dev = &d, .grid = &g, .repeat = 2, .out_dir = out1}};
+    v[1] = v[0];
+    v[1].repeat = 3;
+    lf_validate_row *rows = NULL;
+    size_t n = 0;
+    assert_int_equal(lf_validate_run_sets(v, 2, &rows, &n, &err), LF_EINVAL);
+    assert_non_null(strstr(err.msg, "set 2"));
+    assert_non_null(strstr(err.msg, "share them"));
+    v[1].repeat = 2;
+    v[1].out_dir = out2;
+    assert_int_equal(lf_validate_run_sets(v, 2, &rows, &n, &err), LF_EINVAL);
+    v[1].out_dir = v[0].out_dir;
+    v[1].n_weights = 0;
+    assert_int_equal(lf_validate_run_sets(v, 2, &rows, &n, &err), LF_EINVAL);
+    assert_non_null(strstr(err.msg, "no weights file"));
+    assert_null(rows);
+    assert_false(lf_file_exists(v[0].out_dir));
+    lf_sweep_free(&g);
+    lf_weights_close(&w);
+    lf_trace_free(&t);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_two_sets),
+        cmocka_unit_test(test_bad_sets),
+        cmocka_unit_test(test_sets_share),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
