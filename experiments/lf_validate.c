@@ -523,7 +523,8 @@ static int check_sets(const lf_validate_cfg *v, size_t n_sets, lf_err *err)
             a->drift_seconds != b->drift_seconds || a->drift_settle_s != b->drift_settle_s)
             return lf_fail(err, LF_EINVAL, "validate: set %zu (%s) differs from the first in its "
                            "output folder, repeats, cold-start samples or drift references; "
-                           "the sets of one validation share them", j + 1, b->trace_path);
+                           "the sets of one validation share them", j + 1,
+                           b->trace_path ? b->trace_path : "no trace path");
         for (size_t k = 0; k < b->n_weights; k++) {
             int rc = lf_weights_check_trace(&b->weights[k], b->trace, err);
             if (rc)
