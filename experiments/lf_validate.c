@@ -591,6 +591,8 @@ int lf_validate_run_sets(const lf_validate_cfg *v, size_t n_sets, lf_validate_ro
             for (size_t i = 0; i < v[j].grid->n_runs && !rc; i++, g++) {
                 rc = measure_one(&v[j], k, reps, &s[g], &r[g], v[0].drift_refs ? &refs[j] : NULL,
                                  err);
+                if (!rc && v[0].on_measured)
+                    v[0].on_measured(g, k, v[0].arg);
                 lf_progress_update(&prog, (uint64_t)k * total + g + 1);
             }
     lf_progress_end(&prog);

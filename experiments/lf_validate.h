@@ -132,6 +132,9 @@ typedef struct {
     const char *const *dev_paths;
     size_t n_engine_devs;
     void (*on_row)(const lf_validate_row *row, size_t i, size_t n, void *arg);
+    /* after each measured run (row i of all the sets' rows, repeat k from 0), in the
+     * order the runs were taken; NULL: none */
+    void (*on_measured)(size_t i, uint32_t repeat, void *arg);
     void *arg;
     const char *scope;           /* scope of configurations whose grid sets none (NULL: token) */
     /* 1: measure the drift references before every measured run (this machine's disk
@@ -155,7 +158,8 @@ int lf_validate_run(const lf_validate_cfg *c, lf_validate_row **rows, size_t *n,
  * shapes instead of falling on one. Rows are numbered on across the sets (c01 ... in the
  * first set's grid order, then the second's), in one output folder. The sets must agree
  * on out_dir, repeat, cold_tokens, cold_samples and the drift references' settings;
- * on_row and its arg are the first set's. lf_validate_run is this with one set. */
+ * on_row, on_measured and their arg are the first set's. lf_validate_run is this with one
+ * set. */
 int lf_validate_run_sets(const lf_validate_cfg *sets, size_t n_sets, lf_validate_row **rows,
                          size_t *n, lf_err *err);
 

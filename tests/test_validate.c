@@ -1,6 +1,7 @@
 /* Tests of `llmflash validate` over several sets (a trace with its weights, grid and
  * profiles per model shape), validated as one: rows numbered on across the sets, each
- * configuration run on its own set's files, bad sets refused before anything is written. */
+ * configuration run on its own set's files, the measured runs taken round-robin over
+ * every set, bad sets refused before anything is written. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -167,12 +168,76 @@ static void test_sets_share(void **st)
     lf_trace_free(&t);
 }
 
+/* The measured runs are taken round-robin: repeat 1 of every configuration of every set,
+ * then repeat 2, ... (a slow spell of the host is then shared by the shapes). */
+typedef struct {
+    size_t row[64];
+    uint32_t repeat[64];
+    size_t n;
+} run_order;
+
+static void note_run(size_t i, uint32_t repeat, void *arg)
+{
+    run_order *o = arg;
+    if (o->n < 64) {
+        o->row[o->n] = i;
+        o->repeat[o->n] = repeat;
+    }
+    o->n++;
+}
+
+static void test_round_robin(void **st)
+{
+    (void)st;
+    shape a, b;
+    make_shape(&a, "oa", "custom:3,64,256", 1);
+    make_shape(&b, "ob", "custom:2,32,128", 2);
+    char grid[1200], out[1200];
+    snprintf(grid, sizeof grid, "%s", lf_test_path("ogrid.conf"));
+    snprintf(out, sizeof out, "%s", lf_test_path("oval"));
+    lf_test_write(grid, GRID, strlen(GRID));
+    lf_err err;
+    lf_trace t[2];
+    lf_weights w[2];
+    lf_sweep g;
+    assert_int_equal(lf_trace_read(a.trace, &t[0], &err), LF_OK);
+    assert_int_equal(lf_trace_read(b.trace, &t[1], &err), LF_OK);
+    assert_int_equal(lf_weights_open(a.weights, &w[0], &err), LF_OK);
+    assert_int_equal(lf_weights_open(b.weights, &w[1], &err), LF_OK);
+    assert_int_equal(lf_sweep_load_grid(grid, lf_validate_keys(), &g, &err), LF_OK);
+    lf_device d = lf_test_toy_device();
+    run_order o = {.n = 0};
+    lf_validate_cfg v[2];
+    for (int j = 0; j < 2; j++)
+        v[j] = (lf_validate_cfg){.trace = &t[j], .trace_path = j ? b.trace : a.trace,
+                                 .weights = &w[j], .n_weights = 1, .dev = &d, .grid = &g,
+                                 .engine = "null", .repeat = 3, .out_dir = out,
+                                 .on_measured = note_run, .arg = &o};
+    lf_validate_row *rows = NULL;
+    size_t n = 0;
+    if (lf_validate_run_sets(v, 2, &rows, &n, &err) != LF_OK)
+        fail_msg("%s", err.msg);
+    assert_int_equal(n, 4);
+    assert_int_equal(o.n, 3 * 4);
+    for (size_t k = 0; k < o.n; k++) {
+        assert_int_equal(o.repeat[k], k / 4);
+        assert_int_equal(o.row[k], k % 4);
+    }
+    free(rows);
+    lf_sweep_free(&g);
+    for (int j = 0; j < 2; j++) {
+        lf_weights_close(&w[j]);
+        lf_trace_free(&t[j]);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_two_sets),
         cmocka_unit_test(test_bad_sets),
         cmocka_unit_test(test_sets_share),
+        cmocka_unit_test(test_round_robin),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
