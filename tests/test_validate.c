@@ -34,6 +34,20 @@ static void write_device(const char *path)
     assert_int_equal(lf_device_save(&d, path, "tests", "lf_test_toy_device", &err), LF_OK);
 }
 
+/* The shape's trace and weights file, opened for the library's calls. */
+static void open_shape(const shape *s, lf_trace *t, lf_weights *w)
+{
+    lf_err err;
+    assert_int_equal(lf_trace_read(s->trace, t, &err), LF_OK);
+    assert_int_equal(lf_weights_open(s->weights, w, &err), LF_OK);
+}
+
+static void close_shape(lf_trace *t, lf_weights *w)
+{
+    lf_weights_close(w);
+    lf_trace_free(t);
+}
+
 static const char *GRID = "policy = lru | window:k=2\nlayout = bundled\ndram_fraction = 0.95\n"
                           "threads = 2\npredictor_rank = 4\n";
 
@@ -138,8 +152,7 @@ static void test_sets_share(void **st)
     lf_trace t;
     lf_weights w;
     lf_sweep g;
-    assert_int_equal(lf_trace_read(a.trace, &t, &err), LF_OK);
-    assert_int_equal(lf_weights_open(a.weights, &w, &err), LF_OK);
+    open_shape(&a, &t, &w);
     assert_int_equal(lf_sweep_load_grid(grid, lf_validate_keys(), &g, &err), LF_OK);
     lf_device d = lf_test_toy_device();
     char out1[1200], out2[1200];
@@ -164,8 +177,7 @@ static void test_sets_share(void **st)
     assert_null(rows);
     assert_false(lf_file_exists(v[0].out_dir));
     lf_sweep_free(&g);
-    lf_weights_close(&w);
-    lf_trace_free(&t);
+    close_shape(&t, &w);
 }
 
 /* The measured runs are taken round-robin: repeat 1 of every configuration of every set,
@@ -189,9 +201,9 @@ static void note_run(size_t i, uint32_t repeat, void *arg)
 static void test_round_robin(void **st)
 {
     (void)st;
-    shape a, b;
-    make_shape(&a, "oa", "custom:3,64,256", 1);
-    make_shape(&b, "ob", "custom:2,32,128", 2);
+    shape sh[2];
+    make_shape(&sh[0], "oa", "custom:3,64,256", 1);
+    make_shape(&sh[1], "ob", "custom:2,32,128", 2);
     char grid[1200], out[1200];
     snprintf(grid, sizeof grid, "%s", lf_test_path("ogrid.conf"));
     snprintf(out, sizeof out, "%s", lf_test_path("oval"));
@@ -200,19 +212,17 @@ static void test_round_robin(void **st)
     lf_trace t[2];
     lf_weights w[2];
     lf_sweep g;
-    assert_int_equal(lf_trace_read(a.trace, &t[0], &err), LF_OK);
-    assert_int_equal(lf_trace_read(b.trace, &t[1], &err), LF_OK);
-    assert_int_equal(lf_weights_open(a.weights, &w[0], &err), LF_OK);
-    assert_int_equal(lf_weights_open(b.weights, &w[1], &err), LF_OK);
     assert_int_equal(lf_sweep_load_grid(grid, lf_validate_keys(), &g, &err), LF_OK);
     lf_device d = lf_test_toy_device();
     run_order o = {.n = 0};
     lf_validate_cfg v[2];
-    for (int j = 0; j < 2; j++)
-        v[j] = (lf_validate_cfg){.trace = &t[j], .trace_path = j ? b.trace : a.trace,
-                                 .weights = &w[j], .n_weights = 1, .dev = &d, .grid = &g,
-                                 .engine = "null", .repeat = 3, .out_dir = out,
-                                 .on_measured = note_run, .arg = &o};
+    for (int j = 0; j < 2; j++) {
+        open_shape(&sh[j], &t[j], &w[j]);
+        v[j] = (lf_validate_cfg){.trace = &t[j], .trace_path = sh[j].trace, .weights = &w[j],
+                                 .n_weights = 1, .dev = &d, .grid = &g, .engine = "null",
+                                 .repeat = 3, .out_dir = out, .on_measured = note_run,
+                                 .arg = &o};
+    }
     lf_validate_row *rows = NULL;
     size_t n = 0;
     if (lf_validate_run_sets(v, 2, &rows, &n, &err) != LF_OK)
@@ -225,10 +235,8 @@ static void test_round_robin(void **st)
     }
     free(rows);
     lf_sweep_free(&g);
-    for (int j = 0; j < 2; j++) {
-        lf_weights_close(&w[j]);
-        lf_trace_free(&t[j]);
-    }
+    for (int j = 0; j < 2; j++)
+        close_shape(&t[j], &w[j]);
 }
 
 int main(void)
