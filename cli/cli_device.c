@@ -99,9 +99,9 @@ void lf_cli_device_help(FILE *f)
 }
 
 void lf_cli_device_range_note(const char *cmd, const lf_device *d, const char *path,
-                              double mean_read_bytes, uint32_t inflight)
+                              double mean_read_bytes, uint32_t inflight, double gap_s)
 {
-    char msg[512];
-    if (lf_device_flash_outside(d, mean_read_bytes, inflight, msg, sizeof msg))
+    char msg[768];
+    if (lf_device_flash_outside(d, mean_read_bytes, inflight, gap_s, msg, sizeof msg))
         fprintf(stderr, "llmflash %s: warning: device profile %s: %s\n", cmd, path, msg);
 }

@@ -399,7 +399,8 @@ int cmd_calibrate(int argc, char **argv)
         rc = lf_fail(&err, LF_ENOMEM, "out of memory");
     for (size_t i = 0; rc == LF_OK && i < n; i++)
         pts[i] = (lf_fit_point){rows[i].chunk, rows[i].threads, rows[i].mb_s * 1e6,
-                                rows[i].batch, rows[i].footprint};
+                                rows[i].batch, rows[i].footprint,
+                                rows[i].batch ? rows[i].batch_gap_s : 0};
     free(rows);
     lf_device base;
     lf_fit_unmeasured_defaults(&base);

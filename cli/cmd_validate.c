@@ -115,8 +115,9 @@ static void help(void)
 }
 
 /* Warns once per profile when configurations it priced read outside the range its
- * flash keys were fitted on (lf_validate_row.flash_outside): their errors then test an
- * extrapolation. */
+ * flash keys were fitted on, or compute between their batches far longer or shorter than
+ * its batches were probed after (lf_validate_row.flash_outside): their errors then test
+ * an extrapolation. */
 static void range_notes(const lf_validate_row *rows, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
@@ -136,7 +137,7 @@ static void range_notes(const lf_validate_row *rows, size_t n)
                                         rows[k].id);
         }
         fprintf(stderr, "llmflash %s: warning: device profile %s priced %zu of %zu "
-                "configurations (%s) outside the reads it was fitted on; %s: %s\n", CMD,
+                "configurations (%s) outside what it was fitted on; %s: %s\n", CMD,
                 rows[i].device, hits, n, ids, hits > 1 ? "the first" : "it",
                 rows[i].flash_outside);
     }

@@ -19,9 +19,10 @@ int lf_cli_device_find(const char *spec, char *path, size_t cap, lf_err *err);
 /* Prints "  known profiles: a, b (DIR); ..." for a --help text. */
 void lf_cli_device_help(FILE *f);
 /* Warns on stderr, for `llmflash <cmd>`, when a run's reads (mean bytes per read, reads
- * in flight) fall outside what the profile at `path` was fitted on
- * (lf_device_flash_outside); nothing when inside or when the profile does not say. */
+ * in flight) or the compute between its layers' batches (gap_s) fall outside what the
+ * profile at `path` was fitted on (lf_device_flash_outside); nothing when inside or when
+ * the profile does not say. */
 void lf_cli_device_range_note(const char *cmd, const lf_device *d, const char *path,
-                              double mean_read_bytes, uint32_t inflight);
+                              double mean_read_bytes, uint32_t inflight, double gap_s);
 
 #endif

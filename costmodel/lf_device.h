@@ -59,6 +59,12 @@ typedef struct {
      * buffer per read in flight, as fio; a drift reference reads into as much. At most
      * LF_DEVICE_MAX_FOOTPRINT, the one bound of the probe, its CSV and the profile. */
     double flash_footprint;
+    /* The compute (busy wait) before each probed batch the batch keys were fitted on, s
+     * (probe/calibrate --batch-gap): a disk may serve a batch after a longer idle spell
+     * slower, so a run whose layers compute far longer or shorter between their reads
+     * is priced with batch terms of another condition (lf_device_flash_outside says so).
+     * 0 = back to back or not recorded. */
+    double flash_batch_gap_s;
     /* The reads the flash keys were fitted on: the smallest and largest read size (bytes)
      * and the fewest and most reads in flight among the probe's points. Outside them the
      * model extrapolates (a profile fitted from 16 KiB up priced 4-8 KiB reads 16-58% slow
@@ -110,10 +116,12 @@ typedef struct {
 
 /* Whether reads of mean_read_bytes each, inflight at a time, fall outside what the
  * profile's flash keys were fitted on (below 0.9x its smallest read, above 1.1x its
- * largest, or reads in flight outside its range): 1 with a sentence saying which into
- * msg (size bytes), else 0 (inside, or the profile does not record its range). */
+ * largest, or reads in flight outside its range), or layers computing gap_s seconds
+ * between their batches (< 0: not checked) more than 4x longer or shorter than the
+ * batches its batch terms were probed after: 1 with a sentence saying which into msg
+ * (size bytes), else 0 (inside, or the profile does not record its range). */
 int lf_device_flash_outside(const lf_device *d, double mean_read_bytes, uint32_t inflight,
-                            char *msg, size_t size);
+                            double gap_s, char *msg, size_t size);
 
 /* The measured expert-kernel rate for a bit width (16, 8, 4, 2), or 0. */
 double lf_device_expert_wps(const lf_device *d, uint32_t bits);

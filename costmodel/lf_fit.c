@@ -68,7 +68,7 @@ int lf_fit_parse_probe(const char *text, size_t len, const char *path, const cha
     char line[PROBE_LINE_MAX + 2], first_engine[64] = "";
     char *cols[32];
     int rc = LF_OK, lineno = 0, nc = 0, ie = -1, ic = -1, it = -1, ib = -1, ibatch = -1,
-        ifoot = -1, need = 0;
+        ifoot = -1, igap = -1, need = 0;
     size_t cap = 0;
     lf_fit_point *v = NULL;
     for (size_t at = 0; at < len && rc == LF_OK;) {
@@ -97,6 +97,7 @@ int lf_fit_parse_probe(const char *text, size_t len, const char *path, const cha
             ib = col_index(cols, nc, "mb_s");
             ibatch = col_index(cols, nc, "batch"); /* optional: probe --batch */
             ifoot = col_index(cols, nc, "footprint"); /* optional: older CSVs lack it */
+            igap = col_index(cols, nc, "batch_gap_ms"); /* optional: likewise */
             if (ie < 0 || ic < 0 || it < 0 || ib < 0)
                 return lf_fail(err, LF_EFORMAT,
                                "%s:1: header lacks one of the columns engine, chunk, threads, "
@@ -106,6 +107,7 @@ int lf_fit_parse_probe(const char *text, size_t len, const char *path, const cha
             need = need > ib ? need : ib;
             need = need > ibatch ? need : ibatch;
             need = need > ifoot ? need : ifoot;
+            need = need > igap ? need : igap;
             continue;
         }
         if (k == 0)
@@ -157,6 +159,17 @@ int lf_fit_parse_probe(const char *text, size_t len, const char *path, const cha
                          (unsigned long long)(LF_DEVICE_MAX_FOOTPRINT >> 30));
             break;
         }
+        double gap_ms = 0;
+        if (igap >= 0) {
+            char *eg;
+            gap_ms = strtod(cols[igap], &eg);
+            if (eg == cols[igap] || *eg || !(gap_ms >= 0) || gap_ms > 1e4 ||
+                strpbrk(cols[igap], "xX")) {
+                rc = lf_fail(err, LF_EFORMAT, "%s:%d: batch_gap_ms '%.40s' (expected "
+                             "milliseconds, 0..10000)", path, lineno, cols[igap]);
+                break;
+            }
+        }
         if (*n == cap) {
             cap = cap ? 2 * cap : 64;
             lf_fit_point *q = realloc(v, cap * sizeof *q);
@@ -166,7 +179,8 @@ int lf_fit_parse_probe(const char *text, size_t len, const char *path, const cha
             }
             v = q;
         }
-        v[(*n)++] = (lf_fit_point){chunk, (uint32_t)threads, mbs * 1e6, (uint32_t)batch, footprint};
+        v[(*n)++] = (lf_fit_point){chunk, (uint32_t)threads, mbs * 1e6, (uint32_t)batch, footprint,
+                                   batch ? gap_ms / 1e3 : 0};
     }
     if (rc == LF_OK && lineno == 0)
         rc = lf_fail(err, LF_EFORMAT, "%s: empty file (expected a probe CSV header)", path);
@@ -685,6 +699,19 @@ int lf_fit_flash(const lf_fit_point *pts, size_t n, const lf_device *base, doubl
                            "--footprint): fit the probes of one footprint together",
                            (unsigned long long)pts[0].footprint,
                            (unsigned long long)pts[i].footprint);
+    /* the batch terms describe batches after one amount of compute (a disk may serve a
+     * batch after a longer idle spell slower): batches after two are two conditions */
+    double gap_s = -1;
+    for (size_t i = 0; i < n; i++) {
+        if (!pts[i].batch)
+            continue;
+        if (gap_s >= 0 && pts[i].gap_s != gap_s)
+            return lf_fail(err, LF_EINVAL,
+                           "fit: batches probed after %g and %g ms of compute (probe "
+                           "--batch-gap): fit the batches of one gap together",
+                           gap_s * 1e3, pts[i].gap_s * 1e3);
+        gap_s = pts[i].gap_s;
+    }
     lf_device b;
     if (base)
         b = *base;
@@ -719,6 +746,7 @@ int lf_fit_flash(const lf_fit_point *pts, size_t n, const lf_device *base, doubl
         return lf_fail(err, LF_ENOMEM, "fit: out of memory");
     out->dev.flash_fit_batch = n_steady == 0 ? most : 0;
     out->dev.flash_footprint = n ? (double)pts[0].footprint : 0;
+    out->dev.flash_batch_gap_s = gap_s > 0 ? gap_s : 0;
     out->dev.flash_fit_min_chunk = out->dev.flash_fit_max_chunk = 0;
     out->dev.flash_fit_min_depth = out->dev.flash_fit_max_depth = 0;
     for (size_t i = 0; i < n; i++) {

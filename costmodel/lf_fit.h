@@ -19,6 +19,8 @@ typedef struct {
                        * batch waited for whole (the model at n = batch reads) */
     uint64_t footprint; /* bytes of memory the reads landed in (probe --footprint; 0: a
                          * buffer per read in flight, or a CSV without the column) */
+    double gap_s;       /* batches: the compute before each (probe --batch-gap); 0: back
+                         * to back, steady, or a CSV without the column */
 } lf_fit_point;
 
 typedef struct {

@@ -207,7 +207,8 @@ static int predict_one(const lf_validate_cfg *v, slot *s, lf_validate_row *row, 
     row->predicted_mem_ms = pred.summary.mean_mem_ms;
     row->predicted_compute_ms = pred.summary.mean_compute_ms;
     row->predicted_cold_ms = pred.summary.cold_total_ms;
-    lf_device_flash_outside(dev, pred.summary.mean_read_bytes, s->c.threads, row->flash_outside,
+    lf_device_flash_outside(dev, pred.summary.mean_read_bytes, s->c.threads,
+                            lf_run_batch_gap_s(&pred), row->flash_outside,
                             sizeof row->flash_outside);
     if (s->c.dram_bytes && pred.budget.model_bytes) /* the budget the runs had, as a fraction */
         row->dram_fraction = (double)pred.budget.budget_bytes / (double)pred.budget.model_bytes;
@@ -233,13 +234,17 @@ int lf_validate_flash_drift(const char *engine, const char *path, uint64_t file_
      * large reads") */
     uint32_t batch = (uint32_t)dev->flash_fit_batch;
     uint64_t footprint = (uint64_t)dev->flash_footprint;
-    int rc = batch ? lf_probe_batch(engine, path, file_bytes, chunk, inflight, batch,
-                                    LF_PROBE_BATCH_GAP_S, seconds, seed, footprint, &pr, err)
+    /* after the compute the profile's batches were probed after (older profiles do not
+     * say: calibrate's default) */
+    double gap_s = dev->flash_batch_gap_s > 0 ? dev->flash_batch_gap_s : LF_PROBE_BATCH_GAP_S;
+    int rc = batch ? lf_probe_batch(engine, path, file_bytes, chunk, inflight, batch, gap_s,
+                                    seconds, seed, footprint, &pr, err)
                    : lf_probe_point(engine, path, file_bytes, chunk, inflight, seconds, seed,
                                     footprint, &pr, err);
     if (rc)
         return rc;
-    double model = lf_fit_predict(dev, &(lf_fit_point){chunk, inflight, 0, batch, footprint});
+    double model =
+        lf_fit_predict(dev, &(lf_fit_point){chunk, inflight, 0, batch, footprint, gap_s});
     *ratio = model > 0 && pr.mb_s > 0 ? pr.mb_s * 1e6 / model : 1;
     return LF_OK;
 }

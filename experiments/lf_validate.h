@@ -28,7 +28,7 @@ typedef struct {
     char policy[128], layout[16], dram[16], engine[16], scope[8];
     char device[64];             /* the profile that priced it (its name) */
     char trace[64];              /* its set's trace file, without folders (CSV-safe) */
-    char flash_outside[256];     /* "" or why the configuration's reads fall outside those
+    char flash_outside[512];     /* "" or why the configuration's reads fall outside those
                                   * the profile's flash keys were fitted on
                                   * (lf_device_flash_outside) */
     double dram_fraction;

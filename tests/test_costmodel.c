@@ -439,7 +439,7 @@ static size_t noisy_grid(const lf_device *truth, const uint64_t *chunks, size_t 
     size_t n = 0;
     for (size_t i = 0; i < nc; i++)
         for (size_t j = 0; j < nt; j++, n++) {
-            out[n] = (lf_fit_point){chunks[i], threads[j], 0, batch, 0};
+            out[n] = (lf_fit_point){chunks[i], threads[j], 0, batch, 0, 0};
             out[n].bw = lf_fit_predict(truth, &out[n]) * exp(gsl_ran_gaussian(r, 0.03));
         }
     return n;
@@ -522,19 +522,19 @@ static void test_fit_range(void **st)
     assert_true(f->flash_fit_min_chunk == 16384 && f->flash_fit_max_chunk == 262144);
     assert_true(f->flash_fit_min_depth == 4 && f->flash_fit_max_depth == 32);
     char msg[512];
-    assert_int_equal(lf_device_flash_outside(f, 8192, 8, msg, sizeof msg), 1);
+    assert_int_equal(lf_device_flash_outside(f, 8192, 8, -1, msg, sizeof msg), 1);
     assert_non_null(strstr(msg, "reads of 8.0 KiB on average, outside the reads of 16.0-256.0 KiB"));
     assert_null(strstr(msg, "in flight"));
-    assert_int_equal(lf_device_flash_outside(f, 15000, 8, msg, sizeof msg), 0); /* > 0.9 x */
-    assert_int_equal(lf_device_flash_outside(f, 300000, 8, msg, sizeof msg), 1);
-    assert_int_equal(lf_device_flash_outside(f, 65536, 64, msg, sizeof msg), 1);
+    assert_int_equal(lf_device_flash_outside(f, 15000, 8, -1, msg, sizeof msg), 0); /* > 0.9 x */
+    assert_int_equal(lf_device_flash_outside(f, 300000, 8, -1, msg, sizeof msg), 1);
+    assert_int_equal(lf_device_flash_outside(f, 65536, 64, -1, msg, sizeof msg), 1);
     assert_non_null(strstr(msg, "64 reads in flight, outside the 4-32 in flight"));
-    assert_int_equal(lf_device_flash_outside(f, 65536, 2, msg, sizeof msg), 1);
-    assert_int_equal(lf_device_flash_outside(f, 65536, 32, msg, sizeof msg), 0);
-    assert_int_equal(lf_device_flash_outside(f, 4096, 64, msg, sizeof msg), 1);
+    assert_int_equal(lf_device_flash_outside(f, 65536, 2, -1, msg, sizeof msg), 1);
+    assert_int_equal(lf_device_flash_outside(f, 65536, 32, -1, msg, sizeof msg), 0);
+    assert_int_equal(lf_device_flash_outside(f, 4096, 64, -1, msg, sizeof msg), 1);
     assert_non_null(strstr(msg, "--chunks and --threads"));
     lf_device old = toy(2); /* a hand-written profile: no range, no warning */
-    assert_int_equal(lf_device_flash_outside(&old, 512, 1000, msg, sizeof msg), 0);
+    assert_int_equal(lf_device_flash_outside(&old, 512, 1000, -1, msg, sizeof msg), 0);
     const char *p = lf_test_path("range.conf");
     lf_device e;
     assert_int_equal(lf_device_save(f, p, NULL, NULL, &err), LF_OK);
@@ -634,8 +634,8 @@ static void test_fit_batch_points(void **st)
 {
     (void)st;
     lf_device d = toy(4);
-    lf_fit_point one = {65536, 16, 1e8, 1, 0}, full = {65536, 16, 1e8, 16, 0},
-                 steady = {65536, 16, 1e8, 0, 0};
+    lf_fit_point one = {65536, 16, 1e8, 1, 0, 0}, full = {65536, 16, 1e8, 16, 0, 0},
+                 steady = {65536, 16, 1e8, 0, 0, 0};
     assert_float_equal(lf_fit_predict(&d, &one), lf_flash_throughput(&d, 65536, 1), 1e-6);
     assert_float_equal(lf_fit_predict(&d, &full), lf_flash_throughput(&d, 65536, 16), 1e-6);
     assert_float_equal(lf_fit_predict(&d, &steady), lf_flash_throughput(&d, 65536, 16), 1e-6);
@@ -652,6 +652,75 @@ static void test_fit_batch_points(void **st)
     assert_int_equal(pts[0].batch, 40);
     assert_int_equal(pts[1].batch, 0);
     free(pts);
+    /* and its batch_gap_ms, the compute before each batch (a steady row's is not a gap) */
+    csv = "engine,chunk,threads,reads,seconds,mb_s,iops,p50_us,p99_us,batch,batch_gap_ms\n"
+          "psync,4096,2,10,1,50.5,1,1,1,40,0.3\npsync,4096,4,10,1,60.5,1,1,1,0,7\n";
+    lf_test_write(p, csv, strlen(csv));
+    assert_int_equal(lf_fit_read_probe(p, NULL, &pts, &n, &err), LF_OK);
+    assert_float_equal(pts[0].gap_s, 0.3e-3, 1e-12);
+    assert_true(pts[1].gap_s == 0);
+    free(pts);
+    csv = "engine,chunk,threads,reads,seconds,mb_s,iops,p50_us,p99_us,batch,batch_gap_ms\n"
+          "psync,4096,2,10,1,50.5,1,1,1,40,-1\n";
+    lf_test_write(p, csv, strlen(csv));
+    assert_int_equal(lf_fit_read_probe(p, NULL, &pts, &n, &err), LF_EFORMAT);
+    assert_non_null(strstr(err.msg, "batch.csv:2: batch_gap_ms '-1'"));
+}
+
+/* The fit records the compute its batches were probed after (flash_batch_gap_s) and
+ * refuses batches after two; a run whose layers compute more than 4x longer or shorter
+ * between their batches is told so, with the calibrate option that fits it. */
+static void test_fit_batch_gap(void **st)
+{
+    (void)st;
+    lf_device truth = fit_truth();
+    truth.flash_batch_s = 150e-6;
+    truth.flash_slot_s = 12e-6;
+    static const uint32_t sizes[] = {32, 512};
+    lf_fit_point pts[30 + 12 * 2 + 12];
+    size_t n = calibrate_grid(&truth, 5, sizes, 2, pts);
+    for (size_t i = 0; i < n; i++)
+        pts[i].gap_s = pts[i].batch ? 2e-3 : 0;
+    lf_fit_result res;
+    lf_err err;
+    assert_int_equal(lf_fit_flash(pts, n, NULL, -1, -1, &res, &err), LF_OK);
+    const lf_device *f = &res.dev;
+    assert_float_equal(f->flash_batch_gap_s, 2e-3, 1e-12);
+    assert_true(f->flash_batch_s > 0);
+    char msg[768];
+    /* within 4x either way, or not asked: nothing to say */
+    assert_int_equal(lf_device_flash_outside(f, 65536, 8, 0.6e-3, msg, sizeof msg), 0);
+    assert_int_equal(lf_device_flash_outside(f, 65536, 8, 7e-3, msg, sizeof msg), 0);
+    assert_int_equal(lf_device_flash_outside(f, 65536, 8, -1, msg, sizeof msg), 0);
+    assert_int_equal(lf_device_flash_outside(f, 65536, 8, 0.3e-3, msg, sizeof msg), 1);
+    assert_non_null(strstr(msg, "layers computing 0.30 ms between their reads, against the "
+                                "2.00 ms"));
+    assert_non_null(strstr(msg, "calibrate --batch-gap 0.30"));
+    assert_int_equal(lf_device_flash_outside(f, 65536, 8, 20e-3, msg, sizeof msg), 1);
+    /* with reads outside the fitted range too: both said, in one sentence */
+    assert_int_equal(lf_device_flash_outside(f, 65536, 128, 20e-3, msg, sizeof msg), 1);
+    assert_non_null(strstr(msg, "128 reads in flight, outside"));
+    assert_non_null(strstr(msg, "; layers computing 20.00 ms"));
+    /* a profile without batch terms, or that does not record the gap: no gap warning */
+    lf_device plain = *f;
+    plain.flash_batch_s = plain.flash_slot_s = plain.flash_batch_loss = 0;
+    assert_int_equal(lf_device_flash_outside(&plain, 65536, 8, 0.3e-3, msg, sizeof msg), 0);
+    plain = *f;
+    plain.flash_batch_gap_s = 0;
+    assert_int_equal(lf_device_flash_outside(&plain, 65536, 8, 0.3e-3, msg, sizeof msg), 0);
+    /* the key survives a save and load, and a gap beyond 10 s is refused */
+    const char *p = lf_test_path("gap.conf");
+    lf_device e;
+    assert_int_equal(lf_device_save(f, p, NULL, NULL, &err), LF_OK);
+    assert_int_equal(lf_device_load(p, &e, &err), LF_OK);
+    assert_float_equal(e.flash_batch_gap_s, 2e-3, 1e-15);
+    e.flash_batch_gap_s = 11;
+    assert_int_equal(lf_device_save(&e, lf_test_path("bad.conf"), NULL, NULL, &err), LF_ERANGE);
+    assert_non_null(strstr(err.msg, "flash_batch_gap_s = 11"));
+    /* batches after two amounts of compute are two conditions */
+    pts[n - 1].gap_s = 5e-3;
+    assert_int_equal(lf_fit_flash(pts, n, NULL, -1, -1, &res, &err), LF_EINVAL);
+    assert_non_null(strstr(err.msg, "batches probed after 2 and 5 ms of compute"));
 }
 
 /* A batch costs its stream time plus flash_batch_s + min(reads, in flight) * flash_slot_s;
@@ -782,14 +851,14 @@ static void test_fit_batch_sizes(void **st)
     for (size_t k = 0; k < 3; k++)
         for (size_t i = 0; i < 4; i++) {
             lf_fit_point *u = &unseen[k * 4 + i];
-            *u = (lf_fit_point){chunks[i], 4, 0, sizes[k], 0};
+            *u = (lf_fit_point){chunks[i], 4, 0, sizes[k], 0, 0};
             u->bw = lf_fit_predict(&truth, u);
             assert_true(lf_fit_ape(&res.dev, u) < 5.0);
         }
     /* batches of 8 alone: no cost per batch, and a lone 64 KiB read priced fast */
     assert_int_equal(lf_fit_flash(pts + 12, 12, NULL, -1, -1, &eight, &err), LF_OK);
     assert_true(eight.dev.flash_batch_s == 0);
-    lf_fit_point lone = {65536, 4, 0, 1, 0};
+    lf_fit_point lone = {65536, 4, 0, 1, 0, 0};
     lone.bw = lf_fit_predict(&truth, &lone);
     print_message("a lone 64 KiB read: %.1f%% off fitted on 1 and 8, %.1f%% on 8 alone\n",
                   lf_fit_ape(&res.dev, &lone), lf_fit_ape(&eight.dev, &lone));
@@ -990,6 +1059,7 @@ int main(void)
         cmocka_unit_test(test_membench_line),
         cmocka_unit_test(test_fit_batch_points),
         cmocka_unit_test(test_fit_batch_overhead),
+        cmocka_unit_test(test_fit_batch_gap),
         cmocka_unit_test(test_fit_batch_loss),
         cmocka_unit_test(test_fit_batch_sizes),
         cmocka_unit_test(test_probe_csv),

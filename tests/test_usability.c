@@ -348,9 +348,22 @@ static void test_fit_range_warning(void **st)
     assert_int_equal(lf_test_run(NULL, NULL, "weights make --model custom:2,64,256 --file %s", w), 0);
     const char *g = "policy = lru\nthreads = 4 | 64\npredictor_rank = 0\ndram_fraction = 0.8\n";
     lf_test_write(grid, g, strlen(g));
-    lf_test_expect(0, "priced 2 of 2 configurations (c01, c02) outside the reads it was fitted on",
+    lf_test_expect(0, "priced 2 of 2 configurations (c01, c02) outside what it was fitted on",
                    "validate --trace %s --weights %s --device %s --grid %s --repeat 1 --tokens 3 "
                    "--engine null --out %s", h5, w, conf, grid, lf_test_path("range_val"));
+    /* batch terms probed after 5 ms of compute, priced for layers computing microseconds:
+     * said, with the gap to calibrate at (a profile without a range: nothing else is) */
+    TPATH(gapped, "gapped.conf");
+    assert_int_equal(lf_read_file("costmodel/devices/m1max.conf", &text, &len, &err), LF_OK);
+    snprintf(buf, sizeof buf, "%sflash_batch_s = 2e-4\nflash_batch_gap_s = 0.005\n", text);
+    free(text);
+    lf_test_write(gapped, buf, strlen(buf));
+    assert_int_equal(lf_test_run(&o, &e, "sim --trace %s --device %s " SMALL " --quiet", h5,
+                                 gapped), 0);
+    assert_non_null(strstr(e, "layers computing 0.00 ms between their reads, against the 5.00 ms"));
+    assert_null(strstr(e, "outside the reads"));
+    free(o);
+    free(e);
 #undef SMALL
 }
 
