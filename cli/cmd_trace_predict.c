@@ -46,8 +46,9 @@ static void help(void)
            "  over tokens; fn_rate = 1 - recall; fp_rate = (|pred| - |pred & true|) / |true|\n"
            "  (the simulator's predictor error model); params = predictor parameters of the\n"
            "  layer. A ratio over an empty set is nan (a layer no token activated, or one the\n"
-           "  predictor left empty), which Python and gnuplot read as missing. With -o, the sets of --write-rank (default: the first rank) are written\n"
-           "  into a copy of the trace.\n\n"
+           "  predictor left empty), which Python and gnuplot read as missing. With -o, the\n"
+           "  sets of --write-rank (default: the first rank) are written into a copy of the\n"
+           "  trace.\n\n"
            "options shared with trace record and generate:\n");
     lf_cli_llama_help(stdout, LF_LLAMA_CHECKPOINT | LF_LLAMA_THRESHOLD | LF_LLAMA_RELATIVE);
     printf("                      (default: the trace's recording rule)\n\n"

@@ -746,7 +746,8 @@ int lf_fit_flash(const lf_fit_point *pts, size_t n, const lf_device *base, doubl
         return lf_fail(err, LF_ENOMEM, "fit: out of memory");
     out->dev.flash_fit_batch = n_steady == 0 ? most : 0;
     out->dev.flash_footprint = n ? (double)pts[0].footprint : 0;
-    out->dev.flash_batch_gap_s = gap_s > 0 ? gap_s : 0;
+    if (gap_s >= 0) /* steady points alone keep the base's batch terms, and their gap */
+        out->dev.flash_batch_gap_s = gap_s;
     out->dev.flash_fit_min_chunk = out->dev.flash_fit_max_chunk = 0;
     out->dev.flash_fit_min_depth = out->dev.flash_fit_max_depth = 0;
     for (size_t i = 0; i < n; i++) {

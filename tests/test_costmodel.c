@@ -717,6 +717,11 @@ static void test_fit_batch_gap(void **st)
     e.flash_batch_gap_s = 11;
     assert_int_equal(lf_device_save(&e, lf_test_path("bad.conf"), NULL, NULL, &err), LF_ERANGE);
     assert_non_null(strstr(err.msg, "flash_batch_gap_s = 11"));
+    /* steady points fitted on that profile keep its batch terms and their gap */
+    lf_fit_result steady;
+    assert_int_equal(lf_fit_flash(pts, 30, f, -1, -1, &steady, &err), LF_OK);
+    assert_true(steady.dev.flash_batch_s == f->flash_batch_s);
+    assert_float_equal(steady.dev.flash_batch_gap_s, 2e-3, 1e-15);
     /* batches after two amounts of compute are two conditions */
     pts[n - 1].gap_s = 5e-3;
     assert_int_equal(lf_fit_flash(pts, n, NULL, -1, -1, &res, &err), LF_EINVAL);
