@@ -39,7 +39,9 @@
     "  --batch-gap MS     batches: a busy wait of MS milliseconds before each, the\n"      \
     "                     layer's compute between the executor's batches, left out of\n" \
     "                     the time (default 5; 0: back to back; a disk may serve a\n"     \
-    "                     batch after an idle spell slower)\n"                           \
+    "                     batch after an idle spell slower: give what the runs' layers\n" \
+    "                     compute, which sim and validate print when a profile's\n"      \
+    "                     flash_batch_gap_s is more than 4x off)\n"                      \
     "  --footprint BYTES  memory the reads land in, cycled through (default 64m: a run\n"   \
     "                     reads into its DRAM rows, far beyond the CPU's caches, and\n"   \
     "                     reads into a cache-sized buffer ran up to 1.75x faster here);\n" \
