@@ -458,11 +458,11 @@ int cmd_calibrate(int argc, char **argv)
     if (lf_device_save_sourced(d, out, prov, &src, &err) != LF_OK)
         return lf_cli_error("calibrate", &err);
     printf("calibrate: flash L = %.1f us, b = %.0f MB/s, B = %.0f MB/s, IOPS = %.0f, p = %.3g, "
-           "depth loss %.3f, a batch +%.1f us + %.1f us per slot, its reads x%.3f (median APE "
-           "%.2f%%)\n",
+           "depth loss %.3f, a batch +%.1f us + %.1f us per slot, its reads x%.3f after %g ms "
+           "of compute (median APE %.2f%%)\n",
            d->flash_latency_s * 1e6, d->flash_stream_bw / 1e6, d->flash_max_bw / 1e6,
            d->flash_max_iops, d->flash_smooth_p, d->flash_depth_loss, d->flash_batch_s * 1e6,
-           d->flash_slot_s * 1e6, 1 + d->flash_batch_loss, res.mdape);
+           d->flash_slot_s * 1e6, 1 + d->flash_batch_loss, d->flash_batch_gap_s * 1e3, res.mdape);
     printf("calibrate: DRAM row moves %.2f GB/s + %.0f ns per move (4/8/16/32/64 KiB: %.2f "
            "%.2f %.2f %.2f %.2f us; a 256 MiB memcpy runs at %.2f GB/s), alloc %.1f us + %.2f "
            "us per page faulted in; page cache %.2f GB/s + %.1f us\n",

@@ -219,10 +219,11 @@ int cmd_fit(int argc, char **argv)
     const lf_device *d = &res.dev;
     const char *label = profile ? "profile" : "fit";
     printf("%s: L = %.1f us, b = %.1f MB/s, B = %.1f MB/s, IOPS = %.0f, p = %.3g, depth loss "
-           "%.3f; a batch +%.1f us + %.1f us per slot, its reads x%.3f\n",
+           "%.3f; a batch +%.1f us + %.1f us per slot, its reads x%.3f (after %g ms of "
+           "compute)\n",
            label, d->flash_latency_s * 1e6, d->flash_stream_bw / 1e6, d->flash_max_bw / 1e6,
            d->flash_max_iops, d->flash_smooth_p, d->flash_depth_loss, d->flash_batch_s * 1e6,
-           d->flash_slot_s * 1e6, 1 + d->flash_batch_loss);
+           d->flash_slot_s * 1e6, 1 + d->flash_batch_loss, d->flash_batch_gap_s * 1e3);
     if (profile)
         printf("profile: %zu points, median APE %.2f%%, max APE %.1f%%\n", n, res.mdape,
                res.max_ape);
