@@ -58,6 +58,17 @@ static int parse_uint(const char *s, uint64_t max, uint64_t *out)
     return 0;
 }
 
+/* A plain decimal number in [0, max] (no hexadecimal, infinity or NaN, nothing after). */
+static int parse_decimal(const char *s, double max, double *out)
+{
+    char *end;
+    double v = strtod(s, &end);
+    if (end == s || *end || strpbrk(s, "xX") || !(v >= 0) || v > max)
+        return -1;
+    *out = v;
+    return 0;
+}
+
 #define PROBE_LINE_MAX 1022
 
 int lf_fit_parse_probe(const char *text, size_t len, const char *path, const char *engine,
@@ -134,12 +145,10 @@ int lf_fit_parse_probe(const char *text, size_t len, const char *path, const cha
                 break;
             }
         }
-        char *e3;
         uint64_t chunk, threads;
-        double mbs = strtod(cols[ib], &e3);
+        double mbs = 0;
         if (parse_uint(cols[ic], 1ull << 40, &chunk) || parse_uint(cols[it], 1u << 20, &threads) ||
-            *e3 || chunk == 0 || threads == 0 || !(mbs > 0) || !isfinite(mbs) || mbs > 1e9 ||
-            strpbrk(cols[ib], "xX")) {
+            parse_decimal(cols[ib], 1e9, &mbs) || chunk == 0 || threads == 0 || !(mbs > 0)) {
             rc = lf_fail(err, LF_EFORMAT,
                          "%s:%d: expected chunk in 1..2^40, threads in 1..2^20 and mb_s a decimal "
                          "number in (0, 1e9], got '%.40s', '%.40s', '%.40s'",
@@ -160,15 +169,10 @@ int lf_fit_parse_probe(const char *text, size_t len, const char *path, const cha
             break;
         }
         double gap_ms = 0;
-        if (igap >= 0) {
-            char *eg;
-            gap_ms = strtod(cols[igap], &eg);
-            if (eg == cols[igap] || *eg || !(gap_ms >= 0) || gap_ms > 1e4 ||
-                strpbrk(cols[igap], "xX")) {
-                rc = lf_fail(err, LF_EFORMAT, "%s:%d: batch_gap_ms '%.40s' (expected "
-                             "milliseconds, 0..10000)", path, lineno, cols[igap]);
-                break;
-            }
+        if (igap >= 0 && parse_decimal(cols[igap], 1e4, &gap_ms)) {
+            rc = lf_fail(err, LF_EFORMAT, "%s:%d: batch_gap_ms '%.40s' (expected milliseconds, "
+                         "0..10000)", path, lineno, cols[igap]);
+            break;
         }
         if (*n == cap) {
             cap = cap ? 2 * cap : 64;

@@ -628,6 +628,23 @@ static void test_fit_depth_loss(void **st)
 
 /* The DRAM copy line through row moves: recovers op and bandwidth; refuses times that do
  * not grow with the row (a busy machine); a negative intercept goes through the origin. */
+/* fit_truth with a known cost per batch and per read slot. */
+static lf_device batch_truth(void)
+{
+    lf_device d = fit_truth();
+    d.flash_batch_s = 150e-6;
+    d.flash_slot_s = 12e-6;
+    return d;
+}
+
+/* Writes csv to path and reads it back as probe points (lf_fit_read_probe). */
+static int read_probe_text(const char *path, const char *csv, const char *engine,
+                           lf_fit_point **pts, size_t *n, lf_err *err)
+{
+    lf_test_write(path, csv, strlen(csv));
+    return lf_fit_read_probe(path, engine, pts, n, err);
+}
+
 /* A batch point is modelled as batch reads with threads in flight: a batch of one read
  * runs alone, a batch of `threads` reads is the steady state's figure. */
 static void test_fit_batch_points(void **st)
@@ -643,11 +660,10 @@ static void test_fit_batch_points(void **st)
     const char *p = lf_test_path("batch.csv");
     const char *csv = "engine,chunk,threads,reads,seconds,mb_s,iops,p50_us,p99_us,batch\n"
                       "psync,4096,2,10,1,50.5,1,1,1,40\npsync,4096,4,10,1,60.5,1,1,1,0\n";
-    lf_test_write(p, csv, strlen(csv));
     lf_fit_point *pts;
     size_t n;
     lf_err err;
-    assert_int_equal(lf_fit_read_probe(p, NULL, &pts, &n, &err), LF_OK);
+    assert_int_equal(read_probe_text(p, csv, NULL, &pts, &n, &err), LF_OK);
     assert_int_equal(n, 2);
     assert_int_equal(pts[0].batch, 40);
     assert_int_equal(pts[1].batch, 0);
@@ -655,15 +671,13 @@ static void test_fit_batch_points(void **st)
     /* and its batch_gap_ms, the compute before each batch (a steady row's is not a gap) */
     csv = "engine,chunk,threads,reads,seconds,mb_s,iops,p50_us,p99_us,batch,batch_gap_ms\n"
           "psync,4096,2,10,1,50.5,1,1,1,40,0.3\npsync,4096,4,10,1,60.5,1,1,1,0,7\n";
-    lf_test_write(p, csv, strlen(csv));
-    assert_int_equal(lf_fit_read_probe(p, NULL, &pts, &n, &err), LF_OK);
+    assert_int_equal(read_probe_text(p, csv, NULL, &pts, &n, &err), LF_OK);
     assert_float_equal(pts[0].gap_s, 0.3e-3, 1e-12);
     assert_true(pts[1].gap_s == 0);
     free(pts);
     csv = "engine,chunk,threads,reads,seconds,mb_s,iops,p50_us,p99_us,batch,batch_gap_ms\n"
           "psync,4096,2,10,1,50.5,1,1,1,40,-1\n";
-    lf_test_write(p, csv, strlen(csv));
-    assert_int_equal(lf_fit_read_probe(p, NULL, &pts, &n, &err), LF_EFORMAT);
+    assert_int_equal(read_probe_text(p, csv, NULL, &pts, &n, &err), LF_EFORMAT);
     assert_non_null(strstr(err.msg, "batch.csv:2: batch_gap_ms '-1'"));
 }
 
@@ -673,9 +687,7 @@ static void test_fit_batch_points(void **st)
 static void test_fit_batch_gap(void **st)
 {
     (void)st;
-    lf_device truth = fit_truth();
-    truth.flash_batch_s = 150e-6;
-    truth.flash_slot_s = 12e-6;
+    lf_device truth = batch_truth();
     static const uint32_t sizes[] = {32, 512};
     lf_fit_point pts[30 + 12 * 2 + 12];
     size_t n = calibrate_grid(&truth, 5, sizes, 2, pts);
@@ -734,9 +746,7 @@ static void test_fit_batch_gap(void **st)
 static void test_fit_batch_overhead(void **st)
 {
     (void)st;
-    lf_device truth = fit_truth();
-    truth.flash_batch_s = 150e-6;
-    truth.flash_slot_s = 12e-6;
+    lf_device truth = batch_truth();
     double stream = lf_flash_stream_time(&truth, 32, 32 * 16384, 8);
     assert_float_equal(lf_flash_time(&truth, 32, 32 * 16384, 8), stream + 150e-6 + 8 * 12e-6,
                        1e-12);
@@ -913,27 +923,22 @@ static void test_probe_csv(void **st)
     assert_int_equal(lf_fit_read_probe(p, NULL, &pts, &n, &err), LF_EINVAL);
     assert_non_null(strstr(err.msg, "probe.csv:4: rows of two engines (psync, io_uring)"));
     const char *bad = "engine,chunk,threads,mb_s\npsync,4096,1,40\npsync,4096,x,40\n";
-    lf_test_write(p, bad, strlen(bad));
-    assert_int_equal(lf_fit_read_probe(p, NULL, &pts, &n, &err), LF_EFORMAT);
+    assert_int_equal(read_probe_text(p, bad, NULL, &pts, &n, &err), LF_EFORMAT);
     assert_non_null(strstr(err.msg, "probe.csv:3:"));
     const char *twice = "engine,chunk,threads,mb_s\npsync,4096,1,40\nengine,chunk,threads,mb_s\n";
-    lf_test_write(p, twice, strlen(twice));
-    assert_int_equal(lf_fit_read_probe(p, NULL, &pts, &n, &err), LF_EFORMAT);
+    assert_int_equal(read_probe_text(p, twice, NULL, &pts, &n, &err), LF_EFORMAT);
     assert_non_null(strstr(err.msg, "probe.csv:3: the header again"));
     const char *nohdr = "a,b\n1,2\n";
-    lf_test_write(p, nohdr, strlen(nohdr));
-    assert_int_equal(lf_fit_read_probe(p, NULL, &pts, &n, &err), LF_EFORMAT);
+    assert_int_equal(read_probe_text(p, nohdr, NULL, &pts, &n, &err), LF_EFORMAT);
     assert_non_null(strstr(err.msg, "probe.csv:1: header lacks"));
     /* the memory the reads landed in: read per row (older CSVs without it: 0) */
     const char *foot = "engine,chunk,threads,mb_s,footprint\npsync,4096,1,40,67108864\n"
                        "psync,4096,4,90,67108864\n";
-    lf_test_write(p, foot, strlen(foot));
-    assert_int_equal(lf_fit_read_probe(p, NULL, &pts, &n, &err), LF_OK);
+    assert_int_equal(read_probe_text(p, foot, NULL, &pts, &n, &err), LF_OK);
     assert_true(n == 2 && pts[0].footprint == 67108864 && pts[1].footprint == 67108864);
     free(pts);
     const char *badfoot = "engine,chunk,threads,mb_s,footprint\npsync,4096,1,40,64m\n";
-    lf_test_write(p, badfoot, strlen(badfoot));
-    assert_int_equal(lf_fit_read_probe(p, NULL, &pts, &n, &err), LF_EFORMAT);
+    assert_int_equal(read_probe_text(p, badfoot, NULL, &pts, &n, &err), LF_EFORMAT);
     assert_non_null(strstr(err.msg, "probe.csv:2: footprint '64m'"));
 }
 
