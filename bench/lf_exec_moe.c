@@ -538,9 +538,9 @@ static int moe_sim_layer(lf_backend *b, const lf_step *st, lf_times *out, lf_err
     }
     for (uint32_t i = 0; i < st->plan->n_pagecache; i++)
         npc[!contains(st->need, st->n_need, st->plan->pagecache[i])]++;
-    double io[2];
+    double io[2], gap = dev->flash_batch2_gap_s > 0 ? lf_price_batch_gap_s(&m->sim, st, out) : -1;
     for (int k = 0; k < 2; k++) {
-        io[k] = lf_flash_time(dev, n[k], bytes[k], m->sim.inflight) +
+        io[k] = lf_flash_time_gap(dev, n[k], bytes[k], m->sim.inflight, gap) +
                 lf_pagecache_time(dev, npc[k], npc[k] * rec);
         /* a miss lands in the page cache, then is copied out (a profile measured through
          * the page cache has the copy in its flash keys already) */

@@ -506,6 +506,16 @@ int lf_probe_check_grid(const lf_probe_opts *o, lf_err *err)
                        "(64m, the default, is already far beyond the CPU's caches)",
                        (unsigned long long)o->footprint,
                        (unsigned long long)(LF_DEVICE_MAX_FOOTPRINT >> 30));
+    if (o->n_batch_gaps > LF_PROBE_MAX_GAPS)
+        return lf_fail(err, LF_EINVAL, "batch-gap: %zu gaps: a probe measures batches after "
+                       "%d at most", o->n_batch_gaps, LF_PROBE_MAX_GAPS);
+    for (size_t i = 0; i < o->n_batch_gaps; i++)
+        if (!(o->batch_gaps[i] >= 0 && o->batch_gaps[i] <= 1))
+            return lf_fail(err, LF_EINVAL, "batch-gap: %g ms of compute before a batch: use "
+                           "0..1000 ms", o->batch_gaps[i] * 1e3);
+    if (o->n_batch_gaps == 2 && o->batch_gaps[0] == o->batch_gaps[1])
+        return lf_fail(err, LF_EINVAL, "batch-gap: the same gap (%g ms) twice: give two amounts "
+                       "or one", o->batch_gaps[0] * 1e3);
     for (size_t i = 0; i < o->n_batches; i++)
         if (o->batches[i] == 0 || o->batches[i] > 65536)
             return lf_fail(err, LF_EINVAL, "batch: a batch of %llu reads: use 1..65536 (a list "
@@ -538,7 +548,10 @@ int lf_probe_run(const lf_probe_opts *o, lf_probe_row **rows, size_t *n, lf_err 
                        "use a larger file or remove it and give --size", o->path,
                        (unsigned long long)size, (unsigned long long)max_chunk);
     size_t grid = o->n_chunks * o->n_threads, levels = o->n_batches ? o->n_batches : 1;
-    size_t points = levels * grid;
+    static const double default_gap = LF_PROBE_BATCH_GAP_S;
+    const double *gaps = o->n_batch_gaps ? o->batch_gaps : &default_gap;
+    size_t n_gaps = o->n_batches && o->n_batch_gaps ? o->n_batch_gaps : 1;
+    size_t points = levels * grid * n_gaps;
     uint32_t reps = o->repeats ? o->repeats : 1;
     lf_probe_row *all = calloc(points * reps, sizeof *all);
     lf_probe_row *v = calloc(points, sizeof *v);
@@ -554,13 +567,16 @@ int lf_probe_run(const lf_probe_opts *o, lf_probe_row **rows, size_t *n, lf_err 
     for (uint32_t r = 0; r < reps && rc == LF_OK; r++)
         for (size_t q = 0; q < points && rc == LF_OK; q++) {
             size_t k = r % 2 ? points - 1 - q : q; /* odd passes run backward */
-            size_t g = k % grid, i = g / o->n_threads, j = g % o->n_threads;
+            size_t gi = k % n_gaps, kg = k / n_gaps;
+            size_t g = kg % grid, i = g / o->n_threads, j = g % o->n_threads;
             lf_probe_row *row = &all[k * reps + r];
+            /* the second gap's batches at other offsets: a host that caches the disk
+             * must not serve them what the first gap's just read */
+            uint64_t seed = o->seed + r + (uint64_t)gi * 0x10000;
             rc = o->n_batches
                      ? measure_batch(o->engine, o->path, size, o->chunks[i],
-                                     (uint32_t)o->threads[j], (uint32_t)o->batches[k / grid],
-                                     o->batch_gap_s, o->seconds, o->seed + r, o->footprint,
-                                     &held, row, err)
+                                     (uint32_t)o->threads[j], (uint32_t)o->batches[kg / grid],
+                                     gaps[gi], o->seconds, seed, o->footprint, &held, row, err)
                      : measure_point(o->engine, o->path, size, o->chunks[i],
                                      (uint32_t)o->threads[j], o->seconds, o->seed + r,
                                      o->footprint, &held, row, err);

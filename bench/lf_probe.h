@@ -31,6 +31,8 @@ typedef struct {
  * spell ran slower, the more so the longer the spell (costmodel/README.md, "A batch
  * after compute"); 5 ms is a layer's compute in the middle of the grids measured. */
 #define LF_PROBE_BATCH_GAP_S 0.005
+/* The most gaps one probe measures batches after (a profile holds two conditions). */
+#define LF_PROBE_MAX_GAPS 2
 
 /* The memory a probe's reads land in unless told otherwise: a run reads into its DRAM
  * rows, far more memory than the CPU's caches, and on this project's VM reads into a
@@ -60,7 +62,11 @@ typedef struct {
                                 these many reads, 1..65536 (lf_probe_batch): the grid is
                                 batch sizes x chunks x threads */
     size_t n_batches;
-    double batch_gap_s;      /* batches: the busy wait before each (LF_PROBE_BATCH_GAP_S) */
+    /* batches: the busy wait before each, one amount or two (batches after each, the
+     * gaps the grid's innermost level, so that the repeats' passes interleave them);
+     * n_batch_gaps 0 = one, LF_PROBE_BATCH_GAP_S */
+    double batch_gaps[LF_PROBE_MAX_GAPS];
+    size_t n_batch_gaps;
     /* Engines through the page cache only: what keeps the reads misses, as the executor's
      * page-cache mechanisms do (bench/lf_pcache.h). Without either, a read may hit pages
      * an earlier read of the same measurement brought in (a 1 GiB file read at 2 GB/s for
@@ -112,8 +118,8 @@ int lf_probe_batch(const char *engine, const char *path, uint64_t file_size, uin
                    uint32_t threads, uint32_t batch, double gap_s, double seconds, uint64_t seed,
                    uint64_t footprint, lf_probe_row *row, lf_err *err);
 
-/* Prepares the file, then measures every (chunk, threads); rows in grid order (chunk
- * major). */
+/* Prepares the file, then measures every (chunk, threads), with batches every (batch,
+ * chunk, threads, gap); rows in grid order (batch, then chunk major, the gap innermost). */
 int lf_probe_run(const lf_probe_opts *o, lf_probe_row **rows, size_t *n, lf_err *err);
 
 /* Writes rows as CSV (header: engine,chunk,threads,reads,seconds,mb_s,iops,p50_us,p99_us,

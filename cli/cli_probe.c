@@ -19,7 +19,6 @@ void lf_cli_probe_init(lf_cli_probe *p)
     p->o.seconds = 0.4;
     p->o.repeats = 3;
     p->o.seed = 1;
-    p->o.batch_gap_s = LF_PROBE_BATCH_GAP_S;
     p->o.footprint = LF_PROBE_FOOTPRINT;
     p->chunks_s = "4k,16k,32k,64k,256k,1m";
     p->threads_s = "1,4,8,16,32";
@@ -53,11 +52,21 @@ int lf_cli_probe_option(lf_cli_probe *p, const char *cmd, int c, const char *arg
     case 'N': p->batches_s = arg; return 1;
     case 'r':
         return lf_cli_u64(cmd, "--seed", arg, 0, UINT64_MAX, &p->o.seed) ? -1 : 1;
-    case 'G': {
-        double ms;
-        if (lf_cli_double(cmd, "--batch-gap", arg, 0, 1000, &ms))
+    case 'G': { /* one amount or two */
+        double *ms;
+        size_t k;
+        if (lf_cli_double_list(cmd, "--batch-gap", arg, 0, 1000, &ms, &k))
             return -1;
-        p->o.batch_gap_s = ms / 1e3;
+        int ok = k <= LF_PROBE_MAX_GAPS && (k < 2 || ms[0] != ms[1]);
+        for (size_t i = 0; ok && i < k; i++)
+            p->o.batch_gaps[i] = ms[i] / 1e3;
+        p->o.n_batch_gaps = ok ? k : 0;
+        free(ms);
+        if (!ok) {
+            lf_cli_usage(cmd, "--batch-gap '%s': one amount of milliseconds or two unlike ones "
+                         "(e.g. 5 or 0.25,5)", arg);
+            return -1;
+        }
         return 1;
     }
     default: return 0;

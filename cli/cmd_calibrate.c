@@ -32,9 +32,11 @@ static void help(void)
         "Measures this machine and writes a complete device profile:\n"
         "  flash      llmflash probe on PATH (O_DIRECT) + llmflash fit; then batches of\n"
         "             --batch-probe reads of 16 and 64 KiB at each thread count, waited\n"
-        "             for whole as the executor's per-layer reads are: flash_batch_s,\n"
-        "             flash_slot_s and flash_batch_loss, what a batch costs beyond the\n"
-        "             steady stream\n"
+        "             for whole as the executor's per-layer reads are, each after 5 or\n"
+        "             0.25 ms of compute (--batch-gap), interleaved: flash_batch_s,\n"
+        "             flash_slot_s and flash_batch_loss, what a batch after 5 ms costs\n"
+        "             beyond the steady stream, and flash_batch2_* after 0.25 ms (a\n"
+        "             layer's batch is priced by its own compute, between the two)\n"
         "  DRAM       memcpy bandwidth of 256 MiB buffers, the fixed cost of one 256-byte\n"
         "             move between random slots, malloc+free of 64 MiB\n"
         "  page cache buffered reads of PATH's first 64 MiB once cached\n"
@@ -239,6 +241,19 @@ static int measure_experts(lf_device *d, lf_err *err)
     return LF_OK;
 }
 
+/* The batch pass's two gaps unless --batch-gap says otherwise (s). */
+#define CALIBRATE_GAP_S LF_PROBE_BATCH_GAP_S
+#define CALIBRATE_GAP2_S 0.00025
+
+/* "5 ms" or "5 and 0.25 ms": the gaps the batches are probed after (cap bytes). */
+static void gaps_text(const lf_probe_opts *o, char *out, size_t cap)
+{
+    if (o->n_batch_gaps == 2)
+        snprintf(out, cap, "%g and %g ms", o->batch_gaps[0] * 1e3, o->batch_gaps[1] * 1e3);
+    else
+        snprintf(out, cap, "%g ms", (o->n_batch_gaps ? o->batch_gaps[0] : LF_PROBE_BATCH_GAP_S) * 1e3);
+}
+
 /* The batch pass: batches of each of the `n_sizes` sizes of reads of 16 and 64 KiB
  * (those the file holds) at the steady grid's thread counts, appended to rows (the fit
  * takes the flash_batch_* keys from them; two sizes tell a batch's slower reads from a
@@ -265,9 +280,10 @@ static int probe_batches(const lf_probe_opts *steady, const uint64_t *sizes, siz
                  (unsigned long long)sizes[i]);
     lf_probe_row *more = NULL;
     size_t m = 0;
-    fprintf(stderr, "calibrate: batches of %s reads (%s), each after %g ms of compute, "
-            "waited for whole...\n", list, n_chunks == 2 ? "16 and 64 KiB" : "16 KiB",
-            o.batch_gap_s * 1e3);
+    char gaps[64];
+    gaps_text(&o, gaps, sizeof gaps);
+    fprintf(stderr, "calibrate: batches of %s reads (%s), each after %s of compute, "
+            "waited for whole...\n", list, n_chunks == 2 ? "16 and 64 KiB" : "16 KiB", gaps);
     int rc = lf_probe_run(&o, &more, &m, err);
     lf_probe_row *all = rc == LF_OK ? realloc(*rows, (*n + m) * sizeof *all) : NULL;
     if (rc == LF_OK && !all)
@@ -282,7 +298,6 @@ static int probe_batches(const lf_probe_opts *steady, const uint64_t *sizes, siz
 }
 
 #define MAX_BATCH_PROBES 8
-
 /* --batch-probe's list into sizes ("0": none): 0, or LF_EXIT_USAGE after a message. */
 static int parse_batch_probe(const char *arg, uint64_t sizes[MAX_BATCH_PROBES], size_t *n)
 {
@@ -374,6 +389,13 @@ int cmd_calibrate(int argc, char **argv)
         lf_cli_probe_free(&p);
         return lf_cli_error(CMD, &err);
     }
+    /* the batch pass after the two gaps that span what layers compute between their reads
+     * (0.2-3.5 ms in the FFN-scope grids, more at scope token) */
+    if (p.o.n_batches == 0 && n_probe_sizes > 0 && p.o.n_batch_gaps == 0) {
+        p.o.batch_gaps[0] = CALIBRATE_GAP_S;
+        p.o.batch_gaps[1] = CALIBRATE_GAP2_S;
+        p.o.n_batch_gaps = 2;
+    }
     if (batch_default)
         fprintf(stderr, "calibrate: buffered reads probed in batches of 4 waited for whole (the "
                 "executor's per-layer pattern; --batch LIST to change)\n");
@@ -390,6 +412,8 @@ int cmd_calibrate(int argc, char **argv)
     size_t n = 0;
     rc = lf_probe_run(&p.o, &rows, &n, &err);
     int batched = p.o.n_batches > 0 || n_probe_sizes > 0;
+    char gaps[64];
+    gaps_text(&p.o, gaps, sizeof gaps);
     if (rc == LF_OK && p.o.n_batches == 0 && n_probe_sizes > 0)
         rc = probe_batches(&p.o, probe_sizes, n_probe_sizes, &rows, &n, &err);
     lf_cli_probe_free(&p);
@@ -445,7 +469,7 @@ int cmd_calibrate(int argc, char **argv)
              LF_VERSION, host, u.release, file, engine, res.mdape, res.max_ape, how);
     char gap[64] = "";
     if (batched)
-        snprintf(gap, sizeof gap, ", batches each after %g ms of compute", p.o.batch_gap_s * 1e3);
+        snprintf(gap, sizeof gap, ", batches each after %s of compute", gaps);
     snprintf(fsrc, sizeof fsrc, "measured by llmflash calibrate (probe + fit, %s%s%s%s)", engine,
              buffered > 0 ? ", every read a miss held by " : "",
              buffered == LF_BUFFERED_CGROUP ? "a memory cgroup" : buffered > 0 ? "fadvise" : "",
@@ -463,6 +487,10 @@ int cmd_calibrate(int argc, char **argv)
            d->flash_latency_s * 1e6, d->flash_stream_bw / 1e6, d->flash_max_bw / 1e6,
            d->flash_max_iops, d->flash_smooth_p, d->flash_depth_loss, d->flash_batch_s * 1e6,
            d->flash_slot_s * 1e6, 1 + d->flash_batch_loss, d->flash_batch_gap_s * 1e3, res.mdape);
+    if (d->flash_batch2_gap_s > 0)
+        printf("calibrate: after %g ms of compute a batch +%.1f us + %.1f us per slot, its reads "
+               "x%.3f\n", d->flash_batch2_gap_s * 1e3, d->flash_batch2_s * 1e6,
+               d->flash_slot2_s * 1e6, 1 + d->flash_batch2_loss);
     printf("calibrate: DRAM row moves %.2f GB/s + %.0f ns per move (4/8/16/32/64 KiB: %.2f "
            "%.2f %.2f %.2f %.2f us; a 256 MiB memcpy runs at %.2f GB/s), alloc %.1f us + %.2f "
            "us per page faulted in; page cache %.2f GB/s + %.1f us\n",

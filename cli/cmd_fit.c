@@ -32,6 +32,9 @@ static void help(void)
         "apart from the others by batches of two sizes, or of two chunk sizes); batch\n"
         "rows alone fit the bounds, with no batch terms when they are all of one size,\n"
         "with flash_batch_s (a cost per batch) beside them when the sizes differ.\n"
+        "Batch rows after two gaps (their batch_gap_ms column, probe --batch-gap A,B)\n"
+        "give two conditions, the first row's gap the first (flash_batch_*) and the other\n"
+        "flash_batch2_*: a run's batch is priced between them by its layer's compute.\n"
         "\n"
         "options:\n"
         "  -o, --output FILE  profile to write (atomically); without it, only print\n"
@@ -210,12 +213,12 @@ int cmd_fit(int argc, char **argv)
         free(pts);
         return lf_cli_error("fit", &err);
     }
-    printf("%10s %8s %6s %12s %12s %8s\n", "chunk", "threads", "batch", "measured", "predicted",
-           "APE%");
+    printf("%10s %8s %6s %7s %12s %12s %8s\n", "chunk", "threads", "batch", "gap_ms", "measured",
+           "predicted", "APE%");
     for (size_t i = 0; i < n; i++)
-        printf("%10llu %8u %6u %12.1f %12.1f %8.1f\n", (unsigned long long)pts[i].chunk,
-               pts[i].threads, pts[i].batch, pts[i].bw / 1e6, lf_fit_predict(&res.dev, &pts[i]) / 1e6,
-               lf_fit_ape(&res.dev, &pts[i]));
+        printf("%10llu %8u %6u %7.3g %12.1f %12.1f %8.1f\n", (unsigned long long)pts[i].chunk,
+               pts[i].threads, pts[i].batch, pts[i].gap_s * 1e3, pts[i].bw / 1e6,
+               lf_fit_predict(&res.dev, &pts[i]) / 1e6, lf_fit_ape(&res.dev, &pts[i]));
     const lf_device *d = &res.dev;
     const char *label = profile ? "profile" : "fit";
     printf("%s: L = %.1f us, b = %.1f MB/s, B = %.1f MB/s, IOPS = %.0f, p = %.3g, depth loss "
@@ -224,6 +227,11 @@ int cmd_fit(int argc, char **argv)
            label, d->flash_latency_s * 1e6, d->flash_stream_bw / 1e6, d->flash_max_bw / 1e6,
            d->flash_max_iops, d->flash_smooth_p, d->flash_depth_loss, d->flash_batch_s * 1e6,
            d->flash_slot_s * 1e6, 1 + d->flash_batch_loss, d->flash_batch_gap_s * 1e3);
+    if (d->flash_batch2_gap_s > 0)
+        printf("%s: after %g ms of compute a batch +%.1f us + %.1f us per slot, its reads x%.3f "
+               "(a batch between the two gaps: interpolated in log(gap))\n", label,
+               d->flash_batch2_gap_s * 1e3, d->flash_batch2_s * 1e6, d->flash_slot2_s * 1e6,
+               1 + d->flash_batch2_loss);
     if (profile)
         printf("profile: %zu points, median APE %.2f%%, max APE %.1f%%\n", n, res.mdape,
                res.max_ape);

@@ -36,12 +36,13 @@
     "                     models them as N reads, with several sizes plus a cost per\n" \
     "                     batch (flash_batch_s), and a profile of such rows alone says\n" \
     "                     flash_fit_batch = the largest N\n"                              \
-    "  --batch-gap MS     batches: a busy wait of MS milliseconds before each, the\n"      \
+    "  --batch-gap MS[,MS2]  batches: a busy wait of MS milliseconds before each, the\n"   \
     "                     layer's compute between the executor's batches, left out of\n" \
-    "                     the time (default 5; 0: back to back; a disk may serve a\n"     \
-    "                     batch after an idle spell slower: give what the runs' layers\n" \
-    "                     compute, which sim and validate print when a profile's\n"      \
-    "                     flash_batch_gap_s is more than 4x off)\n"                      \
+    "                     the time (probe: default 5; 0: back to back). A disk may\n"     \
+    "                     serve a batch after a longer idle spell slower: two amounts\n"  \
+    "                     measure batches after each, interleaved, and a profile fitted\n" \
+    "                     on them prices a layer's batch by its own compute between the\n" \
+    "                     two (sim and validate say when runs fall 4x outside)\n"        \
     "  --footprint BYTES  memory the reads land in, cycled through (default 64m: a run\n"   \
     "                     reads into its DRAM rows, far beyond the CPU's caches, and\n"   \
     "                     reads into a cache-sized buffer ran up to 1.75x faster here);\n" \

@@ -49,6 +49,14 @@ static const key_info keys[] = {
     {"flash_batch_gap_s", F(flash_batch_gap_s), 0, 0, G_FLASH,
      "s of compute before each probed batch the batch keys were fitted on; 0 = back to back "
      "or not recorded"},
+    {"flash_batch2_gap_s", F(flash_batch2_gap_s), 0, 0, G_FLASH,
+     "s of compute before the batches of the second condition; 0 = one condition only"},
+    {"flash_batch2_s", F(flash_batch2_s), 0, 0, G_FLASH,
+     "s per batch after flash_batch2_gap_s of compute"},
+    {"flash_slot2_s", F(flash_slot2_s), 0, 0, G_FLASH,
+     "s per read slot a batch after flash_batch2_gap_s wakes"},
+    {"flash_batch2_loss", F(flash_batch2_loss), 0, 0, G_FLASH,
+     "a batch's reads after flash_batch2_gap_s take the stream's time x (1 + this)"},
     {"flash_fit_min_chunk", F(flash_fit_min_chunk), 0, 0, G_FLASH,
      "bytes, the smallest read the flash keys were fitted on; 0 = not recorded"},
     {"flash_fit_max_chunk", F(flash_fit_max_chunk), 0, 0, G_FLASH,
@@ -149,19 +157,43 @@ static int check_value(const key_info *k, double v, const char *where, lf_err *e
         return lf_fail(err, LF_ERANGE, "%s: flash_footprint = %g must be a whole number of "
                        "bytes, 0..%llu GiB (what probe --footprint takes)", where, v,
                        (unsigned long long)(LF_DEVICE_MAX_FOOTPRINT >> 30));
-    if (strcmp(k->key, "flash_batch_gap_s") == 0 && v > 10)
-        return lf_fail(err, LF_ERANGE, "%s: flash_batch_gap_s = %g must be in [0, 10] seconds "
-                       "(the compute before each probed batch)", where, v);
+    if (strstr(k->key, "_gap_s") && strncmp(k->key, "flash_batch", 11) == 0 && v > 10)
+        return lf_fail(err, LF_ERANGE, "%s: %s = %g must be in [0, 10] seconds (the compute "
+                       "before each probed batch)", where, k->key, v);
     if (strcmp(k->key, "flash_depth_loss") == 0 && v > 1)
         return lf_fail(err, LF_ERANGE, "%s: flash_depth_loss = %g must be in [0, 1] (0: m reads "
                        "in flight serve as m streams, 1: as one)", where, v);
-    if (strcmp(k->key, "flash_batch_loss") == 0 && v > LF_DEVICE_MAX_BATCH_LOSS)
-        return lf_fail(err, LF_ERANGE, "%s: flash_batch_loss = %g must be in [0, %g] (0: a "
-                       "batch's reads as fast as a steady stream's, 1: twice as slow)", where, v,
+    if (strstr(k->key, "_loss") && strncmp(k->key, "flash_batch", 11) == 0 &&
+        v > LF_DEVICE_MAX_BATCH_LOSS)
+        return lf_fail(err, LF_ERANGE, "%s: %s = %g must be in [0, %g] (0: a batch's reads as "
+                       "fast as a steady stream's, 1: twice as slow)", where, k->key, v,
                        (double)LF_DEVICE_MAX_BATCH_LOSS);
     if (strcmp(k->key, "flash_smooth_p") == 0 && v != 0 && v < 1)
         return lf_fail(err, LF_ERANGE,
                        "%s: flash_smooth_p = %g must be 0 (hard max) or at least 1", where, v);
+    return LF_OK;
+}
+
+/* The checks between keys (each key's own: check_value). */
+static int check_together(const lf_device *d, const char *where, lf_err *err)
+{
+    if ((d->flash_fit_min_chunk > 0 && d->flash_fit_min_chunk > d->flash_fit_max_chunk) ||
+        (d->flash_fit_min_depth > 0 && d->flash_fit_min_depth > d->flash_fit_max_depth))
+        return lf_fail(err, LF_ERANGE, "%s: flash_fit_min_chunk/max_chunk = %g/%g and "
+                       "flash_fit_min_depth/max_depth = %g/%g: each minimum must not exceed "
+                       "its maximum (or set both to 0: not recorded)", where, d->flash_fit_min_chunk,
+                       d->flash_fit_max_chunk, d->flash_fit_min_depth, d->flash_fit_max_depth);
+    if (d->flash_batch2_gap_s > 0 &&
+        !(d->flash_batch_gap_s > 0 && d->flash_batch2_gap_s != d->flash_batch_gap_s))
+        return lf_fail(err, LF_ERANGE, "%s: flash_batch2_gap_s = %g needs flash_batch_gap_s "
+                       "> 0 and unlike it (now %g): the two conditions are batches after two "
+                       "amounts of compute (or set flash_batch2_gap_s = 0: one condition)",
+                       where, d->flash_batch2_gap_s, d->flash_batch_gap_s);
+    if (d->flash_batch2_gap_s == 0 &&
+        (d->flash_batch2_s > 0 || d->flash_slot2_s > 0 || d->flash_batch2_loss > 0))
+        return lf_fail(err, LF_ERANGE, "%s: flash_batch2_s, flash_slot2_s or flash_batch2_loss "
+                       "set without flash_batch2_gap_s: say after how much compute their "
+                       "batches were probed", where);
     return LF_OK;
 }
 
@@ -172,12 +204,9 @@ int lf_device_check(const lf_device *d, const char *where, lf_err *err)
         if (rc != LF_OK)
             return rc;
     }
-    if ((d->flash_fit_min_chunk > 0 && d->flash_fit_min_chunk > d->flash_fit_max_chunk) ||
-        (d->flash_fit_min_depth > 0 && d->flash_fit_min_depth > d->flash_fit_max_depth))
-        return lf_fail(err, LF_ERANGE, "%s: flash_fit_min_chunk/max_chunk = %g/%g and "
-                       "flash_fit_min_depth/max_depth = %g/%g: each minimum must not exceed "
-                       "its maximum (or set both to 0: not recorded)", where, d->flash_fit_min_chunk,
-                       d->flash_fit_max_chunk, d->flash_fit_min_depth, d->flash_fit_max_depth);
+    int rc = check_together(d, where, err);
+    if (rc != LF_OK)
+        return rc;
     if (d->flash_alignment == 0 || (d->flash_alignment & (d->flash_alignment - 1)))
         return lf_fail(err, LF_ERANGE, "%s: flash_alignment = %u must be a power of two", where,
                        d->flash_alignment);
@@ -294,7 +323,7 @@ int lf_device_load(const char *path, lf_device *out, lf_err *err)
             rc = check_value(k, *field(&d, k), where, err);
         }
     }
-    if (rc != LF_OK)
+    if (rc != LF_OK || (rc = check_together(&d, path, err)) != LF_OK)
         goto done;
     uint64_t align;
     if ((rc = lf_kv_u64(&kv, "flash_alignment", 4096, &align, err)) != LF_OK)
@@ -452,13 +481,39 @@ double lf_flash_time(const lf_device *d, uint64_t n_reads, uint64_t bytes, uint3
 #define GAP_RATIO 4.0
 #define GAP_FLOOR_S 1e-4
 
+double lf_flash_time_gap(const lf_device *d, uint64_t n_reads, uint64_t bytes, uint32_t inflight,
+                         double gap_s)
+{
+    double t1 = lf_flash_time(d, n_reads, bytes, inflight);
+    if (gap_s < 0 || d->flash_batch2_gap_s <= 0 || n_reads == 0)
+        return t1;
+    /* the time is linear in the batch terms: interpolating the two conditions' times is
+     * interpolating their terms. The measured gap table (costmodel/README.md) is close to
+     * linear in log(gap): 0.90, 1.07, 1.25 ms after 0.25, 1, 5 ms. */
+    double g = log(fmax(gap_s, GAP_FLOOR_S)), g1 = log(fmax(d->flash_batch_gap_s, GAP_FLOOR_S)),
+           g2 = log(fmax(d->flash_batch2_gap_s, GAP_FLOOR_S));
+    double w = g1 == g2 ? 0 : fmin(fmax((g - g1) / (g2 - g1), 0), 1);
+    if (w == 0)
+        return t1;
+    lf_device at2 = *d;
+    at2.flash_batch_s = d->flash_batch2_s;
+    at2.flash_slot_s = d->flash_slot2_s;
+    at2.flash_batch_loss = d->flash_batch2_loss;
+    return t1 + w * (lf_flash_time(&at2, n_reads, bytes, inflight) - t1);
+}
+
 static int gap_outside(const lf_device *d, double gap_s)
 {
-    if (gap_s < 0 || d->flash_batch_gap_s <= 0 ||
-        (d->flash_batch_s <= 0 && d->flash_slot_s <= 0 && d->flash_batch_loss <= 0))
+    int terms = d->flash_batch_s > 0 || d->flash_slot_s > 0 || d->flash_batch_loss > 0 ||
+                d->flash_batch2_s > 0 || d->flash_slot2_s > 0 || d->flash_batch2_loss > 0;
+    if (gap_s < 0 || d->flash_batch_gap_s <= 0 || !terms)
         return 0;
-    double a = fmax(gap_s, GAP_FLOOR_S), b = fmax(d->flash_batch_gap_s, GAP_FLOOR_S);
-    return fmax(a, b) > GAP_RATIO * fmin(a, b);
+    double a = fmax(gap_s, GAP_FLOOR_S), lo = fmax(d->flash_batch_gap_s, GAP_FLOOR_S), hi = lo;
+    if (d->flash_batch2_gap_s > 0) {
+        lo = fmin(lo, fmax(d->flash_batch2_gap_s, GAP_FLOOR_S));
+        hi = fmax(hi, fmax(d->flash_batch2_gap_s, GAP_FLOOR_S));
+    }
+    return a > GAP_RATIO * hi || a * GAP_RATIO < lo;
 }
 
 int lf_device_flash_outside(const lf_device *d, double mean_read_bytes, uint32_t inflight,
@@ -493,11 +548,19 @@ int lf_device_flash_outside(const lf_device *d, double mean_read_bytes, uint32_t
                  depth ? " and --threads" : "");
         len = strlen(msg);
     }
-    if (gap && len + 1 < size)
+    if (gap && len + 1 < size) {
+        char probed[64];
+        if (d->flash_batch2_gap_s > 0)
+            snprintf(probed, sizeof probed, "%.2f and %.2f ms",
+                     fmin(d->flash_batch_gap_s, d->flash_batch2_gap_s) * 1e3,
+                     fmax(d->flash_batch_gap_s, d->flash_batch2_gap_s) * 1e3);
+        else
+            snprintf(probed, sizeof probed, "%.2f ms", d->flash_batch_gap_s * 1e3);
         snprintf(msg + len, size - len, "%slayers computing %.2f ms between their reads, against "
-                 "the %.2f ms its batch terms were probed after: their batches are priced for "
+                 "the %s its batch terms were probed after: their batches are priced for "
                  "another idle spell (calibrate --batch-gap %.2f)", len ? "; " : "", gap_s * 1e3,
-                 d->flash_batch_gap_s * 1e3, gap_s * 1e3);
+                 probed, gap_s * 1e3);
+    }
     return 1;
 }
 

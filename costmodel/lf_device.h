@@ -65,6 +65,13 @@ typedef struct {
      * is priced with batch terms of another condition (lf_device_flash_outside says so).
      * 0 = back to back or not recorded. */
     double flash_batch_gap_s;
+    /* The batch terms probed after a second amount of compute (calibrate --batch-gap A,B;
+     * fit of batches after two gaps): a batch after gap g costs what the two conditions
+     * say, interpolated linearly in log(g) between the gaps and held at the nearer one
+     * outside them (lf_flash_time_gap; costmodel/README.md, "A batch after compute").
+     * flash_batch2_gap_s 0 (default) = one condition only; otherwise > 0 and unlike
+     * flash_batch_gap_s, which must be > 0 too. */
+    double flash_batch2_gap_s, flash_batch2_s, flash_slot2_s, flash_batch2_loss;
     /* The reads the flash keys were fitted on: the smallest and largest read size (bytes)
      * and the fewest and most reads in flight among the probe's points. Outside them the
      * model extrapolates (a profile fitted from 16 KiB up priced 4-8 KiB reads 16-58% slow
@@ -118,7 +125,8 @@ typedef struct {
  * profile's flash keys were fitted on (below 0.9x its smallest read, above 1.1x its
  * largest, or reads in flight outside its range), or layers computing gap_s seconds
  * between their batches (< 0: not checked) more than 4x longer or shorter than the
- * batches its batch terms were probed after: 1 with a sentence saying which into msg
+ * batches its batch terms were probed after (with two conditions: 4x outside the range
+ * of their gaps): 1 with a sentence saying which into msg
  * (size bytes), else 0 (inside, or the profile does not record its range). */
 int lf_device_flash_outside(const lf_device *d, double mean_read_bytes, uint32_t inflight,
                             double gap_s, char *msg, size_t size);
@@ -133,7 +141,7 @@ double lf_device_expert_wps(const lf_device *d, uint32_t bits);
  * (negative, zero rates) are errors naming the file and line. Optional keys:
  * pagecache_*, expert_wps_*, ffn_bw_*, dense_bw, dense_bw_*, ffn_row_gap_s, dram_alloc_s, dram_fault_s, flash_alignment (default 4096),
  * flash_smooth_p, flash_depth_loss, flash_batch_s, flash_slot_s, flash_batch_loss,
- * flash_buffered, flash_fit_* (default 0),
+ * flash_batch2_*, flash_buffered, flash_fit_* (default 0),
  * name (default: the file's base name without .conf). */
 int lf_device_load(const char *path, lf_device *out, lf_err *err);
 /* Writes a profile atomically; `provenance` (may be NULL) is a comment block put at
@@ -174,6 +182,12 @@ int lf_device_check(const lf_device *d, const char *where, lf_err *err);
  * shared (4 + a lone last read against 3 + 2), as a real batch's tail does; and waking
  * more slots may cost more than their parallelism gains (flash_slot_s, psync). */
 double lf_flash_time(const lf_device *d, uint64_t n_reads, uint64_t bytes, uint32_t inflight);
+/* The same batch after gap_s seconds of compute (the layer's work between its batches):
+ * lf_flash_time with the batch terms interpolated between the profile's two conditions
+ * (flash_batch2_gap_s); lf_flash_time itself when the profile has one or gap_s < 0.
+ * Gaps under 0.1 ms count as 0.1 ms. */
+double lf_flash_time_gap(const lf_device *d, uint64_t n_reads, uint64_t bytes, uint32_t inflight,
+                         double gap_s);
 /* The same reads as part of a steady stream (the queue never drains): the three bounds
  * of the model only. */
 double lf_flash_stream_time(const lf_device *d, uint64_t n_reads, uint64_t bytes,

@@ -438,7 +438,7 @@ static int refine_l1(fit_ctx *c, gsl_vector *x, size_t *iters, int *status)
 double lf_fit_predict(const lf_device *d, const lf_fit_point *p)
 {
     uint64_t k = p->batch ? p->batch : p->threads;
-    double t = p->batch ? lf_flash_time(d, k, k * p->chunk, p->threads)
+    double t = p->batch ? lf_flash_time_gap(d, k, k * p->chunk, p->threads, p->gap_s)
                         : lf_flash_stream_time(d, k, k * p->chunk, p->threads);
     return t > 0 ? (double)(k * p->chunk) / t : 0;
 }
@@ -631,12 +631,16 @@ static int fit_subset(const gsl_matrix *X, const gsl_vector *w, const gsl_vector
     return rc;
 }
 
-static int fit_overhead(const lf_fit_point *pts, size_t n, lf_device *d)
+/* The batch points after gap_s of compute only (a profile's two conditions are fitted
+ * one after the other), against d's bounds; the three terms go to terms[] (batch_s,
+ * slot_s, loss). */
+static int fit_overhead(const lf_fit_point *pts, size_t n, double gap_s, const lf_device *d,
+                        double terms[OVERHEAD_TERMS])
 {
-    d->flash_batch_s = d->flash_slot_s = d->flash_batch_loss = 0;
+    memset(terms, 0, OVERHEAD_TERMS * sizeof *terms);
     size_t rows = 0;
     for (size_t i = 0; i < n; i++)
-        rows += pts[i].batch != 0;
+        rows += pts[i].batch != 0 && pts[i].gap_s == gap_s;
     if (rows == 0)
         return LF_OK;
     gsl_matrix *X = gsl_matrix_alloc(rows, OVERHEAD_TERMS);
@@ -645,7 +649,7 @@ static int fit_overhead(const lf_fit_point *pts, size_t n, lf_device *d)
     double best[OVERHEAD_TERMS] = {0}, best_sse = 0; /* no term: the residual is y */
     for (size_t i = 0, row = 0; rc == LF_OK && i < n; i++) {
         const lf_fit_point *p = &pts[i];
-        if (!p->batch)
+        if (!p->batch || p->gap_s != gap_s)
             continue;
         double bytes = (double)p->batch * (double)p->chunk, t = bytes / p->bw;
         double r = lf_flash_rounds_time(d, p->batch, (uint64_t)bytes, p->threads);
@@ -673,9 +677,8 @@ static int fit_overhead(const lf_fit_point *pts, size_t n, lf_device *d)
     gsl_vector_free(w);
     if (rc != LF_OK)
         return rc;
-    d->flash_batch_s = best[0];
-    d->flash_slot_s = best[1];
-    d->flash_batch_loss = fmin(best[2], LF_DEVICE_MAX_BATCH_LOSS);
+    memcpy(terms, best, sizeof best);
+    terms[2] = fmin(terms[2], LF_DEVICE_MAX_BATCH_LOSS);
     return LF_OK;
 }
 
@@ -704,18 +707,29 @@ int lf_fit_flash(const lf_fit_point *pts, size_t n, const lf_device *base, doubl
                            (unsigned long long)pts[0].footprint,
                            (unsigned long long)pts[i].footprint);
     /* the batch terms describe batches after one amount of compute (a disk may serve a
-     * batch after a longer idle spell slower): batches after two are two conditions */
-    double gap_s = -1;
+     * batch after a longer idle spell slower): a profile holds two such conditions, the
+     * gap of the first batch point and another */
+    double gap_s = -1, gap2_s = -1;
     for (size_t i = 0; i < n; i++) {
-        if (!pts[i].batch)
+        double g = pts[i].gap_s;
+        if (!pts[i].batch || g == gap_s || g == gap2_s)
             continue;
-        if (gap_s >= 0 && pts[i].gap_s != gap_s)
+        if (gap_s < 0) {
+            gap_s = g;
+        } else if (gap2_s < 0) {
+            gap2_s = g;
+        } else {
             return lf_fail(err, LF_EINVAL,
-                           "fit: batches probed after %g and %g ms of compute (probe "
-                           "--batch-gap): fit the batches of one gap together",
-                           gap_s * 1e3, pts[i].gap_s * 1e3);
-        gap_s = pts[i].gap_s;
+                           "fit: batches probed after %g, %g and %g ms of compute (probe "
+                           "--batch-gap): a profile holds batches after two amounts at most; "
+                           "fit those of two gaps together", gap_s * 1e3, gap2_s * 1e3, g * 1e3);
+        }
     }
+    if (gap2_s >= 0 && (gap_s <= 0 || gap2_s <= 0))
+        return lf_fail(err, LF_EINVAL, "fit: batches probed after %g and %g ms of compute: two "
+                       "conditions are told apart by log(gap), so neither may be 0 (back to "
+                       "back); give a short gap instead (probe --batch-gap 0.1)",
+                       gap_s * 1e3, gap2_s * 1e3);
     lf_device b;
     if (base)
         b = *base;
@@ -724,30 +738,60 @@ int lf_fit_flash(const lf_fit_point *pts, size_t n, const lf_device *base, doubl
     size_t n_steady = 0;
     for (size_t i = 0; i < n; i++)
         n_steady += pts[i].batch == 0;
-    lf_fit_point *steady = malloc((n_steady ? n_steady : 1) * sizeof *steady);
-    if (!steady)
+    /* the points the bounds come from: the steady ones, or, with batches alone, those
+     * after the first gap (the second condition's terms are then what its batches take
+     * beyond them) */
+    lf_fit_point *bound_pts = calloc(n ? n : 1, sizeof *bound_pts);
+    if (!bound_pts)
         return lf_fail(err, LF_ENOMEM, "fit: out of memory");
-    for (size_t i = 0, k = 0; i < n; i++)
-        if (pts[i].batch == 0)
-            steady[k++] = pts[i];
+    size_t n_bound = 0;
+    for (size_t i = 0; i < n; i++)
+        if (n_steady ? pts[i].batch == 0 : gap2_s < 0 || pts[i].gap_s == gap_s)
+            bound_pts[n_bound++] = pts[i];
     /* Steady points and batches: the bounds from the steady state, the overhead from
      * the batches. Batches alone: the bounds from them, as n reads each; of several
      * sizes, with a cost per batch fitted beside the bounds (what a batch after compute
      * costs beyond its reads: fitted on batches of one size only, it is spread over
      * that many reads, and a layer that reads fewer is priced fast). */
-    int two_stage = n_steady < n && distinct_pairs(steady, n_steady) >= n_params(fixed_p, 0, 0);
+    int two_stage = n_steady > 0 && n_steady < n &&
+                    distinct_pairs(bound_pts, n_bound) >= n_params(fixed_p, 0, 0);
     int sizes_differ;
     uint32_t most = largest_batch(pts, n, &sizes_differ);
+    largest_batch(bound_pts, n_bound, &sizes_differ);
     int joint = n_steady == 0 && sizes_differ;
-    if (n_steady < n)
+    if (gap2_s >= 0 && n_steady > 0 && !two_stage) {
+        free(bound_pts);
+        return lf_fail(err, LF_EINVAL, "fit: batches after %g and %g ms of compute beside too "
+                       "few steady points to fit the bounds on: probe a fuller steady grid, or "
+                       "fit the batches alone", gap_s * 1e3, gap2_s * 1e3);
+    }
+    if (n_steady < n) {
         b.flash_batch_s = b.flash_slot_s = b.flash_batch_loss = 0;
-    int rc = two_stage ? fit_stream(steady, n_steady, &b, fixed_p, fixed_loss, 0, out, err)
-                       : fit_stream(pts, n, &b, fixed_p, fixed_loss, joint, out, err);
-    free(steady);
+        b.flash_batch2_gap_s = b.flash_batch2_s = b.flash_slot2_s = b.flash_batch2_loss = 0;
+    }
+    int rc = two_stage || n_steady == 0
+                 ? fit_stream(bound_pts, n_bound, &b, fixed_p, fixed_loss, joint, out, err)
+                 : fit_stream(pts, n, &b, fixed_p, fixed_loss, joint, out, err);
+    free(bound_pts);
     if (rc != LF_OK)
         return rc;
-    if (two_stage && fit_overhead(pts, n, &out->dev) != LF_OK)
-        return lf_fail(err, LF_ENOMEM, "fit: out of memory");
+    double terms[OVERHEAD_TERMS];
+    lf_device *o = &out->dev;
+    if (gap2_s >= 0) {
+        if (fit_overhead(pts, n, gap2_s, o, terms) != LF_OK)
+            return lf_fail(err, LF_ENOMEM, "fit: out of memory");
+        o->flash_batch2_gap_s = gap2_s;
+        o->flash_batch2_s = terms[0];
+        o->flash_slot2_s = terms[1];
+        o->flash_batch2_loss = terms[2];
+    }
+    if (two_stage) {
+        if (fit_overhead(pts, n, gap_s, o, terms) != LF_OK)
+            return lf_fail(err, LF_ENOMEM, "fit: out of memory");
+        o->flash_batch_s = terms[0];
+        o->flash_slot_s = terms[1];
+        o->flash_batch_loss = terms[2];
+    }
     out->dev.flash_fit_batch = n_steady == 0 ? most : 0;
     out->dev.flash_footprint = n ? (double)pts[0].footprint : 0;
     if (gap_s >= 0) /* steady points alone keep the base's batch terms, and their gap */
@@ -756,7 +800,6 @@ int lf_fit_flash(const lf_fit_point *pts, size_t n, const lf_device *base, doubl
     out->dev.flash_fit_min_depth = out->dev.flash_fit_max_depth = 0;
     for (size_t i = 0; i < n; i++) {
         double c = (double)pts[i].chunk, m = pts[i].threads ? pts[i].threads : 1;
-        lf_device *o = &out->dev;
         o->flash_fit_min_chunk = i == 0 ? c : fmin(o->flash_fit_min_chunk, c);
         o->flash_fit_max_chunk = fmax(o->flash_fit_max_chunk, c);
         o->flash_fit_min_depth = i == 0 ? m : fmin(o->flash_fit_min_depth, m);

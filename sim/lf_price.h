@@ -12,8 +12,9 @@
 
 /* Fills b with the simulator's backend on state (the caller's; it keeps pointers to dev
  * and model); inflight: reads in flight.
- *   layer:     io = lf_flash_time(reads, bytes_read, inflight)
- *                   + lf_pagecache_time(n_pagecache, pagecache_bytes);
+ *   layer:     io = lf_flash_time_gap(reads, bytes_read, inflight, the compute before
+ *                   the batch: lf_price_batch_gap_s, when the profile has two batch
+ *                   conditions) + lf_pagecache_time(n_pagecache, pagecache_bytes);
  *              mem = lf_dram_time(copy_ops, bytes_copied)
  *                    + lf_dram_alloc_time(allocs, alloc_bytes); bytes_copied and
  *              alloc_bytes count the DRAM rows the manager really moves: a unit's
@@ -62,5 +63,11 @@ typedef struct {
 } lf_price;
 void lf_price_backend(lf_backend *b, lf_price *state, const lf_device *dev,
                       const lf_model *model, uint32_t dtype_bytes, uint32_t inflight);
+
+/* The compute before a step's read batch, s, for lf_flash_time_gap: the step's priced
+ * compute and DRAM work (t) plus, at scope token, the layer's share of the token's
+ * resident part. The executor reads a layer's rows after the previous layer's work;
+ * this layer's own stands in for it (layers of one model compute alike). */
+double lf_price_batch_gap_s(const lf_price *s, const lf_step *st, const lf_times *t);
 
 #endif

@@ -734,10 +734,120 @@ static void test_fit_batch_gap(void **st)
     assert_int_equal(lf_fit_flash(pts, 30, f, -1, -1, &steady, &err), LF_OK);
     assert_true(steady.dev.flash_batch_s == f->flash_batch_s);
     assert_float_equal(steady.dev.flash_batch_gap_s, 2e-3, 1e-15);
-    /* batches after two amounts of compute are two conditions */
+    /* a profile holds batches after two amounts of compute, not three */
     pts[n - 1].gap_s = 5e-3;
+    pts[n - 2].gap_s = 9e-3;
     assert_int_equal(lf_fit_flash(pts, n, NULL, -1, -1, &res, &err), LF_EINVAL);
-    assert_non_null(strstr(err.msg, "batches probed after 2 and 5 ms of compute"));
+    assert_non_null(strstr(err.msg, "batches probed after 2, 9 and 5 ms of compute"));
+}
+
+/* Batches after two amounts of compute (calibrate's default batch pass: 5 and 0.25 ms)
+ * give two conditions' batch terms, each recovered from its own batches (3% noise); a
+ * batch after a gap between them costs what log(gap) interpolates, outside them the
+ * nearer one's; the warning speaks of the range; the keys survive a save and load and
+ * are refused half given; batches alone after two gaps fit too; a gap of 0 beside
+ * another is refused. */
+static void test_fit_two_gaps(void **st)
+{
+    (void)st;
+    lf_device slow = batch_truth(), quick = fit_truth(); /* after 5 ms, after 0.25 ms */
+    slow.flash_batch_loss = 0.3;
+    quick.flash_batch_s = 20e-6;
+    static const uint32_t sizes[] = {32, 512};
+    lf_fit_point pts[30 + 12 * 2 + 12 * 2], more[30 + 12 * 2];
+    size_t n = calibrate_grid(&slow, 5, sizes, 2, pts);
+    size_t m = calibrate_grid(&quick, 6, sizes, 2, more);
+    for (size_t i = 0; i < n; i++)
+        pts[i].gap_s = pts[i].batch ? 5e-3 : 0;
+    for (size_t i = 30; i < m; i++) {
+        pts[n] = more[i];
+        pts[n++].gap_s = 0.25e-3;
+    }
+    lf_fit_result res;
+    lf_err err;
+    assert_int_equal(lf_fit_flash(pts, n, NULL, -1, -1, &res, &err), LF_OK);
+    const lf_device *f = &res.dev;
+    assert_float_equal(f->flash_batch_gap_s, 5e-3, 1e-15);
+    assert_float_equal(f->flash_batch2_gap_s, 0.25e-3, 1e-15);
+    assert_true(res.mdape < 4.0);
+    /* each condition prices its own batches as its truth does (a layer of 64 x 16 KiB
+     * reads, 8 in flight), within the noise */
+    double t_slow = lf_flash_time(&slow, 64, 64 * 16384, 8);
+    double t_quick = lf_flash_time(&quick, 64, 64 * 16384, 8);
+    assert_true(t_slow > 1.3 * t_quick);
+    assert_true(fabs(lf_flash_time_gap(f, 64, 64 * 16384, 8, 5e-3) / t_slow - 1) < 0.05);
+    assert_true(fabs(lf_flash_time_gap(f, 64, 64 * 16384, 8, 0.25e-3) / t_quick - 1) < 0.05);
+    /* lf_flash_time is the first condition's; between the gaps, log-linear; outside, the
+     * nearer gap's (0 counts as 0.1 ms) */
+    double a = lf_flash_time_gap(f, 64, 64 * 16384, 8, 5e-3);
+    double b = lf_flash_time_gap(f, 64, 64 * 16384, 8, 0.25e-3);
+    assert_float_equal(lf_flash_time(f, 64, 64 * 16384, 8), a, 1e-15);
+    assert_float_equal(lf_flash_time_gap(f, 64, 64 * 16384, 8, sqrt(5e-3 * 0.25e-3)),
+                       (a + b) / 2, 1e-12);
+    assert_float_equal(lf_flash_time_gap(f, 64, 64 * 16384, 8, 50e-3), a, 1e-15);
+    assert_float_equal(lf_flash_time_gap(f, 64, 64 * 16384, 8, 0), b, 1e-15);
+    assert_float_equal(lf_flash_time_gap(f, 64, 64 * 16384, 8, -1), a, 1e-15);
+    assert_true(lf_flash_time_gap(f, 0, 0, 8, 1e-3) == 0);
+    /* the warning: inside 4x of the range, nothing; outside, the two gaps named */
+    char msg[768];
+    assert_int_equal(lf_device_flash_outside(f, 65536, 8, 0.07e-3, msg, sizeof msg), 0);
+    assert_int_equal(lf_device_flash_outside(f, 65536, 8, 1e-3, msg, sizeof msg), 0);
+    assert_int_equal(lf_device_flash_outside(f, 65536, 8, 19e-3, msg, sizeof msg), 0);
+    assert_int_equal(lf_device_flash_outside(f, 65536, 8, 25e-3, msg, sizeof msg), 1);
+    assert_non_null(strstr(msg, "against the 0.25 and 5.00 ms its batch terms were probed"));
+    /* 0.07 ms counted as 0.1 ms above; 0.1 ms is more than 4x short of 0.5 ms */
+    lf_device no_floor = *f;
+    no_floor.flash_batch2_gap_s = 0.5e-3;
+    assert_int_equal(lf_device_flash_outside(&no_floor, 65536, 8, 0.1e-3, msg, sizeof msg), 1);
+    /* saved (6 significant digits) and loaded; half given or alike refused, naming the file */
+    const char *p = lf_test_path("gap2.conf");
+    lf_device e;
+    assert_int_equal(lf_device_save(f, p, NULL, NULL, &err), LF_OK);
+    assert_int_equal(lf_device_load(p, &e, &err), LF_OK);
+    assert_float_equal(e.flash_batch2_gap_s, f->flash_batch2_gap_s, 1e-15);
+    assert_float_equal(e.flash_batch2_s, f->flash_batch2_s, 1e-5 * f->flash_batch2_s);
+    assert_float_equal(e.flash_slot2_s, f->flash_slot2_s, 1e-5 * f->flash_slot2_s);
+    assert_float_equal(e.flash_batch2_loss, f->flash_batch2_loss, 1e-5 * f->flash_batch2_loss);
+    e.flash_batch2_gap_s = e.flash_batch_gap_s;
+    assert_int_equal(lf_device_save(&e, lf_test_path("bad.conf"), NULL, NULL, &err), LF_ERANGE);
+    assert_non_null(strstr(err.msg, "needs flash_batch_gap_s > 0 and unlike it"));
+    const char *half = lf_test_path("half.conf");
+    FILE *fp = fopen(half, "w");
+    assert_non_null(fp);
+    fprintf(fp, "flash_latency_s = 1e-4\nflash_stream_bw = 1e9\nflash_max_bw = 2e9\n"
+                "flash_max_iops = 1e5\ndram_copy_bw = 1e10\ndram_op_s = 1e-7\n"
+                "compute_flops = 1e11\nmem_bw = 2e10\nflash_slot2_s = 1e-6\n");
+    fclose(fp);
+    assert_int_equal(lf_device_load(half, &e, &err), LF_ERANGE);
+    assert_non_null(strstr(err.msg, "half.conf: flash_batch2_s, flash_slot2_s or "
+                                    "flash_batch2_loss set without flash_batch2_gap_s"));
+    /* batches alone (a profile of the executor's pattern itself): the bounds and a cost
+     * per batch from the first gap's, the second condition's terms beyond them; here the
+     * quick batches first, since a second condition can only cost more than the bounds */
+    lf_fit_point alone[12 * 2 * 2];
+    size_t k = 0;
+    for (size_t i = 30; i < n; i++)
+        if (pts[i].gap_s == 0.25e-3)
+            alone[k++] = pts[i];
+    for (size_t i = 30; i < n; i++)
+        if (pts[i].gap_s == 5e-3)
+            alone[k++] = pts[i];
+    assert_int_equal(k, 48);
+    assert_int_equal(lf_fit_flash(alone, k, NULL, -1, -1, &res, &err), LF_OK);
+    assert_float_equal(f->flash_batch_gap_s, 0.25e-3, 1e-15);
+    assert_float_equal(f->flash_batch2_gap_s, 5e-3, 1e-15);
+    assert_true(f->flash_fit_batch == 512 && f->flash_batch2_s + f->flash_batch2_loss > 0);
+    print_message("alone: after 0.25 ms %.3g (truth %.3g), after 5 ms %.3g (truth %.3g)\n",
+                  lf_flash_time_gap(f, 64, 64 * 16384, 8, 0.25e-3), t_quick,
+                  lf_flash_time_gap(f, 64, 64 * 16384, 8, 5e-3), t_slow);
+    assert_true(fabs(lf_flash_time_gap(f, 64, 64 * 16384, 8, 0.25e-3) / t_quick - 1) < 0.10);
+    assert_true(fabs(lf_flash_time_gap(f, 64, 64 * 16384, 8, 5e-3) / t_slow - 1) < 0.10);
+    /* refused: a gap of 0 beside another */
+    for (size_t i = 0; i < n; i++)
+        if (pts[i].gap_s == 0.25e-3)
+            pts[i].gap_s = 0;
+    assert_int_equal(lf_fit_flash(pts, n, NULL, -1, -1, &res, &err), LF_EINVAL);
+    assert_non_null(strstr(err.msg, "neither may be 0"));
 }
 
 /* A batch costs its stream time plus flash_batch_s + min(reads, in flight) * flash_slot_s;
@@ -1070,6 +1180,7 @@ int main(void)
         cmocka_unit_test(test_fit_batch_points),
         cmocka_unit_test(test_fit_batch_overhead),
         cmocka_unit_test(test_fit_batch_gap),
+        cmocka_unit_test(test_fit_two_gaps),
         cmocka_unit_test(test_fit_batch_loss),
         cmocka_unit_test(test_fit_batch_sizes),
         cmocka_unit_test(test_probe_csv),

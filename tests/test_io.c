@@ -377,7 +377,9 @@ static void test_probe_null_engine(void **st)
     (void)st;
     const char *p = lf_test_path("probe_null.bin");
     uint64_t chunks[] = {4096, 65536}, threads[] = {1, 3};
-    lf_probe_opts o = {p, 1 << 20, chunks, 2, threads, 2, "null", 0.005, 3, 7, NULL, NULL, NULL, 0, 0, NULL, 0, 0};
+    lf_probe_opts o = {.path = p, .size = 1 << 20, .chunks = chunks, .n_chunks = 2,
+                       .threads = threads, .n_threads = 2, .engine = "null", .seconds = 0.005,
+                       .repeats = 3, .seed = 7, .batch_gaps = {0}, .n_batch_gaps = 1};
     lf_probe_row *rows;
     size_t n;
     lf_err err;
@@ -417,6 +419,31 @@ static void test_probe_null_engine(void **st)
         assert_true(rows[i].reads % rows[i].batch == 0);
     }
     free(rows);
+    /* batches after two gaps: the gap the innermost level, so that the passes interleave
+     * them; each row says its own; a third gap, one twice or beyond 1 s refused */
+    o.batch_gaps[1] = 0.002;
+    o.n_batch_gaps = 2;
+    assert_int_equal(lf_probe_run(&o, &rows, &n, &err), LF_OK);
+    assert_int_equal(n, 16);
+    for (size_t i = 0; i < n; i++) {
+        assert_true(rows[i].batch_gap_s == (i % 2 ? 0.002 : 0));
+        assert_int_equal(rows[i].batch, i < 8 ? 5 : 2);
+        assert_int_equal(rows[i].chunk, rows[(i / 2) % 4 * 2].chunk);
+        assert_int_equal(rows[i].threads, rows[i ^ 1].threads);
+    }
+    assert_true(rows[0].threads != rows[2].threads);
+    free(rows);
+    o.n_batch_gaps = 3;
+    assert_int_equal(lf_probe_run(&o, &rows, &n, &err), LF_EINVAL);
+    assert_non_null(strstr(err.msg, "batch-gap: 3 gaps"));
+    o.n_batch_gaps = 2;
+    o.batch_gaps[1] = 0;
+    assert_int_equal(lf_probe_run(&o, &rows, &n, &err), LF_EINVAL);
+    assert_non_null(strstr(err.msg, "the same gap (0 ms) twice"));
+    o.batch_gaps[1] = 1.5;
+    assert_int_equal(lf_probe_run(&o, &rows, &n, &err), LF_EINVAL);
+    assert_non_null(strstr(err.msg, "1500 ms of compute before a batch"));
+    o.n_batch_gaps = 1;
     const uint64_t none[] = {0};
     o.batches = none;
     o.n_batches = 1;
@@ -519,7 +546,9 @@ static void test_probe_buffered_misses(void **st)
     (void)st;
     const char *p = lf_test_path("probe_pc.bin");
     uint64_t chunks[] = {65536}, threads[] = {2};
-    lf_probe_opts o = {p, 16 << 20, chunks, 1, threads, 1, "buffered", 0.05, 1, 3, NULL, NULL, NULL, 0, 0, NULL, 0, 0};
+    lf_probe_opts o = {.path = p, .size = 16 << 20, .chunks = chunks, .n_chunks = 1,
+                       .threads = threads, .n_threads = 1, .engine = "buffered", .seconds = 0.05,
+                       .repeats = 1, .seed = 3};
     lf_probe_row *rows;
     size_t n;
     lf_err err;
@@ -688,6 +717,12 @@ static void test_probe_fit_cli(void **st)
     assert_int_equal(lf_test_run(NULL, NULL, "probe --file %s --frobnicate", bin), 2);
     assert_int_equal(lf_test_run(NULL, NULL, "probe --file %s --chunks 4x", bin), 2);
     assert_int_equal(lf_test_run(NULL, NULL, "probe --file %s --engine aio", bin), 2);
+    lf_test_expect(2, "--batch-gap '1,2,3': one amount of milliseconds or two unlike ones",
+                   "probe --file %s --batch 4 --batch-gap 1,2,3", bin);
+    lf_test_expect(2, "--batch-gap '2,2': one amount", "probe --file %s --batch 4 --batch-gap 2,2",
+                   bin);
+    lf_test_expect(2, "--batch-gap 'x,2': item 1 is not a number",
+                   "probe --file %s --batch 4 --batch-gap x,2", bin);
     assert_int_equal(lf_test_run(NULL, &err_s, "probe --file %s --pagecache-mechanism cgroup", bin), 2);
     assert_non_null(strstr(err_s, "applies to --engine buffered"));
     free(err_s);

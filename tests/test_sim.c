@@ -378,6 +378,57 @@ static void test_golden_sim_backend(void **st)
         assert_true(fabs(rows[i].compute_ms - 16.0 * rowsn[i] * 1e-6) < 1e-12);
 }
 
+/* With batch terms probed after two gaps (1 ms: none; 10 ms: 10 ms a batch) each step's
+ * batch is priced after the compute before it: the layer's FFN, its DRAM work and, at
+ * scope token, the layer's share of the resident part (one layer here: all of it),
+ * interpolated in log(gap); at scope ffn the resident part is not in the gap. The
+ * device of test_golden_sim_backend with compute at 100 kFLOP/s: tokens of 2.4-3.0 ms,
+ * FFN steps of 0.5-0.8 ms. */
+static void test_sim_batch_gap(void **st)
+{
+    (void)st;
+    lf_model m = model("custom:1,4,8");
+    lf_device d;
+    memset(&d, 0, sizeof d);
+    d.flash_latency_s = 1e-3;
+    d.flash_stream_bw = 16e6;
+    d.flash_max_bw = 1e18;
+    d.flash_max_iops = 1e18;
+    d.flash_alignment = 16;
+    d.dram_copy_bw = 16e6;
+    d.dram_op_s = 1e-6;
+    d.compute_flops = 1e5;
+    d.mem_bw = 1e18;
+    d.flash_batch_gap_s = 1e-3;
+    d.flash_batch2_gap_s = 10e-3;
+    d.flash_batch2_s = 10e-3;
+    lf_backend be;
+    lf_price sb;
+    lf_price_backend(&be, &sb, &d, &m, 2, 1);
+    lf_token_row rows[4];
+    lf_reader_cfg none = {0, 0, 1};
+    run_tiny(2, LF_LAYOUT_BUNDLED, none, LF_DRAM_PREALLOC, &be, rows);
+    const double io[] = {3.003, 1.001, 2.002, 1.001}; /* the stream's */
+    for (int i = 0; i < 4; i++) {
+        double gap_ms = rows[i].compute_ms + rows[i].mem_ms;
+        assert_true(gap_ms > 2 && gap_ms < 4);
+        assert_float_equal(rows[i].io_ms, io[i] + 10 * log10(gap_ms), 1e-9);
+    }
+    sb.scope = LF_SCOPE_FFN;
+    run_tiny(2, LF_LAYOUT_BUNDLED, none, LF_DRAM_PREALLOC, &be, rows);
+    for (int i = 0; i < 4; i++) {
+        assert_true(rows[i].compute_ms + rows[i].mem_ms < 1);
+        assert_float_equal(rows[i].io_ms, io[i], 1e-9); /* under 1 ms: the 1 ms condition */
+    }
+    /* one condition: the gap is not looked at */
+    d.flash_batch2_gap_s = d.flash_batch2_s = 0;
+    d.flash_batch_s = 1e-3;
+    sb.scope = LF_SCOPE_TOKEN;
+    run_tiny(2, LF_LAYOUT_BUNDLED, none, LF_DRAM_PREALLOC, &be, rows);
+    for (int i = 0; i < 4; i++)
+        assert_float_equal(rows[i].io_ms, io[i] + 1, 1e-9);
+}
+
 /* A policy wrapper that says the page cache serves the first load of every step. */
 static int pc_step(lf_policy *p, uint32_t layer, uint32_t token, const uint32_t *want,
                    uint32_t n_want, lf_plan *plan, lf_err *err)
@@ -1557,6 +1608,7 @@ int main(void)
         cmocka_unit_test(test_golden_window_moves),
         cmocka_unit_test(test_golden_split_coalescing),
         cmocka_unit_test(test_golden_sim_backend),
+        cmocka_unit_test(test_sim_batch_gap),
         cmocka_unit_test(test_pagecache_loads),
         cmocka_unit_test(test_predictor),
         cmocka_unit_test_setup_teardown(test_invariants, syn_setup, syn_teardown),
