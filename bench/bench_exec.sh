@@ -1,7 +1,8 @@
 #!/bin/sh
 # Benchmarks of the executor and the validation (issue 5 targets), on this machine:
-#   0. a device profile calibrated here (llmflash calibrate: probe + fit + DRAM/compute),
-#      its batches probed after the compute between the next model's layers (again for 3);
+#   0. one device profile calibrated here (llmflash calibrate: probe + fit + DRAM/compute,
+#      its batches probed after 5 and 0.25 ms of compute: each layer's batch is priced by
+#      its own compute between the two), for both models;
 #   1. opt-1.3b (FFN only, fp16, bundled and split files, 1.6 GB each): llmflash validate
 #      over experiments/validate.conf (12 configurations), $EXEC_REPEAT measured runs each
 #      (median): MdAPE of predicted vs measured steady-state per-token latency (target
@@ -34,19 +35,15 @@ done
 median() { sort -g | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
 status=0
 
-# calibrate GAP_MS: the device profile $DIR/thisbox.conf, its batches probed after GAP_MS
-# of compute, the compute between the layers' reads of the model validated next (a batch
-# after a longer idle spell reads slower: costmodel/README.md, "A batch after compute";
-# validate warns when a configuration's layers compute more than 4x longer or shorter)
-calibrate() {
-  echo "--- device profile of this machine (llmflash calibrate, batches after $1 ms of compute)"
-  "$BIN" calibrate --file "$DIR/probe.bin" --size 2g -o "$DIR/thisbox.conf" --batch-gap "$1" \
-    --chunks 4k,8k,16k,32k,64k,256k,1m --threads 1,4,8,16,32 2>"$DIR/cal.err" >/dev/null \
-    || { cat "$DIR/cal.err"; exit 1; }
-  grep -v 'probe \[' "$DIR/cal.err"
-}
-# opt-1.3b's layers compute 0.2-0.6 ms between their reads at scope ffn on this grid
-calibrate 0.35
+# the device profile $DIR/thisbox.conf; its batch pass after calibrate's two default gaps
+# (costmodel/README.md, "Two gaps, and each layer's own": opt-1.3b's layers compute
+# 0.2-0.6 ms between their reads at scope ffn, opt-6.7b's 1.1-3.5 ms)
+echo "--- device profile of this machine (llmflash calibrate)"
+"$BIN" calibrate --file "$DIR/probe.bin" --size 2g -o "$DIR/thisbox.conf" \
+  --chunks 4k,8k,16k,32k,64k,256k,1m --threads 1,4,8,16,32 2>"$DIR/cal.err" >"$DIR/cal.out" \
+  || { cat "$DIR/cal.err"; exit 1; }
+grep -v 'probe \[' "$DIR/cal.err"
+grep 'calibrate: flash\|calibrate: after' "$DIR/cal.out"
 
 # validate MODEL TOKENS: trace, bundled + split weights, llmflash validate; prints the
 # per-configuration table and the MdAPE line; checks the targets.
@@ -105,7 +102,6 @@ if [ "${EXEC_SKIP_67:-0}" = 1 ]; then
   echo "--- 3. opt-6.7b: skipped (EXEC_SKIP_67=1)"
 else
   echo "--- 3. opt-6.7b (full FFN, 8.6 GB per file): predicted vs measured, $T67 tokens"
-  calibrate 1.8 # its layers compute 1.1-3.5 ms between their reads
   validate opt-6.7b "$T67" || status=1
   throughput opt-6.7b 16k "$T67" || status=1
   rm -f "$DIR"/opt-6.7b-*.w

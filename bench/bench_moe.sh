@@ -21,8 +21,9 @@
 #      300-token grid run for 20 minutes); MOE_SETS (default "olmoe qwen1.5-moe qwen35")
 #      names the measured sets to run; the device profile is $LLMFLASH_DEVICE or a
 #      quick `llmflash calibrate` of this disk in the executor's pattern (batches of
-#      $MOE_BATCHES reads, default 1,4,8, each waited for whole: costmodel/README.md,
-#      "Batches of large reads", "Batches of several sizes").
+#      $MOE_BATCHES reads, default 1,4,8, each waited for whole, after $MOE_BATCH_GAPS
+#      ms of compute, default 5,50: costmodel/README.md, "Batches of large reads",
+#      "Batches of several sizes", "Two gaps, and each layer's own").
 set -u
 BIN=${LLMFLASH:-build/llmflash}
 DIR=${LLMFLASH_BENCH_DIR:-/var/tmp/llmflash-bench}/moe
@@ -97,12 +98,18 @@ BDEV=${LLMFLASH_DEVICE_BUFFERED:-}
 # lone 1 MiB read 24-31% fast, one of 1 and 8 within 1-7% (costmodel/README.md,
 # "Batches of several sizes")
 BATCHES=${MOE_BATCHES:-1,4,8}
+# Batches after 5 and 50 ms of compute: a token of these sets computes 15-130 ms between
+# its layer's reads, and batches of 4 MiB (1 MiB) reads after 30 ms ran 8% (14%) slower
+# than after 5 ms here (2026-12-02, 3 interleaved rounds); priced after 5 ms alone, run 26's
+# direct rows came out 5-22% fast. The quicker gap first: batches alone take the bounds
+# from it, the longer gap's terms from what its batches take beyond them.
+GAPS=${MOE_BATCH_GAPS:-5,50}
 if [ -z "$DEV" ]; then
   DEV="$DIR/thisbox.conf"
   "$BIN" calibrate --file "$DIR/probe.bin" --size 1g --chunks 256k,1m,4m --threads 1,4,8 \
-    --repeats 3 --batch "$BATCHES" --batch-probe 0 -o "$DEV" >"$DIR/cal.txt" 2>&1 \
-    || { cat "$DIR/cal.txt"; exit 1; }
-  grep "flash L" "$DIR/cal.txt" | sed 's/^/direct profile: /'
+    --repeats 3 --batch "$BATCHES" --batch-gap "$GAPS" --batch-probe 0 -o "$DEV" \
+    >"$DIR/cal.txt" 2>&1 || { cat "$DIR/cal.txt"; exit 1; }
+  grep "flash L\|calibrate: after" "$DIR/cal.txt" | sed 's/^/direct profile: /'
 fi
 if [ -z "$BDEV" ]; then
   BDEV="$DIR/thisbox-buffered.conf"

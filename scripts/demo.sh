@@ -40,11 +40,11 @@ $L weights make --model opt-1.3b --layout split --dtype fp16 --file "$ws"
 # model fitted from 16 KiB up extrapolates below it. --drift-refs measures the disk and
 # the kernels again next to every run: a shared host's speed moves by 10-30% within
 # minutes, and the drift-normalised error says how much of a miss is that. Its batches
-# are probed after 2 ms of compute, what opt-1.3b's layers compute between their reads
-# at whole-token scope (a batch after a longer idle spell reads slower: costmodel/
-# README.md, "A batch after compute").
+# are probed after 5 and 0.25 ms of compute (calibrate's default), and each layer's batch
+# is priced by its own compute between the two (a batch after a longer idle spell reads
+# slower: costmodel/README.md, "A batch after compute").
 $L calibrate --file "$wb" --chunks 4k,8k,16k,64k,256k --threads 1,8,32 --seconds 0.2 \
-  --batch-gap 2 -o "$dev"
+  -o "$dev"
 $L validate --trace "$out/opt-1.3b-32.h5" --weights "$wb" --weights "$ws" --device "$dev" \
   --grid experiments/validate.conf --tokens 32 --repeat 2 --drift-refs --out "$out/validate" \
   || echo "validate failed"
