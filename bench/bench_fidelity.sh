@@ -90,7 +90,7 @@ for e in psync io_uring; do
       e, $3, $6, st[$3], (st[$3] > 0 ? 100 * ($6 / st[$3] - 1) : 0) }' "$DIR/probe-$e.csv" "$DIR/batch-$e.csv"
   "$BIN" fit "$DIR/batch-$e.csv" --profile "$DIR/$e.conf" | awk -v e=$e '
     $1 ~ /^[0-9]+$/ { printf "  %s: %2d in flight: the profile predicts %7.1f MB/s for batches measured at %7.1f (%+.0f%%)\n",
-      e, $2, $5, $4, 100 * ($5 / $4 - 1) } /^profile:/ { print "  " e ": " $0 }'
+      e, $2, $6, $5, 100 * ($6 / $5 - 1) } /^profile:/ { print "  " e ": " $0 }'
 done
 rm -f "$DIR/probe.bin"
 

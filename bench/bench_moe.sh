@@ -101,8 +101,8 @@ BATCHES=${MOE_BATCHES:-1,4,8}
 # Batches after 5 and 50 ms of compute: a token of these sets computes 15-130 ms between
 # its layer's reads, and batches of 4 MiB (1 MiB) reads after 30 ms ran 8% (14%) slower
 # than after 5 ms here (2026-12-02, 3 interleaved rounds); priced after 5 ms alone, run 26's
-# direct rows came out 5-22% fast. The quicker gap first: batches alone take the bounds
-# from it, the longer gap's terms from what its batches take beyond them.
+# direct rows came out 5-22% fast. Batches alone take the bounds from the quicker gap's
+# batches, the longer gap's terms from what its batches take beyond them.
 GAPS=${MOE_BATCH_GAPS:-5,50}
 if [ -z "$DEV" ]; then
   DEV="$DIR/thisbox.conf"

@@ -738,6 +738,13 @@ int lf_fit_flash(const lf_fit_point *pts, size_t n, const lf_device *base, doubl
     size_t n_steady = 0;
     for (size_t i = 0; i < n; i++)
         n_steady += pts[i].batch == 0;
+    /* batches alone: the quicker gap's set the bounds (the other's terms, >= 0, can only
+     * add to them), whichever the probe measured first */
+    if (n_steady == 0 && gap2_s >= 0 && gap2_s < gap_s) {
+        double g = gap_s;
+        gap_s = gap2_s;
+        gap2_s = g;
+    }
     /* the points the bounds come from: the steady ones, or, with batches alone, those
      * after the first gap (the second condition's terms are then what its batches take
      * beyond them) */

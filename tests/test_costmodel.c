@@ -822,8 +822,7 @@ static void test_fit_two_gaps(void **st)
     assert_non_null(strstr(err.msg, "half.conf: flash_batch2_s, flash_slot2_s or "
                                     "flash_batch2_loss set without flash_batch2_gap_s"));
     /* batches alone (a profile of the executor's pattern itself): the bounds and a cost
-     * per batch from the first gap's, the second condition's terms beyond them; here the
-     * quick batches first, since a second condition can only cost more than the bounds */
+     * per batch from the quicker gap's, the other condition's terms beyond them */
     lf_fit_point alone[12 * 2 * 2];
     size_t k = 0;
     for (size_t i = 30; i < n; i++)
@@ -842,6 +841,15 @@ static void test_fit_two_gaps(void **st)
                   lf_flash_time_gap(f, 64, 64 * 16384, 8, 5e-3), t_slow);
     assert_true(fabs(lf_flash_time_gap(f, 64, 64 * 16384, 8, 0.25e-3) / t_quick - 1) < 0.10);
     assert_true(fabs(lf_flash_time_gap(f, 64, 64 * 16384, 8, 5e-3) / t_slow - 1) < 0.10);
+    /* the slow batches first: the same fit (the quicker gap sets the bounds) */
+    lf_device quick_first = res.dev;
+    lf_fit_point swapped[12 * 2 * 2];
+    for (size_t i = 0; i < k; i++)
+        swapped[i] = alone[(i + k / 2) % k];
+    assert_int_equal(lf_fit_flash(swapped, k, NULL, -1, -1, &res, &err), LF_OK);
+    assert_float_equal(f->flash_batch_gap_s, 0.25e-3, 1e-15);
+    assert_true(f->flash_batch2_s == quick_first.flash_batch2_s &&
+                f->flash_stream_bw == quick_first.flash_stream_bw);
     /* refused: a gap of 0 beside another */
     for (size_t i = 0; i < n; i++)
         if (pts[i].gap_s == 0.25e-3)
