@@ -336,10 +336,8 @@ static void test_golden_split_coalescing(void **st)
  *   compute = 2*2*rows*4 flops at 1 GFLOP/s + the whole token's resident part:
  *             projections 2*64 flops, attention over the KV cache 4*q_dim*(t+1) = 16*(t+1),
  *             3 RMS norms of 4 values at 4 flops each (48). */
-static void test_golden_sim_backend(void **st)
+static lf_device golden_device(void)
 {
-    (void)st;
-    lf_model m = model("custom:1,4,8");
     lf_device d;
     memset(&d, 0, sizeof d);
     d.flash_latency_s = 1e-3;
@@ -352,6 +350,14 @@ static void test_golden_sim_backend(void **st)
     d.dram_alloc_s = 1e-4;
     d.compute_flops = 1e9;
     d.mem_bw = 1e18;
+    return d;
+}
+
+static void test_golden_sim_backend(void **st)
+{
+    (void)st;
+    lf_model m = model("custom:1,4,8");
+    lf_device d = golden_device();
     lf_backend be;
     lf_price sb;
     lf_price_backend(&be, &sb, &d, &m, 2, 1);
@@ -388,17 +394,9 @@ static void test_sim_batch_gap(void **st)
 {
     (void)st;
     lf_model m = model("custom:1,4,8");
-    lf_device d;
-    memset(&d, 0, sizeof d);
-    d.flash_latency_s = 1e-3;
-    d.flash_stream_bw = 16e6;
-    d.flash_max_bw = 1e18;
-    d.flash_max_iops = 1e18;
-    d.flash_alignment = 16;
-    d.dram_copy_bw = 16e6;
-    d.dram_op_s = 1e-6;
+    lf_device d = golden_device();
+    d.dram_alloc_s = 0;
     d.compute_flops = 1e5;
-    d.mem_bw = 1e18;
     d.flash_batch_gap_s = 1e-3;
     d.flash_batch2_gap_s = 10e-3;
     d.flash_batch2_s = 10e-3;
