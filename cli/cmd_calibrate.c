@@ -251,7 +251,8 @@ static void gaps_text(const lf_probe_opts *o, char *out, size_t cap)
     if (o->n_batch_gaps == 2)
         snprintf(out, cap, "%g and %g ms", o->batch_gaps[0] * 1e3, o->batch_gaps[1] * 1e3);
     else
-        snprintf(out, cap, "%g ms", (o->n_batch_gaps ? o->batch_gaps[0] : LF_PROBE_BATCH_GAP_S) * 1e3);
+        snprintf(out, cap, "%g ms",
+                 (o->n_batch_gaps ? o->batch_gaps[0] : LF_PROBE_BATCH_GAP_S) * 1e3);
 }
 
 /* The batch pass: batches of each of the `n_sizes` sizes of reads of 16 and 64 KiB
@@ -298,6 +299,7 @@ static int probe_batches(const lf_probe_opts *steady, const uint64_t *sizes, siz
 }
 
 #define MAX_BATCH_PROBES 8
+
 /* --batch-probe's list into sizes ("0": none): 0, or LF_EXIT_USAGE after a message. */
 static int parse_batch_probe(const char *arg, uint64_t sizes[MAX_BATCH_PROBES], size_t *n)
 {
