@@ -448,12 +448,6 @@ double lf_flash_stream_time(const lf_device *d, uint64_t n_reads, uint64_t bytes
     return join(t_lat, t_bw, t_iops, d->flash_smooth_p);
 }
 
-double lf_flash_batch_overhead(const lf_device *d, uint64_t n_reads, uint32_t inflight)
-{
-    if (n_reads == 0)
-        return 0;
-    return d->flash_batch_s + slots(n_reads, inflight) * d->flash_slot_s;
-}
 
 double lf_flash_rounds_time(const lf_device *d, uint64_t n_reads, uint64_t bytes,
                             uint32_t inflight)
@@ -469,10 +463,23 @@ double lf_flash_rounds_time(const lf_device *d, uint64_t n_reads, uint64_t bytes
            lf_flash_stream_time(d, rest, bytes - full_bytes, inflight);
 }
 
+/* A batch whose rounds take `rounds` s, with one condition's batch terms (the overhead
+ * summed first, as it always was: a one-condition profile prices bit for bit as before). */
+static double batch_time(double rounds, uint64_t n_reads, uint32_t inflight, double batch_s,
+                         double slot_s, double loss)
+{
+    return n_reads ? rounds * (1 + loss) + (batch_s + slots(n_reads, inflight) * slot_s) : 0;
+}
+
+double lf_flash_batch_overhead(const lf_device *d, uint64_t n_reads, uint32_t inflight)
+{
+    return batch_time(0, n_reads, inflight, d->flash_batch_s, d->flash_slot_s, 0);
+}
+
 double lf_flash_time(const lf_device *d, uint64_t n_reads, uint64_t bytes, uint32_t inflight)
 {
-    return lf_flash_rounds_time(d, n_reads, bytes, inflight) * (1 + d->flash_batch_loss) +
-           lf_flash_batch_overhead(d, n_reads, inflight);
+    return batch_time(lf_flash_rounds_time(d, n_reads, bytes, inflight), n_reads, inflight,
+                      d->flash_batch_s, d->flash_slot_s, d->flash_batch_loss);
 }
 
 /* Batches after an idle spell this many times longer or shorter than the probed one's
@@ -484,7 +491,9 @@ double lf_flash_time(const lf_device *d, uint64_t n_reads, uint64_t bytes, uint3
 double lf_flash_time_gap(const lf_device *d, uint64_t n_reads, uint64_t bytes, uint32_t inflight,
                          double gap_s)
 {
-    double t1 = lf_flash_time(d, n_reads, bytes, inflight);
+    double rounds = lf_flash_rounds_time(d, n_reads, bytes, inflight);
+    double t1 = batch_time(rounds, n_reads, inflight, d->flash_batch_s, d->flash_slot_s,
+                           d->flash_batch_loss);
     if (gap_s < 0 || d->flash_batch2_gap_s <= 0 || n_reads == 0)
         return t1;
     /* the time is linear in the batch terms: interpolating the two conditions' times is
@@ -495,11 +504,9 @@ double lf_flash_time_gap(const lf_device *d, uint64_t n_reads, uint64_t bytes, u
     double w = g1 == g2 ? 0 : fmin(fmax((g - g1) / (g2 - g1), 0), 1);
     if (w == 0)
         return t1;
-    lf_device at2 = *d;
-    at2.flash_batch_s = d->flash_batch2_s;
-    at2.flash_slot_s = d->flash_slot2_s;
-    at2.flash_batch_loss = d->flash_batch2_loss;
-    return t1 + w * (lf_flash_time(&at2, n_reads, bytes, inflight) - t1);
+    double t2 = batch_time(rounds, n_reads, inflight, d->flash_batch2_s, d->flash_slot2_s,
+                           d->flash_batch2_loss);
+    return t1 + w * (t2 - t1);
 }
 
 static int gap_outside(const lf_device *d, double gap_s)

@@ -682,15 +682,18 @@ static int fit_overhead(const lf_fit_point *pts, size_t n, double gap_s, const l
     return LF_OK;
 }
 
-/* The largest batch of the points, and whether two of them differ. */
+/* The largest batch of the points, and whether two of them differ (sizes_differ may be
+ * NULL). */
 static uint32_t largest_batch(const lf_fit_point *pts, size_t n, int *sizes_differ)
 {
     uint32_t most = 0;
-    *sizes_differ = 0;
+    int differ = 0;
     for (size_t i = 0; i < n; i++) {
         most = pts[i].batch > most ? pts[i].batch : most;
-        *sizes_differ |= pts[i].batch != pts[0].batch;
+        differ |= pts[i].batch != pts[0].batch;
     }
+    if (sizes_differ)
+        *sizes_differ = differ;
     return most;
 }
 
@@ -762,8 +765,8 @@ int lf_fit_flash(const lf_fit_point *pts, size_t n, const lf_device *base, doubl
      * that many reads, and a layer that reads fewer is priced fast). */
     int two_stage = n_steady > 0 && n_steady < n &&
                     distinct_pairs(bound_pts, n_bound) >= n_params(fixed_p, 0, 0);
-    int sizes_differ;
-    uint32_t most = largest_batch(pts, n, &sizes_differ);
+    int sizes_differ; /* among the points the bounds come from */
+    uint32_t most = largest_batch(pts, n, NULL);
     largest_batch(bound_pts, n_bound, &sizes_differ);
     int joint = n_steady == 0 && sizes_differ;
     if (gap2_s >= 0 && n_steady > 0 && !two_stage) {

@@ -353,17 +353,25 @@ static lf_device golden_device(void)
     return d;
 }
 
+/* run_tiny (window k=2, bundled, one read in flight) priced by the simulator's backend on
+ * d at `scope`. */
+static void price_tiny(const lf_device *d, lf_scope scope, lf_dram_strategy dram,
+                       lf_token_row *rows)
+{
+    lf_model m = model("custom:1,4,8");
+    lf_backend be;
+    lf_price sb;
+    lf_price_backend(&be, &sb, d, &m, 2, 1);
+    sb.scope = scope;
+    run_tiny(2, LF_LAYOUT_BUNDLED, (lf_reader_cfg){0, 0, 1}, dram, &be, rows);
+}
+
 static void test_golden_sim_backend(void **st)
 {
     (void)st;
-    lf_model m = model("custom:1,4,8");
     lf_device d = golden_device();
-    lf_backend be;
-    lf_price sb;
-    lf_price_backend(&be, &sb, &d, &m, 2, 1);
     lf_token_row rows[4];
-    lf_reader_cfg none = {0, 0, 1};
-    run_tiny(2, LF_LAYOUT_BUNDLED, none, LF_DRAM_PREALLOC, &be, rows);
+    price_tiny(&d, LF_SCOPE_TOKEN, LF_DRAM_PREALLOC, rows);
     const double io[] = {3.003, 1.001, 2.002, 1.001}, mem[] = {0, 0, 0.002, 0.004};
     const double rowsn[] = {3, 4, 5, 4};
     for (int i = 0; i < 4; i++) {
@@ -374,12 +382,11 @@ static void test_golden_sim_backend(void **st)
         assert_true(fabs(rows[i].total_ms - (io[i] + mem[i] + comp)) < 1e-9);
     }
     /* realloc: t1 copies 3 rows (3 ops, 48 B: 6 us) + one allocation (100 us). */
-    run_tiny(2, LF_LAYOUT_BUNDLED, none, LF_DRAM_REALLOC, &be, rows);
+    price_tiny(&d, LF_SCOPE_TOKEN, LF_DRAM_REALLOC, rows);
     assert_true(fabs(rows[0].mem_ms - 0.1) < 1e-9);
     assert_true(fabs(rows[1].mem_ms - 0.106) < 1e-9);
     /* scope ffn: the FFN stream only, no resident part */
-    sb.scope = LF_SCOPE_FFN;
-    run_tiny(2, LF_LAYOUT_BUNDLED, none, LF_DRAM_PREALLOC, &be, rows);
+    price_tiny(&d, LF_SCOPE_FFN, LF_DRAM_PREALLOC, rows);
     for (int i = 0; i < 4; i++)
         assert_true(fabs(rows[i].compute_ms - 16.0 * rowsn[i] * 1e-6) < 1e-12);
 }
@@ -393,26 +400,20 @@ static void test_golden_sim_backend(void **st)
 static void test_sim_batch_gap(void **st)
 {
     (void)st;
-    lf_model m = model("custom:1,4,8");
     lf_device d = golden_device();
     d.compute_flops = 1e5;
     d.flash_batch_gap_s = 1e-3;
     d.flash_batch2_gap_s = 10e-3;
     d.flash_batch2_s = 10e-3;
-    lf_backend be;
-    lf_price sb;
-    lf_price_backend(&be, &sb, &d, &m, 2, 1);
     lf_token_row rows[4];
-    lf_reader_cfg none = {0, 0, 1};
-    run_tiny(2, LF_LAYOUT_BUNDLED, none, LF_DRAM_PREALLOC, &be, rows);
+    price_tiny(&d, LF_SCOPE_TOKEN, LF_DRAM_PREALLOC, rows);
     const double io[] = {3.003, 1.001, 2.002, 1.001}; /* the stream's */
     for (int i = 0; i < 4; i++) {
         double gap_ms = rows[i].compute_ms + rows[i].mem_ms;
         assert_true(gap_ms > 2 && gap_ms < 4);
         assert_true(fabs(rows[i].io_ms - (io[i] + 10 * log10(gap_ms))) < 1e-9);
     }
-    sb.scope = LF_SCOPE_FFN;
-    run_tiny(2, LF_LAYOUT_BUNDLED, none, LF_DRAM_PREALLOC, &be, rows);
+    price_tiny(&d, LF_SCOPE_FFN, LF_DRAM_PREALLOC, rows);
     for (int i = 0; i < 4; i++) {
         assert_true(rows[i].compute_ms + rows[i].mem_ms < 1);
         assert_true(fabs(rows[i].io_ms - io[i]) < 1e-9); /* under 1 ms: the 1 ms condition */
@@ -420,8 +421,7 @@ static void test_sim_batch_gap(void **st)
     /* one condition: the gap is not looked at */
     d.flash_batch2_gap_s = d.flash_batch2_s = 0;
     d.flash_batch_s = 1e-3;
-    sb.scope = LF_SCOPE_TOKEN;
-    run_tiny(2, LF_LAYOUT_BUNDLED, none, LF_DRAM_PREALLOC, &be, rows);
+    price_tiny(&d, LF_SCOPE_TOKEN, LF_DRAM_PREALLOC, rows);
     for (int i = 0; i < 4; i++)
         assert_true(fabs(rows[i].io_ms - (io[i] + 1)) < 1e-9);
 }
