@@ -522,10 +522,11 @@ static int contains(const uint32_t *ids, uint32_t n, uint32_t id)
 static int moe_sim_layer(lf_backend *b, const lf_step *st, lf_times *out, lf_err *err)
 {
     lf_moe_sim *m = b->state;
-    int rc = m->inner.layer(&m->inner, st, out, err); /* mem and compute as the simulator */
+    const lf_device *dev = m->sim.dev;
+    int rc = lf_pagecache_check(dev, st->n_pagecache, err);
     if (rc)
         return rc;
-    const lf_device *dev = m->sim.dev;
+    lf_price_layer_work(&m->sim, st, out); /* mem and compute as the simulator; io below */
     uint64_t rec = m->record_bytes;
     uint64_t n[2] = {0, 0}, bytes[2] = {0, 0}, npc[2] = {0, 0}; /* [0] computed with, [1] not */
     for (uint32_t i = 0; i < st->n_reads; i++) {

@@ -114,33 +114,16 @@ static void help(void)
         keys);
 }
 
-/* Warns once per profile when configurations it priced read outside the range its
- * flash keys were fitted on, or compute between their batches far longer or shorter than
- * its batches were probed after (lf_validate_row.flash_outside): their errors then test
- * an extrapolation. */
+/* The profiles' range notes (lf_cli_device_range_notes) over the rows. */
 static void range_notes(const lf_validate_row *rows, size_t n)
 {
-    for (size_t i = 0; i < n; i++) {
-        size_t j = 0; /* the first row of this profile outside its range */
-        while (j < i && (!rows[j].flash_outside[0] || strcmp(rows[j].device, rows[i].device)))
-            j++;
-        if (!rows[i].flash_outside[0] || j < i)
-            continue;
-        char ids[256] = "";
-        size_t hits = 0, len = 0;
-        for (size_t k = i; k < n; k++) {
-            if (!rows[k].flash_outside[0] || strcmp(rows[k].device, rows[i].device))
-                continue;
-            hits++;
-            if (len < sizeof ids - 8)
-                len += (size_t)snprintf(ids + len, sizeof ids - len, "%s%s", len ? ", " : "",
-                                        rows[k].id);
-        }
-        fprintf(stderr, "llmflash %s: warning: device profile %s priced %zu of %zu "
-                "configurations (%s) outside what it was fitted on; %s: %s\n", CMD,
-                rows[i].device, hits, n, ids, hits > 1 ? "the first" : "it",
-                rows[i].flash_outside);
-    }
+    lf_cli_range_row *r = malloc(n * sizeof *r);
+    if (!r)
+        return; /* a warning lost, nothing else */
+    for (size_t i = 0; i < n; i++)
+        r[i] = (lf_cli_range_row){rows[i].id, rows[i].device, rows[i].flash_outside};
+    lf_cli_device_range_notes(CMD, r, n);
+    free(r);
 }
 
 static void print_row(const lf_validate_row *r, size_t i, size_t n, void *arg)

@@ -25,4 +25,15 @@ void lf_cli_device_help(FILE *f);
 void lf_cli_device_range_note(const char *cmd, const lf_device *d, const char *path,
                               double mean_read_bytes, uint32_t inflight, double gap_s);
 
+/* One priced configuration of a validation: its id, the profile's name and
+ * lf_device_flash_outside's sentence ("" when inside). */
+typedef struct {
+    const char *id, *device, *outside;
+} lf_cli_range_row;
+
+/* Warns on stderr once per profile that priced configurations outside what it was
+ * fitted on, naming them and the first one's reason: their errors test an
+ * extrapolation. */
+void lf_cli_device_range_notes(const char *cmd, const lf_cli_range_row *rows, size_t n);
+
 #endif

@@ -161,6 +161,10 @@ static int predict_one(const lf_vmoe_cfg *c, size_t i, vslot *s, lf_vmoe_row *r,
     r->predicted_compute_ms = S.mean_compute_ms;
     r->predicted_resident_ms = lf_validate_end_compute_ms(rows, c->cold_tokens, rp->n_tokens);
     r->app_hit = S.hit_rate;
+    snprintf(r->device, sizeof r->device, "%s", s->dev->name);
+    lf_device_flash_outside(s->dev, S.mean_read_bytes, rp->threads,
+                            lf_summary_batch_gap_s(&S, layers), r->flash_outside,
+                            sizeof r->flash_outside);
     return LF_OK;
 }
 

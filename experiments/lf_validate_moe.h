@@ -29,6 +29,10 @@ typedef struct {
                                       * cgroup, or direct (none) */
     char mechanism_note[1400];       /* its note (lf_pcache_note): why auto fell back */
     char scope[8];                   /* token or ffn */
+    char device[64];                 /* the profile that priced it (its name) */
+    char flash_outside[512];         /* "" or why its reads, or the compute between its
+                                      * layers' batches, fall outside what that profile
+                                      * was fitted on (lf_device_flash_outside) */
     uint32_t threads, tokens;
     double predicted_ms, measured_ms, error_pct;        /* steady-state mean per token */
     double predicted_io_ms, measured_io_ms, predicted_compute_ms, measured_compute_ms;

@@ -44,13 +44,9 @@ double lf_price_batch_gap_s(const lf_price *s, const lf_step *st, const lf_times
     return gap;
 }
 
-static int price_layer(lf_backend *b, const lf_step *st, lf_times *out, lf_err *err)
+void lf_price_layer_work(const lf_price *s, const lf_step *st, lf_times *out)
 {
-    const lf_price *s = b->state;
     const lf_model *m = s->model;
-    int rc = lf_pagecache_check(s->dev, st->n_pagecache, err);
-    if (rc)
-        return rc;
     out->mem_s = lf_dram_time(s->dev, st->copy_ops, st->bytes_copied) +
                  lf_dram_alloc_time(s->dev, st->allocs, st->alloc_bytes);
     double rows = st->n_compute_rows;
@@ -64,6 +60,15 @@ static int price_layer(lf_backend *b, const lf_step *st, lf_times *out, lf_err *
         out->compute_s += rows * s->dev->ffn_row_gap_s;
     if (m->kind == LF_UNITS_EXPERTS && s->expert_wps > 0)
         out->compute_s = rows * per_row / 2.0 / s->expert_wps;
+}
+
+static int price_layer(lf_backend *b, const lf_step *st, lf_times *out, lf_err *err)
+{
+    const lf_price *s = b->state;
+    int rc = lf_pagecache_check(s->dev, st->n_pagecache, err);
+    if (rc)
+        return rc;
+    lf_price_layer_work(s, st, out);
     /* the batch after this layer's work: a profile of one condition ignores the gap
      * (no resident part priced twice per step then) */
     double gap = s->dev->flash_batch2_gap_s > 0 ? lf_price_batch_gap_s(s, st, out) : -1;

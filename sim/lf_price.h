@@ -64,6 +64,10 @@ typedef struct {
 void lf_price_backend(lf_backend *b, lf_price *state, const lf_device *dev,
                       const lf_model *model, uint32_t dtype_bytes, uint32_t inflight);
 
+/* The layer callback's mem and compute for step st into out (io untouched): for a
+ * backend that prices the step's reads its own way (the expert executor's twin). */
+void lf_price_layer_work(const lf_price *s, const lf_step *st, lf_times *out);
+
 /* The compute before a step's read batch, s, for lf_flash_time_gap: the step's priced
  * compute and DRAM work (t) plus, at scope token, the layer's share of the token's
  * resident part. The executor reads a layer's rows after the previous layer's work;

@@ -15,6 +15,11 @@
 #include "lf_fs.h"
 #include "lf_meta.h"
 
+double lf_summary_batch_gap_s(const lf_summary *s, uint32_t n_layers)
+{
+    return (s->mean_compute_ms + s->mean_mem_ms) / 1e3 / (n_layers ? n_layers : 1);
+}
+
 int lf_summary_compute(const lf_token_row *rows, uint32_t n, uint32_t cold, lf_summary *s,
                        lf_err *err)
 {

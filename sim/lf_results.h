@@ -40,6 +40,10 @@ typedef struct {
 int lf_summary_compute(const lf_token_row *rows, uint32_t n, uint32_t cold_tokens,
                        lf_summary *out, lf_err *err);
 
+/* The mean compute (and DRAM work) between two of n_layers layers' read batches in the
+ * steady state, s: what the batches' idle spell was (lf_device_flash_outside's gap_s). */
+double lf_summary_batch_gap_s(const lf_summary *s, uint32_t n_layers);
+
 typedef struct {
     const char *mode;            /* "sim" (predicted) or "run" (measured) */
     const lf_kv *config;         /* fully resolved configuration -> config.conf, and

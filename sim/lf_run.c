@@ -348,8 +348,7 @@ void lf_run_result_free(lf_run_result *r)
 
 double lf_run_batch_gap_s(const lf_run_result *r)
 {
-    uint32_t layers = r->model.n_layers ? r->model.n_layers : 1;
-    return (r->summary.mean_compute_ms + r->summary.mean_mem_ms) / 1e3 / layers;
+    return lf_summary_batch_gap_s(&r->summary, r->model.n_layers);
 }
 
 int lf_run_write(const char *dir, const lf_run_config *c, const lf_run_result *r, lf_err *err)

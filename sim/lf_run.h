@@ -96,8 +96,7 @@ int lf_run(const lf_run_config *c, const lf_trace *trace, const lf_trace *profil
                const lf_device *dev, lf_run_result *out, lf_err *err);
 void lf_run_result_free(lf_run_result *r);
 
-/* The mean compute (and DRAM work) between two layers' read batches in the steady state,
- * s: what the batches' idle spell was (lf_device_flash_outside's gap_s). */
+/* lf_summary_batch_gap_s of the run's summary and model. */
 double lf_run_batch_gap_s(const lf_run_result *r);
 
 /* Runs n configurations on `jobs` threads (1 = in this thread), each a whole

@@ -318,6 +318,29 @@ static void test_validate_expert_grid(void **st)
     assert_true(csv_field(m01, 34) == csv_field(m01, 20)); /* pc_hit_all */
     assert_true(csv_field(m01, 35) + csv_field(m01, 36) <= 1); /* clean + struck repeats */
     assert_true(isnan(csv_field(m05, 32)) && isnan(csv_field(m05, 33)));
+    assert_null(strstr(e, "outside what it was fitted on")); /* DEVICE records no range */
+    free(o);
+    free(e);
+    /* a profile fitted on reads of 1-4 MiB, 8-32 in flight, prices the tiny records at 2
+     * in flight outside that: validate says so once, naming every configuration */
+    char devr[1200], outr[1200]; /* lf_test_path's 8 buffers hold the paths above */
+    snprintf(devr, sizeof devr, "%s/devr.conf", lf_test_dir());
+    snprintf(outr, sizeof outr, "%s/valr", lf_test_dir());
+    char rprof[1024];
+    snprintf(rprof, sizeof rprof, "%sflash_fit_min_chunk = 1048576\nflash_fit_max_chunk = "
+             "4194304\nflash_fit_min_depth = 8\nflash_fit_max_depth = 32\n", DEVICE);
+    lf_test_write(devr, rprof, strlen(rprof));
+    rc = lf_test_run(&o, &e, "validate --trace %s --weights %s --weights %s --device %s "
+                     "--grid %s --out %s --repeat 1 --pagecache-mechanism fadvise", tr, w4, w2,
+                     devr, grid, outr);
+    assert_int_equal(rc, 0);
+    const char *range = strstr(e, "priced 8 of 8 configurations (m01, m02, m03, m04, m05, m06, "
+                                  "m07, m08) outside what it was fitted on");
+    assert_non_null(range);
+    assert_non_null(strstr(range, "2 reads in flight"));
+    const char *warning = strstr(e, "warning: device profile");
+    assert_non_null(warning);
+    assert_null(strstr(warning + 1, "warning: device profile"));
     free(o);
     free(e);
     /* a profile measured through the page cache prices the page-cache configurations
