@@ -1,6 +1,7 @@
 /* The simulator's backend: every step priced with the device's cost models. */
 #include "lf_price.h"
 
+#include <math.h>
 #include <string.h>
 
 /* The resident part of token `token` at scope token (price_token_end's compute), s. */
@@ -36,11 +37,24 @@ static double resident_s(const lf_price *s, uint32_t token)
     return t;
 }
 
+/* The output head's share of resident_s: its product alone, streamed at dense_bw. */
+static double head_s(const lf_price *s)
+{
+    double head = (double)lf_model_head_bytes(s->model, s->dtype_bytes);
+    return lf_roofline_time(s->dev, 2.0 * head / s->dtype_bytes, head, s->dense_bw);
+}
+
 double lf_price_batch_gap_s(const lf_price *s, const lf_step *st, const lf_times *t)
 {
     double gap = t->compute_s + t->mem_s;
-    if (s->scope == LF_SCOPE_TOKEN)
-        gap += resident_s(s, st->token) / (s->model->n_layers ? s->model->n_layers : 1);
+    if (s->scope == LF_SCOPE_TOKEN) {
+        /* the executor computes the head at the token's end: it lies before layer 0's
+         * batch only, the rest of the resident part a layer's share before each */
+        double resident = resident_s(s, st->token), head = fmin(head_s(s), resident);
+        gap += (resident - head) / (s->model->n_layers ? s->model->n_layers : 1);
+        if (st->layer == 0)
+            gap += head;
+    }
     return gap;
 }
 

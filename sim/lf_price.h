@@ -70,8 +70,10 @@ void lf_price_layer_work(const lf_price *s, const lf_step *st, lf_times *out);
 
 /* The compute before a step's read batch, s, for lf_flash_time_gap: the step's priced
  * compute and DRAM work (t) plus, at scope token, the layer's share of the token's
- * resident part. The executor reads a layer's rows after the previous layer's work;
- * this layer's own stands in for it (layers of one model compute alike). */
+ * resident part but for the output head, and before layer 0 the head (computed at the
+ * previous token's end). The executor reads a layer's rows after the previous layer's
+ * work; this layer's own stands in for it (layers of one model compute alike). Over a
+ * token's layers the gaps sum to its priced compute and DRAM work. */
 double lf_price_batch_gap_s(const lf_price *s, const lf_step *st, const lf_times *t);
 
 #endif

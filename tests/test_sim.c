@@ -426,6 +426,41 @@ static void test_sim_batch_gap(void **st)
         assert_true(fabs(rows[i].io_ms - (io[i] + 1)) < 1e-9);
 }
 
+/* The executor computes the output head at a token's end, just before the next token's
+ * layer 0 reads: the head lies in layer 0's gap alone, the rest of the resident part is
+ * shared by the layers, and the gaps of a token's layers sum to its resident compute. */
+static void test_head_before_layer0(void **st)
+{
+    (void)st;
+    lf_device d = golden_device();
+    lf_model m = model("custom:4,64,256,vocab=1000");
+    lf_backend be;
+    lf_price sb;
+    lf_price_backend(&be, &sb, &d, &m, 2, 1);
+    sb.scope = LF_SCOPE_TOKEN;
+    lf_times work = {0}, end;
+    lf_step step;
+    memset(&step, 0, sizeof step);
+    step.token = 5;
+    double gap[4];
+    for (uint32_t l = 0; l < 4; l++) {
+        step.layer = l;
+        gap[l] = lf_price_batch_gap_s(&sb, &step, &work);
+    }
+    lf_err err;
+    assert_int_equal(be.token_end(&be, 5, &end, &err), LF_OK);
+    double head = (double)lf_model_head_bytes(&m, 2);
+    double head_s = fmax(head / d.compute_flops, head / sb.dense_bw); /* 2 flops a weight */
+    assert_true(head_s > 0);
+    assert_true(fabs(gap[0] - gap[1] - head_s) < 1e-12 * end.compute_s);
+    assert_true(gap[1] == gap[2] && gap[2] == gap[3]);
+    assert_true(fabs(gap[0] + 3 * gap[1] - end.compute_s) < 1e-12 * end.compute_s);
+    /* scope ffn: no resident part before any layer */
+    sb.scope = LF_SCOPE_FFN;
+    step.layer = 0;
+    assert_true(lf_price_batch_gap_s(&sb, &step, &work) == 0);
+}
+
 /* A policy wrapper that says the page cache serves the first load of every step. */
 static int pc_step(lf_policy *p, uint32_t layer, uint32_t token, const uint32_t *want,
                    uint32_t n_want, lf_plan *plan, lf_err *err)
@@ -1606,6 +1641,7 @@ int main(void)
         cmocka_unit_test(test_golden_split_coalescing),
         cmocka_unit_test(test_golden_sim_backend),
         cmocka_unit_test(test_sim_batch_gap),
+        cmocka_unit_test(test_head_before_layer0),
         cmocka_unit_test(test_pagecache_loads),
         cmocka_unit_test(test_predictor),
         cmocka_unit_test_setup_teardown(test_invariants, syn_setup, syn_teardown),
