@@ -111,12 +111,18 @@ if [ -z "$DEV" ]; then
     >"$DIR/cal.txt" 2>&1 || { cat "$DIR/cal.txt"; exit 1; }
   grep "flash L\|calibrate: after" "$DIR/cal.txt" | sed 's/^/direct profile: /'
 fi
+# Misses through the page cache slow after a longer gap too, less than direct reads:
+# batches of 4 x 256 KiB / 1 MiB / 4 MiB, 4 in flight, after 50 ms read 8% / 8% / 9%
+# slower than after 5 ms (direct: 38% / 19% / 8%), in another draw 1 MiB / 4 MiB 5% / 1%
+# (2026-12-02 10:50, probe --batch 4 --batch-gap 5,50, 3 interleaved rounds): the buffered
+# profile is probed after the same two gaps.
 if [ -z "$BDEV" ]; then
   BDEV="$DIR/thisbox-buffered.conf"
   "$BIN" calibrate --engine buffered --file "$DIR/probe.bin" --size 1g --chunks 256k,1m,4m \
-    --threads 1,2,4 --repeats 3 --batch "$BATCHES" --batch-probe 0 -o "$BDEV" >"$DIR/calb.txt" 2>&1 \
+    --threads 1,2,4 --repeats 3 --batch "$BATCHES" --batch-gap "$GAPS" --batch-probe 0 \
+    -o "$BDEV" >"$DIR/calb.txt" 2>&1 \
     || { cat "$DIR/calb.txt"; exit 1; }
-  grep "flash L\|page cache held\|auto: fadvise" "$DIR/calb.txt" | sed 's/^/buffered profile: /'
+  grep "flash L\|calibrate: after\|page cache held\|auto: fadvise" "$DIR/calb.txt" | sed 's/^/buffered profile: /'
 fi
 rm -f "$DIR/probe.bin"
 # One compute measurement prices both kinds of row: two calibrations a minute apart
