@@ -55,20 +55,32 @@ validate() {
   done
   "$BIN" validate --trace "$DIR/$m.h5" --weights "$DIR/$m-bundled.w" --weights "$DIR/$m-split.w" \
     --device "$DIR/thisbox.conf" --grid $GRID --tokens "$tok" --repeat "$REP" \
-    --out "$DIR/val-$m" >"$DIR/val-$m.txt" 2>"$DIR/val-$m.err" || { cat "$DIR/val-$m.err"; return 1; }
+    --out "$DIR/val-$m" --drift-refs >"$DIR/val-$m.txt" 2>"$DIR/val-$m.err" \
+    || { cat "$DIR/val-$m.err"; return 1; }
   # validate's own MdAPE line is against issue 12's whole-token targets (5% / 15%); this
   # bench's (issue 5's, 10% / 25%) are printed below
   sed 1d "$DIR/val-$m.txt" | grep -v '^MdAPE .* over .* configurations'
   echo "parts (ms per token, predicted/measured): io, mem, compute; executor GB/s"
   awk -F, 'NR > 1 { printf "  %s  io %7.2f/%7.2f  mem %5.2f/%5.2f  compute %6.2f/%6.2f  %.3f\n",
     $1, $14, $15, $16, $17, $18, $19, $24 }' "$DIR/val-$m/validate.csv"
-  awk -F, -v m="$m" 'NR == 1 { for (i = 1; i <= NF; i++) h[$i] = i; nh = NF; next }
-    { e = $(h["error_pct"] + NF - nh); if (e < 0) e = -e; a[n++] = e; if (e > mx) mx = e }
+  # the drift-normalised errors (each run priced at the disk's and kernels' speeds
+  # measured just before it) say how much of a miss is the host's drift since the
+  # calibration; the targets are on the raw errors
+  errors "$m" norm_error_pct "$DIR/val-$m/validate.csv" || :
+  errors "$m" error_pct "$DIR/val-$m/validate.csv"
+}
+
+# errors MODEL COLUMN CSV: MdAPE and worst of COLUMN (error_pct: against issue 5's
+# targets, exit 1 when one is missed; norm_error_pct: the same figures, no target)
+errors() {
+  awk -F, -v m="$1" -v col="$2" 'NR == 1 { for (i = 1; i <= NF; i++) h[$i] = i; nh = NF; next }
+    { e = $(h[col] + NF - nh); if (e < 0) e = -e; a[n++] = e; if (e > mx) mx = e }
     END { for (i = 0; i < n; i++) for (j = i + 1; j < n; j++) if (a[j] < a[i]) { t = a[i]; a[i] = a[j]; a[j] = t }
       md = n % 2 ? a[int(n / 2)] : (a[n / 2 - 1] + a[n / 2]) / 2
+      if (col != "error_pct") {
+        printf "%s: drift-normalised MdAPE %.1f%%, worst %.1f%% (no target)\n", m, md, mx; exit 0 }
       printf "%s: MdAPE %.1f%% (target <= 10%%) %s; worst %.1f%% (target <= 25%%) %s\n", m, md,
-        (md <= 10) ? "ok" : "MISSED", mx, (mx <= 25) ? "ok" : "MISSED"; exit !(md <= 10 && mx <= 25) }' \
-    "$DIR/val-$m/validate.csv"
+        (md <= 10) ? "ok" : "MISSED", mx, (mx <= 25) ? "ok" : "MISSED"; exit !(md <= 10 && mx <= 25) }' "$3"
 }
 
 echo "--- 1. opt-1.3b: predicted vs measured, $T13 tokens, $REP runs per configuration"
