@@ -90,7 +90,7 @@ DEV=${LLMFLASH_DEVICE:-}
 # the executor's per-layer pattern (buffered reads so waited for ran 3x slower
 # than a steady stream of them here: costmodel/README.md, "Reads through the page
 # cache"), at 1, 2 and 4 in flight, as the grids read (the cgroup's room is twice a
-# point's reads in flight, 32 MiB at 4 MiB x 4, 3% of the 1 GiB file)
+# point's reads in flight, 64 MiB at 8 MiB x 4, 6% of the 1 GiB file)
 BDEV=${LLMFLASH_DEVICE_BUFFERED:-}
 # Batches of 1, 4 and 8 reads: a layer misses from none to all of its routed experts, and
 # a batch costs more than its reads (the disk idle during compute); fitted on one size,
