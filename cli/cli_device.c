@@ -106,26 +106,32 @@ void lf_cli_device_range_note(const char *cmd, const lf_device *d, const char *p
         fprintf(stderr, "llmflash %s: warning: device profile %s: %s\n", cmd, path, msg);
 }
 
-void lf_cli_device_range_notes(const char *cmd, const lf_cli_range_row *rows, size_t n)
+void lf_cli_device_range_notes(const char *cmd, size_t n, size_t stride, const char *id,
+                               const char *device, const char *outside)
 {
+#define AT(field, i) ((field) + (i) * stride)
+    /* row i counts for row r's profile when it is outside its range */
+#define SAME(i, r) (AT(outside, i)[0] && !strcmp(AT(device, i), AT(device, r)))
     for (size_t i = 0; i < n; i++) {
         size_t j = 0; /* the first row of this profile outside its range */
-        while (j < i && (!rows[j].outside[0] || strcmp(rows[j].device, rows[i].device)))
+        while (j < i && !SAME(j, i))
             j++;
-        if (!rows[i].outside[0] || j < i)
+        if (!AT(outside, i)[0] || j < i)
             continue;
         char ids[256] = "";
         size_t hits = 0, len = 0;
         for (size_t k = i; k < n; k++) {
-            if (!rows[k].outside[0] || strcmp(rows[k].device, rows[i].device))
+            if (!SAME(k, i))
                 continue;
             hits++;
             if (len < sizeof ids - 8)
                 len += (size_t)snprintf(ids + len, sizeof ids - len, "%s%s", len ? ", " : "",
-                                        rows[k].id);
+                                        AT(id, k));
         }
         fprintf(stderr, "llmflash %s: warning: device profile %s priced %zu of %zu "
                 "configurations (%s) outside what it was fitted on; %s: %s\n", cmd,
-                rows[i].device, hits, n, ids, hits > 1 ? "the first" : "it", rows[i].outside);
+                AT(device, i), hits, n, ids, hits > 1 ? "the first" : "it", AT(outside, i));
     }
+#undef SAME
+#undef AT
 }

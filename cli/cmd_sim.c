@@ -409,7 +409,7 @@ int cmd_sim(int argc, char **argv)
         } else {
             lf_cli_policy_notes(CMD, o.c.policy, &r.counts);
             lf_cli_device_range_note(CMD, &dev, o.c.device_path, r.summary.mean_read_bytes,
-                                     o.c.threads, lf_run_batch_gap_s(&r));
+                                     o.c.threads, lf_summary_batch_gap_s(&r.summary, r.model.n_layers));
             /* the process's peak memory so far (a sweep worker's: over all its runs) */
             struct rusage ru;
             getrusage(RUSAGE_SELF, &ru);

@@ -114,18 +114,6 @@ static void help(void)
         keys);
 }
 
-/* The profiles' range notes (lf_cli_device_range_notes) over the rows. */
-static void range_notes(const lf_validate_row *rows, size_t n)
-{
-    lf_cli_range_row *r = malloc(n * sizeof *r);
-    if (!r)
-        return; /* a warning lost, nothing else */
-    for (size_t i = 0; i < n; i++)
-        r[i] = (lf_cli_range_row){rows[i].id, rows[i].device, rows[i].flash_outside};
-    lf_cli_device_range_notes(CMD, r, n);
-    free(r);
-}
-
 static void print_row(const lf_validate_row *r, size_t i, size_t n, void *arg)
 {
     (void)arg;
@@ -299,7 +287,9 @@ static int report(const lf_validate_row *rows, size_t n, const char *out, int dr
     if (cold_noisy)
         printf("COLD-NOISY: the cold start (first-token samples) of %zu of %zu "
                "configurations spread more than 5%% over its samples\n", cold_noisy, n);
-    range_notes(rows, n);
+    if (n)
+        lf_cli_device_range_notes(CMD, n, sizeof *rows, rows->id, rows->device,
+                                  rows->flash_outside);
     return LF_OK;
 }
 

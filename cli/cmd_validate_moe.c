@@ -134,18 +134,6 @@ static void ratios(const lf_vmoe_row *rows, size_t n)
     }
 }
 
-/* The profiles' range notes (lf_cli_device_range_notes) over the rows. */
-static void range_notes(const lf_vmoe_row *rows, size_t n)
-{
-    lf_cli_range_row *r = malloc(n * sizeof *r);
-    if (!r)
-        return; /* a warning lost, nothing else */
-    for (size_t i = 0; i < n; i++)
-        r[i] = (lf_cli_range_row){rows[i].id, rows[i].device, rows[i].flash_outside};
-    lf_cli_device_range_notes(CMD, r, n);
-    free(r);
-}
-
 int cmd_validate_moe(const char *trace, lf_weights *w, size_t n_w, const char *device,
                      const char *buffered_device, const char *grid, const char *out,
                      uint32_t repeat, uint32_t tokens, const char *pc_mech, const char *scope,
@@ -217,7 +205,9 @@ int cmd_validate_moe(const char *trace, lf_weights *w, size_t n_w, const char *d
                        nmax, nmax <= 20 ? "met" : "MISSED");
             }
             ratios(rows, n);
-            range_notes(rows, n);
+            if (n)
+                lf_cli_device_range_notes(CMD, n, sizeof *rows, rows->id, rows->device,
+                                          rows->flash_outside);
         }
     }
     free(rows);

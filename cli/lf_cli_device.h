@@ -25,15 +25,12 @@ void lf_cli_device_help(FILE *f);
 void lf_cli_device_range_note(const char *cmd, const lf_device *d, const char *path,
                               double mean_read_bytes, uint32_t inflight, double gap_s);
 
-/* One priced configuration of a validation: its id, the profile's name and
- * lf_device_flash_outside's sentence ("" when inside). */
-typedef struct {
-    const char *id, *device, *outside;
-} lf_cli_range_row;
-
-/* Warns on stderr once per profile that priced configurations outside what it was
- * fitted on, naming them and the first one's reason: their errors test an
- * extrapolation. */
-void lf_cli_device_range_notes(const char *cmd, const lf_cli_range_row *rows, size_t n);
+/* Warns on stderr once per profile that priced configurations of a validation outside
+ * what it was fitted on, naming them and the first one's reason: their errors test an
+ * extrapolation. The n rows are `stride` bytes apart (any row type, as qsort takes
+ * them); id, device and outside point into the first row: its id, the profile's name
+ * and lf_device_flash_outside's sentence ("" when inside). */
+void lf_cli_device_range_notes(const char *cmd, size_t n, size_t stride, const char *id,
+                               const char *device, const char *outside);
 
 #endif

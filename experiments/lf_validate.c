@@ -208,7 +208,7 @@ static int predict_one(const lf_validate_cfg *v, slot *s, lf_validate_row *row, 
     row->predicted_compute_ms = pred.summary.mean_compute_ms;
     row->predicted_cold_ms = pred.summary.cold_total_ms;
     lf_device_flash_outside(dev, pred.summary.mean_read_bytes, s->c.threads,
-                            lf_run_batch_gap_s(&pred), row->flash_outside,
+                            lf_summary_batch_gap_s(&pred.summary, pred.model.n_layers), row->flash_outside,
                             sizeof row->flash_outside);
     if (s->c.dram_bytes && pred.budget.model_bytes) /* the budget the runs had, as a fraction */
         row->dram_fraction = (double)pred.budget.budget_bytes / (double)pred.budget.model_bytes;

@@ -1,7 +1,6 @@
 /* The simulator's backend: every step priced with the device's cost models. */
 #include "lf_price.h"
 
-#include <math.h>
 #include <string.h>
 
 /* The resident part of token `token` at scope token (price_token_end's compute), s. */
@@ -49,8 +48,9 @@ double lf_price_batch_gap_s(const lf_price *s, const lf_step *st, const lf_times
     double gap = t->compute_s + t->mem_s;
     if (s->scope == LF_SCOPE_TOKEN) {
         /* the executor computes the head at the token's end: it lies before layer 0's
-         * batch only, the rest of the resident part a layer's share before each */
-        double resident = resident_s(s, st->token), head = fmin(head_s(s), resident);
+         * batch only, the rest of the resident part a layer's share before each (the
+         * head's roofline is at most resident_s's, whose flops and bytes include it) */
+        double resident = resident_s(s, st->token), head = head_s(s);
         gap += (resident - head) / (s->model->n_layers ? s->model->n_layers : 1);
         if (st->layer == 0)
             gap += head;

@@ -346,11 +346,6 @@ void lf_run_result_free(lf_run_result *r)
     lf_kv_free(&r->extra);
 }
 
-double lf_run_batch_gap_s(const lf_run_result *r)
-{
-    return lf_summary_batch_gap_s(&r->summary, r->model.n_layers);
-}
-
 int lf_run_write(const char *dir, const lf_run_config *c, const lf_run_result *r, lf_err *err)
 {
     lf_results res = {.mode = r->mode,

@@ -96,9 +96,6 @@ int lf_run(const lf_run_config *c, const lf_trace *trace, const lf_trace *profil
                const lf_device *dev, lf_run_result *out, lf_err *err);
 void lf_run_result_free(lf_run_result *r);
 
-/* lf_summary_batch_gap_s of the run's summary and model. */
-double lf_run_batch_gap_s(const lf_run_result *r);
-
 /* Runs n configurations on `jobs` threads (1 = in this thread), each a whole
  * lf_run over the same loaded trace (read-only, shared). results[i], rcs[i] and
  * errs[i] belong to configs[i]; a failed configuration does not stop the others.
