@@ -1,5 +1,6 @@
 #include <errno.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -79,4 +80,14 @@ int lf_cli_double_list(const char *cmd, const char *opt, const char *arg, double
     *out = v;
     *n = k + 1;
     return 0;
+}
+
+const char *lf_cli_pct(char *buf, size_t size, double v, double target)
+{
+    for (int decimals = 1; decimals <= 3; decimals++) {
+        snprintf(buf, size, "%.*f", decimals, v);
+        if (!isfinite(v) || (strtod(buf, NULL) > target) == (v > target))
+            break;
+    }
+    return buf;
 }

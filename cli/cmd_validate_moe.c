@@ -9,6 +9,7 @@
 #include "lf_cli.h"
 #include "lf_cli_device.h"
 #include "lf_cli_moe.h"
+#include "lf_cli_num.h"
 #include "lf_fs.h"
 #include "lf_validate_moe.h"
 
@@ -187,9 +188,12 @@ int cmd_validate_moe(const char *trace, lf_weights *w, size_t n_w, const char *d
         lf_vmoe_errors(rows, n, 0, &mdape, &max_ape, &gap);
         if (!rc) {
             printf("wrote %s\n", csv);
-            printf("MdAPE %.1f%% over %zu configurations (target <= 10%% over >= 12) %s\n", mdape,
-                   n, mdape <= 10 && n >= 12 ? "met" : "MISSED");
-            printf("worst %.1f%% (target <= 20%%) %s\n", max_ape, max_ape <= 20 ? "met" : "MISSED");
+            char a[16], b[16];
+            printf("MdAPE %s%% over %zu configurations (target <= 10%% over >= 12) %s\n",
+                   lf_cli_pct(a, sizeof a, mdape, 10), n,
+                   mdape <= 10 && n >= 12 ? "met" : "MISSED");
+            printf("worst %s%% (target <= 20%%) %s\n", lf_cli_pct(b, sizeof b, max_ape, 20),
+                   max_ape <= 20 ? "met" : "MISSED");
             printf("page-cache hit rate, largest |predicted - measured| %.3f (measured: per "
                    "row, the median over the repeats no outside reclaimer struck, else over "
                    "all; target <= 0.03) %s\n",
@@ -200,9 +204,10 @@ int cmd_validate_moe(const char *trace, lf_weights *w, size_t n_w, const char *d
                 double nmd, nmax, ngap;
                 lf_vmoe_errors(rows, n, 1, &nmd, &nmax, &ngap);
                 printf("drift-normalised (flash, expert and resident compute priced at the "
-                       "speeds measured next to each run): MdAPE %.1f%% (target <= 10%%) %s; "
-                       "worst %.1f%% (target <= 20%%) %s\n", nmd, nmd <= 10 ? "met" : "MISSED",
-                       nmax, nmax <= 20 ? "met" : "MISSED");
+                       "speeds measured next to each run): MdAPE %s%% (target <= 10%%) %s; "
+                       "worst %s%% (target <= 20%%) %s\n", lf_cli_pct(a, sizeof a, nmd, 10),
+                       nmd <= 10 ? "met" : "MISSED", lf_cli_pct(b, sizeof b, nmax, 20),
+                       nmax <= 20 ? "met" : "MISSED");
             }
             ratios(rows, n);
             if (n)

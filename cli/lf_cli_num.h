@@ -21,4 +21,10 @@ int lf_cli_double(const char *cmd, const char *opt, const char *arg, double min,
 int lf_cli_double_list(const char *cmd, const char *opt, const char *arg, double min,
                        double max, double **out, size_t *n);
 
+/* A percentage held to a target, for a verdict line: one decimal, or as many more (up to
+ * three) as it takes for the printed figure to fall on the target's side the figure
+ * itself falls on (5.046 against <= 5 prints "5.05", never "5.0 ... MISSED"). Returns
+ * buf. */
+const char *lf_cli_pct(char *buf, size_t size, double v, double target);
+
 #endif
