@@ -14,6 +14,7 @@
 #include "lf_io.h"
 #include "lf_kv.h"
 #include "lf_validate.h"
+#include "lf_validate_twins.h"
 
 static const char *CMD = "validate";
 #define MAX_WEIGHTS 8
@@ -43,7 +44,10 @@ static void help(void)
         "absolute percentage error (MdAPE) and the worst against their targets (5%%, 15%%;\n"
         "MISSED when missed), and the cold start (first token) as its own rows, with its\n"
         "own spread (COLD-NOISY: a first token moves with the disk more than the\n"
-        "steady-state mean does; --cold-samples takes more of them). Writes\n"
+        "steady-state mean does; --cold-samples takes more of them). Configurations\n"
+        "whose first token is the same work (policies that differ only after it) are\n"
+        "its twins: how far apart they measure it is printed, the noise in a cold row,\n"
+        "and their samples pooled (validate_cold.csv: twin, pooled_ms). Writes\n"
         "DIR/validate.csv, DIR/validate_cold.csv and, per configuration, the run folders\n"
         "DIR/cNN-sim and DIR/cNN-run (the middle repeat).\n\n"
         "Several model shapes in one validation: each --trace after the first starts a\n"
@@ -267,18 +271,29 @@ static int report(const lf_validate_row *rows, size_t n, const char *out, int dr
     printf("scope %s; cold start (first token, median of %u samples): MdAPE %.1f%%, "
            "worst %.1f%% -> %s\n", n ? rows[0].scope : "token",
            n ? rows[0].cold_samples : 0, cmd, cmax, cold);
-    printf("MdAPE %.1f%% over %zu configurations (target <= 5%%)%s; worst %.1f%% "
-           "(target <= 15%%)%s -> %s\n", mdape, n, mdape > 5.0 ? " MISSED" : "",
-           max_ape, max_ape > 15.0 ? " MISSED" : "", csv);
+    lf_twin_stats tw;
+    lf_validate_twin_stats(rows, n, &tw);
+    if (tw.groups)
+        printf("cold start twins: %zu groups of %zu configurations whose first token is the "
+               "same work (policies that differ only after it) measured it %.1f-%.1f%% apart "
+               "(median %.1f%%), the noise in one cold row; pooled over each group's samples: "
+               "MdAPE %.1f%%, worst %.1f%% (validate_cold.csv: twin, pooled_ms)\n", tw.groups,
+               tw.rows, tw.apart_min_pct, tw.apart_max_pct, tw.apart_median_pct,
+               tw.pooled_mdape, tw.pooled_max_ape);
+    char a[16], b[16];
+    printf("MdAPE %s%% over %zu configurations (target <= 5%%)%s; worst %s%% "
+           "(target <= 15%%)%s -> %s\n", lf_cli_pct(a, sizeof a, mdape, 5), n,
+           mdape > 5.0 ? " MISSED" : "", lf_cli_pct(b, sizeof b, max_ape, 15),
+           max_ape > 15.0 ? " MISSED" : "", csv);
     if (drift_refs) {
         double nmd, nmax, ncmd, ncmax;
         lf_validate_norm_errors(rows, n, 0, &nmd, &nmax);
         lf_validate_norm_errors(rows, n, 1, &ncmd, &ncmax);
         printf("drift-normalised (flash, resident part and FFN priced at the speeds "
-               "measured next to each run): MdAPE %.1f%% (target <= 5%%)%s; worst %.1f%% (target <= "
-               "15%%)%s; cold start MdAPE %.1f%%, worst %.1f%%\n", nmd,
-               nmd > 5.0 ? " MISSED" : "", nmax, nmax > 15.0 ? " MISSED" : "", ncmd,
-               ncmax);
+               "measured next to each run): MdAPE %s%% (target <= 5%%)%s; worst %s%% (target <= "
+               "15%%)%s; cold start MdAPE %.1f%%, worst %.1f%%\n", lf_cli_pct(a, sizeof a, nmd, 5),
+               nmd > 5.0 ? " MISSED" : "", lf_cli_pct(b, sizeof b, nmax, 15),
+               nmax > 15.0 ? " MISSED" : "", ncmd, ncmax);
     }
     if (noisy)
         printf("NOISY: %zu of %zu configurations spread more than 5%% over their "

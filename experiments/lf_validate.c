@@ -1,4 +1,5 @@
 #include "lf_validate.h"
+#include "lf_validate_twins.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -178,6 +179,7 @@ typedef struct {
     double io_drift[64], cpu_drift[64], ffn_drift[64]; /* the references before each repeat */
     double pred_cold_io, pred_cold_cpu; /* the cold start's flash and compute terms */
     double pred_cold_resident;          /* the cold start's resident part (scope token) */
+    double pred_cold_mem, pred_cold_bytes; /* and its DRAM term and bytes read (its twins) */
     const lf_device *dev;
     lf_run_result keep; /* the middle repeat's rows, for the run folder */
 } slot;
@@ -215,6 +217,8 @@ static int predict_one(const lf_validate_cfg *v, slot *s, lf_validate_row *row, 
     s->dev = dev;
     s->pred_cold_io = pred.summary.cold_io_ms;
     s->pred_cold_cpu = pred.summary.cold_compute_ms;
+    s->pred_cold_mem = pred.summary.cold_mem_ms;
+    s->pred_cold_bytes = pred.summary.cold_bytes_read;
     uint32_t cold = pred.summary.cold_tokens;
     row->predicted_resident_ms = lf_validate_end_compute_ms(pred.rows, cold, pred.n_rows);
     s->pred_cold_resident = lf_validate_end_compute_ms(pred.rows, 0, cold);
@@ -488,6 +492,22 @@ static int finish_one(const lf_validate_cfg *v, uint32_t reps, slot *s, lf_valid
     return rc;
 }
 
+/* The cold start's twins over all sets (rows of one set share its cfg). */
+static int pool_twins(const lf_validate_cfg **of, const slot *s, lf_validate_row *r,
+                      size_t total, lf_err *err)
+{
+    lf_twin_input *in = calloc(total ? total : 1, sizeof *in);
+    if (!in)
+        return lf_fail(err, LF_ENOMEM, "validate: out of memory");
+    for (size_t g = 0; g < total; g++)
+        in[g] = (lf_twin_input){(size_t)(of[g] - of[0]), s[g].pred_cold_io, s[g].pred_cold_mem,
+                                s[g].pred_cold_cpu, s[g].pred_cold_bytes, s[g].cold,
+                                r[g].cold_samples};
+    int rc = lf_validate_pool_twins(r, in, total, err);
+    free(in);
+    return rc;
+}
+
 /* Run folders cNN-sim / cNN-run beyond this grid's `total` configurations, left by an
  * earlier validation of a larger grid in the same folder: removed (lf_results_remove), so
  * that the folder holds this validation alone. */
@@ -603,11 +623,12 @@ int lf_validate_run_sets(const lf_validate_cfg *v, size_t n_sets, lf_validate_ro
     lf_progress_end(&prog);
     for (size_t j = 0; refs && j < n_sets; j++) /* zeroed or filled: either frees */
         lf_validate_refs_free(&refs[j]);
-    for (size_t g = 0; g < total && !rc; g++) {
+    for (size_t g = 0; g < total && !rc; g++)
         rc = finish_one(of[g], reps, &s[g], &r[g], err);
-        if (!rc && v[0].on_row)
-            v[0].on_row(&r[g], g, total, v[0].arg);
-    }
+    if (!rc)
+        rc = pool_twins(of, s, r, total, err);
+    for (size_t g = 0; g < total && !rc && v[0].on_row; g++)
+        v[0].on_row(&r[g], g, total, v[0].arg);
     for (size_t g = 0; s && g < total; g++)
         lf_run_result_free(&s[g].keep);
     free(s);
@@ -677,7 +698,8 @@ int lf_validate_write_csv(const char *path, const lf_validate_row *rows, size_t 
         fprintf(a.f, "config,policy,layout,dram_fraction,threads,max_read_bytes,max_gap_bytes,dram_strategy,engine,"
                      "tokens,predicted_ms,measured_ms,error_pct,scope,device,drift_measured,"
                      "predicted_norm_ms,norm_error_pct,measured_min_ms,measured_max_ms,"
-                     "spread_pct,noisy,samples,trace\n");
+                     "spread_pct,noisy,samples,twin,pooled_samples,pooled_ms,pooled_error_pct,"
+                     "trace\n");
     else
         fprintf(a.f, "config,policy,layout,dram_fraction,threads,max_read_bytes,max_gap_bytes,dram_strategy,engine,"
                      "tokens,predicted_ms,measured_ms,error_pct,predicted_io_ms,measured_io_ms,"
@@ -692,11 +714,14 @@ int lf_validate_write_csv(const char *path, const lf_validate_row *rows, size_t 
                 r->dram_fraction, r->threads, (unsigned long long)r->max_read,
                 (unsigned long long)r->max_gap, r->dram, r->engine, r->tokens);
         if (cold) {
-            fprintf(a.f, "%.6f,%.6f,%.3f,%s,%s,%d,%.6f,%.3f,%.6f,%.6f,%.2f,%d,%u,%s\n",
+            fprintf(a.f, "%.6f,%.6f,%.3f,%s,%s,%d,%.6f,%.3f,%.6f,%.6f,%.2f,%d,%u,%s,%u,%.6f,"
+                         "%.3f,%s\n",
                     r->predicted_cold_ms, r->measured_cold_ms, r->cold_error_pct, r->scope,
                     r->device, r->drift_measured, r->predicted_cold_norm_ms,
                     r->cold_norm_error_pct, r->measured_cold_min_ms, r->measured_cold_max_ms,
-                    r->cold_spread_pct, r->cold_noisy, r->cold_samples, r->trace);
+                    r->cold_spread_pct, r->cold_noisy, r->cold_samples, r->cold_twin,
+                    r->cold_pooled_samples, r->measured_cold_pooled_ms, r->cold_pooled_error_pct,
+                    r->trace);
             continue;
         }
         /* drifts in significant digits: a slow reference (0.05) keeps its precision */

@@ -58,6 +58,12 @@ typedef struct {
     double predicted_resident_ms; /* the resident part of predicted_compute_ms (0: scope ffn) */
     double predicted_norm_ms, norm_error_pct;
     double predicted_cold_norm_ms, cold_norm_error_pct;
+    /* The cold start pooled with its twins' samples (lf_validate_twins.h: configurations
+     * whose first token is the same work): the group's first row ("" for a row alone),
+     * the samples pooled, their median and its error. */
+    char cold_twin[16];
+    uint32_t cold_pooled_samples;
+    double measured_cold_pooled_ms, cold_pooled_error_pct;
 } lf_validate_row;
 
 #define LF_VALIDATE_REF_CHUNK 16384u
@@ -189,7 +195,7 @@ void lf_validate_norm_errors(const lf_validate_row *rows, size_t n, int cold, do
  * cold = 1: validate_cold.csv, the cold start (first tokens) as its own row per
  * configuration: config columns, predicted_ms, measured_ms, error_pct, scope, device,
  * drift_measured, predicted_norm_ms, norm_error_pct, measured_min_ms, measured_max_ms,
- * spread_pct, noisy, samples, trace. */
+ * spread_pct, noisy, samples, twin, pooled_samples, pooled_ms, pooled_error_pct, trace. */
 int lf_validate_write_csv(const char *path, const lf_validate_row *rows, size_t n, int cold,
                           lf_err *err);
 

@@ -2,6 +2,7 @@
  * profiles per model shape), validated as one: rows numbered on across the sets, each
  * configuration run on its own set's files, the measured runs taken round-robin over
  * every set, bad sets refused before anything is written. */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,6 +10,7 @@
 #include "lf_fs.h"
 #include "lf_test.h"
 #include "lf_validate.h"
+#include "lf_validate_twins.h"
 
 typedef struct {
     char trace[1200], weights[1200];
@@ -233,10 +235,77 @@ static void test_round_robin(void **st)
         assert_int_equal(o.repeat[k], k / 4);
         assert_int_equal(o.row[k], k % 4);
     }
+    /* the cold start's twins stay within their set, and share their predicted first token
+     * and their pooled samples */
+    for (size_t i = 0; i < n; i++) {
+        if (!rows[i].cold_twin[0]) {
+            assert_int_equal(rows[i].cold_pooled_samples, rows[i].cold_samples);
+            continue;
+        }
+        size_t lead = (size_t)atoi(rows[i].cold_twin + 1) - 1, members = 0;
+        assert_true(lead / 2 == i / 2); /* c01-c02 are set a's, c03-c04 set b's */
+        assert_true(rows[lead].predicted_cold_ms == rows[i].predicted_cold_ms);
+        for (size_t j = 0; j < n; j++)
+            members += strcmp(rows[j].cold_twin, rows[i].cold_twin) == 0;
+        assert_int_equal(rows[i].cold_pooled_samples, members * rows[i].cold_samples);
+    }
     free(rows);
     lf_sweep_free(&g);
     for (int j = 0; j < 2; j++)
         close_shape(&t[j], &w[j]);
+}
+
+/* A row of the twins test: id, options shared, the first token's prediction. */
+static lf_validate_row twin_row(const char *id, uint32_t threads, double pred_cold)
+{
+    lf_validate_row r;
+    memset(&r, 0, sizeof r);
+    snprintf(r.id, sizeof r.id, "%s", id);
+    snprintf(r.engine, sizeof r.engine, "psync");
+    snprintf(r.layout, sizeof r.layout, "bundled");
+    snprintf(r.dram, sizeof r.dram, "prealloc");
+    snprintf(r.scope, sizeof r.scope, "token");
+    r.threads = threads;
+    r.dram_fraction = 0.5;
+    r.predicted_cold_ms = pred_cold;
+    return r;
+}
+
+static void test_cold_twins(void **st)
+{
+    (void)st;
+    /* c01, c02, c04: one first token (c04 after another policy's c03); c03: other reads
+     * in flight; c05: the same options and prediction in another set; c06: another
+     * predicted DRAM term */
+    lf_validate_row r[6] = {twin_row("c01", 8, 10), twin_row("c02", 8, 10), twin_row("c03", 4, 10),
+                            twin_row("c04", 8, 10), twin_row("c05", 8, 10), twin_row("c06", 8, 10)};
+    const double s1[] = {9, 10, 11}, s2[] = {12, 13, 14}, s3[] = {20}, s4[] = {8, 16},
+                 s5[] = {30}, s6[] = {5, 6};
+    lf_twin_input in[6] = {{0, 4, 1, 5, 1e6, s1, 3}, {0, 4, 1, 5, 1e6, s2, 3},
+                           {0, 4, 1, 5, 1e6, s3, 1}, {0, 4, 1, 5, 1e6, s4, 2},
+                           {1, 4, 1, 5, 1e6, s5, 1}, {0, 4, 2, 5, 1e6, s6, 2}};
+    lf_err err;
+    assert_int_equal(lf_validate_pool_twins(r, in, 6, &err), LF_OK);
+    const char *want[] = {"c01", "c01", "", "c01", "", ""};
+    const uint32_t pooled[] = {8, 8, 1, 8, 1, 2};
+    /* c01's group: 8, 9, 10, 11, 12, 13, 14, 16 -> 11.5; the others their own median */
+    const double med[] = {11.5, 11.5, 20, 11.5, 30, 5.5};
+    for (int i = 0; i < 6; i++) {
+        assert_string_equal(r[i].cold_twin, want[i]);
+        assert_int_equal(r[i].cold_pooled_samples, pooled[i]);
+        assert_true(fabs(r[i].measured_cold_pooled_ms - med[i]) < 1e-12);
+        assert_true(fabs(r[i].cold_pooled_error_pct - 100 * (10 - med[i]) / med[i]) < 1e-9);
+    }
+    /* the group's own medians (10, 13, 12 as validate's rows hold them) lie 3 / 12 apart;
+     * the pooled errors count c01's group once: |10 - 11.5| / 11.5, 50%, 66.7%, 81.8% */
+    r[0].measured_cold_ms = 10, r[1].measured_cold_ms = 13, r[3].measured_cold_ms = 12;
+    lf_twin_stats ts;
+    lf_validate_twin_stats(r, 6, &ts);
+    assert_int_equal(ts.groups, 1);
+    assert_int_equal(ts.rows, 3);
+    assert_true(fabs(ts.apart_median_pct - 25.0) < 1e-9);
+    assert_true(fabs(ts.pooled_mdape - 0.5 * (50 + 100 * 20 / 30.0)) < 1e-9);
+    assert_true(fabs(ts.pooled_max_ape - 100 * 4.5 / 5.5) < 1e-9);
 }
 
 int main(void)
@@ -246,6 +315,7 @@ int main(void)
         cmocka_unit_test(test_bad_sets),
         cmocka_unit_test(test_sets_share),
         cmocka_unit_test(test_round_robin),
+        cmocka_unit_test(test_cold_twins),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
