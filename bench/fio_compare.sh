@@ -20,6 +20,13 @@
 # Buffers: fio reads into one buffer per read in flight, so the probe does too
 # (--footprint 0); its default, reads cycled through 64 MiB as a run's rows are, ran up to
 # 1.75x slower at high throughput on this VM (costmodel/README.md, "Where the reads land").
+# Jobs: fio runs its psync jobs as threads (--thread), one address space as the pool's
+# threads share; FIO_COMPARE_JOBS=processes: fio's default, a process per job. Threads
+# pinning 4 KiB pages of their buffers for direct reads contend in their one address
+# space: at 64 KiB x 32 here fio's own jobs read 1029-1186 MB/s as threads against
+# 1529-1652 as processes, 2 interleaved pairs of 3 s, 2026-12-02 16:13, and the pool
+# 915-1001 (in huge pages, the executor's, 2221-2342): the processes' lead is that, not the
+# reader's overhead.
 # Usage: bench/fio_compare.sh FILE   (FILE: an existing file of >= 1 GiB on the disk,
 #        e.g. the 2 GiB file `llmflash probe --file F` creates)
 set -u
@@ -30,6 +37,9 @@ reps=${FIO_COMPARE_REPEATS:-3}
 target=0.97
 pages=${FIO_COMPARE_PAGES:-4k}
 case "$pages" in 4k) thp=0 ;; thp) thp=1 ;; *) echo "FIO_COMPARE_PAGES=$pages: use 4k or thp" >&2; exit 2 ;; esac
+jobs=${FIO_COMPARE_JOBS:-threads}
+case "$jobs" in threads) fio_thread=--thread ;; processes) fio_thread= ;;
+  *) echo "FIO_COMPARE_JOBS=$jobs: use threads or processes" >&2; exit 2 ;; esac
 if ! command -v fio >/dev/null 2>&1; then
   echo "SKIP: fio not installed (apt-get install fio); no comparison"
   exit 0
@@ -37,7 +47,7 @@ fi
 ms=$(awk -v s="$secs" 'BEGIN { printf "%d", s * 1000 }')
 median() { tr ' ' '\n' | grep . | sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 fio_mbs() {  # engine bs depth -> MB/s (1e6 bytes/s); terse v3 field 7 is read bandwidth in KiB/s
-  if [ "$1" = psync ]; then par="--ioengine=psync --numjobs=$3 --group_reporting --iodepth=1"
+  if [ "$1" = psync ]; then par="--ioengine=psync --numjobs=$3 --group_reporting --iodepth=1 $fio_thread"
   else par="--ioengine=libaio --iodepth=$3"; fi
   # shellcheck disable=SC2086
   fio --name=cmp --filename="$file" --readonly --rw=randread --bs="$2" --blockalign=4k \
@@ -90,7 +100,7 @@ for bs in 8k 16k 64k; do
   done
 done
 echo "RESULT probe vs fio: $pass of $total points at >= $target x fio for both engines" \
-     "(probe buffers: $pages pages; medians of $reps interleaved runs of $secs s;" \
+     "(probe buffers: $pages pages; fio's psync jobs as $jobs; medians of $reps interleaved runs of $secs s;" \
      "load average $(cut -d' ' -f1-3 /proc/loadavg))"
 if [ "$noisy" -gt 0 ]; then
   echo "NOISY: at $noisy of $total points the rounds' ratios fall on both sides of $target:" \
