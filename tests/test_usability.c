@@ -1,8 +1,8 @@
 /* Tests of what a user meets first: device profiles by name (lf_device_find, the CLI's
  * search folders, an installed copy run from outside the repository), the sweep file's
  * checks and its Slurm script (run through a fake sbatch), count suffixes, and the
- * README's shell blocks (tests/readme_blocks.sh), and build/cpu_time, the benchmarks' CPU
- * clock. */
+ * README's shell blocks (tests/readme_blocks.sh), build/cpu_time, the benchmarks' CPU
+ * clock, and the verdict line's decimals (plots/validate_check.sh). */
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -576,6 +576,48 @@ static void test_cpu_time(void **st)
     free(text);
 }
 
+/* plots/validate_check.sh on a CSV of the given |errors|: its exit status and its line. */
+static int validate_check(const char *errors, char **line)
+{
+    TPATH(csv, "vc.csv");
+    TPATH(out, "vc.out");
+    FILE *f = fopen(csv, "w");
+    assert_non_null(f);
+    fprintf(f, "config,policy,error_pct,noisy\n");
+    char buf[256], *save = NULL;
+    snprintf(buf, sizeof buf, "%s", errors);
+    int i = 1;
+    for (char *e = strtok_r(buf, " ", &save); e; e = strtok_r(NULL, " ", &save))
+        fprintf(f, "c%02d,\"lru, window\",%s,0\n", i++, e); /* a comma in the policy too */
+    fclose(f);
+    char cmd[4096];
+    snprintf(cmd, sizeof cmd, "sh plots/validate_check.sh '%s' > '%s' 2>&1", csv, out);
+    int rc = system(cmd);
+    *line = lf_test_slurp(out);
+    assert_non_null(*line);
+    return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
+}
+
+/* A verdict line never shows a missed figure rounded onto its target, nor a met one
+ * rounded past it. */
+static void test_verdict_decimals(void **st)
+{
+    (void)st;
+    char *line;
+    assert_int_equal(validate_check("5.046 -3 6", &line), 1); /* MdAPE 5.046 */
+    assert_non_null(strstr(line, "MdAPE 5.05% over 3 configurations (target <= 5%) MISSED"));
+    assert_non_null(strstr(line, "worst 6.0% (target <= 15%)\n"));
+    free(line);
+    assert_int_equal(validate_check("4.96 -15.004 1", &line), 1); /* worst 15.004 */
+    assert_non_null(strstr(line, "MdAPE 5.0% over 3 configurations (target <= 5%),")); /* 4.96 */
+    assert_non_null(strstr(line, "worst 15.004% (target <= 15%) MISSED"));
+    free(line);
+    assert_int_equal(validate_check("-4.96 2 15", &line), 0); /* both met */
+    assert_non_null(strstr(line, "worst 15.0% (target <= 15%)"));
+    assert_null(strstr(line, "MISSED"));
+    free(line);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -592,6 +634,7 @@ int main(void)
         cmocka_unit_test(test_option_given_twice),
         cmocka_unit_test(test_readme_blocks),
         cmocka_unit_test(test_cpu_time),
+        cmocka_unit_test(test_verdict_decimals),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
