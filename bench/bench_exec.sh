@@ -73,14 +73,9 @@ validate() {
 # errors MODEL COLUMN CSV: MdAPE and worst of COLUMN (error_pct: against issue 5's
 # targets, exit 1 when one is missed; norm_error_pct: the same figures, no target)
 errors() {
-  awk -F, -v m="$1" -v col="$2" 'NR == 1 { for (i = 1; i <= NF; i++) h[$i] = i; nh = NF; next }
-    { e = $(h[col] + NF - nh); if (e < 0) e = -e; a[n++] = e; if (e > mx) mx = e }
-    END { for (i = 0; i < n; i++) for (j = i + 1; j < n; j++) if (a[j] < a[i]) { t = a[i]; a[i] = a[j]; a[j] = t }
-      md = n % 2 ? a[int(n / 2)] : (a[n / 2 - 1] + a[n / 2]) / 2
-      if (col != "error_pct") {
-        printf "%s: drift-normalised MdAPE %.1f%%, worst %.1f%% (no target)\n", m, md, mx; exit 0 }
-      printf "%s: MdAPE %.1f%% (target <= 10%%) %s; worst %.1f%% (target <= 25%%) %s\n", m, md,
-        (md <= 10) ? "ok" : "MISSED", mx, (mx <= 25) ? "ok" : "MISSED"; exit !(md <= 10 && mx <= 25) }' "$3"
+  t=none
+  [ "$2" = error_pct ] && t=10,25
+  VALIDATE_LABEL=$1 VALIDATE_TARGETS=$t sh plots/validate_check.sh "$3" "$2"
 }
 
 echo "--- 1. opt-1.3b: predicted vs measured, $T13 tokens, $REP runs per configuration"

@@ -576,8 +576,9 @@ static void test_cpu_time(void **st)
     free(text);
 }
 
-/* plots/validate_check.sh on a CSV of the given |errors|: its exit status and its line. */
-static int validate_check(const char *errors, char **line)
+/* plots/validate_check.sh on a CSV of the given |errors| (VALIDATE_TARGETS=targets
+ * unless NULL): its exit status and its line. */
+static int validate_check(const char *errors, const char *targets, char **line)
 {
     TPATH(csv, "vc.csv");
     TPATH(out, "vc.out");
@@ -591,7 +592,8 @@ static int validate_check(const char *errors, char **line)
         fprintf(f, "c%02d,\"lru, window\",%s,0\n", i++, e); /* a comma in the policy too */
     fclose(f);
     char cmd[4096];
-    snprintf(cmd, sizeof cmd, "sh plots/validate_check.sh '%s' > '%s' 2>&1", csv, out);
+    snprintf(cmd, sizeof cmd, "VALIDATE_TARGETS='%s' sh plots/validate_check.sh '%s' > '%s' 2>&1",
+             targets ? targets : "", csv, out);
     int rc = system(cmd);
     *line = lf_test_slurp(out);
     assert_non_null(*line);
@@ -604,17 +606,28 @@ static void test_verdict_decimals(void **st)
 {
     (void)st;
     char *line;
-    assert_int_equal(validate_check("5.046 -3 6", &line), 1); /* MdAPE 5.046 */
+    assert_int_equal(validate_check("5.046 -3 6", NULL, &line), 1); /* MdAPE 5.046 */
     assert_non_null(strstr(line, "MdAPE 5.05% over 3 configurations (target <= 5%) MISSED"));
     assert_non_null(strstr(line, "worst 6.0% (target <= 15%)\n"));
     free(line);
-    assert_int_equal(validate_check("4.96 -15.004 1", &line), 1); /* worst 15.004 */
+    assert_int_equal(validate_check("4.96 -15.004 1", NULL, &line), 1); /* worst 15.004 */
     assert_non_null(strstr(line, "MdAPE 5.0% over 3 configurations (target <= 5%),")); /* 4.96 */
     assert_non_null(strstr(line, "worst 15.004% (target <= 15%) MISSED"));
     free(line);
-    assert_int_equal(validate_check("-4.96 2 15", &line), 0); /* both met */
+    assert_int_equal(validate_check("-4.96 2 15", NULL, &line), 0); /* both met */
     assert_non_null(strstr(line, "worst 15.0% (target <= 15%)"));
     assert_null(strstr(line, "MISSED"));
+    free(line);
+    /* other targets (bench_exec's), and none */
+    assert_int_equal(validate_check("10.04 11 1", "10,25", &line), 1);
+    assert_non_null(strstr(line, "MdAPE 10.04% over 3 configurations (target <= 10%) MISSED"));
+    assert_non_null(strstr(line, "worst 11.0% (target <= 25%)\n"));
+    free(line);
+    assert_int_equal(validate_check("10.04 11 1", "none", &line), 0);
+    assert_non_null(strstr(line, "MdAPE 10.0% over 3 configurations, worst 11.0% (no target)"));
+    free(line);
+    assert_int_equal(validate_check("1", "10", &line), 2);
+    assert_non_null(strstr(line, "VALIDATE_TARGETS=10: use MDAPE,WORST"));
     free(line);
 }
 
