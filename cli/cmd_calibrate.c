@@ -1,7 +1,5 @@
 /* llmflash calibrate: probe + fit + DRAM + page cache + compute -> a device profile. */
 #include <getopt.h>
-#include <gsl/gsl_sort.h>
-#include <gsl/gsl_statistics_double.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,12 +15,11 @@
 #include "lf_io.h"
 #include "lf_cli_probe.h"
 #include "lf_membench.h"
-#include "lf_quant.h"
+#include "lf_calcomp.h"
 
 #define CMD "calibrate"
 
 #include "lf_ffn.h"
-#include "lf_model.h"
 
 static void help(void)
 {
@@ -55,6 +52,9 @@ static void help(void)
         "             of one cycled over 256 MiB, as the executor's are not in the CPU's\n"
         "             caches): expert_wps_* (weights/s), each the median of 5 interleaved\n"
         "             rounds\n"
+        "  spells     every compute rate above divided by compute_stall: the kernels'\n"
+        "             mean time over their median round's, pooled (a run of seconds pays\n"
+        "             the host's slow spells that a median leaves out)\n"
         "\n"
         "options:\n" LF_CLI_PROBE_HELP
         "  -o, --output FILE  the profile to write (atomically)\n"
@@ -78,168 +78,29 @@ static void help(void)
         "  llmflash calibrate --file /var/tmp/probe.bin -o costmodel/devices/mybox.conf\n");
 }
 
+/* The compute kernels' rounds, spread over the steady probe (a round after every fifth
+ * of its points) when `compute` is set: the rates' medians then sample a window of a
+ * minute or more, not the 25 s of five rounds back to back (costmodel/README.md, "Slow
+ * spells"). A round's error stops the spreading and is kept for after the probe. */
+typedef struct {
+    lf_calcomp *compute;
+    int rc;
+    lf_err err;
+} probe_state;
+
 static void on_row(const lf_probe_row *r, size_t i, size_t total, void *arg)
 {
-    (void)arg;
+    probe_state *ps = arg;
     fprintf(stderr, "calibrate: probe [%zu/%zu] chunk %llu threads %u: %.1f MB/s\n", i + 1,
             total, (unsigned long long)r->chunk, r->threads, r->mb_s);
+    while (ps->compute && ps->rc == LF_OK &&
+           lf_calcomp_rounds_done(ps->compute) < (i + 1) * LF_CALCOMP_ROUNDS / total) {
+        fprintf(stderr, "calibrate: compute round %u/%d, between the probe's points\n",
+                lf_calcomp_rounds_done(ps->compute) + 1, LF_CALCOMP_ROUNDS);
+        ps->rc = lf_calcomp_round(ps->compute, &ps->err);
+    }
 }
 
-/* dtype: "fp16" or "fp32", the weights the kernel streams (fp16 halves the bytes per
- * flop and adds a conversion, so the two rates differ from fp32's). The three kernels
- * are prepared once and timed in COMPUTE_ROUNDS interleaved rounds; each rate is the
- * median: this machine's memory bandwidth swings by 20-30% within a minute, and one
- * long measurement per kernel took whichever spell it fell in (profiles priced compute
- * 17% slow). */
-#define COMPUTE_ROUNDS 5
-/* The padding of the gapped rows: one page, what a 4096-aligned record adds at most. */
-#define GAP_BYTES 4096
-/* The FFN kernel by shape (lf_device.ffn_bw_*): ReLU and SwiGLU rows at each width of
- * lf_ffn_bw_widths, each streamed from all 512 MiB of the dense reference's weights
- * (views: no buffer of their own), as a model's FFN rows are from DRAM: against the
- * 64 MiB of mem_bw's rows, which the last-level cache partly holds, the same rows ran
- * 9-15% slower there, and pricing every shape at mem_bw's size priced the FFN of every
- * fidelity shape fast. Two buffers of one size and shape ran 10% apart on this
- * project's VM (its memory is not all backed alike), so the profile keeps each shape's
- * rate relative to mem_bw's shape (ReLU rows of 4096) on 64 MiB of the same buffer in
- * the same round (the host's speed moves between rounds), times mem_bw. */
-#define SHAPES (2 * LF_FFN_BW_WIDTHS)
-#define SHAPE_RELU_4096 3 /* the shape of mem_bw's rows */
-#define REF_BYTES (64u << 20) /* as mem_bw's 4096 opt-6.7b rows */
-/* The dense products by columns (lf_device.dense_bw_cols): the dense reference's 512 MiB
- * as whole rows of each width, relative to the reference (4096 columns) in the same
- * round, times dense_bw. */
-#define COLS_4096 3
-
-/* Shape i's rows (ReLU widths, then SwiGLU's), as many as `bytes` of over's weights hold. */
-static int shape_bench(lf_ffn_bench *b, const lf_ffn_bench *over, int i, size_t bytes,
-                       lf_err *err)
-{
-    int swiglu = i >= LF_FFN_BW_WIDTHS;
-    uint32_t w = lf_ffn_bw_widths[i % LF_FFN_BW_WIDTHS];
-    char spec[64];
-    snprintf(spec, sizeof spec, "custom:1,%u,%u%s", w, 4 * w, swiglu ? ",swiglu" : "");
-    lf_model m;
-    int rc = lf_model_lookup(spec, &m, err);
-    if (rc)
-        return rc;
-    lf_ffn_shape shape;
-    lf_ffn_shape_packed(&shape, &m, over->dtype);
-    return lf_ffn_bench_sparse_view(b, over, &m, (uint32_t)(bytes / lf_ffn_bytes(&shape, 1)), err);
-}
-
-static int measure_compute(const char *dtype, lf_device *d, const char **how, lf_err *err)
-{
-    lf_model m;
-    lf_dtype dt;
-    /* rows in cache (the flop rate), 4096 rows (weight bytes), the same rows with a page
-     * of padding after each (a padded layout's DRAM rows: the prefetcher starts over at
-     * every row), and the resident part's kernel on the dense reference (512 MiB, beyond
-     * the caches, as a token's resident weights are) */
-    lf_ffn_bench small, big, gapped, dense, ref, shape[SHAPES], cols[LF_FFN_BW_WIDTHS];
-    memset(&small, 0, sizeof small), memset(&big, 0, sizeof big);
-    memset(&gapped, 0, sizeof gapped), memset(&dense, 0, sizeof dense);
-    memset(&ref, 0, sizeof ref), memset(shape, 0, sizeof shape), memset(cols, 0, sizeof cols);
-    int rc = lf_dtype_parse(dtype, &dt, err);
-    if (rc == LF_OK)
-        rc = lf_model_lookup("opt-6.7b", &m, err);
-    if (rc == LF_OK)
-        rc = lf_ffn_bench_sparse(&small, &m, dt, 16, err);
-    if (rc == LF_OK)
-        rc = lf_ffn_bench_sparse(&big, &m, dt, 4096, err);
-    if (rc == LF_OK)
-        rc = lf_ffn_bench_sparse_gapped(&gapped, &m, dt, 4096, GAP_BYTES, err);
-    if (rc == LF_OK)
-        rc = lf_ffn_bench_dense_ref(&dense, dt, err);
-    if (rc == LF_OK)
-        rc = shape_bench(&ref, &dense, SHAPE_RELU_4096, REF_BYTES, err);
-    for (int i = 0; i < SHAPES && rc == LF_OK; i++)
-        rc = shape_bench(&shape[i], &dense, i, dense.w_bytes, err);
-    for (int i = 0; i < LF_FFN_BW_WIDTHS && rc == LF_OK; i++)
-        if (i != COLS_4096)
-            rc = lf_ffn_bench_dense_view(&cols[i], &dense, lf_ffn_bw_widths[i], err);
-    double f_small[COMPUTE_ROUNDS], b_big[COMPUTE_ROUNDS], d_big[COMPUTE_ROUNDS];
-    double gap[COMPUTE_ROUNDS], unused;
-    double shape_ratio[SHAPES][COMPUTE_ROUNDS], cols_ratio[LF_FFN_BW_WIDTHS][COMPUTE_ROUNDS];
-    double row_bytes = rc == LF_OK ? lf_ffn_bytes(&big.shape, 1) : 0;
-    for (int r = 0; r < COMPUTE_ROUNDS && rc == LF_OK; r++) {
-        double g_bw;
-        lf_ffn_bench_time(&small, 0.1, &f_small[r], &unused);
-        lf_ffn_bench_time(&big, 0.2, &unused, &b_big[r]);
-        lf_ffn_bench_time(&gapped, 0.2, &unused, &g_bw);
-        lf_ffn_bench_time(&dense, 0.1, &unused, &d_big[r]);
-        /* a gapped row's time beyond a packed one's, in the same round */
-        gap[r] = row_bytes / g_bw - row_bytes / b_big[r];
-        /* each a ratio to its reference in the same round */
-        double bw[SHAPES], ref_bw;
-        lf_ffn_bench_time(&ref, 0.1, &unused, &ref_bw);
-        for (int i = 0; i < SHAPES; i++) {
-            lf_ffn_bench_time(&shape[i], 0.2, &unused, &bw[i]);
-            shape_ratio[i][r] = bw[i] / ref_bw;
-        }
-        for (int i = 0; i < LF_FFN_BW_WIDTHS; i++) {
-            double cols_bw = d_big[r]; /* 4096 columns: the reference itself */
-            if (i != COLS_4096)
-                lf_ffn_bench_time(&cols[i], 0.1, &unused, &cols_bw);
-            cols_ratio[i][r] = cols_bw / d_big[r];
-        }
-    }
-    for (int i = 0; i < SHAPES; i++) /* views of dense's weights: before it */
-        lf_ffn_bench_free(&shape[i]);
-    lf_ffn_bench_free(&ref);
-    for (int i = 0; i < LF_FFN_BW_WIDTHS; i++)
-        lf_ffn_bench_free(&cols[i]);
-    lf_ffn_bench_free(&small), lf_ffn_bench_free(&big);
-    lf_ffn_bench_free(&gapped), lf_ffn_bench_free(&dense);
-    if (rc)
-        return rc;
-    gsl_sort(f_small, 1, COMPUTE_ROUNDS);
-    gsl_sort(b_big, 1, COMPUTE_ROUNDS);
-    gsl_sort(d_big, 1, COMPUTE_ROUNDS);
-    gsl_sort(gap, 1, COMPUTE_ROUNDS);
-    static char what[96];
-    snprintf(what, sizeof what, "%s, %s rows", lf_ffn_path(), dtype);
-    d->compute_flops = gsl_stats_median_from_sorted_data(f_small, 1, COMPUTE_ROUNDS);
-    d->mem_bw = gsl_stats_median_from_sorted_data(b_big, 1, COMPUTE_ROUNDS);
-    d->dense_bw = gsl_stats_median_from_sorted_data(d_big, 1, COMPUTE_ROUNDS);
-    /* a round where the gapped rows ran faster is noise: no negative cost */
-    d->ffn_row_gap_s = fmax(0, gsl_stats_median_from_sorted_data(gap, 1, COMPUTE_ROUNDS));
-    for (int i = 0; i < SHAPES; i++) {
-        gsl_sort(shape_ratio[i], 1, COMPUTE_ROUNDS);
-        double *to = i < LF_FFN_BW_WIDTHS ? d->ffn_bw_relu : d->ffn_bw_swiglu;
-        to[i % LF_FFN_BW_WIDTHS] =
-            d->mem_bw * gsl_stats_median_from_sorted_data(shape_ratio[i], 1, COMPUTE_ROUNDS);
-    }
-    for (int i = 0; i < LF_FFN_BW_WIDTHS; i++) {
-        gsl_sort(cols_ratio[i], 1, COMPUTE_ROUNDS);
-        d->dense_bw_cols[i] =
-            d->dense_bw * gsl_stats_median_from_sorted_data(cols_ratio[i], 1, COMPUTE_ROUNDS);
-    }
-    *how = what;
-    return LF_OK;
-}
-
-/* The expert kernel (bench/lf_quant) at each bit width, on one Qwen3.5-397B-sized
- * expert (4096 x 1024, three matrices) in DRAM: expert weights per second, the median
- * of COMPUTE_ROUNDS interleaved rounds (one 0.3 s measurement per width priced a whole
- * MoE grid 15% fast when it fell in a fast spell). */
-static int measure_experts(lf_device *d, lf_err *err)
-{
-    static const lf_dtype dts[] = {LF_DTYPE_FP16, LF_DTYPE_INT8, LF_DTYPE_Q4, LF_DTYPE_Q2};
-    double *out[] = {&d->expert_wps_16, &d->expert_wps_8, &d->expert_wps_4, &d->expert_wps_2};
-    double s[4][COMPUTE_ROUNDS];
-    for (int r = 0; r < COMPUTE_ROUNDS; r++)
-        for (int i = 0; i < 4; i++) {
-            int rc = lf_quant_measure(dts[i], 4096, 1024, 0.06, &s[i][r], err);
-            if (rc)
-                return rc;
-        }
-    for (int i = 0; i < 4; i++) {
-        gsl_sort(s[i], 1, COMPUTE_ROUNDS);
-        *out[i] = 3.0 * 4096 * 1024 / gsl_stats_median_from_sorted_data(s[i], 1, COMPUTE_ROUNDS);
-    }
-    return LF_OK;
-}
 
 /* The batch pass's two gaps unless --batch-gap says otherwise (s). */
 #define CALIBRATE_GAP_S LF_PROBE_BATCH_GAP_S
@@ -408,11 +269,23 @@ int cmd_calibrate(int argc, char **argv)
     double buffered = !strcmp(p.mechanism, "cgroup")    ? LF_BUFFERED_CGROUP
                       : !strcmp(p.mechanism, "fadvise") ? LF_BUFFERED_FADVISE
                                                         : 0;
+    /* the compute rounds spread over a direct probe; a buffered one's may run in a memory
+     * cgroup sized for the page cache, where the kernels' 1 GB would not fit: after it */
+    probe_state ps = {NULL, LF_OK, {0}};
+    if (!buffered && (rc = lf_calcomp_create(dtype, &ps.compute, &err)) != LF_OK) {
+        lf_cli_probe_free(&p);
+        return lf_cli_error("calibrate", &err);
+    }
     p.o.on_row = on_row;
+    p.o.arg = &ps;
     lf_probe_row *rows = NULL;
     lf_fit_point *pts = NULL;
     size_t n = 0;
     rc = lf_probe_run(&p.o, &rows, &n, &err);
+    if (rc == LF_OK && ps.rc != LF_OK)
+        rc = ps.rc, err = ps.err;
+    lf_calcomp *compute = ps.compute;
+    ps.compute = NULL; /* the batch pass copies on_row: no rounds there */
     int batched = p.o.n_batches > 0 || n_probe_sizes > 0;
     char gaps[64];
     gaps_text(&p.o, gaps, sizeof gaps);
@@ -434,12 +307,17 @@ int cmd_calibrate(int argc, char **argv)
     if (rc == LF_OK)
         rc = lf_fit_flash(pts, n, &base, -1, -1, &res, &err);
     free(pts);
-    if (rc != LF_OK)
+    if (rc == LF_OK && !compute)
+        rc = lf_calcomp_create(dtype, &compute, &err);
+    if (rc != LF_OK) {
+        lf_calcomp_free(compute);
         return lf_cli_error("calibrate", &err);
+    }
     lf_device *d = &res.dev;
     d->flash_buffered = buffered;
     fprintf(stderr, "calibrate: flash fit: %zu points, median APE %.2f%%\n", n, res.mdape);
     const char *how = "";
+    lf_stall stall = {0};
     fprintf(stderr, "calibrate: DRAM, page cache and compute...\n");
     /* DRAM copies at the row sizes the manager moves (4-64 KiB rows, random slots of a
      * large buffer), not a 256 MiB memcpy: dram_op_s and dram_copy_bw are the line
@@ -451,9 +329,11 @@ int cmd_calibrate(int argc, char **argv)
         (rc = lf_membench_alloc(64u << 20, 0.2, &d->dram_alloc_s, &err)) ||
         (rc = lf_membench_fault(64u << 20, 0.3, &d->dram_fault_s, &err)) ||
         (rc = lf_membench_pagecache(file, 0.5, &d->pagecache_bw, &d->pagecache_latency_s, &err)) ||
-        (rc = measure_compute(dtype, d, &how, &err)) ||
-        (rc = measure_experts(d, &err)))
+        (rc = lf_calcomp_finish(compute, d, &how, &stall, &err))) {
+        lf_calcomp_free(compute);
         return lf_cli_error("calibrate", &err);
+    }
+    lf_calcomp_free(compute);
     if (name)
         snprintf(d->name, sizeof d->name, "%s", name);
     else
@@ -511,6 +391,9 @@ int cmd_calibrate(int argc, char **argv)
     for (int i = 0; i < LF_FFN_BW_WIDTHS; i++)
         printf(" %u: %.2f%s", lf_ffn_bw_widths[i], d->dense_bw_cols[i] / 1e9,
                i + 1 < LF_FFN_BW_WIDTHS ? "," : "\n");
+    printf("calibrate: slow spells: a compute kernel's mean time %.3f x its median round's "
+           "(%u rounds of %d kernels, the slowest %.2f x), in every compute rate above\n",
+           d->compute_stall, stall.n, (int)(stall.n / LF_CALCOMP_ROUNDS), stall.max);
     printf("calibrate: expert kernel (4096 x 1024 SwiGLU, one expert): %.2f ms fp16, %.2f ms "
            "int8, %.2f ms q4, %.2f ms q2\n", 3.0 * 4096 * 1024 / d->expert_wps_16 * 1e3,
            3.0 * 4096 * 1024 / d->expert_wps_8 * 1e3, 3.0 * 4096 * 1024 / d->expert_wps_4 * 1e3,

@@ -96,6 +96,8 @@ static const key_info keys[] = {
     {"expert_wps_8", F(expert_wps_8), 0, 0, G_COMPUTE, "expert weights/s, int8 kernel; 0 = roofline"},
     {"expert_wps_4", F(expert_wps_4), 0, 0, G_COMPUTE, "expert weights/s, 4-bit kernel; 0 = roofline"},
     {"expert_wps_2", F(expert_wps_2), 0, 0, G_COMPUTE, "expert weights/s, 2-bit kernel; 0 = roofline"},
+    {"compute_stall", F(compute_stall), 0, 0, G_COMPUTE,
+     "a kernel's mean time over its median round's, already in the rates above; 0 = not measured"},
 };
 #undef F
 #define N_KEYS (sizeof keys / sizeof keys[0])
@@ -654,6 +656,11 @@ double lf_pagecache_time(const lf_device *d, uint64_t n_hits, uint64_t bytes)
     if (d->pagecache_bw <= 0 || n_hits == 0)
         return 0;
     return (double)n_hits * d->pagecache_latency_s + (double)bytes / d->pagecache_bw;
+}
+
+double lf_device_compute_stall(const lf_device *d)
+{
+    return d->compute_stall > 0 ? d->compute_stall : 1.0;
 }
 
 double lf_device_expert_wps(const lf_device *d, uint32_t bits)

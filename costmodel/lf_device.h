@@ -119,6 +119,12 @@ typedef struct {
      * expert weights per second at 16 (fp16), 8, 4 and 2 bits (group-quantised, scale
      * and bias per 64). Optional; 0 = not measured: experts are priced by the roofline. */
     double expert_wps_16, expert_wps_8, expert_wps_4, expert_wps_2;
+    /* A compute kernel's mean time over its median round's in calibrate (lf_stall: the
+     * host's slow spells, which a run of seconds pays and a median leaves out). calibrate
+     * has already divided every compute rate above by it; it is kept so that a kernel
+     * timed once (validate's drift references) is compared with rate x stall, its own
+     * statistic. Optional; 0 = not measured (1). */
+    double compute_stall;
 } lf_device;
 
 /* Whether reads of mean_read_bytes each, inflight at a time, fall outside what the
@@ -133,13 +139,15 @@ int lf_device_flash_outside(const lf_device *d, double mean_read_bytes, uint32_t
 
 /* The measured expert-kernel rate for a bit width (16, 8, 4, 2), or 0. */
 double lf_device_expert_wps(const lf_device *d, uint32_t bits);
+/* compute_stall, or 1 for a profile without it. */
+double lf_device_compute_stall(const lf_device *d);
 
 #define LF_BUFFERED_CGROUP 2
 #define LF_BUFFERED_FADVISE 3
 
 /* Loads a profile. Unknown keys, missing keys, non-numbers and out-of-range values
  * (negative, zero rates) are errors naming the file and line. Optional keys:
- * pagecache_*, expert_wps_*, ffn_bw_*, dense_bw, dense_bw_*, ffn_row_gap_s, dram_alloc_s, dram_fault_s, flash_alignment (default 4096),
+ * pagecache_*, expert_wps_*, compute_stall, ffn_bw_*, dense_bw, dense_bw_*, ffn_row_gap_s, dram_alloc_s, dram_fault_s, flash_alignment (default 4096),
  * flash_smooth_p, flash_depth_loss, flash_batch_s, flash_slot_s, flash_batch_loss,
  * flash_batch2_*, flash_buffered, flash_fit_* (default 0),
  * name (default: the file's base name without .conf). */

@@ -253,18 +253,24 @@ int lf_validate_flash_drift(const char *engine, const char *path, uint64_t file_
     return LF_OK;
 }
 
+double lf_validate_kernel_ratio(double measured, double profile_rate, const lf_device *dev)
+{
+    double typical = profile_rate * lf_device_compute_stall(dev);
+    return measured > 0 && typical > 0 ? measured / typical : 1;
+}
+
 /* A kernel timed for 0.1 s over the bandwidth the profile prices it at (1 when either
  * is 0). */
-static double kernel_drift(const lf_ffn_bench *ref, double profile_bw)
+static double kernel_drift(const lf_ffn_bench *ref, const lf_device *dev, double profile_bw)
 {
     double flops, bw;
     lf_ffn_bench_time(ref, 0.1, &flops, &bw);
-    return bw > 0 && profile_bw > 0 ? bw / profile_bw : 1;
+    return lf_validate_kernel_ratio(bw, profile_bw, dev);
 }
 
 double lf_validate_dense_drift(const lf_ffn_bench *ref, const lf_device *dev)
 {
-    return kernel_drift(ref, lf_device_dense_bw(dev));
+    return kernel_drift(ref, dev, lf_device_dense_bw(dev));
 }
 
 /* Whether a profile measured any width of a table (lf_device.ffn_bw_*, dense_bw_cols). */
@@ -280,13 +286,13 @@ void lf_validate_kernel_drifts(const lf_validate_refs *r, const lf_device *dev, 
                                double *ffn)
 {
     if (r->cols_view.rows && has_table(dev->dense_bw_cols))
-        *cpu = kernel_drift(&r->cols_view, lf_device_dense_bw_at(dev, r->d_model));
+        *cpu = kernel_drift(&r->cols_view, dev, lf_device_dense_bw_at(dev, r->d_model));
     else
         *cpu = lf_validate_dense_drift(&r->dense, dev);
     if (r->ffn_view.rows && has_table(r->swiglu ? dev->ffn_bw_swiglu : dev->ffn_bw_relu))
-        *ffn = kernel_drift(&r->ffn_view, lf_device_ffn_bw(dev, r->swiglu, r->d_model));
+        *ffn = kernel_drift(&r->ffn_view, dev, lf_device_ffn_bw(dev, r->swiglu, r->d_model));
     else
-        *ffn = kernel_drift(&r->sparse, dev->mem_bw);
+        *ffn = kernel_drift(&r->sparse, dev, dev->mem_bw);
 }
 
 int lf_validate_refs_make(lf_validate_refs *r, const lf_model *model, lf_err *err)

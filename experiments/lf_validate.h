@@ -77,8 +77,13 @@ typedef struct {
 int lf_validate_flash_drift(const char *engine, const char *path, uint64_t file_bytes,
                             uint64_t chunk, uint32_t inflight, double seconds, uint64_t seed,
                             const lf_device *dev, double *ratio, lf_err *err);
+/* A kernel's rate timed once (0.1 s) over the rate dev prices it at times dev's
+ * compute_stall: a single round against the median round calibrate folded the stall
+ * out of (1 when either rate is 0). */
+double lf_validate_kernel_ratio(double measured, double profile_rate, const lf_device *dev);
 /* A compute drift reference: ref (lf_ffn_bench_dense_ref) timed for 0.1 s, over dev's
- * dense bandwidth (1 when it measured nothing). Used by the dense and the expert grids. */
+ * dense bandwidth (lf_validate_kernel_ratio; 1 when it measured nothing). Used by the
+ * dense and the expert grids. */
 double lf_validate_dense_drift(const lf_ffn_bench *ref, const lf_device *dev);
 
 /* The mean over tokens [from, to) of rows' end_compute_ms (0 for none): of a prediction,

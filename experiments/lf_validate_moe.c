@@ -187,7 +187,7 @@ static int measure_refs(const lf_vmoe_cfg *c, uint32_t k, vslot *s, const lf_vmo
     double wps = lf_device_expert_wps(s->dev, bits), sec = 0;
     if ((rc = lf_quant_measure(w->h.dtype, 4096, 1024, 0.1, &sec, err)))
         return lf_err_prefix(err, "%s: compute drift reference", r->id);
-    s->cpu_drift[k] = wps > 0 && sec > 0 ? 3.0 * 4096 * 1024 / sec / wps : 1;
+    s->cpu_drift[k] = wps > 0 && sec > 0 ? lf_validate_kernel_ratio(3.0 * 4096 * 1024 / sec, wps, s->dev) : 1;
     s->dense_drift[k] = lf_validate_dense_drift(dense_ref, s->dev);
     lf_validate_settle(c->drift_settle_s);
     return LF_OK;

@@ -11,6 +11,7 @@
 #include "lf_device.h"
 #include "lf_fit.h"
 #include "lf_membench.h"
+#include "lf_stall.h"
 #include "lf_fs.h"
 #include "lf_test.h"
 
@@ -387,10 +388,45 @@ static void test_profile_save_roundtrip(void **st)
     assert_non_null(strstr(text, "NOT MEASURED"));
     assert_non_null(strstr(text, "fitted"));
     free(text);
+    /* no compute_stall: a profile of before it, compared as 1 */
+    assert_true(e.compute_stall == 0 && lf_device_compute_stall(&e) == 1.0);
+    d.compute_stall = 1.0625;
+    assert_int_equal(lf_device_save_sourced(&d, p, NULL, &src, &err), LF_OK);
+    assert_int_equal(lf_device_load(p, &e, &err), LF_OK);
+    assert_true(e.compute_stall == 1.0625 && lf_device_compute_stall(&e) == 1.0625);
     /* an invalid profile is refused and nothing is written */
     d.flash_max_bw = 0;
     assert_int_equal(lf_device_save(&d, lf_test_path("bad.conf"), NULL, NULL, &err), LF_ERANGE);
     assert_false(lf_file_exists(lf_test_path("bad.conf")));
+}
+
+/* The slow-spell factor: each round's time over its kernel's median round's, averaged
+ * over every kernel's rounds; rates and times alike; unusable rounds left out. */
+static void test_stall_factor(void **st)
+{
+    (void)st;
+    lf_stall s = {0};
+    assert_true(lf_stall_factor(&s) == 1.0); /* nothing measured */
+    /* one round of five at half the rate: ratios 1, 1, 1, 1, 2 */
+    lf_stall_add_rates(&s, (const double[]){10, 10, 5, 10, 10}, 5);
+    assert_true(fabs(lf_stall_factor(&s) - 1.2) < 1e-12);
+    assert_true(s.n == 5 && s.max == 2.0);
+    /* a kernel given as times (ms): median 2, ratios 0.5, 1, 1.5 */
+    lf_stall_add_times(&s, (const double[]){1, 2, 3}, 3);
+    assert_true(fabs(lf_stall_factor(&s) - (6.0 + 3.0) / 8) < 1e-12);
+    /* an even count's median is the middle pair's mean (of the times: 0.05 and 0.1 s per
+     * unit, median 0.075); 0, negative and NaN rounds go */
+    lf_stall e = {0};
+    lf_stall_add_rates(&e, (const double[]){20, 0, 10, -1, NAN}, 5);
+    assert_int_equal(e.n, 2);
+    assert_true(fabs(lf_stall_factor(&e) - 1.0) < 1e-12 && fabs(e.max - 0.1 / 0.075) < 1e-12);
+    /* rounds beyond LF_STALL_MAX_ROUNDS are ignored, not read past */
+    double many[LF_STALL_MAX_ROUNDS + 8];
+    for (int i = 0; i < LF_STALL_MAX_ROUNDS + 8; i++)
+        many[i] = i < LF_STALL_MAX_ROUNDS ? 4.0 : 1.0;
+    lf_stall m = {0};
+    lf_stall_add_rates(&m, many, LF_STALL_MAX_ROUNDS + 8);
+    assert_true(m.n == LF_STALL_MAX_ROUNDS && lf_stall_factor(&m) == 1.0);
 }
 
 /* The shipped profiles load, and m1max passes through the paper's points. */
@@ -1179,6 +1215,7 @@ int main(void)
         cmocka_unit_test(test_ffn_bw_by_shape),
         cmocka_unit_test(test_profile_absurd_values),
         cmocka_unit_test(test_profile_save_roundtrip),
+        cmocka_unit_test(test_stall_factor),
         cmocka_unit_test(test_shipped_profiles),
         cmocka_unit_test(test_fit_recovers),
         cmocka_unit_test(test_fit_range),

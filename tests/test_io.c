@@ -648,6 +648,7 @@ static void test_calibrate_buffered_cli(void **st)
         print_message("%s\n", err_s);
     assert_int_equal(rc, 0);
     assert_non_null(strstr(err_s, cgroup ? "page cache held by cgroup" : "auto: fadvise"));
+    assert_non_null(strstr(out, "calibrate: slow spells: a compute kernel's mean time"));
     free(out);
     free(err_s);
     lf_device d;
@@ -658,12 +659,54 @@ static void test_calibrate_buffered_cli(void **st)
     for (int i = 0; i < LF_FFN_BW_WIDTHS; i++)
         assert_true(d.ffn_bw_relu[i] > 0 && d.ffn_bw_swiglu[i] > 0 && d.dense_bw_cols[i] > 0);
     assert_true(d.dense_bw_cols[3] == d.dense_bw && lf_ffn_bw_widths[3] == 4096);
+    /* the slow spells measured and folded in: a mean over medians, near 1 on any host */
+    assert_true(d.compute_stall > 0.5 && d.compute_stall < 4);
     char *text;
     size_t len;
     assert_int_equal(lf_read_file(conf, &text, &len, &err), LF_OK);
+    assert_non_null(strstr(text, "\ncompute_stall "));
     assert_non_null(strstr(text, cgroup ? "every read a miss held by a memory cgroup"
                                         : "every read a miss held by fadvise"));
     free(text);
+    unlink(bin);
+    unlink(conf);
+}
+
+/* A direct calibrate times its compute rounds between the steady probe's points (a round
+ * after every fifth of them, none in the batch pass), all five, and folds the slow spells
+ * into its rates. */
+static void test_calibrate_spreads_compute(void **st)
+{
+    (void)st;
+    const char *bin = lf_test_path("cals.bin"), *conf = lf_test_path("cals.conf");
+    char *out = NULL, *err_s = NULL;
+    int rc = lf_test_run(&out, &err_s, "calibrate --file %s --size 64m --chunks 16k,64k,256k "
+                         "--threads 1,2 --seconds 0.02 --repeats 1 -o %s", bin, conf);
+    if (rc == 1 && strstr(err_s, "does not support direct I/O")) {
+        printf("SKIP: no O_DIRECT under %s\n", lf_test_dir());
+        free(out);
+        free(err_s);
+        skip();
+    }
+    if (rc)
+        print_message("%s\n", err_s);
+    assert_int_equal(rc, 0);
+    /* 6 steady points: rounds after points 2, 3, 4, 5 and 6 (i + 1 >= (r + 1) x 6 / 5) */
+    const char *r1 = strstr(err_s, "compute round 1/5, between the probe's points");
+    const char *p2 = strstr(err_s, "probe [2/6]"), *p3 = strstr(err_s, "probe [3/6]");
+    const char *r5 = strstr(err_s, "compute round 5/5");
+    const char *p6 = strstr(err_s, "probe [6/6]"), *batch = strstr(err_s, "calibrate: batches of");
+    assert_true(r1 && p2 && p3 && r5 && p6 && batch);
+    assert_true(p2 < r1 && r1 < p3 && p6 < r5 && r5 < batch);
+    assert_null(strstr(err_s, "compute round 6/"));
+    assert_null(strstr(r5 + 1, "compute round")); /* none in the batch pass */
+    free(out);
+    free(err_s);
+    lf_device d;
+    lf_err err;
+    assert_int_equal(lf_device_load(conf, &d, &err), LF_OK);
+    assert_true(d.compute_stall > 0.5 && d.compute_stall < 4 && d.dense_bw > 0 &&
+                d.expert_wps_4 > 0);
     unlink(bin);
     unlink(conf);
 }
@@ -812,6 +855,7 @@ int main(void)
         cmocka_unit_test(test_run_loop),         cmocka_unit_test(test_background_batch),
         cmocka_unit_test_teardown(test_probe_buffered_misses, leave_test_cgroup),
         cmocka_unit_test(test_calibrate_buffered_cli),
+        cmocka_unit_test(test_calibrate_spreads_compute),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -271,6 +271,21 @@ static lf_validate_row twin_row(const char *id, uint32_t threads, double pred_co
     return r;
 }
 
+/* A kernel timed once is one round: compared with the profile's rate times its
+ * compute_stall (the median round calibrate divided it out of); 1 when a rate is 0. */
+static void test_kernel_ratio_stall(void **st)
+{
+    (void)st;
+    lf_device dev;
+    memset(&dev, 0, sizeof dev);
+    assert_true(lf_validate_kernel_ratio(30e9, 30e9, &dev) == 1.0); /* no stall measured */
+    dev.compute_stall = 1.25;
+    assert_true(fabs(lf_validate_kernel_ratio(30e9, 24e9, &dev) - 1.0) < 1e-12);
+    assert_true(fabs(lf_validate_kernel_ratio(15e9, 24e9, &dev) - 0.5) < 1e-12);
+    assert_true(lf_validate_kernel_ratio(0, 24e9, &dev) == 1.0);
+    assert_true(lf_validate_kernel_ratio(30e9, 0, &dev) == 1.0);
+}
+
 static void test_cold_twins(void **st)
 {
     (void)st;
@@ -316,6 +331,7 @@ int main(void)
         cmocka_unit_test(test_sets_share),
         cmocka_unit_test(test_round_robin),
         cmocka_unit_test(test_cold_twins),
+        cmocka_unit_test(test_kernel_ratio_stall),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
