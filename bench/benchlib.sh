@@ -28,8 +28,9 @@ verdict() {  # value op target -> ok | MISSED
   awk -v v="$1" -v o="$2" -v t="$3" 'BEGIN { ok = (o == "<=") ? (v <= t && v >= 0) : (v >= t); print ok ? "ok" : "MISSED" }'
 }
 # The compute keys of a device profile (calibrate's kernels; the rates by shape and
-# columns too: dense_bw_<columns> prices the resident part before dense_bw does).
-COMPUTE_KEYS='^(compute_flops|mem_bw|dense_bw(_[0-9]+)?|ffn_row_gap_s|ffn_bw_(relu|swiglu)_[0-9]+|expert_wps_[0-9]+)$'
+# columns too: dense_bw_<columns> prices the resident part before dense_bw does; and
+# compute_stall, already in those rates, which the drift references compare with).
+COMPUTE_KEYS='^(compute_flops|mem_bw|dense_bw(_[0-9]+)?|ffn_row_gap_s|ffn_bw_(relu|swiglu)_[0-9]+|expert_wps_[0-9]+|compute_stall)$'
 # compute_keys copy|mean FROM INTO: INTO's compute keys replaced by FROM's (copy) or by the
 # geometric mean of the two (mean: both measured, else their arithmetic mean), in place.
 compute_keys() {

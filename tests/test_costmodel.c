@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "lf_device.h"
 #include "lf_fit.h"
@@ -427,6 +428,64 @@ static void test_stall_factor(void **st)
     lf_stall m = {0};
     lf_stall_add_rates(&m, many, LF_STALL_MAX_ROUNDS + 8);
     assert_true(m.n == LF_STALL_MAX_ROUNDS && lf_stall_factor(&m) == 1.0);
+}
+
+/* Every compute key of a profile (calibrate's kernels), as pointers into d. */
+static size_t compute_fields(lf_device *d, double **out)
+{
+    size_t n = 0;
+    double *one[] = {&d->compute_flops, &d->mem_bw, &d->dense_bw, &d->ffn_row_gap_s,
+                     &d->expert_wps_16, &d->expert_wps_8, &d->expert_wps_4, &d->expert_wps_2,
+                     &d->compute_stall};
+    for (size_t i = 0; i < sizeof one / sizeof one[0]; i++)
+        out[n++] = one[i];
+    for (int i = 0; i < LF_FFN_BW_WIDTHS; i++) {
+        out[n++] = &d->ffn_bw_relu[i];
+        out[n++] = &d->ffn_bw_swiglu[i];
+        out[n++] = &d->dense_bw_cols[i];
+    }
+    return n;
+}
+
+/* The benches' compute_keys (bench/benchlib.sh) moves every compute key between two
+ * profiles, compute_stall with its rates, and nothing else: copy, and mean (geometric). */
+static void test_bench_compute_keys(void **st)
+{
+    (void)st;
+    lf_device a = toy(2), b = toy(2);
+    b.flash_latency_s = 2 * a.flash_latency_s;
+    double *fa[64], *fb[64];
+    size_t n = compute_fields(&a, fa);
+    assert_int_equal(compute_fields(&b, fb), n);
+    for (size_t i = 0; i < n; i++) {
+        *fa[i] = 1e9 * (double)(i + 1) / 64; /* exact in %g's six digits */
+        *fb[i] = 4 * *fa[i];
+    }
+    a.compute_stall = 1.25, b.compute_stall = 1.0;
+    a.ffn_row_gap_s = 2.5e-7, b.ffn_row_gap_s = 1e-6; /* seconds: in range */
+    const char *pa = lf_test_path("keys_a.conf"), *pb = lf_test_path("keys_b.conf");
+    lf_err err;
+    for (int mode = 0; mode < 2; mode++) {
+        assert_int_equal(lf_device_save(&a, pa, NULL, NULL, &err), LF_OK);
+        assert_int_equal(lf_device_save(&b, pb, NULL, NULL, &err), LF_OK);
+        char cmd[1024];
+        snprintf(cmd, sizeof cmd, "sh -c '. bench/benchlib.sh && compute_keys %s \"%s\" \"%s\"'",
+                 mode ? "mean" : "copy", pa, pb);
+        assert_int_equal(system(cmd), 0);
+        lf_device got;
+        assert_int_equal(lf_device_load(pb, &got, &err), LF_OK);
+        double *fg[64];
+        compute_fields(&got, fg);
+        for (size_t i = 0; i < n; i++) {
+            double want = mode ? sqrt(*fa[i] * *fb[i]) : *fa[i];
+            if (fabs(*fg[i] / want - 1) > 1e-5)
+                fail_msg("%s: compute field %zu: %g, want %g", mode ? "mean" : "copy", i, *fg[i],
+                         want);
+        }
+        assert_true(got.flash_latency_s == b.flash_latency_s); /* not a compute key */
+    }
+    unlink(pa);
+    unlink(pb);
 }
 
 /* The shipped profiles load, and m1max passes through the paper's points. */
@@ -1216,6 +1275,7 @@ int main(void)
         cmocka_unit_test(test_profile_absurd_values),
         cmocka_unit_test(test_profile_save_roundtrip),
         cmocka_unit_test(test_stall_factor),
+        cmocka_unit_test(test_bench_compute_keys),
         cmocka_unit_test(test_shipped_profiles),
         cmocka_unit_test(test_fit_recovers),
         cmocka_unit_test(test_fit_range),
