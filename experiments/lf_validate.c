@@ -259,8 +259,8 @@ double lf_validate_kernel_ratio(double measured, double profile_rate, const lf_d
     return measured > 0 && typical > 0 ? measured / typical : 1;
 }
 
-/* A kernel timed for 0.1 s over the bandwidth the profile prices it at (1 when either
- * is 0). */
+/* A kernel timed for 0.1 s over the bandwidth the profile prices it at, times the
+ * profile's compute_stall (lf_validate_kernel_ratio; 1 when either is 0). */
 static double kernel_drift(const lf_ffn_bench *ref, const lf_device *dev, double profile_bw)
 {
     double flops, bw;
