@@ -7,14 +7,13 @@
  * "Slow spells"). */
 #include "lf_calcomp.h"
 
-#include <gsl/gsl_sort.h>
-#include <gsl/gsl_statistics_double.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "lf_ffn.h"
+#include "lf_median.h"
 #include "lf_model.h"
 #include "lf_quant.h"
 
@@ -142,11 +141,12 @@ uint32_t lf_calcomp_rounds_done(const lf_calcomp *c)
     return c->done;
 }
 
-/* The median of n values (sorted in place). */
-static double median(double *v, size_t n)
+/* The median of a kernel's rounds (a left in round order, for lf_stall). */
+static double median_rounds(const double *a)
 {
-    gsl_sort(v, 1, n);
-    return gsl_stats_median_from_sorted_data(v, 1, n);
+    double v[R];
+    memcpy(v, a, sizeof v);
+    return lf_median(v, R);
 }
 
 /* The median over the rounds of a[r] / b[r] (each in the same round: the host's speed,
@@ -156,7 +156,7 @@ static double median_ratio(const double *a, const double *b)
     double q[R];
     for (int r = 0; r < R; r++)
         q[r] = a[r] / b[r];
-    return median(q, R);
+    return lf_median(q, R);
 }
 
 /* Every kernel's rounds into the slow-spell factor. */
@@ -203,17 +203,14 @@ int lf_calcomp_finish(lf_calcomp *c, lf_device *d, const char **how, lf_stall *s
     }
     lf_stall s = {0};
     add_stall(c, &s);
-    double row_bytes = lf_ffn_bytes(&c->big.shape, 1), gap[R], v[R];
+    double row_bytes = lf_ffn_bytes(&c->big.shape, 1), gap[R];
     for (int r = 0; r < R; r++) /* a gapped row's time beyond a packed one's, per round */
         gap[r] = row_bytes / c->g_big[r] - row_bytes / c->b_big[r];
-    memcpy(v, c->f_small, sizeof v);
-    d->compute_flops = median(v, R);
-    memcpy(v, c->b_big, sizeof v);
-    d->mem_bw = median(v, R);
-    memcpy(v, c->d_big, sizeof v);
-    d->dense_bw = median(v, R);
+    d->compute_flops = median_rounds(c->f_small);
+    d->mem_bw = median_rounds(c->b_big);
+    d->dense_bw = median_rounds(c->d_big);
     /* a round where the gapped rows ran faster is noise: no negative cost */
-    d->ffn_row_gap_s = fmax(0, median(gap, R));
+    d->ffn_row_gap_s = fmax(0, lf_median(gap, R));
     for (int i = 0; i < SHAPES; i++) {
         double *to = i < LF_FFN_BW_WIDTHS ? d->ffn_bw_relu : d->ffn_bw_swiglu;
         to[i % LF_FFN_BW_WIDTHS] = d->mem_bw * median_ratio(c->shape_bw[i], c->ref_big);
@@ -222,10 +219,8 @@ int lf_calcomp_finish(lf_calcomp *c, lf_device *d, const char **how, lf_stall *s
         d->dense_bw_cols[i] = d->dense_bw * median_ratio(c->cols_bw[i], c->d_big);
     double *wps[EXPERT_WIDTHS] = {&d->expert_wps_16, &d->expert_wps_8, &d->expert_wps_4,
                                   &d->expert_wps_2};
-    for (int i = 0; i < EXPERT_WIDTHS; i++) {
-        memcpy(v, c->expert_s[i], sizeof v);
-        *wps[i] = 3.0 * 4096 * 1024 / median(v, R);
-    }
+    for (int i = 0; i < EXPERT_WIDTHS; i++)
+        *wps[i] = 3.0 * 4096 * 1024 / median_rounds(c->expert_s[i]);
     apply_stall(d, lf_stall_factor(&s));
     if (stall)
         *stall = s;

@@ -4,21 +4,14 @@
 #include "lf_membench.h"
 
 #include <gsl/gsl_rng.h>
-#include <gsl/gsl_sort.h>
-#include <gsl/gsl_statistics_double.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "lf_io.h"
+#include "lf_median.h"
 #include "lf_time.h"
 
 #define MAX_REPS 4096
-
-static double median(double *v, size_t n)
-{
-    gsl_sort(v, 1, n);
-    return gsl_stats_median_from_sorted_data(v, 1, n);
-}
 
 /* A sink the compiler cannot see through, so measured loops are not optimised away. */
 static volatile float sink;
@@ -43,7 +36,7 @@ int lf_membench_copy_bw(size_t bytes, double min_seconds, double *bw, lf_err *er
         t[n++] = lf_now() - t0;
     }
     sink = (float)a[bytes / 2] + (float)b[bytes / 3];
-    *bw = (double)bytes / median(t, n);
+    *bw = (double)bytes / lf_median(t, n);
     free(a);
     free(b);
     free(t);
@@ -82,7 +75,7 @@ static int move_time(size_t row, double min_seconds, double *per, lf_err *err)
         t[n++] = (lf_now() - t0) / (double)batch;
     }
     sink = (float)buf[to[0]];
-    *per = median(t, n);
+    *per = lf_median(t, n);
 out:
     free(buf);
     free(from);
@@ -165,7 +158,7 @@ int lf_membench_fault(size_t bytes, double min_seconds, double *fault_s, lf_err 
         sink = (float)p[bytes / 2];
         free(p);
     }
-    *fault_s = median(t, n);
+    *fault_s = lf_median(t, n);
     free(t);
     return LF_OK;
 }
@@ -187,7 +180,7 @@ int lf_membench_alloc(size_t bytes, double min_seconds, double *alloc_s, lf_err 
         free((void *)p);
         t[n++] = lf_now() - t0;
     }
-    *alloc_s = median(t, n);
+    *alloc_s = lf_median(t, n);
     free(t);
     return LF_OK;
 }
@@ -209,7 +202,7 @@ static int cached_reads(const lf_io_ops *ops, lf_io *io, char *buf, uint64_t len
         t[n++] = lf_now() - t0;
     }
     if (rc == LF_OK)
-        *out = median(t, n);
+        *out = lf_median(t, n);
     free(t);
     return rc;
 }
@@ -297,7 +290,7 @@ int lf_membench_ffn(uint32_t d_model, uint32_t n_rows, double min_seconds, doubl
         t[n++] = lf_now() - t0;
         sink = y[n % d_model];
     }
-    double med = median(t, n);
+    double med = lf_median(t, n);
     *flops_s = 4.0 * d_model * n_rows / med;
     *bytes_s = (double)row * sizeof(float) * n_rows / med;
     free(w);

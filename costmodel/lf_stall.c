@@ -4,13 +4,8 @@
 #include "lf_stall.h"
 
 #include <math.h>
-#include <stdlib.h>
 
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
+#include "lf_median.h"
 
 /* times: per unit of work, positive and finite, n <= LF_STALL_MAX_ROUNDS */
 static void add_times(lf_stall *s, const double *times, uint32_t n)
@@ -20,8 +15,7 @@ static void add_times(lf_stall *s, const double *times, uint32_t n)
     double sorted[LF_STALL_MAX_ROUNDS];
     for (uint32_t i = 0; i < n; i++)
         sorted[i] = times[i];
-    qsort(sorted, n, sizeof sorted[0], cmp_double);
-    double median = n % 2 ? sorted[n / 2] : 0.5 * (sorted[n / 2 - 1] + sorted[n / 2]);
+    double median = lf_median(sorted, n);
     for (uint32_t i = 0; i < n; i++) {
         double r = times[i] / median;
         s->sum += r;

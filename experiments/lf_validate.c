@@ -15,6 +15,7 @@
 #include "lf_fs.h"
 #include "lf_kv.h"
 #include "lf_measure.h"
+#include "lf_median.h"
 #include "lf_probe.h"
 #include "lf_results.h"
 #include "lf_price.h"
@@ -35,18 +36,6 @@ const char *const *lf_validate_keys(void)
 {
     pthread_once(&keys_once, build_keys);
     return keys;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-
-static double median(double *v, size_t n)
-{
-    qsort(v, n, sizeof *v, cmp_double);
-    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
 }
 
 /* The trace file's name without its folders, as the rows' `trace` column: a comma or a
@@ -456,7 +445,7 @@ static double at_speeds(double total, double io, double compute, double resident
 static double spread_of(double *v, uint32_t n, double target_pct, double *min, double *max,
                         double *spread_pct, int *noisy)
 {
-    double med = median(v, n);
+    double med = lf_median(v, n);
     *min = v[0];
     *max = v[n - 1];
     *spread_pct = med > 0 ? 100.0 * (*max - *min) / med : 0;
@@ -470,9 +459,9 @@ static int finish_one(const lf_validate_cfg *v, uint32_t reps, slot *s, lf_valid
     double target = v->target_pct > 0 ? v->target_pct : 5.0;
     row->measured_ms = spread_of(s->tot, reps, target, &row->measured_min_ms,
                                  &row->measured_max_ms, &row->spread_pct, &row->noisy);
-    row->measured_io_ms = median(s->io, reps);
-    row->measured_mem_ms = median(s->mem, reps);
-    row->measured_compute_ms = median(s->cpu, reps);
+    row->measured_io_ms = lf_median(s->io, reps);
+    row->measured_mem_ms = lf_median(s->mem, reps);
+    row->measured_compute_ms = lf_median(s->cpu, reps);
     row->cold_samples = reps * cold_per(v);
     row->measured_cold_ms = spread_of(s->cold, row->cold_samples, target,
                                       &row->measured_cold_min_ms, &row->measured_cold_max_ms,
@@ -480,9 +469,9 @@ static int finish_one(const lf_validate_cfg *v, uint32_t reps, slot *s, lf_valid
     row->error_pct = error_pct(row->predicted_ms, row->measured_ms);
     row->cold_error_pct = error_pct(row->predicted_cold_ms, row->measured_cold_ms);
     row->drift_measured = v->drift_refs != 0;
-    row->io_drift = median(s->io_drift, reps);
-    row->cpu_drift = median(s->cpu_drift, reps);
-    row->ffn_drift = median(s->ffn_drift, reps);
+    row->io_drift = lf_median(s->io_drift, reps);
+    row->cpu_drift = lf_median(s->cpu_drift, reps);
+    row->ffn_drift = lf_median(s->ffn_drift, reps);
     row->predicted_norm_ms = at_speeds(row->predicted_ms, row->predicted_io_ms,
                                        row->predicted_compute_ms, row->predicted_resident_ms,
                                        row);
@@ -672,7 +661,7 @@ static void ape(const lf_validate_row *rows, size_t n, int which, double *mdape,
         a[i] = fabs(err_of(&rows[i], which));
         *max_ape = fmax(*max_ape, a[i]);
     }
-    *mdape = median(a, n);
+    *mdape = lf_median(a, n);
     free(a);
 }
 

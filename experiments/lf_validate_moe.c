@@ -1,8 +1,6 @@
 /* Expert validation: the simulator and the expert executor over a grid. */
 #include "lf_validate_moe.h"
 
-#include <gsl/gsl_sort.h>
-#include <gsl/gsl_statistics_double.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,6 +8,7 @@
 
 #include "lf_exec_moe.h"
 #include "lf_fs.h"
+#include "lf_median.h"
 #include "lf_quant.h"
 #include "lf_results.h"
 #include "lf_validate.h"
@@ -34,8 +33,7 @@ typedef struct {
 static double median_of(const double *v, size_t n, double *sorted)
 {
     memcpy(sorted, v, sizeof *sorted * n);
-    gsl_sort(sorted, 1, n);
-    return gsl_stats_median_from_sorted_data(sorted, 1, n);
+    return lf_median(sorted, n);
 }
 
 static int get_u64(const lf_sweep *g, size_t i, const char *key, uint64_t def, uint64_t *out,
@@ -385,8 +383,7 @@ void lf_vmoe_errors(const lf_vmoe_row *rows, size_t n, int norm, double *mdape, 
                 *max_hit_gap = gap;
         }
     }
-    gsl_sort(a, 1, n);
-    *mdape = gsl_stats_median_from_sorted_data(a, 1, n);
+    *mdape = lf_median(a, n);
     free(a);
 }
 

@@ -1,19 +1,12 @@
 /* lf_validate_twins: the cold start's twins (lf_validate_twins.h). */
 #include "lf_validate_twins.h"
 
-#include <gsl/gsl_sort.h>
-#include <gsl/gsl_statistics_double.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-/* Sorts v and returns its median. */
-static double median(double *v, size_t n)
-{
-    gsl_sort(v, 1, n);
-    return gsl_stats_median_from_sorted_data(v, 1, n);
-}
+#include "lf_median.h"
 
 /* The same first token: the options that shape it and every term the simulator priced
  * it at (exact: the same inputs give bit-identical predictions). The policy is left out
@@ -68,7 +61,7 @@ int lf_validate_pool_twins(lf_validate_row *rows, const lf_twin_input *in, size_
         lf_validate_row *r = &rows[i];
         snprintf(r->cold_twin, sizeof r->cold_twin, "%s", members > 1 ? rows[lead[i]].id : "");
         r->cold_pooled_samples = (uint32_t)k;
-        r->measured_cold_pooled_ms = k ? median(pool, k) : NAN;
+        r->measured_cold_pooled_ms = k ? lf_median(pool, k) : NAN;
         r->cold_pooled_error_pct = error_pct(r->predicted_cold_ms, r->measured_cold_pooled_ms);
     }
     free(pool);
@@ -95,17 +88,17 @@ void lf_validate_twin_stats(const lf_validate_row *rows, size_t n, lf_twin_stats
         for (size_t j = i; j < n; j++)
             if (strcmp(rows[j].cold_twin, r->id) == 0)
                 meds[m++] = rows[j].measured_cold_ms;
-        double mid = median(meds, m); /* sorts meds */
+        double mid = lf_median(meds, m); /* sorts meds */
         apart[st->groups++] = mid > 0 ? 100.0 * (meds[m - 1] - meds[0]) / mid : NAN;
         st->rows += m;
     }
     if (st->groups) {
-        st->apart_median_pct = median(apart, st->groups);
+        st->apart_median_pct = lf_median(apart, st->groups);
         st->apart_min_pct = apart[0];
         st->apart_max_pct = apart[st->groups - 1];
     }
     if (n_ape) {
-        st->pooled_mdape = median(ape, n_ape);
+        st->pooled_mdape = lf_median(ape, n_ape);
         st->pooled_max_ape = ape[n_ape - 1];
     }
     free(apart);

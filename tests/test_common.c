@@ -9,6 +9,7 @@
 #include "lf_bigmem.h"
 #include "lf_fs.h"
 #include "lf_kv.h"
+#include "lf_median.h"
 #include "lf_test.h"
 
 static void test_kv_file_ok_and_errors(void **st)
@@ -324,6 +325,20 @@ static void test_alloc_pages(void **st)
     free(p);
 }
 
+/* lf_median: the middle value, the middle pair's mean for an even count; v left sorted. */
+static void test_median(void **st)
+{
+    (void)st;
+    double odd[] = {3, -1, 7, 2, 2};
+    assert_true(lf_median(odd, 5) == 2.0);
+    assert_true(odd[0] == -1 && odd[1] == 2 && odd[2] == 2 && odd[3] == 3 && odd[4] == 7);
+    double even[] = {10, 1, 4, 8};
+    assert_true(lf_median(even, 4) == 6.0);
+    double one[] = {5};
+    assert_true(lf_median(one, 1) == 5.0);
+    assert_true(lf_median(NULL, 0) == 0.0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -335,6 +350,7 @@ int main(void)
         cmocka_unit_test(test_full_disk_is_reported),
         cmocka_unit_test(test_alloc_pages),
         cmocka_unit_test(test_arena),
+        cmocka_unit_test(test_median),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
