@@ -6,6 +6,7 @@
 
 #include "lf_cli.h"
 #include "lf_fs.h"
+#include "lf_meta.h"
 
 typedef struct {
     const char *group; /* NULL for top-level commands */
@@ -68,7 +69,7 @@ int main(int argc, char **argv)
                     argv[2]);
             return LF_EXIT_USAGE;
         }
-        printf("llmflash %s (git %s)\nflags: %s\n", LF_VERSION, LF_GITREV, LF_CFLAGS);
+        printf("llmflash %s (git %s)\nflags: %s\n", LF_VERSION, lf_meta_git_rev(), lf_meta_cflags());
         return LF_EXIT_OK;
     }
     int is_group = 0;

@@ -26,7 +26,15 @@ endif
 endif
 WARN    := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter -Wno-format-truncation
 VERSION := $(shell cat VERSION 2>/dev/null || echo 0.0.0)
-GITREV  := $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
+# The revision meta.json names, "-dirty" when tracked files differ from it. lf_meta.o is
+# rebuilt when it changes (a stamp rewritten only then): before, it kept the revision of
+# the last build that recompiled lf_meta.c, 16 commits stale in the runs of 2026-12-02.
+GITREV  := $(shell r=$$(git rev-parse --short HEAD 2>/dev/null) || r=unknown; \
+             [ "$$r" = unknown ] || git diff-index --quiet HEAD -- 2>/dev/null || r=$$r-dirty; \
+             echo $$r)
+GITREV_STAMP := build/gitrev.stamp
+$(shell mkdir -p build && { [ "$$(cat $(GITREV_STAMP) 2>/dev/null)" = "$(GITREV)" ] || \
+        echo "$(GITREV)" >$(GITREV_STAMP); })
 DEFS    := -DLF_VERSION='"$(VERSION)"' -DLF_GITREV='"$(GITREV)"'
 
 # Loops start on 32-byte boundaries: the replay's hot loops ran 6-8% faster or slower
@@ -54,6 +62,8 @@ $(1)/lib$(d).a: $$(patsubst %.c,$(1)/obj/%.o,$$(wildcard $(d)/*.c))
 )
 
 $(1)/LIBS := $(foreach d,experiments llama bench sim costmodel traces common,$(1)/lib$(d).a)
+
+$(1)/obj/sim/lf_meta.o: $(GITREV_STAMP)
 
 $(1)/llmflash: $$(patsubst %.c,$(1)/obj/%.o,$$(wildcard cli/*.c)) $$($(1)/LIBS)
 	@echo "  LINK  $$@"

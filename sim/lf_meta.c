@@ -108,6 +108,16 @@ static void add_str(json_object *o, const char *k, const char *v)
     json_object_object_add(o, k, json_object_new_string(v ? v : ""));
 }
 
+const char *lf_meta_git_rev(void)
+{
+    return LF_GITREV;
+}
+
+const char *lf_meta_cflags(void)
+{
+    return LF_CFLAGS;
+}
+
 int lf_meta_build(const char *mode, uint64_t seed, const char *trace_path, const char *data_path,
                   const lf_kv *extra, const lf_meta_counts *counts, char **json, lf_err *err)
 {

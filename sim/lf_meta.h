@@ -24,6 +24,11 @@ typedef struct {
 int lf_meta_build(const char *mode, uint64_t seed, const char *trace_path, const char *data_path,
                   const lf_kv *extra, const lf_meta_counts *counts, char **json, lf_err *err);
 
+/* The build's git revision ("abc1234", "abc1234-dirty", "unknown") and compiler flags:
+ * only lf_meta.o carries them, and the build recompiles it when the revision moves. */
+const char *lf_meta_git_rev(void);
+const char *lf_meta_cflags(void);
+
 /* The block device holding `path` ("nvme0n1p2 (Samsung SSD 980, non-rotational)"), or a
  * note that it lives on a virtual file system; never fails (writes "unknown"). */
 void lf_meta_storage(const char *path, char *out, size_t cap);

@@ -576,6 +576,30 @@ static void test_cpu_time(void **st)
     free(text);
 }
 
+/* The binary names the revision it was built from (meta.json's git_rev): a build after a
+ * commit recompiles the one object that carries it. */
+static void test_version_names_head(void **st)
+{
+    (void)st;
+    char rev[64] = "";
+    FILE *p = popen("git rev-parse --short HEAD 2>/dev/null", "r");
+    int got = p && fgets(rev, sizeof rev, p) != NULL;
+    if (p)
+        pclose(p);
+    if (!got || rev[0] == '\0') {
+        printf("SKIP: not a git checkout, no revision to compare\n");
+        skip();
+    }
+    rev[strcspn(rev, "\n")] = '\0';
+    char *out = NULL;
+    assert_int_equal(lf_test_run(&out, NULL, "--version"), 0);
+    char want[96];
+    snprintf(want, sizeof want, "(git %s", rev);
+    if (!strstr(out, want))
+        fail_msg("--version says '%s', HEAD is %s", out, rev);
+    free(out);
+}
+
 /* plots/validate_check.sh on a CSV of the given |errors| (VALIDATE_TARGETS=targets
  * unless NULL): its exit status and its line. */
 static int validate_check(const char *errors, const char *targets, char **line)
@@ -647,6 +671,7 @@ int main(void)
         cmocka_unit_test(test_option_given_twice),
         cmocka_unit_test(test_readme_blocks),
         cmocka_unit_test(test_cpu_time),
+        cmocka_unit_test(test_version_names_head),
         cmocka_unit_test(test_verdict_decimals),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
