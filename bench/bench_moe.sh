@@ -159,29 +159,40 @@ validate() {
     --repeat "$RUNS" --tokens "$TOK" --drift-refs \
     || exit 1
   rec=$("$BIN" weights info "$DIR/$name-q4.w" | awk '/^records/ {print $5}')
-  # The executor's direct reads against llmflash probe at the record size and 4 in
-  # flight, interleaved: per round a steady probe (the target's measure), a probe of
-  # batches of TOPK reads waited for whole (the executor's own pattern: a layer's reads)
-  # and a direct run of the trace (pagecache:dram=0,pc=0, q4, 4 threads); medians.
-  : >"$DIR/r_steady"; : >"$DIR/r_batch"; : >"$DIR/r_exec"
+  # The executor's direct reads (pagecache:dram=0,pc=0, q4, 4 threads) against llmflash
+  # probe at the record size and 4 in flight, interleaved rounds, medians. The target's
+  # run is at scope ffn: its layers' reads follow each other with only the expert kernel
+  # between, as the probe's do. At scope token the disk idles through the layer's resident
+  # compute (28-84 ms here) and this virtual disk reads the next batch ~15% slower after
+  # such an idle whoever reads it (`probe --batch 4 --batch-gap 28` against gap 0-3:
+  # bench/README.md, "Expert files"); that run is reported against the probe of its own
+  # pattern, batches of TOPK after the run's compute per layer.
+  : >"$DIR/r_steady"; : >"$DIR/r_batch"; : >"$DIR/r_exec"; : >"$DIR/r_exec_token"
   for i in $(seq "$RUNS"); do
     "$BIN" probe --file "$DIR/$name-q4.w" --chunks "$rec" --threads 4 --seconds 1 --repeats 1 \
       -o "$DIR/p.csv" 2>/dev/null || exit 1
     awk -F, 'NR == 2 { print $6 / 1000 }' "$DIR/p.csv" >>"$DIR/r_steady"
+    for scope in ffn token; do
+      rm -rf "$DIR/xrun"
+      "$BIN" run --trace "$trace" --weights "$DIR/$name-q4.w" --policy pagecache:dram=0,pc=0 \
+        --threads 4 --tokens "$TOK" --scope $scope --out "$DIR/xrun" >"$DIR/xrun.txt" 2>&1 \
+        || { cat "$DIR/xrun.txt"; exit 1; }
+      r=$DIR/r_exec; [ $scope = ffn ] || r=$DIR/r_exec_token
+      sed -n 's/.*"read_gb_per_s":"\([0-9.e+-]*\)".*/\1/p' "$DIR/xrun/meta.json" >>"$r"
+    done
+    gap=$(awk -F, -v l="$layers" 'NR == 1 { for (i = 1; i <= NF; i++) c[$i] = i }
+      NR == 2 { g = $c["mean_compute_ms"] / l; printf "%.3f", g > 1000 ? 1000 : g }' \
+      "$DIR/xrun/summary.csv")
     "$BIN" probe --file "$DIR/$name-q4.w" --chunks "$rec" --threads 4 --batch "$topk" \
-      --seconds 1 --repeats 1 -o "$DIR/p.csv" 2>/dev/null || exit 1
+      --batch-gap "$gap" --seconds 2 --repeats 1 -o "$DIR/p.csv" 2>/dev/null || exit 1
     awk -F, 'NR == 2 { print $6 / 1000 }' "$DIR/p.csv" >>"$DIR/r_batch"
-    rm -rf "$DIR/xrun"
-    "$BIN" run --trace "$trace" --weights "$DIR/$name-q4.w" --policy pagecache:dram=0,pc=0 \
-      --threads 4 --tokens "$TOK" --out "$DIR/xrun" >"$DIR/xrun.txt" 2>&1 \
-      || { cat "$DIR/xrun.txt"; exit 1; }
-    sed -n 's/.*"read_gb_per_s":"\([0-9.e+-]*\)".*/\1/p' "$DIR/xrun/meta.json" >>"$DIR/r_exec"
   done
   g=$(median <"$DIR/r_exec"); ps=$(median <"$DIR/r_steady"); pb=$(median <"$DIR/r_batch")
+  gt=$(median <"$DIR/r_exec_token")
   awk -v g="$g" -v p="$ps" -v n="$RUNS" -v sg="$(spread "$DIR/r_exec")" -v sp="$(spread "$DIR/r_steady")" 'BEGIN {
-    r = g / p; printf "executor direct reads %.3f GB/s vs probe %.3f GB/s at the record size, 4 in flight, %d interleaved rounds (min/median/max GB/s: executor %s, probe %s): %.1f%% (target >= 90%%) %s\n", g, p, n, sg, sp, 100 * r, (r >= 0.9 ? "met" : "MISSED") }'
-  awk -v g="$g" -v p="$pb" -v k="$topk" -v sb="$(spread "$DIR/r_batch")" 'BEGIN {
-    printf "  the same against probe --batch %d (a layer'"'"'s reads waited for whole, the executor'"'"'s pattern; %s): %.3f GB/s: %.0f%% (no target)\n", k, sb, p, 100 * g / p }'
+    r = g / p; printf "executor direct reads (scope ffn) %.3f GB/s vs probe %.3f GB/s at the record size, 4 in flight, %d interleaved rounds (min/median/max GB/s: executor %s, probe %s): %.1f%% (target >= 90%%) %s\n", g, p, n, sg, sp, 100 * r, (r >= 0.9 ? "met" : "MISSED") }'
+  awk -v g="$gt" -v p="$pb" -v s="$ps" -v k="$topk" -v sg="$(spread "$DIR/r_exec_token")" -v sb="$(spread "$DIR/r_batch")" 'BEGIN {
+    printf "  at scope token %.3f GB/s (%s): %.0f%% of probe --batch %d after its compute per layer (%s) and %.0f%% of the steady probe (no target)\n", g, sg, 100 * g / p, k, sb, 100 * g / s }'
   rm -f "$DIR/$name-q4.w" "$DIR/$name-q2.w"
 }
 SETS=${MOE_SETS:-olmoe qwen1.5-moe qwen35}
